@@ -1,0 +1,158 @@
+/**
+ * Entry frames: the atomic unit of the journal.
+ *
+ * Layout (integers little-endian):
+ *
+ *   offset  size  field
+ *   0       4     frameBytes   whole frame, header included; >= 24
+ *   4       4     crc          CRC-32 (IEEE) of bytes [0,4) then [8,frameBytes)
+ *   8       1     kind         1 = records, 2 = purge mark
+ *   9       3     zero
+ *   12      4     recordCount  records: >= 1; purge mark: 0
+ *   16      8     seq          records: seq of the first record;
+ *                              purge mark: every record <= seq was purged
+ *   24      ...   records: recordCount times { u32 payloadBytes, payload }
+ *
+ * The checksum covers every byte of the frame but its own four, so a flipped
+ * length, kind, count, seq or payload bit is caught. Lengths are checked
+ * against the bytes actually available before anything is allocated or
+ * sliced. A frame is checked when encoded and again when read.
+ *
+ * A purge mark is written before segments are deleted, so that recovery can
+ * tell a purged segment (expected to be gone) from a lost one (ECORRUPT), and
+ * can finish a purge a crash interrupted.
+ */
+import assert from 'node:assert/strict';
+import { crc32 } from './checksum.js';
+import type { Seq } from './types.js';
+
+export const FRAME_HEADER_BYTES = 24;
+export const RECORD_HEADER_BYTES = 4;
+export const FRAME_KIND_RECORDS = 1;
+export const FRAME_KIND_PURGE = 2;
+/** No frame may exceed this, whatever the segment size: lengths are u32. */
+export const FRAME_BYTES_LIMIT = 0xffff_ffff;
+
+export type FrameKind = typeof FRAME_KIND_RECORDS | typeof FRAME_KIND_PURGE;
+
+export interface FrameHeader {
+  frameBytes: number;
+  kind: FrameKind;
+  recordCount: number;
+  seq: Seq;
+}
+
+/** Why a frame failed its check, for error messages. */
+export type FrameDamage =
+  | 'incomplete header'
+  | 'impossible length'
+  | 'incomplete frame'
+  | 'checksum mismatch'
+  | 'bad kind'
+  | 'bad record lengths';
+
+function frameChecksum(bytes: Uint8Array): number {
+  return crc32(bytes.subarray(8), crc32(bytes.subarray(0, 4)));
+}
+
+export function recordsFrameBytes(payloads: readonly Uint8Array[]): number {
+  let total = FRAME_HEADER_BYTES;
+  for (const payload of payloads) total += RECORD_HEADER_BYTES + payload.length;
+  return total;
+}
+
+function encodeFrame(kind: FrameKind, seq: Seq, payloads: readonly Uint8Array[]): Uint8Array {
+  const frameBytes = recordsFrameBytes(payloads);
+  assert.ok(frameBytes <= FRAME_BYTES_LIMIT, 'frame too large to encode');
+  const frame = new Uint8Array(frameBytes);
+  const view = new DataView(frame.buffer);
+  view.setUint32(0, frameBytes, true);
+  frame[8] = kind;
+  view.setUint32(12, payloads.length, true);
+  view.setBigUint64(16, seq, true);
+  let offset = FRAME_HEADER_BYTES;
+  for (const payload of payloads) {
+    view.setUint32(offset, payload.length, true);
+    frame.set(payload, offset + RECORD_HEADER_BYTES);
+    offset += RECORD_HEADER_BYTES + payload.length;
+  }
+  view.setUint32(4, frameChecksum(frame), true);
+  // Checked before it is written, as it will be after it is read.
+  assert.equal(checkFrame(frame, 0, frame.length), frameBytes);
+  return frame;
+}
+
+export function encodeRecordsFrame(firstSeq: Seq, payloads: readonly Uint8Array[]): Uint8Array {
+  assert.ok(payloads.length >= 1 && firstSeq >= 1n);
+  return encodeFrame(FRAME_KIND_RECORDS, firstSeq, payloads);
+}
+
+export function encodePurgeFrame(purgedThroughSeq: Seq): Uint8Array {
+  return encodeFrame(FRAME_KIND_PURGE, purgedThroughSeq, []);
+}
+
+export function readFrameHeader(bytes: Uint8Array, offset: number): FrameHeader {
+  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, FRAME_HEADER_BYTES);
+  return {
+    frameBytes: view.getUint32(0, true),
+    kind: bytes[offset + 8] as FrameKind,
+    recordCount: view.getUint32(12, true),
+    seq: view.getBigUint64(16, true),
+  };
+}
+
+/**
+ * Checks the frame starting at `offset` in `bytes`, of which `available`
+ * bytes (from `offset`) exist. Returns the frame length when the frame is
+ * sound, or what is wrong with it. `available` may exceed what `bytes` holds
+ * from `offset` (the rest of the file was not read yet): an impossible length
+ * is judged against `available`, an incomplete frame against `bytes`.
+ */
+export function checkFrame(bytes: Uint8Array, offset: number, available: number): number | FrameDamage {
+  const inBuffer = bytes.length - offset;
+  if (Math.min(available, inBuffer) < FRAME_HEADER_BYTES) {
+    return available < FRAME_HEADER_BYTES ? 'incomplete header' : 'incomplete frame';
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset + offset);
+  const frameBytes = view.getUint32(0, true);
+  if (frameBytes < FRAME_HEADER_BYTES) return 'impossible length';
+  if (frameBytes > available) return 'incomplete frame';
+  if (frameBytes > inBuffer) return 'incomplete frame';
+  const frame = bytes.subarray(offset, offset + frameBytes);
+  if (frameChecksum(frame) !== view.getUint32(4, true)) return 'checksum mismatch';
+  const kind = frame[8];
+  const recordCount = view.getUint32(12, true);
+  if (kind === FRAME_KIND_PURGE) {
+    return recordCount === 0 && frameBytes === FRAME_HEADER_BYTES ? frameBytes : 'bad record lengths';
+  }
+  if (kind !== FRAME_KIND_RECORDS || frame[9] !== 0 || frame[10] !== 0 || frame[11] !== 0) return 'bad kind';
+  if (recordCount === 0) return 'bad record lengths';
+  let position = FRAME_HEADER_BYTES;
+  for (let i = 0; i < recordCount; i++) {
+    if (position + RECORD_HEADER_BYTES > frameBytes) return 'bad record lengths';
+    position += RECORD_HEADER_BYTES + view.getUint32(position, true);
+  }
+  return position === frameBytes ? frameBytes : 'bad record lengths';
+}
+
+/**
+ * Calls `each(seq, payload)` for every record of a checked records frame;
+ * payloads are views into `bytes`, not copies.
+ */
+export function forEachRecord(
+  bytes: Uint8Array,
+  offset: number,
+  each: (seq: Seq, payload: Uint8Array) => void,
+): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset + offset);
+  const recordCount = view.getUint32(12, true);
+  let seq = view.getBigUint64(16, true);
+  let position = offset + FRAME_HEADER_BYTES;
+  for (let i = 0; i < recordCount; i++) {
+    const payloadBytes = view.getUint32(position - offset, true);
+    position += RECORD_HEADER_BYTES;
+    each(seq, bytes.subarray(position, position + payloadBytes));
+    position += payloadBytes;
+    seq++;
+  }
+}

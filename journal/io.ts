@@ -1,0 +1,61 @@
+/**
+ * The file-system interface every durable byte of fanlog goes through.
+ *
+ * It is deliberately small: what an append-only log and a tiny file store
+ * need, with durability steps spelled out (`datasync` for a file's bytes,
+ * `syncDir` for a directory's entries). Two implementations ship: `NodeIo`
+ * on `node:fs`, and `MemoryIo`, a simulated disk that can lose what was not
+ * made durable, so crash tests can pull the plug at any step.
+ *
+ * Errors: implementations throw errors carrying a Node-style `code`
+ * (`ENOENT`, `EEXIST`, `EIO`, `ENOSPC`, ...); callers map them with
+ * `fromIoError`.
+ */
+
+export type IoOpenMode =
+  /** An existing file, read only. */
+  | 'read'
+  /** An existing file, read and write. */
+  | 'readwrite'
+  /** A new file, read and write; fails with EEXIST if the name exists. */
+  | 'create';
+
+export interface IoFile {
+  readonly path: string;
+  /** The file's current length in bytes. */
+  size(): Promise<number>;
+  /** Reads up to `buffer.length` bytes at `position`; resolves with the count read (0 at end of file). */
+  read(buffer: Uint8Array, position: number): Promise<number>;
+  /** Writes all of `data` at `position`, extending the file if needed. Not durable until `datasync`. */
+  write(data: Uint8Array, position: number): Promise<void>;
+  /** Sets the file's length. Not durable until `datasync`. */
+  truncate(length: number): Promise<void>;
+  /** Makes the file's bytes and length durable (fdatasync). */
+  datasync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** An exclusive hold on a directory, released by `release` or by the holder's death. */
+export interface IoLock {
+  release(): Promise<void>;
+}
+
+export interface Io {
+  /** Creates `dir` and missing parents, durably. */
+  mkdirp(dir: string): Promise<void>;
+  /** The names (not paths) in `dir`, in no particular order. */
+  readdir(dir: string): Promise<string[]>;
+  open(path: string, mode: IoOpenMode): Promise<IoFile>;
+  /** Removes a name. Not durable until `syncDir` of its directory. */
+  unlink(path: string): Promise<void>;
+  /** Renames atomically, replacing `to`. Not durable until `syncDir`. */
+  rename(from: string, to: string): Promise<void>;
+  /** Makes the directory's entries (creations, deletions, renames) durable. */
+  syncDir(dir: string): Promise<void>;
+  /**
+   * Takes the exclusive lock of `dir` for this process. Rejects with an
+   * error whose code is EBUSY while another holder, in this process or
+   * another live one, has it; a lock whose holder died is taken over.
+   */
+  lock(dir: string): Promise<IoLock>;
+}

@@ -1,0 +1,492 @@
+/**
+ * The journal: a crash-safe, append-only log of opaque records, in a
+ * directory of segment files (segment.ts) holding CRC-framed entries
+ * (frame.ts), recovered on open (recovery.ts).
+ *
+ * Write path. `appendEntry` assigns sequence numbers at once, in call order,
+ * encodes the entry's frame and queues it. All disk work (writes, syncs,
+ * segment rolls, purges, close) runs one step at a time on a single chain, so
+ * while one batch is being written and synced the next callers queue up,
+ * and the next step writes all of them with one write and one fdatasync:
+ * group commit, with no timer and no tuning.
+ *
+ * Durability by sync policy (one sentence each, as the README states them):
+ *   'always'   append resolves after the entry and everything before it is
+ *              on disk (segment fdatasync, plus a directory fsync whenever a
+ *              segment file was created or deleted);
+ *   'interval' append resolves once the entry is written to the OS, and it
+ *              reaches the disk within `syncIntervalMs`;
+ *   'never'    append resolves once written to the OS, which decides when it
+ *              reaches the disk (close still syncs).
+ * `durableSeq` is the last record known to be on disk ('never': handed to
+ * the OS); readers never see beyond it.
+ *
+ * Segment roll: before a new segment is created, the current one is
+ * fdatasynced, whatever the policy, so that only the newest segment can
+ * ever hold a torn tail. The new segment's header is fdatasynced and its
+ * directory entry fsynced before any entry goes into it.
+ *
+ * Failure: a failed write or sync rejects the entries it was writing with
+ * its EIO or ENOSPC, and every later call with EFAILED until the journal is
+ * reopened. A sync is never retried: after a failed fsync the kernel may
+ * already have dropped the dirty pages, so success on retry proves nothing.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { FanlogError, corrupt, fromIoError, invalid } from '../errors.js';
+import { encodePurgeFrame, encodeRecordsFrame, FRAME_KIND_PURGE, forEachRecord, readFrameHeader, recordsFrameBytes } from './frame.js';
+import type { Io, IoFile, IoLock } from './io.js';
+import { NodeIo } from './node-io.js';
+import { addIndexPoint, recover, type RecoveryReport, type SegmentState } from './recovery.js';
+import { encodeSegmentHeader, FrameScanner, SEGMENT_HEADER_BYTES, segmentFileName } from './segment.js';
+import { SEQ_MAX, type JournalId, type Seq } from './types.js';
+
+export type SyncPolicy = 'always' | 'interval' | 'never';
+
+export interface JournalOptions {
+  /** When appends are durable; default 'always'. */
+  sync?: SyncPolicy;
+  /** With sync 'interval': the longest a written entry waits for its fdatasync; default 50. */
+  syncIntervalMs?: number;
+  /** A segment rolls before it would exceed this; default 64 MiB. An entry must fit in one segment. */
+  segmentBytesMax?: number;
+  /** File-system implementation; default NodeIo (node:fs). */
+  io?: Io;
+}
+
+export interface JournalRecord {
+  seq: Seq;
+  /** A view of the record's bytes; valid for as long as it is referenced. */
+  payload: Uint8Array;
+}
+
+export interface ReadRange {
+  /** First seq to read; default the oldest retained record. */
+  from?: Seq;
+  /** Last seq to read, inclusive; default, and at most, `durableSeq` when the read starts. */
+  to?: Seq;
+}
+
+export const SEGMENT_BYTES_MIN = 4096;
+export const SEGMENT_BYTES_MAX_LIMIT = 2 ** 32;
+const DEFAULTS = { sync: 'always' as SyncPolicy, syncIntervalMs: 50, segmentBytesMax: 64 * 2 ** 20 };
+const OPTION_NAMES = new Set(['sync', 'syncIntervalMs', 'segmentBytesMax', 'io']);
+
+interface PendingAppend {
+  frame: Uint8Array;
+  firstSeq: Seq;
+  lastSeq: Seq;
+  resolve: (seq: Seq) => void;
+  reject: (error: unknown) => void;
+}
+
+function validateOptions(options: unknown): Required<Omit<JournalOptions, 'io'>> & { io: Io } {
+  if (options === null || typeof options !== 'object') throw invalid('options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!OPTION_NAMES.has(key)) throw invalid(`unknown journal option '${key}'`);
+  }
+  const { sync = DEFAULTS.sync, syncIntervalMs = DEFAULTS.syncIntervalMs, segmentBytesMax = DEFAULTS.segmentBytesMax, io } =
+    options as JournalOptions;
+  if (sync !== 'always' && sync !== 'interval' && sync !== 'never') {
+    throw invalid(`sync must be 'always', 'interval' or 'never', got ${String(sync)}`);
+  }
+  if (!Number.isInteger(syncIntervalMs) || syncIntervalMs < 1 || syncIntervalMs > 3_600_000) {
+    throw invalid(`syncIntervalMs must be an integer from 1 to 3600000, got ${String(syncIntervalMs)}`);
+  }
+  if (!Number.isInteger(segmentBytesMax) || segmentBytesMax < SEGMENT_BYTES_MIN || segmentBytesMax > SEGMENT_BYTES_MAX_LIMIT) {
+    throw invalid(`segmentBytesMax must be an integer from ${SEGMENT_BYTES_MIN} to ${SEGMENT_BYTES_MAX_LIMIT}, got ${String(segmentBytesMax)}`);
+  }
+  if (io !== undefined && (io === null || typeof io !== 'object' || typeof (io as Io).open !== 'function')) {
+    throw invalid('io must implement the Io interface');
+  }
+  return { sync, syncIntervalMs, segmentBytesMax, io: io ?? new NodeIo() };
+}
+
+function validateSeq(name: string, value: unknown): Seq {
+  if (typeof value !== 'bigint') throw invalid(`${name} must be a bigint, got ${typeof value}`);
+  if (value < 0n || value > SEQ_MAX) throw invalid(`${name} must be an unsigned 64-bit integer, got ${value}`);
+  return value;
+}
+
+export class Journal {
+  private segments: SegmentState[];
+  private activeFile: IoFile;
+  private queue: PendingAppend[] = [];
+  private drainScheduled = false;
+  private chain: Promise<void> = Promise.resolve();
+  private assignedSeq: Seq;
+  private writtenSeq: Seq;
+  private syncedSeq: Seq;
+  private failure: FanlogError | null = null;
+  private closed = false;
+  private readonly syncTimer: NodeJS.Timeout | null;
+
+  private constructor(
+    readonly dir: string,
+    readonly journalId: JournalId,
+    private readonly io: Io,
+    private readonly lock: IoLock,
+    private readonly sync: SyncPolicy,
+    syncIntervalMs: number,
+    private readonly segmentBytesMax: number,
+    segments: SegmentState[],
+    activeFile: IoFile,
+    /** What open() found and repaired. */
+    readonly recovery: RecoveryReport,
+  ) {
+    this.segments = segments;
+    this.activeFile = activeFile;
+    const head = this.active.lastSeq;
+    this.assignedSeq = head;
+    this.writtenSeq = head;
+    this.syncedSeq = head;
+    this.syncTimer =
+      sync === 'interval' ? setInterval(() => void this.step(() => this.syncActive()).catch(() => undefined), syncIntervalMs) : null;
+    this.syncTimer?.unref();
+  }
+
+  /**
+   * Opens the journal in `dir`, creating it if empty, after recovering what a
+   * crash left (see recovery.ts). Rejects with EBUSY while another open
+   * journal holds the directory, ECORRUPT (with `file` and `offset`) on
+   * damage recovery must not repair, EINVAL on bad options.
+   */
+  static async open(dir: string, options: JournalOptions = {}): Promise<Journal> {
+    if (typeof dir !== 'string' || dir.length === 0) throw invalid('dir must be a non-empty string');
+    const { sync, syncIntervalMs, segmentBytesMax, io } = validateOptions(options);
+    let lock: IoLock;
+    try {
+      await io.mkdirp(dir);
+      lock = await io.lock(dir);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'EBUSY') {
+        throw new FanlogError('EBUSY', `journal ${dir} is already open: ${(error as Error).message}`, { file: dir, cause: error });
+      }
+      throw fromIoError(error, dir);
+    }
+    try {
+      const recovered = await recover(io, dir);
+      let journalId = recovered.journalId;
+      const segments = recovered.segments;
+      if (journalId === null) {
+        journalId = randomBytes(8).readBigUInt64LE() || 1n;
+        segments.push(await createSegment(io, dir, journalId, recovered.purgedThroughSeq + 1n));
+      }
+      const active = segments[segments.length - 1]!;
+      const activeFile = await io.open(active.path, 'readwrite');
+      return new Journal(dir, journalId, io, lock, sync, syncIntervalMs, segmentBytesMax, segments, activeFile, recovered.report);
+    } catch (error) {
+      await lock.release().catch(() => undefined);
+      throw fromIoError(error, dir);
+    }
+  }
+
+  /** The oldest retained record's seq; headSeq + 1 when none is retained. */
+  get firstSeq(): Seq {
+    return this.segments[0]!.firstSeq;
+  }
+
+  /** The last appended record's seq (0n when nothing was ever appended). */
+  get headSeq(): Seq {
+    return this.assignedSeq;
+  }
+
+  /** The last record known to be on disk ('never': handed to the OS). Readers see up to here. */
+  get durableSeq(): Seq {
+    return this.sync === 'never' ? this.writtenSeq : this.syncedSeq;
+  }
+
+  /** True after an I/O failure: every call rejects with EFAILED until the journal is reopened. */
+  get failed(): boolean {
+    return this.failure !== null;
+  }
+
+  private get active(): SegmentState {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  private get entryBytesMax(): number {
+    return this.segmentBytesMax - SEGMENT_HEADER_BYTES;
+  }
+
+  private checkUsable(): void {
+    if (this.closed) throw new FanlogError('ECLOSED', `journal ${this.dir} is closed`);
+    if (this.failure !== null) {
+      throw new FanlogError('EFAILED', `journal ${this.dir} failed (${this.failure.message}); reopen it`, {
+        cause: this.failure,
+      });
+    }
+  }
+
+  /** Appends one record; resolves with its seq when durable per the sync policy. */
+  append(payload: Uint8Array): Promise<Seq> {
+    return this.appendEntry([payload]);
+  }
+
+  /**
+   * Appends records as one atomic entry (after any crash, all or none of
+   * them are there); resolves with the seq of the last when durable per the
+   * sync policy. Sequence numbers are assigned in call order.
+   */
+  async appendEntry(payloads: readonly Uint8Array[]): Promise<Seq> {
+    this.checkUsable();
+    if (!Array.isArray(payloads) || payloads.length === 0) throw invalid('an entry needs at least one payload');
+    for (const payload of payloads) {
+      if (!(payload instanceof Uint8Array)) throw invalid('every payload must be a Uint8Array');
+    }
+    const frameBytes = recordsFrameBytes(payloads);
+    if (frameBytes > this.entryBytesMax) {
+      throw invalid(`entry of ${frameBytes} framed bytes exceeds the ${this.entryBytesMax} a segment can hold`);
+    }
+    const count = BigInt(payloads.length);
+    if (this.assignedSeq + count > SEQ_MAX) throw new FanlogError('ENOSPC', 'sequence numbers are exhausted');
+    const firstSeq = this.assignedSeq + 1n;
+    const frame = encodeRecordsFrame(firstSeq, payloads);
+    this.assignedSeq += count;
+    const lastSeq = this.assignedSeq;
+    return new Promise<Seq>((resolve, reject) => {
+      this.queue.push({ frame, firstSeq, lastSeq, resolve, reject });
+      this.scheduleDrain();
+    });
+  }
+
+  /** Runs disk work one step at a time, in call order. */
+  private step<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(work);
+    this.chain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private scheduleDrain(): void {
+    if (this.drainScheduled) return;
+    this.drainScheduled = true;
+    void this.step(async () => {
+      this.drainScheduled = false;
+      const batch = this.queue;
+      this.queue = [];
+      if (this.failure !== null) {
+        for (const pending of batch) pending.reject(this.failedError());
+        return;
+      }
+      try {
+        await this.writeBatch(batch);
+      } catch (error) {
+        this.fail(error, batch);
+      }
+    });
+  }
+
+  private failedError(): FanlogError {
+    return new FanlogError('EFAILED', `journal ${this.dir} failed earlier (${this.failure?.message}); reopen it`, {
+      cause: this.failure,
+    });
+  }
+
+  /** Writes a batch of queued entries, rolling segments as needed, then syncs per policy and resolves them. */
+  private async writeBatch(batch: PendingAppend[]): Promise<void> {
+    let run: PendingAppend[] = [];
+    let runBytes = 0;
+    for (const pending of batch) {
+      const segmentHasRecords = this.active.hasRecords || run.length > 0;
+      if (segmentHasRecords && this.active.bytes + runBytes + pending.frame.length > this.segmentBytesMax) {
+        await this.writeRun(run);
+        run = [];
+        runBytes = 0;
+        await this.roll(pending.firstSeq);
+      }
+      run.push(pending);
+      runBytes += pending.frame.length;
+    }
+    await this.writeRun(run);
+    if (this.sync === 'always') await this.syncActive();
+    for (const pending of batch) pending.resolve(pending.lastSeq);
+  }
+
+  /** Writes consecutive entries into the active segment with one write. */
+  private async writeRun(run: PendingAppend[]): Promise<void> {
+    const last = run[run.length - 1];
+    if (last === undefined) return;
+    const segment = this.active;
+    assert.equal(run[0]!.firstSeq, this.writtenSeq + 1n, 'entries are written in seq order without gaps');
+    const data = run.length === 1 ? last.frame : Buffer.concat(run.map((pending) => pending.frame));
+    await this.activeFile.write(data, segment.bytes);
+    for (const pending of run) {
+      addIndexPoint(segment, pending.firstSeq, segment.bytes);
+      segment.bytes += pending.frame.length;
+    }
+    segment.lastSeq = last.lastSeq;
+    segment.hasRecords = true;
+    this.writtenSeq = last.lastSeq;
+  }
+
+  private async syncActive(): Promise<void> {
+    if (this.failure !== null || this.writtenSeq === this.syncedSeq) return;
+    const target = this.writtenSeq;
+    try {
+      await this.activeFile.datasync();
+    } catch (error) {
+      this.fail(error, []);
+      throw this.failure;
+    }
+    this.syncedSeq = target;
+  }
+
+  /** Closes the full segment (durably) and starts the next. */
+  private async roll(firstSeq: Seq): Promise<void> {
+    await this.syncActive();
+    await this.activeFile.close();
+    const segment = await createSegment(this.io, this.dir, this.journalId, firstSeq);
+    this.activeFile = await this.io.open(segment.path, 'readwrite');
+    this.segments.push(segment);
+  }
+
+  private fail(error: unknown, batch: PendingAppend[]): void {
+    const failure = fromIoError(error, this.active.path);
+    this.failure ??= failure;
+    for (const pending of batch) pending.reject(failure);
+    const queued = this.queue;
+    this.queue = [];
+    for (const pending of queued) pending.reject(this.failedError());
+  }
+
+  /**
+   * Streams records `from`..`to` in seq order, only ever durable ones, with
+   * memory bounded by one read chunk whatever the journal size. Rejects with
+   * EPURGED when `from` is older than `firstSeq`, ECORRUPT if a frame fails
+   * its check on the way.
+   */
+  async *read(range: ReadRange = {}): AsyncGenerator<JournalRecord> {
+    this.checkUsable();
+    if (range === null || typeof range !== 'object') throw invalid('read range must be an object');
+    const durable = this.durableSeq;
+    const from = range.from === undefined ? this.firstSeq : validateSeq('from', range.from);
+    const to = range.to === undefined ? durable : validateSeq('to', range.to);
+    if (from < 1n) throw invalid('from must be at least 1');
+    if (from < this.firstSeq) {
+      throw new FanlogError('EPURGED', `records before ${this.firstSeq} were purged; asked from ${from}`);
+    }
+    const last = to < durable ? to : durable;
+    if (from > last) return;
+    const segments = this.segments
+      .filter((segment) => segment.lastSeq >= from && segment.firstSeq <= last)
+      .map((segment) => ({ ...segment, index: segment.index }));
+    for (const segment of segments) {
+      let file: IoFile;
+      try {
+        file = await this.io.open(segment.path, 'read');
+      } catch (error) {
+        const mapped = fromIoError(error, segment.path);
+        if (mapped.code === 'ENOENT') throw new FanlogError('EPURGED', `${segment.name} was purged during the read`);
+        throw mapped;
+      }
+      try {
+        const start = startOffset(segment, from);
+        const scanner = new FrameScanner(file, start, segment.bytes);
+        for (;;) {
+          const step = await scanner.next();
+          if (step.kind === 'end') break;
+          if (step.kind === 'damage') throw corrupt(segment.path, step.offset, step.damage);
+          const header = readFrameHeader(step.buffer, step.at);
+          if (header.kind === FRAME_KIND_PURGE || header.seq + BigInt(header.recordCount) <= from) continue;
+          if (header.seq > last) return;
+          const records: JournalRecord[] = [];
+          forEachRecord(step.buffer, step.at, (seq, payload) => {
+            if (seq >= from && seq <= last) records.push({ seq, payload });
+          });
+          yield* records;
+        }
+      } finally {
+        await file.close().catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * Deletes every whole segment whose records are all <= `throughSeq`,
+   * except the newest; resolves with the number deleted, once the deletion
+   * is durable. A purge mark is made durable first, so a crash part-way is
+   * finished by recovery and a purged segment never comes back.
+   */
+  async purge(throughSeq: Seq): Promise<number> {
+    this.checkUsable();
+    validateSeq('throughSeq', throughSeq);
+    if (throughSeq > this.assignedSeq) throw invalid(`cannot purge through ${throughSeq}: the head is ${this.assignedSeq}`);
+    return this.step(async () => {
+      if (this.failure !== null) throw this.failedError();
+      let count = 0;
+      while (count < this.segments.length - 1 && this.segments[count]!.lastSeq <= throughSeq) count++;
+      if (count === 0) return 0;
+      const doomed = this.segments.slice(0, count);
+      try {
+        const mark = encodePurgeFrame(doomed[count - 1]!.lastSeq);
+        await this.activeFile.write(mark, this.active.bytes);
+        this.active.bytes += mark.length;
+        await this.activeFile.datasync();
+        this.syncedSeq = this.writtenSeq;
+        for (const segment of doomed) await this.io.unlink(segment.path);
+        await this.io.syncDir(this.dir);
+      } catch (error) {
+        this.fail(error, []);
+        throw this.failure;
+      }
+      this.segments.splice(0, count);
+      return count;
+    });
+  }
+
+  /**
+   * Waits for queued appends, makes everything written durable (every
+   * policy), and releases the directory. Safe to call twice, and after a
+   * failure (then it only releases).
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.syncTimer !== null) clearInterval(this.syncTimer);
+    try {
+      await this.step(async () => {
+        if (this.failure === null) await this.syncActive();
+      });
+    } finally {
+      await this.activeFile.close().catch(() => undefined);
+      await this.lock.release().catch(() => undefined);
+    }
+  }
+}
+
+/** The byte offset of the last index point at or before `seq` in a segment. */
+function startOffset(segment: SegmentState, seq: Seq): number {
+  let low = 0;
+  let high = segment.index.length - 1;
+  let best = SEGMENT_HEADER_BYTES;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    const point = segment.index[middle]!;
+    if (point.seq <= seq) {
+      best = point.offset;
+      low = middle + 1;
+    } else {
+      high = middle - 1;
+    }
+  }
+  return best;
+}
+
+/** Creates a segment durably: header fdatasynced and directory entry fsynced before it is used. */
+async function createSegment(io: Io, dir: string, journalId: JournalId, firstSeq: Seq): Promise<SegmentState> {
+  const name = segmentFileName(firstSeq);
+  const file = path.join(dir, name);
+  const handle = await io.open(file, 'create');
+  try {
+    await handle.write(encodeSegmentHeader(journalId, firstSeq), 0);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await io.syncDir(dir);
+  return { name, path: file, firstSeq, lastSeq: firstSeq - 1n, bytes: SEGMENT_HEADER_BYTES, hasRecords: false, index: [] };
+}

@@ -1,0 +1,169 @@
+/**
+ * Segment files: the journal is a directory of them, each a header followed
+ * by entry frames (see frame.ts), named for the seq of their first record.
+ *
+ * File name: `<firstSeq as 20 decimal digits>.seg`, so names sort in seq order.
+ *
+ * Header layout (40 bytes, integers little-endian):
+ *
+ *   offset  size  field
+ *   0       8     magic "FANLOGJ\n"
+ *   8       4     formatVersion (1)
+ *   12      4     headerBytes (40)
+ *   16      8     journalId
+ *   24      8     firstSeq: seq of the first record this segment holds or will hold
+ *   32      4     crc: CRC-32 of bytes [0,32)
+ *   36      4     zero
+ *
+ * A segment is created with its header made durable (file fdatasync, then
+ * directory fsync) before any frame is written into it, so a segment whose
+ * header is short or damaged and which holds nothing else can only be a
+ * creation a crash interrupted.
+ */
+import assert from 'node:assert/strict';
+import { crc32 } from './checksum.js';
+import { type FrameDamage, checkFrame, FRAME_HEADER_BYTES, FRAME_KIND_PURGE, FRAME_KIND_RECORDS } from './frame.js';
+import type { IoFile } from './io.js';
+import type { ByteOffset, JournalId, Seq } from './types.js';
+
+export const SEGMENT_HEADER_BYTES = 40;
+export const FORMAT_VERSION = 1;
+const MAGIC = new TextEncoder().encode('FANLOGJ\n');
+const NAME_PATTERN = /^(\d{20})\.seg$/;
+
+/** How many bytes a reader pulls from a segment at a time. */
+export const READ_CHUNK_BYTES = 1 << 20;
+
+export function segmentFileName(firstSeq: Seq): string {
+  return `${firstSeq.toString().padStart(20, '0')}.seg`;
+}
+
+/** The first seq a segment file name stands for, or null if it is not a segment name. */
+export function parseSegmentFileName(name: string): Seq | null {
+  const match = NAME_PATTERN.exec(name);
+  return match?.[1] === undefined ? null : BigInt(match[1]);
+}
+
+export function encodeSegmentHeader(journalId: JournalId, firstSeq: Seq): Uint8Array {
+  const header = new Uint8Array(SEGMENT_HEADER_BYTES);
+  const view = new DataView(header.buffer);
+  header.set(MAGIC, 0);
+  view.setUint32(8, FORMAT_VERSION, true);
+  view.setUint32(12, SEGMENT_HEADER_BYTES, true);
+  view.setBigUint64(16, journalId, true);
+  view.setBigUint64(24, firstSeq, true);
+  view.setUint32(32, crc32(header.subarray(0, 32)), true);
+  return header;
+}
+
+export interface SegmentHeader {
+  journalId: JournalId;
+  firstSeq: Seq;
+}
+
+/** Decodes a header, or says what is wrong with it and where. */
+export function decodeSegmentHeader(bytes: Uint8Array): SegmentHeader | { damage: string; offset: ByteOffset } {
+  if (bytes.length < SEGMENT_HEADER_BYTES) return { damage: 'segment header is incomplete', offset: bytes.length };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, SEGMENT_HEADER_BYTES);
+  if (!MAGIC.every((byte, i) => bytes[i] === byte)) return { damage: 'not a fanlog segment (bad magic)', offset: 0 };
+  if (view.getUint32(32, true) !== crc32(bytes.subarray(0, 32))) {
+    return { damage: 'segment header checksum mismatch', offset: 32 };
+  }
+  const version = view.getUint32(8, true);
+  if (version !== FORMAT_VERSION) return { damage: `unsupported segment format version ${version}`, offset: 8 };
+  if (view.getUint32(12, true) !== SEGMENT_HEADER_BYTES) return { damage: 'bad segment header length', offset: 12 };
+  return { journalId: view.getBigUint64(16, true), firstSeq: view.getBigUint64(24, true) };
+}
+
+/** One step of a scan: a sound frame, damage, or the end of the scanned range. */
+export type ScanStep =
+  | { kind: 'frame'; offset: ByteOffset; frameBytes: number; buffer: Uint8Array; at: number }
+  | { kind: 'damage'; offset: ByteOffset; damage: FrameDamage }
+  | { kind: 'end' };
+
+/**
+ * Walks the frames of one segment file from `start` to `end`, reading in
+ * chunks and checking every frame. Each refill reads into a fresh buffer,
+ * so views handed out earlier stay valid; memory is one chunk, or one frame
+ * when a frame is larger, and a frame's length is checked against `end`
+ * before its buffer is allocated.
+ */
+export class FrameScanner {
+  private buffer = new Uint8Array(0);
+  private bufferStart: ByteOffset = 0;
+  private position: ByteOffset;
+
+  constructor(
+    private readonly file: IoFile,
+    start: ByteOffset,
+    private readonly end: ByteOffset,
+  ) {
+    this.position = start;
+  }
+
+  /** Makes the buffer hold [position, position + bytes); false if the file is shorter. */
+  private async ensure(bytes: number): Promise<boolean> {
+    const at = this.position - this.bufferStart;
+    if (at >= 0 && at + bytes <= this.buffer.length) return true;
+    const want = Math.min(Math.max(bytes, READ_CHUNK_BYTES), this.end - this.position);
+    if (want < bytes) return false;
+    const buffer = new Uint8Array(want);
+    const read = await this.file.read(buffer, this.position);
+    this.buffer = buffer.subarray(0, read);
+    this.bufferStart = this.position;
+    return read >= bytes;
+  }
+
+  async next(): Promise<ScanStep> {
+    const offset = this.position;
+    if (offset >= this.end) return { kind: 'end' };
+    if (!(await this.ensure(FRAME_HEADER_BYTES))) return { kind: 'damage', offset, damage: 'incomplete header' };
+    const at = offset - this.bufferStart;
+    const frameBytes = new DataView(this.buffer.buffer, this.buffer.byteOffset + at, 4).getUint32(0, true);
+    if (frameBytes < FRAME_HEADER_BYTES) return { kind: 'damage', offset, damage: 'impossible length' };
+    if (frameBytes > this.end - offset) return { kind: 'damage', offset, damage: 'incomplete frame' };
+    if (!(await this.ensure(frameBytes))) return { kind: 'damage', offset, damage: 'incomplete frame' };
+    const frameAt = offset - this.bufferStart;
+    const checked = checkFrame(this.buffer, frameAt, frameBytes);
+    if (typeof checked !== 'number') return { kind: 'damage', offset, damage: checked };
+    assert.equal(checked, frameBytes);
+    this.position = offset + frameBytes;
+    return { kind: 'frame', offset, frameBytes, buffer: this.buffer, at: frameAt };
+  }
+}
+
+/**
+ * Whether any sound frame starts after `damageOffset`: the test that tells a
+ * torn tail (nothing sound follows the damage, so it is what a crash left of
+ * the last writes) from damage in the middle (sound frames follow, so bytes
+ * that had been written in order were later lost). Candidates are filtered
+ * cheaply (length, kind, zero bytes, a seq beyond `lastSeq` for records)
+ * before their checksum is computed.
+ */
+export async function soundFrameFollows(
+  file: IoFile,
+  damageOffset: ByteOffset,
+  fileBytes: number,
+  lastSeq: Seq,
+): Promise<boolean> {
+  const overlap = FRAME_HEADER_BYTES;
+  for (let windowStart = damageOffset + 1; windowStart + FRAME_HEADER_BYTES <= fileBytes; ) {
+    const window = new Uint8Array(Math.min(READ_CHUNK_BYTES, fileBytes - windowStart));
+    const read = await file.read(window, windowStart);
+    const view = new DataView(window.buffer, 0, read);
+    for (let at = 0; at + FRAME_HEADER_BYTES <= read; at++) {
+      const frameBytes = view.getUint32(at, true);
+      const kind = window[at + 8];
+      if (frameBytes < FRAME_HEADER_BYTES || frameBytes > fileBytes - (windowStart + at)) continue;
+      if ((kind !== FRAME_KIND_RECORDS && kind !== FRAME_KIND_PURGE) || window[at + 9] !== 0) continue;
+      if (window[at + 10] !== 0 || window[at + 11] !== 0) continue;
+      if (kind === FRAME_KIND_RECORDS && view.getBigUint64(at + 16, true) <= lastSeq) continue;
+      const frame = new Uint8Array(frameBytes);
+      await file.read(frame, windowStart + at);
+      if (checkFrame(frame, 0, frameBytes) === frameBytes) return true;
+    }
+    if (windowStart + read >= fileBytes) break;
+    windowStart += read - overlap + 1;
+  }
+  return false;
+}
