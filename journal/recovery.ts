@@ -12,14 +12,14 @@
  *   any other segment: header short or damaged         | ECORRUPT (file, offset)
  *   journalId differs from the first segment's         | ECORRUPT (foreign segment)
  *   header firstSeq differs from the file name         | ECORRUPT (duplicated or renamed segment)
- *   firstSeq after the previous segment's last + 1     | ECORRUPT (segment missing)
- *   firstSeq before it                                 | ECORRUPT (duplicated records)
  *   sound frame whose seq is not the next one          | ECORRUPT (gap or duplicate)
  *   last segment: bad frame, no sound frame after it   | torn tail: cut off (truncate + fdatasync), reported
  *   last segment: bad frame, a sound frame after it    | ECORRUPT (damage in the middle)
  *   any other segment: bad frame or trailing bytes     | ECORRUPT
- *   first segment starts after the last purge mark + 1 | ECORRUPT (an unpurged segment is missing)
  *   segments wholly at or below the last purge mark    | a purge a crash interrupted: finished
+ *   first segment starts after the last purge mark + 1 | ECORRUPT (an unpurged segment is missing)
+ *   firstSeq after the previous segment's last + 1     | ECORRUPT (segment missing)
+ *   firstSeq before it                                 | ECORRUPT (duplicated records)
  *
  * Why the torn-tail rule is sound: appends write in order and every
  * acknowledged entry was fsynced together with all bytes before it, so
@@ -92,7 +92,7 @@ export interface Recovered {
 async function withFile<T>(io: Io, file: string, use: (handle: IoFile) => Promise<T>): Promise<T> {
   let handle: IoFile;
   try {
-    handle = await io.open(file, 'readwrite');
+    handle = await io.open(file, 'read');
   } catch (error) {
     throw fromIoError(error, file);
   }
@@ -103,6 +103,77 @@ async function withFile<T>(io: Io, file: string, use: (handle: IoFile) => Promis
   }
 }
 
+type ScannedSegment =
+  | { kind: 'torn creation'; file: string; fileBytes: number }
+  | {
+      kind: 'segment';
+      segment: SegmentState;
+      journalId: JournalId;
+      purgedThroughSeq: Seq;
+      /** Where a torn tail starts, when the segment has one. */
+      tornTail: { offset: ByteOffset; bytes: number; damage: string } | null;
+    };
+
+/** Reads and checks one segment whole; throws ECORRUPT on damage that is not a crash's. */
+async function scanSegment(io: Io, dir: string, name: string, nameSeq: Seq, isLast: boolean): Promise<ScannedSegment> {
+  const file = path.join(dir, name);
+  return withFile(io, file, async (handle) => {
+    const fileBytes = await handle.size();
+    const headerBytes = new Uint8Array(Math.min(fileBytes, SEGMENT_HEADER_BYTES));
+    await handle.read(headerBytes, 0);
+    const header = decodeSegmentHeader(headerBytes);
+    if ('damage' in header) {
+      if (isLast && fileBytes <= SEGMENT_HEADER_BYTES) return { kind: 'torn creation', file, fileBytes };
+      throw corrupt(file, header.offset, header.damage);
+    }
+    if (header.firstSeq !== nameSeq) {
+      throw corrupt(file, 24, `header says first seq ${header.firstSeq} but the name says ${nameSeq} (duplicated or renamed segment)`);
+    }
+    const segment: SegmentState = {
+      name,
+      path: file,
+      firstSeq: header.firstSeq,
+      lastSeq: header.firstSeq - 1n,
+      bytes: SEGMENT_HEADER_BYTES,
+      hasRecords: false,
+      index: [],
+    };
+    let purgedThroughSeq: Seq = 0n;
+    const scanner = new FrameScanner(handle, SEGMENT_HEADER_BYTES, fileBytes);
+    for (;;) {
+      const step = await scanner.next();
+      if (step.kind === 'end') break;
+      if (step.kind === 'damage') {
+        if (!isLast || (await soundFrameFollows(handle, step.offset, fileBytes, segment.lastSeq))) {
+          throw corrupt(file, step.offset, `${step.damage}${isLast ? ' with sound entries after it' : ''}`);
+        }
+        const tornTail = { offset: step.offset, bytes: fileBytes - step.offset, damage: step.damage };
+        return { kind: 'segment', segment, journalId: header.journalId, purgedThroughSeq, tornTail };
+      }
+      const frame = readFrameHeader(step.buffer, step.at);
+      if (frame.kind === FRAME_KIND_PURGE) {
+        if (frame.seq > segment.lastSeq) {
+          throw corrupt(file, step.offset, `purge mark ${frame.seq} is beyond the last record ${segment.lastSeq}`);
+        }
+        if (frame.seq > purgedThroughSeq) purgedThroughSeq = frame.seq;
+      } else {
+        if (frame.seq !== segment.lastSeq + 1n) {
+          throw corrupt(file, step.offset, `entry starts at seq ${frame.seq}, expected ${segment.lastSeq + 1n}`);
+        }
+        addIndexPoint(segment, frame.seq, step.offset);
+        segment.lastSeq += BigInt(frame.recordCount);
+        segment.hasRecords = true;
+      }
+      segment.bytes = step.offset + step.frameBytes;
+    }
+    return { kind: 'segment', segment, journalId: header.journalId, purgedThroughSeq, tornTail: null };
+  });
+}
+
+/**
+ * Checks the whole directory first and repairs only once everything checked
+ * out, so an open that fails with ECORRUPT leaves every file as it found it.
+ */
 export async function recover(io: Io, dir: string): Promise<Recovered> {
   const started = performance.now();
   const report: RecoveryReport = { truncatedBytes: 0, segments: 0, records: 0, ms: 0, repairs: [] };
@@ -113,89 +184,36 @@ export async function recover(io: Io, dir: string): Promise<Recovered> {
 
   let journalId: JournalId | null = null;
   let purgedThroughSeq: Seq = 0n;
-  const segments: SegmentState[] = [];
+  let segments: SegmentState[] = [];
+  let tornTail: { segment: SegmentState; offset: ByteOffset; bytes: number; damage: string } | null = null;
+  const doomed: { file: string; bytes: number; what: string }[] = [];
 
   for (let i = 0; i < names.length; i++) {
-    const { name, firstSeq: nameSeq } = names[i]!;
-    const file = path.join(dir, name);
-    const isLast = i === names.length - 1;
-    const previous = segments[segments.length - 1];
-    const kept = await withFile(io, file, async (handle) => {
-      const fileBytes = await handle.size();
-      const headerBytes = new Uint8Array(Math.min(fileBytes, SEGMENT_HEADER_BYTES));
-      await handle.read(headerBytes, 0);
-      const header = decodeSegmentHeader(headerBytes);
-      if ('damage' in header) {
-        if (isLast && fileBytes <= SEGMENT_HEADER_BYTES) return { tornCreationBytes: fileBytes };
-        throw corrupt(file, header.offset, header.damage);
-      }
-      if (journalId !== null && header.journalId !== journalId) {
-        throw corrupt(file, 16, `segment belongs to journal ${header.journalId}, not ${journalId}`);
-      }
-      journalId = header.journalId;
-      if (header.firstSeq !== nameSeq) {
-        throw corrupt(file, 24, `header says first seq ${header.firstSeq} but the name says ${nameSeq} (duplicated or renamed segment)`);
-      }
-      if (previous !== undefined && header.firstSeq !== previous.lastSeq + 1n) {
-        throw corrupt(
-          file,
-          24,
-          header.firstSeq > previous.lastSeq + 1n
-            ? `records ${previous.lastSeq + 1n}..${header.firstSeq - 1n} are missing (segment missing)`
-            : `first seq ${header.firstSeq} overlaps ${previous.name}, which ends at ${previous.lastSeq} (duplicated segment)`,
-        );
-      }
-      const segment: SegmentState = {
-        name,
-        path: file,
-        firstSeq: header.firstSeq,
-        lastSeq: header.firstSeq - 1n,
-        bytes: SEGMENT_HEADER_BYTES,
-        hasRecords: false,
-        index: [],
-      };
-      const scanner = new FrameScanner(handle, SEGMENT_HEADER_BYTES, fileBytes);
-      for (;;) {
-        const step = await scanner.next();
-        if (step.kind === 'end') break;
-        if (step.kind === 'damage') {
-          if (!isLast || (await soundFrameFollows(handle, step.offset, fileBytes, segment.lastSeq))) {
-            throw corrupt(file, step.offset, `${step.damage}${isLast ? ' with sound entries after it' : ''}`);
-          }
-          await handle.truncate(step.offset);
-          await handle.datasync();
-          const cut = fileBytes - step.offset;
-          report.truncatedBytes += cut;
-          report.repairs.push({ file, offset: step.offset, bytes: cut, what: `torn tail (${step.damage}) cut off` });
-          break;
-        }
-        const frame = readFrameHeader(step.buffer, step.at);
-        if (frame.kind === FRAME_KIND_PURGE) {
-          if (frame.seq > segment.lastSeq) {
-            throw corrupt(file, step.offset, `purge mark ${frame.seq} is beyond the last record ${segment.lastSeq}`);
-          }
-          if (frame.seq > purgedThroughSeq) purgedThroughSeq = frame.seq;
-        } else {
-          if (frame.seq !== segment.lastSeq + 1n) {
-            throw corrupt(file, step.offset, `entry starts at seq ${frame.seq}, expected ${segment.lastSeq + 1n}`);
-          }
-          addIndexPoint(segment, frame.seq, step.offset);
-          segment.lastSeq += BigInt(frame.recordCount);
-          segment.hasRecords = true;
-        }
-        segment.bytes = step.offset + step.frameBytes;
-      }
-      return segment;
-    });
-    if ('tornCreationBytes' in kept) {
-      await removeFile(io, dir, file);
-      report.truncatedBytes += kept.tornCreationBytes;
-      report.repairs.push({ file, offset: 0, bytes: kept.tornCreationBytes, what: 'segment whose creation was torn removed' });
+    const { name, firstSeq } = names[i]!;
+    const scanned = await scanSegment(io, dir, name, firstSeq, i === names.length - 1);
+    if (scanned.kind === 'torn creation') {
+      doomed.push({ file: scanned.file, bytes: scanned.fileBytes, what: 'segment whose creation was torn removed' });
+      report.truncatedBytes += scanned.fileBytes;
       continue;
     }
-    segments.push(kept);
+    if (journalId !== null && scanned.journalId !== journalId) {
+      throw corrupt(scanned.segment.path, 16, `segment belongs to journal ${scanned.journalId}, not ${journalId}`);
+    }
+    journalId = scanned.journalId;
+    if (scanned.purgedThroughSeq > purgedThroughSeq) purgedThroughSeq = scanned.purgedThroughSeq;
+    if (scanned.tornTail !== null) tornTail = { segment: scanned.segment, ...scanned.tornTail };
+    segments.push(scanned.segment);
   }
 
+  // Segments wholly covered by the last purge mark are a purge a crash
+  // interrupted, whatever order its deletions reached the disk in. The last
+  // segment always stays.
+  let purged = 0;
+  while (purged < segments.length - 1 && segments[purged]!.lastSeq <= purgedThroughSeq) {
+    const segment = segments[purged++]!;
+    doomed.push({ file: segment.path, bytes: segment.bytes, what: 'interrupted purge finished' });
+  }
+  segments = segments.slice(purged);
   const first = segments[0];
   if (first !== undefined && first.firstSeq > purgedThroughSeq + 1n) {
     throw corrupt(
@@ -204,25 +222,42 @@ export async function recover(io: Io, dir: string): Promise<Recovered> {
       `records ${purgedThroughSeq + 1n}..${first.firstSeq - 1n} are missing but were never purged (segment missing)`,
     );
   }
-  // Finish a purge that a crash interrupted; the last segment always stays.
-  while (segments.length > 1 && segments[0]!.lastSeq <= purgedThroughSeq) {
-    const purged = segments.shift()!;
-    await removeFile(io, dir, purged.path);
-    report.repairs.push({ file: purged.path, offset: 0, bytes: purged.bytes, what: 'interrupted purge finished' });
+  for (let i = 1; i < segments.length; i++) {
+    const previous = segments[i - 1]!;
+    const segment = segments[i]!;
+    if (segment.firstSeq !== previous.lastSeq + 1n) {
+      throw corrupt(
+        segment.path,
+        24,
+        segment.firstSeq > previous.lastSeq + 1n
+          ? `records ${previous.lastSeq + 1n}..${segment.firstSeq - 1n} are missing (segment missing)`
+          : `first seq ${segment.firstSeq} overlaps ${previous.name}, which ends at ${previous.lastSeq} (duplicated segment)`,
+      );
+    }
   }
+
+  // Everything checked out: repair.
+  if (tornTail !== null) {
+    const { segment, offset, bytes, damage } = tornTail;
+    const handle = await io.open(segment.path, 'readwrite');
+    try {
+      await handle.truncate(offset);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    report.truncatedBytes += bytes;
+    report.repairs.push({ file: segment.path, offset, bytes, what: `torn tail (${damage}) cut off` });
+  }
+  for (const { file, bytes, what } of doomed) {
+    await io.unlink(file);
+    report.repairs.push({ file, offset: 0, bytes, what });
+  }
+  if (doomed.length > 0) await io.syncDir(dir);
 
   report.segments = segments.length;
   const head = segments[segments.length - 1];
   report.records = head === undefined ? 0 : Number(head.lastSeq - segments[0]!.firstSeq + 1n);
   report.ms = performance.now() - started;
   return { journalId: segments.length === 0 ? null : journalId, segments, purgedThroughSeq, report };
-}
-
-async function removeFile(io: Io, dir: string, file: string): Promise<void> {
-  try {
-    await io.unlink(file);
-    await io.syncDir(dir);
-  } catch (error) {
-    throw fromIoError(error, file);
-  }
 }
