@@ -9,9 +9,9 @@ export { Prng } from './journal/prng.js';
 export {
   Journal,
   type JournalOptions,
-  type JournalRecord,
   type ReadRange,
   type SyncPolicy,
 } from './journal/journal.js';
+export { JournalReader, type JournalRecord } from './journal/reader.js';
 export type { RecoveryReport } from './journal/recovery.js';
 export type { ByteOffset, JournalId, Seq } from './journal/types.js';

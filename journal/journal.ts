@@ -34,12 +34,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { FanlogError, corrupt, fromIoError, invalid } from '../errors.js';
-import { encodePurgeFrame, encodeRecordsFrame, FRAME_KIND_PURGE, forEachRecord, readFrameHeader, recordsFrameBytes } from './frame.js';
+import { FanlogError, fromIoError, invalid } from '../errors.js';
+import { encodePurgeFrame, encodeRecordsFrame, recordsFrameBytes } from './frame.js';
+import { JournalReader } from './reader.js';
 import type { Io, IoFile, IoLock } from './io.js';
 import { NodeIo } from './node-io.js';
 import { addIndexPoint, recover, type RecoveryReport, type SegmentState } from './recovery.js';
-import { encodeSegmentHeader, FrameScanner, SEGMENT_HEADER_BYTES, segmentFileName } from './segment.js';
+import { encodeSegmentHeader, SEGMENT_HEADER_BYTES, segmentFileName } from './segment.js';
 import { SEQ_MAX, type JournalId, type Seq } from './types.js';
 
 export type SyncPolicy = 'always' | 'interval' | 'never';
@@ -53,12 +54,6 @@ export interface JournalOptions {
   segmentBytesMax?: number;
   /** File-system implementation; default NodeIo (node:fs). */
   io?: Io;
-}
-
-export interface JournalRecord {
-  seq: Seq;
-  /** A view of the record's bytes; valid for as long as it is referenced. */
-  payload: Uint8Array;
 }
 
 export interface ReadRange {
@@ -355,11 +350,11 @@ export class Journal {
 
   /**
    * Streams records `from`..`to` in seq order, only ever durable ones, with
-   * memory bounded by one read chunk whatever the journal size. Rejects with
-   * EPURGED when `from` is older than `firstSeq`, ECORRUPT if a frame fails
-   * its check on the way.
+   * memory bounded by one read chunk whatever the journal size. Throws
+   * EPURGED when `from` is older than `firstSeq`; the iterator rejects with
+   * ECORRUPT if a frame fails its check on the way.
    */
-  async *read(range: ReadRange = {}): AsyncGenerator<JournalRecord> {
+  read(range: ReadRange = {}): JournalReader {
     this.checkUsable();
     if (range === null || typeof range !== 'object') throw invalid('read range must be an object');
     const durable = this.durableSeq;
@@ -370,39 +365,10 @@ export class Journal {
       throw new FanlogError('EPURGED', `records before ${this.firstSeq} were purged; asked from ${from}`);
     }
     const last = to < durable ? to : durable;
-    if (from > last) return;
     const segments = this.segments
       .filter((segment) => segment.lastSeq >= from && segment.firstSeq <= last)
-      .map((segment) => ({ ...segment, index: segment.index }));
-    for (const segment of segments) {
-      let file: IoFile;
-      try {
-        file = await this.io.open(segment.path, 'read');
-      } catch (error) {
-        const mapped = fromIoError(error, segment.path);
-        if (mapped.code === 'ENOENT') throw new FanlogError('EPURGED', `${segment.name} was purged during the read`);
-        throw mapped;
-      }
-      try {
-        const start = startOffset(segment, from);
-        const scanner = new FrameScanner(file, start, segment.bytes);
-        for (;;) {
-          const step = await scanner.next();
-          if (step.kind === 'end') break;
-          if (step.kind === 'damage') throw corrupt(segment.path, step.offset, step.damage);
-          const header = readFrameHeader(step.buffer, step.at);
-          if (header.kind === FRAME_KIND_PURGE || header.seq + BigInt(header.recordCount) <= from) continue;
-          if (header.seq > last) return;
-          const records: JournalRecord[] = [];
-          forEachRecord(step.buffer, step.at, (seq, payload) => {
-            if (seq >= from && seq <= last) records.push({ seq, payload });
-          });
-          yield* records;
-        }
-      } finally {
-        await file.close().catch(() => undefined);
-      }
-    }
+      .map(({ name, path, bytes, index }) => ({ name, path, bytes, index }));
+    return new JournalReader(this.io, segments, from, last);
   }
 
   /**
@@ -456,24 +422,6 @@ export class Journal {
       await this.lock.release().catch(() => undefined);
     }
   }
-}
-
-/** The byte offset of the last index point at or before `seq` in a segment. */
-function startOffset(segment: SegmentState, seq: Seq): number {
-  let low = 0;
-  let high = segment.index.length - 1;
-  let best = SEGMENT_HEADER_BYTES;
-  while (low <= high) {
-    const middle = (low + high) >> 1;
-    const point = segment.index[middle]!;
-    if (point.seq <= seq) {
-      best = point.offset;
-      low = middle + 1;
-    } else {
-      high = middle - 1;
-    }
-  }
-  return best;
 }
 
 /** Creates a segment durably: header fdatasynced and directory entry fsynced before it is used. */

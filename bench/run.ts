@@ -1,0 +1,27 @@
+/**
+ * `npm run bench -- <suite...> [--quick] [--json]`: runs benchmark suites.
+ * Without a suite name it runs them all. Progress and tables go to stderr;
+ * with --json, stdout gets one JSON object per suite.
+ */
+import { journalSuite } from './journal.js';
+
+const SUITES = { journal: journalSuite } as const;
+type SuiteName = keyof typeof SUITES;
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const json = args.includes('--json');
+const unknownFlags = args.filter((arg) => arg.startsWith('--') && arg !== '--quick' && arg !== '--json');
+const names = args.filter((arg) => !arg.startsWith('--'));
+const unknownSuites = names.filter((name) => !(name in SUITES));
+if (unknownFlags.length > 0 || unknownSuites.length > 0) {
+  process.stderr.write(`usage: npm run bench -- [${Object.keys(SUITES).join('|')}] [--quick] [--json]\n`);
+  process.exit(2);
+}
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+for (const name of (names.length > 0 ? names : Object.keys(SUITES)) as SuiteName[]) {
+  const result = await SUITES[name]({ quick, log });
+  if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+}
