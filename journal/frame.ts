@@ -81,7 +81,8 @@ function encodeFrame(kind: FrameKind, seq: Seq, payloads: readonly Uint8Array[])
   // checksum was just computed from these bytes, so the layout is what
   // needs checking here.
   assert.equal(checkFrame(frame, 0, frame.length, { verifyChecksum: false }), frameBytes);
-  return frame;
+  // A plain Uint8Array, so that callers' slice() copies as they expect.
+  return new Uint8Array(frame.buffer, frame.byteOffset, frame.length);
 }
 
 export function encodeRecordsFrame(firstSeq: Seq, payloads: readonly Uint8Array[]): Uint8Array {

@@ -181,7 +181,8 @@ class MemoryFile implements IoFile {
     this.live();
     if (!this.writable) throw ioError('EBADF', `${this.path} is open read-only`);
     this.io.step('write', this.path);
-    this.inode.apply({ kind: 'write', position, data: data.slice() });
+    // A copy: the caller may reuse its buffer (and Buffer#slice would not copy).
+    this.inode.apply({ kind: 'write', position, data: new Uint8Array(data) });
   }
 
   async truncate(length: number): Promise<void> {
@@ -349,6 +350,6 @@ export class MemoryIo implements Io {
   fileBytes(filePath: string): Uint8Array {
     const inode = this.names.get(this.resolve(filePath));
     if (inode === undefined) throw ioError('ENOENT', `no such file ${filePath}`);
-    return inode.current.view().slice();
+    return new Uint8Array(inode.current.view());
   }
 }
