@@ -67,52 +67,65 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
   }
 
   async return(): Promise<IteratorResult<JournalRecord>> {
+    this.records = [];
+    this.at = 0;
     await this.finish();
     return DONE;
   }
 
   private async finish(): Promise<void> {
     this.finished = true;
-    this.records = [];
-    this.at = 0;
-    const file = this.file;
-    this.file = null;
-    this.scanner = null;
-    await file?.close().catch(() => undefined);
+    await this.closeSegment();
   }
 
-  /** Reads frames until one holds records in range, or the range is exhausted. */
+  /**
+   * Reads frames until some hold records in range, or the range is
+   * exhausted. Having found some, it keeps taking frames that are already
+   * buffered, so a chunk of small entries costs one await, not one per entry.
+   */
   private async fill(): Promise<IteratorResult<JournalRecord>> {
+    const records: JournalRecord[] = [];
+    const { from, last } = this;
+    const take = (seq: Seq, payload: Uint8Array): void => {
+      if (seq >= from && seq <= last) records.push({ seq, payload });
+    };
     try {
       while (!this.finished) {
         const scanner = this.scanner ?? (await this.openNextSegment());
         if (scanner === null) break;
-        const step = await scanner.next();
+        const step = records.length === 0 ? await scanner.next() : scanner.nextBuffered();
+        if (step === null) break; // records in hand; the next chunk can wait for the next call
         if (step.kind === 'end') {
-          await this.file?.close().catch(() => undefined);
-          this.file = null;
-          this.scanner = null;
+          await this.closeSegment();
           continue;
         }
         if (step.kind === 'damage') throw corrupt(this.segments[this.segmentIndex - 1]!.path, step.offset, step.damage);
         const header = readFrameHeader(step.buffer, step.at);
-        if (header.kind === FRAME_KIND_PURGE || header.seq + BigInt(header.recordCount) <= this.from) continue;
-        if (header.seq > this.last) break;
-        const records: JournalRecord[] = [];
-        const { from, last } = this;
-        forEachRecord(step.buffer, step.at, (seq, payload) => {
-          if (seq >= from && seq <= last) records.push({ seq, payload });
-        });
-        this.records = records;
-        this.at = 1;
-        return { value: records[0]!, done: false };
+        if (header.kind === FRAME_KIND_PURGE || header.seq + BigInt(header.recordCount) <= from) continue;
+        if (header.seq > last) {
+          await this.finish();
+          break;
+        }
+        forEachRecord(step.buffer, step.at, take);
       }
     } catch (error) {
       await this.finish();
       throw error;
     }
-    await this.finish();
-    return DONE;
+    if (records.length === 0) {
+      await this.finish();
+      return DONE;
+    }
+    this.records = records;
+    this.at = 1;
+    return { value: records[0]!, done: false };
+  }
+
+  private async closeSegment(): Promise<void> {
+    const file = this.file;
+    this.file = null;
+    this.scanner = null;
+    await file?.close().catch(() => undefined);
   }
 
   private async openNextSegment(): Promise<FrameScanner | null> {

@@ -86,6 +86,40 @@ describe('Journal', () => {
     await journal.close();
   });
 
+  it('reads small entries across read-chunk boundaries without losing or repeating one', async () => {
+    const journal = await Journal.open(tempDir(), { sync: 'never' });
+    // About 3 MiB of entries of one to three records: frames straddle the 1 MiB read chunks.
+    let seq = 0;
+    while (seq < 40_000) {
+      const count = (seq % 3) + 1;
+      await journal.appendEntry(Array.from({ length: count }, (_, i) => payload(seq + i + 1)));
+      seq += count;
+    }
+    let expected = 1n;
+    for await (const record of journal.read()) {
+      expect(record.seq).toBe(expected);
+      expect(record.payload).toEqual(payload(Number(record.seq)));
+      expected++;
+    }
+    expect(expected - 1n).toBe(journal.headSeq);
+    const middle = await readAll(journal, { from: 25_001n, to: 25_003n });
+    expect(middle.map((r) => r.seq)).toEqual([25_001n, 25_002n, 25_003n]);
+    await journal.close();
+  });
+
+  it('stops reading cleanly when the caller breaks out early', async () => {
+    const journal = await Journal.open(tempDir());
+    await journal.appendEntry(Array.from({ length: 10 }, (_, i) => payload(i + 1)));
+    const seen: bigint[] = [];
+    for await (const record of journal.read()) {
+      seen.push(record.seq);
+      if (seen.length === 3) break;
+    }
+    expect(seen).toEqual([1n, 2n, 3n]);
+    expect((await readAll(journal, { from: 9n })).map((r) => r.seq)).toEqual([9n, 10n]);
+    await journal.close();
+  });
+
   it('keeps everything across a clean reopen, with nothing to repair', async () => {
     const dir = tempDir();
     const first = await Journal.open(dir, { segmentBytesMax: 4096 });
