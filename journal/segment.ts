@@ -107,9 +107,11 @@ export class FrameScanner {
     if (at >= 0 && at + bytes <= this.buffer.length) return true;
     const want = Math.min(Math.max(bytes, READ_CHUNK_BYTES), this.end - this.position);
     if (want < bytes) return false;
-    const buffer = new Uint8Array(want);
-    const read = await this.file.read(buffer, this.position);
-    this.buffer = buffer.subarray(0, read);
+    // Unzeroed: only the bytes read are ever looked at.
+    const slab = Buffer.allocUnsafeSlow(want);
+    const read = await this.file.read(slab, this.position);
+    // A plain Uint8Array view: its subarray() (one per record read) is cheaper than Buffer's.
+    this.buffer = new Uint8Array(slab.buffer, slab.byteOffset, read);
     this.bufferStart = this.position;
     return read >= bytes;
   }
