@@ -13,6 +13,10 @@ export type FanlogErrorCode =
   | 'EBUSY' // the resource is held by someone else (a journal opened twice)
   | 'ENOENT' // no such thing
   | 'EEXIST' // it already exists
+  | 'ENOTDIR' // a path component is not a directory
+  | 'EISDIR' // a directory where a file belongs
+  | 'ENOTEMPTY' // a directory that must be empty is not
+  | 'EPERM' // not permitted (also: a permission listener denied it)
   | 'EIO' // the disk reported an I/O error
   | 'ENOSPC' // the disk is full
   | 'ECLOSED' // the object was closed
@@ -54,20 +58,23 @@ export function invalid(message: string): FanlogError {
   return new FanlogError('EINVAL', message);
 }
 
+/** System error codes passed through as they are; the rest map as IO_CODE_MAP says, else EIO. */
+const IO_CODES_KEPT = new Set<FanlogErrorCode>(['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EPERM', 'EBUSY', 'ENOSPC']);
+const IO_CODE_MAP: Record<string, FanlogErrorCode> = { EDQUOT: 'ENOSPC', EACCES: 'EPERM', EROFS: 'EPERM' };
+
 /**
- * Turns whatever an `Io` call threw into a FanlogError. Disk-full and
- * out-of-quota errors become ENOSPC, every other system error EIO, so that a
- * caller branches on two codes rather than on the platform's whole errno list.
+ * Turns whatever an `Io` call threw into a FanlogError. Codes a caller can
+ * act on (full disk, missing or misplaced paths, permissions) keep their
+ * name; every other system error is EIO, so callers branch on a short,
+ * stable list rather than on the platform's whole errno table.
  */
 export function fromIoError(error: unknown, file: string): FanlogError {
   if (error instanceof FanlogError) return error;
-  const code = (error as { code?: unknown } | null)?.code;
+  const raw = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new FanlogError('ENOSPC', `${file}: ${message}`, { file, cause: error });
-  }
-  if (code === 'ENOENT') {
-    return new FanlogError('ENOENT', `${file}: ${message}`, { file, cause: error });
-  }
-  return new FanlogError('EIO', `${file}: ${message}`, { file, cause: error });
+  const code: FanlogErrorCode =
+    typeof raw === 'string' && IO_CODES_KEPT.has(raw as FanlogErrorCode)
+      ? (raw as FanlogErrorCode)
+      : (IO_CODE_MAP[String(raw)] ?? 'EIO');
+  return new FanlogError(code, `${file}: ${message}`, { file, cause: error });
 }

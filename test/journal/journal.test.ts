@@ -306,3 +306,14 @@ describe('Journal', () => {
     });
   }
 });
+
+describe('Journal.open on a bad path', () => {
+  it('names the problem with a POSIX code', async () => {
+    const dir = tempDir();
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(`${dir}/plain-file`, 'x');
+    const error = await rejection(() => Journal.open(`${dir}/plain-file/journal`));
+    expect(error).toBeInstanceOf(FanlogError);
+    expect(error.code).toBe('ENOTDIR');
+  });
+});
