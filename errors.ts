@@ -17,6 +17,11 @@ export type FanlogErrorCode =
   | 'EISDIR' // a directory where a file belongs
   | 'ENOTEMPTY' // a directory that must be empty is not
   | 'EPERM' // not permitted (also: a permission listener denied it)
+  | 'EBADF' // not an open file descriptor, or not open for that
+  | 'ENAMETOOLONG' // a path or name is too long
+  | 'ELOOP' // too many symbolic links
+  | 'ENODATA' // no such extended attribute
+  | 'E2BIG' // a value is too large
   | 'EIO' // the disk reported an I/O error
   | 'ENOSPC' // the disk is full
   | 'ECLOSED' // the object was closed

@@ -15,3 +15,11 @@ export {
 export { JournalReader, type JournalRecord } from './journal/reader.js';
 export type { RecoveryReport } from './journal/recovery.js';
 export type { ByteOffset, JournalId, Seq } from './journal/types.js';
+export { Engine, type EngineOptions, type EngineRecovery } from './engine/engine.js';
+export { FanlogFs, type ProcessContext, type OpenFlags, PAGE_BYTES } from './engine/fs.js';
+export { Group, Groups, EventQueue, type GroupClass, type GroupInfo, type GroupOptions, type MarkOptions, type QueuedEvent } from './engine/groups.js';
+export type { Mark, MarkScope } from './engine/notify.js';
+export type { MetaStore, MetaOp, StoreKind } from './engine/meta-store.js';
+export type { EngineRecord, Fid, Stat, Range, OpName, RecordKind } from './engine/record.js';
+export { encodeRecord, decodeRecord } from './engine/codec.js';
+export * from './engine/masks.js';

@@ -122,7 +122,7 @@ export class Journal {
     readonly journalId: JournalId,
     private readonly io: Io,
     private readonly lock: IoLock,
-    private readonly sync: SyncPolicy,
+    private readonly policy: SyncPolicy,
     syncIntervalMs: number,
     private readonly segmentBytesMax: number,
     segments: SegmentState[],
@@ -137,7 +137,7 @@ export class Journal {
     this.writtenSeq = head;
     this.syncedSeq = head;
     this.syncTimer =
-      sync === 'interval' ? setInterval(() => void this.step(() => this.syncActive()).catch(() => undefined), syncIntervalMs) : null;
+      policy === 'interval' ? setInterval(() => void this.step(() => this.syncActive()).catch(() => undefined), syncIntervalMs) : null;
     this.syncTimer?.unref();
   }
 
@@ -189,7 +189,7 @@ export class Journal {
 
   /** The last record known to be on disk ('never': handed to the OS). Readers see up to here. */
   get durableSeq(): Seq {
-    return this.sync === 'never' ? this.writtenSeq : this.syncedSeq;
+    return this.policy === 'never' ? this.writtenSeq : this.syncedSeq;
   }
 
   /** True after an I/O failure: every call rejects with EFAILED until the journal is reopened. */
@@ -297,7 +297,7 @@ export class Journal {
       runBytes += pending.frame.length;
     }
     await this.writeRun(run);
-    if (this.sync === 'always') await this.syncActive();
+    if (this.policy === 'always') await this.syncActive();
     for (const pending of batch) pending.resolve(pending.lastSeq);
   }
 
@@ -346,6 +346,20 @@ export class Journal {
     const queued = this.queue;
     this.queue = [];
     for (const pending of queued) pending.reject(this.failedError());
+  }
+
+  /**
+   * Makes everything appended so far durable, whatever the sync policy;
+   * resolves with the durable seq, which is then at least the `headSeq` of
+   * the moment of the call.
+   */
+  async sync(): Promise<Seq> {
+    this.checkUsable();
+    await this.step(async () => {
+      if (this.failure !== null) throw this.failedError();
+      await this.syncActive();
+    });
+    return this.durableSeq;
   }
 
   /**

@@ -1,0 +1,267 @@
+/**
+ * The record codec: EngineRecord <-> bytes, compact and versioned.
+ *
+ * Layout: one byte of codec version (1), one byte of kind, one byte of op,
+ * the time as 8 bytes little-endian, then optional fields as tag-value pairs
+ * in increasing tag order, each tag one byte:
+ *
+ *   tag  field         value
+ *   1    mask          varint (64-bit)
+ *   2    fid           varint ino, varint gen
+ *   3    parentFid     varint ino, varint gen
+ *   4    name          string
+ *   5    oldParentFid  varint ino, varint gen
+ *   6    oldName       string
+ *   7    path          string
+ *   8    oldPath       string
+ *   9    range         varint offset, varint count
+ *   10   stat          varints ino mode uid gid size nlink, then atime mtime ctime (varint ns)
+ *   11   attrs         presence byte (mode uid gid size atime mtime = bits 0..5), then those present as varints
+ *   12   xattr         string
+ *   13   value         varint length, bytes
+ *   14   target        string
+ *   15   offline       (no value: present means true)
+ *   16   pid           varint
+ *   17   tid           varint
+ *   18   uid           varint
+ *   19   group         string
+ *   20   config        string (JSON)
+ *
+ * Strings are a varint byte length then UTF-8. Varints are unsigned LEB128.
+ * Decoding checks every length against the bytes left and rejects unknown
+ * versions, kinds, ops and tags, and trailing bytes, with ECORRUPT: the
+ * journal's CRC already caught damage, so a failure here means a record this
+ * version cannot read.
+ */
+import { FanlogError } from '../errors.js';
+import type { Attrs, EngineRecord, Fid, OpName, RecordKind, Stat } from './record.js';
+import { OP_NAMES } from './record.js';
+
+export const CODEC_VERSION = 1;
+const KINDS: readonly RecordKind[] = ['op', 'event', 'config'];
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+class Writer {
+  private bytes = new Uint8Array(128);
+  length = 0;
+
+  private reserve(count: number): void {
+    if (this.length + count <= this.bytes.length) return;
+    const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.length + count));
+    grown.set(this.bytes.subarray(0, this.length));
+    this.bytes = grown;
+  }
+
+  byte(value: number): void {
+    this.reserve(1);
+    this.bytes[this.length++] = value;
+  }
+
+  varint(value: number | bigint): void {
+    let rest = BigInt(value);
+    if (rest < 0n) throw new RangeError(`varint of a negative value ${rest}`);
+    if (rest < 0x80n) return this.byte(Number(rest));
+    while (rest >= 0x80n) {
+      this.byte(Number(rest & 0x7fn) | 0x80);
+      rest >>= 7n;
+    }
+    this.byte(Number(rest));
+  }
+
+  u64(value: bigint): void {
+    this.reserve(8);
+    new DataView(this.bytes.buffer).setBigUint64(this.length, BigInt.asUintN(64, value), true);
+    this.length += 8;
+  }
+
+  raw(value: Uint8Array): void {
+    this.varint(value.length);
+    this.reserve(value.length);
+    this.bytes.set(value, this.length);
+    this.length += value.length;
+  }
+
+  string(value: string): void {
+    this.raw(encoder.encode(value));
+  }
+
+  fid(value: Fid): void {
+    this.varint(value.ino);
+    this.varint(value.gen);
+  }
+
+  result(): Uint8Array {
+    return this.bytes.slice(0, this.length);
+  }
+}
+
+function undecodable(what: string): FanlogError {
+  return new FanlogError('ECORRUPT', `record undecodable: ${what}`);
+}
+
+class Reader {
+  private at = 0;
+
+  constructor(private readonly bytes: Uint8Array) {}
+
+  get done(): boolean {
+    return this.at >= this.bytes.length;
+  }
+
+  byte(): number {
+    if (this.at >= this.bytes.length) throw undecodable('ends early');
+    return this.bytes[this.at++]!;
+  }
+
+  bigVarint(): bigint {
+    let value = 0n;
+    for (let shift = 0n; shift < 70n; shift += 7n) {
+      const byte = this.byte();
+      value |= BigInt(byte & 0x7f) << shift;
+      if ((byte & 0x80) === 0) return value;
+    }
+    throw undecodable('varint too long');
+  }
+
+  varint(): number {
+    // Fast path for the small numbers most fields hold.
+    const first = this.byte();
+    if ((first & 0x80) === 0) return first;
+    this.at--;
+    const value = this.bigVarint();
+    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw undecodable('number too large');
+    return Number(value);
+  }
+
+  u64(): bigint {
+    if (this.at + 8 > this.bytes.length) throw undecodable('ends early');
+    const value = new DataView(this.bytes.buffer, this.bytes.byteOffset + this.at, 8).getBigUint64(0, true);
+    this.at += 8;
+    return value;
+  }
+
+  raw(): Uint8Array {
+    const length = this.varint();
+    if (length > this.bytes.length - this.at) throw undecodable('length beyond the record');
+    const value = this.bytes.slice(this.at, this.at + length);
+    this.at += length;
+    return value;
+  }
+
+  string(): string {
+    const length = this.varint();
+    if (length > this.bytes.length - this.at) throw undecodable('length beyond the record');
+    try {
+      return decoder.decode(this.bytes.subarray(this.at, (this.at += length)));
+    } catch {
+      throw undecodable('bad UTF-8');
+    }
+  }
+
+  fid(): Fid {
+    return { ino: this.varint(), gen: this.varint() };
+  }
+}
+
+const ATTR_FIELDS = ['mode', 'uid', 'gid', 'size', 'atime', 'mtime'] as const;
+
+export function encodeRecord(record: EngineRecord): Uint8Array {
+  const w = new Writer();
+  w.byte(CODEC_VERSION);
+  w.byte(KINDS.indexOf(record.kind));
+  w.byte(OP_NAMES.indexOf(record.op));
+  w.u64(record.time);
+  if (record.mask !== undefined) (w.byte(1), w.varint(record.mask));
+  if (record.fid !== undefined) (w.byte(2), w.fid(record.fid));
+  if (record.parentFid !== undefined) (w.byte(3), w.fid(record.parentFid));
+  if (record.name !== undefined) (w.byte(4), w.string(record.name));
+  if (record.oldParentFid !== undefined) (w.byte(5), w.fid(record.oldParentFid));
+  if (record.oldName !== undefined) (w.byte(6), w.string(record.oldName));
+  if (record.path !== undefined) (w.byte(7), w.string(record.path));
+  if (record.oldPath !== undefined) (w.byte(8), w.string(record.oldPath));
+  if (record.range !== undefined) (w.byte(9), w.varint(record.range.offset), w.varint(record.range.count));
+  if (record.stat !== undefined) {
+    const s = record.stat;
+    w.byte(10);
+    for (const value of [s.ino, s.mode, s.uid, s.gid, s.size, s.nlink, s.atime, s.mtime, s.ctime]) w.varint(value);
+  }
+  if (record.attrs !== undefined) {
+    const attrs = record.attrs;
+    w.byte(11);
+    let presence = 0;
+    ATTR_FIELDS.forEach((field, bit) => {
+      if (attrs[field] !== undefined) presence |= 1 << bit;
+    });
+    w.byte(presence);
+    for (const field of ATTR_FIELDS) if (attrs[field] !== undefined) w.varint(attrs[field]);
+  }
+  if (record.xattr !== undefined) (w.byte(12), w.string(record.xattr));
+  if (record.value !== undefined) (w.byte(13), w.raw(record.value));
+  if (record.target !== undefined) (w.byte(14), w.string(record.target));
+  if (record.offline === true) w.byte(15);
+  if (record.pid !== undefined) (w.byte(16), w.varint(record.pid));
+  if (record.tid !== undefined) (w.byte(17), w.varint(record.tid));
+  if (record.uid !== undefined) (w.byte(18), w.varint(record.uid));
+  if (record.group !== undefined) (w.byte(19), w.string(record.group));
+  if (record.config !== undefined) (w.byte(20), w.string(record.config));
+  return w.result();
+}
+
+export function decodeRecord(bytes: Uint8Array): EngineRecord {
+  const r = new Reader(bytes);
+  const version = r.byte();
+  if (version !== CODEC_VERSION) throw undecodable(`codec version ${version}`);
+  const kind = KINDS[r.byte()];
+  const op: OpName | undefined = OP_NAMES[r.byte()];
+  if (kind === undefined || op === undefined) throw undecodable('unknown kind or op');
+  const record: EngineRecord = { kind, op, time: r.u64() };
+  let lastTag = 0;
+  while (!r.done) {
+    const tag = r.byte();
+    if (tag <= lastTag) throw undecodable(`tag ${tag} out of order`);
+    lastTag = tag;
+    switch (tag) {
+      case 1: record.mask = r.bigVarint(); break;
+      case 2: record.fid = r.fid(); break;
+      case 3: record.parentFid = r.fid(); break;
+      case 4: record.name = r.string(); break;
+      case 5: record.oldParentFid = r.fid(); break;
+      case 6: record.oldName = r.string(); break;
+      case 7: record.path = r.string(); break;
+      case 8: record.oldPath = r.string(); break;
+      case 9: record.range = { offset: r.varint(), count: r.varint() }; break;
+      case 10: {
+        const stat: Stat = {
+          ino: r.varint(), mode: r.varint(), uid: r.varint(), gid: r.varint(), size: r.varint(), nlink: r.varint(),
+          atime: r.bigVarint(), mtime: r.bigVarint(), ctime: r.bigVarint(),
+        };
+        record.stat = stat;
+        break;
+      }
+      case 11: {
+        const presence = r.byte();
+        const attrs: Attrs = {};
+        ATTR_FIELDS.forEach((field, bit) => {
+          if ((presence & (1 << bit)) === 0) return;
+          if (field === 'atime' || field === 'mtime') attrs[field] = r.bigVarint();
+          else attrs[field] = r.varint();
+        });
+        record.attrs = attrs;
+        break;
+      }
+      case 12: record.xattr = r.string(); break;
+      case 13: record.value = r.raw(); break;
+      case 14: record.target = r.string(); break;
+      case 15: record.offline = true; break;
+      case 16: record.pid = r.varint(); break;
+      case 17: record.tid = r.varint(); break;
+      case 18: record.uid = r.varint(); break;
+      case 19: record.group = r.string(); break;
+      case 20: record.config = r.string(); break;
+      default: throw undecodable(`unknown tag ${tag}`);
+    }
+  }
+  return record;
+}

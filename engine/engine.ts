@@ -1,0 +1,235 @@
+/**
+ * Engine: the facade over the journal, the simulated filesystem, groups,
+ * the MetaStore and checkpoints.
+ *
+ * Directory layout:
+ *   <dir>/journal/        the journal (its LOCK makes the engine exclusive)
+ *   <dir>/meta-lmdb/ | meta-level/ | meta-files/   the MetaStore
+ *
+ * Open: the journal recovers, the latest checkpoint is loaded, the journal
+ * after it is replayed through `FsState.apply` (the same code live
+ * operations use), then groups are loaded.
+ *
+ * Commit (one per operation, synchronous until the append): apply the op,
+ * build its events, encode the op record and every event the changelog mask
+ * keeps, append them as one entry (seqs are assigned then, in the same
+ * order the state changed), then wait for durability and deliver the events
+ * to groups. An I/O failure on the way puts the engine in the failed state:
+ * every later call rejects with EFAILED until it is reopened.
+ *
+ * Checkpoints run in the background every `checkpointEveryRecords` records
+ * and on close; after one is durable the journal is purged up to it.
+ */
+import path from 'node:path';
+import { FanlogError, fromIoError, invalid } from '../errors.js';
+import type { Io } from '../journal/io.js';
+import { Journal, type SyncPolicy } from '../journal/journal.js';
+import { NodeIo } from '../journal/node-io.js';
+import { captureCheckpoint, loadCheckpoint } from './checkpoint.js';
+import { decodeRecord, encodeRecord } from './codec.js';
+import { FanlogFs, type FsHost } from './fs.js';
+import type { FsState } from './fs-state.js';
+import { Groups } from './groups.js';
+import { FAN_ALL_EVENTS, type Mask } from './masks.js';
+import { type MetaStore, openMetaStore, STORE_KINDS, type StoreKind } from './meta-store.js';
+import type { EngineRecord } from './record.js';
+import { checkBigint, checkInteger, checkOneOf, checkOptions } from './validate.js';
+
+export interface EngineOptions {
+  /** MetaStore backend; default 'lmdb'. */
+  store?: StoreKind;
+  /** Journal sync policy; default 'always'. */
+  sync?: SyncPolicy;
+  io?: Io;
+  /** Nanosecond clock; default the wall clock, never going backwards. */
+  clock?: () => bigint;
+  /** Which events the changelog records; default every event. */
+  changelogMask?: Mask;
+  /** A checkpoint is taken after this many journal records; default 100,000. */
+  checkpointEveryRecords?: number;
+  /** Passed to the journal; default 64 MiB. */
+  segmentBytesMax?: number;
+}
+
+export interface EngineRecovery {
+  /** The seq the loaded checkpoint covered (0n: none). */
+  checkpointSeq: bigint;
+  /** Records replayed after it. */
+  replayedRecords: number;
+  ms: number;
+  journal: Journal['recovery'];
+}
+
+const OPTION_NAMES = ['store', 'sync', 'io', 'clock', 'changelogMask', 'checkpointEveryRecords', 'segmentBytesMax'] as const;
+
+function wallClock(): () => bigint {
+  let last = 0n;
+  return () => {
+    const now = BigInt(Date.now()) * 1_000_000n;
+    last = now > last ? now : last + 1n;
+    return last;
+  };
+}
+
+export class Engine implements FsHost {
+  readonly fs: FanlogFs;
+  readonly groups: Groups;
+  private failure: FanlogError | null = null;
+  private closed = false;
+  private recordsSinceCheckpoint = 0;
+  private checkpointing: Promise<bigint> | null = null;
+  private lastCheckpointSeq: bigint;
+
+  private constructor(
+    readonly dir: string,
+    readonly journal: Journal,
+    readonly store: MetaStore,
+    readonly state: FsState,
+    private readonly clock: () => bigint,
+    private readonly changelogMask: Mask,
+    private readonly checkpointEveryRecords: number,
+    readonly recovery: EngineRecovery,
+  ) {
+    this.fs = new FanlogFs(this);
+    this.groups = new Groups(this);
+    this.lastCheckpointSeq = recovery.checkpointSeq;
+    this.recordsSinceCheckpoint = recovery.replayedRecords;
+  }
+
+  static async open(dir: string, options: EngineOptions = {}): Promise<Engine> {
+    const started = performance.now();
+    if (typeof dir !== 'string' || dir.length === 0) throw invalid('dir must be a non-empty string');
+    const opts = checkOptions<EngineOptions>('options', options, OPTION_NAMES);
+    const store = checkOneOf('store', opts.store ?? 'lmdb', STORE_KINDS);
+    const sync = checkOneOf('sync', opts.sync ?? 'always', ['always', 'interval', 'never'] as const);
+    if (opts.clock !== undefined && typeof opts.clock !== 'function') throw invalid('clock must be a function returning bigint nanoseconds');
+    const clock = opts.clock ?? wallClock();
+    const changelogMask = checkBigint('changelogMask', opts.changelogMask ?? FAN_ALL_EVENTS, 0n, 2n ** 64n - 1n);
+    const checkpointEveryRecords = checkInteger('checkpointEveryRecords', opts.checkpointEveryRecords ?? 100_000, 1, 2 ** 40);
+    const io = opts.io ?? new NodeIo();
+    const journal = await Journal.open(path.join(dir, 'journal'), {
+      sync,
+      io,
+      ...(opts.segmentBytesMax === undefined ? {} : { segmentBytesMax: opts.segmentBytesMax }),
+    });
+    let metaStore: MetaStore | null = null;
+    try {
+      metaStore = await openMetaStore(store, dir, io);
+      const { state, seq } = await loadCheckpoint(metaStore, journal, 0n);
+      let replayedRecords = 0;
+      for await (const { payload } of journal.read({ from: seq + 1n })) {
+        const record = decodeRecord(payload);
+        if (record.kind === 'op') state.apply(record);
+        replayedRecords++;
+      }
+      const recovery: EngineRecovery = { checkpointSeq: seq, replayedRecords, ms: performance.now() - started, journal: journal.recovery };
+      const engine = new Engine(dir, journal, metaStore, state, clock, changelogMask, checkpointEveryRecords, recovery);
+      await engine.groups.load();
+      return engine;
+    } catch (error) {
+      await metaStore?.close().catch(() => undefined);
+      await journal.close().catch(() => undefined);
+      throw fromIoError(error, dir);
+    }
+  }
+
+  get failed(): boolean {
+    return this.failure !== null || this.journal.failed;
+  }
+
+  now(): bigint {
+    return this.clock();
+  }
+
+  checkUsable(): void {
+    if (this.closed) throw new FanlogError('ECLOSED', `engine ${this.dir} is closed`);
+    if (this.failed) {
+      throw new FanlogError('EFAILED', `engine ${this.dir} failed (${this.failure?.message ?? 'journal I/O error'}); reopen it`, {
+        cause: this.failure,
+      });
+    }
+  }
+
+  private fail(error: unknown): FanlogError {
+    const failure = fromIoError(error, this.dir);
+    this.failure ??= failure;
+    return failure;
+  }
+
+  async commit(op: EngineRecord | null, buildEvents: () => EngineRecord[]): Promise<void> {
+    this.checkUsable();
+    if (op !== null) this.state.apply(op);
+    const events = buildEvents();
+    const journaled: EngineRecord[] = op === null ? [] : [op];
+    const seqs: (bigint | undefined)[] = [];
+    for (const event of events) {
+      if (((event.mask ?? 0n) & this.changelogMask & FAN_ALL_EVENTS) !== 0n) journaled.push(event);
+    }
+    if (journaled.length === 0) {
+      this.groups.deliver(events, []);
+      return;
+    }
+    const appended = this.journal.appendEntry(journaled.map(encodeRecord));
+    // Seqs were assigned by the call above, in entry order.
+    let seq = this.journal.headSeq - BigInt(journaled.length) + 1n;
+    if (op !== null) seq++;
+    for (const event of events) seqs.push(journaled.includes(event) ? seq++ : undefined);
+    try {
+      await appended;
+    } catch (error) {
+      throw this.fail(error);
+    }
+    this.groups.deliver(events, seqs);
+    this.recordsSinceCheckpoint += journaled.length;
+    if (this.recordsSinceCheckpoint >= this.checkpointEveryRecords && this.checkpointing === null) {
+      void this.checkpoint().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Writes a checkpoint of the state as of now and purges the journal up to
+   * it; resolves with the seq it covers once it is durable.
+   */
+  checkpoint(): Promise<bigint> {
+    this.checkUsable();
+    if (this.checkpointing !== null) return this.checkpointing.then(() => this.checkpoint());
+    this.checkpointing = this.writeCheckpoint().finally(() => {
+      this.checkpointing = null;
+    });
+    return this.checkpointing;
+  }
+
+  private async writeCheckpoint(): Promise<bigint> {
+    const seq = this.journal.headSeq;
+    const ops = captureCheckpoint(this.state, seq, this.journal.journalId);
+    this.recordsSinceCheckpoint = 0;
+    try {
+      await this.journal.sync();
+      await this.store.commit(ops);
+      this.lastCheckpointSeq = seq;
+      await this.journal.purge(seq);
+    } catch (error) {
+      throw this.fail(error);
+    }
+    return seq;
+  }
+
+  /** The seq of the latest durable checkpoint (0n: none yet). */
+  get checkpointSeq(): bigint {
+    return this.lastCheckpointSeq;
+  }
+
+  /** Waits for background work, checkpoints (unless failed), and closes everything. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.checkpointing?.catch(() => undefined);
+      if (!this.failed && this.state.dirty.size > 0) await this.checkpoint().catch(() => undefined);
+    } finally {
+      this.closed = true;
+      this.groups.closeAll();
+      await this.store.close().catch(() => undefined);
+      await this.journal.close();
+    }
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * The simulated filesystem's state, and the one function that changes it.
+ *
+ * `apply(record)` redoes an `op` record: live operations build the record,
+ * then apply it; recovery applies the journal's records after the latest
+ * checkpoint. One code path for both is what makes invariant 3 (state is
+ * replay) hold by construction. `apply` is deterministic: everything it
+ * needs (new fids, times, sizes) is in the record. The live path checks
+ * everything that could fail before it builds a record, so a failure inside
+ * `apply` is a bug and asserts.
+ *
+ * Inode numbers come from a counter that only grows; generations from a
+ * second one, so a fid is never reused.
+ */
+import assert from 'node:assert/strict';
+import { fidOf, type Inode, newInode, ROOT_INO } from './inode.js';
+import type { EngineRecord, Fid } from './record.js';
+
+export class FsState {
+  readonly inodes = new Map<number, Inode>();
+  /** Inodes changed (or deleted) since the last checkpoint. */
+  readonly dirty = new Set<number>();
+  nextIno = ROOT_INO + 1;
+  nextGen = 2;
+
+  constructor(time: bigint = 0n, withRoot = true) {
+    if (withRoot) {
+      this.inodes.set(ROOT_INO, newInode({ ino: ROOT_INO, gen: 1 }, 'dir', { mode: 0o755, uid: 0, gid: 0, time, parent: ROOT_INO }));
+      this.dirty.add(ROOT_INO);
+    }
+  }
+
+  get(ino: number): Inode | undefined {
+    return this.inodes.get(ino);
+  }
+
+  /** The inode a fid names, if it still exists with that generation. */
+  byFid(fid: Fid): Inode | undefined {
+    const inode = this.inodes.get(fid.ino);
+    return inode !== undefined && inode.gen === fid.gen ? inode : undefined;
+  }
+
+  private must(fid: Fid | undefined, what: string): Inode {
+    assert.ok(fid !== undefined, `${what}: record has no fid`);
+    const inode = this.byFid(fid);
+    assert.ok(inode !== undefined, `${what}: no inode ${fid.ino}/${fid.gen}`);
+    return inode;
+  }
+
+  private touch(inode: Inode, time: bigint, { modified = true } = {}): void {
+    if (modified) inode.mtime = time;
+    inode.ctime = time;
+    this.dirty.add(inode.ino);
+  }
+
+  /** Allocates the next fid; the caller puts it in the op record. */
+  allocateFid(): Fid {
+    return { ino: this.nextIno++, gen: this.nextGen++ };
+  }
+
+  private adopt(fid: Fid): void {
+    // Replay sees allocations in record order; keep the counters ahead of them.
+    if (fid.ino >= this.nextIno) this.nextIno = fid.ino + 1;
+    if (fid.gen >= this.nextGen) this.nextGen = fid.gen + 1;
+  }
+
+  private link(parent: Inode, name: string, child: Inode, time: bigint): void {
+    assert.ok(parent.entries !== null && !parent.entries.has(name), `link: ${name} exists or parent is not a directory`);
+    parent.entries.set(name, child.ino);
+    if (child.type === 'dir') {
+      parent.nlink++;
+      child.parent = parent.ino;
+    }
+    this.touch(parent, time);
+  }
+
+  private unlinkEntry(parent: Inode, name: string, time: bigint): Inode {
+    const ino = parent.entries?.get(name);
+    assert.ok(ino !== undefined, `unlink: no entry ${name}`);
+    const child = this.inodes.get(ino)!;
+    parent.entries!.delete(name);
+    if (child.type === 'dir') {
+      parent.nlink--;
+      child.nlink = 0;
+    } else {
+      child.nlink--;
+    }
+    this.touch(parent, time);
+    child.ctime = time;
+    this.dirty.add(child.ino);
+    if (child.nlink === 0) this.inodes.delete(child.ino);
+    return child;
+  }
+
+  /** Redoes an op record. See the header for the contract. */
+  apply(record: EngineRecord): void {
+    assert.equal(record.kind, 'op');
+    const { time } = record;
+    switch (record.op) {
+      case 'mkdir':
+      case 'create':
+      case 'symlink': {
+        const parent = this.must(record.parentFid, record.op);
+        const fid = record.fid!;
+        this.adopt(fid);
+        const attrs = record.attrs ?? {};
+        const type = record.op === 'mkdir' ? 'dir' : record.op === 'create' ? 'file' : 'symlink';
+        const inode = newInode(fid, type, {
+          mode: attrs.mode ?? 0o644,
+          uid: attrs.uid ?? 0,
+          gid: attrs.gid ?? 0,
+          time,
+          parent: parent.ino,
+        });
+        if (type === 'file') {
+          inode.size = attrs.size ?? 0;
+          if (record.offline === true) inode.offline.add(0, inode.size);
+        } else if (type === 'symlink') {
+          inode.target = record.target!;
+          inode.size = Buffer.byteLength(inode.target);
+        }
+        this.inodes.set(inode.ino, inode);
+        this.dirty.add(inode.ino);
+        this.link(parent, record.name!, inode, time);
+        return;
+      }
+      case 'write': {
+        const inode = this.must(record.fid, 'write');
+        const { offset, count } = record.range!;
+        inode.size = Math.max(inode.size, offset + count);
+        inode.offline.remove(offset, offset + count);
+        this.touch(inode, time);
+        return;
+      }
+      case 'truncate': {
+        const inode = this.must(record.fid, 'truncate');
+        const size = record.attrs!.size!;
+        inode.offline.remove(size, Number.MAX_SAFE_INTEGER);
+        inode.size = size;
+        this.touch(inode, time);
+        return;
+      }
+      case 'unlink':
+      case 'rmdir': {
+        const parent = this.must(record.parentFid, record.op);
+        this.unlinkEntry(parent, record.name!, time);
+        return;
+      }
+      case 'rename': {
+        const from = this.must(record.oldParentFid, 'rename from');
+        const to = this.must(record.parentFid, 'rename to');
+        const ino = from.entries?.get(record.oldName!);
+        assert.ok(ino !== undefined, 'rename: no source');
+        const moving = this.inodes.get(ino)!;
+        if (from === to && record.oldName === record.name) return;
+        if (to.entries!.has(record.name!)) this.unlinkEntry(to, record.name!, time);
+        from.entries!.delete(record.oldName!);
+        if (moving.type === 'dir') from.nlink--;
+        this.touch(from, time);
+        this.link(to, record.name!, moving, time);
+        moving.ctime = time;
+        this.dirty.add(moving.ino);
+        return;
+      }
+      case 'link': {
+        const inode = this.must(record.fid, 'link');
+        const parent = this.must(record.parentFid, 'link to');
+        this.link(parent, record.name!, inode, time);
+        inode.nlink++;
+        this.touch(inode, time, { modified: false });
+        return;
+      }
+      case 'chmod':
+      case 'chown':
+      case 'utimes': {
+        const inode = this.must(record.fid, record.op);
+        const attrs = record.attrs!;
+        if (attrs.mode !== undefined) inode.mode = attrs.mode;
+        if (attrs.uid !== undefined) inode.uid = attrs.uid;
+        if (attrs.gid !== undefined) inode.gid = attrs.gid;
+        if (attrs.atime !== undefined) inode.atime = attrs.atime;
+        if (attrs.mtime !== undefined) inode.mtime = attrs.mtime;
+        this.touch(inode, time, { modified: false });
+        return;
+      }
+      case 'setxattr':
+      case 'removexattr': {
+        const inode = this.must(record.fid, record.op);
+        if (record.op === 'setxattr') inode.xattrs.set(record.xattr!, record.value!);
+        else inode.xattrs.delete(record.xattr!);
+        this.touch(inode, time, { modified: false });
+        return;
+      }
+      case 'hsmFill': {
+        const inode = this.must(record.fid, 'hsmFill');
+        const { offset, count } = record.range!;
+        inode.offline.remove(offset, offset + count);
+        this.dirty.add(inode.ino);
+        return;
+      }
+      case 'hsmRelease': {
+        const inode = this.must(record.fid, 'hsmRelease');
+        inode.offline.add(0, inode.size);
+        this.dirty.add(inode.ino);
+        return;
+      }
+      default:
+        assert.fail(`op ${record.op} has no mutation to apply`);
+    }
+  }
+
+  /** A canonical description of the whole state, for equality checks in tests and verify. */
+  fingerprint(): string {
+    const inodes = [...this.inodes.values()].sort((a, b) => a.ino - b.ino);
+    return JSON.stringify(
+      inodes.map((inode) => ({
+        ...inode,
+        atime: inode.atime.toString(),
+        mtime: inode.mtime.toString(),
+        ctime: inode.ctime.toString(),
+        xattrs: [...inode.xattrs].map(([name, value]) => [name, Buffer.from(value).toString('hex')]).sort(),
+        entries: inode.entries === null ? null : [...inode.entries].sort(),
+        offline: inode.offline.toArray(),
+      })),
+    );
+  }
+
+  /** The fid of every entry of a directory, for readdir. */
+  childFid(parent: Inode, name: string): Fid | undefined {
+    const ino = parent.entries?.get(name);
+    const inode = ino === undefined ? undefined : this.inodes.get(ino);
+    return inode === undefined ? undefined : fidOf(inode);
+  }
+}

@@ -1,0 +1,534 @@
+/**
+ * FanlogFs: the simulated filesystem's syscall-like API.
+ *
+ * Every operation runs in three steps:
+ *   1. check: arguments, path resolution, POSIX errors, against the current
+ *      state; a failed operation changes nothing and journals nothing;
+ *   2. commit (engine.ts), in one synchronous step: apply the op record to
+ *      the state, build the event records from the state after it (before
+ *      it, for what is deleted), and append them all as one journal entry;
+ *   3. resolve once that entry is durable, after its events were delivered.
+ * Permission events (next issue) go between 1 and 2: the check is repeated
+ * after the answer, because the state may have moved while waiting.
+ *
+ * Which operation raises which event follows Linux fanotify; see the table
+ * in the README. Dirent events (create, delete, moves, link, symlink) are
+ * records about the directory naming the child; every other event is about
+ * the object, naming the parent and name it was reached by.
+ *
+ * Simplifications, documented in the README: no access-mode (DAC) checks;
+ * an open file whose last link is removed is gone (its descriptor then
+ * fails with EBADF); content is sizes and offline ranges, not bytes.
+ */
+import { FanlogError } from '../errors.js';
+import type { FsState } from './fs-state.js';
+import { fidOf, type Inode, statOf } from './inode.js';
+import {
+  FAN_ACCESS,
+  FAN_ATTRIB,
+  FAN_CLOSE_NOWRITE,
+  FAN_CLOSE_WRITE,
+  FAN_CREATE,
+  FAN_DELETE,
+  FAN_DELETE_SELF,
+  FAN_HSM,
+  FAN_LINK,
+  FAN_MODIFY,
+  FAN_MOVE_SELF,
+  FAN_MOVED_FROM,
+  FAN_MOVED_TO,
+  FAN_ONDIR,
+  FAN_OPEN,
+  FAN_OPEN_EXEC,
+  FAN_RENAME,
+  FAN_SYMLINK,
+  FAN_TRUNCATE,
+  FAN_XATTR,
+  type Mask,
+} from './masks.js';
+import { fsError, NAME_BYTES_MAX, parsePath, PATH_BYTES_MAX, type Resolved, resolve } from './paths.js';
+import type { Attrs, EngineRecord, Fid, OpName, Range, Stat } from './record.js';
+import { checkBigint, checkBoolean, checkInteger, checkOneOf, checkOptions, FILE_BYTES_MAX, ID_MAX } from './validate.js';
+
+export interface ProcessContext {
+  pid?: number;
+  tid?: number;
+  uid?: number;
+  gid?: number;
+}
+type Context = Required<ProcessContext>;
+
+export type OpenFlags = 'r' | 'w' | 'rw';
+export const PAGE_BYTES = 4096;
+const XATTR_VALUE_BYTES_MAX = 65536;
+const TIME_MAX = 2n ** 63n - 1n;
+
+/** What the filesystem needs of the engine. */
+export interface FsHost {
+  readonly state: FsState;
+  now(): bigint;
+  /** Throws EFAILED or ECLOSED when the engine cannot take operations. */
+  checkUsable(): void;
+  /**
+   * Applies `op` (if any), builds the events from the state after it, and
+   * journals both as one entry; resolves when it is durable and the events
+   * were delivered.
+   */
+  commit(op: EngineRecord | null, events: () => EngineRecord[]): Promise<void>;
+}
+
+interface OpenFile {
+  fid: Fid;
+  path: string;
+  parentFid: Fid;
+  name: string;
+  readable: boolean;
+  writable: boolean;
+}
+
+function checkContext(value: unknown): Context {
+  const ctx = checkOptions<ProcessContext>('context', value, ['pid', 'tid', 'uid', 'gid']);
+  return {
+    pid: ctx.pid === undefined ? 1 : checkInteger('context.pid', ctx.pid, 0, ID_MAX),
+    tid: ctx.tid === undefined ? (ctx.pid ?? 1) : checkInteger('context.tid', ctx.tid, 0, ID_MAX),
+    uid: ctx.uid === undefined ? 0 : checkInteger('context.uid', ctx.uid, 0, ID_MAX),
+    gid: ctx.gid === undefined ? 0 : checkInteger('context.gid', ctx.gid, 0, ID_MAX),
+  };
+}
+
+export class FanlogFs {
+  private readonly files = new Map<number, OpenFile>();
+  private nextFd = 3;
+
+  constructor(private readonly host: FsHost) {}
+
+  private get state(): FsState {
+    return this.host.state;
+  }
+
+  // ---- building records -------------------------------------------------
+
+  private opRecord(ctx: Context, op: OpName, fields: Partial<EngineRecord>): EngineRecord {
+    return { kind: 'op', op, time: this.host.now(), pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, ...fields };
+  }
+
+  /** An event about `inode`, with its attributes as they are now (or as given). */
+  private event(
+    ctx: Context,
+    op: OpName,
+    mask: Mask,
+    inode: Inode,
+    where: { parentFid: Fid; name: string; path: string },
+    extra: Partial<EngineRecord> & { stat?: Stat } = {},
+  ): EngineRecord {
+    return {
+      kind: 'event',
+      op,
+      time: this.host.now(),
+      mask: inode.type === 'dir' ? mask | FAN_ONDIR : mask,
+      fid: fidOf(inode),
+      parentFid: where.parentFid,
+      name: where.name,
+      path: where.path,
+      stat: statOf(inode),
+      pid: ctx.pid,
+      tid: ctx.tid,
+      uid: ctx.uid,
+      ...extra,
+    };
+  }
+
+  private where(resolved: Resolved): { parentFid: Fid; name: string; path: string } {
+    return { parentFid: fidOf(resolved.parent), name: resolved.name, path: resolved.path };
+  }
+
+  private existing(path: unknown, followLast: boolean): Resolved & { inode: Inode } {
+    const resolved = resolve(this.state, parsePath(path), followLast);
+    if (resolved.inode === undefined) throw fsError('ENOENT', `no such file or directory: '${resolved.path}'`);
+    return resolved as Resolved & { inode: Inode };
+  }
+
+  private absent(path: unknown): Resolved {
+    const components = parsePath(path);
+    if (components.length === 0) throw fsError('EEXIST', "'/' exists");
+    const resolved = resolve(this.state, components, false);
+    if (resolved.inode !== undefined) throw fsError('EEXIST', `'${resolved.path}' exists`);
+    return resolved;
+  }
+
+  private file(fd: unknown): OpenFile & { inode: Inode } {
+    const number = checkInteger('fd', fd, 0, Number.MAX_SAFE_INTEGER);
+    const open = this.files.get(number);
+    if (open === undefined) throw fsError('EBADF', `fd ${number} is not open`);
+    const inode = this.state.byFid(open.fid);
+    if (inode === undefined) throw fsError('EBADF', `fd ${number}: '${open.path}' was deleted`);
+    return { ...open, inode };
+  }
+
+  private begin(ctx: unknown): Context {
+    this.host.checkUsable();
+    return checkContext(ctx);
+  }
+
+  // ---- namespace ----------------------------------------------------------
+
+  async mkdir(path: string, options?: { mode?: number }, context?: ProcessContext): Promise<void> {
+    const ctx = this.begin(context);
+    const { mode = 0o755 } = checkOptions<{ mode: number }>('options', options, ['mode']);
+    checkInteger('mode', mode, 0, 0o7777);
+    const at = this.absent(path);
+    const fid = this.state.allocateFid();
+    const op = this.opRecord(ctx, 'mkdir', { parentFid: fidOf(at.parent), name: at.name, fid, attrs: { mode, uid: ctx.uid, gid: ctx.gid } });
+    await this.host.commit(op, () => [this.event(ctx, 'mkdir', FAN_CREATE, this.state.byFid(fid)!, this.where(at))]);
+  }
+
+  async create(
+    path: string,
+    options?: { mode?: number; uid?: number; gid?: number; size?: number; offline?: boolean },
+    context?: ProcessContext,
+  ): Promise<void> {
+    const ctx = this.begin(context);
+    const checked = checkOptions<{ mode: number; uid: number; gid: number; size: number; offline: boolean }>('options', options, [
+      'mode',
+      'uid',
+      'gid',
+      'size',
+      'offline',
+    ]);
+    const attrs: Attrs = {
+      mode: checkInteger('mode', checked.mode ?? 0o644, 0, 0o7777),
+      uid: checkInteger('uid', checked.uid ?? ctx.uid, 0, ID_MAX),
+      gid: checkInteger('gid', checked.gid ?? ctx.gid, 0, ID_MAX),
+      size: checkInteger('size', checked.size ?? 0, 0, FILE_BYTES_MAX),
+    };
+    const offline = checkBoolean('offline', checked.offline ?? false);
+    const at = this.absent(path);
+    const fid = this.state.allocateFid();
+    const op = this.opRecord(ctx, 'create', { parentFid: fidOf(at.parent), name: at.name, fid, attrs, offline });
+    await this.host.commit(op, () => [this.event(ctx, 'create', FAN_CREATE, this.state.byFid(fid)!, this.where(at))]);
+  }
+
+  async symlink(target: string, path: string, context?: ProcessContext): Promise<void> {
+    const ctx = this.begin(context);
+    if (typeof target !== 'string' || target.length === 0 || target.includes('\0')) {
+      throw fsError('EINVAL', 'symlink target must be a non-empty string without NUL');
+    }
+    if (Buffer.byteLength(target) > PATH_BYTES_MAX) throw fsError('ENAMETOOLONG', 'symlink target is too long');
+    const at = this.absent(path);
+    const fid = this.state.allocateFid();
+    const op = this.opRecord(ctx, 'symlink', {
+      parentFid: fidOf(at.parent),
+      name: at.name,
+      fid,
+      target,
+      attrs: { mode: 0o777, uid: ctx.uid, gid: ctx.gid },
+    });
+    await this.host.commit(op, () => [this.event(ctx, 'symlink', FAN_CREATE | FAN_SYMLINK, this.state.byFid(fid)!, this.where(at))]);
+  }
+
+  async link(existingPath: string, newPath: string, context?: ProcessContext): Promise<void> {
+    const ctx = this.begin(context);
+    const source = this.existing(existingPath, false);
+    if (source.inode.type === 'dir') throw fsError('EPERM', `cannot hard-link a directory: '${source.path}'`);
+    const at = this.absent(newPath);
+    const inode = source.inode;
+    const op = this.opRecord(ctx, 'link', { fid: fidOf(inode), parentFid: fidOf(at.parent), name: at.name, oldPath: source.path });
+    await this.host.commit(op, () => [
+      this.event(ctx, 'link', FAN_CREATE | FAN_LINK, inode, this.where(at), { oldPath: source.path }),
+      this.event(ctx, 'link', FAN_ATTRIB, inode, this.where(source)),
+    ]);
+  }
+
+  async unlink(path: string, context?: ProcessContext): Promise<void> {
+    const ctx = this.begin(context);
+    const at = this.existing(path, false);
+    if (at.inode.type === 'dir') throw fsError('EISDIR', `'${at.path}' is a directory`);
+    await this.remove(ctx, 'unlink', at);
+  }
+
+  async rmdir(path: string, context?: ProcessContext): Promise<void> {
+    const ctx = this.begin(context);
+    const at = this.existing(path, false);
+    if (at.name === '') throw fsError('EBUSY', 'cannot remove the root directory');
+    if (at.inode.type !== 'dir') throw fsError('ENOTDIR', `'${at.path}' is not a directory`);
+    if (at.inode.entries!.size > 0) throw fsError('ENOTEMPTY', `'${at.path}' is not empty`);
+    await this.remove(ctx, 'rmdir', at);
+  }
+
+  private async remove(ctx: Context, op: 'unlink' | 'rmdir', at: Resolved & { inode: Inode }): Promise<void> {
+    const inode = at.inode;
+    const lastLink = inode.type === 'dir' || inode.nlink === 1;
+    // Deletions report the object as it was before.
+    const before = { ...inode };
+    const record = this.opRecord(ctx, op, { parentFid: fidOf(at.parent), name: at.name, fid: fidOf(inode) });
+    await this.host.commit(record, () => {
+      const after = this.state.byFid(fidOf(inode)) ?? before;
+      return [
+        this.event(ctx, op, FAN_DELETE, before, this.where(at)),
+        this.event(ctx, op, lastLink ? FAN_DELETE_SELF : FAN_ATTRIB, after, this.where(at)),
+      ];
+    });
+  }
+
+  async rename(from: string, to: string, context?: ProcessContext): Promise<void> {
+    const ctx = this.begin(context);
+    const source = this.existing(from, false);
+    if (source.name === '') throw fsError('EBUSY', 'cannot rename the root directory');
+    const targetComponents = parsePath(to, 'to');
+    if (targetComponents.length === 0) throw fsError('EBUSY', 'cannot replace the root directory');
+    const target = resolve(this.state, targetComponents, false);
+    const moving = source.inode;
+    if (moving.type === 'dir' && (target.path === source.path || target.path.startsWith(`${source.path}/`))) {
+      if (target.path !== source.path) throw fsError('EINVAL', `cannot move '${source.path}' into itself`);
+    }
+    const replaced = target.inode;
+    if (replaced !== undefined) {
+      if (replaced.ino === moving.ino) return; // POSIX: renaming a name onto a link of the same file does nothing
+      if (moving.type === 'dir' && replaced.type !== 'dir') throw fsError('ENOTDIR', `'${target.path}' is not a directory`);
+      if (moving.type !== 'dir' && replaced.type === 'dir') throw fsError('EISDIR', `'${target.path}' is a directory`);
+      if (replaced.type === 'dir' && replaced.entries!.size > 0) throw fsError('ENOTEMPTY', `'${target.path}' is not empty`);
+    }
+    const replacedBefore = replaced === undefined ? undefined : { ...replaced };
+    const replacedLastLink = replaced !== undefined && (replaced.type === 'dir' || replaced.nlink === 1);
+    const op = this.opRecord(ctx, 'rename', {
+      oldParentFid: fidOf(source.parent),
+      oldName: source.name,
+      parentFid: fidOf(target.parent),
+      name: target.name,
+      fid: fidOf(moving),
+    });
+    await this.host.commit(op, () => {
+      const newWhere = this.where(target);
+      const old = { oldParentFid: fidOf(source.parent), oldName: source.name, oldPath: source.path };
+      const events = [
+        this.event(ctx, 'rename', FAN_MOVED_FROM, moving, this.where(source)),
+        this.event(ctx, 'rename', FAN_MOVED_TO, moving, newWhere, old),
+        this.event(ctx, 'rename', FAN_RENAME, moving, newWhere, old),
+        this.event(ctx, 'rename', FAN_MOVE_SELF, moving, newWhere, old),
+      ];
+      if (replacedBefore !== undefined) {
+        const after = this.state.byFid(fidOf(replacedBefore)) ?? replacedBefore;
+        events.push(this.event(ctx, 'rename', replacedLastLink ? FAN_DELETE_SELF : FAN_ATTRIB, after, newWhere));
+      }
+      return events;
+    });
+  }
+
+  // ---- attributes ---------------------------------------------------------
+
+  private async setAttrs(ctx: Context, op: 'chmod' | 'chown' | 'utimes', path: unknown, attrs: Attrs): Promise<void> {
+    const at = this.existing(path, true);
+    const record = this.opRecord(ctx, op, { fid: fidOf(at.inode), attrs });
+    await this.host.commit(record, () => [this.event(ctx, op, FAN_ATTRIB, at.inode, this.where(at))]);
+  }
+
+  async chmod(path: string, mode: number, context?: ProcessContext): Promise<void> {
+    const ctx = this.begin(context);
+    await this.setAttrs(ctx, 'chmod', path, { mode: checkInteger('mode', mode, 0, 0o7777) });
+  }
+
+  async chown(path: string, uid: number, gid: number, context?: ProcessContext): Promise<void> {
+    const ctx = this.begin(context);
+    await this.setAttrs(ctx, 'chown', path, { uid: checkInteger('uid', uid, 0, ID_MAX), gid: checkInteger('gid', gid, 0, ID_MAX) });
+  }
+
+  async utimes(path: string, atime: bigint, mtime: bigint, context?: ProcessContext): Promise<void> {
+    const ctx = this.begin(context);
+    await this.setAttrs(ctx, 'utimes', path, { atime: checkBigint('atime', atime, 0n, TIME_MAX), mtime: checkBigint('mtime', mtime, 0n, TIME_MAX) });
+  }
+
+  async setxattr(path: string, name: string, value: Uint8Array, context?: ProcessContext): Promise<void> {
+    const ctx = this.begin(context);
+    checkXattrName(name);
+    if (!(value instanceof Uint8Array)) throw fsError('EINVAL', 'xattr value must be a Uint8Array');
+    if (value.length > XATTR_VALUE_BYTES_MAX) throw fsError('E2BIG', `xattr value is larger than ${XATTR_VALUE_BYTES_MAX} bytes`);
+    const at = this.existing(path, true);
+    const op = this.opRecord(ctx, 'setxattr', { fid: fidOf(at.inode), xattr: name, value: new Uint8Array(value) });
+    await this.host.commit(op, () => [this.event(ctx, 'setxattr', FAN_ATTRIB | FAN_XATTR, at.inode, this.where(at), { xattr: name })]);
+  }
+
+  async removexattr(path: string, name: string, context?: ProcessContext): Promise<void> {
+    const ctx = this.begin(context);
+    checkXattrName(name);
+    const at = this.existing(path, true);
+    if (!at.inode.xattrs.has(name)) throw fsError('ENODATA', `'${at.path}' has no xattr '${name}'`);
+    const op = this.opRecord(ctx, 'removexattr', { fid: fidOf(at.inode), xattr: name });
+    await this.host.commit(op, () => [this.event(ctx, 'removexattr', FAN_ATTRIB | FAN_XATTR, at.inode, this.where(at), { xattr: name })]);
+  }
+
+  async truncate(path: string, size: number, context?: ProcessContext): Promise<void> {
+    const ctx = this.begin(context);
+    checkInteger('size', size, 0, FILE_BYTES_MAX);
+    const at = this.existing(path, true);
+    if (at.inode.type === 'dir') throw fsError('EISDIR', `'${at.path}' is a directory`);
+    const inode = at.inode;
+    const range: Range = { offset: Math.min(inode.size, size), count: Math.abs(inode.size - size) };
+    const record = this.opRecord(ctx, 'truncate', { fid: fidOf(inode), attrs: { size }, range });
+    await this.host.commit(record, () => [this.event(ctx, 'truncate', FAN_MODIFY | FAN_TRUNCATE, inode, this.where(at), { range })]);
+  }
+
+  // ---- HSM ----------------------------------------------------------------
+
+  async hsmFill(path: string, offset: number, length: number, context?: ProcessContext): Promise<void> {
+    const ctx = this.begin(context);
+    checkInteger('offset', offset, 0, FILE_BYTES_MAX);
+    checkInteger('length', length, 0, FILE_BYTES_MAX - offset);
+    const at = this.regularFile(path);
+    const end = Math.min(at.inode.size, offset + length);
+    const range: Range = { offset, count: Math.max(0, end - offset) };
+    const op = this.opRecord(ctx, 'hsmFill', { fid: fidOf(at.inode), range });
+    await this.host.commit(op, () => [this.event(ctx, 'hsmFill', FAN_HSM, at.inode, this.where(at), { range })]);
+  }
+
+  async hsmRelease(path: string, context?: ProcessContext): Promise<void> {
+    const ctx = this.begin(context);
+    const at = this.regularFile(path);
+    const range: Range = { offset: 0, count: at.inode.size };
+    const op = this.opRecord(ctx, 'hsmRelease', { fid: fidOf(at.inode), range });
+    await this.host.commit(op, () => [this.event(ctx, 'hsmRelease', FAN_HSM, at.inode, this.where(at), { range })]);
+  }
+
+  private regularFile(path: unknown): Resolved & { inode: Inode } {
+    const at = this.existing(path, true);
+    if (at.inode.type === 'dir') throw fsError('EISDIR', `'${at.path}' is a directory`);
+    return at;
+  }
+
+  // ---- file descriptors -----------------------------------------------------
+
+  async open(
+    path: string,
+    flags: OpenFlags,
+    options?: { exec?: boolean; create?: boolean; truncate?: boolean; mode?: number },
+    context?: ProcessContext,
+  ): Promise<number> {
+    const ctx = this.begin(context);
+    checkOneOf('flags', flags, ['r', 'w', 'rw'] as const);
+    const opts = checkOptions<{ exec: boolean; create: boolean; truncate: boolean; mode: number }>('options', options, [
+      'exec',
+      'create',
+      'truncate',
+      'mode',
+    ]);
+    const exec = checkBoolean('exec', opts.exec ?? false);
+    const create = checkBoolean('create', opts.create ?? false);
+    const truncate = checkBoolean('truncate', opts.truncate ?? false);
+    const mode = checkInteger('mode', opts.mode ?? 0o644, 0, 0o7777);
+    const writable = flags !== 'r';
+    const components = parsePath(path);
+    const at = resolve(this.state, components, true);
+    let inode = at.inode;
+    if (inode === undefined && !create) throw fsError('ENOENT', `no such file or directory: '${at.path}'`);
+    if (inode?.type === 'dir' && (writable || exec)) throw fsError('EISDIR', `'${at.path}' is a directory`);
+    let op: EngineRecord | null = null;
+    let created = false;
+    if (inode === undefined) {
+      const fid = this.state.allocateFid();
+      op = this.opRecord(ctx, 'create', { parentFid: fidOf(at.parent), name: at.name, fid, attrs: { mode, uid: ctx.uid, gid: ctx.gid, size: 0 } });
+      created = true;
+    } else if (truncate && writable && inode.type === 'file') {
+      op = this.opRecord(ctx, 'truncate', { fid: fidOf(inode), attrs: { size: 0 }, range: { offset: 0, count: inode.size } });
+    }
+    const where = this.where(at);
+    await this.host.commit(op, () => {
+      inode = this.state.byFid(created ? op!.fid! : fidOf(inode!))!;
+      const events: EngineRecord[] = [];
+      if (created) events.push(this.event(ctx, 'open', FAN_CREATE, inode, where));
+      else if (op !== null) events.push(this.event(ctx, 'open', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range: op.range! }));
+      events.push(this.event(ctx, 'open', exec ? FAN_OPEN | FAN_OPEN_EXEC : FAN_OPEN, inode, where));
+      return events;
+    });
+    const fd = this.nextFd++;
+    this.files.set(fd, { fid: fidOf(inode!), path: where.path, parentFid: where.parentFid, name: where.name, readable: flags !== 'w', writable });
+    return fd;
+  }
+
+  async read(fd: number, offset: number, length: number, context?: ProcessContext): Promise<number> {
+    const ctx = this.begin(context);
+    checkInteger('offset', offset, 0, FILE_BYTES_MAX);
+    checkInteger('length', length, 0, FILE_BYTES_MAX - offset);
+    const open = this.file(fd);
+    if (!open.readable) throw fsError('EBADF', `fd ${fd} is not open for reading`);
+    if (open.inode.type === 'dir') throw fsError('EISDIR', `'${open.path}' is a directory`);
+    const count = Math.max(0, Math.min(length, open.inode.size - offset));
+    if (count > 0 && open.inode.offline.intersects(offset, offset + count)) {
+      throw fsError('EIO', `'${open.path}' bytes ${offset}..${offset + count} are offline`);
+    }
+    if (count > 0) {
+      const range = { offset, count };
+      await this.host.commit(null, () => [this.event(ctx, 'read', FAN_ACCESS, open.inode, open, { range })]);
+    }
+    return count;
+  }
+
+  async write(fd: number, offset: number, length: number, context?: ProcessContext): Promise<number> {
+    const ctx = this.begin(context);
+    checkInteger('offset', offset, 0, FILE_BYTES_MAX);
+    checkInteger('length', length, 0, FILE_BYTES_MAX - offset);
+    const open = this.file(fd);
+    if (!open.writable) throw fsError('EBADF', `fd ${fd} is not open for writing`);
+    if (length === 0) return 0;
+    const range = { offset, count: length };
+    const op = this.opRecord(ctx, 'write', { fid: fidOf(open.inode), range });
+    await this.host.commit(op, () => [this.event(ctx, 'write', FAN_MODIFY, open.inode, open, { range })]);
+    return length;
+  }
+
+  /** A page fault on the 4096-byte page holding `offset`; raises only pre-content events (next issue). */
+  async fault(fd: number, offset: number, options?: { write?: boolean }, context?: ProcessContext): Promise<Range> {
+    this.begin(context);
+    checkInteger('offset', offset, 0, FILE_BYTES_MAX);
+    const { write = false } = checkOptions<{ write: boolean }>('options', options, ['write']);
+    checkBoolean('write', write);
+    const open = this.file(fd);
+    if (write && !open.writable) throw fsError('EBADF', `fd ${fd} is not open for writing`);
+    if (offset >= open.inode.size) throw fsError('EINVAL', `offset ${offset} is beyond the end of '${open.path}'`);
+    const page: Range = { offset: offset - (offset % PAGE_BYTES), count: PAGE_BYTES };
+    const end = Math.min(open.inode.size, page.offset + PAGE_BYTES);
+    if (open.inode.offline.intersects(page.offset, end)) throw fsError('EIO', `'${open.path}' page at ${page.offset} is offline`);
+    return page;
+  }
+
+  async close(fd: number, context?: ProcessContext): Promise<void> {
+    const ctx = this.begin(context);
+    const number = checkInteger('fd', fd, 0, Number.MAX_SAFE_INTEGER);
+    const open = this.files.get(number);
+    if (open === undefined) throw fsError('EBADF', `fd ${number} is not open`);
+    this.files.delete(number);
+    const inode = this.state.byFid(open.fid);
+    if (inode === undefined) return;
+    await this.host.commit(null, () => [this.event(ctx, 'close', open.writable ? FAN_CLOSE_WRITE : FAN_CLOSE_NOWRITE, inode, open)]);
+  }
+
+  // ---- queries --------------------------------------------------------------
+
+  async stat(path: string, context?: ProcessContext): Promise<Stat> {
+    this.begin(context);
+    return statOf(this.existing(path, true).inode);
+  }
+
+  async readdir(path: string, context?: ProcessContext): Promise<string[]> {
+    this.begin(context);
+    const at = this.existing(path, true);
+    if (at.inode.type !== 'dir') throw fsError('ENOTDIR', `'${at.path}' is not a directory`);
+    return [...at.inode.entries!.keys()].sort();
+  }
+
+  /** Offline bytes of a file (for HSM tools and the demo's accounting). */
+  async offlineBytes(path: string, context?: ProcessContext): Promise<number> {
+    this.begin(context);
+    return this.regularFile(path).inode.offline.bytes;
+  }
+
+  /** Open descriptors (they do not survive a reopen: processes die with the engine). */
+  get openFiles(): number {
+    return this.files.size;
+  }
+}
+
+function checkXattrName(name: unknown): void {
+  if (typeof name !== 'string' || name.length === 0 || name.includes('\0')) {
+    throw new FanlogError('EINVAL', 'xattr name must be a non-empty string without NUL');
+  }
+  if (Buffer.byteLength(name) > NAME_BYTES_MAX) throw fsError('ENAMETOOLONG', 'xattr name is longer than 255 bytes');
+}

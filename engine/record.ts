@@ -1,0 +1,99 @@
+/**
+ * What the engine writes into the journal: records, one per journal record.
+ *
+ * An operation's entry holds one `op` record (the mutation, exactly what
+ * replay needs to redo it) followed by one `event` record per object and
+ * event it raised (what consumers read). Later issues add permission
+ * requests, decisions, configuration changes and eviction notes as kinds.
+ */
+import type { Mask } from './masks.js';
+
+export type RecordKind = 'op' | 'event' | 'config';
+
+/** Every operation the simulated filesystem knows, by name. */
+export const OP_NAMES = [
+  'mkdir',
+  'create',
+  'open',
+  'read',
+  'write',
+  'fault',
+  'close',
+  'truncate',
+  'unlink',
+  'rmdir',
+  'rename',
+  'link',
+  'symlink',
+  'chmod',
+  'chown',
+  'utimes',
+  'setxattr',
+  'removexattr',
+  'hsmFill',
+  'hsmRelease',
+  'group',
+] as const;
+export type OpName = (typeof OP_NAMES)[number];
+
+/** An object's identity: inode number and generation, never reused together. */
+export interface Fid {
+  ino: number;
+  gen: number;
+}
+
+/** Attributes, as stat(2) would give them. Times are nanoseconds. */
+export interface Stat {
+  ino: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  atime: bigint;
+  mtime: bigint;
+  ctime: bigint;
+}
+
+/** Attribute changes an op record carries (chmod, chown, utimes, create). */
+export interface Attrs {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  atime?: bigint;
+  mtime?: bigint;
+}
+
+export interface Range {
+  offset: number;
+  count: number;
+}
+
+export interface EngineRecord {
+  kind: RecordKind;
+  /** Nanoseconds, from the engine's clock. */
+  time: bigint;
+  op: OpName;
+  mask?: Mask;
+  fid?: Fid;
+  parentFid?: Fid;
+  name?: string;
+  oldParentFid?: Fid;
+  oldName?: string;
+  path?: string;
+  oldPath?: string;
+  range?: Range;
+  stat?: Stat;
+  attrs?: Attrs;
+  xattr?: string;
+  value?: Uint8Array;
+  target?: string;
+  offline?: boolean;
+  pid?: number;
+  tid?: number;
+  uid?: number;
+  /** Group configuration and permission traffic. */
+  group?: string;
+  config?: string;
+}
