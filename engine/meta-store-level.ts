@@ -5,7 +5,7 @@
 import { Level } from 'level';
 import { fromIoError } from '../errors.js';
 import type { MetaOp, MetaStore } from './meta-store.js';
-import { prefixEnd } from './meta-store.js';
+import { plainBytes, prefixEnd } from './meta-store.js';
 
 export class LevelMetaStore implements MetaStore {
   private constructor(private readonly db: Level<string, Uint8Array>) {}
@@ -21,11 +21,12 @@ export class LevelMetaStore implements MetaStore {
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    return (await this.db.get(key)) ?? undefined;
+    const value = await this.db.get(key);
+    return value === undefined ? undefined : plainBytes(value);
   }
 
   async *scan(prefix: string): AsyncIterable<[string, Uint8Array]> {
-    for await (const entry of this.db.iterator({ gte: prefix, lt: prefixEnd(prefix) })) yield entry;
+    for await (const [key, value] of this.db.iterator({ gte: prefix, lt: prefixEnd(prefix) })) yield [key, plainBytes(value)];
   }
 
   async commit(ops: readonly MetaOp[]): Promise<void> {

@@ -6,7 +6,7 @@
 import { open, type RootDatabase } from 'lmdb';
 import { fromIoError } from '../errors.js';
 import type { MetaOp, MetaStore } from './meta-store.js';
-import { prefixEnd } from './meta-store.js';
+import { plainBytes, prefixEnd } from './meta-store.js';
 
 export class LmdbMetaStore implements MetaStore {
   private constructor(private readonly db: RootDatabase<Uint8Array, string>) {}
@@ -21,12 +21,12 @@ export class LmdbMetaStore implements MetaStore {
 
   async get(key: string): Promise<Uint8Array | undefined> {
     const value = this.db.getBinary(key);
-    return value === undefined ? undefined : new Uint8Array(value);
+    return value === undefined ? undefined : plainBytes(value);
   }
 
   async *scan(prefix: string): AsyncIterable<[string, Uint8Array]> {
     for (const { key, value } of this.db.getRange({ start: prefix, end: prefixEnd(prefix) })) {
-      yield [key, new Uint8Array(value)];
+      yield [key, plainBytes(value)];
     }
   }
 

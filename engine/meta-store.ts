@@ -52,3 +52,8 @@ export async function openMetaStore(kind: StoreKind, dir: string, io: Io): Promi
 export function prefixEnd(prefix: string): string {
   return `${prefix}\uffff`;
 }
+
+/** A plain Uint8Array copy of a backend's value (Buffers compare and slice differently). */
+export function plainBytes(value: Uint8Array): Uint8Array {
+  return new Uint8Array(value);
+}

@@ -38,3 +38,13 @@ export async function rejection(work: () => Promise<unknown>): Promise<Error & {
   }
   throw new Error('expected a rejection, but it resolved');
 }
+
+/** Runs `work` and returns the error it throws; fails the test if it returns. */
+export function rejectionSync(work: () => unknown): Error & { code?: string } {
+  try {
+    work();
+  } catch (error) {
+    return error as Error & { code?: string };
+  }
+  throw new Error('expected a throw, but it returned');
+}
