@@ -22,6 +22,7 @@ import {
   FAN_PERMISSION_EVENTS,
   FAN_PRE_CONTENT_EVENTS,
   FAN_Q_OVERFLOW,
+  FAN_RENAME,
   type Mask,
 } from './masks.js';
 import type { MetaStore } from './meta-store.js';
@@ -227,7 +228,9 @@ export class Group {
     // object itself are reported differently, so they do not merge together.
     const role = (mask & FAN_DIRENT_EVENTS) !== 0n ? 'dirent' : 'self';
     const mergeKey = `${role}/${event.fid?.ino}/${event.fid?.gen}/${event.pid}/${event.path}/${event.oldPath ?? ''}`;
-    const merged = this.mergeable.get(mergeKey);
+    // FAN_RENAME events never merge (Linux), so each rename is reported whole.
+    const canMerge = (mask & FAN_RENAME) === 0n;
+    const merged = canMerge ? this.mergeable.get(mergeKey) : undefined;
     if (merged !== undefined) {
       merged.mask |= mask;
       if (merged.range === undefined) {
@@ -255,7 +258,7 @@ export class Group {
       ...pick(event),
     };
     this.queue.push(queued);
-    this.mergeable.set(mergeKey, queued);
+    if (canMerge) this.mergeable.set(mergeKey, queued);
     this.wake();
   }
 

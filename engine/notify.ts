@@ -7,14 +7,16 @@
  *   - an inode mark on the event's object, for events about the object;
  *   - an inode mark on the object's parent directory: for dirent events
  *     (create, delete, moves, link, symlink: they happen to the directory)
- *     always, for other events only with FAN_EVENT_ON_CHILD;
- *   - a mount mark whose directory contains the event's path (or old path);
+ *     always (FAN_RENAME: the old and the new directory), for other events
+ *     only with FAN_EVENT_ON_CHILD;
+ *   - a mount mark whose directory contains the event's path (for
+ *     FAN_RENAME, the old path too);
  *   - a filesystem mark.
  * The group receives the event's bits that any applicable mark asks for and
  * no applicable mark ignores. An event about a directory (FAN_ONDIR in its
  * mask) reaches a group only if an applicable mark has FAN_ONDIR.
  */
-import { FAN_ALL_EVENTS, FAN_DIRENT_EVENTS, FAN_EVENT_ON_CHILD, FAN_ONDIR, type Mask } from './masks.js';
+import { FAN_ALL_EVENTS, FAN_DIRENT_EVENTS, FAN_EVENT_ON_CHILD, FAN_ONDIR, FAN_RENAME, type Mask } from './masks.js';
 import type { EngineRecord, Fid } from './record.js';
 
 export type MarkScope = 'inode' | 'mount' | 'filesystem';
@@ -54,14 +56,16 @@ export function matchMarks(marks: Iterable<Mark>, event: EngineRecord): Mask {
   const bits = eventMask & FAN_ALL_EVENTS;
   const isDirent = (bits & FAN_DIRENT_EVENTS) !== 0n;
   const isDir = (eventMask & FAN_ONDIR) !== 0n;
+  // FAN_RENAME is about both directories; every other event about one place.
+  const isRename = (bits & FAN_RENAME) !== 0n;
   let wanted = 0n;
   let ignored = 0n;
   let ondir = false;
   for (const mark of marks) {
     let applies = false;
     if (mark.scope === 'filesystem') applies = true;
-    else if (mark.scope === 'mount') applies = under(event.path, mark.path!) || under(event.oldPath, mark.path!);
-    else if (isDirent) applies = sameFid(mark.fid, event.parentFid) || sameFid(mark.fid, event.oldParentFid);
+    else if (mark.scope === 'mount') applies = under(event.path, mark.path!) || (isRename && under(event.oldPath, mark.path!));
+    else if (isDirent) applies = sameFid(mark.fid, event.parentFid) || (isRename && sameFid(mark.fid, event.oldParentFid));
     else applies = sameFid(mark.fid, event.fid) || (sameFid(mark.fid, event.parentFid) && (mark.mask & FAN_EVENT_ON_CHILD) !== 0n);
     if (!applies) continue;
     wanted |= mark.mask;

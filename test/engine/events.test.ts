@@ -1,0 +1,348 @@
+/**
+ * Event conformance: which operation raises which event on which object,
+ * and which marks receive it, as scenarios to check against fanotify(7) and
+ * fanotify_mark(2). Each scenario marks, acts, and reads the group's queue.
+ * The engine runs on MemoryIo with the `files` store, so it is fast and
+ * still the real code path.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  decodeRecord,
+  Engine,
+  type EventQueue,
+  FAN_ACCESS,
+  FAN_ATTRIB,
+  FAN_CLOSE_NOWRITE,
+  FAN_CLOSE_WRITE,
+  FAN_CREATE,
+  FAN_DELETE,
+  FAN_DELETE_SELF,
+  FAN_EVENT_ON_CHILD,
+  FAN_HSM,
+  FAN_MODIFY,
+  FAN_MOVE_SELF,
+  FAN_MOVED_FROM,
+  FAN_MOVED_TO,
+  FAN_ONDIR,
+  FAN_OPEN,
+  FAN_OPEN_EXEC,
+  FAN_RENAME,
+  FAN_TRUNCATE,
+  FAN_XATTR,
+  FAN_LINK,
+  FAN_SYMLINK,
+  type Mask,
+  MemoryIo,
+  maskNames,
+  type MarkOptions,
+  type QueuedEvent,
+} from '../../index.js';
+
+const ALL = FAN_ACCESS | FAN_MODIFY | FAN_ATTRIB | FAN_CLOSE_WRITE | FAN_CLOSE_NOWRITE | FAN_OPEN | FAN_OPEN_EXEC |
+  FAN_MOVED_FROM | FAN_MOVED_TO | FAN_CREATE | FAN_DELETE | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_RENAME |
+  FAN_XATTR | FAN_LINK | FAN_SYMLINK | FAN_TRUNCATE | FAN_HSM;
+
+async function world(changelogMask?: Mask): Promise<Engine> {
+  const engine = await Engine.open('/e', { io: new MemoryIo(), store: 'files', ...(changelogMask === undefined ? {} : { changelogMask }) });
+  await engine.fs.mkdir('/data');
+  await engine.fs.mkdir('/data/dir');
+  await engine.fs.mkdir('/other');
+  await engine.fs.create('/data/file', { size: 10_000 });
+  await engine.fs.create('/other/file', { size: 100 });
+  return engine;
+}
+
+async function watch(engine: Engine, ...marks: MarkOptions[]): Promise<EventQueue> {
+  const group = await engine.groups.create(`g${engine.groups.list().length}`);
+  for (const mark of marks) await group.mark(mark);
+  return group.openQueue();
+}
+
+/** Each queued event as 'MASK|NAMES path', in order. */
+async function seen(queue: EventQueue): Promise<string[]> {
+  return (await queue.read({ max: 100 })).map((event) => `${maskNames(event.mask).join('|')} ${event.path ?? ''}`);
+}
+
+describe('events on an inode mark', () => {
+  it('reports open, access, modify and close on the marked file', async () => {
+    const engine = await world();
+    const q = await watch(engine, { path: '/data/file', mask: ALL });
+    const fd = await engine.fs.open('/data/file', 'rw');
+    expect(await seen(q)).toEqual(['OPEN /data/file']);
+    await engine.fs.read(fd, 0, 100);
+    expect(await seen(q)).toEqual(['ACCESS /data/file']);
+    await engine.fs.write(fd, 100, 50);
+    expect(await seen(q)).toEqual(['MODIFY /data/file']);
+    await engine.fs.close(fd);
+    expect(await seen(q)).toEqual(['CLOSE_WRITE /data/file']);
+    const readOnly = await engine.fs.open('/data/file', 'r', { exec: true });
+    await engine.fs.close(readOnly);
+    expect(await seen(q)).toEqual(['CLOSE_NOWRITE|OPEN|OPEN_EXEC /data/file']);
+    await engine.close();
+  });
+
+  it('carries the range, pid and attributes after the operation', async () => {
+    const engine = await world();
+    const q = await watch(engine, { path: '/data/file', mask: FAN_MODIFY });
+    const fd = await engine.fs.open('/data/file', 'w');
+    await engine.fs.write(fd, 20_000, 100, { pid: 77, tid: 78, uid: 1000 });
+    const [event] = await q.read();
+    expect(event).toMatchObject({ mask: FAN_MODIFY, range: { offset: 20_000, count: 100 }, pid: 77, tid: 78, uid: 1000, name: 'file' });
+    expect(event!.stat!.size).toBe(20_100);
+    await engine.close();
+  });
+
+  it('reports attribute, xattr, truncate and HSM changes', async () => {
+    const engine = await world();
+    const q = await watch(engine, { path: '/data/file', mask: ALL });
+    await engine.fs.chmod('/data/file', 0o600);
+    expect(await seen(q)).toEqual(['ATTRIB /data/file']);
+    await engine.fs.setxattr('/data/file', 'user.tier', new Uint8Array([1]));
+    expect(await seen(q)).toEqual(['ATTRIB|XATTR /data/file']);
+    await engine.fs.truncate('/data/file', 4000);
+    const [truncated] = await q.read();
+    expect(maskNames(truncated!.mask)).toEqual(['MODIFY', 'TRUNCATE']);
+    expect(truncated!.range).toEqual({ offset: 4000, count: 6000 });
+    await engine.fs.hsmRelease('/data/file');
+    await engine.fs.hsmFill('/data/file', 0, 4096);
+    expect(await seen(q)).toEqual(['HSM /data/file']);
+    await engine.close();
+  });
+
+  it('reports DELETE_SELF when the last link goes, ATTRIB while links remain', async () => {
+    const engine = await world();
+    const q = await watch(engine, { path: '/data/file', mask: ALL });
+    await engine.fs.link('/data/file', '/data/hard');
+    expect(await seen(q)).toEqual(['ATTRIB /data/file']);
+    await engine.fs.unlink('/data/file');
+    expect(await seen(q)).toEqual(['ATTRIB /data/file']);
+    await engine.fs.unlink('/data/hard');
+    expect(await seen(q)).toEqual(['DELETE_SELF /data/hard']);
+    await engine.close();
+  });
+
+  it('does not report events on a marked directory without FAN_ONDIR', async () => {
+    const engine = await world();
+    const without = await watch(engine, { path: '/data/dir', mask: FAN_ATTRIB });
+    const withOndir = await watch(engine, { path: '/data/dir', mask: FAN_ATTRIB | FAN_ONDIR });
+    await engine.fs.chmod('/data/dir', 0o700);
+    expect(await seen(without)).toEqual([]);
+    expect(await seen(withOndir)).toEqual(['ATTRIB|ONDIR /data/dir']);
+    await engine.close();
+  });
+});
+
+describe('events on a directory inode mark', () => {
+  it('reports entry events (create, delete, moves) with the child named', async () => {
+    const engine = await world();
+    const q = await watch(engine, { path: '/data', mask: ALL });
+    await engine.fs.create('/data/new');
+    const [created] = await q.read();
+    expect(created).toMatchObject({ mask: FAN_CREATE, name: 'new', path: '/data/new' });
+    await engine.fs.symlink('new', '/data/link');
+    expect(await seen(q)).toEqual(['CREATE|SYMLINK /data/link']);
+    await engine.fs.link('/data/new', '/data/hard');
+    expect(await seen(q)).toEqual(['CREATE|LINK /data/hard']);
+    await engine.fs.unlink('/data/hard');
+    expect(await seen(q)).toEqual(['DELETE /data/hard']);
+    await engine.close();
+  });
+
+  it('reports subdirectory creation and removal only with FAN_ONDIR', async () => {
+    const engine = await world();
+    const files = await watch(engine, { path: '/data', mask: FAN_CREATE | FAN_DELETE });
+    const dirs = await watch(engine, { path: '/data', mask: FAN_CREATE | FAN_DELETE | FAN_ONDIR });
+    await engine.fs.mkdir('/data/sub');
+    expect(await seen(dirs)).toEqual(['CREATE|ONDIR /data/sub']);
+    await engine.fs.rmdir('/data/sub');
+    expect(await seen(dirs)).toEqual(['DELETE|ONDIR /data/sub']);
+    expect(await seen(files)).toEqual([]);
+    await engine.close();
+  });
+
+  it('reports events on children only with FAN_EVENT_ON_CHILD', async () => {
+    const engine = await world();
+    const plain = await watch(engine, { path: '/data', mask: FAN_MODIFY });
+    const onChild = await watch(engine, { path: '/data', mask: FAN_MODIFY | FAN_EVENT_ON_CHILD });
+    await engine.fs.truncate('/data/file', 5);
+    expect(await seen(plain)).toEqual([]);
+    expect(await seen(onChild)).toEqual(['MODIFY /data/file']);
+    await engine.close();
+  });
+
+  it('reports a rename as MOVED_FROM and MOVED_TO on each directory, RENAME, and MOVE_SELF on the object', async () => {
+    const engine = await world();
+    const from = await watch(engine, { path: '/data', mask: FAN_MOVED_FROM | FAN_MOVED_TO | FAN_RENAME });
+    const to = await watch(engine, { path: '/other', mask: FAN_MOVED_FROM | FAN_MOVED_TO | FAN_RENAME });
+    const self = await watch(engine, { path: '/data/file', mask: FAN_MOVE_SELF });
+    await engine.fs.rename('/data/file', '/other/moved');
+    const fromEvents = await from.read();
+    expect(fromEvents.map((e) => [maskNames(e.mask).join('|'), e.path, e.oldPath])).toEqual([
+      ['MOVED_FROM', '/data/file', undefined],
+      ['RENAME', '/other/moved', '/data/file'],
+    ]);
+    const toEvents = await to.read();
+    expect(toEvents.map((e) => [maskNames(e.mask).join('|'), e.path, e.oldPath])).toEqual([
+      ['MOVED_TO', '/other/moved', '/data/file'],
+      ['RENAME', '/other/moved', '/data/file'],
+    ]);
+    expect(await seen(self)).toEqual(['MOVE_SELF /other/moved']);
+    await engine.close();
+  });
+
+  it('reports the replaced target of a rename as deleted', async () => {
+    const engine = await world();
+    const q = await watch(engine, { path: '/other/file', mask: FAN_DELETE_SELF });
+    await engine.fs.rename('/data/file', '/other/file');
+    expect(await seen(q)).toEqual(['DELETE_SELF /other/file']);
+    expect((await engine.fs.stat('/other/file')).size).toBe(10_000);
+    await engine.close();
+  });
+});
+
+describe('mount and filesystem marks', () => {
+  it('a mount mark sees its subtree and nothing else', async () => {
+    const engine = await world();
+    const q = await watch(engine, { path: '/data', scope: 'mount', mask: FAN_MODIFY | FAN_CREATE });
+    await engine.fs.truncate('/other/file', 1);
+    await engine.fs.truncate('/data/file', 1);
+    await engine.fs.create('/data/dir/deep');
+    await engine.fs.create('/datafile');
+    expect(await seen(q)).toEqual(['MODIFY /data/file', 'CREATE /data/dir/deep']);
+    await engine.close();
+  });
+
+  it('a filesystem mark sees everything', async () => {
+    const engine = await world();
+    const q = await watch(engine, { path: '/', scope: 'filesystem', mask: FAN_MODIFY });
+    await engine.fs.truncate('/other/file', 1);
+    await engine.fs.truncate('/data/file', 1);
+    expect(await seen(q)).toEqual(['MODIFY /other/file', 'MODIFY /data/file']);
+    await engine.close();
+  });
+
+  it("an inode mark's ignore mask silences a mount mark for that object", async () => {
+    const engine = await world();
+    const q = await watch(
+      engine,
+      { path: '/data', scope: 'mount', mask: FAN_MODIFY },
+      { path: '/data/file', scope: 'inode', ignore: FAN_MODIFY },
+    );
+    await engine.fs.create('/data/loud', { size: 10 });
+    await engine.fs.truncate('/data/file', 1);
+    await engine.fs.truncate('/data/loud', 1);
+    expect(await seen(q)).toEqual(['MODIFY /data/loud']);
+    await engine.close();
+  });
+
+  it('removing bits from a mark stops them, and removing all drops the mark', async () => {
+    const engine = await world();
+    const group = await engine.groups.create('g');
+    await group.mark({ path: '/data/file', mask: FAN_MODIFY | FAN_ATTRIB });
+    await group.mark({ path: '/data/file', mask: FAN_MODIFY, remove: true });
+    expect(group.listMarks().map((m) => m.mask)).toEqual([FAN_ATTRIB]);
+    await group.mark({ path: '/data/file', mask: FAN_ATTRIB, remove: true });
+    expect(group.listMarks()).toEqual([]);
+    expect((await group.mark({ path: '/data/file', mask: FAN_ATTRIB, remove: true }).catch((e: { code: string }) => e)).code).toBe('ENOENT');
+    await engine.close();
+  });
+});
+
+describe('queues', () => {
+  it('merges unread events on the same object from the same pid, not across pids or after a read', async () => {
+    const engine = await world();
+    const q = await watch(engine, { path: '/data/file', mask: FAN_MODIFY | FAN_ACCESS });
+    const fd = await engine.fs.open('/data/file', 'rw');
+    await engine.fs.write(fd, 0, 10, { pid: 1 });
+    await engine.fs.write(fd, 50, 10, { pid: 1 });
+    await engine.fs.read(fd, 0, 5, { pid: 1 });
+    await engine.fs.write(fd, 0, 10, { pid: 2 });
+    const events = await q.read();
+    expect(events.map((e) => [maskNames(e.mask).join('|'), e.pid, e.range])).toEqual([
+      ['ACCESS|MODIFY', 1, { offset: 0, count: 60 }],
+      ['MODIFY', 2, { offset: 0, count: 10 }],
+    ]);
+    await engine.fs.write(fd, 0, 10, { pid: 1 });
+    expect((await q.read()).length).toBe(1);
+    await engine.close();
+  });
+
+  it('drops events past queueEventsMax and queues one FAN_Q_OVERFLOW', async () => {
+    const engine = await world();
+    const group = await engine.groups.create('small', { queueEventsMax: 3 });
+    await group.mark({ path: '/data/file', mask: FAN_MODIFY });
+    const q = group.openQueue();
+    for (let pid = 1; pid <= 6; pid++) await engine.fs.truncate('/data/file', pid, { pid });
+    const events = await q.read();
+    expect(events.map((e) => maskNames(e.mask).join('|'))).toEqual(['MODIFY', 'MODIFY', 'MODIFY', 'Q_OVERFLOW']);
+    expect(events.map((e) => e.pid)).toEqual([1, 2, 3, undefined]);
+    await engine.fs.truncate('/data/file', 9, { pid: 9 });
+    expect((await q.read()).map((e) => e.pid)).toEqual([9]);
+    await engine.close();
+  });
+
+  it('waits for events up to waitMs and resolves as soon as one arrives', async () => {
+    const engine = await world();
+    const q = await watch(engine, { path: '/data/file', mask: FAN_MODIFY });
+    expect(await q.read({ waitMs: 5 })).toEqual([]);
+    const waiting = q.read({ waitMs: 60_000 });
+    await engine.fs.truncate('/data/file', 3);
+    const events: QueuedEvent[] = await waiting;
+    expect(events.length).toBe(1);
+    await engine.close();
+  });
+});
+
+describe('events and the journal', () => {
+  it("gives each delivered event the seq of its journal record", async () => {
+    const engine = await world();
+    const q = await watch(engine, { path: '/data', scope: 'mount', mask: ALL });
+    await engine.fs.rename('/data/file', '/data/renamed');
+    const events = await q.read();
+    // MOVED_FROM, MOVED_TO, RENAME (never merged) and MOVE_SELF.
+    expect(events.length).toBe(4);
+    for (const event of events) {
+      const stored = [];
+      for await (const record of engine.journal.read({ from: event.seq!, to: event.seq! })) stored.push(decodeRecord(record.payload));
+      expect(stored.length).toBe(1);
+      expect(stored[0]).toMatchObject({ kind: 'event', mask: event.mask, path: event.path });
+    }
+    await engine.close();
+  });
+
+  it('journals only events in the changelog mask, and still delivers the others without a seq', async () => {
+    const engine = await world(ALL & ~FAN_ACCESS);
+    const q = await watch(engine, { path: '/data/file', mask: FAN_ACCESS });
+    const fd = await engine.fs.open('/data/file', 'r');
+    const head = engine.journal.headSeq;
+    await engine.fs.read(fd, 0, 10);
+    expect(engine.journal.headSeq).toBe(head);
+    const [event] = await q.read();
+    expect(event!.mask).toBe(FAN_ACCESS);
+    expect(event!.seq).toBeUndefined();
+    await engine.close();
+  });
+
+  it('journals nothing and delivers nothing for a failed operation', async () => {
+    const engine = await world();
+    const q = await watch(engine, { path: '/', scope: 'filesystem', mask: ALL | FAN_ONDIR });
+    const head = engine.journal.headSeq;
+    const failures = await Promise.allSettled([
+      engine.fs.create('/data/file'),
+      engine.fs.unlink('/missing'),
+      engine.fs.rmdir('/data'),
+      engine.fs.rename('/data', '/data/dir/inside'),
+      engine.fs.mkdir('/data/file/sub'),
+    ]);
+    expect(failures.map((f) => (f.status === 'rejected' ? (f.reason as { code: string }).code : 'ok'))).toEqual([
+      'EEXIST',
+      'ENOENT',
+      'ENOTEMPTY',
+      'EINVAL',
+      'ENOTDIR',
+    ]);
+    expect(engine.journal.headSeq).toBe(head);
+    expect(await q.read()).toEqual([]);
+    await engine.close();
+  });
+});
