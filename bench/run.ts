@@ -3,9 +3,10 @@
  * Without a suite name it runs them all. Progress and tables go to stderr;
  * with --json, stdout gets one JSON object per suite.
  */
+import { engineSuite } from './engine.js';
 import { journalSuite } from './journal.js';
 
-const SUITES = { journal: journalSuite } as const;
+const SUITES = { journal: journalSuite, engine: engineSuite } as const;
 type SuiteName = keyof typeof SUITES;
 
 const args = process.argv.slice(2);

@@ -15,8 +15,9 @@
  *   7    path          string
  *   8    oldPath       string
  *   9    range         varint offset, varint count
- *   10   stat          varints ino mode uid gid size nlink, then atime mtime ctime (varint ns)
- *   11   attrs         presence byte (mode uid gid size atime mtime = bits 0..5), then those present as varints
+ *   10   stat          varints ino mode uid gid size nlink, then atime mtime ctime (u64 ns)
+ *   11   attrs         presence byte (mode uid gid size atime mtime = bits 0..5), then those
+ *                      present: varints, but atime and mtime as u64 ns
  *   12   xattr         string
  *   13   value         varint length, bytes
  *   14   target        string
@@ -43,48 +44,79 @@ const KINDS: readonly RecordKind[] = ['op', 'event', 'config'];
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * Encodes into one shared, growing scratch buffer: encodeRecord runs to
+ * completion synchronously, so no two encodings ever share it, and the hot
+ * path allocates only the result.
+ */
+const SAFE_INTEGER_MAX = BigInt(Number.MAX_SAFE_INTEGER);
+let scratch = new Uint8Array(4096);
+let scratchView = new DataView(scratch.buffer);
+
 class Writer {
-  private bytes = new Uint8Array(128);
   length = 0;
 
   private reserve(count: number): void {
-    if (this.length + count <= this.bytes.length) return;
-    const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.length + count));
-    grown.set(this.bytes.subarray(0, this.length));
-    this.bytes = grown;
+    if (this.length + count <= scratch.length) return;
+    const grown = new Uint8Array(Math.max(scratch.length * 2, this.length + count));
+    grown.set(scratch.subarray(0, this.length));
+    scratch = grown;
+    scratchView = new DataView(scratch.buffer);
   }
 
   byte(value: number): void {
     this.reserve(1);
-    this.bytes[this.length++] = value;
+    scratch[this.length++] = value;
   }
 
-  varint(value: number | bigint): void {
-    let rest = BigInt(value);
-    if (rest < 0n) throw new RangeError(`varint of a negative value ${rest}`);
-    if (rest < 0x80n) return this.byte(Number(rest));
+  /** Unsigned LEB128 of a safe integer, without going through BigInt. */
+  varint(value: number): void {
+    if (!(value >= 0 && value <= Number.MAX_SAFE_INTEGER)) throw new RangeError(`varint of ${value}`);
+    this.reserve(8);
+    while (value >= 0x80) {
+      scratch[this.length++] = (value % 0x80) | 0x80;
+      value = Math.floor(value / 0x80);
+    }
+    scratch[this.length++] = value;
+  }
+
+  bigVarint(value: bigint): void {
+    if (value < 0n) throw new RangeError(`varint of a negative value ${value}`);
+    if (value <= SAFE_INTEGER_MAX) return this.varint(Number(value));
+    this.reserve(10);
+    let rest = value;
     while (rest >= 0x80n) {
-      this.byte(Number(rest & 0x7fn) | 0x80);
+      scratch[this.length++] = Number(rest & 0x7fn) | 0x80;
       rest >>= 7n;
     }
-    this.byte(Number(rest));
+    scratch[this.length++] = Number(rest);
   }
 
   u64(value: bigint): void {
     this.reserve(8);
-    new DataView(this.bytes.buffer).setBigUint64(this.length, BigInt.asUintN(64, value), true);
+    scratchView.setBigUint64(this.length, BigInt.asUintN(64, value), true);
     this.length += 8;
   }
 
   raw(value: Uint8Array): void {
     this.varint(value.length);
     this.reserve(value.length);
-    this.bytes.set(value, this.length);
+    scratch.set(value, this.length);
     this.length += value.length;
   }
 
+  /** A varint byte length then UTF-8, encoded in place (one byte of length assumed, moved if longer). */
   string(value: string): void {
-    this.raw(encoder.encode(value));
+    this.reserve(value.length * 3 + 10);
+    const start = this.length + 1;
+    const { written } = encoder.encodeInto(value, scratch.subarray(start));
+    if (written < 0x80) {
+      scratch[this.length] = written;
+      this.length = start + written;
+      return;
+    }
+    const text = scratch.slice(start, start + written);
+    this.raw(text);
   }
 
   fid(value: Fid): void {
@@ -93,7 +125,7 @@ class Writer {
   }
 
   result(): Uint8Array {
-    return this.bytes.slice(0, this.length);
+    return scratch.slice(0, this.length);
   }
 }
 
@@ -173,7 +205,7 @@ export function encodeRecord(record: EngineRecord): Uint8Array {
   w.byte(KINDS.indexOf(record.kind));
   w.byte(OP_NAMES.indexOf(record.op));
   w.u64(record.time);
-  if (record.mask !== undefined) (w.byte(1), w.varint(record.mask));
+  if (record.mask !== undefined) (w.byte(1), w.bigVarint(record.mask));
   if (record.fid !== undefined) (w.byte(2), w.fid(record.fid));
   if (record.parentFid !== undefined) (w.byte(3), w.fid(record.parentFid));
   if (record.name !== undefined) (w.byte(4), w.string(record.name));
@@ -185,7 +217,10 @@ export function encodeRecord(record: EngineRecord): Uint8Array {
   if (record.stat !== undefined) {
     const s = record.stat;
     w.byte(10);
-    for (const value of [s.ino, s.mode, s.uid, s.gid, s.size, s.nlink, s.atime, s.mtime, s.ctime]) w.varint(value);
+    for (const value of [s.ino, s.mode, s.uid, s.gid, s.size, s.nlink]) w.varint(value);
+    w.u64(s.atime);
+    w.u64(s.mtime);
+    w.u64(s.ctime);
   }
   if (record.attrs !== undefined) {
     const attrs = record.attrs;
@@ -195,7 +230,11 @@ export function encodeRecord(record: EngineRecord): Uint8Array {
       if (attrs[field] !== undefined) presence |= 1 << bit;
     });
     w.byte(presence);
-    for (const field of ATTR_FIELDS) if (attrs[field] !== undefined) w.varint(attrs[field]);
+    for (const field of ATTR_FIELDS) {
+      const value = attrs[field];
+      if (typeof value === 'bigint') w.u64(value);
+      else if (value !== undefined) w.varint(value);
+    }
   }
   if (record.xattr !== undefined) (w.byte(12), w.string(record.xattr));
   if (record.value !== undefined) (w.byte(13), w.raw(record.value));
@@ -235,7 +274,7 @@ export function decodeRecord(bytes: Uint8Array): EngineRecord {
       case 10: {
         const stat: Stat = {
           ino: r.varint(), mode: r.varint(), uid: r.varint(), gid: r.varint(), size: r.varint(), nlink: r.varint(),
-          atime: r.bigVarint(), mtime: r.bigVarint(), ctime: r.bigVarint(),
+          atime: r.u64(), mtime: r.u64(), ctime: r.u64(),
         };
         record.stat = stat;
         break;
@@ -245,7 +284,7 @@ export function decodeRecord(bytes: Uint8Array): EngineRecord {
         const attrs: Attrs = {};
         ATTR_FIELDS.forEach((field, bit) => {
           if ((presence & (1 << bit)) === 0) return;
-          if (field === 'atime' || field === 'mtime') attrs[field] = r.bigVarint();
+          if (field === 'atime' || field === 'mtime') attrs[field] = r.u64();
           else attrs[field] = r.varint();
         });
         record.attrs = attrs;

@@ -160,27 +160,36 @@ export class Engine implements FsHost {
     this.checkUsable();
     if (op !== null) this.state.apply(op);
     const events = buildEvents();
-    const journaled: EngineRecord[] = op === null ? [] : [op];
-    const seqs: (bigint | undefined)[] = [];
+    const payloads: Uint8Array[] = op === null ? [] : [encodeRecord(op)];
+    // For each event, its index in the entry, or -1 when the changelog mask leaves it out.
+    const positions: number[] = [];
     for (const event of events) {
-      if (((event.mask ?? 0n) & this.changelogMask & FAN_ALL_EVENTS) !== 0n) journaled.push(event);
+      if (((event.mask ?? 0n) & this.changelogMask & FAN_ALL_EVENTS) === 0n) {
+        positions.push(-1);
+      } else {
+        positions.push(payloads.length);
+        payloads.push(encodeRecord(event));
+      }
     }
-    if (journaled.length === 0) {
+    if (payloads.length === 0) {
       this.groups.deliver(events, []);
       return;
     }
-    const appended = this.journal.appendEntry(journaled.map(encodeRecord));
+    const appended = this.journal.appendEntry(payloads);
     // Seqs were assigned by the call above, in entry order.
-    let seq = this.journal.headSeq - BigInt(journaled.length) + 1n;
-    if (op !== null) seq++;
-    for (const event of events) seqs.push(journaled.includes(event) ? seq++ : undefined);
+    const firstSeq = this.journal.headSeq - BigInt(payloads.length) + 1n;
     try {
       await appended;
     } catch (error) {
       throw this.fail(error);
     }
-    this.groups.deliver(events, seqs);
-    this.recordsSinceCheckpoint += journaled.length;
+    if (this.groups.size > 0) {
+      this.groups.deliver(
+        events,
+        positions.map((position) => (position < 0 ? undefined : firstSeq + BigInt(position))),
+      );
+    }
+    this.recordsSinceCheckpoint += payloads.length;
     if (this.recordsSinceCheckpoint >= this.checkpointEveryRecords && this.checkpointing === null) {
       void this.checkpoint().catch(() => undefined);
     }

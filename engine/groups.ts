@@ -375,6 +375,10 @@ export class Groups {
     return [...this.groups.values()].map((group) => group.info()).sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
+  get size(): number {
+    return this.groups.size;
+  }
+
   forget(name: string): void {
     this.groups.delete(name);
   }

@@ -37,6 +37,7 @@ import {
   type MarkOptions,
   type QueuedEvent,
 } from '../../index.js';
+import { rejection } from '../helpers.js';
 
 const ALL = FAN_ACCESS | FAN_MODIFY | FAN_ATTRIB | FAN_CLOSE_WRITE | FAN_CLOSE_NOWRITE | FAN_OPEN | FAN_OPEN_EXEC |
   FAN_MOVED_FROM | FAN_MOVED_TO | FAN_CREATE | FAN_DELETE | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_RENAME |
@@ -243,7 +244,7 @@ describe('mount and filesystem marks', () => {
     expect(group.listMarks().map((m) => m.mask)).toEqual([FAN_ATTRIB]);
     await group.mark({ path: '/data/file', mask: FAN_ATTRIB, remove: true });
     expect(group.listMarks()).toEqual([]);
-    expect((await group.mark({ path: '/data/file', mask: FAN_ATTRIB, remove: true }).catch((e: { code: string }) => e)).code).toBe('ENOENT');
+    expect((await rejection(() => group.mark({ path: '/data/file', mask: FAN_ATTRIB, remove: true }))).code).toBe('ENOENT');
     await engine.close();
   });
 });
