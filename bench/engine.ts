@@ -28,6 +28,7 @@ const PROCESSES = 64;
 
 export interface EngineSuiteResult {
   suite: 'engine';
+  /** Operations/s for engine_*, records/s for journal_*. */
   recordsPerSecond: Record<string, number>;
   recoveryMs: { fullReplay: number; fromCheckpoint: number; operations: number };
 }
@@ -81,8 +82,8 @@ export async function engineSuite(settings: BenchSettings): Promise<EngineSuiteR
     const record = randomBytes(60);
 
     const cases: BenchCase[] = [
-      { name: 'engine_ops_1', recordsPerCall: 1, run: () => single.step() },
-      { name: 'engine_ops_64', recordsPerCall: PROCESSES, run: () => Promise.all(many.map((p) => p.step())) },
+      { name: 'engine_ops_1', recordsPerCall: 1, unit: 'operations', run: () => single.step() },
+      { name: 'engine_ops_64', recordsPerCall: PROCESSES, unit: 'operations', run: () => Promise.all(many.map((p) => p.step())) },
       {
         name: 'journal_records_64',
         recordsPerCall: PROCESSES * 3,

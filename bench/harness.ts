@@ -6,8 +6,10 @@ import Benchmark from 'benchmark';
 
 export interface BenchCase {
   name: string;
-  /** Records one call of `run` processes, to turn calls/s into records/s. */
+  /** Records (or operations) one call of `run` processes, to turn calls/s into a rate. */
   recordsPerCall: number;
+  /** What is counted; default 'records'. */
+  unit?: string;
   run: () => Promise<unknown>;
 }
 
@@ -44,7 +46,7 @@ export function runCases(cases: BenchCase[], settings: BenchSettings): Promise<R
       const benchCase = cases.find((c) => c.name === bench.name)!;
       rates[bench.name] = bench.hz * benchCase.recordsPerCall;
       settings.log(
-        `  ${bench.name.padEnd(16)} ${formatRate(rates[bench.name]!)} records/s  (±${bench.stats.rme.toFixed(1)}%, ${bench.stats.sample.length} samples)`,
+        `  ${bench.name.padEnd(18)} ${formatRate(rates[bench.name]!)} ${benchCase.unit ?? 'records'}/s  (±${bench.stats.rme.toFixed(1)}%, ${bench.stats.sample.length} samples)`,
       );
     });
     suite.on('error', (event: Benchmark.Event) => reject((event.target as unknown as Benchmark).error));
