@@ -24,7 +24,8 @@ export function fsError(code: FanlogErrorCode, message: string): FanlogError {
 /** Checks a caller's path; returns its components. */
 export function parsePath(path: unknown, what = 'path'): string[] {
   if (typeof path !== 'string') throw fsError('EINVAL', `${what} must be a string, got ${typeof path}`);
-  if (Buffer.byteLength(path) > PATH_BYTES_MAX) throw fsError('ENAMETOOLONG', `${what} is longer than ${PATH_BYTES_MAX} bytes`);
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: count bytes only when it could matter.
+  if (path.length * 3 > PATH_BYTES_MAX && Buffer.byteLength(path) > PATH_BYTES_MAX) throw fsError('ENAMETOOLONG', `${what} is longer than ${PATH_BYTES_MAX} bytes`);
   if (!path.startsWith('/')) throw fsError('EINVAL', `${what} must be absolute: '${path}'`);
   if (path.includes('\0')) throw fsError('EINVAL', `${what} contains a NUL byte`);
   if (path === '/') return [];
@@ -33,7 +34,7 @@ export function parsePath(path: unknown, what = 'path'): string[] {
     if (component === '' || component === '.' || component === '..') {
       throw fsError('EINVAL', `${what} must be normalised (no empty, '.' or '..' components, no trailing '/'): '${path}'`);
     }
-    if (Buffer.byteLength(component) > NAME_BYTES_MAX) throw fsError('ENAMETOOLONG', `a component of ${what} is longer than ${NAME_BYTES_MAX} bytes`);
+    if (component.length * 3 > NAME_BYTES_MAX && Buffer.byteLength(component) > NAME_BYTES_MAX) throw fsError('ENAMETOOLONG', `a component of ${what} is longer than ${NAME_BYTES_MAX} bytes`);
   }
   return components;
 }
