@@ -22,6 +22,9 @@ export type FanlogErrorCode =
   | 'ELOOP' // too many symbolic links
   | 'ENODATA' // no such extended attribute
   | 'E2BIG' // a value is too large
+  | 'EAGAIN' // try again (a permission listener's answer)
+  | 'ETXTBSY' // text file busy (a permission listener's answer)
+  | 'EDQUOT' // quota exceeded (a permission listener's answer)
   | 'EIO' // the disk reported an I/O error
   | 'ENOSPC' // the disk is full
   | 'ECLOSED' // the object was closed

@@ -2,7 +2,7 @@
  * Filesystem checkpoints in the MetaStore.
  *
  * Keys:
- *   fs/checkpoint            JSON { version, seq, journalId, nextIno, nextGen }
+ *   fs/checkpoint            JSON { version, seq, journalId, nextIno, nextGen, pendingFromSeq? }
  *   fs/inode/<ino, 16 hex>   an inode (inode.ts encoding)
  *
  * A checkpoint writes the inodes changed since the previous one (puts, and
@@ -11,7 +11,9 @@
  * the changed inodes are copied synchronously at seq S (no operation can
  * interleave), the journal is made durable through S, and only then is the
  * commit made. Recovery loads the header and every inode, then replays the
- * journal after S.
+ * journal after S. `pendingFromSeq` is the oldest permission request still
+ * undecided at S: the journal keeps it and everything after (the purge
+ * stops before it), and recovery reads requests and decisions from there.
  */
 import { FanlogError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';
@@ -29,18 +31,22 @@ interface CheckpointHeader {
   journalId: string;
   nextIno: number;
   nextGen: number;
+  /** The oldest permission request still undecided at `seq`, if any. */
+  pendingFromSeq?: string;
 }
 
 export interface LoadedCheckpoint {
   state: FsState;
   /** The seq the checkpoint covers; 0n when there was none. */
   seq: bigint;
+  /** The oldest permission request undecided at `seq`: recovery reads requests from there. */
+  pendingFromSeq?: bigint;
 }
 
 const inodeKey = (ino: number): string => INODE_PREFIX + ino.toString(16).padStart(16, '0');
 
 /** Copies what changed since the last checkpoint, at this instant: the ops to commit. */
-export function captureCheckpoint(state: FsState, seq: bigint, journalId: bigint): MetaOp[] {
+export function captureCheckpoint(state: FsState, seq: bigint, journalId: bigint, pendingFromSeq: bigint | undefined): MetaOp[] {
   const ops: MetaOp[] = [];
   for (const ino of state.dirty) {
     const inode = state.get(ino);
@@ -53,6 +59,7 @@ export function captureCheckpoint(state: FsState, seq: bigint, journalId: bigint
     journalId: journalId.toString(),
     nextIno: state.nextIno,
     nextGen: state.nextGen,
+    ...(pendingFromSeq === undefined ? {} : { pendingFromSeq: pendingFromSeq.toString() }),
   };
   ops.push({ type: 'put', key: HEADER_KEY, value: new TextEncoder().encode(JSON.stringify(header)) });
   return ops;
@@ -79,8 +86,10 @@ export async function loadCheckpoint(store: MetaStore, journal: Journal, time: b
   if (seq > journal.headSeq) {
     throw new FanlogError('ECORRUPT', `the checkpoint covers seq ${seq} but the journal ends at ${journal.headSeq}`, { file: journal.dir, offset: 0 });
   }
-  if (journal.firstSeq > seq + 1n) {
-    throw new FanlogError('ECORRUPT', `records ${seq + 1n}..${journal.firstSeq - 1n} after the checkpoint are missing from the journal`, { file: journal.dir, offset: 0 });
+  const pendingFromSeq = header.pendingFromSeq === undefined ? undefined : BigInt(header.pendingFromSeq);
+  const needed = pendingFromSeq !== undefined && pendingFromSeq <= seq ? pendingFromSeq : seq + 1n;
+  if (journal.firstSeq > needed) {
+    throw new FanlogError('ECORRUPT', `records ${needed}..${journal.firstSeq - 1n} needed after the checkpoint are missing from the journal`, { file: journal.dir, offset: 0 });
   }
   const state = new FsState(time, false);
   for await (const [, value] of store.scan(INODE_PREFIX)) {
@@ -90,5 +99,5 @@ export async function loadCheckpoint(store: MetaStore, journal: Journal, time: b
   state.nextIno = header.nextIno;
   state.nextGen = header.nextGen;
   state.dirty.clear();
-  return { state, seq };
+  return { state, seq, ...(pendingFromSeq === undefined ? {} : { pendingFromSeq }) };
 }

@@ -27,6 +27,10 @@
  *   18   uid           varint
  *   19   group         string
  *   20   config        string (JSON)
+ *   21   requestSeq    varint (64-bit)
+ *   22   response      varint
+ *   23   timeout       (no value: present means true)
+ *   24   intent        string (JSON)
  *
  * Strings are a varint byte length then UTF-8. Varints are unsigned LEB128.
  * Decoding checks every length against the bytes left and rejects unknown
@@ -39,7 +43,8 @@ import type { Attrs, EngineRecord, Fid, OpName, RecordKind, Stat } from './recor
 import { OP_NAMES } from './record.js';
 
 export const CODEC_VERSION = 1;
-const KINDS: readonly RecordKind[] = ['op', 'event', 'config'];
+// Append only: a kind's index is its code on disk.
+const KINDS: readonly RecordKind[] = ['op', 'event', 'config', 'request', 'decision'];
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -245,6 +250,10 @@ export function encodeRecord(record: EngineRecord): Uint8Array {
   if (record.uid !== undefined) (w.byte(18), w.varint(record.uid));
   if (record.group !== undefined) (w.byte(19), w.string(record.group));
   if (record.config !== undefined) (w.byte(20), w.string(record.config));
+  if (record.requestSeq !== undefined) (w.byte(21), w.bigVarint(record.requestSeq));
+  if (record.response !== undefined) (w.byte(22), w.varint(record.response));
+  if (record.timeout === true) w.byte(23);
+  if (record.intent !== undefined) (w.byte(24), w.string(record.intent));
   return w.result();
 }
 
@@ -299,6 +308,10 @@ export function decodeRecord(bytes: Uint8Array): EngineRecord {
       case 18: record.uid = r.varint(); break;
       case 19: record.group = r.string(); break;
       case 20: record.config = r.string(); break;
+      case 21: record.requestSeq = r.bigVarint(); break;
+      case 22: record.response = r.varint(); break;
+      case 23: record.timeout = true; break;
+      case 24: record.intent = r.string(); break;
       default: throw undecodable(`unknown tag ${tag}`);
     }
   }

@@ -31,8 +31,10 @@ import { FanlogFs, type FsHost } from './fs.js';
 import type { FsState } from './fs-state.js';
 import { Groups } from './groups.js';
 import { FAN_ALL_EVENTS, type Mask } from './masks.js';
+import { type Intent, type Outcome, type PermissionGroup, type PermissionHost, Permissions } from './permissions.js';
 import { type MetaStore, openMetaStore, STORE_KINDS, type StoreKind } from './meta-store.js';
 import type { EngineRecord } from './record.js';
+export type { Intent };
 import { checkBigint, checkInteger, checkOneOf, checkOptions } from './validate.js';
 
 export interface EngineOptions {
@@ -56,6 +58,8 @@ export interface EngineRecovery {
   checkpointSeq: bigint;
   /** Records replayed after it. */
   replayedRecords: number;
+  /** Permission requests found without a decision and queued again. */
+  resurrectedRequests: number;
   ms: number;
   journal: Journal['recovery'];
 }
@@ -71,9 +75,10 @@ function wallClock(): () => bigint {
   };
 }
 
-export class Engine implements FsHost {
+export class Engine implements FsHost, PermissionHost {
   readonly fs: FanlogFs;
   readonly groups: Groups;
+  readonly permissions: Permissions;
   private failure: FanlogError | null = null;
   private closed = false;
   private recordsSinceCheckpoint = 0;
@@ -91,6 +96,7 @@ export class Engine implements FsHost {
     readonly recovery: EngineRecovery,
   ) {
     this.fs = new FanlogFs(this);
+    this.permissions = new Permissions(this);
     this.groups = new Groups(this);
     this.lastCheckpointSeq = recovery.checkpointSeq;
     this.recordsSinceCheckpoint = recovery.replayedRecords;
@@ -115,22 +121,66 @@ export class Engine implements FsHost {
     let metaStore: MetaStore | null = null;
     try {
       metaStore = await openMetaStore(store, dir, io);
-      const { state, seq } = await loadCheckpoint(metaStore, journal, 0n);
+      const { state, seq, pendingFromSeq } = await loadCheckpoint(metaStore, journal, 0n);
+      // Permission requests may be older than the checkpoint: read from the
+      // oldest one still pending then, applying ops only after the checkpoint.
+      const from = pendingFromSeq !== undefined && pendingFromSeq <= seq ? pendingFromSeq : seq + 1n;
+      const requests = new Map<bigint, EngineRecord>();
       let replayedRecords = 0;
-      for await (const { payload } of journal.read({ from: seq + 1n })) {
+      for await (const { seq: recordSeq, payload } of journal.read({ from })) {
         const record = decodeRecord(payload);
+        if (record.kind === 'request') requests.set(recordSeq, record);
+        else if (record.kind === 'decision') requests.delete(record.requestSeq!);
+        if (recordSeq <= seq) continue;
         if (record.kind === 'op') state.apply(record);
         replayedRecords++;
       }
-      const recovery: EngineRecovery = { checkpointSeq: seq, replayedRecords, ms: performance.now() - started, journal: journal.recovery };
+      const recovery: EngineRecovery = {
+        checkpointSeq: seq,
+        replayedRecords,
+        resurrectedRequests: requests.size,
+        ms: performance.now() - started,
+        journal: journal.recovery,
+      };
       const engine = new Engine(dir, journal, metaStore, state, clock, changelogMask, checkpointEveryRecords, recovery);
       await engine.groups.load();
+      engine.permissions.resurrect([...requests.values()], [...requests.keys()], (name) => engine.groups.find(name), (intent) =>
+        engine.fs.complete(intent).then(() => undefined),
+      );
       return engine;
     } catch (error) {
       await metaStore?.close().catch(() => undefined);
       await journal.close().catch(() => undefined);
       throw fromIoError(error, dir);
     }
+  }
+
+  permissionGroups(): PermissionGroup[] {
+    return this.groups.byPriority();
+  }
+
+  /** Journals one record as its own entry; resolves with its seq once durable. */
+  async appendRecord(record: EngineRecord): Promise<bigint> {
+    this.checkUsable();
+    const appended = this.journal.appendEntry([encodeRecord(record)]);
+    const seq = this.journal.headSeq;
+    try {
+      await appended;
+    } catch (error) {
+      throw this.fail(error);
+    }
+    this.recordsSinceCheckpoint++;
+    return seq;
+  }
+
+  /** Guarded operations whose callers died in a crash and that wait for answers (see permissions.ts). */
+  pendingOperations(): ReturnType<Permissions['pendingOperations']> {
+    return this.permissions.pendingOperations();
+  }
+
+  /** The outcome of the guarded operation that request (or operation) `seq` belongs to, once it is settled. */
+  settled(seq: bigint): Promise<Outcome> {
+    return this.permissions.settled(checkBigint('seq', seq, 1n, 2n ** 64n - 1n));
   }
 
   get failed(): boolean {
@@ -210,13 +260,15 @@ export class Engine implements FsHost {
 
   private async writeCheckpoint(): Promise<bigint> {
     const seq = this.journal.headSeq;
-    const ops = captureCheckpoint(this.state, seq, this.journal.journalId);
+    const pendingFromSeq = this.permissions.oldestPendingSeq();
+    const ops = captureCheckpoint(this.state, seq, this.journal.journalId, pendingFromSeq);
     this.recordsSinceCheckpoint = 0;
     try {
       await this.journal.sync();
       await this.store.commit(ops);
       this.lastCheckpointSeq = seq;
-      await this.journal.purge(seq);
+      // Pending permission requests keep their records (and all after them).
+      await this.journal.purge(pendingFromSeq !== undefined && pendingFromSeq <= seq ? pendingFromSeq - 1n : seq);
     } catch (error) {
       throw this.fail(error);
     }
@@ -236,6 +288,9 @@ export class Engine implements FsHost {
       if (!this.failed && this.state.dirty.size > 0) await this.checkpoint().catch(() => undefined);
     } finally {
       this.closed = true;
+      // Waiting operations end here; their requests stay undecided in the
+      // journal and are asked again when the engine next opens.
+      this.permissions.abandonAll(new FanlogError('ECLOSED', `engine ${this.dir} closed while the operation waited for permission`));
       this.groups.closeAll();
       await this.store.close().catch(() => undefined);
       await this.journal.close();

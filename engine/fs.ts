@@ -38,8 +38,13 @@ import {
   FAN_MOVED_FROM,
   FAN_MOVED_TO,
   FAN_ONDIR,
+  FAN_ACCESS_PERM,
   FAN_OPEN,
   FAN_OPEN_EXEC,
+  FAN_OPEN_EXEC_PERM,
+  FAN_OPEN_PERM,
+  FAN_PRE_ACCESS,
+  FAN_PRE_MODIFY,
   FAN_RENAME,
   FAN_SYMLINK,
   FAN_TRUNCATE,
@@ -49,6 +54,7 @@ import {
 import { fsError, NAME_BYTES_MAX, parsePath, PATH_BYTES_MAX, type Resolved, resolve } from './paths.js';
 import type { Attrs, EngineRecord, Fid, OpName, Range, Stat } from './record.js';
 import { checkBigint, checkBoolean, checkInteger, checkOneOf, checkOptions, FILE_BYTES_MAX, ID_MAX } from './validate.js';
+import type { Intent, IntentStep, Permissions } from './permissions.js';
 
 export interface ProcessContext {
   pid?: number;
@@ -66,6 +72,7 @@ const TIME_MAX = 2n ** 63n - 1n;
 /** What the filesystem needs of the engine. */
 export interface FsHost {
   readonly state: FsState;
+  readonly permissions: Permissions;
   now(): bigint;
   /** Throws EFAILED or ECLOSED when the engine cannot take operations. */
   checkUsable(): void;
@@ -361,10 +368,9 @@ export class FanlogFs {
     checkInteger('size', size, 0, FILE_BYTES_MAX);
     const at = this.existing(path, true);
     if (at.inode.type === 'dir') throw fsError('EISDIR', `'${at.path}' is a directory`);
-    const inode = at.inode;
-    const range: Range = { offset: Math.min(inode.size, size), count: Math.abs(inode.size - size) };
-    const record = this.opRecord(ctx, 'truncate', { fid: fidOf(inode), attrs: { size }, range });
-    await this.host.commit(record, () => [this.event(ctx, 'truncate', FAN_MODIFY | FAN_TRUNCATE, inode, this.where(at), { range })]);
+    const range: Range = { offset: Math.min(at.inode.size, size), count: Math.abs(at.inode.size - size) };
+    const intent = this.intent(ctx, 'truncate', at.inode, this.where(at), { size }, [{ mask: FAN_PRE_MODIFY, range }]);
+    await this.guarded(intent);
   }
 
   // ---- HSM ----------------------------------------------------------------
@@ -415,31 +421,28 @@ export class FanlogFs {
     const truncate = checkBoolean('truncate', opts.truncate ?? false);
     const mode = checkInteger('mode', opts.mode ?? 0o644, 0, 0o7777);
     const writable = flags !== 'r';
-    const components = parsePath(path);
-    const at = resolve(this.state, components, true);
-    let inode = at.inode;
-    if (inode === undefined && !create) throw fsError('ENOENT', `no such file or directory: '${at.path}'`);
-    if (inode?.type === 'dir' && (writable || exec)) throw fsError('EISDIR', `'${at.path}' is a directory`);
-    let op: EngineRecord | null = null;
-    let created = false;
-    if (inode === undefined) {
-      const fid = this.state.allocateFid();
-      op = this.opRecord(ctx, 'create', { parentFid: fidOf(at.parent), name: at.name, fid, attrs: { mode, uid: ctx.uid, gid: ctx.gid, size: 0 } });
-      created = true;
-    } else if (truncate && writable && inode.type === 'file') {
-      op = this.opRecord(ctx, 'truncate', { fid: fidOf(inode), attrs: { size: 0 }, range: { offset: 0, count: inode.size } });
-    }
+    const at = resolve(this.state, parsePath(path), true);
     const where = this.where(at);
-    await this.host.commit(op, () => {
-      inode = this.state.byFid(created ? op!.fid! : fidOf(inode!))!;
-      const events: EngineRecord[] = [];
-      if (created) events.push(this.event(ctx, 'open', FAN_CREATE, inode, where));
-      else if (op !== null) events.push(this.event(ctx, 'open', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range: op.range! }));
-      events.push(this.event(ctx, 'open', exec ? FAN_OPEN | FAN_OPEN_EXEC : FAN_OPEN, inode, where));
-      return events;
-    });
+    const existing = at.inode;
+    if (existing === undefined && !create) throw fsError('ENOENT', `no such file or directory: '${at.path}'`);
+    if (existing?.type === 'dir' && (writable || exec)) throw fsError('EISDIR', `'${at.path}' is a directory`);
+    let fid: Fid;
+    if (existing === undefined) {
+      // A new file: nobody can have marked it yet, so no permission event guards its creation.
+      fid = this.state.allocateFid();
+      const op = this.opRecord(ctx, 'create', { parentFid: fidOf(at.parent), name: at.name, fid, attrs: { mode, uid: ctx.uid, gid: ctx.gid, size: 0 } });
+      await this.host.commit(op, () => {
+        const inode = this.state.byFid(fid)!;
+        return [this.event(ctx, 'open', FAN_CREATE, inode, where), this.event(ctx, 'open', exec ? FAN_OPEN | FAN_OPEN_EXEC : FAN_OPEN, inode, where)];
+      });
+    } else {
+      fid = fidOf(existing);
+      const steps: { mask: bigint; range?: Range }[] = [{ mask: exec ? FAN_OPEN_EXEC_PERM : FAN_OPEN_PERM }];
+      steps.push({ mask: writable ? FAN_PRE_MODIFY : FAN_PRE_ACCESS, range: { offset: 0, count: 0 } });
+      await this.guarded(this.intent(ctx, 'open', existing, where, { flags, exec, truncate }, steps));
+    }
     const fd = this.nextFd++;
-    this.files.set(fd, { fid: fidOf(inode!), path: where.path, parentFid: where.parentFid, name: where.name, readable: flags !== 'w', writable });
+    this.files.set(fd, { fid, path: where.path, parentFid: where.parentFid, name: where.name, readable: flags !== 'w', writable });
     return fd;
   }
 
@@ -451,14 +454,9 @@ export class FanlogFs {
     if (!open.readable) throw fsError('EBADF', `fd ${fd} is not open for reading`);
     if (open.inode.type === 'dir') throw fsError('EISDIR', `'${open.path}' is a directory`);
     const count = Math.max(0, Math.min(length, open.inode.size - offset));
-    if (count > 0 && open.inode.offline.intersects(offset, offset + count)) {
-      throw fsError('EIO', `'${open.path}' bytes ${offset}..${offset + count} are offline`);
-    }
-    if (count > 0) {
-      const range = { offset, count };
-      await this.host.commit(null, () => [this.event(ctx, 'read', FAN_ACCESS, open.inode, open, { range })]);
-    }
-    return count;
+    const steps: { mask: bigint; range?: Range }[] = [{ mask: FAN_ACCESS_PERM }];
+    if (count > 0) steps.push({ mask: FAN_PRE_ACCESS, range: { offset, count } });
+    return (await this.guarded(this.intent(ctx, 'read', open.inode, open, { offset, length }, steps))) as number;
   }
 
   async write(fd: number, offset: number, length: number, context?: ProcessContext): Promise<number> {
@@ -468,15 +466,13 @@ export class FanlogFs {
     const open = this.file(fd);
     if (!open.writable) throw fsError('EBADF', `fd ${fd} is not open for writing`);
     if (length === 0) return 0;
-    const range = { offset, count: length };
-    const op = this.opRecord(ctx, 'write', { fid: fidOf(open.inode), range });
-    await this.host.commit(op, () => [this.event(ctx, 'write', FAN_MODIFY, open.inode, open, { range })]);
-    return length;
+    const steps = [{ mask: FAN_PRE_MODIFY, range: { offset, count: length } }];
+    return (await this.guarded(this.intent(ctx, 'write', open.inode, open, { offset, length }, steps))) as number;
   }
 
-  /** A page fault on the 4096-byte page holding `offset`; raises only pre-content events (next issue). */
+  /** A page fault on the 4096-byte page holding `offset`: raises only the pre-content event for the page. */
   async fault(fd: number, offset: number, options?: { write?: boolean }, context?: ProcessContext): Promise<Range> {
-    this.begin(context);
+    const ctx = this.begin(context);
     checkInteger('offset', offset, 0, FILE_BYTES_MAX);
     const { write = false } = checkOptions<{ write: boolean }>('options', options, ['write']);
     checkBoolean('write', write);
@@ -484,9 +480,102 @@ export class FanlogFs {
     if (write && !open.writable) throw fsError('EBADF', `fd ${fd} is not open for writing`);
     if (offset >= open.inode.size) throw fsError('EINVAL', `offset ${offset} is beyond the end of '${open.path}'`);
     const page: Range = { offset: offset - (offset % PAGE_BYTES), count: PAGE_BYTES };
-    const end = Math.min(open.inode.size, page.offset + PAGE_BYTES);
-    if (open.inode.offline.intersects(page.offset, end)) throw fsError('EIO', `'${open.path}' page at ${page.offset} is offline`);
-    return page;
+    const steps = [{ mask: write ? FAN_PRE_MODIFY : FAN_PRE_ACCESS, range: page }];
+    return (await this.guarded(this.intent(ctx, 'fault', open.inode, open, { offset, write }, steps))) as Range;
+  }
+
+  // ---- guarded operations ---------------------------------------------------
+
+  private intent(
+    ctx: Context,
+    op: Intent['op'],
+    inode: Inode,
+    where: { parentFid: Fid; name: string; path: string },
+    args: Partial<Intent>,
+    steps: { mask: bigint; range?: Range }[],
+  ): Intent {
+    // Pre-content events apply to regular files and directories only.
+    const applicable = steps.filter((step) => (step.mask & (FAN_PRE_ACCESS | FAN_PRE_MODIFY)) === 0n || inode.type === 'file' || inode.type === 'dir');
+    const intentSteps: IntentStep[] = applicable.map((step) => ({ mask: step.mask.toString(), ...(step.range === undefined ? {} : { range: step.range }) }));
+    return { op, fid: fidOf(inode), path: where.path, parentFid: where.parentFid, name: where.name, pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, ...args, steps: intentSteps };
+  }
+
+  /**
+   * Asks for permission, then completes; reports the outcome to
+   * `engine.settled`. With nobody to ask it completes at once, so the
+   * operation is applied and appended within the call, as every other one.
+   */
+  private guarded(intent: Intent): Promise<unknown> {
+    if (!this.host.permissions.mayAsk(intent)) return this.complete(intent);
+    return this.askThenComplete(intent);
+  }
+
+  private async askThenComplete(intent: Intent): Promise<unknown> {
+    await this.host.permissions.guard(intent);
+    try {
+      const result = await this.complete(intent);
+      this.host.permissions.completed(intent, null);
+      return result;
+    } catch (error) {
+      this.host.permissions.completed(intent, error);
+      throw error;
+    }
+  }
+
+  /**
+   * Completes a guarded operation whose permissions were granted, against
+   * the state as it is now: the live path after `guard`, and recovery for an
+   * operation whose caller died while it waited.
+   */
+  async complete(intent: Intent): Promise<unknown> {
+    const ctx: Context = { pid: intent.pid, tid: intent.tid, uid: intent.uid, gid: 0 };
+    const inode = this.state.byFid(intent.fid);
+    if (inode === undefined) throw fsError('ENOENT', `'${intent.path}' was deleted while its ${intent.op} waited for permission`);
+    const where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
+    switch (intent.op) {
+      case 'open': {
+        const writable = intent.flags !== 'r';
+        const op = intent.truncate === true && writable && inode.type === 'file'
+          ? this.opRecord(ctx, 'truncate', { fid: intent.fid, attrs: { size: 0 }, range: { offset: 0, count: inode.size } })
+          : null;
+        await this.host.commit(op, () => {
+          const events: EngineRecord[] = [];
+          if (op !== null) events.push(this.event(ctx, 'open', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range: op.range! }));
+          events.push(this.event(ctx, 'open', intent.exec === true ? FAN_OPEN | FAN_OPEN_EXEC : FAN_OPEN, inode, where));
+          return events;
+        });
+        return undefined;
+      }
+      case 'read': {
+        const offset = intent.offset!;
+        const count = Math.max(0, Math.min(intent.length!, inode.size - offset));
+        if (count > 0 && inode.offline.intersects(offset, offset + count)) {
+          throw fsError('EIO', `'${intent.path}' bytes ${offset}..${offset + count} are offline`);
+        }
+        if (count > 0) await this.host.commit(null, () => [this.event(ctx, 'read', FAN_ACCESS, inode, where, { range: { offset, count } })]);
+        return count;
+      }
+      case 'write': {
+        const range = { offset: intent.offset!, count: intent.length! };
+        const op = this.opRecord(ctx, 'write', { fid: intent.fid, range });
+        await this.host.commit(op, () => [this.event(ctx, 'write', FAN_MODIFY, inode, where, { range })]);
+        return intent.length;
+      }
+      case 'truncate': {
+        const size = intent.size!;
+        const range: Range = { offset: Math.min(inode.size, size), count: Math.abs(inode.size - size) };
+        const op = this.opRecord(ctx, 'truncate', { fid: intent.fid, attrs: { size }, range });
+        await this.host.commit(op, () => [this.event(ctx, 'truncate', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range })]);
+        return undefined;
+      }
+      case 'fault': {
+        const offset = intent.offset!;
+        const page: Range = { offset: offset - (offset % PAGE_BYTES), count: PAGE_BYTES };
+        const end = Math.min(inode.size, page.offset + PAGE_BYTES);
+        if (inode.offline.intersects(page.offset, end)) throw fsError('EIO', `'${intent.path}' page at ${page.offset} is offline`);
+        return page;
+      }
+    }
   }
 
   async close(fd: number, context?: ProcessContext): Promise<void> {

@@ -1,26 +1,37 @@
 /**
- * Notification groups: their marks, their queues, and their persistence.
+ * Groups: their marks, their queues, their permission settings, and their
+ * persistence.
  *
- * A group's configuration (class, queue size, marks) is durable in the
- * MetaStore under `group/<name>` as JSON, rewritten whole on each change;
- * `create`, `mark` and `destroy` resolve once it is. Queues are in memory,
- * as in Linux: a notification queue is a live feed, and the durable feed is
- * the changelog (consumers).
+ * A group's configuration (class, queue size, restartable, timeouts, marks)
+ * is durable in the MetaStore under `group/<name>` as JSON, rewritten whole
+ * on each change; `create`, `mark` and `destroy` resolve once it is. Queues
+ * are in memory, as in Linux: a notification queue is a live feed (the
+ * durable feed is the changelog), and permission requests are durable in
+ * the journal and queued again after a crash (permissions.ts).
  *
  * Queue semantics (Linux): a notification event merges (mask OR) into a
  * queued, unread event about the same object, from the same pid, by the
  * same path; a full queue drops the new event and queues one
- * FAN_Q_OVERFLOW, once, until it is read.
+ * FAN_Q_OVERFLOW, once, until it is read. Permission events never merge and
+ * are never dropped: the queue limit counts notification events only.
+ *
+ * Permission timeouts: with `permissionTimeoutMs`, a request unanswered
+ * that long is answered by `onTimeout` (journaled as a timeout); after
+ * `evictAfterTimeouts` consecutive timeouts the group is evicted: its marks
+ * are removed and its pending requests answered by `onTimeout`.
  */
 import { FanlogError, invalid } from '../errors.js';
+import { EventQueue } from './event-queue.js';
 import type { FsState } from './fs-state.js';
 import { fidOf } from './inode.js';
 import {
   FAN_ALL_EVENTS,
+  FAN_ALLOW,
+  FAN_DENY,
   FAN_DIRENT_EVENTS,
   FAN_MARK_FLAGS,
-  FAN_PERMISSION_EVENTS,
   FAN_PRE_CONTENT_EVENTS,
+  FAN_PRE_MODIFY,
   FAN_Q_OVERFLOW,
   FAN_RENAME,
   type Mask,
@@ -29,6 +40,8 @@ import type { MetaStore } from './meta-store.js';
 import { type Mark, markKey, matchMarks, type MarkScope } from './notify.js';
 import { fsError, parsePath, resolve } from './paths.js';
 import type { EngineRecord, Fid, Range, Stat } from './record.js';
+export { EventQueue };
+import { PERMISSION_BITS, type PermissionGroup, type PermissionRequest, type Permissions, priorityKey } from './permissions.js';
 import { checkBigint, checkBoolean, checkInteger, checkOneOf, checkOptions } from './validate.js';
 
 export type GroupClass = 'notif' | 'content' | 'pre-content';
@@ -39,6 +52,21 @@ const KEY_PREFIX = 'group/';
 export interface GroupOptions {
   class?: GroupClass;
   queueEventsMax?: number;
+  /** Content and pre-content groups only: unanswered events survive a queue release (and a crash). */
+  restartable?: boolean;
+  /** Answer a permission event by `onTimeout` after this long; default: wait forever. */
+  permissionTimeoutMs?: number;
+  /** The answer a timeout gives; default 'allow'. */
+  onTimeout?: 'allow' | 'deny';
+  /** Evict the group after this many consecutive timeouts; default: never. */
+  evictAfterTimeouts?: number;
+}
+
+interface GroupSettings {
+  restartable: boolean;
+  permissionTimeoutMs: number | null;
+  onTimeout: 'allow' | 'deny';
+  evictAfterTimeouts: number | null;
 }
 
 export interface MarkOptions {
@@ -68,59 +96,46 @@ export interface QueuedEvent {
   stat?: Stat;
 }
 
-export interface GroupInfo {
+export interface GroupInfo extends GroupSettings {
   name: string;
   class: GroupClass;
   queueEventsMax: number;
   marks: Mark[];
   queued: number;
+  /** Permission events queued or read and not answered yet. */
+  pendingPermissions: number;
+  evicted: boolean;
 }
 
 /** What groups need of the engine. */
 export interface GroupHost {
   readonly state: FsState;
   readonly store: MetaStore;
+  readonly permissions: Permissions;
   checkUsable(): void;
 }
 
-interface StoredGroup {
+interface StoredGroup extends GroupSettings {
   class: GroupClass;
   queueEventsMax: number;
+  evicted?: boolean;
   marks: { scope: MarkScope; fid?: Fid; path?: string; mask: string; ignore: string }[];
 }
 
-export class EventQueue {
-  private closed = false;
-
-  constructor(private readonly group: Group) {}
-
-  /**
-   * Takes up to `max` events, oldest first. With none queued, waits up to
-   * `waitMs` and resolves as soon as one arrives (with [] on timeout).
-   */
-  async read(options?: { max?: number; waitMs?: number }): Promise<QueuedEvent[]> {
-    const { max = 64, waitMs = 0 } = checkOptions<{ max: number; waitMs: number }>('options', options, ['max', 'waitMs']);
-    checkInteger('max', max, 1, 65536);
-    checkInteger('waitMs', waitMs, 0, 3_600_000);
-    if (this.closed) throw new FanlogError('ECLOSED', `queue of group '${this.group.name}' is closed`);
-    if (this.group.queued === 0 && waitMs > 0) await this.group.waitForEvent(waitMs);
-    if (this.closed) return [];
-    return this.group.take(max);
-  }
-
-  close(): void {
-    this.closed = true;
-  }
-}
-
-export class Group {
+export class Group implements PermissionGroup {
   private readonly marks = new Map<string, Mark>();
   private queue: QueuedEvent[] = [];
   private readonly mergeable = new Map<string, QueuedEvent>();
+  /** Permission requests behind queued events, by event id. */
+  private readonly requests = new Map<number, PermissionRequest>();
+  private notificationsQueued = 0;
   private overflowQueued = false;
   private readonly waiters = new Set<() => void>();
   private nextId = 1;
   private destroyed = false;
+  private evicted: boolean;
+  private consecutiveTimeouts = 0;
+  private openHandles = new Set<EventQueue>();
 
   constructor(
     private readonly host: GroupHost,
@@ -128,9 +143,12 @@ export class Group {
     readonly name: string,
     readonly groupClass: GroupClass,
     readonly queueEventsMax: number,
+    readonly settings: GroupSettings,
     marks: Mark[] = [],
+    evicted = false,
   ) {
     for (const mark of marks) this.marks.set(markKey(mark), mark);
+    this.evicted = evicted;
   }
 
   get queued(): number {
@@ -138,7 +156,16 @@ export class Group {
   }
 
   info(): GroupInfo {
-    return { name: this.name, class: this.groupClass, queueEventsMax: this.queueEventsMax, marks: this.listMarks(), queued: this.queue.length };
+    return {
+      name: this.name,
+      class: this.groupClass,
+      queueEventsMax: this.queueEventsMax,
+      ...this.settings,
+      marks: this.listMarks(),
+      queued: this.queue.length,
+      pendingPermissions: this.host.permissions.pendingOf(this).length,
+      evicted: this.evicted,
+    };
   }
 
   listMarks(): Mark[] {
@@ -162,17 +189,24 @@ export class Group {
       const unknown = bits & ~(FAN_ALL_EVENTS | FAN_MARK_FLAGS);
       if (unknown !== 0n || (bits & FAN_Q_OVERFLOW) !== 0n) throw invalid(`${what} has bits that are not mark events: 0x${bits.toString(16)}`);
     }
-    const permission = (mask | ignore) & (FAN_PERMISSION_EVENTS | FAN_PRE_CONTENT_EVENTS);
+    const permission = (mask | ignore) & PERMISSION_BITS;
     if (permission !== 0n) {
       if ((permission & FAN_PRE_CONTENT_EVENTS) !== 0n && this.groupClass !== 'pre-content') {
         throw invalid(`pre-content events need a 'pre-content' group; '${this.name}' is '${this.groupClass}'`);
       }
       if (this.groupClass === 'notif') throw invalid(`permission events need a 'content' or 'pre-content' group; '${this.name}' is 'notif'`);
-      throw invalid('permission events are not supported yet');
     }
+    if (this.settings.restartable && ((mask | ignore) & FAN_ALL_EVENTS & ~PERMISSION_BITS) !== 0n) {
+      throw invalid(`restartable group '${this.name}' takes permission events only`);
+    }
+    if (this.evicted && !remove) throw new FanlogError('EPERM', `group '${this.name}' was evicted after permission timeouts`);
     const at = resolve(this.host.state, parsePath(spec.path), true);
     if (at.inode === undefined) throw fsError('ENOENT', `no such file or directory: '${at.path}'`);
     if (scope === 'mount' && at.inode.type !== 'dir') throw fsError('ENOTDIR', `a mount mark needs a directory: '${at.path}'`);
+    if (scope === 'inode' && (mask & FAN_PRE_CONTENT_EVENTS) !== 0n) {
+      if (at.inode.type === 'dir' && (mask & FAN_PRE_MODIFY) !== 0n) throw fsError('EISDIR', `FAN_PRE_MODIFY on a directory: '${at.path}'`);
+      if (at.inode.type !== 'dir' && at.inode.type !== 'file') throw invalid(`pre-content events need a regular file or a directory: '${at.path}'`);
+    }
     const target: Mark = {
       scope,
       ...(scope === 'inode' ? { fid: fidOf(at.inode), path: at.path } : {}),
@@ -197,24 +231,130 @@ export class Group {
     for (const [k, v] of next) this.marks.set(k, v);
   }
 
-  private async persist(marks: Map<string, Mark>): Promise<void> {
-    await this.host.store.commit([{ type: 'put', key: KEY_PREFIX + this.name, value: encodeGroup(this.groupClass, this.queueEventsMax, marks.values()) }]);
+  private async persist(marks: Map<string, Mark>, evicted = this.evicted): Promise<void> {
+    await this.host.store.commit([
+      { type: 'put', key: KEY_PREFIX + this.name, value: encodeGroup(this.groupClass, this.queueEventsMax, this.settings, marks.values(), evicted) },
+    ]);
   }
 
+  /**
+   * A handle on the queue. A restartable group has one at a time (EBUSY for
+   * a second while the first is open).
+   */
   openQueue(): EventQueue {
     this.checkAlive();
-    return new EventQueue(this);
+    if (this.settings.restartable && this.openHandles.size > 0) {
+      throw new FanlogError('EBUSY', `restartable group '${this.name}' already has an open queue`);
+    }
+    const handle = new EventQueue(this);
+    this.openHandles.add(handle);
+    return handle;
   }
 
-  /** Destroys the group durably; its queue is dropped. */
+  /** Destroys the group durably, allowing every pending permission event first; its queue is dropped. */
   async destroy(): Promise<void> {
     this.checkAlive();
+    await this.allowAllPending();
     await this.host.store.commit([{ type: 'del', key: KEY_PREFIX + this.name }]);
     this.destroyed = true;
     this.registry.forget(this.name);
     this.queue = [];
+    this.requests.clear();
     this.mergeable.clear();
     this.wake();
+  }
+
+  // ---- permission events ----------------------------------------------------
+
+  /** The permission bits of `event` this group's marks want. */
+  wants(event: EngineRecord): Mask {
+    if (this.destroyed || this.marks.size === 0) return 0n;
+    return matchMarks(this.marks.values(), event) & PERMISSION_BITS;
+  }
+
+  /** Queues a permission request (never merged, never dropped), at the tail or the head. */
+  enqueue(request: PermissionRequest, atHead: boolean): void {
+    const event: QueuedEvent = { id: this.nextId++, seq: request.seq, mask: request.record.mask!, ...pick(request.record) };
+    request.state = 'queued';
+    this.requests.set(event.id, request);
+    if (atHead) this.queue.unshift(event);
+    else this.queue.push(event);
+    if (this.settings.permissionTimeoutMs !== null && request.timer === null) {
+      request.timer = setTimeout(() => void this.timedOut(request), this.settings.permissionTimeoutMs);
+    }
+    this.wake();
+  }
+
+  requestOf(event: QueuedEvent): PermissionRequest | undefined {
+    const request = this.requests.get(event.id);
+    if (request !== undefined) this.requests.delete(event.id);
+    return request;
+  }
+
+  answeredByListener(): void {
+    this.consecutiveTimeouts = 0;
+  }
+
+  /** A listener's answer. */
+  async answer(request: PermissionRequest, response: number): Promise<void> {
+    await this.host.permissions.decide(request, response, { byListener: true });
+  }
+
+  private async timedOut(request: PermissionRequest): Promise<void> {
+    request.timer = null;
+    if (request.state === 'deciding' || request.state === 'decided') return;
+    this.dropQueued(request);
+    try {
+      await this.host.permissions.decide(request, this.timeoutResponse(), { timeout: true });
+    } catch {
+      return; // answered meanwhile, or the engine failed
+    }
+    this.consecutiveTimeouts++;
+    const limit = this.settings.evictAfterTimeouts;
+    if (limit !== null && this.consecutiveTimeouts >= limit && !this.evicted) await this.evict().catch(() => undefined);
+  }
+
+  private timeoutResponse(): number {
+    return this.settings.onTimeout === 'allow' ? FAN_ALLOW : FAN_DENY;
+  }
+
+  /** Removes the marks (durably) and answers every pending request by onTimeout. */
+  private async evict(): Promise<void> {
+    this.evicted = true;
+    await this.persist(new Map(), true);
+    this.marks.clear();
+    for (const request of this.host.permissions.pendingOf(this)) {
+      this.dropQueued(request);
+      await this.host.permissions.decide(request, this.timeoutResponse(), { timeout: true }).catch(() => undefined);
+    }
+  }
+
+  private dropQueued(request: PermissionRequest): void {
+    for (const [id, queued] of this.requests) {
+      if (queued === request) {
+        this.requests.delete(id);
+        this.queue = this.queue.filter((event) => event.id !== id);
+      }
+    }
+  }
+
+  private async allowAllPending(): Promise<void> {
+    for (const request of this.host.permissions.pendingOf(this)) {
+      this.dropQueued(request);
+      await this.host.permissions.decide(request, FAN_ALLOW).catch(() => undefined);
+    }
+  }
+
+  /** A queue handle was closed with these permission events read and unanswered. */
+  async released(handle: EventQueue, unanswered: PermissionRequest[]): Promise<void> {
+    this.openHandles.delete(handle);
+    if (this.destroyed) return;
+    if (this.settings.restartable) {
+      // Back to the head, in the order they were first read, ahead of events never read.
+      for (const request of [...unanswered].reverse()) this.enqueue(request, true);
+      return;
+    }
+    await this.allowAllPending();
   }
 
   // ---- delivery (engine side) -----------------------------------------------
@@ -243,7 +383,7 @@ export class Group {
       if (event.stat !== undefined) merged.stat = event.stat;
       return;
     }
-    if (this.queue.length >= this.queueEventsMax) {
+    if (this.notificationsQueued >= this.queueEventsMax) {
       if (!this.overflowQueued) {
         this.overflowQueued = true;
         this.queue.push({ id: this.nextId++, mask: FAN_Q_OVERFLOW });
@@ -258,6 +398,7 @@ export class Group {
       ...pick(event),
     };
     this.queue.push(queued);
+    this.notificationsQueued++;
     if (canMerge) this.mergeable.set(mergeKey, queued);
     this.wake();
   }
@@ -266,6 +407,7 @@ export class Group {
     const taken = this.queue.splice(0, max);
     for (const event of taken) {
       if (event.mask === FAN_Q_OVERFLOW) this.overflowQueued = false;
+      else if (!this.requests.has(event.id)) this.notificationsQueued--;
     }
     // Events handed out are read: they no longer merge.
     if (this.queue.length === 0) this.mergeable.clear();
@@ -295,6 +437,7 @@ export class Group {
   }
 
   close(): void {
+    for (const request of this.requests.values()) if (request.timer !== null) clearTimeout(request.timer);
     this.wake();
   }
 }
@@ -314,10 +457,12 @@ function pick(event: EngineRecord): Omit<QueuedEvent, 'id' | 'seq' | 'mask'> {
   return out;
 }
 
-function encodeGroup(groupClass: GroupClass, queueEventsMax: number, marks: Iterable<Mark>): Uint8Array {
+function encodeGroup(groupClass: GroupClass, queueEventsMax: number, settings: GroupSettings, marks: Iterable<Mark>, evicted: boolean): Uint8Array {
   const stored: StoredGroup = {
     class: groupClass,
     queueEventsMax,
+    ...settings,
+    evicted,
     marks: [...marks].map((mark) => ({
       scope: mark.scope,
       ...(mark.fid === undefined ? {} : { fid: mark.fid }),
@@ -339,7 +484,13 @@ export class Groups {
     for await (const [key, value] of this.host.store.scan(KEY_PREFIX)) {
       const stored = JSON.parse(new TextDecoder().decode(value)) as StoredGroup;
       const marks = stored.marks.map((mark) => ({ ...mark, mask: BigInt(mark.mask), ignore: BigInt(mark.ignore) }));
-      const group = new Group(this.host, this, key.slice(KEY_PREFIX.length), stored.class, stored.queueEventsMax, marks);
+      const settings: GroupSettings = {
+        restartable: stored.restartable ?? false,
+        permissionTimeoutMs: stored.permissionTimeoutMs ?? null,
+        onTimeout: stored.onTimeout ?? 'allow',
+        evictAfterTimeouts: stored.evictAfterTimeouts ?? null,
+      };
+      const group = new Group(this.host, this, key.slice(KEY_PREFIX.length), stored.class, stored.queueEventsMax, settings, marks, stored.evicted ?? false);
       group.pruneMarks(this.host.state);
       this.groups.set(group.name, group);
     }
@@ -349,14 +500,21 @@ export class Groups {
   async create(name: string, options?: GroupOptions): Promise<Group> {
     this.host.checkUsable();
     if (typeof name !== 'string' || !NAME_PATTERN.test(name)) throw invalid(`group name must be 1 to 64 characters of [A-Za-z0-9._-], got ${String(name)}`);
-    const opts = checkOptions<GroupOptions>('options', options, ['class', 'queueEventsMax']);
+    const opts = checkOptions<GroupOptions>('options', options, ['class', 'queueEventsMax', 'restartable', 'permissionTimeoutMs', 'onTimeout', 'evictAfterTimeouts']);
     const groupClass = checkOneOf('class', opts.class ?? 'notif', GROUP_CLASSES);
     const queueEventsMax = checkInteger('queueEventsMax', opts.queueEventsMax ?? 16384, 1, 1_000_000);
+    const settings: GroupSettings = {
+      restartable: checkBoolean('restartable', opts.restartable ?? false),
+      permissionTimeoutMs: opts.permissionTimeoutMs === undefined ? null : checkInteger('permissionTimeoutMs', opts.permissionTimeoutMs, 1, 2 ** 31 - 1),
+      onTimeout: checkOneOf('onTimeout', opts.onTimeout ?? 'allow', ['allow', 'deny'] as const),
+      evictAfterTimeouts: opts.evictAfterTimeouts === undefined ? null : checkInteger('evictAfterTimeouts', opts.evictAfterTimeouts, 1, 1_000_000),
+    };
+    if (settings.restartable && groupClass === 'notif') throw invalid("a restartable group must be of class 'content' or 'pre-content'");
     if (this.groups.has(name)) throw new FanlogError('EEXIST', `group '${name}' exists`);
-    const group = new Group(this.host, this, name, groupClass, queueEventsMax);
+    const group = new Group(this.host, this, name, groupClass, queueEventsMax, settings);
     this.groups.set(name, group);
     try {
-      await this.host.store.commit([{ type: 'put', key: KEY_PREFIX + name, value: encodeGroup(groupClass, queueEventsMax, []) }]);
+      await this.host.store.commit([{ type: 'put', key: KEY_PREFIX + name, value: encodeGroup(groupClass, queueEventsMax, settings, [], false) }]);
     } catch (error) {
       this.groups.delete(name);
       throw error;
@@ -369,6 +527,15 @@ export class Groups {
     const group = this.groups.get(name);
     if (group === undefined) throw new FanlogError('ENOENT', `no group named '${String(name)}'`);
     return group;
+  }
+
+  /** Groups that may hold permission marks, in the order they are asked. */
+  byPriority(): Group[] {
+    return [...this.groups.values()].filter((group) => group.groupClass !== 'notif').sort((a, b) => (priorityKey(a) < priorityKey(b) ? -1 : 1));
+  }
+
+  find(name: string): Group | null {
+    return this.groups.get(name) ?? null;
   }
 
   list(): GroupInfo[] {

@@ -3,12 +3,14 @@
  *
  * An operation's entry holds one `op` record (the mutation, exactly what
  * replay needs to redo it) followed by one `event` record per object and
- * event it raised (what consumers read). Later issues add permission
- * requests, decisions, configuration changes and eviction notes as kinds.
+ * event it raised (what consumers read). A permission `request` and its
+ * `decision` are entries of their own, journaled before the listener sees
+ * the request and before the operation proceeds. Later issues add
+ * configuration changes and eviction notes.
  */
 import type { Mask } from './masks.js';
 
-export type RecordKind = 'op' | 'event' | 'config';
+export type RecordKind = 'op' | 'event' | 'config' | 'request' | 'decision';
 
 /** Every operation the simulated filesystem knows, by name. */
 export const OP_NAMES = [
@@ -96,4 +98,12 @@ export interface EngineRecord {
   /** Group configuration and permission traffic. */
   group?: string;
   config?: string;
+  /** Decisions: the seq of the request answered. Requests: the seq of the operation's first request. */
+  requestSeq?: bigint;
+  /** Decisions: FAN_ALLOW, FAN_DENY or FAN_DENY_ERRNO(errno). */
+  response?: number;
+  /** Decisions: the answer came from the group's timeout, not a listener. */
+  timeout?: boolean;
+  /** Requests: the operation to complete if allowed (JSON; see permissions.ts). */
+  intent?: string;
 }
