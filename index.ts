@@ -23,3 +23,4 @@ export type { MetaStore, MetaOp, StoreKind } from './engine/meta-store.js';
 export type { EngineRecord, Fid, Stat, Range, OpName, RecordKind } from './engine/record.js';
 export { encodeRecord, decodeRecord } from './engine/codec.js';
 export * from './engine/masks.js';
+export { ERRNO, type Intent, type Outcome } from './engine/permissions.js';

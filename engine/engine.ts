@@ -126,11 +126,14 @@ export class Engine implements FsHost, PermissionHost {
       // oldest one still pending then, applying ops only after the checkpoint.
       const from = pendingFromSeq !== undefined && pendingFromSeq <= seq ? pendingFromSeq : seq + 1n;
       const requests = new Map<bigint, EngineRecord>();
+      const decisions = new Map<bigint, number>();
+      const completed = new Set<bigint>();
       let replayedRecords = 0;
       for await (const { seq: recordSeq, payload } of journal.read({ from })) {
         const record = decodeRecord(payload);
         if (record.kind === 'request') requests.set(recordSeq, record);
-        else if (record.kind === 'decision') requests.delete(record.requestSeq!);
+        else if (record.kind === 'decision') decisions.set(record.requestSeq!, record.response!);
+        else if (record.requestSeq !== undefined) completed.add(record.requestSeq);
         if (recordSeq <= seq) continue;
         if (record.kind === 'op') state.apply(record);
         replayedRecords++;
@@ -138,15 +141,16 @@ export class Engine implements FsHost, PermissionHost {
       const recovery: EngineRecovery = {
         checkpointSeq: seq,
         replayedRecords,
-        resurrectedRequests: requests.size,
-        ms: performance.now() - started,
+        resurrectedRequests: 0,
+        ms: 0,
         journal: journal.recovery,
       };
       const engine = new Engine(dir, journal, metaStore, state, clock, changelogMask, checkpointEveryRecords, recovery);
       await engine.groups.load();
-      engine.permissions.resurrect([...requests.values()], [...requests.keys()], (name) => engine.groups.find(name), (intent) =>
+      recovery.resurrectedRequests = engine.permissions.resurrect(requests, decisions, completed, (name) => engine.groups.find(name), (intent) =>
         engine.fs.complete(intent).then(() => undefined),
       );
+      recovery.ms = performance.now() - started;
       return engine;
     } catch (error) {
       await metaStore?.close().catch(() => undefined);

@@ -529,6 +529,8 @@ export class FanlogFs {
    */
   async complete(intent: Intent): Promise<unknown> {
     const ctx: Context = { pid: intent.pid, tid: intent.tid, uid: intent.uid, gid: 0 };
+    // The first record of the operation's entry names the operation: recovery's sign that it completed.
+    const tag = intent.operationSeq === undefined ? {} : { requestSeq: BigInt(intent.operationSeq) };
     const inode = this.state.byFid(intent.fid);
     if (inode === undefined) throw fsError('ENOENT', `'${intent.path}' was deleted while its ${intent.op} waited for permission`);
     const where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
@@ -536,12 +538,12 @@ export class FanlogFs {
       case 'open': {
         const writable = intent.flags !== 'r';
         const op = intent.truncate === true && writable && inode.type === 'file'
-          ? this.opRecord(ctx, 'truncate', { fid: intent.fid, attrs: { size: 0 }, range: { offset: 0, count: inode.size } })
+          ? this.opRecord(ctx, 'truncate', { fid: intent.fid, attrs: { size: 0 }, range: { offset: 0, count: inode.size }, ...tag })
           : null;
         await this.host.commit(op, () => {
           const events: EngineRecord[] = [];
           if (op !== null) events.push(this.event(ctx, 'open', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range: op.range! }));
-          events.push(this.event(ctx, 'open', intent.exec === true ? FAN_OPEN | FAN_OPEN_EXEC : FAN_OPEN, inode, where));
+          events.push(this.event(ctx, 'open', intent.exec === true ? FAN_OPEN | FAN_OPEN_EXEC : FAN_OPEN, inode, where, op === null ? tag : {}));
           return events;
         });
         return undefined;
@@ -552,19 +554,19 @@ export class FanlogFs {
         if (count > 0 && inode.offline.intersects(offset, offset + count)) {
           throw fsError('EIO', `'${intent.path}' bytes ${offset}..${offset + count} are offline`);
         }
-        if (count > 0) await this.host.commit(null, () => [this.event(ctx, 'read', FAN_ACCESS, inode, where, { range: { offset, count } })]);
+        if (count > 0) await this.host.commit(null, () => [this.event(ctx, 'read', FAN_ACCESS, inode, where, { range: { offset, count }, ...tag })]);
         return count;
       }
       case 'write': {
         const range = { offset: intent.offset!, count: intent.length! };
-        const op = this.opRecord(ctx, 'write', { fid: intent.fid, range });
+        const op = this.opRecord(ctx, 'write', { fid: intent.fid, range, ...tag });
         await this.host.commit(op, () => [this.event(ctx, 'write', FAN_MODIFY, inode, where, { range })]);
         return intent.length;
       }
       case 'truncate': {
         const size = intent.size!;
         const range: Range = { offset: Math.min(inode.size, size), count: Math.abs(inode.size - size) };
-        const op = this.opRecord(ctx, 'truncate', { fid: intent.fid, attrs: { size }, range });
+        const op = this.opRecord(ctx, 'truncate', { fid: intent.fid, attrs: { size }, range, ...tag });
         await this.host.commit(op, () => [this.event(ctx, 'truncate', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range })]);
         return undefined;
       }

@@ -135,6 +135,7 @@ export class Group implements PermissionGroup {
   private destroyed = false;
   private evicted: boolean;
   private consecutiveTimeouts = 0;
+  private evicting = false;
   private openHandles = new Set<EventQueue>();
 
   constructor(
@@ -311,7 +312,10 @@ export class Group implements PermissionGroup {
     }
     this.consecutiveTimeouts++;
     const limit = this.settings.evictAfterTimeouts;
-    if (limit !== null && this.consecutiveTimeouts >= limit && !this.evicted) await this.evict().catch(() => undefined);
+    if (limit !== null && this.consecutiveTimeouts >= limit && !this.evicted && !this.evicting) {
+      this.evicting = true;
+      await this.evict().catch(() => undefined);
+    }
   }
 
   private timeoutResponse(): number {
@@ -320,8 +324,8 @@ export class Group implements PermissionGroup {
 
   /** Removes the marks (durably) and answers every pending request by onTimeout. */
   private async evict(): Promise<void> {
-    this.evicted = true;
     await this.persist(new Map(), true);
+    this.evicted = true;
     this.marks.clear();
     for (const request of this.host.permissions.pendingOf(this)) {
       this.dropQueued(request);

@@ -102,6 +102,12 @@ export interface Intent {
   /** fault */
   write?: boolean;
   steps: IntentStep[];
+  /**
+   * The seq of the operation's first request (decimal), once it has one.
+   * The operation's own entry carries it as `requestSeq`, which is how
+   * recovery knows an allowed operation was completed.
+   */
+  operationSeq?: string;
 }
 
 /** What a request needs of a group. */
@@ -239,6 +245,7 @@ export class Permissions {
           const request = await this.ask(group, event, intent, index, operationSeq);
           if (operation === undefined) {
             operationSeq = request.seq;
+            intent.operationSeq = operationSeq.toString();
             operation = this.track(intent, operationSeq, false);
           }
           this.operations.set(request.seq, operation);
@@ -348,47 +355,77 @@ export class Permissions {
     return [...this.pending.values()].filter((request) => request.group === group && request.state !== 'deciding').sort((a, b) => (a.seq < b.seq ? -1 : 1));
   }
 
-  /** The oldest undecided request's seq: the journal must keep it (and everything after). */
+  /**
+   * The first request seq of the oldest operation not finished yet (waiting,
+   * or allowed and not yet completed): the journal must keep it and
+   * everything after, for recovery to finish that operation.
+   */
   oldestPendingSeq(): bigint | undefined {
     let oldest: bigint | undefined;
     for (const seq of this.pending.keys()) if (oldest === undefined || seq < oldest) oldest = seq;
+    for (const seq of this.operations.keys()) if (oldest === undefined || seq < oldest) oldest = seq;
     return oldest;
   }
 
   /**
-   * Queues again, at the head and in seq order, every request the journal
-   * holds without a decision, and continues each one's operation once it is
-   * answered. `complete` runs an allowed operation; `groupFor` finds the
-   * group a request was made to (null: the group is gone).
+   * Finishes, after a crash, every guarded operation the journal shows
+   * unfinished. `requests` are the request records by seq, `decisions` the
+   * journaled answers by request seq, `completed` the operation seqs whose
+   * own entry is in the journal. Per operation (its requests share one
+   * operation seq):
+   *   - its last request has no decision: it is queued again, at the head
+   *     of its group's queue, in seq order among all such requests, exactly
+   *     once, and the operation goes on once it is answered;
+   *   - its last request was allowed and the operation's entry is missing:
+   *     the operation goes on from there at once (it may ask further groups);
+   *   - otherwise (denied, or completed) there is nothing to do.
+   * `complete` runs an allowed operation; `groupFor` finds a group by name
+   * (null: gone; its requests are then allowed, as destroying it would have).
    */
   resurrect(
-    requests: EngineRecord[],
-    seqs: bigint[],
+    requests: Map<bigint, EngineRecord>,
+    decisions: Map<bigint, number>,
+    completed: Set<bigint>,
     groupFor: (name: string) => PermissionGroup | null,
     complete: (intent: Intent) => Promise<void>,
-  ): void {
-    const order = seqs.map((seq, i) => ({ seq, record: requests[i]! })).sort((a, b) => (a.seq < b.seq ? -1 : 1));
-    // Head of each queue, in seq order: enqueue the newest first at the head.
-    const revived: PermissionRequest[] = [];
-    for (const { seq, record } of order) {
-      const { step, ...intent } = JSON.parse(record.intent!) as Intent & { step: number };
+  ): number {
+    const byOperation = new Map<bigint, bigint[]>();
+    for (const [seq, record] of requests) {
       const operationSeq = record.requestSeq ?? seq;
-      const group = groupFor(record.group!);
-      const request = new PermissionRequest(seq, operationSeq, group ?? orphanGroup(record.group!), record, intent, step);
-      this.pending.set(seq, request);
-      const operation = this.operations.get(operationSeq) ?? this.track(intent, operationSeq, true);
-      this.operations.set(seq, operation);
-      operation.waiting = request;
-      revived.push(request);
+      byOperation.set(operationSeq, [...(byOperation.get(operationSeq) ?? []), seq]);
     }
-    for (const request of [...revived].reverse()) {
+    const waiting: PermissionRequest[] = [];
+    const resume: PermissionRequest[] = [];
+    for (const [operationSeq, seqs] of byOperation) {
+      const last = seqs.reduce((a, b) => (a > b ? a : b));
+      const record = requests.get(last)!;
+      const response = decisions.get(last);
+      if (response !== undefined && (!isAllowed(response) || completed.has(operationSeq))) continue;
+      const { step, ...intent } = JSON.parse(record.intent!) as Intent & { step: number };
+      intent.operationSeq = operationSeq.toString();
+      const group = groupFor(record.group!);
+      const request = new PermissionRequest(last, operationSeq, group ?? orphanGroup(record.group!), record, intent, step);
+      const operation = this.track(intent, operationSeq, true);
+      for (const seq of seqs) this.operations.set(seq, operation);
+      if (response === undefined) {
+        this.pending.set(last, request);
+        operation.waiting = request;
+        waiting.push(request);
+      } else {
+        request.decided(response);
+        resume.push(request);
+      }
+    }
+    waiting.sort((a, b) => (a.seq < b.seq ? -1 : 1));
+    // Head of each queue, in seq order: the newest goes to the head first.
+    for (const request of [...waiting].reverse()) {
       if (groupFor(request.group.name) !== null) request.group.enqueue(request, true);
     }
-    for (const request of revived) {
+    for (const request of [...waiting, ...resume]) {
       void this.continueOrphan(request, complete);
-      // A request to a group that no longer exists is allowed, as destroying the group would have.
-      if (groupFor(request.group.name) === null) void this.decide(request, FAN_ALLOW).catch(() => undefined);
+      if (request.state !== 'decided' && groupFor(request.group.name) === null) void this.decide(request, FAN_ALLOW).catch(() => undefined);
     }
+    return waiting.length;
   }
 
   private async continueOrphan(request: PermissionRequest, complete: (intent: Intent) => Promise<void>): Promise<void> {
