@@ -60,6 +60,8 @@ export interface EngineRecovery {
   replayedRecords: number;
   /** Permission requests found without a decision and queued again. */
   resurrectedRequests: number;
+  /** The journal's head when recovery ended (operations it resumed append after it). */
+  headSeq: bigint;
   ms: number;
   journal: Journal['recovery'];
 }
@@ -142,6 +144,7 @@ export class Engine implements FsHost, PermissionHost {
         checkpointSeq: seq,
         replayedRecords,
         resurrectedRequests: 0,
+        headSeq: journal.headSeq,
         ms: 0,
         journal: journal.recovery,
       };
@@ -206,7 +209,12 @@ export class Engine implements FsHost, PermissionHost {
 
   private fail(error: unknown): FanlogError {
     const failure = fromIoError(error, this.dir);
-    this.failure ??= failure;
+    if (this.failure === null) {
+      this.failure = failure;
+      // Nobody can answer now: waiting operations end; their requests stay in
+      // the journal, undecided, and are asked again after the reopen.
+      this.permissions.abandonAll(new FanlogError('EFAILED', `engine ${this.dir} failed (${failure.message}); reopen it`, { cause: failure }));
+    }
     return failure;
   }
 
