@@ -5,8 +5,9 @@
  */
 import { engineSuite } from './engine.js';
 import { journalSuite } from './journal.js';
+import { permissionsSuite } from './permissions.js';
 
-const SUITES = { journal: journalSuite, engine: engineSuite } as const;
+const SUITES = { journal: journalSuite, engine: engineSuite, permissions: permissionsSuite } as const;
 type SuiteName = keyof typeof SUITES;
 
 const args = process.argv.slice(2);
