@@ -19,12 +19,11 @@
  * A failure prints the case; FANLOG_CRASH_SEED=<seed> replays it.
  */
 import { describe, expect, it } from 'vitest';
+import { settleEverything } from './permission-checks.js';
 import {
   type CrashMode,
   CRASH_MODES,
-  decodeRecord,
   Engine,
-  type EngineRecord,
   ERRNO,
   type EventQueue,
   FAN_ACCESS_PERM,
@@ -41,7 +40,6 @@ import {
 const RUNS = Number(process.env.FANLOG_PERMISSION_CRASH_RUNS ?? 40);
 const ONLY_SEED = process.env.FANLOG_CRASH_SEED === undefined ? null : Number(process.env.FANLOG_CRASH_SEED);
 const FILES = 5;
-const PRIORITY: Record<string, number> = { pre: 0, av: 1 };
 
 interface Case {
   seed: number;
@@ -121,56 +119,6 @@ async function workload(io: MemoryIo, c: Case): Promise<void> {
   await Promise.all(processes);
 }
 
-interface JournalView {
-  requests: Map<bigint, EngineRecord>;
-  decisions: Map<bigint, EngineRecord[]>;
-  completions: Map<bigint, number>;
-}
-
-async function view(engine: Engine): Promise<JournalView> {
-  const requests = new Map<bigint, EngineRecord>();
-  const decisions = new Map<bigint, EngineRecord[]>();
-  const completions = new Map<bigint, number>();
-  for await (const { seq, payload } of engine.journal.read()) {
-    const record = decodeRecord(payload);
-    if (record.kind === 'request') requests.set(seq, record);
-    else if (record.kind === 'decision') decisions.set(record.requestSeq!, [...(decisions.get(record.requestSeq!) ?? []), record]);
-    else if (record.requestSeq !== undefined) completions.set(record.requestSeq, (completions.get(record.requestSeq) ?? 0) + 1);
-  }
-  return { requests, decisions, completions };
-}
-
-function checkJournal(v: JournalView, fail: (what: string) => void): Map<string, bigint[]> {
-  for (const [requestSeq, answers] of v.decisions) {
-    if (!v.requests.has(requestSeq)) fail(`decision for ${requestSeq}, which is no request`);
-    if (answers.length > 1) fail(`request ${requestSeq} was answered ${answers.length} times`);
-  }
-  const operations = new Map<bigint, bigint[]>();
-  for (const [seq, record] of v.requests) {
-    const operation = record.requestSeq ?? seq;
-    operations.set(operation, [...(operations.get(operation) ?? []), seq]);
-  }
-  const undecided = new Map<string, bigint[]>();
-  for (const [operation, seqs] of operations) {
-    let previous = -1;
-    seqs.forEach((seq, i) => {
-      const record = v.requests.get(seq)!;
-      const { step } = JSON.parse(record.intent!) as { step: number };
-      const position = step * 10 + PRIORITY[record.group!]!;
-      if (position <= previous) fail(`operation ${operation} asked step ${step} of ${record.group} again or backwards`);
-      previous = position;
-      const answer = v.decisions.get(seq)?.[0]?.response;
-      if (i < seqs.length - 1 && answer !== FAN_ALLOW) fail(`operation ${operation} went on after request ${seq} was not allowed`);
-      if (i === seqs.length - 1 && answer === undefined) undecided.set(record.group!, [...(undecided.get(record.group!) ?? []), seq]);
-    });
-    const last = seqs[seqs.length - 1]!;
-    const completions = v.completions.get(operation) ?? 0;
-    if (completions > 1) fail(`operation ${operation} completed ${completions} times`);
-    if (completions === 1 && v.decisions.get(last)?.[0]?.response !== FAN_ALLOW) fail(`operation ${operation} completed without its last request allowed`);
-  }
-  return undecided;
-}
-
 async function runCase(c: Case): Promise<string[]> {
   const violations: string[] = [];
   const fail = (what: string): void => {
@@ -190,45 +138,7 @@ async function runCase(c: Case): Promise<string[]> {
     fail(`recovery failed: ${String(error)}`);
     return violations;
   }
-  const undecided = checkJournal(await view(engine), fail);
-  const expected = [...undecided.values()].reduce((total, seqs) => total + seqs.length, 0);
-  if (engine.recovery.resurrectedRequests !== expected) fail(`resurrected ${engine.recovery.resurrectedRequests} requests, expected ${expected}`);
-  // Operations allowed before the crash but not completed go on at once and
-  // may ask further groups: those requests are new (after the recovered head).
-  const recoveredHead = engine.recovery.headSeq;
-  const queues = new Map<string, EventQueue>();
-  for (const info of engine.groups.list()) {
-    const queue = engine.groups.get(info.name).openQueue();
-    queues.set(info.name, queue);
-    const seqs = (await queue.read({ max: 1000 })).map((event) => event.seq!);
-    const want = (undecided.get(info.name) ?? []).sort((a, b) => (a < b ? -1 : 1));
-    const head = seqs.slice(0, want.length);
-    if (head.join() !== want.join()) fail(`${info.name}'s queue starts with [${seqs}] but the undecided requests are [${want}]`);
-    for (const seq of seqs.slice(want.length)) if (seq <= recoveredHead) fail(`${info.name} queued request ${seq} twice or out of order`);
-  }
-  // Allow everything until every resurrected operation has settled.
-  const operations = engine.pendingOperations().map((operation) => operation.operationSeq);
-  let rounds = 0;
-  const allowAll = async (): Promise<void> => {
-    for (const queue of queues.values()) {
-      for (const event of await queue.read({ max: 1000 })) await queue.respond(event.id, FAN_ALLOW).catch(() => undefined);
-    }
-  };
-  // The queues were read above: answer what they handed out by restarting them.
-  for (const [name, queue] of queues) {
-    await queue.close();
-    queues.set(name, engine.groups.get(name).openQueue());
-  }
-  while (engine.pendingOperations().length > 0 && rounds++ < 1000) {
-    await allowAll();
-    await tick();
-  }
-  if (engine.pendingOperations().length > 0) fail('resurrected operations never settled');
-  for (const operation of operations) {
-    const outcome = await engine.settled(operation);
-    if (outcome.outcome === 'denied') fail(`operation ${operation} was denied though everything was allowed`);
-  }
-  checkJournal(await view(engine), fail);
+  await settleEverything(engine, fail);
   await engine.close();
   return violations;
 }

@@ -1,0 +1,107 @@
+/**
+ * Invariant 5 checks shared by the permission crash and kill tests: what the
+ * journal must show about requests, decisions and operations, and what the
+ * queues must hold right after recovery.
+ */
+import { decodeRecord, type Engine, type EngineRecord, type EventQueue, FAN_ALLOW } from '../../index.js';
+
+/** Group priority rank as the engine asks them: pre-content before content. */
+const PRIORITY: Record<string, number> = { 'pre-content': 0, content: 1 };
+
+export interface JournalView {
+  /** The oldest retained seq: requests before it were purged with their whole operation. */
+  firstSeq: bigint;
+  requests: Map<bigint, EngineRecord>;
+  decisions: Map<bigint, EngineRecord[]>;
+  completions: Map<bigint, number>;
+}
+
+export async function view(engine: Engine): Promise<JournalView> {
+  const requests = new Map<bigint, EngineRecord>();
+  const decisions = new Map<bigint, EngineRecord[]>();
+  const completions = new Map<bigint, number>();
+  for await (const { seq, payload } of engine.journal.read()) {
+    const record = decodeRecord(payload);
+    if (record.kind === 'request') requests.set(seq, record);
+    else if (record.kind === 'decision') decisions.set(record.requestSeq!, [...(decisions.get(record.requestSeq!) ?? []), record]);
+    else if (record.requestSeq !== undefined) completions.set(record.requestSeq, (completions.get(record.requestSeq) ?? 0) + 1);
+  }
+  return { firstSeq: engine.journal.firstSeq, requests, decisions, completions };
+}
+
+export function checkJournal(v: JournalView, fail: (what: string) => void, groupRank: Map<string, number>): Map<string, bigint[]> {
+  for (const [requestSeq, answers] of v.decisions) {
+    if (!v.requests.has(requestSeq) && requestSeq >= v.firstSeq) fail(`decision for ${requestSeq}, which is no request`);
+    if (answers.length > 1) fail(`request ${requestSeq} was answered ${answers.length} times`);
+  }
+  const operations = new Map<bigint, bigint[]>();
+  for (const [seq, record] of v.requests) {
+    const operation = record.requestSeq ?? seq;
+    operations.set(operation, [...(operations.get(operation) ?? []), seq]);
+  }
+  const undecided = new Map<string, bigint[]>();
+  for (const [operation, seqs] of operations) {
+    let previous = -1;
+    seqs.forEach((seq, i) => {
+      const record = v.requests.get(seq)!;
+      const { step } = JSON.parse(record.intent!) as { step: number };
+      const position = step * 10 + (groupRank.get(record.group!) ?? 9);
+      if (position <= previous) fail(`operation ${operation} asked step ${step} of ${record.group} again or backwards`);
+      previous = position;
+      const answer = v.decisions.get(seq)?.[0]?.response;
+      if (i < seqs.length - 1 && answer !== FAN_ALLOW) fail(`operation ${operation} went on after request ${seq} was not allowed`);
+      if (i === seqs.length - 1 && answer === undefined) undecided.set(record.group!, [...(undecided.get(record.group!) ?? []), seq]);
+    });
+    const last = seqs[seqs.length - 1]!;
+    const completions = v.completions.get(operation) ?? 0;
+    if (completions > 1) fail(`operation ${operation} completed ${completions} times`);
+    if (completions === 1 && v.decisions.get(last)?.[0]?.response !== FAN_ALLOW) fail(`operation ${operation} completed without its last request allowed`);
+  }
+  return undecided;
+}
+
+
+export function ranks(engine: Engine): Map<string, number> {
+  return new Map(engine.groups.list().map((info) => [info.name, PRIORITY[info.class] ?? 2]));
+}
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Right after recovery: each group's queue must start with exactly its
+ * undecided requests, in seq order; anything after them must be new.
+ * Then allows everything until every resurrected operation has settled,
+ * and checks the journal again.
+ */
+export async function settleEverything(engine: Engine, fail: (what: string) => void): Promise<void> {
+  const groupRank = ranks(engine);
+  const undecided = checkJournal(await view(engine), fail, groupRank);
+  const expected = [...undecided.values()].reduce((total, seqs) => total + seqs.length, 0);
+  if (engine.recovery.resurrectedRequests !== expected) fail(`resurrected ${engine.recovery.resurrectedRequests} requests, expected ${expected}`);
+  const recoveredHead = engine.recovery.headSeq;
+  const queues = new Map<string, EventQueue>();
+  for (const info of engine.groups.list()) {
+    const queue = engine.groups.get(info.name).openQueue();
+    const seqs = (await queue.read({ max: 10_000 })).map((event) => event.seq!);
+    const want = (undecided.get(info.name) ?? []).sort((a, b) => (a < b ? -1 : 1));
+    if (seqs.slice(0, want.length).join() !== want.join()) fail(`${info.name}'s queue starts with [${seqs}] but the undecided requests are [${want}]`);
+    for (const seq of seqs.slice(want.length)) if (seq <= recoveredHead) fail(`${info.name} queued request ${seq} twice or out of order`);
+    // Hand what was read back (restartable) or allow it (otherwise), then read afresh.
+    await queue.close();
+    queues.set(info.name, engine.groups.get(info.name).openQueue());
+  }
+  const operations = engine.pendingOperations().map((operation) => operation.operationSeq);
+  for (let rounds = 0; engine.pendingOperations().length > 0 && rounds < 1000; rounds++) {
+    for (const queue of queues.values()) {
+      for (const event of await queue.read({ max: 1000 })) await queue.respond(event.id, FAN_ALLOW).catch(() => undefined);
+    }
+    await tick();
+  }
+  if (engine.pendingOperations().length > 0) fail('resurrected operations never settled');
+  for (const operation of operations) {
+    const outcome = await engine.settled(operation);
+    if (outcome.outcome === 'denied') fail(`operation ${operation} was denied though everything was allowed`);
+  }
+  checkJournal(await view(engine), fail, groupRank);
+  for (const queue of queues.values()) await queue.close();
+}
