@@ -91,9 +91,12 @@ export async function settleEverything(engine: Engine, fail: (what: string) => v
     queues.set(info.name, engine.groups.get(info.name).openQueue());
   }
   const operations = engine.pendingOperations().map((operation) => operation.operationSeq);
-  for (let rounds = 0; engine.pendingOperations().length > 0 && rounds < 1000; rounds++) {
+  // On a real disk each step of a resumed operation waits for an fdatasync:
+  // bound the wait by time, not by rounds. Reads wait for events to arrive.
+  const deadline = Date.now() + 20_000;
+  while (engine.pendingOperations().length > 0 && Date.now() < deadline) {
     for (const queue of queues.values()) {
-      for (const event of await queue.read({ max: 1000 })) await queue.respond(event.id, FAN_ALLOW).catch(() => undefined);
+      for (const event of await queue.read({ max: 1000, waitMs: 5 })) await queue.respond(event.id, FAN_ALLOW).catch(() => undefined);
     }
     await tick();
   }
