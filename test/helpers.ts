@@ -48,3 +48,37 @@ export function rejectionSync(work: () => unknown): Error & { code?: string } {
   }
   throw new Error('expected a throw, but it returned');
 }
+
+/** A child Node process started by startNodeChild. */
+export interface NodeChild {
+  child: import('node:child_process').ChildProcess;
+  /** Resolves once the process has exited (and was reaped). */
+  exited: Promise<void>;
+}
+
+/**
+ * Starts `node script ...args`, hands each stdout line (split into words) to
+ * `onLine`, and resolves once a line starting with 'ready' arrives. Rejects
+ * with the child's stderr if it exits before that.
+ */
+export async function startNodeChild(script: string, args: string[], onLine: (words: string[]) => void = () => undefined): Promise<NodeChild> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let buffered = '';
+  let stderr = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        const words = line.split(' ');
+        onLine(words);
+        if (words[0] === 'ready') resolve({ child, exited });
+      }
+    });
+    child.once('exit', (code, signal) => reject(new Error(`child exited early (${code ?? signal}): ${stderr}`)));
+  });
+}

@@ -5,46 +5,25 @@
  * journal head, and every operation the child saw resolve must be there.
  * FANLOG_ENGINE_KILL_RUNS sets the kills per store; the seed is in the name.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Engine, Prng, type StoreKind } from '../../index.js';
-import { tempDir } from '../helpers.js';
+import { type NodeChild, startNodeChild, tempDir } from '../helpers.js';
 
 const KILLS = Number(process.env.FANLOG_ENGINE_KILL_RUNS ?? 8);
 const SEED = Number(process.env.FANLOG_KILL_SEED ?? Date.now() % 1_000_000);
 const CHILD = fileURLToPath(new URL('./kill-child.mjs', import.meta.url));
 
-interface Child {
-  child: ChildProcess;
-  exited: Promise<void>;
-  hashes: Map<bigint, string>;
-  resolved: () => bigint;
-}
-
-function startChild(dir: string, store: StoreKind, seed: number): Promise<Child> {
-  const child = spawn(process.execPath, [CHILD, dir, store, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts the child; `hashes` maps each journal head it reported to its filesystem hash. */
+async function startChild(dir: string, store: StoreKind, seed: number): Promise<NodeChild & { hashes: Map<bigint, string>; resolved: () => bigint }> {
   const hashes = new Map<bigint, string>();
   let resolved = 0n;
-  let buffered = '';
-  let stderr = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        const [word, head, hash] = line.split(' ');
-        if (word === 'ready' || word === 'applied') hashes.set(BigInt(head!), hash!);
-        if (word === 'ok' && BigInt(head!) > resolved) resolved = BigInt(head!);
-        if (word === 'ready') resolve({ child, exited, hashes, resolved: () => resolved });
-      }
-    });
-    child.once('exit', (code, signal) => reject(new Error(`child exited early (${code ?? signal}): ${stderr}`)));
+  const started = await startNodeChild(CHILD, [dir, store, String(seed)], ([word, head, hash]) => {
+    if (word === 'ready' || word === 'applied') hashes.set(BigInt(head!), hash!);
+    if (word === 'ok' && BigInt(head!) > resolved) resolved = BigInt(head!);
   });
+  return { ...started, hashes, resolved: () => resolved };
 }
 
 for (const store of ['lmdb', 'level'] as const) {

@@ -8,35 +8,21 @@
  * operation completes exactly once. FANLOG_PERMISSION_KILL_RUNS sets the
  * kills; the seed is in the test name.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { Engine, Prng } from '../../index.js';
-import { tempDir } from '../helpers.js';
+import { startNodeChild, tempDir } from '../helpers.js';
 import { settleEverything } from './permission-checks.js';
 
 const KILLS = Number(process.env.FANLOG_PERMISSION_KILL_RUNS ?? 6);
 const SEED = Number(process.env.FANLOG_KILL_SEED ?? Date.now() % 1_000_000);
 const CHILD = fileURLToPath(new URL('./permission-kill-child.mjs', import.meta.url));
 
-function startChild(dir: string, seed: number): Promise<{ child: ChildProcess; exited: Promise<void> }> {
-  const child = spawn(process.execPath, [CHILD, dir, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('ready')) resolve({ child, exited });
-    });
-    child.once('exit', (code, signal) => reject(new Error(`child exited early (${code ?? signal}): ${stderr}`)));
-  });
-}
-
 it(`keeps every permission request exactly once across ${KILLS} SIGKILLs on lmdb (seed ${SEED})`, async () => {
   const dir = tempDir();
   const prng = new Prng(SEED);
   for (let kill = 0; kill < KILLS; kill++) {
-    const { child, exited } = await startChild(dir, prng.nextU32());
+    const { child, exited } = await startNodeChild(CHILD, [dir, String(prng.nextU32())]);
     // The kill moment is the random variable here, not a synchronisation.
     await new Promise((resolve) => setTimeout(resolve, prng.between(50, 400)));
     child.kill('SIGKILL');

@@ -6,37 +6,22 @@
  * and that every reported seq survived. FANLOG_KILL_RUNS sets the number of
  * kills; the seed is printed on failure.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Journal, Prng } from '../../index.js';
-import { tempDir, untext } from '../helpers.js';
+import { type NodeChild, startNodeChild, tempDir, untext } from '../helpers.js';
 
 const KILLS = Number(process.env.FANLOG_KILL_RUNS ?? 25);
 const SEED = Number(process.env.FANLOG_KILL_SEED ?? Date.now() % 1_000_000);
 const CHILD = fileURLToPath(new URL('./kill-child.mjs', import.meta.url));
 
-/** Starts the child and resolves once it reports ready; tracks the highest acknowledged seq. */
-function startChild(dir: string, seed: number): Promise<{ child: ChildProcess; acked: () => bigint; exited: Promise<void> }> {
-  const child = spawn(process.execPath, [CHILD, dir, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts the child; `acked()` is the highest seq it reported resolved. */
+async function startChild(dir: string, seed: number): Promise<NodeChild & { acked: () => bigint }> {
   let acked = 0n;
-  let buffered = '';
-  let stderr = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        const [word, value] = line.split(' ');
-        if (word === 'ready') resolve({ child, acked: () => acked, exited });
-        else if (word === 'ack' && BigInt(value!) > acked) acked = BigInt(value!);
-      }
-    });
-    child.once('exit', (code, signal) => reject(new Error(`child exited early (${code ?? signal}): ${stderr}`)));
+  const started = await startNodeChild(CHILD, [dir, String(seed)], ([word, value]) => {
+    if (word === 'ack' && BigInt(value!) > acked) acked = BigInt(value!);
   });
+  return { ...started, acked: () => acked };
 }
 
 describe('journal under SIGKILL', () => {
