@@ -194,7 +194,7 @@ export class Permissions {
   private readonly pending = new Map<bigint, PermissionRequest>();
   /** Guarded operations not yet settled, by operation seq and by each of their request seqs. */
   private readonly operations = new Map<bigint, Operation>();
-  /** Outcomes of settled operations, by operation seq and request seqs, for `settled`. */
+  /** Outcomes of settled orphan operations, by operation seq and request seqs, for `settled`. */
   private readonly outcomes = new Map<bigint, Outcome>();
 
   constructor(private readonly host: PermissionHost) {}
@@ -285,7 +285,9 @@ export class Permissions {
     for (const [seq, op] of this.operations) {
       if (op === operation) {
         this.operations.delete(seq);
-        this.outcomes.set(seq, outcome);
+        // Outcomes are kept for orphans only (their callers are gone, so
+        // `settled` is how anyone learns them); a live caller got its result.
+        if (operation.orphan) this.outcomes.set(seq, outcome);
       }
     }
     operation.settle(outcome);

@@ -343,3 +343,32 @@ describe('crash resurrection', () => {
     expect((await revived.fs.stat('/data/file')).size).toBe(100_000);
   });
 });
+
+describe('waiting operations across a close, on every store', () => {
+  for (const store of ['lmdb', 'level', 'files'] as const) {
+    it(`asks again after a reopen and completes the operation (${store})`, async () => {
+      const { tempDir } = await import('../helpers.js');
+      const dir = tempDir();
+      const engine = await Engine.open(dir, { store });
+      await engine.fs.mkdir('/data');
+      await engine.fs.create('/data/file', { size: 1000 });
+      const fd = await engine.fs.open('/data/file', 'w');
+      const g = await engine.groups.create('hsm', { class: 'pre-content', restartable: true });
+      await g.mark({ path: '/data/file', mask: FAN_PRE_MODIFY });
+      const writing = rejection(() => engine.fs.write(fd, 5000, 10));
+      await expect.poll(() => g.info().pendingPermissions).toBe(1);
+      await engine.close();
+      expect((await writing).code).toBe('ECLOSED');
+
+      const reopened = await Engine.open(dir, { store });
+      engines.push(reopened);
+      expect(reopened.recovery.resurrectedRequests).toBe(1);
+      const q = reopened.groups.get('hsm').openQueue();
+      const event = await next(q);
+      expect(event.range).toEqual({ offset: 5000, count: 10 });
+      await q.respond(event.id, FAN_ALLOW);
+      expect(await reopened.settled(event.seq!)).toEqual({ outcome: 'completed' });
+      expect((await reopened.fs.stat('/data/file')).size).toBe(5010);
+    });
+  }
+});
