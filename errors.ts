@@ -41,12 +41,15 @@ export interface FanlogErrorDetails {
   offset?: number;
   /** The error that caused this one, if any. */
   cause?: unknown;
+  /** EEVICTED: the records the consumer will never see, inclusive. */
+  lost?: { fromSeq: bigint; toSeq: bigint };
 }
 
 export class FanlogError extends Error {
   readonly code: FanlogErrorCode;
   readonly file: string | undefined;
   readonly offset: number | undefined;
+  readonly lost: { fromSeq: bigint; toSeq: bigint } | undefined;
 
   constructor(code: FanlogErrorCode, message: string, details: FanlogErrorDetails = {}) {
     super(`${code}: ${message}`, details.cause === undefined ? undefined : { cause: details.cause });
@@ -54,6 +57,7 @@ export class FanlogError extends Error {
     this.code = code;
     this.file = details.file;
     this.offset = details.offset;
+    this.lost = details.lost;
   }
 }
 

@@ -31,6 +31,9 @@
  *   22   response      varint
  *   23   timeout       (no value: present means true)
  *   24   intent        string (JSON)
+ *   25   consumer      string
+ *   26   fromSeq       varint (64-bit)
+ *   27   toSeq         varint (64-bit)
  *
  * Strings are a varint byte length then UTF-8. Varints are unsigned LEB128.
  * Decoding checks every length against the bytes left and rejects unknown
@@ -44,7 +47,7 @@ import { OP_NAMES } from './record.js';
 
 export const CODEC_VERSION = 1;
 // Append only: a kind's index is its code on disk.
-const KINDS: readonly RecordKind[] = ['op', 'event', 'config', 'request', 'decision'];
+const KINDS: readonly RecordKind[] = ['op', 'event', 'config', 'request', 'decision', 'evicted'];
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -254,6 +257,9 @@ export function encodeRecord(record: EngineRecord): Uint8Array {
   if (record.response !== undefined) (w.byte(22), w.varint(record.response));
   if (record.timeout === true) w.byte(23);
   if (record.intent !== undefined) (w.byte(24), w.string(record.intent));
+  if (record.consumer !== undefined) (w.byte(25), w.string(record.consumer));
+  if (record.fromSeq !== undefined) (w.byte(26), w.bigVarint(record.fromSeq));
+  if (record.toSeq !== undefined) (w.byte(27), w.bigVarint(record.toSeq));
   return w.result();
 }
 
@@ -312,8 +318,50 @@ export function decodeRecord(bytes: Uint8Array): EngineRecord {
       case 22: record.response = r.varint(); break;
       case 23: record.timeout = true; break;
       case 24: record.intent = r.string(); break;
+      case 25: record.consumer = r.string(); break;
+      case 26: record.fromSeq = r.bigVarint(); break;
+      case 27: record.toSeq = r.bigVarint(); break;
       default: throw undecodable(`unknown tag ${tag}`);
     }
   }
   return record;
+}
+
+/** The fields a fastpath filter sees, decoded without the rest of the record. */
+export interface RecordHeader {
+  kind: RecordKind;
+  op: OpName;
+  mask?: bigint;
+  fid?: Fid;
+  path?: string;
+  oldPath?: string;
+}
+
+/**
+ * Decodes only the header fields (kind, op, mask, fid, path, old path): the
+ * tags come in increasing order, so it stops at the first tag past old path.
+ * Cheap enough to run on every record a consumer scans.
+ */
+export function decodeHeader(bytes: Uint8Array): RecordHeader {
+  const r = new Reader(bytes);
+  if (r.byte() !== CODEC_VERSION) throw undecodable('codec version');
+  const kind = KINDS[r.byte()];
+  const op: OpName | undefined = OP_NAMES[r.byte()];
+  if (kind === undefined || op === undefined) throw undecodable('unknown kind or op');
+  r.u64();
+  const header: RecordHeader = { kind, op };
+  while (!r.done) {
+    const tag = r.byte();
+    if (tag > 8) break;
+    switch (tag) {
+      case 1: header.mask = r.bigVarint(); break;
+      case 2: header.fid = r.fid(); break;
+      case 3: case 5: r.fid(); break;
+      case 4: case 6: r.string(); break;
+      case 7: header.path = r.string(); break;
+      case 8: header.oldPath = r.string(); break;
+      default: throw undecodable(`unknown tag ${tag}`);
+    }
+  }
+  return header;
 }

@@ -34,6 +34,8 @@ import { FAN_ALL_EVENTS, type Mask } from './masks.js';
 import { type Intent, type Outcome, type PermissionGroup, type PermissionHost, Permissions } from './permissions.js';
 import { type MetaStore, openMetaStore, STORE_KINDS, type StoreKind } from './meta-store.js';
 import type { EngineRecord } from './record.js';
+import { Consumers } from '../consumers/consumer.js';
+import { Filters } from '../consumers/filters.js';
 export type { Intent };
 import { checkBigint, checkInteger, checkOneOf, checkOptions } from './validate.js';
 
@@ -51,6 +53,10 @@ export interface EngineOptions {
   checkpointEveryRecords?: number;
   /** Passed to the journal; default 64 MiB. */
   segmentBytesMax?: number;
+  /** Default `lagRecordsMax` for consumers that set none; default: no limit. */
+  consumerLagRecordsMax?: number;
+  /** Default `idleMsMax` for consumers that set none; default: no limit. */
+  consumerIdleMsMax?: number;
 }
 
 export interface EngineRecovery {
@@ -66,7 +72,17 @@ export interface EngineRecovery {
   journal: Journal['recovery'];
 }
 
-const OPTION_NAMES = ['store', 'sync', 'io', 'clock', 'changelogMask', 'checkpointEveryRecords', 'segmentBytesMax'] as const;
+const OPTION_NAMES = [
+  'store',
+  'sync',
+  'io',
+  'clock',
+  'changelogMask',
+  'checkpointEveryRecords',
+  'segmentBytesMax',
+  'consumerLagRecordsMax',
+  'consumerIdleMsMax',
+] as const;
 
 function wallClock(): () => bigint {
   let last = 0n;
@@ -81,10 +97,13 @@ export class Engine implements FsHost, PermissionHost {
   readonly fs: FanlogFs;
   readonly groups: Groups;
   readonly permissions: Permissions;
+  readonly filters = new Filters();
+  readonly consumers: Consumers;
   private failure: FanlogError | null = null;
   private closed = false;
   private recordsSinceCheckpoint = 0;
   private checkpointing: Promise<bigint> | null = null;
+  private purging = false;
   private lastCheckpointSeq: bigint;
 
   private constructor(
@@ -96,10 +115,12 @@ export class Engine implements FsHost, PermissionHost {
     private readonly changelogMask: Mask,
     private readonly checkpointEveryRecords: number,
     readonly recovery: EngineRecovery,
+    consumerDefaults: { lagRecordsMax: number | null; idleMsMax: number | null },
   ) {
     this.fs = new FanlogFs(this);
     this.permissions = new Permissions(this);
     this.groups = new Groups(this);
+    this.consumers = new Consumers(this, consumerDefaults);
     this.lastCheckpointSeq = recovery.checkpointSeq;
     this.recordsSinceCheckpoint = recovery.replayedRecords;
   }
@@ -114,6 +135,10 @@ export class Engine implements FsHost, PermissionHost {
     const clock = opts.clock ?? wallClock();
     const changelogMask = checkBigint('changelogMask', opts.changelogMask ?? FAN_ALL_EVENTS, 0n, 2n ** 64n - 1n);
     const checkpointEveryRecords = checkInteger('checkpointEveryRecords', opts.checkpointEveryRecords ?? 100_000, 1, 2 ** 40);
+    const consumerDefaults = {
+      lagRecordsMax: opts.consumerLagRecordsMax === undefined ? null : checkInteger('consumerLagRecordsMax', opts.consumerLagRecordsMax, 1, Number.MAX_SAFE_INTEGER),
+      idleMsMax: opts.consumerIdleMsMax === undefined ? null : checkInteger('consumerIdleMsMax', opts.consumerIdleMsMax, 1, 2 ** 31 - 1),
+    };
     const io = opts.io ?? new NodeIo();
     const journal = await Journal.open(path.join(dir, 'journal'), {
       sync,
@@ -148,8 +173,9 @@ export class Engine implements FsHost, PermissionHost {
         ms: 0,
         journal: journal.recovery,
       };
-      const engine = new Engine(dir, journal, metaStore, state, clock, changelogMask, checkpointEveryRecords, recovery);
+      const engine = new Engine(dir, journal, metaStore, state, clock, changelogMask, checkpointEveryRecords, recovery, consumerDefaults);
       await engine.groups.load();
+      await engine.consumers.load();
       recovery.resurrectedRequests = engine.permissions.resurrect(requests, decisions, completed, (name) => engine.groups.find(name), (intent) =>
         engine.fs.complete(intent).then(() => undefined),
       );
@@ -177,6 +203,7 @@ export class Engine implements FsHost, PermissionHost {
       throw this.fail(error);
     }
     this.recordsSinceCheckpoint++;
+    this.consumers.recordsDurable();
     return seq;
   }
 
@@ -245,6 +272,7 @@ export class Engine implements FsHost, PermissionHost {
     } catch (error) {
       throw this.fail(error);
     }
+    this.consumers.recordsDurable();
     if (this.groups.size > 0) {
       this.groups.deliver(
         events,
@@ -279,12 +307,35 @@ export class Engine implements FsHost, PermissionHost {
       await this.journal.sync();
       await this.store.commit(ops);
       this.lastCheckpointSeq = seq;
-      // Pending permission requests keep their records (and all after them).
-      await this.journal.purge(pendingFromSeq !== undefined && pendingFromSeq <= seq ? pendingFromSeq - 1n : seq);
+      await this.purge();
     } catch (error) {
       throw this.fail(error);
     }
     return seq;
+  }
+
+  /**
+   * Purges the journal below every reader that needs it (invariant 8): the
+   * latest durable checkpoint, the oldest unfinished guarded operation, and
+   * every consumer that was not evicted.
+   */
+  private async purge(): Promise<void> {
+    let through = this.lastCheckpointSeq;
+    const pending = this.permissions.oldestPendingSeq();
+    if (pending !== undefined && pending - 1n < through) through = pending - 1n;
+    const cursor = this.consumers.lowestCursor();
+    if (cursor !== undefined && cursor < through) through = cursor;
+    if (through > 0n) await this.journal.purge(through);
+  }
+
+  consumersMoved(): void {
+    if (this.closed || this.failed || this.purging) return;
+    this.purging = true;
+    void this.purge()
+      .catch(() => undefined)
+      .finally(() => {
+        this.purging = false;
+      });
   }
 
   /** The seq of the latest durable checkpoint (0n: none yet). */
@@ -304,6 +355,7 @@ export class Engine implements FsHost, PermissionHost {
       // journal and are asked again when the engine next opens.
       this.permissions.abandonAll(new FanlogError('ECLOSED', `engine ${this.dir} closed while the operation waited for permission`));
       this.groups.closeAll();
+      this.consumers.close();
       await this.store.close().catch(() => undefined);
       await this.journal.close();
     }

@@ -5,12 +5,12 @@
  * replay needs to redo it) followed by one `event` record per object and
  * event it raised (what consumers read). A permission `request` and its
  * `decision` are entries of their own, journaled before the listener sees
- * the request and before the operation proceeds. Later issues add
- * configuration changes and eviction notes.
+ * the request and before the operation proceeds. An `evicted` note records
+ * that a consumer was evicted and which records it will never see.
  */
 import type { Mask } from './masks.js';
 
-export type RecordKind = 'op' | 'event' | 'config' | 'request' | 'decision';
+export type RecordKind = 'op' | 'event' | 'config' | 'request' | 'decision' | 'evicted';
 
 /** Every operation the simulated filesystem knows, by name. */
 export const OP_NAMES = [
@@ -35,6 +35,7 @@ export const OP_NAMES = [
   'hsmFill',
   'hsmRelease',
   'group',
+  'consumer',
 ] as const;
 export type OpName = (typeof OP_NAMES)[number];
 
@@ -106,4 +107,8 @@ export interface EngineRecord {
   timeout?: boolean;
   /** Requests: the operation to complete if allowed (JSON; see permissions.ts). */
   intent?: string;
+  /** Eviction notes: the consumer evicted, and the records it will never see. */
+  consumer?: string;
+  fromSeq?: bigint;
+  toSeq?: bigint;
 }

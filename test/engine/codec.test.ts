@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecord, type EngineRecord, FAN_MODIFY, FAN_ONDIR, FAN_XATTR } from '../../index.js';
+import { decodeHeader } from '../../engine/codec.js';
 import { rejectionSync } from '../helpers.js';
 
 const full: EngineRecord = {
@@ -34,11 +35,18 @@ const full: EngineRecord = {
   response: 0x05000002,
   timeout: true,
   intent: '{"op":"read"}',
+  consumer: 'backup',
+  fromSeq: 5n,
+  toSeq: 2n ** 63n,
 };
 
 describe('record codec', () => {
   it('round-trips a record with every field', () => {
     expect(decodeRecord(encodeRecord(full))).toEqual(full);
+  });
+
+  it('decodes just the header fields for filters', () => {
+    expect(decodeHeader(encodeRecord(full))).toEqual({ kind: 'event', op: 'rename', mask: full.mask, fid: full.fid, path: full.path, oldPath: full.oldPath });
   });
 
   it('round-trips a minimal record and keeps absent fields absent', () => {

@@ -1,0 +1,388 @@
+/**
+ * Changelog consumers: named, durable cursors over the journal (Lustre's
+ * changelog_register / changelog_clear, with fanlog's eviction and filters).
+ *
+ * A consumer reads durable records after its read position and says "done
+ * with everything up to X" with `ack(X)`. Its cursor (the last ack), its
+ * settings and its filter attachment are durable in the MetaStore under
+ * `consumer/<name>` (JSON); the read position is not: it starts just after
+ * the cursor whenever the consumer is registered or the engine opens, so
+ * after a crash a consumer re-reads exactly the records after its last
+ * resolved ack (invariant 4).
+ *
+ * What a consumer sees: every record but the engine's own `op` records
+ * (replay data): events, permission requests and decisions, and eviction
+ * notes; records with a mask only if it meets the consumer's mask; and, with
+ * a filter attached, only records the filter keeps. A filter that throws is
+ * detached (durably) and the record delivered: a broken filter must not
+ * lose data.
+ *
+ * Eviction: a consumer more than `lagRecordsMax` records behind the head, or
+ * idle (no read or ack) for `idleMsMax`, is evicted: a durable `evicted`
+ * note names it and the records it will never see, it stops holding the
+ * journal back, and its next read rejects with EEVICTED carrying that range
+ * (`error.lost`). It can be registered again.
+ */
+import { FanlogError, invalid } from '../errors.js';
+import { decodeHeader, decodeRecord } from '../engine/codec.js';
+import type { MetaStore } from '../engine/meta-store.js';
+import type { EngineRecord } from '../engine/record.js';
+import { checkBigint, checkInteger, checkOneOf, checkOptions } from '../engine/validate.js';
+import type { Journal } from '../journal/journal.js';
+import type { FilterPredicate, Filters } from './filters.js';
+
+export const CONSUMER_KEY_PREFIX = 'consumer/';
+const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+const ALL_BITS = 2n ** 64n - 1n;
+
+export interface ConsumerOptions {
+  /** Only records with one of these bits are delivered (records without a mask always are); default all. */
+  mask?: bigint;
+  /** 'oldest' retained record (default) or 'next' record appended after registration. */
+  from?: 'oldest' | 'next';
+  /** Evict when more than this many records behind the head. */
+  lagRecordsMax?: number;
+  /** Evict when neither reading nor acknowledging for this long. */
+  idleMsMax?: number;
+}
+
+/** A record as a consumer receives it. */
+export type DeliveredRecord = Omit<EngineRecord, 'intent' | 'attrs' | 'value' | 'config'> & { seq: bigint };
+
+export interface ConsumerInfo {
+  name: string;
+  cursor: bigint;
+  headSeq: bigint;
+  lagRecords: bigint;
+  idleMs: number;
+  filter: { name: string; argument: string } | null;
+  evicted: { fromSeq: bigint; toSeq: bigint } | null;
+}
+
+interface StoredConsumer {
+  mask: string;
+  cursor: string;
+  lagRecordsMax: number | null;
+  idleMsMax: number | null;
+  filter: { name: string; argument: string } | null;
+  evicted: { fromSeq: string; toSeq: string } | null;
+}
+
+/** What consumers need of the engine. */
+export interface ConsumerHost {
+  readonly journal: Journal;
+  readonly store: MetaStore;
+  readonly filters: Filters;
+  checkUsable(): void;
+  /** Journals one record as its own entry; resolves with its seq once durable. */
+  appendRecord(record: EngineRecord): Promise<bigint>;
+  now(): bigint;
+  /** A cursor moved or a consumer left: the journal may be purged further. */
+  consumersMoved(): void;
+}
+
+function deliver(seq: bigint, record: EngineRecord): DeliveredRecord {
+  const { intent: _intent, attrs: _attrs, value: _value, config: _config, ...rest } = record;
+  return { seq, ...rest };
+}
+
+export class Consumer {
+  private position: bigint;
+  private predicate: FilterPredicate | null = null;
+  private lastActivityMs = Date.now();
+  private chain: Promise<void> = Promise.resolve();
+  private gone = false;
+  private evicting = false;
+
+  constructor(
+    private readonly host: ConsumerHost,
+    private readonly registry: Consumers,
+    readonly name: string,
+    private stored: StoredConsumer,
+  ) {
+    this.position = BigInt(stored.cursor);
+    if (stored.filter !== null && host.filters.has(stored.filter.name)) {
+      try {
+        this.predicate = host.filters.build(stored.filter.name, stored.filter.argument);
+      } catch {
+        this.predicate = null; // an attachment that no longer builds filters nothing
+      }
+    }
+  }
+
+  /** The last acknowledged seq. */
+  get cursor(): bigint {
+    return BigInt(this.stored.cursor);
+  }
+
+  get evicted(): { fromSeq: bigint; toSeq: bigint } | null {
+    const evicted = this.stored.evicted;
+    return evicted === null ? null : { fromSeq: BigInt(evicted.fromSeq), toSeq: BigInt(evicted.toSeq) };
+  }
+
+  get lagRecordsMax(): number | null {
+    return this.stored.lagRecordsMax;
+  }
+
+  get idleMsMax(): number | null {
+    return this.stored.idleMsMax;
+  }
+
+  get idleMs(): number {
+    return Date.now() - this.lastActivityMs;
+  }
+
+  info(): ConsumerInfo {
+    const headSeq = this.host.journal.headSeq;
+    return {
+      name: this.name,
+      cursor: this.cursor,
+      headSeq,
+      lagRecords: headSeq - this.cursor,
+      idleMs: this.idleMs,
+      filter: this.stored.filter,
+      evicted: this.evicted,
+    };
+  }
+
+  private checkReadable(): void {
+    this.host.checkUsable();
+    if (this.gone) throw new FanlogError('ENOENT', `consumer '${this.name}' was deregistered`);
+    const evicted = this.evicted;
+    if (evicted !== null) {
+      throw new FanlogError('EEVICTED', `consumer '${this.name}' was evicted; records ${evicted.fromSeq}..${evicted.toSeq} were not delivered to it; rescan and register again`, {
+        lost: evicted,
+      });
+    }
+  }
+
+  /**
+   * Up to `max` durable records after the read position, in seq order. With
+   * none, waits up to `waitMs` and resolves as soon as some are durable.
+   */
+  async read(options?: { max?: number; waitMs?: number }): Promise<DeliveredRecord[]> {
+    const { max = 1000, waitMs = 0 } = checkOptions<{ max: number; waitMs: number }>('options', options, ['max', 'waitMs']);
+    checkInteger('max', max, 1, 1_000_000);
+    checkInteger('waitMs', waitMs, 0, 3_600_000);
+    this.checkReadable();
+    this.lastActivityMs = Date.now();
+    const deadline = Date.now() + waitMs;
+    const mask = BigInt(this.stored.mask);
+    const out: DeliveredRecord[] = [];
+    for (;;) {
+      const durable = this.host.journal.durableSeq;
+      if (this.position < durable) {
+        for await (const { seq, payload } of this.host.journal.read({ from: this.position + 1n, to: durable })) {
+          this.position = seq;
+          const header = decodeHeader(payload);
+          if (header.kind === 'op') continue;
+          if (header.mask !== undefined && (header.mask & mask) === 0n) continue;
+          if (!this.keeps(header)) continue;
+          out.push(deliver(seq, decodeRecord(payload)));
+          if (out.length >= max) break;
+        }
+      }
+      if (out.length > 0 || Date.now() >= deadline) break;
+      await this.registry.waitForRecords(deadline - Date.now());
+      this.checkReadable();
+    }
+    this.lastActivityMs = Date.now();
+    return out;
+  }
+
+  private keeps(header: Parameters<FilterPredicate>[0]): boolean {
+    if (this.predicate === null) return true;
+    try {
+      return this.predicate(header) === true;
+    } catch {
+      // A broken filter must not lose data: detach it and deliver.
+      this.predicate = null;
+      void this.update({ filter: null }).catch(() => undefined);
+      return true;
+    }
+  }
+
+  /**
+   * Moves the cursor forward to `seq` (a lower seq does nothing); durable
+   * when it resolves. EINVAL beyond the journal's durable head.
+   */
+  ack(seq: bigint): Promise<void> {
+    checkBigint('seq', seq, 0n, ALL_BITS);
+    this.checkReadable();
+    if (seq > this.host.journal.durableSeq) {
+      return Promise.reject(invalid(`cannot acknowledge ${seq}: the journal is durable through ${this.host.journal.durableSeq}`));
+    }
+    this.lastActivityMs = Date.now();
+    return this.serialize(async () => {
+      if (seq <= this.cursor) return;
+      await this.update({ cursor: seq.toString() });
+      if (this.position < seq) this.position = seq;
+      this.host.consumersMoved();
+    });
+  }
+
+  /** Attaches a registered filter with its argument; durable when it resolves. EBUSY if one is attached. */
+  attachFilter(name: string, argument: string): Promise<void> {
+    this.checkReadable();
+    if (this.stored.filter !== null) return Promise.reject(new FanlogError('EBUSY', `consumer '${this.name}' has filter '${this.stored.filter.name}' attached`));
+    const predicate = this.host.filters.build(name, argument);
+    return this.serialize(async () => {
+      await this.update({ filter: { name, argument } });
+      this.predicate = predicate;
+    });
+  }
+
+  /** Detaches the filter (durably); ENOENT if none is attached. */
+  detachFilter(): Promise<void> {
+    this.checkReadable();
+    if (this.stored.filter === null) return Promise.reject(new FanlogError('ENOENT', `consumer '${this.name}' has no filter attached`));
+    return this.serialize(async () => {
+      await this.update({ filter: null });
+      this.predicate = null;
+    });
+  }
+
+  /** Evicts the consumer: a durable note in the journal, then its durable state. */
+  async evict(): Promise<void> {
+    if (this.evicted !== null || this.gone || this.evicting) return;
+    this.evicting = true;
+    const fromSeq = this.cursor + 1n;
+    const toSeq = this.host.journal.headSeq;
+    await this.host.appendRecord({ kind: 'evicted', op: 'consumer', time: this.host.now(), consumer: this.name, fromSeq, toSeq });
+    await this.serialize(() => this.update({ evicted: { fromSeq: fromSeq.toString(), toSeq: toSeq.toString() } }));
+    this.host.consumersMoved();
+  }
+
+  forget(): void {
+    this.gone = true;
+  }
+
+  private serialize(work: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(work);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async update(change: Partial<StoredConsumer>): Promise<void> {
+    const next = { ...this.stored, ...change };
+    await this.host.store.commit([{ type: 'put', key: CONSUMER_KEY_PREFIX + this.name, value: encodeConsumer(next) }]);
+    this.stored = next;
+  }
+}
+
+function encodeConsumer(stored: StoredConsumer): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(stored));
+}
+
+export class Consumers {
+  private readonly consumers = new Map<string, Consumer>();
+  private readonly waiters = new Set<() => void>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly host: ConsumerHost,
+    private readonly defaults: { lagRecordsMax: number | null; idleMsMax: number | null },
+  ) {}
+
+  async load(): Promise<void> {
+    for await (const [key, value] of this.host.store.scan(CONSUMER_KEY_PREFIX)) {
+      const stored = JSON.parse(new TextDecoder().decode(value)) as StoredConsumer;
+      const name = key.slice(CONSUMER_KEY_PREFIX.length);
+      this.consumers.set(name, new Consumer(this.host, this, name, stored));
+    }
+    this.schedule();
+  }
+
+  /** Registers a consumer durably. EEXIST if the name is taken by a consumer that was not evicted. */
+  async register(name: string, options?: ConsumerOptions): Promise<Consumer> {
+    this.host.checkUsable();
+    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) throw invalid(`consumer name must be 1 to 64 characters of [A-Za-z0-9._-], got ${String(name)}`);
+    const opts = checkOptions<ConsumerOptions>('options', options, ['mask', 'from', 'lagRecordsMax', 'idleMsMax']);
+    const mask = checkBigint('mask', opts.mask ?? ALL_BITS, 1n, ALL_BITS);
+    const from = checkOneOf('from', opts.from ?? 'oldest', ['oldest', 'next'] as const);
+    const lagRecordsMax = opts.lagRecordsMax === undefined ? this.defaults.lagRecordsMax : checkInteger('lagRecordsMax', opts.lagRecordsMax, 1, Number.MAX_SAFE_INTEGER);
+    const idleMsMax = opts.idleMsMax === undefined ? this.defaults.idleMsMax : checkInteger('idleMsMax', opts.idleMsMax, 1, 2 ** 31 - 1);
+    const existing = this.consumers.get(name);
+    if (existing !== undefined && existing.evicted === null) throw new FanlogError('EEXIST', `consumer '${name}' is registered`);
+    const journal = this.host.journal;
+    const cursor = from === 'oldest' ? journal.firstSeq - 1n : journal.headSeq;
+    const stored: StoredConsumer = { mask: mask.toString(), cursor: cursor.toString(), lagRecordsMax, idleMsMax, filter: null, evicted: null };
+    await this.host.store.commit([{ type: 'put', key: CONSUMER_KEY_PREFIX + name, value: encodeConsumer(stored) }]);
+    existing?.forget();
+    const consumer = new Consumer(this.host, this, name, stored);
+    this.consumers.set(name, consumer);
+    this.schedule();
+    return consumer;
+  }
+
+  /** The consumer named `name`; ENOENT if there is none. */
+  get(name: string): Consumer {
+    const consumer = this.consumers.get(name);
+    if (consumer === undefined) throw new FanlogError('ENOENT', `no consumer named '${String(name)}'`);
+    return consumer;
+  }
+
+  list(): ConsumerInfo[] {
+    return [...this.consumers.values()].map((consumer) => consumer.info()).sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  /** Removes a consumer durably; it stops holding the journal back. */
+  async deregister(name: string): Promise<void> {
+    this.host.checkUsable();
+    const consumer = this.get(name);
+    await this.host.store.commit([{ type: 'del', key: CONSUMER_KEY_PREFIX + name }]);
+    consumer.forget();
+    this.consumers.delete(name);
+    this.host.consumersMoved();
+  }
+
+  /** The lowest cursor of any consumer that still holds the journal (undefined: none does). */
+  lowestCursor(): bigint | undefined {
+    let lowest: bigint | undefined;
+    for (const consumer of this.consumers.values()) {
+      if (consumer.evicted !== null) continue;
+      if (lowest === undefined || consumer.cursor < lowest) lowest = consumer.cursor;
+    }
+    return lowest;
+  }
+
+  /** New durable records: wakes waiting readers and evicts consumers past their lag limit. */
+  recordsDurable(): void {
+    for (const waiter of [...this.waiters]) waiter();
+    const head = this.host.journal.headSeq;
+    for (const consumer of this.consumers.values()) {
+      const limit = consumer.lagRecordsMax;
+      if (limit !== null && consumer.evicted === null && head - consumer.cursor > BigInt(limit)) void consumer.evict().catch(() => undefined);
+    }
+  }
+
+  waitForRecords(waitMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, waitMs));
+      this.waiters.add(done);
+    });
+  }
+
+  /** Checks idle consumers periodically, while some consumer has an idle limit. */
+  private schedule(): void {
+    if (this.timer !== null || ![...this.consumers.values()].some((consumer) => consumer.idleMsMax !== null)) return;
+    this.timer = setInterval(() => {
+      for (const consumer of this.consumers.values()) {
+        const limit = consumer.idleMsMax;
+        if (limit !== null && consumer.evicted === null && consumer.idleMs > limit) void consumer.evict().catch(() => undefined);
+      }
+    }, 25);
+    this.timer.unref();
+  }
+
+  close(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    for (const waiter of [...this.waiters]) waiter();
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Fastpath filters: small named predicates that run inside the engine on a
+ * record's header (kind, op, mask, fid, path, old path; see
+ * `decodeHeader`) before the rest of it is decoded, so that a consumer
+ * skips irrelevant records for almost nothing.
+ *
+ * A filter is registered by name as a factory; a consumer attaches one by
+ * name with a string argument (at most 1024 bytes), and the factory turns
+ * the argument into the predicate. Built-ins:
+ *   path-prefix <prefix>   records whose path (or old path) is the prefix or under it
+ *   mask <hex>             records whose mask has any of these bits
+ */
+import { FanlogError, invalid } from '../errors.js';
+import type { RecordHeader } from '../engine/codec.js';
+
+export type FilterPredicate = (header: RecordHeader) => boolean;
+export type FilterFactory = (argument: string) => FilterPredicate;
+
+export const FILTER_ARGUMENT_BYTES_MAX = 1024;
+const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+function under(path: string | undefined, prefix: string): boolean {
+  if (path === undefined) return false;
+  return prefix === '/' || path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`);
+}
+
+const BUILT_INS: Record<string, FilterFactory> = {
+  'path-prefix': (argument) => {
+    if (!argument.startsWith('/')) throw invalid(`path-prefix needs an absolute path, got '${argument}'`);
+    return (header) => under(header.path, argument) || under(header.oldPath, argument);
+  },
+  mask: (argument) => {
+    if (!/^(0x)?[0-9a-fA-F]{1,16}$/.test(argument)) throw invalid(`mask needs a hex mask, got '${argument}'`);
+    const bits = BigInt(argument.startsWith('0x') ? argument : `0x${argument}`);
+    return (header) => header.mask !== undefined && (header.mask & bits) !== 0n;
+  },
+};
+
+export class Filters {
+  private readonly factories = new Map<string, FilterFactory>(Object.entries(BUILT_INS));
+
+  /** Registers a filter factory; EEXIST if the name is taken (built-ins included). */
+  register(name: string, factory: FilterFactory): void {
+    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) throw invalid(`filter name must be 1 to 64 characters of [A-Za-z0-9._-], got ${String(name)}`);
+    if (typeof factory !== 'function') throw invalid('a filter is a function (argument) => (header) => boolean');
+    if (this.factories.has(name)) throw new FanlogError('EEXIST', `filter '${name}' is registered already`);
+    this.factories.set(name, factory);
+  }
+
+  has(name: string): boolean {
+    return this.factories.has(name);
+  }
+
+  /** Builds the predicate for `name` with `argument`: ENOENT unknown, E2BIG argument too long, EINVAL rejected. */
+  build(name: string, argument: string): FilterPredicate {
+    const factory = this.factories.get(name);
+    if (factory === undefined) throw new FanlogError('ENOENT', `no filter named '${String(name)}'`);
+    if (typeof argument !== 'string') throw invalid('a filter argument is a string');
+    if (Buffer.byteLength(argument) > FILTER_ARGUMENT_BYTES_MAX) throw new FanlogError('E2BIG', `filter argument is longer than ${FILTER_ARGUMENT_BYTES_MAX} bytes`);
+    let predicate: FilterPredicate;
+    try {
+      predicate = factory(argument);
+    } catch (error) {
+      if (error instanceof FanlogError) throw error;
+      throw invalid(`filter '${name}' rejected its argument: ${String(error)}`);
+    }
+    if (typeof predicate !== 'function') throw invalid(`filter '${name}' did not return a predicate`);
+    return predicate;
+  }
+}
