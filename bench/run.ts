@@ -3,11 +3,12 @@
  * Without a suite name it runs them all. Progress and tables go to stderr;
  * with --json, stdout gets one JSON object per suite.
  */
+import { consumersSuite } from './consumers.js';
 import { engineSuite } from './engine.js';
 import { journalSuite } from './journal.js';
 import { permissionsSuite } from './permissions.js';
 
-const SUITES = { journal: journalSuite, engine: engineSuite, permissions: permissionsSuite } as const;
+const SUITES = { journal: journalSuite, engine: engineSuite, permissions: permissionsSuite, consumers: consumersSuite } as const;
 type SuiteName = keyof typeof SUITES;
 
 const args = process.argv.slice(2);

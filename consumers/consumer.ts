@@ -81,9 +81,15 @@ export interface ConsumerHost {
   consumersMoved(): void;
 }
 
+/** The decoded record with its seq; the engine's internal fields (rare outside op records) are dropped. */
 function deliver(seq: bigint, record: EngineRecord): DeliveredRecord {
-  const { intent: _intent, attrs: _attrs, value: _value, config: _config, ...rest } = record;
-  return { seq, ...rest };
+  const delivered = record as EngineRecord & { seq: bigint };
+  delivered.seq = seq;
+  if (record.intent !== undefined) delete delivered.intent;
+  if (record.attrs !== undefined) delete delivered.attrs;
+  if (record.value !== undefined) delete delivered.value;
+  if (record.config !== undefined) delete delivered.config;
+  return delivered;
 }
 
 export class Consumer {

@@ -143,6 +143,7 @@ function undecodable(what: string): FanlogError {
 
 class Reader {
   private at = 0;
+  private view: DataView | null = null;
 
   constructor(private readonly bytes: Uint8Array) {}
 
@@ -155,31 +156,51 @@ class Reader {
     return this.bytes[this.at++]!;
   }
 
+  /** A 64-bit varint; numbers up to 2^49 are read without BigInt arithmetic. */
   bigVarint(): bigint {
-    let value = 0n;
-    for (let shift = 0n; shift < 70n; shift += 7n) {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 7; i++) {
       const byte = this.byte();
-      value |= BigInt(byte & 0x7f) << shift;
-      if ((byte & 0x80) === 0) return value;
+      value += (byte & 0x7f) * scale;
+      if ((byte & 0x80) === 0) return BigInt(value);
+      scale *= 0x80;
+    }
+    let big = BigInt(value);
+    for (let shift = 49n; shift < 70n; shift += 7n) {
+      const byte = this.byte();
+      big |= BigInt(byte & 0x7f) << shift;
+      if ((byte & 0x80) === 0) return big;
     }
     throw undecodable('varint too long');
   }
 
   varint(): number {
-    // Fast path for the small numbers most fields hold.
-    const first = this.byte();
-    if ((first & 0x80) === 0) return first;
-    this.at--;
-    const value = this.bigVarint();
-    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw undecodable('number too large');
-    return Number(value);
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const byte = this.byte();
+      value += (byte & 0x7f) * scale;
+      if ((byte & 0x80) === 0) {
+        if (value > Number.MAX_SAFE_INTEGER) throw undecodable('number too large');
+        return value;
+      }
+      scale *= 0x80;
+    }
+    throw undecodable('number too large');
   }
 
   u64(): bigint {
     if (this.at + 8 > this.bytes.length) throw undecodable('ends early');
-    const value = new DataView(this.bytes.buffer, this.bytes.byteOffset + this.at, 8).getBigUint64(0, true);
+    this.view ??= new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
+    const value = this.view.getBigUint64(this.at, true);
     this.at += 8;
     return value;
+  }
+
+  skip(count: number): void {
+    if (count > this.bytes.length - this.at) throw undecodable('length beyond the record');
+    this.at += count;
   }
 
   raw(): Uint8Array {
@@ -190,14 +211,31 @@ class Reader {
     return value;
   }
 
+  /** UTF-8; short ASCII strings (most names and paths) skip the TextDecoder call. */
   string(): string {
     const length = this.varint();
     if (length > this.bytes.length - this.at) throw undecodable('length beyond the record');
+    const start = this.at;
+    this.at += length;
+    if (length <= 64) {
+      let ascii = true;
+      for (let i = start; i < start + length; i++) {
+        if (this.bytes[i]! >= 0x80) {
+          ascii = false;
+          break;
+        }
+      }
+      if (ascii) return String.fromCharCode.apply(null, this.bytes.subarray(start, start + length) as unknown as number[]);
+    }
     try {
-      return decoder.decode(this.bytes.subarray(this.at, (this.at += length)));
+      return decoder.decode(this.bytes.subarray(start, start + length));
     } catch {
       throw undecodable('bad UTF-8');
     }
+  }
+
+  skipString(): void {
+    this.skip(this.varint());
   }
 
   fid(): Fid {
@@ -348,7 +386,7 @@ export function decodeHeader(bytes: Uint8Array): RecordHeader {
   const kind = KINDS[r.byte()];
   const op: OpName | undefined = OP_NAMES[r.byte()];
   if (kind === undefined || op === undefined) throw undecodable('unknown kind or op');
-  r.u64();
+  r.skip(8); // time
   const header: RecordHeader = { kind, op };
   while (!r.done) {
     const tag = r.byte();
@@ -356,8 +394,8 @@ export function decodeHeader(bytes: Uint8Array): RecordHeader {
     switch (tag) {
       case 1: header.mask = r.bigVarint(); break;
       case 2: header.fid = r.fid(); break;
-      case 3: case 5: r.fid(); break;
-      case 4: case 6: r.string(); break;
+      case 3: case 5: r.varint(); r.varint(); break;
+      case 4: case 6: r.skipString(); break;
       case 7: header.path = r.string(); break;
       case 8: header.oldPath = r.string(); break;
       default: throw undecodable(`unknown tag ${tag}`);

@@ -213,3 +213,26 @@ describe('fastpath filters', () => {
     expect((await reopened.consumers.get('c').read()).map((r) => r.path)).toEqual(['/data']);
   });
 });
+
+describe('consumers on every store', () => {
+  for (const store of ['lmdb', 'level', 'files'] as const) {
+    it(`keep cursor, settings and filter across a reopen (${store})`, async () => {
+      const dir = tempDir();
+      const engine = await Engine.open(dir, { store });
+      await engine.fs.mkdir('/a');
+      await engine.fs.mkdir('/b');
+      const c = await engine.consumers.register('backup', { lagRecordsMax: 1000 });
+      await c.attachFilter('path-prefix', '/b');
+      const [record] = await c.read();
+      expect(record!.path).toBe('/b');
+      await c.ack(record!.seq);
+      await engine.close();
+      const reopened = await Engine.open(dir, { store });
+      engines.push(reopened);
+      const again = reopened.consumers.get('backup');
+      expect(again.info()).toMatchObject({ cursor: record!.seq, filter: { name: 'path-prefix', argument: '/b' }, evicted: null });
+      await reopened.fs.mkdir('/b/c');
+      expect((await again.read()).map((r) => r.path)).toEqual(['/b/c']);
+    });
+  }
+});
