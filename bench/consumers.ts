@@ -88,6 +88,7 @@ export async function consumersSuite(settings: BenchSettings): Promise<Consumers
       {
         name: 'consumers_8',
         recordsPerCall: records * 8,
+        minSamples: 2,
         run: async () => {
           await Promise.all(Array.from({ length: 8 }, (_, i) => readAll(`reader${i}`)));
         },

@@ -10,6 +10,8 @@ export interface BenchCase {
   recordsPerCall: number;
   /** What is counted; default 'records'. */
   unit?: string;
+  /** Fewest samples, for cases whose one call takes seconds; default 8 (2 with --quick). */
+  minSamples?: number;
   run: () => Promise<unknown>;
 }
 
@@ -25,7 +27,7 @@ export function runCases(cases: BenchCase[], settings: BenchSettings): Promise<R
   for (const benchCase of cases) {
     suite.add(benchCase.name, {
       defer: true,
-      minSamples: settings.quick ? 2 : 8,
+      minSamples: settings.quick ? 2 : (benchCase.minSamples ?? 8),
       maxTime: settings.quick ? 0.3 : 4,
       initCount: 1,
       fn: (deferred: Benchmark.Deferred) => {
