@@ -1,0 +1,137 @@
+/**
+ * FsBase: what every filesystem operation shares: the host (engine), the
+ * descriptor table, argument and path checks, and building op and event
+ * records. FsContent adds the guarded content operations on it, and
+ * FanlogFs (fs.ts) the rest of the API; the split keeps each file to one
+ * concern. See fs.ts for the three steps every operation runs in.
+ */
+
+import type { FsState } from './fs-state.js';
+import { fidOf, type Inode, statOf } from './inode.js';
+import { FAN_ONDIR, type Mask } from './masks.js';
+import { fsError, parsePath, type Resolved, resolve } from './paths.js';
+import type { EngineRecord, Fid, OpName, Stat } from './record.js';
+import { checkInteger, checkOptions, ID_MAX } from './validate.js';
+import type { Permissions } from './permissions.js';
+
+export interface ProcessContext {
+  pid?: number;
+  tid?: number;
+  uid?: number;
+  gid?: number;
+}
+export type Context = Required<ProcessContext>;
+
+export type OpenFlags = 'r' | 'w' | 'rw';
+export const PAGE_BYTES = 4096;
+export const XATTR_VALUE_BYTES_MAX = 65536;
+export const TIME_MAX = 2n ** 63n - 1n;
+
+/** What the filesystem needs of the engine. */
+export interface FsHost {
+  readonly state: FsState;
+  readonly permissions: Permissions;
+  now(): bigint;
+  /** Throws EFAILED or ECLOSED when the engine cannot take operations. */
+  checkUsable(): void;
+  /**
+   * Applies `op` (if any), builds the events from the state after it, and
+   * journals both as one entry; resolves when it is durable and the events
+   * were delivered.
+   */
+  commit(op: EngineRecord | null, events: () => EngineRecord[]): Promise<void>;
+}
+
+export interface OpenFile {
+  fid: Fid;
+  path: string;
+  parentFid: Fid;
+  name: string;
+  readable: boolean;
+  writable: boolean;
+}
+
+function checkContext(value: unknown): Context {
+  const ctx = checkOptions<ProcessContext>('context', value, ['pid', 'tid', 'uid', 'gid']);
+  return {
+    pid: ctx.pid === undefined ? 1 : checkInteger('context.pid', ctx.pid, 0, ID_MAX),
+    tid: ctx.tid === undefined ? (ctx.pid ?? 1) : checkInteger('context.tid', ctx.tid, 0, ID_MAX),
+    uid: ctx.uid === undefined ? 0 : checkInteger('context.uid', ctx.uid, 0, ID_MAX),
+    gid: ctx.gid === undefined ? 0 : checkInteger('context.gid', ctx.gid, 0, ID_MAX),
+  };
+}
+
+export abstract class FsBase {
+  protected readonly files = new Map<number, OpenFile>();
+  protected nextFd = 3;
+
+  constructor(protected readonly host: FsHost) {}
+
+  protected get state(): FsState {
+    return this.host.state;
+  }
+
+  // ---- building records -------------------------------------------------
+
+  protected opRecord(ctx: Context, op: OpName, fields: Partial<EngineRecord>): EngineRecord {
+    return { kind: 'op', op, time: this.host.now(), pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, ...fields };
+  }
+
+  /** An event about `inode`, with its attributes as they are now (or as given). */
+  protected event(
+    ctx: Context,
+    op: OpName,
+    mask: Mask,
+    inode: Inode,
+    where: { parentFid: Fid; name: string; path: string },
+    extra: Partial<EngineRecord> & { stat?: Stat } = {},
+  ): EngineRecord {
+    return {
+      kind: 'event',
+      op,
+      time: this.host.now(),
+      mask: inode.type === 'dir' ? mask | FAN_ONDIR : mask,
+      fid: fidOf(inode),
+      parentFid: where.parentFid,
+      name: where.name,
+      path: where.path,
+      stat: statOf(inode),
+      pid: ctx.pid,
+      tid: ctx.tid,
+      uid: ctx.uid,
+      ...extra,
+    };
+  }
+
+  protected where(resolved: Resolved): { parentFid: Fid; name: string; path: string } {
+    return { parentFid: fidOf(resolved.parent), name: resolved.name, path: resolved.path };
+  }
+
+  protected existing(path: unknown, followLast: boolean): Resolved & { inode: Inode } {
+    const resolved = resolve(this.state, parsePath(path), followLast);
+    if (resolved.inode === undefined) throw fsError('ENOENT', `no such file or directory: '${resolved.path}'`);
+    return resolved as Resolved & { inode: Inode };
+  }
+
+  protected absent(path: unknown): Resolved {
+    const components = parsePath(path);
+    if (components.length === 0) throw fsError('EEXIST', "'/' exists");
+    const resolved = resolve(this.state, components, false);
+    if (resolved.inode !== undefined) throw fsError('EEXIST', `'${resolved.path}' exists`);
+    return resolved;
+  }
+
+  protected file(fd: unknown): OpenFile & { inode: Inode } {
+    const number = checkInteger('fd', fd, 0, Number.MAX_SAFE_INTEGER);
+    const open = this.files.get(number);
+    if (open === undefined) throw fsError('EBADF', `fd ${number} is not open`);
+    const inode = this.state.byFid(open.fid);
+    if (inode === undefined) throw fsError('EBADF', `fd ${number}: '${open.path}' was deleted`);
+    return { ...open, inode };
+  }
+
+  protected begin(ctx: unknown): Context {
+    this.host.checkUsable();
+    return checkContext(ctx);
+  }
+}

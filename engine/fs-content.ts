@@ -1,0 +1,199 @@
+/**
+ * FsContent: the operations on file content that permission events guard
+ * (open, read, write, page faults) and the descriptors they use, on top of
+ * FsBase. A guarded operation is described as an Intent, asked about by
+ * permissions.ts, and then completed by `complete` against the state as it
+ * is then; recovery completes an operation whose caller died the same way.
+ */
+
+import { fidOf, type Inode } from './inode.js';
+import { FAN_ACCESS, FAN_CREATE, FAN_MODIFY, FAN_ACCESS_PERM, FAN_OPEN, FAN_OPEN_EXEC, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_TRUNCATE } from './masks.js';
+import { fsError, parsePath, resolve } from './paths.js';
+import type { EngineRecord, Fid, Range } from './record.js';
+import { checkBoolean, checkInteger, checkOneOf, checkOptions, FILE_BYTES_MAX } from './validate.js';
+import type { Intent, IntentStep } from './permissions.js';
+
+import { type Context, FsBase, type OpenFlags, PAGE_BYTES, type ProcessContext } from './fs-base.js';
+
+export abstract class FsContent extends FsBase {
+  // ---- file descriptors -----------------------------------------------------
+
+  async open(
+    path: string,
+    flags: OpenFlags,
+    options?: { exec?: boolean; create?: boolean; truncate?: boolean; mode?: number },
+    context?: ProcessContext,
+  ): Promise<number> {
+    const ctx = this.begin(context);
+    checkOneOf('flags', flags, ['r', 'w', 'rw'] as const);
+    const opts = checkOptions<{ exec: boolean; create: boolean; truncate: boolean; mode: number }>('options', options, [
+      'exec',
+      'create',
+      'truncate',
+      'mode',
+    ]);
+    const exec = checkBoolean('exec', opts.exec ?? false);
+    const create = checkBoolean('create', opts.create ?? false);
+    const truncate = checkBoolean('truncate', opts.truncate ?? false);
+    const mode = checkInteger('mode', opts.mode ?? 0o644, 0, 0o7777);
+    const writable = flags !== 'r';
+    const at = resolve(this.state, parsePath(path), true);
+    const where = this.where(at);
+    const existing = at.inode;
+    if (existing === undefined && !create) throw fsError('ENOENT', `no such file or directory: '${at.path}'`);
+    if (existing?.type === 'dir' && (writable || exec)) throw fsError('EISDIR', `'${at.path}' is a directory`);
+    let fid: Fid;
+    if (existing === undefined) {
+      // A new file: nobody can have marked it yet, so no permission event guards its creation.
+      fid = this.state.allocateFid();
+      const op = this.opRecord(ctx, 'create', { parentFid: fidOf(at.parent), name: at.name, fid, attrs: { mode, uid: ctx.uid, gid: ctx.gid, size: 0 } });
+      await this.host.commit(op, () => {
+        const inode = this.state.byFid(fid)!;
+        return [this.event(ctx, 'open', FAN_CREATE, inode, where), this.event(ctx, 'open', exec ? FAN_OPEN | FAN_OPEN_EXEC : FAN_OPEN, inode, where)];
+      });
+    } else {
+      fid = fidOf(existing);
+      const steps: { mask: bigint; range?: Range }[] = [{ mask: exec ? FAN_OPEN_EXEC_PERM : FAN_OPEN_PERM }];
+      steps.push({ mask: writable ? FAN_PRE_MODIFY : FAN_PRE_ACCESS, range: { offset: 0, count: 0 } });
+      await this.guarded(this.intent(ctx, 'open', existing, where, { flags, exec, truncate }, steps));
+    }
+    const fd = this.nextFd++;
+    this.files.set(fd, { fid, path: where.path, parentFid: where.parentFid, name: where.name, readable: flags !== 'w', writable });
+    return fd;
+  }
+
+  async read(fd: number, offset: number, length: number, context?: ProcessContext): Promise<number> {
+    const ctx = this.begin(context);
+    checkInteger('offset', offset, 0, FILE_BYTES_MAX);
+    checkInteger('length', length, 0, FILE_BYTES_MAX - offset);
+    const open = this.file(fd);
+    if (!open.readable) throw fsError('EBADF', `fd ${fd} is not open for reading`);
+    if (open.inode.type === 'dir') throw fsError('EISDIR', `'${open.path}' is a directory`);
+    const count = Math.max(0, Math.min(length, open.inode.size - offset));
+    const steps: { mask: bigint; range?: Range }[] = [{ mask: FAN_ACCESS_PERM }];
+    if (count > 0) steps.push({ mask: FAN_PRE_ACCESS, range: { offset, count } });
+    return (await this.guarded(this.intent(ctx, 'read', open.inode, open, { offset, length }, steps))) as number;
+  }
+
+  async write(fd: number, offset: number, length: number, context?: ProcessContext): Promise<number> {
+    const ctx = this.begin(context);
+    checkInteger('offset', offset, 0, FILE_BYTES_MAX);
+    checkInteger('length', length, 0, FILE_BYTES_MAX - offset);
+    const open = this.file(fd);
+    if (!open.writable) throw fsError('EBADF', `fd ${fd} is not open for writing`);
+    if (length === 0) return 0;
+    const steps = [{ mask: FAN_PRE_MODIFY, range: { offset, count: length } }];
+    return (await this.guarded(this.intent(ctx, 'write', open.inode, open, { offset, length }, steps))) as number;
+  }
+
+  /** A page fault on the 4096-byte page holding `offset`: raises only the pre-content event for the page. */
+  async fault(fd: number, offset: number, options?: { write?: boolean }, context?: ProcessContext): Promise<Range> {
+    const ctx = this.begin(context);
+    checkInteger('offset', offset, 0, FILE_BYTES_MAX);
+    const { write = false } = checkOptions<{ write: boolean }>('options', options, ['write']);
+    checkBoolean('write', write);
+    const open = this.file(fd);
+    if (write && !open.writable) throw fsError('EBADF', `fd ${fd} is not open for writing`);
+    if (offset >= open.inode.size) throw fsError('EINVAL', `offset ${offset} is beyond the end of '${open.path}'`);
+    const page: Range = { offset: offset - (offset % PAGE_BYTES), count: PAGE_BYTES };
+    const steps = [{ mask: write ? FAN_PRE_MODIFY : FAN_PRE_ACCESS, range: page }];
+    return (await this.guarded(this.intent(ctx, 'fault', open.inode, open, { offset, write }, steps))) as Range;
+  }
+
+  // ---- guarded operations ---------------------------------------------------
+
+  protected intent(
+    ctx: Context,
+    op: Intent['op'],
+    inode: Inode,
+    where: { parentFid: Fid; name: string; path: string },
+    args: Partial<Intent>,
+    steps: { mask: bigint; range?: Range }[],
+  ): Intent {
+    // Pre-content events apply to regular files and directories only.
+    const applicable = steps.filter((step) => (step.mask & (FAN_PRE_ACCESS | FAN_PRE_MODIFY)) === 0n || inode.type === 'file' || inode.type === 'dir');
+    const intentSteps: IntentStep[] = applicable.map((step) => ({ mask: step.mask.toString(), ...(step.range === undefined ? {} : { range: step.range }) }));
+    return { op, fid: fidOf(inode), path: where.path, parentFid: where.parentFid, name: where.name, pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, ...args, steps: intentSteps };
+  }
+
+  /**
+   * Asks for permission, then completes; reports the outcome to
+   * `engine.settled`. With nobody to ask it completes at once, so the
+   * operation is applied and appended within the call, as every other one.
+   */
+  protected guarded(intent: Intent): Promise<unknown> {
+    if (!this.host.permissions.mayAsk(intent)) return this.complete(intent);
+    return this.askThenComplete(intent);
+  }
+
+  protected async askThenComplete(intent: Intent): Promise<unknown> {
+    await this.host.permissions.guard(intent);
+    try {
+      const result = await this.complete(intent);
+      this.host.permissions.completed(intent, null);
+      return result;
+    } catch (error) {
+      this.host.permissions.completed(intent, error);
+      throw error;
+    }
+  }
+
+  /**
+   * Completes a guarded operation whose permissions were granted, against
+   * the state as it is now: the live path after `guard`, and recovery for an
+   * operation whose caller died while it waited.
+   */
+  async complete(intent: Intent): Promise<unknown> {
+    const ctx: Context = { pid: intent.pid, tid: intent.tid, uid: intent.uid, gid: 0 };
+    // The first record of the operation's entry names the operation: recovery's sign that it completed.
+    const tag = intent.operationSeq === undefined ? {} : { requestSeq: BigInt(intent.operationSeq) };
+    const inode = this.state.byFid(intent.fid);
+    if (inode === undefined) throw fsError('ENOENT', `'${intent.path}' was deleted while its ${intent.op} waited for permission`);
+    const where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
+    switch (intent.op) {
+      case 'open': {
+        const writable = intent.flags !== 'r';
+        const op = intent.truncate === true && writable && inode.type === 'file'
+          ? this.opRecord(ctx, 'truncate', { fid: intent.fid, attrs: { size: 0 }, range: { offset: 0, count: inode.size }, ...tag })
+          : null;
+        await this.host.commit(op, () => {
+          const events: EngineRecord[] = [];
+          if (op !== null) events.push(this.event(ctx, 'open', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range: op.range! }));
+          events.push(this.event(ctx, 'open', intent.exec === true ? FAN_OPEN | FAN_OPEN_EXEC : FAN_OPEN, inode, where, op === null ? tag : {}));
+          return events;
+        });
+        return undefined;
+      }
+      case 'read': {
+        const offset = intent.offset!;
+        const count = Math.max(0, Math.min(intent.length!, inode.size - offset));
+        if (count > 0 && inode.offline.intersects(offset, offset + count)) {
+          throw fsError('EIO', `'${intent.path}' bytes ${offset}..${offset + count} are offline`);
+        }
+        if (count > 0) await this.host.commit(null, () => [this.event(ctx, 'read', FAN_ACCESS, inode, where, { range: { offset, count }, ...tag })]);
+        return count;
+      }
+      case 'write': {
+        const range = { offset: intent.offset!, count: intent.length! };
+        const op = this.opRecord(ctx, 'write', { fid: intent.fid, range, ...tag });
+        await this.host.commit(op, () => [this.event(ctx, 'write', FAN_MODIFY, inode, where, { range })]);
+        return intent.length;
+      }
+      case 'truncate': {
+        const size = intent.size!;
+        const range: Range = { offset: Math.min(inode.size, size), count: Math.abs(inode.size - size) };
+        const op = this.opRecord(ctx, 'truncate', { fid: intent.fid, attrs: { size }, range, ...tag });
+        await this.host.commit(op, () => [this.event(ctx, 'truncate', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range })]);
+        return undefined;
+      }
+      case 'fault': {
+        const offset = intent.offset!;
+        const page: Range = { offset: offset - (offset % PAGE_BYTES), count: PAGE_BYTES };
+        const end = Math.min(inode.size, page.offset + PAGE_BYTES);
+        if (inode.offline.intersects(page.offset, end)) throw fsError('EIO', `'${intent.path}' page at ${page.offset} is offline`);
+        return page;
+      }
+    }
+  }
+
+}
