@@ -29,7 +29,7 @@ import { captureCheckpoint, loadCheckpoint } from './checkpoint.js';
 import { decodeRecord, encodeRecord } from './codec.js';
 import { FanlogFs, type FsHost } from './fs.js';
 import type { FsState } from './fs-state.js';
-import { Groups } from './groups.js';
+import { Groups } from './group-registry.js';
 import { FAN_ALL_EVENTS, type Mask } from './masks.js';
 import { type Intent, type Outcome, type PermissionGroup, type PermissionHost, Permissions } from './permissions.js';
 import { type MetaStore, openMetaStore, STORE_KINDS, type StoreKind } from './meta-store.js';

@@ -22,32 +22,21 @@
  */
 import { FanlogError, invalid } from '../errors.js';
 import { EventQueue } from './event-queue.js';
+import type { Groups } from './group-registry.js';
 import type { FsState } from './fs-state.js';
 import { fidOf } from './inode.js';
-import {
-  FAN_ALL_EVENTS,
-  FAN_ALLOW,
-  FAN_DENY,
-  FAN_DIRENT_EVENTS,
-  FAN_MARK_FLAGS,
-  FAN_PRE_CONTENT_EVENTS,
-  FAN_PRE_MODIFY,
-  FAN_Q_OVERFLOW,
-  FAN_RENAME,
-  type Mask,
-} from './masks.js';
+import { FAN_ALL_EVENTS, FAN_ALLOW, FAN_DENY, FAN_DIRENT_EVENTS, FAN_MARK_FLAGS, FAN_PRE_CONTENT_EVENTS, FAN_PRE_MODIFY, FAN_Q_OVERFLOW, FAN_RENAME, type Mask } from './masks.js';
 import type { MetaStore } from './meta-store.js';
 import { type Mark, markKey, matchMarks, type MarkScope } from './notify.js';
 import { fsError, parsePath, resolve } from './paths.js';
 import type { EngineRecord, Fid, Range, Stat } from './record.js';
 export { EventQueue };
-import { PERMISSION_BITS, type PermissionGroup, type PermissionRequest, type Permissions, priorityKey } from './permissions.js';
-import { checkBigint, checkBoolean, checkInteger, checkOneOf, checkOptions } from './validate.js';
+import { PERMISSION_BITS, type PermissionGroup, type PermissionRequest, type Permissions } from './permissions.js';
+import { checkBigint, checkBoolean, checkOneOf, checkOptions } from './validate.js';
 
 export type GroupClass = 'notif' | 'content' | 'pre-content';
 export const GROUP_CLASSES: readonly GroupClass[] = ['notif', 'content', 'pre-content'];
-const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
-const KEY_PREFIX = 'group/';
+export const KEY_PREFIX = 'group/';
 
 export interface GroupOptions {
   class?: GroupClass;
@@ -62,7 +51,7 @@ export interface GroupOptions {
   evictAfterTimeouts?: number;
 }
 
-interface GroupSettings {
+export interface GroupSettings {
   restartable: boolean;
   permissionTimeoutMs: number | null;
   onTimeout: 'allow' | 'deny';
@@ -115,7 +104,7 @@ export interface GroupHost {
   checkUsable(): void;
 }
 
-interface StoredGroup extends GroupSettings {
+export interface StoredGroup extends GroupSettings {
   class: GroupClass;
   queueEventsMax: number;
   evicted?: boolean;
@@ -461,7 +450,7 @@ function pick(event: EngineRecord): Omit<QueuedEvent, 'id' | 'seq' | 'mask'> {
   return out;
 }
 
-function encodeGroup(groupClass: GroupClass, queueEventsMax: number, settings: GroupSettings, marks: Iterable<Mark>, evicted: boolean): Uint8Array {
+export function encodeGroup(groupClass: GroupClass, queueEventsMax: number, settings: GroupSettings, marks: Iterable<Mark>, evicted: boolean): Uint8Array {
   const stored: StoredGroup = {
     class: groupClass,
     queueEventsMax,
@@ -476,93 +465,4 @@ function encodeGroup(groupClass: GroupClass, queueEventsMax: number, settings: G
     })),
   };
   return new TextEncoder().encode(JSON.stringify(stored));
-}
-
-export class Groups {
-  private readonly groups = new Map<string, Group>();
-
-  constructor(private readonly host: GroupHost) {}
-
-  /** Loads every stored group (on open). */
-  async load(): Promise<void> {
-    for await (const [key, value] of this.host.store.scan(KEY_PREFIX)) {
-      const stored = JSON.parse(new TextDecoder().decode(value)) as StoredGroup;
-      const marks = stored.marks.map((mark) => ({ ...mark, mask: BigInt(mark.mask), ignore: BigInt(mark.ignore) }));
-      const settings: GroupSettings = {
-        restartable: stored.restartable ?? false,
-        permissionTimeoutMs: stored.permissionTimeoutMs ?? null,
-        onTimeout: stored.onTimeout ?? 'allow',
-        evictAfterTimeouts: stored.evictAfterTimeouts ?? null,
-      };
-      const group = new Group(this.host, this, key.slice(KEY_PREFIX.length), stored.class, stored.queueEventsMax, settings, marks, stored.evicted ?? false);
-      group.pruneMarks(this.host.state);
-      this.groups.set(group.name, group);
-    }
-  }
-
-  /** Creates a group durably; EEXIST if the name is taken. */
-  async create(name: string, options?: GroupOptions): Promise<Group> {
-    this.host.checkUsable();
-    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) throw invalid(`group name must be 1 to 64 characters of [A-Za-z0-9._-], got ${String(name)}`);
-    const opts = checkOptions<GroupOptions>('options', options, ['class', 'queueEventsMax', 'restartable', 'permissionTimeoutMs', 'onTimeout', 'evictAfterTimeouts']);
-    const groupClass = checkOneOf('class', opts.class ?? 'notif', GROUP_CLASSES);
-    const queueEventsMax = checkInteger('queueEventsMax', opts.queueEventsMax ?? 16384, 1, 1_000_000);
-    const settings: GroupSettings = {
-      restartable: checkBoolean('restartable', opts.restartable ?? false),
-      permissionTimeoutMs: opts.permissionTimeoutMs === undefined ? null : checkInteger('permissionTimeoutMs', opts.permissionTimeoutMs, 1, 2 ** 31 - 1),
-      onTimeout: checkOneOf('onTimeout', opts.onTimeout ?? 'allow', ['allow', 'deny'] as const),
-      evictAfterTimeouts: opts.evictAfterTimeouts === undefined ? null : checkInteger('evictAfterTimeouts', opts.evictAfterTimeouts, 1, 1_000_000),
-    };
-    if (settings.restartable && groupClass === 'notif') throw invalid("a restartable group must be of class 'content' or 'pre-content'");
-    if (this.groups.has(name)) throw new FanlogError('EEXIST', `group '${name}' exists`);
-    const group = new Group(this.host, this, name, groupClass, queueEventsMax, settings);
-    this.groups.set(name, group);
-    try {
-      await this.host.store.commit([{ type: 'put', key: KEY_PREFIX + name, value: encodeGroup(groupClass, queueEventsMax, settings, [], false) }]);
-    } catch (error) {
-      this.groups.delete(name);
-      throw error;
-    }
-    return group;
-  }
-
-  /** The group named `name`; ENOENT if there is none. */
-  get(name: string): Group {
-    const group = this.groups.get(name);
-    if (group === undefined) throw new FanlogError('ENOENT', `no group named '${String(name)}'`);
-    return group;
-  }
-
-  /** Groups that may hold permission marks, in the order they are asked. */
-  byPriority(): Group[] {
-    return [...this.groups.values()].filter((group) => group.groupClass !== 'notif').sort((a, b) => (priorityKey(a) < priorityKey(b) ? -1 : 1));
-  }
-
-  find(name: string): Group | null {
-    return this.groups.get(name) ?? null;
-  }
-
-  list(): GroupInfo[] {
-    return [...this.groups.values()].map((group) => group.info()).sort((a, b) => (a.name < b.name ? -1 : 1));
-  }
-
-  get size(): number {
-    return this.groups.size;
-  }
-
-  forget(name: string): void {
-    this.groups.delete(name);
-  }
-
-  /** Offers durable events to every group, in order. */
-  deliver(events: readonly EngineRecord[], seqs: readonly (bigint | undefined)[]): void {
-    if (this.groups.size === 0) return;
-    for (const group of this.groups.values()) {
-      events.forEach((event, i) => group.offer(event, seqs[i]));
-    }
-  }
-
-  closeAll(): void {
-    for (const group of this.groups.values()) group.close();
-  }
 }
