@@ -1,122 +1,226 @@
 /**
- * `fanlog demo` (run by `npm start`): the journal's story in one run, until
- * the engine exists to tell a larger one.
+ * `fanlog demo` (run by `npm start`): the HSM scenario on the embedded
+ * default store (lmdb), end to end.
  *
- * 1. Appends records to a journal on disk with sync 'always', from many
- *    concurrent appenders, so group commit shows; reads them back; purges.
- * 2. Simulates a power cut in the middle of appends on MemoryIo, tears the
- *    unsynced writes, recovers, and checks that every acknowledged record
- *    survived and nothing torn was kept.
- * 3. Tears the tail of the real journal as a crash in mid-write would,
- *    reopens, and shows what recovery cut and reported.
+ *   1. An archive of offline stub files (a few KiB to 32 MiB).
+ *   2. An HSM daemon: a restartable pre-content group that fills exactly the
+ *      ranges asked for and allows, and says EAGAIN now and then.
+ *   3. Simulated processes reading, writing, renaming and deleting.
+ *   4. A backup consumer tailing the changelog in batches and acknowledging.
+ *   5. Midway the daemon leaves some events unanswered and restarts its
+ *      queue; later the engine runs in a child process that is SIGKILLed
+ *      while operations wait, and is recovered here.
+ *   6. A summary, and the check that nothing was lost or answered twice.
  */
-import { appendFileSync, readdirSync, rmSync } from 'node:fs';
-import path from 'node:path';
-import { SingleBar, Presets } from 'cli-progress';
-import { Journal } from '../journal/journal.js';
-import type { RecoveryReport } from '../journal/recovery.js';
-import { MemoryIo } from '../journal/memory-io.js';
-import { Prng } from '../journal/prng.js';
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Presets, SingleBar } from 'cli-progress';
+import type { Consumer } from '../consumers/consumer.js';
+import { decodeRecord } from '../engine/codec.js';
+import { Engine } from '../engine/engine.js';
+import { ARCHIVE, type DemoCounters, HsmDaemon, hsmGroup, newCounters, populate, Prng, simulatedProcess } from './demo-workload.js';
 
 export interface DemoOptions {
   dir: string;
-  records: number;
+  files: number;
   seed: number;
 }
 
+const PROCESSES = 16;
+/** The default store; small segments and frequent checkpoints, so purging shows in a short run. */
+const DEMO_ENGINE = { store: 'lmdb', segmentBytesMax: 1 << 20, checkpointEveryRecords: 5000 } as const;
 const say = (line = ''): void => {
   process.stdout.write(`${line}\n`);
 };
-const number = (value: number | bigint): string => value.toLocaleString('en-US');
+const n = (value: number | bigint): string => value.toLocaleString('en-US');
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
-function describeRecovery(report: RecoveryReport): void {
-  say(`  recovery: ${number(report.records)} records in ${report.segments} segment(s), ${report.ms.toFixed(1)} ms, ${number(report.truncatedBytes)} bytes cut`);
-  for (const repair of report.repairs) say(`    repaired ${path.basename(repair.file)} at byte ${repair.offset}: ${repair.what} (${repair.bytes} bytes)`);
-}
-
-async function onDisk(options: DemoOptions): Promise<void> {
-  const dir = path.join(options.dir, 'journal');
-  rmSync(dir, { recursive: true, force: true });
-  say(`1. ${number(options.records)} records of 200 bytes to ${dir} (sync 'always', 64 concurrent appenders)`);
-  const journal = await Journal.open(dir, { segmentBytesMax: 4 * 2 ** 20 });
-  const payload = new Uint8Array(200).fill(0x66);
-  const bar = process.stdout.isTTY ? new SingleBar({ format: '  appending [{bar}] {value}/{total}' }, Presets.shades_classic) : null;
-  bar?.start(options.records, 0);
-  const started = performance.now();
-  const appenders = 64;
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: appenders }, async () => {
-      while (next < options.records) {
-        next++;
-        await journal.append(payload);
-        if (next % 1000 === 0) bar?.update(next);
-      }
-    }),
-  );
-  bar?.stop();
-  const seconds = (performance.now() - started) / 1000;
-  say(`  appended ${number(journal.headSeq)} records in ${seconds.toFixed(2)} s: ${number(Math.round(options.records / seconds))} durable records/s`);
-  let read = 0;
-  const readStarted = performance.now();
-  for await (const record of journal.read()) read += record.payload.length === 200 ? 1 : 0;
-  say(`  read back ${number(read)} records in ${((performance.now() - readStarted) / 1000).toFixed(2)} s`);
-  const segments = readdirSync(dir).filter((name) => name.endsWith('.seg')).length;
-  const purged = await journal.purge(journal.headSeq / 2n);
-  say(`  purge through ${number(journal.headSeq / 2n)}: ${purged} of ${segments} segments deleted, firstSeq is now ${number(journal.firstSeq)}`);
-  await journal.close();
-}
-
-async function simulatedPowerCut(options: DemoOptions): Promise<void> {
-  say();
-  say(`2. A power cut in the middle of appends, on the simulated disk (seed ${options.seed})`);
-  const io = new MemoryIo();
-  const prng = new Prng(options.seed);
-  const journal = await Journal.open('/demo', { io, segmentBytesMax: 64 * 1024 });
-  for (let i = 0; i < 200; i++) await journal.append(prng.bytes(prng.between(10, 500)));
-  io.cutPowerAfter(prng.between(5, 60));
-  let acknowledged = journal.headSeq;
-  const inFlight: Promise<void>[] = [];
-  for (let i = 0; i < 400; i++) {
-    const entry = Array.from({ length: prng.between(1, 5) }, () => prng.bytes(prng.between(10, 500)));
-    inFlight.push(
-      journal.appendEntry(entry).then(
-        (seq) => {
-          if (seq > acknowledged) acknowledged = seq;
-        },
-        () => undefined,
-      ),
-    );
+function progressBar(label: string, total: number): { update(value: number): void; stop(): void } {
+  if (process.stdout.isTTY) {
+    const bar = new SingleBar({ format: `  ${label} [{bar}] {value}/{total}`, hideCursor: true }, Presets.shades_classic);
+    bar.start(total, 0);
+    return { update: (value) => bar.update(value), stop: () => bar.stop() };
   }
-  await Promise.all(inFlight);
-  say(`  power cut after ${io.steps} I/O steps; appends acknowledged through seq ${number(acknowledged)}, assigned through ${number(journal.headSeq)}`);
-  io.crash(options.seed, 'torn-garbage');
-  const recovered = await Journal.open('/demo', { io });
-  describeRecovery(recovered.recovery);
-  const survived = recovered.headSeq >= acknowledged;
-  say(`  every acknowledged record survived: ${survived ? 'yes' : 'NO'}; head is ${number(recovered.headSeq)}`);
-  await recovered.close();
-  if (!survived) throw new Error('an acknowledged record was lost');
+  let shown = 0;
+  return {
+    update: (value) => {
+      if (value - shown >= total / 4 || value === total) {
+        shown = value;
+        say(`  ${label}: ${n(value)}/${n(total)}`);
+      }
+    },
+    stop: () => undefined,
+  };
 }
 
-async function tornTailOnDisk(options: DemoOptions): Promise<void> {
-  say();
-  const dir = path.join(options.dir, 'journal');
-  const last = readdirSync(dir).filter((name) => name.endsWith('.seg')).sort().at(-1)!;
-  say(`3. A write torn by a crash: 300 bytes of garbage after the last entry of ${last}`);
-  appendFileSync(path.join(dir, last), new Prng(options.seed).bytes(300));
-  const journal = await Journal.open(dir);
-  describeRecovery(journal.recovery);
-  await journal.close();
-  const again = await Journal.open(dir);
-  say(`  reopened again: ${again.recovery.repairs.length === 0 ? 'nothing left to repair' : 'repaired again (a bug)'}`);
-  await again.close();
+/** The backup consumer's side: reads in batches and acknowledges, counting what it saw. */
+class Backup {
+  readonly seen = new Map<string, number>();
+  readonly seqs = new Set<bigint>();
+  redelivered = 0;
+
+  constructor(private consumer: Consumer) {}
+
+  attach(consumer: Consumer): void {
+    this.consumer = consumer;
+  }
+
+  async drain(max = 2000): Promise<number> {
+    let total = 0;
+    for (let batch = await this.consumer.read({ max }); batch.length > 0; batch = await this.consumer.read({ max })) {
+      for (const record of batch) {
+        if (this.seqs.has(record.seq)) this.redelivered++;
+        else this.seqs.add(record.seq);
+        this.seen.set(record.kind, (this.seen.get(record.kind) ?? 0) + 1);
+      }
+      await this.consumer.ack(batch[batch.length - 1]!.seq);
+      total += batch.length;
+    }
+    return total;
+  }
 }
 
-export async function runJournalDemo(options: DemoOptions): Promise<void> {
-  say('fanlog journal demo');
+export async function runDemo(options: DemoOptions): Promise<void> {
+  const started = performance.now();
+  const prng = new Prng(options.seed);
+  rmSync(options.dir, { recursive: true, force: true });
+  say(`fanlog demo: an HSM and a backup tool on a changelog (dir ${options.dir}, ${n(options.files)} files, seed ${options.seed})`);
   say();
-  await onDisk(options);
-  await simulatedPowerCut(options);
-  await tornTailOnDisk(options);
+
+  // 1. The archive.
+  say('1. Populating an archive of offline stub files');
+  let engine = await Engine.open(options.dir, DEMO_ENGINE);
+  const bar = progressBar('stubs', options.files);
+  const { paths, stubBytes } = await populate(engine, options.files, prng, (done) => bar.update(done));
+  bar.stop();
+  await hsmGroup(engine);
+  const backup = new Backup(await engine.consumers.register('backup', { from: 'oldest' }));
+  say(`   ${n(paths.length)} stubs, ${mib(stubBytes)} offline`);
+
+  // 2-5. The workload, with a daemon restart midway.
+  say('2. Running 16 simulated processes, the HSM daemon and the backup consumer');
+  const counters = newCounters();
+  const daemon = new HsmDaemon(engine, counters, prng);
+  const operationsEach = Math.max(10, Math.round(options.files / 10));
+  let stopped = false;
+  const workStarted = performance.now();
+  const work = Promise.all(Array.from({ length: PROCESSES }, (_, i) => simulatedProcess(engine, 1000 + i, paths, operationsEach, counters, new Prng(options.seed + i), () => stopped)));
+  const tailing = (async () => {
+    while (!stopped) {
+      await backup.drain();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  const workBar = progressBar('operations', operationsEach * PROCESSES);
+  const ticker = setInterval(() => workBar.update(counters.operations), 100);
+  // Midway: the daemon reads some events without answering, then restarts its queue.
+  while (counters.operations < (operationsEach * PROCESSES) / 2) await new Promise((resolve) => setTimeout(resolve, 10));
+  daemon.leaveUnanswered = 8;
+  const restartDeadline = Date.now() + 5000;
+  while (daemon.leaveUnanswered > 0 && Date.now() < restartDeadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  await daemon.restart();
+  await work;
+  clearInterval(ticker);
+  workBar.update(operationsEach * PROCESSES);
+  workBar.stop();
+  const workSeconds = (performance.now() - workStarted) / 1000;
+  stopped = true;
+  await tailing;
+  await daemon.stop();
+  await backup.drain();
+  say(`   ${n(counters.operations)} operations in ${workSeconds.toFixed(1)} s (${n(Math.round(counters.operations / workSeconds))} durable operations/s); daemon restarted with ${daemon.skipped} events read and unanswered, all answered after the restart`);
+  await engine.close();
+
+  // 5. A crash: the engine in a child process, SIGKILLed while operations wait.
+  say('3. Running the engine in a child process and SIGKILLing it while operations wait for the HSM');
+  const killedAfterMs = await runAndKillChild(options);
+  say(`   child killed after ${killedAfterMs} ms`);
+  engine = await Engine.open(options.dir, DEMO_ENGINE);
+  const recovery = engine.recovery;
+  say(`   recovered in ${recovery.ms.toFixed(0)} ms: checkpoint at seq ${n(recovery.checkpointSeq)}, ${n(recovery.replayedRecords)} records replayed, ${recovery.resurrectedRequests} permission requests resurrected`);
+  const orphans = engine.pendingOperations().length;
+  const revived = new HsmDaemon(engine, counters, prng);
+  const settleDeadline = Date.now() + 20_000;
+  while (engine.pendingOperations().length > 0 && Date.now() < settleDeadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  const unsettled = engine.pendingOperations().length;
+  await revived.stop();
+  backup.attach(engine.consumers.get('backup'));
+  await backup.drain();
+  say(`   ${orphans} operations whose callers died completed after the HSM answered; ${unsettled} left waiting`);
+
+  // 6. The summary and the checks.
+  const checks = await check(engine, backup);
+  const info = engine.consumers.list().find((consumer) => consumer.name === 'backup')!;
+  say();
+  say('Summary');
+  say(`  operations            ${n(counters.operations)} (${n(counters.failedEagain)} failed with EAGAIN from the HSM, as a real daemon under load would)`);
+  say(`  records journaled     ${n(engine.journal.headSeq)} (backup saw ${n(backup.seen.get('event') ?? 0)} events, ${n(backup.seen.get('request') ?? 0)} permission requests, ${n(backup.seen.get('decision') ?? 0)} decisions)`);
+  say(`  permission answers    ${n(counters.requestsAnswered)} by the daemon (${n(counters.denied)} EAGAIN), ${daemon.skipped} restarted, ${recovery.resurrectedRequests} resurrected after the kill`);
+  say(`  HSM fills             ${n(counters.fills)} ranges, ${mib(counters.filledBytes)} brought back on demand of ${mib(stubBytes)} in stubs: ${(100 - (100 * counters.filledBytes) / stubBytes).toFixed(1)}% of the archive never had to leave the tape`);
+  say(`  backup consumer       cursor ${n(info.cursor)}, lag ${n(info.lagRecords)} records, ${n(backup.redelivered)} re-delivered after the crash (at least once, never fewer)`);
+  say(
+    engine.journal.firstSeq > 1n
+      ? `  journal on disk       from seq ${n(engine.journal.firstSeq)}: older segments were purged behind the checkpoint and the backup cursor`
+      : '  journal on disk       everything (no segment was entirely behind the checkpoint and the backup cursor yet)',
+  );
+  say(`  time                  ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  say(`  check                 ${checks.length === 0 && unsettled === 0 ? 'nothing lost, nothing answered twice' : `FAILED: ${[...checks, unsettled > 0 ? `${unsettled} operations never settled` : ''].join('; ')}`}`);
+  await engine.close();
+  if (checks.length > 0 || unsettled > 0) process.exitCode = 1;
 }
+
+/** Runs the child until it is busy with waiting operations, then SIGKILLs it; resolves with how long it ran. */
+async function runAndKillChild(options: DemoOptions): Promise<number> {
+  const cli = fileURLToPath(new URL('./main.js', import.meta.url));
+  const child = spawn(process.execPath, [cli, 'demo-worker', '--dir', options.dir, '--seed', String(options.seed + 99)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const started = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('waiting')) resolve();
+    });
+    child.once('exit', () => reject(new Error('the demo child exited before it was killed')));
+  });
+  child.kill('SIGKILL');
+  await exited;
+  return Math.round(performance.now() - started);
+}
+
+/** The child: the engine with processes and a daemon that leaves some requests waiting; killed by the parent. */
+export async function runDemoWorker(options: { dir: string; seed: number }): Promise<void> {
+  const engine = await Engine.open(options.dir, DEMO_ENGINE);
+  const prng = new Prng(options.seed);
+  const counters = newCounters();
+  const daemon = new HsmDaemon(engine, counters, prng);
+  daemon.leaveUnanswered = 6;
+  const paths: string[] = [];
+  for (const dir of await engine.fs.readdir(ARCHIVE)) for (const name of await engine.fs.readdir(`${ARCHIVE}/${dir}`)) paths.push(`${ARCHIVE}/${dir}/${name}`);
+  const work = Array.from({ length: 8 }, (_, i) => simulatedProcess(engine, 2000 + i, paths, 1_000_000, counters, new Prng(options.seed + i), () => false));
+  while (daemon.leaveUnanswered > 0 || counters.operations < 200) await new Promise((resolve) => setTimeout(resolve, 5));
+  process.stdout.write('waiting\n');
+  await Promise.all(work);
+}
+
+/** From the journal and the backup consumer: nothing lost, nothing answered twice. */
+async function check(engine: Engine, backup: Backup): Promise<string[]> {
+  const problems: string[] = [];
+  const requests = new Set<bigint>();
+  const decisions = new Map<bigint, number>();
+  for await (const { seq, payload } of engine.journal.read()) {
+    const record = decodeRecord(payload);
+    if (record.kind === 'request') requests.add(seq);
+    if (record.kind === 'decision') decisions.set(record.requestSeq!, (decisions.get(record.requestSeq!) ?? 0) + 1);
+    if (record.kind !== 'op' && !backup.seqs.has(seq) && seq <= engine.consumers.get('backup').cursor) problems.push(`record ${seq} was never delivered to the backup`);
+  }
+  for (const [request, count] of decisions) if (count > 1) problems.push(`request ${request} answered ${count} times`);
+  for (const request of requests) if (!decisions.has(request)) problems.push(`request ${request} was never answered`);
+  if (engine.consumers.get('backup').cursor !== engine.journal.durableSeq) problems.push('the backup did not reach the head');
+  return problems;
+}
+
+export type { DemoCounters };

@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { FanlogError } from '../errors.js';
-import { runJournalDemo } from './demo.js';
+import { runDemo, runDemoWorker } from './demo.js';
 
 function parseCount(value: string): number {
   const count = Number(value);
@@ -24,12 +24,21 @@ const program = new Command()
 
 program
   .command('demo')
-  .description('Append to a journal on disk, crash it (simulated and real torn writes), recover, and report')
-  .option('--dir <dir>', 'directory for the on-disk journal', './fanlog-data')
-  .option('--records <n>', 'records to append', parseCount, 200_000)
-  .option('--seed <n>', 'seed for the simulated crash', parseCount, 1)
-  .action(async (options: { dir: string; records: number; seed: number }) => {
-    await runJournalDemo(options);
+  .description('The HSM scenario: stub files, an HSM daemon, processes, a backup consumer, a restart and a SIGKILL, then a summary')
+  .option('--dir <dir>', 'directory for the demo engine (emptied first)', './fanlog-data')
+  .option('--files <n>', 'stub files in the archive', parseCount, 2000)
+  .option('--seed <n>', 'seed for the workload', parseCount, 1)
+  .action(async (options: { dir: string; files: number; seed: number }) => {
+    await runDemo(options);
+  });
+
+program
+  .command('demo-worker', { hidden: true })
+  .description('the demo child process (killed by the demo)')
+  .requiredOption('--dir <dir>', 'engine directory')
+  .option('--seed <n>', 'seed', parseCount, 1)
+  .action(async (options: { dir: string; seed: number }) => {
+    await runDemoWorker(options);
   });
 
 try {
