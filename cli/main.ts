@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { FanlogError } from '../errors.js';
+import { consumersCommand, stat, tail, verify } from './commands.js';
 import { runDemo, runDemoWorker } from './demo.js';
 
 function parseCount(value: string): number {
@@ -14,6 +15,18 @@ function parseCount(value: string): number {
     throw new InvalidArgumentError(`expected a whole number from 1 to 100000000, got '${value}'`);
   }
   return count;
+}
+
+// `fanlog tail | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
+/** A usage error found after parsing: reported like commander's own, exit 2. */
+function usage(message: string): never {
+  process.stderr.write(`fanlog: EINVAL: ${message}\n`);
+  process.exit(2);
 }
 
 const program = new Command()
@@ -39,6 +52,60 @@ program
   .option('--seed <n>', 'seed', parseCount, 1)
   .action(async (options: { dir: string; seed: number }) => {
     await runDemoWorker(options);
+  });
+
+function parseSeq(value: string): bigint {
+  if (!/^\d{1,20}$/.test(value)) throw new InvalidArgumentError(`expected a sequence number, got '${value}'`);
+  return BigInt(value);
+}
+
+const DIR_HELP = 'engine directory';
+const STORE_HELP = "MetaStore backend: 'lmdb', 'level' or 'files'";
+type Common = { dir: string; store: 'lmdb' | 'level' | 'files'; json?: boolean };
+
+program
+  .command('stat')
+  .description('Journal id, first/head/durable seq, segments and bytes, consumers with lag, groups with pending requests, last checkpoint')
+  .option('--dir <dir>', DIR_HELP, './fanlog-data')
+  .option('--store <kind>', STORE_HELP, 'lmdb')
+  .option('--json', 'one JSON object')
+  .action(async (options: Common) => stat(options));
+
+program
+  .command('tail')
+  .description('Print the changelog, one line per record in the style of lfs changelog (or JSON lines)')
+  .option('--dir <dir>', DIR_HELP, './fanlog-data')
+  .option('--store <kind>', STORE_HELP, 'lmdb')
+  .option('--from <seq>', 'first seq to print (default: the oldest retained)', parseSeq)
+  .option('--consumer <name>', "read through this consumer (from after its cursor)")
+  .option('--ack', 'with --consumer: acknowledge what was printed')
+  .option('--json', 'one JSON object per line')
+  .action(async (options: Common & { from?: bigint; consumer?: string; ack?: boolean }) => tail(options));
+
+program
+  .command('verify')
+  .description('Read every segment and frame without changing anything; exit 1 with the file and byte offset of the first damage')
+  .option('--dir <dir>', DIR_HELP, './fanlog-data')
+  .option('--json', 'one JSON object')
+  .action(async (options: { dir: string; json?: boolean }) => {
+    if (!(await verify(options))) process.exitCode = 1;
+  });
+
+program
+  .command('consumers')
+  .description('Manage changelog consumers: list | register NAME | deregister NAME | ack NAME SEQ')
+  .argument('<action>', 'list, register, deregister or ack')
+  .argument('[name]', 'consumer name')
+  .argument('[seq]', 'for ack: the seq to acknowledge through', parseSeq)
+  .option('--from <where>', "for register: 'oldest' or 'next'", 'oldest')
+  .option('--dir <dir>', DIR_HELP, './fanlog-data')
+  .option('--store <kind>', STORE_HELP, 'lmdb')
+  .option('--json', 'JSON output (list)')
+  .action(async (action: string, name: string | undefined, seq: bigint | undefined, options: Common & { from: 'oldest' | 'next' }) => {
+    if (!['list', 'register', 'deregister', 'ack'].includes(action)) usage(`unknown consumers action '${action}' (list, register, deregister, ack)`);
+    if (action !== 'list' && name === undefined) usage(`'${action}' needs a consumer name`);
+    if (action === 'ack' && seq === undefined) usage("'ack' needs a seq");
+    await consumersCommand({ ...options, action, ...(name === undefined ? {} : { name }), ...(seq === undefined ? {} : { seq }) });
   });
 
 try {

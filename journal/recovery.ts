@@ -174,7 +174,11 @@ async function scanSegment(io: Io, dir: string, name: string, nameSeq: Seq, isLa
  * Checks the whole directory first and repairs only once everything checked
  * out, so an open that fails with ECORRUPT leaves every file as it found it.
  */
-export async function recover(io: Io, dir: string): Promise<Recovered> {
+/**
+ * With `repair: false` nothing is changed: the report lists what would be
+ * repaired (for `fanlog verify`), and damage still throws ECORRUPT.
+ */
+export async function recover(io: Io, dir: string, { repair = true }: { repair?: boolean } = {}): Promise<Recovered> {
   const started = performance.now();
   const report: RecoveryReport = { truncatedBytes: 0, segments: 0, records: 0, ms: 0, repairs: [] };
   const names = (await io.readdir(dir))
@@ -239,21 +243,23 @@ export async function recover(io: Io, dir: string): Promise<Recovered> {
   // Everything checked out: repair.
   if (tornTail !== null) {
     const { segment, offset, bytes, damage } = tornTail;
-    const handle = await io.open(segment.path, 'readwrite');
-    try {
-      await handle.truncate(offset);
-      await handle.datasync();
-    } finally {
-      await handle.close();
+    if (repair) {
+      const handle = await io.open(segment.path, 'readwrite');
+      try {
+        await handle.truncate(offset);
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
     }
     report.truncatedBytes += bytes;
     report.repairs.push({ file: segment.path, offset, bytes, what: `torn tail (${damage}) cut off` });
   }
   for (const { file, bytes, what } of doomed) {
-    await io.unlink(file);
+    if (repair) await io.unlink(file);
     report.repairs.push({ file, offset: 0, bytes, what });
   }
-  if (doomed.length > 0) await io.syncDir(dir);
+  if (repair && doomed.length > 0) await io.syncDir(dir);
 
   report.segments = segments.length;
   const head = segments[segments.length - 1];

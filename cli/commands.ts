@@ -1,0 +1,172 @@
+/**
+ * The daily commands: stat, tail, verify and consumers. Each opens the
+ * engine directory (exclusively: EBUSY while an application has it open),
+ * except verify, which only reads.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { decodeRecord } from '../engine/codec.js';
+import { Engine } from '../engine/engine.js';
+import { maskNames } from '../engine/masks.js';
+import type { StoreKind } from '../engine/meta-store.js';
+import type { EngineRecord, Fid } from '../engine/record.js';
+import { FanlogError } from '../errors.js';
+import { NodeIo } from '../journal/node-io.js';
+import { recover } from '../journal/recovery.js';
+import { FrameScanner } from '../journal/segment.js';
+
+export interface CommonOptions {
+  dir: string;
+  store: StoreKind;
+  json?: boolean;
+}
+
+const out = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+/** JSON with bigints as decimal strings and bytes as hex. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v));
+}
+
+async function withEngine<T>(options: CommonOptions, use: (engine: Engine) => Promise<T>): Promise<T> {
+  // The commands inspect an engine; they never create one by mistake.
+  if (!existsSync(path.join(options.dir, 'journal'))) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
+  const engine = await Engine.open(options.dir, { store: options.store });
+  try {
+    return await use(engine);
+  } finally {
+    await engine.close();
+  }
+}
+
+export async function stat(options: CommonOptions): Promise<void> {
+  await withEngine(options, async (engine) => {
+    const journalDir = path.join(options.dir, 'journal');
+    const segments = readdirSync(journalDir).filter((name) => name.endsWith('.seg'));
+    const bytes = segments.reduce((total, name) => total + statSync(path.join(journalDir, name)).size, 0);
+    const report = {
+      journalId: engine.journal.journalId,
+      firstSeq: engine.journal.firstSeq,
+      headSeq: engine.journal.headSeq,
+      durableSeq: engine.journal.durableSeq,
+      segments: segments.length,
+      bytes,
+      checkpointSeq: engine.recovery.checkpointSeq,
+      consumers: engine.consumers.list().map(({ name, cursor, lagRecords, filter, evicted }) => ({ name, cursor, lagRecords, filter, evicted })),
+      groups: engine.groups.list().map(({ name, class: groupClass, marks, pendingPermissions }) => ({ name, class: groupClass, marks: marks.length, pendingPermissions })),
+    };
+    if (options.json === true) return out(toJson(report));
+    out(`journal      ${report.journalId.toString(16)} in ${journalDir}`);
+    out(`records      first ${report.firstSeq}, head ${report.headSeq}, durable ${report.durableSeq}`);
+    out(`segments     ${report.segments}, ${bytes.toLocaleString('en-US')} bytes`);
+    out(`checkpoint   seq ${report.checkpointSeq}`);
+    for (const c of report.consumers) out(`consumer     ${c.name}: cursor ${c.cursor}, lag ${c.lagRecords}${c.evicted === null ? '' : ', EVICTED'}${c.filter === null ? '' : `, filter ${c.filter.name} ${c.filter.argument}`}`);
+    for (const g of report.groups) out(`group        ${g.name} (${g.class}): ${g.marks} marks, ${g.pendingPermissions} permission events pending`);
+  });
+}
+
+const TYPE_NAMES: Record<string, string> = { event: 'EVENT', request: 'PERMREQ', decision: 'DECISION', evicted: 'EVICTED', config: 'CONFIG' };
+const fid = (value: Fid | undefined): string => (value === undefined ? '' : `[0x${value.ino.toString(16)}:0x${value.gen.toString(16)}]`);
+
+/** One line in the style of `lfs changelog`: seq, type, time, date, mask, target, parent, name, and what else applies. */
+export function changelogLine(seq: bigint, record: EngineRecord): string {
+  const date = new Date(Number(record.time / 1_000_000n));
+  const nanos = (record.time % 1_000_000_000n).toString().padStart(9, '0');
+  const clock = `${date.toISOString().slice(11, 19)}.${nanos}`;
+  const day = date.toISOString().slice(0, 10).replaceAll('-', '.');
+  const type = record.kind === 'event' ? maskNames(record.mask ?? 0n).join('|') : TYPE_NAMES[record.kind] ?? record.kind;
+  const parts = [String(seq), type, clock, day, `0x${(record.mask ?? 0n).toString(16)}`];
+  if (record.fid !== undefined) parts.push(`t=${fid(record.fid)}`);
+  if (record.parentFid !== undefined) parts.push(`p=${fid(record.parentFid)}`);
+  if (record.name !== undefined) parts.push(record.name);
+  if (record.oldPath !== undefined) parts.push(`s=${record.oldPath}`);
+  if (record.path !== undefined && record.kind !== 'event') parts.push(record.path);
+  if (record.range !== undefined) parts.push(`r=${record.range.offset}+${record.range.count}`);
+  if (record.group !== undefined) parts.push(`group=${record.group}`);
+  if (record.requestSeq !== undefined) parts.push(`req=${record.requestSeq}`);
+  if (record.response !== undefined) parts.push(`response=0x${record.response.toString(16)}${record.timeout === true ? ' (timeout)' : ''}`);
+  if (record.consumer !== undefined) parts.push(`consumer=${record.consumer} lost=${record.fromSeq}..${record.toSeq}`);
+  return parts.join(' ');
+}
+
+export async function tail(options: CommonOptions & { from?: bigint; consumer?: string; ack?: boolean }): Promise<void> {
+  await withEngine(options, async (engine) => {
+    const print = (seq: bigint, record: EngineRecord): void => out(options.json === true ? toJson({ seq, ...record }) : changelogLine(seq, record));
+    if (options.consumer !== undefined) {
+      const consumer = engine.consumers.get(options.consumer);
+      for (let batch = await consumer.read({ max: 1000 }); batch.length > 0; batch = await consumer.read({ max: 1000 })) {
+        for (const record of batch) print(record.seq, record);
+        if (options.ack === true) await consumer.ack(batch[batch.length - 1]!.seq);
+      }
+      return;
+    }
+    for await (const { seq, payload } of engine.journal.read({ from: options.from ?? engine.journal.firstSeq })) {
+      const record = decodeRecord(payload);
+      if (record.kind !== 'op') print(seq, record);
+    }
+  });
+}
+
+/**
+ * Reads every segment and every frame without changing anything. Exit 0
+ * when sound (a torn tail a crash left is reported, not damage), 1 with the
+ * file and byte offset of the first damage.
+ */
+export async function verify(options: { dir: string; json?: boolean }): Promise<boolean> {
+  const journalDir = path.join(options.dir, 'journal');
+  if (!existsSync(journalDir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
+  try {
+    const recovered = await recover(new NodeIo(), journalDir, { repair: false });
+    let records = 0;
+    for (const segment of recovered.segments) {
+      const handle = await new NodeIo().open(segment.path, 'read');
+      try {
+        const scanner = new FrameScanner(handle, 40, segment.bytes);
+        for (let step = await scanner.next(); step.kind !== 'end'; step = await scanner.next()) {
+          if (step.kind === 'damage') throw new FanlogError('ECORRUPT', `${segment.path} at byte ${step.offset}: ${step.damage}`, { file: segment.path, offset: step.offset });
+          records++;
+        }
+      } finally {
+        await handle.close();
+      }
+    }
+    const result = { sound: true, segments: recovered.report.segments, records: recovered.report.records, frames: records, pendingRepairs: recovered.report.repairs };
+    if (options.json === true) out(toJson(result));
+    else {
+      out(`sound: ${result.segments} segments, ${result.records} records`);
+      for (const repair of result.pendingRepairs) out(`note: the next open will repair ${repair.file} at byte ${repair.offset}: ${repair.what}`);
+    }
+    return true;
+  } catch (error) {
+    if (!(error instanceof FanlogError) || error.code !== 'ECORRUPT') throw error;
+    if (options.json === true) out(toJson({ sound: false, file: error.file, offset: error.offset, message: error.message }));
+    else out(`DAMAGED: ${error.file} at byte ${error.offset}: ${error.message}`);
+    return false;
+  }
+}
+
+export async function consumersCommand(options: CommonOptions & { action: string; name?: string; seq?: bigint; from?: 'oldest' | 'next' }): Promise<void> {
+  await withEngine(options, async (engine) => {
+    switch (options.action) {
+      case 'list': {
+        const list = engine.consumers.list();
+        if (options.json === true) return out(toJson(list));
+        for (const c of list) out(`${c.name}\tcursor ${c.cursor}\tlag ${c.lagRecords}${c.evicted === null ? '' : `\tEVICTED (lost ${c.evicted.fromSeq}..${c.evicted.toSeq})`}`);
+        return;
+      }
+      case 'register':
+        await engine.consumers.register(options.name!, { from: options.from ?? 'oldest' });
+        return out(`registered ${options.name} at cursor ${engine.consumers.get(options.name!).cursor}`);
+      case 'deregister':
+        await engine.consumers.deregister(options.name!);
+        return out(`deregistered ${options.name}`);
+      case 'ack':
+        await engine.consumers.get(options.name!).ack(options.seq!);
+        return out(`${options.name} acknowledged through ${options.seq}`);
+      default:
+        throw new FanlogError('EINVAL', `unknown consumers action '${options.action}'`);
+    }
+  });
+}

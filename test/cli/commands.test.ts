@@ -1,0 +1,94 @@
+/**
+ * The real `fanlog` binary's daily commands on a known engine directory:
+ * text and JSON output of stat, tail and consumers, verify on a sound and a
+ * damaged journal, and the exit codes scripts rely on.
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { Engine, FAN_CREATE } from '../../index.js';
+import { tempDir } from '../helpers.js';
+
+const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+let dir: string;
+
+function fanlog(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+beforeEach(async () => {
+  dir = path.join(tempDir(), 'engine');
+  const engine = await Engine.open(dir, { store: 'lmdb' });
+  await engine.fs.mkdir('/data');
+  await engine.fs.create('/data/a', { size: 10 });
+  await engine.fs.rename('/data/a', '/data/b');
+  const group = await engine.groups.create('idx');
+  await group.mark({ path: '/data', mask: FAN_CREATE });
+  await engine.consumers.register('backup');
+  await engine.close();
+});
+
+describe('fanlog CLI', () => {
+  it('stat prints the journal, consumers and groups, as text and as JSON', () => {
+    const text = fanlog('stat', '--dir', dir);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(/records\s+first 1, head \d+, durable \d+/);
+    expect(text.stdout).toContain('consumer     backup: cursor 0');
+    expect(text.stdout).toContain('group        idx (notif): 1 marks');
+    const json = JSON.parse(fanlog('stat', '--dir', dir, '--json').stdout) as { headSeq: string; consumers: { name: string }[] };
+    expect(Number(json.headSeq)).toBeGreaterThan(5);
+    expect(json.consumers.map((c) => c.name)).toEqual(['backup']);
+  });
+
+  it('tail prints one line per record in lfs changelog style, or JSON lines', () => {
+    const lines = fanlog('tail', '--dir', dir).stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^2 CREATE\|ONDIR \d\d:\d\d:\d\d\.\d{9} \d{4}\.\d\d\.\d\d 0x40000100 t=\[0x2:0x2\] p=\[0x1:0x1\] data$/);
+    expect(lines.some((line) => line.includes('RENAME') && line.includes('s=/data/a'))).toBe(true);
+    const records = fanlog('tail', '--dir', dir, '--json').stdout.trim().split('\n').map((line) => JSON.parse(line) as { seq: string; kind: string });
+    expect(records.every((record) => record.kind === 'event')).toBe(true);
+    expect(records.length).toBe(lines.length);
+  });
+
+  it('tail through a consumer acknowledges with --ack', () => {
+    expect(fanlog('tail', '--dir', dir, '--consumer', 'backup', '--ack').stdout.trim().split('\n').length).toBeGreaterThan(3);
+    expect(fanlog('tail', '--dir', dir, '--consumer', 'backup').stdout).toBe('');
+  });
+
+  it('consumers list, register, ack and deregister', () => {
+    expect(fanlog('consumers', 'register', 'audit', '--from', 'next', '--dir', dir).status).toBe(0);
+    expect(fanlog('consumers', 'ack', 'backup', '3', '--dir', dir).status).toBe(0);
+    const list = JSON.parse(fanlog('consumers', 'list', '--dir', dir, '--json').stdout) as { name: string; cursor: string }[];
+    expect(list.map((c) => [c.name, c.cursor])).toEqual([
+      ['audit', list[0]!.cursor],
+      ['backup', '3'],
+    ]);
+    expect(fanlog('consumers', 'deregister', 'audit', '--dir', dir).status).toBe(0);
+    const again = fanlog('consumers', 'register', 'backup', '--dir', dir);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/^fanlog: EEXIST: /);
+  });
+
+  it('verify exits 0 on a sound journal and 1 with the file and byte offset of damage', () => {
+    expect(fanlog('verify', '--dir', dir).status).toBe(0);
+    const segment = path.join(dir, 'journal', readdirSync(path.join(dir, 'journal')).find((name) => name.endsWith('.seg'))!);
+    const bytes = readFileSync(segment);
+    bytes[60]! ^= 0xff; // inside the first entry, with sound entries after it
+    writeFileSync(segment, bytes);
+    const damaged = fanlog('verify', '--dir', dir, '--json');
+    expect(damaged.status).toBe(1);
+    expect(JSON.parse(damaged.stdout)).toMatchObject({ sound: false, file: segment, offset: 40 });
+  });
+
+  it('exits 1 with fanlog: CODE: message for expected errors, 2 for usage errors', () => {
+    const missing = fanlog('stat', '--dir', path.join(dir, 'nothing-here'));
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/^fanlog: ENOENT: /);
+    expect(missing.stderr).not.toContain('    at ');
+    expect(fanlog('consumers', 'ack', '--dir', dir).status).toBe(2);
+    expect(fanlog('tail', '--from', 'x', '--dir', dir).status).toBe(2);
+    expect(fanlog('no-such-command').status).toBe(2);
+  });
+});
