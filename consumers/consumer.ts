@@ -180,11 +180,15 @@ export class Consumer {
       if (this.position < durable) {
         for await (const { seq, payload } of this.host.journal.read({ from: this.position + 1n, to: durable })) {
           this.position = seq;
-          const header = decodeHeader(payload);
-          if (header.kind === 'op') continue;
-          if (header.mask !== undefined && (header.mask & mask) === 0n) continue;
-          if (!this.keeps(header)) continue;
-          out.push(deliver(seq, decodeRecord(payload)));
+          // With a filter, the header is checked before the rest is decoded;
+          // without one, the record is decoded once and checked whole.
+          if (this.predicate !== null) {
+            const header = decodeHeader(payload);
+            if (header.kind === 'op' || (header.mask !== undefined && (header.mask & mask) === 0n) || !this.keeps(header)) continue;
+          }
+          const record = decodeRecord(payload);
+          if (record.kind === 'op' || (record.mask !== undefined && (record.mask & mask) === 0n)) continue;
+          out.push(deliver(seq, record));
           if (out.length >= max) break;
         }
       }
