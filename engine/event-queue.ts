@@ -20,10 +20,6 @@ export class EventQueue {
 
   constructor(private readonly group: Group) {}
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   /**
    * Takes up to `max` events, oldest first. With none queued, waits up to
    * `waitMs` and resolves as soon as one arrives (with [] on timeout).

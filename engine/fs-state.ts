@@ -13,7 +13,7 @@
  * second one, so a fid is never reused.
  */
 import assert from 'node:assert/strict';
-import { fidOf, type Inode, newInode, ROOT_INO } from './inode.js';
+import { type Inode, newInode, ROOT_INO } from './inode.js';
 import type { EngineRecord, Fid } from './record.js';
 
 export class FsState {
@@ -223,12 +223,5 @@ export class FsState {
         offline: inode.offline.toArray(),
       })),
     );
-  }
-
-  /** The fid of every entry of a directory, for readdir. */
-  childFid(parent: Inode, name: string): Fid | undefined {
-    const ino = parent.entries?.get(name);
-    const inode = ino === undefined ? undefined : this.inodes.get(ino);
-    return inode === undefined ? undefined : fidOf(inode);
   }
 }
