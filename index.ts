@@ -25,6 +25,7 @@ export type { EngineRecord, Fid, Stat, Range, OpName, RecordKind } from './engin
 export { encodeRecord, decodeRecord } from './engine/codec.js';
 export * from './engine/masks.js';
 export { ERRNO, type Intent, type Outcome } from './engine/permissions.js';
-export { Consumer, Consumers, type ConsumerInfo, type ConsumerOptions, type DeliveredRecord } from './consumers/consumer.js';
+export { Consumer, type ConsumerInfo, type ConsumerOptions, type DeliveredRecord } from './consumers/consumer.js';
+export { Consumers } from './consumers/consumer-registry.js';
 export { Filters, type FilterFactory, type FilterPredicate } from './consumers/filters.js';
 export type { RecordHeader } from './engine/codec.js';

@@ -170,4 +170,3 @@ export async function simulatedProcess(engine: Engine, pid: number, paths: strin
   }
 }
 
-export { Prng };

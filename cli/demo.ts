@@ -19,7 +19,8 @@ import { Presets, SingleBar } from 'cli-progress';
 import type { Consumer } from '../consumers/consumer.js';
 import { decodeRecord } from '../engine/codec.js';
 import { Engine } from '../engine/engine.js';
-import { ARCHIVE, type DemoCounters, HsmDaemon, hsmGroup, newCounters, populate, Prng, simulatedProcess } from './demo-workload.js';
+import { Prng } from '../journal/prng.js';
+import { ARCHIVE, HsmDaemon, hsmGroup, newCounters, populate, simulatedProcess } from './demo-workload.js';
 
 export interface DemoOptions {
   dir: string;
@@ -223,4 +224,3 @@ async function check(engine: Engine, backup: Backup): Promise<string[]> {
   return problems;
 }
 
-export type { DemoCounters };

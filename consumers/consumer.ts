@@ -27,13 +27,13 @@ import { FanlogError, invalid } from '../errors.js';
 import { decodeHeader, decodeRecord } from '../engine/codec.js';
 import type { MetaStore } from '../engine/meta-store.js';
 import type { EngineRecord } from '../engine/record.js';
-import { checkBigint, checkInteger, checkOneOf, checkOptions } from '../engine/validate.js';
+import { checkBigint, checkInteger, checkOptions } from '../engine/validate.js';
 import type { Journal } from '../journal/journal.js';
+import type { Consumers } from './consumer-registry.js';
 import type { FilterPredicate, Filters } from './filters.js';
 
 export const CONSUMER_KEY_PREFIX = 'consumer/';
-const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
-const ALL_BITS = 2n ** 64n - 1n;
+export const ALL_BITS = 2n ** 64n - 1n;
 
 export interface ConsumerOptions {
   /** Only records with one of these bits are delivered (records without a mask always are); default all. */
@@ -59,7 +59,7 @@ export interface ConsumerInfo {
   evicted: { fromSeq: bigint; toSeq: bigint } | null;
 }
 
-interface StoredConsumer {
+export interface StoredConsumer {
   mask: string;
   cursor: string;
   lagRecordsMax: number | null;
@@ -280,119 +280,6 @@ export class Consumer {
   }
 }
 
-function encodeConsumer(stored: StoredConsumer): Uint8Array {
+export function encodeConsumer(stored: StoredConsumer): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(stored));
-}
-
-export class Consumers {
-  private readonly consumers = new Map<string, Consumer>();
-  private readonly waiters = new Set<() => void>();
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(
-    private readonly host: ConsumerHost,
-    private readonly defaults: { lagRecordsMax: number | null; idleMsMax: number | null },
-  ) {}
-
-  async load(): Promise<void> {
-    for await (const [key, value] of this.host.store.scan(CONSUMER_KEY_PREFIX)) {
-      const stored = JSON.parse(new TextDecoder().decode(value)) as StoredConsumer;
-      const name = key.slice(CONSUMER_KEY_PREFIX.length);
-      this.consumers.set(name, new Consumer(this.host, this, name, stored));
-    }
-    this.schedule();
-  }
-
-  /** Registers a consumer durably. EEXIST if the name is taken by a consumer that was not evicted. */
-  async register(name: string, options?: ConsumerOptions): Promise<Consumer> {
-    this.host.checkUsable();
-    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) throw invalid(`consumer name must be 1 to 64 characters of [A-Za-z0-9._-], got ${String(name)}`);
-    const opts = checkOptions<ConsumerOptions>('options', options, ['mask', 'from', 'lagRecordsMax', 'idleMsMax']);
-    const mask = checkBigint('mask', opts.mask ?? ALL_BITS, 1n, ALL_BITS);
-    const from = checkOneOf('from', opts.from ?? 'oldest', ['oldest', 'next'] as const);
-    const lagRecordsMax = opts.lagRecordsMax === undefined ? this.defaults.lagRecordsMax : checkInteger('lagRecordsMax', opts.lagRecordsMax, 1, Number.MAX_SAFE_INTEGER);
-    const idleMsMax = opts.idleMsMax === undefined ? this.defaults.idleMsMax : checkInteger('idleMsMax', opts.idleMsMax, 1, 2 ** 31 - 1);
-    const existing = this.consumers.get(name);
-    if (existing !== undefined && existing.evicted === null) throw new FanlogError('EEXIST', `consumer '${name}' is registered`);
-    const journal = this.host.journal;
-    const cursor = from === 'oldest' ? journal.firstSeq - 1n : journal.headSeq;
-    const stored: StoredConsumer = { mask: mask.toString(), cursor: cursor.toString(), lagRecordsMax, idleMsMax, filter: null, evicted: null };
-    await this.host.store.commit([{ type: 'put', key: CONSUMER_KEY_PREFIX + name, value: encodeConsumer(stored) }]);
-    existing?.forget();
-    const consumer = new Consumer(this.host, this, name, stored);
-    this.consumers.set(name, consumer);
-    this.schedule();
-    return consumer;
-  }
-
-  /** The consumer named `name`; ENOENT if there is none. */
-  get(name: string): Consumer {
-    const consumer = this.consumers.get(name);
-    if (consumer === undefined) throw new FanlogError('ENOENT', `no consumer named '${String(name)}'`);
-    return consumer;
-  }
-
-  list(): ConsumerInfo[] {
-    return [...this.consumers.values()].map((consumer) => consumer.info()).sort((a, b) => (a.name < b.name ? -1 : 1));
-  }
-
-  /** Removes a consumer durably; it stops holding the journal back. */
-  async deregister(name: string): Promise<void> {
-    this.host.checkUsable();
-    const consumer = this.get(name);
-    await this.host.store.commit([{ type: 'del', key: CONSUMER_KEY_PREFIX + name }]);
-    consumer.forget();
-    this.consumers.delete(name);
-    this.host.consumersMoved();
-  }
-
-  /** The lowest cursor of any consumer that still holds the journal (undefined: none does). */
-  lowestCursor(): bigint | undefined {
-    let lowest: bigint | undefined;
-    for (const consumer of this.consumers.values()) {
-      if (consumer.evicted !== null) continue;
-      if (lowest === undefined || consumer.cursor < lowest) lowest = consumer.cursor;
-    }
-    return lowest;
-  }
-
-  /** New durable records: wakes waiting readers and evicts consumers past their lag limit. */
-  recordsDurable(): void {
-    for (const waiter of [...this.waiters]) waiter();
-    const head = this.host.journal.headSeq;
-    for (const consumer of this.consumers.values()) {
-      const limit = consumer.lagRecordsMax;
-      if (limit !== null && consumer.evicted === null && head - consumer.cursor > BigInt(limit)) void consumer.evict().catch(() => undefined);
-    }
-  }
-
-  waitForRecords(waitMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, waitMs));
-      this.waiters.add(done);
-    });
-  }
-
-  /** Checks idle consumers periodically, while some consumer has an idle limit. */
-  private schedule(): void {
-    if (this.timer !== null || ![...this.consumers.values()].some((consumer) => consumer.idleMsMax !== null)) return;
-    this.timer = setInterval(() => {
-      for (const consumer of this.consumers.values()) {
-        const limit = consumer.idleMsMax;
-        if (limit !== null && consumer.evicted === null && consumer.idleMs > limit) void consumer.evict().catch(() => undefined);
-      }
-    }, 25);
-    this.timer.unref();
-  }
-
-  close(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-    for (const waiter of [...this.waiters]) waiter();
-  }
 }

@@ -12,12 +12,12 @@
  */
 import { FanlogError, invalid } from '../errors.js';
 import type { RecordHeader } from '../engine/codec.js';
+import { checkName } from '../engine/validate.js';
 
 export type FilterPredicate = (header: RecordHeader) => boolean;
 export type FilterFactory = (argument: string) => FilterPredicate;
 
 export const FILTER_ARGUMENT_BYTES_MAX = 1024;
-const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 function under(path: string | undefined, prefix: string): boolean {
   if (path === undefined) return false;
@@ -41,7 +41,7 @@ export class Filters {
 
   /** Registers a filter factory; EEXIST if the name is taken (built-ins included). */
   register(name: string, factory: FilterFactory): void {
-    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) throw invalid(`filter name must be 1 to 64 characters of [A-Za-z0-9._-], got ${String(name)}`);
+    checkName('filter', name);
     if (typeof factory !== 'function') throw invalid('a filter is a function (argument) => (header) => boolean');
     if (this.factories.has(name)) throw new FanlogError('EEXIST', `filter '${name}' is registered already`);
     this.factories.set(name, factory);

@@ -34,7 +34,7 @@ import { FAN_ALL_EVENTS, type Mask } from './masks.js';
 import { type Intent, type Outcome, type PermissionGroup, type PermissionHost, Permissions } from './permissions.js';
 import { type MetaStore, openMetaStore, STORE_KINDS, type StoreKind } from './meta-store.js';
 import type { EngineRecord } from './record.js';
-import { Consumers } from '../consumers/consumer.js';
+import { Consumers } from '../consumers/consumer-registry.js';
 import { Filters } from '../consumers/filters.js';
 export type { Intent };
 import { checkBigint, checkInteger, checkOneOf, checkOptions } from './validate.js';

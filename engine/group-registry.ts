@@ -8,9 +8,8 @@ import { FanlogError, invalid } from '../errors.js';
 import { encodeGroup, Group, GROUP_CLASSES, type GroupHost, type GroupInfo, type GroupOptions, type GroupSettings, KEY_PREFIX, type StoredGroup } from './groups.js';
 import { priorityKey } from './permissions.js';
 import type { EngineRecord } from './record.js';
-import { checkBoolean, checkInteger, checkOneOf, checkOptions } from './validate.js';
+import { checkBoolean, checkInteger, checkName, checkOneOf, checkOptions } from './validate.js';
 
-const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 export class Groups {
   private readonly groups = new Map<string, Group>();
@@ -37,7 +36,7 @@ export class Groups {
   /** Creates a group durably; EEXIST if the name is taken. */
   async create(name: string, options?: GroupOptions): Promise<Group> {
     this.host.checkUsable();
-    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) throw invalid(`group name must be 1 to 64 characters of [A-Za-z0-9._-], got ${String(name)}`);
+    checkName('group', name);
     const opts = checkOptions<GroupOptions>('options', options, ['class', 'queueEventsMax', 'restartable', 'permissionTimeoutMs', 'onTimeout', 'evictAfterTimeouts']);
     const groupClass = checkOneOf('class', opts.class ?? 'notif', GROUP_CLASSES);
     const queueEventsMax = checkInteger('queueEventsMax', opts.queueEventsMax ?? 16384, 1, 1_000_000);

@@ -1,0 +1,123 @@
+/**
+ * Consumers: the registry of changelog consumers. It loads them from the
+ * MetaStore on open, registers and deregisters them durably, finds and
+ * lists them, tells the engine the lowest cursor that holds the journal,
+ * wakes waiting readers when records become durable, and evicts consumers
+ * past their lag or idle limits. The consumer itself is in consumer.ts.
+ */
+import { FanlogError } from '../errors.js';
+import { checkBigint, checkInteger, checkName, checkOneOf, checkOptions } from '../engine/validate.js';
+import { ALL_BITS, Consumer, CONSUMER_KEY_PREFIX, type ConsumerHost, type ConsumerInfo, type ConsumerOptions, encodeConsumer, type StoredConsumer } from './consumer.js';
+
+export class Consumers {
+  private readonly consumers = new Map<string, Consumer>();
+  private readonly waiters = new Set<() => void>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly host: ConsumerHost,
+    private readonly defaults: { lagRecordsMax: number | null; idleMsMax: number | null },
+  ) {}
+
+  async load(): Promise<void> {
+    for await (const [key, value] of this.host.store.scan(CONSUMER_KEY_PREFIX)) {
+      const stored = JSON.parse(new TextDecoder().decode(value)) as StoredConsumer;
+      const name = key.slice(CONSUMER_KEY_PREFIX.length);
+      this.consumers.set(name, new Consumer(this.host, this, name, stored));
+    }
+    this.schedule();
+  }
+
+  /** Registers a consumer durably. EEXIST if the name is taken by a consumer that was not evicted. */
+  async register(name: string, options?: ConsumerOptions): Promise<Consumer> {
+    this.host.checkUsable();
+    checkName('consumer', name);
+    const opts = checkOptions<ConsumerOptions>('options', options, ['mask', 'from', 'lagRecordsMax', 'idleMsMax']);
+    const mask = checkBigint('mask', opts.mask ?? ALL_BITS, 1n, ALL_BITS);
+    const from = checkOneOf('from', opts.from ?? 'oldest', ['oldest', 'next'] as const);
+    const lagRecordsMax = opts.lagRecordsMax === undefined ? this.defaults.lagRecordsMax : checkInteger('lagRecordsMax', opts.lagRecordsMax, 1, Number.MAX_SAFE_INTEGER);
+    const idleMsMax = opts.idleMsMax === undefined ? this.defaults.idleMsMax : checkInteger('idleMsMax', opts.idleMsMax, 1, 2 ** 31 - 1);
+    const existing = this.consumers.get(name);
+    if (existing !== undefined && existing.evicted === null) throw new FanlogError('EEXIST', `consumer '${name}' is registered`);
+    const journal = this.host.journal;
+    const cursor = from === 'oldest' ? journal.firstSeq - 1n : journal.headSeq;
+    const stored: StoredConsumer = { mask: mask.toString(), cursor: cursor.toString(), lagRecordsMax, idleMsMax, filter: null, evicted: null };
+    await this.host.store.commit([{ type: 'put', key: CONSUMER_KEY_PREFIX + name, value: encodeConsumer(stored) }]);
+    existing?.forget();
+    const consumer = new Consumer(this.host, this, name, stored);
+    this.consumers.set(name, consumer);
+    this.schedule();
+    return consumer;
+  }
+
+  /** The consumer named `name`; ENOENT if there is none. */
+  get(name: string): Consumer {
+    const consumer = this.consumers.get(name);
+    if (consumer === undefined) throw new FanlogError('ENOENT', `no consumer named '${String(name)}'`);
+    return consumer;
+  }
+
+  list(): ConsumerInfo[] {
+    return [...this.consumers.values()].map((consumer) => consumer.info()).sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  /** Removes a consumer durably; it stops holding the journal back. */
+  async deregister(name: string): Promise<void> {
+    this.host.checkUsable();
+    const consumer = this.get(name);
+    await this.host.store.commit([{ type: 'del', key: CONSUMER_KEY_PREFIX + name }]);
+    consumer.forget();
+    this.consumers.delete(name);
+    this.host.consumersMoved();
+  }
+
+  /** The lowest cursor of any consumer that still holds the journal (undefined: none does). */
+  lowestCursor(): bigint | undefined {
+    let lowest: bigint | undefined;
+    for (const consumer of this.consumers.values()) {
+      if (consumer.evicted !== null) continue;
+      if (lowest === undefined || consumer.cursor < lowest) lowest = consumer.cursor;
+    }
+    return lowest;
+  }
+
+  /** New durable records: wakes waiting readers and evicts consumers past their lag limit. */
+  recordsDurable(): void {
+    for (const waiter of [...this.waiters]) waiter();
+    const head = this.host.journal.headSeq;
+    for (const consumer of this.consumers.values()) {
+      const limit = consumer.lagRecordsMax;
+      if (limit !== null && consumer.evicted === null && head - consumer.cursor > BigInt(limit)) void consumer.evict().catch(() => undefined);
+    }
+  }
+
+  waitForRecords(waitMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, waitMs));
+      this.waiters.add(done);
+    });
+  }
+
+  /** Checks idle consumers periodically, while some consumer has an idle limit. */
+  private schedule(): void {
+    if (this.timer !== null || ![...this.consumers.values()].some((consumer) => consumer.idleMsMax !== null)) return;
+    this.timer = setInterval(() => {
+      for (const consumer of this.consumers.values()) {
+        const limit = consumer.idleMsMax;
+        if (limit !== null && consumer.evicted === null && consumer.idleMs > limit) void consumer.evict().catch(() => undefined);
+      }
+    }, 25);
+    this.timer.unref();
+  }
+
+  close(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    for (const waiter of [...this.waiters]) waiter();
+  }
+}
