@@ -29,3 +29,12 @@ export { Consumer, type ConsumerInfo, type ConsumerOptions, type DeliveredRecord
 export { Consumers } from './consumers/consumer-registry.js';
 export { Filters, type FilterFactory, type FilterPredicate } from './consumers/filters.js';
 export type { RecordHeader } from './engine/codec.js';
+export {
+  runCrashTests,
+  deriveRunSeed,
+  FAULT_KINDS,
+  type FaultKind,
+  type CrashTestOptions,
+  type CrashTestSummary,
+  type CrashFailure,
+} from './crash/campaign.js';

@@ -37,6 +37,7 @@ import type { EngineRecord } from './record.js';
 import { Consumers } from '../consumers/consumer-registry.js';
 import { Filters } from '../consumers/filters.js';
 export type { Intent };
+import { FailStopStore } from './fail-stop-store.js';
 import { checkBigint, checkInteger, checkOneOf, checkOptions } from './validate.js';
 
 export interface EngineOptions {
@@ -99,6 +100,8 @@ export class Engine implements FsHost, PermissionHost {
   readonly permissions: Permissions;
   readonly filters = new Filters();
   readonly consumers: Consumers;
+  /** The MetaStore, through a FailStopStore: a failed store write fails the engine. */
+  readonly store: MetaStore;
   private failure: FanlogError | null = null;
   private closed = false;
   private recordsSinceCheckpoint = 0;
@@ -109,7 +112,7 @@ export class Engine implements FsHost, PermissionHost {
   private constructor(
     readonly dir: string,
     readonly journal: Journal,
-    readonly store: MetaStore,
+    store: MetaStore,
     readonly state: FsState,
     private readonly clock: () => bigint,
     private readonly changelogMask: Mask,
@@ -117,6 +120,7 @@ export class Engine implements FsHost, PermissionHost {
     readonly recovery: EngineRecovery,
     consumerDefaults: { lagRecordsMax: number | null; idleMsMax: number | null },
   ) {
+    this.store = new FailStopStore(store, () => this.checkUsable(), (error) => this.fail(error));
     this.fs = new FanlogFs(this);
     this.permissions = new Permissions(this);
     this.groups = new Groups(this);
@@ -193,10 +197,15 @@ export class Engine implements FsHost, PermissionHost {
   }
 
   /** Journals one record as its own entry; resolves with its seq once durable. */
-  async appendRecord(record: EngineRecord): Promise<bigint> {
+  /**
+   * Appends one record as its own entry; resolves with its seq once it is
+   * durable. `onSeq` learns the seq at once, before the record is durable.
+   */
+  async appendRecord(record: EngineRecord, onSeq?: (seq: bigint) => void): Promise<bigint> {
     this.checkUsable();
     const appended = this.journal.appendEntry([encodeRecord(record)]);
     const seq = this.journal.headSeq;
+    onSeq?.(seq);
     try {
       await appended;
     } catch (error) {

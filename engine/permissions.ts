@@ -169,7 +169,7 @@ export interface PermissionHost {
   /** Groups that may be asked, in priority order. */
   permissionGroups(): PermissionGroup[];
   /** Journals one record as its own entry; resolves with its seq once durable. */
-  appendRecord(record: EngineRecord): Promise<bigint>;
+  appendRecord(record: EngineRecord, onSeq?: (seq: bigint) => void): Promise<bigint>;
 }
 
 export type Outcome = { outcome: 'completed' } | { outcome: 'denied' | 'failed'; code: string };
@@ -192,6 +192,8 @@ export function priorityKey(group: { groupClass: PermissionClass; name: string }
 export class Permissions {
   /** Undecided requests, by seq. */
   private readonly pending = new Map<bigint, PermissionRequest>();
+  /** Requests appended but not yet durable (and so not yet in `pending`). */
+  private readonly appending = new Set<bigint>();
   /** Guarded operations not yet settled, by operation seq and by each of their request seqs. */
   private readonly operations = new Map<bigint, Operation>();
   /** Outcomes of settled orphan operations, by operation seq and request seqs, for `settled`. */
@@ -310,7 +312,15 @@ export class Permissions {
       ...(operationSeq === undefined ? {} : { requestSeq: operationSeq }),
       intent: JSON.stringify({ ...intent, step }),
     };
-    const seq = await this.host.appendRecord(record);
+    // Until the request is durable and tracked, `appending` keeps it in
+    // oldestPendingSeq: a checkpoint taken meanwhile must not cover it up.
+    let assigned: bigint | undefined;
+    let seq: bigint;
+    try {
+      seq = await this.host.appendRecord(record, (at) => this.appending.add((assigned = at)));
+    } finally {
+      if (assigned !== undefined) this.appending.delete(assigned);
+    }
     const request = new PermissionRequest(seq, operationSeq ?? seq, group, record, intent, step);
     this.pending.set(seq, request);
     group.enqueue(request, false);
@@ -364,6 +374,7 @@ export class Permissions {
    */
   oldestPendingSeq(): bigint | undefined {
     let oldest: bigint | undefined;
+    for (const seq of this.appending) if (oldest === undefined || seq < oldest) oldest = seq;
     for (const seq of this.pending.keys()) if (oldest === undefined || seq < oldest) oldest = seq;
     for (const seq of this.operations.keys()) if (oldest === undefined || seq < oldest) oldest = seq;
     return oldest;

@@ -19,7 +19,7 @@
  * A failure prints the case; FANLOG_CRASH_SEED=<seed> replays it.
  */
 import { describe, expect, it } from 'vitest';
-import { settleEverything } from './permission-checks.js';
+import { settleEverything } from '../../crash/permission-checks.js';
 import {
   type CrashMode,
   CRASH_MODES,

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { Engine, Prng } from '../../index.js';
 import { startNodeChild, tempDir } from '../helpers.js';
-import { settleEverything } from './permission-checks.js';
+import { settleEverything } from '../../crash/permission-checks.js';
 
 const KILLS = Number(process.env.FANLOG_PERMISSION_KILL_RUNS ?? 6);
 const SEED = Number(process.env.FANLOG_KILL_SEED ?? Date.now() % 1_000_000);

@@ -3,7 +3,7 @@
  * journal must show about requests, decisions and operations, and what the
  * queues must hold right after recovery.
  */
-import { decodeRecord, type Engine, type EngineRecord, type EventQueue, FAN_ALLOW } from '../../index.js';
+import { decodeRecord, type Engine, type EngineRecord, type EventQueue, FAN_ALLOW } from '../index.js';
 
 /** Group priority rank as the engine asks them: pre-content before content. */
 const PRIORITY: Record<string, number> = { 'pre-content': 0, content: 1 };
@@ -75,10 +75,16 @@ const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
  */
 export async function settleEverything(engine: Engine, fail: (what: string) => void): Promise<void> {
   const groupRank = ranks(engine);
-  const undecided = checkJournal(await view(engine), fail, groupRank);
+  const recoveredHead = engine.recovery.headSeq;
+  // Operations resumed by recovery may already have asked their next step:
+  // those requests are after the recovered head and were never undecided.
+  const undecided = new Map<string, bigint[]>();
+  for (const [group, seqs] of checkJournal(await view(engine), fail, groupRank)) {
+    const before = seqs.filter((seq) => seq <= recoveredHead);
+    if (before.length > 0) undecided.set(group, before);
+  }
   const expected = [...undecided.values()].reduce((total, seqs) => total + seqs.length, 0);
   if (engine.recovery.resurrectedRequests !== expected) fail(`resurrected ${engine.recovery.resurrectedRequests} requests, expected ${expected}`);
-  const recoveredHead = engine.recovery.headSeq;
   const queues = new Map<string, EventQueue>();
   for (const info of engine.groups.list()) {
     const queue = engine.groups.get(info.name).openQueue();

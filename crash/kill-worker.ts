@@ -1,0 +1,39 @@
+/**
+ * The child process of a crash campaign's kill runs: runs the Workload on a
+ * real disk until it is SIGKILLed (or its operations are spent) and reports
+ * to the parent, one line each on stdout, what the model needs:
+ *
+ *   ready                  the engine is open and the workload starts
+ *   durable SEQ            the journal called SEQ durable after a call resolved
+ *   acked NAME SEQ         consumer NAME's ack of SEQ resolved
+ *   registered NAME        consumer NAME was registered (again)
+ *   decided SEQ            the response to request SEQ resolved
+ *   checked                a live check passed
+ *   violation N TEXT       a live check of invariant N failed
+ *
+ * Writes to a pipe are synchronous on Linux, so a line is out before the
+ * process can die after it. Arguments: DIR STORE SEED OPS CHECKPOINT_EVERY.
+ */
+import { Engine } from '../engine/engine.js';
+import type { StoreKind } from '../engine/meta-store.js';
+import { Prng } from '../journal/prng.js';
+import { Workload } from './workload.js';
+
+const [dir, store, seedText, opsText, checkpointText] = process.argv.slice(2);
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+const workload = new Workload(dir!, new Prng(Number(seedText)), {
+  durable: (seq) => say(`durable ${seq}`),
+  acked: (consumer, seq) => say(`acked ${consumer} ${seq}`),
+  registered: (consumer) => say(`registered ${consumer}`),
+  decided: (seq) => say(`decided ${seq}`),
+  checked: () => say('checked'),
+  violation: (invariant, what) => say(`violation ${invariant} ${what.replace(/\n/g, ' ')}`),
+}, {
+  ops: Number(opsText),
+  engine: { store: store as StoreKind, segmentBytesMax: 8192, checkpointEveryRecords: Number(checkpointText) },
+  timeouts: true,
+  stopped: () => false,
+  onOpen: () => say('ready'),
+});
+await workload.run((path, options) => Engine.open(path, options));
+await workload.engine.close();

@@ -1,0 +1,379 @@
+/**
+ * The crash campaign's workload: one seeded run of everything fanlog does,
+ * driven in rounds so that a seed always makes the same calls in the same
+ * order on MemoryIo.
+ *
+ * Setup (first open only): a directory tree with offline and online files;
+ * three groups, one of each class — 'hsm' (pre-content, restartable,
+ * FAN_PRE_ACCESS|FAN_PRE_MODIFY on the filesystem), 'av' (content,
+ * FAN_OPEN_PERM|FAN_ACCESS_PERM on the /d mount), 'watch' (notification,
+ * every event on the filesystem, a short queue that overflows) — and three
+ * consumers: 'backup' (everything, acks most of what it reads), 'audit'
+ * (directory-entry events only, acks now and then) and 'lazy' (a lag limit,
+ * never acks: it is evicted, notices, and registers again).
+ *
+ * Each round starts a few simulated processes' operations at once (every
+ * filesystem call, guarded ones included, many failing with POSIX errors on
+ * purpose), then plays the listeners until they all settle: they allow,
+ * deny, deny with an errno, stall, and release and reopen their queues
+ * (the restartable one gets its read events back; the other one allows
+ * them). Between rounds the consumers read and ack, and the engine may take
+ * a checkpoint or be closed and reopened. With `timeouts` (real-time runs
+ * only: timers would make a seeded run depend on the wall clock) a fourth
+ * group 'slow' times every request out.
+ *
+ * The workload reports to an Observer what the model needs (durable
+ * promises the engine made, acks, decisions) and checks what it can live:
+ * consumers see only durable records, never one at or below where they
+ * stood; an evicted consumer is told what it lost; after an I/O failure the
+ * engine refuses work with EFAILED.
+ */
+import type { Engine, EngineOptions } from '../engine/engine.js';
+import type { EventQueue } from '../engine/event-queue.js';
+import {
+  FAN_ACCESS_PERM,
+  FAN_ALL_EVENTS,
+  FAN_ALLOW,
+  FAN_CREATE,
+  FAN_DELETE,
+  FAN_DENY,
+  FAN_DENY_ERRNO,
+  FAN_MOVED_FROM,
+  FAN_MOVED_TO,
+  FAN_FS_ERROR,
+  FAN_OPEN_PERM,
+  FAN_PERMISSION_EVENTS,
+  FAN_PRE_ACCESS,
+  FAN_PRE_CONTENT_EVENTS,
+  FAN_Q_OVERFLOW,
+  FAN_PRE_MODIFY,
+  FAN_RENAME,
+} from '../engine/masks.js';
+import { ERRNO } from '../engine/permissions.js';
+import type { Prng } from '../journal/prng.js';
+
+/** What the workload tells the model. */
+export interface Observer {
+  /** The journal promised durability through `seq` (its durableSeq, sampled after something resolved). */
+  durable(seq: bigint): void;
+  /** `consumer`'s ack of `seq` resolved. */
+  acked(consumer: string, seq: bigint): void;
+  /** `consumer` was registered (again, after an eviction): acks before it no longer bind. */
+  registered(consumer: string): void;
+  /** A response to the permission request at `requestSeq` resolved. */
+  decided(requestSeq: bigint): void;
+  /** A check made during the run failed. */
+  violation(invariant: number, what: string): void;
+  /** A check made during the run passed. */
+  checked(): void;
+}
+
+export interface WorkloadOptions {
+  ops: number;
+  /** Engine options but the directory; the same on every reopen. */
+  engine: EngineOptions;
+  /** Adds a group whose requests all time out (wall-clock timers). */
+  timeouts: boolean;
+  /** True once nothing more can happen (power cut); checked between steps. */
+  stopped: () => boolean;
+  /** Called after each reopen, before the engine is used. */
+  onOpen?: (engine: Engine) => void;
+}
+
+export const CONSUMERS = {
+  backup: { mask: FAN_ALL_EVENTS | FAN_OPEN_PERM | FAN_ACCESS_PERM | FAN_PRE_ACCESS | FAN_PRE_MODIFY, ackChance: 0.9, lagRecordsMax: undefined },
+  audit: { mask: FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO, ackChance: 0.3, lagRecordsMax: undefined },
+  lazy: { mask: FAN_ALL_EVENTS, ackChance: 0, lagRecordsMax: 150 },
+} as const;
+export type ConsumerName = keyof typeof CONSUMERS;
+const CONSUMER_NAMES = Object.keys(CONSUMERS) as ConsumerName[];
+
+/** What a notification group may watch: every event but the permission ones and the queue's own. */
+const NOTIFICATION_EVENTS = FAN_ALL_EVENTS & ~(FAN_PERMISSION_EVENTS | FAN_PRE_CONTENT_EVENTS | FAN_Q_OVERFLOW | FAN_FS_ERROR);
+const PROCESSES = 3;
+/** Listener rounds before a round's stalled requests are released and everything is allowed. */
+const PATIENCE_TICKS = 30;
+const NAMES = ['a', 'b', 'c'];
+/** Codes an operation of this workload may fail with while the engine works. */
+const EXPECTED_CODES = new Set([
+  'ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EINVAL', 'EBADF', 'ELOOP', 'ENODATA', 'EPERM', 'EIO', 'EAGAIN', 'EBUSY', 'ETXTBSY',
+]);
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+export class Workload {
+  engine!: Engine;
+  /** False while no engine is open (before the first open, or when a reopen failed). */
+  isOpen = false;
+  private readonly queues = new Map<string, EventQueue>();
+  private readonly stalled: { group: string; id: number; seq: bigint }[] = [];
+  private readonly fds: number[] = [];
+  private readonly dirs = ['/d', '/d/s'];
+  private readonly files: string[] = [];
+  /** Per consumer: the highest seq delivered since the engine was opened (or the cursor then). */
+  private readonly delivered = new Map<string, bigint>();
+  private opsLeft: number;
+  operations = 0;
+  succeeded = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly prng: Prng,
+    private readonly observer: Observer,
+    private readonly options: WorkloadOptions,
+  ) {
+    this.opsLeft = options.ops;
+  }
+
+  /** Runs until the operations are spent, the engine failed, or the power went. Leaves the engine open. */
+  async run(open: (dir: string, options: EngineOptions) => Promise<Engine>): Promise<void> {
+    this.engine = await open(this.dir, this.options.engine);
+    this.opened();
+    await this.setup();
+    while (this.opsLeft > 0 && this.alive()) {
+      await this.round();
+      if (!this.alive()) break;
+      await this.consumerWork();
+      if (!this.alive()) break;
+      const roll = this.prng.next();
+      if (roll < 0.12) await this.engine.checkpoint();
+      else if (roll < 0.17) {
+        await this.closeQueues();
+        this.isOpen = false;
+        await this.engine.close();
+        this.engine = await open(this.dir, this.options.engine);
+        this.opened();
+      }
+    }
+  }
+
+  alive(): boolean {
+    return !this.options.stopped() && !this.engine.failed;
+  }
+
+  private opened(): void {
+    this.isOpen = true;
+    this.options.onOpen?.(this.engine);
+    this.stalled.length = 0;
+    this.fds.length = 0;
+    this.delivered.clear();
+    for (const info of this.engine.consumers.list()) this.delivered.set(info.name, info.cursor);
+    this.openQueues();
+  }
+
+  private openQueues(): void {
+    this.queues.clear();
+    for (const info of this.engine.groups.list()) this.queues.set(info.name, this.engine.groups.get(info.name).openQueue());
+  }
+
+  private async setup(): Promise<void> {
+    const { engine } = this;
+    if (engine.groups.size > 0) return;
+    for (const dir of this.dirs) await engine.fs.mkdir(dir).catch(this.expected);
+    for (let i = 0; i < 6; i++) {
+      const path = `${this.prng.pick(this.dirs)}/f${i}`;
+      await engine.fs.create(path, { size: this.prng.between(1, 200_000), offline: i % 2 === 0 }).catch(this.expected);
+      this.files.push(path);
+    }
+    const hsm = await engine.groups.create('hsm', { class: 'pre-content', restartable: true });
+    await hsm.mark({ path: '/', scope: 'filesystem', mask: FAN_PRE_ACCESS | FAN_PRE_MODIFY });
+    const av = await engine.groups.create('av', { class: 'content' });
+    await av.mark({ path: '/d', scope: 'mount', mask: FAN_OPEN_PERM | FAN_ACCESS_PERM });
+    const watch = await engine.groups.create('watch', { class: 'notif', queueEventsMax: 16 });
+    await watch.mark({ path: '/', scope: 'filesystem', mask: NOTIFICATION_EVENTS });
+    if (this.options.timeouts) {
+      const slow = await engine.groups.create('slow', { class: 'content', permissionTimeoutMs: 5, onTimeout: 'deny' });
+      await slow.mark({ path: '/d/s', scope: 'mount', mask: FAN_OPEN_PERM });
+    }
+    for (const name of CONSUMER_NAMES) await this.register(name, 'oldest');
+    this.openQueues();
+  }
+
+  private async register(name: ConsumerName, from: 'oldest' | 'next'): Promise<void> {
+    const { mask, lagRecordsMax } = CONSUMERS[name];
+    const consumer = await this.engine.consumers.register(name, lagRecordsMax === undefined ? { mask, from } : { mask, from, lagRecordsMax });
+    this.delivered.set(name, consumer.cursor);
+    this.observer.registered(name);
+  }
+
+  /** Starts up to PROCESSES operations and plays the listeners until all have settled. */
+  private async round(): Promise<void> {
+    const pending = new Set<Promise<void>>();
+    for (let p = 0; p < PROCESSES && this.opsLeft > 0; p++) {
+      this.opsLeft--;
+      const operation = this.operation(100 + p);
+      pending.add(operation);
+      void operation.finally(() => pending.delete(operation));
+    }
+    for (let ticks = 0; pending.size > 0 && this.alive(); ticks++) {
+      await this.listen(ticks >= PATIENCE_TICKS);
+      if (ticks > 0 && ticks % (PATIENCE_TICKS / 2) === 0) await this.restartQueues();
+      await tick();
+    }
+  }
+
+  /** One simulated process's call, chosen by the seed. Never rejects: errors are classified here. */
+  private async operation(pid: number): Promise<void> {
+    const { prng } = this;
+    const fs = this.engine.fs;
+    const ctx = { pid };
+    const fd = (): number => (this.fds.length === 0 ? 999 : prng.pick(this.fds));
+    const calls: (() => Promise<unknown>)[] = [
+      () => fs.mkdir(this.fresh(this.dirs), {}, ctx),
+      () => fs.create(this.fresh(this.files), { size: prng.int(300_000), offline: prng.chance(0.5) }, ctx),
+      () => fs.open(this.path(), prng.pick(['r', 'w', 'rw'] as const), { create: prng.chance(0.3), truncate: prng.chance(0.1) }, ctx).then((opened) => void this.fds.push(opened)),
+      () => fs.read(fd(), prng.int(300_000), prng.between(1, 70_000), ctx),
+      () => fs.read(fd(), prng.int(300_000), prng.between(1, 70_000), ctx),
+      () => fs.write(fd(), prng.int(300_000), prng.between(1, 20_000), ctx),
+      () => fs.fault(fd(), prng.int(300_000), { write: prng.chance(0.3) }, ctx),
+      () => fs.close(this.fds.length === 0 ? 999 : this.fds.splice(prng.int(this.fds.length), 1)[0]!, ctx),
+      () => fs.truncate(this.path(), prng.int(300_000), ctx),
+      () => fs.unlink(this.path(), ctx),
+      () => fs.rmdir(prng.pick(this.dirs), ctx),
+      () => fs.rename(this.path(), prng.chance(0.5) ? this.fresh(this.files) : this.path(), ctx),
+      () => fs.link(this.path(), this.fresh(this.files), ctx),
+      () => fs.symlink(prng.pick(['f0', '/d/f1', '../x']), this.fresh([]), ctx),
+      () => fs.chmod(this.path(), prng.int(0o777), ctx),
+      () => fs.setxattr(this.path(), prng.pick(['user.a', 'user.b']), prng.bytes(prng.int(16)), ctx),
+      () => fs.removexattr(this.path(), 'user.a', ctx),
+      () => fs.hsmFill(this.path(), prng.int(300_000), prng.int(100_000), ctx),
+      () => fs.hsmRelease(this.path(), ctx),
+    ];
+    const call = calls[prng.int(calls.length)]!;
+    const failedBefore = this.engine.failed;
+    this.operations++;
+    try {
+      await call();
+      this.succeeded++;
+      if (failedBefore) this.observer.violation(7, 'an operation succeeded on a failed engine');
+      this.observer.durable(this.engine.journal.durableSeq);
+    } catch (error) {
+      this.expected(error);
+    }
+  }
+
+  /** Accepts the errors an operation may give; anything else is a finding. */
+  private readonly expected = (error: unknown): void => {
+    const code = (error as { code?: string }).code;
+    if (code !== undefined && EXPECTED_CODES.has(code)) return;
+    if (this.options.stopped() || this.engine.failed) return;
+    this.observer.violation(0, `unexpected error from a working engine: ${String(error)}`);
+  };
+
+  /** Answers what the permission queues hold; with `drain`, allows everything. */
+  private async listen(drain: boolean): Promise<void> {
+    const { prng } = this;
+    for (const [group, queue] of this.queues) {
+      if (group === 'slow') continue; // never read: every request times out
+      const events = await queue.read({ max: 8 }).catch(this.quiet);
+      for (const event of events ?? []) {
+        if (event.seq === undefined || !isPermission(event.mask)) continue;
+        const roll = prng.next();
+        if (!drain && roll < 0.2) {
+          this.stalled.push({ group, id: event.id, seq: event.seq });
+          continue;
+        }
+        const response = drain || roll < 0.65 ? FAN_ALLOW : group === 'hsm' && roll < 0.8 ? FAN_DENY_ERRNO(prng.pick([ERRNO.EAGAIN, ERRNO.EIO])) : FAN_DENY;
+        await this.respond(group, event.id, event.seq, response);
+      }
+    }
+    if (this.stalled.length > 0 && (drain || prng.chance(0.3))) {
+      const { group, id, seq } = this.stalled.shift()!;
+      await this.respond(group, id, seq, FAN_ALLOW);
+    }
+  }
+
+  private async respond(group: string, id: number, seq: bigint, response: number): Promise<void> {
+    const queue = this.queues.get(group)!;
+    try {
+      await queue.respond(id, response);
+      this.observer.decided(seq);
+      this.observer.durable(this.engine.journal.durableSeq);
+    } catch (error) {
+      this.quiet(error);
+    }
+  }
+
+  /** Releases and reopens the permission queues: restartable ones get their read events back, the others allow them. */
+  private async restartQueues(): Promise<void> {
+    this.stalled.length = 0;
+    for (const [group, queue] of this.queues) {
+      if (group === 'watch' || group === 'slow') continue;
+      await queue.close().catch(this.quiet);
+      if (!this.alive()) return;
+      this.queues.set(group, this.engine.groups.get(group).openQueue());
+    }
+  }
+
+  private async closeQueues(): Promise<void> {
+    for (const queue of this.queues.values()) await queue.close().catch(this.quiet);
+    this.queues.clear();
+  }
+
+  /** Consumers read a batch each, check it, and ack some of it; the notification queue is drained. */
+  private async consumerWork(): Promise<void> {
+    const { prng, engine } = this;
+    await this.queues.get('watch')?.read({ max: 64 }).catch(this.quiet);
+    for (const name of CONSUMER_NAMES) {
+      if (!prng.chance(0.7)) continue;
+      const consumer = engine.consumers.get(name);
+      let records;
+      try {
+        records = await consumer.read({ max: prng.between(1, 64) });
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'EEVICTED') {
+          this.quiet(error);
+          continue;
+        }
+        this.check(8, (error as { lost?: unknown }).lost !== undefined, `${name}'s eviction did not say what was lost`);
+        await this.register(name, 'next');
+        continue;
+      }
+      const durable = engine.journal.durableSeq;
+      for (const record of records) {
+        const after = this.delivered.get(name) ?? 0n;
+        this.check(4, record.seq > after, `${name} was delivered ${record.seq} at or below ${after}`);
+        this.check(4, record.seq <= durable, `${name} was delivered ${record.seq}, which was not durable (${durable})`);
+        this.delivered.set(name, record.seq);
+      }
+      if (records.length === 0 || !prng.chance(CONSUMERS[name].ackChance)) continue;
+      const seq = prng.pick(records).seq;
+      try {
+        await consumer.ack(seq);
+        this.observer.acked(name, seq);
+        this.observer.durable(this.engine.journal.durableSeq);
+      } catch (error) {
+        this.quiet(error);
+      }
+    }
+  }
+
+  private check(invariant: number, ok: boolean, what: string): void {
+    if (ok) this.observer.checked();
+    else this.observer.violation(invariant, what);
+  }
+
+  /** Errors from listeners and consumers: only a stopped or failed engine may give them. */
+  private readonly quiet = (error: unknown): undefined => {
+    if (!this.options.stopped() && !this.engine.failed && (error as { code?: string }).code !== 'EFAILED') {
+      this.observer.violation(0, `unexpected error from a working engine: ${String(error)}`);
+    }
+    return undefined;
+  };
+
+  /** A path the workload made (it may be gone since), or a directory. */
+  private path(): string {
+    return this.prng.chance(0.75) && this.files.length > 0 ? this.prng.pick(this.files) : this.prng.pick(this.dirs);
+  }
+
+  /** A new name in one of the directories, remembered in `into`. */
+  private fresh(into: string[]): string {
+    const made = `${this.prng.pick(this.dirs)}/${this.prng.pick(NAMES)}${this.prng.int(6)}`;
+    into.push(made);
+    return made;
+  }
+}
+
+function isPermission(mask: bigint): boolean {
+  return (mask & (FAN_OPEN_PERM | FAN_ACCESS_PERM | FAN_PRE_ACCESS | FAN_PRE_MODIFY)) !== 0n;
+}
