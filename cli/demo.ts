@@ -15,12 +15,12 @@
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Presets, SingleBar } from 'cli-progress';
 import type { Consumer } from '../consumers/consumer.js';
 import { decodeRecord } from '../engine/codec.js';
 import { Engine } from '../engine/engine.js';
 import { Prng } from '../journal/prng.js';
 import { ARCHIVE, HsmDaemon, hsmGroup, newCounters, populate, simulatedProcess } from './demo-workload.js';
+import { progressBar } from './progress.js';
 
 export interface DemoOptions {
   dir: string;
@@ -36,24 +36,6 @@ const say = (line = ''): void => {
 };
 const n = (value: number | bigint): string => value.toLocaleString('en-US');
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-
-function progressBar(label: string, total: number): { update(value: number): void; stop(): void } {
-  if (process.stdout.isTTY) {
-    const bar = new SingleBar({ format: `  ${label} [{bar}] {value}/{total}`, hideCursor: true }, Presets.shades_classic);
-    bar.start(total, 0);
-    return { update: (value) => bar.update(value), stop: () => bar.stop() };
-  }
-  let shown = 0;
-  return {
-    update: (value) => {
-      if (value - shown >= total / 4 || value === total) {
-        shown = value;
-        say(`  ${label}: ${n(value)}/${n(total)}`);
-      }
-    },
-    stop: () => undefined,
-  };
-}
 
 /** The backup consumer's side: reads in batches and acknowledges, counting what it saw. */
 class Backup {

@@ -6,7 +6,9 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { FanlogError } from '../errors.js';
+import { FAULT_KINDS } from '../crash/campaign.js';
 import { consumersCommand, stat, tail, verify } from './commands.js';
+import { crashTest, type CrashTestCommand, parseFaults } from './crash-test.js';
 import { runDemo, runDemoWorker } from './demo.js';
 
 function parseCount(value: string): number {
@@ -106,6 +108,33 @@ program
     if (action !== 'list' && name === undefined) usage(`'${action}' needs a consumer name`);
     if (action === 'ack' && seq === undefined) usage("'ack' needs a seq");
     await consumersCommand({ ...options, action, ...(name === undefined ? {} : { name }), ...(seq === undefined ? {} : { seq }) });
+  });
+
+function parseIndex(value: string): number {
+  const index = Number(value);
+  if (!Number.isInteger(index) || index < 0 || index > 100_000_000) throw new InvalidArgumentError(`expected a run index from 0, got '${value}'`);
+  return index;
+}
+
+function parseSeed(value: string): number {
+  const seed = Number(value);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff) throw new InvalidArgumentError(`expected a seed from 0 to 4294967295, got '${value}'`);
+  return seed;
+}
+
+program
+  .command('crash-test')
+  .description('Seeded crash campaign: a mixed workload per run, a fault, recovery, and every invariant of DESIGN.md checked; exit 1 on any violation')
+  .option('--runs <n>', 'runs to make', parseCount, 100)
+  .option('--seed <n>', 'campaign seed: the same seed makes the same runs', parseSeed, 1)
+  .option('--ops <n>', 'filesystem operations per run', parseCount, 60)
+  .option('--faults <list>', `comma-separated, from ${FAULT_KINDS.join(', ')} (default: all but kill)`, parseFaults)
+  .option('--kill', 'add kill runs: a child process on a real disk, SIGKILLed at a random moment')
+  .option('--store <kind>', "store for kill runs: 'lmdb' or 'level' (simulated runs always use 'files')", 'lmdb')
+  .option('--run <k>', 'replay only run K of this seed', parseIndex)
+  .option('--json', 'one JSON object: runs, faults, checks, violations, seed, failures')
+  .action(async (options: CrashTestCommand) => {
+    if (!(await crashTest(options))) process.exitCode = 1;
   });
 
 try {

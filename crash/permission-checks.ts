@@ -45,7 +45,7 @@ export function checkJournal(v: JournalView, fail: (what: string) => void, group
     seqs.forEach((seq, i) => {
       const record = v.requests.get(seq)!;
       const { step } = JSON.parse(record.intent!) as { step: number };
-      const position = step * 10 + (groupRank.get(record.group!) ?? 9);
+      const position = step * 1000 + (groupRank.get(record.group!) ?? 999);
       if (position <= previous) fail(`operation ${operation} asked step ${step} of ${record.group} again or backwards`);
       previous = position;
       const answer = v.decisions.get(seq)?.[0]?.response;
@@ -61,8 +61,13 @@ export function checkJournal(v: JournalView, fail: (what: string) => void, group
 }
 
 
+/** Each group's place in the order groups are asked: pre-content before content, then by name (README). */
 export function ranks(engine: Engine): Map<string, number> {
-  return new Map(engine.groups.list().map((info) => [info.name, PRIORITY[info.class] ?? 2]));
+  const ordered = engine.groups
+    .list()
+    .map((info) => ({ name: info.name, rank: PRIORITY[info.class] ?? 2 }))
+    .sort((a, b) => a.rank - b.rank || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return new Map(ordered.map((group, index) => [group.name, index]));
 }
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
