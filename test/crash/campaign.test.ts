@@ -1,0 +1,60 @@
+/**
+ * The crash campaign (crash/campaign.ts) over simulated disks: seeded runs
+ * of the whole engine, each with a power cut, a crash during recovery, or an
+ * injected EIO/ENOSPC, and every invariant checked against the write-trace
+ * model. FANLOG_CAMPAIGN_RUNS sets the runs (small by default, thousands in
+ * CI); FANLOG_CAMPAIGN_SEED the seed. A failure prints, per violation, the
+ * run index and the command that replays it.
+ */
+import { describe, expect, it } from 'vitest';
+import { runCrashTests } from '../../index.js';
+
+const RUNS = Number(process.env.FANLOG_CAMPAIGN_RUNS ?? 150);
+const SEED = Number(process.env.FANLOG_CAMPAIGN_SEED ?? 20261123);
+
+const replay = (failure: { run: number; invariant: number; fault: string; what: string }): string =>
+  `invariant ${failure.invariant} in run ${failure.run} (${failure.fault}): ${failure.what} — replay: fanlog crash-test --seed ${SEED} --runs ${RUNS} --run ${failure.run}`;
+
+describe('crash campaign', () => {
+  it(`keeps every invariant over ${RUNS} seeded runs with power cuts, crashes during recovery, EIO and ENOSPC (seed ${SEED})`, async () => {
+    const summary = await runCrashTests({ runs: RUNS, seed: SEED });
+    expect(summary.failures.map(replay)).toEqual([]);
+    expect(summary.violations).toBe(0);
+    expect(summary.runs).toBe(RUNS);
+    // The faults really happen, of every kind, and the checks really run.
+    const kinds = new Set(Object.keys(summary.faults).map((kind) => kind.split(':')[0]));
+    expect([...kinds].sort()).toEqual(['eio', 'enospc', 'power-cut', 'recovery-crash']);
+    const injected = Object.values(summary.faults).reduce((total, count) => total + count, 0);
+    expect(injected).toBeGreaterThan(RUNS * 0.7);
+    expect(summary.checks).toBeGreaterThan(RUNS * 50);
+  });
+
+  it('gives the same runs, faults and checks for the same seed', async () => {
+    const first = await runCrashTests({ runs: 25, seed: 99 });
+    const second = await runCrashTests({ runs: 25, seed: 99 });
+    expect({ ...second, ms: 0 }).toEqual({ ...first, ms: 0 });
+    const other = await runCrashTests({ runs: 25, seed: 100 });
+    expect(other.checks).not.toBe(first.checks);
+  });
+
+  it('replays one run alone exactly as it ran inside its campaign', async () => {
+    const runs: { checks: number; faults: Record<string, number> }[] = [];
+    let previous = 0;
+    for (let run = 0; run < 6; run++) {
+      const alone = await runCrashTests({ runs: 6, seed: 7, only: run });
+      runs.push({ checks: alone.checks, faults: alone.faults });
+      previous += alone.checks;
+    }
+    const whole = await runCrashTests({ runs: 6, seed: 7 });
+    expect(previous).toBe(whole.checks);
+    const faults: Record<string, number> = {};
+    for (const run of runs) for (const [kind, count] of Object.entries(run.faults)) faults[kind] = (faults[kind] ?? 0) + count;
+    expect(faults).toEqual(whole.faults);
+  });
+
+  it('rejects bad options with EINVAL', async () => {
+    for (const options of [{ runs: 0 }, { runs: 1.5 }, { seed: -1 }, { opsPerRun: 0 }, { faults: [] }, { faults: ['meteor'] }, { only: 5, runs: 5 }, { store: 'files', faults: ['kill'] }, { bogus: 1 }]) {
+      await expect(runCrashTests(options as never), JSON.stringify(options)).rejects.toMatchObject({ code: 'EINVAL' });
+    }
+  });
+});
