@@ -80,9 +80,9 @@ export class FanlogFs extends FsContent {
 
   async symlink(target: string, path: string, context?: ProcessContext): Promise<void> {
     const ctx = this.begin(context);
-    if (typeof target !== 'string' || target.length === 0 || target.includes('\0')) {
-      throw fsError('EINVAL', 'symlink target must be a non-empty string without NUL');
-    }
+    if (typeof target !== 'string' || target.includes('\0')) throw fsError('EINVAL', 'symlink target must be a string without NUL');
+    // Linux: symlink("", path) is ENOENT.
+    if (target.length === 0) throw fsError('ENOENT', 'symlink target is empty');
     if (Buffer.byteLength(target) > PATH_BYTES_MAX) throw fsError('ENAMETOOLONG', 'symlink target is too long');
     const at = this.absent(path);
     const fid = this.state.allocateFid();
