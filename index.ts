@@ -13,6 +13,7 @@ export {
   type SyncPolicy,
 } from './journal/journal.js';
 export { JournalReader, type JournalRecord } from './journal/reader.js';
+export { JournalFollower } from './journal/follower.js';
 export type { RecoveryReport } from './journal/recovery.js';
 export type { ByteOffset, JournalId, Seq } from './journal/types.js';
 export { Engine, type EngineOptions, type EngineRecovery } from './engine/engine.js';

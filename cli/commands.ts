@@ -11,6 +11,7 @@ import { maskNames } from '../engine/masks.js';
 import type { StoreKind } from '../engine/meta-store.js';
 import type { EngineRecord, Fid } from '../engine/record.js';
 import { FanlogError } from '../errors.js';
+import { JournalFollower } from '../journal/follower.js';
 import { NodeIo } from '../journal/node-io.js';
 import { recover } from '../journal/recovery.js';
 
@@ -106,6 +107,42 @@ export async function tail(options: CommonOptions & { from?: bigint; consumer?: 
       if (record.kind !== 'op') print(seq, record);
     }
   });
+}
+
+/** How often `tail --follow` looks for new records. */
+const FOLLOW_POLL_MS = 200;
+
+/**
+ * `tail --follow`: prints the changelog and then new records as they are
+ * written, until SIGINT or SIGTERM. It reads the segment files without the
+ * engine's lock (JournalFollower), so it works while an application has the
+ * engine open; it shows what was written, which a crash may still cut.
+ */
+export async function follow(options: { dir: string; from?: bigint; json?: boolean }): Promise<void> {
+  const journalDir = path.join(options.dir, 'journal');
+  if (!existsSync(journalDir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
+  const follower = new JournalFollower(new NodeIo(), journalDir, options.from);
+  let stopping = false;
+  let wake: () => void = () => undefined;
+  const stop = (): void => {
+    stopping = true;
+    wake();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  while (!stopping) {
+    for (const { seq, payload } of await follower.poll()) {
+      const record = decodeRecord(payload);
+      if (record.kind !== 'op') out(options.json === true ? toJson({ seq, ...record }) : changelogLine(seq, record));
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, FOLLOW_POLL_MS);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
 }
 
 /**

@@ -7,7 +7,7 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { FanlogError } from '../errors.js';
 import { FAULT_KINDS } from '../crash/campaign.js';
-import { consumersCommand, stat, tail, verify } from './commands.js';
+import { consumersCommand, follow, stat, tail, verify } from './commands.js';
 import { crashTest, type CrashTestCommand, parseFaults } from './crash-test.js';
 import { runDemo, runDemoWorker } from './demo.js';
 
@@ -81,8 +81,13 @@ program
   .option('--from <seq>', 'first seq to print (default: the oldest retained)', parseSeq)
   .option('--consumer <name>', "read through this consumer (from after its cursor)")
   .option('--ack', 'with --consumer: acknowledge what was printed')
+  .option('--follow', 'keep printing new records as they are written, until interrupted (reads without the engine lock, so it works while an application has the engine open)')
   .option('--json', 'one JSON object per line')
-  .action(async (options: Common & { from?: bigint; consumer?: string; ack?: boolean }) => tail(options));
+  .action(async (options: Common & { from?: bigint; consumer?: string; ack?: boolean; follow?: boolean }) => {
+    if (options.follow === true && options.consumer !== undefined) usage('--follow reads the segments without opening the engine; --consumer needs the engine: use one or the other');
+    if (options.ack === true && options.consumer === undefined) usage('--ack needs --consumer');
+    return options.follow === true ? follow(options) : tail(options);
+  });
 
 program
   .command('verify')
