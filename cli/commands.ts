@@ -14,6 +14,7 @@ import { FanlogError } from '../errors.js';
 import { JournalFollower } from '../journal/follower.js';
 import { NodeIo } from '../journal/node-io.js';
 import { recover } from '../journal/recovery.js';
+import { progressBar } from './progress.js';
 
 export interface CommonOptions {
   dir: string;
@@ -146,29 +147,51 @@ export async function follow(options: { dir: string; from?: bigint; json?: boole
 }
 
 /**
- * Reads every segment and every frame without changing anything. Exit 0
- * when sound (a torn tail a crash left is reported, not damage), 1 with the
- * file and byte offset of the first damage.
+ * Reads every segment and every frame without changing anything: the
+ * journal's, and the `files` store's (its own journal of the same format).
+ * Exit 0 when sound (a torn tail a crash left is reported, not damage), 1
+ * with the file and byte offset of the first damage. lmdb and level check
+ * their own files when the engine opens them.
  */
 export async function verify(options: { dir: string; json?: boolean }): Promise<boolean> {
   const journalDir = path.join(options.dir, 'journal');
   if (!existsSync(journalDir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
+  const storeDir = ['meta-files', 'meta-lmdb', 'meta-level'].map((name) => path.join(options.dir, name)).find((dir) => existsSync(dir));
+  const filesStore = storeDir !== undefined && storeDir.endsWith('meta-files') ? storeDir : null;
+  const progress = options.json === true ? null : progressBar('segments', segmentCount(journalDir) + (filesStore === null ? 0 : segmentCount(filesStore)), { stream: process.stderr, quietOnPipe: true });
+  let scanned = 0;
+  const onSegment = (): void => progress?.update(++scanned);
   try {
     // Recovery without repairs reads and checks every frame of every segment.
-    const { report } = await recover(new NodeIo(), journalDir, { repair: false });
-    const result = { sound: true, segments: report.segments, records: report.records, pendingRepairs: report.repairs };
+    const { report } = await recover(new NodeIo(), journalDir, { repair: false, onSegment });
+    const store = filesStore === null ? null : (await recover(new NodeIo(), filesStore, { repair: false, onSegment })).report;
+    progress?.stop();
+    const result = {
+      sound: true,
+      segments: report.segments,
+      records: report.records,
+      pendingRepairs: [...report.repairs, ...(store?.repairs ?? [])],
+      store: store === null ? { kind: storeDir === undefined ? 'none' : path.basename(storeDir).slice(5), scanned: false } : { kind: 'files', scanned: true, segments: store.segments, records: store.records },
+    };
     if (options.json === true) out(toJson(result));
     else {
       out(`sound: ${result.segments} segments, ${result.records} records`);
+      if (store !== null) out(`store: files, ${store.segments} segments, ${store.records} records, sound`);
+      else if (storeDir !== undefined) out(`store: ${result.store.kind} (checked by ${result.store.kind} itself when the engine opens)`);
       for (const repair of result.pendingRepairs) out(`note: the next open will repair ${repair.file} at byte ${repair.offset}: ${repair.what}`);
     }
     return true;
   } catch (error) {
+    progress?.stop();
     if (!(error instanceof FanlogError) || error.code !== 'ECORRUPT') throw error;
     if (options.json === true) out(toJson({ sound: false, file: error.file, offset: error.offset, message: error.message }));
     else out(`DAMAGED: ${error.file} at byte ${error.offset}: ${error.message}`);
     return false;
   }
+}
+
+function segmentCount(dir: string): number {
+  return readdirSync(dir).filter((name) => name.endsWith('.seg')).length;
 }
 
 export async function consumersCommand(options: CommonOptions & { action: string; name?: string; seq?: bigint; from?: 'oldest' | 'next' }): Promise<void> {

@@ -178,7 +178,11 @@ async function scanSegment(io: Io, dir: string, name: string, nameSeq: Seq, isLa
  * With `repair: false` nothing is changed: the report lists what would be
  * repaired (for `fanlog verify`), and damage still throws ECORRUPT.
  */
-export async function recover(io: Io, dir: string, { repair = true }: { repair?: boolean } = {}): Promise<Recovered> {
+export async function recover(
+  io: Io,
+  dir: string,
+  { repair = true, onSegment }: { repair?: boolean; onSegment?: (scanned: number, total: number) => void } = {},
+): Promise<Recovered> {
   const started = performance.now();
   const report: RecoveryReport = { truncatedBytes: 0, segments: 0, records: 0, ms: 0, repairs: [] };
   const names = (await io.readdir(dir))
@@ -195,6 +199,7 @@ export async function recover(io: Io, dir: string, { repair = true }: { repair?:
   for (let i = 0; i < names.length; i++) {
     const { name, firstSeq } = names[i]!;
     const scanned = await scanSegment(io, dir, name, firstSeq, i === names.length - 1);
+    onSegment?.(i + 1, names.length);
     if (scanned.kind === 'torn creation') {
       doomed.push({ file: scanned.file, bytes: scanned.fileBytes, what: 'segment whose creation was torn removed' });
       report.truncatedBytes += scanned.fileBytes;

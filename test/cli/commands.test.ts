@@ -82,6 +82,27 @@ describe('fanlog CLI', () => {
     expect(JSON.parse(damaged.stdout)).toMatchObject({ sound: false, file: segment, offset: 40 });
   });
 
+  it('verify scans the files store too, and reports damage in it with file and offset', async () => {
+    const filesDir = path.join(tempDir(), 'files-engine');
+    const engine = await Engine.open(filesDir, { store: 'files' });
+    await engine.consumers.register('backup');
+    await engine.fs.mkdir('/data');
+    await engine.checkpoint();
+    await engine.consumers.register('audit');
+    await engine.close();
+    const sound = fanlog('verify', '--dir', filesDir, '--json');
+    expect(sound.status).toBe(0);
+    expect(JSON.parse(sound.stdout)).toMatchObject({ sound: true, store: { kind: 'files', scanned: true } });
+    const storeDir = path.join(filesDir, 'meta-files');
+    const segment = path.join(storeDir, readdirSync(storeDir).find((name) => name.endsWith('.seg'))!);
+    const bytes = readFileSync(segment);
+    bytes[70]! ^= 0xff;
+    writeFileSync(segment, bytes);
+    const damaged = fanlog('verify', '--dir', filesDir, '--json');
+    expect(damaged.status).toBe(1);
+    expect(JSON.parse(damaged.stdout)).toMatchObject({ sound: false, file: segment, offset: 40 });
+  });
+
   it('exits 1 with fanlog: CODE: message for expected errors, 2 for usage errors', () => {
     const missing = fanlog('stat', '--dir', path.join(dir, 'nothing-here'));
     expect(missing.status).toBe(1);
@@ -90,5 +111,8 @@ describe('fanlog CLI', () => {
     expect(fanlog('consumers', 'ack', '--dir', dir).status).toBe(2);
     expect(fanlog('tail', '--from', 'x', '--dir', dir).status).toBe(2);
     expect(fanlog('no-such-command').status).toBe(2);
+    expect(fanlog('tail', '--follow', '--consumer', 'backup', '--dir', dir).status).toBe(2);
+    expect(fanlog('tail', '--ack', '--dir', dir).status).toBe(2);
+    expect(fanlog('crash-test', '--faults', 'meteor').status).toBe(2);
   });
 });
