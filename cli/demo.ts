@@ -147,6 +147,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       ? `  journal on disk       from seq ${n(engine.journal.firstSeq)}: older segments were purged behind the checkpoint and the backup cursor`
       : '  journal on disk       everything (no segment was entirely behind the checkpoint and the backup cursor yet)',
   );
+  say(`  throughput            ${n(Math.round(counters.operations / workSeconds))} durable operations/s in the first phase (each stub read waits for its permission requests, their decisions and an HSM fill to be durable)`);
   say(`  time                  ${((performance.now() - started) / 1000).toFixed(1)} s`);
   say(`  check                 ${checks.length === 0 && unsettled === 0 ? 'nothing lost, nothing answered twice' : `FAILED: ${[...checks, unsettled > 0 ? `${unsettled} operations never settled` : ''].join('; ')}`}`);
   await engine.close();
