@@ -99,6 +99,8 @@ export async function settleEverything(engine: Engine, fail: (what: string) => v
   }
   // A group with a permission timeout may have answered a resurrected
   // request by timeout before its queue was read: leave those out of both sides.
+  // A timeout journals its decision at once; sync so the view holds it.
+  await engine.journal.sync();
   const timedOut = new Set<bigint>();
   for (const [seq, answers] of (await view(engine)).decisions) if (answers.some((answer) => answer.timeout === true)) timedOut.add(seq);
   for (const info of engine.groups.list()) {
