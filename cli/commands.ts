@@ -8,7 +8,7 @@ import path from 'node:path';
 import { decodeRecord } from '../engine/codec.js';
 import { Engine } from '../engine/engine.js';
 import { maskNames } from '../engine/masks.js';
-import type { StoreKind } from '../engine/meta-store.js';
+import { metaStoreDir, STORE_KINDS, type StoreKind } from '../engine/meta-store.js';
 import type { EngineRecord, Fid } from '../engine/record.js';
 import { FanlogError } from '../errors.js';
 import { JournalFollower } from '../journal/follower.js';
@@ -156,8 +156,8 @@ export async function follow(options: { dir: string; from?: bigint; json?: boole
 export async function verify(options: { dir: string; json?: boolean }): Promise<boolean> {
   const journalDir = path.join(options.dir, 'journal');
   if (!existsSync(journalDir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
-  const storeDir = ['meta-files', 'meta-lmdb', 'meta-level'].map((name) => path.join(options.dir, name)).find((dir) => existsSync(dir));
-  const filesStore = storeDir !== undefined && storeDir.endsWith('meta-files') ? storeDir : null;
+  const storeKind = STORE_KINDS.find((kind) => existsSync(metaStoreDir(options.dir, kind)));
+  const filesStore = storeKind === 'files' ? metaStoreDir(options.dir, storeKind) : null;
   const progress = options.json === true ? null : progressBar('segments', segmentCount(journalDir) + (filesStore === null ? 0 : segmentCount(filesStore)), { stream: process.stderr, quietOnPipe: true });
   let scanned = 0;
   const onSegment = (): void => progress?.update(++scanned);
@@ -171,13 +171,13 @@ export async function verify(options: { dir: string; json?: boolean }): Promise<
       segments: report.segments,
       records: report.records,
       pendingRepairs: [...report.repairs, ...(store?.repairs ?? [])],
-      store: store === null ? { kind: storeDir === undefined ? 'none' : path.basename(storeDir).slice(5), scanned: false } : { kind: 'files', scanned: true, segments: store.segments, records: store.records },
+      store: store === null ? { kind: storeKind ?? 'none', scanned: false } : { kind: storeKind, scanned: true, segments: store.segments, records: store.records },
     };
     if (options.json === true) out(toJson(result));
     else {
       out(`sound: ${result.segments} segments, ${result.records} records`);
       if (store !== null) out(`store: files, ${store.segments} segments, ${store.records} records, sound`);
-      else if (storeDir !== undefined) out(`store: ${result.store.kind} (checked by ${result.store.kind} itself when the engine opens)`);
+      else if (storeKind !== undefined) out(`store: ${storeKind} (checked by ${storeKind} itself when the engine opens)`);
       for (const repair of result.pendingRepairs) out(`note: the next open will repair ${repair.file} at byte ${repair.offset}: ${repair.what}`);
     }
     return true;

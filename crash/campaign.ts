@@ -30,6 +30,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Engine, type EngineOptions } from '../engine/engine.js';
 import type { StoreKind } from '../engine/meta-store.js';
@@ -263,19 +264,14 @@ async function killRun(runSeed: number, opsPerRun: number, store: StoreKind, bas
   const args = [workerPath(), dir, store, String(runSeed), String(opsPerRun * 20), String(checkpointEveryRecords)];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  let buffered = '';
   let ready: () => void = () => undefined;
   const isReady = new Promise<void>((resolve) => (ready = resolve));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': every line the worker printed is in the model before the checks run.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdout.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop()!;
-    for (const line of lines) {
-      if (line === 'ready') ready();
-      else applyWorkerLine(model, line);
-    }
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (line === 'ready') ready();
+    else applyWorkerLine(model, line);
   });
   const first = await Promise.race([isReady.then(() => 'ready'), exited.then(() => 'exited')]);
   try {

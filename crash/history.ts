@@ -41,12 +41,6 @@ export class History {
     }
   }
 
-  get headSeq(): bigint {
-    let head = 0n;
-    for (const seq of this.payloads.keys()) if (seq > head) head = seq;
-    return head;
-  }
-
   private dropFrom(seq: bigint): void {
     for (const known of [...this.payloads.keys()]) if (known >= seq) this.payloads.delete(known);
     for (const end of [...this.entryEnds]) if (end >= seq) this.entryEnds.delete(end);

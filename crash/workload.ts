@@ -232,7 +232,7 @@ export class Workload {
       () => fs.rmdir(prng.pick(this.dirs), ctx),
       () => fs.rename(this.path(), prng.chance(0.5) ? this.fresh(this.files) : this.path(), ctx),
       () => fs.link(this.path(), this.fresh(this.files), ctx),
-      () => fs.symlink(prng.pick(['f0', '/d/f1', '../x']), this.fresh([]), ctx),
+      () => fs.symlink(prng.pick(['f0', '/d/f1', '../x']), this.fresh(), ctx),
       () => fs.chmod(this.path(), prng.int(0o777), ctx),
       () => fs.setxattr(this.path(), prng.pick(['user.a', 'user.b']), prng.bytes(prng.int(16)), ctx),
       () => fs.removexattr(this.path(), 'user.a', ctx),
@@ -366,10 +366,10 @@ export class Workload {
     return this.prng.chance(0.75) && this.files.length > 0 ? this.prng.pick(this.files) : this.prng.pick(this.dirs);
   }
 
-  /** A new name in one of the directories, remembered in `into`. */
-  private fresh(into: string[]): string {
+  /** A new name in one of the directories, remembered in `into` when given. */
+  private fresh(into?: string[]): string {
     const made = `${this.prng.pick(this.dirs)}/${this.prng.pick(NAMES)}${this.prng.int(6)}`;
-    into.push(made);
+    into?.push(made);
     return made;
   }
 }

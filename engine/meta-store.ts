@@ -30,20 +30,25 @@ export interface MetaStore {
 export type StoreKind = 'lmdb' | 'level' | 'files';
 export const STORE_KINDS: readonly StoreKind[] = ['lmdb', 'level', 'files'];
 
+/** The subdirectory of an engine directory that holds the store of `kind`. */
+export function metaStoreDir(dir: string, kind: StoreKind): string {
+  return path.join(dir, `meta-${kind}`);
+}
+
 /** Opens the store of `kind` in its own subdirectory of `dir`. */
 export async function openMetaStore(kind: StoreKind, dir: string, io: Io): Promise<MetaStore> {
   switch (kind) {
     case 'lmdb': {
       const { LmdbMetaStore } = await import('./meta-store-lmdb.js');
-      return LmdbMetaStore.open(path.join(dir, 'meta-lmdb'));
+      return LmdbMetaStore.open(metaStoreDir(dir, kind));
     }
     case 'level': {
       const { LevelMetaStore } = await import('./meta-store-level.js');
-      return LevelMetaStore.open(path.join(dir, 'meta-level'));
+      return LevelMetaStore.open(metaStoreDir(dir, kind));
     }
     case 'files': {
       const { FilesMetaStore } = await import('./meta-store-files.js');
-      return FilesMetaStore.open(path.join(dir, 'meta-files'), io);
+      return FilesMetaStore.open(metaStoreDir(dir, kind), io);
     }
   }
 }

@@ -63,21 +63,16 @@ export interface NodeChild {
  */
 export async function startNodeChild(script: string, args: string[], onLine: (words: string[]) => void = () => undefined): Promise<NodeChild> {
   const { spawn } = await import('node:child_process');
+  const { createInterface } = await import('node:readline');
   const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let buffered = '';
   let stderr = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return new Promise((resolve, reject) => {
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        const words = line.split(' ');
-        onLine(words);
-        if (words[0] === 'ready') resolve({ child, exited });
-      }
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const words = line.split(' ');
+      onLine(words);
+      if (words[0] === 'ready') resolve({ child, exited });
     });
     child.once('exit', (code, signal) => reject(new Error(`child exited early (${code ?? signal}): ${stderr}`)));
   });

@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { Engine, JournalFollower, NodeIo } from '../../index.js';
@@ -23,18 +24,12 @@ it('tail --follow prints new records of an engine another process has open, acro
   const names: string[] = [];
   let stderr = '';
   let waiter: { name: string; resolve: () => void } | null = null;
-  let buffered = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdout.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop()!;
-    for (const line of lines) {
-      const record = JSON.parse(line) as { seq: string; name?: string };
-      seqs.push(Number(record.seq));
-      if (record.name !== undefined) names.push(record.name);
-      if (waiter !== null && record.name === waiter.name) waiter.resolve();
-    }
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const record = JSON.parse(line) as { seq: string; name?: string };
+    seqs.push(Number(record.seq));
+    if (record.name !== undefined) names.push(record.name);
+    if (waiter !== null && record.name === waiter.name) waiter.resolve();
   });
   const printed = (name: string): Promise<void> =>
     names.includes(name) ? Promise.resolve() : new Promise((resolve) => (waiter = { name, resolve }));
