@@ -32,6 +32,7 @@ export type FanlogErrorCode =
   | 'EPURGED' // the requested records were purged
   | 'EJOURNALID' // the journal was recreated under a consumer
   | 'EEVICTED' // a consumer was evicted and must rescan
+  | 'EROFS' // the engine was opened read-only
   | 'EFAILED'; // an earlier I/O failure put the object in a failed state
 
 export interface FanlogErrorDetails {
@@ -43,6 +44,10 @@ export interface FanlogErrorDetails {
   cause?: unknown;
   /** EEVICTED: the records the consumer will never see, inclusive. */
   lost?: { fromSeq: bigint; toSeq: bigint };
+  /** ECORRUPT in a MetaStore: the key whose value is damaged or missing. */
+  key?: string;
+  /** ECORRUPT in the journal's content: the seq of the record that cannot be used. */
+  seq?: bigint;
 }
 
 export class FanlogError extends Error {
@@ -50,6 +55,8 @@ export class FanlogError extends Error {
   readonly file: string | undefined;
   readonly offset: number | undefined;
   readonly lost: { fromSeq: bigint; toSeq: bigint } | undefined;
+  readonly key: string | undefined;
+  readonly seq: bigint | undefined;
 
   constructor(code: FanlogErrorCode, message: string, details: FanlogErrorDetails = {}) {
     super(`${code}: ${message}`, details.cause === undefined ? undefined : { cause: details.cause });
@@ -58,6 +65,8 @@ export class FanlogError extends Error {
     this.file = details.file;
     this.offset = details.offset;
     this.lost = details.lost;
+    this.key = details.key;
+    this.seq = details.seq;
   }
 }
 
@@ -68,6 +77,22 @@ export function corrupt(file: string, offset: number, what: string): FanlogError
 
 export function invalid(message: string): FanlogError {
   return new FanlogError('EINVAL', message);
+}
+
+/** Whether `error` came from the operating system (an errno code), as opposed to a bug or a library's own error. */
+export function isSystemError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
+}
+
+/**
+ * What a caller rethrows: a FanlogError as it is, a system error mapped by
+ * `fromIoError`, and anything else (a failed assertion, a TypeError: a bug)
+ * unchanged, so that a bug is never disguised as an I/O error.
+ */
+export function asFanlogError(error: unknown, file: string): unknown {
+  if (error instanceof FanlogError || isSystemError(error)) return fromIoError(error, file);
+  return error;
 }
 
 /** System error codes passed through as they are; the rest map as IO_CODE_MAP says, else EIO. */

@@ -21,7 +21,7 @@ export { FanlogFs, type ProcessContext, type OpenFlags, PAGE_BYTES } from './eng
 export { Group, EventQueue, type GroupClass, type GroupInfo, type GroupOptions, type MarkOptions, type QueuedEvent } from './engine/groups.js';
 export { Groups } from './engine/group-registry.js';
 export type { Mark, MarkScope } from './engine/notify.js';
-export type { MetaStore, MetaOp, StoreKind } from './engine/meta-store.js';
+export type { MetaStore, MetaOp, StoreKind } from './store/meta-store.js';
 export type { EngineRecord, Fid, Stat, Range, OpName, RecordKind } from './engine/record.js';
 export { encodeRecord, decodeRecord } from './engine/codec.js';
 export * from './engine/masks.js';

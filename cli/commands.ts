@@ -8,7 +8,7 @@ import path from 'node:path';
 import { decodeRecord } from '../engine/codec.js';
 import { Engine } from '../engine/engine.js';
 import { maskNames } from '../engine/masks.js';
-import { metaStoreDir, STORE_KINDS, type StoreKind } from '../engine/meta-store.js';
+import { metaStoreDir, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
 import type { EngineRecord, Fid } from '../engine/record.js';
 import { FanlogError } from '../errors.js';
 import { JournalFollower } from '../journal/follower.js';

@@ -6,7 +6,7 @@
  */
 import { InvalidArgumentError } from 'commander';
 import { type CrashTestSummary, type FaultKind, FAULT_KINDS, runCrashTests } from '../crash/campaign.js';
-import type { StoreKind } from '../engine/meta-store.js';
+import type { StoreKind } from '../store/meta-store.js';
 import { progressBar } from './progress.js';
 
 export interface CrashTestCommand {

@@ -4,14 +4,38 @@
  * lists them, tells the engine the lowest cursor that holds the journal,
  * wakes waiting readers when records become durable, and evicts consumers
  * past their lag or idle limits. The consumer itself is in consumer.ts.
+ *
+ * The catalog (`catalog/consumer`, the names of every consumer) changes in
+ * the same commit as the consumer it names, registrations and
+ * deregistrations one at a time through the registry's Serial: on open,
+ * every name it lists must have its key, and every key must be listed, or
+ * the store lost a key (ECORRUPT). A stored cursor beyond the journal's
+ * head means the journal lost records the consumer saw: ECORRUPT too.
  */
 import { FanlogError } from '../errors.js';
+import { Serial } from '../engine/serial.js';
 import { checkBigint, checkInteger, checkName, checkOneOf, checkOptions } from '../engine/validate.js';
-import { ALL_BITS, Consumer, CONSUMER_KEY_PREFIX, type ConsumerHost, type ConsumerInfo, type ConsumerOptions, encodeConsumer, type StoredConsumer } from './consumer.js';
+import { catalogOp, checkCatalog, readCatalog } from '../store/catalog.js';
+import type { MetaOp } from '../store/meta-store.js';
+import {
+  ALL_BITS,
+  Consumer,
+  CONSUMER_KEY_PREFIX,
+  CONSUMER_VERSION,
+  type ConsumerHost,
+  type ConsumerInfo,
+  type ConsumerOptions,
+  decodeConsumer,
+  encodeConsumer,
+  type StoredConsumer,
+} from './consumer.js';
+
+export const CONSUMER_CATALOG_KEY = 'catalog/consumer';
 
 export class Consumers {
   private readonly consumers = new Map<string, Consumer>();
   private readonly waiters = new Set<() => void>();
+  private readonly serial = new Serial();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -20,11 +44,22 @@ export class Consumers {
   ) {}
 
   async load(): Promise<void> {
-    for await (const [key, value] of this.host.store.scan(CONSUMER_KEY_PREFIX)) {
-      const stored = JSON.parse(new TextDecoder().decode(value)) as StoredConsumer;
+    const { store, journal } = this.host;
+    const listed = await readCatalog(store, CONSUMER_CATALOG_KEY);
+    const found: string[] = [];
+    for await (const [key, value] of store.scan(CONSUMER_KEY_PREFIX)) {
       const name = key.slice(CONSUMER_KEY_PREFIX.length);
+      found.push(name);
+      const stored = decodeConsumer(value, (what) => store.corrupt(key, what));
+      if (BigInt(stored.cursor) > journal.headSeq) {
+        throw new FanlogError('ECORRUPT', `consumer '${name}' acknowledged records up to ${stored.cursor}, but the journal ends at ${journal.headSeq}: records ${journal.headSeq + 1n}..${stored.cursor} are missing`, {
+          file: journal.dir,
+          offset: 0,
+        });
+      }
       this.consumers.set(name, new Consumer(this.host, this, name, stored));
     }
+    checkCatalog(store, CONSUMER_KEY_PREFIX, listed, found);
     this.schedule();
   }
 
@@ -37,17 +72,23 @@ export class Consumers {
     const from = checkOneOf('from', opts.from ?? 'oldest', ['oldest', 'next'] as const);
     const lagRecordsMax = opts.lagRecordsMax === undefined ? this.defaults.lagRecordsMax : checkInteger('lagRecordsMax', opts.lagRecordsMax, 1, Number.MAX_SAFE_INTEGER);
     const idleMsMax = opts.idleMsMax === undefined ? this.defaults.idleMsMax : checkInteger('idleMsMax', opts.idleMsMax, 1, 2 ** 31 - 1);
-    const existing = this.consumers.get(name);
-    if (existing !== undefined && existing.evicted === null) throw new FanlogError('EEXIST', `consumer '${name}' is registered`);
-    const journal = this.host.journal;
-    const cursor = from === 'oldest' ? journal.firstSeq - 1n : journal.headSeq;
-    const stored: StoredConsumer = { mask: mask.toString(), cursor: cursor.toString(), lagRecordsMax, idleMsMax, filter: null, evicted: null };
-    await this.host.store.commit([{ type: 'put', key: CONSUMER_KEY_PREFIX + name, value: encodeConsumer(stored) }]);
-    existing?.forget();
-    const consumer = new Consumer(this.host, this, name, stored);
-    this.consumers.set(name, consumer);
-    this.schedule();
-    return consumer;
+    return this.serial.run(async () => {
+      const existing = this.consumers.get(name);
+      if (existing !== undefined && existing.evicted === null) throw new FanlogError('EEXIST', `consumer '${name}' is registered`);
+      const cursor = from === 'oldest' ? this.host.retainedFromSeq - 1n : this.host.journal.headSeq;
+      const stored: StoredConsumer = { version: CONSUMER_VERSION, mask: mask.toString(), cursor: cursor.toString(), lagRecordsMax, idleMsMax, filter: null, evicted: null };
+      const ops: MetaOp[] = [
+        { type: 'put', key: CONSUMER_KEY_PREFIX + name, value: encodeConsumer(stored) },
+        catalogOp(CONSUMER_CATALOG_KEY, [...this.consumers.keys(), name]),
+      ];
+      // An evicted consumer of that name is replaced in its own turn, so nothing it still had queued lands after.
+      if (existing !== undefined) await existing.retire(() => this.host.store.commit(ops));
+      else await this.host.store.commit(ops);
+      const consumer = new Consumer(this.host, this, name, stored);
+      this.consumers.set(name, consumer);
+      this.schedule();
+      return consumer;
+    });
   }
 
   /** The consumer named `name`; ENOENT if there is none. */
@@ -61,13 +102,16 @@ export class Consumers {
     return [...this.consumers.values()].map((consumer) => consumer.info()).sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
-  /** Removes a consumer durably; it stops holding the journal back. */
+  /** Removes a consumer durably, after every change queued on it before; it stops holding the journal back. */
   async deregister(name: string): Promise<void> {
     this.host.checkUsable();
-    const consumer = this.get(name);
-    await this.host.store.commit([{ type: 'del', key: CONSUMER_KEY_PREFIX + name }]);
-    consumer.forget();
-    this.consumers.delete(name);
+    this.get(name);
+    await this.serial.run(async () => {
+      const consumer = this.get(name);
+      const names = [...this.consumers.keys()].filter((other) => other !== name);
+      await consumer.retire(() => this.host.store.commit([{ type: 'del', key: CONSUMER_KEY_PREFIX + name }, catalogOp(CONSUMER_CATALOG_KEY, names)]));
+      this.consumers.delete(name);
+    });
     this.host.consumersMoved();
   }
 
@@ -103,9 +147,9 @@ export class Consumers {
     });
   }
 
-  /** Checks idle consumers periodically, while some consumer has an idle limit. */
+  /** Checks idle consumers periodically, while some consumer has an idle limit (never on a read-only engine). */
   private schedule(): void {
-    if (this.timer !== null || ![...this.consumers.values()].some((consumer) => consumer.idleMsMax !== null)) return;
+    if (this.host.readOnly || this.timer !== null || ![...this.consumers.values()].some((consumer) => consumer.idleMsMax !== null)) return;
     this.timer = setInterval(() => {
       for (const consumer of this.consumers.values()) {
         const limit = consumer.idleMsMax;
@@ -121,3 +165,4 @@ export class Consumers {
     for (const waiter of [...this.waiters]) waiter();
   }
 }
+

@@ -22,10 +22,21 @@
  * note names it and the records it will never see, it stops holding the
  * journal back, and its next read rejects with EEVICTED carrying that range
  * (`error.lost`). It can be registered again.
+ *
+ * Every change of a consumer's stored state (ack, filter attach and detach,
+ * the detach of a filter that threw, eviction, deregistration) runs through
+ * the consumer's Serial and reads the state it changes only in its turn, so
+ * the stored state always equals some serial order of the calls that
+ * resolved; once deregistered (or replaced by a new registration), a
+ * consumer changes nothing any more.
+ *
+ * Stored payload (JSON, sealed by the store): { version: 1, mask, cursor,
+ * lagRecordsMax, idleMsMax, filter, evicted }.
  */
 import { FanlogError, invalid } from '../errors.js';
 import { decodeHeader, decodeRecord } from '../engine/codec.js';
-import type { MetaStore } from '../engine/meta-store.js';
+import type { EngineStore } from '../engine/fail-stop-store.js';
+import { Serial } from '../engine/serial.js';
 import type { EngineRecord } from '../engine/record.js';
 import { checkBigint, checkInteger, checkOptions } from '../engine/validate.js';
 import type { Journal } from '../journal/journal.js';
@@ -59,7 +70,10 @@ export interface ConsumerInfo {
   evicted: { fromSeq: bigint; toSeq: bigint } | null;
 }
 
+export const CONSUMER_VERSION = 1;
+
 export interface StoredConsumer {
+  version: number;
   mask: string;
   cursor: string;
   lagRecordsMax: number | null;
@@ -71,8 +85,11 @@ export interface StoredConsumer {
 /** What consumers need of the engine. */
 export interface ConsumerHost {
   readonly journal: Journal;
-  readonly store: MetaStore;
+  readonly store: EngineStore;
   readonly filters: Filters;
+  readonly readOnly: boolean;
+  /** The oldest record still promised to a new reader (see Engine.retainedFromSeq). */
+  readonly retainedFromSeq: bigint;
   checkUsable(): void;
   /** Journals one record as its own entry; resolves with its seq once durable. */
   appendRecord(record: EngineRecord): Promise<bigint>;
@@ -96,9 +113,8 @@ export class Consumer {
   private position: bigint;
   private predicate: FilterPredicate | null = null;
   private lastActivityMs = Date.now();
-  private chain: Promise<void> = Promise.resolve();
+  private readonly serial = new Serial();
   private gone = false;
-  private evicting = false;
 
   constructor(
     private readonly host: ConsumerHost,
@@ -201,20 +217,30 @@ export class Consumer {
   }
 
   private keeps(header: Parameters<FilterPredicate>[0]): boolean {
-    if (this.predicate === null) return true;
+    const predicate = this.predicate;
+    if (predicate === null) return true;
     try {
-      return this.predicate(header) === true;
+      return predicate(header) === true;
     } catch {
-      // A broken filter must not lose data: detach it and deliver.
+      // A broken filter must not lose data: detach it (durably, in turn,
+      // unless another attachment replaced it meanwhile) and deliver.
       this.predicate = null;
-      void this.update({ filter: null }).catch(() => undefined);
+      const attachment = this.stored.filter;
+      void this.serial
+        .run(async () => {
+          if (this.gone || this.stored.filter !== attachment) return;
+          await this.update({ filter: null });
+        })
+        .catch(() => undefined);
       return true;
     }
   }
 
   /**
    * Moves the cursor forward to `seq` (a lower seq does nothing); durable
-   * when it resolves. EINVAL beyond the journal's durable head.
+   * when it resolves. EINVAL beyond the journal's durable head. Under a sync
+   * policy other than 'always', the journal is fsynced through `seq` first:
+   * a cursor never points past what a power cut could take away.
    */
   ack(seq: bigint): Promise<void> {
     checkBigint('seq', seq, 0n, ALL_BITS);
@@ -223,8 +249,10 @@ export class Consumer {
       return Promise.reject(invalid(`cannot acknowledge ${seq}: the journal is durable through ${this.host.journal.durableSeq}`));
     }
     this.lastActivityMs = Date.now();
-    return this.serialize(async () => {
+    return this.serial.run(async () => {
+      this.checkReadable();
       if (seq <= this.cursor) return;
+      if (seq > this.host.journal.syncedSeq) await this.host.journal.sync();
       await this.update({ cursor: seq.toString() });
       if (this.position < seq) this.position = seq;
       this.host.consumersMoved();
@@ -234,9 +262,10 @@ export class Consumer {
   /** Attaches a registered filter with its argument; durable when it resolves. EBUSY if one is attached. */
   attachFilter(name: string, argument: string): Promise<void> {
     this.checkReadable();
-    if (this.stored.filter !== null) return Promise.reject(new FanlogError('EBUSY', `consumer '${this.name}' has filter '${this.stored.filter.name}' attached`));
     const predicate = this.host.filters.build(name, argument);
-    return this.serialize(async () => {
+    return this.serial.run(async () => {
+      this.checkReadable();
+      if (this.stored.filter !== null) throw new FanlogError('EBUSY', `consumer '${this.name}' has filter '${this.stored.filter.name}' attached`);
       await this.update({ filter: { name, argument } });
       this.predicate = predicate;
     });
@@ -245,32 +274,36 @@ export class Consumer {
   /** Detaches the filter (durably); ENOENT if none is attached. */
   detachFilter(): Promise<void> {
     this.checkReadable();
-    if (this.stored.filter === null) return Promise.reject(new FanlogError('ENOENT', `consumer '${this.name}' has no filter attached`));
-    return this.serialize(async () => {
+    return this.serial.run(async () => {
+      this.checkReadable();
+      if (this.stored.filter === null) throw new FanlogError('ENOENT', `consumer '${this.name}' has no filter attached`);
       await this.update({ filter: null });
       this.predicate = null;
     });
   }
 
   /** Evicts the consumer: a durable note in the journal, then its durable state. */
-  async evict(): Promise<void> {
-    if (this.evicted !== null || this.gone || this.evicting) return;
-    this.evicting = true;
-    const fromSeq = this.cursor + 1n;
-    const toSeq = this.host.journal.headSeq;
-    await this.host.appendRecord({ kind: 'evicted', op: 'consumer', time: this.host.now(), consumer: this.name, fromSeq, toSeq });
-    await this.serialize(() => this.update({ evicted: { fromSeq: fromSeq.toString(), toSeq: toSeq.toString() } }));
-    this.host.consumersMoved();
+  evict(): Promise<void> {
+    return this.serial.run(async () => {
+      if (this.evicted !== null || this.gone || this.host.readOnly) return;
+      const fromSeq = this.cursor + 1n;
+      const toSeq = this.host.journal.headSeq;
+      await this.host.appendRecord({ kind: 'evicted', op: 'consumer', time: this.host.now(), consumer: this.name, fromSeq, toSeq });
+      await this.update({ evicted: { fromSeq: fromSeq.toString(), toSeq: toSeq.toString() } });
+      this.host.consumersMoved();
+    });
   }
 
-  forget(): void {
-    this.gone = true;
-  }
-
-  private serialize(work: () => Promise<void>): Promise<void> {
-    const run = this.chain.then(work);
-    this.chain = run.catch(() => undefined);
-    return run;
+  /**
+   * Retires this consumer object in its turn, after every change queued
+   * before: `work` (the registry's durable deletion or replacement) runs
+   * then, and from then on the object changes nothing.
+   */
+  retire(work: () => Promise<void>): Promise<void> {
+    return this.serial.run(async () => {
+      await work();
+      this.gone = true;
+    });
   }
 
   private async update(change: Partial<StoredConsumer>): Promise<void> {
@@ -282,4 +315,17 @@ export class Consumer {
 
 export function encodeConsumer(stored: StoredConsumer): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(stored));
+}
+
+/** A stored consumer, checked; `fail` reports what is wrong with it (ECORRUPT from the store). */
+export function decodeConsumer(bytes: Uint8Array, fail: (what: string) => Error): StoredConsumer {
+  let stored: StoredConsumer;
+  try {
+    stored = JSON.parse(new TextDecoder().decode(bytes)) as StoredConsumer;
+  } catch {
+    throw fail('consumer is not JSON');
+  }
+  if (stored.version !== CONSUMER_VERSION) throw fail(`consumer version ${String(stored.version)} unknown`);
+  if (!/^\d+$/.test(String(stored.cursor)) || !/^\d+$/.test(String(stored.mask))) throw fail('consumer fields are malformed');
+  return stored;
 }

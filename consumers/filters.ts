@@ -55,7 +55,7 @@ export class Filters {
   build(name: string, argument: string): FilterPredicate {
     const factory = this.factories.get(name);
     if (factory === undefined) throw new FanlogError('ENOENT', `no filter named '${String(name)}'`);
-    if (typeof argument !== 'string') throw invalid('a filter argument is a string');
+    if (typeof argument !== 'string' || !argument.isWellFormed()) throw invalid('a filter argument is a well-formed string');
     if (Buffer.byteLength(argument) > FILTER_ARGUMENT_BYTES_MAX) throw new FanlogError('E2BIG', `filter argument is longer than ${FILTER_ARGUMENT_BYTES_MAX} bytes`);
     let predicate: FilterPredicate;
     try {

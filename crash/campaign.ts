@@ -33,7 +33,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Engine, type EngineOptions } from '../engine/engine.js';
-import type { StoreKind } from '../engine/meta-store.js';
+import type { StoreKind } from '../store/meta-store.js';
 import { checkInteger, checkOneOf, checkOptions } from '../engine/validate.js';
 import { invalid } from '../errors.js';
 import { CRASH_MODES, type CrashMode, MemoryIo } from '../journal/memory-io.js';

@@ -15,7 +15,7 @@
  * process can die after it. Arguments: DIR STORE SEED OPS CHECKPOINT_EVERY.
  */
 import { Engine } from '../engine/engine.js';
-import type { StoreKind } from '../engine/meta-store.js';
+import type { StoreKind } from '../store/meta-store.js';
 import { Prng } from '../journal/prng.js';
 import { Workload } from './workload.js';
 

@@ -1,8 +1,8 @@
 /**
  * Filesystem checkpoints in the MetaStore.
  *
- * Keys:
- *   fs/checkpoint            JSON { version, seq, journalId, nextIno, nextGen, pendingFromSeq? }
+ * Keys (each value sealed with a checksum by the store, store/envelope.ts):
+ *   fs/checkpoint            JSON { version: 2, seq, journalId, nextIno, nextGen, inodes, pendingFromSeq? }
  *   fs/inode/<ino, 16 hex>   an inode (inode.ts encoding)
  *
  * A checkpoint writes the inodes changed since the previous one (puts, and
@@ -14,16 +14,23 @@
  * journal after S. `pendingFromSeq` is the oldest permission request still
  * undecided at S: the journal keeps it and everything after (the purge
  * stops before it), and recovery reads requests and decisions from there.
+ * `inodes` is how many inodes the state held at S: loading finds exactly
+ * that many, or the store lost keys (ECORRUPT).
+ *
+ * What a durable checkpoint needs of the journal (`needsFromSeq`): every
+ * record from its oldest pending request, or from seq + 1. The engine never
+ * purges below it while the checkpoint is the durable one, and open refuses
+ * a journal that no longer holds it.
  */
 import { FanlogError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';
 import { FsState } from './fs-state.js';
 import { decodeInode, encodeInode } from './inode.js';
-import type { MetaOp, MetaStore } from './meta-store.js';
+import type { MetaOp, SealedStore } from '../store/meta-store.js';
 
 const HEADER_KEY = 'fs/checkpoint';
 const INODE_PREFIX = 'fs/inode/';
-const CHECKPOINT_VERSION = 1;
+const CHECKPOINT_VERSION = 2;
 
 interface CheckpointHeader {
   version: number;
@@ -31,16 +38,26 @@ interface CheckpointHeader {
   journalId: string;
   nextIno: number;
   nextGen: number;
+  /** How many inodes the state held at `seq`. */
+  inodes: number;
   /** The oldest permission request still undecided at `seq`, if any. */
   pendingFromSeq?: string;
 }
 
-export interface LoadedCheckpoint {
-  state: FsState;
-  /** The seq the checkpoint covers; 0n when there was none. */
+/** A durable checkpoint as the engine keeps it in mind: what it covers and what it needs of the journal. */
+export interface CheckpointBound {
+  /** The seq the checkpoint covers; 0n when there is none. */
   seq: bigint;
-  /** The oldest permission request undecided at `seq`: recovery reads requests from there. */
-  pendingFromSeq?: bigint;
+  /** The first record the checkpoint needs: its oldest pending request, or seq + 1. */
+  needsFromSeq: bigint;
+}
+
+export interface LoadedCheckpoint extends CheckpointBound {
+  state: FsState;
+}
+
+export function checkpointBound(seq: bigint, pendingFromSeq: bigint | undefined): CheckpointBound {
+  return { seq, needsFromSeq: pendingFromSeq !== undefined && pendingFromSeq <= seq ? pendingFromSeq : seq + 1n };
 }
 
 const inodeKey = (ino: number): string => INODE_PREFIX + ino.toString(16).padStart(16, '0');
@@ -59,6 +76,7 @@ export function captureCheckpoint(state: FsState, seq: bigint, journalId: bigint
     journalId: journalId.toString(),
     nextIno: state.nextIno,
     nextGen: state.nextGen,
+    inodes: state.inodes.size,
     ...(pendingFromSeq === undefined ? {} : { pendingFromSeq: pendingFromSeq.toString() }),
   };
   ops.push({ type: 'put', key: HEADER_KEY, value: new TextEncoder().encode(JSON.stringify(header)) });
@@ -66,38 +84,69 @@ export function captureCheckpoint(state: FsState, seq: bigint, journalId: bigint
 }
 
 /**
- * Loads the latest checkpoint, checking that it belongs to this journal and
- * that the journal still holds every record after it.
+ * Loads the latest checkpoint, checking that it belongs to this journal,
+ * that the journal still holds every record it needs, and that the store
+ * holds every inode it counted.
  */
-export async function loadCheckpoint(store: MetaStore, journal: Journal, time: bigint): Promise<LoadedCheckpoint> {
+export async function loadCheckpoint(store: SealedStore, journal: Journal, time: bigint): Promise<LoadedCheckpoint> {
   const raw = await store.get(HEADER_KEY);
   if (raw === undefined) {
     if (journal.firstSeq > 1n) {
       throw new FanlogError('ECORRUPT', `the journal starts at ${journal.firstSeq} but there is no checkpoint to start from`, { file: journal.dir, offset: 0 });
     }
-    return { state: new FsState(time), seq: 0n };
+    return { state: new FsState(time), ...checkpointBound(0n, undefined) };
   }
-  const header = JSON.parse(new TextDecoder().decode(raw)) as CheckpointHeader;
-  if (header.version !== CHECKPOINT_VERSION) throw new FanlogError('ECORRUPT', `checkpoint version ${header.version} unknown`);
+  const header = parseHeader(store, raw);
   const seq = BigInt(header.seq);
   if (BigInt(header.journalId) !== journal.journalId) {
     throw new FanlogError('EJOURNALID', `the checkpoint is of journal ${header.journalId} but the journal is ${journal.journalId}: the journal was recreated`);
   }
   if (seq > journal.headSeq) {
-    throw new FanlogError('ECORRUPT', `the checkpoint covers seq ${seq} but the journal ends at ${journal.headSeq}`, { file: journal.dir, offset: 0 });
+    throw new FanlogError('ECORRUPT', `the checkpoint covers seq ${seq} but the journal ends at ${journal.headSeq}: records ${journal.headSeq + 1n}..${seq} are missing`, { file: journal.dir, offset: 0 });
   }
-  const pendingFromSeq = header.pendingFromSeq === undefined ? undefined : BigInt(header.pendingFromSeq);
-  const needed = pendingFromSeq !== undefined && pendingFromSeq <= seq ? pendingFromSeq : seq + 1n;
-  if (journal.firstSeq > needed) {
-    throw new FanlogError('ECORRUPT', `records ${needed}..${journal.firstSeq - 1n} needed after the checkpoint are missing from the journal`, { file: journal.dir, offset: 0 });
+  const bound = checkpointBound(seq, header.pendingFromSeq === undefined ? undefined : BigInt(header.pendingFromSeq));
+  if (journal.firstSeq > bound.needsFromSeq) {
+    throw new FanlogError('ECORRUPT', `records ${bound.needsFromSeq}..${journal.firstSeq - 1n} needed after the checkpoint are missing from the journal`, { file: journal.dir, offset: 0 });
   }
   const state = new FsState(time, false);
-  for await (const [, value] of store.scan(INODE_PREFIX)) {
-    const inode = decodeInode(value);
+  for await (const [key, value] of store.scan(INODE_PREFIX)) {
+    let inode;
+    try {
+      inode = decodeInode(value);
+    } catch (error) {
+      throw store.corrupt(key, `inode undecodable: ${(error as Error).message}`);
+    }
+    if (inodeKey(inode.ino) !== key) throw store.corrupt(key, `holds inode ${inode.ino}`);
     state.inodes.set(inode.ino, inode);
+  }
+  if (state.inodes.size !== header.inodes) {
+    throw store.corrupt(INODE_PREFIX, `the checkpoint at seq ${seq} counted ${header.inodes} inodes, the store holds ${state.inodes.size}`);
   }
   state.nextIno = header.nextIno;
   state.nextGen = header.nextGen;
   state.dirty.clear();
-  return { state, seq, ...(pendingFromSeq === undefined ? {} : { pendingFromSeq }) };
+  return { state, ...bound };
+}
+
+/** The checkpoint header, if it is one this version reads. */
+function parseHeader(store: SealedStore, raw: Uint8Array): CheckpointHeader {
+  let header: CheckpointHeader;
+  try {
+    header = JSON.parse(new TextDecoder().decode(raw)) as CheckpointHeader;
+  } catch {
+    throw store.corrupt(HEADER_KEY, 'checkpoint header is not JSON');
+  }
+  if (header.version !== CHECKPOINT_VERSION) throw store.corrupt(HEADER_KEY, `checkpoint version ${header.version} unknown`);
+  if (!/^\d+$/.test(header.seq) || !/^\d+$/.test(header.journalId) || !Number.isSafeInteger(header.inodes)) {
+    throw store.corrupt(HEADER_KEY, 'checkpoint header fields are malformed');
+  }
+  return header;
+}
+
+/** The checkpoint header's seq and what it needs, for `fanlog verify`; null when there is none. */
+export async function readCheckpointBound(store: SealedStore): Promise<(CheckpointBound & { journalId: bigint }) | null> {
+  const raw = await store.get(HEADER_KEY);
+  if (raw === undefined) return null;
+  const header = parseHeader(store, raw);
+  return { ...checkpointBound(BigInt(header.seq), header.pendingFromSeq === undefined ? undefined : BigInt(header.pendingFromSeq)), journalId: BigInt(header.journalId) };
 }

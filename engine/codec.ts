@@ -41,6 +41,7 @@
  * journal's CRC already caught damage, so a failure here means a record this
  * version cannot read.
  */
+import assert from 'node:assert/strict';
 import { FanlogError } from '../errors.js';
 import type { Attrs, EngineRecord, Fid, OpName, RecordKind, Stat } from './record.js';
 import { OP_NAMES } from './record.js';
@@ -113,8 +114,13 @@ class Writer {
     this.length += value.length;
   }
 
-  /** A varint byte length then UTF-8, encoded in place (one byte of length assumed, moved if longer). */
+  /**
+   * A varint byte length then UTF-8, encoded in place (one byte of length
+   * assumed, moved if longer). Only well-formed strings reach here (the API
+   * refuses lone surrogates): UTF-8 would replace one, silently.
+   */
   string(value: string): void {
+    assert.ok(value.isWellFormed(), 'only well-formed strings are encoded');
     this.reserve(value.length * 3 + 10);
     const start = this.length + 1;
     const { written } = encoder.encodeInto(value, scratch.subarray(start));

@@ -2,13 +2,16 @@
  * Engine: the facade over the journal, the simulated filesystem, groups,
  * the MetaStore and checkpoints.
  *
- * Directory layout:
- *   <dir>/journal/        the journal (its LOCK makes the engine exclusive)
- *   <dir>/meta-lmdb/ | meta-level/ | meta-files/   the MetaStore
+ * Directory layout: see engine-dir.ts (the marker `FANLOG`, the engine's
+ * `LOCK`, `journal/`, `meta-<store>/`).
  *
- * Open: the journal recovers, the latest checkpoint is loaded, the journal
- * after it is replayed through `FsState.apply` (the same code live
- * operations use), then groups are loaded.
+ * Open: the directory is locked and its marker read (or written, for a new
+ * engine); the journal recovers; the store opens, and its high-water mark
+ * is checked against the journal; the latest checkpoint is loaded, the
+ * journal after it is replayed through `FsState.apply` (the same code live
+ * operations use), groups and consumers are loaded, and permission requests
+ * left without an answer are queued again. A record that cannot be replayed
+ * is ECORRUPT naming its seq.
  *
  * Commit (one per operation, synchronous until the append): apply the op,
  * build its events, encode the op record and every event the changelog mask
@@ -18,30 +21,36 @@
  * every later call rejects with EFAILED until it is reopened.
  *
  * Checkpoints run in the background every `checkpointEveryRecords` records
- * and on close; after one is durable the journal is purged up to it.
+ * and on close; after one is durable the journal is purged up to the
+ * retention bound (`purge`).
+ *
+ * Read only (`readOnly: true`, for inspection): nothing is created, written,
+ * repaired, checkpointed or purged; every call that would write is EROFS,
+ * and operations whose callers died are not resumed.
  */
 import path from 'node:path';
-import { FanlogError, fromIoError, invalid } from '../errors.js';
-import type { Io } from '../journal/io.js';
+import { asFanlogError, FanlogError, fromIoError, invalid } from '../errors.js';
+import { checkHostPath, type Io, type IoLock } from '../journal/io.js';
 import { Journal, type SyncPolicy } from '../journal/journal.js';
 import { NodeIo } from '../journal/node-io.js';
-import { captureCheckpoint, loadCheckpoint } from './checkpoint.js';
+import { captureCheckpoint, type CheckpointBound, checkpointBound, loadCheckpoint } from './checkpoint.js';
 import { decodeRecord, encodeRecord } from './codec.js';
+import { inspectDirectory, writeMarker } from './engine-dir.js';
 import { FanlogFs, type FsHost } from './fs.js';
 import type { FsState } from './fs-state.js';
 import { Groups } from './group-registry.js';
 import { FAN_ALL_EVENTS, type Mask } from './masks.js';
 import { type Intent, type Outcome, type PermissionGroup, type PermissionHost, Permissions } from './permissions.js';
-import { type MetaStore, openMetaStore, STORE_KINDS, type StoreKind } from './meta-store.js';
+import { openMetaStore, type SealedStore, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
 import type { EngineRecord } from './record.js';
 import { Consumers } from '../consumers/consumer-registry.js';
 import { Filters } from '../consumers/filters.js';
 export type { Intent };
-import { FailStopStore } from './fail-stop-store.js';
-import { checkBigint, checkInteger, checkOneOf, checkOptions } from './validate.js';
+import { checkHighWater, FailStopStore } from './fail-stop-store.js';
+import { checkBigint, checkBoolean, checkInteger, checkOneOf, checkOptions } from './validate.js';
 
 export interface EngineOptions {
-  /** MetaStore backend; default 'lmdb'. */
+  /** MetaStore backend; default the one the directory records, or 'lmdb' for a new engine. */
   store?: StoreKind;
   /** Journal sync policy; default 'always'. */
   sync?: SyncPolicy;
@@ -58,6 +67,8 @@ export interface EngineOptions {
   consumerLagRecordsMax?: number;
   /** Default `idleMsMax` for consumers that set none; default: no limit. */
   consumerIdleMsMax?: number;
+  /** Open an existing engine for inspection only: see the header. Default false. */
+  readOnly?: boolean;
 }
 
 export interface EngineRecovery {
@@ -65,7 +76,7 @@ export interface EngineRecovery {
   checkpointSeq: bigint;
   /** Records replayed after it. */
   replayedRecords: number;
-  /** Permission requests found without a decision and queued again. */
+  /** Permission requests found without a decision and queued again (read only: found, not queued). */
   resurrectedRequests: number;
   /** The journal's head when recovery ended (operations it resumed append after it). */
   headSeq: bigint;
@@ -83,6 +94,7 @@ const OPTION_NAMES = [
   'segmentBytesMax',
   'consumerLagRecordsMax',
   'consumerIdleMsMax',
+  'readOnly',
 ] as const;
 
 function wallClock(): () => bigint {
@@ -94,6 +106,22 @@ function wallClock(): () => bigint {
   };
 }
 
+/** A user's clock, checked at every call: a throw or a value that is not a u64 of nanoseconds is EINVAL. */
+function checkedClock(clock: () => bigint): () => bigint {
+  return () => {
+    let time: unknown;
+    try {
+      time = clock();
+    } catch (error) {
+      throw new FanlogError('EINVAL', `the clock option threw: ${String(error)}`, { cause: error });
+    }
+    if (typeof time !== 'bigint' || time < 0n || time >= 2n ** 64n) {
+      throw invalid(`the clock option must return nanoseconds as a bigint from 0 to 2^64 - 1, got ${typeof time === 'bigint' ? time : typeof time}`);
+    }
+    return time;
+  };
+}
+
 export class Engine implements FsHost, PermissionHost {
   readonly fs: FanlogFs;
   readonly groups: Groups;
@@ -101,72 +129,109 @@ export class Engine implements FsHost, PermissionHost {
   readonly filters = new Filters();
   readonly consumers: Consumers;
   /** The MetaStore, through a FailStopStore: a failed store write fails the engine. */
-  readonly store: MetaStore;
+  readonly store: FailStopStore;
   private failure: FanlogError | null = null;
   private closed = false;
   private recordsSinceCheckpoint = 0;
   private checkpointing: Promise<bigint> | null = null;
-  private purging = false;
-  private lastCheckpointSeq: bigint;
+  private purging: Promise<void> | null = null;
+  private purgeAgain = false;
+  /** The durable checkpoint: what it covers and the first record it needs. */
+  private durableCheckpoint: CheckpointBound;
+  /** No record below this is promised to anyone: a purge in flight may be deleting them. */
+  private purgeFloorSeq = 0n;
 
   private constructor(
     readonly dir: string,
     readonly journal: Journal,
-    store: MetaStore,
+    store: SealedStore,
+    private readonly lock: IoLock | null,
     readonly state: FsState,
     private readonly clock: () => bigint,
     private readonly changelogMask: Mask,
     private readonly checkpointEveryRecords: number,
     readonly recovery: EngineRecovery,
+    checkpoint: CheckpointBound,
     consumerDefaults: { lagRecordsMax: number | null; idleMsMax: number | null },
+    /** Opened for inspection only: see the header. */
+    readonly readOnly: boolean,
+    /** The kind of store the directory records. */
+    readonly storeKind: StoreKind,
   ) {
-    this.store = new FailStopStore(store, () => this.checkUsable(), (error) => this.fail(error));
+    this.store = new FailStopStore(store, journal, () => this.checkWritable(), (error) => this.fail(error));
     this.fs = new FanlogFs(this);
     this.permissions = new Permissions(this);
     this.groups = new Groups(this);
     this.consumers = new Consumers(this, consumerDefaults);
-    this.lastCheckpointSeq = recovery.checkpointSeq;
+    this.durableCheckpoint = checkpoint;
     this.recordsSinceCheckpoint = recovery.replayedRecords;
   }
 
   static async open(dir: string, options: EngineOptions = {}): Promise<Engine> {
     const started = performance.now();
-    if (typeof dir !== 'string' || dir.length === 0) throw invalid('dir must be a non-empty string');
+    checkHostPath('dir', dir);
     const opts = checkOptions<EngineOptions>('options', options, OPTION_NAMES);
-    const store = checkOneOf('store', opts.store ?? 'lmdb', STORE_KINDS);
+    const requestedStore = opts.store === undefined ? undefined : checkOneOf('store', opts.store, STORE_KINDS);
     const sync = checkOneOf('sync', opts.sync ?? 'always', ['always', 'interval', 'never'] as const);
     if (opts.clock !== undefined && typeof opts.clock !== 'function') throw invalid('clock must be a function returning bigint nanoseconds');
-    const clock = opts.clock ?? wallClock();
+    const clock = opts.clock === undefined ? wallClock() : checkedClock(opts.clock);
     const changelogMask = checkBigint('changelogMask', opts.changelogMask ?? FAN_ALL_EVENTS, 0n, 2n ** 64n - 1n);
     const checkpointEveryRecords = checkInteger('checkpointEveryRecords', opts.checkpointEveryRecords ?? 100_000, 1, 2 ** 40);
     const consumerDefaults = {
       lagRecordsMax: opts.consumerLagRecordsMax === undefined ? null : checkInteger('consumerLagRecordsMax', opts.consumerLagRecordsMax, 1, Number.MAX_SAFE_INTEGER),
       idleMsMax: opts.consumerIdleMsMax === undefined ? null : checkInteger('consumerIdleMsMax', opts.consumerIdleMsMax, 1, 2 ** 31 - 1),
     };
+    const readOnly = checkBoolean('readOnly', opts.readOnly ?? false);
     const io = opts.io ?? new NodeIo();
-    const journal = await Journal.open(path.join(dir, 'journal'), {
-      sync,
-      io,
-      ...(opts.segmentBytesMax === undefined ? {} : { segmentBytesMax: opts.segmentBytesMax }),
-    });
-    let metaStore: MetaStore | null = null;
+    clock(); // a clock that fails, fails the open
+
+    let lock: IoLock | null = null;
+    let journal: Journal | null = null;
+    let metaStore: SealedStore | null = null;
     try {
-      metaStore = await openMetaStore(store, dir, io);
-      const { state, seq, pendingFromSeq } = await loadCheckpoint(metaStore, journal, 0n);
+      if (!readOnly) await io.mkdirp(dir);
+      try {
+        lock = await io.lock(dir);
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'EBUSY') throw error;
+        throw new FanlogError('EBUSY', `engine ${dir} is open elsewhere: ${(error as Error).message}`, { file: dir, cause: error });
+      }
+      const found = await inspectDirectory(io, dir, requestedStore);
+      if (readOnly && found.fresh) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`, { file: dir });
+      if (!found.marked && !readOnly) await writeMarker(io, dir, found.store);
+      journal = await Journal.open(path.join(dir, 'journal'), {
+        sync,
+        io,
+        readOnly,
+        ...(opts.segmentBytesMax === undefined ? {} : { segmentBytesMax: opts.segmentBytesMax }),
+      });
+      metaStore = await openMetaStore(found.store, dir, io, { readOnly });
+      await checkHighWater(metaStore, journal);
+      // The root of a new filesystem has time 0, so that a replay from empty gives the same state.
+      const checkpoint = await loadCheckpoint(metaStore, journal, 0n);
+      const { state, seq } = checkpoint;
       // Permission requests may be older than the checkpoint: read from the
-      // oldest one still pending then, applying ops only after the checkpoint.
-      const from = pendingFromSeq !== undefined && pendingFromSeq <= seq ? pendingFromSeq : seq + 1n;
+      // first record it needs, applying ops only after it.
       const requests = new Map<bigint, EngineRecord>();
       const decisions = new Map<bigint, number>();
       const completed = new Set<bigint>();
       let replayedRecords = 0;
-      for await (const { seq: recordSeq, payload } of journal.read({ from })) {
-        const record = decodeRecord(payload);
-        if (record.kind === 'request') requests.set(recordSeq, record);
-        else if (record.kind === 'decision') decisions.set(record.requestSeq!, record.response!);
-        else if (record.requestSeq !== undefined) completed.add(record.requestSeq);
-        if (recordSeq <= seq) continue;
-        if (record.kind === 'op') state.apply(record);
+      for await (const { seq: recordSeq, payload } of journal.read({ from: checkpoint.needsFromSeq })) {
+        let record: EngineRecord;
+        try {
+          record = decodeRecord(payload);
+          if (record.kind === 'request') requests.set(recordSeq, record);
+          else if (record.kind === 'decision') decisions.set(record.requestSeq!, record.response!);
+          else if (record.requestSeq !== undefined) completed.add(record.requestSeq);
+          if (recordSeq <= seq) continue;
+          if (record.kind === 'op') state.apply(record);
+        } catch (error) {
+          throw new FanlogError('ECORRUPT', `${journal.dir}: record ${recordSeq} cannot be replayed: ${(error as Error).message}`, {
+            file: journal.dir,
+            seq: recordSeq,
+            cause: error,
+          });
+        }
         replayedRecords++;
       }
       const recovery: EngineRecovery = {
@@ -177,18 +242,24 @@ export class Engine implements FsHost, PermissionHost {
         ms: 0,
         journal: journal.recovery,
       };
-      const engine = new Engine(dir, journal, metaStore, state, clock, changelogMask, checkpointEveryRecords, recovery, consumerDefaults);
+      const engine = new Engine(dir, journal, metaStore, lock, state, clock, changelogMask, checkpointEveryRecords, recovery, checkpoint, consumerDefaults, readOnly, found.store);
       await engine.groups.load();
       await engine.consumers.load();
-      recovery.resurrectedRequests = engine.permissions.resurrect(requests, decisions, completed, (name) => engine.groups.find(name), (intent) =>
-        engine.fs.complete(intent).then(() => undefined),
+      recovery.resurrectedRequests = engine.permissions.resurrect(
+        requests,
+        decisions,
+        completed,
+        (name) => engine.groups.find(name),
+        (intent) => engine.fs.complete(intent).then(() => undefined),
+        !readOnly,
       );
       recovery.ms = performance.now() - started;
       return engine;
     } catch (error) {
       await metaStore?.close().catch(() => undefined);
-      await journal.close().catch(() => undefined);
-      throw fromIoError(error, dir);
+      await journal?.close().catch(() => undefined);
+      await lock?.release().catch(() => undefined);
+      throw asFanlogError(error, dir);
     }
   }
 
@@ -196,13 +267,12 @@ export class Engine implements FsHost, PermissionHost {
     return this.groups.byPriority();
   }
 
-  /** Journals one record as its own entry; resolves with its seq once durable. */
   /**
    * Appends one record as its own entry; resolves with its seq once it is
    * durable. `onSeq` learns the seq at once, before the record is durable.
    */
   async appendRecord(record: EngineRecord, onSeq?: (seq: bigint) => void): Promise<bigint> {
-    this.checkUsable();
+    this.checkWritable();
     const appended = this.journal.appendEntry([encodeRecord(record)]);
     const seq = this.journal.headSeq;
     onSeq?.(seq);
@@ -230,10 +300,12 @@ export class Engine implements FsHost, PermissionHost {
     return this.failure !== null || this.journal.failed;
   }
 
+  /** The engine's clock (a user's clock is checked: EINVAL when it throws or gives no u64). */
   now(): bigint {
     return this.clock();
   }
 
+  /** Throws ECLOSED or EFAILED when the engine cannot be used at all. */
   checkUsable(): void {
     if (this.closed) throw new FanlogError('ECLOSED', `engine ${this.dir} is closed`);
     if (this.failed) {
@@ -241,6 +313,12 @@ export class Engine implements FsHost, PermissionHost {
         cause: this.failure,
       });
     }
+  }
+
+  /** As checkUsable, and EROFS when the engine was opened read-only. */
+  checkWritable(): void {
+    this.checkUsable();
+    if (this.readOnly) throw new FanlogError('EROFS', `engine ${this.dir} was opened read-only`);
   }
 
   private fail(error: unknown): FanlogError {
@@ -255,7 +333,7 @@ export class Engine implements FsHost, PermissionHost {
   }
 
   async commit(op: EngineRecord | null, buildEvents: () => EngineRecord[]): Promise<void> {
-    this.checkUsable();
+    this.checkWritable();
     if (op !== null) this.state.apply(op);
     const events = buildEvents();
     const payloads: Uint8Array[] = op === null ? [] : [encodeRecord(op)];
@@ -296,10 +374,10 @@ export class Engine implements FsHost, PermissionHost {
 
   /**
    * Writes a checkpoint of the state as of now and purges the journal up to
-   * it; resolves with the seq it covers once it is durable.
+   * the retention bound; resolves with the seq it covers once it is durable.
    */
   checkpoint(): Promise<bigint> {
-    this.checkUsable();
+    this.checkWritable();
     if (this.checkpointing !== null) return this.checkpointing.then(() => this.checkpoint());
     this.checkpointing = this.writeCheckpoint().finally(() => {
       this.checkpointing = null;
@@ -315,49 +393,94 @@ export class Engine implements FsHost, PermissionHost {
     try {
       await this.journal.sync();
       await this.store.commit(ops);
-      this.lastCheckpointSeq = seq;
-      await this.purge();
     } catch (error) {
       throw this.fail(error);
     }
+    // Durable now: from here on it, not the previous one, is what recovery starts from.
+    this.durableCheckpoint = checkpointBound(seq, pendingFromSeq);
+    await this.purge();
     return seq;
   }
 
   /**
-   * Purges the journal below every reader that needs it (invariant 8): the
-   * latest durable checkpoint, the oldest unfinished guarded operation, and
+   * The retention bound (invariant 8): the last seq no reader needs, the
+   * minimum over what the durable checkpoint needs (from its oldest pending
+   * request, or after its seq), the oldest unfinished guarded operation, and
    * every consumer that was not evicted.
    */
-  private async purge(): Promise<void> {
-    let through = this.lastCheckpointSeq;
+  private retentionBound(): bigint {
+    let through = this.durableCheckpoint.needsFromSeq - 1n;
     const pending = this.permissions.oldestPendingSeq();
     if (pending !== undefined && pending - 1n < through) through = pending - 1n;
     const cursor = this.consumers.lowestCursor();
     if (cursor !== undefined && cursor < through) through = cursor;
-    if (through > 0n) await this.journal.purge(through);
+    return through;
   }
 
+  /**
+   * Purges the journal up to the retention bound. One purge runs at a time;
+   * a call while one runs makes it run once more after, with the bound as
+   * it is then. Resolves when the purge it asked for is durable.
+   */
+  private purge(): Promise<void> {
+    if (this.readOnly || this.closed || this.failed) return Promise.resolve();
+    if (this.purging !== null) {
+      this.purgeAgain = true;
+      return this.purging;
+    }
+    // The loop starts in a later microtask, so that `purging` is set before it can end.
+    this.purging = Promise.resolve().then(async () => {
+      try {
+        do {
+          this.purgeAgain = false;
+          const through = this.retentionBound();
+          if (through <= 0n) continue;
+          if (through + 1n > this.purgeFloorSeq) this.purgeFloorSeq = through + 1n;
+          try {
+            await this.journal.purge(through);
+          } catch (error) {
+            throw this.fail(error);
+          }
+        } while (this.purgeAgain && !this.closed && !this.failed);
+      } finally {
+        this.purging = null;
+      }
+    });
+    return this.purging;
+  }
+
+  /** A consumer's cursor moved or a consumer left: purge further in the background. */
   consumersMoved(): void {
-    if (this.closed || this.failed || this.purging) return;
-    this.purging = true;
-    void this.purge()
-      .catch(() => undefined)
-      .finally(() => {
-        this.purging = false;
-      });
+    void this.purge().catch(() => undefined);
+  }
+
+  /**
+   * The oldest record the engine can still promise a new reader: the
+   * journal's first, or past what a purge in flight may be deleting.
+   */
+  get retainedFromSeq(): bigint {
+    return this.journal.firstSeq > this.purgeFloorSeq ? this.journal.firstSeq : this.purgeFloorSeq;
   }
 
   /** The seq of the latest durable checkpoint (0n: none yet). */
   get checkpointSeq(): bigint {
-    return this.lastCheckpointSeq;
+    return this.durableCheckpoint.seq;
   }
 
-  /** Waits for background work, checkpoints (unless failed), and closes everything. Safe to call twice. */
-  async close(): Promise<void> {
+  /**
+   * Waits for background work, takes a final checkpoint (unless failed,
+   * read only, or `{ checkpoint: false }`: the next open then replays the
+   * journal since the last one, as after a crash), and closes everything.
+   * Safe to call twice.
+   */
+  async close(options?: { checkpoint?: boolean }): Promise<void> {
+    const { checkpoint = true } = checkOptions<{ checkpoint: boolean }>('options', options, ['checkpoint']);
+    checkBoolean('checkpoint', checkpoint);
     if (this.closed) return;
     try {
       await this.checkpointing?.catch(() => undefined);
-      if (!this.failed && this.state.dirty.size > 0) await this.checkpoint().catch(() => undefined);
+      await this.purging?.catch(() => undefined);
+      if (checkpoint && !this.failed && !this.readOnly && this.state.dirty.size > 0) await this.checkpoint().catch(() => undefined);
     } finally {
       this.closed = true;
       // Waiting operations end here; their requests stay undecided in the
@@ -367,6 +490,7 @@ export class Engine implements FsHost, PermissionHost {
       this.consumers.close();
       await this.store.close().catch(() => undefined);
       await this.journal.close();
+      await this.lock?.release().catch(() => undefined);
     }
   }
 }

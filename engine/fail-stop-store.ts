@@ -1,16 +1,39 @@
 /**
- * The engine's view of its MetaStore: every commit first checks that the
- * engine is usable, and a commit that fails puts the whole engine in its
- * failed state (invariant 7). Without it a failed store write (a cursor, a
- * group's configuration, a checkpoint) would fail one call while the engine
- * carried on, its durable state no longer what it believes.
+ * The engine's view of its MetaStore.
+ *
+ * - Fail-stop: every commit first checks that the engine may write, and a
+ *   commit that fails puts the whole engine in its failed state (invariant
+ *   7). Without it a failed store write (a cursor, a group's configuration,
+ *   a checkpoint) would fail one call while the engine carried on, its
+ *   durable state no longer what it believes.
+ * - The journal's high-water mark: every commit also writes `journal/durable`
+ *   (the journal's id and the seq it is fsynced through at that moment).
+ *   Whatever the store holds was written knowing the journal reached that
+ *   seq, so a journal that opens shorter lost records (its newest segment
+ *   was deleted or truncated) and is refused, before new records could
+ *   reuse the lost seqs under consumers that saw the old ones.
  */
-import type { MetaOp, MetaStore } from './meta-store.js';
+import { FanlogError } from '../errors.js';
+import type { Journal } from '../journal/journal.js';
+import type { CheckedEntry, MetaOp, SealedStore } from '../store/meta-store.js';
 
-export class FailStopStore implements MetaStore {
+export const HIGH_WATER_KEY = 'journal/durable';
+const HIGH_WATER_VERSION = 1;
+
+/** A store whose damage can be reported by key: what groups, consumers and checkpoints need. */
+export interface EngineStore {
+  get(key: string): Promise<Uint8Array | undefined>;
+  scan(prefix: string): AsyncIterable<[key: string, value: Uint8Array]>;
+  commit(ops: readonly MetaOp[]): Promise<void>;
+  /** ECORRUPT about `key` in this store. */
+  corrupt(key: string, what: string): Error;
+}
+
+export class FailStopStore implements EngineStore {
   constructor(
-    private readonly inner: MetaStore,
-    private readonly checkUsable: () => void,
+    private readonly inner: SealedStore,
+    private readonly journal: Journal,
+    private readonly checkWritable: () => void,
     private readonly fail: (error: unknown) => Error,
   ) {}
 
@@ -22,10 +45,19 @@ export class FailStopStore implements MetaStore {
     return this.inner.scan(prefix);
   }
 
+  check(prefix: string): AsyncIterable<CheckedEntry> {
+    return this.inner.check(prefix);
+  }
+
+  corrupt(key: string, what: string): Error {
+    return this.inner.corrupt(key, what);
+  }
+
   async commit(ops: readonly MetaOp[]): Promise<void> {
-    this.checkUsable();
+    this.checkWritable();
+    const highWater: MetaOp = { type: 'put', key: HIGH_WATER_KEY, value: encodeHighWater(this.journal.journalId, this.journal.syncedSeq) };
     try {
-      await this.inner.commit(ops);
+      await this.inner.commit([...ops, highWater]);
     } catch (error) {
       throw this.fail(error);
     }
@@ -33,5 +65,34 @@ export class FailStopStore implements MetaStore {
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+}
+
+function encodeHighWater(journalId: bigint, seq: bigint): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ version: HIGH_WATER_VERSION, journalId: journalId.toString(), seq: seq.toString() }));
+}
+
+/**
+ * Checks the high-water mark against the journal just opened: ECORRUPT when
+ * the journal ends before a seq the store saw durable. (A mark of another
+ * journal is left to the checkpoint's EJOURNALID check.)
+ */
+export async function checkHighWater(store: SealedStore, journal: Journal): Promise<void> {
+  const raw = await store.get(HIGH_WATER_KEY);
+  if (raw === undefined) return;
+  let mark: { version: number; journalId: string; seq: string };
+  try {
+    mark = JSON.parse(new TextDecoder().decode(raw)) as typeof mark;
+  } catch {
+    throw store.corrupt(HIGH_WATER_KEY, 'not JSON');
+  }
+  if (mark.version !== HIGH_WATER_VERSION || !/^\d+$/.test(mark.seq) || !/^\d+$/.test(mark.journalId)) throw store.corrupt(HIGH_WATER_KEY, 'malformed');
+  if (BigInt(mark.journalId) !== journal.journalId) return;
+  const seq = BigInt(mark.seq);
+  if (seq > journal.headSeq) {
+    throw new FanlogError('ECORRUPT', `records ${journal.headSeq + 1n}..${seq} are missing: the journal ends at ${journal.headSeq}, but the store saw it durable through ${seq} (was its newest segment deleted?)`, {
+      file: journal.dir,
+      offset: 0,
+    });
   }
 }

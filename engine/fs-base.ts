@@ -20,7 +20,8 @@ export interface ProcessContext {
   uid?: number;
   gid?: number;
 }
-export type Context = Required<ProcessContext>;
+/** A call's process context, and the time of the call: every record it journals carries that one time. */
+export type Context = Required<ProcessContext> & { time: bigint };
 
 export type OpenFlags = 'r' | 'w' | 'rw';
 export const PAGE_BYTES = 4096;
@@ -51,7 +52,7 @@ export interface OpenFile {
   writable: boolean;
 }
 
-function checkContext(value: unknown): Context {
+function checkContext(value: unknown): Required<ProcessContext> {
   const ctx = checkOptions<ProcessContext>('context', value, ['pid', 'tid', 'uid', 'gid']);
   return {
     pid: ctx.pid === undefined ? 1 : checkInteger('context.pid', ctx.pid, 0, ID_MAX),
@@ -74,7 +75,7 @@ export abstract class FsBase {
   // ---- building records -------------------------------------------------
 
   protected opRecord(ctx: Context, op: OpName, fields: Partial<EngineRecord>): EngineRecord {
-    return { kind: 'op', op, time: this.host.now(), pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, ...fields };
+    return { kind: 'op', op, time: ctx.time, pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, ...fields };
   }
 
   /** An event about `inode`, with its attributes as they are now (or as given). */
@@ -89,7 +90,7 @@ export abstract class FsBase {
     return {
       kind: 'event',
       op,
-      time: this.host.now(),
+      time: ctx.time,
       mask: inode.type === 'dir' ? mask | FAN_ONDIR : mask,
       fid: fidOf(inode),
       parentFid: where.parentFid,
@@ -130,8 +131,13 @@ export abstract class FsBase {
     return { ...open, inode };
   }
 
+  /**
+   * Starts a call: the engine must be usable, the context valid, and the
+   * time is read now, before anything changes (a user's clock that throws
+   * fails the call here, never half-way through a commit).
+   */
   protected begin(ctx: unknown): Context {
     this.host.checkUsable();
-    return checkContext(ctx);
+    return { ...checkContext(ctx), time: this.host.now() };
   }
 }

@@ -144,7 +144,7 @@ export abstract class FsContent extends FsBase {
    * operation whose caller died while it waited.
    */
   async complete(intent: Intent): Promise<unknown> {
-    const ctx: Context = { pid: intent.pid, tid: intent.tid, uid: intent.uid, gid: 0 };
+    const ctx: Context = { pid: intent.pid, tid: intent.tid, uid: intent.uid, gid: 0, time: this.host.now() };
     // The first record of the operation's entry names the operation: recovery's sign that it completed.
     const tag = intent.operationSeq === undefined ? {} : { requestSeq: BigInt(intent.operationSeq) };
     const inode = this.state.byFid(intent.fid);

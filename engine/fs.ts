@@ -81,6 +81,7 @@ export class FanlogFs extends FsContent {
   async symlink(target: string, path: string, context?: ProcessContext): Promise<void> {
     const ctx = this.begin(context);
     if (typeof target !== 'string' || target.includes('\0')) throw fsError('EINVAL', 'symlink target must be a string without NUL');
+    if (!target.isWellFormed()) throw fsError('EINVAL', 'symlink target is not well-formed Unicode (it has a lone surrogate)');
     // Linux: symlink("", path) is ENOENT.
     if (target.length === 0) throw fsError('ENOENT', 'symlink target is empty');
     if (Buffer.byteLength(target) > PATH_BYTES_MAX) throw fsError('ENAMETOOLONG', 'symlink target is too long');
@@ -301,8 +302,8 @@ export class FanlogFs extends FsContent {
 }
 
 function checkXattrName(name: unknown): void {
-  if (typeof name !== 'string' || name.length === 0 || name.includes('\0')) {
-    throw new FanlogError('EINVAL', 'xattr name must be a non-empty string without NUL');
+  if (typeof name !== 'string' || name.length === 0 || name.includes('\0') || !name.isWellFormed()) {
+    throw new FanlogError('EINVAL', 'xattr name must be a non-empty, well-formed string without NUL');
   }
   if (Buffer.byteLength(name) > NAME_BYTES_MAX) throw fsError('ENAMETOOLONG', 'xattr name is longer than 255 bytes');
 }

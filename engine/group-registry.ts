@@ -3,23 +3,36 @@
  * them from the MetaStore on open, creates them durably, finds them, lists
  * them in the order permission events ask them, and offers every durable
  * event to each. The groups themselves are in groups.ts.
+ *
+ * The catalog (`catalog/group`, store/catalog.ts) changes in the same
+ * commit as the group it names; creations and removals run one at a time
+ * through the registry's Serial.
  */
 import { FanlogError, invalid } from '../errors.js';
-import { encodeGroup, Group, GROUP_CLASSES, type GroupHost, type GroupInfo, type GroupOptions, type GroupSettings, KEY_PREFIX, type StoredGroup } from './groups.js';
+import { catalogOp, checkCatalog, readCatalog } from '../store/catalog.js';
+import { encodeGroup, Group, GROUP_CLASSES, GROUP_VERSION, type GroupHost, type GroupInfo, type GroupOptions, type GroupSettings, KEY_PREFIX, type StoredGroup } from './groups.js';
+import { Serial } from './serial.js';
 import { priorityKey } from './permissions.js';
 import type { EngineRecord } from './record.js';
 import { checkBoolean, checkInteger, checkName, checkOneOf, checkOptions } from './validate.js';
 
 
+export const GROUP_CATALOG_KEY = 'catalog/group';
+
 export class Groups {
   private readonly groups = new Map<string, Group>();
+  private readonly serial = new Serial();
 
   constructor(private readonly host: GroupHost) {}
 
-  /** Loads every stored group (on open). */
+  /** Loads every stored group (on open), checking them against the catalog. */
   async load(): Promise<void> {
-    for await (const [key, value] of this.host.store.scan(KEY_PREFIX)) {
-      const stored = JSON.parse(new TextDecoder().decode(value)) as StoredGroup;
+    const { store } = this.host;
+    const listed = await readCatalog(store, GROUP_CATALOG_KEY);
+    const found: string[] = [];
+    for await (const [key, value] of store.scan(KEY_PREFIX)) {
+      found.push(key.slice(KEY_PREFIX.length));
+      const stored = decodeGroup(value, (what) => store.corrupt(key, what));
       const marks = stored.marks.map((mark) => ({ ...mark, mask: BigInt(mark.mask), ignore: BigInt(mark.ignore) }));
       const settings: GroupSettings = {
         restartable: stored.restartable ?? false,
@@ -31,6 +44,7 @@ export class Groups {
       group.pruneMarks(this.host.state);
       this.groups.set(group.name, group);
     }
+    checkCatalog(store, KEY_PREFIX, listed, found);
   }
 
   /** Creates a group durably; EEXIST if the name is taken. */
@@ -47,16 +61,25 @@ export class Groups {
       evictAfterTimeouts: opts.evictAfterTimeouts === undefined ? null : checkInteger('evictAfterTimeouts', opts.evictAfterTimeouts, 1, 1_000_000),
     };
     if (settings.restartable && groupClass === 'notif') throw invalid("a restartable group must be of class 'content' or 'pre-content'");
-    if (this.groups.has(name)) throw new FanlogError('EEXIST', `group '${name}' exists`);
-    const group = new Group(this.host, this, name, groupClass, queueEventsMax, settings);
-    this.groups.set(name, group);
-    try {
-      await this.host.store.commit([{ type: 'put', key: KEY_PREFIX + name, value: encodeGroup(groupClass, queueEventsMax, settings, [], false) }]);
-    } catch (error) {
+    return this.serial.run(async () => {
+      if (this.groups.has(name)) throw new FanlogError('EEXIST', `group '${name}' exists`);
+      await this.host.store.commit([
+        { type: 'put', key: KEY_PREFIX + name, value: encodeGroup(groupClass, queueEventsMax, settings, [], false) },
+        catalogOp(GROUP_CATALOG_KEY, [...this.groups.keys(), name]),
+      ]);
+      const group = new Group(this.host, this, name, groupClass, queueEventsMax, settings);
+      this.groups.set(name, group);
+      return group;
+    });
+  }
+
+  /** Removes a group durably, in the registry's turn (from Group.destroy, in the group's). */
+  removed(name: string): Promise<void> {
+    return this.serial.run(async () => {
+      const names = [...this.groups.keys()].filter((other) => other !== name);
+      await this.host.store.commit([{ type: 'del', key: KEY_PREFIX + name }, catalogOp(GROUP_CATALOG_KEY, names)]);
       this.groups.delete(name);
-      throw error;
-    }
-    return group;
+    });
   }
 
   /** The group named `name`; ENOENT if there is none. */
@@ -83,10 +106,6 @@ export class Groups {
     return this.groups.size;
   }
 
-  forget(name: string): void {
-    this.groups.delete(name);
-  }
-
   /** Offers durable events to every group, in order. */
   deliver(events: readonly EngineRecord[], seqs: readonly (bigint | undefined)[]): void {
     if (this.groups.size === 0) return;
@@ -98,4 +117,17 @@ export class Groups {
   closeAll(): void {
     for (const group of this.groups.values()) group.close();
   }
+}
+
+/** A stored group, checked; `fail` reports what is wrong with it (ECORRUPT from the store). */
+function decodeGroup(bytes: Uint8Array, fail: (what: string) => Error): StoredGroup {
+  let stored: StoredGroup;
+  try {
+    stored = JSON.parse(new TextDecoder().decode(bytes)) as StoredGroup;
+  } catch {
+    throw fail('group is not JSON');
+  }
+  if (stored.version !== GROUP_VERSION) throw fail(`group version ${String(stored.version)} unknown`);
+  if (!GROUP_CLASSES.includes(stored.class) || !Array.isArray(stored.marks)) throw fail('group fields are malformed');
+  return stored;
 }

@@ -19,6 +19,17 @@
  * that long is answered by `onTimeout` (journaled as a timeout); after
  * `evictAfterTimeouts` consecutive timeouts the group is evicted: its marks
  * are removed and its pending requests answered by `onTimeout`.
+ *
+ * Every change of a group's stored configuration (mark, destroy, eviction)
+ * runs through the group's Serial and reads the configuration it changes
+ * only in its turn: concurrent calls store what some serial order of them
+ * would, and nothing lands after a destroy. From the moment a destroy
+ * starts, the group wants no new permission event, and a request whose
+ * append was under way is allowed as soon as it is durable.
+ *
+ * Stored payload (JSON, sealed by the store): { version: 1, class,
+ * queueEventsMax, restartable, permissionTimeoutMs, onTimeout,
+ * evictAfterTimeouts, evicted, marks }.
  */
 import { FanlogError, invalid } from '../errors.js';
 import { EventQueue } from './event-queue.js';
@@ -26,7 +37,8 @@ import type { Groups } from './group-registry.js';
 import type { FsState } from './fs-state.js';
 import { fidOf } from './inode.js';
 import { FAN_ALL_EVENTS, FAN_ALLOW, FAN_DENY, FAN_DIRENT_EVENTS, FAN_MARK_FLAGS, FAN_PRE_CONTENT_EVENTS, FAN_PRE_MODIFY, FAN_Q_OVERFLOW, FAN_RENAME, type Mask } from './masks.js';
-import type { MetaStore } from './meta-store.js';
+import type { EngineStore } from './fail-stop-store.js';
+import { Serial } from './serial.js';
 import { type Mark, markKey, matchMarks, type MarkScope } from './notify.js';
 import { fsError, parsePath, resolve } from './paths.js';
 import type { EngineRecord, Fid, Range, Stat } from './record.js';
@@ -99,12 +111,15 @@ export interface GroupInfo extends GroupSettings {
 /** What groups need of the engine. */
 export interface GroupHost {
   readonly state: FsState;
-  readonly store: MetaStore;
+  readonly store: EngineStore;
   readonly permissions: Permissions;
   checkUsable(): void;
 }
 
+export const GROUP_VERSION = 1;
+
 export interface StoredGroup extends GroupSettings {
+  version: number;
   class: GroupClass;
   queueEventsMax: number;
   evicted?: boolean;
@@ -114,18 +129,25 @@ export interface StoredGroup extends GroupSettings {
 export class Group implements PermissionGroup {
   private readonly marks = new Map<string, Mark>();
   private queue: QueuedEvent[] = [];
+  /** Queued events taken out of the queue before they were read (a timeout answered them): skipped when reading. */
+  private readonly dropped = new Set<QueuedEvent>();
+  /** Unread notification events that a new one may merge into, by merge key, and the key of each. */
   private readonly mergeable = new Map<string, QueuedEvent>();
-  /** Permission requests behind queued events, by event id. */
+  private readonly mergeKeys = new WeakMap<QueuedEvent, string>();
+  /** Permission requests behind queued events, by event id, and the queued event of each request. */
   private readonly requests = new Map<number, PermissionRequest>();
+  private readonly queuedEventOf = new Map<PermissionRequest, QueuedEvent>();
   private notificationsQueued = 0;
   private overflowQueued = false;
   private readonly waiters = new Set<() => void>();
   private nextId = 1;
-  private destroyed = false;
+  /** Set when a destroy starts: the group wants nothing from then on. */
+  private destroying = false;
   private evicted: boolean;
   private consecutiveTimeouts = 0;
   private evicting = false;
   private openHandles = new Set<EventQueue>();
+  private readonly serial = new Serial();
 
   constructor(
     private readonly host: GroupHost,
@@ -142,7 +164,7 @@ export class Group implements PermissionGroup {
   }
 
   get queued(): number {
-    return this.queue.length;
+    return this.queue.length - this.dropped.size;
   }
 
   info(): GroupInfo {
@@ -152,7 +174,7 @@ export class Group implements PermissionGroup {
       queueEventsMax: this.queueEventsMax,
       ...this.settings,
       marks: this.listMarks(),
-      queued: this.queue.length,
+      queued: this.queued,
       pendingPermissions: this.host.permissions.pendingOf(this).length,
       evicted: this.evicted,
     };
@@ -164,7 +186,12 @@ export class Group implements PermissionGroup {
 
   private checkAlive(): void {
     this.host.checkUsable();
-    if (this.destroyed) throw new FanlogError('ENOENT', `group '${this.name}' was destroyed`);
+    if (this.destroying) throw new FanlogError('ENOENT', `group '${this.name}' was destroyed`);
+  }
+
+  /** False once a destroy has started: a request for this group is then allowed, not queued. */
+  get alive(): boolean {
+    return !this.destroying;
   }
 
   /** Adds bits to a mark (creating it), or with `remove`, clears them (dropping an empty mark). Durable when it resolves. */
@@ -189,7 +216,6 @@ export class Group implements PermissionGroup {
     if (this.settings.restartable && ((mask | ignore) & FAN_ALL_EVENTS & ~PERMISSION_BITS) !== 0n) {
       throw invalid(`restartable group '${this.name}' takes permission events only`);
     }
-    if (this.evicted && !remove) throw new FanlogError('EPERM', `group '${this.name}' was evicted after permission timeouts`);
     const at = resolve(this.host.state, parsePath(spec.path), true);
     if (at.inode === undefined) throw fsError('ENOENT', `no such file or directory: '${at.path}'`);
     if (scope === 'mount' && at.inode.type !== 'dir') throw fsError('ENOTDIR', `a mount mark needs a directory: '${at.path}'`);
@@ -205,22 +231,27 @@ export class Group implements PermissionGroup {
       ignore: 0n,
     };
     const key = markKey(target);
-    const existing = this.marks.get(key);
-    const next = new Map(this.marks);
-    if (remove) {
-      if (existing === undefined) throw fsError('ENOENT', `group '${this.name}' has no ${scope} mark on '${at.path}'`);
-      const left = { ...existing, mask: existing.mask & ~mask, ignore: existing.ignore & ~ignore };
-      if ((left.mask | left.ignore) === 0n) next.delete(key);
-      else next.set(key, left);
-    } else {
-      const base = existing ?? target;
-      next.set(key, { ...base, mask: base.mask | mask, ignore: base.ignore | ignore });
-    }
-    await this.persist(next);
-    this.marks.clear();
-    for (const [k, v] of next) this.marks.set(k, v);
+    await this.serial.run(async () => {
+      this.checkAlive();
+      if (this.evicted && !remove) throw new FanlogError('EPERM', `group '${this.name}' was evicted after permission timeouts`);
+      const existing = this.marks.get(key);
+      const next = new Map(this.marks);
+      if (remove) {
+        if (existing === undefined) throw fsError('ENOENT', `group '${this.name}' has no ${scope} mark on '${at.path}'`);
+        const left = { ...existing, mask: existing.mask & ~mask, ignore: existing.ignore & ~ignore };
+        if ((left.mask | left.ignore) === 0n) next.delete(key);
+        else next.set(key, left);
+      } else {
+        const base = existing ?? target;
+        next.set(key, { ...base, mask: base.mask | mask, ignore: base.ignore | ignore });
+      }
+      await this.persist(next);
+      this.marks.clear();
+      for (const [k, v] of next) this.marks.set(k, v);
+    });
   }
 
+  /** Writes the configuration; only ever called in the group's turn. */
   private async persist(marks: Map<string, Mark>, evicted = this.evicted): Promise<void> {
     await this.host.store.commit([
       { type: 'put', key: KEY_PREFIX + this.name, value: encodeGroup(this.groupClass, this.queueEventsMax, this.settings, marks.values(), evicted) },
@@ -241,43 +272,65 @@ export class Group implements PermissionGroup {
     return handle;
   }
 
-  /** Destroys the group durably, allowing every pending permission event first; its queue is dropped. */
+  /**
+   * Destroys the group durably, after every change queued on it before,
+   * allowing every pending permission event first (one still being
+   * appended is allowed once durable); its queue is dropped.
+   */
   async destroy(): Promise<void> {
     this.checkAlive();
-    await this.allowAllPending();
-    await this.host.store.commit([{ type: 'del', key: KEY_PREFIX + this.name }]);
-    this.destroyed = true;
-    this.registry.forget(this.name);
-    this.queue = [];
-    this.requests.clear();
-    this.mergeable.clear();
-    this.wake();
+    await this.serial.run(async () => {
+      this.checkAlive();
+      this.destroying = true;
+      await this.allowAllPending();
+      await this.registry.removed(this.name);
+      this.queue = [];
+      this.dropped.clear();
+      this.requests.clear();
+      this.queuedEventOf.clear();
+      this.mergeable.clear();
+      this.wake();
+    });
   }
 
   // ---- permission events ----------------------------------------------------
 
   /** The permission bits of `event` this group's marks want. */
   wants(event: EngineRecord): Mask {
-    if (this.destroyed || this.marks.size === 0) return 0n;
+    if (this.destroying || this.marks.size === 0) return 0n;
     return matchMarks(this.marks.values(), event) & PERMISSION_BITS;
   }
 
   /** Queues a permission request (never merged, never dropped), at the tail or the head. */
   enqueue(request: PermissionRequest, atHead: boolean): void {
-    const event: QueuedEvent = { id: this.nextId++, seq: request.seq, mask: request.record.mask!, ...pick(request.record) };
-    request.state = 'queued';
-    this.requests.set(event.id, request);
-    if (atHead) this.queue.unshift(event);
-    else this.queue.push(event);
-    if (this.settings.permissionTimeoutMs !== null && request.timer === null) {
-      request.timer = setTimeout(() => void this.timedOut(request), this.settings.permissionTimeoutMs);
+    this.enqueueAll([request], atHead);
+  }
+
+  /** Queues permission requests in the order given, at the tail or (all of them, ahead of the rest) at the head. */
+  enqueueAll(requests: readonly PermissionRequest[], atHead: boolean): void {
+    if (requests.length === 0) return;
+    const events: QueuedEvent[] = [];
+    for (const request of requests) {
+      const event: QueuedEvent = { id: this.nextId++, seq: request.seq, mask: request.record.mask!, ...pick(request.record) };
+      request.state = 'queued';
+      this.requests.set(event.id, request);
+      this.queuedEventOf.set(request, event);
+      events.push(event);
+      if (this.settings.permissionTimeoutMs !== null && request.timer === null) {
+        request.timer = setTimeout(() => void this.timedOut(request), this.settings.permissionTimeoutMs);
+      }
     }
+    if (atHead) this.queue = events.concat(this.queue);
+    else for (const event of events) this.queue.push(event);
     this.wake();
   }
 
   requestOf(event: QueuedEvent): PermissionRequest | undefined {
     const request = this.requests.get(event.id);
-    if (request !== undefined) this.requests.delete(event.id);
+    if (request !== undefined) {
+      this.requests.delete(event.id);
+      this.queuedEventOf.delete(request);
+    }
     return request;
   }
 
@@ -311,24 +364,27 @@ export class Group implements PermissionGroup {
     return this.settings.onTimeout === 'allow' ? FAN_ALLOW : FAN_DENY;
   }
 
-  /** Removes the marks (durably) and answers every pending request by onTimeout. */
+  /** Removes the marks (durably, in the group's turn) and answers every pending request by onTimeout. */
   private async evict(): Promise<void> {
-    await this.persist(new Map(), true);
-    this.evicted = true;
-    this.marks.clear();
+    await this.serial.run(async () => {
+      if (this.destroying) return;
+      await this.persist(new Map(), true);
+      this.evicted = true;
+      this.marks.clear();
+    });
     for (const request of this.host.permissions.pendingOf(this)) {
       this.dropQueued(request);
       await this.host.permissions.decide(request, this.timeoutResponse(), { timeout: true }).catch(() => undefined);
     }
   }
 
+  /** Takes a request's event out of the queue if it is still unread there (in O(1): it is skipped when reading). */
   private dropQueued(request: PermissionRequest): void {
-    for (const [id, queued] of this.requests) {
-      if (queued === request) {
-        this.requests.delete(id);
-        this.queue = this.queue.filter((event) => event.id !== id);
-      }
-    }
+    const event = this.queuedEventOf.get(request);
+    if (event === undefined) return;
+    this.queuedEventOf.delete(request);
+    this.requests.delete(event.id);
+    this.dropped.add(event);
   }
 
   private async allowAllPending(): Promise<void> {
@@ -341,10 +397,11 @@ export class Group implements PermissionGroup {
   /** A queue handle was closed with these permission events read and unanswered. */
   async released(handle: EventQueue, unanswered: PermissionRequest[]): Promise<void> {
     this.openHandles.delete(handle);
-    if (this.destroyed) return;
+    // A destroy under way answers every pending request itself.
+    if (this.destroying) return;
     if (this.settings.restartable) {
       // Back to the head, in the order they were first read, ahead of events never read.
-      for (const request of [...unanswered].reverse()) this.enqueue(request, true);
+      this.enqueueAll(unanswered, true);
       return;
     }
     await this.allowAllPending();
@@ -354,7 +411,7 @@ export class Group implements PermissionGroup {
 
   /** Offers an event; queues it if the group's marks want any of its bits. */
   offer(event: EngineRecord, seq: bigint | undefined): void {
-    if (this.destroyed || this.marks.size === 0) return;
+    if (this.destroying || this.marks.size === 0) return;
     const mask = matchMarks(this.marks.values(), event);
     if (mask === 0n) return;
     // Dirent events (about a directory, naming a child) and events about the
@@ -392,19 +449,27 @@ export class Group implements PermissionGroup {
     };
     this.queue.push(queued);
     this.notificationsQueued++;
-    if (canMerge) this.mergeable.set(mergeKey, queued);
+    if (canMerge) {
+      this.mergeable.set(mergeKey, queued);
+      this.mergeKeys.set(queued, mergeKey);
+    }
     this.wake();
   }
 
   take(max: number): QueuedEvent[] {
-    const taken = this.queue.splice(0, max);
-    for (const event of taken) {
+    const taken: QueuedEvent[] = [];
+    let next = 0;
+    while (taken.length < max && next < this.queue.length) {
+      const event = this.queue[next++]!;
+      if (this.dropped.delete(event)) continue;
+      taken.push(event);
       if (event.mask === FAN_Q_OVERFLOW) this.overflowQueued = false;
       else if (!this.requests.has(event.id)) this.notificationsQueued--;
+      // Events handed out are read: they no longer merge.
+      const key = this.mergeKeys.get(event);
+      if (key !== undefined && this.mergeable.get(key) === event) this.mergeable.delete(key);
     }
-    // Events handed out are read: they no longer merge.
-    if (this.queue.length === 0) this.mergeable.clear();
-    else for (const [key, event] of this.mergeable) if (taken.includes(event)) this.mergeable.delete(key);
+    this.queue.splice(0, next);
     return taken;
   }
 
@@ -452,6 +517,7 @@ function pick(event: EngineRecord): Omit<QueuedEvent, 'id' | 'seq' | 'mask'> {
 
 export function encodeGroup(groupClass: GroupClass, queueEventsMax: number, settings: GroupSettings, marks: Iterable<Mark>, evicted: boolean): Uint8Array {
   const stored: StoredGroup = {
+    version: GROUP_VERSION,
     class: groupClass,
     queueEventsMax,
     ...settings,

@@ -4,7 +4,11 @@
  * Paths given to the API are absolute and normalised: they start with '/',
  * have no empty, '.' or '..' components and no trailing slash (the root is
  * '/'), no NUL, components of at most 255 bytes and at most 4096 bytes in
- * all. Anything else is EINVAL (ENAMETOOLONG for length). Symlinks met
+ * all. Anything else is EINVAL (ENAMETOOLONG for length). A path must be
+ * well-formed Unicode: a lone UTF-16 surrogate has no UTF-8 encoding, so
+ * it could not be journaled as it was given (it would come back as U+FFFD,
+ * and two different names would become one). Linux names are bytes;
+ * fanlog's are strings that round-trip through UTF-8 exactly. Symlinks met
  * along the way are followed (relative targets from the link's directory,
  * '..' allowed in targets); the last component is followed only when the
  * operation asks. More than 40 links in one resolution is ELOOP.
@@ -28,6 +32,7 @@ export function parsePath(path: unknown, what = 'path'): string[] {
   if (path.length * 3 > PATH_BYTES_MAX && Buffer.byteLength(path) > PATH_BYTES_MAX) throw fsError('ENAMETOOLONG', `${what} is longer than ${PATH_BYTES_MAX} bytes`);
   if (!path.startsWith('/')) throw fsError('EINVAL', `${what} must be absolute: '${path}'`);
   if (path.includes('\0')) throw fsError('EINVAL', `${what} contains a NUL byte`);
+  if (!path.isWellFormed()) throw fsError('EINVAL', `${what} is not well-formed Unicode (it has a lone surrogate, which UTF-8 cannot hold)`);
   if (path === '/') return [];
   const components = path.slice(1).split('/');
   for (const component of components) {

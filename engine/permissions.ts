@@ -116,8 +116,10 @@ export interface PermissionGroup {
   readonly groupClass: PermissionClass;
   /** The bits of a permission event this group's marks want (0n: none). */
   wants(event: EngineRecord): Mask;
-  /** Queues a request for its listener (at the head when resurrected or restarted). */
-  enqueue(request: PermissionRequest, atHead: boolean): void;
+  /** False once the group is being destroyed: a request that was being appended for it is allowed instead. */
+  readonly alive: boolean;
+  /** Queues requests for its listener, in the order given (at the head, ahead of the rest, when resurrected or restarted). */
+  enqueueAll(requests: readonly PermissionRequest[], atHead: boolean): void;
   /** A listener answered (not a timeout): resets the consecutive-timeout count. */
   answeredByListener(): void;
 }
@@ -176,6 +178,8 @@ export type Outcome = { outcome: 'completed' } | { outcome: 'denied' | 'failed';
 
 interface Operation {
   intent: Intent;
+  /** The operation seq, then the seq of each of its requests: its keys in `operations`. */
+  seqs: bigint[];
   waiting: PermissionRequest | null;
   settled: Promise<Outcome>;
   settle: (outcome: Outcome) => void;
@@ -251,6 +255,7 @@ export class Permissions {
             operation = this.track(intent, operationSeq, false);
           }
           this.operations.set(request.seq, operation);
+          operation.seqs.push(request.seq);
           operation.waiting = request;
           const response = await request.answered;
           operation.waiting = null;
@@ -267,7 +272,7 @@ export class Permissions {
   private track(intent: Intent, operationSeq: bigint, orphan: boolean): Operation {
     let settle!: (outcome: Outcome) => void;
     const settled = new Promise<Outcome>((resolve) => (settle = resolve));
-    const operation: Operation = { intent, waiting: null, settled, settle, orphan };
+    const operation: Operation = { intent, seqs: [operationSeq], waiting: null, settled, settle, orphan };
     this.operations.set(operationSeq, operation);
     return operation;
   }
@@ -283,26 +288,25 @@ export class Permissions {
     else operation.waiting = null;
   }
 
+  /** Ends an operation: forgets it under each of its seqs (O(its requests)). */
   private finish(operation: Operation, outcome: Outcome): void {
-    for (const [seq, op] of this.operations) {
-      if (op === operation) {
-        this.operations.delete(seq);
-        // Outcomes are kept for orphans only (their callers are gone, so
-        // `settled` is how anyone learns them); a live caller got its result.
-        if (operation.orphan) this.outcomes.set(seq, outcome);
-      }
+    for (const seq of operation.seqs) {
+      if (this.operations.get(seq) !== operation) continue;
+      this.operations.delete(seq);
+      // Outcomes are kept for orphans only (their callers are gone, so
+      // `settled` is how anyone learns them); a live caller got its result.
+      if (operation.orphan) this.outcomes.set(seq, outcome);
     }
     operation.settle(outcome);
   }
 
   /** Reports how a guarded operation ended after its permissions were granted. */
   completed(intent: Intent, error: unknown): void {
-    for (const operation of new Set(this.operations.values())) {
-      if (operation.intent === intent) {
-        const code = (error as { code?: string } | null)?.code;
-        this.finish(operation, error === null ? { outcome: 'completed' } : { outcome: 'failed', code: code ?? 'EIO' });
-      }
-    }
+    if (intent.operationSeq === undefined) return;
+    const operation = this.operations.get(BigInt(intent.operationSeq));
+    if (operation === undefined || operation.intent !== intent) return;
+    const code = (error as { code?: string } | null)?.code;
+    this.finish(operation, error === null ? { outcome: 'completed' } : { outcome: 'failed', code: code ?? 'EIO' });
   }
 
   private async ask(group: PermissionGroup, event: EngineRecord, intent: Intent, step: number, operationSeq: bigint | undefined): Promise<PermissionRequest> {
@@ -323,7 +327,10 @@ export class Permissions {
     }
     const request = new PermissionRequest(seq, operationSeq ?? seq, group, record, intent, step);
     this.pending.set(seq, request);
-    group.enqueue(request, false);
+    // A destroy that started while the request was being appended could not
+    // see it: it is allowed now, as the destroy allowed the others.
+    if (group.alive) group.enqueueAll([request], false);
+    else void this.decide(request, FAN_ALLOW).catch(() => undefined);
     return request;
   }
 
@@ -335,11 +342,12 @@ export class Permissions {
     if (request.state === 'deciding' || request.state === 'decided') {
       throw new FanlogError('ENOENT', `request ${request.seq} was already answered`);
     }
+    const time = this.host.now();
     request.state = 'deciding';
     const record: EngineRecord = {
       kind: 'decision',
       op: request.intent.op,
-      time: this.host.now(),
+      time,
       mask: request.record.mask!,
       fid: request.intent.fid,
       path: request.intent.path,
@@ -394,6 +402,8 @@ export class Permissions {
    *   - otherwise (denied, or completed) there is nothing to do.
    * `complete` runs an allowed operation; `groupFor` finds a group by name
    * (null: gone; its requests are then allowed, as destroying it would have).
+   * With `resume` false (a read-only engine) requests are queued, so that
+   * they can be seen, but nothing is answered or completed.
    */
   resurrect(
     requests: Map<bigint, EngineRecord>,
@@ -401,6 +411,7 @@ export class Permissions {
     completed: Set<bigint>,
     groupFor: (name: string) => PermissionGroup | null,
     complete: (intent: Intent) => Promise<void>,
+    resume = true,
   ): number {
     const byOperation = new Map<bigint, bigint[]>();
     for (const [seq, record] of requests) {
@@ -408,7 +419,7 @@ export class Permissions {
       byOperation.set(operationSeq, [...(byOperation.get(operationSeq) ?? []), seq]);
     }
     const waiting: PermissionRequest[] = [];
-    const resume: PermissionRequest[] = [];
+    const resumed: PermissionRequest[] = [];
     for (const [operationSeq, seqs] of byOperation) {
       const last = seqs.reduce((a, b) => (a > b ? a : b));
       const record = requests.get(last)!;
@@ -419,22 +430,31 @@ export class Permissions {
       const group = groupFor(record.group!);
       const request = new PermissionRequest(last, operationSeq, group ?? orphanGroup(record.group!), record, intent, step);
       const operation = this.track(intent, operationSeq, true);
-      for (const seq of seqs) this.operations.set(seq, operation);
+      for (const seq of seqs) {
+        this.operations.set(seq, operation);
+        if (seq !== operationSeq) operation.seqs.push(seq);
+      }
       if (response === undefined) {
         this.pending.set(last, request);
         operation.waiting = request;
         waiting.push(request);
       } else {
         request.decided(response);
-        resume.push(request);
+        resumed.push(request);
       }
     }
     waiting.sort((a, b) => (a.seq < b.seq ? -1 : 1));
-    // Head of each queue, in seq order: the newest goes to the head first.
-    for (const request of [...waiting].reverse()) {
-      if (groupFor(request.group.name) !== null) request.group.enqueue(request, true);
+    // At the head of each queue, in seq order.
+    const byGroup = new Map<PermissionGroup, PermissionRequest[]>();
+    for (const request of waiting) {
+      if (groupFor(request.group.name) === null) continue;
+      const queued = byGroup.get(request.group);
+      if (queued === undefined) byGroup.set(request.group, [request]);
+      else queued.push(request);
     }
-    for (const request of [...waiting, ...resume]) {
+    for (const [group, requests] of byGroup) group.enqueueAll(requests, true);
+    if (!resume) return waiting.length;
+    for (const request of [...waiting, ...resumed]) {
       void this.continueOrphan(request, complete);
       if (request.state !== 'decided' && groupFor(request.group.name) === null) void this.decide(request, FAN_ALLOW).catch(() => undefined);
     }
@@ -508,8 +528,9 @@ function orphanGroup(name: string): PermissionGroup {
   return {
     name,
     groupClass: 'content',
+    alive: true,
     wants: () => 0n,
-    enqueue: () => undefined,
+    enqueueAll: () => undefined,
     answeredByListener: () => undefined,
   };
 }

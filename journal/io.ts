@@ -12,6 +12,8 @@
  * `fromIoError`.
  */
 
+import { invalid } from '../errors.js';
+
 export type IoOpenMode =
   /** An existing file, read only. */
   | 'read'
@@ -58,4 +60,24 @@ export interface Io {
    * another live one, has it; a lock whose holder died is taken over.
    */
   lock(dir: string): Promise<IoLock>;
+}
+
+const HOST_NAME_BYTES_MAX = 255;
+const HOST_PATH_BYTES_MAX = 4095;
+
+/**
+ * Checks a directory path given by a caller before any file system call
+ * sees it, so that a name the host cannot hold is EINVAL, not an I/O error:
+ * a non-empty string without NUL, components of at most 255 bytes, at most
+ * 4095 bytes in all (Linux's NAME_MAX and PATH_MAX).
+ */
+export function checkHostPath(what: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw invalid(`${what} must be a non-empty string`);
+  if (value.includes('\0')) throw invalid(`${what} contains a NUL byte`);
+  if (!value.isWellFormed()) throw invalid(`${what} is not well-formed Unicode (it has a lone surrogate)`);
+  if (Buffer.byteLength(value) > HOST_PATH_BYTES_MAX) throw invalid(`${what} is longer than ${HOST_PATH_BYTES_MAX} bytes`);
+  for (const component of value.split('/')) {
+    if (Buffer.byteLength(component) > HOST_NAME_BYTES_MAX) throw invalid(`${what} has a component longer than ${HOST_NAME_BYTES_MAX} bytes`);
+  }
+  return value;
 }

@@ -35,9 +35,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { FanlogError, fromIoError, invalid } from '../errors.js';
-import { encodePurgeFrame, encodeRecordsFrame, recordsFrameBytes } from './frame.js';
+import { encodePurgeFrame, encodeRecordsFrame, FRAME_BYTES_LIMIT, recordsFrameBytes } from './frame.js';
 import { JournalReader } from './reader.js';
-import type { Io, IoFile, IoLock } from './io.js';
+import { checkHostPath, type Io, type IoFile, type IoLock } from './io.js';
 import { NodeIo } from './node-io.js';
 import { addIndexPoint, recover, type RecoveryReport, type SegmentState } from './recovery.js';
 import { encodeSegmentHeader, SEGMENT_HEADER_BYTES, segmentFileName } from './segment.js';
@@ -54,6 +54,12 @@ export interface JournalOptions {
   segmentBytesMax?: number;
   /** File-system implementation; default NodeIo (node:fs). */
   io?: Io;
+  /**
+   * Read only: opens an existing journal without taking its lock, repairing
+   * anything or writing anything; appends, syncs and purges are EROFS. It
+   * reads the journal as it was when opened (a torn tail is left out, not cut).
+   */
+  readOnly?: boolean;
 }
 
 export interface ReadRange {
@@ -66,7 +72,7 @@ export interface ReadRange {
 export const SEGMENT_BYTES_MIN = 4096;
 export const SEGMENT_BYTES_MAX_LIMIT = 2 ** 32;
 const DEFAULTS = { sync: 'always' as SyncPolicy, syncIntervalMs: 50, segmentBytesMax: 64 * 2 ** 20 };
-const OPTION_NAMES = new Set(['sync', 'syncIntervalMs', 'segmentBytesMax', 'io']);
+const OPTION_NAMES = new Set(['sync', 'syncIntervalMs', 'segmentBytesMax', 'io', 'readOnly']);
 
 interface PendingAppend {
   frame: Uint8Array;
@@ -81,8 +87,9 @@ function validateOptions(options: unknown): Required<Omit<JournalOptions, 'io'>>
   for (const key of Object.keys(options)) {
     if (!OPTION_NAMES.has(key)) throw invalid(`unknown journal option '${key}'`);
   }
-  const { sync = DEFAULTS.sync, syncIntervalMs = DEFAULTS.syncIntervalMs, segmentBytesMax = DEFAULTS.segmentBytesMax, io } =
+  const { sync = DEFAULTS.sync, syncIntervalMs = DEFAULTS.syncIntervalMs, segmentBytesMax = DEFAULTS.segmentBytesMax, io, readOnly = false } =
     options as JournalOptions;
+  if (typeof readOnly !== 'boolean') throw invalid(`readOnly must be a boolean, got ${typeof readOnly}`);
   if (sync !== 'always' && sync !== 'interval' && sync !== 'never') {
     throw invalid(`sync must be 'always', 'interval' or 'never', got ${String(sync)}`);
   }
@@ -95,7 +102,7 @@ function validateOptions(options: unknown): Required<Omit<JournalOptions, 'io'>>
   if (io !== undefined && (io === null || typeof io !== 'object' || typeof (io as Io).open !== 'function')) {
     throw invalid('io must implement the Io interface');
   }
-  return { sync, syncIntervalMs, segmentBytesMax, io: io ?? new NodeIo() };
+  return { sync, syncIntervalMs, segmentBytesMax, io: io ?? new NodeIo(), readOnly };
 }
 
 function validateSeq(name: string, value: unknown): Seq {
@@ -112,7 +119,7 @@ export class Journal {
   private chain: Promise<void> = Promise.resolve();
   private assignedSeq: Seq;
   private writtenSeq: Seq;
-  private syncedSeq: Seq;
+  private syncedSeqValue: Seq;
   private failure: FanlogError | null = null;
   private closed = false;
   private readonly syncTimer: NodeJS.Timeout | null;
@@ -121,21 +128,23 @@ export class Journal {
     readonly dir: string,
     readonly journalId: JournalId,
     private readonly io: Io,
-    private readonly lock: IoLock,
+    private readonly lock: IoLock | null,
     private readonly policy: SyncPolicy,
     syncIntervalMs: number,
     private readonly segmentBytesMax: number,
     segments: SegmentState[],
     activeFile: IoFile,
-    /** What open() found and repaired. */
+    /** What open() found and repaired (read only: what it would repair). */
     readonly recovery: RecoveryReport,
+    /** Opened read only: see JournalOptions.readOnly. */
+    readonly readOnly = false,
   ) {
     this.segments = segments;
     this.activeFile = activeFile;
     const head = this.active.lastSeq;
     this.assignedSeq = head;
     this.writtenSeq = head;
-    this.syncedSeq = head;
+    this.syncedSeqValue = head;
     this.syncTimer =
       policy === 'interval' ? setInterval(() => void this.step(() => this.syncActive()).catch(() => undefined), syncIntervalMs) : null;
     this.syncTimer?.unref();
@@ -148,12 +157,14 @@ export class Journal {
    * damage recovery must not repair, EINVAL on bad options.
    */
   static async open(dir: string, options: JournalOptions = {}): Promise<Journal> {
-    if (typeof dir !== 'string' || dir.length === 0) throw invalid('dir must be a non-empty string');
-    const { sync, syncIntervalMs, segmentBytesMax, io } = validateOptions(options);
-    let lock: IoLock;
+    checkHostPath('dir', dir);
+    const { sync, syncIntervalMs, segmentBytesMax, io, readOnly } = validateOptions(options);
+    let lock: IoLock | null = null;
     try {
-      await io.mkdirp(dir);
-      lock = await io.lock(dir);
+      if (!readOnly) {
+        await io.mkdirp(dir);
+        lock = await io.lock(dir);
+      }
     } catch (error) {
       if ((error as { code?: unknown }).code === 'EBUSY') {
         throw new FanlogError('EBUSY', `journal ${dir} is already open: ${(error as Error).message}`, { file: dir, cause: error });
@@ -161,18 +172,19 @@ export class Journal {
       throw fromIoError(error, dir);
     }
     try {
-      const recovered = await recover(io, dir);
+      const recovered = await recover(io, dir, { repair: !readOnly });
       let journalId = recovered.journalId;
       const segments = recovered.segments;
       if (journalId === null) {
+        if (readOnly) throw new FanlogError('ENOENT', `no journal in ${dir}`, { file: dir });
         journalId = randomBytes(8).readBigUInt64LE() || 1n;
         segments.push(await createSegment(io, dir, journalId, recovered.purgedThroughSeq + 1n));
       }
       const active = segments[segments.length - 1]!;
-      const activeFile = await io.open(active.path, 'readwrite');
-      return new Journal(dir, journalId, io, lock, sync, syncIntervalMs, segmentBytesMax, segments, activeFile, recovered.report);
+      const activeFile = await io.open(active.path, readOnly ? 'read' : 'readwrite');
+      return new Journal(dir, journalId, io, lock, readOnly ? 'never' : sync, syncIntervalMs, segmentBytesMax, segments, activeFile, recovered.report, readOnly);
     } catch (error) {
-      await lock.release().catch(() => undefined);
+      await lock?.release().catch(() => undefined);
       throw fromIoError(error, dir);
     }
   }
@@ -189,7 +201,12 @@ export class Journal {
 
   /** The last record known to be on disk ('never': handed to the OS). Readers see up to here. */
   get durableSeq(): Seq {
-    return this.policy === 'never' ? this.writtenSeq : this.syncedSeq;
+    return this.policy === 'never' ? this.writtenSeq : this.syncedSeqValue;
+  }
+
+  /** The last record known to be fsynced, whatever the policy: what a crash of the machine cannot take away. */
+  get syncedSeq(): Seq {
+    return this.syncedSeqValue;
   }
 
   /** True after an I/O failure: every call rejects with EFAILED until the journal is reopened. */
@@ -201,17 +218,19 @@ export class Journal {
     return this.segments[this.segments.length - 1]!;
   }
 
-  private get entryBytesMax(): number {
-    return this.segmentBytesMax - SEGMENT_HEADER_BYTES;
-  }
-
   private checkUsable(): void {
     if (this.closed) throw new FanlogError('ECLOSED', `journal ${this.dir} is closed`);
+    if (this.readOnly) throw new FanlogError('EROFS', `journal ${this.dir} was opened read-only`);
     if (this.failure !== null) {
       throw new FanlogError('EFAILED', `journal ${this.dir} failed (${this.failure.message}); reopen it`, {
         cause: this.failure,
       });
     }
+  }
+
+  private checkReadable(): void {
+    if (this.closed) throw new FanlogError('ECLOSED', `journal ${this.dir} is closed`);
+    if (this.failure !== null) throw this.failedError();
   }
 
   /** Appends one record; resolves with its seq when durable per the sync policy. */
@@ -231,9 +250,7 @@ export class Journal {
       if (!(payload instanceof Uint8Array)) throw invalid('every payload must be a Uint8Array');
     }
     const frameBytes = recordsFrameBytes(payloads);
-    if (frameBytes > this.entryBytesMax) {
-      throw invalid(`entry of ${frameBytes} framed bytes exceeds the ${this.entryBytesMax} a segment can hold`);
-    }
+    if (frameBytes > FRAME_BYTES_LIMIT) throw new FanlogError('E2BIG', `entry of ${frameBytes} framed bytes exceeds the frame limit of ${FRAME_BYTES_LIMIT}`);
     const count = BigInt(payloads.length);
     if (this.assignedSeq + count > SEQ_MAX) throw new FanlogError('ENOSPC', 'sequence numbers are exhausted');
     const firstSeq = this.assignedSeq + 1n;
@@ -319,7 +336,7 @@ export class Journal {
   }
 
   private async syncActive(): Promise<void> {
-    if (this.failure !== null || this.writtenSeq === this.syncedSeq) return;
+    if (this.failure !== null || this.writtenSeq === this.syncedSeqValue) return;
     const target = this.writtenSeq;
     try {
       await this.activeFile.datasync();
@@ -327,7 +344,7 @@ export class Journal {
       this.fail(error, []);
       throw this.failure;
     }
-    this.syncedSeq = target;
+    this.syncedSeqValue = target;
   }
 
   /** Closes the full segment (durably) and starts the next. */
@@ -369,7 +386,7 @@ export class Journal {
    * ECORRUPT if a frame fails its check on the way.
    */
   read(range: ReadRange = {}): JournalReader {
-    this.checkUsable();
+    this.checkReadable();
     if (range === null || typeof range !== 'object') throw invalid('read range must be an object');
     const durable = this.durableSeq;
     const from = range.from === undefined ? this.firstSeq : validateSeq('from', range.from);
@@ -406,7 +423,7 @@ export class Journal {
         await this.activeFile.write(mark, this.active.bytes);
         this.active.bytes += mark.length;
         await this.activeFile.datasync();
-        this.syncedSeq = this.writtenSeq;
+        this.syncedSeqValue = this.writtenSeq;
         for (const segment of doomed) await this.io.unlink(segment.path);
         await this.io.syncDir(this.dir);
       } catch (error) {
@@ -433,7 +450,7 @@ export class Journal {
       });
     } finally {
       await this.activeFile.close().catch(() => undefined);
-      await this.lock.release().catch(() => undefined);
+      await this.lock?.release().catch(() => undefined);
     }
   }
 }

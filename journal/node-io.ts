@@ -1,43 +1,27 @@
 /**
  * `Io` on the real file system through `node:fs`.
  *
- * Directory lock: the file `LOCK` inside the directory holds the owner's pid.
- * It is published atomically (written to a private temporary name, then
- * hard-linked to `LOCK`, which fails if `LOCK` exists), so a reader never
- * sees a half-written lock. A lock whose pid is dead (or a zombie, or our own
- * pid without an in-process hold, which means the pid was reused) is stale
- * and taken over. Holds within this process are tracked in a set, because a
- * pid check cannot tell two openers in one process apart.
+ * Directory lock: an exclusive open-file-description lock (Linux
+ * `F_OFD_SETLK`, through fs-native-extensions) on the file `LOCK` inside
+ * the directory, held for as long as the file stays open. The kernel drops
+ * it when its holder dies, however it dies, so there is no stale lock to
+ * take over and no window in which two holders overlap. It is per open
+ * file description, not per process, so two opens in one process, or in
+ * two worker threads of one process, exclude each other as two processes
+ * do. The holder writes its pid into the file, only so that EBUSY can name
+ * it; the file is never deleted (deleting it would let a second holder
+ * lock a new file while the first still holds the old one).
  */
-import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Io, IoFile, IoLock, IoOpenMode } from './io.js';
 
 const LOCK_NAME = 'LOCK';
-
-/** Directories locked by this process, by resolved path. */
-const heldLocks = new Set<string>();
+const { tryLock } = createRequire(import.meta.url)('fs-native-extensions') as { tryLock: (fd: number) => boolean };
 
 function busy(message: string): Error {
   return Object.assign(new Error(message), { code: 'EBUSY' });
-}
-
-function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A zombie has exited but was not reaped yet; it holds nothing.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return true; // no /proc: trust kill(0)
-  }
 }
 
 class NodeFile implements IoFile {
@@ -128,47 +112,30 @@ export class NodeIo implements Io {
   }
 
   async lock(dir: string): Promise<IoLock> {
-    const key = path.resolve(dir);
-    if (heldLocks.has(key)) throw busy(`${dir} is already open in this process`);
-    heldLocks.add(key);
+    const lockPath = path.join(dir, LOCK_NAME);
+    const handle = await fsp.open(lockPath, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644);
+    let granted = false;
     try {
-      const lockPath = path.join(dir, LOCK_NAME);
-      const token = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
-      const temporary = path.join(dir, `${LOCK_NAME}.${process.pid}.${randomBytes(4).toString('hex')}`);
-      await fsp.writeFile(temporary, token, { flag: 'wx' });
-      try {
-        for (let attempt = 0; ; attempt++) {
-          try {
-            await fsp.link(temporary, lockPath);
-            break;
-          } catch (error) {
-            if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
-          }
-          const owner = Number.parseInt(await fsp.readFile(lockPath, 'utf8').catch(() => ''), 10);
-          if (Number.isInteger(owner) && owner !== process.pid && processIsAlive(owner)) {
-            throw busy(`${dir} is locked by live process ${owner}`);
-          }
-          await fsp.unlink(lockPath).catch((error: NodeJS.ErrnoException) => {
-            if (error.code !== 'ENOENT') throw error;
-          });
-        }
-      } finally {
-        await fsp.unlink(temporary);
+      granted = tryLock(handle.fd);
+      if (!granted) {
+        const holder = (await handle.readFile('utf8').catch(() => '')).trim().split(/\s+/)[0] ?? '';
+        throw busy(/^\d+$/.test(holder) ? `${dir} is locked by process ${holder}` : `${dir} is locked by another holder`);
       }
-      let released = false;
-      return {
-        release: async () => {
-          if (released) return;
-          released = true;
-          heldLocks.delete(key);
-          const current = await fsp.readFile(lockPath, 'utf8').catch(() => '');
-          if (current === token) await fsp.unlink(lockPath);
-        },
-      };
+      const pid = Buffer.from(`${process.pid}\n`);
+      await handle.truncate(0);
+      await handle.write(pid, 0, pid.length, 0);
     } catch (error) {
-      heldLocks.delete(key);
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw busy(`${dir} is locked by another process`);
+      await handle.close().catch(() => undefined);
       throw error;
     }
+    let released = false;
+    return {
+      release: async () => {
+        if (released) return;
+        released = true;
+        // Closing the only descriptor of the open file description releases the lock.
+        await handle.close();
+      },
+    };
   }
 }

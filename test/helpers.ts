@@ -1,7 +1,8 @@
 /**
  * Shared test helpers: temporary directories and reading a journal back whole.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'vitest';
@@ -16,9 +17,29 @@ export function tempDir(prefix = 'fanlog-test-'): string {
   return dir;
 }
 
+const mounted: string[] = [];
+
 afterEach(() => {
+  for (const dir of mounted.splice(0).reverse()) execFileSync('umount', ['-l', dir]);
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
+
+/**
+ * Mounts a tmpfs of `bytes` at `dir` (created if missing), so that a test
+ * can fill a real disk and see ENOSPC; unmounted after the test. Needs
+ * root, as `npm test` has on this project's machines; without it the test
+ * fails saying so, it never skips.
+ */
+export function smallDisk(dir: string, bytes: number): string {
+  mkdirSync(dir, { recursive: true });
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir], { stdio: 'pipe' });
+  } catch (error) {
+    throw new Error(`mounting a ${bytes}-byte tmpfs at ${dir} to fill a disk failed (this test needs root): ${String(error)}`);
+  }
+  mounted.push(dir);
+  return dir;
+}
 
 export async function readAll(journal: Journal, range: { from?: bigint; to?: bigint } = {}): Promise<JournalRecord[]> {
   const records: JournalRecord[] = [];

@@ -22,7 +22,7 @@
 import { FanlogError } from '../errors.js';
 import type { Io } from '../journal/io.js';
 import { Journal } from '../journal/journal.js';
-import type { MetaOp, MetaStore } from './meta-store.js';
+import type { MetaOp, MetaStore, StoreOpenOptions } from './meta-store.js';
 
 const BATCH = 1;
 const SNAPSHOT_PAIRS = 2;
@@ -109,8 +109,8 @@ export class FilesMetaStore implements MetaStore {
     private readonly map: Map<string, Uint8Array>,
   ) {}
 
-  static async open(dir: string, io: Io): Promise<FilesMetaStore> {
-    const journal = await Journal.open(dir, { io, segmentBytesMax: 4 * 2 ** 20 });
+  static async open(dir: string, io: Io, { readOnly = false }: StoreOpenOptions = {}): Promise<FilesMetaStore> {
+    const journal = await Journal.open(dir, { io, segmentBytesMax: 4 * 2 ** 20, readOnly });
     let map = new Map<string, Uint8Array>();
     let snapshot: Map<string, Uint8Array> | null = null;
     let bytesSinceSnapshot = 0;

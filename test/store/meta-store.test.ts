@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryIo, NodeIo } from '../../index.js';
-import { openMetaStore, type MetaStore, STORE_KINDS } from '../../engine/meta-store.js';
+import { openMetaStore, type MetaStore, STORE_KINDS } from '../../store/meta-store.js';
 import { tempDir, text, untext } from '../helpers.js';
 
 async function scanAll(store: MetaStore, prefix: string): Promise<[string, string][]> {

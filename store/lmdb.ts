@@ -1,0 +1,100 @@
+/**
+ * MetaStore on LMDB (lmdb-js).
+ *
+ * A commit is one synchronous write transaction, then `flushed` for its
+ * durability: lmdb-js commits with overlapping sync by default on Linux, so
+ * the transaction alone means committed, not durable. The transaction is
+ * synchronous because lmdb-js's asynchronous writes, when a commit fails,
+ * reject a promise of their own that nobody can handle, and an unhandled
+ * rejection ends a Node process: a full disk must fail the engine, never the
+ * process. It blocks the event loop for the page writes, not for the fsync.
+ *
+ * Before the file is mapped its header is checked (lmdb-file.ts), and
+ * before LMDB is opened at all the disk must have room: LMDB maps its lock
+ * file and crashes the process with SIGBUS when a full tmpfs cannot back a
+ * page it touches. A full disk under a write surfaces from LMDB as EIO (a
+ * short write); when the store's file system has less room than the commit
+ * needs plus a margin, it is reported as ENOSPC, which is what it is.
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { open, type RootDatabase } from 'lmdb';
+import { FanlogError, fromIoError } from '../errors.js';
+import { checkLmdbFile } from './lmdb-file.js';
+import type { MetaOp, MetaStore, StoreOpenOptions } from './meta-store.js';
+import { plainBytes, prefixEnd } from './meta-store.js';
+
+/** Free space below which a write failure is a full disk, and an open is refused. */
+const ROOM_BYTES_MIN = 1 << 20;
+
+/** lmdb-js errors carry LMDB's return code as a number: an errno, or LMDB's own negative codes. */
+const ERRNO_NAMES: Record<number, string> = { 5: 'EIO', 28: 'ENOSPC', 13: 'EACCES', 30: 'EROFS', 2: 'ENOENT', 122: 'EDQUOT' };
+
+export class LmdbMetaStore implements MetaStore {
+  private constructor(
+    private readonly db: RootDatabase<Uint8Array, string>,
+    private readonly dir: string,
+    private readonly readOnly: boolean,
+  ) {}
+
+  static async open(dir: string, { readOnly = false }: StoreOpenOptions = {}): Promise<LmdbMetaStore> {
+    try {
+      const dataFile = path.join(dir, 'data.mdb');
+      if (readOnly) await fsp.access(dataFile);
+      else await fsp.mkdir(dir, { recursive: true });
+      await checkLmdbFile(dataFile);
+      const room = await freeBytes(dir);
+      if (room < ROOM_BYTES_MIN) throw new FanlogError('ENOSPC', `${dir}: only ${room} bytes free; lmdb needs room to map its files safely`, { file: dir });
+      return new LmdbMetaStore(open<Uint8Array, string>({ path: dir, encoding: 'binary', cache: false, readOnly }), dir, readOnly);
+    } catch (error) {
+      throw fromIoError(error, dir);
+    }
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    const value = this.db.getBinary(key);
+    return value === undefined ? undefined : plainBytes(value);
+  }
+
+  async *scan(prefix: string): AsyncIterable<[string, Uint8Array]> {
+    for (const { key, value } of this.db.getRange({ start: prefix, end: prefixEnd(prefix) })) {
+      yield [key, plainBytes(value)];
+    }
+  }
+
+  async commit(ops: readonly MetaOp[]): Promise<void> {
+    if (this.readOnly) throw new FanlogError('EROFS', `${this.dir} was opened read-only`);
+    try {
+      this.db.transactionSync(() => {
+        for (const op of ops) {
+          if (op.type === 'put') this.db.putSync(op.key, op.value);
+          else this.db.removeSync(op.key);
+        }
+      });
+      await this.db.flushed;
+    } catch (error) {
+      throw await this.writeError(error, ops);
+    }
+  }
+
+  /** What a failed write was: LMDB's errno, with a short write on a full disk told apart as ENOSPC. */
+  private async writeError(error: unknown, ops: readonly MetaOp[]): Promise<FanlogError> {
+    const status = (error as { code?: unknown }).code;
+    let code = typeof status === 'number' ? (ERRNO_NAMES[status] ?? 'EIO') : typeof status === 'string' ? status : 'EIO';
+    if (code === 'EIO') {
+      const needed = ops.reduce((total, op) => total + op.key.length + (op.type === 'put' ? op.value.length : 0), 0);
+      const room = await freeBytes(this.dir).catch(() => Number.POSITIVE_INFINITY);
+      if (room < needed + ROOM_BYTES_MIN) code = 'ENOSPC';
+    }
+    return fromIoError(Object.assign(new Error(`lmdb commit failed: ${(error as Error).message}`), { code, cause: error }), this.dir);
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+async function freeBytes(dir: string): Promise<number> {
+  const stats = await fsp.statfs(dir);
+  return stats.bavail * stats.bsize;
+}
