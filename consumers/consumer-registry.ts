@@ -159,6 +159,12 @@ export class Consumers {
     this.timer.unref();
   }
 
+  /** Resolves once every registration and every consumer's queued change so far has settled (close waits for it). */
+  async idle(): Promise<void> {
+    await this.serial.idle();
+    await Promise.all([...this.consumers.values()].map((consumer) => consumer.idle()));
+  }
+
   close(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;

@@ -306,6 +306,11 @@ export class Consumer {
     });
   }
 
+  /** Resolves once every change queued on this consumer so far has settled. */
+  idle(): Promise<void> {
+    return this.serial.idle();
+  }
+
   private async update(change: Partial<StoredConsumer>): Promise<void> {
     const next = { ...this.stored, ...change };
     await this.host.store.commit([{ type: 'put', key: CONSUMER_KEY_PREFIX + this.name, value: encodeConsumer(next) }]);

@@ -51,7 +51,8 @@ export const CODEC_VERSION = 1;
 const KINDS: readonly RecordKind[] = ['op', 'event', 'config', 'request', 'decision', 'evicted'];
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a name may start with U+FEFF, and must come back with it.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Encodes into one shared, growing scratch buffer: encodeRecord runs to

@@ -478,6 +478,8 @@ export class Engine implements FsHost, PermissionHost {
     checkBoolean('checkpoint', checkpoint);
     if (this.closed) return;
     try {
+      await this.groups.idle();
+      await this.consumers.idle();
       await this.checkpointing?.catch(() => undefined);
       await this.purging?.catch(() => undefined);
       if (checkpoint && !this.failed && !this.readOnly && this.state.dirty.size > 0) await this.checkpoint().catch(() => undefined);

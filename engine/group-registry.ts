@@ -114,6 +114,12 @@ export class Groups {
     }
   }
 
+  /** Resolves once every creation, removal and group change queued so far has settled (close waits for it). */
+  async idle(): Promise<void> {
+    await this.serial.idle();
+    await Promise.all([...this.groups.values()].map((group) => group.idle()));
+  }
+
   closeAll(): void {
     for (const group of this.groups.values()) group.close();
   }

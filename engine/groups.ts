@@ -293,6 +293,11 @@ export class Group implements PermissionGroup {
     });
   }
 
+  /** Resolves once every change queued on this group so far has settled. */
+  idle(): Promise<void> {
+    return this.serial.idle();
+  }
+
   // ---- permission events ----------------------------------------------------
 
   /** The permission bits of `event` this group's marks want. */
