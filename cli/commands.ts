@@ -1,24 +1,26 @@
 /**
- * The daily commands: stat, tail, verify and consumers. Each opens the
- * engine directory (exclusively: EBUSY while an application has it open),
- * except verify, which only reads.
+ * The daily commands: stat, tail and consumers (verify and repair have
+ * files of their own). Each opens the engine directory (exclusively: EBUSY
+ * while an application has it open). The store kind is the one the directory
+ * records; `--store` only asserts it. Inspection (stat, tail, consumers
+ * list) opens the engine read-only: it creates, repairs, checkpoints and
+ * purges nothing, and a directory that holds no engine is ENOENT.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { decodeRecord } from '../engine/codec.js';
 import { Engine } from '../engine/engine.js';
+import { MARKER_NAME } from '../engine/engine-dir.js';
 import { maskNames } from '../engine/masks.js';
-import { metaStoreDir, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
+import type { StoreKind } from '../store/meta-store.js';
 import type { EngineRecord, Fid } from '../engine/record.js';
 import { FanlogError } from '../errors.js';
 import { JournalFollower } from '../journal/follower.js';
 import { NodeIo } from '../journal/node-io.js';
-import { recover } from '../journal/recovery.js';
-import { progressBar } from './progress.js';
 
 export interface CommonOptions {
   dir: string;
-  store: StoreKind;
+  store?: StoreKind;
   json?: boolean;
 }
 
@@ -31,10 +33,11 @@ export function toJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v));
 }
 
-async function withEngine<T>(options: CommonOptions, use: (engine: Engine) => Promise<T>): Promise<T> {
-  // The commands inspect an engine; they never create one by mistake.
-  if (!existsSync(path.join(options.dir, 'journal'))) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
-  const engine = await Engine.open(options.dir, { store: options.store });
+async function withEngine<T>(options: CommonOptions, mode: 'read' | 'write', use: (engine: Engine) => Promise<T>): Promise<T> {
+  const store = options.store === undefined ? {} : { store: options.store };
+  // The commands work on an engine; they never create one by mistake (a read-only open refuses to by itself).
+  if (mode === 'write' && !isEngineDirectory(options.dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
+  const engine = await Engine.open(options.dir, { ...store, readOnly: mode === 'read' });
   try {
     return await use(engine);
   } finally {
@@ -42,8 +45,15 @@ async function withEngine<T>(options: CommonOptions, use: (engine: Engine) => Pr
   }
 }
 
+/** An engine's marker, or (an engine made before markers) a journal segment. */
+function isEngineDirectory(dir: string): boolean {
+  if (existsSync(path.join(dir, MARKER_NAME))) return true;
+  const journalDir = path.join(dir, 'journal');
+  return existsSync(journalDir) && readdirSync(journalDir).some((name) => name.endsWith('.seg'));
+}
+
 export async function stat(options: CommonOptions): Promise<void> {
-  await withEngine(options, async (engine) => {
+  await withEngine(options, 'read', async (engine) => {
     const journalDir = path.join(options.dir, 'journal');
     const segments = readdirSync(journalDir).filter((name) => name.endsWith('.seg'));
     const bytes = segments.reduce((total, name) => total + statSync(path.join(journalDir, name)).size, 0);
@@ -93,7 +103,7 @@ export function changelogLine(seq: bigint, record: EngineRecord): string {
 }
 
 export async function tail(options: CommonOptions & { from?: bigint; consumer?: string; ack?: boolean }): Promise<void> {
-  await withEngine(options, async (engine) => {
+  await withEngine(options, options.ack === true ? 'write' : 'read', async (engine) => {
     const print = (seq: bigint, record: EngineRecord): void => out(options.json === true ? toJson({ seq, ...record }) : changelogLine(seq, record));
     if (options.consumer !== undefined) {
       const consumer = engine.consumers.get(options.consumer);
@@ -146,56 +156,8 @@ export async function follow(options: { dir: string; from?: bigint; json?: boole
   }
 }
 
-/**
- * Reads every segment and every frame without changing anything: the
- * journal's, and the `files` store's (its own journal of the same format).
- * Exit 0 when sound (a torn tail a crash left is reported, not damage), 1
- * with the file and byte offset of the first damage. lmdb and level check
- * their own files when the engine opens them.
- */
-export async function verify(options: { dir: string; json?: boolean }): Promise<boolean> {
-  const journalDir = path.join(options.dir, 'journal');
-  if (!existsSync(journalDir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
-  const storeKind = STORE_KINDS.find((kind) => existsSync(metaStoreDir(options.dir, kind)));
-  const filesStore = storeKind === 'files' ? metaStoreDir(options.dir, storeKind) : null;
-  const progress = options.json === true ? null : progressBar('segments', segmentCount(journalDir) + (filesStore === null ? 0 : segmentCount(filesStore)), { stream: process.stderr, quietOnPipe: true });
-  let scanned = 0;
-  const onSegment = (): void => progress?.update(++scanned);
-  try {
-    // Recovery without repairs reads and checks every frame of every segment.
-    const { report } = await recover(new NodeIo(), journalDir, { repair: false, onSegment });
-    const store = filesStore === null ? null : (await recover(new NodeIo(), filesStore, { repair: false, onSegment })).report;
-    progress?.stop();
-    const result = {
-      sound: true,
-      segments: report.segments,
-      records: report.records,
-      pendingRepairs: [...report.repairs, ...(store?.repairs ?? [])],
-      store: store === null ? { kind: storeKind ?? 'none', scanned: false } : { kind: storeKind, scanned: true, segments: store.segments, records: store.records },
-    };
-    if (options.json === true) out(toJson(result));
-    else {
-      out(`sound: ${result.segments} segments, ${result.records} records`);
-      if (store !== null) out(`store: files, ${store.segments} segments, ${store.records} records, sound`);
-      else if (storeKind !== undefined) out(`store: ${storeKind} (checked by ${storeKind} itself when the engine opens)`);
-      for (const repair of result.pendingRepairs) out(`note: the next open will repair ${repair.file} at byte ${repair.offset}: ${repair.what}`);
-    }
-    return true;
-  } catch (error) {
-    progress?.stop();
-    if (!(error instanceof FanlogError) || error.code !== 'ECORRUPT') throw error;
-    if (options.json === true) out(toJson({ sound: false, file: error.file, offset: error.offset, message: error.message }));
-    else out(`DAMAGED: ${error.file} at byte ${error.offset}: ${error.message}`);
-    return false;
-  }
-}
-
-function segmentCount(dir: string): number {
-  return readdirSync(dir).filter((name) => name.endsWith('.seg')).length;
-}
-
 export async function consumersCommand(options: CommonOptions & { action: string; name?: string; seq?: bigint; from?: 'oldest' | 'next' }): Promise<void> {
-  await withEngine(options, async (engine) => {
+  await withEngine(options, options.action === 'list' ? 'read' : 'write', async (engine) => {
     switch (options.action) {
       case 'list': {
         const list = engine.consumers.list();

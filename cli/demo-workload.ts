@@ -16,6 +16,9 @@ const KIB = 1024;
 const MIB = 1024 * KIB;
 
 export interface DemoCounters {
+  /** Calls made, whatever their outcome: the measure of progress. */
+  attempts: number;
+  /** Calls that succeeded. */
   operations: number;
   failedEagain: number;
   requestsAnswered: number;
@@ -25,7 +28,7 @@ export interface DemoCounters {
 }
 
 export function newCounters(): DemoCounters {
-  return { operations: 0, failedEagain: 0, requestsAnswered: 0, denied: 0, filledBytes: 0, fills: 0 };
+  return { attempts: 0, operations: 0, failedEagain: 0, requestsAnswered: 0, denied: 0, filledBytes: 0, fills: 0 };
 }
 
 /** Creates the archive of offline stub files; resolves with their paths and total bytes. */
@@ -82,9 +85,12 @@ export class HsmDaemon {
   private async run(): Promise<void> {
     while (this.running) {
       let events;
+      const queue = this.queue;
       try {
-        events = await this.queue.read({ max: 64, waitMs: 20 });
+        events = await queue.read({ max: 64, waitMs: 20 });
       } catch {
+        // A restart closed this handle while it was read: go on with the new one.
+        if (this.queue !== queue) continue;
         return; // the engine closed or failed
       }
       for (const event of events) {
@@ -95,7 +101,7 @@ export class HsmDaemon {
         }
         try {
           if (this.prng.chance(0.02)) {
-            await this.queue.respond(event.id, FAN_DENY_ERRNO(ERRNO.EAGAIN));
+            await queue.respond(event.id, FAN_DENY_ERRNO(ERRNO.EAGAIN));
             this.counters.denied++;
           } else {
             // Fill exactly the range asked for, if any of it is offline.
@@ -107,7 +113,7 @@ export class HsmDaemon {
                 this.counters.filledBytes += event.range.count;
               }
             }
-            await this.queue.respond(event.id, FAN_ALLOW);
+            await queue.respond(event.id, FAN_ALLOW);
           }
           this.counters.requestsAnswered++;
         } catch {
@@ -134,10 +140,16 @@ export class HsmDaemon {
   }
 }
 
-/** A simulated process: reads ranges of stubs (the HSM fills them), writes, renames and deletes. */
+/**
+ * A simulated process: reads ranges of stubs (the HSM fills them), writes,
+ * renames and deletes. A file it deletes is replaced by a new stub, so the
+ * archive never runs dry however small it is (with a handful of files, a
+ * workload that only deleted would end up failing every call with ENOENT).
+ */
 export async function simulatedProcess(engine: Engine, pid: number, paths: string[], operations: number, counters: DemoCounters, prng: Prng, stopped: () => boolean): Promise<void> {
   const ctx = { pid, tid: pid, uid: 1000, gid: 1000 };
   for (let op = 0; op < operations && !stopped(); op++) {
+    counters.attempts++;
     const index = prng.int(paths.length);
     const path = paths[index]!;
     try {
@@ -158,14 +170,19 @@ export async function simulatedProcess(engine: Engine, pid: number, paths: strin
         paths[index] = renamed;
       } else {
         await engine.fs.unlink(path, ctx);
-        paths[index] = `${path}.gone`;
+        const replacement = `${ARCHIVE}/p${prng.int(DIRECTORIES)}/new${pid}-${op}.dat`;
+        paths[index] = replacement;
+        await engine.fs.create(replacement, { size: prng.between(4 * KIB, MIB), offline: true, uid: 1000, gid: 1000 }, ctx);
       }
       counters.operations++;
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code === 'EAGAIN') counters.failedEagain++;
       else if (code === 'EFAILED' || code === 'ECLOSED') return;
-      // ENOENT for a file another process moved: part of the workload.
+      // ENOENT for a file another process moved: part of the workload. The
+      // simulated filesystem fails such a call without any I/O, so a run of
+      // them would never let timers or I/O callbacks run: yield first.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 }

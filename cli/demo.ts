@@ -13,7 +13,9 @@
  *   6. A summary, and the check that nothing was lost or answered twice.
  */
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { FanlogError } from '../errors.js';
 import { fileURLToPath } from 'node:url';
 import type { Consumer } from '../consumers/consumer.js';
 import { decodeRecord } from '../engine/codec.js';
@@ -64,10 +66,32 @@ class Backup {
   }
 }
 
+/** Marks a directory as the demo's own, so that a later demo may empty it. */
+const DEMO_MARKER = '.fanlog-demo';
+/** How long the child may take to have operations waiting before the demo gives up on it. */
+const CHILD_READY_MS = 60_000;
+
+/**
+ * Makes `dir` an empty demo directory: created if missing, emptied if it
+ * holds an earlier demo, refused (EEXIST) if it holds anything else, so
+ * that a mistyped --dir never deletes someone's data.
+ */
+function prepareDemoDirectory(dir: string): void {
+  if (existsSync(dir)) {
+    const entries = readdirSync(dir);
+    if (entries.length > 0 && !entries.includes(DEMO_MARKER)) {
+      throw new FanlogError('EEXIST', `${dir} is not empty and holds no earlier demo (no ${DEMO_MARKER}); the demo empties its directory, so choose another --dir`);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, DEMO_MARKER), 'made by fanlog demo; the next demo in this directory empties it\n');
+}
+
 export async function runDemo(options: DemoOptions): Promise<void> {
   const started = performance.now();
   const prng = new Prng(options.seed);
-  rmSync(options.dir, { recursive: true, force: true });
+  prepareDemoDirectory(options.dir);
   say(`fanlog demo: an HSM and a backup tool on a changelog (dir ${options.dir}, ${n(options.files)} files, seed ${options.seed})`);
   say();
 
@@ -96,9 +120,11 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     }
   })();
   const workBar = progressBar('operations', operationsEach * PROCESSES);
-  const ticker = setInterval(() => workBar.update(counters.operations), 100);
+  const ticker = setInterval(() => workBar.update(counters.attempts), 100);
   // Midway: the daemon reads some events without answering, then restarts its queue.
-  while (counters.operations < (operationsEach * PROCESSES) / 2) await new Promise((resolve) => setTimeout(resolve, 10));
+  let workDone = false;
+  void work.finally(() => (workDone = true));
+  while (counters.attempts < (operationsEach * PROCESSES) / 2 && !workDone) await new Promise((resolve) => setTimeout(resolve, 10));
   daemon.leaveUnanswered = 8;
   const restartDeadline = Date.now() + 5000;
   while (daemon.leaveUnanswered > 0 && Date.now() < restartDeadline) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -162,16 +188,22 @@ async function runAndKillChild(options: DemoOptions): Promise<number> {
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const started = performance.now();
-  await new Promise<void>((resolve, reject) => {
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('waiting')) resolve();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let output = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('waiting')) resolve();
+      });
+      child.once('exit', () => reject(new FanlogError('EIO', 'the demo child exited before it was killed')));
+      timer = setTimeout(() => reject(new FanlogError('EIO', `the demo child had no operation waiting after ${CHILD_READY_MS / 1000} s; it was stopped`)), CHILD_READY_MS);
     });
-    child.once('exit', () => reject(new Error('the demo child exited before it was killed')));
-  });
-  child.kill('SIGKILL');
-  await exited;
+  } finally {
+    clearTimeout(timer);
+    child.kill('SIGKILL');
+    await exited;
+  }
   return Math.round(performance.now() - started);
 }
 
@@ -185,7 +217,7 @@ export async function runDemoWorker(options: { dir: string; seed: number }): Pro
   const paths: string[] = [];
   for (const dir of await engine.fs.readdir(ARCHIVE)) for (const name of await engine.fs.readdir(`${ARCHIVE}/${dir}`)) paths.push(`${ARCHIVE}/${dir}/${name}`);
   const work = Array.from({ length: 8 }, (_, i) => simulatedProcess(engine, 2000 + i, paths, 1_000_000, counters, new Prng(options.seed + i), () => false));
-  while (daemon.leaveUnanswered > 0 || counters.operations < 200) await new Promise((resolve) => setTimeout(resolve, 5));
+  while (daemon.leaveUnanswered > 0 || counters.attempts < 200) await new Promise((resolve) => setTimeout(resolve, 5));
   process.stdout.write('waiting\n');
   await Promise.all(work);
 }

@@ -7,7 +7,9 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { FanlogError } from '../errors.js';
 import { FAULT_KINDS } from '../crash/campaign.js';
-import { consumersCommand, follow, stat, tail, verify } from './commands.js';
+import { consumersCommand, follow, stat, tail } from './commands.js';
+import { repair } from './repair.js';
+import { verify } from './verify.js';
 import { crashTest, type CrashTestCommand, parseFaults } from './crash-test.js';
 import { runDemo, runDemoWorker } from './demo.js';
 
@@ -40,7 +42,7 @@ const program = new Command()
 program
   .command('demo')
   .description('The HSM scenario: stub files, an HSM daemon, processes, a backup consumer, a restart and a SIGKILL, then a summary')
-  .option('--dir <dir>', 'directory for the demo engine (emptied first)', './fanlog-data')
+  .option('--dir <dir>', 'directory for the demo engine (emptied first if it holds an earlier demo; a directory holding anything else is refused)', './fanlog-data')
   .option('--files <n>', 'stub files in the archive', parseCount, 2000)
   .option('--seed <n>', 'seed for the workload', parseCount, 1)
   .action(async (options: { dir: string; files: number; seed: number }) => {
@@ -62,14 +64,14 @@ function parseSeq(value: string): bigint {
 }
 
 const DIR_HELP = 'engine directory';
-const STORE_HELP = "MetaStore backend: 'lmdb', 'level' or 'files'";
-type Common = { dir: string; store: 'lmdb' | 'level' | 'files'; json?: boolean };
+const STORE_HELP = "the MetaStore the directory should hold: 'lmdb', 'level' or 'files' (default: the one it records)";
+type Common = { dir: string; store?: 'lmdb' | 'level' | 'files'; json?: boolean };
 
 program
   .command('stat')
   .description('Journal id, first/head/durable seq, segments and bytes, consumers with lag, groups with pending requests, last checkpoint')
   .option('--dir <dir>', DIR_HELP, './fanlog-data')
-  .option('--store <kind>', STORE_HELP, 'lmdb')
+  .option('--store <kind>', STORE_HELP)
   .option('--json', 'one JSON object')
   .action(async (options: Common) => stat(options));
 
@@ -77,7 +79,7 @@ program
   .command('tail')
   .description('Print the changelog, one line per record in the style of lfs changelog (or JSON lines)')
   .option('--dir <dir>', DIR_HELP, './fanlog-data')
-  .option('--store <kind>', STORE_HELP, 'lmdb')
+  .option('--store <kind>', STORE_HELP)
   .option('--from <seq>', 'first seq to print (default: the oldest retained)', parseSeq)
   .option('--consumer <name>', "read through this consumer (from after its cursor)")
   .option('--ack', 'with --consumer: acknowledge what was printed')
@@ -99,6 +101,18 @@ program
   });
 
 program
+  .command('repair')
+  .description('Rebuild a damaged MetaStore from the journal (--rebuild-store), with the engine closed; the old store is kept beside it')
+  .option('--dir <dir>', DIR_HELP, './fanlog-data')
+  .option('--rebuild-store', 'rebuild the store: the filesystem from a sound checkpoint or from seq 1, groups and consumers from their sound values')
+  .option('--store <kind>', 'the store kind, when the directory\'s marker is damaged')
+  .option('--json', 'one JSON object')
+  .action(async (options: { dir: string; rebuildStore?: boolean; store?: 'lmdb' | 'level' | 'files'; json?: boolean }) => {
+    if (options.rebuildStore !== true) usage('repair needs --rebuild-store');
+    await repair(options);
+  });
+
+program
   .command('consumers')
   .description('Manage changelog consumers: list | register NAME | deregister NAME | ack NAME SEQ')
   .argument('<action>', 'list, register, deregister or ack')
@@ -106,7 +120,7 @@ program
   .argument('[seq]', 'for ack: the seq to acknowledge through', parseSeq)
   .option('--from <where>', "for register: 'oldest' or 'next'", 'oldest')
   .option('--dir <dir>', DIR_HELP, './fanlog-data')
-  .option('--store <kind>', STORE_HELP, 'lmdb')
+  .option('--store <kind>', STORE_HELP)
   .option('--json', 'JSON output (list)')
   .action(async (action: string, name: string | undefined, seq: bigint | undefined, options: Common & { from: 'oldest' | 'next' }) => {
     if (!['list', 'register', 'deregister', 'ack'].includes(action)) usage(`unknown consumers action '${action}' (list, register, deregister, ack)`);

@@ -144,9 +144,13 @@ function parseHeader(store: SealedStore, raw: Uint8Array): CheckpointHeader {
 }
 
 /** The checkpoint header's seq and what it needs, for `fanlog verify`; null when there is none. */
-export async function readCheckpointBound(store: SealedStore): Promise<(CheckpointBound & { journalId: bigint }) | null> {
+export async function readCheckpointBound(store: SealedStore): Promise<(CheckpointBound & { journalId: bigint; inodes: number }) | null> {
   const raw = await store.get(HEADER_KEY);
   if (raw === undefined) return null;
   const header = parseHeader(store, raw);
-  return { ...checkpointBound(BigInt(header.seq), header.pendingFromSeq === undefined ? undefined : BigInt(header.pendingFromSeq)), journalId: BigInt(header.journalId) };
+  return {
+    ...checkpointBound(BigInt(header.seq), header.pendingFromSeq === undefined ? undefined : BigInt(header.pendingFromSeq)),
+    journalId: BigInt(header.journalId),
+    inodes: header.inodes,
+  };
 }

@@ -19,8 +19,8 @@
  * whole or absent after any crash. A marker that fails its checksum is
  * ECORRUPT.
  *
- * Directories made before the marker existed (a `journal/` and no marker)
- * are adopted: the store kind is the one `meta-*` directory present, and
+ * Directories made before the marker existed (journal segments and no
+ * marker) are adopted: the store kind is the one `meta-*` directory present, and
  * the marker is written on the first open that may write.
  */
 import path from 'node:path';
@@ -122,7 +122,7 @@ export async function inspectDirectory(io: Io, dir: string, requested: StoreKind
     }
     return { store: marked, marked: true, fresh: false };
   }
-  const hasJournal = await exists(io, dir, 'journal');
+  const hasJournal = (await exists(io, dir, 'journal')) && (await io.readdir(path.join(dir, 'journal'))).some((name) => name.endsWith('.seg'));
   const stores: StoreKind[] = [];
   for (const kind of STORE_KINDS) if (await exists(io, dir, path.basename(metaStoreDir(dir, kind)))) stores.push(kind);
   if (!hasJournal && stores.length === 0) return { store: requested ?? 'lmdb', marked: false, fresh: true };

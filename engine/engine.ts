@@ -34,7 +34,8 @@ import { checkHostPath, type Io, type IoLock } from '../journal/io.js';
 import { Journal, type SyncPolicy } from '../journal/journal.js';
 import { NodeIo } from '../journal/node-io.js';
 import { captureCheckpoint, type CheckpointBound, checkpointBound, loadCheckpoint } from './checkpoint.js';
-import { decodeRecord, encodeRecord } from './codec.js';
+import { encodeRecord } from './codec.js';
+import { replayJournal } from './replay.js';
 import { inspectDirectory, writeMarker } from './engine-dir.js';
 import { FanlogFs, type FsHost } from './fs.js';
 import type { FsState } from './fs-state.js';
@@ -190,6 +191,8 @@ export class Engine implements FsHost, PermissionHost {
     let metaStore: SealedStore | null = null;
     try {
       if (!readOnly) await io.mkdirp(dir);
+      // A read-only open looks before it locks, so that it leaves no lock file where there is no engine.
+      else if ((await inspectDirectory(io, dir, requestedStore)).fresh) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`, { file: dir });
       try {
         lock = await io.lock(dir);
       } catch (error) {
@@ -209,40 +212,16 @@ export class Engine implements FsHost, PermissionHost {
       await checkHighWater(metaStore, journal);
       // The root of a new filesystem has time 0, so that a replay from empty gives the same state.
       const checkpoint = await loadCheckpoint(metaStore, journal, 0n);
-      const { state, seq } = checkpoint;
-      // Permission requests may be older than the checkpoint: read from the
-      // first record it needs, applying ops only after it.
-      const requests = new Map<bigint, EngineRecord>();
-      const decisions = new Map<bigint, number>();
-      const completed = new Set<bigint>();
-      let replayedRecords = 0;
-      for await (const { seq: recordSeq, payload } of journal.read({ from: checkpoint.needsFromSeq })) {
-        let record: EngineRecord;
-        try {
-          record = decodeRecord(payload);
-          if (record.kind === 'request') requests.set(recordSeq, record);
-          else if (record.kind === 'decision') decisions.set(record.requestSeq!, record.response!);
-          else if (record.requestSeq !== undefined) completed.add(record.requestSeq);
-          if (recordSeq <= seq) continue;
-          if (record.kind === 'op') state.apply(record);
-        } catch (error) {
-          throw new FanlogError('ECORRUPT', `${journal.dir}: record ${recordSeq} cannot be replayed: ${(error as Error).message}`, {
-            file: journal.dir,
-            seq: recordSeq,
-            cause: error,
-          });
-        }
-        replayedRecords++;
-      }
+      const { requests, decisions, completed, replayedRecords } = await replayJournal(journal, checkpoint);
       const recovery: EngineRecovery = {
-        checkpointSeq: seq,
+        checkpointSeq: checkpoint.seq,
         replayedRecords,
         resurrectedRequests: 0,
         headSeq: journal.headSeq,
         ms: 0,
         journal: journal.recovery,
       };
-      const engine = new Engine(dir, journal, metaStore, lock, state, clock, changelogMask, checkpointEveryRecords, recovery, checkpoint, consumerDefaults, readOnly, found.store);
+      const engine = new Engine(dir, journal, metaStore, lock, checkpoint.state, clock, changelogMask, checkpointEveryRecords, recovery, checkpoint, consumerDefaults, readOnly, found.store);
       await engine.groups.load();
       await engine.consumers.load();
       recovery.resurrectedRequests = engine.permissions.resurrect(

@@ -126,7 +126,7 @@ export class Groups {
 }
 
 /** A stored group, checked; `fail` reports what is wrong with it (ECORRUPT from the store). */
-function decodeGroup(bytes: Uint8Array, fail: (what: string) => Error): StoredGroup {
+export function decodeGroup(bytes: Uint8Array, fail: (what: string) => Error): StoredGroup {
   let stored: StoredGroup;
   try {
     stored = JSON.parse(new TextDecoder().decode(bytes)) as StoredGroup;

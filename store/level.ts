@@ -8,15 +8,16 @@
  * strerror(ENOSPC) in it); every other I/O error is EIO.
  *
  * LevelDB without `paranoid_checks` (which classic-level does not expose)
- * drops a damaged record of its write-ahead log on open and carries on,
- * writing only a line in its info log: "... dropping N bytes; Corruption:
- * ...". After opening, that log is read, and such a line is ECORRUPT: a
- * dropped record is a commit lost in silence.
+ * drops a damaged record of its write-ahead log on open and carries on, so
+ * its logs are checked before it opens them (level-files.ts); and after
+ * opening, its info log is read too: a line "... dropping N bytes;
+ * Corruption: ..." that the check did not foresee is ECORRUPT all the same.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Level } from 'level';
 import { corrupt, FanlogError, fromIoError } from '../errors.js';
+import { checkLevelFiles } from './level-files.js';
 import type { MetaOp, MetaStore, StoreOpenOptions } from './meta-store.js';
 import { plainBytes, prefixEnd } from './meta-store.js';
 
@@ -29,6 +30,7 @@ export class LevelMetaStore implements MetaStore {
 
   static async open(dir: string, { readOnly = false }: StoreOpenOptions = {}): Promise<LevelMetaStore> {
     if (readOnly) await fsp.access(path.join(dir, 'CURRENT')).catch((error: unknown) => Promise.reject(fromIoError(error, dir)));
+    await checkLevelFiles(dir);
     const db = new Level<string, Uint8Array>(dir, { valueEncoding: 'view', createIfMissing: !readOnly });
     try {
       await db.open();

@@ -45,7 +45,7 @@ export class LmdbMetaStore implements MetaStore {
       await checkLmdbFile(dataFile);
       const room = await freeBytes(dir);
       if (room < ROOM_BYTES_MIN) throw new FanlogError('ENOSPC', `${dir}: only ${room} bytes free; lmdb needs room to map its files safely`, { file: dir });
-      return new LmdbMetaStore(open<Uint8Array, string>({ path: dir, encoding: 'binary', cache: false, readOnly }), dir, readOnly);
+      return new LmdbMetaStore(open<Uint8Array, string>({ path: dir, noSubdir: false, encoding: 'binary', cache: false, readOnly }), dir, readOnly);
     } catch (error) {
       throw fromIoError(error, dir);
     }

@@ -4,7 +4,7 @@
  * damaged journal, and the exit codes scripts rely on.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -13,6 +13,23 @@ import { tempDir } from '../helpers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 let dir: string;
+
+/** Every file under `root` with its size and modification time (locks aside): what an inspection must leave as it was. */
+function snapshot(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (at: string): void => {
+    for (const entry of readdirSync(at, { withFileTypes: true })) {
+      const full = path.join(at, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.name !== 'lock.mdb' && entry.name !== 'LOCK') {
+        const stats = statSync(full);
+        out[path.relative(root, full)] = `${stats.size} ${stats.mtimeMs}`;
+      }
+    }
+  };
+  walk(root);
+  return out;
+}
 
 function fanlog(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
@@ -92,7 +109,7 @@ describe('fanlog CLI', () => {
     await engine.close();
     const sound = fanlog('verify', '--dir', filesDir, '--json');
     expect(sound.status).toBe(0);
-    expect(JSON.parse(sound.stdout)).toMatchObject({ sound: true, store: { kind: 'files', scanned: true } });
+    expect(JSON.parse(sound.stdout)).toMatchObject({ sound: true, store: { kind: 'files', checked: true } });
     const storeDir = path.join(filesDir, 'meta-files');
     const segment = path.join(storeDir, readdirSync(storeDir).find((name) => name.endsWith('.seg'))!);
     const bytes = readFileSync(segment);
@@ -101,6 +118,32 @@ describe('fanlog CLI', () => {
     const damaged = fanlog('verify', '--dir', filesDir, '--json');
     expect(damaged.status).toBe(1);
     expect(JSON.parse(damaged.stdout)).toMatchObject({ sound: false, file: segment, offset: 40 });
+  });
+
+  it('uses the store the directory records, refuses another, and changes nothing when it inspects', () => {
+    const before = snapshot(dir);
+    const wrong = fanlog('stat', '--dir', dir, '--store', 'level');
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toMatch(/^fanlog: EINVAL: .*'lmdb' store/);
+    expect(existsSync(path.join(dir, 'meta-level'))).toBe(false);
+    for (const args of [['stat'], ['tail'], ['consumers', 'list'], ['tail', '--consumer', 'backup']]) {
+      expect(fanlog(...args, '--dir', dir).status, args.join(' ')).toBe(0);
+    }
+    // Inspection wrote, repaired, checkpointed and purged nothing.
+    expect(snapshot(dir)).toEqual(before);
+    expect(JSON.parse(fanlog('consumers', 'list', '--dir', dir, '--json').stdout)[0].cursor).toBe('0');
+  });
+
+  it('never creates an engine where there is none, even beside a journal/ folder', () => {
+    const empty = path.join(tempDir(), 'not-an-engine');
+    mkdirSync(path.join(empty, 'journal'), { recursive: true });
+    for (const args of [['stat'], ['tail'], ['consumers', 'list'], ['consumers', 'register', 'x']]) {
+      const run = fanlog(...args, '--dir', empty);
+      expect(run.status, args.join(' ')).toBe(1);
+      expect(run.stderr, args.join(' ')).toMatch(/^fanlog: ENOENT: /);
+    }
+    expect(readdirSync(empty)).toEqual(['journal']);
+    expect(readdirSync(path.join(empty, 'journal'))).toEqual([]);
   });
 
   it('exits 1 with fanlog: CODE: message for expected errors, 2 for usage errors', () => {

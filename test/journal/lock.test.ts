@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { Engine, Journal } from '../../index.js';
-import { readAll, tempDir } from '../helpers.js';
+import { readAll, rejection, tempDir } from '../helpers.js';
 
 const CHILD = fileURLToPath(new URL('./lock-child.mjs', import.meta.url));
 const WORKER = new URL('./lock-worker.mjs', import.meta.url);
@@ -58,7 +58,7 @@ describe('the directory lock', () => {
     const first = await Promise.all(workers.map((worker) => new Promise<string>((resolve) => worker.once('message', resolve))));
     expect(first.sort()).toEqual(['EBUSY', 'open']);
     // And this thread cannot open it either, while a worker holds it.
-    expect((await Engine.open(dir).catch((error: { code?: string }) => error)).code).toBe('EBUSY');
+    expect((await rejection(() => Engine.open(dir))).code).toBe('EBUSY');
     await Promise.all(
       workers.map(async (worker) => {
         const closed = new Promise((resolve) => worker.once('message', resolve));

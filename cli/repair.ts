@@ -1,0 +1,163 @@
+/**
+ * `fanlog repair --rebuild-store`: rebuilds a damaged MetaStore from the
+ * journal, with the engine's lock held (EBUSY while an application has the
+ * engine open).
+ *
+ * The filesystem is rebuilt from the old store's checkpoint when it and
+ * every inode are sound and the journal holds what it needs, else from
+ * empty when the journal still holds every record from seq 1; otherwise
+ * nothing can rebuild it, and the command fails with ECORRUPT, changing
+ * nothing. Groups and consumers are not in the journal: those whose values
+ * are sound are kept as they were, the others are lost and named in the
+ * report (register them again; a consumer that is lost no longer holds the
+ * journal back).
+ *
+ * The new store is written beside the old (`meta-<kind>-rebuild`), with a
+ * checkpoint at the journal's head that needs the journal from its oldest
+ * unfinished permission request, so that recovery still resumes those
+ * operations. Only once it is durable are the directories swapped: the old
+ * store is kept as `meta-<kind>.damaged-<time>`, for inspection, and the
+ * marker is rewritten. A crash part-way leaves the old store in place.
+ */
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { CONSUMER_KEY_PREFIX } from '../consumers/consumer.js';
+import { CONSUMER_CATALOG_KEY } from '../consumers/consumer-registry.js';
+import { captureCheckpoint, checkpointBound, type LoadedCheckpoint, loadCheckpoint } from '../engine/checkpoint.js';
+import { readMarker, writeMarker } from '../engine/engine-dir.js';
+import { HIGH_WATER_KEY } from '../engine/fail-stop-store.js';
+import { FsState } from '../engine/fs-state.js';
+import { GROUP_CATALOG_KEY } from '../engine/group-registry.js';
+import { KEY_PREFIX as GROUP_KEY_PREFIX } from '../engine/groups.js';
+import { oldestUnfinishedRequest, replayJournal } from '../engine/replay.js';
+import { FanlogError } from '../errors.js';
+import { Journal } from '../journal/journal.js';
+import { NodeIo } from '../journal/node-io.js';
+import { catalogOp } from '../store/catalog.js';
+import { type MetaOp, metaStoreDir, openBackend, openMetaStore, SealedStore, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
+import { toJson } from './commands.js';
+import { checkStore, type StoreCheck } from './store-check.js';
+
+const out = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+export interface RepairReport {
+  store: StoreKind;
+  /** Where the filesystem was rebuilt from. */
+  rebuiltFrom: 'checkpoint' | 'empty';
+  checkpointSeq: bigint;
+  headSeq: bigint;
+  replayedRecords: number;
+  groupsKept: string[];
+  consumersKept: string[];
+  /** Keys of the old store that were damaged or could not be kept, with why. */
+  lost: { key: string; what: string }[];
+  /** Where the old store was moved. */
+  oldStore: string;
+}
+
+export async function repair(options: { dir: string; rebuildStore?: boolean; store?: StoreKind; json?: boolean }): Promise<void> {
+  if (options.rebuildStore !== true) throw new FanlogError('EINVAL', 'say what to repair: --rebuild-store');
+  const io = new NodeIo();
+  const { dir } = options;
+  if (!existsSync(path.join(dir, 'journal'))) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`);
+  const lock = await io.lock(dir).catch((error: unknown) => {
+    if ((error as { code?: string }).code === 'EBUSY') throw new FanlogError('EBUSY', `engine ${dir} is open elsewhere: ${(error as Error).message}; stop it first`);
+    throw error;
+  });
+  try {
+    let kind = options.store;
+    try {
+      const marked = await readMarker(io, dir);
+      if (marked !== null && kind !== undefined && marked !== kind) throw new FanlogError('EINVAL', `${dir} records a '${marked}' store, not '${kind}'`);
+      kind ??= marked ?? STORE_KINDS.find((candidate) => existsSync(metaStoreDir(dir, candidate)));
+    } catch (error) {
+      if (kind === undefined) throw new FanlogError('ECORRUPT', `the marker of ${dir} is damaged (${(error as Error).message}); say which store the engine uses with --store`, { cause: error });
+    }
+    if (kind === undefined) throw new FanlogError('ENOENT', `${dir} holds no store to rebuild; pass --store`);
+    const report = await rebuild(io, dir, kind);
+    await writeMarker(io, dir, kind);
+    if (options.json === true) return out(toJson(report));
+    out(`rebuilt the ${kind} store of ${dir} from ${report.rebuiltFrom === 'checkpoint' ? `its checkpoint at seq ${report.checkpointSeq}` : 'an empty filesystem'} and ${report.replayedRecords} journal records, through seq ${report.headSeq}`);
+    out(`kept ${report.groupsKept.length} groups (${report.groupsKept.join(', ') || 'none'}) and ${report.consumersKept.length} consumers (${report.consumersKept.join(', ') || 'none'})`);
+    for (const { key, what } of report.lost) out(`lost: ${key}: ${what}`);
+    out(`the old store is kept in ${report.oldStore}`);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function rebuild(io: NodeIo, dir: string, kind: StoreKind): Promise<RepairReport> {
+  const journal = await Journal.open(path.join(dir, 'journal'), { io });
+  try {
+    const storeDir = metaStoreDir(dir, kind);
+    let old: SealedStore | null = null;
+    let check: StoreCheck | null = null;
+    const lost: { key: string; what: string }[] = [];
+    try {
+      if (existsSync(storeDir)) {
+        old = await openMetaStore(kind, dir, io, { readOnly: kind !== 'level' });
+        check = await checkStore(old, { dir: journal.dir, journalId: journal.journalId, firstSeq: journal.firstSeq, headSeq: journal.headSeq });
+        for (const found of check.damage) lost.push({ key: found.key ?? storeDir, what: found.what });
+      }
+    } catch (error) {
+      lost.push({ key: storeDir, what: `the store cannot be opened: ${(error as Error).message}` });
+    }
+    try {
+      let checkpoint: LoadedCheckpoint | null = null;
+      if (old !== null && check?.checkpointSound === true) checkpoint = await loadCheckpoint(old, journal, 0n).catch(() => null);
+      const rebuiltFrom = checkpoint === null ? 'empty' : 'checkpoint';
+      if (checkpoint === null) {
+        if (journal.firstSeq > 1n) {
+          throw new FanlogError('ECORRUPT', `cannot rebuild ${storeDir}: its checkpoint is not sound and the journal starts at ${journal.firstSeq}, not 1, so the filesystem cannot be replayed from empty`, {
+            file: storeDir,
+          });
+        }
+        checkpoint = { state: new FsState(0n), ...checkpointBound(0n, undefined) };
+      }
+      const checkpointSeq = checkpoint.seq;
+      const replayed = await replayJournal(journal, checkpoint);
+      const { state } = checkpoint;
+      for (const ino of state.inodes.keys()) state.dirty.add(ino);
+      const ops: MetaOp[] = captureCheckpoint(state, journal.headSeq, journal.journalId, oldestUnfinishedRequest(replayed));
+      const groups = [...(check?.groups ?? new Map<string, Uint8Array>())];
+      const consumers = [...(check?.consumers ?? new Map<string, { payload: Uint8Array }>())];
+      for (const [name, payload] of groups) ops.push({ type: 'put', key: GROUP_KEY_PREFIX + name, value: payload });
+      for (const [name, { payload }] of consumers) ops.push({ type: 'put', key: CONSUMER_KEY_PREFIX + name, value: payload });
+      ops.push(catalogOp(GROUP_CATALOG_KEY, groups.map(([name]) => name)));
+      ops.push(catalogOp(CONSUMER_CATALOG_KEY, consumers.map(([name]) => name)));
+      ops.push({ type: 'put', key: HIGH_WATER_KEY, value: new TextEncoder().encode(JSON.stringify({ version: 1, journalId: journal.journalId.toString(), seq: journal.syncedSeq.toString() })) });
+
+      const rebuilt = `${storeDir}-rebuild`;
+      rmSync(rebuilt, { recursive: true, force: true });
+      const fresh = new SealedStore(await openBackend(kind, rebuilt, io), `${kind} store ${rebuilt}`);
+      try {
+        await fresh.commit(ops);
+      } finally {
+        await fresh.close();
+      }
+      await old?.close();
+      old = null;
+      const kept = `${storeDir}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      if (existsSync(storeDir)) renameSync(storeDir, kept);
+      renameSync(rebuilt, storeDir);
+      await io.syncDir(dir);
+      return {
+        store: kind,
+        rebuiltFrom,
+        checkpointSeq,
+        headSeq: journal.headSeq,
+        replayedRecords: replayed.replayedRecords,
+        groupsKept: groups.map(([name]) => name),
+        consumersKept: consumers.map(([name]) => name),
+        lost,
+        oldStore: kept,
+      };
+    } finally {
+      await old?.close();
+    }
+  } finally {
+    await journal.close();
+  }
+}

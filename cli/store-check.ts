@@ -1,0 +1,141 @@
+/**
+ * Checks every value of an engine's MetaStore against its envelope, its own
+ * format and the journal, without stopping at the first damage: what
+ * `fanlog verify` reports and what `fanlog repair --rebuild-store` salvages.
+ *
+ * What is checked, key by key (store/meta-store.ts lists the key space):
+ *   every key          its envelope (checksum over key and payload); a key
+ *                      outside the key space is damage
+ *   fs/checkpoint      it parses; it is of this journal; its seq is not
+ *                      beyond the journal's head; the journal still holds
+ *                      every record it needs (DESIGN invariant 8's bound)
+ *   fs/inode/...       each decodes, under its own number; as many as the
+ *                      checkpoint counted
+ *   group/..., consumer/...  each decodes; the catalogs list exactly them;
+ *                      no cursor is beyond the journal's head
+ *   journal/durable    the journal reaches the seq the store saw durable
+ */
+import { decodeConsumer, CONSUMER_KEY_PREFIX, type StoredConsumer } from '../consumers/consumer.js';
+import { CONSUMER_CATALOG_KEY } from '../consumers/consumer-registry.js';
+import { readCheckpointBound } from '../engine/checkpoint.js';
+import { HIGH_WATER_KEY } from '../engine/fail-stop-store.js';
+import { decodeGroup, GROUP_CATALOG_KEY } from '../engine/group-registry.js';
+import { KEY_PREFIX as GROUP_KEY_PREFIX } from '../engine/groups.js';
+import { decodeInode } from '../engine/inode.js';
+import { checkCatalog, readCatalog } from '../store/catalog.js';
+import type { SealedStore } from '../store/meta-store.js';
+
+const CHECKPOINT_KEY = 'fs/checkpoint';
+const INODE_PREFIX = 'fs/inode/';
+
+/** What the checks need to know of the journal. */
+export interface JournalFacts {
+  dir: string;
+  journalId: bigint;
+  firstSeq: bigint;
+  headSeq: bigint;
+}
+
+export interface StoreDamage {
+  /** The key the damage is in (absent for damage to the store as a whole). */
+  key?: string;
+  what: string;
+}
+
+export interface StoreCheck {
+  /** Keys scanned. */
+  keys: number;
+  damage: StoreDamage[];
+  /** Groups whose values are sound, by name, as stored. */
+  groups: Map<string, Uint8Array>;
+  /** Consumers whose values are sound and whose cursor the journal reaches, by name. */
+  consumers: Map<string, { stored: StoredConsumer; payload: Uint8Array }>;
+  /** Whether the checkpoint and every inode are sound, so the filesystem can start from them. */
+  checkpointSound: boolean;
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export async function checkStore(store: SealedStore, journal: JournalFacts): Promise<StoreCheck> {
+  const result: StoreCheck = { keys: 0, damage: [], groups: new Map(), consumers: new Map(), checkpointSound: false };
+  const damage = (key: string | undefined, what: string): void => void result.damage.push(key === undefined ? { what } : { key, what });
+  let inodes = 0;
+  let inodesSound = true;
+  const groupNames: string[] = [];
+  const consumerNames: string[] = [];
+  for await (const entry of store.check('')) {
+    result.keys++;
+    const { key } = entry;
+    if (entry.damage !== null) {
+      damage(key, entry.damage);
+      if (key.startsWith(INODE_PREFIX) || key === CHECKPOINT_KEY) inodesSound = false;
+      if (key.startsWith(INODE_PREFIX)) inodes++;
+      continue;
+    }
+    try {
+      if (key.startsWith(INODE_PREFIX)) {
+        inodes++;
+        const inode = decodeInode(entry.payload);
+        if (`${INODE_PREFIX}${inode.ino.toString(16).padStart(16, '0')}` !== key) throw new Error(`holds inode ${inode.ino}`);
+      } else if (key.startsWith(GROUP_KEY_PREFIX)) {
+        groupNames.push(key.slice(GROUP_KEY_PREFIX.length));
+        decodeGroup(entry.payload, (what) => new Error(what));
+        result.groups.set(key.slice(GROUP_KEY_PREFIX.length), entry.payload);
+      } else if (key.startsWith(CONSUMER_KEY_PREFIX)) {
+        const name = key.slice(CONSUMER_KEY_PREFIX.length);
+        consumerNames.push(name);
+        const stored = decodeConsumer(entry.payload, (what) => new Error(what));
+        if (BigInt(stored.cursor) > journal.headSeq) throw new Error(`cursor ${stored.cursor} is beyond the journal's head ${journal.headSeq}: records are missing`);
+        result.consumers.set(name, { stored, payload: entry.payload });
+      } else if (![CHECKPOINT_KEY, HIGH_WATER_KEY, GROUP_CATALOG_KEY, CONSUMER_CATALOG_KEY].includes(key)) {
+        throw new Error('not a key of fanlog\'s key space');
+      }
+    } catch (error) {
+      if (key.startsWith(INODE_PREFIX)) inodesSound = false;
+      damage(key, message(error));
+    }
+  }
+  for (const [catalogKey, prefix, names] of [
+    [GROUP_CATALOG_KEY, GROUP_KEY_PREFIX, groupNames],
+    [CONSUMER_CATALOG_KEY, CONSUMER_KEY_PREFIX, consumerNames],
+  ] as const) {
+    try {
+      checkCatalog(store, prefix, await readCatalog(store, catalogKey), names);
+    } catch (error) {
+      damage((error as { key?: string }).key ?? catalogKey, message(error));
+    }
+  }
+  try {
+    const checkpoint = await readCheckpointBound(store);
+    if (checkpoint === null) {
+      if (journal.firstSeq > 1n) damage(CHECKPOINT_KEY, `missing, and the journal starts at ${journal.firstSeq}`);
+      else result.checkpointSound = inodesSound && inodes === 0;
+    } else {
+      const problems: string[] = [];
+      if (checkpoint.journalId !== journal.journalId) problems.push(`it is of journal ${checkpoint.journalId}, not ${journal.journalId}`);
+      if (checkpoint.seq > journal.headSeq) problems.push(`it covers seq ${checkpoint.seq}, beyond the journal's head ${journal.headSeq}`);
+      if (checkpoint.needsFromSeq < journal.firstSeq) {
+        problems.push(`it needs records from ${checkpoint.needsFromSeq}, but the journal starts at ${journal.firstSeq}: records ${checkpoint.needsFromSeq}..${journal.firstSeq - 1n} are missing`);
+      }
+      if (checkpoint.inodes !== inodes) problems.push(`it counted ${checkpoint.inodes} inodes, the store holds ${inodes}`);
+      for (const problem of problems) damage(CHECKPOINT_KEY, problem);
+      result.checkpointSound = problems.length === 0 && inodesSound;
+    }
+  } catch (error) {
+    damage(CHECKPOINT_KEY, message(error));
+  }
+  try {
+    const raw = await store.get(HIGH_WATER_KEY);
+    if (raw !== undefined) {
+      const mark = JSON.parse(new TextDecoder().decode(raw)) as { journalId: string; seq: string };
+      if (BigInt(mark.journalId) === journal.journalId && BigInt(mark.seq) > journal.headSeq) {
+        damage(HIGH_WATER_KEY, `the store saw the journal durable through ${mark.seq}, but it ends at ${journal.headSeq}: records ${journal.headSeq + 1n}..${mark.seq} are missing`);
+      }
+    }
+  } catch (error) {
+    damage(HIGH_WATER_KEY, message(error));
+  }
+  return result;
+}

@@ -1,0 +1,185 @@
+/**
+ * Damage to the MetaStore is loud: a truncated or zeroed LMDB file, a
+ * flipped byte in a value, a key that vanished, a flipped byte in
+ * LevelDB's log. Opening the engine (in a child process, so that a crash
+ * by a signal would show) fails with ECORRUPT naming the store, key or
+ * file, never a signal and never silence; `fanlog verify` reports it; and
+ * `fanlog repair --rebuild-store` rebuilds the store from the journal, so
+ * that the engine opens again with its filesystem intact and every
+ * consumer whose value was sound.
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { Engine, FAN_CREATE } from '../../index.js';
+import { metaStoreDir, openBackend, type StoreKind } from '../../store/meta-store.js';
+import { NodeIo } from '../../journal/node-io.js';
+import { tempDir } from '../helpers.js';
+
+const CHILD = fileURLToPath(new URL('./open-child.mjs', import.meta.url));
+const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+function openInChild(dir: string): { status: number | null; signal: string | null; words: string[]; line: string } {
+  const run = spawnSync(process.execPath, [CHILD, dir], { encoding: 'utf8', timeout: 60_000 });
+  const line = run.stdout.trim();
+  return { status: run.status, signal: run.signal, words: line.split(' '), line };
+}
+
+function fanlog(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+/** An engine with files, a group, two consumers with cursors, and a checkpoint; its fingerprint hash and consumers as the child reports them. */
+async function populated(store: StoreKind, { check = true } = {}): Promise<{ dir: string; expected: string }> {
+  const dir = path.join(tempDir(), 'engine');
+  const engine = await Engine.open(dir, { store });
+  for (let i = 0; i < 40; i++) await engine.fs.create(`/f${i}`, { size: i * 100 });
+  const group = await engine.groups.create('idx');
+  await group.mark({ path: '/', mask: FAN_CREATE });
+  const backup = await engine.consumers.register('backup');
+  await engine.consumers.register('audit');
+  await backup.ack(12n);
+  await engine.checkpoint();
+  await engine.fs.mkdir('/late');
+  await engine.close();
+  if (!check) return { dir, expected: '' };
+  const sound = openInChild(dir);
+  expect(sound.words[0], sound.line).toBe('open');
+  return { dir, expected: sound.line };
+}
+
+function flipAt(file: string, offset: number): void {
+  const bytes = readFileSync(file);
+  bytes[offset]! ^= 0x5a;
+  writeFileSync(file, bytes);
+}
+
+/** Flips a byte inside every copy of `text` in `file` (LMDB keeps stale copies in free pages); returns how many. */
+function flipEvery(file: string, text: string, at: number): number {
+  const bytes = readFileSync(file);
+  let count = 0;
+  for (let found = bytes.indexOf(text); found >= 0; found = bytes.indexOf(text, found + 1)) {
+    bytes[found + at]! ^= 0x5a;
+    count++;
+  }
+  writeFileSync(file, bytes);
+  return count;
+}
+
+function expectCorrupt(dir: string, pattern: RegExp): void {
+  const opened = openInChild(dir);
+  expect(opened.signal, opened.line).toBeNull();
+  expect(opened.status, opened.line).toBe(0);
+  expect(opened.words.slice(0, 2), opened.line).toEqual(['error', 'ECORRUPT']);
+  expect(opened.line).toMatch(pattern);
+  const verified = fanlog('verify', '--dir', dir, '--json');
+  expect(verified.status, verified.stdout + verified.stderr).toBe(1);
+  expect(JSON.parse(verified.stdout).sound).toBe(false);
+}
+
+describe('damage to an lmdb store', () => {
+  it('refuses a truncated data file with ECORRUPT, not SIGBUS', async () => {
+    const { dir } = await populated('lmdb');
+    const file = path.join(metaStoreDir(dir, 'lmdb'), 'data.mdb');
+    truncateSync(file, Math.floor(statSync(file).size / 2));
+    expectCorrupt(dir, /data\.mdb.*truncated/);
+  });
+
+  it('refuses a zeroed first page with ECORRUPT, not SIGSEGV', async () => {
+    const { dir } = await populated('lmdb');
+    const file = path.join(metaStoreDir(dir, 'lmdb'), 'data.mdb');
+    const bytes = readFileSync(file);
+    bytes.fill(0, 0, 4096);
+    writeFileSync(file, bytes);
+    expectCorrupt(dir, /data\.mdb/);
+  });
+
+  it('refuses a flipped byte in a consumer\'s value, naming the key', async () => {
+    const { dir } = await populated('lmdb');
+    const file = path.join(metaStoreDir(dir, 'lmdb'), 'data.mdb');
+    expect(flipEvery(file, '"cursor":"12"', 11)).toBeGreaterThan(0);
+    expectCorrupt(dir, /consumer\/backup/);
+  });
+
+  it('refuses a store that lost inode keys, or a consumer\'s key', async () => {
+    for (const key of ['fs/inode/0000000000000005', 'consumer/audit']) {
+      const { dir } = await populated('lmdb');
+      const raw = await openBackend('lmdb', metaStoreDir(dir, 'lmdb'), new NodeIo());
+      await raw.commit([{ type: 'del', key }]);
+      await raw.close();
+      expectCorrupt(dir, key.startsWith('fs/') ? /counted 42 inodes, the store holds 41/ : /consumer\/audit/);
+    }
+  });
+
+  it('is rebuilt from the journal by repair --rebuild-store, keeping the sound consumers', async () => {
+    const { dir, expected } = await populated('lmdb');
+    const file = path.join(metaStoreDir(dir, 'lmdb'), 'data.mdb');
+    const bytes = readFileSync(file);
+    bytes.fill(0, 0, 4096);
+    writeFileSync(file, bytes);
+    const repaired = fanlog('repair', '--rebuild-store', '--dir', dir, '--json');
+    expect(repaired.status, repaired.stderr).toBe(0);
+    const report = JSON.parse(repaired.stdout) as { rebuiltFrom: string; consumersKept: string[]; lost: unknown[] };
+    // The file could not be opened at all: the filesystem comes from the journal, the consumers are lost and said so.
+    expect(report.rebuiltFrom).toBe('empty');
+    expect(report.consumersKept).toEqual([]);
+    expect(report.lost.length).toBeGreaterThan(0);
+    const opened = openInChild(dir);
+    expect(opened.words.slice(0, 2)).toEqual(['open', expected.split(' ')[1]]);
+    expect(fanlog('verify', '--dir', dir).status).toBe(0);
+  });
+
+  it('keeps the checkpoint, the groups and the sound consumers when only one value is damaged', async () => {
+    const { dir, expected } = await populated('lmdb');
+    const file = path.join(metaStoreDir(dir, 'lmdb'), 'data.mdb');
+    flipEvery(file, '"cursor":"12"', 11);
+    const repaired = fanlog('repair', '--rebuild-store', '--dir', dir, '--json');
+    expect(repaired.status, repaired.stderr).toBe(0);
+    const report = JSON.parse(repaired.stdout) as { rebuiltFrom: string; consumersKept: string[]; groupsKept: string[]; lost: { key: string }[] };
+    expect(report.rebuiltFrom).toBe('checkpoint');
+    expect(report.groupsKept).toEqual(['idx']);
+    expect(report.consumersKept).toEqual(['audit']);
+    expect(report.lost.map((lost) => lost.key)).toContain('consumer/backup');
+    const opened = openInChild(dir);
+    expect(opened.words[1]).toBe(expected.split(' ')[1]);
+    expect(opened.words[2]).toBe('audit:0');
+  });
+});
+
+describe('damage to a level store', () => {
+  it('refuses a flipped byte in LevelDB\'s log with ECORRUPT, not a store with keys missing', async () => {
+    const { dir } = await populated('level', { check: false });
+    const storeDir = metaStoreDir(dir, 'level');
+    const log = readdirSync(storeDir).filter((name) => name.endsWith('.log')).map((name) => path.join(storeDir, name)).sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
+    expect(statSync(log).size).toBeGreaterThan(1000);
+    flipAt(log, Math.floor(statSync(log).size / 3));
+    expectCorrupt(dir, /dropped damaged records|Corruption|checksum|key/);
+  });
+});
+
+describe('random damage to every store', () => {
+  for (const store of ['lmdb', 'level'] as const) {
+    it(`opens the same engine or refuses with ECORRUPT, never a signal, over 12 damaged ${store} stores`, async () => {
+      for (let round = 0; round < 12; round++) {
+        const { dir, expected } = await populated(store, { check: round === 0 });
+        const storeDir = metaStoreDir(dir, store);
+        const files = readdirSync(storeDir).filter((name) => !['LOCK', 'lock.mdb', 'LOG', 'LOG.old'].includes(name) && statSync(path.join(storeDir, name)).size > 0);
+        const file = path.join(storeDir, files[round % files.length]!);
+        const size = statSync(file).size;
+        // A seeded spread of offsets: headers, middles and ends of the files.
+        flipAt(file, Math.floor(((round * 7919) % 1000) / 1000 * size));
+        const opened = openInChild(dir);
+        expect(opened.signal, `${file}: ${opened.line}`).toBeNull();
+        expect(opened.status, opened.line).toBe(0);
+        if (opened.words[0] === 'open') {
+          if (round === 0) expect(opened.line).toBe(expected);
+        } else {
+          expect(opened.words[1], `${file}: ${opened.line}`).toBe('ECORRUPT');
+        }
+      }
+    });
+  }
+});
