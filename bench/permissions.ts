@@ -10,12 +10,17 @@
  *   permission_64   64 concurrent processes
  *
  * Latency percentiles are taken over every round trip of permission_64.
+ *
+ *   answer_pending_4k, answer_pending_16k   answers/s when that many
+ *                   requests wait at once (each a guarded open): the cost
+ *                   of one answer must not grow with the number waiting
+ *                   (it once did, quadratically: 33.7 s for 16,000)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Engine } from '../engine/engine.js';
-import { FAN_ACCESS_PERM, FAN_ALLOW } from '../engine/masks.js';
+import { FAN_ACCESS_PERM, FAN_ALLOW, FAN_OPEN_PERM } from '../engine/masks.js';
 import { type BenchCase, type BenchSettings, ratio, runCases } from './harness.js';
 
 const PROCESSES = 64;
@@ -24,6 +29,27 @@ export interface PermissionsSuiteResult {
   suite: 'permissions';
   roundTripsPerSecond: Record<string, number>;
   latencyMs: { p50: number; p99: number };
+  answersPerSecond: Record<string, number>;
+}
+
+/** Answers per second when `count` guarded opens wait at once: only the answering is timed. */
+async function answerPending(root: string, count: number): Promise<number> {
+  const engine = await Engine.open(path.join(root, `pending-${count}`), { store: 'lmdb' });
+  try {
+    await engine.fs.create('/f', { size: 100 });
+    const group = await engine.groups.create('av', { class: 'content' });
+    await group.mark({ path: '/f', mask: FAN_OPEN_PERM });
+    const queue = group.openQueue();
+    const opens = Array.from({ length: count }, (_, i) => engine.fs.open('/f', 'r', {}, { pid: 1000 + i }));
+    const events = [];
+    while (events.length < count) events.push(...(await queue.read({ max: 65536, waitMs: 1000 })));
+    const started = performance.now();
+    await Promise.all(events.map((event) => queue.respond(event.id, FAN_ALLOW)));
+    await Promise.all(opens);
+    return count / ((performance.now() - started) / 1000);
+  } finally {
+    await engine.close();
+  }
 }
 
 function percentile(sorted: number[], fraction: number): number {
@@ -84,7 +110,12 @@ export async function permissionsSuite(settings: BenchSettings): Promise<Permiss
     await listener;
     await queue.close();
     await engine.close();
-    return { suite: 'permissions', roundTripsPerSecond: rates, latencyMs };
+    const answersPerSecond: Record<string, number> = {};
+    for (const count of settings.quick ? [1000, 4000] : [4000, 16000]) answersPerSecond[`answer_pending_${count / 1000}k`] = await answerPending(root, count);
+    const [small, large] = Object.entries(answersPerSecond);
+    settings.log(`  ${small![0].padEnd(36)}${Math.round(small![1]).toLocaleString('en-US')} answers/s`);
+    settings.log(`  ${large![0].padEnd(36)}${Math.round(large![1]).toLocaleString('en-US')} answers/s (${ratio(large![1], small![1])} of ${small![0]}: the cost of an answer does not grow with the number waiting)`);
+    return { suite: 'permissions', roundTripsPerSecond: rates, latencyMs, answersPerSecond };
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

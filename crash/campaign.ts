@@ -42,7 +42,7 @@ import { checkRecovered } from './checks.js';
 import { History } from './history.js';
 import { Model } from './model.js';
 import { TraceIo } from './trace-io.js';
-import { Workload } from './workload.js';
+import { type ControlChange, Workload } from './workload.js';
 
 export const FAULT_KINDS = ['power-cut', 'recovery-crash', 'eio', 'enospc', 'kill'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -178,6 +178,7 @@ async function simulatedRun(runSeed: number, opsPerRun: number, fault: Exclude<F
     stopped: () => memory.isPoweredOff,
     onOpen: () => io.reopened(),
   });
+  io.engineFailed = () => workload.isOpen && workload.engine.failed;
   try {
     await workload.run((dir, options) => Engine.open(dir, options));
   } catch (error) {
@@ -307,4 +308,12 @@ function applyWorkerLine(model: Model, line: string): void {
   else if (what === 'decided') model.decided(BigInt(a!));
   else if (what === 'checked') model.checked();
   else if (what === 'violation') model.violation(Number(a), line.split(' ').slice(2).join(' '));
+  else if (what === 'control-start') model.controlStarted(a!);
+  else if (what === 'control') model.controlSettled(a!, controlChange(b!, line.split(' ').slice(3).join(' ')));
+}
+
+function controlChange(type: string, argument: string): ControlChange {
+  if (type === 'ack') return { type, seq: BigInt(argument) };
+  if (type === 'mark') return { type, path: argument };
+  return { type: type as Exclude<ControlChange['type'], 'ack' | 'mark'> };
 }

@@ -47,6 +47,8 @@ export async function checkRecovered(engine: Engine, model: Model, segmentCount:
     model.check(2, history.entryEnds.has(recoveredHead), () => `the journal ends at ${recoveredHead}, inside an entry`);
   }
 
+  checkRacedObjects(engine, model);
+
   for (const [name, acked] of model.acks) {
     const info = engine.consumers.list().find((consumer) => consumer.name === name);
     if (!model.check(4, info !== undefined, () => `consumer ${name} is gone`)) continue;
@@ -73,6 +75,29 @@ export async function checkRecovered(engine: Engine, model: Model, segmentCount:
   await engine.checkpoint();
   const segments = await segmentCount();
   model.check(8, segments <= 2, () => `${segments} segments remain after every consumer acknowledged the head and a checkpoint`);
+}
+
+/**
+ * Invariant 7 of the control calls (serialised per object): each raced
+ * object is what its resolved calls, in the order they resolved, leave.
+ */
+function checkRacedObjects(engine: Engine, model: Model): void {
+  for (const [key, expected] of model.objects) {
+    if (expected.inFlight > 0 || expected.uncertain) continue;
+    const [kind, name] = key.split(':') as ['consumer' | 'group', string];
+    if (kind === 'consumer') {
+      const info = engine.consumers.list().find((consumer) => consumer.name === name);
+      model.check(9, (info !== undefined) === expected.present, () => `consumer ${name} is ${info === undefined ? 'gone' : 'there'} after recovery, but its last resolved call ${expected.present ? 'registered' : 'deregistered'} it`);
+      if (info !== undefined && expected.present) model.check(4, info.cursor >= expected.cursorAtLeast, () => `consumer ${name}'s cursor is ${info.cursor}, below its resolved ack ${expected.cursorAtLeast}`);
+    } else {
+      const group = engine.groups.find(name);
+      model.check(9, (group !== null) === expected.present, () => `group ${name} is ${group === null ? 'gone' : 'there'} after recovery, but its last resolved call ${expected.present ? 'created' : 'destroyed'} it`);
+      if (group !== null && expected.present) {
+        const paths = new Set(group.listMarks().map((mark) => mark.path));
+        for (const path of expected.marks) model.check(9, paths.has(path), () => `group ${name} lost its resolved mark on ${path}`);
+      }
+    }
+  }
 }
 
 async function recordsAfter(engine: Engine, seq: Seq): Promise<Map<Seq, Uint8Array>> {
@@ -110,7 +135,8 @@ async function checkDeliveries(engine: Engine, model: Model): Promise<void> {
       continue;
     }
     if (!model.check(8, info.cursor + 1n >= engine.journal.firstSeq, () => `records above ${info.name}'s cursor ${info.cursor} were purged`)) continue;
-    const mask = CONSUMERS[info.name as ConsumerName]?.mask ?? 0n;
+    // Raced scratch consumers take every record.
+    const mask = CONSUMERS[info.name as ConsumerName]?.mask ?? 2n ** 64n - 1n;
     const expected: bigint[] = [];
     for await (const { seq, payload } of engine.journal.read({ from: info.cursor + 1n })) {
       const record = decodeRecord(payload);

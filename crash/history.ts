@@ -9,14 +9,18 @@
  * frame.ts own the format): a 40-byte segment header, then frames of
  * { u32 frameBytes, u32 crc, u8 kind, 3 zero, u32 recordCount, u64 seq }
  * followed, for kind 1, by recordCount times { u32 payloadBytes, payload }.
- * The mirrors hold only bytes whose write resolved, so the parser stops at
- * the first frame that does not fit, and checks nothing else.
+ * The mirrors hold the bytes whose write resolved, and after a power cut
+ * what survived of them (which may end in torn garbage), so the parser
+ * stops at the first frame that does not fit, whose checksum (CRC-32 over
+ * the frame but its own four bytes) fails, or whose records overrun it.
  *
  * Power cuts make timelines: the bytes not yet durable are lost and the
  * next epoch appends other records under the same seqs. `absorb` merges an
  * epoch in: from the first seq whose payload differs, the older timeline is
  * dropped.
  */
+
+import { crc32 } from '../journal/checksum.js';
 
 const SEGMENT_HEADER_BYTES = 40;
 const FRAME_HEADER_BYTES = 24;
@@ -53,16 +57,22 @@ function parseSegment(bytes: Uint8Array, into: Map<bigint, { payload: Uint8Array
   while (offset + FRAME_HEADER_BYTES <= bytes.length) {
     const frameBytes = view.getUint32(offset, true);
     if (frameBytes < FRAME_HEADER_BYTES || offset + frameBytes > bytes.length) return;
+    const frame = bytes.subarray(offset, offset + frameBytes);
+    if (crc32(frame.subarray(8), crc32(frame.subarray(0, 4))) !== view.getUint32(offset + 4, true)) return;
     const kind = view.getUint8(offset + 8);
     const recordCount = view.getUint32(offset + 12, true);
     const firstSeq = view.getBigUint64(offset + 16, true);
     if (kind === KIND_RECORDS) {
+      const records: { payload: Uint8Array; endsEntry: boolean }[] = [];
       let at = offset + FRAME_HEADER_BYTES;
       for (let i = 0; i < recordCount; i++) {
+        if (at + 4 > offset + frameBytes) return;
         const payloadBytes = view.getUint32(at, true);
-        into.set(firstSeq + BigInt(i), { payload: bytes.slice(at + 4, at + 4 + payloadBytes), endsEntry: i === recordCount - 1 });
+        if (at + 4 + payloadBytes > offset + frameBytes) return;
+        records.push({ payload: bytes.slice(at + 4, at + 4 + payloadBytes), endsEntry: i === recordCount - 1 });
         at += 4 + payloadBytes;
       }
+      records.forEach((record, i) => into.set(firstSeq + BigInt(i), record));
     }
     offset += frameBytes;
   }

@@ -10,6 +10,10 @@
  *   decided SEQ            the response to request SEQ resolved
  *   checked                a live check passed
  *   violation N TEXT       a live check of invariant N failed
+ *   control-start OBJ      a raced control call on OBJ started
+ *   control OBJ TYPE [ARG] it settled (TYPE: refused, failed, attach,
+ *                          register, deregister, create, destroy, ack SEQ,
+ *                          mark PATH)
  *
  * Writes to a pipe are synchronous on Linux, so a line is out before the
  * process can die after it. Arguments: DIR STORE SEED OPS CHECKPOINT_EVERY.
@@ -28,6 +32,8 @@ const workload = new Workload(dir!, new Prng(Number(seedText)), {
   decided: (seq) => say(`decided ${seq}`),
   checked: () => say('checked'),
   violation: (invariant, what) => say(`violation ${invariant} ${what.replace(/\n/g, ' ')}`),
+  controlStarted: (object) => say(`control-start ${object}`),
+  controlSettled: (object, change) => say(`control ${object} ${change.type}${'seq' in change ? ` ${change.seq}` : 'path' in change ? ` ${change.path}` : ''}`),
 }, {
   ops: Number(opsText),
   engine: { store: store as StoreKind, segmentBytesMax: 8192, checkpointEveryRecords: Number(checkpointText) },

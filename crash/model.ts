@@ -8,11 +8,27 @@
  * itself saw an error a working engine must not give).
  */
 import type { History } from './history.js';
-import type { Observer } from './workload.js';
+import type { ControlChange, Observer } from './workload.js';
 
 export interface Violation {
   invariant: number;
   what: string;
+}
+
+/**
+ * What the stored state of a group or consumer the workload raced control
+ * calls on must be after recovery: the result of its resolved calls in the
+ * order they resolved (a serial order), unless a call on it is still in
+ * flight or failed in a way that may have landed (then it is not checked).
+ */
+export interface ExpectedObject {
+  present: boolean;
+  /** Consumers: the cursor is at least this. */
+  cursorAtLeast: bigint;
+  /** Groups: the paths of marks that must be there. */
+  marks: Set<string>;
+  inFlight: number;
+  uncertain: boolean;
 }
 
 export class Model implements Observer {
@@ -20,6 +36,8 @@ export class Model implements Observer {
   readonly acks = new Map<string, bigint>();
   readonly decisions = new Set<bigint>();
   readonly violations: Violation[] = [];
+  /** Raced objects by 'consumer:<name>' or 'group:<name>'. */
+  readonly objects = new Map<string, ExpectedObject>();
   checks = 0;
   /** Set on simulated disks, where every write is traced. */
   history: History | null = null;
@@ -38,6 +56,43 @@ export class Model implements Observer {
 
   registered(consumer: string): void {
     this.acks.delete(consumer);
+  }
+
+  private object(key: string): ExpectedObject {
+    let object = this.objects.get(key);
+    if (object === undefined) this.objects.set(key, (object = { present: false, cursorAtLeast: 0n, marks: new Set(), inFlight: 0, uncertain: false }));
+    return object;
+  }
+
+  controlStarted(key: string): void {
+    this.object(key).inFlight++;
+  }
+
+  controlSettled(key: string, change: ControlChange): void {
+    const object = this.object(key);
+    object.inFlight--;
+    switch (change.type) {
+      case 'refused':
+      case 'attach':
+        return;
+      case 'failed':
+        object.uncertain = true;
+        return;
+      case 'register':
+      case 'create':
+        Object.assign(object, { present: true, cursorAtLeast: 0n, marks: new Set(), uncertain: false });
+        return;
+      case 'deregister':
+      case 'destroy':
+        Object.assign(object, { present: false, cursorAtLeast: 0n, marks: new Set(), uncertain: false });
+        return;
+      case 'ack':
+        if (change.seq > object.cursorAtLeast) object.cursorAtLeast = change.seq;
+        return;
+      case 'mark':
+        object.marks.add(change.path);
+        return;
+    }
   }
 
   violation(invariant: number, what: string): void {

@@ -8,9 +8,12 @@
  * - The bytes of every segment file of the engine journal are mirrored from the writes
  *   and truncations that succeeded, and kept after the file is unlinked, so
  *   records a purge deleted are still known to the model.
- * - After a write or fsync failed, any later fsync of a segment that
- *   succeeds before the engine is reopened is noted: invariant 7 says a
- *   failed engine never retries an fsync and carries on.
+ * - After a write or fsync failed, any fsync of a segment that starts once
+ *   the engine knows it failed (`engineFailed`), and succeeds before the
+ *   engine is reopened, is noted: invariant 7 says a failed engine never
+ *   retries an fsync and carries on. (A store write fails on its own file;
+ *   the engine learns it when the commit's promise rejects, and until then
+ *   the journal may sync what it had under way, which retries nothing.)
  *
  * After a simulated power cut the mirrors are reset to the bytes that
  * survived (`resync`), so that the next epoch's writes land where the
@@ -30,6 +33,8 @@ export class TraceIo implements Io {
   failure: { code: string; op: string; path: string } | null = null;
   /** Successful fsyncs after a failure, before a reopen: each one a violation of invariant 7. */
   readonly syncsAfterFailure: string[] = [];
+  /** Whether the engine knows it failed; set by the campaign. */
+  engineFailed: () => boolean = () => true;
 
   constructor(private readonly inner: Io) {}
 
@@ -115,8 +120,10 @@ export class TraceIo implements Io {
         mirror((bytes) => resized(bytes, length));
       },
       async datasync() {
+        // Only a sync that starts after the engine knew of a failure is one it should not have made.
+        const failure = trace.failure !== null && trace.engineFailed() ? trace.failure : null;
         await trace.watch('datasync', file.path, () => file.datasync());
-        if (trace.failure !== null && segment !== null) trace.syncsAfterFailure.push(`datasync ${file.path} after ${trace.failure.op} failed with ${trace.failure.code}`);
+        if (failure !== null && segment !== null) trace.syncsAfterFailure.push(`datasync ${file.path} after ${failure.op} of ${failure.path} failed with ${failure.code}`);
       },
       close: () => file.close(),
     };

@@ -50,6 +50,7 @@ import {
   FAN_RENAME,
 } from '../engine/masks.js';
 import { ERRNO } from '../engine/permissions.js';
+import { ControlRaces } from './control-races.js';
 import type { Prng } from '../journal/prng.js';
 
 /** What the workload tells the model. */
@@ -66,7 +67,17 @@ export interface Observer {
   violation(invariant: number, what: string): void;
   /** A check made during the run passed. */
   checked(): void;
+  /** A control call on `object` ('consumer:<name>', 'group:<name>') started. */
+  controlStarted(object: string): void;
+  /** A control call on `object` settled: how (see control-races.ts). */
+  controlSettled(object: string, change: ControlChange): void;
 }
+
+/** How a raced control call settled, as far as the model follows the object. */
+export type ControlChange =
+  | { type: 'refused' | 'failed' | 'attach' | 'register' | 'deregister' | 'create' | 'destroy' }
+  | { type: 'ack'; seq: bigint }
+  | { type: 'mark'; path: string };
 
 export interface WorkloadOptions {
   ops: number;
@@ -112,6 +123,9 @@ export class Workload {
   private readonly files: string[] = [];
   /** Per consumer: the highest seq delivered since the engine was opened (or the cursor then). */
   private readonly delivered = new Map<string, bigint>();
+  private readonly races: ControlRaces;
+  /** Paths made with lone surrogates: no call may succeed with one. */
+  private readonly illFormed = new Set<string>();
   private opsLeft: number;
   operations = 0;
   succeeded = 0;
@@ -123,6 +137,7 @@ export class Workload {
     private readonly options: WorkloadOptions,
   ) {
     this.opsLeft = options.ops;
+    this.races = new ControlRaces(prng, observer, this.quiet);
   }
 
   /** Runs until the operations are spent, the engine failed, or the power went. Leaves the engine open. */
@@ -134,6 +149,8 @@ export class Workload {
       await this.round();
       if (!this.alive()) break;
       await this.consumerWork();
+      if (!this.alive()) break;
+      if (this.prng.chance(0.35)) await this.controlRace();
       if (!this.alive()) break;
       const roll = this.prng.next();
       if (roll < 0.12) await this.engine.checkpoint();
@@ -153,6 +170,7 @@ export class Workload {
 
   private opened(): void {
     this.isOpen = true;
+    this.races.opened(this.engine);
     this.options.onOpen?.(this.engine);
     this.stalled.length = 0;
     this.fds.length = 0;
@@ -164,6 +182,23 @@ export class Workload {
   private openQueues(): void {
     this.queues.clear();
     for (const info of this.engine.groups.list()) this.queues.set(info.name, this.engine.groups.get(info.name).openQueue());
+  }
+
+  /** Plays one control-race scenario, then waits for the guarded opens it started to settle. */
+  private async controlRace(): Promise<void> {
+    await this.races.play(this.engine);
+    // A destroy allows every request of its group, even one being appended: the opens settle.
+    const deadline = Date.now() + 5000;
+    for (let ticks = 0; this.races.hanging.size > 0 && this.alive(); ticks++) {
+      if (this.options.timeouts ? Date.now() > deadline : ticks > 2000) {
+        this.observer.violation(5, 'a guarded open whose group was destroyed while its request was appended never settled');
+        this.races.hanging.clear();
+        return;
+      }
+      // The other groups are asked too (by priority): their listeners answer.
+      await this.listen(true);
+      await tick();
+    }
   }
 
   private async setup(): Promise<void> {
@@ -205,7 +240,16 @@ export class Workload {
       pending.add(operation);
       void operation.finally(() => pending.delete(operation));
     }
+    // Now and then a checkpoint is taken while operations wait for answers: it
+    // must keep their requests, however the consumers purge the journal after.
+    const checkpointAt = this.prng.chance(0.3) ? this.prng.int(PATIENCE_TICKS) : -1;
+    const deadline = Date.now() + 30_000;
     for (let ticks = 0; pending.size > 0 && this.alive(); ticks++) {
+      if (this.options.timeouts ? Date.now() > deadline : ticks > 20_000) {
+        this.observer.violation(5, `${pending.size} operations never settled though every listener answered`);
+        return;
+      }
+      if (ticks === checkpointAt) void this.engine.checkpoint().catch(this.quiet);
       await this.listen(ticks >= PATIENCE_TICKS);
       if (ticks > 0 && ticks % (PATIENCE_TICKS / 2) === 0) await this.restartQueues();
       await tick();
@@ -235,6 +279,8 @@ export class Workload {
       () => fs.symlink(prng.pick(['f0', '/d/f1', '../x']), this.fresh(), ctx),
       () => fs.chmod(this.path(), prng.int(0o777), ctx),
       () => fs.setxattr(this.path(), prng.pick(['user.a', 'user.b']), prng.bytes(prng.int(16)), ctx),
+      // Entries near and over the segment size (8 KiB in simulated runs): they get a segment of their own.
+      () => fs.setxattr(this.path(), 'user.big', prng.bytes(prng.pick([7900, 8150, 8192, 9000, 20_000, 65_536])), ctx),
       () => fs.removexattr(this.path(), 'user.a', ctx),
       () => fs.hsmFill(this.path(), prng.int(300_000), prng.int(100_000), ctx),
       () => fs.hsmRelease(this.path(), ctx),
@@ -243,9 +289,14 @@ export class Workload {
     const failedBefore = this.engine.failed;
     this.operations++;
     try {
-      await call();
+      // Names are drawn when the call is made (synchronously), so this tells whether this call got an ill-formed one.
+      const illFormedBefore = this.illFormed.size;
+      const calling = call();
+      const illFormed = this.illFormed.size > illFormedBefore ? [...this.illFormed].pop() : undefined;
+      await calling;
       this.succeeded++;
       if (failedBefore) this.observer.violation(7, 'an operation succeeded on a failed engine');
+      if (illFormed !== undefined) this.observer.violation(3, `a call with a name UTF-8 cannot hold succeeded: ${JSON.stringify(illFormed)}`);
       this.observer.durable(this.engine.journal.durableSeq);
     } catch (error) {
       this.expected(error);
@@ -301,7 +352,9 @@ export class Workload {
       if (group === 'watch' || group === 'slow') continue;
       await queue.close().catch(this.quiet);
       if (!this.alive()) return;
-      this.queues.set(group, this.engine.groups.get(group).openQueue());
+      const live = this.engine.groups.find(group);
+      if (live === null) this.queues.delete(group);
+      else this.queues.set(group, live.openQueue());
     }
   }
 
@@ -319,7 +372,8 @@ export class Workload {
       const consumer = engine.consumers.get(name);
       let records;
       try {
-        records = await consumer.read({ max: prng.between(1, 64) });
+        // Now and then a consumer catches up with everything: its ack then lets the journal purge as far as the bound allows.
+        records = await consumer.read({ max: prng.chance(0.25) ? 100_000 : prng.between(1, 64) });
       } catch (error) {
         if ((error as { code?: string }).code !== 'EEVICTED') {
           this.quiet(error);
@@ -337,7 +391,7 @@ export class Workload {
         this.delivered.set(name, record.seq);
       }
       if (records.length === 0 || !prng.chance(CONSUMERS[name].ackChance)) continue;
-      const seq = prng.pick(records).seq;
+      const seq = prng.chance(0.5) ? records[records.length - 1]!.seq : prng.pick(records).seq;
       try {
         await consumer.ack(seq);
         this.observer.acked(name, seq);
@@ -366,12 +420,34 @@ export class Workload {
     return this.prng.chance(0.75) && this.files.length > 0 ? this.prng.pick(this.files) : this.prng.pick(this.dirs);
   }
 
-  /** A new name in one of the directories, remembered in `into` when given. */
+  /**
+   * A new name in one of the directories, remembered in `into` when given.
+   * Now and then it is drawn from all of UTF-16 (lone surrogates included:
+   * UTF-8 cannot hold them, so the call must be EINVAL) or from arbitrary
+   * bytes read as Latin-1 (well-formed, however odd: they must round-trip).
+   */
   private fresh(into?: string[]): string {
-    const made = `${this.prng.pick(this.dirs)}/${this.prng.pick(NAMES)}${this.prng.int(6)}`;
-    into?.push(made);
+    const roll = this.prng.next();
+    let name = `${this.prng.pick(NAMES)}${this.prng.int(6)}`;
+    if (roll < 0.06) name = this.utf16Name();
+    else if (roll < 0.1) name = Buffer.from(this.prng.bytes(this.prng.between(1, 8)).map((byte) => (byte === 0x2f || byte === 0 ? 0x5f : byte))).toString('latin1');
+    const made = `${this.prng.pick(this.dirs)}/${name}`;
+    if (made.isWellFormed()) into?.push(made);
+    else this.illFormed.add(made);
     return made;
   }
+
+  private utf16Name(): string {
+    const units: number[] = [];
+    for (let i = this.prng.between(1, 6); i > 0; i--) {
+      let unit = this.prng.between(1, 0xffff);
+      if (unit === 0x2f) unit = 0x2e2f;
+      units.push(unit);
+    }
+    const name = String.fromCharCode(...units);
+    return name === '.' || name === '..' ? `${name}x` : name;
+  }
+
 }
 
 function isPermission(mask: bigint): boolean {

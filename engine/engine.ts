@@ -304,6 +304,8 @@ export class Engine implements FsHost, PermissionHost {
     const failure = fromIoError(error, this.dir);
     if (this.failure === null) {
       this.failure = failure;
+      // Whatever failed (the journal or the store), the journal stops too: no write or sync after a failure.
+      this.journal.halt(failure);
       // Nobody can answer now: waiting operations end; their requests stay in
       // the journal, undecided, and are asked again after the reopen.
       this.permissions.abandonAll(new FanlogError('EFAILED', `engine ${this.dir} failed (${failure.message}); reopen it`, { cause: failure }));

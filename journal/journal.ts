@@ -315,6 +315,8 @@ export class Journal {
     }
     await this.writeRun(run);
     if (this.policy === 'always') await this.syncActive();
+    // Halted meanwhile (halt()): these entries are not known durable; they fail with the journal.
+    if (this.failure !== null) throw this.failure;
     for (const pending of batch) pending.resolve(pending.lastSeq);
   }
 
@@ -322,6 +324,8 @@ export class Journal {
   private async writeRun(run: PendingAppend[]): Promise<void> {
     const last = run[run.length - 1];
     if (last === undefined) return;
+    // Halted between two steps of a batch: write nothing more.
+    if (this.failure !== null) throw this.failure;
     const segment = this.active;
     assert.equal(run[0]!.firstSeq, this.writtenSeq + 1n, 'entries are written in seq order without gaps');
     const data = run.length === 1 ? last.frame : Buffer.concat(run.map((pending) => pending.frame));
@@ -350,10 +354,21 @@ export class Journal {
   /** Closes the full segment (durably) and starts the next. */
   private async roll(firstSeq: Seq): Promise<void> {
     await this.syncActive();
+    if (this.failure !== null) throw this.failure;
     await this.activeFile.close();
-    const segment = await createSegment(this.io, this.dir, this.journalId, firstSeq);
+    const segment = await createSegment(this.io, this.dir, this.journalId, firstSeq, () => this.failure);
     this.activeFile = await this.io.open(segment.path, 'readwrite');
     this.segments.push(segment);
+  }
+
+  /**
+   * Puts the journal in its failed state from outside: nothing more is
+   * written or synced, queued appends reject, every later call is EFAILED
+   * until it is reopened. An engine calls it when another part of its
+   * durable state (its MetaStore) failed, so that nothing carries on.
+   */
+  halt(cause: unknown): void {
+    this.fail(cause, []);
   }
 
   private fail(error: unknown, batch: PendingAppend[]): void {
@@ -455,13 +470,16 @@ export class Journal {
   }
 }
 
-/** Creates a segment durably: header fdatasynced and directory entry fsynced before it is used. */
-async function createSegment(io: Io, dir: string, journalId: JournalId, firstSeq: Seq): Promise<SegmentState> {
+/** Creates a segment durably: header fdatasynced and directory entry fsynced before it is used; `halted` stops it between the two. */
+async function createSegment(io: Io, dir: string, journalId: JournalId, firstSeq: Seq, halted: () => unknown = () => null): Promise<SegmentState> {
   const name = segmentFileName(firstSeq);
   const file = path.join(dir, name);
   const handle = await io.open(file, 'create');
   try {
     await handle.write(encodeSegmentHeader(journalId, firstSeq), 0);
+    // A journal halted meanwhile syncs nothing more (recovery removes the header-only segment).
+    const failure = halted();
+    if (failure !== null) throw failure;
     await handle.datasync();
   } finally {
     await handle.close();
