@@ -48,7 +48,7 @@ export async function crashTest(options: CrashTestCommand): Promise<boolean> {
 }
 
 function selectFaults(options: CrashTestCommand): FaultKind[] {
-  const faults = [...(options.faults ?? FAULT_KINDS.filter((kind) => kind !== 'kill'))];
+  const faults = [...(options.faults ?? FAULT_KINDS.filter((kind) => kind !== 'kill' && kind !== 'lock'))];
   if (options.kill === true && !faults.includes('kill')) faults.push('kill');
   return faults;
 }
@@ -64,7 +64,7 @@ export function parseFaults(value: string): FaultKind[] {
 
 function replayCommand(options: CrashTestCommand, faults: readonly FaultKind[], store: StoreKind, run: number): string {
   const parts = ['fanlog crash-test', `--seed ${options.seed}`, `--run ${run}`, `--runs ${Math.max(options.runs, run + 1)}`, `--ops ${options.ops}`, `--faults ${faults.join(',')}`];
-  if (faults.includes('kill')) parts.push(`--store ${store}`);
+  if (faults.includes('kill') || faults.includes('lock')) parts.push(`--store ${store}`);
   return parts.join(' ');
 }
 

@@ -147,9 +147,9 @@ program
   .option('--runs <n>', 'runs to make', parseCount, 100)
   .option('--seed <n>', 'campaign seed: the same seed makes the same runs', parseSeed, 1)
   .option('--ops <n>', 'filesystem operations per run', parseCount, 60)
-  .option('--faults <list>', `comma-separated, from ${FAULT_KINDS.join(', ')} (default: all but kill)`, parseFaults)
+  .option('--faults <list>', `comma-separated, from ${FAULT_KINDS.join(', ')} (default: all but kill and lock, which need real processes)`, parseFaults)
   .option('--kill', 'add kill runs: a child process on a real disk, SIGKILLed at a random moment')
-  .option('--store <kind>', "store for kill runs: 'lmdb' or 'level' (simulated runs always use 'files')", 'lmdb')
+  .option('--store <kind>', "store for kill and lock runs: 'lmdb' or 'level' (simulated runs use 'files'; store-damage runs take each store in turn)", 'lmdb')
   .option('--run <k>', 'replay only run K of this seed', parseIndex)
   .option('--json', 'one JSON object: runs, faults, checks, violations, seed, failures')
   .action(async (options: CrashTestCommand) => {

@@ -25,7 +25,7 @@ import { CONSUMER_KEY_PREFIX } from '../consumers/consumer.js';
 import { CONSUMER_CATALOG_KEY } from '../consumers/consumer-registry.js';
 import { captureCheckpoint, checkpointBound, type LoadedCheckpoint, loadCheckpoint } from '../engine/checkpoint.js';
 import { readMarker, writeMarker } from '../engine/engine-dir.js';
-import { HIGH_WATER_KEY } from '../engine/fail-stop-store.js';
+import { highWaterOp } from '../engine/fail-stop-store.js';
 import { FsState } from '../engine/fs-state.js';
 import { GROUP_CATALOG_KEY } from '../engine/group-registry.js';
 import { KEY_PREFIX as GROUP_KEY_PREFIX } from '../engine/groups.js';
@@ -127,7 +127,7 @@ async function rebuild(io: NodeIo, dir: string, kind: StoreKind): Promise<Repair
       for (const [name, { payload }] of consumers) ops.push({ type: 'put', key: CONSUMER_KEY_PREFIX + name, value: payload });
       ops.push(catalogOp(GROUP_CATALOG_KEY, groups.map(([name]) => name)));
       ops.push(catalogOp(CONSUMER_CATALOG_KEY, consumers.map(([name]) => name)));
-      ops.push({ type: 'put', key: HIGH_WATER_KEY, value: new TextEncoder().encode(JSON.stringify({ version: 1, journalId: journal.journalId.toString(), seq: journal.syncedSeq.toString() })) });
+      ops.push(highWaterOp(journal));
 
       const rebuilt = `${storeDir}-rebuild`;
       rmSync(rebuilt, { recursive: true, force: true });

@@ -17,21 +17,32 @@
  *                   (EFAILED for everything after), never fsync a segment
  *                   again, and recover on reopen (after a crash) with
  *                   nothing it called durable lost
- *   kill            a child process runs the workload on a real disk with
- *                   the lmdb or level store and is SIGKILLed at a random
- *                   moment (the only fault whose timing is not seeded)
+ *   segment-loss    a power cut as above, then the journal's newest segment
+ *                   is deleted, as by hand: the open must refuse (ECORRUPT)
+ *                   or recover with nothing (no cursor, no checkpoint, no
+ *                   store write) pointing beyond the journal
+ *   store-damage    the workload ends with a checkpoint and a clean close;
+ *                   a file of the store is damaged (seeded: a flipped byte,
+ *                   a zeroed range, a cut, a deletion), the files store in
+ *                   simulated runs and lmdb and level on a real disk in
+ *                   turn: the engine opens exactly as it was closed or
+ *                   refuses with ECORRUPT, never a signal; then repair
+ *                   rebuilds it (real-disk.ts)
+ *   kill, lock      real disk and real processes (real-disk.ts), run only
+ *                   when asked for: SIGKILLs at a random moment (the only
+ *                   fault whose timing is not seeded), and lock contention
+ *                   from this thread, a worker thread and other processes
+ *
+ * Beyond DESIGN.md's eight invariants, violations of number 9 are control
+ * calls that were not serialised per object: a raced group or consumer
+ * whose stored state is not what its resolved calls leave.
  *
  * Simulated runs use MemoryIo, the `files` store (its bytes go through the
  * Io, so they crash with the journal) and TraceIo, whose write trace gives
  * the model every record ever written. Run K of seed S always derives the
  * same run seed, workload and fault, so `{ seed: S, only: K }` replays it.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { Engine, type EngineOptions } from '../engine/engine.js';
 import type { StoreKind } from '../store/meta-store.js';
 import { checkInteger, checkOneOf, checkOptions } from '../engine/validate.js';
@@ -42,12 +53,16 @@ import { checkRecovered } from './checks.js';
 import { History } from './history.js';
 import { Model } from './model.js';
 import { TraceIo } from './trace-io.js';
-import { type ControlChange, Workload } from './workload.js';
+import { applyDamage, describeDamage, engineSnapshot, lastFrameStart, planDamage } from './damage.js';
+import { corruptionOrPrefix, killRun, lockRun, realDamageRun, type RunResult } from './real-disk.js';
+import { Workload } from './workload.js';
 
-export const FAULT_KINDS = ['power-cut', 'recovery-crash', 'eio', 'enospc', 'kill'] as const;
+export const FAULT_KINDS = ['power-cut', 'recovery-crash', 'eio', 'enospc', 'segment-loss', 'store-damage', 'kill', 'lock'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
-/** How often each simulated fault is picked: power cuts dominate, as in SQLite's crash tests. */
-const FAULT_WEIGHTS: Record<FaultKind, number> = { 'power-cut': 14, 'recovery-crash': 3, eio: 2, enospc: 2, kill: 1 };
+/** Faults that need a real disk and child processes: only run when asked for. */
+const REAL_DISK_FAULTS: readonly FaultKind[] = ['kill', 'lock'];
+/** How often each fault is picked: power cuts dominate, as in SQLite's crash tests. */
+const FAULT_WEIGHTS: Record<FaultKind, number> = { 'power-cut': 14, 'recovery-crash': 3, eio: 2, enospc: 2, 'segment-loss': 2, 'store-damage': 2, kill: 1, lock: 1 };
 
 export interface CrashTestOptions {
   /** Runs to make; default 100. */
@@ -87,13 +102,6 @@ export interface CrashTestSummary {
   ms: number;
 }
 
-interface RunResult {
-  fault: string;
-  /** False when the run ended before its fault could happen. */
-  injected: boolean;
-  model: Model;
-}
-
 const DIR = '/fanlog';
 /** Failures reported in full; the count goes on past it. */
 const FAILURES_KEPT = 50;
@@ -104,10 +112,10 @@ export async function runCrashTests(options: CrashTestOptions = {}): Promise<Cra
   const seed = checkInteger('seed', opts.seed ?? 1, 0, 0xffff_ffff);
   const opsPerRun = checkInteger('opsPerRun', opts.opsPerRun ?? 60, 1, 100_000);
   const store = checkOneOf('store', opts.store ?? 'lmdb', ['lmdb', 'level', 'files'] as const);
-  const faults = opts.faults ?? FAULT_KINDS.filter((kind) => kind !== 'kill');
+  const faults = opts.faults ?? FAULT_KINDS.filter((kind) => !REAL_DISK_FAULTS.includes(kind));
   if (!Array.isArray(faults) || faults.length === 0) throw invalid('faults must be a non-empty list');
   for (const fault of faults) checkOneOf('fault', fault, FAULT_KINDS);
-  if (faults.includes('kill') && store === 'files') throw invalid("kill runs need a native store: 'lmdb' or 'level'");
+  if ((faults.includes('kill') || faults.includes('lock')) && store === 'files') throw invalid("kill and lock runs need a native store: 'lmdb' or 'level'");
   const only = opts.only === undefined ? null : checkInteger('only', opts.only, 0, runs - 1);
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw invalid('onProgress must be a function');
 
@@ -117,7 +125,7 @@ export async function runCrashTests(options: CrashTestOptions = {}): Promise<Cra
   for (const run of indexes) {
     const runSeed = deriveRunSeed(seed, run);
     const fault = pickFault(new Prng(runSeed ^ 0xfa17), faults);
-    const result = fault === 'kill' ? await killRun(runSeed, opsPerRun, store, opts.tempDir ?? tmpdir()) : await simulatedRun(runSeed, opsPerRun, fault);
+    const result = await runOne(fault, runSeed, opsPerRun, store, opts.tempDir ?? tmpdir());
     summary.runs++;
     if (result.injected) summary.faults[result.fault] = (summary.faults[result.fault] ?? 0) + 1;
     summary.checks += result.model.checks;
@@ -146,7 +154,25 @@ function pickFault(prng: Prng, faults: readonly FaultKind[]): FaultKind {
   return faults[faults.length - 1]!;
 }
 
-async function simulatedRun(runSeed: number, opsPerRun: number, fault: Exclude<FaultKind, 'kill'>): Promise<RunResult> {
+/** The store a store-damage run damages: every kind in turn, by the run's seed. */
+const DAMAGED_STORES: readonly StoreKind[] = ['files', 'lmdb', 'level'];
+
+function runOne(fault: FaultKind, runSeed: number, opsPerRun: number, store: StoreKind, tempDir: string): Promise<RunResult> {
+  switch (fault) {
+    case 'kill':
+      return killRun(runSeed, opsPerRun, store, tempDir);
+    case 'lock':
+      return lockRun(runSeed, opsPerRun, store, tempDir);
+    case 'store-damage': {
+      const damaged = DAMAGED_STORES[runSeed % DAMAGED_STORES.length]!;
+      return damaged === 'files' ? simulatedRun(runSeed, opsPerRun, fault) : realDamageRun(runSeed, opsPerRun, damaged, tempDir);
+    }
+    default:
+      return simulatedRun(runSeed, opsPerRun, fault);
+  }
+}
+
+async function simulatedRun(runSeed: number, opsPerRun: number, fault: Exclude<FaultKind, 'kill' | 'lock'>): Promise<RunResult> {
   const prng = new Prng(runSeed);
   const memory = new MemoryIo();
   const io = new TraceIo(memory);
@@ -163,10 +189,12 @@ async function simulatedRun(runSeed: number, opsPerRun: number, fault: Exclude<F
   };
   const mode: Exclude<CrashMode, 'any'> = prng.pick(CRASH_MODES);
   let label: string = fault;
-  if (fault === 'power-cut' || fault === 'recovery-crash') {
+  if (fault === 'power-cut' || fault === 'recovery-crash' || fault === 'segment-loss') {
     // A run makes about two and a half I/O steps per operation.
     memory.cutPowerAfter(prng.int(Math.ceil(opsPerRun * 2.5)));
     label = `${fault}:${mode}`;
+  } else if (fault === 'store-damage') {
+    label = 'store-damage:files';
   } else {
     memory.injectFault({ op: prng.pick(['write', 'sync'] as const), nth: prng.between(1, Math.ceil(opsPerRun * 1.2)), code: fault === 'eio' ? 'EIO' : 'ENOSPC' });
   }
@@ -175,6 +203,7 @@ async function simulatedRun(runSeed: number, opsPerRun: number, fault: Exclude<F
     ops: opsPerRun,
     engine: engineOptions,
     timeouts: false,
+    realDisk: false,
     stopped: () => memory.isPoweredOff,
     onOpen: () => io.reopened(),
   });
@@ -189,6 +218,7 @@ async function simulatedRun(runSeed: number, opsPerRun: number, fault: Exclude<F
     injected = io.failure !== null;
     if (injected) await checkFailedEngine(workload, io, model);
   }
+  if (fault === 'store-damage') return damageFilesStore(workload, memory, prng, model);
 
   const crash = (salt: number): void => {
     history.absorb(io.segments.values());
@@ -213,15 +243,29 @@ async function simulatedRun(runSeed: number, opsPerRun: number, fault: Exclude<F
     crash(0xbeef);
   }
 
+  // segment-loss: the newest segment is deleted after the crash, as by hand.
+  let segmentLost = false;
+  if (fault === 'segment-loss') {
+    const segments = (await memory.readdir(`${DIR}/journal`).catch(() => [] as string[])).filter((name) => name.endsWith('.seg')).sort();
+    if (segments.length >= 2) {
+      await memory.unlink(`${DIR}/journal/${segments[segments.length - 1]}`);
+      await memory.syncDir(`${DIR}/journal`);
+      segmentLost = true;
+    }
+    injected = segmentLost;
+  }
+
   let engine: Engine;
   try {
     engine = await Engine.open(DIR, engineOptions);
   } catch (error) {
-    model.violation(corruptionOrPrefix(error), `recovery failed: ${String(error)}`);
+    // A lost segment that someone saw durable must be refused (ECORRUPT); anything else is a failure to recover.
+    if (segmentLost && (error as { code?: string }).code === 'ECORRUPT') model.checked();
+    else model.violation(corruptionOrPrefix(error), `recovery failed: ${String(error)}`);
     return { fault: label, injected, model };
   }
   try {
-    await checkRecovered(engine, model, async () => (await memory.readdir(`${DIR}/journal`)).filter((name) => name.endsWith('.seg')).length);
+    await checkRecovered(engine, model, async () => (await memory.readdir(`${DIR}/journal`)).filter((name) => name.endsWith('.seg')).length, { segmentLost });
   } catch (error) {
     model.violation(0, `the recovered engine failed: ${String(error)}`);
   }
@@ -229,9 +273,42 @@ async function simulatedRun(runSeed: number, opsPerRun: number, fault: Exclude<F
   return { fault: label, injected, model };
 }
 
-/** A power cut must never look like damage (invariant 6); any other failure to recover loses the prefix (1). */
-function corruptionOrPrefix(error: unknown): number {
-  return (error as { code?: string }).code === 'ECORRUPT' ? 6 : 1;
+/**
+ * store-damage on the files store: the workload ends with a checkpoint and
+ * a clean close; then one of the store's segment files is damaged (seeded:
+ * a flipped byte, a zeroed range, a cut, a deletion). Opening must give
+ * back exactly the engine that was closed, or refuse with ECORRUPT.
+ */
+async function damageFilesStore(workload: Workload, memory: MemoryIo, prng: Prng, model: Model): Promise<RunResult> {
+  const label = 'store-damage:files';
+  if (!workload.isOpen || workload.engine.failed) return { fault: label, injected: false, model };
+  await workload.engine.checkpoint();
+  const expected = engineSnapshot(workload.engine);
+  const options = workload.engineOptions;
+  await workload.engine.close();
+  const storeDir = `${DIR}/meta-files`;
+  const files = (await memory.readdir(storeDir)).filter((name) => name.endsWith('.seg')).sort();
+  const name = prng.pick(files);
+  const file = `${storeDir}/${name}`;
+  const bytes = memory.fileBytes(file);
+  const plan = planDamage(prng, bytes.length, name === files[files.length - 1] ? lastFrameStart(bytes) : undefined);
+  await applyDamage(memory, file, plan);
+  await checkDamagedOpen(() => Engine.open(DIR, options), expected, describeDamage(file, plan), model);
+  return { fault: label, injected: true, model };
+}
+
+/** After damage: the engine opens exactly as it was, or refuses with ECORRUPT (invariant 6). */
+async function checkDamagedOpen(open: () => Promise<Engine>, expected: string, what: string, model: Model): Promise<void> {
+  let engine: Engine;
+  try {
+    engine = await open();
+  } catch (error) {
+    model.check(6, (error as { code?: string }).code === 'ECORRUPT', () => `${what}: the open failed with ${String(error)}, not ECORRUPT`);
+    return;
+  }
+  const found = engineSnapshot(engine);
+  await engine.close().catch(() => undefined);
+  model.check(6, found === expected, () => `${what}: the engine opened silently with another state: ${found} instead of ${expected}`);
 }
 
 /** Invariant 7, live: after a failed write or fsync the engine refuses work and never fsyncs a segment again. */
@@ -249,71 +326,4 @@ async function checkFailedEngine(workload: Workload, io: TraceIo, model: Model):
   );
   model.check(7, code === 'EFAILED', () => `an operation on the failed engine gave ${code}, not EFAILED`);
   model.check(7, io.syncsAfterFailure.length === 0, () => `the failed engine went on: ${io.syncsAfterFailure.join(', ')}`);
-}
-
-/** Where the compiled worker lives (next to this file once built; in dist/ when this runs from source). */
-function workerPath(): string {
-  const here = fileURLToPath(import.meta.url);
-  return here.endsWith('.ts') ? path.join(path.dirname(here), '..', 'dist', 'crash', 'kill-worker.js') : path.join(path.dirname(here), 'kill-worker.js');
-}
-
-async function killRun(runSeed: number, opsPerRun: number, store: StoreKind, base: string): Promise<RunResult> {
-  const prng = new Prng(runSeed);
-  const model = new Model();
-  const dir = mkdtempSync(path.join(base, 'fanlog-crash-'));
-  const checkpointEveryRecords = prng.pick([40, 150, 1_000_000]);
-  const args = [workerPath(), dir, store, String(runSeed), String(opsPerRun * 20), String(checkpointEveryRecords)];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  let ready: () => void = () => undefined;
-  const isReady = new Promise<void>((resolve) => (ready = resolve));
-  // 'close', not 'exit': every line the worker printed is in the model before the checks run.
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    if (line === 'ready') ready();
-    else applyWorkerLine(model, line);
-  });
-  const first = await Promise.race([isReady.then(() => 'ready'), exited.then(() => 'exited')]);
-  try {
-    if (first === 'exited') {
-      model.violation(0, `the worker exited before it was ready: ${stderr.trim()}`);
-      return { fault: `kill:${store}`, injected: false, model };
-    }
-    // The kill moment is the random variable of this fault, not a synchronisation.
-    await new Promise((resolve) => setTimeout(resolve, prng.between(20, 600)));
-    const killed = child.kill('SIGKILL');
-    const code = await exited;
-    if (!killed && code !== 0) model.violation(0, `the worker failed: ${stderr.trim()}`);
-    const engine = await Engine.open(dir, { store, segmentBytesMax: 8192, checkpointEveryRecords });
-    try {
-      await checkRecovered(engine, model, async () => readdirSync(path.join(dir, 'journal')).filter((name) => name.endsWith('.seg')).length);
-    } finally {
-      await engine.close();
-    }
-  } catch (error) {
-    model.violation(corruptionOrPrefix(error), `recovery failed: ${String(error)}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-  return { fault: `kill:${store}`, injected: true, model };
-}
-
-/** The worker's report lines: see kill-worker.ts. */
-function applyWorkerLine(model: Model, line: string): void {
-  const [what, a, b] = line.split(' ');
-  if (what === 'durable') model.durable(BigInt(a!));
-  else if (what === 'acked') model.acked(a!, BigInt(b!));
-  else if (what === 'registered') model.registered(a!);
-  else if (what === 'decided') model.decided(BigInt(a!));
-  else if (what === 'checked') model.checked();
-  else if (what === 'violation') model.violation(Number(a), line.split(' ').slice(2).join(' '));
-  else if (what === 'control-start') model.controlStarted(a!);
-  else if (what === 'control') model.controlSettled(a!, controlChange(b!, line.split(' ').slice(3).join(' ')));
-}
-
-function controlChange(type: string, argument: string): ControlChange {
-  if (type === 'ack') return { type, seq: BigInt(argument) };
-  if (type === 'mark') return { type, path: argument };
-  return { type: type as Exclude<ControlChange['type'], 'ack' | 'mark'> };
 }

@@ -38,6 +38,7 @@ const workload = new Workload(dir!, new Prng(Number(seedText)), {
   ops: Number(opsText),
   engine: { store: store as StoreKind, segmentBytesMax: 8192, checkpointEveryRecords: Number(checkpointText) },
   timeouts: true,
+  realDisk: true,
   stopped: () => false,
   onOpen: () => say('ready'),
 });

@@ -85,6 +85,12 @@ export interface WorkloadOptions {
   engine: EngineOptions;
   /** Adds a group whose requests all time out (wall-clock timers). */
   timeouts: boolean;
+  /**
+   * On a real disk: waits for operations are bounded by time (an fsync takes
+   * real time), not by turns of the event loop as on MemoryIo, where a
+   * seeded run must not depend on the clock.
+   */
+  realDisk: boolean;
   /** True once nothing more can happen (power cut); checked between steps. */
   stopped: () => boolean;
   /** Called after each reopen, before the engine is used. */
@@ -164,6 +170,11 @@ export class Workload {
     }
   }
 
+  /** The engine options of every open of this workload. */
+  get engineOptions(): EngineOptions {
+    return this.options.engine;
+  }
+
   alive(): boolean {
     return !this.options.stopped() && !this.engine.failed;
   }
@@ -190,7 +201,7 @@ export class Workload {
     // A destroy allows every request of its group, even one being appended: the opens settle.
     const deadline = Date.now() + 5000;
     for (let ticks = 0; this.races.hanging.size > 0 && this.alive(); ticks++) {
-      if (this.options.timeouts ? Date.now() > deadline : ticks > 2000) {
+      if (this.options.realDisk ? Date.now() > deadline : ticks > 2000) {
         this.observer.violation(5, 'a guarded open whose group was destroyed while its request was appended never settled');
         this.races.hanging.clear();
         return;
@@ -245,7 +256,7 @@ export class Workload {
     const checkpointAt = this.prng.chance(0.3) ? this.prng.int(PATIENCE_TICKS) : -1;
     const deadline = Date.now() + 30_000;
     for (let ticks = 0; pending.size > 0 && this.alive(); ticks++) {
-      if (this.options.timeouts ? Date.now() > deadline : ticks > 20_000) {
+      if (this.options.realDisk ? Date.now() > deadline : ticks > 20_000) {
         this.observer.violation(5, `${pending.size} operations never settled though every listener answered`);
         return;
       }

@@ -209,7 +209,7 @@ export class Engine implements FsHost, PermissionHost {
         ...(opts.segmentBytesMax === undefined ? {} : { segmentBytesMax: opts.segmentBytesMax }),
       });
       metaStore = await openMetaStore(found.store, dir, io, { readOnly });
-      await checkHighWater(metaStore, journal);
+      await checkHighWater(metaStore, journal, { expectStore: found.marked, initialize: !readOnly });
       // The root of a new filesystem has time 0, so that a replay from empty gives the same state.
       const checkpoint = await loadCheckpoint(metaStore, journal, 0n);
       const { requests, decisions, completed, replayedRecords } = await replayJournal(journal, checkpoint);

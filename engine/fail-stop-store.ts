@@ -55,9 +55,8 @@ export class FailStopStore implements EngineStore {
 
   async commit(ops: readonly MetaOp[]): Promise<void> {
     this.checkWritable();
-    const highWater: MetaOp = { type: 'put', key: HIGH_WATER_KEY, value: encodeHighWater(this.journal.journalId, this.journal.syncedSeq) };
     try {
-      await this.inner.commit([...ops, highWater]);
+      await this.inner.commit([...ops, highWaterOp(this.journal)]);
     } catch (error) {
       throw this.fail(error);
     }
@@ -68,18 +67,32 @@ export class FailStopStore implements EngineStore {
   }
 }
 
-function encodeHighWater(journalId: bigint, seq: bigint): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify({ version: HIGH_WATER_VERSION, journalId: journalId.toString(), seq: seq.toString() }));
+/** The put of the high-water mark: the journal's id and the seq it is fsynced through now. */
+export function highWaterOp(journal: Journal): MetaOp {
+  const mark = { version: HIGH_WATER_VERSION, journalId: journal.journalId.toString(), seq: journal.syncedSeq.toString() };
+  return { type: 'put', key: HIGH_WATER_KEY, value: new TextEncoder().encode(JSON.stringify(mark)) };
 }
 
 /**
  * Checks the high-water mark against the journal just opened: ECORRUPT when
  * the journal ends before a seq the store saw durable. (A mark of another
  * journal is left to the checkpoint's EJOURNALID check.)
+ *
+ * A store without a mark is a new one: every store gets its mark when the
+ * engine is created, before the journal holds anything. So a store without
+ * a mark beside a journal that holds records (of an engine whose directory
+ * is marked) was lost, deleted or recreated: ECORRUPT. A new store is given
+ * its mark here (`initialize`), unless the engine is read-only.
  */
-export async function checkHighWater(store: SealedStore, journal: Journal): Promise<void> {
+export async function checkHighWater(store: SealedStore, journal: Journal, { expectStore, initialize }: { expectStore: boolean; initialize: boolean }): Promise<void> {
   const raw = await store.get(HIGH_WATER_KEY);
-  if (raw === undefined) return;
+  if (raw === undefined) {
+    if (expectStore && (journal.headSeq > 0n || journal.firstSeq > 1n)) {
+      throw store.corrupt(HIGH_WATER_KEY, `the store holds nothing, but the journal holds records up to ${journal.headSeq}: the store was lost (fanlog repair --rebuild-store rebuilds it from the journal)`);
+    }
+    if (initialize) await store.commit([highWaterOp(journal)]);
+    return;
+  }
   let mark: { version: number; journalId: string; seq: string };
   try {
     mark = JSON.parse(new TextDecoder().decode(raw)) as typeof mark;

@@ -17,14 +17,19 @@
  *   6       1     type: 1 full, 2 first, 3 middle, 4 last (0: preallocated, the block's rest is padding)
  *   7       ...   data
  *
- * The same format holds the MANIFEST, which CURRENT names.
+ * The same format holds the MANIFEST, which CURRENT names. Its records are
+ * VersionEdits (leveldb/db/version_edit.cc): varint tags, of which fanlog
+ * reads the files added (7: level, number, size, two keys) and deleted (6:
+ * level, number), to know every table file the database is made of: each
+ * must exist with the size the manifest gives it (LevelDB would otherwise
+ * fail with an I/O error on the first read of a cut or missing table).
  *
  * Rules, as for fanlog's own journal: a bad record with a sound record
  * after it in the same file is damage (ECORRUPT with the file and offset);
  * a bad record with nothing sound after it is what a crash leaves of the
  * last write, and is left to LevelDB, which drops it. CURRENT must name a
- * manifest that exists. Table files are LevelDB's to check; the values in
- * them are sealed by fanlog's envelopes.
+ * manifest that exists. Beyond their sizes, table files are LevelDB's to
+ * check; the values in them are sealed by fanlog's envelopes.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -95,7 +100,86 @@ function damageWithSoundAfter(bytes: Uint8Array): { offset: number; what: string
   return null;
 }
 
-/** Checks the logs, the manifest CURRENT names, and CURRENT itself; resolves when LevelDB may open `dir`. */
+/** Where the last sound record of a log starts (0 when it has none): the crash campaign damages only what a crash could not explain. */
+export function lastLogRecordStart(bytes: Uint8Array): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let last = 0;
+  for (let block = 0; block < bytes.length; block += BLOCK_BYTES) {
+    const blockEnd = Math.min(block + BLOCK_BYTES, bytes.length);
+    for (let at = block; blockEnd - at >= HEADER_BYTES && soundRecordAt(bytes, view, at); at += HEADER_BYTES + view.getUint16(at + 4, true)) last = at;
+  }
+  return last;
+}
+
+/** The log's records reassembled from their fragments (full, first/middle/last), skipping damaged ones. */
+function logRecords(bytes: Uint8Array): Uint8Array[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const records: Uint8Array[] = [];
+  let pending: Uint8Array[] = [];
+  for (let block = 0; block < bytes.length; block += BLOCK_BYTES) {
+    const blockEnd = Math.min(block + BLOCK_BYTES, bytes.length);
+    for (let at = block; blockEnd - at >= HEADER_BYTES; ) {
+      if (!soundRecordAt(bytes, view, at)) break;
+      const length = view.getUint16(at + 4, true);
+      const type = bytes[at + 6]!;
+      const data = bytes.subarray(at + HEADER_BYTES, at + HEADER_BYTES + length);
+      if (type === 1) records.push(data);
+      else if (type === 2) pending = [data];
+      else if (type === 3) pending.push(data);
+      else {
+        pending.push(data);
+        records.push(Buffer.concat(pending));
+        pending = [];
+      }
+      at += HEADER_BYTES + length;
+    }
+  }
+  return records;
+}
+
+/** The table files (number -> size) a manifest's edits leave live; null where an edit cannot be read. */
+function liveTables(manifest: Uint8Array): Map<bigint, bigint> | null {
+  const live = new Map<bigint, bigint>();
+  for (const edit of logRecords(manifest)) {
+    let at = 0;
+    const varint = (): bigint => {
+      let value = 0n;
+      for (let shift = 0n; shift < 70n; shift += 7n) {
+        if (at >= edit.length) throw new RangeError('edit ends early');
+        const byte = edit[at++]!;
+        value |= BigInt(byte & 0x7f) << shift;
+        if ((byte & 0x80) === 0) return value;
+      }
+      throw new RangeError('varint too long');
+    };
+    const skipSlice = (): void => {
+      const length = Number(varint());
+      if (at + length > edit.length) throw new RangeError('slice beyond the edit');
+      at += length;
+    };
+    try {
+      while (at < edit.length) {
+        const tag = Number(varint());
+        if (tag === 1) skipSlice();
+        else if (tag === 2 || tag === 3 || tag === 4 || tag === 9) varint();
+        else if (tag === 5) (varint(), skipSlice());
+        else if (tag === 6) (varint(), live.delete(varint()));
+        else if (tag === 7) {
+          varint();
+          const number = varint();
+          live.set(number, varint());
+          skipSlice();
+          skipSlice();
+        } else return null;
+      }
+    } catch {
+      return null;
+    }
+  }
+  return live;
+}
+
+/** Checks the logs, the manifest CURRENT names (and the tables it lists), and CURRENT itself; resolves when LevelDB may open `dir`. */
 export async function checkLevelFiles(dir: string): Promise<void> {
   let names: string[];
   try {
@@ -114,5 +198,15 @@ export async function checkLevelFiles(dir: string): Promise<void> {
     const file = path.join(dir, name);
     const found = damageWithSoundAfter(await fsp.readFile(file));
     if (found !== null) throw corrupt(file, found.offset, `LevelDB log record damaged (${found.what}) with sound records after it`);
+  }
+  const manifestFile = path.join(dir, manifest);
+  const tables = liveTables(await fsp.readFile(manifestFile));
+  if (tables === null) throw corrupt(manifestFile, 0, 'a version edit of the manifest cannot be read');
+  for (const [number, size] of tables) {
+    const stem = number.toString().padStart(6, '0');
+    const name = [`${stem}.ldb`, `${stem}.sst`].find((candidate) => names.includes(candidate));
+    if (name === undefined) throw corrupt(manifestFile, 0, `the manifest lists table ${stem}.ldb, which does not exist`);
+    const actual = (await fsp.stat(path.join(dir, name))).size;
+    if (BigInt(actual) !== size) throw corrupt(path.join(dir, name), Math.min(actual, Number(size)), `the table is ${actual} bytes, the manifest says ${size}`);
   }
 }

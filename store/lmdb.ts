@@ -29,6 +29,17 @@ const ROOM_BYTES_MIN = 1 << 20;
 
 /** lmdb-js errors carry LMDB's return code as a number: an errno, or LMDB's own negative codes. */
 const ERRNO_NAMES: Record<number, string> = { 5: 'EIO', 28: 'ENOSPC', 13: 'EACCES', 30: 'EROFS', 2: 'ENOENT', 122: 'EDQUOT' };
+/** LMDB's codes for a file whose structure is damaged: a page not found, of the wrong type, an invalid or mismatched file, a checksum. */
+const DAMAGE_CODES = new Set([-30797, -30796, -30795, -30794, -30793, -30784, -30778]);
+
+/** An LMDB error from reading: ECORRUPT when LMDB found its file damaged, else as an I/O error. */
+function readError(error: unknown, dir: string): FanlogError {
+  const status = (error as { code?: unknown }).code;
+  if (typeof status === 'number' && DAMAGE_CODES.has(status)) {
+    return new FanlogError('ECORRUPT', `lmdb store ${dir}: ${(error as Error).message}`, { file: dir, cause: error });
+  }
+  return fromIoError(typeof status === 'number' ? Object.assign(new Error((error as Error).message), { code: ERRNO_NAMES[status] ?? 'EIO' }) : error, dir);
+}
 
 export class LmdbMetaStore implements MetaStore {
   private constructor(
@@ -47,18 +58,31 @@ export class LmdbMetaStore implements MetaStore {
       if (room < ROOM_BYTES_MIN) throw new FanlogError('ENOSPC', `${dir}: only ${room} bytes free; lmdb needs room to map its files safely`, { file: dir });
       return new LmdbMetaStore(open<Uint8Array, string>({ path: dir, noSubdir: false, encoding: 'binary', cache: false, readOnly }), dir, readOnly);
     } catch (error) {
-      throw fromIoError(error, dir);
+      throw readError(error, dir);
     }
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    const value = this.db.getBinary(key);
+    let value;
+    try {
+      value = this.db.getBinary(key);
+    } catch (error) {
+      throw readError(error, this.dir);
+    }
     return value === undefined ? undefined : plainBytes(value);
   }
 
   async *scan(prefix: string): AsyncIterable<[string, Uint8Array]> {
-    for (const { key, value } of this.db.getRange({ start: prefix, end: prefixEnd(prefix) })) {
-      yield [key, plainBytes(value)];
+    const entries = this.db.getRange({ start: prefix, end: prefixEnd(prefix) })[Symbol.iterator]();
+    for (;;) {
+      let next;
+      try {
+        next = entries.next();
+      } catch (error) {
+        throw readError(error, this.dir);
+      }
+      if (next.done === true) return;
+      yield [next.value.key, plainBytes(next.value.value)];
     }
   }
 

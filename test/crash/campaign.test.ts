@@ -1,8 +1,9 @@
 /**
- * The crash campaign (crash/campaign.ts) over simulated disks: seeded runs
- * of the whole engine, each with a power cut, a crash during recovery, or an
- * injected EIO/ENOSPC, and every invariant checked against the write-trace
- * model. FANLOG_CAMPAIGN_RUNS sets the runs (small by default, thousands in
+ * The crash campaign (crash/campaign.ts): seeded runs of the whole engine,
+ * each with a power cut, a crash during recovery, an injected EIO/ENOSPC, a
+ * deleted newest segment, or a damaged store (files simulated, lmdb and
+ * level on a real disk), and every invariant checked against the
+ * write-trace model. FANLOG_CAMPAIGN_RUNS sets the runs (small by default, thousands in
  * CI); FANLOG_CAMPAIGN_SEED the seed. A failure prints, per violation, the
  * run index and the command that replays it.
  */
@@ -16,14 +17,16 @@ const replay = (failure: { run: number; invariant: number; fault: string; what: 
   `invariant ${failure.invariant} in run ${failure.run} (${failure.fault}): ${failure.what} — replay: fanlog crash-test --seed ${SEED} --runs ${RUNS} --run ${failure.run}`;
 
 describe('crash campaign', () => {
-  it(`keeps every invariant over ${RUNS} seeded runs with power cuts, crashes during recovery, EIO and ENOSPC (seed ${SEED})`, async () => {
+  it(`keeps every invariant over ${RUNS} seeded runs with power cuts, crashes during recovery, EIO, ENOSPC, lost segments and damaged stores (seed ${SEED})`, async () => {
     const summary = await runCrashTests({ runs: RUNS, seed: SEED });
     expect(summary.failures.map(replay)).toEqual([]);
     expect(summary.violations).toBe(0);
     expect(summary.runs).toBe(RUNS);
     // The faults really happen, of every kind, and the checks really run.
     const kinds = new Set(Object.keys(summary.faults).map((kind) => kind.split(':')[0]));
-    expect([...kinds].sort()).toEqual(['eio', 'enospc', 'power-cut', 'recovery-crash']);
+    expect([...kinds].sort()).toEqual(['eio', 'enospc', 'power-cut', 'recovery-crash', 'segment-loss', 'store-damage']);
+    // Store damage takes every store in turn.
+    expect(Object.keys(summary.faults).filter((kind) => kind.startsWith('store-damage')).sort()).toEqual(['store-damage:files', 'store-damage:level', 'store-damage:lmdb']);
     const injected = Object.values(summary.faults).reduce((total, count) => total + count, 0);
     expect(injected).toBeGreaterThan(RUNS * 0.7);
     expect(summary.checks).toBeGreaterThan(RUNS * 50);
@@ -53,7 +56,7 @@ describe('crash campaign', () => {
   });
 
   it('rejects bad options with EINVAL', async () => {
-    for (const options of [{ runs: 0 }, { runs: 1.5 }, { seed: -1 }, { opsPerRun: 0 }, { faults: [] }, { faults: ['meteor'] }, { only: 5, runs: 5 }, { store: 'files', faults: ['kill'] }, { bogus: 1 }]) {
+    for (const options of [{ runs: 0 }, { runs: 1.5 }, { seed: -1 }, { opsPerRun: 0 }, { faults: [] }, { faults: ['meteor'] }, { only: 5, runs: 5 }, { store: 'files', faults: ['kill'] }, { store: 'files', faults: ['lock'] }, { bogus: 1 }]) {
       await expect(runCrashTests(options as never), JSON.stringify(options)).rejects.toMatchObject({ code: 'EINVAL' });
     }
   });
