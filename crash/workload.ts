@@ -154,7 +154,7 @@ export class Workload {
     while (this.opsLeft > 0 && this.alive()) {
       await this.round();
       if (!this.alive()) break;
-      await this.consumerWork();
+      await this.consumerWork(this.prng.chance(0.2));
       if (!this.alive()) break;
       if (this.prng.chance(0.35)) await this.controlRace();
       if (!this.alive()) break;
@@ -374,24 +374,31 @@ export class Workload {
     this.queues.clear();
   }
 
-  /** Consumers read a batch each, check it, and ack some of it; the notification queue is drained. */
-  private async consumerWork(): Promise<void> {
+  /**
+   * Consumers read a batch each, check it, and ack some of it; the
+   * notification queue is drained. Now and then (`catchUp`) every consumer,
+   * scratch ones included, reads everything and acknowledges the last
+   * record: the journal may then be purged as far as the retention bound
+   * lets it, past finished operations, up to what the durable checkpoint
+   * still needs.
+   */
+  private async consumerWork(catchUp: boolean): Promise<void> {
     const { prng, engine } = this;
     await this.queues.get('watch')?.read({ max: 64 }).catch(this.quiet);
-    for (const name of CONSUMER_NAMES) {
-      if (!prng.chance(0.7)) continue;
+    const names = catchUp ? engine.consumers.list().map((info) => info.name) : CONSUMER_NAMES;
+    for (const name of names) {
+      if (!catchUp && !prng.chance(0.7)) continue;
       const consumer = engine.consumers.get(name);
       let records;
       try {
-        // Now and then a consumer catches up with everything: its ack then lets the journal purge as far as the bound allows.
-        records = await consumer.read({ max: prng.chance(0.25) ? 100_000 : prng.between(1, 64) });
+        records = await consumer.read({ max: catchUp || prng.chance(0.25) ? 100_000 : prng.between(1, 64) });
       } catch (error) {
         if ((error as { code?: string }).code !== 'EEVICTED') {
           this.quiet(error);
           continue;
         }
         this.check(8, (error as { lost?: unknown }).lost !== undefined, `${name}'s eviction did not say what was lost`);
-        await this.register(name, 'next');
+        if (name in CONSUMERS) await this.register(name as ConsumerName, 'next');
         continue;
       }
       const durable = engine.journal.durableSeq;
@@ -401,17 +408,20 @@ export class Workload {
         this.check(4, record.seq <= durable, `${name} was delivered ${record.seq}, which was not durable (${durable})`);
         this.delivered.set(name, record.seq);
       }
-      if (records.length === 0 || !prng.chance(CONSUMERS[name].ackChance)) continue;
-      const seq = prng.chance(0.5) ? records[records.length - 1]!.seq : prng.pick(records).seq;
+      const ackChance = name in CONSUMERS ? CONSUMERS[name as ConsumerName].ackChance : 0;
+      if (records.length === 0 || !(catchUp || prng.chance(ackChance))) continue;
+      const seq = catchUp || prng.chance(0.5) ? records[records.length - 1]!.seq : prng.pick(records).seq;
       try {
         await consumer.ack(seq);
-        this.observer.acked(name, seq);
+        // Scratch consumers come and go in the races, which the model follows as raced objects.
+        if (name in CONSUMERS) this.observer.acked(name, seq);
         this.observer.durable(this.engine.journal.durableSeq);
       } catch (error) {
         this.quiet(error);
       }
     }
   }
+
 
   private check(invariant: number, ok: boolean, what: string): void {
     if (ok) this.observer.checked();
