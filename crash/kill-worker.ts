@@ -16,14 +16,16 @@
  *                          mark PATH)
  *
  * Writes to a pipe are synchronous on Linux, so a line is out before the
- * process can die after it. Arguments: DIR STORE SEED OPS CHECKPOINT_EVERY.
+ * process can die after it. Arguments: DIR STORE SEED OPS CHECKPOINT_EVERY
+ * [hold] (hold: never close and reopen the engine, so that it is held from
+ * 'ready' until the process dies).
  */
 import { Engine } from '../engine/engine.js';
 import type { StoreKind } from '../store/meta-store.js';
 import { Prng } from '../journal/prng.js';
 import { Workload } from './workload.js';
 
-const [dir, store, seedText, opsText, checkpointText] = process.argv.slice(2);
+const [dir, store, seedText, opsText, checkpointText, reopensText] = process.argv.slice(2);
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 const workload = new Workload(dir!, new Prng(Number(seedText)), {
   durable: (seq) => say(`durable ${seq}`),
@@ -39,8 +41,11 @@ const workload = new Workload(dir!, new Prng(Number(seedText)), {
   engine: { store: store as StoreKind, segmentBytesMax: 8192, checkpointEveryRecords: Number(checkpointText) },
   timeouts: true,
   realDisk: true,
+  reopens: reopensText !== 'hold',
   stopped: () => false,
   onOpen: () => say('ready'),
 });
 await workload.run((path, options) => Engine.open(path, options));
+// A holder keeps the engine until it is killed.
+if (reopensText === 'hold') await new Promise(() => setInterval(() => undefined, 1000));
 await workload.engine.close();

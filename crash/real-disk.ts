@@ -62,8 +62,8 @@ function segmentCount(dir: string): () => Promise<number> {
 }
 
 /** Starts the kill worker on `dir`; resolves once it is ready (or has exited: then `exited` says how). */
-async function startWorkload(dir: string, store: StoreKind, runSeed: number, operations: number, checkpointEveryRecords: number, model: Model) {
-  const args = [compiled('kill-worker.js'), dir, store, String(runSeed), String(operations), String(checkpointEveryRecords)];
+async function startWorkload(dir: string, store: StoreKind, runSeed: number, operations: number, checkpointEveryRecords: number, model: Model, hold = false) {
+  const args = [compiled('kill-worker.js'), dir, store, String(runSeed), String(operations), String(checkpointEveryRecords), ...(hold ? ['hold'] : [])];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let ready: () => void = () => undefined;
@@ -132,7 +132,8 @@ export async function lockRun(runSeed: number, opsPerRun: number, store: StoreKi
   const label = `lock:${store}`;
   const dir = mkdtempSync(path.join(base, 'fanlog-lock-'));
   const checkpointEveryRecords = prng.pick([40, 150, 1_000_000]);
-  const worker = await startWorkload(dir, store, runSeed, opsPerRun * 20, checkpointEveryRecords, model);
+  // The holder never closes and reopens its engine: from 'ready' on, it holds it until it dies.
+  const worker = await startWorkload(dir, store, runSeed, opsPerRun * 20, checkpointEveryRecords, model, true);
   try {
     if (worker.first === 'exited') {
       model.violation(0, `the worker exited before it was ready: ${worker.stderr()}`);

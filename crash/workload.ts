@@ -91,6 +91,8 @@ export interface WorkloadOptions {
    * seeded run must not depend on the clock.
    */
   realDisk: boolean;
+  /** Whether the engine is now and then closed and reopened (default true; lock runs need it held throughout). */
+  reopens?: boolean;
   /** True once nothing more can happen (power cut); checked between steps. */
   stopped: () => boolean;
   /** Called after each reopen, before the engine is used. */
@@ -160,7 +162,7 @@ export class Workload {
       if (!this.alive()) break;
       const roll = this.prng.next();
       if (roll < 0.12) await this.engine.checkpoint();
-      else if (roll < 0.17) {
+      else if (roll < 0.17 && this.options.reopens !== false) {
         await this.closeQueues();
         this.isOpen = false;
         await this.engine.close();
