@@ -30,7 +30,8 @@ describe('crash campaign', () => {
     const injected = Object.values(summary.faults).reduce((total, count) => total + count, 0);
     expect(injected).toBeGreaterThan(RUNS * 0.7);
     expect(summary.checks).toBeGreaterThan(RUNS * 50);
-  });
+    // Thousands of runs in CI, beside the other test files on two cores.
+  }, 900_000);
 
   // Real-disk runs (store damage on lmdb and level) depend on the disk's timing; the simulated ones are exact.
   const SIMULATED = ['power-cut', 'recovery-crash', 'eio', 'enospc', 'segment-loss'] as const;
