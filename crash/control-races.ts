@@ -8,7 +8,8 @@
  *                     the other is EEXIST
  *   ack, deregister   an ack and a deregistration of one consumer
  *   filter, ack       an ack under way while a read finds the consumer's
- *                     filter throwing, which detaches it
+ *                     filter throwing, which detaches it, or while a call
+ *                     detaches it
  *   marks, destroy    two marks of one group, and sometimes its destroy
  *   create            the group, again
  *   destroy, request  a content group is destroyed while a guarded open's
@@ -101,9 +102,15 @@ export class ControlRaces {
         const [record] = await consumer.read({ max: 1 }).catch(() => []);
         if (record === undefined) return;
         const acking = this.track(consumerKey, () => consumer.ack(record.seq), () => ({ type: 'ack', seq: record.seq }));
-        this.flaky = true;
-        await consumer.read({ max: 4 }).catch(() => []);
-        this.flaky = false;
+        if (prng.chance(0.5)) {
+          // The filter throws on the next read and is detached in the background...
+          this.flaky = true;
+          await consumer.read({ max: 4 }).catch(() => []);
+          this.flaky = false;
+        } else {
+          // ...or is detached by a call, racing the ack.
+          await this.track(consumerKey, () => consumer.detachFilter(), () => ({ type: 'attach' }));
+        }
         await acking;
         return;
       }
