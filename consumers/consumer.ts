@@ -37,6 +37,7 @@ import { FanlogError, invalid } from '../errors.js';
 import { decodeHeader, decodeRecord } from '../engine/codec.js';
 import type { EngineStore } from '../engine/fail-stop-store.js';
 import { Serial } from '../engine/serial.js';
+import { parseVersioned } from '../store/envelope.js';
 import type { EngineRecord } from '../engine/record.js';
 import { checkBigint, checkInteger, checkOptions } from '../engine/validate.js';
 import type { Journal } from '../journal/journal.js';
@@ -324,13 +325,7 @@ export function encodeConsumer(stored: StoredConsumer): Uint8Array {
 
 /** A stored consumer, checked; `fail` reports what is wrong with it (ECORRUPT from the store). */
 export function decodeConsumer(bytes: Uint8Array, fail: (what: string) => Error): StoredConsumer {
-  let stored: StoredConsumer;
-  try {
-    stored = JSON.parse(new TextDecoder().decode(bytes)) as StoredConsumer;
-  } catch {
-    throw fail('consumer is not JSON');
-  }
-  if (stored.version !== CONSUMER_VERSION) throw fail(`consumer version ${String(stored.version)} unknown`);
+  const stored = parseVersioned<StoredConsumer>(bytes, 'consumer', CONSUMER_VERSION, fail);
   if (!/^\d+$/.test(String(stored.cursor)) || !/^\d+$/.test(String(stored.mask))) throw fail('consumer fields are malformed');
   return stored;
 }

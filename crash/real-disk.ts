@@ -61,6 +61,17 @@ function segmentCount(dir: string): () => Promise<number> {
   return async () => readdirSync(path.join(dir, 'journal')).filter((name) => name.endsWith('.seg')).length;
 }
 
+/** Recovers the engine a worker left and checks it (`first`, anything of the fault's own, then checks.ts). */
+async function reopenAndCheck(dir: string, store: StoreKind, checkpointEveryRecords: number, model: Model, first: (engine: Engine) => Promise<void> = async () => undefined): Promise<void> {
+  const engine = await Engine.open(dir, { store, segmentBytesMax: 8192, checkpointEveryRecords });
+  try {
+    await first(engine);
+    await checkRecovered(engine, model, segmentCount(dir));
+  } finally {
+    await engine.close();
+  }
+}
+
 /** Starts the kill worker on `dir`; resolves once it is ready (or has exited: then `exited` says how). */
 async function startWorkload(dir: string, store: StoreKind, runSeed: number, operations: number, checkpointEveryRecords: number, model: Model, hold = false) {
   const args = [compiled('kill-worker.js'), dir, store, String(runSeed), String(operations), String(checkpointEveryRecords), ...(hold ? ['hold'] : [])];
@@ -95,12 +106,7 @@ export async function killRun(runSeed: number, opsPerRun: number, store: StoreKi
     const killed = worker.child.kill('SIGKILL');
     const code = await worker.exited;
     if (!killed && code !== 0) model.violation(0, `the worker failed: ${worker.stderr()}`);
-    const engine = await Engine.open(dir, { store, segmentBytesMax: 8192, checkpointEveryRecords });
-    try {
-      await checkRecovered(engine, model, segmentCount(dir));
-    } finally {
-      await engine.close();
-    }
+    await reopenAndCheck(dir, store, checkpointEveryRecords, model);
   } catch (error) {
     model.violation(corruptionOrPrefix(error), `recovery failed: ${String(error)}`);
   } finally {
@@ -168,14 +174,10 @@ export async function lockRun(runSeed: number, opsPerRun: number, store: StoreKi
       }
       model.check(1, racer.code === 0, () => `a racing process failed: ${racer.lines.join(' | ')}`);
     }
-    const engine = await Engine.open(dir, { store, segmentBytesMax: 8192, checkpointEveryRecords });
-    try {
+    await reopenAndCheck(dir, store, checkpointEveryRecords, model, async (engine) => {
       const root = new Set(await engine.fs.readdir('/'));
       for (const madePath of made) model.check(1, root.has(madePath.slice(1)), () => `${madePath}, made durably by a process that held the engine, is gone: two holders overlapped`);
-      await checkRecovered(engine, model, segmentCount(dir));
-    } finally {
-      await engine.close();
-    }
+    });
   } catch (error) {
     model.violation(corruptionOrPrefix(error), `recovery failed: ${String(error)}`);
   } finally {

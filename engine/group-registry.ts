@@ -12,6 +12,7 @@ import { FanlogError, invalid } from '../errors.js';
 import { catalogOp, checkCatalog, readCatalog } from '../store/catalog.js';
 import { encodeGroup, Group, GROUP_CLASSES, GROUP_VERSION, type GroupHost, type GroupInfo, type GroupOptions, type GroupSettings, KEY_PREFIX, type StoredGroup } from './groups.js';
 import { Serial } from './serial.js';
+import { parseVersioned } from '../store/envelope.js';
 import { priorityKey } from './permissions.js';
 import type { EngineRecord } from './record.js';
 import { checkBoolean, checkInteger, checkName, checkOneOf, checkOptions } from './validate.js';
@@ -127,13 +128,7 @@ export class Groups {
 
 /** A stored group, checked; `fail` reports what is wrong with it (ECORRUPT from the store). */
 export function decodeGroup(bytes: Uint8Array, fail: (what: string) => Error): StoredGroup {
-  let stored: StoredGroup;
-  try {
-    stored = JSON.parse(new TextDecoder().decode(bytes)) as StoredGroup;
-  } catch {
-    throw fail('group is not JSON');
-  }
-  if (stored.version !== GROUP_VERSION) throw fail(`group version ${String(stored.version)} unknown`);
+  const stored = parseVersioned<StoredGroup>(bytes, 'group', GROUP_VERSION, fail);
   if (!GROUP_CLASSES.includes(stored.class) || !Array.isArray(stored.marks)) throw fail('group fields are malformed');
   return stored;
 }

@@ -62,3 +62,19 @@ export function unseal(key: string, stored: Uint8Array, where: string): Uint8Arr
 export function storeCorrupt(where: string, key: string, what: string): FanlogError {
   return new FanlogError('ECORRUPT', `${where}: key '${key}': ${what}`, { file: where, key });
 }
+
+/**
+ * A JSON payload of format `version`, parsed: `fail` (ECORRUPT from the
+ * store, naming the key) when it is not JSON or of another version. The
+ * caller checks its fields.
+ */
+export function parseVersioned<T extends { version: number }>(payload: Uint8Array, what: string, version: number, fail: (what: string) => Error): T {
+  let parsed: T;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(payload)) as T;
+  } catch {
+    throw fail(`${what} is not JSON`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || parsed.version !== version) throw fail(`${what} version ${String(parsed?.version)} unknown`);
+  return parsed;
+}
