@@ -34,6 +34,7 @@
  *   25   consumer      string
  *   26   fromSeq       varint (64-bit)
  *   27   toSeq         varint (64-bit)
+ *   28   orphan        (no value: present means true)
  *
  * Strings are a varint byte length then UTF-8. Varints are unsigned LEB128.
  * Decoding checks every length against the bytes left and rejects unknown
@@ -305,6 +306,7 @@ export function encodeRecord(record: EngineRecord): Uint8Array {
   if (record.consumer !== undefined) (w.byte(25), w.string(record.consumer));
   if (record.fromSeq !== undefined) (w.byte(26), w.bigVarint(record.fromSeq));
   if (record.toSeq !== undefined) (w.byte(27), w.bigVarint(record.toSeq));
+  if (record.orphan === true) w.byte(28);
   return w.result();
 }
 
@@ -366,6 +368,7 @@ export function decodeRecord(bytes: Uint8Array): EngineRecord {
       case 25: record.consumer = r.string(); break;
       case 26: record.fromSeq = r.bigVarint(); break;
       case 27: record.toSeq = r.bigVarint(); break;
+      case 28: record.orphan = true; break;
       default: throw undecodable(`unknown tag ${tag}`);
     }
   }

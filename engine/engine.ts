@@ -224,6 +224,8 @@ export class Engine implements FsHost, PermissionHost {
       const engine = new Engine(dir, journal, metaStore, lock, checkpoint.state, clock, changelogMask, checkpointEveryRecords, recovery, checkpoint, consumerDefaults, readOnly, found.store);
       await engine.groups.load();
       await engine.consumers.load();
+      // Descriptors died with their processes: what they kept open is released now.
+      if (!readOnly) await engine.fs.releaseOrphans();
       recovery.resurrectedRequests = engine.permissions.resurrect(
         requests,
         decisions,

@@ -104,6 +104,35 @@ export abstract class FsBase {
     };
   }
 
+  /**
+   * An event about `inode` alone, as Linux raises the self events
+   * (DELETE_SELF, MOVE_SELF) and the ATTRIB of a link-count change: on the
+   * inode, not through a name. It carries the path it was reached by (for
+   * mount marks and filters) but no parent and no name, so it reaches marks
+   * on the object, mount and filesystem marks, and never a parent's.
+   */
+  protected selfEvent(ctx: Context, op: OpName, mask: Mask, inode: Inode, path: string | undefined, extra: Partial<EngineRecord> = {}): EngineRecord {
+    return {
+      kind: 'event',
+      op,
+      time: ctx.time,
+      mask: inode.type === 'dir' ? mask | FAN_ONDIR : mask,
+      fid: fidOf(inode),
+      ...(path === undefined ? {} : { path }),
+      stat: statOf(inode),
+      pid: ctx.pid,
+      tid: ctx.tid,
+      uid: ctx.uid,
+      ...extra,
+    };
+  }
+
+  /** Whether a descriptor has the object open (its last name going makes it an orphan, not gone). */
+  protected isOpen(fid: Fid): boolean {
+    for (const open of this.files.values()) if (open.fid.ino === fid.ino && open.fid.gen === fid.gen) return true;
+    return false;
+  }
+
   protected where(resolved: Resolved): { parentFid: Fid; name: string; path: string } {
     return { parentFid: fidOf(resolved.parent), name: resolved.name, path: resolved.path };
   }

@@ -11,6 +11,14 @@
  *
  * Inode numbers come from a counter that only grows; generations from a
  * second one, so a fid is never reused.
+ *
+ * Orphans, as in Linux: an object whose last name goes while a descriptor
+ * still has it open stays, with no name and a link count of 0, until that
+ * descriptor's final close journals a `release` of it. The live filesystem
+ * decides (it knows the descriptors) and says so in the op record
+ * (`orphan: true`), so replay needs no descriptor to do the same. An engine
+ * that opens after a crash releases the orphans it finds: their processes
+ * are gone, and so are their descriptors.
  */
 import assert from 'node:assert/strict';
 import { type Inode, newInode, ROOT_INO } from './inode.js';
@@ -74,7 +82,8 @@ export class FsState {
     this.touch(parent, time);
   }
 
-  private unlinkEntry(parent: Inode, name: string, time: bigint): Inode {
+  /** Removes a name; an object left with no link goes, unless `orphan` (still open: it stays, unnamed, until released). */
+  private unlinkEntry(parent: Inode, name: string, time: bigint, orphan: boolean): Inode {
     const ino = parent.entries?.get(name);
     assert.ok(ino !== undefined, `unlink: no entry ${name}`);
     const child = this.inodes.get(ino)!;
@@ -88,8 +97,13 @@ export class FsState {
     this.touch(parent, time);
     child.ctime = time;
     this.dirty.add(child.ino);
-    if (child.nlink === 0) this.inodes.delete(child.ino);
+    if (child.nlink === 0 && !orphan) this.inodes.delete(child.ino);
     return child;
+  }
+
+  /** Objects with no name left that a descriptor kept (see the header). */
+  orphans(): Inode[] {
+    return [...this.inodes.values()].filter((inode) => inode.nlink === 0);
   }
 
   /** Redoes an op record. See the header for the contract. */
@@ -143,7 +157,14 @@ export class FsState {
       case 'unlink':
       case 'rmdir': {
         const parent = this.must(record.parentFid, record.op);
-        this.unlinkEntry(parent, record.name!, time);
+        this.unlinkEntry(parent, record.name!, time, record.orphan === true);
+        return;
+      }
+      case 'release': {
+        const inode = this.must(record.fid, 'release');
+        assert.equal(inode.nlink, 0, 'release: only an orphan is released');
+        this.inodes.delete(inode.ino);
+        this.dirty.add(inode.ino);
         return;
       }
       case 'rename': {
@@ -153,7 +174,7 @@ export class FsState {
         assert.ok(ino !== undefined, 'rename: no source');
         const moving = this.inodes.get(ino)!;
         if (from === to && record.oldName === record.name) return;
-        if (to.entries!.has(record.name!)) this.unlinkEntry(to, record.name!, time);
+        if (to.entries!.has(record.name!)) this.unlinkEntry(to, record.name!, time, record.orphan === true);
         from.entries!.delete(record.oldName!);
         if (moving.type === 'dir') from.nlink--;
         this.touch(from, time);

@@ -11,10 +11,13 @@
  * Permission events (next issue) go between 1 and 2: the check is repeated
  * after the answer, because the state may have moved while waiting.
  *
- * Which operation raises which event follows Linux fanotify; see the table
- * in the README. Dirent events (create, delete, moves, link, symlink) are
- * records about the directory naming the child; every other event is about
- * the object, naming the parent and name it was reached by.
+ * Which operation raises which event follows Linux fanotify, checked
+ * against a capture of the kernel's (test/engine/events-kernel.test.ts);
+ * see the table in the README. Dirent events (create, delete, moves, link,
+ * symlink) are records about the directory naming the child; object events
+ * name the parent and name the object was reached by; self events
+ * (DELETE_SELF, MOVE_SELF, the ATTRIB of a link count) are about the inode
+ * alone, with no parent and no name, so no parent's mark receives them.
  *
  * The class is built in three layers, one concern per file: FsBase
  * (fs-base.ts: descriptors, checks, record building), FsContent
@@ -22,15 +25,16 @@
  * (namespace, attributes, HSM, queries).
  *
  * Simplifications, documented in the README: no access-mode (DAC) checks;
- * an open file whose last link is removed is gone (its descriptor then
- * fails with EBADF); content is sizes and offline ranges, not bytes.
+ * content is sizes and offline ranges, not bytes. An object whose last
+ * name goes while it is open stays as an orphan until its final close, as
+ * in Linux (fs-state.ts).
  */
 import { FanlogError } from '../errors.js';
 
 import { fidOf, type Inode, statOf } from './inode.js';
 import { FAN_ATTRIB, FAN_CLOSE_NOWRITE, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_HSM, FAN_LINK, FAN_MOVE_SELF, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_PRE_MODIFY, FAN_RENAME, FAN_SYMLINK, FAN_XATTR } from './masks.js';
 import { fsError, NAME_BYTES_MAX, parsePath, PATH_BYTES_MAX, type Resolved, resolve } from './paths.js';
-import type { Attrs, Range, Stat } from './record.js';
+import type { Attrs, EngineRecord, Range, Stat } from './record.js';
 import { checkBigint, checkBoolean, checkInteger, checkOptions, FILE_BYTES_MAX, ID_MAX } from './validate.js';
 
 import { type Context, type ProcessContext, TIME_MAX, XATTR_VALUE_BYTES_MAX } from './fs-base.js';
@@ -106,7 +110,8 @@ export class FanlogFs extends FsContent {
     const op = this.opRecord(ctx, 'link', { fid: fidOf(inode), parentFid: fidOf(at.parent), name: at.name, oldPath: source.path });
     await this.host.commit(op, () => [
       this.event(ctx, 'link', FAN_CREATE | FAN_LINK, inode, this.where(at), { oldPath: source.path }),
-      this.event(ctx, 'link', FAN_ATTRIB, inode, this.where(source)),
+      // The link count changed: on the inode alone, as Linux raises it.
+      this.selfEvent(ctx, 'link', FAN_ATTRIB, inode, source.path),
     ]);
   }
 
@@ -126,18 +131,24 @@ export class FanlogFs extends FsContent {
     await this.remove(ctx, 'rmdir', at);
   }
 
+  /**
+   * unlink and rmdir. Events as Linux raises them: DELETE on the directory,
+   * naming the child; on the object alone, the ATTRIB of its link count (not
+   * for a directory) and, when its last link goes, DELETE_SELF. An object a
+   * descriptor still has open stays as an orphan, and its DELETE_SELF comes
+   * with the final close.
+   */
   protected async remove(ctx: Context, op: 'unlink' | 'rmdir', at: Resolved & { inode: Inode }): Promise<void> {
     const inode = at.inode;
     const lastLink = inode.type === 'dir' || inode.nlink === 1;
+    const orphan = lastLink && this.isOpen(fidOf(inode));
     // Deletions report the object as it was before.
     const before = { ...inode };
-    const record = this.opRecord(ctx, op, { parentFid: fidOf(at.parent), name: at.name, fid: fidOf(inode) });
+    const record = this.opRecord(ctx, op, { parentFid: fidOf(at.parent), name: at.name, fid: fidOf(inode), ...(orphan ? { orphan } : {}) });
     await this.host.commit(record, () => {
       const after = this.state.byFid(fidOf(inode)) ?? before;
-      return [
-        this.event(ctx, op, FAN_DELETE, before, this.where(at)),
-        this.event(ctx, op, lastLink ? FAN_DELETE_SELF : FAN_ATTRIB, after, this.where(at)),
-      ];
+      const selfMask = (inode.type === 'dir' ? 0n : FAN_ATTRIB) | (lastLink && !orphan ? FAN_DELETE_SELF : 0n);
+      return [this.event(ctx, op, FAN_DELETE, before, this.where(at)), ...(selfMask === 0n ? [] : [this.selfEvent(ctx, op, selfMask, after, at.path)])];
     });
   }
 
@@ -161,12 +172,14 @@ export class FanlogFs extends FsContent {
     }
     const replacedBefore = replaced === undefined ? undefined : { ...replaced };
     const replacedLastLink = replaced !== undefined && (replaced.type === 'dir' || replaced.nlink === 1);
+    const replacedOrphan = replacedLastLink && this.isOpen(fidOf(replaced!));
     const op = this.opRecord(ctx, 'rename', {
       oldParentFid: fidOf(source.parent),
       oldName: source.name,
       parentFid: fidOf(target.parent),
       name: target.name,
       fid: fidOf(moving),
+      ...(replacedOrphan ? { orphan: true } : {}),
     });
     await this.host.commit(op, () => {
       const newWhere = this.where(target);
@@ -175,11 +188,12 @@ export class FanlogFs extends FsContent {
         this.event(ctx, 'rename', FAN_MOVED_FROM, moving, this.where(source)),
         this.event(ctx, 'rename', FAN_MOVED_TO, moving, newWhere, old),
         this.event(ctx, 'rename', FAN_RENAME, moving, newWhere, old),
-        this.event(ctx, 'rename', FAN_MOVE_SELF, moving, newWhere, old),
+        this.selfEvent(ctx, 'rename', FAN_MOVE_SELF, moving, newWhere.path, { oldPath: source.path }),
       ];
       if (replacedBefore !== undefined) {
+        // The replaced object loses a link (ATTRIB, even a directory's, as Linux raises it), and its last one (DELETE_SELF) unless still open.
         const after = this.state.byFid(fidOf(replacedBefore)) ?? replacedBefore;
-        events.push(this.event(ctx, 'rename', replacedLastLink ? FAN_DELETE_SELF : FAN_ATTRIB, after, newWhere));
+        events.push(this.selfEvent(ctx, 'rename', FAN_ATTRIB | (replacedLastLink && !replacedOrphan ? FAN_DELETE_SELF : 0n), after, newWhere.path));
       }
       return events;
     });
@@ -264,6 +278,11 @@ export class FanlogFs extends FsContent {
     return at;
   }
 
+  /**
+   * Closes a descriptor: CLOSE_WRITE or CLOSE_NOWRITE. The final close of an
+   * orphan (an object that lost its last name while open) also releases it:
+   * a `release` op, and DELETE_SELF on the object alone.
+   */
   async close(fd: number, context?: ProcessContext): Promise<void> {
     const ctx = this.begin(context);
     const number = checkInteger('fd', fd, 0, Number.MAX_SAFE_INTEGER);
@@ -272,7 +291,29 @@ export class FanlogFs extends FsContent {
     this.files.delete(number);
     const inode = this.state.byFid(open.fid);
     if (inode === undefined) return;
-    await this.host.commit(null, () => [this.event(ctx, 'close', open.writable ? FAN_CLOSE_WRITE : FAN_CLOSE_NOWRITE, inode, open)]);
+    const closeEvent = (): EngineRecord => this.event(ctx, 'close', open.writable ? FAN_CLOSE_WRITE : FAN_CLOSE_NOWRITE, inode, open);
+    if (inode.nlink > 0 || this.isOpen(open.fid)) {
+      await this.host.commit(null, () => [closeEvent()]);
+      return;
+    }
+    const release = this.opRecord(ctx, 'release', { fid: open.fid });
+    await this.host.commit(release, () => [closeEvent(), this.selfEvent(ctx, 'release', FAN_DELETE_SELF, inode, open.path)]);
+  }
+
+  /**
+   * Releases every orphan (see fs-state.ts) with a `release` op and its
+   * DELETE_SELF: an engine that opens after a crash does, as Linux does at
+   * mount, because the descriptors that kept them died with their processes.
+   */
+  async releaseOrphans(): Promise<number> {
+    const orphans = this.state.orphans();
+    for (const inode of orphans) {
+      const ctx = this.begin(undefined);
+      const release = this.opRecord(ctx, 'release', { fid: fidOf(inode) });
+      // Its last path is not known any more: it reaches marks on it and filesystem marks.
+      await this.host.commit(release, () => [this.selfEvent(ctx, 'release', FAN_DELETE_SELF, inode, undefined)]);
+    }
+    return orphans.length;
   }
 
   // ---- queries --------------------------------------------------------------

@@ -36,6 +36,7 @@ export const OP_NAMES = [
   'hsmRelease',
   'group',
   'consumer',
+  'release',
 ] as const;
 export type OpName = (typeof OP_NAMES)[number];
 
@@ -93,6 +94,8 @@ export interface EngineRecord {
   value?: Uint8Array;
   target?: string;
   offline?: boolean;
+  /** unlink, rmdir, rename (of what it replaces): the object losing its last name stays as an orphan, still open. */
+  orphan?: boolean;
   pid?: number;
   tid?: number;
   uid?: number;

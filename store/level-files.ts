@@ -17,6 +17,16 @@
  *   6       1     type: 1 full, 2 first, 3 middle, 4 last (0: preallocated, the block's rest is padding)
  *   7       ...   data
  *
+ * Table files (leveldb/table/format.cc) end in a 48-byte footer: the
+ * handles (varint64 offset, varint64 size) of the metaindex and index
+ * blocks, padding, and the magic 0xdb4775248b80fb57. Every block is
+ * followed by a 5-byte trailer: its compression (0 none, 1 snappy) and the
+ * masked CRC-32C of the block's bytes and that type byte. The index block
+ * lists the data blocks (its values are handles), the metaindex the filter
+ * block. LevelDB verifies none of these checksums by default and, built
+ * with assertions as classic-level is, aborts the process on a damaged key
+ * in a block; so fanlog verifies every block of every live table first.
+ *
  * The same format holds the MANIFEST, which CURRENT names. Its records are
  * VersionEdits (leveldb/db/version_edit.cc): varint tags, of which fanlog
  * reads the files added (7: level, number, size, two keys) and deleted (6:
@@ -206,7 +216,145 @@ export async function checkLevelFiles(dir: string): Promise<void> {
     const stem = number.toString().padStart(6, '0');
     const name = [`${stem}.ldb`, `${stem}.sst`].find((candidate) => names.includes(candidate));
     if (name === undefined) throw corrupt(manifestFile, 0, `the manifest lists table ${stem}.ldb, which does not exist`);
-    const actual = (await fsp.stat(path.join(dir, name))).size;
-    if (BigInt(actual) !== size) throw corrupt(path.join(dir, name), Math.min(actual, Number(size)), `the table is ${actual} bytes, the manifest says ${size}`);
+    const table = path.join(dir, name);
+    const bytes = await fsp.readFile(table);
+    if (BigInt(bytes.length) !== size) throw corrupt(table, Math.min(bytes.length, Number(size)), `the table is ${bytes.length} bytes, the manifest says ${size}`);
+    const damage = tableDamage(bytes);
+    if (damage !== null) throw corrupt(table, damage.offset, `table ${damage.what}`);
   }
+}
+
+const FOOTER_BYTES = 48;
+const TRAILER_BYTES = 5;
+const TABLE_MAGIC = [0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb];
+
+/** A reader of LevelDB's varints; `null` from a read means the bytes ran out or the number is too long. */
+class Varints {
+  constructor(
+    private readonly bytes: Uint8Array,
+    public at: number,
+    private readonly end: number,
+  ) {}
+
+  next(): number | null {
+    let value = 0;
+    for (let shift = 0; shift < 64; shift += 7) {
+      if (this.at >= this.end) return null;
+      const byte = this.bytes[this.at++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if ((byte & 0x80) === 0) return value;
+    }
+    return null;
+  }
+}
+
+/** Snappy's block format, decompressed; null when it is not well formed. */
+function snappy(input: Uint8Array): Uint8Array | null {
+  const reader = new Varints(input, 0, input.length);
+  const length = reader.next();
+  if (length === null || length > 64 * 2 ** 20) return null;
+  const out = new Uint8Array(length);
+  let at = reader.at;
+  let written = 0;
+  while (at < input.length) {
+    const tag = input[at++]!;
+    const type = tag & 3;
+    let count: number;
+    if (type === 0) {
+      count = tag >> 2;
+      if (count >= 60) {
+        const extra = count - 59;
+        if (at + extra > input.length) return null;
+        count = 0;
+        for (let i = 0; i < extra; i++) count += input[at + i]! * 2 ** (8 * i);
+        at += extra;
+      }
+      count += 1;
+      if (at + count > input.length || written + count > length) return null;
+      out.set(input.subarray(at, at + count), written);
+      at += count;
+      written += count;
+      continue;
+    }
+    let offset: number;
+    if (type === 1) {
+      if (at >= input.length) return null;
+      count = ((tag >> 2) & 7) + 4;
+      offset = ((tag >> 5) << 8) | input[at++]!;
+    } else {
+      const bytes = type === 2 ? 2 : 4;
+      if (at + bytes > input.length) return null;
+      count = (tag >> 2) + 1;
+      offset = 0;
+      for (let i = 0; i < bytes; i++) offset += input[at + i]! * 2 ** (8 * i);
+      at += bytes;
+    }
+    if (offset === 0 || offset > written || written + count > length) return null;
+    for (let i = 0; i < count; i++, written++) out[written] = out[written - offset]!;
+  }
+  return written === length ? out : null;
+}
+
+type Damage = { offset: number; what: string };
+
+/** A block's contents after its trailer checked out (decompressed), or its damage. */
+function tableBlock(table: Uint8Array, offset: number, size: number): Uint8Array | Damage {
+  if (offset + size + TRAILER_BYTES > table.length - FOOTER_BYTES) return { offset, what: `block at ${offset} of ${size} bytes runs past the data` };
+  const type = table[offset + size]!;
+  const stored = new DataView(table.buffer, table.byteOffset + offset + size + 1, 4).getUint32(0, true);
+  if (masked(crc32c(table, offset, offset + size + 1)) !== stored) return { offset, what: `block at ${offset}: checksum mismatch` };
+  const contents = table.subarray(offset, offset + size);
+  if (type === 0) return contents;
+  if (type !== 1) return { offset: offset + size, what: `block at ${offset}: unknown compression ${type}` };
+  return snappy(contents) ?? { offset, what: `block at ${offset}: snappy data is not well formed` };
+}
+
+/** The values (block handles) of a block's entries; null when its layout is not sound. */
+function blockHandles(contents: Uint8Array): { offset: number; size: number }[] | null {
+  if (contents.length < 4) return null;
+  const restarts = new DataView(contents.buffer, contents.byteOffset + contents.length - 4, 4).getUint32(0, true);
+  const entriesEnd = contents.length - 4 - 4 * restarts;
+  if (entriesEnd < 0) return null;
+  const handles: { offset: number; size: number }[] = [];
+  const reader = new Varints(contents, 0, entriesEnd);
+  while (reader.at < entriesEnd) {
+    const shared = reader.next();
+    const unshared = reader.next();
+    const valueBytes = reader.next();
+    if (shared === null || unshared === null || valueBytes === null) return null;
+    reader.at += unshared;
+    const valueEnd = reader.at + valueBytes;
+    if (valueEnd > entriesEnd) return null;
+    const value = new Varints(contents, reader.at, valueEnd);
+    const offset = value.next();
+    const size = value.next();
+    if (offset === null || size === null) return null;
+    handles.push({ offset, size });
+    reader.at = valueEnd;
+  }
+  return handles;
+}
+
+/** The first damage of a LevelDB table: its footer, its index and metaindex, every block they list. */
+function tableDamage(table: Uint8Array): Damage | null {
+  if (table.length < FOOTER_BYTES) return { offset: 0, what: 'is shorter than its footer' };
+  const footer = table.length - FOOTER_BYTES;
+  if (!TABLE_MAGIC.every((byte, i) => table[footer + 40 + i] === byte)) return { offset: footer + 40, what: 'footer has a bad magic number' };
+  const handles = new Varints(table, footer, footer + 40);
+  const metaOffset = handles.next();
+  const metaSize = handles.next();
+  const indexOffset = handles.next();
+  const indexSize = handles.next();
+  if (metaOffset === null || metaSize === null || indexOffset === null || indexSize === null) return { offset: footer, what: 'footer handles cannot be read' };
+  for (const [offset, size] of [[indexOffset, indexSize], [metaOffset, metaSize]] as const) {
+    const block = tableBlock(table, offset, size);
+    if (!(block instanceof Uint8Array)) return block;
+    const listed = blockHandles(block);
+    if (listed === null) return { offset, what: `block at ${offset} does not list blocks soundly` };
+    for (const handle of listed) {
+      const listedBlock = tableBlock(table, handle.offset, handle.size);
+      if (!(listedBlock instanceof Uint8Array)) return listedBlock;
+    }
+  }
+  return null;
 }

@@ -37,6 +37,7 @@ import {
   type MarkOptions,
   type QueuedEvent,
 } from '../../index.js';
+import { FsState } from '../../engine/fs-state.js';
 import { rejection } from '../helpers.js';
 
 const ALL = FAN_ACCESS | FAN_MODIFY | FAN_ATTRIB | FAN_CLOSE_WRITE | FAN_CLOSE_NOWRITE | FAN_OPEN | FAN_OPEN_EXEC |
@@ -110,7 +111,7 @@ describe('events on an inode mark', () => {
     await engine.close();
   });
 
-  it('reports DELETE_SELF when the last link goes, ATTRIB while links remain', async () => {
+  it('reports ATTRIB on the object for every link change, with DELETE_SELF when the last link goes', async () => {
     const engine = await world();
     const q = await watch(engine, { path: '/data/file', mask: ALL });
     await engine.fs.link('/data/file', '/data/hard');
@@ -118,7 +119,7 @@ describe('events on an inode mark', () => {
     await engine.fs.unlink('/data/file');
     expect(await seen(q)).toEqual(['ATTRIB /data/file']);
     await engine.fs.unlink('/data/hard');
-    expect(await seen(q)).toEqual(['DELETE_SELF /data/hard']);
+    expect(await seen(q)).toEqual(['ATTRIB|DELETE_SELF /data/hard']);
     await engine.close();
   });
 
@@ -345,5 +346,65 @@ describe('events and the journal', () => {
     expect(engine.journal.headSeq).toBe(head);
     expect(await q.read()).toEqual([]);
     await engine.close();
+  });
+});
+
+describe('an object unlinked while open (an orphan, as in Linux)', () => {
+  it('stays readable and writable through its descriptor, and its final close raises CLOSE_WRITE and DELETE_SELF', async () => {
+    const engine = await world();
+    const onChild = await watch(engine, { path: '/data', mask: ALL | FAN_EVENT_ON_CHILD });
+    const onFile = await watch(engine, { path: '/data/file', mask: ALL });
+    const fd = await engine.fs.open('/data/file', 'rw');
+    const other = await engine.fs.open('/data/file', 'r');
+    await seen(onChild);
+    await seen(onFile);
+    await engine.fs.unlink('/data/file');
+    // DELETE on the directory; the link-count ATTRIB on the object alone; no DELETE_SELF while it is open.
+    expect(await seen(onChild)).toEqual(['DELETE /data/file']);
+    expect(await seen(onFile)).toEqual(['ATTRIB /data/file']);
+    expect(await engine.fs.readdir('/data')).toEqual(['dir']);
+    expect(await engine.fs.write(fd, 0, 10)).toBe(10);
+    expect(await engine.fs.read(other, 0, 10)).toBe(10);
+    await engine.fs.close(other);
+    // (Unread events of one process about one object merge.)
+    expect(await seen(onFile)).toEqual(['ACCESS|MODIFY|CLOSE_NOWRITE /data/file']);
+    expect(await seen(onChild)).toEqual(['ACCESS|MODIFY|CLOSE_NOWRITE /data/file']);
+    await engine.fs.close(fd);
+    expect(await seen(onFile)).toEqual(['CLOSE_WRITE|DELETE_SELF /data/file']);
+    // The parent hears the close (an ON_CHILD event) but not the self event.
+    expect(await seen(onChild)).toEqual(['CLOSE_WRITE /data/file']);
+    expect(engine.state.orphans()).toEqual([]);
+    await engine.close();
+  });
+
+  it('is released, with DELETE_SELF in the journal, when the engine opens after a crash, and the state is still the replay', async () => {
+    const io = new MemoryIo();
+    const engine = await Engine.open('/e', { io, store: 'files' });
+    await engine.fs.mkdir('/data');
+    await engine.fs.create('/data/kept', { size: 10 });
+    await engine.fs.open('/data/kept', 'r');
+    await engine.fs.rename('/data', '/moved');
+    await engine.fs.create('/victim', { size: 5 });
+    await engine.fs.open('/victim', 'w');
+    // Replacing an open object by a rename orphans it too.
+    await engine.fs.rename('/moved/kept', '/victim');
+    await engine.fs.create('/gone');
+    await engine.fs.open('/gone', 'r');
+    await engine.fs.unlink('/gone');
+    expect(engine.state.orphans().map((inode) => inode.size)).toEqual([5, 0]);
+    io.crash(9, 'drop');
+
+    const reopened = await Engine.open('/e', { io, store: 'files' });
+    expect(reopened.state.orphans()).toEqual([]);
+    const released: string[] = [];
+    const replayed = new FsState(0n);
+    for await (const { payload } of reopened.journal.read()) {
+      const record = decodeRecord(payload);
+      if (record.kind === 'op') replayed.apply(record);
+      if (record.op === 'release' && record.kind === 'event') released.push(maskNames(record.mask!).join('|'));
+    }
+    expect(released).toEqual(['DELETE_SELF', 'DELETE_SELF']);
+    expect(replayed.fingerprint()).toBe(reopened.state.fingerprint());
+    await reopened.close();
   });
 });

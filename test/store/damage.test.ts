@@ -9,7 +9,7 @@
  * consumer whose value was sound.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -157,6 +157,21 @@ describe('damage to a level store', () => {
     expect(statSync(log).size).toBeGreaterThan(1000);
     flipAt(log, Math.floor(statSync(log).size / 3));
     expectCorrupt(dir, /dropped damaged records|Corruption|checksum|key/);
+  });
+});
+
+describe('damage LevelDB would abort on', () => {
+  // test/fixtures/level-damaged-table: an engine whose level store had 2,131
+  // bytes of a table zeroed (found by the crash campaign: seed 4, run 673).
+  // LevelDB, which checks no table checksum by default and is built with
+  // assertions, aborted the process (SIGABRT) reading it.
+  it('refuses a table whose blocks fail their checksums with ECORRUPT, not SIGABRT', () => {
+    const dir = path.join(tempDir(), 'engine');
+    cpSync(fileURLToPath(new URL('../fixtures/level-damaged-table', import.meta.url)), dir, { recursive: true });
+    const opened = openInChild(dir);
+    expect(opened.signal, opened.line).toBeNull();
+    expect(opened.words.slice(0, 2), opened.line).toEqual(['error', 'ECORRUPT']);
+    expect(opened.line).toMatch(/000005\.ldb.*checksum mismatch/);
   });
 });
 
