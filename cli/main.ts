@@ -8,7 +8,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { FanlogError } from '../errors.js';
 import { FAULT_KINDS } from '../crash/campaign.js';
 import { consumersCommand, follow, stat, tail } from './commands.js';
-import { repair } from './repair.js';
+import { repair, repairWorker } from './repair.js';
 import { verify } from './verify.js';
 import { crashTest, type CrashTestCommand, parseFaults } from './crash-test.js';
 import { runDemo, runDemoWorker } from './demo.js';
@@ -110,6 +110,15 @@ program
   .action(async (options: { dir: string; rebuildStore?: boolean; store?: 'lmdb' | 'level' | 'files'; json?: boolean }) => {
     if (options.rebuildStore !== true) usage('repair needs --rebuild-store');
     await repair(options);
+  });
+
+program
+  .command('repair-worker', { hidden: true })
+  .description('the salvaging rebuild of repair, in a child process (a damaged store may crash its reader)')
+  .requiredOption('--dir <dir>', 'engine directory')
+  .requiredOption('--store <kind>', 'store kind')
+  .action(async (options: { dir: string; store: 'lmdb' | 'level' | 'files' }) => {
+    await repairWorker(options);
   });
 
 program

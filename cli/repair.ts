@@ -18,8 +18,16 @@
  * operations. Only once it is durable are the directories swapped: the old
  * store is kept as `meta-<kind>.damaged-<time>`, for inspection, and the
  * marker is rewritten. A crash part-way leaves the old store in place.
+ *
+ * Reading a damaged store can crash the reader (LMDB asserts on some damage
+ * to its B-tree pages, and aborts the process), so the rebuild that salvages
+ * from the old store runs in a child process (`repair-worker`); if that
+ * child dies, the store is rebuilt here from the journal alone, without
+ * touching the old store, and the report says that nothing was salvaged.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, renameSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { CONSUMER_KEY_PREFIX } from '../consumers/consumer.js';
 import { CONSUMER_CATALOG_KEY } from '../consumers/consumer-registry.js';
@@ -30,7 +38,7 @@ import { FsState } from '../engine/fs-state.js';
 import { GROUP_CATALOG_KEY } from '../engine/group-registry.js';
 import { KEY_PREFIX as GROUP_KEY_PREFIX } from '../engine/groups.js';
 import { oldestUnfinishedRequest, replayJournal } from '../engine/replay.js';
-import { FanlogError } from '../errors.js';
+import { FanlogError, type FanlogErrorCode } from '../errors.js';
 import { Journal } from '../journal/journal.js';
 import { NodeIo } from '../journal/node-io.js';
 import { catalogOp } from '../store/catalog.js';
@@ -76,7 +84,10 @@ export async function repair(options: { dir: string; rebuildStore?: boolean; sto
       if (kind === undefined) throw new FanlogError('ECORRUPT', `the marker of ${dir} is damaged (${(error as Error).message}); say which store the engine uses with --store`, { cause: error });
     }
     if (kind === undefined) throw new FanlogError('ENOENT', `${dir} holds no store to rebuild; pass --store`);
-    const report = await rebuild(io, dir, kind);
+    const built = await rebuildInChild(dir, kind);
+    const rebuilt = built ?? (await rebuild(io, dir, kind, { salvage: false }));
+    const report = { ...rebuilt, oldStore: await swapIn(io, dir, kind) };
+    if (built === null) report.lost.unshift({ key: metaStoreDir(dir, kind), what: 'reading the old store crashed its reader: nothing was salvaged from it' });
     await writeMarker(io, dir, kind);
     if (options.json === true) return out(toJson(report));
     out(`rebuilt the ${kind} store of ${dir} from ${report.rebuiltFrom === 'checkpoint' ? `its checkpoint at seq ${report.checkpointSeq}` : 'an empty filesystem'} and ${report.replayedRecords} journal records, through seq ${report.headSeq}`);
@@ -88,7 +99,37 @@ export async function repair(options: { dir: string; rebuildStore?: boolean; sto
   }
 }
 
-async function rebuild(io: NodeIo, dir: string, kind: StoreKind): Promise<RepairReport> {
+/** Runs the salvaging rebuild in a child process; its report, or null when the child died (by a signal). */
+async function rebuildInChild(dir: string, kind: StoreKind): Promise<Omit<RepairReport, 'oldStore'> | null> {
+  const cli = fileURLToPath(new URL('./main.js', import.meta.url));
+  const child = spawnSync(process.execPath, [cli, 'repair-worker', '--dir', dir, '--store', kind], { encoding: 'utf8', timeout: 600_000 });
+  if (child.signal !== null) return null;
+  if (child.status !== 0) {
+    const line = child.stderr.trim().split('\n').pop() ?? '';
+    const match = /^fanlog: ([A-Z0-9]+): (.*)$/.exec(line);
+    throw new FanlogError((match?.[1] ?? 'EIO') as FanlogErrorCode, match?.[2] ?? `the repair worker failed: ${child.stderr.trim()}`);
+  }
+  const report = JSON.parse(child.stdout) as Omit<RepairReport, 'oldStore'> & { checkpointSeq: string; headSeq: string };
+  return { ...report, checkpointSeq: BigInt(report.checkpointSeq), headSeq: BigInt(report.headSeq) };
+}
+
+/** `fanlog repair-worker`: the salvaging rebuild, in the child; prints its report as JSON. */
+export async function repairWorker(options: { dir: string; store: StoreKind }): Promise<void> {
+  out(toJson(await rebuild(new NodeIo(), options.dir, options.store, { salvage: true })));
+}
+
+/** Swaps the rebuilt store in, durably; resolves with where the old one was kept. */
+async function swapIn(io: NodeIo, dir: string, kind: StoreKind): Promise<string> {
+  const storeDir = metaStoreDir(dir, kind);
+  const kept = `${storeDir}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  if (existsSync(storeDir)) renameSync(storeDir, kept);
+  renameSync(`${storeDir}-rebuild`, storeDir);
+  await io.syncDir(dir);
+  return kept;
+}
+
+/** Rebuilds the store into `meta-<kind>-rebuild` (see the header); with `salvage`, from what the old store holds soundly. */
+async function rebuild(io: NodeIo, dir: string, kind: StoreKind, { salvage }: { salvage: boolean }): Promise<Omit<RepairReport, 'oldStore'>> {
   const journal = await Journal.open(path.join(dir, 'journal'), { io });
   try {
     const storeDir = metaStoreDir(dir, kind);
@@ -96,7 +137,7 @@ async function rebuild(io: NodeIo, dir: string, kind: StoreKind): Promise<Repair
     let check: StoreCheck | null = null;
     const lost: { key: string; what: string }[] = [];
     try {
-      if (existsSync(storeDir)) {
+      if (salvage && existsSync(storeDir)) {
         old = await openMetaStore(kind, dir, io, { readOnly: kind !== 'level' });
         check = await checkStore(old, { dir: journal.dir, journalId: journal.journalId, firstSeq: journal.firstSeq, headSeq: journal.headSeq });
         for (const found of check.damage) lost.push({ key: found.key ?? storeDir, what: found.what });
@@ -139,10 +180,6 @@ async function rebuild(io: NodeIo, dir: string, kind: StoreKind): Promise<Repair
       }
       await old?.close();
       old = null;
-      const kept = `${storeDir}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-      if (existsSync(storeDir)) renameSync(storeDir, kept);
-      renameSync(rebuilt, storeDir);
-      await io.syncDir(dir);
       return {
         store: kind,
         rebuiltFrom,
@@ -152,7 +189,6 @@ async function rebuild(io: NodeIo, dir: string, kind: StoreKind): Promise<Repair
         groupsKept: groups.map(([name]) => name),
         consumersKept: consumers.map(([name]) => name),
         lost,
-        oldStore: kept,
       };
     } finally {
       await old?.close();

@@ -91,10 +91,15 @@ export async function applyDamage(io: Io, file: string, plan: DamagePlan): Promi
   }
 }
 
-/** What a damaged store must give back exactly, or refuse: the filesystem, the consumers and the groups. */
+/**
+ * What a damaged store must give back exactly, or refuse: the filesystem
+ * (without its orphans, which the next open releases: their descriptors die
+ * with the engine), the consumers and the groups.
+ */
 export function engineSnapshot(engine: Engine): string {
+  const inodes = (JSON.parse(engine.state.fingerprint()) as { nlink: number }[]).filter((inode) => inode.nlink > 0);
   return JSON.stringify({
-    fingerprint: createHash('sha1').update(engine.state.fingerprint()).digest('hex'),
+    fingerprint: createHash('sha1').update(JSON.stringify(inodes)).digest('hex'),
     consumers: engine.consumers.list().map((info) => [info.name, info.cursor.toString(), info.evicted === null ? null : info.evicted.toSeq.toString()]),
     groups: engine.groups.list().map((info) => [info.name, info.class, info.marks.map((mark) => `${mark.scope}:${mark.path ?? ''}:${mark.mask}:${mark.ignore}`).sort()]),
   });
