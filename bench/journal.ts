@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Level } from 'level';
 import { open as openLmdb } from 'lmdb';
-import { Journal } from '../index.js';
+import { Journal } from '../journal/journal.js';
 import { type BenchCase, type BenchSettings, ratio, runCases } from './harness.js';
 
 const PAYLOAD_BYTES = 200;
