@@ -78,7 +78,7 @@ export abstract class FsBase {
     return { kind: 'op', op, time: ctx.time, pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, ...fields };
   }
 
-  /** An event about `inode`, with its attributes as they are now (or as given). */
+  /** An event about `inode`, reached through `where` (its parent and name), with its attributes as they are now (or as given). */
   protected event(
     ctx: Context,
     op: OpName,
@@ -87,21 +87,7 @@ export abstract class FsBase {
     where: { parentFid: Fid; name: string; path: string },
     extra: Partial<EngineRecord> & { stat?: Stat } = {},
   ): EngineRecord {
-    return {
-      kind: 'event',
-      op,
-      time: ctx.time,
-      mask: inode.type === 'dir' ? mask | FAN_ONDIR : mask,
-      fid: fidOf(inode),
-      parentFid: where.parentFid,
-      name: where.name,
-      path: where.path,
-      stat: statOf(inode),
-      pid: ctx.pid,
-      tid: ctx.tid,
-      uid: ctx.uid,
-      ...extra,
-    };
+    return this.selfEvent(ctx, op, mask, inode, where.path, { parentFid: where.parentFid, name: where.name, ...extra });
   }
 
   /**
