@@ -18,7 +18,7 @@
 import { decodeConsumer, CONSUMER_KEY_PREFIX, type StoredConsumer } from '../consumers/consumer.js';
 import { CONSUMER_CATALOG_KEY } from '../consumers/consumer-registry.js';
 import { readCheckpointBound } from '../engine/checkpoint.js';
-import { HIGH_WATER_KEY } from '../engine/fail-stop-store.js';
+import { HIGH_WATER_KEY, parseHighWater } from '../engine/fail-stop-store.js';
 import { decodeGroup, GROUP_CATALOG_KEY } from '../engine/group-registry.js';
 import { KEY_PREFIX as GROUP_KEY_PREFIX } from '../engine/groups.js';
 import { decodeInode } from '../engine/inode.js';
@@ -129,8 +129,8 @@ export async function checkStore(store: SealedStore, journal: JournalFacts): Pro
   try {
     const raw = await store.get(HIGH_WATER_KEY);
     if (raw !== undefined) {
-      const mark = JSON.parse(new TextDecoder().decode(raw)) as { journalId: string; seq: string };
-      if (BigInt(mark.journalId) === journal.journalId && BigInt(mark.seq) > journal.headSeq) {
+      const mark = parseHighWater(store, raw);
+      if (mark.journalId === journal.journalId && mark.seq > journal.headSeq) {
         damage(HIGH_WATER_KEY, `the store saw the journal durable through ${mark.seq}, but it ends at ${journal.headSeq}: records ${journal.headSeq + 1n}..${mark.seq} are missing`);
       }
     }

@@ -171,4 +171,3 @@ export class Consumers {
     for (const waiter of [...this.waiters]) waiter();
   }
 }
-

@@ -26,6 +26,7 @@ import { FanlogError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';
 import { FsState } from './fs-state.js';
 import { decodeInode, encodeInode } from './inode.js';
+import { parseVersioned } from '../store/envelope.js';
 import type { MetaOp, SealedStore } from '../store/meta-store.js';
 
 const HEADER_KEY = 'fs/checkpoint';
@@ -130,13 +131,7 @@ export async function loadCheckpoint(store: SealedStore, journal: Journal, time:
 
 /** The checkpoint header, if it is one this version reads. */
 function parseHeader(store: SealedStore, raw: Uint8Array): CheckpointHeader {
-  let header: CheckpointHeader;
-  try {
-    header = JSON.parse(new TextDecoder().decode(raw)) as CheckpointHeader;
-  } catch {
-    throw store.corrupt(HEADER_KEY, 'checkpoint header is not JSON');
-  }
-  if (header.version !== CHECKPOINT_VERSION) throw store.corrupt(HEADER_KEY, `checkpoint version ${header.version} unknown`);
+  const header = parseVersioned<CheckpointHeader>(raw, 'checkpoint header', CHECKPOINT_VERSION, (what) => store.corrupt(HEADER_KEY, what));
   if (!/^\d+$/.test(header.seq) || !/^\d+$/.test(header.journalId) || !Number.isSafeInteger(header.inodes)) {
     throw store.corrupt(HEADER_KEY, 'checkpoint header fields are malformed');
   }

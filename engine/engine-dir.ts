@@ -26,7 +26,7 @@
 import path from 'node:path';
 import { corrupt, FanlogError, invalid } from '../errors.js';
 import type { Io } from '../journal/io.js';
-import { envelopeDamage, seal, ENVELOPE_BYTES } from '../store/envelope.js';
+import { envelopeDamage, parseVersioned, seal, ENVELOPE_BYTES } from '../store/envelope.js';
 import { metaStoreDir, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
 
 export const MARKER_NAME = 'FANLOG';
@@ -69,13 +69,7 @@ export async function readMarker(io: Io, dir: string): Promise<StoreKind | null>
   const sealed = bytes.subarray(MAGIC.length);
   const damage = envelopeDamage(MARKER_NAME, sealed);
   if (damage !== null) throw corrupt(file, MAGIC.length, damage);
-  let payload: MarkerPayload;
-  try {
-    payload = JSON.parse(new TextDecoder().decode(sealed.subarray(ENVELOPE_BYTES))) as MarkerPayload;
-  } catch {
-    throw corrupt(file, MAGIC.length + ENVELOPE_BYTES, 'marker payload is not JSON');
-  }
-  if (payload.version !== MARKER_VERSION) throw corrupt(file, MAGIC.length + ENVELOPE_BYTES, `marker version ${String(payload.version)} unknown`);
+  const payload = parseVersioned<MarkerPayload>(sealed.subarray(ENVELOPE_BYTES), 'marker', MARKER_VERSION, (what) => corrupt(file, MAGIC.length + ENVELOPE_BYTES, what));
   if (!STORE_KINDS.includes(payload.store)) throw corrupt(file, MAGIC.length + ENVELOPE_BYTES, `marker names an unknown store '${String(payload.store)}'`);
   return payload.store;
 }

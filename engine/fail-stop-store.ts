@@ -14,6 +14,7 @@
  *   reuse the lost seqs under consumers that saw the old ones.
  */
 import { FanlogError } from '../errors.js';
+import { parseVersioned } from '../store/envelope.js';
 import type { Journal } from '../journal/journal.js';
 import type { CheckedEntry, MetaOp, SealedStore } from '../store/meta-store.js';
 
@@ -93,19 +94,22 @@ export async function checkHighWater(store: SealedStore, journal: Journal, { exp
     if (initialize) await store.commit([highWaterOp(journal)]);
     return;
   }
-  let mark: { version: number; journalId: string; seq: string };
-  try {
-    mark = JSON.parse(new TextDecoder().decode(raw)) as typeof mark;
-  } catch {
-    throw store.corrupt(HIGH_WATER_KEY, 'not JSON');
-  }
-  if (mark.version !== HIGH_WATER_VERSION || !/^\d+$/.test(mark.seq) || !/^\d+$/.test(mark.journalId)) throw store.corrupt(HIGH_WATER_KEY, 'malformed');
-  if (BigInt(mark.journalId) !== journal.journalId) return;
-  const seq = BigInt(mark.seq);
+  const mark = parseHighWater(store, raw);
+  if (mark.journalId !== journal.journalId) return;
+  const seq = mark.seq;
   if (seq > journal.headSeq) {
     throw new FanlogError('ECORRUPT', `records ${journal.headSeq + 1n}..${seq} are missing: the journal ends at ${journal.headSeq}, but the store saw it durable through ${seq} (was its newest segment deleted?)`, {
       file: journal.dir,
       offset: 0,
     });
   }
+}
+
+/** The high-water mark stored in `raw`: ECORRUPT from `store` when it is not one this version reads. */
+export function parseHighWater(store: { corrupt(key: string, what: string): Error }, raw: Uint8Array): { journalId: bigint; seq: bigint } {
+  const mark = parseVersioned<{ version: number; journalId: unknown; seq: unknown }>(raw, 'high-water mark', HIGH_WATER_VERSION, (what) => store.corrupt(HIGH_WATER_KEY, what));
+  if (typeof mark.seq !== 'string' || !/^\d+$/.test(mark.seq) || typeof mark.journalId !== 'string' || !/^\d+$/.test(mark.journalId)) {
+    throw store.corrupt(HIGH_WATER_KEY, 'malformed');
+  }
+  return { journalId: BigInt(mark.journalId), seq: BigInt(mark.seq) };
 }

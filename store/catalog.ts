@@ -7,6 +7,7 @@
  *
  * Payload (JSON, sealed by the store): { version: 1, names: [...] }, sorted.
  */
+import { parseVersioned } from './envelope.js';
 import type { MetaOp } from './meta-store.js';
 
 const CATALOG_VERSION = 1;
@@ -26,15 +27,8 @@ export function catalogOp(key: string, names: Iterable<string>): MetaOp {
 export async function readCatalog(store: CatalogStore, key: string): Promise<string[]> {
   const raw = await store.get(key);
   if (raw === undefined) return [];
-  let catalog: { version: number; names: unknown };
-  try {
-    catalog = JSON.parse(new TextDecoder().decode(raw)) as typeof catalog;
-  } catch {
-    throw store.corrupt(key, 'catalog is not JSON');
-  }
-  if (catalog.version !== CATALOG_VERSION || !Array.isArray(catalog.names) || !catalog.names.every((name) => typeof name === 'string')) {
-    throw store.corrupt(key, 'catalog is malformed');
-  }
+  const catalog = parseVersioned<{ version: number; names: unknown }>(raw, 'catalog', CATALOG_VERSION, (what) => store.corrupt(key, what));
+  if (!Array.isArray(catalog.names) || !catalog.names.every((name) => typeof name === 'string')) throw store.corrupt(key, 'catalog is malformed');
   return catalog.names as string[];
 }
 
