@@ -20,11 +20,12 @@ export interface JournalView {
   completions: Map<bigint, number>;
 }
 
-export async function view(engine: Engine): Promise<JournalView> {
+/** The retained journal, or its records up to `upTo` (the journal as recovery found it). */
+export async function view(engine: Engine, upTo?: bigint): Promise<JournalView> {
   const requests = new Map<bigint, EngineRecord>();
   const decisions = new Map<bigint, EngineRecord[]>();
   const completions = new Map<bigint, number>();
-  for await (const { seq, payload } of engine.journal.read()) {
+  for await (const { seq, payload } of engine.journal.read(upTo === undefined ? {} : { to: upTo })) {
     const record = decodeRecord(payload);
     if (record.kind === 'request') requests.set(seq, record);
     else if (record.kind === 'decision') decisions.set(record.requestSeq!, [...(decisions.get(record.requestSeq!) ?? []), record]);
@@ -84,14 +85,11 @@ const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
  */
 export async function settleEverything(engine: Engine, fail: (what: string) => void): Promise<void> {
   const groupRank = ranks(engine);
+  // The journal as recovery found it: operations resumed since may have
+  // asked their next step, and a group's timeout (whose timer starts when
+  // recovery queues a request) may have answered already.
   const recoveredHead = engine.recovery.headSeq;
-  // Operations resumed by recovery may already have asked their next step:
-  // those requests are after the recovered head and were never undecided.
-  const undecided = new Map<string, bigint[]>();
-  for (const [group, seqs] of checkJournal(await view(engine), fail, groupRank)) {
-    const before = seqs.filter((seq) => seq <= recoveredHead);
-    if (before.length > 0) undecided.set(group, before);
-  }
+  const undecided = checkJournal(await view(engine, recoveredHead), fail, groupRank);
   const expected = [...undecided.values()].reduce((total, seqs) => total + seqs.length, 0);
   if (engine.recovery.resurrectedRequests !== expected) fail(`resurrected ${engine.recovery.resurrectedRequests} requests, expected ${expected}`);
   const queues = new Map<string, EventQueue>();

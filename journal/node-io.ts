@@ -114,10 +114,8 @@ export class NodeIo implements Io {
   async lock(dir: string): Promise<IoLock> {
     const lockPath = path.join(dir, LOCK_NAME);
     const handle = await fsp.open(lockPath, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644);
-    let granted = false;
     try {
-      granted = tryLock(handle.fd);
-      if (!granted) {
+      if (!tryLock(handle.fd)) {
         const holder = (await handle.readFile('utf8').catch(() => '')).trim().split(/\s+/)[0] ?? '';
         throw busy(/^\d+$/.test(holder) ? `${dir} is locked by process ${holder}` : `${dir} is locked by another holder`);
       }
