@@ -7,7 +7,7 @@
 import type { Engine } from '../engine/engine.js';
 import type { EventQueue } from '../engine/event-queue.js';
 import { FAN_ALLOW, FAN_DENY_ERRNO, FAN_PRE_ACCESS, FAN_PRE_MODIFY } from '../engine/masks.js';
-import { ERRNO } from '../engine/permissions.js';
+import { ERRNO } from '../engine/permission/rules.js';
 import { Prng } from '../journal/prng.js';
 
 export const ARCHIVE = '/archive';

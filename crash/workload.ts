@@ -49,7 +49,7 @@ import {
   FAN_PRE_MODIFY,
   FAN_RENAME,
 } from '../engine/masks.js';
-import { ERRNO } from '../engine/permissions.js';
+import { ERRNO } from '../engine/permission/rules.js';
 import { ControlRaces } from './control-races.js';
 import type { Prng } from '../journal/prng.js';
 

@@ -41,7 +41,10 @@ import { FanlogFs, type FsHost } from './fs.js';
 import type { FsState } from './fs-state.js';
 import { Groups } from './group-registry.js';
 import { FAN_ALL_EVENTS, type Mask } from './masks.js';
-import { type Intent, type Outcome, type PermissionGroup, type PermissionHost, Permissions } from './permissions.js';
+import { PermissionBroker, type PendingOperation, type PermissionHost } from './permission/broker.js';
+import type { Intent } from './permission/intent.js';
+import type { Outcome } from './permission/operation.js';
+import type { PermissionGroup } from './permission/request.js';
 import { openMetaStore, type SealedStore, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
 import type { EngineRecord } from './record.js';
 import { Consumers } from '../consumers/consumer-registry.js';
@@ -126,7 +129,7 @@ function checkedClock(clock: () => bigint): () => bigint {
 export class Engine implements FsHost, PermissionHost {
   readonly fs: FanlogFs;
   readonly groups: Groups;
-  readonly permissions: Permissions;
+  readonly permissions: PermissionBroker;
   readonly filters = new Filters();
   readonly consumers: Consumers;
   /** The MetaStore, through a FailStopStore: a failed store write fails the engine. */
@@ -161,7 +164,7 @@ export class Engine implements FsHost, PermissionHost {
   ) {
     this.store = new FailStopStore(store, journal, () => this.checkWritable(), (error) => this.fail(error));
     this.fs = new FanlogFs(this);
-    this.permissions = new Permissions(this);
+    this.permissions = new PermissionBroker(this);
     this.groups = new Groups(this);
     this.consumers = new Consumers(this, consumerDefaults);
     this.durableCheckpoint = checkpoint;
@@ -227,11 +230,9 @@ export class Engine implements FsHost, PermissionHost {
       // Descriptors died with their processes: what they kept open is released now.
       if (!readOnly) await engine.fs.releaseOrphans();
       recovery.resurrectedRequests = engine.permissions.resurrect(
-        requests,
-        decisions,
-        completed,
+        { requests, decisions, completed },
         (name) => engine.groups.find(name),
-        (intent) => engine.fs.complete(intent).then(() => undefined),
+        (intent, operationSeq) => engine.fs.perform(intent, operationSeq),
         !readOnly,
       );
       recovery.ms = performance.now() - started;
@@ -267,8 +268,8 @@ export class Engine implements FsHost, PermissionHost {
     return seq;
   }
 
-  /** Guarded operations whose callers died in a crash and that wait for answers (see permissions.ts). */
-  pendingOperations(): ReturnType<Permissions['pendingOperations']> {
+  /** Guarded operations whose callers died in a crash and that wait for answers (see permission/broker.ts). */
+  pendingOperations(): PendingOperation[] {
     return this.permissions.pendingOperations();
   }
 

@@ -10,7 +10,8 @@
  */
 import { FanlogError } from '../errors.js';
 import type { Group, QueuedEvent } from './groups.js';
-import { checkResponse, type PermissionRequest } from './permissions.js';
+import type { PermissionRequest } from './permission/request.js';
+import { checkResponse } from './permission/rules.js';
 import { checkInteger, checkOptions } from './validate.js';
 
 export class EventQueue {
@@ -35,7 +36,7 @@ export class EventQueue {
     for (const event of events) {
       const request = this.group.requestOf(event);
       if (request !== undefined) {
-        request.state = 'read';
+        request.read();
         this.unanswered.set(event.id, request);
       }
     }

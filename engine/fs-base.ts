@@ -12,7 +12,7 @@ import { FAN_ONDIR, type Mask } from './masks.js';
 import { fsError, parsePath, type Resolved, resolve } from './paths.js';
 import type { EngineRecord, Fid, OpName, Stat } from './record.js';
 import { checkInteger, checkOptions, ID_MAX } from './validate.js';
-import type { Permissions } from './permissions.js';
+import type { PermissionBroker } from './permission/broker.js';
 
 export interface ProcessContext {
   pid?: number;
@@ -31,7 +31,7 @@ export const TIME_MAX = 2n ** 63n - 1n;
 /** What the filesystem needs of the engine. */
 export interface FsHost {
   readonly state: FsState;
-  readonly permissions: Permissions;
+  readonly permissions: PermissionBroker;
   now(): bigint;
   /** Throws EFAILED or ECLOSED when the engine cannot take operations. */
   checkUsable(): void;

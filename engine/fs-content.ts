@@ -1,9 +1,10 @@
 /**
  * FsContent: the operations on file content that permission events guard
  * (open, read, write, page faults) and the descriptors they use, on top of
- * FsBase. A guarded operation is described as an Intent, asked about by
- * permissions.ts, and then completed by `complete` against the state as it
- * is then; recovery completes an operation whose caller died the same way.
+ * FsBase. A guarded operation is described as an Intent and run by the
+ * permission broker (permission/broker.ts), which asks and then calls
+ * `perform` against the state as it is then; recovery runs an operation
+ * whose caller died through the same broker and the same `perform`.
  */
 
 import { fidOf, type Inode } from './inode.js';
@@ -11,7 +12,7 @@ import { FAN_ACCESS, FAN_CREATE, FAN_MODIFY, FAN_ACCESS_PERM, FAN_OPEN, FAN_OPEN
 import { fsError, parsePath, resolve } from './paths.js';
 import type { EngineRecord, Fid, Range } from './record.js';
 import { checkBoolean, checkInteger, checkOneOf, checkOptions, FILE_BYTES_MAX } from './validate.js';
-import type { Intent, IntentStep } from './permissions.js';
+import type { Intent, IntentArgs, IntentStep } from './permission/intent.js';
 
 import { type Context, FsBase, type OpenFlags, PAGE_BYTES, type ProcessContext } from './fs-base.js';
 
@@ -55,7 +56,7 @@ export abstract class FsContent extends FsBase {
       fid = fidOf(existing);
       const steps: { mask: bigint; range?: Range }[] = [{ mask: exec ? FAN_OPEN_EXEC_PERM : FAN_OPEN_PERM }];
       steps.push({ mask: writable ? FAN_PRE_MODIFY : FAN_PRE_ACCESS, range: { offset: 0, count: 0 } });
-      await this.guarded(this.intent(ctx, 'open', existing, where, { flags, exec, truncate }, steps));
+      await this.guarded(this.intent(ctx, { op: 'open', flags, exec, truncate }, existing, where, steps));
     }
     const fd = this.nextFd++;
     this.files.set(fd, { fid, path: where.path, parentFid: where.parentFid, name: where.name, readable: flags !== 'w', writable });
@@ -72,7 +73,7 @@ export abstract class FsContent extends FsBase {
     const count = Math.max(0, Math.min(length, open.inode.size - offset));
     const steps: { mask: bigint; range?: Range }[] = [{ mask: FAN_ACCESS_PERM }];
     if (count > 0) steps.push({ mask: FAN_PRE_ACCESS, range: { offset, count } });
-    return (await this.guarded(this.intent(ctx, 'read', open.inode, open, { offset, length }, steps))) as number;
+    return (await this.guarded(this.intent(ctx, { op: 'read', offset, length }, open.inode, open, steps))) as number;
   }
 
   async write(fd: number, offset: number, length: number, context?: ProcessContext): Promise<number> {
@@ -83,7 +84,7 @@ export abstract class FsContent extends FsBase {
     if (!open.writable) throw fsError('EBADF', `fd ${fd} is not open for writing`);
     if (length === 0) return 0;
     const steps = [{ mask: FAN_PRE_MODIFY, range: { offset, count: length } }];
-    return (await this.guarded(this.intent(ctx, 'write', open.inode, open, { offset, length }, steps))) as number;
+    return (await this.guarded(this.intent(ctx, { op: 'write', offset, length }, open.inode, open, steps))) as number;
   }
 
   /** A page fault on the 4096-byte page holding `offset`: raises only the pre-content event for the page. */
@@ -97,76 +98,64 @@ export abstract class FsContent extends FsBase {
     if (offset >= open.inode.size) throw fsError('EINVAL', `offset ${offset} is beyond the end of '${open.path}'`);
     const page: Range = { offset: offset - (offset % PAGE_BYTES), count: PAGE_BYTES };
     const steps = [{ mask: write ? FAN_PRE_MODIFY : FAN_PRE_ACCESS, range: page }];
-    return (await this.guarded(this.intent(ctx, 'fault', open.inode, open, { offset, write }, steps))) as Range;
+    return (await this.guarded(this.intent(ctx, { op: 'fault', offset, write }, open.inode, open, steps))) as Range;
   }
 
   // ---- guarded operations ---------------------------------------------------
 
   protected intent(
     ctx: Context,
-    op: Intent['op'],
+    args: IntentArgs,
     inode: Inode,
     where: { parentFid: Fid; name: string; path: string },
-    args: Partial<Intent>,
     steps: { mask: bigint; range?: Range }[],
   ): Intent {
     // Pre-content events apply to regular files and directories only.
     const applicable = steps.filter((step) => (step.mask & (FAN_PRE_ACCESS | FAN_PRE_MODIFY)) === 0n || inode.type === 'file' || inode.type === 'dir');
     const intentSteps: IntentStep[] = applicable.map((step) => ({ mask: step.mask.toString(), ...(step.range === undefined ? {} : { range: step.range }) }));
-    return { op, fid: fidOf(inode), path: where.path, parentFid: where.parentFid, name: where.name, pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, ...args, steps: intentSteps };
+    const base = { fid: fidOf(inode), path: where.path, parentFid: where.parentFid, name: where.name, pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, steps: intentSteps };
+    return { ...base, ...args } as Intent;
   }
 
   /**
-   * Asks for permission, then completes; reports the outcome to
-   * `engine.settled`. With nobody to ask it completes at once, so the
-   * operation is applied and appended within the call, as every other one.
+   * Runs a guarded operation through the broker: it asks, then performs.
+   * With nobody to ask it performs at once, so the operation is applied and
+   * appended within the call, as every other one.
    */
   protected guarded(intent: Intent): Promise<unknown> {
-    if (!this.host.permissions.mayAsk(intent)) return this.complete(intent);
-    return this.askThenComplete(intent);
-  }
-
-  protected async askThenComplete(intent: Intent): Promise<unknown> {
-    await this.host.permissions.guard(intent);
-    try {
-      const result = await this.complete(intent);
-      this.host.permissions.completed(intent, null);
-      return result;
-    } catch (error) {
-      this.host.permissions.completed(intent, error);
-      throw error;
-    }
+    return this.host.permissions.run(intent, (allowed, operationSeq) => this.perform(allowed, operationSeq));
   }
 
   /**
-   * Completes a guarded operation whose permissions were granted, against
-   * the state as it is now: the live path after `guard`, and recovery for an
-   * operation whose caller died while it waited.
+   * Performs a guarded operation whose permissions were granted, against
+   * the state as it is now: the live path, and recovery for an operation
+   * whose caller died while it waited. `operationSeq` (the seq of its first
+   * request, if it asked any) tags the entry: recovery's sign that it ran.
    */
-  async complete(intent: Intent): Promise<unknown> {
+  async perform(intent: Intent, operationSeq: bigint | undefined): Promise<unknown> {
     const ctx: Context = { pid: intent.pid, tid: intent.tid, uid: intent.uid, gid: 0, time: this.host.now() };
-    // The first record of the operation's entry names the operation: recovery's sign that it completed.
-    const tag = intent.operationSeq === undefined ? {} : { requestSeq: BigInt(intent.operationSeq) };
+    // The first record of the operation's entry names the operation.
+    const tag = operationSeq === undefined ? {} : { requestSeq: operationSeq };
     const inode = this.state.byFid(intent.fid);
     if (inode === undefined) throw fsError('ENOENT', `'${intent.path}' was deleted while its ${intent.op} waited for permission`);
     const where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
     switch (intent.op) {
       case 'open': {
         const writable = intent.flags !== 'r';
-        const op = intent.truncate === true && writable && inode.type === 'file'
+        const op = intent.truncate && writable && inode.type === 'file'
           ? this.opRecord(ctx, 'truncate', { fid: intent.fid, attrs: { size: 0 }, range: { offset: 0, count: inode.size }, ...tag })
           : null;
         await this.host.commit(op, () => {
           const events: EngineRecord[] = [];
           if (op !== null) events.push(this.event(ctx, 'open', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range: op.range! }));
-          events.push(this.event(ctx, 'open', intent.exec === true ? FAN_OPEN | FAN_OPEN_EXEC : FAN_OPEN, inode, where, op === null ? tag : {}));
+          events.push(this.event(ctx, 'open', intent.exec ? FAN_OPEN | FAN_OPEN_EXEC : FAN_OPEN, inode, where, op === null ? tag : {}));
           return events;
         });
         return undefined;
       }
       case 'read': {
-        const offset = intent.offset!;
-        const count = Math.max(0, Math.min(intent.length!, inode.size - offset));
+        const { offset } = intent;
+        const count = Math.max(0, Math.min(intent.length, inode.size - offset));
         if (count > 0 && inode.offline.intersects(offset, offset + count)) {
           throw fsError('EIO', `'${intent.path}' bytes ${offset}..${offset + count} are offline`);
         }
@@ -174,20 +163,20 @@ export abstract class FsContent extends FsBase {
         return count;
       }
       case 'write': {
-        const range = { offset: intent.offset!, count: intent.length! };
+        const range = { offset: intent.offset, count: intent.length };
         const op = this.opRecord(ctx, 'write', { fid: intent.fid, range, ...tag });
         await this.host.commit(op, () => [this.event(ctx, 'write', FAN_MODIFY, inode, where, { range })]);
         return intent.length;
       }
       case 'truncate': {
-        const size = intent.size!;
+        const { size } = intent;
         const range: Range = { offset: Math.min(inode.size, size), count: Math.abs(inode.size - size) };
         const op = this.opRecord(ctx, 'truncate', { fid: intent.fid, attrs: { size }, range, ...tag });
         await this.host.commit(op, () => [this.event(ctx, 'truncate', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range })]);
         return undefined;
       }
       case 'fault': {
-        const offset = intent.offset!;
+        const { offset } = intent;
         const page: Range = { offset: offset - (offset % PAGE_BYTES), count: PAGE_BYTES };
         const end = Math.min(inode.size, page.offset + PAGE_BYTES);
         if (inode.offline.intersects(page.offset, end)) throw fsError('EIO', `'${intent.path}' page at ${page.offset} is offline`);

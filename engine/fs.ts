@@ -247,7 +247,7 @@ export class FanlogFs extends FsContent {
     const at = this.existing(path, true);
     if (at.inode.type === 'dir') throw fsError('EISDIR', `'${at.path}' is a directory`);
     const range: Range = { offset: Math.min(at.inode.size, size), count: Math.abs(at.inode.size - size) };
-    const intent = this.intent(ctx, 'truncate', at.inode, this.where(at), { size }, [{ mask: FAN_PRE_MODIFY, range }]);
+    const intent = this.intent(ctx, { op: 'truncate', size }, at.inode, this.where(at), [{ mask: FAN_PRE_MODIFY, range }]);
     await this.guarded(intent);
   }
 

@@ -13,7 +13,7 @@ import { catalogOp, checkCatalog, readCatalog } from '../store/catalog.js';
 import { encodeGroup, Group, GROUP_CLASSES, GROUP_VERSION, type GroupHost, type GroupInfo, type GroupOptions, type GroupSettings, KEY_PREFIX, type StoredGroup } from './groups.js';
 import { Serial } from './serial.js';
 import { parseVersioned } from '../store/envelope.js';
-import { priorityKey } from './permissions.js';
+import { priorityKey } from './permission/rules.js';
 import type { EngineRecord } from './record.js';
 import { checkBoolean, checkInteger, checkName, checkOneOf, checkOptions } from './validate.js';
 

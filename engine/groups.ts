@@ -43,7 +43,9 @@ import { type Mark, markKey, matchMarks, type MarkScope } from './notify.js';
 import { fsError, parsePath, resolve } from './paths.js';
 import type { EngineRecord, Fid, Range, Stat } from './record.js';
 export { EventQueue };
-import { PERMISSION_BITS, type PermissionGroup, type PermissionRequest, type Permissions } from './permissions.js';
+import type { PermissionBroker } from './permission/broker.js';
+import type { PermissionGroup, PermissionRequest } from './permission/request.js';
+import { PERMISSION_BITS } from './permission/rules.js';
 import { checkBigint, checkBoolean, checkOneOf, checkOptions } from './validate.js';
 
 export type GroupClass = 'notif' | 'content' | 'pre-content';
@@ -112,7 +114,7 @@ export interface GroupInfo extends GroupSettings {
 export interface GroupHost {
   readonly state: FsState;
   readonly store: EngineStore;
-  readonly permissions: Permissions;
+  readonly permissions: PermissionBroker;
   checkUsable(): void;
 }
 
@@ -317,13 +319,10 @@ export class Group implements PermissionGroup {
     const events: QueuedEvent[] = [];
     for (const request of requests) {
       const event: QueuedEvent = { id: this.nextId++, seq: request.seq, mask: request.record.mask!, ...pick(request.record) };
-      request.state = 'queued';
+      request.queued();
       this.requests.set(event.id, request);
       this.queuedEventOf.set(request, event);
       events.push(event);
-      if (this.settings.permissionTimeoutMs !== null && request.timer === null) {
-        request.timer = setTimeout(() => void this.timedOut(request), this.settings.permissionTimeoutMs);
-      }
     }
     if (atHead) this.queue = events.concat(this.queue);
     else for (const event of events) this.queue.push(event);
@@ -348,20 +347,19 @@ export class Group implements PermissionGroup {
     await this.host.permissions.decide(request, response, { byListener: true });
   }
 
-  private async timedOut(request: PermissionRequest): Promise<void> {
-    request.timer = null;
-    if (request.state === 'deciding' || request.state === 'decided') return;
-    this.dropQueued(request);
-    try {
-      await this.host.permissions.decide(request, this.timeoutResponse(), { timeout: true });
-    } catch {
-      return; // answered meanwhile, or the engine failed
-    }
+  /** How long a request may wait, and the answer a timeout gives (the broker arms it). */
+  get timeout(): { ms: number; response: number } | null {
+    const ms = this.settings.permissionTimeoutMs;
+    return ms === null ? null : { ms, response: this.timeoutResponse() };
+  }
+
+  /** A timeout answered one of this group's requests: after `evictAfterTimeouts` in a row, the group is evicted. */
+  timedOut(): void {
     this.consecutiveTimeouts++;
     const limit = this.settings.evictAfterTimeouts;
     if (limit !== null && this.consecutiveTimeouts >= limit && !this.evicted && !this.evicting) {
       this.evicting = true;
-      await this.evict().catch(() => undefined);
+      void this.evict().catch(() => undefined);
     }
   }
 
@@ -378,13 +376,13 @@ export class Group implements PermissionGroup {
       this.marks.clear();
     });
     for (const request of this.host.permissions.pendingOf(this)) {
-      this.dropQueued(request);
+      this.withdraw(request);
       await this.host.permissions.decide(request, this.timeoutResponse(), { timeout: true }).catch(() => undefined);
     }
   }
 
   /** Takes a request's event out of the queue if it is still unread there (in O(1): it is skipped when reading). */
-  private dropQueued(request: PermissionRequest): void {
+  withdraw(request: PermissionRequest): void {
     const event = this.queuedEventOf.get(request);
     if (event === undefined) return;
     this.queuedEventOf.delete(request);
@@ -394,7 +392,7 @@ export class Group implements PermissionGroup {
 
   private async allowAllPending(): Promise<void> {
     for (const request of this.host.permissions.pendingOf(this)) {
-      this.dropQueued(request);
+      this.withdraw(request);
       await this.host.permissions.decide(request, FAN_ALLOW).catch(() => undefined);
     }
   }
@@ -500,7 +498,6 @@ export class Group implements PermissionGroup {
   }
 
   close(): void {
-    for (const request of this.requests.values()) if (request.timer !== null) clearTimeout(request.timer);
     this.wake();
   }
 }

@@ -14,7 +14,7 @@ import { FanlogError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
 import { decodeRecord } from './codec.js';
-import { isAllowed } from './permissions.js';
+import { isAllowed } from './permission/rules.js';
 import type { EngineRecord } from './record.js';
 
 export interface Replayed {
@@ -55,7 +55,7 @@ export async function replayJournal(journal: Journal, checkpoint: LoadedCheckpoi
 /**
  * The first request of the oldest guarded operation the replayed journal
  * shows unfinished (its last request unanswered, or allowed and its own
- * entry missing), as Permissions.resurrect judges it; undefined when none
+ * entry missing), as PermissionBroker.resurrect judges it; undefined when none
  * is. A checkpoint that a rebuild writes needs the journal from there.
  */
 export function oldestUnfinishedRequest(replayed: Replayed): bigint | undefined {

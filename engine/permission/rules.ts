@@ -1,0 +1,55 @@
+/**
+ * The rules of permission answers, as Linux has them: which responses a
+ * listener may give, what a denial fails with, and the order groups are
+ * asked in.
+ */
+import { FanlogError, type FanlogErrorCode, invalid } from '../../errors.js';
+import { FAN_ALLOW, FAN_DENY, FAN_PERMISSION_EVENTS, FAN_PRE_CONTENT_EVENTS, type Mask } from '../masks.js';
+
+/** Linux errno values a pre-content listener may deny with: FAN_DENY_ERRNO(ERRNO.EIO). */
+export const ERRNO = { EPERM: 1, EIO: 5, EAGAIN: 11, EBUSY: 16, ETXTBSY: 26, ENOSPC: 28, EDQUOT: 122 } as const;
+const ERRNO_CODES = new Map<number, FanlogErrorCode>(Object.entries(ERRNO).map(([name, value]) => [value, name as FanlogErrorCode]));
+
+export type PermissionClass = 'notif' | 'content' | 'pre-content';
+
+/** Every permission event bit: the events that wait for an answer. */
+export const PERMISSION_BITS: Mask = FAN_PERMISSION_EVENTS | FAN_PRE_CONTENT_EVENTS;
+
+/** Checks a listener's response; returns it. EINVAL for anything Linux rejects. */
+export function checkResponse(response: unknown, groupClass: PermissionClass): number {
+  if (typeof response !== 'number' || !Number.isInteger(response) || response < 0 || response > 0xffffffff) {
+    throw invalid(`response must be FAN_ALLOW, FAN_DENY or FAN_DENY_ERRNO(errno), got ${String(response)}`);
+  }
+  const verdict = response & 0xff;
+  const errno = response >>> 24;
+  if ((verdict !== FAN_ALLOW && verdict !== FAN_DENY) || (response & 0x00ffff00) !== 0) {
+    throw invalid(`response 0x${response.toString(16)} is neither FAN_ALLOW nor FAN_DENY`);
+  }
+  if (errno !== 0) {
+    if (verdict === FAN_ALLOW) throw invalid('an errno goes with FAN_DENY only');
+    if (groupClass !== 'pre-content') throw invalid('a custom errno needs a pre-content group');
+    if (!ERRNO_CODES.has(errno)) throw invalid(`errno ${errno} is not one a listener may choose (EIO, EPERM, EBUSY, ETXTBSY, EAGAIN, ENOSPC, EDQUOT)`);
+  }
+  return response;
+}
+
+export function isAllowed(response: number): boolean {
+  return (response & 0xff) === FAN_ALLOW;
+}
+
+/** The code a denied operation fails with: EPERM, or the listener's errno. */
+export function denialCode(response: number): FanlogErrorCode {
+  return ERRNO_CODES.get(response >>> 24) ?? 'EPERM';
+}
+
+/** The error a denied operation fails with. */
+export function denialError(response: number, what: string): FanlogError {
+  return new FanlogError(denialCode(response), `${what} denied by a permission listener`);
+}
+
+const CLASS_RANK: Record<PermissionClass, number> = { 'pre-content': 0, content: 1, notif: 2 };
+
+/** Priority order: pre-content, content, notif; by name within a class. */
+export function priorityKey(group: { groupClass: PermissionClass; name: string }): string {
+  return `${CLASS_RANK[group.groupClass]}/${group.name}`;
+}
