@@ -113,7 +113,8 @@ function deliver(seq: bigint, record: EngineRecord): DeliveredRecord {
 export class Consumer {
   private position: bigint;
   private predicate: FilterPredicate | null = null;
-  private lastActivityMs = Date.now();
+  /** The engine clock's time of the last read or ack, in ns: idleness is judged by the engine's clock. */
+  private lastActivity: bigint;
   private readonly serial = new Serial();
   private gone = false;
 
@@ -124,6 +125,7 @@ export class Consumer {
     private stored: StoredConsumer,
   ) {
     this.position = BigInt(stored.cursor);
+    this.lastActivity = host.now();
     if (stored.filter !== null && host.filters.has(stored.filter.name)) {
       try {
         this.predicate = host.filters.build(stored.filter.name, stored.filter.argument);
@@ -152,7 +154,8 @@ export class Consumer {
   }
 
   get idleMs(): number {
-    return Date.now() - this.lastActivityMs;
+    const idle = this.host.now() - this.lastActivity;
+    return idle > 0n ? Number(idle / 1_000_000n) : 0;
   }
 
   info(): ConsumerInfo {
@@ -188,7 +191,7 @@ export class Consumer {
     checkInteger('max', max, 1, 1_000_000);
     checkInteger('waitMs', waitMs, 0, 3_600_000);
     this.checkReadable();
-    this.lastActivityMs = Date.now();
+    this.lastActivity = this.host.now();
     const deadline = Date.now() + waitMs;
     const mask = BigInt(this.stored.mask);
     const out: DeliveredRecord[] = [];
@@ -213,7 +216,7 @@ export class Consumer {
       await this.registry.waitForRecords(deadline - Date.now());
       this.checkReadable();
     }
-    this.lastActivityMs = Date.now();
+    this.lastActivity = this.host.now();
     return out;
   }
 
@@ -249,7 +252,7 @@ export class Consumer {
     if (seq > this.host.journal.durableSeq) {
       return Promise.reject(invalid(`cannot acknowledge ${seq}: the journal is durable through ${this.host.journal.durableSeq}`));
     }
-    this.lastActivityMs = Date.now();
+    this.lastActivity = this.host.now();
     return this.serial.run(async () => {
       this.checkReadable();
       if (seq <= this.cursor) return;

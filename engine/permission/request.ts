@@ -52,6 +52,8 @@ const NEXT: Record<RequestState, readonly RequestState[]> = {
   abandoned: [],
 };
 
+const wakeMs = (leftMs: number): number => Math.min(Math.max(1, leftMs), 1000);
+
 export class PermissionRequest {
   #state: RequestState = 'new';
   #timer: NodeJS.Timeout | null = null;
@@ -127,13 +129,23 @@ export class PermissionRequest {
     this.#reject(error);
   }
 
-  /** Starts the permission timeout once; `onTimeout` runs if the request is still queued or read then. */
-  armTimeout(ms: number, onTimeout: () => void): void {
+  /**
+   * Starts the permission timeout once: `onTimeout` runs when the engine's
+   * clock (`now`, ns) reaches `ms` after now, if the request is still
+   * queued or read then. A timer wakes it at least once a second; the clock
+   * decides, so that a run on an injected clock times out by that clock.
+   */
+  armTimeout(ms: number, now: () => bigint, onTimeout: () => void): void {
     assert.ok(this.#state === 'queued' || this.#state === 'read', `request ${this.seq}: a timeout armed while ${this.#state}`);
     if (this.#timer !== null) return;
-    this.#timer = setTimeout(() => {
+    const deadline = now() + BigInt(ms) * 1_000_000n;
+    const wake = (): void => {
       this.#timer = null;
-      if (this.#state === 'queued' || this.#state === 'read') onTimeout();
-    }, ms);
+      if (this.#state !== 'queued' && this.#state !== 'read') return;
+      const left = deadline - now();
+      if (left <= 0n) onTimeout();
+      else this.#timer = setTimeout(wake, wakeMs(Math.ceil(Number(left) / 1e6)));
+    };
+    this.#timer = setTimeout(wake, wakeMs(ms));
   }
 }

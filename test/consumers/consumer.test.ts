@@ -155,6 +155,21 @@ describe('bounded disk', () => {
     await expect.poll(() => idle.evicted, { timeout: 5000 }).not.toBeNull();
     expect((await rejection(() => idle.ack(0n))).code).toBe('EEVICTED');
   });
+
+  it("judges idleness by the engine's clock, so that a seeded run replays", async () => {
+    let now = 1_000_000_000n;
+    const engine = await open({ consumerIdleMsMax: 60_000, clock: () => now });
+    const idle = await engine.consumers.register('idle');
+    const busy = await engine.consumers.register('busy');
+    expect(idle.info().idleMs).toBe(0);
+    now += 30_000_000_000n;
+    await busy.read();
+    now += 31_000_000_000n;
+    expect(idle.info().idleMs).toBe(61_000);
+    expect(busy.info().idleMs).toBe(31_000);
+    await expect.poll(() => idle.evicted, { timeout: 5000 }).not.toBeNull();
+    expect(busy.evicted).toBeNull();
+  });
 });
 
 describe('fastpath filters', () => {

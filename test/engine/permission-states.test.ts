@@ -7,7 +7,7 @@
 import { AssertionError } from 'node:assert';
 import { afterEach, expect, it } from 'vitest';
 import { Engine } from '../../engine/engine.js';
-import { FAN_ALLOW, FAN_PRE_MODIFY } from '../../engine/masks.js';
+import { FAN_ALLOW, FAN_OPEN_PERM, FAN_PRE_MODIFY } from '../../engine/masks.js';
 import type { Intent } from '../../engine/permission/intent.js';
 import { GuardedOperation } from '../../engine/permission/operation.js';
 import { type PermissionGroup, PermissionRequest } from '../../engine/permission/request.js';
@@ -31,7 +31,7 @@ it('asserts every request transition', () => {
   expect(() => request.queued()).toThrow(AssertionError);
   request.decided(FAN_ALLOW);
   expect(() => request.abandon(new Error('late'))).toThrow(AssertionError);
-  expect(() => request.armTimeout(10, () => undefined)).toThrow(AssertionError);
+  expect(() => request.armTimeout(10, () => 0n, () => undefined)).toThrow(AssertionError);
 });
 
 it('asserts every operation transition', () => {
@@ -69,4 +69,18 @@ it("reports an orphan's outcome once, then forgets it", async () => {
   await queue.respond(event!.id, FAN_ALLOW);
   expect(await reopened.settled(pending!.operationSeq)).toEqual({ outcome: 'completed' });
   expect((await rejection(() => reopened.settled(pending!.operationSeq))).code).toBe('ENOENT');
+});
+
+it("times a request out by the engine's clock", async () => {
+  let now = 1n;
+  const engine = await Engine.open('/e', { io: new MemoryIo(), store: 'files', clock: () => now });
+  engines.push(engine);
+  await engine.fs.create('/f', { size: 10 });
+  const g = await engine.groups.create('slow', { class: 'content', permissionTimeoutMs: 3_600_000, onTimeout: 'deny' });
+  await g.mark({ path: '/f', mask: FAN_OPEN_PERM });
+  const opening = rejection(() => engine.fs.open('/f', 'r'));
+  await expect.poll(() => g.info().pendingPermissions).toBe(1);
+  // An hour passes on the engine's clock, in no time on the wall's.
+  now += 3_600_000_000_000n;
+  expect((await opening).code).toBe('EPERM');
 });
