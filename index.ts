@@ -16,7 +16,7 @@ export { JournalReader, type JournalRecord } from './journal/reader.js';
 export { JournalFollower } from './journal/follower.js';
 export type { RecoveryReport } from './journal/recovery.js';
 export type { ByteOffset, JournalId, Seq } from './journal/types.js';
-export { Engine, type EngineOptions, type EngineRecovery } from './engine/engine.js';
+export { Engine, type EngineOptions, type EngineRecovery } from './fanlog.js';
 export { FanlogFs, type ProcessContext, type OpenFlags, PAGE_BYTES } from './engine/fs.js';
 export { Group, EventQueue, type GroupClass, type GroupInfo, type GroupOptions, type MarkOptions, type QueuedEvent } from './engine/groups.js';
 export { Groups } from './engine/group-registry.js';

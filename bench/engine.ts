@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../fanlog.js';
 import { Journal } from '../journal/journal.js';
 import { type BenchCase, type BenchSettings, ratio, runCases } from './harness.js';
 

@@ -19,7 +19,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../fanlog.js';
 import { FAN_ACCESS_PERM, FAN_ALLOW, FAN_OPEN_PERM } from '../engine/masks.js';
 import { type BenchCase, type BenchSettings, ratio, runCases } from './harness.js';
 

@@ -9,7 +9,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { decodeRecord } from '../engine/codec.js';
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../fanlog.js';
 import { MARKER_NAME } from '../engine/engine-dir.js';
 import { maskNames } from '../engine/masks.js';
 import type { StoreKind } from '../store/meta-store.js';

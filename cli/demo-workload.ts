@@ -4,7 +4,7 @@
  * group that fills exactly the ranges asked for, and now and then says
  * EAGAIN), and simulated processes that read, write, rename and delete.
  */
-import type { Engine } from '../engine/engine.js';
+import type { Engine } from '../fanlog.js';
 import type { EventQueue } from '../engine/event-queue.js';
 import { FAN_ALLOW, FAN_DENY_ERRNO, FAN_PRE_ACCESS, FAN_PRE_MODIFY } from '../engine/masks.js';
 import { ERRNO } from '../engine/permission/rules.js';

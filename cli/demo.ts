@@ -19,7 +19,7 @@ import { FanlogError } from '../errors.js';
 import { fileURLToPath } from 'node:url';
 import type { Consumer } from '../consumers/consumer.js';
 import { decodeRecord } from '../engine/codec.js';
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../fanlog.js';
 import { Prng } from '../journal/prng.js';
 import { ARCHIVE, HsmDaemon, hsmGroup, newCounters, populate, simulatedProcess } from './demo-workload.js';
 import { progressBar } from './progress.js';

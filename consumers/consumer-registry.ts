@@ -13,6 +13,8 @@
  * head means the journal lost records the consumer saw: ECORRUPT too.
  */
 import { FanlogError } from '../errors.js';
+import type { ChangelogReader, ChangelogSource } from '../engine/changelog-source.js';
+import type { Filters } from './filters.js';
 import { Serial } from '../engine/serial.js';
 import { checkBigint, checkInteger, checkName, checkOneOf, checkOptions } from '../engine/validate.js';
 import { catalogOp, checkCatalog, readCatalog } from '../store/catalog.js';
@@ -22,7 +24,6 @@ import {
   Consumer,
   CONSUMER_KEY_PREFIX,
   CONSUMER_VERSION,
-  type ConsumerHost,
   type ConsumerInfo,
   type ConsumerOptions,
   decodeConsumer,
@@ -32,14 +33,16 @@ import {
 
 export const CONSUMER_CATALOG_KEY = 'catalog/consumer';
 
-export class Consumers {
+export class Consumers implements ChangelogReader {
   private readonly consumers = new Map<string, Consumer>();
   private readonly waiters = new Set<() => void>();
   private readonly serial = new Serial();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly host: ConsumerHost,
+    private readonly host: ChangelogSource,
+    /** Filters consumers may attach, by name. */
+    readonly filters: Filters,
     private readonly defaults: { lagRecordsMax: number | null; idleMsMax: number | null },
   ) {}
 
@@ -112,7 +115,7 @@ export class Consumers {
       await consumer.retire(() => this.host.store.commit([{ type: 'del', key: CONSUMER_KEY_PREFIX + name }, catalogOp(CONSUMER_CATALOG_KEY, names)]));
       this.consumers.delete(name);
     });
-    this.host.consumersMoved();
+    this.host.retentionMoved();
   }
 
   /** The lowest cursor of any consumer that still holds the journal (undefined: none does). */

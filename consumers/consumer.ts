@@ -35,14 +35,13 @@
  */
 import { FanlogError, invalid } from '../errors.js';
 import { decodeHeader, decodeRecord } from '../engine/codec.js';
-import type { EngineStore } from '../engine/fail-stop-store.js';
+import type { ChangelogSource } from '../engine/changelog-source.js';
 import { Serial } from '../engine/serial.js';
 import { parseVersioned } from '../store/envelope.js';
 import type { EngineRecord } from '../engine/record.js';
 import { checkBigint, checkInteger, checkOptions } from '../engine/validate.js';
-import type { Journal } from '../journal/journal.js';
 import type { Consumers } from './consumer-registry.js';
-import type { FilterPredicate, Filters } from './filters.js';
+import type { FilterPredicate } from './filters.js';
 
 export const CONSUMER_KEY_PREFIX = 'consumer/';
 export const ALL_BITS = 2n ** 64n - 1n;
@@ -84,20 +83,6 @@ export interface StoredConsumer {
 }
 
 /** What consumers need of the engine. */
-export interface ConsumerHost {
-  readonly journal: Journal;
-  readonly store: EngineStore;
-  readonly filters: Filters;
-  readonly readOnly: boolean;
-  /** The oldest record still promised to a new reader (see Engine.retainedFromSeq). */
-  readonly retainedFromSeq: bigint;
-  checkUsable(): void;
-  /** Journals one record as its own entry; resolves with its seq once durable. */
-  appendRecord(record: EngineRecord): Promise<bigint>;
-  now(): bigint;
-  /** A cursor moved or a consumer left: the journal may be purged further. */
-  consumersMoved(): void;
-}
 
 /** The decoded record with its seq; the engine's internal fields (rare outside op records) are dropped. */
 function deliver(seq: bigint, record: EngineRecord): DeliveredRecord {
@@ -119,16 +104,16 @@ export class Consumer {
   private gone = false;
 
   constructor(
-    private readonly host: ConsumerHost,
+    private readonly host: ChangelogSource,
     private readonly registry: Consumers,
     readonly name: string,
     private stored: StoredConsumer,
   ) {
     this.position = BigInt(stored.cursor);
     this.lastActivity = host.now();
-    if (stored.filter !== null && host.filters.has(stored.filter.name)) {
+    if (stored.filter !== null && registry.filters.has(stored.filter.name)) {
       try {
-        this.predicate = host.filters.build(stored.filter.name, stored.filter.argument);
+        this.predicate = registry.filters.build(stored.filter.name, stored.filter.argument);
       } catch {
         this.predicate = null; // an attachment that no longer builds filters nothing
       }
@@ -259,14 +244,14 @@ export class Consumer {
       if (seq > this.host.journal.syncedSeq) await this.host.journal.sync();
       await this.update({ cursor: seq.toString() });
       if (this.position < seq) this.position = seq;
-      this.host.consumersMoved();
+      this.host.retentionMoved();
     });
   }
 
   /** Attaches a registered filter with its argument; durable when it resolves. EBUSY if one is attached. */
   attachFilter(name: string, argument: string): Promise<void> {
     this.checkReadable();
-    const predicate = this.host.filters.build(name, argument);
+    const predicate = this.registry.filters.build(name, argument);
     return this.serial.run(async () => {
       this.checkReadable();
       if (this.stored.filter !== null) throw new FanlogError('EBUSY', `consumer '${this.name}' has filter '${this.stored.filter.name}' attached`);
@@ -294,7 +279,7 @@ export class Consumer {
       const toSeq = this.host.journal.headSeq;
       await this.host.appendRecord({ kind: 'evicted', op: 'consumer', time: this.host.now(), consumer: this.name, fromSeq, toSeq });
       await this.update({ evicted: { fromSeq: fromSeq.toString(), toSeq: toSeq.toString() } });
-      this.host.consumersMoved();
+      this.host.retentionMoved();
     });
   }
 

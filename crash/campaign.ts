@@ -43,7 +43,7 @@
  * same run seed, workload and fault, so `{ seed: S, only: K }` replays it.
  */
 import { tmpdir } from 'node:os';
-import { Engine, type EngineOptions } from '../engine/engine.js';
+import { Engine, type EngineOptions } from '../fanlog.js';
 import type { StoreKind } from '../store/meta-store.js';
 import { checkInteger, checkOneOf, checkOptions } from '../engine/validate.js';
 import { invalid } from '../errors.js';

@@ -25,7 +25,7 @@
  * caller, which sees Engine.open reject; 7 by the workload and the caller.
  */
 import { decodeRecord } from '../engine/codec.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine } from '../fanlog.js';
 import { FsState } from '../engine/fs-state.js';
 import type { Seq } from '../journal/types.js';
 import { sameBytes } from './history.js';

@@ -22,7 +22,7 @@
  * failed with an I/O error (which may or may not have landed), is not held
  * to anything until its next resolved registration or creation.
  */
-import type { Engine } from '../engine/engine.js';
+import type { Engine } from '../fanlog.js';
 import { FAN_CREATE, FAN_DELETE, FAN_OPEN_PERM } from '../engine/masks.js';
 import type { Prng } from '../journal/prng.js';
 import type { ControlChange, Observer } from './workload.js';

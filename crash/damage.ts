@@ -7,7 +7,7 @@
  * either give back exactly or refuse to open (ECORRUPT).
  */
 import { createHash } from 'node:crypto';
-import type { Engine } from '../engine/engine.js';
+import type { Engine } from '../fanlog.js';
 import type { Io } from '../journal/io.js';
 import type { Prng } from '../journal/prng.js';
 

@@ -20,7 +20,7 @@
  * [hold] (hold: never close and reopen the engine, so that it is held from
  * 'ready' until the process dies).
  */
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../fanlog.js';
 import type { StoreKind } from '../store/meta-store.js';
 import { Prng } from '../journal/prng.js';
 import { Workload } from './workload.js';

@@ -16,7 +16,7 @@
  * the line instead of printing it.
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../fanlog.js';
 import type { StoreKind } from '../store/meta-store.js';
 import { engineSnapshot } from './damage.js';
 

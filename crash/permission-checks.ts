@@ -4,7 +4,7 @@
  * queues must hold right after recovery.
  */
 import { decodeRecord } from '../engine/codec.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine } from '../fanlog.js';
 import type { EventQueue } from '../engine/event-queue.js';
 import { FAN_ALLOW } from '../engine/masks.js';
 import type { EngineRecord } from '../engine/record.js';

@@ -28,7 +28,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../fanlog.js';
 import { NodeIo } from '../journal/node-io.js';
 import { Prng } from '../journal/prng.js';
 import { lastLogRecordStart } from '../store/level-files.js';

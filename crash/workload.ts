@@ -28,7 +28,7 @@
  * stood; an evicted consumer is told what it lost; after an I/O failure the
  * engine refuses work with EFAILED.
  */
-import type { Engine, EngineOptions } from '../engine/engine.js';
+import type { Engine, EngineOptions } from '../fanlog.js';
 import type { EventQueue } from '../engine/event-queue.js';
 import {
   FAN_ACCESS_PERM,

@@ -1,6 +1,8 @@
 /**
- * Engine: the facade over the journal, the simulated filesystem, groups,
- * the MetaStore and checkpoints.
+ * EngineCore: the journal, the simulated filesystem, groups, permissions,
+ * the MetaStore and checkpoints. The class users open, `Engine`
+ * (fanlog.ts), composes the readers (consumers) onto it; the engine knows
+ * them only as `ChangelogReader`s (changelog-source.ts).
  *
  * Directory layout: see engine-dir.ts (the marker `FANLOG`, the engine's
  * `LOCK`, `journal/`, `meta-<store>/`).
@@ -9,7 +11,7 @@
  * engine); the journal recovers; the store opens, and its high-water mark
  * is checked against the journal; the latest checkpoint is loaded, the
  * journal after it is replayed through `FsState.apply` (the same code live
- * operations use), groups and consumers are loaded, and permission requests
+ * operations use), groups and then readers are loaded, and permission requests
  * left without an answer are queued again. A record that cannot be replayed
  * is ECORRUPT naming its seq.
  *
@@ -47,13 +49,29 @@ import type { Outcome } from './permission/operation.js';
 import type { PermissionGroup } from './permission/request.js';
 import { openMetaStore, type SealedStore, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
 import type { EngineRecord } from './record.js';
-import { Consumers } from '../consumers/consumer-registry.js';
-import { Filters } from '../consumers/filters.js';
+import type { ChangelogReader, ChangelogSource } from './changelog-source.js';
 export type { Intent };
 import { checkHighWater, FailStopStore } from './fail-stop-store.js';
 import { checkBigint, checkBoolean, checkInteger, checkOneOf, checkOptions } from './validate.js';
 
-export interface EngineOptions {
+/** What `openCore` hands the composition's constructor. */
+export interface EngineParts {
+  dir: string;
+  journal: Journal;
+  store: SealedStore;
+  lock: IoLock | null;
+  state: FsState;
+  clock: () => bigint;
+  changelogMask: Mask;
+  checkpointEveryRecords: number;
+  recovery: EngineRecovery;
+  checkpoint: CheckpointBound;
+  readOnly: boolean;
+  storeKind: StoreKind;
+}
+
+/** The engine's own options (fanlog.ts adds the consumers' defaults). */
+export interface EngineCoreOptions {
   /** MetaStore backend; default the one the directory records, or 'lmdb' for a new engine. */
   store?: StoreKind;
   /** Journal sync policy; default 'always'. */
@@ -67,10 +85,6 @@ export interface EngineOptions {
   checkpointEveryRecords?: number;
   /** Passed to the journal; default 64 MiB. */
   segmentBytesMax?: number;
-  /** Default `lagRecordsMax` for consumers that set none; default: no limit. */
-  consumerLagRecordsMax?: number;
-  /** Default `idleMsMax` for consumers that set none; default: no limit. */
-  consumerIdleMsMax?: number;
   /** Open an existing engine for inspection only: see the header. Default false. */
   readOnly?: boolean;
 }
@@ -88,7 +102,7 @@ export interface EngineRecovery {
   journal: Journal['recovery'];
 }
 
-const OPTION_NAMES = [
+export const CORE_OPTION_NAMES = [
   'store',
   'sync',
   'io',
@@ -96,8 +110,6 @@ const OPTION_NAMES = [
   'changelogMask',
   'checkpointEveryRecords',
   'segmentBytesMax',
-  'consumerLagRecordsMax',
-  'consumerIdleMsMax',
   'readOnly',
 ] as const;
 
@@ -126,12 +138,10 @@ function checkedClock(clock: () => bigint): () => bigint {
   };
 }
 
-export class Engine implements FsHost, PermissionHost {
+export class EngineCore implements FsHost, PermissionHost, ChangelogSource {
   readonly fs: FanlogFs;
   readonly groups: Groups;
   readonly permissions: PermissionBroker;
-  readonly filters = new Filters();
-  readonly consumers: Consumers;
   /** The MetaStore, through a FailStopStore: a failed store write fails the engine. */
   readonly store: FailStopStore;
   private failure: FanlogError | null = null;
@@ -144,47 +154,52 @@ export class Engine implements FsHost, PermissionHost {
   private durableCheckpoint: CheckpointBound;
   /** No record below this is promised to anyone: a purge in flight may be deleting them. */
   private purgeFloorSeq = 0n;
+  /** Readers composed onto the engine (fanlog.ts): consumers. */
+  readonly #readers: ChangelogReader[] = [];
 
-  private constructor(
-    readonly dir: string,
-    readonly journal: Journal,
-    store: SealedStore,
-    private readonly lock: IoLock | null,
-    readonly state: FsState,
-    private readonly clock: () => bigint,
-    private readonly changelogMask: Mask,
-    private readonly checkpointEveryRecords: number,
-    readonly recovery: EngineRecovery,
-    checkpoint: CheckpointBound,
-    consumerDefaults: { lagRecordsMax: number | null; idleMsMax: number | null },
-    /** Opened for inspection only: see the header. */
-    readonly readOnly: boolean,
-    /** The kind of store the directory records. */
-    readonly storeKind: StoreKind,
-  ) {
-    this.store = new FailStopStore(store, journal, () => this.checkWritable(), (error) => this.fail(error));
+  readonly dir: string;
+  readonly journal: Journal;
+  readonly state: FsState;
+  readonly recovery: EngineRecovery;
+  /** Opened for inspection only: see the header. */
+  readonly readOnly: boolean;
+  /** The kind of store the directory records. */
+  readonly storeKind: StoreKind;
+  private readonly lock: IoLock | null;
+  private readonly clock: () => bigint;
+  private readonly changelogMask: Mask;
+  private readonly checkpointEveryRecords: number;
+
+  protected constructor(parts: EngineParts) {
+    ({ dir: this.dir, journal: this.journal, state: this.state, recovery: this.recovery, readOnly: this.readOnly, storeKind: this.storeKind } = parts);
+    ({ lock: this.lock, clock: this.clock, changelogMask: this.changelogMask, checkpointEveryRecords: this.checkpointEveryRecords } = parts);
+    this.store = new FailStopStore(parts.store, parts.journal, () => this.checkWritable(), (error) => this.fail(error));
     this.fs = new FanlogFs(this);
     this.permissions = new PermissionBroker(this);
     this.groups = new Groups(this);
-    this.consumers = new Consumers(this, consumerDefaults);
-    this.durableCheckpoint = checkpoint;
-    this.recordsSinceCheckpoint = recovery.replayedRecords;
+    this.durableCheckpoint = parts.checkpoint;
+    this.recordsSinceCheckpoint = parts.recovery.replayedRecords;
   }
 
-  static async open(dir: string, options: EngineOptions = {}): Promise<Engine> {
+  /** Composes a reader onto the engine (fanlog.ts does, in its constructor). */
+  protected attach(reader: ChangelogReader): void {
+    this.#readers.push(reader);
+  }
+
+  /**
+   * Opens (see the header) and builds the engine with `make`, the
+   * composition's constructor; `options` were checked for unknown names by
+   * the caller.
+   */
+  protected static async openCore<E extends EngineCore>(dir: string, opts: EngineCoreOptions, make: (parts: EngineParts) => E): Promise<E> {
     const started = performance.now();
     checkHostPath('dir', dir);
-    const opts = checkOptions<EngineOptions>('options', options, OPTION_NAMES);
     const requestedStore = opts.store === undefined ? undefined : checkOneOf('store', opts.store, STORE_KINDS);
     const sync = checkOneOf('sync', opts.sync ?? 'always', ['always', 'interval', 'never'] as const);
     if (opts.clock !== undefined && typeof opts.clock !== 'function') throw invalid('clock must be a function returning bigint nanoseconds');
     const clock = opts.clock === undefined ? wallClock() : checkedClock(opts.clock);
     const changelogMask = checkBigint('changelogMask', opts.changelogMask ?? FAN_ALL_EVENTS, 0n, 2n ** 64n - 1n);
     const checkpointEveryRecords = checkInteger('checkpointEveryRecords', opts.checkpointEveryRecords ?? 100_000, 1, 2 ** 40);
-    const consumerDefaults = {
-      lagRecordsMax: opts.consumerLagRecordsMax === undefined ? null : checkInteger('consumerLagRecordsMax', opts.consumerLagRecordsMax, 1, Number.MAX_SAFE_INTEGER),
-      idleMsMax: opts.consumerIdleMsMax === undefined ? null : checkInteger('consumerIdleMsMax', opts.consumerIdleMsMax, 1, 2 ** 31 - 1),
-    };
     const readOnly = checkBoolean('readOnly', opts.readOnly ?? false);
     const io = opts.io ?? new NodeIo();
     clock(); // a clock that fails, fails the open
@@ -224,9 +239,9 @@ export class Engine implements FsHost, PermissionHost {
         ms: 0,
         journal: journal.recovery,
       };
-      const engine = new Engine(dir, journal, metaStore, lock, checkpoint.state, clock, changelogMask, checkpointEveryRecords, recovery, checkpoint, consumerDefaults, readOnly, found.store);
+      const engine = make({ dir, journal, store: metaStore, lock, state: checkpoint.state, clock, changelogMask, checkpointEveryRecords, recovery, checkpoint, readOnly, storeKind: found.store });
       await engine.groups.load();
-      await engine.consumers.load();
+      for (const reader of engine.#readers) await reader.load();
       // Descriptors died with their processes: what they kept open is released now.
       if (!readOnly) await engine.fs.releaseOrphans();
       recovery.resurrectedRequests = engine.permissions.resurrect(
@@ -264,7 +279,7 @@ export class Engine implements FsHost, PermissionHost {
       throw this.fail(error);
     }
     this.recordsSinceCheckpoint++;
-    this.consumers.recordsDurable();
+    for (const reader of this.#readers) reader.recordsDurable();
     return seq;
   }
 
@@ -343,7 +358,7 @@ export class Engine implements FsHost, PermissionHost {
     } catch (error) {
       throw this.fail(error);
     }
-    this.consumers.recordsDurable();
+    for (const reader of this.#readers) reader.recordsDurable();
     if (this.groups.size > 0) {
       this.groups.deliver(
         events,
@@ -390,14 +405,16 @@ export class Engine implements FsHost, PermissionHost {
    * The retention bound (invariant 8): the last seq no reader needs, the
    * minimum over what the durable checkpoint needs (from its oldest pending
    * request, or after its seq), the oldest unfinished guarded operation, and
-   * every consumer that was not evicted.
+   * every reader's cursor (consumers not evicted).
    */
   private retentionBound(): bigint {
     let through = this.durableCheckpoint.needsFromSeq - 1n;
     const pending = this.permissions.oldestPendingSeq();
     if (pending !== undefined && pending - 1n < through) through = pending - 1n;
-    const cursor = this.consumers.lowestCursor();
-    if (cursor !== undefined && cursor < through) through = cursor;
+    for (const reader of this.#readers) {
+      const cursor = reader.lowestCursor();
+      if (cursor !== undefined && cursor < through) through = cursor;
+    }
     return through;
   }
 
@@ -433,8 +450,8 @@ export class Engine implements FsHost, PermissionHost {
     return this.purging;
   }
 
-  /** A consumer's cursor moved or a consumer left: purge further in the background. */
-  consumersMoved(): void {
+  /** A reader's cursor moved or a reader left: purge further in the background. */
+  retentionMoved(): void {
     void this.purge().catch(() => undefined);
   }
 
@@ -463,7 +480,7 @@ export class Engine implements FsHost, PermissionHost {
     if (this.closed) return;
     try {
       await this.groups.idle();
-      await this.consumers.idle();
+      for (const reader of this.#readers) await reader.idle();
       await this.checkpointing?.catch(() => undefined);
       await this.purging?.catch(() => undefined);
       if (checkpoint && !this.failed && !this.readOnly && this.state.dirty.size > 0) await this.checkpoint().catch(() => undefined);
@@ -473,7 +490,7 @@ export class Engine implements FsHost, PermissionHost {
       // journal and are asked again when the engine next opens.
       this.permissions.abandonAll(new FanlogError('ECLOSED', `engine ${this.dir} closed while the operation waited for permission`));
       this.groups.closeAll();
-      this.consumers.close();
+      for (const reader of this.#readers) reader.close();
       await this.store.close().catch(() => undefined);
       await this.journal.close();
       await this.lock?.release().catch(() => undefined);

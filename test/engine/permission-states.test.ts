@@ -6,7 +6,7 @@
  */
 import { AssertionError } from 'node:assert';
 import { afterEach, expect, it } from 'vitest';
-import { Engine } from '../../engine/engine.js';
+import { Engine } from '../../fanlog.js';
 import { FAN_ALLOW, FAN_OPEN_PERM, FAN_PRE_MODIFY } from '../../engine/masks.js';
 import type { Intent } from '../../engine/permission/intent.js';
 import { GuardedOperation } from '../../engine/permission/operation.js';
