@@ -138,11 +138,12 @@ function checkedClock(clock: () => bigint): () => bigint {
   };
 }
 
-export class EngineCore implements FsHost, PermissionHost, ChangelogSource {
+export class EngineCore {
   readonly fs: FanlogFs;
   readonly groups: Groups;
+  /** @internal */
   readonly permissions: PermissionBroker;
-  /** The MetaStore, through a FailStopStore: a failed store write fails the engine. */
+  /** @internal The MetaStore, through a FailStopStore: a failed store write fails the engine. */
   readonly store: FailStopStore;
   private failure: FanlogError | null = null;
   private closed = false;
@@ -159,6 +160,7 @@ export class EngineCore implements FsHost, PermissionHost, ChangelogSource {
 
   readonly dir: string;
   readonly journal: Journal;
+  /** @internal */
   readonly state: FsState;
   readonly recovery: EngineRecovery;
   /** Opened for inspection only: see the header. */
@@ -174,14 +176,17 @@ export class EngineCore implements FsHost, PermissionHost, ChangelogSource {
     ({ dir: this.dir, journal: this.journal, state: this.state, recovery: this.recovery, readOnly: this.readOnly, storeKind: this.storeKind } = parts);
     ({ lock: this.lock, clock: this.clock, changelogMask: this.changelogMask, checkpointEveryRecords: this.checkpointEveryRecords } = parts);
     this.store = new FailStopStore(parts.store, parts.journal, () => this.checkWritable(), (error) => this.fail(error));
-    this.fs = new FanlogFs(this);
-    this.permissions = new PermissionBroker(this);
+    // What the layers need of the engine; checked here rather than declared
+    // with `implements`, whose members are internal to the published types.
+    const host: FsHost & PermissionHost & ChangelogSource = this;
+    this.fs = new FanlogFs(host);
+    this.permissions = new PermissionBroker(host);
     this.groups = new Groups(this);
     this.durableCheckpoint = parts.checkpoint;
     this.recordsSinceCheckpoint = parts.recovery.replayedRecords;
   }
 
-  /** Composes a reader onto the engine (fanlog.ts does, in its constructor). */
+  /** @internal Composes a reader onto the engine (fanlog.ts does, in its constructor). */
   protected attach(reader: ChangelogReader): void {
     this.#readers.push(reader);
   }
@@ -190,6 +195,7 @@ export class EngineCore implements FsHost, PermissionHost, ChangelogSource {
    * Opens (see the header) and builds the engine with `make`, the
    * composition's constructor; `options` were checked for unknown names by
    * the caller.
+   * @internal
    */
   protected static async openCore<E extends EngineCore>(dir: string, opts: EngineCoreOptions, make: (parts: EngineParts) => E): Promise<E> {
     const started = performance.now();
@@ -260,6 +266,7 @@ export class EngineCore implements FsHost, PermissionHost, ChangelogSource {
     }
   }
 
+  /** @internal */
   permissionGroups(): PermissionGroup[] {
     return this.groups.byPriority();
   }
@@ -267,6 +274,7 @@ export class EngineCore implements FsHost, PermissionHost, ChangelogSource {
   /**
    * Appends one record as its own entry; resolves with its seq once it is
    * durable. `onSeq` learns the seq at once, before the record is durable.
+   * @internal
    */
   async appendRecord(record: EngineRecord, onSeq?: (seq: bigint) => void): Promise<bigint> {
     this.checkWritable();
@@ -297,12 +305,12 @@ export class EngineCore implements FsHost, PermissionHost, ChangelogSource {
     return this.failure !== null || this.journal.failed;
   }
 
-  /** The engine's clock (a user's clock is checked: EINVAL when it throws or gives no u64). */
+  /** @internal The engine's clock (a user's clock is checked: EINVAL when it throws or gives no u64). */
   now(): bigint {
     return this.clock();
   }
 
-  /** Throws ECLOSED or EFAILED when the engine cannot be used at all. */
+  /** @internal Throws ECLOSED or EFAILED when the engine cannot be used at all. */
   checkUsable(): void {
     if (this.closed) throw new FanlogError('ECLOSED', `engine ${this.dir} is closed`);
     if (this.failed) {
@@ -312,7 +320,7 @@ export class EngineCore implements FsHost, PermissionHost, ChangelogSource {
     }
   }
 
-  /** As checkUsable, and EROFS when the engine was opened read-only. */
+  /** @internal As checkUsable, and EROFS when the engine was opened read-only. */
   checkWritable(): void {
     this.checkUsable();
     if (this.readOnly) throw new FanlogError('EROFS', `engine ${this.dir} was opened read-only`);
@@ -331,6 +339,7 @@ export class EngineCore implements FsHost, PermissionHost, ChangelogSource {
     return failure;
   }
 
+  /** @internal */
   async commit(op: EngineRecord | null, buildEvents: () => EngineRecord[]): Promise<void> {
     this.checkWritable();
     if (op !== null) this.state.apply(op);
@@ -450,7 +459,7 @@ export class EngineCore implements FsHost, PermissionHost, ChangelogSource {
     return this.purging;
   }
 
-  /** A reader's cursor moved or a reader left: purge further in the background. */
+  /** @internal A reader's cursor moved or a reader left: purge further in the background. */
   retentionMoved(): void {
     void this.purge().catch(() => undefined);
   }
@@ -458,6 +467,7 @@ export class EngineCore implements FsHost, PermissionHost, ChangelogSource {
   /**
    * The oldest record the engine can still promise a new reader: the
    * journal's first, or past what a purge in flight may be deleting.
+   * @internal
    */
   get retainedFromSeq(): bigint {
     return this.journal.firstSeq > this.purgeFloorSeq ? this.journal.firstSeq : this.purgeFloorSeq;

@@ -63,22 +63,26 @@ function checkContext(value: unknown): Required<ProcessContext> {
 }
 
 export abstract class FsBase {
+  /** @internal */
   protected readonly files = new Map<number, OpenFile>();
+  /** @internal */
   protected nextFd = 3;
 
   constructor(protected readonly host: FsHost) {}
 
+  /** @internal */
   protected get state(): FsState {
     return this.host.state;
   }
 
   // ---- building records -------------------------------------------------
 
+  /** @internal */
   protected opRecord(ctx: Context, op: OpName, fields: Partial<EngineRecord>): EngineRecord {
     return { kind: 'op', op, time: ctx.time, pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, ...fields };
   }
 
-  /** An event about `inode`, reached through `where` (its parent and name), with its attributes as they are now (or as given). */
+  /** @internal An event about `inode`, reached through `where` (its parent and name), with its attributes as they are now (or as given). */
   protected event(
     ctx: Context,
     op: OpName,
@@ -96,6 +100,7 @@ export abstract class FsBase {
    * inode, not through a name. It carries the path it was reached by (for
    * mount marks and filters) but no parent and no name, so it reaches marks
    * on the object, mount and filesystem marks, and never a parent's.
+   * @internal
    */
   protected selfEvent(ctx: Context, op: OpName, mask: Mask, inode: Inode, path: string | undefined, extra: Partial<EngineRecord> = {}): EngineRecord {
     return {
@@ -113,22 +118,25 @@ export abstract class FsBase {
     };
   }
 
-  /** Whether a descriptor has the object open (its last name going makes it an orphan, not gone). */
+  /** @internal Whether a descriptor has the object open (its last name going makes it an orphan, not gone). */
   protected isOpen(fid: Fid): boolean {
     for (const open of this.files.values()) if (open.fid.ino === fid.ino && open.fid.gen === fid.gen) return true;
     return false;
   }
 
+  /** @internal */
   protected where(resolved: Resolved): { parentFid: Fid; name: string; path: string } {
     return { parentFid: fidOf(resolved.parent), name: resolved.name, path: resolved.path };
   }
 
+  /** @internal */
   protected existing(path: unknown, followLast: boolean): Resolved & { inode: Inode } {
     const resolved = resolve(this.state, parsePath(path), followLast);
     if (resolved.inode === undefined) throw fsError('ENOENT', `no such file or directory: '${resolved.path}'`);
     return resolved as Resolved & { inode: Inode };
   }
 
+  /** @internal */
   protected absent(path: unknown): Resolved {
     const components = parsePath(path);
     if (components.length === 0) throw fsError('EEXIST', "'/' exists");
@@ -137,6 +145,7 @@ export abstract class FsBase {
     return resolved;
   }
 
+  /** @internal */
   protected file(fd: unknown): OpenFile & { inode: Inode } {
     const number = checkInteger('fd', fd, 0, Number.MAX_SAFE_INTEGER);
     const open = this.files.get(number);
@@ -150,6 +159,7 @@ export abstract class FsBase {
    * Starts a call: the engine must be usable, the context valid, and the
    * time is read now, before anything changes (a user's clock that throws
    * fails the call here, never half-way through a commit).
+   * @internal
    */
   protected begin(ctx: unknown): Context {
     this.host.checkUsable();

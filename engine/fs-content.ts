@@ -103,6 +103,7 @@ export abstract class FsContent extends FsBase {
 
   // ---- guarded operations ---------------------------------------------------
 
+  /** @internal */
   protected intent(
     ctx: Context,
     args: IntentArgs,
@@ -121,6 +122,7 @@ export abstract class FsContent extends FsBase {
    * Runs a guarded operation through the broker: it asks, then performs.
    * With nobody to ask it performs at once, so the operation is applied and
    * appended within the call, as every other one.
+   * @internal
    */
   protected guarded(intent: Intent): Promise<unknown> {
     return this.host.permissions.run(intent, (allowed, operationSeq) => this.perform(allowed, operationSeq));
@@ -131,6 +133,7 @@ export abstract class FsContent extends FsBase {
    * the state as it is now: the live path, and recovery for an operation
    * whose caller died while it waited. `operationSeq` (the seq of its first
    * request, if it asked any) tags the entry: recovery's sign that it ran.
+   * @internal
    */
   async perform(intent: Intent, operationSeq: bigint | undefined): Promise<unknown> {
     const ctx: Context = { pid: intent.pid, tid: intent.tid, uid: intent.uid, gid: 0, time: this.host.now() };

@@ -137,6 +137,7 @@ export class FanlogFs extends FsContent {
    * for a directory) and, when its last link goes, DELETE_SELF. An object a
    * descriptor still has open stays as an orphan, and its DELETE_SELF comes
    * with the final close.
+   * @internal
    */
   protected async remove(ctx: Context, op: 'unlink' | 'rmdir', at: Resolved & { inode: Inode }): Promise<void> {
     const inode = at.inode;
@@ -201,6 +202,7 @@ export class FanlogFs extends FsContent {
 
   // ---- attributes ---------------------------------------------------------
 
+  /** @internal */
   protected async setAttrs(ctx: Context, op: 'chmod' | 'chown' | 'utimes', path: unknown, attrs: Attrs): Promise<void> {
     const at = this.existing(path, true);
     const record = this.opRecord(ctx, op, { fid: fidOf(at.inode), attrs });
@@ -272,6 +274,7 @@ export class FanlogFs extends FsContent {
     await this.host.commit(op, () => [this.event(ctx, 'hsmRelease', FAN_HSM, at.inode, this.where(at), { range })]);
   }
 
+  /** @internal */
   protected regularFile(path: unknown): Resolved & { inode: Inode } {
     const at = this.existing(path, true);
     if (at.inode.type === 'dir') throw fsError('EISDIR', `'${at.path}' is a directory`);
@@ -304,6 +307,7 @@ export class FanlogFs extends FsContent {
    * Releases every orphan (see fs-state.ts) with a `release` op and its
    * DELETE_SELF: an engine that opens after a crash does, as Linux does at
    * mount, because the descriptors that kept them died with their processes.
+   * @internal
    */
   async releaseOrphans(): Promise<number> {
     const orphans = this.state.orphans();
@@ -336,7 +340,7 @@ export class FanlogFs extends FsContent {
     return this.regularFile(path).inode.offline.bytes;
   }
 
-  /** Open descriptors (they do not survive a reopen: processes die with the engine). */
+  /** @internal Open descriptors (they do not survive a reopen: processes die with the engine). */
   get openFiles(): number {
     return this.files.size;
   }
