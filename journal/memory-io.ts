@@ -12,7 +12,12 @@
  *   durable. Like a journaling file system, a crash keeps a prefix of the
  *   directory log, never a random subset.
  * - Directories themselves are created durably by `mkdirp` (a simplification:
- *   fanlog creates its directory once, before any data goes in).
+ *   fanlog creates its directory once, before any data goes in), and
+ *   `lock` leaves a durable empty file named LOCK, as NodeIo does.
+ * - It keeps the Io contract as NodeIo does (test/journal/io-conformance):
+ *   readdir lists files and directories; a missing directory is ENOENT.
+ *   One thing only NodeIo does: rename across directories (EXDEV here;
+ *   fanlog renames within a directory only).
  *
  * `crash(seed, mode)` turns the disk into what a power cut could leave, per
  * file, according to `mode`:
@@ -267,7 +272,9 @@ export class MemoryIo implements Io {
     if (this.poweredOff) throw ioError('EIO', 'power is off');
     const resolved = this.resolve(dir);
     if (!this.dirs.has(resolved)) throw ioError('ENOENT', `no such directory ${dir}`);
-    return [...this.names.keys()].filter((name) => path.dirname(name) === resolved).map((name) => path.basename(name));
+    const files = [...this.names.keys()].filter((name) => path.dirname(name) === resolved);
+    const subdirs = [...this.dirs].filter((name) => name !== resolved && path.dirname(name) === resolved);
+    return [...files, ...subdirs].map((name) => path.basename(name));
   }
 
   async open(filePath: string, mode: IoOpenMode): Promise<IoFile> {
@@ -308,6 +315,7 @@ export class MemoryIo implements Io {
 
   async syncDir(dir: string): Promise<void> {
     const resolved = this.resolve(dir);
+    if (!this.dirs.has(resolved)) throw ioError('ENOENT', `no such directory ${dir}`);
     this.step('sync', dir);
     const remaining: DirOp[] = [];
     for (const op of this.dirLog) {
@@ -320,7 +328,16 @@ export class MemoryIo implements Io {
   async lock(dir: string): Promise<IoLock> {
     if (this.poweredOff) throw ioError('EIO', 'power is off');
     const resolved = this.resolve(dir);
+    if (!this.dirs.has(resolved)) throw ioError('ENOENT', `no such directory ${dir}`);
     if (this.locks.has(resolved)) throw ioError('EBUSY', `${dir} is locked`);
+    // As NodeIo, the lock is a file named LOCK in the directory, never
+    // unlinked (made durable at once: a simplification, as mkdirp's).
+    const lockFile = path.join(resolved, 'LOCK');
+    if (!this.names.has(lockFile)) {
+      const inode = new Inode();
+      this.names.set(lockFile, inode);
+      this.durableNames.set(lockFile, inode);
+    }
     this.locks.add(resolved);
     const generation = this.generation;
     return {

@@ -130,6 +130,7 @@ describe('MemoryIo', () => {
 
   it('holds a directory lock exclusively until released or until the holder dies in a crash', async () => {
     const io = new MemoryIo();
+    await io.mkdirp('/d');
     const lock = await io.lock('/d');
     expect((await rejection(() => io.lock('/d'))).code).toBe('EBUSY');
     await lock.release();
