@@ -22,8 +22,8 @@ export { Group, EventQueue, type GroupClass, type GroupInfo, type GroupOptions, 
 export { Groups } from './engine/group-registry.js';
 export type { Mark, MarkScope } from './engine/notify.js';
 export type { MetaStore, MetaOp, StoreKind } from './store/meta-store.js';
-export type { EngineRecord, Fid, Stat, Range, OpName, RecordKind } from './engine/record.js';
-export { encodeRecord, decodeRecord } from './engine/codec.js';
+export type { EngineRecord, Fid, Stat, Range, OpName, RecordKind } from './engine/record/record.js';
+export { encodeRecord, decodeRecord } from './engine/record/codec.js';
 export * from './engine/masks.js';
 export { ERRNO } from './engine/permission/rules.js';
 export type { Intent } from './engine/permission/intent.js';
@@ -31,7 +31,7 @@ export type { Outcome } from './engine/permission/operation.js';
 export { Consumer, type ConsumerInfo, type ConsumerOptions, type DeliveredRecord } from './consumers/consumer.js';
 export { Consumers } from './consumers/consumer-registry.js';
 export { Filters, type FilterFactory, type FilterPredicate } from './consumers/filters.js';
-export type { RecordHeader } from './engine/codec.js';
+export type { RecordHeader } from './engine/record/codec.js';
 export {
   runCrashTests,
   deriveRunSeed,

@@ -14,7 +14,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { encodeRecord } from '../engine/codec.js';
+import { encodeRecord } from '../engine/record/codec.js';
 import { Engine } from '../fanlog.js';
 import { FAN_CREATE } from '../engine/masks.js';
 import { Journal } from '../journal/journal.js';

@@ -8,12 +8,12 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { decodeRecord } from '../engine/codec.js';
+import { decodeRecord } from '../engine/record/codec.js';
 import { Engine } from '../fanlog.js';
 import { MARKER_NAME } from '../engine/engine-dir.js';
 import { maskNames } from '../engine/masks.js';
 import type { StoreKind } from '../store/meta-store.js';
-import type { EngineRecord, Fid } from '../engine/record.js';
+import type { EngineRecord, Fid } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
 import { JournalFollower } from '../journal/follower.js';
 import { NodeIo } from '../journal/node-io.js';

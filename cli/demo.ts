@@ -18,7 +18,7 @@ import path from 'node:path';
 import { FanlogError } from '../errors.js';
 import { fileURLToPath } from 'node:url';
 import type { Consumer } from '../consumers/consumer.js';
-import { decodeRecord } from '../engine/codec.js';
+import { decodeRecord } from '../engine/record/codec.js';
 import { Engine } from '../fanlog.js';
 import { Prng } from '../journal/prng.js';
 import { ARCHIVE, HsmDaemon, hsmGroup, newCounters, populate, simulatedProcess } from './demo-workload.js';

@@ -34,11 +34,11 @@
  * lagRecordsMax, idleMsMax, filter, evicted }.
  */
 import { FanlogError, invalid } from '../errors.js';
-import { decodeHeader, decodeRecord } from '../engine/codec.js';
+import { decodeHeader, decodeRecord } from '../engine/record/codec.js';
 import type { ChangelogSource } from '../engine/changelog-source.js';
 import { Serial } from '../engine/serial.js';
 import { parseVersioned } from '../store/envelope.js';
-import type { EngineRecord } from '../engine/record.js';
+import type { EngineRecord } from '../engine/record/record.js';
 import { checkBigint, checkInteger, checkOptions } from '../engine/validate.js';
 import type { Consumers } from './consumer-registry.js';
 import type { FilterPredicate } from './filters.js';

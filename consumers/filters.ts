@@ -11,7 +11,7 @@
  *   mask <hex>             records whose mask has any of these bits
  */
 import { FanlogError, invalid } from '../errors.js';
-import type { RecordHeader } from '../engine/codec.js';
+import type { RecordHeader } from '../engine/record/codec.js';
 import { checkName } from '../engine/validate.js';
 
 export type FilterPredicate = (header: RecordHeader) => boolean;

@@ -24,7 +24,7 @@
  * Invariant 6 (a power cut never looks like corruption) is checked by the
  * caller, which sees Engine.open reject; 7 by the workload and the caller.
  */
-import { decodeRecord } from '../engine/codec.js';
+import { decodeRecord } from '../engine/record/codec.js';
 import type { Engine } from '../fanlog.js';
 import { FsState } from '../engine/fs-state.js';
 import type { Seq } from '../journal/types.js';

@@ -3,11 +3,11 @@
  * journal must show about requests, decisions and operations, and what the
  * queues must hold right after recovery.
  */
-import { decodeRecord } from '../engine/codec.js';
+import { decodeRecord } from '../engine/record/codec.js';
 import type { Engine } from '../fanlog.js';
 import type { EventQueue } from '../engine/event-queue.js';
 import { FAN_ALLOW } from '../engine/masks.js';
-import type { EngineRecord } from '../engine/record.js';
+import type { EngineRecord } from '../engine/record/record.js';
 
 /** Group priority rank as the engine asks them: pre-content before content. */
 const PRIORITY: Record<string, number> = { 'pre-content': 0, content: 1 };

@@ -6,7 +6,7 @@
  */
 import type { Journal } from '../journal/journal.js';
 import type { EngineStore } from './fail-stop-store.js';
-import type { EngineRecord } from './record.js';
+import type { EngineRecord } from './record/record.js';
 
 /** The changelog as a reader sees it. */
 export interface ChangelogSource {

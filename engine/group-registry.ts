@@ -14,7 +14,7 @@ import { encodeGroup, Group, GROUP_CLASSES, GROUP_VERSION, type GroupHost, type 
 import { Serial } from './serial.js';
 import { parseVersioned } from '../store/envelope.js';
 import { priorityKey } from './permission/rules.js';
-import type { EngineRecord } from './record.js';
+import type { EngineRecord } from './record/record.js';
 import { checkBoolean, checkInteger, checkName, checkOneOf, checkOptions } from './validate.js';
 
 

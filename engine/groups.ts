@@ -41,7 +41,7 @@ import type { EngineStore } from './fail-stop-store.js';
 import { Serial } from './serial.js';
 import { type Mark, markKey, matchMarks, type MarkScope } from './notify.js';
 import { fsError, parsePath, resolve } from './paths.js';
-import type { EngineRecord, Fid, Range, Stat } from './record.js';
+import type { EngineRecord, Fid, Range, Stat } from './record/record.js';
 export { EventQueue };
 import type { PermissionBroker } from './permission/broker.js';
 import type { PermissionGroup, PermissionRequest } from './permission/request.js';

@@ -13,9 +13,9 @@
 import { FanlogError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
-import { decodeRecord } from './codec.js';
+import { decodeRecord } from './record/codec.js';
 import { isAllowed } from './permission/rules.js';
-import type { EngineRecord } from './record.js';
+import type { EngineRecord } from './record/record.js';
 
 export interface Replayed {
   /** Permission requests by seq, from the first record the checkpoint needs. */

@@ -35,7 +35,7 @@ import { FanlogError } from '../../errors.js';
 import type { FsState } from '../fs-state.js';
 import { fidOf, statOf } from '../inode.js';
 import { FAN_ALLOW, FAN_ONDIR } from '../masks.js';
-import type { EngineRecord } from '../record.js';
+import type { EngineRecord } from '../record/record.js';
 import { decodeIntent, encodeIntent, type Intent, type IntentOp, type IntentStep } from './intent.js';
 import { GuardedOperation, type Outcome } from './operation.js';
 import { type PermissionGroup, PermissionRequest } from './request.js';

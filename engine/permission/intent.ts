@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { FanlogError } from '../../errors.js';
-import type { Fid, Range } from '../record.js';
+import type { Fid, Range } from '../record/record.js';
 
 export interface IntentStep {
   /** One permission event bit, as a decimal string (JSON has no bigint). */

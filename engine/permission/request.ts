@@ -16,7 +16,7 @@
  * disarmed when it leaves queued and read.
  */
 import assert from 'node:assert/strict';
-import type { EngineRecord } from '../record.js';
+import type { EngineRecord } from '../record/record.js';
 import type { Intent } from './intent.js';
 import type { GuardedOperation } from './operation.js';
 import type { PermissionClass } from './rules.js';

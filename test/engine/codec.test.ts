@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecord, type EngineRecord, FAN_MODIFY, FAN_ONDIR, FAN_XATTR } from '../../index.js';
-import { decodeHeader } from '../../engine/codec.js';
+import { decodeHeader } from '../../engine/record/codec.js';
 import { rejectionSync } from '../helpers.js';
 
 const full: EngineRecord = {

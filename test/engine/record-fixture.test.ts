@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
-import { decodeRecord, encodeRecord } from '../../engine/codec.js';
+import { decodeRecord, encodeRecord } from '../../engine/record/codec.js';
 
 const bin = readFileSync(new URL('../fixtures/records-v1.bin', import.meta.url));
 const expected = JSON.parse(readFileSync(new URL('../fixtures/records-v1.json', import.meta.url), 'utf8')) as unknown[];

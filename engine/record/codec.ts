@@ -1,0 +1,184 @@
+/**
+ * The record codec: EngineRecord <-> bytes, compact and versioned. The
+ * format is the table in fields.ts (codes, tags, wire types); this file is
+ * that table hand-unrolled, and test/engine/codec-table.test.ts holds the
+ * two together field by field.
+ *
+ * Decoding checks every length against the bytes left and rejects unknown
+ * versions, kinds, ops and tags, tags out of order, and trailing bytes,
+ * with ECORRUPT: the journal's CRC already caught damage, so a failure here
+ * means a record this version cannot read. Encoding asserts what it is
+ * given (well-formed strings, safe integers): a bad record is a bug.
+ */
+import assert from 'node:assert/strict';
+import type { Attrs, EngineRecord, Fid, OpName, RecordKind, Stat } from './record.js';
+import { Reader, undecodable, Writer } from './bytes.js';
+import { ATTR_FIELDS, byCode, CODEC_VERSION, HEADER_TAG_MAX, KIND_CODES, OP_CODES } from './fields.js';
+
+export { CODEC_VERSION };
+const KINDS = byCode(KIND_CODES);
+const OPS = byCode(OP_CODES);
+
+export function encodeRecord(record: EngineRecord): Uint8Array {
+  const w = new Writer();
+  w.byte(CODEC_VERSION);
+  const kind = KIND_CODES[record.kind];
+  const op = OP_CODES[record.op];
+  assert.ok(kind !== undefined && op !== undefined, `a record of kind ${record.kind} and op ${record.op}`);
+  w.byte(kind);
+  w.byte(op);
+  w.u64(record.time);
+  if (record.mask !== undefined) (w.byte(1), w.bigVarint(record.mask));
+  if (record.fid !== undefined) (w.byte(2), w.fid(record.fid));
+  if (record.parentFid !== undefined) (w.byte(3), w.fid(record.parentFid));
+  if (record.name !== undefined) (w.byte(4), w.string(record.name));
+  if (record.oldParentFid !== undefined) (w.byte(5), w.fid(record.oldParentFid));
+  if (record.oldName !== undefined) (w.byte(6), w.string(record.oldName));
+  if (record.path !== undefined) (w.byte(7), w.string(record.path));
+  if (record.oldPath !== undefined) (w.byte(8), w.string(record.oldPath));
+  if (record.range !== undefined) (w.byte(9), w.varint(record.range.offset), w.varint(record.range.count));
+  if (record.stat !== undefined) {
+    const s = record.stat;
+    w.byte(10);
+    for (const value of [s.ino, s.mode, s.uid, s.gid, s.size, s.nlink]) w.varint(value);
+    w.u64(s.atime);
+    w.u64(s.mtime);
+    w.u64(s.ctime);
+  }
+  if (record.attrs !== undefined) {
+    const attrs = record.attrs;
+    w.byte(11);
+    let presence = 0;
+    ATTR_FIELDS.forEach((field, bit) => {
+      if (attrs[field] !== undefined) presence |= 1 << bit;
+    });
+    w.byte(presence);
+    for (const field of ATTR_FIELDS) {
+      const value = attrs[field];
+      if (typeof value === 'bigint') w.u64(value);
+      else if (value !== undefined) w.varint(value);
+    }
+  }
+  if (record.xattr !== undefined) (w.byte(12), w.string(record.xattr));
+  if (record.value !== undefined) (w.byte(13), w.raw(record.value));
+  if (record.target !== undefined) (w.byte(14), w.string(record.target));
+  if (record.offline === true) w.byte(15);
+  if (record.pid !== undefined) (w.byte(16), w.varint(record.pid));
+  if (record.tid !== undefined) (w.byte(17), w.varint(record.tid));
+  if (record.uid !== undefined) (w.byte(18), w.varint(record.uid));
+  if (record.group !== undefined) (w.byte(19), w.string(record.group));
+  if (record.config !== undefined) (w.byte(20), w.string(record.config));
+  if (record.requestSeq !== undefined) (w.byte(21), w.bigVarint(record.requestSeq));
+  if (record.response !== undefined) (w.byte(22), w.varint(record.response));
+  if (record.timeout === true) w.byte(23);
+  if (record.intent !== undefined) (w.byte(24), w.string(record.intent));
+  if (record.consumer !== undefined) (w.byte(25), w.string(record.consumer));
+  if (record.fromSeq !== undefined) (w.byte(26), w.bigVarint(record.fromSeq));
+  if (record.toSeq !== undefined) (w.byte(27), w.bigVarint(record.toSeq));
+  if (record.orphan === true) w.byte(28);
+  return w.result();
+}
+
+export function decodeRecord(bytes: Uint8Array): EngineRecord {
+  const r = new Reader(bytes);
+  const version = r.byte();
+  if (version !== CODEC_VERSION) throw undecodable(`codec version ${version}`);
+  const kind = KINDS[r.byte()];
+  const op: OpName | undefined = OPS[r.byte()];
+  if (kind === undefined || op === undefined) throw undecodable('unknown kind or op');
+  const record: EngineRecord = { kind, op, time: r.u64() };
+  let lastTag = 0;
+  while (!r.done) {
+    const tag = r.byte();
+    if (tag <= lastTag) throw undecodable(`tag ${tag} out of order`);
+    lastTag = tag;
+    switch (tag) {
+      case 1: record.mask = r.bigVarint(); break;
+      case 2: record.fid = r.fid(); break;
+      case 3: record.parentFid = r.fid(); break;
+      case 4: record.name = r.string(); break;
+      case 5: record.oldParentFid = r.fid(); break;
+      case 6: record.oldName = r.string(); break;
+      case 7: record.path = r.string(); break;
+      case 8: record.oldPath = r.string(); break;
+      case 9: record.range = { offset: r.varint(), count: r.varint() }; break;
+      case 10: {
+        const stat: Stat = {
+          ino: r.varint(), mode: r.varint(), uid: r.varint(), gid: r.varint(), size: r.varint(), nlink: r.varint(),
+          atime: r.u64(), mtime: r.u64(), ctime: r.u64(),
+        };
+        record.stat = stat;
+        break;
+      }
+      case 11: {
+        const presence = r.byte();
+        const attrs: Attrs = {};
+        ATTR_FIELDS.forEach((field, bit) => {
+          if ((presence & (1 << bit)) === 0) return;
+          if (field === 'atime' || field === 'mtime') attrs[field] = r.u64();
+          else attrs[field] = r.varint();
+        });
+        record.attrs = attrs;
+        break;
+      }
+      case 12: record.xattr = r.string(); break;
+      case 13: record.value = r.raw(); break;
+      case 14: record.target = r.string(); break;
+      case 15: record.offline = true; break;
+      case 16: record.pid = r.varint(); break;
+      case 17: record.tid = r.varint(); break;
+      case 18: record.uid = r.varint(); break;
+      case 19: record.group = r.string(); break;
+      case 20: record.config = r.string(); break;
+      case 21: record.requestSeq = r.bigVarint(); break;
+      case 22: record.response = r.varint(); break;
+      case 23: record.timeout = true; break;
+      case 24: record.intent = r.string(); break;
+      case 25: record.consumer = r.string(); break;
+      case 26: record.fromSeq = r.bigVarint(); break;
+      case 27: record.toSeq = r.bigVarint(); break;
+      case 28: record.orphan = true; break;
+      default: throw undecodable(`unknown tag ${tag}`);
+    }
+  }
+  return record;
+}
+
+/** The fields a fastpath filter sees, decoded without the rest of the record. */
+export interface RecordHeader {
+  kind: RecordKind;
+  op: OpName;
+  mask?: bigint;
+  fid?: Fid;
+  path?: string;
+  oldPath?: string;
+}
+
+/**
+ * Decodes only the header fields (kind, op, mask, fid, path, old path): the
+ * tags come in increasing order, so it stops at the first tag past old path.
+ * Cheap enough to run on every record a consumer scans.
+ */
+export function decodeHeader(bytes: Uint8Array): RecordHeader {
+  const r = new Reader(bytes);
+  if (r.byte() !== CODEC_VERSION) throw undecodable('codec version');
+  const kind = KINDS[r.byte()];
+  const op: OpName | undefined = OPS[r.byte()];
+  if (kind === undefined || op === undefined) throw undecodable('unknown kind or op');
+  r.skip(8); // time
+  const header: RecordHeader = { kind, op };
+  while (!r.done) {
+    const tag = r.byte();
+    if (tag > HEADER_TAG_MAX) break;
+    switch (tag) {
+      case 1: header.mask = r.bigVarint(); break;
+      case 2: header.fid = r.fid(); break;
+      case 3: case 5: r.varint(); r.varint(); break;
+      case 4: case 6: r.skipString(); break;
+      case 7: header.path = r.string(); break;
+      case 8: header.oldPath = r.string(); break;
+      default: throw undecodable(`unknown tag ${tag}`);
+    }
+  }
+  return header;
+}

@@ -1,0 +1,116 @@
+/**
+ * The record format, as one table: the codes of kinds and ops, and every
+ * optional field's tag and wire type. codec.ts is hand-unrolled for speed
+ * and `test/engine/codec-table.test.ts` holds it to this table, field by
+ * field; `test/fixtures/records-v1.bin` holds both to the bytes format 1
+ * wrote.
+ *
+ * Append only: a code or a tag, once given, keeps its meaning forever. A
+ * kind or op no longer produced keeps its code so that old journals decode
+ * (`config` and the op `group` were never produced by a release; the table
+ * still reads them).
+ *
+ * Record layout: u8 codec version (1), u8 kind code, u8 op code, u64 LE
+ * time (ns), then the present fields as (u8 tag, value) in increasing tag
+ * order. Varints are unsigned LEB128; strings are a varint byte length then
+ * UTF-8; u64 are little-endian.
+ */
+import type { OpName, RecordKind } from './record.js';
+
+export const CODEC_VERSION = 1;
+
+/** Kind codes. */
+export const KIND_CODES: Readonly<Record<RecordKind, number>> = { op: 0, event: 1, config: 2, request: 3, decision: 4, evicted: 5 };
+
+/** Op codes. */
+export const OP_CODES: Readonly<Record<OpName, number>> = {
+  mkdir: 0,
+  create: 1,
+  open: 2,
+  read: 3,
+  write: 4,
+  fault: 5,
+  close: 6,
+  truncate: 7,
+  unlink: 8,
+  rmdir: 9,
+  rename: 10,
+  link: 11,
+  symlink: 12,
+  chmod: 13,
+  chown: 14,
+  utimes: 15,
+  setxattr: 16,
+  removexattr: 17,
+  hsmFill: 18,
+  hsmRelease: 19,
+  group: 20,
+  consumer: 21,
+  release: 22,
+};
+
+/**
+ * Wire types:
+ *   varint     unsigned LEB128 of a safe integer
+ *   bigvarint  unsigned LEB128 of a u64
+ *   fid        varint ino, varint gen
+ *   range      varint offset, varint count
+ *   string     varint byte length, UTF-8 (well-formed only)
+ *   bytes      varint length, bytes
+ *   flag       no value: present means true
+ *   stat       varints ino mode uid gid size nlink, then u64 atime mtime ctime
+ *   attrs      u8 presence (bits 0..5: mode uid gid size atime mtime), then
+ *              those present: varints, but atime and mtime as u64
+ */
+export type WireType = 'varint' | 'bigvarint' | 'fid' | 'range' | 'string' | 'bytes' | 'flag' | 'stat' | 'attrs';
+
+export interface FieldSpec {
+  tag: number;
+  name: string;
+  type: WireType;
+}
+
+export const FIELDS: readonly FieldSpec[] = [
+  { tag: 1, name: 'mask', type: 'bigvarint' },
+  { tag: 2, name: 'fid', type: 'fid' },
+  { tag: 3, name: 'parentFid', type: 'fid' },
+  { tag: 4, name: 'name', type: 'string' },
+  { tag: 5, name: 'oldParentFid', type: 'fid' },
+  { tag: 6, name: 'oldName', type: 'string' },
+  { tag: 7, name: 'path', type: 'string' },
+  { tag: 8, name: 'oldPath', type: 'string' },
+  { tag: 9, name: 'range', type: 'range' },
+  { tag: 10, name: 'stat', type: 'stat' },
+  { tag: 11, name: 'attrs', type: 'attrs' },
+  { tag: 12, name: 'xattr', type: 'string' },
+  { tag: 13, name: 'value', type: 'bytes' },
+  { tag: 14, name: 'target', type: 'string' },
+  { tag: 15, name: 'offline', type: 'flag' },
+  { tag: 16, name: 'pid', type: 'varint' },
+  { tag: 17, name: 'tid', type: 'varint' },
+  { tag: 18, name: 'uid', type: 'varint' },
+  { tag: 19, name: 'group', type: 'string' },
+  { tag: 20, name: 'config', type: 'string' },
+  /** Requests: the operation's first request; decisions: the request answered; an op or event: the operation it completes. */
+  { tag: 21, name: 'requestSeq', type: 'bigvarint' },
+  { tag: 22, name: 'response', type: 'varint' },
+  { tag: 23, name: 'timeout', type: 'flag' },
+  { tag: 24, name: 'intent', type: 'string' },
+  { tag: 25, name: 'consumer', type: 'string' },
+  { tag: 26, name: 'fromSeq', type: 'bigvarint' },
+  { tag: 27, name: 'toSeq', type: 'bigvarint' },
+  { tag: 28, name: 'orphan', type: 'flag' },
+];
+
+/** The attribute fields of `attrs`, by presence bit. */
+export const ATTR_FIELDS = ['mode', 'uid', 'gid', 'size', 'atime', 'mtime'] as const;
+
+/** The last tag a consumer's filters look at (mask, fid, path, old path come first). */
+export const HEADER_TAG_MAX = 8;
+
+/** The inverse of a code map, as a dense array: the name of each code. */
+export function byCode<N extends string>(codes: Readonly<Record<N, number>>): readonly (N | undefined)[] {
+  const names: (N | undefined)[] = [];
+  for (const [name, code] of Object.entries(codes) as [N, number][]) names[code] = name;
+  return names;
+}

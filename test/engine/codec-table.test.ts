@@ -1,0 +1,66 @@
+/**
+ * The hand-unrolled codec (engine/record/codec.ts) against the format's
+ * table (engine/record/fields.ts): every kind and op has its code, every
+ * field its tag and wire type, and no tag outside the table decodes.
+ */
+import { readFileSync } from 'node:fs';
+import { expect, it } from 'vitest';
+import { decodeHeader, decodeRecord, encodeRecord } from '../../engine/record/codec.js';
+import { FIELDS, HEADER_TAG_MAX, KIND_CODES, OP_CODES, type WireType } from '../../engine/record/fields.js';
+import type { EngineRecord, OpName, RecordKind } from '../../engine/record/record.js';
+import { rejection } from '../helpers.js';
+
+const HEADER_BYTES = 11; // version, kind, op, u64 time
+
+const SAMPLES: Record<WireType, { value: unknown; bytes: number }> = {
+  varint: { value: 300, bytes: 2 },
+  bigvarint: { value: 2n ** 63n + 5n, bytes: 10 },
+  fid: { value: { ino: 130, gen: 7 }, bytes: 3 },
+  range: { value: { offset: 2 ** 40, count: 5 }, bytes: 7 },
+  string: { value: 'héllo', bytes: 7 },
+  bytes: { value: new Uint8Array([0, 255]), bytes: 3 },
+  flag: { value: true, bytes: 0 },
+  stat: { value: { ino: 1, mode: 2, uid: 3, gid: 4, size: 5, nlink: 6, atime: 7n, mtime: 8n, ctime: 9n }, bytes: 30 },
+  attrs: { value: { mode: 0o644, atime: 5n }, bytes: 11 },
+};
+
+it('lists each tag once, in increasing order, and every field format 1 wrote', () => {
+  const tags = FIELDS.map((field) => field.tag);
+  expect(tags).toEqual([...tags].sort((a, b) => a - b));
+  expect(new Set(tags).size).toBe(tags.length);
+  const fixture = JSON.parse(readFileSync(new URL('../fixtures/records-v1.json', import.meta.url), 'utf8')) as Record<string, unknown>[];
+  const written = new Set(fixture.flatMap((record) => Object.keys(record)).filter((key) => !['kind', 'op', 'time'].includes(key)));
+  expect([...written].sort()).toEqual(FIELDS.map((field) => field.name).sort());
+});
+
+it('writes every kind and op as its code', () => {
+  for (const [kind, code] of Object.entries(KIND_CODES)) {
+    expect(encodeRecord({ kind: kind as RecordKind, op: 'mkdir', time: 0n })[1], kind).toBe(code);
+  }
+  for (const [op, code] of Object.entries(OP_CODES)) {
+    expect(encodeRecord({ kind: 'op', op: op as OpName, time: 0n })[2], op).toBe(code);
+  }
+});
+
+it('writes every field as the table says: its tag, then its wire type, and reads it back', () => {
+  for (const field of FIELDS) {
+    const sample = SAMPLES[field.type];
+    const record = { kind: 'op', op: 'mkdir', time: 0n, [field.name]: sample.value } as EngineRecord;
+    const bytes = encodeRecord(record);
+    expect(bytes[HEADER_BYTES], field.name).toBe(field.tag);
+    expect(bytes.length - HEADER_BYTES - 1, `${field.name} as ${field.type}`).toBe(sample.bytes);
+    expect(decodeRecord(bytes), field.name).toEqual(record);
+    if (field.tag <= HEADER_TAG_MAX && ['mask', 'fid', 'path', 'oldPath'].includes(field.name)) {
+      expect((decodeHeader(bytes) as unknown as Record<string, unknown>)[field.name], field.name).toEqual(sample.value);
+    }
+  }
+});
+
+it('refuses every tag outside the table', async () => {
+  const known = new Set(FIELDS.map((field) => field.tag));
+  for (let tag = 0; tag < 256; tag++) {
+    if (known.has(tag)) continue;
+    const bytes = new Uint8Array([...encodeRecord({ kind: 'op', op: 'mkdir', time: 0n }), tag, 0]);
+    expect((await rejection(async () => decodeRecord(bytes))).code, `tag ${tag}`).toBe('ECORRUPT');
+  }
+});
