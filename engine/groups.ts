@@ -7,18 +7,13 @@
  * on each change; `create`, `mark` and `destroy` resolve once it is. Queues
  * are in memory, as in Linux: a notification queue is a live feed (the
  * durable feed is the changelog), and permission requests are durable in
- * the journal and queued again after a crash (permissions.ts).
+ * the journal and queued again after a crash (permission/broker.ts). The
+ * queue itself, with Linux's merge and overflow rules, is group-queue.ts.
  *
- * Queue semantics (Linux): a notification event merges (mask OR) into a
- * queued, unread event about the same object, from the same pid, by the
- * same path; a full queue drops the new event and queues one
- * FAN_Q_OVERFLOW, once, until it is read. Permission events never merge and
- * are never dropped: the queue limit counts notification events only.
- *
- * Permission timeouts: with `permissionTimeoutMs`, a request unanswered
- * that long is answered by `onTimeout` (journaled as a timeout); after
- * `evictAfterTimeouts` consecutive timeouts the group is evicted: its marks
- * are removed and its pending requests answered by `onTimeout`.
+ * Permission timeouts: with `permissionTimeoutMs`, the broker answers a
+ * request unanswered that long by `onTimeout` (journaled as a timeout);
+ * after `evictAfterTimeouts` consecutive timeouts the group is evicted: its
+ * marks are removed and its pending requests answered by `onTimeout`.
  *
  * Every change of a group's stored configuration (mark, destroy, eviction)
  * runs through the group's Serial and reads the configuration it changes
@@ -33,16 +28,18 @@
  */
 import { FanlogError, invalid } from '../errors.js';
 import { EventQueue } from './event-queue.js';
+import { GroupQueue, type QueuedEvent } from './group-queue.js';
 import type { Groups } from './group-registry.js';
 import type { FsState } from './fs-state.js';
 import { fidOf } from './inode.js';
-import { FAN_ALL_EVENTS, FAN_ALLOW, FAN_DENY, FAN_DIRENT_EVENTS, FAN_MARK_FLAGS, FAN_PRE_CONTENT_EVENTS, FAN_PRE_MODIFY, FAN_Q_OVERFLOW, FAN_RENAME, type Mask } from './masks.js';
+import { FAN_ALL_EVENTS, FAN_ALLOW, FAN_DENY, FAN_MARK_FLAGS, FAN_PRE_CONTENT_EVENTS, FAN_PRE_MODIFY, FAN_Q_OVERFLOW, type Mask } from './masks.js';
 import type { EngineStore } from './fail-stop-store.js';
 import { Serial } from './serial.js';
 import { type Mark, markKey, matchMarks, type MarkScope } from './notify.js';
 import { fsError, parsePath, resolve } from './paths.js';
-import type { EngineRecord, Fid, Range, Stat } from './record/record.js';
+import type { EngineRecord, Fid } from './record/record.js';
 export { EventQueue };
+export type { QueuedEvent };
 import type { PermissionBroker } from './permission/broker.js';
 import type { PermissionGroup, PermissionRequest } from './permission/request.js';
 import { PERMISSION_BITS } from './permission/rules.js';
@@ -81,24 +78,6 @@ export interface MarkOptions {
 }
 
 /** An event as a group's queue hands it out. */
-export interface QueuedEvent {
-  /** Increases by one per event queued in this group. */
-  id: number;
-  /** The journal seq of the event's record; absent when the changelog mask left it out (and for overflow). */
-  seq?: bigint;
-  mask: Mask;
-  path?: string;
-  fid?: Fid;
-  parentFid?: Fid;
-  name?: string;
-  oldPath?: string;
-  range?: Range;
-  pid?: number;
-  tid?: number;
-  uid?: number;
-  stat?: Stat;
-}
-
 export interface GroupInfo extends GroupSettings {
   name: string;
   class: GroupClass;
@@ -130,19 +109,8 @@ export interface StoredGroup extends GroupSettings {
 
 export class Group implements PermissionGroup {
   private readonly marks = new Map<string, Mark>();
-  private queue: QueuedEvent[] = [];
-  /** Queued events taken out of the queue before they were read (a timeout answered them): skipped when reading. */
-  private readonly dropped = new Set<QueuedEvent>();
-  /** Unread notification events that a new one may merge into, by merge key, and the key of each. */
-  private readonly mergeable = new Map<string, QueuedEvent>();
-  private readonly mergeKeys = new WeakMap<QueuedEvent, string>();
-  /** Permission requests behind queued events, by event id, and the queued event of each request. */
-  private readonly requests = new Map<number, PermissionRequest>();
-  private readonly queuedEventOf = new Map<PermissionRequest, QueuedEvent>();
-  private notificationsQueued = 0;
-  private overflowQueued = false;
-  private readonly waiters = new Set<() => void>();
-  private nextId = 1;
+  /** The events waiting for a listener: notification and permission. */
+  readonly #events: GroupQueue;
   /** Set when a destroy starts: the group wants nothing from then on. */
   private destroying = false;
   private evicted: boolean;
@@ -163,10 +131,11 @@ export class Group implements PermissionGroup {
   ) {
     for (const mark of marks) this.marks.set(markKey(mark), mark);
     this.evicted = evicted;
+    this.#events = new GroupQueue(queueEventsMax);
   }
 
   get queued(): number {
-    return this.queue.length - this.dropped.size;
+    return this.#events.size;
   }
 
   info(): GroupInfo {
@@ -286,12 +255,7 @@ export class Group implements PermissionGroup {
       this.destroying = true;
       await this.allowAllPending();
       await this.registry.removed(this.name);
-      this.queue = [];
-      this.dropped.clear();
-      this.requests.clear();
-      this.queuedEventOf.clear();
-      this.mergeable.clear();
-      this.wake();
+      this.#events.clear();
     });
   }
 
@@ -308,34 +272,19 @@ export class Group implements PermissionGroup {
     return matchMarks(this.marks.values(), event) & PERMISSION_BITS;
   }
 
-  /** Queues a permission request (never merged, never dropped), at the tail or the head. */
-  enqueue(request: PermissionRequest, atHead: boolean): void {
-    this.enqueueAll([request], atHead);
-  }
-
-  /** Queues permission requests in the order given, at the tail or (all of them, ahead of the rest) at the head. */
+  /** Queues permission requests (the broker's) at the tail or, all of them ahead of the rest, at the head. */
   enqueueAll(requests: readonly PermissionRequest[], atHead: boolean): void {
-    if (requests.length === 0) return;
-    const events: QueuedEvent[] = [];
-    for (const request of requests) {
-      const event: QueuedEvent = { id: this.nextId++, seq: request.seq, mask: request.record.mask!, ...pick(request.record) };
-      request.queued();
-      this.requests.set(event.id, request);
-      this.queuedEventOf.set(request, event);
-      events.push(event);
-    }
-    if (atHead) this.queue = events.concat(this.queue);
-    else for (const event of events) this.queue.push(event);
-    this.wake();
+    this.#events.enqueueAll(requests, atHead);
   }
 
+  /** The permission request behind an event just read, if any. */
   requestOf(event: QueuedEvent): PermissionRequest | undefined {
-    const request = this.requests.get(event.id);
-    if (request !== undefined) {
-      this.requests.delete(event.id);
-      this.queuedEventOf.delete(request);
-    }
-    return request;
+    return this.#events.requestOf(event);
+  }
+
+  /** Takes a request's event out of the queue if it is still unread there. */
+  withdraw(request: PermissionRequest): void {
+    this.#events.withdraw(request);
   }
 
   answeredByListener(): void {
@@ -381,15 +330,6 @@ export class Group implements PermissionGroup {
     }
   }
 
-  /** Takes a request's event out of the queue if it is still unread there (in O(1): it is skipped when reading). */
-  withdraw(request: PermissionRequest): void {
-    const event = this.queuedEventOf.get(request);
-    if (event === undefined) return;
-    this.queuedEventOf.delete(request);
-    this.requests.delete(event.id);
-    this.dropped.add(event);
-  }
-
   private async allowAllPending(): Promise<void> {
     for (const request of this.host.permissions.pendingOf(this)) {
       this.withdraw(request);
@@ -412,84 +352,21 @@ export class Group implements PermissionGroup {
 
   // ---- delivery (engine side) -----------------------------------------------
 
+  // ---- delivery (engine side) -----------------------------------------------
+
   /** Offers an event; queues it if the group's marks want any of its bits. */
   offer(event: EngineRecord, seq: bigint | undefined): void {
     if (this.destroying || this.marks.size === 0) return;
     const mask = matchMarks(this.marks.values(), event);
-    if (mask === 0n) return;
-    // Dirent events (about a directory, naming a child) and events about the
-    // object itself are reported differently, so they do not merge together.
-    const role = (mask & FAN_DIRENT_EVENTS) !== 0n ? 'dirent' : 'self';
-    const mergeKey = `${role}/${event.fid?.ino}/${event.fid?.gen}/${event.pid}/${event.path}/${event.oldPath ?? ''}`;
-    // FAN_RENAME events never merge (Linux), so each rename is reported whole.
-    const canMerge = (mask & FAN_RENAME) === 0n;
-    const merged = canMerge ? this.mergeable.get(mergeKey) : undefined;
-    if (merged !== undefined) {
-      merged.mask |= mask;
-      if (merged.range === undefined) {
-        if (event.range !== undefined) merged.range = event.range;
-      } else if (event.range !== undefined) {
-        const end = Math.max(merged.range.offset + merged.range.count, event.range.offset + event.range.count);
-        const offset = Math.min(merged.range.offset, event.range.offset);
-        merged.range = { offset, count: end - offset };
-      }
-      if (event.stat !== undefined) merged.stat = event.stat;
-      return;
-    }
-    if (this.notificationsQueued >= this.queueEventsMax) {
-      if (!this.overflowQueued) {
-        this.overflowQueued = true;
-        this.queue.push({ id: this.nextId++, mask: FAN_Q_OVERFLOW });
-        this.wake();
-      }
-      return;
-    }
-    const queued: QueuedEvent = {
-      id: this.nextId++,
-      ...(seq === undefined ? {} : { seq }),
-      mask,
-      ...pick(event),
-    };
-    this.queue.push(queued);
-    this.notificationsQueued++;
-    if (canMerge) {
-      this.mergeable.set(mergeKey, queued);
-      this.mergeKeys.set(queued, mergeKey);
-    }
-    this.wake();
+    if (mask !== 0n) this.#events.offer(event, seq, mask);
   }
 
   take(max: number): QueuedEvent[] {
-    const taken: QueuedEvent[] = [];
-    let next = 0;
-    while (taken.length < max && next < this.queue.length) {
-      const event = this.queue[next++]!;
-      if (this.dropped.delete(event)) continue;
-      taken.push(event);
-      if (event.mask === FAN_Q_OVERFLOW) this.overflowQueued = false;
-      else if (!this.requests.has(event.id)) this.notificationsQueued--;
-      // Events handed out are read: they no longer merge.
-      const key = this.mergeKeys.get(event);
-      if (key !== undefined && this.mergeable.get(key) === event) this.mergeable.delete(key);
-    }
-    this.queue.splice(0, next);
-    return taken;
+    return this.#events.take(max);
   }
 
   waitForEvent(waitMs: number): Promise<void> {
-    return new Promise((resolveWait) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.waiters.delete(done);
-        resolveWait();
-      };
-      const timer = setTimeout(done, waitMs);
-      this.waiters.add(done);
-    });
-  }
-
-  private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
+    return this.#events.waitForEvent(waitMs);
   }
 
   /** Drops inode marks whose object is gone (called on load). */
@@ -498,23 +375,8 @@ export class Group implements PermissionGroup {
   }
 
   close(): void {
-    this.wake();
+    this.#events.wake();
   }
-}
-
-function pick(event: EngineRecord): Omit<QueuedEvent, 'id' | 'seq' | 'mask'> {
-  const out: Omit<QueuedEvent, 'id' | 'seq' | 'mask'> = {};
-  if (event.path !== undefined) out.path = event.path;
-  if (event.fid !== undefined) out.fid = event.fid;
-  if (event.parentFid !== undefined) out.parentFid = event.parentFid;
-  if (event.name !== undefined) out.name = event.name;
-  if (event.oldPath !== undefined) out.oldPath = event.oldPath;
-  if (event.range !== undefined) out.range = event.range;
-  if (event.pid !== undefined) out.pid = event.pid;
-  if (event.tid !== undefined) out.tid = event.tid;
-  if (event.uid !== undefined) out.uid = event.uid;
-  if (event.stat !== undefined) out.stat = event.stat;
-  return out;
 }
 
 export function encodeGroup(groupClass: GroupClass, queueEventsMax: number, settings: GroupSettings, marks: Iterable<Mark>, evicted: boolean): Uint8Array {

@@ -1,0 +1,163 @@
+/**
+ * Opening an engine directory, up to the state the engine is built from:
+ * the options checked, the directory locked and its marker read (or
+ * written), the journal recovered, the store opened and its high-water
+ * mark checked, the latest checkpoint loaded and the journal after it
+ * replayed. EngineCore.openCore builds the engine from what this returns,
+ * then loads groups and readers and resurrects permission requests.
+ */
+import path from 'node:path';
+import { FanlogError, asFanlogError, invalid } from '../errors.js';
+import { checkHostPath, type Io, type IoLock } from '../journal/io.js';
+import { Journal, type SyncPolicy } from '../journal/journal.js';
+import { NodeIo } from '../journal/node-io.js';
+import { openMetaStore, type SealedStore, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
+import { type CheckpointBound, loadCheckpoint } from './checkpoint.js';
+import { inspectDirectory, writeMarker } from './engine-dir.js';
+import { checkHighWater } from './fail-stop-store.js';
+import type { FsState } from './fs-state.js';
+import { FAN_ALL_EVENTS, type Mask } from './masks.js';
+import { type Replayed, replayJournal } from './replay.js';
+import { checkBigint, checkBoolean, checkInteger, checkOneOf } from './validate.js';
+
+/** What `openCore` hands the composition's constructor. */
+export interface EngineParts {
+  dir: string;
+  journal: Journal;
+  store: SealedStore;
+  lock: IoLock | null;
+  state: FsState;
+  clock: () => bigint;
+  changelogMask: Mask;
+  checkpointEveryRecords: number;
+  recovery: EngineRecovery;
+  checkpoint: CheckpointBound;
+  readOnly: boolean;
+  storeKind: StoreKind;
+}
+
+/** The engine's own options (fanlog.ts adds the consumers' defaults). */
+export interface EngineCoreOptions {
+  /** MetaStore backend; default the one the directory records, or 'lmdb' for a new engine. */
+  store?: StoreKind;
+  /** Journal sync policy; default 'always'. */
+  sync?: SyncPolicy;
+  io?: Io;
+  /** Nanosecond clock; default the wall clock, never going backwards. */
+  clock?: () => bigint;
+  /** Which events the changelog records; default every event. */
+  changelogMask?: Mask;
+  /** A checkpoint is taken after this many journal records; default 100,000. */
+  checkpointEveryRecords?: number;
+  /** Passed to the journal; default 64 MiB. */
+  segmentBytesMax?: number;
+  /** Open an existing engine for inspection only: see the header. Default false. */
+  readOnly?: boolean;
+}
+
+export interface EngineRecovery {
+  /** The seq the loaded checkpoint covered (0n: none). */
+  checkpointSeq: bigint;
+  /** Records replayed after it. */
+  replayedRecords: number;
+  /** Permission requests found without a decision and queued again (read only: found, not queued). */
+  resurrectedRequests: number;
+  /** The journal's head when recovery ended (operations it resumed append after it). */
+  headSeq: bigint;
+  ms: number;
+  journal: Journal['recovery'];
+}
+
+export const CORE_OPTION_NAMES = [
+  'store',
+  'sync',
+  'io',
+  'clock',
+  'changelogMask',
+  'checkpointEveryRecords',
+  'segmentBytesMax',
+  'readOnly',
+] as const;
+
+function wallClock(): () => bigint {
+  let last = 0n;
+  return () => {
+    const now = BigInt(Date.now()) * 1_000_000n;
+    last = now > last ? now : last + 1n;
+    return last;
+  };
+}
+
+/** A user's clock, checked at every call: a throw or a value that is not a u64 of nanoseconds is EINVAL. */
+function checkedClock(clock: () => bigint): () => bigint {
+  return () => {
+    let time: unknown;
+    try {
+      time = clock();
+    } catch (error) {
+      throw new FanlogError('EINVAL', `the clock option threw: ${String(error)}`, { cause: error });
+    }
+    if (typeof time !== 'bigint' || time < 0n || time >= 2n ** 64n) {
+      throw invalid(`the clock option must return nanoseconds as a bigint from 0 to 2^64 - 1, got ${typeof time === 'bigint' ? time : typeof time}`);
+    }
+    return time;
+  };
+}
+
+/** Checks the options, then opens and recovers everything the engine is built from; see the header. */
+export async function openParts(dir: string, opts: EngineCoreOptions): Promise<{ parts: EngineParts; replayed: Replayed }> {
+  checkHostPath('dir', dir);
+  const requestedStore = opts.store === undefined ? undefined : checkOneOf('store', opts.store, STORE_KINDS);
+  const sync = checkOneOf('sync', opts.sync ?? 'always', ['always', 'interval', 'never'] as const);
+  if (opts.clock !== undefined && typeof opts.clock !== 'function') throw invalid('clock must be a function returning bigint nanoseconds');
+  const clock = opts.clock === undefined ? wallClock() : checkedClock(opts.clock);
+  const changelogMask = checkBigint('changelogMask', opts.changelogMask ?? FAN_ALL_EVENTS, 0n, 2n ** 64n - 1n);
+  const checkpointEveryRecords = checkInteger('checkpointEveryRecords', opts.checkpointEveryRecords ?? 100_000, 1, 2 ** 40);
+  const readOnly = checkBoolean('readOnly', opts.readOnly ?? false);
+  const io = opts.io ?? new NodeIo();
+  clock(); // a clock that fails, fails the open
+
+  let lock: IoLock | null = null;
+  let journal: Journal | null = null;
+  let metaStore: SealedStore | null = null;
+  try {
+    if (!readOnly) await io.mkdirp(dir);
+    // A read-only open looks before it locks, so that it leaves no lock file where there is no engine.
+    else if ((await inspectDirectory(io, dir, requestedStore)).fresh) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`, { file: dir });
+    try {
+      lock = await io.lock(dir);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'EBUSY') throw error;
+      throw new FanlogError('EBUSY', `engine ${dir} is open elsewhere: ${(error as Error).message}`, { file: dir, cause: error });
+    }
+    const found = await inspectDirectory(io, dir, requestedStore);
+    if (readOnly && found.fresh) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`, { file: dir });
+    if (!found.marked && !readOnly) await writeMarker(io, dir, found.store);
+    journal = await Journal.open(path.join(dir, 'journal'), {
+      sync,
+      io,
+      readOnly,
+      ...(opts.segmentBytesMax === undefined ? {} : { segmentBytesMax: opts.segmentBytesMax }),
+    });
+    metaStore = await openMetaStore(found.store, dir, io, { readOnly });
+    await checkHighWater(metaStore, journal, { expectStore: found.marked, initialize: !readOnly });
+    // The root of a new filesystem has time 0, so that a replay from empty gives the same state.
+    const checkpoint = await loadCheckpoint(metaStore, journal, 0n);
+    const replayed = await replayJournal(journal, checkpoint);
+    const recovery: EngineRecovery = {
+      checkpointSeq: checkpoint.seq,
+      replayedRecords: replayed.replayedRecords,
+      resurrectedRequests: 0,
+      headSeq: journal.headSeq,
+      ms: 0,
+      journal: journal.recovery,
+    };
+    const parts: EngineParts = { dir, journal, store: metaStore, lock, state: checkpoint.state, clock, changelogMask, checkpointEveryRecords, recovery, checkpoint, readOnly, storeKind: found.store };
+    return { parts, replayed };
+  } catch (error) {
+    await metaStore?.close().catch(() => undefined);
+    await journal?.close().catch(() => undefined);
+    await lock?.release().catch(() => undefined);
+    throw asFanlogError(error, dir);
+  }
+}
