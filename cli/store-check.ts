@@ -107,11 +107,21 @@ export async function checkStore(store: SealedStore, journal: JournalFacts): Pro
       damage((error as { key?: string }).key ?? catalogKey, message(error));
     }
   }
+  result.checkpointSound = await checkCheckpoint(store, journal, { inodes, inodesSound }, damage);
+  await checkHighWaterMark(store, journal, damage);
+  return result;
+}
+
+type Damage = (key: string | undefined, what: string) => void;
+
+/** Whether the checkpoint is sound: of this journal, within it, its records retained, its inodes all there. */
+async function checkCheckpoint(store: SealedStore, journal: JournalFacts, found: { inodes: number; inodesSound: boolean }, damage: Damage): Promise<boolean> {
+  const { inodes, inodesSound } = found;
   try {
     const checkpoint = await readCheckpointBound(store);
     if (checkpoint === null) {
       if (journal.firstSeq > 1n) damage(CHECKPOINT_KEY, `missing, and the journal starts at ${journal.firstSeq}`);
-      else result.checkpointSound = inodesSound && inodes === 0;
+      else return inodesSound && inodes === 0;
     } else {
       const problems: string[] = [];
       if (checkpoint.journalId !== journal.journalId) problems.push(`it is of journal ${checkpoint.journalId}, not ${journal.journalId}`);
@@ -121,11 +131,16 @@ export async function checkStore(store: SealedStore, journal: JournalFacts): Pro
       }
       if (checkpoint.inodes !== inodes) problems.push(`it counted ${checkpoint.inodes} inodes, the store holds ${inodes}`);
       for (const problem of problems) damage(CHECKPOINT_KEY, problem);
-      result.checkpointSound = problems.length === 0 && inodesSound;
+      return problems.length === 0 && inodesSound;
     }
   } catch (error) {
     damage(CHECKPOINT_KEY, message(error));
   }
+  return false;
+}
+
+/** The high-water mark must not be beyond the journal's head: that would be lost records. */
+async function checkHighWaterMark(store: SealedStore, journal: JournalFacts, damage: Damage): Promise<void> {
   try {
     const raw = await store.get(HIGH_WATER_KEY);
     if (raw !== undefined) {
@@ -137,5 +152,4 @@ export async function checkStore(store: SealedStore, journal: JournalFacts): Pro
   } catch (error) {
     damage(HIGH_WATER_KEY, message(error));
   }
-  return result;
 }

@@ -113,47 +113,13 @@ export class FsState {
     switch (record.op) {
       case 'mkdir':
       case 'create':
-      case 'symlink': {
-        const parent = this.must(record.parentFid, record.op);
-        const fid = record.fid!;
-        this.adopt(fid);
-        const attrs = record.attrs ?? {};
-        const type = record.op === 'mkdir' ? 'dir' : record.op === 'create' ? 'file' : 'symlink';
-        const inode = newInode(fid, type, {
-          mode: attrs.mode ?? 0o644,
-          uid: attrs.uid ?? 0,
-          gid: attrs.gid ?? 0,
-          time,
-          parent: parent.ino,
-        });
-        if (type === 'file') {
-          inode.size = attrs.size ?? 0;
-          if (record.offline === true) inode.offline.add(0, inode.size);
-        } else if (type === 'symlink') {
-          inode.target = record.target!;
-          inode.size = Buffer.byteLength(inode.target);
-        }
-        this.inodes.set(inode.ino, inode);
-        this.dirty.add(inode.ino);
-        this.link(parent, record.name!, inode, time);
-        return;
-      }
-      case 'write': {
-        const inode = this.must(record.fid, 'write');
-        const { offset, count } = record.range!;
-        inode.size = Math.max(inode.size, offset + count);
-        inode.offline.remove(offset, offset + count);
-        this.touch(inode, time);
-        return;
-      }
-      case 'truncate': {
-        const inode = this.must(record.fid, 'truncate');
-        const size = record.attrs!.size!;
-        inode.offline.remove(size, Number.MAX_SAFE_INTEGER);
-        inode.size = size;
-        this.touch(inode, time);
-        return;
-      }
+      case 'symlink':
+        return this.applyCreate(record);
+      case 'write':
+      case 'truncate':
+      case 'hsmFill':
+      case 'hsmRelease':
+        return this.applyContent(record);
       case 'unlink':
       case 'rmdir': {
         const parent = this.must(record.parentFid, record.op);
@@ -167,22 +133,8 @@ export class FsState {
         this.dirty.add(inode.ino);
         return;
       }
-      case 'rename': {
-        const from = this.must(record.oldParentFid, 'rename from');
-        const to = this.must(record.parentFid, 'rename to');
-        const ino = from.entries?.get(record.oldName!);
-        assert.ok(ino !== undefined, 'rename: no source');
-        const moving = this.inodes.get(ino)!;
-        if (from === to && record.oldName === record.name) return;
-        if (to.entries!.has(record.name!)) this.unlinkEntry(to, record.name!, time, record.orphan === true);
-        from.entries!.delete(record.oldName!);
-        if (moving.type === 'dir') from.nlink--;
-        this.touch(from, time);
-        this.link(to, record.name!, moving, time);
-        moving.ctime = time;
-        this.dirty.add(moving.ino);
-        return;
-      }
+      case 'rename':
+        return this.applyRename(record);
       case 'link': {
         const inode = this.must(record.fid, 'link');
         const parent = this.must(record.parentFid, 'link to');
@@ -193,17 +145,8 @@ export class FsState {
       }
       case 'chmod':
       case 'chown':
-      case 'utimes': {
-        const inode = this.must(record.fid, record.op);
-        const attrs = record.attrs!;
-        if (attrs.mode !== undefined) inode.mode = attrs.mode;
-        if (attrs.uid !== undefined) inode.uid = attrs.uid;
-        if (attrs.gid !== undefined) inode.gid = attrs.gid;
-        if (attrs.atime !== undefined) inode.atime = attrs.atime;
-        if (attrs.mtime !== undefined) inode.mtime = attrs.mtime;
-        this.touch(inode, time, { modified: false });
-        return;
-      }
+      case 'utimes':
+        return this.applyAttrs(record);
       case 'setxattr':
       case 'removexattr': {
         const inode = this.must(record.fid, record.op);
@@ -212,22 +155,96 @@ export class FsState {
         this.touch(inode, time, { modified: false });
         return;
       }
-      case 'hsmFill': {
-        const inode = this.must(record.fid, 'hsmFill');
-        const { offset, count } = record.range!;
-        inode.offline.remove(offset, offset + count);
-        this.dirty.add(inode.ino);
-        return;
-      }
-      case 'hsmRelease': {
-        const inode = this.must(record.fid, 'hsmRelease');
-        inode.offline.add(0, inode.size);
-        this.dirty.add(inode.ino);
-        return;
-      }
       default:
         assert.fail(`op ${record.op} has no mutation to apply`);
     }
+  }
+
+  /** mkdir, create and symlink: a new inode linked into its parent. */
+  private applyCreate(record: EngineRecord): void {
+    const { time } = record;
+    const parent = this.must(record.parentFid, record.op);
+    const fid = record.fid!;
+    this.adopt(fid);
+    const attrs = record.attrs ?? {};
+    const type = record.op === 'mkdir' ? 'dir' : record.op === 'create' ? 'file' : 'symlink';
+    const inode = newInode(fid, type, {
+      mode: attrs.mode ?? 0o644,
+      uid: attrs.uid ?? 0,
+      gid: attrs.gid ?? 0,
+      time,
+      parent: parent.ino,
+    });
+    if (type === 'file') {
+      inode.size = attrs.size ?? 0;
+      if (record.offline === true) inode.offline.add(0, inode.size);
+    } else if (type === 'symlink') {
+      inode.target = record.target!;
+      inode.size = Buffer.byteLength(inode.target);
+    }
+    this.inodes.set(inode.ino, inode);
+    this.dirty.add(inode.ino);
+    this.link(parent, record.name!, inode, time);
+  }
+
+  /** rename: unlinks what the target replaces (an orphan if still open), then moves the entry. */
+  private applyRename(record: EngineRecord): void {
+    const { time } = record;
+    const from = this.must(record.oldParentFid, 'rename from');
+    const to = this.must(record.parentFid, 'rename to');
+    const ino = from.entries?.get(record.oldName!);
+    assert.ok(ino !== undefined, 'rename: no source');
+    const moving = this.inodes.get(ino)!;
+    if (from === to && record.oldName === record.name) return;
+    if (to.entries!.has(record.name!)) this.unlinkEntry(to, record.name!, time, record.orphan === true);
+    from.entries!.delete(record.oldName!);
+    if (moving.type === 'dir') from.nlink--;
+    this.touch(from, time);
+    this.link(to, record.name!, moving, time);
+    moving.ctime = time;
+    this.dirty.add(moving.ino);
+  }
+
+  /** chmod, chown and utimes: the attributes the record carries. */
+  private applyAttrs(record: EngineRecord): void {
+    const { time } = record;
+    const inode = this.must(record.fid, record.op);
+    const attrs = record.attrs!;
+    if (attrs.mode !== undefined) inode.mode = attrs.mode;
+    if (attrs.uid !== undefined) inode.uid = attrs.uid;
+    if (attrs.gid !== undefined) inode.gid = attrs.gid;
+    if (attrs.atime !== undefined) inode.atime = attrs.atime;
+    if (attrs.mtime !== undefined) inode.mtime = attrs.mtime;
+    this.touch(inode, time, { modified: false });
+  }
+
+  /** write, truncate, hsmFill and hsmRelease: a file's size and offline ranges. */
+  private applyContent(record: EngineRecord): void {
+    const inode = this.must(record.fid, record.op);
+    switch (record.op) {
+      case 'write': {
+        const { offset, count } = record.range!;
+        inode.size = Math.max(inode.size, offset + count);
+        inode.offline.remove(offset, offset + count);
+        this.touch(inode, record.time);
+        return;
+      }
+      case 'truncate': {
+        const size = record.attrs!.size!;
+        inode.offline.remove(size, Number.MAX_SAFE_INTEGER);
+        inode.size = size;
+        this.touch(inode, record.time);
+        return;
+      }
+      case 'hsmFill': {
+        const { offset, count } = record.range!;
+        inode.offline.remove(offset, offset + count);
+        break;
+      }
+      default:
+        inode.offline.add(0, inode.size);
+    }
+    this.dirty.add(inode.ino);
   }
 
   /** A canonical description of the whole state, for equality checks in tests and verify. */

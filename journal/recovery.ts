@@ -170,11 +170,12 @@ async function scanSegment(io: Io, dir: string, name: string, nameSeq: Seq, isLa
   });
 }
 
+type TornTail = { segment: SegmentState; offset: ByteOffset; bytes: number; damage: string };
+type Doomed = { file: string; bytes: number; what: string };
+
 /**
  * Checks the whole directory first and repairs only once everything checked
  * out, so an open that fails with ECORRUPT leaves every file as it found it.
- */
-/**
  * With `repair: false` nothing is changed: the report lists what would be
  * repaired (for `fanlog verify`), and damage still throws ECORRUPT.
  */
@@ -185,17 +186,33 @@ export async function recover(
 ): Promise<Recovered> {
   const started = performance.now();
   const report: RecoveryReport = { truncatedBytes: 0, segments: 0, records: 0, ms: 0, repairs: [] };
+  const scanned = await scanAll(io, dir, report, onSegment);
+  const segments = checkSequence(scanned.segments, scanned.purgedThroughSeq, scanned.doomed);
+  // Everything checked out: repair.
+  await repairAll(io, dir, scanned.tornTail, scanned.doomed, repair, report);
+  report.segments = segments.length;
+  const head = segments[segments.length - 1];
+  report.records = head === undefined ? 0 : Number(head.lastSeq - segments[0]!.firstSeq + 1n);
+  report.ms = performance.now() - started;
+  return { journalId: segments.length === 0 ? null : scanned.journalId, segments, purgedThroughSeq: scanned.purgedThroughSeq, report };
+}
+
+/** Scans every segment file in seq order: the segments, the last purge mark, a torn tail, and torn creations to remove. */
+async function scanAll(
+  io: Io,
+  dir: string,
+  report: RecoveryReport,
+  onSegment: ((scanned: number, total: number) => void) | undefined,
+): Promise<{ journalId: JournalId | null; purgedThroughSeq: Seq; segments: SegmentState[]; tornTail: TornTail | null; doomed: Doomed[] }> {
   const names = (await io.readdir(dir))
     .map((name) => ({ name, firstSeq: parseSegmentFileName(name) }))
     .filter((entry): entry is { name: string; firstSeq: Seq } => entry.firstSeq !== null)
     .sort((a, b) => (a.firstSeq < b.firstSeq ? -1 : 1));
-
   let journalId: JournalId | null = null;
   let purgedThroughSeq: Seq = 0n;
-  let segments: SegmentState[] = [];
-  let tornTail: { segment: SegmentState; offset: ByteOffset; bytes: number; damage: string } | null = null;
-  const doomed: { file: string; bytes: number; what: string }[] = [];
-
+  const segments: SegmentState[] = [];
+  let tornTail: TornTail | null = null;
+  const doomed: Doomed[] = [];
   for (let i = 0; i < names.length; i++) {
     const { name, firstSeq } = names[i]!;
     const scanned = await scanSegment(io, dir, name, firstSeq, i === names.length - 1);
@@ -213,23 +230,26 @@ export async function recover(
     if (scanned.tornTail !== null) tornTail = { segment: scanned.segment, ...scanned.tornTail };
     segments.push(scanned.segment);
   }
+  return { journalId, purgedThroughSeq, segments, tornTail, doomed };
+}
 
+/**
+ * The segments that stay, once a purge a crash interrupted is finished
+ * (added to `doomed`); ECORRUPT for a missing or duplicated segment.
+ */
+function checkSequence(all: SegmentState[], purgedThroughSeq: Seq, doomed: Doomed[]): SegmentState[] {
   // Segments wholly covered by the last purge mark are a purge a crash
   // interrupted, whatever order its deletions reached the disk in. The last
   // segment always stays.
   let purged = 0;
-  while (purged < segments.length - 1 && segments[purged]!.lastSeq <= purgedThroughSeq) {
-    const segment = segments[purged++]!;
+  while (purged < all.length - 1 && all[purged]!.lastSeq <= purgedThroughSeq) {
+    const segment = all[purged++]!;
     doomed.push({ file: segment.path, bytes: segment.bytes, what: 'interrupted purge finished' });
   }
-  segments = segments.slice(purged);
+  const segments = all.slice(purged);
   const first = segments[0];
   if (first !== undefined && first.firstSeq > purgedThroughSeq + 1n) {
-    throw corrupt(
-      first.path,
-      24,
-      `records ${purgedThroughSeq + 1n}..${first.firstSeq - 1n} are missing but were never purged (segment missing)`,
-    );
+    throw corrupt(first.path, 24, `records ${purgedThroughSeq + 1n}..${first.firstSeq - 1n} are missing but were never purged (segment missing)`);
   }
   for (let i = 1; i < segments.length; i++) {
     const previous = segments[i - 1]!;
@@ -244,8 +264,11 @@ export async function recover(
       );
     }
   }
+  return segments;
+}
 
-  // Everything checked out: repair.
+/** Cuts the torn tail off and removes the doomed files (with `repair`), and reports each. */
+async function repairAll(io: Io, dir: string, tornTail: TornTail | null, doomed: Doomed[], repair: boolean, report: RecoveryReport): Promise<void> {
   if (tornTail !== null) {
     const { segment, offset, bytes, damage } = tornTail;
     if (repair) {
@@ -265,10 +288,4 @@ export async function recover(
     report.repairs.push({ file, offset: 0, bytes, what });
   }
   if (repair && doomed.length > 0) await io.syncDir(dir);
-
-  report.segments = segments.length;
-  const head = segments[segments.length - 1];
-  report.records = head === undefined ? 0 : Number(head.lastSeq - segments[0]!.firstSeq + 1n);
-  report.ms = performance.now() - started;
-  return { journalId: segments.length === 0 ? null : journalId, segments, purgedThroughSeq, report };
 }
