@@ -50,54 +50,12 @@ import {
   FAN_RENAME,
 } from '../engine/masks.js';
 import { ERRNO } from '../engine/permission/rules.js';
+import { Names, randomCall } from './workload-calls.js';
 import { ControlRaces } from './control-races.js';
 import type { Prng } from '../journal/prng.js';
 
-/** What the workload tells the model. */
-export interface Observer {
-  /** The journal promised durability through `seq` (its durableSeq, sampled after something resolved). */
-  durable(seq: bigint): void;
-  /** `consumer`'s ack of `seq` resolved. */
-  acked(consumer: string, seq: bigint): void;
-  /** `consumer` was registered (again, after an eviction): acks before it no longer bind. */
-  registered(consumer: string): void;
-  /** A response to the permission request at `requestSeq` resolved. */
-  decided(requestSeq: bigint): void;
-  /** A check made during the run failed. */
-  violation(invariant: number, what: string): void;
-  /** A check made during the run passed. */
-  checked(): void;
-  /** A control call on `object` ('consumer:<name>', 'group:<name>') started. */
-  controlStarted(object: string): void;
-  /** A control call on `object` settled: how (see control-races.ts). */
-  controlSettled(object: string, change: ControlChange): void;
-}
-
-/** How a raced control call settled, as far as the model follows the object. */
-export type ControlChange =
-  | { type: 'refused' | 'failed' | 'attach' | 'register' | 'deregister' | 'create' | 'destroy' }
-  | { type: 'ack'; seq: bigint }
-  | { type: 'mark'; path: string };
-
-export interface WorkloadOptions {
-  ops: number;
-  /** Engine options but the directory; the same on every reopen. */
-  engine: EngineOptions;
-  /** Adds a group whose requests all time out (wall-clock timers). */
-  timeouts: boolean;
-  /**
-   * On a real disk: waits for operations are bounded by time (an fsync takes
-   * real time), not by turns of the event loop as on MemoryIo, where a
-   * seeded run must not depend on the clock.
-   */
-  realDisk: boolean;
-  /** Whether the engine is now and then closed and reopened (default true; lock runs need it held throughout). */
-  reopens?: boolean;
-  /** True once nothing more can happen (power cut); checked between steps. */
-  stopped: () => boolean;
-  /** Called after each reopen, before the engine is used. */
-  onOpen?: (engine: Engine) => void;
-}
+export type { ControlChange, Observer, WorkloadOptions } from './workload-types.js';
+import type { Observer, WorkloadOptions } from './workload-types.js';
 
 export const CONSUMERS = {
   backup: { mask: FAN_ALL_EVENTS | FAN_OPEN_PERM | FAN_ACCESS_PERM | FAN_PRE_ACCESS | FAN_PRE_MODIFY, ackChance: 0.9, lagRecordsMax: undefined },
@@ -112,7 +70,6 @@ const NOTIFICATION_EVENTS = FAN_ALL_EVENTS & ~(FAN_PERMISSION_EVENTS | FAN_PRE_C
 const PROCESSES = 3;
 /** Listener rounds before a round's stalled requests are released and everything is allowed. */
 const PATIENCE_TICKS = 30;
-const NAMES = ['a', 'b', 'c'];
 /** Codes an operation of this workload may fail with while the engine works. */
 const EXPECTED_CODES = new Set([
   'ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EINVAL', 'EBADF', 'ELOOP', 'ENODATA', 'EPERM', 'EIO', 'EAGAIN', 'EBUSY', 'ETXTBSY',
@@ -127,13 +84,10 @@ export class Workload {
   private readonly queues = new Map<string, EventQueue>();
   private readonly stalled: { group: string; id: number; seq: bigint }[] = [];
   private readonly fds: number[] = [];
-  private readonly dirs = ['/d', '/d/s'];
-  private readonly files: string[] = [];
+  private readonly names: Names;
   /** Per consumer: the highest seq delivered since the engine was opened (or the cursor then). */
   private readonly delivered = new Map<string, bigint>();
   private readonly races: ControlRaces;
-  /** Paths made with lone surrogates: no call may succeed with one. */
-  private readonly illFormed = new Set<string>();
   private opsLeft: number;
   operations = 0;
   succeeded = 0;
@@ -146,6 +100,7 @@ export class Workload {
   ) {
     this.opsLeft = options.ops;
     this.races = new ControlRaces(prng, observer, this.quiet);
+    this.names = new Names(prng);
   }
 
   /** Runs until the operations are spent, the engine failed, or the power went. Leaves the engine open. */
@@ -217,11 +172,11 @@ export class Workload {
   private async setup(): Promise<void> {
     const { engine } = this;
     if (engine.groups.size > 0) return;
-    for (const dir of this.dirs) await engine.fs.mkdir(dir).catch(this.expected);
+    for (const dir of this.names.dirs) await engine.fs.mkdir(dir).catch(this.expected);
     for (let i = 0; i < 6; i++) {
-      const path = `${this.prng.pick(this.dirs)}/f${i}`;
+      const path = `${this.prng.pick(this.names.dirs)}/f${i}`;
       await engine.fs.create(path, { size: this.prng.between(1, 200_000), offline: i % 2 === 0 }).catch(this.expected);
-      this.files.push(path);
+      this.names.files.push(path);
     }
     const hsm = await engine.groups.create('hsm', { class: 'pre-content', restartable: true });
     await hsm.mark({ path: '/', scope: 'filesystem', mask: FAN_PRE_ACCESS | FAN_PRE_MODIFY });
@@ -273,39 +228,14 @@ export class Workload {
   private async operation(pid: number): Promise<void> {
     const { prng } = this;
     const fs = this.engine.fs;
-    const ctx = { pid };
-    const fd = (): number => (this.fds.length === 0 ? 999 : prng.pick(this.fds));
-    const calls: (() => Promise<unknown>)[] = [
-      () => fs.mkdir(this.fresh(this.dirs), {}, ctx),
-      () => fs.create(this.fresh(this.files), { size: prng.int(300_000), offline: prng.chance(0.5) }, ctx),
-      () => fs.open(this.path(), prng.pick(['r', 'w', 'rw'] as const), { create: prng.chance(0.3), truncate: prng.chance(0.1) }, ctx).then((opened) => void this.fds.push(opened)),
-      () => fs.read(fd(), prng.int(300_000), prng.between(1, 70_000), ctx),
-      () => fs.read(fd(), prng.int(300_000), prng.between(1, 70_000), ctx),
-      () => fs.write(fd(), prng.int(300_000), prng.between(1, 20_000), ctx),
-      () => fs.fault(fd(), prng.int(300_000), { write: prng.chance(0.3) }, ctx),
-      () => fs.close(this.fds.length === 0 ? 999 : this.fds.splice(prng.int(this.fds.length), 1)[0]!, ctx),
-      () => fs.truncate(this.path(), prng.int(300_000), ctx),
-      () => fs.unlink(this.path(), ctx),
-      () => fs.rmdir(prng.pick(this.dirs), ctx),
-      () => fs.rename(this.path(), prng.chance(0.5) ? this.fresh(this.files) : this.path(), ctx),
-      () => fs.link(this.path(), this.fresh(this.files), ctx),
-      () => fs.symlink(prng.pick(['f0', '/d/f1', '../x']), this.fresh(), ctx),
-      () => fs.chmod(this.path(), prng.int(0o777), ctx),
-      () => fs.setxattr(this.path(), prng.pick(['user.a', 'user.b']), prng.bytes(prng.int(16)), ctx),
-      // Entries near and over the segment size (8 KiB in simulated runs): they get a segment of their own.
-      () => fs.setxattr(this.path(), 'user.big', prng.bytes(prng.pick([7900, 8150, 8192, 9000, 20_000, 65_536])), ctx),
-      () => fs.removexattr(this.path(), 'user.a', ctx),
-      () => fs.hsmFill(this.path(), prng.int(300_000), prng.int(100_000), ctx),
-      () => fs.hsmRelease(this.path(), ctx),
-    ];
-    const call = calls[prng.int(calls.length)]!;
+    const call = randomCall(fs, this.names, this.fds, prng, { pid });
     const failedBefore = this.engine.failed;
     this.operations++;
     try {
       // Names are drawn when the call is made (synchronously), so this tells whether this call got an ill-formed one.
-      const illFormedBefore = this.illFormed.size;
+      const illFormedBefore = this.names.illFormed.size;
       const calling = call();
-      const illFormed = this.illFormed.size > illFormedBefore ? [...this.illFormed].pop() : undefined;
+      const illFormed = this.names.illFormed.size > illFormedBefore ? [...this.names.illFormed].pop() : undefined;
       await calling;
       this.succeeded++;
       if (failedBefore) this.observer.violation(7, 'an operation succeeded on a failed engine');
@@ -437,40 +367,6 @@ export class Workload {
     }
     return undefined;
   };
-
-  /** A path the workload made (it may be gone since), or a directory. */
-  private path(): string {
-    return this.prng.chance(0.75) && this.files.length > 0 ? this.prng.pick(this.files) : this.prng.pick(this.dirs);
-  }
-
-  /**
-   * A new name in one of the directories, remembered in `into` when given.
-   * Now and then it is drawn from all of UTF-16 (lone surrogates included:
-   * UTF-8 cannot hold them, so the call must be EINVAL) or from arbitrary
-   * bytes read as Latin-1 (well-formed, however odd: they must round-trip).
-   */
-  private fresh(into?: string[]): string {
-    const roll = this.prng.next();
-    let name = `${this.prng.pick(NAMES)}${this.prng.int(6)}`;
-    if (roll < 0.06) name = this.utf16Name();
-    else if (roll < 0.1) name = Buffer.from(this.prng.bytes(this.prng.between(1, 8)).map((byte) => (byte === 0x2f || byte === 0 ? 0x5f : byte))).toString('latin1');
-    const made = `${this.prng.pick(this.dirs)}/${name}`;
-    if (made.isWellFormed()) into?.push(made);
-    else this.illFormed.add(made);
-    return made;
-  }
-
-  private utf16Name(): string {
-    const units: number[] = [];
-    for (let i = this.prng.between(1, 6); i > 0; i--) {
-      let unit = this.prng.between(1, 0xffff);
-      if (unit === 0x2f) unit = 0x2e2f;
-      units.push(unit);
-    }
-    const name = String.fromCharCode(...units);
-    return name === '.' || name === '..' ? `${name}x` : name;
-  }
-
 }
 
 function isPermission(mask: bigint): boolean {

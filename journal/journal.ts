@@ -21,10 +21,8 @@
  * `durableSeq` is the last record known to be on disk ('never': handed to
  * the OS); readers never see beyond it.
  *
- * Segment roll: before a new segment is created, the current one is
- * fdatasynced, whatever the policy, so that only the newest segment can
- * ever hold a torn tail. The new segment's header is fdatasynced and its
- * directory entry fsynced before any entry goes into it.
+ * Segment roll: the current segment is fdatasynced, whatever the policy,
+ * so that only the newest can hold a torn tail; then `createSegment`.
  *
  * Failure: a failed write or sync rejects the entries it was writing with
  * its EIO or ENOSPC, and every later call with EFAILED until the journal is
@@ -33,83 +31,18 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { FanlogError, fromIoError, invalid } from '../errors.js';
 import { encodePurgeFrame, encodeRecordsFrame, FRAME_BYTES_LIMIT, recordsFrameBytes } from './frame.js';
 import { JournalReader } from './reader.js';
 import { checkHostPath, type Io, type IoFile, type IoLock } from './io.js';
-import { NodeIo } from './node-io.js';
 import { addIndexPoint, recover, type RecoveryReport, type SegmentState } from './recovery.js';
-import { encodeSegmentHeader, SEGMENT_HEADER_BYTES, segmentFileName } from './segment.js';
+import { createSegment } from './segment.js';
+import { type JournalOptions, type ReadRange, resolveReadRange, type SyncPolicy, validateOptions, validateSeq } from './options.js';
+export { SEGMENT_BYTES_MAX_LIMIT, SEGMENT_BYTES_MIN, type JournalOptions, type ReadRange, type SyncPolicy } from './options.js';
 import { SEQ_MAX, type JournalId, type Seq } from './types.js';
 
-export type SyncPolicy = 'always' | 'interval' | 'never';
-
-export interface JournalOptions {
-  /** When appends are durable; default 'always'. */
-  sync?: SyncPolicy;
-  /** With sync 'interval': the longest a written entry waits for its fdatasync; default 50. */
-  syncIntervalMs?: number;
-  /** A segment rolls before it would exceed this; default 64 MiB. An entry must fit in one segment. */
-  segmentBytesMax?: number;
-  /** File-system implementation; default NodeIo (node:fs). */
-  io?: Io;
-  /**
-   * Read only: opens an existing journal without taking its lock, repairing
-   * anything or writing anything; appends, syncs and purges are EROFS. It
-   * reads the journal as it was when opened (a torn tail is left out, not cut).
-   */
-  readOnly?: boolean;
-}
-
-export interface ReadRange {
-  /** First seq to read; default the oldest retained record. */
-  from?: Seq;
-  /** Last seq to read, inclusive; default, and at most, `durableSeq` when the read starts. */
-  to?: Seq;
-}
-
-export const SEGMENT_BYTES_MIN = 4096;
-export const SEGMENT_BYTES_MAX_LIMIT = 2 ** 32;
-const DEFAULTS = { sync: 'always' as SyncPolicy, syncIntervalMs: 50, segmentBytesMax: 64 * 2 ** 20 };
-const OPTION_NAMES = new Set(['sync', 'syncIntervalMs', 'segmentBytesMax', 'io', 'readOnly']);
-
-interface PendingAppend {
-  frame: Uint8Array;
-  firstSeq: Seq;
-  lastSeq: Seq;
-  resolve: (seq: Seq) => void;
-  reject: (error: unknown) => void;
-}
-
-function validateOptions(options: unknown): Required<Omit<JournalOptions, 'io'>> & { io: Io } {
-  if (options === null || typeof options !== 'object') throw invalid('options must be an object');
-  for (const key of Object.keys(options)) {
-    if (!OPTION_NAMES.has(key)) throw invalid(`unknown journal option '${key}'`);
-  }
-  const { sync = DEFAULTS.sync, syncIntervalMs = DEFAULTS.syncIntervalMs, segmentBytesMax = DEFAULTS.segmentBytesMax, io, readOnly = false } =
-    options as JournalOptions;
-  if (typeof readOnly !== 'boolean') throw invalid(`readOnly must be a boolean, got ${typeof readOnly}`);
-  if (sync !== 'always' && sync !== 'interval' && sync !== 'never') {
-    throw invalid(`sync must be 'always', 'interval' or 'never', got ${String(sync)}`);
-  }
-  if (!Number.isInteger(syncIntervalMs) || syncIntervalMs < 1 || syncIntervalMs > 3_600_000) {
-    throw invalid(`syncIntervalMs must be an integer from 1 to 3600000, got ${String(syncIntervalMs)}`);
-  }
-  if (!Number.isInteger(segmentBytesMax) || segmentBytesMax < SEGMENT_BYTES_MIN || segmentBytesMax > SEGMENT_BYTES_MAX_LIMIT) {
-    throw invalid(`segmentBytesMax must be an integer from ${SEGMENT_BYTES_MIN} to ${SEGMENT_BYTES_MAX_LIMIT}, got ${String(segmentBytesMax)}`);
-  }
-  if (io !== undefined && (io === null || typeof io !== 'object' || typeof (io as Io).open !== 'function')) {
-    throw invalid('io must implement the Io interface');
-  }
-  return { sync, syncIntervalMs, segmentBytesMax, io: io ?? new NodeIo(), readOnly };
-}
-
-function validateSeq(name: string, value: unknown): Seq {
-  if (typeof value !== 'bigint') throw invalid(`${name} must be a bigint, got ${typeof value}`);
-  if (value < 0n || value > SEQ_MAX) throw invalid(`${name} must be an unsigned 64-bit integer, got ${value}`);
-  return value;
-}
+/** An entry queued for the next batch: its frame, its seqs, and its caller. */
+type PendingAppend = { frame: Uint8Array; firstSeq: Seq; lastSeq: Seq; resolve: (seq: Seq) => void; reject: (error: unknown) => void };
 
 export class Journal {
   private segments: SegmentState[];
@@ -402,15 +335,7 @@ export class Journal {
    */
   read(range: ReadRange = {}): JournalReader {
     this.checkReadable();
-    if (range === null || typeof range !== 'object') throw invalid('read range must be an object');
-    const durable = this.durableSeq;
-    const from = range.from === undefined ? this.firstSeq : validateSeq('from', range.from);
-    const to = range.to === undefined ? durable : validateSeq('to', range.to);
-    if (from < 1n) throw invalid('from must be at least 1');
-    if (from < this.firstSeq) {
-      throw new FanlogError('EPURGED', `records before ${this.firstSeq} were purged; asked from ${from}`);
-    }
-    const last = to < durable ? to : durable;
+    const { from, last } = resolveReadRange(range, this.firstSeq, this.durableSeq);
     const segments = this.segments
       .filter((segment) => segment.lastSeq >= from && segment.firstSeq <= last)
       .map(({ name, path, bytes, index }) => ({ name, path, bytes, index }));
@@ -468,22 +393,4 @@ export class Journal {
       await this.lock?.release().catch(() => undefined);
     }
   }
-}
-
-/** Creates a segment durably: header fdatasynced and directory entry fsynced before it is used; `halted` stops it between the two. */
-async function createSegment(io: Io, dir: string, journalId: JournalId, firstSeq: Seq, halted: () => unknown = () => null): Promise<SegmentState> {
-  const name = segmentFileName(firstSeq);
-  const file = path.join(dir, name);
-  const handle = await io.open(file, 'create');
-  try {
-    await handle.write(encodeSegmentHeader(journalId, firstSeq), 0);
-    // A journal halted meanwhile syncs nothing more (recovery removes the header-only segment).
-    const failure = halted();
-    if (failure !== null) throw failure;
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-  await io.syncDir(dir);
-  return { name, path: file, firstSeq, lastSeq: firstSeq - 1n, bytes: SEGMENT_HEADER_BYTES, hasRecords: false, index: [] };
 }

@@ -23,7 +23,9 @@
 import assert from 'node:assert/strict';
 import { crc32 } from './checksum.js';
 import { type FrameDamage, checkFrame, FRAME_HEADER_BYTES, FRAME_KIND_PURGE, FRAME_KIND_RECORDS } from './frame.js';
-import type { IoFile } from './io.js';
+import path from 'node:path';
+import type { Io, IoFile } from './io.js';
+import type { SegmentState } from './recovery.js';
 import type { ByteOffset, JournalId, Seq } from './types.js';
 
 export const SEGMENT_HEADER_BYTES = 40;
@@ -186,4 +188,22 @@ export async function soundFrameFollows(
     windowStart += read - overlap + 1;
   }
   return false;
+}
+
+/** Creates a segment durably: header fdatasynced and directory entry fsynced before it is used; `halted` stops it between the two. */
+export async function createSegment(io: Io, dir: string, journalId: JournalId, firstSeq: Seq, halted: () => unknown = () => null): Promise<SegmentState> {
+  const name = segmentFileName(firstSeq);
+  const file = path.join(dir, name);
+  const handle = await io.open(file, 'create');
+  try {
+    await handle.write(encodeSegmentHeader(journalId, firstSeq), 0);
+    // A journal halted meanwhile syncs nothing more (recovery removes the header-only segment).
+    const failure = halted();
+    if (failure !== null) throw failure;
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await io.syncDir(dir);
+  return { name, path: file, firstSeq, lastSeq: firstSeq - 1n, bytes: SEGMENT_HEADER_BYTES, hasRecords: false, index: [] };
 }
