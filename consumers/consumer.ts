@@ -33,6 +33,7 @@
  * Stored payload (JSON, sealed by the store): { version: 1, mask, cursor,
  * lagRecordsMax, idleMsMax, filter, evicted }.
  */
+import assert from 'node:assert/strict';
 import { FanlogError, invalid } from '../errors.js';
 import { decodeHeader, decodeRecord } from '../engine/record/codec.js';
 import type { ChangelogSource } from '../engine/changelog-source.js';
@@ -302,13 +303,17 @@ export class Consumer {
 
   private async update(change: Partial<StoredConsumer>): Promise<void> {
     const next = { ...this.stored, ...change };
+    assert.ok(BigInt(next.cursor) >= BigInt(this.stored.cursor), `consumer '${this.name}': cursor ${this.stored.cursor} -> ${next.cursor} goes back`);
     await this.host.store.commit([{ type: 'put', key: CONSUMER_KEY_PREFIX + this.name, value: encodeConsumer(next) }]);
     this.stored = next;
   }
 }
 
 export function encodeConsumer(stored: StoredConsumer): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(stored));
+  const bytes = new TextEncoder().encode(JSON.stringify(stored));
+  // Pair assertion: what is written reads back as it was meant.
+  assert.deepEqual(decodeConsumer(bytes, (what) => new Error(what)), stored);
+  return bytes;
 }
 
 /** A stored consumer, checked; `fail` reports what is wrong with it (ECORRUPT from the store). */

@@ -22,6 +22,7 @@
  * purges below it while the checkpoint is the durable one, and open refuses
  * a journal that no longer holds it.
  */
+import assert from 'node:assert/strict';
 import { FanlogError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';
 import { FsState } from './fs-state.js';
@@ -80,6 +81,10 @@ export function captureCheckpoint(state: FsState, seq: bigint, journalId: bigint
     inodes: state.inodes.size,
     ...(pendingFromSeq === undefined ? {} : { pendingFromSeq: pendingFromSeq.toString() }),
   };
+  // What cannot be: a pending request after the seq the checkpoint covers
+  // (its seq was assigned before the capture), or a state without its root.
+  assert.ok(pendingFromSeq === undefined || pendingFromSeq <= seq, `a pending request ${pendingFromSeq} after the checkpoint's seq ${seq}`);
+  assert.ok(state.inodes.size >= 1, 'a filesystem has its root');
   ops.push({ type: 'put', key: HEADER_KEY, value: new TextEncoder().encode(JSON.stringify(header)) });
   return ops;
 }

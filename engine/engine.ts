@@ -30,6 +30,7 @@
  * repaired, checkpointed or purged; every call that would write is EROFS,
  * and operations whose callers died are not resumed.
  */
+import assert from 'node:assert/strict';
 import { asFanlogError, FanlogError, fromIoError } from '../errors.js';
 import type { IoLock } from '../journal/io.js';
 import type { Journal } from '../journal/journal.js';
@@ -230,9 +231,11 @@ export class EngineCore {
       this.groups.deliver(events, []);
       return;
     }
+    const before = this.journal.headSeq;
     const appended = this.journal.appendEntry(payloads);
-    // Seqs were assigned by the call above, in entry order.
-    const firstSeq = this.journal.headSeq - BigInt(payloads.length) + 1n;
+    // Seqs were assigned by the call above, in entry order, with nothing between.
+    const firstSeq = before + 1n;
+    assert.equal(this.journal.headSeq, before + BigInt(payloads.length), 'an entry gets contiguous seqs at once');
     try {
       await appended;
     } catch (error) {

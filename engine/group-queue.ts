@@ -8,6 +8,7 @@
  * answered before it was read is withdrawn in O(1) and skipped when read.
  * The group (groups.ts) decides what is offered; this file only queues.
  */
+import assert from 'node:assert/strict';
 import type { PermissionRequest } from './permission/request.js';
 import { FAN_DIRENT_EVENTS, FAN_Q_OVERFLOW, FAN_RENAME, type Mask } from './masks.js';
 import type { EngineRecord, Fid, Range, Stat } from './record/record.js';
@@ -138,7 +139,10 @@ export class GroupQueue {
       if (this.dropped.delete(event)) continue;
       taken.push(event);
       if (event.mask === FAN_Q_OVERFLOW) this.overflowQueued = false;
-      else if (!this.requests.has(event.id)) this.notificationsQueued--;
+      else if (!this.requests.has(event.id)) {
+        this.notificationsQueued--;
+        assert.ok(this.notificationsQueued >= 0, 'more notification events read than queued');
+      }
       // Events handed out are read: they no longer merge.
       const key = this.mergeKeys.get(event);
       if (key !== undefined && this.mergeable.get(key) === event) this.mergeable.delete(key);

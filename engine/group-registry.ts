@@ -10,9 +10,10 @@
  */
 import { FanlogError, invalid } from '../errors.js';
 import { catalogOp, checkCatalog, readCatalog } from '../store/catalog.js';
-import { encodeGroup, Group, GROUP_CLASSES, GROUP_VERSION, type GroupHost, type GroupInfo, type GroupOptions, type GroupSettings, KEY_PREFIX, type StoredGroup } from './groups.js';
+import { decodeGroup, encodeGroup, GROUP_CLASSES, type GroupSettings, KEY_PREFIX } from './group-codec.js';
+import { Group, type GroupHost, type GroupInfo, type GroupOptions } from './groups.js';
+export { decodeGroup };
 import { Serial } from './serial.js';
-import { parseVersioned } from '../store/envelope.js';
 import { priorityKey } from './permission/rules.js';
 import type { EngineRecord } from './record/record.js';
 import { checkBoolean, checkInteger, checkName, checkOneOf, checkOptions } from './validate.js';
@@ -124,11 +125,4 @@ export class Groups {
   closeAll(): void {
     for (const group of this.groups.values()) group.close();
   }
-}
-
-/** A stored group, checked; `fail` reports what is wrong with it (ECORRUPT from the store). */
-export function decodeGroup(bytes: Uint8Array, fail: (what: string) => Error): StoredGroup {
-  const stored = parseVersioned<StoredGroup>(bytes, 'group', GROUP_VERSION, fail);
-  if (!GROUP_CLASSES.includes(stored.class) || !Array.isArray(stored.marks)) throw fail('group fields are malformed');
-  return stored;
 }

@@ -22,9 +22,7 @@
  * starts, the group wants no new permission event, and a request whose
  * append was under way is allowed as soon as it is durable.
  *
- * Stored payload (JSON, sealed by the store): { version: 1, class,
- * queueEventsMax, restartable, permissionTimeoutMs, onTimeout,
- * evictAfterTimeouts, evicted, marks }.
+ * The stored payload and its codec are group-codec.ts.
  */
 import { FanlogError, invalid } from '../errors.js';
 import { EventQueue } from './event-queue.js';
@@ -37,17 +35,15 @@ import type { EngineStore } from './fail-stop-store.js';
 import { Serial } from './serial.js';
 import { type Mark, markKey, matchMarks, type MarkScope } from './notify.js';
 import { fsError, parsePath, resolve } from './paths.js';
-import type { EngineRecord, Fid } from './record/record.js';
+import type { EngineRecord } from './record/record.js';
 export { EventQueue };
 export type { QueuedEvent };
 import type { PermissionBroker } from './permission/broker.js';
 import type { PermissionGroup, PermissionRequest } from './permission/request.js';
 import { PERMISSION_BITS } from './permission/rules.js';
 import { checkBigint, checkBoolean, checkOneOf, checkOptions } from './validate.js';
-
-export type GroupClass = 'notif' | 'content' | 'pre-content';
-export const GROUP_CLASSES: readonly GroupClass[] = ['notif', 'content', 'pre-content'];
-export const KEY_PREFIX = 'group/';
+import { encodeGroup, type GroupClass, type GroupSettings, KEY_PREFIX } from './group-codec.js';
+export { decodeGroup, encodeGroup, GROUP_CLASSES, GROUP_VERSION, type GroupClass, type GroupSettings, KEY_PREFIX, type StoredGroup } from './group-codec.js';
 
 export interface GroupOptions {
   class?: GroupClass;
@@ -62,13 +58,6 @@ export interface GroupOptions {
   evictAfterTimeouts?: number;
 }
 
-export interface GroupSettings {
-  restartable: boolean;
-  permissionTimeoutMs: number | null;
-  onTimeout: 'allow' | 'deny';
-  evictAfterTimeouts: number | null;
-}
-
 export interface MarkOptions {
   path: string;
   scope?: MarkScope;
@@ -77,7 +66,6 @@ export interface MarkOptions {
   remove?: boolean;
 }
 
-/** An event as a group's queue hands it out. */
 export interface GroupInfo extends GroupSettings {
   name: string;
   class: GroupClass;
@@ -95,16 +83,6 @@ export interface GroupHost {
   readonly store: EngineStore;
   readonly permissions: PermissionBroker;
   checkUsable(): void;
-}
-
-export const GROUP_VERSION = 1;
-
-export interface StoredGroup extends GroupSettings {
-  version: number;
-  class: GroupClass;
-  queueEventsMax: number;
-  evicted?: boolean;
-  marks: { scope: MarkScope; fid?: Fid; path?: string; mask: string; ignore: string }[];
 }
 
 export class Group implements PermissionGroup {
@@ -377,22 +355,4 @@ export class Group implements PermissionGroup {
   close(): void {
     this.#events.wake();
   }
-}
-
-export function encodeGroup(groupClass: GroupClass, queueEventsMax: number, settings: GroupSettings, marks: Iterable<Mark>, evicted: boolean): Uint8Array {
-  const stored: StoredGroup = {
-    version: GROUP_VERSION,
-    class: groupClass,
-    queueEventsMax,
-    ...settings,
-    evicted,
-    marks: [...marks].map((mark) => ({
-      scope: mark.scope,
-      ...(mark.fid === undefined ? {} : { fid: mark.fid }),
-      ...(mark.path === undefined ? {} : { path: mark.path }),
-      mask: mark.mask.toString(),
-      ignore: mark.ignore.toString(),
-    })),
-  };
-  return new TextEncoder().encode(JSON.stringify(stored));
 }

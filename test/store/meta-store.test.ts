@@ -1,23 +1,47 @@
 /**
- * One conformance suite for every MetaStore backend: atomic durable
- * commits, gets, ordered prefix scans, binary values, and reopen. The
- * `files` backend also runs under simulated power cuts.
+ * One conformance suite for every MetaStore backend, on its own (sealed
+ * values) and through the engine's FailStopStore (which adds the journal's
+ * high-water mark to every commit): atomic durable commits, gets, ordered
+ * prefix scans, binary values, and reopen. The `files` backend also runs
+ * under simulated power cuts.
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryIo, NodeIo } from '../../index.js';
-import { openMetaStore, type MetaStore, STORE_KINDS } from '../../store/meta-store.js';
+import { FailStopStore, HIGH_WATER_KEY } from '../../engine/fail-stop-store.js';
+import { Journal } from '../../journal/journal.js';
+import { openMetaStore, type MetaOp, type MetaStore, STORE_KINDS, type StoreKind } from '../../store/meta-store.js';
 import { tempDir, text, untext } from '../helpers.js';
 
-async function scanAll(store: MetaStore, prefix: string): Promise<[string, string][]> {
+type Store = Pick<MetaStore, 'get' | 'scan' | 'close'> & { commit(ops: readonly MetaOp[]): Promise<void> };
+const WRAPPERS = ['sealed', 'fail-stop'] as const;
+
+/** The store of `kind` in `dir`, as the suite's `wrapper` variant sees it. */
+async function open(kind: StoreKind, wrapper: (typeof WRAPPERS)[number], dir: string): Promise<Store> {
+  const sealed = await openMetaStore(kind, dir, new NodeIo());
+  if (wrapper === 'sealed') return sealed;
+  const journal = await Journal.open(`${dir}/journal`);
+  const store = new FailStopStore(sealed, journal, () => undefined, (error) => error as Error);
+  return {
+    get: (key) => store.get(key),
+    scan: (prefix) => store.scan(prefix),
+    commit: (ops) => store.commit(ops),
+    close: async () => {
+      await store.close();
+      await journal.close();
+    },
+  };
+}
+
+async function scanAll(store: Store, prefix: string): Promise<[string, string][]> {
   const out: [string, string][] = [];
   for await (const [key, value] of store.scan(prefix)) out.push([key, untext(value)]);
   return out;
 }
 
-for (const kind of STORE_KINDS) {
-  describe(`MetaStore ${kind}`, () => {
+for (const kind of STORE_KINDS) for (const wrapper of WRAPPERS) {
+  describe(`MetaStore ${kind} (${wrapper})`, () => {
     it('commits puts and deletes and reads them back', async () => {
-      const store = await openMetaStore(kind, tempDir(), new NodeIo());
+      const store = await open(kind, wrapper, tempDir());
       expect(await store.get('a')).toBeUndefined();
       await store.commit([
         { type: 'put', key: 'a', value: text('1') },
@@ -33,7 +57,7 @@ for (const kind of STORE_KINDS) {
     });
 
     it('scans a prefix in ascending key order and nothing outside it', async () => {
-      const store = await openMetaStore(kind, tempDir(), new NodeIo());
+      const store = await open(kind, wrapper, tempDir());
       await store.commit(
         ['g/b', 'g/a', 'g/c', 'f/z', 'h/a', 'g', 'g/a/x'].map((key) => ({ type: 'put' as const, key, value: text(key) })),
       );
@@ -42,7 +66,7 @@ for (const kind of STORE_KINDS) {
     });
 
     it('keeps binary values exactly, including empty ones', async () => {
-      const store = await openMetaStore(kind, tempDir(), new NodeIo());
+      const store = await open(kind, wrapper, tempDir());
       const value = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
       await store.commit([
         { type: 'put', key: 'bin', value },
@@ -55,15 +79,17 @@ for (const kind of STORE_KINDS) {
 
     it('keeps every resolved commit across a reopen', async () => {
       const dir = tempDir();
-      const store = await openMetaStore(kind, dir, new NodeIo());
+      const store = await open(kind, wrapper, dir);
       for (let i = 0; i < 50; i++) await store.commit([{ type: 'put', key: `k/${String(i).padStart(3, '0')}`, value: text(`v${i}`) }]);
       await store.commit([{ type: 'del', key: 'k/007' }]);
       await store.close();
-      const reopened = await openMetaStore(kind, dir, new NodeIo());
+      const reopened = await open(kind, wrapper, dir);
       const entries = await scanAll(reopened, 'k/');
       expect(entries.length).toBe(49);
       expect(entries[0]).toEqual(['k/000', 'v0']);
       expect(entries.find(([key]) => key === 'k/007')).toBeUndefined();
+      // Through the engine's view, every commit also stored the journal's high-water mark.
+      expect((await reopened.get(HIGH_WATER_KEY)) !== undefined).toBe(wrapper === 'fail-stop');
       await reopened.close();
     });
   });
