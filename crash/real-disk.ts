@@ -74,7 +74,7 @@ async function reopenAndCheck(dir: string, store: StoreKind, checkpointEveryReco
 
 /** Starts the kill worker on `dir`; resolves once it is ready (or has exited: then `exited` says how). */
 async function startWorkload(dir: string, store: StoreKind, runSeed: number, operations: number, checkpointEveryRecords: number, model: Model, hold = false) {
-  const args = [compiled('kill-worker.js'), dir, store, String(runSeed), String(operations), String(checkpointEveryRecords), ...(hold ? ['hold'] : [])];
+  const args = [compiled('kill-child.js'), 'campaign', dir, store, String(runSeed), String(operations), String(checkpointEveryRecords), ...(hold ? ['hold'] : [])];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let ready: () => void = () => undefined;
@@ -263,7 +263,7 @@ export async function realDamageRun(runSeed: number, opsPerRun: number, store: S
   return { fault: label, injected: true, model };
 }
 
-/** The worker's report lines: see kill-worker.ts. */
+/** The worker's report lines: see kill-child.ts. */
 function applyWorkerLine(model: Model, line: string): void {
   const [what, a, b] = line.split(' ');
   if (what === 'durable') model.durable(BigInt(a!));

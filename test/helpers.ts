@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 import type { Journal, JournalRecord } from '../index.js';
 
@@ -97,4 +98,12 @@ export async function startNodeChild(script: string, args: string[], onLine: (wo
     });
     child.once('exit', (code, signal) => reject(new Error(`child exited early (${code ?? signal}): ${stderr}`)));
   });
+}
+
+/** The one kill child (crash/kill-child.ts, built by `npm test`'s pretest). */
+const KILL_CHILD = fileURLToPath(new URL('../dist/crash/kill-child.js', import.meta.url));
+
+/** Starts the kill child with a profile (see crash/kill-profiles.ts); resolves once it is ready. */
+export function startKillChild(profile: 'journal' | 'engine' | 'permissions' | 'consumers', args: string[], onLine?: (words: string[]) => void): Promise<NodeChild> {
+  return startNodeChild(KILL_CHILD, [profile, ...args], onLine);
 }

@@ -5,14 +5,12 @@
  * delivers exactly the journal's records above it. FANLOG_CONSUMER_KILL_RUNS
  * sets the kills; the seed is in the test name.
  */
-import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { decodeRecord, Engine, Prng } from '../../index.js';
-import { startNodeChild, tempDir } from '../helpers.js';
+import { startKillChild, tempDir } from '../helpers.js';
 
 const KILLS = Number(process.env.FANLOG_CONSUMER_KILL_RUNS ?? 6);
 const SEED = Number(process.env.FANLOG_KILL_SEED ?? Date.now() % 1_000_000);
-const CHILD = fileURLToPath(new URL('./kill-child.mjs', import.meta.url));
 
 it(`keeps the consumer's cursor and re-reads exactly the records above it across ${KILLS} SIGKILLs (seed ${SEED})`, async () => {
   const dir = tempDir();
@@ -20,7 +18,7 @@ it(`keeps the consumer's cursor and re-reads exactly the records above it across
   let acked = 0n;
   for (let kill = 0; kill < KILLS; kill++) {
     const where = `seed ${SEED}, kill ${kill}`;
-    const { child, exited } = await startNodeChild(CHILD, [dir, String(prng.nextU32())], ([word, seq]) => {
+    const { child, exited } = await startKillChild('consumers', [dir, String(prng.nextU32())], ([word, seq]) => {
       if (word === 'acked' && BigInt(seq!) > acked) acked = BigInt(seq!);
     });
     // The kill moment is the random variable here, not a synchronisation.

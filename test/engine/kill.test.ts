@@ -6,20 +6,18 @@
  * FANLOG_ENGINE_KILL_RUNS sets the kills per store; the seed is in the name.
  */
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Engine, Prng, type StoreKind } from '../../index.js';
-import { type NodeChild, startNodeChild, tempDir } from '../helpers.js';
+import { type NodeChild, startKillChild, tempDir } from '../helpers.js';
 
 const KILLS = Number(process.env.FANLOG_ENGINE_KILL_RUNS ?? 8);
 const SEED = Number(process.env.FANLOG_KILL_SEED ?? Date.now() % 1_000_000);
-const CHILD = fileURLToPath(new URL('./kill-child.mjs', import.meta.url));
 
 /** Starts the child; `hashes` maps each journal head it reported to its filesystem hash. */
 async function startChild(dir: string, store: StoreKind, seed: number): Promise<NodeChild & { hashes: Map<bigint, string>; resolved: () => bigint }> {
   const hashes = new Map<bigint, string>();
   let resolved = 0n;
-  const started = await startNodeChild(CHILD, [dir, store, String(seed)], ([word, head, hash]) => {
+  const started = await startKillChild('engine', [dir, store, String(seed)], ([word, head, hash]) => {
     if (word === 'ready' || word === 'applied') hashes.set(BigInt(head!), hash!);
     if (word === 'ok' && BigInt(head!) > resolved) resolved = BigInt(head!);
   });

@@ -8,21 +8,19 @@
  * operation completes exactly once. FANLOG_PERMISSION_KILL_RUNS sets the
  * kills; the seed is in the test name.
  */
-import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { Engine, Prng } from '../../index.js';
-import { startNodeChild, tempDir } from '../helpers.js';
+import { startKillChild, tempDir } from '../helpers.js';
 import { settleEverything } from '../../crash/permission-checks.js';
 
 const KILLS = Number(process.env.FANLOG_PERMISSION_KILL_RUNS ?? 6);
 const SEED = Number(process.env.FANLOG_KILL_SEED ?? Date.now() % 1_000_000);
-const CHILD = fileURLToPath(new URL('./permission-kill-child.mjs', import.meta.url));
 
 it(`keeps every permission request exactly once across ${KILLS} SIGKILLs on lmdb (seed ${SEED})`, async () => {
   const dir = tempDir();
   const prng = new Prng(SEED);
   for (let kill = 0; kill < KILLS; kill++) {
-    const { child, exited } = await startNodeChild(CHILD, [dir, String(prng.nextU32())]);
+    const { child, exited } = await startKillChild('permissions', [dir, String(prng.nextU32())]);
     // The kill moment is the random variable here, not a synchronisation.
     await new Promise((resolve) => setTimeout(resolve, prng.between(50, 400)));
     child.kill('SIGKILL');

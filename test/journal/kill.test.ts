@@ -6,19 +6,17 @@
  * and that every reported seq survived. FANLOG_KILL_RUNS sets the number of
  * kills; the seed is printed on failure.
  */
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Journal, Prng } from '../../index.js';
-import { type NodeChild, startNodeChild, tempDir, untext } from '../helpers.js';
+import { type NodeChild, startKillChild, tempDir, untext } from '../helpers.js';
 
 const KILLS = Number(process.env.FANLOG_KILL_RUNS ?? 25);
 const SEED = Number(process.env.FANLOG_KILL_SEED ?? Date.now() % 1_000_000);
-const CHILD = fileURLToPath(new URL('./kill-child.mjs', import.meta.url));
 
 /** Starts the child; `acked()` is the highest seq it reported resolved. */
 async function startChild(dir: string, seed: number): Promise<NodeChild & { acked: () => bigint }> {
   let acked = 0n;
-  const started = await startNodeChild(CHILD, [dir, String(seed)], ([word, value]) => {
+  const started = await startKillChild('journal', [dir, String(seed)], ([word, value]) => {
     if (word === 'ack' && BigInt(value!) > acked) acked = BigInt(value!);
   });
   return { ...started, acked: () => acked };
