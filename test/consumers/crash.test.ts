@@ -10,10 +10,10 @@
  * A failure prints the case; FANLOG_CRASH_SEED=<seed> replays it.
  */
 import { describe, expect, it } from 'vitest';
-import { CRASH_MODES, type CrashMode, decodeRecord, Engine, type EngineOptions, MemoryIo, Prng } from '../../index.js';
+import { modeByStep, runSeeded, seeds, sweepEveryStep, sweepSeeds } from '../crash-driver.js';
+import { type CrashMode, decodeRecord, Engine, type EngineOptions, MemoryIo, Prng } from '../../index.js';
 
 const RUNS = Number(process.env.FANLOG_CONSUMER_CRASH_RUNS ?? 60);
-const ONLY_SEED = process.env.FANLOG_CRASH_SEED === undefined ? null : Number(process.env.FANLOG_CRASH_SEED);
 const NAMES = ['fast', 'slow'] as const;
 
 interface Case {
@@ -95,29 +95,30 @@ async function runCase(c: Case): Promise<string[]> {
   return violations;
 }
 
+const CONSUMERS = {
+  run: runCase,
+  steps: async (c: Case): Promise<number> => {
+    const io = new MemoryIo();
+    await workload(io, { ...c, cutAfter: null }, new Map());
+    return io.steps;
+  },
+};
+
 describe('consumers across crashes (invariant 4)', () => {
   it('keep their cursors and re-read exactly the records above them when the power is cut at every I/O step', async () => {
-    const violations: string[] = [];
-    for (const seed of ONLY_SEED === null ? [1, 2] : [ONLY_SEED]) {
-      const base: Case = { seed, ops: 30, cutAfter: null, mode: 'drop' };
-      const io = new MemoryIo();
-      await workload(io, base, new Map());
-      expect(io.steps).toBeGreaterThan(40);
-      for (let cutAfter = 0; cutAfter <= io.steps; cutAfter++) {
-        violations.push(...(await runCase({ ...base, cutAfter, mode: CRASH_MODES[cutAfter % CRASH_MODES.length]! })));
-        if (violations.length > 10) break;
-      }
-    }
+    const bases = sweepSeeds([1, 2]).map((seed): Case => ({ seed, ops: 30, cutAfter: null, mode: 'drop' }));
+    const { violations, steps } = await sweepEveryStep(CONSUMERS, bases, { modes: modeByStep });
+    expect(Math.min(...steps)).toBeGreaterThan(40);
     expect(violations).toEqual([]);
   });
 
   it(`keep them over ${RUNS} seeded random crashes of longer workloads`, async () => {
-    const violations: string[] = [];
-    for (const seed of ONLY_SEED === null ? Array.from({ length: RUNS }, (_, i) => 9000 + i) : [ONLY_SEED]) {
-      const prng = new Prng(seed);
-      violations.push(...(await runCase({ seed, ops: prng.between(40, 150), cutAfter: prng.chance(0.9) ? prng.int(500) : null, mode: 'any' })));
-      if (violations.length > 10) break;
-    }
+    const violations = await runSeeded(CONSUMERS, seeds(RUNS, 9000), (seed, prng): Case => ({
+      seed,
+      ops: prng.between(40, 150),
+      cutAfter: prng.chance(0.9) ? prng.int(500) : null,
+      mode: 'any',
+    }));
     expect(violations).toEqual([]);
   });
 });

@@ -19,10 +19,10 @@
  * A failure prints the case; FANLOG_CRASH_SEED=<seed> replays it.
  */
 import { describe, expect, it } from 'vitest';
+import { modeByStep, runSeeded, seeds, sweepEveryStep, sweepSeeds } from '../crash-driver.js';
 import { settleEverything } from '../../crash/permission-checks.js';
 import {
   type CrashMode,
-  CRASH_MODES,
   Engine,
   ERRNO,
   type EventQueue,
@@ -38,7 +38,6 @@ import {
 } from '../../index.js';
 
 const RUNS = Number(process.env.FANLOG_PERMISSION_CRASH_RUNS ?? 40);
-const ONLY_SEED = process.env.FANLOG_CRASH_SEED === undefined ? null : Number(process.env.FANLOG_CRASH_SEED);
 const FILES = 5;
 
 interface Case {
@@ -149,28 +148,24 @@ async function countSteps(c: Case): Promise<number> {
   return io.steps;
 }
 
+const PERMISSIONS = { run: runCase, steps: countSteps };
+
 describe('permission requests across crashes (invariant 5)', () => {
   it('holds when the power is cut at every I/O step of a small workload', async () => {
-    const violations: string[] = [];
-    for (const seed of ONLY_SEED === null ? [1, 2] : [ONLY_SEED]) {
-      const base: Case = { seed, opsPerProcess: 6, cutAfter: null, mode: 'drop' };
-      const steps = await countSteps(base);
-      expect(steps).toBeGreaterThan(40);
-      for (let cutAfter = 30; cutAfter <= steps; cutAfter++) {
-        violations.push(...(await runCase({ ...base, cutAfter, mode: CRASH_MODES[cutAfter % CRASH_MODES.length]! })));
-        if (violations.length > 10) break;
-      }
-    }
+    const bases = sweepSeeds([1, 2]).map((seed): Case => ({ seed, opsPerProcess: 6, cutAfter: null, mode: 'drop' }));
+    // The first 30 steps set the engine up, before any permission traffic.
+    const { violations, steps } = await sweepEveryStep(PERMISSIONS, bases, { modes: modeByStep, from: 30 });
+    expect(Math.min(...steps)).toBeGreaterThan(40);
     expect(violations).toEqual([]);
   });
 
   it(`holds over ${RUNS} seeded random crashes of longer workloads`, async () => {
-    const violations: string[] = [];
-    for (const seed of ONLY_SEED === null ? Array.from({ length: RUNS }, (_, i) => 7000 + i) : [ONLY_SEED]) {
-      const prng = new Prng(seed);
-      violations.push(...(await runCase({ seed, opsPerProcess: prng.between(10, 30), cutAfter: prng.chance(0.9) ? prng.between(30, 600) : null, mode: 'any' })));
-      if (violations.length > 10) break;
-    }
+    const violations = await runSeeded(PERMISSIONS, seeds(RUNS, 7000), (seed, prng): Case => ({
+      seed,
+      opsPerProcess: prng.between(10, 30),
+      cutAfter: prng.chance(0.9) ? prng.between(30, 600) : null,
+      mode: 'any',
+    }));
     expect(violations).toEqual([]);
   });
 });
