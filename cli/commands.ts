@@ -96,7 +96,8 @@ export function changelogLine(seq: bigint, record: EngineRecord): string {
   if (record.path !== undefined && record.kind !== 'event') parts.push(record.path);
   if (record.range !== undefined) parts.push(`r=${record.range.offset}+${record.range.count}`);
   if (record.group !== undefined) parts.push(`group=${record.group}`);
-  if (record.requestSeq !== undefined) parts.push(`req=${record.requestSeq}`);
+  const requestSeq = record.requestSeq ?? record.operationSeq;
+  if (requestSeq !== undefined) parts.push(`req=${requestSeq}`);
   if (record.response !== undefined) parts.push(`response=0x${record.response.toString(16)}${record.timeout === true ? ' (timeout)' : ''}`);
   if (record.consumer !== undefined) parts.push(`consumer=${record.consumer} lost=${record.fromSeq}..${record.toSeq}`);
   return parts.join(' ');

@@ -29,7 +29,7 @@ export async function view(engine: Engine, upTo?: bigint): Promise<JournalView> 
     const record = decodeRecord(payload);
     if (record.kind === 'request') requests.set(seq, record);
     else if (record.kind === 'decision') decisions.set(record.requestSeq!, [...(decisions.get(record.requestSeq!) ?? []), record]);
-    else if (record.requestSeq !== undefined) completions.set(record.requestSeq, (completions.get(record.requestSeq) ?? 0) + 1);
+    else if (record.operationSeq !== undefined) completions.set(record.operationSeq, (completions.get(record.operationSeq) ?? 0) + 1);
   }
   return { firstSeq: engine.journal.firstSeq, requests, decisions, completions };
 }
@@ -41,7 +41,7 @@ export function checkJournal(v: JournalView, fail: (what: string) => void, group
   }
   const operations = new Map<bigint, bigint[]>();
   for (const [seq, record] of v.requests) {
-    const operation = record.requestSeq ?? seq;
+    const operation = record.operationSeq ?? seq;
     operations.set(operation, [...(operations.get(operation) ?? []), seq]);
   }
   const undecided = new Map<string, bigint[]>();
@@ -129,7 +129,7 @@ export async function settleEverything(engine: Engine, fail: (what: string) => v
   // Only a group's timeout (onTimeout 'deny') may still deny an operation now.
   const deniedByTimeout = new Set<bigint>();
   for (const [seq, record] of final.requests) {
-    if (final.decisions.get(seq)?.some((answer) => answer.timeout === true)) deniedByTimeout.add(record.requestSeq ?? seq);
+    if (final.decisions.get(seq)?.some((answer) => answer.timeout === true)) deniedByTimeout.add(record.operationSeq ?? seq);
   }
   for (const operation of operations) {
     const outcome = await engine.settled(operation);

@@ -138,7 +138,7 @@ export abstract class FsContent extends FsBase {
   async perform(intent: Intent, operationSeq: bigint | undefined): Promise<unknown> {
     const ctx: Context = { pid: intent.pid, tid: intent.tid, uid: intent.uid, gid: 0, time: this.host.now() };
     // The first record of the operation's entry names the operation.
-    const tag = operationSeq === undefined ? {} : { requestSeq: operationSeq };
+    const tag = operationSeq === undefined ? {} : { operationSeq };
     const inode = this.state.byFid(intent.fid);
     if (inode === undefined) throw fsError('ENOENT', `'${intent.path}' was deleted while its ${intent.op} waited for permission`);
     const where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };

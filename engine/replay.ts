@@ -37,7 +37,7 @@ export async function replayJournal(journal: Journal, checkpoint: LoadedCheckpoi
       const record = decodeRecord(payload);
       if (record.kind === 'request') replayed.requests.set(recordSeq, record);
       else if (record.kind === 'decision') replayed.decisions.set(record.requestSeq!, record.response!);
-      else if (record.requestSeq !== undefined) replayed.completed.add(record.requestSeq);
+      else if (record.operationSeq !== undefined) replayed.completed.add(record.operationSeq);
       if (recordSeq <= seq) continue;
       if (record.kind === 'op') state.apply(record);
     } catch (error) {
@@ -61,7 +61,7 @@ export async function replayJournal(journal: Journal, checkpoint: LoadedCheckpoi
 export function oldestUnfinishedRequest(replayed: Replayed): bigint | undefined {
   const lastOf = new Map<bigint, bigint>();
   for (const [seq, record] of replayed.requests) {
-    const operation = record.requestSeq ?? seq;
+    const operation = record.operationSeq ?? seq;
     const last = lastOf.get(operation);
     if (last === undefined || seq > last) lastOf.set(operation, seq);
   }

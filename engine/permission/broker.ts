@@ -170,7 +170,7 @@ export class PermissionBroker {
     const record: EngineRecord = {
       ...event,
       group: group.name,
-      ...(operation.seq === undefined ? {} : { requestSeq: operation.seq }),
+      ...(operation.seq === undefined ? {} : { operationSeq: operation.seq }),
       intent: encodeIntent(operation.intent, step),
     };
     // Until the request is durable and tracked, `appending` keeps it in
@@ -294,7 +294,7 @@ export class PermissionBroker {
   resurrect(journaled: JournaledPermissions, groupFor: (name: string) => PermissionGroup | null, perform: Perform<unknown>, resume: boolean): number {
     const byOperation = new Map<bigint, bigint[]>();
     for (const [seq, record] of journaled.requests) {
-      const operationSeq = record.requestSeq ?? seq;
+      const operationSeq = record.operationSeq ?? seq;
       byOperation.set(operationSeq, [...(byOperation.get(operationSeq) ?? []), seq]);
     }
     const waiting: PermissionRequest[] = [];

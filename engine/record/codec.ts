@@ -68,7 +68,10 @@ export function encodeRecord(record: EngineRecord): Uint8Array {
   if (record.uid !== undefined) (w.byte(18), w.varint(record.uid));
   if (record.group !== undefined) (w.byte(19), w.string(record.group));
   if (record.config !== undefined) (w.byte(20), w.string(record.config));
-  if (record.requestSeq !== undefined) (w.byte(21), w.bigVarint(record.requestSeq));
+  // Tag 21 is the operation's seq, or in a decision the request's: never both.
+  const seq21 = record.kind === 'decision' ? record.requestSeq : record.operationSeq;
+  assert.ok((record.kind === 'decision' ? record.operationSeq : record.requestSeq) === undefined, `a ${record.kind} record with the wrong one of operationSeq and requestSeq`);
+  if (seq21 !== undefined) (w.byte(21), w.bigVarint(seq21));
   if (record.response !== undefined) (w.byte(22), w.varint(record.response));
   if (record.timeout === true) w.byte(23);
   if (record.intent !== undefined) (w.byte(24), w.string(record.intent));
@@ -130,7 +133,10 @@ export function decodeRecord(bytes: Uint8Array): EngineRecord {
       case 18: record.uid = r.varint(); break;
       case 19: record.group = r.string(); break;
       case 20: record.config = r.string(); break;
-      case 21: record.requestSeq = r.bigVarint(); break;
+      case 21:
+        if (kind === 'decision') record.requestSeq = r.bigVarint();
+        else record.operationSeq = r.bigVarint();
+        break;
       case 22: record.response = r.varint(); break;
       case 23: record.timeout = true; break;
       case 24: record.intent = r.string(); break;

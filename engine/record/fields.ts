@@ -68,6 +68,8 @@ export interface FieldSpec {
   tag: number;
   name: string;
   type: WireType;
+  /** The field's name in records of these kinds, where it means something else. */
+  byKind?: Partial<Record<RecordKind, string>>;
 }
 
 export const FIELDS: readonly FieldSpec[] = [
@@ -91,8 +93,8 @@ export const FIELDS: readonly FieldSpec[] = [
   { tag: 18, name: 'uid', type: 'varint' },
   { tag: 19, name: 'group', type: 'string' },
   { tag: 20, name: 'config', type: 'string' },
-  /** Requests: the operation's first request; decisions: the request answered; an op or event: the operation it completes. */
-  { tag: 21, name: 'requestSeq', type: 'bigvarint' },
+  /** The operation a request belongs to, or an entry completes; in a decision, the request answered. */
+  { tag: 21, name: 'operationSeq', type: 'bigvarint', byKind: { decision: 'requestSeq' } },
   { tag: 22, name: 'response', type: 'varint' },
   { tag: 23, name: 'timeout', type: 'flag' },
   { tag: 24, name: 'intent', type: 'string' },

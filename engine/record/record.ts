@@ -102,7 +102,13 @@ export interface EngineRecord {
   /** Group configuration and permission traffic. */
   group?: string;
   config?: string;
-  /** Decisions: the seq of the request answered. Requests: the seq of the operation's first request. */
+  /**
+   * The guarded operation a record belongs to, by its seq (the seq of its
+   * first request): on a request after the operation's first, and on the
+   * first record of the entry that completes the operation.
+   */
+  operationSeq?: bigint;
+  /** Decisions: the seq of the request answered. */
   requestSeq?: bigint;
   /** Decisions: FAN_ALLOW, FAN_DENY or FAN_DENY_ERRNO(errno). */
   response?: number;

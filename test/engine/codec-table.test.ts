@@ -30,7 +30,7 @@ it('lists each tag once, in increasing order, and every field format 1 wrote', (
   expect(new Set(tags).size).toBe(tags.length);
   const fixture = JSON.parse(readFileSync(new URL('../fixtures/records-v1.json', import.meta.url), 'utf8')) as Record<string, unknown>[];
   const written = new Set(fixture.flatMap((record) => Object.keys(record)).filter((key) => !['kind', 'op', 'time'].includes(key)));
-  expect([...written].sort()).toEqual(FIELDS.map((field) => field.name).sort());
+  expect([...written].sort()).toEqual(FIELDS.flatMap((field) => [field.name, ...Object.values(field.byKind ?? {})]).sort());
 });
 
 it('writes every kind and op as its code', () => {
@@ -50,6 +50,12 @@ it('writes every field as the table says: its tag, then its wire type, and reads
     expect(bytes[HEADER_BYTES], field.name).toBe(field.tag);
     expect(bytes.length - HEADER_BYTES - 1, `${field.name} as ${field.type}`).toBe(sample.bytes);
     expect(decodeRecord(bytes), field.name).toEqual(record);
+    for (const [kind, name] of Object.entries(field.byKind ?? {})) {
+      const other = { kind, op: 'mkdir', time: 0n, [name]: sample.value } as EngineRecord;
+      const otherBytes = encodeRecord(other);
+      expect(otherBytes[HEADER_BYTES], `${name} in a ${kind}`).toBe(field.tag);
+      expect(decodeRecord(otherBytes), `${name} in a ${kind}`).toEqual(other);
+    }
     if (field.tag <= HEADER_TAG_MAX && ['mask', 'fid', 'path', 'oldPath'].includes(field.name)) {
       expect((decodeHeader(bytes) as unknown as Record<string, unknown>)[field.name], field.name).toEqual(sample.value);
     }

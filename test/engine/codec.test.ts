@@ -31,7 +31,7 @@ const full: EngineRecord = {
   uid: 1000,
   group: 'indexer',
   config: '{"a":1}',
-  requestSeq: 2n ** 60n,
+  operationSeq: 2n ** 60n,
   response: 0x05000002,
   timeout: true,
   intent: '{"op":"read"}',
