@@ -13,7 +13,7 @@
  * head means the journal lost records the consumer saw: ECORRUPT too.
  */
 import { FanlogError } from '../errors.js';
-import type { ChangelogReader, ChangelogSource } from '../engine/changelog-source.js';
+import type { ChangelogSource } from '../engine/changelog-source.js';
 import type { Filters } from './filters.js';
 import { Serial } from '../engine/serial.js';
 import { checkBigint, checkInteger, checkName, checkOneOf, checkOptions } from '../engine/validate.js';
@@ -33,12 +33,13 @@ import {
 
 export const CONSUMER_CATALOG_KEY = 'catalog/consumer';
 
-export class Consumers implements ChangelogReader {
+export class Consumers {
   private readonly consumers = new Map<string, Consumer>();
   private readonly waiters = new Set<() => void>();
   private readonly serial = new Serial();
   private timer: NodeJS.Timeout | null = null;
 
+  /** @internal */
   constructor(
     private readonly host: ChangelogSource,
     /** Filters consumers may attach, by name. */
@@ -46,6 +47,7 @@ export class Consumers implements ChangelogReader {
     private readonly defaults: { lagRecordsMax: number | null; idleMsMax: number | null },
   ) {}
 
+  /** @internal */
   async load(): Promise<void> {
     const { store, journal } = this.host;
     const listed = await readCatalog(store, CONSUMER_CATALOG_KEY);
@@ -118,7 +120,7 @@ export class Consumers implements ChangelogReader {
     this.host.retentionMoved();
   }
 
-  /** The lowest cursor of any consumer that still holds the journal (undefined: none does). */
+  /** @internal The lowest cursor of any consumer that still holds the journal (undefined: none does). */
   lowestCursor(): bigint | undefined {
     let lowest: bigint | undefined;
     for (const consumer of this.consumers.values()) {
@@ -128,7 +130,7 @@ export class Consumers implements ChangelogReader {
     return lowest;
   }
 
-  /** New durable records: wakes waiting readers and evicts consumers past their lag limit. */
+  /** @internal New durable records: wakes waiting readers and evicts consumers past their lag limit. */
   recordsDurable(): void {
     for (const waiter of [...this.waiters]) waiter();
     const head = this.host.journal.headSeq;
@@ -138,6 +140,7 @@ export class Consumers implements ChangelogReader {
     }
   }
 
+  /** @internal */
   waitForRecords(waitMs: number): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
@@ -162,12 +165,13 @@ export class Consumers implements ChangelogReader {
     this.timer.unref();
   }
 
-  /** Resolves once every registration and every consumer's queued change so far has settled (close waits for it). */
+  /** @internal Resolves once every registration and every consumer's queued change so far has settled (close waits for it). */
   async idle(): Promise<void> {
     await this.serial.idle();
     await Promise.all([...this.consumers.values()].map((consumer) => consumer.idle()));
   }
 
+  /** @internal */
   close(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;

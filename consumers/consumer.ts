@@ -104,6 +104,7 @@ export class Consumer {
   private readonly serial = new Serial();
   private gone = false;
 
+  /** @internal */
   constructor(
     private readonly host: ChangelogSource,
     private readonly registry: Consumers,
@@ -288,6 +289,7 @@ export class Consumer {
    * Retires this consumer object in its turn, after every change queued
    * before: `work` (the registry's durable deletion or replacement) runs
    * then, and from then on the object changes nothing.
+   * @internal
    */
   retire(work: () => Promise<void>): Promise<void> {
     return this.serial.run(async () => {
@@ -296,7 +298,7 @@ export class Consumer {
     });
   }
 
-  /** Resolves once every change queued on this consumer so far has settled. */
+  /** @internal Resolves once every change queued on this consumer so far has settled. */
   idle(): Promise<void> {
     return this.serial.idle();
   }

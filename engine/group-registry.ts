@@ -25,9 +25,10 @@ export class Groups {
   private readonly groups = new Map<string, Group>();
   private readonly serial = new Serial();
 
+  /** @internal */
   constructor(private readonly host: GroupHost) {}
 
-  /** Loads every stored group (on open), checking them against the catalog. */
+  /** @internal Loads every stored group (on open), checking them against the catalog. */
   async load(): Promise<void> {
     const { store } = this.host;
     const listed = await readCatalog(store, GROUP_CATALOG_KEY);
@@ -75,7 +76,7 @@ export class Groups {
     });
   }
 
-  /** Removes a group durably, in the registry's turn (from Group.destroy, in the group's). */
+  /** @internal Removes a group durably, in the registry's turn (from Group.destroy, in the group's). */
   removed(name: string): Promise<void> {
     return this.serial.run(async () => {
       const names = [...this.groups.keys()].filter((other) => other !== name);
@@ -91,11 +92,12 @@ export class Groups {
     return group;
   }
 
-  /** Groups that may hold permission marks, in the order they are asked. */
+  /** @internal Groups that may hold permission marks, in the order they are asked. */
   byPriority(): Group[] {
     return [...this.groups.values()].filter((group) => group.groupClass !== 'notif').sort((a, b) => (priorityKey(a) < priorityKey(b) ? -1 : 1));
   }
 
+  /** @internal */
   find(name: string): Group | null {
     return this.groups.get(name) ?? null;
   }
@@ -108,7 +110,7 @@ export class Groups {
     return this.groups.size;
   }
 
-  /** Offers durable events to every group, in order. */
+  /** @internal Offers durable events to every group, in order. */
   deliver(events: readonly EngineRecord[], seqs: readonly (bigint | undefined)[]): void {
     if (this.groups.size === 0) return;
     for (const group of this.groups.values()) {
@@ -116,12 +118,13 @@ export class Groups {
     }
   }
 
-  /** Resolves once every creation, removal and group change queued so far has settled (close waits for it). */
+  /** @internal Resolves once every creation, removal and group change queued so far has settled (close waits for it). */
   async idle(): Promise<void> {
     await this.serial.idle();
     await Promise.all([...this.groups.values()].map((group) => group.idle()));
   }
 
+  /** @internal */
   closeAll(): void {
     for (const group of this.groups.values()) group.close();
   }

@@ -39,7 +39,7 @@ import type { EngineRecord } from './record/record.js';
 export { EventQueue };
 export type { QueuedEvent };
 import type { PermissionBroker } from './permission/broker.js';
-import type { PermissionGroup, PermissionRequest } from './permission/request.js';
+import type { PermissionRequest } from './permission/request.js';
 import { PERMISSION_BITS } from './permission/rules.js';
 import { checkBigint, checkBoolean, checkOneOf, checkOptions } from './validate.js';
 import { encodeGroup, type GroupClass, type GroupSettings, KEY_PREFIX } from './group-codec.js';
@@ -85,7 +85,7 @@ export interface GroupHost {
   checkUsable(): void;
 }
 
-export class Group implements PermissionGroup {
+export class Group {
   private readonly marks = new Map<string, Mark>();
   /** The events waiting for a listener: notification and permission. */
   readonly #events: GroupQueue;
@@ -97,6 +97,7 @@ export class Group implements PermissionGroup {
   private openHandles = new Set<EventQueue>();
   private readonly serial = new Serial();
 
+  /** @internal */
   constructor(
     private readonly host: GroupHost,
     private readonly registry: Groups,
@@ -138,7 +139,7 @@ export class Group implements PermissionGroup {
     if (this.destroying) throw new FanlogError('ENOENT', `group '${this.name}' was destroyed`);
   }
 
-  /** False once a destroy has started: a request for this group is then allowed, not queued. */
+  /** @internal False once a destroy has started: a request for this group is then allowed, not queued. */
   get alive(): boolean {
     return !this.destroying;
   }
@@ -237,50 +238,51 @@ export class Group implements PermissionGroup {
     });
   }
 
-  /** Resolves once every change queued on this group so far has settled. */
+  /** @internal Resolves once every change queued on this group so far has settled. */
   idle(): Promise<void> {
     return this.serial.idle();
   }
 
   // ---- permission events ----------------------------------------------------
 
-  /** The permission bits of `event` this group's marks want. */
+  /** @internal The permission bits of `event` this group's marks want. */
   wants(event: EngineRecord): Mask {
     if (this.destroying || this.marks.size === 0) return 0n;
     return matchMarks(this.marks.values(), event) & PERMISSION_BITS;
   }
 
-  /** Queues permission requests (the broker's) at the tail or, all of them ahead of the rest, at the head. */
+  /** @internal Queues permission requests (the broker's) at the tail or, all of them ahead of the rest, at the head. */
   enqueueAll(requests: readonly PermissionRequest[], atHead: boolean): void {
     this.#events.enqueueAll(requests, atHead);
   }
 
-  /** The permission request behind an event just read, if any. */
+  /** @internal The permission request behind an event just read, if any. */
   requestOf(event: QueuedEvent): PermissionRequest | undefined {
     return this.#events.requestOf(event);
   }
 
-  /** Takes a request's event out of the queue if it is still unread there. */
+  /** @internal Takes a request's event out of the queue if it is still unread there. */
   withdraw(request: PermissionRequest): void {
     this.#events.withdraw(request);
   }
 
+  /** @internal */
   answeredByListener(): void {
     this.consecutiveTimeouts = 0;
   }
 
-  /** A listener's answer. */
+  /** @internal A listener's answer. */
   async answer(request: PermissionRequest, response: number): Promise<void> {
     await this.host.permissions.decide(request, response, { byListener: true });
   }
 
-  /** How long a request may wait, and the answer a timeout gives (the broker arms it). */
+  /** @internal How long a request may wait, and the answer a timeout gives (the broker arms it). */
   get timeout(): { ms: number; response: number } | null {
     const ms = this.settings.permissionTimeoutMs;
     return ms === null ? null : { ms, response: this.timeoutResponse() };
   }
 
-  /** A timeout answered one of this group's requests: after `evictAfterTimeouts` in a row, the group is evicted. */
+  /** @internal A timeout answered one of this group's requests: after `evictAfterTimeouts` in a row, the group is evicted. */
   timedOut(): void {
     this.consecutiveTimeouts++;
     const limit = this.settings.evictAfterTimeouts;
@@ -315,7 +317,7 @@ export class Group implements PermissionGroup {
     }
   }
 
-  /** A queue handle was closed with these permission events read and unanswered. */
+  /** @internal A queue handle was closed with these permission events read and unanswered. */
   async released(handle: EventQueue, unanswered: PermissionRequest[]): Promise<void> {
     this.openHandles.delete(handle);
     // A destroy under way answers every pending request itself.
@@ -332,26 +334,29 @@ export class Group implements PermissionGroup {
 
   // ---- delivery (engine side) -----------------------------------------------
 
-  /** Offers an event; queues it if the group's marks want any of its bits. */
+  /** @internal Offers an event; queues it if the group's marks want any of its bits. */
   offer(event: EngineRecord, seq: bigint | undefined): void {
     if (this.destroying || this.marks.size === 0) return;
     const mask = matchMarks(this.marks.values(), event);
     if (mask !== 0n) this.#events.offer(event, seq, mask);
   }
 
+  /** @internal */
   take(max: number): QueuedEvent[] {
     return this.#events.take(max);
   }
 
+  /** @internal */
   waitForEvent(waitMs: number): Promise<void> {
     return this.#events.waitForEvent(waitMs);
   }
 
-  /** Drops inode marks whose object is gone (called on load). */
+  /** @internal Drops inode marks whose object is gone (called on load). */
   pruneMarks(state: FsState): void {
     for (const [key, mark] of this.marks) if (mark.scope === 'inode' && state.byFid(mark.fid!) === undefined) this.marks.delete(key);
   }
 
+  /** @internal */
   close(): void {
     this.#events.wake();
   }

@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import type { Attrs, EngineRecord, Fid, OpName, RecordKind, Stat } from './record.js';
 import { Reader, undecodable, Writer } from './bytes.js';
-import { ATTR_FIELDS, byCode, CODEC_VERSION, HEADER_TAG_MAX, KIND_CODES, OP_CODES } from './fields.js';
+import { ATTR_FIELDS, byCode, CODEC_VERSION, HEADER_TAG_MAX, KIND_CODES, LEGACY_KINDS, LEGACY_OPS, OP_CODES } from './fields.js';
 
 export { CODEC_VERSION };
 const KINDS = byCode(KIND_CODES);
@@ -25,6 +25,7 @@ export function encodeRecord(record: EngineRecord): Uint8Array {
   const kind = KIND_CODES[record.kind];
   const op = OP_CODES[record.op];
   assert.ok(kind !== undefined && op !== undefined, `a record of kind ${record.kind} and op ${record.op}`);
+  assert.ok(!LEGACY_KINDS.includes(record.kind) && !LEGACY_OPS.includes(record.op), `kind ${record.kind} and op ${record.op} are read, never written`);
   w.byte(kind);
   w.byte(op);
   w.u64(record.time);

@@ -104,6 +104,10 @@ export const FIELDS: readonly FieldSpec[] = [
   { tag: 28, name: 'orphan', type: 'flag' },
 ];
 
+/** Kinds and ops no release produces: they keep their codes so that old journals decode, and are never written. */
+export const LEGACY_KINDS: readonly RecordKind[] = ['config'];
+export const LEGACY_OPS: readonly OpName[] = ['group'];
+
 /** The attribute fields of `attrs`, by presence bit. */
 export const ATTR_FIELDS = ['mode', 'uid', 'gid', 'size', 'atime', 'mtime'] as const;
 

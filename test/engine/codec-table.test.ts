@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { decodeHeader, decodeRecord, encodeRecord } from '../../engine/record/codec.js';
-import { FIELDS, HEADER_TAG_MAX, KIND_CODES, OP_CODES, type WireType } from '../../engine/record/fields.js';
+import { AssertionError } from 'node:assert';
+import { FIELDS, HEADER_TAG_MAX, KIND_CODES, LEGACY_KINDS, LEGACY_OPS, OP_CODES, type WireType } from '../../engine/record/fields.js';
 import type { EngineRecord, OpName, RecordKind } from '../../engine/record/record.js';
 import { rejection } from '../helpers.js';
 
@@ -33,12 +34,17 @@ it('lists each tag once, in increasing order, and every field format 1 wrote', (
   expect([...written].sort()).toEqual(FIELDS.flatMap((field) => [field.name, ...Object.values(field.byKind ?? {})]).sort());
 });
 
-it('writes every kind and op as its code', () => {
-  for (const [kind, code] of Object.entries(KIND_CODES)) {
-    expect(encodeRecord({ kind: kind as RecordKind, op: 'mkdir', time: 0n })[1], kind).toBe(code);
+it('writes every kind and op as its code, reads the legacy ones and never writes them', () => {
+  const bare = (kind: number, op: number): Uint8Array => new Uint8Array([1, kind, op, 0, 0, 0, 0, 0, 0, 0, 0]);
+  for (const [kind, code] of Object.entries(KIND_CODES) as [RecordKind, number][]) {
+    expect(decodeRecord(bare(code, OP_CODES.mkdir)).kind, kind).toBe(kind);
+    if (LEGACY_KINDS.includes(kind)) expect(() => encodeRecord({ kind, op: 'mkdir', time: 0n }), kind).toThrow(AssertionError);
+    else expect(encodeRecord({ kind, op: 'mkdir', time: 0n })[1], kind).toBe(code);
   }
-  for (const [op, code] of Object.entries(OP_CODES)) {
-    expect(encodeRecord({ kind: 'op', op: op as OpName, time: 0n })[2], op).toBe(code);
+  for (const [op, code] of Object.entries(OP_CODES) as [OpName, number][]) {
+    expect(decodeRecord(bare(KIND_CODES.op, code)).op, op).toBe(op);
+    if (LEGACY_OPS.includes(op)) expect(() => encodeRecord({ kind: 'op', op, time: 0n }), op).toThrow(AssertionError);
+    else expect(encodeRecord({ kind: 'op', op, time: 0n })[2], op).toBe(code);
   }
 });
 

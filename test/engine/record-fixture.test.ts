@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { decodeRecord, encodeRecord } from '../../engine/record/codec.js';
+import { LEGACY_KINDS, LEGACY_OPS } from '../../engine/record/fields.js';
 
 const bin = readFileSync(new URL('../fixtures/records-v1.bin', import.meta.url));
 const expected = JSON.parse(readFileSync(new URL('../fixtures/records-v1.json', import.meta.url), 'utf8')) as unknown[];
@@ -32,6 +33,8 @@ it('decodes every record of format version 1 to what it held, and writes the sam
   records.forEach((bytes, i) => {
     const record = decodeRecord(bytes);
     expect(asJson(record), `record ${i}`).toEqual(expected[i]);
+    // Legacy kinds and ops (never produced now) are read, not written.
+    if (LEGACY_KINDS.includes(record.kind) || LEGACY_OPS.includes(record.op)) return;
     expect(Buffer.from(encodeRecord(record)).equals(Buffer.from(bytes)), `record ${i} re-encoded`).toBe(true);
   });
 });
