@@ -15,7 +15,7 @@
 import { Consumers } from './consumers/consumer-registry.js';
 import { Filters } from './consumers/filters.js';
 import { CORE_OPTION_NAMES, EngineCore, type EngineCoreOptions, type EngineParts } from './engine/engine.js';
-import { checkInteger, checkOptions } from './engine/validate.js';
+import { checkInteger, checkOptions } from './validate.js';
 
 export type { EngineRecovery } from './engine/engine.js';
 

@@ -31,30 +31,7 @@ export async function consumersSuite(settings: BenchSettings): Promise<Consumers
   const root = mkdtempSync(path.join(tmpdir(), 'fanlog-bench-consumers-'));
   const records = settings.quick ? 100_000 : 1_000_000;
   try {
-    settings.log(`preparing a changelog of ${records.toLocaleString('en-US')} event records`);
-    const journal = await Journal.open(path.join(root, 'engine', 'journal'), { sync: 'never' });
-    for (let start = 0; start < records; start += 1000) {
-      const entry: Uint8Array[] = [];
-      for (let i = start; i < start + 1000; i++) {
-        entry.push(
-          encodeRecord({
-            kind: 'event',
-            op: 'create',
-            time: 1_700_000_000_000_000_000n + BigInt(i),
-            mask: FAN_CREATE,
-            fid: { ino: i + 2, gen: i + 2 },
-            parentFid: { ino: 1, gen: 1 },
-            name: `file${i}`,
-            path: `/d${i % 100}/file${i}`,
-            pid: 100,
-            tid: 100,
-            uid: 0,
-          }),
-        );
-      }
-      await journal.appendEntry(entry);
-    }
-    await journal.close();
+    await writeChangelog(path.join(root, 'engine', 'journal'), records, settings);
     const engine = await Engine.open(path.join(root, 'engine'), { store: 'lmdb' });
 
     const readAll = async (name: string, filter?: string): Promise<number> => {
@@ -109,4 +86,32 @@ export async function consumersSuite(settings: BenchSettings): Promise<Consumers
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** A changelog of `records` CREATE event records, 1,000 an entry, under 100 directories, written without syncs. */
+async function writeChangelog(dir: string, records: number, settings: BenchSettings): Promise<void> {
+  settings.log(`preparing a changelog of ${records.toLocaleString('en-US')} event records`);
+  const journal = await Journal.open(dir, { sync: 'never' });
+  for (let start = 0; start < records; start += 1000) {
+    const entry: Uint8Array[] = [];
+    for (let i = start; i < start + 1000; i++) {
+      entry.push(
+        encodeRecord({
+          kind: 'event',
+          op: 'create',
+          time: 1_700_000_000_000_000_000n + BigInt(i),
+          mask: FAN_CREATE,
+          fid: { ino: i + 2, gen: i + 2 },
+          parentFid: { ino: 1, gen: 1 },
+          name: `file${i}`,
+          path: `/d${i % 100}/file${i}`,
+          pid: 100,
+          tid: 100,
+          uid: 0,
+        }),
+      );
+    }
+    await journal.appendEntry(entry);
+  }
+  await journal.close();
 }

@@ -36,18 +36,7 @@ export async function journalSuite(settings: BenchSettings): Promise<JournalSuit
   const readRecords = settings.quick ? 100_000 : 1_000_000;
   try {
     const journal = await Journal.open(path.join(root, 'fanlog'), { sync: 'always' });
-    const raw = await fsp.open(path.join(root, 'raw.log'), 'a');
-    let rawPosition = 0;
-    const lmdb = openLmdb({ path: path.join(root, 'lmdb'), keyEncoding: 'uint32', encoding: 'binary' });
-    let lmdbKey = 0;
-    const level = new Level<number, Uint8Array>(path.join(root, 'level'), { keyEncoding: 'binary', valueEncoding: 'view' } as never);
-    await level.open();
-    let levelKey = 0;
-    const levelKeyBytes = (key: number): Buffer => {
-      const bytes = Buffer.alloc(8);
-      bytes.writeBigUInt64BE(BigInt(key));
-      return bytes;
-    };
+    const others = await baselineCases(root, payloads, batchBytes);
 
     settings.log(`preparing a journal of ${readRecords.toLocaleString('en-US')} records to read`);
     const readJournal = await Journal.open(path.join(root, 'fanlog-read'), { sync: 'never' });
@@ -57,33 +46,7 @@ export async function journalSuite(settings: BenchSettings): Promise<JournalSuit
 
     const cases: BenchCase[] = [
       { name: 'fanlog_batch', recordsPerCall: BATCH_RECORDS, run: () => journal.appendEntry(payloads) },
-      {
-        name: 'raw_batch',
-        recordsPerCall: BATCH_RECORDS,
-        run: async () => {
-          await raw.write(batchBytes, 0, batchBytes.length, rawPosition);
-          rawPosition += batchBytes.length;
-          await raw.datasync();
-        },
-      },
-      {
-        name: 'lmdb_batch',
-        recordsPerCall: BATCH_RECORDS,
-        run: async () => {
-          lmdb.transactionSync(() => {
-            for (const payload of payloads) lmdb.put(++lmdbKey, payload);
-          });
-        },
-      },
-      {
-        name: 'level_batch',
-        recordsPerCall: BATCH_RECORDS,
-        run: () =>
-          level.batch(
-            payloads.map((payload) => ({ type: 'put' as const, key: levelKeyBytes(++levelKey) as never, value: payload })),
-            { sync: true },
-          ),
-      },
+      ...others.cases,
       { name: 'fanlog_single', recordsPerCall: 1, run: () => journal.append(payloads[0]!) },
       {
         name: 'fanlog_group64',
@@ -102,20 +65,72 @@ export async function journalSuite(settings: BenchSettings): Promise<JournalSuit
     ];
     settings.log(`journal suite (${settings.quick ? 'quick' : 'full'}): ${PAYLOAD_BYTES}-byte payloads, durable writes`);
     const rates = await runCases(cases, settings);
-    settings.log('ratios:');
-    settings.log(`  fanlog_batch / lmdb_batch       ${ratio(rates.fanlog_batch, rates.lmdb_batch)}  (target >= 3x)`);
-    settings.log(`  fanlog_batch / level_batch      ${ratio(rates.fanlog_batch, rates.level_batch)}  (target >= 5x)`);
-    settings.log(`  fanlog_batch / raw_batch        ${ratio(rates.fanlog_batch, rates.raw_batch)}  (target >= 0.5x)`);
-    settings.log(`  fanlog_group64 / fanlog_single  ${ratio(rates.fanlog_group64, rates.fanlog_single)}  (target >= 10x)`);
-    settings.log(`  fanlog_read                     ${Math.round(rates.fanlog_read ?? 0).toLocaleString('en-US')} records/s (target >= 2,000,000)`);
-
+    logRatios(rates, settings);
     await journal.close();
     await reader.close();
-    await raw.close();
-    await lmdb.close();
-    await level.close();
+    await others.close();
     return { suite: 'journal', recordsPerSecond: rates };
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** What a user would otherwise use, writing the same batches durably: raw `fs` with fdatasync (the physical limit), LMDB, LevelDB. */
+async function baselineCases(root: string, payloads: Uint8Array[], batchBytes: Buffer): Promise<{ cases: BenchCase[]; close: () => Promise<void> }> {
+  const raw = await fsp.open(path.join(root, 'raw.log'), 'a');
+  let rawPosition = 0;
+  const lmdb = openLmdb({ path: path.join(root, 'lmdb'), keyEncoding: 'uint32', encoding: 'binary' });
+  let lmdbKey = 0;
+  const level = new Level<number, Uint8Array>(path.join(root, 'level'), { keyEncoding: 'binary', valueEncoding: 'view' } as never);
+  await level.open();
+  let levelKey = 0;
+  const levelKeyBytes = (key: number): Buffer => {
+    const bytes = Buffer.alloc(8);
+    bytes.writeBigUInt64BE(BigInt(key));
+    return bytes;
+  };
+  const cases: BenchCase[] = [
+    {
+      name: 'raw_batch',
+      recordsPerCall: BATCH_RECORDS,
+      run: async () => {
+        await raw.write(batchBytes, 0, batchBytes.length, rawPosition);
+        rawPosition += batchBytes.length;
+        await raw.datasync();
+      },
+    },
+    {
+      name: 'lmdb_batch',
+      recordsPerCall: BATCH_RECORDS,
+      run: async () => {
+        lmdb.transactionSync(() => {
+          for (const payload of payloads) lmdb.put(++lmdbKey, payload);
+        });
+      },
+    },
+    {
+      name: 'level_batch',
+      recordsPerCall: BATCH_RECORDS,
+      run: () =>
+        level.batch(
+          payloads.map((payload) => ({ type: 'put' as const, key: levelKeyBytes(++levelKey) as never, value: payload })),
+          { sync: true },
+        ),
+    },
+  ];
+  const close = async (): Promise<void> => {
+    await raw.close();
+    await lmdb.close();
+    await level.close();
+  };
+  return { cases, close };
+}
+
+function logRatios(rates: Record<string, number>, settings: BenchSettings): void {
+  settings.log('ratios:');
+  settings.log(`  fanlog_batch / lmdb_batch       ${ratio(rates.fanlog_batch, rates.lmdb_batch)}  (target >= 3x)`);
+  settings.log(`  fanlog_batch / level_batch      ${ratio(rates.fanlog_batch, rates.level_batch)}  (target >= 5x)`);
+  settings.log(`  fanlog_batch / raw_batch        ${ratio(rates.fanlog_batch, rates.raw_batch)}  (target >= 0.5x)`);
+  settings.log(`  fanlog_group64 / fanlog_single  ${ratio(rates.fanlog_group64, rates.fanlog_single)}  (target >= 10x)`);
+  settings.log(`  fanlog_read                     ${Math.round(rates.fanlog_read ?? 0).toLocaleString('en-US')} records/s (target >= 2,000,000)`);
 }

@@ -142,10 +142,22 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   await engine.close();
 
   // 5. A crash: the engine in a child process, SIGKILLed while operations wait.
+  const { recovered, recovery, unsettled } = await crashAndRecover(options, counters, prng, backup);
+  engine = recovered;
+
+  // 6. The summary and the checks.
+  const checks = await check(engine, backup);
+  printSummary(engine, { counters, backup, daemon, recovery, stubBytes, workSeconds, started, checks, unsettled });
+  await engine.close();
+  if (checks.length > 0 || unsettled > 0) process.exitCode = 1;
+}
+
+/** Runs the engine in a child, SIGKILLs it while operations wait, reopens it and lets the HSM finish what the dead caller left. */
+async function crashAndRecover(options: DemoOptions, counters: ReturnType<typeof newCounters>, prng: Prng, backup: Backup): Promise<{ recovered: Engine; recovery: Engine['recovery']; unsettled: number }> {
   say('3. Running the engine in a child process and SIGKILLing it while operations wait for the HSM');
   const killedAfterMs = await runAndKillChild(options);
   say(`   child killed after ${killedAfterMs} ms`);
-  engine = await Engine.open(options.dir, DEMO_ENGINE);
+  const engine = await Engine.open(options.dir, DEMO_ENGINE);
   const recovery = engine.recovery;
   say(`   recovered in ${recovery.ms.toFixed(0)} ms: checkpoint at seq ${n(recovery.checkpointSeq)}, ${n(recovery.replayedRecords)} records replayed, ${recovery.resurrectedRequests} permission requests resurrected`);
   const orphans = engine.pendingOperations().length;
@@ -157,9 +169,24 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   backup.attach(engine.consumers.get('backup'));
   await backup.drain();
   say(`   ${orphans} operations whose callers died completed after the HSM answered; ${unsettled} left waiting`);
+  return { recovered: engine, recovery, unsettled };
+}
 
-  // 6. The summary and the checks.
-  const checks = await check(engine, backup);
+interface Outcome {
+  counters: ReturnType<typeof newCounters>;
+  backup: Backup;
+  daemon: HsmDaemon;
+  recovery: Engine['recovery'];
+  stubBytes: number;
+  workSeconds: number;
+  started: number;
+  checks: string[];
+  unsettled: number;
+}
+
+/** The demo's closing summary and its verdict. */
+function printSummary(engine: Engine, outcome: Outcome): void {
+  const { counters, backup, daemon, recovery, stubBytes, workSeconds, started, checks, unsettled } = outcome;
   const info = engine.consumers.list().find((consumer) => consumer.name === 'backup')!;
   say();
   say('Summary');
@@ -176,8 +203,6 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   say(`  throughput            ${n(Math.round(counters.operations / workSeconds))} durable operations/s in the first phase (each stub read waits for its permission requests, their decisions and an HSM fill to be durable)`);
   say(`  time                  ${((performance.now() - started) / 1000).toFixed(1)} s`);
   say(`  check                 ${checks.length === 0 && unsettled === 0 ? 'nothing lost, nothing answered twice' : `FAILED: ${[...checks, unsettled > 0 ? `${unsettled} operations never settled` : ''].join('; ')}`}`);
-  await engine.close();
-  if (checks.length > 0 || unsettled > 0) process.exitCode = 1;
 }
 
 /** Runs the child until it is busy with waiting operations, then SIGKILLs it; resolves with how long it ran. */

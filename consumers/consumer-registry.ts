@@ -16,7 +16,7 @@ import { FanlogError } from '../errors.js';
 import type { ChangelogSource } from '../engine/changelog-source.js';
 import type { Filters } from './filters.js';
 import { Serial } from '../engine/serial.js';
-import { checkBigint, checkInteger, checkName, checkOneOf, checkOptions } from '../engine/validate.js';
+import { checkBigint, checkInteger, checkName, checkOneOf, checkOptions } from '../validate.js';
 import { catalogOp, checkCatalog, readCatalog } from '../store/catalog.js';
 import type { MetaOp } from '../store/meta-store.js';
 import {

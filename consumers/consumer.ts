@@ -40,7 +40,7 @@ import type { ChangelogSource } from '../engine/changelog-source.js';
 import { Serial } from '../engine/serial.js';
 import { parseVersioned } from '../store/envelope.js';
 import type { EngineRecord } from '../engine/record/record.js';
-import { checkBigint, checkInteger, checkOptions } from '../engine/validate.js';
+import { checkBigint, checkInteger, checkOptions } from '../validate.js';
 import type { Consumers } from './consumer-registry.js';
 import type { FilterPredicate } from './filters.js';
 

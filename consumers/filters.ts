@@ -12,7 +12,7 @@
  */
 import { FanlogError, invalid } from '../errors.js';
 import type { RecordHeader } from '../engine/record/codec.js';
-import { checkName } from '../engine/validate.js';
+import { checkName } from '../validate.js';
 
 export type FilterPredicate = (header: RecordHeader) => boolean;
 export type FilterFactory = (argument: string) => FilterPredicate;

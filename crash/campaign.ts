@@ -45,7 +45,7 @@
 import { tmpdir } from 'node:os';
 import { Engine, type EngineOptions } from '../fanlog.js';
 import type { StoreKind } from '../store/meta-store.js';
-import { checkInteger, checkOneOf, checkOptions } from '../engine/validate.js';
+import { checkInteger, checkOneOf, checkOptions } from '../validate.js';
 import { invalid } from '../errors.js';
 import { CRASH_MODES, type CrashMode, MemoryIo } from '../journal/memory-io.js';
 import { Prng } from '../journal/prng.js';
@@ -193,16 +193,7 @@ async function simulatedRun(runSeed: number, opsPerRun: number, fault: Exclude<F
     checkpointEveryRecords: prng.pick([40, 150, 1_000_000]),
   };
   const mode: Exclude<CrashMode, 'any'> = prng.pick(CRASH_MODES);
-  let label: string = fault;
-  if (fault === 'power-cut' || fault === 'recovery-crash' || fault === 'segment-loss') {
-    // A run makes about two and a half I/O steps per operation.
-    memory.cutPowerAfter(prng.int(Math.ceil(opsPerRun * 2.5)));
-    label = `${fault}:${mode}`;
-  } else if (fault === 'store-damage') {
-    label = 'store-damage:files';
-  } else {
-    memory.injectFault({ op: prng.pick(['write', 'sync'] as const), nth: prng.between(1, Math.ceil(opsPerRun * 1.2)), code: fault === 'eio' ? 'EIO' : 'ENOSPC' });
-  }
+  const label = planFault(memory, prng, fault, opsPerRun, mode);
 
   const workload = new Workload(DIR, prng, model, {
     ops: opsPerRun,
@@ -249,25 +240,42 @@ async function simulatedRun(runSeed: number, opsPerRun: number, fault: Exclude<F
   }
 
   // segment-loss: the newest segment is deleted after the crash, as by hand.
-  let segmentLost = false;
-  if (fault === 'segment-loss') {
-    const segments = (await memory.readdir(`${DIR}/journal`).catch(() => [] as string[])).filter((name) => name.endsWith('.seg')).sort();
-    if (segments.length >= 2) {
-      await memory.unlink(`${DIR}/journal/${segments[segments.length - 1]}`);
-      await memory.syncDir(`${DIR}/journal`);
-      segmentLost = true;
-    }
-    injected = segmentLost;
-  }
+  const segmentLost = fault === 'segment-loss' && (await loseNewestSegment(memory));
+  if (fault === 'segment-loss') injected = segmentLost;
+  await recoverAndCheck(memory, engineOptions, model, segmentLost);
+  return { fault: label, injected, model };
+}
 
+/** Arms the run's fault on the simulated disk; returns the run's label. */
+function planFault(memory: MemoryIo, prng: Prng, fault: Exclude<FaultKind, 'kill' | 'lock'>, opsPerRun: number, mode: Exclude<CrashMode, 'any'>): string {
+  if (fault === 'power-cut' || fault === 'recovery-crash' || fault === 'segment-loss') {
+    // A run makes about two and a half I/O steps per operation.
+    memory.cutPowerAfter(prng.int(Math.ceil(opsPerRun * 2.5)));
+    return `${fault}:${mode}`;
+  }
+  if (fault === 'store-damage') return 'store-damage:files';
+  memory.injectFault({ op: prng.pick(['write', 'sync'] as const), nth: prng.between(1, Math.ceil(opsPerRun * 1.2)), code: fault === 'eio' ? 'EIO' : 'ENOSPC' });
+  return fault;
+}
+
+/** Deletes the newest journal segment, if there are two or more; whether it did. */
+async function loseNewestSegment(memory: MemoryIo): Promise<boolean> {
+  const segments = (await memory.readdir(`${DIR}/journal`).catch(() => [] as string[])).filter((name) => name.endsWith('.seg')).sort();
+  if (segments.length < 2) return false;
+  await memory.unlink(`${DIR}/journal/${segments[segments.length - 1]}`);
+  await memory.syncDir(`${DIR}/journal`);
+  return true;
+}
+
+/** Opens the engine after the crash and checks it; a lost segment someone saw durable must be refused (ECORRUPT). */
+async function recoverAndCheck(memory: MemoryIo, engineOptions: EngineOptions, model: Model, segmentLost: boolean): Promise<void> {
   let engine: Engine;
   try {
     engine = await Engine.open(DIR, engineOptions);
   } catch (error) {
-    // A lost segment that someone saw durable must be refused (ECORRUPT); anything else is a failure to recover.
     if (segmentLost && (error as { code?: string }).code === 'ECORRUPT') model.checked();
     else model.violation(corruptionOrPrefix(error), `recovery failed: ${String(error)}`);
-    return { fault: label, injected, model };
+    return;
   }
   try {
     await checkRecovered(engine, model, async () => (await memory.readdir(`${DIR}/journal`)).filter((name) => name.endsWith('.seg')).length, { segmentLost });
@@ -275,7 +283,6 @@ async function simulatedRun(runSeed: number, opsPerRun: number, fault: Exclude<F
     model.violation(0, `the recovered engine failed: ${String(error)}`);
   }
   await engine.close().catch(() => undefined);
-  return { fault: label, injected, model };
 }
 
 /**

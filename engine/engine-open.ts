@@ -18,7 +18,7 @@ import { checkHighWater } from './fail-stop-store.js';
 import type { FsState } from './fs-state.js';
 import { FAN_ALL_EVENTS, type Mask } from './masks.js';
 import { type Replayed, replayJournal } from './replay.js';
-import { checkBigint, checkBoolean, checkInteger, checkOneOf } from './validate.js';
+import { checkBigint, checkBoolean, checkInteger, checkOneOf } from '../validate.js';
 
 /** What `openCore` hands the composition's constructor. */
 export interface EngineParts {

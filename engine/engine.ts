@@ -48,7 +48,7 @@ import type { Outcome } from './permission/operation.js';
 import type { PermissionGroup } from './permission/request.js';
 import { encodeRecord } from './record/codec.js';
 import type { EngineRecord } from './record/record.js';
-import { checkBigint, checkBoolean, checkOptions } from './validate.js';
+import { checkBigint, checkBoolean, checkOptions } from '../validate.js';
 
 export { CORE_OPTION_NAMES, type EngineCoreOptions, type EngineParts, type EngineRecovery } from './engine-open.js';
 export type { Intent } from './permission/intent.js';

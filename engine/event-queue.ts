@@ -12,7 +12,7 @@ import { FanlogError } from '../errors.js';
 import type { Group, QueuedEvent } from './groups.js';
 import type { PermissionRequest } from './permission/request.js';
 import { checkResponse } from './permission/rules.js';
-import { checkInteger, checkOptions } from './validate.js';
+import { checkInteger, checkOptions } from '../validate.js';
 
 export class EventQueue {
   private closed = false;

@@ -11,7 +11,7 @@ import { fidOf, type Inode, statOf } from './inode.js';
 import { FAN_ONDIR, type Mask } from './masks.js';
 import { fsError, parsePath, type Resolved, resolve } from './paths.js';
 import type { EngineRecord, Fid, OpName, Stat } from './record/record.js';
-import { checkInteger, checkOptions, ID_MAX } from './validate.js';
+import { checkInteger, checkOptions, ID_MAX } from '../validate.js';
 import type { PermissionBroker } from './permission/broker.js';
 
 export interface ProcessContext {

@@ -16,7 +16,7 @@ export { decodeGroup };
 import { Serial } from './serial.js';
 import { priorityKey } from './permission/rules.js';
 import type { EngineRecord } from './record/record.js';
-import { checkBoolean, checkInteger, checkName, checkOneOf, checkOptions } from './validate.js';
+import { checkBoolean, checkInteger, checkName, checkOneOf, checkOptions } from '../validate.js';
 
 
 export const GROUP_CATALOG_KEY = 'catalog/group';

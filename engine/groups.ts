@@ -41,7 +41,7 @@ export type { QueuedEvent };
 import type { PermissionBroker } from './permission/broker.js';
 import type { PermissionRequest } from './permission/request.js';
 import { PERMISSION_BITS } from './permission/rules.js';
-import { checkBigint, checkBoolean, checkOneOf, checkOptions } from './validate.js';
+import { checkBigint, checkBoolean, checkOneOf, checkOptions } from '../validate.js';
 import { encodeGroup, type GroupClass, type GroupSettings, KEY_PREFIX } from './group-codec.js';
 export { decodeGroup, encodeGroup, GROUP_CLASSES, GROUP_VERSION, type GroupClass, type GroupSettings, KEY_PREFIX, type StoredGroup } from './group-codec.js';
 

@@ -1,5 +1,6 @@
 /**
- * The layers import downward only (README, design): errors.ts, journal/,
+ * The layers import downward only (README, design): errors.ts and
+ * validate.ts, journal/,
  * store/, engine/, consumers/, fanlog.ts, then the tools (crash/, cli/,
  * bench/) on top, and index.ts above all. Nothing inside the package imports index.ts, the public
  * entry. A change that makes a layer depend on one above it fails here.
@@ -12,6 +13,7 @@ import { expect, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LAYERS: [prefix: string, rank: number][] = [
   ['errors.ts', 0],
+  ['validate.ts', 0],
   ['journal/', 1],
   ['store/', 2],
   ['engine/', 3],

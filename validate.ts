@@ -2,7 +2,7 @@
  * Argument checks shared by the engine's public functions. Each throws a
  * FanlogError with code EINVAL that names the argument and what it got.
  */
-import { invalid } from '../errors.js';
+import { invalid } from './errors.js';
 
 export function checkInteger(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) {
