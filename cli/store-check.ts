@@ -25,8 +25,7 @@ import { decodeInode } from '../engine/inode.js';
 import { checkCatalog, readCatalog } from '../store/catalog.js';
 import type { SealedStore } from '../store/meta-store.js';
 
-const CHECKPOINT_KEY = 'fs/checkpoint';
-const INODE_PREFIX = 'fs/inode/';
+import { CHECKPOINT_KEY, INODE_PREFIX, inodeKey, isFanlogKey } from '../store/keys.js';
 
 /** What the checks need to know of the journal. */
 export interface JournalFacts {
@@ -78,7 +77,7 @@ export async function checkStore(store: SealedStore, journal: JournalFacts): Pro
       if (key.startsWith(INODE_PREFIX)) {
         inodes++;
         const inode = decodeInode(entry.payload);
-        if (`${INODE_PREFIX}${inode.ino.toString(16).padStart(16, '0')}` !== key) throw new Error(`holds inode ${inode.ino}`);
+        if (inodeKey(inode.ino) !== key) throw new Error(`holds inode ${inode.ino}`);
       } else if (key.startsWith(GROUP_KEY_PREFIX)) {
         groupNames.push(key.slice(GROUP_KEY_PREFIX.length));
         decodeGroup(entry.payload, (what) => new Error(what));
@@ -89,7 +88,7 @@ export async function checkStore(store: SealedStore, journal: JournalFacts): Pro
         const stored = decodeConsumer(entry.payload, (what) => new Error(what));
         if (BigInt(stored.cursor) > journal.headSeq) throw new Error(`cursor ${stored.cursor} is beyond the journal's head ${journal.headSeq}: records are missing`);
         result.consumers.set(name, { stored, payload: entry.payload });
-      } else if (![CHECKPOINT_KEY, HIGH_WATER_KEY, GROUP_CATALOG_KEY, CONSUMER_CATALOG_KEY].includes(key)) {
+      } else if (!isFanlogKey(key)) {
         throw new Error('not a key of fanlog\'s key space');
       }
     } catch (error) {

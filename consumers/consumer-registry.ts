@@ -31,7 +31,8 @@ import {
   type StoredConsumer,
 } from './consumer.js';
 
-export const CONSUMER_CATALOG_KEY = 'catalog/consumer';
+import { CONSUMER_CATALOG_KEY } from '../store/keys.js';
+export { CONSUMER_CATALOG_KEY };
 
 export class Consumers {
   private readonly consumers = new Map<string, Consumer>();

@@ -44,7 +44,8 @@ import { checkBigint, checkInteger, checkOptions } from '../validate.js';
 import type { Consumers } from './consumer-registry.js';
 import type { FilterPredicate } from './filters.js';
 
-export const CONSUMER_KEY_PREFIX = 'consumer/';
+import { CONSUMER_PREFIX as CONSUMER_KEY_PREFIX } from '../store/keys.js';
+export { CONSUMER_KEY_PREFIX };
 export const ALL_BITS = 2n ** 64n - 1n;
 
 export interface ConsumerOptions {

@@ -30,8 +30,7 @@ import { decodeInode, encodeInode } from './inode.js';
 import { parseVersioned } from '../store/envelope.js';
 import type { MetaOp, SealedStore } from '../store/meta-store.js';
 
-const HEADER_KEY = 'fs/checkpoint';
-const INODE_PREFIX = 'fs/inode/';
+import { CHECKPOINT_KEY as HEADER_KEY, INODE_PREFIX, inodeKey } from '../store/keys.js';
 const CHECKPOINT_VERSION = 2;
 
 interface CheckpointHeader {
@@ -62,7 +61,6 @@ export function checkpointBound(seq: bigint, pendingFromSeq: bigint | undefined)
   return { seq, needsFromSeq: pendingFromSeq !== undefined && pendingFromSeq <= seq ? pendingFromSeq : seq + 1n };
 }
 
-const inodeKey = (ino: number): string => INODE_PREFIX + ino.toString(16).padStart(16, '0');
 
 /** Copies what changed since the last checkpoint, at this instant: the ops to commit. */
 export function captureCheckpoint(state: FsState, seq: bigint, journalId: bigint, pendingFromSeq: bigint | undefined): MetaOp[] {

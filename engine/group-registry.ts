@@ -19,7 +19,8 @@ import type { EngineRecord } from './record/record.js';
 import { checkBoolean, checkInteger, checkName, checkOneOf, checkOptions } from '../validate.js';
 
 
-export const GROUP_CATALOG_KEY = 'catalog/group';
+import { GROUP_CATALOG_KEY } from '../store/keys.js';
+export { GROUP_CATALOG_KEY };
 
 export class Groups {
   private readonly groups = new Map<string, Group>();

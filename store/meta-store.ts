@@ -17,24 +17,7 @@
  * and `files`, dependency-free and written through `Io` so that simulated
  * power cuts cover it too. Each is a thin mapping onto its library.
  *
- * The key space, in one place (each payload carries its own version):
- *
- *   key                     payload                                         owner
- *   ----------------------  ----------------------------------------------  -----------------------------
- *   fs/checkpoint           checkpoint header: seq, journalId, counters,    engine/checkpoint.ts
- *                           oldest pending request, inode count (JSON)
- *   fs/inode/<ino, 16 hex>  one inode (JSON)                                engine/inode.ts
- *   group/<name>            a group's settings and marks (JSON)             engine/groups.ts
- *   catalog/group           the names of every group (JSON array)           engine/group-registry.ts
- *   consumer/<name>         a consumer's cursor, settings, filter (JSON)    consumers/consumer.ts
- *   catalog/consumer        the names of every consumer (JSON array)        consumers/consumer-registry.ts
- *   journal/durable         the journal's id and the seq it was fsynced     engine/fail-stop-store.ts
- *                           through when the store last committed (JSON)
- *
- * The catalogs and the checkpoint's inode count make a key that vanished
- * (damage to a B-tree page, a dropped log record) loud: whatever is listed
- * must be found. `journal/durable` makes a journal that lost records the
- * store saw durable (its newest segment deleted) loud.
+ * The key space, every key and its value's format, is keys.ts.
  */
 import path from 'node:path';
 import type { Io } from '../journal/io.js';
