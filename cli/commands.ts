@@ -13,7 +13,7 @@ import { Engine } from '../fanlog.js';
 import { MARKER_NAME } from '../engine/engine-dir.js';
 import { maskNames } from '../engine/masks.js';
 import type { StoreKind } from '../store/meta-store.js';
-import type { EngineRecord, Fid } from '../engine/record/record.js';
+import type { Fid, RecordView } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
 import { JournalFollower } from '../journal/follower.js';
 import { NodeIo } from '../journal/node-io.js';
@@ -82,7 +82,7 @@ const TYPE_NAMES: Record<string, string> = { event: 'EVENT', request: 'PERMREQ',
 const fid = (value: Fid | undefined): string => (value === undefined ? '' : `[0x${value.ino.toString(16)}:0x${value.gen.toString(16)}]`);
 
 /** One line in the style of `lfs changelog`: seq, type, time, date, mask, target, parent, name, and what else applies. */
-export function changelogLine(seq: bigint, record: EngineRecord): string {
+export function changelogLine(seq: bigint, record: RecordView): string {
   const date = new Date(Number(record.time / 1_000_000n));
   const nanos = (record.time % 1_000_000_000n).toString().padStart(9, '0');
   const clock = `${date.toISOString().slice(11, 19)}.${nanos}`;
@@ -105,7 +105,7 @@ export function changelogLine(seq: bigint, record: EngineRecord): string {
 
 export async function tail(options: CommonOptions & { from?: bigint; consumer?: string; ack?: boolean }): Promise<void> {
   await withEngine(options, options.ack === true ? 'write' : 'read', async (engine) => {
-    const print = (seq: bigint, record: EngineRecord): void => out(options.json === true ? toJson({ seq, ...record }) : changelogLine(seq, record));
+    const print = (seq: bigint, record: RecordView): void => out(options.json === true ? toJson({ seq, ...record }) : changelogLine(seq, record));
     if (options.consumer !== undefined) {
       const consumer = engine.consumers.get(options.consumer);
       for (let batch = await consumer.read({ max: 1000 }); batch.length > 0; batch = await consumer.read({ max: 1000 })) {

@@ -10,7 +10,7 @@ import type { FsState } from './fs-state.js';
 import { fidOf, type Inode, statOf } from './inode.js';
 import { FAN_ONDIR, type Mask } from './masks.js';
 import { fsError, parsePath, type Resolved, resolve } from './paths.js';
-import type { EngineRecord, Fid, OpName, Stat } from './record/record.js';
+import type { EngineRecord, EventFields, EventRecord, Fid, OpFields, OpName, OpRecord } from './record/record.js';
 import { checkInteger, checkOptions, ID_MAX } from '../validate.js';
 import type { PermissionBroker } from './permission/broker.js';
 
@@ -78,7 +78,7 @@ export abstract class FsBase {
   // ---- building records -------------------------------------------------
 
   /** @internal */
-  protected opRecord(ctx: Context, op: OpName, fields: Partial<EngineRecord>): EngineRecord {
+  protected opRecord(ctx: Context, op: OpName, fields: OpFields): OpRecord {
     return { kind: 'op', op, time: ctx.time, pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, ...fields };
   }
 
@@ -89,8 +89,8 @@ export abstract class FsBase {
     mask: Mask,
     inode: Inode,
     where: { parentFid: Fid; name: string; path: string },
-    extra: Partial<EngineRecord> & { stat?: Stat } = {},
-  ): EngineRecord {
+    extra: EventFields = {},
+  ): EventRecord {
     return this.selfEvent(ctx, op, mask, inode, where.path, { parentFid: where.parentFid, name: where.name, ...extra });
   }
 
@@ -102,7 +102,7 @@ export abstract class FsBase {
    * on the object, mount and filesystem marks, and never a parent's.
    * @internal
    */
-  protected selfEvent(ctx: Context, op: OpName, mask: Mask, inode: Inode, path: string | undefined, extra: Partial<EngineRecord> = {}): EngineRecord {
+  protected selfEvent(ctx: Context, op: OpName, mask: Mask, inode: Inode, path: string | undefined, extra: EventFields = {}): EventRecord {
     return {
       kind: 'event',
       op,

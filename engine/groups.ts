@@ -35,7 +35,7 @@ import type { EngineStore } from './fail-stop-store.js';
 import { Serial } from './serial.js';
 import { type Mark, markKey, matchMarks, type MarkScope } from './notify.js';
 import { fsError, parsePath, resolve } from './paths.js';
-import type { EngineRecord } from './record/record.js';
+import type { AnyRecordFields, EngineRecord } from './record/record.js';
 export { EventQueue };
 export type { QueuedEvent };
 import type { PermissionBroker } from './permission/broker.js';
@@ -246,7 +246,7 @@ export class Group {
   // ---- permission events ----------------------------------------------------
 
   /** @internal The permission bits of `event` this group's marks want. */
-  wants(event: EngineRecord): Mask {
+  wants(event: AnyRecordFields): Mask {
     if (this.destroying || this.marks.size === 0) return 0n;
     return matchMarks(this.marks.values(), event) & PERMISSION_BITS;
   }

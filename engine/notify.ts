@@ -17,7 +17,7 @@
  * mask) reaches a group only if an applicable mark has FAN_ONDIR.
  */
 import { FAN_ALL_EVENTS, FAN_DIRENT_EVENTS, FAN_EVENT_ON_CHILD, FAN_ONDIR, FAN_RENAME, type Mask } from './masks.js';
-import type { EngineRecord, Fid } from './record/record.js';
+import type { AnyRecordFields, Fid } from './record/record.js';
 
 export type MarkScope = 'inode' | 'mount' | 'filesystem';
 
@@ -51,7 +51,7 @@ function under(path: string | undefined, mountPath: string): boolean {
  * The bits of `event` that a group with `marks` receives (with FAN_ONDIR
  * kept when the event is about a directory), or 0n if none.
  */
-export function matchMarks(marks: Iterable<Mark>, event: EngineRecord): Mask {
+export function matchMarks(marks: Iterable<Mark>, event: AnyRecordFields): Mask {
   const eventMask = event.mask ?? 0n;
   const bits = eventMask & FAN_ALL_EVENTS;
   const isDirent = (bits & FAN_DIRENT_EVENTS) !== 0n;

@@ -15,11 +15,11 @@ import type { Journal } from '../journal/journal.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
 import { decodeRecord } from './record/codec.js';
 import { isAllowed } from './permission/rules.js';
-import type { EngineRecord } from './record/record.js';
+import type { RequestRecord } from './record/record.js';
 
 export interface Replayed {
   /** Permission requests by seq, from the first record the checkpoint needs. */
-  requests: Map<bigint, EngineRecord>;
+  requests: Map<bigint, RequestRecord>;
   /** Journaled answers, by the seq of the request they answer. */
   decisions: Map<bigint, number>;
   /** Operations (by operation seq) whose own entry is in the journal. */

@@ -35,7 +35,7 @@ import { FanlogError } from '../../errors.js';
 import type { FsState } from '../fs-state.js';
 import { fidOf, statOf } from '../inode.js';
 import { FAN_ALLOW, FAN_ONDIR } from '../masks.js';
-import type { EngineRecord } from '../record/record.js';
+import type { EngineRecord, RequestEvent, RequestRecord } from '../record/record.js';
 import { decodeIntent, encodeIntent, type Intent, type IntentOp, type IntentStep } from './intent.js';
 import { GuardedOperation, type Outcome } from './operation.js';
 import { type PermissionGroup, PermissionRequest } from './request.js';
@@ -63,7 +63,7 @@ interface From {
 
 /** What the journal showed recovery about permission traffic (replay.ts). */
 export interface JournaledPermissions {
-  requests: Map<bigint, EngineRecord>;
+  requests: Map<bigint, RequestRecord>;
   decisions: Map<bigint, number>;
   completed: Set<bigint>;
 }
@@ -144,7 +144,7 @@ export class PermissionBroker {
   }
 
   /** The permission event a step raises on the intent's object, or null if the object is gone. */
-  #stepEvent(intent: Intent, step: IntentStep): EngineRecord | null {
+  #stepEvent(intent: Intent, step: IntentStep): RequestEvent | null {
     const inode = this.host.state.byFid(intent.fid);
     if (inode === undefined) return null;
     const mask = BigInt(step.mask);
@@ -166,8 +166,8 @@ export class PermissionBroker {
   }
 
   /** Journals a request (durable before anyone sees it), then queues it for the group. */
-  async #request(operation: GuardedOperation, group: PermissionGroup, event: EngineRecord, step: number): Promise<PermissionRequest> {
-    const record: EngineRecord = {
+  async #request(operation: GuardedOperation, group: PermissionGroup, event: RequestEvent, step: number): Promise<PermissionRequest> {
+    const record: RequestRecord = {
       ...event,
       group: group.name,
       ...(operation.seq === undefined ? {} : { operationSeq: operation.seq }),

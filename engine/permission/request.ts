@@ -16,7 +16,7 @@
  * disarmed when it leaves queued and read.
  */
 import assert from 'node:assert/strict';
-import type { EngineRecord } from '../record/record.js';
+import type { AnyRecordFields, RequestRecord } from '../record/record.js';
 import type { Intent } from './intent.js';
 import type { GuardedOperation } from './operation.js';
 import type { PermissionClass } from './rules.js';
@@ -26,7 +26,7 @@ export interface PermissionGroup {
   readonly name: string;
   readonly groupClass: PermissionClass;
   /** The bits of a permission event this group's marks want (0n: none). */
-  wants(event: EngineRecord): bigint;
+  wants(event: AnyRecordFields): bigint;
   /** False once the group is being destroyed: a request that was being appended for it is allowed instead. */
   readonly alive: boolean;
   /** How long a request may wait, and the answer a timeout gives; null: forever. */
@@ -68,7 +68,7 @@ export class PermissionRequest {
     readonly operation: GuardedOperation,
     readonly group: PermissionGroup,
     /** The request record, as journaled. */
-    readonly record: EngineRecord,
+    readonly record: RequestRecord,
     /** The index of the intent's step this request is for. */
     readonly step: number,
   ) {

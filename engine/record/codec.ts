@@ -11,7 +11,7 @@
  * given (well-formed strings, safe integers): a bad record is a bug.
  */
 import assert from 'node:assert/strict';
-import type { Attrs, EngineRecord, Fid, OpName, RecordKind, Stat } from './record.js';
+import { type Attrs, type RecordView, type EngineRecord, type Fid, type OpName, type RecordKind, REQUIRED_FIELDS, type Stat } from './record.js';
 import { Reader, undecodable, Writer } from './bytes.js';
 import { ATTR_FIELDS, byCode, CODEC_VERSION, HEADER_TAG_MAX, KIND_CODES, LEGACY_KINDS, LEGACY_OPS, OP_CODES } from './fields.js';
 
@@ -90,7 +90,8 @@ export function decodeRecord(bytes: Uint8Array): EngineRecord {
   const kind = KINDS[r.byte()];
   const op: OpName | undefined = OPS[r.byte()];
   if (kind === undefined || op === undefined) throw undecodable('unknown kind or op');
-  const record: EngineRecord = { kind, op, time: r.u64() };
+  // Built field by field, then checked for what its kind must carry.
+  const record: RecordView = { kind, op, time: r.u64() };
   let lastTag = 0;
   while (!r.done) {
     const tag = r.byte();
@@ -148,7 +149,8 @@ export function decodeRecord(bytes: Uint8Array): EngineRecord {
       default: throw undecodable(`unknown tag ${tag}`);
     }
   }
-  return record;
+  for (const field of REQUIRED_FIELDS[kind]) if (record[field] === undefined) throw undecodable(`a ${kind} record without its ${field}`);
+  return record as EngineRecord;
 }
 
 /** The fields a fastpath filter sees, decoded without the rest of the record. */

@@ -74,50 +74,101 @@ export interface Range {
   count: number;
 }
 
-export interface EngineRecord {
-  kind: RecordKind;
-  /** Nanoseconds, from the engine's clock. */
-  time: bigint;
-  op: OpName;
-  mask?: Mask;
-  fid?: Fid;
-  parentFid?: Fid;
-  name?: string;
-  oldParentFid?: Fid;
-  oldName?: string;
-  path?: string;
-  oldPath?: string;
-  range?: Range;
-  stat?: Stat;
-  attrs?: Attrs;
-  xattr?: string;
-  value?: Uint8Array;
-  target?: string;
-  offline?: boolean;
+/** Every field a record may carry, by name: the union below gives each kind its own. */
+export interface RecordFields {
+  mask: Mask;
+  fid: Fid;
+  parentFid: Fid;
+  name: string;
+  oldParentFid: Fid;
+  oldName: string;
+  path: string;
+  oldPath: string;
+  range: Range;
+  stat: Stat;
+  attrs: Attrs;
+  xattr: string;
+  value: Uint8Array;
+  target: string;
+  offline: boolean;
   /** unlink, rmdir, rename (of what it replaces): the object losing its last name stays as an orphan, still open. */
-  orphan?: boolean;
-  pid?: number;
-  tid?: number;
-  uid?: number;
-  /** Group configuration and permission traffic. */
-  group?: string;
-  config?: string;
+  orphan: boolean;
+  pid: number;
+  tid: number;
+  uid: number;
+  group: string;
+  config: string;
   /**
    * The guarded operation a record belongs to, by its seq (the seq of its
    * first request): on a request after the operation's first, and on the
    * first record of the entry that completes the operation.
    */
-  operationSeq?: bigint;
+  operationSeq: bigint;
   /** Decisions: the seq of the request answered. */
-  requestSeq?: bigint;
+  requestSeq: bigint;
   /** Decisions: FAN_ALLOW, FAN_DENY or FAN_DENY_ERRNO(errno). */
-  response?: number;
+  response: number;
   /** Decisions: the answer came from the group's timeout, not a listener. */
-  timeout?: boolean;
-  /** Requests: the operation to complete if allowed (JSON; see permissions.ts). */
-  intent?: string;
+  timeout: boolean;
+  /** Requests: the operation to complete if allowed (JSON; see permission/intent.ts). */
+  intent: string;
   /** Eviction notes: the consumer evicted, and the records it will never see. */
-  consumer?: string;
-  fromSeq?: bigint;
-  toSeq?: bigint;
+  consumer: string;
+  fromSeq: bigint;
+  toSeq: bigint;
 }
+
+interface RecordBase {
+  /** Nanoseconds, from the engine's clock. */
+  time: bigint;
+  op: OpName;
+}
+
+type Pick0<K extends keyof RecordFields> = Pick<RecordFields, K>;
+type Optional<K extends keyof RecordFields> = Partial<Pick<RecordFields, K>>;
+
+/** The mutation, exactly what replay needs to redo it. */
+export type OpRecord = RecordBase & { kind: 'op' } & Optional<
+    'fid' | 'parentFid' | 'name' | 'oldParentFid' | 'oldName' | 'oldPath' | 'range' | 'attrs' | 'xattr' | 'value' | 'target' | 'offline' | 'orphan' | 'pid' | 'tid' | 'uid' | 'operationSeq'
+  >;
+/** One event on one object: what consumers read. */
+export type EventRecord = RecordBase & { kind: 'event' } & Pick0<'mask'> &
+  Optional<'fid' | 'parentFid' | 'name' | 'oldParentFid' | 'oldName' | 'path' | 'oldPath' | 'range' | 'stat' | 'xattr' | 'target' | 'pid' | 'tid' | 'uid' | 'operationSeq'>;
+/** A permission request, journaled before any listener sees it. */
+export type RequestRecord = RecordBase & { kind: 'request' } & Pick0<'mask' | 'fid' | 'parentFid' | 'name' | 'path' | 'stat' | 'pid' | 'tid' | 'uid' | 'group' | 'intent'> &
+  Optional<'range' | 'operationSeq'>;
+/** A permission answer, journaled before the operation goes on. */
+export type DecisionRecord = RecordBase & { kind: 'decision' } & Pick0<'mask' | 'fid' | 'path' | 'group' | 'requestSeq' | 'response' | 'pid' | 'tid' | 'uid'> & Optional<'timeout'>;
+/** A consumer was evicted: the records it will never see. */
+export type EvictedRecord = RecordBase & { kind: 'evicted' } & Pick0<'consumer' | 'fromSeq' | 'toSeq'>;
+/** Legacy: never produced; decoded from old journals. */
+export type ConfigRecord = RecordBase & { kind: 'config' } & Optional<'group' | 'config'>;
+
+/** A record type with every field its kind does not carry marked absent, so that a field can be read from any record. */
+type Exclusive<T> = T & { [K in Exclude<keyof RecordFields, keyof T>]?: undefined };
+
+/** Any record, by kind; each kind carries its own fields, and reading another's gives undefined. */
+export type EngineRecord = Exclusive<OpRecord> | Exclusive<EventRecord> | Exclusive<RequestRecord> | Exclusive<DecisionRecord> | Exclusive<EvictedRecord> | Exclusive<ConfigRecord>;
+
+/** Whatever fields a record has, read without regard to its kind (matching marks, queueing). */
+export type AnyRecordFields = Partial<RecordFields>;
+
+/** A record of any kind, its fields read without regard to it: a decoded record before its check, a delivered one. */
+export type RecordView = { kind: RecordKind; op: OpName; time: bigint } & AnyRecordFields;
+
+/** A request before it names its group and intent: what is matched against a group's marks. */
+export type RequestEvent = Omit<RequestRecord, 'group' | 'intent'>;
+
+/** The fields a record of some kind may be built from. */
+export type OpFields = Omit<OpRecord, 'kind' | 'op' | 'time'>;
+export type EventFields = Omit<EventRecord, 'kind' | 'op' | 'time' | 'mask'>;
+
+/** The fields each kind must carry: checked when a record is read (codec.ts). */
+export const REQUIRED_FIELDS: Readonly<Record<RecordKind, readonly (keyof RecordFields)[]>> = {
+  op: [],
+  event: ['mask'],
+  request: ['mask', 'fid', 'parentFid', 'name', 'path', 'stat', 'pid', 'tid', 'uid', 'group', 'intent'],
+  decision: ['mask', 'fid', 'path', 'group', 'requestSeq', 'response', 'pid', 'tid', 'uid'],
+  evicted: ['consumer', 'fromSeq', 'toSeq'],
+  config: [],
+};

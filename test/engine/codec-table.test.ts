@@ -8,7 +8,7 @@ import { expect, it } from 'vitest';
 import { decodeHeader, decodeRecord, encodeRecord } from '../../engine/record/codec.js';
 import { AssertionError } from 'node:assert';
 import { FIELDS, HEADER_TAG_MAX, KIND_CODES, LEGACY_KINDS, LEGACY_OPS, OP_CODES, type WireType } from '../../engine/record/fields.js';
-import type { EngineRecord, OpName, RecordKind } from '../../engine/record/record.js';
+import { type EngineRecord, type OpName, type RecordKind, REQUIRED_FIELDS } from '../../engine/record/record.js';
 import { rejection } from '../helpers.js';
 
 const HEADER_BYTES = 11; // version, kind, op, u64 time
@@ -34,12 +34,24 @@ it('lists each tag once, in increasing order, and every field format 1 wrote', (
   expect([...written].sort()).toEqual(FIELDS.flatMap((field) => [field.name, ...Object.values(field.byKind ?? {})]).sort());
 });
 
+/** A record of `kind` with every field its kind must carry, and `extra`. */
+function complete(kind: RecordKind, extra: Record<string, unknown> = {}): EngineRecord {
+  const record: Record<string, unknown> = { kind, op: 'mkdir', time: 0n };
+  for (const name of REQUIRED_FIELDS[kind]) record[name] = SAMPLES[FIELDS.find((field) => [field.name, ...Object.values(field.byKind ?? {})].includes(name))!.type].value;
+  return { ...record, ...extra } as unknown as EngineRecord;
+}
+
 it('writes every kind and op as its code, reads the legacy ones and never writes them', () => {
   const bare = (kind: number, op: number): Uint8Array => new Uint8Array([1, kind, op, 0, 0, 0, 0, 0, 0, 0, 0]);
   for (const [kind, code] of Object.entries(KIND_CODES) as [RecordKind, number][]) {
-    expect(decodeRecord(bare(code, OP_CODES.mkdir)).kind, kind).toBe(kind);
-    if (LEGACY_KINDS.includes(kind)) expect(() => encodeRecord({ kind, op: 'mkdir', time: 0n }), kind).toThrow(AssertionError);
-    else expect(encodeRecord({ kind, op: 'mkdir', time: 0n })[1], kind).toBe(code);
+    if (LEGACY_KINDS.includes(kind)) {
+      expect(decodeRecord(bare(code, OP_CODES.mkdir)).kind, kind).toBe(kind);
+      expect(() => encodeRecord(complete(kind)), kind).toThrow(AssertionError);
+      continue;
+    }
+    const bytes = encodeRecord(complete(kind));
+    expect(bytes[1], kind).toBe(code);
+    expect(decodeRecord(bytes).kind, kind).toBe(kind);
   }
   for (const [op, code] of Object.entries(OP_CODES) as [OpName, number][]) {
     expect(decodeRecord(bare(KIND_CODES.op, code)).op, op).toBe(op);
@@ -56,11 +68,11 @@ it('writes every field as the table says: its tag, then its wire type, and reads
     expect(bytes[HEADER_BYTES], field.name).toBe(field.tag);
     expect(bytes.length - HEADER_BYTES - 1, `${field.name} as ${field.type}`).toBe(sample.bytes);
     expect(decodeRecord(bytes), field.name).toEqual(record);
-    for (const [kind, name] of Object.entries(field.byKind ?? {})) {
-      const other = { kind, op: 'mkdir', time: 0n, [name]: sample.value } as EngineRecord;
-      const otherBytes = encodeRecord(other);
-      expect(otherBytes[HEADER_BYTES], `${name} in a ${kind}`).toBe(field.tag);
-      expect(decodeRecord(otherBytes), `${name} in a ${kind}`).toEqual(other);
+    for (const [kind, name] of Object.entries(field.byKind ?? {}) as [RecordKind, string][]) {
+      const other = complete(kind, { [name]: sample.value });
+      const decoded = decodeRecord(encodeRecord(other)) as unknown as Record<string, unknown>;
+      expect(decoded, `${name} in a ${kind}`).toEqual(other);
+      expect(decoded[field.name], `${name} in a ${kind} is not ${field.name}`).toBeUndefined();
     }
     if (field.tag <= HEADER_TAG_MAX && ['mask', 'fid', 'path', 'oldPath'].includes(field.name)) {
       expect((decodeHeader(bytes) as unknown as Record<string, unknown>)[field.name], field.name).toEqual(sample.value);
@@ -74,5 +86,16 @@ it('refuses every tag outside the table', async () => {
     if (known.has(tag)) continue;
     const bytes = new Uint8Array([...encodeRecord({ kind: 'op', op: 'mkdir', time: 0n }), tag, 0]);
     expect((await rejection(async () => decodeRecord(bytes))).code, `tag ${tag}`).toBe('ECORRUPT');
+  }
+});
+
+it('refuses a record without a field its kind must carry', async () => {
+  for (const [kind, required] of Object.entries(REQUIRED_FIELDS) as [RecordKind, readonly string[]][]) {
+    for (const missing of required) {
+      const record = complete(kind) as unknown as Record<string, unknown>;
+      delete record[missing];
+      const error = await rejection(async () => decodeRecord(encodeRecord(record as unknown as EngineRecord)));
+      expect(error.code, `${kind} without ${missing}`).toBe('ECORRUPT');
+    }
   }
 });

@@ -12,6 +12,7 @@ import type { Intent } from '../../engine/permission/intent.js';
 import { GuardedOperation } from '../../engine/permission/operation.js';
 import { type PermissionGroup, PermissionRequest } from '../../engine/permission/request.js';
 import { MemoryIo } from '../../journal/memory-io.js';
+import type { RequestRecord } from '../../engine/record/record.js';
 import { rejection } from '../helpers.js';
 
 const intent: Intent = {
@@ -21,7 +22,7 @@ const intent: Intent = {
 const group = { name: 'g', groupClass: 'content' } as PermissionGroup;
 
 it('asserts every request transition', () => {
-  const request = new PermissionRequest(5n, new GuardedOperation(intent, false), group, { kind: 'request', op: 'read', time: 0n }, 0);
+  const request = new PermissionRequest(5n, new GuardedOperation(intent, false), group, { kind: 'request', op: 'read', time: 0n } as RequestRecord, 0);
   expect(() => request.read()).toThrow(AssertionError); // new -> read: never queued
   request.queued();
   request.read();
