@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { encodeRecord } from '../engine/record/codec.js';
 import { Engine } from '../fanlog.js';
-import { FAN_CREATE } from '../engine/masks.js';
+import { FAN_CREATE } from '../engine/notify/masks.js';
 import { Journal } from '../journal/journal.js';
 import { type BenchCase, type BenchSettings, runCases } from './harness.js';
 

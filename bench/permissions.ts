@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Engine } from '../fanlog.js';
-import { FAN_ACCESS_PERM, FAN_ALLOW, FAN_OPEN_PERM } from '../engine/masks.js';
+import { FAN_ACCESS_PERM, FAN_ALLOW, FAN_OPEN_PERM } from '../engine/notify/masks.js';
 import { type BenchCase, type BenchSettings, ratio, runCases } from './harness.js';
 
 const PROCESSES = 64;

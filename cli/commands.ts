@@ -11,7 +11,7 @@ import path from 'node:path';
 import { decodeRecord } from '../engine/record/codec.js';
 import { Engine } from '../fanlog.js';
 import { MARKER_NAME } from '../engine/engine-dir.js';
-import { maskNames } from '../engine/masks.js';
+import { maskNames } from '../engine/notify/masks.js';
 import type { StoreKind } from '../store/meta-store.js';
 import type { Fid, RecordView } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';

@@ -5,8 +5,8 @@
  * EAGAIN), and simulated processes that read, write, rename and delete.
  */
 import type { Engine } from '../fanlog.js';
-import type { EventQueue } from '../engine/event-queue.js';
-import { FAN_ALLOW, FAN_DENY_ERRNO, FAN_PRE_ACCESS, FAN_PRE_MODIFY } from '../engine/masks.js';
+import type { EventQueue } from '../engine/notify/event-queue.js';
+import { FAN_ALLOW, FAN_DENY_ERRNO, FAN_PRE_ACCESS, FAN_PRE_MODIFY } from '../engine/notify/masks.js';
 import { ERRNO } from '../engine/permission/rules.js';
 import { Prng } from '../journal/prng.js';
 

@@ -19,9 +19,9 @@ import { decodeConsumer, CONSUMER_KEY_PREFIX, type StoredConsumer } from '../con
 import { CONSUMER_CATALOG_KEY } from '../consumers/consumer-registry.js';
 import { readCheckpointBound } from '../engine/checkpoint.js';
 import { HIGH_WATER_KEY, parseHighWater } from '../engine/fail-stop-store.js';
-import { decodeGroup, GROUP_CATALOG_KEY } from '../engine/group-registry.js';
-import { KEY_PREFIX as GROUP_KEY_PREFIX } from '../engine/groups.js';
-import { decodeInode } from '../engine/inode.js';
+import { decodeGroup, GROUP_CATALOG_KEY } from '../engine/notify/group-registry.js';
+import { KEY_PREFIX as GROUP_KEY_PREFIX } from '../engine/notify/groups.js';
+import { decodeInode } from '../engine/fs/inode.js';
 import { checkCatalog, readCatalog } from '../store/catalog.js';
 import type { SealedStore } from '../store/meta-store.js';
 

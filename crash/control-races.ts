@@ -23,7 +23,7 @@
  * to anything until its next resolved registration or creation.
  */
 import type { Engine } from '../fanlog.js';
-import { FAN_CREATE, FAN_DELETE, FAN_OPEN_PERM } from '../engine/masks.js';
+import { FAN_CREATE, FAN_DELETE, FAN_OPEN_PERM } from '../engine/notify/masks.js';
 import type { Prng } from '../journal/prng.js';
 import type { ControlChange, Observer } from './workload.js';
 

@@ -19,9 +19,9 @@
  *                            "acked SEQ" after each acknowledgement resolved
  */
 import { createHash } from 'node:crypto';
-import { FAN_ACCESS_PERM, FAN_ALLOW, FAN_DENY, FAN_DENY_ERRNO, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY } from '../engine/masks.js';
+import { FAN_ACCESS_PERM, FAN_ALLOW, FAN_DENY, FAN_DENY_ERRNO, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY } from '../engine/notify/masks.js';
 import { ERRNO } from '../engine/permission/rules.js';
-import type { EventQueue } from '../engine/event-queue.js';
+import type { EventQueue } from '../engine/notify/event-queue.js';
 import { Engine } from '../fanlog.js';
 import { Journal } from '../journal/journal.js';
 import { Prng } from '../journal/prng.js';

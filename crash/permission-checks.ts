@@ -5,8 +5,8 @@
  */
 import { decodeRecord } from '../engine/record/codec.js';
 import type { Engine } from '../fanlog.js';
-import type { EventQueue } from '../engine/event-queue.js';
-import { FAN_ALLOW } from '../engine/masks.js';
+import type { EventQueue } from '../engine/notify/event-queue.js';
+import { FAN_ALLOW } from '../engine/notify/masks.js';
 import type { EngineRecord } from '../engine/record/record.js';
 
 /** Group priority rank as the engine asks them: pre-content before content. */

@@ -29,7 +29,7 @@
  * engine refuses work with EFAILED.
  */
 import type { Engine, EngineOptions } from '../fanlog.js';
-import type { EventQueue } from '../engine/event-queue.js';
+import type { EventQueue } from '../engine/notify/event-queue.js';
 import {
   FAN_ACCESS_PERM,
   FAN_ALL_EVENTS,
@@ -48,7 +48,7 @@ import {
   FAN_Q_OVERFLOW,
   FAN_PRE_MODIFY,
   FAN_RENAME,
-} from '../engine/masks.js';
+} from '../engine/notify/masks.js';
 import { ERRNO } from '../engine/permission/rules.js';
 import { Names, randomCall } from './workload-calls.js';
 import { ControlRaces } from './control-races.js';

@@ -25,8 +25,8 @@
 import assert from 'node:assert/strict';
 import { FanlogError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';
-import { FsState } from './fs-state.js';
-import { decodeInode, encodeInode } from './inode.js';
+import { FsState } from './fs/fs-state.js';
+import { decodeInode, encodeInode } from './fs/inode.js';
 import { parseVersioned } from '../store/envelope.js';
 import type { MetaOp, SealedStore } from '../store/meta-store.js';
 

@@ -15,8 +15,8 @@ import { openMetaStore, type SealedStore, STORE_KINDS, type StoreKind } from '..
 import { type CheckpointBound, loadCheckpoint } from './checkpoint.js';
 import { inspectDirectory, writeMarker } from './engine-dir.js';
 import { checkHighWater } from './fail-stop-store.js';
-import type { FsState } from './fs-state.js';
-import { FAN_ALL_EVENTS, type Mask } from './masks.js';
+import type { FsState } from './fs/fs-state.js';
+import { FAN_ALL_EVENTS, type Mask } from './notify/masks.js';
 import { type Replayed, replayJournal } from './replay.js';
 import { checkBigint, checkBoolean, checkInteger, checkOneOf } from '../validate.js';
 

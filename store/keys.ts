@@ -10,8 +10,8 @@
  *   ----------------------  ----------------------------------------------  -----------------------------
  *   fs/checkpoint           checkpoint header: seq, journalId, counters,    engine/checkpoint.ts
  *                           oldest pending request, inode count (JSON 2)
- *   fs/inode/<ino, 16 hex>  one inode (JSON, `v: 1`)                        engine/inode.ts
- *   group/<name>            a group's settings and marks (JSON 1)           engine/group-codec.ts
+ *   fs/inode/<ino, 16 hex>  one inode (JSON, `v: 1`)                        engine/fs/inode.ts
+ *   group/<name>            a group's settings and marks (JSON 1)           engine/notify/group-codec.ts
  *   catalog/group           the names of every group (JSON 1)               store/catalog.ts
  *   consumer/<name>         a consumer's cursor, settings, filter (JSON 1)  consumers/consumer.ts
  *   catalog/consumer        the names of every consumer (JSON 1)            store/catalog.ts

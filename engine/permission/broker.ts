@@ -32,9 +32,9 @@
  */
 import assert from 'node:assert/strict';
 import { FanlogError } from '../../errors.js';
-import type { FsState } from '../fs-state.js';
-import { fidOf, statOf } from '../inode.js';
-import { FAN_ALLOW, FAN_ONDIR } from '../masks.js';
+import type { FsState } from '../fs/fs-state.js';
+import { fidOf, statOf } from '../fs/inode.js';
+import { FAN_ALLOW, FAN_ONDIR } from '../notify/masks.js';
 import type { EngineRecord, RequestEvent, RequestRecord } from '../record/record.js';
 import { decodeIntent, encodeIntent, type Intent, type IntentOp, type IntentStep } from './intent.js';
 import { GuardedOperation, type Outcome } from './operation.js';

@@ -4,7 +4,7 @@
  * asked in.
  */
 import { FanlogError, type FanlogErrorCode, invalid } from '../../errors.js';
-import { FAN_ALLOW, FAN_DENY, FAN_PERMISSION_EVENTS, FAN_PRE_CONTENT_EVENTS, type Mask } from '../masks.js';
+import { FAN_ALLOW, FAN_DENY, FAN_PERMISSION_EVENTS, FAN_PRE_CONTENT_EVENTS, type Mask } from '../notify/masks.js';
 
 /** Linux errno values a pre-content listener may deny with: FAN_DENY_ERRNO(ERRNO.EIO). */
 export const ERRNO = { EPERM: 1, EIO: 5, EAGAIN: 11, EBUSY: 16, ETXTBSY: 26, ENOSPC: 28, EDQUOT: 122 } as const;

@@ -8,7 +8,7 @@
  * the request and before the operation proceeds. An `evicted` note records
  * that a consumer was evicted and which records it will never see.
  */
-import type { Mask } from '../masks.js';
+import type { Mask } from '../notify/masks.js';
 
 export type RecordKind = 'op' | 'event' | 'config' | 'request' | 'decision' | 'evicted';
 

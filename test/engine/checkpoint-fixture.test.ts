@@ -11,7 +11,7 @@ import { cpSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { Engine } from '../../fanlog.js';
-import { FAN_ALLOW } from '../../engine/masks.js';
+import { FAN_ALLOW } from '../../engine/notify/masks.js';
 // @ts-expect-error: a plain .mjs module, shared with the script that made the fixture
 import { dumpEngine } from '../fixtures/dump-engine.mjs';
 import { tempDir } from '../helpers.js';

@@ -12,7 +12,7 @@
  */
 import { expect, it } from 'vitest';
 import { decodeRecord, Engine, type EngineOptions, FanlogError, MemoryIo, Prng } from '../../index.js';
-import { FsState } from '../../engine/fs-state.js';
+import { FsState } from '../../engine/fs/fs-state.js';
 import { damageSegments } from '../fuzz-damage.js';
 
 const CASES = Number(process.env.FANLOG_FUZZ_CASES ?? 1000);

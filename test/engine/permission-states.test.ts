@@ -7,7 +7,7 @@
 import { AssertionError } from 'node:assert';
 import { afterEach, expect, it } from 'vitest';
 import { Engine } from '../../fanlog.js';
-import { FAN_ALLOW, FAN_OPEN_PERM, FAN_PRE_MODIFY } from '../../engine/masks.js';
+import { FAN_ALLOW, FAN_OPEN_PERM, FAN_PRE_MODIFY } from '../../engine/notify/masks.js';
 import type { Intent } from '../../engine/permission/intent.js';
 import { GuardedOperation } from '../../engine/permission/operation.js';
 import { type PermissionGroup, PermissionRequest } from '../../engine/permission/request.js';

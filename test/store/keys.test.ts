@@ -4,7 +4,7 @@
  * is one keys.ts lists, and every kind it lists is there.
  */
 import { expect, it } from 'vitest';
-import { FAN_CREATE } from '../../engine/masks.js';
+import { FAN_CREATE } from '../../engine/notify/masks.js';
 import { Engine } from '../../fanlog.js';
 import { MemoryIo } from '../../journal/memory-io.js';
 import { openMetaStore } from '../../store/meta-store.js';

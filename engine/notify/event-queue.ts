@@ -8,11 +8,11 @@
  * ids) or allows every pending permission event of the group (the others,
  * as Linux does when a fanotify descriptor is released).
  */
-import { FanlogError } from '../errors.js';
+import { FanlogError } from '../../errors.js';
 import type { Group, QueuedEvent } from './groups.js';
-import type { PermissionRequest } from './permission/request.js';
-import { checkResponse } from './permission/rules.js';
-import { checkInteger, checkOptions } from '../validate.js';
+import type { PermissionRequest } from '../permission/request.js';
+import { checkResponse } from '../permission/rules.js';
+import { checkInteger, checkOptions } from '../../validate.js';
 
 export class EventQueue {
   private closed = false;

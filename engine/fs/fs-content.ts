@@ -8,11 +8,11 @@
  */
 
 import { fidOf, type Inode } from './inode.js';
-import { FAN_ACCESS, FAN_CREATE, FAN_MODIFY, FAN_ACCESS_PERM, FAN_OPEN, FAN_OPEN_EXEC, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_TRUNCATE } from './masks.js';
+import { FAN_ACCESS, FAN_CREATE, FAN_MODIFY, FAN_ACCESS_PERM, FAN_OPEN, FAN_OPEN_EXEC, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_TRUNCATE } from '../notify/masks.js';
 import { fsError, parsePath, resolve } from './paths.js';
-import type { EngineRecord, Fid, Range } from './record/record.js';
-import { checkBoolean, checkInteger, checkOneOf, checkOptions, FILE_BYTES_MAX } from '../validate.js';
-import type { Intent, IntentArgs, IntentStep } from './permission/intent.js';
+import type { EngineRecord, Fid, Range } from '../record/record.js';
+import { checkBoolean, checkInteger, checkOneOf, checkOptions, FILE_BYTES_MAX } from '../../validate.js';
+import type { Intent, IntentArgs, IntentStep } from '../permission/intent.js';
 
 import { type Context, FsBase, type OpenFlags, PAGE_BYTES, type ProcessContext } from './fs-base.js';
 

@@ -17,7 +17,7 @@
  * mask) reaches a group only if an applicable mark has FAN_ONDIR.
  */
 import { FAN_ALL_EVENTS, FAN_DIRENT_EVENTS, FAN_EVENT_ON_CHILD, FAN_ONDIR, FAN_RENAME, type Mask } from './masks.js';
-import type { AnyRecordFields, Fid } from './record/record.js';
+import type { AnyRecordFields, Fid } from '../record/record.js';
 
 export type MarkScope = 'inode' | 'mount' | 'filesystem';
 

@@ -29,13 +29,13 @@
  * name goes while it is open stays as an orphan until its final close, as
  * in Linux (fs-state.ts).
  */
-import { FanlogError } from '../errors.js';
+import { FanlogError } from '../../errors.js';
 
 import { fidOf, type Inode, statOf } from './inode.js';
-import { FAN_ATTRIB, FAN_CLOSE_NOWRITE, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_HSM, FAN_LINK, FAN_MOVE_SELF, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_PRE_MODIFY, FAN_RENAME, FAN_SYMLINK, FAN_XATTR } from './masks.js';
+import { FAN_ATTRIB, FAN_CLOSE_NOWRITE, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_HSM, FAN_LINK, FAN_MOVE_SELF, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_PRE_MODIFY, FAN_RENAME, FAN_SYMLINK, FAN_XATTR } from '../notify/masks.js';
 import { fsError, NAME_BYTES_MAX, parsePath, PATH_BYTES_MAX, type Resolved, resolve } from './paths.js';
-import type { Attrs, EngineRecord, Range, Stat } from './record/record.js';
-import { checkBigint, checkBoolean, checkInteger, checkOptions, FILE_BYTES_MAX, ID_MAX } from '../validate.js';
+import type { Attrs, EngineRecord, Range, Stat } from '../record/record.js';
+import { checkBigint, checkBoolean, checkInteger, checkOptions, FILE_BYTES_MAX, ID_MAX } from '../../validate.js';
 
 import { type Context, type ProcessContext, TIME_MAX, XATTR_VALUE_BYTES_MAX } from './fs-base.js';
 import { FsContent } from './fs-content.js';

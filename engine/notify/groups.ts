@@ -24,24 +24,24 @@
  *
  * The stored payload and its codec are group-codec.ts.
  */
-import { FanlogError, invalid } from '../errors.js';
+import { FanlogError, invalid } from '../../errors.js';
 import { EventQueue } from './event-queue.js';
 import { GroupQueue, type QueuedEvent } from './group-queue.js';
 import type { Groups } from './group-registry.js';
-import type { FsState } from './fs-state.js';
-import { fidOf } from './inode.js';
+import type { FsState } from '../fs/fs-state.js';
+import { fidOf } from '../fs/inode.js';
 import { FAN_ALL_EVENTS, FAN_ALLOW, FAN_DENY, FAN_MARK_FLAGS, FAN_PRE_CONTENT_EVENTS, FAN_PRE_MODIFY, FAN_Q_OVERFLOW, type Mask } from './masks.js';
-import type { EngineStore } from './fail-stop-store.js';
-import { Serial } from './serial.js';
-import { type Mark, markKey, matchMarks, type MarkScope } from './notify.js';
-import { fsError, parsePath, resolve } from './paths.js';
-import type { AnyRecordFields, EngineRecord } from './record/record.js';
+import type { EngineStore } from '../fail-stop-store.js';
+import { Serial } from '../serial.js';
+import { type Mark, markKey, matchMarks, type MarkScope } from './marks.js';
+import { fsError, parsePath, resolve } from '../fs/paths.js';
+import type { AnyRecordFields, EngineRecord } from '../record/record.js';
 export { EventQueue };
 export type { QueuedEvent };
-import type { PermissionBroker } from './permission/broker.js';
-import type { PermissionRequest } from './permission/request.js';
-import { PERMISSION_BITS } from './permission/rules.js';
-import { checkBigint, checkBoolean, checkOneOf, checkOptions } from '../validate.js';
+import type { PermissionBroker } from '../permission/broker.js';
+import type { PermissionRequest } from '../permission/request.js';
+import { PERMISSION_BITS } from '../permission/rules.js';
+import { checkBigint, checkBoolean, checkOneOf, checkOptions } from '../../validate.js';
 import { encodeGroup, type GroupClass, type GroupSettings, KEY_PREFIX } from './group-codec.js';
 export { decodeGroup, encodeGroup, GROUP_CLASSES, GROUP_VERSION, type GroupClass, type GroupSettings, KEY_PREFIX, type StoredGroup } from './group-codec.js';
 

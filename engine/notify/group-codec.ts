@@ -7,13 +7,13 @@
  * permissionTimeoutMs, onTimeout, evictAfterTimeouts, evicted, marks }.
  */
 import assert from 'node:assert/strict';
-import { parseVersioned } from '../store/envelope.js';
-import type { Mark, MarkScope } from './notify.js';
-import type { Fid } from './record/record.js';
+import { parseVersioned } from '../../store/envelope.js';
+import type { Mark, MarkScope } from './marks.js';
+import type { Fid } from '../record/record.js';
 
 export type GroupClass = 'notif' | 'content' | 'pre-content';
 export const GROUP_CLASSES: readonly GroupClass[] = ['notif', 'content', 'pre-content'];
-export { GROUP_PREFIX as KEY_PREFIX } from '../store/keys.js';
+export { GROUP_PREFIX as KEY_PREFIX } from '../../store/keys.js';
 
 export interface GroupSettings {
   restartable: boolean;

@@ -8,18 +8,18 @@
  * commit as the group it names; creations and removals run one at a time
  * through the registry's Serial.
  */
-import { FanlogError, invalid } from '../errors.js';
-import { catalogOp, checkCatalog, readCatalog } from '../store/catalog.js';
+import { FanlogError, invalid } from '../../errors.js';
+import { catalogOp, checkCatalog, readCatalog } from '../../store/catalog.js';
 import { decodeGroup, encodeGroup, GROUP_CLASSES, type GroupSettings, KEY_PREFIX } from './group-codec.js';
 import { Group, type GroupHost, type GroupInfo, type GroupOptions } from './groups.js';
 export { decodeGroup };
-import { Serial } from './serial.js';
-import { priorityKey } from './permission/rules.js';
-import type { EngineRecord } from './record/record.js';
-import { checkBoolean, checkInteger, checkName, checkOneOf, checkOptions } from '../validate.js';
+import { Serial } from '../serial.js';
+import { priorityKey } from '../permission/rules.js';
+import type { EngineRecord } from '../record/record.js';
+import { checkBoolean, checkInteger, checkName, checkOneOf, checkOptions } from '../../validate.js';
 
 
-import { GROUP_CATALOG_KEY } from '../store/keys.js';
+import { GROUP_CATALOG_KEY } from '../../store/keys.js';
 export { GROUP_CATALOG_KEY };
 
 export class Groups {

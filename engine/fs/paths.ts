@@ -13,7 +13,7 @@
  * '..' allowed in targets); the last component is followed only when the
  * operation asks. More than 40 links in one resolution is ELOOP.
  */
-import { FanlogError, type FanlogErrorCode } from '../errors.js';
+import { FanlogError, type FanlogErrorCode } from '../../errors.js';
 import type { FsState } from './fs-state.js';
 import { type Inode, ROOT_INO } from './inode.js';
 

@@ -9,9 +9,9 @@
  * The group (groups.ts) decides what is offered; this file only queues.
  */
 import assert from 'node:assert/strict';
-import type { PermissionRequest } from './permission/request.js';
+import type { PermissionRequest } from '../permission/request.js';
 import { FAN_DIRENT_EVENTS, FAN_Q_OVERFLOW, FAN_RENAME, type Mask } from './masks.js';
-import type { EngineRecord, Fid, Range, Stat } from './record/record.js';
+import type { EngineRecord, Fid, Range, Stat } from '../record/record.js';
 
 export interface QueuedEvent {
   /** Increases by one per event queued in this group. */

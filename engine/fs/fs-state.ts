@@ -22,7 +22,7 @@
  */
 import assert from 'node:assert/strict';
 import { type Inode, newInode, ROOT_INO } from './inode.js';
-import type { EngineRecord, Fid } from './record/record.js';
+import type { EngineRecord, Fid } from '../record/record.js';
 
 export class FsState {
   readonly inodes = new Map<number, Inode>();

@@ -10,7 +10,7 @@
  * Checkpoints are written in the background of operations and read once per
  * open, so clarity wins over compactness here.
  */
-import type { Fid, Stat } from './record/record.js';
+import type { Fid, Stat } from '../record/record.js';
 import { type Interval, RangeSet } from './ranges.js';
 
 export type InodeType = 'file' | 'dir' | 'symlink';

@@ -8,11 +8,11 @@
 
 import type { FsState } from './fs-state.js';
 import { fidOf, type Inode, statOf } from './inode.js';
-import { FAN_ONDIR, type Mask } from './masks.js';
+import { FAN_ONDIR, type Mask } from '../notify/masks.js';
 import { fsError, parsePath, type Resolved, resolve } from './paths.js';
-import type { EngineRecord, EventFields, EventRecord, Fid, OpFields, OpName, OpRecord } from './record/record.js';
-import { checkInteger, checkOptions, ID_MAX } from '../validate.js';
-import type { PermissionBroker } from './permission/broker.js';
+import type { EngineRecord, EventFields, EventRecord, Fid, OpFields, OpName, OpRecord } from '../record/record.js';
+import { checkInteger, checkOptions, ID_MAX } from '../../validate.js';
+import type { PermissionBroker } from '../permission/broker.js';
 
 export interface ProcessContext {
   pid?: number;
