@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Engine } from '../fanlog.js';
 import { Journal } from '../journal/journal.js';
-import { type BenchCase, type BenchSettings, ratio, runCases } from './harness.js';
+import { type BenchCase, type BenchSettings, ratio, runCases, selected } from './harness.js';
 
 const PROCESSES = 64;
 
@@ -98,6 +98,7 @@ export async function engineSuite(settings: BenchSettings): Promise<EngineSuiteR
     await journal.close();
 
     const operations = settings.quick ? 100_000 : 1_000_000;
+    if (!selected(settings, 'recovery')) return { suite: 'engine', recordsPerSecond: rates, recoveryMs: { fullReplay: NaN, fromCheckpoint: NaN, operations } };
     const recoveryMs = await measureRecovery(path.join(root, 'recovery'), operations, settings);
     return { suite: 'engine', recordsPerSecond: rates, recoveryMs: { ...recoveryMs, operations } };
   } finally {

@@ -17,14 +17,21 @@ export interface BenchCase {
 
 export interface BenchSettings {
   quick: boolean;
+  /** Only these cases run (their suite's setup still does); null: every case. For profiling one case. */
+  only: ReadonlySet<string> | null;
   /** Progress lines go to stderr, so --json output on stdout stays clean. */
   log: (line: string) => void;
+}
+
+/** Whether a case, or a suite's extra measurement, runs under `--only`. */
+export function selected(settings: BenchSettings, name: string): boolean {
+  return settings.only === null || settings.only.has(name);
 }
 
 /** Runs the cases one after another in one suite; resolves with records/s per case. */
 export function runCases(cases: BenchCase[], settings: BenchSettings): Promise<Record<string, number>> {
   const suite = new Benchmark.Suite();
-  for (const benchCase of cases) {
+  for (const benchCase of cases.filter((c) => selected(settings, c.name))) {
     suite.add(benchCase.name, {
       defer: true,
       minSamples: settings.quick ? 2 : (benchCase.minSamples ?? 8),

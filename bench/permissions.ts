@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Engine } from '../fanlog.js';
 import { FAN_ACCESS_PERM, FAN_ALLOW, FAN_OPEN_PERM } from '../engine/notify/masks.js';
-import { type BenchCase, type BenchSettings, ratio, runCases } from './harness.js';
+import { type BenchCase, type BenchSettings, ratio, runCases, selected } from './harness.js';
 
 const PROCESSES = 64;
 
@@ -111,6 +111,7 @@ export async function permissionsSuite(settings: BenchSettings): Promise<Permiss
     await queue.close();
     await engine.close();
     const answersPerSecond: Record<string, number> = {};
+    if (!selected(settings, 'answer_pending')) return { suite: 'permissions', roundTripsPerSecond: rates, latencyMs, answersPerSecond };
     for (const count of settings.quick ? [1000, 4000] : [4000, 16000]) answersPerSecond[`answer_pending_${count / 1000}k`] = await answerPending(root, count);
     const [small, large] = Object.entries(answersPerSecond);
     settings.log(`  ${small![0].padEnd(36)}${Math.round(small![1]).toLocaleString('en-US')} answers/s`);

@@ -1,7 +1,10 @@
 /**
- * `npm run bench -- <suite...> [--quick] [--json]`: runs benchmark suites.
- * Without a suite name it runs them all. Progress and tables go to stderr;
- * with --json, stdout gets one JSON object per suite.
+ * `npm run bench -- <suite...> [--quick] [--json] [--only=case,case]`: runs
+ * benchmark suites. Without a suite name it runs them all. Progress and
+ * tables go to stderr; with --json, stdout gets one JSON object per suite.
+ * `--only` runs just the named cases of the suites (for a profile:
+ * `node --cpu-prof dist/bench/run.js engine --only=engine_ops_64`, then
+ * `node dist/bench/cpu-top.js CPU.cpuprofile`).
  */
 import { consumersSuite } from './consumers.js';
 import { engineSuite } from './engine.js';
@@ -14,17 +17,19 @@ type SuiteName = keyof typeof SUITES;
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const json = args.includes('--json');
-const unknownFlags = args.filter((arg) => arg.startsWith('--') && arg !== '--quick' && arg !== '--json');
+const onlyArg = args.find((arg) => arg.startsWith('--only='));
+const only = onlyArg === undefined ? null : new Set(onlyArg.slice('--only='.length).split(',').filter((name) => name !== ''));
+const unknownFlags = args.filter((arg) => arg.startsWith('--') && arg !== '--quick' && arg !== '--json' && arg !== onlyArg);
 const names = args.filter((arg) => !arg.startsWith('--'));
 const unknownSuites = names.filter((name) => !(name in SUITES));
 if (unknownFlags.length > 0 || unknownSuites.length > 0) {
-  process.stderr.write(`usage: npm run bench -- [${Object.keys(SUITES).join('|')}] [--quick] [--json]\n`);
+  process.stderr.write(`usage: npm run bench -- [${Object.keys(SUITES).join('|')}] [--quick] [--json] [--only=case,case]\n`);
   process.exit(2);
 }
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
 for (const name of (names.length > 0 ? names : Object.keys(SUITES)) as SuiteName[]) {
-  const result = await SUITES[name]({ quick, log });
+  const result = await SUITES[name]({ quick, only, log });
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
 }
