@@ -7,6 +7,7 @@
  * `node dist/bench/cpu-top.js CPU.cpuprofile`).
  */
 import { consumersSuite } from './consumers.js';
+import { ratio } from './harness.js';
 import { engineSuite } from './engine.js';
 import { journalSuite } from './journal.js';
 import { permissionsSuite } from './permissions.js';
@@ -29,7 +30,18 @@ if (unknownFlags.length > 0 || unknownSuites.length > 0) {
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
+const rates: Record<string, number> = {};
 for (const name of (names.length > 0 ? names : Object.keys(SUITES)) as SuiteName[]) {
   const result = await SUITES[name]({ quick, only, log });
+  Object.assign(rates, 'recordsPerSecond' in result ? result.recordsPerSecond : result.roundTripsPerSecond);
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
 }
+// The write path's targets that compare suites, for the cases this run measured (issue 12).
+const CROSS_TARGETS: [string, string, number][] = [
+  ['engine_ops_64', 'fanlog_group64', 0.8],
+  ['engine_ops_1', 'fanlog_single', 0.8],
+  ['permission_1', 'fanlog_single', 0.3],
+];
+const measured = CROSS_TARGETS.filter(([a, b]) => rates[a] !== undefined && rates[b] !== undefined);
+if (measured.length > 0) log('across suites (one run):');
+for (const [a, b, target] of measured) log(`  ${`${a} / ${b}`.padEnd(36)}${ratio(rates[a], rates[b])}  (target >= ${target}x)`);
