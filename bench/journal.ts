@@ -79,7 +79,16 @@ export async function journalSuite(settings: BenchSettings): Promise<JournalSuit
 async function baselineCases(root: string, payloads: Uint8Array[], batchBytes: Buffer): Promise<{ cases: BenchCase[]; close: () => Promise<void> }> {
   const raw = await fsp.open(path.join(root, 'raw.log'), 'a');
   let rawPosition = 0;
-  const group64Bytes = batchBytes.subarray(0, GROUP_APPENDERS * PAYLOAD_BYTES);
+  /** Raw `fs`: `bytes` appended with one write and one fdatasync per call. */
+  const rawCase = (name: string, bytes: Uint8Array, recordsPerCall: number): BenchCase => ({
+    name,
+    recordsPerCall,
+    run: async () => {
+      await raw.write(bytes, 0, bytes.length, rawPosition);
+      rawPosition += bytes.length;
+      await raw.datasync();
+    },
+  });
   const lmdb = openLmdb({ path: path.join(root, 'lmdb'), keyEncoding: 'uint32', encoding: 'binary' });
   let lmdbKey = 0;
   const level = new Level<number, Uint8Array>(path.join(root, 'level'), { keyEncoding: 'binary', valueEncoding: 'view' } as never);
@@ -91,25 +100,9 @@ async function baselineCases(root: string, payloads: Uint8Array[], batchBytes: B
     return bytes;
   };
   const cases: BenchCase[] = [
-    {
-      name: 'raw_batch',
-      recordsPerCall: BATCH_RECORDS,
-      run: async () => {
-        await raw.write(batchBytes, 0, batchBytes.length, rawPosition);
-        rawPosition += batchBytes.length;
-        await raw.datasync();
-      },
-    },
-    {
-      // The physical limit of group commit: the 64 records fanlog_group64 gathers, in one write and one fdatasync.
-      name: 'raw_64',
-      recordsPerCall: GROUP_APPENDERS,
-      run: async () => {
-        await raw.write(group64Bytes, 0, group64Bytes.length, rawPosition);
-        rawPosition += group64Bytes.length;
-        await raw.datasync();
-      },
-    },
+    rawCase('raw_batch', batchBytes, BATCH_RECORDS),
+    // The physical limit of group commit: the 64 records fanlog_group64 gathers, in one write and one fdatasync.
+    rawCase('raw_64', batchBytes.subarray(0, GROUP_APPENDERS * PAYLOAD_BYTES), GROUP_APPENDERS),
     {
       name: 'lmdb_batch',
       recordsPerCall: BATCH_RECORDS,

@@ -15,17 +15,15 @@
  *                      no cursor is beyond the journal's head
  *   journal/durable    the journal reaches the seq the store saw durable
  */
-import { decodeConsumer, CONSUMER_KEY_PREFIX, type StoredConsumer } from '../consumers/consumer.js';
-import { CONSUMER_CATALOG_KEY } from '../consumers/consumer-registry.js';
+import { decodeConsumer, type StoredConsumer } from '../consumers/consumer.js';
 import { readCheckpointBound } from '../engine/checkpoint.js';
-import { HIGH_WATER_KEY, parseHighWater } from '../engine/fail-stop-store.js';
-import { decodeGroup, GROUP_CATALOG_KEY } from '../engine/notify/group-registry.js';
-import { KEY_PREFIX as GROUP_KEY_PREFIX } from '../engine/notify/groups.js';
+import { parseHighWater } from '../engine/fail-stop-store.js';
+import { decodeGroup } from '../engine/notify/group-codec.js';
 import { decodeInode } from '../engine/fs/inode.js';
 import { checkCatalog, readCatalog } from '../store/catalog.js';
 import type { SealedStore } from '../store/meta-store.js';
 
-import { CHECKPOINT_KEY, INODE_PREFIX, inodeKey, isFanlogKey } from '../store/keys.js';
+import { CHECKPOINT_KEY, CONSUMER_CATALOG_KEY, CONSUMER_PREFIX, GROUP_CATALOG_KEY, GROUP_PREFIX, HIGH_WATER_KEY, INODE_PREFIX, inodeKey, isFanlogKey } from '../store/keys.js';
 
 /** What the checks need to know of the journal. */
 export interface JournalFacts {
@@ -78,12 +76,12 @@ export async function checkStore(store: SealedStore, journal: JournalFacts): Pro
         inodes++;
         const inode = decodeInode(entry.payload);
         if (inodeKey(inode.ino) !== key) throw new Error(`holds inode ${inode.ino}`);
-      } else if (key.startsWith(GROUP_KEY_PREFIX)) {
-        groupNames.push(key.slice(GROUP_KEY_PREFIX.length));
+      } else if (key.startsWith(GROUP_PREFIX)) {
+        groupNames.push(key.slice(GROUP_PREFIX.length));
         decodeGroup(entry.payload, (what) => new Error(what));
-        result.groups.set(key.slice(GROUP_KEY_PREFIX.length), entry.payload);
-      } else if (key.startsWith(CONSUMER_KEY_PREFIX)) {
-        const name = key.slice(CONSUMER_KEY_PREFIX.length);
+        result.groups.set(key.slice(GROUP_PREFIX.length), entry.payload);
+      } else if (key.startsWith(CONSUMER_PREFIX)) {
+        const name = key.slice(CONSUMER_PREFIX.length);
         consumerNames.push(name);
         const stored = decodeConsumer(entry.payload, (what) => new Error(what));
         if (BigInt(stored.cursor) > journal.headSeq) throw new Error(`cursor ${stored.cursor} is beyond the journal's head ${journal.headSeq}: records are missing`);
@@ -97,8 +95,8 @@ export async function checkStore(store: SealedStore, journal: JournalFacts): Pro
     }
   }
   for (const [catalogKey, prefix, names] of [
-    [GROUP_CATALOG_KEY, GROUP_KEY_PREFIX, groupNames],
-    [CONSUMER_CATALOG_KEY, CONSUMER_KEY_PREFIX, consumerNames],
+    [GROUP_CATALOG_KEY, GROUP_PREFIX, groupNames],
+    [CONSUMER_CATALOG_KEY, CONSUMER_PREFIX, consumerNames],
   ] as const) {
     try {
       checkCatalog(store, prefix, await readCatalog(store, catalogKey), names);

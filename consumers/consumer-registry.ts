@@ -16,13 +16,13 @@ import { FanlogError } from '../errors.js';
 import type { ChangelogSource } from '../engine/changelog-source.js';
 import type { Filters } from './filters.js';
 import { Serial } from '../engine/serial.js';
+import { Waiters } from '../engine/waiters.js';
 import { checkBigint, checkInteger, checkName, checkOneOf, checkOptions } from '../validate.js';
 import { catalogOp, checkCatalog, readCatalog } from '../store/catalog.js';
 import type { MetaOp } from '../store/meta-store.js';
 import {
   ALL_BITS,
   Consumer,
-  CONSUMER_KEY_PREFIX,
   CONSUMER_VERSION,
   type ConsumerInfo,
   type ConsumerOptions,
@@ -31,12 +31,11 @@ import {
   type StoredConsumer,
 } from './consumer.js';
 
-import { CONSUMER_CATALOG_KEY } from '../store/keys.js';
-export { CONSUMER_CATALOG_KEY };
+import { CONSUMER_CATALOG_KEY, CONSUMER_PREFIX } from '../store/keys.js';
 
 export class Consumers {
   private readonly consumers = new Map<string, Consumer>();
-  private readonly waiters = new Set<() => void>();
+  private readonly waiters = new Waiters();
   private readonly serial = new Serial();
   private timer: NodeJS.Timeout | null = null;
 
@@ -53,8 +52,8 @@ export class Consumers {
     const { store, journal } = this.host;
     const listed = await readCatalog(store, CONSUMER_CATALOG_KEY);
     const found: string[] = [];
-    for await (const [key, value] of store.scan(CONSUMER_KEY_PREFIX)) {
-      const name = key.slice(CONSUMER_KEY_PREFIX.length);
+    for await (const [key, value] of store.scan(CONSUMER_PREFIX)) {
+      const name = key.slice(CONSUMER_PREFIX.length);
       found.push(name);
       const stored = decodeConsumer(value, (what) => store.corrupt(key, what));
       if (BigInt(stored.cursor) > journal.headSeq) {
@@ -65,7 +64,7 @@ export class Consumers {
       }
       this.consumers.set(name, new Consumer(this.host, this, name, stored));
     }
-    checkCatalog(store, CONSUMER_KEY_PREFIX, listed, found);
+    checkCatalog(store, CONSUMER_PREFIX, listed, found);
     this.schedule();
   }
 
@@ -84,7 +83,7 @@ export class Consumers {
       const cursor = from === 'oldest' ? this.host.retainedFromSeq - 1n : this.host.journal.headSeq;
       const stored: StoredConsumer = { version: CONSUMER_VERSION, mask: mask.toString(), cursor: cursor.toString(), lagRecordsMax, idleMsMax, filter: null, evicted: null };
       const ops: MetaOp[] = [
-        { type: 'put', key: CONSUMER_KEY_PREFIX + name, value: encodeConsumer(stored) },
+        { type: 'put', key: CONSUMER_PREFIX + name, value: encodeConsumer(stored) },
         catalogOp(CONSUMER_CATALOG_KEY, [...this.consumers.keys(), name]),
       ];
       // An evicted consumer of that name is replaced in its own turn, so nothing it still had queued lands after.
@@ -115,7 +114,7 @@ export class Consumers {
     await this.serial.run(async () => {
       const consumer = this.get(name);
       const names = [...this.consumers.keys()].filter((other) => other !== name);
-      await consumer.retire(() => this.host.store.commit([{ type: 'del', key: CONSUMER_KEY_PREFIX + name }, catalogOp(CONSUMER_CATALOG_KEY, names)]));
+      await consumer.retire(() => this.host.store.commit([{ type: 'del', key: CONSUMER_PREFIX + name }, catalogOp(CONSUMER_CATALOG_KEY, names)]));
       this.consumers.delete(name);
     });
     this.host.retentionMoved();
@@ -133,7 +132,7 @@ export class Consumers {
 
   /** @internal New durable records: wakes waiting readers and evicts consumers past their lag limit. */
   recordsDurable(): void {
-    for (const waiter of [...this.waiters]) waiter();
+    this.waiters.wakeAll();
     const head = this.host.journal.headSeq;
     for (const consumer of this.consumers.values()) {
       const limit = consumer.lagRecordsMax;
@@ -143,15 +142,7 @@ export class Consumers {
 
   /** @internal */
   waitForRecords(waitMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, waitMs));
-      this.waiters.add(done);
-    });
+    return this.waiters.wait(waitMs);
   }
 
   /** Checks idle consumers periodically, while some consumer has an idle limit (never on a read-only engine). */
@@ -176,6 +167,6 @@ export class Consumers {
   close(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    for (const waiter of [...this.waiters]) waiter();
+    this.waiters.wakeAll();
   }
 }

@@ -44,8 +44,7 @@ import { checkBigint, checkInteger, checkOptions } from '../validate.js';
 import type { Consumers } from './consumer-registry.js';
 import type { FilterPredicate } from './filters.js';
 
-import { CONSUMER_PREFIX as CONSUMER_KEY_PREFIX } from '../store/keys.js';
-export { CONSUMER_KEY_PREFIX };
+import { CONSUMER_PREFIX } from '../store/keys.js';
 export const ALL_BITS = 2n ** 64n - 1n;
 
 export interface ConsumerOptions {
@@ -306,8 +305,8 @@ export class Consumer {
 
   private async update(change: Partial<StoredConsumer>): Promise<void> {
     const next = { ...this.stored, ...change };
-    assert.ok(BigInt(next.cursor) >= BigInt(this.stored.cursor), `consumer '${this.name}': cursor ${this.stored.cursor} -> ${next.cursor} goes back`);
-    await this.host.store.commit([{ type: 'put', key: CONSUMER_KEY_PREFIX + this.name, value: encodeConsumer(next) }]);
+    if (BigInt(next.cursor) < BigInt(this.stored.cursor)) assert.fail(`consumer '${this.name}': cursor ${this.stored.cursor} -> ${next.cursor} goes back`);
+    await this.host.store.commit([{ type: 'put', key: CONSUMER_PREFIX + this.name, value: encodeConsumer(next) }]);
     this.stored = next;
   }
 }

@@ -19,7 +19,6 @@ import type { Journal } from '../journal/journal.js';
 import type { CheckedEntry, MetaOp, SealedStore } from '../store/meta-store.js';
 
 import { HIGH_WATER_KEY } from '../store/keys.js';
-export { HIGH_WATER_KEY };
 const HIGH_WATER_VERSION = 1;
 
 /** A store whose damage can be reported by key: what groups, consumers and checkpoints need. */

@@ -49,9 +49,10 @@ export class FsState {
   }
 
   private must(fid: Fid | undefined, what: string): Inode {
-    assert.ok(fid !== undefined, `${what}: record has no fid`);
+    // Messages are built only on failure: this runs for every op applied and replayed.
+    if (fid === undefined) assert.fail(`${what}: record has no fid`);
     const inode = this.byFid(fid);
-    assert.ok(inode !== undefined, `${what}: no inode ${fid.ino}/${fid.gen}`);
+    if (inode === undefined) assert.fail(`${what}: no inode ${fid.ino}/${fid.gen}`);
     return inode;
   }
 
@@ -73,7 +74,7 @@ export class FsState {
   }
 
   private link(parent: Inode, name: string, child: Inode, time: bigint): void {
-    assert.ok(parent.entries !== null && !parent.entries.has(name), `link: ${name} exists or parent is not a directory`);
+    if (parent.entries === null || parent.entries.has(name)) assert.fail(`link: ${name} exists or parent is not a directory`);
     parent.entries.set(name, child.ino);
     if (child.type === 'dir') {
       parent.nlink++;
@@ -85,7 +86,7 @@ export class FsState {
   /** Removes a name; an object left with no link goes, unless `orphan` (still open: it stays, unnamed, until released). */
   private unlinkEntry(parent: Inode, name: string, time: bigint, orphan: boolean): Inode {
     const ino = parent.entries?.get(name);
-    assert.ok(ino !== undefined, `unlink: no entry ${name}`);
+    if (ino === undefined) assert.fail(`unlink: no entry ${name}`);
     const child = this.inodes.get(ino)!;
     parent.entries!.delete(name);
     if (child.type === 'dir') {

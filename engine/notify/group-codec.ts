@@ -13,7 +13,6 @@ import type { Fid } from '../record/record.js';
 
 export type GroupClass = 'notif' | 'content' | 'pre-content';
 export const GROUP_CLASSES: readonly GroupClass[] = ['notif', 'content', 'pre-content'];
-export { GROUP_PREFIX as KEY_PREFIX } from '../../store/keys.js';
 
 export interface GroupSettings {
   restartable: boolean;

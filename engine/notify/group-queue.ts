@@ -9,6 +9,7 @@
  * The group (groups.ts) decides what is offered; this file only queues.
  */
 import assert from 'node:assert/strict';
+import { Waiters } from '../waiters.js';
 import type { PermissionRequest } from '../permission/request.js';
 import { FAN_DIRENT_EVENTS, FAN_Q_OVERFLOW, FAN_RENAME, type Mask } from './masks.js';
 import type { EngineRecord, Fid, Range, Stat } from '../record/record.js';
@@ -43,7 +44,7 @@ export class GroupQueue {
   private readonly queuedEventOf = new Map<PermissionRequest, QueuedEvent>();
   private notificationsQueued = 0;
   private overflowQueued = false;
-  private readonly waiters = new Set<() => void>();
+  private readonly waiters = new Waiters();
   private nextId = 1;
 
   constructor(private readonly queueEventsMax: number) {}
@@ -152,19 +153,11 @@ export class GroupQueue {
   }
 
   waitForEvent(waitMs: number): Promise<void> {
-    return new Promise((resolveWait) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.waiters.delete(done);
-        resolveWait();
-      };
-      const timer = setTimeout(done, waitMs);
-      this.waiters.add(done);
-    });
+    return this.waiters.wait(waitMs);
   }
 
   wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
+    this.waiters.wakeAll();
   }
 
   /** Drops every event (a destroyed group) and wakes its readers. */

@@ -10,17 +10,15 @@
  */
 import { FanlogError, invalid } from '../../errors.js';
 import { catalogOp, checkCatalog, readCatalog } from '../../store/catalog.js';
-import { decodeGroup, encodeGroup, GROUP_CLASSES, type GroupSettings, KEY_PREFIX } from './group-codec.js';
+import { decodeGroup, encodeGroup, GROUP_CLASSES, type GroupSettings } from './group-codec.js';
 import { Group, type GroupHost, type GroupInfo, type GroupOptions } from './groups.js';
-export { decodeGroup };
 import { Serial } from '../serial.js';
 import { priorityKey } from '../permission/rules.js';
 import type { EngineRecord } from '../record/record.js';
 import { checkBoolean, checkInteger, checkName, checkOneOf, checkOptions } from '../../validate.js';
 
 
-import { GROUP_CATALOG_KEY } from '../../store/keys.js';
-export { GROUP_CATALOG_KEY };
+import { GROUP_CATALOG_KEY, GROUP_PREFIX } from '../../store/keys.js';
 
 export class Groups {
   private readonly groups = new Map<string, Group>();
@@ -34,8 +32,8 @@ export class Groups {
     const { store } = this.host;
     const listed = await readCatalog(store, GROUP_CATALOG_KEY);
     const found: string[] = [];
-    for await (const [key, value] of store.scan(KEY_PREFIX)) {
-      found.push(key.slice(KEY_PREFIX.length));
+    for await (const [key, value] of store.scan(GROUP_PREFIX)) {
+      found.push(key.slice(GROUP_PREFIX.length));
       const stored = decodeGroup(value, (what) => store.corrupt(key, what));
       const marks = stored.marks.map((mark) => ({ ...mark, mask: BigInt(mark.mask), ignore: BigInt(mark.ignore) }));
       const settings: GroupSettings = {
@@ -44,11 +42,11 @@ export class Groups {
         onTimeout: stored.onTimeout ?? 'allow',
         evictAfterTimeouts: stored.evictAfterTimeouts ?? null,
       };
-      const group = new Group(this.host, this, key.slice(KEY_PREFIX.length), stored.class, stored.queueEventsMax, settings, marks, stored.evicted ?? false);
+      const group = new Group(this.host, this, key.slice(GROUP_PREFIX.length), stored.class, stored.queueEventsMax, settings, marks, stored.evicted ?? false);
       group.pruneMarks(this.host.state);
       this.groups.set(group.name, group);
     }
-    checkCatalog(store, KEY_PREFIX, listed, found);
+    checkCatalog(store, GROUP_PREFIX, listed, found);
   }
 
   /** Creates a group durably; EEXIST if the name is taken. */
@@ -68,7 +66,7 @@ export class Groups {
     return this.serial.run(async () => {
       if (this.groups.has(name)) throw new FanlogError('EEXIST', `group '${name}' exists`);
       await this.host.store.commit([
-        { type: 'put', key: KEY_PREFIX + name, value: encodeGroup(groupClass, queueEventsMax, settings, [], false) },
+        { type: 'put', key: GROUP_PREFIX + name, value: encodeGroup(groupClass, queueEventsMax, settings, [], false) },
         catalogOp(GROUP_CATALOG_KEY, [...this.groups.keys(), name]),
       ]);
       const group = new Group(this.host, this, name, groupClass, queueEventsMax, settings);
@@ -81,7 +79,7 @@ export class Groups {
   removed(name: string): Promise<void> {
     return this.serial.run(async () => {
       const names = [...this.groups.keys()].filter((other) => other !== name);
-      await this.host.store.commit([{ type: 'del', key: KEY_PREFIX + name }, catalogOp(GROUP_CATALOG_KEY, names)]);
+      await this.host.store.commit([{ type: 'del', key: GROUP_PREFIX + name }, catalogOp(GROUP_CATALOG_KEY, names)]);
       this.groups.delete(name);
     });
   }

@@ -42,8 +42,9 @@ import type { PermissionBroker } from '../permission/broker.js';
 import type { PermissionRequest } from '../permission/request.js';
 import { PERMISSION_BITS } from '../permission/rules.js';
 import { checkBigint, checkBoolean, checkOneOf, checkOptions } from '../../validate.js';
-import { encodeGroup, type GroupClass, type GroupSettings, KEY_PREFIX } from './group-codec.js';
-export { decodeGroup, encodeGroup, GROUP_CLASSES, GROUP_VERSION, type GroupClass, type GroupSettings, KEY_PREFIX, type StoredGroup } from './group-codec.js';
+import { encodeGroup, type GroupClass, type GroupSettings } from './group-codec.js';
+import { GROUP_PREFIX } from '../../store/keys.js';
+export type { GroupClass, GroupSettings } from './group-codec.js';
 
 export interface GroupOptions {
   class?: GroupClass;
@@ -204,7 +205,7 @@ export class Group {
   /** Writes the configuration; only ever called in the group's turn. */
   private async persist(marks: Map<string, Mark>, evicted = this.evicted): Promise<void> {
     await this.host.store.commit([
-      { type: 'put', key: KEY_PREFIX + this.name, value: encodeGroup(this.groupClass, this.queueEventsMax, this.settings, marks.values(), evicted) },
+      { type: 'put', key: GROUP_PREFIX + this.name, value: encodeGroup(this.groupClass, this.queueEventsMax, this.settings, marks.values(), evicted) },
     ]);
   }
 

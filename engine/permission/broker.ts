@@ -271,7 +271,7 @@ export class PermissionBroker {
   #settle(operation: GuardedOperation, outcome: Outcome): void {
     operation.settle(outcome);
     for (const seq of operation.requestSeqs) {
-      assert.ok(this.#operations.get(seq) === operation, `request ${seq} belongs to another operation`);
+      if (this.#operations.get(seq) !== operation) assert.fail(`request ${seq} belongs to another operation`);
       this.#operations.delete(seq);
       if (operation.orphan) this.#settledOrphans.set(seq, operation);
     }
@@ -305,7 +305,7 @@ export class PermissionBroker {
       const record = journaled.requests.get(last)!;
       const response = journaled.decisions.get(last);
       if (response !== undefined && (!isAllowed(response) || journaled.completed.has(operationSeq))) continue;
-      assert.ok(seqs[0] === operationSeq, `operation ${operationSeq} starts with request ${seqs[0]}`);
+      if (seqs[0] !== operationSeq) assert.fail(`operation ${operationSeq} starts with request ${seqs[0]}`);
       const { intent, step } = decodeIntent(record.intent!, last);
       const operation = new GuardedOperation(intent, true);
       const request = new PermissionRequest(last, operation, groupFor(record.group!) ?? goneGroup(record.group!), record, step);

@@ -49,7 +49,7 @@ export type IntentArgs = Intent extends infer I ? (I extends Intent ? Omit<I, ke
 const INTENT_OPS: readonly IntentOp[] = ['open', 'read', 'write', 'truncate', 'fault'];
 
 export function encodeIntent(intent: Intent, step: number): string {
-  assert.ok(Number.isInteger(step) && step >= 0 && step < intent.steps.length, `step ${step} of ${intent.steps.length}`);
+  if (!(Number.isInteger(step) && step >= 0 && step < intent.steps.length)) assert.fail(`step ${step} of ${intent.steps.length}`);
   return JSON.stringify({ ...intent, step });
 }
 

@@ -57,16 +57,16 @@ export class GuardedOperation {
   }
 
   #to(next: OperationState): void {
-    assert.ok(NEXT[this.#state].includes(next), `operation ${this.#seq}: ${this.#state} -> ${next}`);
+    if (!NEXT[this.#state].includes(next)) assert.fail(`operation ${this.#seq}: ${this.#state} -> ${next}`);
     this.#state = next;
   }
 
   /** It asked `request` (or, recovering, had asked the requests `seqs`, in order) and waits for the last one. */
   asked(seqs: readonly bigint[], request: PermissionRequest | null): void {
-    assert.ok(this.#state === 'asking', `operation ${this.#seq} asked while ${this.#state}`);
-    assert.ok(this.waiting === null, `operation ${this.#seq} asked twice at once`);
+    if (this.#state !== 'asking') assert.fail(`operation ${this.#seq} asked while ${this.#state}`);
+    if (this.waiting !== null) assert.fail(`operation ${this.#seq} asked twice at once`);
     for (const seq of seqs) {
-      assert.ok(this.requestSeqs.length === 0 || seq > this.requestSeqs.at(-1)!, `operation ${this.#seq}: request ${seq} out of order`);
+      if (this.requestSeqs.length > 0 && seq <= this.requestSeqs.at(-1)!) assert.fail(`operation ${this.#seq}: request ${seq} out of order`);
       this.requestSeqs.push(seq);
     }
     this.#seq ??= this.requestSeqs[0];
@@ -75,7 +75,7 @@ export class GuardedOperation {
 
   /** The request it waited on is answered. */
   answered(request: PermissionRequest): void {
-    assert.ok(this.waiting === request, `operation ${this.#seq}: an answer to request ${request.seq}, which it does not wait on`);
+    if (this.waiting !== request) assert.fail(`operation ${this.#seq}: an answer to request ${request.seq}, which it does not wait on`);
     this.waiting = null;
   }
 

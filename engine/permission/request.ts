@@ -94,7 +94,7 @@ export class PermissionRequest {
   }
 
   #to(next: RequestState): void {
-    assert.ok(NEXT[this.#state].includes(next), `request ${this.seq}: ${this.#state} -> ${next}`);
+    if (!NEXT[this.#state].includes(next)) assert.fail(`request ${this.seq}: ${this.#state} -> ${next}`);
     this.#state = next;
     if (next !== 'queued' && next !== 'read' && this.#timer !== null) {
       clearTimeout(this.#timer);
@@ -136,7 +136,7 @@ export class PermissionRequest {
    * decides, so that a run on an injected clock times out by that clock.
    */
   armTimeout(ms: number, now: () => bigint, onTimeout: () => void): void {
-    assert.ok(this.#state === 'queued' || this.#state === 'read', `request ${this.seq}: a timeout armed while ${this.#state}`);
+    if (this.#state !== 'queued' && this.#state !== 'read') assert.fail(`request ${this.seq}: a timeout armed while ${this.#state}`);
     if (this.#timer !== null) return;
     const deadline = now() + BigInt(ms) * 1_000_000n;
     const wake = (): void => {

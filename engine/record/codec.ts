@@ -24,8 +24,9 @@ export function encodeRecord(record: EngineRecord): Uint8Array {
   w.byte(CODEC_VERSION);
   const kind = KIND_CODES[record.kind];
   const op = OP_CODES[record.op];
-  assert.ok(kind !== undefined && op !== undefined, `a record of kind ${record.kind} and op ${record.op}`);
-  assert.ok(!LEGACY_KINDS.includes(record.kind) && !LEGACY_OPS.includes(record.op), `kind ${record.kind} and op ${record.op} are read, never written`);
+  // Messages are built only on failure: this runs for every record written.
+  if (kind === undefined || op === undefined) assert.fail(`a record of kind ${record.kind} and op ${record.op}`);
+  if (LEGACY_KINDS.includes(record.kind) || LEGACY_OPS.includes(record.op)) assert.fail(`kind ${record.kind} and op ${record.op} are read, never written`);
   w.byte(kind);
   w.byte(op);
   w.u64(record.time);
@@ -71,7 +72,7 @@ export function encodeRecord(record: EngineRecord): Uint8Array {
   if (record.config !== undefined) (w.byte(20), w.string(record.config));
   // Tag 21 is the operation's seq, or in a decision the request's: never both.
   const seq21 = record.kind === 'decision' ? record.requestSeq : record.operationSeq;
-  assert.ok((record.kind === 'decision' ? record.operationSeq : record.requestSeq) === undefined, `a ${record.kind} record with the wrong one of operationSeq and requestSeq`);
+  if ((record.kind === 'decision' ? record.operationSeq : record.requestSeq) !== undefined) assert.fail(`a ${record.kind} record with the wrong one of operationSeq and requestSeq`);
   if (seq21 !== undefined) (w.byte(21), w.bigVarint(seq21));
   if (record.response !== undefined) (w.byte(22), w.varint(record.response));
   if (record.timeout === true) w.byte(23);

@@ -124,25 +124,26 @@ interface RecordBase {
   op: OpName;
 }
 
-type Pick0<K extends keyof RecordFields> = Pick<RecordFields, K>;
-type Optional<K extends keyof RecordFields> = Partial<Pick<RecordFields, K>>;
+/** The fields a kind always carries, and those it may. */
+type Carries<K extends keyof RecordFields> = Pick<RecordFields, K>;
+type MayCarry<K extends keyof RecordFields> = Partial<Pick<RecordFields, K>>;
 
 /** The mutation, exactly what replay needs to redo it. */
-export type OpRecord = RecordBase & { kind: 'op' } & Optional<
+export type OpRecord = RecordBase & { kind: 'op' } & MayCarry<
     'fid' | 'parentFid' | 'name' | 'oldParentFid' | 'oldName' | 'oldPath' | 'range' | 'attrs' | 'xattr' | 'value' | 'target' | 'offline' | 'orphan' | 'pid' | 'tid' | 'uid' | 'operationSeq'
   >;
 /** One event on one object: what consumers read. */
-export type EventRecord = RecordBase & { kind: 'event' } & Pick0<'mask'> &
-  Optional<'fid' | 'parentFid' | 'name' | 'oldParentFid' | 'oldName' | 'path' | 'oldPath' | 'range' | 'stat' | 'xattr' | 'target' | 'pid' | 'tid' | 'uid' | 'operationSeq'>;
+export type EventRecord = RecordBase & { kind: 'event' } & Carries<'mask'> &
+  MayCarry<'fid' | 'parentFid' | 'name' | 'oldParentFid' | 'oldName' | 'path' | 'oldPath' | 'range' | 'stat' | 'xattr' | 'target' | 'pid' | 'tid' | 'uid' | 'operationSeq'>;
 /** A permission request, journaled before any listener sees it. */
-export type RequestRecord = RecordBase & { kind: 'request' } & Pick0<'mask' | 'fid' | 'parentFid' | 'name' | 'path' | 'stat' | 'pid' | 'tid' | 'uid' | 'group' | 'intent'> &
-  Optional<'range' | 'operationSeq'>;
+export type RequestRecord = RecordBase & { kind: 'request' } & Carries<'mask' | 'fid' | 'parentFid' | 'name' | 'path' | 'stat' | 'pid' | 'tid' | 'uid' | 'group' | 'intent'> &
+  MayCarry<'range' | 'operationSeq'>;
 /** A permission answer, journaled before the operation goes on. */
-export type DecisionRecord = RecordBase & { kind: 'decision' } & Pick0<'mask' | 'fid' | 'path' | 'group' | 'requestSeq' | 'response' | 'pid' | 'tid' | 'uid'> & Optional<'timeout'>;
+export type DecisionRecord = RecordBase & { kind: 'decision' } & Carries<'mask' | 'fid' | 'path' | 'group' | 'requestSeq' | 'response' | 'pid' | 'tid' | 'uid'> & MayCarry<'timeout'>;
 /** A consumer was evicted: the records it will never see. */
-export type EvictedRecord = RecordBase & { kind: 'evicted' } & Pick0<'consumer' | 'fromSeq' | 'toSeq'>;
+export type EvictedRecord = RecordBase & { kind: 'evicted' } & Carries<'consumer' | 'fromSeq' | 'toSeq'>;
 /** Legacy: never produced; decoded from old journals. */
-export type ConfigRecord = RecordBase & { kind: 'config' } & Optional<'group' | 'config'>;
+export type ConfigRecord = RecordBase & { kind: 'config' } & MayCarry<'group' | 'config'>;
 
 /** A record type with every field its kind does not carry marked absent, so that a field can be read from any record. */
 type Exclusive<T> = T & { [K in Exclude<keyof RecordFields, keyof T>]?: undefined };

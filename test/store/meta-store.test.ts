@@ -7,7 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryIo, NodeIo } from '../../index.js';
-import { FailStopStore, HIGH_WATER_KEY } from '../../engine/fail-stop-store.js';
+import { FailStopStore } from '../../engine/fail-stop-store.js';
+import { HIGH_WATER_KEY } from '../../store/keys.js';
 import { Journal } from '../../journal/journal.js';
 import { openMetaStore, type MetaOp, type MetaStore, STORE_KINDS, type StoreKind } from '../../store/meta-store.js';
 import { tempDir, text, untext } from '../helpers.js';
