@@ -46,7 +46,7 @@ import { FAN_ALL_EVENTS, type Mask } from './notify/masks.js';
 import { PermissionBroker, type PendingOperation, type PermissionHost } from './permission/broker.js';
 import type { Outcome } from './permission/operation.js';
 import type { PermissionGroup } from './permission/request.js';
-import { encodeRecord } from './record/codec.js';
+import { encodeRecordInto } from './record/codec.js';
 import type { EngineRecord } from './record/record.js';
 import { checkBigint, checkBoolean, checkOptions } from '../validate.js';
 
@@ -150,7 +150,7 @@ export class EngineCore {
    */
   async appendRecord(record: EngineRecord, onSeq?: (seq: bigint) => void): Promise<bigint> {
     this.checkWritable();
-    const appended = this.journal.appendEntry([encodeRecord(record)]);
+    const appended = this.journal.appendRecords(1, (out) => encodeRecordInto(out, record));
     const seq = this.journal.headSeq;
     onSeq?.(seq);
     try {
@@ -216,26 +216,28 @@ export class EngineCore {
     this.checkWritable();
     if (op !== null) this.state.apply(op);
     const events = buildEvents();
-    const payloads: Uint8Array[] = op === null ? [] : [encodeRecord(op)];
+    // The entry: the op, then every event the changelog mask keeps.
+    const entry: EngineRecord[] = op === null ? [] : [op];
     // For each event, its index in the entry, or -1 when the changelog mask leaves it out.
     const positions: number[] = [];
     for (const event of events) {
       if (((event.mask ?? 0n) & this.changelogMask & FAN_ALL_EVENTS) === 0n) {
         positions.push(-1);
       } else {
-        positions.push(payloads.length);
-        payloads.push(encodeRecord(event));
+        positions.push(entry.length);
+        entry.push(event);
       }
     }
-    if (payloads.length === 0) {
+    if (entry.length === 0) {
       this.groups.deliver(events, []);
       return;
     }
     const before = this.journal.headSeq;
-    const appended = this.journal.appendEntry(payloads);
+    // Each record is encoded straight into the journal's batch buffer.
+    const appended = this.journal.appendRecords(entry.length, (out, i) => encodeRecordInto(out, entry[i]!));
     // Seqs were assigned by the call above, in entry order, with nothing between.
     const firstSeq = before + 1n;
-    assert.equal(this.journal.headSeq, before + BigInt(payloads.length), 'an entry gets contiguous seqs at once');
+    if (this.journal.headSeq !== before + BigInt(entry.length)) assert.fail('an entry gets contiguous seqs at once');
     try {
       await appended;
     } catch (error) {
@@ -248,7 +250,7 @@ export class EngineCore {
         positions.map((position) => (position < 0 ? undefined : firstSeq + BigInt(position))),
       );
     }
-    this.recordsSinceCheckpoint += payloads.length;
+    this.recordsSinceCheckpoint += entry.length;
     if (this.recordsSinceCheckpoint >= this.checkpointEveryRecords && this.checkpointing === null) {
       void this.checkpoint().catch(() => undefined);
     }

@@ -23,6 +23,8 @@
  * can finish a purge a crash interrupted.
  */
 import assert from 'node:assert/strict';
+import { FanlogError } from '../errors.js';
+import { ByteWriter } from './byte-writer.js';
 import { crc32 } from './checksum.js';
 import type { Seq } from './types.js';
 
@@ -61,28 +63,52 @@ export function recordsFrameBytes(payloads: readonly Uint8Array[]): number {
   return total;
 }
 
-function encodeFrame(kind: FrameKind, seq: Seq, payloads: readonly Uint8Array[]): Uint8Array {
-  const frameBytes = recordsFrameBytes(payloads);
-  assert.ok(frameBytes <= FRAME_BYTES_LIMIT, 'frame too large to encode');
-  // Every byte is written below, so the buffer need not be zeroed first.
-  const frame = Buffer.allocUnsafe(frameBytes);
-  frame.writeUInt32LE(frameBytes, 0);
-  frame.writeUInt32LE(kind, 8); // kind, then three zero bytes
-  frame.writeUInt32LE(payloads.length, 12);
-  frame.writeBigUInt64LE(seq, 16);
-  let offset = FRAME_HEADER_BYTES;
-  for (const payload of payloads) {
-    frame.writeUInt32LE(payload.length, offset);
-    frame.set(payload, offset + RECORD_HEADER_BYTES);
-    offset += RECORD_HEADER_BYTES + payload.length;
+/**
+ * Encodes a frame in place at the end of `out`: the header, then
+ * `recordCount` records, each a u32 length and the bytes `encode(out, i)`
+ * appends; then the checksum, computed once over the frame where it lies.
+ * Returns the frame's offset in `out`. If `encode` throws, `out` is left as
+ * it was and the error goes on.
+ */
+export function encodeFrameInto(
+  out: ByteWriter,
+  kind: FrameKind,
+  seq: Seq,
+  recordCount: number,
+  encode: (out: ByteWriter, index: number) => void,
+): number {
+  const start = out.skip(FRAME_HEADER_BYTES);
+  try {
+    for (let i = 0; i < recordCount; i++) {
+      const lengthAt = out.skip(RECORD_HEADER_BYTES);
+      encode(out, i);
+      out.u32At(lengthAt, out.length - lengthAt - RECORD_HEADER_BYTES);
+    }
+    const frameBytes = out.length - start;
+    if (frameBytes > FRAME_BYTES_LIMIT) throw new FanlogError('E2BIG', `entry of ${frameBytes} framed bytes exceeds the frame limit of ${FRAME_BYTES_LIMIT}`);
+    out.u32At(start, frameBytes);
+    out.u32At(start + 8, kind); // kind, then three zero bytes
+    out.u32At(start + 12, recordCount);
+    out.u64At(start + 16, seq);
+    out.u32At(start + 4, frameChecksum(out.buffer.subarray(start, out.length)));
+  } catch (error) {
+    out.truncate(start);
+    throw error;
   }
-  frame.writeUInt32LE(frameChecksum(frame), 4);
   // Checked before it is written, as it will be after it is read. The
-  // checksum was just computed from these bytes, so the layout is what
-  // needs checking here.
-  assert.equal(checkFrame(frame, 0, frame.length, { verifyChecksum: false }), frameBytes);
-  // A plain Uint8Array, so that callers' slice() copies as they expect.
-  return new Uint8Array(frame.buffer, frame.byteOffset, frame.length);
+  // checksum was just computed from these bytes, so the header and the
+  // record lengths are what need checking here, not a second checksum.
+  if (checkFrame(out.buffer.subarray(0, out.length), start, out.length - start, { verifyChecksum: false }) !== out.length - start) {
+    assert.fail(`frame at ${start} fails its check right after encoding`);
+  }
+  return start;
+}
+
+/** A frame of its own: a records frame of `payloads`, or a purge mark. */
+function encodeFrame(kind: FrameKind, seq: Seq, payloads: readonly Uint8Array[]): Uint8Array {
+  const out = new ByteWriter(recordsFrameBytes(payloads));
+  encodeFrameInto(out, kind, seq, payloads.length, (into, i) => into.raw(payloads[i]!));
+  return out.buffer;
 }
 
 export function encodeRecordsFrame(firstSeq: Seq, payloads: readonly Uint8Array[]): Uint8Array {

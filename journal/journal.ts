@@ -3,12 +3,16 @@
  * directory of segment files (segment.ts) holding CRC-framed entries
  * (frame.ts), recovered on open (recovery.ts).
  *
- * Write path. `appendEntry` assigns sequence numbers at once, in call order,
- * encodes the entry's frame and queues it. All disk work (writes, syncs,
+ * Write path. `appendRecords` assigns sequence numbers at once, in call
+ * order, and encodes the entry's frame straight into the batch buffer being
+ * gathered, each record encoded in place by the caller (`appendEntry` copies
+ * given payloads in). All disk work (writes, syncs,
  * segment rolls, purges, close) runs one step at a time on a single chain, so
  * while one batch is being written and synced the next callers queue up,
  * and the next step writes all of them with one write and one fdatasync:
- * group commit, with no timer and no tuning.
+ * group commit, with no timer and no tuning. The batch is written from
+ * the buffer it was gathered in, which then serves the batch after next:
+ * two buffers, no copy per entry.
  *
  * Durability by sync policy (one sentence each, as the README states them):
  *   'always'   append resolves after the entry and everything before it is
@@ -32,7 +36,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { FanlogError, fromIoError, invalid } from '../errors.js';
-import { encodePurgeFrame, encodeRecordsFrame, FRAME_BYTES_LIMIT, recordsFrameBytes } from './frame.js';
+import { ByteWriter } from './byte-writer.js';
+import { encodeFrameInto, encodePurgeFrame, FRAME_BYTES_LIMIT, FRAME_KIND_RECORDS, recordsFrameBytes } from './frame.js';
 import { JournalReader } from './reader.js';
 import { checkHostPath, type Io, type IoFile, type IoLock } from './io.js';
 import { addIndexPoint, recover, type RecoveryReport, type SegmentState } from './recovery.js';
@@ -41,13 +46,20 @@ import { type JournalOptions, type ReadRange, resolveReadRange, type SyncPolicy,
 export { SEGMENT_BYTES_MAX_LIMIT, SEGMENT_BYTES_MIN, type JournalOptions, type ReadRange, type SyncPolicy } from './options.js';
 import { SEQ_MAX, type JournalId, type Seq } from './types.js';
 
-/** An entry queued for the next batch: its frame, its seqs, and its caller. */
-type PendingAppend = { frame: Uint8Array; firstSeq: Seq; lastSeq: Seq; resolve: (seq: Seq) => void; reject: (error: unknown) => void };
+/** An entry queued for the next batch: where its frame lies in the batch buffer, its seqs, and its caller. */
+type PendingAppend = { start: number; end: number; firstSeq: Seq; lastSeq: Seq; resolve: (seq: Seq) => void; reject: (error: unknown) => void };
+
+/** A batch buffer larger than this after its write is dropped rather than kept for the next batch. */
+const SPARE_BUFFER_BYTES_MAX = 8 * 1024 * 1024;
 
 export class Journal {
   private segments: SegmentState[];
   private activeFile: IoFile;
   private queue: PendingAppend[] = [];
+  /** The batch being gathered: the frames of `queue`, back to back, as the write will read them. */
+  private fill = new ByteWriter();
+  /** The other batch buffer, free while the batch before is not being written. */
+  private spare: ByteWriter | null = null;
   private drainScheduled = false;
   private chain: Promise<void> = Promise.resolve();
   private assignedSeq: Seq;
@@ -184,14 +196,27 @@ export class Journal {
     }
     const frameBytes = recordsFrameBytes(payloads);
     if (frameBytes > FRAME_BYTES_LIMIT) throw new FanlogError('E2BIG', `entry of ${frameBytes} framed bytes exceeds the frame limit of ${FRAME_BYTES_LIMIT}`);
-    const count = BigInt(payloads.length);
-    if (this.assignedSeq + count > SEQ_MAX) throw new FanlogError('ENOSPC', 'sequence numbers are exhausted');
+    return this.appendRecords(payloads.length, (out, i) => out.raw(payloads[i]!));
+  }
+
+  /**
+   * Appends `count` records as one atomic entry, as appendEntry does, each
+   * encoded by `encode(out, i)` straight into the batch buffer: the bytes it
+   * appends to `out` are record i. Seqs are assigned before this returns
+   * (`headSeq` is then the entry's last). If `encode` throws, nothing is
+   * appended and the error goes on.
+   */
+  async appendRecords(count: number, encode: (out: ByteWriter, index: number) => void): Promise<Seq> {
+    this.checkUsable();
+    if (!(Number.isSafeInteger(count) && count >= 1)) throw invalid('an entry needs at least one record');
+    if (this.assignedSeq + BigInt(count) > SEQ_MAX) throw new FanlogError('ENOSPC', 'sequence numbers are exhausted');
     const firstSeq = this.assignedSeq + 1n;
-    const frame = encodeRecordsFrame(firstSeq, payloads);
-    this.assignedSeq += count;
+    const start = encodeFrameInto(this.fill, FRAME_KIND_RECORDS, firstSeq, count, encode);
+    this.assignedSeq += BigInt(count);
     const lastSeq = this.assignedSeq;
+    const end = this.fill.length;
     return new Promise<Seq>((resolve, reject) => {
-      this.queue.push({ frame, firstSeq, lastSeq, resolve, reject });
+      this.queue.push({ start, end, firstSeq, lastSeq, resolve, reject });
       this.scheduleDrain();
     });
   }
@@ -212,15 +237,22 @@ export class Journal {
     void this.step(async () => {
       this.drainScheduled = false;
       const batch = this.queue;
+      const gathered = this.fill;
       this.queue = [];
+      this.fill = this.spare ?? new ByteWriter();
+      this.spare = null;
       if (this.failure !== null) {
         for (const pending of batch) pending.reject(this.failedError());
         return;
       }
       try {
-        await this.writeBatch(batch);
+        await this.writeBatch(batch, gathered.buffer);
       } catch (error) {
         this.fail(error, batch);
+      } finally {
+        // Written (or failed): the buffer serves the batch after next.
+        gathered.truncate(0);
+        if (gathered.buffer.length <= SPARE_BUFFER_BYTES_MAX) this.spare = gathered;
       }
     });
   }
@@ -231,41 +263,41 @@ export class Journal {
     });
   }
 
-  /** Writes a batch of queued entries, rolling segments as needed, then syncs per policy and resolves them. */
-  private async writeBatch(batch: PendingAppend[]): Promise<void> {
+  /** Writes a batch of queued entries (their frames in `bytes`), rolling segments as needed, then syncs per policy and resolves them. */
+  private async writeBatch(batch: PendingAppend[], bytes: Uint8Array): Promise<void> {
     let run: PendingAppend[] = [];
     let runBytes = 0;
     for (const pending of batch) {
       const segmentHasRecords = this.active.hasRecords || run.length > 0;
-      if (segmentHasRecords && this.active.bytes + runBytes + pending.frame.length > this.segmentBytesMax) {
-        await this.writeRun(run);
+      const frameBytes = pending.end - pending.start;
+      if (segmentHasRecords && this.active.bytes + runBytes + frameBytes > this.segmentBytesMax) {
+        await this.writeRun(run, bytes);
         run = [];
         runBytes = 0;
         await this.roll(pending.firstSeq);
       }
       run.push(pending);
-      runBytes += pending.frame.length;
+      runBytes += frameBytes;
     }
-    await this.writeRun(run);
+    await this.writeRun(run, bytes);
     if (this.policy === 'always') await this.syncActive();
     // Halted meanwhile (halt()): these entries are not known durable; they fail with the journal.
     if (this.failure !== null) throw this.failure;
     for (const pending of batch) pending.resolve(pending.lastSeq);
   }
 
-  /** Writes consecutive entries into the active segment with one write. */
-  private async writeRun(run: PendingAppend[]): Promise<void> {
+  /** Writes consecutive entries into the active segment with one write, straight from the batch buffer. */
+  private async writeRun(run: PendingAppend[], bytes: Uint8Array): Promise<void> {
     const last = run[run.length - 1];
     if (last === undefined) return;
     // Halted between two steps of a batch: write nothing more.
     if (this.failure !== null) throw this.failure;
     const segment = this.active;
     assert.equal(run[0]!.firstSeq, this.writtenSeq + 1n, 'entries are written in seq order without gaps');
-    const data = run.length === 1 ? last.frame : Buffer.concat(run.map((pending) => pending.frame));
-    await this.activeFile.write(data, segment.bytes);
+    await this.activeFile.write(bytes.subarray(run[0]!.start, last.end), segment.bytes);
     for (const pending of run) {
       addIndexPoint(segment, pending.firstSeq, segment.bytes);
-      segment.bytes += pending.frame.length;
+      segment.bytes += pending.end - pending.start;
     }
     segment.lastSeq = last.lastSeq;
     segment.hasRecords = true;
@@ -310,6 +342,7 @@ export class Journal {
     for (const pending of batch) pending.reject(failure);
     const queued = this.queue;
     this.queue = [];
+    this.fill.truncate(0);
     for (const pending of queued) pending.reject(this.failedError());
   }
 

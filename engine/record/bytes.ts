@@ -1,103 +1,20 @@
 /**
- * The record codec's byte writer and reader: varints, u64, strings and
- * byte strings, with every length checked against the bytes left.
+ * The record codec's byte reader: varints, u64, strings and byte strings,
+ * with every length checked against the bytes left. Records are written
+ * with the journal's ByteWriter (journal/byte-writer.ts), straight into the
+ * batch being gathered.
  */
-import assert from 'node:assert/strict';
 import { FanlogError } from '../../errors.js';
+import type { ByteWriter } from '../../journal/byte-writer.js';
 import type { Fid } from './record.js';
 
-const encoder = new TextEncoder();
 // ignoreBOM: a name may start with U+FEFF, and must come back with it.
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/**
- * Encodes into one shared, growing scratch buffer: encodeRecord runs to
- * completion synchronously, so no two encodings ever share it, and the hot
- * path allocates only the result.
- */
-const SAFE_INTEGER_MAX = BigInt(Number.MAX_SAFE_INTEGER);
-let scratch = new Uint8Array(4096);
-let scratchView = new DataView(scratch.buffer);
-
-export class Writer {
-  length = 0;
-
-  private reserve(count: number): void {
-    if (this.length + count <= scratch.length) return;
-    const grown = new Uint8Array(Math.max(scratch.length * 2, this.length + count));
-    grown.set(scratch.subarray(0, this.length));
-    scratch = grown;
-    scratchView = new DataView(scratch.buffer);
-  }
-
-  byte(value: number): void {
-    this.reserve(1);
-    scratch[this.length++] = value;
-  }
-
-  /** Unsigned LEB128 of a safe integer, without going through BigInt. */
-  varint(value: number): void {
-    if (!(value >= 0 && value <= Number.MAX_SAFE_INTEGER)) throw new RangeError(`varint of ${value}`);
-    this.reserve(8);
-    while (value >= 0x80) {
-      scratch[this.length++] = (value % 0x80) | 0x80;
-      value = Math.floor(value / 0x80);
-    }
-    scratch[this.length++] = value;
-  }
-
-  bigVarint(value: bigint): void {
-    if (value < 0n) throw new RangeError(`varint of a negative value ${value}`);
-    if (value <= SAFE_INTEGER_MAX) return this.varint(Number(value));
-    this.reserve(10);
-    let rest = value;
-    while (rest >= 0x80n) {
-      scratch[this.length++] = Number(rest & 0x7fn) | 0x80;
-      rest >>= 7n;
-    }
-    scratch[this.length++] = Number(rest);
-  }
-
-  u64(value: bigint): void {
-    this.reserve(8);
-    scratchView.setBigUint64(this.length, BigInt.asUintN(64, value), true);
-    this.length += 8;
-  }
-
-  raw(value: Uint8Array): void {
-    this.varint(value.length);
-    this.reserve(value.length);
-    scratch.set(value, this.length);
-    this.length += value.length;
-  }
-
-  /**
-   * A varint byte length then UTF-8, encoded in place (one byte of length
-   * assumed, moved if longer). Only well-formed strings reach here (the API
-   * refuses lone surrogates): UTF-8 would replace one, silently.
-   */
-  string(value: string): void {
-    assert.ok(value.isWellFormed(), 'only well-formed strings are encoded');
-    this.reserve(value.length * 3 + 10);
-    const start = this.length + 1;
-    const { written } = encoder.encodeInto(value, scratch.subarray(start));
-    if (written < 0x80) {
-      scratch[this.length] = written;
-      this.length = start + written;
-      return;
-    }
-    const text = scratch.slice(start, start + written);
-    this.raw(text);
-  }
-
-  fid(value: Fid): void {
-    this.varint(value.ino);
-    this.varint(value.gen);
-  }
-
-  result(): Uint8Array {
-    return scratch.slice(0, this.length);
-  }
+/** A fid as two varints: ino, then generation. */
+export function writeFid(w: ByteWriter, value: Fid): void {
+  w.varint(value.ino);
+  w.varint(value.gen);
 }
 
 export function undecodable(what: string): FanlogError {

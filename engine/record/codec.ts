@@ -12,15 +12,26 @@
  */
 import assert from 'node:assert/strict';
 import { type Attrs, type RecordView, type EngineRecord, type Fid, type OpName, type RecordKind, REQUIRED_FIELDS, type Stat } from './record.js';
-import { Reader, undecodable, Writer } from './bytes.js';
+import { ByteWriter } from '../../journal/byte-writer.js';
+import { Reader, undecodable, writeFid } from './bytes.js';
 import { ATTR_FIELDS, byCode, CODEC_VERSION, HEADER_TAG_MAX, KIND_CODES, LEGACY_KINDS, LEGACY_OPS, OP_CODES } from './fields.js';
 
 export { CODEC_VERSION };
 const KINDS = byCode(KIND_CODES);
 const OPS = byCode(OP_CODES);
 
+/** Encoding scratch for encodeRecord: it runs to completion synchronously, so no two encodings share it. */
+const scratch = new ByteWriter();
+
+/** The record's bytes, in a buffer of their own. */
 export function encodeRecord(record: EngineRecord): Uint8Array {
-  const w = new Writer();
+  scratch.truncate(0);
+  encodeRecordInto(scratch, record);
+  return scratch.copy();
+}
+
+/** Appends the record's bytes to `w`: how the engine encodes straight into a journal entry. */
+export function encodeRecordInto(w: ByteWriter, record: EngineRecord): void {
   w.byte(CODEC_VERSION);
   const kind = KIND_CODES[record.kind];
   const op = OP_CODES[record.op];
@@ -31,10 +42,10 @@ export function encodeRecord(record: EngineRecord): Uint8Array {
   w.byte(op);
   w.u64(record.time);
   if (record.mask !== undefined) (w.byte(1), w.bigVarint(record.mask));
-  if (record.fid !== undefined) (w.byte(2), w.fid(record.fid));
-  if (record.parentFid !== undefined) (w.byte(3), w.fid(record.parentFid));
+  if (record.fid !== undefined) (w.byte(2), writeFid(w, record.fid));
+  if (record.parentFid !== undefined) (w.byte(3), writeFid(w, record.parentFid));
   if (record.name !== undefined) (w.byte(4), w.string(record.name));
-  if (record.oldParentFid !== undefined) (w.byte(5), w.fid(record.oldParentFid));
+  if (record.oldParentFid !== undefined) (w.byte(5), writeFid(w, record.oldParentFid));
   if (record.oldName !== undefined) (w.byte(6), w.string(record.oldName));
   if (record.path !== undefined) (w.byte(7), w.string(record.path));
   if (record.oldPath !== undefined) (w.byte(8), w.string(record.oldPath));
@@ -62,7 +73,7 @@ export function encodeRecord(record: EngineRecord): Uint8Array {
     }
   }
   if (record.xattr !== undefined) (w.byte(12), w.string(record.xattr));
-  if (record.value !== undefined) (w.byte(13), w.raw(record.value));
+  if (record.value !== undefined) (w.byte(13), w.bytes(record.value));
   if (record.target !== undefined) (w.byte(14), w.string(record.target));
   if (record.offline === true) w.byte(15);
   if (record.pid !== undefined) (w.byte(16), w.varint(record.pid));
@@ -81,7 +92,6 @@ export function encodeRecord(record: EngineRecord): Uint8Array {
   if (record.fromSeq !== undefined) (w.byte(26), w.bigVarint(record.fromSeq));
   if (record.toSeq !== undefined) (w.byte(27), w.bigVarint(record.toSeq));
   if (record.orphan === true) w.byte(28);
-  return w.result();
 }
 
 export function decodeRecord(bytes: Uint8Array): EngineRecord {

@@ -243,6 +243,45 @@ describe('Journal', () => {
     await journal.close();
   });
 
+  it('encodes records in place: an encoder that throws appends nothing, and the entries around it are whole', async () => {
+    const io = new MemoryIo();
+    const journal = await Journal.open('/j', { io, segmentBytesMax: 4096 });
+    const first = journal.appendRecords(2, (out, i) => out.raw(text(`in place ${i}`)));
+    const broken = new Error('encoder bug');
+    const refused = journal.appendRecords(3, (out, i) => {
+      if (i === 1) throw broken;
+      out.raw(text('half'));
+    });
+    expect(journal.headSeq).toBe(2n);
+    const last = journal.appendRecords(1, (out) => out.string('after'));
+    await expect(refused).rejects.toBe(broken);
+    expect(await first).toBe(2n);
+    expect(await last).toBe(3n);
+    const records = await readAll(journal);
+    expect(records.map((r) => untext(r.payload))).toEqual(['in place 0', 'in place 1', '\u0005after']);
+    await journal.close();
+  });
+
+  it('reuses its batch buffers without mixing batches, across segment rolls', async () => {
+    // Batches of varied sizes, each gathered while the one before is written,
+    // rolling 4 KiB segments mid-batch: every record must come back as appended.
+    for (const dir of [tempDir(), null]) {
+      const io = new MemoryIo();
+      const journal = dir === null ? await Journal.open('/j', { io, segmentBytesMax: 4096 }) : await Journal.open(dir, { segmentBytesMax: 4096 });
+      let expected = 0;
+      const rounds: Promise<unknown>[] = [];
+      for (let round = 0; round < 40; round++) {
+        const size = 1 + ((round * 7) % 13);
+        for (let i = 0; i < size; i++) rounds.push(journal.append(payload(++expected)));
+        if (round % 3 === 0) await Promise.all(rounds.splice(0));
+      }
+      await Promise.all(rounds);
+      const records = await readAll(journal);
+      expect(records.map((r) => untext(r.payload))).toEqual(Array.from({ length: expected }, (_, i) => untext(payload(i + 1))));
+      await journal.close();
+    }
+  });
+
   it("with sync 'always', a resolved append survives a power cut", async () => {
     const io = new MemoryIo();
     const journal = await Journal.open('/j', { io });
