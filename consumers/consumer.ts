@@ -59,7 +59,7 @@ export interface ConsumerOptions {
 }
 
 /** A record as a consumer receives it. */
-export type DeliveredRecord = Omit<EngineRecord, 'intent' | 'attrs' | 'value' | 'config'> & { seq: bigint };
+export type DeliveredRecord = Omit<EngineRecord, 'intent' | 'step' | 'steps' | 'args' | 'attrs' | 'value' | 'config'> & { seq: bigint };
 
 export interface ConsumerInfo {
   name: string;
@@ -90,6 +90,11 @@ function deliver(seq: bigint, record: EngineRecord): DeliveredRecord {
   const delivered = record as EngineRecord & { seq: bigint };
   delivered.seq = seq;
   if (record.intent !== undefined) delete delivered.intent;
+  if (record.step !== undefined) {
+    delete delivered.step;
+    delete delivered.steps;
+    delete delivered.args;
+  }
   if (record.attrs !== undefined) delete delivered.attrs;
   if (record.value !== undefined) delete delivered.value;
   if (record.config !== undefined) delete delivered.config;

@@ -12,7 +12,7 @@ import { FAN_ACCESS, FAN_CREATE, FAN_MODIFY, FAN_ACCESS_PERM, FAN_OPEN, FAN_OPEN
 import { fsError, parsePath, resolve } from './paths.js';
 import type { EngineRecord, Fid, Range } from '../record/record.js';
 import { checkBoolean, checkInteger, checkOneOf, checkOptions, FILE_BYTES_MAX } from '../../validate.js';
-import type { Intent, IntentArgs, IntentStep } from '../permission/intent.js';
+import type { Intent, IntentArgs } from '../permission/intent.js';
 
 import { type Context, FsBase, type OpenFlags, PAGE_BYTES, type ProcessContext } from './fs-base.js';
 
@@ -113,8 +113,7 @@ export abstract class FsContent extends FsBase {
   ): Intent {
     // Pre-content events apply to regular files and directories only.
     const applicable = steps.filter((step) => (step.mask & (FAN_PRE_ACCESS | FAN_PRE_MODIFY)) === 0n || inode.type === 'file' || inode.type === 'dir');
-    const intentSteps: IntentStep[] = applicable.map((step) => ({ mask: step.mask.toString(), ...(step.range === undefined ? {} : { range: step.range }) }));
-    const base = { fid: fidOf(inode), path: where.path, parentFid: where.parentFid, name: where.name, pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, steps: intentSteps };
+    const base = { fid: fidOf(inode), path: where.path, parentFid: where.parentFid, name: where.name, pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, steps: applicable };
     return { ...base, ...args } as Intent;
   }
 

@@ -36,7 +36,7 @@ import type { FsState } from '../fs/fs-state.js';
 import { fidOf, statOf } from '../fs/inode.js';
 import { FAN_ALLOW, FAN_ONDIR } from '../notify/masks.js';
 import type { EngineRecord, RequestEvent, RequestRecord } from '../record/record.js';
-import { decodeIntent, encodeIntent, type Intent, type IntentOp, type IntentStep } from './intent.js';
+import { type Intent, intentFields, intentOf, type IntentOp, type IntentStep } from './intent.js';
 import { GuardedOperation, type Outcome } from './operation.js';
 import { type PermissionGroup, PermissionRequest } from './request.js';
 import { denialCode, denialError, isAllowed, priorityKey } from './rules.js';
@@ -147,7 +147,7 @@ export class PermissionBroker {
   #stepEvent(intent: Intent, step: IntentStep): RequestEvent | null {
     const inode = this.host.state.byFid(intent.fid);
     if (inode === undefined) return null;
-    const mask = BigInt(step.mask);
+    const mask = step.mask;
     return {
       kind: 'request',
       op: intent.op,
@@ -170,8 +170,8 @@ export class PermissionBroker {
     const record: RequestRecord = {
       ...event,
       group: group.name,
-      ...(operation.seq === undefined ? {} : { operationSeq: operation.seq }),
-      intent: encodeIntent(operation.intent, step),
+      // The first request journals the intent; later ones name it by the operation's seq.
+      ...(operation.seq === undefined ? intentFields(operation.intent, step, true) : { operationSeq: operation.seq, ...intentFields(operation.intent, step, false) }),
     };
     // Until the request is durable and tracked, `appending` keeps it in
     // oldestPendingSeq: a checkpoint taken meanwhile must not cover it up.
@@ -305,8 +305,9 @@ export class PermissionBroker {
       const record = journaled.requests.get(last)!;
       const response = journaled.decisions.get(last);
       if (response !== undefined && (!isAllowed(response) || journaled.completed.has(operationSeq))) continue;
-      if (seqs[0] !== operationSeq) assert.fail(`operation ${operationSeq} starts with request ${seqs[0]}`);
-      const { intent, step } = decodeIntent(record.intent!, last);
+      const first = journaled.requests.get(operationSeq);
+      if (seqs[0] !== operationSeq || first === undefined) assert.fail(`operation ${operationSeq} starts with request ${seqs[0]}`);
+      const { intent, step } = intentOf(first, operationSeq, record, last);
       const operation = new GuardedOperation(intent, true);
       const request = new PermissionRequest(last, operation, groupFor(record.group!) ?? goneGroup(record.group!), record, step);
       operation.asked(seqs, response === undefined ? request : null);

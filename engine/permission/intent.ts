@@ -1,25 +1,25 @@
 /**
- * Intent: a guarded operation as it is journaled in each of its requests,
- * so that recovery can finish it after its caller died. One type per
- * operation; the fields every one has come first.
+ * Intent: a guarded operation as its requests journal it, so that recovery
+ * can finish it after its caller died. One type per operation; the fields
+ * every one has come first.
  *
- * Encoding (format 1): the JSON of the intent with the index of the step
- * the request was for, `{ ...intent, step }`, in the request record's
- * `intent` field. Masks are decimal strings (JSON has no bigint). Journals
- * of format 1 may also hold `operationSeq` in it, which reading ignores:
- * the operation's seq is the `operationSeq` of the request record itself.
- * Reading checks every field, so that a request recovery cannot act on is
- * ECORRUPT naming its seq, never a crash later.
+ * Format 2 (written): an operation's first request record carries its
+ * `steps` and its own `args` as binary fields (engine/record/fields.ts), and
+ * every request its `step`; the rest of the intent (op, fid, parent, name,
+ * path, pid, tid, uid) is the first request record's own fields. A later
+ * request refers to the first by its `operationSeq`, which retention keeps
+ * (the first request's seq is the operation's, and the oldest pending).
+ *
+ * Format 1 (read only): every request carried the whole intent as JSON,
+ * `{ ...intent, step }`, masks as decimal strings, in its `intent` field.
+ * Reading either checks every field, so that a request recovery cannot act
+ * on is ECORRUPT naming its seq, never a crash later.
  */
 import assert from 'node:assert/strict';
 import { FanlogError } from '../../errors.js';
-import type { Fid, Range } from '../record/record.js';
+import type { Fid, IntentArgs as ArgFields, IntentStep, Range, RequestRecord } from '../record/record.js';
 
-export interface IntentStep {
-  /** One permission event bit, as a decimal string (JSON has no bigint). */
-  mask: string;
-  range?: Range;
-}
+export type { IntentStep };
 
 interface IntentBase {
   fid: Fid;
@@ -48,30 +48,34 @@ export type IntentArgs = Intent extends infer I ? (I extends Intent ? Omit<I, ke
 
 const INTENT_OPS: readonly IntentOp[] = ['open', 'read', 'write', 'truncate', 'fault'];
 
-export function encodeIntent(intent: Intent, step: number): string {
+/** The fields a request for `step` of `intent` carries: on the operation's first request, its steps and arguments too. */
+export function intentFields(intent: Intent, step: number, first: boolean): { step: number; steps?: IntentStep[]; args?: ArgFields } {
   if (!(Number.isInteger(step) && step >= 0 && step < intent.steps.length)) assert.fail(`step ${step} of ${intent.steps.length}`);
-  return JSON.stringify({ ...intent, step });
+  return first ? { step, steps: intent.steps, args: argsOf(intent) } : { step };
 }
 
-/** The intent and step a request record holds; ECORRUPT naming `seq` if it is not one. */
-export function decodeIntent(json: string, seq: bigint): { intent: Intent; step: number } {
-  const bad = (what: string): FanlogError => new FanlogError('ECORRUPT', `request ${seq}: its intent ${what}`, { seq });
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(json) as Record<string, unknown>;
-  } catch {
-    throw bad('is not JSON');
+/** An intent's own arguments: what its op adds to the fields every request carries. */
+function argsOf(intent: Intent): ArgFields {
+  switch (intent.op) {
+    case 'open': return { flags: intent.flags, exec: intent.exec, truncate: intent.truncate };
+    case 'read': case 'write': return { offset: intent.offset, length: intent.length };
+    case 'truncate': return { size: intent.size };
+    case 'fault': return { offset: intent.offset, write: intent.write };
   }
-  if (typeof raw !== 'object' || raw === null) throw bad('is not an object');
-  const { step, operationSeq: _ignored, ...fields } = raw;
-  const intent = fields as unknown as Intent;
-  const count = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+const count = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 0;
+
+/** Checks an intent read from the journal; ECORRUPT naming `seq` if recovery could not act on it. */
+function checked(intent: Intent, step: unknown, seq: bigint): { intent: Intent; step: number } {
+  const bad = (what: string): FanlogError => new FanlogError('ECORRUPT', `request ${seq}: its intent ${what}`, { seq });
   const isFid = (value: unknown): boolean => typeof value === 'object' && value !== null && count((value as Fid).ino) && count((value as Fid).gen);
   if (!INTENT_OPS.includes(intent.op)) throw bad(`has op ${String(intent.op)}`);
   if (!isFid(intent.fid) || !isFid(intent.parentFid)) throw bad('has no fid');
   if (typeof intent.path !== 'string' || typeof intent.name !== 'string') throw bad('has no path');
   if (!count(intent.pid) || !count(intent.tid) || !count(intent.uid)) throw bad('has no process');
-  if (!Array.isArray(intent.steps) || !intent.steps.every((s) => typeof s?.mask === 'string' && /^\d+$/.test(s.mask))) throw bad('has malformed steps');
+  const isRange = (range: Range | undefined): boolean => range === undefined || (count(range.offset) && count(range.count));
+  if (!Array.isArray(intent.steps) || !intent.steps.every((s) => typeof s?.mask === 'bigint' && isRange(s.range))) throw bad('has malformed steps');
   if (!count(step) || (step as number) >= intent.steps.length) throw bad(`has step ${String(step)}`);
   const argsOk =
     intent.op === 'open'
@@ -83,4 +87,37 @@ export function decodeIntent(json: string, seq: bigint): { intent: Intent; step:
           : count(intent.offset) && count(intent.length);
   if (!argsOk) throw bad(`has malformed ${intent.op} arguments`);
   return { intent, step: step as number };
+}
+
+/**
+ * The intent of an operation and the step its request `last` (seq
+ * `lastSeq`) asks about, from its first request `first` (which is `last`
+ * for a one-request operation): format 2's binary fields, or format 1's
+ * JSON. ECORRUPT naming the seq of the record that lacks what it needs.
+ */
+export function intentOf(first: RequestRecord, firstSeq: bigint, last: RequestRecord, lastSeq: bigint): { intent: Intent; step: number } {
+  const step = last.step ?? (last.intent === undefined ? undefined : legacyIntent(last.intent, lastSeq).step);
+  if (first.intent !== undefined) return checked(legacyIntent(first.intent, firstSeq).intent, step, lastSeq);
+  if (first.steps === undefined || first.args === undefined) {
+    throw new FanlogError('ECORRUPT', `request ${firstSeq}: the first request of its operation carries no steps and arguments`, { seq: firstSeq });
+  }
+  const { op, fid, path, parentFid, name, pid, tid, uid } = first;
+  const intent = { ...first.args, op, fid, path, parentFid, name, pid, tid, uid, steps: first.steps } as Intent;
+  return checked(intent, step, lastSeq);
+}
+
+/** A format 1 request's JSON intent, its masks made bigints; ECORRUPT naming `seq` if it is not JSON of an object. */
+function legacyIntent(json: string, seq: bigint): { intent: Intent; step: unknown } {
+  const bad = (what: string): FanlogError => new FanlogError('ECORRUPT', `request ${seq}: its intent ${what}`, { seq });
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    throw bad('is not JSON');
+  }
+  if (typeof raw !== 'object' || raw === null) throw bad('is not an object');
+  const { step, operationSeq: _ignored, steps, ...fields } = raw;
+  if (!Array.isArray(steps) || !steps.every((s) => typeof s?.mask === 'string' && /^\d+$/.test(s.mask))) throw bad('has malformed steps');
+  const converted = steps.map((s: { mask: string; range?: Range }) => ({ ...s, mask: BigInt(s.mask) }));
+  return { intent: { ...fields, steps: converted } as unknown as Intent, step };
 }

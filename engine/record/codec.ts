@@ -11,10 +11,10 @@
  * given (well-formed strings, safe integers): a bad record is a bug.
  */
 import assert from 'node:assert/strict';
-import { type Attrs, type RecordView, type EngineRecord, type Fid, type OpName, type RecordKind, REQUIRED_FIELDS, type Stat } from './record.js';
+import { type Attrs, type IntentArgs, type IntentStep, type RecordView, type EngineRecord, type Fid, type OpName, type RecordKind, REQUIRED_FIELDS, REQUIRED_FIELDS_V1, type Stat } from './record.js';
 import { ByteWriter } from '../../journal/byte-writer.js';
 import { Reader, undecodable, writeFid } from './bytes.js';
-import { ATTR_FIELDS, byCode, CODEC_VERSION, HEADER_TAG_MAX, KIND_CODES, LEGACY_KINDS, LEGACY_OPS, OP_CODES } from './fields.js';
+import { ARG_FIELDS, ATTR_FIELDS, byCode, CODEC_VERSION, HEADER_TAG_MAX, KIND_CODES, LEGACY_KINDS, LEGACY_OPS, OP_CODES, OPEN_FLAGS, TAG_MAX_BY_VERSION } from './fields.js';
 
 export { CODEC_VERSION };
 const KINDS = byCode(KIND_CODES);
@@ -87,17 +87,78 @@ export function encodeRecordInto(w: ByteWriter, record: EngineRecord): void {
   if (seq21 !== undefined) (w.byte(21), w.bigVarint(seq21));
   if (record.response !== undefined) (w.byte(22), w.varint(record.response));
   if (record.timeout === true) w.byte(23);
-  if (record.intent !== undefined) (w.byte(24), w.string(record.intent));
+  if (record.intent !== undefined) assert.fail('the JSON intent of format 1 is read, never written');
   if (record.consumer !== undefined) (w.byte(25), w.string(record.consumer));
   if (record.fromSeq !== undefined) (w.byte(26), w.bigVarint(record.fromSeq));
   if (record.toSeq !== undefined) (w.byte(27), w.bigVarint(record.toSeq));
   if (record.orphan === true) w.byte(28);
+  if (record.step !== undefined) (w.byte(29), w.varint(record.step));
+  if (record.steps !== undefined) (w.byte(30), writeSteps(w, record.steps));
+  if (record.args !== undefined) (w.byte(31), writeArgs(w, record.args));
+}
+
+function writeSteps(w: ByteWriter, steps: readonly IntentStep[]): void {
+  w.varint(steps.length);
+  for (const step of steps) {
+    w.bigVarint(step.mask);
+    if (step.range === undefined) w.byte(0);
+    else (w.byte(1), w.varint(step.range.offset), w.varint(step.range.count));
+  }
+}
+
+function writeArgs(w: ByteWriter, args: IntentArgs): void {
+  let presence = 0;
+  ARG_FIELDS.forEach((field, bit) => {
+    if (args[field] !== undefined) presence |= 1 << bit;
+  });
+  w.byte(presence);
+  for (const field of ARG_FIELDS) {
+    const value = args[field];
+    if (value === undefined) continue;
+    if (typeof value === 'boolean') w.varint(value ? 1 : 0);
+    else if (typeof value === 'number') w.varint(value);
+    else w.varint(OPEN_FLAGS.indexOf(value));
+  }
+}
+
+function readSteps(r: Reader): IntentStep[] {
+  const count = r.varint();
+  const steps: IntentStep[] = [];
+  for (let i = 0; i < count; i++) {
+    const mask = r.bigVarint();
+    const hasRange = r.byte();
+    if (hasRange > 1) throw undecodable(`step range flag ${hasRange}`);
+    steps.push(hasRange === 1 ? { mask, range: { offset: r.varint(), count: r.varint() } } : { mask });
+  }
+  return steps;
+}
+
+function readArgs(r: Reader): IntentArgs {
+  const presence = r.byte();
+  if (presence >= 1 << ARG_FIELDS.length) throw undecodable(`argument presence ${presence}`);
+  const args: IntentArgs = {};
+  const flag = (): boolean => {
+    const value = r.varint();
+    if (value > 1) throw undecodable(`boolean argument ${value}`);
+    return value === 1;
+  };
+  ARG_FIELDS.forEach((field, bit) => {
+    if ((presence & (1 << bit)) === 0) return;
+    if (field === 'flags') {
+      const flags = OPEN_FLAGS[r.varint()];
+      if (flags === undefined) throw undecodable('open flags');
+      args.flags = flags;
+    } else if (field === 'exec' || field === 'truncate' || field === 'write') args[field] = flag();
+    else args[field] = r.varint();
+  });
+  return args;
 }
 
 export function decodeRecord(bytes: Uint8Array): EngineRecord {
   const r = new Reader(bytes);
   const version = r.byte();
-  if (version !== CODEC_VERSION) throw undecodable(`codec version ${version}`);
+  const tagMax = TAG_MAX_BY_VERSION[version];
+  if (tagMax === undefined) throw undecodable(`codec version ${version}`);
   const kind = KINDS[r.byte()];
   const op: OpName | undefined = OPS[r.byte()];
   if (kind === undefined || op === undefined) throw undecodable('unknown kind or op');
@@ -107,6 +168,7 @@ export function decodeRecord(bytes: Uint8Array): EngineRecord {
   while (!r.done) {
     const tag = r.byte();
     if (tag <= lastTag) throw undecodable(`tag ${tag} out of order`);
+    if (tag > tagMax) throw undecodable(`tag ${tag} in a record of version ${version}`);
     lastTag = tag;
     switch (tag) {
       case 1: record.mask = r.bigVarint(); break;
@@ -157,10 +219,13 @@ export function decodeRecord(bytes: Uint8Array): EngineRecord {
       case 26: record.fromSeq = r.bigVarint(); break;
       case 27: record.toSeq = r.bigVarint(); break;
       case 28: record.orphan = true; break;
+      case 29: record.step = r.varint(); break;
+      case 30: record.steps = readSteps(r); break;
+      case 31: record.args = readArgs(r); break;
       default: throw undecodable(`unknown tag ${tag}`);
     }
   }
-  for (const field of REQUIRED_FIELDS[kind]) if (record[field] === undefined) throw undecodable(`a ${kind} record without its ${field}`);
+  for (const field of (version === 1 ? REQUIRED_FIELDS_V1 : REQUIRED_FIELDS)[kind]) if (record[field] === undefined) throw undecodable(`a ${kind} record without its ${field}`);
   return record as EngineRecord;
 }
 
@@ -181,7 +246,7 @@ export interface RecordHeader {
  */
 export function decodeHeader(bytes: Uint8Array): RecordHeader {
   const r = new Reader(bytes);
-  if (r.byte() !== CODEC_VERSION) throw undecodable('codec version');
+  if (TAG_MAX_BY_VERSION[r.byte()] === undefined) throw undecodable('codec version');
   const kind = KINDS[r.byte()];
   const op: OpName | undefined = OPS[r.byte()];
   if (kind === undefined || op === undefined) throw undecodable('unknown kind or op');

@@ -8,16 +8,20 @@
  * Append only: a code or a tag, once given, keeps its meaning forever. A
  * kind or op no longer produced keeps its code so that old journals decode
  * (`config` and the op `group` were never produced by a release; the table
- * still reads them).
+ * still reads them). A field no longer written (tag 24, a format 1
+ * request's JSON intent) likewise keeps its tag, and is read only.
  *
- * Record layout: u8 codec version (1), u8 kind code, u8 op code, u64 LE
+ * Record layout: u8 codec version (CODEC_VERSION), u8 kind code, u8 op code, u64 LE
  * time (ns), then the present fields as (u8 tag, value) in increasing tag
  * order. Varints are unsigned LEB128; strings are a varint byte length then
  * UTF-8; u64 are little-endian.
  */
 import type { OpName, RecordKind } from './record.js';
 
-export const CODEC_VERSION = 1;
+/** The version written. Format 2 added tags 29..31 (a request's binary intent) and stopped writing tag 24. */
+export const CODEC_VERSION = 2;
+/** The versions read, with the last tag each may hold. */
+export const TAG_MAX_BY_VERSION: Readonly<Record<number, number>> = { 1: 28, 2: 31 };
 
 /** Kind codes. */
 export const KIND_CODES: Readonly<Record<RecordKind, number>> = { op: 0, event: 1, config: 2, request: 3, decision: 4, evicted: 5 };
@@ -61,8 +65,13 @@ export const OP_CODES: Readonly<Record<OpName, number>> = {
  *   stat       varints ino mode uid gid size nlink, then u64 atime mtime ctime
  *   attrs      u8 presence (bits 0..5: mode uid gid size atime mtime), then
  *              those present: varints, but atime and mtime as u64
+ *   steps      varint count, then per step: bigvarint mask, u8 1 if a range
+ *              follows (varint offset, varint count) else 0
+ *   args       u8 presence (bits 0..6: flags exec truncate offset length
+ *              size write), then those present as varints: flags 0 'r',
+ *              1 'w', 2 'rw'; booleans 0 or 1
  */
-export type WireType = 'varint' | 'bigvarint' | 'fid' | 'range' | 'string' | 'bytes' | 'flag' | 'stat' | 'attrs';
+export type WireType = 'varint' | 'bigvarint' | 'fid' | 'range' | 'string' | 'bytes' | 'flag' | 'stat' | 'attrs' | 'steps' | 'args';
 
 export interface FieldSpec {
   tag: number;
@@ -97,19 +106,31 @@ export const FIELDS: readonly FieldSpec[] = [
   { tag: 21, name: 'operationSeq', type: 'bigvarint', byKind: { decision: 'requestSeq' } },
   { tag: 22, name: 'response', type: 'varint' },
   { tag: 23, name: 'timeout', type: 'flag' },
+  /** Format 1 only: a request's whole intent as JSON. Read, never written (LEGACY_FIELDS). */
   { tag: 24, name: 'intent', type: 'string' },
   { tag: 25, name: 'consumer', type: 'string' },
   { tag: 26, name: 'fromSeq', type: 'bigvarint' },
   { tag: 27, name: 'toSeq', type: 'bigvarint' },
   { tag: 28, name: 'orphan', type: 'flag' },
+  /** Format 2: a request's binary intent. Every request has its step; an operation's first request also its steps and arguments. */
+  { tag: 29, name: 'step', type: 'varint' },
+  { tag: 30, name: 'steps', type: 'steps' },
+  { tag: 31, name: 'args', type: 'args' },
 ];
 
 /** Kinds and ops no release produces: they keep their codes so that old journals decode, and are never written. */
 export const LEGACY_KINDS: readonly RecordKind[] = ['config'];
 export const LEGACY_OPS: readonly OpName[] = ['group'];
+/** Fields no release writes any more: read from old journals only. */
+export const LEGACY_FIELDS: readonly string[] = ['intent'];
 
 /** The attribute fields of `attrs`, by presence bit. */
 export const ATTR_FIELDS = ['mode', 'uid', 'gid', 'size', 'atime', 'mtime'] as const;
+
+/** The fields of `args`, by presence bit. */
+export const ARG_FIELDS = ['flags', 'exec', 'truncate', 'offset', 'length', 'size', 'write'] as const;
+/** Open flags by their code in `args`. */
+export const OPEN_FLAGS = ['r', 'w', 'rw'] as const;
 
 /** The last tag a consumer's filters look at (mask, fid, path, old path come first). */
 export const HEADER_TAG_MAX = 8;

@@ -74,6 +74,23 @@ export interface Range {
   count: number;
 }
 
+/** One permission event a guarded operation raises, with its range (pre-content events). */
+export interface IntentStep {
+  mask: Mask;
+  range?: Range;
+}
+
+/** A guarded operation's own arguments, as its first request journals them: those of its op (permission/intent.ts). */
+export interface IntentArgs {
+  flags?: 'r' | 'w' | 'rw';
+  exec?: boolean;
+  truncate?: boolean;
+  offset?: number;
+  length?: number;
+  size?: number;
+  write?: boolean;
+}
+
 /** Every field a record may carry, by name: the union below gives each kind its own. */
 export interface RecordFields {
   mask: Mask;
@@ -110,8 +127,14 @@ export interface RecordFields {
   response: number;
   /** Decisions: the answer came from the group's timeout, not a listener. */
   timeout: boolean;
-  /** Requests: the operation to complete if allowed (JSON; see permission/intent.ts). */
+  /** Requests of format 1: the operation to complete if allowed, as JSON (permission/intent.ts); read, never written. */
   intent: string;
+  /** Requests: the index, in its operation's steps, of the step this request asks about. */
+  step: number;
+  /** An operation's first request: the permission events the operation raises, in order. */
+  steps: IntentStep[];
+  /** An operation's first request: the operation's own arguments. */
+  args: IntentArgs;
   /** Eviction notes: the consumer evicted, and the records it will never see. */
   consumer: string;
   fromSeq: bigint;
@@ -136,8 +159,8 @@ export type OpRecord = RecordBase & { kind: 'op' } & MayCarry<
 export type EventRecord = RecordBase & { kind: 'event' } & Carries<'mask'> &
   MayCarry<'fid' | 'parentFid' | 'name' | 'oldParentFid' | 'oldName' | 'path' | 'oldPath' | 'range' | 'stat' | 'xattr' | 'target' | 'pid' | 'tid' | 'uid' | 'operationSeq'>;
 /** A permission request, journaled before any listener sees it. */
-export type RequestRecord = RecordBase & { kind: 'request' } & Carries<'mask' | 'fid' | 'parentFid' | 'name' | 'path' | 'stat' | 'pid' | 'tid' | 'uid' | 'group' | 'intent'> &
-  MayCarry<'range' | 'operationSeq'>;
+export type RequestRecord = RecordBase & { kind: 'request' } & Carries<'mask' | 'fid' | 'parentFid' | 'name' | 'path' | 'stat' | 'pid' | 'tid' | 'uid' | 'group'> &
+  MayCarry<'range' | 'operationSeq' | 'step' | 'steps' | 'args' | 'intent'>;
 /** A permission answer, journaled before the operation goes on. */
 export type DecisionRecord = RecordBase & { kind: 'decision' } & Carries<'mask' | 'fid' | 'path' | 'group' | 'requestSeq' | 'response' | 'pid' | 'tid' | 'uid'> & MayCarry<'timeout'>;
 /** A consumer was evicted: the records it will never see. */
@@ -158,18 +181,29 @@ export type AnyRecordFields = Partial<RecordFields>;
 export type RecordView = { kind: RecordKind; op: OpName; time: bigint } & AnyRecordFields;
 
 /** A request before it names its group and intent: what is matched against a group's marks. */
-export type RequestEvent = Omit<RequestRecord, 'group' | 'intent'>;
+export type RequestEvent = Omit<RequestRecord, 'group' | 'intent' | 'step' | 'steps' | 'args'>;
 
 /** The fields a record of some kind may be built from. */
 export type OpFields = Omit<OpRecord, 'kind' | 'op' | 'time'>;
 export type EventFields = Omit<EventRecord, 'kind' | 'op' | 'time' | 'mask'>;
 
-/** The fields each kind must carry: checked when a record is read (codec.ts). */
+/**
+ * The fields each kind must carry: checked when a record is read (codec.ts).
+ * A request of format 2 carries its `step` (and, if it is its operation's
+ * first, `steps` and `args`); one of format 1 carried the JSON `intent`
+ * instead (REQUIRED_FIELDS_V1).
+ */
 export const REQUIRED_FIELDS: Readonly<Record<RecordKind, readonly (keyof RecordFields)[]>> = {
   op: [],
   event: ['mask'],
-  request: ['mask', 'fid', 'parentFid', 'name', 'path', 'stat', 'pid', 'tid', 'uid', 'group', 'intent'],
+  request: ['mask', 'fid', 'parentFid', 'name', 'path', 'stat', 'pid', 'tid', 'uid', 'group', 'step'],
   decision: ['mask', 'fid', 'path', 'group', 'requestSeq', 'response', 'pid', 'tid', 'uid'],
   evicted: ['consumer', 'fromSeq', 'toSeq'],
   config: [],
+};
+
+/** What format 1 required: the same, but a request's JSON `intent` where format 2 has its `step`. */
+export const REQUIRED_FIELDS_V1: Readonly<Record<RecordKind, readonly (keyof RecordFields)[]>> = {
+  ...REQUIRED_FIELDS,
+  request: [...REQUIRED_FIELDS.request.filter((field) => field !== 'step'), 'intent'],
 };

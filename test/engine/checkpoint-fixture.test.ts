@@ -1,6 +1,6 @@
 /**
- * An engine directory written by this format version
- * (test/fixtures/checkpoint-v1, made by make-checkpoint-v1.mjs on the files
+ * An engine directory written by each format version
+ * (test/fixtures/checkpoint-vN, made by make-checkpoint-vN.mjs on the files
  * store: marker, sealed values, a checkpoint whose header names a pending
  * permission request, inodes, a group with a mark, a consumer with a
  * filter, and records after the checkpoint) opens forever after to the same
@@ -16,18 +16,18 @@ import { FAN_ALLOW } from '../../engine/notify/masks.js';
 import { dumpEngine } from '../fixtures/dump-engine.mjs';
 import { tempDir } from '../helpers.js';
 
-const FIXTURE = fileURLToPath(new URL('../fixtures/checkpoint-v1', import.meta.url));
-const EXPECTED = JSON.parse(readFileSync(new URL('../fixtures/checkpoint-v1.json', import.meta.url), 'utf8')) as {
-  recovery: { checkpointSeq: string };
-  pending: { operationSeq: string }[];
-};
+const fixture = (version: number): { dir: string; expected: { recovery: { checkpointSeq: string }; pending: { operationSeq: string }[] } } => ({
+  dir: fileURLToPath(new URL(`../fixtures/checkpoint-v${version}`, import.meta.url)),
+  expected: JSON.parse(readFileSync(new URL(`../fixtures/checkpoint-v${version}.json`, import.meta.url), 'utf8')),
+});
 
 const engines: Engine[] = [];
 afterEach(async () => {
   for (const engine of engines.splice(0)) await engine.close({ checkpoint: false }).catch(() => undefined);
 });
 
-it('opens an engine directory of format version 1 to what it held, and finishes its pending read', async () => {
+it.each([1, 2])('opens an engine directory of format version %i to what it held, and finishes its pending read', async (version) => {
+  const { dir: FIXTURE, expected: EXPECTED } = fixture(version);
   const dir = tempDir();
   cpSync(FIXTURE, dir, { recursive: true });
   const engine = await Engine.open(dir, { store: 'files' });

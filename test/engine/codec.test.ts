@@ -35,10 +35,12 @@ const full = {
   operationSeq: 2n ** 60n,
   response: 0x05000002,
   timeout: true,
-  intent: '{"op":"read"}',
   consumer: 'backup',
   fromSeq: 5n,
   toSeq: 2n ** 63n,
+  step: 1,
+  steps: [{ mask: 0x1_0000n }, { mask: 0x8_0000n, range: { offset: 2 ** 33, count: 4096 } }],
+  args: { flags: 'rw', exec: false, truncate: true, offset: 7, length: 2 ** 40, size: 0, write: true },
 } as unknown as EngineRecord;
 
 describe('record codec', () => {
@@ -66,10 +68,20 @@ describe('record codec', () => {
     expect(encodeRecord(event).length).toBeLessThan(70);
   });
 
-  it('rejects another codec version, unknown tags, out-of-order tags, truncation and bad UTF-8', () => {
+  it('refuses to write the JSON intent of format 1, which it still reads', () => {
+    expect(() => encodeRecord({ ...full, intent: '{}' } as EngineRecord)).toThrow(/read, never written/);
+  });
+
+  it('rejects another codec version, a tag its version did not have, unknown tags, out-of-order tags, truncation and bad UTF-8', () => {
     const bytes = encodeRecord(full);
     const cases: [string, Uint8Array][] = [
-      ['version', Uint8Array.of(2, ...bytes.subarray(1))],
+      ['version 0', Uint8Array.of(0, ...bytes.subarray(1))],
+      ['version 3', Uint8Array.of(3, ...bytes.subarray(1))],
+      ['a format 2 tag in a version 1 record', Uint8Array.of(1, ...bytes.subarray(1, 11), 29, 0)],
+      ['a step range flag of 2', Uint8Array.of(...bytes.subarray(0, 11), 30, 1, 5, 2)],
+      ['open flags code 3', Uint8Array.of(...bytes.subarray(0, 11), 31, 1, 3)],
+      ['a boolean argument of 2', Uint8Array.of(...bytes.subarray(0, 11), 31, 2, 2)],
+      ['argument presence past the fields', Uint8Array.of(...bytes.subarray(0, 11), 31, 0x80)],
       ['unknown kind', Uint8Array.of(1, 99, ...bytes.subarray(2))],
       ['unknown tag', Uint8Array.of(...bytes.subarray(0, 11), 99)],
       ['tag out of order', Uint8Array.of(...bytes.subarray(0, 11), 18, 1, 16, 1)],

@@ -17,7 +17,7 @@ import { rejection } from '../helpers.js';
 
 const intent: Intent = {
   op: 'read', offset: 0, length: 1, fid: { ino: 2, gen: 2 }, parentFid: { ino: 1, gen: 1 }, name: 'f', path: '/f', pid: 1, tid: 1, uid: 0,
-  steps: [{ mask: '65536' }],
+  steps: [{ mask: 65536n }],
 };
 const group = { name: 'g', groupClass: 'content' } as PermissionGroup;
 
