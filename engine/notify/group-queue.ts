@@ -7,12 +7,19 @@
  * the broker queues) never merge and are never dropped; one a timeout
  * answered before it was read is withdrawn in O(1) and skipped when read.
  * The group (groups.ts) decides what is offered; this file only queues.
+ *
+ * Fan-out allocates nothing per group but the queue entry: an entry refers
+ * to the journaled record, shared by every group that queues it, with its
+ * own id, seq and the bits this group wants (and, once merged, the merged
+ * range and stat). The listener's `QueuedEvent` is made from it when read,
+ * so an event merged away or dropped on overflow is never copied at all.
+ * The merge key is made once per record, whatever the number of groups.
  */
 import assert from 'node:assert/strict';
 import { Waiters } from '../waiters.js';
 import type { PermissionRequest } from '../permission/request.js';
 import { FAN_DIRENT_EVENTS, FAN_Q_OVERFLOW, FAN_RENAME, type Mask } from './masks.js';
-import type { EngineRecord, Fid, Range, Stat } from '../record/record.js';
+import type { AnyRecordFields, Fid, Range, Stat } from '../record/record.js';
 
 export interface QueuedEvent {
   /** Increases by one per event queued in this group. */
@@ -32,16 +39,43 @@ export interface QueuedEvent {
   stat?: Stat;
 }
 
+/** A queued event: the record it reports (shared with other groups), and what is this group's own. */
+interface Entry {
+  id: number;
+  seq: bigint | undefined;
+  mask: Mask;
+  /** null for an overflow event. */
+  record: AnyRecordFields | null;
+  /** Set once another event merged into this one: they override the record's. */
+  range?: Range;
+  stat?: Stat;
+  /** Its merge key, while a new event may merge into it. */
+  mergeKey?: string;
+}
+
+/** Merge keys by record: made once per record, shared by every group that queues it. */
+const mergeKeys = new WeakMap<object, string>();
+
+function mergeKeyOf(event: AnyRecordFields, dirent: boolean): string {
+  let key = mergeKeys.get(event);
+  if (key === undefined) {
+    key = `${event.fid?.ino}/${event.fid?.gen}/${event.pid}/${event.path}/${event.oldPath ?? ''}`;
+    mergeKeys.set(event, key);
+  }
+  // Dirent events (about a directory, naming a child) and events about the
+  // object itself are reported differently, so they do not merge together.
+  return dirent ? `d${key}` : key;
+}
+
 export class GroupQueue {
-  private queue: QueuedEvent[] = [];
+  private queue: Entry[] = [];
   /** Queued events taken out of the queue before they were read (a timeout answered them): skipped when reading. */
-  private readonly dropped = new Set<QueuedEvent>();
-  /** Unread notification events that a new one may merge into, by merge key, and the key of each. */
-  private readonly mergeable = new Map<string, QueuedEvent>();
-  private readonly mergeKeys = new WeakMap<QueuedEvent, string>();
+  private readonly dropped = new Set<Entry>();
+  /** Unread notification events that a new one may merge into, by merge key. */
+  private readonly mergeable = new Map<string, Entry>();
   /** Permission requests behind queued events, by event id, and the queued event of each request. */
   private readonly requests = new Map<number, PermissionRequest>();
-  private readonly queuedEventOf = new Map<PermissionRequest, QueuedEvent>();
+  private readonly queuedEventOf = new Map<PermissionRequest, Entry>();
   private notificationsQueued = 0;
   private overflowQueued = false;
   private readonly waiters = new Waiters();
@@ -57,9 +91,9 @@ export class GroupQueue {
   /** Queues permission requests in the order given, at the tail or (all of them, ahead of the rest) at the head. */
   enqueueAll(requests: readonly PermissionRequest[], atHead: boolean): void {
     if (requests.length === 0) return;
-    const events: QueuedEvent[] = [];
+    const events: Entry[] = [];
     for (const request of requests) {
-      const event: QueuedEvent = { id: this.nextId++, seq: request.seq, mask: request.record.mask!, ...pick(request.record) };
+      const event: Entry = { id: this.nextId++, seq: request.seq, mask: request.record.mask!, record: request.record };
       request.queued();
       this.requests.set(event.id, request);
       this.queuedEventOf.set(request, event);
@@ -89,21 +123,19 @@ export class GroupQueue {
   }
 
   /** Queues a notification event with the bits the group's marks want, merging it into an unread one where Linux would. */
-  offer(event: EngineRecord, seq: bigint | undefined, mask: Mask): void {
-    // Dirent events (about a directory, naming a child) and events about the
-    // object itself are reported differently, so they do not merge together.
-    const role = (mask & FAN_DIRENT_EVENTS) !== 0n ? 'dirent' : 'self';
-    const mergeKey = `${role}/${event.fid?.ino}/${event.fid?.gen}/${event.pid}/${event.path}/${event.oldPath ?? ''}`;
+  offer(event: AnyRecordFields, seq: bigint | undefined, mask: Mask): void {
     // FAN_RENAME events never merge (Linux), so each rename is reported whole.
     const canMerge = (mask & FAN_RENAME) === 0n;
-    const merged = canMerge ? this.mergeable.get(mergeKey) : undefined;
+    const mergeKey = canMerge ? mergeKeyOf(event, (mask & FAN_DIRENT_EVENTS) !== 0n) : undefined;
+    const merged = mergeKey === undefined ? undefined : this.mergeable.get(mergeKey);
     if (merged !== undefined) {
       merged.mask |= mask;
-      if (merged.range === undefined) {
+      const range = merged.range ?? merged.record!.range;
+      if (range === undefined) {
         if (event.range !== undefined) merged.range = event.range;
       } else if (event.range !== undefined) {
-        const end = Math.max(merged.range.offset + merged.range.count, event.range.offset + event.range.count);
-        const offset = Math.min(merged.range.offset, event.range.offset);
+        const end = Math.max(range.offset + range.count, event.range.offset + event.range.count);
+        const offset = Math.min(range.offset, event.range.offset);
         merged.range = { offset, count: end - offset };
       }
       if (event.stat !== undefined) merged.stat = event.stat;
@@ -112,22 +144,17 @@ export class GroupQueue {
     if (this.notificationsQueued >= this.queueEventsMax) {
       if (!this.overflowQueued) {
         this.overflowQueued = true;
-        this.queue.push({ id: this.nextId++, mask: FAN_Q_OVERFLOW });
+        this.queue.push({ id: this.nextId++, seq: undefined, mask: FAN_Q_OVERFLOW, record: null });
         this.wake();
       }
       return;
     }
-    const queued: QueuedEvent = {
-      id: this.nextId++,
-      ...(seq === undefined ? {} : { seq }),
-      mask,
-      ...pick(event),
-    };
+    const queued: Entry = { id: this.nextId++, seq, mask, record: event };
     this.queue.push(queued);
     this.notificationsQueued++;
-    if (canMerge) {
+    if (mergeKey !== undefined) {
+      queued.mergeKey = mergeKey;
       this.mergeable.set(mergeKey, queued);
-      this.mergeKeys.set(queued, mergeKey);
     }
     this.wake();
   }
@@ -138,14 +165,14 @@ export class GroupQueue {
     while (taken.length < max && next < this.queue.length) {
       const event = this.queue[next++]!;
       if (this.dropped.delete(event)) continue;
-      taken.push(event);
+      taken.push(queuedEvent(event));
       if (event.mask === FAN_Q_OVERFLOW) this.overflowQueued = false;
       else if (!this.requests.has(event.id)) {
         this.notificationsQueued--;
         assert.ok(this.notificationsQueued >= 0, 'more notification events read than queued');
       }
       // Events handed out are read: they no longer merge.
-      const key = this.mergeKeys.get(event);
+      const key = event.mergeKey;
       if (key !== undefined && this.mergeable.get(key) === event) this.mergeable.delete(key);
     }
     this.queue.splice(0, next);
@@ -171,8 +198,11 @@ export class GroupQueue {
   }
 }
 
-function pick(event: EngineRecord): Omit<QueuedEvent, 'id' | 'seq' | 'mask'> {
-  const out: Omit<QueuedEvent, 'id' | 'seq' | 'mask'> = {};
+/** The listener's event: the entry's own fields, then the record's, with a merged range and stat over the record's. */
+function queuedEvent(entry: Entry): QueuedEvent {
+  const out: QueuedEvent = entry.seq === undefined ? { id: entry.id, mask: entry.mask } : { id: entry.id, seq: entry.seq, mask: entry.mask };
+  const event = entry.record;
+  if (event === null) return out;
   if (event.path !== undefined) out.path = event.path;
   if (event.fid !== undefined) out.fid = event.fid;
   if (event.parentFid !== undefined) out.parentFid = event.parentFid;
@@ -183,5 +213,7 @@ function pick(event: EngineRecord): Omit<QueuedEvent, 'id' | 'seq' | 'mask'> {
   if (event.tid !== undefined) out.tid = event.tid;
   if (event.uid !== undefined) out.uid = event.uid;
   if (event.stat !== undefined) out.stat = event.stat;
+  if (entry.range !== undefined) out.range = entry.range;
+  if (entry.stat !== undefined) out.stat = entry.stat;
   return out;
 }

@@ -269,6 +269,23 @@ describe('queues', () => {
     await engine.close();
   });
 
+  it('shares one record among the groups that queue it, and merging in one group changes nothing in another', async () => {
+    const engine = await world();
+    const modify = await watch(engine, { path: '/data/file', mask: FAN_MODIFY });
+    const both = await watch(engine, { path: '/data', scope: 'mount', mask: FAN_MODIFY | FAN_ACCESS });
+    const fd = await engine.fs.open('/data/file', 'rw');
+    await engine.fs.write(fd, 0, 10, { pid: 1 });
+    // Merges into the write's event in the second group only.
+    await engine.fs.read(fd, 500, 5, { pid: 1 });
+    const [mine, ...moreOfMine] = await modify.read();
+    const [merged, ...moreMerged] = await both.read();
+    expect([moreOfMine, moreMerged]).toEqual([[], []]);
+    expect([maskNames(mine!.mask), mine!.range]).toEqual([['MODIFY'], { offset: 0, count: 10 }]);
+    expect([maskNames(merged!.mask), merged!.range]).toEqual([['ACCESS', 'MODIFY'], { offset: 0, count: 505 }]);
+    expect(mine!.seq).toBe(merged!.seq);
+    await engine.close();
+  });
+
   it('drops events past queueEventsMax and queues one FAN_Q_OVERFLOW', async () => {
     const engine = await world();
     const group = await engine.groups.create('small', { queueEventsMax: 3 });
