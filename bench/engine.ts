@@ -11,6 +11,14 @@
  *   engine_ops_64       64 concurrent processes (group commit)
  *   journal_records_64  the journal alone: 64 concurrent appenders of
  *                       3-record entries of 60-byte records, in records/s
+ *   journal_single      the journal alone, as fanlog_single: one 200-byte
+ *                       record per append, each awaited (the reference of
+ *                       engine_ops_1: one durable entry per operation)
+ *   journal_group64     the journal alone, as fanlog_group64: 64 concurrent
+ *                       single-record appends (the reference of engine_ops_64)
+ *
+ * The targets compare each engine case with its reference side by side
+ * (harness.ts `measureTargets`), since the disk's latency drifts.
  *
  * Recovery is timed directly (it is one long event, not a rate): a journal
  * of N operations (1,000,000; 100,000 with --quick) is reopened once with no
@@ -22,7 +30,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Engine } from '../fanlog.js';
 import { Journal } from '../journal/journal.js';
-import { type BenchCase, type BenchSettings, ratio, runCases, selected } from './harness.js';
+import { type BenchCase, type BenchSettings, measureTargets, ratio, runCases, selected, type Targets } from './harness.js';
 
 const PROCESSES = 64;
 
@@ -31,7 +39,14 @@ export interface EngineSuiteResult {
   /** Operations/s for engine_*, records/s for journal_*. */
   recordsPerSecond: Record<string, number>;
   recoveryMs: { fullReplay: number; fromCheckpoint: number; operations: number };
+  targets: Targets;
 }
+
+/** Issue 12's engine targets: [case, its reference, target ratio]. */
+const TARGETS: [string, string, number][] = [
+  ['engine_ops_64', 'journal_group64', 0.8],
+  ['engine_ops_1', 'journal_single', 0.8],
+];
 
 /** One simulated process cycling through the mix; `step()` runs its next operation. */
 class MixProcess {
@@ -80,6 +95,7 @@ export async function engineSuite(settings: BenchSettings): Promise<EngineSuiteR
     for (const process of many) await process.setup();
     const journal = await Journal.open(path.join(root, 'journal'));
     const record = randomBytes(60);
+    const payload = randomBytes(200);
 
     const cases: BenchCase[] = [
       { name: 'engine_ops_1', recordsPerCall: 1, unit: 'operations', run: () => single.step() },
@@ -89,18 +105,21 @@ export async function engineSuite(settings: BenchSettings): Promise<EngineSuiteR
         recordsPerCall: PROCESSES * 3,
         run: () => Promise.all(Array.from({ length: PROCESSES }, () => journal.appendEntry([record, record, record]))),
       },
+      { name: 'journal_single', recordsPerCall: 1, run: () => journal.append(payload) },
+      { name: 'journal_group64', recordsPerCall: PROCESSES, run: () => Promise.all(Array.from({ length: PROCESSES }, () => journal.append(payload))) },
     ];
     settings.log(`engine suite (${settings.quick ? 'quick' : 'full'}): durable operations/s (sync 'always', lmdb store)`);
     const rates = await runCases(cases, settings);
     settings.log(`  engine_ops_64 / engine_ops_1          ${ratio(rates.engine_ops_64, rates.engine_ops_1)}`);
     settings.log(`  engine_ops_64                         target >= 100,000 operations/s`);
+    const targets = await measureTargets(cases, TARGETS, settings);
     await engine.close();
     await journal.close();
 
     const operations = settings.quick ? 100_000 : 1_000_000;
-    if (!selected(settings, 'recovery')) return { suite: 'engine', recordsPerSecond: rates, recoveryMs: { fullReplay: NaN, fromCheckpoint: NaN, operations } };
+    if (!selected(settings, 'recovery')) return { suite: 'engine', recordsPerSecond: rates, recoveryMs: { fullReplay: NaN, fromCheckpoint: NaN, operations }, targets };
     const recoveryMs = await measureRecovery(path.join(root, 'recovery'), operations, settings);
-    return { suite: 'engine', recordsPerSecond: rates, recoveryMs: { ...recoveryMs, operations } };
+    return { suite: 'engine', recordsPerSecond: rates, recoveryMs: { ...recoveryMs, operations }, targets };
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -72,3 +72,81 @@ export function ratio(numerator: number | undefined, denominator: number | undef
   if (numerator === undefined || denominator === undefined || denominator === 0) return 'n/a';
   return `${(numerator / denominator).toFixed(2)}x`;
 }
+
+/** What `runSideBySide` measured: each case's median rate over the rounds, and the median ratio of two cases. */
+export interface SideBySide {
+  rates: Record<string, number>;
+  /** The median over rounds of `a`'s rate divided by `b`'s in the same round. */
+  ratio(a: string, b: string): number;
+}
+
+/**
+ * Runs cases side by side, for the targets that compare two of them: in
+ * each of several rounds every case runs for a fixed time in turn, and a
+ * ratio is taken within each round, then the median. This VM's fdatasync
+ * latency drifts by tens of percent within a minute, so two cases measured
+ * a minute apart (as one after the other in `runCases`) can differ by that
+ * much for no reason of their own; measured in the same round, both see
+ * the same disk.
+ */
+export async function runSideBySide(cases: BenchCase[], settings: BenchSettings): Promise<SideBySide> {
+  const chosen = cases.filter((c) => selected(settings, c.name));
+  const rounds = settings.quick ? 2 : 7;
+  const roundMs = settings.quick ? 200 : 1000;
+  const perRound: Record<string, number[]> = Object.fromEntries(chosen.map((c) => [c.name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const benchCase of chosen) {
+      for (let i = 0; i < 3; i++) await benchCase.run(); // warm
+      let calls = 0;
+      const started = performance.now();
+      let elapsed = 0;
+      while (elapsed < roundMs) {
+        await benchCase.run();
+        calls++;
+        elapsed = performance.now() - started;
+      }
+      perRound[benchCase.name]!.push((calls * benchCase.recordsPerCall) / (elapsed / 1000));
+    }
+  }
+  const median = (values: number[]): number => {
+    const sorted = [...values].sort((x, y) => x - y);
+    return sorted.length === 0 ? NaN : sorted[Math.floor(sorted.length / 2)]!;
+  };
+  const rates: Record<string, number> = {};
+  for (const benchCase of chosen) {
+    const values = perRound[benchCase.name]!;
+    rates[benchCase.name] = median(values);
+    const spread = values.length === 0 ? 0 : ((Math.max(...values) - Math.min(...values)) / rates[benchCase.name]!) * 50;
+    settings.log(`  ${benchCase.name.padEnd(18)} ${formatRate(rates[benchCase.name]!)} ${benchCase.unit ?? 'records'}/s  (median of ${values.length} rounds side by side, ±${spread.toFixed(0)}%)`);
+  }
+  return {
+    rates,
+    ratio: (a, b) => {
+      const as = perRound[a];
+      const bs = perRound[b];
+      if (as === undefined || bs === undefined || as.length === 0) return NaN;
+      return median(as.map((value, i) => value / bs[i]!));
+    },
+  };
+}
+
+/** Targets by `a/b`: the ratio measured side by side, and the ratio wanted. */
+export type Targets = Record<string, { ratio: number; target: number }>;
+
+/**
+ * Runs the cases that targets `[a, b, ratio]` name side by side
+ * (runSideBySide) and prints each ratio against its target.
+ */
+export async function measureTargets(cases: BenchCase[], wanted: readonly [string, string, number][], settings: BenchSettings): Promise<Targets> {
+  const names = new Set(wanted.flatMap(([a, b]) => [a, b]));
+  settings.log('side by side, for the targets:');
+  const measured = await runSideBySide(cases.filter((c) => names.has(c.name)), settings);
+  const targets: Targets = {};
+  for (const [a, b, target] of wanted) {
+    const value = measured.ratio(a, b);
+    targets[`${a}/${b}`] = { ratio: value, target };
+    const met = Number.isNaN(value) ? 'not measured' : value >= target ? 'met' : 'NOT met';
+    settings.log(`  ${`${a} / ${b}`.padEnd(36)}${Number.isNaN(value) ? 'n/a' : `${value.toFixed(2)}x`}  (target >= ${target}x: ${met})`);
+  }
+  return targets;
+}

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { Level } from 'level';
 import { open as openLmdb } from 'lmdb';
 import { Journal } from '../journal/journal.js';
-import { type BenchCase, type BenchSettings, ratio, runCases } from './harness.js';
+import { type BenchCase, type BenchSettings, measureTargets, ratio, runCases, type Targets } from './harness.js';
 
 const PAYLOAD_BYTES = 200;
 const BATCH_RECORDS = 1000;
@@ -27,7 +27,15 @@ const GROUP_APPENDERS = 64;
 export interface JournalSuiteResult {
   suite: 'journal';
   recordsPerSecond: Record<string, number>;
+  /** The write path's targets, measured side by side (runSideBySide): each ratio and its target. */
+  targets: Targets;
 }
+
+/** Issue 12's journal targets: [case, the physical limit it is held to, target ratio]. */
+const TARGETS: [string, string, number][] = [
+  ['fanlog_batch', 'raw_batch', 0.85],
+  ['fanlog_group64', 'raw_64', 0.8],
+];
 
 export async function journalSuite(settings: BenchSettings): Promise<JournalSuiteResult> {
   const root = mkdtempSync(path.join(tmpdir(), 'fanlog-bench-'));
@@ -66,10 +74,11 @@ export async function journalSuite(settings: BenchSettings): Promise<JournalSuit
     settings.log(`journal suite (${settings.quick ? 'quick' : 'full'}): ${PAYLOAD_BYTES}-byte payloads, durable writes`);
     const rates = await runCases(cases, settings);
     logRatios(rates, settings);
+    const targets = await measureTargets(cases, TARGETS, settings);
     await journal.close();
     await reader.close();
     await others.close();
-    return { suite: 'journal', recordsPerSecond: rates };
+    return { suite: 'journal', recordsPerSecond: rates, targets };
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -36,12 +36,13 @@ for (const name of (names.length > 0 ? names : Object.keys(SUITES)) as SuiteName
   Object.assign(rates, 'recordsPerSecond' in result ? result.recordsPerSecond : result.roundTripsPerSecond);
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
 }
-// The write path's targets that compare suites, for the cases this run measured (issue 12).
-const CROSS_TARGETS: [string, string, number][] = [
-  ['engine_ops_64', 'fanlog_group64', 0.8],
-  ['engine_ops_1', 'fanlog_single', 0.8],
-  ['permission_1', 'fanlog_single', 0.3],
+// What the engine does against what the bare journal does, across suites: for reading
+// only, since they were measured minutes apart; each suite's targets compare side by side.
+const ACROSS: [string, string][] = [
+  ['engine_ops_64', 'fanlog_group64'],
+  ['engine_ops_1', 'fanlog_single'],
+  ['permission_1', 'fanlog_single'],
 ];
-const measured = CROSS_TARGETS.filter(([a, b]) => rates[a] !== undefined && rates[b] !== undefined);
-if (measured.length > 0) log('across suites (one run):');
-for (const [a, b, target] of measured) log(`  ${`${a} / ${b}`.padEnd(36)}${ratio(rates[a], rates[b])}  (target >= ${target}x)`);
+const measured = ACROSS.filter(([a, b]) => rates[a] !== undefined && rates[b] !== undefined);
+if (measured.length > 0) log('across suites (minutes apart, for reading only):');
+for (const [a, b] of measured) log(`  ${`${a} / ${b}`.padEnd(36)}${ratio(rates[a], rates[b])}`);
