@@ -12,6 +12,7 @@ export {
   type ReadRange,
   type SyncPolicy,
 } from './journal/journal.js';
+export type { ByteWriter } from './journal/byte-writer.js';
 export { JournalReader, type JournalRecord } from './journal/reader.js';
 export { JournalFollower } from './journal/follower.js';
 export type { RecoveryReport } from './journal/recovery.js';

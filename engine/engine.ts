@@ -139,7 +139,7 @@ export class EngineCore {
   }
 
   /** @internal */
-  permissionGroups(): PermissionGroup[] {
+  permissionGroups(): readonly PermissionGroup[] {
     return this.groups.byPriority();
   }
 

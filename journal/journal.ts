@@ -209,6 +209,7 @@ export class Journal {
   async appendRecords(count: number, encode: (out: ByteWriter, index: number) => void): Promise<Seq> {
     this.checkUsable();
     if (!(Number.isSafeInteger(count) && count >= 1)) throw invalid('an entry needs at least one record');
+    if (typeof encode !== 'function') throw invalid('encode must be a function');
     if (this.assignedSeq + BigInt(count) > SEQ_MAX) throw new FanlogError('ENOSPC', 'sequence numbers are exhausted');
     const firstSeq = this.assignedSeq + 1n;
     const start = encodeFrameInto(this.fill, FRAME_KIND_RECORDS, firstSeq, count, encode);

@@ -22,6 +22,8 @@ import { GROUP_CATALOG_KEY, GROUP_PREFIX } from '../../store/keys.js';
 
 export class Groups {
   private readonly groups = new Map<string, Group>();
+  /** byPriority, until the set of groups changes. */
+  #priority: readonly Group[] | null = null;
   private readonly serial = new Serial();
 
   /** @internal */
@@ -46,6 +48,7 @@ export class Groups {
       group.pruneMarks(this.host.state);
       this.groups.set(group.name, group);
     }
+    this.#priority = null;
     checkCatalog(store, GROUP_PREFIX, listed, found);
   }
 
@@ -71,6 +74,7 @@ export class Groups {
       ]);
       const group = new Group(this.host, this, name, groupClass, queueEventsMax, settings);
       this.groups.set(name, group);
+      this.#priority = null;
       return group;
     });
   }
@@ -81,6 +85,7 @@ export class Groups {
       const names = [...this.groups.keys()].filter((other) => other !== name);
       await this.host.store.commit([{ type: 'del', key: GROUP_PREFIX + name }, catalogOp(GROUP_CATALOG_KEY, names)]);
       this.groups.delete(name);
+      this.#priority = null;
     });
   }
 
@@ -91,9 +96,15 @@ export class Groups {
     return group;
   }
 
-  /** @internal Groups that may hold permission marks, in the order they are asked. */
-  byPriority(): Group[] {
-    return [...this.groups.values()].filter((group) => group.groupClass !== 'notif').sort((a, b) => (priorityKey(a) < priorityKey(b) ? -1 : 1));
+  /**
+   * @internal Groups that may hold permission marks, in the order they are
+   * asked: built once per change of the set of groups (every guarded
+   * operation asks for it), never changed in place, so a caller may keep
+   * iterating the list it got across a change.
+   */
+  byPriority(): readonly Group[] {
+    this.#priority ??= [...this.groups.values()].filter((group) => group.groupClass !== 'notif').sort((a, b) => (priorityKey(a) < priorityKey(b) ? -1 : 1));
+    return this.#priority;
   }
 
   /** @internal */

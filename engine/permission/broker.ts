@@ -46,7 +46,7 @@ export interface PermissionHost {
   readonly state: FsState;
   now(): bigint;
   /** Groups that may be asked, in priority order. */
-  permissionGroups(): PermissionGroup[];
+  permissionGroups(): readonly PermissionGroup[];
   /** Journals one record as its own entry; resolves with its seq once durable. */
   appendRecord(record: EngineRecord, onSeq?: (seq: bigint) => void): Promise<bigint>;
 }
