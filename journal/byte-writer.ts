@@ -116,6 +116,24 @@ export class ByteWriter {
    * UTF-8 would replace one, silently.
    */
   string(value: string): void {
+    // Short ASCII (most names and paths): copied char by char, no view, no encoder call.
+    const count = value.length;
+    if (count < 0x80) {
+      this.reserve(count + 1);
+      const buffer = this.buffer;
+      const start = this.length + 1;
+      let i = 0;
+      for (; i < count; i++) {
+        const code = value.charCodeAt(i);
+        if (code >= 0x80) break;
+        buffer[start + i] = code;
+      }
+      if (i === count) {
+        buffer[this.length] = count;
+        this.length = start + count;
+        return;
+      }
+    }
     if (!value.isWellFormed()) assert.fail('only well-formed strings are encoded');
     this.reserve(value.length * 3 + 10);
     const start = this.length + 1;

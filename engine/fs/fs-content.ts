@@ -103,7 +103,7 @@ export abstract class FsContent extends FsBase {
 
   // ---- guarded operations ---------------------------------------------------
 
-  /** @internal */
+  /** @internal Completes `args` (a fresh object of the caller's) into the intent: no copy. */
   protected intent(
     ctx: Context,
     args: IntentArgs,
@@ -112,9 +112,18 @@ export abstract class FsContent extends FsBase {
     steps: { mask: bigint; range?: Range }[],
   ): Intent {
     // Pre-content events apply to regular files and directories only.
-    const applicable = steps.filter((step) => (step.mask & (FAN_PRE_ACCESS | FAN_PRE_MODIFY)) === 0n || inode.type === 'file' || inode.type === 'dir');
-    const base = { fid: fidOf(inode), path: where.path, parentFid: where.parentFid, name: where.name, pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, steps: applicable };
-    return { ...base, ...args } as Intent;
+    const contentful = inode.type === 'file' || inode.type === 'dir';
+    const applicable = contentful ? steps : steps.filter((step) => (step.mask & (FAN_PRE_ACCESS | FAN_PRE_MODIFY)) === 0n);
+    const intent = args as Intent;
+    intent.fid = fidOf(inode);
+    intent.path = where.path;
+    intent.parentFid = where.parentFid;
+    intent.name = where.name;
+    intent.pid = ctx.pid;
+    intent.tid = ctx.tid;
+    intent.uid = ctx.uid;
+    intent.steps = applicable;
+    return intent;
   }
 
   /**
