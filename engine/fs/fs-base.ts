@@ -162,7 +162,7 @@ export abstract class FsBase {
     if (open === undefined) throw fsError('EBADF', `fd ${number} is not open`);
     const inode = this.state.byFid(open.fid);
     if (inode === undefined) throw fsError('EBADF', `fd ${number}: '${open.path}' was deleted`);
-    return { ...open, inode };
+    return { fid: open.fid, path: open.path, parentFid: open.parentFid, name: open.name, readable: open.readable, writable: open.writable, inode };
   }
 
   /**

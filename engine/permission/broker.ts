@@ -148,7 +148,7 @@ export class PermissionBroker {
     const inode = this.host.state.byFid(intent.fid);
     if (inode === undefined) return null;
     const mask = step.mask;
-    return {
+    const event: RequestEvent = {
       kind: 'request',
       op: intent.op,
       time: this.host.now(),
@@ -157,22 +157,24 @@ export class PermissionBroker {
       parentFid: intent.parentFid,
       name: intent.name,
       path: intent.path,
-      ...(step.range === undefined ? {} : { range: step.range }),
       stat: statOf(inode),
       pid: intent.pid,
       tid: intent.tid,
       uid: intent.uid,
     };
+    if (step.range !== undefined) event.range = step.range;
+    return event;
   }
 
   /** Journals a request (durable before anyone sees it), then queues it for the group. */
   async #request(operation: GuardedOperation, group: PermissionGroup, event: RequestEvent, step: number): Promise<PermissionRequest> {
-    const record: RequestRecord = {
-      ...event,
-      group: group.name,
-      // The first request journals the intent; later ones name it by the operation's seq.
-      ...(operation.seq === undefined ? intentFields(operation.intent, step, true) : { operationSeq: operation.seq, ...intentFields(operation.intent, step, false) }),
-    };
+    // The event becomes the record (no copy): its group, and its part of the
+    // intent; the first request journals the intent, later ones name it by
+    // the operation's seq.
+    const record = event as RequestRecord;
+    record.group = group.name;
+    if (operation.seq !== undefined) record.operationSeq = operation.seq;
+    Object.assign(record, intentFields(operation.intent, step, operation.seq === undefined));
     // Until the request is durable and tracked, `appending` keeps it in
     // oldestPendingSeq: a checkpoint taken meanwhile must not cover it up.
     let assigned: bigint | undefined;
@@ -228,11 +230,11 @@ export class PermissionBroker {
       group: request.group.name,
       requestSeq: request.seq,
       response,
-      ...(options.timeout === true ? { timeout: true } : {}),
       pid: intent.pid,
       tid: intent.tid,
       uid: intent.uid,
     };
+    if (options.timeout === true) record.timeout = true;
     try {
       await this.host.appendRecord(record);
     } catch (error) {
