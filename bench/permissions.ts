@@ -27,6 +27,7 @@ import { Engine } from '../fanlog.js';
 import { FAN_ACCESS_PERM, FAN_ALLOW, FAN_OPEN_PERM } from '../engine/notify/masks.js';
 import { type BenchCase, type BenchSettings, measureTargets, ratio, runCases, selected, type Targets } from './harness.js';
 import { Journal } from '../journal/journal.js';
+import { countAppends, CountingIo, describeOverlap } from './overlap.js';
 import { randomBytes } from 'node:crypto';
 
 const PROCESSES = 64;
@@ -69,7 +70,9 @@ function percentile(sorted: number[], fraction: number): number {
 export async function permissionsSuite(settings: BenchSettings): Promise<PermissionsSuiteResult> {
   const root = mkdtempSync(path.join(tmpdir(), 'fanlog-bench-permissions-'));
   try {
-    const engine = await Engine.open(path.join(root, 'engine'), { store: 'lmdb' });
+    const io = new CountingIo();
+    const engine = await Engine.open(path.join(root, 'engine'), { store: 'lmdb', io });
+    countAppends(engine.journal, io);
     await engine.fs.mkdir('/d');
     const fds: number[] = [];
     for (let i = 0; i < PROCESSES; i++) {
@@ -121,6 +124,12 @@ export async function permissionsSuite(settings: BenchSettings): Promise<Permiss
     settings.log('  permission_64                       target >= 20,000 round trips/s, p99 <= 10 ms');
     const targets = await measureTargets(cases, TARGETS, settings);
     await journal.close();
+    if (selected(settings, 'overlap')) {
+      io.reset();
+      for (let round = 0; round < (settings.quick ? 10 : 200); round++) await Promise.all(fds.map((fd, i) => roundTrip(fd, 100 + i, false)));
+      settings.log('what a pipelined commit could overlap (bench/overlap.ts):');
+      settings.log(describeOverlap('permission_64', io.count));
+    }
     listening = false;
     await listener;
     await queue.close();
