@@ -6,6 +6,7 @@
  */
 import type { Engine } from '../fanlog.js';
 import type { EventQueue } from '../engine/notify/event-queue.js';
+import type { QueuedEvent } from '../engine/notify/group-queue.js';
 import { FAN_ALLOW, FAN_DENY_ERRNO, FAN_PRE_ACCESS, FAN_PRE_MODIFY } from '../engine/notify/masks.js';
 import { ERRNO } from '../engine/permission/rules.js';
 import { Prng } from '../journal/prng.js';
@@ -90,36 +91,51 @@ export class HsmDaemon {
         events = await queue.read({ max: 64, waitMs: 20 });
       } catch {
         // A restart closed this handle while it was read: go on with the new one.
+        if (this.restarting !== null) await this.restarting;
         if (this.queue !== queue) continue;
         return; // the engine closed or failed
       }
+      // Answered concurrently, as a real HSM daemon does, and without
+      // waiting for one batch before reading the next: fills and answers
+      // share fdatasyncs through group commit.
       for (const event of events) {
         if (this.leaveUnanswered > 0) {
           this.leaveUnanswered--;
           this.skipped++;
           continue;
         }
-        try {
-          if (this.prng.chance(0.02)) {
-            await queue.respond(event.id, FAN_DENY_ERRNO(ERRNO.EAGAIN));
-            this.counters.denied++;
-          } else {
-            // Fill exactly the range asked for, if any of it is offline.
-            if (event.range !== undefined && event.range.count > 0 && (event.mask & FAN_PRE_ACCESS) !== 0n) {
-              const offline = await this.engine.fs.offlineBytes(event.path!).catch(() => 0);
-              if (offline > 0) {
-                await this.engine.fs.hsmFill(event.path!, event.range.offset, event.range.count);
-                this.counters.fills++;
-                this.counters.filledBytes += event.range.count;
-              }
-            }
-            await queue.respond(event.id, FAN_ALLOW);
-          }
-          this.counters.requestsAnswered++;
-        } catch {
-          // The file went away or the engine is closing: the next read tells.
-        }
+        const answering = this.answer(queue, event);
+        this.answering.add(answering);
+        void answering.finally(() => this.answering.delete(answering));
       }
+    }
+    await Promise.all(this.answering);
+  }
+
+  /** Answers under way. */
+  private readonly answering = new Set<Promise<void>>();
+
+  /** Fills what a pre-content event asks for, if it is offline, and answers it (now and then with EAGAIN). */
+  private async answer(queue: EventQueue, event: QueuedEvent): Promise<void> {
+    try {
+      if (this.prng.chance(0.02)) {
+        await queue.respond(event.id, FAN_DENY_ERRNO(ERRNO.EAGAIN));
+        this.counters.denied++;
+      } else {
+        // Fill exactly the range asked for, if any of it is offline.
+        if (event.range !== undefined && event.range.count > 0 && (event.mask & FAN_PRE_ACCESS) !== 0n) {
+          const offline = await this.engine.fs.offlineBytes(event.path!).catch(() => 0);
+          if (offline > 0) {
+            await this.engine.fs.hsmFill(event.path!, event.range.offset, event.range.count);
+            this.counters.fills++;
+            this.counters.filledBytes += event.range.count;
+          }
+        }
+        await queue.respond(event.id, FAN_ALLOW);
+      }
+      this.counters.requestsAnswered++;
+    } catch {
+      // The file went away or the engine is closing: the next read tells.
     }
   }
 
@@ -129,9 +145,18 @@ export class HsmDaemon {
   /** Releases the queue handle and opens a new one: read, unanswered events come back first. */
   async restart(): Promise<void> {
     const old = this.queue;
-    await old.close();
-    this.queue = this.engine.groups.get('hsm').openQueue();
+    this.restarting = old.close().then(() => {
+      this.queue = this.engine.groups.get('hsm').openQueue();
+    });
+    try {
+      await this.restarting;
+    } finally {
+      this.restarting = null;
+    }
   }
+
+  /** Set while a restart closes the handle and opens the next: the loop waits for it rather than stopping. */
+  private restarting: Promise<void> | null = null;
 
   async stop(): Promise<void> {
     this.running = false;

@@ -128,6 +128,9 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   daemon.leaveUnanswered = 8;
   const restartDeadline = Date.now() + 5000;
   while (daemon.leaveUnanswered > 0 && Date.now() < restartDeadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  // Fewer may have come (the processes wait on those left unanswered): the
+  // new handle answers everything.
+  daemon.leaveUnanswered = 0;
   await daemon.restart();
   await work;
   clearInterval(ticker);
