@@ -1,0 +1,111 @@
+/**
+ * `node dist/bench/cpu-per-op.js [DIST]`: CPU time (user + system, every
+ * thread of the process) per unit of work on the write path, with the disk
+ * taken out: the engine on tmpfs (`/dev/shm` where there is one), so that
+ * fdatasync costs no waiting and what is left is fanlog's own work.
+ *
+ *   engine_op       one operation of the engine suite's mix (create, open,
+ *                   write, close, rename, setxattr, unlink), 64 processes
+ *   permission_rt   one permission round trip of the permissions suite
+ *                   (request, answer, completion), 64 processes
+ *   journal_append  one 200-byte append, 64 concurrent appenders
+ *
+ * Three rounds each; the lowest is what the code costs (the others carry
+ * this VM's noise). DIST (default: this build) is a directory holding
+ * another build's `index.js`, to compare two builds on one machine.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+type Fanlog = typeof import('../index.js');
+
+const PROCESSES = 64;
+const cpuUs = (): number => {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
+};
+
+/** CPU µs per call of `unit` after `warm` warm-up rounds, over `rounds` rounds of 64 concurrent calls. */
+async function perUnit(unit: (i: number, round: number) => Promise<unknown>, rounds: number, unitsPerCall = 1): Promise<number> {
+  for (let round = 0; round < 20; round++) await Promise.all(Array.from({ length: PROCESSES }, (_, i) => unit(i, -1 - round)));
+  const started = cpuUs();
+  for (let round = 0; round < rounds; round++) await Promise.all(Array.from({ length: PROCESSES }, (_, i) => unit(i, round)));
+  return (cpuUs() - started) / (PROCESSES * rounds * unitsPerCall);
+}
+
+async function engineOp(fanlog: Fanlog, root: string): Promise<number> {
+  const engine = await fanlog.Engine.open(path.join(root, `ops-${Date.now()}`), { store: 'lmdb', checkpointEveryRecords: 2 ** 40 });
+  for (let p = 0; p < PROCESSES; p++) await engine.fs.mkdir(`/p${p}`);
+  const cycle = async (p: number, round: number): Promise<void> => {
+    const fs = engine.fs;
+    const ctx = { pid: 100 + p };
+    const file = `/p${p}/f${round}`;
+    const moved = `/p${p}/g${round}`;
+    await fs.create(file, { size: 0 }, ctx);
+    const fd = await fs.open(file, 'w', {}, ctx);
+    await fs.write(fd, 0, 4096, ctx);
+    await fs.close(fd, ctx);
+    await fs.rename(file, moved, ctx);
+    await fs.setxattr(moved, 'user.backup', new Uint8Array(8), ctx);
+    await fs.unlink(moved, ctx);
+  };
+  const us = await perUnit(cycle, 300, 7);
+  await engine.close();
+  return us;
+}
+
+async function permissionRoundTrip(fanlog: Fanlog, root: string): Promise<number> {
+  const engine = await fanlog.Engine.open(path.join(root, `perm-${Date.now()}`), { store: 'lmdb', checkpointEveryRecords: 2 ** 40 });
+  await engine.fs.mkdir('/d');
+  const fds: number[] = [];
+  for (let i = 0; i < PROCESSES; i++) {
+    await engine.fs.create(`/d/f${i}`, { size: 1 << 20 });
+    fds.push(await engine.fs.open(`/d/f${i}`, 'r'));
+  }
+  const group = await engine.groups.create('av', { class: 'content' });
+  await group.mark({ path: '/d', scope: 'mount', mask: fanlog.FAN_ACCESS_PERM });
+  const queue = group.openQueue();
+  let listening = true;
+  const answering = new Set<Promise<void>>();
+  const listener = (async () => {
+    while (listening) {
+      for (const event of await queue.read({ max: 256, waitMs: 50 })) {
+        const answer = queue.respond(event.id, fanlog.FAN_ALLOW);
+        answering.add(answer);
+        void answer.finally(() => answering.delete(answer));
+      }
+    }
+    await Promise.all(answering);
+  })();
+  const us = await perUnit((i) => engine.fs.read(fds[i]!, 0, 4096, { pid: 100 + i }), 300);
+  listening = false;
+  await listener;
+  await queue.close();
+  await engine.close();
+  return us;
+}
+
+async function journalAppend(fanlog: Fanlog, root: string): Promise<number> {
+  const journal = await fanlog.Journal.open(path.join(root, `journal-${Date.now()}`), { sync: 'always' });
+  const payload = new Uint8Array(200);
+  const us = await perUnit(() => journal.append(payload), 2000);
+  await journal.close();
+  return us;
+}
+
+const dist = process.argv[2];
+const fanlog = (await import(dist === undefined ? '../index.js' : pathToFileURL(path.resolve(dist, 'index.js')).href)) as Fanlog;
+const root = mkdtempSync(path.join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'fanlog-cpu-'));
+try {
+  const lowest: Record<string, number> = { engine_op: Infinity, permission_rt: Infinity, journal_append: Infinity };
+  for (let round = 0; round < 3; round++) {
+    lowest.engine_op = Math.min(lowest.engine_op!, await engineOp(fanlog, root));
+    lowest.permission_rt = Math.min(lowest.permission_rt!, await permissionRoundTrip(fanlog, root));
+    lowest.journal_append = Math.min(lowest.journal_append!, await journalAppend(fanlog, root));
+  }
+  for (const [name, us] of Object.entries(lowest)) process.stdout.write(`${name.padEnd(16)}${us.toFixed(1).padStart(7)} µs of CPU\n`);
+} finally {
+  rmSync(root, { recursive: true, force: true });
+}
