@@ -30,7 +30,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Engine } from '../fanlog.js';
 import { Journal } from '../journal/journal.js';
-import { countAppends, CountingIo, describeOverlap } from './overlap.js';
+import { countAppends, CountingIo, countOverlap } from './overlap.js';
 import { type BenchCase, type BenchSettings, measureTargets, ratio, runCases, selected, type Targets } from './harness.js';
 
 const PROCESSES = 64;
@@ -116,12 +116,7 @@ export async function engineSuite(settings: BenchSettings): Promise<EngineSuiteR
     settings.log(`  engine_ops_64 / engine_ops_1          ${ratio(rates.engine_ops_64, rates.engine_ops_1)}`);
     settings.log(`  engine_ops_64                         target >= 100,000 operations/s`);
     const targets = await measureTargets(cases, TARGETS, settings);
-    if (selected(settings, 'overlap')) {
-      io.reset();
-      for (let round = 0; round < (settings.quick ? 10 : 200); round++) await Promise.all(many.map((p) => p.step()));
-      settings.log('what a pipelined commit could overlap (bench/overlap.ts):');
-      settings.log(describeOverlap('engine_ops_64', io.count));
-    }
+    if (selected(settings, 'overlap')) await countOverlap('engine_ops_64', io, () => Promise.all(many.map((p) => p.step())), settings);
     await engine.close();
     await journal.close();
 

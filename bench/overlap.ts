@@ -8,6 +8,7 @@
  */
 import { NodeIo } from '../journal/node-io.js';
 import type { Io, IoFile } from '../journal/io.js';
+import type { BenchSettings } from './harness.js';
 
 export interface OverlapCount {
   entries: number;
@@ -56,6 +57,11 @@ export function countAppends(journal: { appendRecords: (...args: never[]) => Pro
   }) as typeof journal.appendRecords;
 }
 
-export function describeOverlap(name: string, count: OverlapCount): string {
-  return `  ${name.padEnd(36)}${count.duringSync.toLocaleString('en-US')} of ${count.entries.toLocaleString('en-US')} entries appended during an fdatasync (${(count.entries / Math.max(1, count.syncs)).toFixed(1)} entries per fdatasync)`;
+/** Runs `round` 200 times (10 quick) counting from zero, and prints what was appended during an fdatasync. */
+export async function countOverlap(name: string, io: CountingIo, round: () => Promise<unknown>, settings: BenchSettings): Promise<void> {
+  io.reset();
+  for (let i = 0; i < (settings.quick ? 10 : 200); i++) await round();
+  const { entries, duringSync, syncs } = io.count;
+  settings.log('what a pipelined commit could overlap (bench/overlap.ts):');
+  settings.log(`  ${name.padEnd(36)}${duringSync.toLocaleString('en-US')} of ${entries.toLocaleString('en-US')} entries appended during an fdatasync (${(entries / Math.max(1, syncs)).toFixed(1)} entries per fdatasync)`);
 }

@@ -24,10 +24,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Engine } from '../fanlog.js';
+import type { EventQueue } from '../engine/notify/event-queue.js';
 import { FAN_ACCESS_PERM, FAN_ALLOW, FAN_OPEN_PERM } from '../engine/notify/masks.js';
 import { type BenchCase, type BenchSettings, measureTargets, ratio, runCases, selected, type Targets } from './harness.js';
 import { Journal } from '../journal/journal.js';
-import { countAppends, CountingIo, describeOverlap } from './overlap.js';
+import { countAppends, CountingIo, countOverlap } from './overlap.js';
 import { randomBytes } from 'node:crypto';
 
 const PROCESSES = 64;
@@ -67,6 +68,32 @@ function percentile(sorted: number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? 0;
 }
 
+/**
+ * An in-process listener allowing every event of `queue`. It answers
+ * without waiting for each answer to be durable, so that its answers share
+ * fdatasyncs as the requests do. `stop()` resolves once every answer is.
+ */
+function listen(queue: EventQueue): { stop: () => Promise<void> } {
+  let listening = true;
+  const answering = new Set<Promise<void>>();
+  const loop = (async () => {
+    while (listening) {
+      for (const event of await queue.read({ max: 256, waitMs: 50 })) {
+        const answer = queue.respond(event.id, FAN_ALLOW);
+        answering.add(answer);
+        void answer.finally(() => answering.delete(answer));
+      }
+    }
+    await Promise.all(answering);
+  })();
+  return {
+    stop: async () => {
+      listening = false;
+      await loop;
+    },
+  };
+}
+
 export async function permissionsSuite(settings: BenchSettings): Promise<PermissionsSuiteResult> {
   const root = mkdtempSync(path.join(tmpdir(), 'fanlog-bench-permissions-'));
   try {
@@ -82,20 +109,7 @@ export async function permissionsSuite(settings: BenchSettings): Promise<Permiss
     const group = await engine.groups.create('av', { class: 'content' });
     await group.mark({ path: '/d', scope: 'mount', mask: FAN_ACCESS_PERM });
     const queue = group.openQueue();
-    let listening = true;
-    // The listener answers without waiting for each answer to be durable, so
-    // its answers share fdatasyncs as the requests do.
-    const answering = new Set<Promise<void>>();
-    const listener = (async () => {
-      while (listening) {
-        for (const event of await queue.read({ max: 256, waitMs: 50 })) {
-          const answer = queue.respond(event.id, FAN_ALLOW);
-          answering.add(answer);
-          void answer.finally(() => answering.delete(answer));
-        }
-      }
-      await Promise.all(answering);
-    })();
+    const listener = listen(queue);
 
     const latencies: number[] = [];
     const roundTrip = async (fd: number, pid: number, record: boolean): Promise<void> => {
@@ -124,14 +138,8 @@ export async function permissionsSuite(settings: BenchSettings): Promise<Permiss
     settings.log('  permission_64                       target >= 20,000 round trips/s, p99 <= 10 ms');
     const targets = await measureTargets(cases, TARGETS, settings);
     await journal.close();
-    if (selected(settings, 'overlap')) {
-      io.reset();
-      for (let round = 0; round < (settings.quick ? 10 : 200); round++) await Promise.all(fds.map((fd, i) => roundTrip(fd, 100 + i, false)));
-      settings.log('what a pipelined commit could overlap (bench/overlap.ts):');
-      settings.log(describeOverlap('permission_64', io.count));
-    }
-    listening = false;
-    await listener;
+    if (selected(settings, 'overlap')) await countOverlap('permission_64', io, () => Promise.all(fds.map((fd, i) => roundTrip(fd, 100 + i, false))), settings);
+    await listener.stop();
     await queue.close();
     await engine.close();
     const answersPerSecond: Record<string, number> = {};

@@ -11,8 +11,7 @@
  * while one batch is being written and synced the next callers queue up,
  * and the next step writes all of them with one write and one fdatasync:
  * group commit, with no timer and no tuning. The batch is written from
- * the buffer it was gathered in, which then serves the batch after next:
- * two buffers, no copy per entry.
+ * the buffer it was gathered in (batch.ts): no copy per entry.
  *
  * Durability by sync policy (one sentence each, as the README states them):
  *   'always'   append resolves after the entry and everything before it is
@@ -36,30 +35,25 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { FanlogError, fromIoError, invalid } from '../errors.js';
-import { ByteWriter } from './byte-writer.js';
-import { encodeFrameInto, encodePurgeFrame, FRAME_BYTES_LIMIT, FRAME_KIND_RECORDS, recordsFrameBytes } from './frame.js';
+import { BatchGatherer, type PendingAppend } from './batch.js';
+import type { ByteWriter } from './byte-writer.js';
+import { encodePurgeFrame } from './frame.js';
 import { JournalReader } from './reader.js';
 import { checkHostPath, type Io, type IoFile, type IoLock } from './io.js';
 import { addIndexPoint, recover, type RecoveryReport, type SegmentState } from './recovery.js';
 import { createSegment } from './segment.js';
-import { type JournalOptions, type ReadRange, resolveReadRange, type SyncPolicy, validateOptions, validateSeq } from './options.js';
+import { checkPayloads, type JournalOptions, type ReadRange, resolveReadRange, type SyncPolicy, validateOptions, validateSeq } from './options.js';
 export { SEGMENT_BYTES_MAX_LIMIT, SEGMENT_BYTES_MIN, type JournalOptions, type ReadRange, type SyncPolicy } from './options.js';
 import { SEQ_MAX, type JournalId, type Seq } from './types.js';
 
-/** An entry queued for the next batch: where its frame lies in the batch buffer, its seqs, and its caller. */
-type PendingAppend = { start: number; end: number; firstSeq: Seq; lastSeq: Seq; resolve: (seq: Seq) => void; reject: (error: unknown) => void };
 
-/** A batch buffer larger than this after its write is dropped rather than kept for the next batch. */
-const SPARE_BUFFER_BYTES_MAX = 8 * 1024 * 1024;
+const NOTHING = (): undefined => undefined;
 
 export class Journal {
   private segments: SegmentState[];
   private activeFile: IoFile;
-  private queue: PendingAppend[] = [];
-  /** The batch being gathered: the frames of `queue`, back to back, as the write will read them. */
-  private fill = new ByteWriter();
-  /** The other batch buffer, free while the batch before is not being written. */
-  private spare: ByteWriter | null = null;
+  /** The entries appended since the last disk step, encoded in place (batch.ts). */
+  private readonly batch = new BatchGatherer();
   private drainScheduled = false;
   private chain: Promise<void> = Promise.resolve();
   private assignedSeq: Seq;
@@ -163,18 +157,10 @@ export class Journal {
     return this.segments[this.segments.length - 1]!;
   }
 
-  private checkUsable(): void {
+  /** ECLOSED, EFAILED, or (to write) EROFS when the journal cannot be used so. */
+  private checkUsable(write = true): void {
     if (this.closed) throw new FanlogError('ECLOSED', `journal ${this.dir} is closed`);
-    if (this.readOnly) throw new FanlogError('EROFS', `journal ${this.dir} was opened read-only`);
-    if (this.failure !== null) {
-      throw new FanlogError('EFAILED', `journal ${this.dir} failed (${this.failure.message}); reopen it`, {
-        cause: this.failure,
-      });
-    }
-  }
-
-  private checkReadable(): void {
-    if (this.closed) throw new FanlogError('ECLOSED', `journal ${this.dir} is closed`);
+    if (write && this.readOnly) throw new FanlogError('EROFS', `journal ${this.dir} was opened read-only`);
     if (this.failure !== null) throw this.failedError();
   }
 
@@ -190,12 +176,7 @@ export class Journal {
    */
   async appendEntry(payloads: readonly Uint8Array[]): Promise<Seq> {
     this.checkUsable();
-    if (!Array.isArray(payloads) || payloads.length === 0) throw invalid('an entry needs at least one payload');
-    for (const payload of payloads) {
-      if (!(payload instanceof Uint8Array)) throw invalid('every payload must be a Uint8Array');
-    }
-    const frameBytes = recordsFrameBytes(payloads);
-    if (frameBytes > FRAME_BYTES_LIMIT) throw new FanlogError('E2BIG', `entry of ${frameBytes} framed bytes exceeds the frame limit of ${FRAME_BYTES_LIMIT}`);
+    checkPayloads(payloads);
     return this.appendRecords(payloads.length, (out, i) => out.raw(payloads[i]!));
   }
 
@@ -212,12 +193,11 @@ export class Journal {
     if (typeof encode !== 'function') throw invalid('encode must be a function');
     if (this.assignedSeq + BigInt(count) > SEQ_MAX) throw new FanlogError('ENOSPC', 'sequence numbers are exhausted');
     const firstSeq = this.assignedSeq + 1n;
-    const start = encodeFrameInto(this.fill, FRAME_KIND_RECORDS, firstSeq, count, encode);
+    const { start, end } = this.batch.encode(firstSeq, count, encode);
     this.assignedSeq += BigInt(count);
     const lastSeq = this.assignedSeq;
-    const end = this.fill.length;
     return new Promise<Seq>((resolve, reject) => {
-      this.queue.push({ start, end, firstSeq, lastSeq, resolve, reject });
+      this.batch.add({ start, end, firstSeq, lastSeq, resolve, reject });
       this.scheduleDrain();
     });
   }
@@ -225,10 +205,7 @@ export class Journal {
   /** Runs disk work one step at a time, in call order. */
   private step<T>(work: () => Promise<T>): Promise<T> {
     const run = this.chain.then(work);
-    this.chain = run.then(
-      () => undefined,
-      () => undefined,
-    );
+    this.chain = run.then(NOTHING, NOTHING);
     return run;
   }
 
@@ -237,23 +214,18 @@ export class Journal {
     this.drainScheduled = true;
     void this.step(async () => {
       this.drainScheduled = false;
-      const batch = this.queue;
-      const gathered = this.fill;
-      this.queue = [];
-      this.fill = this.spare ?? new ByteWriter();
-      this.spare = null;
+      const { entries, bytes, release } = this.batch.take();
       if (this.failure !== null) {
-        for (const pending of batch) pending.reject(this.failedError());
+        for (const pending of entries) pending.reject(this.failedError());
         return;
       }
       try {
-        await this.writeBatch(batch, gathered.buffer);
+        await this.writeBatch(entries, bytes);
       } catch (error) {
-        this.fail(error, batch);
+        this.fail(error, entries);
       } finally {
         // Written (or failed): the buffer serves the batch after next.
-        gathered.truncate(0);
-        if (gathered.buffer.length <= SPARE_BUFFER_BYTES_MAX) this.spare = gathered;
+        release();
       }
     });
   }
@@ -341,10 +313,7 @@ export class Journal {
     const failure = fromIoError(error, this.active.path);
     this.failure ??= failure;
     for (const pending of batch) pending.reject(failure);
-    const queued = this.queue;
-    this.queue = [];
-    this.fill.truncate(0);
-    for (const pending of queued) pending.reject(this.failedError());
+    for (const pending of this.batch.clear()) pending.reject(this.failedError());
   }
 
   /**
@@ -368,7 +337,7 @@ export class Journal {
    * ECORRUPT if a frame fails its check on the way.
    */
   read(range: ReadRange = {}): JournalReader {
-    this.checkReadable();
+    this.checkUsable(false);
     const { from, last } = resolveReadRange(range, this.firstSeq, this.durableSeq);
     const segments = this.segments
       .filter((segment) => segment.lastSeq >= from && segment.firstSeq <= last)

@@ -3,6 +3,7 @@
  * validates through these, so that bad input is EINVAL before any I/O.
  */
 import { FanlogError, invalid } from '../errors.js';
+import { FRAME_BYTES_LIMIT, recordsFrameBytes } from './frame.js';
 import type { Io } from './io.js';
 import { NodeIo } from './node-io.js';
 import { SEQ_MAX, type Seq } from './types.js';
@@ -76,4 +77,14 @@ export function resolveReadRange(range: unknown, firstSeq: Seq, durable: Seq): {
   if (from < 1n) throw invalid('from must be at least 1');
   if (from < firstSeq) throw new FanlogError('EPURGED', `records before ${firstSeq} were purged; asked from ${from}`);
   return { from, last: to < durable ? to : durable };
+}
+
+/** An entry's payloads, checked: EINVAL unless a non-empty array of Uint8Array, E2BIG past the frame limit. */
+export function checkPayloads(payloads: unknown): asserts payloads is readonly Uint8Array[] {
+  if (!Array.isArray(payloads) || payloads.length === 0) throw invalid('an entry needs at least one payload');
+  for (const payload of payloads) {
+    if (!(payload instanceof Uint8Array)) throw invalid('every payload must be a Uint8Array');
+  }
+  const frameBytes = recordsFrameBytes(payloads as Uint8Array[]);
+  if (frameBytes > FRAME_BYTES_LIMIT) throw new FanlogError('E2BIG', `entry of ${frameBytes} framed bytes exceeds the frame limit of ${FRAME_BYTES_LIMIT}`);
 }

@@ -121,6 +121,24 @@ function writeArgs(w: ByteWriter, args: IntentArgs): void {
   }
 }
 
+function readStat(r: Reader): Stat {
+  return {
+    ino: r.varint(), mode: r.varint(), uid: r.varint(), gid: r.varint(), size: r.varint(), nlink: r.varint(),
+    atime: r.u64(), mtime: r.u64(), ctime: r.u64(),
+  };
+}
+
+function readAttrs(r: Reader): Attrs {
+  const presence = r.byte();
+  const attrs: Attrs = {};
+  ATTR_FIELDS.forEach((field, bit) => {
+    if ((presence & (1 << bit)) === 0) return;
+    if (field === 'atime' || field === 'mtime') attrs[field] = r.u64();
+    else attrs[field] = r.varint();
+  });
+  return attrs;
+}
+
 function readSteps(r: Reader): IntentStep[] {
   const count = r.varint();
   const steps: IntentStep[] = [];
@@ -180,25 +198,8 @@ export function decodeRecord(bytes: Uint8Array): EngineRecord {
       case 7: record.path = r.string(); break;
       case 8: record.oldPath = r.string(); break;
       case 9: record.range = { offset: r.varint(), count: r.varint() }; break;
-      case 10: {
-        const stat: Stat = {
-          ino: r.varint(), mode: r.varint(), uid: r.varint(), gid: r.varint(), size: r.varint(), nlink: r.varint(),
-          atime: r.u64(), mtime: r.u64(), ctime: r.u64(),
-        };
-        record.stat = stat;
-        break;
-      }
-      case 11: {
-        const presence = r.byte();
-        const attrs: Attrs = {};
-        ATTR_FIELDS.forEach((field, bit) => {
-          if ((presence & (1 << bit)) === 0) return;
-          if (field === 'atime' || field === 'mtime') attrs[field] = r.u64();
-          else attrs[field] = r.varint();
-        });
-        record.attrs = attrs;
-        break;
-      }
+      case 10: record.stat = readStat(r); break;
+      case 11: record.attrs = readAttrs(r); break;
       case 12: record.xattr = r.string(); break;
       case 13: record.value = r.raw(); break;
       case 14: record.target = r.string(); break;

@@ -1,0 +1,80 @@
+/**
+ * The batch being gathered between two disk steps of the journal: the
+ * frames of the entries appended since the last drain, back to back in one
+ * buffer, exactly as the write will read them, and the callers waiting on
+ * each. Records are encoded straight into it (frame.ts `encodeFrameInto`).
+ *
+ * Two buffers alternate: `take()` hands the gathered one to the disk step
+ * and starts the next batch in the other; `release()`, once the write is
+ * done, makes it the spare. So the buffer being written is never touched,
+ * and a steady load allocates no buffer at all.
+ */
+import { ByteWriter } from './byte-writer.js';
+import { encodeFrameInto, FRAME_KIND_RECORDS } from './frame.js';
+import type { Seq } from './types.js';
+
+/** An entry in a batch: where its frame lies in the batch's bytes, its seqs, and its caller. */
+export interface PendingAppend {
+  start: number;
+  end: number;
+  firstSeq: Seq;
+  lastSeq: Seq;
+  resolve: (seq: Seq) => void;
+  reject: (error: unknown) => void;
+}
+
+/** A buffer larger than this after its write is dropped rather than kept for the batch after next. */
+const SPARE_BUFFER_BYTES_MAX = 8 * 1024 * 1024;
+
+/** A batch taken for writing: its entries in order, their frames, and how to give the buffer back. */
+export interface TakenBatch {
+  entries: PendingAppend[];
+  bytes: Uint8Array;
+  release(): void;
+}
+
+export class BatchGatherer {
+  private entries: PendingAppend[] = [];
+  private fill = new ByteWriter();
+  private spare: ByteWriter | null = null;
+
+  /**
+   * Encodes an entry of `count` records, the first of seq `firstSeq`, into
+   * the batch (see encodeFrameInto); returns where its frame lies. If
+   * `encode` throws, the batch is as it was and the error goes on.
+   */
+  encode(firstSeq: Seq, count: number, encode: (out: ByteWriter, index: number) => void): { start: number; end: number } {
+    const start = encodeFrameInto(this.fill, FRAME_KIND_RECORDS, firstSeq, count, encode);
+    return { start, end: this.fill.length };
+  }
+
+  /** The caller of the entry just encoded, waiting for it. */
+  add(pending: PendingAppend): void {
+    this.entries.push(pending);
+  }
+
+  /** Takes the batch gathered so far for writing; the next one starts in the other buffer. */
+  take(): TakenBatch {
+    const entries = this.entries;
+    const gathered = this.fill;
+    this.entries = [];
+    this.fill = this.spare ?? new ByteWriter();
+    this.spare = null;
+    return {
+      entries,
+      bytes: gathered.buffer,
+      release: () => {
+        gathered.truncate(0);
+        if (gathered.buffer.length <= SPARE_BUFFER_BYTES_MAX) this.spare = gathered;
+      },
+    };
+  }
+
+  /** Drops everything gathered (the journal failed); returns the callers to tell. */
+  clear(): PendingAppend[] {
+    const entries = this.entries;
+    this.entries = [];
+    this.fill.truncate(0);
+    return entries;
+  }
+}
