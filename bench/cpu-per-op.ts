@@ -18,6 +18,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { MixProcess } from './engine.js';
+import { listen } from './permissions.js';
 
 type Fanlog = typeof import('../index.js');
 
@@ -27,31 +29,19 @@ const cpuUs = (): number => {
   return usage.user + usage.system;
 };
 
-/** CPU µs per call of `unit` after `warm` warm-up rounds, over `rounds` rounds of 64 concurrent calls. */
-async function perUnit(unit: (i: number, round: number) => Promise<unknown>, rounds: number, unitsPerCall = 1): Promise<number> {
-  for (let round = 0; round < 20; round++) await Promise.all(Array.from({ length: PROCESSES }, (_, i) => unit(i, -1 - round)));
+/** CPU µs per call of `unit(i)`, over `rounds` rounds of 64 concurrent calls after 20 warm-up rounds. */
+async function perUnit(unit: (i: number) => Promise<unknown>, rounds: number): Promise<number> {
+  for (let round = 0; round < 20; round++) await Promise.all(Array.from({ length: PROCESSES }, (_, i) => unit(i)));
   const started = cpuUs();
-  for (let round = 0; round < rounds; round++) await Promise.all(Array.from({ length: PROCESSES }, (_, i) => unit(i, round)));
-  return (cpuUs() - started) / (PROCESSES * rounds * unitsPerCall);
+  for (let round = 0; round < rounds; round++) await Promise.all(Array.from({ length: PROCESSES }, (_, i) => unit(i)));
+  return (cpuUs() - started) / (PROCESSES * rounds);
 }
 
 async function engineOp(fanlog: Fanlog, root: string): Promise<number> {
   const engine = await fanlog.Engine.open(path.join(root, `ops-${Date.now()}`), { store: 'lmdb', checkpointEveryRecords: 2 ** 40 });
-  for (let p = 0; p < PROCESSES; p++) await engine.fs.mkdir(`/p${p}`);
-  const cycle = async (p: number, round: number): Promise<void> => {
-    const fs = engine.fs;
-    const ctx = { pid: 100 + p };
-    const file = `/p${p}/f${round}`;
-    const moved = `/p${p}/g${round}`;
-    await fs.create(file, { size: 0 }, ctx);
-    const fd = await fs.open(file, 'w', {}, ctx);
-    await fs.write(fd, 0, 4096, ctx);
-    await fs.close(fd, ctx);
-    await fs.rename(file, moved, ctx);
-    await fs.setxattr(moved, 'user.backup', new Uint8Array(8), ctx);
-    await fs.unlink(moved, ctx);
-  };
-  const us = await perUnit(cycle, 300, 7);
+  const processes = Array.from({ length: PROCESSES }, (_, i) => new MixProcess(engine, 100 + i));
+  for (const process of processes) await process.setup();
+  const us = await perUnit((i) => processes[i]!.step(), 2100);
   await engine.close();
   return us;
 }
@@ -67,21 +57,9 @@ async function permissionRoundTrip(fanlog: Fanlog, root: string): Promise<number
   const group = await engine.groups.create('av', { class: 'content' });
   await group.mark({ path: '/d', scope: 'mount', mask: fanlog.FAN_ACCESS_PERM });
   const queue = group.openQueue();
-  let listening = true;
-  const answering = new Set<Promise<void>>();
-  const listener = (async () => {
-    while (listening) {
-      for (const event of await queue.read({ max: 256, waitMs: 50 })) {
-        const answer = queue.respond(event.id, fanlog.FAN_ALLOW);
-        answering.add(answer);
-        void answer.finally(() => answering.delete(answer));
-      }
-    }
-    await Promise.all(answering);
-  })();
+  const listener = listen(queue);
   const us = await perUnit((i) => engine.fs.read(fds[i]!, 0, 4096, { pid: 100 + i }), 300);
-  listening = false;
-  await listener;
+  await listener.stop();
   await queue.close();
   await engine.close();
   return us;

@@ -30,7 +30,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Engine } from '../fanlog.js';
 import { Journal } from '../journal/journal.js';
-import { countAppends, CountingIo, countOverlap } from './overlap.js';
+import { CountingIo, countOverlap } from './overlap.js';
 import { type BenchCase, type BenchSettings, measureTargets, ratio, runCases, selected, type Targets } from './harness.js';
 
 const PROCESSES = 64;
@@ -50,7 +50,7 @@ const TARGETS: [string, string, number][] = [
 ];
 
 /** One simulated process cycling through the mix; `step()` runs its next operation. */
-class MixProcess {
+export class MixProcess {
   private step_ = 0;
   private fd = -1;
   private readonly dir: string;
@@ -91,7 +91,7 @@ export async function engineSuite(settings: BenchSettings): Promise<EngineSuiteR
   try {
     const io = new CountingIo();
     const engine = await Engine.open(path.join(root, 'engine'), { store: 'lmdb', io });
-    countAppends(engine.journal, io);
+    io.watch(() => engine.journal.headSeq);
     const single = new MixProcess(engine, 1);
     await single.setup();
     const many = Array.from({ length: PROCESSES }, (_, i) => new MixProcess(engine, 100 + i));

@@ -67,6 +67,11 @@ export function runCases(cases: BenchCase[], settings: BenchSettings): Promise<R
   });
 }
 
+/** The value at `fraction` (0.5: the median) of `sorted`, ascending; 0 when empty. */
+export function percentile(sorted: readonly number[], fraction: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? 0;
+}
+
 export function formatRate(rate: number): string {
   return Math.round(rate).toLocaleString('en-US').padStart(12);
 }
@@ -111,10 +116,7 @@ export async function runSideBySide(cases: BenchCase[], settings: BenchSettings)
       perRound[benchCase.name]!.push((calls * benchCase.recordsPerCall) / (elapsed / 1000));
     }
   }
-  const median = (values: number[]): number => {
-    const sorted = [...values].sort((x, y) => x - y);
-    return sorted.length === 0 ? NaN : sorted[Math.floor(sorted.length / 2)]!;
-  };
+  const median = (values: number[]): number => (values.length === 0 ? NaN : percentile([...values].sort((x, y) => x - y), 0.5));
   const rates: Record<string, number> = {};
   for (const benchCase of chosen) {
     const values = perRound[benchCase.name]!;

@@ -1,67 +1,72 @@
 /**
- * What a pipelined commit could overlap: how many entries are appended
+ * What a pipelined commit could overlap: how many records are appended
  * while one of the journal's fdatasyncs is in flight. A pipelined commit
- * writes such entries during the sync instead of after it; with none, there
+ * writes such records during the sync instead of after it; with none, there
  * is nothing to overlap, and the commit stays one write and one fdatasync
- * per batch. Measured on the real disk through an `Io` that counts, for a
- * workload of `rounds` rounds of `concurrency` callers.
+ * per batch. Measured on the real disk through an `Io` whose files report
+ * their fdatasyncs, reading the journal's head before and after each.
  */
 import { NodeIo } from '../journal/node-io.js';
-import type { Io, IoFile } from '../journal/io.js';
+import type { IoFile, IoOpenMode } from '../journal/io.js';
 import type { BenchSettings } from './harness.js';
 
 export interface OverlapCount {
-  entries: number;
-  /** Entries appended while an fdatasync was in flight. */
-  duringSync: number;
+  /** Records appended while counting. */
+  records: bigint;
+  /** Of them, those appended while an fdatasync was in flight. */
+  duringSync: bigint;
   syncs: number;
 }
 
-/** A NodeIo whose files count fdatasyncs in flight; `appended()` is called by the workload's journal hook. */
+/** A NodeIo whose files count fdatasyncs and the records appended during them, once `watch` names the journal's head. */
 export class CountingIo extends NodeIo {
-  private inFlight = 0;
-  readonly count: OverlapCount = { entries: 0, duringSync: 0, syncs: 0 };
+  private head: () => bigint = () => 0n;
+  private startHead = 0n;
+  readonly count: OverlapCount = { records: 0n, duringSync: 0n, syncs: 0 };
 
-  override async open(file: string, mode: Parameters<Io['open']>[1]): Promise<IoFile> {
+  override async open(file: string, mode: IoOpenMode): Promise<IoFile> {
     const handle = await super.open(file, mode);
-    const datasync = handle.datasync.bind(handle);
-    handle.datasync = async () => {
-      this.inFlight++;
-      this.count.syncs++;
-      try {
-        await datasync();
-      } finally {
-        this.inFlight--;
-      }
+    return {
+      path: handle.path,
+      size: () => handle.size(),
+      read: (buffer, position) => handle.read(buffer, position),
+      write: (data, position) => handle.write(data, position),
+      truncate: (length) => handle.truncate(length),
+      datasync: async () => {
+        const before = this.head();
+        try {
+          await handle.datasync();
+        } finally {
+          this.count.syncs++;
+          this.count.duringSync += this.head() - before;
+        }
+      },
+      close: () => handle.close(),
     };
-    return handle;
   }
 
-  /** One entry is being appended now. */
-  appended(): void {
-    this.count.entries++;
-    if (this.inFlight > 0) this.count.duringSync++;
+  /** Reads the head of the journal written through this Io (`journal.headSeq`). */
+  watch(head: () => bigint): void {
+    this.head = head;
   }
 
+  /** Counts from zero. */
   reset(): void {
-    Object.assign(this.count, { entries: 0, duringSync: 0, syncs: 0 });
+    this.startHead = this.head();
+    Object.assign(this.count, { records: 0n, duringSync: 0n, syncs: 0 });
   }
-}
 
-/** Wraps a journal's appendRecords so that every entry is counted by `io`. */
-export function countAppends(journal: { appendRecords: (...args: never[]) => Promise<bigint> }, io: CountingIo): void {
-  const original = journal.appendRecords.bind(journal);
-  journal.appendRecords = ((...args: never[]) => {
-    io.appended();
-    return original(...args);
-  }) as typeof journal.appendRecords;
+  /** The count since the last reset. */
+  total(): OverlapCount {
+    return { ...this.count, records: this.head() - this.startHead };
+  }
 }
 
 /** Runs `round` 200 times (10 quick) counting from zero, and prints what was appended during an fdatasync. */
 export async function countOverlap(name: string, io: CountingIo, round: () => Promise<unknown>, settings: BenchSettings): Promise<void> {
   io.reset();
   for (let i = 0; i < (settings.quick ? 10 : 200); i++) await round();
-  const { entries, duringSync, syncs } = io.count;
+  const { records, duringSync, syncs } = io.total();
   settings.log('what a pipelined commit could overlap (bench/overlap.ts):');
-  settings.log(`  ${name.padEnd(36)}${duringSync.toLocaleString('en-US')} of ${entries.toLocaleString('en-US')} entries appended during an fdatasync (${(entries / Math.max(1, syncs)).toFixed(1)} entries per fdatasync)`);
+  settings.log(`  ${name.padEnd(36)}${duringSync.toLocaleString('en-US')} of ${records.toLocaleString('en-US')} records appended during an fdatasync (${(Number(records) / Math.max(1, syncs)).toFixed(1)} records per fdatasync)`);
 }

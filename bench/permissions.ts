@@ -26,9 +26,9 @@ import path from 'node:path';
 import { Engine } from '../fanlog.js';
 import type { EventQueue } from '../engine/notify/event-queue.js';
 import { FAN_ACCESS_PERM, FAN_ALLOW, FAN_OPEN_PERM } from '../engine/notify/masks.js';
-import { type BenchCase, type BenchSettings, measureTargets, ratio, runCases, selected, type Targets } from './harness.js';
+import { type BenchCase, type BenchSettings, measureTargets, percentile, ratio, runCases, selected, type Targets } from './harness.js';
 import { Journal } from '../journal/journal.js';
-import { countAppends, CountingIo, countOverlap } from './overlap.js';
+import { CountingIo, countOverlap } from './overlap.js';
 import { randomBytes } from 'node:crypto';
 
 const PROCESSES = 64;
@@ -64,16 +64,13 @@ async function answerPending(root: string, count: number): Promise<number> {
   }
 }
 
-function percentile(sorted: number[], fraction: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? 0;
-}
 
 /**
  * An in-process listener allowing every event of `queue`. It answers
  * without waiting for each answer to be durable, so that its answers share
  * fdatasyncs as the requests do. `stop()` resolves once every answer is.
  */
-function listen(queue: EventQueue): { stop: () => Promise<void> } {
+export function listen(queue: EventQueue): { stop: () => Promise<void> } {
   let listening = true;
   const answering = new Set<Promise<void>>();
   const loop = (async () => {
@@ -99,7 +96,7 @@ export async function permissionsSuite(settings: BenchSettings): Promise<Permiss
   try {
     const io = new CountingIo();
     const engine = await Engine.open(path.join(root, 'engine'), { store: 'lmdb', io });
-    countAppends(engine.journal, io);
+    io.watch(() => engine.journal.headSeq);
     await engine.fs.mkdir('/d');
     const fds: number[] = [];
     for (let i = 0; i < PROCESSES; i++) {

@@ -50,28 +50,8 @@ export function encodeRecordInto(w: ByteWriter, record: EngineRecord): void {
   if (record.path !== undefined) (w.byte(7), w.string(record.path));
   if (record.oldPath !== undefined) (w.byte(8), w.string(record.oldPath));
   if (record.range !== undefined) (w.byte(9), w.varint(record.range.offset), w.varint(record.range.count));
-  if (record.stat !== undefined) {
-    const s = record.stat;
-    w.byte(10);
-    for (const value of [s.ino, s.mode, s.uid, s.gid, s.size, s.nlink]) w.varint(value);
-    w.u64(s.atime);
-    w.u64(s.mtime);
-    w.u64(s.ctime);
-  }
-  if (record.attrs !== undefined) {
-    const attrs = record.attrs;
-    w.byte(11);
-    let presence = 0;
-    ATTR_FIELDS.forEach((field, bit) => {
-      if (attrs[field] !== undefined) presence |= 1 << bit;
-    });
-    w.byte(presence);
-    for (const field of ATTR_FIELDS) {
-      const value = attrs[field];
-      if (typeof value === 'bigint') w.u64(value);
-      else if (value !== undefined) w.varint(value);
-    }
-  }
+  if (record.stat !== undefined) (w.byte(10), writeStat(w, record.stat));
+  if (record.attrs !== undefined) (w.byte(11), writeAttrs(w, record.attrs));
   if (record.xattr !== undefined) (w.byte(12), w.string(record.xattr));
   if (record.value !== undefined) (w.byte(13), w.bytes(record.value));
   if (record.target !== undefined) (w.byte(14), w.string(record.target));
@@ -97,6 +77,35 @@ export function encodeRecordInto(w: ByteWriter, record: EngineRecord): void {
   if (record.args !== undefined) (w.byte(31), writeArgs(w, record.args));
 }
 
+/** Every event carries one: written field by field, with no array per record. */
+function writeStat(w: ByteWriter, s: Stat): void {
+  w.varint(s.ino);
+  w.varint(s.mode);
+  w.varint(s.uid);
+  w.varint(s.gid);
+  w.varint(s.size);
+  w.varint(s.nlink);
+  w.u64(s.atime);
+  w.u64(s.mtime);
+  w.u64(s.ctime);
+}
+
+/** The presence byte of `attrs` and `args`: bit i set when `fields[i]` is present. */
+function presenceOf<F extends string>(value: Partial<Record<F, unknown>>, fields: readonly F[]): number {
+  let presence = 0;
+  for (let bit = 0; bit < fields.length; bit++) if (value[fields[bit]!] !== undefined) presence |= 1 << bit;
+  return presence;
+}
+
+function writeAttrs(w: ByteWriter, attrs: Attrs): void {
+  w.byte(presenceOf(attrs, ATTR_FIELDS));
+  for (const field of ATTR_FIELDS) {
+    const value = attrs[field];
+    if (typeof value === 'bigint') w.u64(value);
+    else if (value !== undefined) w.varint(value);
+  }
+}
+
 function writeSteps(w: ByteWriter, steps: readonly IntentStep[]): void {
   w.varint(steps.length);
   for (const step of steps) {
@@ -107,11 +116,7 @@ function writeSteps(w: ByteWriter, steps: readonly IntentStep[]): void {
 }
 
 function writeArgs(w: ByteWriter, args: IntentArgs): void {
-  let presence = 0;
-  ARG_FIELDS.forEach((field, bit) => {
-    if (args[field] !== undefined) presence |= 1 << bit;
-  });
-  w.byte(presence);
+  w.byte(presenceOf(args, ARG_FIELDS));
   for (const field of ARG_FIELDS) {
     const value = args[field];
     if (value === undefined) continue;
