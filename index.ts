@@ -32,7 +32,7 @@ export type { Outcome } from './engine/permission/operation.js';
 export { Consumer, type ConsumerInfo, type ConsumerOptions, type DeliveredRecord } from './consumers/consumer.js';
 export { Consumers } from './consumers/consumer-registry.js';
 export { Filters, type FilterFactory, type FilterPredicate } from './consumers/filters.js';
-export type { RecordHeader } from './engine/record/codec.js';
+export type { RecordHeader } from './engine/record/view.js';
 export {
   runCrashTests,
   deriveRunSeed,

@@ -1,31 +1,45 @@
 /**
  * Consumers suite: how fast a changelog consumer reads, filters and
- * acknowledges (lmdb store).
+ * acknowledges (lmdb store), against lmdb-js reading the same records.
  *
  * The journal is prepared with N event records (1,000,000; 100,000 with
  * --quick), written straight through the journal so preparation is quick,
  * with paths spread over 100 directories.
  *
- *   consumer_read      one consumer reads all N records, no filter
+ *   consumer_read      one consumer reads all N, no filter, with the default batch (1,000),
+ *                      `path` and `mask` read from every record
+ *   lmdb_getrange      the same N records' bytes as binary values in lmdb, read with
+ *                      `getRange` as records (the same view), `path` and `mask` read: what a
+ *                      user would otherwise use
  *   consumer_filtered  one consumer scans all N with a path-prefix filter keeping 1 in 100
  *   consumers_8        8 consumers read all N concurrently (records/s summed)
  *   consumer_acks      durable acknowledgements, one after another
+ *   consumer_read_rss  (extra) peak RSS of a process reading 10 M records (1 M with --quick)
+ *                      through a consumer in batches of 1,000 (bench/consumer-rss.ts)
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { open as openLmdb } from 'lmdb';
 import { encodeRecord } from '../engine/record/codec.js';
+import { viewRecord } from '../engine/record/view.js';
 import { Engine } from '../fanlog.js';
 import { FAN_CREATE } from '../engine/notify/masks.js';
 import { Journal } from '../journal/journal.js';
-import { type BenchCase, type BenchSettings, runCases } from './harness.js';
+import { type BenchCase, type BenchSettings, measureTargets, runCases, selected, type Targets } from './harness.js';
 
 export interface ConsumersSuiteResult {
   suite: 'consumers';
   recordsPerSecond: Record<string, number>;
+  targets: Targets;
+  /** Peak RSS in MB of a process reading `rssRecords` through a consumer; NaN when not measured. */
+  readRssMb: number;
+  rssRecords: number;
 }
 
-const BATCH = 10_000;
+const TARGETS: [string, string, number][] = [['consumer_read', 'lmdb_getrange', 1]];
 
 export async function consumersSuite(settings: BenchSettings): Promise<ConsumersSuiteResult> {
   const root = mkdtempSync(path.join(tmpdir(), 'fanlog-bench-consumers-'));
@@ -33,13 +47,19 @@ export async function consumersSuite(settings: BenchSettings): Promise<Consumers
   try {
     await writeChangelog(path.join(root, 'engine', 'journal'), records, settings);
     const engine = await Engine.open(path.join(root, 'engine'), { store: 'lmdb' });
+    const lmdb = await copyIntoLmdb(engine, path.join(root, 'lmdb'), records);
 
     const readAll = async (name: string, filter?: string): Promise<number> => {
       if (engine.consumers.list().some((info) => info.name === name)) await engine.consumers.deregister(name);
       const consumer = await engine.consumers.register(name);
       if (filter !== undefined) await consumer.attachFilter('path-prefix', filter);
       let count = 0;
-      for (let batch = await consumer.read({ max: BATCH }); batch.length > 0; batch = await consumer.read({ max: BATCH })) count += batch.length;
+      let touched = 0;
+      for (let batch = await consumer.read(); batch.length > 0; batch = await consumer.read()) {
+        count += batch.length;
+        for (const record of batch) touched += record.path!.length + (record.mask! > 0n ? 1 : 0);
+      }
+      if (touched === 0 && count > 0) throw new Error('no path read');
       return count;
     };
     const acker = await engine.consumers.register('acker');
@@ -52,6 +72,20 @@ export async function consumersSuite(settings: BenchSettings): Promise<Consumers
         run: async () => {
           const count = await readAll('reader');
           if (count !== records) throw new Error(`read ${count} records, expected ${records}`);
+        },
+      },
+      {
+        name: 'lmdb_getrange',
+        recordsPerCall: records,
+        run: async () => {
+          let count = 0;
+          let touched = 0;
+          for (const { key, value } of lmdb.getRange({})) {
+            const record = viewRecord(BigInt(key), value);
+            touched += record.path!.length + (record.mask! > 0n ? 1 : 0);
+            count++;
+          }
+          if (count !== records || touched === 0) throw new Error(`read ${count} records, expected ${records}`);
         },
       },
       {
@@ -79,18 +113,46 @@ export async function consumersSuite(settings: BenchSettings): Promise<Consumers
     ];
     settings.log(`consumers suite (${settings.quick ? 'quick' : 'full'}): lmdb store`);
     const rates = await runCases(cases, settings);
-    settings.log('  consumer_read                       target >= 2,000,000 records/s');
+    settings.log('  consumer_read                       target >= 2,000,000 records/s, and >= lmdb_getrange');
     settings.log('  consumer_filtered (records scanned) target >= 5,000,000 records/s');
+    settings.log('  consumers_8 (summed)                target >= consumer_read');
+    const targets = await measureTargets(cases, TARGETS, settings);
     await engine.close();
-    return { suite: 'consumers', recordsPerSecond: rates };
+    await lmdb.close();
+    const rssRecords = settings.quick ? 1_000_000 : 10_000_000;
+    const readRssMb = selected(settings, 'consumer_read_rss') ? measureReadRss(path.join(root, 'rss'), rssRecords, settings) : NaN;
+    return { suite: 'consumers', recordsPerSecond: rates, targets, readRssMb, rssRecords };
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
 }
 
+/** The changelog's records, by seq, as binary values in a fresh lmdb database. */
+async function copyIntoLmdb(engine: Engine, dir: string, records: number): Promise<ReturnType<typeof openLmdb<Uint8Array, number>>> {
+  const lmdb = openLmdb<Uint8Array, number>({ path: dir, keyEncoding: 'uint32', encoding: 'binary' });
+  let seq = 0;
+  for await (const { payload } of engine.journal.read({ from: 1n })) {
+    const key = ++seq;
+    void lmdb.put(key, payload);
+  }
+  await lmdb.flushed;
+  if (seq !== records) throw new Error(`copied ${seq} records into lmdb, expected ${records}`);
+  return lmdb;
+}
+
+/** Peak RSS of a child process reading `records` through a consumer (bench/consumer-rss.ts). */
+function measureReadRss(dir: string, records: number, settings: BenchSettings): number {
+  settings.log(`consumer_read_rss: writing ${records.toLocaleString('en-US')} records, then reading them in a child process`);
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'consumer-rss.js');
+  const output = execFileSync(process.execPath, [script, dir, String(records)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const { peakRssMb, readPerSecond } = JSON.parse(output) as { peakRssMb: number; readPerSecond: number };
+  settings.log(`  consumer_read_rss        peak ${peakRssMb.toFixed(0)} MB reading ${records.toLocaleString('en-US')} records (${Math.round(readPerSecond).toLocaleString('en-US')} records/s) (target < 200 MB)`);
+  return peakRssMb;
+}
+
 /** A changelog of `records` CREATE event records, 1,000 an entry, under 100 directories, written without syncs. */
-async function writeChangelog(dir: string, records: number, settings: BenchSettings): Promise<void> {
-  settings.log(`preparing a changelog of ${records.toLocaleString('en-US')} event records`);
+export async function writeChangelog(dir: string, records: number, settings: BenchSettings | null): Promise<void> {
+  settings?.log(`preparing a changelog of ${records.toLocaleString('en-US')} event records`);
   const journal = await Journal.open(dir, { sync: 'never' });
   for (let start = 0; start < records; start += 1000) {
     const entry: Uint8Array[] = [];

@@ -168,5 +168,6 @@ export class Consumers {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     this.waiters.wakeAll();
+    for (const consumer of this.consumers.values()) void consumer.closeReader();
   }
 }

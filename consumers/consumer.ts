@@ -35,17 +35,20 @@
  */
 import assert from 'node:assert/strict';
 import { FanlogError, invalid } from '../errors.js';
-import { decodeHeader, decodeRecord } from '../engine/record/codec.js';
+import { scanRecord } from '../engine/record/bytes.js';
+import { isOpRecord, LazyRecord, maskMeetsAt } from '../engine/record/view.js';
+import type { JournalReader } from '../journal/reader.js';
 import type { ChangelogSource } from '../engine/changelog-source.js';
 import { Serial } from '../engine/serial.js';
 import { parseVersioned } from '../store/envelope.js';
 import type { EngineRecord } from '../engine/record/record.js';
 import { checkBigint, checkInteger, checkOptions } from '../validate.js';
 import type { Consumers } from './consumer-registry.js';
-import type { FilterPredicate } from './filters.js';
+import { type FilterPredicate, rawTestOf } from './filters.js';
 
 import { CONSUMER_PREFIX } from '../store/keys.js';
 export const ALL_BITS = 2n ** 64n - 1n;
+const NOTHING = (): undefined => undefined;
 
 export interface ConsumerOptions {
   /** Only records with one of these bits are delivered (records without a mask always are); default all. */
@@ -85,22 +88,6 @@ export interface StoredConsumer {
 
 /** What consumers need of the engine. */
 
-/** The decoded record with its seq; the engine's internal fields (rare outside op records) are dropped. */
-function deliver(seq: bigint, record: EngineRecord): DeliveredRecord {
-  const delivered = record as EngineRecord & { seq: bigint };
-  delivered.seq = seq;
-  if (record.intent !== undefined) delete delivered.intent;
-  if (record.step !== undefined) {
-    delete delivered.step;
-    delete delivered.steps;
-    delete delivered.args;
-  }
-  if (record.attrs !== undefined) delete delivered.attrs;
-  if (record.value !== undefined) delete delivered.value;
-  if (record.config !== undefined) delete delivered.config;
-  return delivered;
-}
-
 export class Consumer {
   private position: bigint;
   private predicate: FilterPredicate | null = null;
@@ -108,6 +95,13 @@ export class Consumer {
   private lastActivity: bigint;
   private readonly serial = new Serial();
   private gone = false;
+  /** The journal reader kept across reads, and the read position it stands at. */
+  private reader: JournalReader | null = null;
+  private readerAt = -1n;
+  /** Reads run one at a time: the last one queued. */
+  private reading: Promise<void> = Promise.resolve();
+  /** The consumer's mask as 32-bit halves, for testing records' masks from their bytes; `all`: every bit. */
+  private readonly maskBits: { low: number; high: number; all: boolean };
 
   /** @internal */
   constructor(
@@ -118,6 +112,8 @@ export class Consumer {
   ) {
     this.position = BigInt(stored.cursor);
     this.lastActivity = host.now();
+    const mask = BigInt(stored.mask);
+    this.maskBits = { low: Number(mask & 0xffffffffn) | 0, high: Number(mask >> 32n) | 0, all: mask === ALL_BITS };
     if (stored.filter !== null && registry.filters.has(stored.filter.name)) {
       try {
         this.predicate = registry.filters.build(stored.filter.name, stored.filter.argument);
@@ -177,39 +173,73 @@ export class Consumer {
   /**
    * Up to `max` durable records after the read position, in seq order. With
    * none, waits up to `waitMs` and resolves as soon as some are durable.
+   * Records are views over the journal's bytes (engine/record/view.ts).
+   * Reads of one consumer run one at a time, in call order.
    */
-  async read(options?: { max?: number; waitMs?: number }): Promise<DeliveredRecord[]> {
+  read(options?: { max?: number; waitMs?: number }): Promise<DeliveredRecord[]> {
     const { max = 1000, waitMs = 0 } = checkOptions<{ max: number; waitMs: number }>('options', options, ['max', 'waitMs']);
     checkInteger('max', max, 1, 1_000_000);
     checkInteger('waitMs', waitMs, 0, 3_600_000);
     this.checkReadable();
+    const run = this.reading.then(() => this.readInTurn(max, waitMs));
+    this.reading = run.then(NOTHING, NOTHING);
+    return run;
+  }
+
+  private async readInTurn(max: number, waitMs: number): Promise<DeliveredRecord[]> {
+    this.checkReadable();
     this.lastActivity = this.host.now();
     const deadline = Date.now() + waitMs;
-    const mask = BigInt(this.stored.mask);
     const out: DeliveredRecord[] = [];
     for (;;) {
       const durable = this.host.journal.durableSeq;
-      if (this.position < durable) {
-        for await (const { seq, payload } of this.host.journal.read({ from: this.position + 1n, to: durable })) {
-          this.position = seq;
-          // With a filter, the header is checked before the rest is decoded;
-          // without one, the record is decoded once and checked whole.
-          if (this.predicate !== null) {
-            const header = decodeHeader(payload);
-            if (header.kind === 'op' || (header.mask !== undefined && (header.mask & mask) === 0n) || !this.keeps(header)) continue;
-          }
-          const record = decodeRecord(payload);
-          if (record.kind === 'op' || (record.mask !== undefined && (record.mask & mask) === 0n)) continue;
-          out.push(deliver(seq, record));
-          if (out.length >= max) break;
-        }
-      }
+      if (this.position < durable) await this.readFromJournal(durable, max, out);
       if (out.length > 0 || Date.now() >= deadline) break;
       await this.registry.waitForRecords(deadline - Date.now());
       this.checkReadable();
     }
     this.lastActivity = this.host.now();
     return out;
+  }
+
+  /**
+   * Delivers records after the read position into `out`, up to `max`, with
+   * the consumer's one reader: kept across reads while it has records left
+   * and stands at the read position (an ack past it, or the end of its
+   * range, opens the next at the next read). Op records, records outside the
+   * mask and those the filter drops are stepped over from their bytes.
+   */
+  private async readFromJournal(durable: bigint, max: number, out: DeliveredRecord[]): Promise<void> {
+    if (this.reader === null || this.reader.exhausted || this.readerAt !== this.position) {
+      await this.reader?.close();
+      this.reader = this.host.journal.read({ from: this.position + 1n, to: durable });
+    }
+    const reader = this.reader;
+    const { low, high, all } = this.maskBits;
+    const predicate = this.predicate;
+    const raw = predicate === null ? undefined : rawTestOf(predicate);
+    let visited = false;
+    const exhausted = await reader.each((b, start, end) => {
+      visited = true;
+      const present = scanRecord(b, start, end);
+      if (isOpRecord(b, start) || (!all && !maskMeetsAt(b, start, present, low, high))) return true;
+      if (predicate !== null) {
+        const kept = raw !== undefined ? raw(b, start, end, present) : this.keeps(new LazyRecord(reader.visitingSeq(), b, start, end, present));
+        if (!kept) return true;
+      }
+      out.push(new LazyRecord(reader.visitingSeq(), b, start, end, present) as unknown as DeliveredRecord);
+      return out.length < max;
+    });
+    if (exhausted) this.position = reader.last;
+    else if (visited) this.position = reader.visitingSeq();
+    this.readerAt = this.position;
+  }
+
+  /** @internal Closes the consumer's reader (engine close, deregistration, replacement). */
+  async closeReader(): Promise<void> {
+    const reader = this.reader;
+    this.reader = null;
+    await reader?.close();
   }
 
   private keeps(header: Parameters<FilterPredicate>[0]): boolean {
@@ -286,6 +316,7 @@ export class Consumer {
       const toSeq = this.host.journal.headSeq;
       await this.host.appendRecord({ kind: 'evicted', op: 'consumer', time: this.host.now(), consumer: this.name, fromSeq, toSeq });
       await this.update({ evicted: { fromSeq: fromSeq.toString(), toSeq: toSeq.toString() } });
+      await this.closeReader();
       this.host.retentionMoved();
     });
   }
@@ -300,6 +331,7 @@ export class Consumer {
     return this.serial.run(async () => {
       await work();
       this.gone = true;
+      await this.closeReader();
     });
   }
 

@@ -1,23 +1,41 @@
 /**
- * Fastpath filters: small named predicates that run inside the engine on a
- * record's header (kind, op, mask, fid, path, old path; see
- * `decodeHeader`) before the rest of it is decoded, so that a consumer
+ * Fastpath filters: small named predicates that run inside the engine on
+ * each record a consumer scans, before it is delivered, so that a consumer
  * skips irrelevant records for almost nothing.
  *
  * A filter is registered by name as a factory; a consumer attaches one by
  * name with a string argument (at most 1024 bytes), and the factory turns
- * the argument into the predicate. Built-ins:
+ * the argument into the predicate. A predicate is given a record header
+ * (kind, op, mask, fid, path, old path): a view whose fields are decoded
+ * when read (engine/record/view.ts). Built-ins decide from the record's
+ * bytes without decoding anything: each also has a raw test (`rawTestOf`),
+ * which the consumer runs instead.
  *   path-prefix <prefix>   records whose path (or old path) is the prefix or under it
  *   mask <hex>             records whose mask has any of these bits
  */
 import { FanlogError, invalid } from '../errors.js';
-import type { RecordHeader } from '../engine/record/codec.js';
+import { maskMeetsAt, pathUnderAt, type RecordHeader } from '../engine/record/view.js';
 import { checkName } from '../validate.js';
 
 export type FilterPredicate = (header: RecordHeader) => boolean;
 export type FilterFactory = (argument: string) => FilterPredicate;
+/** A built-in's test on a scanned record's bytes, `b[start, end)` with presence bits `present`. */
+export type RawTest = (b: Uint8Array, start: number, end: number, present: number) => boolean;
 
 export const FILTER_ARGUMENT_BYTES_MAX = 1024;
+
+/** The raw test of each built-in predicate. */
+const RAW_TESTS = new WeakMap<FilterPredicate, RawTest>();
+
+/** The raw test standing for `predicate`, if it is a built-in's. */
+export function rawTestOf(predicate: FilterPredicate): RawTest | undefined {
+  return RAW_TESTS.get(predicate);
+}
+
+function withRawTest(predicate: FilterPredicate, raw: RawTest): FilterPredicate {
+  RAW_TESTS.set(predicate, raw);
+  return predicate;
+}
 
 function under(path: string | undefined, prefix: string): boolean {
   if (path === undefined) return false;
@@ -27,12 +45,21 @@ function under(path: string | undefined, prefix: string): boolean {
 const BUILT_INS: Record<string, FilterFactory> = {
   'path-prefix': (argument) => {
     if (!argument.startsWith('/')) throw invalid(`path-prefix needs an absolute path, got '${argument}'`);
-    return (header) => under(header.path, argument) || under(header.oldPath, argument);
+    const prefix = new TextEncoder().encode(argument);
+    return withRawTest(
+      (header) => under(header.path, argument) || under(header.oldPath, argument),
+      (b, start, end, present) => pathUnderAt(b, start, end, present, prefix),
+    );
   },
   mask: (argument) => {
     if (!/^(0x)?[0-9a-fA-F]{1,16}$/.test(argument)) throw invalid(`mask needs a hex mask, got '${argument}'`);
     const bits = BigInt(argument.startsWith('0x') ? argument : `0x${argument}`);
-    return (header) => header.mask !== undefined && (header.mask & bits) !== 0n;
+    const [low, high] = [Number(bits & 0xffffffffn) | 0, Number(bits >> 32n) | 0];
+    return withRawTest(
+      (header) => header.mask !== undefined && (header.mask & bits) !== 0n,
+      // A record without a mask does not pass a mask filter.
+      (b, start, _end, present) => (present & 0b10) !== 0 && maskMeetsAt(b, start, present, low, high),
+    );
   },
 };
 

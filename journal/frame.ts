@@ -191,6 +191,7 @@ export function forEachRecord(
   }
 }
 
-function readU32(bytes: Uint8Array, at: number): number {
+/** A little-endian u32 at `at`, by plain byte arithmetic (the hot loops of every read). */
+export function readU32(bytes: Uint8Array, at: number): number {
   return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16)) + bytes[at + 3]! * 0x1000000;
 }

@@ -1,19 +1,29 @@
 /**
- * JournalReader: the iterator `Journal.read` returns.
+ * JournalReader: the iterator `Journal.read` returns, and the visitor walk
+ * beneath it.
  *
  * It walks a snapshot of the segments taken when the read started, frame by
  * frame through a FrameScanner (so every frame's checksum is verified as it
- * is read), and hands out the records of one frame at a time. It is a plain
- * async iterator rather than an async generator: handing out an already
- * decoded record then costs one resolved promise, which more than doubles
- * the records read per second.
+ * is read), and within a frame record by record, with plain byte
+ * arithmetic: no object per record. Two ways to read:
  *
- * Memory: one read chunk (or one frame, if larger) plus the decoded records
- * of one frame, whatever the journal size. Payloads are views into the chunk
- * they were read in, which stays alive while any of them is referenced.
+ *   `each(visit)`   calls `visit(buffer, start, end)` for every record in
+ *                   range, in order, synchronously across all the frames
+ *                   already read (one await per chunk, not per record),
+ *                   until `visit` returns false; `visitingSeq()` is the seq
+ *                   of the record being visited. A consumer reads this way,
+ *                   and keeps one reader across its reads.
+ *   async iterator  `{ seq, payload }` per record, `payload` a view: built
+ *                   on `each`, a frame's records at a time, so handing out a
+ *                   record costs one resolved promise.
+ *
+ * Memory: one read chunk (or one frame, if larger), whatever the journal
+ * size. Record bytes are views into the chunk they were read in; every
+ * chunk is a fresh buffer, so they stay valid (and keep their chunk alive)
+ * for as long as they are referenced.
  */
 import { corrupt, FanlogError, fromIoError } from '../errors.js';
-import { FRAME_KIND_PURGE, forEachRecord, readFrameHeader } from './frame.js';
+import { FRAME_HEADER_BYTES, FRAME_KIND_PURGE, RECORD_HEADER_BYTES, readFrameHeader, readU32 } from './frame.js';
 import type { Io, IoFile } from './io.js';
 import type { SegmentState } from './recovery.js';
 import { FrameScanner, SEGMENT_HEADER_BYTES } from './segment.js';
@@ -25,6 +35,9 @@ export interface JournalRecord {
   payload: Uint8Array;
 }
 
+/** Sees one record's bytes, `buffer[start, end)`; returns false to stop after it. */
+export type RecordVisitor = (buffer: Uint8Array, start: number, end: number) => boolean;
+
 /** What a reader needs of a segment, frozen when the read starts. */
 export interface SegmentSnapshot {
   name: string;
@@ -35,22 +48,45 @@ export interface SegmentSnapshot {
 }
 
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
+const EMPTY = new Uint8Array(0);
 
 export class JournalReader implements AsyncIterableIterator<JournalRecord> {
-  private records: JournalRecord[] = [];
-  private at = 0;
+  // The records frame being walked: its buffer, the next record's header
+  // offset in it, its first seq, the index of the next record in it, and
+  // the index after the last one in range.
+  private frameBuffer: Uint8Array = EMPTY;
+  private recordAt = 0;
+  private frameSeq = 0n;
+  private index = 0;
+  private stopIndex = 0;
+  /** The range ends within the frame being walked. */
+  private lastFrame = false;
   private segmentIndex = 0;
   private file: IoFile | null = null;
   private scanner: FrameScanner | null = null;
-  private filling: Promise<IteratorResult<JournalRecord>> | null = null;
+  private busy: Promise<unknown> | null = null;
   private finished = false;
+  // The async iterator's records of one frame.
+  private records: JournalRecord[] = [];
+  private at = 0;
 
   constructor(
     private readonly io: Io,
     private readonly segments: SegmentSnapshot[],
     private readonly from: Seq,
-    private readonly last: Seq,
+    /** The last seq of the range. */
+    readonly last: Seq,
   ) {}
+
+  /** Every record in range was visited (or the reader was closed). */
+  get exhausted(): boolean {
+    return this.finished;
+  }
+
+  /** The seq of the record being visited (in a visitor), or of the last one visited. */
+  visitingSeq(): Seq {
+    return this.frameSeq + BigInt(this.index - 1);
+  }
 
   [Symbol.asyncIterator](): this {
     return this;
@@ -58,67 +94,126 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
 
   next(): Promise<IteratorResult<JournalRecord>> {
     if (this.at < this.records.length) return Promise.resolve({ value: this.records[this.at++]!, done: false });
-    // Callers that do not wait for one next() before the next are served in order.
-    if (this.filling !== null) return this.filling.then(() => this.next());
-    this.filling = this.fill().finally(() => {
-      this.filling = null;
+    return this.serialized(async () => {
+      if (this.at < this.records.length) return { value: this.records[this.at++]!, done: false };
+      const records: JournalRecord[] = [];
+      await this.walk((buffer, start, end) => {
+        records.push({ seq: this.visitingSeq(), payload: buffer.subarray(start, end) });
+        return true;
+      }, true);
+      this.records = records;
+      this.at = 0;
+      return records.length === 0 ? DONE : { value: records[this.at++]!, done: false };
     });
-    return this.filling;
+  }
+
+  /**
+   * Visits records in order until `visit` returns false or the range is
+   * exhausted (then resolves true). Calls on one reader run one at a time.
+   */
+  each(visit: RecordVisitor): Promise<boolean> {
+    return this.serialized(() => this.walk(visit, false));
   }
 
   async return(): Promise<IteratorResult<JournalRecord>> {
     this.records = [];
     this.at = 0;
-    await this.finish();
+    await this.close();
     return DONE;
   }
 
-  private async finish(): Promise<void> {
+  /** Stops the read and closes its file. */
+  async close(): Promise<void> {
     this.finished = true;
+    this.stopIndex = this.index;
     await this.closeSegment();
   }
 
+  private serialized<T>(work: () => Promise<T>): Promise<T> {
+    const run = (this.busy ?? Promise.resolve()).then(work);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.busy = settled;
+    void settled.then(() => {
+      if (this.busy === settled) this.busy = null;
+    });
+    return run;
+  }
+
   /**
-   * Reads frames until some hold records in range, or the range is
-   * exhausted. Having found some, it keeps taking frames that are already
-   * buffered, so a chunk of small entries costs one await, not one per entry.
+   * Visits until `visit` stops (false) or the range is exhausted (true).
+   * `chunkAtATime`: once some record was visited, stop (false) rather than
+   * wait for the next chunk, so an iterator's caller gets what was read.
    */
-  private async fill(): Promise<IteratorResult<JournalRecord>> {
-    const records: JournalRecord[] = [];
-    const { from, last } = this;
-    const take = (seq: Seq, payload: Uint8Array): void => {
-      if (seq >= from && seq <= last) records.push({ seq, payload });
-    };
+  private async walk(visit: RecordVisitor, chunkAtATime: boolean): Promise<boolean> {
+    let visited = false;
     try {
-      while (!this.finished) {
-        const scanner = this.scanner ?? (await this.openNextSegment());
-        if (scanner === null) break;
-        const step = records.length === 0 ? await scanner.next() : scanner.nextBuffered();
-        if (step === null) break; // records in hand; the next chunk can wait for the next call
-        if (step.kind === 'end') {
-          await this.closeSegment();
+      for (;;) {
+        if (this.index < this.stopIndex) {
+          visited = true;
+          if (!this.visitFrame(visit)) return false;
           continue;
         }
-        if (step.kind === 'damage') throw corrupt(this.segments[this.segmentIndex - 1]!.path, step.offset, step.damage);
-        const header = readFrameHeader(step.buffer, step.at);
-        if (header.kind === FRAME_KIND_PURGE || header.seq + BigInt(header.recordCount) <= from) continue;
-        if (header.seq > last) {
-          await this.finish();
-          break;
-        }
-        forEachRecord(step.buffer, step.at, take);
+        if (this.lastFrame || this.finished) break;
+        const entered = await this.enterNextFrame(chunkAtATime && visited);
+        if (entered === 'later') return false;
+        if (!entered) break;
       }
     } catch (error) {
-      await this.finish();
+      await this.close();
       throw error;
     }
-    if (records.length === 0) {
-      await this.finish();
-      return DONE;
+    await this.close();
+    return true;
+  }
+
+  /** Visits the current frame's records in range; false when `visit` stopped. */
+  private visitFrame(visit: RecordVisitor): boolean {
+    const buffer = this.frameBuffer;
+    while (this.index < this.stopIndex) {
+      const start = this.recordAt + RECORD_HEADER_BYTES;
+      const end = start + readU32(buffer, this.recordAt);
+      this.recordAt = end;
+      this.index++;
+      if (!visit(buffer, start, end)) return false;
     }
-    this.records = records;
-    this.at = 1;
-    return { value: records[0]!, done: false };
+    return true;
+  }
+
+  /**
+   * Moves to the next records frame holding records in range; false when
+   * there is none; 'later' when `onlyBuffered` and the next frame is not read yet.
+   */
+  private async enterNextFrame(onlyBuffered: boolean): Promise<boolean | 'later'> {
+    const { from, last } = this;
+    for (;;) {
+      const scanner = this.scanner ?? (await this.openNextSegment());
+      if (scanner === null) return false;
+      const step = onlyBuffered ? scanner.nextBuffered() : await scanner.next();
+      if (step === null) return 'later';
+      if (step.kind === 'end') {
+        await this.closeSegment();
+        continue;
+      }
+      if (step.kind === 'damage') throw corrupt(this.segments[this.segmentIndex - 1]!.path, step.offset, step.damage);
+      const header = readFrameHeader(step.buffer, step.at);
+      const count = header.recordCount;
+      if (header.kind === FRAME_KIND_PURGE || header.seq + BigInt(count) <= from) continue;
+      if (header.seq > last) return false;
+      // Records before `from` are stepped over; the range may end inside the frame.
+      const skip = from > header.seq ? Number(from - header.seq) : 0;
+      const lastIndex = header.seq + BigInt(count - 1) <= last ? count - 1 : Number(last - header.seq);
+      this.frameBuffer = step.buffer;
+      this.frameSeq = header.seq;
+      this.recordAt = step.at + FRAME_HEADER_BYTES;
+      for (let i = 0; i < skip; i++) this.recordAt += RECORD_HEADER_BYTES + readU32(step.buffer, this.recordAt);
+      this.index = skip;
+      this.stopIndex = lastIndex + 1;
+      this.lastFrame = header.seq + BigInt(lastIndex) === last;
+      return true;
+    }
   }
 
   private async closeSegment(): Promise<void> {

@@ -1,15 +1,37 @@
 /**
- * The record codec's byte reader: varints, u64, strings and byte strings,
- * with every length checked against the bytes left. Records are written
- * with the journal's ByteWriter (journal/byte-writer.ts), straight into the
- * batch being gathered.
+ * The record format at the byte level, for reading (records are written
+ * with the journal's ByteWriter, straight into the batch being gathered).
+ *
+ * Reading is two steps, so that a record can be read as a view:
+ *   scanRecord  checks a record's structure once, in one pass that
+ *               allocates nothing: its version, kind and op, every tag in
+ *               order and known to its version, every length within the
+ *               record, every number in range, every string well-formed
+ *               UTF-8, and the fields its kind must carry. It returns the
+ *               record's presence bits (bit `tag` set for each field).
+ *   fieldAt, valueAt
+ *               find a field of a scanned record by stepping over the
+ *               fields before it, and decode its value, with no further
+ *               checks: the scan made them.
+ * Anything the scan refuses is ECORRUPT: the journal's CRC already caught
+ * damage, so a record that fails here is one this version cannot read.
+ *
+ * Layout (fields.ts): u8 version, u8 kind, u8 op, u64 LE time, then
+ * (u8 tag, value) in increasing tag order.
  */
+import { isUtf8 } from 'node:buffer';
 import { FanlogError } from '../../errors.js';
 import type { ByteWriter } from '../../journal/byte-writer.js';
-import type { Fid } from './record.js';
+import { ARG_FIELDS, ATTR_FIELDS, byCode, FIELDS, KIND_CODES, OP_CODES, OPEN_FLAGS, TAG_MAX_BY_VERSION, type WireType } from './fields.js';
+import { type Attrs, type Fid, type IntentArgs, type IntentStep, type OpName, type RecordFields, type RecordKind, REQUIRED_FIELDS, REQUIRED_FIELDS_V1, type Stat } from './record.js';
+
+/** Bytes before the first tag: version, kind, op, time. */
+export const RECORD_FIXED_BYTES = 11;
+export const KINDS = byCode(KIND_CODES);
+export const OPS = byCode(OP_CODES);
 
 // ignoreBOM: a name may start with U+FEFF, and must come back with it.
-const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** A fid as two varints: ino, then generation. */
 export function writeFid(w: ByteWriter, value: Fid): void {
@@ -21,104 +43,314 @@ export function undecodable(what: string): FanlogError {
   return new FanlogError('ECORRUPT', `record undecodable: ${what}`);
 }
 
-export class Reader {
-  private at = 0;
-  private view: DataView | null = null;
+/** Wire types as small integers, by tag, for the switches below. */
+const VARINT = 0, BIGVARINT = 1, FID = 2, RANGE = 3, STRING = 4, BYTES = 5, FLAG = 6, STAT = 7, ATTRS = 8, STEPS = 9, ARGS = 10;
+const WIRE_CODES: Record<WireType, number> = { varint: VARINT, bigvarint: BIGVARINT, fid: FID, range: RANGE, string: STRING, bytes: BYTES, flag: FLAG, stat: STAT, attrs: ATTRS, steps: STEPS, args: ARGS };
+const WIRE: number[] = [];
+for (const field of FIELDS) WIRE[field.tag] = WIRE_CODES[field.type];
 
-  constructor(private readonly bytes: Uint8Array) {}
+/** A field's tag by its name (`requestSeq` shares tag 21 with `operationSeq`). */
+const TAG_OF = new Map<string, number>(FIELDS.map((field) => [field.name, field.tag]));
+TAG_OF.set('requestSeq', 21);
 
-  get done(): boolean {
-    return this.at >= this.bytes.length;
+/** By version, then kind code: the presence bits a record must have, and the fields they stand for. */
+const REQUIRED_BITS: Record<number, { bits: number; fields: readonly (keyof RecordFields)[] }[]> = {};
+for (const version of Object.keys(TAG_MAX_BY_VERSION).map(Number)) {
+  const required = version === 1 ? REQUIRED_FIELDS_V1 : REQUIRED_FIELDS;
+  REQUIRED_BITS[version] = KINDS.map((kind) => {
+    const fields = kind === undefined ? [] : required[kind];
+    return { bits: fields.reduce((bits, field) => bits | (1 << TAG_OF.get(field)!), 0), fields };
+  });
+}
+
+/** Checks the record in `b[start, end)` (see the file's comment); returns its presence bits. */
+export function scanRecord(b: Uint8Array, start: number, end: number): number {
+  const version = b[start]!;
+  if (start >= end) throw undecodable('ends early');
+  const tagMax = TAG_MAX_BY_VERSION[version];
+  if (tagMax === undefined) throw undecodable(`codec version ${version}`);
+  if (KINDS[b[start + 1]!] === undefined || OPS[b[start + 2]!] === undefined) throw undecodable('unknown kind or op');
+  if (end - start < RECORD_FIXED_BYTES) throw undecodable('ends early');
+  let at = start + RECORD_FIXED_BYTES;
+  let lastTag = 0;
+  let present = 0;
+  while (at < end) {
+    const tag = b[at++]!;
+    if (tag <= lastTag) throw undecodable(`tag ${tag} out of order`);
+    if (tag > tagMax) throw undecodable(`tag ${tag} in a record of version ${version}`);
+    lastTag = tag;
+    present |= 1 << tag;
+    at = checkedValueEnd(b, WIRE[tag]!, at, end);
   }
-
-  byte(): number {
-    if (this.at >= this.bytes.length) throw undecodable('ends early');
-    return this.bytes[this.at++]!;
+  const required = REQUIRED_BITS[version]![b[start + 1]!]!;
+  if ((present & required.bits) !== required.bits) {
+    const missing = required.fields.find((field) => (present & (1 << TAG_OF.get(field)!)) === 0);
+    throw undecodable(`a ${KINDS[b[start + 1]!]} record without its ${missing}`);
   }
+  return present;
+}
 
-  /** A 64-bit varint; numbers up to 2^49 are read without BigInt arithmetic. */
-  bigVarint(): bigint {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 7; i++) {
-      const byte = this.byte();
-      value += (byte & 0x7f) * scale;
-      if ((byte & 0x80) === 0) return BigInt(value);
-      scale *= 0x80;
+/** The offset of the value of field `tag` in a scanned record, or -1 when it is absent. */
+export function fieldAt(b: Uint8Array, start: number, end: number, tag: number): number {
+  let at = start + RECORD_FIXED_BYTES;
+  while (at < end) {
+    const found = b[at++]!;
+    if (found === tag) return at;
+    if (found > tag) return -1;
+    at = wireEnd(b, WIRE[found]!, at);
+  }
+  return -1;
+}
+
+/** The value of field `tag` at `at` of a scanned record. */
+export function valueAt(b: Uint8Array, tag: number, at: number): unknown {
+  switch (WIRE[tag]) {
+    case VARINT: return varintAt(b, at);
+    case BIGVARINT: return bigVarintAt(b, at);
+    case FID: return { ino: varintAt(b, at), gen: varintAt(b, varintEnd(b, at)) };
+    case RANGE: return { offset: varintAt(b, at), count: varintAt(b, varintEnd(b, at)) };
+    case STRING: return stringAt(b, at);
+    case BYTES: return b.slice(varintEnd(b, at), wireEnd(b, BYTES, at));
+    case FLAG: return true;
+    case STAT: return statAt(b, at);
+    case ATTRS: return attrsAt(b, at);
+    case STEPS: return stepsAt(b, at);
+    default: return argsAt(b, at);
+  }
+}
+
+/** Where the value of field `tag` starting at `at` ends, in a scanned record. */
+export function valueEnd(b: Uint8Array, tag: number, at: number): number {
+  return wireEnd(b, WIRE[tag]!, at);
+}
+
+function wireEnd(b: Uint8Array, wire: number, at: number): number {
+  switch (wire) {
+    case VARINT: case BIGVARINT: return varintEnd(b, at);
+    case FID: case RANGE: return varintEnd(b, varintEnd(b, at));
+    case STRING: case BYTES: return varintEnd(b, at) + varintAt(b, at);
+    case FLAG: return at;
+    case STAT: {
+      for (let i = 0; i < 6; i++) at = varintEnd(b, at);
+      return at + 24;
     }
-    let big = BigInt(value);
-    for (let shift = 49n; shift < 70n; shift += 7n) {
-      const byte = this.byte();
-      big |= BigInt(byte & 0x7f) << shift;
-      if ((byte & 0x80) === 0) return big;
-    }
-    throw undecodable('varint too long');
+    default: return checkedValueEnd(b, wire, at, b.length);
   }
+}
 
-  varint(): number {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 8; i++) {
-      const byte = this.byte();
-      value += (byte & 0x7f) * scale;
-      if ((byte & 0x80) === 0) {
-        if (value > Number.MAX_SAFE_INTEGER) throw undecodable('number too large');
-        return value;
+/** As valueEnd, checking everything against `end` (scanRecord). */
+function checkedValueEnd(b: Uint8Array, wire: number, at: number, end: number): number {
+  switch (wire) {
+    case VARINT: return checkedVarintEnd(b, at, end, 8);
+    case BIGVARINT: return checkedVarintEnd(b, at, end, 10);
+    case FID: case RANGE: return checkedVarintEnd(b, checkedVarintEnd(b, at, end, 8), end, 8);
+    case STRING: case BYTES: {
+      const from = checkedVarintEnd(b, at, end, 8);
+      const to = from + varintAt(b, at);
+      if (to > end) throw undecodable('length beyond the record');
+      if (wire === STRING && !wellFormed(b, from, to)) throw undecodable('bad UTF-8');
+      return to;
+    }
+    case FLAG: return at;
+    case STAT: {
+      for (let i = 0; i < 6; i++) at = checkedVarintEnd(b, at, end, 8);
+      if (at + 24 > end) throw undecodable('ends early');
+      return at + 24;
+    }
+    case ATTRS: return checkedAttrsEnd(b, at, end);
+    case STEPS: return checkedStepsEnd(b, at, end);
+    default: return checkedArgsEnd(b, at, end);
+  }
+}
+
+function checkedAttrsEnd(b: Uint8Array, at: number, end: number): number {
+  if (at >= end) throw undecodable('ends early');
+  const presence = b[at++]!;
+  if (presence >= 1 << ATTR_FIELDS.length) throw undecodable(`attribute presence ${presence}`);
+  for (let bit = 0; bit < ATTR_FIELDS.length; bit++) {
+    if ((presence & (1 << bit)) === 0) continue;
+    const field = ATTR_FIELDS[bit];
+    if (field === 'atime' || field === 'mtime') {
+      if (at + 8 > end) throw undecodable('ends early');
+      at += 8;
+    } else at = checkedVarintEnd(b, at, end, 8);
+  }
+  return at;
+}
+
+function checkedStepsEnd(b: Uint8Array, at: number, end: number): number {
+  const count = varintAt(b, at);
+  at = checkedVarintEnd(b, at, end, 8);
+  for (let i = 0; i < count; i++) {
+    at = checkedVarintEnd(b, at, end, 10);
+    if (at >= end) throw undecodable('ends early');
+    const hasRange = b[at++]!;
+    if (hasRange > 1) throw undecodable(`step range flag ${hasRange}`);
+    if (hasRange === 1) at = checkedVarintEnd(b, checkedVarintEnd(b, at, end, 8), end, 8);
+  }
+  return at;
+}
+
+function checkedArgsEnd(b: Uint8Array, at: number, end: number): number {
+  if (at >= end) throw undecodable('ends early');
+  const presence = b[at++]!;
+  if (presence >= 1 << ARG_FIELDS.length) throw undecodable(`argument presence ${presence}`);
+  for (let bit = 0; bit < ARG_FIELDS.length; bit++) {
+    if ((presence & (1 << bit)) === 0) continue;
+    const next = checkedVarintEnd(b, at, end, 8);
+    const value = varintAt(b, at);
+    const field = ARG_FIELDS[bit];
+    if (field === 'flags' && OPEN_FLAGS[value] === undefined) throw undecodable('open flags');
+    if ((field === 'exec' || field === 'truncate' || field === 'write') && value > 1) throw undecodable(`boolean argument ${value}`);
+    at = next;
+  }
+  return at;
+}
+
+/** Where a varint of at most `maxBytes` bytes starting at `at` ends; a plain varint must also be a safe integer. */
+function checkedVarintEnd(b: Uint8Array, at: number, end: number, maxBytes: number): number {
+  for (let i = 0; i < maxBytes; i++) {
+    if (at + i >= end) throw undecodable('ends early');
+    if ((b[at + i]! & 0x80) === 0) {
+      if (maxBytes === 8 && varintAt(b, at) > Number.MAX_SAFE_INTEGER) throw undecodable('number too large');
+      return at + i + 1;
+    }
+  }
+  throw undecodable(maxBytes === 8 ? 'number too large' : 'varint too long');
+}
+
+/** Well-formed UTF-8: ASCII checked byte by byte, anything else by the runtime. */
+function wellFormed(b: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i]! >= 0x80) return isUtf8(b.subarray(from, to));
+  return true;
+}
+
+export function varintEnd(b: Uint8Array, at: number): number {
+  while ((b[at]! & 0x80) !== 0) at++;
+  return at + 1;
+}
+
+export function varintAt(b: Uint8Array, at: number): number {
+  let value = 0;
+  let scale = 1;
+  for (;;) {
+    const byte = b[at++]!;
+    value += (byte & 0x7f) * scale;
+    if ((byte & 0x80) === 0) return value;
+    scale *= 0x80;
+  }
+}
+
+/** A 64-bit varint; up to 2^49 without BigInt arithmetic. */
+export function bigVarintAt(b: Uint8Array, at: number): bigint {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 7; i++) {
+    const byte = b[at++]!;
+    value += (byte & 0x7f) * scale;
+    if ((byte & 0x80) === 0) return BigInt(value);
+    scale *= 0x80;
+  }
+  let big = BigInt(value);
+  for (let shift = 49n; ; shift += 7n) {
+    const byte = b[at++]!;
+    big |= BigInt(byte & 0x7f) << shift;
+    if ((byte & 0x80) === 0) return big;
+  }
+}
+
+/** A u64, little-endian. */
+export function u64At(b: Uint8Array, at: number): bigint {
+  const low = (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16)) + b[at + 3]! * 0x1000000;
+  const high = (b[at + 4]! | (b[at + 5]! << 8) | (b[at + 6]! << 16)) + b[at + 7]! * 0x1000000;
+  // Below 2^53 one Number does; above, the halves are joined as BigInts.
+  return high < 0x200000 ? BigInt(high * 0x100000000 + low) : (BigInt(high) << 32n) | BigInt(low);
+}
+
+/** UTF-8; short ASCII strings (most names and paths) skip the TextDecoder call. */
+export function stringAt(b: Uint8Array, at: number): string {
+  const length = varintAt(b, at);
+  const start = varintEnd(b, at);
+  if (length <= 64) {
+    let ascii = true;
+    for (let i = start; i < start + length; i++) {
+      if (b[i]! >= 0x80) {
+        ascii = false;
+        break;
       }
-      scale *= 0x80;
     }
-    throw undecodable('number too large');
+    if (ascii) return String.fromCharCode.apply(null, b.subarray(start, start + length) as unknown as number[]);
   }
+  return decoder.decode(b.subarray(start, start + length));
+}
 
-  u64(): bigint {
-    if (this.at + 8 > this.bytes.length) throw undecodable('ends early');
-    this.view ??= new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
-    const value = this.view.getBigUint64(this.at, true);
-    this.at += 8;
-    return value;
-  }
+function statAt(b: Uint8Array, at: number): Stat {
+  const ino = varintAt(b, at);
+  const mode = varintAt(b, (at = varintEnd(b, at)));
+  const uid = varintAt(b, (at = varintEnd(b, at)));
+  const gid = varintAt(b, (at = varintEnd(b, at)));
+  const size = varintAt(b, (at = varintEnd(b, at)));
+  const nlink = varintAt(b, (at = varintEnd(b, at)));
+  at = varintEnd(b, at);
+  return { ino, mode, uid, gid, size, nlink, atime: u64At(b, at), mtime: u64At(b, at + 8), ctime: u64At(b, at + 16) };
+}
 
-  skip(count: number): void {
-    if (count > this.bytes.length - this.at) throw undecodable('length beyond the record');
-    this.at += count;
-  }
-
-  raw(): Uint8Array {
-    const length = this.varint();
-    if (length > this.bytes.length - this.at) throw undecodable('length beyond the record');
-    const value = this.bytes.slice(this.at, this.at + length);
-    this.at += length;
-    return value;
-  }
-
-  /** UTF-8; short ASCII strings (most names and paths) skip the TextDecoder call. */
-  string(): string {
-    const length = this.varint();
-    if (length > this.bytes.length - this.at) throw undecodable('length beyond the record');
-    const start = this.at;
-    this.at += length;
-    if (length <= 64) {
-      let ascii = true;
-      for (let i = start; i < start + length; i++) {
-        if (this.bytes[i]! >= 0x80) {
-          ascii = false;
-          break;
-        }
-      }
-      if (ascii) return String.fromCharCode.apply(null, this.bytes.subarray(start, start + length) as unknown as number[]);
-    }
-    try {
-      return decoder.decode(this.bytes.subarray(start, start + length));
-    } catch {
-      throw undecodable('bad UTF-8');
+function attrsAt(b: Uint8Array, at: number): Attrs {
+  const presence = b[at++]!;
+  const attrs: Attrs = {};
+  for (let bit = 0; bit < ATTR_FIELDS.length; bit++) {
+    if ((presence & (1 << bit)) === 0) continue;
+    const field = ATTR_FIELDS[bit]!;
+    if (field === 'atime' || field === 'mtime') {
+      attrs[field] = u64At(b, at);
+      at += 8;
+    } else {
+      attrs[field] = varintAt(b, at);
+      at = varintEnd(b, at);
     }
   }
+  return attrs;
+}
 
-  skipString(): void {
-    this.skip(this.varint());
+function stepsAt(b: Uint8Array, at: number): IntentStep[] {
+  const count = varintAt(b, at);
+  at = varintEnd(b, at);
+  const steps: IntentStep[] = [];
+  for (let i = 0; i < count; i++) {
+    const mask = bigVarintAt(b, at);
+    at = varintEnd(b, at);
+    if (b[at++] === 0) {
+      steps.push({ mask });
+      continue;
+    }
+    const offset = varintAt(b, at);
+    at = varintEnd(b, at);
+    steps.push({ mask, range: { offset, count: varintAt(b, at) } });
+    at = varintEnd(b, at);
   }
+  return steps;
+}
 
-  fid(): Fid {
-    return { ino: this.varint(), gen: this.varint() };
+function argsAt(b: Uint8Array, at: number): IntentArgs {
+  const presence = b[at++]!;
+  const args: IntentArgs = {};
+  for (let bit = 0; bit < ARG_FIELDS.length; bit++) {
+    if ((presence & (1 << bit)) === 0) continue;
+    const value = varintAt(b, at);
+    at = varintEnd(b, at);
+    const field = ARG_FIELDS[bit]!;
+    if (field === 'flags') args.flags = OPEN_FLAGS[value];
+    else if (field === 'exec' || field === 'truncate' || field === 'write') args[field] = value === 1;
+    else args[field] = value;
   }
+  return args;
+}
+
+/** The kind and op of a scanned record. */
+export function kindAt(b: Uint8Array, start: number): RecordKind {
+  return KINDS[b[start + 1]!]!;
+}
+
+export function opAt(b: Uint8Array, start: number): OpName {
+  return OPS[b[start + 2]!]!;
 }

@@ -11,14 +11,12 @@
  * given (well-formed strings, safe integers): a bad record is a bug.
  */
 import assert from 'node:assert/strict';
-import { type Attrs, type IntentArgs, type IntentStep, type RecordView, type EngineRecord, type Fid, type OpName, type RecordKind, REQUIRED_FIELDS, REQUIRED_FIELDS_V1, type Stat } from './record.js';
+import type { Attrs, EngineRecord, IntentArgs, IntentStep, RecordView, Stat } from './record.js';
 import { ByteWriter } from '../../journal/byte-writer.js';
-import { Reader, undecodable, writeFid } from './bytes.js';
-import { ARG_FIELDS, ATTR_FIELDS, byCode, CODEC_VERSION, HEADER_TAG_MAX, KIND_CODES, LEGACY_KINDS, LEGACY_OPS, OP_CODES, OPEN_FLAGS, TAG_MAX_BY_VERSION } from './fields.js';
+import { kindAt, opAt, RECORD_FIXED_BYTES, scanRecord, u64At, valueAt, valueEnd, writeFid } from './bytes.js';
+import { ARG_FIELDS, ATTR_FIELDS, CODEC_VERSION, FIELDS, KIND_CODES, LEGACY_KINDS, LEGACY_OPS, OP_CODES, OPEN_FLAGS } from './fields.js';
 
 export { CODEC_VERSION };
-const KINDS = byCode(KIND_CODES);
-const OPS = byCode(OP_CODES);
 
 /** Encoding scratch for encodeRecord: it runs to completion synchronously, so no two encodings share it. */
 const scratch = new ByteWriter();
@@ -126,150 +124,28 @@ function writeArgs(w: ByteWriter, args: IntentArgs): void {
   }
 }
 
-function readStat(r: Reader): Stat {
-  return {
-    ino: r.varint(), mode: r.varint(), uid: r.varint(), gid: r.varint(), size: r.varint(), nlink: r.varint(),
-    atime: r.u64(), mtime: r.u64(), ctime: r.u64(),
-  };
-}
+/** A field's name by tag, in records of the given kind (tag 21 is `requestSeq` in decisions). */
+const NAME_BY_TAG: string[] = [];
+for (const field of FIELDS) NAME_BY_TAG[field.tag] = field.name;
 
-function readAttrs(r: Reader): Attrs {
-  const presence = r.byte();
-  const attrs: Attrs = {};
-  ATTR_FIELDS.forEach((field, bit) => {
-    if ((presence & (1 << bit)) === 0) return;
-    if (field === 'atime' || field === 'mtime') attrs[field] = r.u64();
-    else attrs[field] = r.varint();
-  });
-  return attrs;
-}
-
-function readSteps(r: Reader): IntentStep[] {
-  const count = r.varint();
-  const steps: IntentStep[] = [];
-  for (let i = 0; i < count; i++) {
-    const mask = r.bigVarint();
-    const hasRange = r.byte();
-    if (hasRange > 1) throw undecodable(`step range flag ${hasRange}`);
-    steps.push(hasRange === 1 ? { mask, range: { offset: r.varint(), count: r.varint() } } : { mask });
-  }
-  return steps;
-}
-
-function readArgs(r: Reader): IntentArgs {
-  const presence = r.byte();
-  if (presence >= 1 << ARG_FIELDS.length) throw undecodable(`argument presence ${presence}`);
-  const args: IntentArgs = {};
-  const flag = (): boolean => {
-    const value = r.varint();
-    if (value > 1) throw undecodable(`boolean argument ${value}`);
-    return value === 1;
-  };
-  ARG_FIELDS.forEach((field, bit) => {
-    if ((presence & (1 << bit)) === 0) return;
-    if (field === 'flags') {
-      const flags = OPEN_FLAGS[r.varint()];
-      if (flags === undefined) throw undecodable('open flags');
-      args.flags = flags;
-    } else if (field === 'exec' || field === 'truncate' || field === 'write') args[field] = flag();
-    else args[field] = r.varint();
-  });
-  return args;
-}
-
+/** The record, decoded whole into a plain object: every field, in tag order (the fields of a record view, and its internal ones). */
 export function decodeRecord(bytes: Uint8Array): EngineRecord {
-  const r = new Reader(bytes);
-  const version = r.byte();
-  const tagMax = TAG_MAX_BY_VERSION[version];
-  if (tagMax === undefined) throw undecodable(`codec version ${version}`);
-  const kind = KINDS[r.byte()];
-  const op: OpName | undefined = OPS[r.byte()];
-  if (kind === undefined || op === undefined) throw undecodable('unknown kind or op');
-  // Built field by field, then checked for what its kind must carry.
-  const record: RecordView = { kind, op, time: r.u64() };
-  let lastTag = 0;
-  while (!r.done) {
-    const tag = r.byte();
-    if (tag <= lastTag) throw undecodable(`tag ${tag} out of order`);
-    if (tag > tagMax) throw undecodable(`tag ${tag} in a record of version ${version}`);
-    lastTag = tag;
-    switch (tag) {
-      case 1: record.mask = r.bigVarint(); break;
-      case 2: record.fid = r.fid(); break;
-      case 3: record.parentFid = r.fid(); break;
-      case 4: record.name = r.string(); break;
-      case 5: record.oldParentFid = r.fid(); break;
-      case 6: record.oldName = r.string(); break;
-      case 7: record.path = r.string(); break;
-      case 8: record.oldPath = r.string(); break;
-      case 9: record.range = { offset: r.varint(), count: r.varint() }; break;
-      case 10: record.stat = readStat(r); break;
-      case 11: record.attrs = readAttrs(r); break;
-      case 12: record.xattr = r.string(); break;
-      case 13: record.value = r.raw(); break;
-      case 14: record.target = r.string(); break;
-      case 15: record.offline = true; break;
-      case 16: record.pid = r.varint(); break;
-      case 17: record.tid = r.varint(); break;
-      case 18: record.uid = r.varint(); break;
-      case 19: record.group = r.string(); break;
-      case 20: record.config = r.string(); break;
-      case 21:
-        if (kind === 'decision') record.requestSeq = r.bigVarint();
-        else record.operationSeq = r.bigVarint();
-        break;
-      case 22: record.response = r.varint(); break;
-      case 23: record.timeout = true; break;
-      case 24: record.intent = r.string(); break;
-      case 25: record.consumer = r.string(); break;
-      case 26: record.fromSeq = r.bigVarint(); break;
-      case 27: record.toSeq = r.bigVarint(); break;
-      case 28: record.orphan = true; break;
-      case 29: record.step = r.varint(); break;
-      case 30: record.steps = readSteps(r); break;
-      case 31: record.args = readArgs(r); break;
-      default: throw undecodable(`unknown tag ${tag}`);
-    }
+  return decodeRecordAt(bytes, 0, bytes.length);
+}
+
+/** decodeRecord of the record in `b[start, end)`. */
+export function decodeRecordAt(b: Uint8Array, start: number, end: number): EngineRecord {
+  const present = scanRecord(b, start, end);
+  const kind = kindAt(b, start);
+  const record: RecordView = { kind, op: opAt(b, start), time: u64At(b, start + 3) };
+  const fields = record as unknown as Record<string, unknown>;
+  let at = start + RECORD_FIXED_BYTES;
+  // Shift counts wrap at 32: the loop stops at tag 31, the last.
+  for (let tag = 1; tag <= 31 && (present >>> tag) !== 0; tag++) {
+    if ((present & (1 << tag)) === 0) continue;
+    at++; // the tag
+    fields[tag === 21 && kind === 'decision' ? 'requestSeq' : NAME_BY_TAG[tag]!] = valueAt(b, tag, at);
+    at = valueEnd(b, tag, at);
   }
-  for (const field of (version === 1 ? REQUIRED_FIELDS_V1 : REQUIRED_FIELDS)[kind]) if (record[field] === undefined) throw undecodable(`a ${kind} record without its ${field}`);
   return record as EngineRecord;
-}
-
-/** The fields a fastpath filter sees, decoded without the rest of the record. */
-export interface RecordHeader {
-  kind: RecordKind;
-  op: OpName;
-  mask?: bigint;
-  fid?: Fid;
-  path?: string;
-  oldPath?: string;
-}
-
-/**
- * Decodes only the header fields (kind, op, mask, fid, path, old path): the
- * tags come in increasing order, so it stops at the first tag past old path.
- * Cheap enough to run on every record a consumer scans.
- */
-export function decodeHeader(bytes: Uint8Array): RecordHeader {
-  const r = new Reader(bytes);
-  if (TAG_MAX_BY_VERSION[r.byte()] === undefined) throw undecodable('codec version');
-  const kind = KINDS[r.byte()];
-  const op: OpName | undefined = OPS[r.byte()];
-  if (kind === undefined || op === undefined) throw undecodable('unknown kind or op');
-  r.skip(8); // time
-  const header: RecordHeader = { kind, op };
-  while (!r.done) {
-    const tag = r.byte();
-    if (tag > HEADER_TAG_MAX) break;
-    switch (tag) {
-      case 1: header.mask = r.bigVarint(); break;
-      case 2: header.fid = r.fid(); break;
-      case 3: case 5: r.varint(); r.varint(); break;
-      case 4: case 6: r.skipString(); break;
-      case 7: header.path = r.string(); break;
-      case 8: header.oldPath = r.string(); break;
-      default: throw undecodable(`unknown tag ${tag}`);
-    }
-  }
-  return header;
 }

@@ -132,9 +132,6 @@ export const ARG_FIELDS = ['flags', 'exec', 'truncate', 'offset', 'length', 'siz
 /** Open flags by their code in `args`. */
 export const OPEN_FLAGS = ['r', 'w', 'rw'] as const;
 
-/** The last tag a consumer's filters look at (mask, fid, path, old path come first). */
-export const HEADER_TAG_MAX = 8;
-
 /** The inverse of a code map, as a dense array: the name of each code. */
 export function byCode<N extends string>(codes: Readonly<Record<N, number>>): readonly (N | undefined)[] {
   const names: (N | undefined)[] = [];

@@ -5,9 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
-import { decodeHeader, decodeRecord, encodeRecord } from '../../engine/record/codec.js';
+import { decodeRecord, encodeRecord } from '../../engine/record/codec.js';
+import { viewRecord } from '../../engine/record/view.js';
 import { AssertionError } from 'node:assert';
-import { FIELDS, HEADER_TAG_MAX, KIND_CODES, LEGACY_FIELDS, LEGACY_KINDS, LEGACY_OPS, OP_CODES, type WireType } from '../../engine/record/fields.js';
+import { FIELDS, KIND_CODES, LEGACY_FIELDS, LEGACY_KINDS, LEGACY_OPS, OP_CODES, type WireType } from '../../engine/record/fields.js';
 import { type EngineRecord, type OpName, type RecordKind, REQUIRED_FIELDS } from '../../engine/record/record.js';
 import { rejection } from '../helpers.js';
 
@@ -76,12 +77,20 @@ it('writes every field as the table says: its tag, then its wire type, and reads
       const decoded = decodeRecord(encodeRecord(other)) as unknown as Record<string, unknown>;
       expect(decoded, `${name} in a ${kind}`).toEqual(other);
       expect(decoded[field.name], `${name} in a ${kind} is not ${field.name}`).toBeUndefined();
+      const view = viewRecord(1n, encodeRecord(other)) as unknown as Record<string, unknown>;
+      expect(view[name], `${name} in a view of a ${kind}`).toEqual(sample.value);
+      expect(view[field.name], `${name} in a view of a ${kind} is not ${field.name}`).toBeUndefined();
     }
-    if (field.tag <= HEADER_TAG_MAX && ['mask', 'fid', 'path', 'oldPath'].includes(field.name)) {
-      expect((decodeHeader(bytes) as unknown as Record<string, unknown>)[field.name], field.name).toEqual(sample.value);
-    }
+    // A record view reads the field as decodeRecord does, unless consumers never see it.
+    const view = viewRecord(1n, bytes) as unknown as Record<string, unknown>;
+    if (INTERNAL_FIELDS.includes(field.name)) expect(view[field.name], `${field.name} is internal`).toBeUndefined();
+    else expect(view[field.name], `${field.name} in a view`).toEqual(sample.value);
+    expect(view.toJSON, field.name).toBeTypeOf('function');
   }
 });
+
+/** The fields a consumer's record view does not expose (the engine's own). */
+const INTERNAL_FIELDS = ['attrs', 'value', 'config', 'intent', 'step', 'steps', 'args'];
 
 it('refuses every tag outside the table', async () => {
   const known = new Set(FIELDS.map((field) => field.tag));

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecord, type EngineRecord, FAN_MODIFY, FAN_ONDIR, FAN_XATTR } from '../../index.js';
-import { decodeHeader } from '../../engine/record/codec.js';
+import { viewRecord } from '../../engine/record/view.js';
 import { rejectionSync } from '../helpers.js';
 
 /** Every field at once, which no kind carries: the codec writes whatever a record holds. */
@@ -48,8 +48,15 @@ describe('record codec', () => {
     expect(decodeRecord(encodeRecord(full))).toEqual(full);
   });
 
-  it('decodes just the header fields for filters', () => {
-    expect(decodeHeader(encodeRecord(full))).toEqual({ kind: 'event', op: 'rename', mask: full.mask, fid: full.fid, path: full.path, oldPath: full.oldPath });
+  it('views a record: seq and kind as properties, every delivered field on access, toJSON as the decoded record without the internal fields', () => {
+    const view = viewRecord(77n, encodeRecord(full));
+    expect(Object.keys(view)).toEqual(['seq', 'kind']);
+    expect([view.seq, view.kind, view.op, view.mask, view.fid, view.path, view.oldPath, view.name]).toEqual([77n, 'event', 'rename', full.mask, full.fid, full.path, full.oldPath, full.name]);
+    const { intent: _i, step: _s, steps: _t, args: _a, attrs: _b, value: _v, config: _c, ...delivered } = full as unknown as Record<string, unknown>;
+    const plain = view.toJSON();
+    expect(plain).toEqual({ ...delivered, seq: 77n });
+    expect(Object.keys(plain)).toEqual([...Object.keys(decodeRecord(encodeRecord(full))).filter((key) => key in delivered), 'seq']);
+    expect(structuredClone(plain)).toEqual(plain);
   });
 
   it('round-trips a minimal record and keeps absent fields absent', () => {

@@ -1,0 +1,236 @@
+/**
+ * Records as views over their bytes: how a consumer is handed records.
+ *
+ * A `LazyRecord` holds the bytes of one record (a range of the journal
+ * chunk it was read in: no copy), its seq and its presence bits. `seq` and
+ * `kind` are plain properties; every other field is a getter that finds
+ * the field by stepping over the ones before it and decodes it on access
+ * (strings once, then kept). The record was checked whole when the view was
+ * made (`scanRecord`): a getter never throws, and a record this version
+ * cannot read is ECORRUPT before anyone sees it.
+ *
+ * The public shape is a DeliveredRecord's: the same properties with the
+ * same types, and absent fields read as undefined; the engine's internal
+ * fields (a request's intent, an op's attrs and value) are not exposed.
+ * `toJSON()` gives a plain object with every field, in the order a decoded
+ * record has them (kind, op, time, the fields by tag, seq), which is what
+ * `JSON.stringify` and `util.inspect` show. Spreading a view copies its own
+ * properties only (`seq` and `kind`): for a plain copy of every field, take
+ * `record.toJSON()` (README, "Records are views").
+ *
+ * Validity: the view keeps its chunk alive; chunks are never reused, so a
+ * record stays valid after the next read, for as long as it is referenced.
+ */
+import { bigVarintAt, fieldAt, kindAt, opAt, scanRecord, u64At, valueAt, valueEnd, varintAt, varintEnd, RECORD_FIXED_BYTES } from './bytes.js';
+import type { Fid, OpName, Range, RecordKind, Stat } from './record.js';
+import type { Mask } from '../notify/masks.js';
+
+/** The fields a filter sees (a view: decoded on access). */
+export interface RecordHeader {
+  kind: RecordKind;
+  op: OpName;
+  mask?: bigint;
+  fid?: Fid;
+  path?: string;
+  oldPath?: string;
+}
+
+/** The tags a consumer never sees: an op's attrs (11) and value (13), config (20), a request's intent (24, 29, 30, 31). */
+const HIDDEN_TAGS = (1 << 11) | (1 << 13) | (1 << 20) | (1 << 24) | (1 << 29) | (1 << 30) | (1 << 31);
+/** The name of each delivered field by tag (tag 21 by kind, below). */
+const DELIVERED_NAMES: (string | undefined)[] = [];
+for (const [tag, name] of [
+  [1, 'mask'], [2, 'fid'], [3, 'parentFid'], [4, 'name'], [5, 'oldParentFid'], [6, 'oldName'], [7, 'path'], [8, 'oldPath'],
+  [9, 'range'], [10, 'stat'], [12, 'xattr'], [14, 'target'], [15, 'offline'], [16, 'pid'], [17, 'tid'], [18, 'uid'], [19, 'group'],
+  [21, 'operationSeq'], [22, 'response'], [23, 'timeout'], [25, 'consumer'], [26, 'fromSeq'], [27, 'toSeq'], [28, 'orphan'],
+] as const) DELIVERED_NAMES[tag] = name;
+const MASK_TAG = 1;
+const PATH_TAG = 7;
+const OLD_PATH_TAG = 8;
+const KIND_OP = 0;
+/** util.inspect.custom, by its registered name (no node:util in the public types). */
+const INSPECT: unique symbol = Symbol.for('nodejs.util.inspect.custom') as never;
+const SLASH = 0x2f;
+
+export class LazyRecord implements RecordHeader {
+  readonly seq: bigint;
+  readonly kind: RecordKind;
+  readonly #bytes: Uint8Array;
+  readonly #start: number;
+  readonly #end: number;
+  readonly #present: number;
+  #path: string | undefined = undefined;
+
+  /** @internal Use viewRecord; `present` is what scanRecord returned for these bytes. */
+  constructor(seq: bigint, bytes: Uint8Array, start: number, end: number, present: number) {
+    this.seq = seq;
+    this.kind = kindAt(bytes, start);
+    this.#bytes = bytes;
+    this.#start = start;
+    this.#end = end;
+    this.#present = present;
+  }
+
+  /** The value of field `tag`, or undefined when absent. */
+  #field(tag: number): unknown {
+    if ((this.#present & (1 << tag)) === 0) return undefined;
+    return valueAt(this.#bytes, tag, fieldAt(this.#bytes, this.#start, this.#end, tag));
+  }
+
+  get op(): OpName {
+    return opAt(this.#bytes, this.#start);
+  }
+  get time(): bigint {
+    return u64At(this.#bytes, this.#start + 3);
+  }
+  get mask(): Mask | undefined {
+    // The mask is the first field when present.
+    return (this.#present & (1 << MASK_TAG)) === 0 ? undefined : bigVarintAt(this.#bytes, this.#start + RECORD_FIXED_BYTES + 1);
+  }
+  get fid(): Fid | undefined {
+    return this.#field(2) as Fid | undefined;
+  }
+  get parentFid(): Fid | undefined {
+    return this.#field(3) as Fid | undefined;
+  }
+  get name(): string | undefined {
+    return this.#field(4) as string | undefined;
+  }
+  get oldParentFid(): Fid | undefined {
+    return this.#field(5) as Fid | undefined;
+  }
+  get oldName(): string | undefined {
+    return this.#field(6) as string | undefined;
+  }
+  get path(): string | undefined {
+    if (this.#path === undefined && (this.#present & (1 << PATH_TAG)) !== 0) this.#path = this.#field(PATH_TAG) as string;
+    return this.#path;
+  }
+  get oldPath(): string | undefined {
+    return this.#field(OLD_PATH_TAG) as string | undefined;
+  }
+  get range(): Range | undefined {
+    return this.#field(9) as Range | undefined;
+  }
+  get stat(): Stat | undefined {
+    return this.#field(10) as Stat | undefined;
+  }
+  get xattr(): string | undefined {
+    return this.#field(12) as string | undefined;
+  }
+  get target(): string | undefined {
+    return this.#field(14) as string | undefined;
+  }
+  get offline(): boolean | undefined {
+    return this.#field(15) as boolean | undefined;
+  }
+  get pid(): number | undefined {
+    return this.#field(16) as number | undefined;
+  }
+  get tid(): number | undefined {
+    return this.#field(17) as number | undefined;
+  }
+  get uid(): number | undefined {
+    return this.#field(18) as number | undefined;
+  }
+  get group(): string | undefined {
+    return this.#field(19) as string | undefined;
+  }
+  /** Tag 21: the operation's seq, but in a decision the request's (requestSeq). */
+  get operationSeq(): bigint | undefined {
+    return this.kind === 'decision' ? undefined : (this.#field(21) as bigint | undefined);
+  }
+  get requestSeq(): bigint | undefined {
+    return this.kind === 'decision' ? (this.#field(21) as bigint | undefined) : undefined;
+  }
+  get response(): number | undefined {
+    return this.#field(22) as number | undefined;
+  }
+  get timeout(): boolean | undefined {
+    return this.#field(23) as boolean | undefined;
+  }
+  get consumer(): string | undefined {
+    return this.#field(25) as string | undefined;
+  }
+  get fromSeq(): bigint | undefined {
+    return this.#field(26) as bigint | undefined;
+  }
+  get toSeq(): bigint | undefined {
+    return this.#field(27) as bigint | undefined;
+  }
+  get orphan(): boolean | undefined {
+    return this.#field(28) as boolean | undefined;
+  }
+
+  /** Every field, as a plain object, in a decoded record's order: kind, op, time, the fields by tag, seq. */
+  toJSON(): Record<string, unknown> {
+    const b = this.#bytes;
+    const plain: Record<string, unknown> = { kind: this.kind, op: this.op, time: this.time };
+    let at = this.#start + RECORD_FIXED_BYTES;
+    while (at < this.#end) {
+      const tag = b[at++]!;
+      if ((HIDDEN_TAGS & (1 << tag)) === 0) {
+        const name = tag === 21 && this.kind === 'decision' ? 'requestSeq' : DELIVERED_NAMES[tag]!;
+        plain[name] = tag === PATH_TAG ? this.path : valueAt(b, tag, at);
+      }
+      at = valueEnd(b, tag, at);
+    }
+    plain.seq = this.seq;
+    return plain;
+  }
+
+  /** @internal What `util.inspect` (and so console.log) shows: every field. */
+  [INSPECT](): Record<string, unknown> {
+    return this.toJSON();
+  }
+
+  /** @internal Whether the mask has any of the bits `low` (bits 0..31) and `high` (32..63); true without a mask. */
+  maskMeets(low: number, high: number): boolean {
+    return maskMeetsAt(this.#bytes, this.#start, this.#present, low, high);
+  }
+}
+
+/** A view of the record in `bytes[start, end)` with its seq (ECORRUPT if this version cannot read it). */
+export function viewRecord(seq: bigint, bytes: Uint8Array, start = 0, end = bytes.length): LazyRecord {
+  return new LazyRecord(seq, bytes, start, end, scanRecord(bytes, start, end));
+}
+
+/** An `op` record (replay data, never delivered), from a scanned record's bytes. */
+export function isOpRecord(b: Uint8Array, start: number): boolean {
+  return b[start + 1] === KIND_OP;
+}
+
+/** LazyRecord.maskMeets on bytes: no BigInt unless the mask needs more than 53 bits. */
+export function maskMeetsAt(b: Uint8Array, start: number, present: number, low: number, high: number): boolean {
+  if ((present & (1 << MASK_TAG)) === 0) return true;
+  const at = start + RECORD_FIXED_BYTES + 1;
+  if (varintEnd(b, at) - at <= 7) {
+    const value = varintAt(b, at);
+    return ((value % 0x100000000) & low) !== 0 || (Math.floor(value / 0x100000000) & high) !== 0;
+  }
+  const value = bigVarintAt(b, at);
+  return ((value & 0xffffffffn & BigInt(low >>> 0)) | ((value >> 32n) & BigInt(high >>> 0))) !== 0n;
+}
+
+/**
+ * Whether the record's path or old path is `prefix` or under it, compared
+ * as UTF-8 bytes (`prefix` is encoded once, by the filter): the path-prefix
+ * filter's test, with nothing decoded.
+ */
+export function pathUnderAt(b: Uint8Array, start: number, end: number, present: number, prefix: Uint8Array): boolean {
+  return fieldUnder(b, start, end, present, PATH_TAG, prefix) || fieldUnder(b, start, end, present, OLD_PATH_TAG, prefix);
+}
+
+function fieldUnder(b: Uint8Array, start: number, end: number, present: number, tag: number, prefix: Uint8Array): boolean {
+  if ((present & (1 << tag)) === 0) return false;
+  const at = fieldAt(b, start, end, tag);
+  const from = varintEnd(b, at);
+  const length = varintAt(b, at);
+  // '/' holds every path; a prefix ending in '/' is a plain prefix; any other
+  // is the path itself or a path that goes on with '/'.
+  const p = prefix.length;
+  if (p === 1 && prefix[0] === SLASH) return true;
+  if (length < p) return false;
+  for (let i = 0; i < p; i++) if (b[from + i] !== prefix[i]) return false;
+  return prefix[p - 1] === SLASH || length === p || b[from + p] === SLASH;
+}
