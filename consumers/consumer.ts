@@ -35,7 +35,7 @@
  */
 import assert from 'node:assert/strict';
 import { FanlogError, invalid } from '../errors.js';
-import { scanRecord } from '../engine/record/bytes.js';
+import { headerKnown, scanRecord } from '../engine/record/bytes.js';
 import { isOpRecord, LazyRecord, maskMeetsAt } from '../engine/record/view.js';
 import type { JournalReader } from '../journal/reader.js';
 import type { ChangelogSource } from '../engine/changelog-source.js';
@@ -221,13 +221,14 @@ export class Consumer {
     let visited = false;
     const exhausted = await reader.each((b, start, end) => {
       visited = true;
-      const present = scanRecord(b, start, end);
-      if (isOpRecord(b, start) || (!all && !maskMeetsAt(b, start, present, low, high))) return true;
-      if (predicate !== null) {
-        const kept = raw !== undefined ? raw(b, start, end, present) : this.keeps(new LazyRecord(reader.visitingSeq(), b, start, end, present));
-        if (!kept) return true;
-      }
-      out.push(new LazyRecord(reader.visitingSeq(), b, start, end, present) as unknown as DeliveredRecord);
+      // What is stepped over is judged from its header and the bytes the
+      // test reads; what is delivered, or shown to a user's filter, is checked whole.
+      if (!headerKnown(b, start, end)) scanRecord(b, start, end); // throws ECORRUPT saying why
+      if (isOpRecord(b, start) || (!all && !maskMeetsAt(b, start, end, low, high))) return true;
+      if (raw !== undefined && !raw(b, start, end)) return true;
+      const record = new LazyRecord(reader.visitingSeq(), b, start, end, scanRecord(b, start, end));
+      if (raw === undefined && predicate !== null && !this.keeps(record)) return true;
+      out.push(record as unknown as DeliveredRecord);
       return out.length < max;
     });
     if (exhausted) this.position = reader.last;

@@ -14,13 +14,13 @@
  *   mask <hex>             records whose mask has any of these bits
  */
 import { FanlogError, invalid } from '../errors.js';
-import { maskMeetsAt, pathUnderAt, type RecordHeader } from '../engine/record/view.js';
+import { hasMaskAt, maskMeetsAt, pathUnderAt, type RecordHeader } from '../engine/record/view.js';
 import { checkName } from '../validate.js';
 
 export type FilterPredicate = (header: RecordHeader) => boolean;
 export type FilterFactory = (argument: string) => FilterPredicate;
-/** A built-in's test on a scanned record's bytes, `b[start, end)` with presence bits `present`. */
-export type RawTest = (b: Uint8Array, start: number, end: number, present: number) => boolean;
+/** A built-in's test on a record's bytes, `b[start, end)`, whose header is known (`headerKnown`). */
+export type RawTest = (b: Uint8Array, start: number, end: number) => boolean;
 
 export const FILTER_ARGUMENT_BYTES_MAX = 1024;
 
@@ -48,7 +48,7 @@ const BUILT_INS: Record<string, FilterFactory> = {
     const prefix = new TextEncoder().encode(argument);
     return withRawTest(
       (header) => under(header.path, argument) || under(header.oldPath, argument),
-      (b, start, end, present) => pathUnderAt(b, start, end, present, prefix),
+      (b, start, end) => pathUnderAt(b, start, end, prefix),
     );
   },
   mask: (argument) => {
@@ -58,7 +58,7 @@ const BUILT_INS: Record<string, FilterFactory> = {
     return withRawTest(
       (header) => header.mask !== undefined && (header.mask & bits) !== 0n,
       // A record without a mask does not pass a mask filter.
-      (b, start, _end, present) => (present & 0b10) !== 0 && maskMeetsAt(b, start, present, low, high),
+      (b, start, end) => hasMaskAt(b, start, end) && maskMeetsAt(b, start, end, low, high),
     );
   },
 };

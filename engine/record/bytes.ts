@@ -90,7 +90,21 @@ export function scanRecord(b: Uint8Array, start: number, end: number): number {
   return present;
 }
 
-/** The offset of the value of field `tag` in a scanned record, or -1 when it is absent. */
+/**
+ * Whether the record's version, kind and op are known and it holds its
+ * fixed bytes: what a consumer checks of a record it steps over without
+ * delivering (a record it delivers is scanned whole). The journal's CRC
+ * vouches for the bytes; this vouches that this version wrote them.
+ */
+export function headerKnown(b: Uint8Array, start: number, end: number): boolean {
+  return end - start >= RECORD_FIXED_BYTES && TAG_MAX_BY_VERSION[b[start]!] !== undefined && KINDS[b[start + 1]!] !== undefined && OPS[b[start + 2]!] !== undefined;
+}
+
+/**
+ * The offset of the value of field `tag`, or -1 when it is absent. On a
+ * record not scanned, it never reads past `end`, though a record this
+ * version cannot read may give a wrong offset (no more than a wrong answer).
+ */
 export function fieldAt(b: Uint8Array, start: number, end: number, tag: number): number {
   let at = start + RECORD_FIXED_BYTES;
   while (at < end) {

@@ -184,10 +184,6 @@ export class LazyRecord implements RecordHeader {
     return this.toJSON();
   }
 
-  /** @internal Whether the mask has any of the bits `low` (bits 0..31) and `high` (32..63); true without a mask. */
-  maskMeets(low: number, high: number): boolean {
-    return maskMeetsAt(this.#bytes, this.#start, this.#present, low, high);
-  }
 }
 
 /** A view of the record in `bytes[start, end)` with its seq (ECORRUPT if this version cannot read it). */
@@ -200,10 +196,15 @@ export function isOpRecord(b: Uint8Array, start: number): boolean {
   return b[start + 1] === KIND_OP;
 }
 
-/** LazyRecord.maskMeets on bytes: no BigInt unless the mask needs more than 53 bits. */
-export function maskMeetsAt(b: Uint8Array, start: number, present: number, low: number, high: number): boolean {
-  if ((present & (1 << MASK_TAG)) === 0) return true;
+/**
+ * Whether the record's mask has any of the bits `low` (bits 0..31) and
+ * `high` (32..63); true when it has no mask. From the bytes, with no BigInt
+ * unless the mask needs more than 53 bits. Needs only `headerKnown`.
+ */
+export function maskMeetsAt(b: Uint8Array, start: number, end: number, low: number, high: number): boolean {
+  // The mask is the first field when present.
   const at = start + RECORD_FIXED_BYTES + 1;
+  if (at > end || b[at - 1] !== MASK_TAG) return true;
   if (varintEnd(b, at) - at <= 7) {
     const value = varintAt(b, at);
     return ((value % 0x100000000) & low) !== 0 || (Math.floor(value / 0x100000000) & high) !== 0;
@@ -212,25 +213,30 @@ export function maskMeetsAt(b: Uint8Array, start: number, present: number, low: 
   return ((value & 0xffffffffn & BigInt(low >>> 0)) | ((value >> 32n) & BigInt(high >>> 0))) !== 0n;
 }
 
+/** Whether the record has a mask. Needs only `headerKnown`. */
+export function hasMaskAt(b: Uint8Array, start: number, end: number): boolean {
+  return end > start + RECORD_FIXED_BYTES && b[start + RECORD_FIXED_BYTES] === MASK_TAG;
+}
+
 /**
  * Whether the record's path or old path is `prefix` or under it, compared
  * as UTF-8 bytes (`prefix` is encoded once, by the filter): the path-prefix
- * filter's test, with nothing decoded.
+ * filter's test, with nothing decoded. Needs only `headerKnown`.
  */
-export function pathUnderAt(b: Uint8Array, start: number, end: number, present: number, prefix: Uint8Array): boolean {
-  return fieldUnder(b, start, end, present, PATH_TAG, prefix) || fieldUnder(b, start, end, present, OLD_PATH_TAG, prefix);
+export function pathUnderAt(b: Uint8Array, start: number, end: number, prefix: Uint8Array): boolean {
+  return fieldUnder(b, start, end, PATH_TAG, prefix) || fieldUnder(b, start, end, OLD_PATH_TAG, prefix);
 }
 
-function fieldUnder(b: Uint8Array, start: number, end: number, present: number, tag: number, prefix: Uint8Array): boolean {
-  if ((present & (1 << tag)) === 0) return false;
+function fieldUnder(b: Uint8Array, start: number, end: number, tag: number, prefix: Uint8Array): boolean {
   const at = fieldAt(b, start, end, tag);
+  if (at < 0) return false;
   const from = varintEnd(b, at);
   const length = varintAt(b, at);
   // '/' holds every path; a prefix ending in '/' is a plain prefix; any other
   // is the path itself or a path that goes on with '/'.
   const p = prefix.length;
   if (p === 1 && prefix[0] === SLASH) return true;
-  if (length < p) return false;
+  if (length < p || from + length > end) return false;
   for (let i = 0; i < p; i++) if (b[from + i] !== prefix[i]) return false;
   return prefix[p - 1] === SLASH || length === p || b[from + p] === SLASH;
 }
