@@ -210,30 +210,32 @@ export class Consumer {
    * mask and those the filter drops are stepped over from their bytes.
    */
   private async readFromJournal(durable: bigint, max: number, out: DeliveredRecord[]): Promise<void> {
-    if (this.reader === null || this.reader.exhausted || this.readerAt !== this.position) {
-      await this.reader?.close();
-      this.reader = this.host.journal.read({ from: this.position + 1n, to: durable });
-    }
-    const reader = this.reader;
     const { low, high, all } = this.maskBits;
     const predicate = this.predicate;
     const raw = predicate === null ? undefined : rawTestOf(predicate);
-    let visited = false;
-    const exhausted = await reader.each((b, start, end) => {
-      visited = true;
-      // What is stepped over is judged from its header and the bytes the
-      // test reads; what is delivered, or shown to a user's filter, is checked whole.
-      if (!headerKnown(b, start, end)) scanRecord(b, start, end); // throws ECORRUPT saying why
-      if (isOpRecord(b, start) || (!all && !maskMeetsAt(b, start, end, low, high))) return true;
-      if (raw !== undefined && !raw(b, start, end)) return true;
-      const record = new LazyRecord(reader.visitingSeq(), b, start, end, scanRecord(b, start, end));
-      if (raw === undefined && predicate !== null && !this.keeps(record)) return true;
-      out.push(record as unknown as DeliveredRecord);
-      return out.length < max;
-    });
-    if (exhausted) this.position = reader.last;
-    else if (visited) this.position = reader.visitingSeq();
-    this.readerAt = this.position;
+    while (this.position < durable && out.length < max) {
+      if (this.reader === null || this.reader.exhausted || this.reader.last <= this.position || this.readerAt !== this.position) {
+        await this.reader?.close();
+        this.reader = this.host.journal.read({ from: this.position + 1n, to: durable });
+      }
+      const reader = this.reader;
+      let visited = false;
+      const exhausted = await reader.each((b, start, end) => {
+        visited = true;
+        // What is stepped over is judged from its header and the bytes the
+        // test reads; what is delivered, or shown to a user's filter, is checked whole.
+        if (!headerKnown(b, start, end)) scanRecord(b, start, end); // throws ECORRUPT saying why
+        if (isOpRecord(b, start) || (!all && !maskMeetsAt(b, start, end, low, high))) return true;
+        if (raw !== undefined && !raw(b, start, end)) return true;
+        const record = new LazyRecord(reader.visitingSeq(), b, start, end, scanRecord(b, start, end));
+        if (raw === undefined && predicate !== null && !this.keeps(record)) return true;
+        out.push(record as unknown as DeliveredRecord);
+        return out.length < max;
+      });
+      if (exhausted) this.position = reader.last;
+      else if (visited) this.position = reader.visitingSeq();
+      this.readerAt = this.position;
+    }
   }
 
   /** @internal Closes the consumer's reader (engine close, deregistration, replacement). */
