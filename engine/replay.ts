@@ -13,9 +13,15 @@
 import { FanlogError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
-import { decodeRecord } from './record/codec.js';
+import { bigVarintAt, fieldAt, kindAt, scanRecord, varintAt } from './record/bytes.js';
+import { decodeRecordAt } from './record/codec.js';
+import type { FsState } from './fs/fs-state.js';
 import { isAllowed } from './permission/rules.js';
 import type { RequestRecord } from './record/record.js';
+
+/** Tag 21: an entry's operation seq, a decision's request seq; tag 22: a decision's response. */
+const SEQ_TAG = 21;
+const RESPONSE_TAG = 22;
 
 export interface Replayed {
   /** Permission requests by seq, from the first record the checkpoint needs. */
@@ -30,26 +36,46 @@ export interface Replayed {
 
 /** Applies the journal after `checkpoint` to its state (in place); see the header. */
 export async function replayJournal(journal: Journal, checkpoint: LoadedCheckpoint): Promise<Replayed> {
-  const { state, seq } = checkpoint;
   const replayed: Replayed = { requests: new Map(), decisions: new Map(), completed: new Set(), replayedRecords: 0 };
-  for await (const { seq: recordSeq, payload } of journal.read({ from: checkpoint.needsFromSeq })) {
+  const { state, seq } = checkpoint;
+  // Up to the checkpoint's seq, only what permissions need; after it, every op applied too.
+  if (checkpoint.needsFromSeq <= seq) await replayRange(journal, checkpoint.needsFromSeq, seq, replayed, null);
+  await replayRange(journal, seq + 1n, undefined, replayed, state);
+  return replayed;
+}
+
+/**
+ * Replays `[from, to]` from the records' bytes: a request is decoded whole
+ * (it is kept), an op record too when it is applied, and of the rest only
+ * the fields replay needs (a decision's request and response, an entry's
+ * operation seq) are read where they lie. Every record is checked whole.
+ */
+async function replayRange(journal: Journal, from: bigint, to: bigint | undefined, replayed: Replayed, state: FsState | null): Promise<void> {
+  const reader = journal.read(to === undefined ? { from } : { from, to });
+  const visit = (b: Uint8Array, start: number, end: number): void => {
+    const present = scanRecord(b, start, end);
+    const kind = kindAt(b, start);
+    if (kind === 'request') replayed.requests.set(reader.visitingSeq(), decodeRecordAt(b, start, end) as RequestRecord);
+    else if (kind === 'decision') replayed.decisions.set(bigVarintAt(b, fieldAt(b, start, end, SEQ_TAG)), varintAt(b, fieldAt(b, start, end, RESPONSE_TAG)));
+    else if ((present & (1 << SEQ_TAG)) !== 0) replayed.completed.add(bigVarintAt(b, fieldAt(b, start, end, SEQ_TAG)));
+    if (state === null) return;
+    if (kind === 'op') state.apply(decodeRecordAt(b, start, end));
+    replayed.replayedRecords++;
+  };
+  // What the journal itself reports (damage with file and offset, I/O) goes on as it is.
+  await reader.each((b, start, end) => {
     try {
-      const record = decodeRecord(payload);
-      if (record.kind === 'request') replayed.requests.set(recordSeq, record);
-      else if (record.kind === 'decision') replayed.decisions.set(record.requestSeq!, record.response!);
-      else if (record.operationSeq !== undefined) replayed.completed.add(record.operationSeq);
-      if (recordSeq <= seq) continue;
-      if (record.kind === 'op') state.apply(record);
+      visit(b, start, end);
     } catch (error) {
+      const recordSeq = reader.visitingSeq();
       throw new FanlogError('ECORRUPT', `${journal.dir}: record ${recordSeq} cannot be replayed: ${(error as Error).message}`, {
         file: journal.dir,
         seq: recordSeq,
         cause: error,
       });
     }
-    replayed.replayedRecords++;
-  }
-  return replayed;
+    return true;
+  });
 }
 
 /**

@@ -143,30 +143,36 @@ export function checkFrame(
   available: number,
   { verifyChecksum = true }: { verifyChecksum?: boolean } = {},
 ): number | FrameDamage {
+  // Runs for every frame read: plain byte arithmetic, no DataView.
   const inBuffer = bytes.length - offset;
   if (Math.min(available, inBuffer) < FRAME_HEADER_BYTES) {
     return available < FRAME_HEADER_BYTES ? 'incomplete header' : 'incomplete frame';
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset + offset);
-  const frameBytes = view.getUint32(0, true);
+  const frameBytes = readU32(bytes, offset);
   if (frameBytes < FRAME_HEADER_BYTES) return 'impossible length';
   if (frameBytes > available) return 'incomplete frame';
   if (frameBytes > inBuffer) return 'incomplete frame';
-  const frame = bytes.subarray(offset, offset + frameBytes);
-  if (verifyChecksum && frameChecksum(frame) !== view.getUint32(4, true)) return 'checksum mismatch';
-  const kind = frame[8];
-  const recordCount = view.getUint32(12, true);
+  if (verifyChecksum && frameChecksum(bytes.subarray(offset, offset + frameBytes)) !== readU32(bytes, offset + 4)) return 'checksum mismatch';
+  const kind = bytes[offset + 8];
+  const recordCount = readU32(bytes, offset + 12);
   if (kind === FRAME_KIND_PURGE) {
     return recordCount === 0 && frameBytes === FRAME_HEADER_BYTES ? frameBytes : 'bad record lengths';
   }
-  if (kind !== FRAME_KIND_RECORDS || frame[9] !== 0 || frame[10] !== 0 || frame[11] !== 0) return 'bad kind';
+  if (kind !== FRAME_KIND_RECORDS || bytes[offset + 9] !== 0 || bytes[offset + 10] !== 0 || bytes[offset + 11] !== 0) return 'bad kind';
   if (recordCount === 0) return 'bad record lengths';
   let position = FRAME_HEADER_BYTES;
   for (let i = 0; i < recordCount; i++) {
     if (position + RECORD_HEADER_BYTES > frameBytes) return 'bad record lengths';
-    position += RECORD_HEADER_BYTES + view.getUint32(position, true);
+    position += RECORD_HEADER_BYTES + readU32(bytes, offset + position);
   }
   return position === frameBytes ? frameBytes : 'bad record lengths';
+}
+
+/** The seq of a frame's first record (a purge mark: the seq purged through), by plain byte arithmetic. */
+export function frameSeqAt(bytes: Uint8Array, offset: number): Seq {
+  const low = readU32(bytes, offset + 16);
+  const high = readU32(bytes, offset + 20);
+  return high < 0x200000 ? BigInt(high * 0x100000000 + low) : (BigInt(high) << 32n) | BigInt(low);
 }
 
 /**

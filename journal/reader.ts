@@ -23,7 +23,7 @@
  * for as long as they are referenced.
  */
 import { corrupt, FanlogError, fromIoError } from '../errors.js';
-import { FRAME_HEADER_BYTES, FRAME_KIND_PURGE, RECORD_HEADER_BYTES, readFrameHeader, readU32 } from './frame.js';
+import { FRAME_HEADER_BYTES, FRAME_KIND_PURGE, frameSeqAt, RECORD_HEADER_BYTES, readU32 } from './frame.js';
 import type { Io, IoFile } from './io.js';
 import type { SegmentState } from './recovery.js';
 import { FrameScanner, SEGMENT_HEADER_BYTES } from './segment.js';
@@ -198,20 +198,22 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
         continue;
       }
       if (step.kind === 'damage') throw corrupt(this.segments[this.segmentIndex - 1]!.path, step.offset, step.damage);
-      const header = readFrameHeader(step.buffer, step.at);
-      const count = header.recordCount;
-      if (header.kind === FRAME_KIND_PURGE || header.seq + BigInt(count) <= from) continue;
-      if (header.seq > last) return false;
+      const { buffer, at } = step;
+      if (buffer[at + 8] === FRAME_KIND_PURGE) continue;
+      const count = readU32(buffer, at + 12);
+      const seq = frameSeqAt(buffer, at);
+      if (seq + BigInt(count) <= from) continue;
+      if (seq > last) return false;
       // Records before `from` are stepped over; the range may end inside the frame.
-      const skip = from > header.seq ? Number(from - header.seq) : 0;
-      const lastIndex = header.seq + BigInt(count - 1) <= last ? count - 1 : Number(last - header.seq);
-      this.frameBuffer = step.buffer;
-      this.frameSeq = header.seq;
-      this.recordAt = step.at + FRAME_HEADER_BYTES;
-      for (let i = 0; i < skip; i++) this.recordAt += RECORD_HEADER_BYTES + readU32(step.buffer, this.recordAt);
+      const skip = from > seq ? Number(from - seq) : 0;
+      const lastIndex = seq + BigInt(count - 1) <= last ? count - 1 : Number(last - seq);
+      this.frameBuffer = buffer;
+      this.frameSeq = seq;
+      this.recordAt = at + FRAME_HEADER_BYTES;
+      for (let i = 0; i < skip; i++) this.recordAt += RECORD_HEADER_BYTES + readU32(buffer, this.recordAt);
       this.index = skip;
       this.stopIndex = lastIndex + 1;
-      this.lastFrame = header.seq + BigInt(lastIndex) === last;
+      this.lastFrame = seq + BigInt(lastIndex) === last;
       return true;
     }
   }

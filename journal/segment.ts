@@ -22,7 +22,7 @@
  */
 import assert from 'node:assert/strict';
 import { crc32 } from './checksum.js';
-import { type FrameDamage, checkFrame, FRAME_HEADER_BYTES, FRAME_KIND_PURGE, FRAME_KIND_RECORDS } from './frame.js';
+import { type FrameDamage, checkFrame, FRAME_HEADER_BYTES, FRAME_KIND_PURGE, FRAME_KIND_RECORDS, readU32 } from './frame.js';
 import path from 'node:path';
 import type { Io, IoFile } from './io.js';
 import type { SegmentState } from './recovery.js';
@@ -127,7 +127,7 @@ export class FrameScanner {
     if (offset >= this.end) return { kind: 'end' };
     const at = offset - this.bufferStart;
     if (at < 0 || at + FRAME_HEADER_BYTES > this.buffer.length) return null;
-    const frameBytes = new DataView(this.buffer.buffer, this.buffer.byteOffset + at, 4).getUint32(0, true);
+    const frameBytes = readU32(this.buffer, at);
     if (frameBytes < FRAME_HEADER_BYTES) return { kind: 'damage', offset, damage: 'impossible length' };
     if (frameBytes > this.end - offset) return { kind: 'damage', offset, damage: 'incomplete frame' };
     if (at + frameBytes > this.buffer.length) return null;
@@ -144,7 +144,7 @@ export class FrameScanner {
     const offset = this.position;
     if (!(await this.ensure(FRAME_HEADER_BYTES))) return { kind: 'damage', offset, damage: 'incomplete header' };
     const at = offset - this.bufferStart;
-    const frameBytes = new DataView(this.buffer.buffer, this.buffer.byteOffset + at, 4).getUint32(0, true);
+    const frameBytes = readU32(this.buffer, at);
     if (frameBytes >= FRAME_HEADER_BYTES && frameBytes <= this.end - offset && !(await this.ensure(frameBytes))) {
       return { kind: 'damage', offset, damage: 'incomplete frame' };
     }
