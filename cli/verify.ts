@@ -110,7 +110,7 @@ export async function verify(options: { dir: string; json?: boolean }): Promise<
   let store: StoreCheck | { skipped: string } | null = null;
   try {
     // Recovery without repairs reads and checks every frame of every segment.
-    journal = await recover(io, journalDir, { repair: false, onSegment });
+    journal = await recover(io, journalDir, { repair: false, onSegment, trustRecoveryPoint: false });
   } catch (error) {
     asDamage(error);
   }

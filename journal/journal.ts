@@ -25,7 +25,8 @@
  * the OS); readers never see beyond it.
  *
  * Segment roll: the current segment is fdatasynced, whatever the policy,
- * so that only the newest can hold a torn tail; then `createSegment`.
+ * so that only the newest can hold a torn tail; then `createSegment`, then
+ * the recovery point is replaced (recovery-point.ts).
  *
  * Failure: a failed write or sync rejects the entries it was writing with
  * its EIO or ENOSPC, and every later call with EFAILED until the journal is
@@ -42,10 +43,10 @@ import { JournalReader } from './reader.js';
 import { checkHostPath, type Io, type IoFile, type IoLock } from './io.js';
 import { addIndexPoint, recover, type RecoveryReport, type SegmentState } from './recovery.js';
 import { createSegment } from './segment.js';
+import { writeRecoveryPoint } from './recovery-point.js';
 import { checkPayloads, type JournalOptions, type ReadRange, resolveReadRange, type SyncPolicy, validateOptions, validateSeq } from './options.js';
 export { SEGMENT_BYTES_MAX_LIMIT, SEGMENT_BYTES_MIN, type JournalOptions, type ReadRange, type SyncPolicy } from './options.js';
 import { SEQ_MAX, type JournalId, type Seq } from './types.js';
-
 
 const NOTHING = (): undefined => undefined;
 
@@ -231,9 +232,7 @@ export class Journal {
   }
 
   private failedError(): FanlogError {
-    return new FanlogError('EFAILED', `journal ${this.dir} failed earlier (${this.failure?.message}); reopen it`, {
-      cause: this.failure,
-    });
+    return new FanlogError('EFAILED', `journal ${this.dir} failed earlier (${this.failure?.message}); reopen it`, { cause: this.failure });
   }
 
   /** Writes a batch of queued entries (their frames in `bytes`), rolling segments as needed, then syncs per policy and resolves them. */
@@ -297,13 +296,13 @@ export class Journal {
     const segment = await createSegment(this.io, this.dir, this.journalId, firstSeq, () => this.failure);
     this.activeFile = await this.io.open(segment.path, 'readwrite');
     this.segments.push(segment);
+    await writeRecoveryPoint(this.io, this.dir, this.journalId, this.segments.slice(0, -1));
   }
 
   /**
-   * Puts the journal in its failed state from outside: nothing more is
-   * written or synced, queued appends reject, every later call is EFAILED
-   * until it is reopened. An engine calls it when another part of its
-   * durable state (its MetaStore) failed, so that nothing carries on.
+   * Puts the journal in its failed state from outside (nothing more is written,
+   * queued appends reject, later calls are EFAILED until reopened): an engine
+   * calls it when its MetaStore failed, so that nothing carries on.
    */
   halt(cause: unknown): void {
     this.fail(cause, []);
@@ -362,7 +361,8 @@ export class Journal {
       if (count === 0) return 0;
       const doomed = this.segments.slice(0, count);
       try {
-        const mark = encodePurgeFrame(doomed[count - 1]!.lastSeq);
+        this.active.purgeMark = doomed[count - 1]!.lastSeq;
+        const mark = encodePurgeFrame(this.active.purgeMark);
         await this.activeFile.write(mark, this.active.bytes);
         this.active.bytes += mark.length;
         await this.activeFile.datasync();

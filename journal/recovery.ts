@@ -2,7 +2,10 @@
  * Recovery: what `Journal.open` does with the directory it finds.
  *
  * Every segment is read in full and every frame checked, so the journal that
- * opens is known sound. Cases, in the order they are checked:
+ * opens is known sound; except that a sealed segment the recovery point
+ * describes exactly is taken from it (recovery-point.ts: its frames are
+ * checked when read, and by `fanlog verify`, which passes
+ * `trustRecoveryPoint: false`). Cases, in the order they are checked:
  *
  *   found                                              | action
  *   ---------------------------------------------------|------------------------------
@@ -41,6 +44,7 @@ import {
 } from './segment.js';
 import type { ByteOffset, JournalId, Seq } from './types.js';
 import path from 'node:path';
+import { readRecoveryPoint, type RecoveryPoint, type SealedSegment } from './recovery-point.js';
 
 /** Where a reader can start inside a segment: a records frame and its first seq. */
 export interface IndexPoint {
@@ -61,6 +65,8 @@ export interface SegmentState {
   bytes: ByteOffset;
   /** Whether a records frame was written into it (a segment rolls only then). */
   hasRecords: boolean;
+  /** The highest purge mark written into it (0n: none). */
+  purgeMark: Seq;
   index: IndexPoint[];
 }
 
@@ -80,6 +86,10 @@ export interface RecoveryReport {
   ms: number;
   /** What was cut or removed, file by file: for logs and for `fanlog verify`. */
   repairs: { file: string; offset: ByteOffset; bytes: number; what: string }[];
+  /** Sealed segments taken from the recovery point, not scanned. */
+  trustedSegments: number;
+  /** 'used', 'none' (no point, or not asked to trust it), or why the point was set aside. */
+  recoveryPoint: string;
 }
 
 export interface Recovered {
@@ -136,6 +146,7 @@ async function scanSegment(io: Io, dir: string, name: string, nameSeq: Seq, isLa
       lastSeq: header.firstSeq - 1n,
       bytes: SEGMENT_HEADER_BYTES,
       hasRecords: false,
+      purgeMark: 0n,
       index: [],
     };
     let purgedThroughSeq: Seq = 0n;
@@ -155,7 +166,7 @@ async function scanSegment(io: Io, dir: string, name: string, nameSeq: Seq, isLa
         if (frame.seq > segment.lastSeq) {
           throw corrupt(file, step.offset, `purge mark ${frame.seq} is beyond the last record ${segment.lastSeq}`);
         }
-        if (frame.seq > purgedThroughSeq) purgedThroughSeq = frame.seq;
+        if (frame.seq > purgedThroughSeq) purgedThroughSeq = segment.purgeMark = frame.seq;
       } else {
         if (frame.seq !== segment.lastSeq + 1n) {
           throw corrupt(file, step.offset, `entry starts at seq ${frame.seq}, expected ${segment.lastSeq + 1n}`);
@@ -167,6 +178,33 @@ async function scanSegment(io: Io, dir: string, name: string, nameSeq: Seq, isLa
       segment.bytes = step.offset + step.frameBytes;
     }
     return { kind: 'segment', segment, journalId: header.journalId, purgedThroughSeq, tornTail: null };
+  });
+}
+
+/**
+ * A sealed segment as the recovery point recorded it, if the file is still
+ * what was sealed: its length as recorded, its header sound, the journal's
+ * and naming the same first seq; null to scan it instead.
+ */
+async function trustSealed(io: Io, dir: string, name: string, sealed: SealedSegment, journalId: JournalId): Promise<ScannedSegment | null> {
+  const file = path.join(dir, name);
+  return withFile(io, file, async (handle) => {
+    if ((await handle.size()) !== sealed.bytes) return null;
+    const headerBytes = new Uint8Array(SEGMENT_HEADER_BYTES);
+    await handle.read(headerBytes, 0);
+    const header = decodeSegmentHeader(headerBytes);
+    if ('damage' in header || header.journalId !== journalId || header.firstSeq !== sealed.firstSeq) return null;
+    const segment: SegmentState = {
+      name,
+      path: file,
+      firstSeq: sealed.firstSeq,
+      lastSeq: sealed.lastSeq,
+      bytes: sealed.bytes,
+      hasRecords: sealed.lastSeq >= sealed.firstSeq,
+      purgeMark: sealed.purgeMark,
+      index: sealed.index,
+    };
+    return { kind: 'segment', segment, journalId, purgedThroughSeq: sealed.purgeMark, tornTail: null };
   });
 }
 
@@ -182,11 +220,21 @@ type Doomed = { file: string; bytes: number; what: string };
 export async function recover(
   io: Io,
   dir: string,
-  { repair = true, onSegment }: { repair?: boolean; onSegment?: (scanned: number, total: number) => void } = {},
+  {
+    repair = true,
+    onSegment,
+    trustRecoveryPoint = true,
+  }: { repair?: boolean; onSegment?: (scanned: number, total: number) => void; trustRecoveryPoint?: boolean } = {},
 ): Promise<Recovered> {
   const started = performance.now();
-  const report: RecoveryReport = { truncatedBytes: 0, segments: 0, records: 0, ms: 0, repairs: [] };
-  const scanned = await scanAll(io, dir, report, onSegment);
+  const report: RecoveryReport = { truncatedBytes: 0, segments: 0, records: 0, ms: 0, repairs: [], trustedSegments: 0, recoveryPoint: 'none' };
+  let point: RecoveryPoint | null = null;
+  if (trustRecoveryPoint) {
+    const read = await readRecoveryPoint(io, dir).catch((error: unknown) => ({ unusable: `recovery point unreadable: ${(error as Error).message}` }));
+    if (read !== null && 'unusable' in read) report.recoveryPoint = read.unusable;
+    else if (read !== null) (point = read), (report.recoveryPoint = 'used');
+  }
+  const scanned = await scanAll(io, dir, report, onSegment, point);
   const segments = checkSequence(scanned.segments, scanned.purgedThroughSeq, scanned.doomed);
   // Everything checked out: repair.
   await repairAll(io, dir, scanned.tornTail, scanned.doomed, repair, report);
@@ -203,6 +251,7 @@ async function scanAll(
   dir: string,
   report: RecoveryReport,
   onSegment: ((scanned: number, total: number) => void) | undefined,
+  point: RecoveryPoint | null,
 ): Promise<{ journalId: JournalId | null; purgedThroughSeq: Seq; segments: SegmentState[]; tornTail: TornTail | null; doomed: Doomed[] }> {
   const names = (await io.readdir(dir))
     .map((name) => ({ name, firstSeq: parseSegmentFileName(name) }))
@@ -215,7 +264,11 @@ async function scanAll(
   const doomed: Doomed[] = [];
   for (let i = 0; i < names.length; i++) {
     const { name, firstSeq } = names[i]!;
-    const scanned = await scanSegment(io, dir, name, firstSeq, i === names.length - 1);
+    const isLast = i === names.length - 1;
+    const sealed = isLast ? undefined : point?.segments.get(name);
+    const trusted = sealed === undefined ? null : await trustSealed(io, dir, name, sealed, point!.journalId);
+    if (trusted !== null) report.trustedSegments++;
+    const scanned = trusted ?? (await scanSegment(io, dir, name, firstSeq, isLast));
     onSegment?.(i + 1, names.length);
     if (scanned.kind === 'torn creation') {
       doomed.push({ file: scanned.file, bytes: scanned.fileBytes, what: 'segment whose creation was torn removed' });

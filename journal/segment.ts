@@ -205,5 +205,5 @@ export async function createSegment(io: Io, dir: string, journalId: JournalId, f
     await handle.close();
   }
   await io.syncDir(dir);
-  return { name, path: file, firstSeq, lastSeq: firstSeq - 1n, bytes: SEGMENT_HEADER_BYTES, hasRecords: false, index: [] };
+  return { name, path: file, firstSeq, lastSeq: firstSeq - 1n, bytes: SEGMENT_HEADER_BYTES, hasRecords: false, purgeMark: 0n, index: [] };
 }

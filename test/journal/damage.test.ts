@@ -6,7 +6,9 @@
 import { appendFileSync, copyFileSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { Journal } from '../../index.js';
+import { Journal, NodeIo } from '../../index.js';
+import { recover } from '../../journal/recovery.js';
+import { RECOVERY_POINT_NAME } from '../../journal/recovery-point.js';
 import { SEGMENT_HEADER_BYTES } from '../../journal/segment.js';
 import { readAll, rejection, tempDir, text } from '../helpers.js';
 
@@ -103,14 +105,46 @@ describe('damage', () => {
     await expectCorrupt(last, offset, /incomplete frame|checksum mismatch/);
   });
 
-  it('rejects a flipped bit in an older segment', async () => {
+  it('reports a flipped bit in a sealed segment below the recovery point when it is read, and a full scan rejects it', async () => {
     const file = segments[1]!;
     const offset = frameOffsets(file)[3]!;
     flipByte(file, offset + 25);
+    // Open trusts the sealed segments the recovery point describes: it reads none of their frames.
+    const journal = await Journal.open(dir, OPTIONS);
+    expect(journal.recovery.recoveryPoint).toBe('used');
+    expect(journal.recovery.trustedSegments).toBe(segments.length - 1);
+    const error = await rejection(() => readAll(journal));
+    expect([error.code, error.file, error.offset]).toEqual(['ECORRUPT', file, offset]);
+    expect(error.message).toMatch(/checksum mismatch/);
+    // Reading from after the damage is unaffected; reading across it fails again.
+    expect((await readAll(journal, { from: 200n })).length).toBe(RECORDS - 199);
+    expect((await rejection(() => readAll(journal, { from: 2n }))).offset).toBe(offset);
+    await journal.close();
+    // What `fanlog verify` does: scan everything, trusting nothing.
+    const scan = await rejection(() => recover(new NodeIo(), dir, { repair: false, trustRecoveryPoint: false }));
+    expect([scan.code, scan.file, scan.offset]).toEqual(['ECORRUPT', file, offset]);
+    // Without the recovery point, open scans every segment and rejects it.
+    rmSync(path.join(dir, RECOVERY_POINT_NAME));
     await expectCorrupt(file, offset, /checksum mismatch/);
   });
 
+  it('sets a damaged recovery point aside and scans every segment', async () => {
+    flipByte(path.join(dir, RECOVERY_POINT_NAME), 30);
+    const journal = await Journal.open(dir, OPTIONS);
+    expect(journal.recovery.recoveryPoint).toMatch(/checksum mismatch/);
+    expect(journal.recovery.trustedSegments).toBe(0);
+    expect((await readAll(journal)).length).toBe(RECORDS);
+    await journal.close();
+  });
+
+  it('scans a sealed segment whose length is not the one the recovery point recorded', async () => {
+    const file = segments[1]!;
+    appendFileSync(file, Buffer.alloc(7, 1));
+    await expectCorrupt(file, statSync(file).size - 7, /./);
+  });
+
   it('leaves every file as it was when it rejects, even a torn tail it would otherwise cut', async () => {
+    rmSync(path.join(dir, RECOVERY_POINT_NAME));
     const last = segments[segments.length - 1]!;
     appendFileSync(last, Buffer.alloc(100, 7));
     flipByte(segments[1]!, frameOffsets(segments[1]!)[2]! + 30);
