@@ -22,7 +22,8 @@
  *
  * Recovery is timed directly (it is one long event, not a rate): a journal
  * of N operations (1,000,000; 100,000 with --quick) is reopened once with no
- * checkpoint (full replay) and once after a checkpoint.
+ * checkpoint (full replay: replay_1m) and once after a checkpoint; and
+ * open_10m (bench/open.ts): opening an engine that retains 10 M records.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -31,6 +32,7 @@ import path from 'node:path';
 import { Engine } from '../fanlog.js';
 import { Journal } from '../journal/journal.js';
 import { CountingIo, countOverlap } from './overlap.js';
+import { measureOpen, type OpenTimes } from './open.js';
 import { type BenchCase, type BenchSettings, measureTargets, ratio, runCases, selected, type Targets } from './harness.js';
 
 const PROCESSES = 64;
@@ -39,7 +41,9 @@ export interface EngineSuiteResult {
   suite: 'engine';
   /** Operations/s for engine_*, records/s for journal_*. */
   recordsPerSecond: Record<string, number>;
-  recoveryMs: { fullReplay: number; fromCheckpoint: number; operations: number };
+  recoveryMs: { fullReplay: number; fromCheckpoint: number; operations: number; replayedRecords: number };
+  /** open_10m: NaN-free only when measured. */
+  open: OpenTimes | null;
   targets: Targets;
 }
 
@@ -121,15 +125,15 @@ export async function engineSuite(settings: BenchSettings): Promise<EngineSuiteR
     await journal.close();
 
     const operations = settings.quick ? 100_000 : 1_000_000;
-    if (!selected(settings, 'recovery')) return { suite: 'engine', recordsPerSecond: rates, recoveryMs: { fullReplay: NaN, fromCheckpoint: NaN, operations }, targets };
-    const recoveryMs = await measureRecovery(path.join(root, 'recovery'), operations, settings);
-    return { suite: 'engine', recordsPerSecond: rates, recoveryMs: { ...recoveryMs, operations }, targets };
+    const recovery = selected(settings, 'recovery') ? await measureRecovery(path.join(root, 'recovery'), operations, settings) : { fullReplay: NaN, fromCheckpoint: NaN, replayedRecords: 0 };
+    const open = selected(settings, 'open_10m') ? await measureOpen(path.join(root, 'open'), settings.quick ? 1_000_000 : 10_000_000, settings) : null;
+    return { suite: 'engine', recordsPerSecond: rates, recoveryMs: { ...recovery, operations }, open, targets };
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
 }
 
-async function measureRecovery(dir: string, operations: number, settings: BenchSettings): Promise<{ fullReplay: number; fromCheckpoint: number }> {
+async function measureRecovery(dir: string, operations: number, settings: BenchSettings): Promise<{ fullReplay: number; fromCheckpoint: number; replayedRecords: number }> {
   settings.log(`recovery: writing ${operations.toLocaleString('en-US')} operations with no checkpoint`);
   const writer = await Engine.open(dir, { store: 'lmdb', sync: 'never', checkpointEveryRecords: 2 ** 40 });
   const processes = Array.from({ length: PROCESSES }, (_, i) => new MixProcess(writer, 100 + i));
@@ -141,7 +145,9 @@ async function measureRecovery(dir: string, operations: number, settings: BenchS
   let started = performance.now();
   const replayed = await Engine.open(dir, { store: 'lmdb', checkpointEveryRecords: 2 ** 40 });
   const fullReplay = performance.now() - started;
-  settings.log(`  full replay of ${replayed.recovery.replayedRecords.toLocaleString('en-US')} records: ${fullReplay.toFixed(0)} ms`);
+  const replayedRecords = replayed.recovery.replayedRecords;
+  const perSecond = Math.round(replayedRecords / (fullReplay / 1000)).toLocaleString('en-US');
+  settings.log(`  replay_1m: full replay of ${replayedRecords.toLocaleString('en-US')} records: ${fullReplay.toFixed(0)} ms, ${perSecond} records/s (target >= 1,000,000 records/s)`);
   await replayed.checkpoint();
   await replayed.close({ checkpoint: false });
 
@@ -150,5 +156,5 @@ async function measureRecovery(dir: string, operations: number, settings: BenchS
   const checkpointMs = performance.now() - started;
   settings.log(`  from a recent checkpoint (${fromCheckpoint.recovery.replayedRecords} records replayed): ${checkpointMs.toFixed(0)} ms (target < 1,000 ms)`);
   await fromCheckpoint.close();
-  return { fullReplay, fromCheckpoint: checkpointMs };
+  return { fullReplay, fromCheckpoint: checkpointMs, replayedRecords };
 }
