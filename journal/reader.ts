@@ -220,8 +220,10 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
 
   private async closeSegment(): Promise<void> {
     const file = this.file;
+    const scanner = this.scanner;
     this.file = null;
     this.scanner = null;
+    await scanner?.settle();
     await file?.close().catch(() => undefined);
   }
 

@@ -149,36 +149,52 @@ async function scanSegment(io: Io, dir: string, name: string, nameSeq: Seq, isLa
       purgeMark: 0n,
       index: [],
     };
-    let purgedThroughSeq: Seq = 0n;
     const scanner = new FrameScanner(handle, SEGMENT_HEADER_BYTES, fileBytes);
-    for (;;) {
-      const step = await scanner.next();
-      if (step.kind === 'end') break;
-      if (step.kind === 'damage') {
-        if (!isLast || (await soundFrameFollows(handle, step.offset, fileBytes, segment.lastSeq))) {
-          throw corrupt(file, step.offset, `${step.damage}${isLast ? ' with sound entries after it' : ''}`);
-        }
-        const tornTail = { offset: step.offset, bytes: fileBytes - step.offset, damage: step.damage };
-        return { kind: 'segment', segment, journalId: header.journalId, purgedThroughSeq, tornTail };
-      }
-      const frame = readFrameHeader(step.buffer, step.at);
-      if (frame.kind === FRAME_KIND_PURGE) {
-        if (frame.seq > segment.lastSeq) {
-          throw corrupt(file, step.offset, `purge mark ${frame.seq} is beyond the last record ${segment.lastSeq}`);
-        }
-        if (frame.seq > purgedThroughSeq) purgedThroughSeq = segment.purgeMark = frame.seq;
-      } else {
-        if (frame.seq !== segment.lastSeq + 1n) {
-          throw corrupt(file, step.offset, `entry starts at seq ${frame.seq}, expected ${segment.lastSeq + 1n}`);
-        }
-        addIndexPoint(segment, frame.seq, step.offset);
-        segment.lastSeq += BigInt(frame.recordCount);
-        segment.hasRecords = true;
-      }
-      segment.bytes = step.offset + step.frameBytes;
+    try {
+      return await scanFrames(scanner, { handle, file, fileBytes, isLast }, segment, header.journalId);
+    } finally {
+      await scanner.settle();
     }
-    return { kind: 'segment', segment, journalId: header.journalId, purgedThroughSeq, tornTail: null };
   });
+}
+
+interface SegmentFile {
+  handle: IoFile;
+  file: string;
+  fileBytes: number;
+  isLast: boolean;
+}
+
+/** Scans the frames of one segment into `segment`: its seqs, length, purge mark and index points. */
+async function scanFrames(scanner: FrameScanner, { handle, file, fileBytes, isLast }: SegmentFile, segment: SegmentState, journalId: JournalId): Promise<ScannedSegment> {
+  let purgedThroughSeq: Seq = 0n;
+  for (;;) {
+    const step = await scanner.next();
+    if (step.kind === 'end') break;
+    if (step.kind === 'damage') {
+      if (!isLast || (await soundFrameFollows(handle, step.offset, fileBytes, segment.lastSeq))) {
+        throw corrupt(file, step.offset, `${step.damage}${isLast ? ' with sound entries after it' : ''}`);
+      }
+      const tornTail = { offset: step.offset, bytes: fileBytes - step.offset, damage: step.damage };
+      return { kind: 'segment', segment, journalId, purgedThroughSeq, tornTail };
+    }
+    const frame = readFrameHeader(step.buffer, step.at);
+    if (frame.kind === FRAME_KIND_PURGE) {
+      if (frame.seq > segment.lastSeq) {
+        throw corrupt(file, step.offset, `purge mark ${frame.seq} is beyond the last record ${segment.lastSeq}`);
+      }
+      if (frame.seq > purgedThroughSeq) purgedThroughSeq = segment.purgeMark = frame.seq;
+    } else {
+      if (frame.seq !== segment.lastSeq + 1n) {
+        throw corrupt(file, step.offset, `entry starts at seq ${frame.seq}, expected ${segment.lastSeq + 1n}`);
+      }
+      addIndexPoint(segment, frame.seq, step.offset);
+      segment.lastSeq += BigInt(frame.recordCount);
+      segment.hasRecords = true;
+    }
+    segment.bytes = step.offset + step.frameBytes;
+  }
+  return { kind: 'segment', segment, journalId, purgedThroughSeq, tornTail: null };
 }
 
 /**

@@ -86,14 +86,18 @@ export type ScanStep =
 /**
  * Walks the frames of one segment file from `start` to `end`, reading in
  * chunks and checking every frame. Each refill reads into a fresh buffer,
- * so views handed out earlier stay valid; memory is one chunk, or one frame
- * when a frame is larger, and a frame's length is checked against `end`
- * before its buffer is allocated.
+ * so views handed out earlier stay valid. While one chunk is walked, the
+ * next is read ahead (from the end of the chunk's last whole frame), so the
+ * walk rarely waits for the disk; memory is two chunks, or a frame when a
+ * frame is larger, and a frame's length is checked against `end` before its
+ * buffer is allocated. `settle()` before closing the file.
  */
 export class FrameScanner {
-  private buffer = new Uint8Array(0);
+  private buffer: Uint8Array = new Uint8Array(0);
   private bufferStart: ByteOffset = 0;
   private position: ByteOffset;
+  /** The next chunk, being read ahead: where it starts, its buffer, the read. */
+  private ahead: { start: ByteOffset; slab: Uint8Array; read: Promise<number> } | null = null;
 
   constructor(
     private readonly file: IoFile,
@@ -109,13 +113,55 @@ export class FrameScanner {
     if (at >= 0 && at + bytes <= this.buffer.length) return true;
     const want = Math.min(Math.max(bytes, READ_CHUNK_BYTES), this.end - this.position);
     if (want < bytes) return false;
-    // Unzeroed: only the bytes read are ever looked at.
-    const slab = Buffer.allocUnsafeSlow(want);
-    const read = await this.file.read(slab, this.position);
+    const ahead = this.ahead;
+    this.ahead = null;
+    let slab: Uint8Array;
+    let read: number;
+    if (ahead !== null && ahead.start === this.position && ahead.slab.length >= bytes) {
+      slab = ahead.slab;
+      read = await ahead.read;
+    } else {
+      // A read ahead that missed is let finish (its error is not this read's) before the next.
+      if (ahead !== null) await ahead.read.catch(() => 0);
+      // Unzeroed: only the bytes read are ever looked at.
+      slab = Buffer.allocUnsafeSlow(want);
+      read = await this.file.read(slab, this.position);
+    }
     // A plain Uint8Array view: its subarray() (one per record read) is cheaper than Buffer's.
     this.buffer = new Uint8Array(slab.buffer, slab.byteOffset, read);
     this.bufferStart = this.position;
+    this.readAhead();
     return read >= bytes;
+  }
+
+  /**
+   * Starts reading the next chunk while this one is walked: from the end of
+   * the last whole frame in the buffer (found by hopping over length
+   * fields, nothing checked yet), so that the next refill starts exactly
+   * there. Nothing when no whole frame is buffered or the range ends first.
+   */
+  private readAhead(): void {
+    const bufferEnd = this.bufferStart + this.buffer.length;
+    let boundary = this.position;
+    for (;;) {
+      const at = boundary - this.bufferStart;
+      if (at + FRAME_HEADER_BYTES > this.buffer.length) break;
+      const frameBytes = readU32(this.buffer, at);
+      if (frameBytes < FRAME_HEADER_BYTES || boundary + frameBytes > bufferEnd) break;
+      boundary += frameBytes;
+    }
+    if (boundary === this.position || boundary >= this.end) return;
+    const slab = Buffer.allocUnsafeSlow(Math.min(READ_CHUNK_BYTES, this.end - boundary));
+    const read = this.file.read(slab, boundary);
+    read.catch(() => undefined); // used (and its error met) only if the scan gets there
+    this.ahead = { start: boundary, slab, read };
+  }
+
+  /** Lets a read ahead in flight finish, so that the file can be closed under no read. */
+  async settle(): Promise<void> {
+    const ahead = this.ahead;
+    this.ahead = null;
+    await ahead?.read.catch(() => 0);
   }
 
   /**
