@@ -49,68 +49,7 @@ export async function consumersSuite(settings: BenchSettings): Promise<Consumers
     const engine = await Engine.open(path.join(root, 'engine'), { store: 'lmdb' });
     const lmdb = await copyIntoLmdb(engine, path.join(root, 'lmdb'), records);
 
-    const readAll = async (name: string, filter?: string): Promise<number> => {
-      if (engine.consumers.list().some((info) => info.name === name)) await engine.consumers.deregister(name);
-      const consumer = await engine.consumers.register(name);
-      if (filter !== undefined) await consumer.attachFilter('path-prefix', filter);
-      let count = 0;
-      let touched = 0;
-      for (let batch = await consumer.read(); batch.length > 0; batch = await consumer.read()) {
-        count += batch.length;
-        for (const record of batch) touched += record.path!.length + (record.mask! > 0n ? 1 : 0);
-      }
-      if (touched === 0 && count > 0) throw new Error('no path read');
-      return count;
-    };
-    const acker = await engine.consumers.register('acker');
-    let ackSeq = 0n;
-
-    const cases: BenchCase[] = [
-      {
-        name: 'consumer_read',
-        recordsPerCall: records,
-        run: async () => {
-          const count = await readAll('reader');
-          if (count !== records) throw new Error(`read ${count} records, expected ${records}`);
-        },
-      },
-      {
-        name: 'lmdb_getrange',
-        recordsPerCall: records,
-        run: async () => {
-          let count = 0;
-          let touched = 0;
-          for (const { key, value } of lmdb.getRange({})) {
-            const record = viewRecord(BigInt(key), value);
-            touched += record.path!.length + (record.mask! > 0n ? 1 : 0);
-            count++;
-          }
-          if (count !== records || touched === 0) throw new Error(`read ${count} records, expected ${records}`);
-        },
-      },
-      {
-        name: 'consumer_filtered',
-        recordsPerCall: records,
-        run: async () => {
-          const count = await readAll('filtered', '/d7');
-          if (count !== records / 100) throw new Error(`kept ${count} records, expected ${records / 100}`);
-        },
-      },
-      {
-        name: 'consumers_8',
-        recordsPerCall: records * 8,
-        minSamples: 2,
-        run: async () => {
-          await Promise.all(Array.from({ length: 8 }, (_, i) => readAll(`reader${i}`)));
-        },
-      },
-      {
-        name: 'consumer_acks',
-        recordsPerCall: 1,
-        unit: 'acks',
-        run: () => acker.ack((ackSeq = ackSeq >= BigInt(records) ? 1n : ackSeq + 1n)),
-      },
-    ];
+    const cases = await consumerCases(engine, lmdb, records);
     settings.log(`consumers suite (${settings.quick ? 'quick' : 'full'}): lmdb store`);
     const rates = await runCases(cases, settings);
     settings.log('  consumer_read                       target >= 2,000,000 records/s, and >= lmdb_getrange');
@@ -125,6 +64,73 @@ export async function consumersSuite(settings: BenchSettings): Promise<Consumers
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** The suite's cases over `engine`'s changelog of `records` records and their copy in `lmdb`. */
+async function consumerCases(engine: Engine, lmdb: ReturnType<typeof openLmdb<Uint8Array, number>>, records: number): Promise<BenchCase[]> {
+  const readAll = async (name: string, filter?: string): Promise<number> => {
+    if (engine.consumers.list().some((info) => info.name === name)) await engine.consumers.deregister(name);
+    const consumer = await engine.consumers.register(name);
+    if (filter !== undefined) await consumer.attachFilter('path-prefix', filter);
+    let count = 0;
+    let touched = 0;
+    for (let batch = await consumer.read(); batch.length > 0; batch = await consumer.read()) {
+      count += batch.length;
+      for (const record of batch) touched += record.path!.length + (record.mask! > 0n ? 1 : 0);
+    }
+    if (touched === 0 && count > 0) throw new Error('no path read');
+    return count;
+  };
+  const acker = await engine.consumers.register('acker');
+  let ackSeq = 0n;
+
+  const cases: BenchCase[] = [
+    {
+      name: 'consumer_read',
+      recordsPerCall: records,
+      run: async () => {
+        const count = await readAll('reader');
+        if (count !== records) throw new Error(`read ${count} records, expected ${records}`);
+      },
+    },
+    {
+      name: 'lmdb_getrange',
+      recordsPerCall: records,
+      run: async () => {
+        let count = 0;
+        let touched = 0;
+        for (const { key, value } of lmdb.getRange({})) {
+          const record = viewRecord(BigInt(key), value);
+          touched += record.path!.length + (record.mask! > 0n ? 1 : 0);
+          count++;
+        }
+        if (count !== records || touched === 0) throw new Error(`read ${count} records, expected ${records}`);
+      },
+    },
+    {
+      name: 'consumer_filtered',
+      recordsPerCall: records,
+      run: async () => {
+        const count = await readAll('filtered', '/d7');
+        if (count !== records / 100) throw new Error(`kept ${count} records, expected ${records / 100}`);
+      },
+    },
+    {
+      name: 'consumers_8',
+      recordsPerCall: records * 8,
+      minSamples: 2,
+      run: async () => {
+        await Promise.all(Array.from({ length: 8 }, (_, i) => readAll(`reader${i}`)));
+      },
+    },
+    {
+      name: 'consumer_acks',
+      recordsPerCall: 1,
+      unit: 'acks',
+      run: () => acker.ack((ackSeq = ackSeq >= BigInt(records) ? 1n : ackSeq + 1n)),
+    },
+  ];
+  return cases;
 }
 
 /** The changelog's records, by seq, as binary values in a fresh lmdb database. */

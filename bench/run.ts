@@ -2,10 +2,14 @@
  * `npm run bench -- <suite...> [--quick] [--json] [--only=case,case]`: runs
  * benchmark suites. Without a suite name it runs them all. Progress and
  * tables go to stderr; with --json, stdout gets one JSON object per suite.
- * `--only` runs just the named cases of the suites (for a profile:
- * `node --cpu-prof dist/bench/run.js engine --only=engine_ops_64`, then
- * `node dist/bench/cpu-top.js CPU.cpuprofile`).
+ * Each suite runs in a child process of its own (this script with
+ * --child=NAME), so that no suite measures in a heap another left behind.
+ * `--only` runs just the named cases of the suites. For a profile, run the
+ * suite in this process: `node --cpu-prof dist/bench/run.js --child=engine
+ * --only=engine_ops_64`, then `node dist/bench/cpu-top.js CPU.cpuprofile`.
  */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { consumersSuite } from './consumers.js';
 import { ratio } from './harness.js';
 import { engineSuite } from './engine.js';
@@ -18,11 +22,12 @@ type SuiteName = keyof typeof SUITES;
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const json = args.includes('--json');
+const childSuite = args.find((arg) => arg.startsWith('--child='))?.slice('--child='.length);
 const onlyArg = args.find((arg) => arg.startsWith('--only='));
 const only = onlyArg === undefined ? null : new Set(onlyArg.slice('--only='.length).split(',').filter((name) => name !== ''));
-const unknownFlags = args.filter((arg) => arg.startsWith('--') && arg !== '--quick' && arg !== '--json' && arg !== onlyArg);
+const unknownFlags = args.filter((arg) => arg.startsWith('--') && arg !== '--quick' && arg !== '--json' && arg !== onlyArg && !arg.startsWith('--child='));
 const names = args.filter((arg) => !arg.startsWith('--'));
-const unknownSuites = names.filter((name) => !(name in SUITES));
+const unknownSuites = [...names, ...(childSuite === undefined ? [] : [childSuite])].filter((name) => !(name in SUITES));
 if (unknownFlags.length > 0 || unknownSuites.length > 0) {
   process.stderr.write(`usage: npm run bench -- [${Object.keys(SUITES).join('|')}] [--quick] [--json] [--only=case,case]\n`);
   process.exit(2);
@@ -30,10 +35,34 @@ if (unknownFlags.length > 0 || unknownSuites.length > 0) {
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
 };
+
+// A suite runs in a process of its own, so that no suite measures in the heap another left behind.
+if (childSuite !== undefined) {
+  const result = await SUITES[childSuite as SuiteName]({ quick, only, log });
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(0);
+}
+
+/** Runs one suite in a child process (this script with --child=NAME); resolves with its result. */
+function runSuiteInChild(name: SuiteName): Promise<Record<string, unknown>> {
+  const flags = [`--child=${name}`, ...(quick ? ['--quick'] : []), ...(onlyArg === undefined ? [] : [onlyArg])];
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...flags], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => (output += chunk));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve(JSON.parse(output) as Record<string, unknown>);
+      else reject(new Error(`suite ${name} exited with ${code ?? signal}`));
+    });
+  });
+}
+
 const rates: Record<string, number> = {};
 for (const name of (names.length > 0 ? names : Object.keys(SUITES)) as SuiteName[]) {
-  const result = await SUITES[name]({ quick, only, log });
-  Object.assign(rates, 'recordsPerSecond' in result ? result.recordsPerSecond : result.roundTripsPerSecond);
+  const result = await runSuiteInChild(name);
+  Object.assign(rates, (result.recordsPerSecond ?? result.roundTripsPerSecond) as Record<string, number>);
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 // What the engine does against what the bare journal does, across suites: for reading
