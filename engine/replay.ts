@@ -14,7 +14,7 @@ import { FanlogError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
 import { bigVarintAt, fieldAt, kindAt, scanRecord, varintAt } from './record/bytes.js';
-import { decodeRecordAt } from './record/codec.js';
+import { decodeScanned } from './record/codec.js';
 import type { FsState } from './fs/fs-state.js';
 import { isAllowed } from './permission/rules.js';
 import type { RequestRecord } from './record/record.js';
@@ -55,11 +55,11 @@ async function replayRange(journal: Journal, from: bigint, to: bigint | undefine
   const visit = (b: Uint8Array, start: number, end: number): void => {
     const present = scanRecord(b, start, end);
     const kind = kindAt(b, start);
-    if (kind === 'request') replayed.requests.set(reader.visitingSeq(), decodeRecordAt(b, start, end) as RequestRecord);
+    if (kind === 'request') replayed.requests.set(reader.visitingSeq(), decodeScanned(b, start, present) as RequestRecord);
     else if (kind === 'decision') replayed.decisions.set(bigVarintAt(b, fieldAt(b, start, end, SEQ_TAG)), varintAt(b, fieldAt(b, start, end, RESPONSE_TAG)));
     else if ((present & (1 << SEQ_TAG)) !== 0) replayed.completed.add(bigVarintAt(b, fieldAt(b, start, end, SEQ_TAG)));
     if (state === null) return;
-    if (kind === 'op') state.apply(decodeRecordAt(b, start, end));
+    if (kind === 'op') state.apply(decodeScanned(b, start, present));
     replayed.replayedRecords++;
   };
   // What the journal itself reports (damage with file and offset, I/O) goes on as it is.

@@ -135,7 +135,11 @@ export function decodeRecord(bytes: Uint8Array): EngineRecord {
 
 /** decodeRecord of the record in `b[start, end)`. */
 export function decodeRecordAt(b: Uint8Array, start: number, end: number): EngineRecord {
-  const present = scanRecord(b, start, end);
+  return decodeScanned(b, start, scanRecord(b, start, end));
+}
+
+/** decodeRecordAt of the record at `start`, already checked by scanRecord, which returned `present`. */
+export function decodeScanned(b: Uint8Array, start: number, present: number): EngineRecord {
   const kind = kindAt(b, start);
   const record: RecordView = { kind, op: opAt(b, start), time: u64At(b, start + 3) };
   const fields = record as unknown as Record<string, unknown>;
