@@ -176,7 +176,7 @@ export class Consumer {
    * Records are views over the journal's bytes (engine/record/view.ts).
    * Reads of one consumer run one at a time, in call order.
    */
-  read(options?: { max?: number; waitMs?: number }): Promise<DeliveredRecord[]> {
+  async read(options?: { max?: number; waitMs?: number }): Promise<DeliveredRecord[]> {
     const { max = 1000, waitMs = 0 } = checkOptions<{ max: number; waitMs: number }>('options', options, ['max', 'waitMs']);
     checkInteger('max', max, 1, 1_000_000);
     checkInteger('waitMs', waitMs, 0, 3_600_000);

@@ -129,6 +129,29 @@ describe('one reader per consumer', () => {
     await consumer.ack(all[11]!.seq);
     expect((await consumer.read({ max: 1 }))[0]!.path).toBe('/m12');
   });
+  it('rejects, never throws, on bad arguments and after deregistration, as an async read always did', async () => {
+    const engine = await open();
+    const consumer = await engine.consumers.register('c');
+    const bad = (() => {
+      try {
+        return consumer.read({ max: 0 });
+      } catch (error) {
+        return `threw ${String(error)}`;
+      }
+    })();
+    expect(bad).toBeInstanceOf(Promise);
+    expect((await rejection(() => bad as Promise<unknown>)).code).toBe('EINVAL');
+    await engine.consumers.deregister('c');
+    const gone = (() => {
+      try {
+        return consumer.read();
+      } catch (error) {
+        return `threw ${String(error)}`;
+      }
+    })();
+    expect(gone).toBeInstanceOf(Promise);
+    expect((await rejection(() => gone as Promise<unknown>)).code).toBe('ENOENT');
+  });
 });
 
 describe('filters on bytes', () => {
