@@ -23,7 +23,8 @@
  * Recovery is timed directly (it is one long event, not a rate): a journal
  * of N operations (1,000,000; 100,000 with --quick) is reopened once with no
  * checkpoint (full replay: replay_1m) and once after a checkpoint; and
- * open_10m (bench/open.ts): opening an engine that retains 10 M records.
+ * open_10m (bench/open.ts): opening an engine that retains 10 M records;
+ * open_inodes: opening one whose checkpoint holds 200,000 files.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,7 +33,7 @@ import path from 'node:path';
 import { Engine } from '../fanlog.js';
 import { Journal } from '../journal/journal.js';
 import { CountingIo, countOverlap } from './overlap.js';
-import { measureOpen, type OpenTimes } from './open.js';
+import { measureOpen, measureOpenInodes, type OpenTimes } from './open.js';
 import { type BenchCase, type BenchSettings, measureTargets, ratio, runCases, selected, type Targets } from './harness.js';
 
 const PROCESSES = 64;
@@ -44,6 +45,8 @@ export interface EngineSuiteResult {
   recoveryMs: { fullReplay: number; fromCheckpoint: number; operations: number; replayedRecords: number };
   /** open_10m: NaN-free only when measured. */
   open: OpenTimes | null;
+  /** open_inodes: three opens of an engine whose checkpoint holds 200,000 files (null when not measured). */
+  openInodesMs: number[] | null;
   targets: Targets;
 }
 
@@ -127,7 +130,8 @@ export async function engineSuite(settings: BenchSettings): Promise<EngineSuiteR
     const operations = settings.quick ? 100_000 : 1_000_000;
     const recovery = selected(settings, 'recovery') ? await measureRecovery(path.join(root, 'recovery'), operations, settings) : { fullReplay: NaN, fromCheckpoint: NaN, replayedRecords: 0 };
     const open = selected(settings, 'open_10m') ? await measureOpen(path.join(root, 'open'), settings.quick ? 1_000_000 : 10_000_000, settings) : null;
-    return { suite: 'engine', recordsPerSecond: rates, recoveryMs: { ...recovery, operations }, open, targets };
+    const openInodesMs = selected(settings, 'open_inodes') ? await measureOpenInodes(path.join(root, 'inodes'), settings.quick ? 20_000 : 200_000, settings) : null;
+    return { suite: 'engine', recordsPerSecond: rates, recoveryMs: { ...recovery, operations }, open, openInodesMs, targets };
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

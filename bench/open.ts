@@ -5,6 +5,10 @@
  * last segment torn. Opening must not read what it retains: the journal's
  * recovery point vouches for sealed segments, the checkpoint for the state.
  *
+ * open_inodes: how long `Engine.open` takes when the checkpoint holds N
+ * files (200,000; 20,000 with --quick) and the journal nothing after it:
+ * the cost of loading the state, whatever the journal retains.
+ *
  * The changelog is written straight through the journal (as the consumers
  * suite does), opened once (a full replay), closed; then timed. For the
  * kill, a child process (bench/open-child.ts) opens the engine and runs
@@ -69,4 +73,28 @@ function runUntilKilled(dir: string): Promise<void> {
     child.on('error', reject);
     child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`open-child exited with ${code ?? signal} before it was killed`))));
   });
+}
+
+/** open_inodes: opens of an engine whose checkpoint holds `files` files (and directories of 1,000), three times. */
+export async function measureOpenInodes(dir: string, files: number, settings: BenchSettings): Promise<number[]> {
+  settings.log(`open_inodes: creating ${files.toLocaleString('en-US')} files, then a checkpoint`);
+  const writer = await Engine.open(dir, { store: 'lmdb', sync: 'never' });
+  for (let d = 0; d * 1000 < files; d++) {
+    await writer.fs.mkdir(`/d${d}`);
+    await Promise.all(Array.from({ length: Math.min(999, files - d * 1000) }, (_, i) => writer.fs.create(`/d${d}/f${i}`)));
+  }
+  await writer.close();
+  const times: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    const started = performance.now();
+    const engine = await Engine.open(dir, { store: 'lmdb' });
+    times.push(performance.now() - started);
+    const inodes = engine.state.inodes.size;
+    await engine.close({ checkpoint: false });
+    if (round === 2) {
+      const shown = times.map((ms) => `${ms.toFixed(0)} ms`).join(' / ');
+      settings.log(`  open_inodes              ${shown} with ${inodes.toLocaleString('en-US')} inodes in the checkpoint (${((1000 * Math.min(...times)) / inodes).toFixed(1)} µs per inode at best)`);
+    }
+  }
+  return times;
 }
