@@ -162,24 +162,25 @@ export async function writeChangelog(dir: string, records: number, settings: Ben
   const journal = await Journal.open(dir, { sync: 'never' });
   for (let start = 0; start < records; start += 1000) {
     const entry: Uint8Array[] = [];
-    for (let i = start; i < start + 1000; i++) {
-      entry.push(
-        encodeRecord({
-          kind: 'event',
-          op: 'create',
-          time: 1_700_000_000_000_000_000n + BigInt(i),
-          mask: FAN_CREATE,
-          fid: { ino: i + 2, gen: i + 2 },
-          parentFid: { ino: 1, gen: 1 },
-          name: `file${i}`,
-          path: `/d${i % 100}/file${i}`,
-          pid: 100,
-          tid: 100,
-          uid: 0,
-        }),
-      );
-    }
+    for (let i = start; i < start + 1000; i++) entry.push(createEvent(i));
     await journal.appendEntry(entry);
   }
   await journal.close();
+}
+
+/** The bench's event record `i`: the CREATE of `/d<i % 100>/file<i>`, encoded. */
+export function createEvent(i: number): Uint8Array {
+  return encodeRecord({
+    kind: 'event',
+    op: 'create',
+    time: 1_700_000_000_000_000_000n + BigInt(i),
+    mask: FAN_CREATE,
+    fid: { ino: i + 2, gen: i + 2 },
+    parentFid: { ino: 1, gen: 1 },
+    name: `file${i}`,
+    path: `/d${i % 100}/file${i}`,
+    pid: 100,
+    tid: 100,
+    uid: 0,
+  });
 }

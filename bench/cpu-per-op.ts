@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MixProcess } from './engine.js';
-import { listen } from './permissions.js';
+import { guardedFiles, listen } from './permissions.js';
 
 type Fanlog = typeof import('../index.js');
 
@@ -48,15 +48,7 @@ async function engineOp(fanlog: Fanlog, root: string): Promise<number> {
 
 async function permissionRoundTrip(fanlog: Fanlog, root: string): Promise<number> {
   const engine = await fanlog.Engine.open(path.join(root, `perm-${Date.now()}`), { store: 'lmdb', checkpointEveryRecords: 2 ** 40 });
-  await engine.fs.mkdir('/d');
-  const fds: number[] = [];
-  for (let i = 0; i < PROCESSES; i++) {
-    await engine.fs.create(`/d/f${i}`, { size: 1 << 20 });
-    fds.push(await engine.fs.open(`/d/f${i}`, 'r'));
-  }
-  const group = await engine.groups.create('av', { class: 'content' });
-  await group.mark({ path: '/d', scope: 'mount', mask: fanlog.FAN_ACCESS_PERM });
-  const queue = group.openQueue();
+  const { fds, queue } = await guardedFiles(engine, fanlog.FAN_ACCESS_PERM);
   const listener = listen(queue);
   const us = await perUnit((i) => engine.fs.read(fds[i]!, 0, 4096, { pid: 100 + i }), 300);
   await listener.stop();

@@ -91,21 +91,30 @@ export function listen(queue: EventQueue): { stop: () => Promise<void> } {
   };
 }
 
+/**
+ * The suite's setup on `engine`: /d with one open 1 MiB file per process,
+ * and a content group 'av' marking /d for `mask` (FAN_ACCESS_PERM), whose
+ * queue is returned for a listener.
+ */
+export async function guardedFiles(engine: Engine, mask: bigint): Promise<{ fds: number[]; queue: EventQueue }> {
+  await engine.fs.mkdir('/d');
+  const fds: number[] = [];
+  for (let i = 0; i < PROCESSES; i++) {
+    await engine.fs.create(`/d/f${i}`, { size: 1 << 20 });
+    fds.push(await engine.fs.open(`/d/f${i}`, 'r'));
+  }
+  const group = await engine.groups.create('av', { class: 'content' });
+  await group.mark({ path: '/d', scope: 'mount', mask });
+  return { fds, queue: group.openQueue() };
+}
+
 export async function permissionsSuite(settings: BenchSettings): Promise<PermissionsSuiteResult> {
   const root = mkdtempSync(path.join(tmpdir(), 'fanlog-bench-permissions-'));
   try {
     const io = new CountingIo();
     const engine = await Engine.open(path.join(root, 'engine'), { store: 'lmdb', io });
     io.watch(() => engine.journal.headSeq);
-    await engine.fs.mkdir('/d');
-    const fds: number[] = [];
-    for (let i = 0; i < PROCESSES; i++) {
-      await engine.fs.create(`/d/f${i}`, { size: 1 << 20 });
-      fds.push(await engine.fs.open(`/d/f${i}`, 'r'));
-    }
-    const group = await engine.groups.create('av', { class: 'content' });
-    await group.mark({ path: '/d', scope: 'mount', mask: FAN_ACCESS_PERM });
-    const queue = group.openQueue();
+    const { fds, queue } = await guardedFiles(engine, FAN_ACCESS_PERM);
     const listener = listen(queue);
 
     const latencies: number[] = [];

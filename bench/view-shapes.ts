@@ -1,7 +1,7 @@
 /**
  * `node dist/bench/view-shapes.js`: why a record view keeps its fields as
  * getters on its class (README, design notes: "A record view spreads to
- * { seq, kind }"). Over 300,000 encoded event records, each shape is built
+ * { seq, kind }"). Over 300,000 encoded event records (the consumers suite's), each shape is built
  * per record and `path` and `mask` read from it:
  *
  *   decoded         decodeRecord, whole, into a plain object (spreads fully)
@@ -11,30 +11,12 @@
  *
  * Three rounds each, alternating; records/s.
  */
-import { decodeRecord, encodeRecord } from '../engine/record/codec.js';
+import { decodeRecord } from '../engine/record/codec.js';
 import { viewRecord } from '../engine/record/view.js';
-import { FAN_CREATE } from '../engine/notify/masks.js';
+import { createEvent } from './consumers.js';
 
 const RECORDS = 300_000;
-const records: Uint8Array[] = [];
-for (let i = 0; i < RECORDS; i++) {
-  records.push(
-    encodeRecord({
-      kind: 'event',
-      op: 'create',
-      time: 1_700_000_000_000_000_000n + BigInt(i),
-      mask: FAN_CREATE,
-      fid: { ino: i + 2, gen: i + 2 },
-      parentFid: { ino: 1, gen: 1 },
-      name: `file${i}`,
-      path: `/d${i % 100}/file${i}`,
-      stat: { ino: i + 2, mode: 0o100644, uid: 0, gid: 0, size: 0, nlink: 1, atime: 1n, mtime: 1n, ctime: 1n },
-      pid: 100,
-      tid: 100,
-      uid: 0,
-    }),
-  );
-}
+const records = Array.from({ length: RECORDS }, (_, i) => createEvent(i));
 
 const FIELDS = ['op', 'time', 'mask', 'fid', 'parentFid', 'name', 'path', 'stat', 'pid', 'tid', 'uid'] as const;
 type Shape = { seq: bigint; kind: string; path?: string; mask?: bigint; [field: string]: unknown };

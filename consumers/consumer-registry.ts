@@ -15,7 +15,7 @@
 import { FanlogError } from '../errors.js';
 import type { ChangelogSource } from '../engine/changelog-source.js';
 import type { Filters } from './filters.js';
-import { Serial } from '../engine/serial.js';
+import { Serial } from '../journal/serial.js';
 import { Waiters } from '../engine/waiters.js';
 import { checkBigint, checkInteger, checkName, checkOneOf, checkOptions } from '../validate.js';
 import { catalogOp, checkCatalog, readCatalog } from '../store/catalog.js';

@@ -39,16 +39,16 @@ import { headerKnown, scanRecord } from '../engine/record/bytes.js';
 import { isOpRecord, LazyRecord, maskMeetsAt } from '../engine/record/view.js';
 import type { JournalReader } from '../journal/reader.js';
 import type { ChangelogSource } from '../engine/changelog-source.js';
-import { Serial } from '../engine/serial.js';
+import { Serial } from '../journal/serial.js';
 import { parseVersioned } from '../store/envelope.js';
 import type { EngineRecord } from '../engine/record/record.js';
+import type { INTERNAL_FIELDS } from '../engine/record/fields.js';
 import { checkBigint, checkInteger, checkOptions } from '../validate.js';
 import type { Consumers } from './consumer-registry.js';
 import { type FilterPredicate, rawTestOf } from './filters.js';
 
 import { CONSUMER_PREFIX } from '../store/keys.js';
 export const ALL_BITS = 2n ** 64n - 1n;
-const NOTHING = (): undefined => undefined;
 
 export interface ConsumerOptions {
   /** Only records with one of these bits are delivered (records without a mask always are); default all. */
@@ -62,7 +62,7 @@ export interface ConsumerOptions {
 }
 
 /** A record as a consumer receives it. */
-export type DeliveredRecord = Omit<EngineRecord, 'intent' | 'step' | 'steps' | 'args' | 'attrs' | 'value' | 'config'> & { seq: bigint };
+export type DeliveredRecord = Omit<EngineRecord, (typeof INTERNAL_FIELDS)[number]> & { seq: bigint };
 
 export interface ConsumerInfo {
   name: string;
@@ -98,8 +98,8 @@ export class Consumer {
   /** The journal reader kept across reads, and the read position it stands at. */
   private reader: JournalReader | null = null;
   private readerAt = -1n;
-  /** Reads run one at a time: the last one queued. */
-  private reading: Promise<void> = Promise.resolve();
+  /** Reads run one at a time, in call order. */
+  private readonly reads = new Serial();
   /** The consumer's mask as 32-bit halves, for testing records' masks from their bytes; `all`: every bit. */
   private readonly maskBits: { low: number; high: number; all: boolean };
 
@@ -181,9 +181,7 @@ export class Consumer {
     checkInteger('max', max, 1, 1_000_000);
     checkInteger('waitMs', waitMs, 0, 3_600_000);
     this.checkReadable();
-    const run = this.reading.then(() => this.readInTurn(max, waitMs));
-    this.reading = run.then(NOTHING, NOTHING);
-    return run;
+    return this.reads.run(() => this.readInTurn(max, waitMs));
   }
 
   private async readInTurn(max: number, waitMs: number): Promise<DeliveredRecord[]> {

@@ -25,7 +25,7 @@
  */
 import path from 'node:path';
 import { corrupt, FanlogError, invalid } from '../errors.js';
-import type { Io } from '../journal/io.js';
+import { type Io, replaceFile } from '../journal/io.js';
 import { envelopeDamage, parseVersioned, seal, ENVELOPE_BYTES } from '../store/envelope.js';
 import { metaStoreDir, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
 
@@ -74,24 +74,14 @@ export async function readMarker(io: Io, dir: string): Promise<StoreKind | null>
   return payload.store;
 }
 
-/** Writes the marker of `dir` durably (see the header for the order that makes it atomic). */
+/** Writes the marker of `dir` durably and atomically (journal/io.ts `replaceFile`, the order the header gives). */
 export async function writeMarker(io: Io, dir: string, store: StoreKind): Promise<void> {
   const payload: MarkerPayload = { version: MARKER_VERSION, store };
   const sealed = seal(MARKER_NAME, new TextEncoder().encode(JSON.stringify(payload)));
   const bytes = new Uint8Array(MAGIC.length + sealed.length);
   bytes.set(MAGIC, 0);
   bytes.set(sealed, MAGIC.length);
-  const temporary = path.join(dir, `${MARKER_NAME}.tmp`);
-  if (await exists(io, dir, `${MARKER_NAME}.tmp`)) await io.unlink(temporary);
-  const handle = await io.open(temporary, 'create');
-  try {
-    await handle.write(bytes, 0);
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-  await io.rename(temporary, path.join(dir, MARKER_NAME));
-  await io.syncDir(dir);
+  await replaceFile(io, dir, MARKER_NAME, bytes);
 }
 
 /** What `Engine.open` found in `dir`: the store kind to use, and whether the marker must be written. */

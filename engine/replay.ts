@@ -15,13 +15,14 @@ import type { Journal } from '../journal/journal.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
 import { bigVarintAt, fieldAt, kindAt, scanRecord, varintAt } from './record/bytes.js';
 import { decodeScanned } from './record/codec.js';
+import { TAG } from './record/fields.js';
 import type { FsState } from './fs/fs-state.js';
 import { isAllowed } from './permission/rules.js';
 import type { RequestRecord } from './record/record.js';
 
-/** Tag 21: an entry's operation seq, a decision's request seq; tag 22: a decision's response. */
-const SEQ_TAG = 21;
-const RESPONSE_TAG = 22;
+/** Tag 21: an entry's operation seq, a decision's request seq; then a decision's response. */
+const SEQ_TAG = TAG.operationSeq!;
+const RESPONSE_TAG = TAG.response!;
 
 export interface Replayed {
   /** Permission requests by seq, from the first record the checkpoint needs. */

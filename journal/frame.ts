@@ -170,9 +170,7 @@ export function checkFrame(
 
 /** The seq of a frame's first record (a purge mark: the seq purged through), by plain byte arithmetic. */
 export function frameSeqAt(bytes: Uint8Array, offset: number): Seq {
-  const low = readU32(bytes, offset + 16);
-  const high = readU32(bytes, offset + 20);
-  return high < 0x200000 ? BigInt(high * 0x100000000 + low) : (BigInt(high) << 32n) | BigInt(low);
+  return readU64(bytes, offset + 16);
 }
 
 /**
@@ -200,4 +198,11 @@ export function forEachRecord(
 /** A little-endian u32 at `at`, by plain byte arithmetic (the hot loops of every read). */
 export function readU32(bytes: Uint8Array, at: number): number {
   return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16)) + bytes[at + 3]! * 0x1000000;
+}
+
+/** A little-endian u64 at `at`: below 2^53 one Number makes the BigInt; above, the halves are joined. */
+export function readU64(bytes: Uint8Array, at: number): bigint {
+  const low = readU32(bytes, at);
+  const high = readU32(bytes, at + 4);
+  return high < 0x200000 ? BigInt(high * 0x100000000 + low) : (BigInt(high) << 32n) | BigInt(low);
 }

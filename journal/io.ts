@@ -12,6 +12,7 @@
  * `fromIoError`.
  */
 
+import path from 'node:path';
 import { invalid } from '../errors.js';
 
 export type IoOpenMode =
@@ -80,4 +81,24 @@ export function checkHostPath(what: string, value: unknown): string {
     if (Buffer.byteLength(component) > HOST_NAME_BYTES_MAX) throw invalid(`${what} has a component longer than ${HOST_NAME_BYTES_MAX} bytes`);
   }
   return value;
+}
+
+/**
+ * Replaces the file `name` in `dir` with `bytes`, atomically and durably:
+ * written whole to `name.tmp` (a leftover one is removed first),
+ * fdatasynced, renamed over `name`, and the directory fsynced. A crash
+ * leaves the old file or the new one, never a mix.
+ */
+export async function replaceFile(io: Io, dir: string, name: string, bytes: Uint8Array): Promise<void> {
+  const temporary = path.join(dir, `${name}.tmp`);
+  if ((await io.readdir(dir)).includes(`${name}.tmp`)) await io.unlink(temporary);
+  const handle = await io.open(temporary, 'create');
+  try {
+    await handle.write(bytes, 0);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await io.rename(temporary, path.join(dir, name));
+  await io.syncDir(dir);
 }

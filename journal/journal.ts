@@ -44,11 +44,10 @@ import { checkHostPath, type Io, type IoFile, type IoLock } from './io.js';
 import { addIndexPoint, recover, type RecoveryReport, type SegmentState } from './recovery.js';
 import { createSegment } from './segment.js';
 import { writeRecoveryPoint } from './recovery-point.js';
+import { Serial } from './serial.js';
 import { checkPayloads, type JournalOptions, type ReadRange, resolveReadRange, type SyncPolicy, validateOptions, validateSeq } from './options.js';
 export { SEGMENT_BYTES_MAX_LIMIT, SEGMENT_BYTES_MIN, type JournalOptions, type ReadRange, type SyncPolicy } from './options.js';
 import { SEQ_MAX, type JournalId, type Seq } from './types.js';
-
-const NOTHING = (): undefined => undefined;
 
 export class Journal {
   private segments: SegmentState[];
@@ -56,7 +55,8 @@ export class Journal {
   /** The entries appended since the last disk step, encoded in place (batch.ts). */
   private readonly batch = new BatchGatherer();
   private drainScheduled = false;
-  private chain: Promise<void> = Promise.resolve();
+  /** Disk work (writes, syncs, rolls, purges, close), one step at a time. */
+  private readonly disk = new Serial();
   private assignedSeq: Seq;
   private writtenSeq: Seq;
   private syncedSeqValue: Seq;
@@ -205,9 +205,7 @@ export class Journal {
 
   /** Runs disk work one step at a time, in call order. */
   private step<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(work);
-    this.chain = run.then(NOTHING, NOTHING);
-    return run;
+    return this.disk.run(work);
   }
 
   private scheduleDrain(): void {

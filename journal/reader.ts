@@ -17,8 +17,8 @@
  *                   on `each`, a frame's records at a time, so handing out a
  *                   record costs one resolved promise.
  *
- * Memory: one read chunk (or one frame, if larger), whatever the journal
- * size. Record bytes are views into the chunk they were read in; every
+ * Memory: two read chunks (the one walked and the next, read ahead; or a
+ * frame, if larger), whatever the journal size. Record bytes are views into the chunk they were read in; every
  * chunk is a fresh buffer, so they stay valid (and keep their chunk alive)
  * for as long as they are referenced.
  */
@@ -26,6 +26,7 @@ import { corrupt, FanlogError, fromIoError } from '../errors.js';
 import { FRAME_HEADER_BYTES, FRAME_KIND_PURGE, frameSeqAt, RECORD_HEADER_BYTES, readU32 } from './frame.js';
 import type { Io, IoFile } from './io.js';
 import type { SegmentState } from './recovery.js';
+import { Serial } from './serial.js';
 import { FrameScanner, SEGMENT_HEADER_BYTES } from './segment.js';
 import type { ByteOffset, Seq } from './types.js';
 
@@ -64,7 +65,8 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
   private segmentIndex = 0;
   private file: IoFile | null = null;
   private scanner: FrameScanner | null = null;
-  private busy: Promise<unknown> | null = null;
+  /** Walks (each(), the iterator's refills) run one at a time. */
+  private readonly walks = new Serial();
   private finished = false;
   // The async iterator's records of one frame.
   private records: JournalRecord[] = [];
@@ -94,7 +96,7 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
 
   next(): Promise<IteratorResult<JournalRecord>> {
     if (this.at < this.records.length) return Promise.resolve({ value: this.records[this.at++]!, done: false });
-    return this.serialized(async () => {
+    return this.walks.run(async () => {
       if (this.at < this.records.length) return { value: this.records[this.at++]!, done: false };
       const records: JournalRecord[] = [];
       await this.walk((buffer, start, end) => {
@@ -112,7 +114,7 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
    * exhausted (then resolves true). Calls on one reader run one at a time.
    */
   each(visit: RecordVisitor): Promise<boolean> {
-    return this.serialized(() => this.walk(visit, false));
+    return this.walks.run(() => this.walk(visit, false));
   }
 
   async return(): Promise<IteratorResult<JournalRecord>> {
@@ -127,19 +129,6 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
     this.finished = true;
     this.stopIndex = this.index;
     await this.closeSegment();
-  }
-
-  private serialized<T>(work: () => Promise<T>): Promise<T> {
-    const run = (this.busy ?? Promise.resolve()).then(work);
-    const settled = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.busy = settled;
-    void settled.then(() => {
-      if (this.busy === settled) this.busy = null;
-    });
-    return run;
   }
 
   /**

@@ -35,7 +35,7 @@
  */
 import path from 'node:path';
 import { crc32 } from './checksum.js';
-import type { Io } from './io.js';
+import { type Io, replaceFile } from './io.js';
 import type { IndexPoint, SegmentState } from './recovery.js';
 import type { JournalId, Seq } from './types.js';
 
@@ -130,18 +130,7 @@ export async function readRecoveryPoint(io: Io, dir: string): Promise<RecoveryPo
   }
 }
 
-/** Replaces the point with the state of `sealed` (see the header for the order that makes it atomic). */
+/** Replaces the point with the state of `sealed` (io.ts `replaceFile`: atomic, durable). */
 export async function writeRecoveryPoint(io: Io, dir: string, journalId: JournalId, sealed: readonly SegmentState[]): Promise<void> {
-  const bytes = encodeRecoveryPoint(journalId, sealed);
-  const temporary = path.join(dir, `${RECOVERY_POINT_NAME}.tmp`);
-  if ((await io.readdir(dir)).includes(`${RECOVERY_POINT_NAME}.tmp`)) await io.unlink(temporary);
-  const handle = await io.open(temporary, 'create');
-  try {
-    await handle.write(bytes, 0);
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-  await io.rename(temporary, path.join(dir, RECOVERY_POINT_NAME));
-  await io.syncDir(dir);
+  await replaceFile(io, dir, RECOVERY_POINT_NAME, encodeRecoveryPoint(journalId, sealed));
 }

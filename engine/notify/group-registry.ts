@@ -12,7 +12,7 @@ import { FanlogError, invalid } from '../../errors.js';
 import { catalogOp, checkCatalog, readCatalog } from '../../store/catalog.js';
 import { decodeGroup, encodeGroup, GROUP_CLASSES, type GroupSettings } from './group-codec.js';
 import { Group, type GroupHost, type GroupInfo, type GroupOptions } from './groups.js';
-import { Serial } from '../serial.js';
+import { Serial } from '../../journal/serial.js';
 import { priorityKey } from '../permission/rules.js';
 import type { EngineRecord } from '../record/record.js';
 import { checkBoolean, checkInteger, checkName, checkOneOf, checkOptions } from '../../validate.js';

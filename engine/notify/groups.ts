@@ -32,7 +32,7 @@ import type { FsState } from '../fs/fs-state.js';
 import { fidOf } from '../fs/inode.js';
 import { FAN_ALL_EVENTS, FAN_ALLOW, FAN_DENY, FAN_MARK_FLAGS, FAN_PRE_CONTENT_EVENTS, FAN_PRE_MODIFY, FAN_Q_OVERFLOW, type Mask } from './masks.js';
 import type { EngineStore } from '../fail-stop-store.js';
-import { Serial } from '../serial.js';
+import { Serial } from '../../journal/serial.js';
 import { type Mark, markKey, matchMarks, type MarkScope } from './marks.js';
 import { fsError, parsePath, resolve } from '../fs/paths.js';
 import type { AnyRecordFields, EngineRecord } from '../record/record.js';

@@ -22,7 +22,8 @@
 import { isUtf8 } from 'node:buffer';
 import { FanlogError } from '../../errors.js';
 import type { ByteWriter } from '../../journal/byte-writer.js';
-import { ARG_FIELDS, ATTR_FIELDS, byCode, FIELDS, KIND_CODES, OP_CODES, OPEN_FLAGS, TAG_MAX_BY_VERSION, type WireType } from './fields.js';
+import { readU64 } from '../../journal/frame.js';
+import { ARG_FIELDS, ATTR_FIELDS, byCode, FIELDS, KIND_CODES, OP_CODES, OPEN_FLAGS, TAG, TAG_MAX_BY_VERSION, type WireType } from './fields.js';
 import { type Attrs, type Fid, type IntentArgs, type IntentStep, type OpName, type RecordFields, type RecordKind, REQUIRED_FIELDS, REQUIRED_FIELDS_V1, type Stat } from './record.js';
 
 /** Bytes before the first tag: version, kind, op, time. */
@@ -49,17 +50,13 @@ const WIRE_CODES: Record<WireType, number> = { varint: VARINT, bigvarint: BIGVAR
 const WIRE: number[] = [];
 for (const field of FIELDS) WIRE[field.tag] = WIRE_CODES[field.type];
 
-/** A field's tag by its name (`requestSeq` shares tag 21 with `operationSeq`). */
-const TAG_OF = new Map<string, number>(FIELDS.map((field) => [field.name, field.tag]));
-TAG_OF.set('requestSeq', 21);
-
 /** By version, then kind code: the presence bits a record must have, and the fields they stand for. */
 const REQUIRED_BITS: Record<number, { bits: number; fields: readonly (keyof RecordFields)[] }[]> = {};
 for (const version of Object.keys(TAG_MAX_BY_VERSION).map(Number)) {
   const required = version === 1 ? REQUIRED_FIELDS_V1 : REQUIRED_FIELDS;
   REQUIRED_BITS[version] = KINDS.map((kind) => {
     const fields = kind === undefined ? [] : required[kind];
-    return { bits: fields.reduce((bits, field) => bits | (1 << TAG_OF.get(field)!), 0), fields };
+    return { bits: fields.reduce((bits, field) => bits | (1 << TAG[field]!), 0), fields };
   });
 }
 
@@ -84,7 +81,7 @@ export function scanRecord(b: Uint8Array, start: number, end: number): number {
   }
   const required = REQUIRED_BITS[version]![b[start + 1]!]!;
   if ((present & required.bits) !== required.bits) {
-    const missing = required.fields.find((field) => (present & (1 << TAG_OF.get(field)!)) === 0);
+    const missing = required.fields.find((field) => (present & (1 << TAG[field]!)) === 0);
     throw undecodable(`a ${KINDS[b[start + 1]!]} record without its ${missing}`);
   }
   return present;
@@ -273,13 +270,8 @@ export function bigVarintAt(b: Uint8Array, at: number): bigint {
   }
 }
 
-/** A u64, little-endian. */
-export function u64At(b: Uint8Array, at: number): bigint {
-  const low = (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16)) + b[at + 3]! * 0x1000000;
-  const high = (b[at + 4]! | (b[at + 5]! << 8) | (b[at + 6]! << 16)) + b[at + 7]! * 0x1000000;
-  // Below 2^53 one Number does; above, the halves are joined as BigInts.
-  return high < 0x200000 ? BigInt(high * 0x100000000 + low) : (BigInt(high) << 32n) | BigInt(low);
-}
+/** A u64, little-endian (the journal's own reader of one). */
+export const u64At = readU64;
 
 /** UTF-8; short ASCII strings (most names and paths) skip the TextDecoder call. */
 export function stringAt(b: Uint8Array, at: number): string {

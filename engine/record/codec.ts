@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import type { Attrs, EngineRecord, IntentArgs, IntentStep, RecordView, Stat } from './record.js';
 import { ByteWriter } from '../../journal/byte-writer.js';
 import { kindAt, opAt, RECORD_FIXED_BYTES, scanRecord, u64At, valueAt, valueEnd, writeFid } from './bytes.js';
-import { ARG_FIELDS, ATTR_FIELDS, CODEC_VERSION, FIELDS, KIND_CODES, LEGACY_KINDS, LEGACY_OPS, OP_CODES, OPEN_FLAGS } from './fields.js';
+import { ARG_FIELDS, ATTR_FIELDS, CODEC_VERSION, fieldName, KIND_CODES, LEGACY_KINDS, LEGACY_OPS, OP_CODES, OPEN_FLAGS } from './fields.js';
 
 export { CODEC_VERSION };
 
@@ -124,10 +124,6 @@ function writeArgs(w: ByteWriter, args: IntentArgs): void {
   }
 }
 
-/** A field's name by tag, in records of the given kind (tag 21 is `requestSeq` in decisions). */
-const NAME_BY_TAG: string[] = [];
-for (const field of FIELDS) NAME_BY_TAG[field.tag] = field.name;
-
 /** The record, decoded whole into a plain object: every field, in tag order (the fields of a record view, and its internal ones). */
 export function decodeRecord(bytes: Uint8Array): EngineRecord {
   return decodeRecordAt(bytes, 0, bytes.length);
@@ -148,7 +144,7 @@ export function decodeScanned(b: Uint8Array, start: number, present: number): En
   for (let tag = 1; tag <= 31 && (present >>> tag) !== 0; tag++) {
     if ((present & (1 << tag)) === 0) continue;
     at++; // the tag
-    fields[tag === 21 && kind === 'decision' ? 'requestSeq' : NAME_BY_TAG[tag]!] = valueAt(b, tag, at);
+    fields[fieldName(tag, kind)] = valueAt(b, tag, at);
     at = valueEnd(b, tag, at);
   }
   return record as EngineRecord;

@@ -118,6 +118,23 @@ export const FIELDS: readonly FieldSpec[] = [
   { tag: 31, name: 'args', type: 'args' },
 ];
 
+/** Every field by its name (and a decision's `requestSeq`, tag 21), to its tag. */
+export const TAG: Readonly<Record<string, number>> = Object.fromEntries(
+  FIELDS.flatMap((field) => [[field.name, field.tag], ...Object.values(field.byKind ?? {}).map((name) => [name, field.tag])]),
+);
+
+const FIELD_BY_TAG: FieldSpec[] = [];
+for (const field of FIELDS) FIELD_BY_TAG[field.tag] = field;
+
+/** The name of field `tag` in a record of `kind` (tag 21 is `requestSeq` in a decision). */
+export function fieldName(tag: number, kind: RecordKind): string {
+  const field = FIELD_BY_TAG[tag]!;
+  return field.byKind?.[kind] ?? field.name;
+}
+
+/** The fields the engine keeps to itself: a consumer's record never shows them. */
+export const INTERNAL_FIELDS = ['attrs', 'value', 'config', 'intent', 'step', 'steps', 'args'] as const;
+
 /** Kinds and ops no release produces: they keep their codes so that old journals decode, and are never written. */
 export const LEGACY_KINDS: readonly RecordKind[] = ['config'];
 export const LEGACY_OPS: readonly OpName[] = ['group'];

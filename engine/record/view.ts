@@ -22,6 +22,7 @@
  * record stays valid after the next read, for as long as it is referenced.
  */
 import { bigVarintAt, fieldAt, kindAt, opAt, scanRecord, u64At, valueAt, valueEnd, varintAt, varintEnd, RECORD_FIXED_BYTES } from './bytes.js';
+import { fieldName, INTERNAL_FIELDS, TAG } from './fields.js';
 import type { Fid, OpName, Range, RecordKind, Stat } from './record.js';
 import type { Mask } from '../notify/masks.js';
 
@@ -35,18 +36,11 @@ export interface RecordHeader {
   oldPath?: string;
 }
 
-/** The tags a consumer never sees: an op's attrs (11) and value (13), config (20), a request's intent (24, 29, 30, 31). */
-const HIDDEN_TAGS = (1 << 11) | (1 << 13) | (1 << 20) | (1 << 24) | (1 << 29) | (1 << 30) | (1 << 31);
-/** The name of each delivered field by tag (tag 21 by kind, below). */
-const DELIVERED_NAMES: (string | undefined)[] = [];
-for (const [tag, name] of [
-  [1, 'mask'], [2, 'fid'], [3, 'parentFid'], [4, 'name'], [5, 'oldParentFid'], [6, 'oldName'], [7, 'path'], [8, 'oldPath'],
-  [9, 'range'], [10, 'stat'], [12, 'xattr'], [14, 'target'], [15, 'offline'], [16, 'pid'], [17, 'tid'], [18, 'uid'], [19, 'group'],
-  [21, 'operationSeq'], [22, 'response'], [23, 'timeout'], [25, 'consumer'], [26, 'fromSeq'], [27, 'toSeq'], [28, 'orphan'],
-] as const) DELIVERED_NAMES[tag] = name;
-const MASK_TAG = 1;
-const PATH_TAG = 7;
-const OLD_PATH_TAG = 8;
+/** The tags of the fields a consumer never sees (fields.ts INTERNAL_FIELDS). */
+const HIDDEN_TAGS = INTERNAL_FIELDS.reduce((bits, name) => bits | (1 << TAG[name]!), 0);
+const MASK_TAG = TAG.mask!;
+const PATH_TAG = TAG.path!;
+const OLD_PATH_TAG = TAG.oldPath!;
 const KIND_OP = 0;
 /** util.inspect.custom, by its registered name (no node:util in the public types). */
 const INSPECT: unique symbol = Symbol.for('nodejs.util.inspect.custom') as never;
@@ -88,19 +82,19 @@ export class LazyRecord implements RecordHeader {
     return (this.#present & (1 << MASK_TAG)) === 0 ? undefined : bigVarintAt(this.#bytes, this.#start + RECORD_FIXED_BYTES + 1);
   }
   get fid(): Fid | undefined {
-    return this.#field(2) as Fid | undefined;
+    return this.#field(TAG.fid!) as Fid | undefined;
   }
   get parentFid(): Fid | undefined {
-    return this.#field(3) as Fid | undefined;
+    return this.#field(TAG.parentFid!) as Fid | undefined;
   }
   get name(): string | undefined {
-    return this.#field(4) as string | undefined;
+    return this.#field(TAG.name!) as string | undefined;
   }
   get oldParentFid(): Fid | undefined {
-    return this.#field(5) as Fid | undefined;
+    return this.#field(TAG.oldParentFid!) as Fid | undefined;
   }
   get oldName(): string | undefined {
-    return this.#field(6) as string | undefined;
+    return this.#field(TAG.oldName!) as string | undefined;
   }
   get path(): string | undefined {
     if (this.#path === undefined && (this.#present & (1 << PATH_TAG)) !== 0) this.#path = this.#field(PATH_TAG) as string;
@@ -110,56 +104,56 @@ export class LazyRecord implements RecordHeader {
     return this.#field(OLD_PATH_TAG) as string | undefined;
   }
   get range(): Range | undefined {
-    return this.#field(9) as Range | undefined;
+    return this.#field(TAG.range!) as Range | undefined;
   }
   get stat(): Stat | undefined {
-    return this.#field(10) as Stat | undefined;
+    return this.#field(TAG.stat!) as Stat | undefined;
   }
   get xattr(): string | undefined {
-    return this.#field(12) as string | undefined;
+    return this.#field(TAG.xattr!) as string | undefined;
   }
   get target(): string | undefined {
-    return this.#field(14) as string | undefined;
+    return this.#field(TAG.target!) as string | undefined;
   }
   get offline(): boolean | undefined {
-    return this.#field(15) as boolean | undefined;
+    return this.#field(TAG.offline!) as boolean | undefined;
   }
   get pid(): number | undefined {
-    return this.#field(16) as number | undefined;
+    return this.#field(TAG.pid!) as number | undefined;
   }
   get tid(): number | undefined {
-    return this.#field(17) as number | undefined;
+    return this.#field(TAG.tid!) as number | undefined;
   }
   get uid(): number | undefined {
-    return this.#field(18) as number | undefined;
+    return this.#field(TAG.uid!) as number | undefined;
   }
   get group(): string | undefined {
-    return this.#field(19) as string | undefined;
+    return this.#field(TAG.group!) as string | undefined;
   }
   /** Tag 21: the operation's seq, but in a decision the request's (requestSeq). */
   get operationSeq(): bigint | undefined {
-    return this.kind === 'decision' ? undefined : (this.#field(21) as bigint | undefined);
+    return this.kind === 'decision' ? undefined : (this.#field(TAG.operationSeq!) as bigint | undefined);
   }
   get requestSeq(): bigint | undefined {
-    return this.kind === 'decision' ? (this.#field(21) as bigint | undefined) : undefined;
+    return this.kind === 'decision' ? (this.#field(TAG.operationSeq!) as bigint | undefined) : undefined;
   }
   get response(): number | undefined {
-    return this.#field(22) as number | undefined;
+    return this.#field(TAG.response!) as number | undefined;
   }
   get timeout(): boolean | undefined {
-    return this.#field(23) as boolean | undefined;
+    return this.#field(TAG.timeout!) as boolean | undefined;
   }
   get consumer(): string | undefined {
-    return this.#field(25) as string | undefined;
+    return this.#field(TAG.consumer!) as string | undefined;
   }
   get fromSeq(): bigint | undefined {
-    return this.#field(26) as bigint | undefined;
+    return this.#field(TAG.fromSeq!) as bigint | undefined;
   }
   get toSeq(): bigint | undefined {
-    return this.#field(27) as bigint | undefined;
+    return this.#field(TAG.toSeq!) as bigint | undefined;
   }
   get orphan(): boolean | undefined {
-    return this.#field(28) as boolean | undefined;
+    return this.#field(TAG.orphan!) as boolean | undefined;
   }
 
   /** Every field, as a plain object, in a decoded record's order: kind, op, time, the fields by tag, seq. */
@@ -170,8 +164,7 @@ export class LazyRecord implements RecordHeader {
     while (at < this.#end) {
       const tag = b[at++]!;
       if ((HIDDEN_TAGS & (1 << tag)) === 0) {
-        const name = tag === 21 && this.kind === 'decision' ? 'requestSeq' : DELIVERED_NAMES[tag]!;
-        plain[name] = tag === PATH_TAG ? this.path : valueAt(b, tag, at);
+        plain[fieldName(tag, this.kind)] = tag === PATH_TAG ? this.path : valueAt(b, tag, at);
       }
       at = valueEnd(b, tag, at);
     }

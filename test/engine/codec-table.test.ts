@@ -8,7 +8,7 @@ import { expect, it } from 'vitest';
 import { decodeRecord, encodeRecord } from '../../engine/record/codec.js';
 import { viewRecord } from '../../engine/record/view.js';
 import { AssertionError } from 'node:assert';
-import { FIELDS, KIND_CODES, LEGACY_FIELDS, LEGACY_KINDS, LEGACY_OPS, OP_CODES, type WireType } from '../../engine/record/fields.js';
+import { FIELDS, INTERNAL_FIELDS, KIND_CODES, LEGACY_FIELDS, LEGACY_KINDS, LEGACY_OPS, OP_CODES, type WireType } from '../../engine/record/fields.js';
 import { type EngineRecord, type OpName, type RecordKind, REQUIRED_FIELDS } from '../../engine/record/record.js';
 import { rejection } from '../helpers.js';
 
@@ -83,14 +83,12 @@ it('writes every field as the table says: its tag, then its wire type, and reads
     }
     // A record view reads the field as decodeRecord does, unless consumers never see it.
     const view = viewRecord(1n, bytes) as unknown as Record<string, unknown>;
-    if (INTERNAL_FIELDS.includes(field.name)) expect(view[field.name], `${field.name} is internal`).toBeUndefined();
+    if ((INTERNAL_FIELDS as readonly string[]).includes(field.name)) expect(view[field.name], `${field.name} is internal`).toBeUndefined();
     else expect(view[field.name], `${field.name} in a view`).toEqual(sample.value);
     expect(view.toJSON, field.name).toBeTypeOf('function');
   }
 });
 
-/** The fields a consumer's record view does not expose (the engine's own). */
-const INTERNAL_FIELDS = ['attrs', 'value', 'config', 'intent', 'step', 'steps', 'args'];
 
 it('refuses every tag outside the table', async () => {
   const known = new Set(FIELDS.map((field) => field.tag));

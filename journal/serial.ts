@@ -1,7 +1,8 @@
 /**
  * Serial: runs asynchronous work one piece at a time, in call order.
  *
- * Every read-modify-write of a group, a consumer or a registry's catalog
+ * The journal's disk steps run through one, and so do the walks of a
+ * journal reader and the reads of a consumer. Every read-modify-write of a group, a consumer or a registry's catalog
  * runs through the Serial of the object it changes, and reads the state it
  * modifies only once its turn has come. So whatever way concurrent calls
  * interleave, what is stored equals what some serial order of the calls
