@@ -32,6 +32,7 @@ import { sameBytes } from './history.js';
 import type { Model } from './model.js';
 import { settleEverything, view } from './permission-checks.js';
 import { CONSUMERS, type ConsumerName } from './workload.js';
+import { deliverableSeqs } from './deliverable.js';
 
 export async function checkRecovered(engine: Engine, model: Model, segmentCount: () => Promise<number>, { segmentLost = false } = {}): Promise<void> {
   const recoveredHead = engine.recovery.headSeq;
@@ -138,11 +139,7 @@ async function checkDeliveries(engine: Engine, model: Model): Promise<void> {
     if (!model.check(8, info.cursor + 1n >= engine.journal.firstSeq, () => `records above ${info.name}'s cursor ${info.cursor} were purged`)) continue;
     // Raced scratch consumers take every record.
     const mask = CONSUMERS[info.name as ConsumerName]?.mask ?? 2n ** 64n - 1n;
-    const expected: bigint[] = [];
-    for await (const { seq, payload } of engine.journal.read({ from: info.cursor + 1n })) {
-      const record = decodeRecord(payload);
-      if (record.kind !== 'op' && (record.mask === undefined || (record.mask & mask) !== 0n)) expected.push(seq);
-    }
+    const expected = await deliverableSeqs(engine, info.cursor + 1n, mask);
     const delivered: bigint[] = [];
     for (;;) {
       const batch = await consumer.read({ max: 500 });

@@ -56,6 +56,7 @@ import type { Prng } from '../journal/prng.js';
 
 export type { ControlChange, Observer, WorkloadOptions } from './workload-types.js';
 import type { Observer, WorkloadOptions } from './workload-types.js';
+import { deliverableSeqs } from './deliverable.js';
 
 export const CONSUMERS = {
   backup: { mask: FAN_ALL_EVENTS | FAN_OPEN_PERM | FAN_ACCESS_PERM | FAN_PRE_ACCESS | FAN_PRE_MODIFY, ackChance: 0.9, lagRecordsMax: undefined },
@@ -307,6 +308,22 @@ export class Workload {
   }
 
   /**
+   * Invariant 4, live: a read that could take everything durable when it
+   * began (`max` larger than what was there) delivered every record its
+   * consumer's mask keeps after what it was delivered before, up to then,
+   * in order, nothing skipped (a consumer kept a reader across reads: one
+   * that ended at the head once made the next read come back empty).
+   */
+  private async checkNothingSkipped(name: string, records: readonly { seq: bigint }[], max: number, durableBefore: bigint): Promise<void> {
+    const after = this.delivered.get(name) ?? 0n;
+    if (!(name in CONSUMERS) || durableBefore <= after || after + 1n < this.engine.journal.firstSeq) return;
+    const expected = await deliverableSeqs(this.engine, after + 1n, CONSUMERS[name as ConsumerName].mask, durableBefore).catch(() => null);
+    if (expected === null || expected.length >= max) return;
+    const got = records.slice(0, expected.length).map((record) => record.seq);
+    this.check(4, got.join() === expected.join(), `${name} read [${got.slice(0, 6)}…] after ${after}, but the journal held [${expected.slice(0, 6)}…] for it`);
+  }
+
+  /**
    * Consumers read a batch each, check it, and ack some of it; the
    * notification queue is drained. Now and then (`catchUp`) every consumer,
    * scratch ones included, reads everything and acknowledges the last
@@ -321,9 +338,11 @@ export class Workload {
     for (const name of names) {
       if (!catchUp && !prng.chance(0.7)) continue;
       const consumer = engine.consumers.get(name);
+      const max = catchUp || prng.chance(0.25) ? 100_000 : prng.between(1, 64);
+      const durableBefore = engine.journal.durableSeq;
       let records;
       try {
-        records = await consumer.read({ max: catchUp || prng.chance(0.25) ? 100_000 : prng.between(1, 64) });
+        records = await consumer.read({ max });
       } catch (error) {
         if ((error as { code?: string }).code !== 'EEVICTED') {
           this.quiet(error);
@@ -334,6 +353,7 @@ export class Workload {
         continue;
       }
       const durable = engine.journal.durableSeq;
+      await this.checkNothingSkipped(name, records, max, durableBefore);
       for (const record of records) {
         const after = this.delivered.get(name) ?? 0n;
         this.check(4, record.seq > after, `${name} was delivered ${record.seq} at or below ${after}`);

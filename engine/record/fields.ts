@@ -123,13 +123,17 @@ export const TAG: Readonly<Record<string, number>> = Object.fromEntries(
   FIELDS.flatMap((field) => [[field.name, field.tag], ...Object.values(field.byKind ?? {}).map((name) => [name, field.tag])]),
 );
 
-const FIELD_BY_TAG: FieldSpec[] = [];
-for (const field of FIELDS) FIELD_BY_TAG[field.tag] = field;
+/** Field names by tag, and for the kinds that rename a field, their own copy: a lookup per decoded field. */
+const NAMES: string[] = [];
+for (const field of FIELDS) NAMES[field.tag] = field.name;
+const NAMES_OF_KIND: Partial<Record<RecordKind, string[]>> = {};
+for (const field of FIELDS) {
+  for (const [kind, name] of Object.entries(field.byKind ?? {}) as [RecordKind, string][]) (NAMES_OF_KIND[kind] ??= [...NAMES])[field.tag] = name;
+}
 
 /** The name of field `tag` in a record of `kind` (tag 21 is `requestSeq` in a decision). */
 export function fieldName(tag: number, kind: RecordKind): string {
-  const field = FIELD_BY_TAG[tag]!;
-  return field.byKind?.[kind] ?? field.name;
+  return (NAMES_OF_KIND[kind] ?? NAMES)[tag]!;
 }
 
 /** The fields the engine keeps to itself: a consumer's record never shows them. */
