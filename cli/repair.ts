@@ -29,7 +29,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { captureCheckpoint, checkpointBound, type LoadedCheckpoint, loadCheckpoint } from '../engine/checkpoint.js';
+import { captureCheckpoint, checkpointBound, emptyLayout, type LoadedCheckpoint, loadCheckpoint } from '../engine/checkpoint.js';
 import { readMarker, writeMarker } from '../engine/engine-dir.js';
 import { highWaterOp } from '../engine/fail-stop-store.js';
 import { FsState } from '../engine/fs/fs-state.js';
@@ -152,13 +152,13 @@ async function rebuild(io: NodeIo, dir: string, kind: StoreKind, { salvage }: { 
             file: storeDir,
           });
         }
-        checkpoint = { state: new FsState(0n), ...checkpointBound(0n, undefined) };
+        checkpoint = { state: new FsState(0n), layout: emptyLayout(), ...checkpointBound(0n, undefined) };
       }
       const checkpointSeq = checkpoint.seq;
       const replayed = await replayJournal(journal, checkpoint);
       const { state } = checkpoint;
       for (const ino of state.inodes.keys()) state.dirty.add(ino);
-      const ops: MetaOp[] = captureCheckpoint(state, journal.headSeq, journal.journalId, oldestUnfinishedRequest(replayed));
+      const ops: MetaOp[] = captureCheckpoint(state, journal.headSeq, journal.journalId, oldestUnfinishedRequest(replayed), emptyLayout());
       const groups = [...(check?.groups ?? new Map<string, Uint8Array>())];
       const consumers = [...(check?.consumers ?? new Map<string, { payload: Uint8Array }>())];
       for (const [name, payload] of groups) ops.push({ type: 'put', key: GROUP_PREFIX + name, value: payload });

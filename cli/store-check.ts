@@ -9,8 +9,11 @@
  *   fs/checkpoint      it parses; it is of this journal; its seq is not
  *                      beyond the journal's head; the journal still holds
  *                      every record it needs (DESIGN invariant 8's bound)
- *   fs/inode/...       each decodes, under its own number; as many as the
- *                      checkpoint counted
+ *   fs/page/..., fs/large/..., fs/inode/...
+ *                      each decodes; each inode is under its own number
+ *                      (in its page, or its own key), and in one place;
+ *                      as many as the checkpoint counted, all in the
+ *                      layout of its header's version
  *   group/..., consumer/...  each decodes; the catalogs list exactly them;
  *                      no cursor is beyond the journal's head
  *   journal/durable    the journal reaches the seq the store saw durable
@@ -20,10 +23,25 @@ import { readCheckpointBound } from '../engine/checkpoint.js';
 import { parseHighWater } from '../engine/fail-stop-store.js';
 import { decodeGroup } from '../engine/notify/group-codec.js';
 import { decodeInode } from '../engine/fs/inode.js';
+import { decodeLarge, decodePage, pageOf } from '../engine/fs/inode-pages.js';
 import { checkCatalog, readCatalog } from '../store/catalog.js';
 import type { SealedStore } from '../store/meta-store.js';
 
-import { CHECKPOINT_KEY, CONSUMER_CATALOG_KEY, CONSUMER_PREFIX, GROUP_CATALOG_KEY, GROUP_PREFIX, HIGH_WATER_KEY, INODE_PREFIX, inodeKey, isFanlogKey } from '../store/keys.js';
+import {
+  CHECKPOINT_KEY,
+  CONSUMER_CATALOG_KEY,
+  CONSUMER_PREFIX,
+  GROUP_CATALOG_KEY,
+  GROUP_PREFIX,
+  HIGH_WATER_KEY,
+  INODE_PREFIX,
+  inodeKey,
+  isFanlogKey,
+  LARGE_PREFIX,
+  largeKey,
+  PAGE_PREFIX,
+  pageKey,
+} from '../store/keys.js';
 
 /** What the checks need to know of the journal. */
 export interface JournalFacts {
@@ -58,8 +76,7 @@ function message(error: unknown): string {
 export async function checkStore(store: SealedStore, journal: JournalFacts): Promise<StoreCheck> {
   const result: StoreCheck = { keys: 0, damage: [], groups: new Map(), consumers: new Map(), checkpointSound: false };
   const damage = (key: string | undefined, what: string): void => void result.damage.push(key === undefined ? { what } : { key, what });
-  let inodes = 0;
-  let inodesSound = true;
+  const inodes = new InodeTally();
   const groupNames: string[] = [];
   const consumerNames: string[] = [];
   for await (const entry of store.check('')) {
@@ -67,15 +84,12 @@ export async function checkStore(store: SealedStore, journal: JournalFacts): Pro
     const { key } = entry;
     if (entry.damage !== null) {
       damage(key, entry.damage);
-      if (key.startsWith(INODE_PREFIX) || key === CHECKPOINT_KEY) inodesSound = false;
-      if (key.startsWith(INODE_PREFIX)) inodes++;
+      if (InodeTally.holds(key) || key === CHECKPOINT_KEY) inodes.sound = false;
       continue;
     }
     try {
-      if (key.startsWith(INODE_PREFIX)) {
-        inodes++;
-        const inode = decodeInode(entry.payload);
-        if (inodeKey(inode.ino) !== key) throw new Error(`holds inode ${inode.ino}`);
+      if (InodeTally.holds(key)) {
+        inodes.take(key, entry.payload);
       } else if (key.startsWith(GROUP_PREFIX)) {
         groupNames.push(key.slice(GROUP_PREFIX.length));
         decodeGroup(entry.payload, (what) => new Error(what));
@@ -90,10 +104,11 @@ export async function checkStore(store: SealedStore, journal: JournalFacts): Pro
         throw new Error('not a key of fanlog\'s key space');
       }
     } catch (error) {
-      if (key.startsWith(INODE_PREFIX)) inodesSound = false;
+      if (InodeTally.holds(key)) inodes.sound = false;
       damage(key, message(error));
     }
   }
+  await inodes.checkLargeAlone(store, damage);
   for (const [catalogKey, prefix, names] of [
     [GROUP_CATALOG_KEY, GROUP_PREFIX, groupNames],
     [CONSUMER_CATALOG_KEY, CONSUMER_PREFIX, consumerNames],
@@ -104,21 +119,70 @@ export async function checkStore(store: SealedStore, journal: JournalFacts): Pro
       damage((error as { key?: string }).key ?? catalogKey, message(error));
     }
   }
-  result.checkpointSound = await checkCheckpoint(store, journal, { inodes, inodesSound }, damage);
+  result.checkpointSound = await checkCheckpoint(store, journal, inodes, damage);
   await checkHighWaterMark(store, journal, damage);
   return result;
 }
 
 type Damage = (key: string | undefined, what: string) => void;
 
+/**
+ * The inodes of the three layouts, counted and checked key by key: pages
+ * and large inodes (checkpoint header 3), or an inode per key (header 2).
+ */
+class InodeTally {
+  /** Inodes in pages and large keys; inodes under version 2 keys. */
+  paged = 0;
+  legacy = 0;
+  sound = true;
+  readonly #large: number[] = [];
+
+  static holds(key: string): boolean {
+    return key.startsWith(PAGE_PREFIX) || key.startsWith(LARGE_PREFIX) || key.startsWith(INODE_PREFIX);
+  }
+
+  /** Counts the inodes of a sound value; throws an Error saying what is wrong with it. */
+  take(key: string, payload: Uint8Array): void {
+    if (key.startsWith(INODE_PREFIX)) {
+      this.legacy++;
+      const inode = decodeInode(payload);
+      if (inodeKey(inode.ino) !== key) throw new Error(`holds inode ${inode.ino}`);
+    } else if (key.startsWith(LARGE_PREFIX)) {
+      this.paged++;
+      const inode = decodeLarge(payload);
+      if (largeKey(inode.ino) !== key) throw new Error(`holds inode ${inode.ino}`);
+      this.#large.push(inode.ino);
+    } else {
+      const inodes = decodePage(payload);
+      this.paged += inodes.length;
+      for (const [i, inode] of inodes.entries()) {
+        if (pageKey(pageOf(inode.ino)) !== key || (i > 0 && inode.ino <= inodes[i - 1]!.ino)) throw new Error(`holds inode ${inode.ino} out of place`);
+      }
+    }
+  }
+
+  /** A large inode must not be in its page too (the page is read again: large inodes are few). */
+  async checkLargeAlone(store: SealedStore, damage: Damage): Promise<void> {
+    for (const ino of this.#large) {
+      const key = pageKey(pageOf(ino));
+      try {
+        const page = await store.get(key);
+        if (page !== undefined && decodePage(page).some((inode) => inode.ino === ino)) throw new Error(`holds inode ${ino}, which is stored alone too`);
+      } catch (error) {
+        this.sound = false;
+        damage(key, message(error));
+      }
+    }
+  }
+}
+
 /** Whether the checkpoint is sound: of this journal, within it, its records retained, its inodes all there. */
-async function checkCheckpoint(store: SealedStore, journal: JournalFacts, found: { inodes: number; inodesSound: boolean }, damage: Damage): Promise<boolean> {
-  const { inodes, inodesSound } = found;
+async function checkCheckpoint(store: SealedStore, journal: JournalFacts, inodes: InodeTally, damage: Damage): Promise<boolean> {
   try {
     const checkpoint = await readCheckpointBound(store);
     if (checkpoint === null) {
       if (journal.firstSeq > 1n) damage(CHECKPOINT_KEY, `missing, and the journal starts at ${journal.firstSeq}`);
-      else return inodesSound && inodes === 0;
+      else return inodes.sound && inodes.paged + inodes.legacy === 0;
     } else {
       const problems: string[] = [];
       if (checkpoint.journalId !== journal.journalId) problems.push(`it is of journal ${checkpoint.journalId}, not ${journal.journalId}`);
@@ -126,9 +190,12 @@ async function checkCheckpoint(store: SealedStore, journal: JournalFacts, found:
       if (checkpoint.needsFromSeq < journal.firstSeq) {
         problems.push(`it needs records from ${checkpoint.needsFromSeq}, but the journal starts at ${journal.firstSeq}: records ${checkpoint.needsFromSeq}..${journal.firstSeq - 1n} are missing`);
       }
-      if (checkpoint.inodes !== inodes) problems.push(`it counted ${checkpoint.inodes} inodes, the store holds ${inodes}`);
+      // Version 2 keeps its inodes one per key; version 3 in pages, and a version 2 key left beside it is damage.
+      const [counted, other] = checkpoint.version === 2 ? [inodes.legacy, inodes.paged] : [inodes.paged, inodes.legacy];
+      if (checkpoint.inodes !== counted) problems.push(`it counted ${checkpoint.inodes} inodes, the store holds ${counted}`);
+      if (other !== 0) problems.push(`the store holds ${other} inodes in the layout of another checkpoint version`);
       for (const problem of problems) damage(CHECKPOINT_KEY, problem);
-      return problems.length === 0 && inodesSound;
+      return problems.length === 0 && inodes.sound;
     }
   } catch (error) {
     damage(CHECKPOINT_KEY, message(error));

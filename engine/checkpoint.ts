@@ -2,12 +2,18 @@
  * Filesystem checkpoints in the MetaStore.
  *
  * Keys (each value sealed with a checksum by the store, store/envelope.ts):
- *   fs/checkpoint            JSON { version: 2, seq, journalId, nextIno, nextGen, inodes, pendingFromSeq? }
- *   fs/inode/<ino, 16 hex>   an inode (inode.ts encoding)
+ *   fs/checkpoint            JSON { version: 3, seq, journalId, nextIno, nextGen, inodes, pendingFromSeq? }
+ *   fs/page/<page, 16 hex>   up to 16 inodes, binary (fs/inode-pages.ts)
+ *   fs/large/<ino, 16 hex>   an inode too large for its page
+ * A header of version 2 (written before pages) has its inodes one per key,
+ * as JSON, under fs/inode/<ino, 16 hex> (fs/inode.ts): it is loaded as it
+ * is, and the next checkpoint writes every page and deletes those keys in
+ * the same commit.
  *
- * A checkpoint writes the inodes changed since the previous one (puts, and
- * deletes for inodes that are gone) and the header, in one atomic commit,
- * stamped with the seq whose state they capture. Order that makes it sound:
+ * A checkpoint writes the pages whose inodes changed since the previous one
+ * (a page left with no inode is deleted; a large inode is put or deleted on
+ * its own) and the header, in one atomic commit, stamped with the seq whose
+ * state they capture. Order that makes it sound:
  * the changed inodes are copied synchronously at seq S (no operation can
  * interleave), the journal is made durable through S, and only then is the
  * commit made. Recovery loads the header and every inode, then replays the
@@ -26,12 +32,15 @@ import assert from 'node:assert/strict';
 import { FanlogError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';
 import { FsState } from './fs/fs-state.js';
-import { decodeInode, encodeInode } from './fs/inode.js';
+import { decodeInode, type Inode } from './fs/inode.js';
+import { decodeLarge, decodePage, PAGE_INODES, pageOf, PageWriter } from './fs/inode-pages.js';
 import { parseVersioned } from '../store/envelope.js';
 import type { MetaOp, SealedStore } from '../store/meta-store.js';
+import { CHECKPOINT_KEY as HEADER_KEY, INODE_PREFIX, inodeKey, LARGE_PREFIX, largeKey, PAGE_PREFIX, pageKey } from '../store/keys.js';
 
-import { CHECKPOINT_KEY as HEADER_KEY, INODE_PREFIX, inodeKey } from '../store/keys.js';
-const CHECKPOINT_VERSION = 2;
+const CHECKPOINT_VERSION = 3;
+/** Header versions read: 2 (an inode per key, JSON), 3 (pages). */
+const VERSIONS_READ = [2, CHECKPOINT_VERSION] as const;
 
 interface CheckpointHeader {
   version: number;
@@ -53,8 +62,22 @@ export interface CheckpointBound {
   needsFromSeq: bigint;
 }
 
+/** Where the store holds the inodes now: what the next checkpoint must rewrite or delete besides the changed pages. */
+export interface CheckpointLayout {
+  /** Inodes under version 2 keys (fs/inode/...), which the next checkpoint deletes; null once pages hold them. */
+  legacyInos: number[] | null;
+  /** Inodes stored under fs/large/... */
+  large: Set<number>;
+}
+
 export interface LoadedCheckpoint extends CheckpointBound {
   state: FsState;
+  layout: CheckpointLayout;
+}
+
+/** The layout of a store that holds no inode. */
+export function emptyLayout(): CheckpointLayout {
+  return { legacyInos: null, large: new Set() };
 }
 
 export function checkpointBound(seq: bigint, pendingFromSeq: bigint | undefined): CheckpointBound {
@@ -62,12 +85,25 @@ export function checkpointBound(seq: bigint, pendingFromSeq: bigint | undefined)
 }
 
 
-/** Copies what changed since the last checkpoint, at this instant: the ops to commit. */
-export function captureCheckpoint(state: FsState, seq: bigint, journalId: bigint, pendingFromSeq: bigint | undefined): MetaOp[] {
+/**
+ * Copies what changed since the last checkpoint, at this instant: the ops
+ * to commit. `layout` is brought up to what the ops leave in the store.
+ */
+export function captureCheckpoint(state: FsState, seq: bigint, journalId: bigint, pendingFromSeq: bigint | undefined, layout: CheckpointLayout): MetaOp[] {
   const ops: MetaOp[] = [];
-  for (const ino of state.dirty) {
-    const inode = state.get(ino);
-    ops.push(inode === undefined ? { type: 'del', key: inodeKey(ino) } : { type: 'put', key: inodeKey(ino), value: encodeInode(inode) });
+  const pages = new Set<number>();
+  if (layout.legacyInos !== null) {
+    for (const ino of layout.legacyInos) ops.push({ type: 'del', key: inodeKey(ino) });
+    for (const ino of state.inodes.keys()) pages.add(pageOf(ino));
+    layout.legacyInos = null;
+  }
+  for (const ino of state.dirty) pages.add(pageOf(ino));
+  const writer = new PageWriter();
+  for (const page of pages) {
+    writer.start();
+    for (let ino = page * PAGE_INODES; ino < (page + 1) * PAGE_INODES; ino++) capturePageInode(state, ino, writer, layout, ops);
+    const value = writer.finish();
+    ops.push(value === null ? { type: 'del', key: pageKey(page) } : { type: 'put', key: pageKey(page), value });
   }
   state.dirty.clear();
   const header: CheckpointHeader = {
@@ -98,7 +134,7 @@ export async function loadCheckpoint(store: SealedStore, journal: Journal, time:
     if (journal.firstSeq > 1n) {
       throw new FanlogError('ECORRUPT', `the journal starts at ${journal.firstSeq} but there is no checkpoint to start from`, { file: journal.dir, offset: 0 });
     }
-    return { state: new FsState(time), ...checkpointBound(0n, undefined) };
+    return { state: new FsState(time), layout: emptyLayout(), ...checkpointBound(0n, undefined) };
   }
   const header = parseHeader(store, raw);
   const seq = BigInt(header.seq);
@@ -113,28 +149,76 @@ export async function loadCheckpoint(store: SealedStore, journal: Journal, time:
     throw new FanlogError('ECORRUPT', `records ${bound.needsFromSeq}..${journal.firstSeq - 1n} needed after the checkpoint are missing from the journal`, { file: journal.dir, offset: 0 });
   }
   const state = new FsState(time, false);
-  for await (const [key, value] of store.scan(INODE_PREFIX)) {
-    let inode;
-    try {
-      inode = decodeInode(value);
-    } catch (error) {
-      throw store.corrupt(key, `inode undecodable: ${(error as Error).message}`);
-    }
-    if (inodeKey(inode.ino) !== key) throw store.corrupt(key, `holds inode ${inode.ino}`);
-    state.inodes.set(inode.ino, inode);
-  }
+  const layout = emptyLayout();
+  if (header.version === CHECKPOINT_VERSION) await loadPages(store, state, layout);
+  else await loadLegacyInodes(store, state, layout);
   if (state.inodes.size !== header.inodes) {
-    throw store.corrupt(INODE_PREFIX, `the checkpoint at seq ${seq} counted ${header.inodes} inodes, the store holds ${state.inodes.size}`);
+    const where = header.version === CHECKPOINT_VERSION ? PAGE_PREFIX : INODE_PREFIX;
+    throw store.corrupt(where, `the checkpoint at seq ${seq} counted ${header.inodes} inodes, the store holds ${state.inodes.size}`);
   }
   state.nextIno = header.nextIno;
   state.nextGen = header.nextGen;
   state.dirty.clear();
-  return { state, ...bound };
+  return { state, layout, ...bound };
+}
+
+/** Inode `ino` of a page being written: into the page, or under its own key when large, or nowhere when gone. */
+function capturePageInode(state: FsState, ino: number, writer: PageWriter, layout: CheckpointLayout, ops: MetaOp[]): void {
+  const inode = state.get(ino);
+  const wasLarge = layout.large.has(ino);
+  // A large inode that did not change stays as it is stored, unencoded.
+  if (inode !== undefined && wasLarge && !state.dirty.has(ino)) return;
+  const large = inode === undefined ? null : writer.add(inode);
+  if (large !== null) {
+    ops.push({ type: 'put', key: largeKey(ino), value: large });
+    layout.large.add(ino);
+  } else if (wasLarge) {
+    ops.push({ type: 'del', key: largeKey(ino) });
+    layout.large.delete(ino);
+  }
+}
+
+/** Loads the inodes of a version 3 checkpoint: its pages, then its large inodes. */
+async function loadPages(store: SealedStore, state: FsState, layout: CheckpointLayout): Promise<void> {
+  for await (const [key, value] of store.scan(PAGE_PREFIX)) {
+    const page = Number.parseInt(key.slice(PAGE_PREFIX.length), 16);
+    let previous = -1;
+    for (const inode of decodeOrCorrupt(store, key, () => decodePage(value))) {
+      if (pageOf(inode.ino) !== page || inode.ino <= previous) throw store.corrupt(key, `holds inode ${inode.ino} out of place`);
+      previous = inode.ino;
+      state.inodes.set(inode.ino, inode);
+    }
+  }
+  for await (const [key, value] of store.scan(LARGE_PREFIX)) {
+    const inode = decodeOrCorrupt(store, key, () => decodeLarge(value));
+    if (largeKey(inode.ino) !== key) throw store.corrupt(key, `holds inode ${inode.ino}`);
+    if (state.inodes.has(inode.ino)) throw store.corrupt(key, `inode ${inode.ino} is in its page too`);
+    state.inodes.set(inode.ino, inode);
+    layout.large.add(inode.ino);
+  }
+}
+
+/** Loads the inodes of a version 2 checkpoint, one per key. */
+async function loadLegacyInodes(store: SealedStore, state: FsState, layout: CheckpointLayout): Promise<void> {
+  for await (const [key, value] of store.scan(INODE_PREFIX)) {
+    const inode = decodeOrCorrupt(store, key, () => decodeInode(value));
+    if (inodeKey(inode.ino) !== key) throw store.corrupt(key, `holds inode ${inode.ino}`);
+    state.inodes.set(inode.ino, inode);
+  }
+  layout.legacyInos = [...state.inodes.keys()];
+}
+
+function decodeOrCorrupt<T extends Inode | Inode[]>(store: SealedStore, key: string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (error) {
+    throw store.corrupt(key, `inodes undecodable: ${(error as Error).message}`);
+  }
 }
 
 /** The checkpoint header, if it is one this version reads. */
 function parseHeader(store: SealedStore, raw: Uint8Array): CheckpointHeader {
-  const header = parseVersioned<CheckpointHeader>(raw, 'checkpoint header', CHECKPOINT_VERSION, (what) => store.corrupt(HEADER_KEY, what));
+  const header = parseVersioned<CheckpointHeader>(raw, 'checkpoint header', VERSIONS_READ, (what) => store.corrupt(HEADER_KEY, what));
   if (!/^\d+$/.test(header.seq) || !/^\d+$/.test(header.journalId) || !Number.isSafeInteger(header.inodes)) {
     throw store.corrupt(HEADER_KEY, 'checkpoint header fields are malformed');
   }
@@ -142,7 +226,7 @@ function parseHeader(store: SealedStore, raw: Uint8Array): CheckpointHeader {
 }
 
 /** The checkpoint header's seq and what it needs, for `fanlog verify`; null when there is none. */
-export async function readCheckpointBound(store: SealedStore): Promise<(CheckpointBound & { journalId: bigint; inodes: number }) | null> {
+export async function readCheckpointBound(store: SealedStore): Promise<(CheckpointBound & { journalId: bigint; inodes: number; version: number }) | null> {
   const raw = await store.get(HEADER_KEY);
   if (raw === undefined) return null;
   const header = parseHeader(store, raw);
@@ -150,5 +234,6 @@ export async function readCheckpointBound(store: SealedStore): Promise<(Checkpoi
     ...checkpointBound(BigInt(header.seq), header.pendingFromSeq === undefined ? undefined : BigInt(header.pendingFromSeq)),
     journalId: BigInt(header.journalId),
     inodes: header.inodes,
+    version: header.version,
   };
 }

@@ -12,7 +12,7 @@ import { checkHostPath, type Io, type IoLock } from '../journal/io.js';
 import { Journal, type SyncPolicy } from '../journal/journal.js';
 import { NodeIo } from '../journal/node-io.js';
 import { openMetaStore, type SealedStore, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
-import { type CheckpointBound, loadCheckpoint } from './checkpoint.js';
+import { type CheckpointBound, type CheckpointLayout, loadCheckpoint } from './checkpoint.js';
 import { inspectDirectory, writeMarker } from './engine-dir.js';
 import { checkHighWater } from './fail-stop-store.js';
 import type { FsState } from './fs/fs-state.js';
@@ -31,7 +31,8 @@ export interface EngineParts {
   changelogMask: Mask;
   checkpointEveryRecords: number;
   recovery: EngineRecovery;
-  checkpoint: CheckpointBound;
+  /** The loaded checkpoint: its bound, and where its inodes are stored. */
+  checkpoint: CheckpointBound & { layout: CheckpointLayout };
   readOnly: boolean;
   storeKind: StoreKind;
 }

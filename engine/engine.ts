@@ -36,7 +36,7 @@ import type { IoLock } from '../journal/io.js';
 import type { Journal } from '../journal/journal.js';
 import type { StoreKind } from '../store/meta-store.js';
 import type { ChangelogReader, ChangelogSource } from './changelog-source.js';
-import { captureCheckpoint, type CheckpointBound, checkpointBound } from './checkpoint.js';
+import { captureCheckpoint, type CheckpointBound, checkpointBound, type CheckpointLayout } from './checkpoint.js';
 import { type EngineCoreOptions, type EngineParts, type EngineRecovery, openParts } from './engine-open.js';
 import { FailStopStore } from './fail-stop-store.js';
 import { FanlogFs, type FsHost } from './fs/fs.js';
@@ -68,6 +68,8 @@ export class EngineCore {
   private purgeAgain = false;
   /** The durable checkpoint: what it covers and the first record it needs. */
   private durableCheckpoint: CheckpointBound;
+  /** Where the store holds the inodes: what the next checkpoint rewrites or deletes. */
+  private readonly checkpointLayout: CheckpointLayout;
   /** No record below this is promised to anyone: a purge in flight may be deleting them. */
   private purgeFloorSeq = 0n;
   /** Readers composed onto the engine (fanlog.ts): consumers. */
@@ -98,6 +100,7 @@ export class EngineCore {
     this.permissions = new PermissionBroker(host);
     this.groups = new Groups(this);
     this.durableCheckpoint = parts.checkpoint;
+    this.checkpointLayout = parts.checkpoint.layout;
     this.recordsSinceCheckpoint = parts.recovery.replayedRecords;
   }
 
@@ -272,7 +275,7 @@ export class EngineCore {
   private async writeCheckpoint(): Promise<bigint> {
     const seq = this.journal.headSeq;
     const pendingFromSeq = this.permissions.oldestPendingSeq();
-    const ops = captureCheckpoint(this.state, seq, this.journal.journalId, pendingFromSeq);
+    const ops = captureCheckpoint(this.state, seq, this.journal.journalId, pendingFromSeq, this.checkpointLayout);
     this.recordsSinceCheckpoint = 0;
     try {
       await this.journal.sync();

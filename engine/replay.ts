@@ -16,6 +16,7 @@ import type { LoadedCheckpoint } from './checkpoint.js';
 import { bigVarintAt, fieldAt, kindAt, scanRecord, varintAt } from './record/bytes.js';
 import { decodeScanned } from './record/codec.js';
 import { TAG } from './record/fields.js';
+import { OpCursor } from './record/op-cursor.js';
 import type { FsState } from './fs/fs-state.js';
 import { isAllowed } from './permission/rules.js';
 import type { RequestRecord } from './record/record.js';
@@ -47,12 +48,14 @@ export async function replayJournal(journal: Journal, checkpoint: LoadedCheckpoi
 
 /**
  * Replays `[from, to]` from the records' bytes: a request is decoded whole
- * (it is kept), an op record too when it is applied, and of the rest only
- * the fields replay needs (a decision's request and response, an entry's
- * operation seq) are read where they lie. Every record is checked whole.
+ * (it is kept); an op record is applied through one OpCursor over its
+ * bytes (no object per record); of the rest only the fields replay needs (a
+ * decision's request and response, an entry's operation seq) are read
+ * where they lie. Every record is checked whole.
  */
 async function replayRange(journal: Journal, from: bigint, to: bigint | undefined, replayed: Replayed, state: FsState | null): Promise<void> {
   const reader = journal.read(to === undefined ? { from } : { from, to });
+  const op = new OpCursor();
   const visit = (b: Uint8Array, start: number, end: number): void => {
     const present = scanRecord(b, start, end);
     const kind = kindAt(b, start);
@@ -60,7 +63,7 @@ async function replayRange(journal: Journal, from: bigint, to: bigint | undefine
     else if (kind === 'decision') replayed.decisions.set(bigVarintAt(b, fieldAt(b, start, end, SEQ_TAG)), varintAt(b, fieldAt(b, start, end, RESPONSE_TAG)));
     else if ((present & (1 << SEQ_TAG)) !== 0) replayed.completed.add(bigVarintAt(b, fieldAt(b, start, end, SEQ_TAG)));
     if (state === null) return;
-    if (kind === 'op') state.apply(decodeScanned(b, start, present));
+    if (kind === 'op') state.apply(op.point(b, start, end));
     replayed.replayedRecords++;
   };
   // What the journal itself reports (damage with file and offset, I/O) goes on as it is.

@@ -64,17 +64,18 @@ export function storeCorrupt(where: string, key: string, what: string): FanlogEr
 }
 
 /**
- * A JSON payload of format `version`, parsed: `fail` (ECORRUPT from the
+ * A JSON payload of format `version` (or one of several), parsed: `fail` (ECORRUPT from the
  * store, naming the key) when it is not JSON or of another version. The
  * caller checks its fields.
  */
-export function parseVersioned<T extends { version: number }>(payload: Uint8Array, what: string, version: number, fail: (what: string) => Error): T {
+export function parseVersioned<T extends { version: number }>(payload: Uint8Array, what: string, version: number | readonly number[], fail: (what: string) => Error): T {
   let parsed: T;
   try {
     parsed = JSON.parse(new TextDecoder().decode(payload)) as T;
   } catch {
     throw fail(`${what} is not JSON`);
   }
-  if (parsed === null || typeof parsed !== 'object' || parsed.version !== version) throw fail(`${what} version ${String(parsed?.version)} unknown`);
+  const known = typeof version === 'number' ? [version] : version;
+  if (parsed === null || typeof parsed !== 'object' || !known.includes(parsed.version)) throw fail(`${what} version ${String(parsed?.version)} unknown`);
   return parsed;
 }

@@ -22,7 +22,17 @@
  */
 import assert from 'node:assert/strict';
 import { type Inode, newInode, ROOT_INO } from './inode.js';
-import type { EngineRecord, Fid } from '../record/record.js';
+import type { Fid, OpName, RecordFields, RecordKind } from '../record/record.js';
+
+/**
+ * What `apply` reads of an op record: a decoded record (the live path), or
+ * an OpCursor over its bytes (replay). `apply` reads each fid, range and
+ * attrs object once and keeps none of them (it copies the numbers), since
+ * a cursor refills its own on the next access.
+ */
+export type OpSource = { readonly kind: RecordKind; readonly op: OpName; readonly time: bigint } & Partial<
+  Pick<RecordFields, 'fid' | 'parentFid' | 'oldParentFid' | 'name' | 'oldName' | 'range' | 'attrs' | 'xattr' | 'value' | 'target' | 'offline' | 'orphan'>
+>;
 
 export class FsState {
   readonly inodes = new Map<number, Inode>();
@@ -108,22 +118,22 @@ export class FsState {
   }
 
   /** Redoes an op record. See the header for the contract. */
-  apply(record: EngineRecord): void {
+  apply(record: OpSource): void {
     assert.equal(record.kind, 'op');
-    const { time } = record;
-    switch (record.op) {
+    const { op, time } = record;
+    switch (op) {
       case 'mkdir':
       case 'create':
       case 'symlink':
-        return this.applyCreate(record);
+        return this.applyCreate(record, op, time);
       case 'write':
       case 'truncate':
       case 'hsmFill':
       case 'hsmRelease':
-        return this.applyContent(record);
+        return this.applyContent(record, op, time);
       case 'unlink':
       case 'rmdir': {
-        const parent = this.must(record.parentFid, record.op);
+        const parent = this.must(record.parentFid, op);
         this.unlinkEntry(parent, record.name!, time, record.orphan === true);
         return;
       }
@@ -135,7 +145,7 @@ export class FsState {
         return;
       }
       case 'rename':
-        return this.applyRename(record);
+        return this.applyRename(record, time);
       case 'link': {
         const inode = this.must(record.fid, 'link');
         const parent = this.must(record.parentFid, 'link to');
@@ -147,37 +157,36 @@ export class FsState {
       case 'chmod':
       case 'chown':
       case 'utimes':
-        return this.applyAttrs(record);
+        return this.applyAttrs(record, op, time);
       case 'setxattr':
       case 'removexattr': {
-        const inode = this.must(record.fid, record.op);
-        if (record.op === 'setxattr') inode.xattrs.set(record.xattr!, record.value!);
+        const inode = this.must(record.fid, op);
+        if (op === 'setxattr') inode.xattrs.set(record.xattr!, record.value!);
         else inode.xattrs.delete(record.xattr!);
         this.touch(inode, time, { modified: false });
         return;
       }
       default:
-        assert.fail(`op ${record.op} has no mutation to apply`);
+        assert.fail(`op ${op} has no mutation to apply`);
     }
   }
 
   /** mkdir, create and symlink: a new inode linked into its parent. */
-  private applyCreate(record: EngineRecord): void {
-    const { time } = record;
-    const parent = this.must(record.parentFid, record.op);
+  private applyCreate(record: OpSource, op: OpName, time: bigint): void {
+    const parent = this.must(record.parentFid, op);
     const fid = record.fid!;
     this.adopt(fid);
-    const attrs = record.attrs ?? {};
-    const type = record.op === 'mkdir' ? 'dir' : record.op === 'create' ? 'file' : 'symlink';
+    const attrs = record.attrs;
+    const type = op === 'mkdir' ? 'dir' : op === 'create' ? 'file' : 'symlink';
     const inode = newInode(fid, type, {
-      mode: attrs.mode ?? 0o644,
-      uid: attrs.uid ?? 0,
-      gid: attrs.gid ?? 0,
+      mode: attrs?.mode ?? 0o644,
+      uid: attrs?.uid ?? 0,
+      gid: attrs?.gid ?? 0,
       time,
       parent: parent.ino,
     });
     if (type === 'file') {
-      inode.size = attrs.size ?? 0;
+      inode.size = attrs?.size ?? 0;
       if (record.offline === true) inode.offline.add(0, inode.size);
     } else if (type === 'symlink') {
       inode.target = record.target!;
@@ -189,27 +198,27 @@ export class FsState {
   }
 
   /** rename: unlinks what the target replaces (an orphan if still open), then moves the entry. */
-  private applyRename(record: EngineRecord): void {
-    const { time } = record;
+  private applyRename(record: OpSource, time: bigint): void {
     const from = this.must(record.oldParentFid, 'rename from');
     const to = this.must(record.parentFid, 'rename to');
-    const ino = from.entries?.get(record.oldName!);
+    const oldName = record.oldName!;
+    const name = record.name!;
+    const ino = from.entries?.get(oldName);
     assert.ok(ino !== undefined, 'rename: no source');
     const moving = this.inodes.get(ino)!;
-    if (from === to && record.oldName === record.name) return;
-    if (to.entries!.has(record.name!)) this.unlinkEntry(to, record.name!, time, record.orphan === true);
-    from.entries!.delete(record.oldName!);
+    if (from === to && oldName === name) return;
+    if (to.entries!.has(name)) this.unlinkEntry(to, name, time, record.orphan === true);
+    from.entries!.delete(oldName);
     if (moving.type === 'dir') from.nlink--;
     this.touch(from, time);
-    this.link(to, record.name!, moving, time);
+    this.link(to, name, moving, time);
     moving.ctime = time;
     this.dirty.add(moving.ino);
   }
 
   /** chmod, chown and utimes: the attributes the record carries. */
-  private applyAttrs(record: EngineRecord): void {
-    const { time } = record;
-    const inode = this.must(record.fid, record.op);
+  private applyAttrs(record: OpSource, op: OpName, time: bigint): void {
+    const inode = this.must(record.fid, op);
     const attrs = record.attrs!;
     if (attrs.mode !== undefined) inode.mode = attrs.mode;
     if (attrs.uid !== undefined) inode.uid = attrs.uid;
@@ -220,21 +229,21 @@ export class FsState {
   }
 
   /** write, truncate, hsmFill and hsmRelease: a file's size and offline ranges. */
-  private applyContent(record: EngineRecord): void {
-    const inode = this.must(record.fid, record.op);
-    switch (record.op) {
+  private applyContent(record: OpSource, op: OpName, time: bigint): void {
+    const inode = this.must(record.fid, op);
+    switch (op) {
       case 'write': {
         const { offset, count } = record.range!;
         inode.size = Math.max(inode.size, offset + count);
         inode.offline.remove(offset, offset + count);
-        this.touch(inode, record.time);
+        this.touch(inode, time);
         return;
       }
       case 'truncate': {
         const size = record.attrs!.size!;
         inode.offline.remove(size, Number.MAX_SAFE_INTEGER);
         inode.size = size;
-        this.touch(inode, record.time);
+        this.touch(inode, time);
         return;
       }
       case 'hsmFill': {

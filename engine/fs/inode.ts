@@ -5,10 +5,10 @@
  * (an HSM stub's content lives elsewhere until it is filled); everything
  * else up to the size is resident. Bytes themselves are not kept.
  *
- * Checkpoint encoding: UTF-8 JSON of the fields below, with bigints as
- * decimal strings and xattr values as base64, prefixed by a version number.
- * Checkpoints are written in the background of operations and read once per
- * open, so clarity wins over compactness here.
+ * Checkpoints store inodes in binary pages (inode-pages.ts). `decodeInode`
+ * reads the encoding of checkpoint header version 2, one inode per key:
+ * UTF-8 JSON of the fields below, with bigints as decimal strings and
+ * xattr values as base64, and a version number; it is no longer written.
  */
 import type { Fid, Stat } from '../record/record.js';
 import { type Interval, RangeSet } from './ranges.js';
@@ -86,29 +86,7 @@ interface InodeJson {
   offline: Interval[];
 }
 
-export function encodeInode(inode: Inode): Uint8Array {
-  const json: InodeJson = {
-    v: INODE_ENCODING_VERSION,
-    ino: inode.ino,
-    gen: inode.gen,
-    type: inode.type,
-    mode: inode.mode,
-    uid: inode.uid,
-    gid: inode.gid,
-    size: inode.size,
-    nlink: inode.nlink,
-    atime: inode.atime.toString(),
-    mtime: inode.mtime.toString(),
-    ctime: inode.ctime.toString(),
-    xattrs: [...inode.xattrs].map(([name, value]) => [name, Buffer.from(value).toString('base64')]),
-    entries: inode.entries === null ? null : [...inode.entries],
-    parent: inode.parent,
-    target: inode.target,
-    offline: inode.offline.toArray(),
-  };
-  return new TextEncoder().encode(JSON.stringify(json));
-}
-
+/** An inode of a version 2 checkpoint (see the header). */
 export function decodeInode(bytes: Uint8Array): Inode {
   const json = JSON.parse(new TextDecoder().decode(bytes)) as InodeJson;
   if (json.v !== INODE_ENCODING_VERSION) throw new Error(`inode encoding version ${json.v} unknown`);

@@ -302,8 +302,17 @@ function statAt(b: Uint8Array, at: number): Stat {
 }
 
 function attrsAt(b: Uint8Array, at: number): Attrs {
+  return fillAttrs(b, at, {});
+}
+
+/** Decodes the attrs value at `at` into a reused object: every field set, absent ones to undefined. */
+export function attrsInto(b: Uint8Array, at: number, attrs: Attrs): Attrs {
+  for (const field of ATTR_FIELDS) attrs[field] = undefined;
+  return fillAttrs(b, at, attrs);
+}
+
+function fillAttrs(b: Uint8Array, at: number, attrs: Attrs): Attrs {
   const presence = b[at++]!;
-  const attrs: Attrs = {};
   for (let bit = 0; bit < ATTR_FIELDS.length; bit++) {
     if ((presence & (1 << bit)) === 0) continue;
     const field = ATTR_FIELDS[bit]!;

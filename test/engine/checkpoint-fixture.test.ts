@@ -1,6 +1,6 @@
 /**
  * An engine directory written by each format version
- * (test/fixtures/checkpoint-vN, made by make-checkpoint-vN.mjs on the files
+ * (test/fixtures/checkpoint-vN, made by make-checkpoint.mjs N on the files
  * store: marker, sealed values, a checkpoint whose header names a pending
  * permission request, inodes, a group with a mark, a consumer with a
  * filter, and records after the checkpoint) opens forever after to the same
@@ -26,7 +26,7 @@ afterEach(async () => {
   for (const engine of engines.splice(0)) await engine.close({ checkpoint: false }).catch(() => undefined);
 });
 
-it.each([1, 2])('opens an engine directory of format version %i to what it held, and finishes its pending read', async (version) => {
+it.each([1, 2, 3])('opens an engine directory of format version %i to what it held, and finishes its pending read', async (version) => {
   const { dir: FIXTURE, expected: EXPECTED } = fixture(version);
   const dir = tempDir();
   cpSync(FIXTURE, dir, { recursive: true });

@@ -104,13 +104,14 @@ describe('damage to an lmdb store', () => {
     expectCorrupt(dir, /consumer\/backup/);
   });
 
-  it('refuses a store that lost inode keys, or a consumer\'s key', async () => {
-    for (const key of ['fs/inode/0000000000000005', 'consumer/audit']) {
+  it('refuses a store that lost a page of inodes, or a consumer\'s key', async () => {
+    // Page 1 holds inodes 16..31.
+    for (const key of ['fs/page/0000000000000001', 'consumer/audit']) {
       const { dir } = await populated('lmdb');
       const raw = await openBackend('lmdb', metaStoreDir(dir, 'lmdb'), new NodeIo());
       await raw.commit([{ type: 'del', key }]);
       await raw.close();
-      expectCorrupt(dir, key.startsWith('fs/') ? /counted 42 inodes, the store holds 41/ : /consumer\/audit/);
+      expectCorrupt(dir, key.startsWith('fs/') ? /counted 42 inodes, the store holds 26/ : /consumer\/audit/);
     }
   });
 
