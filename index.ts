@@ -24,6 +24,7 @@ export { Groups } from './engine/notify/group-registry.js';
 export type { Mark, MarkScope } from './engine/notify/marks.js';
 export type { MetaStore, MetaOp, StoreKind } from './store/meta-store.js';
 export type { EngineRecord, Fid, Stat, Range, OpName, RecordKind } from './engine/record/record.js';
+export type { FileStat } from './engine/fs/fs-queries.js';
 export { encodeRecord, decodeRecord } from './engine/record/codec.js';
 export * from './engine/notify/masks.js';
 export { ERRNO } from './engine/permission/rules.js';

@@ -85,7 +85,7 @@ export abstract class FsBase {
 
   /** @internal */
   protected opRecord(ctx: Context, op: OpName, fields: OpFields): OpRecord {
-    const record: OpRecord = { kind: 'op', op, time: ctx.time, pid: ctx.pid, tid: ctx.tid, uid: ctx.uid };
+    const record: OpRecord = { kind: 'op', op, time: ctx.time, pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, gid: ctx.gid };
     return Object.assign(record, fields);
   }
 
@@ -123,6 +123,7 @@ export abstract class FsBase {
       pid: ctx.pid,
       tid: ctx.tid,
       uid: ctx.uid,
+      gid: ctx.gid,
     };
     if (path !== undefined) record.path = path;
     return extra === undefined ? record : Object.assign(record, extra);

@@ -122,6 +122,7 @@ export abstract class FsContent extends FsBase {
     intent.pid = ctx.pid;
     intent.tid = ctx.tid;
     intent.uid = ctx.uid;
+    intent.gid = ctx.gid;
     intent.steps = applicable;
     return intent;
   }
@@ -144,7 +145,7 @@ export abstract class FsContent extends FsBase {
    * @internal
    */
   async perform(intent: Intent, operationSeq: bigint | undefined): Promise<unknown> {
-    const ctx: Context = { pid: intent.pid, tid: intent.tid, uid: intent.uid, gid: 0, time: this.host.now() };
+    const ctx: Context = { pid: intent.pid, tid: intent.tid, uid: intent.uid, gid: intent.gid ?? 0, time: this.host.now() };
     // The first record of the operation's entry names the operation.
     const tag = operationSeq === undefined ? {} : { operationSeq };
     const inode = this.state.byFid(intent.fid);

@@ -19,31 +19,30 @@
  * (DELETE_SELF, MOVE_SELF, the ATTRIB of a link count) are about the inode
  * alone, with no parent and no name, so no parent's mark receives them.
  *
- * The class is built in three layers, one concern per file: FsBase
+ * The class is built in four layers, one concern per file: FsBase
  * (fs-base.ts: descriptors, checks, record building), FsContent
- * (fs-content.ts: the guarded content operations), and FanlogFs here
- * (namespace, attributes, HSM, queries).
+ * (fs-content.ts: the guarded content operations), FsQueries
+ * (fs-queries.ts: reading the state back), and FanlogFs here (namespace,
+ * attributes, HSM).
  *
  * Simplifications, documented in the README: no access-mode (DAC) checks;
  * content is sizes and offline ranges, not bytes. An object whose last
  * name goes while it is open stays as an orphan until its final close, as
  * in Linux (fs-state.ts).
  */
-import { FanlogError } from '../../errors.js';
-
-import { fidOf, type Inode, statOf } from './inode.js';
+import { fidOf, type Inode } from './inode.js';
 import { FAN_ATTRIB, FAN_CLOSE_NOWRITE, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_HSM, FAN_LINK, FAN_MOVE_SELF, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_PRE_MODIFY, FAN_RENAME, FAN_SYMLINK, FAN_XATTR } from '../notify/masks.js';
-import { fsError, NAME_BYTES_MAX, parsePath, PATH_BYTES_MAX, type Resolved, resolve } from './paths.js';
-import type { Attrs, EngineRecord, Range, Stat } from '../record/record.js';
+import { fsError, parsePath, PATH_BYTES_MAX, type Resolved, resolve } from './paths.js';
+import type { Attrs, EngineRecord, Range } from '../record/record.js';
 import { checkBigint, checkBoolean, checkInteger, checkOptions, FILE_BYTES_MAX, ID_MAX } from '../../validate.js';
 
 import { type Context, type ProcessContext, TIME_MAX, XATTR_VALUE_BYTES_MAX } from './fs-base.js';
-import { FsContent } from './fs-content.js';
+import { checkXattrName, FsQueries } from './fs-queries.js';
 
 export type { FsHost, OpenFlags, ProcessContext } from './fs-base.js';
 export { PAGE_BYTES } from './fs-base.js';
 
-export class FanlogFs extends FsContent {
+export class FanlogFs extends FsQueries {
   // ---- namespace ----------------------------------------------------------
 
   async mkdir(path: string, options?: { mode?: number }, context?: ProcessContext): Promise<void> {
@@ -98,7 +97,7 @@ export class FanlogFs extends FsContent {
       target,
       attrs: { mode: 0o777, uid: ctx.uid, gid: ctx.gid },
     });
-    await this.host.commit(op, () => [this.event(ctx, 'symlink', FAN_CREATE | FAN_SYMLINK, this.state.byFid(fid)!, this.where(at))]);
+    await this.host.commit(op, () => [this.event(ctx, 'symlink', FAN_CREATE | FAN_SYMLINK, this.state.byFid(fid)!, this.where(at), { target })]);
   }
 
   async link(existingPath: string, newPath: string, context?: ProcessContext): Promise<void> {
@@ -274,13 +273,6 @@ export class FanlogFs extends FsContent {
     await this.host.commit(op, () => [this.event(ctx, 'hsmRelease', FAN_HSM, at.inode, this.where(at), { range })]);
   }
 
-  /** @internal */
-  protected regularFile(path: unknown): Resolved & { inode: Inode } {
-    const at = this.existing(path, true);
-    if (at.inode.type === 'dir') throw fsError('EISDIR', `'${at.path}' is a directory`);
-    return at;
-  }
-
   /**
    * Closes a descriptor: CLOSE_WRITE or CLOSE_NOWRITE. The final close of an
    * orphan (an object that lost its last name while open) also releases it:
@@ -320,35 +312,8 @@ export class FanlogFs extends FsContent {
     return orphans.length;
   }
 
-  // ---- queries --------------------------------------------------------------
-
-  async stat(path: string, context?: ProcessContext): Promise<Stat> {
-    this.begin(context);
-    return statOf(this.existing(path, true).inode);
-  }
-
-  async readdir(path: string, context?: ProcessContext): Promise<string[]> {
-    this.begin(context);
-    const at = this.existing(path, true);
-    if (at.inode.type !== 'dir') throw fsError('ENOTDIR', `'${at.path}' is not a directory`);
-    return [...at.inode.entries!.keys()].sort();
-  }
-
-  /** Offline bytes of a file (for HSM tools and the demo's accounting). */
-  async offlineBytes(path: string, context?: ProcessContext): Promise<number> {
-    this.begin(context);
-    return this.regularFile(path).inode.offline.bytes;
-  }
-
   /** @internal Open descriptors (they do not survive a reopen: processes die with the engine). */
   get openFiles(): number {
     return this.files.size;
   }
-}
-
-function checkXattrName(name: unknown): void {
-  if (typeof name !== 'string' || name.length === 0 || name.includes('\0') || !name.isWellFormed()) {
-    throw new FanlogError('EINVAL', 'xattr name must be a non-empty, well-formed string without NUL');
-  }
-  if (Buffer.byteLength(name) > NAME_BYTES_MAX) throw fsError('ENAMETOOLONG', 'xattr name is longer than 255 bytes');
 }

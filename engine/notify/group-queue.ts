@@ -36,6 +36,7 @@ export interface QueuedEvent {
   pid?: number;
   tid?: number;
   uid?: number;
+  gid?: number;
   stat?: Stat;
 }
 
@@ -212,6 +213,7 @@ function queuedEvent(entry: Entry): QueuedEvent {
   if (event.pid !== undefined) out.pid = event.pid;
   if (event.tid !== undefined) out.tid = event.tid;
   if (event.uid !== undefined) out.uid = event.uid;
+  if (event.gid !== undefined) out.gid = event.gid;
   if (event.stat !== undefined) out.stat = event.stat;
   if (entry.range !== undefined) out.range = entry.range;
   if (entry.stat !== undefined) out.stat = entry.stat;

@@ -162,6 +162,7 @@ export class PermissionBroker {
       tid: intent.tid,
       uid: intent.uid,
     };
+    if (intent.gid !== undefined) event.gid = intent.gid;
     if (step.range !== undefined) event.range = step.range;
     return event;
   }
@@ -234,6 +235,7 @@ export class PermissionBroker {
       tid: intent.tid,
       uid: intent.uid,
     };
+    if (intent.gid !== undefined) record.gid = intent.gid;
     if (options.timeout === true) record.timeout = true;
     try {
       await this.host.appendRecord(record);

@@ -29,6 +29,8 @@ interface IntentBase {
   pid: number;
   tid: number;
   uid: number;
+  /** Absent in a request journaled before record format 3 (the operation then runs with gid 0, as it did). */
+  gid?: number;
   /** The permission events the operation raises, in order, with their ranges. */
   steps: IntentStep[];
 }
@@ -73,7 +75,7 @@ function checked(intent: Intent, step: unknown, seq: bigint): { intent: Intent; 
   if (!INTENT_OPS.includes(intent.op)) throw bad(`has op ${String(intent.op)}`);
   if (!isFid(intent.fid) || !isFid(intent.parentFid)) throw bad('has no fid');
   if (typeof intent.path !== 'string' || typeof intent.name !== 'string') throw bad('has no path');
-  if (!count(intent.pid) || !count(intent.tid) || !count(intent.uid)) throw bad('has no process');
+  if (!count(intent.pid) || !count(intent.tid) || !count(intent.uid) || (intent.gid !== undefined && !count(intent.gid))) throw bad('has no process');
   const isRange = (range: Range | undefined): boolean => range === undefined || (count(range.offset) && count(range.count));
   if (!Array.isArray(intent.steps) || !intent.steps.every((s) => typeof s?.mask === 'bigint' && isRange(s.range))) throw bad('has malformed steps');
   if (!count(step) || (step as number) >= intent.steps.length) throw bad(`has step ${String(step)}`);
@@ -101,8 +103,9 @@ export function intentOf(first: RequestRecord, firstSeq: bigint, last: RequestRe
   if (first.steps === undefined || first.args === undefined) {
     throw new FanlogError('ECORRUPT', `request ${firstSeq}: the first request of its operation carries no steps and arguments`, { seq: firstSeq });
   }
-  const { op, fid, path, parentFid, name, pid, tid, uid } = first;
+  const { op, fid, path, parentFid, name, pid, tid, uid, gid } = first;
   const intent = { ...first.args, op, fid, path, parentFid, name, pid, tid, uid, steps: first.steps } as Intent;
+  if (gid !== undefined) intent.gid = gid;
   return checked(intent, step, lastSeq);
 }
 

@@ -14,12 +14,13 @@ import assert from 'node:assert/strict';
 import type { Attrs, EngineRecord, IntentArgs, IntentStep, RecordView, Stat } from './record.js';
 import { ByteWriter } from '../../journal/byte-writer.js';
 import { kindAt, opAt, RECORD_FIXED_BYTES, scanRecord, u64At, valueAt, valueEnd, writeFid } from './bytes.js';
-import { ARG_FIELDS, ATTR_FIELDS, CODEC_VERSION, fieldName, KIND_CODES, LEGACY_KINDS, LEGACY_OPS, OP_CODES, OPEN_FLAGS } from './fields.js';
+import { ARG_FIELDS, ATTR_FIELDS, CODEC_VERSION, fieldName, KIND_CODES, LEGACY_KINDS, LEGACY_OPS, OP_CODES, OPEN_FLAGS, TAG } from './fields.js';
 
 export { CODEC_VERSION };
 
 /** Encoding scratch for encodeRecord: it runs to completion synchronously, so no two encodings share it. */
 const scratch = new ByteWriter();
+const GID_TAG = TAG.gid!;
 
 /** The record's bytes, in a buffer of their own. */
 export function encodeRecord(record: EngineRecord): Uint8Array {
@@ -73,6 +74,7 @@ export function encodeRecordInto(w: ByteWriter, record: EngineRecord): void {
   if (record.step !== undefined) (w.byte(29), w.varint(record.step));
   if (record.steps !== undefined) (w.byte(30), writeSteps(w, record.steps));
   if (record.args !== undefined) (w.byte(31), writeArgs(w, record.args));
+  if (record.gid !== undefined) (w.byte(32), w.varint(record.gid));
 }
 
 /** Every event carries one: written field by field, with no array per record. */
@@ -140,12 +142,13 @@ export function decodeScanned(b: Uint8Array, start: number, present: number): En
   const record: RecordView = { kind, op: opAt(b, start), time: u64At(b, start + 3) };
   const fields = record as unknown as Record<string, unknown>;
   let at = start + RECORD_FIXED_BYTES;
-  // Shift counts wrap at 32: the loop stops at tag 31, the last.
+  // Shift counts wrap at 32: the loop stops at tag 31; tag 32 (gid) has bit 0 and comes last.
   for (let tag = 1; tag <= 31 && (present >>> tag) !== 0; tag++) {
     if ((present & (1 << tag)) === 0) continue;
     at++; // the tag
     fields[fieldName(tag, kind)] = valueAt(b, tag, at);
     at = valueEnd(b, tag, at);
   }
+  if ((present & 1) !== 0) fields.gid = valueAt(b, GID_TAG, at + 1);
   return record as EngineRecord;
 }

@@ -18,10 +18,14 @@
  */
 import type { OpName, RecordKind } from './record.js';
 
-/** The version written. Format 2 added tags 29..31 (a request's binary intent) and stopped writing tag 24. */
-export const CODEC_VERSION = 2;
+/**
+ * The version written. Format 2 added tags 29..31 (a request's binary
+ * intent) and stopped writing tag 24; format 3 added tag 32 (the process's
+ * gid, wherever its uid is).
+ */
+export const CODEC_VERSION = 3;
 /** The versions read, with the last tag each may hold. */
-export const TAG_MAX_BY_VERSION: Readonly<Record<number, number>> = { 1: 28, 2: 31 };
+export const TAG_MAX_BY_VERSION: Readonly<Record<number, number>> = { 1: 28, 2: 31, 3: 32 };
 
 /** Kind codes. */
 export const KIND_CODES: Readonly<Record<RecordKind, number>> = { op: 0, event: 1, config: 2, request: 3, decision: 4, evicted: 5 };
@@ -116,6 +120,13 @@ export const FIELDS: readonly FieldSpec[] = [
   { tag: 29, name: 'step', type: 'varint' },
   { tag: 30, name: 'steps', type: 'steps' },
   { tag: 31, name: 'args', type: 'args' },
+  /**
+   * Format 3: the process's gid. Presence bits are `1 << tag`, which
+   * JavaScript takes modulo 32: tag 32 has bit 0, free because tag 0 is
+   * never given (a scan refuses it). It is the last tag this scheme has
+   * room for; a format that needs more must widen the presence bits.
+   */
+  { tag: 32, name: 'gid', type: 'varint' },
 ];
 
 /** Every field by its name (and a decision's `requestSeq`, tag 21), to its tag. */

@@ -34,7 +34,7 @@ const TARGET_TAG = TAG.target!;
 const OFFLINE_TAG = TAG.offline!;
 const ORPHAN_TAG = TAG.orphan!;
 /** More than the highest tag of any version (fields.ts TAG_MAX_BY_VERSION). */
-const TAG_SLOTS = 32;
+const TAG_SLOTS = 33;
 
 export class OpCursor implements OpSource {
   readonly kind = 'op' as const;

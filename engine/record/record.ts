@@ -113,6 +113,8 @@ export interface RecordFields {
   pid: number;
   tid: number;
   uid: number;
+  /** The process's group id: in every record that carries its uid (record format 3; absent from older records). */
+  gid: number;
   group: string;
   config: string;
   /**
@@ -153,16 +155,16 @@ type MayCarry<K extends keyof RecordFields> = Partial<Pick<RecordFields, K>>;
 
 /** The mutation, exactly what replay needs to redo it. */
 export type OpRecord = RecordBase & { kind: 'op' } & MayCarry<
-    'fid' | 'parentFid' | 'name' | 'oldParentFid' | 'oldName' | 'oldPath' | 'range' | 'attrs' | 'xattr' | 'value' | 'target' | 'offline' | 'orphan' | 'pid' | 'tid' | 'uid' | 'operationSeq'
+    'fid' | 'parentFid' | 'name' | 'oldParentFid' | 'oldName' | 'oldPath' | 'range' | 'attrs' | 'xattr' | 'value' | 'target' | 'offline' | 'orphan' | 'pid' | 'tid' | 'uid' | 'gid' | 'operationSeq'
   >;
 /** One event on one object: what consumers read. */
 export type EventRecord = RecordBase & { kind: 'event' } & Carries<'mask'> &
-  MayCarry<'fid' | 'parentFid' | 'name' | 'oldParentFid' | 'oldName' | 'path' | 'oldPath' | 'range' | 'stat' | 'xattr' | 'target' | 'pid' | 'tid' | 'uid' | 'operationSeq'>;
+  MayCarry<'fid' | 'parentFid' | 'name' | 'oldParentFid' | 'oldName' | 'path' | 'oldPath' | 'range' | 'stat' | 'xattr' | 'target' | 'pid' | 'tid' | 'uid' | 'gid' | 'operationSeq'>;
 /** A permission request, journaled before any listener sees it. */
 export type RequestRecord = RecordBase & { kind: 'request' } & Carries<'mask' | 'fid' | 'parentFid' | 'name' | 'path' | 'stat' | 'pid' | 'tid' | 'uid' | 'group'> &
-  MayCarry<'range' | 'operationSeq' | 'step' | 'steps' | 'args' | 'intent'>;
+  MayCarry<'gid' | 'range' | 'operationSeq' | 'step' | 'steps' | 'args' | 'intent'>;
 /** A permission answer, journaled before the operation goes on. */
-export type DecisionRecord = RecordBase & { kind: 'decision' } & Carries<'mask' | 'fid' | 'path' | 'group' | 'requestSeq' | 'response' | 'pid' | 'tid' | 'uid'> & MayCarry<'timeout'>;
+export type DecisionRecord = RecordBase & { kind: 'decision' } & Carries<'mask' | 'fid' | 'path' | 'group' | 'requestSeq' | 'response' | 'pid' | 'tid' | 'uid'> & MayCarry<'gid' | 'timeout'>;
 /** A consumer was evicted: the records it will never see. */
 export type EvictedRecord = RecordBase & { kind: 'evicted' } & Carries<'consumer' | 'fromSeq' | 'toSeq'>;
 /** Legacy: never produced; decoded from old journals. */

@@ -127,6 +127,9 @@ export class LazyRecord implements RecordHeader {
   get uid(): number | undefined {
     return this.#field(TAG.uid!) as number | undefined;
   }
+  get gid(): number | undefined {
+    return this.#field(TAG.gid!) as number | undefined;
+  }
   get group(): string | undefined {
     return this.#field(TAG.group!) as string | undefined;
   }

@@ -30,6 +30,7 @@ const full = {
   pid: 4000,
   tid: 4001,
   uid: 1000,
+  gid: 100,
   group: 'indexer',
   config: '{"a":1}',
   operationSeq: 2n ** 60n,
@@ -83,8 +84,11 @@ describe('record codec', () => {
     const bytes = encodeRecord(full);
     const cases: [string, Uint8Array][] = [
       ['version 0', Uint8Array.of(0, ...bytes.subarray(1))],
-      ['version 3', Uint8Array.of(3, ...bytes.subarray(1))],
+      ['version 4', Uint8Array.of(4, ...bytes.subarray(1))],
       ['a format 2 tag in a version 1 record', Uint8Array.of(1, ...bytes.subarray(1, 11), 29, 0)],
+      ['a format 3 tag in a version 2 record', Uint8Array.of(2, ...bytes.subarray(1, 11), 32, 0)],
+      ['tag 0, never given (its presence bit is tag 32\'s)', Uint8Array.of(...bytes.subarray(0, 11), 0, 1)],
+      ['a tag after 32', Uint8Array.of(...bytes.subarray(0, 11), 33, 1)],
       ['a step range flag of 2', Uint8Array.of(...bytes.subarray(0, 11), 30, 1, 5, 2)],
       ['open flags code 3', Uint8Array.of(...bytes.subarray(0, 11), 31, 1, 3)],
       ['a boolean argument of 2', Uint8Array.of(...bytes.subarray(0, 11), 31, 2, 2)],

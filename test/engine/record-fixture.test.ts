@@ -1,6 +1,6 @@
 /**
  * Records written by each record codec version (test/fixtures/records-vN.bin,
- * made by make-records-vN.mjs: every kind, every op and every field that
+ * made by make-records.mjs N: every kind, every op and every field that
  * version wrote) decode forever after to what they held: a codec change that
  * cannot read old journals fails here. The current version must also write
  * the same bytes again, so that the format does not drift by accident; an
@@ -26,7 +26,7 @@ function frames(bin: Buffer): Uint8Array[] {
 const asJson = (value: unknown): unknown =>
   JSON.parse(JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? { hex: Buffer.from(v).toString('hex') } : v)));
 
-it.each([1, 2])('decodes every record of format version %i to what it held, and writes the same bytes', (version) => {
+it.each([1, 2, 3])('decodes every record of format version %i to what it held, and writes the same bytes', (version) => {
   const bin = readFileSync(new URL(`../fixtures/records-v${version}.bin`, import.meta.url));
   const expected = JSON.parse(readFileSync(new URL(`../fixtures/records-v${version}.json`, import.meta.url), 'utf8')) as unknown[];
   const records = frames(bin);
