@@ -49,7 +49,7 @@ import { checkInteger, checkOneOf, checkOptions } from '../validate.js';
 import { invalid } from '../errors.js';
 import { CRASH_MODES, type CrashMode, MemoryIo } from '../journal/memory-io.js';
 import { Prng } from '../journal/prng.js';
-import { checkRecovered } from './checks.js';
+import { CHECKING_CHECKPOINT_EVERY, checkRecovered } from './checks.js';
 import { History } from './history.js';
 import { Model } from './model.js';
 import { TraceIo } from './trace-io.js';
@@ -271,7 +271,7 @@ async function loseNewestSegment(memory: MemoryIo): Promise<boolean> {
 async function recoverAndCheck(memory: MemoryIo, engineOptions: EngineOptions, model: Model, segmentLost: boolean): Promise<void> {
   let engine: Engine;
   try {
-    engine = await Engine.open(DIR, engineOptions);
+    engine = await Engine.open(DIR, { ...engineOptions, checkpointEveryRecords: CHECKING_CHECKPOINT_EVERY });
   } catch (error) {
     if (segmentLost && (error as { code?: string }).code === 'ECORRUPT') model.checked();
     else model.violation(corruptionOrPrefix(error), `recovery failed: ${String(error)}`);

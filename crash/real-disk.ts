@@ -33,7 +33,7 @@ import { NodeIo } from '../journal/node-io.js';
 import { Prng } from '../journal/prng.js';
 import { lastLogRecordStart } from '../store/level-files.js';
 import { metaStoreDir, type StoreKind } from '../store/meta-store.js';
-import { checkRecovered } from './checks.js';
+import { CHECKING_CHECKPOINT_EVERY, checkRecovered } from './checks.js';
 import { applyDamage, describeDamage, engineSnapshot, planDamage } from './damage.js';
 import { Model } from './model.js';
 import { type ControlChange, Workload } from './workload.js';
@@ -62,8 +62,8 @@ function segmentCount(dir: string): () => Promise<number> {
 }
 
 /** Recovers the engine a worker left and checks it (`first`, anything of the fault's own, then checks.ts). */
-async function reopenAndCheck(dir: string, store: StoreKind, checkpointEveryRecords: number, model: Model, first: (engine: Engine) => Promise<void> = async () => undefined): Promise<void> {
-  const engine = await Engine.open(dir, { store, segmentBytesMax: 8192, checkpointEveryRecords });
+async function reopenAndCheck(dir: string, store: StoreKind, model: Model, first: (engine: Engine) => Promise<void> = async () => undefined): Promise<void> {
+  const engine = await Engine.open(dir, { store, segmentBytesMax: 8192, checkpointEveryRecords: CHECKING_CHECKPOINT_EVERY });
   try {
     await first(engine);
     await checkRecovered(engine, model, segmentCount(dir));
@@ -106,7 +106,7 @@ export async function killRun(runSeed: number, opsPerRun: number, store: StoreKi
     const killed = worker.child.kill('SIGKILL');
     const code = await worker.exited;
     if (!killed && code !== 0) model.violation(0, `the worker failed: ${worker.stderr()}`);
-    await reopenAndCheck(dir, store, checkpointEveryRecords, model);
+    await reopenAndCheck(dir, store, model);
   } catch (error) {
     model.violation(corruptionOrPrefix(error), `recovery failed: ${String(error)}`);
   } finally {
@@ -174,7 +174,7 @@ export async function lockRun(runSeed: number, opsPerRun: number, store: StoreKi
       }
       model.check(1, racer.code === 0, () => `a racing process failed: ${racer.lines.join(' | ')}`);
     }
-    await reopenAndCheck(dir, store, checkpointEveryRecords, model, async (engine) => {
+    await reopenAndCheck(dir, store, model, async (engine) => {
       const root = new Set(await engine.fs.readdir('/'));
       for (const madePath of made) model.check(1, root.has(madePath.slice(1)), () => `${madePath}, made durably by a process that held the engine, is gone: two holders overlapped`);
     });
