@@ -32,6 +32,7 @@ export type FanlogErrorCode =
   | 'EPURGED' // the requested records were purged
   | 'EJOURNALID' // the journal was recreated under a consumer
   | 'EEVICTED' // a consumer was evicted and must rescan
+  | 'EREPLACED' // a consumer object is retired: its name was registered again
   | 'EROFS' // the engine was opened read-only
   | 'EFAILED'; // an earlier I/O failure put the object in a failed state
 

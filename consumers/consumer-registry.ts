@@ -72,28 +72,60 @@ export class Consumers {
   async register(name: string, options?: ConsumerOptions): Promise<Consumer> {
     this.host.checkUsable();
     checkName('consumer', name);
-    const opts = checkOptions<ConsumerOptions>('options', options, ['mask', 'from', 'lagRecordsMax', 'idleMsMax']);
-    const mask = checkBigint('mask', opts.mask ?? ALL_BITS, 1n, ALL_BITS);
-    const from = checkOneOf('from', opts.from ?? 'oldest', ['oldest', 'next'] as const);
-    const lagRecordsMax = opts.lagRecordsMax === undefined ? this.defaults.lagRecordsMax : checkInteger('lagRecordsMax', opts.lagRecordsMax, 1, Number.MAX_SAFE_INTEGER);
-    const idleMsMax = opts.idleMsMax === undefined ? this.defaults.idleMsMax : checkInteger('idleMsMax', opts.idleMsMax, 1, 2 ** 31 - 1);
+    const wanted = this.#options(options);
     return this.serial.run(async () => {
       const existing = this.consumers.get(name);
       if (existing !== undefined && existing.evicted === null) throw new FanlogError('EEXIST', `consumer '${name}' is registered`);
-      const cursor = from === 'oldest' ? this.host.retainedFromSeq - 1n : this.host.journal.headSeq;
-      const stored: StoredConsumer = { version: CONSUMER_VERSION, mask: mask.toString(), cursor: cursor.toString(), lagRecordsMax, idleMsMax, filter: null, evicted: null };
-      const ops: MetaOp[] = [
-        { type: 'put', key: CONSUMER_PREFIX + name, value: encodeConsumer(stored) },
-        catalogOp(CONSUMER_CATALOG_KEY, [...this.consumers.keys(), name]),
-      ];
-      // An evicted consumer of that name is replaced in its own turn, so nothing it still had queued lands after.
-      if (existing !== undefined) await existing.retire(() => this.host.store.commit(ops));
-      else await this.host.store.commit(ops);
-      const consumer = new Consumer(this.host, this, name, stored);
-      this.consumers.set(name, consumer);
-      this.schedule();
-      return consumer;
+      return this.#add(name, wanted, existing);
     });
+  }
+
+  /**
+   * The consumer `name`, registered durably if there is none (or if the one
+   * there was evicted, as `register` does): set-up that can run again. A
+   * registered consumer is returned, its cursor where it is, when its mask
+   * and limits are the ones asked for (`from` applies only to a new
+   * registration); EEXIST, naming those that differ, when not.
+   */
+  async open(name: string, options?: ConsumerOptions): Promise<Consumer> {
+    this.host.checkUsable();
+    checkName('consumer', name);
+    const wanted = this.#options(options);
+    return this.serial.run(async () => {
+      const existing = this.consumers.get(name);
+      if (existing === undefined || existing.evicted !== null) return this.#add(name, wanted, existing);
+      const has = { mask: existing.mask, lagRecordsMax: existing.lagRecordsMax, idleMsMax: existing.idleMsMax };
+      const differ = (['mask', 'lagRecordsMax', 'idleMsMax'] as const).filter((key) => has[key] !== wanted[key]).map((key) => `${key}: ${String(has[key])} -> ${String(wanted[key])}`);
+      if (differ.length > 0) throw new FanlogError('EEXIST', `consumer '${name}' is registered with other options: ${differ.join(', ')}`);
+      return existing;
+    });
+  }
+
+  #options(options: ConsumerOptions | undefined): WantedConsumer {
+    const opts = checkOptions<ConsumerOptions>('options', options, ['mask', 'from', 'lagRecordsMax', 'idleMsMax']);
+    return {
+      mask: checkBigint('mask', opts.mask ?? ALL_BITS, 1n, ALL_BITS),
+      from: checkOneOf('from', opts.from ?? 'oldest', ['oldest', 'next'] as const),
+      lagRecordsMax: opts.lagRecordsMax === undefined ? this.defaults.lagRecordsMax : checkInteger('lagRecordsMax', opts.lagRecordsMax, 1, Number.MAX_SAFE_INTEGER),
+      idleMsMax: opts.idleMsMax === undefined ? this.defaults.idleMsMax : checkInteger('idleMsMax', opts.idleMsMax, 1, 2 ** 31 - 1),
+    };
+  }
+
+  /** In the registry's turn: stores a new consumer (replacing an evicted one of that name) and its catalog in one commit. */
+  async #add(name: string, { mask, from, lagRecordsMax, idleMsMax }: WantedConsumer, evicted: Consumer | undefined): Promise<Consumer> {
+    const cursor = from === 'oldest' ? this.host.retainedFromSeq - 1n : this.host.journal.headSeq;
+    const stored: StoredConsumer = { version: CONSUMER_VERSION, mask: mask.toString(), cursor: cursor.toString(), lagRecordsMax, idleMsMax, filter: null, evicted: null };
+    const ops: MetaOp[] = [
+      { type: 'put', key: CONSUMER_PREFIX + name, value: encodeConsumer(stored) },
+      catalogOp(CONSUMER_CATALOG_KEY, [...this.consumers.keys(), name]),
+    ];
+    // An evicted consumer of that name is replaced in its own turn, so nothing it still had queued lands after.
+    if (evicted !== undefined) await evicted.retire('replaced', () => this.host.store.commit(ops));
+    else await this.host.store.commit(ops);
+    const consumer = new Consumer(this.host, this, name, stored);
+    this.consumers.set(name, consumer);
+    this.schedule();
+    return consumer;
   }
 
   /** The consumer named `name`; ENOENT if there is none. */
@@ -114,7 +146,7 @@ export class Consumers {
     await this.serial.run(async () => {
       const consumer = this.get(name);
       const names = [...this.consumers.keys()].filter((other) => other !== name);
-      await consumer.retire(() => this.host.store.commit([{ type: 'del', key: CONSUMER_PREFIX + name }, catalogOp(CONSUMER_CATALOG_KEY, names)]));
+      await consumer.retire('deregistered', () => this.host.store.commit([{ type: 'del', key: CONSUMER_PREFIX + name }, catalogOp(CONSUMER_CATALOG_KEY, names)]));
       this.consumers.delete(name);
     });
     this.host.retentionMoved();
@@ -170,4 +202,12 @@ export class Consumers {
     this.waiters.wakeAll();
     for (const consumer of this.consumers.values()) void consumer.closeReader();
   }
+}
+
+/** A consumer's options, checked, with their defaults. */
+interface WantedConsumer {
+  mask: bigint;
+  from: 'oldest' | 'next';
+  lagRecordsMax: number | null;
+  idleMsMax: number | null;
 }

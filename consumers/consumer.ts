@@ -94,7 +94,8 @@ export class Consumer {
   /** The engine clock's time of the last read or ack, in ns: idleness is judged by the engine's clock. */
   private lastActivity: bigint;
   private readonly serial = new Serial();
-  private gone = false;
+  /** Set once the object is retired: its name was deregistered, or registered again (after an eviction). */
+  private gone: 'deregistered' | 'replaced' | null = null;
   /** The journal reader kept across reads, and the read position it stands at. */
   private reader: JournalReader | null = null;
   private readerAt = -1n;
@@ -133,6 +134,11 @@ export class Consumer {
     return evicted === null ? null : { fromSeq: BigInt(evicted.fromSeq), toSeq: BigInt(evicted.toSeq) };
   }
 
+  /** The consumer's mask: records with none of these bits are not delivered. */
+  get mask(): bigint {
+    return BigInt(this.stored.mask);
+  }
+
   get lagRecordsMax(): number | null {
     return this.stored.lagRecordsMax;
   }
@@ -161,7 +167,10 @@ export class Consumer {
 
   private checkReadable(): void {
     this.host.checkUsable();
-    if (this.gone) throw new FanlogError('ENOENT', `consumer '${this.name}' was deregistered`);
+    if (this.gone === 'deregistered') throw new FanlogError('ENOENT', `consumer '${this.name}' was deregistered`);
+    if (this.gone === 'replaced') {
+      throw new FanlogError('EREPLACED', `consumer '${this.name}' was registered again since this object was handed out, which retired it; call consumers.get('${this.name}') for the one registered now`);
+    }
     const evicted = this.evicted;
     if (evicted !== null) {
       throw new FanlogError('EEVICTED', `consumer '${this.name}' was evicted; records ${evicted.fromSeq}..${evicted.toSeq} were not delivered to it; rescan and register again`, {
@@ -255,7 +264,7 @@ export class Consumer {
       const attachment = this.stored.filter;
       void this.serial
         .run(async () => {
-          if (this.gone || this.stored.filter !== attachment) return;
+          if (this.gone !== null || this.stored.filter !== attachment) return;
           await this.update({ filter: null });
         })
         .catch(() => undefined);
@@ -312,7 +321,7 @@ export class Consumer {
   /** Evicts the consumer: a durable note in the journal, then its durable state. */
   evict(): Promise<void> {
     return this.serial.run(async () => {
-      if (this.evicted !== null || this.gone || this.host.readOnly) return;
+      if (this.evicted !== null || this.gone !== null || this.host.readOnly) return;
       const fromSeq = this.cursor + 1n;
       const toSeq = this.host.journal.headSeq;
       await this.host.appendRecord({ kind: 'evicted', op: 'consumer', time: this.host.now(), consumer: this.name, fromSeq, toSeq });
@@ -328,10 +337,10 @@ export class Consumer {
    * then, and from then on the object changes nothing.
    * @internal
    */
-  retire(work: () => Promise<void>): Promise<void> {
+  retire(why: 'deregistered' | 'replaced', work: () => Promise<void>): Promise<void> {
     return this.serial.run(async () => {
       await work();
-      this.gone = true;
+      this.gone = why;
       await this.closeReader();
     });
   }

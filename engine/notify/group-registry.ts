@@ -11,7 +11,7 @@
 import { FanlogError, invalid } from '../../errors.js';
 import { catalogOp, checkCatalog, readCatalog } from '../../store/catalog.js';
 import { decodeGroup, encodeGroup, GROUP_CLASSES, type GroupSettings } from './group-codec.js';
-import { Group, type GroupHost, type GroupInfo, type GroupOptions } from './groups.js';
+import { Group, type GroupClass, type GroupHost, type GroupInfo, type GroupOptions } from './groups.js';
 import { Serial } from '../../journal/serial.js';
 import { priorityKey } from '../permission/rules.js';
 import type { EngineRecord } from '../record/record.js';
@@ -56,27 +56,43 @@ export class Groups {
   async create(name: string, options?: GroupOptions): Promise<Group> {
     this.host.checkUsable();
     checkName('group', name);
-    const opts = checkOptions<GroupOptions>('options', options, ['class', 'queueEventsMax', 'restartable', 'permissionTimeoutMs', 'onTimeout', 'evictAfterTimeouts']);
-    const groupClass = checkOneOf('class', opts.class ?? 'notif', GROUP_CLASSES);
-    const queueEventsMax = checkInteger('queueEventsMax', opts.queueEventsMax ?? 16384, 1, 1_000_000);
-    const settings: GroupSettings = {
-      restartable: checkBoolean('restartable', opts.restartable ?? false),
-      permissionTimeoutMs: opts.permissionTimeoutMs === undefined ? null : checkInteger('permissionTimeoutMs', opts.permissionTimeoutMs, 1, 2 ** 31 - 1),
-      onTimeout: checkOneOf('onTimeout', opts.onTimeout ?? 'allow', ['allow', 'deny'] as const),
-      evictAfterTimeouts: opts.evictAfterTimeouts === undefined ? null : checkInteger('evictAfterTimeouts', opts.evictAfterTimeouts, 1, 1_000_000),
-    };
-    if (settings.restartable && groupClass === 'notif') throw invalid("a restartable group must be of class 'content' or 'pre-content'");
+    const wanted = groupOptions(options);
     return this.serial.run(async () => {
       if (this.groups.has(name)) throw new FanlogError('EEXIST', `group '${name}' exists`);
-      await this.host.store.commit([
-        { type: 'put', key: GROUP_PREFIX + name, value: encodeGroup(groupClass, queueEventsMax, settings, [], false) },
-        catalogOp(GROUP_CATALOG_KEY, [...this.groups.keys(), name]),
-      ]);
-      const group = new Group(this.host, this, name, groupClass, queueEventsMax, settings);
-      this.groups.set(name, group);
-      this.#priority = null;
-      return group;
+      return this.#add(name, wanted);
     });
+  }
+
+  /**
+   * The group `name`, created durably if there is none: set-up that can
+   * run again. An existing group is returned when it was created with the
+   * same options (its marks are its own business); EEXIST, naming the
+   * options that differ, when not.
+   */
+  async open(name: string, options?: GroupOptions): Promise<Group> {
+    this.host.checkUsable();
+    checkName('group', name);
+    const wanted = groupOptions(options);
+    return this.serial.run(async () => {
+      const existing = this.groups.get(name);
+      if (existing === undefined) return this.#add(name, wanted);
+      const has: WantedGroup = { groupClass: existing.groupClass, queueEventsMax: existing.queueEventsMax, settings: existing.settings };
+      const differ = differences(has, wanted);
+      if (differ.length > 0) throw new FanlogError('EEXIST', `group '${name}' exists with other options: ${differ.join(', ')}`);
+      return existing;
+    });
+  }
+
+  /** In the registry's turn: stores a new group and its catalog in one commit. */
+  async #add(name: string, { groupClass, queueEventsMax, settings }: WantedGroup): Promise<Group> {
+    await this.host.store.commit([
+      { type: 'put', key: GROUP_PREFIX + name, value: encodeGroup(groupClass, queueEventsMax, settings, [], false) },
+      catalogOp(GROUP_CATALOG_KEY, [...this.groups.keys(), name]),
+    ]);
+    const group = new Group(this.host, this, name, groupClass, queueEventsMax, settings);
+    this.groups.set(name, group);
+    this.#priority = null;
+    return group;
   }
 
   /** @internal Removes a group durably, in the registry's turn (from Group.destroy, in the group's). */
@@ -138,4 +154,32 @@ export class Groups {
   closeAll(): void {
     for (const group of this.groups.values()) group.close();
   }
+}
+
+/** A group's options, checked, with their defaults. */
+interface WantedGroup {
+  groupClass: GroupClass;
+  queueEventsMax: number;
+  settings: GroupSettings;
+}
+
+function groupOptions(options: GroupOptions | undefined): WantedGroup {
+  const opts = checkOptions<GroupOptions>('options', options, ['class', 'queueEventsMax', 'restartable', 'permissionTimeoutMs', 'onTimeout', 'evictAfterTimeouts']);
+  const groupClass = checkOneOf('class', opts.class ?? 'notif', GROUP_CLASSES);
+  const queueEventsMax = checkInteger('queueEventsMax', opts.queueEventsMax ?? 16384, 1, 1_000_000);
+  const settings: GroupSettings = {
+    restartable: checkBoolean('restartable', opts.restartable ?? false),
+    permissionTimeoutMs: opts.permissionTimeoutMs === undefined ? null : checkInteger('permissionTimeoutMs', opts.permissionTimeoutMs, 1, 2 ** 31 - 1),
+    onTimeout: checkOneOf('onTimeout', opts.onTimeout ?? 'allow', ['allow', 'deny'] as const),
+    evictAfterTimeouts: opts.evictAfterTimeouts === undefined ? null : checkInteger('evictAfterTimeouts', opts.evictAfterTimeouts, 1, 1_000_000),
+  };
+  if (settings.restartable && groupClass === 'notif') throw invalid("a restartable group must be of class 'content' or 'pre-content'");
+  return { groupClass, queueEventsMax, settings };
+}
+
+/** The options of `has` that `wanted` would change, as `name: has -> wanted`. */
+function differences(has: WantedGroup, wanted: WantedGroup): string[] {
+  const flat = (group: WantedGroup): Record<string, unknown> => ({ class: group.groupClass, queueEventsMax: group.queueEventsMax, ...group.settings });
+  const [a, b] = [flat(has), flat(wanted)];
+  return Object.keys(a).filter((key) => a[key] !== b[key]).map((key) => `${key}: ${String(a[key])} -> ${String(b[key])}`);
 }
