@@ -76,6 +76,9 @@ export interface PendingOperation {
   waitingOn: { group: string; requestSeq: bigint } | null;
 }
 
+/** The period of the timer that keeps the process alive while an operation waits (it does nothing when it fires). */
+const KEEP_ALIVE_MS = 2 ** 31 - 1;
+
 const failed = (error: unknown): Outcome => ({ outcome: 'failed', code: (error as { code?: string } | null)?.code ?? 'EIO' });
 
 export class PermissionBroker {
@@ -134,9 +137,22 @@ export class PermissionBroker {
     }
   }
 
-  /** Waits for a request's answer; a denial settles the operation as denied and throws. */
+  /**
+   * Waits for a request's answer; a denial settles the operation as denied
+   * and throws. While it waits, a ref'd timer keeps Node's event loop alive,
+   * as a blocked syscall keeps a process: an awaited operation nobody has
+   * answered yet must not let the process drain and exit. It goes when the
+   * request is answered (by a listener or a timeout) or abandoned (the
+   * engine closed or failed).
+   */
   async #wait(operation: GuardedOperation, request: PermissionRequest): Promise<void> {
-    const response = await request.answered;
+    const keepAlive = setInterval(() => undefined, KEEP_ALIVE_MS);
+    let response: number;
+    try {
+      response = await request.answered;
+    } finally {
+      clearInterval(keepAlive);
+    }
     operation.answered(request);
     if (isAllowed(response)) return;
     this.#settle(operation, { outcome: 'denied', code: denialCode(response) });
