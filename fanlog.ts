@@ -16,6 +16,11 @@ import { Consumers } from './consumers/consumer-registry.js';
 import { Filters } from './consumers/filters.js';
 import { CORE_OPTION_NAMES, EngineCore, type EngineCoreOptions, type EngineParts } from './engine/engine.js';
 import { checkInteger, checkOptions } from './validate.js';
+import { collectMetrics, type EngineMetrics } from './metrics.js';
+import { u64At } from './engine/record/bytes.js';
+
+/** Where a record's time (u64 ns) starts: after its version, kind and op bytes (engine/record/fields.ts). */
+const RECORD_TIME_AT = 3;
 
 export type { EngineRecovery } from './engine/engine.js';
 
@@ -37,6 +42,17 @@ export class Engine extends EngineCore {
     super(parts);
     this.consumers = new Consumers(this, this.filters, consumerDefaults);
     this.attach(this.consumers);
+  }
+
+  /** What an operator watches (metrics.ts): seqs, bytes, rates, fdatasync latency, consumers' lag, groups' queues. */
+  async metrics(): Promise<EngineMetrics> {
+    this.checkUsable();
+    const recordTime = async (seq: bigint): Promise<bigint | null> => {
+      if (seq < this.journal.firstSeq || seq > this.journal.durableSeq) return null;
+      for await (const { payload } of this.journal.read({ from: seq, to: seq })) return u64At(payload, RECORD_TIME_AT);
+      return null;
+    };
+    return collectMetrics({ journal: this.journal, checkpointSeq: this.checkpointSeq, consumers: this.consumers, groups: this.groups, recordTime });
   }
 
   /** Opens (or creates) the engine in `dir`: see engine/engine.ts for what opening does. */

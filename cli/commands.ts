@@ -1,43 +1,83 @@
 /**
- * The daily commands: stat, tail and consumers (verify and repair have
- * files of their own). Each opens the engine directory (exclusively: EBUSY
- * while an application has it open). The store kind is the one the directory
- * records; `--store` only asserts it. Inspection (stat, tail, consumers
- * list) opens the engine read-only: it creates, repairs, checkpoints and
- * purges nothing, and a directory that holds no engine is ENOENT.
+ * The daily commands: init, stat, tail and consumers (verify and repair have
+ * files of their own).
+ *
+ * Two kinds, by what they need:
+ *   lock-free  `stat`, `consumers list` and `tail` without `--consumer` read
+ *              the engine directory beside a running application, taking
+ *              no lock and writing nothing (cli/inspect.ts).
+ *   locked     `init`, `tail --consumer` and the other `consumers` actions
+ *              open the engine, which takes its lock: EBUSY, naming the
+ *              holder's pid and what to do instead, while an application
+ *              holds it, or with `--wait[=MS]` they wait for it.
+ * The store kind is the one the directory records; `--store` only asserts it.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { decodeRecord } from '../engine/record/codec.js';
 import { Engine } from '../fanlog.js';
 import { MARKER_NAME } from '../engine/engine-dir.js';
 import { maskNames } from '../engine/notify/masks.js';
+import { responseName } from '../engine/permission/rules.js';
 import type { StoreKind } from '../store/meta-store.js';
 import type { Fid, RecordView } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
 import { JournalFollower } from '../journal/follower.js';
 import { NodeIo } from '../journal/node-io.js';
+import type { EngineMetrics } from '../metrics.js';
+import { prometheusText } from '../metrics.js';
+import { type Inspection, inspect } from './inspect.js';
 
 export interface CommonOptions {
   dir: string;
   store?: StoreKind;
   json?: boolean;
+  /** For commands that take the lock: wait for it this long (ms; Infinity: until free) instead of EBUSY. */
+  wait?: number;
 }
 
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
 
-/** JSON with bigints as decimal strings and bytes as hex. */
+/** JSON with bigints as decimal strings and bytes as hex; objects (record views too, through toJSON) nest as objects. */
 export function toJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v));
 }
 
-async function withEngine<T>(options: CommonOptions, mode: 'read' | 'write', use: (engine: Engine) => Promise<T>): Promise<T> {
+/** How often a command with `--wait` tries the lock again. */
+const LOCK_RETRY_MS = 100;
+
+/** Opens the engine, taking its lock: with `wait`, tries again until it is free or the wait is over. */
+async function openLocked(options: CommonOptions, readOnly: boolean): Promise<Engine> {
   const store = options.store === undefined ? {} : { store: options.store };
+  const deadline = options.wait === undefined ? null : Date.now() + options.wait;
+  let told = false;
+  for (;;) {
+    try {
+      return await Engine.open(options.dir, { ...store, readOnly });
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EBUSY') throw error;
+      if (deadline === null || Date.now() >= deadline) {
+        const waited = deadline === null ? '' : ` (still held after waiting ${options.wait} ms)`;
+        throw new FanlogError(
+          'EBUSY',
+          `${(error as Error).message}${waited}. A read-only command works beside it: stat, consumers list, tail without --consumer; or add --wait[=MS] to wait for the engine`,
+          { file: options.dir, cause: error },
+        );
+      }
+      if (!told) process.stderr.write(`fanlog: waiting for the engine: ${(error as Error).message}\n`);
+      told = true;
+      // The lock has no waiting form that leaves the event loop free: it is tried again.
+      await new Promise((resolve) => setTimeout(resolve, Math.min(LOCK_RETRY_MS, Math.max(0, deadline - Date.now()))));
+    }
+  }
+}
+
+async function withEngine<T>(options: CommonOptions, mode: 'read' | 'write', use: (engine: Engine) => Promise<T>): Promise<T> {
   // The commands work on an engine; they never create one by mistake (a read-only open refuses to by itself).
-  if (mode === 'write' && !isEngineDirectory(options.dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
-  const engine = await Engine.open(options.dir, { ...store, readOnly: mode === 'read' });
+  if (mode === 'write' && !isEngineDirectory(options.dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir} (fanlog init makes one)`);
+  const engine = await openLocked(options, mode === 'read');
   try {
     return await use(engine);
   } finally {
@@ -52,36 +92,59 @@ function isEngineDirectory(dir: string): boolean {
   return existsSync(journalDir) && readdirSync(journalDir).some((name) => name.endsWith('.seg'));
 }
 
-export async function stat(options: CommonOptions): Promise<void> {
-  await withEngine(options, 'read', async (engine) => {
-    const journalDir = path.join(options.dir, 'journal');
-    const segments = readdirSync(journalDir).filter((name) => name.endsWith('.seg'));
-    const bytes = segments.reduce((total, name) => total + statSync(path.join(journalDir, name)).size, 0);
-    const report = {
-      journalId: engine.journal.journalId,
-      firstSeq: engine.journal.firstSeq,
-      headSeq: engine.journal.headSeq,
-      durableSeq: engine.journal.durableSeq,
-      segments: segments.length,
-      bytes,
-      checkpointSeq: engine.recovery.checkpointSeq,
-      consumers: engine.consumers.list().map(({ name, cursor, lagRecords, filter, evicted }) => ({ name, cursor, lagRecords, filter, evicted })),
-      groups: engine.groups.list().map(({ name, class: groupClass, marks, pendingPermissions }) => ({ name, class: groupClass, marks: marks.length, pendingPermissions })),
-    };
-    if (options.json === true) return out(toJson(report));
-    out(`journal      ${report.journalId.toString(16)} in ${journalDir}`);
-    out(`records      first ${report.firstSeq}, head ${report.headSeq}, durable ${report.durableSeq}`);
-    out(`segments     ${report.segments}, ${bytes.toLocaleString('en-US')} bytes`);
-    out(`checkpoint   seq ${report.checkpointSeq}`);
-    for (const c of report.consumers) out(`consumer     ${c.name}: cursor ${c.cursor}, lag ${c.lagRecords}${c.evicted === null ? '' : ', EVICTED'}${c.filter === null ? '' : `, filter ${c.filter.name} ${c.filter.argument}`}`);
-    for (const g of report.groups) out(`group        ${g.name} (${g.class}): ${g.marks} marks, ${g.pendingPermissions} permission events pending`);
-  });
+/** `fanlog init`: an engine directory, with the store asked for (lmdb by default). */
+export async function init(options: CommonOptions): Promise<void> {
+  if (isEngineDirectory(options.dir)) {
+    const view = await inspect(options.dir, options.store);
+    return out(`${options.dir} already holds an engine (journal ${view.journal.journalId}, ${view.store} store): nothing done`);
+  }
+  const engine = await openLocked(options, false);
+  const journalId = engine.journal.journalId;
+  await engine.close();
+  out(`created an engine in ${options.dir}: journal ${journalId}, ${options.store ?? 'lmdb'} store`);
+}
+
+/** The metrics a lock-free view can tell: what only the holding process knows is null. */
+export function inspectionMetrics(view: Inspection): EngineMetrics {
+  const { journal, stored } = view;
+  return {
+    seqs: { head: journal.headSeq, durable: stored?.durableSeq ?? null, checkpoint: stored?.checkpointSeq ?? null, oldestRetained: journal.firstSeq },
+    journalBytes: journal.bytes,
+    entriesPerSecond: null,
+    fdatasyncMs: null,
+    consumers: (stored?.consumers ?? []).map(({ name, cursor, lagRecords, lagSeconds, evicted }) => ({ name, cursor, lagRecords, lagSeconds, idleMs: null, evicted: evicted !== null })),
+    groups: (stored?.groups ?? []).map(({ name, class: groupClass, evicted }) => ({ name, class: groupClass, queued: null, pendingPermissions: null, timeouts: null, evicted })),
+  };
+}
+
+export async function stat(options: CommonOptions & { prometheus?: boolean }): Promise<void> {
+  const view = await inspect(options.dir, options.store);
+  const metrics = inspectionMetrics(view);
+  if (options.prometheus === true) return void process.stdout.write(prometheusText(metrics, options.dir));
+  const { journal, stored } = view;
+  if (options.json === true) {
+    const { dir, store, lastHolderPid, note } = view;
+    return out(toJson({ dir, store, lockFree: true, lastHolderPid, note, journalId: journal.journalId, segments: journal.segments, metrics, filters: stored?.consumers.map(({ name, filter }) => ({ name, filter })) ?? null }));
+  }
+  const unknown = (value: bigint | null): string => (value === null ? 'unknown (see below)' : String(value));
+  out(`journal      ${journal.journalId} in ${journal.dir}`);
+  out(`records      oldest retained ${journal.firstSeq}, head ${journal.headSeq} (written), durable ${unknown(metrics.seqs.durable)}`);
+  out(`segments     ${journal.segments}, ${journal.bytes.toLocaleString('en-US')} bytes`);
+  out(`checkpoint   seq ${unknown(metrics.seqs.checkpoint)}`);
+  for (const c of stored?.consumers ?? []) {
+    const evicted = c.evicted === null ? '' : `, EVICTED (lost ${c.evicted.fromSeq}..${c.evicted.toSeq})`;
+    const filter = c.filter === null ? '' : `, filter ${c.filter.name} ${c.filter.argument}`;
+    out(`consumer     ${c.name}: cursor ${c.cursor}, lag ${c.lagRecords} records (${c.lagSeconds.toFixed(1)} s)${evicted}${filter}`);
+  }
+  for (const g of stored?.groups ?? []) out(`group        ${g.name} (${g.class}): ${g.marks} marks${g.evicted ? ', EVICTED' : ''}`);
+  out(`view         lock-free, beside any application that holds the engine${view.lastHolderPid === null ? '' : ` (last holder: process ${view.lastHolderPid})`}; queues, pending permission events, rates and fdatasync latency are in that process's engine.metrics()`);
+  if (view.note !== null) out(`note         ${view.note}`);
 }
 
 const TYPE_NAMES: Record<string, string> = { event: 'EVENT', request: 'PERMREQ', decision: 'DECISION', evicted: 'EVICTED', config: 'CONFIG' };
 const fid = (value: Fid | undefined): string => (value === undefined ? '' : `[0x${value.ino.toString(16)}:0x${value.gen.toString(16)}]`);
 
-/** One line in the style of `lfs changelog`: seq, type, time, date, mask, target, parent, name, and what else applies. */
+/** One line in the style of `lfs changelog`: seq, type, time, date, mask, target, parent, name, path, and what else applies. */
 export function changelogLine(seq: bigint, record: RecordView): string {
   const date = new Date(Number(record.time / 1_000_000n));
   const nanos = (record.time % 1_000_000_000n).toString().padStart(9, '0');
@@ -93,30 +156,43 @@ export function changelogLine(seq: bigint, record: RecordView): string {
   if (record.parentFid !== undefined) parts.push(`p=${fid(record.parentFid)}`);
   if (record.name !== undefined) parts.push(record.name);
   if (record.oldPath !== undefined) parts.push(`s=${record.oldPath}`);
-  if (record.path !== undefined && record.kind !== 'event') parts.push(record.path);
+  if (record.path !== undefined) parts.push(record.path);
   if (record.range !== undefined) parts.push(`r=${record.range.offset}+${record.range.count}`);
   if (record.group !== undefined) parts.push(`group=${record.group}`);
   const requestSeq = record.requestSeq ?? record.operationSeq;
   if (requestSeq !== undefined) parts.push(`req=${requestSeq}`);
-  if (record.response !== undefined) parts.push(`response=0x${record.response.toString(16)}${record.timeout === true ? ' (timeout)' : ''}`);
+  if (record.response !== undefined) parts.push(`response=${responseName(record.response)}${record.timeout === true ? ' (timeout)' : ''}`);
   if (record.consumer !== undefined) parts.push(`consumer=${record.consumer} lost=${record.fromSeq}..${record.toSeq}`);
   return parts.join(' ');
 }
 
+const printer = (json: boolean | undefined) => (seq: bigint, record: RecordView): void => out(json === true ? toJson({ seq, ...record }) : changelogLine(seq, record));
+
+/**
+ * `tail`: the changelog from `from` (default the oldest retained record).
+ * Without `--consumer` it reads the segment files lock-free, as `--follow`
+ * does, and prints what was written; with it, it reads through the
+ * consumer, which needs the engine (and `--ack` acknowledges).
+ */
 export async function tail(options: CommonOptions & { from?: bigint; consumer?: string; ack?: boolean }): Promise<void> {
-  await withEngine(options, options.ack === true ? 'write' : 'read', async (engine) => {
-    const print = (seq: bigint, record: RecordView): void => out(options.json === true ? toJson({ seq, ...record }) : changelogLine(seq, record));
-    if (options.consumer !== undefined) {
-      const consumer = engine.consumers.get(options.consumer);
-      for (let batch = await consumer.read({ max: 1000 }); batch.length > 0; batch = await consumer.read({ max: 1000 })) {
-        for (const record of batch) print(record.seq, record);
-        if (options.ack === true) await consumer.ack(batch[batch.length - 1]!.seq);
+  const print = printer(options.json);
+  if (options.consumer === undefined) {
+    if (!isEngineDirectory(options.dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
+    const follower = new JournalFollower(new NodeIo(), options.dir, options.from);
+    for (let batch = await follower.poll(); batch.length > 0; batch = await follower.poll()) {
+      for (const { seq, payload } of batch) {
+        const record = decodeRecord(payload);
+        if (record.kind !== 'op') print(seq, record);
       }
-      return;
     }
-    for await (const { seq, payload } of engine.journal.read({ from: options.from ?? engine.journal.firstSeq })) {
-      const record = decodeRecord(payload);
-      if (record.kind !== 'op') print(seq, record);
+    return;
+  }
+  await withEngine(options, options.ack === true ? 'write' : 'read', async (engine) => {
+    const consumer = engine.consumers.get(options.consumer!);
+    for (let batch = await consumer.read({ max: 1000 }); batch.length > 0; batch = await consumer.read({ max: 1000 })) {
+      // A delivered record is a view: its toJSON gives every field.
+      for (const record of batch) out(options.json === true ? toJson(record) : changelogLine(record.seq, record));
+      if (options.ack === true) await consumer.ack(batch[batch.length - 1]!.seq);
     }
   });
 }
@@ -131,9 +207,9 @@ const FOLLOW_POLL_MS = 200;
  * engine open; it shows what was written, which a crash may still cut.
  */
 export async function follow(options: { dir: string; from?: bigint; json?: boolean }): Promise<void> {
-  const journalDir = path.join(options.dir, 'journal');
-  if (!existsSync(journalDir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
-  const follower = new JournalFollower(new NodeIo(), journalDir, options.from);
+  if (!isEngineDirectory(options.dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
+  const follower = new JournalFollower(new NodeIo(), options.dir, options.from);
+  const print = printer(options.json);
   let stopping = false;
   let wake: () => void = () => undefined;
   const stop = (): void => {
@@ -145,7 +221,7 @@ export async function follow(options: { dir: string; from?: bigint; json?: boole
   while (!stopping) {
     for (const { seq, payload } of await follower.poll()) {
       const record = decodeRecord(payload);
-      if (record.kind !== 'op') out(options.json === true ? toJson({ seq, ...record }) : changelogLine(seq, record));
+      if (record.kind !== 'op') print(seq, record);
     }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, FOLLOW_POLL_MS);
@@ -157,26 +233,57 @@ export async function follow(options: { dir: string; from?: bigint; json?: boole
   }
 }
 
-export async function consumersCommand(options: CommonOptions & { action: string; name?: string; seq?: bigint; from?: 'oldest' | 'next' }): Promise<void> {
-  await withEngine(options, options.action === 'list' ? 'read' : 'write', async (engine) => {
+export interface ConsumersCommand extends CommonOptions {
+  action: string;
+  name?: string;
+  seq?: bigint;
+  from?: 'oldest' | 'next';
+  mask?: bigint;
+  lagRecordsMax?: number;
+  idleMsMax?: number;
+  filter?: { name: string; argument: string };
+}
+
+export async function consumersCommand(options: ConsumersCommand): Promise<void> {
+  if (options.action === 'list') return listConsumers(options);
+  await withEngine(options, 'write', async (engine) => {
+    const name = options.name!;
     switch (options.action) {
-      case 'list': {
-        const list = engine.consumers.list();
-        if (options.json === true) return out(toJson(list));
-        for (const c of list) out(`${c.name}\tcursor ${c.cursor}\tlag ${c.lagRecords}${c.evicted === null ? '' : `\tEVICTED (lost ${c.evicted.fromSeq}..${c.evicted.toSeq})`}`);
-        return;
+      case 'register': {
+        const { mask, lagRecordsMax, idleMsMax } = options;
+        const consumer = await engine.consumers.register(name, {
+          from: options.from ?? 'oldest',
+          ...(mask === undefined ? {} : { mask }),
+          ...(lagRecordsMax === undefined ? {} : { lagRecordsMax }),
+          ...(idleMsMax === undefined ? {} : { idleMsMax }),
+        });
+        if (options.filter !== undefined) await consumer.attachFilter(options.filter.name, options.filter.argument);
+        const filter = options.filter === undefined ? '' : `, filter ${options.filter.name} ${options.filter.argument}`;
+        return out(`registered ${name} at cursor ${consumer.cursor}${filter}`);
       }
-      case 'register':
-        await engine.consumers.register(options.name!, { from: options.from ?? 'oldest' });
-        return out(`registered ${options.name} at cursor ${engine.consumers.get(options.name!).cursor}`);
       case 'deregister':
-        await engine.consumers.deregister(options.name!);
-        return out(`deregistered ${options.name}`);
-      case 'ack':
-        await engine.consumers.get(options.name!).ack(options.seq!);
-        return out(`${options.name} acknowledged through ${options.seq}`);
+        await engine.consumers.deregister(name);
+        return out(`deregistered ${name}`);
+      case 'ack': {
+        const consumer = engine.consumers.get(name);
+        const before = consumer.cursor;
+        await consumer.ack(options.seq!);
+        if (options.seq! <= before) return out(`${name}'s cursor stays at ${before}: ${options.seq} is not beyond it (an acknowledgement never moves a cursor back)`);
+        return out(`${name} acknowledged through ${options.seq}`);
+      }
       default:
         throw new FanlogError('EINVAL', `unknown consumers action '${options.action}'`);
     }
   });
+}
+
+/** `consumers list`, lock-free: from the store where it can be read beside its holder (lmdb). */
+async function listConsumers(options: CommonOptions): Promise<void> {
+  const view = await inspect(options.dir, options.store);
+  const consumers = view.stored?.consumers ?? null;
+  if (options.json === true) return out(toJson({ consumers, note: view.note }));
+  for (const c of consumers ?? []) {
+    out(`${c.name}\tcursor ${c.cursor}\tlag ${c.lagRecords}${c.evicted === null ? '' : `\tEVICTED (lost ${c.evicted.fromSeq}..${c.evicted.toSeq})`}`);
+  }
+  if (view.note !== null) out(`note: ${view.note}`);
 }

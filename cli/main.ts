@@ -7,7 +7,8 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { FanlogError } from '../errors.js';
 import { FAULT_KINDS } from '../crash/campaign.js';
-import { consumersCommand, follow, stat, tail } from './commands.js';
+import { consumersCommand, follow, init, stat, tail } from './commands.js';
+import { MASK_NAMES } from '../engine/notify/masks.js';
 import { repair, repairWorker } from './repair.js';
 import { verify } from './verify.js';
 import { crashTest, type CrashTestCommand, parseFaults } from './crash-test.js';
@@ -65,15 +66,58 @@ function parseSeq(value: string): bigint {
 
 const DIR_HELP = 'engine directory';
 const STORE_HELP = "the MetaStore the directory should hold: 'lmdb', 'level' or 'files' (default: the one it records)";
-type Common = { dir: string; store?: 'lmdb' | 'level' | 'files'; json?: boolean };
+const WAIT_HELP = 'if an application holds the engine, wait for it: for MS milliseconds, or until it is free (default: EBUSY at once)';
+type Common = { dir: string; store?: 'lmdb' | 'level' | 'files'; json?: boolean; wait?: number };
+
+/** `--wait` alone waits until the lock is free; `--wait=MS` at most MS ms. */
+function parseWait(value: string): number {
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 0 || ms > 2 ** 31 - 1) throw new InvalidArgumentError(`expected milliseconds from 0, got '${value}'`);
+  return ms;
+}
+const waitOf = (wait: unknown): { wait?: number } => (wait === undefined ? {} : { wait: wait === true ? Infinity : (wait as number) });
+
+/** A mask as event names (CREATE,MODIFY or CREATE|MODIFY) or a number (0x102). */
+function parseMask(value: string): bigint {
+  if (/^(0x[0-9a-f]+|\d+)$/i.test(value)) {
+    const mask = BigInt(value);
+    if (mask > 0n && mask < 2n ** 64n) return mask;
+  }
+  let mask = 0n;
+  for (const name of value.split(/[|,]/)) {
+    const bit = MASK_NAMES.find(([, known]) => known === name.trim().toUpperCase().replace(/^FAN_/, ''));
+    if (bit === undefined) throw new InvalidArgumentError(`unknown event '${name}' (names as maskNames gives them, e.g. CREATE,MODIFY, or a number)`);
+    mask |= bit[0];
+  }
+  return mask;
+}
+
+/** `--filter NAME=ARG`. */
+function parseFilter(value: string): { name: string; argument: string } {
+  const at = value.indexOf('=');
+  if (at <= 0) throw new InvalidArgumentError(`expected NAME=ARG (e.g. path-prefix=/projects), got '${value}'`);
+  return { name: value.slice(0, at), argument: value.slice(at + 1) };
+}
+
+program
+  .command('init')
+  .description('Create an engine directory (an existing engine is left as it is)')
+  .option('--dir <dir>', DIR_HELP, './fanlog-data')
+  .option('--store <kind>', "the MetaStore: 'lmdb' (default), 'level' or 'files'")
+  .option('--wait [ms]', WAIT_HELP, parseWait)
+  .action(async (options: Common & { wait?: unknown }) => init({ ...options, ...waitOf(options.wait) }));
 
 program
   .command('stat')
-  .description('Journal id, first/head/durable seq, segments and bytes, consumers with lag, groups with pending requests, last checkpoint')
+  .description('Lock-free, beside a running application: journal id, oldest/head/durable seq, segments and bytes, last checkpoint, consumers with lag, groups')
   .option('--dir <dir>', DIR_HELP, './fanlog-data')
   .option('--store <kind>', STORE_HELP)
-  .option('--json', 'one JSON object')
-  .action(async (options: Common) => stat(options));
+  .option('--json', 'one JSON object, with the metrics this view can tell')
+  .option('--prometheus', "the metrics in Prometheus' text exposition format (for node_exporter's textfile collector)")
+  .action(async (options: Common & { prometheus?: boolean }) => {
+    if (options.json === true && options.prometheus === true) usage('--json and --prometheus: choose one');
+    return stat(options);
+  });
 
 program
   .command('tail')
@@ -83,12 +127,15 @@ program
   .option('--from <seq>', 'first seq to print (default: the oldest retained)', parseSeq)
   .option('--consumer <name>', "read through this consumer (from after its cursor)")
   .option('--ack', 'with --consumer: acknowledge what was printed')
-  .option('--follow', 'keep printing new records as they are written, until interrupted (reads without the engine lock, so it works while an application has the engine open)')
+  .option('--follow', 'keep printing new records as they are written, until interrupted')
   .option('--json', 'one JSON object per line')
-  .action(async (options: Common & { from?: bigint; consumer?: string; ack?: boolean; follow?: boolean }) => {
+  .option('--wait [ms]', `with --consumer: ${WAIT_HELP}`, parseWait)
+  .addHelpText('after', '\nWithout --consumer, tail reads the segment files lock-free, beside a running application, and prints what was written.')
+  .action(async (options: Common & { from?: bigint; consumer?: string; ack?: boolean; follow?: boolean; wait?: unknown }) => {
     if (options.follow === true && options.consumer !== undefined) usage('--follow reads the segments without opening the engine; --consumer needs the engine: use one or the other');
     if (options.ack === true && options.consumer === undefined) usage('--ack needs --consumer');
-    return options.follow === true ? follow(options) : tail(options);
+    if (options.wait !== undefined && options.consumer === undefined) usage('--wait is for --consumer: without it tail takes no lock');
+    return options.follow === true ? follow(options) : tail({ ...options, ...waitOf(options.wait) });
   });
 
 program
@@ -128,14 +175,22 @@ program
   .argument('[name]', 'consumer name')
   .argument('[seq]', 'for ack: the seq to acknowledge through', parseSeq)
   .option('--from <where>', "for register: 'oldest' or 'next'", 'oldest')
+  .option('--mask <events>', 'for register: only records with one of these events, as names (CREATE,MODIFY) or a number', parseMask)
+  .option('--lag-records-max <n>', 'for register: evict when more than N records behind', parseCount)
+  .option('--idle-ms-max <ms>', 'for register: evict when neither reading nor acknowledging for MS ms', parseCount)
+  .option('--filter <name=arg>', 'for register: attach a registered filter, e.g. path-prefix=/projects', parseFilter)
   .option('--dir <dir>', DIR_HELP, './fanlog-data')
   .option('--store <kind>', STORE_HELP)
   .option('--json', 'JSON output (list)')
-  .action(async (action: string, name: string | undefined, seq: bigint | undefined, options: Common & { from: 'oldest' | 'next' }) => {
+  .option('--wait [ms]', `for register, deregister and ack: ${WAIT_HELP}`, parseWait)
+  .addHelpText('after', '\n`list` is lock-free, beside a running application; the other actions open the engine.')
+  .action(async (action: string, name: string | undefined, seq: bigint | undefined, options: Common & { from: 'oldest' | 'next'; wait?: unknown; mask?: bigint; lagRecordsMax?: number; idleMsMax?: number; filter?: { name: string; argument: string } }) => {
     if (!['list', 'register', 'deregister', 'ack'].includes(action)) usage(`unknown consumers action '${action}' (list, register, deregister, ack)`);
     if (action !== 'list' && name === undefined) usage(`'${action}' needs a consumer name`);
     if (action === 'ack' && seq === undefined) usage("'ack' needs a seq");
-    await consumersCommand({ ...options, action, ...(name === undefined ? {} : { name }), ...(seq === undefined ? {} : { seq }) });
+    const registering = [options.mask, options.lagRecordsMax, options.idleMsMax, options.filter].some((option) => option !== undefined);
+    if (registering && action !== 'register') usage('--mask, --lag-records-max, --idle-ms-max and --filter are for register');
+    await consumersCommand({ ...options, ...waitOf(options.wait), action, ...(name === undefined ? {} : { name }), ...(seq === undefined ? {} : { seq }) });
   });
 
 function parseIndex(value: string): number {

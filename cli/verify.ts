@@ -88,8 +88,12 @@ export async function verify(options: { dir: string; json?: boolean }): Promise<
   const damage: Damage[] = [];
   const asDamage = (error: unknown): void => {
     if (!(error instanceof FanlogError) || error.code !== 'ECORRUPT') throw error;
+    // The file and offset are fields of their own: the message keeps only what is wrong, so that a line names the place once.
+    const place = error.file === undefined || error.offset === undefined ? null : `${error.file} at byte ${error.offset}: `;
+    let message = error.message.startsWith('ECORRUPT: ') ? error.message.slice('ECORRUPT: '.length) : error.message;
+    if (place !== null && message.startsWith(place)) message = message.slice(place.length);
     damage.push({
-      message: error.message,
+      message,
       ...(error.file === undefined ? {} : { file: error.file }),
       ...(error.offset === undefined ? {} : { offset: error.offset }),
       ...(error.key === undefined ? {} : { key: error.key }),

@@ -1,6 +1,6 @@
 /**
- * JournalFollower: follows a journal directory that another process may be
- * appending to, without taking its lock and without changing anything (what
+ * JournalFollower: follows a journal directory (or the engine directory
+ * that holds it in `journal/`) that another process may be appending to, without taking its lock and without changing anything (what
  * `fanlog tail --follow` runs on). Each `poll` lists the segments, reads the
  * current one from where the last poll stopped, and returns the records of
  * every complete, sound frame after that point.
@@ -40,18 +40,24 @@ export class JournalFollower {
 
   constructor(
     private readonly io: Io,
-    private readonly dir: string,
+    private dir: string,
     from?: Seq,
   ) {
     this.nextSeq = from ?? null;
   }
 
-  /** The records written since the last poll (or from `from`), in seq order. */
+  /**
+   * The records written since the last poll (or from `from`), in seq order,
+   * at most through the end of the segment that holds the first of them:
+   * an empty result means the follower has caught up with the writer.
+   * ENOENT when the directory holds no journal (neither segments, nor an
+   * engine's `journal/` with segments).
+   */
   async poll(): Promise<JournalRecord[]> {
     const records: JournalRecord[] = [];
     for (;;) {
       const segments = await this.segments();
-      if (segments.length === 0) return records;
+      if (segments.length === 0) throw new FanlogError('ENOENT', `no journal segments in ${this.dir}`, { file: this.dir });
       if (this.position === null) {
         this.position = this.start(segments);
         await this.checkHeader(this.position);
@@ -86,11 +92,24 @@ export class JournalFollower {
       const next = segments.find((segment) => segment.firstSeq > position.firstSeq)!;
       this.position = { name: next.name, firstSeq: next.firstSeq, offset: SEGMENT_HEADER_BYTES };
       await this.checkHeader(this.position);
+      // A segment's worth at a time: a long journal is read in pieces, not held whole.
+      if (records.length > 0) return records;
     }
   }
 
   private async segments(): Promise<{ name: string; firstSeq: Seq }[]> {
-    const names = await this.io.readdir(this.dir);
+    let names: string[];
+    try {
+      names = await this.io.readdir(this.dir);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ENOENT') throw new FanlogError('ENOENT', `no journal at ${this.dir}: the directory does not exist`, { file: this.dir });
+      throw error;
+    }
+    // An engine's directory holds its journal in `journal/`: follow that.
+    if (!names.some((name) => parseSegmentFileName(name) !== null) && names.includes('journal') && this.position === null) {
+      this.dir = path.join(this.dir, 'journal');
+      return this.segments();
+    }
     return names
       .map((name) => ({ name, firstSeq: parseSegmentFileName(name) }))
       .filter((segment): segment is { name: string; firstSeq: Seq } => segment.firstSeq !== null)

@@ -6,8 +6,8 @@
  * Write path. `appendRecords` assigns sequence numbers at once, in call
  * order, and encodes the entry's frame straight into the batch buffer being
  * gathered, each record encoded in place by the caller (`appendEntry` copies
- * given payloads in). All disk work (writes, syncs,
- * segment rolls, purges, close) runs one step at a time on a single chain, so
+ * given payloads in). All disk work (writes, syncs, segment rolls, purges,
+ * close) runs one step at a time on a single chain, so
  * while one batch is being written and synced the next callers queue up,
  * and the next step writes all of them with one write and one fdatasync:
  * group commit, with no timer and no tuning. The batch is written from
@@ -45,12 +45,16 @@ import { addIndexPoint, recover, type RecoveryReport, type SegmentState } from '
 import { createSegment } from './segment.js';
 import { writeRecoveryPoint } from './recovery-point.js';
 import { Serial } from './serial.js';
+import { SlidingWindow } from './window.js';
 import { checkPayloads, type JournalOptions, type ReadRange, resolveReadRange, type SyncPolicy, validateOptions, validateSeq } from './options.js';
 export { SEGMENT_BYTES_MAX_LIMIT, SEGMENT_BYTES_MIN, type JournalOptions, type ReadRange, type SyncPolicy } from './options.js';
 import { SEQ_MAX, type JournalId, type Seq } from './types.js';
 
 export class Journal {
   private segments: SegmentState[];
+  /** @internal For metrics: fdatasync latencies (ms) and entries written, over the last minute. */
+  readonly syncLatencies = new SlidingWindow();
+  readonly entriesWritten = new SlidingWindow(60, undefined, false);
   private activeFile: IoFile;
   /** The entries appended since the last disk step, encoded in place (batch.ts). */
   private readonly batch = new BatchGatherer();
@@ -142,6 +146,11 @@ export class Journal {
   /** The last record known to be on disk ('never': handed to the OS). Readers see up to here. */
   get durableSeq(): Seq {
     return this.policy === 'never' ? this.writtenSeq : this.syncedSeqValue;
+  }
+
+  /** Bytes of the retained segment files. */
+  get bytes(): number {
+    return this.segments.reduce((total, segment) => total + segment.bytes, 0);
   }
 
   /** The last record known to be fsynced, whatever the policy: what a crash of the machine cannot take away. */
@@ -250,6 +259,7 @@ export class Journal {
       runBytes += frameBytes;
     }
     await this.writeRun(run, bytes);
+    this.entriesWritten.tally(batch.length);
     if (this.policy === 'always') await this.syncActive();
     // Halted meanwhile (halt()): these entries are not known durable; they fail with the journal.
     if (this.failure !== null) throw this.failure;
@@ -277,8 +287,10 @@ export class Journal {
   private async syncActive(): Promise<void> {
     if (this.failure !== null || this.writtenSeq === this.syncedSeqValue) return;
     const target = this.writtenSeq;
+    const started = performance.now();
     try {
       await this.activeFile.datasync();
+      this.syncLatencies.record(performance.now() - started);
     } catch (error) {
       this.fail(error, []);
       throw this.failure;
@@ -297,11 +309,7 @@ export class Journal {
     await writeRecoveryPoint(this.io, this.dir, this.journalId, this.segments.slice(0, -1));
   }
 
-  /**
-   * Puts the journal in its failed state from outside (nothing more is written,
-   * queued appends reject, later calls are EFAILED until reopened): an engine
-   * calls it when its MetaStore failed, so that nothing carries on.
-   */
+  /** Fails the journal from outside (nothing more is written, queued appends reject, then EFAILED): an engine's MetaStore failed. */
   halt(cause: unknown): void {
     this.fail(cause, []);
   }
@@ -313,11 +321,7 @@ export class Journal {
     for (const pending of this.batch.clear()) pending.reject(this.failedError());
   }
 
-  /**
-   * Makes everything appended so far durable, whatever the sync policy;
-   * resolves with the durable seq, which is then at least the `headSeq` of
-   * the moment of the call.
-   */
+  /** Makes everything appended so far durable, whatever the policy; resolves with the durable seq (at least the headSeq of the call). */
   async sync(): Promise<Seq> {
     this.checkUsable();
     await this.step(async () => {
@@ -376,11 +380,7 @@ export class Journal {
     });
   }
 
-  /**
-   * Waits for queued appends, makes everything written durable (every
-   * policy), and releases the directory. Safe to call twice, and after a
-   * failure (then it only releases).
-   */
+  /** Waits for queued appends, makes everything written durable (every policy), releases the directory; safe twice and after a failure. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -1,7 +1,7 @@
 /**
  * The layers import downward only (README, design): errors.ts and
  * validate.ts, journal/,
- * store/, engine/, consumers/, fanlog.ts, then the tools (crash/, cli/,
+ * store/, engine/, consumers/ and metrics.ts, fanlog.ts, then the tools (crash/, cli/,
  * bench/) on top, and index.ts above all. Nothing inside the package imports index.ts, the public
  * entry. A change that makes a layer depend on one above it fails here.
  */
@@ -18,6 +18,8 @@ const LAYERS: [prefix: string, rank: number][] = [
   ['store/', 2],
   ['engine/', 3],
   ['consumers/', 4],
+  // Metrics read the engine and its consumers; the Engine offers them.
+  ['metrics.ts', 4],
   ['fanlog.ts', 5],
   ['crash/', 6],
   ['cli/', 6],

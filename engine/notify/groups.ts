@@ -75,6 +75,9 @@ export interface GroupInfo extends GroupSettings {
   queued: number;
   /** Permission events queued or read and not answered yet. */
   pendingPermissions: number;
+  /** Permission events answered by the group's timeout since the engine opened. */
+  timeouts: number;
+  /** Evicted after `evictAfterTimeouts` timeouts in a row: its marks are gone. */
   evicted: boolean;
 }
 
@@ -94,6 +97,8 @@ export class Group {
   private destroying = false;
   private evicted: boolean;
   private consecutiveTimeouts = 0;
+  /** Requests of this group answered by its timeout since the engine opened. */
+  private timeouts = 0;
   private evicting = false;
   private openHandles = new Set<EventQueue>();
   private readonly serial = new Serial();
@@ -127,6 +132,7 @@ export class Group {
       marks: this.listMarks(),
       queued: this.queued,
       pendingPermissions: this.host.permissions.pendingOf(this).length,
+      timeouts: this.timeouts,
       evicted: this.evicted,
     };
   }
@@ -285,6 +291,7 @@ export class Group {
 
   /** @internal A timeout answered one of this group's requests: after `evictAfterTimeouts` in a row, the group is evicted. */
   timedOut(): void {
+    this.timeouts++;
     this.consecutiveTimeouts++;
     const limit = this.settings.evictAfterTimeouts;
     if (limit !== null && this.consecutiveTimeouts >= limit && !this.evicted && !this.evicting) {

@@ -33,6 +33,15 @@ export function checkResponse(response: unknown, groupClass: PermissionClass): n
   return response;
 }
 
+/** A response in words: ALLOW, DENY, or ERRNO(EAGAIN) for a denial with an errno (ERRNO(n) for one not in ERRNO). */
+export function responseName(response: number): string {
+  if (isAllowed(response)) return 'ALLOW';
+  const errno = response >>> 24;
+  if (errno === 0) return 'DENY';
+  const name = Object.entries(ERRNO).find(([, value]) => value === errno)?.[0];
+  return `ERRNO(${name ?? errno})`;
+}
+
 export function isAllowed(response: number): boolean {
   return (response & 0xff) === FAN_ALLOW;
 }

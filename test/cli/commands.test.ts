@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { Engine, FAN_CREATE } from '../../index.js';
+import { Engine, ERRNO, FAN_ALLOW, FAN_CREATE, FAN_DENY, FAN_DENY_ERRNO } from '../../index.js';
+import { changelogLine } from '../../cli/commands.js';
 import { tempDir } from '../helpers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -52,21 +53,42 @@ describe('fanlog CLI', () => {
   it('stat prints the journal, consumers and groups, as text and as JSON', () => {
     const text = fanlog('stat', '--dir', dir);
     expect(text.status).toBe(0);
-    expect(text.stdout).toMatch(/records\s+first 1, head \d+, durable \d+/);
-    expect(text.stdout).toContain('consumer     backup: cursor 0');
+    expect(text.stdout).toMatch(/records\s+oldest retained 1, head \d+ \(written\), durable \d+/);
+    expect(text.stdout).toMatch(/consumer     backup: cursor 0, lag \d+ records/);
     expect(text.stdout).toContain('group        idx (notif): 1 marks');
-    const json = JSON.parse(fanlog('stat', '--dir', dir, '--json').stdout) as { headSeq: string; consumers: { name: string }[] };
-    expect(Number(json.headSeq)).toBeGreaterThan(5);
-    expect(json.consumers.map((c) => c.name)).toEqual(['backup']);
+    const json = JSON.parse(fanlog('stat', '--dir', dir, '--json').stdout) as { journalId: string; metrics: { seqs: { head: string }; consumers: { name: string }[] } };
+    expect(Number(json.metrics.seqs.head)).toBeGreaterThan(5);
+    expect(json.metrics.consumers.map((c) => c.name)).toEqual(['backup']);
+    // The journal id reads the same in text and JSON.
+    expect(text.stdout).toContain(`journal      ${json.journalId} in `);
   });
 
   it('tail prints one line per record in lfs changelog style, or JSON lines', () => {
     const lines = fanlog('tail', '--dir', dir).stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^2 CREATE\|ONDIR \d\d:\d\d:\d\d\.\d{9} \d{4}\.\d\d\.\d\d 0x40000100 t=\[0x2:0x2\] p=\[0x1:0x1\] data$/);
+    expect(lines[0]).toMatch(/^2 CREATE\|ONDIR \d\d:\d\d:\d\d\.\d{9} \d{4}\.\d\d\.\d\d 0x40000100 t=\[0x2:0x2\] p=\[0x1:0x1\] data \/data$/);
     expect(lines.some((line) => line.includes('RENAME') && line.includes('s=/data/a'))).toBe(true);
     const records = fanlog('tail', '--dir', dir, '--json').stdout.trim().split('\n').map((line) => JSON.parse(line) as { seq: string; kind: string });
     expect(records.every((record) => record.kind === 'event')).toBe(true);
     expect(records.length).toBe(lines.length);
+  });
+
+  it('tail --json nests objects as objects, through a consumer too (its records are views)', () => {
+    for (const args of [[], ['--consumer', 'backup']]) {
+      const records = fanlog('tail', '--dir', dir, '--json', ...args).stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(records.length, args.join(' ')).toBeGreaterThan(3);
+      for (const record of records) {
+        expect(typeof record.seq).toBe('string');
+        expect(record.stat, args.join(' ')).toEqual(expect.objectContaining({ ino: expect.any(Number) }));
+        expect(record.fid).toEqual({ ino: expect.any(Number), gen: expect.any(Number) });
+      }
+    }
+  });
+
+  it('prints a decision\'s answer in words', () => {
+    const decision = { kind: 'decision', op: 'read', time: 0n, mask: 0x80000n, path: '/a', group: 'hsm', requestSeq: 7n } as const;
+    expect(changelogLine(9n, { ...decision, response: FAN_ALLOW })).toContain(' response=ALLOW');
+    expect(changelogLine(9n, { ...decision, response: FAN_DENY })).toContain(' response=DENY');
+    expect(changelogLine(9n, { ...decision, response: FAN_DENY_ERRNO(ERRNO.EAGAIN), timeout: true })).toContain(' response=ERRNO(EAGAIN) (timeout)');
   });
 
   it('tail through a consumer acknowledges with --ack', () => {
@@ -77,7 +99,7 @@ describe('fanlog CLI', () => {
   it('consumers list, register, ack and deregister', () => {
     expect(fanlog('consumers', 'register', 'audit', '--from', 'next', '--dir', dir).status).toBe(0);
     expect(fanlog('consumers', 'ack', 'backup', '3', '--dir', dir).status).toBe(0);
-    const list = JSON.parse(fanlog('consumers', 'list', '--dir', dir, '--json').stdout) as { name: string; cursor: string }[];
+    const { consumers: list } = JSON.parse(fanlog('consumers', 'list', '--dir', dir, '--json').stdout) as { consumers: { name: string; cursor: string }[] };
     expect(list.map((c) => [c.name, c.cursor])).toEqual([
       ['audit', list[0]!.cursor],
       ['backup', '3'],
@@ -97,6 +119,9 @@ describe('fanlog CLI', () => {
     const damaged = fanlog('verify', '--dir', dir, '--json');
     expect(damaged.status).toBe(1);
     expect(JSON.parse(damaged.stdout)).toMatchObject({ sound: false, file: segment, offset: 40 });
+    // The text names the place once.
+    const line = fanlog('verify', '--dir', dir).stdout.split('\n').find((text) => text.startsWith('DAMAGED'))!;
+    expect(line).toBe(`DAMAGED: ${segment} at byte 40: checksum mismatch with sound entries after it`);
   });
 
   it('verify scans the files store too, and reports damage in it with file and offset', async () => {
@@ -131,7 +156,7 @@ describe('fanlog CLI', () => {
     }
     // Inspection wrote, repaired, checkpointed and purged nothing.
     expect(snapshot(dir)).toEqual(before);
-    expect(JSON.parse(fanlog('consumers', 'list', '--dir', dir, '--json').stdout)[0].cursor).toBe('0');
+    expect(JSON.parse(fanlog('consumers', 'list', '--dir', dir, '--json').stdout).consumers[0].cursor).toBe('0');
   });
 
   it('never creates an engine where there is none, even beside a journal/ folder', () => {

@@ -1,0 +1,163 @@
+/**
+ * Inspection without the engine's lock: what `fanlog stat`, `consumers
+ * list` and `tail` (without `--consumer`) show, next to an application
+ * that holds the engine, or with none. Nothing here takes the lock or
+ * writes: it creates, repairs, checkpoints and purges nothing.
+ *
+ * What it reads:
+ *   journal   the segment files, as `tail --follow` does (JournalFollower):
+ *             the journal id, the first and the last written seq, the
+ *             segments and their bytes. What it sees was written, not
+ *             necessarily durable yet.
+ *   store     lmdb only: opened read-only from this process (lmdb's readers
+ *             run beside its writer), for the checkpoint, the seq the store
+ *             saw durable, consumers and groups. A level store is locked by
+ *             its holder, and a files store is not read beside one; for
+ *             them the view is the journal's alone, and says so.
+ * What only the holding process knows (queued events, pending permission
+ * events, fdatasync latencies, idle times) is in its `engine.metrics()`.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { decodeConsumer } from '../consumers/consumer.js';
+import { readCheckpointBound } from '../engine/checkpoint.js';
+import { inspectDirectory } from '../engine/engine-dir.js';
+import { parseHighWater } from '../engine/fail-stop-store.js';
+import { decodeGroup } from '../engine/notify/group-codec.js';
+import { decodeRecord } from '../engine/record/codec.js';
+import { FanlogError } from '../errors.js';
+import { JournalFollower } from '../journal/follower.js';
+import { NodeIo } from '../journal/node-io.js';
+import { decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES } from '../journal/segment.js';
+import { CONSUMER_PREFIX, GROUP_PREFIX, HIGH_WATER_KEY } from '../store/keys.js';
+import { openMetaStore, type SealedStore, type StoreKind } from '../store/meta-store.js';
+
+export interface JournalView {
+  dir: string;
+  journalId: bigint;
+  /** The oldest retained record. */
+  firstSeq: bigint;
+  /** The last record written (a writer's crash may still cut the newest ones). */
+  headSeq: bigint;
+  segments: number;
+  bytes: number;
+  /** The time (ns) of the last record written; null when there is none. */
+  headTime: bigint | null;
+}
+
+export interface ConsumerView {
+  name: string;
+  cursor: bigint;
+  lagRecords: bigint;
+  /** How far behind in time: the head record's time minus that of the first record not acknowledged; 0 when caught up. */
+  lagSeconds: number;
+  filter: { name: string; argument: string } | null;
+  evicted: { fromSeq: bigint; toSeq: bigint } | null;
+}
+
+export interface GroupView {
+  name: string;
+  class: string;
+  marks: number;
+  evicted: boolean;
+}
+
+export interface StoreView {
+  checkpointSeq: bigint;
+  /** The seq the store last saw the journal durable through. */
+  durableSeq: bigint | null;
+  consumers: ConsumerView[];
+  groups: GroupView[];
+}
+
+export interface Inspection {
+  dir: string;
+  store: StoreKind;
+  /** The pid written in the lock file by the engine's last holder (it may have exited). */
+  lastHolderPid: number | null;
+  journal: JournalView;
+  /** Null when this store kind cannot be read beside its holder (see the header). */
+  stored: StoreView | null;
+  /** What this view cannot show, in words, for the output. */
+  note: string | null;
+}
+
+export async function inspect(dir: string, requested?: StoreKind): Promise<Inspection> {
+  const io = new NodeIo();
+  if (!existsSync(dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`);
+  const found = await inspectDirectory(io, dir, requested);
+  if (found.fresh) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`);
+  const journal = await journalView(path.join(dir, 'journal'));
+  const lastHolderPid = readLastHolder(dir);
+  if (found.store !== 'lmdb') {
+    const note = `a ${found.store} store is read only by the process that holds the engine: this is what the journal alone tells (consumers, groups and the checkpoint are in that process's engine.metrics())`;
+    return { dir, store: found.store, lastHolderPid, journal, stored: null, note };
+  }
+  const store = await openMetaStore('lmdb', dir, io, { readOnly: true });
+  try {
+    return { dir, store: 'lmdb', lastHolderPid, journal, stored: await storeView(store, journal), note: null };
+  } finally {
+    await store.close();
+  }
+}
+
+function readLastHolder(dir: string): number | null {
+  try {
+    const pid = readFileSync(path.join(dir, 'LOCK'), 'utf8').trim().split(/\s+/)[0] ?? '';
+    return /^\d+$/.test(pid) ? Number(pid) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The journal's facts from its files: the oldest segment's header, and the frames of the newest. */
+async function journalView(dir: string): Promise<JournalView> {
+  const segments = readdirSync(dir)
+    .map((name) => ({ name, firstSeq: parseSegmentFileName(name) }))
+    .filter((segment): segment is { name: string; firstSeq: bigint } => segment.firstSeq !== null)
+    .sort((a, b) => (a.firstSeq < b.firstSeq ? -1 : 1));
+  if (segments.length === 0) throw new FanlogError('ENOENT', `no journal segments in ${dir}`);
+  const header = decodeSegmentHeader(readFileSync(path.join(dir, segments[0]!.name)).subarray(0, SEGMENT_HEADER_BYTES));
+  if ('damage' in header) throw new FanlogError('ECORRUPT', `${path.join(dir, segments[0]!.name)}: ${header.damage}`, { file: path.join(dir, segments[0]!.name), offset: header.offset });
+  const newest = segments[segments.length - 1]!;
+  let last: { seq: bigint; payload: Uint8Array } | undefined;
+  const follower = new JournalFollower(new NodeIo(), dir, newest.firstSeq);
+  for (let batch = await follower.poll(); batch.length > 0; batch = await follower.poll()) last = batch[batch.length - 1];
+  return {
+    dir,
+    journalId: header.journalId,
+    firstSeq: segments[0]!.firstSeq,
+    headSeq: last?.seq ?? newest.firstSeq - 1n,
+    segments: segments.length,
+    bytes: segments.reduce((total, segment) => total + statSync(path.join(dir, segment.name)).size, 0),
+    headTime: last === undefined ? null : decodeRecord(last.payload).time,
+  };
+}
+
+async function storeView(store: SealedStore, journal: JournalView): Promise<StoreView> {
+  const checkpoint = await readCheckpointBound(store);
+  const mark = await store.get(HIGH_WATER_KEY);
+  const consumers: ConsumerView[] = [];
+  for await (const [key, value] of store.scan(CONSUMER_PREFIX)) {
+    const stored = decodeConsumer(value, (what) => store.corrupt(key, what));
+    const cursor = BigInt(stored.cursor);
+    const evicted = stored.evicted === null ? null : { fromSeq: BigInt(stored.evicted.fromSeq), toSeq: BigInt(stored.evicted.toSeq) };
+    const lagRecords = journal.headSeq > cursor ? journal.headSeq - cursor : 0n;
+    consumers.push({ name: key.slice(CONSUMER_PREFIX.length), cursor, lagRecords, lagSeconds: await lagSeconds(journal, cursor), filter: stored.filter, evicted });
+  }
+  const groups: GroupView[] = [];
+  for await (const [key, value] of store.scan(GROUP_PREFIX)) {
+    const stored = decodeGroup(value, (what) => store.corrupt(key, what));
+    groups.push({ name: key.slice(GROUP_PREFIX.length), class: stored.class, marks: stored.marks.length, evicted: stored.evicted ?? false });
+  }
+  return { checkpointSeq: checkpoint?.seq ?? 0n, durableSeq: mark === undefined ? null : parseHighWater(store, mark).seq, consumers, groups };
+}
+
+/** Seconds between the first record after `cursor` and the head record, by their times; 0 when none is waiting. */
+async function lagSeconds(journal: JournalView, cursor: bigint): Promise<number> {
+  if (journal.headTime === null || cursor >= journal.headSeq) return 0;
+  const from = cursor + 1n < journal.firstSeq ? journal.firstSeq : cursor + 1n;
+  const [first] = await new JournalFollower(new NodeIo(), journal.dir, from).poll();
+  if (first === undefined) return 0;
+  return Math.max(0, Number(journal.headTime - decodeRecord(first.payload).time) / 1e9);
+}

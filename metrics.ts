@@ -1,0 +1,139 @@
+/**
+ * Engine metrics: what an operator watches, in one object
+ * (`engine.metrics()`), and in the Prometheus text exposition format
+ * (`prometheusText`, for node_exporter's textfile collector: `fanlog stat
+ * --prometheus`).
+ *
+ * Windows are the last minute (journal/window.ts). A consumer's lag in
+ * seconds is the head record's time minus the time of the first record it
+ * has not acknowledged (0 when caught up), by the engine's clock. Fields a
+ * lock-free view (`fanlog stat` beside a running application) cannot know
+ * are null there, never guessed.
+ */
+import type { ConsumerInfo } from './consumers/consumer.js';
+import type { GroupInfo } from './engine/notify/groups.js';
+
+export interface EngineMetrics {
+  seqs: {
+    head: bigint;
+    /** Known on disk; null when unknown (a lock-free view of a store kind it cannot read). */
+    durable: bigint | null;
+    /** The latest durable checkpoint's seq; null when unknown. */
+    checkpoint: bigint | null;
+    oldestRetained: bigint;
+  };
+  /** Bytes of the journal's retained segment files. */
+  journalBytes: number;
+  /** Journal entries (one per operation, request or decision) written per second over the last minute. */
+  entriesPerSecond: number | null;
+  /** fdatasync latency over the last minute, in ms (null without one). */
+  fdatasyncMs: { count: number; p50: number | null; p99: number | null } | null;
+  consumers: {
+    name: string;
+    cursor: bigint;
+    lagRecords: bigint;
+    lagSeconds: number | null;
+    idleMs: number | null;
+    evicted: boolean;
+  }[];
+  groups: {
+    name: string;
+    class: string;
+    queued: number | null;
+    pendingPermissions: number | null;
+    timeouts: number | null;
+    evicted: boolean;
+  }[];
+}
+
+/** The parts of an engine metrics are taken from (fanlog.ts passes the engine). */
+export interface MetricsSource {
+  journal: {
+    headSeq: bigint;
+    durableSeq: bigint;
+    firstSeq: bigint;
+    bytes: number;
+    entriesWritten: { rate(): number };
+    syncLatencies: { count(): number; quantile(q: number): number | null };
+    read(range: { from: bigint; to: bigint }): AsyncIterable<{ payload: Uint8Array }>;
+  };
+  checkpointSeq: bigint;
+  consumers: { list(): ConsumerInfo[] };
+  groups: { list(): GroupInfo[] };
+  /** The time (ns) of record `seq`. */
+  recordTime(seq: bigint): Promise<bigint | null>;
+}
+
+export async function collectMetrics(source: MetricsSource): Promise<EngineMetrics> {
+  const { journal } = source;
+  const headTime = journal.headSeq >= journal.firstSeq ? await source.recordTime(journal.headSeq) : null;
+  const consumers: EngineMetrics['consumers'] = [];
+  for (const info of source.consumers.list()) {
+    let lagSeconds: number | null = 0;
+    if (info.evicted !== null) lagSeconds = null;
+    else if (info.lagRecords > 0n && headTime !== null) {
+      const firstTime = await source.recordTime(info.cursor + 1n);
+      lagSeconds = firstTime === null ? null : Math.max(0, Number(headTime - firstTime) / 1e9);
+    }
+    consumers.push({ name: info.name, cursor: info.cursor, lagRecords: info.lagRecords, lagSeconds, idleMs: info.idleMs, evicted: info.evicted !== null });
+  }
+  const syncs = journal.syncLatencies;
+  return {
+    seqs: { head: journal.headSeq, durable: journal.durableSeq, checkpoint: source.checkpointSeq, oldestRetained: journal.firstSeq },
+    journalBytes: journal.bytes,
+    entriesPerSecond: journal.entriesWritten.rate(),
+    fdatasyncMs: { count: syncs.count(), p50: syncs.quantile(0.5), p99: syncs.quantile(0.99) },
+    consumers,
+    groups: source.groups.list().map((group) => ({
+      name: group.name,
+      class: group.class,
+      queued: group.queued,
+      pendingPermissions: group.pendingPermissions,
+      timeouts: group.timeouts,
+      evicted: group.evicted,
+    })),
+  };
+}
+
+/** Escapes a Prometheus label value. */
+const label = (value: string): string => value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
+
+/**
+ * The metrics in the Prometheus text exposition format (version 0.0.4):
+ * one `# HELP` and `# TYPE` per metric, samples labelled with the engine
+ * directory (`dir`), and per consumer or group (`consumer`, `group`).
+ * Unknown values (null) are left out, not written as 0.
+ */
+export function prometheusText(metrics: EngineMetrics, dir: string): string {
+  const lines: string[] = [];
+  const base = `dir="${label(dir)}"`;
+  const metric = (name: string, type: 'gauge' | 'counter', help: string, samples: [string, number | bigint | null][]): void => {
+    const known = samples.filter((sample): sample is [string, number | bigint] => sample[1] !== null);
+    if (known.length === 0) return;
+    lines.push(`# HELP fanlog_${name} ${help}`, `# TYPE fanlog_${name} ${type}`);
+    for (const [labels, value] of known) lines.push(`fanlog_${name}{${[base, labels].filter((part) => part !== '').join(',')}} ${value.toString()}`);
+  };
+  const { seqs } = metrics;
+  metric('head_seq', 'gauge', 'Seq of the last record appended.', [['', seqs.head]]);
+  metric('durable_seq', 'gauge', 'Seq of the last record known on disk.', [['', seqs.durable]]);
+  metric('checkpoint_seq', 'gauge', 'Seq the latest durable checkpoint covers.', [['', seqs.checkpoint]]);
+  metric('oldest_retained_seq', 'gauge', 'Seq of the oldest retained record.', [['', seqs.oldestRetained]]);
+  metric('journal_bytes', 'gauge', 'Bytes of the retained journal segments.', [['', metrics.journalBytes]]);
+  metric('entries_per_second', 'gauge', 'Journal entries written per second over the last minute.', [['', metrics.entriesPerSecond]]);
+  const syncs = metrics.fdatasyncMs;
+  metric('fdatasync_seconds', 'gauge', 'fdatasync latency quantiles over the last minute.', [
+    ['quantile="0.5"', syncs?.p50 === null || syncs === null ? null : syncs.p50 / 1000],
+    ['quantile="0.99"', syncs?.p99 === null || syncs === null ? null : syncs.p99 / 1000],
+  ]);
+  metric('fdatasync_count', 'gauge', 'fdatasyncs over the last minute.', [['', syncs?.count ?? null]]);
+  const consumer = (c: { name: string }): string => `consumer="${label(c.name)}"`;
+  metric('consumer_lag_records', 'gauge', 'Records appended after the consumer\'s cursor.', metrics.consumers.map((c) => [consumer(c), c.lagRecords]));
+  metric('consumer_lag_seconds', 'gauge', 'Head record time minus the first unacknowledged record\'s time.', metrics.consumers.map((c) => [consumer(c), c.lagSeconds]));
+  metric('consumer_idle_seconds', 'gauge', 'Time since the consumer last read or acknowledged.', metrics.consumers.map((c) => [consumer(c), c.idleMs === null ? null : c.idleMs / 1000]));
+  metric('consumer_evicted', 'gauge', '1 when the consumer was evicted.', metrics.consumers.map((c) => [consumer(c), c.evicted ? 1 : 0]));
+  const group = (g: { name: string }): string => `group="${label(g.name)}"`;
+  metric('group_queued_events', 'gauge', 'Events queued for the group\'s listener.', metrics.groups.map((g) => [group(g), g.queued]));
+  metric('group_pending_permissions', 'gauge', 'Permission events not answered yet.', metrics.groups.map((g) => [group(g), g.pendingPermissions]));
+  metric('group_timeouts_total', 'counter', 'Permission events answered by the group\'s timeout since the engine opened.', metrics.groups.map((g) => [group(g), g.timeouts]));
+  return `${lines.join('\n')}\n`;
+}
