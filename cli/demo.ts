@@ -93,6 +93,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   const prng = new Prng(options.seed);
   prepareDemoDirectory(options.dir);
   say(`fanlog demo: an HSM and a backup tool on a changelog (dir ${options.dir}, ${n(options.files)} files, seed ${options.seed})`);
+  say('The filesystem is fanlog\'s simulated one (engine.fs): files have sizes and offline ranges, not bytes, so a');
+  say('"64 MiB stub" costs nothing on your disk. The journal, the store and every fsync are real, in the directory above.');
   say();
 
   // 1. The archive.
@@ -103,7 +105,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   bar.stop();
   await hsmGroup(engine);
   const backup = new Backup(await engine.consumers.register('backup', { from: 'oldest' }));
-  say(`   ${n(paths.length)} stubs, ${mib(stubBytes)} offline`);
+  say(`   ${n(paths.length)} stubs, ${mib(stubBytes)} offline: their content is "on tape" until the HSM daemon fills a range on demand`);
 
   // 2-5. The workload, with a daemon restart midway.
   say('2. Running 16 simulated processes, the HSM daemon and the backup consumer');
@@ -141,7 +143,9 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   await tailing;
   await daemon.stop();
   await backup.drain();
-  say(`   ${n(counters.operations)} operations in ${workSeconds.toFixed(1)} s (${n(Math.round(counters.operations / workSeconds))} durable operations/s); daemon restarted with ${daemon.skipped} events read and unanswered, all answered after the restart`);
+  say(`   ${n(counters.operations)} operations in ${workSeconds.toFixed(1)} s (${n(Math.round(counters.operations / workSeconds))} durable operations/s)`);
+  say(`   the HSM daemon was restarted midway: it had read ${daemon.skipped} permission events and not answered them; its`);
+  say('   restartable group put them back at the head of its queue, and the new daemon answered every one (no process was failed)');
   await engine.close();
 
   // 5. A crash: the engine in a child process, SIGKILLed while operations wait.
@@ -150,7 +154,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
 
   // 6. The summary and the checks.
   const checks = await check(engine, backup);
-  printSummary(engine, { counters, backup, daemon, recovery, stubBytes, workSeconds, started, checks, unsettled });
+  printSummary(engine, { counters, backup, daemon, recovery, stubBytes, workSeconds, started, checks, unsettled, dir: options.dir });
   await engine.close();
   if (checks.length > 0 || unsettled > 0) process.exitCode = 1;
 }
@@ -163,6 +167,7 @@ async function crashAndRecover(options: DemoOptions, counters: ReturnType<typeof
   const engine = await Engine.open(options.dir, DEMO_ENGINE);
   const recovery = engine.recovery;
   say(`   recovered in ${recovery.ms.toFixed(0)} ms: checkpoint at seq ${n(recovery.checkpointSeq)}, ${n(recovery.replayedRecords)} records replayed, ${recovery.resurrectedRequests} permission requests resurrected`);
+  say('   (resurrected: requests journaled but not answered when the engine died, queued again for the HSM from the journal)');
   const orphans = engine.pendingOperations().length;
   const revived = new HsmDaemon(engine, counters, prng);
   const settleDeadline = Date.now() + 20_000;
@@ -185,6 +190,8 @@ interface Outcome {
   started: number;
   checks: string[];
   unsettled: number;
+  /** The engine directory, for the closing commands. */
+  dir: string;
 }
 
 /** The demo's closing summary and its verdict. */
@@ -197,7 +204,8 @@ function printSummary(engine: Engine, outcome: Outcome): void {
   say(`  records journaled     ${n(engine.journal.headSeq)} (backup saw ${n(backup.seen.get('event') ?? 0)} events, ${n(backup.seen.get('request') ?? 0)} permission requests, ${n(backup.seen.get('decision') ?? 0)} decisions)`);
   say(`  permission answers    ${n(counters.requestsAnswered)} by the daemon (${n(counters.denied)} EAGAIN), ${daemon.skipped} restarted, ${recovery.resurrectedRequests} resurrected after the kill`);
   say(`  HSM fills             ${n(counters.fills)} ranges, ${mib(counters.filledBytes)} brought back on demand of ${mib(stubBytes)} in stubs: ${(100 - (100 * counters.filledBytes) / stubBytes).toFixed(1)}% of the archive never had to leave the tape`);
-  say(`  backup consumer       cursor ${n(info.cursor)}, lag ${n(info.lagRecords)} records, ${n(backup.redelivered)} re-delivered after the crash (at least once, never fewer)`);
+  say(`  backup consumer       cursor ${n(info.cursor)}, lag ${n(info.lagRecords)} records; ${n(backup.redelivered)} re-delivered after the crash: records it had read but`);
+  say('                        not yet acknowledged when the engine died came again (at least once: a crash may repeat a record, never lose one)');
   say(
     engine.journal.firstSeq > 1n
       ? `  journal on disk       from seq ${n(engine.journal.firstSeq)}: older segments were purged behind the checkpoint and the backup cursor`
@@ -206,6 +214,11 @@ function printSummary(engine: Engine, outcome: Outcome): void {
   say(`  throughput            ${n(Math.round(counters.operations / workSeconds))} durable operations/s in the first phase (each stub read waits for its permission requests, their decisions and an HSM fill to be durable)`);
   say(`  time                  ${((performance.now() - started) / 1000).toFixed(1)} s`);
   say(`  check                 ${checks.length === 0 && unsettled === 0 ? 'nothing lost, nothing answered twice' : `FAILED: ${[...checks, unsettled > 0 ? `${unsettled} operations never settled` : ''].join('; ')}`}`);
+  say();
+  say('To look at what it wrote:');
+  say(`  npx fanlog stat --dir ${outcome.dir}             the journal, checkpoint, consumers and groups`);
+  say(`  npx fanlog tail --dir ${outcome.dir} | head      the changelog, one line per record`);
+  say(`  npx fanlog verify --dir ${outcome.dir}           every segment, frame and stored value checked`);
 }
 
 /** Runs the child until it is busy with waiting operations, then SIGKILLs it; resolves with how long it ran. */

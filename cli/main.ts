@@ -207,7 +207,7 @@ function parseSeed(value: string): number {
 
 program
   .command('crash-test')
-  .description('Seeded crash campaign: a mixed workload per run, a fault, recovery, and every invariant of DESIGN.md checked; exit 1 on any violation')
+  .description('Seeded crash campaign: a mixed workload per run, a fault, recovery, and every invariant of docs/design.md checked; exit 1 on any violation')
   .option('--runs <n>', 'runs to make', parseCount, 100)
   .option('--seed <n>', 'campaign seed: the same seed makes the same runs', parseSeed, 1)
   .option('--ops <n>', 'filesystem operations per run', parseCount, 60)

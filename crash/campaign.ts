@@ -1,6 +1,6 @@
 /**
  * Crash campaigns: `runCrashTests` runs many seeded crash runs of the whole
- * engine and checks every invariant of DESIGN.md after each. Anchors:
+ * engine and checks every invariant of docs/design.md after each. Anchors:
  * SQLite's crash VFS, RocksDB's write-trace checker and kill tests,
  * TigerBeetle's seeded simulator in which a seed replays any failure.
  *
@@ -33,7 +33,7 @@
  *                   fault whose timing is not seeded), and lock contention
  *                   from this thread, a worker thread and other processes
  *
- * Beyond DESIGN.md's eight invariants, violations of number 9 are control
+ * Beyond the first design's eight invariants (docs/design.md has nine), violations of number 9 are control
  * calls that were not serialised per object: a raced group or consumer
  * whose stored state is not what its resolved calls leave.
  *

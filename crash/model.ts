@@ -4,7 +4,7 @@
  * durable seq it reported after calls resolved, the acks and responses that
  * resolved), plus, on simulated disks, the History of every record it wrote.
  * It also counts the checks made and collects the violations found, each
- * under the number of the DESIGN.md invariant it breaks (0: the workload
+ * under the number of the docs/design.md invariant it breaks (0: the workload
  * itself saw an error a working engine must not give).
  */
 import type { History } from './history.js';

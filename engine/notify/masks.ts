@@ -3,7 +3,7 @@
  *
  * The low 32 bits carry the Linux fanotify values exactly, so that a reader
  * who knows <linux/fanotify.h> is at home. The high 32 bits are fanlog's own
- * changelog events (DESIGN.md, "Masks").
+ * changelog events (docs/design.md, "Data model").
  */
 
 export type Mask = bigint;

@@ -1,7 +1,7 @@
 /**
  * The permission broker: an operation a permission mark guards waits for a
  * listener's answer, and no request is lost or answered twice, across queue
- * releases and crashes (DESIGN.md invariant 5). It owns every guarded
+ * releases and crashes (docs/design.md invariant 5). It owns every guarded
  * operation (operation.ts) and every request (request.ts) until they end.
  *
  * `run(intent, perform)`, the one path of a guarded operation:

@@ -17,9 +17,14 @@ it('runs the HSM demo to a clean summary', () => {
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   expect(run.stdout).toContain('check                 nothing lost, nothing answered twice');
-  expect(run.stdout).toMatch(/daemon restarted with \d+ events read and unanswered/);
+  expect(run.stdout).toMatch(/the HSM daemon was restarted midway: it had read \d+ permission events and not answered them/);
   expect(run.stdout).toMatch(/child killed after \d+ ms/);
   expect(run.stdout).toMatch(/\d+ permission requests resurrected/);
+  // It says what it simulates, what its words mean, and how to look at what it wrote.
+  expect(run.stdout).toContain("The filesystem is fanlog's simulated one");
+  expect(run.stdout).toContain('(resurrected: requests journaled but not answered when the engine died');
+  expect(run.stdout).toMatch(/re-delivered after the crash: records it had read but/);
+  for (const command of ['stat', 'tail', 'verify']) expect(run.stdout).toMatch(new RegExp(`npx fanlog ${command} --dir \\S+/demo`));
 });
 
 it('finishes with a handful of files, whatever the seed', () => {
