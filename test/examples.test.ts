@@ -1,0 +1,81 @@
+/**
+ * The examples (examples/*.ts, type-checked under `strict` with the rest,
+ * built into dist/examples) run as a user would run them, each in its own
+ * process on a fresh directory, and say what they did; and every TypeScript
+ * block of the README is an excerpt of one of them, so the README's code
+ * is code that runs.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect, it } from 'vitest';
+import { tempDir } from './helpers.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+function run(example: string, ...args: string[]): string[] {
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'examples', `${example}.js`), ...args], { encoding: 'utf8', timeout: 120_000 });
+  expect(result.stderr, example).toBe('');
+  expect(result.status, example).toBe(0);
+  return result.stdout.trim().split('\n');
+}
+
+it('hsm-daemon fills and answers, restarts with its unanswered events first, and resumes after a stop', () => {
+  const lines = run('hsm-daemon', path.join(tempDir(), 'hsm'));
+  expect(lines).toEqual([
+    'hsm: 9 stubs in /archive, 129 MiB offline',
+    expect.stringMatching(/^served: 8 reads, \d+ permission events answered, \/archive\/lost denied with EIO$/),
+    'restart: 3 events read and unanswered came back at the head of the queue: true',
+    'restart: the waiting processes finished: read, read, read',
+    'stop: callers got ECLOSED; their requests stay in the journal',
+    'resume: 3 requests asked again, outcomes: completed, completed, completed',
+    expect.stringMatching(/^offline now: \d+ MiB$/),
+  ]);
+});
+
+it('backup copies and acknowledges, is evicted when it falls behind, rescans, registers again and catches up', () => {
+  const dir = path.join(tempDir(), 'backup');
+  const lines = run('backup', dir);
+  expect(lines[0]).toMatch(/^caught up: \d+ records copied, cursor \d+$/);
+  expect(lines[1]).toMatch(/^evicted: records \d+\.\.\d+ were never delivered; rescanned 220 files; registered again at cursor \d+$/);
+  const last = /^caught up: \d+ records copied in all, 1 eviction, cursor (\d+) of head (\d+)$/.exec(lines[2]!);
+  expect(last?.[1]).toBe(last?.[2]);
+  // Its durable record of what it copied holds the rescan and every change after it.
+  const manifest = readFileSync(path.join(dir, 'backup-manifest.txt'), 'utf8');
+  expect(manifest.match(/^rescan /gm)?.length).toBe(220);
+  expect(manifest).toMatch(/ CREATE \/projects\/r3\/f9$/m);
+});
+
+it('audit-tail prints who did what and what was refused', () => {
+  const lines = run('audit-tail', path.join(tempDir(), 'audit'));
+  expect(lines[0]).toBe('indexer: 2 events queued: CREATE|ONDIR /projects, CREATE /projects/big.dat');
+  expect(lines[1]).toBe("bob's open of setup.exe: EPERM");
+  const audit = lines.slice(2).map((line) => line.replace(/^audit: \d+ /, ''));
+  expect(audit).toEqual([
+    'uid=1001 gid=100 pid=2001 CREATE /projects/report.txt',
+    'uid=1001 gid=100 pid=2001 ATTRIB /projects/report.txt',
+    'uid=1002 gid=100 pid=2002 CREATE /projects/setup.exe',
+    'uid=1002 gid=100 pid=2002 ASK OPEN_PERM /projects/setup.exe',
+    'uid=1002 gid=100 pid=2002 DECISION DENY OPEN_PERM /projects/setup.exe',
+    'uid=1001 gid=100 pid=2001 DELETE /projects/setup.exe',
+    'uid=1001 gid=100 pid=2001 ATTRIB|DELETE_SELF /projects/setup.exe',
+  ]);
+});
+
+it('crash-campaign runs seeded runs with faults and finds no violation', () => {
+  expect(run('crash-campaign', '100')).toEqual(['100 runs, 0 violations']);
+});
+
+it('holds every TypeScript block of the README to an excerpt of the example it names', () => {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const blocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((match) => match[1]!);
+  expect(blocks.length).toBeGreaterThanOrEqual(5);
+  for (const block of blocks) {
+    const [first, ...rest] = block.split('\n');
+    const named = /^\/\/ (examples\/[a-z-]+\.ts)$/.exec(first!);
+    expect(named, `a README block must name its example on its first line: ${first}`).not.toBeNull();
+    const source = readFileSync(path.join(ROOT, named![1]!), 'utf8');
+    expect(source.includes(rest.join('\n')), `the README's excerpt of ${named![1]} is not in it:\n${rest.join('\n')}`).toBe(true);
+  }
+});
