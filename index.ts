@@ -13,7 +13,7 @@ export {
   type SyncPolicy,
 } from './journal/journal.js';
 export type { ByteWriter } from './journal/byte-writer.js';
-export { JournalReader, type JournalRecord } from './journal/reader.js';
+export { JournalReader, type JournalRecord, type RecordVisitor } from './journal/reader.js';
 export { JournalFollower } from './journal/follower.js';
 export type { RecoveryReport } from './journal/recovery.js';
 export type { ByteOffset, JournalId, Seq } from './journal/types.js';
@@ -23,13 +23,38 @@ export { Group, EventQueue, type GroupClass, type GroupInfo, type GroupOptions, 
 export { Groups } from './engine/notify/group-registry.js';
 export type { Mark, MarkScope } from './engine/notify/marks.js';
 export type { MetaStore, MetaOp, StoreKind } from './store/meta-store.js';
-export type { EngineRecord, Fid, Stat, Range, OpName, RecordKind } from './engine/record/record.js';
+export {
+  type EngineRecord,
+  type OpRecord,
+  type EventRecord,
+  type RequestRecord,
+  type DecisionRecord,
+  type EvictedRecord,
+  type ConfigRecord,
+  type Exclusive,
+  type RecordBase,
+  type RecordFields,
+  type Carries,
+  type MayCarry,
+  type Attrs,
+  type IntentArgs,
+  type IntentStep,
+  type Fid,
+  type Stat,
+  type Range,
+  type OpName,
+  type RecordKind,
+  OP_NAMES,
+} from './engine/record/record.js';
+export { INTERNAL_FIELDS } from './engine/record/fields.js';
+export type { GroupSettings } from './engine/notify/group-codec.js';
+export type { PendingOperation } from './engine/permission/broker.js';
 export type { FileStat } from './engine/fs/fs-queries.js';
 export { type EngineMetrics, prometheusText } from './metrics.js';
 export { encodeRecord, decodeRecord } from './engine/record/codec.js';
 export * from './engine/notify/masks.js';
 export { ERRNO, responseName } from './engine/permission/rules.js';
-export type { Intent } from './engine/permission/intent.js';
+export type { Intent, IntentBase, OpenIntent, ReadIntent, WriteIntent, TruncateIntent, FaultIntent } from './engine/permission/intent.js';
 export type { Outcome } from './engine/permission/operation.js';
 export { Consumer, type ConsumerInfo, type ConsumerOptions, type DeliveredRecord } from './consumers/consumer.js';
 export { Consumers } from './consumers/consumer-registry.js';

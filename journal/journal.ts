@@ -52,8 +52,9 @@ import { SEQ_MAX, type JournalId, type Seq } from './types.js';
 
 export class Journal {
   private segments: SegmentState[];
-  /** @internal For metrics: fdatasync latencies (ms) and entries written, over the last minute. */
+  /** @internal For metrics: fdatasync latencies (ms) over the last minute. */
   readonly syncLatencies = new SlidingWindow();
+  /** @internal For metrics: entries written over the last minute. */
   readonly entriesWritten = new SlidingWindow(60, undefined, false);
   private activeFile: IoFile;
   /** The entries appended since the last disk step, encoded in place (batch.ts). */

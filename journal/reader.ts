@@ -72,6 +72,7 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
   private records: JournalRecord[] = [];
   private at = 0;
 
+  /** @internal `journal.read()` makes readers. */
   constructor(
     private readonly io: Io,
     private readonly segments: SegmentSnapshot[],

@@ -70,6 +70,7 @@ export abstract class FsBase {
   /** @internal */
   protected nextFd = 3;
 
+  /** @internal The engine makes its filesystem. */
   constructor(protected readonly host: FsHost) {}
 
   /** @internal */

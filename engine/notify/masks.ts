@@ -6,39 +6,70 @@
  * changelog events (docs/design.md, "Data model").
  */
 
+/** A 64-bit event mask. */
 export type Mask = bigint;
 
+/** A file was read. */
 export const FAN_ACCESS = 0x1n;
+/** A file was written (or truncated). */
 export const FAN_MODIFY = 0x2n;
+/** Metadata changed: mode, owner, times, xattrs, link count. */
 export const FAN_ATTRIB = 0x4n;
+/** A file opened for writing was closed. */
 export const FAN_CLOSE_WRITE = 0x8n;
+/** A file opened read-only was closed. */
 export const FAN_CLOSE_NOWRITE = 0x10n;
+/** A file or directory was opened. */
 export const FAN_OPEN = 0x20n;
+/** An entry left this directory (rename). */
 export const FAN_MOVED_FROM = 0x40n;
+/** An entry arrived in this directory (rename). */
 export const FAN_MOVED_TO = 0x80n;
+/** An entry was created in this directory. */
 export const FAN_CREATE = 0x100n;
+/** An entry was deleted from this directory. */
 export const FAN_DELETE = 0x200n;
+/** The object itself was deleted (its last link went and it was released). */
 export const FAN_DELETE_SELF = 0x400n;
+/** The object itself was moved. */
 export const FAN_MOVE_SELF = 0x800n;
+/** A file was opened for execution. */
 export const FAN_OPEN_EXEC = 0x1000n;
+/** A group's queue overflowed: events were dropped (one such event stands for them). */
 export const FAN_Q_OVERFLOW = 0x4000n;
+/** A filesystem error (Linux's value; fanlog raises none). */
 export const FAN_FS_ERROR = 0x8000n;
+/** Permission: may this open go on? (content and pre-content groups) */
 export const FAN_OPEN_PERM = 0x10000n;
+/** Permission: may this read go on? (content and pre-content groups) */
 export const FAN_ACCESS_PERM = 0x20000n;
+/** Permission: may this open for execution go on? */
 export const FAN_OPEN_EXEC_PERM = 0x40000n;
+/** Pre-content permission, with the range about to be read: fill it, then answer (pre-content groups). */
 export const FAN_PRE_ACCESS = 0x100000n;
+/** Mark flag: events on a directory's children reach its inode mark. */
 export const FAN_EVENT_ON_CHILD = 0x8000000n;
+/** A rename, reported once on the old directory with both names. */
 export const FAN_RENAME = 0x10000000n;
+/** Flag: the object is a directory (in marks: report directories too). */
 export const FAN_ONDIR = 0x40000000n;
 
+/** fanlog's own: pre-content permission with the range about to be written or truncated. */
 export const FAN_PRE_MODIFY = 1n << 32n;
+/** fanlog's own: an extended attribute was set or removed. */
 export const FAN_XATTR = 1n << 33n;
+/** fanlog's own: a hard link was made. */
 export const FAN_LINK = 1n << 34n;
+/** fanlog's own: a symlink was made (its record carries the target). */
 export const FAN_SYMLINK = 1n << 35n;
+/** fanlog's own: a file's size was changed by truncate. */
 export const FAN_TRUNCATE = 1n << 36n;
+/** fanlog's own: an HSM filled a range or released a file's content. */
 export const FAN_HSM = 1n << 37n;
 
+/** Either close event. */
 export const FAN_CLOSE = FAN_CLOSE_WRITE | FAN_CLOSE_NOWRITE;
+/** Either move event. */
 export const FAN_MOVE = FAN_MOVED_FROM | FAN_MOVED_TO;
 
 /** Permission events: the operation waits for an answer. */
@@ -108,6 +139,7 @@ export const MASK_NAMES: readonly (readonly [Mask, string])[] = [
   [FAN_HSM, 'HSM'],
 ];
 
+/** The names of a mask's bits, in bit order, without the FAN_ prefix: `['CREATE', 'ONDIR']`. */
 export function maskNames(mask: Mask): string[] {
   return MASK_NAMES.filter(([bit]) => (mask & bit) !== 0n).map(([, name]) => name);
 }

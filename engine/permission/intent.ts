@@ -21,7 +21,7 @@ import type { Fid, IntentArgs as ArgFields, IntentStep, Range, RequestRecord } f
 
 export type { IntentStep };
 
-interface IntentBase {
+export interface IntentBase {
   fid: Fid;
   path: string;
   parentFid: Fid;

@@ -143,15 +143,15 @@ export interface RecordFields {
   toSeq: bigint;
 }
 
-interface RecordBase {
+export interface RecordBase {
   /** Nanoseconds, from the engine's clock. */
   time: bigint;
   op: OpName;
 }
 
 /** The fields a kind always carries, and those it may. */
-type Carries<K extends keyof RecordFields> = Pick<RecordFields, K>;
-type MayCarry<K extends keyof RecordFields> = Partial<Pick<RecordFields, K>>;
+export type Carries<K extends keyof RecordFields> = Pick<RecordFields, K>;
+export type MayCarry<K extends keyof RecordFields> = Partial<Pick<RecordFields, K>>;
 
 /** The mutation, exactly what replay needs to redo it. */
 export type OpRecord = RecordBase & { kind: 'op' } & MayCarry<
@@ -171,7 +171,7 @@ export type EvictedRecord = RecordBase & { kind: 'evicted' } & Carries<'consumer
 export type ConfigRecord = RecordBase & { kind: 'config' } & MayCarry<'group' | 'config'>;
 
 /** A record type with every field its kind does not carry marked absent, so that a field can be read from any record. */
-type Exclusive<T> = T & { [K in Exclude<keyof RecordFields, keyof T>]?: undefined };
+export type Exclusive<T> = T & { [K in Exclude<keyof RecordFields, keyof T>]?: undefined };
 
 /** Any record, by kind; each kind carries its own fields, and reading another's gives undefined. */
 export type EngineRecord = Exclusive<OpRecord> | Exclusive<EventRecord> | Exclusive<RequestRecord> | Exclusive<DecisionRecord> | Exclusive<EvictedRecord> | Exclusive<ConfigRecord>;
