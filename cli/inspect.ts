@@ -90,7 +90,8 @@ export async function inspect(dir: string, requested?: StoreKind): Promise<Inspe
   const journal = await journalView(path.join(dir, 'journal'));
   const lastHolderPid = readLastHolder(dir);
   if (found.store !== 'lmdb') {
-    const note = `a ${found.store} store is read only by the process that holds the engine: this is what the journal alone tells (consumers, groups and the checkpoint are in that process's engine.metrics())`;
+    const why = found.store === 'level' ? 'LevelDB lets one process open it' : 'it is not read beside a writer';
+    const note = `a ${found.store} store is read only by the process that holds the engine (${why}): this is what the journal alone tells; consumers, groups and the checkpoint are in that process's engine.metrics()`;
     return { dir, store: found.store, lastHolderPid, journal, stored: null, note };
   }
   const store = await openMetaStore('lmdb', dir, io, { readOnly: true });
