@@ -2,18 +2,28 @@
  * An HSM daemon on fanlog: a restartable pre-content group on /archive that
  * fills exactly the ranges processes are about to read, then answers; a
  * restart of the daemon, whose read but unanswered events come back first;
- * and a stop of the whole engine while processes wait, after which the
- * requests are asked again from the journal and their operations complete.
+ * and a crash of the whole engine (a child process SIGKILLed) while
+ * processes wait, after which the requests are asked again from the
+ * journal and their operations complete.
  *
  *   node dist/examples/hsm-daemon.js [DIR]     (default: a new temporary directory)
  *
  * The filesystem is fanlog's simulated one; "the tape" is a function.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { Engine, ERRNO, type EventQueue, FAN_ALLOW, FAN_DENY_ERRNO, FAN_PRE_ACCESS, type QueuedEvent } from 'fanlog';
 
+/** Runs this program as the engine that crashes (part 3). */
+const CHILD_FLAG = '--crashing-child';
+if (process.argv[2] === CHILD_FLAG) {
+  await crashingChild(process.argv[3]!);
+  await new Promise(() => undefined); // killed here
+}
 const dir = process.argv[2] ?? mkdtempSync(path.join(tmpdir(), 'fanlog-hsm-'));
 const STUBS = 8;
 const MIB = 1 << 20;
@@ -91,13 +101,17 @@ finished = true;
 await restarted;
 console.log(`restart: the waiting processes finished: ${results.join(', ')}`);
 
-// 3. The engine stops (a crash does the same) while three processes wait for the HSM.
+// 3. The engine crashes while three processes wait for the HSM: it runs in a
+// child process (this program, with CHILD_FLAG), SIGKILLed once they wait.
 await engine.fs.hsmRelease('/archive/tape-3.dat');
-const waiting = [3, 3, 3].map((i, n) => reader(engine, `/archive/tape-${i}.dat`, 300 + n));
-while (hsm.info().pendingPermissions < 3) await new Promise((resolve) => setImmediate(resolve));
 await queue.close();
-await engine.close({ checkpoint: false });
-console.log(`stop: callers got ${[...new Set(await Promise.all(waiting))].join(', ')}; their requests stay in the journal`);
+await engine.close();
+const child = spawn(process.execPath, [fileURLToPath(import.meta.url), CHILD_FLAG, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+const exited = new Promise((resolve) => child.once('exit', resolve));
+await new Promise<void>((resolve) => createInterface({ input: child.stdout! }).on('line', (line) => line === 'waiting' && resolve()));
+child.kill('SIGKILL');
+await exited;
+console.log('crash: the engine was SIGKILLed while 3 processes waited for the HSM; their requests are in the journal');
 engine = await Engine.open(dir);
 queue = engine.groups.get('hsm').openQueue();
 const resurrected = await queue.read({ max: 10 });
@@ -106,6 +120,15 @@ const settled = await Promise.all(resurrected.map((event) => engine.settled(even
 console.log(`resume: ${engine.recovery.resurrectedRequests} requests asked again, outcomes: ${settled.map((s) => s.outcome).join(', ')}`);
 console.log(`offline now: ${(await offlineMiB(engine)).toFixed(0)} MiB`);
 await engine.close();
+
+/** The engine that crashes: three processes read a stub, and wait for an HSM that is not there. */
+async function crashingChild(at: string): Promise<void> {
+  const crashing = await Engine.open(at);
+  for (let n = 0; n < 3; n++) void reader(crashing, '/archive/tape-3.dat', 300 + n);
+  const group = crashing.groups.get('hsm');
+  while (group.info().pendingPermissions < 3) await new Promise((resolve) => setImmediate(resolve));
+  console.log('waiting'); // the operations' waits keep this process alive until it is killed
+}
 
 async function offlineMiB(e: Engine): Promise<number> {
   let bytes = 0;

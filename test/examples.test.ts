@@ -21,14 +21,14 @@ function run(example: string, ...args: string[]): string[] {
   return result.stdout.trim().split('\n');
 }
 
-it('hsm-daemon fills and answers, restarts with its unanswered events first, and resumes after a stop', () => {
+it('hsm-daemon fills and answers, restarts with its unanswered events first, and resumes after a SIGKILL', () => {
   const lines = run('hsm-daemon', path.join(tempDir(), 'hsm'));
   expect(lines).toEqual([
     'hsm: 9 stubs in /archive, 129 MiB offline',
     expect.stringMatching(/^served: 8 reads, \d+ permission events answered, \/archive\/lost denied with EIO$/),
     'restart: 3 events read and unanswered came back at the head of the queue: true',
     'restart: the waiting processes finished: read, read, read',
-    'stop: callers got ECLOSED; their requests stay in the journal',
+    'crash: the engine was SIGKILLed while 3 processes waited for the HSM; their requests are in the journal',
     'resume: 3 requests asked again, outcomes: completed, completed, completed',
     expect.stringMatching(/^offline now: \d+ MiB$/),
   ]);
