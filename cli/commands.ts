@@ -48,14 +48,17 @@ export function toJson(value: unknown): string {
 /** How often a command with `--wait` tries the lock again. */
 const LOCK_RETRY_MS = 100;
 
-/** Opens the engine, taking its lock: with `wait`, tries again until it is free or the wait is over. */
-async function openLocked(options: CommonOptions, readOnly: boolean): Promise<Engine> {
-  const store = options.store === undefined ? {} : { store: options.store };
+/**
+ * Runs `attempt` (something that takes the engine's lock); on EBUSY, with
+ * `wait`, tries again until the lock is free or the wait is over (saying
+ * once on stderr that it waits), else rethrows EBUSY saying what to do.
+ */
+export async function whileBusy<T>(options: { dir: string; wait?: number }, attempt: () => Promise<T>): Promise<T> {
   const deadline = options.wait === undefined ? null : Date.now() + options.wait;
   let told = false;
   for (;;) {
     try {
-      return await Engine.open(options.dir, { ...store, readOnly });
+      return await attempt();
     } catch (error) {
       if ((error as { code?: string }).code !== 'EBUSY') throw error;
       if (deadline === null || Date.now() >= deadline) {
@@ -72,6 +75,12 @@ async function openLocked(options: CommonOptions, readOnly: boolean): Promise<En
       await new Promise((resolve) => setTimeout(resolve, Math.min(LOCK_RETRY_MS, Math.max(0, deadline - Date.now()))));
     }
   }
+}
+
+/** Opens the engine, taking its lock (see whileBusy). */
+function openLocked(options: CommonOptions, readOnly: boolean): Promise<Engine> {
+  const store = options.store === undefined ? {} : { store: options.store };
+  return whileBusy(options, () => Engine.open(options.dir, { ...store, readOnly }));
 }
 
 async function withEngine<T>(options: CommonOptions, mode: 'read' | 'write', use: (engine: Engine) => Promise<T>): Promise<T> {

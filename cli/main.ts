@@ -154,9 +154,10 @@ program
   .option('--rebuild-store', 'rebuild the store: the filesystem from a sound checkpoint or from seq 1, groups and consumers from their sound values')
   .option('--store <kind>', 'the store kind, when the directory\'s marker is damaged')
   .option('--json', 'one JSON object')
-  .action(async (options: { dir: string; rebuildStore?: boolean; store?: 'lmdb' | 'level' | 'files'; json?: boolean }) => {
+  .option('--wait [ms]', WAIT_HELP, parseWait)
+  .action(async (options: { dir: string; rebuildStore?: boolean; store?: 'lmdb' | 'level' | 'files'; json?: boolean; wait?: number }) => {
     if (options.rebuildStore !== true) usage('repair needs --rebuild-store');
-    await repair(options);
+    await repair({ ...options, ...waitOf(options.wait) });
   });
 
 program

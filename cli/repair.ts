@@ -40,7 +40,7 @@ import { Journal } from '../journal/journal.js';
 import { NodeIo } from '../journal/node-io.js';
 import { catalogOp } from '../store/catalog.js';
 import { type MetaOp, metaStoreDir, openBackend, openMetaStore, SealedStore, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
-import { toJson } from './commands.js';
+import { toJson, whileBusy } from './commands.js';
 import { checkStore, type StoreCheck } from './store-check.js';
 
 const out = (line: string): void => {
@@ -62,15 +62,17 @@ export interface RepairReport {
   oldStore: string;
 }
 
-export async function repair(options: { dir: string; rebuildStore?: boolean; store?: StoreKind; json?: boolean }): Promise<void> {
+export async function repair(options: { dir: string; rebuildStore?: boolean; store?: StoreKind; json?: boolean; wait?: number }): Promise<void> {
   if (options.rebuildStore !== true) throw new FanlogError('EINVAL', 'say what to repair: --rebuild-store');
   const io = new NodeIo();
   const { dir } = options;
   if (!existsSync(path.join(dir, 'journal'))) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`);
-  const lock = await io.lock(dir).catch((error: unknown) => {
-    if ((error as { code?: string }).code === 'EBUSY') throw new FanlogError('EBUSY', `engine ${dir} is open elsewhere: ${(error as Error).message}; stop it first`);
-    throw error;
-  });
+  const lock = await whileBusy(options, () =>
+    io.lock(dir).catch((error: unknown) => {
+      if ((error as { code?: string }).code === 'EBUSY') throw new FanlogError('EBUSY', `engine ${dir} is open elsewhere (${(error as Error).message}): repair needs it closed`);
+      throw error;
+    }),
+  );
   try {
     let kind = options.store;
     try {

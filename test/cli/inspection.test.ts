@@ -81,6 +81,8 @@ it('refuses what needs the lock with EBUSY naming the holder and what to do, and
   expect(busy.stderr).toMatch(/^fanlog: EBUSY: /);
   expect(busy.stderr).toContain(`process ${pid}`);
   expect(busy.stderr).toMatch(/stat, consumers list, tail without --consumer.*--wait\[=MS\]/);
+  const repair = fanlog('repair', '--rebuild-store', '--dir', dir, '--wait=100');
+  expect(repair.stderr).toMatch(/^fanlog: waiting for the engine: .*\nfanlog: EBUSY: .*repair needs it closed.*still held after waiting 100 ms/s);
   const bounded = fanlog('consumers', 'register', 'audit', '--dir', dir, '--wait=200');
   expect(bounded.stderr).toMatch(/still held after waiting 200 ms/);
   // An unbounded wait: the registration goes through once the application closes the engine.
