@@ -33,6 +33,8 @@ export type FanlogErrorCode =
   | 'EJOURNALID' // the journal was recreated under a consumer
   | 'EEVICTED' // a consumer was evicted and must rescan
   | 'EREPLACED' // a consumer object is retired: its name was registered again
+  | 'EREMOTE' // a remote server (Redis) cannot be reached or refused
+  | 'ELOST' // a replica lost records fanlog had acknowledged into it
   | 'EROFS' // the engine was opened read-only
   | 'EFAILED'; // an earlier I/O failure put the object in a failed state
 

@@ -17,6 +17,7 @@ import { Filters } from './consumers/filters.js';
 import { CORE_OPTION_NAMES, EngineCore, type EngineCoreOptions, type EngineParts } from './engine/engine.js';
 import { checkInteger, checkOptions } from './validate.js';
 import { collectMetrics, type EngineMetrics } from './metrics.js';
+import type { ReplicateOptions, Replicator } from './replication/replicator.js';
 import { u64At } from './engine/record/bytes.js';
 
 /** Where a record's time (u64 ns) starts: after its version, kind and op bytes (engine/record/fields.ts). */
@@ -53,6 +54,19 @@ export class Engine extends EngineCore {
       return null;
     };
     return collectMetrics({ journal: this.journal, checkpointSeq: this.checkpointSeq, consumers: this.consumers, groups: this.groups, recordTime });
+  }
+
+  /**
+   * Replicates the changelog into a Redis stream, exactly once by seq
+   * (replication/replicator.ts): resolves with the running Replicator once
+   * it is connected (EREMOTE when Redis cannot be reached; the engine goes
+   * on either way) and its consumer is registered.
+   */
+  async replicate(options: ReplicateOptions): Promise<Replicator> {
+    this.checkWritable();
+    // Loaded on first use: an engine that never replicates never loads the Redis client.
+    const { Replicator: replicator } = await import('./replication/replicator.js');
+    return replicator.start(this.consumers, () => this.journal.durableSeq, options);
   }
 
   /** Opens (or creates) the engine in `dir`: see engine/engine.ts for what opening does. */

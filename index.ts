@@ -51,6 +51,7 @@ export type { GroupSettings } from './engine/notify/group-codec.js';
 export type { PendingOperation } from './engine/permission/broker.js';
 export type { FileStat } from './engine/fs/fs-queries.js';
 export { type EngineMetrics, prometheusText } from './metrics.js';
+export type { ReplicateOptions, Replicator, ReplicatorStats } from './replication/replicator.js';
 export { encodeRecord, decodeRecord } from './engine/record/codec.js';
 export * from './engine/notify/masks.js';
 export { ERRNO, responseName } from './engine/permission/rules.js';

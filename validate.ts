@@ -48,12 +48,12 @@ export function checkOneOf<T extends string>(name: string, value: unknown, allow
   return value as T;
 }
 
-const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+const NAME_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** Names of groups, consumers and filters: 1 to 64 characters of [A-Za-z0-9._-]. */
 export function checkName(what: string, value: unknown): string {
   if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
-    throw invalid(`${what} name must be 1 to 64 characters of [A-Za-z0-9._-], got ${String(value)}`);
+    throw invalid(`${what} name must be 1 to 64 characters of [A-Za-z0-9._:-], got ${String(value)}`);
   }
   return value;
 }

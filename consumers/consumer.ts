@@ -295,6 +295,20 @@ export class Consumer {
     });
   }
 
+  /**
+   * Moves the read position back to the cursor, in this consumer's turn:
+   * the next read delivers again every record not acknowledged, as after a
+   * restart of the engine. For a reader that could not finish what it read
+   * (the replicator, when it starts again in the same process).
+   */
+  rewind(): Promise<void> {
+    this.checkReadable();
+    return this.serial.run(async () => {
+      this.checkReadable();
+      this.position = this.cursor;
+    });
+  }
+
   /** Attaches a registered filter with its argument; durable when it resolves. EBUSY if one is attached. */
   attachFilter(name: string, argument: string): Promise<void> {
     this.checkReadable();

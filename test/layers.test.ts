@@ -20,6 +20,8 @@ const LAYERS: [prefix: string, rank: number][] = [
   ['consumers/', 4],
   // Metrics read the engine and its consumers; the Engine offers them.
   ['metrics.ts', 4],
+  // Replication is a consumer that appends to Redis Streams: above consumers, composed by fanlog.ts.
+  ['replication/', 4.5],
   ['fanlog.ts', 5],
   ['crash/', 6],
   ['cli/', 6],

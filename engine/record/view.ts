@@ -25,6 +25,7 @@ import { bigVarintAt, fieldAt, kindAt, opAt, scanRecord, u64At, valueAt, valueEn
 import { fieldName, INTERNAL_FIELDS, TAG } from './fields.js';
 import type { Fid, OpName, Range, RecordKind, Stat } from './record.js';
 import type { Mask } from '../notify/masks.js';
+import { FanlogError } from '../../errors.js';
 
 /** The fields a filter sees (a view: decoded on access). */
 export interface RecordHeader {
@@ -175,6 +176,11 @@ export class LazyRecord implements RecordHeader {
     return plain;
   }
 
+  /** @internal The record's encoded bytes, as the journal holds them (a copy): what `decodeRecord` reads. */
+  encoded(): Uint8Array {
+    return this.#bytes.slice(this.#start, this.#end);
+  }
+
   /** @internal What `util.inspect` (and so console.log) shows: every field. */
   [INSPECT](): Record<string, unknown> {
     return this.toJSON();
@@ -185,6 +191,12 @@ export class LazyRecord implements RecordHeader {
 /** A view of the record in `bytes[start, end)` with its seq (ECORRUPT if this version cannot read it). */
 export function viewRecord(seq: bigint, bytes: Uint8Array, start = 0, end = bytes.length): LazyRecord {
   return new LazyRecord(seq, bytes, start, end, scanRecord(bytes, start, end));
+}
+
+/** A delivered record's encoded bytes (a copy); EINVAL for anything but a record view. */
+export function encodedOf(record: object): Uint8Array {
+  if (!(record instanceof LazyRecord)) throw new FanlogError('EINVAL', 'not a record as a consumer delivers it');
+  return record.encoded();
 }
 
 /** An `op` record (replay data, never delivered), from a scanned record's bytes. */

@@ -1,0 +1,60 @@
+/**
+ * The stream entry of a changelog record: what the replicator appends to a
+ * Redis stream and what any reader, in any language, reads back.
+ *
+ * The entry's ID is `<seq>-0`: the record's fanlog seq is its position in
+ * the stream. Its fields, all strings but `record`, wherever each applies
+ * (README, "Scale-out with Redis Streams", has the table):
+ *   seq, time (ns), kind, op, mask (hex, `0x...`), maskNames (`CREATE|ONDIR`),
+ *   path, oldPath, name, fid and parentFid (`ino:gen`), range
+ *   (`offset:count`), pid, tid, uid, gid, group, response (the number),
+ *   requestSeq, and `record`: the record's own encoded bytes, which
+ *   `decodeRecord` reads losslessly (every field, whatever this table has).
+ */
+import type { DeliveredRecord } from '../consumers/consumer.js';
+import { decodeRecord } from '../engine/record/codec.js';
+import { INTERNAL_FIELDS } from '../engine/record/fields.js';
+import { maskNames } from '../engine/notify/masks.js';
+import type { Fid } from '../engine/record/record.js';
+import { FanlogError } from '../errors.js';
+
+const fid = (value: Fid): string => `${value.ino}:${value.gen}`;
+
+/** The entry's fields as a flat list (field, value, ...), for XADD. */
+export function entryFields(record: DeliveredRecord, encoded: Uint8Array): (string | Buffer)[] {
+  const fields: (string | Buffer)[] = ['seq', record.seq.toString(), 'time', record.time.toString(), 'kind', record.kind, 'op', record.op];
+  const add = (name: string, value: string | undefined): void => {
+    if (value !== undefined) fields.push(name, value);
+  };
+  if (record.mask !== undefined) {
+    add('mask', `0x${record.mask.toString(16)}`);
+    add('maskNames', maskNames(record.mask).join('|'));
+  }
+  add('path', record.path);
+  add('oldPath', record.oldPath);
+  add('name', record.name);
+  add('fid', record.fid === undefined ? undefined : fid(record.fid));
+  add('parentFid', record.parentFid === undefined ? undefined : fid(record.parentFid));
+  add('range', record.range === undefined ? undefined : `${record.range.offset}:${record.range.count}`);
+  add('pid', record.pid?.toString());
+  add('tid', record.tid?.toString());
+  add('uid', record.uid?.toString());
+  add('gid', record.gid?.toString());
+  add('group', record.group);
+  add('response', record.response?.toString());
+  add('requestSeq', record.requestSeq?.toString());
+  fields.push('record', Buffer.from(encoded.buffer, encoded.byteOffset, encoded.length));
+  return fields;
+}
+
+/** The record an entry holds, shaped like a consumer's DeliveredRecord (decoded from its `record` field). */
+export function recordOfEntry(id: string, fields: (string | Buffer)[]): DeliveredRecord {
+  let bytes: Buffer | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === 'record') bytes = fields[i + 1] as Buffer;
+  const seq = /^(\d+)-0$/.exec(id)?.[1];
+  if (bytes === undefined || seq === undefined) throw new FanlogError('ECORRUPT', `stream entry ${id} is not a fanlog record (no 'record' field, or an ID other than <seq>-0)`);
+  const record = decodeRecord(new Uint8Array(bytes)) as unknown as Record<string, unknown>;
+  for (const name of INTERNAL_FIELDS) delete record[name];
+  record.seq = BigInt(seq);
+  return record as unknown as DeliveredRecord;
+}
