@@ -13,7 +13,8 @@ import { type DeliveredRecord, decodeRecord, Engine, FAN_CREATE, FanlogError, Me
 import { entryFields } from '../../replication/entry.js';
 import { encodedOf } from '../../engine/record/view.js';
 import { RedisConsumer } from '../../replication/index.js';
-import { rejection } from '../helpers.js';
+import { fileURLToPath } from 'node:url';
+import { rejection, startNodeChild } from '../helpers.js';
 import { type RedisServer, startRedis } from '../redis-server.js';
 
 let server: RedisServer;
@@ -23,6 +24,7 @@ const engines: Engine[] = [];
 beforeEach(async () => {
   server = await startRedis();
   redis = new Redis(server.url, { lazyConnect: true });
+  redis.on('error', () => undefined);
   await redis.connect();
 });
 
@@ -145,6 +147,7 @@ it('retries through a Redis SIGKILL and restart, and loses nothing', async () =>
   await server.restart();
   redis.disconnect();
   redis = new Redis(server.url, { lazyConnect: true });
+  redis.on('error', () => undefined);
   await redis.connect();
   await replicator.caughtUp();
   expect(await streamIds('changes')).toEqual((await deliverable(engine, 'reference')).map((record) => `${record.seq}-0`));
@@ -185,5 +188,30 @@ it('trims, with trim: acked, only what every group acknowledged', async () => {
   expect(left).toContain(all[4]);
   slow.close();
   fast.close();
+  await replicator.stop();
+});
+
+it('gives a remote reader\'s unacknowledged entries to another reader of its group once it died holding them', async () => {
+  const engine = await opened();
+  await work(engine, 0, 10);
+  const replicator = await engine.replicate({ url: server.url, stream: 'changes' });
+  await replicator.caughtUp();
+  let held: string[] = [];
+  const child = await startNodeChild(fileURLToPath(new URL('./reader-child.mjs', import.meta.url)), [server.url, 'changes', 'backup', 'dies', '4'], (words) => {
+    if (words[0] === 'ready') held = words.slice(2);
+  });
+  child.child.kill('SIGKILL');
+  await child.exited;
+  expect(held.length).toBe(4);
+  const survivor = await RedisConsumer.open({ url: server.url, stream: 'changes', group: 'backup', consumer: 'lives', claimIdleMs: 1 });
+  // XAUTOCLAIM takes entries idle for claimIdleMs (1 ms): the dead reader's, first.
+  const claimed = await survivor.read({ max: 4 });
+  expect(claimed.map((record) => String(record.seq))).toEqual(held);
+  expect(await redis.xpending('changes', 'backup', '-', '+', 10, 'dies')).toEqual([]);
+  const rest = await survivor.read({ max: 1000 });
+  const seen = new Set([...held, ...rest.map((record) => String(record.seq))]);
+  expect([...seen].sort((a, b) => Number(a) - Number(b))).toEqual((await deliverable(engine, 'reference')).map((record) => String(record.seq)));
+  expect(await survivor.ack([...seen].map((seq) => ({ seq: BigInt(seq) })))).toBe(seen.size);
+  survivor.close();
   await replicator.stop();
 });
