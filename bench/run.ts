@@ -15,8 +15,9 @@ import { ratio } from './harness.js';
 import { engineSuite } from './engine.js';
 import { journalSuite } from './journal.js';
 import { permissionsSuite } from './permissions.js';
+import { replicationSuite } from './replication.js';
 
-const SUITES = { journal: journalSuite, engine: engineSuite, permissions: permissionsSuite, consumers: consumersSuite } as const;
+const SUITES = { journal: journalSuite, engine: engineSuite, permissions: permissionsSuite, consumers: consumersSuite, replication: replicationSuite } as const;
 type SuiteName = keyof typeof SUITES;
 
 const args = process.argv.slice(2);
