@@ -194,6 +194,36 @@ program
     await consumersCommand({ ...options, ...waitOf(options.wait), action, ...(name === undefined ? {} : { name }), ...(seq === undefined ? {} : { seq }) });
   });
 
+program
+  .command('replicate')
+  .description('Replicate the changelog into a Redis stream, exactly once by seq, until caught up (or, with --follow, until interrupted)')
+  .requiredOption('--redis <url>', 'redis://host:port[/db]')
+  .requiredOption('--stream <name>', 'the stream')
+  .option('--follow', 'keep replicating until SIGINT or SIGTERM')
+  .option('--dir <dir>', DIR_HELP, './fanlog-data')
+  .option('--store <kind>', STORE_HELP)
+  .option('--json', "the replicator's stats as one JSON object")
+  .option('--wait [ms]', WAIT_HELP, parseWait)
+  .action(async (options: Common & { redis: string; stream: string; follow?: boolean; wait?: number }) => {
+    const { replicateCommand } = await import('./replicate.js');
+    await replicateCommand({ ...options, ...waitOf(options.wait) });
+  });
+
+program
+  .command('redis-tail')
+  .description("Print a replicated stream's entries as tail prints records: all of them, or through a consumer group")
+  .requiredOption('--redis <url>', 'redis://host:port[/db]')
+  .requiredOption('--stream <name>', 'the stream')
+  .option('--group <group>', 'read through this consumer group (created if missing)')
+  .option('--consumer <name>', "with --group: this reader's name in it", 'redis-tail')
+  .option('--ack', 'with --group: acknowledge what was printed')
+  .option('--json', 'one JSON object per line')
+  .action(async (options: { redis: string; stream: string; group?: string; consumer?: string; ack?: boolean; json?: boolean }) => {
+    if (options.ack === true && options.group === undefined) usage('--ack needs --group');
+    const { redisTail } = await import('./replicate.js');
+    await redisTail(options);
+  });
+
 function parseIndex(value: string): number {
   const index = Number(value);
   if (!Number.isInteger(index) || index < 0 || index > 100_000_000) throw new InvalidArgumentError(`expected a run index from 0, got '${value}'`);

@@ -1,0 +1,58 @@
+/**
+ * `fanlog replicate` and `fanlog redis-tail` against a real redis-server:
+ * the stream, printed by redis-tail, reads line for line as `fanlog tail`
+ * prints the engine's changelog; through a group with --ack, a second run
+ * prints nothing; Redis unreachable is EREMOTE naming the URL.
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Engine } from '../../index.js';
+import { tempDir } from '../helpers.js';
+import { type RedisServer, startRedis } from '../redis-server.js';
+
+const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+let server: RedisServer;
+beforeAll(async () => {
+  server = await startRedis();
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+function fanlog(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+it('replicates an engine directory, and redis-tail prints the stream as tail prints the changelog', async () => {
+  const dir = path.join(tempDir(), 'engine');
+  const engine = await Engine.open(dir, { store: 'lmdb' });
+  await engine.fs.mkdir('/d');
+  for (let i = 0; i < 25; i++) await engine.fs.create(`/d/f${i}`, { size: i });
+  await engine.fs.rename('/d/f0', '/d/g0');
+  await engine.close();
+  const replicated = fanlog('replicate', '--redis', server.url, '--stream', 'cli', '--dir', dir, '--json');
+  expect(replicated.status, replicated.stderr).toBe(0);
+  const stats = JSON.parse(replicated.stdout) as { records: number; lagRecords: string; lastError: unknown };
+  const tail = fanlog('tail', '--dir', dir).stdout.trim().split('\n');
+  expect(stats).toMatchObject({ records: tail.length, lagRecords: '0', lastError: null });
+  expect(fanlog('redis-tail', '--redis', server.url, '--stream', 'cli').stdout.trim().split('\n')).toEqual(tail);
+  // Again: nothing new to append.
+  expect(JSON.parse(fanlog('replicate', '--redis', server.url, '--stream', 'cli', '--dir', dir, '--json').stdout)).toMatchObject({ records: 0 });
+  const grouped = fanlog('redis-tail', '--redis', server.url, '--stream', 'cli', '--group', 'g', '--ack', '--json').stdout.trim().split('\n');
+  expect(grouped.map((line) => (JSON.parse(line) as { seq: string }).seq)).toEqual(tail.map((line) => line.split(' ')[0]));
+  expect(fanlog('redis-tail', '--redis', server.url, '--stream', 'cli', '--group', 'g', '--ack').stdout).toBe('');
+});
+
+it('is EREMOTE naming the URL when Redis cannot be reached', async () => {
+  const dir = path.join(tempDir(), 'engine');
+  const engine = await Engine.open(dir, { store: 'lmdb' });
+  await engine.close();
+  const url = 'redis://127.0.0.1:1';
+  const run = fanlog('replicate', '--redis', url, '--stream', 's', '--dir', dir);
+  expect(run.status).toBe(1);
+  expect(run.stderr).toMatch(new RegExp(`^fanlog: EREMOTE: cannot reach Redis at ${url}`));
+  expect(fanlog('redis-tail', '--redis', url, '--stream', 's').stderr).toMatch(/^fanlog: EREMOTE: /);
+});
