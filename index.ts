@@ -1,5 +1,7 @@
 /**
  * fanlog's public entry: everything a user may import, by name.
+ *
+ * @module fanlog
  */
 export { FanlogError, type FanlogErrorCode, type FanlogErrorDetails } from './errors.js';
 export type { Io, IoFile, IoLock, IoOpenMode } from './journal/io.js';

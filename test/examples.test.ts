@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { tempDir } from './helpers.js';
+import { startRedis } from './redis-server.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -65,6 +66,21 @@ it('audit-tail prints who did what and what was refused', () => {
 
 it('crash-campaign runs seeded runs with faults and finds no violation', () => {
   expect(run('crash-campaign', '100')).toEqual(['100 runs, 0 violations']);
+});
+
+it('replicate appends the changelog to a Redis stream, and redis-reader reads it elsewhere, through a group', async () => {
+  const server = await startRedis();
+  try {
+    expect(run('replicate', server.url, path.join(tempDir(), 'replicated'))).toEqual([expect.stringMatching(/^replicated through seq \d+: 11 records appended, lag 0$/)]);
+    const lines = run('redis-reader', server.url);
+    expect(lines.length).toBe(11);
+    expect(lines[0]).toMatch(/^\d+ CREATE\|ONDIR \/projects uid=0 gid=0$/);
+    expect(lines[10]).toMatch(/^\d+ CREATE \/projects\/file-9 uid=1000 gid=1000$/);
+    // Acknowledged: a second run of the reader finds nothing.
+    expect(spawnSync(process.execPath, [path.join(ROOT, 'dist', 'examples', 'redis-reader.js'), server.url], { encoding: 'utf8' }).stdout).toBe('');
+  } finally {
+    await server.stop();
+  }
 });
 
 it('holds every TypeScript block of the README to an excerpt of the example it names', () => {
