@@ -66,7 +66,7 @@ export class Engine extends EngineCore {
     this.checkWritable();
     // Loaded on first use: an engine that never replicates never loads the Redis client.
     const { Replicator: replicator } = await import('./replication/replicator.js');
-    return replicator.start(this.consumers, () => this.journal.durableSeq, options);
+    return replicator.start(this.consumers, this.journal, options);
   }
 
   /** Opens (or creates) the engine in `dir`: see engine/engine.ts for what opening does. */

@@ -81,6 +81,7 @@ export class Replicator {
   readonly #consumer: Consumer;
   readonly #options: CheckedOptions;
   readonly #head: () => bigint;
+  readonly #journalId: bigint;
   #stopping = false;
   #sha: string | null = null;
   #stats: ReplicatorStats = { replicatedSeq: 0n, lagRecords: 0n, batches: 0, records: 0, retries: 0, lastError: null };
@@ -89,8 +90,9 @@ export class Replicator {
   /** Settles when the loop ends: resolves on stop(), rejects on a final error. */
   readonly done: Promise<void>;
 
-  private constructor(redis: Redis, consumer: Consumer, options: CheckedOptions, head: () => bigint) {
+  private constructor(redis: Redis, consumer: Consumer, options: CheckedOptions, head: () => bigint, journalId: bigint) {
     this.#redis = redis;
+    this.#journalId = journalId;
     this.#consumer = consumer;
     this.#options = options;
     this.#head = head;
@@ -100,7 +102,7 @@ export class Replicator {
   }
 
   /** @internal `engine.replicate` starts one: checks the options, connects (EREMOTE), opens the consumer. */
-  static async start(consumers: Consumers, head: () => bigint, options: ReplicateOptions): Promise<Replicator> {
+  static async start(consumers: Consumers, journal: { durableSeq: bigint; journalId: bigint }, options: ReplicateOptions): Promise<Replicator> {
     const checked = checkReplicateOptions(options);
     const redis = await connect(checked.url);
     try {
@@ -113,7 +115,7 @@ export class Replicator {
         if (filter !== null) await consumer.detachFilter();
         await consumer.attachFilter(checked.filter.name, checked.filter.argument);
       }
-      return new Replicator(redis, consumer, checked, head);
+      return new Replicator(redis, consumer, checked, () => journal.durableSeq, journal.journalId);
     } catch (error) {
       redis.disconnect();
       throw error;
@@ -195,7 +197,7 @@ export class Replicator {
 
   /** One script call: [appended, skipped]. */
   async #append(batch: DeliveredRecord[]): Promise<[number, number]> {
-    const args: (string | Buffer)[] = [this.#consumer.cursor.toString(), String(batch.length)];
+    const args: (string | Buffer)[] = [this.#consumer.cursor.toString(), this.#journalId.toString(), String(batch.length)];
     for (const record of batch) {
       const fields = entryFields(record, encodedOf(record));
       args.push(record.seq.toString(), String(fields.length / 2), ...fields);
@@ -203,11 +205,15 @@ export class Replicator {
     const stream = this.#options.stream;
     try {
       this.#sha ??= (await this.#redis.script('LOAD', APPEND_SCRIPT)) as string;
-      return (await this.#redis.evalsha(this.#sha, 1, stream, ...args)) as [number, number];
+      return (await this.#redis.evalsha(this.#sha, 2, stream, `${stream}:fanlog`, ...args)) as [number, number];
     } catch (error) {
       const message = (error as Error).message ?? '';
       // A restarted server forgot the script: load it again on the next try.
       if (message.startsWith('NOSCRIPT')) this.#sha = null;
+      const other = /EJOURNALID (\S+)/.exec(message);
+      if (other !== null) {
+        throw new FanlogError('EJOURNALID', `stream '${stream}' is a replica of ${other[1] === 'none' ? 'no fanlog journal (it has entries, and no ' + stream + ':fanlog)' : `journal ${other[1]}`}, not of this journal ${this.#journalId}: nothing was appended; replicate into another stream`);
+      }
       const lost = /ELOST (\d+) (\d+)/.exec(message);
       if (lost !== null) {
         const fromSeq = BigInt(lost[1]!) + 1n;
@@ -250,7 +256,7 @@ export class Replicator {
 /** ELOST and an eviction stop the replicator; anything else (Redis down, a failed WAIT) is retried. */
 function isFinal(error: unknown): boolean {
   const code = (error as { code?: string }).code;
-  return code === 'ELOST' || code === 'EEVICTED' || code === 'EREPLACED' || code === 'ECLOSED' || code === 'EFAILED';
+  return code === 'ELOST' || code === 'EJOURNALID' || code === 'EEVICTED' || code === 'EREPLACED' || code === 'ECLOSED' || code === 'EFAILED';
 }
 
 /**

@@ -3,9 +3,18 @@
  * EVALSHA (EVAL the first time a server does not know it).
  *
  *   KEYS[1]  the stream
+ *   KEYS[2]  its sibling `<stream>:fanlog`, a hash holding the journal id
+ *            the stream is a replica of
  *   ARGV[1]  the replicator's durable fanlog cursor (its last ack)
- *   ARGV[2]  how many entries follow; then per entry: its seq, its field
+ *   ARGV[2]  the journal's id
+ *   ARGV[3]  how many entries follow; then per entry: its seq, its field
  *            count n, and n field-value pairs... flattened (2n values)
+ *
+ * A stream of another journal (the engine directory was recreated, or two
+ * engines point at one stream) is refused with `EJOURNALID <theirs>`: its
+ * seqs are not this journal's, and skipping by them would lose records. A
+ * stream with entries and no sibling was not written by a replicator:
+ * refused the same way.
  *
  * The stream's last-generated-id (XINFO STREAM; 0 when there is no stream)
  * is where a crashed replicator left off: every entry at or below it was
@@ -23,6 +32,13 @@ local function less(a, b)
 end
 local stream = KEYS[1]
 local cursor = ARGV[1]
+local journal = redis.call('HGET', KEYS[2], 'journalId')
+if journal and journal ~= ARGV[2] then
+  return redis.error_reply('EJOURNALID ' .. journal)
+end
+if not journal and redis.call('XLEN', stream) > 0 then
+  return redis.error_reply('EJOURNALID none')
+end
 local last = '0'
 if redis.call('EXISTS', stream) == 1 then
   local info = redis.call('XINFO', 'STREAM', stream)
@@ -33,8 +49,9 @@ end
 if less(last, cursor) then
   return redis.error_reply('ELOST ' .. last .. ' ' .. cursor)
 end
-local count = tonumber(ARGV[2])
-local at = 3
+redis.call('HSET', KEYS[2], 'journalId', ARGV[2])
+local count = tonumber(ARGV[3])
+local at = 4
 local appended, skipped = 0, 0
 for _ = 1, count do
   local seq = ARGV[at]

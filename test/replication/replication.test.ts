@@ -91,6 +91,7 @@ it('skips what a crashed replicator appended before its ack, and appends the res
   const expected = await deliverable(engine, 'reference');
   // A replicator appended the first 12 and died before its fanlog ack: the consumer's cursor is still 0.
   await engine.consumers.register('redis:changes');
+  await redis.hset('changes:fanlog', 'journalId', engine.journal.journalId.toString());
   for (const record of expected.slice(0, 12)) await redis.xadd('changes', `${record.seq}-0`, ...entryFields(record, encodedOf(record)));
   const replicator = await engine.replicate({ url: server.url, stream: 'changes' });
   await replicator.caughtUp();
@@ -121,6 +122,28 @@ it('refuses, ELOST with the missing range and writing nothing, a stream that los
   const again = await engine.replicate({ url: server.url, stream: 'changes' });
   expect(((await again.done.then(() => null, (e: unknown) => e)) as FanlogError).lost).toEqual({ fromSeq: 2n, toSeq: acked });
   expect(await streamIds('changes')).toEqual(['1-0']);
+});
+
+it('refuses, EJOURNALID and writing nothing, a stream that replicates another journal or none', async () => {
+  const first = await opened();
+  await work(first, 0, 5);
+  const replicator = await first.replicate({ url: server.url, stream: 'shared' });
+  await replicator.caughtUp();
+  await replicator.stop();
+  const before = await streamIds('shared');
+  const other = await Engine.open('/other', { io: new MemoryIo(), store: 'files' });
+  engines.push(other);
+  await work(other, 0, 5);
+  const refused = await other.replicate({ url: server.url, stream: 'shared' });
+  const error = (await refused.done.then(() => null, (e: unknown) => e)) as FanlogError;
+  expect(error.code).toBe('EJOURNALID');
+  expect(error.message).toContain(`journal ${first.journal.journalId}`);
+  expect(await streamIds('shared')).toEqual(before);
+  // A stream someone else wrote (no sibling key) is refused the same way.
+  await redis.xadd('foreign', '*', 'x', '1');
+  const foreign = await other.replicate({ url: server.url, stream: 'foreign', consumer: 'to-foreign' });
+  expect(((await foreign.done.then(() => null, (e: unknown) => e)) as FanlogError).code).toBe('EJOURNALID');
+  expect(await redis.xlen('foreign')).toBe(1);
 });
 
 it('is EREMOTE, naming the URL, when Redis cannot be reached, and the engine goes on', async () => {
