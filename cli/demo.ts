@@ -28,6 +28,8 @@ export interface DemoOptions {
   dir: string;
   files: number;
   seed: number;
+  /** Also replicate into a Redis stream there, and check a remote reader against the local backup. */
+  redis?: string;
 }
 
 const PROCESSES = 16;
@@ -106,6 +108,10 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   await hsmGroup(engine);
   const backup = new Backup(await engine.consumers.register('backup', { from: 'oldest' }));
   say(`   ${n(paths.length)} stubs, ${mib(stubBytes)} offline: their content is "on tape" until the HSM daemon fills a range on demand`);
+  // With --redis: the changelog is replicated too, into a stream of this demo's own.
+  const stream = `fanlog-demo-${engine.journal.journalId}`;
+  const replicator = options.redis === undefined ? null : await engine.replicate({ url: options.redis, stream });
+  if (replicator !== null) say(`   replicating the changelog into the Redis stream '${stream}' at ${options.redis}`);
 
   // 2-5. The workload, with a daemon restart midway.
   say('2. Running 16 simulated processes, the HSM daemon and the backup consumer');
@@ -146,6 +152,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   say(`   ${n(counters.operations)} operations in ${workSeconds.toFixed(1)} s (${n(Math.round(counters.operations / workSeconds))} durable operations/s)`);
   say(`   the HSM daemon was restarted midway: it had read ${daemon.skipped} permission events and not answered them; its`);
   say('   restartable group put them back at the head of its queue, and the new daemon answered every one (no process was failed)');
+  await replicator?.stop();
   await engine.close();
 
   // 5. A crash: the engine in a child process, SIGKILLed while operations wait.
@@ -154,6 +161,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
 
   // 6. The summary and the checks.
   const checks = await check(engine, backup);
+  if (options.redis !== undefined) checks.push(...(await checkRemote(engine, options.redis, stream, backup)));
   printSummary(engine, { counters, backup, daemon, recovery, stubBytes, workSeconds, started, checks, unsettled, dir: options.dir });
   await engine.close();
   if (checks.length > 0 || unsettled > 0) process.exitCode = 1;
@@ -264,6 +272,33 @@ export async function runDemoWorker(options: { dir: string; seed: number }): Pro
 }
 
 /** From the journal and the backup consumer: nothing lost, nothing answered twice. */
+/**
+ * With --redis: catches the replicator up (after the crash), then a remote
+ * backup reader (RedisConsumer, a group of its own) reads the stream: it
+ * must have seen exactly what the local backup consumer saw.
+ */
+async function checkRemote(engine: Engine, url: string, stream: string, backup: Backup): Promise<string[]> {
+  const replicator = await engine.replicate({ url, stream });
+  await replicator.caughtUp();
+  await replicator.stop();
+  const { RedisConsumer } = await import('../replication/redis-consumer.js');
+  const reader = await RedisConsumer.open({ url, stream, group: 'remote-backup', consumer: 'demo' });
+  const seen = new Set<bigint>();
+  try {
+    for (let batch = await reader.read({ max: 1000 }); batch.length > 0; batch = await reader.read({ max: 1000 })) {
+      for (const record of batch) seen.add(record.seq);
+      await reader.ack(batch);
+    }
+  } finally {
+    reader.close();
+  }
+  const missing = [...backup.seqs].filter((seq) => !seen.has(seq)).length;
+  const extra = [...seen].filter((seq) => !backup.seqs.has(seq)).length;
+  say('4. Catching the Redis replica up after the crash, and reading it as a remote backup would');
+  say(`   ${n(seen.size)} records read from the stream through a consumer group: ${missing === 0 && extra === 0 ? 'exactly what the local backup consumer saw' : `${missing} missing, ${extra} not seen locally`}`);
+  return missing === 0 && extra === 0 ? [] : [`the remote reader missed ${missing} records and saw ${extra} the local consumer did not`];
+}
+
 async function check(engine: Engine, backup: Backup): Promise<string[]> {
   const problems: string[] = [];
   const requests = new Set<bigint>();

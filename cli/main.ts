@@ -46,7 +46,8 @@ program
   .option('--dir <dir>', 'directory for the demo engine (emptied first if it holds an earlier demo; a directory holding anything else is refused)', './fanlog-data')
   .option('--files <n>', 'stub files in the archive', parseCount, 2000)
   .option('--seed <n>', 'seed for the workload', parseCount, 1)
-  .action(async (options: { dir: string; files: number; seed: number }) => {
+  .option('--redis <url>', 'also replicate into a Redis stream (redis://host:port) and check a remote backup reader against the local one')
+  .action(async (options: { dir: string; files: number; seed: number; redis?: string }) => {
     await runDemo(options);
   });
 

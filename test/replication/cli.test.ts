@@ -46,6 +46,15 @@ it('replicates an engine directory, and redis-tail prints the stream as tail pri
   expect(fanlog('redis-tail', '--redis', server.url, '--stream', 'cli', '--group', 'g', '--ack').stdout).toBe('');
 });
 
+it('demo --redis replicates the demo and checks a remote backup reader against the local one', () => {
+  const run = spawnSync(process.execPath, [CLI, 'demo', '--dir', `${tempDir()}/demo`, '--files', '60', '--redis', server.url], { encoding: 'utf8', timeout: 120_000 });
+  expect(run.stderr).toBe('');
+  expect(run.status).toBe(0);
+  expect(run.stdout).toMatch(/replicating the changelog into the Redis stream 'fanlog-demo-\d+'/);
+  expect(run.stdout).toMatch(/\d+ records read from the stream through a consumer group: exactly what the local backup consumer saw/);
+  expect(run.stdout).toContain('check                 nothing lost, nothing answered twice');
+});
+
 it('is EREMOTE naming the URL when Redis cannot be reached', async () => {
   const dir = path.join(tempDir(), 'engine');
   const engine = await Engine.open(dir, { store: 'lmdb' });
