@@ -35,8 +35,8 @@ function freePort(): Promise<number> {
   });
 }
 
-function launch(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no', '--protected-mode', 'no'], {
+function launch(port: number, dir: string, extra: string[]): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no', '--protected-mode', 'no', '--repl-diskless-sync-delay', '0', ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -55,10 +55,11 @@ function exited(child: ChildProcess): Promise<void> {
   return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** `extra`: more server arguments (`['--replicaof', '127.0.0.1', '6379']` for a replica). */
+export async function startRedis(extra: string[] = []): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'fanlog-redis-'));
-  let child = await launch(port, dir);
+  let child = await launch(port, dir, extra);
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -69,10 +70,16 @@ export async function startRedis(): Promise<RedisServer> {
       await exited(child);
     },
     async restart() {
-      child = await launch(port, dir);
+      child = await launch(port, dir, extra);
     },
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      // Redis refuses a SIGTERM while it writes its initial AOF (a replica just
+      // after its first sync): SIGTERM again once that is done, and SIGKILL last.
+      for (let attempt = 0; attempt < 5 && child.exitCode === null && child.signalCode === null; attempt++) {
+        child.kill('SIGTERM');
+        await Promise.race([exited(child), new Promise((resolve) => setTimeout(resolve, 1000))]);
+      }
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited(child);
     },
   };

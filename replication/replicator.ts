@@ -85,6 +85,12 @@ export class Replicator {
   #stopping = false;
   #sha: string | null = null;
   #stats: ReplicatorStats = { replicatedSeq: 0n, lagRecords: 0n, batches: 0, records: 0, retries: 0, lastError: null };
+  /**
+   * Every record through this seq is replicated or not for the stream (its
+   * mask or filter dropped it): the last batch's seq, or the durable head
+   * when a read found nothing more. What `caughtUp` and the lag go by.
+   */
+  #covered = 0n;
   #wake: () => void = () => undefined;
   #caughtUp: (() => void)[] = [];
   /** Settles when the loop ends: resolves on stop(), rejects on a final error. */
@@ -97,6 +103,7 @@ export class Replicator {
     this.#options = options;
     this.#head = head;
     this.#stats.replicatedSeq = consumer.cursor;
+    this.#covered = consumer.cursor;
     this.done = this.#run();
     this.done.catch(() => undefined);
   }
@@ -124,16 +131,16 @@ export class Replicator {
 
   stats(): ReplicatorStats {
     const head = this.#head();
-    return { ...this.#stats, lagRecords: head > this.#stats.replicatedSeq ? head - this.#stats.replicatedSeq : 0n };
+    return { ...this.#stats, lagRecords: head > this.#covered ? head - this.#covered : 0n };
   }
 
   /** Resolves once everything durable in fanlog when it was called is replicated (rejects if the replicator stops first). */
   caughtUp(): Promise<void> {
     const target = this.#head();
-    if (this.#consumer.cursor >= target && this.#stats.replicatedSeq >= target) return Promise.resolve();
+    if (this.#covered >= target) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const check = (): void => {
-        if (this.#stats.replicatedSeq >= target || this.#consumer.cursor >= target) resolve();
+        if (this.#covered >= target) resolve();
         else this.#caughtUp.push(check);
       };
       this.#caughtUp.push(check);
@@ -151,8 +158,11 @@ export class Replicator {
   async #run(): Promise<void> {
     try {
       while (!this.#stopping) {
+        const durable = this.#head();
         const batch = await this.#consumer.read({ max: this.#options.batchRecords, waitMs: READ_WAIT_MS });
         if (batch.length === 0) {
+          // Everything durable when the read began was delivered (and acked) before, or dropped by the mask or filter.
+          if (durable > this.#covered) this.#covered = durable;
           this.#notifyCaughtUp();
           continue;
         }
@@ -172,6 +182,7 @@ export class Replicator {
         if (this.#options.waitReplicas > 0) await this.#waitReplicas();
         await this.#consumer.ack(last);
         this.#stats.replicatedSeq = last;
+        if (last > this.#covered) this.#covered = last;
         this.#stats.batches++;
         this.#stats.records += appended;
         if (this.#options.trim !== undefined) await this.#trim().catch((error: unknown) => this.#heard(error, false));

@@ -238,3 +238,46 @@ it('gives a remote reader\'s unacknowledged entries to another reader of its gro
   survivor.close();
   await replicator.stop();
 });
+
+it('replicates only what its mask and filter keep', async () => {
+  const engine = await opened();
+  await engine.fs.mkdir('/keep');
+  await engine.fs.mkdir('/skip');
+  for (let i = 0; i < 5; i++) {
+    await engine.fs.create(`/keep/f${i}`);
+    await engine.fs.create(`/skip/f${i}`);
+    await engine.fs.chmod(`/keep/f${i}`, 0o600);
+  }
+  const replicator = await engine.replicate({ url: server.url, stream: 'creates', mask: FAN_CREATE, filter: { name: 'path-prefix', argument: '/keep' } });
+  await replicator.caughtUp();
+  const paths = (await redis.xrange('creates', '-', '+')).map(([, fields]) => fields[fields.indexOf('path') + 1]);
+  // The creates under /keep, its own mkdir among them; no chmod, nothing under /skip.
+  expect(paths).toEqual(['/keep', ...Array.from({ length: 5 }, (_, i) => `/keep/f${i}`)]);
+  await replicator.stop();
+});
+
+it('acknowledges in fanlog only once waitReplicas replicas have the batch', async () => {
+  const replica = await startRedis(['--replicaof', '127.0.0.1', String(server.port)]);
+  try {
+    const engine = await opened();
+    await work(engine, 0, 5);
+    // The replica may still be syncing: the first batches wait (WAIT) or retry until it has them.
+    const replicator = await engine.replicate({ url: server.url, stream: 'replicated', waitReplicas: 1 });
+    await replicator.caughtUp();
+    const onReplica = new Redis(replica.url);
+    expect((await onReplica.xrange('replicated', '-', '+')).length).toBe((await deliverable(engine, 'reference')).length);
+    onReplica.disconnect();
+    // Without the replica, nothing more is acknowledged: the batch is retried.
+    await replica.stop();
+    await work(engine, 5, 2);
+    await expect.poll(() => replicator.stats().lastError?.message ?? '', { timeout: 15_000 }).toMatch(/replicas have the batch|redis:/);
+    const stuck = replicator.stats().replicatedSeq;
+    expect(stuck).toBeLessThan(engine.journal.durableSeq);
+    await replica.restart();
+    await replicator.caughtUp();
+    expect(replicator.stats().replicatedSeq).toBe(engine.journal.durableSeq);
+    await replicator.stop();
+  } finally {
+    await replica.stop();
+  }
+});
