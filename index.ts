@@ -57,6 +57,7 @@ export type { ReplicateOptions, Replicator, ReplicatorStats } from './replicatio
 export { encodeRecord, decodeRecord } from './engine/record/codec.js';
 export * from './engine/notify/masks.js';
 export { ERRNO, responseName } from './engine/permission/rules.js';
+export { encodeFanotifyResponse, decodeFanotifyResponses, type FanotifyResponse, FANOTIFY_RESPONSE_BYTES, FAN_NOFD, FAN_AUDIT, FAN_INFO } from './interop/fanotify-response.js';
 export type { Intent, IntentBase, OpenIntent, ReadIntent, WriteIntent, TruncateIntent, FaultIntent } from './engine/permission/intent.js';
 export type { Outcome } from './engine/permission/operation.js';
 export { Consumer, type ConsumerInfo, type ConsumerOptions, type DeliveredRecord } from './consumers/consumer.js';

@@ -22,6 +22,8 @@ const LAYERS: [prefix: string, rank: number][] = [
   ['metrics.ts', 4],
   // Replication is a consumer that appends to Redis Streams: above consumers, composed by fanlog.ts.
   ['replication/', 4.5],
+  // Formats other tools read and write (fanotify, lfs changelog): above the engine's records.
+  ['interop/', 4.5],
   ['fanlog.ts', 5],
   ['crash/', 6],
   ['cli/', 6],
