@@ -36,6 +36,8 @@ export {
   type Exclusive,
   type RecordBase,
   type RecordFields,
+  type RecordView,
+  type AnyRecordFields,
   type Carries,
   type MayCarry,
   type Attrs,
@@ -57,6 +59,7 @@ export type { ReplicateOptions, Replicator, ReplicatorStats } from './replicatio
 export { encodeRecord, decodeRecord } from './engine/record/codec.js';
 export * from './engine/notify/masks.js';
 export { ERRNO, responseName } from './engine/permission/rules.js';
+export { exportLfsChangelog, lfsLine, lustreType, lustreFid, LUSTRE_RECORD_TYPES, type LustreRecordType, CLF_UNLINK_LAST } from './interop/lfs.js';
 export { encodeFanotifyResponse, decodeFanotifyResponses, type FanotifyResponse, FANOTIFY_RESPONSE_BYTES, FAN_NOFD, FAN_AUDIT, FAN_INFO } from './interop/fanotify-response.js';
 export type { Intent, IntentBase, OpenIntent, ReadIntent, WriteIntent, TruncateIntent, FaultIntent } from './engine/permission/intent.js';
 export type { Outcome } from './engine/permission/operation.js';

@@ -27,6 +27,7 @@ import { NodeIo } from '../journal/node-io.js';
 import type { EngineMetrics } from '../metrics.js';
 import { prometheusText } from '../metrics.js';
 import { type Inspection, inspect } from './inspect.js';
+import { lfsLine } from '../interop/lfs.js';
 
 export interface CommonOptions {
   dir: string;
@@ -175,7 +176,21 @@ export function changelogLine(seq: bigint, record: RecordView): string {
   return parts.join(' ');
 }
 
-const printer = (json: boolean | undefined) => (seq: bigint, record: RecordView): void => out(json === true ? toJson({ seq, ...record }) : changelogLine(seq, record));
+/** How tail prints a record: fanlog's line, JSON, or `lfs changelog`'s line (a record Lustre has no type for prints nothing). */
+export type TailFormat = 'text' | 'json' | 'lfs';
+
+const formatOf = (options: { json?: boolean; format?: TailFormat }): TailFormat => (options.json === true ? 'json' : (options.format ?? 'text'));
+
+function printer(format: TailFormat): (seq: bigint, record: RecordView) => void {
+  if (format === 'json') return (seq, record) => out(toJson('toJSON' in record ? record : { seq, ...record }));
+  if (format === 'lfs') {
+    return (seq, record) => {
+      const line = lfsLine(seq, record);
+      if (line !== null) out(line);
+    };
+  }
+  return (seq, record) => out(changelogLine(seq, record));
+}
 
 /**
  * `tail`: the changelog from `from` (default the oldest retained record).
@@ -183,8 +198,8 @@ const printer = (json: boolean | undefined) => (seq: bigint, record: RecordView)
  * does, and prints what was written; with it, it reads through the
  * consumer, which needs the engine (and `--ack` acknowledges).
  */
-export async function tail(options: CommonOptions & { from?: bigint; consumer?: string; ack?: boolean }): Promise<void> {
-  const print = printer(options.json);
+export async function tail(options: CommonOptions & { from?: bigint; consumer?: string; ack?: boolean; format?: TailFormat }): Promise<void> {
+  const print = printer(formatOf(options));
   if (options.consumer === undefined) {
     if (!isEngineDirectory(options.dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
     const follower = new JournalFollower(new NodeIo(), options.dir, options.from);
@@ -200,7 +215,7 @@ export async function tail(options: CommonOptions & { from?: bigint; consumer?: 
     const consumer = engine.consumers.get(options.consumer!);
     for (let batch = await consumer.read({ max: 1000 }); batch.length > 0; batch = await consumer.read({ max: 1000 })) {
       // A delivered record is a view: its toJSON gives every field.
-      for (const record of batch) out(options.json === true ? toJson(record) : changelogLine(record.seq, record));
+      for (const record of batch) print(record.seq, record);
       if (options.ack === true) await consumer.ack(batch[batch.length - 1]!.seq);
     }
   });
@@ -215,10 +230,10 @@ const FOLLOW_POLL_MS = 200;
  * engine's lock (JournalFollower), so it works while an application has the
  * engine open; it shows what was written, which a crash may still cut.
  */
-export async function follow(options: { dir: string; from?: bigint; json?: boolean }): Promise<void> {
+export async function follow(options: { dir: string; from?: bigint; json?: boolean; format?: TailFormat }): Promise<void> {
   if (!isEngineDirectory(options.dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
   const follower = new JournalFollower(new NodeIo(), options.dir, options.from);
-  const print = printer(options.json);
+  const print = printer(formatOf(options));
   let stopping = false;
   let wake: () => void = () => undefined;
   const stop = (): void => {

@@ -130,9 +130,12 @@ program
   .option('--ack', 'with --consumer: acknowledge what was printed')
   .option('--follow', 'keep printing new records as they are written, until interrupted')
   .option('--json', 'one JSON object per line')
+  .option('--format <format>', "'text' (fanlog's line, default), 'json', or 'lfs': lfs changelog's line, byte for byte (records Lustre has no type for are left out)", 'text')
   .option('--wait [ms]', `with --consumer: ${WAIT_HELP}`, parseWait)
   .addHelpText('after', '\nWithout --consumer, tail reads the segment files lock-free, beside a running application, and prints what was written.')
-  .action(async (options: Common & { from?: bigint; consumer?: string; ack?: boolean; follow?: boolean; wait?: unknown }) => {
+  .action(async (options: Common & { from?: bigint; consumer?: string; ack?: boolean; follow?: boolean; wait?: unknown; format: 'text' | 'json' | 'lfs' }) => {
+    if (!['text', 'json', 'lfs'].includes(options.format)) usage(`--format is text, json or lfs, not '${options.format}'`);
+    if (options.json === true && options.format !== 'text' && options.format !== 'json') usage('--json and --format lfs: choose one');
     if (options.follow === true && options.consumer !== undefined) usage('--follow reads the segments without opening the engine; --consumer needs the engine: use one or the other');
     if (options.ack === true && options.consumer === undefined) usage('--ack needs --consumer');
     if (options.wait !== undefined && options.consumer === undefined) usage('--wait is for --consumer: without it tail takes no lock');
