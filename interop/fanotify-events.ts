@@ -1,0 +1,247 @@
+/**
+ * fanotify's binary event stream, as a reader gets it from read(2) on a
+ * group with FAN_REPORT_DFID_NAME | FAN_REPORT_FID (and the pre-content
+ * range): `encodeFanotifyEvents(records)` writes fanlog's event records in
+ * it, `decodeFanotifyEvents(bytes)` reads it back (a capture from a real
+ * kernel too). Layouts from <linux/fanotify.h>, little-endian as on x86-64
+ * and arm64:
+ *
+ *   struct fanotify_event_metadata (24 bytes)
+ *     u32 event_len   this event, info records included
+ *     u8  vers        3 (FANOTIFY_METADATA_VERSION)
+ *     u8  reserved    0
+ *     u16 metadata_len 24
+ *     u64 mask
+ *     s32 fd          FAN_NOFD (-1): an export has no descriptors
+ *     s32 pid
+ *   then info records, each: u8 info_type, u8 pad, u16 len (the record's
+ *   bytes, padded with zeros to a multiple of 4), and:
+ *     FID (1), DFID_NAME (2), OLD_DFID_NAME (10), NEW_DFID_NAME (12):
+ *       __kernel_fsid_t (2 × s32), struct file_handle (u32 handle_bytes,
+ *       s32 handle_type, f_handle), and for the *_NAME types the name,
+ *       NUL-terminated
+ *     RANGE (6): u32 pad, u64 offset, u64 count
+ *     ERROR (5): s32 error, u32 error_count
+ *   Other info types are skipped by their len.
+ *
+ * fanlog's fid `{ ino, gen }` is the handle FILEID_INO32_GEN (type 1):
+ * 8 bytes, u32 ino then u32 gen. The fsid is given (default 0:0).
+ *
+ * Which info records an event carries: a dirent event (a parent and a
+ * name) DFID_NAME of the parent and name; a rename OLD_DFID_NAME and
+ * NEW_DFID_NAME; every event with an object FID of it; a pre-content event
+ * with a range RANGE. Masks keep their 64 bits (fanlog's own high bits
+ * are fanlog-only); `linuxOnly` drops them, mapping FAN_PRE_MODIFY to
+ * FAN_PRE_ACCESS (Linux reports a write's pre-content event so);
+ * `pageAlign` widens ranges to whole pages, as mainline Linux reports them
+ * (PAGE_ALIGN_DOWN(offset) to PAGE_ALIGN(offset + count)); by default the
+ * exact range, as the pre-content series reports it.
+ */
+import type { Fid, Range, RecordView } from '../engine/record/record.js';
+import { FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_RENAME } from '../engine/notify/masks.js';
+import { FanlogError } from '../errors.js';
+
+export const FAN_EVENT_METADATA_LEN = 24;
+export const FANOTIFY_METADATA_VERSION = 3;
+export const FAN_EVENT_INFO_TYPE_FID = 1;
+export const FAN_EVENT_INFO_TYPE_DFID_NAME = 2;
+export const FAN_EVENT_INFO_TYPE_ERROR = 5;
+export const FAN_EVENT_INFO_TYPE_RANGE = 6;
+export const FAN_EVENT_INFO_TYPE_OLD_DFID_NAME = 10;
+export const FAN_EVENT_INFO_TYPE_NEW_DFID_NAME = 12;
+export const FILEID_INO32_GEN = 1;
+const PAGE = 4096;
+const LINUX_BITS = 0xffffffffn;
+
+/** One event of the stream, decoded. */
+export interface FanotifyEvent {
+  mask: bigint;
+  pid: number;
+  fd: number;
+  /** The object (FID). */
+  fid?: Fid;
+  /** The parent and name (DFID_NAME). */
+  dir?: { fid: Fid; name: string };
+  /** A rename's old and new parents and names. */
+  oldDir?: { fid: Fid; name: string };
+  newDir?: { fid: Fid; name: string };
+  range?: Range;
+  error?: { error: number; count: number };
+  /** The filesystem id of the handles ([0, 0] unless given). */
+  fsid?: [number, number];
+}
+
+export interface FanotifyExportOptions {
+  fsid?: [number, number];
+  /** Drop fanlog's high 32 bits (FAN_PRE_MODIFY becomes FAN_PRE_ACCESS). */
+  linuxOnly?: boolean;
+  /** Ranges widened to whole 4 KiB pages, as mainline Linux reports them. */
+  pageAlign?: boolean;
+}
+
+/** The fanotify event of an event or request record; null for other kinds (and a mask left empty). */
+export function fanotifyEventOf(record: RecordView, options: FanotifyExportOptions = {}): FanotifyEvent | null {
+  if ((record.kind !== 'event' && record.kind !== 'request') || record.mask === undefined) return null;
+  let mask = record.mask;
+  if (options.linuxOnly === true) mask = ((mask & FAN_PRE_MODIFY) !== 0n ? FAN_PRE_ACCESS : 0n) | (mask & LINUX_BITS);
+  if (mask === 0n) return null;
+  const fsid = options.fsid ?? [0, 0];
+  const event: FanotifyEvent = { mask, pid: record.pid ?? 0, fd: -1, fsid };
+  if ((record.mask & FAN_RENAME) !== 0n && record.oldParentFid !== undefined && record.oldName !== undefined && record.parentFid !== undefined && record.name !== undefined) {
+    event.oldDir = { fid: record.oldParentFid, name: record.oldName };
+    event.newDir = { fid: record.parentFid, name: record.name };
+  } else if (record.parentFid !== undefined && record.name !== undefined) {
+    event.dir = { fid: record.parentFid, name: record.name };
+  }
+  if (record.fid !== undefined) event.fid = record.fid;
+  if (record.range !== undefined && (record.mask & (FAN_PRE_ACCESS | FAN_PRE_MODIFY)) !== 0n) {
+    const { offset, count } = record.range;
+    event.range = options.pageAlign === true ? { offset: Math.floor(offset / PAGE) * PAGE, count: Math.ceil((offset + count) / PAGE) * PAGE - Math.floor(offset / PAGE) * PAGE } : { offset, count };
+  }
+  return event;
+}
+
+/** The records' events in the stream's layout. */
+export function encodeFanotifyEvents(records: Iterable<RecordView>, options: FanotifyExportOptions = {}): Uint8Array {
+  const events: FanotifyEvent[] = [];
+  for (const record of records) {
+    const event = fanotifyEventOf(record, options);
+    if (event !== null) events.push(event);
+  }
+  return writeFanotifyEvents(events);
+}
+
+const utf8 = new TextEncoder();
+const pad4 = (n: number): number => (n + 3) & ~3;
+
+/** Events in the stream's layout. */
+export function writeFanotifyEvents(events: readonly FanotifyEvent[]): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  for (const event of events) {
+    const infos: Uint8Array[] = [];
+    const fsid = event.fsid ?? [0, 0];
+    if (event.dir !== undefined) infos.push(fidInfo(FAN_EVENT_INFO_TYPE_DFID_NAME, fsid, event.dir.fid, event.dir.name));
+    if (event.oldDir !== undefined) infos.push(fidInfo(FAN_EVENT_INFO_TYPE_OLD_DFID_NAME, fsid, event.oldDir.fid, event.oldDir.name));
+    if (event.newDir !== undefined) infos.push(fidInfo(FAN_EVENT_INFO_TYPE_NEW_DFID_NAME, fsid, event.newDir.fid, event.newDir.name));
+    if (event.fid !== undefined) infos.push(fidInfo(FAN_EVENT_INFO_TYPE_FID, fsid, event.fid, null));
+    if (event.range !== undefined) infos.push(rangeInfo(event.range));
+    if (event.error !== undefined) infos.push(errorInfo(event.error));
+    const length = FAN_EVENT_METADATA_LEN + infos.reduce((total, info) => total + info.length, 0);
+    const metadata = new Uint8Array(FAN_EVENT_METADATA_LEN);
+    const view = new DataView(metadata.buffer);
+    view.setUint32(0, length, true);
+    metadata[4] = FANOTIFY_METADATA_VERSION;
+    view.setUint16(6, FAN_EVENT_METADATA_LEN, true);
+    view.setBigUint64(8, event.mask, true);
+    view.setInt32(16, event.fd, true);
+    view.setInt32(20, event.pid, true);
+    chunks.push(metadata, ...infos);
+  }
+  const out = new Uint8Array(chunks.reduce((total, chunk) => total + chunk.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+function header(type: number, length: number): { bytes: Uint8Array; view: DataView } {
+  const bytes = new Uint8Array(pad4(length));
+  const view = new DataView(bytes.buffer);
+  bytes[0] = type;
+  view.setUint16(2, bytes.length, true);
+  return { bytes, view };
+}
+
+function fidInfo(type: number, fsid: [number, number], fid: Fid, name: string | null): Uint8Array {
+  const nameBytes = name === null ? null : utf8.encode(name);
+  const { bytes, view } = header(type, 4 + 8 + 8 + 8 + (nameBytes === null ? 0 : nameBytes.length + 1));
+  view.setInt32(4, fsid[0], true);
+  view.setInt32(8, fsid[1], true);
+  view.setUint32(12, 8, true);
+  view.setInt32(16, FILEID_INO32_GEN, true);
+  view.setUint32(20, fid.ino, true);
+  view.setUint32(24, fid.gen, true);
+  if (nameBytes !== null) bytes.set(nameBytes, 28);
+  return bytes;
+}
+
+function rangeInfo(range: Range): Uint8Array {
+  const { bytes, view } = header(FAN_EVENT_INFO_TYPE_RANGE, 24);
+  view.setBigUint64(8, BigInt(range.offset), true);
+  view.setBigUint64(16, BigInt(range.count), true);
+  return bytes;
+}
+
+function errorInfo(error: { error: number; count: number }): Uint8Array {
+  const { bytes, view } = header(FAN_EVENT_INFO_TYPE_ERROR, 12);
+  view.setInt32(4, error.error, true);
+  view.setUint32(8, error.count, true);
+  return bytes;
+}
+
+const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
+
+/** The events of a stream; ECORRUPT naming the byte offset of the first thing that is not the layout above. */
+export function decodeFanotifyEvents(bytes: Uint8Array): FanotifyEvent[] {
+  if (!(bytes instanceof Uint8Array)) throw new FanlogError('EINVAL', 'bytes must be a Uint8Array');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const bad = (offset: number, what: string): FanlogError => new FanlogError('ECORRUPT', `fanotify stream at byte ${offset}: ${what}`, { offset });
+  const events: FanotifyEvent[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    if (bytes.length - at < FAN_EVENT_METADATA_LEN) throw bad(at, `${bytes.length - at} bytes, an event's metadata is 24`);
+    const length = view.getUint32(at, true);
+    if (bytes[at + 4] !== FANOTIFY_METADATA_VERSION) throw bad(at + 4, `metadata version ${bytes[at + 4]}, not 3`);
+    const metadataLength = view.getUint16(at + 6, true);
+    if (metadataLength !== FAN_EVENT_METADATA_LEN) throw bad(at + 6, `metadata_len ${metadataLength}, not 24`);
+    if (length < FAN_EVENT_METADATA_LEN || length > bytes.length - at) throw bad(at, `event_len ${length} does not fit`);
+    const event: FanotifyEvent = { mask: view.getBigUint64(at + 8, true), fd: view.getInt32(at + 16, true), pid: view.getInt32(at + 20, true) };
+    for (let info = at + FAN_EVENT_METADATA_LEN; info < at + length; ) {
+      if (at + length - info < 4) throw bad(info, 'an info record shorter than its header');
+      const type = bytes[info]!;
+      const infoLength = view.getUint16(info + 2, true);
+      if (infoLength < 4 || infoLength > at + length - info) throw bad(info + 2, `info record len ${infoLength} does not fit`);
+      readInfo(bytes, view, info, type, infoLength, event, bad);
+      info += infoLength;
+    }
+    events.push(event);
+    at += length;
+  }
+  return events;
+}
+
+function readInfo(bytes: Uint8Array, view: DataView, at: number, type: number, length: number, event: FanotifyEvent, bad: (offset: number, what: string) => FanlogError): void {
+  if (type === FAN_EVENT_INFO_TYPE_RANGE) {
+    if (length < 24) throw bad(at, `a RANGE record of ${length} bytes`);
+    event.range = { offset: Number(view.getBigUint64(at + 8, true)), count: Number(view.getBigUint64(at + 16, true)) };
+  } else if (type === FAN_EVENT_INFO_TYPE_ERROR) {
+    if (length < 12) throw bad(at, `an ERROR record of ${length} bytes`);
+    event.error = { error: view.getInt32(at + 4, true), count: view.getUint32(at + 8, true) };
+  } else if ([FAN_EVENT_INFO_TYPE_FID, FAN_EVENT_INFO_TYPE_DFID_NAME, FAN_EVENT_INFO_TYPE_OLD_DFID_NAME, FAN_EVENT_INFO_TYPE_NEW_DFID_NAME].includes(type)) {
+    if (length < 20) throw bad(at, `a FID record of ${length} bytes`);
+    const handleBytes = view.getUint32(at + 12, true);
+    const handleType = view.getInt32(at + 16, true);
+    if (handleType !== FILEID_INO32_GEN || handleBytes !== 8 || 20 + handleBytes > length) throw bad(at + 12, `a file handle of type ${handleType} and ${handleBytes} bytes, not FILEID_INO32_GEN's 8`);
+    const fid = { ino: view.getUint32(at + 20, true), gen: view.getUint32(at + 24, true) };
+    event.fsid = [view.getInt32(at + 4, true), view.getInt32(at + 8, true)];
+    if (type === FAN_EVENT_INFO_TYPE_FID) {
+      event.fid = fid;
+      return;
+    }
+    const nameAt = at + 28;
+    const end = bytes.indexOf(0, nameAt);
+    if (end < 0 || end >= at + length) throw bad(nameAt, 'a name with no NUL in its record');
+    let name: string;
+    try {
+      name = utf8Fatal.decode(bytes.subarray(nameAt, end));
+    } catch {
+      throw bad(nameAt, 'a name that is not UTF-8');
+    }
+    const dir = { fid, name };
+    if (type === FAN_EVENT_INFO_TYPE_DFID_NAME) event.dir = dir;
+    else if (type === FAN_EVENT_INFO_TYPE_OLD_DFID_NAME) event.oldDir = dir;
+    else event.newDir = dir;
+  }
+  // Any other info type is skipped by its len.
+}

@@ -1,0 +1,97 @@
+/**
+ * fanotify's event stream (interop/fanotify-events.ts): golden bytes
+ * written by hand from <linux/fanotify.h>'s layout (metadata, info
+ * headers, __kernel_fsid_t, struct file_handle of FILEID_INO32_GEN, the
+ * range record), for a create, a rename, a pre-access with its range, an
+ * overflow and a permission event; the stream of a whole demo journal
+ * decodes and encodes back to the same bytes; and fuzzed input either
+ * decodes or is ECORRUPT with an offset.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { expect, it } from 'vitest';
+import { decodeFanotifyEvents, decodeRecord, encodeFanotifyEvents, Engine, FAN_CREATE, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_Q_OVERFLOW, FAN_RENAME, Prng, writeFanotifyEvents } from '../../index.js';
+import type { RecordView } from '../../engine/record/record.js';
+import { rejectionSync, tempDir } from '../helpers.js';
+
+const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+const record = (mask: bigint, extra: Partial<RecordView> = {}): RecordView => ({ kind: 'event', op: 'create', time: 0n, mask, pid: 7, fid: { ino: 42, gen: 7 }, ...extra });
+
+// Pieces, little-endian, from the header: metadata is event_len, vers 3, reserved, metadata_len 24, mask, fd -1, pid.
+const metadata = (length: number, mask: string, pid = '07000000'): string => `${length.toString(16).padStart(2, '0')}000000` + '03' + '00' + '1800' + mask + 'ffffffff' + pid;
+const FSID = '00000000' + '00000000';
+const HANDLE = (ino: string, gen: string): string => '08000000' + '01000000' + ino + gen; // handle_bytes 8, FILEID_INO32_GEN
+const FID_42 = '01' + '00' + '1c00' + FSID + HANDLE('2a000000', '07000000'); // 28 bytes
+
+it('writes a create with its parent and name (DFID_NAME) and its object (FID) as the kernel lays them out', () => {
+  const dfidName = '02' + '00' + '2000' + FSID + HANDLE('01000000', '01000000') + '6100' + '0000'; // "a\0", padded to 32
+  const expected = metadata(24 + 32 + 28, '0001000000000000') + dfidName + FID_42;
+  const bytes = encodeFanotifyEvents([record(FAN_CREATE, { parentFid: { ino: 1, gen: 1 }, name: 'a' })]);
+  expect(hex(bytes)).toBe(expected);
+  expect(decodeFanotifyEvents(bytes)).toEqual([{ mask: FAN_CREATE, fd: -1, pid: 7, fsid: [0, 0], dir: { fid: { ino: 1, gen: 1 }, name: 'a' }, fid: { ino: 42, gen: 7 } }]);
+});
+
+it('writes a rename with OLD_DFID_NAME and NEW_DFID_NAME', () => {
+  const old = '0a' + '00' + '2000' + FSID + HANDLE('10000000', '03000000') + '6f6c6400'; // "old\0": 32 bytes
+  const neu = '0c' + '00' + '2000' + FSID + HANDLE('11000000', '04000000') + '6e657700'; // "new\0"
+  const expected = metadata(24 + 32 + 32 + 28, '0000001000000000') + old + neu + FID_42;
+  const rename = record(FAN_RENAME, { op: 'rename', oldParentFid: { ino: 0x10, gen: 3 }, oldName: 'old', parentFid: { ino: 0x11, gen: 4 }, name: 'new' });
+  expect(hex(encodeFanotifyEvents([rename]))).toBe(expected);
+});
+
+it('writes a pre-access with its RANGE, exact by default or page-aligned, and maps FAN_PRE_MODIFY under linuxOnly', () => {
+  const range = (offset: string, count: string): string => '06' + '00' + '1800' + '00000000' + offset + count;
+  const read = record(FAN_PRE_ACCESS, { kind: 'request', op: 'read', range: { offset: 5000, count: 100 } });
+  expect(hex(encodeFanotifyEvents([read]))).toBe(metadata(24 + 28 + 24, '0000100000000000') + FID_42 + range('8813000000000000', '6400000000000000'));
+  // Mainline Linux: PAGE_ALIGN_DOWN(5000) = 4096 to PAGE_ALIGN(5100) = 8192.
+  expect(hex(encodeFanotifyEvents([read], { pageAlign: true }))).toBe(metadata(24 + 28 + 24, '0000100000000000') + FID_42 + range('0010000000000000', '0010000000000000'));
+  const write = record(FAN_PRE_MODIFY, { kind: 'request', op: 'write', range: { offset: 0, count: 8 } });
+  expect(decodeFanotifyEvents(encodeFanotifyEvents([write]))[0]!.mask).toBe(FAN_PRE_MODIFY);
+  expect(decodeFanotifyEvents(encodeFanotifyEvents([write], { linuxOnly: true }))[0]!.mask).toBe(FAN_PRE_ACCESS);
+});
+
+it('writes an overflow as 24 bytes of metadata and a permission event with FAN_NOFD', () => {
+  expect(hex(writeFanotifyEvents([{ mask: FAN_Q_OVERFLOW, fd: -1, pid: 0 }]))).toBe(metadata(24, '0040000000000000', '00000000'));
+  const ask = record(FAN_OPEN_PERM, { kind: 'request', op: 'open' });
+  expect(hex(encodeFanotifyEvents([ask]))).toBe(metadata(24 + 28, '0000010000000000') + FID_42);
+  // Decisions, op records and eviction notes are not events.
+  expect(encodeFanotifyEvents([{ ...ask, kind: 'decision', response: 1 }, { kind: 'op', op: 'mkdir', time: 0n }])).toEqual(new Uint8Array(0));
+});
+
+it('decodes the stream of a whole demo journal and writes it back to the same bytes', async () => {
+  const dir = `${tempDir()}/demo`;
+  expect(spawnSync(process.execPath, [CLI, 'demo', '--dir', dir, '--files', '30'], { encoding: 'utf8', timeout: 120_000 }).status).toBe(0);
+  const engine = await Engine.open(dir, { readOnly: true });
+  const records: RecordView[] = [];
+  for await (const { payload } of engine.journal.read()) records.push(decodeRecord(payload));
+  await engine.close();
+  const bytes = encodeFanotifyEvents(records);
+  const events = decodeFanotifyEvents(bytes);
+  expect(events.length).toBeGreaterThan(300);
+  expect(hex(writeFanotifyEvents(events))).toBe(hex(bytes));
+  expect(decodeFanotifyEvents(writeFanotifyEvents(events))).toEqual(events);
+});
+
+it('decodes fuzzed input or refuses it with ECORRUPT and an offset, over 3,000 seeded mutations', () => {
+  const prng = new Prng(15);
+  const base = encodeFanotifyEvents([
+    record(FAN_CREATE, { parentFid: { ino: 1, gen: 1 }, name: 'naïve' }),
+    record(FAN_RENAME, { oldParentFid: { ino: 2, gen: 2 }, oldName: 'x', parentFid: { ino: 3, gen: 3 }, name: 'y' }),
+    record(FAN_PRE_ACCESS, { range: { offset: 1, count: 2 } }),
+  ]);
+  let refused = 0;
+  for (let i = 0; i < 3000; i++) {
+    const damaged = prng.chance(0.3) ? base.slice(0, prng.int(base.length)) : base.slice();
+    if (damaged.length === base.length) for (let n = 1 + prng.int(3); n > 0; n--) damaged[prng.int(damaged.length)] = prng.int(256);
+    try {
+      decodeFanotifyEvents(damaged);
+    } catch {
+      const error = rejectionSync(() => decodeFanotifyEvents(damaged)) as { code?: string; offset?: number };
+      expect(error.code, `mutation ${i}`).toBe('ECORRUPT');
+      expect(error.offset, `mutation ${i}`).toEqual(expect.any(Number));
+      refused++;
+    }
+  }
+  expect(refused).toBeGreaterThan(500);
+});
