@@ -228,6 +228,20 @@ program
     await redisTail(options);
   });
 
+program
+  .command('export')
+  .description("The changelog's events and permission requests as fanotify's binary event stream (lock-free, beside a running application)")
+  .requiredOption('--format <format>', "'fanotify'")
+  .option('--dir <dir>', DIR_HELP, './fanlog-data')
+  .option('--from <seq>', 'first seq to export (default: the oldest retained)', parseSeq)
+  .option('--linux-only', "drop fanlog's own high mask bits (FAN_PRE_MODIFY becomes FAN_PRE_ACCESS)")
+  .option('--page-align', 'widen pre-content ranges to whole pages, as mainline Linux reports them')
+  .option('--out <file>', 'write to FILE instead of stdout')
+  .action(async (options: { dir: string; format: string; from?: bigint; linuxOnly?: boolean; pageAlign?: boolean; out?: string }) => {
+    const { exportCommand } = await import('./export.js');
+    await exportCommand(options);
+  });
+
 function parseIndex(value: string): number {
   const index = Number(value);
   if (!Number.isInteger(index) || index < 0 || index > 100_000_000) throw new InvalidArgumentError(`expected a run index from 0, got '${value}'`);

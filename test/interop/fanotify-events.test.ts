@@ -95,3 +95,21 @@ it('decodes fuzzed input or refuses it with ECORRUPT and an offset, over 3,000 s
   }
   expect(refused).toBeGreaterThan(500);
 });
+
+it('fanlog export --format fanotify writes the stream of an engine directory, lock-free', async () => {
+  const dir = `${tempDir()}/engine`;
+  const engine = await Engine.open(dir, { store: 'lmdb' });
+  await engine.fs.mkdir('/d');
+  for (let i = 0; i < 5; i++) await engine.fs.create(`/d/f${i}`);
+  const records: RecordView[] = [];
+  for await (const { payload } of engine.journal.read()) records.push(decodeRecord(payload));
+  // The application still holds the engine.
+  const out = `${tempDir()}/stream.bin`;
+  const run = spawnSync(process.execPath, [CLI, 'export', '--format', 'fanotify', '--dir', dir, '--out', out], { encoding: 'utf8' });
+  await engine.close();
+  expect(run.status, run.stderr).toBe(0);
+  const { readFileSync } = await import('node:fs');
+  expect(hex(new Uint8Array(readFileSync(out)))).toBe(hex(encodeFanotifyEvents(records)));
+  expect(decodeFanotifyEvents(new Uint8Array(readFileSync(out))).filter((event) => event.mask === FAN_CREATE).map((event) => event.dir?.name)).toEqual(['f0', 'f1', 'f2', 'f3', 'f4']);
+  expect(spawnSync(process.execPath, [CLI, 'export', '--format', 'xml', '--dir', dir], { encoding: 'utf8' }).stderr).toMatch(/^fanlog: EINVAL: /);
+});

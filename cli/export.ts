@@ -1,0 +1,29 @@
+/**
+ * `fanlog export --format fanotify [--from SEQ] [--linux-only] [--page-align]
+ * [--out FILE]`: the changelog's events and permission requests as the
+ * binary stream a fanotify reader gets (interop/fanotify-events.ts), to
+ * stdout or FILE. Lock-free, as `tail`: it reads the segment files beside
+ * any application that holds the engine, and exports what was written.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { decodeRecord } from '../engine/record/codec.js';
+import type { RecordView } from '../engine/record/record.js';
+import { FanlogError } from '../errors.js';
+import { encodeFanotifyEvents } from '../interop/fanotify-events.js';
+import { JournalFollower } from '../journal/follower.js';
+import { NodeIo } from '../journal/node-io.js';
+
+export async function exportCommand(options: { dir: string; format: string; from?: bigint; linuxOnly?: boolean; pageAlign?: boolean; out?: string }): Promise<void> {
+  if (options.format !== 'fanotify') throw new FanlogError('EINVAL', `--format ${options.format}: the export format is fanotify (lfs is tail --format lfs)`);
+  if (!existsSync(path.join(options.dir, 'journal'))) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
+  const follower = new JournalFollower(new NodeIo(), options.dir, options.from);
+  const chunks: Uint8Array[] = [];
+  for (let batch = await follower.poll(); batch.length > 0; batch = await follower.poll()) {
+    const records: RecordView[] = batch.map(({ payload }) => decodeRecord(payload));
+    chunks.push(encodeFanotifyEvents(records, { linuxOnly: options.linuxOnly === true, pageAlign: options.pageAlign === true }));
+  }
+  const bytes = Buffer.concat(chunks);
+  if (options.out !== undefined) writeFileSync(options.out, bytes);
+  else process.stdout.write(bytes);
+}
