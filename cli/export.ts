@@ -5,12 +5,13 @@
  * stdout or FILE. Lock-free, as `tail`: it reads the segment files beside
  * any application that holds the engine, and exports what was written.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { decodeRecord } from '../engine/record/codec.js';
 import type { RecordView } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
 import { encodeFanotifyEvents } from '../interop/fanotify-events.js';
+import { importFanotifyEvents } from '../interop/fanotify-import.js';
 import { JournalFollower } from '../journal/follower.js';
 import { NodeIo } from '../journal/node-io.js';
 
@@ -26,4 +27,19 @@ export async function exportCommand(options: { dir: string; format: string; from
   const bytes = Buffer.concat(chunks);
   if (options.out !== undefined) writeFileSync(options.out, bytes);
   else process.stdout.write(bytes);
+}
+
+/** `fanlog import --format fanotify FILE`: a captured stream into the engine's changelog (it takes the lock: `--wait`). */
+export async function importCommand(options: { dir: string; format: string; file: string; wait?: number }): Promise<void> {
+  if (options.format !== 'fanotify') throw new FanlogError('EINVAL', `--format ${options.format}: the import format is fanotify`);
+  const bytes = new Uint8Array(readFileSync(options.file));
+  const { Engine } = await import('../fanlog.js');
+  const { whileBusy } = await import('./commands.js');
+  const engine = await whileBusy(options, () => Engine.open(options.dir));
+  try {
+    const count = await importFanotifyEvents(engine, bytes);
+    process.stdout.write(`imported ${count} events from ${options.file} into ${options.dir}, through seq ${engine.journal.headSeq}\n`);
+  } finally {
+    await engine.close();
+  }
 }

@@ -242,6 +242,18 @@ program
     await exportCommand(options);
   });
 
+program
+  .command('import')
+  .description("Replay a captured fanotify event stream into the engine's changelog, as event records with no operation behind them")
+  .requiredOption('--format <format>', "'fanotify'")
+  .argument('<file>', 'the captured stream')
+  .option('--dir <dir>', DIR_HELP, './fanlog-data')
+  .option('--wait [ms]', WAIT_HELP, parseWait)
+  .action(async (file: string, options: { dir: string; format: string; wait?: number }) => {
+    const { importCommand } = await import('./export.js');
+    await importCommand({ ...options, ...waitOf(options.wait), file });
+  });
+
 function parseIndex(value: string): number {
   const index = Number(value);
   if (!Number.isInteger(index) || index < 0 || index > 100_000_000) throw new InvalidArgumentError(`expected a run index from 0, got '${value}'`);

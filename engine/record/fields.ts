@@ -55,6 +55,7 @@ export const OP_CODES: Readonly<Record<OpName, number>> = {
   group: 20,
   consumer: 21,
   release: 22,
+  external: 23,
 };
 
 /**

@@ -37,6 +37,8 @@ export const OP_NAMES = [
   'group',
   'consumer',
   'release',
+  /** Events imported from outside (a captured fanotify stream): no operation of this filesystem behind them. */
+  'external',
 ] as const;
 export type OpName = (typeof OP_NAMES)[number];
 
