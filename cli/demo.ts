@@ -94,10 +94,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   const started = performance.now();
   const prng = new Prng(options.seed);
   prepareDemoDirectory(options.dir);
-  say(`fanlog demo: an HSM and a backup tool on a changelog (dir ${options.dir}, ${n(options.files)} files, seed ${options.seed})`);
-  say('The filesystem is fanlog\'s simulated one (engine.fs): files have sizes and offline ranges, not bytes, so a');
-  say('"64 MiB stub" costs nothing on your disk. The journal, the store and every fsync are real, in the directory above.');
-  say();
+  sayIntro(options);
 
   // 1. The archive.
   say('1. Populating an archive of offline stub files');
@@ -108,10 +105,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   await hsmGroup(engine);
   const backup = new Backup(await engine.consumers.register('backup', { from: 'oldest' }));
   say(`   ${n(paths.length)} stubs, ${mib(stubBytes)} offline: their content is "on tape" until the HSM daemon fills a range on demand`);
-  // With --redis: the changelog is replicated too, into a stream of this demo's own.
-  const stream = `fanlog-demo-${engine.journal.journalId}`;
-  const replicator = options.redis === undefined ? null : await engine.replicate({ url: options.redis, stream });
-  if (replicator !== null) say(`   replicating the changelog into the Redis stream '${stream}' at ${options.redis}`);
+  const { stream, replicator } = await startReplica(engine, options.redis);
 
   // 2-5. The workload, with a daemon restart midway.
   say('2. Running 16 simulated processes, the HSM daemon and the backup consumer');
@@ -272,6 +266,22 @@ export async function runDemoWorker(options: { dir: string; seed: number }): Pro
 }
 
 /** From the journal and the backup consumer: nothing lost, nothing answered twice. */
+function sayIntro(options: DemoOptions): void {
+  say(`fanlog demo: an HSM and a backup tool on a changelog (dir ${options.dir}, ${n(options.files)} files, seed ${options.seed})`);
+  say('The filesystem is fanlog\'s simulated one (engine.fs): files have sizes and offline ranges, not bytes, so a');
+  say('"64 MiB stub" costs nothing on your disk. The journal, the store and every fsync are real, in the directory above.');
+  say();
+}
+
+/** With --redis: the changelog is replicated too, into a stream of this demo's own. */
+async function startReplica(engine: Engine, url: string | undefined): Promise<{ stream: string; replicator: Awaited<ReturnType<Engine['replicate']>> | null }> {
+  const stream = `fanlog-demo-${engine.journal.journalId}`;
+  if (url === undefined) return { stream, replicator: null };
+  const replicator = await engine.replicate({ url, stream });
+  say(`   replicating the changelog into the Redis stream '${stream}' at ${url}`);
+  return { stream, replicator };
+}
+
 /**
  * With --redis: catches the replicator up (after the crash), then a remote
  * backup reader (RedisConsumer, a group of its own) reads the stream: it

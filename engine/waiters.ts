@@ -4,6 +4,19 @@
  * whichever comes first. A group's queue waits for events with it, the
  * consumer registry for durable records.
  */
+/** The period of the timer that keeps the process alive while something waits (it does nothing when it fires). */
+const KEEP_ALIVE_MS = 2 ** 31 - 1;
+
+/** Awaits `promise` holding a ref'd timer, so that Node's event loop cannot drain while it is pending. */
+export async function keepingAlive<T>(promise: Promise<T>): Promise<T> {
+  const timer = setInterval(() => undefined, KEEP_ALIVE_MS);
+  try {
+    return await promise;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 export class Waiters {
   readonly #waiting = new Set<() => void>();
 

@@ -40,6 +40,7 @@ import { type Intent, intentFields, intentOf, type IntentOp, type IntentStep } f
 import { GuardedOperation, type Outcome } from './operation.js';
 import { type PermissionGroup, PermissionRequest } from './request.js';
 import { denialCode, denialError, isAllowed, priorityKey } from './rules.js';
+import { keepingAlive } from '../waiters.js';
 
 /** What the broker needs of the engine. */
 export interface PermissionHost {
@@ -75,9 +76,6 @@ export interface PendingOperation {
   pid: number;
   waitingOn: { group: string; requestSeq: bigint } | null;
 }
-
-/** The period of the timer that keeps the process alive while an operation waits (it does nothing when it fires). */
-const KEEP_ALIVE_MS = 2 ** 31 - 1;
 
 const failed = (error: unknown): Outcome => ({ outcome: 'failed', code: (error as { code?: string } | null)?.code ?? 'EIO' });
 
@@ -137,22 +135,9 @@ export class PermissionBroker {
     }
   }
 
-  /**
-   * Waits for a request's answer; a denial settles the operation as denied
-   * and throws. While it waits, a ref'd timer keeps Node's event loop alive,
-   * as a blocked syscall keeps a process: an awaited operation nobody has
-   * answered yet must not let the process drain and exit. It goes when the
-   * request is answered (by a listener or a timeout) or abandoned (the
-   * engine closed or failed).
-   */
+  /** Waits for a request's answer, keeping the process alive as a blocked syscall does; a denial settles and throws. */
   async #wait(operation: GuardedOperation, request: PermissionRequest): Promise<void> {
-    const keepAlive = setInterval(() => undefined, KEEP_ALIVE_MS);
-    let response: number;
-    try {
-      response = await request.answered;
-    } finally {
-      clearInterval(keepAlive);
-    }
+    const response = await keepingAlive(request.answered);
     operation.answered(request);
     if (isAllowed(response)) return;
     this.#settle(operation, { outcome: 'denied', code: denialCode(response) });
