@@ -27,7 +27,7 @@ import { decodeGroup } from '../engine/notify/group-codec.js';
 import { decodeRecord } from '../engine/record/codec.js';
 import { FanlogError } from '../errors.js';
 import { JournalFollower } from '../journal/follower.js';
-import { NodeIo } from '../journal/node-io.js';
+import { lastLockHolder, NodeIo } from '../journal/node-io.js';
 import { decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES } from '../journal/segment.js';
 import { CONSUMER_PREFIX, GROUP_PREFIX, HIGH_WATER_KEY } from '../store/keys.js';
 import { openMetaStore, type SealedStore, type StoreKind } from '../store/meta-store.js';
@@ -88,7 +88,7 @@ export async function inspect(dir: string, requested?: StoreKind): Promise<Inspe
   const found = await inspectDirectory(io, dir, requested);
   if (found.fresh) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`);
   const journal = await journalView(path.join(dir, 'journal'));
-  const lastHolderPid = readLastHolder(dir);
+  const lastHolderPid = lastLockHolder(dir);
   if (found.store !== 'lmdb') {
     const why = found.store === 'level' ? 'LevelDB lets one process open it' : 'it is not read beside a writer';
     const note = `a ${found.store} store is read only by the process that holds the engine (${why}): this is what the journal alone tells; consumers, groups and the checkpoint are in that process's engine.metrics()`;
@@ -99,15 +99,6 @@ export async function inspect(dir: string, requested?: StoreKind): Promise<Inspe
     return { dir, store: 'lmdb', lastHolderPid, journal, stored: await storeView(store, journal), note: null };
   } finally {
     await store.close();
-  }
-}
-
-function readLastHolder(dir: string): number | null {
-  try {
-    const pid = readFileSync(path.join(dir, 'LOCK'), 'utf8').trim().split(/\s+/)[0] ?? '';
-    return /^\d+$/.test(pid) ? Number(pid) : null;
-  } catch {
-    return null;
   }
 }
 

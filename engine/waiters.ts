@@ -6,14 +6,17 @@
  */
 /** The period of the timer that keeps the process alive while something waits (it does nothing when it fires). */
 const KEEP_ALIVE_MS = 2 ** 31 - 1;
+/** One timer for every wait: ref'd while any is pending, unref'd otherwise (no timer made per wait). */
+let keepAliveTimer: NodeJS.Timeout | null = null;
+let waiting = 0;
 
 /** Awaits `promise` holding a ref'd timer, so that Node's event loop cannot drain while it is pending. */
 export async function keepingAlive<T>(promise: Promise<T>): Promise<T> {
-  const timer = setInterval(() => undefined, KEEP_ALIVE_MS);
+  if (waiting++ === 0) (keepAliveTimer ??= setInterval(() => undefined, KEEP_ALIVE_MS)).ref();
   try {
     return await promise;
   } finally {
-    clearInterval(timer);
+    if (--waiting === 0) keepAliveTimer!.unref();
   }
 }
 

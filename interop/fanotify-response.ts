@@ -15,8 +15,7 @@
  * ERRNO. FAN_INFO's trailing info records (an audit rule) are not read.
  */
 import { FanlogError, invalid } from '../errors.js';
-import { FAN_ALLOW, FAN_DENY } from '../engine/notify/masks.js';
-import { ERRNO } from '../engine/permission/rules.js';
+import { responseProblem } from '../engine/permission/rules.js';
 import { checkInteger } from '../validate.js';
 
 export const FANOTIFY_RESPONSE_BYTES = 8;
@@ -24,29 +23,19 @@ export const FAN_NOFD = -1;
 export const FAN_AUDIT = 0x10;
 export const FAN_INFO = 0x20;
 
-const ERRNOS = new Set<number>(Object.values(ERRNO));
-
 export interface FanotifyResponse {
   fd: number;
   response: number;
 }
 
-/** What is wrong with a response word, or null when the kernel would take it. */
-function responseProblem(response: number): string | null {
-  const verdict = response & 0xff & ~(FAN_AUDIT | FAN_INFO);
-  const errno = response >>> 24;
-  if (verdict !== FAN_ALLOW && verdict !== FAN_DENY) return `response 0x${response.toString(16)} is neither FAN_ALLOW nor FAN_DENY`;
-  if ((response & 0x00ffff00) !== 0) return `response 0x${response.toString(16)} has bits the kernel does not define`;
-  if (errno !== 0 && verdict === FAN_ALLOW) return 'an errno goes with FAN_DENY only';
-  if (errno !== 0 && !ERRNOS.has(errno)) return `errno ${errno} is not one a listener may choose (EPERM, EIO, EBUSY, ETXTBSY, EAGAIN, ENOSPC, EDQUOT)`;
-  return null;
-}
+/** What the kernel refuses in a response word written to it (permission/rules.ts), its own flags allowed. */
+const problemOf = (response: number): string | null => responseProblem(response, FAN_AUDIT | FAN_INFO);
 
 /** One response in the kernel's layout; EINVAL for a response the kernel would refuse. */
 export function encodeFanotifyResponse({ fd, response }: FanotifyResponse): Uint8Array {
   checkInteger('fd', fd, -1, 2 ** 31 - 1);
   checkInteger('response', response, 0, 0xffffffff);
-  const problem = responseProblem(response);
+  const problem = problemOf(response);
   if (problem !== null) throw invalid(problem);
   const bytes = new Uint8Array(FANOTIFY_RESPONSE_BYTES);
   const view = new DataView(bytes.buffer);
@@ -63,7 +52,7 @@ export function decodeFanotifyResponses(bytes: Uint8Array): FanotifyResponse[] {
   for (let at = 0; at < bytes.length; at += FANOTIFY_RESPONSE_BYTES) {
     if (bytes.length - at < FANOTIFY_RESPONSE_BYTES) throw new FanlogError('ECORRUPT', `fanotify response at byte ${at}: ${bytes.length - at} bytes, a response is 8`, { offset: at });
     const response = view.getUint32(at + 4, true);
-    const problem = responseProblem(response);
+    const problem = problemOf(response);
     if (problem !== null) throw new FanlogError('ECORRUPT', `fanotify response at byte ${at}: ${problem}`, { offset: at + 4 });
     out.push({ fd: view.getInt32(at, true), response });
   }

@@ -13,7 +13,7 @@
  * lock a new file while the first still holds the old one).
  */
 import { createRequire } from 'node:module';
-import { constants as fsConstants, promises as fsp } from 'node:fs';
+import { constants as fsConstants, promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Io, IoFile, IoLock, IoOpenMode } from './io.js';
 
@@ -62,6 +62,21 @@ class NodeFile implements IoFile {
 
   async close(): Promise<void> {
     await this.handle.close();
+  }
+}
+
+/** The pid a holder wrote into the lock file's text; null when there is none. */
+export function holderPid(text: string): number | null {
+  const pid = text.trim().split(/\s+/)[0] ?? '';
+  return /^\d+$/.test(pid) ? Number(pid) : null;
+}
+
+/** The pid the directory's last lock holder wrote (it may have exited); null when none is known. Reads, never locks. */
+export function lastLockHolder(dir: string): number | null {
+  try {
+    return holderPid(readFileSync(path.join(dir, LOCK_NAME), 'utf8'));
+  } catch {
+    return null;
   }
 }
 
@@ -116,8 +131,8 @@ export class NodeIo implements Io {
     const handle = await fsp.open(lockPath, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644);
     try {
       if (!tryLock(handle.fd)) {
-        const holder = (await handle.readFile('utf8').catch(() => '')).trim().split(/\s+/)[0] ?? '';
-        throw busy(/^\d+$/.test(holder) ? `${dir} is locked by process ${holder}` : `${dir} is locked by another holder`);
+        const holder = holderPid(await handle.readFile('utf8').catch(() => ''));
+        throw busy(holder !== null ? `${dir} is locked by process ${holder}` : `${dir} is locked by another holder`);
       }
       const pid = Buffer.from(`${process.pid}\n`);
       await handle.truncate(0);

@@ -6,9 +6,15 @@
  * background with a capped backoff.
  */
 import { Redis } from 'ioredis';
-import { FanlogError } from '../errors.js';
+import { FanlogError, invalid } from '../errors.js';
 
 const CONNECT_TIMEOUT_MS = 5000;
+
+/** `redis://host:port[/db]` (or rediss://), else EINVAL. */
+export function checkRedisUrl(url: unknown): string {
+  if (typeof url !== 'string' || !/^rediss?:\/\/[^\s/]+(\/\d+)?$/.test(url)) throw invalid(`url must be redis://host:port[/db], got ${String(url)}`);
+  return url;
+}
 
 export async function connect(url: string): Promise<Redis> {
   const redis = new Redis(url, {

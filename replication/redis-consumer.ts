@@ -23,7 +23,7 @@ import type { Redis } from 'ioredis';
 import type { DeliveredRecord } from '../consumers/consumer.js';
 import { FanlogError, invalid } from '../errors.js';
 import { checkInteger, checkOptions } from '../validate.js';
-import { connect } from './connect.js';
+import { checkRedisUrl, connect } from './connect.js';
 import { recordOfEntry } from './entry.js';
 
 export interface RedisConsumerOptions {
@@ -55,7 +55,7 @@ export class RedisConsumer {
     for (const name of ['url', 'stream', 'group', 'consumer'] as const) {
       if (typeof opts[name] !== 'string' || opts[name]!.length === 0) throw invalid(`${name} must be a non-empty string`);
     }
-    if (!/^rediss?:\/\/[^\s/]+(\/\d+)?$/.test(opts.url!)) throw invalid(`url must be redis://host:port[/db], got ${opts.url}`);
+    checkRedisUrl(opts.url);
     const checked: Required<RedisConsumerOptions> = {
       url: opts.url!,
       stream: opts.stream!,

@@ -32,7 +32,7 @@ import { encodedOf } from '../engine/record/view.js';
 import { FanlogError, invalid } from '../errors.js';
 import { checkInteger, checkOptions } from '../validate.js';
 import { entryFields } from './entry.js';
-import { connect } from './connect.js';
+import { checkRedisUrl, connect } from './connect.js';
 import { APPEND_SCRIPT } from './script.js';
 
 export interface ReplicateOptions {
@@ -298,7 +298,7 @@ export async function lowestUnacknowledged(redis: Redis, stream: string): Promis
 
 function checkReplicateOptions(options: ReplicateOptions): CheckedOptions {
   const opts = checkOptions<ReplicateOptions>('options', options, ['url', 'stream', 'consumer', 'mask', 'filter', 'batchRecords', 'waitReplicas', 'trim', 'onError']);
-  if (typeof opts.url !== 'string' || !/^rediss?:\/\/[^\s/]+(\/\d+)?$/.test(opts.url)) throw invalid(`url must be redis://host:port[/db], got ${String(opts.url)}`);
+  const url = checkRedisUrl(opts.url);
   if (typeof opts.stream !== 'string' || opts.stream.length === 0 || opts.stream.length > 512) throw invalid('stream must be a name of 1 to 512 characters');
   if (opts.trim !== undefined && opts.trim !== 'acked') {
     if (typeof opts.trim !== 'object' || opts.trim === null) throw invalid("trim must be 'acked' or { maxLen }");
@@ -307,8 +307,8 @@ function checkReplicateOptions(options: ReplicateOptions): CheckedOptions {
   if (opts.onError !== undefined && typeof opts.onError !== 'function') throw invalid('onError must be a function');
   return {
     ...opts,
-    url: opts.url,
-    stream: opts.stream,
+    url,
+    stream: opts.stream!,
     batchRecords: checkInteger('batchRecords', opts.batchRecords ?? 1000, 1, 100_000),
     waitReplicas: checkInteger('waitReplicas', opts.waitReplicas ?? 0, 0, 1000),
   };

@@ -15,21 +15,29 @@ export type PermissionClass = 'notif' | 'content' | 'pre-content';
 /** Every permission event bit: the events that wait for an answer. */
 export const PERMISSION_BITS: Mask = FAN_PERMISSION_EVENTS | FAN_PRE_CONTENT_EVENTS;
 
+/**
+ * What Linux refuses in a response word (a u32), or null: a verdict other
+ * than FAN_ALLOW or FAN_DENY (besides the `flags` allowed, such as
+ * FAN_AUDIT in the kernel's own layout), stray bits, an errno with
+ * FAN_ALLOW or outside the whitelist.
+ */
+export function responseProblem(response: number, flags = 0): string | null {
+  const verdict = response & 0xff & ~flags;
+  const errno = response >>> 24;
+  if ((verdict !== FAN_ALLOW && verdict !== FAN_DENY) || (response & 0x00ffff00) !== 0) return `response 0x${response.toString(16)} is neither FAN_ALLOW nor FAN_DENY`;
+  if (errno !== 0 && verdict === FAN_ALLOW) return 'an errno goes with FAN_DENY only';
+  if (errno !== 0 && !ERRNO_CODES.has(errno)) return `errno ${errno} is not one a listener may choose (EIO, EPERM, EBUSY, ETXTBSY, EAGAIN, ENOSPC, EDQUOT)`;
+  return null;
+}
+
 /** Checks a listener's response; returns it. EINVAL for anything Linux rejects. */
 export function checkResponse(response: unknown, groupClass: PermissionClass): number {
   if (typeof response !== 'number' || !Number.isInteger(response) || response < 0 || response > 0xffffffff) {
     throw invalid(`response must be FAN_ALLOW, FAN_DENY or FAN_DENY_ERRNO(errno), got ${String(response)}`);
   }
-  const verdict = response & 0xff;
-  const errno = response >>> 24;
-  if ((verdict !== FAN_ALLOW && verdict !== FAN_DENY) || (response & 0x00ffff00) !== 0) {
-    throw invalid(`response 0x${response.toString(16)} is neither FAN_ALLOW nor FAN_DENY`);
-  }
-  if (errno !== 0) {
-    if (verdict === FAN_ALLOW) throw invalid('an errno goes with FAN_DENY only');
-    if (groupClass !== 'pre-content') throw invalid('a custom errno needs a pre-content group');
-    if (!ERRNO_CODES.has(errno)) throw invalid(`errno ${errno} is not one a listener may choose (EIO, EPERM, EBUSY, ETXTBSY, EAGAIN, ENOSPC, EDQUOT)`);
-  }
+  if ((response & 0xff) === FAN_DENY && response >>> 24 !== 0 && groupClass !== 'pre-content') throw invalid('a custom errno needs a pre-content group');
+  const problem = responseProblem(response);
+  if (problem !== null) throw invalid(problem);
   return response;
 }
 
