@@ -61,7 +61,7 @@ export { encodeRecord, decodeRecord } from './engine/record/codec.js';
 export * from './engine/notify/masks.js';
 export { ERRNO, responseName } from './engine/permission/rules.js';
 export { exportLfsChangelog, lfsLine, lustreType, lustreFid, LUSTRE_RECORD_TYPES, type LustreRecordType, CLF_UNLINK_LAST } from './interop/lfs.js';
-export { encodeFanotifyEvents, decodeFanotifyEvents, writeFanotifyEvents, fanotifyEventOf, type FanotifyEvent, type FanotifyExportOptions, FILEID_INO32_GEN } from './interop/fanotify-events.js';
+export { encodeFanotifyEvents, decodeFanotifyEvents, writeFanotifyEvents, fanotifyEventOf, type FanotifyEvent, type FanotifyExportOptions, FILEID_INO32_GEN, FANLOG_INFO_TYPE_WRITE } from './interop/fanotify-events.js';
 export { importFanotifyEvents } from './interop/fanotify-import.js';
 export { encodeFanotifyResponse, decodeFanotifyResponses, type FanotifyResponse, FANOTIFY_RESPONSE_BYTES, FAN_NOFD, FAN_AUDIT, FAN_INFO } from './interop/fanotify-response.js';
 export type { Intent, IntentBase, OpenIntent, ReadIntent, WriteIntent, TruncateIntent, FaultIntent } from './engine/permission/intent.js';

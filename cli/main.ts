@@ -234,7 +234,7 @@ program
   .requiredOption('--format <format>', "'fanotify'")
   .option('--dir <dir>', DIR_HELP, './fanlog-data')
   .option('--from <seq>', 'first seq to export (default: the oldest retained)', parseSeq)
-  .option('--linux-only', "drop fanlog's own high mask bits (FAN_PRE_MODIFY becomes FAN_PRE_ACCESS)")
+  .option('--linux-only', "drop fanlog's own high mask bits (FAN_PRE_MODIFY becomes FAN_PRE_ACCESS, flagged by a FANLOG_WRITE info record)")
   .option('--page-align', 'widen pre-content ranges to whole pages, as mainline Linux reports them')
   .option('--out <file>', 'write to FILE instead of stdout')
   .action(async (options: { dir: string; format: string; from?: bigint; linuxOnly?: boolean; pageAlign?: boolean; out?: string }) => {

@@ -22,6 +22,7 @@
  *       NUL-terminated
  *     RANGE (6): u32 pad, u64 offset, u64 count
  *     ERROR (5): s32 error, u32 error_count
+ *     FANLOG_WRITE (255, fanlog's own): the header alone; see linuxOnly
  *   Other info types are skipped by their len.
  *
  * fanlog's fid `{ ino, gen }` is the handle FILEID_INO32_GEN (type 1):
@@ -32,13 +33,18 @@
  * NEW_DFID_NAME; every event with an object FID of it; a pre-content event
  * with a range RANGE. Masks keep their 64 bits (fanlog's own high bits
  * are fanlog-only); `linuxOnly` drops them, mapping FAN_PRE_MODIFY to
- * FAN_PRE_ACCESS (Linux reports a write's pre-content event so);
+ * FAN_PRE_ACCESS, as Linux reports a write's pre-content event, with the
+ * write flagged by a FANLOG_WRITE record (Linux's own event says nothing of
+ * it; a reader skips the type as it skips any it does not know). fanlog
+ * raises no FAN_FS_ERROR; an imported one keeps its ERROR record's body in
+ * the record's `value` (8 bytes, as the stream has them), and exports back
+ * with it;
  * `pageAlign` widens ranges to whole pages, as mainline Linux reports them
  * (PAGE_ALIGN_DOWN(offset) to PAGE_ALIGN(offset + count)); by default the
  * exact range, as the pre-content series reports it.
  */
 import type { Fid, Range, RecordView } from '../engine/record/record.js';
-import { FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_RENAME } from '../engine/notify/masks.js';
+import { FAN_FS_ERROR, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_RENAME } from '../engine/notify/masks.js';
 import { FanlogError } from '../errors.js';
 
 export const FAN_EVENT_METADATA_LEN = 24;
@@ -49,6 +55,8 @@ export const FAN_EVENT_INFO_TYPE_ERROR = 5;
 export const FAN_EVENT_INFO_TYPE_RANGE = 6;
 export const FAN_EVENT_INFO_TYPE_OLD_DFID_NAME = 10;
 export const FAN_EVENT_INFO_TYPE_NEW_DFID_NAME = 12;
+/** fanlog's own info type: the pre-content event is a write (written under linuxOnly, where FAN_PRE_MODIFY becomes FAN_PRE_ACCESS). */
+export const FANLOG_INFO_TYPE_WRITE = 255;
 export const FILEID_INO32_GEN = 1;
 const PAGE = 4096;
 const LINUX_BITS = 0xffffffffn;
@@ -67,13 +75,15 @@ export interface FanotifyEvent {
   newDir?: { fid: Fid; name: string };
   range?: Range;
   error?: { error: number; count: number };
+  /** A pre-access that is a write (FANLOG_WRITE): FAN_PRE_MODIFY, as Linux reports it. */
+  write?: true;
   /** The filesystem id of the handles ([0, 0] unless given). */
   fsid?: [number, number];
 }
 
 export interface FanotifyExportOptions {
   fsid?: [number, number];
-  /** Drop fanlog's high 32 bits (FAN_PRE_MODIFY becomes FAN_PRE_ACCESS). */
+  /** Drop fanlog's high 32 bits (FAN_PRE_MODIFY becomes FAN_PRE_ACCESS, flagged `write`). */
   linuxOnly?: boolean;
   /** Ranges widened to whole 4 KiB pages, as mainline Linux reports them. */
   pageAlign?: boolean;
@@ -83,10 +93,12 @@ export interface FanotifyExportOptions {
 export function fanotifyEventOf(record: RecordView, options: FanotifyExportOptions = {}): FanotifyEvent | null {
   if ((record.kind !== 'event' && record.kind !== 'request') || record.mask === undefined) return null;
   let mask = record.mask;
-  if (options.linuxOnly === true) mask = ((mask & FAN_PRE_MODIFY) !== 0n ? FAN_PRE_ACCESS : 0n) | (mask & LINUX_BITS);
+  const write = options.linuxOnly === true && (mask & FAN_PRE_MODIFY) !== 0n;
+  if (options.linuxOnly === true) mask = (write ? FAN_PRE_ACCESS : 0n) | (mask & LINUX_BITS);
   if (mask === 0n) return null;
   const fsid = options.fsid ?? [0, 0];
   const event: FanotifyEvent = { mask, pid: record.pid ?? 0, fd: -1, fsid };
+  if (write) event.write = true;
   if ((record.mask & FAN_RENAME) !== 0n && record.oldParentFid !== undefined && record.oldName !== undefined && record.parentFid !== undefined && record.name !== undefined) {
     event.oldDir = { fid: record.oldParentFid, name: record.oldName };
     event.newDir = { fid: record.parentFid, name: record.name };
@@ -98,6 +110,7 @@ export function fanotifyEventOf(record: RecordView, options: FanotifyExportOptio
     const { offset, count } = record.range;
     event.range = options.pageAlign === true ? { offset: Math.floor(offset / PAGE) * PAGE, count: Math.ceil((offset + count) / PAGE) * PAGE - Math.floor(offset / PAGE) * PAGE } : { offset, count };
   }
+  if ((mask & FAN_FS_ERROR) !== 0n && record.value?.length === ERROR_BODY) event.error = errorOf(record.value);
   return event;
 }
 
@@ -126,6 +139,7 @@ export function writeFanotifyEvents(events: readonly FanotifyEvent[]): Uint8Arra
     if (event.fid !== undefined) infos.push(fidInfo(FAN_EVENT_INFO_TYPE_FID, fsid, event.fid, null));
     if (event.range !== undefined) infos.push(rangeInfo(event.range));
     if (event.error !== undefined) infos.push(errorInfo(event.error));
+    if (event.write === true) infos.push(header(FANLOG_INFO_TYPE_WRITE, 4).bytes);
     const length = FAN_EVENT_METADATA_LEN + infos.reduce((total, info) => total + info.length, 0);
     const metadata = new Uint8Array(FAN_EVENT_METADATA_LEN);
     const view = new DataView(metadata.buffer);
@@ -175,10 +189,25 @@ function rangeInfo(range: Range): Uint8Array {
 }
 
 function errorInfo(error: { error: number; count: number }): Uint8Array {
-  const { bytes, view } = header(FAN_EVENT_INFO_TYPE_ERROR, 12);
-  view.setInt32(4, error.error, true);
-  view.setUint32(8, error.count, true);
+  const { bytes } = header(FAN_EVENT_INFO_TYPE_ERROR, 4 + ERROR_BODY);
+  bytes.set(errorBody(error), 4);
   return bytes;
+}
+
+/** An ERROR record's body: s32 error, u32 error_count (what an imported FS_ERROR record keeps as its `value`). */
+const ERROR_BODY = 8;
+
+export function errorBody(error: { error: number; count: number }): Uint8Array {
+  const bytes = new Uint8Array(ERROR_BODY);
+  const view = new DataView(bytes.buffer);
+  view.setInt32(0, error.error, true);
+  view.setUint32(4, error.count, true);
+  return bytes;
+}
+
+function errorOf(body: Uint8Array): { error: number; count: number } {
+  const view = new DataView(body.buffer, body.byteOffset, body.length);
+  return { error: view.getInt32(0, true), count: view.getUint32(4, true) };
 }
 
 const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
@@ -217,7 +246,9 @@ function readInfo(bytes: Uint8Array, view: DataView, at: number, type: number, l
     event.range = { offset: Number(view.getBigUint64(at + 8, true)), count: Number(view.getBigUint64(at + 16, true)) };
   } else if (type === FAN_EVENT_INFO_TYPE_ERROR) {
     if (length < 12) throw bad(at, `an ERROR record of ${length} bytes`);
-    event.error = { error: view.getInt32(at + 4, true), count: view.getUint32(at + 8, true) };
+    event.error = errorOf(bytes.subarray(at + 4, at + 12));
+  } else if (type === FANLOG_INFO_TYPE_WRITE) {
+    event.write = true;
   } else if ([FAN_EVENT_INFO_TYPE_FID, FAN_EVENT_INFO_TYPE_DFID_NAME, FAN_EVENT_INFO_TYPE_OLD_DFID_NAME, FAN_EVENT_INFO_TYPE_NEW_DFID_NAME].includes(type)) {
     if (length < 20) throw bad(at, `a FID record of ${length} bytes`);
     const handleBytes = view.getUint32(at + 12, true);

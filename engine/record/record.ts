@@ -107,6 +107,7 @@ export interface RecordFields {
   stat: Stat;
   attrs: Attrs;
   xattr: string;
+  /** An op: the xattr value set. An imported FS_ERROR event (op `external`): its ERROR record's body (interop/fanotify-events.ts). */
   value: Uint8Array;
   target: string;
   offline: boolean;
@@ -161,7 +162,7 @@ export type OpRecord = RecordBase & { kind: 'op' } & MayCarry<
   >;
 /** One event on one object: what consumers read. */
 export type EventRecord = RecordBase & { kind: 'event' } & Carries<'mask'> &
-  MayCarry<'fid' | 'parentFid' | 'name' | 'oldParentFid' | 'oldName' | 'path' | 'oldPath' | 'range' | 'stat' | 'xattr' | 'target' | 'pid' | 'tid' | 'uid' | 'gid' | 'operationSeq'>;
+  MayCarry<'fid' | 'parentFid' | 'name' | 'oldParentFid' | 'oldName' | 'path' | 'oldPath' | 'range' | 'stat' | 'xattr' | 'target' | 'pid' | 'tid' | 'uid' | 'gid' | 'operationSeq' | 'value'>;
 /** A permission request, journaled before any listener sees it. */
 export type RequestRecord = RecordBase & { kind: 'request' } & Carries<'mask' | 'fid' | 'parentFid' | 'name' | 'path' | 'stat' | 'pid' | 'tid' | 'uid' | 'group'> &
   MayCarry<'gid' | 'range' | 'operationSeq' | 'step' | 'steps' | 'args' | 'intent'>;

@@ -10,7 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { decodeFanotifyEvents, decodeRecord, encodeFanotifyEvents, Engine, FAN_CREATE, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_Q_OVERFLOW, FAN_RENAME, Prng, writeFanotifyEvents } from '../../index.js';
+import { decodeFanotifyEvents, decodeRecord, encodeFanotifyEvents, Engine, FAN_CREATE, FAN_FS_ERROR, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_Q_OVERFLOW, FAN_RENAME, importFanotifyEvents, Prng, writeFanotifyEvents } from '../../index.js';
 import type { RecordView } from '../../engine/record/record.js';
 import { rejectionSync, tempDir } from '../helpers.js';
 
@@ -50,6 +50,41 @@ it('writes a pre-access with its RANGE, exact by default or page-aligned, and ma
   expect(decodeFanotifyEvents(encodeFanotifyEvents([write]))[0]!.mask).toBe(FAN_PRE_MODIFY);
   expect(decodeFanotifyEvents(encodeFanotifyEvents([write], { linuxOnly: true }))[0]!.mask).toBe(FAN_PRE_ACCESS);
 });
+
+it('flags a write under linuxOnly in a private info record, which a reader skips and import turns back into FAN_PRE_MODIFY', async () => {
+  const range = '06' + '00' + '1800' + '00000000' + '0000000000000000' + '0800000000000000';
+  const WRITE = 'ff' + '00' + '0400'; // FANLOG_INFO_TYPE_WRITE: the header alone
+  const write = record(FAN_PRE_MODIFY, { kind: 'request', op: 'write', range: { offset: 0, count: 8 } });
+  const linux = encodeFanotifyEvents([write], { linuxOnly: true });
+  expect(hex(linux)).toBe(metadata(24 + 28 + 24 + 4, '0000100000000000') + FID_42 + range + WRITE);
+  expect(decodeFanotifyEvents(linux)).toEqual([{ mask: FAN_PRE_ACCESS, fd: -1, pid: 7, fsid: [0, 0], fid: { ino: 42, gen: 7 }, range: { offset: 0, count: 8 }, write: true }]);
+  // A read is not flagged; without linuxOnly the mask says it and no flag is written.
+  expect(hex(encodeFanotifyEvents([{ ...write, mask: FAN_PRE_ACCESS }], { linuxOnly: true }))).toBe(metadata(24 + 28 + 24, '0000100000000000') + FID_42 + range);
+  expect(hex(encodeFanotifyEvents([write]))).toBe(metadata(24 + 28 + 24, '0000000001000000') + FID_42 + range);
+  const records = await importedRecords(linux);
+  expect(records.map((imported) => imported.mask)).toEqual([FAN_PRE_MODIFY]);
+  expect(hex(encodeFanotifyEvents(records, { linuxOnly: true }))).toBe(hex(linux));
+});
+
+it("keeps an FS_ERROR event's ERROR record through an import, and exports it back", async () => {
+  const error = '05' + '00' + '0c00' + '05000000' + '03000000'; // error EIO, error_count 3
+  const captured = metadata(24 + 28 + 12, '0080000000000000', '00000000') + FID_42 + error;
+  const events = decodeFanotifyEvents(Buffer.from(captured, 'hex'));
+  expect(events).toEqual([{ mask: FAN_FS_ERROR, fd: -1, pid: 0, fsid: [0, 0], fid: { ino: 42, gen: 7 }, error: { error: 5, count: 3 } }]);
+  expect(hex(writeFanotifyEvents(events))).toBe(captured);
+  const records = await importedRecords(Buffer.from(captured, 'hex'));
+  expect(hex(encodeFanotifyEvents(records))).toBe(captured);
+});
+
+/** A stream imported into a new engine, and the records it journaled. */
+async function importedRecords(stream: Uint8Array): Promise<RecordView[]> {
+  const engine = await Engine.open(`${tempDir()}/imported`);
+  expect(await importFanotifyEvents(engine, stream)).toBeGreaterThan(0);
+  const records: RecordView[] = [];
+  for await (const { payload } of engine.journal.read()) records.push(decodeRecord(payload));
+  await engine.close();
+  return records.filter((imported) => imported.op === 'external');
+}
 
 it('writes an overflow as 24 bytes of metadata and a permission event with FAN_NOFD', () => {
   expect(hex(writeFanotifyEvents([{ mask: FAN_Q_OVERFLOW, fd: -1, pid: 0 }]))).toBe(metadata(24, '0040000000000000', '00000000'));
