@@ -18,6 +18,7 @@ import { CORE_OPTION_NAMES, EngineCore, type EngineCoreOptions, type EngineParts
 import { checkInteger, checkOptions } from './validate.js';
 import { collectMetrics, type EngineMetrics } from './metrics.js';
 import type { ReplicateOptions, Replicator } from './replication/replicator.js';
+import type { Mirror, MirrorOptions } from './mirror/mirror.js';
 import { u64At } from './engine/record/bytes.js';
 
 /** Where a record's time (u64 ns) starts: after its version, kind and op bytes (engine/record/fields.ts). */
@@ -67,6 +68,17 @@ export class Engine extends EngineCore {
     // Loaded on first use: an engine that never replicates never loads the Redis client.
     const { Replicator: replicator } = await import('./replication/replicator.js');
     return replicator.start(this.consumers, this.journal, options);
+  }
+
+  /**
+   * Mirrors a real directory into the engine's filesystem (mirror/mirror.ts):
+   * resolves with the running Mirror after its start scan. ENOENT or ENOTDIR
+   * when `dir` is not a directory.
+   */
+  async mirror(dir: string, options?: MirrorOptions): Promise<Mirror> {
+    this.checkWritable();
+    const { Mirror: mirror } = await import('./mirror/mirror.js');
+    return mirror.start(this, dir, options);
   }
 
   /** Opens (or creates) the engine in `dir`: see engine/engine.ts for what opening does. */

@@ -57,6 +57,7 @@ export type { PendingOperation } from './engine/permission/broker.js';
 export type { FileStat } from './engine/fs/fs-queries.js';
 export { type EngineMetrics, prometheusText } from './metrics.js';
 export type { ReplicateOptions, Replicator, ReplicatorStats } from './replication/replicator.js';
+export type { Mirror, MirrorOptions, MirrorStats, MirrorProblem, ReconcileResult, ScanReason } from './mirror/mirror.js';
 export { encodeRecord, decodeRecord } from './engine/record/codec.js';
 export * from './engine/notify/masks.js';
 export { ERRNO, responseName } from './engine/permission/rules.js';

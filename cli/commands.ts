@@ -151,7 +151,7 @@ export async function stat(options: CommonOptions & { prometheus?: boolean }): P
   if (view.note !== null) out(`note         ${view.note}`);
 }
 
-const TYPE_NAMES: Record<string, string> = { event: 'EVENT', request: 'PERMREQ', decision: 'DECISION', evicted: 'EVICTED', config: 'CONFIG' };
+const TYPE_NAMES: Record<string, string> = { event: 'EVENT', request: 'PERMREQ', decision: 'DECISION', evicted: 'EVICTED', config: 'CONFIG', note: 'NOTE' };
 const fid = (value: Fid | undefined): string => (value === undefined ? '' : `[0x${value.ino.toString(16)}:0x${value.gen.toString(16)}]`);
 
 /** One line in the style of `lfs changelog`: seq, type, time, date, mask, target, parent, name, path, and what else applies. */
@@ -160,7 +160,8 @@ export function changelogLine(seq: bigint, record: RecordView): string {
   const nanos = (record.time % 1_000_000_000n).toString().padStart(9, '0');
   const clock = `${date.toISOString().slice(11, 19)}.${nanos}`;
   const day = date.toISOString().slice(0, 10).replaceAll('-', '.');
-  const type = record.kind === 'event' ? maskNames(record.mask ?? 0n).join('|') : TYPE_NAMES[record.kind] ?? record.kind;
+  const kindName = TYPE_NAMES[record.kind] ?? record.kind;
+  const type = record.kind === 'event' ? maskNames(record.mask ?? 0n).join('|') : record.kind === 'note' ? `${kindName}:${record.op}` : kindName;
   const parts = [String(seq), type, clock, day, `0x${(record.mask ?? 0n).toString(16)}`];
   if (record.fid !== undefined) parts.push(`t=${fid(record.fid)}`);
   if (record.parentFid !== undefined) parts.push(`p=${fid(record.parentFid)}`);
@@ -173,6 +174,8 @@ export function changelogLine(seq: bigint, record: RecordView): string {
   if (requestSeq !== undefined) parts.push(`req=${requestSeq}`);
   if (record.response !== undefined) parts.push(`response=${responseName(record.response)}${record.timeout === true ? ' (timeout)' : ''}`);
   if (record.consumer !== undefined) parts.push(`consumer=${record.consumer} lost=${record.fromSeq}..${record.toSeq}`);
+  if (record.reason !== undefined) parts.push(`reason=${record.reason}`);
+  if (record.source !== undefined) parts.push(`source=${record.source}`);
   return parts.join(' ');
 }
 

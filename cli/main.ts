@@ -214,6 +214,23 @@ program
   });
 
 program
+  .command('mirror <source>')
+  .description('Mirror a real directory into the engine: a scan, then (unless --once) watch it until SIGINT or SIGTERM')
+  .option('--once', 'scan once and exit')
+  .option('--into <path>', "where in the engine's filesystem (an existing directory)", '/')
+  .option('--ignore <name>', 'leave out entries of this name, and what is below them (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+  .option('--rescan-every <ms>', 'a full scan this often', parseCount)
+  .option('--settle <ms>', 'apply hints once none came for this long (default 50)', parseCount)
+  .option('--dir <dir>', DIR_HELP, './fanlog-data')
+  .option('--store <kind>', STORE_HELP)
+  .option('--json', "the mirror's stats as one JSON object")
+  .option('--wait [ms]', WAIT_HELP, parseWait)
+  .action(async (source: string, options: Common & { once?: boolean; into?: string; ignore?: string[]; rescanEvery?: number; settle?: number; wait?: unknown }) => {
+    const { mirrorCommand } = await import('./mirror.js');
+    await mirrorCommand({ ...options, ...waitOf(options.wait), source });
+  });
+
+program
   .command('redis-tail')
   .description("Print a replicated stream's entries as tail prints records: all of them, or through a consumer group")
   .requiredOption('--redis <url>', 'redis://host:port[/db]')

@@ -28,3 +28,25 @@ export function progressBar(label: string, total: number, options: { stream?: No
     stop: () => undefined,
   };
 }
+
+/** A count with no known total (a crawl): on a terminal a live count; on a pipe a line per `every`, or nothing with `quietOnPipe`. */
+export function progressCount(label: string, options: { stream?: NodeJS.WriteStream; quietOnPipe?: boolean; every?: number } = {}): Progress {
+  const stream = options.stream ?? process.stdout;
+  if (stream.isTTY) {
+    const bar = new SingleBar({ format: `  ${label}: {value}`, hideCursor: true, stream }, Presets.shades_classic);
+    bar.start(0, 0);
+    return { update: (value) => bar.update(value), stop: () => bar.stop() };
+  }
+  if (options.quietOnPipe === true) return { update: () => undefined, stop: () => undefined };
+  const every = options.every ?? 10_000;
+  let shown = 0;
+  return {
+    update: (value) => {
+      if (value - shown >= every) {
+        shown = value;
+        stream.write(`  ${label}: ${value.toLocaleString('en-US')}\n`);
+      }
+    },
+    stop: () => undefined,
+  };
+}

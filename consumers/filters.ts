@@ -12,9 +12,12 @@
  * which the consumer runs instead.
  *   path-prefix <prefix>   records whose path (or old path) is the prefix or under it
  *   mask <hex>             records whose mask has any of these bits
+ * A note (a mirror's scan: it says records before it may not be exact)
+ * passes both when the tree it is about holds the prefix, or any mask.
  */
 import { FanlogError, invalid } from '../errors.js';
-import { hasMaskAt, maskMeetsAt, pathUnderAt, type RecordHeader } from '../engine/record/view.js';
+import { hasMaskAt, maskMeetsAt, pathAboveAt, pathUnderAt, type RecordHeader } from '../engine/record/view.js';
+import { kindAt } from '../engine/record/bytes.js';
 import { checkName } from '../validate.js';
 
 export type FilterPredicate = (header: RecordHeader) => boolean;
@@ -47,8 +50,8 @@ const BUILT_INS: Record<string, FilterFactory> = {
     if (!argument.startsWith('/')) throw invalid(`path-prefix needs an absolute path, got '${argument}'`);
     const prefix = new TextEncoder().encode(argument);
     return withRawTest(
-      (header) => under(header.path, argument) || under(header.oldPath, argument),
-      (b, start, end) => pathUnderAt(b, start, end, prefix),
+      (header) => under(header.path, argument) || under(header.oldPath, argument) || (header.kind === 'note' && header.path !== undefined && under(argument, header.path)),
+      (b, start, end) => pathUnderAt(b, start, end, prefix) || (kindAt(b, start) === 'note' && pathAboveAt(b, start, end, prefix)),
     );
   },
   mask: (argument) => {
@@ -56,9 +59,9 @@ const BUILT_INS: Record<string, FilterFactory> = {
     const bits = BigInt(argument.startsWith('0x') ? argument : `0x${argument}`);
     const [low, high] = [Number(bits & 0xffffffffn) | 0, Number(bits >> 32n) | 0];
     return withRawTest(
-      (header) => header.mask !== undefined && (header.mask & bits) !== 0n,
-      // A record without a mask does not pass a mask filter.
-      (b, start, end) => hasMaskAt(b, start, end) && maskMeetsAt(b, start, end, low, high),
+      (header) => header.kind === 'note' || (header.mask !== undefined && (header.mask & bits) !== 0n),
+      // Any other record without a mask does not pass a mask filter.
+      (b, start, end) => kindAt(b, start) === 'note' || (hasMaskAt(b, start, end) && maskMeetsAt(b, start, end, low, high)),
     );
   },
 };

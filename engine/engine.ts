@@ -39,7 +39,8 @@ import type { ChangelogReader, ChangelogSource } from './changelog-source.js';
 import { captureCheckpoint, type CheckpointBound, checkpointBound, type CheckpointLayout } from './checkpoint.js';
 import { type EngineCoreOptions, type EngineParts, type EngineRecovery, openParts } from './engine-open.js';
 import { FailStopStore } from './fail-stop-store.js';
-import { FanlogFs, type FsHost } from './fs/fs.js';
+import type { FanlogFs, FsHost } from './fs/fs.js';
+import { MirroredFs } from './fs/fs-mirror.js';
 import type { FsState } from './fs/fs-state.js';
 import { Groups } from './notify/group-registry.js';
 import { FAN_ALL_EVENTS, type Mask } from './notify/masks.js';
@@ -56,6 +57,10 @@ export type { Intent } from './permission/intent.js';
 export class EngineCore {
   readonly fs: FanlogFs;
   readonly groups: Groups;
+  /** @internal The same filesystem, with the operations a mirror of a real directory makes (fs/fs-mirror.ts). */
+  get mirrored(): MirroredFs {
+    return this.fs as MirroredFs;
+  }
   /** @internal */
   readonly permissions: PermissionBroker;
   /** @internal The MetaStore, through a FailStopStore: a failed store write fails the engine. */
@@ -96,7 +101,7 @@ export class EngineCore {
     // What the layers need of the engine; checked here rather than declared
     // with `implements`, whose members are internal to the published types.
     const host: FsHost & PermissionHost & ChangelogSource = this;
-    this.fs = new FanlogFs(host);
+    this.fs = new MirroredFs(host);
     this.permissions = new PermissionBroker(host);
     this.groups = new Groups(this);
     this.durableCheckpoint = parts.checkpoint;

@@ -24,6 +24,8 @@ const LAYERS: [prefix: string, rank: number][] = [
   ['replication/', 4.5],
   // Formats other tools read and write (fanotify, lfs changelog): above the engine's records.
   ['interop/', 4.5],
+  // A real directory mirrored into the engine's filesystem: above the engine, composed by fanlog.ts.
+  ['mirror/', 4.5],
   ['fanlog.ts', 5],
   ['crash/', 6],
   ['cli/', 6],

@@ -20,8 +20,13 @@ export interface ProcessContext {
   uid?: number;
   gid?: number;
 }
-/** A call's process context, and the time of the call: every record it journals carries that one time. */
-export type Context = Required<ProcessContext> & { time: bigint };
+/**
+ * A call's process context, and the time of the call: every record it
+ * journals carries that one time. A mirror's changes (`source: 'mirror'`)
+ * have no process: their records carry no pid, tid, uid or gid, and their
+ * events say where they came from.
+ */
+export type Context = Required<ProcessContext> & { time: bigint; source?: 'mirror' };
 
 export type OpenFlags = 'r' | 'w' | 'rw';
 export const PAGE_BYTES = 4096;
@@ -86,7 +91,7 @@ export abstract class FsBase {
 
   /** @internal */
   protected opRecord(ctx: Context, op: OpName, fields: OpFields): OpRecord {
-    const record: OpRecord = { kind: 'op', op, time: ctx.time, pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, gid: ctx.gid };
+    const record: OpRecord = ctx.source === undefined ? { kind: 'op', op, time: ctx.time, pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, gid: ctx.gid } : { kind: 'op', op, time: ctx.time };
     return Object.assign(record, fields);
   }
 
@@ -121,11 +126,15 @@ export abstract class FsBase {
       mask: inode.type === 'dir' ? mask | FAN_ONDIR : mask,
       fid: fidOf(inode),
       stat: statOf(inode),
-      pid: ctx.pid,
-      tid: ctx.tid,
-      uid: ctx.uid,
-      gid: ctx.gid,
     };
+    if (ctx.source === undefined) {
+      record.pid = ctx.pid;
+      record.tid = ctx.tid;
+      record.uid = ctx.uid;
+      record.gid = ctx.gid;
+    } else {
+      record.source = ctx.source;
+    }
     if (path !== undefined) record.path = path;
     return extra === undefined ? record : Object.assign(record, extra);
   }

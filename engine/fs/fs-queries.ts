@@ -25,6 +25,13 @@ export abstract class FsQueries extends FsContent {
     return { ...statOf(inode), offline: !inode.offline.isEmpty };
   }
 
+  /** A path's attributes; a symlink's own, not followed (lstat(2)). */
+  async lstat(path: string, context?: ProcessContext): Promise<FileStat> {
+    this.begin(context);
+    const { inode } = this.existing(path, false);
+    return { ...statOf(inode), offline: !inode.offline.isEmpty };
+  }
+
   /** The names in a directory, sorted. */
   async readdir(path: string, context?: ProcessContext): Promise<string[]> {
     this.begin(context);

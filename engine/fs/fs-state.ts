@@ -158,6 +158,8 @@ export class FsState {
       case 'chown':
       case 'utimes':
         return this.applyAttrs(record, op, time);
+      case 'sync':
+        return this.applySync(record, time);
       case 'setxattr':
       case 'removexattr': {
         const inode = this.must(record.fid, op);
@@ -185,6 +187,9 @@ export class FsState {
       time,
       parent: parent.ino,
     });
+    // A mirror's create carries the times it found on disk.
+    if (attrs?.mtime !== undefined) inode.mtime = attrs.mtime;
+    if (attrs?.atime !== undefined) inode.atime = attrs.atime;
     if (type === 'file') {
       inode.size = attrs?.size ?? 0;
       if (record.offline === true) inode.offline.add(0, inode.size);
@@ -226,6 +231,18 @@ export class FsState {
     if (attrs.atime !== undefined) inode.atime = attrs.atime;
     if (attrs.mtime !== undefined) inode.mtime = attrs.mtime;
     this.touch(inode, time, { modified: false });
+  }
+
+  /** A mirror's sync: the attributes and size found on disk, at once. */
+  private applySync(record: OpSource, time: bigint): void {
+    const inode = this.must(record.fid, 'sync');
+    const attrs = record.attrs!;
+    const size = attrs.size;
+    if (size !== undefined && size !== inode.size) {
+      inode.offline.remove(size, Number.MAX_SAFE_INTEGER);
+      inode.size = size;
+    }
+    this.applyAttrs(record, 'sync', time);
   }
 
   /** write, truncate, hsmFill and hsmRelease: a file's size and offline ranges. */

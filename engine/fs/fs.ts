@@ -101,7 +101,11 @@ export class FanlogFs extends FsQueries {
   }
 
   async link(existingPath: string, newPath: string, context?: ProcessContext): Promise<void> {
-    const ctx = this.begin(context);
+    await this.linkWith(this.begin(context), existingPath, newPath);
+  }
+
+  /** @internal link, in a context already made (a mirror's, fs-mirror.ts). */
+  protected async linkWith(ctx: Context, existingPath: unknown, newPath: unknown): Promise<void> {
     const source = this.existing(existingPath, false);
     if (source.inode.type === 'dir') throw fsError('EPERM', `cannot hard-link a directory: '${source.path}'`);
     const at = this.absent(newPath);
@@ -153,7 +157,11 @@ export class FanlogFs extends FsQueries {
   }
 
   async rename(from: string, to: string, context?: ProcessContext): Promise<void> {
-    const ctx = this.begin(context);
+    await this.renameWith(this.begin(context), from, to);
+  }
+
+  /** @internal rename, in a context already made (a mirror's, fs-mirror.ts). */
+  protected async renameWith(ctx: Context, from: unknown, to: unknown): Promise<void> {
     const source = this.existing(from, false);
     if (source.name === '') throw fsError('EBUSY', 'cannot rename the root directory');
     const targetComponents = parsePath(to, 'to');

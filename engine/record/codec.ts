@@ -58,8 +58,11 @@ export function encodeRecordInto(w: ByteWriter, record: EngineRecord): void {
   if (record.pid !== undefined) (w.byte(16), w.varint(record.pid));
   if (record.tid !== undefined) (w.byte(17), w.varint(record.tid));
   if (record.uid !== undefined) (w.byte(18), w.varint(record.uid));
-  if (record.group !== undefined) (w.byte(19), w.string(record.group));
-  if (record.config !== undefined) (w.byte(20), w.string(record.config));
+  // Tags 19 and 20 are named by kind (fields.ts): never both names.
+  const tag19 = record.kind === 'event' ? record.source : record.group;
+  const tag20 = record.kind === 'note' ? record.reason : record.config;
+  if (tag19 !== undefined) (w.byte(19), w.string(tag19));
+  if (tag20 !== undefined) (w.byte(20), w.string(tag20));
   // Tag 21 is the operation's seq, or in a decision the request's: never both.
   const seq21 = record.kind === 'decision' ? record.requestSeq : record.operationSeq;
   if ((record.kind === 'decision' ? record.operationSeq : record.requestSeq) !== undefined) assert.fail(`a ${record.kind} record with the wrong one of operationSeq and requestSeq`);

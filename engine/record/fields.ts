@@ -21,14 +21,17 @@ import type { OpName, RecordKind } from './record.js';
 /**
  * The version written. Format 2 added tags 29..31 (a request's binary
  * intent) and stopped writing tag 24; format 3 added tag 32 (the process's
- * gid, wherever its uid is).
+ * gid, wherever its uid is); format 4 added the kind `note` and the ops
+ * `sync`, `scanBegin` and `scanEnd` (a mirrored directory), and names tag
+ * 19 `source` in an event and tag 20 `reason` in a note (no new tag: an
+ * older build refuses a format 4 record by its version byte).
  */
-export const CODEC_VERSION = 3;
+export const CODEC_VERSION = 4;
 /** The versions read, with the last tag each may hold. */
-export const TAG_MAX_BY_VERSION: Readonly<Record<number, number>> = { 1: 28, 2: 31, 3: 32 };
+export const TAG_MAX_BY_VERSION: Readonly<Record<number, number>> = { 1: 28, 2: 31, 3: 32, 4: 32 };
 
 /** Kind codes. */
-export const KIND_CODES: Readonly<Record<RecordKind, number>> = { op: 0, event: 1, config: 2, request: 3, decision: 4, evicted: 5 };
+export const KIND_CODES: Readonly<Record<RecordKind, number>> = { op: 0, event: 1, config: 2, request: 3, decision: 4, evicted: 5, note: 6 };
 
 /** Op codes. */
 export const OP_CODES: Readonly<Record<OpName, number>> = {
@@ -56,6 +59,9 @@ export const OP_CODES: Readonly<Record<OpName, number>> = {
   consumer: 21,
   release: 22,
   external: 23,
+  sync: 24,
+  scanBegin: 25,
+  scanEnd: 26,
 };
 
 /**
@@ -105,8 +111,10 @@ export const FIELDS: readonly FieldSpec[] = [
   { tag: 16, name: 'pid', type: 'varint' },
   { tag: 17, name: 'tid', type: 'varint' },
   { tag: 18, name: 'uid', type: 'varint' },
-  { tag: 19, name: 'group', type: 'string' },
-  { tag: 20, name: 'config', type: 'string' },
+  /** A request's or decision's group; in an event, where it came from (`source`, a mirror's). */
+  { tag: 19, name: 'group', type: 'string', byKind: { event: 'source' } },
+  /** A legacy config record's JSON; in a note, its reason. */
+  { tag: 20, name: 'config', type: 'string', byKind: { note: 'reason' } },
   /** The operation a request belongs to, or an entry completes; in a decision, the request answered. */
   { tag: 21, name: 'operationSeq', type: 'bigvarint', byKind: { decision: 'requestSeq' } },
   { tag: 22, name: 'response', type: 'varint' },

@@ -6,11 +6,14 @@
  * event it raised (what consumers read). A permission `request` and its
  * `decision` are entries of their own, journaled before the listener sees
  * the request and before the operation proceeds. An `evicted` note records
- * that a consumer was evicted and which records it will never see.
+ * that a consumer was evicted and which records it will never see. A
+ * `note` marks a point in the changelog that is not a change: a mirrored
+ * directory's scan beginning (`scanBegin`, with its reason) and ending
+ * (`scanEnd`), mirror/mirror.ts.
  */
 import type { Mask } from '../notify/masks.js';
 
-export type RecordKind = 'op' | 'event' | 'config' | 'request' | 'decision' | 'evicted';
+export type RecordKind = 'op' | 'event' | 'config' | 'request' | 'decision' | 'evicted' | 'note';
 
 /** Every operation the simulated filesystem knows, by name. */
 export const OP_NAMES = [
@@ -39,6 +42,11 @@ export const OP_NAMES = [
   'release',
   /** Events imported from outside (a captured fanotify stream): no operation of this filesystem behind them. */
   'external',
+  /** A mirrored object's attributes and size, set to what was found on disk (mirror/). */
+  'sync',
+  /** Notes: a mirrored directory's scan begins, and ends. */
+  'scanBegin',
+  'scanEnd',
 ] as const;
 export type OpName = (typeof OP_NAMES)[number];
 
@@ -140,6 +148,10 @@ export interface RecordFields {
   steps: IntentStep[];
   /** An operation's first request: the operation's own arguments. */
   args: IntentArgs;
+  /** Events: where the change came from, when not from a process of the simulated filesystem ('mirror': found on disk by a mirror, which knows no process). */
+  source: 'mirror';
+  /** Notes: why the scan ran ('start', 'watcher-error', 'periodic', 'manual'). */
+  reason: string;
   /** Eviction notes: the consumer evicted, and the records it will never see. */
   consumer: string;
   fromSeq: bigint;
@@ -162,7 +174,7 @@ export type OpRecord = RecordBase & { kind: 'op' } & MayCarry<
   >;
 /** One event on one object: what consumers read. */
 export type EventRecord = RecordBase & { kind: 'event' } & Carries<'mask'> &
-  MayCarry<'fid' | 'parentFid' | 'name' | 'oldParentFid' | 'oldName' | 'path' | 'oldPath' | 'range' | 'stat' | 'xattr' | 'target' | 'pid' | 'tid' | 'uid' | 'gid' | 'operationSeq' | 'value'>;
+  MayCarry<'fid' | 'parentFid' | 'name' | 'oldParentFid' | 'oldName' | 'path' | 'oldPath' | 'range' | 'stat' | 'xattr' | 'target' | 'pid' | 'tid' | 'uid' | 'gid' | 'operationSeq' | 'value' | 'source'>;
 /** A permission request, journaled before any listener sees it. */
 export type RequestRecord = RecordBase & { kind: 'request' } & Carries<'mask' | 'fid' | 'parentFid' | 'name' | 'path' | 'stat' | 'pid' | 'tid' | 'uid' | 'group'> &
   MayCarry<'gid' | 'range' | 'operationSeq' | 'step' | 'steps' | 'args' | 'intent'>;
@@ -170,6 +182,8 @@ export type RequestRecord = RecordBase & { kind: 'request' } & Carries<'mask' | 
 export type DecisionRecord = RecordBase & { kind: 'decision' } & Carries<'mask' | 'fid' | 'path' | 'group' | 'requestSeq' | 'response' | 'pid' | 'tid' | 'uid'> & MayCarry<'gid' | 'timeout'>;
 /** A consumer was evicted: the records it will never see. */
 export type EvictedRecord = RecordBase & { kind: 'evicted' } & Carries<'consumer' | 'fromSeq' | 'toSeq'>;
+/** A point in the changelog that is not a change: a mirror's scan begins or ends, under `path`. */
+export type NoteRecord = RecordBase & { kind: 'note' } & Carries<'path' | 'reason'>;
 /** Legacy: never produced; decoded from old journals. */
 export type ConfigRecord = RecordBase & { kind: 'config' } & MayCarry<'group' | 'config'>;
 
@@ -177,7 +191,7 @@ export type ConfigRecord = RecordBase & { kind: 'config' } & MayCarry<'group' | 
 export type Exclusive<T> = T & { [K in Exclude<keyof RecordFields, keyof T>]?: undefined };
 
 /** Any record, by kind; each kind carries its own fields, and reading another's gives undefined. */
-export type EngineRecord = Exclusive<OpRecord> | Exclusive<EventRecord> | Exclusive<RequestRecord> | Exclusive<DecisionRecord> | Exclusive<EvictedRecord> | Exclusive<ConfigRecord>;
+export type EngineRecord = Exclusive<OpRecord> | Exclusive<EventRecord> | Exclusive<RequestRecord> | Exclusive<DecisionRecord> | Exclusive<EvictedRecord> | Exclusive<NoteRecord> | Exclusive<ConfigRecord>;
 
 /** Whatever fields a record has, read without regard to its kind (matching marks, queueing). */
 export type AnyRecordFields = Partial<RecordFields>;
@@ -204,6 +218,7 @@ export const REQUIRED_FIELDS: Readonly<Record<RecordKind, readonly (keyof Record
   request: ['mask', 'fid', 'parentFid', 'name', 'path', 'stat', 'pid', 'tid', 'uid', 'group', 'step'],
   decision: ['mask', 'fid', 'path', 'group', 'requestSeq', 'response', 'pid', 'tid', 'uid'],
   evicted: ['consumer', 'fromSeq', 'toSeq'],
+  note: ['path', 'reason'],
   config: [],
 };
 

@@ -132,7 +132,15 @@ export class LazyRecord implements RecordHeader {
     return this.#field(TAG.gid!) as number | undefined;
   }
   get group(): string | undefined {
-    return this.#field(TAG.group!) as string | undefined;
+    return this.kind === 'event' ? undefined : (this.#field(TAG.group!) as string | undefined);
+  }
+  /** Tag 19 in an event: where it came from ('mirror'). */
+  get source(): 'mirror' | undefined {
+    return this.kind === 'event' ? (this.#field(TAG.group!) as 'mirror' | undefined) : undefined;
+  }
+  /** Tag 20 in a note: the scan's reason. */
+  get reason(): string | undefined {
+    return this.kind === 'note' ? (this.#field(TAG.config!) as string | undefined) : undefined;
   }
   /** Tag 21: the operation's seq, but in a decision the request's (requestSeq). */
   get operationSeq(): bigint | undefined {
@@ -233,6 +241,17 @@ export function hasMaskAt(b: Uint8Array, start: number, end: number): boolean {
  */
 export function pathUnderAt(b: Uint8Array, start: number, end: number, prefix: Uint8Array): boolean {
   return fieldUnder(b, start, end, PATH_TAG, prefix) || fieldUnder(b, start, end, OLD_PATH_TAG, prefix);
+}
+
+/** Whether the record's path is `prefix` or one of its ancestors: a note about a tree that holds the prefix. */
+export function pathAboveAt(b: Uint8Array, start: number, end: number, prefix: Uint8Array): boolean {
+  const at = fieldAt(b, start, end, PATH_TAG);
+  if (at < 0) return false;
+  const from = varintEnd(b, at);
+  const length = varintAt(b, at);
+  if (from + length > end || length > prefix.length) return false;
+  for (let i = 0; i < length; i++) if (b[from + i] !== prefix[i]) return false;
+  return length === prefix.length || (length === 1 && b[from] === SLASH) || prefix[length] === SLASH;
 }
 
 function fieldUnder(b: Uint8Array, start: number, end: number, tag: number, prefix: Uint8Array): boolean {

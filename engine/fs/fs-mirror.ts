@@ -1,0 +1,122 @@
+/**
+ * The changes a mirror of a real directory makes (mirror/), as operations
+ * of the simulated filesystem: each one atomic, journaled with its events
+ * as the public operations journal theirs, but with no process behind it
+ * (the records carry no pid, tid, uid or gid; events say `source:
+ * 'mirror'`) and no permission asked: the change already happened on disk.
+ *
+ *   mirrorCreate   mkdir, create or symlink, with the mode, owner, size and
+ *                  times found on disk; a file found with content also
+ *                  raises FAN_MODIFY and FAN_CLOSE_WRITE, as its writer did
+ *   mirrorLink     a hard link (link)
+ *   mirrorRemove   unlink or rmdir (a directory must be empty by then)
+ *   mirrorRename   rename
+ *   mirrorSync     op `sync`: mode, owner, size and times at once. Events:
+ *                  FAN_ATTRIB for mode or owner; for content (size, mtime,
+ *                  or ctime alone) FAN_MODIFY (with FAN_TRUNCATE if it
+ *                  shrank) and FAN_CLOSE_WRITE: a settled change is
+ *                  reported as a write whose writer is gone
+ * Each checks and applies synchronously, before its first await, and
+ * resolves once its entry is durable. (A scan's notes are journaled by the
+ * mirror itself: they change nothing.)
+ */
+import { fidOf } from './inode.js';
+import { FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_MODIFY, FAN_SYMLINK, FAN_TRUNCATE, type Mask } from '../notify/masks.js';
+import type { Attrs, EventRecord, Fid } from '../record/record.js';
+import { fsError } from './paths.js';
+import type { Context } from './fs-base.js';
+import { FanlogFs } from './fs.js';
+
+export type MirrorType = 'file' | 'dir' | 'symlink';
+
+/** What a mirror found on disk for one object. */
+export interface MirrorAttrs {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  atime: bigint;
+  mtime: bigint;
+}
+
+const OP_OF: Record<MirrorType, 'create' | 'mkdir' | 'symlink'> = { file: 'create', dir: 'mkdir', symlink: 'symlink' };
+
+export class MirroredFs extends FanlogFs {
+  /** @internal A mirror's context: no process, the engine's time. */
+  private mirrorContext(): Context {
+    this.host.checkUsable();
+    return { pid: 0, tid: 0, uid: 0, gid: 0, time: this.host.now(), source: 'mirror' };
+  }
+
+  /**
+   * @internal Checks and applies at once (throwing what fails), and gives
+   * the new fid with the promise of the entry's durability: a mirror makes
+   * many changes before it waits for them, so that they share fdatasyncs.
+   */
+  mirrorCreate(path: string, type: MirrorType, attrs: MirrorAttrs, target?: string): { fid: Fid; durable: Promise<void> } {
+    const ctx = this.mirrorContext();
+    const at = this.absent(path);
+    const fid = this.state.allocateFid();
+    const op = OP_OF[type];
+    const recorded: Attrs = { mode: attrs.mode, uid: attrs.uid, gid: attrs.gid, atime: attrs.atime, mtime: attrs.mtime };
+    if (type === 'file') recorded.size = attrs.size;
+    const record = this.opRecord(ctx, op, { parentFid: fidOf(at.parent), name: at.name, fid, attrs: recorded, ...(type === 'symlink' ? { target: target! } : {}) });
+    const durable = this.host.commit(record, () => {
+      const inode = this.state.byFid(fid)!;
+      const where = this.where(at);
+      const events = [this.event(ctx, op, type === 'symlink' ? FAN_CREATE | FAN_SYMLINK : FAN_CREATE, inode, where, type === 'symlink' ? { target: target! } : undefined)];
+      if (type === 'file' && attrs.size > 0) events.push(this.event(ctx, op, FAN_MODIFY, inode, where), this.event(ctx, op, FAN_CLOSE_WRITE, inode, where));
+      return events;
+    });
+    return { fid, durable };
+  }
+
+  /** @internal */
+  async mirrorLink(existingPath: string, newPath: string): Promise<void> {
+    await this.linkWith(this.mirrorContext(), existingPath, newPath);
+  }
+
+  /** @internal */
+  async mirrorRemove(path: string): Promise<void> {
+    const ctx = this.mirrorContext();
+    const at = this.existing(path, false);
+    if (at.name === '') throw fsError('EBUSY', 'cannot remove the root directory');
+    if (at.inode.type === 'dir' && at.inode.entries!.size > 0) throw fsError('ENOTEMPTY', `'${at.path}' is not empty`);
+    await this.remove(ctx, at.inode.type === 'dir' ? 'rmdir' : 'unlink', at);
+  }
+
+  /** @internal */
+  async mirrorRename(from: string, to: string): Promise<void> {
+    await this.renameWith(this.mirrorContext(), from, to);
+  }
+
+  /** @internal Sets what changed; `content`: the content changed (see the header). Nothing changed: nothing journaled. */
+  async mirrorSync(path: string, attrs: Partial<MirrorAttrs>, content: boolean): Promise<void> {
+    const ctx = this.mirrorContext();
+    const at = this.existing(path, false);
+    const inode = at.inode;
+    const changed: Attrs = {};
+    if (attrs.mode !== undefined && attrs.mode !== inode.mode) changed.mode = attrs.mode;
+    if (attrs.uid !== undefined && attrs.uid !== inode.uid) changed.uid = attrs.uid;
+    if (attrs.gid !== undefined && attrs.gid !== inode.gid) changed.gid = attrs.gid;
+    if (inode.type === 'file' && attrs.size !== undefined && attrs.size !== inode.size) changed.size = attrs.size;
+    if (inode.type !== 'dir' && attrs.mtime !== undefined && attrs.mtime !== inode.mtime) changed.mtime = attrs.mtime;
+    const owner = changed.mode !== undefined || changed.uid !== undefined || changed.gid !== undefined;
+    const modified = inode.type === 'file' && (content || changed.size !== undefined || changed.mtime !== undefined);
+    if (!owner && !modified && changed.mtime === undefined) return;
+    const shrank = changed.size !== undefined && changed.size < inode.size;
+    const record = this.opRecord(ctx, 'sync', { fid: fidOf(inode), attrs: changed });
+    await this.host.commit(record, () => {
+      const where = this.where(at);
+      const events: EventRecord[] = [];
+      if (owner) events.push(this.event(ctx, 'sync', FAN_ATTRIB, inode, where));
+      if (modified) {
+        const mask: Mask = shrank ? FAN_MODIFY | FAN_TRUNCATE : FAN_MODIFY;
+        events.push(this.event(ctx, 'sync', mask, inode, where), this.event(ctx, 'sync', FAN_CLOSE_WRITE, inode, where));
+      } else if (!owner) {
+        events.push(this.event(ctx, 'sync', FAN_ATTRIB, inode, where)); // a symlink's times
+      }
+      return events;
+    });
+  }
+}

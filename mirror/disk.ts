@@ -1,0 +1,103 @@
+/**
+ * What a mirror reads of a real directory: `lstat` of each entry (never
+ * following a symlink), with times in nanoseconds, and directory listings.
+ * This is the truth a mirror reconciles against; watcher events are only
+ * hints of where to look (mirror.ts).
+ *
+ * An entry's identity is its `key`, `dev:ino`: the same key at two paths is
+ * a hard link, and a key that leaves one path and appears at another is a
+ * rename. Sockets, FIFOs and device nodes have no counterpart in the
+ * simulated filesystem: they are left out (and counted).
+ */
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import type { MirrorType } from '../engine/fs/fs-mirror.js';
+import { fromIoError } from '../errors.js';
+
+export interface DiskEntry {
+  type: MirrorType;
+  /** `dev:ino`. */
+  key: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  atime: bigint;
+  mtime: bigint;
+  ctime: bigint;
+  /** Symlinks: the target. */
+  target?: string;
+}
+
+/** A directory's entries by name; `skipped`: entries of no type the mirror keeps. */
+export interface Listing {
+  entries: Map<string, DiskEntry>;
+  skipped: number;
+}
+
+/** lstats at once, at most this many in flight. */
+const CONCURRENCY = 64;
+
+function typeOf(stats: BigIntStats): MirrorType | null {
+  if (stats.isFile()) return 'file';
+  if (stats.isDirectory()) return 'dir';
+  if (stats.isSymbolicLink()) return 'symlink';
+  return null;
+}
+
+/** The entry at `path`; null when nothing is there (or nothing the mirror keeps). Other failures are FanlogErrors naming the path. */
+export async function lstatEntry(path: string): Promise<DiskEntry | null> {
+  let stats: BigIntStats;
+  try {
+    stats = await lstat(path, { bigint: true });
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENOENT') return null;
+    throw fromIoError(error, path);
+  }
+  const type = typeOf(stats);
+  if (type === null) return null;
+  const entry: DiskEntry = {
+    type,
+    key: `${stats.dev}:${stats.ino}`,
+    mode: Number(stats.mode & 0o7777n),
+    uid: Number(stats.uid),
+    gid: Number(stats.gid),
+    size: type === 'file' ? Number(stats.size) : 0,
+    nlink: Number(stats.nlink),
+    atime: stats.atimeNs,
+    mtime: stats.mtimeNs,
+    ctime: stats.ctimeNs,
+  };
+  if (type === 'symlink') {
+    try {
+      entry.target = await readlink(path);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ENOENT') return null;
+      throw fromIoError(error, path);
+    }
+  }
+  return entry;
+}
+
+/** The entries of directory `path`, each lstat'ed. A directory that cannot be read is a FanlogError (EPERM, ENOENT, ENOTDIR) naming it. */
+export async function listDir(path: string): Promise<Listing> {
+  let names: string[];
+  try {
+    names = await readdir(path);
+  } catch (error) {
+    throw fromIoError(error, path);
+  }
+  const entries = new Map<string, DiskEntry>();
+  let skipped = 0;
+  for (let at = 0; at < names.length; at += CONCURRENCY) {
+    const chunk = names.slice(at, at + CONCURRENCY);
+    const found = await Promise.all(chunk.map((name) => lstatEntry(`${path}/${name}`)));
+    for (let i = 0; i < chunk.length; i++) {
+      const entry = found[i]!;
+      if (entry === null) skipped++;
+      else entries.set(chunk[i]!, entry);
+    }
+  }
+  return { entries, skipped };
+}

@@ -1,0 +1,372 @@
+/**
+ * Reconciling the engine's filesystem with a real directory: what a scan
+ * does, whole (a rescan) or for the directories a watcher's hints name.
+ *
+ * Input: listings of some directories of the disk, `rel` paths ('' is the
+ * mirrored root, 'a/b' below it), each lstat'ed now (disk.ts). For each
+ * listed directory the engine's entries are made equal to the disk's, in
+ * four steps, each change one engine operation (engine/fs/fs-mirror.ts):
+ *
+ *   1. identify  an engine object whose disk identity (`dev:ino`) is not
+ *                known (after a restart, identities are known again only
+ *                by path) takes the identity of what is at its path on
+ *                disk, if the type matches and the identity is not taken
+ *   2. move      an object whose identity left its path and appears at
+ *                another listed path is renamed there (shallowest first,
+ *                so a directory moves with its children)
+ *   3. delete    what the disk no longer has, or has as another object,
+ *                goes (deepest first; a directory's children before it)
+ *   4. create    what the disk has and the engine does not is made: a
+ *                hard link when its identity is already mirrored, else
+ *                created, and a new directory's subtree walked and made
+ *      and sync  what both have gets the disk's mode, owner, size and times
+ *
+ * Identities (engine ino ↔ disk `dev:ino`) and the last ctime and link
+ * count seen are kept in memory: a restart rebuilds them by path, which is
+ * why a rename made while no mirror ran is seen as a delete and a create.
+ * A directory that cannot be listed keeps its mirrored entries as they
+ * were and is reported (`problems`); the rest goes on.
+ *
+ * Each engine operation checks and applies at once and is durable later:
+ * up to IN_FLIGHT_MAX of them are in flight, so that they share the
+ * journal's fdatasyncs; a reconcile resolves once all are durable.
+ */
+import type { EngineCore } from '../engine/engine.js';
+import type { Inode } from '../engine/fs/inode.js';
+import type { Fid } from '../engine/record/record.js';
+import { FanlogError } from '../errors.js';
+import { type DiskEntry, type Listing, listDir, lstatEntry } from './disk.js';
+
+/** A path the mirror could not read or apply, and why. */
+export interface MirrorProblem {
+  path: string;
+  code: string;
+  message: string;
+}
+
+/** What one reconcile did. */
+export interface ReconcileResult {
+  /** Entries listed. */
+  entries: number;
+  /** Engine operations journaled. */
+  changes: number;
+  problems: MirrorProblem[];
+}
+
+const IN_FLIGHT_MAX = 512;
+
+/** Failures of one path, reported and stepped over; any other error (the engine failed) stops the scan. */
+const PATH_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EEXIST', 'EPERM', 'EINVAL', 'ENAMETOOLONG', 'EBUSY', 'ELOOP']);
+
+const depth = (rel: string): number => (rel === '' ? 0 : rel.split('/').length);
+const join = (dir: string, name: string): string => (dir === '' ? name : `${dir}/${name}`);
+const parentOf = (rel: string): string => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');
+
+export class Reconciler {
+  readonly #keyOf = new Map<number, string>();
+  readonly #inoOf = new Map<string, number>();
+  /** The ctime and link count last seen on disk, by engine ino. */
+  readonly #seen = new Map<number, { ctime: bigint; nlink: number }>();
+  #result: ReconcileResult = { entries: 0, changes: 0, problems: [] };
+  #inFlight: Promise<void>[] = [];
+  /** Directories this reconcile could not list: reported once, their mirrored entries left as they were. */
+  #unreadable = new Set<string>();
+
+  constructor(
+    private readonly engine: EngineCore,
+    /** The real directory. */
+    private readonly root: string,
+    /** Where it is mirrored in the engine's filesystem. */
+    private readonly into: string,
+    /** What to leave out, by rel path. */
+    private readonly ignored: (rel: string) => boolean,
+  ) {}
+
+  /** Reconciles the listed directories (and, `recursive`, everything below them); `onListed` hears progress. */
+  async reconcile(dirs: Iterable<string>, recursive: boolean, onListed?: (entries: number) => void): Promise<ReconcileResult> {
+    this.#result = { entries: 0, changes: 0, problems: [] };
+    this.#unreadable = new Set();
+    const wanted = [...dirs];
+    const listings = await this.#collect(wanted, recursive, onListed);
+    if (wanted.includes('')) await this.#syncRoot();
+    this.#identify(listings);
+    await this.#move(listings);
+    await this.#delete(listings);
+    await this.#create(listings, onListed);
+    await this.#drain();
+    return this.#result;
+  }
+
+  // ---- the disk -----------------------------------------------------------
+
+  async #collect(dirs: string[], recursive: boolean, onListed?: (entries: number) => void): Promise<Map<string, Listing>> {
+    const listings = new Map<string, Listing>();
+    const queue = [...new Set(dirs)];
+    while (queue.length > 0) {
+      const rel = queue.shift()!;
+      if (listings.has(rel) || this.#unreadable.has(rel)) continue;
+      const listing = await this.#list(rel);
+      if (listing === null) {
+        // It went: its parent's listing shows that.
+        if (rel !== '' && !listings.has(parentOf(rel))) queue.push(parentOf(rel));
+        continue;
+      }
+      for (const name of [...listing.entries.keys()]) if (this.ignored(join(rel, name))) listing.entries.delete(name);
+      listings.set(rel, listing);
+      this.#result.entries += listing.entries.size;
+      onListed?.(this.#result.entries);
+      if (recursive) for (const [name, entry] of listing.entries) if (entry.type === 'dir') queue.push(join(rel, name));
+    }
+    return listings;
+  }
+
+  /** A directory's listing; null if it is gone; a problem (and null) if it cannot be read. */
+  async #list(rel: string): Promise<Listing | null> {
+    try {
+      return await listDir(rel === '' ? this.root : `${this.root}/${rel}`);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (rel !== '' && (code === 'ENOENT' || code === 'ENOTDIR')) return null;
+      if (rel === '') throw error;
+      this.#unreadable.add(rel);
+      this.#problem(rel, error);
+      return null;
+    }
+  }
+
+  // ---- the engine ---------------------------------------------------------
+
+  #enginePath(rel: string): string {
+    if (rel === '') return this.into;
+    return this.into === '/' ? `/${rel}` : `${this.into}/${rel}`;
+  }
+
+  #inodeAt(rel: string): Inode | undefined {
+    const state = this.engine.state;
+    let inode = this.#intoInode();
+    if (rel === '') return inode;
+    for (const name of rel.split('/')) {
+      const ino = inode?.entries?.get(name);
+      inode = ino === undefined ? undefined : state.get(ino);
+      if (inode === undefined) return undefined;
+    }
+    return inode;
+  }
+
+  #intoInode(): Inode | undefined {
+    const state = this.engine.state;
+    let inode = state.get(1);
+    for (const name of this.into.split('/').filter((part) => part !== '')) {
+      const ino = inode?.entries?.get(name);
+      inode = ino === undefined ? undefined : state.get(ino);
+    }
+    return inode;
+  }
+
+  /** A directory's rel path now, by its parents (directories have one). */
+  #dirRel(dir: Inode): string | undefined {
+    const top = this.#intoInode();
+    const names: string[] = [];
+    for (let at = dir; at !== top; ) {
+      const parent = this.engine.state.get(at.parent);
+      if (parent === undefined || parent === at) return undefined;
+      const name = [...parent.entries!].find(([, ino]) => ino === at.ino)?.[0];
+      if (name === undefined) return undefined;
+      names.unshift(name);
+      at = parent;
+    }
+    return names.join('/');
+  }
+
+  #map(inode: Inode, entry: DiskEntry): void {
+    this.#keyOf.set(inode.ino, entry.key);
+    this.#inoOf.set(entry.key, inode.ino);
+    this.#seen.set(inode.ino, { ctime: entry.ctime, nlink: entry.nlink });
+  }
+
+  #forgetIfGone(ino: number): void {
+    if (this.engine.state.get(ino) !== undefined) return;
+    const key = this.#keyOf.get(ino);
+    this.#keyOf.delete(ino);
+    this.#seen.delete(ino);
+    if (key !== undefined && this.#inoOf.get(key) === ino) this.#inoOf.delete(key);
+  }
+
+  /**
+   * Starts one engine operation (it checks and applies at once) and keeps
+   * its durability in flight; a failure of its path is a problem, stepped
+   * over. Resolves when there is room for the next.
+   */
+  async #apply(rel: string, change: () => Promise<unknown>): Promise<void> {
+    this.#inFlight.push(
+      change().then(
+        () => void this.#result.changes++,
+        (error: unknown) => {
+          if (!(error instanceof FanlogError) || !PATH_CODES.has(error.code)) throw error;
+          this.#problem(rel, error);
+        },
+      ),
+    );
+    if (this.#inFlight.length >= IN_FLIGHT_MAX) await this.#drain();
+  }
+
+  /** Waits until every operation started is durable (or failed: the engine's failure is thrown). */
+  async #drain(): Promise<void> {
+    const inFlight = this.#inFlight;
+    this.#inFlight = [];
+    await Promise.all(inFlight);
+  }
+
+  #problem(rel: string, error: unknown): void {
+    const code = (error as { code?: string }).code ?? 'EIO';
+    this.#result.problems.push({ path: rel === '' ? this.root : `${this.root}/${rel}`, code, message: error instanceof Error ? error.message : String(error) });
+  }
+
+  // ---- the four steps -----------------------------------------------------
+
+  #identify(listings: Map<string, Listing>): void {
+    for (const [rel, listing] of listings) {
+      const dir = this.#inodeAt(rel);
+      if (dir?.entries === null || dir === undefined) continue;
+      for (const [name, ino] of dir.entries) {
+        const inode = this.engine.state.get(ino)!;
+        const entry = listing.entries.get(name);
+        if (this.#keyOf.has(ino) || entry === undefined || entry.type !== inode.type) continue;
+        const holder = this.#inoOf.get(entry.key);
+        if (holder === undefined || this.engine.state.get(holder) === undefined) this.#map(inode, entry);
+      }
+    }
+  }
+
+  async #move(listings: Map<string, Listing>): Promise<void> {
+    const at = new Map<string, string[]>(); // disk key -> listed paths
+    for (const [rel, listing] of listings) for (const [name, entry] of listing.entries) at.set(entry.key, [...(at.get(entry.key) ?? []), join(rel, name)]);
+    const moves: { parent: number; name: string; ino: number; to: string }[] = [];
+    for (const [rel, listing] of listings) {
+      const dir = this.#inodeAt(rel);
+      if (dir?.entries === null || dir === undefined) continue;
+      for (const [name, ino] of dir.entries) {
+        const key = this.#keyOf.get(ino);
+        if (key === undefined || listing.entries.get(name)?.key === key) continue;
+        const to = (at.get(key) ?? []).find((path) => this.#inodeAt(path)?.ino !== ino);
+        if (to !== undefined) moves.push({ parent: dir.ino, name, ino, to });
+      }
+    }
+    moves.sort((a, b) => depth(a.to) - depth(b.to));
+    for (const move of moves) {
+      const parent = this.engine.state.get(move.parent);
+      const parentRel = parent === undefined ? undefined : this.#dirRel(parent);
+      if (parentRel === undefined || parent!.entries!.get(move.name) !== move.ino) continue;
+      const target = this.#inodeAt(parentOf(move.to));
+      if (target?.type !== 'dir') continue;
+      const occupant = this.#inodeAt(move.to);
+      const moving = this.engine.state.get(move.ino)!;
+      if (occupant !== undefined && (occupant.type !== moving.type || (occupant.entries?.size ?? 0) > 0)) await this.#removeTree(move.to);
+      const from = join(parentRel, move.name);
+      await this.#apply(move.to, () => this.engine.mirrored.mirrorRename(this.#enginePath(from), this.#enginePath(move.to)));
+      if (occupant !== undefined) this.#forgetIfGone(occupant.ino);
+    }
+  }
+
+  async #delete(listings: Map<string, Listing>): Promise<void> {
+    const deepestFirst = [...listings.keys()].sort((a, b) => depth(b) - depth(a));
+    for (const rel of deepestFirst) {
+      const dir = this.#inodeAt(rel);
+      if (dir?.entries === null || dir === undefined) continue;
+      const listing = listings.get(rel)!;
+      for (const [name, ino] of [...dir.entries]) {
+        const inode = this.engine.state.get(ino)!;
+        const entry = listing.entries.get(name);
+        const key = this.#keyOf.get(ino);
+        const same = entry !== undefined && entry.type === inode.type && (key === undefined ? this.#inoOf.get(entry.key) === undefined : key === entry.key);
+        if (!same) await this.#removeTree(join(rel, name));
+      }
+    }
+  }
+
+  /** Removes what the engine has at `rel`, a directory's children first. */
+  async #removeTree(rel: string): Promise<void> {
+    const inode = this.#inodeAt(rel);
+    if (inode === undefined) return;
+    if (inode.entries !== null) for (const name of [...inode.entries.keys()]) await this.#removeTree(join(rel, name));
+    await this.#apply(rel, () => this.engine.mirrored.mirrorRemove(this.#enginePath(rel)));
+    this.#forgetIfGone(inode.ino);
+  }
+
+  async #create(listings: Map<string, Listing>, onListed?: (entries: number) => void): Promise<void> {
+    const queue = [...listings.keys()].sort((a, b) => depth(a) - depth(b));
+    for (let i = 0; i < queue.length; i++) {
+      const rel = queue[i]!;
+      const dir = this.#inodeAt(rel);
+      if (dir?.type !== 'dir') continue;
+      for (const [name, entry] of listings.get(rel)!.entries) {
+        const path = join(rel, name);
+        const inode = this.#inodeAt(path);
+        if (inode !== undefined) {
+          await this.#sync(path, inode, entry);
+          continue;
+        }
+        if (!(await this.#make(path, entry))) continue;
+        if (entry.type === 'dir' && !listings.has(path)) {
+          // A new directory found by a hint: its whole subtree is new.
+          for (const [below, listing] of await this.#collect([path], true, onListed)) {
+            listings.set(below, listing);
+            queue.push(below);
+          }
+        }
+      }
+    }
+  }
+
+  /** A hard link to the mirrored object of the same identity, or a new object; whether it was made. */
+  async #make(rel: string, entry: DiskEntry): Promise<boolean> {
+    const holder = this.#inoOf.get(entry.key);
+    const linked = holder === undefined ? undefined : this.engine.state.get(holder);
+    const existing = linked !== undefined && linked.type === entry.type && entry.type !== 'dir' ? this.#somePath(linked) : undefined;
+    if (existing !== undefined) {
+      await this.#apply(rel, () => this.engine.mirrored.mirrorLink(this.#enginePath(existing), this.#enginePath(rel)));
+      return this.#inodeAt(rel) !== undefined;
+    }
+    let made: { fid: Fid; durable: Promise<void> };
+    try {
+      made = this.engine.mirrored.mirrorCreate(this.#enginePath(rel), entry.type, entry, entry.target);
+    } catch (error) {
+      await this.#apply(rel, () => Promise.reject(error));
+      return false;
+    }
+    this.#map(this.engine.state.byFid(made.fid)!, entry);
+    await this.#apply(rel, () => made.durable);
+    return true;
+  }
+
+  /** A path of a mirrored file or symlink: a name in some mirrored directory. */
+  #somePath(inode: Inode): string | undefined {
+    for (const dir of this.engine.state.inodes.values()) {
+      if (dir.entries === null) continue;
+      for (const [name, ino] of dir.entries) {
+        if (ino !== inode.ino) continue;
+        const rel = this.#dirRel(dir);
+        if (rel !== undefined) return join(rel, name);
+      }
+    }
+    return undefined;
+  }
+
+  /** The mirrored root's own mode and owner. */
+  async #syncRoot(): Promise<void> {
+    const entry = await lstatEntry(this.root);
+    const inode = this.#intoInode();
+    if (entry?.type === 'dir' && inode !== undefined) await this.#sync('', inode, entry);
+  }
+
+  async #sync(rel: string, inode: Inode, entry: DiskEntry): Promise<void> {
+    const seen = this.#seen.get(inode.ino);
+    const owner = entry.mode !== inode.mode || entry.uid !== inode.uid || entry.gid !== inode.gid;
+    // A ctime that moved with nothing else to show for it: content written with its mtime put back.
+    const content = seen !== undefined && seen.ctime !== entry.ctime && seen.nlink === entry.nlink && !owner;
+    const times = inode.type !== 'dir' && entry.mtime !== inode.mtime;
+    const size = inode.type === 'file' && entry.size !== inode.size;
+    if (owner || content || times || size) await this.#apply(rel, () => this.engine.mirrored.mirrorSync(this.#enginePath(rel), entry, content));
+    this.#map(inode, entry);
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * A real directory mirrored into the engine (mirror/): scripted changes on
+ * disk, each followed through a consumer until the engine's tree equals
+ * the disk's, with the records each must raise; changes made while no
+ * mirror ran; and what a mirror refuses. Real directories under a temp
+ * dir, a real watcher; the waits wake on the consumer.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, linkSync, mkdirSync, renameSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { type DeliveredRecord, Engine, FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_LINK, FAN_MODIFY, FAN_ONDIR, FAN_RENAME, FAN_SYMLINK, FAN_TRUNCATE } from '../../index.js';
+import { rejection, tempDir } from '../helpers.js';
+import { diskTree, engineTree, readUntilMirrored } from './trees.js';
+
+const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const events = (records: DeliveredRecord[], mask: bigint, path: string): DeliveredRecord[] => records.filter((record) => record.kind === 'event' && record.mask === mask && record.path === path);
+
+describe('engine.mirror', () => {
+  it('follows scripted changes on disk, each as the events its operation raises, with no process and source mirror', async () => {
+    const base = tempDir();
+    const root = `${base}/real`;
+    mkdirSync(`${root}/a/b`, { recursive: true });
+    writeFileSync(`${root}/a/x.txt`, 'hello');
+    const engine = await Engine.open(`${base}/engine`);
+    const consumer = await engine.consumers.register('backup');
+    const mirror = await engine.mirror(root, { settleMs: 10 });
+    try {
+      let read = await readUntilMirrored(engine, root, consumer);
+      expect(read[0]).toMatchObject({ kind: 'note', op: 'scanBegin', reason: 'start', path: '/' });
+      expect(read.at(-1)).toMatchObject({ kind: 'note', op: 'scanEnd', reason: 'start' });
+      expect(events(read, FAN_CREATE, '/a/x.txt')[0]).toMatchObject({ source: 'mirror', pid: undefined, uid: undefined });
+      const x = (await engine.fs.lstat('/a/x.txt')).ino;
+
+      writeFileSync(`${root}/c.txt`, 'abc');
+      read = await readUntilMirrored(engine, root, consumer);
+      expect([FAN_CREATE, FAN_MODIFY, FAN_CLOSE_WRITE].map((mask) => events(read, mask, '/c.txt').length)).toEqual([1, 1, 1]);
+
+      // Same size, new content and mtime: a modify, no create.
+      writeFileSync(`${root}/c.txt`, 'xyz');
+      utimesSync(`${root}/c.txt`, new Date(2_000_000_000_000), new Date(2_000_000_000_000));
+      read = await readUntilMirrored(engine, root, consumer);
+      expect(events(read, FAN_MODIFY, '/c.txt').length).toBe(1);
+      expect(events(read, FAN_CREATE, '/c.txt')).toEqual([]);
+
+      truncateSync(`${root}/c.txt`, 1);
+      read = await readUntilMirrored(engine, root, consumer);
+      expect(events(read, FAN_MODIFY | FAN_TRUNCATE, '/c.txt').length).toBe(1);
+
+      renameSync(`${root}/a/x.txt`, `${root}/a/y.txt`);
+      read = await readUntilMirrored(engine, root, consumer);
+      expect(events(read, FAN_RENAME, '/a/y.txt')[0]).toMatchObject({ oldPath: '/a/x.txt', fid: { ino: x } });
+
+      renameSync(`${root}/a/y.txt`, `${root}/a/b/y.txt`);
+      read = await readUntilMirrored(engine, root, consumer);
+      expect(events(read, FAN_RENAME, '/a/b/y.txt')[0]).toMatchObject({ oldPath: '/a/y.txt', fid: { ino: x } });
+
+      // A directory moves with its children: the child is the same object.
+      renameSync(`${root}/a/b`, `${root}/z`);
+      read = await readUntilMirrored(engine, root, consumer);
+      expect(events(read, FAN_RENAME | FAN_ONDIR, '/z')[0]).toMatchObject({ oldPath: '/a/b' });
+      expect((await engine.fs.lstat('/z/y.txt')).ino).toBe(x);
+      expect(read.filter((record) => record.kind === 'event' && ((record.mask ?? 0n) & FAN_CREATE) !== 0n)).toEqual([]);
+
+      rmSync(`${root}/c.txt`);
+      chmodSync(`${root}/z/y.txt`, 0o600);
+      read = await readUntilMirrored(engine, root, consumer);
+      expect(events(read, FAN_DELETE, '/c.txt').length).toBe(1);
+      expect(events(read, FAN_ATTRIB, '/z/y.txt').length).toBe(1);
+
+      symlinkSync('z/y.txt', `${root}/s`);
+      linkSync(`${root}/z/y.txt`, `${root}/h`);
+      read = await readUntilMirrored(engine, root, consumer);
+      expect(events(read, FAN_CREATE | FAN_SYMLINK, '/s')[0]).toMatchObject({ target: 'z/y.txt' });
+      expect(events(read, FAN_CREATE | FAN_LINK, '/h').length).toBe(1);
+      expect((await engine.fs.lstat('/h')).ino).toBe(x);
+
+      rmSync(`${root}/a`, { recursive: true });
+      read = await readUntilMirrored(engine, root, consumer);
+      expect(events(read, FAN_DELETE | FAN_ONDIR, '/a').length).toBe(1);
+      expect(mirror.stats()).toMatchObject({ scans: 1, watching: true, problems: [], lastError: null });
+      expect(mirror.stats().hintBatches).toBeGreaterThan(5);
+    } finally {
+      await mirror.stop();
+      await engine.close();
+    }
+  });
+
+  it('finds on start what changed while no mirror ran, between the start notes', async () => {
+    const base = tempDir();
+    const root = `${base}/real`;
+    mkdirSync(`${root}/keep`, { recursive: true });
+    writeFileSync(`${root}/keep/old.txt`, 'old');
+    writeFileSync(`${root}/gone.txt`, 'gone');
+    let engine = await Engine.open(`${base}/engine`);
+    const first = await engine.mirror(root, { watch: false });
+    await first.stop();
+    await engine.close();
+    // While stopped:
+    rmSync(`${root}/gone.txt`);
+    writeFileSync(`${root}/keep/old.txt`, 'changed, longer');
+    writeFileSync(`${root}/new.txt`, 'new');
+    engine = await Engine.open(`${base}/engine`);
+    const consumer = await engine.consumers.register('c', { from: 'next' });
+    const mirror = await engine.mirror(root, { watch: false });
+    try {
+      const read = await consumer.read({ max: 1000 });
+      expect(read[0]).toMatchObject({ kind: 'note', op: 'scanBegin', reason: 'start' });
+      expect(read.at(-1)).toMatchObject({ kind: 'note', op: 'scanEnd', reason: 'start' });
+      expect(events(read, FAN_DELETE, '/gone.txt').length).toBe(1);
+      expect(events(read, FAN_MODIFY, '/keep/old.txt').length).toBe(1);
+      expect(events(read, FAN_CREATE, '/new.txt').length).toBe(1);
+      expect(await engineTree(engine)).toEqual(diskTree(root));
+      // A manual rescan of an unchanged directory journals its two notes and nothing else.
+      await consumer.ack(read.at(-1)!.seq);
+      const result = await mirror.rescan();
+      expect(result.changes).toBe(0);
+      expect((await consumer.read({ max: 1000 })).map((record) => [record.kind, record.op, record.reason])).toEqual([
+        ['note', 'scanBegin', 'manual'],
+        ['note', 'scanEnd', 'manual'],
+      ]);
+    } finally {
+      await mirror.stop();
+      await engine.close();
+    }
+  });
+
+  it('refuses what is not a directory, and leaves out its own engine directory', async () => {
+    const base = tempDir();
+    const engine = await Engine.open(`${base}/engine`);
+    try {
+      expect((await rejection(() => engine.mirror(`${base}/nothing`))).code).toBe('ENOENT');
+      writeFileSync(`${base}/file`, 'x');
+      expect((await rejection(() => engine.mirror(`${base}/file`))).code).toBe('ENOTDIR');
+      expect((await rejection(() => engine.mirror(`${base}/engine`))).code).toBe('EINVAL');
+      expect((await rejection(() => engine.mirror(base, { into: '/missing' }))).code).toBe('ENOENT');
+      expect((await rejection(() => engine.mirror(base, { settleMs: -1 }))).code).toBe('EINVAL');
+      expect((await rejection(() => engine.mirror(base, { ignore: ['a/b'] }))).code).toBe('EINVAL');
+      // The base holds the engine's directory: mirrored without it.
+      const mirror = await engine.mirror(base, { watch: false, ignore: ['file'] });
+      await mirror.stop();
+      expect(await engine.fs.readdir('/')).toEqual([]);
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
+describe('fanlog mirror', () => {
+  it('mirrors once, reports an unreadable directory as EPERM with exit 1, and mirrors the rest', async () => {
+    const base = tempDir();
+    chmodSync(base, 0o777);
+    const root = `${base}/real`;
+    mkdirSync(`${root}/open/deep`, { recursive: true });
+    mkdirSync(`${root}/closed`);
+    writeFileSync(`${root}/open/deep/f`, 'f');
+    writeFileSync(`${root}/closed/secret`, 's');
+    chmodSync(`${root}/closed`, 0o700);
+    mkdirSync(`${base}/engine`, { mode: 0o777 });
+    chmodSync(`${base}/engine`, 0o777);
+    // As nobody: root reads every directory.
+    const run = spawnSync(process.execPath, [CLI, 'mirror', root, '--once', '--dir', `${base}/engine`], { encoding: 'utf8', uid: 65534, gid: 65534 });
+    expect(run.stderr).toContain(`fanlog: mirror: EPERM: ${root}/closed`);
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(/^scan \(start\): \d+ entries, \d+ changes, \d+ ms$/m);
+    const engine = await Engine.open(`${base}/engine`);
+    try {
+      const tree = await engineTree(engine);
+      expect(Object.keys(tree.entries).sort()).toEqual(['/closed', '/open', '/open/deep', '/open/deep/f']);
+    } finally {
+      await engine.close();
+    }
+  });
+});
