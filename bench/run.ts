@@ -16,8 +16,9 @@ import { engineSuite } from './engine.js';
 import { journalSuite } from './journal.js';
 import { permissionsSuite } from './permissions.js';
 import { replicationSuite } from './replication.js';
+import { mirrorSuite } from './mirror.js';
 
-const SUITES = { journal: journalSuite, engine: engineSuite, permissions: permissionsSuite, consumers: consumersSuite, replication: replicationSuite } as const;
+const SUITES = { journal: journalSuite, engine: engineSuite, permissions: permissionsSuite, consumers: consumersSuite, replication: replicationSuite, mirror: mirrorSuite } as const;
 type SuiteName = keyof typeof SUITES;
 
 const args = process.argv.slice(2);
@@ -63,7 +64,7 @@ function runSuiteInChild(name: SuiteName): Promise<Record<string, unknown>> {
 const rates: Record<string, number> = {};
 for (const name of (names.length > 0 ? names : Object.keys(SUITES)) as SuiteName[]) {
   const result = await runSuiteInChild(name);
-  Object.assign(rates, (result.recordsPerSecond ?? result.roundTripsPerSecond) as Record<string, number>);
+  Object.assign(rates, (result.recordsPerSecond ?? result.roundTripsPerSecond ?? {}) as Record<string, number>);
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 // What the engine does against what the bare journal does, across suites: for reading

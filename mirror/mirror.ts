@@ -28,7 +28,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
-import { relative, sep } from 'node:path';
+import { join, relative, sep } from 'node:path';
+import type { Stats } from 'node:fs';
 import type { FSWatcher } from 'chokidar';
 import type { EngineCore } from '../engine/engine.js';
 import { FanlogError, fromIoError, invalid } from '../errors.js';
@@ -70,6 +71,9 @@ export interface MirrorStats {
   lastError: FanlogError | null;
 }
 
+/** A batch of hints waits at most this many settles (see #hint). */
+const SETTLE_ROUNDS_MAX = 10;
+
 const OPTION_NAMES = ['into', 'ignore', 'rescanEveryMs', 'settleMs', 'watch', 'onProgress', 'onError'] as const;
 
 export class Mirror {
@@ -83,6 +87,8 @@ export class Mirror {
   #turn: Promise<unknown> = Promise.resolve();
   #touched = new Set<string>();
   #settle: NodeJS.Timeout | null = null;
+  /** When the first hint of the batch waiting for its settle came. */
+  #batchSince = 0;
   #periodic: NodeJS.Timeout | null = null;
   #stopped = false;
   #stats: MirrorStats = { scans: 0, lastScan: null, hintBatches: 0, changes: 0, problems: [], watching: false, lastError: null };
@@ -186,28 +192,48 @@ export class Mirror {
   async #watch(): Promise<void> {
     const { watch } = await import('chokidar');
     const root = this.#root;
+    const rel = (path: string): string => relative(root, path).split(sep).join('/');
+    // Directories only: an inotify watch on a directory reports its
+    // entries' changes (the raw events), so a file needs no watch of its own.
     const watcher = watch(root, {
       ignoreInitial: true,
       followSymlinks: false,
       atomic: false,
-      ignored: (path: string) => path !== root && this.#ignored(relative(root, path).split(sep).join('/')),
+      ignored: (path: string, stats?: Stats) => path !== root && ((stats !== undefined && !stats.isDirectory()) || this.#ignored(rel(path))),
     });
     this.#watcher = watcher;
-    const hint = (path: string): void => this.#hint(relative(root, path).split(sep).join('/'));
-    for (const event of ['add', 'addDir', 'change', 'unlink', 'unlinkDir'] as const) watcher.on(event, hint);
+    watcher.on('raw', (_event: string, name: string | null, details: unknown) => {
+      const dir = (details as { watchedPath?: string } | undefined)?.watchedPath;
+      if (dir === undefined) return;
+      const path = rel(name === null || name === '' ? dir : join(dir, name));
+      if (!path.startsWith('..') && !this.#ignored(path)) this.#hint(path);
+    });
+    for (const event of ['addDir', 'unlinkDir'] as const) watcher.on(event, (path: string) => this.#hint(rel(path)));
     watcher.on('error', (error: unknown) => this.#watcherError(error));
     await new Promise<void>((resolve) => watcher.once('ready', resolve));
     this.#stats.watching = true;
   }
 
+  /**
+   * Notes a touched path; the batch is applied once no hint came for
+   * settleMs, but a batch is never held longer than SETTLE_ROUNDS_MAX
+   * settles, so that changes that never pause are still followed.
+   */
   #hint(rel: string): void {
     if (this.#stopped) return;
     this.#touched.add(rel);
-    if (this.#settle !== null) clearTimeout(this.#settle);
+    const settleMs = this.#options.settleMs ?? 50;
+    const now = performance.now();
+    if (this.#settle !== null) {
+      if (now - this.#batchSince >= settleMs * SETTLE_ROUNDS_MAX) return;
+      clearTimeout(this.#settle);
+    } else {
+      this.#batchSince = now;
+    }
     this.#settle = setTimeout(() => {
       this.#settle = null;
       void this.#applyHints().catch(() => undefined);
-    }, this.#options.settleMs ?? 50);
+    }, settleMs);
   }
 
   #applyHints(): Promise<void> {
@@ -224,18 +250,29 @@ export class Mirror {
   }
 
   #watcherError(error: unknown): void {
-    const code = (error as { code?: string }).code;
-    if (code === 'ENOSPC') {
-      // inotify's watches ran out: watching cannot go on, and saying so is the only honest answer.
-      this.#failed(new FanlogError('ENOSPC', `mirror: too few inotify watches for ${this.#root}: raise the sysctl fs.inotify.max_user_watches (now ${inotifyWatches()})`, { cause: error }));
+    const action = watcherErrorAction(error, this.#root);
+    if (action instanceof FanlogError) {
+      this.#failed(action);
       void this.#watcher?.close();
       this.#watcher = null;
       this.#stats.watching = false;
-      return;
+    } else if (action === 'rescan') {
+      void this.rescan('watcher-error').catch(() => undefined);
     }
-    // A directory that cannot be read is a scan's problem; any other error may have lost events.
-    if (code !== 'EACCES' && code !== 'EPERM') void this.rescan('watcher-error').catch(() => undefined);
   }
+}
+
+/**
+ * What a watcher's error means: ENOSPC (inotify's watches ran out) stops
+ * watching, and saying so, naming the sysctl, is the only honest answer;
+ * a directory that cannot be read is a scan's problem ('ignore'); any
+ * other error may have lost events ('rescan').
+ */
+export function watcherErrorAction(error: unknown, root: string): FanlogError | 'rescan' | 'ignore' {
+  const code = (error as { code?: string } | null)?.code;
+  if (code === 'ENOSPC') return new FanlogError('ENOSPC', `mirror: too few inotify watches for ${root}: raise the sysctl fs.inotify.max_user_watches (now ${inotifyWatches()})`, { cause: error });
+  if (code === 'EACCES' || code === 'EPERM') return 'ignore';
+  return 'rescan';
 }
 
 function inotifyWatches(): string {

@@ -207,7 +207,8 @@ export class Reconciler {
         },
       ),
     );
-    if (this.#inFlight.length >= IN_FLIGHT_MAX) await this.#drain();
+    // A rolling window: the oldest is waited for, the rest stay in flight.
+    if (this.#inFlight.length >= IN_FLIGHT_MAX) await this.#inFlight.shift();
   }
 
   /** Waits until every operation started is durable (or failed: the engine's failure is thrown). */
@@ -354,7 +355,7 @@ export class Reconciler {
 
   /** The mirrored root's own mode and owner. */
   async #syncRoot(): Promise<void> {
-    const entry = await lstatEntry(this.root);
+    const entry = lstatEntry(this.root);
     const inode = this.#intoInode();
     if (entry?.type === 'dir' && inode !== undefined) await this.#sync('', inode, entry);
   }

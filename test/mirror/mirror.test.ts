@@ -10,6 +10,7 @@ import { chmodSync, linkSync, mkdirSync, renameSync, rmSync, symlinkSync, trunca
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { type DeliveredRecord, Engine, FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_LINK, FAN_MODIFY, FAN_ONDIR, FAN_RENAME, FAN_SYMLINK, FAN_TRUNCATE } from '../../index.js';
+import { watcherErrorAction } from '../../mirror/mirror.js';
 import { rejection, tempDir } from '../helpers.js';
 import { diskTree, engineTree, readUntilMirrored } from './trees.js';
 
@@ -143,6 +144,38 @@ describe('engine.mirror', () => {
     } finally {
       await engine.close();
     }
+  });
+});
+
+describe('rescans', () => {
+  it('rescans every rescanEveryMs, each between notes with the reason periodic', async () => {
+    const base = tempDir();
+    mkdirSync(`${base}/real`);
+    const engine = await Engine.open(`${base}/engine`);
+    const consumer = await engine.consumers.register('c');
+    const mirror = await engine.mirror(`${base}/real`, { watch: false, rescanEveryMs: 50 });
+    try {
+      const reasons: string[] = [];
+      while (reasons.filter((reason) => reason.endsWith(':periodic')).length < 2) {
+        const batch = await consumer.read({ max: 100, waitMs: 5000 });
+        expect(batch.length, 'a periodic rescan within 5 s').toBeGreaterThan(0);
+        reasons.push(...batch.map((record) => `${record.op}`.replace(/^scan/, '') + ':' + record.reason));
+        await consumer.ack(batch.at(-1)!.seq);
+      }
+      expect(reasons.slice(0, 4)).toEqual(['Begin:start', 'End:start', 'Begin:periodic', 'End:periodic']);
+    } finally {
+      await mirror.stop();
+      await engine.close();
+    }
+    expect((await rejection(() => mirror.rescan())).code).toBe('ECLOSED');
+  });
+
+  it('stops watching on ENOSPC naming the sysctl, ignores unreadable directories, and rescans on any other watcher error', () => {
+    const enospc = watcherErrorAction(Object.assign(new Error('ENOSPC: System limit for number of file watchers reached'), { code: 'ENOSPC' }), '/data');
+    expect(enospc).toMatchObject({ code: 'ENOSPC' });
+    expect((enospc as Error).message).toMatch(/^ENOSPC: mirror: too few inotify watches for \/data: raise the sysctl fs\.inotify\.max_user_watches \(now \d+\)$/);
+    expect(watcherErrorAction(Object.assign(new Error('denied'), { code: 'EACCES' }), '/data')).toBe('ignore');
+    expect(watcherErrorAction(Object.assign(new Error('odd'), { code: 'EIO' }), '/data')).toBe('rescan');
   });
 });
 
