@@ -34,6 +34,8 @@ export interface DiskEntry {
 export interface Listing {
   entries: Map<string, DiskEntry>;
   skipped: number;
+  /** A partial listing (a hint's): only these names were looked at; the directory's other entries are as they were. */
+  only?: ReadonlySet<string>;
 }
 
 /**

@@ -239,10 +239,16 @@ export class Mirror {
   #applyHints(): Promise<void> {
     return this.#inTurn(async () => {
       if (this.#touched.size === 0) return;
-      const dirs = new Set<string>();
-      for (const rel of this.#touched) dirs.add(rel === '' ? '' : rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');
+      // Each touched path, as a name in its directory ('' itself: the root's own entry is a scan's).
+      const names = new Map<string, Set<string>>();
+      for (const rel of this.#touched) {
+        if (rel === '') continue;
+        const slash = rel.lastIndexOf('/');
+        const [dir, name] = slash < 0 ? ['', rel] : [rel.slice(0, slash), rel.slice(slash + 1)];
+        names.set(dir, (names.get(dir) ?? new Set()).add(name));
+      }
       this.#touched.clear();
-      const result = await this.#reconciler.reconcile(dirs, false);
+      const result = await this.#reconciler.reconcileNames(names);
       this.#stats.hintBatches++;
       this.#stats.changes += result.changes;
       this.#stats.problems.push(...result.problems);

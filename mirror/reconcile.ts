@@ -3,9 +3,13 @@
  * does, whole (a rescan) or for the directories a watcher's hints name.
  *
  * Input: listings of some directories of the disk, `rel` paths ('' is the
- * mirrored root, 'a/b' below it), each lstat'ed now (disk.ts). For each
- * listed directory the engine's entries are made equal to the disk's, in
- * four steps, each change one engine operation (engine/fs/fs-mirror.ts):
+ * mirrored root, 'a/b' below it), each lstat'ed now (disk.ts): whole for a
+ * scan; for hints, only the names the watcher named (a partial listing:
+ * the directory's other entries are taken as they were, so a hint costs
+ * what it names, not what its directory holds). For each listed directory
+ * the engine's entries (those named, in a partial listing) are made equal
+ * to the disk's, in four steps, each change one engine operation
+ * (engine/fs/fs-mirror.ts):
  *
  *   1. identify  an engine object whose disk identity (`dev:ino`) is not
  *                known (after a restart, identities are known again only
@@ -89,6 +93,36 @@ export class Reconciler {
     const wanted = [...dirs];
     const listings = await this.#collect(wanted, recursive, onListed);
     if (wanted.includes('')) await this.#syncRoot();
+    return this.#run(listings, onListed);
+  }
+
+  /** Reconciles the named entries of each directory (a watcher's hints), each lstat'ed now. */
+  async reconcileNames(names: ReadonlyMap<string, ReadonlySet<string>>): Promise<ReconcileResult> {
+    this.#result = { entries: 0, changes: 0, problems: [] };
+    this.#unreadable = new Set();
+    const listings = new Map<string, Listing>();
+    for (const [dir, named] of names) {
+      const only = new Set([...named].filter((name) => !this.ignored(join(dir, name))));
+      const entries = new Map<string, DiskEntry>();
+      for (const name of only) {
+        const path = join(dir, name);
+        try {
+          const entry = lstatEntry(`${this.root}/${path}`);
+          if (entry !== null) entries.set(name, entry);
+        } catch (error) {
+          // A parent that is now a file: as good as gone. Anything else: said, and the entry left as it was.
+          if ((error as { code?: string }).code === 'ENOTDIR') continue;
+          this.#problem(path, error);
+          only.delete(name);
+        }
+      }
+      listings.set(dir, { entries, skipped: 0, only });
+      this.#result.entries += entries.size;
+    }
+    return this.#run(listings);
+  }
+
+  async #run(listings: Map<string, Listing>, onListed?: (entries: number) => void): Promise<ReconcileResult> {
     this.#identify(listings);
     await this.#move(listings);
     await this.#delete(listings);
@@ -225,11 +259,22 @@ export class Reconciler {
 
   // ---- the four steps -----------------------------------------------------
 
+  /** The engine's entries of `dir` a listing speaks for: all of them, or the names a partial listing looked at. A copy: the steps change the directory. */
+  #engineEntries(dir: Inode, listing: Listing): [string, number][] {
+    if (listing.only === undefined) return [...dir.entries!];
+    const named: [string, number][] = [];
+    for (const name of listing.only) {
+      const ino = dir.entries!.get(name);
+      if (ino !== undefined) named.push([name, ino]);
+    }
+    return named;
+  }
+
   #identify(listings: Map<string, Listing>): void {
     for (const [rel, listing] of listings) {
       const dir = this.#inodeAt(rel);
       if (dir?.entries === null || dir === undefined) continue;
-      for (const [name, ino] of dir.entries) {
+      for (const [name, ino] of this.#engineEntries(dir, listing)) {
         const inode = this.engine.state.get(ino)!;
         const entry = listing.entries.get(name);
         if (this.#keyOf.has(ino) || entry === undefined || entry.type !== inode.type) continue;
@@ -246,7 +291,7 @@ export class Reconciler {
     for (const [rel, listing] of listings) {
       const dir = this.#inodeAt(rel);
       if (dir?.entries === null || dir === undefined) continue;
-      for (const [name, ino] of dir.entries) {
+      for (const [name, ino] of this.#engineEntries(dir, listing)) {
         const key = this.#keyOf.get(ino);
         if (key === undefined || listing.entries.get(name)?.key === key) continue;
         const to = (at.get(key) ?? []).find((path) => this.#inodeAt(path)?.ino !== ino);
@@ -275,7 +320,7 @@ export class Reconciler {
       const dir = this.#inodeAt(rel);
       if (dir?.entries === null || dir === undefined) continue;
       const listing = listings.get(rel)!;
-      for (const [name, ino] of [...dir.entries]) {
+      for (const [name, ino] of this.#engineEntries(dir, listing)) {
         const inode = this.engine.state.get(ino)!;
         const entry = listing.entries.get(name);
         const key = this.#keyOf.get(ino);
