@@ -33,6 +33,7 @@ export {
   type RequestRecord,
   type DecisionRecord,
   type EvictedRecord,
+  type NoteRecord,
   type ConfigRecord,
   type Exclusive,
   type RecordBase,

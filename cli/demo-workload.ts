@@ -135,7 +135,15 @@ export class HsmDaemon {
       }
       this.counters.requestsAnswered++;
     } catch {
-      // The file went away or the engine is closing: the next read tells.
+      // The file was renamed or deleted between the event and its fill (the
+      // demo fills by path): the process must still get an answer, or it
+      // waits forever. It is told to try again. If the handle closed (a
+      // restart puts the event back) or the engine is closing, this fails too,
+      // and the next read tells.
+      await queue
+        .respond(event.id, FAN_DENY_ERRNO(ERRNO.EAGAIN))
+        .then(() => void this.counters.denied++)
+        .catch(() => undefined);
     }
   }
 

@@ -79,6 +79,8 @@ export class EngineCore {
   private purgeFloorSeq = 0n;
   /** Readers composed onto the engine (fanlog.ts): consumers. */
   readonly #readers: ChangelogReader[] = [];
+  /** What runs on the engine and stops before it closes (a mirror). */
+  readonly #attached = new Set<() => Promise<void>>();
 
   readonly dir: string;
   readonly journal: Journal;
@@ -107,6 +109,12 @@ export class EngineCore {
     this.durableCheckpoint = parts.checkpoint;
     this.checkpointLayout = parts.checkpoint.layout;
     this.recordsSinceCheckpoint = parts.recovery.replayedRecords;
+  }
+
+  /** @internal Something that runs on the engine (a mirror): `close()` calls its `stop` first. Returns the call that detaches it. */
+  attachWork(stop: () => Promise<void>): () => void {
+    this.#attached.add(stop);
+    return () => void this.#attached.delete(stop);
   }
 
   /** @internal Composes a reader onto the engine (fanlog.ts does, in its constructor). */
@@ -373,6 +381,7 @@ export class EngineCore {
     checkBoolean('checkpoint', checkpoint);
     if (this.closed) return;
     try {
+      for (const stop of [...this.#attached]) await stop().catch(() => undefined);
       await this.groups.idle();
       for (const reader of this.#readers) await reader.idle();
       await this.checkpointing?.catch(() => undefined);

@@ -91,6 +91,7 @@ export class Mirror {
   #batchSince = 0;
   #periodic: NodeJS.Timeout | null = null;
   #stopped = false;
+  #detach: () => void = () => undefined;
   #stats: MirrorStats = { scans: 0, lastScan: null, hintBatches: 0, changes: 0, problems: [], watching: false, lastError: null };
 
   private constructor(engine: EngineCore, root: string, into: string, engineDir: string, options: MirrorOptions) {
@@ -116,6 +117,8 @@ export class Mirror {
     const engineDir = await realpath(engine.dir);
     if (relative(root, engineDir) === '' || !relative(engineDir, root).startsWith('..')) throw invalid(`mirror: '${dir}' is the engine's own directory, or inside it`);
     const mirror = new Mirror(engine, root, into.length > 1 ? into.replace(/\/+$/, '') : into, engineDir, checked);
+    // Closing the engine stops the mirror first.
+    mirror.#detach = engine.attachWork(() => mirror.stop());
     try {
       if (checked.watch !== false) await mirror.#watch();
       await mirror.rescan('start');
@@ -160,6 +163,7 @@ export class Mirror {
   /** Stops watching and scanning; resolves once the scan or hint batch in hand is done. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#detach();
     if (this.#settle !== null) clearTimeout(this.#settle);
     if (this.#periodic !== null) clearInterval(this.#periodic);
     const watcher = this.#watcher;

@@ -40,6 +40,7 @@ import type { Inode } from '../engine/fs/inode.js';
 import type { Fid } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
 import { type DiskEntry, type Listing, listDir, lstatEntry } from './disk.js';
+import { join, MirroredTree } from './tree.js';
 
 /** A path the mirror could not read or apply, and why. */
 export interface MirrorProblem {
@@ -63,7 +64,6 @@ const IN_FLIGHT_MAX = 512;
 const PATH_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EEXIST', 'EPERM', 'EINVAL', 'ENAMETOOLONG', 'EBUSY', 'ELOOP']);
 
 const depth = (rel: string): number => (rel === '' ? 0 : rel.split('/').length);
-const join = (dir: string, name: string): string => (dir === '' ? name : `${dir}/${name}`);
 const parentOf = (rel: string): string => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');
 
 export class Reconciler {
@@ -81,10 +81,14 @@ export class Reconciler {
     /** The real directory. */
     private readonly root: string,
     /** Where it is mirrored in the engine's filesystem. */
-    private readonly into: string,
+    into: string,
     /** What to leave out, by rel path. */
     private readonly ignored: (rel: string) => boolean,
-  ) {}
+  ) {
+    this.tree = new MirroredTree(engine.state, into);
+  }
+
+  private readonly tree: MirroredTree;
 
   /** Reconciles the listed directories (and, `recursive`, everything below them); `onListed` hears progress. */
   async reconcile(dirs: Iterable<string>, recursive: boolean, onListed?: (entries: number) => void): Promise<ReconcileResult> {
@@ -168,49 +172,7 @@ export class Reconciler {
     }
   }
 
-  // ---- the engine ---------------------------------------------------------
-
-  #enginePath(rel: string): string {
-    if (rel === '') return this.into;
-    return this.into === '/' ? `/${rel}` : `${this.into}/${rel}`;
-  }
-
-  #inodeAt(rel: string): Inode | undefined {
-    const state = this.engine.state;
-    let inode = this.#intoInode();
-    if (rel === '') return inode;
-    for (const name of rel.split('/')) {
-      const ino = inode?.entries?.get(name);
-      inode = ino === undefined ? undefined : state.get(ino);
-      if (inode === undefined) return undefined;
-    }
-    return inode;
-  }
-
-  #intoInode(): Inode | undefined {
-    const state = this.engine.state;
-    let inode = state.get(1);
-    for (const name of this.into.split('/').filter((part) => part !== '')) {
-      const ino = inode?.entries?.get(name);
-      inode = ino === undefined ? undefined : state.get(ino);
-    }
-    return inode;
-  }
-
-  /** A directory's rel path now, by its parents (directories have one). */
-  #dirRel(dir: Inode): string | undefined {
-    const top = this.#intoInode();
-    const names: string[] = [];
-    for (let at = dir; at !== top; ) {
-      const parent = this.engine.state.get(at.parent);
-      if (parent === undefined || parent === at) return undefined;
-      const name = [...parent.entries!].find(([, ino]) => ino === at.ino)?.[0];
-      if (name === undefined) return undefined;
-      names.unshift(name);
-      at = parent;
-    }
-    return names.join('/');
-  }
+  // ---- identities ---------------------------------------------------------
 
   #map(inode: Inode, entry: DiskEntry): void {
     this.#keyOf.set(inode.ino, entry.key);
@@ -272,7 +234,7 @@ export class Reconciler {
 
   #identify(listings: Map<string, Listing>): void {
     for (const [rel, listing] of listings) {
-      const dir = this.#inodeAt(rel);
+      const dir = this.tree.inodeAt(rel);
       if (dir?.entries === null || dir === undefined) continue;
       for (const [name, ino] of this.#engineEntries(dir, listing)) {
         const inode = this.engine.state.get(ino)!;
@@ -289,35 +251,38 @@ export class Reconciler {
     for (const [rel, listing] of listings) for (const [name, entry] of listing.entries) at.set(entry.key, [...(at.get(entry.key) ?? []), join(rel, name)]);
     const moves: { parent: number; name: string; ino: number; to: string }[] = [];
     for (const [rel, listing] of listings) {
-      const dir = this.#inodeAt(rel);
+      const dir = this.tree.inodeAt(rel);
       if (dir?.entries === null || dir === undefined) continue;
       for (const [name, ino] of this.#engineEntries(dir, listing)) {
         const key = this.#keyOf.get(ino);
         if (key === undefined || listing.entries.get(name)?.key === key) continue;
-        const to = (at.get(key) ?? []).find((path) => this.#inodeAt(path)?.ino !== ino);
+        const to = (at.get(key) ?? []).find((path) => this.tree.inodeAt(path)?.ino !== ino);
         if (to !== undefined) moves.push({ parent: dir.ino, name, ino, to });
       }
     }
     moves.sort((a, b) => depth(a.to) - depth(b.to));
     for (const move of moves) {
       const parent = this.engine.state.get(move.parent);
-      const parentRel = parent === undefined ? undefined : this.#dirRel(parent);
+      const parentRel = parent === undefined ? undefined : this.tree.dirRel(parent);
       if (parentRel === undefined || parent!.entries!.get(move.name) !== move.ino) continue;
-      const target = this.#inodeAt(parentOf(move.to));
+      const target = this.tree.inodeAt(parentOf(move.to));
       if (target?.type !== 'dir') continue;
-      const occupant = this.#inodeAt(move.to);
+      const occupant = this.tree.inodeAt(move.to);
       const moving = this.engine.state.get(move.ino)!;
       if (occupant !== undefined && (occupant.type !== moving.type || (occupant.entries?.size ?? 0) > 0)) await this.#removeTree(move.to);
       const from = join(parentRel, move.name);
-      await this.#apply(move.to, () => this.engine.mirrored.mirrorRename(this.#enginePath(from), this.#enginePath(move.to)));
+      await this.#apply(move.to, () => this.engine.mirrored.mirrorRename(this.tree.enginePath(from), this.tree.enginePath(move.to)));
       if (occupant !== undefined) this.#forgetIfGone(occupant.ino);
+      // A rename moves the ctime on disk too: that is not a content change.
+      const arrived = listings.get(parentOf(move.to))?.entries.get(move.to.slice(move.to.lastIndexOf('/') + 1));
+      if (arrived !== undefined && this.tree.inodeAt(move.to)?.ino === move.ino) this.#seen.set(move.ino, { ctime: arrived.ctime, nlink: arrived.nlink });
     }
   }
 
   async #delete(listings: Map<string, Listing>): Promise<void> {
     const deepestFirst = [...listings.keys()].sort((a, b) => depth(b) - depth(a));
     for (const rel of deepestFirst) {
-      const dir = this.#inodeAt(rel);
+      const dir = this.tree.inodeAt(rel);
       if (dir?.entries === null || dir === undefined) continue;
       const listing = listings.get(rel)!;
       for (const [name, ino] of this.#engineEntries(dir, listing)) {
@@ -332,10 +297,10 @@ export class Reconciler {
 
   /** Removes what the engine has at `rel`, a directory's children first. */
   async #removeTree(rel: string): Promise<void> {
-    const inode = this.#inodeAt(rel);
+    const inode = this.tree.inodeAt(rel);
     if (inode === undefined) return;
     if (inode.entries !== null) for (const name of [...inode.entries.keys()]) await this.#removeTree(join(rel, name));
-    await this.#apply(rel, () => this.engine.mirrored.mirrorRemove(this.#enginePath(rel)));
+    await this.#apply(rel, () => this.engine.mirrored.mirrorRemove(this.tree.enginePath(rel)));
     this.#forgetIfGone(inode.ino);
   }
 
@@ -343,11 +308,11 @@ export class Reconciler {
     const queue = [...listings.keys()].sort((a, b) => depth(a) - depth(b));
     for (let i = 0; i < queue.length; i++) {
       const rel = queue[i]!;
-      const dir = this.#inodeAt(rel);
+      const dir = this.tree.inodeAt(rel);
       if (dir?.type !== 'dir') continue;
       for (const [name, entry] of listings.get(rel)!.entries) {
         const path = join(rel, name);
-        const inode = this.#inodeAt(path);
+        const inode = this.tree.inodeAt(path);
         if (inode !== undefined) {
           await this.#sync(path, inode, entry);
           continue;
@@ -368,14 +333,14 @@ export class Reconciler {
   async #make(rel: string, entry: DiskEntry): Promise<boolean> {
     const holder = this.#inoOf.get(entry.key);
     const linked = holder === undefined ? undefined : this.engine.state.get(holder);
-    const existing = linked !== undefined && linked.type === entry.type && entry.type !== 'dir' ? this.#somePath(linked) : undefined;
+    const existing = linked !== undefined && linked.type === entry.type && entry.type !== 'dir' ? this.tree.somePath(linked) : undefined;
     if (existing !== undefined) {
-      await this.#apply(rel, () => this.engine.mirrored.mirrorLink(this.#enginePath(existing), this.#enginePath(rel)));
-      return this.#inodeAt(rel) !== undefined;
+      await this.#apply(rel, () => this.engine.mirrored.mirrorLink(this.tree.enginePath(existing), this.tree.enginePath(rel)));
+      return this.tree.inodeAt(rel) !== undefined;
     }
     let made: { fid: Fid; durable: Promise<void> };
     try {
-      made = this.engine.mirrored.mirrorCreate(this.#enginePath(rel), entry.type, entry, entry.target);
+      made = this.engine.mirrored.mirrorCreate(this.tree.enginePath(rel), entry.type, entry, entry.target);
     } catch (error) {
       await this.#apply(rel, () => Promise.reject(error));
       return false;
@@ -385,23 +350,10 @@ export class Reconciler {
     return true;
   }
 
-  /** A path of a mirrored file or symlink: a name in some mirrored directory. */
-  #somePath(inode: Inode): string | undefined {
-    for (const dir of this.engine.state.inodes.values()) {
-      if (dir.entries === null) continue;
-      for (const [name, ino] of dir.entries) {
-        if (ino !== inode.ino) continue;
-        const rel = this.#dirRel(dir);
-        if (rel !== undefined) return join(rel, name);
-      }
-    }
-    return undefined;
-  }
-
   /** The mirrored root's own mode and owner. */
   async #syncRoot(): Promise<void> {
     const entry = lstatEntry(this.root);
-    const inode = this.#intoInode();
+    const inode = this.tree.intoInode();
     if (entry?.type === 'dir' && inode !== undefined) await this.#sync('', inode, entry);
   }
 
@@ -412,7 +364,7 @@ export class Reconciler {
     const content = seen !== undefined && seen.ctime !== entry.ctime && seen.nlink === entry.nlink && !owner;
     const times = inode.type !== 'dir' && entry.mtime !== inode.mtime;
     const size = inode.type === 'file' && entry.size !== inode.size;
-    if (owner || content || times || size) await this.#apply(rel, () => this.engine.mirrored.mirrorSync(this.#enginePath(rel), entry, content));
+    if (owner || content || times || size) await this.#apply(rel, () => this.engine.mirrored.mirrorSync(this.tree.enginePath(rel), entry, content));
     this.#map(inode, entry);
   }
 }

@@ -8,7 +8,8 @@
  *   seq, time (ns), kind, op, mask (hex, `0x...`), maskNames (`CREATE|ONDIR`),
  *   path, oldPath, name, fid and parentFid (`ino:gen`), range
  *   (`offset:count`), pid, tid, uid, gid, group, response (the number),
- *   requestSeq, and `record`: the record's own encoded bytes, which
+ *   requestSeq, source (a mirror's events), reason (a mirror's scan notes),
+ *   and `record`: the record's own encoded bytes, which
  *   `decodeRecord` reads losslessly (every field, whatever this table has).
  */
 import type { DeliveredRecord } from '../consumers/consumer.js';
@@ -43,6 +44,8 @@ export function entryFields(record: DeliveredRecord, encoded: Uint8Array): (stri
   add('group', record.group);
   add('response', record.response?.toString());
   add('requestSeq', record.requestSeq?.toString());
+  add('source', record.source);
+  add('reason', record.reason);
   fields.push('record', Buffer.from(encoded.buffer, encoded.byteOffset, encoded.length));
   return fields;
 }

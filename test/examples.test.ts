@@ -64,6 +64,18 @@ it('audit-tail prints who did what and what was refused', () => {
   ]);
 });
 
+it('mirror-backup reconciles between the start scan notes, then follows a modify, a rename and a delete on disk', () => {
+  const lines = run('mirror-backup', path.join(tempDir(), 'mirrored'));
+  expect(lines).toEqual([
+    'scanBegin (start): reconcile what the scan reports',
+    'scanEnd (start): following changes one by one',
+    'start scan: 5 files to copy, all between the notes',
+    'follow CLOSE_WRITE /r1/f0.txt',
+    'follow DELETE /r1/f2.txt',
+    'follow RENAME /r1/renamed.txt',
+  ]);
+});
+
 it('crash-campaign runs seeded runs with faults and finds no violation', () => {
   expect(run('crash-campaign', '100')).toEqual(['100 runs, 0 violations']);
 });

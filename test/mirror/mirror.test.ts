@@ -51,6 +51,8 @@ describe('engine.mirror', () => {
       renameSync(`${root}/a/x.txt`, `${root}/a/y.txt`);
       read = await readUntilMirrored(engine, root, consumer);
       expect(events(read, FAN_RENAME, '/a/y.txt')[0]).toMatchObject({ oldPath: '/a/x.txt', fid: { ino: x } });
+      // The rename moved the file's ctime on disk: not a content change.
+      expect(read.filter((record) => record.kind === 'event' && ((record.mask ?? 0n) & FAN_MODIFY) !== 0n)).toEqual([]);
 
       renameSync(`${root}/a/y.txt`, `${root}/a/b/y.txt`);
       read = await readUntilMirrored(engine, root, consumer);
@@ -124,6 +126,17 @@ describe('engine.mirror', () => {
       await mirror.stop();
       await engine.close();
     }
+  });
+
+  it('stops when the engine closes', async () => {
+    const base = tempDir();
+    mkdirSync(`${base}/real`);
+    const engine = await Engine.open(`${base}/engine`);
+    const mirror = await engine.mirror(`${base}/real`);
+    expect(mirror.stats().watching).toBe(true);
+    await engine.close();
+    expect(mirror.stats().watching).toBe(false);
+    expect((await rejection(() => mirror.rescan())).code).toBe('ECLOSED');
   });
 
   it('refuses what is not a directory, and leaves out its own engine directory', async () => {
