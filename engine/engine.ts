@@ -58,9 +58,7 @@ export class EngineCore {
   readonly fs: FanlogFs;
   readonly groups: Groups;
   /** @internal The same filesystem, with the operations a mirror of a real directory makes (fs/fs-mirror.ts). */
-  get mirrored(): MirroredFs {
-    return this.fs as MirroredFs;
-  }
+  readonly mirrored: MirroredFs;
   /** @internal */
   readonly permissions: PermissionBroker;
   /** @internal The MetaStore, through a FailStopStore: a failed store write fails the engine. */
@@ -103,7 +101,7 @@ export class EngineCore {
     // What the layers need of the engine; checked here rather than declared
     // with `implements`, whose members are internal to the published types.
     const host: FsHost & PermissionHost & ChangelogSource = this;
-    this.fs = new MirroredFs(host);
+    this.fs = this.mirrored = new MirroredFs(host);
     this.permissions = new PermissionBroker(host);
     this.groups = new Groups(this);
     this.durableCheckpoint = parts.checkpoint;

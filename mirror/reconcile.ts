@@ -71,6 +71,8 @@ export class Reconciler {
   readonly #inoOf = new Map<string, number>();
   /** The ctime and link count last seen on disk, by engine ino. */
   readonly #seen = new Map<number, { ctime: bigint; nlink: number }>();
+  /** A path each mirrored object was last seen at (a hint: checked before use). */
+  readonly #pathOf = new Map<number, string>();
   #result: ReconcileResult = { entries: 0, changes: 0, problems: [] };
   #inFlight: Promise<void>[] = [];
   /** Directories this reconcile could not list: reported once, their mirrored entries left as they were. */
@@ -174,10 +176,17 @@ export class Reconciler {
 
   // ---- identities ---------------------------------------------------------
 
-  #map(inode: Inode, entry: DiskEntry): void {
+  #map(inode: Inode, entry: DiskEntry, rel: string): void {
     this.#keyOf.set(inode.ino, entry.key);
     this.#inoOf.set(entry.key, inode.ino);
     this.#seen.set(inode.ino, { ctime: entry.ctime, nlink: entry.nlink });
+    this.#pathOf.set(inode.ino, rel);
+  }
+
+  /** A path the mirrored object has now: the one last seen if it still holds it, else found by a search. */
+  #pathNow(inode: Inode): string | undefined {
+    const hint = this.#pathOf.get(inode.ino);
+    return hint !== undefined && this.tree.inodeAt(hint)?.ino === inode.ino ? hint : this.tree.somePath(inode);
   }
 
   #forgetIfGone(ino: number): void {
@@ -185,6 +194,7 @@ export class Reconciler {
     const key = this.#keyOf.get(ino);
     this.#keyOf.delete(ino);
     this.#seen.delete(ino);
+    this.#pathOf.delete(ino);
     if (key !== undefined && this.#inoOf.get(key) === ino) this.#inoOf.delete(key);
   }
 
@@ -241,7 +251,7 @@ export class Reconciler {
         const entry = listing.entries.get(name);
         if (this.#keyOf.has(ino) || entry === undefined || entry.type !== inode.type) continue;
         const holder = this.#inoOf.get(entry.key);
-        if (holder === undefined || this.engine.state.get(holder) === undefined) this.#map(inode, entry);
+        if (holder === undefined || this.engine.state.get(holder) === undefined) this.#map(inode, entry, join(rel, name));
       }
     }
   }
@@ -275,7 +285,7 @@ export class Reconciler {
       if (occupant !== undefined) this.#forgetIfGone(occupant.ino);
       // A rename moves the ctime on disk too: that is not a content change.
       const arrived = listings.get(parentOf(move.to))?.entries.get(move.to.slice(move.to.lastIndexOf('/') + 1));
-      if (arrived !== undefined && this.tree.inodeAt(move.to)?.ino === move.ino) this.#seen.set(move.ino, { ctime: arrived.ctime, nlink: arrived.nlink });
+      if (arrived !== undefined && this.tree.inodeAt(move.to)?.ino === move.ino) this.#map(this.engine.state.get(move.ino)!, arrived, move.to);
     }
   }
 
@@ -333,7 +343,7 @@ export class Reconciler {
   async #make(rel: string, entry: DiskEntry): Promise<boolean> {
     const holder = this.#inoOf.get(entry.key);
     const linked = holder === undefined ? undefined : this.engine.state.get(holder);
-    const existing = linked !== undefined && linked.type === entry.type && entry.type !== 'dir' ? this.tree.somePath(linked) : undefined;
+    const existing = linked !== undefined && linked.type === entry.type && entry.type !== 'dir' ? this.#pathNow(linked) : undefined;
     if (existing !== undefined) {
       await this.#apply(rel, () => this.engine.mirrored.mirrorLink(this.tree.enginePath(existing), this.tree.enginePath(rel)));
       return this.tree.inodeAt(rel) !== undefined;
@@ -345,7 +355,7 @@ export class Reconciler {
       await this.#apply(rel, () => Promise.reject(error));
       return false;
     }
-    this.#map(this.engine.state.byFid(made.fid)!, entry);
+    this.#map(this.engine.state.byFid(made.fid)!, entry, rel);
     await this.#apply(rel, () => made.durable);
     return true;
   }
@@ -365,6 +375,6 @@ export class Reconciler {
     const times = inode.type !== 'dir' && entry.mtime !== inode.mtime;
     const size = inode.type === 'file' && entry.size !== inode.size;
     if (owner || content || times || size) await this.#apply(rel, () => this.engine.mirrored.mirrorSync(this.tree.enginePath(rel), entry, content));
-    this.#map(inode, entry);
+    this.#map(inode, entry, rel);
   }
 }
