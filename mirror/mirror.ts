@@ -65,11 +65,14 @@ export interface MirrorStats {
   hintBatches: number;
   /** Engine operations journaled, in all. */
   changes: number;
-  /** What the last scan, and the hints since, could not read or apply. */
+  /** What the last scan, and the hints since, could not read or apply (the newest 1,000). */
   problems: MirrorProblem[];
   watching: boolean;
   lastError: FanlogError | null;
 }
+
+/** Problems `stats()` keeps: the newest. */
+const PROBLEMS_KEPT = 1000;
 
 /** A batch of hints waits at most this many settles (see #hint). */
 const SETTLE_ROUNDS_MAX = 10;
@@ -151,7 +154,7 @@ export class Mirror {
       this.#stats.scans++;
       this.#stats.lastScan = { reason, entries: result.entries, changes: result.changes, ms: Math.round(performance.now() - started) };
       this.#stats.changes += result.changes;
-      this.#stats.problems = result.problems;
+      this.#stats.problems = result.problems.slice(-PROBLEMS_KEPT);
       return result;
     });
   }
@@ -255,7 +258,8 @@ export class Mirror {
       const result = await this.#reconciler.reconcileNames(names);
       this.#stats.hintBatches++;
       this.#stats.changes += result.changes;
-      this.#stats.problems.push(...result.problems);
+      // The newest are kept: a directory that cannot be read reports again at every hint.
+      this.#stats.problems = [...this.#stats.problems, ...result.problems].slice(-PROBLEMS_KEPT);
     });
   }
 

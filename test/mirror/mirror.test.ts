@@ -128,6 +128,34 @@ describe('engine.mirror', () => {
     }
   });
 
+  it('mirrors into a directory of the engine, leaving out ignored names and what is below them', async () => {
+    const base = tempDir();
+    const root = `${base}/real`;
+    mkdirSync(`${root}/src/node_modules/dep`, { recursive: true });
+    mkdirSync(`${root}/.git`);
+    writeFileSync(`${root}/src/main.ts`, 'x');
+    writeFileSync(`${root}/src/node_modules/dep/index.js`, 'y');
+    writeFileSync(`${root}/.git/HEAD`, 'z');
+    const engine = await Engine.open(`${base}/engine`);
+    await engine.fs.mkdir('/mirrors');
+    await engine.fs.mkdir('/mirrors/projects');
+    await engine.fs.create('/elsewhere');
+    const mirror = await engine.mirror(root, { into: '/mirrors/projects', ignore: ['node_modules', '.git'], settleMs: 10 });
+    const consumer = await engine.consumers.register('c', { from: 'next' });
+    try {
+      expect(Object.keys((await engineTree(engine, '/mirrors/projects')).entries).sort()).toEqual(['/src', '/src/main.ts']);
+      expect(await engine.fs.readdir('/')).toEqual(['elsewhere', 'mirrors']);
+      // An ignored directory's changes are not followed; the others are, under `into`.
+      writeFileSync(`${root}/src/node_modules/dep/more.js`, 'w');
+      writeFileSync(`${root}/src/other.ts`, 'v');
+      for (let seen: DeliveredRecord[] = []; !seen.some((record) => record.path === '/mirrors/projects/src/other.ts'); ) seen = await consumer.read({ max: 100, waitMs: 5000 });
+      expect(Object.keys((await engineTree(engine, '/mirrors/projects')).entries).sort()).toEqual(['/src', '/src/main.ts', '/src/other.ts']);
+    } finally {
+      await mirror.stop();
+      await engine.close();
+    }
+  });
+
   it('stops when the engine closes', async () => {
     const base = tempDir();
     mkdirSync(`${base}/real`);
@@ -193,6 +221,45 @@ describe('rescans', () => {
 });
 
 describe('fanlog mirror', () => {
+  it('watches until SIGTERM, saying each hint batch, then prints its stats', async () => {
+    const base = tempDir();
+    const root = `${base}/real`;
+    mkdirSync(root);
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [CLI, 'mirror', root, '--dir', `${base}/engine`, '--settle', '10'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    const waiters = new Set<() => void>();
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      for (const wake of waiters) wake();
+    });
+    const lineSeen = (pattern: RegExp): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const wake = (): void => {
+          if (!pattern.test(stdout)) return;
+          waiters.delete(wake);
+          resolve();
+        };
+        waiters.add(wake);
+        child.once('exit', () => reject(new Error(`exited before ${pattern}: ${stdout}`)));
+        wake();
+      });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await lineSeen(/^scan \(start\): 0 entries/m);
+    writeFileSync(`${root}/new.txt`, 'n');
+    await lineSeen(/^hints: \d+ batches, [1-9]\d* changes$/m);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stdout).toMatch(new RegExp(`^mirrored ${root} into /: 1 scans, [1-9]\\d* hint batches, [1-9]\\d* changes$`, 'm'));
+    const engine = await Engine.open(`${base}/engine`);
+    try {
+      expect((await engineTree(engine)).entries['/new.txt']).toMatchObject({ type: 'file', size: 1 });
+    } finally {
+      await engine.close();
+    }
+  });
+
+
   it('mirrors once, reports an unreadable directory as EPERM with exit 1, and mirrors the rest', async () => {
     const base = tempDir();
     chmodSync(base, 0o777);
