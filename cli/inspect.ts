@@ -19,7 +19,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { decodeConsumer } from '../consumers/consumer.js';
+import { type ConsumerInfo, decodeConsumer } from '../consumers/consumer.js';
 import { readCheckpointBound } from '../engine/checkpoint.js';
 import { inspectDirectory } from '../engine/engine-dir.js';
 import { parseHighWater } from '../engine/fail-stop-store.js';
@@ -45,15 +45,11 @@ export interface JournalView {
   headTime: bigint | null;
 }
 
-export interface ConsumerView {
-  name: string;
-  cursor: bigint;
-  lagRecords: bigint;
+/** A consumer as the lock-free view sees it: what the holder's `info()` gives but its idle time and head, and its lag in time. */
+export type ConsumerView = Pick<ConsumerInfo, 'name' | 'cursor' | 'lagRecords' | 'filter' | 'evicted'> & {
   /** How far behind in time: the head record's time minus that of the first record not acknowledged; 0 when caught up. */
   lagSeconds: number;
-  filter: { name: string; argument: string } | null;
-  evicted: { fromSeq: bigint; toSeq: bigint } | null;
-}
+};
 
 export interface GroupView {
   name: string;

@@ -11,7 +11,7 @@
 import { Engine } from '../fanlog.js';
 import type { Mirror, MirrorStats, ScanReason } from '../mirror/mirror.js';
 import { type CommonOptions, toJson, whileBusy } from './commands.js';
-import { progressCount } from './progress.js';
+import { progressBar } from './progress.js';
 
 export interface MirrorCommand extends CommonOptions {
   source: string;
@@ -30,7 +30,7 @@ export async function mirrorCommand(options: MirrorCommand): Promise<void> {
   const engine = await whileBusy(options, () => Engine.open(options.dir, options.store === undefined ? {} : { store: options.store }));
   let mirror: Mirror | null = null;
   try {
-    const crawl = options.json === true ? null : progressCount('crawled', { stream: process.stderr, quietOnPipe: true });
+    const crawl = options.json === true ? null : progressBar('crawled', null, { stream: process.stderr, quietOnPipe: true });
     let crawling = true;
     mirror = await engine.mirror(options.source, {
       watch: options.once !== true,

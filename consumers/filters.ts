@@ -59,9 +59,9 @@ const BUILT_INS: Record<string, FilterFactory> = {
     const bits = BigInt(argument.startsWith('0x') ? argument : `0x${argument}`);
     const [low, high] = [Number(bits & 0xffffffffn) | 0, Number(bits >> 32n) | 0];
     return withRawTest(
-      (header) => header.kind === 'note' || (header.mask !== undefined && (header.mask & bits) !== 0n),
+      (header) => (header.mask !== undefined && (header.mask & bits) !== 0n) || header.kind === 'note',
       // Any other record without a mask does not pass a mask filter.
-      (b, start, end) => kindAt(b, start) === 'note' || (hasMaskAt(b, start, end) && maskMeetsAt(b, start, end, low, high)),
+      (b, start, end) => (hasMaskAt(b, start, end) && maskMeetsAt(b, start, end, low, high)) || kindAt(b, start) === 'note',
     );
   },
 };

@@ -7,33 +7,26 @@
  * An entry's identity is its `key`, `dev:ino`: the same key at two paths is
  * a hard link, and a key that leaves one path and appears at another is a
  * rename. Sockets, FIFOs and device nodes have no counterpart in the
- * simulated filesystem: they are left out (and counted).
+ * simulated filesystem: they are left out.
  */
 import { type BigIntStats, lstatSync, readlinkSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import type { MirrorType } from '../engine/fs/fs-mirror.js';
+import type { Stat } from '../engine/record/record.js';
 import { fromIoError } from '../errors.js';
 
-export interface DiskEntry {
+/** An entry as lstat(2) gives it: stat's fields (the mode's permission bits only; a size for files alone), with its type and identity instead of the inode number. */
+export interface DiskEntry extends Omit<Stat, 'ino'> {
   type: MirrorType;
   /** `dev:ino`. */
   key: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  nlink: number;
-  atime: bigint;
-  mtime: bigint;
-  ctime: bigint;
   /** Symlinks: the target. */
   target?: string;
 }
 
-/** A directory's entries by name; `skipped`: entries of no type the mirror keeps. */
+/** A directory's entries by name (those of a type the mirror keeps). */
 export interface Listing {
   entries: Map<string, DiskEntry>;
-  skipped: number;
   /** A partial listing (a hint's): only these names were looked at; the directory's other entries are as they were. */
   only?: ReadonlySet<string>;
 }
@@ -95,13 +88,11 @@ export async function listDir(path: string): Promise<Listing> {
     throw fromIoError(error, path);
   }
   const entries = new Map<string, DiskEntry>();
-  let skipped = 0;
   for (let at = 0; at < names.length; at++) {
     if (at % CHUNK === CHUNK - 1) await new Promise((resolve) => setImmediate(resolve));
     const name = names[at]!;
     const entry = lstatEntry(`${path}/${name}`);
-    if (entry === null) skipped++;
-    else entries.set(name, entry);
+    if (entry !== null) entries.set(name, entry);
   }
-  return { entries, skipped };
+  return { entries };
 }

@@ -35,6 +35,7 @@ import type { EngineCore } from '../engine/engine.js';
 import { FanlogError, fromIoError, invalid } from '../errors.js';
 import { checkInteger, checkOptions } from '../validate.js';
 import { type MirrorProblem, type ReconcileResult, Reconciler } from './reconcile.js';
+import { splitRel } from './tree.js';
 
 export type { MirrorProblem, ReconcileResult } from './reconcile.js';
 
@@ -149,7 +150,7 @@ export class Mirror {
       await this.#note('scanBegin', reason);
       // Hints gathered so far are covered by this scan.
       this.#touched.clear();
-      const result = await this.#reconciler.reconcile([''], true, (entries) => this.#options.onProgress?.(entries, reason));
+      const result = await this.#reconciler.scan((entries) => this.#options.onProgress?.(entries, reason));
       await this.#note('scanEnd', reason);
       this.#stats.scans++;
       this.#stats.lastScan = { reason, entries: result.entries, changes: result.changes, ms: Math.round(performance.now() - started) };
@@ -250,8 +251,7 @@ export class Mirror {
       const names = new Map<string, Set<string>>();
       for (const rel of this.#touched) {
         if (rel === '') continue;
-        const slash = rel.lastIndexOf('/');
-        const [dir, name] = slash < 0 ? ['', rel] : [rel.slice(0, slash), rel.slice(slash + 1)];
+        const [dir, name] = splitRel(rel);
         names.set(dir, (names.get(dir) ?? new Set()).add(name));
       }
       this.#touched.clear();

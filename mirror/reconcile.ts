@@ -40,7 +40,7 @@ import type { Inode } from '../engine/fs/inode.js';
 import type { Fid } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
 import { type DiskEntry, type Listing, listDir, lstatEntry } from './disk.js';
-import { join, MirroredTree } from './tree.js';
+import { join, MirroredTree, splitRel } from './tree.js';
 
 /** A path the mirror could not read or apply, and why. */
 export interface MirrorProblem {
@@ -64,15 +64,20 @@ const IN_FLIGHT_MAX = 512;
 const PATH_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EEXIST', 'EPERM', 'EINVAL', 'ENAMETOOLONG', 'EBUSY', 'ELOOP']);
 
 const depth = (rel: string): number => (rel === '' ? 0 : rel.split('/').length);
-const parentOf = (rel: string): string => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');
+
+/** What the mirror knows of a mirrored object (by engine ino): its disk identity, and what it last saw of it. */
+interface Known {
+  key: string;
+  ctime: bigint;
+  nlink: number;
+  /** Where it was last seen (a hint: checked before use). */
+  rel: string;
+}
 
 export class Reconciler {
-  readonly #keyOf = new Map<number, string>();
+  readonly #known = new Map<number, Known>();
+  /** Disk identity to engine ino: the reverse of #known. */
   readonly #inoOf = new Map<string, number>();
-  /** The ctime and link count last seen on disk, by engine ino. */
-  readonly #seen = new Map<number, { ctime: bigint; nlink: number }>();
-  /** A path each mirrored object was last seen at (a hint: checked before use). */
-  readonly #pathOf = new Map<number, string>();
   #result: ReconcileResult = { entries: 0, changes: 0, problems: [] };
   #inFlight: Promise<void>[] = [];
   /** Directories this reconcile could not list: reported once, their mirrored entries left as they were. */
@@ -92,13 +97,12 @@ export class Reconciler {
 
   private readonly tree: MirroredTree;
 
-  /** Reconciles the listed directories (and, `recursive`, everything below them); `onListed` hears progress. */
-  async reconcile(dirs: Iterable<string>, recursive: boolean, onListed?: (entries: number) => void): Promise<ReconcileResult> {
+  /** Reconciles the whole tree (a scan); `onListed` hears how many entries were listed so far. */
+  async scan(onListed?: (entries: number) => void): Promise<ReconcileResult> {
     this.#result = { entries: 0, changes: 0, problems: [] };
     this.#unreadable = new Set();
-    const wanted = [...dirs];
-    const listings = await this.#collect(wanted, recursive, onListed);
-    if (wanted.includes('')) await this.#syncRoot();
+    const listings = await this.#collect('', onListed);
+    await this.#syncRoot();
     return this.#run(listings, onListed);
   }
 
@@ -122,7 +126,7 @@ export class Reconciler {
           only.delete(name);
         }
       }
-      listings.set(dir, { entries, skipped: 0, only });
+      listings.set(dir, { entries, only });
       this.#result.entries += entries.size;
     }
     return this.#run(listings);
@@ -139,23 +143,20 @@ export class Reconciler {
 
   // ---- the disk -----------------------------------------------------------
 
-  async #collect(dirs: string[], recursive: boolean, onListed?: (entries: number) => void): Promise<Map<string, Listing>> {
+  /** Lists `top` and every directory below it. One that went meanwhile has no listing: its parent's, or the next hint, shows that. */
+  async #collect(top: string, onListed?: (entries: number) => void): Promise<Map<string, Listing>> {
     const listings = new Map<string, Listing>();
-    const queue = [...new Set(dirs)];
+    const queue = [top];
     while (queue.length > 0) {
       const rel = queue.shift()!;
-      if (listings.has(rel) || this.#unreadable.has(rel)) continue;
+      if (this.#unreadable.has(rel)) continue; // reported once
       const listing = await this.#list(rel);
-      if (listing === null) {
-        // It went: its parent's listing shows that.
-        if (rel !== '' && !listings.has(parentOf(rel))) queue.push(parentOf(rel));
-        continue;
-      }
+      if (listing === null) continue;
       for (const name of [...listing.entries.keys()]) if (this.ignored(join(rel, name))) listing.entries.delete(name);
       listings.set(rel, listing);
       this.#result.entries += listing.entries.size;
       onListed?.(this.#result.entries);
-      if (recursive) for (const [name, entry] of listing.entries) if (entry.type === 'dir') queue.push(join(rel, name));
+      for (const [name, entry] of listing.entries) if (entry.type === 'dir') queue.push(join(rel, name));
     }
     return listings;
   }
@@ -177,24 +178,20 @@ export class Reconciler {
   // ---- identities ---------------------------------------------------------
 
   #map(inode: Inode, entry: DiskEntry, rel: string): void {
-    this.#keyOf.set(inode.ino, entry.key);
+    this.#known.set(inode.ino, { key: entry.key, ctime: entry.ctime, nlink: entry.nlink, rel });
     this.#inoOf.set(entry.key, inode.ino);
-    this.#seen.set(inode.ino, { ctime: entry.ctime, nlink: entry.nlink });
-    this.#pathOf.set(inode.ino, rel);
   }
 
   /** A path the mirrored object has now: the one last seen if it still holds it, else found by a search. */
   #pathNow(inode: Inode): string | undefined {
-    const hint = this.#pathOf.get(inode.ino);
+    const hint = this.#known.get(inode.ino)?.rel;
     return hint !== undefined && this.tree.inodeAt(hint)?.ino === inode.ino ? hint : this.tree.somePath(inode);
   }
 
   #forgetIfGone(ino: number): void {
     if (this.engine.state.get(ino) !== undefined) return;
-    const key = this.#keyOf.get(ino);
-    this.#keyOf.delete(ino);
-    this.#seen.delete(ino);
-    this.#pathOf.delete(ino);
+    const key = this.#known.get(ino)?.key;
+    this.#known.delete(ino);
     if (key !== undefined && this.#inoOf.get(key) === ino) this.#inoOf.delete(key);
   }
 
@@ -249,7 +246,7 @@ export class Reconciler {
       for (const [name, ino] of this.#engineEntries(dir, listing)) {
         const inode = this.engine.state.get(ino)!;
         const entry = listing.entries.get(name);
-        if (this.#keyOf.has(ino) || entry === undefined || entry.type !== inode.type) continue;
+        if (this.#known.has(ino) || entry === undefined || entry.type !== inode.type) continue;
         const holder = this.#inoOf.get(entry.key);
         if (holder === undefined || this.engine.state.get(holder) === undefined) this.#map(inode, entry, join(rel, name));
       }
@@ -264,7 +261,7 @@ export class Reconciler {
       const dir = this.tree.inodeAt(rel);
       if (dir?.entries === null || dir === undefined) continue;
       for (const [name, ino] of this.#engineEntries(dir, listing)) {
-        const key = this.#keyOf.get(ino);
+        const key = this.#known.get(ino)?.key;
         if (key === undefined || listing.entries.get(name)?.key === key) continue;
         const to = (at.get(key) ?? []).find((path) => this.tree.inodeAt(path)?.ino !== ino);
         if (to !== undefined) moves.push({ parent: dir.ino, name, ino, to });
@@ -275,7 +272,8 @@ export class Reconciler {
       const parent = this.engine.state.get(move.parent);
       const parentRel = parent === undefined ? undefined : this.tree.dirRel(parent);
       if (parentRel === undefined || parent!.entries!.get(move.name) !== move.ino) continue;
-      const target = this.tree.inodeAt(parentOf(move.to));
+      const [toDir, toName] = splitRel(move.to);
+      const target = this.tree.inodeAt(toDir);
       if (target?.type !== 'dir') continue;
       const occupant = this.tree.inodeAt(move.to);
       const moving = this.engine.state.get(move.ino)!;
@@ -284,7 +282,7 @@ export class Reconciler {
       await this.#apply(move.to, () => this.engine.mirrored.mirrorRename(this.tree.enginePath(from), this.tree.enginePath(move.to)));
       if (occupant !== undefined) this.#forgetIfGone(occupant.ino);
       // A rename moves the ctime on disk too: that is not a content change.
-      const arrived = listings.get(parentOf(move.to))?.entries.get(move.to.slice(move.to.lastIndexOf('/') + 1));
+      const arrived = listings.get(toDir)?.entries.get(toName);
       if (arrived !== undefined && this.tree.inodeAt(move.to)?.ino === move.ino) this.#map(this.engine.state.get(move.ino)!, arrived, move.to);
     }
   }
@@ -298,7 +296,7 @@ export class Reconciler {
       for (const [name, ino] of this.#engineEntries(dir, listing)) {
         const inode = this.engine.state.get(ino)!;
         const entry = listing.entries.get(name);
-        const key = this.#keyOf.get(ino);
+        const key = this.#known.get(ino)?.key;
         const same = entry !== undefined && entry.type === inode.type && (key === undefined ? this.#inoOf.get(entry.key) === undefined : key === entry.key);
         if (!same) await this.#removeTree(join(rel, name));
       }
@@ -330,7 +328,7 @@ export class Reconciler {
         if (!(await this.#make(path, entry))) continue;
         if (entry.type === 'dir' && !listings.has(path)) {
           // A new directory found by a hint: its whole subtree is new.
-          for (const [below, listing] of await this.#collect([path], true, onListed)) {
+          for (const [below, listing] of await this.#collect(path, onListed)) {
             listings.set(below, listing);
             queue.push(below);
           }
@@ -368,7 +366,7 @@ export class Reconciler {
   }
 
   async #sync(rel: string, inode: Inode, entry: DiskEntry): Promise<void> {
-    const seen = this.#seen.get(inode.ino);
+    const seen = this.#known.get(inode.ino);
     const owner = entry.mode !== inode.mode || entry.uid !== inode.uid || entry.gid !== inode.gid;
     // A ctime that moved with nothing else to show for it: content written with its mtime put back.
     const content = seen !== undefined && seen.ctime !== entry.ctime && seen.nlink === entry.nlink && !owner;

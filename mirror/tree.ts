@@ -9,6 +9,12 @@ import type { Inode } from '../engine/fs/inode.js';
 
 export const join = (dir: string, name: string): string => (dir === '' ? name : `${dir}/${name}`);
 
+/** A rel path's directory and name: 'a/b/c' is ['a/b', 'c'], 'c' is ['', 'c']. */
+export function splitRel(rel: string): [dir: string, name: string] {
+  const slash = rel.lastIndexOf('/');
+  return slash < 0 ? ['', rel] : [rel.slice(0, slash), rel.slice(slash + 1)];
+}
+
 export class MirroredTree {
   constructor(
     private readonly state: FsState,

@@ -119,22 +119,12 @@ export abstract class FsBase {
    * @internal
    */
   protected selfEvent(ctx: Context, op: OpName, mask: Mask, inode: Inode, path: string | undefined, extra?: EventFields): EventRecord {
-    const record: EventRecord = {
-      kind: 'event',
-      op,
-      time: ctx.time,
-      mask: inode.type === 'dir' ? mask | FAN_ONDIR : mask,
-      fid: fidOf(inode),
-      stat: statOf(inode),
-    };
-    if (ctx.source === undefined) {
-      record.pid = ctx.pid;
-      record.tid = ctx.tid;
-      record.uid = ctx.uid;
-      record.gid = ctx.gid;
-    } else {
-      record.source = ctx.source;
-    }
+    const reported = inode.type === 'dir' ? mask | FAN_ONDIR : mask;
+    // One literal per shape: every process's event is built as it always was (the hot path).
+    const record: EventRecord =
+      ctx.source === undefined
+        ? { kind: 'event', op, time: ctx.time, mask: reported, fid: fidOf(inode), stat: statOf(inode), pid: ctx.pid, tid: ctx.tid, uid: ctx.uid, gid: ctx.gid }
+        : { kind: 'event', op, time: ctx.time, mask: reported, fid: fidOf(inode), stat: statOf(inode), source: ctx.source };
     if (path !== undefined) record.path = path;
     return extra === undefined ? record : Object.assign(record, extra);
   }

@@ -22,22 +22,15 @@
  */
 import { fidOf } from './inode.js';
 import { FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_MODIFY, FAN_SYMLINK, FAN_TRUNCATE, type Mask } from '../notify/masks.js';
-import type { Attrs, EventRecord, Fid } from '../record/record.js';
+import type { Attrs, EventRecord, Fid, Stat } from '../record/record.js';
 import { fsError } from './paths.js';
 import type { Context } from './fs-base.js';
 import { FanlogFs } from './fs.js';
 
 export type MirrorType = 'file' | 'dir' | 'symlink';
 
-/** What a mirror found on disk for one object. */
-export interface MirrorAttrs {
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  atime: bigint;
-  mtime: bigint;
-}
+/** What a mirror found on disk for one object: stat's fields it mirrors. */
+export type MirrorAttrs = Pick<Stat, 'mode' | 'uid' | 'gid' | 'size' | 'atime' | 'mtime'>;
 
 const OP_OF: Record<MirrorType, 'create' | 'mkdir' | 'symlink'> = { file: 'create', dir: 'mkdir', symlink: 'symlink' };
 

@@ -5,6 +5,9 @@
  * cut at a chosen I/O step; a crash; optionally a second power cut during
  * recovery; then the checks:
  *
+ * (The workload includes a mirror's operations, engine/fs/fs-mirror.ts,
+ * so that their replay is held to the live state as every other's is.)
+ *
  * - recovery succeeds (invariant 1: the journal is a clean prefix);
  * - the recovered journal ends exactly where some operation's entry ended,
  *   and the recovered filesystem equals the live filesystem as it was right
@@ -91,7 +94,7 @@ async function workload(io: MemoryIo, c: EngineCrashCase, observed: Observed): P
       const e: Engine = engine;
       const fs = e.fs;
       const ctx = { pid: prng.between(1, 4) };
-      const choice = prng.int(20);
+      const choice = prng.int(22);
       let call: Promise<unknown>;
       switch (choice) {
         case 0: case 1: call = fs.mkdir(newDir(), {}, ctx); break;
@@ -110,6 +113,13 @@ async function workload(io: MemoryIo, c: EngineCrashCase, observed: Observed): P
         case 16: call = fs.hsmFill(path(), prng.int(50_000), prng.int(50_000), ctx); break;
         case 17: call = fs.hsmRelease(path(), ctx); break;
         case 18: call = e.checkpoint(); break;
+        // A mirror's operations (engine/fs/fs-mirror.ts): a create with the times found on disk, and a sync.
+        case 20: {
+          const type = prng.pick(['file', 'dir', 'symlink'] as const);
+          call = mirrorCreate(e, prng, type, type === 'dir' ? newDir() : newFile());
+          break;
+        }
+        case 21: call = e.mirrored.mirrorSync(files.length > 0 ? prng.pick(files) : path(), { mode: prng.int(0o777), size: prng.int(100_000), mtime: BigInt(prng.int(1e9)) }, prng.chance(0.3)); break;
         default: {
           await e.close();
           engine = null;
@@ -134,6 +144,16 @@ async function workload(io: MemoryIo, c: EngineCrashCase, observed: Observed): P
     await engine.close();
   } catch (error) {
     if (!io.isPoweredOff) throw error;
+  }
+}
+
+/** A mirror's create: it checks and applies synchronously (throwing what fails), and is durable later. */
+function mirrorCreate(engine: Engine, prng: Prng, type: 'file' | 'dir' | 'symlink', path: string): Promise<void> {
+  const attrs = { mode: prng.int(0o777), uid: prng.int(5), gid: prng.int(5), size: prng.int(100_000), atime: BigInt(prng.int(1e9)), mtime: BigInt(prng.int(1e9)) };
+  try {
+    return engine.mirrored.mirrorCreate(path, type, attrs, type === 'symlink' ? 'a0' : undefined).durable;
+  } catch (error) {
+    return Promise.reject(error);
   }
 }
 
