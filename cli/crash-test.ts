@@ -5,7 +5,7 @@
  * replays exactly that run.
  */
 import { InvalidArgumentError } from 'commander';
-import { type CrashTestSummary, type FaultKind, FAULT_KINDS, runCrashTests } from '../crash/campaign.js';
+import { type CrashTestSummary, type FaultKind, FAULT_KINDS, REAL_SYSTEM_FAULTS, runCrashTests } from '../crash/campaign.js';
 import type { StoreKind } from '../store/meta-store.js';
 import { progressBar } from './progress.js';
 
@@ -48,7 +48,7 @@ export async function crashTest(options: CrashTestCommand): Promise<boolean> {
 }
 
 function selectFaults(options: CrashTestCommand): FaultKind[] {
-  const faults = [...(options.faults ?? FAULT_KINDS.filter((kind) => kind !== 'kill' && kind !== 'lock'))];
+  const faults = [...(options.faults ?? FAULT_KINDS.filter((kind) => !REAL_SYSTEM_FAULTS.includes(kind)))];
   if (options.kill === true && !faults.includes('kill')) faults.push('kill');
   return faults;
 }

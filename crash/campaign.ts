@@ -33,7 +33,7 @@
  *                   fault whose timing is not seeded), and lock contention
  *                   from this thread, a worker thread and other processes
  *
- * Beyond the first design's eight invariants (docs/design.md has nine), violations of number 9 are control
+ * Beyond the design's invariants (docs/design.md), violations of number 12 are control
  * calls that were not serialised per object: a raced group or consumer
  * whose stored state is not what its resolved calls leave.
  *
@@ -56,13 +56,16 @@ import { TraceIo } from './trace-io.js';
 import { applyDamage, describeDamage, engineSnapshot, lastFrameStart, planDamage } from './damage.js';
 import { corruptionOrPrefix, killRun, lockRun, realDamageRun, type RunResult } from './real-disk.js';
 import { Workload } from './workload.js';
+import { replicationRun } from './replication-run.js';
+import { mirrorRun } from './mirror-run.js';
+import { inspectRun } from './inspect-run.js';
 
-export const FAULT_KINDS = ['power-cut', 'recovery-crash', 'eio', 'enospc', 'segment-loss', 'store-damage', 'kill', 'lock'] as const;
+export const FAULT_KINDS = ['power-cut', 'recovery-crash', 'eio', 'enospc', 'segment-loss', 'store-damage', 'kill', 'lock', 'replication', 'mirror', 'inspect'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
-/** Faults that need a real disk and child processes: only run when asked for. */
-const REAL_DISK_FAULTS: readonly FaultKind[] = ['kill', 'lock'];
+/** Faults that need a real disk, child processes or a real server: only run when asked for. */
+export const REAL_SYSTEM_FAULTS: readonly FaultKind[] = ['kill', 'lock', 'replication', 'mirror', 'inspect'];
 /** How often each fault is picked: power cuts dominate, as in SQLite's crash tests. */
-const FAULT_WEIGHTS: Record<FaultKind, number> = { 'power-cut': 14, 'recovery-crash': 3, eio: 2, enospc: 2, 'segment-loss': 2, 'store-damage': 2, kill: 1, lock: 1 };
+const FAULT_WEIGHTS: Record<FaultKind, number> = { 'power-cut': 14, 'recovery-crash': 3, eio: 2, enospc: 2, 'segment-loss': 2, 'store-damage': 2, kill: 1, lock: 1, replication: 1, mirror: 1, inspect: 1 };
 
 export interface CrashTestOptions {
   /** Runs to make; default 100. */
@@ -112,7 +115,7 @@ export async function runCrashTests(options: CrashTestOptions = {}): Promise<Cra
   const seed = checkInteger('seed', opts.seed ?? 1, 0, 0xffff_ffff);
   const opsPerRun = checkInteger('opsPerRun', opts.opsPerRun ?? 60, 1, 100_000);
   const store = checkOneOf('store', opts.store ?? 'lmdb', ['lmdb', 'level', 'files'] as const);
-  const faults = opts.faults ?? FAULT_KINDS.filter((kind) => !REAL_DISK_FAULTS.includes(kind));
+  const faults = opts.faults ?? FAULT_KINDS.filter((kind) => !REAL_SYSTEM_FAULTS.includes(kind));
   if (!Array.isArray(faults) || faults.length === 0) throw invalid('faults must be a non-empty list');
   for (const fault of faults) checkOneOf('fault', fault, FAULT_KINDS);
   if ((faults.includes('kill') || faults.includes('lock')) && store === 'files') throw invalid("kill and lock runs need a native store: 'lmdb' or 'level'");
@@ -161,12 +164,20 @@ function pickFault(prng: Prng, faults: readonly FaultKind[]): FaultKind {
  */
 const DAMAGED_STORES: readonly StoreKind[] = ['files', 'lmdb', 'files', 'level'];
 
+type SimulatedFault = Exclude<FaultKind, 'kill' | 'lock' | 'replication' | 'mirror' | 'inspect'>;
+
 function runOne(fault: FaultKind, runSeed: number, opsPerRun: number, store: StoreKind, tempDir: string): Promise<RunResult> {
   switch (fault) {
     case 'kill':
       return killRun(runSeed, opsPerRun, store, tempDir);
     case 'lock':
       return lockRun(runSeed, opsPerRun, store, tempDir);
+    case 'replication':
+      return replicationRun(runSeed, tempDir);
+    case 'mirror':
+      return mirrorRun(runSeed, tempDir);
+    case 'inspect':
+      return inspectRun(runSeed, tempDir);
     case 'store-damage': {
       const damaged = DAMAGED_STORES[runSeed % DAMAGED_STORES.length]!;
       // Half the operations on a real disk: the store's content varies as much, its fsyncs take real time.
@@ -177,7 +188,7 @@ function runOne(fault: FaultKind, runSeed: number, opsPerRun: number, store: Sto
   }
 }
 
-async function simulatedRun(runSeed: number, opsPerRun: number, fault: Exclude<FaultKind, 'kill' | 'lock'>): Promise<RunResult> {
+async function simulatedRun(runSeed: number, opsPerRun: number, fault: SimulatedFault): Promise<RunResult> {
   const prng = new Prng(runSeed);
   const memory = new MemoryIo();
   const io = new TraceIo(memory);
@@ -247,7 +258,7 @@ async function simulatedRun(runSeed: number, opsPerRun: number, fault: Exclude<F
 }
 
 /** Arms the run's fault on the simulated disk; returns the run's label. */
-function planFault(memory: MemoryIo, prng: Prng, fault: Exclude<FaultKind, 'kill' | 'lock'>, opsPerRun: number, mode: Exclude<CrashMode, 'any'>): string {
+function planFault(memory: MemoryIo, prng: Prng, fault: SimulatedFault, opsPerRun: number, mode: Exclude<CrashMode, 'any'>): string {
   if (fault === 'power-cut' || fault === 'recovery-crash' || fault === 'segment-loss') {
     // A run makes about two and a half I/O steps per operation.
     memory.cutPowerAfter(prng.int(Math.ceil(opsPerRun * 2.5)));

@@ -99,14 +99,14 @@ function checkRacedObjects(engine: Engine, model: Model): void {
     const [kind, name] = key.split(':') as ['consumer' | 'group', string];
     if (kind === 'consumer') {
       const info = engine.consumers.list().find((consumer) => consumer.name === name);
-      model.check(9, (info !== undefined) === expected.present, () => `consumer ${name} is ${info === undefined ? 'gone' : 'there'} after recovery, but its last resolved call ${expected.present ? 'registered' : 'deregistered'} it`);
+      model.check(12, (info !== undefined) === expected.present, () => `consumer ${name} is ${info === undefined ? 'gone' : 'there'} after recovery, but its last resolved call ${expected.present ? 'registered' : 'deregistered'} it`);
       if (info !== undefined && expected.present) model.check(4, info.cursor >= expected.cursorAtLeast, () => `consumer ${name}'s cursor is ${info.cursor}, below its resolved ack ${expected.cursorAtLeast}`);
     } else {
       const group = engine.groups.find(name);
-      model.check(9, (group !== null) === expected.present, () => `group ${name} is ${group === null ? 'gone' : 'there'} after recovery, but its last resolved call ${expected.present ? 'created' : 'destroyed'} it`);
+      model.check(12, (group !== null) === expected.present, () => `group ${name} is ${group === null ? 'gone' : 'there'} after recovery, but its last resolved call ${expected.present ? 'created' : 'destroyed'} it`);
       if (group !== null && expected.present) {
         const paths = new Set(group.listMarks().map((mark) => mark.path));
-        for (const path of expected.marks) model.check(9, paths.has(path), () => `group ${name} lost its resolved mark on ${path}`);
+        for (const path of expected.marks) model.check(12, paths.has(path), () => `group ${name} lost its resolved mark on ${path}`);
       }
     }
   }

@@ -94,7 +94,7 @@ export class ControlRaces {
   private async registerTwice(engine: Engine, name: string, consumerKey: string): Promise<void> {
     const outcomes = await Promise.all([0, 1].map(() => this.track(consumerKey, () => engine.consumers.register(name, { from: 'next' }), () => ({ type: 'register' }))));
     const registered = outcomes.filter((outcome) => outcome !== undefined).length;
-    if (registered > 1) this.observer.violation(9, `two concurrent registrations of '${name}' both resolved`);
+    if (registered > 1) this.observer.violation(12, `two concurrent registrations of '${name}' both resolved`);
     else this.observer.checked();
   }
 
