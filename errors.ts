@@ -22,6 +22,7 @@ export type FanlogErrorCode =
   | 'ELOOP' // too many symbolic links
   | 'ENODATA' // no such extended attribute
   | 'E2BIG' // a value is too large
+  | 'EFBIG' // a size, offset or count beyond what fanlog records exactly (2^53 - 1)
   | 'EAGAIN' // try again (a permission listener's answer)
   | 'ETXTBSY' // text file busy (a permission listener's answer)
   | 'EDQUOT' // quota exceeded (a permission listener's answer)
@@ -35,6 +36,9 @@ export type FanlogErrorCode =
   | 'EREPLACED' // a consumer object is retired: its name was registered again
   | 'EREMOTE' // a remote server (Redis) cannot be reached or refused
   | 'ELOST' // a replica lost records fanlog had acknowledged into it
+  | 'EFOREIGN' // a replica holds an entry fanlog did not write
+  | 'EAUTH' // a remote server (Redis) refused the credentials
+  | 'ETIMEDOUT' // a remote server (Redis) did not answer in time
   | 'EROFS' // the engine was opened read-only
   | 'EFAILED'; // an earlier I/O failure put the object in a failed state
 
