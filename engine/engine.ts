@@ -50,8 +50,8 @@ import { PermissionBroker, type PendingOperation, type PermissionHost } from './
 import type { Outcome } from './permission/operation.js';
 import type { PermissionGroup } from './permission/request.js';
 import { encodeRecordInto } from './record/codec.js';
-import { refusal, unencodable } from './record/encodable.js';
-import type { EngineRecord } from './record/record.js';
+import { opFault, refusal, unencodable } from './record/encodable.js';
+import type { EngineRecord, OpRecord } from './record/record.js';
 import { checkBigint, checkBoolean, checkOptions } from '../validate.js';
 
 export { CORE_OPTION_NAMES, type EngineCoreOptions, type EngineParts, type EngineRecovery } from './engine-open.js';
@@ -244,8 +244,8 @@ export class EngineCore {
   async commit(op: EngineRecord | null, buildEvents: () => EngineRecord[]): Promise<number> {
     this.checkWritable();
     if (op !== null) {
-      const fault = unencodable(op);
-      if (fault !== null) assert.fail(`an op record the codec cannot hold reached commit (${op.op}: ${fault}): its entry point must refuse it`);
+      // Messages are built only on failure: this runs for every operation.
+      if (opFault(op as OpRecord) !== null) assert.fail(`an op record the codec cannot hold reached commit (${op.op}: ${unencodable(op)}): its entry point must refuse it`);
       this.state.apply(op);
     }
     const events = buildEvents();

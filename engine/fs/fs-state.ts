@@ -253,11 +253,10 @@ export class FsState {
    */
   private applyContent(record: OpSource, op: OpName, time: bigint): void {
     const inode = this.must(record.fid, op);
-    const range = record.range;
-    if (range !== undefined && range.offset + range.count > Number.MAX_SAFE_INTEGER) assert.fail(`${op}: range ${range.offset}+${range.count} ends past 2^53 - 1`);
     switch (op) {
       case 'write': {
-        const { offset, count } = range!;
+        const { offset, count } = record.range!;
+        if (offset + count > Number.MAX_SAFE_INTEGER) assert.fail(`write: range ${offset}+${count} ends past 2^53 - 1`);
         inode.size = Math.max(inode.size, offset + count);
         inode.offline.remove(offset, offset + count);
         this.touch(inode, time);
@@ -271,7 +270,8 @@ export class FsState {
         return;
       }
       case 'hsmFill': {
-        const { offset, count } = range!;
+        const { offset, count } = record.range!;
+        if (offset + count > Number.MAX_SAFE_INTEGER) assert.fail(`hsmFill: range ${offset}+${count} ends past 2^53 - 1`);
         inode.offline.remove(offset, offset + count);
         break;
       }

@@ -13,7 +13,8 @@ import { AssertionError } from 'node:assert';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { Engine, FAN_ATTRIB, FanlogError, MemoryIo } from '../../index.js';
 import { FsState } from '../../engine/fs/fs-state.js';
-import type { EngineRecord } from '../../engine/record/record.js';
+import { OP_RECORD_FIELDS, opFault, unencodable } from '../../engine/record/encodable.js';
+import type { EngineRecord, OpRecord } from '../../engine/record/record.js';
 import { rejection } from '../helpers.js';
 
 const BIG = 2 ** 60;
@@ -155,4 +156,30 @@ it('asserts, before changing anything, a write whose end is past 2^53 - 1 (repla
   expect(() => state.apply({ kind: 'op', op: 'write', time: 2n, fid: { ino: 2, gen: 2 }, range: { offset: MAX, count: 5 } })).toThrow(AssertionError);
   expect(() => state.apply({ kind: 'op', op: 'hsmFill', time: 2n, fid: { ino: 2, gen: 2 }, range: { offset: MAX - 1, count: 2 } })).toThrow(AssertionError);
   expect(state.fingerprint()).toBe(before);
+});
+
+it("checks an op record's fields as the codec's table does, one by one (opFault, commit's unrolled check)", () => {
+  const good: Record<(typeof OP_RECORD_FIELDS)[number], unknown> = {
+    fid: { ino: 3, gen: 4 }, parentFid: { ino: 1, gen: 1 }, oldParentFid: { ino: MAX, gen: 0 }, name: 'n', oldName: 'ö', oldPath: '/a/ö', xattr: 'user.x', target: '/t',
+    range: { offset: MAX, count: 0 }, attrs: { mode: 0o644, uid: 0, gid: 1, size: MAX, atime: 2n ** 64n - 1n, mtime: 0n }, value: new Uint8Array(2), offline: true, orphan: false,
+    pid: 1, tid: 2, uid: MAX, gid: 0, operationSeq: 2n ** 64n - 1n,
+  };
+  const bad: Record<(typeof OP_RECORD_FIELDS)[number], unknown[]> = {
+    fid: [{ ino: -1, gen: 1 }, { ino: 1, gen: 0.5 }], parentFid: [{ ino: BIG, gen: 1 }], oldParentFid: [{ ino: 1, gen: -1 }],
+    name: ['a\uD800'], oldName: ['\uDC00'], oldPath: ['/\uD800'], xattr: ['user.\uDFFF'], target: ['\uD800x'],
+    range: [{ offset: BIG, count: 1 }, { offset: 0, count: -1 }, { offset: 0.5, count: 1 }],
+    attrs: [{ size: BIG }, { mode: -1 }, { uid: 1.5 }, { gid: BIG }, { atime: -1n }, { mtime: 2n ** 64n }], value: ['bytes'], offline: [1], orphan: ['yes'],
+    pid: [-1], tid: [BIG], uid: [0.5], gid: [-2], operationSeq: [-1n, 2n ** 64n],
+  };
+  const op = (fields: Record<string, unknown>): OpRecord => ({ kind: 'op', op: 'create', time: 5n, ...fields }) as OpRecord;
+  expect(opFault(op(good))).toBeNull();
+  expect(unencodable(op(good))).toBeNull();
+  for (const field of OP_RECORD_FIELDS) {
+    for (const value of bad[field]) {
+      const record = op({ ...good, [field]: value });
+      expect(opFault(record), `${field} ${String(value)}`).not.toBeNull();
+      expect(unencodable(record), `${field} ${String(value)}`).toMatch(new RegExp(`^${field}`));
+    }
+  }
+  expect(opFault(op({ ...good, time: -1n }))).toBe('time');
 });
