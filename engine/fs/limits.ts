@@ -25,8 +25,11 @@ import { checkBigint, checkInteger, FILE_BYTES_MAX, ID_MAX } from '../../validat
 /** The latest time a record holds: 2^63 - 1 ns, in 2262. */
 export const TIME_MAX = 2n ** 63n - 1n;
 
+/** An integer as its exact decimal digits up to 2^64 (String(2 ** 60) rounds them: 1152921504606847000), past that as JavaScript prints it (1e+300). */
+const exact = (value: number): string => (Number.isSafeInteger(value) || value >= 2 ** 64 ? String(value) : BigInt(value).toString());
+
 function tooBig(name: string, value: number): FanlogError {
-  return new FanlogError('EFBIG', `${name} ${value} is beyond the largest size fanlog records exactly (2^53 - 1 bytes)`);
+  return new FanlogError('EFBIG', `${name} ${exact(value)} is beyond the largest size fanlog records exactly (2^53 - 1 bytes)`);
 }
 
 /** A size, offset or count: EINVAL unless an integer >= 0, EFBIG past 2^53 - 1. */
@@ -42,7 +45,7 @@ export function checkByteRange(offsetName: string, offset: unknown, countName: s
   const start = checkBytes(offsetName, offset);
   const bytes = checkBytes(countName, count);
   if (start + bytes > FILE_BYTES_MAX) {
-    throw new FanlogError('EFBIG', `${offsetName} ${start} plus ${countName} ${bytes} ends beyond the largest size fanlog records exactly (2^53 - 1 bytes)`);
+    throw new FanlogError('EFBIG', `${offsetName} ${start} plus ${countName} ${bytes} ends at ${exact(start + bytes)}, beyond the largest size fanlog records exactly (2^53 - 1 bytes)`);
   }
 }
 

@@ -183,3 +183,8 @@ it("checks an op record's fields as the codec's table does, one by one (opFault,
   }
   expect(opFault(op({ ...good, time: -1n }))).toBe('time');
 });
+
+it('names a size past 2^53 - 1 by its exact digits, as stat(1) shows it', async () => {
+  const error = await rejection(async () => engine.mirrored.mirrorCreate('/d/huge', 'file', { ...disk, size: BIG }).durable);
+  expect(error.message).toBe('EFBIG: /d/huge: size 1152921504606846976 is beyond the largest size fanlog records exactly (2^53 - 1 bytes)');
+});
