@@ -15,12 +15,14 @@
  * left without an answer are queued again. A record that cannot be replayed
  * is ECORRUPT naming its seq.
  *
- * Commit (one per operation, synchronous until the append): apply the op,
- * build its events, encode the op record and every event the changelog mask
- * keeps, append them as one entry (seqs are assigned then, in the same
- * order the state changed), then wait for durability and deliver the events
- * to groups. An I/O failure on the way puts the engine in the failed state:
- * every later call rejects with EFAILED until it is reopened.
+ * Commit (one per operation, synchronous until the append): check the op
+ * record against the codec, apply it, build its events, encode the op
+ * record and every event the changelog mask keeps, append them as one
+ * entry (seqs are assigned then, in the same order the state changed), then
+ * wait for durability and deliver the events to groups. An I/O failure on
+ * the way (or an encoding that fails after the apply: a bug) puts the
+ * engine in the failed state: every later call rejects with EFAILED until
+ * it is reopened.
  *
  * Checkpoints run in the background every `checkpointEveryRecords` records
  * and on close; after one is durable the journal is purged up to the
@@ -48,7 +50,8 @@ import { PermissionBroker, type PendingOperation, type PermissionHost } from './
 import type { Outcome } from './permission/operation.js';
 import type { PermissionGroup } from './permission/request.js';
 import { encodeRecordInto } from './record/codec.js';
-import type { EngineRecord } from './record/record.js';
+import { opFault, refusal, unencodable } from './record/encodable.js';
+import type { EngineRecord, OpRecord } from './record/record.js';
 import { checkBigint, checkBoolean, checkOptions } from '../validate.js';
 
 export { CORE_OPTION_NAMES, type EngineCoreOptions, type EngineParts, type EngineRecovery } from './engine-open.js';
@@ -164,7 +167,10 @@ export class EngineCore {
    */
   async appendRecord(record: EngineRecord, onSeq?: (seq: bigint) => void): Promise<bigint> {
     this.checkWritable();
+    const before = this.journal.headSeq;
     const appended = this.journal.appendRecords(1, (out) => encodeRecordInto(out, record));
+    // Nothing appended: the encoder refused it (a bug), and nothing was applied.
+    if (this.journal.headSeq === before) throw await refusal(appended);
     const seq = this.journal.headSeq;
     onSeq?.(seq);
     try {
@@ -225,10 +231,23 @@ export class EngineCore {
     return failure;
   }
 
-  /** @internal */
-  async commit(op: EngineRecord | null, buildEvents: () => EngineRecord[]): Promise<void> {
+  /**
+   * Applies `op`, builds the events, journals both as one entry (see the
+   * header); resolves, once durable, with how many events it journaled.
+   * Never the state applied without its entry: entry points refuse what
+   * the codec cannot hold (fs/limits.ts), `op` is checked against the codec
+   * before it is applied, and the events come from checked values. An
+   * encoding that fails after the apply all the same is a bug: the engine
+   * fails at once, so that nothing builds on a state its journal lacks.
+   * @internal
+   */
+  async commit(op: EngineRecord | null, buildEvents: () => EngineRecord[]): Promise<number> {
     this.checkWritable();
-    if (op !== null) this.state.apply(op);
+    if (op !== null) {
+      // Messages are built only on failure: this runs for every operation.
+      if (opFault(op as OpRecord) !== null) assert.fail(`an op record the codec cannot hold reached commit (${op.op}: ${unencodable(op)}): its entry point must refuse it`);
+      this.state.apply(op);
+    }
     const events = buildEvents();
     // The entry: the op, then every event the changelog mask keeps.
     const entry: EngineRecord[] = op === null ? [] : [op];
@@ -244,11 +263,15 @@ export class EngineCore {
     }
     if (entry.length === 0) {
       this.groups.deliver(events, []);
-      return;
+      return 0;
     }
     const before = this.journal.headSeq;
     // Each record is encoded straight into the journal's batch buffer.
     const appended = this.journal.appendRecords(entry.length, (out, i) => encodeRecordInto(out, entry[i]!));
+    if (this.journal.headSeq === before) {
+      if (op !== null) this.fail(new FanlogError('EFAILED', `the entry of a ${op.op} already applied could not be encoded`));
+      throw await refusal(appended);
+    }
     // Seqs were assigned by the call above, in entry order, with nothing between.
     const firstSeq = before + 1n;
     if (this.journal.headSeq !== before + BigInt(entry.length)) assert.fail('an entry gets contiguous seqs at once');
@@ -268,6 +291,7 @@ export class EngineCore {
     if (this.recordsSinceCheckpoint >= this.checkpointEveryRecords && this.checkpointing === null) {
       void this.checkpoint().catch(() => undefined);
     }
+    return op === null ? entry.length : entry.length - 1;
   }
 
   /**

@@ -20,7 +20,8 @@
  *       __kernel_fsid_t (2 × s32), struct file_handle (u32 handle_bytes,
  *       s32 handle_type, f_handle), and for the *_NAME types the name,
  *       NUL-terminated
- *     RANGE (6): u32 pad, u64 offset, u64 count
+ *     RANGE (6): u32 pad, u64 offset, u64 count (each, and their end, at
+ *       most 2^53 - 1, the largest a number holds exactly: EFBIG beyond)
  *     ERROR (5): s32 error, u32 error_count
  *     FANLOG_WRITE (255, fanlog's own): the header alone; see linuxOnly
  *   Other info types are skipped by their len.
@@ -59,6 +60,8 @@ export const FAN_EVENT_INFO_TYPE_NEW_DFID_NAME = 12;
 export const FANLOG_INFO_TYPE_WRITE = 255;
 export const FILEID_INO32_GEN = 1;
 const PAGE = 4096;
+/** The largest offset or count a number holds exactly, and a record. */
+const EXACT_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 const LINUX_BITS = 0xffffffffn;
 
 /** One event of the stream, decoded. */
@@ -212,12 +215,28 @@ function errorOf(body: Uint8Array): { error: number; count: number } {
 
 const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
 
-/** The events of a stream; ECORRUPT naming the byte offset of the first thing that is not the layout above. */
+/**
+ * The events of a stream; ECORRUPT naming the byte offset of the first
+ * thing that is not the layout above, EFBIG naming that of a RANGE offset,
+ * count or end past 2^53 - 1 (a number holds no more exactly, and no
+ * record either).
+ */
 export function decodeFanotifyEvents(bytes: Uint8Array): FanotifyEvent[] {
+  return decodeFanotifyStream(bytes).events;
+}
+
+/** A stream's byte offset of `what`, in an error with `code`. */
+export function streamError(code: 'ECORRUPT' | 'EFBIG' | 'EINVAL', offset: number, what: string): FanlogError {
+  return new FanlogError(code, `fanotify stream at byte ${offset}: ${what}`, { offset });
+}
+
+/** decodeFanotifyEvents, with the byte offset where each event starts (an import names it when it refuses one). */
+export function decodeFanotifyStream(bytes: Uint8Array): { events: FanotifyEvent[]; offsets: number[] } {
   if (!(bytes instanceof Uint8Array)) throw new FanlogError('EINVAL', 'bytes must be a Uint8Array');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-  const bad = (offset: number, what: string): FanlogError => new FanlogError('ECORRUPT', `fanotify stream at byte ${offset}: ${what}`, { offset });
+  const bad = (offset: number, what: string): FanlogError => streamError('ECORRUPT', offset, what);
   const events: FanotifyEvent[] = [];
+  const offsets: number[] = [];
   for (let at = 0; at < bytes.length; ) {
     if (bytes.length - at < FAN_EVENT_METADATA_LEN) throw bad(at, `${bytes.length - at} bytes, an event's metadata is 24`);
     const length = view.getUint32(at, true);
@@ -235,15 +254,27 @@ export function decodeFanotifyEvents(bytes: Uint8Array): FanotifyEvent[] {
       info += infoLength;
     }
     events.push(event);
+    offsets.push(at);
     at += length;
   }
-  return events;
+  return { events, offsets };
+}
+
+/** The RANGE record at `at`: its offset and count, each and their end at most 2^53 - 1 (EFBIG naming where). */
+function rangeAt(view: DataView, at: number): Range {
+  const offset = view.getBigUint64(at + 8, true);
+  const count = view.getBigUint64(at + 16, true);
+  const tooBig = (where: number, what: string): FanlogError => streamError('EFBIG', where, `a RANGE ${what} is beyond the largest size fanlog records exactly (2^53 - 1 bytes)`);
+  if (offset > EXACT_MAX) throw tooBig(at + 8, `offset of ${offset}`);
+  if (count > EXACT_MAX) throw tooBig(at + 16, `count of ${count}`);
+  if (offset + count > EXACT_MAX) throw tooBig(at + 8, `from ${offset} for ${count} bytes ends at ${offset + count}, which`);
+  return { offset: Number(offset), count: Number(count) };
 }
 
 function readInfo(bytes: Uint8Array, view: DataView, at: number, type: number, length: number, event: FanotifyEvent, bad: (offset: number, what: string) => FanlogError): void {
   if (type === FAN_EVENT_INFO_TYPE_RANGE) {
     if (length < 24) throw bad(at, `a RANGE record of ${length} bytes`);
-    event.range = { offset: Number(view.getBigUint64(at + 8, true)), count: Number(view.getBigUint64(at + 16, true)) };
+    event.range = rangeAt(view, at);
   } else if (type === FAN_EVENT_INFO_TYPE_ERROR) {
     if (length < 12) throw bad(at, `an ERROR record of ${length} bytes`);
     event.error = errorOf(bytes.subarray(at + 4, at + 12));

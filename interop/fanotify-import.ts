@@ -10,16 +10,28 @@
  * the import. A pre-access flagged as a write (FANLOG_WRITE, what
  * `linuxOnly` writes) is journaled as FAN_PRE_MODIFY again; an FS_ERROR
  * event's error and count are kept as the record's `value` (internal:
- * consumers see the mask), so that the stream exports back whole. A stream carries names, not paths, so mount marks and
- * path-prefix filters do not select imported records; filesystem marks and
- * masks do. Events are journaled `ENTRY_EVENTS` to an entry, each entry
- * atomic; the whole stream is decoded (ECORRUPT with the byte offset)
- * before anything is journaled.
+ * consumers see the mask), so that the stream exports back whole. A stream
+ * carries names, not paths, so mount marks and path-prefix filters do not
+ * select imported records; filesystem marks and masks do. Events are
+ * journaled `ENTRY_EVENTS` to an entry, each entry atomic.
+ *
+ * All or nothing: the whole stream is decoded and every event checked
+ * before anything is journaled, and a stream with one event fanlog cannot
+ * journal is refused whole, naming the byte offset in the input:
+ *   damage (decodeFanotifyEvents)                     ECORRUPT
+ *   a RANGE offset, count or end past 2^53 - 1        EFBIG
+ *   mask 0 (no kernel writes an event with no bit)    ECORRUPT
+ *   a negative pid (the kernel's pid is never one)    ECORRUPT
+ *   no event bit fanlog knows (FAN_ALL_EVENTS): a
+ *     newer kernel's event alone, or flags alone      EINVAL
+ * Bits fanlog does not know beside one it does stay in the record's mask.
+ * The count resolved is what was journaled: an event the engine's
+ * changelog mask leaves out is not journaled, and not counted.
  */
 import type { EngineCore } from '../engine/engine.js';
 import type { EngineRecord } from '../engine/record/record.js';
-import { FAN_PRE_ACCESS, FAN_PRE_MODIFY } from '../engine/notify/masks.js';
-import { decodeFanotifyEvents, errorBody, type FanotifyEvent } from './fanotify-events.js';
+import { FAN_ALL_EVENTS, FAN_PRE_ACCESS, FAN_PRE_MODIFY } from '../engine/notify/masks.js';
+import { decodeFanotifyStream, errorBody, type FanotifyEvent, streamError } from './fanotify-events.js';
 
 const ENTRY_EVENTS = 1000;
 
@@ -41,12 +53,23 @@ function recordOf(event: FanotifyEvent, time: bigint): EngineRecord {
   return record;
 }
 
-/** Journals the stream's events; resolves with how many, once durable. */
+/** Refuses the event that starts at byte `at` if fanlog cannot journal it (see the header). */
+function checkImportable(event: FanotifyEvent, at: number): void {
+  if (event.mask === 0n) throw streamError('ECORRUPT', at + 8, 'an event with mask 0 (no kernel writes one)');
+  if (event.pid < 0) throw streamError('ECORRUPT', at + 20, `an event of pid ${event.pid} (no process has one)`);
+  if ((event.mask & FAN_ALL_EVENTS) === 0n) {
+    throw streamError('EINVAL', at + 8, `an event of mask 0x${event.mask.toString(16)}, with no event bit fanlog knows: it would be journaled as no event`);
+  }
+}
+
+/** Journals the stream's events (all or none: see the header); resolves, once durable, with how many it journaled. */
 export async function importFanotifyEvents(engine: EngineCore, bytes: Uint8Array): Promise<number> {
-  const events = decodeFanotifyEvents(bytes);
+  const { events, offsets } = decodeFanotifyStream(bytes);
+  for (let i = 0; i < events.length; i++) checkImportable(events[i]!, offsets[i]!);
+  let journaled = 0;
   for (let at = 0; at < events.length; at += ENTRY_EVENTS) {
     const time = engine.now();
-    await engine.commit(null, () => events.slice(at, at + ENTRY_EVENTS).map((event) => recordOf(event, time)));
+    journaled += await engine.commit(null, () => events.slice(at, at + ENTRY_EVENTS).map((event) => recordOf(event, time)));
   }
-  return events.length;
+  return journaled;
 }

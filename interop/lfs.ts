@@ -15,14 +15,25 @@
  * Record types, from each event's mask, in this order of precedence (one
  * line per event record; an event Lustre has no record for prints none):
  *   RENAME → 08RENME (MOVED_FROM, MOVED_TO, MOVE_SELF: none; the RENME
- *            covers them), CREATE → 04SLINK for a symlink, 02MKDIR for a
- *            directory, else 01CREAT; LINK → 03HLINK; DELETE → 07RMDIR or
- *            06UNLNK (DELETE_SELF alone: none); TRUNCATE → 13TRUNC; HSM →
- *            16HSM; XATTR → 15XATTR; ATTRIB → 14SATTR; MODIFY → 17MTIME;
- *            CLOSE_WRITE, CLOSE_NOWRITE → 11CLOSE; OPEN, OPEN_EXEC → 10OPEN;
- *            ACCESS → 19ATIME.
- * Permission requests and decisions, eviction notes and op records have no
- * Lustre type: they are left out.
+ *            covers them); LINK → 03HLINK (a hard link's event is
+ *            CREATE | LINK); CREATE → 04SLINK for a symlink, 02MKDIR for a
+ *            directory, else 01CREAT; DELETE → 07RMDIR or 06UNLNK
+ *            (DELETE_SELF alone: none); TRUNCATE → 13TRUNC; HSM → 16HSM;
+ *            XATTR → 15XATTR; ATTRIB → 17MTIME for a utimes, none for a
+ *            link count's (of a link, unlink, rmdir or rename: Lustre's
+ *            mdd_link, mdd_unlink and mdd_rename write their namespace
+ *            record alone), else 14SATTR; MODIFY → 17MTIME; CLOSE_WRITE,
+ *            CLOSE_NOWRITE → 11CLOSE; OPEN, OPEN_EXEC → 10OPEN; ACCESS →
+ *            19ATIME.
+ * A utimes is MTIME as Lustre picks an attribute change's type: the first
+ * of TRUNC, SATTR (anything but times), MTIME, CTIME, ATIME that changed
+ * (mdd_attr_set_changelog). Permission requests and decisions, eviction
+ * and scan notes and op records have no Lustre type: they are left out.
+ * Of Lustre's types, MARK (changelog bookkeeping), MKNOD (no device
+ * nodes), RNMTO (the second half of an old-style rename), LYOUT, MIGRT,
+ * FLRW, RESYNC (striping and mirroring), CTIME (fanlog raises no ctime
+ * change alone), GXATR (a getxattr raises no event) and NOPEN (a denied
+ * open: a decision, not an event) are never printed.
  *
  * Flags (the printed `0x%x` is cr_flags & CLF_FLAGMASK): UNLNK and RMDIR
  * set CLF_UNLINK_LAST (0x1) when the object's last link went; HSM carries
@@ -33,20 +44,23 @@
  */
 import type { RecordView } from '../engine/record/record.js';
 import { FAN_ACCESS, FAN_ATTRIB, FAN_CLOSE_NOWRITE, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_HSM, FAN_LINK, FAN_MODIFY, FAN_ONDIR, FAN_OPEN, FAN_OPEN_EXEC, FAN_RENAME, FAN_SYMLINK, FAN_TRUNCATE, FAN_XATTR } from '../engine/notify/masks.js';
-import type { Fid } from '../engine/record/record.js';
+import type { Fid, OpName } from '../engine/record/record.js';
 
-/** Lustre's changelog record types (enum changelog_rec_type), by name. */
+/** Lustre's changelog record types (enum changelog_rec_type), by the name `lfs changelog` prints (changelog_type2str). */
 export const LUSTRE_RECORD_TYPES = {
   MARK: 0,
   CREAT: 1,
   MKDIR: 2,
   HLINK: 3,
   SLINK: 4,
+  MKNOD: 5,
   UNLNK: 6,
   RMDIR: 7,
   RENME: 8,
+  RNMTO: 9,
   OPEN: 10,
   CLOSE: 11,
+  LYOUT: 12,
   TRUNC: 13,
   SATTR: 14,
   XATTR: 15,
@@ -54,6 +68,11 @@ export const LUSTRE_RECORD_TYPES = {
   MTIME: 17,
   CTIME: 18,
   ATIME: 19,
+  MIGRT: 20,
+  FLRW: 21,
+  RESYNC: 22,
+  GXATR: 23,
+  NOPEN: 24,
 } as const;
 export type LustreRecordType = keyof typeof LUSTRE_RECORD_TYPES;
 
@@ -63,19 +82,22 @@ const HE_RESTORE = 1;
 const HE_RELEASE = 3;
 const CLFE_UIDGID = 0x1;
 
+/** The operations whose FAN_ATTRIB is a link count's: the namespace record covers it. */
+const LINK_COUNT_OPS: ReadonlySet<OpName> = new Set<OpName>(['link', 'unlink', 'rmdir', 'rename']);
+
 /** The Lustre record type of an event record; null when Lustre has none for it. */
 export function lustreType(record: RecordView): LustreRecordType | null {
   if (record.kind !== 'event' || record.mask === undefined) return null;
   const mask = record.mask;
   const has = (bits: bigint): boolean => (mask & bits) !== 0n;
   if (has(FAN_RENAME)) return 'RENME';
-  if (has(FAN_CREATE)) return has(FAN_SYMLINK) ? 'SLINK' : has(FAN_ONDIR) ? 'MKDIR' : 'CREAT';
   if (has(FAN_LINK)) return 'HLINK';
+  if (has(FAN_CREATE)) return has(FAN_SYMLINK) ? 'SLINK' : has(FAN_ONDIR) ? 'MKDIR' : 'CREAT';
   if (has(FAN_DELETE)) return has(FAN_ONDIR) ? 'RMDIR' : 'UNLNK';
   if (has(FAN_TRUNCATE)) return 'TRUNC';
   if (has(FAN_HSM)) return 'HSM';
   if (has(FAN_XATTR)) return 'XATTR';
-  if (has(FAN_ATTRIB)) return 'SATTR';
+  if (has(FAN_ATTRIB)) return LINK_COUNT_OPS.has(record.op) ? null : record.op === 'utimes' ? 'MTIME' : 'SATTR';
   if (has(FAN_MODIFY)) return 'MTIME';
   if (has(FAN_CLOSE_WRITE | FAN_CLOSE_NOWRITE)) return 'CLOSE';
   if (has(FAN_OPEN | FAN_OPEN_EXEC)) return 'OPEN';

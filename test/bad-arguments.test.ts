@@ -8,7 +8,7 @@
  * filesystem, a group, a consumer and the journal still do their jobs.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Engine, FanlogError, FAN_CREATE, FAN_OPEN_PERM, Journal, MemoryIo, runCrashTests } from '../index.js';
+import { encodeRecord, Engine, FanlogError, FAN_CREATE, FAN_OPEN_PERM, importFanotifyEvents, Journal, MemoryIo, runCrashTests } from '../index.js';
 
 let io: MemoryIo;
 let engine: Engine;
@@ -62,7 +62,25 @@ const cases: [string, () => unknown, string][] = [
   ['read of a bad fd', () => engine.fs.read(12345, 0, 10), 'EBADF'],
   ['read at a negative offset', () => engine.fs.read(fd, -1, 10), 'EINVAL'],
   ['read of a fractional length', () => engine.fs.read(fd, 0, 1.5), 'EINVAL'],
-  ['read at a huge offset', () => engine.fs.read(fd, 2 ** 64, 10), 'EINVAL'],
+  // Sizes, offsets and counts: EINVAL unless an integer >= 0, EFBIG past 2^53 - 1 (the largest a record holds exactly), alone or as an end.
+  ['read at a huge offset', () => engine.fs.read(fd, 2 ** 64, 10), 'EFBIG'],
+  ['read ending past 2^53 - 1', () => engine.fs.read(fd, 2 ** 53 - 5, 10), 'EFBIG'],
+  ['read at an infinite offset', () => engine.fs.read(fd, Infinity, 10), 'EINVAL'],
+  ['create of a 2^60-byte file', () => engine.fs.create('/d/g', { size: 2 ** 60 }), 'EFBIG'],
+  ['write ending past 2^53 - 1', () => engine.fs.write(fd, 2 ** 53 - 1, 2), 'EFBIG'],
+  ['write of a 2^60-byte length', () => engine.fs.write(fd, 0, 2 ** 60), 'EFBIG'],
+  ['truncate to 2^53 bytes', () => engine.fs.truncate('/d/f', 2 ** 53), 'EFBIG'],
+  ['hsmFill ending past 2^53 - 1', () => engine.fs.hsmFill('/d/f', 2 ** 52, 2 ** 52), 'EFBIG'],
+  ['fault at 2^60', () => engine.fs.fault(fd, 2 ** 60), 'EFBIG'],
+  ['utimes before 1970', () => engine.fs.utimes('/d/f', -1n, 0n), 'EINVAL'],
+  ['utimes past 2^63 - 1 ns', () => engine.fs.utimes('/d/f', 0n, 2n ** 63n), 'EINVAL'],
+  ['chown to a uid past 2^32 - 1', () => engine.fs.chown('/d/f', 2 ** 40, 0), 'EINVAL'],
+  ['a process context with a pid past 2^53', () => engine.fs.stat('/d', { pid: 2 ** 60 }), 'EINVAL'],
+  ['encodeRecord of a range past 2^53 - 1', () => encodeRecord({ kind: 'event', op: 'write', time: 0n, mask: FAN_CREATE, range: { offset: 2 ** 60, count: 1 } }), 'EINVAL'],
+  ['encodeRecord of a time before 1970', () => encodeRecord({ kind: 'op', op: 'mkdir', time: -1n }), 'EINVAL'],
+  ['encodeRecord of a fractional size', () => encodeRecord({ kind: 'op', op: 'create', time: 0n, attrs: { size: 0.5 } }), 'EINVAL'],
+  ['encodeRecord of a name with a lone surrogate', () => encodeRecord({ kind: 'op', op: 'create', time: 0n, name: '\uD800' }), 'EINVAL'],
+  ['importFanotifyEvents of a string', () => importFanotifyEvents(engine, 'bytes' as never), 'EINVAL'],
   ['write with a bigint offset', () => engine.fs.write(fd, 0n as never, 10), 'EINVAL'],
   ['fault with an unknown option', () => engine.fs.fault(fd, 0, { exec: true } as never), 'EINVAL'],
   ['truncate to a negative size', () => engine.fs.truncate('/d/f', -5), 'EINVAL'],

@@ -11,7 +11,8 @@ import { fidOf, type Inode, statOf } from './inode.js';
 import { FAN_ONDIR, type Mask } from '../notify/masks.js';
 import { fsError, parsePath, type Resolved, resolve } from './paths.js';
 import type { EngineRecord, EventFields, EventRecord, Fid, OpFields, OpName, OpRecord } from '../record/record.js';
-import { checkInteger, checkOptions, ID_MAX } from '../../validate.js';
+import { checkInteger, checkOptions } from '../../validate.js';
+import { checkId } from './limits.js';
 import type { PermissionBroker } from '../permission/broker.js';
 
 export interface ProcessContext {
@@ -31,7 +32,6 @@ export type Context = Required<ProcessContext> & { time: bigint; source?: 'mirro
 export type OpenFlags = 'r' | 'w' | 'rw';
 export const PAGE_BYTES = 4096;
 export const XATTR_VALUE_BYTES_MAX = 65536;
-export const TIME_MAX = 2n ** 63n - 1n;
 
 /** What the filesystem needs of the engine. */
 export interface FsHost {
@@ -43,9 +43,10 @@ export interface FsHost {
   /**
    * Applies `op` (if any), builds the events from the state after it, and
    * journals both as one entry; resolves when it is durable and the events
-   * were delivered.
+   * were delivered, with how many events it journaled. `op` must hold only
+   * values the codec holds: the entry points check them (limits.ts).
    */
-  commit(op: EngineRecord | null, events: () => EngineRecord[]): Promise<void>;
+  commit(op: EngineRecord | null, events: () => EngineRecord[]): Promise<number>;
 }
 
 export interface OpenFile {
@@ -61,10 +62,10 @@ export interface OpenFile {
 function checkContext(value: unknown, time: bigint): Context {
   const ctx = checkOptions<ProcessContext>('context', value, ['pid', 'tid', 'uid', 'gid']);
   return {
-    pid: ctx.pid === undefined ? 1 : checkInteger('context.pid', ctx.pid, 0, ID_MAX),
-    tid: ctx.tid === undefined ? (ctx.pid ?? 1) : checkInteger('context.tid', ctx.tid, 0, ID_MAX),
-    uid: ctx.uid === undefined ? 0 : checkInteger('context.uid', ctx.uid, 0, ID_MAX),
-    gid: ctx.gid === undefined ? 0 : checkInteger('context.gid', ctx.gid, 0, ID_MAX),
+    pid: ctx.pid === undefined ? 1 : checkId('context.pid', ctx.pid),
+    tid: ctx.tid === undefined ? (ctx.pid ?? 1) : checkId('context.tid', ctx.tid),
+    uid: ctx.uid === undefined ? 0 : checkId('context.uid', ctx.uid),
+    gid: ctx.gid === undefined ? 0 : checkId('context.gid', ctx.gid),
     time,
   };
 }

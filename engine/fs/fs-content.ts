@@ -11,7 +11,8 @@ import { fidOf, type Inode } from './inode.js';
 import { FAN_ACCESS, FAN_CREATE, FAN_MODIFY, FAN_ACCESS_PERM, FAN_OPEN, FAN_OPEN_EXEC, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_TRUNCATE } from '../notify/masks.js';
 import { fsError, parsePath, resolve } from './paths.js';
 import type { EngineRecord, Fid, Range } from '../record/record.js';
-import { checkBoolean, checkInteger, checkOneOf, checkOptions, FILE_BYTES_MAX } from '../../validate.js';
+import { checkBoolean, checkOneOf, checkOptions } from '../../validate.js';
+import { checkByteRange, checkBytes, checkMode } from './limits.js';
 import type { Intent, IntentArgs } from '../permission/intent.js';
 
 import { type Context, FsBase, type OpenFlags, PAGE_BYTES, type ProcessContext } from './fs-base.js';
@@ -36,7 +37,7 @@ export abstract class FsContent extends FsBase {
     const exec = checkBoolean('exec', opts.exec ?? false);
     const create = checkBoolean('create', opts.create ?? false);
     const truncate = checkBoolean('truncate', opts.truncate ?? false);
-    const mode = checkInteger('mode', opts.mode ?? 0o644, 0, 0o7777);
+    const mode = checkMode('mode', opts.mode ?? 0o644);
     const writable = flags !== 'r';
     const at = resolve(this.state, parsePath(path), true);
     const where = this.where(at);
@@ -65,8 +66,7 @@ export abstract class FsContent extends FsBase {
 
   async read(fd: number, offset: number, length: number, context?: ProcessContext): Promise<number> {
     const ctx = this.begin(context);
-    checkInteger('offset', offset, 0, FILE_BYTES_MAX);
-    checkInteger('length', length, 0, FILE_BYTES_MAX - offset);
+    checkByteRange('offset', offset, 'length', length);
     const open = this.file(fd);
     if (!open.readable) throw fsError('EBADF', `fd ${fd} is not open for reading`);
     if (open.inode.type === 'dir') throw fsError('EISDIR', `'${open.path}' is a directory`);
@@ -78,8 +78,7 @@ export abstract class FsContent extends FsBase {
 
   async write(fd: number, offset: number, length: number, context?: ProcessContext): Promise<number> {
     const ctx = this.begin(context);
-    checkInteger('offset', offset, 0, FILE_BYTES_MAX);
-    checkInteger('length', length, 0, FILE_BYTES_MAX - offset);
+    checkByteRange('offset', offset, 'length', length);
     const open = this.file(fd);
     if (!open.writable) throw fsError('EBADF', `fd ${fd} is not open for writing`);
     if (length === 0) return 0;
@@ -90,7 +89,7 @@ export abstract class FsContent extends FsBase {
   /** A page fault on the 4096-byte page holding `offset`: raises only the pre-content event for the page. */
   async fault(fd: number, offset: number, options?: { write?: boolean }, context?: ProcessContext): Promise<Range> {
     const ctx = this.begin(context);
-    checkInteger('offset', offset, 0, FILE_BYTES_MAX);
+    checkBytes('offset', offset);
     const { write = false } = checkOptions<{ write: boolean }>('options', options, ['write']);
     checkBoolean('write', write);
     const open = this.file(fd);

@@ -19,6 +19,13 @@
  * Each checks and applies synchronously, before its first await, and
  * resolves once its entry is durable. (A scan's notes are journaled by the
  * mirror itself: they change nothing.)
+ *
+ * What the disk gives is checked before anything is applied, as a caller's
+ * arguments are (limits.ts): a size past 2^53 - 1 (a sparse file on tmpfs
+ * can claim 2^63 - 1 bytes) is EFBIG; a time before 1970 or after 2262, an
+ * id or mode out of range, or a symlink target that is not well-formed
+ * Unicode is EINVAL. The mirror reports such a path as a problem; the
+ * engine records nothing of it.
  */
 import { fidOf } from './inode.js';
 import { FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_MODIFY, FAN_SYMLINK, FAN_TRUNCATE, type Mask } from '../notify/masks.js';
@@ -26,6 +33,7 @@ import type { Attrs, EventRecord, Fid, Stat } from '../record/record.js';
 import { fsError } from './paths.js';
 import type { Context } from './fs-base.js';
 import { FanlogFs } from './fs.js';
+import { checkBytes, checkId, checkMode, checkTime } from './limits.js';
 
 export type MirrorType = 'file' | 'dir' | 'symlink';
 
@@ -33,6 +41,18 @@ export type MirrorType = 'file' | 'dir' | 'symlink';
 export type MirrorAttrs = Pick<Stat, 'mode' | 'uid' | 'gid' | 'size' | 'atime' | 'mtime'>;
 
 const OP_OF: Record<MirrorType, 'create' | 'mkdir' | 'symlink'> = { file: 'create', dir: 'mkdir', symlink: 'symlink' };
+
+/** Checks what the disk gave for `path` (see the header); the fields not given are not checked. */
+function checkFound(path: string, attrs: Partial<MirrorAttrs>, target?: string): void {
+  const name = (field: string): string => `${path}: ${field}`;
+  if (attrs.mode !== undefined) checkMode(name('mode'), attrs.mode);
+  if (attrs.uid !== undefined) checkId(name('uid'), attrs.uid);
+  if (attrs.gid !== undefined) checkId(name('gid'), attrs.gid);
+  if (attrs.size !== undefined) checkBytes(name('size'), attrs.size);
+  if (attrs.atime !== undefined) checkTime(name('atime'), attrs.atime);
+  if (attrs.mtime !== undefined) checkTime(name('mtime'), attrs.mtime);
+  if (target !== undefined && (typeof target !== 'string' || !target.isWellFormed())) throw fsError('EINVAL', `${path}: the symlink target is not well-formed Unicode`);
+}
 
 export class MirroredFs extends FanlogFs {
   /** @internal A mirror's context: no process, the engine's time. */
@@ -48,20 +68,21 @@ export class MirroredFs extends FanlogFs {
    */
   mirrorCreate(path: string, type: MirrorType, attrs: MirrorAttrs, target?: string): { fid: Fid; durable: Promise<void> } {
     const ctx = this.mirrorContext();
+    checkFound(path, attrs, type === 'symlink' ? (target ?? '') : undefined);
     const at = this.absent(path);
     const fid = this.state.allocateFid();
     const op = OP_OF[type];
     const recorded: Attrs = { mode: attrs.mode, uid: attrs.uid, gid: attrs.gid, atime: attrs.atime, mtime: attrs.mtime };
     if (type === 'file') recorded.size = attrs.size;
     const record = this.opRecord(ctx, op, { parentFid: fidOf(at.parent), name: at.name, fid, attrs: recorded, ...(type === 'symlink' ? { target: target! } : {}) });
-    const durable = this.host.commit(record, () => {
+    const committed = this.host.commit(record, () => {
       const inode = this.state.byFid(fid)!;
       const where = this.where(at);
       const events = [this.event(ctx, op, type === 'symlink' ? FAN_CREATE | FAN_SYMLINK : FAN_CREATE, inode, where, type === 'symlink' ? { target: target! } : undefined)];
       if (type === 'file' && attrs.size > 0) events.push(this.event(ctx, op, FAN_MODIFY, inode, where), this.event(ctx, op, FAN_CLOSE_WRITE, inode, where));
       return events;
     });
-    return { fid, durable };
+    return { fid, durable: committed.then(() => undefined) };
   }
 
   /** @internal */
@@ -86,6 +107,7 @@ export class MirroredFs extends FanlogFs {
   /** @internal Sets what changed; `content`: the content changed (see the header). Nothing changed: nothing journaled. */
   async mirrorSync(path: string, attrs: Partial<MirrorAttrs>, content: boolean): Promise<void> {
     const ctx = this.mirrorContext();
+    checkFound(path, attrs);
     const at = this.existing(path, false);
     const inode = at.inode;
     const changed: Attrs = {};

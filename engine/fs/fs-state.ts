@@ -245,12 +245,18 @@ export class FsState {
     this.applyAttrs(record, 'sync', time);
   }
 
-  /** write, truncate, hsmFill and hsmRelease: a file's size and offline ranges. */
+  /**
+   * write, truncate, hsmFill and hsmRelease: a file's size and offline
+   * ranges. A range is checked before anything changes: its end must be a
+   * size the codec holds, or the events built from this state could not
+   * be encoded (the live path refuses one with EFBIG; replay's is damage).
+   */
   private applyContent(record: OpSource, op: OpName, time: bigint): void {
     const inode = this.must(record.fid, op);
     switch (op) {
       case 'write': {
         const { offset, count } = record.range!;
+        if (offset + count > Number.MAX_SAFE_INTEGER) assert.fail(`write: range ${offset}+${count} ends past 2^53 - 1`);
         inode.size = Math.max(inode.size, offset + count);
         inode.offline.remove(offset, offset + count);
         this.touch(inode, time);
@@ -265,6 +271,7 @@ export class FsState {
       }
       case 'hsmFill': {
         const { offset, count } = record.range!;
+        if (offset + count > Number.MAX_SAFE_INTEGER) assert.fail(`hsmFill: range ${offset}+${count} ends past 2^53 - 1`);
         inode.offline.remove(offset, offset + count);
         break;
       }

@@ -34,9 +34,10 @@ import { fidOf, type Inode } from './inode.js';
 import { FAN_ATTRIB, FAN_CLOSE_NOWRITE, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_HSM, FAN_LINK, FAN_MOVE_SELF, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_PRE_MODIFY, FAN_RENAME, FAN_SYMLINK, FAN_XATTR } from '../notify/masks.js';
 import { fsError, parsePath, PATH_BYTES_MAX, type Resolved, resolve } from './paths.js';
 import type { Attrs, EngineRecord, Range } from '../record/record.js';
-import { checkBigint, checkBoolean, checkInteger, checkOptions, FILE_BYTES_MAX, ID_MAX } from '../../validate.js';
+import { checkBoolean, checkInteger, checkOptions } from '../../validate.js';
+import { checkByteRange, checkBytes, checkId, checkMode, checkTime } from './limits.js';
 
-import { type Context, type ProcessContext, TIME_MAX, XATTR_VALUE_BYTES_MAX } from './fs-base.js';
+import { type Context, type ProcessContext, XATTR_VALUE_BYTES_MAX } from './fs-base.js';
 import { checkXattrName, FsQueries } from './fs-queries.js';
 
 export type { FsHost, OpenFlags, ProcessContext } from './fs-base.js';
@@ -48,7 +49,7 @@ export class FanlogFs extends FsQueries {
   async mkdir(path: string, options?: { mode?: number }, context?: ProcessContext): Promise<void> {
     const ctx = this.begin(context);
     const { mode = 0o755 } = checkOptions<{ mode: number }>('options', options, ['mode']);
-    checkInteger('mode', mode, 0, 0o7777);
+    checkMode('mode', mode);
     const at = this.absent(path);
     const fid = this.state.allocateFid();
     const op = this.opRecord(ctx, 'mkdir', { parentFid: fidOf(at.parent), name: at.name, fid, attrs: { mode, uid: ctx.uid, gid: ctx.gid } });
@@ -69,10 +70,10 @@ export class FanlogFs extends FsQueries {
       'offline',
     ]);
     const attrs: Attrs = {
-      mode: checkInteger('mode', checked.mode ?? 0o644, 0, 0o7777),
-      uid: checkInteger('uid', checked.uid ?? ctx.uid, 0, ID_MAX),
-      gid: checkInteger('gid', checked.gid ?? ctx.gid, 0, ID_MAX),
-      size: checkInteger('size', checked.size ?? 0, 0, FILE_BYTES_MAX),
+      mode: checkMode('mode', checked.mode ?? 0o644),
+      uid: checkId('uid', checked.uid ?? ctx.uid),
+      gid: checkId('gid', checked.gid ?? ctx.gid),
+      size: checkBytes('size', checked.size ?? 0),
     };
     const offline = checkBoolean('offline', checked.offline ?? false);
     const at = this.absent(path);
@@ -218,17 +219,17 @@ export class FanlogFs extends FsQueries {
 
   async chmod(path: string, mode: number, context?: ProcessContext): Promise<void> {
     const ctx = this.begin(context);
-    await this.setAttrs(ctx, 'chmod', path, { mode: checkInteger('mode', mode, 0, 0o7777) });
+    await this.setAttrs(ctx, 'chmod', path, { mode: checkMode('mode', mode) });
   }
 
   async chown(path: string, uid: number, gid: number, context?: ProcessContext): Promise<void> {
     const ctx = this.begin(context);
-    await this.setAttrs(ctx, 'chown', path, { uid: checkInteger('uid', uid, 0, ID_MAX), gid: checkInteger('gid', gid, 0, ID_MAX) });
+    await this.setAttrs(ctx, 'chown', path, { uid: checkId('uid', uid), gid: checkId('gid', gid) });
   }
 
   async utimes(path: string, atime: bigint, mtime: bigint, context?: ProcessContext): Promise<void> {
     const ctx = this.begin(context);
-    await this.setAttrs(ctx, 'utimes', path, { atime: checkBigint('atime', atime, 0n, TIME_MAX), mtime: checkBigint('mtime', mtime, 0n, TIME_MAX) });
+    await this.setAttrs(ctx, 'utimes', path, { atime: checkTime('atime', atime), mtime: checkTime('mtime', mtime) });
   }
 
   async setxattr(path: string, name: string, value: Uint8Array, context?: ProcessContext): Promise<void> {
@@ -252,7 +253,7 @@ export class FanlogFs extends FsQueries {
 
   async truncate(path: string, size: number, context?: ProcessContext): Promise<void> {
     const ctx = this.begin(context);
-    checkInteger('size', size, 0, FILE_BYTES_MAX);
+    checkBytes('size', size);
     const at = this.existing(path, true);
     if (at.inode.type === 'dir') throw fsError('EISDIR', `'${at.path}' is a directory`);
     const range: Range = { offset: Math.min(at.inode.size, size), count: Math.abs(at.inode.size - size) };
@@ -264,8 +265,7 @@ export class FanlogFs extends FsQueries {
 
   async hsmFill(path: string, offset: number, length: number, context?: ProcessContext): Promise<void> {
     const ctx = this.begin(context);
-    checkInteger('offset', offset, 0, FILE_BYTES_MAX);
-    checkInteger('length', length, 0, FILE_BYTES_MAX - offset);
+    checkByteRange('offset', offset, 'length', length);
     const at = this.regularFile(path);
     const end = Math.min(at.inode.size, offset + length);
     const range: Range = { offset, count: Math.max(0, end - offset) };

@@ -88,6 +88,8 @@ function checked(intent: Intent, step: unknown, seq: bigint): { intent: Intent; 
           ? count(intent.offset) && typeof intent.write === 'boolean'
           : count(intent.offset) && count(intent.length);
   if (!argsOk) throw bad(`has malformed ${intent.op} arguments`);
+  // A read or write ending past the largest size a record holds would apply a size no event could carry.
+  if ((intent.op === 'read' || intent.op === 'write') && intent.offset + intent.length > Number.MAX_SAFE_INTEGER) throw bad(`ends past 2^53 - 1 (${intent.offset}+${intent.length})`);
   return { intent, step: step as number };
 }
 

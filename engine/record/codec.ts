@@ -8,11 +8,15 @@
  * versions, kinds, ops and tags, tags out of order, and trailing bytes,
  * with ECORRUPT: the journal's CRC already caught damage, so a failure here
  * means a record this version cannot read. Encoding asserts what it is
- * given (well-formed strings, safe integers): a bad record is a bug.
+ * given (well-formed strings, safe integers): a bad record is a bug. The
+ * engine checks a record before it applies its change (encodable.ts), and
+ * `encodeRecord`, public, refuses one the format cannot hold with EINVAL.
  */
 import assert from 'node:assert/strict';
 import type { Attrs, EngineRecord, IntentArgs, IntentStep, RecordView, Stat } from './record.js';
 import { ByteWriter } from '../../journal/byte-writer.js';
+import { invalid } from '../../errors.js';
+import { unencodable } from './encodable.js';
 import { kindAt, opAt, RECORD_FIXED_BYTES, scanRecord, u64At, valueAt, valueEnd, writeFid } from './bytes.js';
 import { ARG_FIELDS, ATTR_FIELDS, CODEC_VERSION, fieldName, KIND_CODES, LEGACY_KINDS, LEGACY_OPS, OP_CODES, OPEN_FLAGS, TAG } from './fields.js';
 
@@ -22,8 +26,11 @@ export { CODEC_VERSION };
 const scratch = new ByteWriter();
 const GID_TAG = TAG.gid!;
 
-/** The record's bytes, in a buffer of their own. */
+/** The record's bytes, in a buffer of their own; EINVAL naming the first value the codec cannot hold (encodable.ts). */
 export function encodeRecord(record: EngineRecord): Uint8Array {
+  if (typeof record !== 'object' || record === null) throw invalid('a record must be an object');
+  const fault = unencodable(record);
+  if (fault !== null) throw invalid(`a ${record.kind} record with ${fault}, which the record format cannot hold`);
   scratch.truncate(0);
   encodeRecordInto(scratch, record);
   return scratch.copy();

@@ -22,7 +22,7 @@
  * record stays valid after the next read, for as long as it is referenced.
  */
 import { bigVarintAt, fieldAt, kindAt, opAt, scanRecord, u64At, valueAt, valueEnd, varintAt, varintEnd, RECORD_FIXED_BYTES } from './bytes.js';
-import { fieldName, INTERNAL_FIELDS, TAG } from './fields.js';
+import { fieldName, FIELDS, INTERNAL_FIELDS, KIND_CODES, TAG } from './fields.js';
 import type { Fid, OpName, Range, RecordKind, Stat } from './record.js';
 import type { Mask } from '../notify/masks.js';
 import { FanlogError } from '../../errors.js';
@@ -37,8 +37,15 @@ export interface RecordHeader {
   oldPath?: string;
 }
 
-/** The tags of the fields a consumer never sees (fields.ts INTERNAL_FIELDS). */
-const HIDDEN_TAGS = INTERNAL_FIELDS.reduce((bits, name) => bits | (1 << TAG[name]!), 0);
+/**
+ * By kind, the tags of the fields a consumer never sees (fields.ts
+ * INTERNAL_FIELDS), by the name each tag has in that kind: tag 20 is a
+ * legacy config's JSON, internal, but a note's `reason`, which is not.
+ */
+const HIDDEN_TAGS = {} as Record<RecordKind, number>;
+for (const kind of Object.keys(KIND_CODES) as RecordKind[]) {
+  HIDDEN_TAGS[kind] = FIELDS.reduce((bits, field) => ((INTERNAL_FIELDS as readonly string[]).includes(fieldName(field.tag, kind)) ? bits | (1 << field.tag) : bits), 0);
+}
 const MASK_TAG = TAG.mask!;
 const PATH_TAG = TAG.path!;
 const OLD_PATH_TAG = TAG.oldPath!;
@@ -172,10 +179,11 @@ export class LazyRecord implements RecordHeader {
   toJSON(): Record<string, unknown> {
     const b = this.#bytes;
     const plain: Record<string, unknown> = { kind: this.kind, op: this.op, time: this.time };
+    const hidden = HIDDEN_TAGS[this.kind];
     let at = this.#start + RECORD_FIXED_BYTES;
     while (at < this.#end) {
       const tag = b[at++]!;
-      if ((HIDDEN_TAGS & (1 << tag)) === 0) {
+      if ((hidden & (1 << tag)) === 0) {
         plain[fieldName(tag, this.kind)] = tag === PATH_TAG ? this.path : valueAt(b, tag, at);
       }
       at = valueEnd(b, tag, at);

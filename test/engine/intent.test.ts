@@ -48,6 +48,8 @@ it('refuses what recovery could not act on with ECORRUPT naming the seq', () => 
     ['a step past the steps', () => intentOf(first, 10n, request(1, { operationSeq: 10n, step: 2 }), 12n), 12n],
     ['a read without its length', () => intentOf(request(0, { step: 0, steps: intent.steps, args: { offset: 1 } }), 10n, first, 10n), 10n],
     ['format 1 that is not JSON', () => intentOf(request(0, { intent: '{' }), 10n, request(0, { intent: '{' }), 10n), 10n],
+    // Each number is one the codec holds, but the write would end past 2^53 - 1: a size no event can carry.
+    ['a write ending past 2^53 - 1', () => intentOf(request(0, { step: 0, steps: intent.steps, args: { offset: 2 ** 53 - 8, length: 16 } }), 10n, request(0, { step: 0 }), 10n), 10n],
   ];
   for (const [what, read, seq] of cases) {
     const error = rejectionSync(read) as Error & { code?: string; seq?: bigint };

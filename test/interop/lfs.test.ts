@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { exportLfsChangelog, FAN_ACCESS, FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_HSM, FAN_LINK, FAN_MODIFY, FAN_MOVED_FROM, FAN_ONDIR, FAN_OPEN, FAN_RENAME, FAN_SYMLINK, FAN_TRUNCATE, FAN_XATTR, lfsLine } from '../../index.js';
+import { decodeRecord, Engine, exportLfsChangelog, FAN_ACCESS, FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_HSM, FAN_LINK, FAN_MODIFY, FAN_MOVED_FROM, FAN_ONDIR, FAN_OPEN, FAN_RENAME, FAN_SYMLINK, FAN_TRUNCATE, FAN_XATTR, lfsLine, LUSTRE_RECORD_TYPES, MemoryIo } from '../../index.js';
 import type { RecordView } from '../../engine/record/record.js';
 import { tempDir } from '../helpers.js';
 
@@ -25,7 +25,8 @@ it('prints each record type as lfs changelog does, byte for byte', () => {
   const cases: [RecordView, string | null][] = [
     [event('create', FAN_CREATE), `12 01CREAT ${PREFIX} 0x0 t=[0:0x2a:0x7] ef=0x1 u=1000:100 p=[0:0x1:0x1] hello`],
     [event('mkdir', FAN_CREATE | FAN_ONDIR), `12 02MKDIR ${PREFIX} 0x0 t=[0:0x2a:0x7] ef=0x1 u=1000:100 p=[0:0x1:0x1] hello`],
-    [event('link', FAN_LINK), `12 03HLINK ${PREFIX} 0x0 t=[0:0x2a:0x7] ef=0x1 u=1000:100 p=[0:0x1:0x1] hello`],
+    // A hard link's event is FAN_CREATE | FAN_LINK, as link() raises it: HLINK, not CREAT.
+    [event('link', FAN_CREATE | FAN_LINK), `12 03HLINK ${PREFIX} 0x0 t=[0:0x2a:0x7] ef=0x1 u=1000:100 p=[0:0x1:0x1] hello`],
     [event('symlink', FAN_CREATE | FAN_SYMLINK, { target: '/x' }), `12 04SLINK ${PREFIX} 0x0 t=[0:0x2a:0x7] ef=0x1 u=1000:100 p=[0:0x1:0x1] hello`],
     [event('unlink', FAN_DELETE, { stat: stat(1) }), `12 06UNLNK ${PREFIX} 0x1 t=[0:0x2a:0x7] ef=0x1 u=1000:100 p=[0:0x1:0x1] hello`],
     [event('unlink', FAN_DELETE, { stat: stat(2) }), `12 06UNLNK ${PREFIX} 0x0 t=[0:0x2a:0x7] ef=0x1 u=1000:100 p=[0:0x1:0x1] hello`],
@@ -38,6 +39,12 @@ it('prints each record type as lfs changelog does, byte for byte', () => {
     [event('close', FAN_CLOSE_WRITE), `12 11CLOSE ${PREFIX} 0x0 t=[0:0x2a:0x7] ef=0x1 u=1000:100 p=[0:0x1:0x1] hello`],
     [event('truncate', FAN_TRUNCATE | FAN_MODIFY), `12 13TRUNC ${PREFIX} 0x0 t=[0:0x2a:0x7] ef=0x1 u=1000:100 p=[0:0x1:0x1] hello`],
     [event('chmod', FAN_ATTRIB), `12 14SATTR ${PREFIX} 0x0 t=[0:0x2a:0x7] ef=0x1 u=1000:100 p=[0:0x1:0x1] hello`],
+    // Times alone: Lustre's precedence (setattr > mtime > ctime > atime) makes a utimes MTIME.
+    [event('utimes', FAN_ATTRIB), `12 17MTIME ${PREFIX} 0x0 t=[0:0x2a:0x7] ef=0x1 u=1000:100 p=[0:0x1:0x1] hello`],
+    // A link count's ATTRIB (on the inode alone): Lustre writes only the HLINK, UNLNK or RENME.
+    [event('link', FAN_ATTRIB, { parentFid: undefined, name: undefined }), null],
+    [event('unlink', FAN_ATTRIB | FAN_DELETE_SELF, { parentFid: undefined, name: undefined }), null],
+    [event('rename', FAN_ATTRIB, { parentFid: undefined, name: undefined }), null],
     [event('setxattr', FAN_ATTRIB | FAN_XATTR), `12 15XATTR ${PREFIX} 0x0 t=[0:0x2a:0x7] ef=0x1 u=1000:100 p=[0:0x1:0x1] hello`],
     // HSM: the event in bits 7-9, HE_RESTORE (1) for a fill, HE_RELEASE (3) for a release.
     [event('hsmFill', FAN_HSM), `12 16HSM   ${PREFIX} 0x80 t=[0:0x2a:0x7] ef=0x1 u=1000:100 p=[0:0x1:0x1] hello`],
@@ -56,8 +63,68 @@ it('prints each record type as lfs changelog does, byte for byte', () => {
 
 /** lfs changelog's line, parsed from the format alone. */
 const LINE = /^(\d+) (\d\d)([A-Z]+) *(\d\d):(\d\d):(\d\d)\.(\d{9}) (\d{4})\.(\d\d)\.(\d\d) 0x([0-9a-f]+) t=\[(0|0x[0-9a-f]+):0x([0-9a-f]+):0x([0-9a-f]+)\]( ef=0x[0-9a-f]+( u=\d+:\d+)?)?( p=\[(0|0x[0-9a-f]+):0x[0-9a-f]+:0x[0-9a-f]+\] ([^ ].*?))?( s=\[[^\]]+\] sp=\[[^\]]+\] (.+))?$/;
-/** Lustre's record types by number, from lustre_user.h's enum changelog_rec_type. */
-const TYPES = ['MARK', 'CREAT', 'MKDIR', 'HLINK', 'SLINK', 'MKNOD', 'UNLNK', 'RMDIR', 'RENME', 'RNMTO', 'OPEN', 'CLOSE', 'LYOUT', 'TRUNC', 'SATTR', 'XATTR', 'HSM', 'MTIME', 'CTIME', 'ATIME'];
+/** Lustre's record types by number: lustre_user.h's enum changelog_rec_type and changelog_type2str(). */
+const TYPES = ['MARK', 'CREAT', 'MKDIR', 'HLINK', 'SLINK', 'MKNOD', 'UNLNK', 'RMDIR', 'RENME', 'RNMTO', 'OPEN', 'CLOSE', 'LYOUT', 'TRUNC', 'SATTR', 'XATTR', 'HSM', 'MTIME', 'CTIME', 'ATIME', 'MIGRT', 'FLRW', 'RESYNC', 'GXATR', 'NOPEN'];
+
+it("numbers every Lustre record type as Lustre's own table does", () => {
+  expect(Object.entries(LUSTRE_RECORD_TYPES).sort(([, a], [, b]) => a - b)).toEqual(TYPES.map((name, number) => [name, number]));
+});
+
+/**
+ * What each operation of fanlog's filesystem prints, from the events it
+ * really raises (not masks written here): Lustre writes one record per
+ * namespace change (mdd_link: HLINK alone, mdd_unlink: UNLNK alone, with
+ * no record of the link count) and picks an attribute change's type by
+ * precedence (mdd_attr_set_changelog: TRUNC, SATTR, MTIME, CTIME, ATIME).
+ */
+it("prints for each operation the records Lustre writes for it, from the events it raises", async () => {
+  const engine = await Engine.open('/e', { io: new MemoryIo(), store: 'files' });
+  const fs = engine.fs;
+  const calls: [string, () => Promise<unknown>, string[]][] = [
+    ['mkdir', () => fs.mkdir('/d'), ['MKDIR']],
+    ['create', () => fs.create('/d/a', { size: 10 }), ['CREAT']],
+    ['link', () => fs.link('/d/a', '/d/b'), ['HLINK']],
+    ['symlink', () => fs.symlink('/d/a', '/d/s'), ['SLINK']],
+    ['unlink of a name with another left', () => fs.unlink('/d/b'), ['UNLNK']],
+    ['chmod', () => fs.chmod('/d/a', 0o600), ['SATTR']],
+    ['chown', () => fs.chown('/d/a', 1, 2), ['SATTR']],
+    ['utimes', () => fs.utimes('/d/a', 5n, 6n), ['MTIME']],
+    ['setxattr', () => fs.setxattr('/d/a', 'user.k', new Uint8Array([1])), ['XATTR']],
+    ['truncate', () => fs.truncate('/d/a', 4), ['TRUNC']],
+    ['open, write, read, close', async () => {
+      const fd = await fs.open('/d/a', 'rw');
+      await fs.write(fd, 0, 100);
+      await fs.read(fd, 0, 10);
+      await fs.close(fd);
+    }, ['OPEN', 'MTIME', 'ATIME', 'CLOSE']],
+    ['hsmRelease, hsmFill', async () => {
+      await fs.hsmRelease('/d/a');
+      await fs.hsmFill('/d/a', 0, 100);
+    }, ['HSM', 'HSM']],
+    ['rename', () => fs.rename('/d/a', '/d/c'), ['RENME']],
+    ['rename over a file', async () => {
+      await fs.create('/d/victim');
+      await fs.rename('/d/c', '/d/victim');
+    }, ['CREAT', 'RENME']],
+    ['unlink of the last name', () => fs.unlink('/d/victim'), ['UNLNK']],
+    ['rmdir', async () => {
+      await fs.unlink('/d/s');
+      await fs.rmdir('/d');
+    }, ['UNLNK', 'RMDIR']],
+  ];
+  let seen = 0n;
+  for (const [what, call, types] of calls) {
+    await call();
+    const lines: string[] = [];
+    for await (const { seq, payload } of engine.journal.read({ from: seen + 1n })) {
+      const line = lfsLine(seq, decodeRecord(payload));
+      if (line !== null) lines.push(line);
+      seen = seq;
+    }
+    expect(lines.map((line) => LINE.exec(line)?.[3]), `${what}: ${lines.join(' | ')}`).toEqual(types);
+  }
+  await engine.close();
+});
 
 it('prints a whole demo journal in lines a parser written from the Lustre format alone reads', () => {
   const dir = `${tempDir()}/demo`;
