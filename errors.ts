@@ -45,7 +45,7 @@ export type FanlogErrorCode =
 export interface FanlogErrorDetails {
   /** The file the error is about, for ECORRUPT and I/O errors. */
   file?: string;
-  /** The byte offset in `file` where damage starts, for ECORRUPT. */
+  /** The byte offset in `file` (or in an input) where damage starts, for ECORRUPT; where a refused value lies, for EFBIG and EINVAL of an import. */
   offset?: number;
   /** The error that caused this one, if any. */
   cause?: unknown;
