@@ -22,11 +22,9 @@ import { responseName } from '../engine/permission/rules.js';
 import type { StoreKind } from '../store/meta-store.js';
 import type { Fid, RecordView } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
-import { JournalFollower } from '../journal/follower.js';
-import { NodeIo } from '../journal/node-io.js';
 import type { EngineMetrics } from '../metrics.js';
 import { prometheusText } from '../metrics.js';
-import { type Inspection, inspect } from './inspect.js';
+import { changelogFollower, type Inspection, inspect, readChangelog } from './inspect.js';
 import { lfsLine } from '../interop/lfs.js';
 
 export interface CommonOptions {
@@ -205,14 +203,9 @@ export async function tail(options: CommonOptions & { from?: bigint; consumer?: 
   const print = printer(formatOf(options));
   if (options.consumer === undefined) {
     if (!isEngineDirectory(options.dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
-    const follower = new JournalFollower(new NodeIo(), options.dir, options.from);
-    for (let batch = await follower.poll(); batch.length > 0; batch = await follower.poll()) {
-      for (const { seq, payload } of batch) {
-        const record = decodeRecord(payload);
-        if (record.kind !== 'op') print(seq, record);
-      }
-    }
-    return;
+    return readChangelog(options.dir, options.from, (records) => {
+      for (const { seq, record } of records) if (record.kind !== 'op') print(seq, record);
+    });
   }
   await withEngine(options, options.ack === true ? 'write' : 'read', async (engine) => {
     const consumer = engine.consumers.get(options.consumer!);
@@ -235,7 +228,7 @@ const FOLLOW_POLL_MS = 200;
  */
 export async function follow(options: { dir: string; from?: bigint; json?: boolean; format?: TailFormat }): Promise<void> {
   if (!isEngineDirectory(options.dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
-  const follower = new JournalFollower(new NodeIo(), options.dir, options.from);
+  const follower = await changelogFollower(options.dir, options.from);
   const print = printer(formatOf(options));
   let stopping = false;
   let wake: () => void = () => undefined;

@@ -7,23 +7,18 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { decodeRecord } from '../engine/record/codec.js';
-import type { RecordView } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
 import { encodeFanotifyEvents } from '../interop/fanotify-events.js';
 import { importFanotifyEvents } from '../interop/fanotify-import.js';
-import { JournalFollower } from '../journal/follower.js';
-import { NodeIo } from '../journal/node-io.js';
+import { readChangelog } from './inspect.js';
 
 export async function exportCommand(options: { dir: string; format: string; from?: bigint; linuxOnly?: boolean; pageAlign?: boolean; out?: string }): Promise<void> {
   if (options.format !== 'fanotify') throw new FanlogError('EINVAL', `--format ${options.format}: the export format is fanotify (lfs is tail --format lfs)`);
   if (!existsSync(path.join(options.dir, 'journal'))) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
-  const follower = new JournalFollower(new NodeIo(), options.dir, options.from);
   const chunks: Uint8Array[] = [];
-  for (let batch = await follower.poll(); batch.length > 0; batch = await follower.poll()) {
-    const records: RecordView[] = batch.map(({ payload }) => decodeRecord(payload));
-    chunks.push(encodeFanotifyEvents(records, { linuxOnly: options.linuxOnly === true, pageAlign: options.pageAlign === true }));
-  }
+  await readChangelog(options.dir, options.from, (records) => {
+    chunks.push(encodeFanotifyEvents(records.map(({ record }) => record), { linuxOnly: options.linuxOnly === true, pageAlign: options.pageAlign === true }));
+  });
   const bytes = Buffer.concat(chunks);
   if (options.out !== undefined) writeFileSync(options.out, bytes);
   else process.stdout.write(bytes);

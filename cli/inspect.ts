@@ -25,6 +25,7 @@ import { inspectDirectory } from '../engine/engine-dir.js';
 import { parseHighWater } from '../engine/fail-stop-store.js';
 import { decodeGroup } from '../engine/notify/group-codec.js';
 import { decodeRecord } from '../engine/record/codec.js';
+import type { RecordView } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
 import { JournalFollower } from '../journal/follower.js';
 import { lastLockHolder, NodeIo } from '../journal/node-io.js';
@@ -148,4 +149,28 @@ async function lagSeconds(journal: JournalView, cursor: bigint): Promise<number>
   const [first] = await new JournalFollower(new NodeIo(), journal.dir, from).poll();
   if (first === undefined) return 0;
   return Math.max(0, Number(journal.headTime - decodeRecord(first.payload).time) / 1e9);
+}
+
+/** A follower of the engine's journal for the lock-free readers: `tail` (also `--follow`) and `export`. */
+export async function changelogFollower(dir: string, from?: bigint): Promise<JournalFollower> {
+  if (!existsSync(path.join(dir, 'journal'))) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`);
+  return new JournalFollower(new NodeIo(), dir, from);
+}
+
+/** A record as a lock-free reader gets it. */
+export interface ChangelogRecord {
+  seq: bigint;
+  record: RecordView;
+}
+
+/**
+ * The changelog from `from` (default the oldest retained record) through
+ * the last record written, read lock-free: what `tail` and `export` print.
+ * `visit` gets the records in seq order, a segment's worth at a time.
+ */
+export async function readChangelog(dir: string, from: bigint | undefined, visit: (records: ChangelogRecord[]) => void): Promise<void> {
+  const follower = await changelogFollower(dir, from);
+  for (let batch = await follower.poll(); batch.length > 0; batch = await follower.poll()) {
+    visit(batch.map(({ seq, payload }) => ({ seq, record: decodeRecord(payload) })));
+  }
 }
