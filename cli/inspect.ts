@@ -79,7 +79,39 @@ export interface Inspection {
   note: string | null;
 }
 
+/** How many times an inspection is tried when the writer purges a segment it was reading. */
+const PURGE_RACE_TRIES = 8;
+
+/**
+ * The lock-free view of `dir`. The writer deletes purged segments at any
+ * moment, so a segment listed a moment ago may be gone when it is read:
+ * the inspection is then made again from a fresh listing, and after
+ * PURGE_RACE_TRIES such races it is EPURGED, never a raw ENOENT.
+ */
 export async function inspect(dir: string, requested?: StoreKind): Promise<Inspection> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await inspectOnce(dir, requested);
+    } catch (error) {
+      if (!(error instanceof FanlogError && error.code === 'EPURGED')) throw error;
+      if (attempt >= PURGE_RACE_TRIES) {
+        throw new FanlogError('EPURGED', `the writer purged segments faster than ${dir} could be inspected (${attempt} tries): ${error.message}`, { cause: error });
+      }
+    }
+  }
+}
+
+/** A segment file's contents or size: a segment deleted since it was listed was purged (EPURGED, which inspect retries). */
+function fromSegment<T>(file: string, read: (file: string) => T): T {
+  try {
+    return read(file);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENOENT') throw new FanlogError('EPURGED', `${file} was purged while it was read`, { file, cause: error });
+    throw error;
+  }
+}
+
+async function inspectOnce(dir: string, requested?: StoreKind): Promise<Inspection> {
   const io = new NodeIo();
   if (!existsSync(dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`);
   const found = await inspectDirectory(io, dir, requested);
@@ -106,7 +138,7 @@ async function journalView(dir: string): Promise<JournalView> {
     .filter((segment): segment is { name: string; firstSeq: bigint } => segment.firstSeq !== null)
     .sort((a, b) => (a.firstSeq < b.firstSeq ? -1 : 1));
   if (segments.length === 0) throw new FanlogError('ENOENT', `no journal segments in ${dir}`);
-  const header = decodeSegmentHeader(readFileSync(path.join(dir, segments[0]!.name)).subarray(0, SEGMENT_HEADER_BYTES));
+  const header = decodeSegmentHeader(fromSegment(path.join(dir, segments[0]!.name), (file) => readFileSync(file)).subarray(0, SEGMENT_HEADER_BYTES));
   if ('damage' in header) throw new FanlogError('ECORRUPT', `${path.join(dir, segments[0]!.name)}: ${header.damage}`, { file: path.join(dir, segments[0]!.name), offset: header.offset });
   const newest = segments[segments.length - 1]!;
   let last: { seq: bigint; payload: Uint8Array } | undefined;
@@ -118,7 +150,7 @@ async function journalView(dir: string): Promise<JournalView> {
     firstSeq: segments[0]!.firstSeq,
     headSeq: last?.seq ?? newest.firstSeq - 1n,
     segments: segments.length,
-    bytes: segments.reduce((total, segment) => total + statSync(path.join(dir, segment.name)).size, 0),
+    bytes: segments.reduce((total, segment) => total + fromSegment(path.join(dir, segment.name), (file) => statSync(file).size), 0),
     headTime: last === undefined ? null : decodeRecord(last.payload).time,
   };
 }

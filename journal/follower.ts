@@ -21,7 +21,7 @@
 import path from 'node:path';
 import { corrupt, FanlogError } from '../errors.js';
 import { checkFrame, FRAME_KIND_RECORDS, forEachRecord, readFrameHeader } from './frame.js';
-import type { Io } from './io.js';
+import type { Io, IoFile } from './io.js';
 import type { JournalRecord } from './reader.js';
 import { decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES } from './segment.js';
 import type { Seq } from './types.js';
@@ -60,7 +60,11 @@ export class JournalFollower {
       if (segments.length === 0) throw new FanlogError('ENOENT', `no journal segments in ${this.dir}`, { file: this.dir });
       if (this.position === null) {
         this.position = this.start(segments);
-        await this.checkHeader(this.position);
+        // Purged between the listing and the open: list again.
+        if (!(await this.checkHeader(this.position))) {
+          this.position = null;
+          continue;
+        }
       }
       const position = this.position;
       const newer = segments.some((segment) => segment.firstSeq > position.firstSeq);
@@ -91,7 +95,7 @@ export class JournalFollower {
       }
       const next = segments.find((segment) => segment.firstSeq > position.firstSeq)!;
       this.position = { name: next.name, firstSeq: next.firstSeq, offset: SEGMENT_HEADER_BYTES };
-      await this.checkHeader(this.position);
+      if (!(await this.checkHeader(this.position))) this.position = null;
       // A segment's worth at a time: a long journal is read in pieces, not held whole.
       if (records.length > 0) return records;
     }
@@ -129,29 +133,42 @@ export class JournalFollower {
     return { name: holding.name, firstSeq: holding.firstSeq, offset: SEGMENT_HEADER_BYTES };
   }
 
-  private async checkHeader(position: Position): Promise<void> {
-    const file = await this.io.open(path.join(this.dir, position.name), 'read');
+  /** Checks the segment's header; false when the segment is gone (purged since it was listed). */
+  private async checkHeader(position: Position): Promise<boolean> {
+    const file = await this.openSegment(position);
+    if (file === null) return false;
     try {
       const header = new Uint8Array(SEGMENT_HEADER_BYTES);
       const read = await file.read(header, 0);
       // A header still being written is not damage yet: the next poll reads it again.
-      if (read < SEGMENT_HEADER_BYTES) return;
+      if (read < SEGMENT_HEADER_BYTES) return true;
       const decoded = decodeSegmentHeader(header);
       if ('damage' in decoded) throw corrupt(file.path, decoded.offset, decoded.damage);
+      return true;
     } finally {
       await file.close();
     }
   }
 
-  /** The segment's bytes from the position on; null if the file is gone. */
-  private async readFrom(position: Position): Promise<Uint8Array | null> {
-    let file;
+  /**
+   * Opens a listed segment for reading; null when it is gone. The writer
+   * deletes segments it purges at any moment, so a name listed a moment ago
+   * may be gone: that is a purge, never an error (once open, the file stays
+   * readable however it is deleted).
+   */
+  private async openSegment(position: Position): Promise<IoFile | null> {
     try {
-      file = await this.io.open(path.join(this.dir, position.name), 'read');
+      return await this.io.open(path.join(this.dir, position.name), 'read');
     } catch (error) {
       if ((error as { code?: string }).code === 'ENOENT') return null;
       throw error;
     }
+  }
+
+  /** The segment's bytes from the position on; null if the file is gone. */
+  private async readFrom(position: Position): Promise<Uint8Array | null> {
+    const file = await this.openSegment(position);
+    if (file === null) return null;
     try {
       const size = await file.size();
       const bytes = new Uint8Array(Math.max(0, size - position.offset));
