@@ -24,7 +24,7 @@ import type { Fid, RecordView } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
 import type { EngineMetrics } from '../metrics.js';
 import { prometheusText } from '../metrics.js';
-import { changelogFollower, type Inspection, inspect, readChangelog } from './inspect.js';
+import { changelogFollower, type Inspection, inspect, readChangelog, unfinishedNote } from './inspect.js';
 import { lfsLine } from '../interop/lfs.js';
 
 export interface CommonOptions {
@@ -116,7 +116,7 @@ export async function init(options: CommonOptions): Promise<void> {
 export function inspectionMetrics(view: Inspection): EngineMetrics {
   const { journal, stored } = view;
   return {
-    seqs: { head: journal.headSeq, durable: stored?.durableSeq ?? null, checkpoint: stored?.checkpointSeq ?? null, oldestRetained: journal.firstSeq },
+    seqs: { head: journal.headSeq, durable: view.durable.seq, checkpoint: stored?.checkpointSeq ?? null, oldestRetained: journal.firstSeq },
     journalBytes: journal.bytes,
     entriesPerSecond: null,
     fdatasyncMs: null,
@@ -125,28 +125,53 @@ export function inspectionMetrics(view: Inspection): EngineMetrics {
   };
 }
 
+/** The durable seq in words: the seq, or unknown with what is known for sure (never 0 for unknown). */
+function durableText(view: Inspection): string {
+  const { durable, journal } = view;
+  if (durable.seq !== null) return String(durable.seq);
+  if (journal.damage !== null) return `${durable.atLeast} by the store, but the records after ${journal.headSeq} cannot be read (DAMAGED, below)`;
+  const known = durable.atLeast > 0n ? `, at least ${durable.atLeast}` : '';
+  return `unknown${known} (what the holder synced since its last store commit, only its engine.metrics() tells)`;
+}
+
+/**
+ * Damage the view met: exit status 1, and the error on stderr where the
+ * output is for a machine (--json, --prometheus).
+ */
+function reportDamage(view: Inspection, toStderr: boolean): void {
+  const { damage } = view.journal;
+  if (damage === null) return;
+  process.exitCode = 1;
+  if (toStderr) process.stderr.write(`fanlog: ${damage.message}\n`);
+}
+
 export async function stat(options: CommonOptions & { prometheus?: boolean }): Promise<void> {
   const view = await inspect(options.dir, options.store);
   const metrics = inspectionMetrics(view);
+  reportDamage(view, options.prometheus === true || options.json === true);
   if (options.prometheus === true) return void process.stdout.write(prometheusText(metrics, options.dir));
   const { journal, stored } = view;
   if (options.json === true) {
     const { dir, store, lastHolderPid, note } = view;
-    return out(toJson({ dir, store, lockFree: true, lastHolderPid, note, journalId: journal.journalId, segments: journal.segments, metrics, filters: stored?.consumers.map(({ name, filter }) => ({ name, filter })) ?? null }));
+    const damage = journal.damage;
+    return out(toJson({ dir, store, lockFree: true, lastHolderPid, note, journalId: journal.journalId, segments: journal.segments, metrics, durableAtLeast: view.durable.atLeast, damage, unfinished: journal.unfinished, filters: stored?.consumers.map(({ name, filter }) => ({ name, filter })) ?? null }));
   }
   const unknown = (value: bigint | null): string => (value === null ? 'unknown (see below)' : String(value));
   out(`journal      ${journal.journalId} in ${journal.dir}`);
-  out(`records      oldest retained ${journal.firstSeq}, head ${journal.headSeq} (written), durable ${unknown(metrics.seqs.durable)}`);
+  out(`records      oldest retained ${journal.firstSeq}, head ${journal.headSeq} (written), durable ${durableText(view)}`);
   out(`segments     ${journal.segments}, ${journal.bytes.toLocaleString('en-US')} bytes`);
-  out(`checkpoint   seq ${unknown(metrics.seqs.checkpoint)}`);
+  out(`checkpoint   ${stored === null ? unknown(null) : stored.checkpointSeq === 0n ? 'none yet (an open replays the journal from its oldest record)' : `seq ${stored.checkpointSeq}`}`);
   for (const c of stored?.consumers ?? []) {
     const evicted = c.evicted === null ? '' : `, EVICTED (lost ${c.evicted.fromSeq}..${c.evicted.toSeq})`;
     const filter = c.filter === null ? '' : `, filter ${c.filter.name} ${c.filter.argument}`;
-    out(`consumer     ${c.name}: cursor ${c.cursor}, lag ${c.lagRecords} records (${c.lagSeconds.toFixed(1)} s)${evicted}${filter}`);
+    const behind = c.lagSeconds === null ? 'unknown' : c.lagSeconds.toFixed(1);
+    out(`consumer     ${c.name}: cursor ${c.cursor}, lag ${c.lagRecords} records (${behind} s)${evicted}${filter}`);
   }
   for (const g of stored?.groups ?? []) out(`group        ${g.name} (${g.class}): ${g.marks} marks${g.evicted ? ', EVICTED' : ''}`);
   out(`view         lock-free, beside any application that holds the engine${view.lastHolderPid === null ? '' : ` (last holder: process ${view.lastHolderPid})`}; queues, pending permission events, rates and fdatasync latency are in that process's engine.metrics()`);
   if (view.note !== null) out(`note         ${view.note}`);
+  if (journal.unfinished !== null) out(`note         ${unfinishedNote(journal.unfinished)}`);
+  if (journal.damage !== null) out(`DAMAGED      ${journal.damage.message.replace(/^ECORRUPT: /, '')}; fanlog verify checks every segment`);
 }
 
 const TYPE_NAMES: Record<string, string> = { event: 'EVENT', request: 'PERMREQ', decision: 'DECISION', evicted: 'EVICTED', config: 'CONFIG', note: 'NOTE' };
@@ -203,9 +228,11 @@ export async function tail(options: CommonOptions & { from?: bigint; consumer?: 
   const print = printer(formatOf(options));
   if (options.consumer === undefined) {
     if (!isEngineDirectory(options.dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
-    return readChangelog(options.dir, options.from, (records) => {
+    const unfinished = await readChangelog(options.dir, options.from, (records) => {
       for (const { seq, record } of records) if (record.kind !== 'op') print(seq, record);
     });
+    if (unfinished !== null) process.stderr.write(`fanlog: note: ${unfinishedNote(unfinished)}\n`);
+    return;
   }
   await withEngine(options, options.ack === true ? 'write' : 'read', async (engine) => {
     const consumer = engine.consumers.get(options.consumer!);
@@ -301,6 +328,8 @@ export async function consumersCommand(options: ConsumersCommand): Promise<void>
 async function listConsumers(options: CommonOptions): Promise<void> {
   const view = await inspect(options.dir, options.store);
   const consumers = view.stored?.consumers ?? null;
+  // The lags are counted to the head, which damage may have cut short: said, exit 1.
+  reportDamage(view, true);
   if (options.json === true) return out(toJson({ consumers, note: view.note }));
   for (const c of consumers ?? []) {
     out(`${c.name}\tcursor ${c.cursor}\tlag ${c.lagRecords}${c.evicted === null ? '' : `\tEVICTED (lost ${c.evicted.fromSeq}..${c.evicted.toSeq})`}`);

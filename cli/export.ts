@@ -10,15 +10,16 @@ import path from 'node:path';
 import { FanlogError } from '../errors.js';
 import { encodeFanotifyEvents } from '../interop/fanotify-events.js';
 import { importFanotifyEvents } from '../interop/fanotify-import.js';
-import { readChangelog } from './inspect.js';
+import { readChangelog, unfinishedNote } from './inspect.js';
 
 export async function exportCommand(options: { dir: string; format: string; from?: bigint; linuxOnly?: boolean; pageAlign?: boolean; out?: string }): Promise<void> {
   if (options.format !== 'fanotify') throw new FanlogError('EINVAL', `--format ${options.format}: the export format is fanotify (lfs is tail --format lfs)`);
   if (!existsSync(path.join(options.dir, 'journal'))) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
   const chunks: Uint8Array[] = [];
-  await readChangelog(options.dir, options.from, (records) => {
+  const unfinished = await readChangelog(options.dir, options.from, (records) => {
     chunks.push(encodeFanotifyEvents(records.map(({ record }) => record), { linuxOnly: options.linuxOnly === true, pageAlign: options.pageAlign === true }));
   });
+  if (unfinished !== null) process.stderr.write(`fanlog: note: ${unfinishedNote(unfinished)}\n`);
   const bytes = Buffer.concat(chunks);
   if (options.out !== undefined) writeFileSync(options.out, bytes);
   else process.stdout.write(bytes);
