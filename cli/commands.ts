@@ -12,11 +12,9 @@
  *              holds it, or with `--wait[=MS]` they wait for it.
  * The store kind is the one the directory records; `--store` only asserts it.
  */
-import { existsSync, readdirSync } from 'node:fs';
-import path from 'node:path';
 import { decodeRecord } from '../engine/record/codec.js';
-import { Engine } from '../fanlog.js';
-import { MARKER_NAME } from '../engine/engine-dir.js';
+import { holdsEngine } from '../engine/engine-dir.js';
+import { NodeIo } from '../journal/node-io.js';
 import { maskNames } from '../engine/notify/masks.js';
 import { responseName } from '../engine/permission/rules.js';
 import type { StoreKind } from '../store/meta-store.js';
@@ -26,6 +24,7 @@ import type { EngineMetrics } from '../metrics.js';
 import { prometheusText } from '../metrics.js';
 import { changelogFollower, type Inspection, inspect, readChangelog, unfinishedNote } from './inspect.js';
 import { lfsLine } from '../interop/lfs.js';
+import { withEngine } from './open-engine.js';
 
 export interface CommonOptions {
   dir: string;
@@ -33,6 +32,8 @@ export interface CommonOptions {
   json?: boolean;
   /** For commands that take the lock: wait for it this long (ms; Infinity: until free) instead of EBUSY. */
   wait?: number;
+  /** For commands that open an engine and have `--init`: make one where there is none (cli/open-engine.ts). */
+  init?: boolean;
 }
 
 const out = (line: string): void => {
@@ -44,72 +45,17 @@ export function toJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v));
 }
 
-/** How often a command with `--wait` tries the lock again. */
-const LOCK_RETRY_MS = 100;
-
-/**
- * Runs `attempt` (something that takes the engine's lock); on EBUSY, with
- * `wait`, tries again until the lock is free or the wait is over (saying
- * once on stderr that it waits), else rethrows EBUSY saying what to do.
- */
-export async function whileBusy<T>(options: { dir: string; wait?: number }, attempt: () => Promise<T>): Promise<T> {
-  const deadline = options.wait === undefined ? null : Date.now() + options.wait;
-  let told = false;
-  for (;;) {
-    try {
-      return await attempt();
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'EBUSY') throw error;
-      if (deadline === null || Date.now() >= deadline) {
-        const waited = deadline === null ? '' : ` (still held after waiting ${options.wait} ms)`;
-        throw new FanlogError(
-          'EBUSY',
-          `${(error as Error).message}${waited}. A read-only command works beside it: stat, consumers list, tail without --consumer; or add --wait[=MS] to wait for the engine`,
-          { file: options.dir, cause: error },
-        );
-      }
-      if (!told) process.stderr.write(`fanlog: waiting for the engine: ${(error as Error).message}\n`);
-      told = true;
-      // The lock has no waiting form that leaves the event loop free: it is tried again.
-      await new Promise((resolve) => setTimeout(resolve, Math.min(LOCK_RETRY_MS, Math.max(0, deadline - Date.now()))));
-    }
-  }
-}
-
-/** Opens the engine, taking its lock (see whileBusy). */
-function openLocked(options: CommonOptions, readOnly: boolean): Promise<Engine> {
-  const store = options.store === undefined ? {} : { store: options.store };
-  return whileBusy(options, () => Engine.open(options.dir, { ...store, readOnly }));
-}
-
-async function withEngine<T>(options: CommonOptions, mode: 'read' | 'write', use: (engine: Engine) => Promise<T>): Promise<T> {
-  // The commands work on an engine; they never create one by mistake (a read-only open refuses to by itself).
-  if (mode === 'write' && !isEngineDirectory(options.dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir} (fanlog init makes one)`);
-  const engine = await openLocked(options, mode === 'read');
-  try {
-    return await use(engine);
-  } finally {
-    await engine.close();
-  }
-}
-
-/** An engine's marker, or (an engine made before markers) a journal segment. */
-function isEngineDirectory(dir: string): boolean {
-  if (existsSync(path.join(dir, MARKER_NAME))) return true;
-  const journalDir = path.join(dir, 'journal');
-  return existsSync(journalDir) && readdirSync(journalDir).some((name) => name.endsWith('.seg'));
-}
+export { whileBusy } from './open-engine.js';
 
 /** `fanlog init`: an engine directory, with the store asked for (lmdb by default). */
 export async function init(options: CommonOptions): Promise<void> {
-  if (isEngineDirectory(options.dir)) {
+  if (await holdsEngine(new NodeIo(), options.dir)) {
     const view = await inspect(options.dir, options.store);
     return out(`${options.dir} already holds an engine (journal ${view.journal.journalId}, ${view.store} store): nothing done`);
   }
-  const engine = await openLocked(options, false);
-  const journalId = engine.journal.journalId;
-  await engine.close();
-  out(`created an engine in ${options.dir}: journal ${journalId}, ${options.store ?? 'lmdb'} store`);
+  await withEngine({ ...options, init: true }, async (engine) => {
+    out(`created an engine in ${options.dir}: journal ${engine.journal.journalId}, ${options.store ?? 'lmdb'} store`);
+  });
 }
 
 /** The metrics a lock-free view can tell: what only the holding process knows is null. */
@@ -227,14 +173,13 @@ function printer(format: TailFormat): (seq: bigint, record: RecordView) => void 
 export async function tail(options: CommonOptions & { from?: bigint; consumer?: string; ack?: boolean; format?: TailFormat }): Promise<void> {
   const print = printer(formatOf(options));
   if (options.consumer === undefined) {
-    if (!isEngineDirectory(options.dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
     const unfinished = await readChangelog(options.dir, options.from, (records) => {
       for (const { seq, record } of records) if (record.kind !== 'op') print(seq, record);
     });
     if (unfinished !== null) process.stderr.write(`fanlog: note: ${unfinishedNote(unfinished)}\n`);
     return;
   }
-  await withEngine(options, options.ack === true ? 'write' : 'read', async (engine) => {
+  await withEngine({ ...options, readOnly: options.ack !== true }, async (engine) => {
     const consumer = engine.consumers.get(options.consumer!);
     for (let batch = await consumer.read({ max: 1000 }); batch.length > 0; batch = await consumer.read({ max: 1000 })) {
       // A delivered record is a view: its toJSON gives every field.
@@ -254,7 +199,6 @@ const FOLLOW_POLL_MS = 200;
  * engine open; it shows what was written, which a crash may still cut.
  */
 export async function follow(options: { dir: string; from?: bigint; json?: boolean; format?: TailFormat }): Promise<void> {
-  if (!isEngineDirectory(options.dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
   const follower = await changelogFollower(options.dir, options.from);
   const print = printer(formatOf(options));
   let stopping = false;
@@ -293,7 +237,7 @@ export interface ConsumersCommand extends CommonOptions {
 
 export async function consumersCommand(options: ConsumersCommand): Promise<void> {
   if (options.action === 'list') return listConsumers(options);
-  await withEngine(options, 'write', async (engine) => {
+  await withEngine(options, async (engine) => {
     const name = options.name!;
     switch (options.action) {
       case 'register': {

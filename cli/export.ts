@@ -26,12 +26,11 @@ export async function exportCommand(options: { dir: string; format: string; from
 }
 
 /** `fanlog import --format fanotify FILE`: a captured stream into the engine's changelog (it takes the lock: `--wait`). */
-export async function importCommand(options: { dir: string; format: string; file: string; wait?: number }): Promise<void> {
+export async function importCommand(options: { dir: string; format: string; file: string; wait?: number; init?: boolean }): Promise<void> {
   if (options.format !== 'fanotify') throw new FanlogError('EINVAL', `--format ${options.format}: the import format is fanotify`);
   const bytes = new Uint8Array(readFileSync(options.file));
-  const { Engine } = await import('../fanlog.js');
-  const { whileBusy } = await import('./commands.js');
-  const engine = await whileBusy(options, () => Engine.open(options.dir));
+  const { openEngine } = await import('./open-engine.js');
+  const engine = await openEngine(options);
   try {
     const count = await importFanotifyEvents(engine, bytes);
     process.stdout.write(`imported ${count} events from ${options.file} into ${options.dir}, through seq ${engine.journal.headSeq}\n`);

@@ -35,11 +35,11 @@
  * What only the holding process knows (queued events, pending permission
  * events, fdatasync latencies, idle times) is in its `engine.metrics()`.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { type ConsumerInfo, decodeConsumer, type StoredConsumer } from '../consumers/consumer.js';
 import { readCheckpointBound } from '../engine/checkpoint.js';
-import { inspectDirectory } from '../engine/engine-dir.js';
+import { holdsEngine, inspectDirectory } from '../engine/engine-dir.js';
 import { parseHighWater } from '../engine/fail-stop-store.js';
 import { decodeGroup } from '../engine/notify/group-codec.js';
 import { decodeRecord } from '../engine/record/codec.js';
@@ -154,10 +154,9 @@ function fromSegment<T>(file: string, read: (file: string) => T): T {
 
 /** The store kind `dir` records; ENOENT when it holds no engine. */
 async function engineStore(dir: string, requested?: StoreKind): Promise<StoreKind> {
-  if (!existsSync(dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`);
-  const found = await inspectDirectory(new NodeIo(), dir, requested);
-  if (found.fresh) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`);
-  return found.store;
+  const io = new NodeIo();
+  if (!(await holdsEngine(io, dir))) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`, { file: dir });
+  return (await inspectDirectory(io, dir, requested)).store;
 }
 
 async function inspectOnce(dir: string, requested?: StoreKind): Promise<Inspection> {
