@@ -4,8 +4,11 @@
  * application that holds the engine, or with none. Nothing here takes the
  * lock or writes: it creates, repairs, checkpoints and purges nothing.
  *
- * What it reads, in this order (the store first, so that everything it
- * says is durable was so before the journal is read):
+ * What it reads, in this order: the journal's listing (its oldest
+ * segment), then the store, then the journal's newest frames. So a cursor
+ * read from the store is never behind the oldest record listed (segments
+ * are purged only once every cursor is past them), and the head read last
+ * is never behind the seq the store saw durable, nor behind a cursor:
  *   store     lmdb only: opened read-only from this process (lmdb's readers
  *             run beside its writer), for the checkpoint, the high-water
  *             mark (the seq the store last saw the journal durable
@@ -16,6 +19,8 @@
  *   journal   the segment files, through JournalFollower: the journal id,
  *             the first and the last written seq, the segments and their
  *             bytes. What it sees was written, not necessarily durable yet.
+ *             (The segments and bytes are those listed first; the head
+ *             follows the writer to its newest segment.)
  *
  * The durable seq. Only the holder knows how far it has synced: it tells
  * nobody else until its next store commit (an acknowledgement, a
@@ -162,14 +167,15 @@ async function engineStore(dir: string, requested?: StoreKind): Promise<StoreKin
 async function inspectOnce(dir: string, requested?: StoreKind): Promise<Inspection> {
   const store = await engineStore(dir, requested);
   const lastHolderPid = lastLockHolder(dir);
+  const listing = listJournal(path.join(dir, 'journal'));
   if (store !== 'lmdb') {
-    const journal = await journalView(path.join(dir, 'journal'), null);
+    const journal = await journalView(listing, null);
     const why = store === 'level' ? 'LevelDB lets one process open it' : 'it is not read beside a writer';
     const note = `a ${store} store is read only by the process that holds the engine (${why}): this is what the journal alone tells; consumers, groups and the checkpoint are in that process's engine.metrics()`;
     return { dir, store, lastHolderPid, journal, stored: null, durable: durableView(journal, null), note };
   }
   const read = await readLmdbStore(dir);
-  const journal = await journalView(path.join(dir, 'journal'), read.highWater);
+  const journal = await journalView(listing, read.highWater);
   const durableSeq = read.highWater !== null && read.highWater.journalId === journal.journalId ? read.highWater.seq : null;
   const consumers: ConsumerView[] = [];
   for (const { name, stored } of read.consumers) {
@@ -220,8 +226,15 @@ function durableOption(highWater: { journalId: bigint; seq: bigint } | null): Fo
   return highWater === null ? {} : { durable: { ...highWater, seenBy: 'the store' } };
 }
 
-/** The journal's facts from its files: the oldest segment's header, and the frames of the newest. */
-async function journalView(dir: string, highWater: { journalId: bigint; seq: bigint } | null): Promise<JournalView> {
+/** The journal's segments as listed, and its id from the oldest one's header. */
+interface JournalListing {
+  dir: string;
+  segments: { name: string; firstSeq: bigint }[];
+  journalId: bigint;
+}
+
+/** Lists the journal's segments and reads the oldest one's header: the first facts of a view (see the header). */
+function listJournal(dir: string): JournalListing {
   const segments = readdirSync(dir)
     .map((name) => ({ name, firstSeq: parseSegmentFileName(name) }))
     .filter((segment): segment is { name: string; firstSeq: bigint } => segment.firstSeq !== null)
@@ -230,6 +243,11 @@ async function journalView(dir: string, highWater: { journalId: bigint; seq: big
   const oldest = path.join(dir, segments[0]!.name);
   const header = decodeSegmentHeader(fromSegment(oldest, (file) => readFileSync(file)).subarray(0, SEGMENT_HEADER_BYTES));
   if ('damage' in header) throw new FanlogError('ECORRUPT', `${oldest}: ${header.damage}`, { file: oldest, offset: header.offset });
+  return { dir, segments, journalId: header.journalId };
+}
+
+/** The journal's facts: the listing's, and the frames from the newest segment it listed on (the head, damage). */
+async function journalView({ dir, segments, journalId }: JournalListing, highWater: { journalId: bigint; seq: bigint } | null): Promise<JournalView> {
   const newest = segments[segments.length - 1]!;
   let last: { seq: bigint; payload: Uint8Array } | undefined;
   let damage: Damage | null = null;
@@ -242,7 +260,7 @@ async function journalView(dir: string, highWater: { journalId: bigint; seq: big
   }
   return {
     dir,
-    journalId: header.journalId,
+    journalId,
     firstSeq: segments[0]!.firstSeq,
     headSeq: last?.seq ?? newest.firstSeq - 1n,
     segments: segments.length,

@@ -8,14 +8,16 @@
  *
  *   node dist/crash/inspect-writer.js DIR SEED OPS END
  *
- * END is what it does after OPS operations: `close` (closes the engine and
+ * END is what it does after OPS operations: `close` (takes a checkpoint,
+ * whose store commit records the head as durable, closes the engine and
  * exits), or `hold` (keeps it open until killed). It reports on stdout, one
  * line each, what the parent's model needs:
  *
  *   ready               the engine is open, the consumer registered
  *   durable SEQ         the journal called SEQ durable after a call resolved
  *   acked NAME SEQ      NAME's ack of SEQ resolved
- *   closed SEQ          the engine closed cleanly with its head at SEQ
+ *   closed SEQ          the engine closed cleanly with its head at SEQ,
+ *                       which its store saw durable
  *
  * Writes to a pipe are synchronous on Linux: a line is out before the
  * process can be killed after it.
@@ -64,10 +66,13 @@ async function main([dir, seedText, opsText, end]: string[]): Promise<void> {
   const consumer = await engine.consumers.register(INSPECT_CONSUMER, { from: 'oldest' });
   say('ready');
   const made: string[] = [];
-  for (let op = 0; op < Number(opsText); op++) {
+  const ops = Number(opsText);
+  // Half the writers stop acknowledging half-way: their consumer keeps several segments to the end.
+  const ackUntil = prng.chance(0.5) ? ops : Math.floor(ops / 2);
+  for (let op = 0; op < ops; op++) {
     await churn(engine, prng, made);
     say(`durable ${engine.journal.durableSeq}`);
-    if (prng.chance(0.3)) {
+    if (op < ackUntil && prng.chance(0.3)) {
       const batch = await consumer.read({ max: 200 });
       const last = batch[batch.length - 1];
       if (last !== undefined) {
@@ -79,6 +84,8 @@ async function main([dir, seedText, opsText, end]: string[]): Promise<void> {
   if (end === 'hold') {
     await new Promise(() => setInterval(() => undefined, 1 << 30));
   }
+  // The checkpoint's store commit writes the high-water mark: the store then saw the head durable.
+  await engine.checkpoint();
   const head = engine.journal.headSeq;
   await engine.close();
   say(`closed ${head}`);
