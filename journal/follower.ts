@@ -59,21 +59,11 @@ interface Position {
   frameSeq: Seq;
 }
 
-export interface FollowerOptions {
-  /**
-   * A seq the journal is known durable through, and who saw it so (e.g.
-   * the store's high-water mark): a record at or below it that cannot be
-   * read is ECORRUPT, never taken for the end of what was written. Only
-   * for the journal of this id (another journal's seq says nothing).
-   */
-  durable?: { journalId: JournalId; seq: Seq; seenBy: string };
-}
+/** The follower's options (see the constructor). */
+export type FollowerOptions = ConstructorParameters<typeof JournalFollower>[3];
 
 /** Where the newest segment holds bytes that are not (yet) a sound frame. */
-export interface Unfinished {
-  file: string;
-  offset: number;
-}
+export type Unfinished = NonNullable<JournalFollower['unfinished']>;
 
 export class JournalFollower {
   private position: Position | null = null;
@@ -81,19 +71,27 @@ export class JournalFollower {
   private nextSeq: Seq | null;
   private journalId: JournalId | null = null;
   private failure: FanlogError | null = null;
-  private unfinishedAt: Unfinished | null = null;
+  private unfinishedAt: { file: string; offset: number } | null = null;
 
+  /**
+   * Follows the journal in `dir` (or in `dir/journal`) from `from` (default:
+   * the oldest retained record). `options.durable`: a seq the journal is
+   * known durable through, and who saw it so (e.g. the store's high-water
+   * mark); a record at or below it that cannot be read is ECORRUPT, never
+   * taken for the end of what was written. It applies only to the journal
+   * of that id (another journal's seq says nothing).
+   */
   constructor(
     private readonly io: Io,
     private dir: string,
     from?: Seq,
-    private readonly options: FollowerOptions = {},
+    private readonly options: { durable?: { journalId: JournalId; seq: Seq; seenBy: string } } = {},
   ) {
     this.nextSeq = from ?? null;
   }
 
-  /** Bytes at the end of the newest segment that were not a sound frame at the last poll (null: none). */
-  get unfinished(): Unfinished | null {
+  /** Where the newest segment held bytes that were not a sound frame at the last poll (a write in progress, or a torn entry the next open cuts); null: none. */
+  get unfinished(): { file: string; offset: number } | null {
     return this.unfinishedAt;
   }
 
@@ -230,7 +228,7 @@ export class JournalFollower {
   }
 
   /** The `durable` option, when it is about this journal. */
-  private durableSeq(): NonNullable<FollowerOptions['durable']> | null {
+  private durableSeq(): NonNullable<NonNullable<FollowerOptions>['durable']> | null {
     const durable = this.options.durable;
     if (durable === undefined || durable.journalId !== this.journalId) return null;
     return durable;
