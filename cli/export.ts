@@ -16,13 +16,19 @@ export async function exportCommand(options: { dir: string; format: string; from
   if (options.format !== 'fanotify') throw new FanlogError('EINVAL', `--format ${options.format}: the export format is fanotify (lfs is tail --format lfs)`);
   if (!existsSync(path.join(options.dir, 'journal'))) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
   const chunks: Uint8Array[] = [];
+  let failure: unknown = null;
+  // Damage ends the read with ECORRUPT: the events before it are written first, as tail prints its lines.
   const unfinished = await readChangelog(options.dir, options.from, (records) => {
     chunks.push(encodeFanotifyEvents(records.map(({ record }) => record), { linuxOnly: options.linuxOnly === true, pageAlign: options.pageAlign === true }));
+  }).catch((error: unknown) => {
+    failure = error;
+    return null;
   });
   if (unfinished !== null) process.stderr.write(`fanlog: note: ${unfinishedNote(unfinished)}\n`);
   const bytes = Buffer.concat(chunks);
   if (options.out !== undefined) writeFileSync(options.out, bytes);
   else process.stdout.write(bytes);
+  if (failure !== null) throw failure;
 }
 
 /** `fanlog import --format fanotify FILE`: a captured stream into the engine's changelog (it takes the lock: `--wait`). */

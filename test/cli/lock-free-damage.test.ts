@@ -60,9 +60,12 @@ it('tail and export are ECORRUPT with the file and offset at damage below the du
   const seqs = tail.stdout.trim().split('\n').map((line) => BigInt((JSON.parse(line) as { seq: string }).seq));
   expect(seqs.length).toBeGreaterThan(0);
   expect(seqs[seqs.length - 1]!).toBeLessThan(head);
-  const exported = fanlog('export', '--format', 'fanotify', '--dir', dir, '--out', path.join(tempDir(), 'out.bin'));
+  const out = path.join(tempDir(), 'out.bin');
+  const exported = fanlog('export', '--format', 'fanotify', '--dir', dir, '--out', out);
   expect(exported.status).toBe(1);
   expect(exported.stderr).toMatch(new RegExp(`^fanlog: ECORRUPT: ${newest.replaceAll('/', '\\/')} at byte \\d+: `));
+  // The events before the damage were written.
+  expect(statSync(out).size).toBeGreaterThan(0);
 });
 
 it('stat flags a head below the durable seq the store records, with the damage, and exits 1', async () => {
