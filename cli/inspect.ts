@@ -54,7 +54,7 @@ import { type FollowerOptions, JournalFollower, type Unfinished } from '../journ
 import { lastLockHolder, NodeIo } from '../journal/node-io.js';
 import { decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES } from '../journal/segment.js';
 import { CONSUMER_PREFIX, GROUP_PREFIX, HIGH_WATER_KEY } from '../store/keys.js';
-import { openMetaStore, type StoreKind } from '../store/meta-store.js';
+import { openMetaStore, type SealedStore, type StoreKind } from '../store/meta-store.js';
 
 /** Damage a lock-free read met: ECORRUPT's file, offset and message. */
 export interface Damage {
@@ -200,9 +200,30 @@ interface LmdbRead {
   groups: GroupView[];
 }
 
+/** How many times a read-only open of the lmdb store is tried when its file check meets a commit (see openLmdbBeside). */
+const LMDB_OPEN_TRIES = 8;
+
+/**
+ * Opens the lmdb store read-only beside its writer. Before lmdb maps the
+ * file, its check (store/lmdb-file.ts) reads the file's size, then its meta
+ * pages: a commit that extends the file between the two reads looks like a
+ * truncated file (ECORRUPT on data.mdb), though it is whole. That reading
+ * is made again; only damage that stays is ECORRUPT.
+ */
+async function openLmdbBeside(dir: string): Promise<SealedStore> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openMetaStore('lmdb', dir, new NodeIo(), { readOnly: true });
+    } catch (error) {
+      const racing = error instanceof FanlogError && error.code === 'ECORRUPT' && error.file?.endsWith('data.mdb') === true;
+      if (!racing || attempt >= LMDB_OPEN_TRIES) throw error;
+    }
+  }
+}
+
 /** Everything the view takes from an lmdb store, read before the journal (see the header). */
 async function readLmdbStore(dir: string): Promise<LmdbRead> {
-  const store = await openMetaStore('lmdb', dir, new NodeIo(), { readOnly: true });
+  const store = await openLmdbBeside(dir);
   try {
     const checkpoint = await readCheckpointBound(store);
     const mark = await store.get(HIGH_WATER_KEY);
@@ -297,7 +318,7 @@ export async function changelogFollower(dir: string, from?: bigint): Promise<Jou
   const store = await engineStore(dir);
   let highWater: LmdbRead['highWater'] = null;
   if (store === 'lmdb') {
-    const lmdb = await openMetaStore('lmdb', dir, new NodeIo(), { readOnly: true });
+    const lmdb = await openLmdbBeside(dir);
     try {
       const mark = await lmdb.get(HIGH_WATER_KEY);
       if (mark !== undefined) highWater = parseHighWater(lmdb, mark);

@@ -9,17 +9,22 @@
  * FanlogError (EPURGED: what it was reading is gone); never a raw error
  * such as the ENOENT of a segment deleted between listing and reading it.
  * The loop ends when the writer exits, not after a time.
+ *
+ * Also beside a store that grows: the lmdb file check a read-only open
+ * makes must not take a commit that extends the file during the check for
+ * a truncated file (ECORRUPT) when the store is sound.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
-import { FanlogError } from '../../index.js';
+import { Engine, FanlogError } from '../../index.js';
 import { inspect, readChangelog } from '../../cli/inspect.js';
 import { type NodeChild, startNodeChild, tempDir } from '../helpers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const WRITER = fileURLToPath(new URL('../../dist/crash/inspect-writer.js', import.meta.url));
+const GROWER = fileURLToPath(new URL('./grow-store-child.mjs', import.meta.url));
 
 const writers: NodeChild[] = [];
 afterEach(async () => {
@@ -85,4 +90,22 @@ it('stat, consumers list and tail beside a writer that purges give a view or EPU
     expect(run.status === 0 || (run.status === 1 && /^fanlog: EPURGED: /.test(run.stderr)), `${run.args}: ${run.status} ${run.stderr}`).toBe(true);
   }
   expect(cliRuns.length).toBeGreaterThan(2);
+});
+
+it('stat and tail beside an lmdb store whose file grows with every commit are never ECORRUPT', async () => {
+  const dir = path.join(tempDir(), 'engine');
+  const engine = await Engine.open(dir, { store: 'lmdb' });
+  await engine.fs.mkdir('/a');
+  await engine.close();
+  const grower = await startNodeChild(GROWER, [dir, '6000']);
+  writers.push(grower);
+  let running = true;
+  void grower.exited.then(() => (running = false));
+  const results: string[] = [];
+  while (running) {
+    results.push(await outcome(() => inspect(dir)));
+    results.push(await outcome(() => readChangelog(dir, undefined, () => undefined)));
+  }
+  expect(results.filter((result) => result !== 'ok')).toEqual([]);
+  expect(results.length).toBeGreaterThan(10);
 });
