@@ -257,7 +257,8 @@ export class JournalFollower {
   private start(segments: { name: string; firstSeq: Seq }[]): Position {
     const oldest = segments[0]!;
     if (this.nextSeq === null || this.nextSeq <= oldest.firstSeq) {
-      if (this.nextSeq !== null && this.nextSeq < oldest.firstSeq && this.nextSeq > 1n) {
+      // Seqs start at 1: from 0 or 1, only records from 1 up to the oldest retained can have been purged.
+      if (this.nextSeq !== null && (this.nextSeq > 1n ? this.nextSeq : 1n) < oldest.firstSeq) {
         throw new FanlogError('EPURGED', `records before ${oldest.firstSeq} were purged; asked from ${this.nextSeq}`);
       }
       return { name: oldest.name, firstSeq: oldest.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: oldest.firstSeq };
