@@ -7,9 +7,11 @@
  *              the engine directory beside a running application, taking
  *              no lock and writing nothing (cli/inspect.ts).
  *   locked     `init`, `tail --consumer` and the other `consumers` actions
- *              open the engine, which takes its lock: EBUSY, naming the
- *              holder's pid and what to do instead, while an application
- *              holds it, or with `--wait[=MS]` they wait for it.
+ *              open the engine (cli/open-engine.ts), which takes its lock:
+ *              EBUSY, naming the holder's pid and what to do instead, while
+ *              an application holds it, or with `--wait[=MS]` they wait for
+ *              it. A directory that holds no engine is ENOENT for all but
+ *              `init`, and is left as it was.
  * The store kind is the one the directory records; `--store` only asserts it.
  */
 import { decodeRecord } from '../engine/record/codec.js';
