@@ -7,27 +7,26 @@
  *              the engine directory beside a running application, taking
  *              no lock and writing nothing (cli/inspect.ts).
  *   locked     `init`, `tail --consumer` and the other `consumers` actions
- *              open the engine, which takes its lock: EBUSY, naming the
- *              holder's pid and what to do instead, while an application
- *              holds it, or with `--wait[=MS]` they wait for it.
+ *              open the engine (cli/open-engine.ts), which takes its lock:
+ *              EBUSY, naming the holder's pid and what to do instead, while
+ *              an application holds it, or with `--wait[=MS]` they wait for
+ *              it. A directory that holds no engine is ENOENT for all but
+ *              `init`, and is left as it was.
  * The store kind is the one the directory records; `--store` only asserts it.
  */
-import { existsSync, readdirSync } from 'node:fs';
-import path from 'node:path';
 import { decodeRecord } from '../engine/record/codec.js';
-import { Engine } from '../fanlog.js';
-import { MARKER_NAME } from '../engine/engine-dir.js';
+import { holdsEngine } from '../engine/engine-dir.js';
+import { NodeIo } from '../journal/node-io.js';
 import { maskNames } from '../engine/notify/masks.js';
 import { responseName } from '../engine/permission/rules.js';
 import type { StoreKind } from '../store/meta-store.js';
 import type { Fid, RecordView } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
-import { JournalFollower } from '../journal/follower.js';
-import { NodeIo } from '../journal/node-io.js';
 import type { EngineMetrics } from '../metrics.js';
 import { prometheusText } from '../metrics.js';
-import { type Inspection, inspect } from './inspect.js';
+import { changelogFollower, type Inspection, inspect, readChangelog, unfinishedNote } from './inspect.js';
 import { lfsLine } from '../interop/lfs.js';
+import { withEngine } from './open-engine.js';
 
 export interface CommonOptions {
   dir: string;
@@ -35,6 +34,8 @@ export interface CommonOptions {
   json?: boolean;
   /** For commands that take the lock: wait for it this long (ms; Infinity: until free) instead of EBUSY. */
   wait?: number;
+  /** For commands that open an engine and have `--init`: make one where there is none (cli/open-engine.ts). */
+  init?: boolean;
 }
 
 const out = (line: string): void => {
@@ -46,79 +47,24 @@ export function toJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v));
 }
 
-/** How often a command with `--wait` tries the lock again. */
-const LOCK_RETRY_MS = 100;
-
-/**
- * Runs `attempt` (something that takes the engine's lock); on EBUSY, with
- * `wait`, tries again until the lock is free or the wait is over (saying
- * once on stderr that it waits), else rethrows EBUSY saying what to do.
- */
-export async function whileBusy<T>(options: { dir: string; wait?: number }, attempt: () => Promise<T>): Promise<T> {
-  const deadline = options.wait === undefined ? null : Date.now() + options.wait;
-  let told = false;
-  for (;;) {
-    try {
-      return await attempt();
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'EBUSY') throw error;
-      if (deadline === null || Date.now() >= deadline) {
-        const waited = deadline === null ? '' : ` (still held after waiting ${options.wait} ms)`;
-        throw new FanlogError(
-          'EBUSY',
-          `${(error as Error).message}${waited}. A read-only command works beside it: stat, consumers list, tail without --consumer; or add --wait[=MS] to wait for the engine`,
-          { file: options.dir, cause: error },
-        );
-      }
-      if (!told) process.stderr.write(`fanlog: waiting for the engine: ${(error as Error).message}\n`);
-      told = true;
-      // The lock has no waiting form that leaves the event loop free: it is tried again.
-      await new Promise((resolve) => setTimeout(resolve, Math.min(LOCK_RETRY_MS, Math.max(0, deadline - Date.now()))));
-    }
-  }
-}
-
-/** Opens the engine, taking its lock (see whileBusy). */
-function openLocked(options: CommonOptions, readOnly: boolean): Promise<Engine> {
-  const store = options.store === undefined ? {} : { store: options.store };
-  return whileBusy(options, () => Engine.open(options.dir, { ...store, readOnly }));
-}
-
-async function withEngine<T>(options: CommonOptions, mode: 'read' | 'write', use: (engine: Engine) => Promise<T>): Promise<T> {
-  // The commands work on an engine; they never create one by mistake (a read-only open refuses to by itself).
-  if (mode === 'write' && !isEngineDirectory(options.dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir} (fanlog init makes one)`);
-  const engine = await openLocked(options, mode === 'read');
-  try {
-    return await use(engine);
-  } finally {
-    await engine.close();
-  }
-}
-
-/** An engine's marker, or (an engine made before markers) a journal segment. */
-function isEngineDirectory(dir: string): boolean {
-  if (existsSync(path.join(dir, MARKER_NAME))) return true;
-  const journalDir = path.join(dir, 'journal');
-  return existsSync(journalDir) && readdirSync(journalDir).some((name) => name.endsWith('.seg'));
-}
+export { whileBusy } from './open-engine.js';
 
 /** `fanlog init`: an engine directory, with the store asked for (lmdb by default). */
 export async function init(options: CommonOptions): Promise<void> {
-  if (isEngineDirectory(options.dir)) {
+  if (await holdsEngine(new NodeIo(), options.dir)) {
     const view = await inspect(options.dir, options.store);
     return out(`${options.dir} already holds an engine (journal ${view.journal.journalId}, ${view.store} store): nothing done`);
   }
-  const engine = await openLocked(options, false);
-  const journalId = engine.journal.journalId;
-  await engine.close();
-  out(`created an engine in ${options.dir}: journal ${journalId}, ${options.store ?? 'lmdb'} store`);
+  await withEngine({ ...options, init: true }, async (engine) => {
+    out(`created an engine in ${options.dir}: journal ${engine.journal.journalId}, ${options.store ?? 'lmdb'} store`);
+  });
 }
 
 /** The metrics a lock-free view can tell: what only the holding process knows is null. */
 export function inspectionMetrics(view: Inspection): EngineMetrics {
   const { journal, stored } = view;
   return {
-    seqs: { head: journal.headSeq, durable: stored?.durableSeq ?? null, checkpoint: stored?.checkpointSeq ?? null, oldestRetained: journal.firstSeq },
+    seqs: { head: journal.headSeq, durable: view.durable.seq, checkpoint: stored?.checkpointSeq ?? null, oldestRetained: journal.firstSeq },
     journalBytes: journal.bytes,
     entriesPerSecond: null,
     fdatasyncMs: null,
@@ -127,28 +73,53 @@ export function inspectionMetrics(view: Inspection): EngineMetrics {
   };
 }
 
+/** The durable seq in words: the seq, or unknown with what is known for sure (never 0 for unknown). */
+function durableText(view: Inspection): string {
+  const { durable, journal } = view;
+  if (durable.seq !== null) return String(durable.seq);
+  if (journal.damage !== null) return `${durable.atLeast} by the store, but the records after ${journal.headSeq} cannot be read (DAMAGED, below)`;
+  const known = durable.atLeast > 0n ? `, at least ${durable.atLeast}` : '';
+  return `unknown${known} (what the holder synced since its last store commit, only its engine.metrics() tells)`;
+}
+
+/**
+ * Damage the view met: exit status 1, and the error on stderr where the
+ * output is for a machine (--json, --prometheus).
+ */
+function reportDamage(view: Inspection, toStderr: boolean): void {
+  const { damage } = view.journal;
+  if (damage === null) return;
+  process.exitCode = 1;
+  if (toStderr) process.stderr.write(`fanlog: ${damage.message}\n`);
+}
+
 export async function stat(options: CommonOptions & { prometheus?: boolean }): Promise<void> {
   const view = await inspect(options.dir, options.store);
   const metrics = inspectionMetrics(view);
+  reportDamage(view, options.prometheus === true || options.json === true);
   if (options.prometheus === true) return void process.stdout.write(prometheusText(metrics, options.dir));
   const { journal, stored } = view;
   if (options.json === true) {
     const { dir, store, lastHolderPid, note } = view;
-    return out(toJson({ dir, store, lockFree: true, lastHolderPid, note, journalId: journal.journalId, segments: journal.segments, metrics, filters: stored?.consumers.map(({ name, filter }) => ({ name, filter })) ?? null }));
+    const damage = journal.damage;
+    return out(toJson({ dir, store, lockFree: true, lastHolderPid, note, journalId: journal.journalId, segments: journal.segments, metrics, durableAtLeast: view.durable.atLeast, damage, unfinished: journal.unfinished, filters: stored?.consumers.map(({ name, filter }) => ({ name, filter })) ?? null }));
   }
   const unknown = (value: bigint | null): string => (value === null ? 'unknown (see below)' : String(value));
   out(`journal      ${journal.journalId} in ${journal.dir}`);
-  out(`records      oldest retained ${journal.firstSeq}, head ${journal.headSeq} (written), durable ${unknown(metrics.seqs.durable)}`);
+  out(`records      oldest retained ${journal.firstSeq}, head ${journal.headSeq} (written), durable ${durableText(view)}`);
   out(`segments     ${journal.segments}, ${journal.bytes.toLocaleString('en-US')} bytes`);
-  out(`checkpoint   seq ${unknown(metrics.seqs.checkpoint)}`);
+  out(`checkpoint   ${stored === null ? unknown(null) : stored.checkpointSeq === 0n ? 'none yet (an open replays the journal from its oldest record)' : `seq ${stored.checkpointSeq}`}`);
   for (const c of stored?.consumers ?? []) {
     const evicted = c.evicted === null ? '' : `, EVICTED (lost ${c.evicted.fromSeq}..${c.evicted.toSeq})`;
     const filter = c.filter === null ? '' : `, filter ${c.filter.name} ${c.filter.argument}`;
-    out(`consumer     ${c.name}: cursor ${c.cursor}, lag ${c.lagRecords} records (${c.lagSeconds.toFixed(1)} s)${evicted}${filter}`);
+    const behind = c.lagSeconds === null ? 'unknown' : c.lagSeconds.toFixed(1);
+    out(`consumer     ${c.name}: cursor ${c.cursor}, lag ${c.lagRecords} records (${behind} s)${evicted}${filter}`);
   }
   for (const g of stored?.groups ?? []) out(`group        ${g.name} (${g.class}): ${g.marks} marks${g.evicted ? ', EVICTED' : ''}`);
   out(`view         lock-free, beside any application that holds the engine${view.lastHolderPid === null ? '' : ` (last holder: process ${view.lastHolderPid})`}; queues, pending permission events, rates and fdatasync latency are in that process's engine.metrics()`);
   if (view.note !== null) out(`note         ${view.note}`);
+  if (journal.unfinished !== null) out(`note         ${unfinishedNote(journal.unfinished)}`);
+  if (journal.damage !== null) out(`DAMAGED      ${journal.damage.message.replace(/^ECORRUPT: /, '')}; fanlog verify checks every segment`);
 }
 
 const TYPE_NAMES: Record<string, string> = { event: 'EVENT', request: 'PERMREQ', decision: 'DECISION', evicted: 'EVICTED', config: 'CONFIG', note: 'NOTE' };
@@ -204,17 +175,13 @@ function printer(format: TailFormat): (seq: bigint, record: RecordView) => void 
 export async function tail(options: CommonOptions & { from?: bigint; consumer?: string; ack?: boolean; format?: TailFormat }): Promise<void> {
   const print = printer(formatOf(options));
   if (options.consumer === undefined) {
-    if (!isEngineDirectory(options.dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
-    const follower = new JournalFollower(new NodeIo(), options.dir, options.from);
-    for (let batch = await follower.poll(); batch.length > 0; batch = await follower.poll()) {
-      for (const { seq, payload } of batch) {
-        const record = decodeRecord(payload);
-        if (record.kind !== 'op') print(seq, record);
-      }
-    }
+    const unfinished = await readChangelog(options.dir, options.from, (records) => {
+      for (const { seq, record } of records) if (record.kind !== 'op') print(seq, record);
+    });
+    if (unfinished !== null) process.stderr.write(`fanlog: note: ${unfinishedNote(unfinished)}\n`);
     return;
   }
-  await withEngine(options, options.ack === true ? 'write' : 'read', async (engine) => {
+  await withEngine({ ...options, readOnly: options.ack !== true }, async (engine) => {
     const consumer = engine.consumers.get(options.consumer!);
     for (let batch = await consumer.read({ max: 1000 }); batch.length > 0; batch = await consumer.read({ max: 1000 })) {
       // A delivered record is a view: its toJSON gives every field.
@@ -234,8 +201,7 @@ const FOLLOW_POLL_MS = 200;
  * engine open; it shows what was written, which a crash may still cut.
  */
 export async function follow(options: { dir: string; from?: bigint; json?: boolean; format?: TailFormat }): Promise<void> {
-  if (!isEngineDirectory(options.dir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
-  const follower = new JournalFollower(new NodeIo(), options.dir, options.from);
+  const follower = await changelogFollower(options.dir, options.from);
   const print = printer(formatOf(options));
   let stopping = false;
   let wake: () => void = () => undefined;
@@ -273,7 +239,7 @@ export interface ConsumersCommand extends CommonOptions {
 
 export async function consumersCommand(options: ConsumersCommand): Promise<void> {
   if (options.action === 'list') return listConsumers(options);
-  await withEngine(options, 'write', async (engine) => {
+  await withEngine(options, async (engine) => {
     const name = options.name!;
     switch (options.action) {
       case 'register': {
@@ -308,6 +274,8 @@ export async function consumersCommand(options: ConsumersCommand): Promise<void>
 async function listConsumers(options: CommonOptions): Promise<void> {
   const view = await inspect(options.dir, options.store);
   const consumers = view.stored?.consumers ?? null;
+  // The lags are counted to the head, which damage may have cut short: said, exit 1.
+  reportDamage(view, true);
   if (options.json === true) return out(toJson({ consumers, note: view.note }));
   for (const c of consumers ?? []) {
     out(`${c.name}\tcursor ${c.cursor}\tlag ${c.lagRecords}${c.evicted === null ? '' : `\tEVICTED (lost ${c.evicted.fromSeq}..${c.evicted.toSeq})`}`);

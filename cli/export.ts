@@ -7,35 +7,36 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { decodeRecord } from '../engine/record/codec.js';
-import type { RecordView } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
 import { encodeFanotifyEvents } from '../interop/fanotify-events.js';
 import { importFanotifyEvents } from '../interop/fanotify-import.js';
-import { JournalFollower } from '../journal/follower.js';
-import { NodeIo } from '../journal/node-io.js';
+import { readChangelog, unfinishedNote } from './inspect.js';
 
 export async function exportCommand(options: { dir: string; format: string; from?: bigint; linuxOnly?: boolean; pageAlign?: boolean; out?: string }): Promise<void> {
   if (options.format !== 'fanotify') throw new FanlogError('EINVAL', `--format ${options.format}: the export format is fanotify (lfs is tail --format lfs)`);
   if (!existsSync(path.join(options.dir, 'journal'))) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
-  const follower = new JournalFollower(new NodeIo(), options.dir, options.from);
   const chunks: Uint8Array[] = [];
-  for (let batch = await follower.poll(); batch.length > 0; batch = await follower.poll()) {
-    const records: RecordView[] = batch.map(({ payload }) => decodeRecord(payload));
-    chunks.push(encodeFanotifyEvents(records, { linuxOnly: options.linuxOnly === true, pageAlign: options.pageAlign === true }));
-  }
+  let failure: unknown = null;
+  // Damage ends the read with ECORRUPT: the events before it are written first, as tail prints its lines.
+  const unfinished = await readChangelog(options.dir, options.from, (records) => {
+    chunks.push(encodeFanotifyEvents(records.map(({ record }) => record), { linuxOnly: options.linuxOnly === true, pageAlign: options.pageAlign === true }));
+  }).catch((error: unknown) => {
+    failure = error;
+    return null;
+  });
+  if (unfinished !== null) process.stderr.write(`fanlog: note: ${unfinishedNote(unfinished)}\n`);
   const bytes = Buffer.concat(chunks);
   if (options.out !== undefined) writeFileSync(options.out, bytes);
   else process.stdout.write(bytes);
+  if (failure !== null) throw failure;
 }
 
 /** `fanlog import --format fanotify FILE`: a captured stream into the engine's changelog (it takes the lock: `--wait`). */
-export async function importCommand(options: { dir: string; format: string; file: string; wait?: number }): Promise<void> {
+export async function importCommand(options: { dir: string; format: string; file: string; wait?: number; init?: boolean }): Promise<void> {
   if (options.format !== 'fanotify') throw new FanlogError('EINVAL', `--format ${options.format}: the import format is fanotify`);
   const bytes = new Uint8Array(readFileSync(options.file));
-  const { Engine } = await import('../fanlog.js');
-  const { whileBusy } = await import('./commands.js');
-  const engine = await whileBusy(options, () => Engine.open(options.dir));
+  const { openEngine } = await import('./open-engine.js');
+  const engine = await openEngine(options);
   try {
     const count = await importFanotifyEvents(engine, bytes);
     process.stdout.write(`imported ${count} events from ${options.file} into ${options.dir}, through seq ${engine.journal.headSeq}\n`);

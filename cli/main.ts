@@ -8,6 +8,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { FanlogError } from '../errors.js';
 import { FAULT_KINDS } from '../crash/campaign.js';
 import { consumersCommand, follow, init, stat, tail } from './commands.js';
+import { discardMadeEngines } from './open-engine.js';
 import { MASK_NAMES } from '../engine/notify/masks.js';
 import { repair, repairWorker } from './repair.js';
 import { verify } from './verify.js';
@@ -69,6 +70,9 @@ const DIR_HELP = 'engine directory';
 const STORE_HELP = "the MetaStore the directory should hold: 'lmdb', 'level' or 'files' (default: the one it records)";
 const WAIT_HELP = 'if an application holds the engine, wait for it: for MS milliseconds, or until it is free (default: EBUSY at once)';
 type Common = { dir: string; store?: 'lmdb' | 'level' | 'files'; json?: boolean; wait?: number };
+const INIT_HELP = 'make the engine if the directory holds none (without it such a directory is refused; if the command then fails, the engine it made is taken away)';
+/** `--init` given or not: false (not undefined) tells the refusal to mention it. */
+const initOf = (init: unknown): { init: boolean } => ({ init: init === true });
 
 /** `--wait` alone waits until the lock is free; `--wait=MS` at most MS ms. */
 function parseWait(value: string): number {
@@ -208,9 +212,10 @@ program
   .option('--store <kind>', STORE_HELP)
   .option('--json', "the replicator's stats as one JSON object")
   .option('--wait [ms]', WAIT_HELP, parseWait)
-  .action(async (options: Common & { redis: string; stream: string; follow?: boolean; wait?: number }) => {
+  .option('--init', INIT_HELP)
+  .action(async (options: Common & { redis: string; stream: string; follow?: boolean; wait?: number; init?: boolean }) => {
     const { replicateCommand } = await import('./replicate.js');
-    await replicateCommand({ ...options, ...waitOf(options.wait) });
+    await replicateCommand({ ...options, ...waitOf(options.wait), ...initOf(options.init) });
   });
 
 program
@@ -225,9 +230,10 @@ program
   .option('--store <kind>', STORE_HELP)
   .option('--json', "the mirror's stats as one JSON object")
   .option('--wait [ms]', WAIT_HELP, parseWait)
-  .action(async (source: string, options: Common & { once?: boolean; into?: string; ignore?: string[]; rescanEvery?: number; settle?: number; wait?: unknown }) => {
+  .option('--init', INIT_HELP)
+  .action(async (source: string, options: Common & { once?: boolean; into?: string; ignore?: string[]; rescanEvery?: number; settle?: number; wait?: unknown; init?: boolean }) => {
     const { mirrorCommand } = await import('./mirror.js');
-    await mirrorCommand({ ...options, ...waitOf(options.wait), source });
+    await mirrorCommand({ ...options, ...waitOf(options.wait), ...initOf(options.init), source });
   });
 
 program
@@ -266,9 +272,10 @@ program
   .argument('<file>', 'the captured stream')
   .option('--dir <dir>', DIR_HELP, './fanlog-data')
   .option('--wait [ms]', WAIT_HELP, parseWait)
-  .action(async (file: string, options: { dir: string; format: string; wait?: number }) => {
+  .option('--init', INIT_HELP)
+  .action(async (file: string, options: { dir: string; format: string; wait?: number; init?: boolean }) => {
     const { importCommand } = await import('./export.js');
-    await importCommand({ ...options, ...waitOf(options.wait), file });
+    await importCommand({ ...options, ...waitOf(options.wait), ...initOf(options.init), file });
   });
 
 function parseIndex(value: string): number {
@@ -301,6 +308,8 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
+  // A command that failed leaves no engine it made with --init.
+  await discardMadeEngines();
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode === 0 ? 0 : 2;
   } else if (error instanceof FanlogError) {

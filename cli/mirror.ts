@@ -8,9 +8,9 @@
  * or applied is printed on stderr, `fanlog: mirror: CODE: path: why`, and
  * makes the exit status 1: the mirror is incomplete there.
  */
-import { Engine } from '../fanlog.js';
 import type { Mirror, MirrorStats, ScanReason } from '../mirror/mirror.js';
-import { type CommonOptions, toJson, whileBusy } from './commands.js';
+import { type CommonOptions, toJson } from './commands.js';
+import { openEngine } from './open-engine.js';
 import { progressBar } from './progress.js';
 
 export interface MirrorCommand extends CommonOptions {
@@ -27,7 +27,7 @@ const out = (line: string): void => {
 };
 
 export async function mirrorCommand(options: MirrorCommand): Promise<void> {
-  const engine = await whileBusy(options, () => Engine.open(options.dir, options.store === undefined ? {} : { store: options.store }));
+  const engine = await openEngine(options);
   let mirror: Mirror | null = null;
   try {
     const crawl = options.json === true ? null : progressBar('crawled', null, { stream: process.stderr, quietOnPipe: true });

@@ -30,7 +30,7 @@ import { existsSync, renameSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { captureCheckpoint, checkpointBound, emptyLayout, type LoadedCheckpoint, loadCheckpoint } from '../engine/checkpoint.js';
-import { readMarker, writeMarker } from '../engine/engine-dir.js';
+import { holdsEngine, readMarker, writeMarker } from '../engine/engine-dir.js';
 import { highWaterOp } from '../engine/fail-stop-store.js';
 import { FsState } from '../engine/fs/fs-state.js';
 import { CONSUMER_CATALOG_KEY, CONSUMER_PREFIX, GROUP_CATALOG_KEY, GROUP_PREFIX } from '../store/keys.js';
@@ -66,7 +66,7 @@ export async function repair(options: { dir: string; rebuildStore?: boolean; sto
   if (options.rebuildStore !== true) throw new FanlogError('EINVAL', 'say what to repair: --rebuild-store');
   const io = new NodeIo();
   const { dir } = options;
-  if (!existsSync(path.join(dir, 'journal'))) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`);
+  if (!(await holdsEngine(io, dir))) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`, { file: dir });
   const lock = await whileBusy(options, () =>
     io.lock(dir).catch((error: unknown) => {
       if ((error as { code?: string }).code === 'EBUSY') throw new FanlogError('EBUSY', `engine ${dir} is open elsewhere (${(error as Error).message}): repair needs it closed`);

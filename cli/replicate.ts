@@ -13,12 +13,12 @@
  * (RedisConsumer), acknowledging with `--ack`.
  */
 import { Redis } from 'ioredis';
-import { Engine } from '../fanlog.js';
 import { connect } from '../replication/connect.js';
 import { recordOfEntry } from '../replication/entry.js';
 import { RedisConsumer } from '../replication/redis-consumer.js';
 import type { ReplicatorStats } from '../replication/replicator.js';
-import { changelogLine, type CommonOptions, toJson, whileBusy } from './commands.js';
+import { changelogLine, type CommonOptions, toJson } from './commands.js';
+import { openEngine } from './open-engine.js';
 import { progressBar } from './progress.js';
 
 const out = (line: string): void => {
@@ -26,7 +26,7 @@ const out = (line: string): void => {
 };
 
 export async function replicateCommand(options: CommonOptions & { redis: string; stream: string; follow?: boolean }): Promise<void> {
-  const engine = await whileBusy(options, () => Engine.open(options.dir, options.store === undefined ? {} : { store: options.store }));
+  const engine = await openEngine(options);
   try {
     const replicator = await engine.replicate({ url: options.redis, stream: options.stream });
     const start = replicator.stats();

@@ -16,7 +16,8 @@
  *                      layout of its header's version
  *   group/..., consumer/...  each decodes; the catalogs list exactly them;
  *                      no cursor is beyond the journal's head
- *   journal/durable    the journal reaches the seq the store saw durable
+ *   journal/durable    the journal reaches the seq the store saw durable;
+ *                      present, when the engine expects it (expectMark)
  */
 import { decodeConsumer, type StoredConsumer } from '../consumers/consumer.js';
 import { readCheckpointBound } from '../engine/checkpoint.js';
@@ -49,6 +50,13 @@ export interface JournalFacts {
   journalId: bigint;
   firstSeq: bigint;
   headSeq: bigint;
+  /**
+   * The store must hold a high-water mark (the engine directory is marked,
+   * so its store got one when it was made): a store without one beside a
+   * journal that holds records was lost or recreated, which the engine's
+   * open refuses (engine/fail-stop-store.ts, checkHighWater).
+   */
+  expectMark?: boolean;
 }
 
 export interface StoreDamage {
@@ -203,10 +211,13 @@ async function checkCheckpoint(store: SealedStore, journal: JournalFacts, inodes
   return false;
 }
 
-/** The high-water mark must not be beyond the journal's head: that would be lost records. */
+/** The high-water mark must not be beyond the journal's head (lost records), nor missing where the engine expects one. */
 async function checkHighWaterMark(store: SealedStore, journal: JournalFacts, damage: Damage): Promise<void> {
   try {
     const raw = await store.get(HIGH_WATER_KEY);
+    if (raw === undefined && journal.expectMark === true && (journal.headSeq > 0n || journal.firstSeq > 1n)) {
+      damage(HIGH_WATER_KEY, `the store holds no high-water mark, but the journal holds records up to ${journal.headSeq}: the store was lost or made again, and opening the engine fails (ECORRUPT)`);
+    }
     if (raw !== undefined) {
       const mark = parseHighWater(store, raw);
       if (mark.journalId === journal.journalId && mark.seq > journal.headSeq) {

@@ -5,6 +5,9 @@
  * checksum, its format and the journal. Exit 0 when sound (a torn tail a
  * crash left is a repair the next open makes, not damage), 1 when damaged,
  * naming the file and byte offset, or the store and key, of each damage.
+ * A store that is gone, or that holds no high-water mark, beside a journal
+ * with records is damage too: opening refuses that engine (ECORRUPT), so
+ * verify must not call it sound.
  *
  * How each store is read: lmdb read-only, in place (LMDB lets a reader in
  * beside a writer); files through its own journal, read-only; level, whose
@@ -100,12 +103,14 @@ export async function verify(options: { dir: string; json?: boolean }): Promise<
     });
   };
   let kind: StoreKind | null = null;
+  let marked = false;
   try {
-    kind = (await inspectDirectory(io, options.dir, undefined)).store;
+    ({ store: kind, marked } = await inspectDirectory(io, options.dir, undefined));
   } catch (error) {
     asDamage(error);
   }
-  const filesStore = kind === 'files' ? metaStoreDir(options.dir, kind) : null;
+  const storeDir = kind === null ? null : metaStoreDir(options.dir, kind);
+  const filesStore = kind === 'files' && existsSync(storeDir!) ? storeDir : null;
   const progress = options.json === true ? null : progressBar('segments', segmentCount(journalDir) + (filesStore === null ? 0 : segmentCount(filesStore)), { stream: process.stderr, quietOnPipe: true });
   let scanned = 0;
   const onSegment = (): void => progress?.update(++scanned);
@@ -124,9 +129,14 @@ export async function verify(options: { dir: string; json?: boolean }): Promise<
     asDamage(error);
   }
   progress?.stop();
-  if (journal !== null && kind !== null && existsSync(metaStoreDir(options.dir, kind)) && damage.length === 0) {
+  const facts = journal === null ? null : { ...journalFacts(journalDir, journal), expectMark: marked };
+  if (facts !== null && kind !== null && !existsSync(storeDir!) && marked && (facts.headSeq > 0n || facts.firstSeq > 1n)) {
+    // Opening refuses a marked engine whose store is gone once its journal holds records (checkHighWater).
+    damage.push({ file: storeDir!, message: `the ${kind} store is missing, but the journal holds records up to ${facts.headSeq}: opening the engine fails (ECORRUPT)` });
+  }
+  if (facts !== null && kind !== null && existsSync(storeDir!) && damage.length === 0) {
     try {
-      store = await withCheckedStore(options.dir, kind, journalFacts(journalDir, journal));
+      store = await withCheckedStore(options.dir, kind, facts);
       if ('damage' in store) for (const found of store.damage) damage.push({ file: metaStoreDir(options.dir, kind), ...(found.key === undefined ? {} : { key: found.key }), message: found.what });
     } catch (error) {
       asDamage(error);

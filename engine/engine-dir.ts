@@ -84,6 +84,22 @@ export async function writeMarker(io: Io, dir: string, store: StoreKind): Promis
   await replaceFile(io, dir, MARKER_NAME, bytes);
 }
 
+/**
+ * Whether `dir` holds an engine: its marker, or (an engine made before
+ * markers) a journal segment. What the CLI's commands check before they
+ * open one, so that none makes an engine where the user had none.
+ */
+export async function holdsEngine(io: Io, dir: string): Promise<boolean> {
+  if (await exists(io, dir, MARKER_NAME)) return true;
+  if (!(await exists(io, dir, 'journal'))) return false;
+  try {
+    return (await io.readdir(path.join(dir, 'journal'))).some((name) => name.endsWith('.seg'));
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENOTDIR') return false;
+    throw error;
+  }
+}
+
 /** What `Engine.open` found in `dir`: the store kind to use, and whether the marker must be written. */
 export interface EngineDirectory {
   store: StoreKind;

@@ -1,49 +1,98 @@
 /**
  * JournalFollower: follows a journal directory (or the engine directory
- * that holds it in `journal/`) that another process may be appending to, without taking its lock and without changing anything (what
- * `fanlog tail --follow` runs on). Each `poll` lists the segments, reads the
- * current one from where the last poll stopped, and returns the records of
- * every complete, sound frame after that point.
+ * that holds it in `journal/`) that another process may be appending to,
+ * without taking its lock and without changing anything (what `fanlog tail`,
+ * `tail --follow`, `export` and `stat` read through). Each `poll` lists the
+ * segments, reads the current one from where the last poll stopped, and
+ * returns the records of every complete, sound frame after that point.
  *
- * - A frame that is incomplete or does not check out at the end of the
- *   newest segment is a write in progress: the next poll looks again.
- * - Once a newer segment exists, the writer has rolled: the current one
- *   must end exactly after its last sound frame, otherwise it is damaged
- *   and `poll` rejects with ECORRUPT naming the file and byte offset.
- * - If the segment being read is purged, the follower moves to the segment
- *   that holds the next seq; if the writer purged past it, EPURGED.
+ * What a poll meets, and what it does (the lock-free side of recovery.ts's
+ * table, invariant 6: nothing is skipped silently):
+ *
+ *   found                                          | action
+ *   -----------------------------------------------|---------------------------
+ *   a sound frame whose seq is not the next one    | ECORRUPT (gap or duplicate)
+ *   a segment whose header is damaged or foreign   | ECORRUPT
+ *   bytes after the last sound frame of a segment  | ECORRUPT (the writer
+ *     a newer segment was listed before            |   finishes a segment
+ *                                                  |   before it makes the next)
+ *   newest segment: bad bytes, and a record at or  | ECORRUPT: the journal was
+ *     below `durable` is not read yet              |   durable past them
+ *   newest segment: bad bytes, a sound frame after | ECORRUPT (damage in the
+ *     them, and still bad once that frame is seen  |   middle, as in recovery)
+ *   newest segment: other bad bytes at its end     | unfinished: a write in
+ *                                                  |   progress, or a torn entry
+ *                                                  |   the next open cuts; the
+ *                                                  |   next poll looks again
+ *                                                  |   (`unfinished` says where)
+ *   newest segment ends, sound, before `durable`   | ECORRUPT (records lost)
+ *   the segment being read is gone                 | purged: moves to the one
+ *                                                  |   that holds the next seq,
+ *                                                  |   or EPURGED if none does
+ *
+ * Why the "sound frame after" rule holds beside a live writer: the writer
+ * appends in file order, so once a sound frame is seen after some bytes,
+ * those bytes were wholly written before it; if they are still bad when
+ * read again after that, they are damage, not a write in progress.
  *
  * What it returns has been written, not necessarily made durable: a crash
  * of the writer can still cut records off the end (the writer's recovery
  * removes a torn tail), so a follower is a view, not a consumer. Consumers
- * (durable cursors, only durable records) need the engine.
+ * (durable cursors, only durable records) need the engine. A poll that
+ * meets damage after some records returns those first; the next poll
+ * rejects.
  */
 import path from 'node:path';
 import { corrupt, FanlogError } from '../errors.js';
 import { checkFrame, FRAME_KIND_RECORDS, forEachRecord, readFrameHeader } from './frame.js';
-import type { Io } from './io.js';
+import type { Io, IoFile } from './io.js';
 import type { JournalRecord } from './reader.js';
-import { decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES } from './segment.js';
-import type { Seq } from './types.js';
+import { decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES, soundFrameFollows } from './segment.js';
+import type { JournalId, Seq } from './types.js';
 
 interface Position {
   name: string;
   firstSeq: Seq;
   /** Bytes of the segment already consumed. */
   offset: number;
+  /** The seq the next records frame of this segment must start with. */
+  frameSeq: Seq;
 }
+
+/** The follower's options (see the constructor). */
+export type FollowerOptions = ConstructorParameters<typeof JournalFollower>[3];
+
+/** Where the newest segment holds bytes that are not (yet) a sound frame. */
+export type Unfinished = NonNullable<JournalFollower['unfinished']>;
 
 export class JournalFollower {
   private position: Position | null = null;
   /** The next seq to return; null until the first segment is found (then its first seq). */
   private nextSeq: Seq | null;
+  private journalId: JournalId | null = null;
+  private failure: FanlogError | null = null;
+  private unfinishedAt: { file: string; offset: number } | null = null;
 
+  /**
+   * Follows the journal in `dir` (or in `dir/journal`) from `from` (default:
+   * the oldest retained record). `options.durable`: a seq the journal is
+   * known durable through, and who saw it so (e.g. the store's high-water
+   * mark); a record at or below it that cannot be read is ECORRUPT, never
+   * taken for the end of what was written. It applies only to the journal
+   * of that id (another journal's seq says nothing).
+   */
   constructor(
     private readonly io: Io,
     private dir: string,
     from?: Seq,
+    private readonly options: { durable?: { journalId: JournalId; seq: Seq; seenBy: string } } = {},
   ) {
     this.nextSeq = from ?? null;
+  }
+
+  /** Where the newest segment held bytes that were not a sound frame at the last poll (a write in progress, or a torn entry the next open cuts); null: none. */
+  get unfinished(): { file: string; offset: number } | null {
+    return this.unfinishedAt;
   }
 
   /**
@@ -51,16 +100,33 @@ export class JournalFollower {
    * at most through the end of the segment that holds the first of them:
    * an empty result means the follower has caught up with the writer.
    * ENOENT when the directory holds no journal (neither segments, nor an
-   * engine's `journal/` with segments).
+   * engine's `journal/` with segments); ECORRUPT and EPURGED as the table
+   * in the header says.
    */
   async poll(): Promise<JournalRecord[]> {
+    if (this.failure !== null) throw this.failure;
     const records: JournalRecord[] = [];
+    try {
+      return await this.pollInto(records);
+    } catch (error) {
+      if (!(error instanceof FanlogError) || error.code !== 'ECORRUPT' || records.length === 0) throw error;
+      // What came before the damage is given first; the next poll rejects.
+      this.failure = error;
+      return records;
+    }
+  }
+
+  private async pollInto(records: JournalRecord[]): Promise<JournalRecord[]> {
     for (;;) {
       const segments = await this.segments();
       if (segments.length === 0) throw new FanlogError('ENOENT', `no journal segments in ${this.dir}`, { file: this.dir });
       if (this.position === null) {
         this.position = this.start(segments);
-        await this.checkHeader(this.position);
+        // Purged between the listing and the open: list again.
+        if (!(await this.checkHeader(this.position))) {
+          this.position = null;
+          continue;
+        }
       }
       const position = this.position;
       const newer = segments.some((segment) => segment.firstSeq > position.firstSeq);
@@ -69,32 +135,103 @@ export class JournalFollower {
         this.position = null; // purged under us: find the segment holding nextSeq
         continue;
       }
-      let offset = 0;
-      for (;;) {
-        const frameBytes = checkFrame(bytes, offset, bytes.length);
-        if (typeof frameBytes !== 'number') break;
-        if (readFrameHeader(bytes, offset).kind === FRAME_KIND_RECORDS) {
-          forEachRecord(bytes, offset, (seq, payload) => {
-            if (this.nextSeq === null || seq >= this.nextSeq) records.push({ seq, payload: payload.slice() });
-          });
-          const last = records[records.length - 1];
-          if (last !== undefined) this.nextSeq = last.seq + 1n;
-        }
-        offset += frameBytes;
-      }
+      const { offset, damage } = this.takeFrames(position, bytes, records);
       position.offset += offset;
-      if (!newer) return records;
+      if (!newer) {
+        this.unfinishedAt = null;
+        if (damage !== null && (await this.atUnsoundEnd(position, damage)) === 'gone') {
+          this.position = null;
+          continue;
+        }
+        this.checkDurableReached(position);
+        return records;
+      }
       // The newer segment was listed before these bytes were read, and the
       // writer finishes a segment before it creates the next: leftovers are damage.
-      if (offset < bytes.length) {
-        throw corrupt(path.join(this.dir, position.name), position.offset, 'bytes after the last sound frame, though a newer segment exists');
+      if (damage !== null) {
+        throw corrupt(path.join(this.dir, position.name), position.offset, `${damage}: bytes after the last sound frame, though a newer segment exists`);
       }
       const next = segments.find((segment) => segment.firstSeq > position.firstSeq)!;
-      this.position = { name: next.name, firstSeq: next.firstSeq, offset: SEGMENT_HEADER_BYTES };
-      await this.checkHeader(this.position);
+      if (next.firstSeq !== position.frameSeq) {
+        throw corrupt(path.join(this.dir, next.name), 0, `the segment starts at seq ${next.firstSeq}, but the one before it ends at ${position.frameSeq - 1n}`);
+      }
+      this.position = { name: next.name, firstSeq: next.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: next.firstSeq };
+      if (!(await this.checkHeader(this.position))) this.position = null;
       // A segment's worth at a time: a long journal is read in pieces, not held whole.
       if (records.length > 0) return records;
     }
+  }
+
+  /**
+   * Takes the sound frames at the start of `bytes` (the segment from the
+   * position on) into `records`; returns how many bytes they took, and why
+   * the frame after them is not sound (null: the bytes ended after a frame).
+   */
+  private takeFrames(position: Position, bytes: Uint8Array, records: JournalRecord[]): { offset: number; damage: string | null } {
+    let offset = 0;
+    while (offset < bytes.length) {
+      const frameBytes = checkFrame(bytes, offset, bytes.length);
+      if (typeof frameBytes !== 'number') return { offset, damage: frameBytes };
+      const header = readFrameHeader(bytes, offset);
+      if (header.kind === FRAME_KIND_RECORDS) {
+        if (header.seq !== position.frameSeq) {
+          throw corrupt(path.join(this.dir, position.name), position.offset + offset, `an entry starts at seq ${header.seq}, but the one before it ends at ${position.frameSeq - 1n}`);
+        }
+        position.frameSeq += BigInt(header.recordCount);
+        forEachRecord(bytes, offset, (seq, payload) => {
+          if (this.nextSeq === null || seq >= this.nextSeq) records.push({ seq, payload: payload.slice() });
+        });
+        const last = records[records.length - 1];
+        if (last !== undefined) this.nextSeq = last.seq + 1n;
+      }
+      offset += frameBytes;
+    }
+    return { offset, damage: null };
+  }
+
+  /**
+   * Bytes that are not a sound frame at the end of the newest segment
+   * (`damage` says why): ECORRUPT when the journal was durable past them or
+   * a sound frame follows them (see the header), else unfinished. 'gone'
+   * when the segment was purged meanwhile.
+   */
+  private async atUnsoundEnd(position: Position, damage: string): Promise<'unfinished' | 'gone'> {
+    const file = path.join(this.dir, position.name);
+    const durable = this.durableSeq();
+    if (durable !== null && position.frameSeq <= durable.seq) {
+      throw corrupt(file, position.offset, `${damage}: records ${position.frameSeq}..${durable.seq} cannot be read, but ${durable.seenBy} saw the journal durable through ${durable.seq}`);
+    }
+    const handle = await this.openSegment(position);
+    if (handle === null) return 'gone';
+    try {
+      const size = await handle.size();
+      if (await soundFrameFollows(handle, position.offset, size, position.frameSeq - 1n)) {
+        // Read again after the sound frame was seen: a write in progress is whole by now.
+        const again = new Uint8Array((await handle.size()) - position.offset);
+        await handle.read(again, position.offset);
+        const now = checkFrame(again, 0, again.length);
+        if (typeof now !== 'number') throw corrupt(file, position.offset, `${now} with sound entries after it`);
+      }
+    } finally {
+      await handle.close();
+    }
+    this.unfinishedAt = { file, offset: position.offset };
+    return 'unfinished';
+  }
+
+  /** At the sound end of the newest segment: ECORRUPT when the journal was durable beyond it. */
+  private checkDurableReached(position: Position): void {
+    const durable = this.durableSeq();
+    if (durable === null || position.frameSeq > durable.seq) return;
+    const file = path.join(this.dir, position.name);
+    throw corrupt(file, position.offset, `the journal ends at seq ${position.frameSeq - 1n}, but ${durable.seenBy} saw it durable through ${durable.seq}: records ${position.frameSeq}..${durable.seq} are missing (was its newest segment deleted or cut?)`);
+  }
+
+  /** The `durable` option, when it is about this journal. */
+  private durableSeq(): NonNullable<NonNullable<FollowerOptions>['durable']> | null {
+    const durable = this.options.durable;
+    if (durable === undefined || durable.journalId !== this.journalId) return null;
+    return durable;
   }
 
   private async segments(): Promise<{ name: string; firstSeq: Seq }[]> {
@@ -120,38 +257,55 @@ export class JournalFollower {
   private start(segments: { name: string; firstSeq: Seq }[]): Position {
     const oldest = segments[0]!;
     if (this.nextSeq === null || this.nextSeq <= oldest.firstSeq) {
-      if (this.nextSeq !== null && this.nextSeq < oldest.firstSeq && this.nextSeq > 1n) {
+      // Seqs start at 1: from 0 or 1, only records from 1 up to the oldest retained can have been purged.
+      if (this.nextSeq !== null && (this.nextSeq > 1n ? this.nextSeq : 1n) < oldest.firstSeq) {
         throw new FanlogError('EPURGED', `records before ${oldest.firstSeq} were purged; asked from ${this.nextSeq}`);
       }
-      return { name: oldest.name, firstSeq: oldest.firstSeq, offset: SEGMENT_HEADER_BYTES };
+      return { name: oldest.name, firstSeq: oldest.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: oldest.firstSeq };
     }
     const holding = [...segments].reverse().find((segment) => segment.firstSeq <= this.nextSeq!)!;
-    return { name: holding.name, firstSeq: holding.firstSeq, offset: SEGMENT_HEADER_BYTES };
+    return { name: holding.name, firstSeq: holding.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: holding.firstSeq };
   }
 
-  private async checkHeader(position: Position): Promise<void> {
-    const file = await this.io.open(path.join(this.dir, position.name), 'read');
+  /** Checks the segment's header; false when the segment is gone (purged since it was listed). */
+  private async checkHeader(position: Position): Promise<boolean> {
+    const file = await this.openSegment(position);
+    if (file === null) return false;
     try {
       const header = new Uint8Array(SEGMENT_HEADER_BYTES);
       const read = await file.read(header, 0);
       // A header still being written is not damage yet: the next poll reads it again.
-      if (read < SEGMENT_HEADER_BYTES) return;
+      if (read < SEGMENT_HEADER_BYTES) return true;
       const decoded = decodeSegmentHeader(header);
       if ('damage' in decoded) throw corrupt(file.path, decoded.offset, decoded.damage);
+      if (decoded.firstSeq !== position.firstSeq) throw corrupt(file.path, 24, `the header says the segment starts at seq ${decoded.firstSeq}, its name ${position.firstSeq}`);
+      if (this.journalId !== null && decoded.journalId !== this.journalId) throw corrupt(file.path, 16, `a segment of journal ${decoded.journalId} among those of journal ${this.journalId}`);
+      this.journalId = decoded.journalId;
+      return true;
     } finally {
       await file.close();
     }
   }
 
-  /** The segment's bytes from the position on; null if the file is gone. */
-  private async readFrom(position: Position): Promise<Uint8Array | null> {
-    let file;
+  /**
+   * Opens a listed segment for reading; null when it is gone. The writer
+   * deletes segments it purges at any moment, so a name listed a moment ago
+   * may be gone: that is a purge, never an error (once open, the file stays
+   * readable however it is deleted).
+   */
+  private async openSegment(position: Position): Promise<IoFile | null> {
     try {
-      file = await this.io.open(path.join(this.dir, position.name), 'read');
+      return await this.io.open(path.join(this.dir, position.name), 'read');
     } catch (error) {
       if ((error as { code?: string }).code === 'ENOENT') return null;
       throw error;
     }
+  }
+
+  /** The segment's bytes from the position on; null if the file is gone. */
+  private async readFrom(position: Position): Promise<Uint8Array | null> {
+    const file = await this.openSegment(position);
+    if (file === null) return null;
     try {
       const size = await file.size();
       const bytes = new Uint8Array(Math.max(0, size - position.offset));

@@ -4,7 +4,7 @@
  * damaged journal, and the exit codes scripts rely on.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -143,6 +143,26 @@ describe('fanlog CLI', () => {
     const damaged = fanlog('verify', '--dir', filesDir, '--json');
     expect(damaged.status).toBe(1);
     expect(JSON.parse(damaged.stdout)).toMatchObject({ sound: false, file: segment, offset: 40 });
+  });
+
+  it.each(['lmdb', 'level', 'files'] as const)('verify reports a %s store that was deleted, as opening does, and exits 1', async (store) => {
+    const engineDir = path.join(tempDir(), `${store}-engine`);
+    const engine = await Engine.open(engineDir, { store });
+    await engine.fs.mkdir('/data');
+    await engine.close();
+    const storeDir = path.join(engineDir, `meta-${store}`);
+    rmSync(storeDir, { recursive: true });
+    const text = fanlog('verify', '--dir', engineDir);
+    expect(text.stderr).not.toMatch(/^\s+at /m);
+    expect(text.status, text.stdout + text.stderr).toBe(1);
+    expect(text.stdout).toMatch(new RegExp(`^DAMAGED: ${storeDir.replaceAll('/', '\\/')}: the ${store} store is missing`, 'm'));
+    const json = JSON.parse(fanlog('verify', '--dir', engineDir, '--json').stdout) as { sound: boolean; file: string };
+    expect(json).toMatchObject({ sound: false, file: storeDir });
+    // Opening refuses it (ECORRUPT), and leaves an empty store behind: verify must not call that sound either.
+    await expect(Engine.open(engineDir)).rejects.toMatchObject({ code: 'ECORRUPT' });
+    const emptied = fanlog('verify', '--dir', engineDir);
+    expect(emptied.status).toBe(1);
+    expect(emptied.stdout).toMatch(/^DAMAGED: .* key 'journal\/durable': the store holds no high-water mark, but the journal holds records up to 2/m);
   });
 
   it('uses the store the directory records, refuses another, and changes nothing when it inspects', () => {

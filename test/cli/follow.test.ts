@@ -52,7 +52,7 @@ it('tail --follow prints new records of an engine another process has open, acro
   expect(new Set(seqs).size).toBe(seqs.length);
 });
 
-it('a follower starting from a purged seq rejects with EPURGED', async () => {
+it('a follower starting from a purged seq, seq 1 included, rejects with EPURGED', async () => {
   const dir = path.join(tempDir(), 'engine');
   const engine = await Engine.open(dir, { store: 'lmdb', segmentBytesMax: 4096 });
   for (let i = 0; i < 80; i++) await engine.fs.mkdir(`/d${i}`);
@@ -60,6 +60,8 @@ it('a follower starting from a purged seq rejects with EPURGED', async () => {
   expect(engine.journal.firstSeq).toBeGreaterThan(2n);
   const follower = new JournalFollower(new NodeIo(), path.join(dir, 'journal'), 2n);
   await expect(follower.poll()).rejects.toMatchObject({ code: 'EPURGED' });
+  // Seq 1 too: asked from the first record, it is told that it is gone, not given the oldest retained in silence.
+  await expect(new JournalFollower(new NodeIo(), path.join(dir, 'journal'), 1n).poll()).rejects.toMatchObject({ code: 'EPURGED' });
   const fromHead = new JournalFollower(new NodeIo(), path.join(dir, 'journal'), engine.journal.firstSeq);
   expect((await fromHead.poll()).map((record) => record.seq)[0]).toBe(engine.journal.firstSeq);
   await engine.close();

@@ -31,14 +31,17 @@ afterEach(async () => {
   }
 });
 
-async function held(store: 'lmdb' | 'level' | 'files'): Promise<{ dir: string; pid: number; holder: NodeChild }> {
+async function held(store: 'lmdb' | 'level' | 'files', mode: 'full' | 'journal-only' = 'full'): Promise<{ dir: string; pid: number; durable: bigint; holder: NodeChild }> {
   const dir = path.join(tempDir(), 'engine');
   let pid = 0;
-  const holder = await startNodeChild(HOLDER, [dir, store], (words) => {
-    if (words[0] === 'ready') pid = Number(words[1]);
+  let durable = 0n;
+  const holder = await startNodeChild(HOLDER, [dir, store, mode], (words) => {
+    if (words[0] !== 'ready') return;
+    pid = Number(words[1]);
+    durable = BigInt(words[2]!);
   });
   holders.push(holder);
-  return { dir, pid, holder };
+  return { dir, pid, durable, holder };
 }
 
 it('stat, consumers list and tail work beside an application holding an lmdb engine', async () => {
@@ -61,6 +64,23 @@ it('stat, consumers list and tail work beside an application holding an lmdb eng
   expect(prometheus).toMatch(new RegExp(`^fanlog_consumer_lag_records\\{dir="${dir.replaceAll('/', '\\/')}",consumer="backup"\\} \\d+$`, 'm'));
   // What only the holder knows is left out, not written as 0.
   expect(prometheus).not.toContain('fanlog_fdatasync_seconds');
+});
+
+it('stat beside a holder whose store was not written since its records became durable shows their seq or unknown, never 0', async () => {
+  // The holder made seq 102 durable; its store was last written when the engine was created.
+  const { dir, durable } = await held('lmdb', 'journal-only');
+  expect(durable).toBe(102n);
+  const text = fanlog('stat', '--dir', dir);
+  expect(text.status, text.stderr).toBe(0);
+  const records = text.stdout.split('\n').find((line) => line.startsWith('records'))!;
+  expect(records).toMatch(/head 102 \(written\), durable (102|unknown)/);
+  expect(text.stdout).toMatch(/^checkpoint\s+none yet/m);
+  const json = JSON.parse(fanlog('stat', '--dir', dir, '--json').stdout) as { metrics: { seqs: { durable: string | null } } };
+  expect([null, '102']).toContain(json.metrics.seqs.durable);
+  // An unknown durable seq is left out of the Prometheus text, never written as 0 (an alert on head - durable would fire).
+  const prometheus = fanlog('stat', '--dir', dir, '--prometheus').stdout;
+  expect(prometheus).toMatch(/^fanlog_head_seq\{[^}]*\} 102$/m);
+  expect(prometheus).not.toMatch(/^fanlog_durable_seq\{[^}]*\} (?!102$)/m);
 });
 
 it.each(['level', 'files'] as const)('stat beside an application holding a %s engine shows what the journal tells, and says so', async (store) => {
