@@ -33,6 +33,19 @@
  *                   fault whose timing is not seeded), and lock contention
  *                   from this thread, a worker thread and other processes
  *
+ * The edges, where fanlog meets systems it does not own, each run only
+ * when asked for:
+ *
+ *   replication     a real redis-server under seeded faults beside a
+ *                   replicator and remote readers (replication-run.ts):
+ *                   invariant 9
+ *   mirror          a real directory under a seeded churn, its mirroring
+ *                   process SIGKILLed (mirror-run.ts): invariant 10
+ *   inspect         lock-free readers (stat, consumers list, tail, export)
+ *                   racing a writer process that purges, is closed, is
+ *                   SIGKILLed or has its newest segment damaged
+ *                   (inspect-run.ts): invariants 6, 1 and 4
+ *
  * Beyond the design's invariants (docs/design.md), violations of number 12 are control
  * calls that were not serialised per object: a raced group or consumer
  * whose stored state is not what its resolved calls leave.
