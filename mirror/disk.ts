@@ -4,10 +4,16 @@
  * This is the truth a mirror reconciles against; watcher events are only
  * hints of where to look (mirror.ts).
  *
- * An entry's identity is its `key`, `dev:ino`: the same key at two paths is
- * a hard link, and a key that leaves one path and appears at another is a
- * rename. Sockets, FIFOs and device nodes have no counterpart in the
- * simulated filesystem: they are left out.
+ * An entry's identity is its `key`, `dev:ino:birth`: the same key at two
+ * paths is a hard link, and a key that leaves one path and appears at
+ * another is a rename. The birth time (statx's btime, which Node's bigint
+ * lstat gives) tells an inode the filesystem reused from the object that
+ * had it: ext4 hands a deleted file's inode to the next object made, at
+ * once, and without it `rm a; mkdir b` would look like a rename of a onto
+ * b. Where the filesystem has no birth time (0), the key is `dev:ino:0`
+ * and the reconcile's other clue, the type (never matched across types,
+ * reconcile.ts), is all there is. Sockets, FIFOs and device nodes have no
+ * counterpart in the simulated filesystem: they are left out.
  */
 import { type BigIntStats, lstatSync, readlinkSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -18,7 +24,7 @@ import { fromIoError } from '../errors.js';
 /** An entry as lstat(2) gives it: stat's fields (the mode's permission bits only; a size for files alone), with its type and identity instead of the inode number. */
 export interface DiskEntry extends Omit<Stat, 'ino'> {
   type: MirrorType;
-  /** `dev:ino`. */
+  /** `dev:ino:birth` (see the header). */
   key: string;
   /** Symlinks: the target. */
   target?: string;
@@ -45,6 +51,11 @@ function typeOf(stats: BigIntStats): MirrorType | null {
   return null;
 }
 
+/** A disk object's identity (see the header). */
+export function keyOf(stats: BigIntStats): string {
+  return `${stats.dev}:${stats.ino}:${stats.birthtimeNs}`;
+}
+
 /** The entry at `path`; null when nothing is there (or nothing the mirror keeps). Other failures are FanlogErrors naming the path. */
 export function lstatEntry(path: string): DiskEntry | null {
   let stats: BigIntStats | undefined;
@@ -58,7 +69,7 @@ export function lstatEntry(path: string): DiskEntry | null {
   if (type === null) return null;
   const entry: DiskEntry = {
     type,
-    key: `${stats.dev}:${stats.ino}`,
+    key: keyOf(stats),
     mode: Number(stats.mode & 0o7777n),
     uid: Number(stats.uid),
     gid: Number(stats.gid),

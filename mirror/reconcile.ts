@@ -11,13 +11,14 @@
  * to the disk's, in four steps, each change one engine operation
  * (engine/fs/fs-mirror.ts):
  *
- *   1. identify  an engine object whose disk identity (`dev:ino`) is not
+ *   1. identify  an engine object whose disk identity (disk.ts) is not
  *                known (after a restart, identities are known again only
  *                by path) takes the identity of what is at its path on
  *                disk, if the type matches and the identity is not taken
  *   2. move      an object whose identity left its path and appears at
- *                another listed path is renamed there (shallowest first,
- *                so a directory moves with its children)
+ *                another listed path, as the same type, is renamed there
+ *                (shallowest first, so a directory moves with its
+ *                children)
  *   3. delete    what the disk no longer has, or has as another object,
  *                goes (deepest first; a directory's children before it)
  *   4. create    what the disk has and the engine does not is made: a
@@ -25,7 +26,7 @@
  *                created, and a new directory's subtree walked and made
  *      and sync  what both have gets the disk's mode, owner, size and times
  *
- * Identities (engine ino ↔ disk `dev:ino`) and the last ctime and link
+ * Identities (engine ino ↔ disk key) and the last ctime and link
  * count seen are kept in memory: a restart rebuilds them by path, which is
  * why a rename made while no mirror ran is seen as a delete and a create.
  * A directory that cannot be listed keeps its mirrored entries as they
@@ -254,8 +255,9 @@ export class Reconciler {
   }
 
   async #move(listings: Map<string, Listing>): Promise<void> {
-    const at = new Map<string, string[]>(); // disk key -> listed paths
-    for (const [rel, listing] of listings) for (const [name, entry] of listing.entries) at.set(entry.key, [...(at.get(entry.key) ?? []), join(rel, name)]);
+    const at = new Map<string, string[]>(); // disk key and type -> listed paths
+    const where = (key: string, type: string): string => `${type} ${key}`;
+    for (const [rel, listing] of listings) for (const [name, entry] of listing.entries) at.set(where(entry.key, entry.type), [...(at.get(where(entry.key, entry.type)) ?? []), join(rel, name)]);
     const moves: { parent: number; name: string; ino: number; to: string }[] = [];
     for (const [rel, listing] of listings) {
       const dir = this.tree.inodeAt(rel);
@@ -263,7 +265,8 @@ export class Reconciler {
       for (const [name, ino] of this.#engineEntries(dir, listing)) {
         const key = this.#known.get(ino)?.key;
         if (key === undefined || listing.entries.get(name)?.key === key) continue;
-        const to = (at.get(key) ?? []).find((path) => this.tree.inodeAt(path)?.ino !== ino);
+        // Never across types: a directory that took a deleted file's inode is not that file.
+        const to = (at.get(where(key, this.engine.state.get(ino)!.type)) ?? []).find((path) => this.tree.inodeAt(path)?.ino !== ino);
         if (to !== undefined) moves.push({ parent: dir.ino, name, ino, to });
       }
     }

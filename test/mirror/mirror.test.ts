@@ -6,10 +6,11 @@
  * dir, a real watcher; the waits wake on the consumer.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, linkSync, mkdirSync, renameSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { type DeliveredRecord, Engine, FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_LINK, FAN_MODIFY, FAN_ONDIR, FAN_RENAME, FAN_SYMLINK, FAN_TRUNCATE } from '../../index.js';
+import { type DeliveredRecord, Engine, FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_LINK, FAN_MODIFY, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_ONDIR, FAN_RENAME, FAN_SYMLINK, FAN_TRUNCATE } from '../../index.js';
 import type { Io, IoFile } from '../../journal/io.js';
 import { NodeIo } from '../../journal/node-io.js';
 import { watcherErrorAction } from '../../mirror/mirror.js';
@@ -216,6 +217,54 @@ describe('engine.mirror', () => {
       await mirror.stop();
       expect(await engine.fs.readdir('/')).toEqual([]);
     } finally {
+      await engine.close();
+    }
+  });
+});
+
+describe('identity', () => {
+  /** Removes `gone`, then makes `make()` until what it made has the inode `gone` had (ext4, /tmp here, reuses one at once). */
+  function reuse(gone: string, make: () => string): string {
+    const ino = lstatSync(gone).ino;
+    rmSync(gone, { recursive: true });
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const made = make();
+      if (lstatSync(made).ino === ino) return made;
+    }
+    throw new Error(`no new object took the inode of ${gone} in 50 attempts: this test needs a filesystem that reuses inodes (ext4)`);
+  }
+
+  it('journals the DELETE of a file whose inode a new directory or file took, never a rename', async () => {
+    const base = tempDir();
+    const root = `${base}/real`;
+    mkdirSync(`${root}/sub`, { recursive: true });
+    writeFileSync(`${root}/sub/b.txt`, 'b');
+    writeFileSync(`${root}/a.txt`, 'a');
+    const engine = await Engine.open(`${base}/engine`);
+    const mirror = await engine.mirror(root, { watch: false });
+    const consumer = await engine.consumers.register('c', { from: 'next' });
+    try {
+      let serial = 0;
+      const newdir = reuse(`${root}/sub/b.txt`, () => {
+        const path = `${root}/newdir${serial++}`;
+        mkdirSync(path);
+        return path;
+      });
+      const newfile = reuse(`${root}/a.txt`, () => {
+        const path = `${root}/new${serial++}.txt`;
+        writeFileSync(path, 'n');
+        return path;
+      });
+      await mirror.rescan();
+      const read = await consumer.read({ max: 1000 });
+      expect(events(read, FAN_DELETE, '/sub/b.txt').length).toBe(1);
+      expect(events(read, FAN_DELETE, '/a.txt').length).toBe(1);
+      expect(events(read, FAN_CREATE | FAN_ONDIR, `/${basename(newdir)}`).length).toBe(1);
+      expect(events(read, FAN_CREATE, `/${basename(newfile)}`).length).toBe(1);
+      expect(read.filter((record) => record.kind === 'event' && ((record.mask ?? 0n) & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO)) !== 0n)).toEqual([]);
+      expect(await engineTree(engine)).toEqual(diskTree(root));
+    } finally {
+      await mirror.stop();
       await engine.close();
     }
   });
