@@ -5,7 +5,7 @@
  * mirror ran; and what a mirror refuses. Real directories under a temp
  * dir, a real watcher; the waits wake on the consumer.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, linkSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,7 @@ import { type DeliveredRecord, Engine, FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, 
 import type { Io, IoFile } from '../../journal/io.js';
 import { NodeIo } from '../../journal/node-io.js';
 import { watcherErrorAction } from '../../mirror/mirror.js';
-import { rejection, tempDir } from '../helpers.js';
+import { rejection, smallDisk, tempDir } from '../helpers.js';
 import { diskTree, engineTree, readUntilMirrored } from './trees.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -266,6 +266,101 @@ describe('identity', () => {
     } finally {
       await mirror.stop();
       await engine.close();
+    }
+  });
+});
+
+describe('names that are not UTF-8', () => {
+  /** A path under `root` whose last name holds the byte 0xff (or `byte`), which UTF-8 never has. */
+  const badName = (root: string, name: string, byte = 0xff): Buffer => Buffer.concat([Buffer.from(`${root}/${name}`), Buffer.from([byte])]);
+  const losses = (records: DeliveredRecord[]): [string | undefined, string | undefined][] =>
+    records.filter((record) => record.kind === 'note' && (record.op as string) === 'loss').map((record) => [record.path, record.reason]);
+
+  it('reports each name and symlink target that is not UTF-8 in the stats and in a loss note, and mirrors the rest', async () => {
+    const base = tempDir();
+    const root = `${base}/real`;
+    mkdirSync(`${root}/ok`, { recursive: true });
+    writeFileSync(`${root}/ok/f`, 'f');
+    writeFileSync(badName(root, 'bad'), 'x');
+    mkdirSync(badName(root, 'dir', 0xfe));
+    writeFileSync(Buffer.concat([badName(root, 'dir', 0xfe), Buffer.from('/inside')]), 'i');
+    symlinkSync(Buffer.from([0x74, 0xff]), `${root}/link`);
+    const engine = await Engine.open(`${base}/engine`);
+    const consumer = await engine.consumers.register('c', { from: 'next' });
+    const mirror = await engine.mirror(root, { settleMs: 10 });
+    try {
+      const problems = mirror.stats().problems.map((problem) => [problem.code, problem.path]).sort();
+      expect(problems).toEqual([
+        ['EILSEQ', `${root}/bad\\xff`],
+        ['EILSEQ', `${root}/dir\\xfe`],
+        ['EILSEQ', `${root}/link`],
+      ]);
+      expect(mirror.stats().problems.find((problem) => problem.path === `${root}/link`)?.message).toMatch(/symlink.*target.*not UTF-8/);
+      expect(Object.keys((await engineTree(engine)).entries).sort()).toEqual(['/ok', '/ok/f']);
+      const read = await consumer.read({ max: 1000 });
+      expect(losses(read).sort()).toEqual([
+        ['/bad\\xff', 'EILSEQ'],
+        ['/dir\\xfe', 'EILSEQ'],
+        ['/link', 'EILSEQ'],
+      ]);
+      // Before the scan's end: a consumer knows where the scan's tree is not the disk's when it ends.
+      expect(read.at(-1)).toMatchObject({ kind: 'note', op: 'scanEnd' });
+      // One made while watching is reported too.
+      await consumer.ack(read.at(-1)!.seq);
+      writeFileSync(badName(`${root}/ok`, 'late'), 'l');
+      let later: DeliveredRecord[] = [];
+      while (losses(later).length === 0) later = [...later, ...(await consumer.read({ max: 1000, waitMs: 10_000 }))];
+      expect(losses(later)).toEqual([['/ok/late\\xff', 'EILSEQ']]);
+      expect(mirror.stats().problems.at(-1)).toMatchObject({ code: 'EILSEQ', path: `${root}/ok/late\\xff` });
+    } finally {
+      await mirror.stop();
+      await engine.close();
+    }
+  });
+
+  it('says so on stderr with exit 1 under fanlog mirror --once', () => {
+    const base = tempDir();
+    const root = `${base}/real`;
+    mkdirSync(root);
+    writeFileSync(`${root}/fine`, 'f');
+    writeFileSync(badName(root, 'bad'), 'x');
+    const run = spawnSync(process.execPath, [CLI, 'mirror', root, '--once', '--dir', `${base}/engine`], { encoding: 'utf8' });
+    expect(run.stderr).toContain(`fanlog: mirror: EILSEQ: ${root}/bad\\xff: `);
+    expect(run.status).toBe(1);
+  });
+});
+
+describe('sizes beyond 2^53 - 1', () => {
+  it('reports a sparse file of 2^60 bytes (EFBIG) with a loss note, leaves its mirrored entry as it was, and mirrors the rest, at every start', async () => {
+    const base = tempDir();
+    // tmpfs holds a sparse file of 2^60 bytes (ext4 stops at 2^44).
+    const root = smallDisk(`${base}/real`, 1 << 20);
+    writeFileSync(`${root}/ok.txt`, 'ok');
+    writeFileSync(`${root}/grows.txt`, 'small');
+    execFileSync('truncate', ['-s', String(2n ** 60n), `${root}/huge`]);
+    for (let start = 0; start < 2; start++) {
+      const engine = await Engine.open(`${base}/engine`);
+      const consumer = await engine.consumers.register(`c${start}`, { from: 'next' });
+      const mirror = await engine.mirror(root, { settleMs: 10 });
+      try {
+        expect(mirror.stats().problems.map((problem) => [problem.code, problem.path])).toEqual([['EFBIG', `${root}/huge`]]);
+        expect(mirror.stats().problems[0]!.message).toBe(`EFBIG: ${root}/huge: a file of ${2n ** 60n} bytes, beyond 2^53 - 1: not mirrored`);
+        expect(Object.keys((await engineTree(engine)).entries).sort()).toEqual(['/grows.txt', '/ok.txt']);
+        const read = await consumer.read({ max: 1000 });
+        expect(read.filter((record) => record.kind === 'note' && (record.op as string) === 'loss').map((record) => [record.path, record.reason])).toEqual([['/huge', 'EFBIG']]);
+        if (start === 0) {
+          // A mirrored file that grows past it is left as it was, and said.
+          execFileSync('truncate', ['-s', String(2n ** 60n), `${root}/grows.txt`]);
+          await mirror.settled();
+          expect(mirror.stats().problems.at(-1)).toMatchObject({ code: 'EFBIG', path: `${root}/grows.txt` });
+          expect((await engine.fs.lstat('/grows.txt')).size).toBe(5);
+          execFileSync('truncate', ['-s', '5', `${root}/grows.txt`]);
+        }
+        expect(mirror.stats().lastError).toBe(null);
+      } finally {
+        await mirror.stop();
+        await engine.close();
+      }
     }
   });
 });

@@ -88,7 +88,8 @@ export async function engineTree(engine: Engine, top = '/'): Promise<Tree> {
 export async function readUntilMirrored(engine: Engine, root: string, consumer: Consumer, deadlineMs = 15_000): Promise<DeliveredRecord[]> {
   const read: DeliveredRecord[] = [];
   const deadline = Date.now() + deadlineMs;
-  let lastRead = 0n;
+  // The consumer acks all it reads: what it acked, it has read.
+  let lastRead = consumer.cursor;
   for (;;) {
     const batch = await consumer.read({ max: 100_000, waitMs: 200 });
     read.push(...batch);
