@@ -305,7 +305,10 @@ export class Reconciler {
     const existing = linked !== undefined && linked.type === entry.type && entry.type !== 'dir' ? this.#pathNow(linked) : undefined;
     if (existing !== undefined) {
       await this.#apply(rel, () => this.engine.mirrored.mirrorLink(this.tree.enginePath(existing), this.tree.enginePath(rel)));
-      return this.tree.inodeAt(rel) !== undefined;
+      const linked = this.tree.inodeAt(rel);
+      // The object may have changed since it was last looked at, and this name may be all a watcher names (a write through it).
+      if (linked !== undefined) await this.#sync(rel, linked, entry);
+      return linked !== undefined;
     }
     let made: { fid: Fid; durable: Promise<void> };
     try {

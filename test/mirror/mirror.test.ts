@@ -6,7 +6,7 @@
  * dir, a real watcher; the waits wake on the consumer.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, linkSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, linkSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -263,6 +263,29 @@ describe('identity', () => {
       expect(events(read, FAN_CREATE, `/${basename(newfile)}`).length).toBe(1);
       expect(read.filter((record) => record.kind === 'event' && ((record.mask ?? 0n) & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO)) !== 0n)).toEqual([]);
       expect(await engineTree(engine)).toEqual(diskTree(root));
+    } finally {
+      await mirror.stop();
+      await engine.close();
+    }
+  });
+});
+
+describe('hard links', () => {
+  it('gives a file linked and then written through the new name its new size, under both names', async () => {
+    const base = tempDir();
+    const root = `${base}/real`;
+    mkdirSync(`${root}/a`, { recursive: true });
+    mkdirSync(`${root}/b`);
+    writeFileSync(`${root}/a/f`, 'abc');
+    const engine = await Engine.open(`${base}/engine`);
+    const mirror = await engine.mirror(root);
+    try {
+      // Only the new name is heard of: the link count's IN_ATTRIB goes to no directory's watch.
+      linkSync(`${root}/a/f`, `${root}/b/h`);
+      appendFileSync(`${root}/b/h`, 'z');
+      await mirror.settled();
+      expect(await engineTree(engine)).toEqual(diskTree(root));
+      expect((await engine.fs.lstat('/a/f')).size).toBe(4);
     } finally {
       await mirror.stop();
       await engine.close();
