@@ -12,13 +12,15 @@
  *
  * Every listing leaves out what is ignored. A directory is watched before
  * it is listed (the mirror's `beforeList`), so a change made in it after
- * the listing began is hinted. What cannot be listed, or held by the
+ * the listing began is hinted; one whose listing was cut short (it moved
+ * away meanwhile) is not `listedWhole`, and the reconcile lists it where
+ * it finds it. What cannot be listed, or held by the
  * engine (disk.ts), is a problem naming its disk path and where the
  * engine's tree may differ because of it (`enginePath`); a directory that
  * cannot be read is reported once per reconcile and its mirrored entries
  * are left as they were.
  */
-import { isUnmirrorable, type DiskEntry, type Listing, listDir, lstatEntry, type Unmirrorable } from './disk.js';
+import { dirKeyAt, isUnmirrorable, type DiskEntry, type Listing, listDir, lstatEntry, type Unmirrorable } from './disk.js';
 import { join } from './tree.js';
 
 /** A path the mirror could not read or apply, and why. */
@@ -37,8 +39,8 @@ export interface MirrorProblem {
 export interface ReconcileHooks {
   /** What to leave out, by rel path. */
   ignored: (rel: string) => boolean;
-  /** Before a directory is listed (its watch begins). */
-  beforeList?: (rel: string) => void;
+  /** Before a directory is listed (its watch begins): its disk identity, null when it cannot be watched. */
+  beforeList?: (rel: string) => string | null;
   /** A mirrored directory of this disk identity left the tree (its watch ends). */
   removedDir?: (key: string) => void;
 }
@@ -54,6 +56,8 @@ export interface Listed {
 }
 
 export class Lister {
+  /** The identities of the directories listed whole after their watch began: a hint is heard for all that changes in them. */
+  readonly listedWhole = new Set<string>();
   #listed: Listed = { entries: 0, changes: 0, problems: [] };
   /** Directories this reconcile could not list: reported once. */
   #unreadable = new Set<string>();
@@ -105,8 +109,9 @@ export class Lister {
   /** A directory's listing (watched first); null if it is gone; a problem (and null) if it cannot be read. */
   async list(rel: string): Promise<Listing | null> {
     try {
-      this.hooks.beforeList?.(rel);
+      const key = this.hooks.beforeList === undefined ? dirKeyAt(this.#diskPath(rel)) : this.hooks.beforeList(rel);
       const listing = await listDir(this.#diskPath(rel));
+      if (key !== null) this.listedWhole.add(key);
       for (const name of [...listing.entries.keys()]) if (this.hooks.ignored(join(rel, name))) listing.entries.delete(name);
       for (const [name, what] of listing.unmirrorable ?? []) {
         if (this.hooks.ignored(join(rel, name))) listing.unmirrorable!.delete(name);

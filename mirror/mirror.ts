@@ -42,6 +42,7 @@ import { relative, sep } from 'node:path';
 import type { EngineCore } from '../engine/engine.js';
 import { FanlogError, fromIoError, invalid } from '../errors.js';
 import { checkInteger, checkOptions } from '../validate.js';
+import { dirKeyAt } from './disk.js';
 import { Hints, place } from './hints.js';
 import { type MirrorProblem, type ReconcileResult, Reconciler } from './reconcile.js';
 import { DirWatcher, type WatchedDir, watchesRunOut } from './watch.js';
@@ -321,12 +322,15 @@ export class Mirror {
     this.#queueRescan('overflow');
   }
 
-  /** Each directory is watched before it is listed; with no watch left, watching stops, and says so. */
-  #beforeList(rel: string): void {
+  /** Each directory is watched before it is listed (its identity, null if it cannot be); with no watch left, watching stops, and says so. */
+  #beforeList(rel: string): string | null {
+    const path = rel === '' ? this.#root : `${this.#root}/${rel}`;
+    if (this.#watcher === null) return dirKeyAt(path);
     try {
-      this.#watcher?.watch(rel);
+      return this.#watcher.watch(rel)?.key ?? null;
     } catch (error) {
       this.#watchingEnded(error as FanlogError);
+      return dirKeyAt(path);
     }
   }
 

@@ -269,7 +269,10 @@ export class Reconciler {
     if (inode.entries !== null) for (const name of [...inode.entries.keys()]) await this.#removeTree(join(rel, name));
     const key = this.#known.get(inode.ino)?.key;
     await this.#apply(rel, () => this.engine.mirrored.mirrorRemove(this.tree.enginePath(rel)));
-    if (inode.type === 'dir' && key !== undefined && this.engine.state.get(inode.ino) === undefined) this.#hooks.removedDir?.(key);
+    if (inode.type === 'dir' && key !== undefined && this.engine.state.get(inode.ino) === undefined) {
+      this.#disk.listedWhole.delete(key);
+      this.#hooks.removedDir?.(key);
+    }
     this.#forgetIfGone(inode.ino);
   }
 
@@ -282,13 +285,10 @@ export class Reconciler {
       for (const [name, entry] of listings.get(rel)!.entries) {
         const path = join(rel, name);
         const inode = this.tree.inodeAt(path);
-        if (inode !== undefined) {
-          await this.#sync(path, inode, entry);
-          continue;
-        }
-        if (!(await this.#make(path, entry))) continue;
-        if (entry.type === 'dir' && !listings.has(path)) {
-          // A new directory found by a hint: its whole subtree is new.
+        if (inode !== undefined) await this.#sync(path, inode, entry);
+        else if (!(await this.#make(path, entry))) continue;
+        // A directory a hint found new (its whole subtree is new), or one whose listing was cut short when it moved away: listed now, with its subtree.
+        if (entry.type === 'dir' && !listings.has(path) && (inode === undefined || !this.#disk.listedWhole.has(entry.key))) {
           for (const [below, listing] of await this.#disk.collect(path, onListed)) {
             listings.set(below, listing);
             queue.push(below);

@@ -13,7 +13,9 @@ import { describe, expect, it } from 'vitest';
 import { type DeliveredRecord, Engine, FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_LINK, FAN_MODIFY, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_ONDIR, FAN_RENAME, FAN_SYMLINK, FAN_TRUNCATE } from '../../index.js';
 import type { Io, IoFile } from '../../journal/io.js';
 import { NodeIo } from '../../journal/node-io.js';
+import { dirKeyAt } from '../../mirror/disk.js';
 import { watcherErrorAction } from '../../mirror/mirror.js';
+import { Reconciler } from '../../mirror/reconcile.js';
 import { rejection, smallDisk, tempDir } from '../helpers.js';
 import { diskTree, engineTree, readUntilMirrored } from './trees.js';
 
@@ -288,6 +290,38 @@ describe('hard links', () => {
       expect((await engine.fs.lstat('/a/f')).size).toBe(4);
     } finally {
       await mirror.stop();
+      await engine.close();
+    }
+  });
+});
+
+describe('directories that move while they are listed', () => {
+  it('lists a directory where it went when it moved away just before its listing', async () => {
+    const base = tempDir();
+    const root = `${base}/real`;
+    mkdirSync(`${root}/d/sub`, { recursive: true });
+    writeFileSync(`${root}/d/sub/f`, 'f');
+    const engine = await Engine.open(`${base}/engine`);
+    // The race, made certain: the directory is renamed the moment the reconcile is about to watch and list it.
+    let moved = false;
+    const reconciler = new Reconciler(engine, root, '/', {
+      ignored: () => false,
+      beforeList: (rel) => {
+        if (rel === 'd' && !moved) {
+          moved = true;
+          renameSync(`${root}/d`, `${root}/e`);
+        }
+        return dirKeyAt(`${root}/${rel}`);
+      },
+    });
+    try {
+      // The hint of d's creation: d is made, and its listing finds it gone.
+      await reconciler.reconcileNames(new Map([['', new Set(['d'])]]));
+      expect(moved).toBe(true);
+      // The hints of the rename.
+      await reconciler.reconcileNames(new Map([['', new Set(['d', 'e'])]]));
+      expect(await engineTree(engine)).toEqual(diskTree(root));
+    } finally {
       await engine.close();
     }
   });
