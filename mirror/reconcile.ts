@@ -274,6 +274,25 @@ export class Reconciler {
       this.#hooks.removedDir?.(key);
     }
     this.#forgetIfGone(inode.ino);
+    if (this.engine.state.get(inode.ino) !== undefined) await this.#lookAgain(inode);
+  }
+
+  /**
+   * A file that keeps other names when one goes: a watcher hears a write
+   * only in the directory of the name written through, so if that name is
+   * gone by now, the file is looked at through a name left.
+   */
+  async #lookAgain(inode: Inode): Promise<void> {
+    const rel = this.#pathNow(inode);
+    const key = this.#known.get(inode.ino)?.key;
+    if (rel === undefined || key === undefined) return;
+    let entry: ReturnType<typeof lstatEntry>;
+    try {
+      entry = lstatEntry(`${this.root}/${rel}`);
+    } catch {
+      return; // the next hint or scan
+    }
+    if (entry !== null && !isUnmirrorable(entry) && entry.key === key) await this.#sync(rel, inode, entry);
   }
 
   async #create(listings: Map<string, Listing>, onListed?: (entries: number) => void): Promise<void> {

@@ -293,6 +293,27 @@ describe('hard links', () => {
       await engine.close();
     }
   });
+
+  it('looks again at a file through the names left when the name it was written through is deleted', async () => {
+    const base = tempDir();
+    const root = `${base}/real`;
+    mkdirSync(`${root}/a`, { recursive: true });
+    mkdirSync(`${root}/b`);
+    writeFileSync(`${root}/a/f`, 'abc');
+    linkSync(`${root}/a/f`, `${root}/b/h`);
+    const engine = await Engine.open(`${base}/engine`);
+    const mirror = await engine.mirror(root);
+    try {
+      // Heard only as changes of b/h, which is gone when the mirror looks.
+      appendFileSync(`${root}/b/h`, 'z');
+      rmSync(`${root}/b/h`);
+      await mirror.settled();
+      expect(await engineTree(engine)).toEqual(diskTree(root));
+    } finally {
+      await mirror.stop();
+      await engine.close();
+    }
+  });
 });
 
 describe('directories that move while they are listed', () => {
