@@ -6,7 +6,8 @@
  *   lives    one to three; each but the last ends in a SIGKILL at a
  *            random moment (a third of them in the start scan), and the
  *            churn goes on while no mirror runs
- *   burst    half the runs, in the last life: the mirroring process is
+ *   burst    half the runs, in the last life: once the mirror has
+ *            settled (every directory watched), the mirroring process is
  *            SIGSTOPped, the churn makes more events than the inotify
  *            queue holds (fs.inotify.max_queued_events), and changes whose
  *            events find no room, then SIGCONT: the queue overflowed
@@ -44,7 +45,7 @@ function compiled(relative: string): string {
 /** A running mirror-child.ts. */
 interface MirrorChild {
   child: ChildProcess;
-  /** Resolves true once the child printed `line`, false if it exited first. */
+  /** Resolves true once the child printed `line` once more than it was waited for, false if it exited first. */
   said(line: string): Promise<boolean>;
   /** Resolves with the exit code (null: killed by a signal) once its output is all read. */
   exited: Promise<number | null>;
@@ -53,18 +54,28 @@ interface MirrorChild {
 
 function startChild(engineDir: string, root: string): MirrorChild {
   const child = spawn(process.execPath, [compiled('mirror-child.js'), engineDir, root], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const lines = new Set<string>();
+  // Each line printed and not yet waited for, by its text.
+  const unread = new Map<string, number>();
   const waiting = new Map<string, () => void>();
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   createInterface({ input: child.stdout! }).on('line', (line) => {
-    lines.add(line);
+    unread.set(line, (unread.get(line) ?? 0) + 1);
     waiting.get(line)?.();
   });
   // 'close', not 'exit': every line it printed has been read.
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-  const said = (line: string): Promise<boolean> =>
-    lines.has(line) ? Promise.resolve(true) : Promise.race([new Promise<boolean>((resolve) => waiting.set(line, () => resolve(true))), exited.then(() => lines.has(line))]);
+  const take = (line: string): boolean => {
+    const count = unread.get(line) ?? 0;
+    if (count > 0) unread.set(line, count - 1);
+    return count > 0;
+  };
+  const said = async (line: string): Promise<boolean> => {
+    if (take(line)) return true;
+    await Promise.race([new Promise<void>((resolve) => waiting.set(line, resolve)), exited]);
+    waiting.delete(line);
+    return take(line);
+  };
   return { child, said, exited, stderr: () => stderr.trim() };
 }
 
@@ -108,6 +119,9 @@ export async function mirrorRun(runSeed: number, base: string): Promise<RunResul
         continue;
       }
       if (burst) {
+        // Settled first, so that every directory is watched: the burst's events all go to the queue.
+        child.child.stdin!.write('settle\n');
+        if (!(await child.said('settled'))) return failed(model, fault, `the mirroring process died settling: ${child.stderr()}`);
         child.child.kill('SIGSTOP');
         churn.burst(queueMax());
         child.child.kill('SIGCONT');
