@@ -2,44 +2,54 @@
  * Mirror: a real directory as an event source (`engine.mirror(dir)`).
  *
  * No watcher is exact (queues overflow, renames are not paired), so the
- * watcher here (chokidar) gives only hints of where to look, and the truth
- * is `lstat` (disk.ts), as Watchman does it: a full scan, then hints, then
- * a full scan again whenever continuity may be lost.
+ * watcher here (watch.ts: an inotify watch per directory) gives only hints
+ * of where to look, and the truth is `lstat` (disk.ts), as Watchman does
+ * it: a full scan, then hints, then a full scan again whenever continuity
+ * may be lost.
  *
- *   start      the watcher starts (its own walk done), then a full scan,
- *              reason 'start': whatever changed while no mirror ran is
+ *   start      a full scan, reason 'start', watching each directory just
+ *              before it lists it: whatever changed while no mirror ran is
  *              found by the diff
- *   hints      watcher events name paths; once none came for `settleMs`,
- *              the directories holding them are listed and reconciled
+ *   hints      watcher events name a directory (by identity) and a name in
+ *              it; once none came for `settleMs`, each directory is found
+ *              where it is now (hints.ts) and its named entries reconciled
  *              (reconcile.ts), with no note
- *   rescans    a full scan on a watcher error ('watcher-error'), every
- *              `rescanEveryMs` ('periodic') and on `rescan()` ('manual')
+ *   rescans    a full scan when the watcher's queue may have overflowed
+ *              ('overflow'), when a hint cannot be placed ('gap'), on a
+ *              watcher error ('watcher-error'), every `rescanEveryMs`
+ *              ('periodic') and on `rescan()` ('manual')
  *
  * A full scan journals a `scanBegin` note (its reason) before its changes
  * and a `scanEnd` note after them: a consumer that sees a scanBegin knows
  * that continuity may have been lost before it, and that after the
  * scanEnd its records again describe the directory exactly, like
- * Watchman's `is_fresh_instance`. Every change is one atomic engine
- * operation, so a crash leaves the mirrored tree at some point of a scan,
- * and the next start's scan finishes the job.
+ * Watchman's `is_fresh_instance` (but for what loss notes name). What the
+ * mirror cannot mirror (a directory it may not read, a name or symlink
+ * target that is not UTF-8, a size past 2^53 - 1, a change the engine
+ * refused, watching stopped for want of inotify watches) is a problem in
+ * `stats()` and a `loss` note naming where the tree may differ, journaled
+ * in the scan (before its scanEnd) or the hint batch that met it; a scan
+ * notes again whatever it still cannot mirror, so the loss notes since the
+ * last scanBegin say where the tree is not the disk. Every change is one
+ * atomic engine operation, so a crash leaves the mirrored tree at some
+ * point of a scan, and the next start's scan finishes the job.
  *
  * One scan or hint batch runs at a time (a chain of turns); `stop()` stops
  * the watcher and the timers, then waits for the turn in hand.
  */
-import { readFileSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
-import type { Stats } from 'node:fs';
-import type { FSWatcher } from 'chokidar';
+import { relative, sep } from 'node:path';
 import type { EngineCore } from '../engine/engine.js';
 import { FanlogError, fromIoError, invalid } from '../errors.js';
 import { checkInteger, checkOptions } from '../validate.js';
+import { dirKeyAt } from './disk.js';
+import { Hints, place } from './hints.js';
 import { type MirrorProblem, type ReconcileResult, Reconciler } from './reconcile.js';
-import { splitRel } from './tree.js';
+import { DirWatcher, type WatchedDir, watchesRunOut } from './watch.js';
 
 export type { MirrorProblem, ReconcileResult } from './reconcile.js';
 
-export type ScanReason = 'start' | 'watcher-error' | 'periodic' | 'manual';
+export type ScanReason = 'start' | 'watcher-error' | 'overflow' | 'gap' | 'periodic' | 'manual';
 
 export interface MirrorOptions {
   /** Where in the engine's filesystem the directory is mirrored: an existing directory; default '/'. */
@@ -66,7 +76,9 @@ export interface MirrorStats {
   hintBatches: number;
   /** Engine operations journaled, in all. */
   changes: number;
-  /** What the last scan, and the hints since, could not read or apply (the newest 1,000). */
+  /** Drains of the watcher's queue long enough that it may have overflowed (each followed by a rescan, reason 'overflow'). */
+  overflows: number;
+  /** What the last scan, and the hints since, could not read or apply (the newest 1,000); each has its loss note. */
   problems: MirrorProblem[];
   watching: boolean;
   lastError: FanlogError | null;
@@ -75,7 +87,7 @@ export interface MirrorStats {
 /** Problems `stats()` keeps: the newest. */
 const PROBLEMS_KEPT = 1000;
 
-/** A batch of hints waits at most this many settles (see #hint). */
+/** A batch of hints waits at most this many settles (see #heard). */
 const SETTLE_ROUNDS_MAX = 10;
 
 const OPTION_NAMES = ['into', 'ignore', 'rescanEveryMs', 'settleMs', 'watch', 'onProgress', 'onError'] as const;
@@ -86,25 +98,30 @@ export class Mirror {
   readonly #into: string;
   readonly #reconciler: Reconciler;
   readonly #options: MirrorOptions;
-  readonly #ignored: (rel: string) => boolean;
-  #watcher: FSWatcher | null = null;
+  #watcher: DirWatcher | null = null;
   #turn: Promise<unknown> = Promise.resolve();
-  #touched = new Set<string>();
+  readonly #hints = new Hints();
   #settle: NodeJS.Timeout | null = null;
-  /** When the first hint of the batch waiting for its settle came. */
+  /** When the first hint of the batch waiting for its settle came, and the last. */
   #batchSince = 0;
+  #lastHint = 0;
+  /** The rescan queued and not begun (one is enough: it covers all that came before it). */
+  #rescanQueued: ScanReason | null = null;
   #periodic: NodeJS.Timeout | null = null;
   #stopped = false;
   #detach: () => void = () => undefined;
-  #stats: MirrorStats = { scans: 0, lastScan: null, hintBatches: 0, changes: 0, problems: [], watching: false, lastError: null };
+  #stats: MirrorStats = { scans: 0, lastScan: null, hintBatches: 0, changes: 0, overflows: 0, problems: [], watching: false, lastError: null };
 
   private constructor(engine: EngineCore, root: string, into: string, engineDir: string, options: MirrorOptions) {
     this.#engine = engine;
     this.#root = root;
     this.#into = into;
     this.#options = options;
-    this.#ignored = ignoreTest(options.ignore, relative(root, engineDir));
-    this.#reconciler = new Reconciler(engine, root, into, this.#ignored);
+    this.#reconciler = new Reconciler(engine, root, into, {
+      ignored: ignoreTest(options.ignore, relative(root, engineDir)),
+      beforeList: (rel) => this.#beforeList(rel),
+      removedDir: (key) => this.#watcher?.unwatch(key),
+    });
   }
 
   /** Checks the directory, starts watching, and resolves after the start scan. */
@@ -124,8 +141,15 @@ export class Mirror {
     // Closing the engine stops the mirror first.
     mirror.#detach = engine.attachWork(() => mirror.stop());
     try {
-      if (checked.watch !== false) await mirror.#watch();
+      if (checked.watch !== false) {
+        mirror.#watcher = new DirWatcher(root, {
+          hint: (watched, name) => mirror.#heard(watched, name),
+          overflow: () => mirror.#overflowed(),
+          error: (error) => mirror.#watcherError(error),
+        });
+      }
       await mirror.rescan('start');
+      mirror.#stats.watching = mirror.#watcher !== null;
       const every = checked.rescanEveryMs ?? 0;
       if (every > 0) {
         mirror.#periodic = setInterval(() => void mirror.rescan('periodic').catch(() => undefined), every);
@@ -146,11 +170,13 @@ export class Mirror {
   /** A full scan, between a scanBegin and a scanEnd note; resolves with what it did. */
   rescan(reason: ScanReason = 'manual'): Promise<ReconcileResult> {
     return this.#inTurn(async () => {
+      this.#rescanQueued = null;
       const started = performance.now();
       await this.#note('scanBegin', reason);
       // Hints gathered so far are covered by this scan.
-      this.#touched.clear();
+      this.#hints.clear();
       const result = await this.#reconciler.scan((entries) => this.#options.onProgress?.(entries, reason));
+      await this.#noteLosses(result.problems);
       await this.#note('scanEnd', reason);
       this.#stats.scans++;
       this.#stats.lastScan = { reason, entries: result.entries, changes: result.changes, ms: Math.round(performance.now() - started) };
@@ -158,6 +184,28 @@ export class Mirror {
       this.#stats.problems = result.problems.slice(-PROBLEMS_KEPT);
       return result;
     });
+  }
+
+  /**
+   * Resolves once what the watcher heard before the call is applied and
+   * durable, with any rescan it called for: a change made on disk before
+   * the call is then mirrored, or a problem and a loss note say where it
+   * may not be. While changes go on, it waits for them too.
+   */
+  async settled(): Promise<void> {
+    // Two turns of the event loop: a poll phase between them reads every event queued before the call.
+    for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+    for (;;) {
+      if (this.#stopped) throw new FanlogError('ECLOSED', 'the mirror is stopped');
+      if (this.#settle !== null) {
+        clearTimeout(this.#settle);
+        this.#settle = null;
+        void this.#applyHints().catch(() => undefined);
+      }
+      const turn = this.#turn;
+      await turn.catch(() => undefined);
+      if (turn === this.#turn && this.#settle === null && this.#hints.size === 0 && this.#rescanQueued === null) return;
+    }
   }
 
   stats(): MirrorStats {
@@ -170,15 +218,24 @@ export class Mirror {
     this.#detach();
     if (this.#settle !== null) clearTimeout(this.#settle);
     if (this.#periodic !== null) clearInterval(this.#periodic);
-    const watcher = this.#watcher;
+    this.#watcher?.close();
     this.#watcher = null;
     this.#stats.watching = false;
-    await watcher?.close();
     await this.#turn.catch(() => undefined);
   }
 
-  async #note(op: 'scanBegin' | 'scanEnd', reason: ScanReason): Promise<void> {
-    await this.#engine.appendRecord({ kind: 'note', op, time: this.#engine.now(), path: this.#into, reason });
+  async #note(op: 'scanBegin' | 'scanEnd' | 'loss', reason: string, path = this.#into): Promise<void> {
+    await this.#engine.appendRecord({ kind: 'note', op, time: this.#engine.now(), path, reason });
+  }
+
+  /** A loss note for each place the problems name (once each, with the first one's code). */
+  async #noteLosses(problems: readonly MirrorProblem[]): Promise<void> {
+    const noted = new Set<string>();
+    for (const problem of problems) {
+      if (noted.has(problem.enginePath)) continue;
+      noted.add(problem.enginePath);
+      await this.#note('loss', problem.code, problem.enginePath);
+    }
   }
 
   #inTurn<T>(work: () => Promise<T>): Promise<T> {
@@ -195,84 +252,104 @@ export class Mirror {
     this.#options.onError?.(failure);
   }
 
-  // ---- hints --------------------------------------------------------------
-
-  async #watch(): Promise<void> {
-    const { watch } = await import('chokidar');
-    const root = this.#root;
-    const rel = (path: string): string => relative(root, path).split(sep).join('/');
-    // Directories only: an inotify watch on a directory reports its
-    // entries' changes (the raw events), so a file needs no watch of its own.
-    const watcher = watch(root, {
-      ignoreInitial: true,
-      followSymlinks: false,
-      atomic: false,
-      ignored: (path: string, stats?: Stats) => path !== root && ((stats !== undefined && !stats.isDirectory()) || this.#ignored(rel(path))),
-    });
-    this.#watcher = watcher;
-    watcher.on('raw', (_event: string, name: string | null, details: unknown) => {
-      const dir = (details as { watchedPath?: string } | undefined)?.watchedPath;
-      if (dir === undefined) return;
-      const path = rel(name === null || name === '' ? dir : join(dir, name));
-      if (!path.startsWith('..') && !this.#ignored(path)) this.#hint(path);
-    });
-    for (const event of ['addDir', 'unlinkDir'] as const) watcher.on(event, (path: string) => this.#hint(rel(path)));
-    watcher.on('error', (error: unknown) => this.#watcherError(error));
-    await new Promise<void>((resolve) => watcher.once('ready', resolve));
-    this.#stats.watching = true;
+  #queueRescan(reason: ScanReason): void {
+    if (this.#rescanQueued !== null || this.#stopped) return;
+    this.#rescanQueued = reason;
+    void this.rescan(reason).catch(() => undefined);
   }
 
+  // ---- hints --------------------------------------------------------------
+
   /**
-   * Notes a touched path; the batch is applied once no hint came for
-   * settleMs, but a batch is never held longer than SETTLE_ROUNDS_MAX
-   * settles, so that changes that never pause are still followed.
+   * Notes a hint; the batch is applied once no hint came for settleMs, but
+   * a batch is never held longer than SETTLE_ROUNDS_MAX settles, so that
+   * changes that never pause are still followed. (The timer is set once a
+   * batch and checked when it fires: a flood of events costs no timers.)
    */
-  #hint(rel: string): void {
+  #heard(dir: WatchedDir, name: string | null): void {
     if (this.#stopped) return;
-    this.#touched.add(rel);
-    const settleMs = this.#options.settleMs ?? 50;
-    const now = performance.now();
-    if (this.#settle !== null) {
-      if (now - this.#batchSince >= settleMs * SETTLE_ROUNDS_MAX) return;
-      clearTimeout(this.#settle);
-    } else {
-      this.#batchSince = now;
-    }
+    this.#hints.add(dir, name);
+    this.#lastHint = performance.now();
+    if (this.#settle !== null) return;
+    this.#batchSince = this.#lastHint;
+    this.#armSettle(this.#options.settleMs ?? 50);
+  }
+
+  #armSettle(ms: number): void {
     this.#settle = setTimeout(() => {
       this.#settle = null;
-      void this.#applyHints().catch(() => undefined);
-    }, settleMs);
+      const settleMs = this.#options.settleMs ?? 50;
+      const now = performance.now();
+      const quiet = now - this.#lastHint;
+      if (quiet < settleMs && now - this.#batchSince < settleMs * SETTLE_ROUNDS_MAX) this.#armSettle(settleMs - quiet);
+      else void this.#applyHints().catch(() => undefined);
+    }, ms);
   }
 
   #applyHints(): Promise<void> {
     return this.#inTurn(async () => {
-      if (this.#touched.size === 0) return;
-      // Each touched path, as a name in its directory ('' itself: the root's own entry is a scan's).
-      const names = new Map<string, Set<string>>();
-      for (const rel of this.#touched) {
-        if (rel === '') continue;
-        const [dir, name] = splitRel(rel);
-        names.set(dir, (names.get(dir) ?? new Set()).add(name));
+      const taken = this.#hints.take();
+      if (taken.length === 0) return;
+      const relOf = (key: string): string | undefined => this.#reconciler.relOf(key);
+      let { hinted, unplaced } = place(taken, this.#root, relOf);
+      const results = [await this.#reconciler.reconcileNames(hinted)];
+      // Hints in a directory this batch moved: placed where it is now.
+      if (unplaced.length > 0) {
+        ({ hinted, unplaced } = place(unplaced, this.#root, relOf));
+        if (hinted.size > 0) results.push(await this.#reconciler.reconcileNames(hinted));
       }
-      this.#touched.clear();
-      const result = await this.#reconciler.reconcileNames(names);
+      // One whose directory left the tree (its watch ended) is moot; one that waited its tries is a gap.
+      const gap = unplaced.some((hint) => this.#watcher?.has(hint.dir.key) === true && !this.#hints.putBack(hint));
+      if (gap) this.#queueRescan('gap');
+      else if (this.#hints.size > 0 && this.#settle === null) this.#heardAgain();
       this.#stats.hintBatches++;
-      this.#stats.changes += result.changes;
+      const problems = results.flatMap((result) => result.problems);
+      for (const result of results) this.#stats.changes += result.changes;
       // The newest are kept: a directory that cannot be read reports again at every hint.
-      this.#stats.problems = [...this.#stats.problems, ...result.problems].slice(-PROBLEMS_KEPT);
+      this.#stats.problems = [...this.#stats.problems, ...problems].slice(-PROBLEMS_KEPT);
+      await this.#noteLosses(problems);
     });
+  }
+
+  /** Hints put back for the next batch: a settle for them. */
+  #heardAgain(): void {
+    this.#batchSince = this.#lastHint = performance.now();
+    this.#armSettle(this.#options.settleMs ?? 50);
+  }
+
+  #overflowed(): void {
+    this.#stats.overflows++;
+    this.#queueRescan('overflow');
+  }
+
+  /** Each directory is watched before it is listed (its identity, null if it cannot be); with no watch left, watching stops, and says so. */
+  #beforeList(rel: string): string | null {
+    const path = rel === '' ? this.#root : `${this.#root}/${rel}`;
+    if (this.#watcher === null) return dirKeyAt(path);
+    try {
+      return this.#watcher.watch(rel)?.key ?? null;
+    } catch (error) {
+      this.#watchingEnded(error as FanlogError);
+      return dirKeyAt(path);
+    }
   }
 
   #watcherError(error: unknown): void {
     const action = watcherErrorAction(error, this.#root);
-    if (action instanceof FanlogError) {
-      this.#failed(action);
-      void this.#watcher?.close();
-      this.#watcher = null;
-      this.#stats.watching = false;
-    } else if (action === 'rescan') {
-      void this.rescan('watcher-error').catch(() => undefined);
-    }
+    if (action instanceof FanlogError) this.#watchingEnded(action);
+    else if (action === 'rescan') this.#queueRescan('watcher-error');
+  }
+
+  /** Watching stopped (ENOSPC): an error, a problem, and a loss note over the whole tree, which no longer follows the disk. */
+  #watchingEnded(error: FanlogError): void {
+    if (this.#watcher === null) return;
+    this.#watcher.close();
+    this.#watcher = null;
+    this.#stats.watching = false;
+    this.#failed(error);
+    const problem: MirrorProblem = { path: this.#root, code: error.code, message: error.message, enginePath: this.#into };
+    this.#stats.problems = [...this.#stats.problems, problem].slice(-PROBLEMS_KEPT);
+    void this.#inTurn(() => this.#noteLosses([problem])).catch(() => undefined);
   }
 }
 
@@ -284,17 +361,9 @@ export class Mirror {
  */
 export function watcherErrorAction(error: unknown, root: string): FanlogError | 'rescan' | 'ignore' {
   const code = (error as { code?: string } | null)?.code;
-  if (code === 'ENOSPC') return new FanlogError('ENOSPC', `mirror: too few inotify watches for ${root}: raise the sysctl fs.inotify.max_user_watches (now ${inotifyWatches()})`, { cause: error });
+  if (code === 'ENOSPC') return watchesRunOut(root, error);
   if (code === 'EACCES' || code === 'EPERM') return 'ignore';
   return 'rescan';
-}
-
-function inotifyWatches(): string {
-  try {
-    return readFileSync('/proc/sys/fs/inotify/max_user_watches', 'utf8').trim();
-  } catch {
-    return 'unknown';
-  }
 }
 
 /** The directory's real path; ENOENT or ENOTDIR naming it. */

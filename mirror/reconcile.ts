@@ -11,13 +11,14 @@
  * to the disk's, in four steps, each change one engine operation
  * (engine/fs/fs-mirror.ts):
  *
- *   1. identify  an engine object whose disk identity (`dev:ino`) is not
+ *   1. identify  an engine object whose disk identity (disk.ts) is not
  *                known (after a restart, identities are known again only
  *                by path) takes the identity of what is at its path on
  *                disk, if the type matches and the identity is not taken
  *   2. move      an object whose identity left its path and appears at
- *                another listed path is renamed there (shallowest first,
- *                so a directory moves with its children)
+ *                another listed path, as the same type, is renamed there
+ *                (shallowest first, so a directory moves with its
+ *                children)
  *   3. delete    what the disk no longer has, or has as another object,
  *                goes (deepest first; a directory's children before it)
  *   4. create    what the disk has and the engine does not is made: a
@@ -25,11 +26,19 @@
  *                created, and a new directory's subtree walked and made
  *      and sync  what both have gets the disk's mode, owner, size and times
  *
- * Identities (engine ino ↔ disk `dev:ino`) and the last ctime and link
+ * Identities (engine ino ↔ disk key) and the last ctime and link
  * count seen are kept in memory: a restart rebuilds them by path, which is
  * why a rename made while no mirror ran is seen as a delete and a create.
  * A directory that cannot be listed keeps its mirrored entries as they
- * were and is reported (`problems`); the rest goes on.
+ * were and is reported (`problems`); so is an entry the engine cannot
+ * hold (disk.ts: a name or symlink target that is not UTF-8, a size past
+ * 2^53 - 1), and a change the engine refused for its path. Each problem
+ * names where the engine may differ (`enginePath`): the mirror journals a
+ * loss note there (mirror.ts). The rest goes on.
+ *
+ * A directory is watched before it is listed (`beforeList`, mirror.ts), so
+ * that what changes in it after the listing is hinted; the watch ends when
+ * the directory leaves the mirrored tree (`removedDir`).
  *
  * Each engine operation checks and applies at once and is durable later:
  * up to IN_FLIGHT_MAX of them are in flight, so that they share the
@@ -39,15 +48,11 @@ import type { EngineCore } from '../engine/engine.js';
 import type { Inode } from '../engine/fs/inode.js';
 import type { Fid } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
-import { type DiskEntry, type Listing, listDir, lstatEntry } from './disk.js';
+import { type DiskEntry, isUnmirrorable, type Listing, lstatEntry } from './disk.js';
+import { type Hinted, Lister, type MirrorProblem, type ReconcileHooks } from './listings.js';
 import { join, MirroredTree, splitRel } from './tree.js';
 
-/** A path the mirror could not read or apply, and why. */
-export interface MirrorProblem {
-  path: string;
-  code: string;
-  message: string;
-}
+export type { Hinted, MirrorProblem, ReconcileHooks } from './listings.js';
 
 /** What one reconcile did. */
 export interface ReconcileResult {
@@ -61,7 +66,7 @@ export interface ReconcileResult {
 const IN_FLIGHT_MAX = 512;
 
 /** Failures of one path, reported and stepped over; any other error (the engine failed) stops the scan. */
-const PATH_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EEXIST', 'EPERM', 'EINVAL', 'ENAMETOOLONG', 'EBUSY', 'ELOOP']);
+const PATH_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EEXIST', 'EPERM', 'EINVAL', 'ENAMETOOLONG', 'EBUSY', 'ELOOP', 'EFBIG']);
 
 const depth = (rel: string): number => (rel === '' ? 0 : rel.split('/').length);
 
@@ -80,8 +85,9 @@ export class Reconciler {
   readonly #inoOf = new Map<string, number>();
   #result: ReconcileResult = { entries: 0, changes: 0, problems: [] };
   #inFlight: Promise<void>[] = [];
-  /** Directories this reconcile could not list: reported once, their mirrored entries left as they were. */
-  #unreadable = new Set<string>();
+
+  readonly #hooks: ReconcileHooks;
+  readonly #disk: Lister;
 
   constructor(
     private readonly engine: EngineCore,
@@ -89,47 +95,36 @@ export class Reconciler {
     private readonly root: string,
     /** Where it is mirrored in the engine's filesystem. */
     into: string,
-    /** What to leave out, by rel path. */
-    private readonly ignored: (rel: string) => boolean,
+    hooks: ReconcileHooks,
   ) {
     this.tree = new MirroredTree(engine.state, into);
+    this.#hooks = hooks;
+    this.#disk = new Lister(root, (rel) => this.tree.enginePath(rel), hooks);
   }
 
   private readonly tree: MirroredTree;
 
+  /** Where the mirrored directory of this disk identity is now, by the engine's tree; undefined when it mirrors none. */
+  relOf(key: string): string | undefined {
+    const ino = this.#inoOf.get(key);
+    const inode = ino === undefined ? undefined : this.engine.state.get(ino);
+    if (inode?.type !== 'dir') return undefined;
+    const hint = this.#known.get(inode.ino)?.rel;
+    return hint !== undefined && this.tree.inodeAt(hint)?.ino === inode.ino ? hint : this.tree.dirRel(inode);
+  }
+
   /** Reconciles the whole tree (a scan); `onListed` hears how many entries were listed so far. */
   async scan(onListed?: (entries: number) => void): Promise<ReconcileResult> {
-    this.#result = { entries: 0, changes: 0, problems: [] };
-    this.#unreadable = new Set();
-    const listings = await this.#collect('', onListed);
+    this.#result = this.#disk.begin();
+    const listings = await this.#disk.collect('', onListed);
     await this.#syncRoot();
     return this.#run(listings, onListed);
   }
 
-  /** Reconciles the named entries of each directory (a watcher's hints), each lstat'ed now. */
-  async reconcileNames(names: ReadonlyMap<string, ReadonlySet<string>>): Promise<ReconcileResult> {
-    this.#result = { entries: 0, changes: 0, problems: [] };
-    this.#unreadable = new Set();
-    const listings = new Map<string, Listing>();
-    for (const [dir, named] of names) {
-      const only = new Set([...named].filter((name) => !this.ignored(join(dir, name))));
-      const entries = new Map<string, DiskEntry>();
-      for (const name of only) {
-        const path = join(dir, name);
-        try {
-          const entry = lstatEntry(`${this.root}/${path}`);
-          if (entry !== null) entries.set(name, entry);
-        } catch (error) {
-          // A parent that is now a file: as good as gone. Anything else: said, and the entry left as it was.
-          if ((error as { code?: string }).code === 'ENOTDIR') continue;
-          this.#problem(path, error);
-          only.delete(name);
-        }
-      }
-      listings.set(dir, { entries, only });
-      this.#result.entries += entries.size;
-    }
-    return this.#run(listings);
+  /** Reconciles the named entries of each directory, or all of them (a watcher's hints), each lstat'ed now. */
+  async reconcileNames(hinted: Hinted): Promise<ReconcileResult> {
+    this.#result = this.#disk.begin();
+    return this.#run(await this.#disk.hinted(hinted));
   }
 
   async #run(listings: Map<string, Listing>, onListed?: (entries: number) => void): Promise<ReconcileResult> {
@@ -139,40 +134,6 @@ export class Reconciler {
     await this.#create(listings, onListed);
     await this.#drain();
     return this.#result;
-  }
-
-  // ---- the disk -----------------------------------------------------------
-
-  /** Lists `top` and every directory below it. One that went meanwhile has no listing: its parent's, or the next hint, shows that. */
-  async #collect(top: string, onListed?: (entries: number) => void): Promise<Map<string, Listing>> {
-    const listings = new Map<string, Listing>();
-    const queue = [top];
-    while (queue.length > 0) {
-      const rel = queue.shift()!;
-      if (this.#unreadable.has(rel)) continue; // reported once
-      const listing = await this.#list(rel);
-      if (listing === null) continue;
-      for (const name of [...listing.entries.keys()]) if (this.ignored(join(rel, name))) listing.entries.delete(name);
-      listings.set(rel, listing);
-      this.#result.entries += listing.entries.size;
-      onListed?.(this.#result.entries);
-      for (const [name, entry] of listing.entries) if (entry.type === 'dir') queue.push(join(rel, name));
-    }
-    return listings;
-  }
-
-  /** A directory's listing; null if it is gone; a problem (and null) if it cannot be read. */
-  async #list(rel: string): Promise<Listing | null> {
-    try {
-      return await listDir(rel === '' ? this.root : `${this.root}/${rel}`);
-    } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (rel !== '' && (code === 'ENOENT' || code === 'ENOTDIR')) return null;
-      if (rel === '') throw error;
-      this.#unreadable.add(rel);
-      this.#problem(rel, error);
-      return null;
-    }
   }
 
   // ---- identities ---------------------------------------------------------
@@ -206,7 +167,7 @@ export class Reconciler {
         () => void this.#result.changes++,
         (error: unknown) => {
           if (!(error instanceof FanlogError) || !PATH_CODES.has(error.code)) throw error;
-          this.#problem(rel, error);
+          this.#disk.problem(rel, error);
         },
       ),
     );
@@ -221,16 +182,12 @@ export class Reconciler {
     await Promise.all(inFlight);
   }
 
-  #problem(rel: string, error: unknown): void {
-    const code = (error as { code?: string }).code ?? 'EIO';
-    this.#result.problems.push({ path: rel === '' ? this.root : `${this.root}/${rel}`, code, message: error instanceof Error ? error.message : String(error) });
-  }
-
   // ---- the four steps -----------------------------------------------------
 
   /** The engine's entries of `dir` a listing speaks for: all of them, or the names a partial listing looked at. A copy: the steps change the directory. */
   #engineEntries(dir: Inode, listing: Listing): [string, number][] {
-    if (listing.only === undefined) return [...dir.entries!];
+    const kept = listing.unmirrorable;
+    if (listing.only === undefined) return kept === undefined ? [...dir.entries!] : [...dir.entries!].filter(([name]) => !kept.has(name));
     const named: [string, number][] = [];
     for (const name of listing.only) {
       const ino = dir.entries!.get(name);
@@ -254,8 +211,9 @@ export class Reconciler {
   }
 
   async #move(listings: Map<string, Listing>): Promise<void> {
-    const at = new Map<string, string[]>(); // disk key -> listed paths
-    for (const [rel, listing] of listings) for (const [name, entry] of listing.entries) at.set(entry.key, [...(at.get(entry.key) ?? []), join(rel, name)]);
+    const at = new Map<string, string[]>(); // disk key and type -> listed paths
+    const where = (key: string, type: string): string => `${type} ${key}`;
+    for (const [rel, listing] of listings) for (const [name, entry] of listing.entries) at.set(where(entry.key, entry.type), [...(at.get(where(entry.key, entry.type)) ?? []), join(rel, name)]);
     const moves: { parent: number; name: string; ino: number; to: string }[] = [];
     for (const [rel, listing] of listings) {
       const dir = this.tree.inodeAt(rel);
@@ -263,7 +221,8 @@ export class Reconciler {
       for (const [name, ino] of this.#engineEntries(dir, listing)) {
         const key = this.#known.get(ino)?.key;
         if (key === undefined || listing.entries.get(name)?.key === key) continue;
-        const to = (at.get(key) ?? []).find((path) => this.tree.inodeAt(path)?.ino !== ino);
+        // Never across types: a directory that took a deleted file's inode is not that file.
+        const to = (at.get(where(key, this.engine.state.get(ino)!.type)) ?? []).find((path) => this.tree.inodeAt(path)?.ino !== ino);
         if (to !== undefined) moves.push({ parent: dir.ino, name, ino, to });
       }
     }
@@ -308,8 +267,32 @@ export class Reconciler {
     const inode = this.tree.inodeAt(rel);
     if (inode === undefined) return;
     if (inode.entries !== null) for (const name of [...inode.entries.keys()]) await this.#removeTree(join(rel, name));
+    const key = this.#known.get(inode.ino)?.key;
     await this.#apply(rel, () => this.engine.mirrored.mirrorRemove(this.tree.enginePath(rel)));
+    if (inode.type === 'dir' && key !== undefined && this.engine.state.get(inode.ino) === undefined) {
+      this.#disk.listedWhole.delete(key);
+      this.#hooks.removedDir?.(key);
+    }
     this.#forgetIfGone(inode.ino);
+    if (this.engine.state.get(inode.ino) !== undefined) await this.#lookAgain(inode);
+  }
+
+  /**
+   * A file that keeps other names when one goes: a watcher hears a write
+   * only in the directory of the name written through, so if that name is
+   * gone by now, the file is looked at through a name left.
+   */
+  async #lookAgain(inode: Inode): Promise<void> {
+    const rel = this.#pathNow(inode);
+    const key = this.#known.get(inode.ino)?.key;
+    if (rel === undefined || key === undefined) return;
+    let entry: ReturnType<typeof lstatEntry>;
+    try {
+      entry = lstatEntry(`${this.root}/${rel}`);
+    } catch {
+      return; // the next hint or scan
+    }
+    if (entry !== null && !isUnmirrorable(entry) && entry.key === key) await this.#sync(rel, inode, entry);
   }
 
   async #create(listings: Map<string, Listing>, onListed?: (entries: number) => void): Promise<void> {
@@ -321,14 +304,11 @@ export class Reconciler {
       for (const [name, entry] of listings.get(rel)!.entries) {
         const path = join(rel, name);
         const inode = this.tree.inodeAt(path);
-        if (inode !== undefined) {
-          await this.#sync(path, inode, entry);
-          continue;
-        }
-        if (!(await this.#make(path, entry))) continue;
-        if (entry.type === 'dir' && !listings.has(path)) {
-          // A new directory found by a hint: its whole subtree is new.
-          for (const [below, listing] of await this.#collect(path, onListed)) {
+        if (inode !== undefined) await this.#sync(path, inode, entry);
+        else if (!(await this.#make(path, entry))) continue;
+        // A directory a hint found new (its whole subtree is new), or one whose listing was cut short when it moved away: listed now, with its subtree.
+        if (entry.type === 'dir' && !listings.has(path) && (inode === undefined || !this.#disk.listedWhole.has(entry.key))) {
+          for (const [below, listing] of await this.#disk.collect(path, onListed)) {
             listings.set(below, listing);
             queue.push(below);
           }
@@ -344,7 +324,10 @@ export class Reconciler {
     const existing = linked !== undefined && linked.type === entry.type && entry.type !== 'dir' ? this.#pathNow(linked) : undefined;
     if (existing !== undefined) {
       await this.#apply(rel, () => this.engine.mirrored.mirrorLink(this.tree.enginePath(existing), this.tree.enginePath(rel)));
-      return this.tree.inodeAt(rel) !== undefined;
+      const linked = this.tree.inodeAt(rel);
+      // The object may have changed since it was last looked at, and this name may be all a watcher names (a write through it).
+      if (linked !== undefined) await this.#sync(rel, linked, entry);
+      return linked !== undefined;
     }
     let made: { fid: Fid; durable: Promise<void> };
     try {
@@ -362,7 +345,7 @@ export class Reconciler {
   async #syncRoot(): Promise<void> {
     const entry = lstatEntry(this.root);
     const inode = this.tree.intoInode();
-    if (entry?.type === 'dir' && inode !== undefined) await this.#sync('', inode, entry);
+    if (entry !== null && !isUnmirrorable(entry) && entry.type === 'dir' && inode !== undefined) await this.#sync('', inode, entry);
   }
 
   async #sync(rel: string, inode: Inode, entry: DiskEntry): Promise<void> {

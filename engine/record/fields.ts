@@ -24,11 +24,13 @@ import type { OpName, RecordKind } from './record.js';
  * gid, wherever its uid is); format 4 added the kind `note` and the ops
  * `sync`, `scanBegin` and `scanEnd` (a mirrored directory), and names tag
  * 19 `source` in an event and tag 20 `reason` in a note (no new tag: an
- * older build refuses a format 4 record by its version byte).
+ * older build refuses a format 4 record by its version byte); format 5
+ * added the op `loss`, a note of where a mirror may not be its disk (no
+ * new tag either).
  */
-export const CODEC_VERSION = 4;
+export const CODEC_VERSION = 5;
 /** The versions read, with the last tag each may hold. */
-export const TAG_MAX_BY_VERSION: Readonly<Record<number, number>> = { 1: 28, 2: 31, 3: 32, 4: 32 };
+export const TAG_MAX_BY_VERSION: Readonly<Record<number, number>> = { 1: 28, 2: 31, 3: 32, 4: 32, 5: 32 };
 
 /** Kind codes. */
 export const KIND_CODES: Readonly<Record<RecordKind, number>> = { op: 0, event: 1, config: 2, request: 3, decision: 4, evicted: 5, note: 6 };
@@ -62,6 +64,7 @@ export const OP_CODES: Readonly<Record<OpName, number>> = {
   sync: 24,
   scanBegin: 25,
   scanEnd: 26,
+  loss: 27,
 };
 
 /**

@@ -9,7 +9,8 @@
  * that a consumer was evicted and which records it will never see. A
  * `note` marks a point in the changelog that is not a change: a mirrored
  * directory's scan beginning (`scanBegin`, with its reason) and ending
- * (`scanEnd`), mirror/mirror.ts.
+ * (`scanEnd`), and a place where the mirror may not be its disk (`loss`,
+ * with why), mirror/mirror.ts.
  */
 import type { Mask } from '../notify/masks.js';
 
@@ -47,6 +48,8 @@ export const OP_NAMES = [
   /** Notes: a mirrored directory's scan begins, and ends. */
   'scanBegin',
   'scanEnd',
+  /** A note: the mirrored tree may differ from the disk at and below the note's path (a name or size the engine cannot hold, a directory it may not read, watching stopped), until the next scan says it again or not. */
+  'loss',
 ] as const;
 export type OpName = (typeof OP_NAMES)[number];
 
@@ -150,7 +153,7 @@ export interface RecordFields {
   args: IntentArgs;
   /** Events: where the change came from, when not from a process of the simulated filesystem ('mirror': found on disk by a mirror, which knows no process). */
   source: 'mirror';
-  /** Notes: why the scan ran ('start', 'watcher-error', 'periodic', 'manual'). */
+  /** Notes: why the scan ran ('start', 'watcher-error', 'overflow', 'gap', 'periodic', 'manual'); in a `loss` note, why the mirror may differ there, as the code of the problem ('EILSEQ': a name or symlink target that is not UTF-8; 'EPERM': not readable; 'EFBIG': a size beyond 2^53 - 1; 'ENOSPC': no inotify watch left; another code: a change that could not be applied). */
   reason: string;
   /** Eviction notes: the consumer evicted, and the records it will never see. */
   consumer: string;
@@ -182,7 +185,7 @@ export type RequestRecord = RecordBase & { kind: 'request' } & Carries<'mask' | 
 export type DecisionRecord = RecordBase & { kind: 'decision' } & Carries<'mask' | 'fid' | 'path' | 'group' | 'requestSeq' | 'response' | 'pid' | 'tid' | 'uid'> & MayCarry<'gid' | 'timeout'>;
 /** A consumer was evicted: the records it will never see. */
 export type EvictedRecord = RecordBase & { kind: 'evicted' } & Carries<'consumer' | 'fromSeq' | 'toSeq'>;
-/** A point in the changelog that is not a change: a mirror's scan begins or ends, under `path`. */
+/** A point in the changelog that is not a change: a mirror's scan begins or ends, under `path`; or (`loss`) the mirror may differ from its disk at and below `path`. */
 export type NoteRecord = RecordBase & { kind: 'note' } & Carries<'path' | 'reason'>;
 /** Legacy: never produced; decoded from old journals. */
 export type ConfigRecord = RecordBase & { kind: 'config' } & MayCarry<'group' | 'config'>;

@@ -10,20 +10,53 @@ import { chmodSync, linkSync, mkdirSync, renameSync, rmSync, symlinkSync, trunca
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { type DeliveredRecord, Engine, FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_LINK, FAN_MODIFY, FAN_ONDIR, FAN_RENAME, FAN_SYMLINK, FAN_TRUNCATE } from '../../index.js';
+import type { Io, IoFile } from '../../journal/io.js';
+import { NodeIo } from '../../journal/node-io.js';
 import { watcherErrorAction } from '../../mirror/mirror.js';
 import { rejection, tempDir } from '../helpers.js';
 import { diskTree, engineTree, readUntilMirrored } from './trees.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+/**
+ * A disk whose fdatasync takes `delayMs` longer: what a busy machine does to
+ * the engine. A change is applied at once and reaches consumers only once
+ * durable, so a test that waits for the tree and then reads what came must
+ * wait on the records too, not on a read's timeout.
+ */
+function slowSyncIo(delayMs: number): Io {
+  const io = new NodeIo();
+  const slow = (file: IoFile): IoFile => ({
+    path: file.path,
+    size: () => file.size(),
+    read: (buffer, position) => file.read(buffer, position),
+    write: (data, position) => file.write(data, position),
+    truncate: (length) => file.truncate(length),
+    datasync: async () => {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await file.datasync();
+    },
+    close: () => file.close(),
+  });
+  return {
+    mkdirp: (dir) => io.mkdirp(dir),
+    readdir: (dir) => io.readdir(dir),
+    open: async (path, mode) => slow(await io.open(path, mode)),
+    unlink: (path) => io.unlink(path),
+    rename: (from, to) => io.rename(from, to),
+    syncDir: (dir) => io.syncDir(dir),
+    lock: (dir) => io.lock(dir),
+  };
+}
+
 const events = (records: DeliveredRecord[], mask: bigint, path: string): DeliveredRecord[] => records.filter((record) => record.kind === 'event' && record.mask === mask && record.path === path);
 
 describe('engine.mirror', () => {
-  it('follows scripted changes on disk, each as the events its operation raises, with no process and source mirror', async () => {
+  it('follows scripted changes on disk, each as the events its operation raises, with no process and source mirror (fdatasync slowed as on a busy machine)', async () => {
     const base = tempDir();
     const root = `${base}/real`;
     mkdirSync(`${root}/a/b`, { recursive: true });
     writeFileSync(`${root}/a/x.txt`, 'hello');
-    const engine = await Engine.open(`${base}/engine`);
+    const engine = await Engine.open(`${base}/engine`, { io: slowSyncIo(250) });
     const consumer = await engine.consumers.register('backup');
     const mirror = await engine.mirror(root, { settleMs: 10 });
     try {
@@ -259,23 +292,27 @@ describe('fanlog mirror', () => {
     }
   });
 
-
   it('mirrors once, reports an unreadable directory as EPERM with exit 1, and mirrors the rest', async () => {
     const base = tempDir();
-    chmodSync(base, 0o777);
     const root = `${base}/real`;
     mkdirSync(`${root}/open/deep`, { recursive: true });
     mkdirSync(`${root}/closed`);
     writeFileSync(`${root}/open/deep/f`, 'f');
     writeFileSync(`${root}/closed/secret`, 's');
-    chmodSync(`${root}/closed`, 0o700);
-    mkdirSync(`${base}/engine`, { mode: 0o777 });
-    chmodSync(`${base}/engine`, 0o777);
-    // As nobody: root reads every directory.
-    const run = spawnSync(process.execPath, [CLI, 'mirror', root, '--once', '--dir', `${base}/engine`], { encoding: 'utf8', uid: 65534, gid: 65534 });
-    expect(run.stderr).toContain(`fanlog: mirror: EPERM: ${root}/closed`);
-    expect(run.status).toBe(1);
-    expect(run.stdout).toMatch(/^scan \(start\): \d+ entries, \d+ changes, \d+ ms$/m);
+    chmodSync(`${root}/closed`, 0o000);
+    // The CLI runs as the user who runs the tests, so it reads the checkout
+    // wherever it is cloned (as another user, nobody, it could not under a
+    // directory of mode 0700); root runs it without the two capabilities
+    // that read past permissions, so that mode 000 holds for it too.
+    const unprivileged = process.getuid?.() === 0 ? ['setpriv', '--inh-caps=-dac_override,-dac_read_search', '--bounding-set=-dac_override,-dac_read_search', process.execPath] : [process.execPath];
+    try {
+      const run = spawnSync(unprivileged[0]!, [...unprivileged.slice(1), CLI, 'mirror', root, '--once', '--dir', `${base}/engine`], { encoding: 'utf8' });
+      expect(run.stderr).toContain(`fanlog: mirror: EPERM: ${root}/closed`);
+      expect(run.status).toBe(1);
+      expect(run.stdout).toMatch(/^scan \(start\): \d+ entries, \d+ changes, \d+ ms$/m);
+    } finally {
+      chmodSync(`${root}/closed`, 0o700);
+    }
     const engine = await Engine.open(`${base}/engine`);
     try {
       const tree = await engineTree(engine);

@@ -76,21 +76,32 @@ export async function engineTree(engine: Engine, top = '/'): Promise<Tree> {
 
 /**
  * Reads what `consumer` is handed until the engine's tree equals the disk's
- * (checked after each batch, and once before waiting), and returns what it
- * read; fails after `deadlineMs` with the difference. The reads wait on the
- * consumer (waitMs), so the loop wakes when the mirror journals.
+ * and every record journaled by then has been read, and returns what it
+ * read; fails after `deadlineMs` with the difference. The engine applies a
+ * change before its record is durable, and a consumer is handed a record
+ * only once it is: equal trees say that the records are written, not that
+ * they have come, so the reading goes on until it reaches the journal's
+ * head (a busy machine's slow fdatasync made a read's timeout end it
+ * early). The reads wait on the consumer (waitMs), so the loop wakes when
+ * the mirror journals.
  */
 export async function readUntilMirrored(engine: Engine, root: string, consumer: Consumer, deadlineMs = 15_000): Promise<DeliveredRecord[]> {
   const read: DeliveredRecord[] = [];
   const deadline = Date.now() + deadlineMs;
+  // The consumer acks all it reads: what it acked, it has read.
+  let lastRead = consumer.cursor;
   for (;;) {
     const batch = await consumer.read({ max: 100_000, waitMs: 200 });
     read.push(...batch);
-    if (batch.length > 0) await consumer.ack(batch[batch.length - 1]!.seq);
+    if (batch.length > 0) {
+      lastRead = batch[batch.length - 1]!.seq;
+      await consumer.ack(lastRead);
+    }
     const [disk, mirrored] = [diskTree(root), await engineTree(engine)];
-    if (JSON.stringify(disk) === JSON.stringify(mirrored) && batch.length === 0) return read;
+    if (JSON.stringify(disk) === JSON.stringify(mirrored) && lastRead >= engine.journal.headSeq) return read;
     if (Date.now() > deadline) {
       expect(mirrored, 'the mirrored tree (left) against the disk (right)').toEqual(disk);
+      expect(lastRead, 'the last record read against the journal head').toBe(engine.journal.headSeq);
       return read;
     }
   }
