@@ -19,6 +19,7 @@ export type FanlogErrorCode =
   | 'EPERM' // not permitted (also: a permission listener denied it)
   | 'EBADF' // not an open file descriptor, or not open for that
   | 'ENAMETOOLONG' // a path or name is too long
+  | 'EILSEQ' // a name or symlink target that is not UTF-8 (a mirror's problem)
   | 'ELOOP' // too many symbolic links
   | 'ENODATA' // no such extended attribute
   | 'E2BIG' // a value is too large

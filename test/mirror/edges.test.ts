@@ -198,7 +198,7 @@ describe('names that are not UTF-8', () => {
     mkdirSync(root);
     writeFileSync(`${root}/fine`, 'f');
     writeFileSync(badName(root, 'bad'), 'x');
-    const run = spawnSync(process.execPath, [CLI, 'mirror', root, '--once', '--dir', `${base}/engine`], { encoding: 'utf8' });
+    const run = spawnSync(process.execPath, [CLI, 'mirror', root, '--once', '--dir', `${base}/engine`, '--init'], { encoding: 'utf8' });
     expect(run.stderr).toContain(`fanlog: mirror: EILSEQ: ${root}/bad\\xff: `);
     expect(run.status).toBe(1);
   });

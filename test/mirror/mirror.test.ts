@@ -259,7 +259,7 @@ describe('fanlog mirror', () => {
     const root = `${base}/real`;
     mkdirSync(root);
     const { spawn } = await import('node:child_process');
-    const child = spawn(process.execPath, [CLI, 'mirror', root, '--dir', `${base}/engine`, '--settle', '10'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'mirror', root, '--dir', `${base}/engine`, '--settle', '10', '--init'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     const waiters = new Set<() => void>();
     child.stdout.on('data', (chunk: Buffer) => {
@@ -306,7 +306,7 @@ describe('fanlog mirror', () => {
     // that read past permissions, so that mode 000 holds for it too.
     const unprivileged = process.getuid?.() === 0 ? ['setpriv', '--inh-caps=-dac_override,-dac_read_search', '--bounding-set=-dac_override,-dac_read_search', process.execPath] : [process.execPath];
     try {
-      const run = spawnSync(unprivileged[0]!, [...unprivileged.slice(1), CLI, 'mirror', root, '--once', '--dir', `${base}/engine`], { encoding: 'utf8' });
+      const run = spawnSync(unprivileged[0]!, [...unprivileged.slice(1), CLI, 'mirror', root, '--once', '--dir', `${base}/engine`, '--init'], { encoding: 'utf8' });
       expect(run.stderr).toContain(`fanlog: mirror: EPERM: ${root}/closed`);
       expect(run.status).toBe(1);
       expect(run.stdout).toMatch(/^scan \(start\): \d+ entries, \d+ changes, \d+ ms$/m);
