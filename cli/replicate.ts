@@ -16,12 +16,13 @@
  * entry (XRANGE, nothing changes on the server); with one, through it
  * (RedisConsumer), acknowledging with `--ack`, until a read finds nothing
  * more (pending entries are paged through, so a run without --ack ends
- * too). Entries trimmed before the group acknowledged them are reported on
- * stderr (ELOST, with their ids), the rest is printed, and it exits 1.
+ * too). Entries trimmed before the group acknowledged them (ELOST) and
+ * entries fanlog did not write (EFOREIGN) are reported on stderr with
+ * their ids, the rest is printed, and it exits 1.
  */
 import { Redis } from 'ioredis';
 import { Engine } from '../fanlog.js';
-import type { FanlogError } from '../errors.js';
+import { FanlogError } from '../errors.js';
 import { COMMAND_TIMEOUT_MS_DEFAULT, connect, redactUrl, remoteError, timed } from '../replication/connect.js';
 import { recordOfEntry } from '../replication/entry.js';
 import { RedisConsumer } from '../replication/redis-consumer.js';
@@ -78,7 +79,16 @@ export async function redisTail(options: { redis: string; stream: string; group?
         const entries = (await timed(redis.xrangeBuffer(options.stream, from, '+', 'COUNT', 1000), COMMAND_TIMEOUT_MS_DEFAULT, () => `XRANGE to Redis at ${redactUrl(options.redis)}`).catch((error: unknown) => {
           throw remoteError(error, options.redis, undefined, redis);
         })) as [Buffer, Buffer[]][];
-        for (const [id, fields] of entries) print(recordOfEntry(id.toString(), fields));
+        for (const [id, fields] of entries) {
+          try {
+            print(recordOfEntry(id.toString(), fields));
+          } catch (error) {
+            // An entry fanlog did not write is told, and the tail goes on.
+            if (!(error instanceof FanlogError)) throw error;
+            process.stderr.write(`fanlog: EFOREIGN: ${error.message.replace(/^ECORRUPT: /, '')}\n`);
+            process.exitCode = 1;
+          }
+        }
         if (entries.length < 1000) return;
         from = `(${entries[entries.length - 1]![0].toString()}`;
       }
@@ -90,8 +100,8 @@ export async function redisTail(options: { redis: string; stream: string; group?
   try {
     for (;;) {
       const batch = await reader.read({ max: 1000 }).catch((error: unknown) => {
-        // A typed loss is told, and the tail goes on with what is left.
-        if ((error as FanlogError).code !== 'ELOST') throw error;
+        // A typed loss, or an entry fanlog did not write, is told, and the tail goes on with what is left.
+        if ((error as FanlogError).code !== 'ELOST' && (error as FanlogError).code !== 'EFOREIGN') throw error;
         process.stderr.write(`fanlog: ${(error as FanlogError).message}\n`);
         process.exitCode = 1;
         return null;

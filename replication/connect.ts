@@ -2,9 +2,9 @@
  * Connections to Redis, as replication uses them, and what their failures
  * become:
  *
- * - connected before they are handed out, within `timeoutMs` (TCP, AUTH
- *   and the ready check together: a frozen server accepts the TCP
- *   connection and then answers nothing);
+ * - connected before they are handed out, within the command timeout
+ *   but at least 5 s (TCP, AUTH and the ready check together: a frozen
+ *   server accepts the TCP connection and then answers nothing);
  * - no offline queue (a command while the server is down fails fast, and
  *   the caller's own retry decides), reconnection in the background with a
  *   capped backoff;
@@ -49,9 +49,17 @@ export function checkRedisUrl(url: unknown): string {
   return url;
 }
 
-/** Connects to the server at `url` (checked): EAUTH, ETIMEDOUT or EREMOTE when it cannot, naming the URL redacted. */
-export async function connect(url: string, timeoutMs = COMMAND_TIMEOUT_MS_DEFAULT): Promise<Redis> {
+/**
+ * Connects to the server at `url` (checked): EAUTH, ETIMEDOUT or EREMOTE
+ * when it cannot, naming the URL redacted. Connecting may take
+ * `commandTimeoutMs`, and never less than the default 5 s: a TCP
+ * connection, AUTH and the ready check are three round trips on a loaded
+ * machine, where a short command timeout would refuse a server that is
+ * merely slow to accept.
+ */
+export async function connect(url: string, commandTimeoutMs = COMMAND_TIMEOUT_MS_DEFAULT): Promise<Redis> {
   checkRedisUrl(url);
+  const timeoutMs = Math.max(commandTimeoutMs, COMMAND_TIMEOUT_MS_DEFAULT);
   const redis = new Redis(url, {
     lazyConnect: true,
     connectTimeout: timeoutMs,

@@ -24,11 +24,15 @@
  * Loss is typed. An entry this reader (or a dead one it would claim from)
  * was given and that was trimmed before it was acknowledged (`trim: {
  * maxLen }` on the replicator does that to a slow group) can never be
- * read: the read that meets it acknowledges it (XACK, so that it is not
- * met again) and rejects with ELOST, `error.ids` naming the entries; the
- * live records that read took are kept and are the next read's. Every
- * command has a deadline (`commandTimeoutMs`; a blocking read its wait on
- * top): a frozen server is ETIMEDOUT.
+ * read: the read that meets it rejects with ELOST, `error.ids` naming the
+ * entries. An entry that is not a fanlog record (someone else's XADD) is
+ * told the same way, as EFOREIGN. The next read acknowledges them (XACK,
+ * so that they are not met again): only once the caller has been told,
+ * so a reader that stops in between is told again by its next run. The
+ * live records the read took are kept and returned by the next read
+ * (after the next error, when it met both kinds). Every command has a
+ * deadline (`commandTimeoutMs`; a blocking read its wait on top): a
+ * frozen server is ETIMEDOUT.
  */
 import type { Redis } from 'ioredis';
 import type { DeliveredRecord } from '../consumers/consumer.js';
@@ -63,6 +67,10 @@ export class RedisConsumer {
   #claimFrom = '0-0';
   /** Records a read took and could not return (it rejected with a loss): the next read's. */
   #kept: DeliveredRecord[] = [];
+  /** Errors a read found and has not thrown yet (a read throws one at a time). */
+  #told: FanlogError[] = [];
+  /** Entries told of (lost or foreign), to be acknowledged by the next read, once the caller has heard of them. */
+  #toClear: string[] = [];
 
   private constructor(
     private readonly redis: Redis,
@@ -105,6 +113,14 @@ export class RedisConsumer {
   async read({ max = 100, waitMs = 0 }: { max?: number; waitMs?: number } = {}): Promise<DeliveredRecord[]> {
     checkInteger('max', max, 1, 100_000);
     checkInteger('waitMs', waitMs, 0, 2 ** 31 - 1);
+    const { stream, group } = this.options;
+    if (this.#toClear.length > 0) {
+      await this.#send(this.redis.xack(stream, group, ...this.#toClear), 'XACK').catch((error: unknown) => {
+        throw this.#remote(error);
+      });
+      this.#toClear = [];
+    }
+    if (this.#told.length > 0) throw this.#told.shift()!;
     if (this.#kept.length > 0) return this.#kept.splice(0, max);
     const entries: Entry[] = [];
     const lost: string[] = [];
@@ -116,21 +132,28 @@ export class RedisConsumer {
       throw this.#remote(error);
     }
     const live: DeliveredRecord[] = [];
+    const foreign: string[] = [];
     for (const [id, fields] of entries) {
       if (fields === null) lost.push(id.toString());
-      else live.push(recordOfEntry(id.toString(), fields));
+      else {
+        const record = decoded(id.toString(), fields);
+        if (record === null) foreign.push(id.toString());
+        else live.push(record);
+      }
     }
-    if (lost.length === 0) return live;
+    if (lost.length === 0 && foreign.length === 0) return live;
     // An own pending entry found deleted is met again by the claim scan, which clears it from the group itself.
     const unique = [...new Set(lost)];
-    const { stream, group } = this.options;
-    // Cleared from the group, so that no read meets them again; the loss is told once, here.
-    await this.#send(this.redis.xack(stream, group, ...unique), 'XACK').catch((error: unknown) => {
-      throw this.#remote(error);
-    });
+    this.#toClear = [...unique, ...foreign];
     this.#kept = live;
-    const seqs = unique.map((id) => /^(\d+)-0$/.exec(id)?.[1] ?? id);
-    throw new FanlogError('ELOST', `stream '${stream}' no longer has entries group '${group}' was given and had not acknowledged (trimmed before they were): ${seqs.join(', ')}; they are cleared from the group, and the records this read took come with the next read`, { ids: unique });
+    if (unique.length > 0) {
+      const seqs = unique.map((id) => /^(\d+)-0$/.exec(id)?.[1] ?? id);
+      this.#told.push(new FanlogError('ELOST', `stream '${stream}' no longer has entries group '${group}' was given and had not acknowledged (trimmed before they were): ${seqs.join(', ')}; the next read clears them from the group and returns the records this read took`, { ids: unique }));
+    }
+    if (foreign.length > 0) {
+      this.#told.push(new FanlogError('EFOREIGN', `stream '${stream}' has entries that are not fanlog records (fanlog did not write them): ${foreign.join(', ')}; the next read acknowledges them in group '${group}' and returns the records this read took`, { ids: foreign }));
+    }
+    throw this.#told.shift()!;
   }
 
   /** Acknowledges records (XACK): the group will not give them to anyone again. */
@@ -180,5 +203,15 @@ export class RedisConsumer {
 
   #remote(error: unknown): FanlogError {
     return remoteError(error, this.options.url, `Redis at ${redactUrl(this.options.url)}`, this.redis);
+  }
+}
+
+/** The record an entry holds, or null when it is not a fanlog record (its ID is not `<seq>-0`, it has no `record` field, or that does not decode). */
+function decoded(id: string, fields: Buffer[]): DeliveredRecord | null {
+  try {
+    return recordOfEntry(id, fields);
+  } catch (error) {
+    if (error instanceof FanlogError) return null;
+    throw error;
   }
 }

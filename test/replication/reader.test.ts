@@ -3,7 +3,8 @@
  * was given and that were trimmed before it acknowledged them (its own, or
  * another reader's it would claim) are a typed loss, ELOST naming their
  * ids, and are cleared from the group; nothing else that read took is
- * dropped: the next read delivers it. A reader with more pending entries
+ * dropped: the next read delivers it. An entry that is not a fanlog record
+ * is told the same way (EFOREIGN), not met again and again. A reader with more pending entries
  * than one read takes pages forward through them, so `fanlog redis-tail
  * --group` without --ack ends.
  */
@@ -45,12 +46,11 @@ it("reports a reader's own pending entries trimmed away as ELOST with their ids,
   expect(`${error.code} ${error.message}`).toMatch(/^ELOST /);
   expect(error.ids).toEqual(ids(held));
   expect(error.message).toMatch(/trimmed/);
-  // Cleared: no longer pending for anyone.
-  const pending = ((await f.redis.xpending('changes', 'g', '-', '+', 100)) as [string][]).map(([id]) => id);
-  expect(pending.filter((id) => ids(held).includes(id))).toEqual([]);
-  // What that read took from the stream comes with the next read, and then nothing is left.
+  // What that read took from the stream comes with the next read, which clears the lost ones from the group.
   const next = await again.read({ max: 100 });
   expect(ids(next)).toEqual(live);
+  const pending = ((await f.redis.xpending('changes', 'g', '-', '+', 100)) as [string][]).map(([id]) => id);
+  expect(pending.filter((id) => ids(held).includes(id))).toEqual([]);
   await again.ack(next);
   expect(await again.read({ max: 100 })).toEqual([]);
   again.close();
@@ -74,6 +74,26 @@ it("reports entries a dead reader held and that were trimmed as ELOST to the rea
   expect(await f.redis.xpending('changes', 'g', '-', '+', 100, 'dead')).toEqual([]);
   survivor.close();
   await replicator.stop();
+});
+
+it('tells an entry fanlog did not write as EFOREIGN, clears it once told, and delivers the records around it', async () => {
+  const { engine, replicator } = await replicatedStream(3);
+  await replicator.stop();
+  const before = await streamIds(f.redis, 'changes');
+  const foreign = (await f.redis.xadd('changes', '*', 'k', 'v'))!;
+  // Told, then stopped before its next read: the next run is told again (the entry was not cleared behind its back).
+  const stopped = await open('c');
+  expect(((await rejection(() => stopped.read({ max: 100 }))) as FanlogError).ids).toEqual([foreign]);
+  stopped.close();
+  const reader = await open('c');
+  const error = (await rejection(() => reader.read({ max: 100 }))) as FanlogError;
+  expect(`${error.code} ${error.message}`).toMatch(/^EFOREIGN /);
+  expect(error.ids).toEqual([foreign]);
+  expect(ids(await reader.read({ max: 100 }))).toEqual(before);
+  expect(await reader.read({ max: 100 })).toEqual([]);
+  expect(await f.redis.xpending('changes', 'g', '-', '+', 100, 'c')).toHaveLength(before.length);
+  reader.close();
+  expect(engine.journal.durableSeq).toBeGreaterThan(0n);
 });
 
 it('pages forward through more pending entries than one read takes, so redis-tail --group without --ack ends', async () => {
