@@ -58,7 +58,11 @@ export function planFaults(prng: Prng, steps: number): Fault[] {
     if (at !== null) faults.push({ kind: 'foreign', at, how: prng.pick(['xadd', 'xadd', 'xsetid', 'hidden'] as const) });
   }
   if (prng.chance(0.5)) {
-    const at = free(2, steps);
+    // Just before a window when there is one: a second replicator that started anyway (it must not) then
+    // meets retries that reorder its batches and the first one's.
+    const windows = faults.filter((fault): fault is Extract<Fault, { kind: 'kill' | 'freeze' }> => fault.kind === 'kill' || fault.kind === 'freeze');
+    const before = windows.map((fault) => fault.at - 1).filter((step) => step >= 2 && !busy.has(step));
+    const at = before.length > 0 && prng.chance(0.7) ? prng.pick(before) : free(2, steps - 3);
     if (at !== null) faults.push({ kind: 'second', at, other: prng.chance(0.5) });
   }
   for (let trims = prng.int(3); trims > 0; trims--) {

@@ -20,8 +20,10 @@
  *   foreign   an entry fanlog did not write: XADD *, XSETID higher, or an
  *             XADD deleted again and the id set back
  *   second    a second replicator: of this engine (must be EBUSY, by
- *             stream and by name), or of another journal (must stop with
- *             EJOURNALID, writing nothing)
+ *             stream and by name; it is asked for in the middle of a
+ *             burst of records, and one that starts anyway runs beside
+ *             the first to the end), or of another journal (must stop
+ *             with EJOURNALID, writing nothing)
  *   trim      XTRIM MINID at a seeded entry, now and then just above a
  *             batch a reader holds unacknowledged, then that reader is
  *             restarted, or killed for good (its entries claimed)
@@ -56,6 +58,8 @@ class RunState {
   replicator!: Replicator;
   /** Every replicator started, the main one last. */
   readonly replicators: Replicator[] = [];
+  /** Second replicators of the engine that started though they must not (EBUSY); stopped once the main one has settled. */
+  readonly extras: Replicator[] = [];
   readonly foreignIds: string[] = [];
   /** What the run put into the stream that fanlog did not write: nothing, or something before the replicator's first entry (a stream of no journal), or after. */
   foreign: 'none' | 'before' | 'after' = 'none';
@@ -88,10 +92,11 @@ export async function replicationRun(runSeed: number, base: string): Promise<Run
     for (const made of names.dirs) await engine.fs.mkdir(made);
     const fds: number[] = [];
     for (let step = 0; step <= steps; step++) {
-      if (step < steps) {
-        for (let call = prng.between(1, 4); call > 0; call--) await randomCall(engine.fs, names, fds, prng, { pid: 7, uid: 0, gid: 0 })().catch(() => undefined);
-      }
-      for (const fault of faults) await applyFault(fault, step, { prng, model, server, redis, engine, state, readers, dir });
+      const calls = async (count: number): Promise<void> => {
+        for (let call = count; call > 0; call--) await randomCall(engine.fs, names, fds, prng, { pid: 7, uid: 0, gid: 0 })().catch(() => undefined);
+      };
+      if (step < steps) await calls(prng.between(1, 4));
+      for (const fault of faults) await applyFault(fault, step, { prng, model, server, redis, engine, state, readers, calls });
       // The seeded pause lets the replicator and the readers run between steps.
       await sleep(prng.between(0, 20));
     }
@@ -101,7 +106,7 @@ export async function replicationRun(runSeed: number, base: string): Promise<Run
     model.violation(0, `the replication run failed: ${(error as Error).stack ?? String(error)}`);
   } finally {
     for (const reader of readers) await reader.stop();
-    for (const replicator of state.replicators) await replicator.stop();
+    for (const replicator of [...state.extras, ...state.replicators]) await replicator.stop();
     await engine.close().catch(() => undefined);
     redis.disconnect();
     await server.stop();
@@ -123,7 +128,8 @@ interface FaultContext {
   engine: Engine;
   state: RunState;
   readers: RemoteReader[];
-  dir: string;
+  /** Makes that many filesystem calls. */
+  calls: (count: number) => Promise<void>;
 }
 
 /** Does what `fault` does at `step`, if anything. */
@@ -202,20 +208,24 @@ return id
 `;
 
 /** A second replicator: of this engine, EBUSY by stream and by name; of another journal, it stops with EJOURNALID. */
-async function secondReplicator(other: boolean, { server, engine, model, state, redis }: FaultContext): Promise<void> {
+async function secondReplicator(other: boolean, { server, engine, model, state, redis, calls }: FaultContext): Promise<void> {
   const running = state.replicator.stats().state;
   if (!other) {
     if (running !== 'running' && running !== 'retrying') return;
+    // Asked for during a burst of records: one that starts anyway (it must not) takes its share of them.
+    const burst = calls(60);
     for (const options of [{ url: server.url, stream: STREAM }, { url: server.url, stream: STREAM, consumer: 'another' }, { url: server.url, stream: 'elsewhere', consumer: state.replicator.consumer }]) {
-      const code = await engine.replicate({ ...options, commandTimeoutMs: COMMAND_TIMEOUT_MS }).then(
-        async (second) => {
-          await second.stop();
+      const code = await engine.replicate({ ...options, batchRecords: 7, commandTimeoutMs: COMMAND_TIMEOUT_MS }).then(
+        (second) => {
+          // One that starts anyway runs beside the first to the end of the run: what two writers do to the stream is checked too.
+          state.extras.push(second);
           return 'started';
         },
         (error: FanlogError) => error.code,
       );
       model.check(9, code === 'EBUSY', () => `a second replicator of the engine (${JSON.stringify(options)}) gave ${code}, not EBUSY`);
     }
+    await burst;
     return;
   }
   // Only once this journal's replicator has claimed the stream (else the other one may take it first, rightly).
@@ -262,6 +272,7 @@ async function settle(engine: Engine, server: RedisServer, redis: Redis, state: 
   const drained = await drain(redis, SETTLE_MS);
   model.check(9, drained, () => `the readers did not drain the group within ${SETTLE_MS} ms`);
   for (const reader of readers) await reader.stop();
+  for (const extra of state.extras) await extra.stop();
   await replicator.stop();
   const entries = (await redis.xrangeBuffer(STREAM, '-', '+')) as [Buffer, Buffer[]][];
   return {
