@@ -10,6 +10,9 @@
  * restart it under the same name (its own pending entries are then read
  * again, and those trimmed meanwhile must be told as lost), or kill it for
  * good (another reader must claim what it held: `claimIdleMs` is short).
+ * Connections are dropped only between a read and the next, never with an
+ * ack in flight: an ack the server applied and whose reply was cut off
+ * would be missing from `acked`, and the check would blame the reader.
  */
 import type { DeliveredRecord } from '../consumers/consumer.js';
 import type { FanlogError } from '../errors.js';
@@ -32,6 +35,9 @@ export class RemoteReader {
   #reader: RedisConsumer | null = null;
   #running = true;
   #dead = false;
+  /** Set by restart(): done by the loop between two reads. */
+  #restart: 'reopen' | 'die' | null = null;
+  #dying = false;
   #hold: ((ids: string[]) => void) | null = null;
   readonly #loop: Promise<void>;
 
@@ -58,25 +64,40 @@ export class RemoteReader {
     });
   }
 
-  /** Drops the connection (and whatever it holds unacknowledged); the loop opens a new one under the same name, unless `forGood`. */
+  /**
+   * Drops the connection (and whatever it holds unacknowledged) between two
+   * reads, so that no ack is in flight; the loop opens a new one under the
+   * same name, unless `forGood`.
+   */
   restart(forGood = false): void {
-    this.#dead = forGood;
-    this.#reader?.close();
-    this.#reader = null;
+    this.#restart = forGood ? 'die' : 'reopen';
+    if (forGood) this.#dying = true;
   }
 
   get alive(): boolean {
-    return !this.#dead;
+    return !this.#dying;
   }
 
+  /**
+   * Stops the loop, then closes the connection: a read or an ack in flight
+   * ends first (within its wait and the command timeout), so that an ack
+   * the server applied is never missing from `acked`.
+   */
   async stop(): Promise<void> {
     this.#running = false;
-    this.#reader?.close();
     await this.#loop;
+    this.#reader?.close();
   }
 
   async #run(): Promise<void> {
     while (this.#running && !this.#dead) {
+      if (this.#restart !== null) {
+        this.#dead = this.#restart === 'die';
+        this.#restart = null;
+        this.#reader?.close();
+        this.#reader = null;
+        continue;
+      }
       const reader = this.#reader ?? (await this.#open());
       if (reader === null) continue;
       let batch: DeliveredRecord[];
