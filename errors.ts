@@ -36,7 +36,7 @@ export type FanlogErrorCode =
   | 'EEVICTED' // a consumer was evicted and must rescan
   | 'EREPLACED' // a consumer object is retired: its name was registered again
   | 'EREMOTE' // a remote server (Redis) cannot be reached or refused
-  | 'ELOST' // a replica lost records fanlog had acknowledged into it
+  | 'ELOST' // a replica lost records fanlog had acknowledged into it, or a remote reader's entries were trimmed before it acknowledged them
   | 'EFOREIGN' // a replica holds an entry fanlog did not write
   | 'EAUTH' // a remote server (Redis) refused the credentials
   | 'ETIMEDOUT' // a remote server (Redis) did not answer in time
@@ -56,6 +56,12 @@ export interface FanlogErrorDetails {
   key?: string;
   /** ECORRUPT in the journal's content: the seq of the record that cannot be used. */
   seq?: bigint;
+  /**
+   * Stream entry IDs: for EFOREIGN, the entries fanlog did not write (the
+   * first ten); for ELOST from a remote reader, the entries it was given
+   * and that were trimmed before it acknowledged them.
+   */
+  ids?: string[];
 }
 
 export class FanlogError extends Error {
@@ -65,6 +71,7 @@ export class FanlogError extends Error {
   readonly lost: { fromSeq: bigint; toSeq: bigint } | undefined;
   readonly key: string | undefined;
   readonly seq: bigint | undefined;
+  readonly ids: string[] | undefined;
 
   constructor(code: FanlogErrorCode, message: string, details: FanlogErrorDetails = {}) {
     super(`${code}: ${message}`, details.cause === undefined ? undefined : { cause: details.cause });
@@ -75,6 +82,7 @@ export class FanlogError extends Error {
     this.lost = details.lost;
     this.key = details.key;
     this.seq = details.seq;
+    this.ids = details.ids;
   }
 }
 

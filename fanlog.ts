@@ -39,6 +39,8 @@ export class Engine extends EngineCore {
   /** Filters consumers may attach, by name. */
   readonly filters = new Filters();
   readonly consumers: Consumers;
+  /** The replicators metrics show: running ones, and failed ones until another starts for their stream. */
+  readonly #replicators = new Set<Replicator>();
 
   private constructor(parts: EngineParts, consumerDefaults: { lagRecordsMax: number | null; idleMsMax: number | null }) {
     super(parts);
@@ -54,20 +56,28 @@ export class Engine extends EngineCore {
       for await (const { payload } of this.journal.read({ from: seq, to: seq })) return u64At(payload, RECORD_TIME_AT);
       return null;
     };
-    return collectMetrics({ journal: this.journal, checkpointSeq: this.checkpointSeq, consumers: this.consumers, groups: this.groups, recordTime });
+    return collectMetrics({ journal: this.journal, checkpointSeq: this.checkpointSeq, consumers: this.consumers, groups: this.groups, recordTime, replicators: [...this.#replicators] });
   }
 
   /**
    * Replicates the changelog into a Redis stream, exactly once by seq
    * (replication/replicator.ts): resolves with the running Replicator once
-   * it is connected (EREMOTE when Redis cannot be reached; the engine goes
-   * on either way) and its consumer is registered.
+   * it is connected (EREMOTE when Redis cannot be reached, EAUTH when it
+   * refuses the password, ETIMEDOUT when it does not answer; the engine
+   * goes on either way) and its consumer is registered. EBUSY when a
+   * replicator of this engine already writes that stream or uses that
+   * consumer name.
    */
   async replicate(options: ReplicateOptions): Promise<Replicator> {
     this.checkWritable();
     // Loaded on first use: an engine that never replicates never loads the Redis client.
     const { Replicator: replicator } = await import('./replication/replicator.js');
-    return replicator.start(this.consumers, this.journal, options);
+    const started = await replicator.start(this.consumers, this.journal, options);
+    for (const other of this.#replicators) if (other.stream === started.stream && other.consumer === started.consumer) this.#replicators.delete(other);
+    this.#replicators.add(started);
+    // A stopped replicator leaves the metrics; a failed one stays, to be seen.
+    started.done.then(() => this.#replicators.delete(started), () => undefined);
+    return started;
   }
 
   /**

@@ -9,6 +9,12 @@
  * has not acknowledged (0 when caught up), by the engine's clock. Fields a
  * lock-free view (`fanlog stat` beside a running application) cannot know
  * are null there, never guessed.
+ *
+ * Replicators (`engine.replicate`) show with their state, lag and stall:
+ * every one running, and one that failed until another starts for its
+ * stream or the engine closes. Their URLs are redacted (no credential);
+ * the Prometheus text labels them by stream and consumer only. A lock-free
+ * view cannot see them: `replicators` is absent there.
  */
 import type { ConsumerInfo } from './consumers/consumer.js';
 import type { GroupInfo } from './engine/notify/groups.js';
@@ -44,7 +50,26 @@ export interface EngineMetrics {
     timeouts: number | null;
     evicted: boolean;
   }[];
+  /** The engine's replicators; absent where unknown (a lock-free view). */
+  replicators?: ReplicatorMetrics[];
 }
+
+/** One replicator, as metrics show it (replication/replicator.ts gives it). */
+export interface ReplicatorMetrics {
+  stream: string;
+  consumer: string;
+  /** The Redis URL, its credentials redacted. */
+  url: string;
+  state: 'running' | 'retrying' | 'stopping' | 'stopped' | 'failed';
+  replicatedSeq: bigint;
+  lagRecords: bigint;
+  /** How long it has gone without a successful answer from Redis (0 when the last one succeeded). */
+  stalledMs: number;
+  retries: number;
+  lastErrorCode: string | null;
+}
+
+const REPLICATOR_STATES: readonly ReplicatorMetrics['state'][] = ['running', 'retrying', 'stopping', 'stopped', 'failed'];
 
 /** The parts of an engine metrics are taken from (fanlog.ts passes the engine). */
 export interface MetricsSource {
@@ -62,6 +87,8 @@ export interface MetricsSource {
   groups: { list(): GroupInfo[] };
   /** The time (ns) of record `seq`. */
   recordTime(seq: bigint): Promise<bigint | null>;
+  /** The engine's replicators. */
+  replicators?: { metrics(): ReplicatorMetrics }[];
 }
 
 export async function collectMetrics(source: MetricsSource): Promise<EngineMetrics> {
@@ -92,6 +119,7 @@ export async function collectMetrics(source: MetricsSource): Promise<EngineMetri
       timeouts: group.timeouts,
       evicted: group.evicted,
     })),
+    ...(source.replicators === undefined ? {} : { replicators: source.replicators.map((replicator) => replicator.metrics()) }),
   };
 }
 
@@ -135,5 +163,12 @@ export function prometheusText(metrics: EngineMetrics, dir: string): string {
   metric('group_queued_events', 'gauge', 'Events queued for the group\'s listener.', metrics.groups.map((g) => [group(g), g.queued]));
   metric('group_pending_permissions', 'gauge', 'Permission events not answered yet.', metrics.groups.map((g) => [group(g), g.pendingPermissions]));
   metric('group_timeouts_total', 'counter', 'Permission events answered by the group\'s timeout since the engine opened.', metrics.groups.map((g) => [group(g), g.timeouts]));
+  const replicators = metrics.replicators ?? [];
+  const replicator = (r: ReplicatorMetrics): string => `stream="${label(r.stream)}",consumer="${label(r.consumer)}"`;
+  metric('replicator_replicated_seq', 'gauge', 'Seq of the last record the replicator appended to its stream and acknowledged.', replicators.map((r) => [replicator(r), r.replicatedSeq]));
+  metric('replicator_lag_records', 'gauge', 'Records durable in fanlog and not yet in the replicator\'s stream.', replicators.map((r) => [replicator(r), r.lagRecords]));
+  metric('replicator_stalled_seconds', 'gauge', 'Time the replicator has gone without a successful answer from Redis (0 when the last one succeeded).', replicators.map((r) => [replicator(r), r.stalledMs / 1000]));
+  metric('replicator_retries_total', 'counter', 'Redis errors the replicator retried since it started.', replicators.map((r) => [replicator(r), r.retries]));
+  metric('replicator_state', 'gauge', '1 for the replicator\'s current state (failed: stopped by an error, see its lastError).', replicators.flatMap((r) => REPLICATOR_STATES.map((state): [string, number] => [`${replicator(r)},state="${state}"`, r.state === state ? 1 : 0])));
   return `${lines.join('\n')}\n`;
 }

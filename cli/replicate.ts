@@ -4,16 +4,25 @@
  *
  * `replicate --redis URL --stream S [--follow] [--json]` opens the engine
  * (it takes the lock: `--wait`), replicates until caught up with what was
- * durable when it started, or with `--follow` until SIGINT or SIGTERM, and
- * prints the replicator's stats; a progress bar on a terminal.
+ * durable when it started (the stream checked whole once more at the end),
+ * or with `--follow` until SIGINT or SIGTERM, and prints the replicator's
+ * stats; a progress bar on a terminal. SIGINT and SIGTERM stop it in
+ * either mode within the replicator's command timeout (5 s), even when
+ * Redis does not answer; a final error (ELOST, EFOREIGN, ...) exits 1.
+ * Nothing it prints holds the URL's credentials.
  *
  * `redis-tail --redis URL --stream S [--group G --consumer C [--ack]]`
  * prints the stream's entries in `tail`'s formats: without a group, every
  * entry (XRANGE, nothing changes on the server); with one, through it
- * (RedisConsumer), acknowledging with `--ack`.
+ * (RedisConsumer), acknowledging with `--ack`, until a read finds nothing
+ * more (pending entries are paged through, so a run without --ack ends
+ * too). Entries trimmed before the group acknowledged them (ELOST) and
+ * entries fanlog did not write (EFOREIGN) are reported on stderr with
+ * their ids, the rest is printed, and it exits 1.
  */
 import { Redis } from 'ioredis';
-import { connect } from '../replication/connect.js';
+import { FanlogError } from '../errors.js';
+import { COMMAND_TIMEOUT_MS_DEFAULT, connect, redactUrl, remoteError, timed } from '../replication/connect.js';
 import { recordOfEntry } from '../replication/entry.js';
 import { RedisConsumer } from '../replication/redis-consumer.js';
 import type { ReplicatorStats } from '../replication/replicator.js';
@@ -33,17 +42,15 @@ export async function replicateCommand(options: CommonOptions & { redis: string;
     const total = Number(start.lagRecords);
     const bar = options.json === true ? null : progressBar('records', Math.max(total, 1), { stream: process.stderr, quietOnPipe: true });
     const timer = bar === null ? null : setInterval(() => bar.update(Math.min(total, replicator.stats().records)), 200);
+    let signalled: () => void = () => undefined;
+    const signal = new Promise<void>((resolve) => (signalled = resolve));
+    process.once('SIGINT', signalled);
+    process.once('SIGTERM', signalled);
     try {
-      if (options.follow === true) {
-        await new Promise<void>((resolve) => {
-          process.once('SIGINT', resolve);
-          process.once('SIGTERM', resolve);
-          replicator.done.then(resolve, resolve);
-        });
-      } else {
-        await Promise.race([replicator.caughtUp(), replicator.done]);
-      }
+      await Promise.race([signal, options.follow === true ? replicator.done : replicator.caughtUp()]);
     } finally {
+      process.off('SIGINT', signalled);
+      process.off('SIGTERM', signalled);
       if (timer !== null) clearInterval(timer);
       bar?.update(Math.min(total, replicator.stats().records));
       bar?.stop();
@@ -69,8 +76,19 @@ export async function redisTail(options: { redis: string; stream: string; group?
     try {
       let from = '-';
       for (;;) {
-        const entries = (await redis.xrangeBuffer(options.stream, from, '+', 'COUNT', 1000)) as [Buffer, Buffer[]][];
-        for (const [id, fields] of entries) print(recordOfEntry(id.toString(), fields));
+        const entries = (await timed(redis.xrangeBuffer(options.stream, from, '+', 'COUNT', 1000), COMMAND_TIMEOUT_MS_DEFAULT, () => `XRANGE to Redis at ${redactUrl(options.redis)}`).catch((error: unknown) => {
+          throw remoteError(error, options.redis, undefined, redis);
+        })) as [Buffer, Buffer[]][];
+        for (const [id, fields] of entries) {
+          try {
+            print(recordOfEntry(id.toString(), fields));
+          } catch (error) {
+            // An entry fanlog did not write is told, and the tail goes on.
+            if (!(error instanceof FanlogError)) throw error;
+            process.stderr.write(`fanlog: EFOREIGN: ${error.message.replace(/^ECORRUPT: /, '')}\n`);
+            process.exitCode = 1;
+          }
+        }
         if (entries.length < 1000) return;
         from = `(${entries[entries.length - 1]![0].toString()}`;
       }
@@ -80,7 +98,16 @@ export async function redisTail(options: { redis: string; stream: string; group?
   }
   const reader = await RedisConsumer.open({ url: options.redis, stream: options.stream, group: options.group, consumer: options.consumer ?? 'redis-tail' });
   try {
-    for (let batch = await reader.read({ max: 1000 }); batch.length > 0; batch = await reader.read({ max: 1000 })) {
+    for (;;) {
+      const batch = await reader.read({ max: 1000 }).catch((error: unknown) => {
+        // A typed loss, or an entry fanlog did not write, is told, and the tail goes on with what is left.
+        if ((error as FanlogError).code !== 'ELOST' && (error as FanlogError).code !== 'EFOREIGN') throw error;
+        process.stderr.write(`fanlog: ${(error as FanlogError).message}\n`);
+        process.exitCode = 1;
+        return null;
+      });
+      if (batch === null) continue;
+      if (batch.length === 0) return;
       for (const record of batch) print(record);
       if (options.ack === true) await reader.ack(batch);
     }

@@ -7,4 +7,4 @@
  */
 export { RedisConsumer, type RedisConsumerOptions } from './redis-consumer.js';
 export { recordOfEntry } from './entry.js';
-export type { ReplicateOptions, Replicator, ReplicatorStats } from './replicator.js';
+export type { ReplicateOptions, Replicator, ReplicatorState, ReplicatorStats } from './replicator.js';

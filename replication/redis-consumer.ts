@@ -12,21 +12,37 @@
  * `open` creates the group if it is missing (from the stream's start, or
  * `from: '$'` for new entries only). `read` gives, in this order: entries
  * this consumer name was given and did not acknowledge (a restart of the
- * same reader), entries another reader of the group has left unacknowledged
- * for `claimIdleMs` (XAUTOCLAIM: it died holding them), then new entries
- * (XREADGROUP `>`), at most `max` in all. Records come back decoded from
- * the entry's `record` field, shaped like a fanlog consumer's
- * DeliveredRecord (plain objects). Delivery is at least once, as Redis
- * groups give it: a reader acknowledges after its own work is durable.
+ * same reader), paged forward from one read to the next; entries another
+ * reader of the group has left unacknowledged for `claimIdleMs`
+ * (XAUTOCLAIM, its cursor kept from one read to the next: it died holding
+ * them); then new entries (XREADGROUP `>`), at most `max` in all. Records
+ * come back decoded from the entry's `record` field, shaped like a fanlog
+ * consumer's DeliveredRecord (plain objects). Delivery is at least once, as
+ * Redis groups give it: a reader acknowledges after its own work is
+ * durable.
+ *
+ * Loss is typed. An entry this reader (or a dead one it would claim from)
+ * was given and that was trimmed before it was acknowledged (`trim: {
+ * maxLen }` on the replicator does that to a slow group) can never be
+ * read: the read that meets it rejects with ELOST, `error.ids` naming the
+ * entries. An entry that is not a fanlog record (someone else's XADD) is
+ * told the same way, as EFOREIGN. The next read acknowledges them (XACK,
+ * so that they are not met again): only once the caller has been told,
+ * so a reader that stops in between is told again by its next run. The
+ * live records the read took are kept and returned by the next read
+ * (after the next error, when it met both kinds). Every command has a
+ * deadline (`commandTimeoutMs`; a blocking read its wait on top): a
+ * frozen server is ETIMEDOUT.
  */
 import type { Redis } from 'ioredis';
 import type { DeliveredRecord } from '../consumers/consumer.js';
 import { FanlogError, invalid } from '../errors.js';
 import { checkInteger, checkOptions } from '../validate.js';
-import { checkRedisUrl, connect } from './connect.js';
+import { checkRedisUrl, COMMAND_TIMEOUT_MS_DEFAULT, connect, redactUrl, remoteError, timed } from './connect.js';
 import { recordOfEntry } from './entry.js';
 
 export interface RedisConsumerOptions {
+  /** `redis://[[user]:password@]host:port[/db]`. */
   url: string;
   stream: string;
   /** The consumer group. */
@@ -37,13 +53,24 @@ export interface RedisConsumerOptions {
   claimIdleMs?: number;
   /** Where a new group starts: '0' (the stream's start, default) or '$' (new entries only). */
   from?: '0' | '$';
+  /** How long a command may take before it is ETIMEDOUT, in ms (a blocking read: its wait on top); default 5000. */
+  commandTimeoutMs?: number;
 }
 
-type Entry = [id: Buffer, fields: Buffer[]];
+/** An entry as XREADGROUP and XAUTOCLAIM give it: fields null when the entry was deleted (trimmed) after it was delivered. */
+type Entry = [id: Buffer, fields: Buffer[] | null];
 
 export class RedisConsumer {
-  /** Whether this reader's own unacknowledged entries were read back since it opened. */
-  #ownPendingRead = false;
+  /** Where the next page of this reader's own unacknowledged entries starts (exclusive); null once they are all read. */
+  #ownPendingAfter: string | null = '0';
+  /** XAUTOCLAIM's cursor: where the next claim scan of the group's pending entries goes on. */
+  #claimFrom = '0-0';
+  /** Records a read took and could not return (it rejected with a loss): the next read's. */
+  #kept: DeliveredRecord[] = [];
+  /** Errors a read found and has not thrown yet (a read throws one at a time). */
+  #told: FanlogError[] = [];
+  /** Entries told of (lost or foreign), to be acknowledged by the next read, once the caller has heard of them. */
+  #toClear: string[] = [];
 
   private constructor(
     private readonly redis: Redis,
@@ -51,7 +78,7 @@ export class RedisConsumer {
   ) {}
 
   static async open(options: RedisConsumerOptions): Promise<RedisConsumer> {
-    const opts = checkOptions<RedisConsumerOptions>('options', options, ['url', 'stream', 'group', 'consumer', 'claimIdleMs', 'from']);
+    const opts = checkOptions<RedisConsumerOptions>('options', options, ['url', 'stream', 'group', 'consumer', 'claimIdleMs', 'from', 'commandTimeoutMs']);
     for (const name of ['url', 'stream', 'group', 'consumer'] as const) {
       if (typeof opts[name] !== 'string' || opts[name]!.length === 0) throw invalid(`${name} must be a non-empty string`);
     }
@@ -63,67 +90,128 @@ export class RedisConsumer {
       consumer: opts.consumer!,
       claimIdleMs: checkInteger('claimIdleMs', opts.claimIdleMs ?? 30_000, 1, 2 ** 31 - 1),
       from: opts.from === '$' ? '$' : '0',
+      commandTimeoutMs: checkInteger('commandTimeoutMs', opts.commandTimeoutMs ?? COMMAND_TIMEOUT_MS_DEFAULT, 1, 2 ** 31 - 1),
     };
-    const redis = await connect(checked.url);
+    const redis = await connect(checked.url, checked.commandTimeoutMs);
+    const reader = new RedisConsumer(redis, checked);
     try {
-      await redis.xgroup('CREATE', checked.stream, checked.group, checked.from, 'MKSTREAM');
+      await reader.#send(redis.xgroup('CREATE', checked.stream, checked.group, checked.from, 'MKSTREAM'), 'XGROUP CREATE');
     } catch (error) {
       if (!String((error as Error).message).startsWith('BUSYGROUP')) {
         redis.disconnect();
-        throw remote(error, checked.url);
+        throw reader.#remote(error);
       }
     }
-    return new RedisConsumer(redis, checked);
+    return reader;
   }
 
-  /** Up to `max` records: this reader's own unacknowledged ones first, then claimed ones, then new ones (waiting up to `waitMs`). */
+  /**
+   * Up to `max` records: this reader's own unacknowledged ones first, then
+   * claimed ones, then new ones (waiting up to `waitMs`). ELOST, naming
+   * them, when entries it would deliver were trimmed away (see above).
+   */
   async read({ max = 100, waitMs = 0 }: { max?: number; waitMs?: number } = {}): Promise<DeliveredRecord[]> {
     checkInteger('max', max, 1, 100_000);
     checkInteger('waitMs', waitMs, 0, 2 ** 31 - 1);
-    const { stream, group, consumer, claimIdleMs, url } = this.options;
-    const entries: Entry[] = [];
-    try {
-      if (!this.#ownPendingRead) {
-        const own = (await this.redis.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', max, 'STREAMS', stream, '0')) as [Buffer, Entry[]][] | null;
-        const pending = own?.[0]?.[1] ?? [];
-        entries.push(...pending);
-        if (pending.length < max) this.#ownPendingRead = true;
-      }
-      if (entries.length < max) {
-        const [, claimed] = (await this.redis.callBuffer('XAUTOCLAIM', stream, group, consumer, claimIdleMs, '0-0', 'COUNT', max - entries.length)) as [Buffer, Entry[]];
-        entries.push(...claimed.filter((entry) => entry !== null && entry[1] !== null));
-      }
-      if (entries.length < max) {
-        const count = max - entries.length;
-        const fresh = (
-          entries.length === 0 && waitMs > 0
-            ? await this.redis.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'BLOCK', waitMs, 'STREAMS', stream, '>')
-            : await this.redis.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, '>')
-        ) as [Buffer, Entry[]][] | null;
-        entries.push(...(fresh?.[0]?.[1] ?? []));
-      }
-    } catch (error) {
-      throw remote(error, url);
+    const { stream, group } = this.options;
+    if (this.#toClear.length > 0) {
+      await this.#send(this.redis.xack(stream, group, ...this.#toClear), 'XACK').catch((error: unknown) => {
+        throw this.#remote(error);
+      });
+      this.#toClear = [];
     }
-    return entries.map(([id, fields]) => recordOfEntry(id.toString(), fields));
+    if (this.#told.length > 0) throw this.#told.shift()!;
+    if (this.#kept.length > 0) return this.#kept.splice(0, max);
+    const entries: Entry[] = [];
+    const lost: string[] = [];
+    try {
+      if (this.#ownPendingAfter !== null) await this.#readOwnPending(max, entries);
+      if (entries.length < max) lost.push(...(await this.#claim(max - entries.length, entries)));
+      if (entries.length < max) await this.#readNew(max - entries.length, entries.length === 0 && lost.length === 0 ? waitMs : 0, entries);
+    } catch (error) {
+      throw this.#remote(error);
+    }
+    const live: DeliveredRecord[] = [];
+    const foreign: string[] = [];
+    for (const [id, fields] of entries) {
+      if (fields === null) lost.push(id.toString());
+      else {
+        const record = decoded(id.toString(), fields);
+        if (record === null) foreign.push(id.toString());
+        else live.push(record);
+      }
+    }
+    if (lost.length === 0 && foreign.length === 0) return live;
+    // An own pending entry found deleted is met again by the claim scan, which clears it from the group itself.
+    const unique = [...new Set(lost)];
+    this.#toClear = [...unique, ...foreign];
+    this.#kept = live;
+    if (unique.length > 0) {
+      const seqs = unique.map((id) => /^(\d+)-0$/.exec(id)?.[1] ?? id);
+      this.#told.push(new FanlogError('ELOST', `stream '${stream}' no longer has entries group '${group}' was given and had not acknowledged (trimmed before they were): ${seqs.join(', ')}; the next read clears them from the group and returns the records this read took`, { ids: unique }));
+    }
+    if (foreign.length > 0) {
+      this.#told.push(new FanlogError('EFOREIGN', `stream '${stream}' has entries that are not fanlog records (fanlog did not write them): ${foreign.join(', ')}; the next read acknowledges them in group '${group}' and returns the records this read took`, { ids: foreign }));
+    }
+    throw this.#told.shift()!;
   }
 
   /** Acknowledges records (XACK): the group will not give them to anyone again. */
   async ack(records: readonly { seq: bigint }[]): Promise<number> {
     if (records.length === 0) return 0;
     try {
-      return (await this.redis.xack(this.options.stream, this.options.group, ...records.map((record) => `${record.seq}-0`))) as number;
+      return (await this.#send(this.redis.xack(this.options.stream, this.options.group, ...records.map((record) => `${record.seq}-0`)), 'XACK')) as number;
     } catch (error) {
-      throw remote(error, this.options.url);
+      throw this.#remote(error);
     }
   }
 
   close(): void {
     this.redis.disconnect();
   }
+
+  /** The next page of this reader's own unacknowledged entries (XREADGROUP from an ID), paging forward until there are no more. */
+  async #readOwnPending(count: number, into: Entry[]): Promise<void> {
+    const { stream, group, consumer } = this.options;
+    const reply = (await this.#send(this.redis.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, this.#ownPendingAfter!), 'XREADGROUP')) as [Buffer, Entry[]][] | null;
+    const page = reply?.[0]?.[1] ?? [];
+    into.push(...page);
+    this.#ownPendingAfter = page.length < count ? null : page[page.length - 1]![0].toString();
+  }
+
+  /** Claims entries other readers left idle (XAUTOCLAIM, from its kept cursor); returns the IDs it found deleted. */
+  async #claim(count: number, into: Entry[]): Promise<string[]> {
+    const { stream, group, consumer, claimIdleMs } = this.options;
+    const [next, claimed, deleted] = (await this.#send(this.redis.callBuffer('XAUTOCLAIM', stream, group, consumer, claimIdleMs, this.#claimFrom, 'COUNT', count), 'XAUTOCLAIM')) as [Buffer, (Entry | null)[], Buffer[] | undefined];
+    this.#claimFrom = next.toString();
+    // Redis 7 removes deleted entries from the group itself and lists them apart; 6.2 returns them with null fields.
+    into.push(...claimed.filter((entry): entry is Entry => entry !== null));
+    return (deleted ?? []).map((id) => id.toString());
+  }
+
+  /** New entries (XREADGROUP `>`), blocking up to `waitMs` when it may. */
+  async #readNew(count: number, waitMs: number, into: Entry[]): Promise<void> {
+    const { stream, group, consumer } = this.options;
+    const block = waitMs > 0 ? ['BLOCK', waitMs] : [];
+    const reply = (await this.#send(this.redis.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, ...block, 'STREAMS', stream, '>'), 'XREADGROUP', waitMs)) as [Buffer, Entry[]][] | null;
+    into.push(...(reply?.[0]?.[1] ?? []));
+  }
+
+  #send<T>(command: Promise<T>, what: string, blockMs = 0): Promise<T> {
+    return timed(command, this.options.commandTimeoutMs + blockMs, () => `${what} to Redis at ${redactUrl(this.options.url)}`);
+  }
+
+  #remote(error: unknown): FanlogError {
+    return remoteError(error, this.options.url, `Redis at ${redactUrl(this.options.url)}`, this.redis);
+  }
 }
 
-function remote(error: unknown, url: string): FanlogError {
-  if (error instanceof FanlogError) return error;
-  return new FanlogError('EREMOTE', `redis at ${url}: ${(error as Error).message ?? String(error)}`, { cause: error });
+/** The record an entry holds, or null when it is not a fanlog record (its ID is not `<seq>-0`, it has no `record` field, or that does not decode). */
+function decoded(id: string, fields: Buffer[]): DeliveredRecord | null {
+  try {
+    return recordOfEntry(id, fields);
+  } catch (error) {
+    if (error instanceof FanlogError) return null;
+    throw error;
+  }
 }

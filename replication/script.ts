@@ -1,68 +1,187 @@
 /**
  * The append script: one batch of entries into a stream, atomically, by
- * EVALSHA (EVAL the first time a server does not know it).
+ * EVALSHA, after checking that the stream is still exactly what fanlog
+ * wrote into it. With no entries it is the check alone (the replicator
+ * runs it at start and at every catch-up).
  *
  *   KEYS[1]  the stream
- *   KEYS[2]  its sibling `<stream>:fanlog`, a hash holding the journal id
- *            the stream is a replica of
+ *   KEYS[2]  its sibling `<stream>:fanlog`, a hash (below)
  *   ARGV[1]  the replicator's durable fanlog cursor (its last ack)
  *   ARGV[2]  the journal's id
- *   ARGV[3]  how many entries follow; then per entry: its seq, its field
+ *   ARGV[3]  the fanlog consumer's name
+ *   ARGV[4]  how many entries follow; then per entry: its seq, its field
  *            count n, and n field-value pairs... flattened (2n values)
  *
- * A stream of another journal (the engine directory was recreated, or two
- * engines point at one stream) is refused with `EJOURNALID <theirs>`: its
- * seqs are not this journal's, and skipping by them would lose records. A
- * stream with entries and no sibling was not written by a replicator:
- * refused the same way.
+ * The sibling hash, written in the same call as the entries it describes:
  *
- * The stream's last-generated-id (XINFO STREAM; 0 when there is no stream)
- * is where a crashed replicator left off: every entry at or below it was
- * appended before and is skipped, every one above is added as `<seq>-0`.
- * A last id *below* the cursor means the stream lost records fanlog had
- * acknowledged (deleted, reset, restored from an old copy): the script
- * writes nothing and fails with `ELOST <last> <cursor>`. Seqs are compared
- * as decimal strings (length, then text), never as Lua numbers, which are
- * doubles. Returns { appended, skipped }.
+ *   journalId     the journal the stream is a replica of
+ *   consumer      the fanlog consumer that writes it
+ *   lastSeq       the seq of the last entry fanlog appended (`<lastSeq>-0`)
+ *   entriesAdded  the stream's `entries-added` once that entry was added
+ *                 (XINFO STREAM, Redis 7; absent before)
+ *
+ * The check, in this order; the first that fails refuses the call, which
+ * then writes nothing:
+ *
+ *   | what the script finds                                  | reply                       |
+ *   |--------------------------------------------------------|-----------------------------|
+ *   | the key is not a stream                                | EFOREIGN type <type>        |
+ *   | the hash names another journal                         | EJOURNALID <theirs>         |
+ *   | no hash, and the stream has entries                    | EJOURNALID none             |
+ *   | the hash names another consumer                        | EBUSY <consumer> <lastSeq>  |
+ *   | last-generated-id above `<lastSeq>-0`                  | EFOREIGN after <id> <ids..> |
+ *   | last-generated-id below `<lastSeq>-0`                  | ELOST or EFOREIGN behind    |
+ *   | entries-added differs from the hash's                  | EFOREIGN added <n> <ours>   |
+ *   | lastSeq below the cursor (an older copy restored)      | ELOST <lastSeq> <cursor>    |
+ *
+ * Why this is sound: XADD only ever raises the last-generated-id and
+ * entries-added, and nothing lowers them but deleting the stream; so a
+ * stream whose last-generated-id is `<lastSeq>-0` and whose entries-added
+ * is the count recorded with it has had nothing added since fanlog's last
+ * entry. Then every entry at or below lastSeq was appended by this
+ * consumer (a crashed replicator appended them before its ack) and is
+ * skipped, every one above is added as `<seq>-0`. A stream restored from
+ * an older copy restores its hash too, consistent but behind: lastSeq
+ * below the cursor, acknowledged records gone (ELOST). A stream behind its
+ * own hash was deleted or rewritten by hand: ELOST when acknowledged
+ * records are gone, EFOREIGN otherwise.
+ *
+ * A stream of the previous release has a hash with `journalId` alone. It
+ * is adopted (the hash completed, its consumer this one) only if its
+ * last-generated-id is `0-0` or the id of an entry that is fanlog's (a
+ * `<seq>-0` id whose `seq` field is that seq, with a `record` field);
+ * otherwise EFOREIGN legacy: the previous release skipped records after a
+ * foreign entry, and only a person can tell what the stream holds.
+ *
+ * Seqs are compared as decimal strings (length, then text), never as Lua
+ * numbers, which are doubles. Returns { appended, skipped }.
  */
+import { FanlogError } from '../errors.js';
+
 export const APPEND_SCRIPT = `
 local function less(a, b)
   if #a ~= #b then return #a < #b end
   return a < b
 end
-local stream = KEYS[1]
-local cursor = ARGV[1]
-local journal = redis.call('HGET', KEYS[2], 'journalId')
-if journal and journal ~= ARGV[2] then
-  return redis.error_reply('EJOURNALID ' .. journal)
+local function split(id)
+  local ms, sq = string.match(id, '^(%d+)-(%d+)$')
+  return ms, sq
 end
-if not journal and redis.call('XLEN', stream) > 0 then
-  return redis.error_reply('EJOURNALID none')
+local function lessId(a, b)
+  local am, as = split(a)
+  local bm, bs = split(b)
+  if am ~= bm then return less(am, bm) end
+  return less(as, bs)
 end
-local last = '0'
-if redis.call('EXISTS', stream) == 1 then
+local stream, sibling = KEYS[1], KEYS[2]
+local cursor, journalId, consumer = ARGV[1], ARGV[2], ARGV[3]
+local kind = redis.call('TYPE', stream).ok
+if kind ~= 'none' and kind ~= 'stream' then return redis.error_reply('EFOREIGN type ' .. kind) end
+local lastId, added, length = '0-0', false, 0
+if kind == 'stream' then
   local info = redis.call('XINFO', 'STREAM', stream)
   for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then last = string.match(info[i + 1], '^(%d+)-') end
+    if info[i] == 'last-generated-id' then lastId = info[i + 1]
+    elseif info[i] == 'entries-added' then added = tostring(info[i + 1])
+    elseif info[i] == 'length' then length = info[i + 1] end
   end
 end
-if less(last, cursor) then
-  return redis.error_reply('ELOST ' .. last .. ' ' .. cursor)
+local hash = redis.call('HMGET', sibling, 'journalId', 'consumer', 'lastSeq', 'entriesAdded')
+local theirs, owner, lastSeq, ourAdded = hash[1], hash[2], hash[3], hash[4]
+local adopt = false
+if theirs and theirs ~= journalId then return redis.error_reply('EJOURNALID ' .. theirs) end
+if not theirs then
+  if length > 0 then return redis.error_reply('EJOURNALID none') end
+  lastSeq, ourAdded = '0', '0'
+elseif not lastSeq then
+  local ms, sq = split(lastId)
+  local ours = lastId == '0-0'
+  if not ours and sq == '0' then
+    local found = redis.call('XRANGE', stream, lastId, lastId)
+    if #found == 1 then
+      local fields, seqField, record = found[1][2], nil, false
+      for i = 1, #fields, 2 do
+        if fields[i] == 'seq' then seqField = fields[i + 1] end
+        if fields[i] == 'record' then record = true end
+      end
+      ours = record and seqField == ms
+    end
+  end
+  if not ours then return redis.error_reply('EFOREIGN legacy ' .. lastId) end
+  lastSeq, ourAdded, owner, adopt = ms, added, consumer, true
 end
-redis.call('HSET', KEYS[2], 'journalId', ARGV[2])
-local count = tonumber(ARGV[3])
-local at = 4
+if owner and owner ~= consumer then return redis.error_reply('EBUSY ' .. owner .. ' ' .. lastSeq) end
+local expected = lastSeq .. '-0'
+if lastId ~= expected then
+  if lessId(expected, lastId) then
+    local after = redis.call('XRANGE', stream, '(' .. expected, '+', 'COUNT', 10)
+    local ids = {}
+    for i = 1, #after do ids[i] = after[i][1] end
+    return redis.error_reply('EFOREIGN after ' .. lastId .. ' ' .. table.concat(ids, ' '))
+  end
+  local ms = split(lastId)
+  if less(ms, cursor) then return redis.error_reply('ELOST ' .. ms .. ' ' .. cursor) end
+  return redis.error_reply('EFOREIGN behind ' .. lastId .. ' ' .. lastSeq)
+end
+if added and ourAdded and added ~= ourAdded then
+  return redis.error_reply('EFOREIGN added ' .. added .. ' ' .. ourAdded)
+end
+if less(lastSeq, cursor) then return redis.error_reply('ELOST ' .. lastSeq .. ' ' .. cursor) end
+local count = tonumber(ARGV[4])
+local at = 5
 local appended, skipped = 0, 0
 for _ = 1, count do
   local seq = ARGV[at]
   local n = tonumber(ARGV[at + 1])
-  if less(last, seq) then
+  if less(lastSeq, seq) then
     redis.call('XADD', stream, seq .. '-0', unpack(ARGV, at + 2, at + 1 + 2 * n))
+    lastSeq = seq
     appended = appended + 1
   else
     skipped = skipped + 1
   end
   at = at + 2 + 2 * n
 end
+if appended > 0 or adopt then
+  redis.call('HSET', sibling, 'journalId', journalId, 'consumer', consumer, 'lastSeq', lastSeq)
+  if added then redis.call('HSET', sibling, 'entriesAdded', tostring(tonumber(added) + appended)) end
+end
 return { appended, skipped }
 `;
+
+/** What the script's refusal means, as the FanlogError the replicator stops with; null for any other error. */
+export function scriptRefusal(message: string, stream: string, journalId: bigint, consumer: string): FanlogError | null {
+  const words = message.split(' ');
+  const [code, what] = words;
+  if (code === 'EJOURNALID') {
+    const theirs = what === 'none' ? `no fanlog journal (it has entries, and no ${stream}:fanlog)` : `journal ${what}`;
+    return new FanlogError('EJOURNALID', `stream '${stream}' is a replica of ${theirs}, not of this journal ${journalId}: nothing was appended; replicate into another stream`);
+  }
+  if (code === 'EBUSY') {
+    return new FanlogError('EBUSY', `stream '${stream}' is written by fanlog consumer '${what}' of this journal (through seq ${words[2]}), not by '${consumer}', which would skip records it never wrote: nothing was appended; replicate as '${what}', or into another stream`);
+  }
+  if (code === 'ELOST') {
+    const fromSeq = BigInt(what!) + 1n;
+    const toSeq = BigInt(words[2]!);
+    return new FanlogError('ELOST', `stream '${stream}' ends at ${what}, but fanlog acknowledged records through ${toSeq} into it: records ${fromSeq}..${toSeq} are gone from the stream (deleted, reset or restored from an older copy); nothing was appended`, { lost: { fromSeq, toSeq } });
+  }
+  if (code !== 'EFOREIGN') return null;
+  const stop = 'nothing was appended and nothing more acknowledged; remove what fanlog did not write, or replicate into another stream';
+  switch (what) {
+    case 'type':
+      return new FanlogError('EFOREIGN', `key '${stream}' holds a ${words[2]}, not a stream: ${stop}`);
+    case 'after': {
+      const ids = words.slice(3).filter((id) => id !== '');
+      const listed = ids.length === 0 ? 'no entry (its last id was set higher, XSETID)' : `entries ${ids.join(', ')}${ids.length === 10 ? ', ...' : ''}`;
+      return new FanlogError('EFOREIGN', `stream '${stream}' has ${listed} after fanlog's last entry, up to id ${words[2]}: fanlog did not write them; ${stop}`, { ids });
+    }
+    case 'behind':
+      return new FanlogError('EFOREIGN', `stream '${stream}' ends at id ${words[2]}, below fanlog's last entry ${words[3]}-0, and no acknowledged record is missing: it was deleted or rewritten by someone else; ${stop}`);
+    case 'added':
+      return new FanlogError('EFOREIGN', `stream '${stream}' had ${words[2]} entries added, fanlog added ${words[3]}: someone added entries (and deleted them again); ${stop}`);
+    case 'legacy':
+      return new FanlogError('EFOREIGN', `stream '${stream}' was written by an earlier fanlog, and its last id ${words[2]} is not an entry fanlog wrote: ${stop}`, { ids: [words[2]!] });
+    default:
+      return new FanlogError('EFOREIGN', `stream '${stream}': ${message}`);
+  }
+}

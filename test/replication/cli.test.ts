@@ -2,11 +2,13 @@
  * `fanlog replicate` and `fanlog redis-tail` against a real redis-server:
  * the stream, printed by redis-tail, reads line for line as `fanlog tail`
  * prints the engine's changelog; through a group with --ack, a second run
- * prints nothing; Redis unreachable is EREMOTE naming the URL.
+ * prints nothing; Redis unreachable is EREMOTE naming the URL; a stream
+ * restored from an older copy is ELOST (exit 1) though nothing is new.
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Engine } from '../../index.js';
 import { tempDir } from '../helpers.js';
@@ -64,4 +66,28 @@ it('is EREMOTE naming the URL when Redis cannot be reached', async () => {
   expect(run.status).toBe(1);
   expect(run.stderr).toMatch(new RegExp(`^fanlog: EREMOTE: cannot reach Redis at ${url}`));
   expect(fanlog('redis-tail', '--redis', url, '--stream', 's').stderr).toMatch(/^fanlog: EREMOTE: /);
+});
+
+it('exits 1 with ELOST when the stream was restored from an older copy, though the engine has nothing new', async () => {
+  const dir = path.join(tempDir(), 'engine');
+  const engine = await Engine.open(dir, { store: 'lmdb' });
+  await engine.fs.mkdir('/d');
+  for (let i = 0; i < 5; i++) await engine.fs.create(`/d/f${i}`);
+  await engine.close();
+  const redis = new Redis(server.url);
+  try {
+    expect(fanlog('replicate', '--redis', server.url, '--stream', 'restored', '--dir', dir).status).toBe(0);
+    const old = await Promise.all(['restored', 'restored:fanlog'].map((key) => redis.dumpBuffer(key)));
+    const more = await Engine.open(dir, { store: 'lmdb' });
+    for (let i = 5; i < 10; i++) await more.fs.create(`/d/f${i}`);
+    await more.close();
+    expect(fanlog('replicate', '--redis', server.url, '--stream', 'restored', '--dir', dir).status).toBe(0);
+    await redis.restore('restored', 0, old[0]!, 'REPLACE');
+    await redis.restore('restored:fanlog', 0, old[1]!, 'REPLACE');
+    const run = fanlog('replicate', '--redis', server.url, '--stream', 'restored', '--dir', dir);
+    expect(run.stderr).toMatch(/^fanlog: ELOST: stream 'restored' ends at \d+, but fanlog acknowledged records through \d+ into it/);
+    expect(run.status).toBe(1);
+  } finally {
+    redis.disconnect();
+  }
 });
