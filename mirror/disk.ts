@@ -110,8 +110,8 @@ function typeOf(stats: BigIntStats): MirrorType | null {
   return null;
 }
 
-/** A disk object's identity (see the header). */
-export function keyOf(stats: BigIntStats): string {
+/** A disk object's identity (see the header). Typed by the fields it reads, so that the public types need no @types/node. */
+export function keyOf(stats: { dev: bigint; ino: bigint; birthtimeNs: bigint }): string {
   return `${stats.dev}:${stats.ino}:${stats.birthtimeNs}`;
 }
 
