@@ -55,11 +55,11 @@ export class LmdbMetaStore implements MetaStore {
     private readonly dir: string,
   ) {}
 
-  /** Opens the store in `dir`: read-only, from its file (lmdb-reader.ts); otherwise an LMDB environment. */
-  static async open(dir: string, { readOnly = false }: StoreOpenOptions = {}): Promise<MetaStore> {
+  /** Opens the store in `dir`: read-only, from its file (lmdb-reader.ts); otherwise an LMDB environment, made when `create` allows. */
+  static async open(dir: string, { readOnly = false, create = !readOnly }: StoreOpenOptions = {}): Promise<MetaStore> {
     try {
       const dataFile = path.join(dir, 'data.mdb');
-      if (readOnly) await fsp.access(dataFile);
+      if (readOnly || !create) await fsp.access(dataFile);
       else await fsp.mkdir(dir, { recursive: true });
       await checkLmdbFile(dataFile);
       if (readOnly) return await LmdbFileReader.open(dir);

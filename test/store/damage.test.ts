@@ -6,17 +6,19 @@
  * file, never a signal and never silence; `fanlog verify` reports it; and
  * `fanlog repair --rebuild-store` rebuilds the store from the journal, so
  * that the engine opens again with its filesystem intact and every
- * consumer whose value was sound.
+ * consumer whose value was sound. A store directory that was lost is
+ * refused the same way, with nothing made in its place; and an lmdb file
+ * read without LMDB (a read-only open) is ECORRUPT where it is damaged.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Engine, FAN_CREATE, FanlogError } from '../../index.js';
 import { metaStoreDir, type MetaOp, openBackend, openMetaStore, type StoreKind } from '../../store/meta-store.js';
 import { NodeIo } from '../../journal/node-io.js';
-import { tempDir } from '../helpers.js';
+import { rejection, tempDir } from '../helpers.js';
 
 const CHILD = fileURLToPath(new URL('./open-child.mjs', import.meta.url));
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -174,6 +176,31 @@ describe('damage LevelDB would abort on', () => {
     expect(opened.words.slice(0, 2), opened.line).toEqual(['error', 'ECORRUPT']);
     expect(opened.line).toMatch(/000005\.ldb.*checksum mismatch/);
   });
+});
+
+describe('a store directory that was lost', () => {
+  for (const store of ['lmdb', 'level', 'files'] as const) {
+    it(`is refused with ECORRUPT by the ${store} engine's open, which leaves nothing behind`, async () => {
+      const { dir } = await populated(store, { check: false });
+      rmSync(metaStoreDir(dir, store), { recursive: true });
+      const before = readdirSync(dir).sort();
+      const refused = await rejection(() => Engine.open(dir));
+      expect(refused.code, refused.message).toBe('ECORRUPT');
+      expect(refused.message).toMatch(/store was lost.*repair --rebuild-store/);
+      expect(readdirSync(dir).sort()).toEqual(before);
+      expect(existsSync(metaStoreDir(dir, store))).toBe(false);
+    });
+
+    it(`is made again by the ${store} engine's open when the journal holds nothing (a creation cut short)`, async () => {
+      const dir = path.join(tempDir(), 'engine');
+      await (await Engine.open(dir, { store })).close();
+      rmSync(metaStoreDir(dir, store), { recursive: true });
+      const engine = await Engine.open(dir);
+      await engine.fs.mkdir('/again');
+      await engine.close();
+      expect(existsSync(metaStoreDir(dir, store))).toBe(true);
+    });
+  }
 });
 
 describe('random damage read without LMDB', () => {
