@@ -9,8 +9,8 @@
  * read from the store is never behind the oldest record listed (segments
  * are purged only once every cursor is past them), and the head read last
  * is never behind the seq the store saw durable, nor behind a cursor:
- *   store     lmdb only: opened read-only from this process (lmdb's readers
- *             run beside its writer), for the checkpoint, the high-water
+ *   store     lmdb only: read from its file, without an LMDB environment
+ *             (store/lmdb-reader.ts), for the checkpoint, the high-water
  *             mark (the seq the store last saw the journal durable
  *             through: every store commit writes it, engine/fail-stop-store.ts),
  *             consumers and groups. A level store is locked by its holder,
@@ -200,25 +200,9 @@ interface LmdbRead {
   groups: GroupView[];
 }
 
-/** How many times a read-only open of the lmdb store is tried when its file check meets a commit (see openLmdbBeside). */
-const LMDB_OPEN_TRIES = 8;
-
-/**
- * Opens the lmdb store read-only beside its writer. Before lmdb maps the
- * file, its check (store/lmdb-file.ts) reads the file's size, then its meta
- * pages: a commit that extends the file between the two reads looks like a
- * truncated file (ECORRUPT on data.mdb), though it is whole. That reading
- * is made again; only damage that stays is ECORRUPT.
- */
-async function openLmdbBeside(dir: string): Promise<SealedStore> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await openMetaStore('lmdb', dir, new NodeIo(), { readOnly: true });
-    } catch (error) {
-      const racing = error instanceof FanlogError && error.code === 'ECORRUPT' && error.file?.endsWith('data.mdb') === true;
-      if (!racing || attempt >= LMDB_OPEN_TRIES) throw error;
-    }
-  }
+/** Opens the lmdb store read-only beside its writer: read from its file, with no LMDB environment that could break the holder's open (store/lmdb-reader.ts). */
+function openLmdbBeside(dir: string): Promise<SealedStore> {
+  return openMetaStore('lmdb', dir, new NodeIo(), { readOnly: true });
 }
 
 /** Everything the view takes from an lmdb store, read before the journal (see the header). */

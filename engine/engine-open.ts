@@ -11,9 +11,10 @@ import { FanlogError, asFanlogError, invalid } from '../errors.js';
 import { checkHostPath, type Io, type IoLock } from '../journal/io.js';
 import { Journal, type SyncPolicy } from '../journal/journal.js';
 import { NodeIo } from '../journal/node-io.js';
-import { openMetaStore, type SealedStore, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
+import { HIGH_WATER_KEY } from '../store/keys.js';
+import { metaStoreDir, openMetaStore, type SealedStore, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
 import { type CheckpointBound, type CheckpointLayout, loadCheckpoint } from './checkpoint.js';
-import { inspectDirectory, writeMarker } from './engine-dir.js';
+import { type EngineDirectory, inspectDirectory, writeMarker } from './engine-dir.js';
 import { checkHighWater } from './fail-stop-store.js';
 import type { FsState } from './fs/fs-state.js';
 import { FAN_ALL_EVENTS, type Mask } from './notify/masks.js';
@@ -105,6 +106,31 @@ function checkedClock(clock: () => bigint): () => bigint {
   };
 }
 
+/**
+ * Opens the engine's store. That of an engine made before (marked) is
+ * opened without making one: when it is missing and the journal holds
+ * records, the store was lost, and the open is ECORRUPT with nothing made
+ * in its place. A marked engine whose journal holds nothing may have
+ * stopped between writing its marker and making its store: it makes it now.
+ */
+async function openStore(io: Io, dir: string, found: EngineDirectory, journal: Journal, readOnly: boolean): Promise<SealedStore> {
+  if (readOnly || !found.marked) return openMetaStore(found.store, dir, io, { readOnly });
+  try {
+    return await openMetaStore(found.store, dir, io, { create: false });
+  } catch (error) {
+    if (!(error instanceof FanlogError && error.code === 'ENOENT')) throw error;
+    if (journal.headSeq > 0n || journal.firstSeq > 1n) {
+      const storeDir = metaStoreDir(dir, found.store);
+      throw new FanlogError('ECORRUPT', `${found.store} store ${storeDir} is missing, but the journal holds records up to ${journal.headSeq}: the store was lost (fanlog repair --rebuild-store rebuilds it from the journal)`, {
+        file: storeDir,
+        key: HIGH_WATER_KEY,
+        cause: error,
+      });
+    }
+    return openMetaStore(found.store, dir, io);
+  }
+}
+
 /** Checks the options, then opens and recovers everything the engine is built from; see the header. */
 export async function openParts(dir: string, opts: EngineCoreOptions): Promise<{ parts: EngineParts; replayed: Replayed }> {
   checkHostPath('dir', dir);
@@ -140,7 +166,7 @@ export async function openParts(dir: string, opts: EngineCoreOptions): Promise<{
       readOnly,
       ...(opts.segmentBytesMax === undefined ? {} : { segmentBytesMax: opts.segmentBytesMax }),
     });
-    metaStore = await openMetaStore(found.store, dir, io, { readOnly });
+    metaStore = await openStore(io, dir, found, journal, readOnly);
     await checkHighWater(metaStore, journal, { expectStore: found.marked, initialize: !readOnly });
     // The root of a new filesystem has time 0, so that a replay from empty gives the same state.
     const checkpoint = await loadCheckpoint(metaStore, journal, 0n);

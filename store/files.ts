@@ -22,6 +22,7 @@
 import { FanlogError } from '../errors.js';
 import type { Io } from '../journal/io.js';
 import { Journal } from '../journal/journal.js';
+import { parseSegmentFileName } from '../journal/segment.js';
 import type { MetaOp, MetaStore, StoreOpenOptions } from './meta-store.js';
 
 const BATCH = 1;
@@ -100,6 +101,16 @@ class Decoder {
   }
 }
 
+/** Whether `dir` holds a files store: a journal segment (a directory that is missing, or holds none, does not). */
+async function holdsSegments(io: Io, dir: string): Promise<boolean> {
+  try {
+    return (await io.readdir(dir)).some((name) => parseSegmentFileName(name) !== null);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
 export class FilesMetaStore implements MetaStore {
   private bytesSinceSnapshot = 0;
   private chain: Promise<void> = Promise.resolve();
@@ -109,7 +120,8 @@ export class FilesMetaStore implements MetaStore {
     private readonly map: Map<string, Uint8Array>,
   ) {}
 
-  static async open(dir: string, io: Io, { readOnly = false }: StoreOpenOptions = {}): Promise<FilesMetaStore> {
+  static async open(dir: string, io: Io, { readOnly = false, create = !readOnly }: StoreOpenOptions = {}): Promise<FilesMetaStore> {
+    if (!create && !readOnly && !(await holdsSegments(io, dir))) throw new FanlogError('ENOENT', `no files store in ${dir}`, { file: dir });
     const journal = await Journal.open(dir, { io, segmentBytesMax: 4 * 2 ** 20, readOnly });
     let map = new Map<string, Uint8Array>();
     let snapshot: Map<string, Uint8Array> | null = null;

@@ -28,10 +28,10 @@ export class LevelMetaStore implements MetaStore {
     private readonly readOnly: boolean,
   ) {}
 
-  static async open(dir: string, { readOnly = false }: StoreOpenOptions = {}): Promise<LevelMetaStore> {
-    if (readOnly) await fsp.access(path.join(dir, 'CURRENT')).catch((error: unknown) => Promise.reject(fromIoError(error, dir)));
+  static async open(dir: string, { readOnly = false, create = !readOnly }: StoreOpenOptions = {}): Promise<LevelMetaStore> {
+    if (readOnly || !create) await fsp.access(path.join(dir, 'CURRENT')).catch((error: unknown) => Promise.reject(fromIoError(error, dir)));
     await checkLevelFiles(dir);
-    const db = new Level<string, Uint8Array>(dir, { valueEncoding: 'view', createIfMissing: !readOnly });
+    const db = new Level<string, Uint8Array>(dir, { valueEncoding: 'view', createIfMissing: create && !readOnly });
     try {
       await db.open();
     } catch (error) {

@@ -9,6 +9,13 @@
  * rejection ends a Node process: a full disk must fail the engine, never the
  * process. It blocks the event loop for the page writes, not for the fsync.
  *
+ * Only a writer opens an LMDB environment, and fanlog writes a store only
+ * under the engine's lock: a read-only open reads the data file without
+ * LMDB (lmdb-reader.ts, which says why: an environment opened beside
+ * another process's can break that process's open, or its own). The engine
+ * closes its environment before it releases the lock (engine.ts), so no two
+ * of fanlog's processes have one open at once.
+ *
  * Before the file is mapped its header is checked (lmdb-file.ts), and
  * before LMDB is opened at all the disk must have room: LMDB maps its lock
  * file and crashes the process with SIGBUS when a full tmpfs cannot back a
@@ -21,6 +28,7 @@ import path from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { FanlogError, fromIoError } from '../errors.js';
 import { checkLmdbFile } from './lmdb-file.js';
+import { LmdbFileReader } from './lmdb-reader.js';
 import type { MetaOp, MetaStore, StoreOpenOptions } from './meta-store.js';
 import { plainBytes, prefixEnd } from './meta-store.js';
 
@@ -45,18 +53,19 @@ export class LmdbMetaStore implements MetaStore {
   private constructor(
     private readonly db: RootDatabase<Uint8Array, string>,
     private readonly dir: string,
-    private readonly readOnly: boolean,
   ) {}
 
-  static async open(dir: string, { readOnly = false }: StoreOpenOptions = {}): Promise<LmdbMetaStore> {
+  /** Opens the store in `dir`: read-only, from its file (lmdb-reader.ts); otherwise an LMDB environment, made when `create` allows. */
+  static async open(dir: string, { readOnly = false, create = !readOnly }: StoreOpenOptions = {}): Promise<MetaStore> {
     try {
       const dataFile = path.join(dir, 'data.mdb');
-      if (readOnly) await fsp.access(dataFile);
+      if (readOnly || !create) await fsp.access(dataFile);
       else await fsp.mkdir(dir, { recursive: true });
       await checkLmdbFile(dataFile);
+      if (readOnly) return await LmdbFileReader.open(dir);
       const room = await freeBytes(dir);
       if (room < ROOM_BYTES_MIN) throw new FanlogError('ENOSPC', `${dir}: only ${room} bytes free; lmdb needs room to map its files safely`, { file: dir });
-      return new LmdbMetaStore(open<Uint8Array, string>({ path: dir, noSubdir: false, encoding: 'binary', cache: false, readOnly }), dir, readOnly);
+      return new LmdbMetaStore(open<Uint8Array, string>({ path: dir, noSubdir: false, encoding: 'binary', cache: false }), dir);
     } catch (error) {
       throw readError(error, dir);
     }
@@ -87,7 +96,6 @@ export class LmdbMetaStore implements MetaStore {
   }
 
   async commit(ops: readonly MetaOp[]): Promise<void> {
-    if (this.readOnly) throw new FanlogError('EROFS', `${this.dir} was opened read-only`);
     try {
       this.db.transactionSync(() => {
         for (const op of ops) {

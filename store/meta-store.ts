@@ -38,6 +38,8 @@ export const STORE_KINDS: readonly StoreKind[] = ['lmdb', 'level', 'files'];
 export interface StoreOpenOptions {
   /** Read only: nothing is written, created or repaired by fanlog (commits are EROFS). */
   readOnly?: boolean;
+  /** Make the store when there is none; default: unless read only. When false, a missing store is ENOENT and nothing is created. */
+  create?: boolean;
 }
 
 /** The subdirectory of an engine directory that holds the store of `kind`. */

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Engine, ERRNO, FAN_ALLOW, FAN_CREATE, FAN_DENY, FAN_DENY_ERRNO } from '../../index.js';
 import { changelogLine } from '../../cli/commands.js';
+import { NodeIo } from '../../journal/node-io.js';
+import { openMetaStore } from '../../store/meta-store.js';
 import { tempDir } from '../helpers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -158,8 +160,10 @@ describe('fanlog CLI', () => {
     expect(text.stdout).toMatch(new RegExp(`^DAMAGED: ${storeDir.replaceAll('/', '\\/')}: the ${store} store is missing`, 'm'));
     const json = JSON.parse(fanlog('verify', '--dir', engineDir, '--json').stdout) as { sound: boolean; file: string };
     expect(json).toMatchObject({ sound: false, file: storeDir });
-    // Opening refuses it (ECORRUPT), and leaves an empty store behind: verify must not call that sound either.
+    // Opening refuses it (ECORRUPT) and makes no store in its place; an empty store (which older versions left) is no sounder to verify.
     await expect(Engine.open(engineDir)).rejects.toMatchObject({ code: 'ECORRUPT' });
+    expect(existsSync(storeDir)).toBe(false);
+    await (await openMetaStore(store, engineDir, new NodeIo())).close();
     const emptied = fanlog('verify', '--dir', engineDir);
     expect(emptied.status).toBe(1);
     expect(emptied.stdout).toMatch(/^DAMAGED: .* key 'journal\/durable': the store holds no high-water mark, but the journal holds records up to 2/m);

@@ -6,17 +6,19 @@
  * file, never a signal and never silence; `fanlog verify` reports it; and
  * `fanlog repair --rebuild-store` rebuilds the store from the journal, so
  * that the engine opens again with its filesystem intact and every
- * consumer whose value was sound.
+ * consumer whose value was sound. A store directory that was lost is
+ * refused the same way, with nothing made in its place; and an lmdb file
+ * read without LMDB (a read-only open) is ECORRUPT where it is damaged.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { Engine, FAN_CREATE } from '../../index.js';
-import { metaStoreDir, openBackend, type StoreKind } from '../../store/meta-store.js';
+import { Engine, FAN_CREATE, FanlogError } from '../../index.js';
+import { metaStoreDir, type MetaOp, openBackend, openMetaStore, type StoreKind } from '../../store/meta-store.js';
 import { NodeIo } from '../../journal/node-io.js';
-import { tempDir } from '../helpers.js';
+import { rejection, tempDir } from '../helpers.js';
 
 const CHILD = fileURLToPath(new URL('./open-child.mjs', import.meta.url));
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -173,6 +175,80 @@ describe('damage LevelDB would abort on', () => {
     expect(opened.signal, opened.line).toBeNull();
     expect(opened.words.slice(0, 2), opened.line).toEqual(['error', 'ECORRUPT']);
     expect(opened.line).toMatch(/000005\.ldb.*checksum mismatch/);
+  });
+});
+
+describe('a store directory that was lost', () => {
+  for (const store of ['lmdb', 'level', 'files'] as const) {
+    it(`is refused with ECORRUPT by the ${store} engine's open, which leaves nothing behind`, async () => {
+      const { dir } = await populated(store, { check: false });
+      rmSync(metaStoreDir(dir, store), { recursive: true });
+      const before = readdirSync(dir).sort();
+      const refused = await rejection(() => Engine.open(dir));
+      expect(refused.code, refused.message).toBe('ECORRUPT');
+      expect(refused.message).toMatch(/store was lost.*repair --rebuild-store/);
+      expect(readdirSync(dir).sort()).toEqual(before);
+      expect(existsSync(metaStoreDir(dir, store))).toBe(false);
+    });
+
+    it(`is made again by the ${store} engine's open when the journal holds nothing (a creation cut short)`, async () => {
+      const dir = path.join(tempDir(), 'engine');
+      await (await Engine.open(dir, { store })).close();
+      rmSync(metaStoreDir(dir, store), { recursive: true });
+      const engine = await Engine.open(dir);
+      await engine.fs.mkdir('/again');
+      await engine.close();
+      expect(existsSync(metaStoreDir(dir, store))).toBe(true);
+    });
+  }
+});
+
+describe('random damage read without LMDB', () => {
+  // A read-only open reads the lmdb file itself (store/lmdb-reader.ts): a
+  // damaged page must be ECORRUPT naming the file and offset (or, for a
+  // value, the key), or leave what it reads untouched; never another error,
+  // never a wrong value.
+  it('reads the same entries or refuses with ECORRUPT over 200 stores with a flipped byte', async () => {
+    const dir = tempDir();
+    const file = path.join(metaStoreDir(dir, 'lmdb'), 'data.mdb');
+    const writer = await openMetaStore('lmdb', dir, new NodeIo());
+    const model = new Map<string, Uint8Array>();
+    for (let batch = 0; batch < 10; batch++) {
+      const ops: MetaOp[] = [];
+      for (let i = 0; i < 60; i++) {
+        const key = `consumer/${batch}-${i}-${'n'.repeat(i % 40)}`;
+        const value = new Uint8Array(i % 17 === 0 ? 9000 : 30 + i).fill(batch * 60 + i);
+        ops.push({ type: 'put', key, value });
+        model.set(key, value);
+      }
+      await writer.commit(ops);
+    }
+    await writer.close();
+    const pristine = readFileSync(file);
+    const outcomes = new Map<string, number>();
+    for (let round = 0; round < 200; round++) {
+      const bytes = Buffer.from(pristine);
+      bytes[Math.floor((((round * 7919) % 1009) / 1009) * bytes.length)]! ^= 1 << (round % 8);
+      writeFileSync(file, bytes);
+      let outcome = 'same';
+      try {
+        const reader = await openMetaStore('lmdb', dir, new NodeIo(), { readOnly: true });
+        try {
+          const read = new Map<string, Uint8Array>();
+          for await (const [key, value] of reader.scan('')) read.set(key, value);
+          const differs = read.size !== model.size || [...model].some(([key, value]) => Buffer.compare(read.get(key) ?? Buffer.alloc(0), value) !== 0);
+          if (differs) outcome = `different entries (round ${round})`;
+        } finally {
+          await reader.close();
+        }
+      } catch (error) {
+        const located = error instanceof FanlogError && error.code === 'ECORRUPT' && error.file !== undefined && (error.offset !== undefined || error.key !== undefined);
+        outcome = located ? 'ECORRUPT' : `round ${round}: ${String(error)}`;
+      }
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    }
+    expect([...outcomes.keys()].filter((outcome) => outcome !== 'same' && outcome !== 'ECORRUPT')).toEqual([]);
+    expect(outcomes.get('ECORRUPT')).toBeGreaterThan(0);
   });
 });
 
