@@ -24,7 +24,7 @@ export type FanlogErrorCode =
   | 'ENODATA' // no such extended attribute
   | 'E2BIG' // a value is too large
   | 'EFBIG' // a size, offset or count beyond what fanlog records exactly (2^53 - 1)
-  | 'EAGAIN' // try again (a permission listener's answer)
+  | 'EAGAIN' // try again (a permission listener's answer; a lock-free read of an lmdb store its holder's commits kept overtaking)
   | 'ETXTBSY' // text file busy (a permission listener's answer)
   | 'EDQUOT' // quota exceeded (a permission listener's answer)
   | 'EIO' // the disk reported an I/O error
