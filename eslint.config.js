@@ -1,0 +1,45 @@
+// `npm run lint`: the mechanical rules of docs/STYLE (../shared/STYLE.md in
+// the design), checked so that nobody keeps them by hand. Formatting is
+// prettier's (.prettierrc.json); this file holds what a formatter cannot
+// see: file and function length, promises nobody awaits, one style of
+// private members.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+/** A class member spelled with the `private` keyword, where `#private` is the house style. */
+const KEYWORD_PRIVATE = [
+  'PropertyDefinition[accessibility="private"]',
+  'MethodDefinition[accessibility="private"][kind!="constructor"]',
+  'TSParameterProperty[accessibility="private"]',
+  'TSAbstractPropertyDefinition[accessibility="private"]',
+].join(', ');
+
+/** What Node gives a plain script without an import. */
+const NODE_GLOBALS = Object.fromEntries(
+  ['process', 'console', 'Buffer', 'URL', 'TextEncoder', 'TextDecoder', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'performance'].map((name) => [name, 'readonly']),
+);
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'docs/api/**', 'fanlog-data/**', 'scratch/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+    rules: {
+      'max-lines': ['error', { max: 400 }],
+      'max-lines-per-function': ['error', { max: 70 }],
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      'no-restricted-syntax': ['error', { selector: KEYWORD_PRIVATE, message: 'Use a #private member: one style of private members (the private keyword only for constructors, which # cannot name).' }],
+    },
+  },
+  {
+    // Plain scripts (test children, fixture makers) are not type-checked; they run on Node.
+    files: ['**/*.js', '**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { globals: NODE_GLOBALS },
+  },
+);
