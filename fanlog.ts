@@ -1,13 +1,9 @@
 /**
- * Engine: the class users open. It composes the layers, each of which
- * knows only the one below it:
- *
- *   journal/    segments, frames, recovery, Io        (knows nothing above)
- *   store/      MetaStore backends, sealed values     (knows nothing above)
- *   engine/     EngineCore: filesystem, groups, permissions, checkpoints,
- *               purges; offers readers a ChangelogSource
- *   consumers/  durable consumers and filters, built on ChangelogSource
- *   fanlog.ts   Engine = EngineCore + consumers (this file)
+ * Engine: the class users open, EngineCore (engine/) composed with the
+ * durable consumers (consumers/) and the tools of the edges (replication/,
+ * mirror/), which load only when used. The layers and their ranks are
+ * listed once, in docs/design.md ("Layers"), and test/layers.test.ts holds
+ * every import to them.
  *
  * Nothing under engine/ imports consumers/: the engine holds its readers
  * only as ChangelogReaders that this file attaches.

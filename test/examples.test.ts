@@ -2,11 +2,12 @@
  * The examples (examples/*.ts, type-checked under `strict` with the rest,
  * built into dist/examples) run as a user would run them, each in its own
  * process on a fresh directory, and say what they did; and every TypeScript
- * block of the README is an excerpt of one of them, so the README's code
- * is code that runs.
+ * block of the README and of the guides under docs/ (all but docs/api,
+ * which TypeDoc writes) is an excerpt of one of them, so the code the
+ * documentation shows is code that runs.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
@@ -95,15 +96,29 @@ it('replicate appends the changelog to a Redis stream, and redis-reader reads it
   }
 });
 
-it('holds every TypeScript block of the README to an excerpt of the example it names', () => {
-  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const blocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((match) => match[1]!);
-  expect(blocks.length).toBeGreaterThanOrEqual(5);
-  for (const block of blocks) {
-    const [first, ...rest] = block.split('\n');
-    const named = /^\/\/ (examples\/[a-z-]+\.ts)$/.exec(first!);
-    expect(named, `a README block must name its example on its first line: ${first}`).not.toBeNull();
-    const source = readFileSync(path.join(ROOT, named![1]!), 'utf8');
-    expect(source.includes(rest.join('\n')), `the README's excerpt of ${named![1]} is not in it:\n${rest.join('\n')}`).toBe(true);
+/** The pages whose code blocks are excerpts: the README and every .md under docs/ but docs/api. */
+function documentationPages(dir = 'docs'): string[] {
+  return readdirSync(path.join(ROOT, dir)).flatMap((name) => {
+    const relative = path.posix.join(dir, name);
+    if (statSync(path.join(ROOT, relative)).isDirectory()) return relative === 'docs/api' ? [] : documentationPages(relative);
+    return name.endsWith('.md') ? [relative] : [];
+  });
+}
+
+it('holds every TypeScript block of the README and docs/ to an excerpt of the example it names', () => {
+  const pages = ['README.md', ...documentationPages()];
+  expect(pages).toContain('docs/guide/hsm.md');
+  let blocks = 0;
+  for (const page of pages) {
+    const text = readFileSync(path.join(ROOT, page), 'utf8');
+    for (const [, block] of text.matchAll(/^```ts\n([\s\S]*?)^```$/gm)) {
+      blocks++;
+      const [first, ...rest] = block!.split('\n');
+      const named = /^\/\/ (examples\/[a-z-]+\.ts)$/.exec(first!);
+      expect(named, `a block of ${page} must name its example on its first line: ${first}`).not.toBeNull();
+      const source = readFileSync(path.join(ROOT, named![1]!), 'utf8');
+      expect(source.includes(rest.join('\n')), `${page}'s excerpt of ${named![1]} is not in it:\n${rest.join('\n')}`).toBe(true);
+    }
   }
+  expect(blocks).toBeGreaterThanOrEqual(5);
 });
