@@ -21,7 +21,7 @@ import { pathToFileURL } from 'node:url';
 import { MixProcess } from './engine.js';
 import { guardedFiles, listen } from './permissions.js';
 
-type Fanlog = typeof import('../index.js');
+type Fanlog = typeof import('../index.js') & typeof import('../journal/index.js');
 
 const PROCESSES = 64;
 const cpuUs = (): number => {
@@ -66,7 +66,13 @@ async function journalAppend(fanlog: Fanlog, root: string): Promise<number> {
 }
 
 const dist = process.argv[2];
-const fanlog = (await import(dist === undefined ? '../index.js' : pathToFileURL(path.resolve(dist, 'index.js')).href)) as Fanlog;
+/** An entry of the build under test; builds before 0.2.0 exported everything from index.js. */
+async function entry(file: string): Promise<object> {
+  if (dist === undefined) return (await import(`../${file}`)) as object;
+  const built = path.resolve(dist, file);
+  return (await import(pathToFileURL(existsSync(built) ? built : path.resolve(dist, 'index.js')).href)) as object;
+}
+const fanlog = { ...(await entry('index.js')), ...(await entry('journal/index.js')) } as Fanlog;
 const root = mkdtempSync(path.join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'fanlog-cpu-'));
 try {
   const lowest: Record<string, number> = { engine_op: Infinity, permission_rt: Infinity, journal_append: Infinity };

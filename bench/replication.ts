@@ -28,7 +28,7 @@ import { entryFields } from '../replication/entry.js';
 import { RedisConsumer } from '../replication/redis-consumer.js';
 import { writeChangelog } from './consumers.js';
 import { formatRate, percentile, type BenchSettings } from './harness.js';
-import { startRedis } from './redis-server.js';
+import { startRedis } from '../crash/redis-server.js';
 
 const BATCH = 1000;
 

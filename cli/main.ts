@@ -4,6 +4,7 @@
  * on stderr and exit 1 (2 for usage errors), without a stack trace; anything
  * else is a bug and crashes loudly.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { FanlogError } from '../errors.js';
 import { FAULT_KINDS } from '../crash/campaign.js';
@@ -29,6 +30,12 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
+/** The version is package.json's, read where the package is installed (dist/cli/ is two levels below it). */
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
 /** A usage error found after parsing: reported like commander's own, exit 2. */
 function usage(message: string): never {
   process.stderr.write(`fanlog: EINVAL: ${message}\n`);
@@ -38,7 +45,7 @@ function usage(message: string): never {
 const program = new Command()
   .name('fanlog')
   .description('Crash-consistent changelog for filesystem events and permission decisions')
-  .version('0.1.0')
+  .version(packageVersion())
   .exitOverride();
 
 program

@@ -35,7 +35,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { type RedisCopy, type RedisServer, startRedis } from '../bench/redis-server.js';
+import { type RedisCopy, type RedisServer, startRedis } from './redis-server.js';
 import { Engine } from '../fanlog.js';
 import { MemoryIo } from '../journal/memory-io.js';
 import { Prng } from '../journal/prng.js';

@@ -6,7 +6,7 @@
  *
  *   node dist/examples/crash-campaign.js [RUNS]
  */
-import { runCrashTests } from 'fanlog';
+import { runCrashTests } from 'fanlog/testing';
 
 const runs = Number(process.argv[2] ?? 200);
 const summary = await runCrashTests({ runs, seed: 7, opsPerRun: 60, faults: ['power-cut', 'eio'] });

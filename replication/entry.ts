@@ -21,7 +21,7 @@ import { FanlogError } from '../errors.js';
 
 const fid = (value: Fid): string => `${value.ino}:${value.gen}`;
 
-/** The entry's fields as a flat list (field, value, ...), for XADD. */
+/** The entry's fields as a flat list (field, value, ...), for XADD (the replicator's own). @internal */
 export function entryFields(record: DeliveredRecord, encoded: Uint8Array): (string | Buffer)[] {
   const fields: (string | Buffer)[] = ['seq', record.seq.toString(), 'time', record.time.toString(), 'kind', record.kind, 'op', record.op];
   const add = (name: string, value: string | undefined): void => {
@@ -50,10 +50,19 @@ export function entryFields(record: DeliveredRecord, encoded: Uint8Array): (stri
   return fields;
 }
 
-/** The record an entry holds, shaped like a consumer's DeliveredRecord (decoded from its `record` field). */
-export function recordOfEntry(id: string, fields: (string | Buffer)[]): DeliveredRecord {
-  let bytes: Buffer | undefined;
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === 'record') bytes = fields[i + 1] as Buffer;
+/**
+ * The record an entry holds, shaped like a consumer's DeliveredRecord
+ * (decoded from its `record` field). `fields` is the entry's flat list as a
+ * client returns it with binary replies (ioredis' `xreadBuffer`): field
+ * names as text or bytes, the `record` value as bytes. Typed by Uint8Array,
+ * of which Buffer is one, so that a user's types need no Node typings.
+ */
+export function recordOfEntry(id: string, fields: (string | Uint8Array)[]): DeliveredRecord {
+  let bytes: Uint8Array | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const value = fields[i + 1]!;
+    if (textOf(fields[i]!) === 'record' && typeof value !== 'string') bytes = value;
+  }
   const seq = /^(\d+)-0$/.exec(id)?.[1];
   if (bytes === undefined || seq === undefined) throw new FanlogError('ECORRUPT', `stream entry ${id} is not a fanlog record (no 'record' field, or an ID other than <seq>-0)`);
   const record = decodeRecord(new Uint8Array(bytes)) as unknown as Record<string, unknown>;
@@ -61,3 +70,6 @@ export function recordOfEntry(id: string, fields: (string | Buffer)[]): Delivere
   record.seq = BigInt(seq);
   return record as unknown as DeliveredRecord;
 }
+
+const utf8 = new TextDecoder();
+const textOf = (field: string | Uint8Array): string => (typeof field === 'string' ? field : utf8.decode(field));

@@ -8,7 +8,10 @@
  * filesystem, a group, a consumer and the journal still do their jobs.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { encodeRecord, Engine, FanlogError, FAN_CREATE, FAN_OPEN_PERM, importFanotifyEvents, Journal, MemoryIo, runCrashTests } from '../index.js';
+import { encodeRecord, importFanotifyEvents } from '../interop/index.js';
+import { Engine, FanlogError, FAN_CREATE, FAN_OPEN_PERM } from '../index.js';
+import { Journal } from '../journal/index.js';
+import { MemoryIo, runCrashTests } from '../testing.js';
 
 let io: MemoryIo;
 let engine: Engine;

@@ -5,7 +5,7 @@
  * garbage appended.
  */
 import path from 'node:path';
-import type { MemoryIo, Prng } from '../index.js';
+import type { MemoryIo, Prng } from '../testing.js';
 
 async function writeRaw(io: MemoryIo, file: string, bytes: Uint8Array): Promise<void> {
   const handle = await io.open(file, 'readwrite');

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
-import type { Journal, JournalRecord } from '../index.js';
+import type { Journal, JournalRecord } from '../journal/index.js';
 
 const made: string[] = [];
 

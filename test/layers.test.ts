@@ -32,6 +32,8 @@ const LAYERS: [prefix: string, rank: number][] = [
   ['bench/', 6],
   // The public entry re-exports every layer, the crash campaign included.
   ['index.ts', 7],
+  // Crash tests of your own (`fanlog/testing`): MemoryIo, Prng and the campaign.
+  ['testing.ts', 7],
 ];
 
 function rank(file: string): number {
@@ -62,5 +64,17 @@ it('imports only downward, and never index.ts from inside', () => {
       else if (rank(imported) > rank(file)) wrong.push(`${file} imports ${imported}, a layer above it`);
     }
   }
+  expect(wrong).toEqual([]);
+});
+
+it('ships nothing that imports bench/, test/ or examples/, which the package leaves out', () => {
+  const shipped = sources('').filter((file) => !/^(bench|examples)\//.test(file));
+  const wrong = shipped.flatMap((file) => {
+    const text = readFileSync(path.join(ROOT, file), 'utf8');
+    return [...text.matchAll(/^(?:import|export)\b[^;]*?from '(\.[^']+)'/gms)]
+      .map(([, target]) => path.posix.normalize(path.posix.join(path.posix.dirname(file), target!)))
+      .filter((imported) => /^(bench|test|examples)\//.test(imported))
+      .map((imported) => `${file} imports ${imported}`);
+  });
   expect(wrong).toEqual([]);
 });

@@ -1,2 +1,2 @@
-/** The tests' redis-server: bench/redis-server.ts, shared with the replication benchmark. */
-export { type RedisServer, startRedis } from '../bench/redis-server.js';
+/** The tests' redis-server: crash/redis-server.ts, shared with the replication campaign and benchmark. */
+export { type RedisServer, startRedis } from '../crash/redis-server.js';

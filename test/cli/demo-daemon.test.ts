@@ -5,7 +5,8 @@
  * forced by a fill that fails as a rename in that window makes it fail.
  */
 import { expect, it } from 'vitest';
-import { Engine, FanlogError, Prng } from '../../index.js';
+import { Engine, FanlogError } from '../../index.js';
+import { Prng } from '../../testing.js';
 import { ARCHIVE, HsmDaemon, hsmGroup, newCounters } from '../../cli/demo-workload.js';
 import { tempDir } from '../helpers.js';
 

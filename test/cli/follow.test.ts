@@ -10,7 +10,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { Engine, JournalFollower, NodeIo } from '../../index.js';
+import { Engine } from '../../index.js';
+import { JournalFollower, NodeIo } from '../../journal/index.js';
 import { tempDir } from '../helpers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));

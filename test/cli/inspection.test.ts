@@ -12,7 +12,8 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
-import { FanlogError, JournalFollower, NodeIo } from '../../index.js';
+import { FanlogError } from '../../index.js';
+import { JournalFollower, NodeIo } from '../../journal/index.js';
 import { type NodeChild, rejection, startNodeChild, tempDir } from '../helpers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));

@@ -7,7 +7,8 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Engine, type EngineOptions, FAN_CREATE, FAN_MODIFY, FanlogError, MemoryIo } from '../../index.js';
+import { Engine, type EngineOptions, FAN_CREATE, FAN_MODIFY, FanlogError } from '../../index.js';
+import { MemoryIo } from '../../testing.js';
 import { rejection, tempDir } from '../helpers.js';
 
 const engines: Engine[] = [];

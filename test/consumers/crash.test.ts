@@ -11,7 +11,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { modeByStep, runSeeded, seeds, sweepEveryStep, sweepSeeds } from '../crash-driver.js';
-import { type CrashMode, decodeRecord, Engine, type EngineOptions, MemoryIo, Prng } from '../../index.js';
+import { type CrashMode, MemoryIo, Prng } from '../../testing.js';
+import { decodeRecord } from '../../interop/index.js';
+import { Engine, type EngineOptions } from '../../index.js';
 
 const RUNS = Number(process.env.FANLOG_CONSUMER_CRASH_RUNS ?? 60);
 const NAMES = ['fast', 'slow'] as const;

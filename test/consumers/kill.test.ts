@@ -6,7 +6,9 @@
  * sets the kills; the seed is in the test name.
  */
 import { expect, it } from 'vitest';
-import { decodeRecord, Engine, Prng } from '../../index.js';
+import { decodeRecord } from '../../interop/index.js';
+import { Engine } from '../../index.js';
+import { Prng } from '../../testing.js';
 import { startKillChild, tempDir } from '../helpers.js';
 
 const KILLS = Number(process.env.FANLOG_CONSUMER_KILL_RUNS ?? 6);

@@ -7,7 +7,9 @@
  */
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeRecord, encodeRecord, Engine, FAN_CREATE, FAN_MODIFY, FAN_ONDIR, FAN_XATTR, MemoryIo, type DeliveredRecord } from '../../index.js';
+import { decodeRecord, encodeRecord } from '../../interop/index.js';
+import { Engine, FAN_CREATE, FAN_MODIFY, FAN_ONDIR, FAN_XATTR, type DeliveredRecord } from '../../index.js';
+import { MemoryIo } from '../../testing.js';
 import type { IoFile, IoOpenMode } from '../../journal/io.js';
 import { rejection } from '../helpers.js';
 

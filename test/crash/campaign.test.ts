@@ -8,7 +8,7 @@
  * run index and the command that replays it.
  */
 import { describe, expect, it } from 'vitest';
-import { runCrashTests } from '../../index.js';
+import { runCrashTests } from '../../testing.js';
 
 const RUNS = Number(process.env.FANLOG_CAMPAIGN_RUNS ?? 150);
 const SEED = Number(process.env.FANLOG_CAMPAIGN_SEED ?? 20261123);

@@ -10,7 +10,8 @@
 import { cpSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { Engine, MemoryIo, Prng } from '../../index.js';
+import { Engine } from '../../index.js';
+import { MemoryIo, Prng } from '../../testing.js';
 import { checkStore } from '../../cli/store-check.js';
 import { newInode, type Inode } from '../../engine/fs/inode.js';
 import { decodePage, LARGE_INODE_BYTES, PageWriter } from '../../engine/fs/inode-pages.js';

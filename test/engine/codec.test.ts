@@ -3,7 +3,8 @@
  * what this version cannot read is rejected with ECORRUPT, not misread.
  */
 import { describe, expect, it } from 'vitest';
-import { decodeRecord, encodeRecord, type EngineRecord, FAN_MODIFY, FAN_ONDIR, FAN_XATTR } from '../../index.js';
+import { decodeRecord, encodeRecord } from '../../interop/index.js';
+import { type EngineRecord, FAN_MODIFY, FAN_ONDIR, FAN_XATTR } from '../../index.js';
 import { viewRecord } from '../../engine/record/view.js';
 import { rejectionSync } from '../helpers.js';
 

@@ -5,7 +5,9 @@
  * requests and decisions.
  */
 import { afterEach, expect, it } from 'vitest';
-import { decodeRecord, Engine, FAN_ALLOW, FAN_CREATE, FAN_PRE_ACCESS, MemoryIo } from '../../index.js';
+import { decodeRecord } from '../../interop/index.js';
+import { Engine, FAN_ALLOW, FAN_CREATE, FAN_PRE_ACCESS } from '../../index.js';
+import { MemoryIo } from '../../testing.js';
 
 const engines: Engine[] = [];
 afterEach(async () => {

@@ -8,7 +8,8 @@
  * and reopened.
  */
 import { describe, expect, it } from 'vitest';
-import { Engine, FAN_ALLOW, FAN_CREATE, FAN_DELETE, FAN_OPEN_PERM, MemoryIo } from '../../index.js';
+import { Engine, FAN_ALLOW, FAN_CREATE, FAN_DELETE, FAN_OPEN_PERM } from '../../index.js';
+import { MemoryIo } from '../../testing.js';
 import { rejection } from '../helpers.js';
 
 const OPTIONS = { store: 'files' } as const;
@@ -41,7 +42,7 @@ class GatedIo extends MemoryIo {
     this.open_();
   }
 
-  override async open(filePath: string, mode: 'read' | 'readwrite' | 'create'): Promise<import('../../index.js').IoFile> {
+  override async open(filePath: string, mode: 'read' | 'readwrite' | 'create'): Promise<import('../../journal/index.js').IoFile> {
     const file = await super.open(filePath, mode);
     const io = this;
     const datasync = file.datasync.bind(file);

@@ -23,7 +23,9 @@
  * call), so the harness records the state's fingerprint under the journal
  * head. It needs no model of POSIX to tell a right recovery from a wrong one.
  */
-import { decodeRecord, Engine, type EngineOptions, MemoryIo, Prng, type CrashMode } from '../../index.js';
+import { decodeRecord } from '../../interop/index.js';
+import { Engine, type EngineOptions } from '../../index.js';
+import { MemoryIo, Prng, type CrashMode } from '../../testing.js';
 import { FsState } from '../../engine/fs/fs-state.js';
 
 export interface EngineCrashCase {

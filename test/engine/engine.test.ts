@@ -4,7 +4,8 @@
  * checks, and the failed state after an I/O error.
  */
 import { describe, expect, it } from 'vitest';
-import { Engine, FAN_CREATE, FAN_MODIFY, FanlogError, MemoryIo, type StoreKind } from '../../index.js';
+import { Engine, FAN_CREATE, FAN_MODIFY, FanlogError, type StoreKind } from '../../index.js';
+import { MemoryIo } from '../../testing.js';
 import { rejection, tempDir } from '../helpers.js';
 
 const STORES: StoreKind[] = ['lmdb', 'level', 'files'];

@@ -5,7 +5,8 @@
  * recover it. One oversized call must never fail the engine.
  */
 import { describe, expect, it } from 'vitest';
-import { Engine, MemoryIo } from '../../index.js';
+import { Engine } from '../../index.js';
+import { MemoryIo } from '../../testing.js';
 
 describe('entries larger than a segment', () => {
   it('journals an operation bigger than a segment, keeps working, and recovers it', async () => {

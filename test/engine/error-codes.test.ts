@@ -5,7 +5,8 @@
  * failed on the clock changed nothing.
  */
 import { describe, expect, it } from 'vitest';
-import { Engine, FanlogError, MemoryIo } from '../../index.js';
+import { Engine, FanlogError } from '../../index.js';
+import { MemoryIo } from '../../testing.js';
 import { rejection, tempDir } from '../helpers.js';
 
 describe('error codes', () => {

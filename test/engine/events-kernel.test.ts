@@ -15,7 +15,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { Engine, type EventQueue, FAN_DIRENT_EVENTS, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_ONDIR, FAN_RENAME, MemoryIo, type QueuedEvent } from '../../index.js';
+import { Engine, type EventQueue, FAN_DIRENT_EVENTS, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_ONDIR, FAN_RENAME, type QueuedEvent } from '../../index.js';
+import { MemoryIo } from '../../testing.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const script = JSON.parse(readFileSync(path.join(here, '../fanotify/script.json'), 'utf8')) as {

@@ -7,7 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { Engine, Prng, type StoreKind } from '../../index.js';
+import { Engine, type StoreKind } from '../../index.js';
+import { Prng } from '../../testing.js';
 import { type NodeChild, startKillChild, tempDir } from '../helpers.js';
 
 const KILLS = Number(process.env.FANLOG_ENGINE_KILL_RUNS ?? 8);

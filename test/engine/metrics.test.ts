@@ -5,7 +5,8 @@
  * timeouts; and the Prometheus text it formats to.
  */
 import { afterEach, expect, it } from 'vitest';
-import { Engine, FAN_CREATE, FAN_PRE_ACCESS, MemoryIo, prometheusText } from '../../index.js';
+import { Engine, FAN_CREATE, FAN_PRE_ACCESS, prometheusText } from '../../index.js';
+import { MemoryIo } from '../../testing.js';
 import { SlidingWindow } from '../../journal/window.js';
 import { tempDir } from '../helpers.js';
 

@@ -7,7 +7,10 @@
  * record that cannot be replayed is ECORRUPT naming its seq, never EIO.
  */
 import { describe, expect, it } from 'vitest';
-import { encodeRecord, Engine, Journal, MemoryIo } from '../../index.js';
+import { encodeRecord } from '../../interop/index.js';
+import { Engine } from '../../index.js';
+import { Journal } from '../../journal/index.js';
+import { MemoryIo } from '../../testing.js';
 import { rejection } from '../helpers.js';
 
 const OPTIONS = { store: 'files' } as const;

@@ -6,7 +6,9 @@
  * memory in the state.
  */
 import { describe, expect, it } from 'vitest';
-import { decodeRecord, Engine, MemoryIo } from '../../index.js';
+import { decodeRecord } from '../../interop/index.js';
+import { Engine } from '../../index.js';
+import { MemoryIo } from '../../testing.js';
 import { FsState } from '../../engine/fs/fs-state.js';
 import { scanRecord } from '../../engine/record/bytes.js';
 import { OpCursor } from '../../engine/record/op-cursor.js';

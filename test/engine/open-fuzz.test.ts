@@ -14,7 +14,9 @@
  * FANLOG_FUZZ_SEED replays one.
  */
 import { expect, it } from 'vitest';
-import { decodeRecord, Engine, type EngineOptions, FanlogError, MemoryIo, Prng } from '../../index.js';
+import { decodeRecord } from '../../interop/index.js';
+import { Engine, type EngineOptions, FanlogError } from '../../index.js';
+import { MemoryIo, Prng } from '../../testing.js';
 import { FsState } from '../../engine/fs/fs-state.js';
 import { recover } from '../../journal/recovery.js';
 import { damageSegments } from '../fuzz-damage.js';

@@ -9,7 +9,8 @@
  * kills; the seed is in the test name.
  */
 import { expect, it } from 'vitest';
-import { Engine, Prng } from '../../index.js';
+import { Engine } from '../../index.js';
+import { Prng } from '../../testing.js';
 import { startKillChild, tempDir } from '../helpers.js';
 import { settleEverything } from '../../crash/permission-checks.js';
 

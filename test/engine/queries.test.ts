@@ -5,7 +5,9 @@
  * queries journal nothing.
  */
 import { afterEach, expect, it } from 'vitest';
-import { decodeRecord, Engine, FAN_SYMLINK, MemoryIo } from '../../index.js';
+import { decodeRecord } from '../../interop/index.js';
+import { Engine, FAN_SYMLINK } from '../../index.js';
+import { MemoryIo } from '../../testing.js';
 import { rejection, text, untext } from '../helpers.js';
 
 const engines: Engine[] = [];

@@ -6,7 +6,8 @@
  * Engines run on MemoryIo with the `files` store, so a crash is exact.
  */
 import { describe, expect, it } from 'vitest';
-import { Engine, FAN_ALLOW, FAN_OPEN_PERM, MemoryIo } from '../../index.js';
+import { Engine, FAN_ALLOW, FAN_OPEN_PERM } from '../../index.js';
+import { MemoryIo } from '../../testing.js';
 import { rejection } from '../helpers.js';
 
 const OPTIONS = { store: 'files', segmentBytesMax: 4096, checkpointEveryRecords: 1_000_000 } as const;

@@ -5,7 +5,8 @@
  * name was registered again after an eviction is retired with EREPLACED.
  */
 import { afterEach, expect, it } from 'vitest';
-import { Engine, FAN_CREATE, FAN_MODIFY, FAN_PRE_ACCESS, MemoryIo } from '../../index.js';
+import { Engine, FAN_CREATE, FAN_MODIFY, FAN_PRE_ACCESS } from '../../index.js';
+import { MemoryIo } from '../../testing.js';
 import { rejection } from '../helpers.js';
 
 const engines: Engine[] = [];

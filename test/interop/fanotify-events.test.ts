@@ -10,7 +10,9 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { decodeFanotifyEvents, decodeRecord, encodeFanotifyEvents, Engine, FAN_CREATE, FAN_FS_ERROR, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_Q_OVERFLOW, FAN_RENAME, importFanotifyEvents, Prng, writeFanotifyEvents } from '../../index.js';
+import { decodeFanotifyEvents, decodeRecord, encodeFanotifyEvents, importFanotifyEvents, writeFanotifyEvents } from '../../interop/index.js';
+import { Engine, FAN_CREATE, FAN_FS_ERROR, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_Q_OVERFLOW, FAN_RENAME } from '../../index.js';
+import { Prng } from '../../testing.js';
 import type { RecordView } from '../../engine/record/record.js';
 import { rejectionSync, tempDir } from '../helpers.js';
 

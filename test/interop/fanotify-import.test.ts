@@ -11,7 +11,8 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { decodeRecord, Engine, FAN_ACCESS, FAN_ALL_EVENTS, FAN_CREATE, FAN_ONDIR, FAN_PRE_ACCESS, FanlogError, importFanotifyEvents, writeFanotifyEvents, type FanotifyEvent } from '../../index.js';
+import { decodeRecord, importFanotifyEvents, writeFanotifyEvents, type FanotifyEvent } from '../../interop/index.js';
+import { Engine, FAN_ACCESS, FAN_ALL_EVENTS, FAN_CREATE, FAN_ONDIR, FAN_PRE_ACCESS, FanlogError } from '../../index.js';
 import { rejection, tempDir } from '../helpers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));

@@ -5,7 +5,8 @@
  * every other is refused, and an errno never goes with FAN_ALLOW.
  */
 import { expect, it } from 'vitest';
-import { decodeFanotifyResponses, encodeFanotifyResponse, ERRNO, FAN_ALLOW, FAN_AUDIT, FAN_DENY, FAN_DENY_ERRNO, FAN_NOFD } from '../../index.js';
+import { decodeFanotifyResponses, encodeFanotifyResponse, FAN_AUDIT, FAN_NOFD } from '../../interop/index.js';
+import { ERRNO, FAN_ALLOW, FAN_DENY, FAN_DENY_ERRNO } from '../../index.js';
 import { rejectionSync } from '../helpers.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');

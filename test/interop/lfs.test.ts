@@ -9,7 +9,9 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { decodeRecord, Engine, exportLfsChangelog, FAN_ACCESS, FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_HSM, FAN_LINK, FAN_MODIFY, FAN_MOVED_FROM, FAN_ONDIR, FAN_OPEN, FAN_RENAME, FAN_SYMLINK, FAN_TRUNCATE, FAN_XATTR, lfsLine, LUSTRE_RECORD_TYPES, MemoryIo } from '../../index.js';
+import { decodeRecord, exportLfsChangelog, lfsLine, LUSTRE_RECORD_TYPES } from '../../interop/index.js';
+import { Engine, FAN_ACCESS, FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_HSM, FAN_LINK, FAN_MODIFY, FAN_MOVED_FROM, FAN_ONDIR, FAN_OPEN, FAN_RENAME, FAN_SYMLINK, FAN_TRUNCATE, FAN_XATTR } from '../../index.js';
+import { MemoryIo } from '../../testing.js';
 import type { RecordView } from '../../engine/record/record.js';
 import { tempDir } from '../helpers.js';
 

@@ -4,7 +4,7 @@
  */
 import { expect, it } from 'vitest';
 import { crc32, crc32Portable } from '../../journal/checksum.js';
-import { Prng } from '../../index.js';
+import { Prng } from '../../testing.js';
 
 it('matches the crc-32 package on random inputs, whole and continued from a seed', () => {
   const prng = new Prng(42);

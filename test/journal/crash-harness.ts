@@ -14,7 +14,8 @@
  *
  * Returns the violations found, each naming the case so it can be replayed.
  */
-import { CRASH_MODES, type CrashMode, Journal, MemoryIo, Prng, type SyncPolicy } from '../../index.js';
+import { CRASH_MODES, type CrashMode, MemoryIo, Prng } from '../../testing.js';
+import { Journal, type SyncPolicy } from '../../journal/index.js';
 
 export interface CrashCase {
   seed: number;

@@ -6,7 +6,7 @@
 import { appendFileSync, copyFileSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { Journal, NodeIo } from '../../index.js';
+import { Journal, NodeIo } from '../../journal/index.js';
 import { recover } from '../../journal/recovery.js';
 import { RECOVERY_POINT_NAME } from '../../journal/recovery-point.js';
 import { SEGMENT_HEADER_BYTES } from '../../journal/segment.js';

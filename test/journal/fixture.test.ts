@@ -6,7 +6,7 @@
 import { cpSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { Journal } from '../../index.js';
+import { Journal } from '../../journal/index.js';
 import { readAll, tempDir, untext } from '../helpers.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/journal-v1', import.meta.url));

@@ -10,7 +10,9 @@
  * failure prints the seed, and FANLOG_FUZZ_SEED replays one.
  */
 import { expect, it } from 'vitest';
-import { FanlogError, Journal, MemoryIo, Prng } from '../../index.js';
+import { FanlogError } from '../../index.js';
+import { Journal } from '../../journal/index.js';
+import { MemoryIo, Prng } from '../../testing.js';
 import { damageSegments } from '../fuzz-damage.js';
 import { recover } from '../../journal/recovery.js';
 

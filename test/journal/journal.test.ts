@@ -5,7 +5,9 @@
  */
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FanlogError, Journal, MemoryIo } from '../../index.js';
+import { FanlogError } from '../../index.js';
+import { Journal } from '../../journal/index.js';
+import { MemoryIo } from '../../testing.js';
 import { readAll, rejection, tempDir, text, untext } from '../helpers.js';
 
 const payload = (seq: number): Uint8Array => text(`record ${seq} `.padEnd(40 + (seq % 23), '.'));

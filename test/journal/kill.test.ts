@@ -7,7 +7,8 @@
  * kills; the seed is printed on failure.
  */
 import { describe, expect, it } from 'vitest';
-import { Journal, Prng } from '../../index.js';
+import { Journal } from '../../journal/index.js';
+import { Prng } from '../../testing.js';
 import { type NodeChild, startKillChild, tempDir, untext } from '../helpers.js';
 
 const KILLS = Number(process.env.FANLOG_KILL_RUNS ?? 25);

@@ -10,7 +10,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { Engine, Journal } from '../../index.js';
+import { Engine } from '../../index.js';
+import { Journal } from '../../journal/index.js';
 import { readAll, rejection, tempDir } from '../helpers.js';
 
 const CHILD = fileURLToPath(new URL('./lock-child.mjs', import.meta.url));

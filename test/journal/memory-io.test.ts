@@ -4,7 +4,7 @@
  * cuts, injected faults and locks.
  */
 import { describe, expect, it } from 'vitest';
-import { MemoryIo } from '../../index.js';
+import { MemoryIo } from '../../testing.js';
 import { rejection, text, untext } from '../helpers.js';
 
 async function writeFile(io: MemoryIo, file: string, chunks: string[], sync: 'none' | 'data' | 'data+dir'): Promise<void> {

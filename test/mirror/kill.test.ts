@@ -11,7 +11,8 @@
 import { chmodSync, linkSync, mkdirSync, readdirSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { type Consumer, Engine, FAN_DELETE, FAN_DELETE_SELF, FAN_MOVE_SELF, FAN_MOVED_FROM, FAN_RENAME, Prng } from '../../index.js';
+import { type Consumer, Engine, FAN_DELETE, FAN_DELETE_SELF, FAN_MOVE_SELF, FAN_MOVED_FROM, FAN_RENAME } from '../../index.js';
+import { Prng } from '../../testing.js';
 import { startNodeChild, tempDir } from '../helpers.js';
 import { diskTree, engineTree } from './trees.js';
 

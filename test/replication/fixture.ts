@@ -6,7 +6,8 @@
  */
 import { afterEach, beforeEach } from 'vitest';
 import { Redis } from 'ioredis';
-import { type DeliveredRecord, Engine, MemoryIo } from '../../index.js';
+import { type DeliveredRecord, Engine } from '../../index.js';
+import { MemoryIo } from '../../testing.js';
 import { type RedisServer, startRedis } from '../redis-server.js';
 
 export interface RedisFixture {

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { Engine, Prng } from '../../index.js';
+import { Engine } from '../../index.js';
+import { Prng } from '../../testing.js';
 import { startNodeChild, tempDir } from '../helpers.js';
 import { type RedisServer, startRedis } from '../redis-server.js';
 

@@ -9,7 +9,9 @@
  */
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { type DeliveredRecord, decodeRecord, Engine, FAN_CREATE, FanlogError, MemoryIo } from '../../index.js';
+import { type DeliveredRecord, Engine, FAN_CREATE, FanlogError } from '../../index.js';
+import { decodeRecord } from '../../interop/index.js';
+import { MemoryIo } from '../../testing.js';
 import { entryFields } from '../../replication/entry.js';
 import { encodedOf } from '../../engine/record/view.js';
 import { RedisConsumer } from '../../replication/index.js';

@@ -8,7 +8,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MemoryIo, NodeIo } from '../../index.js';
+import { MemoryIo } from '../../testing.js';
+import { NodeIo } from '../../journal/index.js';
 import { FailStopStore } from '../../engine/fail-stop-store.js';
 import { HIGH_WATER_KEY } from '../../store/keys.js';
 import { Journal } from '../../journal/journal.js';
