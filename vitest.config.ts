@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Both cores: files run two at a time (vitest's default leaves one core idle here).
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
   },
 });

@@ -25,5 +25,7 @@ export default defineConfig({
     setupFiles: ['test/tiers/unit-guard.ts'],
     testTimeout: 60_000,
     pool: 'forks',
+    // Both cores: files run two at a time (vitest's default leaves one core idle here).
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
   },
 });

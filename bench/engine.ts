@@ -58,36 +58,40 @@ const TARGETS: [string, string, number][] = [
 
 /** One simulated process cycling through the mix; `step()` runs its next operation. */
 export class MixProcess {
-  private step_ = 0;
-  private fd = -1;
-  private readonly dir: string;
-  private cycle = 0;
+  #step_ = 0;
+  #fd = -1;
+  readonly #dir: string;
+  #cycle = 0;
 
+  readonly #engine: Engine;
+  readonly #pid: number;
   constructor(
-    private readonly engine: Engine,
-    private readonly pid: number,
+    engine: Engine,
+    pid: number,
   ) {
-    this.dir = `/p${pid}`;
+    this.#pid = pid;
+    this.#engine = engine;
+    this.#dir = `/p${pid}`;
   }
 
   async setup(): Promise<void> {
-    await this.engine.fs.mkdir(this.dir);
+    await this.#engine.fs.mkdir(this.#dir);
   }
 
   async step(): Promise<void> {
-    const fs = this.engine.fs;
-    const ctx = { pid: this.pid };
-    const file = `${this.dir}/f${this.cycle}`;
-    const moved = `${this.dir}/g${this.cycle}`;
-    switch (this.step_++ % 7) {
+    const fs = this.#engine.fs;
+    const ctx = { pid: this.#pid };
+    const file = `${this.#dir}/f${this.#cycle}`;
+    const moved = `${this.#dir}/g${this.#cycle}`;
+    switch (this.#step_++ % 7) {
       case 0: return fs.create(file, { size: 0 }, ctx);
-      case 1: this.fd = await fs.open(file, 'w', {}, ctx); return;
-      case 2: await fs.write(this.fd, 0, 4096, ctx); return;
-      case 3: return fs.close(this.fd, ctx);
+      case 1: this.#fd = await fs.open(file, 'w', {}, ctx); return;
+      case 2: await fs.write(this.#fd, 0, 4096, ctx); return;
+      case 3: return fs.close(this.#fd, ctx);
       case 4: return fs.rename(file, moved, ctx);
       case 5: return fs.setxattr(moved, 'user.backup', new Uint8Array(8), ctx);
       default:
-        this.cycle++;
+        this.#cycle++;
         return fs.unlink(moved, ctx);
     }
   }

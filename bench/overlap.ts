@@ -20,8 +20,8 @@ export interface OverlapCount {
 
 /** A NodeIo whose files count fdatasyncs and the records appended during them, once `watch` names the journal's head. */
 export class CountingIo extends NodeIo {
-  private head: () => bigint = () => 0n;
-  private startHead = 0n;
+  #head: () => bigint = () => 0n;
+  #startHead = 0n;
   readonly count: OverlapCount = { records: 0n, duringSync: 0n, syncs: 0 };
 
   override async open(file: string, mode: IoOpenMode): Promise<IoFile> {
@@ -33,12 +33,12 @@ export class CountingIo extends NodeIo {
       write: (data, position) => handle.write(data, position),
       truncate: (length) => handle.truncate(length),
       datasync: async () => {
-        const before = this.head();
+        const before = this.#head();
         try {
           await handle.datasync();
         } finally {
           this.count.syncs++;
-          this.count.duringSync += this.head() - before;
+          this.count.duringSync += this.#head() - before;
         }
       },
       close: () => handle.close(),
@@ -47,18 +47,18 @@ export class CountingIo extends NodeIo {
 
   /** Reads the head of the journal written through this Io (`journal.headSeq`). */
   watch(head: () => bigint): void {
-    this.head = head;
+    this.#head = head;
   }
 
   /** Counts from zero. */
   reset(): void {
-    this.startHead = this.head();
+    this.#startHead = this.#head();
     Object.assign(this.count, { records: 0n, duringSync: 0n, syncs: 0 });
   }
 
   /** The count since the last reset. */
   total(): OverlapCount {
-    return { ...this.count, records: this.head() - this.startHead };
+    return { ...this.count, records: this.#head() - this.#startHead };
   }
 }
 

@@ -42,49 +42,54 @@ function spin(us: number): void {
 
 /** A group-commit writer over one file, acknowledging batches in order. */
 class ModelWriter {
-  private waiting: (() => void)[] = [];
-  private inFlight = 0;
-  private scheduled = false;
-  private acked: Promise<unknown> = Promise.resolve();
-  private position = 0;
+  #waiting: (() => void)[] = [];
+  #inFlight = 0;
+  #scheduled = false;
+  #acked: Promise<unknown> = Promise.resolve();
+  #position = 0;
   readonly batchSizes: number[] = [];
 
+  readonly #file: fsp.FileHandle;
+  readonly #policy: Policy;
   constructor(
-    private readonly file: fsp.FileHandle,
-    private readonly policy: Policy,
-  ) {}
+    file: fsp.FileHandle,
+    policy: Policy,
+  ) {
+    this.#policy = policy;
+    this.#file = file;
+  }
 
   append(): Promise<void> {
     return new Promise((resolve) => {
-      this.waiting.push(resolve);
-      if (this.waiting.length >= this.policy.split && this.inFlight < this.policy.depth) this.start();
-      else this.schedule();
+      this.#waiting.push(resolve);
+      if (this.#waiting.length >= this.#policy.split && this.#inFlight < this.#policy.depth) this.#start();
+      else this.#schedule();
     });
   }
 
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
     queueMicrotask(() => {
-      this.scheduled = false;
-      this.start();
+      this.#scheduled = false;
+      this.#start();
     });
   }
 
-  private start(): void {
-    if (this.waiting.length === 0 || this.inFlight >= this.policy.depth) return;
-    const batch = this.waiting;
-    this.waiting = [];
-    this.inFlight++;
+  #start(): void {
+    if (this.#waiting.length === 0 || this.#inFlight >= this.#policy.depth) return;
+    const batch = this.#waiting;
+    this.#waiting = [];
+    this.#inFlight++;
     this.batchSizes.push(batch.length);
     const bytes = Buffer.alloc(batch.length * RECORD_BYTES, 3);
-    const at = this.position;
-    this.position += bytes.length;
-    const durable = this.file.write(bytes, 0, bytes.length, at).then(() => this.file.datasync());
-    this.acked = Promise.all([this.acked, durable]).then(() => {
-      this.inFlight--;
+    const at = this.#position;
+    this.#position += bytes.length;
+    const durable = this.#file.write(bytes, 0, bytes.length, at).then(() => this.#file.datasync());
+    this.#acked = Promise.all([this.#acked, durable]).then(() => {
+      this.#inFlight--;
       for (const resolve of batch) resolve();
-      this.schedule();
+      this.#schedule();
     });
   }
 }

@@ -69,30 +69,36 @@ export async function hsmGroup(engine: Engine): Promise<void> {
  * daemon that dies mid-work would (the demo restarts it afterwards).
  */
 export class HsmDaemon {
-  private queue: EventQueue;
-  private running = true;
-  private readonly loop: Promise<void>;
+  #queue: EventQueue;
+  #running = true;
+  readonly #loop: Promise<void>;
   leaveUnanswered = 0;
 
+  readonly #engine: Engine;
+  readonly #counters: DemoCounters;
+  readonly #prng: Prng;
   constructor(
-    private readonly engine: Engine,
-    private readonly counters: DemoCounters,
-    private readonly prng: Prng,
+    engine: Engine,
+    counters: DemoCounters,
+    prng: Prng,
   ) {
-    this.queue = engine.groups.get('hsm').openQueue();
-    this.loop = this.run();
+    this.#prng = prng;
+    this.#counters = counters;
+    this.#engine = engine;
+    this.#queue = engine.groups.get('hsm').openQueue();
+    this.#loop = this.#run();
   }
 
-  private async run(): Promise<void> {
-    while (this.running) {
+  async #run(): Promise<void> {
+    while (this.#running) {
       let events;
-      const queue = this.queue;
+      const queue = this.#queue;
       try {
         events = await queue.read({ max: 64, waitMs: 20 });
       } catch {
         // A restart closed this handle while it was read: go on with the new one.
-        if (this.restarting !== null) await this.restarting;
-        if (this.queue !== queue) continue;
+        if (this.#restarting !== null) await this.#restarting;
+        if (this.#queue !== queue) continue;
         return; // the engine closed or failed
       }
       // Answered concurrently, as a real HSM daemon does, and without
@@ -104,36 +110,36 @@ export class HsmDaemon {
           this.skipped++;
           continue;
         }
-        const answering = this.answer(queue, event);
-        this.answering.add(answering);
-        void answering.finally(() => this.answering.delete(answering));
+        const answering = this.#answer(queue, event);
+        this.#answering.add(answering);
+        void answering.finally(() => this.#answering.delete(answering));
       }
     }
-    await Promise.all(this.answering);
+    await Promise.all(this.#answering);
   }
 
   /** Answers under way. */
-  private readonly answering = new Set<Promise<void>>();
+  readonly #answering = new Set<Promise<void>>();
 
   /** Fills what a pre-content event asks for, if it is offline, and answers it (now and then with EAGAIN). */
-  private async answer(queue: EventQueue, event: QueuedEvent): Promise<void> {
+  async #answer(queue: EventQueue, event: QueuedEvent): Promise<void> {
     try {
-      if (this.prng.chance(0.02)) {
+      if (this.#prng.chance(0.02)) {
         await queue.respond(event.id, FAN_DENY_ERRNO(ERRNO.EAGAIN));
-        this.counters.denied++;
+        this.#counters.denied++;
       } else {
         // Fill exactly the range asked for, if any of it is offline.
         if (event.range !== undefined && event.range.count > 0 && (event.mask & FAN_PRE_ACCESS) !== 0n) {
-          const offline = await this.engine.fs.offlineBytes(event.path!).catch(() => 0);
+          const offline = await this.#engine.fs.offlineBytes(event.path!).catch(() => 0);
           if (offline > 0) {
-            await this.engine.fs.hsmFill(event.path!, event.range.offset, event.range.count);
-            this.counters.fills++;
-            this.counters.filledBytes += event.range.count;
+            await this.#engine.fs.hsmFill(event.path!, event.range.offset, event.range.count);
+            this.#counters.fills++;
+            this.#counters.filledBytes += event.range.count;
           }
         }
         await queue.respond(event.id, FAN_ALLOW);
       }
-      this.counters.requestsAnswered++;
+      this.#counters.requestsAnswered++;
     } catch {
       // The file was renamed or deleted between the event and its fill (the
       // demo fills by path): the process must still get an answer, or it
@@ -142,7 +148,7 @@ export class HsmDaemon {
       // and the next read tells.
       await queue
         .respond(event.id, FAN_DENY_ERRNO(ERRNO.EAGAIN))
-        .then(() => void this.counters.denied++)
+        .then(() => void this.#counters.denied++)
         .catch(() => undefined);
     }
   }
@@ -152,24 +158,24 @@ export class HsmDaemon {
 
   /** Releases the queue handle and opens a new one: read, unanswered events come back first. */
   async restart(): Promise<void> {
-    const old = this.queue;
-    this.restarting = old.close().then(() => {
-      this.queue = this.engine.groups.get('hsm').openQueue();
+    const old = this.#queue;
+    this.#restarting = old.close().then(() => {
+      this.#queue = this.#engine.groups.get('hsm').openQueue();
     });
     try {
-      await this.restarting;
+      await this.#restarting;
     } finally {
-      this.restarting = null;
+      this.#restarting = null;
     }
   }
 
   /** Set while a restart closes the handle and opens the next: the loop waits for it rather than stopping. */
-  private restarting: Promise<void> | null = null;
+  #restarting: Promise<void> | null = null;
 
   async stop(): Promise<void> {
-    this.running = false;
-    await this.loop;
-    await this.queue.close().catch(() => undefined);
+    this.#running = false;
+    await this.#loop;
+    await this.#queue.close().catch(() => undefined);
   }
 }
 

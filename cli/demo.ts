@@ -47,21 +47,24 @@ class Backup {
   readonly seqs = new Set<bigint>();
   redelivered = 0;
 
-  constructor(private consumer: Consumer) {}
+  #consumer: Consumer;
+  constructor(consumer: Consumer) {
+    this.#consumer = consumer;
+  }
 
   attach(consumer: Consumer): void {
-    this.consumer = consumer;
+    this.#consumer = consumer;
   }
 
   async drain(max = 2000): Promise<number> {
     let total = 0;
-    for (let batch = await this.consumer.read({ max }); batch.length > 0; batch = await this.consumer.read({ max })) {
+    for (let batch = await this.#consumer.read({ max }); batch.length > 0; batch = await this.#consumer.read({ max })) {
       for (const record of batch) {
         if (this.seqs.has(record.seq)) this.redelivered++;
         else this.seqs.add(record.seq);
         this.seen.set(record.kind, (this.seen.get(record.kind) ?? 0) + 1);
       }
-      await this.consumer.ack(batch[batch.length - 1]!.seq);
+      await this.#consumer.ack(batch[batch.length - 1]!.seq);
       total += batch.length;
     }
     return total;

@@ -39,13 +39,13 @@ export class History {
     for (const seq of seqs) {
       const { payload, endsEntry } = parsed.get(seq)!;
       const known = this.payloads.get(seq);
-      if (known !== undefined && !sameBytes(known, payload)) this.dropFrom(seq);
+      if (known !== undefined && !sameBytes(known, payload)) this.#dropFrom(seq);
       this.payloads.set(seq, payload);
       if (endsEntry) this.entryEnds.add(seq);
     }
   }
 
-  private dropFrom(seq: bigint): void {
+  #dropFrom(seq: bigint): void {
     for (const known of [...this.payloads.keys()]) if (known >= seq) this.payloads.delete(known);
     for (const end of [...this.entryEnds]) if (end >= seq) this.entryEnds.delete(end);
   }

@@ -62,11 +62,15 @@ export class Churn {
   /** Objects written through a name deleted since, that kept other names (see the header). */
   readonly #unseen = new Set<number>();
 
+  readonly #prng: Prng;
+  readonly #root: string;
   constructor(
-    private readonly prng: Prng,
+    prng: Prng,
     /** The mirrored directory. */
-    private readonly root: string,
+    root: string,
   ) {
+    this.#root = root;
+    this.#prng = prng;
     mkdirSync(root, { recursive: true });
   }
 
@@ -91,15 +95,15 @@ export class Churn {
   /** One random change (the first few make a tree to change). */
   step(): void {
     const files = this.#paths('file');
-    const roll = files.length < 8 ? this.prng.int(2) : this.prng.int(24);
+    const roll = files.length < 8 ? this.#prng.int(2) : this.#prng.int(24);
     if (roll <= 3) this.#create();
     else if (roll <= 5) this.#mkdir();
-    else if (roll === 6) this.#write(this.prng.pick(files), 'write');
-    else if (roll === 7) this.#write(this.prng.pick(files), 'append');
-    else if (roll === 8) this.#write(this.prng.pick(files), 'truncate');
+    else if (roll === 6) this.#write(this.#prng.pick(files), 'write');
+    else if (roll === 7) this.#write(this.#prng.pick(files), 'append');
+    else if (roll === 8) this.#write(this.#prng.pick(files), 'truncate');
     else if (roll <= 10) this.#renameEntry();
     else if (roll === 11) this.#renameDir();
-    else if (roll === 12) this.#link(this.prng.pick(files));
+    else if (roll === 12) this.#link(this.#prng.pick(files));
     else if (roll === 13) this.#symlink(false);
     else if (roll === 14) this.#chmod();
     else if (roll <= 16) this.#deleteEntry();
@@ -116,7 +120,7 @@ export class Churn {
     // Two events each (create, delete): the queue is full well before the end.
     const fill = Math.ceil(queueMax / 2) + 500;
     for (let i = 0; i < fill; i++) {
-      const path = `${this.root}/${join(this.prng.pick(dirs), `burst${this.#serial}-${i}`)}`;
+      const path = `${this.#root}/${join(this.#prng.pick(dirs), `burst${this.#serial}-${i}`)}`;
       closeSync(openSync(path, 'w'));
       unlinkSync(path);
     }
@@ -125,7 +129,7 @@ export class Churn {
   }
 
   #abs(rel: string): string {
-    return rel === '' ? this.root : `${this.root}/${rel}`;
+    return rel === '' ? this.#root : `${this.#root}/${rel}`;
   }
 
   #fresh(): string {
@@ -146,13 +150,13 @@ export class Churn {
   }
 
   #create(): void {
-    const rel = join(this.prng.pick(this.#paths('dir')), this.#fresh());
-    writeFileSync(this.#abs(rel), this.prng.bytes(this.prng.int(64)));
+    const rel = join(this.#prng.pick(this.#paths('dir')), this.#fresh());
+    writeFileSync(this.#abs(rel), this.#prng.bytes(this.#prng.int(64)));
     this.#add(rel, 'file');
   }
 
   #mkdir(): void {
-    const rel = join(this.prng.pick(this.#paths('dir')), this.#fresh());
+    const rel = join(this.#prng.pick(this.#paths('dir')), this.#fresh());
     mkdirSync(this.#abs(rel));
     this.#add(rel, 'dir');
   }
@@ -172,18 +176,18 @@ export class Churn {
 
   #write(rel: string, how: 'write' | 'append' | 'truncate'): void {
     this.#touched(rel);
-    if (how === 'write') writeFileSync(this.#abs(rel), this.prng.bytes(this.prng.int(64)));
+    if (how === 'write') writeFileSync(this.#abs(rel), this.#prng.bytes(this.#prng.int(64)));
     else if (how === 'append') appendFileSync(this.#abs(rel), 'z');
-    else truncateSync(this.#abs(rel), this.prng.int(10));
+    else truncateSync(this.#abs(rel), this.#prng.int(10));
   }
 
   /** A file or symlink renamed, to a free name or over a file, in its directory or another. */
   #renameEntry(): void {
     const from = [...this.#paths('file'), ...this.#paths('symlink')];
     if (from.length === 0) return;
-    const rel = this.prng.pick(from);
+    const rel = this.#prng.pick(from);
     const over = this.#paths('file').filter((path) => path !== rel);
-    const to = over.length > 0 && this.prng.chance(0.25) ? this.prng.pick(over) : join(this.prng.chance(0.5) ? this.prng.pick(this.#paths('dir')) : rel.slice(0, Math.max(0, rel.lastIndexOf('/'))), this.#fresh());
+    const to = over.length > 0 && this.#prng.chance(0.25) ? this.#prng.pick(over) : join(this.#prng.chance(0.5) ? this.#prng.pick(this.#paths('dir')) : rel.slice(0, Math.max(0, rel.lastIndexOf('/'))), this.#fresh());
     renameSync(this.#abs(rel), this.#abs(to));
     const id = this.#at.get(rel)!;
     // rename(2) of two links of one file does nothing.
@@ -198,8 +202,8 @@ export class Churn {
   #renameDir(): void {
     const dirs = this.#paths('dir').filter((path) => path !== '');
     if (dirs.length === 0) return;
-    const rel = this.prng.pick(dirs);
-    const parent = this.prng.pick(this.#paths('dir').filter((path) => path !== rel && !path.startsWith(`${rel}/`)));
+    const rel = this.#prng.pick(dirs);
+    const parent = this.#prng.pick(this.#paths('dir').filter((path) => path !== rel && !path.startsWith(`${rel}/`)));
     const to = join(parent, this.#fresh());
     renameSync(this.#abs(rel), this.#abs(to));
     this.#objects.get(this.#at.get(rel)!)!.names.add(nameOf(to));
@@ -211,7 +215,7 @@ export class Churn {
   }
 
   #link(rel: string): void {
-    const to = join(this.prng.pick(this.#paths('dir')), this.#fresh());
+    const to = join(this.#prng.pick(this.#paths('dir')), this.#fresh());
     linkSync(this.#abs(rel), this.#abs(to));
     const id = this.#at.get(rel)!;
     this.#at.set(to, id);
@@ -219,7 +223,7 @@ export class Churn {
   }
 
   #symlink(badTarget: boolean): void {
-    const rel = join(this.prng.pick(this.#paths('dir')), this.#fresh());
+    const rel = join(this.#prng.pick(this.#paths('dir')), this.#fresh());
     symlinkSync(badTarget ? Buffer.from([0x74, 0xff, 0x2f, 0x78]) : `../t${this.#serial}`, this.#abs(rel));
     if (badTarget) this.unmirrorable++;
     this.#add(rel, 'symlink');
@@ -228,18 +232,18 @@ export class Churn {
   #chmod(): void {
     const dirs = this.#paths('dir').filter((path) => path !== '');
     const files = this.#paths('file');
-    if (dirs.length > 0 && this.prng.chance(0.3)) chmodSync(this.#abs(this.prng.pick(dirs)), this.prng.pick([0o755, 0o750, 0o700]));
+    if (dirs.length > 0 && this.#prng.chance(0.3)) chmodSync(this.#abs(this.#prng.pick(dirs)), this.#prng.pick([0o755, 0o750, 0o700]));
     else if (files.length > 0) {
-      const rel = this.prng.pick(files);
+      const rel = this.#prng.pick(files);
       this.#touched(rel);
-      chmodSync(this.#abs(rel), this.prng.pick([0o644, 0o640, 0o600]));
+      chmodSync(this.#abs(rel), this.#prng.pick([0o644, 0o640, 0o600]));
     }
   }
 
   #deleteEntry(): void {
     const from = [...this.#paths('file'), ...this.#paths('symlink')];
     if (from.length === 0) return;
-    const rel = this.prng.pick(from);
+    const rel = this.#prng.pick(from);
     unlinkSync(this.#abs(rel));
     this.#unlinked(rel);
   }
@@ -247,7 +251,7 @@ export class Churn {
   #deleteDir(): void {
     const dirs = this.#paths('dir').filter((path) => path !== '');
     if (dirs.length === 0) return;
-    const rel = this.prng.pick(dirs);
+    const rel = this.#prng.pick(dirs);
     rmSync(this.#abs(rel), { recursive: true });
     for (const path of [...this.#at.keys()]) if (path === rel || path.startsWith(`${rel}/`)) this.#unlinked(path);
   }
@@ -256,12 +260,12 @@ export class Churn {
   #reuse(): void {
     const single = this.#paths('file').filter((path) => [...this.#at.values()].filter((id) => id === this.#at.get(path)).length === 1);
     if (single.length === 0) return this.#create();
-    const rel = this.prng.pick(single);
+    const rel = this.#prng.pick(single);
     const ino = lstatSync(this.#abs(rel)).ino;
     unlinkSync(this.#abs(rel));
     this.#at.delete(rel);
-    const to = join(this.prng.pick(this.#paths('dir')), this.#fresh());
-    const type = this.prng.chance(0.5) ? 'dir' : 'file';
+    const to = join(this.#prng.pick(this.#paths('dir')), this.#fresh());
+    const type = this.#prng.chance(0.5) ? 'dir' : 'file';
     if (type === 'dir') mkdirSync(this.#abs(to));
     else writeFileSync(this.#abs(to), 'r');
     this.#add(to, type);
@@ -270,11 +274,11 @@ export class Churn {
 
   /** A file, or a directory with a file in it, whose name is not UTF-8. */
   #badName(): void {
-    const dir = this.prng.pick(this.#paths('dir'));
-    const bytes = Buffer.concat([Buffer.from(`${this.#fresh()}-`), Buffer.from([this.prng.pick([0xff, 0xfe, 0xc0, 0x80])])]);
+    const dir = this.#prng.pick(this.#paths('dir'));
+    const bytes = Buffer.concat([Buffer.from(`${this.#fresh()}-`), Buffer.from([this.#prng.pick([0xff, 0xfe, 0xc0, 0x80])])]);
     const abs = Buffer.concat([Buffer.from(`${this.#abs(dir)}/`), bytes]);
     const rel = join(dir, escapeBytes(bytes));
-    if (this.prng.chance(0.5)) {
+    if (this.#prng.chance(0.5)) {
       writeFileSync(abs, 'odd');
       this.#add(rel, 'file');
     } else {

@@ -58,18 +58,18 @@ export class Model implements Observer {
     this.acks.delete(consumer);
   }
 
-  private object(key: string): ExpectedObject {
+  #object(key: string): ExpectedObject {
     let object = this.objects.get(key);
     if (object === undefined) this.objects.set(key, (object = { present: false, cursorAtLeast: 0n, marks: new Set(), inFlight: 0, uncertain: false }));
     return object;
   }
 
   controlStarted(key: string): void {
-    this.object(key).inFlight++;
+    this.#object(key).inFlight++;
   }
 
   controlSettled(key: string, change: ControlChange): void {
-    const object = this.object(key);
+    const object = this.#object(key);
     object.inFlight--;
     switch (change.type) {
       case 'refused':

@@ -41,12 +41,18 @@ export class RemoteReader {
   #hold: ((ids: string[]) => void) | null = null;
   readonly #loop: Promise<void>;
 
+  readonly #url: string;
+  readonly #stream: string;
+  readonly #prng: Prng;
   constructor(
-    private readonly url: string,
-    private readonly stream: string,
+    url: string,
+    stream: string,
     readonly name: string,
-    private readonly prng: Prng,
+    prng: Prng,
   ) {
+    this.#prng = prng;
+    this.#stream = stream;
+    this.#url = url;
     this.#loop = this.#run();
   }
 
@@ -102,7 +108,7 @@ export class RemoteReader {
       if (reader === null) continue;
       let batch: DeliveredRecord[];
       try {
-        batch = await reader.read({ max: this.prng.between(1, 40), waitMs: 20 });
+        batch = await reader.read({ max: this.#prng.between(1, 40), waitMs: 20 });
       } catch (error) {
         if (this.#heard(error as FanlogError, reader)) await sleep(20);
         continue;
@@ -121,7 +127,7 @@ export class RemoteReader {
 
   async #open(): Promise<RedisConsumer | null> {
     try {
-      const reader = await RedisConsumer.open({ url: this.url, stream: this.stream, group: 'g', consumer: this.name, claimIdleMs: CLAIM_IDLE_MS, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+      const reader = await RedisConsumer.open({ url: this.#url, stream: this.#stream, group: 'g', consumer: this.name, claimIdleMs: CLAIM_IDLE_MS, commandTimeoutMs: COMMAND_TIMEOUT_MS });
       // Stopped (or killed) while it connected: a connection left open would reconnect forever and hold the process.
       if (!this.#running || this.#dead) {
         reader.close();

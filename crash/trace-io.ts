@@ -28,7 +28,7 @@ export class TraceIo implements Io {
   /** Segment path -> mirrored bytes (live files and unlinked ones). */
   readonly segments = new Map<string, Uint8Array>();
   /** Segments the engine deleted (purged): their mirrors stay. */
-  private readonly unlinked = new Set<string>();
+  readonly #unlinked = new Set<string>();
   /** Set when a write or fsync failed; cleared by `reopened`. */
   failure: { code: string; op: string; path: string } | null = null;
   /** Successful fsyncs after a failure, before a reopen: each one a violation of invariant 7. */
@@ -36,38 +36,41 @@ export class TraceIo implements Io {
   /** Whether the engine knows it failed; set by the campaign. */
   engineFailed: () => boolean = () => true;
 
-  constructor(private readonly inner: Io) {}
+  readonly #inner: Io;
+  constructor(inner: Io) {
+    this.#inner = inner;
+  }
 
   mkdirp(dir: string): Promise<void> {
-    return this.watch('mkdirp', dir, () => this.inner.mkdirp(dir));
+    return this.#watch('mkdirp', dir, () => this.#inner.mkdirp(dir));
   }
 
   readdir(dir: string): Promise<string[]> {
-    return this.inner.readdir(dir);
+    return this.#inner.readdir(dir);
   }
 
   async open(path: string, mode: IoOpenMode): Promise<IoFile> {
-    const file = await this.watch('open', path, () => this.inner.open(path, mode));
-    if (!SEGMENT.test(path)) return this.wrap(file, null);
+    const file = await this.#watch('open', path, () => this.#inner.open(path, mode));
+    if (!SEGMENT.test(path)) return this.#wrap(file, null);
     if (mode === 'create' || !this.segments.has(path)) this.segments.set(path, new Uint8Array(0));
-    return this.wrap(file, path);
+    return this.#wrap(file, path);
   }
 
   async unlink(path: string): Promise<void> {
-    await this.watch('unlink', path, () => this.inner.unlink(path));
-    if (this.segments.has(path)) this.unlinked.add(path);
+    await this.#watch('unlink', path, () => this.#inner.unlink(path));
+    if (this.segments.has(path)) this.#unlinked.add(path);
   }
 
   rename(from: string, to: string): Promise<void> {
-    return this.watch('rename', from, () => this.inner.rename(from, to));
+    return this.#watch('rename', from, () => this.#inner.rename(from, to));
   }
 
   syncDir(dir: string): Promise<void> {
-    return this.watch('syncDir', dir, () => this.inner.syncDir(dir));
+    return this.#watch('syncDir', dir, () => this.#inner.syncDir(dir));
   }
 
   lock(dir: string): Promise<IoLock> {
-    return this.inner.lock(dir);
+    return this.#inner.lock(dir);
   }
 
   /** The engine was reopened: a fresh start for invariant 7. */
@@ -83,12 +86,12 @@ export class TraceIo implements Io {
     for (const path of [...this.segments.keys()]) {
       const bytes = survivingBytes(path);
       if (bytes !== null) this.segments.set(path, bytes);
-      else if (!this.unlinked.has(path)) this.segments.delete(path);
+      else if (!this.#unlinked.has(path)) this.segments.delete(path);
     }
     this.failure = null;
   }
 
-  private async watch<T>(op: string, path: string, call: () => Promise<T>): Promise<T> {
+  async #watch<T>(op: string, path: string, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (error) {
@@ -98,7 +101,7 @@ export class TraceIo implements Io {
     }
   }
 
-  private wrap(file: IoFile, segment: string | null): IoFile {
+  #wrap(file: IoFile, segment: string | null): IoFile {
     const trace = this;
     const mirror = (change: (bytes: Uint8Array) => Uint8Array): void => {
       if (segment !== null) trace.segments.set(segment, change(trace.segments.get(segment)!));
@@ -108,7 +111,7 @@ export class TraceIo implements Io {
       size: () => file.size(),
       read: (buffer, position) => file.read(buffer, position),
       async write(data, position) {
-        await trace.watch('write', file.path, () => file.write(data, position));
+        await trace.#watch('write', file.path, () => file.write(data, position));
         mirror((bytes) => {
           const grown = bytes.length >= position + data.length ? bytes : resized(bytes, position + data.length);
           grown.set(data, position);
@@ -116,13 +119,13 @@ export class TraceIo implements Io {
         });
       },
       async truncate(length) {
-        await trace.watch('truncate', file.path, () => file.truncate(length));
+        await trace.#watch('truncate', file.path, () => file.truncate(length));
         mirror((bytes) => resized(bytes, length));
       },
       async datasync() {
         // Only a sync that starts after the engine knew of a failure is one it should not have made.
         const failure = trace.failure !== null && trace.engineFailed() ? trace.failure : null;
-        await trace.watch('datasync', file.path, () => file.datasync());
+        await trace.#watch('datasync', file.path, () => file.datasync());
         if (failure !== null && segment !== null) trace.syncsAfterFailure.push(`datasync ${file.path} after ${failure.op} of ${failure.path} failed with ${failure.code}`);
       },
       close: () => file.close(),

@@ -15,11 +15,14 @@ export class Names {
   /** Paths made with lone surrogates: no call may succeed with one. */
   readonly illFormed = new Set<string>();
 
-  constructor(private readonly prng: Prng) {}
+  readonly #prng: Prng;
+  constructor(prng: Prng) {
+    this.#prng = prng;
+  }
 
   /** A path the workload made (it may be gone since), or a directory. */
   path(): string {
-    return this.prng.chance(0.75) && this.files.length > 0 ? this.prng.pick(this.files) : this.prng.pick(this.dirs);
+    return this.#prng.chance(0.75) && this.files.length > 0 ? this.#prng.pick(this.files) : this.#prng.pick(this.dirs);
   }
 
   /**
@@ -29,20 +32,20 @@ export class Names {
    * bytes read as Latin-1 (well-formed, however odd: they must round-trip).
    */
   fresh(into?: string[]): string {
-    const roll = this.prng.next();
-    let name = `${this.prng.pick(NAMES)}${this.prng.int(6)}`;
-    if (roll < 0.06) name = this.utf16Name();
-    else if (roll < 0.1) name = Buffer.from(this.prng.bytes(this.prng.between(1, 8)).map((byte) => (byte === 0x2f || byte === 0 ? 0x5f : byte))).toString('latin1');
-    const made = `${this.prng.pick(this.dirs)}/${name}`;
+    const roll = this.#prng.next();
+    let name = `${this.#prng.pick(NAMES)}${this.#prng.int(6)}`;
+    if (roll < 0.06) name = this.#utf16Name();
+    else if (roll < 0.1) name = Buffer.from(this.#prng.bytes(this.#prng.between(1, 8)).map((byte) => (byte === 0x2f || byte === 0 ? 0x5f : byte))).toString('latin1');
+    const made = `${this.#prng.pick(this.dirs)}/${name}`;
     if (made.isWellFormed()) into?.push(made);
     else this.illFormed.add(made);
     return made;
   }
 
-  private utf16Name(): string {
+  #utf16Name(): string {
     const units: number[] = [];
-    for (let i = this.prng.between(1, 6); i > 0; i--) {
-      let unit = this.prng.between(1, 0xffff);
+    for (let i = this.#prng.between(1, 6); i > 0; i--) {
+      let unit = this.#prng.between(1, 0xffff);
       if (unit === 0x2f) unit = 0x2e2f;
       units.push(unit);
     }

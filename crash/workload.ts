@@ -82,102 +82,110 @@ export class Workload {
   engine!: Engine;
   /** False while no engine is open (before the first open, or when a reopen failed). */
   isOpen = false;
-  private readonly queues = new Map<string, EventQueue>();
-  private readonly stalled: { group: string; id: number; seq: bigint }[] = [];
-  private readonly fds: number[] = [];
-  private readonly names: Names;
+  readonly #queues = new Map<string, EventQueue>();
+  readonly #stalled: { group: string; id: number; seq: bigint }[] = [];
+  readonly #fds: number[] = [];
+  readonly #names: Names;
   /** Per consumer: the highest seq delivered since the engine was opened (or the cursor then). */
-  private readonly delivered = new Map<string, bigint>();
-  private readonly races: ControlRaces;
-  private opsLeft: number;
+  readonly #delivered = new Map<string, bigint>();
+  readonly #races: ControlRaces;
+  #opsLeft: number;
   operations = 0;
   succeeded = 0;
 
+  readonly #dir: string;
+  readonly #prng: Prng;
+  readonly #observer: Observer;
+  readonly #options: WorkloadOptions;
   constructor(
-    private readonly dir: string,
-    private readonly prng: Prng,
-    private readonly observer: Observer,
-    private readonly options: WorkloadOptions,
+    dir: string,
+    prng: Prng,
+    observer: Observer,
+    options: WorkloadOptions,
   ) {
-    this.opsLeft = options.ops;
-    this.races = new ControlRaces(prng, observer, this.quiet);
-    this.names = new Names(prng);
+    this.#options = options;
+    this.#observer = observer;
+    this.#prng = prng;
+    this.#dir = dir;
+    this.#opsLeft = options.ops;
+    this.#races = new ControlRaces(prng, observer, this.#quiet);
+    this.#names = new Names(prng);
   }
 
   /** Runs until the operations are spent, the engine failed, or the power went. Leaves the engine open. */
   async run(open: (dir: string, options: EngineOptions) => Promise<Engine>): Promise<void> {
-    this.engine = await open(this.dir, this.options.engine);
-    this.opened();
-    await this.setup();
-    while (this.opsLeft > 0 && this.alive()) {
-      await this.round();
+    this.engine = await open(this.#dir, this.#options.engine);
+    this.#opened();
+    await this.#setup();
+    while (this.#opsLeft > 0 && this.alive()) {
+      await this.#round();
       if (!this.alive()) break;
-      await this.consumerWork(this.prng.chance(0.2));
+      await this.#consumerWork(this.#prng.chance(0.2));
       if (!this.alive()) break;
-      if (this.prng.chance(0.35)) await this.controlRace();
+      if (this.#prng.chance(0.35)) await this.#controlRace();
       if (!this.alive()) break;
-      const roll = this.prng.next();
+      const roll = this.#prng.next();
       if (roll < 0.12) await this.engine.checkpoint();
-      else if (roll < 0.17 && this.options.reopens !== false) {
-        await this.closeQueues();
+      else if (roll < 0.17 && this.#options.reopens !== false) {
+        await this.#closeQueues();
         this.isOpen = false;
         await this.engine.close();
-        this.engine = await open(this.dir, this.options.engine);
-        this.opened();
+        this.engine = await open(this.#dir, this.#options.engine);
+        this.#opened();
       }
     }
   }
 
   /** The engine options of every open of this workload. */
   get engineOptions(): EngineOptions {
-    return this.options.engine;
+    return this.#options.engine;
   }
 
   alive(): boolean {
-    return !this.options.stopped() && !this.engine.failed;
+    return !this.#options.stopped() && !this.engine.failed;
   }
 
-  private opened(): void {
+  #opened(): void {
     this.isOpen = true;
-    this.races.opened(this.engine);
-    this.options.onOpen?.(this.engine);
-    this.stalled.length = 0;
-    this.fds.length = 0;
-    this.delivered.clear();
-    for (const info of this.engine.consumers.list()) this.delivered.set(info.name, info.cursor);
-    this.openQueues();
+    this.#races.opened(this.engine);
+    this.#options.onOpen?.(this.engine);
+    this.#stalled.length = 0;
+    this.#fds.length = 0;
+    this.#delivered.clear();
+    for (const info of this.engine.consumers.list()) this.#delivered.set(info.name, info.cursor);
+    this.#openQueues();
   }
 
-  private openQueues(): void {
-    this.queues.clear();
-    for (const info of this.engine.groups.list()) this.queues.set(info.name, this.engine.groups.get(info.name).openQueue());
+  #openQueues(): void {
+    this.#queues.clear();
+    for (const info of this.engine.groups.list()) this.#queues.set(info.name, this.engine.groups.get(info.name).openQueue());
   }
 
   /** Plays one control-race scenario, then waits for the guarded opens it started to settle. */
-  private async controlRace(): Promise<void> {
-    await this.races.play(this.engine);
+  async #controlRace(): Promise<void> {
+    await this.#races.play(this.engine);
     // A destroy allows every request of its group, even one being appended: the opens settle.
     const deadline = Date.now() + 5000;
-    for (let ticks = 0; this.races.hanging.size > 0 && this.alive(); ticks++) {
-      if (this.options.realDisk ? Date.now() > deadline : ticks > 2000) {
-        this.observer.violation(5, 'a guarded open whose group was destroyed while its request was appended never settled');
-        this.races.hanging.clear();
+    for (let ticks = 0; this.#races.hanging.size > 0 && this.alive(); ticks++) {
+      if (this.#options.realDisk ? Date.now() > deadline : ticks > 2000) {
+        this.#observer.violation(5, 'a guarded open whose group was destroyed while its request was appended never settled');
+        this.#races.hanging.clear();
         return;
       }
       // The other groups are asked too (by priority): their listeners answer.
-      await this.listen(true);
+      await this.#listen(true);
       await tick();
     }
   }
 
-  private async setup(): Promise<void> {
+  async #setup(): Promise<void> {
     const { engine } = this;
     if (engine.groups.size > 0) return;
-    for (const dir of this.names.dirs) await engine.fs.mkdir(dir).catch(this.expected);
+    for (const dir of this.#names.dirs) await engine.fs.mkdir(dir).catch(this.#expected);
     for (let i = 0; i < 6; i++) {
-      const path = `${this.prng.pick(this.names.dirs)}/f${i}`;
-      await engine.fs.create(path, { size: this.prng.between(1, 200_000), offline: i % 2 === 0 }).catch(this.expected);
-      this.names.files.push(path);
+      const path = `${this.#prng.pick(this.#names.dirs)}/f${i}`;
+      await engine.fs.create(path, { size: this.#prng.between(1, 200_000), offline: i % 2 === 0 }).catch(this.#expected);
+      this.#names.files.push(path);
     }
     const hsm = await engine.groups.create('hsm', { class: 'pre-content', restartable: true });
     await hsm.mark({ path: '/', scope: 'filesystem', mask: FAN_PRE_ACCESS | FAN_PRE_MODIFY });
@@ -185,126 +193,126 @@ export class Workload {
     await av.mark({ path: '/d', scope: 'mount', mask: FAN_OPEN_PERM | FAN_ACCESS_PERM });
     const watch = await engine.groups.create('watch', { class: 'notif', queueEventsMax: 16 });
     await watch.mark({ path: '/', scope: 'filesystem', mask: NOTIFICATION_EVENTS });
-    if (this.options.timeouts) {
+    if (this.#options.timeouts) {
       const slow = await engine.groups.create('slow', { class: 'content', permissionTimeoutMs: 5, onTimeout: 'deny' });
       await slow.mark({ path: '/d/s', scope: 'mount', mask: FAN_OPEN_PERM });
     }
-    for (const name of CONSUMER_NAMES) await this.register(name, 'oldest');
-    this.openQueues();
+    for (const name of CONSUMER_NAMES) await this.#register(name, 'oldest');
+    this.#openQueues();
   }
 
-  private async register(name: ConsumerName, from: 'oldest' | 'next'): Promise<void> {
+  async #register(name: ConsumerName, from: 'oldest' | 'next'): Promise<void> {
     const { mask, lagRecordsMax } = CONSUMERS[name];
     const consumer = await this.engine.consumers.register(name, lagRecordsMax === undefined ? { mask, from } : { mask, from, lagRecordsMax });
-    this.delivered.set(name, consumer.cursor);
-    this.observer.registered(name);
+    this.#delivered.set(name, consumer.cursor);
+    this.#observer.registered(name);
   }
 
   /** Starts up to PROCESSES operations and plays the listeners until all have settled. */
-  private async round(): Promise<void> {
+  async #round(): Promise<void> {
     const pending = new Set<Promise<void>>();
-    for (let p = 0; p < PROCESSES && this.opsLeft > 0; p++) {
-      this.opsLeft--;
-      const operation = this.operation(100 + p);
+    for (let p = 0; p < PROCESSES && this.#opsLeft > 0; p++) {
+      this.#opsLeft--;
+      const operation = this.#operation(100 + p);
       pending.add(operation);
       void operation.finally(() => pending.delete(operation));
     }
     // Now and then a checkpoint is taken while operations wait for answers: it
     // must keep their requests, however the consumers purge the journal after.
-    const checkpointAt = this.prng.chance(0.3) ? this.prng.int(PATIENCE_TICKS) : -1;
+    const checkpointAt = this.#prng.chance(0.3) ? this.#prng.int(PATIENCE_TICKS) : -1;
     const deadline = Date.now() + 30_000;
     for (let ticks = 0; pending.size > 0 && this.alive(); ticks++) {
-      if (this.options.realDisk ? Date.now() > deadline : ticks > 20_000) {
-        this.observer.violation(5, `${pending.size} operations never settled though every listener answered`);
+      if (this.#options.realDisk ? Date.now() > deadline : ticks > 20_000) {
+        this.#observer.violation(5, `${pending.size} operations never settled though every listener answered`);
         return;
       }
-      if (ticks === checkpointAt) void this.engine.checkpoint().catch(this.quiet);
-      await this.listen(ticks >= PATIENCE_TICKS);
-      if (ticks > 0 && ticks % (PATIENCE_TICKS / 2) === 0) await this.restartQueues();
+      if (ticks === checkpointAt) void this.engine.checkpoint().catch(this.#quiet);
+      await this.#listen(ticks >= PATIENCE_TICKS);
+      if (ticks > 0 && ticks % (PATIENCE_TICKS / 2) === 0) await this.#restartQueues();
       await tick();
     }
   }
 
   /** One simulated process's call, chosen by the seed. Never rejects: errors are classified here. */
-  private async operation(pid: number): Promise<void> {
-    const { prng } = this;
+  async #operation(pid: number): Promise<void> {
+    const prng = this.#prng;
     const fs = this.engine.fs;
-    const call = randomCall(fs, this.names, this.fds, prng, { pid });
+    const call = randomCall(fs, this.#names, this.#fds, prng, { pid });
     const failedBefore = this.engine.failed;
     this.operations++;
     try {
       // Names are drawn when the call is made (synchronously), so this tells whether this call got an ill-formed one.
-      const illFormedBefore = this.names.illFormed.size;
+      const illFormedBefore = this.#names.illFormed.size;
       const calling = call();
-      const illFormed = this.names.illFormed.size > illFormedBefore ? [...this.names.illFormed].pop() : undefined;
+      const illFormed = this.#names.illFormed.size > illFormedBefore ? [...this.#names.illFormed].pop() : undefined;
       await calling;
       this.succeeded++;
-      if (failedBefore) this.observer.violation(7, 'an operation succeeded on a failed engine');
-      if (illFormed !== undefined) this.observer.violation(3, `a call with a name UTF-8 cannot hold succeeded: ${JSON.stringify(illFormed)}`);
-      this.observer.durable(this.engine.journal.durableSeq);
+      if (failedBefore) this.#observer.violation(7, 'an operation succeeded on a failed engine');
+      if (illFormed !== undefined) this.#observer.violation(3, `a call with a name UTF-8 cannot hold succeeded: ${JSON.stringify(illFormed)}`);
+      this.#observer.durable(this.engine.journal.durableSeq);
     } catch (error) {
-      this.expected(error);
+      this.#expected(error);
     }
   }
 
   /** Accepts the errors an operation may give; anything else is a finding. */
-  private readonly expected = (error: unknown): void => {
+  readonly #expected = (error: unknown): void => {
     const code = (error as { code?: string }).code;
     if (code !== undefined && EXPECTED_CODES.has(code)) return;
-    if (this.options.stopped() || this.engine.failed) return;
-    this.observer.violation(0, `unexpected error from a working engine: ${String(error)}`);
+    if (this.#options.stopped() || this.engine.failed) return;
+    this.#observer.violation(0, `unexpected error from a working engine: ${String(error)}`);
   };
 
   /** Answers what the permission queues hold; with `drain`, allows everything. */
-  private async listen(drain: boolean): Promise<void> {
-    const { prng } = this;
-    for (const [group, queue] of this.queues) {
+  async #listen(drain: boolean): Promise<void> {
+    const prng = this.#prng;
+    for (const [group, queue] of this.#queues) {
       if (group === 'slow') continue; // never read: every request times out
-      const events = await queue.read({ max: 8 }).catch(this.quiet);
+      const events = await queue.read({ max: 8 }).catch(this.#quiet);
       for (const event of events ?? []) {
         if (event.seq === undefined || !isPermission(event.mask)) continue;
         const roll = prng.next();
         if (!drain && roll < 0.2) {
-          this.stalled.push({ group, id: event.id, seq: event.seq });
+          this.#stalled.push({ group, id: event.id, seq: event.seq });
           continue;
         }
         const response = drain || roll < 0.65 ? FAN_ALLOW : group === 'hsm' && roll < 0.8 ? FAN_DENY_ERRNO(prng.pick([ERRNO.EAGAIN, ERRNO.EIO])) : FAN_DENY;
-        await this.respond(group, event.id, event.seq, response);
+        await this.#respond(group, event.id, event.seq, response);
       }
     }
-    if (this.stalled.length > 0 && (drain || prng.chance(0.3))) {
-      const { group, id, seq } = this.stalled.shift()!;
-      await this.respond(group, id, seq, FAN_ALLOW);
+    if (this.#stalled.length > 0 && (drain || prng.chance(0.3))) {
+      const { group, id, seq } = this.#stalled.shift()!;
+      await this.#respond(group, id, seq, FAN_ALLOW);
     }
   }
 
-  private async respond(group: string, id: number, seq: bigint, response: number): Promise<void> {
-    const queue = this.queues.get(group)!;
+  async #respond(group: string, id: number, seq: bigint, response: number): Promise<void> {
+    const queue = this.#queues.get(group)!;
     try {
       await queue.respond(id, response);
-      this.observer.decided(seq);
-      this.observer.durable(this.engine.journal.durableSeq);
+      this.#observer.decided(seq);
+      this.#observer.durable(this.engine.journal.durableSeq);
     } catch (error) {
-      this.quiet(error);
+      this.#quiet(error);
     }
   }
 
   /** Releases and reopens the permission queues: restartable ones get their read events back, the others allow them. */
-  private async restartQueues(): Promise<void> {
-    this.stalled.length = 0;
-    for (const [group, queue] of this.queues) {
+  async #restartQueues(): Promise<void> {
+    this.#stalled.length = 0;
+    for (const [group, queue] of this.#queues) {
       if (group === 'watch' || group === 'slow') continue;
-      await queue.close().catch(this.quiet);
+      await queue.close().catch(this.#quiet);
       if (!this.alive()) return;
       const live = this.engine.groups.find(group);
-      if (live === null) this.queues.delete(group);
-      else this.queues.set(group, live.openQueue());
+      if (live === null) this.#queues.delete(group);
+      else this.#queues.set(group, live.openQueue());
     }
   }
 
-  private async closeQueues(): Promise<void> {
-    for (const queue of this.queues.values()) await queue.close().catch(this.quiet);
-    this.queues.clear();
+  async #closeQueues(): Promise<void> {
+    for (const queue of this.#queues.values()) await queue.close().catch(this.#quiet);
+    this.#queues.clear();
   }
 
   /**
@@ -314,13 +322,13 @@ export class Workload {
    * in order, nothing skipped (a consumer kept a reader across reads: one
    * that ended at the head once made the next read come back empty).
    */
-  private async checkNothingSkipped(name: string, records: readonly { seq: bigint }[], max: number, durableBefore: bigint): Promise<void> {
-    const after = this.delivered.get(name) ?? 0n;
+  async #checkNothingSkipped(name: string, records: readonly { seq: bigint }[], max: number, durableBefore: bigint): Promise<void> {
+    const after = this.#delivered.get(name) ?? 0n;
     if (!(name in CONSUMERS) || durableBefore <= after || after + 1n < this.engine.journal.firstSeq) return;
     const expected = await deliverableSeqs(this.engine, after + 1n, CONSUMERS[name as ConsumerName].mask, durableBefore).catch(() => null);
     if (expected === null || expected.length >= max) return;
     const got = records.slice(0, expected.length).map((record) => record.seq);
-    this.check(4, got.join() === expected.join(), `${name} read [${got.slice(0, 6)}…] after ${after}, but the journal held [${expected.slice(0, 6)}…] for it`);
+    this.#check(4, got.join() === expected.join(), `${name} read [${got.slice(0, 6)}…] after ${after}, but the journal held [${expected.slice(0, 6)}…] for it`);
   }
 
   /**
@@ -331,9 +339,10 @@ export class Workload {
    * lets it, past finished operations, up to what the durable checkpoint
    * still needs.
    */
-  private async consumerWork(catchUp: boolean): Promise<void> {
-    const { prng, engine } = this;
-    await this.queues.get('watch')?.read({ max: 64 }).catch(this.quiet);
+  async #consumerWork(catchUp: boolean): Promise<void> {
+    const prng = this.#prng;
+    const { engine } = this;
+    await this.#queues.get('watch')?.read({ max: 64 }).catch(this.#quiet);
     const names = catchUp ? engine.consumers.list().map((info) => info.name) : CONSUMER_NAMES;
     for (const name of names) {
       if (!catchUp && !prng.chance(0.7)) continue;
@@ -345,20 +354,20 @@ export class Workload {
         records = await consumer.read({ max });
       } catch (error) {
         if ((error as { code?: string }).code !== 'EEVICTED') {
-          this.quiet(error);
+          this.#quiet(error);
           continue;
         }
-        this.check(8, (error as { lost?: unknown }).lost !== undefined, `${name}'s eviction did not say what was lost`);
-        if (name in CONSUMERS) await this.register(name as ConsumerName, 'next');
+        this.#check(8, (error as { lost?: unknown }).lost !== undefined, `${name}'s eviction did not say what was lost`);
+        if (name in CONSUMERS) await this.#register(name as ConsumerName, 'next');
         continue;
       }
       const durable = engine.journal.durableSeq;
-      await this.checkNothingSkipped(name, records, max, durableBefore);
+      await this.#checkNothingSkipped(name, records, max, durableBefore);
       for (const record of records) {
-        const after = this.delivered.get(name) ?? 0n;
-        this.check(4, record.seq > after, `${name} was delivered ${record.seq} at or below ${after}`);
-        this.check(4, record.seq <= durable, `${name} was delivered ${record.seq}, which was not durable (${durable})`);
-        this.delivered.set(name, record.seq);
+        const after = this.#delivered.get(name) ?? 0n;
+        this.#check(4, record.seq > after, `${name} was delivered ${record.seq} at or below ${after}`);
+        this.#check(4, record.seq <= durable, `${name} was delivered ${record.seq}, which was not durable (${durable})`);
+        this.#delivered.set(name, record.seq);
       }
       const ackChance = name in CONSUMERS ? CONSUMERS[name as ConsumerName].ackChance : 0;
       if (records.length === 0 || !(catchUp || prng.chance(ackChance))) continue;
@@ -366,24 +375,24 @@ export class Workload {
       try {
         await consumer.ack(seq);
         // Scratch consumers come and go in the races, which the model follows as raced objects.
-        if (name in CONSUMERS) this.observer.acked(name, seq);
-        this.observer.durable(this.engine.journal.durableSeq);
+        if (name in CONSUMERS) this.#observer.acked(name, seq);
+        this.#observer.durable(this.engine.journal.durableSeq);
       } catch (error) {
-        this.quiet(error);
+        this.#quiet(error);
       }
     }
   }
 
 
-  private check(invariant: number, ok: boolean, what: string): void {
-    if (ok) this.observer.checked();
-    else this.observer.violation(invariant, what);
+  #check(invariant: number, ok: boolean, what: string): void {
+    if (ok) this.#observer.checked();
+    else this.#observer.violation(invariant, what);
   }
 
   /** Errors from listeners and consumers: only a stopped or failed engine may give them. */
-  private readonly quiet = (error: unknown): undefined => {
-    if (!this.options.stopped() && !this.engine.failed && (error as { code?: string }).code !== 'EFAILED') {
-      this.observer.violation(0, `unexpected error from a working engine: ${String(error)}`);
+  readonly #quiet = (error: unknown): undefined => {
+    if (!this.#options.stopped() && !this.engine.failed && (error as { code?: string }).code !== 'EFAILED') {
+      this.#observer.violation(0, `unexpected error from a working engine: ${String(error)}`);
     }
     return undefined;
   };

@@ -62,13 +62,20 @@ export class Lister {
   /** Directories this reconcile could not list: reported once. */
   #unreadable = new Set<string>();
 
+  readonly #root: string;
+  readonly #enginePath: (rel: string) => string;
+  readonly #hooks: ReconcileHooks;
   constructor(
     /** The real directory. */
-    private readonly root: string,
+    root: string,
     /** The engine path of a rel path. */
-    private readonly enginePath: (rel: string) => string,
-    private readonly hooks: ReconcileHooks,
-  ) {}
+    enginePath: (rel: string) => string,
+    hooks: ReconcileHooks,
+  ) {
+    this.#hooks = hooks;
+    this.#enginePath = enginePath;
+    this.#root = root;
+  }
 
   /** Starts a reconcile's counts, which the reconcile goes on filling. */
   begin(): Listed {
@@ -109,12 +116,12 @@ export class Lister {
   /** A directory's listing (watched first); null if it is gone; a problem (and null) if it cannot be read. */
   async list(rel: string): Promise<Listing | null> {
     try {
-      const key = this.hooks.beforeList === undefined ? dirKeyAt(this.#diskPath(rel)) : this.hooks.beforeList(rel);
+      const key = this.#hooks.beforeList === undefined ? dirKeyAt(this.#diskPath(rel)) : this.#hooks.beforeList(rel);
       const listing = await listDir(this.#diskPath(rel));
       if (key !== null) this.listedWhole.add(key);
-      for (const name of [...listing.entries.keys()]) if (this.hooks.ignored(join(rel, name))) listing.entries.delete(name);
+      for (const name of [...listing.entries.keys()]) if (this.#hooks.ignored(join(rel, name))) listing.entries.delete(name);
       for (const [name, what] of listing.unmirrorable ?? []) {
-        if (this.hooks.ignored(join(rel, name))) listing.unmirrorable!.delete(name);
+        if (this.#hooks.ignored(join(rel, name))) listing.unmirrorable!.delete(name);
         else this.#unmirrorable(join(rel, name), what);
       }
       return listing;
@@ -130,12 +137,12 @@ export class Lister {
 
   /** A partial listing of `dir`: the names given, each lstat'ed now. */
   #lookAt(dir: string, named: ReadonlySet<string>): Listing {
-    const only = new Set([...named].filter((name) => !this.hooks.ignored(join(dir, name))));
+    const only = new Set([...named].filter((name) => !this.#hooks.ignored(join(dir, name))));
     const entries = new Map<string, DiskEntry>();
     for (const name of only) {
       const path = join(dir, name);
       try {
-        const entry = lstatEntry(`${this.root}/${path}`);
+        const entry = lstatEntry(`${this.#root}/${path}`);
         if (isUnmirrorable(entry)) {
           this.#unmirrorable(path, entry);
           only.delete(name);
@@ -155,15 +162,15 @@ export class Lister {
   /** A failure at `rel` (an error whose message starts with its code and the path). */
   problem(rel: string, error: unknown): void {
     const code = (error as { code?: string }).code ?? 'EIO';
-    this.#listed.problems.push({ path: this.#diskPath(rel), code, message: error instanceof Error ? error.message : String(error), enginePath: this.enginePath(rel) });
+    this.#listed.problems.push({ path: this.#diskPath(rel), code, message: error instanceof Error ? error.message : String(error), enginePath: this.#enginePath(rel) });
   }
 
   #unmirrorable(rel: string, what: Unmirrorable): void {
     const path = this.#diskPath(rel);
-    this.#listed.problems.push({ path, code: what.unmirrorable, message: `${what.unmirrorable}: ${path}: ${what.why}: not mirrored`, enginePath: this.enginePath(rel) });
+    this.#listed.problems.push({ path, code: what.unmirrorable, message: `${what.unmirrorable}: ${path}: ${what.why}: not mirrored`, enginePath: this.#enginePath(rel) });
   }
 
   #diskPath(rel: string): string {
-    return rel === '' ? this.root : `${this.root}/${rel}`;
+    return rel === '' ? this.#root : `${this.#root}/${rel}`;
   }
 }

@@ -89,28 +89,32 @@ export class Reconciler {
   readonly #hooks: ReconcileHooks;
   readonly #disk: Lister;
 
+  readonly #engine: EngineCore;
+  readonly #root: string;
   constructor(
-    private readonly engine: EngineCore,
+    engine: EngineCore,
     /** The real directory. */
-    private readonly root: string,
+    root: string,
     /** Where it is mirrored in the engine's filesystem. */
     into: string,
     hooks: ReconcileHooks,
   ) {
-    this.tree = new MirroredTree(engine.state, into);
+    this.#root = root;
+    this.#engine = engine;
+    this.#tree = new MirroredTree(engine.state, into);
     this.#hooks = hooks;
-    this.#disk = new Lister(root, (rel) => this.tree.enginePath(rel), hooks);
+    this.#disk = new Lister(root, (rel) => this.#tree.enginePath(rel), hooks);
   }
 
-  private readonly tree: MirroredTree;
+  readonly #tree: MirroredTree;
 
   /** Where the mirrored directory of this disk identity is now, by the engine's tree; undefined when it mirrors none. */
   relOf(key: string): string | undefined {
     const ino = this.#inoOf.get(key);
-    const inode = ino === undefined ? undefined : this.engine.state.get(ino);
+    const inode = ino === undefined ? undefined : this.#engine.state.get(ino);
     if (inode?.type !== 'dir') return undefined;
     const hint = this.#known.get(inode.ino)?.rel;
-    return hint !== undefined && this.tree.inodeAt(hint)?.ino === inode.ino ? hint : this.tree.dirRel(inode);
+    return hint !== undefined && this.#tree.inodeAt(hint)?.ino === inode.ino ? hint : this.#tree.dirRel(inode);
   }
 
   /** Reconciles the whole tree (a scan); `onListed` hears how many entries were listed so far. */
@@ -146,11 +150,11 @@ export class Reconciler {
   /** A path the mirrored object has now: the one last seen if it still holds it, else found by a search. */
   #pathNow(inode: Inode): string | undefined {
     const hint = this.#known.get(inode.ino)?.rel;
-    return hint !== undefined && this.tree.inodeAt(hint)?.ino === inode.ino ? hint : this.tree.somePath(inode);
+    return hint !== undefined && this.#tree.inodeAt(hint)?.ino === inode.ino ? hint : this.#tree.somePath(inode);
   }
 
   #forgetIfGone(ino: number): void {
-    if (this.engine.state.get(ino) !== undefined) return;
+    if (this.#engine.state.get(ino) !== undefined) return;
     const key = this.#known.get(ino)?.key;
     this.#known.delete(ino);
     if (key !== undefined && this.#inoOf.get(key) === ino) this.#inoOf.delete(key);
@@ -198,14 +202,14 @@ export class Reconciler {
 
   #identify(listings: Map<string, Listing>): void {
     for (const [rel, listing] of listings) {
-      const dir = this.tree.inodeAt(rel);
+      const dir = this.#tree.inodeAt(rel);
       if (dir?.entries === null || dir === undefined) continue;
       for (const [name, ino] of this.#engineEntries(dir, listing)) {
-        const inode = this.engine.state.get(ino)!;
+        const inode = this.#engine.state.get(ino)!;
         const entry = listing.entries.get(name);
         if (this.#known.has(ino) || entry === undefined || entry.type !== inode.type) continue;
         const holder = this.#inoOf.get(entry.key);
-        if (holder === undefined || this.engine.state.get(holder) === undefined) this.#map(inode, entry, join(rel, name));
+        if (holder === undefined || this.#engine.state.get(holder) === undefined) this.#map(inode, entry, join(rel, name));
       }
     }
   }
@@ -216,44 +220,44 @@ export class Reconciler {
     for (const [rel, listing] of listings) for (const [name, entry] of listing.entries) at.set(where(entry.key, entry.type), [...(at.get(where(entry.key, entry.type)) ?? []), join(rel, name)]);
     const moves: { parent: number; name: string; ino: number; to: string }[] = [];
     for (const [rel, listing] of listings) {
-      const dir = this.tree.inodeAt(rel);
+      const dir = this.#tree.inodeAt(rel);
       if (dir?.entries === null || dir === undefined) continue;
       for (const [name, ino] of this.#engineEntries(dir, listing)) {
         const key = this.#known.get(ino)?.key;
         if (key === undefined || listing.entries.get(name)?.key === key) continue;
         // Never across types: a directory that took a deleted file's inode is not that file.
-        const to = (at.get(where(key, this.engine.state.get(ino)!.type)) ?? []).find((path) => this.tree.inodeAt(path)?.ino !== ino);
+        const to = (at.get(where(key, this.#engine.state.get(ino)!.type)) ?? []).find((path) => this.#tree.inodeAt(path)?.ino !== ino);
         if (to !== undefined) moves.push({ parent: dir.ino, name, ino, to });
       }
     }
     moves.sort((a, b) => depth(a.to) - depth(b.to));
     for (const move of moves) {
-      const parent = this.engine.state.get(move.parent);
-      const parentRel = parent === undefined ? undefined : this.tree.dirRel(parent);
+      const parent = this.#engine.state.get(move.parent);
+      const parentRel = parent === undefined ? undefined : this.#tree.dirRel(parent);
       if (parentRel === undefined || parent!.entries!.get(move.name) !== move.ino) continue;
       const [toDir, toName] = splitRel(move.to);
-      const target = this.tree.inodeAt(toDir);
+      const target = this.#tree.inodeAt(toDir);
       if (target?.type !== 'dir') continue;
-      const occupant = this.tree.inodeAt(move.to);
-      const moving = this.engine.state.get(move.ino)!;
+      const occupant = this.#tree.inodeAt(move.to);
+      const moving = this.#engine.state.get(move.ino)!;
       if (occupant !== undefined && (occupant.type !== moving.type || (occupant.entries?.size ?? 0) > 0)) await this.#removeTree(move.to);
       const from = join(parentRel, move.name);
-      await this.#apply(move.to, () => this.engine.mirrored.mirrorRename(this.tree.enginePath(from), this.tree.enginePath(move.to)));
+      await this.#apply(move.to, () => this.#engine.mirrored.mirrorRename(this.#tree.enginePath(from), this.#tree.enginePath(move.to)));
       if (occupant !== undefined) this.#forgetIfGone(occupant.ino);
       // A rename moves the ctime on disk too: that is not a content change.
       const arrived = listings.get(toDir)?.entries.get(toName);
-      if (arrived !== undefined && this.tree.inodeAt(move.to)?.ino === move.ino) this.#map(this.engine.state.get(move.ino)!, arrived, move.to);
+      if (arrived !== undefined && this.#tree.inodeAt(move.to)?.ino === move.ino) this.#map(this.#engine.state.get(move.ino)!, arrived, move.to);
     }
   }
 
   async #delete(listings: Map<string, Listing>): Promise<void> {
     const deepestFirst = [...listings.keys()].sort((a, b) => depth(b) - depth(a));
     for (const rel of deepestFirst) {
-      const dir = this.tree.inodeAt(rel);
+      const dir = this.#tree.inodeAt(rel);
       if (dir?.entries === null || dir === undefined) continue;
       const listing = listings.get(rel)!;
       for (const [name, ino] of this.#engineEntries(dir, listing)) {
-        const inode = this.engine.state.get(ino)!;
+        const inode = this.#engine.state.get(ino)!;
         const entry = listing.entries.get(name);
         const key = this.#known.get(ino)?.key;
         const same = entry !== undefined && entry.type === inode.type && (key === undefined ? this.#inoOf.get(entry.key) === undefined : key === entry.key);
@@ -264,17 +268,17 @@ export class Reconciler {
 
   /** Removes what the engine has at `rel`, a directory's children first. */
   async #removeTree(rel: string): Promise<void> {
-    const inode = this.tree.inodeAt(rel);
+    const inode = this.#tree.inodeAt(rel);
     if (inode === undefined) return;
     if (inode.entries !== null) for (const name of [...inode.entries.keys()]) await this.#removeTree(join(rel, name));
     const key = this.#known.get(inode.ino)?.key;
-    await this.#apply(rel, () => this.engine.mirrored.mirrorRemove(this.tree.enginePath(rel)));
-    if (inode.type === 'dir' && key !== undefined && this.engine.state.get(inode.ino) === undefined) {
+    await this.#apply(rel, () => this.#engine.mirrored.mirrorRemove(this.#tree.enginePath(rel)));
+    if (inode.type === 'dir' && key !== undefined && this.#engine.state.get(inode.ino) === undefined) {
       this.#disk.listedWhole.delete(key);
       this.#hooks.removedDir?.(key);
     }
     this.#forgetIfGone(inode.ino);
-    if (this.engine.state.get(inode.ino) !== undefined) await this.#lookAgain(inode);
+    if (this.#engine.state.get(inode.ino) !== undefined) await this.#lookAgain(inode);
   }
 
   /**
@@ -288,7 +292,7 @@ export class Reconciler {
     if (rel === undefined || key === undefined) return;
     let entry: ReturnType<typeof lstatEntry>;
     try {
-      entry = lstatEntry(`${this.root}/${rel}`);
+      entry = lstatEntry(`${this.#root}/${rel}`);
     } catch {
       return; // the next hint or scan
     }
@@ -299,11 +303,11 @@ export class Reconciler {
     const queue = [...listings.keys()].sort((a, b) => depth(a) - depth(b));
     for (let i = 0; i < queue.length; i++) {
       const rel = queue[i]!;
-      const dir = this.tree.inodeAt(rel);
+      const dir = this.#tree.inodeAt(rel);
       if (dir?.type !== 'dir') continue;
       for (const [name, entry] of listings.get(rel)!.entries) {
         const path = join(rel, name);
-        const inode = this.tree.inodeAt(path);
+        const inode = this.#tree.inodeAt(path);
         if (inode !== undefined) await this.#sync(path, inode, entry);
         else if (!(await this.#make(path, entry))) continue;
         // A directory a hint found new (its whole subtree is new), or one whose listing was cut short when it moved away: listed now, with its subtree.
@@ -320,31 +324,31 @@ export class Reconciler {
   /** A hard link to the mirrored object of the same identity, or a new object; whether it was made. */
   async #make(rel: string, entry: DiskEntry): Promise<boolean> {
     const holder = this.#inoOf.get(entry.key);
-    const linked = holder === undefined ? undefined : this.engine.state.get(holder);
+    const linked = holder === undefined ? undefined : this.#engine.state.get(holder);
     const existing = linked !== undefined && linked.type === entry.type && entry.type !== 'dir' ? this.#pathNow(linked) : undefined;
     if (existing !== undefined) {
-      await this.#apply(rel, () => this.engine.mirrored.mirrorLink(this.tree.enginePath(existing), this.tree.enginePath(rel)));
-      const linked = this.tree.inodeAt(rel);
+      await this.#apply(rel, () => this.#engine.mirrored.mirrorLink(this.#tree.enginePath(existing), this.#tree.enginePath(rel)));
+      const linked = this.#tree.inodeAt(rel);
       // The object may have changed since it was last looked at, and this name may be all a watcher names (a write through it).
       if (linked !== undefined) await this.#sync(rel, linked, entry);
       return linked !== undefined;
     }
     let made: { fid: Fid; durable: Promise<void> };
     try {
-      made = this.engine.mirrored.mirrorCreate(this.tree.enginePath(rel), entry.type, entry, entry.target);
+      made = this.#engine.mirrored.mirrorCreate(this.#tree.enginePath(rel), entry.type, entry, entry.target);
     } catch (error) {
       await this.#apply(rel, () => Promise.reject(error));
       return false;
     }
-    this.#map(this.engine.state.byFid(made.fid)!, entry, rel);
+    this.#map(this.#engine.state.byFid(made.fid)!, entry, rel);
     await this.#apply(rel, () => made.durable);
     return true;
   }
 
   /** The mirrored root's own mode and owner. */
   async #syncRoot(): Promise<void> {
-    const entry = lstatEntry(this.root);
-    const inode = this.tree.intoInode();
+    const entry = lstatEntry(this.#root);
+    const inode = this.#tree.intoInode();
     if (entry !== null && !isUnmirrorable(entry) && entry.type === 'dir' && inode !== undefined) await this.#sync('', inode, entry);
   }
 
@@ -355,7 +359,7 @@ export class Reconciler {
     const content = seen !== undefined && seen.ctime !== entry.ctime && seen.nlink === entry.nlink && !owner;
     const times = inode.type !== 'dir' && entry.mtime !== inode.mtime;
     const size = inode.type === 'file' && entry.size !== inode.size;
-    if (owner || content || times || size) await this.#apply(rel, () => this.engine.mirrored.mirrorSync(this.tree.enginePath(rel), entry, content));
+    if (owner || content || times || size) await this.#apply(rel, () => this.#engine.mirrored.mirrorSync(this.#tree.enginePath(rel), entry, content));
     this.#map(inode, entry, rel);
   }
 }

@@ -16,24 +16,29 @@ export function splitRel(rel: string): [dir: string, name: string] {
 }
 
 export class MirroredTree {
+  readonly #state: FsState;
+  readonly #into: string;
   constructor(
-    private readonly state: FsState,
+    state: FsState,
     /** The engine path the mirror fills. */
-    private readonly into: string,
-  ) {}
+    into: string,
+  ) {
+    this.#into = into;
+    this.#state = state;
+  }
 
   /** The engine path of `rel`. */
   enginePath(rel: string): string {
-    if (rel === '') return this.into;
-    return this.into === '/' ? `/${rel}` : `${this.into}/${rel}`;
+    if (rel === '') return this.#into;
+    return this.#into === '/' ? `/${rel}` : `${this.#into}/${rel}`;
   }
 
   /** The directory the mirror fills. */
   intoInode(): Inode | undefined {
-    let inode = this.state.get(1);
-    for (const name of this.into.split('/').filter((part) => part !== '')) {
+    let inode = this.#state.get(1);
+    for (const name of this.#into.split('/').filter((part) => part !== '')) {
       const ino = inode?.entries?.get(name);
-      inode = ino === undefined ? undefined : this.state.get(ino);
+      inode = ino === undefined ? undefined : this.#state.get(ino);
     }
     return inode;
   }
@@ -44,7 +49,7 @@ export class MirroredTree {
     if (rel === '') return inode;
     for (const name of rel.split('/')) {
       const ino = inode?.entries?.get(name);
-      inode = ino === undefined ? undefined : this.state.get(ino);
+      inode = ino === undefined ? undefined : this.#state.get(ino);
       if (inode === undefined) return undefined;
     }
     return inode;
@@ -55,7 +60,7 @@ export class MirroredTree {
     const top = this.intoInode();
     const names: string[] = [];
     for (let at = dir; at !== top; ) {
-      const parent = this.state.get(at.parent);
+      const parent = this.#state.get(at.parent);
       if (parent === undefined || parent === at) return undefined;
       const name = [...parent.entries!].find(([, ino]) => ino === at.ino)?.[0];
       if (name === undefined) return undefined;
@@ -67,7 +72,7 @@ export class MirroredTree {
 
   /** A rel path of a mirrored file or symlink: a name in some mirrored directory. */
   somePath(inode: Inode): string | undefined {
-    for (const dir of this.state.inodes.values()) {
+    for (const dir of this.#state.inodes.values()) {
       if (dir.entries === null) continue;
       for (const [name, ino] of dir.entries) {
         if (ino !== inode.ino) continue;

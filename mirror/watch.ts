@@ -75,12 +75,16 @@ export class DirWatcher {
   readonly #threshold: number;
   #closed = false;
 
+  readonly #root: string;
+  readonly #listener: WatchListener;
   constructor(
     /** The mirrored directory. */
-    private readonly root: string,
-    private readonly listener: WatchListener,
+    root: string,
+    listener: WatchListener,
     queueMax = inotifyQueueMax(),
   ) {
+    this.#listener = listener;
+    this.#root = root;
     this.#threshold = Math.max(1, Math.ceil(queueMax / 2));
   }
 
@@ -96,7 +100,7 @@ export class DirWatcher {
    */
   watch(rel: string): WatchedDir | null {
     if (this.#closed) return null;
-    const path = rel === '' ? this.root : `${this.root}/${rel}`;
+    const path = rel === '' ? this.#root : `${this.#root}/${rel}`;
     for (let attempt = 0; attempt < WATCH_ATTEMPTS; attempt++) {
       const key = dirKeyAt(path);
       if (key === null) return null;
@@ -111,12 +115,12 @@ export class DirWatcher {
       try {
         handle = watch(path, { encoding: 'buffer', persistent: true }, (_event, name) => this.#heard(dir, name, self));
       } catch (error) {
-        if ((error as { code?: string }).code === 'ENOSPC') throw watchesRunOut(this.root, error);
+        if ((error as { code?: string }).code === 'ENOSPC') throw watchesRunOut(this.#root, error);
         return null;
       }
       // The watch is on whatever was at the path when it was made: the same directory, unless it was replaced meanwhile.
       if (dirKeyAt(path) === key) {
-        handle.on('error', (error: unknown) => this.listener.error(error, dir));
+        handle.on('error', (error: unknown) => this.#listener.error(error, dir));
         this.#watches.set(key, { dir, handle });
         return dir;
       }
@@ -147,13 +151,13 @@ export class DirWatcher {
     if (this.#closed) return;
     // No name: the directory itself (Linux gives its watched name instead, which is looked at as an entry: harmless).
     const text = name === null ? self : decodeName(name);
-    this.listener.hint(dir, text);
+    this.#listener.hint(dir, text);
   }
 
   #drained(): void {
     const events = this.#drain;
     this.#drain = 0;
-    if (events >= this.#threshold && !this.#closed) this.listener.overflow(events);
+    if (events >= this.#threshold && !this.#closed) this.#listener.overflow(events);
   }
 }
 

@@ -72,10 +72,15 @@ export class RedisConsumer {
   /** Entries told of (lost or foreign), to be acknowledged by the next read, once the caller has heard of them. */
   #toClear: string[] = [];
 
+  readonly #redis: Redis;
+  readonly #options: Required<RedisConsumerOptions>;
   private constructor(
-    private readonly redis: Redis,
-    private readonly options: Required<RedisConsumerOptions>,
-  ) {}
+    redis: Redis,
+    options: Required<RedisConsumerOptions>,
+  ) {
+    this.#options = options;
+    this.#redis = redis;
+  }
 
   static async open(options: RedisConsumerOptions): Promise<RedisConsumer> {
     const opts = checkOptions<RedisConsumerOptions>('options', options, ['url', 'stream', 'group', 'consumer', 'claimIdleMs', 'from', 'commandTimeoutMs']);
@@ -113,9 +118,9 @@ export class RedisConsumer {
   async read({ max = 100, waitMs = 0 }: { max?: number; waitMs?: number } = {}): Promise<DeliveredRecord[]> {
     checkInteger('max', max, 1, 100_000);
     checkInteger('waitMs', waitMs, 0, 2 ** 31 - 1);
-    const { stream, group } = this.options;
+    const { stream, group } = this.#options;
     if (this.#toClear.length > 0) {
-      await this.#send(this.redis.xack(stream, group, ...this.#toClear), 'XACK').catch((error: unknown) => {
+      await this.#send(this.#redis.xack(stream, group, ...this.#toClear), 'XACK').catch((error: unknown) => {
         throw this.#remote(error);
       });
       this.#toClear = [];
@@ -160,20 +165,20 @@ export class RedisConsumer {
   async ack(records: readonly { seq: bigint }[]): Promise<number> {
     if (records.length === 0) return 0;
     try {
-      return (await this.#send(this.redis.xack(this.options.stream, this.options.group, ...records.map((record) => `${record.seq}-0`)), 'XACK')) as number;
+      return (await this.#send(this.#redis.xack(this.#options.stream, this.#options.group, ...records.map((record) => `${record.seq}-0`)), 'XACK')) as number;
     } catch (error) {
       throw this.#remote(error);
     }
   }
 
   close(): void {
-    this.redis.disconnect();
+    this.#redis.disconnect();
   }
 
   /** The next page of this reader's own unacknowledged entries (XREADGROUP from an ID), paging forward until there are no more. */
   async #readOwnPending(count: number, into: Entry[]): Promise<void> {
-    const { stream, group, consumer } = this.options;
-    const reply = (await this.#send(this.redis.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, this.#ownPendingAfter!), 'XREADGROUP')) as [Buffer, Entry[]][] | null;
+    const { stream, group, consumer } = this.#options;
+    const reply = (await this.#send(this.#redis.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, this.#ownPendingAfter!), 'XREADGROUP')) as [Buffer, Entry[]][] | null;
     const page = reply?.[0]?.[1] ?? [];
     into.push(...page);
     this.#ownPendingAfter = page.length < count ? null : page[page.length - 1]![0].toString();
@@ -181,8 +186,8 @@ export class RedisConsumer {
 
   /** Claims entries other readers left idle (XAUTOCLAIM, from its kept cursor); returns the IDs it found deleted. */
   async #claim(count: number, into: Entry[]): Promise<string[]> {
-    const { stream, group, consumer, claimIdleMs } = this.options;
-    const [next, claimed, deleted] = (await this.#send(this.redis.callBuffer('XAUTOCLAIM', stream, group, consumer, claimIdleMs, this.#claimFrom, 'COUNT', count), 'XAUTOCLAIM')) as [Buffer, (Entry | null)[], Buffer[] | undefined];
+    const { stream, group, consumer, claimIdleMs } = this.#options;
+    const [next, claimed, deleted] = (await this.#send(this.#redis.callBuffer('XAUTOCLAIM', stream, group, consumer, claimIdleMs, this.#claimFrom, 'COUNT', count), 'XAUTOCLAIM')) as [Buffer, (Entry | null)[], Buffer[] | undefined];
     this.#claimFrom = next.toString();
     // Redis 7 removes deleted entries from the group itself and lists them apart; 6.2 returns them with null fields.
     into.push(...claimed.filter((entry): entry is Entry => entry !== null));
@@ -191,18 +196,18 @@ export class RedisConsumer {
 
   /** New entries (XREADGROUP `>`), blocking up to `waitMs` when it may. */
   async #readNew(count: number, waitMs: number, into: Entry[]): Promise<void> {
-    const { stream, group, consumer } = this.options;
+    const { stream, group, consumer } = this.#options;
     const block = waitMs > 0 ? ['BLOCK', waitMs] : [];
-    const reply = (await this.#send(this.redis.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, ...block, 'STREAMS', stream, '>'), 'XREADGROUP', waitMs)) as [Buffer, Entry[]][] | null;
+    const reply = (await this.#send(this.#redis.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, ...block, 'STREAMS', stream, '>'), 'XREADGROUP', waitMs)) as [Buffer, Entry[]][] | null;
     into.push(...(reply?.[0]?.[1] ?? []));
   }
 
   #send<T>(command: Promise<T>, what: string, blockMs = 0): Promise<T> {
-    return timed(command, this.options.commandTimeoutMs + blockMs, () => `${what} to Redis at ${redactUrl(this.options.url)}`);
+    return timed(command, this.#options.commandTimeoutMs + blockMs, () => `${what} to Redis at ${redactUrl(this.#options.url)}`);
   }
 
   #remote(error: unknown): FanlogError {
-    return remoteError(error, this.options.url, `Redis at ${redactUrl(this.options.url)}`, this.redis);
+    return remoteError(error, this.#options.url, `Redis at ${redactUrl(this.#options.url)}`, this.#redis);
   }
 }
 
