@@ -38,7 +38,7 @@ export function checkOptions<T extends object>(name: string, value: unknown, key
   for (const key of Object.keys(value)) {
     if (!(keys as readonly string[]).includes(key)) throw invalid(`unknown ${name} key '${key}'`);
   }
-  return value as Partial<T>;
+  return value;
 }
 
 export function checkOneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {

@@ -106,7 +106,7 @@ async function measureLatency(engine: Engine, url: string, operations: number): 
   const reader = new Redis(url);
   const replicator = await engine.replicate({ url, stream: 'latency', consumer: 'bench-latency', batchRecords: BATCH });
   await replicator.caughtUp();
-  let last = '$';
+  let last: string;
   const samples: number[] = [];
   await engine.fs.mkdir('/latency');
   await replicator.caughtUp();
@@ -116,7 +116,7 @@ async function measureLatency(engine: Engine, url: string, operations: number): 
     const durable = performance.now();
     const target = engine.journal.durableSeq;
     for (;;) {
-      const got = (await reader.xread('BLOCK', 5000, 'STREAMS', 'latency', last)) as [string, [string, string[]][]][] | null;
+      const got = (await reader.xread('BLOCK', 5000, 'STREAMS', 'latency', last));
       const entries = got?.[0]?.[1] ?? [];
       if (entries.length === 0) continue;
       last = entries[entries.length - 1]![0];

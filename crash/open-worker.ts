@@ -20,9 +20,16 @@ import { Engine } from '../fanlog.js';
 import type { StoreKind } from '../store/meta-store.js';
 import { engineSnapshot } from './damage.js';
 
-const [mode, dir, store, countText] = isMainThread
-  ? process.argv.slice(2)
-  : [workerData.mode as string, workerData.dir as string, workerData.store as string, String(workerData.count ?? 0)];
+/** What a worker thread is given, as the command line's words are to a process. */
+interface OpenWork {
+  mode: string;
+  dir: string;
+  store: string;
+  count?: number;
+}
+
+const work = workerData as OpenWork;
+const [mode, dir, store, countText] = isMainThread ? process.argv.slice(2) : [work.mode, work.dir, work.store, String(work.count ?? 0)];
 const say = (line: string): void => {
   if (isMainThread) process.stdout.write(`${line}\n`);
   else parentPort!.postMessage(line);

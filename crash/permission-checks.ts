@@ -28,7 +28,7 @@ export async function view(engine: Engine, upTo?: bigint): Promise<JournalView> 
   for await (const { seq, payload } of engine.journal.read(upTo === undefined ? {} : { to: upTo })) {
     const record = decodeRecord(payload);
     if (record.kind === 'request') requests.set(seq, record);
-    else if (record.kind === 'decision') decisions.set(record.requestSeq!, [...(decisions.get(record.requestSeq!) ?? []), record]);
+    else if (record.kind === 'decision') decisions.set(record.requestSeq, [...(decisions.get(record.requestSeq) ?? []), record]);
     else if (record.operationSeq !== undefined) completions.set(record.operationSeq, (completions.get(record.operationSeq) ?? 0) + 1);
   }
   return { firstSeq: engine.journal.firstSeq, requests, decisions, completions };

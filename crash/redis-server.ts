@@ -69,8 +69,8 @@ function launch(port: number, dir: string, extra: string[]): Promise<ChildProces
       output += chunk.toString();
       if (output.includes('Ready to accept connections')) resolve(child);
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('exit', (code) => reject(new Error(`redis-server exited (${code}) before it was ready: ${output}`)));
   });
 }
@@ -103,6 +103,36 @@ function command(port: number, args: string[], password: string | null): Promise
 
 const AOF_DIR = 'appendonlydir';
 
+/**
+ * SIGTERM, then SIGKILL. Redis refuses a SIGTERM while it writes its
+ * initial AOF (a replica just after its first sync): SIGTERM again once
+ * that is done, and SIGKILL last.
+ */
+async function stopGracefully(child: ChildProcess): Promise<void> {
+  for (let attempt = 0; attempt < 5 && child.exitCode === null && child.signalCode === null; attempt++) {
+    child.kill('SIGTERM');
+    await Promise.race([exited(child), new Promise((resolve) => setTimeout(resolve, 1000))]);
+  }
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await exited(child);
+}
+
+/** Lays `copy` down as the server's data in `dir`: an AOF copy as it was, an RDB copy as the base of a fresh AOF. */
+function layCopy(dir: string, copy: RedisCopy): void {
+  const aof = path.join(dir, AOF_DIR);
+  rmSync(aof, { recursive: true, force: true });
+  if (copy.kind === 'aof') {
+    cpSync(path.join(copy.dir, AOF_DIR), aof, { recursive: true });
+  } else {
+    // The RDB as the base of a fresh multi-part AOF, with an empty increment.
+    mkdirSync(aof);
+    cpSync(path.join(copy.dir, 'dump.rdb'), path.join(aof, 'appendonly.aof.1.base.rdb'));
+    writeFileSync(path.join(aof, 'appendonly.aof.1.incr.aof'), '');
+    writeFileSync(path.join(aof, 'appendonly.aof.manifest'), 'file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n');
+  }
+  if (!existsSync(path.join(aof, 'appendonly.aof.manifest'))) throw new Error(`the copy in ${copy.dir} holds no AOF manifest`);
+}
+
 /** `extra`: more server arguments (`['--replicaof', '127.0.0.1', '6379']` for a replica). `options.dir`: where (default a fresh temporary directory). */
 export async function startRedis(extra: string[] = [], options: { dir?: string } = {}): Promise<RedisServer> {
   const port = await freePort();
@@ -133,14 +163,7 @@ export async function startRedis(extra: string[] = [], options: { dir?: string }
     },
     async stop() {
       resume();
-      // Redis refuses a SIGTERM while it writes its initial AOF (a replica just
-      // after its first sync): SIGTERM again once that is done, and SIGKILL last.
-      for (let attempt = 0; attempt < 5 && child.exitCode === null && child.signalCode === null; attempt++) {
-        child.kill('SIGTERM');
-        await Promise.race([exited(child), new Promise((resolve) => setTimeout(resolve, 1000))]);
-      }
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited(child);
+      await stopGracefully(child);
     },
     pause() {
       child.kill('SIGSTOP');
@@ -160,18 +183,7 @@ export async function startRedis(extra: string[] = [], options: { dir?: string }
     },
     async restartFrom(copy) {
       await kill();
-      const aof = path.join(dir, AOF_DIR);
-      rmSync(aof, { recursive: true, force: true });
-      if (copy.kind === 'aof') {
-        cpSync(path.join(copy.dir, AOF_DIR), aof, { recursive: true });
-      } else {
-        // The RDB as the base of a fresh multi-part AOF, with an empty increment.
-        mkdirSync(aof);
-        cpSync(path.join(copy.dir, 'dump.rdb'), path.join(aof, 'appendonly.aof.1.base.rdb'));
-        writeFileSync(path.join(aof, 'appendonly.aof.1.incr.aof'), '');
-        writeFileSync(path.join(aof, 'appendonly.aof.manifest'), 'file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n');
-      }
-      if (!existsSync(path.join(aof, 'appendonly.aof.manifest'))) throw new Error(`the copy in ${copy.dir} holds no AOF manifest`);
+      layCopy(dir, copy);
       child = await launch(port, dir, extra);
     },
   };

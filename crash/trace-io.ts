@@ -102,31 +102,31 @@ export class TraceIo implements Io {
   }
 
   #wrap(file: IoFile, segment: string | null): IoFile {
-    const trace = this;
+    const segments = this.segments;
     const mirror = (change: (bytes: Uint8Array) => Uint8Array): void => {
-      if (segment !== null) trace.segments.set(segment, change(trace.segments.get(segment)!));
+      if (segment !== null) segments.set(segment, change(segments.get(segment)!));
     };
     return {
       path: file.path,
       size: () => file.size(),
       read: (buffer, position) => file.read(buffer, position),
-      async write(data, position) {
-        await trace.#watch('write', file.path, () => file.write(data, position));
+      write: async (data, position) => {
+        await this.#watch('write', file.path, () => file.write(data, position));
         mirror((bytes) => {
           const grown = bytes.length >= position + data.length ? bytes : resized(bytes, position + data.length);
           grown.set(data, position);
           return grown;
         });
       },
-      async truncate(length) {
-        await trace.#watch('truncate', file.path, () => file.truncate(length));
+      truncate: async (length) => {
+        await this.#watch('truncate', file.path, () => file.truncate(length));
         mirror((bytes) => resized(bytes, length));
       },
-      async datasync() {
+      datasync: async () => {
         // Only a sync that starts after the engine knew of a failure is one it should not have made.
-        const failure = trace.failure !== null && trace.engineFailed() ? trace.failure : null;
-        await trace.#watch('datasync', file.path, () => file.datasync());
-        if (failure !== null && segment !== null) trace.syncsAfterFailure.push(`datasync ${file.path} after ${failure.op} of ${failure.path} failed with ${failure.code}`);
+        const failure = this.failure !== null && this.engineFailed() ? this.failure : null;
+        await this.#watch('datasync', file.path, () => file.datasync());
+        if (failure !== null && segment !== null) this.syncsAfterFailure.push(`datasync ${file.path} after ${failure.op} of ${failure.path} failed with ${failure.code}`);
       },
       close: () => file.close(),
     };

@@ -108,7 +108,7 @@ await queue.close();
 await engine.close();
 const child = spawn(process.execPath, [fileURLToPath(import.meta.url), CHILD_FLAG, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
 const exited = new Promise((resolve) => child.once('exit', resolve));
-await new Promise<void>((resolve) => createInterface({ input: child.stdout! }).on('line', (line) => line === 'waiting' && resolve()));
+await new Promise<void>((resolve) => createInterface({ input: child.stdout }).on('line', (line) => line === 'waiting' && resolve()));
 child.kill('SIGKILL');
 await exited;
 console.log('crash: the engine was SIGKILLed while 3 processes waited for the HSM; their requests are in the journal');

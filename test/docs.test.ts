@@ -43,6 +43,9 @@ function withoutCodeSpans(line: string): string {
   return line.replace(/(`+)([\s\S]*?[^`])\1(?!`)/g, ' ');
 }
 
+/** Brackets an escaped character's index while the markup is stripped: a character no heading holds. */
+const MARK = String.fromCharCode(0);
+
 /**
  * The anchor GitHub gives a heading (github-slugger): its rendered text in
  * lower case, with every character but letters, digits, `_`, `-` and spaces
@@ -55,12 +58,12 @@ function slug(heading: string): string {
     .map((part, index) => {
       if (index % 2 === 1) return part.replace(/^`+|`+$/g, '');
       const unescaped: string[] = [];
-      const marked = part.replace(/\\(.)/g, (_, char: string) => `\u0000${unescaped.push(char) - 1}\u0000`);
+      const marked = part.replace(/\\(.)/g, (_, char: string) => `${MARK}${unescaped.push(char) - 1}${MARK}`);
       return marked
         .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
         .replace(/<\/?[A-Za-z][^>]*>/g, '')
         .replace(/\*/g, '')
-        .replace(/\u0000(\d+)\u0000/g, (_, at: string) => unescaped[Number(at)]!);
+        .replace(new RegExp(`${MARK}(\\d+)${MARK}`, 'g'), (_, at: string) => unescaped[Number(at)]!);
     })
     .join('');
   return rendered

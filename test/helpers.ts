@@ -36,7 +36,7 @@ export function smallDisk(dir: string, bytes: number): string {
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir], { stdio: 'pipe' });
   } catch (error) {
-    throw new Error(`mounting a ${bytes}-byte tmpfs at ${dir} to fill a disk failed (this test needs root): ${String(error)}`);
+    throw new Error(`mounting a ${bytes}-byte tmpfs at ${dir} to fill a disk failed (this test needs root): ${String(error)}`, { cause: error });
   }
   mounted.push(dir);
   return dir;
@@ -90,8 +90,8 @@ export async function startNodeChild(script: string, args: string[], onLine: (wo
   let stderr = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    createInterface({ input: child.stdout }).on('line', (line) => {
       const words = line.split(' ');
       onLine(words);
       if (words[0] === 'ready') resolve({ child, exited });

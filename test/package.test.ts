@@ -129,7 +129,7 @@ it('type-checks every entry without @types/node, and hides the internals', () =>
     ].join('\n'),
   );
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  let output = '';
+  let output: string;
   try {
     output = execFileSync(process.execPath, [tsc, '-p', project], { encoding: 'utf8' });
   } catch (error) {
