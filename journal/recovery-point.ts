@@ -33,6 +33,7 @@
  *                 seqs and the journal id as decimal strings
  *   16 + N  4     CRC-32 of bytes [0, 16 + N)
  */
+import assert from 'node:assert/strict';
 import path from 'node:path';
 import { crc32 } from './checksum.js';
 import { type Io, replaceFile } from './io.js';
@@ -86,6 +87,9 @@ export function encodeRecoveryPoint(journalId: JournalId, sealed: readonly Segme
   view.setUint32(12, body.length, true);
   bytes.set(body, PREFIX_BYTES);
   view.setUint32(PREFIX_BYTES + body.length, crc32(bytes.subarray(0, PREFIX_BYTES + body.length)), true);
+  // Checked before it is written, as it is after it is read (once per roll: never on the append path).
+  const back = decodeRecoveryPoint(bytes);
+  if ('unusable' in back || back.journalId !== journalId || back.segments.size !== sealed.length) assert.fail('a recovery point fails its check right after encoding');
   return bytes;
 }
 
