@@ -24,9 +24,8 @@
  * `durableSeq` is the last record known to be on disk ('never': handed to
  * the OS); readers never see beyond it.
  *
- * Segment roll: the current segment is fdatasynced, whatever the policy,
- * so that only the newest can hold a torn tail; then `createSegment`, then
- * the recovery point is replaced (recovery-point.ts).
+ * The segment files (writes, rolls, syncs, purges) are segment-writer.ts;
+ * the journal runs its steps, assigns seqs, and owns the failure.
  *
  * Failure: a failed write or sync rejects the entries it was writing with
  * its EIO or ENOSPC, and every later call with EFAILED until the journal is
@@ -37,13 +36,12 @@ import assert from 'node:assert/strict';
 import { FanlogError, fromIoError, invalid } from '../errors.js';
 import { BatchGatherer, type PendingAppend } from './batch.js';
 import type { ByteWriter } from './byte-writer.js';
-import { encodePurgeFrame, FRAME_HEADER_BYTES, RECORD_HEADER_BYTES } from './frame.js';
+import { FRAME_HEADER_BYTES, RECORD_HEADER_BYTES } from './frame.js';
 import { JournalReader } from './reader.js';
-import type { Io, IoFile, IoLock } from './io.js';
+import type { Io, IoLock } from './io.js';
 import { type OpenDirectory, openDirectory } from './open.js';
-import { addIndexPoint, type RecoveryReport, type SegmentState } from './recovery.js';
-import { createSegment } from './segment.js';
-import { writeRecoveryPoint } from './recovery-point.js';
+import type { RecoveryReport } from './recovery.js';
+import { SegmentWriter } from './segment-writer.js';
 import { Serial } from './serial.js';
 import { SlidingWindow } from './window.js';
 import { checkPayloads, type JournalOptions, type ReadRange, resolveReadRange, type SyncPolicy, validateSeq } from './options.js';
@@ -63,41 +61,42 @@ export class Journal {
   readonly #io: Io;
   readonly #lock: IoLock | null;
   readonly #policy: SyncPolicy;
-  readonly #segmentBytesMax: number;
-  #segments: SegmentState[];
-  #activeFile: IoFile;
+  /** The segment files, and how far records are written and synced. */
+  readonly #writer: SegmentWriter;
   /** The entries appended since the last disk step, encoded in place (batch.ts). */
   readonly #batch = new BatchGatherer();
   #drainScheduled = false;
   /** Disk work (writes, syncs, rolls, purges, close), one step at a time. */
   readonly #disk = new Serial();
-  // Sequence numbers only ever grow, and always #syncedSeq <= #writtenSeq <= #assignedSeq.
+  /** The last seq assigned: never behind the written one. */
   #assignedSeq: Seq;
-  #writtenSeq: Seq;
-  #syncedSeq: Seq;
   #failure: FanlogError | null = null;
   #closed = false;
   readonly #syncTimer: NodeJS.Timeout | null;
 
-  private constructor(
-    readonly dir: string,
-    opened: OpenDirectory,
-  ) {
+  private constructor(readonly dir: string, opened: OpenDirectory) {
     this.journalId = opened.journalId;
     this.recovery = opened.recovery;
     this.readOnly = opened.readOnly;
     this.#io = opened.io;
     this.#lock = opened.lock;
     this.#policy = opened.policy;
-    this.#segmentBytesMax = opened.segmentBytesMax;
-    this.#segments = opened.segments;
-    this.#activeFile = opened.activeFile;
-    const head = this.#active.lastSeq;
-    this.#assignedSeq = head;
-    this.#writtenSeq = head;
-    this.#syncedSeq = head;
+    this.#writer = new SegmentWriter(
+      {
+        io: opened.io,
+        dir,
+        journalId: opened.journalId,
+        segmentBytesMax: opened.segmentBytesMax,
+        syncLatencies: this.syncLatencies,
+        halted: () => this.#failure,
+        fail: (error) => this.#fail(error, []),
+      },
+      opened.segments,
+      opened.activeFile,
+    );
+    this.#assignedSeq = this.#writer.writtenSeq;
     this.#syncTimer =
-      this.#policy === 'interval' ? setInterval(() => void this.#step(() => this.#syncActive()).catch(() => undefined), opened.syncIntervalMs) : null;
+      this.#policy === 'interval' ? setInterval(() => void this.#step(() => this.#writer.sync()).catch(() => undefined), opened.syncIntervalMs) : null;
     this.#syncTimer?.unref();
   }
 
@@ -113,7 +112,7 @@ export class Journal {
 
   /** The oldest retained record's seq; headSeq + 1 when none is retained. */
   get firstSeq(): Seq {
-    return this.#segments[0]!.firstSeq;
+    return this.#writer.segments[0]!.firstSeq;
   }
 
   /** The last appended record's seq (0n when nothing was ever appended). */
@@ -123,26 +122,22 @@ export class Journal {
 
   /** The last record known to be on disk ('never': handed to the OS). Readers see up to here. */
   get durableSeq(): Seq {
-    return this.#policy === 'never' ? this.#writtenSeq : this.#syncedSeq;
+    return this.#policy === 'never' ? this.#writer.writtenSeq : this.#writer.syncedSeq;
   }
 
   /** Bytes of the retained segment files. */
   get bytes(): number {
-    return this.#segments.reduce((total, segment) => total + segment.bytes, 0);
+    return this.#writer.segments.reduce((total, segment) => total + segment.bytes, 0);
   }
 
   /** The last record known to be fsynced, whatever the policy: what a crash of the machine cannot take away. */
   get syncedSeq(): Seq {
-    return this.#syncedSeq;
+    return this.#writer.syncedSeq;
   }
 
   /** True after an I/O failure: every call rejects with EFAILED until the journal is reopened. */
   get failed(): boolean {
     return this.#failure !== null;
-  }
-
-  get #active(): SegmentState {
-    return this.#segments[this.#segments.length - 1]!;
   }
 
   /** ECLOSED, EFAILED, or (to write) EROFS when the journal cannot be used so. */
@@ -185,7 +180,7 @@ export class Journal {
     if (end - start < FRAME_HEADER_BYTES + RECORD_HEADER_BYTES * count) assert.fail('an entry was framed smaller than its records');
     this.#assignedSeq += BigInt(count);
     const lastSeq = this.#assignedSeq;
-    if (lastSeq <= this.#writtenSeq) assert.fail('seqs are assigned past every written one');
+    if (lastSeq <= this.#writer.writtenSeq) assert.fail('seqs are assigned past every written one');
     return new Promise<Seq>((resolve, reject) => {
       this.#batch.add({ start, end, firstSeq, lastSeq, resolve, reject });
       this.#scheduleDrain();
@@ -197,6 +192,7 @@ export class Journal {
     return this.#disk.run(work);
   }
 
+  /** Group commit: the entries appended while the disk was busy are written by the next step, together. */
   #scheduleDrain(): void {
     if (this.#drainScheduled) return;
     this.#drainScheduled = true;
@@ -209,6 +205,7 @@ export class Journal {
       }
       // Only an append schedules a drain, and only a failure clears a batch before its drain.
       if (entries.length === 0) assert.fail('a drain found no entry to write');
+      if (entries[entries.length - 1]!.end > bytes.length) assert.fail('a batch taken without the frames of its entries');
       try {
         await this.#writeBatch(entries, bytes);
       } catch (error) {
@@ -226,81 +223,14 @@ export class Journal {
     return new FanlogError('EFAILED', `journal ${this.dir} failed earlier (${this.#failure?.message}); reopen it`, { cause: this.#failure });
   }
 
-  /** Writes a batch of queued entries (their frames in `bytes`), rolling segments as needed, then syncs per policy and resolves them. */
+  /** Writes a batch of queued entries (their frames in `bytes`), then syncs per policy and resolves them. */
   async #writeBatch(batch: PendingAppend[], bytes: Uint8Array): Promise<void> {
-    let run: PendingAppend[] = [];
-    let runBytes = 0;
-    let previous: PendingAppend | undefined;
-    for (const pending of batch) {
-      // The batch's frames lie back to back, in seq order, as one write reads them.
-      if (previous !== undefined && (pending.start !== previous.end || pending.firstSeq !== previous.lastSeq + 1n)) {
-        assert.fail(`entry ${pending.firstSeq} at ${pending.start} does not follow entry ${previous.lastSeq} ending at ${previous.end}`);
-      }
-      previous = pending;
-      const segmentHasRecords = this.#active.hasRecords || run.length > 0;
-      const frameBytes = pending.end - pending.start;
-      if (segmentHasRecords && this.#active.bytes + runBytes + frameBytes > this.#segmentBytesMax) {
-        await this.#writeRun(run, bytes);
-        run = [];
-        runBytes = 0;
-        await this.#roll(pending.firstSeq);
-      }
-      run.push(pending);
-      runBytes += frameBytes;
-    }
-    await this.#writeRun(run, bytes);
+    await this.#writer.write(batch, bytes);
     this.entriesWritten.tally(batch.length);
-    if (this.#policy === 'always') await this.#syncActive();
+    if (this.#policy === 'always') await this.#writer.sync();
     // Halted meanwhile (halt()): these entries are not known durable; they fail with the journal.
     if (this.#failure !== null) throw this.#failure;
     for (const pending of batch) pending.resolve(pending.lastSeq);
-  }
-
-  /** Writes consecutive entries into the active segment with one write, straight from the batch buffer. */
-  async #writeRun(run: PendingAppend[], bytes: Uint8Array): Promise<void> {
-    const last = run[run.length - 1];
-    if (last === undefined) return;
-    // Halted between two steps of a batch: write nothing more.
-    if (this.#failure !== null) throw this.#failure;
-    const segment = this.#active;
-    assert.equal(run[0]!.firstSeq, this.#writtenSeq + 1n, 'entries are written in seq order without gaps');
-    assert.equal(segment.lastSeq, this.#writtenSeq, 'the active segment ends with the last record written');
-    await this.#activeFile.write(bytes.subarray(run[0]!.start, last.end), segment.bytes);
-    for (const pending of run) {
-      addIndexPoint(segment, pending.firstSeq, segment.bytes);
-      segment.bytes += pending.end - pending.start;
-    }
-    segment.lastSeq = last.lastSeq;
-    segment.hasRecords = true;
-    this.#writtenSeq = last.lastSeq;
-  }
-
-  async #syncActive(): Promise<void> {
-    if (this.#failure !== null || this.#writtenSeq === this.#syncedSeq) return;
-    const target = this.#writtenSeq;
-    if (target < this.#syncedSeq) assert.fail(`the synced seq would go back from ${this.#syncedSeq} to ${target}`);
-    const started = performance.now();
-    try {
-      await this.#activeFile.datasync();
-      this.syncLatencies.record(performance.now() - started);
-    } catch (error) {
-      this.#fail(error, []);
-      throw this.#failure;
-    }
-    this.#syncedSeq = target;
-  }
-
-  /** Closes the full segment (durably) and starts the next. */
-  async #roll(firstSeq: Seq): Promise<void> {
-    // A segment rolls only once it holds records, and the next starts right after the last of them.
-    if (!this.#active.hasRecords || firstSeq !== this.#writtenSeq + 1n) assert.fail(`a roll to ${firstSeq} after seq ${this.#writtenSeq}`);
-    await this.#syncActive();
-    if (this.#failure !== null) throw this.#failure;
-    await this.#activeFile.close();
-    const segment = await createSegment(this.#io, this.dir, this.journalId, firstSeq, () => this.#failure);
-    this.#activeFile = await this.#io.open(segment.path, 'readwrite');
-    this.#segments.push(segment);
-    await writeRecoveryPoint(this.#io, this.dir, this.journalId, this.#segments.slice(0, -1));
   }
 
   /** Fails the journal from outside (nothing more is written, queued appends reject, then EFAILED): an engine's MetaStore failed. */
@@ -308,11 +238,13 @@ export class Journal {
     this.#fail(cause, []);
   }
 
-  #fail(error: unknown, batch: PendingAppend[]): void {
-    const failure = fromIoError(error, this.#active.path);
+  /** Fails the journal (the first failure stays), rejects `batch` and every queued append; returns the journal's failure. */
+  #fail(error: unknown, batch: PendingAppend[]): FanlogError {
+    const failure = fromIoError(error, this.#writer.active.path);
     this.#failure ??= failure;
     for (const pending of batch) pending.reject(failure);
     for (const pending of this.#batch.clear()) pending.reject(this.#failedError());
+    return this.#failure;
   }
 
   /** Makes everything appended so far durable, whatever the policy; resolves with the durable seq (at least the headSeq of the call). */
@@ -321,10 +253,10 @@ export class Journal {
     const head = this.#assignedSeq;
     await this.#step(async () => {
       if (this.#failure !== null) throw this.#failedError();
-      await this.#syncActive();
+      await this.#writer.sync();
     });
     // Every append before this call was drained by a step before this one.
-    if (this.#syncedSeq < head) assert.fail(`sync() resolved at ${this.#syncedSeq}, before the head ${head} of its call`);
+    if (this.#writer.syncedSeq < head) assert.fail(`sync() resolved at ${this.#writer.syncedSeq}, before the head ${head} of its call`);
     return this.durableSeq;
   }
 
@@ -338,7 +270,7 @@ export class Journal {
     this.#checkUsable(false);
     const { from, last } = resolveReadRange(range, this.firstSeq, this.durableSeq);
     if (last > this.durableSeq) assert.fail(`a read through ${last}, past the durable seq ${this.durableSeq}`);
-    const segments = this.#segments
+    const segments = this.#writer.segments
       .filter((segment) => segment.lastSeq >= from && segment.firstSeq <= last)
       .map(({ name, path, bytes, index }) => ({ name, path, bytes, index }));
     return new JournalReader(this.#io, segments, from, last);
@@ -356,28 +288,7 @@ export class Journal {
     if (throughSeq > this.#assignedSeq) throw invalid(`cannot purge through ${throughSeq}: the head is ${this.#assignedSeq}`);
     return this.#step(async () => {
       if (this.#failure !== null) throw this.#failedError();
-      let count = 0;
-      while (count < this.#segments.length - 1 && this.#segments[count]!.lastSeq <= throughSeq) count++;
-      if (count === 0) return 0;
-      const doomed = this.#segments.slice(0, count);
-      const mark = doomed[count - 1]!.lastSeq;
-      // Purge marks only grow, and never pass the last record written: recovery would call that damage (recovery-cases.ts).
-      if (mark <= this.#active.purgeMark || mark > this.#writtenSeq) assert.fail(`purge mark ${mark} after ${this.#active.purgeMark}, with seq ${this.#writtenSeq} written`);
-      try {
-        this.#active.purgeMark = mark;
-        const frame = encodePurgeFrame(mark);
-        await this.#activeFile.write(frame, this.#active.bytes);
-        this.#active.bytes += frame.length;
-        await this.#activeFile.datasync();
-        this.#syncedSeq = this.#writtenSeq;
-        for (const segment of doomed) await this.#io.unlink(segment.path);
-        await this.#io.syncDir(this.dir);
-      } catch (error) {
-        this.#fail(error, []);
-        throw this.#failure;
-      }
-      this.#segments.splice(0, count);
-      return count;
+      return this.#writer.purge(throughSeq);
     });
   }
 
@@ -388,10 +299,10 @@ export class Journal {
     if (this.#syncTimer !== null) clearInterval(this.#syncTimer);
     try {
       await this.#step(async () => {
-        if (this.#failure === null) await this.#syncActive();
+        if (this.#failure === null) await this.#writer.sync();
       });
     } finally {
-      await this.#activeFile.close().catch(() => undefined);
+      await this.#writer.close();
       await this.#lock?.release().catch(() => undefined);
     }
   }

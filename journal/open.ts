@@ -10,8 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { FanlogError, fromIoError } from '../errors.js';
 import { checkHostPath, type Io, type IoFile, type IoLock } from './io.js';
 import { type JournalOptions, type SyncPolicy, validateOptions } from './options.js';
-import { recover, type RecoveryReport, type SegmentState } from './recovery.js';
-import { createSegment } from './segment.js';
+import { recover, type RecoveryReport } from './recovery.js';
+import { createSegment, type SegmentState } from './segment.js';
 import type { JournalId } from './types.js';
 
 /** A journal directory, open: what the journal appends to and reads from. */

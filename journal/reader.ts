@@ -26,9 +26,8 @@ import assert from 'node:assert/strict';
 import { corrupt, FanlogError, fromIoError } from '../errors.js';
 import { FRAME_HEADER_BYTES, FRAME_KIND_PURGE, frameSeqAt, RECORD_HEADER_BYTES, readU32 } from './frame.js';
 import type { Io, IoFile } from './io.js';
-import type { SegmentState } from './recovery.js';
 import { Serial } from './serial.js';
-import { FrameScanner, SEGMENT_HEADER_BYTES } from './segment.js';
+import { FrameScanner, SEGMENT_HEADER_BYTES, type SegmentState } from './segment.js';
 import type { ByteOffset, Seq } from './types.js';
 
 export interface JournalRecord {

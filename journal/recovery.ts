@@ -31,39 +31,18 @@ import { fromIoError } from '../errors.js';
 import { FRAME_KIND_RECORDS, readFrameHeader } from './frame.js';
 import type { Io, IoFile } from './io.js';
 import { recoveryCase } from './recovery-cases.js';
-import { decodeSegmentHeader, FrameScanner, parseSegmentFileName, SEGMENT_HEADER_BYTES, soundFrameFollows } from './segment.js';
+import {
+  addIndexPoint,
+  decodeSegmentHeader,
+  FrameScanner,
+  parseSegmentFileName,
+  SEGMENT_HEADER_BYTES,
+  type SegmentState,
+  soundFrameFollows,
+} from './segment.js';
 import type { ByteOffset, JournalId, Seq } from './types.js';
 import path from 'node:path';
-import { readRecoveryPoint, type RecoveryPoint, type SealedSegment } from './recovery-point.js';
-
-/** Where a reader can start inside a segment: a records frame and its first seq. */
-export interface IndexPoint {
-  seq: Seq;
-  offset: ByteOffset;
-}
-
-/** A reader positions itself within a segment by an index point at least every this many bytes. */
-export const INDEX_STRIDE_BYTES = 256 * 1024;
-
-export interface SegmentState {
-  name: string;
-  path: string;
-  firstSeq: Seq;
-  /** Seq of the last record in the segment; firstSeq - 1 when it holds none. */
-  lastSeq: Seq;
-  /** Bytes written (header and frames). */
-  bytes: ByteOffset;
-  /** Whether a records frame was written into it (a segment rolls only then). */
-  hasRecords: boolean;
-  /** The highest purge mark written into it (0n: none). */
-  purgeMark: Seq;
-  index: IndexPoint[];
-}
-
-export function addIndexPoint(segment: SegmentState, seq: Seq, offset: ByteOffset): void {
-  const last = segment.index[segment.index.length - 1];
-  if (last === undefined || offset - last.offset >= INDEX_STRIDE_BYTES) segment.index.push({ seq, offset });
-}
+import { readRecoveryPoint, type RecoveryPoint, unchangedSegment } from './recovery-point.js';
 
 export interface RecoveryReport {
   /** Bytes cut from torn tails and torn segment creations. */
@@ -199,33 +178,6 @@ async function scanFrames(scanner: FrameScanner, { handle, file, fileBytes, isLa
   return { kind: 'segment', segment, journalId, purgedThroughSeq, tornTail: null };
 }
 
-/**
- * A sealed segment as the recovery point recorded it, if the file is still
- * what was sealed: its length as recorded, its header sound, the journal's
- * and naming the same first seq; null to scan it instead.
- */
-async function trustSealed(io: Io, dir: string, name: string, sealed: SealedSegment, journalId: JournalId): Promise<ScannedSegment | null> {
-  const file = path.join(dir, name);
-  return withFile(io, file, async (handle) => {
-    if ((await handle.size()) !== sealed.bytes) return null;
-    const headerBytes = new Uint8Array(SEGMENT_HEADER_BYTES);
-    await handle.read(headerBytes, 0);
-    const header = decodeSegmentHeader(headerBytes);
-    if ('damage' in header || header.journalId !== journalId || header.firstSeq !== sealed.firstSeq) return null;
-    const segment: SegmentState = {
-      name,
-      path: file,
-      firstSeq: sealed.firstSeq,
-      lastSeq: sealed.lastSeq,
-      bytes: sealed.bytes,
-      hasRecords: sealed.lastSeq >= sealed.firstSeq,
-      purgeMark: sealed.purgeMark,
-      index: sealed.index,
-    };
-    return { kind: 'segment', segment, journalId, purgedThroughSeq: sealed.purgeMark, tornTail: null };
-  });
-}
-
 type TornTail = { segment: SegmentState; offset: ByteOffset; bytes: number; damage: string };
 type Doomed = { file: string; bytes: number; what: string };
 
@@ -292,9 +244,12 @@ async function scanAll(
     const { name, firstSeq } = names[i]!;
     const isLast = i === names.length - 1;
     const sealed = isLast ? undefined : point?.segments.get(name);
-    const trusted = sealed === undefined ? null : await trustSealed(io, dir, name, sealed, point!.journalId);
+    const trusted = sealed === undefined ? null : await withFile(io, path.join(dir, name), (handle) => unchangedSegment(handle, sealed, point!.journalId));
     if (trusted !== null) report.trustedSegments++;
-    const scanned = trusted ?? (await scanSegment(io, dir, name, firstSeq, isLast));
+    const scanned: ScannedSegment =
+      trusted === null
+        ? await scanSegment(io, dir, name, firstSeq, isLast)
+        : { kind: 'segment', segment: trusted, journalId: point!.journalId, purgedThroughSeq: trusted.purgeMark, tornTail: null };
     onSegment?.(i + 1, names.length);
     if (scanned.kind === 'torn creation') {
       doomed.push({ file: scanned.file, bytes: scanned.fileBytes, what: 'segment whose creation was torn removed' });

@@ -25,7 +25,6 @@ import { crc32 } from './checksum.js';
 import { type FrameDamage, checkFrame, FRAME_HEADER_BYTES, FRAME_KIND_PURGE, FRAME_KIND_RECORDS, readU32 } from './frame.js';
 import path from 'node:path';
 import type { Io, IoFile } from './io.js';
-import type { SegmentState } from './recovery.js';
 import type { ByteOffset, JournalId, Seq } from './types.js';
 
 export const SEGMENT_HEADER_BYTES = 40;
@@ -35,6 +34,36 @@ const NAME_PATTERN = /^(\d{20})\.seg$/;
 
 /** How many bytes a reader pulls from a segment at a time. */
 export const READ_CHUNK_BYTES = 1 << 20;
+
+/** Where a reader can start inside a segment: a records frame and its first seq. */
+export interface IndexPoint {
+  seq: Seq;
+  offset: ByteOffset;
+}
+
+/** A reader positions itself within a segment by an index point at least every this many bytes. */
+export const INDEX_STRIDE_BYTES = 256 * 1024;
+
+/** A segment as the journal knows it: what recovery found in it, then what was written since. */
+export interface SegmentState {
+  name: string;
+  path: string;
+  firstSeq: Seq;
+  /** Seq of the last record in the segment; firstSeq - 1 when it holds none. */
+  lastSeq: Seq;
+  /** Bytes written (header and frames). */
+  bytes: ByteOffset;
+  /** Whether a records frame was written into it (a segment rolls only then). */
+  hasRecords: boolean;
+  /** The highest purge mark written into it (0n: none). */
+  purgeMark: Seq;
+  index: IndexPoint[];
+}
+
+export function addIndexPoint(segment: SegmentState, seq: Seq, offset: ByteOffset): void {
+  const last = segment.index[segment.index.length - 1];
+  if (last === undefined || offset - last.offset >= INDEX_STRIDE_BYTES) segment.index.push({ seq, offset });
+}
 
 export function segmentFileName(firstSeq: Seq): string {
   return `${firstSeq.toString().padStart(20, '0')}.seg`;
