@@ -291,6 +291,8 @@ export class Consumer {
       // A cursor never passes what a power cut cannot take away (sync resolves at or past the head of its call).
       if (seq > this.#host.journal.syncedSeq) assert.fail(`consumer '${this.name}' acknowledges ${seq}, past the synced seq ${this.#host.journal.syncedSeq}`);
       await this.#update({ cursor: seq.toString() });
+      // The turn is this ack's alone: the cursor stored is the one it acknowledged.
+      if (this.#stored.cursor !== seq.toString()) assert.fail(`consumer '${this.name}' acknowledged ${seq}, and stored cursor ${this.#stored.cursor}`);
       if (this.#position < seq) this.#position = seq;
       this.#host.retentionMoved();
     });

@@ -211,6 +211,8 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
       this.#frameSeq = seq;
       this.#recordAt = at + FRAME_HEADER_BYTES;
       for (let i = 0; i < skip; i++) this.#recordAt += RECORD_HEADER_BYTES + readU32(buffer, this.#recordAt);
+      // The scanner checked the frame whole (checkFrame), so the records stepped over end inside it.
+      if (this.#recordAt >= at + readU32(buffer, at)) assert.fail(`stepping over ${skip} records of the frame at seq ${seq} left it`);
       this.#index = skip;
       this.#stopIndex = lastIndex + 1;
       this.#lastFrame = seq + BigInt(lastIndex) === last;
@@ -228,6 +230,8 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
   }
 
   async #openNextSegment(): Promise<FrameScanner | null> {
+    // A segment is opened only once the one before was closed: one file and one scanner at a time.
+    if (this.#file !== null || this.#scanner !== null) assert.fail('a reader opened a segment with another still open');
     const segment = this.#segments[this.#segmentIndex++];
     if (segment === undefined) return null;
     try {
