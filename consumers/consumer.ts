@@ -74,6 +74,8 @@ export interface ConsumerInfo {
   evicted: { fromSeq: bigint; toSeq: bigint } | null;
 }
 
+/** What consumers need of the engine. */
+
 export class Consumer {
   /** The read position: reads deliver records after it. It starts at the cursor, and never passes the durable seq. */
   #position: bigint;

@@ -53,7 +53,7 @@ export class Journal {
   /** What open() found and repaired (read only: what it would repair). */
   readonly recovery: RecoveryReport;
   /** Opened read only: see JournalOptions.readOnly. */
-  readonly readOnly: boolean;
+  readonly readOnly: boolean = false;
   /** @internal For metrics: fdatasync latencies (ms) over the last minute. */
   readonly syncLatencies = new SlidingWindow();
   /** @internal For metrics: entries written over the last minute. */
@@ -79,7 +79,7 @@ export class Journal {
     this.recovery = opened.recovery;
     this.readOnly = opened.readOnly;
     this.#io = opened.io;
-    this.#lock = opened.lock;
+    this.#lock = opened.heldLock;
     this.#policy = opened.policy;
     this.#writer = new SegmentWriter(
       {

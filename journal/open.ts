@@ -19,7 +19,7 @@ export interface OpenDirectory {
   journalId: JournalId;
   io: Io;
   /** The directory's lock; null when opened read only (no lock is taken). */
-  lock: IoLock | null;
+  heldLock: IoLock | null;
   /** 'never' when opened read only: nothing is written to sync. */
   policy: SyncPolicy;
   syncIntervalMs: number;
@@ -68,7 +68,7 @@ export async function openDirectory(dir: string, options: JournalOptions): Promi
     if (active === undefined) assert.fail(`journal ${dir} opened with no segment`);
     const activeFile = await io.open(active.path, readOnly ? 'read' : 'readwrite');
     const policy = readOnly ? 'never' : sync;
-    return { journalId, io, lock, policy, syncIntervalMs, segmentBytesMax, readOnly, segments, activeFile, recovery: recovered.report };
+    return { journalId, io, heldLock: lock, policy, syncIntervalMs, segmentBytesMax, readOnly, segments, activeFile, recovery: recovered.report };
   } catch (error) {
     await lock?.release().catch(() => undefined);
     // A failed assertion is a bug, and stays one: never disguised as an I/O error.

@@ -70,7 +70,7 @@ interface RecoveryActions {
   frame: 'take records' | 'take purge mark' | 'cut tail';
   segment: 'keep';
   sequence: 'finish purge' | 'keep';
-  journal: 'create' | 'open';
+  journal: 'create' | 'resume';
 }
 
 /** One row of the table. `found` is what it is about, in words; `does`, the action in words. */
@@ -202,7 +202,7 @@ export const RECOVERY_CASES: CaseTable = {
   ],
   journal: [
     { found: 'no segment files (or only a torn creation)', when: { segmentsKept: false }, action: 'create', does: 'new, empty journal' },
-    { found: 'segments kept', when: { segmentsKept: true }, action: 'open', does: 'opened; appends go to the last' },
+    { found: 'segments kept', when: { segmentsKept: true }, action: 'resume', does: 'opened; appends go to the last' },
   ],
 };
 

@@ -214,7 +214,7 @@ export async function recover(
   report.ms = performance.now() - started;
   // 'create': no journal id, and Journal.open makes the first segment, at the last purge mark + 1.
   const found = recoveryCase('journal', { segmentsKept: segments.length > 0 });
-  if (found.action === 'open' && scanned.journalId === null) assert.fail(`${dir}: segments were kept, but none gave a journal id`);
+  if (found.action === 'resume' && scanned.journalId === null) assert.fail(`${dir}: segments were kept, but none gave a journal id`);
   return { journalId: found.action === 'create' ? null : scanned.journalId, segments, purgedThroughSeq: scanned.purgedThroughSeq, report };
 }
 
