@@ -12,6 +12,7 @@
  * the store lost a key (ECORRUPT). A stored cursor beyond the journal's
  * head means the journal lost records the consumer saw: ECORRUPT too.
  */
+import assert from 'node:assert/strict';
 import { FanlogError } from '../errors.js';
 import type { ChangelogSource } from '../engine/changelog-source.js';
 import type { Filters } from './filters.js';
@@ -20,36 +21,33 @@ import { Waiters } from '../engine/waiters.js';
 import { checkBigint, checkInteger, checkName, checkOneOf, checkOptions } from '../validate.js';
 import { catalogOp, checkCatalog, readCatalog } from '../store/catalog.js';
 import type { MetaOp } from '../store/meta-store.js';
-import {
-  ALL_BITS,
-  Consumer,
-  CONSUMER_VERSION,
-  type ConsumerInfo,
-  type ConsumerOptions,
-  decodeConsumer,
-  encodeConsumer,
-  type StoredConsumer,
-} from './consumer.js';
+import { ALL_BITS, Consumer, type ConsumerInfo, type ConsumerOptions } from './consumer.js';
+import { CONSUMER_VERSION, decodeConsumer, encodeConsumer, type StoredConsumer } from './consumer-record.js';
 
 import { CONSUMER_CATALOG_KEY, CONSUMER_PREFIX } from '../store/keys.js';
 
 export class Consumers {
-  private readonly consumers = new Map<string, Consumer>();
-  private readonly waiters = new Waiters();
-  private readonly serial = new Serial();
-  private timer: NodeJS.Timeout | null = null;
+  readonly #consumers = new Map<string, Consumer>();
+  readonly #waiters = new Waiters();
+  readonly #serial = new Serial();
+  #timer: NodeJS.Timeout | null = null;
+  readonly #host: ChangelogSource;
+  readonly #defaults: { lagRecordsMax: number | null; idleMsMax: number | null };
 
   /** @internal */
   constructor(
-    private readonly host: ChangelogSource,
+    host: ChangelogSource,
     /** Filters consumers may attach, by name. */
     readonly filters: Filters,
-    private readonly defaults: { lagRecordsMax: number | null; idleMsMax: number | null },
-  ) {}
+    defaults: { lagRecordsMax: number | null; idleMsMax: number | null },
+  ) {
+    this.#host = host;
+    this.#defaults = defaults;
+  }
 
   /** @internal */
   async load(): Promise<void> {
-    const { store, journal } = this.host;
+    const { store, journal } = this.#host;
     const listed = await readCatalog(store, CONSUMER_CATALOG_KEY);
     const found: string[] = [];
     for await (const [key, value] of store.scan(CONSUMER_PREFIX)) {
@@ -62,19 +60,19 @@ export class Consumers {
           offset: 0,
         });
       }
-      this.consumers.set(name, new Consumer(this.host, this, name, stored));
+      this.#consumers.set(name, new Consumer(this.#host, this, name, stored));
     }
     checkCatalog(store, CONSUMER_PREFIX, listed, found);
-    this.schedule();
+    this.#schedule();
   }
 
   /** Registers a consumer durably. EEXIST if the name is taken by a consumer that was not evicted. */
   async register(name: string, options?: ConsumerOptions): Promise<Consumer> {
-    this.host.checkUsable();
+    this.#host.checkUsable();
     checkName('consumer', name);
     const wanted = this.#options(options);
-    return this.serial.run(async () => {
-      const existing = this.consumers.get(name);
+    return this.#serial.run(async () => {
+      const existing = this.#consumers.get(name);
       if (existing !== undefined && existing.evicted === null) throw new FanlogError('EEXIST', `consumer '${name}' is registered`);
       return this.#add(name, wanted, existing);
     });
@@ -88,11 +86,11 @@ export class Consumers {
    * registration); EEXIST, naming those that differ, when not.
    */
   async open(name: string, options?: ConsumerOptions): Promise<Consumer> {
-    this.host.checkUsable();
+    this.#host.checkUsable();
     checkName('consumer', name);
     const wanted = this.#options(options);
-    return this.serial.run(async () => {
-      const existing = this.consumers.get(name);
+    return this.#serial.run(async () => {
+      const existing = this.#consumers.get(name);
       if (existing === undefined || existing.evicted !== null) return this.#add(name, wanted, existing);
       const has = { mask: existing.mask, lagRecordsMax: existing.lagRecordsMax, idleMsMax: existing.idleMsMax };
       const differ = (['mask', 'lagRecordsMax', 'idleMsMax'] as const).filter((key) => has[key] !== wanted[key]).map((key) => `${key}: ${String(has[key])} -> ${String(wanted[key])}`);
@@ -106,67 +104,70 @@ export class Consumers {
     return {
       mask: checkBigint('mask', opts.mask ?? ALL_BITS, 1n, ALL_BITS),
       from: checkOneOf('from', opts.from ?? 'oldest', ['oldest', 'next'] as const),
-      lagRecordsMax: opts.lagRecordsMax === undefined ? this.defaults.lagRecordsMax : checkInteger('lagRecordsMax', opts.lagRecordsMax, 1, Number.MAX_SAFE_INTEGER),
-      idleMsMax: opts.idleMsMax === undefined ? this.defaults.idleMsMax : checkInteger('idleMsMax', opts.idleMsMax, 1, 2 ** 31 - 1),
+      lagRecordsMax: opts.lagRecordsMax === undefined ? this.#defaults.lagRecordsMax : checkInteger('lagRecordsMax', opts.lagRecordsMax, 1, Number.MAX_SAFE_INTEGER),
+      idleMsMax: opts.idleMsMax === undefined ? this.#defaults.idleMsMax : checkInteger('idleMsMax', opts.idleMsMax, 1, 2 ** 31 - 1),
     };
   }
 
   /** In the registry's turn: stores a new consumer (replacing an evicted one of that name) and its catalog in one commit. */
   async #add(name: string, { mask, from, lagRecordsMax, idleMsMax }: WantedConsumer, evicted: Consumer | undefined): Promise<Consumer> {
-    const cursor = from === 'oldest' ? this.host.retainedFromSeq - 1n : this.host.journal.headSeq;
+    const cursor = from === 'oldest' ? this.#host.retainedFromSeq - 1n : this.#host.journal.headSeq;
+    if (cursor < 0n || cursor > this.#host.journal.headSeq) assert.fail(`consumer '${name}' registered at ${cursor}, outside 0..${this.#host.journal.headSeq}`);
     const stored: StoredConsumer = { version: CONSUMER_VERSION, mask: mask.toString(), cursor: cursor.toString(), lagRecordsMax, idleMsMax, filter: null, evicted: null };
     const ops: MetaOp[] = [
       { type: 'put', key: CONSUMER_PREFIX + name, value: encodeConsumer(stored) },
-      catalogOp(CONSUMER_CATALOG_KEY, [...this.consumers.keys(), name]),
+      catalogOp(CONSUMER_CATALOG_KEY, [...this.#consumers.keys(), name]),
     ];
     // An evicted consumer of that name is replaced in its own turn, so nothing it still had queued lands after.
-    if (evicted !== undefined) await evicted.retire('replaced', () => this.host.store.commit(ops));
-    else await this.host.store.commit(ops);
-    const consumer = new Consumer(this.host, this, name, stored);
-    this.consumers.set(name, consumer);
-    this.schedule();
+    if (evicted !== undefined) await evicted.retire('replaced', () => this.#host.store.commit(ops));
+    else await this.#host.store.commit(ops);
+    const consumer = new Consumer(this.#host, this, name, stored);
+    this.#consumers.set(name, consumer);
+    this.#schedule();
     return consumer;
   }
 
   /** The consumer named `name`; ENOENT if there is none. */
   get(name: string): Consumer {
-    const consumer = this.consumers.get(name);
+    const consumer = this.#consumers.get(name);
     if (consumer === undefined) throw new FanlogError('ENOENT', `no consumer named '${String(name)}'`);
     return consumer;
   }
 
   list(): ConsumerInfo[] {
-    return [...this.consumers.values()].map((consumer) => consumer.info()).sort((a, b) => (a.name < b.name ? -1 : 1));
+    return [...this.#consumers.values()].map((consumer) => consumer.info()).sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
   /** Removes a consumer durably, after every change queued on it before; it stops holding the journal back. */
   async deregister(name: string): Promise<void> {
-    this.host.checkUsable();
+    this.#host.checkUsable();
     this.get(name);
-    await this.serial.run(async () => {
+    await this.#serial.run(async () => {
       const consumer = this.get(name);
-      const names = [...this.consumers.keys()].filter((other) => other !== name);
-      await consumer.retire('deregistered', () => this.host.store.commit([{ type: 'del', key: CONSUMER_PREFIX + name }, catalogOp(CONSUMER_CATALOG_KEY, names)]));
-      this.consumers.delete(name);
+      const names = [...this.#consumers.keys()].filter((other) => other !== name);
+      await consumer.retire('deregistered', () => this.#host.store.commit([{ type: 'del', key: CONSUMER_PREFIX + name }, catalogOp(CONSUMER_CATALOG_KEY, names)]));
+      this.#consumers.delete(name);
     });
-    this.host.retentionMoved();
+    this.#host.retentionMoved();
   }
 
   /** @internal The lowest cursor of any consumer that still holds the journal (undefined: none does). */
   lowestCursor(): bigint | undefined {
     let lowest: bigint | undefined;
-    for (const consumer of this.consumers.values()) {
+    for (const consumer of this.#consumers.values()) {
       if (consumer.evicted !== null) continue;
       if (lowest === undefined || consumer.cursor < lowest) lowest = consumer.cursor;
     }
+    // Retention keeps what comes after: a cursor is never past the head (load refuses one, ack one past the durable seq).
+    if (lowest !== undefined && lowest > this.#host.journal.headSeq) assert.fail(`a consumer holds the journal from ${lowest}, past its head ${this.#host.journal.headSeq}`);
     return lowest;
   }
 
   /** @internal New durable records: wakes waiting readers and evicts consumers past their lag limit. */
   recordsDurable(): void {
-    this.waiters.wakeAll();
-    const head = this.host.journal.headSeq;
-    for (const consumer of this.consumers.values()) {
+    this.#waiters.wakeAll();
+    const head = this.#host.journal.headSeq;
+    for (const consumer of this.#consumers.values()) {
       const limit = consumer.lagRecordsMax;
       if (limit !== null && consumer.evicted === null && head - consumer.cursor > BigInt(limit)) void consumer.evict().catch(() => undefined);
     }
@@ -174,33 +175,33 @@ export class Consumers {
 
   /** @internal */
   waitForRecords(waitMs: number): Promise<void> {
-    return this.waiters.wait(waitMs);
+    return this.#waiters.wait(waitMs);
   }
 
   /** Checks idle consumers periodically, while some consumer has an idle limit (never on a read-only engine). */
-  private schedule(): void {
-    if (this.host.readOnly || this.timer !== null || ![...this.consumers.values()].some((consumer) => consumer.idleMsMax !== null)) return;
-    this.timer = setInterval(() => {
-      for (const consumer of this.consumers.values()) {
+  #schedule(): void {
+    if (this.#host.readOnly || this.#timer !== null || ![...this.#consumers.values()].some((consumer) => consumer.idleMsMax !== null)) return;
+    this.#timer = setInterval(() => {
+      for (const consumer of this.#consumers.values()) {
         const limit = consumer.idleMsMax;
         if (limit !== null && consumer.evicted === null && consumer.idleMs > limit) void consumer.evict().catch(() => undefined);
       }
     }, 25);
-    this.timer.unref();
+    this.#timer.unref();
   }
 
   /** @internal Resolves once every registration and every consumer's queued change so far has settled (close waits for it). */
   async idle(): Promise<void> {
-    await this.serial.idle();
-    await Promise.all([...this.consumers.values()].map((consumer) => consumer.idle()));
+    await this.#serial.idle();
+    await Promise.all([...this.#consumers.values()].map((consumer) => consumer.idle()));
   }
 
   /** @internal */
   close(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-    this.waiters.wakeAll();
-    for (const consumer of this.consumers.values()) void consumer.closeReader();
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    this.#waiters.wakeAll();
+    for (const consumer of this.#consumers.values()) void consumer.closeReader();
   }
 }
 

@@ -30,8 +30,7 @@
  * resolved; once deregistered (or replaced by a new registration), a
  * consumer changes nothing any more.
  *
- * Stored payload (JSON, sealed by the store): { version: 1, mask, cursor,
- * lagRecordsMax, idleMsMax, filter, evicted }.
+ * The stored record, its format and its checks, is consumer-record.ts.
  */
 import assert from 'node:assert/strict';
 import { FanlogError, invalid } from '../errors.js';
@@ -40,12 +39,13 @@ import { isOpRecord, LazyRecord, maskMeetsAt } from '../engine/record/view.js';
 import type { JournalReader } from '../journal/reader.js';
 import type { ChangelogSource } from '../engine/changelog-source.js';
 import { Serial } from '../journal/serial.js';
-import { parseVersioned } from '../store/envelope.js';
 import type { EngineRecord } from '../engine/record/record.js';
 import type { INTERNAL_FIELDS } from '../engine/record/fields.js';
 import { checkBigint, checkInteger, checkOptions } from '../validate.js';
 import type { Consumers } from './consumer-registry.js';
+import { CONSUMER_VERSION, encodeConsumer, type StoredConsumer } from './consumer-record.js';
 import { type FilterPredicate, rawTestOf } from './filters.js';
+export { CONSUMER_VERSION, decodeConsumer, encodeConsumer, type StoredConsumer } from './consumer-record.js';
 
 import { CONSUMER_PREFIX } from '../store/keys.js';
 export const ALL_BITS = 2n ** 64n - 1n;
@@ -74,101 +74,93 @@ export interface ConsumerInfo {
   evicted: { fromSeq: bigint; toSeq: bigint } | null;
 }
 
-export const CONSUMER_VERSION = 1;
-
-export interface StoredConsumer {
-  version: number;
-  mask: string;
-  cursor: string;
-  lagRecordsMax: number | null;
-  idleMsMax: number | null;
-  filter: { name: string; argument: string } | null;
-  evicted: { fromSeq: string; toSeq: string } | null;
-}
-
 /** What consumers need of the engine. */
 
 export class Consumer {
-  private position: bigint;
-  private predicate: FilterPredicate | null = null;
+  /** The read position: reads deliver records after it. It starts at the cursor, and never passes the durable seq. */
+  #position: bigint;
+  #predicate: FilterPredicate | null = null;
   /** The engine clock's time of the last read or ack, in ns: idleness is judged by the engine's clock. */
-  private lastActivity: bigint;
-  private readonly serial = new Serial();
+  #lastActivity: bigint;
+  readonly #serial = new Serial();
   /** Set once the object is retired: its name was deregistered, or registered again (after an eviction). */
-  private gone: 'deregistered' | 'replaced' | null = null;
+  #gone: 'deregistered' | 'replaced' | null = null;
   /** The journal reader kept across reads, and the read position it stands at. */
-  private reader: JournalReader | null = null;
-  private readerAt = -1n;
+  #reader: JournalReader | null = null;
+  #readerAt = -1n;
   /** Reads run one at a time, in call order. */
-  private readonly reads = new Serial();
+  readonly #reads = new Serial();
   /** The consumer's mask as 32-bit halves, for testing records' masks from their bytes; `all`: every bit. */
-  private readonly maskBits: { low: number; high: number; all: boolean };
+  readonly #maskBits: { low: number; high: number; all: boolean };
+  readonly #host: ChangelogSource;
+  readonly #registry: Consumers;
+  #stored: StoredConsumer;
 
   /** @internal */
-  constructor(
-    private readonly host: ChangelogSource,
-    private readonly registry: Consumers,
-    readonly name: string,
-    private stored: StoredConsumer,
-  ) {
-    this.position = BigInt(stored.cursor);
-    this.lastActivity = host.now();
+  constructor(host: ChangelogSource, registry: Consumers, readonly name: string, stored: StoredConsumer) {
+    // Made only from a record the decoder checked (consumer-record.ts), or one the registry just encoded.
+    if (stored.version !== CONSUMER_VERSION) assert.fail(`consumer '${name}' made from a record of version ${stored.version}`);
+    this.#host = host;
+    this.#registry = registry;
+    this.#stored = stored;
+    this.#position = BigInt(stored.cursor);
+    this.#lastActivity = host.now();
     const mask = BigInt(stored.mask);
-    this.maskBits = { low: Number(mask & 0xffffffffn) | 0, high: Number(mask >> 32n) | 0, all: mask === ALL_BITS };
+    this.#maskBits = { low: Number(mask & 0xffffffffn) | 0, high: Number(mask >> 32n) | 0, all: mask === ALL_BITS };
     if (stored.filter !== null && registry.filters.has(stored.filter.name)) {
       try {
-        this.predicate = registry.filters.build(stored.filter.name, stored.filter.argument);
+        this.#predicate = registry.filters.build(stored.filter.name, stored.filter.argument);
       } catch {
-        this.predicate = null; // an attachment that no longer builds filters nothing
+        this.#predicate = null; // an attachment that no longer builds filters nothing
       }
     }
   }
 
   /** The last acknowledged seq. */
   get cursor(): bigint {
-    return BigInt(this.stored.cursor);
+    return BigInt(this.#stored.cursor);
   }
 
   get evicted(): { fromSeq: bigint; toSeq: bigint } | null {
-    const evicted = this.stored.evicted;
+    const evicted = this.#stored.evicted;
     return evicted === null ? null : { fromSeq: BigInt(evicted.fromSeq), toSeq: BigInt(evicted.toSeq) };
   }
 
   /** The consumer's mask: records with none of these bits are not delivered. */
   get mask(): bigint {
-    return BigInt(this.stored.mask);
+    return BigInt(this.#stored.mask);
   }
 
   get lagRecordsMax(): number | null {
-    return this.stored.lagRecordsMax;
+    return this.#stored.lagRecordsMax;
   }
 
   get idleMsMax(): number | null {
-    return this.stored.idleMsMax;
+    return this.#stored.idleMsMax;
   }
 
   get idleMs(): number {
-    const idle = this.host.now() - this.lastActivity;
+    const idle = this.#host.now() - this.#lastActivity;
     return idle > 0n ? Number(idle / 1_000_000n) : 0;
   }
 
   info(): ConsumerInfo {
-    const headSeq = this.host.journal.headSeq;
+    const headSeq = this.#host.journal.headSeq;
     return {
       name: this.name,
       cursor: this.cursor,
       headSeq,
       lagRecords: headSeq - this.cursor,
       idleMs: this.idleMs,
-      filter: this.stored.filter,
+      filter: this.#stored.filter,
       evicted: this.evicted,
     };
   }
 
-  private checkReadable(): void {
-    this.host.checkUsable();
-    if (this.gone === 'deregistered') throw new FanlogError('ENOENT', `consumer '${this.name}' was deregistered`);
-    if (this.gone === 'replaced') {
+  #checkReadable(): void {
+    this.#host.checkUsable();
+    if (this.#gone === 'deregistered') throw new FanlogError('ENOENT', `consumer '${this.name}' was deregistered`);
+    if (this.#gone === 'replaced') {
       throw new FanlogError('EREPLACED', `consumer '${this.name}' was registered again since this object was handed out, which retired it; call consumers.get('${this.name}') for the one registered now`);
     }
     const evicted = this.evicted;
@@ -189,23 +181,24 @@ export class Consumer {
     const { max = 1000, waitMs = 0 } = checkOptions<{ max: number; waitMs: number }>('options', options, ['max', 'waitMs']);
     checkInteger('max', max, 1, 1_000_000);
     checkInteger('waitMs', waitMs, 0, 3_600_000);
-    this.checkReadable();
-    return this.reads.run(() => this.readInTurn(max, waitMs));
+    this.#checkReadable();
+    return this.#reads.run(() => this.#readInTurn(max, waitMs));
   }
 
-  private async readInTurn(max: number, waitMs: number): Promise<DeliveredRecord[]> {
-    this.checkReadable();
-    this.lastActivity = this.host.now();
+  async #readInTurn(max: number, waitMs: number): Promise<DeliveredRecord[]> {
+    this.#checkReadable();
+    this.#lastActivity = this.#host.now();
     const deadline = Date.now() + waitMs;
     const out: DeliveredRecord[] = [];
     for (;;) {
-      const durable = this.host.journal.durableSeq;
-      if (this.position < durable) await this.readFromJournal(durable, max, out);
+      const durable = this.#host.journal.durableSeq;
+      if (this.#position < durable) await this.#readFromJournal(durable, max, out);
       if (out.length > 0 || Date.now() >= deadline) break;
-      await this.registry.waitForRecords(deadline - Date.now());
-      this.checkReadable();
+      await this.#registry.waitForRecords(deadline - Date.now());
+      this.#checkReadable();
     }
-    this.lastActivity = this.host.now();
+    if (out.length > max) assert.fail(`a read of at most ${max} records delivered ${out.length}`);
+    this.#lastActivity = this.#host.now();
     return out;
   }
 
@@ -216,16 +209,21 @@ export class Consumer {
    * range, opens the next at the next read). Op records, records outside the
    * mask and those the filter drops are stepped over from their bytes.
    */
-  private async readFromJournal(durable: bigint, max: number, out: DeliveredRecord[]): Promise<void> {
-    const { low, high, all } = this.maskBits;
-    const predicate = this.predicate;
+  async #readFromJournal(durable: bigint, max: number, out: DeliveredRecord[]): Promise<void> {
+    const { low, high, all } = this.#maskBits;
+    const predicate = this.#predicate;
     const raw = predicate === null ? undefined : rawTestOf(predicate);
-    while (this.position < durable && out.length < max) {
-      if (this.reader === null || this.reader.exhausted || this.reader.last <= this.position || this.readerAt !== this.position) {
-        await this.reader?.close();
-        this.reader = this.host.journal.read({ from: this.position + 1n, to: durable });
+    // Called only with records to read. (The position may be behind the
+    // cursor: an ack past a read in flight is overtaken by that read.)
+    if (this.#position >= durable) assert.fail(`consumer '${this.name}' reads from ${this.#position}, with the journal durable through ${durable}`);
+    while (this.#position < durable && out.length < max) {
+      if (this.#reader === null || this.#reader.exhausted || this.#reader.last <= this.#position || this.#readerAt !== this.#position) {
+        await this.#reader?.close();
+        this.#reader = this.#host.journal.read({ from: this.#position + 1n, to: durable });
       }
-      const reader = this.reader;
+      const reader = this.#reader;
+      // Consumers only ever see durable records, and durable seqs only grow: a reader kept from before ends below.
+      if (reader.last > durable) assert.fail(`consumer '${this.name}' reads through ${reader.last}, past the durable seq ${durable}`);
       let visited = false;
       const exhausted = await reader.each((b, start, end) => {
         visited = true;
@@ -235,37 +233,40 @@ export class Consumer {
         if (isOpRecord(b, start) || (!all && !maskMeetsAt(b, start, end, low, high))) return true;
         if (raw !== undefined && !raw(b, start, end)) return true;
         const record = new LazyRecord(reader.visitingSeq(), b, start, end, scanRecord(b, start, end));
-        if (raw === undefined && predicate !== null && !this.keeps(record)) return true;
+        if (raw === undefined && predicate !== null && !this.#keeps(record)) return true;
         out.push(record as unknown as DeliveredRecord);
         return out.length < max;
       });
-      if (exhausted) this.position = reader.last;
-      else if (visited) this.position = reader.visitingSeq();
-      this.readerAt = this.position;
+      if (exhausted) this.#position = reader.last;
+      else if (visited) this.#position = reader.visitingSeq();
+      this.#readerAt = this.#position;
     }
+    // Against the journal's durable seq now, not `durable`: an ack may have moved the position meanwhile, never past it.
+    const durableNow = this.#host.journal.durableSeq;
+    if (this.#position > durableNow) assert.fail(`consumer '${this.name}' read to ${this.#position}, past the durable seq ${durableNow}`);
   }
 
   /** @internal Closes the consumer's reader (engine close, deregistration, replacement). */
   async closeReader(): Promise<void> {
-    const reader = this.reader;
-    this.reader = null;
+    const reader = this.#reader;
+    this.#reader = null;
     await reader?.close();
   }
 
-  private keeps(header: Parameters<FilterPredicate>[0]): boolean {
-    const predicate = this.predicate;
+  #keeps(header: Parameters<FilterPredicate>[0]): boolean {
+    const predicate = this.#predicate;
     if (predicate === null) return true;
     try {
       return predicate(header) === true;
     } catch {
       // A broken filter must not lose data: detach it (durably, in turn,
       // unless another attachment replaced it meanwhile) and deliver.
-      this.predicate = null;
-      const attachment = this.stored.filter;
-      void this.serial
+      this.#predicate = null;
+      const attachment = this.#stored.filter;
+      void this.#serial
         .run(async () => {
-          if (this.gone !== null || this.stored.filter !== attachment) return;
-          await this.update({ filter: null });
+          if (this.#gone !== null || this.#stored.filter !== attachment) return;
+          await this.#update({ filter: null });
         })
         .catch(() => undefined);
       return true;
@@ -280,18 +281,22 @@ export class Consumer {
    */
   ack(seq: bigint): Promise<void> {
     checkBigint('seq', seq, 0n, ALL_BITS);
-    this.checkReadable();
-    if (seq > this.host.journal.durableSeq) {
-      return Promise.reject(invalid(`cannot acknowledge ${seq}: the journal is durable through ${this.host.journal.durableSeq}`));
+    this.#checkReadable();
+    if (seq > this.#host.journal.durableSeq) {
+      return Promise.reject(invalid(`cannot acknowledge ${seq}: the journal is durable through ${this.#host.journal.durableSeq}`));
     }
-    this.lastActivity = this.host.now();
-    return this.serial.run(async () => {
-      this.checkReadable();
+    this.#lastActivity = this.#host.now();
+    return this.#serial.run(async () => {
+      this.#checkReadable();
       if (seq <= this.cursor) return;
-      if (seq > this.host.journal.syncedSeq) await this.host.journal.sync();
-      await this.update({ cursor: seq.toString() });
-      if (this.position < seq) this.position = seq;
-      this.host.retentionMoved();
+      if (seq > this.#host.journal.syncedSeq) await this.#host.journal.sync();
+      // A cursor never passes what a power cut cannot take away (sync resolves at or past the head of its call).
+      if (seq > this.#host.journal.syncedSeq) assert.fail(`consumer '${this.name}' acknowledges ${seq}, past the synced seq ${this.#host.journal.syncedSeq}`);
+      await this.#update({ cursor: seq.toString() });
+      // The turn is this ack's alone: the cursor stored is the one it acknowledged.
+      if (this.#stored.cursor !== seq.toString()) assert.fail(`consumer '${this.name}' acknowledged ${seq}, and stored cursor ${this.#stored.cursor}`);
+      if (this.#position < seq) this.#position = seq;
+      this.#host.retentionMoved();
     });
   }
 
@@ -302,46 +307,48 @@ export class Consumer {
    * (the replicator, when it starts again in the same process).
    */
   rewind(): Promise<void> {
-    this.checkReadable();
-    return this.serial.run(async () => {
-      this.checkReadable();
-      this.position = this.cursor;
+    this.#checkReadable();
+    return this.#serial.run(async () => {
+      this.#checkReadable();
+      this.#position = this.cursor;
     });
   }
 
   /** Attaches a registered filter with its argument; durable when it resolves. EBUSY if one is attached. */
   attachFilter(name: string, argument: string): Promise<void> {
-    this.checkReadable();
-    const predicate = this.registry.filters.build(name, argument);
-    return this.serial.run(async () => {
-      this.checkReadable();
-      if (this.stored.filter !== null) throw new FanlogError('EBUSY', `consumer '${this.name}' has filter '${this.stored.filter.name}' attached`);
-      await this.update({ filter: { name, argument } });
-      this.predicate = predicate;
+    this.#checkReadable();
+    const predicate = this.#registry.filters.build(name, argument);
+    return this.#serial.run(async () => {
+      this.#checkReadable();
+      if (this.#stored.filter !== null) throw new FanlogError('EBUSY', `consumer '${this.name}' has filter '${this.#stored.filter.name}' attached`);
+      await this.#update({ filter: { name, argument } });
+      this.#predicate = predicate;
     });
   }
 
   /** Detaches the filter (durably); ENOENT if none is attached. */
   detachFilter(): Promise<void> {
-    this.checkReadable();
-    return this.serial.run(async () => {
-      this.checkReadable();
-      if (this.stored.filter === null) throw new FanlogError('ENOENT', `consumer '${this.name}' has no filter attached`);
-      await this.update({ filter: null });
-      this.predicate = null;
+    this.#checkReadable();
+    return this.#serial.run(async () => {
+      this.#checkReadable();
+      if (this.#stored.filter === null) throw new FanlogError('ENOENT', `consumer '${this.name}' has no filter attached`);
+      await this.#update({ filter: null });
+      this.#predicate = null;
     });
   }
 
   /** Evicts the consumer: a durable note in the journal, then its durable state. */
   evict(): Promise<void> {
-    return this.serial.run(async () => {
-      if (this.evicted !== null || this.gone !== null || this.host.readOnly) return;
+    return this.#serial.run(async () => {
+      if (this.evicted !== null || this.#gone !== null || this.#host.readOnly) return;
       const fromSeq = this.cursor + 1n;
-      const toSeq = this.host.journal.headSeq;
-      await this.host.appendRecord({ kind: 'evicted', op: 'consumer', time: this.host.now(), consumer: this.name, fromSeq, toSeq });
-      await this.update({ evicted: { fromSeq: fromSeq.toString(), toSeq: toSeq.toString() } });
+      const toSeq = this.#host.journal.headSeq;
+      // A cursor never passes the head, so the records lost are a range (empty when none were).
+      if (fromSeq > toSeq + 1n) assert.fail(`consumer '${this.name}' has its cursor ${this.cursor} past the head ${toSeq}`);
+      await this.#host.appendRecord({ kind: 'evicted', op: 'consumer', time: this.#host.now(), consumer: this.name, fromSeq, toSeq });
+      await this.#update({ evicted: { fromSeq: fromSeq.toString(), toSeq: toSeq.toString() } });
       await this.closeReader();
-      this.host.retentionMoved();
+      this.#host.retentionMoved();
     });
   }
 
@@ -352,38 +359,22 @@ export class Consumer {
    * @internal
    */
   retire(why: 'deregistered' | 'replaced', work: () => Promise<void>): Promise<void> {
-    return this.serial.run(async () => {
+    return this.#serial.run(async () => {
       await work();
-      this.gone = why;
+      this.#gone = why;
       await this.closeReader();
     });
   }
 
   /** @internal Resolves once every change queued on this consumer so far has settled. */
   idle(): Promise<void> {
-    return this.serial.idle();
+    return this.#serial.idle();
   }
 
-  private async update(change: Partial<StoredConsumer>): Promise<void> {
-    const next = { ...this.stored, ...change };
-    if (BigInt(next.cursor) < BigInt(this.stored.cursor)) assert.fail(`consumer '${this.name}': cursor ${this.stored.cursor} -> ${next.cursor} goes back`);
-    await this.host.store.commit([{ type: 'put', key: CONSUMER_PREFIX + this.name, value: encodeConsumer(next) }]);
-    this.stored = next;
+  async #update(change: Partial<StoredConsumer>): Promise<void> {
+    const next = { ...this.#stored, ...change };
+    if (BigInt(next.cursor) < BigInt(this.#stored.cursor)) assert.fail(`consumer '${this.name}': cursor ${this.#stored.cursor} -> ${next.cursor} goes back`);
+    await this.#host.store.commit([{ type: 'put', key: CONSUMER_PREFIX + this.name, value: encodeConsumer(next) }]);
+    this.#stored = next;
   }
-}
-
-export function encodeConsumer(stored: StoredConsumer): Uint8Array {
-  const bytes = new TextEncoder().encode(JSON.stringify(stored));
-  // Pair assertion: our own reader accepts what is written, with the cursor meant
-  // (a JSON round trip of plain values is exact, so no deep comparison is needed).
-  const back = decodeConsumer(bytes, (what) => new Error(`a consumer value this version cannot read: ${what}`));
-  if (back.cursor !== stored.cursor) assert.fail(`consumer value written with cursor ${back.cursor}, meant ${stored.cursor}`);
-  return bytes;
-}
-
-/** A stored consumer, checked; `fail` reports what is wrong with it (ECORRUPT from the store). */
-export function decodeConsumer(bytes: Uint8Array, fail: (what: string) => Error): StoredConsumer {
-  const stored = parseVersioned<StoredConsumer>(bytes, 'consumer', CONSUMER_VERSION, fail);
-  if (!/^\d+$/.test(String(stored.cursor)) || !/^\d+$/.test(String(stored.mask))) throw fail('consumer fields are malformed');
-  return stored;
 }

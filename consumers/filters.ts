@@ -67,23 +67,23 @@ const BUILT_INS: Record<string, FilterFactory> = {
 };
 
 export class Filters {
-  private readonly factories = new Map<string, FilterFactory>(Object.entries(BUILT_INS));
+  readonly #factories = new Map<string, FilterFactory>(Object.entries(BUILT_INS));
 
   /** Registers a filter factory; EEXIST if the name is taken (built-ins included). */
   register(name: string, factory: FilterFactory): void {
     checkName('filter', name);
     if (typeof factory !== 'function') throw invalid('a filter is a function (argument) => (header) => boolean');
-    if (this.factories.has(name)) throw new FanlogError('EEXIST', `filter '${name}' is registered already`);
-    this.factories.set(name, factory);
+    if (this.#factories.has(name)) throw new FanlogError('EEXIST', `filter '${name}' is registered already`);
+    this.#factories.set(name, factory);
   }
 
   has(name: string): boolean {
-    return this.factories.has(name);
+    return this.#factories.has(name);
   }
 
   /** Builds the predicate for `name` with `argument`: ENOENT unknown, E2BIG argument too long, EINVAL rejected. */
   build(name: string, argument: string): FilterPredicate {
-    const factory = this.factories.get(name);
+    const factory = this.#factories.get(name);
     if (factory === undefined) throw new FanlogError('ENOENT', `no filter named '${String(name)}'`);
     if (typeof argument !== 'string' || !argument.isWellFormed()) throw invalid('a filter argument is a well-formed string');
     if (Buffer.byteLength(argument) > FILTER_ARGUMENT_BYTES_MAX) throw new FanlogError('E2BIG', `filter argument is longer than ${FILTER_ARGUMENT_BYTES_MAX} bytes`);

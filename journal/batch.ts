@@ -9,6 +9,7 @@
  * done, makes it the spare. So the buffer being written is never touched,
  * and a steady load allocates no buffer at all.
  */
+import assert from 'node:assert/strict';
 import { ByteWriter } from './byte-writer.js';
 import { encodeFrameInto, FRAME_KIND_RECORDS } from './frame.js';
 import type { Seq } from './types.js';
@@ -34,9 +35,9 @@ export interface TakenBatch {
 }
 
 export class BatchGatherer {
-  private entries: PendingAppend[] = [];
-  private fill = new ByteWriter();
-  private spare: ByteWriter | null = null;
+  #entries: PendingAppend[] = [];
+  #fill = new ByteWriter();
+  #spare: ByteWriter | null = null;
 
   /**
    * Encodes an entry of `count` records, the first of seq `firstSeq`, into
@@ -44,37 +45,42 @@ export class BatchGatherer {
    * `encode` throws, the batch is as it was and the error goes on.
    */
   encode(firstSeq: Seq, count: number, encode: (out: ByteWriter, index: number) => void): { start: number; end: number } {
-    const start = encodeFrameInto(this.fill, FRAME_KIND_RECORDS, firstSeq, count, encode);
-    return { start, end: this.fill.length };
+    // The buffer holds exactly the frames of the entries gathered: the next starts where the last ends.
+    if (this.#fill.length !== (this.#entries[this.#entries.length - 1]?.end ?? 0)) assert.fail('a batch buffer holds bytes of no entry');
+    const start = encodeFrameInto(this.#fill, FRAME_KIND_RECORDS, firstSeq, count, encode);
+    return { start, end: this.#fill.length };
   }
 
   /** The caller of the entry just encoded, waiting for it. */
   add(pending: PendingAppend): void {
-    this.entries.push(pending);
+    if (pending.end !== this.#fill.length) assert.fail('an entry is added right after it is encoded');
+    this.#entries.push(pending);
   }
 
   /** Takes the batch gathered so far for writing; the next one starts in the other buffer. */
   take(): TakenBatch {
-    const entries = this.entries;
-    const gathered = this.fill;
-    this.entries = [];
-    this.fill = this.spare ?? new ByteWriter();
-    this.spare = null;
+    const entries = this.#entries;
+    const gathered = this.#fill;
+    this.#entries = [];
+    this.#fill = this.#spare ?? new ByteWriter();
+    this.#spare = null;
     return {
       entries,
       bytes: gathered.buffer,
       release: () => {
+        // One batch is written at a time: its buffer comes back before the next is taken.
+        if (this.#spare !== null) assert.fail('two batch buffers were released at once');
         gathered.truncate(0);
-        if (gathered.buffer.length <= SPARE_BUFFER_BYTES_MAX) this.spare = gathered;
+        if (gathered.buffer.length <= SPARE_BUFFER_BYTES_MAX) this.#spare = gathered;
       },
     };
   }
 
   /** Drops everything gathered (the journal failed); returns the callers to tell. */
   clear(): PendingAppend[] {
-    const entries = this.entries;
-    this.entries = [];
-    this.fill.truncate(0);
+    const entries = this.#entries;
+    this.#entries = [];
+    this.#fill.truncate(0);
     return entries;
   }
 }

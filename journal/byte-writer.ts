@@ -19,13 +19,13 @@ const encoder = new TextEncoder();
 
 export class ByteWriter {
   buffer: Uint8Array;
-  private view: DataView;
+  #view: DataView;
   /** Bytes written: the next write goes here. */
   length = 0;
 
   constructor(initialBytes = 4096) {
     this.buffer = new Uint8Array(initialBytes);
-    this.view = new DataView(this.buffer.buffer);
+    this.#view = new DataView(this.buffer.buffer);
   }
 
   /** Makes room for `count` more bytes. */
@@ -34,7 +34,7 @@ export class ByteWriter {
     const grown = new Uint8Array(Math.max(this.buffer.length * 2, this.length + count));
     grown.set(this.buffer.subarray(0, this.length));
     this.buffer = grown;
-    this.view = new DataView(grown.buffer);
+    this.#view = new DataView(grown.buffer);
   }
 
   /** Forgets everything from `length` on (an encoding that failed half-way). */
@@ -57,11 +57,11 @@ export class ByteWriter {
   }
 
   u32At(at: number, value: number): void {
-    this.view.setUint32(at, value, true);
+    this.#view.setUint32(at, value, true);
   }
 
   u64At(at: number, value: bigint): void {
-    this.view.setBigUint64(at, value, true);
+    this.#view.setBigUint64(at, value, true);
   }
 
   /** Unsigned LEB128 of a safe integer, without going through BigInt. */
@@ -92,7 +92,7 @@ export class ByteWriter {
 
   u64(value: bigint): void {
     this.reserve(8);
-    this.view.setBigUint64(this.length, BigInt.asUintN(64, value), true);
+    this.#view.setBigUint64(this.length, BigInt.asUintN(64, value), true);
     this.length += 8;
   }
 

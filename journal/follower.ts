@@ -42,6 +42,7 @@
  * meets damage after some records returns those first; the next poll
  * rejects.
  */
+import assert from 'node:assert/strict';
 import path from 'node:path';
 import { corrupt, FanlogError } from '../errors.js';
 import { checkFrame, FRAME_KIND_RECORDS, forEachRecord, readFrameHeader } from './frame.js';
@@ -66,12 +67,15 @@ export type FollowerOptions = ConstructorParameters<typeof JournalFollower>[3];
 export type Unfinished = NonNullable<JournalFollower['unfinished']>;
 
 export class JournalFollower {
-  private position: Position | null = null;
+  #position: Position | null = null;
   /** The next seq to return; null until the first segment is found (then its first seq). */
-  private nextSeq: Seq | null;
-  private journalId: JournalId | null = null;
-  private failure: FanlogError | null = null;
-  private unfinishedAt: { file: string; offset: number } | null = null;
+  #nextSeq: Seq | null;
+  #journalId: JournalId | null = null;
+  #failure: FanlogError | null = null;
+  #unfinishedAt: { file: string; offset: number } | null = null;
+  readonly #io: Io;
+  #dir: string;
+  readonly #options: { durable?: { journalId: JournalId; seq: Seq; seenBy: string } };
 
   /**
    * Follows the journal in `dir` (or in `dir/journal`) from `from` (default:
@@ -81,18 +85,16 @@ export class JournalFollower {
    * taken for the end of what was written. It applies only to the journal
    * of that id (another journal's seq says nothing).
    */
-  constructor(
-    private readonly io: Io,
-    private dir: string,
-    from?: Seq,
-    private readonly options: { durable?: { journalId: JournalId; seq: Seq; seenBy: string } } = {},
-  ) {
-    this.nextSeq = from ?? null;
+  constructor(io: Io, dir: string, from?: Seq, options: { durable?: { journalId: JournalId; seq: Seq; seenBy: string } } = {}) {
+    this.#io = io;
+    this.#dir = dir;
+    this.#options = options;
+    this.#nextSeq = from ?? null;
   }
 
   /** Where the newest segment held bytes that were not a sound frame at the last poll (a write in progress, or a torn entry the next open cuts); null: none. */
   get unfinished(): { file: string; offset: number } | null {
-    return this.unfinishedAt;
+    return this.#unfinishedAt;
   }
 
   /**
@@ -104,59 +106,60 @@ export class JournalFollower {
    * in the header says.
    */
   async poll(): Promise<JournalRecord[]> {
-    if (this.failure !== null) throw this.failure;
+    if (this.#failure !== null) throw this.#failure;
     const records: JournalRecord[] = [];
     try {
-      return await this.pollInto(records);
+      return await this.#pollInto(records);
     } catch (error) {
       if (!(error instanceof FanlogError) || error.code !== 'ECORRUPT' || records.length === 0) throw error;
       // What came before the damage is given first; the next poll rejects.
-      this.failure = error;
+      this.#failure = error;
       return records;
     }
   }
 
-  private async pollInto(records: JournalRecord[]): Promise<JournalRecord[]> {
+  async #pollInto(records: JournalRecord[]): Promise<JournalRecord[]> {
     for (;;) {
-      const segments = await this.segments();
-      if (segments.length === 0) throw new FanlogError('ENOENT', `no journal segments in ${this.dir}`, { file: this.dir });
-      if (this.position === null) {
-        this.position = this.start(segments);
+      const segments = await this.#segments();
+      if (segments.length === 0) throw new FanlogError('ENOENT', `no journal segments in ${this.#dir}`, { file: this.#dir });
+      if (this.#position === null) {
+        this.#position = this.#start(segments);
         // Purged between the listing and the open: list again.
-        if (!(await this.checkHeader(this.position))) {
-          this.position = null;
+        if (!(await this.#checkHeader(this.#position))) {
+          this.#position = null;
           continue;
         }
       }
-      const position = this.position;
+      const position = this.#position;
       const newer = segments.some((segment) => segment.firstSeq > position.firstSeq);
-      const bytes = await this.readFrom(position);
+      const bytes = await this.#readFrom(position);
       if (bytes === null) {
-        this.position = null; // purged under us: find the segment holding nextSeq
+        this.#position = null; // purged under us: find the segment holding nextSeq
         continue;
       }
-      const { offset, damage } = this.takeFrames(position, bytes, records);
+      const { offset, damage } = this.#takeFrames(position, bytes, records);
       position.offset += offset;
       if (!newer) {
-        this.unfinishedAt = null;
-        if (damage !== null && (await this.atUnsoundEnd(position, damage)) === 'gone') {
-          this.position = null;
+        this.#unfinishedAt = null;
+        if (damage !== null && (await this.#atUnsoundEnd(position, damage)) === 'gone') {
+          this.#position = null;
           continue;
         }
-        this.checkDurableReached(position);
+        this.#checkDurableReached(position);
         return records;
       }
       // The newer segment was listed before these bytes were read, and the
       // writer finishes a segment before it creates the next: leftovers are damage.
       if (damage !== null) {
-        throw corrupt(path.join(this.dir, position.name), position.offset, `${damage}: bytes after the last sound frame, though a newer segment exists`);
+        throw corrupt(path.join(this.#dir, position.name), position.offset, `${damage}: bytes after the last sound frame, though a newer segment exists`);
       }
-      const next = segments.find((segment) => segment.firstSeq > position.firstSeq)!;
+      const next = segments.find((segment) => segment.firstSeq > position.firstSeq);
+      if (next === undefined) assert.fail(`a newer segment than ${position.name} was listed, and is not found`);
       if (next.firstSeq !== position.frameSeq) {
-        throw corrupt(path.join(this.dir, next.name), 0, `the segment starts at seq ${next.firstSeq}, but the one before it ends at ${position.frameSeq - 1n}`);
+        throw corrupt(path.join(this.#dir, next.name), 0, `the segment starts at seq ${next.firstSeq}, but the one before it ends at ${position.frameSeq - 1n}`);
       }
-      this.position = { name: next.name, firstSeq: next.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: next.firstSeq };
-      if (!(await this.checkHeader(this.position))) this.position = null;
+      this.#position = { name: next.name, firstSeq: next.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: next.firstSeq };
+      if (!(await this.#checkHeader(this.#position))) this.#position = null;
       // A segment's worth at a time: a long journal is read in pieces, not held whole.
       if (records.length > 0) return records;
     }
@@ -167,7 +170,7 @@ export class JournalFollower {
    * position on) into `records`; returns how many bytes they took, and why
    * the frame after them is not sound (null: the bytes ended after a frame).
    */
-  private takeFrames(position: Position, bytes: Uint8Array, records: JournalRecord[]): { offset: number; damage: string | null } {
+  #takeFrames(position: Position, bytes: Uint8Array, records: JournalRecord[]): { offset: number; damage: string | null } {
     let offset = 0;
     while (offset < bytes.length) {
       const frameBytes = checkFrame(bytes, offset, bytes.length);
@@ -175,14 +178,20 @@ export class JournalFollower {
       const header = readFrameHeader(bytes, offset);
       if (header.kind === FRAME_KIND_RECORDS) {
         if (header.seq !== position.frameSeq) {
-          throw corrupt(path.join(this.dir, position.name), position.offset + offset, `an entry starts at seq ${header.seq}, but the one before it ends at ${position.frameSeq - 1n}`);
+          throw corrupt(path.join(this.#dir, position.name), position.offset + offset, `an entry starts at seq ${header.seq}, but the one before it ends at ${position.frameSeq - 1n}`);
         }
         position.frameSeq += BigInt(header.recordCount);
+        const taken = records.length;
         forEachRecord(bytes, offset, (seq, payload) => {
-          if (this.nextSeq === null || seq >= this.nextSeq) records.push({ seq, payload: payload.slice() });
+          if (this.#nextSeq === null || seq >= this.#nextSeq) records.push({ seq, payload: payload.slice() });
         });
         const last = records[records.length - 1];
-        if (last !== undefined) this.nextSeq = last.seq + 1n;
+        if (last !== undefined) {
+          // A frame's records are taken through its last, and the next seq to return only grows.
+          if (records.length > taken && last.seq !== position.frameSeq - 1n) assert.fail(`took records through ${last.seq} of a frame ending at ${position.frameSeq - 1n}`);
+          if (this.#nextSeq !== null && last.seq + 1n < this.#nextSeq) assert.fail(`the next seq would go back from ${this.#nextSeq} to ${last.seq + 1n}`);
+          this.#nextSeq = last.seq + 1n;
+        }
       }
       offset += frameBytes;
     }
@@ -195,13 +204,13 @@ export class JournalFollower {
    * a sound frame follows them (see the header), else unfinished. 'gone'
    * when the segment was purged meanwhile.
    */
-  private async atUnsoundEnd(position: Position, damage: string): Promise<'unfinished' | 'gone'> {
-    const file = path.join(this.dir, position.name);
-    const durable = this.durableSeq();
+  async #atUnsoundEnd(position: Position, damage: string): Promise<'unfinished' | 'gone'> {
+    const file = path.join(this.#dir, position.name);
+    const durable = this.#durableSeq();
     if (durable !== null && position.frameSeq <= durable.seq) {
       throw corrupt(file, position.offset, `${damage}: records ${position.frameSeq}..${durable.seq} cannot be read, but ${durable.seenBy} saw the journal durable through ${durable.seq}`);
     }
-    const handle = await this.openSegment(position);
+    const handle = await this.#openSegment(position);
     if (handle === null) return 'gone';
     try {
       const size = await handle.size();
@@ -215,37 +224,37 @@ export class JournalFollower {
     } finally {
       await handle.close();
     }
-    this.unfinishedAt = { file, offset: position.offset };
+    this.#unfinishedAt = { file, offset: position.offset };
     return 'unfinished';
   }
 
   /** At the sound end of the newest segment: ECORRUPT when the journal was durable beyond it. */
-  private checkDurableReached(position: Position): void {
-    const durable = this.durableSeq();
+  #checkDurableReached(position: Position): void {
+    const durable = this.#durableSeq();
     if (durable === null || position.frameSeq > durable.seq) return;
-    const file = path.join(this.dir, position.name);
+    const file = path.join(this.#dir, position.name);
     throw corrupt(file, position.offset, `the journal ends at seq ${position.frameSeq - 1n}, but ${durable.seenBy} saw it durable through ${durable.seq}: records ${position.frameSeq}..${durable.seq} are missing (was its newest segment deleted or cut?)`);
   }
 
   /** The `durable` option, when it is about this journal. */
-  private durableSeq(): NonNullable<NonNullable<FollowerOptions>['durable']> | null {
-    const durable = this.options.durable;
-    if (durable === undefined || durable.journalId !== this.journalId) return null;
+  #durableSeq(): NonNullable<NonNullable<FollowerOptions>['durable']> | null {
+    const durable = this.#options.durable;
+    if (durable === undefined || durable.journalId !== this.#journalId) return null;
     return durable;
   }
 
-  private async segments(): Promise<{ name: string; firstSeq: Seq }[]> {
+  async #segments(): Promise<{ name: string; firstSeq: Seq }[]> {
     let names: string[];
     try {
-      names = await this.io.readdir(this.dir);
+      names = await this.#io.readdir(this.#dir);
     } catch (error) {
-      if ((error as { code?: string }).code === 'ENOENT') throw new FanlogError('ENOENT', `no journal at ${this.dir}: the directory does not exist`, { file: this.dir });
+      if ((error as { code?: string }).code === 'ENOENT') throw new FanlogError('ENOENT', `no journal at ${this.#dir}: the directory does not exist`, { file: this.#dir });
       throw error;
     }
     // An engine's directory holds its journal in `journal/`: follow that.
-    if (!names.some((name) => parseSegmentFileName(name) !== null) && names.includes('journal') && this.position === null) {
-      this.dir = path.join(this.dir, 'journal');
-      return this.segments();
+    if (!names.some((name) => parseSegmentFileName(name) !== null) && names.includes('journal') && this.#position === null) {
+      this.#dir = path.join(this.#dir, 'journal');
+      return this.#segments();
     }
     return names
       .map((name) => ({ name, firstSeq: parseSegmentFileName(name) }))
@@ -254,22 +263,22 @@ export class JournalFollower {
   }
 
   /** Where to start: the segment that holds nextSeq (or the oldest one). */
-  private start(segments: { name: string; firstSeq: Seq }[]): Position {
+  #start(segments: { name: string; firstSeq: Seq }[]): Position {
     const oldest = segments[0]!;
-    if (this.nextSeq === null || this.nextSeq <= oldest.firstSeq) {
+    if (this.#nextSeq === null || this.#nextSeq <= oldest.firstSeq) {
       // Seqs start at 1: from 0 or 1, only records from 1 up to the oldest retained can have been purged.
-      if (this.nextSeq !== null && (this.nextSeq > 1n ? this.nextSeq : 1n) < oldest.firstSeq) {
-        throw new FanlogError('EPURGED', `records before ${oldest.firstSeq} were purged; asked from ${this.nextSeq}`);
+      if (this.#nextSeq !== null && (this.#nextSeq > 1n ? this.#nextSeq : 1n) < oldest.firstSeq) {
+        throw new FanlogError('EPURGED', `records before ${oldest.firstSeq} were purged; asked from ${this.#nextSeq}`);
       }
       return { name: oldest.name, firstSeq: oldest.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: oldest.firstSeq };
     }
-    const holding = [...segments].reverse().find((segment) => segment.firstSeq <= this.nextSeq!)!;
+    const holding = [...segments].reverse().find((segment) => segment.firstSeq <= this.#nextSeq!)!;
     return { name: holding.name, firstSeq: holding.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: holding.firstSeq };
   }
 
   /** Checks the segment's header; false when the segment is gone (purged since it was listed). */
-  private async checkHeader(position: Position): Promise<boolean> {
-    const file = await this.openSegment(position);
+  async #checkHeader(position: Position): Promise<boolean> {
+    const file = await this.#openSegment(position);
     if (file === null) return false;
     try {
       const header = new Uint8Array(SEGMENT_HEADER_BYTES);
@@ -279,8 +288,8 @@ export class JournalFollower {
       const decoded = decodeSegmentHeader(header);
       if ('damage' in decoded) throw corrupt(file.path, decoded.offset, decoded.damage);
       if (decoded.firstSeq !== position.firstSeq) throw corrupt(file.path, 24, `the header says the segment starts at seq ${decoded.firstSeq}, its name ${position.firstSeq}`);
-      if (this.journalId !== null && decoded.journalId !== this.journalId) throw corrupt(file.path, 16, `a segment of journal ${decoded.journalId} among those of journal ${this.journalId}`);
-      this.journalId = decoded.journalId;
+      if (this.#journalId !== null && decoded.journalId !== this.#journalId) throw corrupt(file.path, 16, `a segment of journal ${decoded.journalId} among those of journal ${this.#journalId}`);
+      this.#journalId = decoded.journalId;
       return true;
     } finally {
       await file.close();
@@ -293,9 +302,9 @@ export class JournalFollower {
    * may be gone: that is a purge, never an error (once open, the file stays
    * readable however it is deleted).
    */
-  private async openSegment(position: Position): Promise<IoFile | null> {
+  async #openSegment(position: Position): Promise<IoFile | null> {
     try {
-      return await this.io.open(path.join(this.dir, position.name), 'read');
+      return await this.#io.open(path.join(this.#dir, position.name), 'read');
     } catch (error) {
       if ((error as { code?: string }).code === 'ENOENT') return null;
       throw error;
@@ -303,8 +312,8 @@ export class JournalFollower {
   }
 
   /** The segment's bytes from the position on; null if the file is gone. */
-  private async readFrom(position: Position): Promise<Uint8Array | null> {
-    const file = await this.openSegment(position);
+  async #readFrom(position: Position): Promise<Uint8Array | null> {
+    const file = await this.#openSegment(position);
     if (file === null) return null;
     try {
       const size = await file.size();

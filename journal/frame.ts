@@ -77,6 +77,8 @@ export function encodeFrameInto(
   recordCount: number,
   encode: (out: ByteWriter, index: number) => void,
 ): number {
+  // A records frame holds at least one record from seq 1 on; a purge mark none.
+  if (kind === FRAME_KIND_RECORDS ? recordCount < 1 || seq < 1n : recordCount !== 0) assert.fail(`a frame of kind ${kind} with ${recordCount} records at seq ${seq}`);
   const start = out.skip(FRAME_HEADER_BYTES);
   try {
     for (let i = 0; i < recordCount; i++) {
@@ -117,17 +119,16 @@ export function encodeRecordsFrame(firstSeq: Seq, payloads: readonly Uint8Array[
 }
 
 export function encodePurgeFrame(purgedThroughSeq: Seq): Uint8Array {
+  assert.ok(purgedThroughSeq >= 1n, 'a purge mark purges at least one record');
   return encodeFrame(FRAME_KIND_PURGE, purgedThroughSeq, []);
 }
 
+/** The header of a frame that passed `checkFrame`. */
 export function readFrameHeader(bytes: Uint8Array, offset: number): FrameHeader {
   const view = new DataView(bytes.buffer, bytes.byteOffset + offset, FRAME_HEADER_BYTES);
-  return {
-    frameBytes: view.getUint32(0, true),
-    kind: bytes[offset + 8] as FrameKind,
-    recordCount: view.getUint32(12, true),
-    seq: view.getBigUint64(16, true),
-  };
+  const kind = bytes[offset + 8];
+  if (kind !== FRAME_KIND_RECORDS && kind !== FRAME_KIND_PURGE) assert.fail(`frame header of kind ${kind} read at ${offset}: it was never checked`);
+  return { frameBytes: view.getUint32(0, true), kind, recordCount: view.getUint32(12, true), seq: view.getBigUint64(16, true) };
 }
 
 /**
@@ -193,6 +194,8 @@ export function forEachRecord(
     position += payloadBytes;
     seq++;
   }
+  // checkFrame vouched for the lengths: the records end where the frame does.
+  if (position !== offset + readU32(bytes, offset)) assert.fail(`the records of the frame at ${offset} end at ${position}, not at its end`);
 }
 
 /** A little-endian u32 at `at`, by plain byte arithmetic (the hot loops of every read). */

@@ -58,18 +58,18 @@ function ioError(code: string, message: string): Error {
 
 /** A growable byte array. */
 class Bytes {
-  private buffer = new Uint8Array(0);
+  #buffer = new Uint8Array(0);
   length = 0;
 
   write(data: Uint8Array, position: number): void {
     const end = position + data.length;
-    if (end > this.buffer.length) {
-      const grown = new Uint8Array(Math.max(end, this.buffer.length * 2, 256));
-      grown.set(this.buffer.subarray(0, this.length));
-      this.buffer = grown;
+    if (end > this.#buffer.length) {
+      const grown = new Uint8Array(Math.max(end, this.#buffer.length * 2, 256));
+      grown.set(this.#buffer.subarray(0, this.length));
+      this.#buffer = grown;
     }
-    if (position > this.length) this.buffer.fill(0, this.length, position);
-    this.buffer.set(data, position);
+    if (position > this.length) this.#buffer.fill(0, this.length, position);
+    this.#buffer.set(data, position);
     this.length = Math.max(this.length, end);
   }
 
@@ -79,7 +79,7 @@ class Bytes {
   }
 
   view(): Uint8Array {
-    return this.buffer.subarray(0, this.length);
+    return this.#buffer.subarray(0, this.length);
   }
 
   clone(): Bytes {
@@ -156,26 +156,36 @@ function applyDirOp(names: Map<string, Inode>, op: DirOp): void {
 }
 
 class MemoryFile implements IoFile {
-  constructor(
-    private readonly io: MemoryIo,
-    readonly path: string,
-    private readonly inode: Inode,
-    private readonly writable: boolean,
-    private readonly generation: number,
-  ) {}
+  readonly #io: MemoryIo;
+  readonly #inode: Inode;
+  readonly #writable: boolean;
+  readonly #generation: number;
 
-  private live(): void {
-    this.io.checkHandle(this.generation, this.path);
+  constructor(
+    io: MemoryIo,
+    readonly path: string,
+    inode: Inode,
+    writable: boolean,
+    generation: number,
+  ) {
+    this.#io = io;
+    this.#inode = inode;
+    this.#writable = writable;
+    this.#generation = generation;
+  }
+
+  #live(): void {
+    this.#io.checkHandle(this.#generation, this.path);
   }
 
   async size(): Promise<number> {
-    this.live();
-    return this.inode.current.length;
+    this.#live();
+    return this.#inode.current.length;
   }
 
   async read(buffer: Uint8Array, position: number): Promise<number> {
-    this.live();
-    const bytes = this.inode.current.view();
+    this.#live();
+    const bytes = this.#inode.current.view();
     if (position >= bytes.length) return 0;
     const count = Math.min(buffer.length, bytes.length - position);
     buffer.set(bytes.subarray(position, position + count));
@@ -183,39 +193,39 @@ class MemoryFile implements IoFile {
   }
 
   async write(data: Uint8Array, position: number): Promise<void> {
-    this.live();
-    if (!this.writable) throw ioError('EBADF', `${this.path} is open read-only`);
-    this.io.step('write', this.path);
+    this.#live();
+    if (!this.#writable) throw ioError('EBADF', `${this.path} is open read-only`);
+    this.#io.step('write', this.path);
     // A copy: the caller may reuse its buffer (and Buffer#slice would not copy).
-    this.inode.apply({ kind: 'write', position, data: new Uint8Array(data) });
+    this.#inode.apply({ kind: 'write', position, data: new Uint8Array(data) });
   }
 
   async truncate(length: number): Promise<void> {
-    this.live();
-    if (!this.writable) throw ioError('EBADF', `${this.path} is open read-only`);
-    this.io.step('write', this.path);
-    this.inode.apply({ kind: 'truncate', length });
+    this.#live();
+    if (!this.#writable) throw ioError('EBADF', `${this.path} is open read-only`);
+    this.#io.step('write', this.path);
+    this.#inode.apply({ kind: 'truncate', length });
   }
 
   async datasync(): Promise<void> {
-    this.live();
-    this.io.step('sync', this.path);
-    this.inode.sync();
+    this.#live();
+    this.#io.step('sync', this.path);
+    this.#inode.sync();
   }
 
   async close(): Promise<void> {}
 }
 
 export class MemoryIo implements Io {
-  private names = new Map<string, Inode>();
-  private durableNames = new Map<string, Inode>();
-  private dirLog: DirOp[] = [];
-  private readonly dirs = new Set<string>(['/']);
-  private readonly locks = new Set<string>();
-  private generation = 0;
-  private stepsLeft = Infinity;
-  private poweredOff = false;
-  private faults: { plan: FaultPlan; remaining: number }[] = [];
+  #names = new Map<string, Inode>();
+  #durableNames = new Map<string, Inode>();
+  #dirLog: DirOp[] = [];
+  readonly #dirs = new Set<string>(['/']);
+  readonly #locks = new Set<string>();
+  #generation = 0;
+  #stepsLeft = Infinity;
+  #poweredOff = false;
+  #faults: { plan: FaultPlan; remaining: number }[] = [];
 
   /** Mutating calls made so far (writes, truncates, syncs, creates, unlinks, renames). */
   steps = 0;
@@ -223,126 +233,126 @@ export class MemoryIo implements Io {
   faultsFired = 0;
 
   cutPowerAfter(steps: number): void {
-    this.stepsLeft = steps;
+    this.#stepsLeft = steps;
   }
 
   injectFault(plan: FaultPlan): void {
-    this.faults.push({ plan, remaining: plan.nth });
+    this.#faults.push({ plan, remaining: plan.nth });
   }
 
   get isPoweredOff(): boolean {
-    return this.poweredOff;
+    return this.#poweredOff;
   }
 
   /** Called before every mutating operation: counts it, or fails it. */
   step(kind: 'write' | 'sync', file: string): void {
-    if (this.poweredOff) throw ioError('EIO', `power is off (${file})`);
-    if (this.stepsLeft <= 0) {
-      this.poweredOff = true;
+    if (this.#poweredOff) throw ioError('EIO', `power is off (${file})`);
+    if (this.#stepsLeft <= 0) {
+      this.#poweredOff = true;
       this.faultsFired++;
       throw ioError('EIO', `power cut at step ${this.steps} (${file})`);
     }
-    for (const fault of this.faults) {
+    for (const fault of this.#faults) {
       if (fault.plan.op === kind && fault.remaining > 0 && --fault.remaining === 0) {
         this.faultsFired++;
         throw ioError(fault.plan.code, `injected ${fault.plan.code} on ${kind} (${file})`);
       }
     }
-    this.stepsLeft--;
+    this.#stepsLeft--;
     this.steps++;
   }
 
   checkHandle(generation: number, file: string): void {
-    if (this.poweredOff) throw ioError('EIO', `power is off (${file})`);
-    if (generation !== this.generation) throw ioError('EBADF', `${file}: handle died in a crash`);
+    if (this.#poweredOff) throw ioError('EIO', `power is off (${file})`);
+    if (generation !== this.#generation) throw ioError('EBADF', `${file}: handle died in a crash`);
   }
 
-  private resolve(filePath: string): string {
+  #resolve(filePath: string): string {
     return path.resolve('/', filePath);
   }
 
   async mkdirp(dir: string): Promise<void> {
-    if (this.poweredOff) throw ioError('EIO', 'power is off');
-    for (let current = this.resolve(dir); !this.dirs.has(current); current = path.dirname(current)) {
-      this.dirs.add(current);
+    if (this.#poweredOff) throw ioError('EIO', 'power is off');
+    for (let current = this.#resolve(dir); !this.#dirs.has(current); current = path.dirname(current)) {
+      this.#dirs.add(current);
     }
   }
 
   async readdir(dir: string): Promise<string[]> {
-    if (this.poweredOff) throw ioError('EIO', 'power is off');
-    const resolved = this.resolve(dir);
-    if (!this.dirs.has(resolved)) throw ioError('ENOENT', `no such directory ${dir}`);
-    const files = [...this.names.keys()].filter((name) => path.dirname(name) === resolved);
-    const subdirs = [...this.dirs].filter((name) => name !== resolved && path.dirname(name) === resolved);
+    if (this.#poweredOff) throw ioError('EIO', 'power is off');
+    const resolved = this.#resolve(dir);
+    if (!this.#dirs.has(resolved)) throw ioError('ENOENT', `no such directory ${dir}`);
+    const files = [...this.#names.keys()].filter((name) => path.dirname(name) === resolved);
+    const subdirs = [...this.#dirs].filter((name) => name !== resolved && path.dirname(name) === resolved);
     return [...files, ...subdirs].map((name) => path.basename(name));
   }
 
   async open(filePath: string, mode: IoOpenMode): Promise<IoFile> {
-    if (this.poweredOff) throw ioError('EIO', 'power is off');
-    const resolved = this.resolve(filePath);
-    let inode = this.names.get(resolved);
+    if (this.#poweredOff) throw ioError('EIO', 'power is off');
+    const resolved = this.#resolve(filePath);
+    let inode = this.#names.get(resolved);
     if (mode === 'create') {
       if (inode !== undefined) throw ioError('EEXIST', `${filePath} exists`);
-      if (!this.dirs.has(path.dirname(resolved))) throw ioError('ENOENT', `no such directory for ${filePath}`);
+      if (!this.#dirs.has(path.dirname(resolved))) throw ioError('ENOENT', `no such directory for ${filePath}`);
       this.step('write', filePath);
       inode = new Inode();
-      this.names.set(resolved, inode);
-      this.dirLog.push({ kind: 'create', dir: path.dirname(resolved), name: resolved, inode });
+      this.#names.set(resolved, inode);
+      this.#dirLog.push({ kind: 'create', dir: path.dirname(resolved), name: resolved, inode });
     }
     if (inode === undefined) throw ioError('ENOENT', `no such file ${filePath}`);
-    return new MemoryFile(this, filePath, inode, mode !== 'read', this.generation);
+    return new MemoryFile(this, filePath, inode, mode !== 'read', this.#generation);
   }
 
   async unlink(filePath: string): Promise<void> {
-    const resolved = this.resolve(filePath);
-    if (!this.names.has(resolved)) throw ioError('ENOENT', `no such file ${filePath}`);
+    const resolved = this.#resolve(filePath);
+    if (!this.#names.has(resolved)) throw ioError('ENOENT', `no such file ${filePath}`);
     this.step('write', filePath);
-    this.names.delete(resolved);
-    this.dirLog.push({ kind: 'unlink', dir: path.dirname(resolved), name: resolved });
+    this.#names.delete(resolved);
+    this.#dirLog.push({ kind: 'unlink', dir: path.dirname(resolved), name: resolved });
   }
 
   async rename(from: string, to: string): Promise<void> {
-    const source = this.resolve(from);
-    const target = this.resolve(to);
-    const inode = this.names.get(source);
+    const source = this.#resolve(from);
+    const target = this.#resolve(to);
+    const inode = this.#names.get(source);
     if (inode === undefined) throw ioError('ENOENT', `no such file ${from}`);
     if (path.dirname(source) !== path.dirname(target)) throw ioError('EXDEV', 'rename across directories');
     this.step('write', from);
-    this.names.delete(source);
-    this.names.set(target, inode);
-    this.dirLog.push({ kind: 'rename', dir: path.dirname(source), from: source, to: target });
+    this.#names.delete(source);
+    this.#names.set(target, inode);
+    this.#dirLog.push({ kind: 'rename', dir: path.dirname(source), from: source, to: target });
   }
 
   async syncDir(dir: string): Promise<void> {
-    const resolved = this.resolve(dir);
-    if (!this.dirs.has(resolved)) throw ioError('ENOENT', `no such directory ${dir}`);
+    const resolved = this.#resolve(dir);
+    if (!this.#dirs.has(resolved)) throw ioError('ENOENT', `no such directory ${dir}`);
     this.step('sync', dir);
     const remaining: DirOp[] = [];
-    for (const op of this.dirLog) {
-      if (op.dir === resolved) applyDirOp(this.durableNames, op);
+    for (const op of this.#dirLog) {
+      if (op.dir === resolved) applyDirOp(this.#durableNames, op);
       else remaining.push(op);
     }
-    this.dirLog = remaining;
+    this.#dirLog = remaining;
   }
 
   async lock(dir: string): Promise<IoLock> {
-    if (this.poweredOff) throw ioError('EIO', 'power is off');
-    const resolved = this.resolve(dir);
-    if (!this.dirs.has(resolved)) throw ioError('ENOENT', `no such directory ${dir}`);
-    if (this.locks.has(resolved)) throw ioError('EBUSY', `${dir} is locked`);
+    if (this.#poweredOff) throw ioError('EIO', 'power is off');
+    const resolved = this.#resolve(dir);
+    if (!this.#dirs.has(resolved)) throw ioError('ENOENT', `no such directory ${dir}`);
+    if (this.#locks.has(resolved)) throw ioError('EBUSY', `${dir} is locked`);
     // As NodeIo, the lock is a file named LOCK in the directory, never
     // unlinked (made durable at once: a simplification, as mkdirp's).
     const lockFile = path.join(resolved, 'LOCK');
-    if (!this.names.has(lockFile)) {
+    if (!this.#names.has(lockFile)) {
       const inode = new Inode();
-      this.names.set(lockFile, inode);
-      this.durableNames.set(lockFile, inode);
+      this.#names.set(lockFile, inode);
+      this.#durableNames.set(lockFile, inode);
     }
-    this.locks.add(resolved);
-    const generation = this.generation;
+    this.#locks.add(resolved);
+    const generation = this.#generation;
     return {
       release: async () => {
-        if (generation === this.generation) this.locks.delete(resolved);
+        if (generation === this.#generation) this.#locks.delete(resolved);
       },
     };
   }
@@ -350,22 +360,22 @@ export class MemoryIo implements Io {
   /** Simulates a power cut and restart; see the header for what survives. */
   crash(seed: number, mode: CrashMode = 'any'): void {
     const prng = new Prng(seed);
-    const keptDirOps = mode === 'drop' ? 0 : prng.int(this.dirLog.length + 1);
-    for (const op of this.dirLog.slice(0, keptDirOps)) applyDirOp(this.durableNames, op);
-    this.dirLog = [];
-    this.names = new Map(this.durableNames);
-    const inodes = new Set(this.names.values());
+    const keptDirOps = mode === 'drop' ? 0 : prng.int(this.#dirLog.length + 1);
+    for (const op of this.#dirLog.slice(0, keptDirOps)) applyDirOp(this.#durableNames, op);
+    this.#dirLog = [];
+    this.#names = new Map(this.#durableNames);
+    const inodes = new Set(this.#names.values());
     for (const inode of inodes) inode.crash(prng, mode === 'any' ? prng.pick(CRASH_MODES) : mode);
-    this.generation++;
-    this.locks.clear();
-    this.poweredOff = false;
-    this.stepsLeft = Infinity;
-    this.faults = [];
+    this.#generation++;
+    this.#locks.clear();
+    this.#poweredOff = false;
+    this.#stepsLeft = Infinity;
+    this.#faults = [];
   }
 
   /** Test helper: the current bytes of a file. */
   fileBytes(filePath: string): Uint8Array {
-    const inode = this.names.get(this.resolve(filePath));
+    const inode = this.#names.get(this.#resolve(filePath));
     if (inode === undefined) throw ioError('ENOENT', `no such file ${filePath}`);
     return new Uint8Array(inode.current.view());
   }

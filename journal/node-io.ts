@@ -25,19 +25,23 @@ function busy(message: string): Error {
 }
 
 class NodeFile implements IoFile {
+  readonly #handle: fsp.FileHandle;
+
   constructor(
     readonly path: string,
-    private readonly handle: fsp.FileHandle,
-  ) {}
+    handle: fsp.FileHandle,
+  ) {
+    this.#handle = handle;
+  }
 
   async size(): Promise<number> {
-    return (await this.handle.stat()).size;
+    return (await this.#handle.stat()).size;
   }
 
   async read(buffer: Uint8Array, position: number): Promise<number> {
     let total = 0;
     while (total < buffer.length) {
-      const { bytesRead } = await this.handle.read(buffer, total, buffer.length - total, position + total);
+      const { bytesRead } = await this.#handle.read(buffer, total, buffer.length - total, position + total);
       if (bytesRead === 0) break;
       total += bytesRead;
     }
@@ -47,21 +51,21 @@ class NodeFile implements IoFile {
   async write(data: Uint8Array, position: number): Promise<void> {
     let written = 0;
     while (written < data.length) {
-      const { bytesWritten } = await this.handle.write(data, written, data.length - written, position + written);
+      const { bytesWritten } = await this.#handle.write(data, written, data.length - written, position + written);
       written += bytesWritten;
     }
   }
 
   async truncate(length: number): Promise<void> {
-    await this.handle.truncate(length);
+    await this.#handle.truncate(length);
   }
 
   async datasync(): Promise<void> {
-    await this.handle.datasync();
+    await this.#handle.datasync();
   }
 
   async close(): Promise<void> {
-    await this.handle.close();
+    await this.#handle.close();
   }
 }
 

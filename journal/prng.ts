@@ -5,17 +5,17 @@
  * `node:crypto`).
  */
 export class Prng {
-  private state: number;
+  #state: number;
 
   constructor(readonly seed: number) {
     if (!Number.isInteger(seed)) throw new TypeError(`seed must be an integer, got ${seed}`);
-    this.state = seed >>> 0;
+    this.#state = seed >>> 0;
   }
 
   /** A uniform 32-bit unsigned integer. */
   nextU32(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
+    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
+    let t = this.#state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return (t ^ (t >>> 14)) >>> 0;

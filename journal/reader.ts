@@ -22,12 +22,12 @@
  * chunk is a fresh buffer, so they stay valid (and keep their chunk alive)
  * for as long as they are referenced.
  */
+import assert from 'node:assert/strict';
 import { corrupt, FanlogError, fromIoError } from '../errors.js';
 import { FRAME_HEADER_BYTES, FRAME_KIND_PURGE, frameSeqAt, RECORD_HEADER_BYTES, readU32 } from './frame.js';
 import type { Io, IoFile } from './io.js';
-import type { SegmentState } from './recovery.js';
 import { Serial } from './serial.js';
-import { FrameScanner, SEGMENT_HEADER_BYTES } from './segment.js';
+import { FrameScanner, SEGMENT_HEADER_BYTES, type SegmentState } from './segment.js';
 import type { ByteOffset, Seq } from './types.js';
 
 export interface JournalRecord {
@@ -55,40 +55,47 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
   // The records frame being walked: its buffer, the next record's header
   // offset in it, its first seq, the index of the next record in it, and
   // the index after the last one in range.
-  private frameBuffer: Uint8Array = EMPTY;
-  private recordAt = 0;
-  private frameSeq = 0n;
-  private index = 0;
-  private stopIndex = 0;
+  #frameBuffer: Uint8Array = EMPTY;
+  #recordAt = 0;
+  #frameSeq = 0n;
+  #index = 0;
+  #stopIndex = 0;
   /** The range ends within the frame being walked. */
-  private lastFrame = false;
-  private segmentIndex = 0;
-  private file: IoFile | null = null;
-  private scanner: FrameScanner | null = null;
+  #lastFrame = false;
+  #segmentIndex = 0;
+  #file: IoFile | null = null;
+  #scanner: FrameScanner | null = null;
   /** Walks (each(), the iterator's refills) run one at a time. */
-  private readonly walks = new Serial();
-  private finished = false;
+  readonly #walks = new Serial();
+  #finished = false;
   // The async iterator's records of one frame.
-  private records: JournalRecord[] = [];
-  private at = 0;
+  #records: JournalRecord[] = [];
+  #at = 0;
+  readonly #io: Io;
+  readonly #segments: SegmentSnapshot[];
+  readonly #from: Seq;
 
   /** @internal `journal.read()` makes readers. */
   constructor(
-    private readonly io: Io,
-    private readonly segments: SegmentSnapshot[],
-    private readonly from: Seq,
+    io: Io,
+    segments: SegmentSnapshot[],
+    from: Seq,
     /** The last seq of the range. */
     readonly last: Seq,
-  ) {}
+  ) {
+    this.#io = io;
+    this.#segments = segments;
+    this.#from = from;
+  }
 
   /** Every record in range was visited (or the reader was closed). */
   get exhausted(): boolean {
-    return this.finished;
+    return this.#finished;
   }
 
   /** The seq of the record being visited (in a visitor), or of the last one visited. */
   visitingSeq(): Seq {
-    return this.frameSeq + BigInt(this.index - 1);
+    return this.#frameSeq + BigInt(this.#index - 1);
   }
 
   [Symbol.asyncIterator](): this {
@@ -96,17 +103,17 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
   }
 
   next(): Promise<IteratorResult<JournalRecord>> {
-    if (this.at < this.records.length) return Promise.resolve({ value: this.records[this.at++]!, done: false });
-    return this.walks.run(async () => {
-      if (this.at < this.records.length) return { value: this.records[this.at++]!, done: false };
+    if (this.#at < this.#records.length) return Promise.resolve({ value: this.#records[this.#at++]!, done: false });
+    return this.#walks.run(async () => {
+      if (this.#at < this.#records.length) return { value: this.#records[this.#at++]!, done: false };
       const records: JournalRecord[] = [];
-      await this.walk((buffer, start, end) => {
+      await this.#walk((buffer, start, end) => {
         records.push({ seq: this.visitingSeq(), payload: buffer.subarray(start, end) });
         return true;
       }, true);
-      this.records = records;
-      this.at = 0;
-      return records.length === 0 ? DONE : { value: records[this.at++]!, done: false };
+      this.#records = records;
+      this.#at = 0;
+      return records.length === 0 ? DONE : { value: records[this.#at++]!, done: false };
     });
   }
 
@@ -115,21 +122,21 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
    * exhausted (then resolves true). Calls on one reader run one at a time.
    */
   each(visit: RecordVisitor): Promise<boolean> {
-    return this.walks.run(() => this.walk(visit, false));
+    return this.#walks.run(() => this.#walk(visit, false));
   }
 
   async return(): Promise<IteratorResult<JournalRecord>> {
-    this.records = [];
-    this.at = 0;
+    this.#records = [];
+    this.#at = 0;
     await this.close();
     return DONE;
   }
 
   /** Stops the read and closes its file. */
   async close(): Promise<void> {
-    this.finished = true;
-    this.stopIndex = this.index;
-    await this.closeSegment();
+    this.#finished = true;
+    this.#stopIndex = this.#index;
+    await this.#closeSegment();
   }
 
   /**
@@ -137,17 +144,17 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
    * `chunkAtATime`: once some record was visited, stop (false) rather than
    * wait for the next chunk, so an iterator's caller gets what was read.
    */
-  private async walk(visit: RecordVisitor, chunkAtATime: boolean): Promise<boolean> {
+  async #walk(visit: RecordVisitor, chunkAtATime: boolean): Promise<boolean> {
     let visited = false;
     try {
       for (;;) {
-        if (this.index < this.stopIndex) {
+        if (this.#index < this.#stopIndex) {
           visited = true;
-          if (!this.visitFrame(visit)) return false;
+          if (!this.#visitFrame(visit)) return false;
           continue;
         }
-        if (this.lastFrame || this.finished) break;
-        const entered = await this.enterNextFrame(chunkAtATime && visited);
+        if (this.#lastFrame || this.#finished) break;
+        const entered = await this.#enterNextFrame(chunkAtATime && visited);
         if (entered === 'later') return false;
         if (!entered) break;
       }
@@ -160,13 +167,13 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
   }
 
   /** Visits the current frame's records in range; false when `visit` stopped. */
-  private visitFrame(visit: RecordVisitor): boolean {
-    const buffer = this.frameBuffer;
-    while (this.index < this.stopIndex) {
-      const start = this.recordAt + RECORD_HEADER_BYTES;
-      const end = start + readU32(buffer, this.recordAt);
-      this.recordAt = end;
-      this.index++;
+  #visitFrame(visit: RecordVisitor): boolean {
+    const buffer = this.#frameBuffer;
+    while (this.#index < this.#stopIndex) {
+      const start = this.#recordAt + RECORD_HEADER_BYTES;
+      const end = start + readU32(buffer, this.#recordAt);
+      this.#recordAt = end;
+      this.#index++;
       if (!visit(buffer, start, end)) return false;
     }
     return true;
@@ -176,18 +183,19 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
    * Moves to the next records frame holding records in range; false when
    * there is none; 'later' when `onlyBuffered` and the next frame is not read yet.
    */
-  private async enterNextFrame(onlyBuffered: boolean): Promise<boolean | 'later'> {
-    const { from, last } = this;
+  async #enterNextFrame(onlyBuffered: boolean): Promise<boolean | 'later'> {
+    const from = this.#from;
+    const last = this.last;
     for (;;) {
-      const scanner = this.scanner ?? (await this.openNextSegment());
+      const scanner = this.#scanner ?? (await this.#openNextSegment());
       if (scanner === null) return false;
       const step = onlyBuffered ? scanner.nextBuffered() : await scanner.next();
       if (step === null) return 'later';
       if (step.kind === 'end') {
-        await this.closeSegment();
+        await this.#closeSegment();
         continue;
       }
-      if (step.kind === 'damage') throw corrupt(this.segments[this.segmentIndex - 1]!.path, step.offset, step.damage);
+      if (step.kind === 'damage') throw corrupt(this.#segments[this.#segmentIndex - 1]!.path, step.offset, step.damage);
       const { buffer, at } = step;
       if (buffer[at + 8] === FRAME_KIND_PURGE) continue;
       const count = readU32(buffer, at + 12);
@@ -197,38 +205,46 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
       // Records before `from` are stepped over; the range may end inside the frame.
       const skip = from > seq ? Number(from - seq) : 0;
       const lastIndex = seq + BigInt(count - 1) <= last ? count - 1 : Number(last - seq);
-      this.frameBuffer = buffer;
-      this.frameSeq = seq;
-      this.recordAt = at + FRAME_HEADER_BYTES;
-      for (let i = 0; i < skip; i++) this.recordAt += RECORD_HEADER_BYTES + readU32(buffer, this.recordAt);
-      this.index = skip;
-      this.stopIndex = lastIndex + 1;
-      this.lastFrame = seq + BigInt(lastIndex) === last;
+      // What is visited lies in the frame, and in range: never past `last`, the durable seq at most.
+      if (lastIndex >= count || skip >= count || seq + BigInt(lastIndex) > last) assert.fail(`records ${skip}..${lastIndex} of a frame of ${count} at seq ${seq}, reading through ${last}`);
+      this.#frameBuffer = buffer;
+      this.#frameSeq = seq;
+      this.#recordAt = at + FRAME_HEADER_BYTES;
+      for (let i = 0; i < skip; i++) this.#recordAt += RECORD_HEADER_BYTES + readU32(buffer, this.#recordAt);
+      // The scanner checked the frame whole (checkFrame), so the records stepped over end inside it.
+      if (this.#recordAt >= at + readU32(buffer, at)) assert.fail(`stepping over ${skip} records of the frame at seq ${seq} left it`);
+      this.#index = skip;
+      this.#stopIndex = lastIndex + 1;
+      this.#lastFrame = seq + BigInt(lastIndex) === last;
       return true;
     }
   }
 
-  private async closeSegment(): Promise<void> {
-    const file = this.file;
-    const scanner = this.scanner;
-    this.file = null;
-    this.scanner = null;
+  async #closeSegment(): Promise<void> {
+    const file = this.#file;
+    const scanner = this.#scanner;
+    this.#file = null;
+    this.#scanner = null;
     await scanner?.settle();
     await file?.close().catch(() => undefined);
   }
 
-  private async openNextSegment(): Promise<FrameScanner | null> {
-    const segment = this.segments[this.segmentIndex++];
+  async #openNextSegment(): Promise<FrameScanner | null> {
+    // A segment is opened only once the one before was closed: one file and one scanner at a time.
+    if (this.#file !== null || this.#scanner !== null) assert.fail('a reader opened a segment with another still open');
+    const segment = this.#segments[this.#segmentIndex++];
     if (segment === undefined) return null;
     try {
-      this.file = await this.io.open(segment.path, 'read');
+      this.#file = await this.#io.open(segment.path, 'read');
     } catch (error) {
       const mapped = fromIoError(error, segment.path);
       if (mapped.code === 'ENOENT') throw new FanlogError('EPURGED', `${segment.name} was purged during the read`);
       throw mapped;
     }
-    this.scanner = new FrameScanner(this.file, startOffset(segment, this.from), segment.bytes);
-    return this.scanner;
+    const start = startOffset(segment, this.#from);
+    if (start < SEGMENT_HEADER_BYTES || start > segment.bytes) assert.fail(`${segment.path}: a read starts at ${start}, outside its ${segment.bytes} bytes`);
+    this.#scanner = new FrameScanner(this.#file, start, segment.bytes);
+    return this.#scanner;
   }
 }
 

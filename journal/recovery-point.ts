@@ -33,10 +33,11 @@
  *                 seqs and the journal id as decimal strings
  *   16 + N  4     CRC-32 of bytes [0, 16 + N)
  */
+import assert from 'node:assert/strict';
 import path from 'node:path';
 import { crc32 } from './checksum.js';
-import { type Io, replaceFile } from './io.js';
-import type { IndexPoint, SegmentState } from './recovery.js';
+import { type Io, type IoFile, replaceFile } from './io.js';
+import { decodeSegmentHeader, type IndexPoint, SEGMENT_HEADER_BYTES, type SegmentState } from './segment.js';
 import type { JournalId, Seq } from './types.js';
 
 export const RECOVERY_POINT_NAME = 'recovery-point';
@@ -86,6 +87,9 @@ export function encodeRecoveryPoint(journalId: JournalId, sealed: readonly Segme
   view.setUint32(12, body.length, true);
   bytes.set(body, PREFIX_BYTES);
   view.setUint32(PREFIX_BYTES + body.length, crc32(bytes.subarray(0, PREFIX_BYTES + body.length)), true);
+  // Checked before it is written, as it is after it is read (once per roll: never on the append path).
+  const back = decodeRecoveryPoint(bytes);
+  if ('unusable' in back || back.journalId !== journalId || back.segments.size !== sealed.length) assert.fail('a recovery point fails its check right after encoding');
   return bytes;
 }
 
@@ -133,4 +137,27 @@ export async function readRecoveryPoint(io: Io, dir: string): Promise<RecoveryPo
 /** Replaces the point with the state of `sealed` (io.ts `replaceFile`: atomic, durable). */
 export async function writeRecoveryPoint(io: Io, dir: string, journalId: JournalId, sealed: readonly SegmentState[]): Promise<void> {
   await replaceFile(io, dir, RECOVERY_POINT_NAME, encodeRecoveryPoint(journalId, sealed));
+}
+
+/**
+ * A sealed segment as the point recorded it, if the file (open in `handle`)
+ * is still what was sealed: its length as recorded, its header sound, the
+ * journal's and naming the same first seq; null to scan it instead.
+ */
+export async function unchangedSegment(handle: IoFile, sealed: SealedSegment, journalId: JournalId): Promise<SegmentState | null> {
+  if ((await handle.size()) !== sealed.bytes) return null;
+  const headerBytes = new Uint8Array(SEGMENT_HEADER_BYTES);
+  await handle.read(headerBytes, 0);
+  const header = decodeSegmentHeader(headerBytes);
+  if ('damage' in header || header.journalId !== journalId || header.firstSeq !== sealed.firstSeq) return null;
+  return {
+    name: sealed.name,
+    path: handle.path,
+    firstSeq: sealed.firstSeq,
+    lastSeq: sealed.lastSeq,
+    bytes: sealed.bytes,
+    hasRecords: sealed.lastSeq >= sealed.firstSeq,
+    purgeMark: sealed.purgeMark,
+    index: sealed.index,
+  };
 }

@@ -5,24 +5,18 @@
  * opens is known sound; except that a sealed segment the recovery point
  * describes exactly is taken from it (recovery-point.ts: its frames are
  * checked when read, and by `fanlog verify`, which passes
- * `trustRecoveryPoint: false`). Cases, in the order they are checked:
+ * `trustRecoveryPoint: false`).
  *
- *   found                                              | action
- *   ---------------------------------------------------|------------------------------
- *   no segment files                                   | new, empty journal
- *   files not named like segments (LOCK, ...)          | ignored
- *   last segment: header short or damaged, no frames   | creation torn by a crash: file removed, reported
- *   any other segment: header short or damaged         | ECORRUPT (file, offset)
- *   journalId differs from the first segment's         | ECORRUPT (foreign segment)
- *   header firstSeq differs from the file name         | ECORRUPT (duplicated or renamed segment)
- *   sound frame whose seq is not the next one          | ECORRUPT (gap or duplicate)
- *   last segment: bad frame, no sound frame after it   | torn tail: cut off (truncate + fdatasync), reported
- *   last segment: bad frame, a sound frame after it    | ECORRUPT (damage in the middle)
- *   any other segment: bad frame or trailing bytes     | ECORRUPT
- *   segments wholly at or below the last purge mark    | a purge a crash interrupted: finished
- *   first segment starts after the last purge mark + 1 | ECORRUPT (an unpurged segment is missing)
- *   firstSeq after the previous segment's last + 1     | ECORRUPT (segment missing)
- *   firstSeq before it                                 | ECORRUPT (duplicated records)
+ * What is done with each thing found is recovery's case table,
+ * recovery-cases.ts: the rows are data, and the code below dispatches on
+ * them at each step, in this order: the names in the directory (anything
+ * not named like a segment is ignored); each segment's header (a torn
+ * creation of the last segment is removed); its frames (a torn tail of the
+ * last segment is cut; a gap, a purge mark beyond the records, or damage
+ * anywhere else is ECORRUPT); its journal id; the segments in seq order
+ * against the last purge mark (a purge a crash interrupted is finished; a
+ * missing or duplicated segment is ECORRUPT); and, when no segment is
+ * left, a new, empty journal.
  *
  * Why the torn-tail rule is sound: appends write in order and every
  * acknowledged entry was fsynced together with all bytes before it, so
@@ -32,48 +26,23 @@
  * Limitation: damage to the very last entry of the last segment (a bit flip
  * in it, not a crash) looks like a torn tail, and is cut and reported.
  */
-import { corrupt, fromIoError } from '../errors.js';
-import { FRAME_KIND_PURGE, readFrameHeader } from './frame.js';
+import assert from 'node:assert/strict';
+import { fromIoError } from '../errors.js';
+import { FRAME_KIND_RECORDS, readFrameHeader } from './frame.js';
 import type { Io, IoFile } from './io.js';
+import { recoveryCase } from './recovery-cases.js';
 import {
+  addIndexPoint,
   decodeSegmentHeader,
   FrameScanner,
   parseSegmentFileName,
   SEGMENT_HEADER_BYTES,
+  type SegmentState,
   soundFrameFollows,
 } from './segment.js';
 import type { ByteOffset, JournalId, Seq } from './types.js';
 import path from 'node:path';
-import { readRecoveryPoint, type RecoveryPoint, type SealedSegment } from './recovery-point.js';
-
-/** Where a reader can start inside a segment: a records frame and its first seq. */
-export interface IndexPoint {
-  seq: Seq;
-  offset: ByteOffset;
-}
-
-/** A reader positions itself within a segment by an index point at least every this many bytes. */
-export const INDEX_STRIDE_BYTES = 256 * 1024;
-
-export interface SegmentState {
-  name: string;
-  path: string;
-  firstSeq: Seq;
-  /** Seq of the last record in the segment; firstSeq - 1 when it holds none. */
-  lastSeq: Seq;
-  /** Bytes written (header and frames). */
-  bytes: ByteOffset;
-  /** Whether a records frame was written into it (a segment rolls only then). */
-  hasRecords: boolean;
-  /** The highest purge mark written into it (0n: none). */
-  purgeMark: Seq;
-  index: IndexPoint[];
-}
-
-export function addIndexPoint(segment: SegmentState, seq: Seq, offset: ByteOffset): void {
-  const last = segment.index[segment.index.length - 1];
-  if (last === undefined || offset - last.offset >= INDEX_STRIDE_BYTES) segment.index.push({ seq, offset });
-}
+import { readRecoveryPoint, type RecoveryPoint, unchangedSegment } from './recovery-point.js';
 
 export interface RecoveryReport {
   /** Bytes cut from torn tails and torn segment creations. */
@@ -132,13 +101,18 @@ async function scanSegment(io: Io, dir: string, name: string, nameSeq: Seq, isLa
     const headerBytes = new Uint8Array(Math.min(fileBytes, SEGMENT_HEADER_BYTES));
     await handle.read(headerBytes, 0);
     const header = decodeSegmentHeader(headerBytes);
-    if ('damage' in header) {
-      if (isLast && fileBytes <= SEGMENT_HEADER_BYTES) return { kind: 'torn creation', file, fileBytes };
-      throw corrupt(file, header.offset, header.damage);
+    const sound = !('damage' in header);
+    const found = recoveryCase('header', {
+      sound,
+      newest: isLast,
+      headerOnly: fileBytes <= SEGMENT_HEADER_BYTES,
+      nameAgrees: sound && header.firstSeq === nameSeq,
+    });
+    if (found.action === 'remove') return { kind: 'torn creation', file, fileBytes };
+    if (found.action === 'corrupt') {
+      throw found.error(sound ? { file, offset: 0, damage: '', firstSeq: header.firstSeq, nameSeq } : { file, offset: header.offset, damage: header.damage, firstSeq: 0n, nameSeq });
     }
-    if (header.firstSeq !== nameSeq) {
-      throw corrupt(file, 24, `header says first seq ${header.firstSeq} but the name says ${nameSeq} (duplicated or renamed segment)`);
-    }
+    if ('damage' in header) assert.fail(`case '${found.found}' scans the frames of ${file}, whose header is damaged`);
     const segment: SegmentState = {
       name,
       path: file,
@@ -171,57 +145,37 @@ async function scanFrames(scanner: FrameScanner, { handle, file, fileBytes, isLa
   for (;;) {
     const step = await scanner.next();
     if (step.kind === 'end') break;
-    if (step.kind === 'damage') {
-      if (!isLast || (await soundFrameFollows(handle, step.offset, fileBytes, segment.lastSeq))) {
-        throw corrupt(file, step.offset, `${step.damage}${isLast ? ' with sound entries after it' : ''}`);
-      }
+    const frame = step.kind === 'frame' ? readFrameHeader(step.buffer, step.at) : null;
+    const records = frame?.kind === FRAME_KIND_RECORDS;
+    const found = recoveryCase('frame', {
+      sound: frame !== null,
+      records,
+      seqFits: frame !== null && (records ? frame.seq === segment.lastSeq + 1n : frame.seq <= segment.lastSeq),
+      newest: isLast,
+      // Only a damaged frame of the newest segment needs the rest of the file scanned (recovery-cases.ts).
+      soundAfter: frame === null && isLast && (await soundFrameFollows(handle, step.offset, fileBytes, segment.lastSeq)),
+    });
+    if (found.action === 'corrupt') {
+      throw found.error({ file, offset: step.offset, damage: step.kind === 'damage' ? step.damage : '', seq: frame?.seq ?? 0n, lastSeq: segment.lastSeq });
+    }
+    if (found.action === 'cut tail') {
+      if (step.kind !== 'damage') assert.fail(`case '${found.found}' cuts a sound frame of ${file} at ${step.offset}`);
       const tornTail = { offset: step.offset, bytes: fileBytes - step.offset, damage: step.damage };
       return { kind: 'segment', segment, journalId, purgedThroughSeq, tornTail };
     }
-    const frame = readFrameHeader(step.buffer, step.at);
-    if (frame.kind === FRAME_KIND_PURGE) {
-      if (frame.seq > segment.lastSeq) {
-        throw corrupt(file, step.offset, `purge mark ${frame.seq} is beyond the last record ${segment.lastSeq}`);
-      }
+    if (step.kind !== 'frame' || frame === null) assert.fail(`case '${found.found}' takes a damaged frame of ${file} at ${step.offset}`);
+    if (found.action === 'take purge mark') {
       if (frame.seq > purgedThroughSeq) purgedThroughSeq = segment.purgeMark = frame.seq;
     } else {
-      if (frame.seq !== segment.lastSeq + 1n) {
-        throw corrupt(file, step.offset, `entry starts at seq ${frame.seq}, expected ${segment.lastSeq + 1n}`);
-      }
       addIndexPoint(segment, frame.seq, step.offset);
       segment.lastSeq += BigInt(frame.recordCount);
       segment.hasRecords = true;
     }
     segment.bytes = step.offset + step.frameBytes;
   }
+  // The scanner ends only where the file does: every byte was taken as a sound frame.
+  if (segment.bytes !== fileBytes) assert.fail(`${file}: the scan took ${segment.bytes} of ${fileBytes} bytes`);
   return { kind: 'segment', segment, journalId, purgedThroughSeq, tornTail: null };
-}
-
-/**
- * A sealed segment as the recovery point recorded it, if the file is still
- * what was sealed: its length as recorded, its header sound, the journal's
- * and naming the same first seq; null to scan it instead.
- */
-async function trustSealed(io: Io, dir: string, name: string, sealed: SealedSegment, journalId: JournalId): Promise<ScannedSegment | null> {
-  const file = path.join(dir, name);
-  return withFile(io, file, async (handle) => {
-    if ((await handle.size()) !== sealed.bytes) return null;
-    const headerBytes = new Uint8Array(SEGMENT_HEADER_BYTES);
-    await handle.read(headerBytes, 0);
-    const header = decodeSegmentHeader(headerBytes);
-    if ('damage' in header || header.journalId !== journalId || header.firstSeq !== sealed.firstSeq) return null;
-    const segment: SegmentState = {
-      name,
-      path: file,
-      firstSeq: sealed.firstSeq,
-      lastSeq: sealed.lastSeq,
-      bytes: sealed.bytes,
-      hasRecords: sealed.lastSeq >= sealed.firstSeq,
-      purgeMark: sealed.purgeMark,
-      index: sealed.index,
-    };
-    return { kind: 'segment', segment, journalId, purgedThroughSeq: sealed.purgeMark, tornTail: null };
-  });
 }
 
 type TornTail = { segment: SegmentState; offset: ByteOffset; bytes: number; damage: string };
@@ -253,12 +207,15 @@ export async function recover(
   const scanned = await scanAll(io, dir, report, onSegment, point);
   const segments = checkSequence(scanned.segments, scanned.purgedThroughSeq, scanned.doomed);
   // Everything checked out: repair.
-  await repairAll(io, dir, scanned.tornTail, scanned.doomed, repair, report);
+  await repairAll(io, dir, scanned, segments, repair, report);
   report.segments = segments.length;
   const head = segments[segments.length - 1];
   report.records = head === undefined ? 0 : Number(head.lastSeq - segments[0]!.firstSeq + 1n);
   report.ms = performance.now() - started;
-  return { journalId: segments.length === 0 ? null : scanned.journalId, segments, purgedThroughSeq: scanned.purgedThroughSeq, report };
+  // 'create': no journal id, and Journal.open makes the first segment, at the last purge mark + 1.
+  const found = recoveryCase('journal', { segmentsKept: segments.length > 0 });
+  if (found.action === 'resume' && scanned.journalId === null) assert.fail(`${dir}: segments were kept, but none gave a journal id`);
+  return { journalId: found.action === 'create' ? null : scanned.journalId, segments, purgedThroughSeq: scanned.purgedThroughSeq, report };
 }
 
 /** Scans every segment file in seq order: the segments, the last purge mark, a torn tail, and torn creations to remove. */
@@ -269,10 +226,15 @@ async function scanAll(
   onSegment: ((scanned: number, total: number) => void) | undefined,
   point: RecoveryPoint | null,
 ): Promise<{ journalId: JournalId | null; purgedThroughSeq: Seq; segments: SegmentState[]; tornTail: TornTail | null; doomed: Doomed[] }> {
-  const names = (await io.readdir(dir))
-    .map((name) => ({ name, firstSeq: parseSegmentFileName(name) }))
-    .filter((entry): entry is { name: string; firstSeq: Seq } => entry.firstSeq !== null)
-    .sort((a, b) => (a.firstSeq < b.firstSeq ? -1 : 1));
+  const names: { name: string; firstSeq: Seq }[] = [];
+  for (const name of await io.readdir(dir)) {
+    const firstSeq = parseSegmentFileName(name);
+    const found = recoveryCase('entry', { segmentName: firstSeq !== null });
+    if (found.action === 'ignore') continue;
+    if (firstSeq === null) assert.fail(`case '${found.found}' scans ${name}, which is not named like a segment`);
+    names.push({ name, firstSeq });
+  }
+  names.sort((a, b) => (a.firstSeq < b.firstSeq ? -1 : 1));
   let journalId: JournalId | null = null;
   let purgedThroughSeq: Seq = 0n;
   const segments: SegmentState[] = [];
@@ -282,18 +244,22 @@ async function scanAll(
     const { name, firstSeq } = names[i]!;
     const isLast = i === names.length - 1;
     const sealed = isLast ? undefined : point?.segments.get(name);
-    const trusted = sealed === undefined ? null : await trustSealed(io, dir, name, sealed, point!.journalId);
+    const trusted = sealed === undefined ? null : await withFile(io, path.join(dir, name), (handle) => unchangedSegment(handle, sealed, point!.journalId));
     if (trusted !== null) report.trustedSegments++;
-    const scanned = trusted ?? (await scanSegment(io, dir, name, firstSeq, isLast));
+    const scanned: ScannedSegment =
+      trusted === null
+        ? await scanSegment(io, dir, name, firstSeq, isLast)
+        : { kind: 'segment', segment: trusted, journalId: point!.journalId, purgedThroughSeq: trusted.purgeMark, tornTail: null };
     onSegment?.(i + 1, names.length);
     if (scanned.kind === 'torn creation') {
       doomed.push({ file: scanned.file, bytes: scanned.fileBytes, what: 'segment whose creation was torn removed' });
       report.truncatedBytes += scanned.fileBytes;
       continue;
     }
-    if (journalId !== null && scanned.journalId !== journalId) {
-      throw corrupt(scanned.segment.path, 16, `segment belongs to journal ${scanned.journalId}, not ${journalId}`);
-    }
+    const found = recoveryCase('segment', { journalAgrees: journalId === null || scanned.journalId === journalId });
+    if (found.action === 'corrupt') throw found.error({ file: scanned.segment.path, journalId: scanned.journalId, firstJournalId: journalId ?? 0n });
+    // Names are distinct seqs, so the scan meets the segments in strictly increasing order.
+    if (segments.length > 0 && segments[segments.length - 1]!.firstSeq >= firstSeq) assert.fail(`${dir}: ${name} is not after the segment before it`);
     journalId = scanned.journalId;
     if (scanned.purgedThroughSeq > purgedThroughSeq) purgedThroughSeq = scanned.purgedThroughSeq;
     if (scanned.tornTail !== null) tornTail = { segment: scanned.segment, ...scanned.tornTail };
@@ -307,39 +273,48 @@ async function scanAll(
  * (added to `doomed`); ECORRUPT for a missing or duplicated segment.
  */
 function checkSequence(all: SegmentState[], purgedThroughSeq: Seq, doomed: Doomed[]): SegmentState[] {
-  // Segments wholly covered by the last purge mark are a purge a crash
-  // interrupted, whatever order its deletions reached the disk in. The last
-  // segment always stays.
-  let purged = 0;
-  while (purged < all.length - 1 && all[purged]!.lastSeq <= purgedThroughSeq) {
-    const segment = all[purged++]!;
-    doomed.push({ file: segment.path, bytes: segment.bytes, what: 'interrupted purge finished' });
-  }
-  const segments = all.slice(purged);
-  const first = segments[0];
-  if (first !== undefined && first.firstSeq > purgedThroughSeq + 1n) {
-    throw corrupt(first.path, 24, `records ${purgedThroughSeq + 1n}..${first.firstSeq - 1n} are missing but were never purged (segment missing)`);
-  }
-  for (let i = 1; i < segments.length; i++) {
-    const previous = segments[i - 1]!;
-    const segment = segments[i]!;
-    if (segment.firstSeq !== previous.lastSeq + 1n) {
-      throw corrupt(
-        segment.path,
-        24,
-        segment.firstSeq > previous.lastSeq + 1n
-          ? `records ${previous.lastSeq + 1n}..${segment.firstSeq - 1n} are missing (segment missing)`
-          : `first seq ${segment.firstSeq} overlaps ${previous.name}, which ends at ${previous.lastSeq} (duplicated segment)`,
-      );
+  const kept: SegmentState[] = [];
+  // Segments wholly covered by the last purge mark, from the oldest on, are
+  // a purge a crash interrupted, whatever order its deletions reached the
+  // disk in. The last segment always stays.
+  let purgedThrough = true;
+  for (let i = 0; i < all.length; i++) {
+    const segment = all[i]!;
+    purgedThrough &&= i < all.length - 1 && segment.lastSeq <= purgedThroughSeq;
+    const previous = kept[kept.length - 1];
+    // The oldest kept segment is checked against the purge mark, as if a segment had ended there.
+    const previousLastSeq = previous === undefined ? purgedThroughSeq : previous.lastSeq;
+    const expectedSeq = previousLastSeq + 1n;
+    const found = recoveryCase('sequence', {
+      purgedThrough,
+      oldestKept: previous === undefined,
+      startsAfter: segment.firstSeq > expectedSeq,
+      startsBefore: segment.firstSeq < expectedSeq,
+    });
+    if (found.action === 'corrupt') {
+      throw found.error({ file: segment.path, firstSeq: segment.firstSeq, expectedSeq, previousName: previous?.name ?? '', previousLastSeq });
     }
+    if (found.action === 'finish purge') doomed.push({ file: segment.path, bytes: segment.bytes, what: 'interrupted purge finished' });
+    else kept.push(segment);
   }
-  return segments;
+  if (kept[kept.length - 1] !== all[all.length - 1]) assert.fail('recovery kept every segment but the newest');
+  return kept;
 }
 
 /** Cuts the torn tail off and removes the doomed files (with `repair`), and reports each. */
-async function repairAll(io: Io, dir: string, tornTail: TornTail | null, doomed: Doomed[], repair: boolean, report: RecoveryReport): Promise<void> {
+async function repairAll(
+  io: Io,
+  dir: string,
+  { tornTail, doomed }: { tornTail: TornTail | null; doomed: Doomed[] },
+  kept: readonly SegmentState[],
+  repair: boolean,
+  report: RecoveryReport,
+): Promise<void> {
   if (tornTail !== null) {
     const { segment, offset, bytes, damage } = tornTail;
+    // Only the newest segment has a torn tail, and it always stays.
+    if (segment !== kept[kept.length - 1]) assert.fail(`${segment.path}: a torn tail outside the newest segment`);
+    assert.equal(offset, segment.bytes, 'a torn tail starts where the sound frames end');
     if (repair) {
       const handle = await io.open(segment.path, 'readwrite');
       try {

@@ -25,7 +25,6 @@ import { crc32 } from './checksum.js';
 import { type FrameDamage, checkFrame, FRAME_HEADER_BYTES, FRAME_KIND_PURGE, FRAME_KIND_RECORDS, readU32 } from './frame.js';
 import path from 'node:path';
 import type { Io, IoFile } from './io.js';
-import type { SegmentState } from './recovery.js';
 import type { ByteOffset, JournalId, Seq } from './types.js';
 
 export const SEGMENT_HEADER_BYTES = 40;
@@ -35,6 +34,36 @@ const NAME_PATTERN = /^(\d{20})\.seg$/;
 
 /** How many bytes a reader pulls from a segment at a time. */
 export const READ_CHUNK_BYTES = 1 << 20;
+
+/** Where a reader can start inside a segment: a records frame and its first seq. */
+export interface IndexPoint {
+  seq: Seq;
+  offset: ByteOffset;
+}
+
+/** A reader positions itself within a segment by an index point at least every this many bytes. */
+export const INDEX_STRIDE_BYTES = 256 * 1024;
+
+/** A segment as the journal knows it: what recovery found in it, then what was written since. */
+export interface SegmentState {
+  name: string;
+  path: string;
+  firstSeq: Seq;
+  /** Seq of the last record in the segment; firstSeq - 1 when it holds none. */
+  lastSeq: Seq;
+  /** Bytes written (header and frames). */
+  bytes: ByteOffset;
+  /** Whether a records frame was written into it (a segment rolls only then). */
+  hasRecords: boolean;
+  /** The highest purge mark written into it (0n: none). */
+  purgeMark: Seq;
+  index: IndexPoint[];
+}
+
+export function addIndexPoint(segment: SegmentState, seq: Seq, offset: ByteOffset): void {
+  const last = segment.index[segment.index.length - 1];
+  if (last === undefined || offset - last.offset >= INDEX_STRIDE_BYTES) segment.index.push({ seq, offset });
+}
 
 export function segmentFileName(firstSeq: Seq): string {
   return `${firstSeq.toString().padStart(20, '0')}.seg`;
@@ -47,6 +76,7 @@ export function parseSegmentFileName(name: string): Seq | null {
 }
 
 export function encodeSegmentHeader(journalId: JournalId, firstSeq: Seq): Uint8Array {
+  assert.ok(firstSeq >= 1n, 'a segment starts at seq 1 or later');
   const header = new Uint8Array(SEGMENT_HEADER_BYTES);
   const view = new DataView(header.buffer);
   header.set(MAGIC, 0);
@@ -55,6 +85,9 @@ export function encodeSegmentHeader(journalId: JournalId, firstSeq: Seq): Uint8A
   view.setBigUint64(16, journalId, true);
   view.setBigUint64(24, firstSeq, true);
   view.setUint32(32, crc32(header.subarray(0, 32)), true);
+  // Checked before it is written, as it is after it is read.
+  const back = decodeSegmentHeader(header);
+  if ('damage' in back || back.journalId !== journalId || back.firstSeq !== firstSeq) assert.fail(`segment header of ${firstSeq} fails its check right after encoding`);
   return header;
 }
 
@@ -93,31 +126,32 @@ export type ScanStep =
  * buffer is allocated. `settle()` before closing the file.
  */
 export class FrameScanner {
-  private buffer: Uint8Array = new Uint8Array(0);
-  private bufferStart: ByteOffset = 0;
-  private position: ByteOffset;
+  readonly #file: IoFile;
+  readonly #end: ByteOffset;
+  #buffer: Uint8Array = new Uint8Array(0);
+  #bufferStart: ByteOffset = 0;
+  #position: ByteOffset;
   /** The next chunk, being read ahead: where it starts, its buffer, the read. */
-  private ahead: { start: ByteOffset; slab: Uint8Array; read: Promise<number> } | null = null;
+  #ahead: { start: ByteOffset; slab: Uint8Array; read: Promise<number> } | null = null;
 
-  constructor(
-    private readonly file: IoFile,
-    start: ByteOffset,
-    private readonly end: ByteOffset,
-  ) {
-    this.position = start;
+  constructor(file: IoFile, start: ByteOffset, end: ByteOffset) {
+    assert.ok(start <= end, 'a scan starts at or before its end');
+    this.#file = file;
+    this.#end = end;
+    this.#position = start;
   }
 
   /** Makes the buffer hold [position, position + bytes); false if the file is shorter. */
-  private async ensure(bytes: number): Promise<boolean> {
-    const at = this.position - this.bufferStart;
-    if (at >= 0 && at + bytes <= this.buffer.length) return true;
-    const want = Math.min(Math.max(bytes, READ_CHUNK_BYTES), this.end - this.position);
+  async #ensure(bytes: number): Promise<boolean> {
+    const at = this.#position - this.#bufferStart;
+    if (at >= 0 && at + bytes <= this.#buffer.length) return true;
+    const want = Math.min(Math.max(bytes, READ_CHUNK_BYTES), this.#end - this.#position);
     if (want < bytes) return false;
-    const ahead = this.ahead;
-    this.ahead = null;
+    const ahead = this.#ahead;
+    this.#ahead = null;
     let slab: Uint8Array;
     let read: number;
-    if (ahead !== null && ahead.start === this.position && ahead.slab.length >= bytes) {
+    if (ahead !== null && ahead.start === this.#position && ahead.slab.length >= bytes) {
       slab = ahead.slab;
       read = await ahead.read;
     } else {
@@ -125,12 +159,12 @@ export class FrameScanner {
       if (ahead !== null) await ahead.read.catch(() => 0);
       // Unzeroed: only the bytes read are ever looked at.
       slab = Buffer.allocUnsafeSlow(want);
-      read = await this.file.read(slab, this.position);
+      read = await this.#file.read(slab, this.#position);
     }
     // A plain Uint8Array view: its subarray() (one per record read) is cheaper than Buffer's.
-    this.buffer = new Uint8Array(slab.buffer, slab.byteOffset, read);
-    this.bufferStart = this.position;
-    this.readAhead();
+    this.#buffer = new Uint8Array(slab.buffer, slab.byteOffset, read);
+    this.#bufferStart = this.#position;
+    this.#readAhead();
     return read >= bytes;
   }
 
@@ -140,27 +174,27 @@ export class FrameScanner {
    * fields, nothing checked yet), so that the next refill starts exactly
    * there. Nothing when no whole frame is buffered or the range ends first.
    */
-  private readAhead(): void {
-    const bufferEnd = this.bufferStart + this.buffer.length;
-    let boundary = this.position;
+  #readAhead(): void {
+    const bufferEnd = this.#bufferStart + this.#buffer.length;
+    let boundary = this.#position;
     for (;;) {
-      const at = boundary - this.bufferStart;
-      if (at + FRAME_HEADER_BYTES > this.buffer.length) break;
-      const frameBytes = readU32(this.buffer, at);
+      const at = boundary - this.#bufferStart;
+      if (at + FRAME_HEADER_BYTES > this.#buffer.length) break;
+      const frameBytes = readU32(this.#buffer, at);
       if (frameBytes < FRAME_HEADER_BYTES || boundary + frameBytes > bufferEnd) break;
       boundary += frameBytes;
     }
-    if (boundary === this.position || boundary >= this.end) return;
-    const slab = Buffer.allocUnsafeSlow(Math.min(READ_CHUNK_BYTES, this.end - boundary));
-    const read = this.file.read(slab, boundary);
+    if (boundary === this.#position || boundary >= this.#end) return;
+    const slab = Buffer.allocUnsafeSlow(Math.min(READ_CHUNK_BYTES, this.#end - boundary));
+    const read = this.#file.read(slab, boundary);
     read.catch(() => undefined); // used (and its error met) only if the scan gets there
-    this.ahead = { start: boundary, slab, read };
+    this.#ahead = { start: boundary, slab, read };
   }
 
   /** Lets a read ahead in flight finish, so that the file can be closed under no read. */
   async settle(): Promise<void> {
-    const ahead = this.ahead;
-    this.ahead = null;
+    const ahead = this.#ahead;
+    this.#ahead = null;
     await ahead?.read.catch(() => 0);
   }
 
@@ -169,29 +203,30 @@ export class FrameScanner {
    * be read first. Lets a reader walk a whole chunk without an await per frame.
    */
   nextBuffered(): ScanStep | null {
-    const offset = this.position;
-    if (offset >= this.end) return { kind: 'end' };
-    const at = offset - this.bufferStart;
-    if (at < 0 || at + FRAME_HEADER_BYTES > this.buffer.length) return null;
-    const frameBytes = readU32(this.buffer, at);
+    const offset = this.#position;
+    if (offset >= this.#end) return { kind: 'end' };
+    const at = offset - this.#bufferStart;
+    if (at < 0 || at + FRAME_HEADER_BYTES > this.#buffer.length) return null;
+    const frameBytes = readU32(this.#buffer, at);
     if (frameBytes < FRAME_HEADER_BYTES) return { kind: 'damage', offset, damage: 'impossible length' };
-    if (frameBytes > this.end - offset) return { kind: 'damage', offset, damage: 'incomplete frame' };
-    if (at + frameBytes > this.buffer.length) return null;
-    const checked = checkFrame(this.buffer, at, frameBytes);
+    if (frameBytes > this.#end - offset) return { kind: 'damage', offset, damage: 'incomplete frame' };
+    if (at + frameBytes > this.#buffer.length) return null;
+    const checked = checkFrame(this.#buffer, at, frameBytes);
     if (typeof checked !== 'number') return { kind: 'damage', offset, damage: checked };
     assert.equal(checked, frameBytes);
-    this.position = offset + frameBytes;
-    return { kind: 'frame', offset, frameBytes, buffer: this.buffer, at };
+    this.#position = offset + frameBytes;
+    if (this.#position > this.#end) assert.fail(`a frame at ${offset} runs past the end of the scan, ${this.#end}`);
+    return { kind: 'frame', offset, frameBytes, buffer: this.#buffer, at };
   }
 
   async next(): Promise<ScanStep> {
     const buffered = this.nextBuffered();
     if (buffered !== null) return buffered;
-    const offset = this.position;
-    if (!(await this.ensure(FRAME_HEADER_BYTES))) return { kind: 'damage', offset, damage: 'incomplete header' };
-    const at = offset - this.bufferStart;
-    const frameBytes = readU32(this.buffer, at);
-    if (frameBytes >= FRAME_HEADER_BYTES && frameBytes <= this.end - offset && !(await this.ensure(frameBytes))) {
+    const offset = this.#position;
+    if (!(await this.#ensure(FRAME_HEADER_BYTES))) return { kind: 'damage', offset, damage: 'incomplete header' };
+    const at = offset - this.#bufferStart;
+    const frameBytes = readU32(this.#buffer, at);
+    if (frameBytes >= FRAME_HEADER_BYTES && frameBytes <= this.#end - offset && !(await this.#ensure(frameBytes))) {
       return { kind: 'damage', offset, damage: 'incomplete frame' };
     }
     const step = this.nextBuffered();

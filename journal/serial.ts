@@ -11,17 +11,17 @@
  * call before it removed.
  */
 export class Serial {
-  private tail: Promise<unknown> = Promise.resolve();
+  #tail: Promise<unknown> = Promise.resolve();
 
   /** Runs `work` after everything queued before it has settled; resolves or rejects as it does. */
   run<T>(work: () => Promise<T>): Promise<T> {
-    const turn = this.tail.then(work);
-    this.tail = turn.catch(() => undefined);
+    const turn = this.#tail.then(work);
+    this.#tail = turn.catch(() => undefined);
     return turn;
   }
 
   /** Resolves once everything queued so far has settled. */
   idle(): Promise<void> {
-    return this.tail.then(() => undefined);
+    return this.#tail.then(() => undefined);
   }
 }

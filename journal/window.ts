@@ -13,13 +13,17 @@ interface Bucket {
 
 export class SlidingWindow {
   readonly #buckets: Bucket[];
+  readonly #nowMs: () => number;
+  /** Whether `record` keeps values for quantiles. */
+  readonly #keepValues: boolean;
 
   constructor(
     readonly seconds = 60,
-    private readonly nowMs: () => number = () => performance.now(),
-    /** Whether `record` keeps values for quantiles. */
-    private readonly keepValues = true,
+    nowMs: () => number = () => performance.now(),
+    keepValues = true,
   ) {
+    this.#nowMs = nowMs;
+    this.#keepValues = keepValues;
     this.#buckets = Array.from({ length: seconds }, () => ({ second: -1, count: 0, values: [] }));
   }
 
@@ -27,7 +31,7 @@ export class SlidingWindow {
   record(value = 0): void {
     const bucket = this.#current();
     bucket.count++;
-    if (this.keepValues) bucket.values.push(value);
+    if (this.#keepValues) bucket.values.push(value);
   }
 
   /** `count` samples without values (a counter). */
@@ -36,7 +40,7 @@ export class SlidingWindow {
   }
 
   #current(): Bucket {
-    const second = Math.floor(this.nowMs() / 1000);
+    const second = Math.floor(this.#nowMs() / 1000);
     const bucket = this.#buckets[second % this.seconds]!;
     if (bucket.second !== second) {
       bucket.second = second;
@@ -48,7 +52,7 @@ export class SlidingWindow {
 
   /** The buckets inside the window now. */
   #live(): Bucket[] {
-    const oldest = Math.floor(this.nowMs() / 1000) - this.seconds + 1;
+    const oldest = Math.floor(this.#nowMs() / 1000) - this.seconds + 1;
     return this.#buckets.filter((bucket) => bucket.second >= oldest);
   }
 

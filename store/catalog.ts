@@ -7,6 +7,7 @@
  *
  * Payload (JSON, sealed by the store): { version: 1, names: [...] }, sorted.
  */
+import assert from 'node:assert/strict';
 import { parseVersioned } from './envelope.js';
 import type { MetaOp } from './meta-store.js';
 
@@ -20,15 +21,25 @@ export interface CatalogStore {
 
 /** The put that makes the catalog at `key` list exactly `names`. */
 export function catalogOp(key: string, names: Iterable<string>): MetaOp {
-  return { type: 'put', key, value: new TextEncoder().encode(JSON.stringify({ version: CATALOG_VERSION, names: [...new Set(names)].sort() })) };
+  const listed = [...new Set(names)].sort();
+  const value = new TextEncoder().encode(JSON.stringify({ version: CATALOG_VERSION, names: listed }));
+  // Checked before it is written, as readCatalog checks it after it is read (a catalog changes only on a registration).
+  const back = decodeCatalog(value, (what) => new Error(what));
+  if (back.length !== listed.length || back.some((name, i) => name !== listed[i])) assert.fail(`the catalog ${key} does not read back as written`);
+  return { type: 'put', key, value };
 }
 
 /** The names the catalog at `key` lists ([] when there is none yet). */
 export async function readCatalog(store: CatalogStore, key: string): Promise<string[]> {
   const raw = await store.get(key);
   if (raw === undefined) return [];
-  const catalog = parseVersioned<{ version: number; names: unknown }>(raw, 'catalog', CATALOG_VERSION, (what) => store.corrupt(key, what));
-  if (!Array.isArray(catalog.names) || !catalog.names.every((name) => typeof name === 'string')) throw store.corrupt(key, 'catalog is malformed');
+  return decodeCatalog(raw, (what) => store.corrupt(key, what));
+}
+
+/** The names of a catalog's payload; `fail` says what is wrong with it (ECORRUPT from the store). */
+function decodeCatalog(payload: Uint8Array, fail: (what: string) => Error): string[] {
+  const catalog = parseVersioned<{ version: number; names: unknown }>(payload, 'catalog', CATALOG_VERSION, fail);
+  if (!Array.isArray(catalog.names) || !catalog.names.every((name) => typeof name === 'string')) throw fail('catalog is malformed');
   return catalog.names as string[];
 }
 

@@ -17,6 +17,7 @@
  * as a damaged value. A value that fails is ECORRUPT naming the store and
  * the key; it is never decoded.
  */
+import assert from 'node:assert/strict';
 import { crc32 } from '../journal/checksum.js';
 import { FanlogError } from '../errors.js';
 
@@ -38,14 +39,25 @@ export function seal(key: string, payload: Uint8Array): Uint8Array {
   sealed[2] = ENVELOPE_VERSION;
   new DataView(sealed.buffer).setUint32(4, checksum(key, payload), true);
   sealed.set(payload, ENVELOPE_BYTES);
+  // Checked before it is stored, as it is after it is read. The checksum was
+  // just computed from these bytes: the envelope's header is what needs checking.
+  const damage = headerDamage(sealed);
+  if (damage !== null) assert.fail(`the envelope of '${key}' fails its check right after sealing: ${damage}`);
   return sealed;
+}
+
+/** Why stored bytes do not start with a sound envelope header (magic, version, length), or null. */
+function headerDamage(stored: Uint8Array): string | null {
+  if (stored.length < ENVELOPE_BYTES) return `value of ${stored.length} bytes is shorter than its envelope`;
+  if (stored[0] !== MAGIC_0 || stored[1] !== MAGIC_1) return 'value has no envelope (bad magic)';
+  if (stored[2] !== ENVELOPE_VERSION || stored[3] !== 0) return `unknown envelope version ${stored[2]}`;
+  return null;
 }
 
 /** Why stored bytes are not a sound envelope for their key, or null when they are. */
 export function envelopeDamage(key: string, stored: Uint8Array): string | null {
-  if (stored.length < ENVELOPE_BYTES) return `value of ${stored.length} bytes is shorter than its envelope`;
-  if (stored[0] !== MAGIC_0 || stored[1] !== MAGIC_1) return 'value has no envelope (bad magic)';
-  if (stored[2] !== ENVELOPE_VERSION || stored[3] !== 0) return `unknown envelope version ${stored[2]}`;
+  const damage = headerDamage(stored);
+  if (damage !== null) return damage;
   const expected = new DataView(stored.buffer, stored.byteOffset, ENVELOPE_BYTES).getUint32(4, true);
   if (checksum(key, stored.subarray(ENVELOPE_BYTES)) !== expected) return 'checksum mismatch';
   return null;

@@ -19,6 +19,7 @@
  * short by a crash has no end and is ignored: the commits before it still
  * hold the state, because nothing is purged until the end is durable.
  */
+import assert from 'node:assert/strict';
 import { FanlogError } from '../errors.js';
 import type { Io } from '../journal/io.js';
 import { Journal } from '../journal/journal.js';
@@ -39,57 +40,79 @@ function undecodable(what: string): FanlogError {
   return new FanlogError('ECORRUPT', `files store record undecodable: ${what}`);
 }
 
+/** One record of the files store, as described above; `result` checks it holds the count its header declares. */
 class Encoder {
-  private readonly parts: Uint8Array[] = [];
-  private header = new Uint8Array(0);
+  readonly #parts: Uint8Array[] = [];
+  readonly #header: Uint8Array;
+  readonly #count: number;
+  /** Ops (batch) or pairs (snapshot) added so far. */
+  #added = 0;
+  #length = 5;
 
   constructor(kind: number, count: number) {
-    this.header = new Uint8Array(5);
-    this.header[0] = kind;
-    new DataView(this.header.buffer).setUint32(1, count, true);
+    this.#header = new Uint8Array(5);
+    this.#header[0] = kind;
+    new DataView(this.#header.buffer).setUint32(1, count, true);
+    this.#count = count;
   }
 
-  bytes(value: Uint8Array): void {
+  /** A u32 length, then the bytes. */
+  #field(value: Uint8Array): void {
     const length = new Uint8Array(4);
     new DataView(length.buffer).setUint32(0, value.length, true);
-    this.parts.push(length, value);
+    this.#parts.push(length, value);
+    this.#length += 4 + value.length;
   }
 
   op(type: number, key: string, value?: Uint8Array): void {
-    this.parts.push(Uint8Array.of(type));
-    this.bytes(encoder.encode(key));
-    if (value !== undefined) this.bytes(value);
+    this.#parts.push(Uint8Array.of(type));
+    this.#length += 1;
+    this.pair(key, value);
   }
 
+  /** A key and, unless it is a delete's, its value. */
+  pair(key: string, value?: Uint8Array): void {
+    this.#field(encoder.encode(key));
+    if (value !== undefined) this.#field(value);
+    this.#added++;
+  }
+
+  /** The record. Checked before it is written, as the Decoder checks it after it is read: the count its header declares, and every byte. */
   result(): Uint8Array {
-    return Buffer.concat([this.header, ...this.parts]);
+    const record = Buffer.concat([this.#header, ...this.#parts]);
+    if (this.#added !== this.#count || record.length !== this.#length) {
+      assert.fail(`a files store record declares ${this.#count} entries and holds ${this.#added}, in ${record.length} of ${this.#length} bytes`);
+    }
+    return record;
   }
 }
 
 class Decoder {
-  private at = 0;
-  private readonly view: DataView;
+  #at = 0;
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
 
-  constructor(private readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   }
 
   u8(): number {
-    if (this.at + 1 > this.bytes.length) throw undecodable('ends early');
-    return this.bytes[this.at++]!;
+    if (this.#at + 1 > this.#bytes.length) throw undecodable('ends early');
+    return this.#bytes[this.#at++]!;
   }
 
   u32(): number {
-    if (this.at + 4 > this.bytes.length) throw undecodable('ends early');
-    const value = this.view.getUint32(this.at, true);
-    this.at += 4;
+    if (this.#at + 4 > this.#bytes.length) throw undecodable('ends early');
+    const value = this.#view.getUint32(this.#at, true);
+    this.#at += 4;
     return value;
   }
 
   raw(): Uint8Array {
     const length = this.u32();
-    if (length > this.bytes.length - this.at) throw undecodable('length beyond the record');
-    return this.bytes.slice(this.at, (this.at += length));
+    if (length > this.#bytes.length - this.#at) throw undecodable('length beyond the record');
+    return this.#bytes.slice(this.#at, (this.#at += length));
   }
 
   key(): string {
@@ -97,7 +120,7 @@ class Decoder {
   }
 
   get done(): boolean {
-    return this.at === this.bytes.length;
+    return this.#at === this.#bytes.length;
   }
 }
 
@@ -112,13 +135,16 @@ async function holdsSegments(io: Io, dir: string): Promise<boolean> {
 }
 
 export class FilesMetaStore implements MetaStore {
-  private bytesSinceSnapshot = 0;
-  private chain: Promise<void> = Promise.resolve();
+  #bytesSinceSnapshot = 0;
+  #chain: Promise<void> = Promise.resolve();
+  readonly #journal: Journal;
+  readonly #map: Map<string, Uint8Array>;
 
-  private constructor(
-    private readonly journal: Journal,
-    private readonly map: Map<string, Uint8Array>,
-  ) {}
+  private constructor(journal: Journal, map: Map<string, Uint8Array>, bytesSinceSnapshot: number) {
+    this.#journal = journal;
+    this.#map = map;
+    this.#bytesSinceSnapshot = bytesSinceSnapshot;
+  }
 
   static async open(dir: string, io: Io, { readOnly = false, create = !readOnly }: StoreOpenOptions = {}): Promise<FilesMetaStore> {
     if (!create && !readOnly && !(await holdsSegments(io, dir))) throw new FanlogError('ENOENT', `no files store in ${dir}`, { file: dir });
@@ -161,81 +187,80 @@ export class FilesMetaStore implements MetaStore {
       await journal.close();
       throw error;
     }
-    const store = new FilesMetaStore(journal, map);
-    store.bytesSinceSnapshot = bytesSinceSnapshot;
-    return store;
+    return new FilesMetaStore(journal, map, bytesSinceSnapshot);
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    return this.map.get(key);
+    return this.#map.get(key);
   }
 
   async *scan(prefix: string): AsyncIterable<[string, Uint8Array]> {
-    const keys = [...this.map.keys()].filter((key) => key.startsWith(prefix)).sort(compareBytes);
+    const keys = [...this.#map.keys()].filter((key) => key.startsWith(prefix)).sort(compareBytes);
     for (const key of keys) {
-      const value = this.map.get(key);
+      const value = this.#map.get(key);
       if (value !== undefined) yield [key, value];
     }
   }
 
   /** Commits run one at a time, so a snapshot never interleaves with a batch. */
   commit(ops: readonly MetaOp[]): Promise<void> {
-    const run = this.chain.then(async () => {
+    const run = this.#chain.then(async () => {
       const e = new Encoder(BATCH, ops.length);
       for (const op of ops) {
         if (op.type === 'put') e.op(1, op.key, op.value);
         else e.op(2, op.key);
       }
       const payload = e.result();
-      await this.journal.append(payload);
+      await this.#journal.append(payload);
       for (const op of ops) {
-        if (op.type === 'put') this.map.set(op.key, new Uint8Array(op.value));
-        else this.map.delete(op.key);
+        if (op.type === 'put') this.#map.set(op.key, new Uint8Array(op.value));
+        else this.#map.delete(op.key);
       }
-      this.bytesSinceSnapshot += payload.length;
-      if (this.bytesSinceSnapshot > Math.max(COMPACT_BYTES_MIN, 2 * this.liveBytes())) await this.snapshot();
+      this.#bytesSinceSnapshot += payload.length;
+      if (this.#bytesSinceSnapshot > Math.max(COMPACT_BYTES_MIN, 2 * this.#liveBytes())) await this.#snapshot();
     });
-    this.chain = run.catch(() => undefined);
+    this.#chain = run.catch(() => undefined);
     return run;
   }
 
-  private liveBytes(): number {
+  #liveBytes(): number {
     let total = 0;
-    for (const [key, value] of this.map) total += key.length + value.length + 9;
+    for (const [key, value] of this.#map) total += key.length + value.length + 9;
     return total;
   }
 
-  private async snapshot(): Promise<void> {
-    const begin = await this.journal.append(Uint8Array.of(SNAPSHOT_BEGIN, 0, 0, 0, 0));
+  async #snapshot(): Promise<void> {
+    const begin = await this.#journal.append(Uint8Array.of(SNAPSHOT_BEGIN, 0, 0, 0, 0));
     let chunk: [string, Uint8Array][] = [];
     let chunkBytes = 0;
+    let written = 0;
     const flush = async (): Promise<void> => {
       const e = new Encoder(SNAPSHOT_PAIRS, chunk.length);
-      for (const [key, value] of chunk) {
-        e.bytes(encoder.encode(key));
-        e.bytes(value);
-      }
-      await this.journal.append(e.result());
+      for (const [key, value] of chunk) e.pair(key, value);
+      await this.#journal.append(e.result());
+      written += chunk.length;
       chunk = [];
       chunkBytes = 0;
     };
-    for (const pair of this.map) {
+    for (const pair of this.#map) {
       chunk.push(pair);
       chunkBytes += pair[0].length + pair[1].length + 8;
       if (chunkBytes >= SNAPSHOT_CHUNK_BYTES) await flush();
     }
     if (chunk.length > 0) await flush();
+    // Commits wait for the snapshot (one chain): its end counts exactly the pairs written, as open checks.
+    if (written !== this.#map.size) assert.fail(`a snapshot of ${this.#map.size} pairs wrote ${written}`);
     const end = new Uint8Array(5);
     end[0] = SNAPSHOT_END;
-    new DataView(end.buffer).setUint32(1, this.map.size, true);
-    await this.journal.append(end);
-    this.bytesSinceSnapshot = 0;
-    await this.journal.purge(begin - 1n);
+    new DataView(end.buffer).setUint32(1, this.#map.size, true);
+    await this.#journal.append(end);
+    this.#bytesSinceSnapshot = 0;
+    await this.#journal.purge(begin - 1n);
   }
 
   async close(): Promise<void> {
-    await this.chain;
-    await this.journal.close();
+    await this.#chain;
+    await this.#journal.close();
   }
 }
 

@@ -230,17 +230,23 @@ const TABLE_MAGIC = [0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb];
 
 /** A reader of LevelDB's varints; `null` from a read means the bytes ran out or the number is too long. */
 class Varints {
+  readonly #bytes: Uint8Array;
+  readonly #end: number;
+
   constructor(
-    private readonly bytes: Uint8Array,
+    bytes: Uint8Array,
     public at: number,
-    private readonly end: number,
-  ) {}
+    end: number,
+  ) {
+    this.#bytes = bytes;
+    this.#end = end;
+  }
 
   next(): number | null {
     let value = 0;
     for (let shift = 0; shift < 64; shift += 7) {
-      if (this.at >= this.end) return null;
-      const byte = this.bytes[this.at++]!;
+      if (this.at >= this.#end) return null;
+      const byte = this.#bytes[this.at++]!;
       value += (byte & 0x7f) * 2 ** shift;
       if ((byte & 0x80) === 0) return value;
     }

@@ -22,11 +22,15 @@ import type { MetaOp, MetaStore, StoreOpenOptions } from './meta-store.js';
 import { plainBytes, prefixEnd } from './meta-store.js';
 
 export class LevelMetaStore implements MetaStore {
-  private constructor(
-    private readonly db: Level<string, Uint8Array>,
-    private readonly dir: string,
-    private readonly readOnly: boolean,
-  ) {}
+  readonly #db: Level<string, Uint8Array>;
+  readonly #dir: string;
+  readonly #readOnly: boolean;
+
+  private constructor(db: Level<string, Uint8Array>, dir: string, readOnly: boolean) {
+    this.#db = db;
+    this.#dir = dir;
+    this.#readOnly = readOnly;
+  }
 
   static async open(dir: string, { readOnly = false, create = !readOnly }: StoreOpenOptions = {}): Promise<LevelMetaStore> {
     if (readOnly || !create) await fsp.access(path.join(dir, 'CURRENT')).catch((error: unknown) => Promise.reject(fromIoError(error, dir)));
@@ -48,35 +52,35 @@ export class LevelMetaStore implements MetaStore {
 
   async get(key: string): Promise<Uint8Array | undefined> {
     try {
-      const value = await this.db.get(key);
+      const value = await this.#db.get(key);
       return value === undefined ? undefined : plainBytes(value);
     } catch (error) {
-      throw levelError(error, this.dir);
+      throw levelError(error, this.#dir);
     }
   }
 
   async *scan(prefix: string): AsyncIterable<[string, Uint8Array]> {
     try {
-      for await (const [key, value] of this.db.iterator({ gte: prefix, lt: prefixEnd(prefix) })) yield [key, plainBytes(value)];
+      for await (const [key, value] of this.#db.iterator({ gte: prefix, lt: prefixEnd(prefix) })) yield [key, plainBytes(value)];
     } catch (error) {
-      throw levelError(error, this.dir);
+      throw levelError(error, this.#dir);
     }
   }
 
   async commit(ops: readonly MetaOp[]): Promise<void> {
-    if (this.readOnly) throw new FanlogError('EROFS', `${this.dir} was opened read-only`);
+    if (this.#readOnly) throw new FanlogError('EROFS', `${this.#dir} was opened read-only`);
     try {
-      await this.db.batch(
+      await this.#db.batch(
         ops.map((op) => (op.type === 'put' ? { type: 'put' as const, key: op.key, value: op.value } : { type: 'del' as const, key: op.key })),
         { sync: true },
       );
     } catch (error) {
-      throw levelError(error, this.dir);
+      throw levelError(error, this.#dir);
     }
   }
 
   async close(): Promise<void> {
-    await this.db.close();
+    await this.#db.close();
   }
 }
 

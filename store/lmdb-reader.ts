@@ -112,13 +112,16 @@ class PageDamage {
 
 export class LmdbFileReader implements MetaStore {
   /** The file's page size, once its meta pages were read soundly (LMDB never changes it). */
-  private pageBytes: number | null = null;
+  #pageBytes: number | null = null;
+  readonly #handle: fsp.FileHandle;
+  readonly #file: string;
+  readonly #dir: string;
 
-  private constructor(
-    private readonly handle: fsp.FileHandle,
-    private readonly file: string,
-    private readonly dir: string,
-  ) {}
+  private constructor(handle: fsp.FileHandle, file: string, dir: string) {
+    this.#handle = handle;
+    this.#file = file;
+    this.#dir = dir;
+  }
 
   /** Opens the store in `dir` for reading; its meta pages are checked now, so that a damaged file is ECORRUPT at open. */
   static async open(dir: string): Promise<LmdbFileReader> {
@@ -131,7 +134,7 @@ export class LmdbFileReader implements MetaStore {
     }
     const reader = new LmdbFileReader(handle, file, dir);
     try {
-      await reader.consistent(() => undefined);
+      await reader.#consistent(() => undefined);
     } catch (error) {
       await handle.close();
       throw error;
@@ -141,32 +144,32 @@ export class LmdbFileReader implements MetaStore {
 
   async get(key: string): Promise<Uint8Array | undefined> {
     const wanted = encodeKey(key);
-    const found = await this.consistent((meta) => this.collect(meta, wanted, true));
+    const found = await this.#consistent((meta) => this.#collect(meta, wanted, true));
     return found[0]?.[1];
   }
 
   async *scan(prefix: string): AsyncIterable<[string, Uint8Array]> {
     const prefixBytes = prefix === '' ? new Uint8Array(0) : encodeKey(prefix);
-    const found = await this.consistent((meta) => this.collect(meta, prefixBytes, false));
+    const found = await this.#consistent((meta) => this.#collect(meta, prefixBytes, false));
     for (const [key, value] of found) yield [decodeKey(key), value];
   }
 
   async commit(_ops: readonly MetaOp[]): Promise<void> {
-    throw new FanlogError('EROFS', `${this.dir} was opened read-only`);
+    throw new FanlogError('EROFS', `${this.#dir} was opened read-only`);
   }
 
   async close(): Promise<void> {
-    await this.handle.close();
+    await this.#handle.close();
   }
 
   /** Runs `read` on the newest snapshot until no commit overtook it (steps 1 to 3 of the header). */
-  private async consistent<T>(read: (meta: Meta) => T): Promise<T> {
+  async #consistent<T>(read: (meta: Meta) => T): Promise<T> {
     for (let attempt = 1; attempt <= READ_TRIES; attempt++) {
       // A read the holder overtook is made again after a turn of the event loop, so that a slow moment (the holder's write-back) can pass.
       if (attempt > 1) await new Promise((resolve) => setImmediate(resolve));
-      const before = this.metaPages();
-      const meta = newestMeta(readMetas(this.file, before));
-      this.pageBytes = meta.pageBytes;
+      const before = this.#metaPages();
+      const meta = newestMeta(readMetas(this.#file, before));
+      this.#pageBytes = meta.pageBytes;
       let outcome: { value: T } | { damage: PageDamage };
       try {
         outcome = { value: read(meta) };
@@ -174,22 +177,22 @@ export class LmdbFileReader implements MetaStore {
         if (!(error instanceof PageDamage)) throw error;
         outcome = { damage: error };
       }
-      if (!this.overtaken(before, meta)) {
-        if ('damage' in outcome) throw corrupt(this.file, outcome.damage.offset, outcome.damage.message);
+      if (!this.#overtaken(before, meta)) {
+        if ('damage' in outcome) throw corrupt(this.#file, outcome.damage.offset, outcome.damage.message);
         return outcome.value;
       }
     }
-    throw new FanlogError('EAGAIN', `${this.file}: the engine's holder committed faster than the store could be read (${READ_TRIES} tries); try again`, { file: this.file });
+    throw new FanlogError('EAGAIN', `${this.#file}: the engine's holder committed faster than the store could be read (${READ_TRIES} tries); try again`, { file: this.#file });
   }
 
   /** Whether a commit since `before` may have rewritten pages of `meta`'s snapshot (step 3). */
-  private overtaken(before: Uint8Array, meta: Meta): boolean {
-    const after = this.metaPages();
+  #overtaken(before: Uint8Array, meta: Meta): boolean {
+    const after = this.#metaPages();
     const at = meta.slot * meta.pageBytes;
     if (after.byteLength < at + META_BYTES || !equalBytes(before.subarray(at, at + META_BYTES), after.subarray(at, at + META_BYTES))) return true;
     let metas: [Meta, Meta];
     try {
-      metas = readMetas(this.file, after);
+      metas = readMetas(this.#file, after);
     } catch {
       return true; // The next try reads them again, and reports damage that stays.
     }
@@ -197,23 +200,23 @@ export class LmdbFileReader implements MetaStore {
   }
 
   /** The file's first bytes through the second meta page, read until two reads agree. */
-  private metaPages(): Uint8Array {
-    let last = this.readMetaPages();
+  #metaPages(): Uint8Array {
+    let last = this.#readMetaPages();
     for (let attempt = 1; attempt <= META_READ_TRIES; attempt++) {
-      const again = this.readMetaPages();
+      const again = this.#readMetaPages();
       if (equalBytes(last, again)) return again;
       last = again;
     }
-    throw new FanlogError('EAGAIN', `${this.file}: its meta pages changed on every read (${META_READ_TRIES} tries); try again`, { file: this.file });
+    throw new FanlogError('EAGAIN', `${this.#file}: its meta pages changed on every read (${META_READ_TRIES} tries); try again`, { file: this.#file });
   }
 
   /** The bytes through the second meta page (shorter when the file is), in one read once the page size is known. */
-  private readMetaPages(): Uint8Array {
-    if (this.pageBytes !== null) return this.readAt(this.pageBytes + META_BYTES, 0);
-    const page0 = this.readAt(META_BYTES, 0);
+  #readMetaPages(): Uint8Array {
+    if (this.#pageBytes !== null) return this.#readAt(this.#pageBytes + META_BYTES, 0);
+    const page0 = this.#readAt(META_BYTES, 0);
     const pageBytes = page0.byteLength >= 52 ? new DataView(page0.buffer, page0.byteOffset).getUint32(48, true) : 0;
     if (page0.byteLength < META_BYTES || pageBytes < META_BYTES || pageBytes > PAGE_BYTES_MAX) return page0; // readMetas says what is wrong
-    const page1 = this.readAt(META_BYTES, pageBytes);
+    const page1 = this.#readAt(META_BYTES, pageBytes);
     const bytes = new Uint8Array(pageBytes + page1.byteLength);
     bytes.set(page0, 0);
     bytes.set(page1, pageBytes);
@@ -221,21 +224,21 @@ export class LmdbFileReader implements MetaStore {
   }
 
   /** Every entry of `meta`'s main tree whose key starts with `prefix` (is `prefix`, when `exact`), in key order. */
-  private collect(meta: Meta, prefix: Uint8Array, exact: boolean): [Uint8Array, Uint8Array][] {
+  #collect(meta: Meta, prefix: Uint8Array, exact: boolean): [Uint8Array, Uint8Array][] {
     const found: [Uint8Array, Uint8Array][] = [];
     if (meta.mainRoot === NO_PAGE) return found;
     if (meta.mainDepth < 1 || meta.mainDepth > DEPTH_MAX) throw new PageDamage(meta.slot * meta.pageBytes + 102, `meta page ${meta.slot} gives the main tree an impossible depth ${meta.mainDepth}`);
-    this.walk({ meta, prefix, exact, found, visited: new Set() }, meta.mainRoot, 1);
+    this.#walk({ meta, prefix, exact, found, visited: new Set() }, meta.mainRoot, 1);
     return found;
   }
 
   /** The in-order walk of step 2 from page `pageNumber` at `depth`, visiting only children whose key range can hold the prefix. */
-  private walk(walk: Walk, pageNumber: bigint, depth: number): void {
+  #walk(walk: Walk, pageNumber: bigint, depth: number): void {
     const { meta, prefix, exact, found, visited } = walk;
     // A sound tree reaches each page once: a page reached again is damage, and would make the walk's work grow without bound.
-    if (visited.has(pageNumber)) throw new PageDamage(this.pageOffset(meta, pageNumber), `page ${pageNumber} is reached twice in the tree`);
+    if (visited.has(pageNumber)) throw new PageDamage(this.#pageOffset(meta, pageNumber), `page ${pageNumber} is reached twice in the tree`);
     visited.add(pageNumber);
-    const nodes = this.treePage(meta, pageNumber, depth);
+    const nodes = this.#treePage(meta, pageNumber, depth);
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i]!;
       if ('child' in node) {
@@ -243,9 +246,9 @@ export class LmdbFileReader implements MetaStore {
         // Node i leads to keys from its own (node 0: the lowest) up to node i + 1's.
         if (next !== undefined && compareBytes(next.key, prefix) <= 0) continue;
         if (i > 0 && compareBytes(node.key, prefix) > 0 && !startsWith(node.key, prefix)) break;
-        this.walk(walk, node.child, depth + 1);
+        this.#walk(walk, node.child, depth + 1);
       } else if (exact ? compareBytes(node.key, prefix) === 0 : startsWith(node.key, prefix)) {
-        found.push([node.key, this.value(meta, node)]);
+        found.push([node.key, this.#value(meta, node)]);
       } else if (compareBytes(node.key, prefix) > 0) {
         break;
       }
@@ -253,9 +256,9 @@ export class LmdbFileReader implements MetaStore {
   }
 
   /** Page `pageNumber` of `meta`'s tree, read and checked (step 2): its nodes. */
-  private treePage(meta: Meta, pageNumber: bigint, depth: number): TreeNode[] {
-    const at = this.pageOffset(meta, pageNumber);
-    const page = this.readAt(meta.pageBytes, at);
+  #treePage(meta: Meta, pageNumber: bigint, depth: number): TreeNode[] {
+    const at = this.#pageOffset(meta, pageNumber);
+    const page = this.#readAt(meta.pageBytes, at);
     const decoded = decodeTreePage(page, pageNumber);
     if ('damage' in decoded) throw new PageDamage(at + decoded.offset, decoded.damage);
     if (decoded.txnId > meta.txnId) throw new PageDamage(at + 8, `page ${pageNumber} was written by transaction ${decoded.txnId}, after the snapshot's ${meta.txnId}`);
@@ -270,15 +273,15 @@ export class LmdbFileReader implements MetaStore {
   }
 
   /** A leaf node's value: in the node, or read from its overflow run (checked like a tree page). */
-  private value(meta: Meta, node: TreeNode): Uint8Array {
+  #value(meta: Meta, node: TreeNode): Uint8Array {
     if ('value' in node) return node.value;
     assert('overflow' in node, 'a branch node has no value');
     const { page: first, pages, valueBytes } = node.overflow;
-    const at = this.pageOffset(meta, first);
+    const at = this.#pageOffset(meta, first);
     if (first + BigInt(pages) - 1n > meta.lastPage || valueBytes > pages * meta.pageBytes - PAGE_HEADER_BYTES) {
       throw new PageDamage(at, `an overflow run of ${pages} pages at page ${first} cannot hold a value of ${valueBytes} bytes in pages up to ${meta.lastPage}`);
     }
-    const run = this.readAt(PAGE_HEADER_BYTES + valueBytes, at);
+    const run = this.#readAt(PAGE_HEADER_BYTES + valueBytes, at);
     const header = pageHeader(run, first);
     if ('damage' in header) throw new PageDamage(at + header.offset, header.damage);
     if ((header.flags & P_OVERFLOW) === 0) throw new PageDamage(at + 18, `page ${first} is not an overflow page`);
@@ -288,7 +291,7 @@ export class LmdbFileReader implements MetaStore {
   }
 
   /** Where page `pageNumber` starts; a page the snapshot cannot hold is damage. */
-  private pageOffset(meta: Meta, pageNumber: bigint): number {
+  #pageOffset(meta: Meta, pageNumber: bigint): number {
     if (pageNumber < 2n || pageNumber > meta.lastPage) throw new PageDamage(meta.slot * meta.pageBytes + 144, `the tree names page ${pageNumber}, outside pages 2..${meta.lastPage}`);
     const offset = pageNumber * BigInt(meta.pageBytes);
     if (offset > BigInt(Number.MAX_SAFE_INTEGER)) throw new PageDamage(meta.slot * meta.pageBytes + 144, `the tree names page ${pageNumber}, beyond any file`);
@@ -296,11 +299,11 @@ export class LmdbFileReader implements MetaStore {
   }
 
   /** Up to `bytes` of the file at `position` (lmdb-file.ts readAt); an I/O error is a FanlogError naming the file. */
-  private readAt(bytes: number, position: number): Uint8Array {
+  #readAt(bytes: number, position: number): Uint8Array {
     try {
-      return readAt(this.handle.fd, bytes, position);
+      return readAt(this.#handle.fd, bytes, position);
     } catch (error) {
-      throw fromIoError(error, this.file);
+      throw fromIoError(error, this.#file);
     }
   }
 }

@@ -50,10 +50,13 @@ function readError(error: unknown, dir: string): FanlogError {
 }
 
 export class LmdbMetaStore implements MetaStore {
-  private constructor(
-    private readonly db: RootDatabase<Uint8Array, string>,
-    private readonly dir: string,
-  ) {}
+  readonly #db: RootDatabase<Uint8Array, string>;
+  readonly #dir: string;
+
+  private constructor(db: RootDatabase<Uint8Array, string>, dir: string) {
+    this.#db = db;
+    this.#dir = dir;
+  }
 
   /** Opens the store in `dir`: read-only, from its file (lmdb-reader.ts); otherwise an LMDB environment, made when `create` allows. */
   static async open(dir: string, { readOnly = false, create = !readOnly }: StoreOpenOptions = {}): Promise<MetaStore> {
@@ -74,21 +77,21 @@ export class LmdbMetaStore implements MetaStore {
   async get(key: string): Promise<Uint8Array | undefined> {
     let value;
     try {
-      value = this.db.getBinary(key);
+      value = this.#db.getBinary(key);
     } catch (error) {
-      throw readError(error, this.dir);
+      throw readError(error, this.#dir);
     }
     return value === undefined ? undefined : plainBytes(value);
   }
 
   async *scan(prefix: string): AsyncIterable<[string, Uint8Array]> {
-    const entries = this.db.getRange({ start: prefix, end: prefixEnd(prefix) })[Symbol.iterator]();
+    const entries = this.#db.getRange({ start: prefix, end: prefixEnd(prefix) })[Symbol.iterator]();
     for (;;) {
       let next;
       try {
         next = entries.next();
       } catch (error) {
-        throw readError(error, this.dir);
+        throw readError(error, this.#dir);
       }
       if (next.done === true) return;
       yield [next.value.key, plainBytes(next.value.value)];
@@ -97,32 +100,32 @@ export class LmdbMetaStore implements MetaStore {
 
   async commit(ops: readonly MetaOp[]): Promise<void> {
     try {
-      this.db.transactionSync(() => {
+      this.#db.transactionSync(() => {
         for (const op of ops) {
-          if (op.type === 'put') this.db.putSync(op.key, op.value);
-          else this.db.removeSync(op.key);
+          if (op.type === 'put') this.#db.putSync(op.key, op.value);
+          else this.#db.removeSync(op.key);
         }
       });
-      await this.db.flushed;
+      await this.#db.flushed;
     } catch (error) {
-      throw await this.writeError(error, ops);
+      throw await this.#writeError(error, ops);
     }
   }
 
   /** What a failed write was: LMDB's errno, with a short write on a full disk told apart as ENOSPC. */
-  private async writeError(error: unknown, ops: readonly MetaOp[]): Promise<FanlogError> {
+  async #writeError(error: unknown, ops: readonly MetaOp[]): Promise<FanlogError> {
     const status = (error as { code?: unknown }).code;
     let code = typeof status === 'number' ? (ERRNO_NAMES[status] ?? 'EIO') : typeof status === 'string' ? status : 'EIO';
     if (code === 'EIO') {
       const needed = ops.reduce((total, op) => total + op.key.length + (op.type === 'put' ? op.value.length : 0), 0);
-      const room = await freeBytes(this.dir).catch(() => Number.POSITIVE_INFINITY);
+      const room = await freeBytes(this.#dir).catch(() => Number.POSITIVE_INFINITY);
       if (room < needed + ROOM_BYTES_MIN) code = 'ENOSPC';
     }
-    return fromIoError(Object.assign(new Error(`lmdb commit failed: ${(error as Error).message}`), { code, cause: error }), this.dir);
+    return fromIoError(Object.assign(new Error(`lmdb commit failed: ${(error as Error).message}`), { code, cause: error }), this.#dir);
   }
 
   async close(): Promise<void> {
-    await this.db.close();
+    await this.#db.close();
   }
 }
 

@@ -19,6 +19,7 @@
  *
  * The key space, every key and its value's format, is keys.ts.
  */
+import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { Io } from '../journal/io.js';
 import { envelopeDamage, seal, storeCorrupt, unseal } from './envelope.js';
@@ -79,30 +80,48 @@ export type CheckedEntry = { key: string; payload: Uint8Array; damage: null } | 
  * and checked. `where` names the store in errors.
  */
 export class SealedStore implements MetaStore {
+  readonly #backend: MetaStore;
+
   constructor(
-    private readonly backend: MetaStore,
+    backend: MetaStore,
     readonly where: string,
-  ) {}
+  ) {
+    this.#backend = backend;
+  }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    const stored = await this.backend.get(key);
+    const stored = await this.#backend.get(key);
     return stored === undefined ? undefined : unseal(key, stored, this.where);
   }
 
   async *scan(prefix: string): AsyncIterable<[string, Uint8Array]> {
-    for await (const [key, stored] of this.backend.scan(prefix)) yield [key, unseal(key, stored, this.where)];
+    for await (const [key, stored] of this.#scanned(prefix)) yield [key, unseal(key, stored, this.where)];
   }
 
   /** Every key under `prefix` with its payload or its damage, without stopping at the first damage (verify, repair). */
   async *check(prefix: string): AsyncIterable<CheckedEntry> {
-    for await (const [key, stored] of this.backend.scan(prefix)) {
+    for await (const [key, stored] of this.#scanned(prefix)) {
       const damage = envelopeDamage(key, stored);
       yield damage === null ? { key, payload: unseal(key, stored, this.where), damage: null } : { key, payload: null, damage };
     }
   }
 
+  /** The backend's scan of `prefix`: every backend bounds its range by the prefix (prefixEnd), so each key starts with it. */
+  async *#scanned(prefix: string): AsyncIterable<[string, Uint8Array]> {
+    for await (const entry of this.#backend.scan(prefix)) {
+      if (!entry[0].startsWith(prefix)) assert.fail(`${this.where}: a scan of '${prefix}' yielded '${entry[0]}'`);
+      yield entry;
+    }
+  }
+
   commit(ops: readonly MetaOp[]): Promise<void> {
-    return this.backend.commit(ops.map((op) => (op.type === 'put' ? { type: 'put', key: op.key, value: seal(op.key, op.value) } : op)));
+    return this.#backend.commit(
+      ops.map((op) => {
+        // Keys are fanlog's own, never empty (keys.ts).
+        if (op.key.length === 0) assert.fail(`${this.where}: a commit with an empty key`);
+        return op.type === 'put' ? { type: 'put', key: op.key, value: seal(op.key, op.value) } : op;
+      }),
+    );
   }
 
   /** ECORRUPT about `key` in this store. */
@@ -111,7 +130,7 @@ export class SealedStore implements MetaStore {
   }
 
   close(): Promise<void> {
-    return this.backend.close();
+    return this.#backend.close();
   }
 }
 

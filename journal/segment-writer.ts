@@ -1,0 +1,196 @@
+/**
+ * The segment files of an open journal, as the journal writes them: the
+ * retained segments in seq order, the newest open for appends, and how far
+ * records are written and synced.
+ *
+ * A batch's entries are written straight from the buffer they were
+ * gathered in (batch.ts), consecutive entries with one write. Before an
+ * entry would take a segment that holds records past `segmentBytesMax`,
+ * the segment rolls: it is fdatasynced, whatever the sync policy, so that
+ * only the newest can hold a torn tail; then the next is created
+ * (`createSegment`) and the recovery point replaced (recovery-point.ts). A
+ * purge writes and syncs its mark into the newest segment before it
+ * deletes the segments below it.
+ *
+ * The journal (journal.ts) decides when each step runs, one at a time, and
+ * owns the failure: a step meets a failure through `halted` before it
+ * writes, and hands a failed sync or purge to `fail`, which fails the
+ * journal and says what to throw.
+ */
+import assert from 'node:assert/strict';
+import type { FanlogError } from '../errors.js';
+import type { PendingAppend } from './batch.js';
+import { encodePurgeFrame } from './frame.js';
+import type { Io, IoFile } from './io.js';
+import { writeRecoveryPoint } from './recovery-point.js';
+import { addIndexPoint, createSegment, type SegmentState } from './segment.js';
+import type { JournalId, Seq } from './types.js';
+import type { SlidingWindow } from './window.js';
+
+/** What the writer shares with its journal. */
+export interface WriterContext {
+  io: Io;
+  dir: string;
+  journalId: JournalId;
+  segmentBytesMax: number;
+  /** Where fdatasync latencies (ms) are recorded, for metrics. */
+  syncLatencies: SlidingWindow;
+  /** The journal's failure, once it failed (or was halted); null while it is sound. */
+  halted(): FanlogError | null;
+  /** Fails the journal with `error` (a failed sync or purge); returns the failure to throw. */
+  fail(error: unknown): FanlogError;
+}
+
+export class SegmentWriter {
+  readonly #context: WriterContext;
+  #segments: SegmentState[];
+  #activeFile: IoFile;
+  // Sequence numbers only ever grow, and the synced one never passes the written one.
+  #writtenSeq: Seq;
+  #syncedSeq: Seq;
+
+  /** Writes after the last of `segments` (as recovery left them), through `activeFile`, open on it. */
+  constructor(context: WriterContext, segments: SegmentState[], activeFile: IoFile) {
+    const active = segments[segments.length - 1];
+    if (active === undefined) assert.fail(`journal ${context.dir} has no segment to write into`);
+    this.#context = context;
+    this.#segments = segments;
+    this.#activeFile = activeFile;
+    this.#writtenSeq = active.lastSeq;
+    this.#syncedSeq = active.lastSeq;
+  }
+
+  /** Every retained segment, oldest first; the last is the one written. */
+  get segments(): readonly SegmentState[] {
+    return this.#segments;
+  }
+
+  get active(): SegmentState {
+    return this.#segments[this.#segments.length - 1]!;
+  }
+
+  /** The last record written to the OS. */
+  get writtenSeq(): Seq {
+    return this.#writtenSeq;
+  }
+
+  /** The last record fdatasynced. */
+  get syncedSeq(): Seq {
+    return this.#syncedSeq;
+  }
+
+  /** Writes a batch of entries (their frames in `bytes`, back to back), rolling segments as needed; syncs only on a roll. */
+  async write(batch: PendingAppend[], bytes: Uint8Array): Promise<void> {
+    let run: PendingAppend[] = [];
+    let runBytes = 0;
+    let previous: PendingAppend | undefined;
+    for (const pending of batch) {
+      // The batch's frames lie back to back, in seq order, as one write reads them.
+      if (previous !== undefined && (pending.start !== previous.end || pending.firstSeq !== previous.lastSeq + 1n)) {
+        assert.fail(`entry ${pending.firstSeq} does not follow ${previous.lastSeq}`);
+      }
+      previous = pending;
+      const segmentHasRecords = this.active.hasRecords || run.length > 0;
+      const frameBytes = pending.end - pending.start;
+      if (segmentHasRecords && this.active.bytes + runBytes + frameBytes > this.#context.segmentBytesMax) {
+        await this.#writeRun(run, bytes);
+        run = [];
+        runBytes = 0;
+        await this.#roll(pending.firstSeq);
+      }
+      run.push(pending);
+      runBytes += frameBytes;
+    }
+    await this.#writeRun(run, bytes);
+    if (this.#writtenSeq !== previous?.lastSeq) assert.fail(`a batch through ${previous?.lastSeq} left the written seq at ${this.#writtenSeq}`);
+  }
+
+  /** Writes consecutive entries into the active segment with one write, straight from the batch buffer. */
+  async #writeRun(run: PendingAppend[], bytes: Uint8Array): Promise<void> {
+    const last = run[run.length - 1];
+    if (last === undefined) return;
+    // Halted between two steps of a batch: write nothing more.
+    const failure = this.#context.halted();
+    if (failure !== null) throw failure;
+    const segment = this.active;
+    assert.equal(run[0]!.firstSeq, this.#writtenSeq + 1n, 'entries are written in seq order without gaps');
+    assert.equal(segment.lastSeq, this.#writtenSeq, 'the active segment ends with the last record written');
+    await this.#activeFile.write(bytes.subarray(run[0]!.start, last.end), segment.bytes);
+    for (const pending of run) {
+      addIndexPoint(segment, pending.firstSeq, segment.bytes);
+      segment.bytes += pending.end - pending.start;
+    }
+    segment.lastSeq = last.lastSeq;
+    segment.hasRecords = true;
+    this.#writtenSeq = last.lastSeq;
+  }
+
+  /** Makes what was written durable (fdatasync of the active segment); nothing once the journal failed. */
+  async sync(): Promise<void> {
+    // What is synced was written first: the synced seq never passes the written one, so a sync only moves it forward.
+    if (this.#syncedSeq > this.#writtenSeq) assert.fail(`synced through ${this.#syncedSeq}, but written through ${this.#writtenSeq}`);
+    if (this.#context.halted() !== null || this.#writtenSeq === this.#syncedSeq) return;
+    const target = this.#writtenSeq;
+    const started = performance.now();
+    try {
+      await this.#activeFile.datasync();
+      this.#context.syncLatencies.record(performance.now() - started);
+    } catch (error) {
+      throw this.#context.fail(error);
+    }
+    if (target < this.#syncedSeq) assert.fail(`the synced seq would go back from ${this.#syncedSeq} to ${target}`);
+    this.#syncedSeq = target;
+  }
+
+  /** Closes the full segment (durably) and starts the next, at `firstSeq`. */
+  async #roll(firstSeq: Seq): Promise<void> {
+    // A segment rolls only once it holds records, and the next starts right after the last of them.
+    assert.ok(this.active.hasRecords, 'only a segment that holds records rolls');
+    if (firstSeq !== this.#writtenSeq + 1n) assert.fail(`a roll to ${firstSeq} after seq ${this.#writtenSeq}`);
+    await this.sync();
+    const failure = this.#context.halted();
+    if (failure !== null) throw failure;
+    const { io, dir, journalId } = this.#context;
+    await this.#activeFile.close();
+    const segment = await createSegment(io, dir, journalId, firstSeq, () => this.#context.halted());
+    this.#activeFile = await io.open(segment.path, 'readwrite');
+    this.#segments.push(segment);
+    await writeRecoveryPoint(io, dir, journalId, this.#segments.slice(0, -1));
+  }
+
+  /**
+   * Deletes every whole segment whose records are all <= `throughSeq`,
+   * except the newest, once a purge mark saying so is durable in the
+   * newest; resolves with the number deleted, once the deletion is durable.
+   */
+  async purge(throughSeq: Seq): Promise<number> {
+    let count = 0;
+    while (count < this.#segments.length - 1 && this.#segments[count]!.lastSeq <= throughSeq) count++;
+    if (count === 0) return 0;
+    const doomed = this.#segments.slice(0, count);
+    const active = this.active;
+    const mark = doomed[count - 1]!.lastSeq;
+    // Purge marks only grow, and never pass the last record written: recovery would call that damage (recovery-cases.ts).
+    if (mark <= active.purgeMark) assert.fail(`purge mark ${mark} after ${active.purgeMark}`);
+    if (mark > this.#writtenSeq) assert.fail(`purge mark ${mark}, with records written through ${this.#writtenSeq}`);
+    try {
+      active.purgeMark = mark;
+      const frame = encodePurgeFrame(mark);
+      await this.#activeFile.write(frame, active.bytes);
+      active.bytes += frame.length;
+      await this.#activeFile.datasync();
+      this.#syncedSeq = this.#writtenSeq;
+      for (const segment of doomed) await this.#context.io.unlink(segment.path);
+      await this.#context.io.syncDir(this.#context.dir);
+    } catch (error) {
+      throw this.#context.fail(error);
+    }
+    this.#segments.splice(0, count);
+    return count;
+  }
+
+  /** Closes the active segment's file (its errors are of no use after a close). */
+  async close(): Promise<void> {
+    await this.#activeFile.close().catch(() => undefined);
+  }
+}
