@@ -74,8 +74,12 @@ export interface ConsumerInfo {
   evicted: { fromSeq: bigint; toSeq: bigint } | null;
 }
 
-/** What consumers need of the engine. */
-
+/**
+ * A named, durable cursor over the changelog: `read()` gives the durable
+ * records after its read position that its mask and filter select, and
+ * `ack(seq)` makes its progress durable; after a crash it reads again from
+ * its last acknowledgement (at least once).
+ */
 export class Consumer {
   /** The read position: reads deliver records after it. It starts at the cursor, and never passes the durable seq. */
   #position: bigint;
