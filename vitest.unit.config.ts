@@ -23,6 +23,8 @@ export default defineConfig({
       'test/store/full-disk.test.ts',
     ],
     setupFiles: ['test/tiers/unit-guard.ts'],
+    // The fuzzers at a quarter of their default cases (npm test runs 1000, CI 10,000).
+    env: { FANLOG_FUZZ_CASES: process.env.FANLOG_FUZZ_CASES ?? '250' },
     testTimeout: 60_000,
     pool: 'forks',
     // Both cores: files run two at a time (vitest's default leaves one core idle here).
