@@ -8,7 +8,7 @@
  * measured, nothing is timed.
  */
 import { captureCheckpoint, emptyLayout } from '../engine/checkpoint.js';
-import type { Inode } from '../engine/fs/inode.js';
+import type { Inode } from '../engine/model/inode.js';
 import { Engine } from '../fanlog.js';
 import { MemoryIo } from '../journal/memory-io.js';
 import { Prng } from '../journal/prng.js';

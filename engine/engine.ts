@@ -43,7 +43,7 @@ import { type EngineCoreOptions, type EngineParts, type EngineRecovery, openPart
 import { FailStopStore } from './fail-stop-store.js';
 import type { FanlogFs, FsHost } from './fs/fs.js';
 import { MirroredFs } from './fs/fs-mirror.js';
-import type { FsState } from './fs/fs-state.js';
+import type { FsState } from './model/fs-state.js';
 import { Groups } from './notify/group-registry.js';
 import { FAN_ALL_EVENTS, type Mask } from './notify/masks.js';
 import { PermissionBroker, type PendingOperation, type PermissionHost } from './permission/broker.js';

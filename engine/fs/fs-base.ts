@@ -6,10 +6,10 @@
  * concern. See fs.ts for the three steps every operation runs in.
  */
 
-import type { FsState } from './fs-state.js';
-import { fidOf, type Inode, statOf } from './inode.js';
+import type { FsState } from '../model/fs-state.js';
+import { fidOf, type Inode, statOf } from '../model/inode.js';
 import { FAN_ONDIR, type Mask } from '../notify/masks.js';
-import { fsError, parsePath, type Resolved, resolve } from './paths.js';
+import { fsError, parsePath, type Resolved, resolve } from '../model/paths.js';
 import type { EngineRecord, EventFields, EventRecord, Fid, OpFields, OpName, OpRecord } from '../record/record.js';
 import { checkInteger, checkOptions } from '../../validate.js';
 import { checkId } from './limits.js';

@@ -7,9 +7,9 @@
  * whose caller died through the same broker and the same `perform`.
  */
 
-import { fidOf, type Inode } from './inode.js';
+import { fidOf, type Inode } from '../model/inode.js';
 import { FAN_ACCESS, FAN_CREATE, FAN_MODIFY, FAN_ACCESS_PERM, FAN_OPEN, FAN_OPEN_EXEC, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_TRUNCATE } from '../notify/masks.js';
-import { fsError, parsePath, resolve } from './paths.js';
+import { fsError, parsePath, resolve } from '../model/paths.js';
 import type { EngineRecord, Fid, Range } from '../record/record.js';
 import { checkBoolean, checkOneOf, checkOptions } from '../../validate.js';
 import { checkByteRange, checkBytes, checkMode } from './limits.js';

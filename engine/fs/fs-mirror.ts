@@ -27,10 +27,10 @@
  * Unicode is EINVAL. The mirror reports such a path as a problem; the
  * engine records nothing of it.
  */
-import { fidOf } from './inode.js';
+import { fidOf } from '../model/inode.js';
 import { FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_MODIFY, FAN_SYMLINK, FAN_TRUNCATE, type Mask } from '../notify/masks.js';
 import type { Attrs, EventRecord, Fid, Stat } from '../record/record.js';
-import { fsError } from './paths.js';
+import { fsError } from '../model/paths.js';
 import type { Context } from './fs-base.js';
 import { FanlogFs } from './fs.js';
 import { checkBytes, checkId, checkMode, checkTime } from './limits.js';

@@ -6,8 +6,8 @@
  * listxattr raise none); they take a process context only for its checks.
  */
 import { FanlogError } from '../../errors.js';
-import { type Inode, statOf } from './inode.js';
-import { fsError, NAME_BYTES_MAX, type Resolved } from './paths.js';
+import { type Inode, statOf } from '../model/inode.js';
+import { fsError, NAME_BYTES_MAX, type Resolved } from '../model/paths.js';
 import type { Range, Stat } from '../record/record.js';
 import type { ProcessContext } from './fs-base.js';
 import { FsContent } from './fs-content.js';

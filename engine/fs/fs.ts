@@ -30,9 +30,9 @@
  * name goes while it is open stays as an orphan until its final close, as
  * in Linux (fs-state.ts).
  */
-import { fidOf, type Inode } from './inode.js';
+import { fidOf, type Inode } from '../model/inode.js';
 import { FAN_ATTRIB, FAN_CLOSE_NOWRITE, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_HSM, FAN_LINK, FAN_MOVE_SELF, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_PRE_MODIFY, FAN_RENAME, FAN_SYMLINK, FAN_XATTR } from '../notify/masks.js';
-import { fsError, parsePath, PATH_BYTES_MAX, type Resolved, resolve } from './paths.js';
+import { fsError, parsePath, PATH_BYTES_MAX, type Resolved, resolve } from '../model/paths.js';
 import type { Attrs, EngineRecord, Range } from '../record/record.js';
 import { checkBoolean, checkInteger, checkOptions } from '../../validate.js';
 import { checkByteRange, checkBytes, checkId, checkMode, checkTime } from './limits.js';

@@ -32,8 +32,8 @@
  */
 import assert from 'node:assert/strict';
 import { FanlogError } from '../../errors.js';
-import type { FsState } from '../fs/fs-state.js';
-import { fidOf, statOf } from '../fs/inode.js';
+import type { FsState } from '../model/fs-state.js';
+import { fidOf, statOf } from '../model/inode.js';
 import { FAN_ALLOW, FAN_ONDIR } from '../notify/masks.js';
 import type { EngineRecord, RequestEvent, RequestRecord } from '../record/record.js';
 import { type Intent, intentFields, intentOf, type IntentOp, type IntentStep } from './intent.js';

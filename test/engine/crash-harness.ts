@@ -24,7 +24,7 @@
  * head. It needs no model of POSIX to tell a right recovery from a wrong one.
  */
 import { decodeRecord, Engine, type EngineOptions, MemoryIo, Prng, type CrashMode } from '../../index.js';
-import { FsState } from '../../engine/fs/fs-state.js';
+import { FsState } from '../../engine/model/fs-state.js';
 
 export interface EngineCrashCase {
   seed: number;

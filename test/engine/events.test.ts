@@ -37,7 +37,7 @@ import {
   type MarkOptions,
   type QueuedEvent,
 } from '../../index.js';
-import { FsState } from '../../engine/fs/fs-state.js';
+import { FsState } from '../../engine/model/fs-state.js';
 import { rejection } from '../helpers.js';
 
 const ALL = FAN_ACCESS | FAN_MODIFY | FAN_ATTRIB | FAN_CLOSE_WRITE | FAN_CLOSE_NOWRITE | FAN_OPEN | FAN_OPEN_EXEC |

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decodeRecord, Engine, MemoryIo } from '../../index.js';
-import { FsState } from '../../engine/fs/fs-state.js';
+import { FsState } from '../../engine/model/fs-state.js';
 import { scanRecord } from '../../engine/record/bytes.js';
 import { OpCursor } from '../../engine/record/op-cursor.js';
 import { OP_NAMES } from '../../engine/record/record.js';

@@ -15,7 +15,7 @@
  */
 import { expect, it } from 'vitest';
 import { decodeRecord, Engine, type EngineOptions, FanlogError, MemoryIo, Prng } from '../../index.js';
-import { FsState } from '../../engine/fs/fs-state.js';
+import { FsState } from '../../engine/model/fs-state.js';
 import { recover } from '../../journal/recovery.js';
 import { damageSegments } from '../fuzz-damage.js';
 

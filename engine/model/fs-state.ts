@@ -22,17 +22,7 @@
  */
 import assert from 'node:assert/strict';
 import { type Inode, newInode, ROOT_INO } from './inode.js';
-import type { Fid, OpName, RecordFields, RecordKind } from '../record/record.js';
-
-/**
- * What `apply` reads of an op record: a decoded record (the live path), or
- * an OpCursor over its bytes (replay). `apply` reads each fid, range and
- * attrs object once and keeps none of them (it copies the numbers), since
- * a cursor refills its own on the next access.
- */
-export type OpSource = { readonly kind: RecordKind; readonly op: OpName; readonly time: bigint } & Partial<
-  Pick<RecordFields, 'fid' | 'parentFid' | 'oldParentFid' | 'name' | 'oldName' | 'range' | 'attrs' | 'xattr' | 'value' | 'target' | 'offline' | 'orphan'>
->;
+import type { Fid, OpName, OpSource } from '../record/record.js';
 
 export class FsState {
   readonly inodes = new Map<number, Inode>();
