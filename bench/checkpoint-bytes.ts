@@ -8,7 +8,7 @@
  * measured, nothing is timed.
  */
 import { captureCheckpoint, emptyLayout } from '../engine/checkpoint.js';
-import type { Inode } from '../engine/fs/inode.js';
+import type { Inode } from '../engine/model/inode.js';
 import { Engine } from '../fanlog.js';
 import { MemoryIo } from '../journal/memory-io.js';
 import { Prng } from '../journal/prng.js';
@@ -16,7 +16,7 @@ import { Prng } from '../journal/prng.js';
 const FILES = 100_000;
 const DIRS = FILES / 1000;
 
-/** The length of an inode as the version 2 layout stored it (engine/fs/inode.ts). */
+/** The length of an inode as the version 2 layout stored it (engine/model/inode.ts). */
 function jsonBytes(inode: Inode): number {
   const plain = {
     v: 1,

@@ -32,7 +32,7 @@ import path from 'node:path';
 import { captureCheckpoint, checkpointBound, emptyLayout, type LoadedCheckpoint, loadCheckpoint } from '../engine/checkpoint.js';
 import { holdsEngine, readMarker, writeMarker } from '../engine/engine-dir.js';
 import { highWaterOp } from '../engine/fail-stop-store.js';
-import { FsState } from '../engine/fs/fs-state.js';
+import { FsState } from '../engine/model/fs-state.js';
 import { CONSUMER_CATALOG_KEY, CONSUMER_PREFIX, GROUP_CATALOG_KEY, GROUP_PREFIX } from '../store/keys.js';
 import { oldestUnfinishedRequest, replayJournal } from '../engine/replay.js';
 import { FanlogError, type FanlogErrorCode } from '../errors.js';

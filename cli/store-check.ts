@@ -23,8 +23,8 @@ import { decodeConsumer, type StoredConsumer } from '../consumers/consumer.js';
 import { readCheckpointBound } from '../engine/checkpoint.js';
 import { parseHighWater } from '../engine/fail-stop-store.js';
 import { decodeGroup } from '../engine/notify/group-codec.js';
-import { decodeInode } from '../engine/fs/inode.js';
-import { decodeLarge, decodePage, pageOf } from '../engine/fs/inode-pages.js';
+import { decodeInode } from '../engine/model/inode.js';
+import { decodeLarge, decodePage, pageOf } from '../engine/model/inode-pages.js';
 import { checkCatalog, readCatalog } from '../store/catalog.js';
 import type { SealedStore } from '../store/meta-store.js';
 

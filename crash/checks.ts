@@ -26,7 +26,7 @@
  */
 import { decodeRecord } from '../engine/record/codec.js';
 import type { Engine } from '../fanlog.js';
-import { FsState } from '../engine/fs/fs-state.js';
+import { FsState } from '../engine/model/fs-state.js';
 import type { Seq } from '../journal/types.js';
 import { sameBytes } from './history.js';
 import type { Model } from './model.js';

@@ -3,8 +3,7 @@
  * made (they may be gone since), fresh names now and then drawn from all of
  * UTF-16 or from arbitrary bytes, and descriptors it opened.
  */
-import type { ProcessContext } from '../engine/fs/fs-base.js';
-import type { FanlogFs } from '../engine/fs/fs.js';
+import type { FanlogFs, ProcessContext } from '../engine/fs/fs.js';
 import type { Prng } from '../journal/prng.js';
 
 const NAMES = ['a', 'b', 'c'];

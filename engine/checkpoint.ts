@@ -3,10 +3,10 @@
  *
  * Keys (each value sealed with a checksum by the store, store/envelope.ts):
  *   fs/checkpoint            JSON { version: 3, seq, journalId, nextIno, nextGen, inodes, pendingFromSeq? }
- *   fs/page/<page, 16 hex>   up to 16 inodes, binary (fs/inode-pages.ts)
+ *   fs/page/<page, 16 hex>   up to 16 inodes, binary (model/inode-pages.ts)
  *   fs/large/<ino, 16 hex>   an inode too large for its page
  * A header of version 2 (written before pages) has its inodes one per key,
- * as JSON, under fs/inode/<ino, 16 hex> (fs/inode.ts): it is loaded as it
+ * as JSON, under fs/inode/<ino, 16 hex> (model/inode.ts): it is loaded as it
  * is, and the next checkpoint writes every page and deletes those keys in
  * the same commit.
  *
@@ -31,9 +31,9 @@
 import assert from 'node:assert/strict';
 import { FanlogError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';
-import { FsState } from './fs/fs-state.js';
-import { decodeInode, type Inode } from './fs/inode.js';
-import { decodeLarge, decodePage, PAGE_INODES, pageOf, PageWriter } from './fs/inode-pages.js';
+import { FsState } from './model/fs-state.js';
+import { decodeInode, type Inode } from './model/inode.js';
+import { decodeLarge, decodePage, PAGE_INODES, pageOf, PageWriter } from './model/inode-pages.js';
 import { parseVersioned } from '../store/envelope.js';
 import type { MetaOp, SealedStore } from '../store/meta-store.js';
 import { CHECKPOINT_KEY as HEADER_KEY, INODE_PREFIX, inodeKey, LARGE_PREFIX, largeKey, PAGE_PREFIX, pageKey } from '../store/keys.js';

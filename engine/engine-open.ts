@@ -16,7 +16,7 @@ import { metaStoreDir, openMetaStore, type SealedStore, STORE_KINDS, type StoreK
 import { type CheckpointBound, type CheckpointLayout, loadCheckpoint } from './checkpoint.js';
 import { type EngineDirectory, inspectDirectory, writeMarker } from './engine-dir.js';
 import { checkHighWater } from './fail-stop-store.js';
-import type { FsState } from './fs/fs-state.js';
+import type { FsState } from './model/fs-state.js';
 import { FAN_ALL_EVENTS, type Mask } from './notify/masks.js';
 import { type Replayed, replayJournal } from './replay.js';
 import { checkBigint, checkBoolean, checkInteger, checkOneOf } from '../validate.js';

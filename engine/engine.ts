@@ -26,7 +26,13 @@
  *
  * Checkpoints run in the background every `checkpointEveryRecords` records
  * and on close; after one is durable the journal is purged up to the
- * retention bound (`purge`).
+ * retention bound (retention.ts).
+ *
+ * The engine composes its parts rather than inheriting them: the
+ * filesystem (`fs`, a facade over parts that share one context, and
+ * `mirrored`, the mirror's part of it), the permission broker, the groups,
+ * the store and the retention; each gets the engine as the narrow host
+ * interface it declares (FsHost, PermissionHost, GroupHost, RetentionHost).
  *
  * Read only (`readOnly: true`, for inspection): nothing is created, written,
  * repaired, checkpointed or purged; every call that would write is EROFS,
@@ -38,12 +44,12 @@ import type { IoLock } from '../journal/io.js';
 import type { Journal } from '../journal/journal.js';
 import type { StoreKind } from '../store/meta-store.js';
 import type { ChangelogReader, ChangelogSource } from './changelog-source.js';
-import { captureCheckpoint, type CheckpointBound, checkpointBound, type CheckpointLayout } from './checkpoint.js';
+import { captureCheckpoint, checkpointBound, type CheckpointLayout } from './checkpoint.js';
 import { type EngineCoreOptions, type EngineParts, type EngineRecovery, openParts } from './engine-open.js';
 import { FailStopStore } from './fail-stop-store.js';
-import type { FanlogFs, FsHost } from './fs/fs.js';
-import { MirroredFs } from './fs/fs-mirror.js';
-import type { FsState } from './fs/fs-state.js';
+import { FanlogFs, type FsHost } from './fs/fs.js';
+import type { MirroredFs } from './fs/fs-mirror.js';
+import type { FsState } from './model/fs-state.js';
 import { Groups } from './notify/group-registry.js';
 import { FAN_ALL_EVENTS, type Mask } from './notify/masks.js';
 import { PermissionBroker, type PendingOperation, type PermissionHost } from './permission/broker.js';
@@ -51,7 +57,8 @@ import type { Outcome } from './permission/operation.js';
 import type { PermissionGroup } from './permission/request.js';
 import { encodeRecordInto } from './record/codec.js';
 import { opFault, refusal, unencodable } from './record/encodable.js';
-import type { EngineRecord, OpRecord } from './record/record.js';
+import type { EngineRecord } from './record/record.js';
+import { Retention } from './retention.js';
 import { checkBigint, checkBoolean, checkOptions } from '../validate.js';
 
 export { CORE_OPTION_NAMES, type EngineCoreOptions, type EngineParts, type EngineRecovery } from './engine-open.js';
@@ -60,24 +67,20 @@ export type { Intent } from './permission/intent.js';
 export class EngineCore {
   readonly fs: FanlogFs;
   readonly groups: Groups;
-  /** @internal The same filesystem, with the operations a mirror of a real directory makes (fs/fs-mirror.ts). */
+  /** @internal The operations a mirror of a real directory makes on the same filesystem (fs/fs-mirror.ts). */
   readonly mirrored: MirroredFs;
   /** @internal */
   readonly permissions: PermissionBroker;
   /** @internal The MetaStore, through a FailStopStore: a failed store write fails the engine. */
   readonly store: FailStopStore;
-  private failure: FanlogError | null = null;
-  private closed = false;
-  private recordsSinceCheckpoint = 0;
-  private checkpointing: Promise<bigint> | null = null;
-  private purging: Promise<void> | null = null;
-  private purgeAgain = false;
-  /** The durable checkpoint: what it covers and the first record it needs. */
-  private durableCheckpoint: CheckpointBound;
+  #failure: FanlogError | null = null;
+  #closed = false;
+  #recordsSinceCheckpoint = 0;
+  #checkpointing: Promise<bigint> | null = null;
   /** Where the store holds the inodes: what the next checkpoint rewrites or deletes. */
-  private readonly checkpointLayout: CheckpointLayout;
-  /** No record below this is promised to anyone: a purge in flight may be deleting them. */
-  private purgeFloorSeq = 0n;
+  readonly #checkpointLayout: CheckpointLayout;
+  /** The durable checkpoint and the purges it allows (retention.ts). */
+  readonly #retention: Retention;
   /** Readers composed onto the engine (fanlog.ts): consumers. */
   readonly #readers: ChangelogReader[] = [];
   /** What runs on the engine and stops before it closes (a mirror). */
@@ -92,24 +95,34 @@ export class EngineCore {
   readonly readOnly: boolean;
   /** The kind of store the directory records. */
   readonly storeKind: StoreKind;
-  private readonly lock: IoLock | null;
-  private readonly clock: () => bigint;
-  private readonly changelogMask: Mask;
-  private readonly checkpointEveryRecords: number;
+  readonly #lock: IoLock | null;
+  readonly #clock: () => bigint;
+  readonly #changelogMask: Mask;
+  readonly #checkpointEveryRecords: number;
 
   protected constructor(parts: EngineParts) {
     ({ dir: this.dir, journal: this.journal, state: this.state, recovery: this.recovery, readOnly: this.readOnly, storeKind: this.storeKind } = parts);
-    ({ lock: this.lock, clock: this.clock, changelogMask: this.changelogMask, checkpointEveryRecords: this.checkpointEveryRecords } = parts);
-    this.store = new FailStopStore(parts.store, parts.journal, () => this.checkWritable(), (error) => this.fail(error));
+    ({ lock: this.#lock, clock: this.#clock, changelogMask: this.#changelogMask, checkpointEveryRecords: this.#checkpointEveryRecords } = parts);
+    this.store = new FailStopStore(parts.store, parts.journal, () => this.checkWritable(), (error) => this.#fail(error));
     // What the layers need of the engine; checked here rather than declared
     // with `implements`, whose members are internal to the published types.
     const host: FsHost & PermissionHost & ChangelogSource = this;
-    this.fs = this.mirrored = new MirroredFs(host);
+    this.fs = new FanlogFs(host);
+    this.mirrored = this.fs.mirrored;
     this.permissions = new PermissionBroker(host);
     this.groups = new Groups(this);
-    this.durableCheckpoint = parts.checkpoint;
-    this.checkpointLayout = parts.checkpoint.layout;
-    this.recordsSinceCheckpoint = parts.recovery.replayedRecords;
+    this.#retention = new Retention(
+      {
+        journal: this.journal,
+        readers: this.#readers,
+        oldestPendingSeq: () => this.permissions.oldestPendingSeq(),
+        mayPurge: () => !this.readOnly && !this.#closed && !this.failed,
+        fail: (error) => this.#fail(error),
+      },
+      parts.checkpoint,
+    );
+    this.#checkpointLayout = parts.checkpoint.layout;
+    this.#recordsSinceCheckpoint = parts.recovery.replayedRecords;
   }
 
   /** @internal Something that runs on the engine (a mirror): `close()` calls its `stop` first. Returns the call that detaches it. */
@@ -176,9 +189,9 @@ export class EngineCore {
     try {
       await appended;
     } catch (error) {
-      throw this.fail(error);
+      throw this.#fail(error);
     }
-    this.recordsSinceCheckpoint++;
+    this.#recordsSinceCheckpoint++;
     for (const reader of this.#readers) reader.recordsDurable();
     return seq;
   }
@@ -194,20 +207,20 @@ export class EngineCore {
   }
 
   get failed(): boolean {
-    return this.failure !== null || this.journal.failed;
+    return this.#failure !== null || this.journal.failed;
   }
 
   /** @internal The engine's clock (a user's clock is checked: EINVAL when it throws or gives no u64). */
   now(): bigint {
-    return this.clock();
+    return this.#clock();
   }
 
   /** @internal Throws ECLOSED or EFAILED when the engine cannot be used at all. */
   checkUsable(): void {
-    if (this.closed) throw new FanlogError('ECLOSED', `engine ${this.dir} is closed`);
+    if (this.#closed) throw new FanlogError('ECLOSED', `engine ${this.dir} is closed`);
     if (this.failed) {
-      throw new FanlogError('EFAILED', `engine ${this.dir} failed (${this.failure?.message ?? 'journal I/O error'}); reopen it`, {
-        cause: this.failure,
+      throw new FanlogError('EFAILED', `engine ${this.dir} failed (${this.#failure?.message ?? 'journal I/O error'}); reopen it`, {
+        cause: this.#failure,
       });
     }
   }
@@ -218,10 +231,10 @@ export class EngineCore {
     if (this.readOnly) throw new FanlogError('EROFS', `engine ${this.dir} was opened read-only`);
   }
 
-  private fail(error: unknown): FanlogError {
+  #fail(error: unknown): FanlogError {
     const failure = fromIoError(error, this.dir);
-    if (this.failure === null) {
-      this.failure = failure;
+    if (this.#failure === null) {
+      this.#failure = failure;
       // Whatever failed (the journal or the store), the journal stops too: no write or sync after a failure.
       this.journal.halt(failure);
       // Nobody can answer now: waiting operations end; their requests stay in
@@ -245,7 +258,8 @@ export class EngineCore {
     this.checkWritable();
     if (op !== null) {
       // Messages are built only on failure: this runs for every operation.
-      if (opFault(op as OpRecord) !== null) assert.fail(`an op record the codec cannot hold reached commit (${op.op}: ${unencodable(op)}): its entry point must refuse it`);
+      if (op.kind !== 'op') assert.fail(`commit takes an op record, not a ${op.kind}`);
+      if (opFault(op) !== null) assert.fail(`an op record the codec cannot hold reached commit (${op.op}: ${unencodable(op)}): its entry point must refuse it`);
       this.state.apply(op);
     }
     const events = buildEvents();
@@ -254,7 +268,7 @@ export class EngineCore {
     // For each event, its index in the entry, or -1 when the changelog mask leaves it out.
     const positions: number[] = [];
     for (const event of events) {
-      if (((event.mask ?? 0n) & this.changelogMask & FAN_ALL_EVENTS) === 0n) {
+      if (((event.mask ?? 0n) & this.#changelogMask & FAN_ALL_EVENTS) === 0n) {
         positions.push(-1);
       } else {
         positions.push(entry.length);
@@ -269,7 +283,7 @@ export class EngineCore {
     // Each record is encoded straight into the journal's batch buffer.
     const appended = this.journal.appendRecords(entry.length, (out, i) => encodeRecordInto(out, entry[i]!));
     if (this.journal.headSeq === before) {
-      if (op !== null) this.fail(new FanlogError('EFAILED', `the entry of a ${op.op} already applied could not be encoded`));
+      if (op !== null) this.#fail(new FanlogError('EFAILED', `the entry of a ${op.op} already applied could not be encoded`));
       throw await refusal(appended);
     }
     // Seqs were assigned by the call above, in entry order, with nothing between.
@@ -278,7 +292,7 @@ export class EngineCore {
     try {
       await appended;
     } catch (error) {
-      throw this.fail(error);
+      throw this.#fail(error);
     }
     for (const reader of this.#readers) reader.recordsDurable();
     if (this.groups.size > 0) {
@@ -287,8 +301,8 @@ export class EngineCore {
         positions.map((position) => (position < 0 ? undefined : firstSeq + BigInt(position))),
       );
     }
-    this.recordsSinceCheckpoint += entry.length;
-    if (this.recordsSinceCheckpoint >= this.checkpointEveryRecords && this.checkpointing === null) {
+    this.#recordsSinceCheckpoint += entry.length;
+    if (this.#recordsSinceCheckpoint >= this.#checkpointEveryRecords && this.#checkpointing === null) {
       void this.checkpoint().catch(() => undefined);
     }
     return op === null ? entry.length : entry.length - 1;
@@ -300,96 +314,42 @@ export class EngineCore {
    */
   checkpoint(): Promise<bigint> {
     this.checkWritable();
-    if (this.checkpointing !== null) return this.checkpointing.then(() => this.checkpoint());
-    this.checkpointing = this.writeCheckpoint().finally(() => {
-      this.checkpointing = null;
+    if (this.#checkpointing !== null) return this.#checkpointing.then(() => this.checkpoint());
+    this.#checkpointing = this.#writeCheckpoint().finally(() => {
+      this.#checkpointing = null;
     });
-    return this.checkpointing;
+    return this.#checkpointing;
   }
 
-  private async writeCheckpoint(): Promise<bigint> {
+  async #writeCheckpoint(): Promise<bigint> {
     const seq = this.journal.headSeq;
     const pendingFromSeq = this.permissions.oldestPendingSeq();
-    const ops = captureCheckpoint(this.state, seq, this.journal.journalId, pendingFromSeq, this.checkpointLayout);
-    this.recordsSinceCheckpoint = 0;
+    const ops = captureCheckpoint(this.state, seq, this.journal.journalId, pendingFromSeq, this.#checkpointLayout);
+    this.#recordsSinceCheckpoint = 0;
     try {
       await this.journal.sync();
       await this.store.commit(ops);
     } catch (error) {
-      throw this.fail(error);
+      throw this.#fail(error);
     }
-    // Durable now: from here on it, not the previous one, is what recovery starts from.
-    this.durableCheckpoint = checkpointBound(seq, pendingFromSeq);
-    await this.purge();
+    this.#retention.checkpointDurable(checkpointBound(seq, pendingFromSeq));
+    await this.#retention.purge();
     return seq;
   }
 
-  /**
-   * The retention bound (invariant 8): the last seq no reader needs, the
-   * minimum over what the durable checkpoint needs (from its oldest pending
-   * request, or after its seq), the oldest unfinished guarded operation, and
-   * every reader's cursor (consumers not evicted).
-   */
-  private retentionBound(): bigint {
-    let through = this.durableCheckpoint.needsFromSeq - 1n;
-    const pending = this.permissions.oldestPendingSeq();
-    if (pending !== undefined && pending - 1n < through) through = pending - 1n;
-    for (const reader of this.#readers) {
-      const cursor = reader.lowestCursor();
-      if (cursor !== undefined && cursor < through) through = cursor;
-    }
-    return through;
-  }
-
-  /**
-   * Purges the journal up to the retention bound. One purge runs at a time;
-   * a call while one runs makes it run once more after, with the bound as
-   * it is then. Resolves when the purge it asked for is durable.
-   */
-  private purge(): Promise<void> {
-    if (this.readOnly || this.closed || this.failed) return Promise.resolve();
-    if (this.purging !== null) {
-      this.purgeAgain = true;
-      return this.purging;
-    }
-    // The loop starts in a later microtask, so that `purging` is set before it can end.
-    this.purging = Promise.resolve().then(async () => {
-      try {
-        do {
-          this.purgeAgain = false;
-          const through = this.retentionBound();
-          if (through <= 0n) continue;
-          if (through + 1n > this.purgeFloorSeq) this.purgeFloorSeq = through + 1n;
-          try {
-            await this.journal.purge(through);
-          } catch (error) {
-            throw this.fail(error);
-          }
-        } while (this.purgeAgain && !this.closed && !this.failed);
-      } finally {
-        this.purging = null;
-      }
-    });
-    return this.purging;
-  }
-
-  /** @internal A reader's cursor moved or a reader left: purge further in the background. */
+  /** @internal A reader's cursor moved or a reader left: purge further in the background (retention.ts). */
   retentionMoved(): void {
-    void this.purge().catch(() => undefined);
+    void this.#retention.purge().catch(() => undefined);
   }
 
-  /**
-   * The oldest record the engine can still promise a new reader: the
-   * journal's first, or past what a purge in flight may be deleting.
-   * @internal
-   */
+  /** @internal The oldest record the engine can still promise a new reader (retention.ts). */
   get retainedFromSeq(): bigint {
-    return this.journal.firstSeq > this.purgeFloorSeq ? this.journal.firstSeq : this.purgeFloorSeq;
+    return this.#retention.retainedFromSeq;
   }
 
   /** The seq of the latest durable checkpoint (0n: none yet). */
   get checkpointSeq(): bigint {
-    return this.durableCheckpoint.seq;
+    return this.#retention.checkpointSeq;
   }
 
   /**
@@ -401,16 +361,16 @@ export class EngineCore {
   async close(options?: { checkpoint?: boolean }): Promise<void> {
     const { checkpoint = true } = checkOptions<{ checkpoint: boolean }>('options', options, ['checkpoint']);
     checkBoolean('checkpoint', checkpoint);
-    if (this.closed) return;
+    if (this.#closed) return;
     try {
       for (const stop of [...this.#attached]) await stop().catch(() => undefined);
       await this.groups.idle();
       for (const reader of this.#readers) await reader.idle();
-      await this.checkpointing?.catch(() => undefined);
-      await this.purging?.catch(() => undefined);
+      await this.#checkpointing?.catch(() => undefined);
+      await this.#retention.idle();
       if (checkpoint && !this.failed && !this.readOnly && this.state.dirty.size > 0) await this.checkpoint().catch(() => undefined);
     } finally {
-      this.closed = true;
+      this.#closed = true;
       // Waiting operations end here; their requests stay undecided in the
       // journal and are asked again when the engine next opens.
       this.permissions.abandonAll(new FanlogError('ECLOSED', `engine ${this.dir} closed while the operation waited for permission`));
@@ -418,7 +378,7 @@ export class EngineCore {
       for (const reader of this.#readers) reader.close();
       await this.store.close().catch(() => undefined);
       await this.journal.close();
-      await this.lock?.release().catch(() => undefined);
+      await this.#lock?.release().catch(() => undefined);
     }
   }
 }

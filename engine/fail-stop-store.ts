@@ -31,40 +31,45 @@ export interface EngineStore {
 }
 
 export class FailStopStore implements EngineStore {
-  constructor(
-    private readonly inner: SealedStore,
-    private readonly journal: Journal,
-    private readonly checkWritable: () => void,
-    private readonly fail: (error: unknown) => Error,
-  ) {}
+  readonly #inner: SealedStore;
+  readonly #journal: Journal;
+  readonly #checkWritable: () => void;
+  readonly #fail: (error: unknown) => Error;
+
+  constructor(inner: SealedStore, journal: Journal, checkWritable: () => void, fail: (error: unknown) => Error) {
+    this.#inner = inner;
+    this.#journal = journal;
+    this.#checkWritable = checkWritable;
+    this.#fail = fail;
+  }
 
   get(key: string): Promise<Uint8Array | undefined> {
-    return this.inner.get(key);
+    return this.#inner.get(key);
   }
 
   scan(prefix: string): AsyncIterable<[key: string, value: Uint8Array]> {
-    return this.inner.scan(prefix);
+    return this.#inner.scan(prefix);
   }
 
   check(prefix: string): AsyncIterable<CheckedEntry> {
-    return this.inner.check(prefix);
+    return this.#inner.check(prefix);
   }
 
   corrupt(key: string, what: string): Error {
-    return this.inner.corrupt(key, what);
+    return this.#inner.corrupt(key, what);
   }
 
   async commit(ops: readonly MetaOp[]): Promise<void> {
-    this.checkWritable();
+    this.#checkWritable();
     try {
-      await this.inner.commit([...ops, highWaterOp(this.journal)]);
+      await this.#inner.commit([...ops, highWaterOp(this.#journal)]);
     } catch (error) {
-      throw this.fail(error);
+      throw this.#fail(error);
     }
   }
 
   close(): Promise<void> {
-    return this.inner.close();
+    return this.#inner.close();
   }
 }
 

@@ -17,7 +17,7 @@ import { bigVarintAt, fieldAt, kindAt, scanRecord, varintAt } from './record/byt
 import { decodeScanned } from './record/codec.js';
 import { TAG } from './record/fields.js';
 import { OpCursor } from './record/op-cursor.js';
-import type { FsState } from './fs/fs-state.js';
+import type { FsState } from './model/fs-state.js';
 import { isAllowed } from './permission/rules.js';
 import type { RequestRecord } from './record/record.js';
 

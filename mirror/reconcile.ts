@@ -45,7 +45,7 @@
  * journal's fdatasyncs; a reconcile resolves once all are durable.
  */
 import type { EngineCore } from '../engine/engine.js';
-import type { Inode } from '../engine/fs/inode.js';
+import type { Inode } from '../engine/model/inode.js';
 import type { Fid } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
 import { type DiskEntry, isUnmirrorable, type Listing, lstatEntry } from './disk.js';

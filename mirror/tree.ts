@@ -4,8 +4,8 @@
  * reconcile (reconcile.ts), straight on the engine's state, which only
  * engine operations change.
  */
-import type { FsState } from '../engine/fs/fs-state.js';
-import type { Inode } from '../engine/fs/inode.js';
+import type { FsState } from '../engine/model/fs-state.js';
+import type { Inode } from '../engine/model/inode.js';
 
 export const join = (dir: string, name: string): string => (dir === '' ? name : `${dir}/${name}`);
 

@@ -11,9 +11,9 @@
  *   fs/checkpoint           checkpoint header: seq, journalId, counters,    engine/checkpoint.ts
  *                           oldest pending request, inode count (JSON 3;
  *                           2 is read)
- *   fs/page/<page, 16 hex>  a page of up to 16 inodes (binary, format 1)    engine/fs/inode-pages.ts
- *   fs/large/<ino, 16 hex>  one inode too large for a page (binary, 1)      engine/fs/inode-pages.ts
- *   fs/inode/<ino, 16 hex>  one inode (JSON, `v: 1`): checkpoint header 2,  engine/fs/inode.ts
+ *   fs/page/<page, 16 hex>  a page of up to 16 inodes (binary, format 1)    engine/model/inode-pages.ts
+ *   fs/large/<ino, 16 hex>  one inode too large for a page (binary, 1)      engine/model/inode-pages.ts
+ *   fs/inode/<ino, 16 hex>  one inode (JSON, `v: 1`): checkpoint header 2,  engine/model/inode.ts
  *                           read, and deleted by the next checkpoint
  *   group/<name>            a group's settings and marks (JSON 1)           engine/notify/group-codec.ts
  *   catalog/group           the names of every group (JSON 1)               store/catalog.ts

@@ -1,199 +1,154 @@
 /**
- * FsContent: the operations on file content that permission events guard
- * (open, read, write, page faults) and the descriptors they use, on top of
- * FsBase. A guarded operation is described as an Intent and run by the
- * permission broker (permission/broker.ts), which asks and then calls
- * `perform` against the state as it is then; recovery runs an operation
- * whose caller died through the same broker and the same `perform`.
+ * FsContent: the calls on file content and the descriptors they use: open,
+ * read, write, page faults, truncate and close, and the HSM's fill and
+ * release of offline ranges. The guarded ones (all but close and the HSM's)
+ * check their arguments here and describe themselves as an intent with the
+ * permission events they raise, in order; fs-guarded.ts asks and performs.
  */
 
-import { fidOf, type Inode } from './inode.js';
-import { FAN_ACCESS, FAN_CREATE, FAN_MODIFY, FAN_ACCESS_PERM, FAN_OPEN, FAN_OPEN_EXEC, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_TRUNCATE } from '../notify/masks.js';
-import { fsError, parsePath, resolve } from './paths.js';
-import type { EngineRecord, Fid, Range } from '../record/record.js';
-import { checkBoolean, checkOneOf, checkOptions } from '../../validate.js';
+import { FAN_ACCESS_PERM, FAN_CLOSE_NOWRITE, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE_SELF, FAN_HSM, FAN_OPEN, FAN_OPEN_EXEC, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY } from '../notify/masks.js';
+import { fidOf } from '../model/inode.js';
+import { fsError, parsePath, resolve } from '../model/paths.js';
+import type { EngineRecord, Fid, IntentStep, Range } from '../record/record.js';
+import { checkBoolean, checkInteger, checkOneOf, checkOptions } from '../../validate.js';
+import { type FsContext, type OpenFlags, PAGE_BYTES, type ProcessContext } from './fs-context.js';
+import { type FsGuarded, intentFor } from './fs-guarded.js';
+import { event, opRecord, selfEvent, whereOf } from './fs-records.js';
 import { checkByteRange, checkBytes, checkMode } from './limits.js';
-import type { Intent, IntentArgs } from '../permission/intent.js';
 
-import { type Context, FsBase, type OpenFlags, PAGE_BYTES, type ProcessContext } from './fs-base.js';
+/** What `open` takes besides the path and flags. */
+export interface OpenOptions {
+  exec?: boolean;
+  create?: boolean;
+  truncate?: boolean;
+  mode?: number;
+}
 
-export abstract class FsContent extends FsBase {
-  // ---- file descriptors -----------------------------------------------------
+export class FsContent {
+  readonly #context: FsContext;
+  readonly #guarded: FsGuarded;
 
-  async open(
-    path: string,
-    flags: OpenFlags,
-    options?: { exec?: boolean; create?: boolean; truncate?: boolean; mode?: number },
-    context?: ProcessContext,
-  ): Promise<number> {
-    const ctx = this.begin(context);
+  constructor(context: FsContext, guarded: FsGuarded) {
+    this.#context = context;
+    this.#guarded = guarded;
+  }
+
+  async open(path: string, flags: OpenFlags, options?: OpenOptions, context?: ProcessContext): Promise<number> {
+    const fs = this.#context;
+    const caller = fs.begin(context);
     checkOneOf('flags', flags, ['r', 'w', 'rw'] as const);
-    const opts = checkOptions<{ exec: boolean; create: boolean; truncate: boolean; mode: number }>('options', options, [
-      'exec',
-      'create',
-      'truncate',
-      'mode',
-    ]);
+    const opts = checkOptions<Required<OpenOptions>>('options', options, ['exec', 'create', 'truncate', 'mode']);
     const exec = checkBoolean('exec', opts.exec ?? false);
     const create = checkBoolean('create', opts.create ?? false);
     const truncate = checkBoolean('truncate', opts.truncate ?? false);
     const mode = checkMode('mode', opts.mode ?? 0o644);
     const writable = flags !== 'r';
-    const at = resolve(this.state, parsePath(path), true);
-    const where = this.where(at);
+    const at = resolve(fs.state, parsePath(path), true);
+    const where = whereOf(at);
     const existing = at.inode;
     if (existing === undefined && !create) throw fsError('ENOENT', `no such file or directory: '${at.path}'`);
     if (existing?.type === 'dir' && (writable || exec)) throw fsError('EISDIR', `'${at.path}' is a directory`);
     let fid: Fid;
     if (existing === undefined) {
       // A new file: nobody can have marked it yet, so no permission event guards its creation.
-      fid = this.state.allocateFid();
-      const op = this.opRecord(ctx, 'create', { parentFid: fidOf(at.parent), name: at.name, fid, attrs: { mode, uid: ctx.uid, gid: ctx.gid, size: 0 } });
-      await this.host.commit(op, () => {
-        const inode = this.state.byFid(fid)!;
-        return [this.event(ctx, 'open', FAN_CREATE, inode, where), this.event(ctx, 'open', exec ? FAN_OPEN | FAN_OPEN_EXEC : FAN_OPEN, inode, where)];
+      fid = fs.state.allocateFid();
+      const op = opRecord(caller, 'create', { parentFid: fidOf(at.parent), name: at.name, fid, attrs: { mode, uid: caller.uid, gid: caller.gid, size: 0 } });
+      await fs.host.commit(op, () => {
+        const inode = fs.state.byFid(fid)!;
+        return [event(caller, 'open', FAN_CREATE, inode, where), event(caller, 'open', exec ? FAN_OPEN | FAN_OPEN_EXEC : FAN_OPEN, inode, where)];
       });
     } else {
       fid = fidOf(existing);
-      const steps: { mask: bigint; range?: Range }[] = [{ mask: exec ? FAN_OPEN_EXEC_PERM : FAN_OPEN_PERM }];
+      const steps: IntentStep[] = [{ mask: exec ? FAN_OPEN_EXEC_PERM : FAN_OPEN_PERM }];
       steps.push({ mask: writable ? FAN_PRE_MODIFY : FAN_PRE_ACCESS, range: { offset: 0, count: 0 } });
-      await this.guarded(this.intent(ctx, { op: 'open', flags, exec, truncate }, existing, where, steps));
+      await this.#guarded.open(intentFor(caller, { op: 'open', flags, exec, truncate }, existing, where, steps));
     }
-    const fd = this.nextFd++;
-    this.files.set(fd, { fid, path: where.path, parentFid: where.parentFid, name: where.name, readable: flags !== 'w', writable });
-    return fd;
+    return fs.addFile({ fid, path: where.path, parentFid: where.parentFid, name: where.name, readable: flags !== 'w', writable });
   }
 
   async read(fd: number, offset: number, length: number, context?: ProcessContext): Promise<number> {
-    const ctx = this.begin(context);
+    const caller = this.#context.begin(context);
     checkByteRange('offset', offset, 'length', length);
-    const open = this.file(fd);
+    const open = this.#context.file(fd);
     if (!open.readable) throw fsError('EBADF', `fd ${fd} is not open for reading`);
     if (open.inode.type === 'dir') throw fsError('EISDIR', `'${open.path}' is a directory`);
     const count = Math.max(0, Math.min(length, open.inode.size - offset));
-    const steps: { mask: bigint; range?: Range }[] = [{ mask: FAN_ACCESS_PERM }];
+    const steps: IntentStep[] = [{ mask: FAN_ACCESS_PERM }];
     if (count > 0) steps.push({ mask: FAN_PRE_ACCESS, range: { offset, count } });
-    return (await this.guarded(this.intent(ctx, { op: 'read', offset, length }, open.inode, open, steps))) as number;
+    // Awaited, not returned: the call settles in the same microtask turn as it always has.
+    return await this.#guarded.read(intentFor(caller, { op: 'read', offset, length }, open.inode, open, steps));
   }
 
   async write(fd: number, offset: number, length: number, context?: ProcessContext): Promise<number> {
-    const ctx = this.begin(context);
+    const caller = this.#context.begin(context);
     checkByteRange('offset', offset, 'length', length);
-    const open = this.file(fd);
+    const open = this.#context.file(fd);
     if (!open.writable) throw fsError('EBADF', `fd ${fd} is not open for writing`);
     if (length === 0) return 0;
     const steps = [{ mask: FAN_PRE_MODIFY, range: { offset, count: length } }];
-    return (await this.guarded(this.intent(ctx, { op: 'write', offset, length }, open.inode, open, steps))) as number;
+    return await this.#guarded.write(intentFor(caller, { op: 'write', offset, length }, open.inode, open, steps));
   }
 
-  /** A page fault on the 4096-byte page holding `offset`: raises only the pre-content event for the page. */
   async fault(fd: number, offset: number, options?: { write?: boolean }, context?: ProcessContext): Promise<Range> {
-    const ctx = this.begin(context);
+    const caller = this.#context.begin(context);
     checkBytes('offset', offset);
     const { write = false } = checkOptions<{ write: boolean }>('options', options, ['write']);
     checkBoolean('write', write);
-    const open = this.file(fd);
+    const open = this.#context.file(fd);
     if (write && !open.writable) throw fsError('EBADF', `fd ${fd} is not open for writing`);
     if (offset >= open.inode.size) throw fsError('EINVAL', `offset ${offset} is beyond the end of '${open.path}'`);
     const page: Range = { offset: offset - (offset % PAGE_BYTES), count: PAGE_BYTES };
     const steps = [{ mask: write ? FAN_PRE_MODIFY : FAN_PRE_ACCESS, range: page }];
-    return (await this.guarded(this.intent(ctx, { op: 'fault', offset, write }, open.inode, open, steps))) as Range;
+    return await this.#guarded.fault(intentFor(caller, { op: 'fault', offset, write }, open.inode, open, steps));
   }
 
-  // ---- guarded operations ---------------------------------------------------
-
-  /** @internal Completes `args` (a fresh object of the caller's) into the intent: no copy. */
-  protected intent(
-    ctx: Context,
-    args: IntentArgs,
-    inode: Inode,
-    where: { parentFid: Fid; name: string; path: string },
-    steps: { mask: bigint; range?: Range }[],
-  ): Intent {
-    // Pre-content events apply to regular files and directories only.
-    const contentful = inode.type === 'file' || inode.type === 'dir';
-    const applicable = contentful ? steps : steps.filter((step) => (step.mask & (FAN_PRE_ACCESS | FAN_PRE_MODIFY)) === 0n);
-    const intent = args as Intent;
-    intent.fid = fidOf(inode);
-    intent.path = where.path;
-    intent.parentFid = where.parentFid;
-    intent.name = where.name;
-    intent.pid = ctx.pid;
-    intent.tid = ctx.tid;
-    intent.uid = ctx.uid;
-    intent.gid = ctx.gid;
-    intent.steps = applicable;
-    return intent;
+  async truncate(path: string, size: number, context?: ProcessContext): Promise<void> {
+    const caller = this.#context.begin(context);
+    checkBytes('size', size);
+    const at = this.#context.existing(path, true);
+    if (at.inode.type === 'dir') throw fsError('EISDIR', `'${at.path}' is a directory`);
+    const range: Range = { offset: Math.min(at.inode.size, size), count: Math.abs(at.inode.size - size) };
+    await this.#guarded.truncate(intentFor(caller, { op: 'truncate', size }, at.inode, whereOf(at), [{ mask: FAN_PRE_MODIFY, range }]));
   }
 
   /**
-   * Runs a guarded operation through the broker: it asks, then performs.
-   * With nobody to ask it performs at once, so the operation is applied and
-   * appended within the call, as every other one.
-   * @internal
+   * CLOSE_WRITE or CLOSE_NOWRITE. The final close of an orphan (an object
+   * that lost its last name while open) also releases it: a `release` op,
+   * and DELETE_SELF on the object alone.
    */
-  protected guarded(intent: Intent): Promise<unknown> {
-    return this.host.permissions.run(intent, (allowed, operationSeq) => this.perform(allowed, operationSeq));
-  }
-
-  /**
-   * Performs a guarded operation whose permissions were granted, against
-   * the state as it is now: the live path, and recovery for an operation
-   * whose caller died while it waited. `operationSeq` (the seq of its first
-   * request, if it asked any) tags the entry: recovery's sign that it ran.
-   * @internal
-   */
-  async perform(intent: Intent, operationSeq: bigint | undefined): Promise<unknown> {
-    const ctx: Context = { pid: intent.pid, tid: intent.tid, uid: intent.uid, gid: intent.gid ?? 0, time: this.host.now() };
-    // The first record of the operation's entry names the operation.
-    const tag = operationSeq === undefined ? {} : { operationSeq };
-    const inode = this.state.byFid(intent.fid);
-    if (inode === undefined) throw fsError('ENOENT', `'${intent.path}' was deleted while its ${intent.op} waited for permission`);
-    const where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
-    switch (intent.op) {
-      case 'open': {
-        const writable = intent.flags !== 'r';
-        const op = intent.truncate && writable && inode.type === 'file'
-          ? this.opRecord(ctx, 'truncate', { fid: intent.fid, attrs: { size: 0 }, range: { offset: 0, count: inode.size }, ...tag })
-          : null;
-        await this.host.commit(op, () => {
-          const events: EngineRecord[] = [];
-          if (op !== null) events.push(this.event(ctx, 'open', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range: op.range! }));
-          events.push(this.event(ctx, 'open', intent.exec ? FAN_OPEN | FAN_OPEN_EXEC : FAN_OPEN, inode, where, op === null ? tag : {}));
-          return events;
-        });
-        return undefined;
-      }
-      case 'read': {
-        const { offset } = intent;
-        const count = Math.max(0, Math.min(intent.length, inode.size - offset));
-        if (count > 0 && inode.offline.intersects(offset, offset + count)) {
-          throw fsError('EIO', `'${intent.path}' bytes ${offset}..${offset + count} are offline`);
-        }
-        if (count > 0) await this.host.commit(null, () => [this.event(ctx, 'read', FAN_ACCESS, inode, where, { range: { offset, count }, ...tag })]);
-        return count;
-      }
-      case 'write': {
-        const range = { offset: intent.offset, count: intent.length };
-        const op = this.opRecord(ctx, 'write', { fid: intent.fid, range, ...tag });
-        await this.host.commit(op, () => [this.event(ctx, 'write', FAN_MODIFY, inode, where, { range })]);
-        return intent.length;
-      }
-      case 'truncate': {
-        const { size } = intent;
-        const range: Range = { offset: Math.min(inode.size, size), count: Math.abs(inode.size - size) };
-        const op = this.opRecord(ctx, 'truncate', { fid: intent.fid, attrs: { size }, range, ...tag });
-        await this.host.commit(op, () => [this.event(ctx, 'truncate', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range })]);
-        return undefined;
-      }
-      case 'fault': {
-        const { offset } = intent;
-        const page: Range = { offset: offset - (offset % PAGE_BYTES), count: PAGE_BYTES };
-        const end = Math.min(inode.size, page.offset + PAGE_BYTES);
-        if (inode.offline.intersects(page.offset, end)) throw fsError('EIO', `'${intent.path}' page at ${page.offset} is offline`);
-        return page;
-      }
+  async close(fd: number, context?: ProcessContext): Promise<void> {
+    const fs = this.#context;
+    const caller = fs.begin(context);
+    const number = checkInteger('fd', fd, 0, Number.MAX_SAFE_INTEGER);
+    const open = fs.files.get(number);
+    if (open === undefined) throw fsError('EBADF', `fd ${number} is not open`);
+    fs.files.delete(number);
+    const inode = fs.state.byFid(open.fid);
+    if (inode === undefined) return;
+    const closeEvent = (): EngineRecord => event(caller, 'close', open.writable ? FAN_CLOSE_WRITE : FAN_CLOSE_NOWRITE, inode, open);
+    if (inode.nlink > 0 || fs.isOpen(open.fid)) {
+      await fs.host.commit(null, () => [closeEvent()]);
+      return;
     }
+    const release = opRecord(caller, 'release', { fid: open.fid });
+    await fs.host.commit(release, () => [closeEvent(), selfEvent(caller, 'release', FAN_DELETE_SELF, inode, open.path)]);
   }
 
+  async hsmFill(path: string, offset: number, length: number, context?: ProcessContext): Promise<void> {
+    const caller = this.#context.begin(context);
+    checkByteRange('offset', offset, 'length', length);
+    const at = this.#context.regularFile(path);
+    const end = Math.min(at.inode.size, offset + length);
+    const range: Range = { offset, count: Math.max(0, end - offset) };
+    const op = opRecord(caller, 'hsmFill', { fid: fidOf(at.inode), range });
+    await this.#context.host.commit(op, () => [event(caller, 'hsmFill', FAN_HSM, at.inode, whereOf(at), { range })]);
+  }
+
+  async hsmRelease(path: string, context?: ProcessContext): Promise<void> {
+    const caller = this.#context.begin(context);
+    const at = this.#context.regularFile(path);
+    const range: Range = { offset: 0, count: at.inode.size };
+    const op = opRecord(caller, 'hsmRelease', { fid: fidOf(at.inode), range });
+    await this.#context.host.commit(op, () => [event(caller, 'hsmRelease', FAN_HSM, at.inode, whereOf(at), { range })]);
+  }
 }

@@ -27,12 +27,13 @@
  * Unicode is EINVAL. The mirror reports such a path as a problem; the
  * engine records nothing of it.
  */
-import { fidOf } from './inode.js';
 import { FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_MODIFY, FAN_SYMLINK, FAN_TRUNCATE, type Mask } from '../notify/masks.js';
+import { fidOf } from '../model/inode.js';
+import { fsError } from '../model/paths.js';
 import type { Attrs, EventRecord, Fid, Stat } from '../record/record.js';
-import { fsError } from './paths.js';
-import type { Context } from './fs-base.js';
-import { FanlogFs } from './fs.js';
+import type { Caller, FsContext } from './fs-context.js';
+import type { FsNamespace } from './fs-namespace.js';
+import { event, opRecord, whereOf } from './fs-records.js';
 import { checkBytes, checkId, checkMode, checkTime } from './limits.js';
 
 export type MirrorType = 'file' | 'dir' | 'symlink';
@@ -54,11 +55,25 @@ function checkFound(path: string, attrs: Partial<MirrorAttrs>, target?: string):
   if (target !== undefined && (typeof target !== 'string' || !target.isWellFormed())) throw fsError('EINVAL', `${path}: the symlink target is not well-formed Unicode`);
 }
 
-export class MirroredFs extends FanlogFs {
-  /** @internal A mirror's context: no process, the engine's time. */
-  private mirrorContext(): Context {
-    this.host.checkUsable();
-    return { pid: 0, tid: 0, uid: 0, gid: 0, time: this.host.now(), source: 'mirror' };
+/**
+ * The mirror's part of the filesystem (`engine.mirrored`): it shares the
+ * filesystem's context, and its link, remove and rename are the
+ * namespace's, made with a mirror's caller.
+ */
+export class MirroredFs {
+  readonly #context: FsContext;
+  readonly #namespace: FsNamespace;
+
+  /** @internal */
+  constructor(context: FsContext, namespace: FsNamespace) {
+    this.#context = context;
+    this.#namespace = namespace;
+  }
+
+  /** A mirror's caller: no process, the engine's time. */
+  #caller(): Caller {
+    this.#context.host.checkUsable();
+    return { pid: 0, tid: 0, uid: 0, gid: 0, time: this.#context.host.now(), source: 'mirror' };
   }
 
   /**
@@ -67,19 +82,19 @@ export class MirroredFs extends FanlogFs {
    * many changes before it waits for them, so that they share fdatasyncs.
    */
   mirrorCreate(path: string, type: MirrorType, attrs: MirrorAttrs, target?: string): { fid: Fid; durable: Promise<void> } {
-    const ctx = this.mirrorContext();
+    const caller = this.#caller();
     checkFound(path, attrs, type === 'symlink' ? (target ?? '') : undefined);
-    const at = this.absent(path);
-    const fid = this.state.allocateFid();
+    const at = this.#context.absent(path);
+    const fid = this.#context.state.allocateFid();
     const op = OP_OF[type];
     const recorded: Attrs = { mode: attrs.mode, uid: attrs.uid, gid: attrs.gid, atime: attrs.atime, mtime: attrs.mtime };
     if (type === 'file') recorded.size = attrs.size;
-    const record = this.opRecord(ctx, op, { parentFid: fidOf(at.parent), name: at.name, fid, attrs: recorded, ...(type === 'symlink' ? { target: target! } : {}) });
-    const committed = this.host.commit(record, () => {
-      const inode = this.state.byFid(fid)!;
-      const where = this.where(at);
-      const events = [this.event(ctx, op, type === 'symlink' ? FAN_CREATE | FAN_SYMLINK : FAN_CREATE, inode, where, type === 'symlink' ? { target: target! } : undefined)];
-      if (type === 'file' && attrs.size > 0) events.push(this.event(ctx, op, FAN_MODIFY, inode, where), this.event(ctx, op, FAN_CLOSE_WRITE, inode, where));
+    const record = opRecord(caller, op, { parentFid: fidOf(at.parent), name: at.name, fid, attrs: recorded, ...(type === 'symlink' ? { target: target! } : {}) });
+    const committed = this.#context.host.commit(record, () => {
+      const inode = this.#context.state.byFid(fid)!;
+      const where = whereOf(at);
+      const events = [event(caller, op, type === 'symlink' ? FAN_CREATE | FAN_SYMLINK : FAN_CREATE, inode, where, type === 'symlink' ? { target: target! } : undefined)];
+      if (type === 'file' && attrs.size > 0) events.push(event(caller, op, FAN_MODIFY, inode, where), event(caller, op, FAN_CLOSE_WRITE, inode, where));
       return events;
     });
     return { fid, durable: committed.then(() => undefined) };
@@ -87,28 +102,28 @@ export class MirroredFs extends FanlogFs {
 
   /** @internal */
   async mirrorLink(existingPath: string, newPath: string): Promise<void> {
-    await this.linkWith(this.mirrorContext(), existingPath, newPath);
+    await this.#namespace.linkAs(this.#caller(), existingPath, newPath);
   }
 
   /** @internal */
   async mirrorRemove(path: string): Promise<void> {
-    const ctx = this.mirrorContext();
-    const at = this.existing(path, false);
+    const caller = this.#caller();
+    const at = this.#context.existing(path, false);
     if (at.name === '') throw fsError('EBUSY', 'cannot remove the root directory');
     if (at.inode.type === 'dir' && at.inode.entries!.size > 0) throw fsError('ENOTEMPTY', `'${at.path}' is not empty`);
-    await this.remove(ctx, at.inode.type === 'dir' ? 'rmdir' : 'unlink', at);
+    await this.#namespace.removeAs(caller, at.inode.type === 'dir' ? 'rmdir' : 'unlink', at);
   }
 
   /** @internal */
   async mirrorRename(from: string, to: string): Promise<void> {
-    await this.renameWith(this.mirrorContext(), from, to);
+    await this.#namespace.renameAs(this.#caller(), from, to);
   }
 
   /** @internal Sets what changed; `content`: the content changed (see the header). Nothing changed: nothing journaled. */
   async mirrorSync(path: string, attrs: Partial<MirrorAttrs>, content: boolean): Promise<void> {
-    const ctx = this.mirrorContext();
+    const caller = this.#caller();
     checkFound(path, attrs);
-    const at = this.existing(path, false);
+    const at = this.#context.existing(path, false);
     const inode = at.inode;
     const changed: Attrs = {};
     if (attrs.mode !== undefined && attrs.mode !== inode.mode) changed.mode = attrs.mode;
@@ -120,16 +135,16 @@ export class MirroredFs extends FanlogFs {
     const modified = inode.type === 'file' && (content || changed.size !== undefined || changed.mtime !== undefined);
     if (!owner && !modified && changed.mtime === undefined) return;
     const shrank = changed.size !== undefined && changed.size < inode.size;
-    const record = this.opRecord(ctx, 'sync', { fid: fidOf(inode), attrs: changed });
-    await this.host.commit(record, () => {
-      const where = this.where(at);
+    const record = opRecord(caller, 'sync', { fid: fidOf(inode), attrs: changed });
+    await this.#context.host.commit(record, () => {
+      const where = whereOf(at);
       const events: EventRecord[] = [];
-      if (owner) events.push(this.event(ctx, 'sync', FAN_ATTRIB, inode, where));
+      if (owner) events.push(event(caller, 'sync', FAN_ATTRIB, inode, where));
       if (modified) {
         const mask: Mask = shrank ? FAN_MODIFY | FAN_TRUNCATE : FAN_MODIFY;
-        events.push(this.event(ctx, 'sync', mask, inode, where), this.event(ctx, 'sync', FAN_CLOSE_WRITE, inode, where));
+        events.push(event(caller, 'sync', mask, inode, where), event(caller, 'sync', FAN_CLOSE_WRITE, inode, where));
       } else if (!owner) {
-        events.push(this.event(ctx, 'sync', FAN_ATTRIB, inode, where)); // a symlink's times
+        events.push(event(caller, 'sync', FAN_ATTRIB, inode, where)); // a symlink's times
       }
       return events;
     });

@@ -16,11 +16,15 @@
  *                               a time before 1970 silently)
  *   mode                        EINVAL unless an integer from 0 to 0o7777
  *   uid, gid                    EINVAL unless an integer from 0 to 2^32 - 1
+ *   xattr name                  EINVAL unless a non-empty, well-formed
+ *                               string without NUL; ENAMETOOLONG past 255
+ *                               bytes
  *
  * Each message names the argument and what it got.
  */
 import { FanlogError, invalid } from '../../errors.js';
 import { checkBigint, checkInteger, FILE_BYTES_MAX, ID_MAX } from '../../validate.js';
+import { fsError, NAME_BYTES_MAX } from '../model/paths.js';
 
 /** The latest time a record holds: 2^63 - 1 ns, in 2262. */
 export const TIME_MAX = 2n ** 63n - 1n;
@@ -60,4 +64,12 @@ export function checkMode(name: string, value: unknown): number {
 
 export function checkId(name: string, value: unknown): number {
   return checkInteger(name, value, 0, ID_MAX);
+}
+
+/** An xattr name as Linux takes one: non-empty, no NUL, at most 255 bytes. */
+export function checkXattrName(name: unknown): void {
+  if (typeof name !== 'string' || name.length === 0 || name.includes('\0') || !name.isWellFormed()) {
+    throw new FanlogError('EINVAL', 'xattr name must be a non-empty, well-formed string without NUL');
+  }
+  if (Buffer.byteLength(name) > NAME_BYTES_MAX) throw fsError('ENAMETOOLONG', 'xattr name is longer than 255 bytes');
 }

@@ -15,11 +15,15 @@ import { checkResponse } from '../permission/rules.js';
 import { checkInteger, checkOptions } from '../../validate.js';
 
 export class EventQueue {
-  private closed = false;
+  #closed = false;
   /** Permission events read through this handle and not answered yet, by event id, in read order. */
-  private readonly unanswered = new Map<number, PermissionRequest>();
+  readonly #unanswered = new Map<number, PermissionRequest>();
 
-  constructor(private readonly group: Group) {}
+  readonly #group: Group;
+
+  constructor(group: Group) {
+    this.#group = group;
+  }
 
   /**
    * Takes up to `max` events, oldest first. With none queued, waits up to
@@ -29,15 +33,15 @@ export class EventQueue {
     const { max = 64, waitMs = 0 } = checkOptions<{ max: number; waitMs: number }>('options', options, ['max', 'waitMs']);
     checkInteger('max', max, 1, 65536);
     checkInteger('waitMs', waitMs, 0, 3_600_000);
-    this.checkOpen();
-    if (this.group.queued === 0 && waitMs > 0) await this.group.waitForEvent(waitMs);
-    if (this.closed) return [];
-    const events = this.group.take(max);
+    this.#checkOpen();
+    if (this.#group.queued === 0 && waitMs > 0) await this.#group.waitForEvent(waitMs);
+    if (this.#closed) return [];
+    const events = this.#group.take(max);
     for (const event of events) {
-      const request = this.group.requestOf(event);
+      const request = this.#group.requestOf(event);
       if (request !== undefined) {
         request.read();
-        this.unanswered.set(event.id, request);
+        this.#unanswered.set(event.id, request);
       }
     }
     return events;
@@ -50,15 +54,15 @@ export class EventQueue {
    * that was answered already.
    */
   async respond(eventId: number, response: number): Promise<void> {
-    this.checkOpen();
+    this.#checkOpen();
     checkInteger('eventId', eventId, 0, Number.MAX_SAFE_INTEGER);
-    const checked = checkResponse(response, this.group.groupClass);
-    const request = this.unanswered.get(eventId);
+    const checked = checkResponse(response, this.#group.groupClass);
+    const request = this.#unanswered.get(eventId);
     if (request === undefined || request.state !== 'read') {
-      throw new FanlogError('ENOENT', `group '${this.group.name}' has no unanswered permission event ${eventId} read by this queue`);
+      throw new FanlogError('ENOENT', `group '${this.#group.name}' has no unanswered permission event ${eventId} read by this queue`);
     }
-    this.unanswered.delete(eventId);
-    await this.group.answer(request, checked);
+    this.#unanswered.delete(eventId);
+    await this.#group.answer(request, checked);
   }
 
   /**
@@ -67,14 +71,14 @@ export class EventQueue {
    * event of the group is allowed (otherwise). Resolves when that is done.
    */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    const unanswered = [...this.unanswered.values()].filter((request) => request.state === 'read');
-    this.unanswered.clear();
-    await this.group.released(this, unanswered);
+    if (this.#closed) return;
+    this.#closed = true;
+    const unanswered = [...this.#unanswered.values()].filter((request) => request.state === 'read');
+    this.#unanswered.clear();
+    await this.#group.released(this, unanswered);
   }
 
-  private checkOpen(): void {
-    if (this.closed) throw new FanlogError('ECLOSED', `this queue of group '${this.group.name}' is closed`);
+  #checkOpen(): void {
+    if (this.#closed) throw new FanlogError('ECLOSED', `this queue of group '${this.#group.name}' is closed`);
   }
 }

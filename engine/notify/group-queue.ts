@@ -69,24 +69,28 @@ function mergeKeyOf(event: AnyRecordFields, dirent: boolean): string {
 }
 
 export class GroupQueue {
-  private queue: Entry[] = [];
+  #queue: Entry[] = [];
   /** Queued events taken out of the queue before they were read (a timeout answered them): skipped when reading. */
-  private readonly dropped = new Set<Entry>();
+  readonly #dropped = new Set<Entry>();
   /** Unread notification events that a new one may merge into, by merge key. */
-  private readonly mergeable = new Map<string, Entry>();
+  readonly #mergeable = new Map<string, Entry>();
   /** Permission requests behind queued events, by event id, and the queued event of each request. */
-  private readonly requests = new Map<number, PermissionRequest>();
-  private readonly queuedEventOf = new Map<PermissionRequest, Entry>();
-  private notificationsQueued = 0;
-  private overflowQueued = false;
-  private readonly waiters = new Waiters();
-  private nextId = 1;
+  readonly #requests = new Map<number, PermissionRequest>();
+  readonly #queuedEventOf = new Map<PermissionRequest, Entry>();
+  #notificationsQueued = 0;
+  #overflowQueued = false;
+  readonly #waiters = new Waiters();
+  #nextId = 1;
 
-  constructor(private readonly queueEventsMax: number) {}
+  readonly #queueEventsMax: number;
+
+  constructor(queueEventsMax: number) {
+    this.#queueEventsMax = queueEventsMax;
+  }
 
   /** Events that a read would return now. */
   get size(): number {
-    return this.queue.length - this.dropped.size;
+    return this.#queue.length - this.#dropped.size;
   }
 
   /** Queues permission requests in the order given, at the tail or (all of them, ahead of the rest) at the head. */
@@ -94,33 +98,33 @@ export class GroupQueue {
     if (requests.length === 0) return;
     const events: Entry[] = [];
     for (const request of requests) {
-      const event: Entry = { id: this.nextId++, seq: request.seq, mask: request.record.mask!, record: request.record };
+      const event: Entry = { id: this.#nextId++, seq: request.seq, mask: request.record.mask!, record: request.record };
       request.queued();
-      this.requests.set(event.id, request);
-      this.queuedEventOf.set(request, event);
+      this.#requests.set(event.id, request);
+      this.#queuedEventOf.set(request, event);
       events.push(event);
     }
-    if (atHead) this.queue = events.concat(this.queue);
-    else for (const event of events) this.queue.push(event);
+    if (atHead) this.#queue = events.concat(this.#queue);
+    else for (const event of events) this.#queue.push(event);
     this.wake();
   }
 
   requestOf(event: QueuedEvent): PermissionRequest | undefined {
-    const request = this.requests.get(event.id);
+    const request = this.#requests.get(event.id);
     if (request !== undefined) {
-      this.requests.delete(event.id);
-      this.queuedEventOf.delete(request);
+      this.#requests.delete(event.id);
+      this.#queuedEventOf.delete(request);
     }
     return request;
   }
 
   /** Takes a request's event out of the queue if it is still unread there (in O(1): it is skipped when reading). */
   withdraw(request: PermissionRequest): void {
-    const event = this.queuedEventOf.get(request);
+    const event = this.#queuedEventOf.get(request);
     if (event === undefined) return;
-    this.queuedEventOf.delete(request);
-    this.requests.delete(event.id);
-    this.dropped.add(event);
+    this.#queuedEventOf.delete(request);
+    this.#requests.delete(event.id);
+    this.#dropped.add(event);
   }
 
   /** Queues a notification event with the bits the group's marks want, merging it into an unread one where Linux would. */
@@ -128,7 +132,7 @@ export class GroupQueue {
     // FAN_RENAME events never merge (Linux), so each rename is reported whole.
     const canMerge = (mask & FAN_RENAME) === 0n;
     const mergeKey = canMerge ? mergeKeyOf(event, (mask & FAN_DIRENT_EVENTS) !== 0n) : undefined;
-    const merged = mergeKey === undefined ? undefined : this.mergeable.get(mergeKey);
+    const merged = mergeKey === undefined ? undefined : this.#mergeable.get(mergeKey);
     if (merged !== undefined) {
       merged.mask |= mask;
       const range = merged.range ?? merged.record!.range;
@@ -142,20 +146,20 @@ export class GroupQueue {
       if (event.stat !== undefined) merged.stat = event.stat;
       return;
     }
-    if (this.notificationsQueued >= this.queueEventsMax) {
-      if (!this.overflowQueued) {
-        this.overflowQueued = true;
-        this.queue.push({ id: this.nextId++, seq: undefined, mask: FAN_Q_OVERFLOW, record: null });
+    if (this.#notificationsQueued >= this.#queueEventsMax) {
+      if (!this.#overflowQueued) {
+        this.#overflowQueued = true;
+        this.#queue.push({ id: this.#nextId++, seq: undefined, mask: FAN_Q_OVERFLOW, record: null });
         this.wake();
       }
       return;
     }
-    const queued: Entry = { id: this.nextId++, seq, mask, record: event };
-    this.queue.push(queued);
-    this.notificationsQueued++;
+    const queued: Entry = { id: this.#nextId++, seq, mask, record: event };
+    this.#queue.push(queued);
+    this.#notificationsQueued++;
     if (mergeKey !== undefined) {
       queued.mergeKey = mergeKey;
-      this.mergeable.set(mergeKey, queued);
+      this.#mergeable.set(mergeKey, queued);
     }
     this.wake();
   }
@@ -163,38 +167,38 @@ export class GroupQueue {
   take(max: number): QueuedEvent[] {
     const taken: QueuedEvent[] = [];
     let next = 0;
-    while (taken.length < max && next < this.queue.length) {
-      const event = this.queue[next++]!;
-      if (this.dropped.delete(event)) continue;
+    while (taken.length < max && next < this.#queue.length) {
+      const event = this.#queue[next++]!;
+      if (this.#dropped.delete(event)) continue;
       taken.push(queuedEvent(event));
-      if (event.mask === FAN_Q_OVERFLOW) this.overflowQueued = false;
-      else if (!this.requests.has(event.id)) {
-        this.notificationsQueued--;
-        assert.ok(this.notificationsQueued >= 0, 'more notification events read than queued');
+      if (event.mask === FAN_Q_OVERFLOW) this.#overflowQueued = false;
+      else if (!this.#requests.has(event.id)) {
+        this.#notificationsQueued--;
+        assert.ok(this.#notificationsQueued >= 0, 'more notification events read than queued');
       }
       // Events handed out are read: they no longer merge.
       const key = event.mergeKey;
-      if (key !== undefined && this.mergeable.get(key) === event) this.mergeable.delete(key);
+      if (key !== undefined && this.#mergeable.get(key) === event) this.#mergeable.delete(key);
     }
-    this.queue.splice(0, next);
+    this.#queue.splice(0, next);
     return taken;
   }
 
   waitForEvent(waitMs: number): Promise<void> {
-    return this.waiters.wait(waitMs);
+    return this.#waiters.wait(waitMs);
   }
 
   wake(): void {
-    this.waiters.wakeAll();
+    this.#waiters.wakeAll();
   }
 
   /** Drops every event (a destroyed group) and wakes its readers. */
   clear(): void {
-    this.queue = [];
-    this.dropped.clear();
-    this.requests.clear();
-    this.queuedEventOf.clear();
-    this.mergeable.clear();
+    this.#queue = [];
+    this.#dropped.clear();
+    this.#requests.clear();
+    this.#queuedEventOf.clear();
+    this.#mergeable.clear();
     this.wake();
   }
 }

@@ -21,17 +21,21 @@ import { checkBoolean, checkInteger, checkName, checkOneOf, checkOptions } from 
 import { GROUP_CATALOG_KEY, GROUP_PREFIX } from '../../store/keys.js';
 
 export class Groups {
-  private readonly groups = new Map<string, Group>();
+  readonly #groups = new Map<string, Group>();
   /** byPriority, until the set of groups changes. */
   #priority: readonly Group[] | null = null;
-  private readonly serial = new Serial();
+  readonly #serial = new Serial();
+
+  readonly #host: GroupHost;
 
   /** @internal */
-  constructor(private readonly host: GroupHost) {}
+  constructor(host: GroupHost) {
+    this.#host = host;
+  }
 
   /** @internal Loads every stored group (on open), checking them against the catalog. */
   async load(): Promise<void> {
-    const { store } = this.host;
+    const { store } = this.#host;
     const listed = await readCatalog(store, GROUP_CATALOG_KEY);
     const found: string[] = [];
     for await (const [key, value] of store.scan(GROUP_PREFIX)) {
@@ -44,9 +48,9 @@ export class Groups {
         onTimeout: stored.onTimeout ?? 'allow',
         evictAfterTimeouts: stored.evictAfterTimeouts ?? null,
       };
-      const group = new Group(this.host, this, key.slice(GROUP_PREFIX.length), stored.class, stored.queueEventsMax, settings, marks, stored.evicted ?? false);
-      group.pruneMarks(this.host.state);
-      this.groups.set(group.name, group);
+      const group = new Group(this.#host, this, key.slice(GROUP_PREFIX.length), stored.class, stored.queueEventsMax, settings, marks, stored.evicted ?? false);
+      group.pruneMarks(this.#host.state);
+      this.#groups.set(group.name, group);
     }
     this.#priority = null;
     checkCatalog(store, GROUP_PREFIX, listed, found);
@@ -54,11 +58,11 @@ export class Groups {
 
   /** Creates a group durably; EEXIST if the name is taken. */
   async create(name: string, options?: GroupOptions): Promise<Group> {
-    this.host.checkUsable();
+    this.#host.checkUsable();
     checkName('group', name);
     const wanted = groupOptions(options);
-    return this.serial.run(async () => {
-      if (this.groups.has(name)) throw new FanlogError('EEXIST', `group '${name}' exists`);
+    return this.#serial.run(async () => {
+      if (this.#groups.has(name)) throw new FanlogError('EEXIST', `group '${name}' exists`);
       return this.#add(name, wanted);
     });
   }
@@ -70,11 +74,11 @@ export class Groups {
    * options that differ, when not.
    */
   async open(name: string, options?: GroupOptions): Promise<Group> {
-    this.host.checkUsable();
+    this.#host.checkUsable();
     checkName('group', name);
     const wanted = groupOptions(options);
-    return this.serial.run(async () => {
-      const existing = this.groups.get(name);
+    return this.#serial.run(async () => {
+      const existing = this.#groups.get(name);
       if (existing === undefined) return this.#add(name, wanted);
       const has: WantedGroup = { groupClass: existing.groupClass, queueEventsMax: existing.queueEventsMax, settings: existing.settings };
       const differ = differences(has, wanted);
@@ -85,29 +89,29 @@ export class Groups {
 
   /** In the registry's turn: stores a new group and its catalog in one commit. */
   async #add(name: string, { groupClass, queueEventsMax, settings }: WantedGroup): Promise<Group> {
-    await this.host.store.commit([
+    await this.#host.store.commit([
       { type: 'put', key: GROUP_PREFIX + name, value: encodeGroup(groupClass, queueEventsMax, settings, [], false) },
-      catalogOp(GROUP_CATALOG_KEY, [...this.groups.keys(), name]),
+      catalogOp(GROUP_CATALOG_KEY, [...this.#groups.keys(), name]),
     ]);
-    const group = new Group(this.host, this, name, groupClass, queueEventsMax, settings);
-    this.groups.set(name, group);
+    const group = new Group(this.#host, this, name, groupClass, queueEventsMax, settings);
+    this.#groups.set(name, group);
     this.#priority = null;
     return group;
   }
 
   /** @internal Removes a group durably, in the registry's turn (from Group.destroy, in the group's). */
   removed(name: string): Promise<void> {
-    return this.serial.run(async () => {
-      const names = [...this.groups.keys()].filter((other) => other !== name);
-      await this.host.store.commit([{ type: 'del', key: GROUP_PREFIX + name }, catalogOp(GROUP_CATALOG_KEY, names)]);
-      this.groups.delete(name);
+    return this.#serial.run(async () => {
+      const names = [...this.#groups.keys()].filter((other) => other !== name);
+      await this.#host.store.commit([{ type: 'del', key: GROUP_PREFIX + name }, catalogOp(GROUP_CATALOG_KEY, names)]);
+      this.#groups.delete(name);
       this.#priority = null;
     });
   }
 
   /** The group named `name`; ENOENT if there is none. */
   get(name: string): Group {
-    const group = this.groups.get(name);
+    const group = this.#groups.get(name);
     if (group === undefined) throw new FanlogError('ENOENT', `no group named '${String(name)}'`);
     return group;
   }
@@ -119,40 +123,40 @@ export class Groups {
    * iterating the list it got across a change.
    */
   byPriority(): readonly Group[] {
-    this.#priority ??= [...this.groups.values()].filter((group) => group.groupClass !== 'notif').sort((a, b) => (priorityKey(a) < priorityKey(b) ? -1 : 1));
+    this.#priority ??= [...this.#groups.values()].filter((group) => group.groupClass !== 'notif').sort((a, b) => (priorityKey(a) < priorityKey(b) ? -1 : 1));
     return this.#priority;
   }
 
   /** @internal */
   find(name: string): Group | null {
-    return this.groups.get(name) ?? null;
+    return this.#groups.get(name) ?? null;
   }
 
   list(): GroupInfo[] {
-    return [...this.groups.values()].map((group) => group.info()).sort((a, b) => (a.name < b.name ? -1 : 1));
+    return [...this.#groups.values()].map((group) => group.info()).sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
   get size(): number {
-    return this.groups.size;
+    return this.#groups.size;
   }
 
   /** @internal Offers durable events to every group, in order. */
   deliver(events: readonly EngineRecord[], seqs: readonly (bigint | undefined)[]): void {
-    if (this.groups.size === 0) return;
-    for (const group of this.groups.values()) {
+    if (this.#groups.size === 0) return;
+    for (const group of this.#groups.values()) {
       events.forEach((event, i) => group.offer(event, seqs[i]));
     }
   }
 
   /** @internal Resolves once every creation, removal and group change queued so far has settled (close waits for it). */
   async idle(): Promise<void> {
-    await this.serial.idle();
-    await Promise.all([...this.groups.values()].map((group) => group.idle()));
+    await this.#serial.idle();
+    await Promise.all([...this.#groups.values()].map((group) => group.idle()));
   }
 
   /** @internal */
   closeAll(): void {
-    for (const group of this.groups.values()) group.close();
+    for (const group of this.#groups.values()) group.close();
   }
 }
 

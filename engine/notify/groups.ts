@@ -28,13 +28,13 @@ import { FanlogError, invalid } from '../../errors.js';
 import { EventQueue } from './event-queue.js';
 import { GroupQueue, type QueuedEvent } from './group-queue.js';
 import type { Groups } from './group-registry.js';
-import type { FsState } from '../fs/fs-state.js';
-import { fidOf } from '../fs/inode.js';
+import type { FsState } from '../model/fs-state.js';
+import { fidOf } from '../model/inode.js';
 import { FAN_ALL_EVENTS, FAN_ALLOW, FAN_DENY, FAN_MARK_FLAGS, FAN_PRE_CONTENT_EVENTS, FAN_PRE_MODIFY, FAN_Q_OVERFLOW, type Mask } from './masks.js';
 import type { EngineStore } from '../fail-stop-store.js';
 import { Serial } from '../../journal/serial.js';
 import { type Mark, markKey, matchMarks, type MarkScope } from './marks.js';
-import { fsError, parsePath, resolve } from '../fs/paths.js';
+import { fsError, parsePath, resolve } from '../model/paths.js';
 import type { AnyRecordFields, EngineRecord } from '../record/record.js';
 export { EventQueue };
 export type { QueuedEvent };
@@ -90,23 +90,26 @@ export interface GroupHost {
 }
 
 export class Group {
-  private readonly marks = new Map<string, Mark>();
+  readonly #marks = new Map<string, Mark>();
   /** The events waiting for a listener: notification and permission. */
   readonly #events: GroupQueue;
   /** Set when a destroy starts: the group wants nothing from then on. */
-  private destroying = false;
-  private evicted: boolean;
-  private consecutiveTimeouts = 0;
+  #destroying = false;
+  #evicted: boolean;
+  #consecutiveTimeouts = 0;
   /** Requests of this group answered by its timeout since the engine opened. */
-  private timeouts = 0;
-  private evicting = false;
-  private openHandles = new Set<EventQueue>();
-  private readonly serial = new Serial();
+  #timeouts = 0;
+  #evicting = false;
+  #openHandles = new Set<EventQueue>();
+  readonly #serial = new Serial();
+
+  readonly #host: GroupHost;
+  readonly #registry: Groups;
 
   /** @internal */
   constructor(
-    private readonly host: GroupHost,
-    private readonly registry: Groups,
+    host: GroupHost,
+    registry: Groups,
     readonly name: string,
     readonly groupClass: GroupClass,
     readonly queueEventsMax: number,
@@ -114,8 +117,10 @@ export class Group {
     marks: Mark[] = [],
     evicted = false,
   ) {
-    for (const mark of marks) this.marks.set(markKey(mark), mark);
-    this.evicted = evicted;
+    this.#host = host;
+    this.#registry = registry;
+    for (const mark of marks) this.#marks.set(markKey(mark), mark);
+    this.#evicted = evicted;
     this.#events = new GroupQueue(queueEventsMax);
   }
 
@@ -131,29 +136,29 @@ export class Group {
       ...this.settings,
       marks: this.listMarks(),
       queued: this.queued,
-      pendingPermissions: this.host.permissions.pendingOf(this).length,
-      timeouts: this.timeouts,
-      evicted: this.evicted,
+      pendingPermissions: this.#host.permissions.pendingOf(this).length,
+      timeouts: this.#timeouts,
+      evicted: this.#evicted,
     };
   }
 
   listMarks(): Mark[] {
-    return [...this.marks.values()].map((mark) => ({ ...mark }));
+    return [...this.#marks.values()].map((mark) => ({ ...mark }));
   }
 
-  private checkAlive(): void {
-    this.host.checkUsable();
-    if (this.destroying) throw new FanlogError('ENOENT', `group '${this.name}' was destroyed`);
+  #checkAlive(): void {
+    this.#host.checkUsable();
+    if (this.#destroying) throw new FanlogError('ENOENT', `group '${this.name}' was destroyed`);
   }
 
   /** @internal False once a destroy has started: a request for this group is then allowed, not queued. */
   get alive(): boolean {
-    return !this.destroying;
+    return !this.#destroying;
   }
 
   /** Adds bits to a mark (creating it), or with `remove`, clears them (dropping an empty mark). Durable when it resolves. */
   async mark(options: MarkOptions): Promise<void> {
-    this.checkAlive();
+    this.#checkAlive();
     const spec = checkOptions<MarkOptions>('mark', options, ['path', 'scope', 'mask', 'ignore', 'remove']);
     const scope = checkOneOf('scope', spec.scope ?? 'inode', ['inode', 'mount', 'filesystem'] as const);
     const mask = checkBigint('mask', spec.mask ?? 0n, 0n, 2n ** 64n - 1n);
@@ -173,7 +178,7 @@ export class Group {
     if (this.settings.restartable && ((mask | ignore) & FAN_ALL_EVENTS & ~PERMISSION_BITS) !== 0n) {
       throw invalid(`restartable group '${this.name}' takes permission events only`);
     }
-    const at = resolve(this.host.state, parsePath(spec.path), true);
+    const at = resolve(this.#host.state, parsePath(spec.path), true);
     if (at.inode === undefined) throw fsError('ENOENT', `no such file or directory: '${at.path}'`);
     if (scope === 'mount' && at.inode.type !== 'dir') throw fsError('ENOTDIR', `a mount mark needs a directory: '${at.path}'`);
     if (scope === 'inode' && (mask & FAN_PRE_CONTENT_EVENTS) !== 0n) {
@@ -188,11 +193,11 @@ export class Group {
       ignore: 0n,
     };
     const key = markKey(target);
-    await this.serial.run(async () => {
-      this.checkAlive();
-      if (this.evicted && !remove) throw new FanlogError('EPERM', `group '${this.name}' was evicted after permission timeouts`);
-      const existing = this.marks.get(key);
-      const next = new Map(this.marks);
+    await this.#serial.run(async () => {
+      this.#checkAlive();
+      if (this.#evicted && !remove) throw new FanlogError('EPERM', `group '${this.name}' was evicted after permission timeouts`);
+      const existing = this.#marks.get(key);
+      const next = new Map(this.#marks);
       if (remove) {
         if (existing === undefined) throw fsError('ENOENT', `group '${this.name}' has no ${scope} mark on '${at.path}'`);
         const left = { ...existing, mask: existing.mask & ~mask, ignore: existing.ignore & ~ignore };
@@ -202,15 +207,15 @@ export class Group {
         const base = existing ?? target;
         next.set(key, { ...base, mask: base.mask | mask, ignore: base.ignore | ignore });
       }
-      await this.persist(next);
-      this.marks.clear();
-      for (const [k, v] of next) this.marks.set(k, v);
+      await this.#persist(next);
+      this.#marks.clear();
+      for (const [k, v] of next) this.#marks.set(k, v);
     });
   }
 
   /** Writes the configuration; only ever called in the group's turn. */
-  private async persist(marks: Map<string, Mark>, evicted = this.evicted): Promise<void> {
-    await this.host.store.commit([
+  async #persist(marks: Map<string, Mark>, evicted = this.#evicted): Promise<void> {
+    await this.#host.store.commit([
       { type: 'put', key: GROUP_PREFIX + this.name, value: encodeGroup(this.groupClass, this.queueEventsMax, this.settings, marks.values(), evicted) },
     ]);
   }
@@ -220,12 +225,12 @@ export class Group {
    * a second while the first is open).
    */
   openQueue(): EventQueue {
-    this.checkAlive();
-    if (this.settings.restartable && this.openHandles.size > 0) {
+    this.#checkAlive();
+    if (this.settings.restartable && this.#openHandles.size > 0) {
       throw new FanlogError('EBUSY', `restartable group '${this.name}' already has an open queue`);
     }
     const handle = new EventQueue(this);
-    this.openHandles.add(handle);
+    this.#openHandles.add(handle);
     return handle;
   }
 
@@ -235,27 +240,27 @@ export class Group {
    * appended is allowed once durable); its queue is dropped.
    */
   async destroy(): Promise<void> {
-    this.checkAlive();
-    await this.serial.run(async () => {
-      this.checkAlive();
-      this.destroying = true;
-      await this.allowAllPending();
-      await this.registry.removed(this.name);
+    this.#checkAlive();
+    await this.#serial.run(async () => {
+      this.#checkAlive();
+      this.#destroying = true;
+      await this.#allowAllPending();
+      await this.#registry.removed(this.name);
       this.#events.clear();
     });
   }
 
   /** @internal Resolves once every change queued on this group so far has settled. */
   idle(): Promise<void> {
-    return this.serial.idle();
+    return this.#serial.idle();
   }
 
   // ---- permission events ----------------------------------------------------
 
   /** @internal The permission bits of `event` this group's marks want. */
   wants(event: AnyRecordFields): Mask {
-    if (this.destroying || this.marks.size === 0) return 0n;
-    return matchMarks(this.marks.values(), event) & PERMISSION_BITS;
+    if (this.#destroying || this.#marks.size === 0) return 0n;
+    return matchMarks(this.#marks.values(), event) & PERMISSION_BITS;
   }
 
   /** @internal Queues permission requests (the broker's) at the tail or, all of them ahead of the rest, at the head. */
@@ -275,67 +280,67 @@ export class Group {
 
   /** @internal */
   answeredByListener(): void {
-    this.consecutiveTimeouts = 0;
+    this.#consecutiveTimeouts = 0;
   }
 
   /** @internal A listener's answer. */
   async answer(request: PermissionRequest, response: number): Promise<void> {
-    await this.host.permissions.decide(request, response, { byListener: true });
+    await this.#host.permissions.decide(request, response, { byListener: true });
   }
 
   /** @internal How long a request may wait, and the answer a timeout gives (the broker arms it). */
   get timeout(): { ms: number; response: number } | null {
     const ms = this.settings.permissionTimeoutMs;
-    return ms === null ? null : { ms, response: this.timeoutResponse() };
+    return ms === null ? null : { ms, response: this.#timeoutResponse() };
   }
 
   /** @internal A timeout answered one of this group's requests: after `evictAfterTimeouts` in a row, the group is evicted. */
   timedOut(): void {
-    this.timeouts++;
-    this.consecutiveTimeouts++;
+    this.#timeouts++;
+    this.#consecutiveTimeouts++;
     const limit = this.settings.evictAfterTimeouts;
-    if (limit !== null && this.consecutiveTimeouts >= limit && !this.evicted && !this.evicting) {
-      this.evicting = true;
-      void this.evict().catch(() => undefined);
+    if (limit !== null && this.#consecutiveTimeouts >= limit && !this.#evicted && !this.#evicting) {
+      this.#evicting = true;
+      void this.#evict().catch(() => undefined);
     }
   }
 
-  private timeoutResponse(): number {
+  #timeoutResponse(): number {
     return this.settings.onTimeout === 'allow' ? FAN_ALLOW : FAN_DENY;
   }
 
   /** Removes the marks (durably, in the group's turn) and answers every pending request by onTimeout. */
-  private async evict(): Promise<void> {
-    await this.serial.run(async () => {
-      if (this.destroying) return;
-      await this.persist(new Map(), true);
-      this.evicted = true;
-      this.marks.clear();
+  async #evict(): Promise<void> {
+    await this.#serial.run(async () => {
+      if (this.#destroying) return;
+      await this.#persist(new Map(), true);
+      this.#evicted = true;
+      this.#marks.clear();
     });
-    for (const request of this.host.permissions.pendingOf(this)) {
+    for (const request of this.#host.permissions.pendingOf(this)) {
       this.withdraw(request);
-      await this.host.permissions.decide(request, this.timeoutResponse(), { timeout: true }).catch(() => undefined);
+      await this.#host.permissions.decide(request, this.#timeoutResponse(), { timeout: true }).catch(() => undefined);
     }
   }
 
-  private async allowAllPending(): Promise<void> {
-    for (const request of this.host.permissions.pendingOf(this)) {
+  async #allowAllPending(): Promise<void> {
+    for (const request of this.#host.permissions.pendingOf(this)) {
       this.withdraw(request);
-      await this.host.permissions.decide(request, FAN_ALLOW).catch(() => undefined);
+      await this.#host.permissions.decide(request, FAN_ALLOW).catch(() => undefined);
     }
   }
 
   /** @internal A queue handle was closed with these permission events read and unanswered. */
   async released(handle: EventQueue, unanswered: PermissionRequest[]): Promise<void> {
-    this.openHandles.delete(handle);
+    this.#openHandles.delete(handle);
     // A destroy under way answers every pending request itself.
-    if (this.destroying) return;
+    if (this.#destroying) return;
     if (this.settings.restartable) {
       // Back to the head, in the order they were first read, ahead of events never read.
       this.enqueueAll(unanswered, true);
       return;
     }
-    await this.allowAllPending();
+    await this.#allowAllPending();
   }
 
   // ---- delivery (engine side) -----------------------------------------------
@@ -344,8 +349,8 @@ export class Group {
 
   /** @internal Offers an event; queues it if the group's marks want any of its bits. */
   offer(event: EngineRecord, seq: bigint | undefined): void {
-    if (this.destroying || this.marks.size === 0) return;
-    const mask = matchMarks(this.marks.values(), event);
+    if (this.#destroying || this.#marks.size === 0) return;
+    const mask = matchMarks(this.#marks.values(), event);
     if (mask !== 0n) this.#events.offer(event, seq, mask);
   }
 
@@ -361,7 +366,7 @@ export class Group {
 
   /** @internal Drops inode marks whose object is gone (called on load). */
   pruneMarks(state: FsState): void {
-    for (const [key, mark] of this.marks) if (mark.scope === 'inode' && state.byFid(mark.fid!) === undefined) this.marks.delete(key);
+    for (const [key, mark] of this.#marks) if (mark.scope === 'inode' && state.byFid(mark.fid!) === undefined) this.#marks.delete(key);
   }
 
   /** @internal */

@@ -32,13 +32,13 @@
  */
 import assert from 'node:assert/strict';
 import { FanlogError } from '../../errors.js';
-import type { FsState } from '../fs/fs-state.js';
-import { fidOf, statOf } from '../fs/inode.js';
+import type { FsState } from '../model/fs-state.js';
+import { fidOf, statOf } from '../model/inode.js';
 import { FAN_ALLOW, FAN_ONDIR } from '../notify/masks.js';
 import type { EngineRecord, RequestEvent, RequestRecord } from '../record/record.js';
 import { type Intent, intentFields, intentOf, type IntentOp, type IntentStep } from './intent.js';
 import { GuardedOperation, type Outcome } from './operation.js';
-import { type PermissionGroup, PermissionRequest } from './request.js';
+import { goneGroup, type PermissionGroup, PermissionRequest } from './request.js';
 import { denialCode, denialError, isAllowed, priorityKey } from './rules.js';
 import { keepingAlive } from '../waiters.js';
 
@@ -52,8 +52,11 @@ export interface PermissionHost {
   appendRecord(record: EngineRecord, onSeq?: (seq: bigint) => void): Promise<bigint>;
 }
 
-/** Completes an allowed intent; `operationSeq` tags the entry it journals. */
-export type Perform<T> = (intent: Intent, operationSeq: bigint | undefined) => Promise<T>;
+/**
+ * Completes an allowed intent of type `I`, resolving with that operation's
+ * own result `T`; `operationSeq` tags the entry it journals.
+ */
+export type Perform<I extends Intent, T> = (intent: I, operationSeq: bigint | undefined) => Promise<T>;
 
 /** Where an operation starts asking: a step, past the groups up to a priority key, maybe waiting on a recovered request. */
 interface From {
@@ -87,20 +90,25 @@ export class PermissionBroker {
   /** Settled orphans, by each of their request seqs, until `settled` reports their outcome. */
   readonly #settledOrphans = new Map<bigint, GuardedOperation>();
 
-  constructor(private readonly host: PermissionHost) {}
+  readonly #host: PermissionHost;
+
+  constructor(host: PermissionHost) {
+    this.#host = host;
+  }
 
   /** Whether any group could be asked about this operation at all (false: no need to wait). */
   mayAsk(intent: Intent): boolean {
-    return intent.steps.length > 0 && this.host.permissionGroups().length > 0;
+    return intent.steps.length > 0 && this.#host.permissionGroups().length > 0;
   }
 
-  /** Runs a guarded operation: asks, then performs (see the header). */
-  run<T>(intent: Intent, perform: Perform<T>): Promise<T> {
+  /** Runs a guarded operation: asks, then performs (see the header); resolves with what `perform` gives. */
+  run<I extends Intent, T>(intent: I, perform: Perform<I, T>): Promise<T> {
     if (!this.mayAsk(intent)) return perform(intent, undefined);
-    return this.#run(new GuardedOperation(intent, false), { step: 0 }, perform);
+    return this.#run(new GuardedOperation(intent, false), { step: 0 }, (operationSeq) => perform(intent, operationSeq));
   }
 
-  async #run<T>(operation: GuardedOperation, from: From, perform: Perform<T>): Promise<T> {
+  /** Asks from `from` on, then calls `perform` with the operation's seq (its first request's, if it asked any). */
+  async #run<T>(operation: GuardedOperation, from: From, perform: (operationSeq: bigint | undefined) => Promise<T>): Promise<T> {
     try {
       if (from.waiting !== undefined) await this.#wait(operation, from.waiting);
       await this.#ask(operation, from);
@@ -111,7 +119,7 @@ export class PermissionBroker {
     operation.allowed();
     operation.performing();
     try {
-      const result = await perform(operation.intent, operation.seq);
+      const result = await perform(operation.seq);
       this.#settle(operation, { outcome: 'completed' });
       return result;
     } catch (error) {
@@ -125,7 +133,7 @@ export class PermissionBroker {
     const { intent } = operation;
     for (let index = from.step; index < intent.steps.length; index++) {
       const step = intent.steps[index]!;
-      for (const group of this.host.permissionGroups()) {
+      for (const group of this.#host.permissionGroups()) {
         if (index === from.step && from.afterGroupKey !== undefined && priorityKey(group) <= from.afterGroupKey) continue;
         const event = this.#stepEvent(intent, step);
         if (event === null) throw new FanlogError('ENOENT', `'${intent.path}' was deleted while its ${intent.op} waited for permission`);
@@ -146,13 +154,13 @@ export class PermissionBroker {
 
   /** The permission event a step raises on the intent's object, or null if the object is gone. */
   #stepEvent(intent: Intent, step: IntentStep): RequestEvent | null {
-    const inode = this.host.state.byFid(intent.fid);
+    const inode = this.#host.state.byFid(intent.fid);
     if (inode === undefined) return null;
     const mask = step.mask;
     const event: RequestEvent = {
       kind: 'request',
       op: intent.op,
-      time: this.host.now(),
+      time: this.#host.now(),
       mask: inode.type === 'dir' ? mask | FAN_ONDIR : mask,
       fid: fidOf(inode),
       parentFid: intent.parentFid,
@@ -182,7 +190,7 @@ export class PermissionBroker {
     let assigned: bigint | undefined;
     let seq: bigint;
     try {
-      seq = await this.host.appendRecord(record, (at) => this.#appending.add((assigned = at)));
+      seq = await this.#host.appendRecord(record, (at) => this.#appending.add((assigned = at)));
     } finally {
       if (assigned !== undefined) this.#appending.delete(assigned);
     }
@@ -201,7 +209,7 @@ export class PermissionBroker {
     group.enqueueAll(requests, atHead);
     const timeout = group.timeout;
     if (timeout === null) return;
-    for (const request of requests) request.armTimeout(timeout.ms, () => this.host.now(), () => void this.#timedOut(request, timeout.response));
+    for (const request of requests) request.armTimeout(timeout.ms, () => this.#host.now(), () => void this.#timedOut(request, timeout.response));
   }
 
   async #timedOut(request: PermissionRequest, response: number): Promise<void> {
@@ -225,7 +233,7 @@ export class PermissionBroker {
     const record: EngineRecord = {
       kind: 'decision',
       op: intent.op,
-      time: this.host.now(),
+      time: this.#host.now(),
       mask: request.record.mask!,
       fid: intent.fid,
       path: intent.path,
@@ -239,7 +247,7 @@ export class PermissionBroker {
     if (intent.gid !== undefined) record.gid = intent.gid;
     if (options.timeout === true) record.timeout = true;
     try {
-      await this.host.appendRecord(record);
+      await this.#host.appendRecord(record);
     } catch (error) {
       if (request.state === 'deciding') request.abandon(error);
       throw error;
@@ -296,7 +304,7 @@ export class PermissionBroker {
    * engine) requests are queued, so that they can be seen, but nothing is
    * answered or performed. Returns how many requests were queued again.
    */
-  resurrect(journaled: JournaledPermissions, groupFor: (name: string) => PermissionGroup | null, perform: Perform<unknown>, resume: boolean): number {
+  resurrect(journaled: JournaledPermissions, groupFor: (name: string) => PermissionGroup | null, perform: Perform<Intent, void>, resume: boolean): number {
     const byOperation = new Map<bigint, bigint[]>();
     for (const [seq, record] of journaled.requests) {
       const operationSeq = record.operationSeq ?? seq;
@@ -334,7 +342,8 @@ export class PermissionBroker {
     if (!resume) return waiting.length;
     for (const request of [...waiting, ...resumed]) {
       const from: From = { step: request.step, afterGroupKey: priorityKey(request.group), ...(request.state === 'decided' ? {} : { waiting: request }) };
-      void this.#run(request.operation, from, perform).catch(() => undefined);
+      const { operation } = request;
+      void this.#run(operation, from, (operationSeq) => perform(operation.intent, operationSeq)).catch(() => undefined);
       if (request.undecided && groupFor(request.group.name) === null) void this.decide(request, FAN_ALLOW).catch(() => undefined);
     }
     return waiting.length;
@@ -379,19 +388,4 @@ export class PermissionBroker {
       if (seq === operation.seq && request !== null && (request.undecided || request.state === 'deciding')) request.abandon(error);
     }
   }
-}
-
-/** A stand-in for a group that no longer exists, so its orphaned requests can still be decided. */
-function goneGroup(name: string): PermissionGroup {
-  return {
-    name,
-    groupClass: 'content',
-    alive: true,
-    timeout: null,
-    wants: () => 0n,
-    enqueueAll: () => undefined,
-    withdraw: () => undefined,
-    answeredByListener: () => undefined,
-    timedOut: () => undefined,
-  };
 }

@@ -41,6 +41,21 @@ export interface PermissionGroup {
   timedOut(): void;
 }
 
+/** A stand-in for a group that no longer exists, so its orphaned requests can still be decided. */
+export function goneGroup(name: string): PermissionGroup {
+  return {
+    name,
+    groupClass: 'content',
+    alive: true,
+    timeout: null,
+    wants: () => 0n,
+    enqueueAll: () => undefined,
+    withdraw: () => undefined,
+    answeredByListener: () => undefined,
+    timedOut: () => undefined,
+  };
+}
+
 export type RequestState = 'new' | 'queued' | 'read' | 'deciding' | 'decided' | 'abandoned';
 
 const NEXT: Record<RequestState, readonly RequestState[]> = {

@@ -8,7 +8,7 @@
  * (an op record's path, old path, pid, tid, uid and operation seq are not
  * replay's business). Fids, the range and the attrs come back in objects
  * the cursor owns and refills on the next access: `apply` reads them and
- * never keeps them (fs-state.ts). Strings are new (they become directory
+ * never keeps them (engine/model/fs-state.ts). Strings are new (they become directory
  * entries), and an xattr value is copied out of the chunk, so that the
  * state never holds on to journal memory.
  *
@@ -18,8 +18,7 @@
 import assert from 'node:assert/strict';
 import { attrsInto, kindAt, opAt, RECORD_FIXED_BYTES, stringAt, u64At, valueAt, valueEnd, varintAt, varintEnd } from './bytes.js';
 import { TAG } from './fields.js';
-import type { Attrs, Fid, OpName, Range } from './record.js';
-import type { OpSource } from '../fs/fs-state.js';
+import type { Attrs, Fid, OpName, OpSource, Range } from './record.js';
 
 const FID_TAG = TAG.fid!;
 const PARENT_FID_TAG = TAG.parentFid!;

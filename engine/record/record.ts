@@ -205,6 +205,18 @@ export type RecordView = { kind: RecordKind; op: OpName; time: bigint } & AnyRec
 /** A request before it names its group and intent: what is matched against a group's marks. */
 export type RequestEvent = Omit<RequestRecord, 'group' | 'intent' | 'step' | 'steps' | 'args'>;
 
+/**
+ * What `FsState.apply` (engine/model/fs-state.ts) reads of an op record: a
+ * decoded record (the live path), or an OpCursor over its bytes (replay).
+ * `apply` reads each fid, range and attrs object once and keeps none of
+ * them (it copies the numbers), since a cursor refills its own on the next
+ * access. It is a record's shape, so it lives with the records: the model
+ * that reads it sits above them.
+ */
+export type OpSource = { readonly kind: RecordKind; readonly op: OpName; readonly time: bigint } & Partial<
+  Pick<RecordFields, 'fid' | 'parentFid' | 'oldParentFid' | 'name' | 'oldName' | 'range' | 'attrs' | 'xattr' | 'value' | 'target' | 'offline' | 'orphan'>
+>;
+
 /** The fields a record of some kind may be built from. */
 export type OpFields = Omit<OpRecord, 'kind' | 'op' | 'time'>;
 export type EventFields = Omit<EventRecord, 'kind' | 'op' | 'time' | 'mask'>;

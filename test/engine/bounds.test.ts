@@ -13,7 +13,7 @@ import { AssertionError } from 'node:assert';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { Engine, FAN_ATTRIB, FanlogError } from '../../index.js';
 import { MemoryIo } from '../../testing.js';
-import { FsState } from '../../engine/fs/fs-state.js';
+import { FsState } from '../../engine/model/fs-state.js';
 import { OP_RECORD_FIELDS, opFault, unencodable } from '../../engine/record/encodable.js';
 import type { EngineRecord, OpRecord } from '../../engine/record/record.js';
 import { rejection } from '../helpers.js';

@@ -1,5 +1,5 @@
 /**
- * Checkpoints keep inodes in pages (engine/fs/inode-pages.ts): every inode
+ * Checkpoints keep inodes in pages (engine/model/inode-pages.ts): every inode
  * comes back as it was, a large inode lives under its own key and moves
  * back into its page when it shrinks, an empty page is deleted, a
  * checkpoint of header version 2 (an inode per key) is rewritten as pages
@@ -13,8 +13,8 @@ import { describe, expect, it } from 'vitest';
 import { Engine } from '../../index.js';
 import { MemoryIo, Prng } from '../../testing.js';
 import { checkStore } from '../../cli/store-check.js';
-import { newInode, type Inode } from '../../engine/fs/inode.js';
-import { decodePage, LARGE_INODE_BYTES, PageWriter } from '../../engine/fs/inode-pages.js';
+import { newInode, type Inode } from '../../engine/model/inode.js';
+import { decodePage, LARGE_INODE_BYTES, PageWriter } from '../../engine/model/inode-pages.js';
 import { openMetaStore } from '../../store/meta-store.js';
 import { INODE_PREFIX, LARGE_PREFIX, largeKey, PAGE_PREFIX, pageKey } from '../../store/keys.js';
 import { NodeIo } from '../../journal/node-io.js';

@@ -26,7 +26,7 @@
 import { decodeRecord } from '../../interop/index.js';
 import { Engine, type EngineOptions } from '../../index.js';
 import { MemoryIo, Prng, type CrashMode } from '../../testing.js';
-import { FsState } from '../../engine/fs/fs-state.js';
+import { FsState } from '../../engine/model/fs-state.js';
 
 export interface EngineCrashCase {
   seed: number;

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeRecord } from '../../interop/index.js';
 import { Engine, type EventQueue, FAN_ACCESS, FAN_ATTRIB, FAN_CLOSE_NOWRITE, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_EVENT_ON_CHILD, FAN_HSM, FAN_MODIFY, FAN_MOVE_SELF, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_ONDIR, FAN_OPEN, FAN_OPEN_EXEC, FAN_RENAME, FAN_TRUNCATE, FAN_XATTR, FAN_LINK, FAN_SYMLINK, type Mask, maskNames, type MarkOptions, type QueuedEvent } from '../../index.js';
 import { MemoryIo } from '../../testing.js';
-import { FsState } from '../../engine/fs/fs-state.js';
+import { FsState } from '../../engine/model/fs-state.js';
 import { rejection } from '../helpers.js';
 
 const ALL = FAN_ACCESS | FAN_MODIFY | FAN_ATTRIB | FAN_CLOSE_WRITE | FAN_CLOSE_NOWRITE | FAN_OPEN | FAN_OPEN_EXEC |

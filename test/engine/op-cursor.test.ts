@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeRecord } from '../../interop/index.js';
 import { Engine } from '../../index.js';
 import { MemoryIo } from '../../testing.js';
-import { FsState } from '../../engine/fs/fs-state.js';
+import { FsState } from '../../engine/model/fs-state.js';
 import { scanRecord } from '../../engine/record/bytes.js';
 import { OpCursor } from '../../engine/record/op-cursor.js';
 import { OP_NAMES } from '../../engine/record/record.js';

@@ -17,7 +17,7 @@ import { expect, it } from 'vitest';
 import { decodeRecord } from '../../interop/index.js';
 import { Engine, type EngineOptions, FanlogError } from '../../index.js';
 import { MemoryIo, Prng } from '../../testing.js';
-import { FsState } from '../../engine/fs/fs-state.js';
+import { FsState } from '../../engine/model/fs-state.js';
 import { recover } from '../../journal/recovery.js';
 import { damageSegments } from '../fuzz-damage.js';
 

@@ -152,29 +152,33 @@ export function decodeLarge(bytes: Uint8Array): Inode {
 /** Reads a value front to back, checking each step against its end. */
 class ValueReader {
   at = 0;
-  constructor(private readonly b: Uint8Array) {}
+  readonly #b: Uint8Array;
 
-  private need(count: number): number {
-    if (count > this.b.length - this.at) throw new Error(`truncated at byte ${this.at}`);
+  constructor(b: Uint8Array) {
+    this.#b = b;
+  }
+
+  #need(count: number): number {
+    if (count > this.#b.length - this.at) throw new Error(`truncated at byte ${this.at}`);
     const at = this.at;
     this.at += count;
     return at;
   }
 
   format(): void {
-    const format = this.b[this.need(1)];
+    const format = this.#b[this.#need(1)];
     if (format !== PAGE_FORMAT) throw new Error(`inode format ${format} unknown`);
   }
 
   u32(): number {
-    const at = this.need(4);
-    return (this.b[at]! | (this.b[at + 1]! << 8) | (this.b[at + 2]! << 16)) + this.b[at + 3]! * 0x1000000;
+    const at = this.#need(4);
+    return (this.#b[at]! | (this.#b[at + 1]! << 8) | (this.#b[at + 2]! << 16)) + this.#b[at + 3]! * 0x1000000;
   }
 
   varint(): number {
     let value = 0;
     for (let shift = 1; shift < 2 ** 56; shift *= 0x80) {
-      const byte = this.b[this.need(1)]!;
+      const byte = this.#b[this.#need(1)]!;
       value += (byte & 0x7f) * shift;
       if (byte < 0x80) {
         if (value > Number.MAX_SAFE_INTEGER) break;
@@ -187,24 +191,24 @@ class ValueReader {
   /** A varint count of items of at least `itemBytes` each, checked against what is left. */
   count(itemBytes: number): number {
     const count = this.varint();
-    if (count * itemBytes > this.b.length - this.at) throw new Error(`a count of ${count} at byte ${this.at} runs past the value`);
+    if (count * itemBytes > this.#b.length - this.at) throw new Error(`a count of ${count} at byte ${this.at} runs past the value`);
     return count;
   }
 
   u64(): bigint {
-    return readU64(this.b, this.need(8));
+    return readU64(this.#b, this.#need(8));
   }
 
   bytes(): Uint8Array {
     const length = this.varint();
-    const at = this.need(length);
-    return this.b.slice(at, at + length);
+    const at = this.#need(length);
+    return this.#b.slice(at, at + length);
   }
 
   string(): string {
     const length = this.varint();
-    const at = this.need(length);
-    const text = this.b.subarray(at, at + length);
+    const at = this.#need(length);
+    const text = this.#b.subarray(at, at + length);
     for (let i = 0; i < length; i++) if (text[i]! >= 0x80) return utf8.decode(text);
     // Short ASCII (most names): no decoder call.
     return length <= 64 ? String.fromCharCode.apply(null, text as unknown as number[]) : ascii.decode(text);
@@ -213,7 +217,7 @@ class ValueReader {
   inode(): Inode {
     const ino = this.varint();
     const gen = this.varint();
-    const type = TYPES[this.b[this.need(1)]!];
+    const type = TYPES[this.#b[this.#need(1)]!];
     if (type === undefined) throw new Error(`inode ${ino}: type code unknown`);
     const mode = this.varint();
     const uid = this.varint();
@@ -241,6 +245,6 @@ class ValueReader {
   }
 
   end(): void {
-    if (this.at !== this.b.length) throw new Error(`${this.b.length - this.at} bytes after the last inode`);
+    if (this.at !== this.#b.length) throw new Error(`${this.#b.length - this.at} bytes after the last inode`);
   }
 }

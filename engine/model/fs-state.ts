@@ -22,17 +22,7 @@
  */
 import assert from 'node:assert/strict';
 import { type Inode, newInode, ROOT_INO } from './inode.js';
-import type { Fid, OpName, RecordFields, RecordKind } from '../record/record.js';
-
-/**
- * What `apply` reads of an op record: a decoded record (the live path), or
- * an OpCursor over its bytes (replay). `apply` reads each fid, range and
- * attrs object once and keeps none of them (it copies the numbers), since
- * a cursor refills its own on the next access.
- */
-export type OpSource = { readonly kind: RecordKind; readonly op: OpName; readonly time: bigint } & Partial<
-  Pick<RecordFields, 'fid' | 'parentFid' | 'oldParentFid' | 'name' | 'oldName' | 'range' | 'attrs' | 'xattr' | 'value' | 'target' | 'offline' | 'orphan'>
->;
+import type { Fid, OpName, OpSource } from '../record/record.js';
 
 export class FsState {
   readonly inodes = new Map<number, Inode>();
@@ -58,7 +48,7 @@ export class FsState {
     return inode !== undefined && inode.gen === fid.gen ? inode : undefined;
   }
 
-  private must(fid: Fid | undefined, what: string): Inode {
+  #must(fid: Fid | undefined, what: string): Inode {
     // Messages are built only on failure: this runs for every op applied and replayed.
     if (fid === undefined) assert.fail(`${what}: record has no fid`);
     const inode = this.byFid(fid);
@@ -66,7 +56,7 @@ export class FsState {
     return inode;
   }
 
-  private touch(inode: Inode, time: bigint, { modified = true } = {}): void {
+  #touch(inode: Inode, time: bigint, { modified = true } = {}): void {
     if (modified) inode.mtime = time;
     inode.ctime = time;
     this.dirty.add(inode.ino);
@@ -77,24 +67,24 @@ export class FsState {
     return { ino: this.nextIno++, gen: this.nextGen++ };
   }
 
-  private adopt(fid: Fid): void {
+  #adopt(fid: Fid): void {
     // Replay sees allocations in record order; keep the counters ahead of them.
     if (fid.ino >= this.nextIno) this.nextIno = fid.ino + 1;
     if (fid.gen >= this.nextGen) this.nextGen = fid.gen + 1;
   }
 
-  private link(parent: Inode, name: string, child: Inode, time: bigint): void {
+  #link(parent: Inode, name: string, child: Inode, time: bigint): void {
     if (parent.entries === null || parent.entries.has(name)) assert.fail(`link: ${name} exists or parent is not a directory`);
     parent.entries.set(name, child.ino);
     if (child.type === 'dir') {
       parent.nlink++;
       child.parent = parent.ino;
     }
-    this.touch(parent, time);
+    this.#touch(parent, time);
   }
 
   /** Removes a name; an object left with no link goes, unless `orphan` (still open: it stays, unnamed, until released). */
-  private unlinkEntry(parent: Inode, name: string, time: bigint, orphan: boolean): Inode {
+  #unlinkEntry(parent: Inode, name: string, time: bigint, orphan: boolean): Inode {
     const ino = parent.entries?.get(name);
     if (ino === undefined) assert.fail(`unlink: no entry ${name}`);
     const child = this.inodes.get(ino)!;
@@ -105,7 +95,7 @@ export class FsState {
     } else {
       child.nlink--;
     }
-    this.touch(parent, time);
+    this.#touch(parent, time);
     child.ctime = time;
     this.dirty.add(child.ino);
     if (child.nlink === 0 && !orphan) this.inodes.delete(child.ino);
@@ -125,47 +115,47 @@ export class FsState {
       case 'mkdir':
       case 'create':
       case 'symlink':
-        return this.applyCreate(record, op, time);
+        return this.#applyCreate(record, op, time);
       case 'write':
       case 'truncate':
       case 'hsmFill':
       case 'hsmRelease':
-        return this.applyContent(record, op, time);
+        return this.#applyContent(record, op, time);
       case 'unlink':
       case 'rmdir': {
-        const parent = this.must(record.parentFid, op);
-        this.unlinkEntry(parent, record.name!, time, record.orphan === true);
+        const parent = this.#must(record.parentFid, op);
+        this.#unlinkEntry(parent, record.name!, time, record.orphan === true);
         return;
       }
       case 'release': {
-        const inode = this.must(record.fid, 'release');
+        const inode = this.#must(record.fid, 'release');
         assert.equal(inode.nlink, 0, 'release: only an orphan is released');
         this.inodes.delete(inode.ino);
         this.dirty.add(inode.ino);
         return;
       }
       case 'rename':
-        return this.applyRename(record, time);
+        return this.#applyRename(record, time);
       case 'link': {
-        const inode = this.must(record.fid, 'link');
-        const parent = this.must(record.parentFid, 'link to');
-        this.link(parent, record.name!, inode, time);
+        const inode = this.#must(record.fid, 'link');
+        const parent = this.#must(record.parentFid, 'link to');
+        this.#link(parent, record.name!, inode, time);
         inode.nlink++;
-        this.touch(inode, time, { modified: false });
+        this.#touch(inode, time, { modified: false });
         return;
       }
       case 'chmod':
       case 'chown':
       case 'utimes':
-        return this.applyAttrs(record, op, time);
+        return this.#applyAttrs(record, op, time);
       case 'sync':
-        return this.applySync(record, time);
+        return this.#applySync(record, time);
       case 'setxattr':
       case 'removexattr': {
-        const inode = this.must(record.fid, op);
+        const inode = this.#must(record.fid, op);
         if (op === 'setxattr') inode.xattrs.set(record.xattr!, record.value!);
         else inode.xattrs.delete(record.xattr!);
-        this.touch(inode, time, { modified: false });
+        this.#touch(inode, time, { modified: false });
         return;
       }
       default:
@@ -174,10 +164,10 @@ export class FsState {
   }
 
   /** mkdir, create and symlink: a new inode linked into its parent. */
-  private applyCreate(record: OpSource, op: OpName, time: bigint): void {
-    const parent = this.must(record.parentFid, op);
+  #applyCreate(record: OpSource, op: OpName, time: bigint): void {
+    const parent = this.#must(record.parentFid, op);
     const fid = record.fid!;
-    this.adopt(fid);
+    this.#adopt(fid);
     const attrs = record.attrs;
     const type = op === 'mkdir' ? 'dir' : op === 'create' ? 'file' : 'symlink';
     const inode = newInode(fid, type, {
@@ -199,50 +189,50 @@ export class FsState {
     }
     this.inodes.set(inode.ino, inode);
     this.dirty.add(inode.ino);
-    this.link(parent, record.name!, inode, time);
+    this.#link(parent, record.name!, inode, time);
   }
 
   /** rename: unlinks what the target replaces (an orphan if still open), then moves the entry. */
-  private applyRename(record: OpSource, time: bigint): void {
-    const from = this.must(record.oldParentFid, 'rename from');
-    const to = this.must(record.parentFid, 'rename to');
+  #applyRename(record: OpSource, time: bigint): void {
+    const from = this.#must(record.oldParentFid, 'rename from');
+    const to = this.#must(record.parentFid, 'rename to');
     const oldName = record.oldName!;
     const name = record.name!;
     const ino = from.entries?.get(oldName);
     assert.ok(ino !== undefined, 'rename: no source');
     const moving = this.inodes.get(ino)!;
     if (from === to && oldName === name) return;
-    if (to.entries!.has(name)) this.unlinkEntry(to, name, time, record.orphan === true);
+    if (to.entries!.has(name)) this.#unlinkEntry(to, name, time, record.orphan === true);
     from.entries!.delete(oldName);
     if (moving.type === 'dir') from.nlink--;
-    this.touch(from, time);
-    this.link(to, name, moving, time);
+    this.#touch(from, time);
+    this.#link(to, name, moving, time);
     moving.ctime = time;
     this.dirty.add(moving.ino);
   }
 
   /** chmod, chown and utimes: the attributes the record carries. */
-  private applyAttrs(record: OpSource, op: OpName, time: bigint): void {
-    const inode = this.must(record.fid, op);
+  #applyAttrs(record: OpSource, op: OpName, time: bigint): void {
+    const inode = this.#must(record.fid, op);
     const attrs = record.attrs!;
     if (attrs.mode !== undefined) inode.mode = attrs.mode;
     if (attrs.uid !== undefined) inode.uid = attrs.uid;
     if (attrs.gid !== undefined) inode.gid = attrs.gid;
     if (attrs.atime !== undefined) inode.atime = attrs.atime;
     if (attrs.mtime !== undefined) inode.mtime = attrs.mtime;
-    this.touch(inode, time, { modified: false });
+    this.#touch(inode, time, { modified: false });
   }
 
   /** A mirror's sync: the attributes and size found on disk, at once. */
-  private applySync(record: OpSource, time: bigint): void {
-    const inode = this.must(record.fid, 'sync');
+  #applySync(record: OpSource, time: bigint): void {
+    const inode = this.#must(record.fid, 'sync');
     const attrs = record.attrs!;
     const size = attrs.size;
     if (size !== undefined && size !== inode.size) {
       inode.offline.remove(size, Number.MAX_SAFE_INTEGER);
       inode.size = size;
     }
-    this.applyAttrs(record, 'sync', time);
+    this.#applyAttrs(record, 'sync', time);
   }
 
   /**
@@ -251,22 +241,22 @@ export class FsState {
    * size the codec holds, or the events built from this state could not
    * be encoded (the live path refuses one with EFBIG; replay's is damage).
    */
-  private applyContent(record: OpSource, op: OpName, time: bigint): void {
-    const inode = this.must(record.fid, op);
+  #applyContent(record: OpSource, op: OpName, time: bigint): void {
+    const inode = this.#must(record.fid, op);
     switch (op) {
       case 'write': {
         const { offset, count } = record.range!;
         if (offset + count > Number.MAX_SAFE_INTEGER) assert.fail(`write: range ${offset}+${count} ends past 2^53 - 1`);
         inode.size = Math.max(inode.size, offset + count);
         inode.offline.remove(offset, offset + count);
-        this.touch(inode, time);
+        this.#touch(inode, time);
         return;
       }
       case 'truncate': {
         const size = record.attrs!.size!;
         inode.offline.remove(size, Number.MAX_SAFE_INTEGER);
         inode.size = size;
-        this.touch(inode, time);
+        this.#touch(inode, time);
         return;
       }
       case 'hsmFill': {

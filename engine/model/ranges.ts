@@ -5,6 +5,9 @@
 export type Interval = readonly [start: number, end: number];
 
 export class RangeSet {
+  // `private`, not `#`: the intervals are the set's value, and structural
+  // equality (a test's toEqual of two inodes) must see them; a `#` field
+  // would make every two sets compare equal.
   private intervals: Interval[];
 
   constructor(intervals: Iterable<Interval> = []) {
