@@ -238,7 +238,7 @@ export class Consumer {
         if (raw !== undefined && !raw(b, start, end)) return true;
         const record = new LazyRecord(reader.visitingSeq(), b, start, end, scanRecord(b, start, end));
         if (raw === undefined && predicate !== null && !this.#keeps(record)) return true;
-        out.push(record as unknown as DeliveredRecord);
+        out.push(record);
         return out.length < max;
       });
       if (exhausted) this.#position = reader.last;

@@ -106,6 +106,7 @@ export class EngineCore {
     this.store = new FailStopStore(parts.store, parts.journal, () => this.checkWritable(), (error) => this.#fail(error));
     // What the layers need of the engine; checked here rather than declared
     // with `implements`, whose members are internal to the published types.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- a typed name, not an alias: it checks the engine is each layer's host
     const host: FsHost & PermissionHost & ChangelogSource = this;
     this.fs = new FanlogFs(host);
     this.mirrored = this.fs.mirrored;

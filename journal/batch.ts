@@ -31,7 +31,7 @@ const SPARE_BUFFER_BYTES_MAX = 8 * 1024 * 1024;
 export interface TakenBatch {
   entries: PendingAppend[];
   bytes: Uint8Array;
-  release(): void;
+  release: () => void;
 }
 
 export class BatchGatherer {

@@ -56,7 +56,7 @@ export function validateOptions(options: unknown): Required<Omit<JournalOptions,
   if (!Number.isInteger(segmentBytesMax) || segmentBytesMax < SEGMENT_BYTES_MIN || segmentBytesMax > SEGMENT_BYTES_MAX_LIMIT) {
     throw invalid(`segmentBytesMax must be an integer from ${SEGMENT_BYTES_MIN} to ${SEGMENT_BYTES_MAX_LIMIT}, got ${String(segmentBytesMax)}`);
   }
-  if (io !== undefined && (io === null || typeof io !== 'object' || typeof (io as Io).open !== 'function')) {
+  if (io !== undefined && (io === null || typeof io !== 'object' || typeof (io).open !== 'function')) {
     throw invalid('io must implement the Io interface');
   }
   return { sync, syncIntervalMs, segmentBytesMax, io: io ?? new NodeIo(), readOnly };

@@ -202,7 +202,7 @@ export async function recover(
   if (trustRecoveryPoint) {
     const read = await readRecoveryPoint(io, dir).catch((error: unknown) => ({ unusable: `recovery point unreadable: ${(error as Error).message}` }));
     if (read !== null && 'unusable' in read) report.recoveryPoint = read.unusable;
-    else if (read !== null) (point = read), (report.recoveryPoint = 'used');
+    else if (read !== null) { point = read; report.recoveryPoint = 'used'; }
   }
   const scanned = await scanAll(io, dir, report, onSegment, point);
   const segments = checkSequence(scanned.segments, scanned.purgedThroughSeq, scanned.doomed);

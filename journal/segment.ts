@@ -272,7 +272,7 @@ export async function soundFrameFollows(
 }
 
 /** Creates a segment durably: header fdatasynced and directory entry fsynced before it is used; `halted` stops it between the two. */
-export async function createSegment(io: Io, dir: string, journalId: JournalId, firstSeq: Seq, halted: () => unknown = () => null): Promise<SegmentState> {
+export async function createSegment(io: Io, dir: string, journalId: JournalId, firstSeq: Seq, halted: () => Error | null = () => null): Promise<SegmentState> {
   const name = segmentFileName(firstSeq);
   const file = path.join(dir, name);
   const handle = await io.open(file, 'create');

@@ -40,7 +40,7 @@ export async function readCatalog(store: CatalogStore, key: string): Promise<str
 function decodeCatalog(payload: Uint8Array, fail: (what: string) => Error): string[] {
   const catalog = parseVersioned<{ version: number; names: unknown }>(payload, 'catalog', CATALOG_VERSION, fail);
   if (!Array.isArray(catalog.names) || !catalog.names.every((name) => typeof name === 'string')) throw fail('catalog is malformed');
-  return catalog.names as string[];
+  return catalog.names;
 }
 
 /**

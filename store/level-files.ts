@@ -172,8 +172,8 @@ function liveTables(manifest: Uint8Array): Map<bigint, bigint> | null {
         const tag = Number(varint());
         if (tag === 1) skipSlice();
         else if (tag === 2 || tag === 3 || tag === 4 || tag === 9) varint();
-        else if (tag === 5) (varint(), skipSlice());
-        else if (tag === 6) (varint(), live.delete(varint()));
+        else if (tag === 5) { varint(); skipSlice(); }
+        else if (tag === 6) { varint(); live.delete(varint()); }
         else if (tag === 7) {
           varint();
           const number = varint();

@@ -103,11 +103,13 @@ interface Walk {
 }
 
 /** A page that failed its check in step 2: damage, unless step 3 finds the holder overtook the read. */
-class PageDamage {
+class PageDamage extends Error {
   constructor(
     readonly offset: number,
-    readonly message: string,
-  ) {}
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export class LmdbFileReader implements MetaStore {

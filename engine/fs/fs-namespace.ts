@@ -158,7 +158,7 @@ export class FsNamespace {
     }
     const replacedBefore = replaced === undefined ? undefined : { ...replaced };
     const replacedLastLink = replaced !== undefined && (replaced.type === 'dir' || replaced.nlink === 1);
-    const replacedOrphan = replacedLastLink && fs.isOpen(fidOf(replaced!));
+    const replacedOrphan = replacedLastLink && fs.isOpen(fidOf(replaced));
     const op = opRecord(caller, 'rename', {
       oldParentFid: fidOf(source.parent),
       oldName: source.name,

@@ -8,6 +8,7 @@ export class RangeSet {
   // `private`, not `#`: the intervals are the set's value, and structural
   // equality (a test's toEqual of two inodes) must see them; a `#` field
   // would make every two sets compare equal.
+  // eslint-disable-next-line no-restricted-syntax -- structural equality must see the intervals (above)
   private intervals: Interval[];
 
   constructor(intervals: Iterable<Interval> = []) {

@@ -98,7 +98,7 @@ export class GroupQueue {
     if (requests.length === 0) return;
     const events: Entry[] = [];
     for (const request of requests) {
-      const event: Entry = { id: this.#nextId++, seq: request.seq, mask: request.record.mask!, record: request.record };
+      const event: Entry = { id: this.#nextId++, seq: request.seq, mask: request.record.mask, record: request.record };
       request.queued();
       this.#requests.set(event.id, request);
       this.#queuedEventOf.set(request, event);

@@ -62,7 +62,7 @@ export function matchMarks(marks: Iterable<Mark>, event: AnyRecordFields): Mask 
   let ignored = 0n;
   let ondir = false;
   for (const mark of marks) {
-    let applies = false;
+    let applies: boolean;
     if (mark.scope === 'filesystem') applies = true;
     else if (mark.scope === 'mount') applies = under(event.path, mark.path!) || (isRename && under(event.oldPath, mark.path!));
     else if (isDirent) applies = sameFid(mark.fid, event.parentFid) || (isRename && sameFid(mark.fid, event.oldParentFid));

@@ -234,7 +234,7 @@ export class PermissionBroker {
       kind: 'decision',
       op: intent.op,
       time: this.#host.now(),
-      mask: request.record.mask!,
+      mask: request.record.mask,
       fid: intent.fid,
       path: intent.path,
       group: request.group.name,
@@ -322,7 +322,7 @@ export class PermissionBroker {
       if (seqs[0] !== operationSeq || first === undefined) assert.fail(`operation ${operationSeq} starts with request ${seqs[0]}`);
       const { intent, step } = intentOf(first, operationSeq, record, last);
       const operation = new GuardedOperation(intent, true);
-      const request = new PermissionRequest(last, operation, groupFor(record.group!) ?? goneGroup(record.group!), record, step);
+      const request = new PermissionRequest(last, operation, groupFor(record.group) ?? goneGroup(record.group), record, step);
       operation.asked(seqs, response === undefined ? request : null);
       for (const seq of seqs) this.#operations.set(seq, operation);
       if (response === undefined) waiting.push(request);

@@ -122,7 +122,8 @@ function legacyIntent(json: string, seq: bigint): { intent: Intent; step: unknow
   }
   if (typeof raw !== 'object' || raw === null) throw bad('is not an object');
   const { step, operationSeq: _ignored, steps, ...fields } = raw;
-  if (!Array.isArray(steps) || !steps.every((s) => typeof s?.mask === 'string' && /^\d+$/.test(s.mask))) throw bad('has malformed steps');
+  const wellFormed = (s: unknown): boolean => typeof (s as { mask?: unknown } | null)?.mask === 'string' && /^\d+$/.test((s as { mask: string }).mask);
+  if (!Array.isArray(steps) || !steps.every(wellFormed)) throw bad('has malformed steps');
   const converted = steps.map((s: { mask: string; range?: Range }) => ({ ...s, mask: BigInt(s.mask) }));
   return { intent: { ...fields, steps: converted } as unknown as Intent, step };
 }

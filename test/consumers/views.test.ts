@@ -125,7 +125,7 @@ describe('one reader per consumer', () => {
     for (let i = 0; i < 20; i++) await engine.fs.mkdir(`/m${i}`);
     const consumer = await engine.consumers.register('c');
     const [a, b] = await Promise.all([consumer.read({ max: 3 }), consumer.read({ max: 3 })]);
-    expect([...a!, ...b!].map((record) => record.path)).toEqual(['/m0', '/m1', '/m2', '/m3', '/m4', '/m5']);
+    expect([...a, ...b].map((record) => record.path)).toEqual(['/m0', '/m1', '/m2', '/m3', '/m4', '/m5']);
     const peek = await engine.consumers.register('peek');
     const all = await peek.read({ max: 100 });
     await consumer.ack(all[11]!.seq);

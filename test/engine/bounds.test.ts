@@ -172,7 +172,7 @@ it("checks an op record's fields as the codec's table does, one by one (opFault,
     attrs: [{ size: BIG }, { mode: -1 }, { uid: 1.5 }, { gid: BIG }, { atime: -1n }, { mtime: 2n ** 64n }], value: ['bytes'], offline: [1], orphan: ['yes'],
     pid: [-1], tid: [BIG], uid: [0.5], gid: [-2], operationSeq: [-1n, 2n ** 64n],
   };
-  const op = (fields: Record<string, unknown>): OpRecord => ({ kind: 'op', op: 'create', time: 5n, ...fields }) as OpRecord;
+  const op = (fields: Record<string, unknown>): OpRecord => ({ kind: 'op', op: 'create', time: 5n, ...fields });
   expect(opFault(op(good))).toBeNull();
   expect(unencodable(op(good))).toBeNull();
   for (const field of OP_RECORD_FIELDS) {

@@ -24,22 +24,22 @@ async function fresh(): Promise<{ io: MemoryIo; engine: Engine }> {
 
 /** MemoryIo whose fsyncs of files under a prefix can be held, to order two writes deterministically. */
 class GatedIo extends MemoryIo {
-  private prefix: string | null = null;
-  private gate: Promise<void> = Promise.resolve();
-  private open_: () => void = () => undefined;
-  private reached: () => void = () => undefined;
+  #prefix: string | null = null;
+  #gate: Promise<void> = Promise.resolve();
+  #open_: () => void = () => undefined;
+  #reached: () => void = () => undefined;
   /** Resolves once an fsync under the held prefix is waiting. */
   held: Promise<void> = Promise.resolve();
 
   hold(prefix: string): void {
-    this.prefix = prefix;
-    this.gate = new Promise((resolve) => (this.open_ = resolve));
-    this.held = new Promise((resolve) => (this.reached = resolve));
+    this.#prefix = prefix;
+    this.#gate = new Promise((resolve) => (this.#open_ = resolve));
+    this.held = new Promise((resolve) => (this.#reached = resolve));
   }
 
   release(): void {
-    this.prefix = null;
-    this.open_();
+    this.#prefix = null;
+    this.#open_();
   }
 
   override async open(filePath: string, mode: 'read' | 'readwrite' | 'create'): Promise<import('../../journal/index.js').IoFile> {
@@ -47,9 +47,9 @@ class GatedIo extends MemoryIo {
     const io = this;
     const datasync = file.datasync.bind(file);
     file.datasync = async () => {
-      if (io.prefix !== null && filePath.startsWith(io.prefix)) {
-        io.reached();
-        await io.gate;
+      if (io.#prefix !== null && filePath.startsWith(io.#prefix)) {
+        io.#reached();
+        await io.#gate;
       }
       await datasync();
     };

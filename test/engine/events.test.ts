@@ -390,7 +390,7 @@ describe('an object unlinked while open (an orphan, as in Linux)', () => {
     for await (const { payload } of reopened.journal.read()) {
       const record = decodeRecord(payload);
       if (record.kind === 'op') replayed.apply(record);
-      if (record.op === 'release' && record.kind === 'event') released.push(maskNames(record.mask!).join('|'));
+      if (record.op === 'release' && record.kind === 'event') released.push(maskNames(record.mask).join('|'));
     }
     expect(released).toEqual(['DELETE_SELF', 'DELETE_SELF']);
     expect(replayed.fingerprint()).toBe(reopened.state.fingerprint());

@@ -22,7 +22,7 @@ function request(step: number, fields: Partial<RequestRecord>): RequestRecord {
     kind: 'request', op: intent.op, time: 1n, mask: intent.steps[step]!.mask, fid: intent.fid, parentFid: intent.parentFid, name: intent.name, path: intent.path,
     stat: { ino: 7, mode: 0o100644, uid: 0, gid: 0, size: 1 << 20, nlink: 1, atime: 0n, mtime: 0n, ctime: 0n }, pid: intent.pid, tid: intent.tid, uid: intent.uid, group: 'hsm',
     ...fields,
-  } as RequestRecord;
+  };
 }
 
 const legacy = (step: number): string => JSON.stringify({ ...intent, steps: intent.steps.map((s) => ({ ...s, mask: s.mask.toString() })), step });

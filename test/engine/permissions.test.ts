@@ -155,7 +155,7 @@ describe('which marks guard an operation', () => {
       const { engine } = await world();
       const target = what === 'a mount mark elsewhere' ? '/other' : '/data/file';
       const fd = await engine.fs.open(target, 'r');
-      const q = await group(engine, 'g', { class: 'content' }, mark as MarkOptions);
+      const q = await group(engine, 'g', { class: 'content' }, mark);
       const reading = engine.fs.read(fd, 0, 5);
       if (guarded) {
         const event = await next(q);
