@@ -24,6 +24,7 @@ import { NodeIo } from '../journal/node-io.js';
 import { recover, type Recovered } from '../journal/recovery.js';
 import { metaStoreDir, openBackend, openMetaStore, SealedStore, type StoreKind } from '../store/meta-store.js';
 import { toJson } from './commands.js';
+import { checkLayout } from './layout.js';
 import { progressBar } from './progress.js';
 import { checkStore, type JournalFacts, type StoreCheck } from './store-check.js';
 
@@ -87,6 +88,7 @@ async function withCheckedStore(dir: string, kind: StoreKind, journal: JournalFa
 export async function verify(options: { dir: string; json?: boolean }): Promise<boolean> {
   const io = new NodeIo();
   const journalDir = path.join(options.dir, 'journal');
+  checkLayout(options.dir);
   if (!existsSync(journalDir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
   const damage: Damage[] = [];
   const asDamage = (error: unknown): void => {
