@@ -128,7 +128,19 @@ export class Reconciler {
   /** Reconciles the named entries of each directory, or all of them (a watcher's hints), each lstat'ed now. */
   async reconcileNames(hinted: Hinted): Promise<ReconcileResult> {
     this.#result = this.#disk.begin();
-    return this.#run(await this.#disk.hinted(hinted));
+    const listings = await this.#disk.hinted(hinted);
+    // A change of the root itself (chmod) is heard by its own watch alone, as a hint in '' (of the root's own name).
+    if (hinted.has('')) await this.#syncRoot();
+    return this.#run(listings);
+  }
+
+  /** Removes every mirrored entry (the mirrored directory is gone): what a scan of an empty directory does. */
+  async empty(): Promise<ReconcileResult> {
+    this.#result = this.#disk.begin();
+    const top = this.#tree.intoInode();
+    for (const name of [...(top?.entries?.keys() ?? [])]) await this.#removeTree(name);
+    await this.#drain();
+    return this.#result;
   }
 
   async #run(listings: Map<string, Listing>, onListed?: (entries: number) => void): Promise<ReconcileResult> {
