@@ -122,7 +122,27 @@ export class Reconciler {
     this.#result = this.#disk.begin();
     const listings = await this.#disk.collect('', onListed);
     await this.#syncRoot();
+    this.#linkedOutside(listings);
     return this.#run(listings, onListed);
+  }
+
+  /**
+   * A file with more links than the names a scan listed in the tree has a
+   * name outside it (or an ignored one), through which it may be written
+   * or chmod'ed with no event in any watched directory: each of its names
+   * in the tree is a problem, checked again at each scan.
+   */
+  #linkedOutside(listings: Map<string, Listing>): void {
+    const names = new Map<string, { nlink: number; paths: string[] }>();
+    for (const [rel, listing] of listings) {
+      for (const [name, entry] of listing.entries) {
+        if (entry.type === 'dir' || entry.nlink < 2) continue;
+        const seen = names.get(entry.key);
+        if (seen === undefined) names.set(entry.key, { nlink: entry.nlink, paths: [join(rel, name)] });
+        else seen.paths.push(join(rel, name));
+      }
+    }
+    for (const { nlink, paths } of names.values()) if (nlink > paths.length) for (const rel of paths) this.#disk.linkedOutside(rel, nlink, paths.length);
   }
 
   /** Reconciles the named entries of each directory, or all of them (a watcher's hints), each lstat'ed now. */
