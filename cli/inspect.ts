@@ -53,6 +53,7 @@ import { FanlogError } from '../errors.js';
 import { type FollowerOptions, JournalFollower, type Unfinished } from '../journal/follower.js';
 import { lastLockHolder, NodeIo } from '../journal/node-io.js';
 import { decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES } from '../journal/segment.js';
+import { checkLayout } from './layout.js';
 import { CONSUMER_PREFIX, GROUP_PREFIX, HIGH_WATER_KEY } from '../store/keys.js';
 import { openMetaStore, type SealedStore, type StoreKind } from '../store/meta-store.js';
 
@@ -135,6 +136,7 @@ const PURGE_RACE_TRIES = 8;
  * PURGE_RACE_TRIES such races it is EPURGED, never a raw ENOENT.
  */
 export async function inspect(dir: string, requested?: StoreKind): Promise<Inspection> {
+  checkLayout(dir);
   for (let attempt = 1; ; attempt++) {
     try {
       return await inspectOnce(dir, requested);
@@ -299,6 +301,7 @@ async function lagSeconds(journal: JournalView, cursor: bigint): Promise<number 
  * records where it can be read (lmdb): damage below it is ECORRUPT.
  */
 export async function changelogFollower(dir: string, from?: bigint): Promise<JournalFollower> {
+  checkLayout(dir);
   const store = await engineStore(dir);
   let highWater: LmdbRead['highWater'] = null;
   if (store === 'lmdb') {

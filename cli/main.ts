@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
  * The `fanlog` command line. Expected failures print `fanlog: CODE: message`
- * on stderr and exit 1 (2 for usage errors), without a stack trace; anything
- * else is a bug and crashes loudly.
+ * on stderr and exit 1 (2 for usage errors), without a stack trace, and so
+ * does a system error no check foresaw (Node's message names its code and
+ * path); anything else is a bug and crashes loudly.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { FanlogError } from '../errors.js';
+import { FanlogError, isSystemError } from '../errors.js';
 import { FAULT_KINDS } from '../crash/campaign.js';
 import { consumersCommand, follow, init, stat, tail } from './commands.js';
 import { discardMadeEngines } from './open-engine.js';
@@ -321,6 +322,11 @@ try {
     process.exitCode = error.exitCode === 0 ? 0 : 2;
   } else if (error instanceof FanlogError) {
     process.stderr.write(`fanlog: ${error.message}\n`);
+    process.exitCode = 1;
+  } else if (isSystemError(error)) {
+    // The disk refused something no check foresaw (a layout changed by hand): Node's message names the code and the path.
+    const { code, message } = error as NodeJS.ErrnoException;
+    process.stderr.write(`fanlog: ${message.startsWith(`${code}:`) ? message : `${code}: ${message}`}\n`);
     process.exitCode = 1;
   } else {
     throw error;

@@ -3,7 +3,8 @@
  * filesystem (mirror/mirror.ts), from the command line. It opens the
  * engine (it takes the lock: `--wait`), scans DIR with a count of what it
  * crawled on stderr, then, unless `--once`, watches it until SIGINT or
- * SIGTERM, saying each full scan and hint batch on stdout. At the end it
+ * SIGTERM, saying each full scan and hint batch on stdout, or until the
+ * mirror ends by itself (DIR removed or replaced: ENOENT). At the end it
  * prints the mirror's stats (`--json`: one object). What could not be read
  * or applied is printed on stderr, `fanlog: mirror: CODE: path: why`, and
  * makes the exit status 1: the mirror is incomplete there.
@@ -64,7 +65,7 @@ function say(stats: MirrorStats): void {
   if (scan !== null) out(`scan (${scan.reason}): ${scan.entries} entries, ${scan.changes} changes, ${scan.ms} ms`);
 }
 
-/** Until SIGINT or SIGTERM: a line per full scan and per hint batch. */
+/** Until SIGINT or SIGTERM, or the mirror ends by itself (its directory gone: onError said it): a line per full scan and per hint batch. */
 async function watchUntilSignal(mirror: Mirror, quiet: boolean): Promise<void> {
   let last = mirror.stats();
   const timer = setInterval(() => {
@@ -77,6 +78,7 @@ async function watchUntilSignal(mirror: Mirror, quiet: boolean): Promise<void> {
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
+      void mirror.ended.then(() => resolve());
     });
   } finally {
     clearInterval(timer);

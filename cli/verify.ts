@@ -15,15 +15,16 @@
  * while an application has the engine open, the level store is reported as
  * not checked rather than checked half-way).
  */
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inspectDirectory } from '../engine/engine-dir.js';
 import { FanlogError } from '../errors.js';
 import { NodeIo } from '../journal/node-io.js';
 import { recover, type Recovered } from '../journal/recovery.js';
-import { metaStoreDir, openBackend, openMetaStore, SealedStore, type StoreKind } from '../store/meta-store.js';
+import { metaStoreDir, openBackend, openMetaStore, SealedStore, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
 import { toJson } from './commands.js';
+import { checkLayout } from './layout.js';
 import { progressBar } from './progress.js';
 import { checkStore, type JournalFacts, type StoreCheck } from './store-check.js';
 
@@ -84,10 +85,67 @@ async function withCheckedStore(dir: string, kind: StoreKind, journal: JournalFa
   }
 }
 
+/** What one reading of the directory found. */
+interface Report {
+  damage: Damage[];
+  journal: Recovered | null;
+  storeFrames: Recovered | null;
+  kind: StoreKind | null;
+  store: StoreCheck | { skipped: string } | null;
+}
+
+/** Readings made while a writer moves the journal, before verify gives up with EAGAIN. */
+const MOVING_TRIES = 5;
+
+/**
+ * Checks `options.dir` and prints what it found; resolves true when sound.
+ * The journal is read before the store, and an engine that runs beside
+ * verify may commit to the store, after the journal's read, facts about
+ * records that read did not see (a high-water mark, a checkpoint, a
+ * cursor beyond its head), or purge segments a checkpoint no longer
+ * needs: damage in that reading that is not damage. So the journal's
+ * files are looked at before the reading and after it (their names,
+ * sizes and mtimes): damage found while they moved is not trusted, and
+ * the reading is made again, EAGAIN after MOVING_TRIES. Damage found while
+ * they stood still is real: the store commits the high-water mark only
+ * after the journal is durable that far, so a journal that did not move
+ * through the whole reading held everything the store read of it.
+ */
 export async function verify(options: { dir: string; json?: boolean }): Promise<boolean> {
-  const io = new NodeIo();
   const journalDir = path.join(options.dir, 'journal');
+  checkLayout(options.dir);
   if (!existsSync(journalDir)) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
+  for (let attempt = 1; ; attempt++) {
+    const before = journalFiles(options.dir);
+    const report = await readAndCheck(options, journalDir);
+    if (report.damage.length === 0 || journalFiles(options.dir) === before) return print(options, journalDir, report);
+    if (attempt >= MOVING_TRIES) {
+      throw new FanlogError('EAGAIN', `the journal of ${options.dir} moved under each of ${attempt} readings (an engine is writing): run verify again, or when it is closed (the last reading: ${report.damage[0]!.message})`);
+    }
+  }
+}
+
+/** The journal's segment files (and a files store's): names, sizes and mtimes, as one string to compare. */
+function journalFiles(dir: string): string {
+  const seen: string[] = [];
+  for (const sub of ['journal', ...STORE_KINDS.map((kind) => path.basename(metaStoreDir(dir, kind)))]) {
+    const folder = path.join(dir, sub);
+    let names: string[];
+    try {
+      names = readdirSync(folder).filter((name) => name.endsWith('.seg'));
+    } catch {
+      continue; // none, or not a folder (the lmdb store is a file)
+    }
+    for (const name of names.sort()) {
+      const stats = statSync(path.join(folder, name), { throwIfNoEntry: false, bigint: true });
+      seen.push(`${sub}/${name} ${stats === undefined ? 'gone' : `${stats.size} ${stats.mtimeNs}`}`);
+    }
+  }
+  return seen.join('\n');
+}
+
+async function readAndCheck(options: { dir: string; json?: boolean }, journalDir: string): Promise<Report> {
+  const io = new NodeIo();
   const damage: Damage[] = [];
   const asDamage = (error: unknown): void => {
     if (!(error instanceof FanlogError) || error.code !== 'ECORRUPT') throw error;
@@ -142,6 +200,11 @@ export async function verify(options: { dir: string; json?: boolean }): Promise<
       asDamage(error);
     }
   }
+  return { damage, journal, storeFrames, kind, store };
+}
+
+/** Prints a reading (text or JSON); true when sound. */
+function print(options: { dir: string; json?: boolean }, journalDir: string, { damage, journal, storeFrames, kind, store }: Report): boolean {
   const sound = damage.length === 0;
   const pendingRepairs = [...(journal?.report.repairs ?? []), ...(storeFrames?.report.repairs ?? [])];
   const storeReport =

@@ -27,7 +27,7 @@ import { join } from './tree.js';
 export interface MirrorProblem {
   /** On disk (a name that is not UTF-8 with its bad bytes as `\xNN`). */
   path: string;
-  /** EPERM (not readable), EILSEQ (a name or symlink target that is not UTF-8), EFBIG (a size past 2^53 - 1), or the code of a change the engine refused. */
+  /** EPERM (not readable), EILSEQ (a name or symlink target that is not UTF-8), EFBIG (a size past 2^53 - 1), EMLINK (a file with links outside the tree), ENOENT (the mirrored directory gone), ENOSPC (no inotify watch left), or the code of a change the engine refused. */
   code: string;
   /** `CODE: path: what`. */
   message: string;
@@ -163,6 +163,13 @@ export class Lister {
   problem(rel: string, error: unknown): void {
     const code = (error as { code?: string }).code ?? 'EIO';
     this.#listed.problems.push({ path: this.#diskPath(rel), code, message: error instanceof Error ? error.message : String(error), enginePath: this.#enginePath(rel) });
+  }
+
+  /** A file of `nlink` links with only `inside` names in the tree (reconcile.ts). */
+  linkedOutside(rel: string, nlink: number, inside: number): void {
+    const path = this.#diskPath(rel);
+    const message = `EMLINK: ${path}: a file of ${nlink} links, ${inside} of them in the mirrored tree: it may change through a link outside the tree, unheard until a scan`;
+    this.#listed.problems.push({ path, code: 'EMLINK', message, enginePath: this.#enginePath(rel) });
   }
 
   #unmirrorable(rel: string, what: Unmirrorable): void {

@@ -34,6 +34,12 @@
  * atomic engine operation, so a crash leaves the mirrored tree at some
  * point of a scan, and the next start's scan finishes the job.
  *
+ * The mirror follows the directory that was at its path when it started
+ * (its identity). A scan that finds it gone (removed, or replaced by
+ * another) empties the mirrored tree, notes a loss over it (ENOENT), and
+ * ends the mirror (`ended`): the disk has nothing there, and what is made
+ * there later is not followed.
+ *
  * One scan or hint batch runs at a time (a chain of turns); `stop()` stops
  * the watcher and the timers, then waits for the turn in hand.
  */
@@ -109,6 +115,12 @@ export class Mirror {
   #rescanQueued: ScanReason | null = null;
   #periodic: NodeJS.Timeout | null = null;
   #stopped = false;
+  /** The disk identity of the mirrored directory when the mirror started: the one directory it follows. */
+  #rootKey: string | null = null;
+  /** What ended the mirror by itself (the directory gone); null while it runs or when stop() ended it. */
+  #ending: FanlogError | null = null;
+  #endedWith: (error: FanlogError | null) => void = () => undefined;
+  readonly #ended = new Promise<FanlogError | null>((resolve) => (this.#endedWith = resolve));
   #detach: () => void = () => undefined;
   #stats: MirrorStats = { scans: 0, lastScan: null, hintBatches: 0, changes: 0, overflows: 0, problems: [], watching: false, lastError: null };
 
@@ -138,6 +150,7 @@ export class Mirror {
     const engineDir = await realpath(engine.dir);
     if (relative(root, engineDir) === '' || !relative(engineDir, root).startsWith('..')) throw invalid(`mirror: '${dir}' is the engine's own directory, or inside it`);
     const mirror = new Mirror(engine, root, into.length > 1 ? into.replace(/\/+$/, '') : into, engineDir, checked);
+    mirror.#rootKey = dirKeyAt(root);
     // Closing the engine stops the mirror first.
     mirror.#detach = engine.attachWork(() => mirror.stop());
     try {
@@ -162,6 +175,15 @@ export class Mirror {
     return mirror;
   }
 
+  /**
+   * Resolves when the mirror stops: with the error that ended it by itself
+   * (ENOENT: the mirrored directory was removed, or replaced by another at
+   * its path), or null when `stop()` (or the engine's close) ended it.
+   */
+  get ended(): Promise<FanlogError | null> {
+    return this.#ended;
+  }
+
   /** The mirrored directory, as its real path. */
   get root(): string {
     return this.#root;
@@ -175,15 +197,35 @@ export class Mirror {
       await this.#note('scanBegin', reason);
       // Hints gathered so far are covered by this scan.
       this.#hints.clear();
-      const result = await this.#reconciler.scan((entries) => this.#options.onProgress?.(entries, reason));
+      let result: ReconcileResult;
+      let gone: FanlogError | null = null;
+      try {
+        result = this.#rootGone() ? await this.#reconciler.empty() : await this.#reconciler.scan((entries) => this.#options.onProgress?.(entries, reason));
+      } catch (error) {
+        if (!this.#rootGone()) throw error;
+        result = await this.#reconciler.empty();
+      }
+      if (this.#rootGone()) {
+        gone = new FanlogError('ENOENT', `${this.#root}: the mirrored directory is gone (removed, or replaced by another at its path): the mirror emptied its tree and stopped; start it again to follow what is there now`, { file: this.#root });
+        result.problems.push({ path: this.#root, code: 'ENOENT', message: gone.message, enginePath: this.#into });
+      }
       await this.#noteLosses(result.problems);
       await this.#note('scanEnd', reason);
       this.#stats.scans++;
       this.#stats.lastScan = { reason, entries: result.entries, changes: result.changes, ms: Math.round(performance.now() - started) };
       this.#stats.changes += result.changes;
       this.#stats.problems = result.problems.slice(-PROBLEMS_KEPT);
+      if (gone !== null) {
+        this.#end(gone);
+        throw gone;
+      }
       return result;
     });
+  }
+
+  /** Whether the directory the mirror started on is no longer at its path (see `ended`). */
+  #rootGone(): boolean {
+    return dirKeyAt(this.#root) !== this.#rootKey;
   }
 
   /**
@@ -196,7 +238,7 @@ export class Mirror {
     // Two turns of the event loop: a poll phase between them reads every event queued before the call.
     for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
     for (;;) {
-      if (this.#stopped) throw new FanlogError('ECLOSED', 'the mirror is stopped');
+      if (this.#stopped) throw this.#ending ?? new FanlogError('ECLOSED', 'the mirror is stopped');
       if (this.#settle !== null) {
         clearTimeout(this.#settle);
         this.#settle = null;
@@ -204,6 +246,7 @@ export class Mirror {
       }
       const turn = this.#turn;
       await turn.catch(() => undefined);
+      if (this.#ending !== null) throw this.#ending;
       if (turn === this.#turn && this.#settle === null && this.#hints.size === 0 && this.#rescanQueued === null) return;
     }
   }
@@ -214,6 +257,13 @@ export class Mirror {
 
   /** Stops watching and scanning; resolves once the scan or hint batch in hand is done. */
   async stop(): Promise<void> {
+    this.#halt();
+    this.#endedWith(null);
+    await this.#turn.catch(() => undefined);
+  }
+
+  /** Stops the watcher and the timers; the turn in hand goes on. */
+  #halt(): void {
     this.#stopped = true;
     this.#detach();
     if (this.#settle !== null) clearTimeout(this.#settle);
@@ -221,7 +271,13 @@ export class Mirror {
     this.#watcher?.close();
     this.#watcher = null;
     this.#stats.watching = false;
-    await this.#turn.catch(() => undefined);
+  }
+
+  /** The mirror ends by itself (from within a turn): what is queued after it is refused with `error`. */
+  #end(error: FanlogError): void {
+    this.#ending = error;
+    this.#halt();
+    this.#endedWith(error);
   }
 
   async #note(op: 'scanBegin' | 'scanEnd' | 'loss', reason: string, path = this.#into): Promise<void> {
@@ -239,7 +295,7 @@ export class Mirror {
   }
 
   #inTurn<T>(work: () => Promise<T>): Promise<T> {
-    if (this.#stopped) return Promise.reject(new FanlogError('ECLOSED', 'the mirror is stopped'));
+    if (this.#stopped) return Promise.reject(this.#ending ?? new FanlogError('ECLOSED', 'the mirror is stopped'));
     const turn = this.#turn.catch(() => undefined).then(work);
     this.#turn = turn;
     turn.catch((error: unknown) => this.#failed(error));
@@ -299,7 +355,9 @@ export class Mirror {
         if (hinted.size > 0) results.push(await this.#reconciler.reconcileNames(hinted));
       }
       // One whose directory left the tree (its watch ended) is moot; one that waited its tries is a gap.
-      const gap = unplaced.some((hint) => this.#watcher?.has(hint.dir.key) === true && !this.#hints.putBack(hint));
+      // The mirrored directory itself gone: a scan at once, which says so (an unplaced hint would otherwise wait its tries).
+      const rootGone = unplaced.length > 0 && this.#rootGone();
+      const gap = rootGone || unplaced.some((hint) => this.#watcher?.has(hint.dir.key) === true && !this.#hints.putBack(hint));
       if (gap) this.#queueRescan('gap');
       else if (this.#hints.size > 0 && this.#settle === null) this.#heardAgain();
       this.#stats.hintBatches++;

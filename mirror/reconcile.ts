@@ -122,13 +122,45 @@ export class Reconciler {
     this.#result = this.#disk.begin();
     const listings = await this.#disk.collect('', onListed);
     await this.#syncRoot();
+    this.#linkedOutside(listings);
     return this.#run(listings, onListed);
+  }
+
+  /**
+   * A file with more links than the names a scan listed in the tree has a
+   * name outside it (or an ignored one), through which it may be written
+   * or chmod'ed with no event in any watched directory: each of its names
+   * in the tree is a problem, checked again at each scan.
+   */
+  #linkedOutside(listings: Map<string, Listing>): void {
+    const names = new Map<string, { nlink: number; paths: string[] }>();
+    for (const [rel, listing] of listings) {
+      for (const [name, entry] of listing.entries) {
+        if (entry.type === 'dir' || entry.nlink < 2) continue;
+        const seen = names.get(entry.key);
+        if (seen === undefined) names.set(entry.key, { nlink: entry.nlink, paths: [join(rel, name)] });
+        else seen.paths.push(join(rel, name));
+      }
+    }
+    for (const { nlink, paths } of names.values()) if (nlink > paths.length) for (const rel of paths) this.#disk.linkedOutside(rel, nlink, paths.length);
   }
 
   /** Reconciles the named entries of each directory, or all of them (a watcher's hints), each lstat'ed now. */
   async reconcileNames(hinted: Hinted): Promise<ReconcileResult> {
     this.#result = this.#disk.begin();
-    return this.#run(await this.#disk.hinted(hinted));
+    const listings = await this.#disk.hinted(hinted);
+    // A change of the root itself (chmod) is heard by its own watch alone, as a hint in '' (of the root's own name).
+    if (hinted.has('')) await this.#syncRoot();
+    return this.#run(listings);
+  }
+
+  /** Removes every mirrored entry (the mirrored directory is gone): what a scan of an empty directory does. */
+  async empty(): Promise<ReconcileResult> {
+    this.#result = this.#disk.begin();
+    const top = this.#tree.intoInode();
+    for (const name of [...(top?.entries?.keys() ?? [])]) await this.#removeTree(name);
+    await this.#drain();
+    return this.#result;
   }
 
   async #run(listings: Map<string, Listing>, onListed?: (entries: number) => void): Promise<ReconcileResult> {
