@@ -7,9 +7,8 @@
  * the application cannot open the consumer a replicator reads through.
  */
 import { expect, it } from 'vitest';
-import { type Engine, FanlogError } from '../../index.js';
+import { Engine, type FanlogError } from '../../index.js';
 import { MemoryIo } from '../../testing.js';
-import { Engine as EngineClass } from '../../index.js';
 import { RedisConsumer } from '../../replication/index.js';
 import { rejection } from '../helpers.js';
 import { deliverable, outcome, streamIds, useRedis, work } from './fixture.js';
@@ -78,7 +77,7 @@ it('gives a remote reader EFOREIGN when the stream key holds something else', as
 });
 
 it('hears a final error met outside Redis (an eviction, the engine closing) in onError, lastError and the metrics', async () => {
-  const engine = await EngineClass.open('/evict', { io: new MemoryIo(), store: 'files', consumerIdleMsMax: 100 });
+  const engine = await Engine.open('/evict', { io: new MemoryIo(), store: 'files', consumerIdleMsMax: 100 });
   try {
     const { replicator, heard } = await replicated(10, 'evicted', engine);
     const error = (await outcome(replicator.done)) as FanlogError;
@@ -87,7 +86,7 @@ it('hears a final error met outside Redis (an eviction, the engine closing) in o
     expect(error.message).not.toMatch(/(\d+)\.\.(\d+)/);
     expect(heard).toEqual(['EEVICTED!']);
     expect(replicator.stats().lastError?.code).toBe('EEVICTED');
-    expect((await engine.metrics()).replicators.find((r) => r.stream === 'evicted')?.lastErrorCode).toBe('EEVICTED');
+    expect((await engine.metrics()).replicators?.find((r) => r.stream === 'evicted')?.lastErrorCode).toBe('EEVICTED');
   } finally {
     await engine.close();
   }
