@@ -33,6 +33,8 @@ export class Consumers {
   #timer: NodeJS.Timeout | null = null;
   readonly #host: ChangelogSource;
   readonly #defaults: { lagRecordsMax: number | null; idleMsMax: number | null };
+  /** @internal Names a running replicator of this engine reads through: `open` of one is EBUSY (two readers of one cursor skip each other's records). */
+  readonly held = new Set<string>();
 
   /** @internal */
   constructor(
@@ -89,6 +91,7 @@ export class Consumers {
     this.#host.checkUsable();
     checkName('consumer', name);
     const wanted = this.#options(options);
+    if (this.held.has(name)) throw new FanlogError('EBUSY', `consumer '${name}' is read by a running replicator of this engine: stop it first, or use another name`);
     return this.#serial.run(async () => {
       const existing = this.#consumers.get(name);
       if (existing === undefined || existing.evicted !== null) return this.#add(name, wanted, existing);

@@ -29,23 +29,37 @@ const AUTH_REFUSED = /^(WRONGPASS|NOAUTH)\b|^ERR (AUTH|invalid password|Client s
 const lastHeard = new WeakMap<Redis, Error>();
 
 /**
- * The URL with its credentials (user and password) replaced by `***`:
- * what every message, stat and metric shows. A string that is not a URL
- * with an authority is shown up to its scheme only.
+ * The URL with its credentials replaced by `***`: what every message, stat
+ * and metric shows. Everything between `://` and the last `@` is hidden
+ * (whatever characters a password holds), and so is every value of the
+ * query (ioredis reads `?password=` there) and the fragment. A string that
+ * is not a URL with an authority is not shown at all.
  */
 export function redactUrl(url: string): string {
-  const match = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/is.exec(url);
+  const match = /^([a-z][a-z0-9+.-]*:\/\/)(.*)$/is.exec(url);
   if (match === null) return '<not a URL>';
-  const [, scheme, authority, rest] = match as unknown as [string, string, string, string];
-  const at = authority.lastIndexOf('@');
-  return at === -1 ? url : `${scheme}***@${authority.slice(at + 1)}${rest}`;
+  const [, scheme, afterScheme] = match as unknown as [string, string, string];
+  const at = afterScheme.lastIndexOf('@');
+  const rest = at === -1 ? afterScheme : afterScheme.slice(at + 1);
+  const tail = rest.search(/[?#]/);
+  if (tail === -1) return `${scheme}${at === -1 ? '' : '***@'}${rest}`;
+  const [query, fragment] = [rest.slice(tail).replace(/#.*$/s, ''), rest.slice(tail).includes('#') ? '#***' : ''];
+  const params = query === '' ? '' : `?${query.slice(1).split(/[&;]/).map((param) => (param.includes('=') ? `${param.slice(0, param.indexOf('='))}=***` : '***')).join('&')}`;
+  return `${scheme}${at === -1 ? '' : '***@'}${rest.slice(0, tail)}${params}${fragment}`;
 }
 
-/** `redis://[[user]:password@]host:port[/db]` (or rediss://), else EINVAL (naming the URL without its credentials). */
+/**
+ * `redis://[[user]:password@]host:port[/db][?options]` (or rediss://), that
+ * the URL parser accepts too (a port in range, a host it can read); else
+ * EINVAL, naming the URL without its credentials.
+ */
 export function checkRedisUrl(url: unknown): string {
-  if (typeof url !== 'string' || !/^rediss?:\/\/([^\s/@]*@)?[^\s/@]+(\/\d+)?$/.test(url)) {
-    throw invalid(`url must be redis://[[user]:password@]host:port[/db], got ${typeof url === 'string' ? redactUrl(url) : String(url)}`);
-  }
+  const refuse = (): never => {
+    throw invalid(`url must be redis://[[user]:password@]host:port[/db], got ${typeof url === 'string' ? redactUrl(url) : typeof url}`);
+  };
+  if (typeof url !== 'string' || !/^rediss?:\/\/([^\s/@]*@)?[^\s/@?#]+(\/\d+)?(\?[^\s/@#]*)?$/.test(url)) return refuse();
+  // The parser's own error would carry the whole URL, its password too: only that it refused is kept.
+  if (!URL.canParse(url)) return refuse();
   return url;
 }
 

@@ -60,6 +60,54 @@ export interface RedisConsumerOptions {
 /** An entry as XREADGROUP and XAUTOCLAIM give it: fields null when the entry was deleted (trimmed) after it was delivered. */
 type Entry = [id: Buffer, fields: Buffer[] | null];
 
+/**
+ * New entries for a group, or why not, atomically (KEYS: the stream, its
+ * hash; ARGV: group, consumer, count): `{ 'lost', lastDelivered,
+ * trimmed }` when the replicator's length trim removed entries above what
+ * the group was last given (`trimmed:<group>` in the hash, trim.ts), else
+ * `{ 'read', lastDelivered, entries }` (XREADGROUP `>`, not blocking). In
+ * one script, so no trim can come between the check and the read.
+ */
+const READ_NEW_SCRIPT = `
+local function number(part) return string.rep('0', 20 - #part) .. part end
+local function key(id)
+  local ms, sq = string.match(id, '^(%d+)-(%d+)$')
+  if not ms then return '' end
+  return number(ms) .. number(sq)
+end
+local last = '0-0'
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name, delivered
+  for i = 1, #group, 2 do
+    if group[i] == 'name' then name = group[i + 1] elseif group[i] == 'last-delivered-id' then delivered = group[i + 1] end
+  end
+  if name == ARGV[1] then last = delivered end
+end
+local trimmed = redis.call('TYPE', KEYS[2]).ok == 'hash' and redis.call('HGET', KEYS[2], 'trimmed:' .. ARGV[1])
+if trimmed and key(last) < key(trimmed) then return { 'lost', last, trimmed } end
+local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
+local entries = {}
+if reply then entries = reply[1][2] end
+return { 'read', last, entries }
+`;
+
+/** Moves a group past entries it was told it lost (KEYS: the stream; ARGV: group, the ID), only if it is still below it. */
+const SKIP_SCRIPT = `
+local function number(part) return string.rep('0', 20 - #part) .. part end
+local function key(id)
+  local ms, sq = string.match(id, '^(%d+)-(%d+)$')
+  return number(ms) .. number(sq)
+end
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name, delivered
+  for i = 1, #group, 2 do
+    if group[i] == 'name' then name = group[i + 1] elseif group[i] == 'last-delivered-id' then delivered = group[i + 1] end
+  end
+  if name == ARGV[1] and key(delivered) < key(ARGV[2]) then redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], ARGV[2]) end
+end
+return 0
+`;
+
 export class RedisConsumer {
   /** Where the next page of this reader's own unacknowledged entries starts (exclusive); null once they are all read. */
   #ownPendingAfter: string | null = '0';
@@ -71,6 +119,8 @@ export class RedisConsumer {
   #told: FanlogError[] = [];
   /** Entries told of (lost or foreign), to be acknowledged by the next read, once the caller has heard of them. */
   #toClear: string[] = [];
+  /** The group's trim mark it was told it lost entries below (ELOST), to be moved past by the next read. */
+  #toSkip: string | null = null;
 
   readonly #redis: Redis;
   readonly #options: Required<RedisConsumerOptions>;
@@ -125,14 +175,21 @@ export class RedisConsumer {
       });
       this.#toClear = [];
     }
+    if (this.#toSkip !== null) {
+      await this.#send(this.#redis.eval(SKIP_SCRIPT, 1, stream, group, this.#toSkip), 'XGROUP SETID').catch((error: unknown) => {
+        throw this.#remote(error);
+      });
+      this.#toSkip = null;
+    }
     if (this.#told.length > 0) throw this.#told.shift()!;
     if (this.#kept.length > 0) return this.#kept.splice(0, max);
     const entries: Entry[] = [];
     const lost: string[] = [];
+    let unread: [string, string] | null = null;
     try {
       if (this.#ownPendingAfter !== null) await this.#readOwnPending(max, entries);
       if (entries.length < max) lost.push(...(await this.#claim(max - entries.length, entries)));
-      if (entries.length < max) await this.#readNew(max - entries.length, entries.length === 0 && lost.length === 0 ? waitMs : 0, entries);
+      if (entries.length < max) unread = await this.#readNew(max - entries.length, entries.length === 0 && lost.length === 0 ? waitMs : 0, entries);
     } catch (error) {
       throw this.#remote(error);
     }
@@ -146,19 +203,36 @@ export class RedisConsumer {
         else live.push(record);
       }
     }
-    if (lost.length === 0 && foreign.length === 0) return live;
+    if (lost.length === 0 && foreign.length === 0 && unread === null) return live;
     // An own pending entry found deleted is met again by the claim scan, which clears it from the group itself.
     const unique = [...new Set(lost)];
     this.#toClear = [...unique, ...foreign];
     this.#kept = live;
-    if (unique.length > 0) {
-      const seqs = unique.map((id) => /^(\d+)-0$/.exec(id)?.[1] ?? id);
-      this.#told.push(new FanlogError('ELOST', `stream '${stream}' no longer has entries group '${group}' was given and had not acknowledged (trimmed before they were): ${seqs.join(', ')}; the next read clears them from the group and returns the records this read took`, { ids: unique }));
-    }
+    if (unique.length > 0 || unread !== null) this.#told.push(this.#lost(unique, unread));
     if (foreign.length > 0) {
       this.#told.push(new FanlogError('EFOREIGN', `stream '${stream}' has entries that are not fanlog records (fanlog did not write them): ${foreign.join(', ')}; the next read acknowledges them in group '${group}' and returns the records this read took`, { ids: foreign }));
     }
     throw this.#told.shift()!;
+  }
+
+  /**
+   * One ELOST for what a read found gone: entries the group was given and
+   * had not acknowledged (`ids`), and entries a length trim took before the
+   * group was given them (`lost`, a seq range; the next read moves the
+   * group past them).
+   */
+  #lost(ids: string[], unread: [string, string] | null): FanlogError {
+    const { stream, group } = this.#options;
+    const parts: string[] = [];
+    if (ids.length > 0) parts.push(`entries group '${group}' was given and had not acknowledged (trimmed before they were): ${ids.map((id) => /^(\d+)-0$/.exec(id)?.[1] ?? id).join(', ')}`);
+    let lost: { fromSeq: bigint; toSeq: bigint } | undefined;
+    if (unread !== null) {
+      const [after, through] = unread;
+      lost = { fromSeq: BigInt(after.split('-')[0]!) + 1n, toSeq: BigInt(through.split('-')[0]!) };
+      this.#toSkip = through;
+      parts.push(`every entry after ${after} (the last it was given) through ${through}, trimmed (maxLen) before the group was given them: records of seqs ${lost.fromSeq}..${lost.toSeq} never reached it`);
+    }
+    return new FanlogError('ELOST', `stream '${stream}' no longer has ${parts.join('; nor ')}; the next read clears them from the group and returns the records this read took`, { ids: ids.length > 0 ? ids : undefined, lost });
   }
 
   /** Acknowledges records (XACK): the group will not give them to anyone again. */
@@ -194,12 +268,26 @@ export class RedisConsumer {
     return (deleted ?? []).map((id) => id.toString());
   }
 
-  /** New entries (XREADGROUP `>`), blocking up to `waitMs` when it may. */
-  async #readNew(count: number, waitMs: number, into: Entry[]): Promise<void> {
+  /**
+   * New entries (XREADGROUP `>`, checked against the replicator's length
+   * trims, READ_NEW_SCRIPT), waiting up to `waitMs` when it may (a plain
+   * XREAD BLOCK after the group's last ID, then the script again).
+   * Returns [last given, trimmed through] when the group missed entries.
+   */
+  async #readNew(count: number, waitMs: number, into: Entry[]): Promise<[string, string] | null> {
     const { stream, group, consumer } = this.#options;
-    const block = waitMs > 0 ? ['BLOCK', waitMs] : [];
-    const reply = (await this.#send(this.#redis.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, ...block, 'STREAMS', stream, '>'), 'XREADGROUP', waitMs)) as [Buffer, Entry[]][] | null;
-    into.push(...(reply?.[0]?.[1] ?? []));
+    const once = async (): Promise<[string, string] | string> => {
+      const [what, last, more] = (await this.#send(this.#redis.callBuffer('EVAL', READ_NEW_SCRIPT, 2, stream, `${stream}:fanlog`, group, consumer, count), 'XREADGROUP')) as [Buffer, Buffer, Entry[] | Buffer];
+      if (what.toString() === 'lost') return [last.toString(), (more as Buffer).toString()];
+      into.push(...(more as Entry[]));
+      return last.toString();
+    };
+    const first = await once();
+    if (typeof first !== 'string' || into.length > 0 || waitMs === 0) return typeof first === 'string' ? null : first;
+    const woke = await this.#send(this.#redis.call('XREAD', 'COUNT', 1, 'BLOCK', waitMs, 'STREAMS', stream, first), 'XREAD', waitMs);
+    if (woke === null) return null;
+    const second = await once();
+    return typeof second === 'string' ? null : second;
   }
 
   #send<T>(command: Promise<T>, what: string, blockMs = 0): Promise<T> {
@@ -207,6 +295,9 @@ export class RedisConsumer {
   }
 
   #remote(error: unknown): FanlogError {
+    if (String((error as Error | null)?.message).startsWith('WRONGTYPE')) {
+      return new FanlogError('EFOREIGN', `key '${this.#options.stream}' is not a stream (someone else wrote it): nothing was read; replicate into another stream, or remove what fanlog did not write`);
+    }
     return remoteError(error, this.#options.url, `Redis at ${redactUrl(this.#options.url)}`, this.#redis);
   }
 }

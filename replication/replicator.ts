@@ -98,6 +98,8 @@ export class Replicator {
   readonly #journalId: bigint;
   readonly #release: () => void;
   #state: ReplicatorState = 'running';
+  /** The consumer was registered by this start and has acknowledged nothing yet: its cursor is where it begins, not what it acknowledged into a stream. */
+  #fresh: boolean;
   #stopping = false;
   #sha: string | null = null;
   #stats = { replicatedSeq: 0n, batches: 0, records: 0, retries: 0, lastError: null as FanlogError | null };
@@ -115,8 +117,9 @@ export class Replicator {
   #wakeIdle: () => void = () => undefined;
   #caughtUp: (() => void)[] = [];
 
-  private constructor(redis: Redis, consumer: Consumer, consumers: Consumers, options: CheckedOptions, journal: { durableSeq: bigint; journalId: bigint }, release: () => void) {
+  private constructor(redis: Redis, consumer: Consumer, consumers: Consumers, options: CheckedOptions, journal: { durableSeq: bigint; journalId: bigint }, release: () => void, fresh: boolean) {
     this.#redis = redis;
+    this.#fresh = fresh;
     this.#consumer = consumer;
     this.#options = options;
     this.#head = () => journal.durableSeq;
@@ -135,11 +138,19 @@ export class Replicator {
   static async start(consumers: Consumers, journal: { durableSeq: bigint; journalId: bigint }, options: ReplicateOptions): Promise<Replicator> {
     const checked = checkReplicateOptions(options);
     const name = checked.consumer ?? `redis:${checked.stream}`;
-    const release = claim(consumers, checked.url, checked.stream, name);
+    let release = claim(consumers, checked.url, checked.stream, name);
     try {
       const redis = await connect(checked.url, checked.commandTimeoutMs);
       try {
+        const fresh = !consumers.list().some((info) => info.name === name && info.evicted === null);
         const consumer = await consumers.open(name, checked.mask === undefined ? {} : { mask: checked.mask });
+        // From now on the application cannot open this consumer beside the replicator (EBUSY): it would move the cursor under it.
+        consumers.held.add(name);
+        const releaseName = release;
+        release = () => {
+          consumers.held.delete(name);
+          releaseName();
+        };
         // What an earlier replicator of this process read and did not ack is sent again (the script skips what it appended).
         await consumer.rewind();
         const filter = consumer.info().filter;
@@ -147,7 +158,7 @@ export class Replicator {
           if (filter !== null) await consumer.detachFilter();
           await consumer.attachFilter(checked.filter.name, checked.filter.argument);
         }
-        return new Replicator(redis, consumer, consumers, checked, journal, release);
+        return new Replicator(redis, consumer, consumers, checked, journal, release, fresh);
       } catch (error) {
         redis.disconnect();
         throw error;
@@ -230,6 +241,8 @@ export class Replicator {
       this.#state = 'stopped';
     } catch (error) {
       this.#state = 'failed';
+      // A final error the loop met outside #withRetries (the consumer's read: EEVICTED, ECLOSED...) is heard too.
+      if (error instanceof FanlogError && error !== this.#stats.lastError) throw this.#heard(replicatorsView(error, this.consumer), true);
       throw error;
     } finally {
       this.#redis.disconnect();
@@ -244,6 +257,7 @@ export class Replicator {
       const [appended] = await this.#append(batch);
       if (this.#options.waitReplicas > 0) await this.#waitReplicas();
       await this.#consumer.ack(last);
+      this.#fresh = false;
       this.#stats.replicatedSeq = last;
       if (last > this.#covered) this.#covered = last;
       this.#stats.batches++;
@@ -286,7 +300,7 @@ export class Replicator {
 
   /** One script call (the check, then the batch's entries): [appended, skipped]. */
   async #append(batch: DeliveredRecord[]): Promise<[number, number]> {
-    const args: (string | Buffer)[] = [this.#consumer.cursor.toString(), this.#journalId.toString(), this.consumer, String(batch.length)];
+    const args: (string | Buffer)[] = [this.#consumer.cursor.toString(), this.#journalId.toString(), this.consumer, this.#head().toString(), this.#fresh ? '1' : '0', String(batch.length)];
     for (const record of batch) {
       const fields = entryFields(record, encodedOf(record));
       args.push(record.seq.toString(), String(fields.length / 2), ...fields);
@@ -335,6 +349,13 @@ export class Replicator {
     this.#options.onError?.(failure, final);
     return failure;
   }
+}
+
+/** The consumer's error as the replicator reports it: an eviction that left nothing undelivered says so, rather than naming an empty range. */
+function replicatorsView(error: FanlogError, consumer: string): FanlogError {
+  const lost = error.lost;
+  if (error.code !== 'EEVICTED' || lost === undefined || lost.fromSeq <= lost.toSeq) return error;
+  return new FanlogError('EEVICTED', `the replicator's consumer '${consumer}' was evicted (past its idle or lag limit), with every record through ${lost.toSeq} delivered: none was skipped; register it again (or start a replicator of another name) to go on`, { cause: error });
 }
 
 /** The script's refusals and the consumer's end stop the replicator; anything else (Redis down, frozen, refusing, a failed WAIT) is retried. */

@@ -73,38 +73,50 @@ local function lessId(a, b)
   if am ~= bm then return less(am, bm) end
   return less(as, bs)
 end
+local function field(fields, name)
+  for i = 1, #fields, 2 do
+    if fields[i] == name then return fields[i + 1] end
+  end
+  return nil
+end
 local stream, sibling = KEYS[1], KEYS[2]
-local cursor, journalId, consumer = ARGV[1], ARGV[2], ARGV[3]
+local cursor, journalId, consumer, head, fresh = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local kind = redis.call('TYPE', stream).ok
 if kind ~= 'none' and kind ~= 'stream' then return redis.error_reply('EFOREIGN type ' .. kind) end
-local lastId, added, length = '0-0', false, 0
+local siblingKind = redis.call('TYPE', sibling).ok
+if siblingKind ~= 'none' and siblingKind ~= 'hash' then return redis.error_reply('EFOREIGN sibling type ' .. siblingKind) end
+local lastId, added, length, deleted = '0-0', false, 0, '0-0'
 if kind == 'stream' then
   local info = redis.call('XINFO', 'STREAM', stream)
   for i = 1, #info, 2 do
     if info[i] == 'last-generated-id' then lastId = info[i + 1]
     elseif info[i] == 'entries-added' then added = tostring(info[i + 1])
+    elseif info[i] == 'max-deleted-entry-id' then deleted = info[i + 1]
     elseif info[i] == 'length' then length = info[i + 1] end
   end
 end
 local hash = redis.call('HMGET', sibling, 'journalId', 'consumer', 'lastSeq', 'entriesAdded')
 local theirs, owner, lastSeq, ourAdded = hash[1], hash[2], hash[3], hash[4]
+for i, name in ipairs({ 'journalId', 'consumer', 'lastSeq', 'entriesAdded' }) do
+  local value = hash[i]
+  if value and (value == '' or (name ~= 'consumer' and not string.match(value, '^%d+$'))) then
+    return redis.error_reply('EFOREIGN sibling field ' .. name)
+  end
+end
+if not theirs and (owner or lastSeq or ourAdded) then return redis.error_reply('EFOREIGN sibling field journalId') end
 local adopt = false
 if theirs and theirs ~= journalId then return redis.error_reply('EJOURNALID ' .. theirs) end
 if not theirs then
   if length > 0 then return redis.error_reply('EJOURNALID none') end
   lastSeq, ourAdded = '0', '0'
 elseif not lastSeq then
+  if owner or ourAdded then return redis.error_reply('EFOREIGN sibling field lastSeq') end
   local ms, sq = split(lastId)
   local ours = lastId == '0-0'
   if not ours and sq == '0' then
     local found = redis.call('XRANGE', stream, lastId, lastId)
     if #found == 1 then
-      local fields, seqField, record = found[1][2], nil, false
-      for i = 1, #fields, 2 do
-        if fields[i] == 'seq' then seqField = fields[i + 1] end
-        if fields[i] == 'record' then record = true end
-      end
-      ours = record and seqField == ms
+      ours = field(found[1][2], 'record') ~= nil and field(found[1][2], 'seq') == ms
     end
   end
   if not ours then return redis.error_reply('EFOREIGN legacy ' .. lastId) end
@@ -126,9 +138,44 @@ end
 if added and ourAdded and added ~= ourAdded then
   return redis.error_reply('EFOREIGN added ' .. added .. ' ' .. ourAdded)
 end
+if deleted ~= '0-0' then
+  if lessId(expected, deleted) then return redis.error_reply('EFOREIGN deleted ' .. deleted) end
+  return redis.error_reply('EDELETED ' .. deleted .. ' ' .. cursor)
+end
+-- A consumer registered by this replicator's start, that has acknowledged nothing, begins a new stream at its cursor.
+if not theirs and fresh == '1' then lastSeq = cursor end
 if less(lastSeq, cursor) then return redis.error_reply('ELOST ' .. lastSeq .. ' ' .. cursor) end
-local count = tonumber(ARGV[4])
-local at = 5
+if less(head, lastSeq) then return redis.error_reply('EJOURNALID ahead ' .. lastSeq .. ' ' .. head) end
+local count = tonumber(ARGV[6])
+local at = 7
+if less(cursor, lastSeq) and count > 0 then
+  -- Records this consumer appended and did not acknowledge are skipped only if the stream holds exactly them (a journal
+  -- restored from an older copy has other records at those seqs); those trimmed from the stream's head are gone anyway.
+  local firstEntry = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+  local mine, upto = {}, nil
+  local scan = at
+  for _ = 1, count do
+    local seq = ARGV[scan]
+    local n = tonumber(ARGV[scan + 1])
+    if not less(lastSeq, seq) and firstEntry and not lessId(seq .. '-0', firstEntry[1]) then
+      local fields = {}
+      for i = scan + 2, scan + 1 + 2 * n do fields[#fields + 1] = ARGV[i] end
+      mine[#mine + 1] = { seq, field(fields, 'record') }
+      upto = seq
+    end
+    scan = scan + 2 + 2 * n
+  end
+  if upto then
+    local found = redis.call('XRANGE', stream, '(' .. cursor .. '-0', upto .. '-0')
+    for i = 1, math.max(#found, #mine) do
+      local entry, want = found[i], mine[i]
+      if not entry or (want and lessId(want[1] .. '-0', entry[1])) then return redis.error_reply('EMISSING ' .. want[1] .. ' ' .. lastSeq) end
+      if not want or entry[1] ~= want[1] .. '-0' or field(entry[2], 'record') ~= want[2] then
+        return redis.error_reply('EJOURNALID diverged ' .. entry[1] .. ' ' .. lastSeq)
+      end
+    end
+  end
+end
 local appended, skipped = 0, 0
 for _ = 1, count do
   local seq = ARGV[at]
@@ -153,7 +200,12 @@ return { appended, skipped }
 export function scriptRefusal(message: string, stream: string, journalId: bigint, consumer: string): FanlogError | null {
   const words = message.split(' ');
   const [code, what] = words;
+  const nothing = 'nothing was appended and nothing more acknowledged';
   if (code === 'EJOURNALID') {
+    if (what === 'ahead' || what === 'diverged') {
+      const where = what === 'ahead' ? `records through seq ${words[2]}, but this journal ends at ${words[3]}` : `at ${words[2]} a record other than this journal's record of that seq (fanlog appended through ${words[3]})`;
+      return new FanlogError('EJOURNALID', `stream '${stream}' holds ${where}: it replicates another history of journal ${journalId} (this engine was restored from an older copy, or its directory copied), and this journal's records would take seqs the stream already holds; ${nothing}; replicate into another stream`);
+    }
     const theirs = what === 'none' ? `no fanlog journal (it has entries, and no ${stream}:fanlog)` : `journal ${what}`;
     return new FanlogError('EJOURNALID', `stream '${stream}' is a replica of ${theirs}, not of this journal ${journalId}: nothing was appended; replicate into another stream`);
   }
@@ -165,11 +217,23 @@ export function scriptRefusal(message: string, stream: string, journalId: bigint
     const toSeq = BigInt(words[2]!);
     return new FanlogError('ELOST', `stream '${stream}' ends at ${what}, but fanlog acknowledged records through ${toSeq} into it: records ${fromSeq}..${toSeq} are gone from the stream (deleted, reset or restored from an older copy); nothing was appended`, { lost: { fromSeq, toSeq } });
   }
+  if (code === 'EDELETED') {
+    // Redis keeps the highest ID XDEL removed (max-deleted-entry-id), not the others.
+    const seq = BigInt(what!.split('-')[0]!);
+    const acked = seq <= BigInt(words[2]!) ? 'acknowledged' : 'appended (not yet acknowledged)';
+    return new FanlogError('ELOST', `stream '${stream}' had entry ${what} deleted (XDEL), a record fanlog ${acked} into it; others below it may be gone too (Redis keeps only the highest deleted ID): ${nothing}; replicate into another stream`, { lost: { fromSeq: seq, toSeq: seq }, ids: [what!] });
+  }
+  if (code === 'EMISSING') {
+    const seq = BigInt(what!);
+    return new FanlogError('ELOST', `stream '${stream}' lacks entry ${what}-0, which fanlog appended (through ${words[2]}) and had not yet acknowledged: someone deleted it, and it cannot be appended again below the stream's last entry; ${nothing}; replicate into another stream`, { lost: { fromSeq: seq, toSeq: seq }, ids: [`${what}-0`] });
+  }
   if (code !== 'EFOREIGN') return null;
-  const stop = 'nothing was appended and nothing more acknowledged; remove what fanlog did not write, or replicate into another stream';
+  const stop = `${nothing}; remove what fanlog did not write, or replicate into another stream`;
   switch (what) {
     case 'type':
       return new FanlogError('EFOREIGN', `key '${stream}' holds a ${words[2]}, not a stream: ${stop}`);
+    case 'sibling':
+      return new FanlogError('EFOREIGN', `key '${stream}:fanlog' ${words[2] === 'type' ? `holds a ${words[3]}, not fanlog's hash` : `has a ${words[3]} that fanlog did not write (missing, empty or not a number)`}: someone else wrote it; ${stop}`);
     case 'after': {
       const ids = words.slice(3).filter((id) => id !== '');
       const listed = ids.length === 0 ? 'no entry (its last id was set higher, XSETID)' : `entries ${ids.join(', ')}${ids.length === 10 ? ', ...' : ''}`;
@@ -179,6 +243,8 @@ export function scriptRefusal(message: string, stream: string, journalId: bigint
       return new FanlogError('EFOREIGN', `stream '${stream}' ends at id ${words[2]}, below fanlog's last entry ${words[3]}-0, and no acknowledged record is missing: it was deleted or rewritten by someone else; ${stop}`);
     case 'added':
       return new FanlogError('EFOREIGN', `stream '${stream}' had ${words[2]} entries added, fanlog added ${words[3]}: someone added entries (and deleted them again); ${stop}`);
+    case 'deleted':
+      return new FanlogError('EFOREIGN', `stream '${stream}' had entry ${words[2]}, above fanlog's last, deleted (XDEL): someone else added and deleted it; ${stop}`, { ids: [words[2]!] });
     case 'legacy':
       return new FanlogError('EFOREIGN', `stream '${stream}' was written by an earlier fanlog, and its last id ${words[2]} is not an entry fanlog wrote: ${stop}`, { ids: [words[2]!] });
     default:

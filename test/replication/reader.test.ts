@@ -14,7 +14,7 @@ import { expect, it } from 'vitest';
 import { FanlogError } from '../../index.js';
 import { RedisConsumer } from '../../replication/index.js';
 import { rejection } from '../helpers.js';
-import { streamIds, useRedis, work } from './fixture.js';
+import { deliverable, streamIds, useRedis, work } from './fixture.js';
 
 const f = useRedis();
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -115,4 +115,30 @@ it('pages forward through more pending entries than one read takes, so redis-tai
   for (let batch = await reader.read({ max: 500 }); batch.length > 0; batch = await reader.read({ max: 500 })) seen.push(...ids(batch));
   expect(seen).toEqual(all);
   reader.close();
+});
+
+it('tells a group, as ELOST with the seq range, of entries a maxLen trim took before the group was given them, once', async () => {
+  const { engine, replicator } = await replicatedStream(10, 20);
+  const reader = await open('c');
+  await reader.ack(await reader.read({ max: 5 }));
+  const lastGiven = (await streamIds(f.redis, 'changes'))[4]!;
+  // The group is behind: 100 more creates, and the trim keeps the last 20 entries only.
+  await work(engine, 10, 100);
+  await replicator.caughtUp();
+  const first = (await streamIds(f.redis, 'changes'))[0]!;
+  const error = (await rejection(() => reader.read({ max: 1000 }))) as FanlogError;
+  expect(error.code).toBe('ELOST');
+  const seq = (id: string): bigint => BigInt(id.split('-')[0]!);
+  const trimmedLast = (await deliverable(engine)).filter((record) => record.seq < seq(first)).pop()!.seq;
+  expect(error.lost).toEqual({ fromSeq: seq(lastGiven) + 1n, toSeq: trimmedLast });
+  // Told once: the group then reads on from the stream's first entry, and a new group (created after the trim) is not told.
+  const next = await reader.read({ max: 1000 });
+  expect(ids(next)).toEqual(await streamIds(f.redis, 'changes'));
+  await reader.ack(next);
+  expect(await reader.read({ max: 1000 })).toEqual([]);
+  reader.close();
+  const late = await RedisConsumer.open({ url: f.url, stream: 'changes', group: 'late', consumer: 'c' });
+  expect((await late.read({ max: 1000 })).length).toBe(20);
+  late.close();
+  await replicator.stop();
 });
