@@ -169,7 +169,8 @@ export class Consumer {
     }
     const evicted = this.evicted;
     if (evicted !== null) {
-      throw new FanlogError('EEVICTED', `consumer '${this.name}' was evicted; records ${evicted.fromSeq}..${evicted.toSeq} were not delivered to it; rescan and register again`, {
+      const missed = evicted.fromSeq > evicted.toSeq ? 'every record was delivered to it' : `records ${evicted.fromSeq}..${evicted.toSeq} were not delivered to it`;
+      throw new FanlogError('EEVICTED', `consumer '${this.name}' was evicted; ${missed}; rescan and register again`, {
         lost: evicted,
       });
     }

@@ -157,6 +157,16 @@ describe('bounded disk', () => {
     expect((await rejection(() => idle.ack(0n))).code).toBe('EEVICTED');
   });
 
+  it('says nothing was lost when it evicts a consumer that had every record, never an inverted range', async () => {
+    const engine = await open({ consumerIdleMsMax: 30 });
+    const idle = await engine.consumers.register('idle');
+    await expect.poll(() => idle.evicted, { timeout: 5000 }).not.toBeNull();
+    const error = await rejection(() => idle.read());
+    expect(error.code).toBe('EEVICTED');
+    expect(error.message).toMatch(/every record was delivered to it/);
+    expect(error.message).not.toMatch(/records \d+\.\.\d+/);
+  });
+
   it("judges idleness by the engine's clock, so that a seeded run replays", async () => {
     let now = 1_000_000_000n;
     const engine = await open({ consumerIdleMsMax: 60_000, clock: () => now });
