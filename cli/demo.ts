@@ -238,7 +238,7 @@ async function runAndKillChild(options: DemoOptions): Promise<number> {
   try {
     await new Promise<void>((resolve, reject) => {
       let output = '';
-      child.stdout!.on('data', (chunk: Buffer) => {
+      child.stdout.on('data', (chunk: Buffer) => {
         output += chunk.toString();
         if (output.includes('waiting')) resolve();
       });
@@ -319,7 +319,7 @@ async function check(engine: Engine, backup: Backup): Promise<string[]> {
   for await (const { seq, payload } of engine.journal.read()) {
     const record = decodeRecord(payload);
     if (record.kind === 'request') requests.add(seq);
-    if (record.kind === 'decision') decisions.set(record.requestSeq!, (decisions.get(record.requestSeq!) ?? 0) + 1);
+    if (record.kind === 'decision') decisions.set(record.requestSeq, (decisions.get(record.requestSeq) ?? 0) + 1);
     if (record.kind !== 'op' && !backup.seqs.has(seq) && seq <= engine.consumers.get('backup').cursor) problems.push(`record ${seq} was never delivered to the backup`);
   }
   for (const [request, count] of decisions) if (count > 1) problems.push(`request ${request} answered ${count} times`);

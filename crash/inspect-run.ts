@@ -72,7 +72,7 @@ interface Writer {
 function startWriter(dir: string, seed: number, ops: number, end: 'close' | 'hold', model: Model): Promise<Writer | null> {
   const child = spawn(process.execPath, [compiled('inspect-writer.js'), dir, String(seed), String(ops), end], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   let waiter: { count: number; resolve: () => void } | null = null;
   let ready: (writer: Writer | null) => void = () => undefined;
   const writer: Writer = {
@@ -89,7 +89,7 @@ function startWriter(dir: string, seed: number, ops: number, end: 'close' | 'hol
     waiter?.resolve();
     ready(null);
   });
-  createInterface({ input: child.stdout! }).on('line', (line) => {
+  createInterface({ input: child.stdout }).on('line', (line) => {
     const [what, a, b] = line.split(' ');
     if (what === 'ready') ready(writer);
     else if (what === 'durable') {

@@ -58,8 +58,8 @@ function startChild(engineDir: string, root: string): MirrorChild {
   const unread = new Map<string, number>();
   const waiting = new Map<string, () => void>();
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  createInterface({ input: child.stdout! }).on('line', (line) => {
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  createInterface({ input: child.stdout }).on('line', (line) => {
     unread.set(line, (unread.get(line) ?? 0) + 1);
     waiting.get(line)?.();
   });
@@ -161,7 +161,7 @@ function failed(model: Model, fault: string, what: string): RunResult {
 async function check(engineDir: string, root: string, churn: Churn, model: Model, where: string): Promise<void> {
   const engine = await Engine.open(engineDir);
   try {
-    const audit = engine.consumers.get('audit')!;
+    const audit = engine.consumers.get('audit');
     const records: DeliveredRecord[] = [];
     for (let batch = await audit.read({ max: 100_000 }); batch.length > 0; batch = await audit.read({ max: 100_000 })) {
       records.push(...batch);

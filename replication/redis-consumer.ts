@@ -135,7 +135,7 @@ export class RedisConsumer {
   static async open(options: RedisConsumerOptions): Promise<RedisConsumer> {
     const opts = checkOptions<RedisConsumerOptions>('options', options, ['url', 'stream', 'group', 'consumer', 'claimIdleMs', 'from', 'commandTimeoutMs']);
     for (const name of ['url', 'stream', 'group', 'consumer'] as const) {
-      if (typeof opts[name] !== 'string' || opts[name]!.length === 0) throw invalid(`${name} must be a non-empty string`);
+      if (typeof opts[name] !== 'string' || opts[name].length === 0) throw invalid(`${name} must be a non-empty string`);
     }
     checkRedisUrl(opts.url);
     const checked: Required<RedisConsumerOptions> = {

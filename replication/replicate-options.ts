@@ -45,7 +45,7 @@ export function checkReplicateOptions(options: ReplicateOptions): CheckedOptions
   return {
     ...opts,
     url,
-    stream: opts.stream!,
+    stream: opts.stream,
     batchRecords: checkInteger('batchRecords', opts.batchRecords ?? 1000, 1, 100_000),
     waitReplicas: checkInteger('waitReplicas', opts.waitReplicas ?? 0, 0, 1000),
     commandTimeoutMs: checkInteger('commandTimeoutMs', opts.commandTimeoutMs ?? COMMAND_TIMEOUT_MS_DEFAULT, 1, 2 ** 31 - 1),

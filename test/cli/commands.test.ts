@@ -56,7 +56,7 @@ describe('fanlog CLI', () => {
     const text = fanlog('stat', '--dir', dir);
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/records\s+oldest retained 1, head \d+ \(written\), durable \d+/);
-    expect(text.stdout).toMatch(/consumer     backup: cursor 0, lag \d+ records/);
+    expect(text.stdout).toMatch(/consumer {5}backup: cursor 0, lag \d+ records/);
     expect(text.stdout).toContain('group        idx (notif): 1 marks');
     const json = JSON.parse(fanlog('stat', '--dir', dir, '--json').stdout) as { journalId: string; metrics: { seqs: { head: string }; consumers: { name: string }[] } };
     expect(Number(json.metrics.seqs.head)).toBeGreaterThan(5);

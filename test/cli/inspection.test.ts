@@ -49,7 +49,7 @@ it('stat, consumers list and tail work beside an application holding an lmdb eng
   const { dir, pid } = await held('lmdb');
   const text = fanlog('stat', '--dir', dir);
   expect(text.status, text.stderr).toBe(0);
-  expect(text.stdout).toMatch(/consumer     backup: cursor 2, lag \d+ records/);
+  expect(text.stdout).toMatch(/consumer {5}backup: cursor 2, lag \d+ records/);
   expect(text.stdout).toContain('group        idx (notif): 1 marks');
   expect(text.stdout).toContain(`last holder: process ${pid}`);
   const json = JSON.parse(fanlog('stat', '--dir', dir, '--json').stdout) as { lockFree: boolean; metrics: { seqs: { checkpoint: string | null; durable: string | null } } };

@@ -51,7 +51,7 @@ afterEach(() => {
 async function writerTurn(dir: string, turn: number): Promise<void> {
   const engine = await Engine.open(dir, { store: 'lmdb', segmentBytesMax: 16 * 1024 });
   for (let k = 0; k < 50; k++) await engine.fs.create(`/d/f${turn}_${k}`);
-  const consumer = engine.consumers.get('c')!;
+  const consumer = engine.consumers.get('c');
   const read = await consumer.read({ max: 100 });
   if (read.length > 0) await consumer.ack(read[read.length - 1]!.seq);
   await engine.checkpoint();
