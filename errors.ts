@@ -126,8 +126,6 @@ export function fromIoError(error: unknown, file: string): FanlogError {
   const raw = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
   const code: FanlogErrorCode =
-    typeof raw === 'string' && IO_CODES_KEPT.has(raw as FanlogErrorCode)
-      ? (raw as FanlogErrorCode)
-      : (IO_CODE_MAP[String(raw)] ?? 'EIO');
+    typeof raw === 'string' && IO_CODES_KEPT.has(raw as FanlogErrorCode) ? (raw as FanlogErrorCode) : (IO_CODE_MAP[String(raw)] ?? 'EIO');
   return new FanlogError(code, `${file}: ${message}`, { file, cause: error });
 }

@@ -16,7 +16,20 @@ const KEYWORD_PRIVATE = [
 
 /** What Node gives a plain script without an import. */
 const NODE_GLOBALS = Object.fromEntries(
-  ['process', 'console', 'Buffer', 'URL', 'TextEncoder', 'TextDecoder', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'performance'].map((name) => [name, 'readonly']),
+  [
+    'process',
+    'console',
+    'Buffer',
+    'URL',
+    'TextEncoder',
+    'TextDecoder',
+    'setTimeout',
+    'clearTimeout',
+    'setInterval',
+    'clearInterval',
+    'setImmediate',
+    'performance',
+  ].map((name) => [name, 'readonly']),
 );
 
 export default tseslint.config(
@@ -33,7 +46,10 @@ export default tseslint.config(
       'max-lines-per-function': ['error', { max: 70 }],
       '@typescript-eslint/no-floating-promises': 'error',
       // A leading underscore names what a signature or a destructuring must hold but the body does not use.
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true },
+      ],
       '@typescript-eslint/no-misused-promises': 'error',
       // Off: an async function that does not await still turns a throw into a
       // rejection, and the API promises that every failure of an async call is
@@ -41,7 +57,13 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
       // Seq lists (bigint[]) and booleans read well in messages as they print.
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true, allowArray: true, allowNullish: true }],
-      'no-restricted-syntax': ['error', { selector: KEYWORD_PRIVATE, message: 'Use a #private member: one style of private members (the private keyword only for constructors, which # cannot name).' }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: KEYWORD_PRIVATE,
+          message: 'Use a #private member: one style of private members (the private keyword only for constructors, which # cannot name).',
+        },
+      ],
     },
   },
   {

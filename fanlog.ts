@@ -52,7 +52,14 @@ export class Engine extends EngineCore {
       for await (const { payload } of this.journal.read({ from: seq, to: seq })) return u64At(payload, RECORD_TIME_AT);
       return null;
     };
-    return collectMetrics({ journal: this.journal, checkpointSeq: this.checkpointSeq, consumers: this.consumers, groups: this.groups, recordTime, replicators: [...this.#replicators] });
+    return collectMetrics({
+      journal: this.journal,
+      checkpointSeq: this.checkpointSeq,
+      consumers: this.consumers,
+      groups: this.groups,
+      recordTime,
+      replicators: [...this.#replicators],
+    });
   }
 
   /**
@@ -72,7 +79,10 @@ export class Engine extends EngineCore {
     for (const other of this.#replicators) if (other.stream === started.stream && other.consumer === started.consumer) this.#replicators.delete(other);
     this.#replicators.add(started);
     // A stopped replicator leaves the metrics; a failed one stays, to be seen.
-    started.done.then(() => this.#replicators.delete(started), () => undefined);
+    started.done.then(
+      () => this.#replicators.delete(started),
+      () => undefined,
+    );
     return started;
   }
 

@@ -155,20 +155,80 @@ export function prometheusText(metrics: EngineMetrics, dir: string): string {
   ]);
   metric('fdatasync_count', 'gauge', 'fdatasyncs over the last minute.', [['', syncs?.count ?? null]]);
   const consumer = (c: { name: string }): string => `consumer="${label(c.name)}"`;
-  metric('consumer_lag_records', 'gauge', 'Records appended after the consumer\'s cursor.', metrics.consumers.map((c) => [consumer(c), c.lagRecords]));
-  metric('consumer_lag_seconds', 'gauge', 'Head record time minus the first unacknowledged record\'s time.', metrics.consumers.map((c) => [consumer(c), c.lagSeconds]));
-  metric('consumer_idle_seconds', 'gauge', 'Time since the consumer last read or acknowledged.', metrics.consumers.map((c) => [consumer(c), c.idleMs === null ? null : c.idleMs / 1000]));
-  metric('consumer_evicted', 'gauge', '1 when the consumer was evicted.', metrics.consumers.map((c) => [consumer(c), c.evicted ? 1 : 0]));
+  metric(
+    'consumer_lag_records',
+    'gauge',
+    "Records appended after the consumer's cursor.",
+    metrics.consumers.map((c) => [consumer(c), c.lagRecords]),
+  );
+  metric(
+    'consumer_lag_seconds',
+    'gauge',
+    "Head record time minus the first unacknowledged record's time.",
+    metrics.consumers.map((c) => [consumer(c), c.lagSeconds]),
+  );
+  metric(
+    'consumer_idle_seconds',
+    'gauge',
+    'Time since the consumer last read or acknowledged.',
+    metrics.consumers.map((c) => [consumer(c), c.idleMs === null ? null : c.idleMs / 1000]),
+  );
+  metric(
+    'consumer_evicted',
+    'gauge',
+    '1 when the consumer was evicted.',
+    metrics.consumers.map((c) => [consumer(c), c.evicted ? 1 : 0]),
+  );
   const group = (g: { name: string }): string => `group="${label(g.name)}"`;
-  metric('group_queued_events', 'gauge', 'Events queued for the group\'s listener.', metrics.groups.map((g) => [group(g), g.queued]));
-  metric('group_pending_permissions', 'gauge', 'Permission events not answered yet.', metrics.groups.map((g) => [group(g), g.pendingPermissions]));
-  metric('group_timeouts_total', 'counter', 'Permission events answered by the group\'s timeout since the engine opened.', metrics.groups.map((g) => [group(g), g.timeouts]));
+  metric(
+    'group_queued_events',
+    'gauge',
+    "Events queued for the group's listener.",
+    metrics.groups.map((g) => [group(g), g.queued]),
+  );
+  metric(
+    'group_pending_permissions',
+    'gauge',
+    'Permission events not answered yet.',
+    metrics.groups.map((g) => [group(g), g.pendingPermissions]),
+  );
+  metric(
+    'group_timeouts_total',
+    'counter',
+    "Permission events answered by the group's timeout since the engine opened.",
+    metrics.groups.map((g) => [group(g), g.timeouts]),
+  );
   const replicators = metrics.replicators ?? [];
   const replicator = (r: ReplicatorMetrics): string => `stream="${label(r.stream)}",consumer="${label(r.consumer)}"`;
-  metric('replicator_replicated_seq', 'gauge', 'Seq of the last record the replicator appended to its stream and acknowledged.', replicators.map((r) => [replicator(r), r.replicatedSeq]));
-  metric('replicator_lag_records', 'gauge', 'Records durable in fanlog and not yet in the replicator\'s stream.', replicators.map((r) => [replicator(r), r.lagRecords]));
-  metric('replicator_stalled_seconds', 'gauge', 'Time the replicator has gone without a successful answer from Redis (0 when the last one succeeded).', replicators.map((r) => [replicator(r), r.stalledMs / 1000]));
-  metric('replicator_retries_total', 'counter', 'Redis errors the replicator retried since it started.', replicators.map((r) => [replicator(r), r.retries]));
-  metric('replicator_state', 'gauge', '1 for the replicator\'s current state (failed: stopped by an error, see its lastError).', replicators.flatMap((r) => REPLICATOR_STATES.map((state): [string, number] => [`${replicator(r)},state="${state}"`, r.state === state ? 1 : 0])));
+  metric(
+    'replicator_replicated_seq',
+    'gauge',
+    'Seq of the last record the replicator appended to its stream and acknowledged.',
+    replicators.map((r) => [replicator(r), r.replicatedSeq]),
+  );
+  metric(
+    'replicator_lag_records',
+    'gauge',
+    "Records durable in fanlog and not yet in the replicator's stream.",
+    replicators.map((r) => [replicator(r), r.lagRecords]),
+  );
+  metric(
+    'replicator_stalled_seconds',
+    'gauge',
+    'Time the replicator has gone without a successful answer from Redis (0 when the last one succeeded).',
+    replicators.map((r) => [replicator(r), r.stalledMs / 1000]),
+  );
+  metric(
+    'replicator_retries_total',
+    'counter',
+    'Redis errors the replicator retried since it started.',
+    replicators.map((r) => [replicator(r), r.retries]),
+  );
+  metric(
+    'replicator_state',
+    'gauge',
+    "1 for the replicator's current state (failed: stopped by an error, see its lastError).",
+    replicators.flatMap((r) => REPLICATOR_STATES.map((state): [string, number] => [`${replicator(r)},state="${state}"`, r.state === state ? 1 : 0])),
+  );
   return `${lines.join('\n')}\n`;
 }

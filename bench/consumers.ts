@@ -152,7 +152,9 @@ function measureReadRss(dir: string, records: number, settings: BenchSettings): 
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'consumer-rss.js');
   const output = execFileSync(process.execPath, [script, dir, String(records)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   const { peakRssMb, readPerSecond } = JSON.parse(output) as { peakRssMb: number; readPerSecond: number };
-  settings.log(`  consumer_read_rss        peak ${peakRssMb.toFixed(0)} MB reading ${records.toLocaleString('en-US')} records (${Math.round(readPerSecond).toLocaleString('en-US')} records/s) (target < 200 MB)`);
+  settings.log(
+    `  consumer_read_rss        peak ${peakRssMb.toFixed(0)} MB reading ${records.toLocaleString('en-US')} records (${Math.round(readPerSecond).toLocaleString('en-US')} records/s) (target < 200 MB)`,
+  );
   return peakRssMb;
 }
 

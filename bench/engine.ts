@@ -65,10 +65,7 @@ export class MixProcess {
 
   readonly #engine: Engine;
   readonly #pid: number;
-  constructor(
-    engine: Engine,
-    pid: number,
-  ) {
+  constructor(engine: Engine, pid: number) {
     this.#pid = pid;
     this.#engine = engine;
     this.#dir = `/p${pid}`;
@@ -84,12 +81,20 @@ export class MixProcess {
     const file = `${this.#dir}/f${this.#cycle}`;
     const moved = `${this.#dir}/g${this.#cycle}`;
     switch (this.#step_++ % 7) {
-      case 0: return fs.create(file, { size: 0 }, ctx);
-      case 1: this.#fd = await fs.open(file, 'w', {}, ctx); return;
-      case 2: await fs.write(this.#fd, 0, 4096, ctx); return;
-      case 3: return fs.close(this.#fd, ctx);
-      case 4: return fs.rename(file, moved, ctx);
-      case 5: return fs.setxattr(moved, 'user.backup', new Uint8Array(8), ctx);
+      case 0:
+        return fs.create(file, { size: 0 }, ctx);
+      case 1:
+        this.#fd = await fs.open(file, 'w', {}, ctx);
+        return;
+      case 2:
+        await fs.write(this.#fd, 0, 4096, ctx);
+        return;
+      case 3:
+        return fs.close(this.#fd, ctx);
+      case 4:
+        return fs.rename(file, moved, ctx);
+      case 5:
+        return fs.setxattr(moved, 'user.backup', new Uint8Array(8), ctx);
       default:
         this.#cycle++;
         return fs.unlink(moved, ctx);
@@ -132,16 +137,24 @@ export async function engineSuite(settings: BenchSettings): Promise<EngineSuiteR
     await journal.close();
 
     const operations = settings.quick ? 100_000 : 1_000_000;
-    const recovery = selected(settings, 'recovery') ? await measureRecovery(path.join(root, 'recovery'), operations, settings) : { fullReplay: NaN, fromCheckpoint: NaN, replayedRecords: 0 };
+    const recovery = selected(settings, 'recovery')
+      ? await measureRecovery(path.join(root, 'recovery'), operations, settings)
+      : { fullReplay: NaN, fromCheckpoint: NaN, replayedRecords: 0 };
     const open = selected(settings, 'open_10m') ? await measureOpen(path.join(root, 'open'), settings.quick ? 1_000_000 : 10_000_000, settings) : null;
-    const openInodesMs = selected(settings, 'open_inodes') ? await measureOpenInodes(path.join(root, 'inodes'), settings.quick ? 20_000 : 200_000, settings) : null;
+    const openInodesMs = selected(settings, 'open_inodes')
+      ? await measureOpenInodes(path.join(root, 'inodes'), settings.quick ? 20_000 : 200_000, settings)
+      : null;
     return { suite: 'engine', recordsPerSecond: rates, recoveryMs: { ...recovery, operations }, open, openInodesMs, targets };
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
 }
 
-async function measureRecovery(dir: string, operations: number, settings: BenchSettings): Promise<{ fullReplay: number; fromCheckpoint: number; replayedRecords: number }> {
+async function measureRecovery(
+  dir: string,
+  operations: number,
+  settings: BenchSettings,
+): Promise<{ fullReplay: number; fromCheckpoint: number; replayedRecords: number }> {
   settings.log(`recovery: writing ${operations.toLocaleString('en-US')} operations with no checkpoint`);
   const writer = await Engine.open(dir, { store: 'lmdb', sync: 'never', checkpointEveryRecords: 2 ** 40 });
   const processes = Array.from({ length: PROCESSES }, (_, i) => new MixProcess(writer, 100 + i));
@@ -155,7 +168,9 @@ async function measureRecovery(dir: string, operations: number, settings: BenchS
   const fullReplay = performance.now() - started;
   const replayedRecords = replayed.recovery.replayedRecords;
   const perSecond = Math.round(replayedRecords / (fullReplay / 1000)).toLocaleString('en-US');
-  settings.log(`  replay_1m: full replay of ${replayedRecords.toLocaleString('en-US')} records: ${fullReplay.toFixed(0)} ms, ${perSecond} records/s (target >= 1,000,000 records/s)`);
+  settings.log(
+    `  replay_1m: full replay of ${replayedRecords.toLocaleString('en-US')} records: ${fullReplay.toFixed(0)} ms, ${perSecond} records/s (target >= 1,000,000 records/s)`,
+  );
   await replayed.checkpoint();
   await replayed.close({ checkpoint: false });
 

@@ -116,13 +116,21 @@ export async function runSideBySide(cases: BenchCase[], settings: BenchSettings)
       perRound[benchCase.name]!.push((calls * benchCase.recordsPerCall) / (elapsed / 1000));
     }
   }
-  const median = (values: number[]): number => (values.length === 0 ? NaN : percentile([...values].sort((x, y) => x - y), 0.5));
+  const median = (values: number[]): number =>
+    values.length === 0
+      ? NaN
+      : percentile(
+          [...values].sort((x, y) => x - y),
+          0.5,
+        );
   const rates: Record<string, number> = {};
   for (const benchCase of chosen) {
     const values = perRound[benchCase.name]!;
     rates[benchCase.name] = median(values);
     const spread = values.length === 0 ? 0 : ((Math.max(...values) - Math.min(...values)) / rates[benchCase.name]!) * 50;
-    settings.log(`  ${benchCase.name.padEnd(18)} ${formatRate(rates[benchCase.name]!)} ${benchCase.unit ?? 'records'}/s  (median of ${values.length} rounds side by side, ±${spread.toFixed(0)}%)`);
+    settings.log(
+      `  ${benchCase.name.padEnd(18)} ${formatRate(rates[benchCase.name]!)} ${benchCase.unit ?? 'records'}/s  (median of ${values.length} rounds side by side, ±${spread.toFixed(0)}%)`,
+    );
   }
   return {
     rates,
@@ -145,7 +153,10 @@ export type Targets = Record<string, { ratio: number; target: number }>;
 export async function measureTargets(cases: BenchCase[], wanted: readonly [string, string, number][], settings: BenchSettings): Promise<Targets> {
   const names = new Set(wanted.flatMap(([a, b]) => [a, b]));
   settings.log('side by side, for the targets:');
-  const measured = await runSideBySide(cases.filter((c) => names.has(c.name)), settings);
+  const measured = await runSideBySide(
+    cases.filter((c) => names.has(c.name)),
+    settings,
+  );
   const targets: Targets = {};
   for (const [a, b, target] of wanted) {
     const value = measured.ratio(a, b);

@@ -47,18 +47,30 @@ export async function mirrorSuite(settings: BenchSettings): Promise<Record<strin
       rates.find.push(entries / find(tree));
       rates.readdir_lstat.push(entries / (await walk(tree)));
       rates.mirror_crawl.push(entries / (await crawl(tree, path.join(root, `engine-${round}`))));
-      settings.log(`  round ${round + 1}: find ${formatRate(rates.find[round]!)}, readdir_lstat ${formatRate(rates.readdir_lstat[round]!)}, mirror_crawl ${formatRate(rates.mirror_crawl[round]!)} entries/s`);
+      settings.log(
+        `  round ${round + 1}: find ${formatRate(rates.find[round]!)}, readdir_lstat ${formatRate(rates.readdir_lstat[round]!)}, mirror_crawl ${formatRate(rates.mirror_crawl[round]!)} entries/s`,
+      );
       rmSync(path.join(root, `engine-${round}`), { recursive: true, force: true });
     }
-    const median = (values: number[]): number => percentile([...values].sort((a, b) => a - b), 0.5);
+    const median = (values: number[]): number =>
+      percentile(
+        [...values].sort((a, b) => a - b),
+        0.5,
+      );
     const crawlRates = { find: median(rates.find), readdir_lstat: median(rates.readdir_lstat), mirror_crawl: median(rates.mirror_crawl) };
-    settings.log(`  mirror_crawl / readdir_lstat  ${(crawlRates.mirror_crawl / crawlRates.readdir_lstat).toFixed(2)}x;  mirror_crawl / find  ${(crawlRates.mirror_crawl / crawlRates.find).toFixed(2)}x`);
+    settings.log(
+      `  mirror_crawl / readdir_lstat  ${(crawlRates.mirror_crawl / crawlRates.readdir_lstat).toFixed(2)}x;  mirror_crawl / find  ${(crawlRates.mirror_crawl / crawlRates.find).toFixed(2)}x`,
+    );
     const samples = settings.quick ? 50 : 300;
     const latency50 = await latency(path.join(root, 'latency-50'), samples, 50);
     const latency5 = await latency(path.join(root, 'latency-5'), samples, 5);
-    settings.log(`  latency, write on disk to its create handed to a consumer: settleMs 50 p50 ${latency50.p50.toFixed(1)} ms, p99 ${latency50.p99.toFixed(1)} ms; settleMs 5 p50 ${latency5.p50.toFixed(1)} ms, p99 ${latency5.p99.toFixed(1)} ms`);
+    settings.log(
+      `  latency, write on disk to its create handed to a consumer: settleMs 50 p50 ${latency50.p50.toFixed(1)} ms, p99 ${latency50.p99.toFixed(1)} ms; settleMs 5 p50 ${latency5.p50.toFixed(1)} ms, p99 ${latency5.p99.toFixed(1)} ms`,
+    );
     const sustained = await sustain(path.join(root, 'sustained'), settings.quick ? 5_000 : 50_000);
-    settings.log(`  sustained: ${formatRate(sustained.rate)} creates/s journaled, the writer making ${formatRate(sustained.writerRate)}/s beside the mirror; ${sustained.hintBatches} hint batches, no rescan (scans ${sustained.scans})`);
+    settings.log(
+      `  sustained: ${formatRate(sustained.rate)} creates/s journaled, the writer making ${formatRate(sustained.writerRate)}/s beside the mirror; ${sustained.hintBatches} hint batches, no rescan (scans ${sustained.scans})`,
+    );
     return { suite: 'mirror', entriesPerSecond: crawlRates, latencyMs: { settle50: latency50, settle5: latency5 }, sustained };
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -111,7 +123,7 @@ async function latency(base: string, samples: number, settleMs: number): Promise
     for (let i = 0; i < samples; i++) {
       const started = performance.now();
       closeSync(openSync(path.join(tree, `f${i}`), 'w'));
-      for (let found = false; !found; ) {
+      for (let found = false; !found;) {
         const batch = await consumer.read({ max: 100, waitMs: 5000 });
         found = batch.some((record) => record.kind === 'event' && record.name === `f${i}`);
         if (batch.length > 0) await consumer.ack(batch.at(-1)!.seq);
@@ -134,7 +146,8 @@ async function sustain(base: string, creates: number): Promise<{ rate: number; w
   const consumer = await engine.consumers.register('sustained', { mask: FAN_CREATE, lagRecordsMax: 10_000_000 });
   const mirror = await engine.mirror(tree, { settleMs: 20 });
   try {
-    for (let batch = await consumer.read({ max: 10_000 }); batch.length > 0; batch = await consumer.read({ max: 10_000 })) await consumer.ack(batch.at(-1)!.seq);
+    for (let batch = await consumer.read({ max: 10_000 }); batch.length > 0; batch = await consumer.read({ max: 10_000 }))
+      await consumer.ack(batch.at(-1)!.seq);
     const started = performance.now();
     const script = `const fs = require('node:fs'); for (let i = 0; i < ${creates}; i++) fs.closeSync(fs.openSync(${JSON.stringify(tree)} + '/d' + (i % 10) + '/f' + i, 'w'));`;
     const writer = spawn(process.execPath, ['-e', script], { stdio: 'inherit' });

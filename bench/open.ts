@@ -43,11 +43,16 @@ export async function measureOpen(dir: string, records: number, settings: BenchS
   const cleanMs = performance.now() - started;
   const { trustedSegments, segments } = clean.journal.recovery;
   await clean.close();
-  settings.log(`  open_10m (clean close)   ${cleanMs.toFixed(0)} ms, ${trustedSegments} of ${segments} segments taken from the recovery point (target < 1,000 ms)`);
+  settings.log(
+    `  open_10m (clean close)   ${cleanMs.toFixed(0)} ms, ${trustedSegments} of ${segments} segments taken from the recovery point (target < 1,000 ms)`,
+  );
 
   await runUntilKilled(dir);
   const journalDir = path.join(dir, 'journal');
-  const last = readdirSync(journalDir).filter((name) => name.endsWith('.seg')).sort().at(-1)!;
+  const last = readdirSync(journalDir)
+    .filter((name) => name.endsWith('.seg'))
+    .sort()
+    .at(-1)!;
   appendFileSync(path.join(journalDir, last), Buffer.from([200, 0, 0, 0, 1, 2, 3, 4, 1, 0, 0, 0, 9, 9]));
   started = performance.now();
   const killed = await Engine.open(dir, { store: 'lmdb' });
@@ -55,7 +60,9 @@ export async function measureOpen(dir: string, records: number, settings: BenchS
   const killedReplayed = killed.recovery.replayedRecords;
   const truncated = killed.journal.recovery.truncatedBytes;
   await killed.close();
-  settings.log(`  open_10m (SIGKILL, torn) ${killedMs.toFixed(0)} ms, ${killedReplayed.toLocaleString('en-US')} records replayed, ${truncated} torn bytes cut (target < 1,000 ms)`);
+  settings.log(
+    `  open_10m (SIGKILL, torn) ${killedMs.toFixed(0)} ms, ${killedReplayed.toLocaleString('en-US')} records replayed, ${truncated} torn bytes cut (target < 1,000 ms)`,
+  );
   return { records, cleanMs, killedMs, killedReplayed };
 }
 
@@ -93,7 +100,9 @@ export async function measureOpenInodes(dir: string, files: number, settings: Be
     await engine.close({ checkpoint: false });
     if (round === 2) {
       const shown = times.map((ms) => `${ms.toFixed(0)} ms`).join(' / ');
-      settings.log(`  open_inodes              ${shown} with ${inodes.toLocaleString('en-US')} inodes in the checkpoint (${((1000 * Math.min(...times)) / inodes).toFixed(1)} µs per inode at best)`);
+      settings.log(
+        `  open_inodes              ${shown} with ${inodes.toLocaleString('en-US')} inodes in the checkpoint (${((1000 * Math.min(...times)) / inodes).toFixed(1)} µs per inode at best)`,
+      );
     }
   }
   return times;

@@ -68,5 +68,7 @@ export async function countOverlap(name: string, io: CountingIo, round: () => Pr
   for (let i = 0; i < (settings.quick ? 10 : 200); i++) await round();
   const { records, duringSync, syncs } = io.total();
   settings.log('what a pipelined commit could overlap (bench/overlap.ts):');
-  settings.log(`  ${name.padEnd(36)}${duringSync.toLocaleString('en-US')} of ${records.toLocaleString('en-US')} records appended during an fdatasync (${(Number(records) / Math.max(1, syncs)).toFixed(1)} records per fdatasync)`);
+  settings.log(
+    `  ${name.padEnd(36)}${duringSync.toLocaleString('en-US')} of ${records.toLocaleString('en-US')} records appended during an fdatasync (${(Number(records) / Math.max(1, syncs)).toFixed(1)} records per fdatasync)`,
+  );
 }

@@ -64,7 +64,6 @@ async function answerPending(root: string, count: number): Promise<number> {
   }
 }
 
-
 /**
  * An in-process listener allowing every event of `queue`. It answers
  * without waiting for each answer to be durable, so that its answers share
@@ -153,7 +152,9 @@ export async function permissionsSuite(settings: BenchSettings): Promise<Permiss
     for (const count of settings.quick ? [1000, 4000] : [4000, 16000]) answersPerSecond[`answer_pending_${count / 1000}k`] = await answerPending(root, count);
     const [small, large] = Object.entries(answersPerSecond);
     settings.log(`  ${small![0].padEnd(36)}${Math.round(small![1]).toLocaleString('en-US')} answers/s`);
-    settings.log(`  ${large![0].padEnd(36)}${Math.round(large![1]).toLocaleString('en-US')} answers/s (${ratio(large![1], small![1])} of ${small![0]}: the cost of an answer does not grow with the number waiting)`);
+    settings.log(
+      `  ${large![0].padEnd(36)}${Math.round(large![1]).toLocaleString('en-US')} answers/s (${ratio(large![1], small![1])} of ${small![0]}: the cost of an answer does not grow with the number waiting)`,
+    );
     return { suite: 'permissions', roundTripsPerSecond: rates, latencyMs, answersPerSecond, targets };
   } finally {
     rmSync(root, { recursive: true, force: true });

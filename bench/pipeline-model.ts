@@ -51,10 +51,7 @@ class ModelWriter {
 
   readonly #file: fsp.FileHandle;
   readonly #policy: Policy;
-  constructor(
-    file: fsp.FileHandle,
-    policy: Policy,
-  ) {
+  constructor(file: fsp.FileHandle, policy: Policy) {
     this.#policy = policy;
     this.#file = file;
   }

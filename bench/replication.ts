@@ -47,9 +47,15 @@ export async function replicationSuite(settings: BenchSettings): Promise<Record<
     for (let round = 0; round < rounds; round++) {
       rates.replication.push(await replicate(engine, server.url, `fanlog-${round}`, records));
       rates.raw_xadd.push(await rawXadd(redis, `raw-${round}`, entries));
-      settings.log(`  round ${round + 1}: replication ${formatRate(rates.replication[round]!)} records/s, raw_xadd ${formatRate(rates.raw_xadd[round]!)} records/s`);
+      settings.log(
+        `  round ${round + 1}: replication ${formatRate(rates.replication[round]!)} records/s, raw_xadd ${formatRate(rates.raw_xadd[round]!)} records/s`,
+      );
     }
-    const median = (values: number[]): number => percentile([...values].sort((a, b) => a - b), 0.5);
+    const median = (values: number[]): number =>
+      percentile(
+        [...values].sort((a, b) => a - b),
+        0.5,
+      );
     const ratio = median(rates.replication.map((rate, i) => rate / rates.raw_xadd[i]!));
     settings.log(`  replication / raw_xadd             ${ratio.toFixed(2)}x  (target >= 0.7x: ${ratio >= 0.7 ? 'met' : 'NOT met'})`);
     const latency = await measureLatency(engine, server.url, settings.quick ? 200 : 2000);
@@ -116,7 +122,7 @@ async function measureLatency(engine: Engine, url: string, operations: number): 
     const durable = performance.now();
     const target = engine.journal.durableSeq;
     for (;;) {
-      const got = (await reader.xread('BLOCK', 5000, 'STREAMS', 'latency', last));
+      const got = await reader.xread('BLOCK', 5000, 'STREAMS', 'latency', last);
       const entries = got?.[0]?.[1] ?? [];
       if (entries.length === 0) continue;
       last = entries[entries.length - 1]![0];

@@ -18,7 +18,14 @@ import { permissionsSuite } from './permissions.js';
 import { replicationSuite } from './replication.js';
 import { mirrorSuite } from './mirror.js';
 
-const SUITES = { journal: journalSuite, engine: engineSuite, permissions: permissionsSuite, consumers: consumersSuite, replication: replicationSuite, mirror: mirrorSuite } as const;
+const SUITES = {
+  journal: journalSuite,
+  engine: engineSuite,
+  permissions: permissionsSuite,
+  consumers: consumersSuite,
+  replication: replicationSuite,
+  mirror: mirrorSuite,
+} as const;
 type SuiteName = keyof typeof SUITES;
 
 const args = process.argv.slice(2);
@@ -26,7 +33,15 @@ const quick = args.includes('--quick');
 const json = args.includes('--json');
 const childSuite = args.find((arg) => arg.startsWith('--child='))?.slice('--child='.length);
 const onlyArg = args.find((arg) => arg.startsWith('--only='));
-const only = onlyArg === undefined ? null : new Set(onlyArg.slice('--only='.length).split(',').filter((name) => name !== ''));
+const only =
+  onlyArg === undefined
+    ? null
+    : new Set(
+        onlyArg
+          .slice('--only='.length)
+          .split(',')
+          .filter((name) => name !== ''),
+      );
 const unknownFlags = args.filter((arg) => arg.startsWith('--') && arg !== '--quick' && arg !== '--json' && arg !== onlyArg && !arg.startsWith('--child='));
 const names = args.filter((arg) => !arg.startsWith('--'));
 const unknownSuites = [...names, ...(childSuite === undefined ? [] : [childSuite])].filter((name) => !(name in SUITES));

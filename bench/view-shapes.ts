@@ -35,17 +35,39 @@ function literalGetters(seq: bigint, bytes: Uint8Array): Shape {
   return {
     seq,
     kind: 'event',
-    get op() { return view.op; },
-    get time() { return view.time; },
-    get mask() { return view.mask; },
-    get fid() { return view.fid; },
-    get parentFid() { return view.parentFid; },
-    get name() { return view.name; },
-    get path() { return view.path; },
-    get stat() { return view.stat; },
-    get pid() { return view.pid; },
-    get tid() { return view.tid; },
-    get uid() { return view.uid; },
+    get op() {
+      return view.op;
+    },
+    get time() {
+      return view.time;
+    },
+    get mask() {
+      return view.mask;
+    },
+    get fid() {
+      return view.fid;
+    },
+    get parentFid() {
+      return view.parentFid;
+    },
+    get name() {
+      return view.name;
+    },
+    get path() {
+      return view.path;
+    },
+    get stat() {
+      return view.stat;
+    },
+    get pid() {
+      return view.pid;
+    },
+    get tid() {
+      return view.tid;
+    },
+    get uid() {
+      return view.uid;
+    },
   };
 }
 

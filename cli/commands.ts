@@ -68,8 +68,22 @@ export function inspectionMetrics(view: Inspection): EngineMetrics {
     journalBytes: journal.bytes,
     entriesPerSecond: null,
     fdatasyncMs: null,
-    consumers: (stored?.consumers ?? []).map(({ name, cursor, lagRecords, lagSeconds, evicted }) => ({ name, cursor, lagRecords, lagSeconds, idleMs: null, evicted: evicted !== null })),
-    groups: (stored?.groups ?? []).map(({ name, class: groupClass, evicted }) => ({ name, class: groupClass, queued: null, pendingPermissions: null, timeouts: null, evicted })),
+    consumers: (stored?.consumers ?? []).map(({ name, cursor, lagRecords, lagSeconds, evicted }) => ({
+      name,
+      cursor,
+      lagRecords,
+      lagSeconds,
+      idleMs: null,
+      evicted: evicted !== null,
+    })),
+    groups: (stored?.groups ?? []).map(({ name, class: groupClass, evicted }) => ({
+      name,
+      class: groupClass,
+      queued: null,
+      pendingPermissions: null,
+      timeouts: null,
+      evicted,
+    })),
   };
 }
 
@@ -102,13 +116,30 @@ export async function stat(options: CommonOptions & { prometheus?: boolean }): P
   if (options.json === true) {
     const { dir, store, lastHolderPid, note } = view;
     const damage = journal.damage;
-    return out(toJson({ dir, store, lockFree: true, lastHolderPid, note, journalId: journal.journalId, segments: journal.segments, metrics, durableAtLeast: view.durable.atLeast, damage, unfinished: journal.unfinished, filters: stored?.consumers.map(({ name, filter }) => ({ name, filter })) ?? null }));
+    return out(
+      toJson({
+        dir,
+        store,
+        lockFree: true,
+        lastHolderPid,
+        note,
+        journalId: journal.journalId,
+        segments: journal.segments,
+        metrics,
+        durableAtLeast: view.durable.atLeast,
+        damage,
+        unfinished: journal.unfinished,
+        filters: stored?.consumers.map(({ name, filter }) => ({ name, filter })) ?? null,
+      }),
+    );
   }
   const unknown = (value: bigint | null): string => (value === null ? 'unknown (see below)' : String(value));
   out(`journal      ${journal.journalId} in ${journal.dir}`);
   out(`records      oldest retained ${journal.firstSeq}, head ${journal.headSeq} (written), durable ${durableText(view)}`);
   out(`segments     ${journal.segments}, ${journal.bytes.toLocaleString('en-US')} bytes`);
-  out(`checkpoint   ${stored === null ? unknown(null) : stored.checkpointSeq === 0n ? 'none yet (an open replays the journal from its oldest record)' : `seq ${stored.checkpointSeq}`}`);
+  out(
+    `checkpoint   ${stored === null ? unknown(null) : stored.checkpointSeq === 0n ? 'none yet (an open replays the journal from its oldest record)' : `seq ${stored.checkpointSeq}`}`,
+  );
   for (const c of stored?.consumers ?? []) {
     const evicted = c.evicted === null ? '' : `, EVICTED (lost ${c.evicted.fromSeq}..${c.evicted.toSeq})`;
     const filter = c.filter === null ? '' : `, filter ${c.filter.name} ${c.filter.argument}`;
@@ -116,7 +147,9 @@ export async function stat(options: CommonOptions & { prometheus?: boolean }): P
     out(`consumer     ${c.name}: cursor ${c.cursor}, lag ${c.lagRecords} records (${behind} s)${evicted}${filter}`);
   }
   for (const g of stored?.groups ?? []) out(`group        ${g.name} (${g.class}): ${g.marks} marks${g.evicted ? ', EVICTED' : ''}`);
-  out(`view         lock-free, beside any application that holds the engine${view.lastHolderPid === null ? '' : ` (last holder: process ${view.lastHolderPid})`}; queues, pending permission events, rates and fdatasync latency are in that process's engine.metrics()`);
+  out(
+    `view         lock-free, beside any application that holds the engine${view.lastHolderPid === null ? '' : ` (last holder: process ${view.lastHolderPid})`}; queues, pending permission events, rates and fdatasync latency are in that process's engine.metrics()`,
+  );
   if (view.note !== null) out(`note         ${view.note}`);
   if (journal.unfinished !== null) out(`note         ${unfinishedNote(journal.unfinished)}`);
   if (journal.damage !== null) out(`DAMAGED      ${journal.damage.message.replace(/^ECORRUPT: /, '')}; fanlog verify checks every segment`);
@@ -261,7 +294,8 @@ export async function consumersCommand(options: ConsumersCommand): Promise<void>
         const consumer = engine.consumers.get(name);
         const before = consumer.cursor;
         await consumer.ack(options.seq!);
-        if (options.seq! <= before) return out(`${name}'s cursor stays at ${before}: ${options.seq} is not beyond it (an acknowledgement never moves a cursor back)`);
+        if (options.seq! <= before)
+          return out(`${name}'s cursor stays at ${before}: ${options.seq} is not beyond it (an acknowledgement never moves a cursor back)`);
         return out(`${name} acknowledged through ${options.seq}`);
       }
       default:

@@ -40,7 +40,9 @@ export async function crashTest(options: CrashTestCommand): Promise<boolean> {
   const replay = (run: number): string => replayCommand(options, faults, store, run);
   if (options.json === true) {
     const failures = summary.failures.map((failure) => ({ ...failure, replay: replay(failure.run) }));
-    process.stdout.write(`${JSON.stringify({ runs: summary.runs, faults: summary.faults, checks: summary.checks, violations: summary.violations, seed: summary.seed, ms: summary.ms, failures })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ runs: summary.runs, faults: summary.faults, checks: summary.checks, violations: summary.violations, seed: summary.seed, ms: summary.ms, failures })}\n`,
+    );
   } else {
     printSummary(summary, options.ops, replay);
   }
@@ -63,7 +65,14 @@ export function parseFaults(value: string): FaultKind[] {
 }
 
 function replayCommand(options: CrashTestCommand, faults: readonly FaultKind[], store: StoreKind, run: number): string {
-  const parts = ['fanlog crash-test', `--seed ${options.seed}`, `--run ${run}`, `--runs ${Math.max(options.runs, run + 1)}`, `--ops ${options.ops}`, `--faults ${faults.join(',')}`];
+  const parts = [
+    'fanlog crash-test',
+    `--seed ${options.seed}`,
+    `--run ${run}`,
+    `--runs ${Math.max(options.runs, run + 1)}`,
+    `--ops ${options.ops}`,
+    `--faults ${faults.join(',')}`,
+  ];
   if (faults.includes('kill') || faults.includes('lock')) parts.push(`--store ${store}`);
   return parts.join(' ');
 }

@@ -77,11 +77,7 @@ export class HsmDaemon {
   readonly #engine: Engine;
   readonly #counters: DemoCounters;
   readonly #prng: Prng;
-  constructor(
-    engine: Engine,
-    counters: DemoCounters,
-    prng: Prng,
-  ) {
+  constructor(engine: Engine, counters: DemoCounters, prng: Prng) {
     this.#prng = prng;
     this.#counters = counters;
     this.#engine = engine;
@@ -185,7 +181,15 @@ export class HsmDaemon {
  * archive never runs dry however small it is (with a handful of files, a
  * workload that only deleted would end up failing every call with ENOENT).
  */
-export async function simulatedProcess(engine: Engine, pid: number, paths: string[], operations: number, counters: DemoCounters, prng: Prng, stopped: () => boolean): Promise<void> {
+export async function simulatedProcess(
+  engine: Engine,
+  pid: number,
+  paths: string[],
+  operations: number,
+  counters: DemoCounters,
+  prng: Prng,
+  stopped: () => boolean,
+): Promise<void> {
   const ctx = { pid, tid: pid, uid: 1000, gid: 1000 };
   for (let op = 0; op < operations && !stopped(); op++) {
     counters.attempts++;
@@ -225,4 +229,3 @@ export async function simulatedProcess(engine: Engine, pid: number, paths: strin
     }
   }
 }
-

@@ -85,7 +85,10 @@ function prepareDemoDirectory(dir: string): void {
   if (existsSync(dir)) {
     const entries = readdirSync(dir);
     if (entries.length > 0 && !entries.includes(DEMO_MARKER)) {
-      throw new FanlogError('EEXIST', `${dir} is not empty and holds no earlier demo (no ${DEMO_MARKER}); the demo empties its directory, so choose another --dir`);
+      throw new FanlogError(
+        'EEXIST',
+        `${dir} is not empty and holds no earlier demo (no ${DEMO_MARKER}); the demo empties its directory, so choose another --dir`,
+      );
     }
     rmSync(dir, { recursive: true, force: true });
   }
@@ -117,7 +120,9 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   const operationsEach = Math.max(10, Math.round(options.files / 10));
   let stopped = false;
   const workStarted = performance.now();
-  const work = Promise.all(Array.from({ length: PROCESSES }, (_, i) => simulatedProcess(engine, 1000 + i, paths, operationsEach, counters, new Prng(options.seed + i), () => stopped)));
+  const work = Promise.all(
+    Array.from({ length: PROCESSES }, (_, i) => simulatedProcess(engine, 1000 + i, paths, operationsEach, counters, new Prng(options.seed + i), () => stopped)),
+  );
   const tailing = (async () => {
     while (!stopped) {
       await backup.drain();
@@ -165,13 +170,20 @@ export async function runDemo(options: DemoOptions): Promise<void> {
 }
 
 /** Runs the engine in a child, SIGKILLs it while operations wait, reopens it and lets the HSM finish what the dead caller left. */
-async function crashAndRecover(options: DemoOptions, counters: ReturnType<typeof newCounters>, prng: Prng, backup: Backup): Promise<{ recovered: Engine; recovery: Engine['recovery']; unsettled: number }> {
+async function crashAndRecover(
+  options: DemoOptions,
+  counters: ReturnType<typeof newCounters>,
+  prng: Prng,
+  backup: Backup,
+): Promise<{ recovered: Engine; recovery: Engine['recovery']; unsettled: number }> {
   say('3. Running the engine in a child process and SIGKILLing it while operations wait for the HSM');
   const killedAfterMs = await runAndKillChild(options);
   say(`   child killed after ${killedAfterMs} ms`);
   const engine = await Engine.open(options.dir, DEMO_ENGINE);
   const recovery = engine.recovery;
-  say(`   recovered in ${recovery.ms.toFixed(0)} ms: checkpoint at seq ${n(recovery.checkpointSeq)}, ${n(recovery.replayedRecords)} records replayed, ${recovery.resurrectedRequests} permission requests resurrected`);
+  say(
+    `   recovered in ${recovery.ms.toFixed(0)} ms: checkpoint at seq ${n(recovery.checkpointSeq)}, ${n(recovery.replayedRecords)} records replayed, ${recovery.resurrectedRequests} permission requests resurrected`,
+  );
   say('   (resurrected: requests journaled but not answered when the engine died, queued again for the HSM from the journal)');
   const orphans = engine.pendingOperations().length;
   const revived = new HsmDaemon(engine, counters, prng);
@@ -206,19 +218,31 @@ function printSummary(engine: Engine, outcome: Outcome): void {
   say();
   say('Summary');
   say(`  operations            ${n(counters.operations)} (${n(counters.failedEagain)} failed with EAGAIN from the HSM, as a real daemon under load would)`);
-  say(`  records journaled     ${n(engine.journal.headSeq)} (backup saw ${n(backup.seen.get('event') ?? 0)} events, ${n(backup.seen.get('request') ?? 0)} permission requests, ${n(backup.seen.get('decision') ?? 0)} decisions)`);
-  say(`  permission answers    ${n(counters.requestsAnswered)} by the daemon (${n(counters.denied)} EAGAIN), ${daemon.skipped} restarted, ${recovery.resurrectedRequests} resurrected after the kill`);
-  say(`  HSM fills             ${n(counters.fills)} ranges, ${mib(counters.filledBytes)} brought back on demand of ${mib(stubBytes)} in stubs: ${(100 - (100 * counters.filledBytes) / stubBytes).toFixed(1)}% of the archive never had to leave the tape`);
-  say(`  backup consumer       cursor ${n(info.cursor)}, lag ${n(info.lagRecords)} records; ${n(backup.redelivered)} re-delivered after the crash: records it had read but`);
+  say(
+    `  records journaled     ${n(engine.journal.headSeq)} (backup saw ${n(backup.seen.get('event') ?? 0)} events, ${n(backup.seen.get('request') ?? 0)} permission requests, ${n(backup.seen.get('decision') ?? 0)} decisions)`,
+  );
+  say(
+    `  permission answers    ${n(counters.requestsAnswered)} by the daemon (${n(counters.denied)} EAGAIN), ${daemon.skipped} restarted, ${recovery.resurrectedRequests} resurrected after the kill`,
+  );
+  say(
+    `  HSM fills             ${n(counters.fills)} ranges, ${mib(counters.filledBytes)} brought back on demand of ${mib(stubBytes)} in stubs: ${(100 - (100 * counters.filledBytes) / stubBytes).toFixed(1)}% of the archive never had to leave the tape`,
+  );
+  say(
+    `  backup consumer       cursor ${n(info.cursor)}, lag ${n(info.lagRecords)} records; ${n(backup.redelivered)} re-delivered after the crash: records it had read but`,
+  );
   say('                        not yet acknowledged when the engine died came again (at least once: a crash may repeat a record, never lose one)');
   say(
     engine.journal.firstSeq > 1n
       ? `  journal on disk       from seq ${n(engine.journal.firstSeq)}: older segments were purged behind the checkpoint and the backup cursor`
       : '  journal on disk       everything (no segment was entirely behind the checkpoint and the backup cursor yet)',
   );
-  say(`  throughput            ${n(Math.round(counters.operations / workSeconds))} durable operations/s in the first phase (each stub read waits for its permission requests, their decisions and an HSM fill to be durable)`);
+  say(
+    `  throughput            ${n(Math.round(counters.operations / workSeconds))} durable operations/s in the first phase (each stub read waits for its permission requests, their decisions and an HSM fill to be durable)`,
+  );
   say(`  time                  ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  say(`  check                 ${checks.length === 0 && unsettled === 0 ? 'nothing lost, nothing answered twice' : `FAILED: ${[...checks, unsettled > 0 ? `${unsettled} operations never settled` : ''].join('; ')}`}`);
+  say(
+    `  check                 ${checks.length === 0 && unsettled === 0 ? 'nothing lost, nothing answered twice' : `FAILED: ${[...checks, unsettled > 0 ? `${unsettled} operations never settled` : ''].join('; ')}`}`,
+  );
   say();
   say('To look at what it wrote:');
   say(`  npx fanlog stat --dir ${outcome.dir}             the journal, checkpoint, consumers and groups`);
@@ -243,7 +267,10 @@ async function runAndKillChild(options: DemoOptions): Promise<number> {
         if (output.includes('waiting')) resolve();
       });
       child.once('exit', () => reject(new FanlogError('EIO', 'the demo child exited before it was killed')));
-      timer = setTimeout(() => reject(new FanlogError('EIO', `the demo child had no operation waiting after ${CHILD_READY_MS / 1000} s; it was stopped`)), CHILD_READY_MS);
+      timer = setTimeout(
+        () => reject(new FanlogError('EIO', `the demo child had no operation waiting after ${CHILD_READY_MS / 1000} s; it was stopped`)),
+        CHILD_READY_MS,
+      );
     });
   } finally {
     clearTimeout(timer);
@@ -271,7 +298,7 @@ export async function runDemoWorker(options: { dir: string; seed: number }): Pro
 /** From the journal and the backup consumer: nothing lost, nothing answered twice. */
 function sayIntro(options: DemoOptions): void {
   say(`fanlog demo: an HSM and a backup tool on a changelog (dir ${options.dir}, ${n(options.files)} files, seed ${options.seed})`);
-  say('The filesystem is fanlog\'s simulated one (engine.fs): files have sizes and offline ranges, not bytes, so a');
+  say("The filesystem is fanlog's simulated one (engine.fs): files have sizes and offline ranges, not bytes, so a");
   say('"64 MiB stub" costs nothing on your disk. The journal, the store and every fsync are real, in the directory above.');
   say();
 }
@@ -308,7 +335,9 @@ async function checkRemote(engine: Engine, url: string, stream: string, backup: 
   const missing = [...backup.seqs].filter((seq) => !seen.has(seq)).length;
   const extra = [...seen].filter((seq) => !backup.seqs.has(seq)).length;
   say('4. Catching the Redis replica up after the crash, and reading it as a remote backup would');
-  say(`   ${n(seen.size)} records read from the stream through a consumer group: ${missing === 0 && extra === 0 ? 'exactly what the local backup consumer saw' : `${missing} missing, ${extra} not seen locally`}`);
+  say(
+    `   ${n(seen.size)} records read from the stream through a consumer group: ${missing === 0 && extra === 0 ? 'exactly what the local backup consumer saw' : `${missing} missing, ${extra} not seen locally`}`,
+  );
   return missing === 0 && extra === 0 ? [] : [`the remote reader missed ${missing} records and saw ${extra} the local consumer did not`];
 }
 
@@ -320,11 +349,11 @@ async function check(engine: Engine, backup: Backup): Promise<string[]> {
     const record = decodeRecord(payload);
     if (record.kind === 'request') requests.add(seq);
     if (record.kind === 'decision') decisions.set(record.requestSeq, (decisions.get(record.requestSeq) ?? 0) + 1);
-    if (record.kind !== 'op' && !backup.seqs.has(seq) && seq <= engine.consumers.get('backup').cursor) problems.push(`record ${seq} was never delivered to the backup`);
+    if (record.kind !== 'op' && !backup.seqs.has(seq) && seq <= engine.consumers.get('backup').cursor)
+      problems.push(`record ${seq} was never delivered to the backup`);
   }
   for (const [request, count] of decisions) if (count > 1) problems.push(`request ${request} answered ${count} times`);
   for (const request of requests) if (!decisions.has(request)) problems.push(`request ${request} was never answered`);
   if (engine.consumers.get('backup').cursor !== engine.journal.durableSeq) problems.push('the backup did not reach the head');
   return problems;
 }
-

@@ -12,14 +12,26 @@ import { encodeFanotifyEvents } from '../interop/fanotify-events.js';
 import { importFanotifyEvents } from '../interop/fanotify-import.js';
 import { readChangelog, unfinishedNote } from './inspect.js';
 
-export async function exportCommand(options: { dir: string; format: string; from?: bigint; linuxOnly?: boolean; pageAlign?: boolean; out?: string }): Promise<void> {
+export async function exportCommand(options: {
+  dir: string;
+  format: string;
+  from?: bigint;
+  linuxOnly?: boolean;
+  pageAlign?: boolean;
+  out?: string;
+}): Promise<void> {
   if (options.format !== 'fanotify') throw new FanlogError('EINVAL', `--format ${options.format}: the export format is fanotify (lfs is tail --format lfs)`);
   if (!existsSync(path.join(options.dir, 'journal'))) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
   const chunks: Uint8Array[] = [];
   let failure: unknown = null;
   // Damage ends the read with ECORRUPT: the events before it are written first, as tail prints its lines.
   const unfinished = await readChangelog(options.dir, options.from, (records) => {
-    chunks.push(encodeFanotifyEvents(records.map(({ record }) => record), { linuxOnly: options.linuxOnly === true, pageAlign: options.pageAlign === true }));
+    chunks.push(
+      encodeFanotifyEvents(
+        records.map(({ record }) => record),
+        { linuxOnly: options.linuxOnly === true, pageAlign: options.pageAlign === true },
+      ),
+    );
   }).catch((error: unknown) => {
     failure = error;
     return null;

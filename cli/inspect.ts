@@ -143,7 +143,9 @@ export async function inspect(dir: string, requested?: StoreKind): Promise<Inspe
     } catch (error) {
       if (!(error instanceof FanlogError && error.code === 'EPURGED')) throw error;
       if (attempt >= PURGE_RACE_TRIES) {
-        throw new FanlogError('EPURGED', `the writer purged segments faster than ${dir} could be inspected (${attempt} tries): ${error.message}`, { cause: error });
+        throw new FanlogError('EPURGED', `the writer purged segments faster than ${dir} could be inspected (${attempt} tries): ${error.message}`, {
+          cause: error,
+        });
       }
     }
   }

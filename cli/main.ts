@@ -52,7 +52,11 @@ const program = new Command()
 program
   .command('demo')
   .description('The HSM scenario: stub files, an HSM daemon, processes, a backup consumer, a restart and a SIGKILL, then a summary')
-  .option('--dir <dir>', 'directory for the demo engine (emptied first if it holds an earlier demo; a directory holding anything else is refused)', './fanlog-data')
+  .option(
+    '--dir <dir>',
+    'directory for the demo engine (emptied first if it holds an earlier demo; a directory holding anything else is refused)',
+    './fanlog-data',
+  )
   .option('--files <n>', 'stub files in the archive', parseCount, 2000)
   .option('--seed <n>', 'seed for the workload', parseCount, 1)
   .option('--redis <url>', 'also replicate into a Redis stream (redis://host:port) and check a remote backup reader against the local one')
@@ -78,7 +82,8 @@ const DIR_HELP = 'engine directory';
 const STORE_HELP = "the MetaStore the directory should hold: 'lmdb', 'level' or 'files' (default: the one it records)";
 const WAIT_HELP = 'if an application holds the engine, wait for it: for MS milliseconds, or until it is free (default: EBUSY at once)';
 type Common = { dir: string; store?: 'lmdb' | 'level' | 'files'; json?: boolean; wait?: number };
-const INIT_HELP = 'make the engine if the directory holds none (without it such a directory is refused; if the command then fails, the engine it made is taken away)';
+const INIT_HELP =
+  'make the engine if the directory holds none (without it such a directory is refused; if the command then fails, the engine it made is taken away)';
 /** `--init` given or not: false (not undefined) tells the refusal to mention it. */
 const initOf = (init: unknown): { init: boolean } => ({ init: init === true });
 
@@ -138,17 +143,22 @@ program
   .option('--dir <dir>', DIR_HELP, './fanlog-data')
   .option('--store <kind>', STORE_HELP)
   .option('--from <seq>', 'first seq to print (default: the oldest retained)', parseSeq)
-  .option('--consumer <name>', "read through this consumer (from after its cursor)")
+  .option('--consumer <name>', 'read through this consumer (from after its cursor)')
   .option('--ack', 'with --consumer: acknowledge what was printed')
   .option('--follow', 'keep printing new records as they are written, until interrupted')
   .option('--json', 'one JSON object per line')
-  .option('--format <format>', "'text' (fanlog's line, default), 'json', or 'lfs': lfs changelog's line, byte for byte (records Lustre has no type for are left out)", 'text')
+  .option(
+    '--format <format>',
+    "'text' (fanlog's line, default), 'json', or 'lfs': lfs changelog's line, byte for byte (records Lustre has no type for are left out)",
+    'text',
+  )
   .option('--wait [ms]', `with --consumer: ${WAIT_HELP}`, parseWait)
   .addHelpText('after', '\nWithout --consumer, tail reads the segment files lock-free, beside a running application, and prints what was written.')
   .action(async (options: Common & { from?: bigint; consumer?: string; ack?: boolean; follow?: boolean; wait?: unknown; format: 'text' | 'json' | 'lfs' }) => {
     if (!['text', 'json', 'lfs'].includes(options.format)) usage(`--format is text, json or lfs, not '${options.format}'`);
     if (options.json === true && options.format !== 'text' && options.format !== 'json') usage('--json and --format lfs: choose one');
-    if (options.follow === true && options.consumer !== undefined) usage('--follow reads the segments without opening the engine; --consumer needs the engine: use one or the other');
+    if (options.follow === true && options.consumer !== undefined)
+      usage('--follow reads the segments without opening the engine; --consumer needs the engine: use one or the other');
     if (options.ack === true && options.consumer === undefined) usage('--ack needs --consumer');
     if (options.wait !== undefined && options.consumer === undefined) usage('--wait is for --consumer: without it tail takes no lock');
     return options.follow === true ? follow(options) : tail({ ...options, ...waitOf(options.wait) });
@@ -168,7 +178,7 @@ program
   .description('Rebuild a damaged MetaStore from the journal (--rebuild-store), with the engine closed; the old store is kept beside it')
   .option('--dir <dir>', DIR_HELP, './fanlog-data')
   .option('--rebuild-store', 'rebuild the store: the filesystem from a sound checkpoint or from seq 1, groups and consumers from their sound values')
-  .option('--store <kind>', 'the store kind, when the directory\'s marker is damaged')
+  .option('--store <kind>', "the store kind, when the directory's marker is damaged")
   .option('--json', 'one JSON object')
   .option('--wait [ms]', WAIT_HELP, parseWait)
   .action(async (options: { dir: string; rebuildStore?: boolean; store?: 'lmdb' | 'level' | 'files'; json?: boolean; wait?: number }) => {
@@ -201,14 +211,28 @@ program
   .option('--json', 'JSON output (list)')
   .option('--wait [ms]', `for register, deregister and ack: ${WAIT_HELP}`, parseWait)
   .addHelpText('after', '\n`list` is lock-free, beside a running application; the other actions open the engine.')
-  .action(async (action: string, name: string | undefined, seq: bigint | undefined, options: Common & { from: 'oldest' | 'next'; wait?: unknown; mask?: bigint; lagRecordsMax?: number; idleMsMax?: number; filter?: { name: string; argument: string } }) => {
-    if (!['list', 'register', 'deregister', 'ack'].includes(action)) usage(`unknown consumers action '${action}' (list, register, deregister, ack)`);
-    if (action !== 'list' && name === undefined) usage(`'${action}' needs a consumer name`);
-    if (action === 'ack' && seq === undefined) usage("'ack' needs a seq");
-    const registering = [options.mask, options.lagRecordsMax, options.idleMsMax, options.filter].some((option) => option !== undefined);
-    if (registering && action !== 'register') usage('--mask, --lag-records-max, --idle-ms-max and --filter are for register');
-    await consumersCommand({ ...options, ...waitOf(options.wait), action, ...(name === undefined ? {} : { name }), ...(seq === undefined ? {} : { seq }) });
-  });
+  .action(
+    async (
+      action: string,
+      name: string | undefined,
+      seq: bigint | undefined,
+      options: Common & {
+        from: 'oldest' | 'next';
+        wait?: unknown;
+        mask?: bigint;
+        lagRecordsMax?: number;
+        idleMsMax?: number;
+        filter?: { name: string; argument: string };
+      },
+    ) => {
+      if (!['list', 'register', 'deregister', 'ack'].includes(action)) usage(`unknown consumers action '${action}' (list, register, deregister, ack)`);
+      if (action !== 'list' && name === undefined) usage(`'${action}' needs a consumer name`);
+      if (action === 'ack' && seq === undefined) usage("'ack' needs a seq");
+      const registering = [options.mask, options.lagRecordsMax, options.idleMsMax, options.filter].some((option) => option !== undefined);
+      if (registering && action !== 'register') usage('--mask, --lag-records-max, --idle-ms-max and --filter are for register');
+      await consumersCommand({ ...options, ...waitOf(options.wait), action, ...(name === undefined ? {} : { name }), ...(seq === undefined ? {} : { seq }) });
+    },
+  );
 
 program
   .command('replicate')
@@ -231,7 +255,10 @@ program
   .description('Mirror a real directory into the engine: a scan, then (unless --once) watch it until SIGINT or SIGTERM')
   .option('--once', 'scan once and exit')
   .option('--into <path>', "where in the engine's filesystem (an existing directory)", '/')
-  .option('--ignore <name>', 'leave out entries of this name, and what is below them (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+  .option('--ignore <name>', 'leave out entries of this name, and what is below them (repeatable)', (value: string, previous: string[] = []) => [
+    ...previous,
+    value,
+  ])
   .option('--rescan-every <ms>', 'a full scan this often', parseCount)
   .option('--settle <ms>', 'apply hints once none came for this long (default 50)', parseCount)
   .option('--dir <dir>', DIR_HELP, './fanlog-data')
@@ -239,10 +266,15 @@ program
   .option('--json', "the mirror's stats as one JSON object")
   .option('--wait [ms]', WAIT_HELP, parseWait)
   .option('--init', INIT_HELP)
-  .action(async (source: string, options: Common & { once?: boolean; into?: string; ignore?: string[]; rescanEvery?: number; settle?: number; wait?: unknown; init?: boolean }) => {
-    const { mirrorCommand } = await import('./mirror.js');
-    await mirrorCommand({ ...options, ...waitOf(options.wait), ...initOf(options.init), source });
-  });
+  .action(
+    async (
+      source: string,
+      options: Common & { once?: boolean; into?: string; ignore?: string[]; rescanEvery?: number; settle?: number; wait?: unknown; init?: boolean },
+    ) => {
+      const { mirrorCommand } = await import('./mirror.js');
+      await mirrorCommand({ ...options, ...waitOf(options.wait), ...initOf(options.init), source });
+    },
+  );
 
 program
   .command('redis-tail')

@@ -69,7 +69,8 @@ export async function repair(options: { dir: string; rebuildStore?: boolean; sto
   if (!(await holdsEngine(io, dir))) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`, { file: dir });
   const lock = await whileBusy(options, () =>
     io.lock(dir).catch((error: unknown) => {
-      if ((error as { code?: string }).code === 'EBUSY') throw new FanlogError('EBUSY', `engine ${dir} is open elsewhere (${(error as Error).message}): repair needs it closed`);
+      if ((error as { code?: string }).code === 'EBUSY')
+        throw new FanlogError('EBUSY', `engine ${dir} is open elsewhere (${(error as Error).message}): repair needs it closed`);
       throw error;
     }),
   );
@@ -80,7 +81,10 @@ export async function repair(options: { dir: string; rebuildStore?: boolean; sto
       if (marked !== null && kind !== undefined && marked !== kind) throw new FanlogError('EINVAL', `${dir} records a '${marked}' store, not '${kind}'`);
       kind ??= marked ?? STORE_KINDS.find((candidate) => existsSync(metaStoreDir(dir, candidate)));
     } catch (error) {
-      if (kind === undefined) throw new FanlogError('ECORRUPT', `the marker of ${dir} is damaged (${(error as Error).message}); say which store the engine uses with --store`, { cause: error });
+      if (kind === undefined)
+        throw new FanlogError('ECORRUPT', `the marker of ${dir} is damaged (${(error as Error).message}); say which store the engine uses with --store`, {
+          cause: error,
+        });
     }
     if (kind === undefined) throw new FanlogError('ENOENT', `${dir} holds no store to rebuild; pass --store`);
     const built = await rebuildInChild(dir, kind);
@@ -89,8 +93,12 @@ export async function repair(options: { dir: string; rebuildStore?: boolean; sto
     if (built === null) report.lost.unshift({ key: metaStoreDir(dir, kind), what: 'reading the old store crashed its reader: nothing was salvaged from it' });
     await writeMarker(io, dir, kind);
     if (options.json === true) return out(toJson(report));
-    out(`rebuilt the ${kind} store of ${dir} from ${report.rebuiltFrom === 'checkpoint' ? `its checkpoint at seq ${report.checkpointSeq}` : 'an empty filesystem'} and ${report.replayedRecords} journal records, through seq ${report.headSeq}`);
-    out(`kept ${report.groupsKept.length} groups (${report.groupsKept.join(', ') || 'none'}) and ${report.consumersKept.length} consumers (${report.consumersKept.join(', ') || 'none'})`);
+    out(
+      `rebuilt the ${kind} store of ${dir} from ${report.rebuiltFrom === 'checkpoint' ? `its checkpoint at seq ${report.checkpointSeq}` : 'an empty filesystem'} and ${report.replayedRecords} journal records, through seq ${report.headSeq}`,
+    );
+    out(
+      `kept ${report.groupsKept.length} groups (${report.groupsKept.join(', ') || 'none'}) and ${report.consumersKept.length} consumers (${report.consumersKept.join(', ') || 'none'})`,
+    );
     for (const { key, what } of report.lost) out(`lost: ${key}: ${what}`);
     out(`the old store is kept in ${report.oldStore}`);
   } finally {
@@ -150,9 +158,13 @@ async function rebuild(io: NodeIo, dir: string, kind: StoreKind, { salvage }: { 
       const rebuiltFrom = checkpoint === null ? 'empty' : 'checkpoint';
       if (checkpoint === null) {
         if (journal.firstSeq > 1n) {
-          throw new FanlogError('ECORRUPT', `cannot rebuild ${storeDir}: its checkpoint is not sound and the journal starts at ${journal.firstSeq}, not 1, so the filesystem cannot be replayed from empty`, {
-            file: storeDir,
-          });
+          throw new FanlogError(
+            'ECORRUPT',
+            `cannot rebuild ${storeDir}: its checkpoint is not sound and the journal starts at ${journal.firstSeq}, not 1, so the filesystem cannot be replayed from empty`,
+            {
+              file: storeDir,
+            },
+          );
         }
         checkpoint = { state: new FsState(0n), layout: emptyLayout(), ...checkpointBound(0n, undefined) };
       }
@@ -165,8 +177,18 @@ async function rebuild(io: NodeIo, dir: string, kind: StoreKind, { salvage }: { 
       const consumers = [...(check?.consumers ?? new Map<string, { payload: Uint8Array }>())];
       for (const [name, payload] of groups) ops.push({ type: 'put', key: GROUP_PREFIX + name, value: payload });
       for (const [name, { payload }] of consumers) ops.push({ type: 'put', key: CONSUMER_PREFIX + name, value: payload });
-      ops.push(catalogOp(GROUP_CATALOG_KEY, groups.map(([name]) => name)));
-      ops.push(catalogOp(CONSUMER_CATALOG_KEY, consumers.map(([name]) => name)));
+      ops.push(
+        catalogOp(
+          GROUP_CATALOG_KEY,
+          groups.map(([name]) => name),
+        ),
+      );
+      ops.push(
+        catalogOp(
+          CONSUMER_CATALOG_KEY,
+          consumers.map(([name]) => name),
+        ),
+      );
       ops.push(highWaterOp(journal));
 
       const rebuilt = `${storeDir}-rebuild`;

@@ -65,18 +65,25 @@ export async function replicateCommand(options: CommonOptions & { redis: string;
 
 function report(stats: ReplicatorStats, options: { json?: boolean; stream: string }): void {
   if (options.json === true) return out(toJson(stats));
-  out(`replicated through seq ${stats.replicatedSeq} into stream '${options.stream}': ${stats.records} records appended in ${stats.batches} batches, ${stats.retries} retries, lag ${stats.lagRecords} records`);
+  out(
+    `replicated through seq ${stats.replicatedSeq} into stream '${options.stream}': ${stats.records} records appended in ${stats.batches} batches, ${stats.retries} retries, lag ${stats.lagRecords} records`,
+  );
   if (stats.lastError !== null) out(`last error: ${stats.lastError.message}`);
 }
 
 export async function redisTail(options: { redis: string; stream: string; group?: string; consumer?: string; ack?: boolean; json?: boolean }): Promise<void> {
-  const print = (record: { seq: bigint } & Parameters<typeof changelogLine>[1]): void => out(options.json === true ? toJson(record) : changelogLine(record.seq, record));
+  const print = (record: { seq: bigint } & Parameters<typeof changelogLine>[1]): void =>
+    out(options.json === true ? toJson(record) : changelogLine(record.seq, record));
   if (options.group === undefined) {
     const redis: Redis = await connect(options.redis);
     try {
       let from = '-';
       for (;;) {
-        const entries = (await timed(redis.xrangeBuffer(options.stream, from, '+', 'COUNT', 1000), COMMAND_TIMEOUT_MS_DEFAULT, () => `XRANGE to Redis at ${redactUrl(options.redis)}`).catch((error: unknown) => {
+        const entries = (await timed(
+          redis.xrangeBuffer(options.stream, from, '+', 'COUNT', 1000),
+          COMMAND_TIMEOUT_MS_DEFAULT,
+          () => `XRANGE to Redis at ${redactUrl(options.redis)}`,
+        ).catch((error: unknown) => {
           throw remoteError(error, options.redis, undefined, redis);
         })) as [Buffer, Buffer[]][];
         for (const [id, fields] of entries) {

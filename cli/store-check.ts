@@ -106,10 +106,11 @@ export async function checkStore(store: SealedStore, journal: JournalFacts): Pro
         const name = key.slice(CONSUMER_PREFIX.length);
         consumerNames.push(name);
         const stored = decodeConsumer(entry.payload, (what) => new Error(what));
-        if (BigInt(stored.cursor) > journal.headSeq) throw new Error(`cursor ${stored.cursor} is beyond the journal's head ${journal.headSeq}: records are missing`);
+        if (BigInt(stored.cursor) > journal.headSeq)
+          throw new Error(`cursor ${stored.cursor} is beyond the journal's head ${journal.headSeq}: records are missing`);
         result.consumers.set(name, { stored, payload: entry.payload });
       } else if (!isFanlogKey(key)) {
-        throw new Error('not a key of fanlog\'s key space');
+        throw new Error("not a key of fanlog's key space");
       }
     } catch (error) {
       if (InodeTally.holds(key)) inodes.sound = false;
@@ -196,7 +197,9 @@ async function checkCheckpoint(store: SealedStore, journal: JournalFacts, inodes
       if (checkpoint.journalId !== journal.journalId) problems.push(`it is of journal ${checkpoint.journalId}, not ${journal.journalId}`);
       if (checkpoint.seq > journal.headSeq) problems.push(`it covers seq ${checkpoint.seq}, beyond the journal's head ${journal.headSeq}`);
       if (checkpoint.needsFromSeq < journal.firstSeq) {
-        problems.push(`it needs records from ${checkpoint.needsFromSeq}, but the journal starts at ${journal.firstSeq}: records ${checkpoint.needsFromSeq}..${journal.firstSeq - 1n} are missing`);
+        problems.push(
+          `it needs records from ${checkpoint.needsFromSeq}, but the journal starts at ${journal.firstSeq}: records ${checkpoint.needsFromSeq}..${journal.firstSeq - 1n} are missing`,
+        );
       }
       // Version 2 keeps its inodes one per key; version 3 in pages, and a version 2 key left beside it is damage.
       const [counted, other] = checkpoint.version === 2 ? [inodes.legacy, inodes.paged] : [inodes.paged, inodes.legacy];
@@ -216,12 +219,18 @@ async function checkHighWaterMark(store: SealedStore, journal: JournalFacts, dam
   try {
     const raw = await store.get(HIGH_WATER_KEY);
     if (raw === undefined && journal.expectMark === true && (journal.headSeq > 0n || journal.firstSeq > 1n)) {
-      damage(HIGH_WATER_KEY, `the store holds no high-water mark, but the journal holds records up to ${journal.headSeq}: the store was lost or made again, and opening the engine fails (ECORRUPT)`);
+      damage(
+        HIGH_WATER_KEY,
+        `the store holds no high-water mark, but the journal holds records up to ${journal.headSeq}: the store was lost or made again, and opening the engine fails (ECORRUPT)`,
+      );
     }
     if (raw !== undefined) {
       const mark = parseHighWater(store, raw);
       if (mark.journalId === journal.journalId && mark.seq > journal.headSeq) {
-        damage(HIGH_WATER_KEY, `the store saw the journal durable through ${mark.seq}, but it ends at ${journal.headSeq}: records ${journal.headSeq + 1n}..${mark.seq} are missing`);
+        damage(
+          HIGH_WATER_KEY,
+          `the store saw the journal durable through ${mark.seq}, but it ends at ${journal.headSeq}: records ${journal.headSeq + 1n}..${mark.seq} are missing`,
+        );
       }
     }
   } catch (error) {

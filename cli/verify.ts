@@ -120,7 +120,10 @@ export async function verify(options: { dir: string; json?: boolean }): Promise<
     const report = await readAndCheck(options, journalDir);
     if (report.damage.length === 0 || journalFiles(options.dir) === before) return print(options, journalDir, report);
     if (attempt >= MOVING_TRIES) {
-      throw new FanlogError('EAGAIN', `the journal of ${options.dir} moved under each of ${attempt} readings (an engine is writing): run verify again, or when it is closed (the last reading: ${report.damage[0]!.message})`);
+      throw new FanlogError(
+        'EAGAIN',
+        `the journal of ${options.dir} moved under each of ${attempt} readings (an engine is writing): run verify again, or when it is closed (the last reading: ${report.damage[0]!.message})`,
+      );
     }
   }
 }
@@ -169,7 +172,10 @@ async function readAndCheck(options: { dir: string; json?: boolean }, journalDir
   }
   const storeDir = kind === null ? null : metaStoreDir(options.dir, kind);
   const filesStore = kind === 'files' && existsSync(storeDir!) ? storeDir : null;
-  const progress = options.json === true ? null : progressBar('segments', segmentCount(journalDir) + (filesStore === null ? 0 : segmentCount(filesStore)), { stream: process.stderr, quietOnPipe: true });
+  const progress =
+    options.json === true
+      ? null
+      : progressBar('segments', segmentCount(journalDir) + (filesStore === null ? 0 : segmentCount(filesStore)), { stream: process.stderr, quietOnPipe: true });
   let scanned = 0;
   const onSegment = (): void => progress?.update(++scanned);
   let journal: Recovered | null = null;
@@ -190,12 +196,17 @@ async function readAndCheck(options: { dir: string; json?: boolean }, journalDir
   const facts = journal === null ? null : { ...journalFacts(journalDir, journal), expectMark: marked };
   if (facts !== null && kind !== null && !existsSync(storeDir!) && marked && (facts.headSeq > 0n || facts.firstSeq > 1n)) {
     // Opening refuses a marked engine whose store is gone once its journal holds records (checkHighWater).
-    damage.push({ file: storeDir!, message: `the ${kind} store is missing, but the journal holds records up to ${facts.headSeq}: opening the engine fails (ECORRUPT)` });
+    damage.push({
+      file: storeDir!,
+      message: `the ${kind} store is missing, but the journal holds records up to ${facts.headSeq}: opening the engine fails (ECORRUPT)`,
+    });
   }
   if (facts !== null && kind !== null && existsSync(storeDir!) && damage.length === 0) {
     try {
       store = await withCheckedStore(options.dir, kind, facts);
-      if ('damage' in store) for (const found of store.damage) damage.push({ file: metaStoreDir(options.dir, kind), ...(found.key === undefined ? {} : { key: found.key }), message: found.what });
+      if ('damage' in store)
+        for (const found of store.damage)
+          damage.push({ file: metaStoreDir(options.dir, kind), ...(found.key === undefined ? {} : { key: found.key }), message: found.what });
     } catch (error) {
       asDamage(error);
     }
@@ -208,20 +219,44 @@ function print(options: { dir: string; json?: boolean }, journalDir: string, { d
   const sound = damage.length === 0;
   const pendingRepairs = [...(journal?.report.repairs ?? []), ...(storeFrames?.report.repairs ?? [])];
   const storeReport =
-    store === null ? { kind: kind ?? 'unknown', checked: false } : 'skipped' in store ? { kind, checked: false, why: store.skipped } : { kind, checked: true, keys: store.keys };
+    store === null
+      ? { kind: kind ?? 'unknown', checked: false }
+      : 'skipped' in store
+        ? { kind, checked: false, why: store.skipped }
+        : { kind, checked: true, keys: store.keys };
   if (options.json === true) {
-    out(toJson({ sound, ...(sound ? {} : damage[0]), damage, segments: journal?.report.segments ?? 0, records: journal?.report.records ?? 0, pendingRepairs, store: storeReport }));
+    out(
+      toJson({
+        sound,
+        ...(sound ? {} : damage[0]),
+        damage,
+        segments: journal?.report.segments ?? 0,
+        records: journal?.report.records ?? 0,
+        pendingRepairs,
+        store: storeReport,
+      }),
+    );
     return sound;
   }
-  if (journal !== null) out(`journal: ${journal.report.segments} segments, ${journal.report.records} records${damage.some((d) => d.file?.startsWith(journalDir)) ? '' : ', sound'}`);
+  if (journal !== null)
+    out(
+      `journal: ${journal.report.segments} segments, ${journal.report.records} records${damage.some((d) => d.file?.startsWith(journalDir)) ? '' : ', sound'}`,
+    );
   if (store !== null && 'skipped' in store) out(`store: ${kind}, not checked: ${store.skipped}`);
   else if (store !== null) out(`store: ${kind}, ${store.keys} keys${store.damage.length === 0 ? ', sound' : `, ${store.damage.length} damaged`}`);
   for (const repair of pendingRepairs) out(`note: the next open will repair ${repair.file} at byte ${repair.offset}: ${repair.what}`);
   for (const found of damage) {
-    const where = found.key !== undefined ? `${found.file ?? 'store'} key '${found.key}'` : `${found.file ?? options.dir}${found.offset === undefined ? '' : ` at byte ${found.offset}`}`;
+    const where =
+      found.key !== undefined
+        ? `${found.file ?? 'store'} key '${found.key}'`
+        : `${found.file ?? options.dir}${found.offset === undefined ? '' : ` at byte ${found.offset}`}`;
     out(`DAMAGED: ${where}: ${found.message}`);
   }
-  out(sound ? 'sound' : `damaged: ${damage.length} problem${damage.length === 1 ? '' : 's'}; \`fanlog repair --rebuild-store\` rebuilds a damaged store from the journal where it can`);
+  out(
+    sound
+      ? 'sound'
+      : `damaged: ${damage.length} problem${damage.length === 1 ? '' : 's'}; \`fanlog repair --rebuild-store\` rebuilds a damaged store from the journal where it can`,
+  );
   return sound;
 }
 

@@ -57,10 +57,14 @@ export class Consumers {
       found.push(name);
       const stored = decodeConsumer(value, (what) => store.corrupt(key, what));
       if (BigInt(stored.cursor) > journal.headSeq) {
-        throw new FanlogError('ECORRUPT', `consumer '${name}' acknowledged records up to ${stored.cursor}, but the journal ends at ${journal.headSeq}: records ${journal.headSeq + 1n}..${stored.cursor} are missing`, {
-          file: journal.dir,
-          offset: 0,
-        });
+        throw new FanlogError(
+          'ECORRUPT',
+          `consumer '${name}' acknowledged records up to ${stored.cursor}, but the journal ends at ${journal.headSeq}: records ${journal.headSeq + 1n}..${stored.cursor} are missing`,
+          {
+            file: journal.dir,
+            offset: 0,
+          },
+        );
       }
       this.#consumers.set(name, new Consumer(this.#host, this, name, stored));
     }
@@ -91,12 +95,15 @@ export class Consumers {
     this.#host.checkUsable();
     checkName('consumer', name);
     const wanted = this.#options(options);
-    if (this.held.has(name)) throw new FanlogError('EBUSY', `consumer '${name}' is read by a running replicator of this engine: stop it first, or use another name`);
+    if (this.held.has(name))
+      throw new FanlogError('EBUSY', `consumer '${name}' is read by a running replicator of this engine: stop it first, or use another name`);
     return this.#serial.run(async () => {
       const existing = this.#consumers.get(name);
       if (existing === undefined || existing.evicted !== null) return this.#add(name, wanted, existing);
       const has = { mask: existing.mask, lagRecordsMax: existing.lagRecordsMax, idleMsMax: existing.idleMsMax };
-      const differ = (['mask', 'lagRecordsMax', 'idleMsMax'] as const).filter((key) => has[key] !== wanted[key]).map((key) => `${key}: ${String(has[key])} -> ${String(wanted[key])}`);
+      const differ = (['mask', 'lagRecordsMax', 'idleMsMax'] as const)
+        .filter((key) => has[key] !== wanted[key])
+        .map((key) => `${key}: ${String(has[key])} -> ${String(wanted[key])}`);
       if (differ.length > 0) throw new FanlogError('EEXIST', `consumer '${name}' is registered with other options: ${differ.join(', ')}`);
       return existing;
     });
@@ -107,7 +114,8 @@ export class Consumers {
     return {
       mask: checkBigint('mask', opts.mask ?? ALL_BITS, 1n, ALL_BITS),
       from: checkOneOf('from', opts.from ?? 'oldest', ['oldest', 'next'] as const),
-      lagRecordsMax: opts.lagRecordsMax === undefined ? this.#defaults.lagRecordsMax : checkInteger('lagRecordsMax', opts.lagRecordsMax, 1, Number.MAX_SAFE_INTEGER),
+      lagRecordsMax:
+        opts.lagRecordsMax === undefined ? this.#defaults.lagRecordsMax : checkInteger('lagRecordsMax', opts.lagRecordsMax, 1, Number.MAX_SAFE_INTEGER),
       idleMsMax: opts.idleMsMax === undefined ? this.#defaults.idleMsMax : checkInteger('idleMsMax', opts.idleMsMax, 1, 2 ** 31 - 1),
     };
   }
@@ -116,7 +124,15 @@ export class Consumers {
   async #add(name: string, { mask, from, lagRecordsMax, idleMsMax }: WantedConsumer, evicted: Consumer | undefined): Promise<Consumer> {
     const cursor = from === 'oldest' ? this.#host.retainedFromSeq - 1n : this.#host.journal.headSeq;
     if (cursor < 0n || cursor > this.#host.journal.headSeq) assert.fail(`consumer '${name}' registered at ${cursor}, outside 0..${this.#host.journal.headSeq}`);
-    const stored: StoredConsumer = { version: CONSUMER_VERSION, mask: mask.toString(), cursor: cursor.toString(), lagRecordsMax, idleMsMax, filter: null, evicted: null };
+    const stored: StoredConsumer = {
+      version: CONSUMER_VERSION,
+      mask: mask.toString(),
+      cursor: cursor.toString(),
+      lagRecordsMax,
+      idleMsMax,
+      filter: null,
+      evicted: null,
+    };
     const ops: MetaOp[] = [
       { type: 'put', key: CONSUMER_PREFIX + name, value: encodeConsumer(stored) },
       catalogOp(CONSUMER_CATALOG_KEY, [...this.#consumers.keys(), name]),
@@ -148,7 +164,9 @@ export class Consumers {
     await this.#serial.run(async () => {
       const consumer = this.get(name);
       const names = [...this.#consumers.keys()].filter((other) => other !== name);
-      await consumer.retire('deregistered', () => this.#host.store.commit([{ type: 'del', key: CONSUMER_PREFIX + name }, catalogOp(CONSUMER_CATALOG_KEY, names)]));
+      await consumer.retire('deregistered', () =>
+        this.#host.store.commit([{ type: 'del', key: CONSUMER_PREFIX + name }, catalogOp(CONSUMER_CATALOG_KEY, names)]),
+      );
       this.#consumers.delete(name);
     });
     this.#host.retentionMoved();
@@ -162,7 +180,8 @@ export class Consumers {
       if (lowest === undefined || consumer.cursor < lowest) lowest = consumer.cursor;
     }
     // Retention keeps what comes after: a cursor is never past the head (load refuses one, ack one past the durable seq).
-    if (lowest !== undefined && lowest > this.#host.journal.headSeq) assert.fail(`a consumer holds the journal from ${lowest}, past its head ${this.#host.journal.headSeq}`);
+    if (lowest !== undefined && lowest > this.#host.journal.headSeq)
+      assert.fail(`a consumer holds the journal from ${lowest}, past its head ${this.#host.journal.headSeq}`);
     return lowest;
   }
 

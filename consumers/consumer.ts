@@ -101,7 +101,12 @@ export class Consumer {
   #stored: StoredConsumer;
 
   /** @internal */
-  constructor(host: ChangelogSource, registry: Consumers, readonly name: string, stored: StoredConsumer) {
+  constructor(
+    host: ChangelogSource,
+    registry: Consumers,
+    readonly name: string,
+    stored: StoredConsumer,
+  ) {
     // Made only from a record the decoder checked (consumer-record.ts), or one the registry just encoded.
     if (stored.version !== CONSUMER_VERSION) assert.fail(`consumer '${name}' made from a record of version ${stored.version}`);
     this.#host = host;
@@ -165,11 +170,15 @@ export class Consumer {
     this.#host.checkUsable();
     if (this.#gone === 'deregistered') throw new FanlogError('ENOENT', `consumer '${this.name}' was deregistered`);
     if (this.#gone === 'replaced') {
-      throw new FanlogError('EREPLACED', `consumer '${this.name}' was registered again since this object was handed out, which retired it; call consumers.get('${this.name}') for the one registered now`);
+      throw new FanlogError(
+        'EREPLACED',
+        `consumer '${this.name}' was registered again since this object was handed out, which retired it; call consumers.get('${this.name}') for the one registered now`,
+      );
     }
     const evicted = this.evicted;
     if (evicted !== null) {
-      const missed = evicted.fromSeq > evicted.toSeq ? 'every record was delivered to it' : `records ${evicted.fromSeq}..${evicted.toSeq} were not delivered to it`;
+      const missed =
+        evicted.fromSeq > evicted.toSeq ? 'every record was delivered to it' : `records ${evicted.fromSeq}..${evicted.toSeq} were not delivered to it`;
       throw new FanlogError('EEVICTED', `consumer '${this.name}' was evicted; ${missed}; rescan and register again`, {
         lost: evicted,
       });

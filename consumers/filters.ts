@@ -50,7 +50,10 @@ const BUILT_INS: Record<string, FilterFactory> = {
     if (!argument.startsWith('/')) throw invalid(`path-prefix needs an absolute path, got '${argument}'`);
     const prefix = new TextEncoder().encode(argument);
     return withRawTest(
-      (header) => under(header.path, argument) || under(header.oldPath, argument) || (header.kind === 'note' && header.path !== undefined && under(argument, header.path)),
+      (header) =>
+        under(header.path, argument) ||
+        under(header.oldPath, argument) ||
+        (header.kind === 'note' && header.path !== undefined && under(argument, header.path)),
       (b, start, end) => pathUnderAt(b, start, end, prefix) || (kindAt(b, start) === 'note' && pathAboveAt(b, start, end, prefix)),
     );
   },
@@ -86,7 +89,8 @@ export class Filters {
     const factory = this.#factories.get(name);
     if (factory === undefined) throw new FanlogError('ENOENT', `no filter named '${String(name)}'`);
     if (typeof argument !== 'string' || !argument.isWellFormed()) throw invalid('a filter argument is a well-formed string');
-    if (Buffer.byteLength(argument) > FILTER_ARGUMENT_BYTES_MAX) throw new FanlogError('E2BIG', `filter argument is longer than ${FILTER_ARGUMENT_BYTES_MAX} bytes`);
+    if (Buffer.byteLength(argument) > FILTER_ARGUMENT_BYTES_MAX)
+      throw new FanlogError('E2BIG', `filter argument is longer than ${FILTER_ARGUMENT_BYTES_MAX} bytes`);
     let predicate: FilterPredicate;
     try {
       predicate = factory(argument);

@@ -73,12 +73,36 @@ import { replicationRun } from './replication-run.js';
 import { mirrorRun } from './mirror-run.js';
 import { inspectRun } from './inspect-run.js';
 
-export const FAULT_KINDS = ['power-cut', 'recovery-crash', 'eio', 'enospc', 'segment-loss', 'store-damage', 'kill', 'lock', 'replication', 'mirror', 'inspect'] as const;
+export const FAULT_KINDS = [
+  'power-cut',
+  'recovery-crash',
+  'eio',
+  'enospc',
+  'segment-loss',
+  'store-damage',
+  'kill',
+  'lock',
+  'replication',
+  'mirror',
+  'inspect',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 /** Faults that need a real disk, child processes or a real server: only run when asked for. */
 export const REAL_SYSTEM_FAULTS: readonly FaultKind[] = ['kill', 'lock', 'replication', 'mirror', 'inspect'];
 /** How often each fault is picked: power cuts dominate, as in SQLite's crash tests. */
-const FAULT_WEIGHTS: Record<FaultKind, number> = { 'power-cut': 14, 'recovery-crash': 3, eio: 2, enospc: 2, 'segment-loss': 2, 'store-damage': 2, kill: 1, lock: 1, replication: 1, mirror: 1, inspect: 1 };
+const FAULT_WEIGHTS: Record<FaultKind, number> = {
+  'power-cut': 14,
+  'recovery-crash': 3,
+  eio: 2,
+  enospc: 2,
+  'segment-loss': 2,
+  'store-damage': 2,
+  kill: 1,
+  lock: 1,
+  replication: 1,
+  mirror: 1,
+  inspect: 1,
+};
 
 export interface CrashTestOptions {
   /** Runs to make; default 100. */

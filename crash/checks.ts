@@ -48,12 +48,20 @@ export async function checkRecovered(engine: Engine, model: Model, segmentCount:
   const recoveredHead = engine.recovery.headSeq;
   const { history } = model;
   // A segment deleted by hand takes durable records with it: what must hold then is that nothing recovered points beyond the journal.
-  if (!segmentLost) model.check(1, recoveredHead >= model.durableSeq, () => `the journal ends at ${recoveredHead}, but ${model.durableSeq} was reported durable`);
+  if (!segmentLost)
+    model.check(1, recoveredHead >= model.durableSeq, () => `the journal ends at ${recoveredHead}, but ${model.durableSeq} was reported durable`);
   if (history !== null) {
     let expected = engine.journal.firstSeq;
     for await (const { seq, payload } of engine.journal.read({ to: recoveredHead })) {
       const written = history.payloads.get(seq);
-      if (!model.check(1, seq === expected && written !== undefined && sameBytes(written, payload), () => `recovered record ${seq} is not the record written at that seq`)) break;
+      if (
+        !model.check(
+          1,
+          seq === expected && written !== undefined && sameBytes(written, payload),
+          () => `recovered record ${seq} is not the record written at that seq`,
+        )
+      )
+        break;
       expected++;
     }
     model.check(2, history.entryEnds.has(recoveredHead), () => `the journal ends at ${recoveredHead}, inside an entry`);
@@ -99,11 +107,26 @@ function checkRacedObjects(engine: Engine, model: Model): void {
     const [kind, name] = key.split(':') as ['consumer' | 'group', string];
     if (kind === 'consumer') {
       const info = engine.consumers.list().find((consumer) => consumer.name === name);
-      model.check(12, (info !== undefined) === expected.present, () => `consumer ${name} is ${info === undefined ? 'gone' : 'there'} after recovery, but its last resolved call ${expected.present ? 'registered' : 'deregistered'} it`);
-      if (info !== undefined && expected.present) model.check(4, info.cursor >= expected.cursorAtLeast, () => `consumer ${name}'s cursor is ${info.cursor}, below its resolved ack ${expected.cursorAtLeast}`);
+      model.check(
+        12,
+        (info !== undefined) === expected.present,
+        () =>
+          `consumer ${name} is ${info === undefined ? 'gone' : 'there'} after recovery, but its last resolved call ${expected.present ? 'registered' : 'deregistered'} it`,
+      );
+      if (info !== undefined && expected.present)
+        model.check(
+          4,
+          info.cursor >= expected.cursorAtLeast,
+          () => `consumer ${name}'s cursor is ${info.cursor}, below its resolved ack ${expected.cursorAtLeast}`,
+        );
     } else {
       const group = engine.groups.find(name);
-      model.check(12, (group !== null) === expected.present, () => `group ${name} is ${group === null ? 'gone' : 'there'} after recovery, but its last resolved call ${expected.present ? 'created' : 'destroyed'} it`);
+      model.check(
+        12,
+        (group !== null) === expected.present,
+        () =>
+          `group ${name} is ${group === null ? 'gone' : 'there'} after recovery, but its last resolved call ${expected.present ? 'created' : 'destroyed'} it`,
+      );
       if (group !== null && expected.present) {
         const paths = new Set(group.listMarks().map((mark) => mark.path));
         for (const path of expected.marks) model.check(12, paths.has(path), () => `group ${name} lost its resolved mark on ${path}`);
@@ -142,7 +165,10 @@ async function checkDeliveries(engine: Engine, model: Model): Promise<void> {
   for (const info of engine.consumers.list()) {
     const consumer = engine.consumers.get(info.name);
     if (info.evicted !== null) {
-      const code = await consumer.read().then(() => 'none', (error: { code?: string }) => error.code);
+      const code = await consumer.read().then(
+        () => 'none',
+        (error: { code?: string }) => error.code,
+      );
       model.check(8, code === 'EEVICTED', () => `evicted consumer ${info.name} read with ${code}, not EEVICTED`);
       continue;
     }
@@ -156,6 +182,10 @@ async function checkDeliveries(engine: Engine, model: Model): Promise<void> {
       if (batch.length === 0) break;
       delivered.push(...batch.map((record) => record.seq));
     }
-    model.check(4, delivered.join() === expected.join(), () => `${info.name} was delivered [${delivered.slice(0, 8)}…] but the journal above its cursor holds [${expected.slice(0, 8)}…]`);
+    model.check(
+      4,
+      delivered.join() === expected.join(),
+      () => `${info.name} was delivered [${delivered.slice(0, 8)}…] but the journal above its cursor holds [${expected.slice(0, 8)}…]`,
+    );
   }
 }

@@ -41,11 +41,7 @@ export class ControlRaces {
   readonly #prng: Prng;
   readonly #observer: Observer;
   readonly #unexpected: (error: unknown) => void;
-  constructor(
-    prng: Prng,
-    observer: Observer,
-    unexpected: (error: unknown) => void,
-  ) {
+  constructor(prng: Prng, observer: Observer, unexpected: (error: unknown) => void) {
     this.#unexpected = unexpected;
     this.#observer = observer;
     this.#prng = prng;
@@ -99,7 +95,15 @@ export class ControlRaces {
 
   /** Two concurrent registrations of one name: at most one resolves. */
   async #registerTwice(engine: Engine, name: string, consumerKey: string): Promise<void> {
-    const outcomes = await Promise.all([0, 1].map(() => this.#track(consumerKey, () => engine.consumers.register(name, { from: 'next' }), () => ({ type: 'register' }))));
+    const outcomes = await Promise.all(
+      [0, 1].map(() =>
+        this.#track(
+          consumerKey,
+          () => engine.consumers.register(name, { from: 'next' }),
+          () => ({ type: 'register' }),
+        ),
+      ),
+    );
     const registered = outcomes.filter((outcome) => outcome !== undefined).length;
     if (registered > 1) this.#observer.violation(12, `two concurrent registrations of '${name}' both resolved`);
     else this.#observer.checked();
@@ -110,8 +114,21 @@ export class ControlRaces {
     const consumer = engine.consumers.get(name);
     const [record] = await consumer.read({ max: 1 }).catch(() => []);
     const calls: Promise<unknown>[] = [];
-    if (record !== undefined) calls.push(this.#track(consumerKey, () => consumer.ack(record.seq), () => ({ type: 'ack', seq: record.seq })));
-    calls.push(this.#track(consumerKey, () => engine.consumers.deregister(name), () => ({ type: 'deregister' })));
+    if (record !== undefined)
+      calls.push(
+        this.#track(
+          consumerKey,
+          () => consumer.ack(record.seq),
+          () => ({ type: 'ack', seq: record.seq }),
+        ),
+      );
+    calls.push(
+      this.#track(
+        consumerKey,
+        () => engine.consumers.deregister(name),
+        () => ({ type: 'deregister' }),
+      ),
+    );
     await Promise.all(calls);
   }
 
@@ -120,11 +137,19 @@ export class ControlRaces {
     const prng = this.#prng;
     const consumer = engine.consumers.get(name);
     if (consumer.info().filter === null) {
-      await this.#track(consumerKey, () => consumer.attachFilter(FLAKY_FILTER, ''), () => ({ type: 'attach' }));
+      await this.#track(
+        consumerKey,
+        () => consumer.attachFilter(FLAKY_FILTER, ''),
+        () => ({ type: 'attach' }),
+      );
     }
     const [record] = await consumer.read({ max: 1 }).catch(() => []);
     if (record === undefined) return;
-    const acking = this.#track(consumerKey, () => consumer.ack(record.seq), () => ({ type: 'ack', seq: record.seq }));
+    const acking = this.#track(
+      consumerKey,
+      () => consumer.ack(record.seq),
+      () => ({ type: 'ack', seq: record.seq }),
+    );
     if (prng.chance(0.5)) {
       // The filter throws on the next read and is detached in the background...
       this.flaky = true;
@@ -132,7 +157,11 @@ export class ControlRaces {
       this.flaky = false;
     } else {
       // ...or is detached by a call, racing the ack.
-      await this.#track(consumerKey, () => consumer.detachFilter(), () => ({ type: 'attach' }));
+      await this.#track(
+        consumerKey,
+        () => consumer.detachFilter(),
+        () => ({ type: 'attach' }),
+      );
     }
     await acking;
   }
@@ -143,17 +172,36 @@ export class ControlRaces {
     if (engine.groups.find('tmp') === null) return;
     const group = engine.groups.get('tmp');
     const calls = [
-      this.#track('group:tmp', () => group.mark({ path: '/d', scope: 'mount', mask: FAN_CREATE }), () => ({ type: 'mark', path: '/d' })),
-      this.#track('group:tmp', () => group.mark({ path: '/d/s', scope: 'mount', mask: FAN_DELETE }), () => ({ type: 'mark', path: '/d/s' })),
+      this.#track(
+        'group:tmp',
+        () => group.mark({ path: '/d', scope: 'mount', mask: FAN_CREATE }),
+        () => ({ type: 'mark', path: '/d' }),
+      ),
+      this.#track(
+        'group:tmp',
+        () => group.mark({ path: '/d/s', scope: 'mount', mask: FAN_DELETE }),
+        () => ({ type: 'mark', path: '/d/s' }),
+      ),
     ];
-    if (prng.chance(0.4)) calls.push(this.#track('group:tmp', () => group.destroy(), () => ({ type: 'destroy' })));
+    if (prng.chance(0.4))
+      calls.push(
+        this.#track(
+          'group:tmp',
+          () => group.destroy(),
+          () => ({ type: 'destroy' }),
+        ),
+      );
     await Promise.all(calls);
   }
 
   /** A group created. */
   async #createTmp(engine: Engine): Promise<void> {
     if (engine.groups.find('tmp') !== null) return;
-    await this.#track('group:tmp', () => engine.groups.create('tmp'), () => ({ type: 'create' }));
+    await this.#track(
+      'group:tmp',
+      () => engine.groups.create('tmp'),
+      () => ({ type: 'create' }),
+    );
   }
 
   /** A destroy that starts while a permission request is being appended. */
@@ -162,18 +210,37 @@ export class ControlRaces {
     const file = engine.fs.readdir('/d/s').then((names) => names.find((entry) => !entry.startsWith('.')));
     const target = await file.catch(() => undefined);
     if (target === undefined) return;
-    const created = await this.#track('group:tmp-av', () => engine.groups.create('tmp-av', { class: 'content' }), () => ({ type: 'create' }));
+    const created = await this.#track(
+      'group:tmp-av',
+      () => engine.groups.create('tmp-av', { class: 'content' }),
+      () => ({ type: 'create' }),
+    );
     if (created === undefined) return;
     const group = created.value;
-    const marked = await this.#track('group:tmp-av', () => group.mark({ path: '/d/s', scope: 'mount', mask: FAN_OPEN_PERM }), () => ({ type: 'mark', path: '/d/s' }));
+    const marked = await this.#track(
+      'group:tmp-av',
+      () => group.mark({ path: '/d/s', scope: 'mount', mask: FAN_OPEN_PERM }),
+      () => ({ type: 'mark', path: '/d/s' }),
+    );
     if (marked === undefined) {
-      await this.#track('group:tmp-av', () => group.destroy(), () => ({ type: 'destroy' }));
+      await this.#track(
+        'group:tmp-av',
+        () => group.destroy(),
+        () => ({ type: 'destroy' }),
+      );
       return;
     }
     // The open's request is appended now; the destroy starts before it is durable.
-    const opening = engine.fs.open(`/d/s/${target}`, 'r', {}, { pid: 900 }).then((fd) => engine.fs.close(fd, { pid: 900 })).catch(() => undefined);
+    const opening = engine.fs
+      .open(`/d/s/${target}`, 'r', {}, { pid: 900 })
+      .then((fd) => engine.fs.close(fd, { pid: 900 }))
+      .catch(() => undefined);
     this.hanging.add(opening);
     void opening.finally(() => this.hanging.delete(opening));
-    await this.#track('group:tmp-av', () => group.destroy(), () => ({ type: 'destroy' }));
+    await this.#track(
+      'group:tmp-av',
+      () => group.destroy(),
+      () => ({ type: 'destroy' }),
+    );
   }
 }

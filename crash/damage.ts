@@ -12,10 +12,7 @@ import type { Io } from '../journal/io.js';
 import type { Prng } from '../journal/prng.js';
 
 export type DamagePlan =
-  | { kind: 'flip'; offset: number }
-  | { kind: 'zero'; offset: number; bytes: number }
-  | { kind: 'truncate'; bytes: number }
-  | { kind: 'delete' };
+  { kind: 'flip'; offset: number } | { kind: 'zero'; offset: number; bytes: number } | { kind: 'truncate'; bytes: number } | { kind: 'delete' };
 
 /**
  * A seeded damage of a file of `size` bytes. With `tailStart` (the newest
@@ -43,7 +40,7 @@ export function planDamage(prng: Prng, size: number, tailStart?: number): Damage
 export function lastFrameStart(bytes: Uint8Array): number {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let last = 40;
-  for (let at = 40; at + 24 <= bytes.length; ) {
+  for (let at = 40; at + 24 <= bytes.length;) {
     const frameBytes = view.getUint32(at, true);
     if (frameBytes < 24 || at + frameBytes > bytes.length) break;
     last = at;
@@ -101,6 +98,8 @@ export function engineSnapshot(engine: Engine): string {
   return JSON.stringify({
     fingerprint: createHash('sha1').update(JSON.stringify(inodes)).digest('hex'),
     consumers: engine.consumers.list().map((info) => [info.name, info.cursor.toString(), info.evicted === null ? null : info.evicted.toSeq.toString()]),
-    groups: engine.groups.list().map((info) => [info.name, info.class, info.marks.map((mark) => `${mark.scope}:${mark.path ?? ''}:${mark.mask}:${mark.ignore}`).sort()]),
+    groups: engine.groups
+      .list()
+      .map((info) => [info.name, info.class, info.marks.map((mark) => `${mark.scope}:${mark.path ?? ''}:${mark.mask}:${mark.ignore}`).sort()]),
   });
 }

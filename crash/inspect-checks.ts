@@ -40,14 +40,26 @@ export function checkInspection(model: Model, result: Inspection | { error: unkn
   const { journal, durable } = result;
   model.check(6, journal.damage === null, () => `an inspection of an undamaged engine reports damage: ${journal.damage!.message}`);
   model.check(6, journal.headSeq >= journal.firstSeq - 1n, () => `an inspection's head ${journal.headSeq} is below its oldest retained ${journal.firstSeq}`);
-  model.check(1, journal.headSeq >= before.durable, () => `an inspection's head ${journal.headSeq} is below ${before.durable}, which the writer had made durable before it began`);
+  model.check(
+    1,
+    journal.headSeq >= before.durable,
+    () => `an inspection's head ${journal.headSeq} is below ${before.durable}, which the writer had made durable before it began`,
+  );
   model.check(6, durable.seq === null || durable.seq === journal.headSeq, () => `an inspection says durable ${durable.seq}, head ${journal.headSeq}`);
-  model.check(6, durable.atLeast <= journal.headSeq, () => `an inspection vouches for ${durable.atLeast} as durable, beyond its head ${journal.headSeq}, and reports no damage`);
+  model.check(
+    6,
+    durable.atLeast <= journal.headSeq,
+    () => `an inspection vouches for ${durable.atLeast} as durable, beyond its head ${journal.headSeq}, and reports no damage`,
+  );
   for (const consumer of result.stored?.consumers ?? []) {
     const acked = before.acks.get(consumer.name) ?? 0n;
     model.check(4, consumer.cursor >= acked, () => `${consumer.name}'s cursor ${consumer.cursor} is below its resolved acknowledgement of ${acked}`);
     model.check(4, consumer.cursor <= journal.headSeq, () => `${consumer.name}'s cursor ${consumer.cursor} is beyond the head ${journal.headSeq}`);
-    model.check(4, consumer.cursor >= journal.firstSeq - 1n, () => `${consumer.name}'s cursor ${consumer.cursor} is before the oldest retained record ${journal.firstSeq}: purged under it`);
+    model.check(
+      4,
+      consumer.cursor >= journal.firstSeq - 1n,
+      () => `${consumer.name}'s cursor ${consumer.cursor} is before the oldest retained record ${journal.firstSeq}: purged under it`,
+    );
   }
 }
 
@@ -87,7 +99,11 @@ export function checkRead(model: Model, read: ReadResult, before: Before, { live
   }
   if (read.error !== null) return checkError(model, read.error, `a read from ${read.from ?? 'the oldest'}`, live ? ['EPURGED'] : []);
   const end = read.lastSeq ?? (read.from === undefined ? 0n : read.from - 1n);
-  model.check(6, end >= before.durable, () => `a read from ${read.from ?? 'the oldest'} stopped at ${end}, silently short of ${before.durable}, which was durable before it began`);
+  model.check(
+    6,
+    end >= before.durable,
+    () => `a read from ${read.from ?? 'the oldest'} stopped at ${end}, silently short of ${before.durable}, which was durable before it began`,
+  );
 }
 
 /** The real binary's run during the race: exit 0, or EPURGED, never a stack trace; its view checked as in-process. */
@@ -99,15 +115,27 @@ export function checkCliRun(model: Model, args: string[], run: { status: number 
     return;
   }
   if (args[0] === 'tail') {
-    const seqs = run.stdout.trim().split('\n').filter((line) => line !== '').map((line) => BigInt((JSON.parse(line) as { seq: string }).seq));
-    model.check(6, seqs.every((seq, i) => i === 0 || seq > seqs[i - 1]!), () => `${what} printed records out of order`);
+    const seqs = run.stdout
+      .trim()
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => BigInt((JSON.parse(line) as { seq: string }).seq));
+    model.check(
+      6,
+      seqs.every((seq, i) => i === 0 || seq > seqs[i - 1]!),
+      () => `${what} printed records out of order`,
+    );
     return;
   }
   if (args[0] === 'stat') {
     const view = JSON.parse(run.stdout) as { metrics: { seqs: { head: string; durable: string | null } } };
     const head = BigInt(view.metrics.seqs.head);
     model.check(1, head >= before.durable, () => `${what} shows head ${head}, below ${before.durable}, which was durable before it began`);
-    model.check(6, view.metrics.seqs.durable === null || view.metrics.seqs.durable === view.metrics.seqs.head, () => `${what} shows durable ${view.metrics.seqs.durable}, head ${head}`);
+    model.check(
+      6,
+      view.metrics.seqs.durable === null || view.metrics.seqs.durable === view.metrics.seqs.head,
+      () => `${what} shows durable ${view.metrics.seqs.durable}, head ${head}`,
+    );
   }
 }
 
@@ -126,7 +154,10 @@ export interface DamagePlan {
 /** Damages the newest journal segment by the seed (see inspect-run.ts); null when there is nothing to damage. */
 export function planDamage(prng: Prng, dir: string): DamagePlan | null {
   const journal = path.join(dir, 'journal');
-  const segments = readdirSync(journal).filter((name) => name.endsWith('.seg')).sort().map((name) => path.join(journal, name));
+  const segments = readdirSync(journal)
+    .filter((name) => name.endsWith('.seg'))
+    .sort()
+    .map((name) => path.join(journal, name));
   const file = segments[segments.length - 1]!;
   const size = statSync(file).size;
   if (size <= SEGMENT_HEADER_BYTES) return null;
@@ -140,7 +171,13 @@ export function planDamage(prng: Prng, dir: string): DamagePlan | null {
       const end = Math.min(size, at + prng.between(1, 16));
       for (let i = at; i < end; i++) bytes[i] = kind === 'flip' ? bytes[i]! ^ 0xff : 0;
       // Zeros over zeros change nothing: then nothing was damaged, and the readers must say nothing.
-      if (kind === 'zero' && readFileSync(file).subarray(at, end).every((byte) => byte === 0)) return null;
+      if (
+        kind === 'zero' &&
+        readFileSync(file)
+          .subarray(at, end)
+          .every((byte) => byte === 0)
+      )
+        return null;
       writeFileSync(file, bytes);
       return { kind, file, offset: at, expect: 'ECORRUPT' };
     }
@@ -187,10 +224,22 @@ export async function checkAfterDamage(dir: string, plan: DamagePlan, durable: b
   const read = await readAll(dir, undefined);
   model.check(6, read.gapAt === null, () => `after ${what}, a read skipped to ${read.gapAt}`);
   if (plan.expect === 'ECORRUPT') {
-    model.check(6, namesDamage(read.error, plan), () => `after ${what} below the durable seq ${durable}, a read ended with ${read.error === null ? `no error at ${read.lastSeq}` : describe(read.error)}`);
+    model.check(
+      6,
+      namesDamage(read.error, plan),
+      () => `after ${what} below the durable seq ${durable}, a read ended with ${read.error === null ? `no error at ${read.lastSeq}` : describe(read.error)}`,
+    );
   } else {
-    model.check(6, read.error === null && read.lastSeq === durable, () => `after ${what} above the durable seq ${durable}, a read ended at ${read.lastSeq} with ${describe(read.error)}`);
-    model.check(6, read.unfinished?.file === plan.file && read.unfinished.offset === plan.offset, () => `after ${what}, the read says unfinished ${JSON.stringify(read.unfinished)}`);
+    model.check(
+      6,
+      read.error === null && read.lastSeq === durable,
+      () => `after ${what} above the durable seq ${durable}, a read ended at ${read.lastSeq} with ${describe(read.error)}`,
+    );
+    model.check(
+      6,
+      read.unfinished?.file === plan.file && read.unfinished.offset === plan.offset,
+      () => `after ${what}, the read says unfinished ${JSON.stringify(read.unfinished)}`,
+    );
   }
   const view = await inspect(dir).catch((error: unknown) => ({ error }));
   if ('error' in view) {
@@ -199,9 +248,17 @@ export async function checkAfterDamage(dir: string, plan: DamagePlan, durable: b
   } else if (plan.expect === 'ECORRUPT') {
     const damage = view.journal.damage;
     model.check(6, damage !== null && damage.file === plan.file && damage.offset <= plan.offset, () => `after ${what}, stat reports ${JSON.stringify(damage)}`);
-    model.check(6, view.journal.headSeq < durable && view.durable.seq === null, () => `after ${what}, stat shows head ${view.journal.headSeq} and durable ${view.durable.seq}, not a head below ${durable}`);
+    model.check(
+      6,
+      view.journal.headSeq < durable && view.durable.seq === null,
+      () => `after ${what}, stat shows head ${view.journal.headSeq} and durable ${view.durable.seq}, not a head below ${durable}`,
+    );
   } else {
-    model.check(6, view.journal.damage === null && view.journal.headSeq === durable, () => `after ${what}, stat shows head ${view.journal.headSeq}, damage ${JSON.stringify(view.journal.damage)}`);
+    model.check(
+      6,
+      view.journal.damage === null && view.journal.headSeq === durable,
+      () => `after ${what}, stat shows head ${view.journal.headSeq}, damage ${JSON.stringify(view.journal.damage)}`,
+    );
   }
   if (cli !== null) await checkCliAfterDamage(dir, plan, model, cli);
 }
@@ -213,9 +270,17 @@ async function checkCliAfterDamage(dir: string, plan: DamagePlan, model: Model, 
   const what = `fanlog ${args[0]} after ${plan.kind} at ${plan.file}:${plan.offset}`;
   model.check(6, !/^\s+at /m.test(run.stderr), () => `${what} printed a stack trace: ${run.stderr}`);
   if (plan.expect === 'unfinished') {
-    model.check(6, run.status === 0 && run.stderr.startsWith(`fanlog: note: ${plan.file} ends in an unfinished entry at byte ${plan.offset} `), () => `${what} exited ${run.status}: ${run.stderr.trim()}`);
+    model.check(
+      6,
+      run.status === 0 && run.stderr.startsWith(`fanlog: note: ${plan.file} ends in an unfinished entry at byte ${plan.offset} `),
+      () => `${what} exited ${run.status}: ${run.stderr.trim()}`,
+    );
     return;
   }
   const match = /^fanlog: ECORRUPT: (.+) at byte (\d+): /.exec(run.stderr);
-  model.check(6, run.status === 1 && match !== null && match[1] === plan.file && Number(match[2]) <= plan.offset, () => `${what} exited ${run.status}: ${run.stderr.trim()}`);
+  model.check(
+    6,
+    run.status === 1 && match !== null && match[1] === plan.file && Number(match[2]) <= plan.offset,
+    () => `${what} exited ${run.status}: ${run.stderr.trim()}`,
+  );
 }

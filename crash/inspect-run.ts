@@ -119,7 +119,13 @@ export async function inspectRun(runSeed: number, base: string): Promise<RunResu
   const ops = prng.between(60, 200);
   const killAfter = prng.between(10, ops);
   const damagePrng = new Prng(runSeed ^ 0xda3a6e);
-  const cliDuringRace = prng.chance(0.5) ? prng.pick([['stat', '--json'], ['tail', '--json'], ['consumers', 'list', '--json']]) : null;
+  const cliDuringRace = prng.chance(0.5)
+    ? prng.pick([
+        ['stat', '--json'],
+        ['tail', '--json'],
+        ['consumers', 'list', '--json'],
+      ])
+    : null;
   const root = mkdtempSync(path.join(base, 'fanlog-inspect-'));
   const dir = path.join(root, 'engine');
   let label = `inspect:${scenario}`;
@@ -211,4 +217,3 @@ async function checkAfterWriter(dir: string, model: Model, killed: boolean): Pro
     await engine.close();
   }
 }
-

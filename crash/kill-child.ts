@@ -33,24 +33,30 @@ import { Workload } from './workload.js';
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
 async function campaignProfile([dir, store, seedText, opsText, checkpointText, reopensText]: string[]): Promise<void> {
-  const workload = new Workload(dir!, new Prng(Number(seedText)), {
-    durable: (seq) => say(`durable ${seq}`),
-    acked: (consumer, seq) => say(`acked ${consumer} ${seq}`),
-    registered: (consumer) => say(`registered ${consumer}`),
-    decided: (seq) => say(`decided ${seq}`),
-    checked: () => say('checked'),
-    violation: (invariant, what) => say(`violation ${invariant} ${what.replace(/\n/g, ' ')}`),
-    controlStarted: (object) => say(`control-start ${object}`),
-    controlSettled: (object, change) => say(`control ${object} ${change.type}${'seq' in change ? ` ${change.seq}` : 'path' in change ? ` ${change.path}` : ''}`),
-  }, {
-    ops: Number(opsText),
-    engine: { store: store as StoreKind, segmentBytesMax: 8192, checkpointEveryRecords: Number(checkpointText) },
-    timeouts: true,
-    realDisk: true,
-    reopens: reopensText !== 'hold',
-    stopped: () => false,
-    onOpen: () => say('ready'),
-  });
+  const workload = new Workload(
+    dir!,
+    new Prng(Number(seedText)),
+    {
+      durable: (seq) => say(`durable ${seq}`),
+      acked: (consumer, seq) => say(`acked ${consumer} ${seq}`),
+      registered: (consumer) => say(`registered ${consumer}`),
+      decided: (seq) => say(`decided ${seq}`),
+      checked: () => say('checked'),
+      violation: (invariant, what) => say(`violation ${invariant} ${what.replace(/\n/g, ' ')}`),
+      controlStarted: (object) => say(`control-start ${object}`),
+      controlSettled: (object, change) =>
+        say(`control ${object} ${change.type}${'seq' in change ? ` ${change.seq}` : 'path' in change ? ` ${change.path}` : ''}`),
+    },
+    {
+      ops: Number(opsText),
+      engine: { store: store as StoreKind, segmentBytesMax: 8192, checkpointEveryRecords: Number(checkpointText) },
+      timeouts: true,
+      realDisk: true,
+      reopens: reopensText !== 'hold',
+      stopped: () => false,
+      onOpen: () => say('ready'),
+    },
+  );
   await workload.run((path, options) => Engine.open(path, options));
   // A holder keeps the engine until it is killed.
   if (reopensText === 'hold') await new Promise(() => setInterval(() => undefined, 1000));

@@ -103,7 +103,8 @@ export function replayTree(records: readonly DeliveredRecord[]): Tree {
   for (const record of records) {
     if (record.kind !== 'event' || record.fid === undefined || record.path === undefined) continue;
     const object = `${record.fid.ino}:${record.fid.gen}`;
-    if (record.stat !== undefined) objects.set(object, { ...objects.get(object), stat: record.stat, ...(record.target === undefined ? {} : { target: record.target }) });
+    if (record.stat !== undefined)
+      objects.set(object, { ...objects.get(object), stat: record.stat, ...(record.target === undefined ? {} : { target: record.target }) });
     if (((record.mask ?? 0n) & FAN_RENAME) !== 0n && record.oldPath !== undefined) {
       for (const path of [...names.keys()]) if (path.startsWith(`${record.path}/`)) names.delete(path);
       for (const [path, held] of [...names]) {
@@ -145,7 +146,12 @@ export function currentLosses(records: readonly DeliveredRecord[]): { rel: strin
 function links(tree: Tree, kept: (rel: string) => boolean): string {
   const groups = new Map<string, string[]>();
   for (const [path, object] of tree.objects) if (kept(path)) groups.set(object, [...(groups.get(object) ?? []), path]);
-  return JSON.stringify([...groups.values()].filter((paths) => paths.length > 1).map((paths) => paths.sort()).sort());
+  return JSON.stringify(
+    [...groups.values()]
+      .filter((paths) => paths.length > 1)
+      .map((paths) => paths.sort())
+      .sort(),
+  );
 }
 
 /** The first difference of two trees, among the paths kept; null when there is none. */
@@ -166,22 +172,43 @@ function sameType(disk: string, mirrored: string): string {
 }
 
 /** Every check (see the header) of a settled run. */
-export async function checkMirrored(engine: Engine, root: string, records: readonly DeliveredRecord[], churn: Churn, model: Model, where: string): Promise<void> {
+export async function checkMirrored(
+  engine: Engine,
+  root: string,
+  records: readonly DeliveredRecord[],
+  churn: Churn,
+  model: Model,
+  where: string,
+): Promise<void> {
   const disk = diskTree(root);
   const mirrored = await engineTree(engine);
   const losses = currentLosses(records);
   const covered = (rel: string): boolean => losses.some((loss) => rel === loss.rel || rel.startsWith(`${loss.rel}/`));
-  for (const rel of disk.unmirrorable) model.check(10, covered(rel), () => `${where}: /${rel} is not UTF-8 on disk, and no loss note since the last scan says so`);
-  for (const loss of losses) model.check(10, loss.reason === 'EILSEQ', () => `${where}: a loss note at /${loss.rel} (${loss.reason}) the churn gave no cause for`);
-  for (const [rel, entry] of disk.entries) if (churn.unseen(rel) && mirrored.entries.has(rel)) disk.entries.set(rel, sameType(entry, mirrored.entries.get(rel)!));
+  for (const rel of disk.unmirrorable)
+    model.check(10, covered(rel), () => `${where}: /${rel} is not UTF-8 on disk, and no loss note since the last scan says so`);
+  for (const loss of losses)
+    model.check(10, loss.reason === 'EILSEQ', () => `${where}: a loss note at /${loss.rel} (${loss.reason}) the churn gave no cause for`);
+  for (const [rel, entry] of disk.entries)
+    if (churn.unseen(rel) && mirrored.entries.has(rel)) disk.entries.set(rel, sameType(entry, mirrored.entries.get(rel)!));
   const apart = treeDifference(mirrored, disk, (rel) => !covered(rel));
   model.check(10, apart === null, () => `${where}: the engine's tree (left) is not the disk's (right), and no loss note says so: ${apart}`);
   const replayed = treeDifference(replayTree(records), mirrored);
   model.check(10, replayed === null, () => `${where}: a consumer replaying every record (left) does not rebuild the engine's tree (right): ${replayed}`);
   for (const record of records) {
-    if (record.kind !== 'event' || ((record.mask ?? 0n) & FAN_RENAME) === 0n || record.oldPath === undefined || record.path === undefined || record.stat === undefined) continue;
+    if (
+      record.kind !== 'event' ||
+      ((record.mask ?? 0n) & FAN_RENAME) === 0n ||
+      record.oldPath === undefined ||
+      record.path === undefined ||
+      record.stat === undefined
+    )
+      continue;
     const type = TYPES[record.stat.mode & 0o170000]!;
     const [from, to] = [record.oldPath.slice(1), record.path.slice(1)];
-    model.check(10, churn.explainsRename(from, to, type), () => `${where}: seq ${record.seq} journals a rename of ${type} /${from} to /${to}, which no ${type} of the churn made`);
+    model.check(
+      10,
+      churn.explainsRename(from, to, type),
+      () => `${where}: seq ${record.seq} journals a rename of ${type} /${from} to /${to}, which no ${type} of the churn made`,
+    );
   }
 }

@@ -31,7 +31,21 @@
  *           deleted until the inotify queue is full, then survivors made
  *           and files renamed, events the full queue has no room for
  */
-import { appendFileSync, chmodSync, closeSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  closeSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import type { Prng } from '../journal/prng.js';
 import { escapeBytes } from '../mirror/disk.js';
 
@@ -187,7 +201,10 @@ export class Churn {
     if (from.length === 0) return;
     const rel = this.#prng.pick(from);
     const over = this.#paths('file').filter((path) => path !== rel);
-    const to = over.length > 0 && this.#prng.chance(0.25) ? this.#prng.pick(over) : join(this.#prng.chance(0.5) ? this.#prng.pick(this.#paths('dir')) : rel.slice(0, Math.max(0, rel.lastIndexOf('/'))), this.#fresh());
+    const to =
+      over.length > 0 && this.#prng.chance(0.25)
+        ? this.#prng.pick(over)
+        : join(this.#prng.chance(0.5) ? this.#prng.pick(this.#paths('dir')) : rel.slice(0, Math.max(0, rel.lastIndexOf('/'))), this.#fresh());
     renameSync(this.#abs(rel), this.#abs(to));
     const id = this.#at.get(rel)!;
     // rename(2) of two links of one file does nothing.

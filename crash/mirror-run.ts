@@ -133,7 +133,13 @@ export async function mirrorRun(runSeed: number, base: string): Promise<RunResul
       const code = await child.exited;
       if (code !== 0) return failed(model, fault, `the mirroring process ended with ${code}: ${child.stderr()}`);
     }
-    await check(engineDir, root, churn, model, `run seed ${runSeed}${burst ? ', burst' : ''}, ${churn.reuses} inode reuses, ${churn.unmirrorable} names not UTF-8`);
+    await check(
+      engineDir,
+      root,
+      churn,
+      model,
+      `run seed ${runSeed}${burst ? ', burst' : ''}, ${churn.reuses} inode reuses, ${churn.unmirrorable} names not UTF-8`,
+    );
   } catch (error) {
     model.violation(0, `the run failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   } finally {

@@ -65,7 +65,6 @@ export function checkJournal(v: JournalView, fail: (what: string) => void, group
   return undecided;
 }
 
-
 /** Each group's place in the order groups are asked: pre-content before content, then by name (README). */
 export function ranks(engine: Engine): Map<string, number> {
   const ordered = engine.groups
@@ -96,7 +95,10 @@ export async function settleEverything(engine: Engine, fail: (what: string) => v
   const read = new Map<string, bigint[]>();
   for (const info of engine.groups.list()) {
     const queue = engine.groups.get(info.name).openQueue();
-    read.set(info.name, (await queue.read({ max: 10_000 })).map((event) => event.seq!));
+    read.set(
+      info.name,
+      (await queue.read({ max: 10_000 })).map((event) => event.seq!),
+    );
     queues.set(info.name, queue);
   }
   // A group with a permission timeout may have answered a resurrected

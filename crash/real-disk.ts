@@ -74,7 +74,16 @@ async function reopenAndCheck(dir: string, store: StoreKind, model: Model, first
 
 /** Starts the kill worker on `dir`; resolves once it is ready (or has exited: then `exited` says how). */
 async function startWorkload(dir: string, store: StoreKind, runSeed: number, operations: number, checkpointEveryRecords: number, model: Model, hold = false) {
-  const args = [compiled('kill-child.js'), 'campaign', dir, store, String(runSeed), String(operations), String(checkpointEveryRecords), ...(hold ? ['hold'] : [])];
+  const args = [
+    compiled('kill-child.js'),
+    'campaign',
+    dir,
+    store,
+    String(runSeed),
+    String(operations),
+    String(checkpointEveryRecords),
+    ...(hold ? ['hold'] : []),
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let ready: () => void = () => undefined;
@@ -176,7 +185,8 @@ export async function lockRun(runSeed: number, opsPerRun: number, store: StoreKi
     }
     await reopenAndCheck(dir, store, model, async (engine) => {
       const root = new Set(await engine.fs.readdir('/'));
-      for (const madePath of made) model.check(1, root.has(madePath.slice(1)), () => `${madePath}, made durably by a process that held the engine, is gone: two holders overlapped`);
+      for (const madePath of made)
+        model.check(1, root.has(madePath.slice(1)), () => `${madePath}, made durably by a process that held the engine, is gone: two holders overlapped`);
     });
   } catch (error) {
     model.violation(corruptionOrPrefix(error), `recovery failed: ${String(error)}`);
@@ -207,7 +217,7 @@ export async function realDamageRun(runSeed: number, opsPerRun: number, store: S
       ops: opsPerRun,
       engine: { store, segmentBytesMax: 8192, checkpointEveryRecords: prng.pick([40, 150, 1_000_000]) },
       timeouts: false,
-    realDisk: true,
+      realDisk: true,
       stopped: () => false,
     });
     await workload.run((engineDir, options) => Engine.open(engineDir, options));
@@ -230,30 +240,54 @@ export async function realDamageRun(runSeed: number, opsPerRun: number, store: S
 
     const opened = await openWorker(['snapshot', dir, store]);
     const result = parseSnapshot(opened.lines);
-    if (!model.check(6, opened.signal === null && result !== null, () => `${what}: opening died (${opened.signal ?? `status ${opened.code}`}): ${opened.lines.join(' ')}`)) return { fault: label, injected: true, model };
+    if (
+      !model.check(
+        6,
+        opened.signal === null && result !== null,
+        () => `${what}: opening died (${opened.signal ?? `status ${opened.code}`}): ${opened.lines.join(' ')}`,
+      )
+    )
+      return { fault: label, injected: true, model };
     if (result!.ok) {
       model.check(6, result!.snapshot === expected, () => `${what}: the engine opened silently with another state: ${result!.snapshot} instead of ${expected}`);
       return { fault: label, injected: true, model };
     }
-    if (!model.check(6, result!.code === 'ECORRUPT', () => `${what}: the open failed with ${result!.code} (${result!.message}), not ECORRUPT`)) return { fault: label, injected: true, model };
+    if (!model.check(6, result!.code === 'ECORRUPT', () => `${what}: the open failed with ${result!.code} (${result!.message}), not ECORRUPT`))
+      return { fault: label, injected: true, model };
 
     // Refused loudly: the store must be rebuilt from the journal where the journal can.
-    const repair = spawnSync(process.execPath, [compiled('../cli/main.js'), 'repair', '--rebuild-store', '--dir', dir, '--json'], { encoding: 'utf8', timeout: 120_000 });
+    const repair = spawnSync(process.execPath, [compiled('../cli/main.js'), 'repair', '--rebuild-store', '--dir', dir, '--json'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     const journalFromOne = readdirSync(path.join(dir, 'journal')).some((name) => name === '00000000000000000001.seg');
     if (repair.status !== 0) {
-      model.check(6, !journalFromOne && /ECORRUPT: cannot rebuild/.test(repair.stderr), () => `${what}: repair --rebuild-store failed: ${repair.stderr.trim()}`);
+      model.check(
+        6,
+        !journalFromOne && /ECORRUPT: cannot rebuild/.test(repair.stderr),
+        () => `${what}: repair --rebuild-store failed: ${repair.stderr.trim()}`,
+      );
       return { fault: label, injected: true, model };
     }
     const rebuilt = parseSnapshot((await openWorker(['snapshot', dir, store])).lines);
-    if (!model.check(6, rebuilt?.ok === true, () => `${what}: after repair the engine does not open: ${JSON.stringify(rebuilt)}`)) return { fault: label, injected: true, model };
+    if (!model.check(6, rebuilt?.ok === true, () => `${what}: after repair the engine does not open: ${JSON.stringify(rebuilt)}`))
+      return { fault: label, injected: true, model };
     const want = JSON.parse(expected) as { fingerprint: string; consumers: string[][]; groups: unknown[][] };
     const got = JSON.parse((rebuilt as { snapshot: string }).snapshot) as typeof want;
     model.check(6, got.fingerprint === want.fingerprint, () => `${what}: the rebuilt filesystem differs from the one that was closed`);
     for (const consumer of got.consumers) {
-      model.check(6, want.consumers.some((wanted) => wanted.join() === consumer.join()), () => `${what}: the rebuilt store has consumer ${consumer.join(' ')}, which the closed engine did not`);
+      model.check(
+        6,
+        want.consumers.some((wanted) => wanted.join() === consumer.join()),
+        () => `${what}: the rebuilt store has consumer ${consumer.join(' ')}, which the closed engine did not`,
+      );
     }
     for (const group of got.groups) {
-      model.check(6, want.groups.some((wanted) => JSON.stringify(wanted) === JSON.stringify(group)), () => `${what}: the rebuilt store has group ${JSON.stringify(group)}, which the closed engine did not`);
+      model.check(
+        6,
+        want.groups.some((wanted) => JSON.stringify(wanted) === JSON.stringify(group)),
+        () => `${what}: the rebuilt store has group ${JSON.stringify(group)}, which the closed engine did not`,
+      );
     }
   } catch (error) {
     model.violation(0, `the store-damage run failed: ${String(error)}`);

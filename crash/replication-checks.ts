@@ -71,7 +71,12 @@ function checkEntries(model: Model, facts: RunFacts, records: Map<bigint, Buffer
     if (!model.check(9, seq !== undefined, () => `the stream has entry ${id}, which is no <seq>-0 and which the run did not add`)) continue;
     const record = records.get(BigInt(seq!));
     const bytes = field(fields, 'record');
-    model.check(9, record !== undefined && bytes !== undefined && record.equals(bytes), () => `entry ${id} does not hold this journal's record ${seq} (${record === undefined ? 'no such record' : 'other bytes'}): a record of another journal, or an ID reused`);
+    model.check(
+      9,
+      record !== undefined && bytes !== undefined && record.equals(bytes),
+      () =>
+        `entry ${id} does not hold this journal's record ${seq} (${record === undefined ? 'no such record' : 'other bytes'}): a record of another journal, or an ID reused`,
+    );
   }
 }
 
@@ -86,10 +91,17 @@ function checkAcknowledged(model: Model, facts: RunFacts, records: Map<bigint, B
     missing.push(seq);
   }
   model.check(9, missing.length === 0, () => {
-    const how = facts.failure === null ? 'and the replicator caught up saying nothing' : `and the replicator stopped with ${facts.failure.code}${lost === undefined ? '' : ` naming ${lost.fromSeq}..${lost.toSeq}`}`;
+    const how =
+      facts.failure === null
+        ? 'and the replicator caught up saying nothing'
+        : `and the replicator stopped with ${facts.failure.code}${lost === undefined ? '' : ` naming ${lost.fromSeq}..${lost.toSeq}`}`;
     return `records ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', ...' : ''} (${missing.length}) were acknowledged for the replicator (cursor ${facts.cursor}) and are not in the stream, ${how}`;
   });
-  model.check(9, facts.cursor <= [...records.keys()].reduce((high, seq) => (seq > high ? seq : high), 0n) || records.size === 0, () => `the replicator's cursor ${facts.cursor} is beyond the journal`);
+  model.check(
+    9,
+    facts.cursor <= [...records.keys()].reduce((high, seq) => (seq > high ? seq : high), 0n) || records.size === 0,
+    () => `the replicator's cursor ${facts.cursor} is beyond the journal`,
+  );
 }
 
 function checkFailure(model: Model, facts: RunFacts): void {
@@ -101,7 +113,12 @@ function checkFailure(model: Model, facts: RunFacts): void {
     model.check(9, expected, () => `the replicator stopped with ${failure.message}, though the run did nothing that warrants ${failure.code}`);
   }
   if (facts.foreign !== 'none') {
-    model.check(9, failure !== null && foreignCodes.includes(failure.code), () => `something fanlog did not write went into the stream, and the replicator ${failure === null ? 'caught up saying nothing' : `stopped with ${failure.code}, not ${foreignCodes.join(' or ')}`}`);
+    model.check(
+      9,
+      failure !== null && foreignCodes.includes(failure.code),
+      () =>
+        `something fanlog did not write went into the stream, and the replicator ${failure === null ? 'caught up saying nothing' : `stopped with ${failure.code}, not ${foreignCodes.join(' or ')}`}`,
+    );
   }
 }
 
@@ -114,7 +131,11 @@ function checkReaders(model: Model, facts: RunFacts): void {
     for (const what of reader.unexpected) model.violation(9, `a remote reader met an error it must not: ${what}`);
   }
   const uncovered = facts.stream.map(({ id }) => id).filter((id) => !acked.has(id) && !told.has(id));
-  model.check(9, uncovered.length === 0, () => `the readers neither acknowledged nor were told of entries ${uncovered.slice(0, 10).join(', ')} (${uncovered.length})`);
+  model.check(
+    9,
+    uncovered.length === 0,
+    () => `the readers neither acknowledged nor were told of entries ${uncovered.slice(0, 10).join(', ')} (${uncovered.length})`,
+  );
   const trimmedBelow = facts.trimmedBelow.reduce((high, seq) => (seq > high ? seq : high), 0n);
   for (const [id, code] of told) {
     const seq = /^(\d+)-0$/.exec(id)?.[1];

@@ -31,7 +31,9 @@ export function planFaults(prng: Prng, steps: number): Fault[] {
   };
   /** A window of `length` steps in which Redis does not answer, with its ends; null when none fits. */
   const window = (length: number): { at: number; until: number } | null => {
-    const starts = Array.from({ length: Math.max(0, steps - length) }, (_, i) => 1 + i).filter((at) => Array.from({ length: length + 1 }, (_, i) => at + i).every((step) => !busy.has(step)));
+    const starts = Array.from({ length: Math.max(0, steps - length) }, (_, i) => 1 + i).filter((at) =>
+      Array.from({ length: length + 1 }, (_, i) => at + i).every((step) => !busy.has(step)),
+    );
     if (starts.length === 0) return null;
     const at = prng.pick(starts);
     for (let step = at; step <= at + length; step++) busy.add(step);

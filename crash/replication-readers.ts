@@ -127,7 +127,14 @@ export class RemoteReader {
 
   async #open(): Promise<RedisConsumer | null> {
     try {
-      const reader = await RedisConsumer.open({ url: this.#url, stream: this.#stream, group: 'g', consumer: this.name, claimIdleMs: CLAIM_IDLE_MS, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+      const reader = await RedisConsumer.open({
+        url: this.#url,
+        stream: this.#stream,
+        group: 'g',
+        consumer: this.name,
+        claimIdleMs: CLAIM_IDLE_MS,
+        commandTimeoutMs: COMMAND_TIMEOUT_MS,
+      });
       // Stopped (or killed) while it connected: a connection left open would reconnect forever and hold the process.
       if (!this.#running || this.#dead) {
         reader.close();

@@ -84,7 +84,10 @@ export async function replicationRun(runSeed: number, base: string): Promise<Run
   redis.on('error', () => undefined);
   const engine = await Engine.open(path.join(dir, 'engine'), { store: 'lmdb' });
   const state = new RunState();
-  const readers = [new RemoteReader(server.url, STREAM, 'r1', new Prng(runSeed ^ 0x1)), ...(prng.chance(0.5) ? [new RemoteReader(server.url, STREAM, 'r2', new Prng(runSeed ^ 0x2))] : [])];
+  const readers = [
+    new RemoteReader(server.url, STREAM, 'r1', new Prng(runSeed ^ 0x1)),
+    ...(prng.chance(0.5) ? [new RemoteReader(server.url, STREAM, 'r2', new Prng(runSeed ^ 0x2))] : []),
+  ];
   try {
     await redis.connect();
     await startReplicator(engine, server, state);
@@ -116,7 +119,12 @@ export async function replicationRun(runSeed: number, base: string): Promise<Run
 }
 
 async function startReplicator(engine: Engine, server: RedisServer, state: RunState): Promise<void> {
-  state.replicator = await engine.replicate({ url: server.url, stream: STREAM, batchRecords: 1 + (state.replicators.length % 3) * 20, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+  state.replicator = await engine.replicate({
+    url: server.url,
+    stream: STREAM,
+    batchRecords: 1 + (state.replicators.length % 3) * 20,
+    commandTimeoutMs: COMMAND_TIMEOUT_MS,
+  });
   state.replicators.push(state.replicator);
 }
 
@@ -214,7 +222,11 @@ async function secondReplicator(other: boolean, { server, engine, model, state, 
     if (running !== 'running' && running !== 'retrying') return;
     // Asked for during a burst of records: one that starts anyway (it must not) takes its share of them.
     const burst = calls(60);
-    for (const options of [{ url: server.url, stream: STREAM }, { url: server.url, stream: STREAM, consumer: 'another' }, { url: server.url, stream: 'elsewhere', consumer: state.replicator.consumer }]) {
+    for (const options of [
+      { url: server.url, stream: STREAM },
+      { url: server.url, stream: STREAM, consumer: 'another' },
+      { url: server.url, stream: 'elsewhere', consumer: state.replicator.consumer },
+    ]) {
       const code = await engine.replicate({ ...options, batchRecords: 7, commandTimeoutMs: COMMAND_TIMEOUT_MS }).then(
         (second) => {
           // One that starts anyway runs beside the first to the end of the run: what two writers do to the stream is checked too.
@@ -234,9 +246,19 @@ async function secondReplicator(other: boolean, { server, engine, model, state, 
   try {
     await otherEngine.fs.mkdir('/x');
     const second = await otherEngine.replicate({ url: server.url, stream: STREAM, consumer: state.replicator.consumer, commandTimeoutMs: COMMAND_TIMEOUT_MS });
-    const outcome = await within(5000, second.caughtUp().then(() => 'caught up', (error: FanlogError) => error.code));
+    const outcome = await within(
+      5000,
+      second.caughtUp().then(
+        () => 'caught up',
+        (error: FanlogError) => error.code,
+      ),
+    );
     await second.stop();
-    model.check(9, outcome === 'EJOURNALID', () => `a replicator of another journal on the stream ended ${outcome === 'late' ? 'still running after 5 s' : outcome}, not EJOURNALID`);
+    model.check(
+      9,
+      outcome === 'EJOURNALID',
+      () => `a replicator of another journal on the stream ended ${outcome === 'late' ? 'still running after 5 s' : outcome}, not EJOURNALID`,
+    );
   } finally {
     await otherEngine.close();
   }
@@ -267,8 +289,22 @@ async function settle(engine: Engine, server: RedisServer, redis: Redis, state: 
   if (state.frozen) server.resume();
   if (state.down) await server.restart();
   const replicator = state.replicator;
-  const outcome = await within(SETTLE_MS, replicator.caughtUp().then(() => null, (error: FanlogError) => error));
-  if (!model.check(9, outcome !== 'late', () => `the replicator neither caught up nor stopped within ${SETTLE_MS} ms of Redis answering again (${JSON.stringify(replicator.stats(), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))})`)) return null;
+  const outcome = await within(
+    SETTLE_MS,
+    replicator.caughtUp().then(
+      () => null,
+      (error: FanlogError) => error,
+    ),
+  );
+  if (
+    !model.check(
+      9,
+      outcome !== 'late',
+      () =>
+        `the replicator neither caught up nor stopped within ${SETTLE_MS} ms of Redis answering again (${JSON.stringify(replicator.stats(), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))})`,
+    )
+  )
+    return null;
   const drained = await drain(redis, SETTLE_MS);
   model.check(9, drained, () => `the readers did not drain the group within ${SETTLE_MS} ms`);
   for (const reader of readers) await reader.stop();
@@ -293,7 +329,9 @@ async function drain(redis: Redis, ms: number): Promise<boolean> {
   while (Date.now() < deadline) {
     const last = (await redis.xrevrange(STREAM, '+', '-', 'COUNT', 1))[0]?.[0];
     const groups = (await redis.xinfo('GROUPS', STREAM).catch(() => [])) as unknown[][];
-    const group = groups.map((fields) => new Map(Array.from({ length: fields.length / 2 }, (_, i) => [String(fields[2 * i]), fields[2 * i + 1]]))).find((info) => info.get('name') === 'g');
+    const group = groups
+      .map((fields) => new Map(Array.from({ length: fields.length / 2 }, (_, i) => [String(fields[2 * i]), fields[2 * i + 1]])))
+      .find((info) => info.get('name') === 'g');
     if (last === undefined && group !== undefined) return true;
     if (group !== undefined && Number(group.get('pending')) === 0 && !idLess(String(group.get('last-delivered-id')), last!)) return true;
     await sleep(20);

@@ -126,7 +126,8 @@ export class TraceIo implements Io {
         // Only a sync that starts after the engine knew of a failure is one it should not have made.
         const failure = this.failure !== null && this.engineFailed() ? this.failure : null;
         await this.#watch('datasync', file.path, () => file.datasync());
-        if (failure !== null && segment !== null) this.syncsAfterFailure.push(`datasync ${file.path} after ${failure.op} of ${failure.path} failed with ${failure.code}`);
+        if (failure !== null && segment !== null)
+          this.syncsAfterFailure.push(`datasync ${file.path} after ${failure.op} of ${failure.path} failed with ${failure.code}`);
       },
       close: () => file.close(),
     };

@@ -34,7 +34,8 @@ export class Names {
     const roll = this.#prng.next();
     let name = `${this.#prng.pick(NAMES)}${this.#prng.int(6)}`;
     if (roll < 0.06) name = this.#utf16Name();
-    else if (roll < 0.1) name = Buffer.from(this.#prng.bytes(this.#prng.between(1, 8)).map((byte) => (byte === 0x2f || byte === 0 ? 0x5f : byte))).toString('latin1');
+    else if (roll < 0.1)
+      name = Buffer.from(this.#prng.bytes(this.#prng.between(1, 8)).map((byte) => (byte === 0x2f || byte === 0 ? 0x5f : byte))).toString('latin1');
     const made = `${this.#prng.pick(this.dirs)}/${name}`;
     if (made.isWellFormed()) into?.push(made);
     else this.illFormed.add(made);
@@ -51,7 +52,6 @@ export class Names {
     const name = String.fromCharCode(...units);
     return name === '.' || name === '..' ? `${name}x` : name;
   }
-
 }
 
 /** One call of the filesystem API, drawn at random, with its arguments drawn when it is made. */
@@ -60,7 +60,10 @@ export function randomCall(fs: FanlogFs, names: Names, fds: number[], prng: Prng
   const calls: (() => Promise<unknown>)[] = [
     () => fs.mkdir(names.fresh(names.dirs), {}, ctx),
     () => fs.create(names.fresh(names.files), { size: prng.int(300_000), offline: prng.chance(0.5) }, ctx),
-    () => fs.open(names.path(), prng.pick(['r', 'w', 'rw'] as const), { create: prng.chance(0.3), truncate: prng.chance(0.1) }, ctx).then((opened) => void fds.push(opened)),
+    () =>
+      fs
+        .open(names.path(), prng.pick(['r', 'w', 'rw'] as const), { create: prng.chance(0.3), truncate: prng.chance(0.1) }, ctx)
+        .then((opened) => void fds.push(opened)),
     () => fs.read(fd(), prng.int(300_000), prng.between(1, 70_000), ctx),
     () => fs.read(fd(), prng.int(300_000), prng.between(1, 70_000), ctx),
     () => fs.write(fd(), prng.int(300_000), prng.between(1, 20_000), ctx),

@@ -26,9 +26,7 @@ export interface Observer {
 
 /** How a raced control call settled, as far as the model follows the object. */
 export type ControlChange =
-  | { type: 'refused' | 'failed' | 'attach' | 'register' | 'deregister' | 'create' | 'destroy' }
-  | { type: 'ack'; seq: bigint }
-  | { type: 'mark'; path: string };
+  { type: 'refused' | 'failed' | 'attach' | 'register' | 'deregister' | 'create' | 'destroy' } | { type: 'ack'; seq: bigint } | { type: 'mark'; path: string };
 
 export interface WorkloadOptions {
   ops: number;

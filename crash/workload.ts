@@ -73,7 +73,20 @@ const PROCESSES = 3;
 const PATIENCE_TICKS = 30;
 /** Codes an operation of this workload may fail with while the engine works. */
 const EXPECTED_CODES = new Set([
-  'ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EINVAL', 'EBADF', 'ELOOP', 'ENODATA', 'EPERM', 'EIO', 'EAGAIN', 'EBUSY', 'ETXTBSY',
+  'ENOENT',
+  'EEXIST',
+  'ENOTDIR',
+  'EISDIR',
+  'ENOTEMPTY',
+  'EINVAL',
+  'EBADF',
+  'ELOOP',
+  'ENODATA',
+  'EPERM',
+  'EIO',
+  'EAGAIN',
+  'EBUSY',
+  'ETXTBSY',
 ]);
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -97,12 +110,7 @@ export class Workload {
   readonly #prng: Prng;
   readonly #observer: Observer;
   readonly #options: WorkloadOptions;
-  constructor(
-    dir: string,
-    prng: Prng,
-    observer: Observer,
-    options: WorkloadOptions,
-  ) {
+  constructor(dir: string, prng: Prng, observer: Observer, options: WorkloadOptions) {
     this.#options = options;
     this.#observer = observer;
     this.#prng = prng;
@@ -382,7 +390,6 @@ export class Workload {
       }
     }
   }
-
 
   #check(invariant: number, ok: boolean, what: string): void {
     if (ok) this.#observer.checked();

@@ -84,7 +84,6 @@ export function checkpointBound(seq: bigint, pendingFromSeq: bigint | undefined)
   return { seq, needsFromSeq: pendingFromSeq !== undefined && pendingFromSeq <= seq ? pendingFromSeq : seq + 1n };
 }
 
-
 /**
  * Copies what changed since the last checkpoint, at this instant: the ops
  * to commit. `layout` is brought up to what the ops leave in the store.
@@ -142,11 +141,18 @@ export async function loadCheckpoint(store: SealedStore, journal: Journal, time:
     throw new FanlogError('EJOURNALID', `the checkpoint is of journal ${header.journalId} but the journal is ${journal.journalId}: the journal was recreated`);
   }
   if (seq > journal.headSeq) {
-    throw new FanlogError('ECORRUPT', `the checkpoint covers seq ${seq} but the journal ends at ${journal.headSeq}: records ${journal.headSeq + 1n}..${seq} are missing`, { file: journal.dir, offset: 0 });
+    throw new FanlogError(
+      'ECORRUPT',
+      `the checkpoint covers seq ${seq} but the journal ends at ${journal.headSeq}: records ${journal.headSeq + 1n}..${seq} are missing`,
+      { file: journal.dir, offset: 0 },
+    );
   }
   const bound = checkpointBound(seq, header.pendingFromSeq === undefined ? undefined : BigInt(header.pendingFromSeq));
   if (journal.firstSeq > bound.needsFromSeq) {
-    throw new FanlogError('ECORRUPT', `records ${bound.needsFromSeq}..${journal.firstSeq - 1n} needed after the checkpoint are missing from the journal`, { file: journal.dir, offset: 0 });
+    throw new FanlogError('ECORRUPT', `records ${bound.needsFromSeq}..${journal.firstSeq - 1n} needed after the checkpoint are missing from the journal`, {
+      file: journal.dir,
+      offset: 0,
+    });
   }
   const state = new FsState(time, false);
   const layout = emptyLayout();

@@ -70,16 +70,7 @@ export interface EngineRecovery {
   journal: Journal['recovery'];
 }
 
-export const CORE_OPTION_NAMES = [
-  'store',
-  'sync',
-  'io',
-  'clock',
-  'changelogMask',
-  'checkpointEveryRecords',
-  'segmentBytesMax',
-  'readOnly',
-] as const;
+export const CORE_OPTION_NAMES = ['store', 'sync', 'io', 'clock', 'changelogMask', 'checkpointEveryRecords', 'segmentBytesMax', 'readOnly'] as const;
 
 function wallClock(): () => bigint {
   let last = 0n;
@@ -121,11 +112,15 @@ async function openStore(io: Io, dir: string, found: EngineDirectory, journal: J
     if (!(error instanceof FanlogError && error.code === 'ENOENT')) throw error;
     if (journal.headSeq > 0n || journal.firstSeq > 1n) {
       const storeDir = metaStoreDir(dir, found.store);
-      throw new FanlogError('ECORRUPT', `${found.store} store ${storeDir} is missing, but the journal holds records up to ${journal.headSeq}: the store was lost (fanlog repair --rebuild-store rebuilds it from the journal)`, {
-        file: storeDir,
-        key: HIGH_WATER_KEY,
-        cause: error,
-      });
+      throw new FanlogError(
+        'ECORRUPT',
+        `${found.store} store ${storeDir} is missing, but the journal holds records up to ${journal.headSeq}: the store was lost (fanlog repair --rebuild-store rebuilds it from the journal)`,
+        {
+          file: storeDir,
+          key: HIGH_WATER_KEY,
+          cause: error,
+        },
+      );
     }
     return openMetaStore(found.store, dir, io);
   }
@@ -179,7 +174,20 @@ export async function openParts(dir: string, opts: EngineCoreOptions): Promise<{
       ms: 0,
       journal: journal.recovery,
     };
-    const parts: EngineParts = { dir, journal, store: metaStore, lock, state: checkpoint.state, clock, changelogMask, checkpointEveryRecords, recovery, checkpoint, readOnly, storeKind: found.store };
+    const parts: EngineParts = {
+      dir,
+      journal,
+      store: metaStore,
+      lock,
+      state: checkpoint.state,
+      clock,
+      changelogMask,
+      checkpointEveryRecords,
+      recovery,
+      checkpoint,
+      readOnly,
+      storeKind: found.store,
+    };
     return { parts, replayed };
   } catch (error) {
     await metaStore?.close().catch(() => undefined);

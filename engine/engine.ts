@@ -103,7 +103,12 @@ export class EngineCore {
   protected constructor(parts: EngineParts) {
     ({ dir: this.dir, journal: this.journal, state: this.state, recovery: this.recovery, readOnly: this.readOnly, storeKind: this.storeKind } = parts);
     ({ lock: this.#lock, clock: this.#clock, changelogMask: this.#changelogMask, checkpointEveryRecords: this.#checkpointEveryRecords } = parts);
-    this.store = new FailStopStore(parts.store, parts.journal, () => this.checkWritable(), (error) => this.#fail(error));
+    this.store = new FailStopStore(
+      parts.store,
+      parts.journal,
+      () => this.checkWritable(),
+      (error) => this.#fail(error),
+    );
     // What the layers need of the engine; checked here rather than declared
     // with `implements`, whose members are internal to the published types.
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- a typed name, not an alias: it checks the engine is each layer's host

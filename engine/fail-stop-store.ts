@@ -90,11 +90,18 @@ export function highWaterOp(journal: Journal): MetaOp {
  * is marked) was lost, deleted or recreated: ECORRUPT. A new store is given
  * its mark here (`initialize`), unless the engine is read-only.
  */
-export async function checkHighWater(store: SealedStore, journal: Journal, { expectStore, initialize }: { expectStore: boolean; initialize: boolean }): Promise<void> {
+export async function checkHighWater(
+  store: SealedStore,
+  journal: Journal,
+  { expectStore, initialize }: { expectStore: boolean; initialize: boolean },
+): Promise<void> {
   const raw = await store.get(HIGH_WATER_KEY);
   if (raw === undefined) {
     if (expectStore && (journal.headSeq > 0n || journal.firstSeq > 1n)) {
-      throw store.corrupt(HIGH_WATER_KEY, `the store holds nothing, but the journal holds records up to ${journal.headSeq}: the store was lost (fanlog repair --rebuild-store rebuilds it from the journal)`);
+      throw store.corrupt(
+        HIGH_WATER_KEY,
+        `the store holds nothing, but the journal holds records up to ${journal.headSeq}: the store was lost (fanlog repair --rebuild-store rebuilds it from the journal)`,
+      );
     }
     if (initialize) await store.commit([highWaterOp(journal)]);
     return;
@@ -103,16 +110,22 @@ export async function checkHighWater(store: SealedStore, journal: Journal, { exp
   if (mark.journalId !== journal.journalId) return;
   const seq = mark.seq;
   if (seq > journal.headSeq) {
-    throw new FanlogError('ECORRUPT', `records ${journal.headSeq + 1n}..${seq} are missing: the journal ends at ${journal.headSeq}, but the store saw it durable through ${seq} (was its newest segment deleted?)`, {
-      file: journal.dir,
-      offset: 0,
-    });
+    throw new FanlogError(
+      'ECORRUPT',
+      `records ${journal.headSeq + 1n}..${seq} are missing: the journal ends at ${journal.headSeq}, but the store saw it durable through ${seq} (was its newest segment deleted?)`,
+      {
+        file: journal.dir,
+        offset: 0,
+      },
+    );
   }
 }
 
 /** The high-water mark stored in `raw`: ECORRUPT from `store` when it is not one this version reads. */
 export function parseHighWater(store: { corrupt(key: string, what: string): Error }, raw: Uint8Array): { journalId: bigint; seq: bigint } {
-  const mark = parseVersioned<{ version: number; journalId: unknown; seq: unknown }>(raw, 'high-water mark', HIGH_WATER_VERSION, (what) => store.corrupt(HIGH_WATER_KEY, what));
+  const mark = parseVersioned<{ version: number; journalId: unknown; seq: unknown }>(raw, 'high-water mark', HIGH_WATER_VERSION, (what) =>
+    store.corrupt(HIGH_WATER_KEY, what),
+  );
   if (typeof mark.seq !== 'string' || !/^\d+$/.test(mark.seq) || typeof mark.journalId !== 'string' || !/^\d+$/.test(mark.journalId)) {
     throw store.corrupt(HIGH_WATER_KEY, 'malformed');
   }

@@ -54,7 +54,10 @@ console.log(`bob's open of setup.exe: ${opened}`);
 /** One audit line: seq, who, what, where, and a decision's answer. */
 function line(record: DeliveredRecord): string {
   const who = `uid=${record.uid} gid=${record.gid} pid=${record.pid}`;
-  const what = record.kind === 'decision' ? `DECISION ${responseName(record.response!)} ${maskNames(record.mask!).join('|')}` : `${record.kind === 'request' ? 'ASK ' : ''}${maskNames(record.mask ?? 0n).join('|')}`;
+  const what =
+    record.kind === 'decision'
+      ? `DECISION ${responseName(record.response!)} ${maskNames(record.mask!).join('|')}`
+      : `${record.kind === 'request' ? 'ASK ' : ''}${maskNames(record.mask ?? 0n).join('|')}`;
   return `${record.seq} ${who} ${what} ${record.path ?? ''}`;
 }
 

@@ -79,10 +79,14 @@ console.log(`hsm: ${STUBS + 1} stubs in /archive, ${(await offlineMiB(engine)).t
 let queue = hsm.openQueue();
 let done = false;
 const daemon = runDaemon(engine, queue, () => done);
-const outcomes = await Promise.all([...Array.from({ length: STUBS }, (_, i) => `/archive/tape-${i}.dat`), '/archive/lost'].map((file, i) => reader(engine, file, 100 + i)));
+const outcomes = await Promise.all(
+  [...Array.from({ length: STUBS }, (_, i) => `/archive/tape-${i}.dat`), '/archive/lost'].map((file, i) => reader(engine, file, 100 + i)),
+);
 done = true;
 const answered = await daemon;
-console.log(`served: ${outcomes.filter((o) => o === 'read').length} reads, ${answered} permission events answered, /archive/lost denied with ${outcomes.at(-1)}`);
+console.log(
+  `served: ${outcomes.filter((o) => o === 'read').length} reads, ${answered} permission events answered, /archive/lost denied with ${outcomes.at(-1)}`,
+);
 
 // 2. The daemon restarts with events read and not answered: they come back first.
 const pending = [0, 1, 2].map((i) => reader(engine, `/archive/tape-${i}.dat`, 200 + i));
@@ -91,7 +95,9 @@ while (unanswered.length < 3) unanswered = [...unanswered, ...(await queue.read(
 await queue.close();
 queue = hsm.openQueue();
 const again = await queue.read({ max: 3 });
-console.log(`restart: ${unanswered.length} events read and unanswered came back at the head of the queue: ${again.every((event, i) => event.seq === unanswered[i]!.seq)}`);
+console.log(
+  `restart: ${unanswered.length} events read and unanswered came back at the head of the queue: ${again.every((event, i) => event.seq === unanswered[i]!.seq)}`,
+);
 for (const event of again) await serve(engine, queue, event);
 // Their reads ask again (for the range they read): the restarted daemon answers those too.
 let finished = false;

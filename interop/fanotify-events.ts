@@ -102,7 +102,13 @@ export function fanotifyEventOf(record: RecordView, options: FanotifyExportOptio
   const fsid = options.fsid ?? [0, 0];
   const event: FanotifyEvent = { mask, pid: record.pid ?? 0, fd: -1, fsid };
   if (write) event.write = true;
-  if ((record.mask & FAN_RENAME) !== 0n && record.oldParentFid !== undefined && record.oldName !== undefined && record.parentFid !== undefined && record.name !== undefined) {
+  if (
+    (record.mask & FAN_RENAME) !== 0n &&
+    record.oldParentFid !== undefined &&
+    record.oldName !== undefined &&
+    record.parentFid !== undefined &&
+    record.name !== undefined
+  ) {
     event.oldDir = { fid: record.oldParentFid, name: record.oldName };
     event.newDir = { fid: record.parentFid, name: record.name };
   } else if (record.parentFid !== undefined && record.name !== undefined) {
@@ -111,7 +117,10 @@ export function fanotifyEventOf(record: RecordView, options: FanotifyExportOptio
   if (record.fid !== undefined) event.fid = record.fid;
   if (record.range !== undefined && (record.mask & (FAN_PRE_ACCESS | FAN_PRE_MODIFY)) !== 0n) {
     const { offset, count } = record.range;
-    event.range = options.pageAlign === true ? { offset: Math.floor(offset / PAGE) * PAGE, count: Math.ceil((offset + count) / PAGE) * PAGE - Math.floor(offset / PAGE) * PAGE } : { offset, count };
+    event.range =
+      options.pageAlign === true
+        ? { offset: Math.floor(offset / PAGE) * PAGE, count: Math.ceil((offset + count) / PAGE) * PAGE - Math.floor(offset / PAGE) * PAGE }
+        : { offset, count };
   }
   if ((mask & FAN_FS_ERROR) !== 0n && record.value?.length === ERROR_BODY) event.error = errorOf(record.value);
   return event;
@@ -237,7 +246,7 @@ export function decodeFanotifyStream(bytes: Uint8Array): { events: FanotifyEvent
   const bad = (offset: number, what: string): FanlogError => streamError('ECORRUPT', offset, what);
   const events: FanotifyEvent[] = [];
   const offsets: number[] = [];
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     if (bytes.length - at < FAN_EVENT_METADATA_LEN) throw bad(at, `${bytes.length - at} bytes, an event's metadata is 24`);
     const length = view.getUint32(at, true);
     if (bytes[at + 4] !== FANOTIFY_METADATA_VERSION) throw bad(at + 4, `metadata version ${bytes[at + 4]}, not 3`);
@@ -245,7 +254,7 @@ export function decodeFanotifyStream(bytes: Uint8Array): { events: FanotifyEvent
     if (metadataLength !== FAN_EVENT_METADATA_LEN) throw bad(at + 6, `metadata_len ${metadataLength}, not 24`);
     if (length < FAN_EVENT_METADATA_LEN || length > bytes.length - at) throw bad(at, `event_len ${length} does not fit`);
     const event: FanotifyEvent = { mask: view.getBigUint64(at + 8, true), fd: view.getInt32(at + 16, true), pid: view.getInt32(at + 20, true) };
-    for (let info = at + FAN_EVENT_METADATA_LEN; info < at + length; ) {
+    for (let info = at + FAN_EVENT_METADATA_LEN; info < at + length;) {
       if (at + length - info < 4) throw bad(info, 'an info record shorter than its header');
       const type = bytes[info]!;
       const infoLength = view.getUint16(info + 2, true);
@@ -264,14 +273,23 @@ export function decodeFanotifyStream(bytes: Uint8Array): { events: FanotifyEvent
 function rangeAt(view: DataView, at: number): Range {
   const offset = view.getBigUint64(at + 8, true);
   const count = view.getBigUint64(at + 16, true);
-  const tooBig = (where: number, what: string): FanlogError => streamError('EFBIG', where, `a RANGE ${what} is beyond the largest size fanlog records exactly (2^53 - 1 bytes)`);
+  const tooBig = (where: number, what: string): FanlogError =>
+    streamError('EFBIG', where, `a RANGE ${what} is beyond the largest size fanlog records exactly (2^53 - 1 bytes)`);
   if (offset > EXACT_MAX) throw tooBig(at + 8, `offset of ${offset}`);
   if (count > EXACT_MAX) throw tooBig(at + 16, `count of ${count}`);
   if (offset + count > EXACT_MAX) throw tooBig(at + 8, `from ${offset} for ${count} bytes ends at ${offset + count}, which`);
   return { offset: Number(offset), count: Number(count) };
 }
 
-function readInfo(bytes: Uint8Array, view: DataView, at: number, type: number, length: number, event: FanotifyEvent, bad: (offset: number, what: string) => FanlogError): void {
+function readInfo(
+  bytes: Uint8Array,
+  view: DataView,
+  at: number,
+  type: number,
+  length: number,
+  event: FanotifyEvent,
+  bad: (offset: number, what: string) => FanlogError,
+): void {
   if (type === FAN_EVENT_INFO_TYPE_RANGE) {
     if (length < 24) throw bad(at, `a RANGE record of ${length} bytes`);
     event.range = rangeAt(view, at);
@@ -284,7 +302,8 @@ function readInfo(bytes: Uint8Array, view: DataView, at: number, type: number, l
     if (length < 20) throw bad(at, `a FID record of ${length} bytes`);
     const handleBytes = view.getUint32(at + 12, true);
     const handleType = view.getInt32(at + 16, true);
-    if (handleType !== FILEID_INO32_GEN || handleBytes !== 8 || 20 + handleBytes > length) throw bad(at + 12, `a file handle of type ${handleType} and ${handleBytes} bytes, not FILEID_INO32_GEN's 8`);
+    if (handleType !== FILEID_INO32_GEN || handleBytes !== 8 || 20 + handleBytes > length)
+      throw bad(at + 12, `a file handle of type ${handleType} and ${handleBytes} bytes, not FILEID_INO32_GEN's 8`);
     const fid = { ino: view.getUint32(at + 20, true), gen: view.getUint32(at + 24, true) };
     event.fsid = [view.getInt32(at + 4, true), view.getInt32(at + 8, true)];
     if (type === FAN_EVENT_INFO_TYPE_FID) {

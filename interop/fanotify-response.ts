@@ -50,7 +50,8 @@ export function decodeFanotifyResponses(bytes: Uint8Array): FanotifyResponse[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const out: FanotifyResponse[] = [];
   for (let at = 0; at < bytes.length; at += FANOTIFY_RESPONSE_BYTES) {
-    if (bytes.length - at < FANOTIFY_RESPONSE_BYTES) throw new FanlogError('ECORRUPT', `fanotify response at byte ${at}: ${bytes.length - at} bytes, a response is 8`, { offset: at });
+    if (bytes.length - at < FANOTIFY_RESPONSE_BYTES)
+      throw new FanlogError('ECORRUPT', `fanotify response at byte ${at}: ${bytes.length - at} bytes, a response is 8`, { offset: at });
     const response = view.getUint32(at + 4, true);
     const problem = problemOf(response);
     if (problem !== null) throw new FanlogError('ECORRUPT', `fanotify response at byte ${at}: ${problem}`, { offset: at + 4 });

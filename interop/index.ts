@@ -17,5 +17,13 @@ export {
   FANLOG_INFO_TYPE_WRITE,
 } from './fanotify-events.js';
 export { importFanotifyEvents } from './fanotify-import.js';
-export { encodeFanotifyResponse, decodeFanotifyResponses, type FanotifyResponse, FANOTIFY_RESPONSE_BYTES, FAN_NOFD, FAN_AUDIT, FAN_INFO } from './fanotify-response.js';
+export {
+  encodeFanotifyResponse,
+  decodeFanotifyResponses,
+  type FanotifyResponse,
+  FANOTIFY_RESPONSE_BYTES,
+  FAN_NOFD,
+  FAN_AUDIT,
+  FAN_INFO,
+} from './fanotify-response.js';
 export { encodeRecord, decodeRecord } from '../engine/record/codec.js';

@@ -43,7 +43,24 @@
  * its t= is the zero FID (Lustre names the replaced object there).
  */
 import type { RecordView } from '../engine/record/record.js';
-import { FAN_ACCESS, FAN_ATTRIB, FAN_CLOSE_NOWRITE, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_HSM, FAN_LINK, FAN_MODIFY, FAN_ONDIR, FAN_OPEN, FAN_OPEN_EXEC, FAN_RENAME, FAN_SYMLINK, FAN_TRUNCATE, FAN_XATTR } from '../engine/notify/masks.js';
+import {
+  FAN_ACCESS,
+  FAN_ATTRIB,
+  FAN_CLOSE_NOWRITE,
+  FAN_CLOSE_WRITE,
+  FAN_CREATE,
+  FAN_DELETE,
+  FAN_HSM,
+  FAN_LINK,
+  FAN_MODIFY,
+  FAN_ONDIR,
+  FAN_OPEN,
+  FAN_OPEN_EXEC,
+  FAN_RENAME,
+  FAN_SYMLINK,
+  FAN_TRUNCATE,
+  FAN_XATTR,
+} from '../engine/notify/masks.js';
 import type { Fid, OpName } from '../engine/record/record.js';
 
 /** Lustre's changelog record types (enum changelog_rec_type), by the name `lfs changelog` prints (changelog_type2str). */
@@ -131,7 +148,8 @@ export function lfsLine(seq: bigint, record: RecordView): string | null {
   let line = `${seq} ${two(LUSTRE_RECORD_TYPES[type])}${type.padEnd(5)} ${clock} ${day} 0x${flagsOf(type, record).toString(16)} t=${lustreFid(renamed ? undefined : record.fid)}`;
   if (record.uid !== undefined) line += ` ef=0x${CLFE_UIDGID.toString(16)} u=${record.uid}:${record.gid ?? 0}`;
   if (record.parentFid !== undefined && record.name !== undefined) line += ` p=${lustreFid(record.parentFid)} ${record.name}`;
-  if (renamed && record.oldParentFid !== undefined && record.oldName !== undefined) line += ` s=${lustreFid(record.fid)} sp=${lustreFid(record.oldParentFid)} ${record.oldName}`;
+  if (renamed && record.oldParentFid !== undefined && record.oldName !== undefined)
+    line += ` s=${lustreFid(record.fid)} sp=${lustreFid(record.oldParentFid)} ${record.oldName}`;
   return line;
 }
 

@@ -156,7 +156,11 @@ export class JournalFollower {
       const next = segments.find((segment) => segment.firstSeq > position.firstSeq);
       if (next === undefined) assert.fail(`a newer segment than ${position.name} was listed, and is not found`);
       if (next.firstSeq !== position.frameSeq) {
-        throw corrupt(path.join(this.#dir, next.name), 0, `the segment starts at seq ${next.firstSeq}, but the one before it ends at ${position.frameSeq - 1n}`);
+        throw corrupt(
+          path.join(this.#dir, next.name),
+          0,
+          `the segment starts at seq ${next.firstSeq}, but the one before it ends at ${position.frameSeq - 1n}`,
+        );
       }
       this.#position = { name: next.name, firstSeq: next.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: next.firstSeq };
       if (!(await this.#checkHeader(this.#position))) this.#position = null;
@@ -178,7 +182,11 @@ export class JournalFollower {
       const header = readFrameHeader(bytes, offset);
       if (header.kind === FRAME_KIND_RECORDS) {
         if (header.seq !== position.frameSeq) {
-          throw corrupt(path.join(this.#dir, position.name), position.offset + offset, `an entry starts at seq ${header.seq}, but the one before it ends at ${position.frameSeq - 1n}`);
+          throw corrupt(
+            path.join(this.#dir, position.name),
+            position.offset + offset,
+            `an entry starts at seq ${header.seq}, but the one before it ends at ${position.frameSeq - 1n}`,
+          );
         }
         position.frameSeq += BigInt(header.recordCount);
         const taken = records.length;
@@ -188,7 +196,8 @@ export class JournalFollower {
         const last = records[records.length - 1];
         if (last !== undefined) {
           // A frame's records are taken through its last, and the next seq to return only grows.
-          if (records.length > taken && last.seq !== position.frameSeq - 1n) assert.fail(`took records through ${last.seq} of a frame ending at ${position.frameSeq - 1n}`);
+          if (records.length > taken && last.seq !== position.frameSeq - 1n)
+            assert.fail(`took records through ${last.seq} of a frame ending at ${position.frameSeq - 1n}`);
           if (this.#nextSeq !== null && last.seq + 1n < this.#nextSeq) assert.fail(`the next seq would go back from ${this.#nextSeq} to ${last.seq + 1n}`);
           this.#nextSeq = last.seq + 1n;
         }
@@ -208,7 +217,11 @@ export class JournalFollower {
     const file = path.join(this.#dir, position.name);
     const durable = this.#durableSeq();
     if (durable !== null && position.frameSeq <= durable.seq) {
-      throw corrupt(file, position.offset, `${damage}: records ${position.frameSeq}..${durable.seq} cannot be read, but ${durable.seenBy} saw the journal durable through ${durable.seq}`);
+      throw corrupt(
+        file,
+        position.offset,
+        `${damage}: records ${position.frameSeq}..${durable.seq} cannot be read, but ${durable.seenBy} saw the journal durable through ${durable.seq}`,
+      );
     }
     const handle = await this.#openSegment(position);
     if (handle === null) return 'gone';
@@ -233,7 +246,11 @@ export class JournalFollower {
     const durable = this.#durableSeq();
     if (durable === null || position.frameSeq > durable.seq) return;
     const file = path.join(this.#dir, position.name);
-    throw corrupt(file, position.offset, `the journal ends at seq ${position.frameSeq - 1n}, but ${durable.seenBy} saw it durable through ${durable.seq}: records ${position.frameSeq}..${durable.seq} are missing (was its newest segment deleted or cut?)`);
+    throw corrupt(
+      file,
+      position.offset,
+      `the journal ends at seq ${position.frameSeq - 1n}, but ${durable.seenBy} saw it durable through ${durable.seq}: records ${position.frameSeq}..${durable.seq} are missing (was its newest segment deleted or cut?)`,
+    );
   }
 
   /** The `durable` option, when it is about this journal. */
@@ -248,7 +265,8 @@ export class JournalFollower {
     try {
       names = await this.#io.readdir(this.#dir);
     } catch (error) {
-      if ((error as { code?: string }).code === 'ENOENT') throw new FanlogError('ENOENT', `no journal at ${this.#dir}: the directory does not exist`, { file: this.#dir });
+      if ((error as { code?: string }).code === 'ENOENT')
+        throw new FanlogError('ENOENT', `no journal at ${this.#dir}: the directory does not exist`, { file: this.#dir });
       throw error;
     }
     // An engine's directory holds its journal in `journal/`: follow that.
@@ -287,8 +305,10 @@ export class JournalFollower {
       if (read < SEGMENT_HEADER_BYTES) return true;
       const decoded = decodeSegmentHeader(header);
       if ('damage' in decoded) throw corrupt(file.path, decoded.offset, decoded.damage);
-      if (decoded.firstSeq !== position.firstSeq) throw corrupt(file.path, 24, `the header says the segment starts at seq ${decoded.firstSeq}, its name ${position.firstSeq}`);
-      if (this.#journalId !== null && decoded.journalId !== this.#journalId) throw corrupt(file.path, 16, `a segment of journal ${decoded.journalId} among those of journal ${this.#journalId}`);
+      if (decoded.firstSeq !== position.firstSeq)
+        throw corrupt(file.path, 24, `the header says the segment starts at seq ${decoded.firstSeq}, its name ${position.firstSeq}`);
+      if (this.#journalId !== null && decoded.journalId !== this.#journalId)
+        throw corrupt(file.path, 16, `a segment of journal ${decoded.journalId} among those of journal ${this.#journalId}`);
       this.#journalId = decoded.journalId;
       return true;
     } finally {

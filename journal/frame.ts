@@ -45,13 +45,7 @@ export interface FrameHeader {
 }
 
 /** Why a frame failed its check, for error messages. */
-export type FrameDamage =
-  | 'incomplete header'
-  | 'impossible length'
-  | 'incomplete frame'
-  | 'checksum mismatch'
-  | 'bad kind'
-  | 'bad record lengths';
+export type FrameDamage = 'incomplete header' | 'impossible length' | 'incomplete frame' | 'checksum mismatch' | 'bad kind' | 'bad record lengths';
 
 function frameChecksum(bytes: Uint8Array): number {
   return crc32(bytes.subarray(8), crc32(bytes.subarray(0, 4)));
@@ -70,15 +64,10 @@ export function recordsFrameBytes(payloads: readonly Uint8Array[]): number {
  * Returns the frame's offset in `out`. If `encode` throws, `out` is left as
  * it was and the error goes on.
  */
-export function encodeFrameInto(
-  out: ByteWriter,
-  kind: FrameKind,
-  seq: Seq,
-  recordCount: number,
-  encode: (out: ByteWriter, index: number) => void,
-): number {
+export function encodeFrameInto(out: ByteWriter, kind: FrameKind, seq: Seq, recordCount: number, encode: (out: ByteWriter, index: number) => void): number {
   // A records frame holds at least one record from seq 1 on; a purge mark none.
-  if (kind === FRAME_KIND_RECORDS ? recordCount < 1 || seq < 1n : recordCount !== 0) assert.fail(`a frame of kind ${kind} with ${recordCount} records at seq ${seq}`);
+  if (kind === FRAME_KIND_RECORDS ? recordCount < 1 || seq < 1n : recordCount !== 0)
+    assert.fail(`a frame of kind ${kind} with ${recordCount} records at seq ${seq}`);
   const start = out.skip(FRAME_HEADER_BYTES);
   try {
     for (let i = 0; i < recordCount; i++) {
@@ -178,11 +167,7 @@ export function frameSeqAt(bytes: Uint8Array, offset: number): Seq {
  * Calls `each(seq, payload)` for every record of a checked records frame;
  * payloads are views into `bytes`, not copies.
  */
-export function forEachRecord(
-  bytes: Uint8Array,
-  offset: number,
-  each: (seq: Seq, payload: Uint8Array) => void,
-): void {
+export function forEachRecord(bytes: Uint8Array, offset: number, each: (seq: Seq, payload: Uint8Array) => void): void {
   // The hot loop of every read: plain byte arithmetic, no DataView per record.
   const recordCount = readU32(bytes, offset + 12);
   let seq = new DataView(bytes.buffer, bytes.byteOffset + offset + 16, 8).getBigUint64(0, true);

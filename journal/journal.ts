@@ -74,7 +74,10 @@ export class Journal {
   #closed = false;
   readonly #syncTimer: NodeJS.Timeout | null;
 
-  private constructor(readonly dir: string, opened: OpenDirectory) {
+  private constructor(
+    readonly dir: string,
+    opened: OpenDirectory,
+  ) {
     this.journalId = opened.journalId;
     this.recovery = opened.recovery;
     this.readOnly = opened.readOnly;

@@ -44,8 +44,13 @@ export function validateOptions(options: unknown): Required<Omit<JournalOptions,
   for (const key of Object.keys(options)) {
     if (!OPTION_NAMES.has(key)) throw invalid(`unknown journal option '${key}'`);
   }
-  const { sync = DEFAULTS.sync, syncIntervalMs = DEFAULTS.syncIntervalMs, segmentBytesMax = DEFAULTS.segmentBytesMax, io, readOnly = false } =
-    options as JournalOptions;
+  const {
+    sync = DEFAULTS.sync,
+    syncIntervalMs = DEFAULTS.syncIntervalMs,
+    segmentBytesMax = DEFAULTS.segmentBytesMax,
+    io,
+    readOnly = false,
+  } = options as JournalOptions;
   if (typeof readOnly !== 'boolean') throw invalid(`readOnly must be a boolean, got ${typeof readOnly}`);
   if (sync !== 'always' && sync !== 'interval' && sync !== 'never') {
     throw invalid(`sync must be 'always', 'interval' or 'never', got ${String(sync)}`);
@@ -56,7 +61,7 @@ export function validateOptions(options: unknown): Required<Omit<JournalOptions,
   if (!Number.isInteger(segmentBytesMax) || segmentBytesMax < SEGMENT_BYTES_MIN || segmentBytesMax > SEGMENT_BYTES_MAX_LIMIT) {
     throw invalid(`segmentBytesMax must be an integer from ${SEGMENT_BYTES_MIN} to ${SEGMENT_BYTES_MAX_LIMIT}, got ${String(segmentBytesMax)}`);
   }
-  if (io !== undefined && (io === null || typeof io !== 'object' || typeof (io).open !== 'function')) {
+  if (io !== undefined && (io === null || typeof io !== 'object' || typeof io.open !== 'function')) {
     throw invalid('io must implement the Io interface');
   }
   return { sync, syncIntervalMs, segmentBytesMax, io: io ?? new NodeIo(), readOnly };

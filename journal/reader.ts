@@ -206,7 +206,8 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
       const skip = from > seq ? Number(from - seq) : 0;
       const lastIndex = seq + BigInt(count - 1) <= last ? count - 1 : Number(last - seq);
       // What is visited lies in the frame, and in range: never past `last`, the durable seq at most.
-      if (lastIndex >= count || skip >= count || seq + BigInt(lastIndex) > last) assert.fail(`records ${skip}..${lastIndex} of a frame of ${count} at seq ${seq}, reading through ${last}`);
+      if (lastIndex >= count || skip >= count || seq + BigInt(lastIndex) > last)
+        assert.fail(`records ${skip}..${lastIndex} of a frame of ${count} at seq ${seq}, reading through ${last}`);
       this.#frameBuffer = buffer;
       this.#frameSeq = seq;
       this.#recordAt = at + FRAME_HEADER_BYTES;

@@ -75,8 +75,7 @@ interface RecoveryActions {
 
 /** One row of the table. `found` is what it is about, in words; `does`, the action in words. */
 export type RecoveryCase<S extends RecoverySubject> = { found: string; when: Partial<Found<S>>; does: string } & (
-  | { action: RecoveryActions[S] }
-  | { action: 'corrupt'; error: (context: RecoveryContexts[S]) => FanlogError }
+  { action: RecoveryActions[S] } | { action: 'corrupt'; error: (context: RecoveryContexts[S]) => FanlogError }
 );
 
 type CaseTable = { readonly [S in RecoverySubject]: readonly RecoveryCase<S>[] };
@@ -178,7 +177,12 @@ export const RECOVERY_CASES: CaseTable = {
       does: 'ECORRUPT (an unpurged segment is missing)',
       error: (c) => corrupt(c.file, 24, `records ${c.expectedSeq}..${c.firstSeq - 1n} are missing but were never purged (segment missing)`),
     },
-    { found: 'first segment starts at or before the last purge mark + 1', when: { purgedThrough: false, oldestKept: true, startsAfter: false }, action: 'keep', does: 'kept' },
+    {
+      found: 'first segment starts at or before the last purge mark + 1',
+      when: { purgedThrough: false, oldestKept: true, startsAfter: false },
+      action: 'keep',
+      does: 'kept',
+    },
     {
       found: "firstSeq after the previous segment's last + 1",
       when: { purgedThrough: false, oldestKept: false, startsAfter: true },

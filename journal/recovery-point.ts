@@ -89,7 +89,8 @@ export function encodeRecoveryPoint(journalId: JournalId, sealed: readonly Segme
   view.setUint32(PREFIX_BYTES + body.length, crc32(bytes.subarray(0, PREFIX_BYTES + body.length)), true);
   // Checked before it is written, as it is after it is read (once per roll: never on the append path).
   const back = decodeRecoveryPoint(bytes);
-  if ('unusable' in back || back.journalId !== journalId || back.segments.size !== sealed.length) assert.fail('a recovery point fails its check right after encoding');
+  if ('unusable' in back || back.journalId !== journalId || back.segments.size !== sealed.length)
+    assert.fail('a recovery point fails its check right after encoding');
   return bytes;
 }
 
@@ -101,9 +102,13 @@ export function decodeRecoveryPoint(bytes: Uint8Array): RecoveryPoint | { unusab
   const bodyBytes = view.getUint32(12, true);
   if (version !== VERSION) return { unusable: `recovery point of version ${version}` };
   if (PREFIX_BYTES + bodyBytes + 4 !== bytes.length) return { unusable: 'recovery point of the wrong length' };
-  if (view.getUint32(PREFIX_BYTES + bodyBytes, true) !== crc32(bytes.subarray(0, PREFIX_BYTES + bodyBytes))) return { unusable: 'recovery point checksum mismatch' };
+  if (view.getUint32(PREFIX_BYTES + bodyBytes, true) !== crc32(bytes.subarray(0, PREFIX_BYTES + bodyBytes)))
+    return { unusable: 'recovery point checksum mismatch' };
   try {
-    const body = JSON.parse(new TextDecoder().decode(bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + bodyBytes))) as { journalId: string; segments: StoredSegment[] };
+    const body = JSON.parse(new TextDecoder().decode(bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + bodyBytes))) as {
+      journalId: string;
+      segments: StoredSegment[];
+    };
     const segments = new Map<string, SealedSegment>();
     for (const stored of body.segments) {
       segments.set(stored.name, {

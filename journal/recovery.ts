@@ -110,7 +110,11 @@ async function scanSegment(io: Io, dir: string, name: string, nameSeq: Seq, isLa
     });
     if (found.action === 'remove') return { kind: 'torn creation', file, fileBytes };
     if (found.action === 'corrupt') {
-      throw found.error(sound ? { file, offset: 0, damage: '', firstSeq: header.firstSeq, nameSeq } : { file, offset: header.offset, damage: header.damage, firstSeq: 0n, nameSeq });
+      throw found.error(
+        sound
+          ? { file, offset: 0, damage: '', firstSeq: header.firstSeq, nameSeq }
+          : { file, offset: header.offset, damage: header.damage, firstSeq: 0n, nameSeq },
+      );
     }
     if ('damage' in header) assert.fail(`case '${found.found}' scans the frames of ${file}, whose header is damaged`);
     const segment: SegmentState = {
@@ -140,7 +144,12 @@ interface SegmentFile {
 }
 
 /** Scans the frames of one segment into `segment`: its seqs, length, purge mark and index points. */
-async function scanFrames(scanner: FrameScanner, { handle, file, fileBytes, isLast }: SegmentFile, segment: SegmentState, journalId: JournalId): Promise<ScannedSegment> {
+async function scanFrames(
+  scanner: FrameScanner,
+  { handle, file, fileBytes, isLast }: SegmentFile,
+  segment: SegmentState,
+  journalId: JournalId,
+): Promise<ScannedSegment> {
   let purgedThroughSeq: Seq = 0n;
   for (;;) {
     const step = await scanner.next();
@@ -202,7 +211,10 @@ export async function recover(
   if (trustRecoveryPoint) {
     const read = await readRecoveryPoint(io, dir).catch((error: unknown) => ({ unusable: `recovery point unreadable: ${(error as Error).message}` }));
     if (read !== null && 'unusable' in read) report.recoveryPoint = read.unusable;
-    else if (read !== null) { point = read; report.recoveryPoint = 'used'; }
+    else if (read !== null) {
+      point = read;
+      report.recoveryPoint = 'used';
+    }
   }
   const scanned = await scanAll(io, dir, report, onSegment, point);
   const segments = checkSequence(scanned.segments, scanned.purgedThroughSeq, scanned.doomed);

@@ -87,7 +87,8 @@ export function encodeSegmentHeader(journalId: JournalId, firstSeq: Seq): Uint8A
   view.setUint32(32, crc32(header.subarray(0, 32)), true);
   // Checked before it is written, as it is after it is read.
   const back = decodeSegmentHeader(header);
-  if ('damage' in back || back.journalId !== journalId || back.firstSeq !== firstSeq) assert.fail(`segment header of ${firstSeq} fails its check right after encoding`);
+  if ('damage' in back || back.journalId !== journalId || back.firstSeq !== firstSeq)
+    assert.fail(`segment header of ${firstSeq} fails its check right after encoding`);
   return header;
 }
 
@@ -243,14 +244,9 @@ export class FrameScanner {
  * cheaply (length, kind, zero bytes, a seq beyond `lastSeq` for records)
  * before their checksum is computed.
  */
-export async function soundFrameFollows(
-  file: IoFile,
-  damageOffset: ByteOffset,
-  fileBytes: number,
-  lastSeq: Seq,
-): Promise<boolean> {
+export async function soundFrameFollows(file: IoFile, damageOffset: ByteOffset, fileBytes: number, lastSeq: Seq): Promise<boolean> {
   const overlap = FRAME_HEADER_BYTES;
-  for (let windowStart = damageOffset + 1; windowStart + FRAME_HEADER_BYTES <= fileBytes; ) {
+  for (let windowStart = damageOffset + 1; windowStart + FRAME_HEADER_BYTES <= fileBytes;) {
     const window = new Uint8Array(Math.min(READ_CHUNK_BYTES, fileBytes - windowStart));
     const read = await file.read(window, windowStart);
     const view = new DataView(window.buffer, 0, read);

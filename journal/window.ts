@@ -68,7 +68,9 @@ export class SlidingWindow {
 
   /** The `q` quantile (0..1) of the values in the window, nearest rank; null when there is none. */
   quantile(q: number): number | null {
-    const values = this.#live().flatMap((bucket) => bucket.values).sort((a, b) => a - b);
+    const values = this.#live()
+      .flatMap((bucket) => bucket.values)
+      .sort((a, b) => a - b);
     if (values.length === 0) return null;
     return values[Math.min(values.length - 1, Math.max(0, Math.ceil(q * values.length) - 1))]!;
   }

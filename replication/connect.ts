@@ -44,7 +44,14 @@ export function redactUrl(url: string): string {
   const tail = rest.search(/[?#]/);
   if (tail === -1) return `${scheme}${at === -1 ? '' : '***@'}${rest}`;
   const [query, fragment] = [rest.slice(tail).replace(/#.*$/s, ''), rest.slice(tail).includes('#') ? '#***' : ''];
-  const params = query === '' ? '' : `?${query.slice(1).split(/[&;]/).map((param) => (param.includes('=') ? `${param.slice(0, param.indexOf('='))}=***` : '***')).join('&')}`;
+  const params =
+    query === ''
+      ? ''
+      : `?${query
+          .slice(1)
+          .split(/[&;]/)
+          .map((param) => (param.includes('=') ? `${param.slice(0, param.indexOf('='))}=***` : '***'))
+          .join('&')}`;
   return `${scheme}${at === -1 ? '' : '***@'}${rest.slice(0, tail)}${params}${fragment}`;
 }
 
@@ -119,7 +126,10 @@ export function remoteError(error: unknown, url: string, context = `Redis at ${r
   const heard = redis === undefined || redis.status === 'ready' ? undefined : lastHeard.get(redis);
   if (AUTH_REFUSED.test(message) || (heard !== undefined && AUTH_REFUSED.test(heard.message))) {
     // No cause: the refused AUTH command carries the password in its arguments, and a log would print them.
-    return new FanlogError('EAUTH', `${context}: authentication failed (${AUTH_REFUSED.test(message) ? message : heard!.message}): check the password in the URL`);
+    return new FanlogError(
+      'EAUTH',
+      `${context}: authentication failed (${AUTH_REFUSED.test(message) ? message : heard!.message}): check the password in the URL`,
+    );
   }
   return new FanlogError('EREMOTE', `${context}: ${message}`, carriesCredentials(error) ? {} : { cause: error });
 }

@@ -64,7 +64,8 @@ export function recordOfEntry(id: string, fields: (string | Uint8Array)[]): Deli
     if (textOf(fields[i]!) === 'record' && typeof value !== 'string') bytes = value;
   }
   const seq = /^(\d+)-0$/.exec(id)?.[1];
-  if (bytes === undefined || seq === undefined) throw new FanlogError('ECORRUPT', `stream entry ${id} is not a fanlog record (no 'record' field, or an ID other than <seq>-0)`);
+  if (bytes === undefined || seq === undefined)
+    throw new FanlogError('ECORRUPT', `stream entry ${id} is not a fanlog record (no 'record' field, or an ID other than <seq>-0)`);
   const record = decodeRecord(new Uint8Array(bytes)) as unknown as Record<string, unknown>;
   for (const name of INTERNAL_FIELDS) delete record[name];
   record.seq = BigInt(seq);

@@ -124,10 +124,7 @@ export class RedisConsumer {
 
   readonly #redis: Redis;
   readonly #options: Required<RedisConsumerOptions>;
-  private constructor(
-    redis: Redis,
-    options: Required<RedisConsumerOptions>,
-  ) {
+  private constructor(redis: Redis, options: Required<RedisConsumerOptions>) {
     this.#options = options;
     this.#redis = redis;
   }
@@ -210,7 +207,13 @@ export class RedisConsumer {
     this.#kept = live;
     if (unique.length > 0 || unread !== null) this.#told.push(this.#lost(unique, unread));
     if (foreign.length > 0) {
-      this.#told.push(new FanlogError('EFOREIGN', `stream '${stream}' has entries that are not fanlog records (fanlog did not write them): ${foreign.join(', ')}; the next read acknowledges them in group '${group}' and returns the records this read took`, { ids: foreign }));
+      this.#told.push(
+        new FanlogError(
+          'EFOREIGN',
+          `stream '${stream}' has entries that are not fanlog records (fanlog did not write them): ${foreign.join(', ')}; the next read acknowledges them in group '${group}' and returns the records this read took`,
+          { ids: foreign },
+        ),
+      );
     }
     throw this.#told.shift()!;
   }
@@ -224,15 +227,24 @@ export class RedisConsumer {
   #lost(ids: string[], unread: [string, string] | null): FanlogError {
     const { stream, group } = this.#options;
     const parts: string[] = [];
-    if (ids.length > 0) parts.push(`entries group '${group}' was given and had not acknowledged (trimmed before they were): ${ids.map((id) => /^(\d+)-0$/.exec(id)?.[1] ?? id).join(', ')}`);
+    if (ids.length > 0)
+      parts.push(
+        `entries group '${group}' was given and had not acknowledged (trimmed before they were): ${ids.map((id) => /^(\d+)-0$/.exec(id)?.[1] ?? id).join(', ')}`,
+      );
     let lost: { fromSeq: bigint; toSeq: bigint } | undefined;
     if (unread !== null) {
       const [after, through] = unread;
       lost = { fromSeq: BigInt(after.split('-')[0]!) + 1n, toSeq: BigInt(through.split('-')[0]!) };
       this.#toSkip = through;
-      parts.push(`every entry after ${after} (the last it was given) through ${through}, trimmed (maxLen) before the group was given them: records of seqs ${lost.fromSeq}..${lost.toSeq} never reached it`);
+      parts.push(
+        `every entry after ${after} (the last it was given) through ${through}, trimmed (maxLen) before the group was given them: records of seqs ${lost.fromSeq}..${lost.toSeq} never reached it`,
+      );
     }
-    return new FanlogError('ELOST', `stream '${stream}' no longer has ${parts.join('; nor ')}; the next read clears them from the group and returns the records this read took`, { ids: ids.length > 0 ? ids : undefined, lost });
+    return new FanlogError(
+      'ELOST',
+      `stream '${stream}' no longer has ${parts.join('; nor ')}; the next read clears them from the group and returns the records this read took`,
+      { ids: ids.length > 0 ? ids : undefined, lost },
+    );
   }
 
   /** Acknowledges records (XACK): the group will not give them to anyone again. */
@@ -252,7 +264,10 @@ export class RedisConsumer {
   /** The next page of this reader's own unacknowledged entries (XREADGROUP from an ID), paging forward until there are no more. */
   async #readOwnPending(count: number, into: Entry[]): Promise<void> {
     const { stream, group, consumer } = this.#options;
-    const reply = (await this.#send(this.#redis.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, this.#ownPendingAfter!), 'XREADGROUP')) as [Buffer, Entry[]][] | null;
+    const reply = (await this.#send(
+      this.#redis.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, this.#ownPendingAfter!),
+      'XREADGROUP',
+    )) as [Buffer, Entry[]][] | null;
     const page = reply?.[0]?.[1] ?? [];
     into.push(...page);
     this.#ownPendingAfter = page.length < count ? null : page[page.length - 1]![0].toString();
@@ -261,7 +276,10 @@ export class RedisConsumer {
   /** Claims entries other readers left idle (XAUTOCLAIM, from its kept cursor); returns the IDs it found deleted. */
   async #claim(count: number, into: Entry[]): Promise<string[]> {
     const { stream, group, consumer, claimIdleMs } = this.#options;
-    const [next, claimed, deleted] = (await this.#send(this.#redis.callBuffer('XAUTOCLAIM', stream, group, consumer, claimIdleMs, this.#claimFrom, 'COUNT', count), 'XAUTOCLAIM')) as [Buffer, (Entry | null)[], Buffer[] | undefined];
+    const [next, claimed, deleted] = (await this.#send(
+      this.#redis.callBuffer('XAUTOCLAIM', stream, group, consumer, claimIdleMs, this.#claimFrom, 'COUNT', count),
+      'XAUTOCLAIM',
+    )) as [Buffer, (Entry | null)[], Buffer[] | undefined];
     this.#claimFrom = next.toString();
     // Redis 7 removes deleted entries from the group itself and lists them apart; 6.2 returns them with null fields.
     into.push(...claimed.filter((entry): entry is Entry => entry !== null));
@@ -277,7 +295,10 @@ export class RedisConsumer {
   async #readNew(count: number, waitMs: number, into: Entry[]): Promise<[string, string] | null> {
     const { stream, group, consumer } = this.#options;
     const once = async (): Promise<[string, string] | string> => {
-      const [what, last, more] = (await this.#send(this.#redis.callBuffer('EVAL', READ_NEW_SCRIPT, 2, stream, `${stream}:fanlog`, group, consumer, count), 'XREADGROUP')) as [Buffer, Buffer, Entry[] | Buffer];
+      const [what, last, more] = (await this.#send(
+        this.#redis.callBuffer('EVAL', READ_NEW_SCRIPT, 2, stream, `${stream}:fanlog`, group, consumer, count),
+        'XREADGROUP',
+      )) as [Buffer, Buffer, Entry[] | Buffer];
       if (what.toString() === 'lost') return [last.toString(), (more as Buffer).toString()];
       into.push(...(more as Entry[]));
       return last.toString();
@@ -296,7 +317,10 @@ export class RedisConsumer {
 
   #remote(error: unknown): FanlogError {
     if (String((error as Error | null)?.message).startsWith('WRONGTYPE')) {
-      return new FanlogError('EFOREIGN', `key '${this.#options.stream}' is not a stream (someone else wrote it): nothing was read; replicate into another stream, or remove what fanlog did not write`);
+      return new FanlogError(
+        'EFOREIGN',
+        `key '${this.#options.stream}' is not a stream (someone else wrote it): nothing was read; replicate into another stream, or remove what fanlog did not write`,
+      );
     }
     return remoteError(error, this.#options.url, `Redis at ${redactUrl(this.#options.url)}`, this.#redis);
   }

@@ -34,7 +34,18 @@ export interface ReplicateOptions {
 export type CheckedOptions = ReplicateOptions & { batchRecords: number; waitReplicas: number; commandTimeoutMs: number };
 
 export function checkReplicateOptions(options: ReplicateOptions): CheckedOptions {
-  const opts = checkOptions<ReplicateOptions>('options', options, ['url', 'stream', 'consumer', 'mask', 'filter', 'batchRecords', 'waitReplicas', 'trim', 'commandTimeoutMs', 'onError']);
+  const opts = checkOptions<ReplicateOptions>('options', options, [
+    'url',
+    'stream',
+    'consumer',
+    'mask',
+    'filter',
+    'batchRecords',
+    'waitReplicas',
+    'trim',
+    'commandTimeoutMs',
+    'onError',
+  ]);
   const url = checkRedisUrl(opts.url);
   if (typeof opts.stream !== 'string' || opts.stream.length === 0 || opts.stream.length > 512) throw invalid('stream must be a name of 1 to 512 characters');
   if (opts.trim !== undefined && opts.trim !== 'acked') {

@@ -117,7 +117,15 @@ export class Replicator {
   #wakeIdle: () => void = () => undefined;
   #caughtUp: (() => void)[] = [];
 
-  private constructor(redis: Redis, consumer: Consumer, consumers: Consumers, options: CheckedOptions, journal: { durableSeq: bigint; journalId: bigint }, release: () => void, fresh: boolean) {
+  private constructor(
+    redis: Redis,
+    consumer: Consumer,
+    consumers: Consumers,
+    options: CheckedOptions,
+    journal: { durableSeq: bigint; journalId: bigint },
+    release: () => void,
+    fresh: boolean,
+  ) {
     this.#redis = redis;
     this.#fresh = fresh;
     this.#consumer = consumer;
@@ -182,7 +190,17 @@ export class Replicator {
   /** @internal What engine.metrics() shows of this replicator. */
   metrics(): ReplicatorMetrics {
     const { state, replicatedSeq, lagRecords, stalledMs, retries, lastError } = this.stats();
-    return { stream: this.stream, consumer: this.consumer, url: this.url, state, replicatedSeq, lagRecords, stalledMs, retries, lastErrorCode: lastError?.code ?? null };
+    return {
+      stream: this.stream,
+      consumer: this.consumer,
+      url: this.url,
+      state,
+      replicatedSeq,
+      lagRecords,
+      stalledMs,
+      retries,
+      lastErrorCode: lastError?.code ?? null,
+    };
   }
 
   /**
@@ -265,7 +283,9 @@ export class Replicator {
     });
     if (!done) return;
     if (this.#options.trim !== undefined) {
-      await trimStream(this.#redis, this.#options.stream, this.#options.trim, (command, what) => this.#send(command, what)).catch((error: unknown) => this.#heard(error, false));
+      await trimStream(this.#redis, this.#options.stream, this.#options.trim, (command, what) => this.#send(command, what)).catch((error: unknown) =>
+        this.#heard(error, false),
+      );
     }
     this.#notifyCaughtUp();
   }
@@ -300,7 +320,14 @@ export class Replicator {
 
   /** One script call (the check, then the batch's entries): [appended, skipped]. */
   async #append(batch: DeliveredRecord[]): Promise<[number, number]> {
-    const args: (string | Buffer)[] = [this.#consumer.cursor.toString(), this.#journalId.toString(), this.consumer, this.#head().toString(), this.#fresh ? '1' : '0', String(batch.length)];
+    const args: (string | Buffer)[] = [
+      this.#consumer.cursor.toString(),
+      this.#journalId.toString(),
+      this.consumer,
+      this.#head().toString(),
+      this.#fresh ? '1' : '0',
+      String(batch.length),
+    ];
     for (const record of batch) {
       const fields = entryFields(record, encodedOf(record));
       args.push(record.seq.toString(), String(fields.length / 2), ...fields);
@@ -324,7 +351,8 @@ export class Replicator {
 
   async #waitReplicas(): Promise<void> {
     const acked = (await this.#send(this.#redis.wait(this.#options.waitReplicas, WAIT_REPLICAS_MS), 'WAIT', WAIT_REPLICAS_MS)) as number;
-    if (acked < this.#options.waitReplicas) throw new FanlogError('EREMOTE', `only ${acked} of ${this.#options.waitReplicas} replicas have the batch after ${WAIT_REPLICAS_MS / 1000} s`);
+    if (acked < this.#options.waitReplicas)
+      throw new FanlogError('EREMOTE', `only ${acked} of ${this.#options.waitReplicas} replicas have the batch after ${WAIT_REPLICAS_MS / 1000} s`);
   }
 
   /** A command with its deadline: `commandTimeoutMs`, plus what it may block for. */
@@ -355,7 +383,11 @@ export class Replicator {
 function replicatorsView(error: FanlogError, consumer: string): FanlogError {
   const lost = error.lost;
   if (error.code !== 'EEVICTED' || lost === undefined || lost.fromSeq <= lost.toSeq) return error;
-  return new FanlogError('EEVICTED', `the replicator's consumer '${consumer}' was evicted (past its idle or lag limit), with every record through ${lost.toSeq} delivered: none was skipped; register it again (or start a replicator of another name) to go on`, { cause: error });
+  return new FanlogError(
+    'EEVICTED',
+    `the replicator's consumer '${consumer}' was evicted (past its idle or lag limit), with every record through ${lost.toSeq} delivered: none was skipped; register it again (or start a replicator of another name) to go on`,
+    { cause: error },
+  );
 }
 
 /** The script's refusals and the consumer's end stop the replicator; anything else (Redis down, frozen, refusing, a failed WAIT) is retried. */
@@ -370,8 +402,13 @@ function claim(consumers: Consumers, url: string, stream: string, name: string):
   claimed.set(consumers, held);
   const where = new URL(url);
   const keys = [`stream ${where.host}${where.pathname === '' ? '/0' : where.pathname} ${stream}`, `consumer ${name}`];
-  if (held.has(keys[0]!)) throw new FanlogError('EBUSY', `a replicator of this engine already writes stream '${stream}' at ${redactUrl(url)}: stop it first (two would skip each other's records)`);
-  if (held.has(keys[1]!)) throw new FanlogError('EBUSY', `a replicator of this engine already uses consumer '${name}': stop it first, or give this one another consumer name`);
+  if (held.has(keys[0]!))
+    throw new FanlogError(
+      'EBUSY',
+      `a replicator of this engine already writes stream '${stream}' at ${redactUrl(url)}: stop it first (two would skip each other's records)`,
+    );
+  if (held.has(keys[1]!))
+    throw new FanlogError('EBUSY', `a replicator of this engine already uses consumer '${name}': stop it first, or give this one another consumer name`);
   for (const key of keys) held.add(key);
   let released = false;
   return () => {

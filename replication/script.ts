@@ -203,29 +203,53 @@ export function scriptRefusal(message: string, stream: string, journalId: bigint
   const nothing = 'nothing was appended and nothing more acknowledged';
   if (code === 'EJOURNALID') {
     if (what === 'ahead' || what === 'diverged') {
-      const where = what === 'ahead' ? `records through seq ${words[2]}, but this journal ends at ${words[3]}` : `at ${words[2]} a record other than this journal's record of that seq (fanlog appended through ${words[3]})`;
-      return new FanlogError('EJOURNALID', `stream '${stream}' holds ${where}: it replicates another history of journal ${journalId} (this engine was restored from an older copy, or its directory copied), and this journal's records would take seqs the stream already holds; ${nothing}; replicate into another stream`);
+      const where =
+        what === 'ahead'
+          ? `records through seq ${words[2]}, but this journal ends at ${words[3]}`
+          : `at ${words[2]} a record other than this journal's record of that seq (fanlog appended through ${words[3]})`;
+      return new FanlogError(
+        'EJOURNALID',
+        `stream '${stream}' holds ${where}: it replicates another history of journal ${journalId} (this engine was restored from an older copy, or its directory copied), and this journal's records would take seqs the stream already holds; ${nothing}; replicate into another stream`,
+      );
     }
     const theirs = what === 'none' ? `no fanlog journal (it has entries, and no ${stream}:fanlog)` : `journal ${what}`;
-    return new FanlogError('EJOURNALID', `stream '${stream}' is a replica of ${theirs}, not of this journal ${journalId}: nothing was appended; replicate into another stream`);
+    return new FanlogError(
+      'EJOURNALID',
+      `stream '${stream}' is a replica of ${theirs}, not of this journal ${journalId}: nothing was appended; replicate into another stream`,
+    );
   }
   if (code === 'EBUSY') {
-    return new FanlogError('EBUSY', `stream '${stream}' is written by fanlog consumer '${what}' of this journal (through seq ${words[2]}), not by '${consumer}', which would skip records it never wrote: nothing was appended; replicate as '${what}', or into another stream`);
+    return new FanlogError(
+      'EBUSY',
+      `stream '${stream}' is written by fanlog consumer '${what}' of this journal (through seq ${words[2]}), not by '${consumer}', which would skip records it never wrote: nothing was appended; replicate as '${what}', or into another stream`,
+    );
   }
   if (code === 'ELOST') {
     const fromSeq = BigInt(what!) + 1n;
     const toSeq = BigInt(words[2]!);
-    return new FanlogError('ELOST', `stream '${stream}' ends at ${what}, but fanlog acknowledged records through ${toSeq} into it: records ${fromSeq}..${toSeq} are gone from the stream (deleted, reset or restored from an older copy); nothing was appended`, { lost: { fromSeq, toSeq } });
+    return new FanlogError(
+      'ELOST',
+      `stream '${stream}' ends at ${what}, but fanlog acknowledged records through ${toSeq} into it: records ${fromSeq}..${toSeq} are gone from the stream (deleted, reset or restored from an older copy); nothing was appended`,
+      { lost: { fromSeq, toSeq } },
+    );
   }
   if (code === 'EDELETED') {
     // Redis keeps the highest ID XDEL removed (max-deleted-entry-id), not the others.
     const seq = BigInt(what!.split('-')[0]!);
     const acked = seq <= BigInt(words[2]!) ? 'acknowledged' : 'appended (not yet acknowledged)';
-    return new FanlogError('ELOST', `stream '${stream}' had entry ${what} deleted (XDEL), a record fanlog ${acked} into it; others below it may be gone too (Redis keeps only the highest deleted ID): ${nothing}; replicate into another stream`, { lost: { fromSeq: seq, toSeq: seq }, ids: [what!] });
+    return new FanlogError(
+      'ELOST',
+      `stream '${stream}' had entry ${what} deleted (XDEL), a record fanlog ${acked} into it; others below it may be gone too (Redis keeps only the highest deleted ID): ${nothing}; replicate into another stream`,
+      { lost: { fromSeq: seq, toSeq: seq }, ids: [what!] },
+    );
   }
   if (code === 'EMISSING') {
     const seq = BigInt(what!);
-    return new FanlogError('ELOST', `stream '${stream}' lacks entry ${what}-0, which fanlog appended (through ${words[2]}) and had not yet acknowledged: someone deleted it, and it cannot be appended again below the stream's last entry; ${nothing}; replicate into another stream`, { lost: { fromSeq: seq, toSeq: seq }, ids: [`${what}-0`] });
+    return new FanlogError(
+      'ELOST',
+      `stream '${stream}' lacks entry ${what}-0, which fanlog appended (through ${words[2]}) and had not yet acknowledged: someone deleted it, and it cannot be appended again below the stream's last entry; ${nothing}; replicate into another stream`,
+      { lost: { fromSeq: seq, toSeq: seq }, ids: [`${what}-0`] },
+    );
   }
   if (code !== 'EFOREIGN') return null;
   const stop = `${nothing}; remove what fanlog did not write, or replicate into another stream`;
@@ -233,20 +257,41 @@ export function scriptRefusal(message: string, stream: string, journalId: bigint
     case 'type':
       return new FanlogError('EFOREIGN', `key '${stream}' holds a ${words[2]}, not a stream: ${stop}`);
     case 'sibling':
-      return new FanlogError('EFOREIGN', `key '${stream}:fanlog' ${words[2] === 'type' ? `holds a ${words[3]}, not fanlog's hash` : `has a ${words[3]} that fanlog did not write (missing, empty or not a number)`}: someone else wrote it; ${stop}`);
+      return new FanlogError(
+        'EFOREIGN',
+        `key '${stream}:fanlog' ${words[2] === 'type' ? `holds a ${words[3]}, not fanlog's hash` : `has a ${words[3]} that fanlog did not write (missing, empty or not a number)`}: someone else wrote it; ${stop}`,
+      );
     case 'after': {
       const ids = words.slice(3).filter((id) => id !== '');
       const listed = ids.length === 0 ? 'no entry (its last id was set higher, XSETID)' : `entries ${ids.join(', ')}${ids.length === 10 ? ', ...' : ''}`;
-      return new FanlogError('EFOREIGN', `stream '${stream}' has ${listed} after fanlog's last entry, up to id ${words[2]}: fanlog did not write them; ${stop}`, { ids });
+      return new FanlogError(
+        'EFOREIGN',
+        `stream '${stream}' has ${listed} after fanlog's last entry, up to id ${words[2]}: fanlog did not write them; ${stop}`,
+        { ids },
+      );
     }
     case 'behind':
-      return new FanlogError('EFOREIGN', `stream '${stream}' ends at id ${words[2]}, below fanlog's last entry ${words[3]}-0, and no acknowledged record is missing: it was deleted or rewritten by someone else; ${stop}`);
+      return new FanlogError(
+        'EFOREIGN',
+        `stream '${stream}' ends at id ${words[2]}, below fanlog's last entry ${words[3]}-0, and no acknowledged record is missing: it was deleted or rewritten by someone else; ${stop}`,
+      );
     case 'added':
-      return new FanlogError('EFOREIGN', `stream '${stream}' had ${words[2]} entries added, fanlog added ${words[3]}: someone added entries (and deleted them again); ${stop}`);
+      return new FanlogError(
+        'EFOREIGN',
+        `stream '${stream}' had ${words[2]} entries added, fanlog added ${words[3]}: someone added entries (and deleted them again); ${stop}`,
+      );
     case 'deleted':
-      return new FanlogError('EFOREIGN', `stream '${stream}' had entry ${words[2]}, above fanlog's last, deleted (XDEL): someone else added and deleted it; ${stop}`, { ids: [words[2]!] });
+      return new FanlogError(
+        'EFOREIGN',
+        `stream '${stream}' had entry ${words[2]}, above fanlog's last, deleted (XDEL): someone else added and deleted it; ${stop}`,
+        { ids: [words[2]!] },
+      );
     case 'legacy':
-      return new FanlogError('EFOREIGN', `stream '${stream}' was written by an earlier fanlog, and its last id ${words[2]} is not an entry fanlog wrote: ${stop}`, { ids: [words[2]!] });
+      return new FanlogError(
+        'EFOREIGN',
+        `stream '${stream}' was written by an earlier fanlog, and its last id ${words[2]} is not an entry fanlog wrote: ${stop}`,
+        { ids: [words[2]!] },
+      );
     default:
       return new FanlogError('EFOREIGN', `stream '${stream}': ${message}`);
   }

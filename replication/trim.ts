@@ -48,7 +48,12 @@ return drop
 `;
 
 /** One trim; `send` gives every command its deadline (connect.ts's `timed`). */
-export async function trimStream(redis: Redis, stream: string, trim: 'acked' | { maxLen: number }, send: <T>(command: Promise<T>, what: string) => Promise<T>): Promise<void> {
+export async function trimStream(
+  redis: Redis,
+  stream: string,
+  trim: 'acked' | { maxLen: number },
+  send: <T>(command: Promise<T>, what: string) => Promise<T>,
+): Promise<void> {
   if (trim !== 'acked') {
     await send(redis.eval(MAXLEN_SCRIPT, 2, stream, `${stream}:fanlog`, trim.maxLen), 'XTRIM');
     return;

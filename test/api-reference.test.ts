@@ -30,7 +30,11 @@ function tree(dir: string): Map<string, string> {
 
 it('is generated from the current doc comments, with nothing it refers to left out', () => {
   const out = path.join(tempDir(), 'api');
-  const run = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typedoc', 'bin', 'typedoc'), '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  const run = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typedoc', 'bin', 'typedoc'), '--out', out], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   expect(run.status, run.stdout + run.stderr).toBe(0);
   expect(run.stdout + run.stderr).not.toMatch(/warning|error/i);
   const fresh = tree(out);

@@ -79,7 +79,11 @@ const cases: [string, () => unknown, string][] = [
   ['utimes past 2^63 - 1 ns', () => engine.fs.utimes('/d/f', 0n, 2n ** 63n), 'EINVAL'],
   ['chown to a uid past 2^32 - 1', () => engine.fs.chown('/d/f', 2 ** 40, 0), 'EINVAL'],
   ['a process context with a pid past 2^53', () => engine.fs.stat('/d', { pid: 2 ** 60 }), 'EINVAL'],
-  ['encodeRecord of a range past 2^53 - 1', () => encodeRecord({ kind: 'event', op: 'write', time: 0n, mask: FAN_CREATE, range: { offset: 2 ** 60, count: 1 } }), 'EINVAL'],
+  [
+    'encodeRecord of a range past 2^53 - 1',
+    () => encodeRecord({ kind: 'event', op: 'write', time: 0n, mask: FAN_CREATE, range: { offset: 2 ** 60, count: 1 } }),
+    'EINVAL',
+  ],
   ['encodeRecord of a time before 1970', () => encodeRecord({ kind: 'op', op: 'mkdir', time: -1n }), 'EINVAL'],
   ['encodeRecord of a fractional size', () => encodeRecord({ kind: 'op', op: 'create', time: 0n, attrs: { size: 0.5 } }), 'EINVAL'],
   ['encodeRecord of a name with a lone surrogate', () => encodeRecord({ kind: 'op', op: 'create', time: 0n, name: '\uD800' }), 'EINVAL'],

@@ -70,7 +70,12 @@ export async function sweepEveryStep<C extends CrashCase>(
 }
 
 /** One case per seed, made from the seed's own Prng; stops after `limit` violations. */
-export async function runSeeded<C extends CrashCase>(profile: CrashProfile<C>, seedList: number[], make: (seed: number, prng: Prng) => C, limit = 10): Promise<string[]> {
+export async function runSeeded<C extends CrashCase>(
+  profile: CrashProfile<C>,
+  seedList: number[],
+  make: (seed: number, prng: Prng) => C,
+  limit = 10,
+): Promise<string[]> {
   const violations: string[] = [];
   for (const seed of seedList) {
     violations.push(...(await profile.run(make(seed, new Prng(seed)))));

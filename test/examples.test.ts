@@ -84,7 +84,9 @@ it('crash-campaign runs seeded runs with faults and finds no violation', () => {
 it('replicate appends the changelog to a Redis stream, and redis-reader reads it elsewhere, through a group', async () => {
   const server = await startRedis();
   try {
-    expect(run('replicate', server.url, path.join(tempDir(), 'replicated'))).toEqual([expect.stringMatching(/^replicated through seq \d+: 11 records appended, lag 0$/)]);
+    expect(run('replicate', server.url, path.join(tempDir(), 'replicated'))).toEqual([
+      expect.stringMatching(/^replicated through seq \d+: 11 records appended, lag 0$/),
+    ]);
     const lines = run('redis-reader', server.url);
     expect(lines.length).toBe(11);
     expect(lines[0]).toMatch(/^\d+ CREATE\|ONDIR \/projects uid=0 gid=0$/);

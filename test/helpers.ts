@@ -104,6 +104,10 @@ export async function startNodeChild(script: string, args: string[], onLine: (wo
 const KILL_CHILD = fileURLToPath(new URL('../dist/crash/kill-child.js', import.meta.url));
 
 /** Starts the kill child with a profile (see crash/kill-profiles.ts); resolves once it is ready. */
-export function startKillChild(profile: 'journal' | 'engine' | 'permissions' | 'consumers', args: string[], onLine?: (words: string[]) => void): Promise<NodeChild> {
+export function startKillChild(
+  profile: 'journal' | 'engine' | 'permissions' | 'consumers',
+  args: string[],
+  onLine?: (words: string[]) => void,
+): Promise<NodeChild> {
   return startNodeChild(KILL_CHILD, [profile, ...args], onLine);
 }

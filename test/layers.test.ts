@@ -115,7 +115,11 @@ it('puts every file of engine/ in one of its layers, and every layer has files',
   const files = sources('engine', []);
   expect(files.length).toBeGreaterThan(30);
   for (const file of files) expect(() => engineRank(file), file).not.toThrow();
-  for (const [prefix] of ENGINE_LAYERS) expect(files.some((file) => file === prefix || file.startsWith(prefix)), prefix).toBe(true);
+  for (const [prefix] of ENGINE_LAYERS)
+    expect(
+      files.some((file) => file === prefix || file.startsWith(prefix)),
+      prefix,
+    ).toBe(true);
 });
 
 it('names an import that points up inside engine/, and one that points up across the package', () => {
@@ -124,7 +128,9 @@ it('names an import that points up inside engine/, and one that points up across
   const model = "import { FanlogFs } from '../fs/fs.js';\n";
   expect(wrongImports('engine/model/paths.ts', model)).toEqual(['engine/model/paths.ts imports engine/fs/fs.ts, a layer of engine/ above it']);
   const permission = "import {\n  Groups,\n} from '../notify/group-registry.js';\n";
-  expect(wrongImports('engine/permission/broker.ts', permission)).toEqual(['engine/permission/broker.ts imports engine/notify/group-registry.ts, a layer of engine/ above it']);
+  expect(wrongImports('engine/permission/broker.ts', permission)).toEqual([
+    'engine/permission/broker.ts imports engine/notify/group-registry.ts, a layer of engine/ above it',
+  ]);
   const journal = "export { Engine } from '../fanlog.js';\n";
   expect(wrongImports('journal/journal.ts', journal)).toEqual(['journal/journal.ts imports fanlog.ts, a layer above it']);
   // Downward imports, and the ones a layer makes of itself, are fine.
@@ -161,7 +167,11 @@ it('has no class of ours more than two levels deep, tests and tools included', (
 });
 
 it('counts a chain of classes, and a base from outside as one level', () => {
-  const chain = ['export abstract class A {}\n', 'export class B extends A {}\n', 'class C<T extends object> extends B {}\n', 'export class Failure extends Error {}\n'];
+  const chain = [
+    'export abstract class A {}\n',
+    'export class B extends A {}\n',
+    'class C<T extends object> extends B {}\n',
+    'export class Failure extends Error {}\n',
+  ];
   expect(Object.fromEntries(classDepths(chain))).toEqual({ A: 1, B: 2, C: 3, Failure: 2 });
-
 });

@@ -46,12 +46,17 @@ beforeAll(() => {
   packed = result!;
   project = madeDir('fanlog-user-');
   writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'fanlog-user', private: true, type: 'module' }));
-  execFileSync(NPM, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', path.join(out, packed.filename)], { cwd: project, stdio: 'pipe' });
+  execFileSync(NPM, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', path.join(out, packed.filename)], {
+    cwd: project,
+    stdio: 'pipe',
+  });
 }, 300_000);
 
 it('packs the built library alone, in under 3 MiB', () => {
   expect(packed.size).toBeLessThan(3 * 2 ** 20);
-  const outside = packed.files.map((file) => file.path).filter((file) => !file.startsWith('dist/') && !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md)$/.test(file));
+  const outside = packed.files
+    .map((file) => file.path)
+    .filter((file) => !file.startsWith('dist/') && !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md)$/.test(file));
   expect(outside).toEqual([]);
   const notShipped = packed.files.map((file) => file.path).filter((file) => /^dist\/(test|bench|examples)\/|\.test\./.test(file));
   expect(notShipped).toEqual([]);
@@ -68,8 +73,8 @@ it('imports and runs every entry in a project that installed the tarball', () =>
       "import { RedisConsumer } from 'fanlog/redis';",
       "import { mkdtempSync, rmSync } from 'node:fs';",
       "import { tmpdir } from 'node:os';",
-      "const dir = mkdtempSync(`${tmpdir()}/fanlog-user-run-`);",
-      "const seen = [];",
+      'const dir = mkdtempSync(`${tmpdir()}/fanlog-user-run-`);',
+      'const seen = [];',
       "for (const store of ['lmdb', 'level', 'files']) {",
       '  const engine = await Engine.open(`${dir}/${store}`, { store });',
       "  const consumer = await engine.consumers.register('c', { mask: FAN_CREATE });",
@@ -78,7 +83,7 @@ it('imports and runs every entry in a project that installed the tarball', () =>
       '  seen.push(`${store}:${records.length}:${records[0]?.path}`);',
       '  await engine.close();',
       '}',
-      "const journal = await Journal.open(`${dir}/journal`, { io: new MemoryIo() });",
+      'const journal = await Journal.open(`${dir}/journal`, { io: new MemoryIo() });',
       'await journal.append(new Uint8Array([1, 2, 3]));',
       'seen.push(`journal:${journal.headSeq}`);',
       'await journal.close();',
@@ -95,11 +100,30 @@ it('type-checks every entry without @types/node, and hides the internals', () =>
   writeFileSync(
     path.join(project, 'tsconfig.json'),
     JSON.stringify({
-      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: [], lib: ['ES2022'], skipLibCheck: false },
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        noEmit: true,
+        types: [],
+        lib: ['ES2022'],
+        skipLibCheck: false,
+      },
       files: ['use.ts'],
     }),
   );
-  const internals = ['engine.appendRecord', 'engine.commit', 'engine.permissions', 'engine.fs.openFiles', 'engine.fs.setAttrs', "engine.groups.get('g').enqueueAll", 'engine.groups.deliver', "engine.consumers.get('c').retire", 'engine.consumers.recordsDurable'];
+  const internals = [
+    'engine.appendRecord',
+    'engine.commit',
+    'engine.permissions',
+    'engine.fs.openFiles',
+    'engine.fs.setAttrs',
+    "engine.groups.get('g').enqueueAll",
+    'engine.groups.deliver',
+    "engine.consumers.get('c').retire",
+    'engine.consumers.recordsDurable',
+  ];
   writeFileSync(
     path.join(project, 'use.ts'),
     [
@@ -123,7 +147,7 @@ it('type-checks every entry without @types/node, and hides the internals', () =>
       '  ];',
       '}',
       '// Nor are the modules behind the entries.',
-      "// @ts-expect-error: not an entry",
+      '// @ts-expect-error: not an entry',
       "export * from 'fanlog/dist/engine/engine.js';",
       '',
     ].join('\n'),

@@ -6,7 +6,20 @@
  * permission events they raise, in order; fs-guarded.ts asks and performs.
  */
 
-import { FAN_ACCESS_PERM, FAN_CLOSE_NOWRITE, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE_SELF, FAN_HSM, FAN_OPEN, FAN_OPEN_EXEC, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY } from '../notify/masks.js';
+import {
+  FAN_ACCESS_PERM,
+  FAN_CLOSE_NOWRITE,
+  FAN_CLOSE_WRITE,
+  FAN_CREATE,
+  FAN_DELETE_SELF,
+  FAN_HSM,
+  FAN_OPEN,
+  FAN_OPEN_EXEC,
+  FAN_OPEN_EXEC_PERM,
+  FAN_OPEN_PERM,
+  FAN_PRE_ACCESS,
+  FAN_PRE_MODIFY,
+} from '../notify/masks.js';
 import { fidOf } from '../model/inode.js';
 import { fsError, parsePath, resolve } from '../model/paths.js';
 import type { EngineRecord, Fid, IntentStep, Range } from '../record/record.js';

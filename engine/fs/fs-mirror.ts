@@ -52,7 +52,8 @@ function checkFound(path: string, attrs: Partial<MirrorAttrs>, target?: string):
   if (attrs.size !== undefined) checkBytes(name('size'), attrs.size);
   if (attrs.atime !== undefined) checkTime(name('atime'), attrs.atime);
   if (attrs.mtime !== undefined) checkTime(name('mtime'), attrs.mtime);
-  if (target !== undefined && (typeof target !== 'string' || !target.isWellFormed())) throw fsError('EINVAL', `${path}: the symlink target is not well-formed Unicode`);
+  if (target !== undefined && (typeof target !== 'string' || !target.isWellFormed()))
+    throw fsError('EINVAL', `${path}: the symlink target is not well-formed Unicode`);
 }
 
 /**
@@ -89,11 +90,19 @@ export class MirroredFs {
     const op = OP_OF[type];
     const recorded: Attrs = { mode: attrs.mode, uid: attrs.uid, gid: attrs.gid, atime: attrs.atime, mtime: attrs.mtime };
     if (type === 'file') recorded.size = attrs.size;
-    const record = opRecord(caller, op, { parentFid: fidOf(at.parent), name: at.name, fid, attrs: recorded, ...(type === 'symlink' ? { target: target! } : {}) });
+    const record = opRecord(caller, op, {
+      parentFid: fidOf(at.parent),
+      name: at.name,
+      fid,
+      attrs: recorded,
+      ...(type === 'symlink' ? { target: target! } : {}),
+    });
     const committed = this.#context.host.commit(record, () => {
       const inode = this.#context.state.byFid(fid)!;
       const where = whereOf(at);
-      const events = [event(caller, op, type === 'symlink' ? FAN_CREATE | FAN_SYMLINK : FAN_CREATE, inode, where, type === 'symlink' ? { target: target! } : undefined)];
+      const events = [
+        event(caller, op, type === 'symlink' ? FAN_CREATE | FAN_SYMLINK : FAN_CREATE, inode, where, type === 'symlink' ? { target: target! } : undefined),
+      ];
       if (type === 'file' && attrs.size > 0) events.push(event(caller, op, FAN_MODIFY, inode, where), event(caller, op, FAN_CLOSE_WRITE, inode, where));
       return events;
     });

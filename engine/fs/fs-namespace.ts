@@ -11,7 +11,18 @@
  * `removeAs`, `renameAs`): the mirror's operations (fs-mirror.ts) are
  * these, with no process behind them.
  */
-import { FAN_ATTRIB, FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_LINK, FAN_MOVE_SELF, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_RENAME, FAN_SYMLINK } from '../notify/masks.js';
+import {
+  FAN_ATTRIB,
+  FAN_CREATE,
+  FAN_DELETE,
+  FAN_DELETE_SELF,
+  FAN_LINK,
+  FAN_MOVE_SELF,
+  FAN_MOVED_FROM,
+  FAN_MOVED_TO,
+  FAN_RENAME,
+  FAN_SYMLINK,
+} from '../notify/masks.js';
 import { fidOf } from '../model/inode.js';
 import { fsError, parsePath, PATH_BYTES_MAX, resolve } from '../model/paths.js';
 import type { Attrs } from '../record/record.js';
@@ -74,7 +85,13 @@ export class FsNamespace {
     if (Buffer.byteLength(target) > PATH_BYTES_MAX) throw fsError('ENAMETOOLONG', 'symlink target is too long');
     const at = fs.absent(path);
     const fid = fs.state.allocateFid();
-    const op = opRecord(caller, 'symlink', { parentFid: fidOf(at.parent), name: at.name, fid, target, attrs: { mode: 0o777, uid: caller.uid, gid: caller.gid } });
+    const op = opRecord(caller, 'symlink', {
+      parentFid: fidOf(at.parent),
+      name: at.name,
+      fid,
+      target,
+      attrs: { mode: 0o777, uid: caller.uid, gid: caller.gid },
+    });
     await fs.host.commit(op, () => [event(caller, 'symlink', FAN_CREATE | FAN_SYMLINK, fs.state.byFid(fid)!, whereOf(at), { target })]);
   }
 

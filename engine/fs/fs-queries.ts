@@ -70,6 +70,9 @@ export class FsQueries {
 
   async offlineRanges(path: string, context?: ProcessContext): Promise<Range[]> {
     this.#context.begin(context);
-    return this.#context.regularFile(path).inode.offline.toArray().map(([start, end]) => ({ offset: start, count: end - start }));
+    return this.#context
+      .regularFile(path)
+      .inode.offline.toArray()
+      .map(([start, end]) => ({ offset: start, count: end - start }));
   }
 }

@@ -28,7 +28,9 @@ export function whereOf(resolved: Resolved): Where {
 
 export function opRecord(caller: Caller, op: OpName, fields: OpFields): OpRecord {
   const record: OpRecord =
-    caller.source === undefined ? { kind: 'op', op, time: caller.time, pid: caller.pid, tid: caller.tid, uid: caller.uid, gid: caller.gid } : { kind: 'op', op, time: caller.time };
+    caller.source === undefined
+      ? { kind: 'op', op, time: caller.time, pid: caller.pid, tid: caller.tid, uid: caller.uid, gid: caller.gid }
+      : { kind: 'op', op, time: caller.time };
   return Object.assign(record, fields);
 }
 
@@ -52,7 +54,18 @@ export function selfEvent(caller: Caller, op: OpName, mask: Mask, inode: Inode, 
   // One literal per shape: every process's event is built as it always was (the hot path).
   const record: EventRecord =
     caller.source === undefined
-      ? { kind: 'event', op, time: caller.time, mask: reported, fid: fidOf(inode), stat: statOf(inode), pid: caller.pid, tid: caller.tid, uid: caller.uid, gid: caller.gid }
+      ? {
+          kind: 'event',
+          op,
+          time: caller.time,
+          mask: reported,
+          fid: fidOf(inode),
+          stat: statOf(inode),
+          pid: caller.pid,
+          tid: caller.tid,
+          uid: caller.uid,
+          gid: caller.gid,
+        }
       : { kind: 'event', op, time: caller.time, mask: reported, fid: fidOf(inode), stat: statOf(inode), source: caller.source };
   if (path !== undefined) record.path = path;
   return extra === undefined ? record : Object.assign(record, extra);

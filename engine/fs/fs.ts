@@ -77,7 +77,12 @@ export class FanlogFs {
    * An existing file's open asks FAN_OPEN_PERM (FAN_OPEN_EXEC_PERM with
    * `exec`) and a pre-content event first.
    */
-  open(path: string, flags: OpenFlags, options?: { exec?: boolean; create?: boolean; truncate?: boolean; mode?: number }, context?: ProcessContext): Promise<number> {
+  open(
+    path: string,
+    flags: OpenFlags,
+    options?: { exec?: boolean; create?: boolean; truncate?: boolean; mode?: number },
+    context?: ProcessContext,
+  ): Promise<number> {
     return this.#content.open(path, flags, options, context);
   }
 

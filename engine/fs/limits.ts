@@ -38,7 +38,8 @@ function tooBig(name: string, value: number): FanlogError {
 
 /** A size, offset or count: EINVAL unless an integer >= 0, EFBIG past 2^53 - 1. */
 export function checkBytes(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalid(`${name} must be an integer, got ${typeof value === 'number' ? value : typeof value}`);
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    throw invalid(`${name} must be an integer, got ${typeof value === 'number' ? value : typeof value}`);
   if (value < 0) throw invalid(`${name} must be 0 or more, got ${value}`);
   if (value > FILE_BYTES_MAX) throw tooBig(name, value);
   return value;
@@ -49,7 +50,10 @@ export function checkByteRange(offsetName: string, offset: unknown, countName: s
   const start = checkBytes(offsetName, offset);
   const bytes = checkBytes(countName, count);
   if (start + bytes > FILE_BYTES_MAX) {
-    throw new FanlogError('EFBIG', `${offsetName} ${start} plus ${countName} ${bytes} ends at ${exact(start + bytes)}, beyond the largest size fanlog records exactly (2^53 - 1 bytes)`);
+    throw new FanlogError(
+      'EFBIG',
+      `${offsetName} ${start} plus ${countName} ${bytes} ends at ${exact(start + bytes)}, beyond the largest size fanlog records exactly (2^53 - 1 bytes)`,
+    );
   }
 }
 

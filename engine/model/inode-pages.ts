@@ -229,7 +229,24 @@ class ValueReader {
     const mtime = this.u64();
     const ctime = this.u64();
     // In newInode's property order: one shape for every inode, however made.
-    const inode: Inode = { ino, gen, type, mode, uid, gid, size, nlink, atime, mtime, ctime, xattrs: new Map(), entries: null, parent, target: null, offline: new RangeSet() };
+    const inode: Inode = {
+      ino,
+      gen,
+      type,
+      mode,
+      uid,
+      gid,
+      size,
+      nlink,
+      atime,
+      mtime,
+      ctime,
+      xattrs: new Map(),
+      entries: null,
+      parent,
+      target: null,
+      offline: new RangeSet(),
+    };
     if (type === 'file') {
       const ranges: [number, number][] = [];
       for (let n = this.count(2); n > 0; n--) ranges.push([this.varint(), this.varint()]);

@@ -29,7 +29,8 @@ export function fsError(code: FanlogErrorCode, message: string): FanlogError {
 export function parsePath(path: unknown, what = 'path'): string[] {
   if (typeof path !== 'string') throw fsError('EINVAL', `${what} must be a string, got ${typeof path}`);
   // UTF-8 takes at most 3 bytes per UTF-16 unit: count bytes only when it could matter.
-  if (path.length * 3 > PATH_BYTES_MAX && Buffer.byteLength(path) > PATH_BYTES_MAX) throw fsError('ENAMETOOLONG', `${what} is longer than ${PATH_BYTES_MAX} bytes`);
+  if (path.length * 3 > PATH_BYTES_MAX && Buffer.byteLength(path) > PATH_BYTES_MAX)
+    throw fsError('ENAMETOOLONG', `${what} is longer than ${PATH_BYTES_MAX} bytes`);
   if (!path.startsWith('/')) throw fsError('EINVAL', `${what} must be absolute: '${path}'`);
   if (path.includes('\0')) throw fsError('EINVAL', `${what} contains a NUL byte`);
   if (!path.isWellFormed()) throw fsError('EINVAL', `${what} is not well-formed Unicode (it has a lone surrogate, which UTF-8 cannot hold)`);
@@ -39,7 +40,8 @@ export function parsePath(path: unknown, what = 'path'): string[] {
     if (component === '' || component === '.' || component === '..') {
       throw fsError('EINVAL', `${what} must be normalised (no empty, '.' or '..' components, no trailing '/'): '${path}'`);
     }
-    if (component.length * 3 > NAME_BYTES_MAX && Buffer.byteLength(component) > NAME_BYTES_MAX) throw fsError('ENAMETOOLONG', `a component of ${what} is longer than ${NAME_BYTES_MAX} bytes`);
+    if (component.length * 3 > NAME_BYTES_MAX && Buffer.byteLength(component) > NAME_BYTES_MAX)
+      throw fsError('ENAMETOOLONG', `a component of ${what} is longer than ${NAME_BYTES_MAX} bytes`);
   }
   return components;
 }
@@ -122,5 +124,11 @@ export function resolve(state: FsState, components: readonly string[], followLas
     dirPath = joinPath(dirPath, name);
   }
   // The path named a directory (the root, or through a symlink): its parent holds it.
-  return { parent: state.get(dir.parent)!, parentPath: dir.ino === ROOT_INO ? '/' : directoryPath(state, state.get(dir.parent)!), name: '', inode: dir, path: dirPath };
+  return {
+    parent: state.get(dir.parent)!,
+    parentPath: dir.ino === ROOT_INO ? '/' : directoryPath(state, state.get(dir.parent)!),
+    name: '',
+    inode: dir,
+    path: dirPath,
+  };
 }

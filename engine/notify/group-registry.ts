@@ -17,7 +17,6 @@ import { priorityKey } from '../permission/rules.js';
 import type { EngineRecord } from '../record/record.js';
 import { checkBoolean, checkInteger, checkName, checkOneOf, checkOptions } from '../../validate.js';
 
-
 import { GROUP_CATALOG_KEY, GROUP_PREFIX } from '../../store/keys.js';
 
 export class Groups {
@@ -168,7 +167,14 @@ interface WantedGroup {
 }
 
 function groupOptions(options: GroupOptions | undefined): WantedGroup {
-  const opts = checkOptions<GroupOptions>('options', options, ['class', 'queueEventsMax', 'restartable', 'permissionTimeoutMs', 'onTimeout', 'evictAfterTimeouts']);
+  const opts = checkOptions<GroupOptions>('options', options, [
+    'class',
+    'queueEventsMax',
+    'restartable',
+    'permissionTimeoutMs',
+    'onTimeout',
+    'evictAfterTimeouts',
+  ]);
   const groupClass = checkOneOf('class', opts.class ?? 'notif', GROUP_CLASSES);
   const queueEventsMax = checkInteger('queueEventsMax', opts.queueEventsMax ?? 16384, 1, 1_000_000);
   const settings: GroupSettings = {
@@ -185,5 +191,7 @@ function groupOptions(options: GroupOptions | undefined): WantedGroup {
 function differences(has: WantedGroup, wanted: WantedGroup): string[] {
   const flat = (group: WantedGroup): Record<string, unknown> => ({ class: group.groupClass, queueEventsMax: group.queueEventsMax, ...group.settings });
   const [a, b] = [flat(has), flat(wanted)];
-  return Object.keys(a).filter((key) => a[key] !== b[key]).map((key) => `${key}: ${String(a[key])} -> ${String(b[key])}`);
+  return Object.keys(a)
+    .filter((key) => a[key] !== b[key])
+    .map((key) => `${key}: ${String(a[key])} -> ${String(b[key])}`);
 }

@@ -164,7 +164,10 @@ export class Group {
     const mask = checkBigint('mask', spec.mask ?? 0n, 0n, 2n ** 64n - 1n);
     const ignore = checkBigint('ignore', spec.ignore ?? 0n, 0n, 2n ** 64n - 1n);
     const remove = checkBoolean('remove', spec.remove ?? false);
-    for (const [what, bits] of [['mask', mask], ['ignore', ignore]] as const) {
+    for (const [what, bits] of [
+      ['mask', mask],
+      ['ignore', ignore],
+    ] as const) {
       const unknown = bits & ~(FAN_ALL_EVENTS | FAN_MARK_FLAGS);
       if (unknown !== 0n || (bits & FAN_Q_OVERFLOW) !== 0n) throw invalid(`${what} has bits that are not mark events: 0x${bits.toString(16)}`);
     }

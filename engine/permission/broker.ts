@@ -209,7 +209,12 @@ export class PermissionBroker {
     group.enqueueAll(requests, atHead);
     const timeout = group.timeout;
     if (timeout === null) return;
-    for (const request of requests) request.armTimeout(timeout.ms, () => this.#host.now(), () => void this.#timedOut(request, timeout.response));
+    for (const request of requests)
+      request.armTimeout(
+        timeout.ms,
+        () => this.#host.now(),
+        () => void this.#timedOut(request, timeout.response),
+      );
   }
 
   async #timedOut(request: PermissionRequest, response: number): Promise<void> {

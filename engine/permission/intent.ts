@@ -59,10 +59,15 @@ export function intentFields(intent: Intent, step: number, first: boolean): { st
 /** An intent's own arguments: what its op adds to the fields every request carries. */
 function argsOf(intent: Intent): ArgFields {
   switch (intent.op) {
-    case 'open': return { flags: intent.flags, exec: intent.exec, truncate: intent.truncate };
-    case 'read': case 'write': return { offset: intent.offset, length: intent.length };
-    case 'truncate': return { size: intent.size };
-    case 'fault': return { offset: intent.offset, write: intent.write };
+    case 'open':
+      return { flags: intent.flags, exec: intent.exec, truncate: intent.truncate };
+    case 'read':
+    case 'write':
+      return { offset: intent.offset, length: intent.length };
+    case 'truncate':
+      return { size: intent.size };
+    case 'fault':
+      return { offset: intent.offset, write: intent.write };
   }
 }
 
@@ -89,7 +94,8 @@ function checked(intent: Intent, step: unknown, seq: bigint): { intent: Intent; 
           : count(intent.offset) && count(intent.length);
   if (!argsOk) throw bad(`has malformed ${intent.op} arguments`);
   // A read or write ending past the largest size a record holds would apply a size no event could carry.
-  if ((intent.op === 'read' || intent.op === 'write') && intent.offset + intent.length > Number.MAX_SAFE_INTEGER) throw bad(`ends past 2^53 - 1 (${intent.offset}+${intent.length})`);
+  if ((intent.op === 'read' || intent.op === 'write') && intent.offset + intent.length > Number.MAX_SAFE_INTEGER)
+    throw bad(`ends past 2^53 - 1 (${intent.offset}+${intent.length})`);
   return { intent, step: step as number };
 }
 

@@ -24,7 +24,8 @@ export const PERMISSION_BITS: Mask = FAN_PERMISSION_EVENTS | FAN_PRE_CONTENT_EVE
 export function responseProblem(response: number, flags = 0): string | null {
   const verdict = response & 0xff & ~flags;
   const errno = response >>> 24;
-  if ((verdict !== FAN_ALLOW && verdict !== FAN_DENY) || (response & 0x00ffff00) !== 0) return `response 0x${response.toString(16)} is neither FAN_ALLOW nor FAN_DENY`;
+  if ((verdict !== FAN_ALLOW && verdict !== FAN_DENY) || (response & 0x00ffff00) !== 0)
+    return `response 0x${response.toString(16)} is neither FAN_ALLOW nor FAN_DENY`;
   if (errno !== 0 && verdict === FAN_ALLOW) return 'an errno goes with FAN_DENY only';
   if (errno !== 0 && !ERRNO_CODES.has(errno)) return `errno ${errno} is not one a listener may choose (EIO, EPERM, EBUSY, ETXTBSY, EAGAIN, ENOSPC, EDQUOT)`;
   return null;

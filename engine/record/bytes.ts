@@ -24,7 +24,18 @@ import { FanlogError } from '../../errors.js';
 import type { ByteWriter } from '../../journal/byte-writer.js';
 import { readU64 } from '../../journal/frame.js';
 import { ARG_FIELDS, ATTR_FIELDS, byCode, FIELDS, KIND_CODES, OP_CODES, OPEN_FLAGS, TAG, TAG_MAX_BY_VERSION, type WireType } from './fields.js';
-import { type Attrs, type Fid, type IntentArgs, type IntentStep, type OpName, type RecordFields, type RecordKind, REQUIRED_FIELDS, REQUIRED_FIELDS_V1, type Stat } from './record.js';
+import {
+  type Attrs,
+  type Fid,
+  type IntentArgs,
+  type IntentStep,
+  type OpName,
+  type RecordFields,
+  type RecordKind,
+  REQUIRED_FIELDS,
+  REQUIRED_FIELDS_V1,
+  type Stat,
+} from './record.js';
 
 /** Bytes before the first tag: version, kind, op, time. */
 export const RECORD_FIXED_BYTES = 11;
@@ -45,8 +56,30 @@ export function undecodable(what: string): FanlogError {
 }
 
 /** Wire types as small integers, by tag, for the switches below. */
-const VARINT = 0, BIGVARINT = 1, FID = 2, RANGE = 3, STRING = 4, BYTES = 5, FLAG = 6, STAT = 7, ATTRS = 8, STEPS = 9, ARGS = 10;
-const WIRE_CODES: Record<WireType, number> = { varint: VARINT, bigvarint: BIGVARINT, fid: FID, range: RANGE, string: STRING, bytes: BYTES, flag: FLAG, stat: STAT, attrs: ATTRS, steps: STEPS, args: ARGS };
+const VARINT = 0,
+  BIGVARINT = 1,
+  FID = 2,
+  RANGE = 3,
+  STRING = 4,
+  BYTES = 5,
+  FLAG = 6,
+  STAT = 7,
+  ATTRS = 8,
+  STEPS = 9,
+  ARGS = 10;
+const WIRE_CODES: Record<WireType, number> = {
+  varint: VARINT,
+  bigvarint: BIGVARINT,
+  fid: FID,
+  range: RANGE,
+  string: STRING,
+  bytes: BYTES,
+  flag: FLAG,
+  stat: STAT,
+  attrs: ATTRS,
+  steps: STEPS,
+  args: ARGS,
+};
 const WIRE: number[] = [];
 for (const field of FIELDS) WIRE[field.tag] = WIRE_CODES[field.type];
 
@@ -94,7 +127,9 @@ export function scanRecord(b: Uint8Array, start: number, end: number): number {
  * vouches for the bytes; this vouches that this version wrote them.
  */
 export function headerKnown(b: Uint8Array, start: number, end: number): boolean {
-  return end - start >= RECORD_FIXED_BYTES && TAG_MAX_BY_VERSION[b[start]!] !== undefined && KINDS[b[start + 1]!] !== undefined && OPS[b[start + 2]!] !== undefined;
+  return (
+    end - start >= RECORD_FIXED_BYTES && TAG_MAX_BY_VERSION[b[start]!] !== undefined && KINDS[b[start + 1]!] !== undefined && OPS[b[start + 2]!] !== undefined
+  );
 }
 
 /**
@@ -116,17 +151,28 @@ export function fieldAt(b: Uint8Array, start: number, end: number, tag: number):
 /** The value of field `tag` at `at` of a scanned record. */
 export function valueAt(b: Uint8Array, tag: number, at: number): unknown {
   switch (WIRE[tag]) {
-    case VARINT: return varintAt(b, at);
-    case BIGVARINT: return bigVarintAt(b, at);
-    case FID: return { ino: varintAt(b, at), gen: varintAt(b, varintEnd(b, at)) };
-    case RANGE: return { offset: varintAt(b, at), count: varintAt(b, varintEnd(b, at)) };
-    case STRING: return stringAt(b, at);
-    case BYTES: return b.slice(varintEnd(b, at), wireEnd(b, BYTES, at));
-    case FLAG: return true;
-    case STAT: return statAt(b, at);
-    case ATTRS: return attrsAt(b, at);
-    case STEPS: return stepsAt(b, at);
-    default: return argsAt(b, at);
+    case VARINT:
+      return varintAt(b, at);
+    case BIGVARINT:
+      return bigVarintAt(b, at);
+    case FID:
+      return { ino: varintAt(b, at), gen: varintAt(b, varintEnd(b, at)) };
+    case RANGE:
+      return { offset: varintAt(b, at), count: varintAt(b, varintEnd(b, at)) };
+    case STRING:
+      return stringAt(b, at);
+    case BYTES:
+      return b.slice(varintEnd(b, at), wireEnd(b, BYTES, at));
+    case FLAG:
+      return true;
+    case STAT:
+      return statAt(b, at);
+    case ATTRS:
+      return attrsAt(b, at);
+    case STEPS:
+      return stepsAt(b, at);
+    default:
+      return argsAt(b, at);
   }
 }
 
@@ -137,40 +183,57 @@ export function valueEnd(b: Uint8Array, tag: number, at: number): number {
 
 function wireEnd(b: Uint8Array, wire: number, at: number): number {
   switch (wire) {
-    case VARINT: case BIGVARINT: return varintEnd(b, at);
-    case FID: case RANGE: return varintEnd(b, varintEnd(b, at));
-    case STRING: case BYTES: return varintEnd(b, at) + varintAt(b, at);
-    case FLAG: return at;
+    case VARINT:
+    case BIGVARINT:
+      return varintEnd(b, at);
+    case FID:
+    case RANGE:
+      return varintEnd(b, varintEnd(b, at));
+    case STRING:
+    case BYTES:
+      return varintEnd(b, at) + varintAt(b, at);
+    case FLAG:
+      return at;
     case STAT: {
       for (let i = 0; i < 6; i++) at = varintEnd(b, at);
       return at + 24;
     }
-    default: return checkedValueEnd(b, wire, at, b.length);
+    default:
+      return checkedValueEnd(b, wire, at, b.length);
   }
 }
 
 /** As valueEnd, checking everything against `end` (scanRecord). */
 function checkedValueEnd(b: Uint8Array, wire: number, at: number, end: number): number {
   switch (wire) {
-    case VARINT: return checkedVarintEnd(b, at, end, 8);
-    case BIGVARINT: return checkedVarintEnd(b, at, end, 10);
-    case FID: case RANGE: return checkedVarintEnd(b, checkedVarintEnd(b, at, end, 8), end, 8);
-    case STRING: case BYTES: {
+    case VARINT:
+      return checkedVarintEnd(b, at, end, 8);
+    case BIGVARINT:
+      return checkedVarintEnd(b, at, end, 10);
+    case FID:
+    case RANGE:
+      return checkedVarintEnd(b, checkedVarintEnd(b, at, end, 8), end, 8);
+    case STRING:
+    case BYTES: {
       const from = checkedVarintEnd(b, at, end, 8);
       const to = from + varintAt(b, at);
       if (to > end) throw undecodable('length beyond the record');
       if (wire === STRING && !wellFormed(b, from, to)) throw undecodable('bad UTF-8');
       return to;
     }
-    case FLAG: return at;
+    case FLAG:
+      return at;
     case STAT: {
       for (let i = 0; i < 6; i++) at = checkedVarintEnd(b, at, end, 8);
       if (at + 24 > end) throw undecodable('ends early');
       return at + 24;
     }
-    case ATTRS: return checkedAttrsEnd(b, at, end);
-    case STEPS: return checkedStepsEnd(b, at, end);
-    default: return checkedArgsEnd(b, at, end);
+    case ATTRS:
+      return checkedAttrsEnd(b, at, end);
+    case STEPS:
+      return checkedStepsEnd(b, at, end);
+    default:
+      return checkedArgsEnd(b, at, end);
   }
 }
 

@@ -40,7 +40,8 @@ for (const field of FIELDS) {
 
 const isCount = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 0;
 const isU64 = (value: unknown): boolean => typeof value === 'bigint' && value >= 0n && value <= U64_MAX;
-const show = (value: unknown): string => (typeof value === 'string' ? JSON.stringify(value) : typeof value === 'object' && value !== null ? 'an object' : String(value));
+const show = (value: unknown): string =>
+  typeof value === 'string' ? JSON.stringify(value) : typeof value === 'object' && value !== null ? 'an object' : String(value);
 
 /** The first of `parts` of `value` (an object) that fails `holds`, as `.part value`; null when all hold. */
 function partsFault(value: unknown, parts: readonly string[], holds: (part: unknown) => boolean, optional = false): string | null {
@@ -146,7 +147,8 @@ export function opFault(op: OpRecord): string | null {
   if (!text(op.target)) return 'target';
   const { range, attrs } = op;
   if (range !== undefined && !(count(range.offset) && count(range.count))) return 'range';
-  if (attrs !== undefined && !(count(attrs.mode) && count(attrs.uid) && count(attrs.gid) && count(attrs.size) && u64(attrs.atime) && u64(attrs.mtime))) return 'attrs';
+  if (attrs !== undefined && !(count(attrs.mode) && count(attrs.uid) && count(attrs.gid) && count(attrs.size) && u64(attrs.atime) && u64(attrs.mtime)))
+    return 'attrs';
   if (op.value !== undefined && !(op.value instanceof Uint8Array)) return 'value';
   if (op.offline !== undefined && typeof op.offline !== 'boolean') return 'offline';
   if (op.orphan !== undefined && typeof op.orphan !== 'boolean') return 'orphan';
@@ -156,7 +158,26 @@ export function opFault(op: OpRecord): string | null {
 }
 
 /** The fields an op record may carry (OpRecord), which opFault checks. */
-export const OP_RECORD_FIELDS = ['fid', 'parentFid', 'oldParentFid', 'name', 'oldName', 'oldPath', 'xattr', 'target', 'range', 'attrs', 'value', 'offline', 'orphan', 'pid', 'tid', 'uid', 'gid', 'operationSeq'] as const satisfies readonly (keyof OpRecord)[];
+export const OP_RECORD_FIELDS = [
+  'fid',
+  'parentFid',
+  'oldParentFid',
+  'name',
+  'oldName',
+  'oldPath',
+  'xattr',
+  'target',
+  'range',
+  'attrs',
+  'value',
+  'offline',
+  'orphan',
+  'pid',
+  'tid',
+  'uid',
+  'gid',
+  'operationSeq',
+] as const satisfies readonly (keyof OpRecord)[];
 /** The compiler's proof that the list is whole: a field added to OpRecord and not to it names itself here. */
 type Unchecked = Exclude<Exclude<keyof OpRecord, 'kind' | 'op' | 'time'>, (typeof OP_RECORD_FIELDS)[number]>;
 const opRecordFieldsWhole: [Unchecked] extends [never] ? true : Unchecked = true;

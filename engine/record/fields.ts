@@ -143,7 +143,10 @@ export const FIELDS: readonly FieldSpec[] = [
 
 /** Every field by its name (and a decision's `requestSeq`, tag 21), to its tag. */
 export const TAG: Readonly<Record<string, number>> = Object.fromEntries(
-  FIELDS.flatMap((field): [string, number][] => [[field.name, field.tag], ...Object.values(field.byKind ?? {}).map((name): [string, number] => [name, field.tag])]),
+  FIELDS.flatMap((field): [string, number][] => [
+    [field.name, field.tag],
+    ...Object.values(field.byKind ?? {}).map((name): [string, number] => [name, field.tag]),
+  ]),
 );
 
 /** Field names by tag, and for the kinds that rename a field, their own copy: a lookup per decoded field. */

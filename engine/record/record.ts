@@ -173,16 +173,57 @@ export type MayCarry<K extends keyof RecordFields> = Partial<Pick<RecordFields, 
 
 /** The mutation, exactly what replay needs to redo it. */
 export type OpRecord = RecordBase & { kind: 'op' } & MayCarry<
-    'fid' | 'parentFid' | 'name' | 'oldParentFid' | 'oldName' | 'oldPath' | 'range' | 'attrs' | 'xattr' | 'value' | 'target' | 'offline' | 'orphan' | 'pid' | 'tid' | 'uid' | 'gid' | 'operationSeq'
+    | 'fid'
+    | 'parentFid'
+    | 'name'
+    | 'oldParentFid'
+    | 'oldName'
+    | 'oldPath'
+    | 'range'
+    | 'attrs'
+    | 'xattr'
+    | 'value'
+    | 'target'
+    | 'offline'
+    | 'orphan'
+    | 'pid'
+    | 'tid'
+    | 'uid'
+    | 'gid'
+    | 'operationSeq'
   >;
 /** One event on one object: what consumers read. */
 export type EventRecord = RecordBase & { kind: 'event' } & Carries<'mask'> &
-  MayCarry<'fid' | 'parentFid' | 'name' | 'oldParentFid' | 'oldName' | 'path' | 'oldPath' | 'range' | 'stat' | 'xattr' | 'target' | 'pid' | 'tid' | 'uid' | 'gid' | 'operationSeq' | 'value' | 'source'>;
+  MayCarry<
+    | 'fid'
+    | 'parentFid'
+    | 'name'
+    | 'oldParentFid'
+    | 'oldName'
+    | 'path'
+    | 'oldPath'
+    | 'range'
+    | 'stat'
+    | 'xattr'
+    | 'target'
+    | 'pid'
+    | 'tid'
+    | 'uid'
+    | 'gid'
+    | 'operationSeq'
+    | 'value'
+    | 'source'
+  >;
 /** A permission request, journaled before any listener sees it. */
-export type RequestRecord = RecordBase & { kind: 'request' } & Carries<'mask' | 'fid' | 'parentFid' | 'name' | 'path' | 'stat' | 'pid' | 'tid' | 'uid' | 'group'> &
+export type RequestRecord = RecordBase & { kind: 'request' } & Carries<
+    'mask' | 'fid' | 'parentFid' | 'name' | 'path' | 'stat' | 'pid' | 'tid' | 'uid' | 'group'
+  > &
   MayCarry<'gid' | 'range' | 'operationSeq' | 'step' | 'steps' | 'args' | 'intent'>;
 /** A permission answer, journaled before the operation goes on. */
-export type DecisionRecord = RecordBase & { kind: 'decision' } & Carries<'mask' | 'fid' | 'path' | 'group' | 'requestSeq' | 'response' | 'pid' | 'tid' | 'uid'> & MayCarry<'gid' | 'timeout'>;
+export type DecisionRecord = RecordBase & { kind: 'decision' } & Carries<
+    'mask' | 'fid' | 'path' | 'group' | 'requestSeq' | 'response' | 'pid' | 'tid' | 'uid'
+  > &
+  MayCarry<'gid' | 'timeout'>;
 /** A consumer was evicted: the records it will never see. */
 export type EvictedRecord = RecordBase & { kind: 'evicted' } & Carries<'consumer' | 'fromSeq' | 'toSeq'>;
 /** A point in the changelog that is not a change: a mirror's scan begins or ends, under `path`; or (`loss`) the mirror may differ from its disk at and below `path`. */
@@ -194,7 +235,14 @@ export type ConfigRecord = RecordBase & { kind: 'config' } & MayCarry<'group' | 
 export type Exclusive<T> = T & { [K in Exclude<keyof RecordFields, keyof T>]?: undefined };
 
 /** Any record, by kind; each kind carries its own fields, and reading another's gives undefined. */
-export type EngineRecord = Exclusive<OpRecord> | Exclusive<EventRecord> | Exclusive<RequestRecord> | Exclusive<DecisionRecord> | Exclusive<EvictedRecord> | Exclusive<NoteRecord> | Exclusive<ConfigRecord>;
+export type EngineRecord =
+  | Exclusive<OpRecord>
+  | Exclusive<EventRecord>
+  | Exclusive<RequestRecord>
+  | Exclusive<DecisionRecord>
+  | Exclusive<EvictedRecord>
+  | Exclusive<NoteRecord>
+  | Exclusive<ConfigRecord>;
 
 /** Whatever fields a record has, read without regard to its kind (matching marks, queueing). */
 export type AnyRecordFields = Partial<RecordFields>;

@@ -44,7 +44,10 @@ export interface RecordHeader {
  */
 const HIDDEN_TAGS = {} as Record<RecordKind, number>;
 for (const kind of Object.keys(KIND_CODES) as RecordKind[]) {
-  HIDDEN_TAGS[kind] = FIELDS.reduce((bits, field) => ((INTERNAL_FIELDS as readonly string[]).includes(fieldName(field.tag, kind)) ? bits | (1 << field.tag) : bits), 0);
+  HIDDEN_TAGS[kind] = FIELDS.reduce(
+    (bits, field) => ((INTERNAL_FIELDS as readonly string[]).includes(fieldName(field.tag, kind)) ? bits | (1 << field.tag) : bits),
+    0,
+  );
 }
 const MASK_TAG = TAG.mask!;
 const PATH_TAG = TAG.path!;
@@ -201,7 +204,6 @@ export class LazyRecord implements RecordHeader {
   [INSPECT](): Record<string, unknown> {
     return this.toJSON();
   }
-
 }
 
 /** A view of the record in `bytes[start, end)` with its seq (ECORRUPT if this version cannot read it). */

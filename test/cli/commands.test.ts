@@ -58,7 +58,10 @@ describe('fanlog CLI', () => {
     expect(text.stdout).toMatch(/records\s+oldest retained 1, head \d+ \(written\), durable \d+/);
     expect(text.stdout).toMatch(/consumer {5}backup: cursor 0, lag \d+ records/);
     expect(text.stdout).toContain('group        idx (notif): 1 marks');
-    const json = JSON.parse(fanlog('stat', '--dir', dir, '--json').stdout) as { journalId: string; metrics: { seqs: { head: string }; consumers: { name: string }[] } };
+    const json = JSON.parse(fanlog('stat', '--dir', dir, '--json').stdout) as {
+      journalId: string;
+      metrics: { seqs: { head: string }; consumers: { name: string }[] };
+    };
     expect(Number(json.metrics.seqs.head)).toBeGreaterThan(5);
     expect(json.metrics.consumers.map((c) => c.name)).toEqual(['backup']);
     // The journal id reads the same in text and JSON.
@@ -69,14 +72,20 @@ describe('fanlog CLI', () => {
     const lines = fanlog('tail', '--dir', dir).stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^2 CREATE\|ONDIR \d\d:\d\d:\d\d\.\d{9} \d{4}\.\d\d\.\d\d 0x40000100 t=\[0x2:0x2\] p=\[0x1:0x1\] data \/data$/);
     expect(lines.some((line) => line.includes('RENAME') && line.includes('s=/data/a'))).toBe(true);
-    const records = fanlog('tail', '--dir', dir, '--json').stdout.trim().split('\n').map((line) => JSON.parse(line) as { seq: string; kind: string });
+    const records = fanlog('tail', '--dir', dir, '--json')
+      .stdout.trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { seq: string; kind: string });
     expect(records.every((record) => record.kind === 'event')).toBe(true);
     expect(records.length).toBe(lines.length);
   });
 
   it('tail --json nests objects as objects, through a consumer too (its records are views)', () => {
     for (const args of [[], ['--consumer', 'backup']]) {
-      const records = fanlog('tail', '--dir', dir, '--json', ...args).stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      const records = fanlog('tail', '--dir', dir, '--json', ...args)
+        .stdout.trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
       expect(records.length, args.join(' ')).toBeGreaterThan(3);
       for (const record of records) {
         expect(typeof record.seq).toBe('string');
@@ -86,7 +95,7 @@ describe('fanlog CLI', () => {
     }
   });
 
-  it('prints a decision\'s answer in words', () => {
+  it("prints a decision's answer in words", () => {
     const decision = { kind: 'decision', op: 'read', time: 0n, mask: 0x80000n, path: '/a', group: 'hsm', requestSeq: 7n } as const;
     expect(changelogLine(9n, { ...decision, response: FAN_ALLOW })).toContain(' response=ALLOW');
     expect(changelogLine(9n, { ...decision, response: FAN_DENY })).toContain(' response=DENY');
@@ -114,7 +123,11 @@ describe('fanlog CLI', () => {
 
   it('verify exits 0 on a sound journal and 1 with the file and byte offset of damage', () => {
     expect(fanlog('verify', '--dir', dir).status).toBe(0);
-    const segment = path.join(dir, 'journal', readdirSync(path.join(dir, 'journal')).find((name) => name.endsWith('.seg'))!);
+    const segment = path.join(
+      dir,
+      'journal',
+      readdirSync(path.join(dir, 'journal')).find((name) => name.endsWith('.seg'))!,
+    );
     const bytes = readFileSync(segment);
     bytes[60]! ^= 0xff; // inside the first entry, with sound entries after it
     writeFileSync(segment, bytes);
@@ -122,7 +135,9 @@ describe('fanlog CLI', () => {
     expect(damaged.status).toBe(1);
     expect(JSON.parse(damaged.stdout)).toMatchObject({ sound: false, file: segment, offset: 40 });
     // The text names the place once.
-    const line = fanlog('verify', '--dir', dir).stdout.split('\n').find((text) => text.startsWith('DAMAGED'))!;
+    const line = fanlog('verify', '--dir', dir)
+      .stdout.split('\n')
+      .find((text) => text.startsWith('DAMAGED'))!;
     expect(line).toBe(`DAMAGED: ${segment} at byte 40: checksum mismatch with sound entries after it`);
   });
 
@@ -138,7 +153,10 @@ describe('fanlog CLI', () => {
     expect(sound.status).toBe(0);
     expect(JSON.parse(sound.stdout)).toMatchObject({ sound: true, store: { kind: 'files', checked: true } });
     const storeDir = path.join(filesDir, 'meta-files');
-    const segment = path.join(storeDir, readdirSync(storeDir).find((name) => name.endsWith('.seg'))!);
+    const segment = path.join(
+      storeDir,
+      readdirSync(storeDir).find((name) => name.endsWith('.seg'))!,
+    );
     const bytes = readFileSync(segment);
     bytes[70]! ^= 0xff;
     writeFileSync(segment, bytes);

@@ -31,6 +31,7 @@ it('prints a summary of runs, faults, checks and violations, as text or JSON, an
   expect(whole).toMatchObject({ runs: 12, seed: 5, violations: 0, failures: [] });
   expect(text.stdout).toContain(`checks            ${whole.checks.toLocaleString('en-US')}`);
   let replayed = 0;
-  for (let run = 0; run < 12; run++) replayed += (JSON.parse(fanlog('--runs', '12', '--seed', '5', ...SIMULATED, '--run', String(run), '--json').stdout) as Summary).checks;
+  for (let run = 0; run < 12; run++)
+    replayed += (JSON.parse(fanlog('--runs', '12', '--seed', '5', ...SIMULATED, '--run', String(run), '--json').stdout) as Summary).checks;
   expect(replayed).toBe(whole.checks);
 });

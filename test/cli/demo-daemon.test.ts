@@ -17,7 +17,7 @@ it('answers an event whose fill failed (the file moved meanwhile) with EAGAIN, s
   const stub = `${ARCHIVE}/stub`;
   await engine.fs.create(stub, { size: 1 << 20, offline: true });
   const counters = newCounters();
-  const daemon = new HsmDaemon(engine, counters, new Prng(2)) // its first draws answer: none is a random EAGAIN;
+  const daemon = new HsmDaemon(engine, counters, new Prng(2)); // its first draws answer: none is a random EAGAIN;
   engine.fs.hsmFill = async () => {
     throw new FanlogError('ENOENT', "no such file: '/stub' (renamed since the event)");
   };

@@ -28,8 +28,16 @@ it('runs the HSM demo to a clean summary', () => {
 });
 
 it('finishes with a handful of files, whatever the seed', () => {
-  for (const [files, seed] of [['1', '1'], ['10', '1'], ['20', '1'], ['5', '9']] as const) {
-    const run = spawnSync(process.execPath, [CLI, 'demo', '--dir', `${tempDir()}/demo`, '--files', files, '--seed', seed], { encoding: 'utf8', timeout: 120_000 });
+  for (const [files, seed] of [
+    ['1', '1'],
+    ['10', '1'],
+    ['20', '1'],
+    ['5', '9'],
+  ] as const) {
+    const run = spawnSync(process.execPath, [CLI, 'demo', '--dir', `${tempDir()}/demo`, '--files', files, '--seed', seed], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(run.status, `--files ${files} --seed ${seed}: ${run.stderr}`).toBe(0);
     expect(run.stdout).toContain('check                 nothing lost, nothing answered twice');
   }

@@ -32,8 +32,7 @@ it('tail --follow prints new records of an engine another process has open, acro
     if (record.name !== undefined) names.push(record.name);
     if (waiter !== null && record.name === waiter.name) waiter.resolve();
   });
-  const printed = (name: string): Promise<void> =>
-    names.includes(name) ? Promise.resolve() : new Promise((resolve) => (waiter = { name, resolve }));
+  const printed = (name: string): Promise<void> => (names.includes(name) ? Promise.resolve() : new Promise((resolve) => (waiter = { name, resolve })));
   try {
     await printed('old');
     for (let i = 0; i < 60; i++) await engine.fs.mkdir(`/new${i}`);

@@ -32,7 +32,10 @@ afterEach(async () => {
   }
 });
 
-async function held(store: 'lmdb' | 'level' | 'files', mode: 'full' | 'journal-only' = 'full'): Promise<{ dir: string; pid: number; durable: bigint; holder: NodeChild }> {
+async function held(
+  store: 'lmdb' | 'level' | 'files',
+  mode: 'full' | 'journal-only' = 'full',
+): Promise<{ dir: string; pid: number; durable: bigint; holder: NodeChild }> {
   const dir = path.join(tempDir(), 'engine');
   let pid = 0;
   let durable = 0n;
@@ -52,7 +55,10 @@ it('stat, consumers list and tail work beside an application holding an lmdb eng
   expect(text.stdout).toMatch(/consumer {5}backup: cursor 2, lag \d+ records/);
   expect(text.stdout).toContain('group        idx (notif): 1 marks');
   expect(text.stdout).toContain(`last holder: process ${pid}`);
-  const json = JSON.parse(fanlog('stat', '--dir', dir, '--json').stdout) as { lockFree: boolean; metrics: { seqs: { checkpoint: string | null; durable: string | null } } };
+  const json = JSON.parse(fanlog('stat', '--dir', dir, '--json').stdout) as {
+    lockFree: boolean;
+    metrics: { seqs: { checkpoint: string | null; durable: string | null } };
+  };
   expect(json.lockFree).toBe(true);
   expect(json.metrics.seqs.durable).not.toBeNull();
   const list = JSON.parse(fanlog('consumers', 'list', '--dir', dir, '--json').stdout) as { consumers: { name: string; cursor: string }[] };
@@ -124,7 +130,21 @@ it('init makes an engine once; register takes its options; an ack below the curs
   const dir = path.join(tempDir(), 'fresh');
   expect(fanlog('init', '--dir', dir, '--store', 'files').stdout).toMatch(/^created an engine in .*: journal \d+, files store/);
   expect(fanlog('init', '--dir', dir).stdout).toMatch(/already holds an engine \(journal \d+, files store\): nothing done/);
-  const registered = fanlog('consumers', 'register', 'b', '--dir', dir, '--mask', 'CREATE,MODIFY', '--lag-records-max', '1000', '--idle-ms-max', '60000', '--filter', 'path-prefix=/projects');
+  const registered = fanlog(
+    'consumers',
+    'register',
+    'b',
+    '--dir',
+    dir,
+    '--mask',
+    'CREATE,MODIFY',
+    '--lag-records-max',
+    '1000',
+    '--idle-ms-max',
+    '60000',
+    '--filter',
+    'path-prefix=/projects',
+  );
   expect(registered.stdout.trim()).toBe('registered b at cursor 0, filter path-prefix /projects');
   expect(fanlog('consumers', 'register', 'c', '--dir', dir, '--mask', 'NOPE').status).toBe(2);
   expect(fanlog('consumers', 'ack', 'b', '0', '--dir', dir).stdout).toMatch(/b's cursor stays at 0: 0 is not beyond it/);

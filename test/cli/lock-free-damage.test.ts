@@ -33,7 +33,10 @@ async function closedEngine(store: 'lmdb' | 'files'): Promise<{ dir: string; hea
   for (let i = 0; i < 90; i++) await engine.fs.create(`/d/f${i}`, { size: i });
   const head = engine.journal.headSeq;
   await engine.close();
-  const segments = readdirSync(path.join(dir, 'journal')).filter((name) => name.endsWith('.seg')).sort().map((name) => path.join(dir, 'journal', name));
+  const segments = readdirSync(path.join(dir, 'journal'))
+    .filter((name) => name.endsWith('.seg'))
+    .sort()
+    .map((name) => path.join(dir, 'journal', name));
   expect(segments.length).toBeGreaterThan(2);
   return { dir, head, newest: segments[segments.length - 1]!, segments };
 }
@@ -57,7 +60,10 @@ it('tail and export are ECORRUPT with the file and offset at damage below the du
   expect(match![1]).toBe(newest);
   expect(Number(match![2])).toBeLessThanOrEqual(at);
   // Every record before the damage was printed, in order, without a gap.
-  const seqs = tail.stdout.trim().split('\n').map((line) => BigInt((JSON.parse(line) as { seq: string }).seq));
+  const seqs = tail.stdout
+    .trim()
+    .split('\n')
+    .map((line) => BigInt((JSON.parse(line) as { seq: string }).seq));
   expect(seqs.length).toBeGreaterThan(0);
   expect(seqs[seqs.length - 1]!).toBeLessThan(head);
   const out = path.join(tempDir(), 'out.bin');
@@ -76,7 +82,11 @@ it('stat flags a head below the durable seq the store records, with the damage, 
   expect(text.stdout).toMatch(new RegExp(`^DAMAGED +${newest.replaceAll('/', '\\/')} at byte \\d+: `, 'm'));
   const json = fanlog('stat', '--dir', dir, '--json');
   expect(json.status).toBe(1);
-  const view = JSON.parse(json.stdout) as { durableAtLeast: string; damage: { file: string; offset: number } | null; metrics: { seqs: { head: string; durable: string | null } } };
+  const view = JSON.parse(json.stdout) as {
+    durableAtLeast: string;
+    damage: { file: string; offset: number } | null;
+    metrics: { seqs: { head: string; durable: string | null } };
+  };
   expect(BigInt(view.durableAtLeast)).toBe(head);
   expect(BigInt(view.metrics.seqs.head)).toBeLessThan(head);
   expect(view.metrics.seqs.durable).toBeNull();
@@ -110,9 +120,14 @@ it('an unfinished entry past everything durable is said, not damage: tail prints
   appendFileSync(newest, Buffer.from([0x00, 0x10, 0x00, 0x00, 0xaa, 0xbb]));
   const tail = fanlog('tail', '--dir', dir, '--json');
   expect(tail.status, tail.stderr).toBe(0);
-  const seqs = tail.stdout.trim().split('\n').map((line) => BigInt((JSON.parse(line) as { seq: string }).seq));
+  const seqs = tail.stdout
+    .trim()
+    .split('\n')
+    .map((line) => BigInt((JSON.parse(line) as { seq: string }).seq));
   expect(seqs[seqs.length - 1]).toBe(head);
-  expect(tail.stderr).toBe(`fanlog: note: ${newest} ends in an unfinished entry at byte ${size} (a write in progress, or one a crash cut: the next open removes it)\n`);
+  expect(tail.stderr).toBe(
+    `fanlog: note: ${newest} ends in an unfinished entry at byte ${size} (a write in progress, or one a crash cut: the next open removes it)\n`,
+  );
   const stat = fanlog('stat', '--dir', dir);
   expect(stat.status).toBe(0);
   expect(stat.stdout).toContain(`durable ${head}`);

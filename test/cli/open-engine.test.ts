@@ -58,7 +58,10 @@ it.each(['replicate', 'import', 'mirror'])('%s refuses a directory that holds no
 it('repair and consumers register refuse a directory with an empty journal/ folder, and make nothing in it', () => {
   const at = places();
   mkdirSync(path.join(at.userDir, 'journal'));
-  for (const args of [['repair', '--rebuild-store'], ['consumers', 'register', 'x']]) {
+  for (const args of [
+    ['repair', '--rebuild-store'],
+    ['consumers', 'register', 'x'],
+  ]) {
     const run = fanlog(...args, '--dir', at.userDir);
     expect(run.status, args.join(' ')).toBe(1);
     expect(run.stderr, args.join(' ')).toMatch(/^fanlog: ENOENT: no fanlog engine in /);

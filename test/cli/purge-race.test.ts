@@ -81,7 +81,10 @@ it('stat, consumers list and tail beside a writer that purges give a view or EPU
   const raw = [...outcomes.stat!, ...outcomes.tail!].filter((result) => result.startsWith('raw: '));
   expect(raw).toEqual([]);
   for (const [reader, results] of Object.entries(outcomes)) {
-    expect(results.filter((result) => result !== 'ok' && result !== 'EPURGED'), reader).toEqual([]);
+    expect(
+      results.filter((result) => result !== 'ok' && result !== 'EPURGED'),
+      reader,
+    ).toEqual([]);
     expect(results.filter((result) => result === 'ok').length, reader).toBeGreaterThan(0);
   }
   // The binary: exit 0, or 1 with `fanlog: EPURGED: ...` and no stack trace.

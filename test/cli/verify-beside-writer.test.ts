@@ -76,7 +76,12 @@ it('is sound when a writer commits to the store between its read of the journal 
   };
   const sound = await verify({ dir });
   expect(turns).toBe(1);
-  expect(lines.join('').split('\n').filter((line) => line.startsWith('DAMAGED'))).toEqual([]);
+  expect(
+    lines
+      .join('')
+      .split('\n')
+      .filter((line) => line.startsWith('DAMAGED')),
+  ).toEqual([]);
   expect(sound).toBe(true);
 });
 

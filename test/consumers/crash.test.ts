@@ -91,7 +91,10 @@ async function runCase(c: Case): Promise<string[]> {
     const delivered: bigint[] = [];
     for (let batch = await consumer.read({ max: 37 }); batch.length > 0; batch = await consumer.read({ max: 37 })) delivered.push(...batch.map((r) => r.seq));
     const want = expected.filter((seq) => seq > info.cursor);
-    if (delivered.join() !== want.join()) fail(`${info.name} got [${delivered.slice(0, 8)}...] (${delivered.length}) but the records above its cursor are [${want.slice(0, 8)}...] (${want.length})`);
+    if (delivered.join() !== want.join())
+      fail(
+        `${info.name} got [${delivered.slice(0, 8)}...] (${delivered.length}) but the records above its cursor are [${want.slice(0, 8)}...] (${want.length})`,
+      );
   }
   await engine.close();
   return violations;

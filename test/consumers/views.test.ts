@@ -178,7 +178,9 @@ describe('filters on bytes', () => {
     }
     // A consumer's own mask is tested from the bytes too (FAN_XATTR is above bit 32).
     const masked = await engine.consumers.register('masked', { mask: FAN_XATTR });
-    expect((await masked.read({ max: 1000 })).map((record) => record.seq)).toEqual(all.filter((r) => r.mask === undefined || (r.mask & FAN_XATTR) !== 0n).map((r) => r.seq));
+    expect((await masked.read({ max: 1000 })).map((record) => record.seq)).toEqual(
+      all.filter((r) => r.mask === undefined || (r.mask & FAN_XATTR) !== 0n).map((r) => r.seq),
+    );
   });
 
   it('reject a record this version cannot read, whether the filter would keep it or not', async () => {

@@ -26,7 +26,11 @@ describe('crash campaign', () => {
     const kinds = new Set(Object.keys(summary.faults).map((kind) => kind.split(':')[0]));
     expect([...kinds].sort()).toEqual(['eio', 'enospc', 'power-cut', 'recovery-crash', 'segment-loss', 'store-damage']);
     // Store damage takes every store in turn.
-    expect(Object.keys(summary.faults).filter((kind) => kind.startsWith('store-damage')).sort()).toEqual(['store-damage:files', 'store-damage:level', 'store-damage:lmdb']);
+    expect(
+      Object.keys(summary.faults)
+        .filter((kind) => kind.startsWith('store-damage'))
+        .sort(),
+    ).toEqual(['store-damage:files', 'store-damage:level', 'store-damage:lmdb']);
     const injected = Object.values(summary.faults).reduce((total, count) => total + count, 0);
     expect(injected).toBeGreaterThan(RUNS * 0.7);
     expect(summary.checks).toBeGreaterThan(RUNS * 50);
@@ -60,7 +64,18 @@ describe('crash campaign', () => {
   });
 
   it('rejects bad options with EINVAL', async () => {
-    for (const options of [{ runs: 0 }, { runs: 1.5 }, { seed: -1 }, { opsPerRun: 0 }, { faults: [] }, { faults: ['meteor'] }, { only: 5, runs: 5 }, { store: 'files', faults: ['kill'] }, { store: 'files', faults: ['lock'] }, { bogus: 1 }]) {
+    for (const options of [
+      { runs: 0 },
+      { runs: 1.5 },
+      { seed: -1 },
+      { opsPerRun: 0 },
+      { faults: [] },
+      { faults: ['meteor'] },
+      { only: 5, runs: 5 },
+      { store: 'files', faults: ['kill'] },
+      { store: 'files', faults: ['lock'] },
+      { bogus: 1 },
+    ]) {
       await expect(runCrashTests(options as never), JSON.stringify(options)).rejects.toMatchObject({ code: 'EINVAL' });
     }
   });

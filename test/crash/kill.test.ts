@@ -20,18 +20,22 @@ const LOCK_RUNS = Number(process.env.FANLOG_CAMPAIGN_LOCK_RUNS ?? 2);
 const SEED = Number(process.env.FANLOG_KILL_SEED ?? Date.now() % 1_000_000);
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
-for (const [fault, runs, what] of [['kill', RUNS, 'SIGKILLed runs'], ['lock', LOCK_RUNS, 'runs with lock contention and racing processes']] as const) for (const store of ['lmdb', 'level']) {
-  it(`keeps every invariant over ${runs} ${what} on ${store} (seed ${SEED})`, async () => {
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      [CLI, 'crash-test', '--faults', fault, '--store', store, '--runs', String(runs), '--seed', String(SEED), '--json'],
-      { env: { ...process.env, TMPDIR: tempDir() }, maxBuffer: 1 << 24 },
-      // Exit status 1 means violations: the JSON on stdout says which.
-    ).catch((error: { stdout: string }) => ({ stdout: error.stdout }));
-    const summary = JSON.parse(stdout) as { runs: number; faults: Record<string, number>; checks: number; violations: number; failures: unknown[] };
-    expect(summary.failures).toEqual([]);
-    expect(summary.violations).toBe(0);
-    expect(summary.faults[`${fault}:${store}`]).toBe(runs);
-    expect(summary.checks).toBeGreaterThan(runs * 20);
-  });
-}
+for (const [fault, runs, what] of [
+  ['kill', RUNS, 'SIGKILLed runs'],
+  ['lock', LOCK_RUNS, 'runs with lock contention and racing processes'],
+] as const)
+  for (const store of ['lmdb', 'level']) {
+    it(`keeps every invariant over ${runs} ${what} on ${store} (seed ${SEED})`, async () => {
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [CLI, 'crash-test', '--faults', fault, '--store', store, '--runs', String(runs), '--seed', String(SEED), '--json'],
+        { env: { ...process.env, TMPDIR: tempDir() }, maxBuffer: 1 << 24 },
+        // Exit status 1 means violations: the JSON on stdout says which.
+      ).catch((error: { stdout: string }) => ({ stdout: error.stdout }));
+      const summary = JSON.parse(stdout) as { runs: number; faults: Record<string, number>; checks: number; violations: number; failures: unknown[] };
+      expect(summary.failures).toEqual([]);
+      expect(summary.violations).toBe(0);
+      expect(summary.faults[`${fault}:${store}`]).toBe(runs);
+      expect(summary.checks).toBeGreaterThan(runs * 20);
+    });
+  }

@@ -19,19 +19,23 @@ const RUNS = Number(process.env.FANLOG_MIRROR_RUNS ?? 6);
 const SEED = Number(process.env.FANLOG_MIRROR_CAMPAIGN_SEED ?? Date.now() % 1_000_000);
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
-it(`keeps invariant 10 over ${RUNS} mirror runs, some overflowing the inotify queue (seed ${SEED})`, async () => {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [CLI, 'crash-test', '--faults', 'mirror', '--runs', String(RUNS), '--seed', String(SEED), '--json'],
-    { env: { ...process.env, TMPDIR: tempDir() }, maxBuffer: 1 << 24 },
-    // Exit status 1 means violations: the JSON on stdout says which.
-  ).catch((error: { stdout: string }) => ({ stdout: error.stdout }));
-  const summary = JSON.parse(stdout) as { runs: number; faults: Record<string, number>; checks: number; violations: number; failures: unknown[] };
-  expect(summary.failures).toEqual([]);
-  expect(summary.violations).toBe(0);
-  const bursts = summary.faults['mirror:burst'] ?? 0;
-  expect((summary.faults.mirror ?? 0) + bursts).toBe(RUNS);
-  if (RUNS >= 50) expect(bursts, 'runs with a burst beyond the inotify queue').toBeGreaterThanOrEqual(10);
-  expect(summary.checks).toBeGreaterThan(RUNS * 5);
-  console.log(`mirror campaign (seed ${SEED}): ${RUNS} runs, ${bursts} with bursts, ${summary.checks} checks`);
-}, 60_000 + RUNS * 6_000);
+it(
+  `keeps invariant 10 over ${RUNS} mirror runs, some overflowing the inotify queue (seed ${SEED})`,
+  async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [CLI, 'crash-test', '--faults', 'mirror', '--runs', String(RUNS), '--seed', String(SEED), '--json'],
+      { env: { ...process.env, TMPDIR: tempDir() }, maxBuffer: 1 << 24 },
+      // Exit status 1 means violations: the JSON on stdout says which.
+    ).catch((error: { stdout: string }) => ({ stdout: error.stdout }));
+    const summary = JSON.parse(stdout) as { runs: number; faults: Record<string, number>; checks: number; violations: number; failures: unknown[] };
+    expect(summary.failures).toEqual([]);
+    expect(summary.violations).toBe(0);
+    const bursts = summary.faults['mirror:burst'] ?? 0;
+    expect((summary.faults.mirror ?? 0) + bursts).toBe(RUNS);
+    if (RUNS >= 50) expect(bursts, 'runs with a burst beyond the inotify queue').toBeGreaterThanOrEqual(10);
+    expect(summary.checks).toBeGreaterThan(RUNS * 5);
+    console.log(`mirror campaign (seed ${SEED}): ${RUNS} runs, ${bursts} with bursts, ${summary.checks} checks`);
+  },
+  60_000 + RUNS * 6_000,
+);

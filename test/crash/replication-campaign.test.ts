@@ -27,20 +27,24 @@ interface Summary {
   failures: { run: number; invariant: number; what: string; replay: string }[];
 }
 
-it(`keeps replication exact or loud over ${RUNS} runs against a real redis-server (seed ${SEED})`, async () => {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [CLI, 'crash-test', '--faults', 'replication', '--runs', String(RUNS), '--seed', String(SEED), '--json'],
-    { env: { ...process.env, TMPDIR: tempDir() }, maxBuffer: 1 << 24 },
-    // Exit status 1 means violations: the JSON on stdout says which.
-  ).catch((error: { stdout: string }) => ({ stdout: error.stdout }));
-  const summary = JSON.parse(stdout) as Summary;
-  expect(summary.failures.map((failure) => `run ${failure.run}: invariant ${failure.invariant}: ${failure.what} — replay: ${failure.replay}`)).toEqual([]);
-  expect(summary.violations).toBe(0);
-  expect(summary.runs).toBe(RUNS);
-  // Nearly every run injects faults; the checks really run.
-  const injected = Object.values(summary.faults).reduce((total, count) => total + count, 0);
-  expect(injected).toBeGreaterThanOrEqual(RUNS * 0.8);
-  expect(summary.checks).toBeGreaterThan(RUNS * 5);
-  if (RUNS >= 50) expect(Object.keys(summary.faults).sort()).toEqual(['replication:faults', 'replication:foreign', 'replication:restore']);
-}, 60_000 + RUNS * 10_000);
+it(
+  `keeps replication exact or loud over ${RUNS} runs against a real redis-server (seed ${SEED})`,
+  async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [CLI, 'crash-test', '--faults', 'replication', '--runs', String(RUNS), '--seed', String(SEED), '--json'],
+      { env: { ...process.env, TMPDIR: tempDir() }, maxBuffer: 1 << 24 },
+      // Exit status 1 means violations: the JSON on stdout says which.
+    ).catch((error: { stdout: string }) => ({ stdout: error.stdout }));
+    const summary = JSON.parse(stdout) as Summary;
+    expect(summary.failures.map((failure) => `run ${failure.run}: invariant ${failure.invariant}: ${failure.what} — replay: ${failure.replay}`)).toEqual([]);
+    expect(summary.violations).toBe(0);
+    expect(summary.runs).toBe(RUNS);
+    // Nearly every run injects faults; the checks really run.
+    const injected = Object.values(summary.faults).reduce((total, count) => total + count, 0);
+    expect(injected).toBeGreaterThanOrEqual(RUNS * 0.8);
+    expect(summary.checks).toBeGreaterThan(RUNS * 5);
+    if (RUNS >= 50) expect(Object.keys(summary.faults).sort()).toEqual(['replication:faults', 'replication:foreign', 'replication:restore']);
+  },
+  60_000 + RUNS * 10_000,
+);

@@ -61,8 +61,10 @@ function fidOf(path: string): { ino: number; gen: number } {
   return { ino: inode.ino, gen: inode.gen };
 }
 
-const mirrorCreate = (attrs: Partial<typeof disk>, type: 'file' | 'dir' | 'symlink' = 'file', target?: string) => () =>
-  engine.mirrored.mirrorCreate('/d/new', type, { ...disk, ...attrs }, target).durable;
+const mirrorCreate =
+  (attrs: Partial<typeof disk>, type: 'file' | 'dir' | 'symlink' = 'file', target?: string) =>
+  () =>
+    engine.mirrored.mirrorCreate('/d/new', type, { ...disk, ...attrs }, target).durable;
 const mirrorSync = (attrs: Partial<typeof disk>) => () => engine.mirrored.mirrorSync('/d/m', attrs, true);
 
 const cases: [string, () => unknown, string][] = [
@@ -161,16 +163,51 @@ it('asserts, before changing anything, a write whose end is past 2^53 - 1 (repla
 
 it("checks an op record's fields as the codec's table does, one by one (opFault, commit's unrolled check)", () => {
   const good: Record<(typeof OP_RECORD_FIELDS)[number], unknown> = {
-    fid: { ino: 3, gen: 4 }, parentFid: { ino: 1, gen: 1 }, oldParentFid: { ino: MAX, gen: 0 }, name: 'n', oldName: 'ö', oldPath: '/a/ö', xattr: 'user.x', target: '/t',
-    range: { offset: MAX, count: 0 }, attrs: { mode: 0o644, uid: 0, gid: 1, size: MAX, atime: 2n ** 64n - 1n, mtime: 0n }, value: new Uint8Array(2), offline: true, orphan: false,
-    pid: 1, tid: 2, uid: MAX, gid: 0, operationSeq: 2n ** 64n - 1n,
+    fid: { ino: 3, gen: 4 },
+    parentFid: { ino: 1, gen: 1 },
+    oldParentFid: { ino: MAX, gen: 0 },
+    name: 'n',
+    oldName: 'ö',
+    oldPath: '/a/ö',
+    xattr: 'user.x',
+    target: '/t',
+    range: { offset: MAX, count: 0 },
+    attrs: { mode: 0o644, uid: 0, gid: 1, size: MAX, atime: 2n ** 64n - 1n, mtime: 0n },
+    value: new Uint8Array(2),
+    offline: true,
+    orphan: false,
+    pid: 1,
+    tid: 2,
+    uid: MAX,
+    gid: 0,
+    operationSeq: 2n ** 64n - 1n,
   };
   const bad: Record<(typeof OP_RECORD_FIELDS)[number], unknown[]> = {
-    fid: [{ ino: -1, gen: 1 }, { ino: 1, gen: 0.5 }], parentFid: [{ ino: BIG, gen: 1 }], oldParentFid: [{ ino: 1, gen: -1 }],
-    name: ['a\uD800'], oldName: ['\uDC00'], oldPath: ['/\uD800'], xattr: ['user.\uDFFF'], target: ['\uD800x'],
-    range: [{ offset: BIG, count: 1 }, { offset: 0, count: -1 }, { offset: 0.5, count: 1 }],
-    attrs: [{ size: BIG }, { mode: -1 }, { uid: 1.5 }, { gid: BIG }, { atime: -1n }, { mtime: 2n ** 64n }], value: ['bytes'], offline: [1], orphan: ['yes'],
-    pid: [-1], tid: [BIG], uid: [0.5], gid: [-2], operationSeq: [-1n, 2n ** 64n],
+    fid: [
+      { ino: -1, gen: 1 },
+      { ino: 1, gen: 0.5 },
+    ],
+    parentFid: [{ ino: BIG, gen: 1 }],
+    oldParentFid: [{ ino: 1, gen: -1 }],
+    name: ['a\uD800'],
+    oldName: ['\uDC00'],
+    oldPath: ['/\uD800'],
+    xattr: ['user.\uDFFF'],
+    target: ['\uD800x'],
+    range: [
+      { offset: BIG, count: 1 },
+      { offset: 0, count: -1 },
+      { offset: 0.5, count: 1 },
+    ],
+    attrs: [{ size: BIG }, { mode: -1 }, { uid: 1.5 }, { gid: BIG }, { atime: -1n }, { mtime: 2n ** 64n }],
+    value: ['bytes'],
+    offline: [1],
+    orphan: ['yes'],
+    pid: [-1],
+    tid: [BIG],
+    uid: [0.5],
+    gid: [-2],
+    operationSeq: [-1n, 2n ** 64n],
   };
   const op = (fields: Record<string, unknown>): OpRecord => ({ kind: 'op', op: 'create', time: 5n, ...fields });
   expect(opFault(op(good))).toBeNull();

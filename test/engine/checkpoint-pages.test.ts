@@ -84,7 +84,13 @@ describe('checkpoint pages', () => {
 /** An inode of every type, with whatever a seeded draw gives it. */
 function drawInode(prng: Prng, ino: number): Inode {
   const type = (['file', 'dir', 'symlink'] as const)[prng.int(3)]!;
-  const inode = newInode({ ino, gen: prng.int(2 ** 40) }, type, { mode: prng.int(0o7777), uid: prng.int(2 ** 32), gid: prng.int(2 ** 32), time: BigInt(prng.int(2 ** 50)) * 1000n, parent: prng.int(ino) + 1 });
+  const inode = newInode({ ino, gen: prng.int(2 ** 40) }, type, {
+    mode: prng.int(0o7777),
+    uid: prng.int(2 ** 32),
+    gid: prng.int(2 ** 32),
+    time: BigInt(prng.int(2 ** 50)) * 1000n,
+    parent: prng.int(ino) + 1,
+  });
   inode.ctime += 7n;
   if (type === 'file') {
     inode.size = prng.int(2 ** 50);

@@ -32,7 +32,9 @@ it('lists each tag once, in increasing order, and every field formats 1 to 4 wro
   const tags = FIELDS.map((field) => field.tag);
   expect(tags).toEqual([...tags].sort((a, b) => a - b));
   expect(new Set(tags).size).toBe(tags.length);
-  const fixture = ['v1', 'v2', 'v3', 'v4'].flatMap((version) => JSON.parse(readFileSync(new URL(`../fixtures/records-${version}.json`, import.meta.url), 'utf8')) as Record<string, unknown>[]);
+  const fixture = ['v1', 'v2', 'v3', 'v4'].flatMap(
+    (version) => JSON.parse(readFileSync(new URL(`../fixtures/records-${version}.json`, import.meta.url), 'utf8')) as Record<string, unknown>[],
+  );
   const written = new Set(fixture.flatMap((record) => Object.keys(record)).filter((key) => !['kind', 'op', 'time'].includes(key)));
   expect([...written].sort()).toEqual(FIELDS.flatMap((field) => [field.name, ...Object.values(field.byKind ?? {})]).sort());
 });
@@ -40,7 +42,8 @@ it('lists each tag once, in increasing order, and every field formats 1 to 4 wro
 /** A record of `kind` with every field its kind must carry, and `extra`. */
 function complete(kind: RecordKind, extra: Record<string, unknown> = {}): EngineRecord {
   const record: Record<string, unknown> = { kind, op: 'mkdir', time: 0n };
-  for (const name of REQUIRED_FIELDS[kind]) record[name] = SAMPLES[FIELDS.find((field) => [field.name, ...Object.values(field.byKind ?? {})].includes(name))!.type].value;
+  for (const name of REQUIRED_FIELDS[kind])
+    record[name] = SAMPLES[FIELDS.find((field) => [field.name, ...Object.values(field.byKind ?? {})].includes(name))!.type].value;
   return { ...record, ...extra } as unknown as EngineRecord;
 }
 
@@ -88,7 +91,6 @@ it('writes every field as the table says: its tag, then its wire type, and reads
     expect(view.toJSON, field.name).toBeTypeOf('function');
   }
 });
-
 
 it('refuses every tag outside the table', async () => {
   const known = new Set(FIELDS.map((field) => field.tag));

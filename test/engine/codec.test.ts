@@ -53,7 +53,16 @@ describe('record codec', () => {
   it('views a record: seq and kind as properties, every delivered field on access, toJSON as the decoded record without the internal fields', () => {
     const view = viewRecord(77n, encodeRecord(full));
     expect(Object.keys(view)).toEqual(['seq', 'kind']);
-    expect([view.seq, view.kind, view.op, view.mask, view.fid, view.path, view.oldPath, view.name]).toEqual([77n, 'event', 'rename', full.mask, full.fid, full.path, full.oldPath, full.name]);
+    expect([view.seq, view.kind, view.op, view.mask, view.fid, view.path, view.oldPath, view.name]).toEqual([
+      77n,
+      'event',
+      'rename',
+      full.mask,
+      full.fid,
+      full.path,
+      full.oldPath,
+      full.name,
+    ]);
     const { intent: _i, step: _s, steps: _t, args: _a, attrs: _b, value: _v, config: _c, ...delivered } = full as unknown as Record<string, unknown>;
     const plain = view.toJSON();
     expect(plain).toEqual({ ...delivered, seq: 77n });
@@ -70,9 +79,18 @@ describe('record codec', () => {
 
   it('is compact: a typical event is well under 100 bytes', () => {
     const event: EngineRecord = {
-      kind: 'event', time: 1_700_000_000_000_000_000n, op: 'write', mask: FAN_MODIFY,
-      fid: { ino: 1234, gen: 1234 }, parentFid: { ino: 12, gen: 12 }, name: 'file.dat', path: '/data/file.dat',
-      range: { offset: 0, count: 4096 }, pid: 100, tid: 100, uid: 0,
+      kind: 'event',
+      time: 1_700_000_000_000_000_000n,
+      op: 'write',
+      mask: FAN_MODIFY,
+      fid: { ino: 1234, gen: 1234 },
+      parentFid: { ino: 12, gen: 12 },
+      name: 'file.dat',
+      path: '/data/file.dat',
+      range: { offset: 0, count: 4096 },
+      pid: 100,
+      tid: 100,
+      uid: 0,
     };
     expect(encodeRecord(event).length).toBeLessThan(70);
   });
@@ -88,7 +106,7 @@ describe('record codec', () => {
       ['version 6', Uint8Array.of(6, ...bytes.subarray(1))],
       ['a format 2 tag in a version 1 record', Uint8Array.of(1, ...bytes.subarray(1, 11), 29, 0)],
       ['a format 3 tag in a version 2 record', Uint8Array.of(2, ...bytes.subarray(1, 11), 32, 0)],
-      ['tag 0, never given (its presence bit is tag 32\'s)', Uint8Array.of(...bytes.subarray(0, 11), 0, 1)],
+      ["tag 0, never given (its presence bit is tag 32's)", Uint8Array.of(...bytes.subarray(0, 11), 0, 1)],
       ['a tag after 32', Uint8Array.of(...bytes.subarray(0, 11), 33, 1)],
       ['a step range flag of 2', Uint8Array.of(...bytes.subarray(0, 11), 30, 1, 5, 2)],
       ['open flags code 3', Uint8Array.of(...bytes.subarray(0, 11), 31, 1, 3)],

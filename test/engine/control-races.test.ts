@@ -97,7 +97,13 @@ describe('control calls racing each other', () => {
     const g = await engine.groups.create('g');
     await Promise.all([g.mark({ path: '/d', mask: FAN_CREATE }), g.mark({ path: '/d/f', mask: FAN_DELETE })]);
     const reopened = await crashAndReopen(io);
-    expect(reopened.groups.get('g').info().marks.map((mark) => mark.path).sort()).toEqual(['/d', '/d/f']);
+    expect(
+      reopened.groups
+        .get('g')
+        .info()
+        .marks.map((mark) => mark.path)
+        .sort(),
+    ).toEqual(['/d', '/d/f']);
     await reopened.close();
   });
 
@@ -106,7 +112,12 @@ describe('control calls racing each other', () => {
     const g = await engine.groups.create('g');
     await Promise.all([g.mark({ path: '/d', mask: FAN_CREATE }), g.mark({ path: '/d', mask: FAN_DELETE })]);
     const reopened = await crashAndReopen(io);
-    expect(reopened.groups.get('g').info().marks.map((mark) => mark.mask)).toEqual([FAN_CREATE | FAN_DELETE]);
+    expect(
+      reopened.groups
+        .get('g')
+        .info()
+        .marks.map((mark) => mark.mask),
+    ).toEqual([FAN_CREATE | FAN_DELETE]);
     await reopened.close();
   });
 

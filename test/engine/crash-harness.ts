@@ -99,29 +99,72 @@ async function workload(io: MemoryIo, c: EngineCrashCase, observed: Observed): P
       const choice = prng.int(22);
       let call: Promise<unknown>;
       switch (choice) {
-        case 0: case 1: call = fs.mkdir(newDir(), {}, ctx); break;
-        case 2: case 3: call = fs.create(newFile(), { size: prng.int(100_000), offline: prng.chance(0.5) }, ctx); break;
-        case 4: call = fs.open(prng.chance(0.3) ? newFile() : path(), prng.pick(['r', 'w', 'rw'] as const), { create: prng.chance(0.5), truncate: prng.chance(0.3) }, ctx).then((fd) => fds.push(fd)); break;
-        case 5: call = fds.length === 0 ? Promise.resolve() : fs.write(prng.pick(fds), prng.int(200_000), prng.between(1, 10_000), ctx); break;
-        case 6: call = fds.length === 0 ? Promise.resolve() : fs.close(fds.splice(prng.int(fds.length), 1)[0]!, ctx); break;
-        case 7: call = fs.truncate(path(), prng.int(50_000), ctx); break;
-        case 8: call = fs.unlink(path(), ctx); break;
-        case 9: call = fs.rmdir(path(), ctx); break;
-        case 10: case 11: call = fs.rename(path(), prng.chance(0.5) ? fresh() : path(), ctx); break;
-        case 12: call = fs.link(path(), newFile(), ctx); break;
-        case 13: call = fs.symlink(prng.pick(['a0', '/dir1', '../b2']), fresh(), ctx); break;
-        case 14: call = fs.chmod(path(), prng.int(0o777), ctx); break;
-        case 15: call = fs.setxattr(path(), prng.pick(['user.a', 'user.b']), prng.bytes(prng.int(20)), ctx); break;
-        case 16: call = fs.hsmFill(path(), prng.int(50_000), prng.int(50_000), ctx); break;
-        case 17: call = fs.hsmRelease(path(), ctx); break;
-        case 18: call = e.checkpoint(); break;
+        case 0:
+        case 1:
+          call = fs.mkdir(newDir(), {}, ctx);
+          break;
+        case 2:
+        case 3:
+          call = fs.create(newFile(), { size: prng.int(100_000), offline: prng.chance(0.5) }, ctx);
+          break;
+        case 4:
+          call = fs
+            .open(prng.chance(0.3) ? newFile() : path(), prng.pick(['r', 'w', 'rw'] as const), { create: prng.chance(0.5), truncate: prng.chance(0.3) }, ctx)
+            .then((fd) => fds.push(fd));
+          break;
+        case 5:
+          call = fds.length === 0 ? Promise.resolve() : fs.write(prng.pick(fds), prng.int(200_000), prng.between(1, 10_000), ctx);
+          break;
+        case 6:
+          call = fds.length === 0 ? Promise.resolve() : fs.close(fds.splice(prng.int(fds.length), 1)[0]!, ctx);
+          break;
+        case 7:
+          call = fs.truncate(path(), prng.int(50_000), ctx);
+          break;
+        case 8:
+          call = fs.unlink(path(), ctx);
+          break;
+        case 9:
+          call = fs.rmdir(path(), ctx);
+          break;
+        case 10:
+        case 11:
+          call = fs.rename(path(), prng.chance(0.5) ? fresh() : path(), ctx);
+          break;
+        case 12:
+          call = fs.link(path(), newFile(), ctx);
+          break;
+        case 13:
+          call = fs.symlink(prng.pick(['a0', '/dir1', '../b2']), fresh(), ctx);
+          break;
+        case 14:
+          call = fs.chmod(path(), prng.int(0o777), ctx);
+          break;
+        case 15:
+          call = fs.setxattr(path(), prng.pick(['user.a', 'user.b']), prng.bytes(prng.int(20)), ctx);
+          break;
+        case 16:
+          call = fs.hsmFill(path(), prng.int(50_000), prng.int(50_000), ctx);
+          break;
+        case 17:
+          call = fs.hsmRelease(path(), ctx);
+          break;
+        case 18:
+          call = e.checkpoint();
+          break;
         // A mirror's operations (engine/fs/fs-mirror.ts): a create with the times found on disk, and a sync.
         case 20: {
           const type = prng.pick(['file', 'dir', 'symlink'] as const);
           call = mirrorCreate(e, prng, type, type === 'dir' ? newDir() : newFile());
           break;
         }
-        case 21: call = e.mirrored.mirrorSync(files.length > 0 ? prng.pick(files) : path(), { mode: prng.int(0o777), size: prng.int(100_000), mtime: BigInt(prng.int(1e9)) }, prng.chance(0.3)); break;
+        case 21:
+          call = e.mirrored.mirrorSync(
+            files.length > 0 ? prng.pick(files) : path(),
+            { mode: prng.int(0o777), size: prng.int(100_000), mtime: BigInt(prng.int(1e9)) },
+            prng.chance(0.3),
+          );
+          break;
         default: {
           await e.close();
           engine = null;
@@ -151,7 +194,14 @@ async function workload(io: MemoryIo, c: EngineCrashCase, observed: Observed): P
 
 /** A mirror's create: it checks and applies synchronously (throwing what fails), and is durable later. */
 function mirrorCreate(engine: Engine, prng: Prng, type: 'file' | 'dir' | 'symlink', path: string): Promise<void> {
-  const attrs = { mode: prng.int(0o777), uid: prng.int(5), gid: prng.int(5), size: prng.int(100_000), atime: BigInt(prng.int(1e9)), mtime: BigInt(prng.int(1e9)) };
+  const attrs = {
+    mode: prng.int(0o777),
+    uid: prng.int(5),
+    gid: prng.int(5),
+    size: prng.int(100_000),
+    atime: BigInt(prng.int(1e9)),
+    mtime: BigInt(prng.int(1e9)),
+  };
   try {
     return engine.mirrored.mirrorCreate(path, type, attrs, type === 'symlink' ? 'a0' : undefined).durable;
   } catch (error) {
@@ -203,7 +253,10 @@ export async function runEngineCrashCase(c: EngineCrashCase): Promise<string[]> 
   // entry, nothing else may stand, and the filesystem is the last one
   // observed, its orphans released.
   const lastObserved = [...observed.fingerprints.keys()].reduce((a, b) => (a > b ? a : b));
-  const head = recoveredHead > lastObserved && c.cutRecoveryAfter !== null && (await onlyReleasesAfter(engine, lastObserved, recoveredHead)) ? lastObserved : recoveredHead;
+  const head =
+    recoveredHead > lastObserved && c.cutRecoveryAfter !== null && (await onlyReleasesAfter(engine, lastObserved, recoveredHead))
+      ? lastObserved
+      : recoveredHead;
   const fingerprint = engine.state.fingerprint();
   const expected = observed.fingerprints.get(head);
   if (expected === undefined) fail(`recovered head ${head} is not where any operation's entry ended`);

@@ -16,7 +16,14 @@ const ENGINE = { run: runEngineCrashCase, steps: async (c: EngineCrashCase) => (
 describe('engine crash recovery', () => {
   it('recovers the filesystem exactly when the power is cut at every I/O step of small workloads', async () => {
     // Seeds whose small workloads do real work (more than half their calls succeed; with the mirror's calls in the draw, seed 2's lost its directories early).
-    const bases = sweepSeeds([1, 5]).map((seed): EngineCrashCase => ({ seed, ops: 40, cutAfter: null, mode: 'drop', checkpointEveryRecords: 15, cutRecoveryAfter: null }));
+    const bases = sweepSeeds([1, 5]).map((seed): EngineCrashCase => ({
+      seed,
+      ops: 40,
+      cutAfter: null,
+      mode: 'drop',
+      checkpointEveryRecords: 15,
+      cutRecoveryAfter: null,
+    }));
     for (const base of bases) expect((await countEngineSteps(base)).succeeded).toBeGreaterThan(base.ops / 2);
     const { cases, violations } = await sweepEveryStep(ENGINE, bases, { modes: modeByStep });
     expect(violations, `${cases} cases`).toEqual([]);

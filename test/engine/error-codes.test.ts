@@ -20,7 +20,13 @@ describe('error codes', () => {
 
   it('refuses a clock that returns a number or throws with EINVAL, at open and at a call', async () => {
     const io = new MemoryIo();
-    for (const clock of [() => 5 as unknown as bigint, () => -1n, (): bigint => { throw new Error('no time'); }]) {
+    for (const clock of [
+      () => 5 as unknown as bigint,
+      () => -1n,
+      (): bigint => {
+        throw new Error('no time');
+      },
+    ]) {
       const error = await rejection(() => Engine.open('/e', { io, store: 'files', clock }));
       expect(error).toBeInstanceOf(FanlogError);
       expect(error.code).toBe('EINVAL');

@@ -35,12 +35,37 @@ const fixture = JSON.parse(readFileSync(path.join(here, '../fanotify/fixture.jso
 };
 
 const BITS: Record<string, bigint> = {
-  FAN_ACCESS: 0x1n, FAN_MODIFY: 0x2n, FAN_ATTRIB: 0x4n, FAN_CLOSE_WRITE: 0x8n, FAN_CLOSE_NOWRITE: 0x10n, FAN_OPEN: 0x20n,
-  FAN_MOVED_FROM: 0x40n, FAN_MOVED_TO: 0x80n, FAN_CREATE: 0x100n, FAN_DELETE: 0x200n, FAN_DELETE_SELF: 0x400n,
-  FAN_MOVE_SELF: 0x800n, FAN_OPEN_EXEC: 0x1000n, FAN_RENAME: 0x10000000n, FAN_EVENT_ON_CHILD: 0x8000000n, FAN_ONDIR: 0x40000000n,
+  FAN_ACCESS: 0x1n,
+  FAN_MODIFY: 0x2n,
+  FAN_ATTRIB: 0x4n,
+  FAN_CLOSE_WRITE: 0x8n,
+  FAN_CLOSE_NOWRITE: 0x10n,
+  FAN_OPEN: 0x20n,
+  FAN_MOVED_FROM: 0x40n,
+  FAN_MOVED_TO: 0x80n,
+  FAN_CREATE: 0x100n,
+  FAN_DELETE: 0x200n,
+  FAN_DELETE_SELF: 0x400n,
+  FAN_MOVE_SELF: 0x800n,
+  FAN_OPEN_EXEC: 0x1000n,
+  FAN_RENAME: 0x10000000n,
+  FAN_EVENT_ON_CHILD: 0x8000000n,
+  FAN_ONDIR: 0x40000000n,
 };
-const ALL = Object.entries(BITS).filter(([name]) => name !== 'FAN_EVENT_ON_CHILD' && name !== 'FAN_ONDIR').reduce((mask, [, bit]) => mask | bit, 0n);
-const OBJECT = ['FAN_ACCESS', 'FAN_MODIFY', 'FAN_ATTRIB', 'FAN_CLOSE_WRITE', 'FAN_CLOSE_NOWRITE', 'FAN_OPEN', 'FAN_DELETE_SELF', 'FAN_MOVE_SELF', 'FAN_OPEN_EXEC'].reduce((mask, name) => mask | BITS[name]!, 0n);
+const ALL = Object.entries(BITS)
+  .filter(([name]) => name !== 'FAN_EVENT_ON_CHILD' && name !== 'FAN_ONDIR')
+  .reduce((mask, [, bit]) => mask | bit, 0n);
+const OBJECT = [
+  'FAN_ACCESS',
+  'FAN_MODIFY',
+  'FAN_ATTRIB',
+  'FAN_CLOSE_WRITE',
+  'FAN_CLOSE_NOWRITE',
+  'FAN_OPEN',
+  'FAN_DELETE_SELF',
+  'FAN_MOVE_SELF',
+  'FAN_OPEN_EXEC',
+].reduce((mask, name) => mask | BITS[name]!, 0n);
 const maskOf = (names: string[]): bigint => names.reduce((mask, name) => mask | (name === 'ALL' ? ALL : name === 'OBJECT' ? OBJECT : BITS[name]!), 0n);
 const at = (relative: string): string => (relative === '.' ? '/' : `/${relative}`);
 
@@ -49,24 +74,42 @@ async function perform(engine: Engine, call: string[], slots: Map<string, number
   const [op, a, b, c, d] = call as [string, string, string, string, string];
   const fs = engine.fs;
   switch (op) {
-    case 'mkdir': return fs.mkdir(at(a));
-    case 'mknod': return fs.create(at(a));
-    case 'symlink': return fs.symlink(a, at(b));
-    case 'link': return fs.link(at(a), at(b));
-    case 'rename': return fs.rename(at(a), at(b));
-    case 'unlink': return fs.unlink(at(a));
-    case 'rmdir': return fs.rmdir(at(a));
-    case 'open': return void slots.set(a, await fs.open(at(b), c as 'r' | 'w' | 'rw', { truncate: d === 'trunc' }));
-    case 'close': return fs.close(slots.get(a)!);
-    case 'read': return void (await fs.read(slots.get(a)!, Number(b), Number(c)));
-    case 'write': return void (await fs.write(slots.get(a)!, Number(b), Number(c)));
-    case 'truncate': return fs.truncate(at(a), Number(b));
-    case 'chmod': return fs.chmod(at(a), Number.parseInt(b, 8));
-    case 'chown': return fs.chown(at(a), Number(b), Number(c));
-    case 'utimes': return fs.utimes(at(a), 1000n * 10n ** 9n, 2000n * 10n ** 9n);
-    case 'setxattr': return fs.setxattr(at(a), b, Uint8Array.of(0x76));
-    case 'removexattr': return fs.removexattr(at(a), b);
-    default: throw new Error(`unknown script operation ${op}`);
+    case 'mkdir':
+      return fs.mkdir(at(a));
+    case 'mknod':
+      return fs.create(at(a));
+    case 'symlink':
+      return fs.symlink(a, at(b));
+    case 'link':
+      return fs.link(at(a), at(b));
+    case 'rename':
+      return fs.rename(at(a), at(b));
+    case 'unlink':
+      return fs.unlink(at(a));
+    case 'rmdir':
+      return fs.rmdir(at(a));
+    case 'open':
+      return void slots.set(a, await fs.open(at(b), c as 'r' | 'w' | 'rw', { truncate: d === 'trunc' }));
+    case 'close':
+      return fs.close(slots.get(a)!);
+    case 'read':
+      return void (await fs.read(slots.get(a)!, Number(b), Number(c)));
+    case 'write':
+      return void (await fs.write(slots.get(a)!, Number(b), Number(c)));
+    case 'truncate':
+      return fs.truncate(at(a), Number(b));
+    case 'chmod':
+      return fs.chmod(at(a), Number.parseInt(b, 8));
+    case 'chown':
+      return fs.chown(at(a), Number(b), Number(c));
+    case 'utimes':
+      return fs.utimes(at(a), 1000n * 10n ** 9n, 2000n * 10n ** 9n);
+    case 'setxattr':
+      return fs.setxattr(at(a), b, Uint8Array.of(0x76));
+    case 'removexattr':
+      return fs.removexattr(at(a), b);
+    default:
+      throw new Error(`unknown script operation ${op}`);
   }
 }
 
@@ -80,7 +123,8 @@ function seen(events: QueuedEvent[]): Seen {
     if (aboutDirectoryItself) names.add('.');
     else if (event.name !== undefined) names.add(event.name);
     // A rename's events name the old entry too (a link's CREATE carries the source path, but only its new name is reported).
-    if (event.oldPath !== undefined && (event.mask & (FAN_MOVED_FROM | FAN_MOVED_TO | FAN_RENAME)) !== 0n) names.add(event.oldPath.slice(event.oldPath.lastIndexOf('/') + 1));
+    if (event.oldPath !== undefined && (event.mask & (FAN_MOVED_FROM | FAN_MOVED_TO | FAN_RENAME)) !== 0n)
+      names.add(event.oldPath.slice(event.oldPath.lastIndexOf('/') + 1));
   }
   return { mask: `0x${mask.toString(16)}`, names: [...names].sort() };
 }
@@ -106,7 +150,9 @@ describe(`events as the kernel raises them (fixture from Linux ${fixture.kernel}
         const deviation = deviations.get(`${step}/${name}`);
         const want = deviation?.fanlog ?? { mask: kernel.mask, names: [...kernel.names].sort() };
         if (JSON.stringify(fanlog) !== JSON.stringify(want)) {
-          differences.push(`step ${step} (${call.join(' ')}), group ${name}: fanlog ${fanlog.mask} [${fanlog.names}], ${deviation === undefined ? 'kernel' : 'deviation'} ${want.mask} [${want.names}]`);
+          differences.push(
+            `step ${step} (${call.join(' ')}), group ${name}: fanlog ${fanlog.mask} [${fanlog.names}], ${deviation === undefined ? 'kernel' : 'deviation'} ${want.mask} [${want.names}]`,
+          );
         }
       }
     }

@@ -7,14 +7,59 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decodeRecord } from '../../interop/index.js';
-import { Engine, type EventQueue, FAN_ACCESS, FAN_ATTRIB, FAN_CLOSE_NOWRITE, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_EVENT_ON_CHILD, FAN_HSM, FAN_MODIFY, FAN_MOVE_SELF, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_ONDIR, FAN_OPEN, FAN_OPEN_EXEC, FAN_RENAME, FAN_TRUNCATE, FAN_XATTR, FAN_LINK, FAN_SYMLINK, type Mask, maskNames, type MarkOptions, type QueuedEvent } from '../../index.js';
+import {
+  Engine,
+  type EventQueue,
+  FAN_ACCESS,
+  FAN_ATTRIB,
+  FAN_CLOSE_NOWRITE,
+  FAN_CLOSE_WRITE,
+  FAN_CREATE,
+  FAN_DELETE,
+  FAN_DELETE_SELF,
+  FAN_EVENT_ON_CHILD,
+  FAN_HSM,
+  FAN_MODIFY,
+  FAN_MOVE_SELF,
+  FAN_MOVED_FROM,
+  FAN_MOVED_TO,
+  FAN_ONDIR,
+  FAN_OPEN,
+  FAN_OPEN_EXEC,
+  FAN_RENAME,
+  FAN_TRUNCATE,
+  FAN_XATTR,
+  FAN_LINK,
+  FAN_SYMLINK,
+  type Mask,
+  maskNames,
+  type MarkOptions,
+  type QueuedEvent,
+} from '../../index.js';
 import { MemoryIo } from '../../testing.js';
 import { FsState } from '../../engine/model/fs-state.js';
 import { rejection } from '../helpers.js';
 
-const ALL = FAN_ACCESS | FAN_MODIFY | FAN_ATTRIB | FAN_CLOSE_WRITE | FAN_CLOSE_NOWRITE | FAN_OPEN | FAN_OPEN_EXEC |
-  FAN_MOVED_FROM | FAN_MOVED_TO | FAN_CREATE | FAN_DELETE | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_RENAME |
-  FAN_XATTR | FAN_LINK | FAN_SYMLINK | FAN_TRUNCATE | FAN_HSM;
+const ALL =
+  FAN_ACCESS |
+  FAN_MODIFY |
+  FAN_ATTRIB |
+  FAN_CLOSE_WRITE |
+  FAN_CLOSE_NOWRITE |
+  FAN_OPEN |
+  FAN_OPEN_EXEC |
+  FAN_MOVED_FROM |
+  FAN_MOVED_TO |
+  FAN_CREATE |
+  FAN_DELETE |
+  FAN_DELETE_SELF |
+  FAN_MOVE_SELF |
+  FAN_RENAME |
+  FAN_XATTR |
+  FAN_LINK |
+  FAN_SYMLINK |
+  FAN_TRUNCATE |
+  FAN_HSM;
 
 async function world(changelogMask?: Mask): Promise<Engine> {
   const engine = await Engine.open('/e', { io: new MemoryIo(), store: 'files', ...(changelogMask === undefined ? {} : { changelogMask }) });
@@ -197,11 +242,7 @@ describe('mount and filesystem marks', () => {
 
   it("an inode mark's ignore mask silences a mount mark for that object", async () => {
     const engine = await world();
-    const q = await watch(
-      engine,
-      { path: '/data', scope: 'mount', mask: FAN_MODIFY },
-      { path: '/data/file', scope: 'inode', ignore: FAN_MODIFY },
-    );
+    const q = await watch(engine, { path: '/data', scope: 'mount', mask: FAN_MODIFY }, { path: '/data/file', scope: 'inode', ignore: FAN_MODIFY });
     await engine.fs.create('/data/loud', { size: 10 });
     await engine.fs.truncate('/data/file', 1);
     await engine.fs.truncate('/data/loud', 1);
@@ -285,7 +326,7 @@ describe('queues', () => {
 });
 
 describe('events and the journal', () => {
-  it("gives each delivered event the seq of its journal record", async () => {
+  it('gives each delivered event the seq of its journal record', async () => {
     const engine = await world();
     const q = await watch(engine, { path: '/data', scope: 'mount', mask: ALL });
     await engine.fs.rename('/data/file', '/data/renamed');

@@ -12,15 +12,35 @@ import type { RequestRecord } from '../../engine/record/record.js';
 import { rejectionSync } from '../helpers.js';
 
 const intent: Intent = {
-  op: 'read', offset: 4096, length: 65536, fid: { ino: 7, gen: 3 }, parentFid: { ino: 2, gen: 2 }, name: 'big', path: '/data/big', pid: 77, tid: 78, uid: 1000,
+  op: 'read',
+  offset: 4096,
+  length: 65536,
+  fid: { ino: 7, gen: 3 },
+  parentFid: { ino: 2, gen: 2 },
+  name: 'big',
+  path: '/data/big',
+  pid: 77,
+  tid: 78,
+  uid: 1000,
   steps: [{ mask: FAN_ACCESS_PERM }, { mask: FAN_PRE_ACCESS, range: { offset: 4096, count: 65536 } }],
 };
 
 /** A request record for `step` of `intent` as the broker journals it, with `fields` for its intent. */
 function request(step: number, fields: Partial<RequestRecord>): RequestRecord {
   return {
-    kind: 'request', op: intent.op, time: 1n, mask: intent.steps[step]!.mask, fid: intent.fid, parentFid: intent.parentFid, name: intent.name, path: intent.path,
-    stat: { ino: 7, mode: 0o100644, uid: 0, gid: 0, size: 1 << 20, nlink: 1, atime: 0n, mtime: 0n, ctime: 0n }, pid: intent.pid, tid: intent.tid, uid: intent.uid, group: 'hsm',
+    kind: 'request',
+    op: intent.op,
+    time: 1n,
+    mask: intent.steps[step]!.mask,
+    fid: intent.fid,
+    parentFid: intent.parentFid,
+    name: intent.name,
+    path: intent.path,
+    stat: { ino: 7, mode: 0o100644, uid: 0, gid: 0, size: 1 << 20, nlink: 1, atime: 0n, mtime: 0n, ctime: 0n },
+    pid: intent.pid,
+    tid: intent.tid,
+    uid: intent.uid,
+    group: 'hsm',
     ...fields,
   };
 }
@@ -49,7 +69,11 @@ it('refuses what recovery could not act on with ECORRUPT naming the seq', () => 
     ['a read without its length', () => intentOf(request(0, { step: 0, steps: intent.steps, args: { offset: 1 } }), 10n, first, 10n), 10n],
     ['format 1 that is not JSON', () => intentOf(request(0, { intent: '{' }), 10n, request(0, { intent: '{' }), 10n), 10n],
     // Each number is one the codec holds, but the write would end past 2^53 - 1: a size no event can carry.
-    ['a write ending past 2^53 - 1', () => intentOf(request(0, { step: 0, steps: intent.steps, args: { offset: 2 ** 53 - 8, length: 16 } }), 10n, request(0, { step: 0 }), 10n), 10n],
+    [
+      'a write ending past 2^53 - 1',
+      () => intentOf(request(0, { step: 0, steps: intent.steps, args: { offset: 2 ** 53 - 8, length: 16 } }), 10n, request(0, { step: 0 }), 10n),
+      10n,
+    ],
   ];
   for (const [what, read, seq] of cases) {
     const error = rejectionSync(read) as Error & { code?: string; seq?: bigint };

@@ -15,7 +15,7 @@ afterEach(async () => {
   for (const engine of engines.splice(0)) await engine.close().catch(() => undefined);
 });
 
-it('reports seqs, bytes, entry rate, fdatasync latency and each consumer\'s lag in records and seconds', async () => {
+it("reports seqs, bytes, entry rate, fdatasync latency and each consumer's lag in records and seconds", async () => {
   let now = 1_800_000_000_000_000_000n;
   const engine = await Engine.open(tempDir(), { store: 'lmdb', clock: () => now });
   engines.push(engine);
@@ -42,7 +42,7 @@ it('reports seqs, bytes, entry rate, fdatasync latency and each consumer\'s lag 
   expect((await engine.metrics()).consumers[0]).toMatchObject({ lagRecords: 0n, lagSeconds: 0, idleMs: 0 });
 });
 
-it('counts a group\'s pending permission events and its timeouts', async () => {
+it("counts a group's pending permission events and its timeouts", async () => {
   const engine = await Engine.open('/e', { io: new MemoryIo(), store: 'files' });
   engines.push(engine);
   await engine.fs.mkdir('/d');

@@ -58,7 +58,15 @@ describe('names', () => {
     // A valid record the state cannot take: a second /f in the root.
     const journal = await Journal.open('/e/journal', { io });
     const seq = await journal.append(
-      encodeRecord({ kind: 'op', op: 'create', time: 1n, parentFid: { ino: 1, gen: 1 }, name: 'f', fid: { ino: 99, gen: 99 }, attrs: { mode: 0o644, uid: 0, gid: 0, size: 0 } }),
+      encodeRecord({
+        kind: 'op',
+        op: 'create',
+        time: 1n,
+        parentFid: { ino: 1, gen: 1 },
+        name: 'f',
+        fid: { ino: 99, gen: 99 },
+        attrs: { mode: 0o644, uid: 0, gid: 0, size: 0 },
+      }),
     );
     await journal.close();
     const error = await rejection(() => Engine.open('/e', { io, ...OPTIONS }));

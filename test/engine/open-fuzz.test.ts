@@ -63,7 +63,8 @@ it(`opens a valid prefix or reports ECORRUPT with file and offset, over ${CASES}
       // checkpoint then names another journal: EJOURNALID, just as loud.
       const ok =
         error instanceof FanlogError &&
-        ((error.code === 'ECORRUPT' && typeof error.file === 'string' && (typeof error.offset === 'number' || typeof error.key === 'string')) || error.code === 'EJOURNALID');
+        ((error.code === 'ECORRUPT' && typeof error.file === 'string' && (typeof error.offset === 'number' || typeof error.key === 'string')) ||
+          error.code === 'EJOURNALID');
       if (!ok) failures.push(`seed ${seed} (${what}): ${String(error)}`);
       continue;
     }
@@ -82,7 +83,10 @@ it(`opens a valid prefix or reports ECORRUPT with file and offset, over ${CASES}
       // open did not need: found when read, and by a full scan (fanlog verify).
       readFound++;
       if (!isCorruptAt(error)) failures.push(`seed ${seed} (${what}): reading failed with ${String(error)}`);
-      const scan = await recover(io, `${DIR}/journal`, { repair: false, trustRecoveryPoint: false }).then(() => null, (scanError: unknown) => scanError);
+      const scan = await recover(io, `${DIR}/journal`, { repair: false, trustRecoveryPoint: false }).then(
+        () => null,
+        (scanError: unknown) => scanError,
+      );
       if (!isCorruptAt(scan)) failures.push(`seed ${seed} (${what}): the read found damage that a full scan did not: ${String(scan)}`);
     }
     const replayed = new FsState(0n);
@@ -90,7 +94,8 @@ it(`opens a valid prefix or reports ECORRUPT with file and offset, over ${CASES}
       const record = decodeRecord(payloads.get(seq)!);
       if (record.kind === 'op') replayed.apply(record);
     }
-    if (replayed.fingerprint() !== engine.state.fingerprint()) failures.push(`seed ${seed} (${what}): the filesystem is not the replay of records 1..${engine.journal.headSeq}`);
+    if (replayed.fingerprint() !== engine.state.fingerprint())
+      failures.push(`seed ${seed} (${what}): the filesystem is not the replay of records 1..${engine.journal.headSeq}`);
     await engine.fs.mkdir('/after').catch((error) => failures.push(`seed ${seed} (${what}): the opened engine fails: ${String(error)}`));
     await engine.close();
     if (failures.length > 10) break;

@@ -22,7 +22,18 @@ import { describe, expect, it } from 'vitest';
 import { modeByStep, runSeeded, seeds, sweepEveryStep, sweepSeeds } from '../crash-driver.js';
 import { settleEverything } from '../../crash/permission-checks.js';
 import { type CrashMode, MemoryIo, Prng } from '../../testing.js';
-import { Engine, ERRNO, type EventQueue, FAN_ACCESS_PERM, FAN_ALLOW, FAN_DENY, FAN_DENY_ERRNO, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY } from '../../index.js';
+import {
+  Engine,
+  ERRNO,
+  type EventQueue,
+  FAN_ACCESS_PERM,
+  FAN_ALLOW,
+  FAN_DENY,
+  FAN_DENY_ERRNO,
+  FAN_OPEN_PERM,
+  FAN_PRE_ACCESS,
+  FAN_PRE_MODIFY,
+} from '../../index.js';
 
 const RUNS = Number(process.env.FANLOG_PERMISSION_CRASH_RUNS ?? 40);
 const FILES = 5;

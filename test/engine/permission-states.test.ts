@@ -16,7 +16,16 @@ import type { RequestRecord } from '../../engine/record/record.js';
 import { rejection } from '../helpers.js';
 
 const intent: Intent = {
-  op: 'read', offset: 0, length: 1, fid: { ino: 2, gen: 2 }, parentFid: { ino: 1, gen: 1 }, name: 'f', path: '/f', pid: 1, tid: 1, uid: 0,
+  op: 'read',
+  offset: 0,
+  length: 1,
+  fid: { ino: 2, gen: 2 },
+  parentFid: { ino: 1, gen: 1 },
+  name: 'f',
+  path: '/f',
+  pid: 1,
+  tid: 1,
+  uid: 0,
   steps: [{ mask: 65536n }],
 };
 const group = { name: 'g', groupClass: 'content' } as PermissionGroup;
@@ -32,7 +41,13 @@ it('asserts every request transition', () => {
   expect(() => request.queued()).toThrow(AssertionError);
   request.decided(FAN_ALLOW);
   expect(() => request.abandon(new Error('late'))).toThrow(AssertionError);
-  expect(() => request.armTimeout(10, () => 0n, () => undefined)).toThrow(AssertionError);
+  expect(() =>
+    request.armTimeout(
+      10,
+      () => 0n,
+      () => undefined,
+    ),
+  ).toThrow(AssertionError);
 });
 
 it('asserts every operation transition', () => {

@@ -7,7 +7,24 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeRecord } from '../../interop/index.js';
-import { Engine, ERRNO, type EventQueue, FAN_ACCESS_PERM, FAN_ALLOW, FAN_DENY, FAN_DENY_ERRNO, FAN_EVENT_ON_CHILD, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY, type GroupOptions, type MarkOptions, maskNames, type QueuedEvent } from '../../index.js';
+import {
+  Engine,
+  ERRNO,
+  type EventQueue,
+  FAN_ACCESS_PERM,
+  FAN_ALLOW,
+  FAN_DENY,
+  FAN_DENY_ERRNO,
+  FAN_EVENT_ON_CHILD,
+  FAN_OPEN_EXEC_PERM,
+  FAN_OPEN_PERM,
+  FAN_PRE_ACCESS,
+  FAN_PRE_MODIFY,
+  type GroupOptions,
+  type MarkOptions,
+  maskNames,
+  type QueuedEvent,
+} from '../../index.js';
 import { MemoryIo } from '../../testing.js';
 import { rejection } from '../helpers.js';
 

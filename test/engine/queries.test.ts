@@ -58,7 +58,7 @@ it('reads xattrs back, as copies, and lists their names sorted', async () => {
   expect(await engine.fs.listxattr('/d')).toEqual([]);
 });
 
-it('gives a stub\'s offline ranges and flags it in stat until it is wholly resident', async () => {
+it("gives a stub's offline ranges and flags it in stat until it is wholly resident", async () => {
   const engine = await opened();
   await engine.fs.create('/d/resident', { size: 10 });
   expect(await engine.fs.offlineRanges('/d/stub')).toEqual([{ offset: 0, count: 10_000 }]);

@@ -14,7 +14,7 @@ import { CODEC_VERSION, LEGACY_FIELDS, LEGACY_KINDS, LEGACY_OPS } from '../../en
 
 function frames(bin: Buffer): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (let at = 0; at < bin.length; ) {
+  for (let at = 0; at < bin.length;) {
     const length = bin.readUInt32LE(at);
     out.push(new Uint8Array(bin.subarray(at + 4, at + 4 + length)));
     at += 4 + length;
@@ -24,7 +24,9 @@ function frames(bin: Buffer): Uint8Array[] {
 
 /** The fixture's JSON form: bigints as `123n`, bytes as `{ hex }`. */
 const asJson = (value: unknown): unknown =>
-  JSON.parse(JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? { hex: Buffer.from(v).toString('hex') } : v)));
+  JSON.parse(
+    JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? { hex: Buffer.from(v).toString('hex') } : v)),
+  );
 
 it.each([1, 2, 3, 4, 5])('decodes every record of format version %i to what it held, and writes the same bytes', (version) => {
   const bin = readFileSync(new URL(`../fixtures/records-v${version}.bin`, import.meta.url));

@@ -9,7 +9,17 @@
  */
 import { expect, it } from 'vitest';
 import { encodeRecord } from '../../engine/record/codec.js';
-import { fieldName, FIELDS, INTERNAL_FIELDS, KIND_CODES, LEGACY_FIELDS, LEGACY_KINDS, LEGACY_OPS, OP_CODES, type WireType } from '../../engine/record/fields.js';
+import {
+  fieldName,
+  FIELDS,
+  INTERNAL_FIELDS,
+  KIND_CODES,
+  LEGACY_FIELDS,
+  LEGACY_KINDS,
+  LEGACY_OPS,
+  OP_CODES,
+  type WireType,
+} from '../../engine/record/fields.js';
 import { type EngineRecord, type OpName, type RecordKind, REQUIRED_FIELDS } from '../../engine/record/record.js';
 import { viewRecord } from '../../engine/record/view.js';
 
@@ -41,7 +51,9 @@ it('puts every field a record carries into its JSON, for every kind, op and tag'
         for (const name of REQUIRED_FIELDS[kind]) record[name] = SAMPLES[typeOf(kind, name)];
         const name = fieldName(field.tag, kind);
         record[name] = SAMPLES[field.type];
-        const view = viewRecord(9n, encodeRecord(record as unknown as EngineRecord)) as unknown as Record<string, unknown> & { toJSON(): Record<string, unknown> };
+        const view = viewRecord(9n, encodeRecord(record as unknown as EngineRecord)) as unknown as Record<string, unknown> & {
+          toJSON(): Record<string, unknown>;
+        };
         const json = view.toJSON();
         const carried = Object.keys(record).filter((key) => !['kind', 'op', 'time'].includes(key));
         const shown = carried.filter((key) => !(INTERNAL_FIELDS as readonly string[]).includes(key));
@@ -59,5 +71,12 @@ it('puts every field a record carries into its JSON, for every kind, op and tag'
 it("gives a scan note's reason in JSON.stringify, as record.reason has it", () => {
   const note = viewRecord(3n, encodeRecord({ kind: 'note', op: 'scanBegin', time: 1n, path: '/m', reason: 'watcher-error' }));
   expect(note.reason).toBe('watcher-error');
-  expect(JSON.parse(JSON.stringify(note, (_, value: unknown) => (typeof value === 'bigint' ? String(value) : value)))).toEqual({ kind: 'note', op: 'scanBegin', time: '1', path: '/m', reason: 'watcher-error', seq: '3' });
+  expect(JSON.parse(JSON.stringify(note, (_, value: unknown) => (typeof value === 'bigint' ? String(value) : value)))).toEqual({
+    kind: 'note',
+    op: 'scanBegin',
+    time: '1',
+    path: '/m',
+    reason: 'watcher-error',
+    seq: '3',
+  });
 });

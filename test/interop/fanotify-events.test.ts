@@ -18,10 +18,19 @@ import { rejectionSync, tempDir } from '../helpers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
-const record = (mask: bigint, extra: Partial<RecordView> = {}): RecordView => ({ kind: 'event', op: 'create', time: 0n, mask, pid: 7, fid: { ino: 42, gen: 7 }, ...extra });
+const record = (mask: bigint, extra: Partial<RecordView> = {}): RecordView => ({
+  kind: 'event',
+  op: 'create',
+  time: 0n,
+  mask,
+  pid: 7,
+  fid: { ino: 42, gen: 7 },
+  ...extra,
+});
 
 // Pieces, little-endian, from the header: metadata is event_len, vers 3, reserved, metadata_len 24, mask, fd -1, pid.
-const metadata = (length: number, mask: string, pid = '07000000'): string => `${length.toString(16).padStart(2, '0')}000000` + '03' + '00' + '1800' + mask + 'ffffffff' + pid;
+const metadata = (length: number, mask: string, pid = '07000000'): string =>
+  `${length.toString(16).padStart(2, '0')}000000` + '03' + '00' + '1800' + mask + 'ffffffff' + pid;
 const FSID = '00000000' + '00000000';
 const HANDLE = (ino: string, gen: string): string => '08000000' + '01000000' + ino + gen; // handle_bytes 8, FILEID_INO32_GEN
 const FID_42 = '01' + '00' + '1c00' + FSID + HANDLE('2a000000', '07000000'); // 28 bytes
@@ -31,7 +40,9 @@ it('writes a create with its parent and name (DFID_NAME) and its object (FID) as
   const expected = metadata(24 + 32 + 28, '0001000000000000') + dfidName + FID_42;
   const bytes = encodeFanotifyEvents([record(FAN_CREATE, { parentFid: { ino: 1, gen: 1 }, name: 'a' })]);
   expect(hex(bytes)).toBe(expected);
-  expect(decodeFanotifyEvents(bytes)).toEqual([{ mask: FAN_CREATE, fd: -1, pid: 7, fsid: [0, 0], dir: { fid: { ino: 1, gen: 1 }, name: 'a' }, fid: { ino: 42, gen: 7 } }]);
+  expect(decodeFanotifyEvents(bytes)).toEqual([
+    { mask: FAN_CREATE, fd: -1, pid: 7, fsid: [0, 0], dir: { fid: { ino: 1, gen: 1 }, name: 'a' }, fid: { ino: 42, gen: 7 } },
+  ]);
 });
 
 it('writes a rename with OLD_DFID_NAME and NEW_DFID_NAME', () => {
@@ -47,7 +58,9 @@ it('writes a pre-access with its RANGE, exact by default or page-aligned, and ma
   const read = record(FAN_PRE_ACCESS, { kind: 'request', op: 'read', range: { offset: 5000, count: 100 } });
   expect(hex(encodeFanotifyEvents([read]))).toBe(metadata(24 + 28 + 24, '0000100000000000') + FID_42 + range('8813000000000000', '6400000000000000'));
   // Mainline Linux: PAGE_ALIGN_DOWN(5000) = 4096 to PAGE_ALIGN(5100) = 8192.
-  expect(hex(encodeFanotifyEvents([read], { pageAlign: true }))).toBe(metadata(24 + 28 + 24, '0000100000000000') + FID_42 + range('0010000000000000', '0010000000000000'));
+  expect(hex(encodeFanotifyEvents([read], { pageAlign: true }))).toBe(
+    metadata(24 + 28 + 24, '0000100000000000') + FID_42 + range('0010000000000000', '0010000000000000'),
+  );
   const write = record(FAN_PRE_MODIFY, { kind: 'request', op: 'write', range: { offset: 0, count: 8 } });
   expect(decodeFanotifyEvents(encodeFanotifyEvents([write]))[0]!.mask).toBe(FAN_PRE_MODIFY);
   expect(decodeFanotifyEvents(encodeFanotifyEvents([write], { linuxOnly: true }))[0]!.mask).toBe(FAN_PRE_ACCESS);
@@ -59,9 +72,13 @@ it('flags a write under linuxOnly in a private info record, which a reader skips
   const write = record(FAN_PRE_MODIFY, { kind: 'request', op: 'write', range: { offset: 0, count: 8 } });
   const linux = encodeFanotifyEvents([write], { linuxOnly: true });
   expect(hex(linux)).toBe(metadata(24 + 28 + 24 + 4, '0000100000000000') + FID_42 + range + WRITE);
-  expect(decodeFanotifyEvents(linux)).toEqual([{ mask: FAN_PRE_ACCESS, fd: -1, pid: 7, fsid: [0, 0], fid: { ino: 42, gen: 7 }, range: { offset: 0, count: 8 }, write: true }]);
+  expect(decodeFanotifyEvents(linux)).toEqual([
+    { mask: FAN_PRE_ACCESS, fd: -1, pid: 7, fsid: [0, 0], fid: { ino: 42, gen: 7 }, range: { offset: 0, count: 8 }, write: true },
+  ]);
   // A read is not flagged; without linuxOnly the mask says it and no flag is written.
-  expect(hex(encodeFanotifyEvents([{ ...write, mask: FAN_PRE_ACCESS }], { linuxOnly: true }))).toBe(metadata(24 + 28 + 24, '0000100000000000') + FID_42 + range);
+  expect(hex(encodeFanotifyEvents([{ ...write, mask: FAN_PRE_ACCESS }], { linuxOnly: true }))).toBe(
+    metadata(24 + 28 + 24, '0000100000000000') + FID_42 + range,
+  );
   expect(hex(encodeFanotifyEvents([write]))).toBe(metadata(24 + 28 + 24, '0000000001000000') + FID_42 + range);
   const records = await importedRecords(linux);
   expect(records.map((imported) => imported.mask)).toEqual([FAN_PRE_MODIFY]);
@@ -93,7 +110,12 @@ it('writes an overflow as 24 bytes of metadata and a permission event with FAN_N
   const ask = record(FAN_OPEN_PERM, { kind: 'request', op: 'open' });
   expect(hex(encodeFanotifyEvents([ask]))).toBe(metadata(24 + 28, '0000010000000000') + FID_42);
   // Decisions, op records and eviction notes are not events.
-  expect(encodeFanotifyEvents([{ ...ask, kind: 'decision', response: 1 }, { kind: 'op', op: 'mkdir', time: 0n }])).toEqual(new Uint8Array(0));
+  expect(
+    encodeFanotifyEvents([
+      { ...ask, kind: 'decision', response: 1 },
+      { kind: 'op', op: 'mkdir', time: 0n },
+    ]),
+  ).toEqual(new Uint8Array(0));
 });
 
 it('decodes the stream of a whole demo journal and writes it back to the same bytes', async () => {
@@ -147,7 +169,11 @@ it('fanlog export --format fanotify writes the stream of an engine directory, lo
   expect(run.status, run.stderr).toBe(0);
   const { readFileSync } = await import('node:fs');
   expect(hex(new Uint8Array(readFileSync(out)))).toBe(hex(encodeFanotifyEvents(records)));
-  expect(decodeFanotifyEvents(new Uint8Array(readFileSync(out))).filter((event) => event.mask === FAN_CREATE).map((event) => event.dir?.name)).toEqual(['f0', 'f1', 'f2', 'f3', 'f4']);
+  expect(
+    decodeFanotifyEvents(new Uint8Array(readFileSync(out)))
+      .filter((event) => event.mask === FAN_CREATE)
+      .map((event) => event.dir?.name),
+  ).toEqual(['f0', 'f1', 'f2', 'f3', 'f4']);
   expect(spawnSync(process.execPath, [CLI, 'export', '--format', 'xml', '--dir', dir], { encoding: 'utf8' }).stderr).toMatch(/^fanlog: EINVAL: /);
 });
 

@@ -56,7 +56,12 @@ async function imported(): Promise<bigint[]> {
 }
 
 const refusals: [string, () => Uint8Array, string, number][] = [
-  ['a RANGE offset of 2^53', () => stream([create('a'), preAccess()], (v) => v.setBigUint64(84 + RANGE_OFFSET_AT, 2n ** 53n, true)), 'EFBIG', 84 + RANGE_OFFSET_AT],
+  [
+    'a RANGE offset of 2^53',
+    () => stream([create('a'), preAccess()], (v) => v.setBigUint64(84 + RANGE_OFFSET_AT, 2n ** 53n, true)),
+    'EFBIG',
+    84 + RANGE_OFFSET_AT,
+  ],
   ['a RANGE offset of 2^64 - 1', () => stream([preAccess()], (v) => v.setBigUint64(RANGE_OFFSET_AT, 2n ** 64n - 1n, true)), 'EFBIG', RANGE_OFFSET_AT],
   ['a RANGE count of 2^60', () => stream([preAccess()], (v) => v.setBigUint64(RANGE_OFFSET_AT + 8, 2n ** 60n, true)), 'EFBIG', RANGE_OFFSET_AT + 8],
   ['a RANGE ending past 2^53 - 1', () => stream([preAccess()], (v) => v.setBigUint64(RANGE_OFFSET_AT, 2n ** 53n - 100n, true)), 'EFBIG', RANGE_OFFSET_AT],
@@ -97,7 +102,10 @@ it('counts what it journaled: not the events the changelog mask leaves out', asy
 it('fanlog import prints the refusal as fanlog: CODE: message, exits 1 and journals nothing', async () => {
   await engine.close();
   const file = `${tempDir()}/huge-range.bin`;
-  writeFileSync(file, stream([create('a'), preAccess()], (v) => v.setBigUint64(84 + RANGE_OFFSET_AT, 2n ** 60n, true)));
+  writeFileSync(
+    file,
+    stream([create('a'), preAccess()], (v) => v.setBigUint64(84 + RANGE_OFFSET_AT, 2n ** 60n, true)),
+  );
   const run = spawnSync(process.execPath, [CLI, 'import', '--format', 'fanotify', file, '--dir', dir], { encoding: 'utf8', timeout: 60_000 });
   expect(run.status).toBe(1);
   expect(run.stderr).toMatch(new RegExp(`^fanlog: EFBIG: fanotify stream at byte ${84 + RANGE_OFFSET_AT}: `));

@@ -19,7 +19,7 @@ it('lays a response out as the kernel reads it: s32 fd, u32 response, little-end
   expect(hex(encodeFanotifyResponse({ fd: 7, response: FAN_ALLOW | FAN_AUDIT }))).toBe('0700000011000000');
 });
 
-it('decodes responses written back to back, and takes exactly the errnos of the kernel\'s whitelist', () => {
+it("decodes responses written back to back, and takes exactly the errnos of the kernel's whitelist", () => {
   const responses = [{ fd: 3, response: FAN_ALLOW }, ...Object.values(ERRNO).map((errno, i) => ({ fd: 10 + i, response: FAN_DENY_ERRNO(errno) }))];
   const bytes = new Uint8Array(responses.flatMap((response) => [...encodeFanotifyResponse(response)]));
   expect(decodeFanotifyResponses(bytes)).toEqual(responses);

@@ -10,7 +10,25 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { decodeRecord, exportLfsChangelog, lfsLine, LUSTRE_RECORD_TYPES } from '../../interop/index.js';
-import { Engine, FAN_ACCESS, FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_HSM, FAN_LINK, FAN_MODIFY, FAN_MOVED_FROM, FAN_ONDIR, FAN_OPEN, FAN_RENAME, FAN_SYMLINK, FAN_TRUNCATE, FAN_XATTR } from '../../index.js';
+import {
+  Engine,
+  FAN_ACCESS,
+  FAN_ATTRIB,
+  FAN_CLOSE_WRITE,
+  FAN_CREATE,
+  FAN_DELETE,
+  FAN_DELETE_SELF,
+  FAN_HSM,
+  FAN_LINK,
+  FAN_MODIFY,
+  FAN_MOVED_FROM,
+  FAN_ONDIR,
+  FAN_OPEN,
+  FAN_RENAME,
+  FAN_SYMLINK,
+  FAN_TRUNCATE,
+  FAN_XATTR,
+} from '../../index.js';
 import { MemoryIo } from '../../testing.js';
 import type { RecordView } from '../../engine/record/record.js';
 import { tempDir } from '../helpers.js';
@@ -20,7 +38,21 @@ const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const TIME = BigInt(Date.UTC(2025, 0, 2, 3, 4, 5)) * 1_000_000n + 123_456_789n;
 const fid = (ino: number, gen: number) => ({ ino, gen });
 const stat = (nlink: number) => ({ ino: 42, mode: 0o100644, uid: 1000, gid: 100, size: 0, nlink, atime: 0n, mtime: 0n, ctime: 0n });
-const event = (op: RecordView['op'], mask: bigint, extra: Partial<RecordView> = {}): RecordView => ({ kind: 'event', op, time: TIME, mask, fid: fid(42, 7), parentFid: fid(1, 1), name: 'hello', path: '/hello', pid: 9, tid: 9, uid: 1000, gid: 100, ...extra });
+const event = (op: RecordView['op'], mask: bigint, extra: Partial<RecordView> = {}): RecordView => ({
+  kind: 'event',
+  op,
+  time: TIME,
+  mask,
+  fid: fid(42, 7),
+  parentFid: fid(1, 1),
+  name: 'hello',
+  path: '/hello',
+  pid: 9,
+  tid: 9,
+  uid: 1000,
+  gid: 100,
+  ...extra,
+});
 const PREFIX = '03:04:05.123456789 2025.01.02';
 
 it('prints each record type as lfs changelog does, byte for byte', () => {
@@ -64,9 +96,36 @@ it('prints each record type as lfs changelog does, byte for byte', () => {
 });
 
 /** lfs changelog's line, parsed from the format alone. */
-const LINE = /^(\d+) (\d\d)([A-Z]+) *(\d\d):(\d\d):(\d\d)\.(\d{9}) (\d{4})\.(\d\d)\.(\d\d) 0x([0-9a-f]+) t=\[(0|0x[0-9a-f]+):0x([0-9a-f]+):0x([0-9a-f]+)\]( ef=0x[0-9a-f]+( u=\d+:\d+)?)?( p=\[(0|0x[0-9a-f]+):0x[0-9a-f]+:0x[0-9a-f]+\] ([^ ].*?))?( s=\[[^\]]+\] sp=\[[^\]]+\] (.+))?$/;
+const LINE =
+  /^(\d+) (\d\d)([A-Z]+) *(\d\d):(\d\d):(\d\d)\.(\d{9}) (\d{4})\.(\d\d)\.(\d\d) 0x([0-9a-f]+) t=\[(0|0x[0-9a-f]+):0x([0-9a-f]+):0x([0-9a-f]+)\]( ef=0x[0-9a-f]+( u=\d+:\d+)?)?( p=\[(0|0x[0-9a-f]+):0x[0-9a-f]+:0x[0-9a-f]+\] ([^ ].*?))?( s=\[[^\]]+\] sp=\[[^\]]+\] (.+))?$/;
 /** Lustre's record types by number: lustre_user.h's enum changelog_rec_type and changelog_type2str(). */
-const TYPES = ['MARK', 'CREAT', 'MKDIR', 'HLINK', 'SLINK', 'MKNOD', 'UNLNK', 'RMDIR', 'RENME', 'RNMTO', 'OPEN', 'CLOSE', 'LYOUT', 'TRUNC', 'SATTR', 'XATTR', 'HSM', 'MTIME', 'CTIME', 'ATIME', 'MIGRT', 'FLRW', 'RESYNC', 'GXATR', 'NOPEN'];
+const TYPES = [
+  'MARK',
+  'CREAT',
+  'MKDIR',
+  'HLINK',
+  'SLINK',
+  'MKNOD',
+  'UNLNK',
+  'RMDIR',
+  'RENME',
+  'RNMTO',
+  'OPEN',
+  'CLOSE',
+  'LYOUT',
+  'TRUNC',
+  'SATTR',
+  'XATTR',
+  'HSM',
+  'MTIME',
+  'CTIME',
+  'ATIME',
+  'MIGRT',
+  'FLRW',
+  'RESYNC',
+  'GXATR',
+  'NOPEN',
+];
 
 it("numbers every Lustre record type as Lustre's own table does", () => {
   expect(Object.entries(LUSTRE_RECORD_TYPES).sort(([, a], [, b]) => a - b)).toEqual(TYPES.map((name, number) => [name, number]));
@@ -79,7 +138,7 @@ it("numbers every Lustre record type as Lustre's own table does", () => {
  * no record of the link count) and picks an attribute change's type by
  * precedence (mdd_attr_set_changelog: TRUNC, SATTR, MTIME, CTIME, ATIME).
  */
-it("prints for each operation the records Lustre writes for it, from the events it raises", async () => {
+it('prints for each operation the records Lustre writes for it, from the events it raises', async () => {
   const engine = await Engine.open('/e', { io: new MemoryIo(), store: 'files' });
   const fs = engine.fs;
   const calls: [string, () => Promise<unknown>, string[]][] = [
@@ -93,26 +152,42 @@ it("prints for each operation the records Lustre writes for it, from the events 
     ['utimes', () => fs.utimes('/d/a', 5n, 6n), ['MTIME']],
     ['setxattr', () => fs.setxattr('/d/a', 'user.k', new Uint8Array([1])), ['XATTR']],
     ['truncate', () => fs.truncate('/d/a', 4), ['TRUNC']],
-    ['open, write, read, close', async () => {
-      const fd = await fs.open('/d/a', 'rw');
-      await fs.write(fd, 0, 100);
-      await fs.read(fd, 0, 10);
-      await fs.close(fd);
-    }, ['OPEN', 'MTIME', 'ATIME', 'CLOSE']],
-    ['hsmRelease, hsmFill', async () => {
-      await fs.hsmRelease('/d/a');
-      await fs.hsmFill('/d/a', 0, 100);
-    }, ['HSM', 'HSM']],
+    [
+      'open, write, read, close',
+      async () => {
+        const fd = await fs.open('/d/a', 'rw');
+        await fs.write(fd, 0, 100);
+        await fs.read(fd, 0, 10);
+        await fs.close(fd);
+      },
+      ['OPEN', 'MTIME', 'ATIME', 'CLOSE'],
+    ],
+    [
+      'hsmRelease, hsmFill',
+      async () => {
+        await fs.hsmRelease('/d/a');
+        await fs.hsmFill('/d/a', 0, 100);
+      },
+      ['HSM', 'HSM'],
+    ],
     ['rename', () => fs.rename('/d/a', '/d/c'), ['RENME']],
-    ['rename over a file', async () => {
-      await fs.create('/d/victim');
-      await fs.rename('/d/c', '/d/victim');
-    }, ['CREAT', 'RENME']],
+    [
+      'rename over a file',
+      async () => {
+        await fs.create('/d/victim');
+        await fs.rename('/d/c', '/d/victim');
+      },
+      ['CREAT', 'RENME'],
+    ],
     ['unlink of the last name', () => fs.unlink('/d/victim'), ['UNLNK']],
-    ['rmdir', async () => {
-      await fs.unlink('/d/s');
-      await fs.rmdir('/d');
-    }, ['UNLNK', 'RMDIR']],
+    [
+      'rmdir',
+      async () => {
+        await fs.unlink('/d/s');
+        await fs.rmdir('/d');
+      },
+      ['UNLNK', 'RMDIR'],
+    ],
   ];
   let seen = 0n;
   for (const [what, call, types] of calls) {
@@ -123,7 +198,10 @@ it("prints for each operation the records Lustre writes for it, from the events 
       if (line !== null) lines.push(line);
       seen = seq;
     }
-    expect(lines.map((line) => LINE.exec(line)?.[3]), `${what}: ${lines.join(' | ')}`).toEqual(types);
+    expect(
+      lines.map((line) => LINE.exec(line)?.[3]),
+      `${what}: ${lines.join(' | ')}`,
+    ).toEqual(types);
   }
   await engine.close();
 });
@@ -141,7 +219,10 @@ it('prints a whole demo journal in lines a parser written from the Lustre format
     const [, seq, number, name, hh, mm, ss, , year, month, day] = match!;
     expect(TYPES[Number(number)], line).toBe(name);
     expect(name!.length <= 5 && line.includes(`${number}${name!.padEnd(5)} `), line).toBe(true);
-    expect(Number(hh) < 24 && Number(mm) < 60 && Number(ss) < 60 && Number(month) >= 1 && Number(month) <= 12 && Number(day) >= 1 && Number(year) >= 2025, line).toBe(true);
+    expect(
+      Number(hh) < 24 && Number(mm) < 60 && Number(ss) < 60 && Number(month) >= 1 && Number(month) <= 12 && Number(day) >= 1 && Number(year) >= 2025,
+      line,
+    ).toBe(true);
     expect(BigInt(seq!) > previous, line).toBe(true);
     previous = BigInt(seq!);
     seen.add(name!);

@@ -74,9 +74,7 @@ async function workload(io: MemoryIo, c: CrashCase, model: Model): Promise<void>
       } else if (roll < 0.6) {
         await appendTracked(open, model, Array.from({ length: prng.between(2, 6) }, payload));
       } else if (roll < 0.82) {
-        const burst = Array.from({ length: prng.between(2, 10) }, () =>
-          appendTracked(open, model, Array.from({ length: prng.between(1, 3) }, payload)),
-        );
+        const burst = Array.from({ length: prng.between(2, 10) }, () => appendTracked(open, model, Array.from({ length: prng.between(1, 3) }, payload)));
         await Promise.all(burst);
       } else if (roll < 0.95) {
         const through = BigInt(prng.int(Number(open.headSeq) + 1));
@@ -164,13 +162,17 @@ export async function runCrashCase(c: CrashCase): Promise<string[]> {
 /** Counts the mutating I/O steps a case's workload makes when nothing fails. */
 export async function countSteps(c: CrashCase): Promise<number> {
   const io = new MemoryIo();
-  await workload(io, { ...c, cutAfter: null }, {
-    payloads: new Map(),
-    entries: [],
-    resolvedThrough: 0n,
-    firstSeqAfterPurge: 1n,
-    purgeAskedThrough: 0n,
-  });
+  await workload(
+    io,
+    { ...c, cutAfter: null },
+    {
+      payloads: new Map(),
+      entries: [],
+      resolvedThrough: 0n,
+      firstSeqAfterPurge: 1n,
+      purgeAskedThrough: 0n,
+    },
+  );
   return io.steps;
 }
 

@@ -24,14 +24,19 @@ describe('journal crash recovery', () => {
   });
 
   it(`holds every property over ${RUNS} seeded random crashes of long workloads`, async () => {
-    const violations = await runSeeded(JOURNAL, seeds(RUNS, BASE_SEED), (seed, prng): CrashCase => ({
-      seed,
-      ops: prng.between(20, 120),
-      cutAfter: prng.chance(0.9) ? prng.int(400) : null,
-      mode: 'any',
-      sync: prng.chance(0.75) ? 'always' : 'never',
-      cutRecoveryAfter: prng.chance(0.3) ? prng.int(6) : null,
-    }), 20);
+    const violations = await runSeeded(
+      JOURNAL,
+      seeds(RUNS, BASE_SEED),
+      (seed, prng): CrashCase => ({
+        seed,
+        ops: prng.between(20, 120),
+        cutAfter: prng.chance(0.9) ? prng.int(400) : null,
+        mode: 'any',
+        sync: prng.chance(0.75) ? 'always' : 'never',
+        cutRecoveryAfter: prng.chance(0.3) ? prng.int(6) : null,
+      }),
+      20,
+    );
     expect(violations).toEqual([]);
   });
 });

@@ -3,14 +3,7 @@
  * impossible length is caught before payloads are trusted.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  checkFrame,
-  encodePurgeFrame,
-  encodeRecordsFrame,
-  FRAME_HEADER_BYTES,
-  forEachRecord,
-  readFrameHeader,
-} from '../../journal/frame.js';
+import { checkFrame, encodePurgeFrame, encodeRecordsFrame, FRAME_HEADER_BYTES, forEachRecord, readFrameHeader } from '../../journal/frame.js';
 import { text, untext } from '../helpers.js';
 
 describe('frame', () => {

@@ -60,7 +60,10 @@ it(`recovers a valid prefix or reports ECORRUPT with file and offset, over ${CAS
         // Damage below the recovery point: open trusted the segment, the read found it; a full scan (verify) must too.
         readFound++;
         await opened.close();
-        const scan = await recover(io, DIR, { repair: false, trustRecoveryPoint: false }).then(() => null, (scanError: unknown) => scanError);
+        const scan = await recover(io, DIR, { repair: false, trustRecoveryPoint: false }).then(
+          () => null,
+          (scanError: unknown) => scanError,
+        );
         if (!isCorruptAt(scan)) failures.push(`seed ${seed} (${what}): the read found damage that a full scan did not: ${String(scan)}`);
       }
     }

@@ -191,7 +191,9 @@ describe('Journal', () => {
     expect(await journal.appendEntry([big, text('same entry')])).toBe(3n);
     expect(await journal.append(text('after'))).toBe(4n);
     await journal.close();
-    const segments = readdirSync(dir).filter((name) => name.endsWith('.seg')).sort();
+    const segments = readdirSync(dir)
+      .filter((name) => name.endsWith('.seg'))
+      .sort();
     expect(segments).toEqual(['00000000000000000001.seg', '00000000000000000002.seg', '00000000000000000004.seg']);
     const reopened = await Journal.open(dir, { segmentBytesMax: 4096 });
     const records = await readAll(reopened);

@@ -42,7 +42,9 @@ it('prints no password in stats, metrics or the Prometheus text of a replicator 
   const replicator = await engine.replicate({ url: f.url, stream: 'changes' });
   await replicator.caughtUp();
   expect(replicator.url).toBe(`redis://***@127.0.0.1:${f.server.port}`);
-  const everything = JSON.stringify({ stats: replicator.stats(), metrics: await engine.metrics(), url: replicator.url }, (_key, value: unknown) => (typeof value === 'bigint' ? String(value) : value));
+  const everything = JSON.stringify({ stats: replicator.stats(), metrics: await engine.metrics(), url: replicator.url }, (_key, value: unknown) =>
+    typeof value === 'bigint' ? String(value) : value,
+  );
   expect(everything).not.toContain(PASSWORD);
   expect(prometheusText(await engine.metrics(), '/d')).not.toContain(PASSWORD);
   await replicator.stop();
@@ -107,7 +109,13 @@ it('prints no password given in the query (?password=), in the url, stats, metri
 
 it('is EINVAL, without the password, for URLs the URL parser refuses, and the CLI prints no stack', async () => {
   const engine = await f.engine();
-  const bad = ['redis://:s3cret@ho|st:6379', 'redis://:s3cret@127.0.0.1:99999', 'redis://:s3cret@[::1:6379', 'redis://:s3cret@host:port', 'redis://:s3/cr?e#t@127.0.0.1:6379'];
+  const bad = [
+    'redis://:s3cret@ho|st:6379',
+    'redis://:s3cret@127.0.0.1:99999',
+    'redis://:s3cret@[::1:6379',
+    'redis://:s3cret@host:port',
+    'redis://:s3/cr?e#t@127.0.0.1:6379',
+  ];
   for (const url of bad) {
     const error = await rejection(() => engine.replicate({ url, stream: 's' }));
     expect(error.code, url).toBe('EINVAL');

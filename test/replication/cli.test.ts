@@ -49,7 +49,10 @@ it('replicates an engine directory, and redis-tail prints the stream as tail pri
 });
 
 it('demo --redis replicates the demo and checks a remote backup reader against the local one', () => {
-  const run = spawnSync(process.execPath, [CLI, 'demo', '--dir', `${tempDir()}/demo`, '--files', '60', '--redis', server.url], { encoding: 'utf8', timeout: 120_000 });
+  const run = spawnSync(process.execPath, [CLI, 'demo', '--dir', `${tempDir()}/demo`, '--files', '60', '--redis', server.url], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   expect(run.stdout).toMatch(/replicating the changelog into the Redis stream 'fanlog-demo-\d+'/);

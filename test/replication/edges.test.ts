@@ -20,13 +20,23 @@ async function replicated(count: number, stream = 'changes', engine?: Engine) {
   engine ??= await f.engine();
   await work(engine, 0, count);
   const heard: string[] = [];
-  const replicator = await engine.replicate({ url: f.server.url, stream, batchRecords: 10, commandTimeoutMs: 1000, onError: (error, final) => heard.push(`${error.code}${final ? '!' : ''}`) });
+  const replicator = await engine.replicate({
+    url: f.server.url,
+    stream,
+    batchRecords: 10,
+    commandTimeoutMs: 1000,
+    onError: (error, final) => heard.push(`${error.code}${final ? '!' : ''}`),
+  });
   await replicator.caughtUp();
   return { engine, replicator, heard, ours: await streamIds(f.redis, stream) };
 }
 
 it('stops with ELOST naming the entry when someone XDELs an acknowledged entry, in the middle or the last, idle or busy', async () => {
-  for (const [stream, which, busy] of [['middle', 0.5, false], ['last', 1, false], ['busy', 0.5, true]] as const) {
+  for (const [stream, which, busy] of [
+    ['middle', 0.5, false],
+    ['last', 1, false],
+    ['busy', 0.5, true],
+  ] as const) {
     const { engine, replicator, heard, ours } = await replicated(30, stream);
     const gone = ours[Math.min(ours.length - 1, Math.floor(ours.length * which))]!;
     const cursor = engine.consumers.get(`redis:${stream}`).cursor;

@@ -84,7 +84,7 @@ it('refuses a second replicator of one engine on one stream, or under one consum
   await next.stop();
 });
 
-it("refuses, writing nothing, a consumer of the same engine on a stream another consumer wrote", async () => {
+it('refuses, writing nothing, a consumer of the same engine on a stream another consumer wrote', async () => {
   const { engine, replicator, ours } = await replicated(8);
   await replicator.stop();
   await work(engine, 8, 4);

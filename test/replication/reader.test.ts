@@ -28,7 +28,8 @@ async function replicatedStream(count: number, maxLen?: number) {
   return { engine, replicator };
 }
 
-const open = (consumer: string, claimIdleMs = 30_000): Promise<RedisConsumer> => RedisConsumer.open({ url: f.url, stream: 'changes', group: 'g', consumer, claimIdleMs });
+const open = (consumer: string, claimIdleMs = 30_000): Promise<RedisConsumer> =>
+  RedisConsumer.open({ url: f.url, stream: 'changes', group: 'g', consumer, claimIdleMs });
 const ids = (records: { seq: bigint }[]): string[] => records.map((record) => `${record.seq}-0`);
 
 it("reports a reader's own pending entries trimmed away as ELOST with their ids, clears them, and delivers the rest of that read next", async () => {
@@ -101,10 +102,19 @@ it('pages forward through more pending entries than one read takes, so redis-tai
   await replicator.stop();
   const all = await streamIds(f.redis, 'changes');
   const tail = (): { status: number | null; seqs: string[] } => {
-    const run = spawnSync(process.execPath, [CLI, 'redis-tail', '--redis', f.url, '--stream', 'changes', '--group', 'g', '--json'], { encoding: 'utf8', timeout: 30_000 });
+    const run = spawnSync(process.execPath, [CLI, 'redis-tail', '--redis', f.url, '--stream', 'changes', '--group', 'g', '--json'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     // A run that did not end (killed at the timeout) has no status, and its last line may be cut.
     if (run.status !== 0) return { status: run.status, seqs: [] };
-    return { status: run.status, seqs: run.stdout.trim().split('\n').map((line) => `${(JSON.parse(line) as { seq: string }).seq}-0`) };
+    return {
+      status: run.status,
+      seqs: run.stdout
+        .trim()
+        .split('\n')
+        .map((line) => `${(JSON.parse(line) as { seq: string }).seq}-0`),
+    };
   };
   expect(tail()).toEqual({ status: 0, seqs: all });
   // Everything is pending to 'redis-tail' now: the second run reads it again, each entry once, and ends.

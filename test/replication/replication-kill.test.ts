@@ -37,7 +37,8 @@ async function deliverableSeqs(dir: string): Promise<bigint[]> {
   try {
     const reference = await engine.consumers.register('reference');
     const seqs: bigint[] = [];
-    for (let batch = await reference.read({ max: 10_000 }); batch.length > 0; batch = await reference.read({ max: 10_000 })) seqs.push(...batch.map((record) => record.seq));
+    for (let batch = await reference.read({ max: 10_000 }); batch.length > 0; batch = await reference.read({ max: 10_000 }))
+      seqs.push(...batch.map((record) => record.seq));
     await engine.consumers.deregister('reference');
     return seqs;
   } finally {

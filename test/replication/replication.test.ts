@@ -113,7 +113,10 @@ it('refuses, ELOST with the missing range and writing nothing, a stream that los
   await work(engine, 10, 5);
   const heard: string[] = [];
   replicator = await engine.replicate({ url: server.url, stream: 'changes', onError: (error, final) => heard.push(`${error.code} ${final}`) });
-  const error = (await replicator.done.then(() => null, (e: unknown) => e)) as FanlogError;
+  const error = (await replicator.done.then(
+    () => null,
+    (e: unknown) => e,
+  )) as FanlogError;
   expect(error.code).toBe('ELOST');
   expect(error.lost).toEqual({ fromSeq: 1n, toSeq: acked });
   expect(error.message).toMatch(/records 1\.\.\d+ are gone from the stream/);
@@ -122,7 +125,14 @@ it('refuses, ELOST with the missing range and writing nothing, a stream that los
   // A stream restored from an older copy: its last id is below the cursor.
   await redis.xadd('changes', '1-0', 'seq', '1');
   const again = await engine.replicate({ url: server.url, stream: 'changes' });
-  expect(((await again.done.then(() => null, (e: unknown) => e)) as FanlogError).lost).toEqual({ fromSeq: 2n, toSeq: acked });
+  expect(
+    (
+      (await again.done.then(
+        () => null,
+        (e: unknown) => e,
+      )) as FanlogError
+    ).lost,
+  ).toEqual({ fromSeq: 2n, toSeq: acked });
   expect(await streamIds('changes')).toEqual(['1-0']);
 });
 
@@ -137,14 +147,24 @@ it('refuses, EJOURNALID and writing nothing, a stream that replicates another jo
   engines.push(other);
   await work(other, 0, 5);
   const refused = await other.replicate({ url: server.url, stream: 'shared' });
-  const error = (await refused.done.then(() => null, (e: unknown) => e)) as FanlogError;
+  const error = (await refused.done.then(
+    () => null,
+    (e: unknown) => e,
+  )) as FanlogError;
   expect(error.code).toBe('EJOURNALID');
   expect(error.message).toContain(`journal ${first.journal.journalId}`);
   expect(await streamIds('shared')).toEqual(before);
   // A stream someone else wrote (no sibling key) is refused the same way.
   await redis.xadd('foreign', '*', 'x', '1');
   const foreign = await other.replicate({ url: server.url, stream: 'foreign', consumer: 'to-foreign' });
-  expect(((await foreign.done.then(() => null, (e: unknown) => e)) as FanlogError).code).toBe('EJOURNALID');
+  expect(
+    (
+      (await foreign.done.then(
+        () => null,
+        (e: unknown) => e,
+      )) as FanlogError
+    ).code,
+  ).toBe('EJOURNALID');
   expect(await redis.xlen('foreign')).toBe(1);
 });
 
@@ -216,7 +236,7 @@ it('trims, with trim: acked, only what every group acknowledged', async () => {
   await replicator.stop();
 });
 
-it('gives a remote reader\'s unacknowledged entries to another reader of its group once it died holding them', async () => {
+it("gives a remote reader's unacknowledged entries to another reader of its group once it died holding them", async () => {
   const engine = await opened();
   await work(engine, 0, 10);
   const replicator = await engine.replicate({ url: server.url, stream: 'changes' });

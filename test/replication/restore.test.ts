@@ -60,7 +60,11 @@ it('refuses with EJOURNALID, while idle, a stream that goes past the restored jo
 });
 
 it('refuses with EJOURNALID the restored engine’s new records at seqs the stream already holds, whatever their number', async () => {
-  for (const [stream, creates] of [['short', 3], ['even', 10], ['long', 40]] as const) {
+  for (const [stream, creates] of [
+    ['short', 3],
+    ['even', 10],
+    ['long', 40],
+  ] as const) {
     const { dir } = await restoredEngine(stream);
     const before = await streamIds(f.redis, stream);
     const engine = await Engine.open(dir, { store: 'files' });

@@ -36,7 +36,9 @@ it('times out commands to a frozen Redis, shows the stall, stops within the boun
   expect(replicator.stats()).toMatchObject({ state: 'retrying', lastError: { code: 'ETIMEDOUT' } });
   expect(replicator.stats().retries).toBeGreaterThan(0);
   const metrics = await engine.metrics();
-  expect(metrics.replicators).toEqual([expect.objectContaining({ stream: 'changes', consumer: 'redis:changes', state: 'retrying', lastErrorCode: 'ETIMEDOUT' })]);
+  expect(metrics.replicators).toEqual([
+    expect.objectContaining({ stream: 'changes', consumer: 'redis:changes', state: 'retrying', lastErrorCode: 'ETIMEDOUT' }),
+  ]);
   expect(metrics.replicators![0]!.stalledMs).toBeGreaterThan(600);
   const text = prometheusText(metrics, '/d');
   expect(text).toMatch(/^fanlog_replicator_stalled_seconds\{dir="\/d",stream="changes",consumer="redis:changes"\} \d+(\.\d+)?$/m);
@@ -79,7 +81,9 @@ it('`fanlog replicate --follow` ends on SIGTERM while Redis is frozen mid-replic
   const engine = await Engine.open(dir, { store: 'lmdb' });
   await work(engine, 0, 5000);
   await engine.close();
-  const child = spawn(process.execPath, [CLI, 'replicate', '--redis', f.url, '--stream', 'cli', '--dir', dir, '--follow', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'replicate', '--redis', f.url, '--stream', 'cli', '--dir', dir, '--follow', '--json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
