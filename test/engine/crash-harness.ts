@@ -55,135 +55,81 @@ interface Observed {
 }
 
 const NAMES = ['a', 'b', 'dir'];
+/** The choice that checkpoints: it appends nothing an operation did, so the state is not observed after it. */
+const CHECKPOINT = 18;
+
+/**
+ * The paths a workload names: mostly ones it made (they may be gone: that is
+ * fine, failing operations are part of the test), sometimes new names.
+ */
+class WorkloadPaths {
+  readonly dirs = ['/'];
+  readonly files: string[] = [];
+  readonly #prng: Prng;
+
+  constructor(prng: Prng) {
+    this.#prng = prng;
+  }
+
+  /** A new name in one of the directories made. */
+  fresh(): string {
+    const parent = this.#prng.pick(this.dirs);
+    return `${parent === '/' ? '' : parent}/${this.#prng.pick(NAMES)}${this.#prng.int(4)}`;
+  }
+
+  /** A file or a directory made, or a new name. */
+  any(): string {
+    const roll = this.#prng.next();
+    if (roll < 0.45 && this.files.length > 0) return this.#prng.pick(this.files);
+    if (roll < 0.7) return this.#prng.pick(this.dirs);
+    return this.fresh();
+  }
+
+  newDir(): string {
+    const made = this.fresh();
+    this.dirs.push(made);
+    return made;
+  }
+
+  newFile(): string {
+    const made = this.fresh();
+    this.files.push(made);
+    return made;
+  }
+}
 
 async function workload(io: MemoryIo, c: EngineCrashCase, observed: Observed): Promise<void> {
   const prng = new Prng(c.seed);
   let time = 1_000_000_000n;
   const clock = (): bigint => (time += 1000n);
-  // Paths are mostly ones the workload made (they may be gone: that is fine,
-  // failing operations are part of the test), sometimes new names.
-  const dirs = ['/'];
-  const files: string[] = [];
-  const fresh = (): string => {
-    const parent = prng.pick(dirs);
-    return `${parent === '/' ? '' : parent}/${prng.pick(NAMES)}${prng.int(4)}`;
-  };
-  const path = (): string => {
-    const roll = prng.next();
-    if (roll < 0.45 && files.length > 0) return prng.pick(files);
-    if (roll < 0.7) return prng.pick(dirs);
-    return fresh();
-  };
-  const newDir = (): string => {
-    const made = fresh();
-    dirs.push(made);
-    return made;
-  };
-  const newFile = (): string => {
-    const made = fresh();
-    files.push(made);
-    return made;
-  };
-  let engine: Engine | null = null;
+  const paths = new WorkloadPaths(prng);
   const observe = (e: Engine): void => {
     observed.fingerprints.set(e.journal.headSeq, e.state.fingerprint());
   };
   try {
-    engine = await Engine.open(DIR, options(io, c, clock));
+    let engine = await Engine.open(DIR, options(io, c, clock));
     observe(engine);
     const fds: number[] = [];
     for (let op = 0; op < c.ops; op++) {
-      const e: Engine = engine;
-      const fs = e.fs;
       const ctx = { pid: prng.between(1, 4) };
       const choice = prng.int(22);
-      let call: Promise<unknown>;
-      switch (choice) {
-        case 0:
-        case 1:
-          call = fs.mkdir(newDir(), {}, ctx);
-          break;
-        case 2:
-        case 3:
-          call = fs.create(newFile(), { size: prng.int(100_000), offline: prng.chance(0.5) }, ctx);
-          break;
-        case 4:
-          call = fs
-            .open(prng.chance(0.3) ? newFile() : path(), prng.pick(['r', 'w', 'rw'] as const), { create: prng.chance(0.5), truncate: prng.chance(0.3) }, ctx)
-            .then((fd) => fds.push(fd));
-          break;
-        case 5:
-          call = fds.length === 0 ? Promise.resolve() : fs.write(prng.pick(fds), prng.int(200_000), prng.between(1, 10_000), ctx);
-          break;
-        case 6:
-          call = fds.length === 0 ? Promise.resolve() : fs.close(fds.splice(prng.int(fds.length), 1)[0]!, ctx);
-          break;
-        case 7:
-          call = fs.truncate(path(), prng.int(50_000), ctx);
-          break;
-        case 8:
-          call = fs.unlink(path(), ctx);
-          break;
-        case 9:
-          call = fs.rmdir(path(), ctx);
-          break;
-        case 10:
-        case 11:
-          call = fs.rename(path(), prng.chance(0.5) ? fresh() : path(), ctx);
-          break;
-        case 12:
-          call = fs.link(path(), newFile(), ctx);
-          break;
-        case 13:
-          call = fs.symlink(prng.pick(['a0', '/dir1', '../b2']), fresh(), ctx);
-          break;
-        case 14:
-          call = fs.chmod(path(), prng.int(0o777), ctx);
-          break;
-        case 15:
-          call = fs.setxattr(path(), prng.pick(['user.a', 'user.b']), prng.bytes(prng.int(20)), ctx);
-          break;
-        case 16:
-          call = fs.hsmFill(path(), prng.int(50_000), prng.int(50_000), ctx);
-          break;
-        case 17:
-          call = fs.hsmRelease(path(), ctx);
-          break;
-        case 18:
-          call = e.checkpoint();
-          break;
-        // A mirror's operations (engine/fs/fs-mirror.ts): a create with the times found on disk, and a sync.
-        case 20: {
-          const type = prng.pick(['file', 'dir', 'symlink'] as const);
-          call = mirrorCreate(e, prng, type, type === 'dir' ? newDir() : newFile());
-          break;
-        }
-        case 21:
-          call = e.mirrored.mirrorSync(
-            files.length > 0 ? prng.pick(files) : path(),
-            { mode: prng.int(0o777), size: prng.int(100_000), mtime: BigInt(prng.int(1e9)) },
-            prng.chance(0.3),
-          );
-          break;
-        default: {
-          await e.close();
-          engine = null;
-          engine = await Engine.open(DIR, options(io, c, clock));
-          observe(engine);
-          fds.length = 0;
-          continue;
-        }
+      const call = startOperation(engine, prng, paths, fds, choice, ctx);
+      if (call === null) {
+        await engine.close();
+        engine = await Engine.open(DIR, options(io, c, clock));
+        observe(engine);
+        fds.length = 0;
+        continue;
       }
-      if (choice !== 18) observe(e);
-      const head = e.journal.headSeq;
+      if (choice !== CHECKPOINT) observe(engine);
+      const head = engine.journal.headSeq;
+      // Awaited here rather than in a helper: an extra await would shift where the workload's steps fall among the engine's.
       try {
         await call;
         observed.succeeded++;
         if (head > observed.resolvedHead) observed.resolvedHead = head;
       } catch (error) {
-        if (io.isPoweredOff) throw error;
-        const code = (error as { code?: string }).code;
-        if (code === undefined || code === 'EFAILED' || code === 'EIO' || code === 'ECORRUPT') throw error;
+        if (io.isPoweredOff || !isPosixFailure(error)) throw error;
       }
     }
     await engine.close();
@@ -192,8 +138,84 @@ async function workload(io: MemoryIo, c: EngineCrashCase, observed: Observed): P
   }
 }
 
-/** A mirror's create: it checks and applies synchronously (throwing what fails), and is durable later. */
-function mirrorCreate(engine: Engine, prng: Prng, type: 'file' | 'dir' | 'symlink', path: string): Promise<void> {
+/** A failure the workload expects of a random operation: a POSIX error, not the engine's own (EFAILED, EIO, ECORRUPT) nor a bug. */
+function isPosixFailure(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return !(code === undefined || code === 'EFAILED' || code === 'EIO' || code === 'ECORRUPT');
+}
+
+/**
+ * Starts the operation `choice` names, applied and appended when this
+ * returns, with the promise it resolves; null for a clean reopen, which the
+ * workload does itself since it replaces the engine.
+ */
+function startOperation(e: Engine, prng: Prng, paths: WorkloadPaths, fds: number[], choice: number, ctx: { pid: number }): Promise<unknown> | null {
+  const fs = e.fs;
+  switch (choice) {
+    case 0:
+    case 1:
+      return fs.mkdir(paths.newDir(), {}, ctx);
+    case 2:
+    case 3:
+      return fs.create(paths.newFile(), { size: prng.int(100_000), offline: prng.chance(0.5) }, ctx);
+    case 4:
+      return fs
+        .open(
+          prng.chance(0.3) ? paths.newFile() : paths.any(),
+          prng.pick(['r', 'w', 'rw'] as const),
+          { create: prng.chance(0.5), truncate: prng.chance(0.3) },
+          ctx,
+        )
+        .then((fd) => fds.push(fd));
+    case 5:
+      return fds.length === 0 ? Promise.resolve() : fs.write(prng.pick(fds), prng.int(200_000), prng.between(1, 10_000), ctx);
+    case 6:
+      return fds.length === 0 ? Promise.resolve() : fs.close(fds.splice(prng.int(fds.length), 1)[0]!, ctx);
+    case 7:
+      return fs.truncate(paths.any(), prng.int(50_000), ctx);
+    case 8:
+      return fs.unlink(paths.any(), ctx);
+    case 9:
+      return fs.rmdir(paths.any(), ctx);
+    case 10:
+    case 11:
+      return fs.rename(paths.any(), prng.chance(0.5) ? paths.fresh() : paths.any(), ctx);
+    case 12:
+      return fs.link(paths.any(), paths.newFile(), ctx);
+    case 13:
+      return fs.symlink(prng.pick(['a0', '/dir1', '../b2']), paths.fresh(), ctx);
+    case 14:
+      return fs.chmod(paths.any(), prng.int(0o777), ctx);
+    case 15:
+      return fs.setxattr(paths.any(), prng.pick(['user.a', 'user.b']), prng.bytes(prng.int(20)), ctx);
+    case 16:
+      return fs.hsmFill(paths.any(), prng.int(50_000), prng.int(50_000), ctx);
+    case 17:
+      return fs.hsmRelease(paths.any(), ctx);
+    case CHECKPOINT:
+      return e.checkpoint();
+    // A mirror's operations (engine/fs/fs-mirror.ts): a create with the times found on disk, and a sync.
+    case 20: {
+      const type = prng.pick(['file', 'dir', 'symlink'] as const);
+      return mirrorCreate(e, prng, type, type === 'dir' ? paths.newDir() : paths.newFile());
+    }
+    case 21:
+      return e.mirrored.mirrorSync(
+        paths.files.length > 0 ? prng.pick(paths.files) : paths.any(),
+        { mode: prng.int(0o777), size: prng.int(100_000), mtime: BigInt(prng.int(1e9)) },
+        prng.chance(0.3),
+      );
+    default:
+      return null;
+  }
+}
+
+/**
+ * A mirror's create: it checks and applies synchronously (throwing what
+ * fails), and is durable later. Async so that what it throws is a rejection,
+ * as every other operation's failure is.
+ */
+async function mirrorCreate(engine: Engine, prng: Prng, type: 'file' | 'dir' | 'symlink', path: string): Promise<void> {
   const attrs = {
     mode: prng.int(0o777),
     uid: prng.int(5),
@@ -202,11 +224,7 @@ function mirrorCreate(engine: Engine, prng: Prng, type: 'file' | 'dir' | 'symlin
     atime: BigInt(prng.int(1e9)),
     mtime: BigInt(prng.int(1e9)),
   };
-  try {
-    return engine.mirrored.mirrorCreate(path, type, attrs, type === 'symlink' ? 'a0' : undefined).durable;
-  } catch (error) {
-    return Promise.reject(error);
-  }
+  await engine.mirrored.mirrorCreate(path, type, attrs, type === 'symlink' ? 'a0' : undefined).durable;
 }
 
 export async function runEngineCrashCase(c: EngineCrashCase): Promise<string[]> {
@@ -246,6 +264,22 @@ export async function runEngineCrashCase(c: EngineCrashCase): Promise<string[]> 
     fail(`recovery failed: ${String(error)}`);
     return violations;
   }
+  await checkRecovered(engine, c, observed, fail);
+  // The recovered engine takes operations again, and a clean reopen changes nothing.
+  await engine.fs.mkdir('/after-recovery').catch((error: Error & { code?: string }) => {
+    if (error.code !== 'EEXIST') fail(`operation after recovery failed: ${String(error)}`);
+  });
+  const after = engine.state.fingerprint();
+  await engine.close();
+  const again = await Engine.open(DIR, options(io, c, clock));
+  if (again.state.fingerprint() !== after) fail('a clean reopen changed the filesystem');
+  if (again.journal.recovery.repairs.length > 0) fail('a clean reopen repaired the journal again');
+  await again.close();
+  return violations;
+}
+
+/** The recovered engine against what the workload observed: where its journal ends, its filesystem, and a replay from empty. */
+async function checkRecovered(engine: Engine, c: EngineCrashCase, observed: Observed, fail: (what: string) => void): Promise<void> {
   // The journal as recovered; the open then released what descriptors kept open (orphans), appending after it.
   const recoveredHead = engine.recovery.headSeq;
   // An open that the second power cut interrupted may have released orphans
@@ -270,17 +304,6 @@ export async function runEngineCrashCase(c: EngineCrashCase): Promise<string[]> 
     }
     if (replayed.fingerprint() !== fingerprint) fail('replaying the recovered journal from empty gives a different filesystem');
   }
-  // The recovered engine takes operations again, and a clean reopen changes nothing.
-  await engine.fs.mkdir('/after-recovery').catch((error: { code?: string }) => {
-    if (error.code !== 'EEXIST') fail(`operation after recovery failed: ${String(error)}`);
-  });
-  const after = engine.state.fingerprint();
-  await engine.close();
-  const again = await Engine.open(DIR, options(io, c, clock));
-  if (again.state.fingerprint() !== after) fail('a clean reopen changed the filesystem');
-  if (again.journal.recovery.repairs.length > 0) fail('a clean reopen repaired the journal again');
-  await again.close();
-  return violations;
 }
 
 /** The mutating I/O steps a case's workload makes when nothing fails, and how many of its operations succeed. */
