@@ -29,18 +29,16 @@ const OPTIONS = (io: MemoryIo): EngineOptions => ({ io, store: 'files', segmentB
 
 async function workload(io: MemoryIo, c: Case, acked: Map<string, bigint>): Promise<void> {
   const prng = new Prng(c.seed);
-  let engine: Engine | null = null;
   try {
-    engine = await Engine.open('/e', OPTIONS(io));
+    let engine = await Engine.open('/e', OPTIONS(io));
     for (const name of NAMES) await engine.consumers.register(name);
     if (c.cutAfter !== null) io.cutPowerAfter(c.cutAfter);
     for (let op = 0; op < c.ops; op++) {
-      const e: Engine = engine;
       const roll = prng.next();
       if (roll < 0.5) {
-        await e.fs.create(`/f${op}`, { size: prng.int(1000) });
+        await engine.fs.create(`/f${op}`, { size: prng.int(1000) });
       } else if (roll < 0.8) {
-        const consumer = e.consumers.get(prng.pick(NAMES));
+        const consumer = engine.consumers.get(prng.pick(NAMES));
         const records = await consumer.read({ max: prng.between(1, 20) });
         if (records.length > 0 && prng.chance(consumer.name === 'fast' ? 0.9 : 0.3)) {
           const seq = prng.pick(records).seq;
@@ -48,9 +46,9 @@ async function workload(io: MemoryIo, c: Case, acked: Map<string, bigint>): Prom
           if (seq > (acked.get(consumer.name) ?? 0n)) acked.set(consumer.name, seq);
         }
       } else if (roll < 0.93) {
-        await e.checkpoint();
+        await engine.checkpoint();
       } else {
-        await e.close();
+        await engine.close();
         engine = await Engine.open('/e', OPTIONS(io));
       }
     }

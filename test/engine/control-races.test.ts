@@ -44,12 +44,11 @@ class GatedIo extends MemoryIo {
 
   override async open(filePath: string, mode: 'read' | 'readwrite' | 'create'): Promise<import('../../journal/index.js').IoFile> {
     const file = await super.open(filePath, mode);
-    const io = this;
     const datasync = file.datasync.bind(file);
     file.datasync = async () => {
-      if (io.#prefix !== null && filePath.startsWith(io.#prefix)) {
-        io.#reached();
-        await io.#gate;
+      if (this.#prefix !== null && filePath.startsWith(this.#prefix)) {
+        this.#reached();
+        await this.#gate;
       }
       await datasync();
     };

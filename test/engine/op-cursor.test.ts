@@ -35,7 +35,7 @@ async function everyOp(): Promise<Uint8Array[]> {
   await fs.chown('/d/a', 1, 2);
   await fs.utimes('/d/a', 5n, 6n);
   // A mirror's: a create with the times found on disk, and a sync.
-  await engine.mirrored.mirrorCreate('/d/m', 'file', { mode: 0o600, uid: 3, gid: 4, size: 5, atime: 1n, mtime: 2n });
+  await engine.mirrored.mirrorCreate('/d/m', 'file', { mode: 0o600, uid: 3, gid: 4, size: 5, atime: 1n, mtime: 2n }).durable;
   await engine.mirrored.mirrorSync('/d/m', { mode: 0o640, size: 2, mtime: 99n }, true);
   await fs.setxattr('/d/a', 'user.k', text('v1'));
   await fs.setxattr('/d/a', 'user.j', text('v2'));

@@ -62,13 +62,12 @@ async function workload(io: MemoryIo, c: CrashCase, model: Model): Promise<void>
   const prng = new Prng(c.seed);
   // Sizes keep every entry (up to 6 records) within a 4 KiB segment.
   const payload = (): Uint8Array => prng.bytes(prng.pick([0, 1, 17, 60, 200, 600]));
-  let journal: Journal | null = null;
   try {
-    journal = await Journal.open(DIR, { ...OPTIONS, io, sync: c.sync });
+    let journal = await Journal.open(DIR, { ...OPTIONS, io, sync: c.sync });
     for (let op = 0; op < c.ops; op++) {
       const roll = prng.next();
+      // The burst's appends all go to the journal open when it began.
       const open = journal;
-      if (open === null) throw new Error('unreachable: no open journal');
       if (roll < 0.4) {
         await appendTracked(open, model, [payload()]);
       } else if (roll < 0.6) {
@@ -86,7 +85,7 @@ async function workload(io: MemoryIo, c: CrashCase, model: Model): Promise<void>
         journal = await Journal.open(DIR, { ...OPTIONS, io, sync: c.sync });
       }
     }
-    await journal?.close();
+    await journal.close();
   } catch (error) {
     if (!io.isPoweredOff) throw error;
   }
