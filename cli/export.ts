@@ -23,7 +23,9 @@ export async function exportCommand(options: {
   if (options.format !== 'fanotify') throw new FanlogError('EINVAL', `--format ${options.format}: the export format is fanotify (lfs is tail --format lfs)`);
   if (!existsSync(path.join(options.dir, 'journal'))) throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir}`);
   const chunks: Uint8Array[] = [];
-  let failure: unknown = null;
+  // The failure is kept as it came (unknown: any value may be thrown), with a flag for whether there was one.
+  let failed = false;
+  let failure: unknown;
   // Damage ends the read with ECORRUPT: the events before it are written first, as tail prints its lines.
   const unfinished = await readChangelog(options.dir, options.from, (records) => {
     chunks.push(
@@ -33,6 +35,7 @@ export async function exportCommand(options: {
       ),
     );
   }).catch((error: unknown) => {
+    failed = true;
     failure = error;
     return null;
   });
@@ -40,7 +43,7 @@ export async function exportCommand(options: {
   const bytes = Buffer.concat(chunks);
   if (options.out !== undefined) writeFileSync(options.out, bytes);
   else process.stdout.write(bytes);
-  if (failure !== null) throw failure;
+  if (failed) throw failure;
 }
 
 /** `fanlog import --format fanotify FILE`: a captured stream into the engine's changelog (it takes the lock: `--wait`). */
