@@ -251,7 +251,7 @@ export class RedisConsumer {
   async ack(records: readonly { seq: bigint }[]): Promise<number> {
     if (records.length === 0) return 0;
     try {
-      return (await this.#send(this.#redis.xack(this.#options.stream, this.#options.group, ...records.map((record) => `${record.seq}-0`)), 'XACK')) as number;
+      return await this.#send<number>(this.#redis.xack(this.#options.stream, this.#options.group, ...records.map((record) => `${record.seq}-0`)), 'XACK');
     } catch (error) {
       throw this.#remote(error);
     }

@@ -51,6 +51,8 @@ import type { ReplicatorMetrics } from '../metrics.js';
 import { connect, redactUrl, remoteError, timed } from './connect.js';
 import { entryFields } from './entry.js';
 import { type CheckedOptions, checkReplicateOptions, type ReplicateOptions } from './replicate-options.js';
+import { claim } from './claim.js';
+import { isFinal, replicatorsView } from './replicator-errors.js';
 import { APPEND_SCRIPT, scriptRefusal } from './script.js';
 import { trimStream } from './trim.js';
 
@@ -79,9 +81,6 @@ const BACKOFF_MAX_MS = 5000;
 const IDLE_WAIT_MS = 200;
 /** WAIT's own timeout: how long replicas may take to confirm a batch. */
 const WAIT_REPLICAS_MS = 5000;
-
-/** The streams and consumer names each engine's running replicators hold, by the engine's consumer registry. */
-const claimed = new WeakMap<Consumers, Set<string>>();
 
 export class Replicator {
   /** The Redis URL, its credentials redacted. */
@@ -350,7 +349,7 @@ export class Replicator {
   }
 
   async #waitReplicas(): Promise<void> {
-    const acked = (await this.#send(this.#redis.wait(this.#options.waitReplicas, WAIT_REPLICAS_MS), 'WAIT', WAIT_REPLICAS_MS)) as number;
+    const acked = await this.#send<number>(this.#redis.wait(this.#options.waitReplicas, WAIT_REPLICAS_MS), 'WAIT', WAIT_REPLICAS_MS);
     if (acked < this.#options.waitReplicas)
       throw new FanlogError('EREMOTE', `only ${acked} of ${this.#options.waitReplicas} replicas have the batch after ${WAIT_REPLICAS_MS / 1000} s`);
   }
@@ -377,43 +376,4 @@ export class Replicator {
     this.#options.onError?.(failure, final);
     return failure;
   }
-}
-
-/** The consumer's error as the replicator reports it: an eviction that left nothing undelivered says so, rather than naming an empty range. */
-function replicatorsView(error: FanlogError, consumer: string): FanlogError {
-  const lost = error.lost;
-  if (error.code !== 'EEVICTED' || lost === undefined || lost.fromSeq <= lost.toSeq) return error;
-  return new FanlogError(
-    'EEVICTED',
-    `the replicator's consumer '${consumer}' was evicted (past its idle or lag limit), with every record through ${lost.toSeq} delivered: none was skipped; register it again (or start a replicator of another name) to go on`,
-    { cause: error },
-  );
-}
-
-/** The script's refusals and the consumer's end stop the replicator; anything else (Redis down, frozen, refusing, a failed WAIT) is retried. */
-function isFinal(error: unknown): boolean {
-  const code = (error as { code?: string }).code;
-  return ['ELOST', 'EFOREIGN', 'EJOURNALID', 'EBUSY', 'EEVICTED', 'EREPLACED', 'ECLOSED', 'EFAILED'].includes(code ?? '');
-}
-
-/** Claims the stream and the consumer name for a replicator of this engine (EBUSY if one holds either); returns the release. */
-function claim(consumers: Consumers, url: string, stream: string, name: string): () => void {
-  const held = claimed.get(consumers) ?? new Set<string>();
-  claimed.set(consumers, held);
-  const where = new URL(url);
-  const keys = [`stream ${where.host}${where.pathname === '' ? '/0' : where.pathname} ${stream}`, `consumer ${name}`];
-  if (held.has(keys[0]!))
-    throw new FanlogError(
-      'EBUSY',
-      `a replicator of this engine already writes stream '${stream}' at ${redactUrl(url)}: stop it first (two would skip each other's records)`,
-    );
-  if (held.has(keys[1]!))
-    throw new FanlogError('EBUSY', `a replicator of this engine already uses consumer '${name}': stop it first, or give this one another consumer name`);
-  for (const key of keys) held.add(key);
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    for (const key of keys) held.delete(key);
-  };
 }

@@ -196,34 +196,55 @@ end
 return { appended, skipped }
 `;
 
+/** What every refusal of the script leaves behind: it checks before it writes. */
+const NOTHING_DONE = 'nothing was appended and nothing more acknowledged';
+
 /** What the script's refusal means, as the FanlogError the replicator stops with; null for any other error. */
 export function scriptRefusal(message: string, stream: string, journalId: bigint, consumer: string): FanlogError | null {
   const words = message.split(' ');
   const [code, what] = words;
-  const nothing = 'nothing was appended and nothing more acknowledged';
-  if (code === 'EJOURNALID') {
-    if (what === 'ahead' || what === 'diverged') {
-      const where =
-        what === 'ahead'
-          ? `records through seq ${words[2]}, but this journal ends at ${words[3]}`
-          : `at ${words[2]} a record other than this journal's record of that seq (fanlog appended through ${words[3]})`;
+  switch (code) {
+    case 'EJOURNALID':
+      return journalIdRefusal(words, stream, journalId);
+    case 'EBUSY':
       return new FanlogError(
-        'EJOURNALID',
-        `stream '${stream}' holds ${where}: it replicates another history of journal ${journalId} (this engine was restored from an older copy, or its directory copied), and this journal's records would take seqs the stream already holds; ${nothing}; replicate into another stream`,
+        'EBUSY',
+        `stream '${stream}' is written by fanlog consumer '${what}' of this journal (through seq ${words[2]}), not by '${consumer}', which would skip records it never wrote: nothing was appended; replicate as '${what}', or into another stream`,
       );
-    }
-    const theirs = what === 'none' ? `no fanlog journal (it has entries, and no ${stream}:fanlog)` : `journal ${what}`;
+    case 'ELOST':
+    case 'EDELETED':
+    case 'EMISSING':
+      return lostRefusal(words, stream);
+    case 'EFOREIGN':
+      return foreignRefusal(words, stream, message);
+    default:
+      return null;
+  }
+}
+
+/** EJOURNALID: the stream replicates another journal, or another history of this one. */
+function journalIdRefusal(words: string[], stream: string, journalId: bigint): FanlogError {
+  const what = words[1];
+  if (what === 'ahead' || what === 'diverged') {
+    const where =
+      what === 'ahead'
+        ? `records through seq ${words[2]}, but this journal ends at ${words[3]}`
+        : `at ${words[2]} a record other than this journal's record of that seq (fanlog appended through ${words[3]})`;
     return new FanlogError(
       'EJOURNALID',
-      `stream '${stream}' is a replica of ${theirs}, not of this journal ${journalId}: nothing was appended; replicate into another stream`,
+      `stream '${stream}' holds ${where}: it replicates another history of journal ${journalId} (this engine was restored from an older copy, or its directory copied), and this journal's records would take seqs the stream already holds; ${NOTHING_DONE}; replicate into another stream`,
     );
   }
-  if (code === 'EBUSY') {
-    return new FanlogError(
-      'EBUSY',
-      `stream '${stream}' is written by fanlog consumer '${what}' of this journal (through seq ${words[2]}), not by '${consumer}', which would skip records it never wrote: nothing was appended; replicate as '${what}', or into another stream`,
-    );
-  }
+  const theirs = what === 'none' ? `no fanlog journal (it has entries, and no ${stream}:fanlog)` : `journal ${what}`;
+  return new FanlogError(
+    'EJOURNALID',
+    `stream '${stream}' is a replica of ${theirs}, not of this journal ${journalId}: nothing was appended; replicate into another stream`,
+  );
+}
+
+/** ELOST, EDELETED and EMISSING: records fanlog appended into the stream are gone from it, all told as ELOST. */
+function lostRefusal(words: string[], stream: string): FanlogError {
+  const [code, what] = words;
   if (code === 'ELOST') {
     const fromSeq = BigInt(what!) + 1n;
     const toSeq = BigInt(words[2]!);
@@ -239,21 +260,22 @@ export function scriptRefusal(message: string, stream: string, journalId: bigint
     const acked = seq <= BigInt(words[2]!) ? 'acknowledged' : 'appended (not yet acknowledged)';
     return new FanlogError(
       'ELOST',
-      `stream '${stream}' had entry ${what} deleted (XDEL), a record fanlog ${acked} into it; others below it may be gone too (Redis keeps only the highest deleted ID): ${nothing}; replicate into another stream`,
+      `stream '${stream}' had entry ${what} deleted (XDEL), a record fanlog ${acked} into it; others below it may be gone too (Redis keeps only the highest deleted ID): ${NOTHING_DONE}; replicate into another stream`,
       { lost: { fromSeq: seq, toSeq: seq }, ids: [what!] },
     );
   }
-  if (code === 'EMISSING') {
-    const seq = BigInt(what!);
-    return new FanlogError(
-      'ELOST',
-      `stream '${stream}' lacks entry ${what}-0, which fanlog appended (through ${words[2]}) and had not yet acknowledged: someone deleted it, and it cannot be appended again below the stream's last entry; ${nothing}; replicate into another stream`,
-      { lost: { fromSeq: seq, toSeq: seq }, ids: [`${what}-0`] },
-    );
-  }
-  if (code !== 'EFOREIGN') return null;
-  const stop = `${nothing}; remove what fanlog did not write, or replicate into another stream`;
-  switch (what) {
+  const seq = BigInt(what!);
+  return new FanlogError(
+    'ELOST',
+    `stream '${stream}' lacks entry ${what}-0, which fanlog appended (through ${words[2]}) and had not yet acknowledged: someone deleted it, and it cannot be appended again below the stream's last entry; ${NOTHING_DONE}; replicate into another stream`,
+    { lost: { fromSeq: seq, toSeq: seq }, ids: [`${what}-0`] },
+  );
+}
+
+/** EFOREIGN: the stream or its hash holds what fanlog did not write. */
+function foreignRefusal(words: string[], stream: string, message: string): FanlogError {
+  const stop = `${NOTHING_DONE}; remove what fanlog did not write, or replicate into another stream`;
+  switch (words[1]) {
     case 'type':
       return new FanlogError('EFOREIGN', `key '${stream}' holds a ${words[2]}, not a stream: ${stop}`);
     case 'sibling':
