@@ -84,12 +84,18 @@ const NODE_HEADER_BYTES = 8;
 const OVERFLOW_REF_BYTES = 24;
 
 export interface Meta {
-  /** Which meta page (0 or 1). */
+  /** Which meta page (0 or 1), or 2 for the flushed copy in page 0 (readFlushedMeta). */
   slot: number;
+  /** Where the meta's page starts in the file: its fields are at the offsets of the header above from here. */
+  at: number;
   pageBytes: number;
   freeRoot: bigint;
+  freeDepth: number;
+  /** The free DB's flags, which LMDB shares with its persistent environment flags. */
+  freeFlags: number;
   mainRoot: bigint;
   mainDepth: number;
+  mainFlags: number;
   lastPage: bigint;
   txnId: bigint;
 }
@@ -103,16 +109,25 @@ export function readMeta(file: string, page: Uint8Array, slot: number, at: numbe
   if (view.getUint32(24, true) !== META_MAGIC) throw corrupt(file, at + 24, `meta page ${slot} has a bad magic number`);
   const version = view.getUint32(28, true) & 0xffff;
   if (version !== DATA_VERSION) throw corrupt(file, at + 28, `meta page ${slot} has data format version ${version}, not ${DATA_VERSION}`);
+  return metaFields(file, view, slot, at);
+}
+
+/** The fields of a meta page from byte 40 on (those a commit writes), checked: the page size, and the roots inside the pages in use. */
+function metaFields(file: string, view: DataView, slot: number, at: number): Meta {
   const pageBytes = view.getUint32(48, true);
   if (pageBytes < PAGE_BYTES_MIN || pageBytes > PAGE_BYTES_MAX || (pageBytes & (pageBytes - 1)) !== 0) {
     throw corrupt(file, at + 48, `meta page ${slot} has an impossible page size ${pageBytes}`);
   }
   const meta: Meta = {
     slot,
+    at,
     pageBytes,
     freeRoot: view.getBigUint64(88, true),
+    freeDepth: view.getUint16(54, true),
+    freeFlags: view.getUint16(52, true),
     mainRoot: view.getBigUint64(136, true),
     mainDepth: view.getUint16(102, true),
+    mainFlags: view.getUint16(100, true),
     lastPage: view.getBigUint64(144, true),
     txnId: view.getBigUint64(152, true),
   };
@@ -139,6 +154,25 @@ export function readMetas(file: string, first: Uint8Array): [Meta, Meta] {
   const meta1 = readMeta(file, first.subarray(pageBytes, pageBytes + META_BYTES), 1, pageBytes);
   if (meta1.pageBytes !== pageBytes) throw corrupt(file, pageBytes + 48, `the meta pages disagree on the page size (${pageBytes}, ${meta1.pageBytes})`);
   return [meta0, meta1];
+}
+
+/**
+ * The flushed meta of lmdb-js's LMDB: with overlapping sync (lmdb-js's
+ * default on Linux), each sync writes the synced transaction's meta fields
+ * (bytes 40 on) into page 0 at half the page size, and LMDB's open may
+ * choose it over pages 0 and 1 (mdb.c, mdb_env_read_header and
+ * mdb_env_pick_meta): after a reboot it rolls back to the newest snapshot
+ * known synced. A transaction id of zero means none was written; LMDB
+ * then never picks it. `first` is as for readMetas.
+ */
+export function readFlushedMeta(file: string, first: Uint8Array, pageBytes: number): Meta | null {
+  const at = pageBytes / 2;
+  if (first.byteLength < at + META_BYTES) throw corrupt(file, first.byteLength, `the file is ${first.byteLength} bytes, shorter than its meta pages`);
+  const view = new DataView(first.buffer, first.byteOffset + at, META_BYTES);
+  if (view.getBigUint64(152, true) === 0n) return null;
+  const meta = metaFields(file, view, 2, at);
+  if (meta.pageBytes !== pageBytes) throw corrupt(file, at + 48, `the flushed meta (transaction ${meta.txnId}) gives the page size ${meta.pageBytes}, not ${pageBytes}`);
+  return meta;
 }
 
 /** The meta page a reader uses: the one the newer transaction wrote. */

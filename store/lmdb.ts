@@ -27,6 +27,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { FanlogError, fromIoError } from '../errors.js';
+import { checkLmdbStore } from './lmdb-check.js';
 import { checkLmdbFile } from './lmdb-file.js';
 import { LmdbFileReader } from './lmdb-reader.js';
 import type { MetaOp, MetaStore, StoreOpenOptions } from './meta-store.js';
@@ -66,6 +67,8 @@ export class LmdbMetaStore implements MetaStore {
       else await fsp.mkdir(dir, { recursive: true });
       await checkLmdbFile(dataFile);
       if (readOnly) return await LmdbFileReader.open(dir);
+      // LMDB crashes the process on a damaged page: every page it may reach is checked first (lmdb-check.ts).
+      checkLmdbStore(dataFile);
       const room = await freeBytes(dir);
       if (room < ROOM_BYTES_MIN) throw new FanlogError('ENOSPC', `${dir}: only ${room} bytes free; lmdb needs room to map its files safely`, { file: dir });
       return new LmdbMetaStore(open<Uint8Array, string>({ path: dir, noSubdir: false, encoding: 'binary', cache: false }), dir);
