@@ -135,12 +135,24 @@ const label = (value: string): string => value.replaceAll('\\', '\\\\').replaceA
 export function prometheusText(metrics: EngineMetrics, dir: string): string {
   const lines: string[] = [];
   const base = `dir="${label(dir)}"`;
-  const metric = (name: string, type: 'gauge' | 'counter', help: string, samples: [string, number | bigint | null][]): void => {
+  const metric: Metric = (name, type, help, samples) => {
     const known = samples.filter((sample): sample is [string, number | bigint] => sample[1] !== null);
     if (known.length === 0) return;
     lines.push(`# HELP fanlog_${name} ${help}`, `# TYPE fanlog_${name} ${type}`);
     for (const [labels, value] of known) lines.push(`fanlog_${name}{${[base, labels].filter((part) => part !== '').join(',')}} ${value.toString()}`);
   };
+  journalMetrics(metric, metrics);
+  consumerMetrics(metric, metrics.consumers);
+  groupMetrics(metric, metrics.groups);
+  replicatorMetrics(metric, metrics.replicators ?? []);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Writes one metric: its name (after `fanlog_`), type, help, and samples, each its labels beyond `dir` and its value (null: unknown). */
+type Metric = (name: string, type: 'gauge' | 'counter', help: string, samples: [string, number | bigint | null][]) => void;
+
+/** The journal's seqs, size, rate and fdatasync latency. */
+function journalMetrics(metric: Metric, metrics: EngineMetrics): void {
   const { seqs } = metrics;
   metric('head_seq', 'gauge', 'Seq of the last record appended.', [['', seqs.head]]);
   metric('durable_seq', 'gauge', 'Seq of the last record known on disk.', [['', seqs.durable]]);
@@ -154,51 +166,59 @@ export function prometheusText(metrics: EngineMetrics, dir: string): string {
     ['quantile="0.99"', syncs?.p99 === null || syncs === null ? null : syncs.p99 / 1000],
   ]);
   metric('fdatasync_count', 'gauge', 'fdatasyncs over the last minute.', [['', syncs?.count ?? null]]);
+}
+
+function consumerMetrics(metric: Metric, consumers: EngineMetrics['consumers']): void {
   const consumer = (c: { name: string }): string => `consumer="${label(c.name)}"`;
   metric(
     'consumer_lag_records',
     'gauge',
     "Records appended after the consumer's cursor.",
-    metrics.consumers.map((c) => [consumer(c), c.lagRecords]),
+    consumers.map((c) => [consumer(c), c.lagRecords]),
   );
   metric(
     'consumer_lag_seconds',
     'gauge',
     "Head record time minus the first unacknowledged record's time.",
-    metrics.consumers.map((c) => [consumer(c), c.lagSeconds]),
+    consumers.map((c) => [consumer(c), c.lagSeconds]),
   );
   metric(
     'consumer_idle_seconds',
     'gauge',
     'Time since the consumer last read or acknowledged.',
-    metrics.consumers.map((c) => [consumer(c), c.idleMs === null ? null : c.idleMs / 1000]),
+    consumers.map((c) => [consumer(c), c.idleMs === null ? null : c.idleMs / 1000]),
   );
   metric(
     'consumer_evicted',
     'gauge',
     '1 when the consumer was evicted.',
-    metrics.consumers.map((c) => [consumer(c), c.evicted ? 1 : 0]),
+    consumers.map((c) => [consumer(c), c.evicted ? 1 : 0]),
   );
+}
+
+function groupMetrics(metric: Metric, groups: EngineMetrics['groups']): void {
   const group = (g: { name: string }): string => `group="${label(g.name)}"`;
   metric(
     'group_queued_events',
     'gauge',
     "Events queued for the group's listener.",
-    metrics.groups.map((g) => [group(g), g.queued]),
+    groups.map((g) => [group(g), g.queued]),
   );
   metric(
     'group_pending_permissions',
     'gauge',
     'Permission events not answered yet.',
-    metrics.groups.map((g) => [group(g), g.pendingPermissions]),
+    groups.map((g) => [group(g), g.pendingPermissions]),
   );
   metric(
     'group_timeouts_total',
     'counter',
     "Permission events answered by the group's timeout since the engine opened.",
-    metrics.groups.map((g) => [group(g), g.timeouts]),
+    groups.map((g) => [group(g), g.timeouts]),
   );
-  const replicators = metrics.replicators ?? [];
+}
+
+function replicatorMetrics(metric: Metric, replicators: ReplicatorMetrics[]): void {
   const replicator = (r: ReplicatorMetrics): string => `stream="${label(r.stream)}",consumer="${label(r.consumer)}"`;
   metric(
     'replicator_replicated_seq',
@@ -230,5 +250,4 @@ export function prometheusText(metrics: EngineMetrics, dir: string): string {
     "1 for the replicator's current state (failed: stopped by an error, see its lastError).",
     replicators.flatMap((r) => REPLICATOR_STATES.map((state): [string, number] => [`${replicator(r)},state="${state}"`, r.state === state ? 1 : 0])),
   );
-  return `${lines.join('\n')}\n`;
 }

@@ -114,6 +114,34 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   const { stream, replicator } = await startReplica(engine, options.redis);
 
   // 2-5. The workload, with a daemon restart midway.
+  const { counters, daemon, workSeconds } = await runWorkload(engine, options, paths, prng, backup);
+  await replicator?.stop();
+  await engine.close();
+
+  // 5. A crash: the engine in a child process, SIGKILLed while operations wait.
+  const { recovered, recovery, unsettled } = await crashAndRecover(options, counters, prng, backup);
+  engine = recovered;
+
+  // 6. The summary and the checks.
+  const checks = await check(engine, backup);
+  if (options.redis !== undefined) checks.push(...(await checkRemote(engine, options.redis, stream, backup)));
+  printSummary(engine, { counters, backup, daemon, recovery, stubBytes, workSeconds, started, checks, unsettled, dir: options.dir });
+  await engine.close();
+  if (checks.length > 0 || unsettled > 0) process.exitCode = 1;
+}
+
+/**
+ * Runs the simulated processes against the archive, the HSM daemon answering
+ * them and the backup tailing, and restarts the daemon midway with events
+ * read and not answered.
+ */
+async function runWorkload(
+  engine: Engine,
+  options: DemoOptions,
+  paths: string[],
+  prng: Prng,
+  backup: Backup,
+): Promise<{ counters: ReturnType<typeof newCounters>; daemon: HsmDaemon; workSeconds: number }> {
   say('2. Running 16 simulated processes, the HSM daemon and the backup consumer');
   const counters = newCounters();
   const daemon = new HsmDaemon(engine, counters, prng);
@@ -154,19 +182,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   say(`   ${n(counters.operations)} operations in ${workSeconds.toFixed(1)} s (${n(Math.round(counters.operations / workSeconds))} durable operations/s)`);
   say(`   the HSM daemon was restarted midway: it had read ${daemon.skipped} permission events and not answered them; its`);
   say('   restartable group put them back at the head of its queue, and the new daemon answered every one (no process was failed)');
-  await replicator?.stop();
-  await engine.close();
-
-  // 5. A crash: the engine in a child process, SIGKILLed while operations wait.
-  const { recovered, recovery, unsettled } = await crashAndRecover(options, counters, prng, backup);
-  engine = recovered;
-
-  // 6. The summary and the checks.
-  const checks = await check(engine, backup);
-  if (options.redis !== undefined) checks.push(...(await checkRemote(engine, options.redis, stream, backup)));
-  printSummary(engine, { counters, backup, daemon, recovery, stubBytes, workSeconds, started, checks, unsettled, dir: options.dir });
-  await engine.close();
-  if (checks.length > 0 || unsettled > 0) process.exitCode = 1;
+  return { counters, daemon, workSeconds };
 }
 
 /** Runs the engine in a child, SIGKILLs it while operations wait, reopens it and lets the HSM finish what the dead caller left. */

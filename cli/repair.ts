@@ -140,65 +140,15 @@ async function rebuild(io: NodeIo, dir: string, kind: StoreKind, { salvage }: { 
   const journal = await Journal.open(path.join(dir, 'journal'), { io });
   try {
     const storeDir = metaStoreDir(dir, kind);
-    let old: SealedStore | null = null;
-    let check: StoreCheck | null = null;
-    const lost: { key: string; what: string }[] = [];
+    const salvaged = await openForSalvage(io, dir, kind, journal, salvage);
+    let old = salvaged.old;
+    const { check, lost } = salvaged;
     try {
-      if (salvage && existsSync(storeDir)) {
-        old = await openMetaStore(kind, dir, io, { readOnly: kind !== 'level' });
-        check = await checkStore(old, { dir: journal.dir, journalId: journal.journalId, firstSeq: journal.firstSeq, headSeq: journal.headSeq });
-        for (const found of check.damage) lost.push({ key: found.key ?? storeDir, what: found.what });
-      }
-    } catch (error) {
-      lost.push({ key: storeDir, what: `the store cannot be opened: ${(error as Error).message}` });
-    }
-    try {
-      let checkpoint: LoadedCheckpoint | null = null;
-      if (old !== null && check?.checkpointSound === true) checkpoint = await loadCheckpoint(old, journal, 0n).catch(() => null);
-      const rebuiltFrom = checkpoint === null ? 'empty' : 'checkpoint';
-      if (checkpoint === null) {
-        if (journal.firstSeq > 1n) {
-          throw new FanlogError(
-            'ECORRUPT',
-            `cannot rebuild ${storeDir}: its checkpoint is not sound and the journal starts at ${journal.firstSeq}, not 1, so the filesystem cannot be replayed from empty`,
-            {
-              file: storeDir,
-            },
-          );
-        }
-        checkpoint = { state: new FsState(0n), layout: emptyLayout(), ...checkpointBound(0n, undefined) };
-      }
+      const { checkpoint, rebuiltFrom } = await startingCheckpoint(old, check, journal, storeDir);
       const checkpointSeq = checkpoint.seq;
       const replayed = await replayJournal(journal, checkpoint);
-      const { state } = checkpoint;
-      for (const ino of state.inodes.keys()) state.dirty.add(ino);
-      const ops: MetaOp[] = captureCheckpoint(state, journal.headSeq, journal.journalId, oldestUnfinishedRequest(replayed), emptyLayout());
-      const groups = [...(check?.groups ?? new Map<string, Uint8Array>())];
-      const consumers = [...(check?.consumers ?? new Map<string, { payload: Uint8Array }>())];
-      for (const [name, payload] of groups) ops.push({ type: 'put', key: GROUP_PREFIX + name, value: payload });
-      for (const [name, { payload }] of consumers) ops.push({ type: 'put', key: CONSUMER_PREFIX + name, value: payload });
-      ops.push(
-        catalogOp(
-          GROUP_CATALOG_KEY,
-          groups.map(([name]) => name),
-        ),
-      );
-      ops.push(
-        catalogOp(
-          CONSUMER_CATALOG_KEY,
-          consumers.map(([name]) => name),
-        ),
-      );
-      ops.push(highWaterOp(journal));
-
-      const rebuilt = `${storeDir}-rebuild`;
-      rmSync(rebuilt, { recursive: true, force: true });
-      const fresh = new SealedStore(await openBackend(kind, rebuilt, io), `${kind} store ${rebuilt}`);
-      try {
-        await fresh.commit(ops);
-      } finally {
-        await fresh.close();
-      }
+      const { ops, groups, consumers } = rebuiltOps(journal, checkpoint.state, oldestUnfinishedRequest(replayed), check);
+      await writeStore(io, kind, `${storeDir}-rebuild`, ops);
       await old?.close();
       old = null;
       return {
@@ -207,8 +157,8 @@ async function rebuild(io: NodeIo, dir: string, kind: StoreKind, { salvage }: { 
         checkpointSeq,
         headSeq: journal.headSeq,
         replayedRecords: replayed.replayedRecords,
-        groupsKept: groups.map(([name]) => name),
-        consumersKept: consumers.map(([name]) => name),
+        groupsKept: groups,
+        consumersKept: consumers,
         lost,
       };
     } finally {
@@ -216,5 +166,83 @@ async function rebuild(io: NodeIo, dir: string, kind: StoreKind, { salvage }: { 
     }
   } finally {
     await journal.close();
+  }
+}
+
+/**
+ * With `salvage`, opens the old store and checks it: what is damaged is
+ * lost, and a store that cannot be opened or checked is lost whole. The
+ * store is returned open even when its check failed: the caller closes it.
+ */
+async function openForSalvage(
+  io: NodeIo,
+  dir: string,
+  kind: StoreKind,
+  journal: Journal,
+  salvage: boolean,
+): Promise<{ old: SealedStore | null; check: StoreCheck | null; lost: { key: string; what: string }[] }> {
+  const storeDir = metaStoreDir(dir, kind);
+  let old: SealedStore | null = null;
+  let check: StoreCheck | null = null;
+  const lost: { key: string; what: string }[] = [];
+  try {
+    if (salvage && existsSync(storeDir)) {
+      old = await openMetaStore(kind, dir, io, { readOnly: kind !== 'level' });
+      check = await checkStore(old, { dir: journal.dir, journalId: journal.journalId, firstSeq: journal.firstSeq, headSeq: journal.headSeq });
+      for (const found of check.damage) lost.push({ key: found.key ?? storeDir, what: found.what });
+    }
+  } catch (error) {
+    lost.push({ key: storeDir, what: `the store cannot be opened: ${(error as Error).message}` });
+  }
+  return { old, check, lost };
+}
+
+/** The old store's checkpoint when it is sound, else the empty filesystem, which needs the journal from seq 1 (ECORRUPT otherwise). */
+async function startingCheckpoint(
+  old: SealedStore | null,
+  check: StoreCheck | null,
+  journal: Journal,
+  storeDir: string,
+): Promise<{ checkpoint: LoadedCheckpoint; rebuiltFrom: RepairReport['rebuiltFrom'] }> {
+  let checkpoint: LoadedCheckpoint | null = null;
+  if (old !== null && check?.checkpointSound === true) checkpoint = await loadCheckpoint(old, journal, 0n).catch(() => null);
+  if (checkpoint !== null) return { checkpoint, rebuiltFrom: 'checkpoint' };
+  if (journal.firstSeq > 1n) {
+    throw new FanlogError(
+      'ECORRUPT',
+      `cannot rebuild ${storeDir}: its checkpoint is not sound and the journal starts at ${journal.firstSeq}, not 1, so the filesystem cannot be replayed from empty`,
+      { file: storeDir },
+    );
+  }
+  return { checkpoint: { state: new FsState(0n), layout: emptyLayout(), ...checkpointBound(0n, undefined) }, rebuiltFrom: 'empty' };
+}
+
+/** The new store's writes: a checkpoint of `state` at the journal's head, and the groups and consumers whose values are sound. */
+function rebuiltOps(
+  journal: Journal,
+  state: FsState,
+  pendingFromSeq: bigint | undefined,
+  check: StoreCheck | null,
+): { ops: MetaOp[]; groups: string[]; consumers: string[] } {
+  for (const ino of state.inodes.keys()) state.dirty.add(ino);
+  const ops: MetaOp[] = captureCheckpoint(state, journal.headSeq, journal.journalId, pendingFromSeq, emptyLayout());
+  const groups = [...(check?.groups ?? new Map<string, Uint8Array>())];
+  const consumers = [...(check?.consumers ?? new Map<string, { payload: Uint8Array }>())];
+  for (const [name, payload] of groups) ops.push({ type: 'put', key: GROUP_PREFIX + name, value: payload });
+  for (const [name, { payload }] of consumers) ops.push({ type: 'put', key: CONSUMER_PREFIX + name, value: payload });
+  const groupNames = groups.map(([name]) => name);
+  const consumerNames = consumers.map(([name]) => name);
+  ops.push(catalogOp(GROUP_CATALOG_KEY, groupNames), catalogOp(CONSUMER_CATALOG_KEY, consumerNames), highWaterOp(journal));
+  return { ops, groups: groupNames, consumers: consumerNames };
+}
+
+/** Writes `ops` into a new store at `rebuilt`, replacing what an earlier attempt left there. */
+async function writeStore(io: NodeIo, kind: StoreKind, rebuilt: string, ops: MetaOp[]): Promise<void> {
+  rmSync(rebuilt, { recursive: true, force: true });
+  const fresh = new SealedStore(await openBackend(kind, rebuilt, io), `${kind} store ${rebuilt}`);
+  try {
+    await fresh.commit(ops);
+  } finally {
+    await fresh.close();
   }
 }
