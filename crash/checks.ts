@@ -31,7 +31,7 @@ import type { Seq } from '../journal/types.js';
 import { sameBytes } from './history.js';
 import type { Model } from './model.js';
 import { settleEverything, view } from './permission-checks.js';
-import { CONSUMERS, type ConsumerName } from './workload.js';
+import { CONSUMERS, type ConsumerName } from './workload-consumers.js';
 import { deliverableSeqs } from './deliverable.js';
 
 /**

@@ -226,17 +226,7 @@ export async function realDamageRun(runSeed: number, opsPerRun: number, store: S
     const expected = engineSnapshot(workload.engine);
     await workload.engine.close();
 
-    const storeDir = metaStoreDir(dir, store);
-    const files = readdirSync(storeDir)
-      .filter((name) => !['LOCK', 'lock.mdb', 'LOG', 'LOG.old'].includes(name))
-      .sort();
-    const name = prng.pick(files);
-    const file = path.join(storeDir, name);
-    // LevelDB's newest log is append-only: see planDamage.
-    const newestLog = files.filter((entry) => entry.endsWith('.log')).pop();
-    const plan = planDamage(prng, statSync(file).size, name === newestLog ? lastLogRecordStart(readFileSync(file)) : undefined);
-    await applyDamage(new NodeIo(), file, plan);
-    const what = describeDamage(path.relative(dir, file), plan);
+    const what = await damageStoreFile(dir, store, prng);
 
     const opened = await openWorker(['snapshot', dir, store]);
     const result = parseSnapshot(opened.lines);
@@ -256,45 +246,65 @@ export async function realDamageRun(runSeed: number, opsPerRun: number, store: S
       return { fault: label, injected: true, model };
 
     // Refused loudly: the store must be rebuilt from the journal where the journal can.
-    const repair = spawnSync(process.execPath, [compiled('../cli/main.js'), 'repair', '--rebuild-store', '--dir', dir, '--json'], {
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
-    const journalFromOne = readdirSync(path.join(dir, 'journal')).some((name) => name === '00000000000000000001.seg');
-    if (repair.status !== 0) {
-      model.check(
-        6,
-        !journalFromOne && /ECORRUPT: cannot rebuild/.test(repair.stderr),
-        () => `${what}: repair --rebuild-store failed: ${repair.stderr.trim()}`,
-      );
-      return { fault: label, injected: true, model };
-    }
-    const rebuilt = parseSnapshot((await openWorker(['snapshot', dir, store])).lines);
-    if (!model.check(6, rebuilt?.ok === true, () => `${what}: after repair the engine does not open: ${JSON.stringify(rebuilt)}`))
-      return { fault: label, injected: true, model };
-    const want = JSON.parse(expected) as { fingerprint: string; consumers: string[][]; groups: unknown[][] };
-    const got = JSON.parse((rebuilt as { snapshot: string }).snapshot) as typeof want;
-    model.check(6, got.fingerprint === want.fingerprint, () => `${what}: the rebuilt filesystem differs from the one that was closed`);
-    for (const consumer of got.consumers) {
-      model.check(
-        6,
-        want.consumers.some((wanted) => wanted.join() === consumer.join()),
-        () => `${what}: the rebuilt store has consumer ${consumer.join(' ')}, which the closed engine did not`,
-      );
-    }
-    for (const group of got.groups) {
-      model.check(
-        6,
-        want.groups.some((wanted) => JSON.stringify(wanted) === JSON.stringify(group)),
-        () => `${what}: the rebuilt store has group ${JSON.stringify(group)}, which the closed engine did not`,
-      );
-    }
+    await checkRebuild(model, what, dir, store, expected);
   } catch (error) {
     model.violation(0, `the store-damage run failed: ${String(error)}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   return { fault: label, injected: true, model };
+}
+
+/** Does a seeded damage to one file of the closed engine's store; says what it did. */
+async function damageStoreFile(dir: string, store: StoreKind, prng: Prng): Promise<string> {
+  const storeDir = metaStoreDir(dir, store);
+  const files = readdirSync(storeDir)
+    .filter((name) => !['LOCK', 'lock.mdb', 'LOG', 'LOG.old'].includes(name))
+    .sort();
+  const name = prng.pick(files);
+  const file = path.join(storeDir, name);
+  // LevelDB's newest log is append-only: see planDamage.
+  const newestLog = files.filter((entry) => entry.endsWith('.log')).pop();
+  const plan = planDamage(prng, statSync(file).size, name === newestLog ? lastLogRecordStart(readFileSync(file)) : undefined);
+  await applyDamage(new NodeIo(), file, plan);
+  return describeDamage(path.relative(dir, file), plan);
+}
+
+/**
+ * After the open refused the damaged store with ECORRUPT: `fanlog repair
+ * --rebuild-store` must rebuild it unless the journal no longer starts at
+ * seq 1, and the rebuilt engine must hold the filesystem that was closed,
+ * and only consumers and groups it held.
+ */
+async function checkRebuild(model: Model, what: string, dir: string, store: StoreKind, expected: string): Promise<void> {
+  const repair = spawnSync(process.execPath, [compiled('../cli/main.js'), 'repair', '--rebuild-store', '--dir', dir, '--json'], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  const journalFromOne = readdirSync(path.join(dir, 'journal')).some((name) => name === '00000000000000000001.seg');
+  if (repair.status !== 0) {
+    model.check(6, !journalFromOne && /ECORRUPT: cannot rebuild/.test(repair.stderr), () => `${what}: repair --rebuild-store failed: ${repair.stderr.trim()}`);
+    return;
+  }
+  const rebuilt = parseSnapshot((await openWorker(['snapshot', dir, store])).lines);
+  if (!model.check(6, rebuilt?.ok === true, () => `${what}: after repair the engine does not open: ${JSON.stringify(rebuilt)}`)) return;
+  const want = JSON.parse(expected) as { fingerprint: string; consumers: string[][]; groups: unknown[][] };
+  const got = JSON.parse((rebuilt as { snapshot: string }).snapshot) as typeof want;
+  model.check(6, got.fingerprint === want.fingerprint, () => `${what}: the rebuilt filesystem differs from the one that was closed`);
+  for (const consumer of got.consumers) {
+    model.check(
+      6,
+      want.consumers.some((wanted) => wanted.join() === consumer.join()),
+      () => `${what}: the rebuilt store has consumer ${consumer.join(' ')}, which the closed engine did not`,
+    );
+  }
+  for (const group of got.groups) {
+    model.check(
+      6,
+      want.groups.some((wanted) => JSON.stringify(wanted) === JSON.stringify(group)),
+      () => `${what}: the rebuilt store has group ${JSON.stringify(group)}, which the closed engine did not`,
+    );
+  }
 }
 
 /** The worker's report lines: see kill-child.ts. */

@@ -34,12 +34,8 @@ import {
   FAN_ACCESS_PERM,
   FAN_ALL_EVENTS,
   FAN_ALLOW,
-  FAN_CREATE,
-  FAN_DELETE,
   FAN_DENY,
   FAN_DENY_ERRNO,
-  FAN_MOVED_FROM,
-  FAN_MOVED_TO,
   FAN_FS_ERROR,
   FAN_OPEN_PERM,
   FAN_PERMISSION_EVENTS,
@@ -47,7 +43,6 @@ import {
   FAN_PRE_CONTENT_EVENTS,
   FAN_Q_OVERFLOW,
   FAN_PRE_MODIFY,
-  FAN_RENAME,
 } from '../engine/notify/masks.js';
 import { ERRNO } from '../engine/permission/rules.js';
 import { Names, randomCall } from './workload-calls.js';
@@ -56,15 +51,7 @@ import type { Prng } from '../journal/prng.js';
 
 export type { ControlChange, Observer, WorkloadOptions } from './workload-types.js';
 import type { Observer, WorkloadOptions } from './workload-types.js';
-import { deliverableSeqs } from './deliverable.js';
-
-export const CONSUMERS = {
-  backup: { mask: FAN_ALL_EVENTS | FAN_OPEN_PERM | FAN_ACCESS_PERM | FAN_PRE_ACCESS | FAN_PRE_MODIFY, ackChance: 0.9, lagRecordsMax: undefined },
-  audit: { mask: FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO, ackChance: 0.3, lagRecordsMax: undefined },
-  lazy: { mask: FAN_ALL_EVENTS, ackChance: 0, lagRecordsMax: 150 },
-} as const;
-export type ConsumerName = keyof typeof CONSUMERS;
-const CONSUMER_NAMES = Object.keys(CONSUMERS) as ConsumerName[];
+import { CONSUMER_NAMES, WorkloadConsumers } from './workload-consumers.js';
 
 /** What a notification group may watch: every event but the permission ones and the queue's own. */
 const NOTIFICATION_EVENTS = FAN_ALL_EVENTS & ~(FAN_PERMISSION_EVENTS | FAN_PRE_CONTENT_EVENTS | FAN_Q_OVERFLOW | FAN_FS_ERROR);
@@ -99,9 +86,8 @@ export class Workload {
   readonly #stalled: { group: string; id: number; seq: bigint }[] = [];
   readonly #fds: number[] = [];
   readonly #names: Names;
-  /** Per consumer: the highest seq delivered since the engine was opened (or the cursor then). */
-  readonly #delivered = new Map<string, bigint>();
   readonly #races: ControlRaces;
+  readonly #consumers: WorkloadConsumers;
   #opsLeft: number;
   operations = 0;
   succeeded = 0;
@@ -117,6 +103,7 @@ export class Workload {
     this.#dir = dir;
     this.#opsLeft = options.ops;
     this.#races = new ControlRaces(prng, observer, this.#quiet);
+    this.#consumers = new WorkloadConsumers(prng, observer, this.#quiet);
     this.#names = new Names(prng);
   }
 
@@ -128,7 +115,10 @@ export class Workload {
     while (this.#opsLeft > 0 && this.alive()) {
       await this.#round();
       if (!this.alive()) break;
-      await this.#consumerWork(this.#prng.chance(0.2));
+      const catchUp = this.#prng.chance(0.2);
+      // The notification queue is drained, then the consumers read.
+      await this.#queues.get('watch')?.read({ max: 64 }).catch(this.#quiet);
+      await this.#consumers.work(this.engine, catchUp);
       if (!this.alive()) break;
       if (this.#prng.chance(0.35)) await this.#controlRace();
       if (!this.alive()) break;
@@ -159,8 +149,7 @@ export class Workload {
     this.#options.onOpen?.(this.engine);
     this.#stalled.length = 0;
     this.#fds.length = 0;
-    this.#delivered.clear();
-    for (const info of this.engine.consumers.list()) this.#delivered.set(info.name, info.cursor);
+    this.#consumers.opened(this.engine);
     this.#openQueues();
   }
 
@@ -205,15 +194,8 @@ export class Workload {
       const slow = await engine.groups.create('slow', { class: 'content', permissionTimeoutMs: 5, onTimeout: 'deny' });
       await slow.mark({ path: '/d/s', scope: 'mount', mask: FAN_OPEN_PERM });
     }
-    for (const name of CONSUMER_NAMES) await this.#register(name, 'oldest');
+    for (const name of CONSUMER_NAMES) await this.#consumers.register(engine, name, 'oldest');
     this.#openQueues();
-  }
-
-  async #register(name: ConsumerName, from: 'oldest' | 'next'): Promise<void> {
-    const { mask, lagRecordsMax } = CONSUMERS[name];
-    const consumer = await this.engine.consumers.register(name, lagRecordsMax === undefined ? { mask, from } : { mask, from, lagRecordsMax });
-    this.#delivered.set(name, consumer.cursor);
-    this.#observer.registered(name);
   }
 
   /** Starts up to PROCESSES operations and plays the listeners until all have settled. */
@@ -321,79 +303,6 @@ export class Workload {
   async #closeQueues(): Promise<void> {
     for (const queue of this.#queues.values()) await queue.close().catch(this.#quiet);
     this.#queues.clear();
-  }
-
-  /**
-   * Invariant 4, live: a read that could take everything durable when it
-   * began (`max` larger than what was there) delivered every record its
-   * consumer's mask keeps after what it was delivered before, up to then,
-   * in order, nothing skipped (a consumer kept a reader across reads: one
-   * that ended at the head once made the next read come back empty).
-   */
-  async #checkNothingSkipped(name: string, records: readonly { seq: bigint }[], max: number, durableBefore: bigint): Promise<void> {
-    const after = this.#delivered.get(name) ?? 0n;
-    if (!(name in CONSUMERS) || durableBefore <= after || after + 1n < this.engine.journal.firstSeq) return;
-    const expected = await deliverableSeqs(this.engine, after + 1n, CONSUMERS[name as ConsumerName].mask, durableBefore).catch(() => null);
-    if (expected === null || expected.length >= max) return;
-    const got = records.slice(0, expected.length).map((record) => record.seq);
-    this.#check(4, got.join() === expected.join(), `${name} read [${got.slice(0, 6)}…] after ${after}, but the journal held [${expected.slice(0, 6)}…] for it`);
-  }
-
-  /**
-   * Consumers read a batch each, check it, and ack some of it; the
-   * notification queue is drained. Now and then (`catchUp`) every consumer,
-   * scratch ones included, reads everything and acknowledges the last
-   * record: the journal may then be purged as far as the retention bound
-   * lets it, past finished operations, up to what the durable checkpoint
-   * still needs.
-   */
-  async #consumerWork(catchUp: boolean): Promise<void> {
-    const prng = this.#prng;
-    const { engine } = this;
-    await this.#queues.get('watch')?.read({ max: 64 }).catch(this.#quiet);
-    const names = catchUp ? engine.consumers.list().map((info) => info.name) : CONSUMER_NAMES;
-    for (const name of names) {
-      if (!catchUp && !prng.chance(0.7)) continue;
-      const consumer = engine.consumers.get(name);
-      const max = catchUp || prng.chance(0.25) ? 100_000 : prng.between(1, 64);
-      const durableBefore = engine.journal.durableSeq;
-      let records;
-      try {
-        records = await consumer.read({ max });
-      } catch (error) {
-        if ((error as { code?: string }).code !== 'EEVICTED') {
-          this.#quiet(error);
-          continue;
-        }
-        this.#check(8, (error as { lost?: unknown }).lost !== undefined, `${name}'s eviction did not say what was lost`);
-        if (name in CONSUMERS) await this.#register(name as ConsumerName, 'next');
-        continue;
-      }
-      const durable = engine.journal.durableSeq;
-      await this.#checkNothingSkipped(name, records, max, durableBefore);
-      for (const record of records) {
-        const after = this.#delivered.get(name) ?? 0n;
-        this.#check(4, record.seq > after, `${name} was delivered ${record.seq} at or below ${after}`);
-        this.#check(4, record.seq <= durable, `${name} was delivered ${record.seq}, which was not durable (${durable})`);
-        this.#delivered.set(name, record.seq);
-      }
-      const ackChance = name in CONSUMERS ? CONSUMERS[name as ConsumerName].ackChance : 0;
-      if (records.length === 0 || !(catchUp || prng.chance(ackChance))) continue;
-      const seq = catchUp || prng.chance(0.5) ? records[records.length - 1]!.seq : prng.pick(records).seq;
-      try {
-        await consumer.ack(seq);
-        // Scratch consumers come and go in the races, which the model follows as raced objects.
-        if (name in CONSUMERS) this.#observer.acked(name, seq);
-        this.#observer.durable(this.engine.journal.durableSeq);
-      } catch (error) {
-        this.#quiet(error);
-      }
-    }
-  }
-
-  #check(invariant: number, ok: boolean, what: string): void {
-    if (ok) this.#observer.checked();
-    else this.#observer.violation(invariant, what);
   }
 
   /** Errors from listeners and consumers: only a stopped or failed engine may give them. */
