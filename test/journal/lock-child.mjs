@@ -3,7 +3,7 @@
 //   MODE race:  tries to open the journal; prints "busy" and exits on EBUSY,
 //               else prints "open", appends 100 records one after another,
 //               prints "done" and closes.
-import { Journal } from '../../dist/index.js';
+import { Journal } from '../../dist/journal/index.js';
 
 const [dir, mode] = process.argv.slice(2);
 let journal;
