@@ -22,6 +22,14 @@
  * Directories made before the marker existed (journal segments and no
  * marker) are adopted: the store kind is the one `meta-*` directory present, and
  * the marker is written on the first open that may write.
+ *
+ * An open makes the marker, then the journal, then the store, so a store
+ * that holds anything with no `journal/` beside it means the journal was
+ * taken away: the open is ENOENT naming it, before anything is made (a new
+ * journal made there would stand beside a store of the old one, EJOURNALID
+ * at every open after, and read as the engine's to the lock-free
+ * commands). An empty store directory (one made, or mounted, for the store
+ * before the first open; `lost+found` aside) is no sign of a journal.
  */
 import path from 'node:path';
 import { corrupt, FanlogError, invalid } from '../errors.js';
@@ -44,6 +52,15 @@ async function exists(io: Io, dir: string, name: string): Promise<boolean> {
   } catch (error) {
     if ((error as { code?: string }).code === 'ENOENT' || (error as { code?: string }).code === 'ENOTDIR') return false;
     throw error;
+  }
+}
+
+/** Whether `dir` lists anything but a filesystem's `lost+found`; false when it cannot be listed (the store's open says why). */
+async function holdsEntries(io: Io, dir: string): Promise<boolean> {
+  try {
+    return (await io.readdir(dir)).some((name) => name !== 'lost+found');
+  } catch {
+    return false;
   }
 }
 
@@ -116,15 +133,22 @@ export interface EngineDirectory {
  */
 export async function inspectDirectory(io: Io, dir: string, requested: StoreKind | undefined): Promise<EngineDirectory> {
   const marked = await readMarker(io, dir);
+  const stores: StoreKind[] = [];
+  for (const kind of STORE_KINDS) if (await exists(io, dir, path.basename(metaStoreDir(dir, kind)))) stores.push(kind);
+  const journal = path.join(dir, 'journal');
+  if (stores.length > 0 && !(await exists(io, dir, 'journal'))) {
+    for (const kind of stores) {
+      const storeDir = metaStoreDir(dir, kind);
+      if (await holdsEntries(io, storeDir)) throw new FanlogError('ENOENT', `${journal}: the engine's journal is gone (its store ${storeDir} is there): nothing was opened, and no journal made in its place`, { file: journal });
+    }
+  }
   if (marked !== null) {
     if (requested !== undefined && requested !== marked) {
       throw invalid(`${dir} is an engine with a '${marked}' store; it cannot be opened with store '${requested}' (leave 'store' out to use the recorded one)`);
     }
     return { store: marked, marked: true, fresh: false };
   }
-  const hasJournal = (await exists(io, dir, 'journal')) && (await io.readdir(path.join(dir, 'journal'))).some((name) => name.endsWith('.seg'));
-  const stores: StoreKind[] = [];
-  for (const kind of STORE_KINDS) if (await exists(io, dir, path.basename(metaStoreDir(dir, kind)))) stores.push(kind);
+  const hasJournal = (await exists(io, dir, 'journal')) && (await io.readdir(journal)).some((name) => name.endsWith('.seg'));
   if (!hasJournal && stores.length === 0) return { store: requested ?? 'lmdb', marked: false, fresh: true };
   if (stores.length > 1 && requested === undefined) {
     throw new FanlogError('EINVAL', `${dir} holds stores of several kinds (${stores.join(', ')}) and no marker says which is the engine's: pass 'store'`);

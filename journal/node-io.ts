@@ -11,17 +11,35 @@
  * do. The holder writes its pid into the file, only so that EBUSY can name
  * it; the file is never deleted (deleting it would let a second holder
  * lock a new file while the first still holds the old one).
+ *
+ * Errors: every failure of a `node:fs` call is a FanlogError (errors.ts
+ * `fromIoError`: the errno's code where callers act on it, else EIO) whose
+ * `file` and message name the path the call was about. Node's own errors
+ * do not always (a read of a directory is "EISDIR: illegal operation on a
+ * directory, read"), and a caller several layers up knows only the
+ * engine's directory, so this seam is where the path is still known. Two
+ * codes are made plainer: `mkdirp` over a file is ENOTDIR (mkdir says
+ * EEXIST), and a lock another holder has is EBUSY naming its pid.
  */
 import { createRequire } from 'node:module';
 import { constants as fsConstants, promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { asFanlogError, FanlogError } from '../errors.js';
 import type { Io, IoFile, IoLock, IoOpenMode } from './io.js';
 
 const LOCK_NAME = 'LOCK';
 const { tryLock } = createRequire(import.meta.url)('fs-native-extensions') as { tryLock: (fd: number) => boolean };
 
-function busy(message: string): Error {
-  return Object.assign(new Error(message), { code: 'EBUSY' });
+/**
+ * Runs one `node:fs` call about `file`; what it throws is rethrown as a
+ * FanlogError naming `file` (a bug, which has no errno code, unchanged).
+ */
+async function about<T>(file: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw asFanlogError(error, file);
+  }
 }
 
 class NodeFile implements IoFile {
@@ -35,13 +53,13 @@ class NodeFile implements IoFile {
   }
 
   async size(): Promise<number> {
-    return (await this.#handle.stat()).size;
+    return (await about(this.path, () => this.#handle.stat())).size;
   }
 
   async read(buffer: Uint8Array, position: number): Promise<number> {
     let total = 0;
     while (total < buffer.length) {
-      const { bytesRead } = await this.#handle.read(buffer, total, buffer.length - total, position + total);
+      const { bytesRead } = await about(this.path, () => this.#handle.read(buffer, total, buffer.length - total, position + total));
       if (bytesRead === 0) break;
       total += bytesRead;
     }
@@ -51,21 +69,21 @@ class NodeFile implements IoFile {
   async write(data: Uint8Array, position: number): Promise<void> {
     let written = 0;
     while (written < data.length) {
-      const { bytesWritten } = await this.#handle.write(data, written, data.length - written, position + written);
+      const { bytesWritten } = await about(this.path, () => this.#handle.write(data, written, data.length - written, position + written));
       written += bytesWritten;
     }
   }
 
   async truncate(length: number): Promise<void> {
-    await this.#handle.truncate(length);
+    await about(this.path, () => this.#handle.truncate(length));
   }
 
   async datasync(): Promise<void> {
-    await this.#handle.datasync();
+    await about(this.path, () => this.#handle.datasync());
   }
 
   async close(): Promise<void> {
-    await this.#handle.close();
+    await about(this.path, () => this.#handle.close());
   }
 }
 
@@ -86,7 +104,11 @@ export function lastLockHolder(dir: string): number | null {
 
 export class NodeIo implements Io {
   async mkdirp(dir: string): Promise<void> {
-    const created = await fsp.mkdir(dir, { recursive: true });
+    const created = await about(dir, () => fsp.mkdir(dir, { recursive: true })).catch((error: unknown) => {
+      // mkdir's EEXIST here means that something other than a directory is at `dir`.
+      if (!(error instanceof FanlogError && error.code === 'EEXIST')) throw error;
+      throw new FanlogError('ENOTDIR', `${dir}: not a directory (something else is at that path)`, { file: dir, cause: error });
+    });
     if (created !== undefined) {
       // Make every newly created level durable in its parent.
       let child = path.resolve(dir);
@@ -100,7 +122,7 @@ export class NodeIo implements Io {
   }
 
   async readdir(dir: string): Promise<string[]> {
-    return fsp.readdir(dir);
+    return about(dir, () => fsp.readdir(dir));
   }
 
   async open(filePath: string, mode: IoOpenMode): Promise<IoFile> {
@@ -110,37 +132,37 @@ export class NodeIo implements Io {
         : mode === 'readwrite'
           ? fsConstants.O_RDWR
           : fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL;
-    return new NodeFile(filePath, await fsp.open(filePath, flags, 0o644));
+    return new NodeFile(filePath, await about(filePath, () => fsp.open(filePath, flags, 0o644)));
   }
 
   async unlink(filePath: string): Promise<void> {
-    await fsp.unlink(filePath);
+    await about(filePath, () => fsp.unlink(filePath));
   }
 
   async rename(from: string, to: string): Promise<void> {
-    await fsp.rename(from, to);
+    await about(from, () => fsp.rename(from, to));
   }
 
   async syncDir(dir: string): Promise<void> {
-    const handle = await fsp.open(dir, fsConstants.O_RDONLY);
+    const handle = await about(dir, () => fsp.open(dir, fsConstants.O_RDONLY));
     try {
-      await handle.sync();
+      await about(dir, () => handle.sync());
     } finally {
-      await handle.close();
+      await about(dir, () => handle.close());
     }
   }
 
   async lock(dir: string): Promise<IoLock> {
     const lockPath = path.join(dir, LOCK_NAME);
-    const handle = await fsp.open(lockPath, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644);
+    const handle = await about(lockPath, () => fsp.open(lockPath, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644));
     try {
       if (!tryLock(handle.fd)) {
         const holder = holderPid(await handle.readFile('utf8').catch(() => ''));
-        throw busy(holder !== null ? `${dir} is locked by process ${holder}` : `${dir} is locked by another holder`);
+        throw new FanlogError('EBUSY', holder !== null ? `${dir} is locked by process ${holder}` : `${dir} is locked by another holder`, { file: dir });
       }
       const pid = Buffer.from(`${process.pid}\n`);
-      await handle.truncate(0);
-      await handle.write(pid, 0, pid.length, 0);
+      await about(lockPath, () => handle.truncate(0));
+      await about(lockPath, () => handle.write(pid, 0, pid.length, 0));
     } catch (error) {
       await handle.close().catch(() => undefined);
       throw error;
@@ -151,7 +173,7 @@ export class NodeIo implements Io {
         if (released) return;
         released = true;
         // Closing the only descriptor of the open file description releases the lock.
-        await handle.close();
+        await about(lockPath, () => handle.close());
       },
     };
   }

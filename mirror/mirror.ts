@@ -43,52 +43,18 @@
  * One scan or hint batch runs at a time (a chain of turns); `stop()` stops
  * the watcher and the timers, then waits for the turn in hand.
  */
-import { realpath, stat } from 'node:fs/promises';
-import { relative, sep } from 'node:path';
+import { relative } from 'node:path';
 import type { EngineCore } from '../engine/engine.js';
 import { FanlogError, fromIoError, invalid } from '../errors.js';
-import { checkInteger, checkOptions } from '../validate.js';
 import { dirKeyAt } from './disk.js';
 import { Hints, place } from './hints.js';
+import { type MirrorOptions, type MirrorStats, type ScanReason, checkMirrorOptions } from './options.js';
 import { type MirrorProblem, type ReconcileResult, Reconciler } from './reconcile.js';
-import { DirWatcher, type WatchedDir, watchesRunOut } from './watch.js';
+import { MirroredRoot, ignoreTest, placesOf, watcherErrorAction } from './root.js';
+import { DirWatcher, type WatchedDir } from './watch.js';
 
 export type { MirrorProblem, ReconcileResult } from './reconcile.js';
-
-export type ScanReason = 'start' | 'watcher-error' | 'overflow' | 'gap' | 'periodic' | 'manual';
-
-export interface MirrorOptions {
-  /** Where in the engine's filesystem the directory is mirrored: an existing directory; default '/'. */
-  into?: string;
-  /** Names to leave out, with what is below them, or a test of each path (relative to the mirrored directory). The engine's own directory is always left out. */
-  ignore?: readonly string[] | ((rel: string) => boolean);
-  /** A full scan this often; default none (0). */
-  rescanEveryMs?: number;
-  /** Hints are applied once none came for this long; default 50 ms. */
-  settleMs?: number;
-  /** Watch for hints; default true. False: scans only (`fanlog mirror --once`). */
-  watch?: boolean;
-  /** Hears a scan's progress: entries listed so far. */
-  onProgress?: (entries: number, reason: ScanReason) => void;
-  /** Hears what stops the watcher (ENOSPC: too few inotify watches) and failed turns. */
-  onError?: (error: FanlogError) => void;
-}
-
-export interface MirrorStats {
-  /** Full scans done, and the last one. */
-  scans: number;
-  lastScan: { reason: ScanReason; entries: number; changes: number; ms: number } | null;
-  /** Hint batches applied. */
-  hintBatches: number;
-  /** Engine operations journaled, in all. */
-  changes: number;
-  /** Drains of the watcher's queue long enough that it may have overflowed (each followed by a rescan, reason 'overflow'). */
-  overflows: number;
-  /** What the last scan, and the hints since, could not read or apply (the newest 1,000); each has its loss note. */
-  problems: MirrorProblem[];
-  watching: boolean;
-  lastError: FanlogError | null;
-}
+export type { MirrorOptions, MirrorStats, ScanReason } from './options.js';
 
 /** Problems `stats()` keeps: the newest. */
 const PROBLEMS_KEPT = 1000;
@@ -96,11 +62,11 @@ const PROBLEMS_KEPT = 1000;
 /** A batch of hints waits at most this many settles (see #heard). */
 const SETTLE_ROUNDS_MAX = 10;
 
-const OPTION_NAMES = ['into', 'ignore', 'rescanEveryMs', 'settleMs', 'watch', 'onProgress', 'onError'] as const;
-
 export class Mirror {
   readonly #engine: EngineCore;
   readonly #root: string;
+  /** The directory the mirror started on: the one it follows (see root.ts). */
+  readonly #rootDir: MirroredRoot;
   readonly #into: string;
   readonly #reconciler: Reconciler;
   readonly #options: MirrorOptions;
@@ -115,8 +81,6 @@ export class Mirror {
   #rescanQueued: ScanReason | null = null;
   #periodic: NodeJS.Timeout | null = null;
   #stopped = false;
-  /** The disk identity of the mirrored directory when the mirror started: the one directory it follows. */
-  #rootKey: string | null = null;
   /** What ended the mirror by itself (the directory gone); null while it runs or when stop() ended it. */
   #ending: FanlogError | null = null;
   #endedWith: (error: FanlogError | null) => void = () => undefined;
@@ -127,6 +91,7 @@ export class Mirror {
   private constructor(engine: EngineCore, root: string, into: string, engineDir: string, options: MirrorOptions) {
     this.#engine = engine;
     this.#root = root;
+    this.#rootDir = new MirroredRoot(root);
     this.#into = into;
     this.#options = options;
     this.#reconciler = new Reconciler(engine, root, into, {
@@ -139,18 +104,9 @@ export class Mirror {
   /** Checks the directory, starts watching, and resolves after the start scan. */
   static async start(engine: EngineCore, dir: string, options: MirrorOptions = {}): Promise<Mirror> {
     if (typeof dir !== 'string' || dir === '') throw invalid('dir must be a non-empty string');
-    const checked = checkOptions<MirrorOptions>('options', options, OPTION_NAMES);
-    if (checked.rescanEveryMs !== undefined) checkInteger('rescanEveryMs', checked.rescanEveryMs, 0, 2 ** 31 - 1);
-    if (checked.settleMs !== undefined) checkInteger('settleMs', checked.settleMs, 0, 60_000);
-    const into = checked.into ?? '/';
-    if (typeof into !== 'string' || !into.startsWith('/')) throw invalid(`into must be an absolute path of the engine's filesystem, got '${String(into)}'`);
-    const intoStat = await engine.fs.stat(into);
-    if ((intoStat.mode & 0o170000) !== 0o040000) throw new FanlogError('ENOTDIR', `mirror: '${into}' is not a directory of the engine's filesystem`);
-    const root = await realDir(dir);
-    const engineDir = await realpath(engine.dir);
-    if (relative(root, engineDir) === '' || !relative(engineDir, root).startsWith('..')) throw invalid(`mirror: '${dir}' is the engine's own directory, or inside it`);
-    const mirror = new Mirror(engine, root, into.length > 1 ? into.replace(/\/+$/, '') : into, engineDir, checked);
-    mirror.#rootKey = dirKeyAt(root);
+    const checked = checkMirrorOptions(options);
+    const { root, into, engineDir } = await placesOf(engine, dir, checked.into ?? '/');
+    const mirror = new Mirror(engine, root, into, engineDir, checked);
     // Closing the engine stops the mirror first.
     mirror.#detach = engine.attachWork(() => mirror.stop());
     try {
@@ -200,13 +156,13 @@ export class Mirror {
       let result: ReconcileResult;
       let gone: FanlogError | null = null;
       try {
-        result = this.#rootGone() ? await this.#reconciler.empty() : await this.#reconciler.scan((entries) => this.#options.onProgress?.(entries, reason));
+        result = this.#rootDir.gone() ? await this.#reconciler.empty() : await this.#reconciler.scan((entries) => this.#options.onProgress?.(entries, reason));
       } catch (error) {
-        if (!this.#rootGone()) throw error;
+        if (!this.#rootDir.gone()) throw error;
         result = await this.#reconciler.empty();
       }
-      if (this.#rootGone()) {
-        gone = new FanlogError('ENOENT', `${this.#root}: the mirrored directory is gone (removed, or replaced by another at its path): the mirror emptied its tree and stopped; start it again to follow what is there now`, { file: this.#root });
+      if (this.#rootDir.gone()) {
+        gone = this.#rootDir.goneError();
         result.problems.push({ path: this.#root, code: 'ENOENT', message: gone.message, enginePath: this.#into });
       }
       await this.#noteLosses(result.problems);
@@ -221,11 +177,6 @@ export class Mirror {
       }
       return result;
     });
-  }
-
-  /** Whether the directory the mirror started on is no longer at its path (see `ended`). */
-  #rootGone(): boolean {
-    return dirKeyAt(this.#root) !== this.#rootKey;
   }
 
   /**
@@ -356,7 +307,7 @@ export class Mirror {
       }
       // One whose directory left the tree (its watch ended) is moot; one that waited its tries is a gap.
       // The mirrored directory itself gone: a scan at once, which says so (an unplaced hint would otherwise wait its tries).
-      const rootGone = unplaced.length > 0 && this.#rootGone();
+      const rootGone = unplaced.length > 0 && this.#rootDir.gone();
       const gap = rootGone || unplaced.some((hint) => this.#watcher?.has(hint.dir.key) === true && !this.#hints.putBack(hint));
       if (gap) this.#queueRescan('gap');
       else if (this.#hints.size > 0 && this.#settle === null) this.#heardAgain();
@@ -409,40 +360,4 @@ export class Mirror {
     this.#stats.problems = [...this.#stats.problems, problem].slice(-PROBLEMS_KEPT);
     void this.#inTurn(() => this.#noteLosses([problem])).catch(() => undefined);
   }
-}
-
-/**
- * What a watcher's error means: ENOSPC (inotify's watches ran out) stops
- * watching, and saying so, naming the sysctl, is the only honest answer;
- * a directory that cannot be read is a scan's problem ('ignore'); any
- * other error may have lost events ('rescan').
- */
-export function watcherErrorAction(error: unknown, root: string): FanlogError | 'rescan' | 'ignore' {
-  const code = (error as { code?: string } | null)?.code;
-  if (code === 'ENOSPC') return watchesRunOut(root, error);
-  if (code === 'EACCES' || code === 'EPERM') return 'ignore';
-  return 'rescan';
-}
-
-/** The directory's real path; ENOENT or ENOTDIR naming it. */
-async function realDir(dir: string): Promise<string> {
-  try {
-    const real = await realpath(dir);
-    if (!(await stat(real)).isDirectory()) throw new FanlogError('ENOTDIR', `mirror: '${dir}' is not a directory`, { file: dir });
-    return real;
-  } catch (error) {
-    if (error instanceof FanlogError) throw error;
-    throw fromIoError(error, dir);
-  }
-}
-
-/** The test of what to leave out: names, or the caller's test, and always the engine's own directory. */
-function ignoreTest(ignore: MirrorOptions['ignore'], engineRel: string): (rel: string) => boolean {
-  const own = engineRel.startsWith('..') ? null : engineRel.split(sep).join('/');
-  const mine = (rel: string): boolean => own !== null && (rel === own || rel.startsWith(`${own}/`));
-  if (ignore === undefined) return mine;
-  if (typeof ignore === 'function') return (rel) => mine(rel) || ignore(rel);
-  if (!Array.isArray(ignore) || !ignore.every((name) => typeof name === 'string' && name !== '' && !name.includes('/'))) throw invalid('ignore must be names (no slash) or a function');
-  const names = new Set(ignore);
-  return (rel) => mine(rel) || rel.split('/').some((part) => names.has(part));
 }

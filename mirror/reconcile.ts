@@ -369,7 +369,9 @@ export class Reconciler {
     try {
       made = this.#engine.mirrored.mirrorCreate(this.#tree.enginePath(rel), entry.type, entry, entry.target);
     } catch (error) {
-      await this.#apply(rel, () => Promise.reject(error));
+      await this.#apply(rel, async () => {
+        throw error;
+      });
       return false;
     }
     this.#map(this.#engine.state.byFid(made.fid)!, entry, rel);

@@ -86,7 +86,7 @@ it(`leaves the mirrored tree equal to the disk after each of ${KILLS} SIGKILLs o
       await mirror.stop();
       const where = `seed ${SEED}, kill ${kill}`;
       expect(await engineTree(engine), where).toEqual(diskTree(root));
-      const audit = engine.consumers.get('audit')!;
+      const audit = engine.consumers.get('audit');
       for (let batch = await audit.read({ max: 50_000 }); batch.length > 0; batch = await audit.read({ max: 50_000 })) {
         follow(seen, batch);
         await audit.ack(batch.at(-1)!.seq);

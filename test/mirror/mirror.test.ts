@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { type DeliveredRecord, Engine, FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_LINK, FAN_MODIFY, FAN_ONDIR, FAN_RENAME, FAN_SYMLINK, FAN_TRUNCATE } from '../../index.js';
 import type { Io, IoFile } from '../../journal/io.js';
 import { NodeIo } from '../../journal/node-io.js';
-import { watcherErrorAction } from '../../mirror/mirror.js';
+import { watcherErrorAction } from '../../mirror/root.js';
 import { rejection, tempDir } from '../helpers.js';
 import { diskTree, engineTree, readUntilMirrored } from './trees.js';
 
