@@ -86,7 +86,9 @@ export async function readMarker(io: Io, dir: string): Promise<StoreKind | null>
   const sealed = bytes.subarray(MAGIC.length);
   const damage = envelopeDamage(MARKER_NAME, sealed);
   if (damage !== null) throw corrupt(file, MAGIC.length, damage);
-  const payload = parseVersioned<MarkerPayload>(sealed.subarray(ENVELOPE_BYTES), 'marker', MARKER_VERSION, (what) => corrupt(file, MAGIC.length + ENVELOPE_BYTES, what));
+  const payload = parseVersioned<MarkerPayload>(sealed.subarray(ENVELOPE_BYTES), 'marker', MARKER_VERSION, (what) =>
+    corrupt(file, MAGIC.length + ENVELOPE_BYTES, what),
+  );
   if (!STORE_KINDS.includes(payload.store)) throw corrupt(file, MAGIC.length + ENVELOPE_BYTES, `marker names an unknown store '${String(payload.store)}'`);
   return payload.store;
 }
@@ -139,7 +141,12 @@ export async function inspectDirectory(io: Io, dir: string, requested: StoreKind
   if (stores.length > 0 && !(await exists(io, dir, 'journal'))) {
     for (const kind of stores) {
       const storeDir = metaStoreDir(dir, kind);
-      if (await holdsEntries(io, storeDir)) throw new FanlogError('ENOENT', `${journal}: the engine's journal is gone (its store ${storeDir} is there): nothing was opened, and no journal made in its place`, { file: journal });
+      if (await holdsEntries(io, storeDir))
+        throw new FanlogError(
+          'ENOENT',
+          `${journal}: the engine's journal is gone (its store ${storeDir} is there): nothing was opened, and no journal made in its place`,
+          { file: journal },
+        );
     }
   }
   if (marked !== null) {

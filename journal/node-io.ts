@@ -127,11 +127,7 @@ export class NodeIo implements Io {
 
   async open(filePath: string, mode: IoOpenMode): Promise<IoFile> {
     const flags =
-      mode === 'read'
-        ? fsConstants.O_RDONLY
-        : mode === 'readwrite'
-          ? fsConstants.O_RDWR
-          : fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL;
+      mode === 'read' ? fsConstants.O_RDONLY : mode === 'readwrite' ? fsConstants.O_RDWR : fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL;
     return new NodeFile(filePath, await about(filePath, () => fsp.open(filePath, flags, 0o644)));
   }
 

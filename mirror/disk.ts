@@ -78,7 +78,7 @@ export function decodeName(bytes: Uint8Array): string | null {
 export function escapeBytes(bytes: Uint8Array): string {
   let out = '';
   let from = 0;
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     const length = utf8SequenceAt(bytes, at);
     if (length > 0) {
       at += length;

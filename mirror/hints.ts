@@ -72,7 +72,9 @@ export function place(hints: readonly Pending[], root: string, relOf: (key: stri
   const hinted = new Map<string, Set<string> | 'all'>();
   const unplaced: Pending[] = [];
   for (const hint of hints) {
-    const rel = [relOf(hint.dir.key), hint.dir.rel].find((candidate) => candidate !== undefined && dirKeyAt(candidate === '' ? root : `${root}/${candidate}`) === hint.dir.key);
+    const rel = [relOf(hint.dir.key), hint.dir.rel].find(
+      (candidate) => candidate !== undefined && dirKeyAt(candidate === '' ? root : `${root}/${candidate}`) === hint.dir.key,
+    );
     if (rel === undefined) {
       unplaced.push(hint);
       continue;

@@ -162,7 +162,12 @@ export class Lister {
   /** A failure at `rel` (an error whose message starts with its code and the path). */
   problem(rel: string, error: unknown): void {
     const code = (error as { code?: string }).code ?? 'EIO';
-    this.#listed.problems.push({ path: this.#diskPath(rel), code, message: error instanceof Error ? error.message : String(error), enginePath: this.#enginePath(rel) });
+    this.#listed.problems.push({
+      path: this.#diskPath(rel),
+      code,
+      message: error instanceof Error ? error.message : String(error),
+      enginePath: this.#enginePath(rel),
+    });
   }
 
   /** A file of `nlink` links with only `inside` names in the tree (reconcile.ts). */
@@ -174,7 +179,12 @@ export class Lister {
 
   #unmirrorable(rel: string, what: Unmirrorable): void {
     const path = this.#diskPath(rel);
-    this.#listed.problems.push({ path, code: what.unmirrorable, message: `${what.unmirrorable}: ${path}: ${what.why}: not mirrored`, enginePath: this.#enginePath(rel) });
+    this.#listed.problems.push({
+      path,
+      code: what.unmirrorable,
+      message: `${what.unmirrorable}: ${path}: ${what.why}: not mirrored`,
+      enginePath: this.#enginePath(rel),
+    });
   }
 
   #diskPath(rel: string): string {

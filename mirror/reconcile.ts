@@ -249,7 +249,8 @@ export class Reconciler {
   async #move(listings: Map<string, Listing>): Promise<void> {
     const at = new Map<string, string[]>(); // disk key and type -> listed paths
     const where = (key: string, type: string): string => `${type} ${key}`;
-    for (const [rel, listing] of listings) for (const [name, entry] of listing.entries) at.set(where(entry.key, entry.type), [...(at.get(where(entry.key, entry.type)) ?? []), join(rel, name)]);
+    for (const [rel, listing] of listings)
+      for (const [name, entry] of listing.entries) at.set(where(entry.key, entry.type), [...(at.get(where(entry.key, entry.type)) ?? []), join(rel, name)]);
     const moves: { parent: number; name: string; ino: number; to: string }[] = [];
     for (const [rel, listing] of listings) {
       const dir = this.#tree.inodeAt(rel);

@@ -34,7 +34,11 @@ export class MirroredRoot {
 
   /** What ends the mirror once `gone()`: ENOENT naming the path. */
   goneError(): FanlogError {
-    return new FanlogError('ENOENT', `${this.path}: the mirrored directory is gone (removed, or replaced by another at its path): the mirror emptied its tree and stopped; start it again to follow what is there now`, { file: this.path });
+    return new FanlogError(
+      'ENOENT',
+      `${this.path}: the mirrored directory is gone (removed, or replaced by another at its path): the mirror emptied its tree and stopped; start it again to follow what is there now`,
+      { file: this.path },
+    );
   }
 }
 
@@ -63,7 +67,8 @@ export async function placesOf(engine: EngineCore, dir: string, into: string): P
   if ((intoStat.mode & 0o170000) !== 0o040000) throw new FanlogError('ENOTDIR', `mirror: '${into}' is not a directory of the engine's filesystem`);
   const root = await realDir(dir);
   const engineDir = await realpath(engine.dir);
-  if (relative(root, engineDir) === '' || !relative(engineDir, root).startsWith('..')) throw invalid(`mirror: '${dir}' is the engine's own directory, or inside it`);
+  if (relative(root, engineDir) === '' || !relative(engineDir, root).startsWith('..'))
+    throw invalid(`mirror: '${dir}' is the engine's own directory, or inside it`);
   return { root, into: into.length > 1 ? into.replace(/\/+$/, '') : into, engineDir };
 }
 
@@ -85,7 +90,8 @@ export function ignoreTest(ignore: readonly string[] | ((rel: string) => boolean
   const mine = (rel: string): boolean => own !== null && (rel === own || rel.startsWith(`${own}/`));
   if (ignore === undefined) return mine;
   if (typeof ignore === 'function') return (rel) => mine(rel) || ignore(rel);
-  if (!Array.isArray(ignore) || !ignore.every((name) => typeof name === 'string' && name !== '' && !name.includes('/'))) throw invalid('ignore must be names (no slash) or a function');
+  if (!Array.isArray(ignore) || !ignore.every((name) => typeof name === 'string' && name !== '' && !name.includes('/')))
+    throw invalid('ignore must be names (no slash) or a function');
   const names = new Set(ignore);
   return (rel) => mine(rel) || rel.split('/').some((part) => names.has(part));
 }

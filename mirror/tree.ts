@@ -59,7 +59,7 @@ export class MirroredTree {
   dirRel(dir: Inode): string | undefined {
     const top = this.intoInode();
     const names: string[] = [];
-    for (let at = dir; at !== top; ) {
+    for (let at = dir; at !== top;) {
       const parent = this.#state.get(at.parent);
       if (parent === undefined || parent === at) return undefined;
       const name = [...parent.entries!].find(([, ino]) => ino === at.ino)?.[0];

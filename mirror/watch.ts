@@ -163,7 +163,11 @@ export class DirWatcher {
 
 /** ENOSPC naming the sysctl: the only honest answer when inotify's watches run out. */
 export function watchesRunOut(root: string, cause: unknown): FanlogError {
-  return new FanlogError('ENOSPC', `mirror: too few inotify watches for ${root}: raise the sysctl fs.inotify.max_user_watches (now ${procValue('max_user_watches')})`, { cause });
+  return new FanlogError(
+    'ENOSPC',
+    `mirror: too few inotify watches for ${root}: raise the sysctl fs.inotify.max_user_watches (now ${procValue('max_user_watches')})`,
+    { cause },
+  );
 }
 
 /** fs.inotify.max_queued_events (16,384 when it cannot be read). */

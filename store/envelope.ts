@@ -80,7 +80,12 @@ export function storeCorrupt(where: string, key: string, what: string): FanlogEr
  * store, naming the key) when it is not JSON or of another version. The
  * caller checks its fields.
  */
-export function parseVersioned<T extends { version: number }>(payload: Uint8Array, what: string, version: number | readonly number[], fail: (what: string) => Error): T {
+export function parseVersioned<T extends { version: number }>(
+  payload: Uint8Array,
+  what: string,
+  version: number | readonly number[],
+  fail: (what: string) => Error,
+): T {
   let parsed: T;
   try {
     parsed = JSON.parse(new TextDecoder().decode(payload)) as T;

@@ -128,7 +128,7 @@ function logRecords(bytes: Uint8Array): Uint8Array[] {
   let pending: Uint8Array[] = [];
   for (let block = 0; block < bytes.length; block += BLOCK_BYTES) {
     const blockEnd = Math.min(block + BLOCK_BYTES, bytes.length);
-    for (let at = block; blockEnd - at >= HEADER_BYTES; ) {
+    for (let at = block; blockEnd - at >= HEADER_BYTES;) {
       if (!soundRecordAt(bytes, view, at)) break;
       const length = view.getUint16(at + 4, true);
       const type = bytes[at + 6]!;
@@ -172,9 +172,13 @@ function liveTables(manifest: Uint8Array): Map<bigint, bigint> | null {
         const tag = Number(varint());
         if (tag === 1) skipSlice();
         else if (tag === 2 || tag === 3 || tag === 4 || tag === 9) varint();
-        else if (tag === 5) { varint(); skipSlice(); }
-        else if (tag === 6) { varint(); live.delete(varint()); }
-        else if (tag === 7) {
+        else if (tag === 5) {
+          varint();
+          skipSlice();
+        } else if (tag === 6) {
+          varint();
+          live.delete(varint());
+        } else if (tag === 7) {
           varint();
           const number = varint();
           live.set(number, varint());
@@ -218,7 +222,8 @@ export async function checkLevelFiles(dir: string): Promise<void> {
     if (name === undefined) throw corrupt(manifestFile, 0, `the manifest lists table ${stem}.ldb, which does not exist`);
     const table = path.join(dir, name);
     const bytes = await fsp.readFile(table);
-    if (BigInt(bytes.length) !== size) throw corrupt(table, Math.min(bytes.length, Number(size)), `the table is ${bytes.length} bytes, the manifest says ${size}`);
+    if (BigInt(bytes.length) !== size)
+      throw corrupt(table, Math.min(bytes.length, Number(size)), `the table is ${bytes.length} bytes, the manifest says ${size}`);
     const damage = tableDamage(bytes);
     if (damage !== null) throw corrupt(table, damage.offset, `table ${damage.what}`);
   }
@@ -352,7 +357,10 @@ function tableDamage(table: Uint8Array): Damage | null {
   const indexOffset = handles.next();
   const indexSize = handles.next();
   if (metaOffset === null || metaSize === null || indexOffset === null || indexSize === null) return { offset: footer, what: 'footer handles cannot be read' };
-  for (const [offset, size] of [[indexOffset, indexSize], [metaOffset, metaSize]] as const) {
+  for (const [offset, size] of [
+    [indexOffset, indexSize],
+    [metaOffset, metaSize],
+  ] as const) {
     const block = tableBlock(table, offset, size);
     if (!(block instanceof Uint8Array)) return block;
     const listed = blockHandles(block);

@@ -43,7 +43,20 @@
  * carry checksums, checked at read), nor pages no snapshot reaches (LMDB
  * reads no such page: a free page is written before it is read).
  */
-import { readAt, decodeTreePage, F_BIGDATA, type Meta, NO_PAGE, P_BRANCH, P_LEAF, P_OVERFLOW, PAGE_HEADER_BYTES, pageHeader, readFlushedMeta, readMetas } from './lmdb-file.js';
+import {
+  readAt,
+  decodeTreePage,
+  F_BIGDATA,
+  type Meta,
+  NO_PAGE,
+  P_BRANCH,
+  P_LEAF,
+  P_OVERFLOW,
+  PAGE_HEADER_BYTES,
+  pageHeader,
+  readFlushedMeta,
+  readMetas,
+} from './lmdb-file.js';
 import { corrupt } from '../errors.js';
 import { openSync, closeSync, fstatSync } from 'node:fs';
 import { PAGE_BYTES_MAX, META_BYTES } from './lmdb-file.js';
@@ -91,7 +104,12 @@ export function checkLmdbStore(file: string): void {
     if (flushed !== null) metas.push(flushed);
     const pages = BigInt(Math.floor(fstatSync(fd).size / metas[0]!.pageBytes));
     for (const meta of metas) {
-      if (meta.lastPage >= pages) throw corrupt(file, meta.at + 144, `the meta at byte ${meta.at} (transaction ${meta.txnId}) uses pages up to ${meta.lastPage}, but the file holds ${pages} (truncated)`);
+      if (meta.lastPage >= pages)
+        throw corrupt(
+          file,
+          meta.at + 144,
+          `the meta at byte ${meta.at} (transaction ${meta.txnId}) uses pages up to ${meta.lastPage}, but the file holds ${pages} (truncated)`,
+        );
       try {
         checkSnapshot({ meta, fd, used: new Uint8Array(Number(meta.lastPage) + 1) });
       } catch (error) {
@@ -111,8 +129,12 @@ function checkSnapshot(snapshot: Snapshot): void {
   snapshot.used[0] = 1;
   snapshot.used[1] = 1;
   const free: Uint8Array[] = [];
-  for (const [name, root, depth, at] of [['main', meta.mainRoot, meta.mainDepth, 102], ['free', meta.freeRoot, meta.freeDepth, 54]] as const) {
-    if (root === NO_PAGE ? depth !== 0 : depth < 1 || depth > DEPTH_MAX) throw new Damage(meta.at + at, `the ${name} DB has depth ${depth} for root ${root === NO_PAGE ? 'none' : root}`);
+  for (const [name, root, depth, at] of [
+    ['main', meta.mainRoot, meta.mainDepth, 102],
+    ['free', meta.freeRoot, meta.freeDepth, 54],
+  ] as const) {
+    if (root === NO_PAGE ? depth !== 0 : depth < 1 || depth > DEPTH_MAX)
+      throw new Damage(meta.at + at, `the ${name} DB has depth ${depth} for root ${root === NO_PAGE ? 'none' : root}`);
     if (root !== NO_PAGE) walk(snapshot, { depth, values: name === 'free' ? free : null }, root, 1, null, null);
   }
   // The free pages last, once every page of the trees is known.
@@ -133,17 +155,23 @@ function walk(snapshot: Snapshot, tree: Tree, pageNumber: bigint, level: number,
   const decoded = decodeTreePage(page, pageNumber);
   if ('damage' in decoded) throw new Damage(at + decoded.offset, decoded.damage);
   const flags = page[18]! | (page[19]! << 8);
-  if (flags !== P_BRANCH && flags !== P_LEAF) throw new Damage(at + 18, `page ${pageNumber} has flags 0x${flags.toString(16)}, not those of a branch or leaf page on disk`);
-  if (decoded.txnId > meta.txnId) throw new Damage(at + 8, `page ${pageNumber} was written by transaction ${decoded.txnId}, after the snapshot's ${meta.txnId}`);
-  if ((decoded.kind === 'leaf') !== (level === tree.depth)) throw new Damage(at + 18, `page ${pageNumber} is a ${decoded.kind} page at depth ${level} of a tree ${tree.depth} deep`);
+  if (flags !== P_BRANCH && flags !== P_LEAF)
+    throw new Damage(at + 18, `page ${pageNumber} has flags 0x${flags.toString(16)}, not those of a branch or leaf page on disk`);
+  if (decoded.txnId > meta.txnId)
+    throw new Damage(at + 8, `page ${pageNumber} was written by transaction ${decoded.txnId}, after the snapshot's ${meta.txnId}`);
+  if ((decoded.kind === 'leaf') !== (level === tree.depth))
+    throw new Damage(at + 18, `page ${pageNumber} is a ${decoded.kind} page at depth ${level} of a tree ${tree.depth} deep`);
   const { nodes } = decoded;
-  if (nodes.length === 0 || (decoded.kind === 'branch' && nodes.length < 2 && level > 1)) throw new Damage(at + 20, `page ${pageNumber} holds ${nodes.length} nodes`);
+  if (nodes.length === 0 || (decoded.kind === 'branch' && nodes.length < 2 && level > 1))
+    throw new Damage(at + 20, `page ${pageNumber} holds ${nodes.length} nodes`);
   checkTiling(page, pageNumber, at, decoded.kind === 'leaf');
   const keys = (i: number): Uint8Array => (i === 0 && decoded.kind === 'branch' ? (low ?? new Uint8Array(0)) : nodes[i]!.key);
   for (let i = 0; i < nodes.length; i++) {
     const key = keys(i);
-    const bad = (i > 0 && compare(keys(i - 1), key, tree) >= 0) || (low !== null && compare(key, low, tree) < 0) || (high !== null && compare(key, high, tree) >= 0);
-    if (bad && !(i === 0 && decoded.kind === 'branch')) throw new Damage(at, `the keys of page ${pageNumber} are out of order, or outside its parent's range, at node ${i}`);
+    const bad =
+      (i > 0 && compare(keys(i - 1), key, tree) >= 0) || (low !== null && compare(key, low, tree) < 0) || (high !== null && compare(key, high, tree) >= 0);
+    if (bad && !(i === 0 && decoded.kind === 'branch'))
+      throw new Damage(at, `the keys of page ${pageNumber} are out of order, or outside its parent's range, at node ${i}`);
   }
   let firstKey = keys(0);
   let lastKey = nodes[nodes.length - 1]!.key;
@@ -159,7 +187,8 @@ function walk(snapshot: Snapshot, tree: Tree, pageNumber: bigint, level: number,
     } else if (tree.values !== null) {
       tree.values.push(node.value);
     }
-    if (tree.values !== null && !('child' in node) && node.key.byteLength !== 8) throw new Damage(at, `the free DB's key at node ${i} of page ${pageNumber} is ${node.key.byteLength} bytes, not 8`);
+    if (tree.values !== null && !('child' in node) && node.key.byteLength !== 8)
+      throw new Damage(at, `the free DB's key at node ${i} of page ${pageNumber} is ${node.key.byteLength} bytes, not 8`);
   }
   return [firstKey, lastKey];
 }
@@ -190,7 +219,9 @@ function checkTiling(page: Uint8Array, pageNumber: bigint, at: number, leaf: boo
     const start = PAGE_HEADER_BYTES + view.getUint16(PAGE_HEADER_BYTES + 2 * i, true);
     const keyBytes = view.getUint16(start + 6, true);
     let size = NODE_HEADER_BYTES + keyBytes;
-    if (leaf) size += (view.getUint16(start + 4, true) & F_BIGDATA) !== 0 ? OVERFLOW_REF_BYTES : view.getUint16(start, true) + view.getUint16(start + 2, true) * 0x10000;
+    if (leaf)
+      size +=
+        (view.getUint16(start + 4, true) & F_BIGDATA) !== 0 ? OVERFLOW_REF_BYTES : view.getUint16(start, true) + view.getUint16(start + 2, true) * 0x10000;
     spans.push([start, start + size + (size % 2)]);
   }
   spans.sort((a, b) => a[0] - b[0]);
@@ -221,7 +252,8 @@ function checkOverflow(snapshot: Snapshot, run: { page: bigint; txnId: bigint; p
 /** Marks `count` pages from `pageNumber` as the snapshot's; each once, inside the snapshot. Returns where the first starts. */
 function claim(snapshot: Snapshot, pageNumber: bigint, count: number, referencedAt: number): number {
   const { meta, used } = snapshot;
-  if (pageNumber < 2n || pageNumber + BigInt(count) - 1n > meta.lastPage) throw new Damage(referencedAt, `a reference to page ${pageNumber} (${count} pages) lies outside pages 2..${meta.lastPage}`);
+  if (pageNumber < 2n || pageNumber + BigInt(count) - 1n > meta.lastPage)
+    throw new Damage(referencedAt, `a reference to page ${pageNumber} (${count} pages) lies outside pages 2..${meta.lastPage}`);
   const first = Number(pageNumber);
   for (let p = first; p < first + count; p++) {
     if (used[p] !== 0) throw new Damage(p * meta.pageBytes, `page ${p} is reached twice in the snapshot`);
@@ -252,7 +284,8 @@ function checkFreeList(snapshot: Snapshot, value: Uint8Array): void {
       length = -entry;
       entry = view.getBigInt64(++i * 8, true);
     }
-    if (entry < 2n || entry + length - 1n > meta.lastPage) throw new Damage(where, `a free list names pages ${entry}..${entry + length - 1n}, outside pages 2..${meta.lastPage}`);
+    if (entry < 2n || entry + length - 1n > meta.lastPage)
+      throw new Damage(where, `a free list names pages ${entry}..${entry + length - 1n}, outside pages 2..${meta.lastPage}`);
     for (let p = Number(entry); p < Number(entry + length); p++) {
       if (used[p] === 1) throw new Damage(p * meta.pageBytes, `page ${p} is both free and in use`);
     }

@@ -131,7 +131,10 @@ function metaFields(file: string, view: DataView, slot: number, at: number): Met
     lastPage: view.getBigUint64(144, true),
     txnId: view.getBigUint64(152, true),
   };
-  for (const [name, root, offset] of [['free', meta.freeRoot, 88], ['main', meta.mainRoot, 136]] as const) {
+  for (const [name, root, offset] of [
+    ['free', meta.freeRoot, 88],
+    ['main', meta.mainRoot, 136],
+  ] as const) {
     if (root !== NO_PAGE && (root < 2n || root > meta.lastPage)) {
       throw corrupt(file, at + offset, `meta page ${slot} puts the ${name} tree's root at page ${root}, outside pages 2..${meta.lastPage}`);
     }
@@ -171,7 +174,8 @@ export function readFlushedMeta(file: string, first: Uint8Array, pageBytes: numb
   const view = new DataView(first.buffer, first.byteOffset + at, META_BYTES);
   if (view.getBigUint64(152, true) === 0n) return null;
   const meta = metaFields(file, view, 2, at);
-  if (meta.pageBytes !== pageBytes) throw corrupt(file, at + 48, `the flushed meta (transaction ${meta.txnId}) gives the page size ${meta.pageBytes}, not ${pageBytes}`);
+  if (meta.pageBytes !== pageBytes)
+    throw corrupt(file, at + 48, `the flushed meta (transaction ${meta.txnId}) gives the page size ${meta.pageBytes}, not ${pageBytes}`);
   return meta;
 }
 
@@ -217,7 +221,11 @@ export async function checkLmdbFile(file: string): Promise<void> {
     const pages = BigInt(Math.floor(fileBytes / metas[0].pageBytes));
     for (const meta of metas) {
       if (meta.lastPage >= pages) {
-        throw corrupt(file, fileBytes, `meta page ${meta.slot} (transaction ${meta.txnId}) uses pages up to ${meta.lastPage}, but the file holds ${pages} (truncated)`);
+        throw corrupt(
+          file,
+          fileBytes,
+          `meta page ${meta.slot} (transaction ${meta.txnId}) uses pages up to ${meta.lastPage}, but the file holds ${pages} (truncated)`,
+        );
       }
     }
   } finally {
@@ -257,7 +265,8 @@ export function decodeTreePage(page: Uint8Array, pageNumber: bigint): TreePage {
   const nodes: TreeNode[] = [];
   for (let i = 0; i < lower / 2; i++) {
     const at = PAGE_HEADER_BYTES + view.getUint16(PAGE_HEADER_BYTES + 2 * i, true);
-    if (at < PAGE_HEADER_BYTES + upper || at + NODE_HEADER_BYTES > page.byteLength) return { damage: `node ${i} of page ${pageNumber} lies outside its nodes`, offset: PAGE_HEADER_BYTES + 2 * i };
+    if (at < PAGE_HEADER_BYTES + upper || at + NODE_HEADER_BYTES > page.byteLength)
+      return { damage: `node ${i} of page ${pageNumber} lies outside its nodes`, offset: PAGE_HEADER_BYTES + 2 * i };
     const node = decodeNode(page, view, at, kind === P_BRANCH);
     if (typeof node === 'string') return { damage: `node ${i} of page ${pageNumber} ${node}`, offset: at };
     nodes.push(node);

@@ -184,7 +184,9 @@ export class LmdbFileReader implements MetaStore {
         return outcome.value;
       }
     }
-    throw new FanlogError('EAGAIN', `${this.#file}: the engine's holder committed faster than the store could be read (${READ_TRIES} tries); try again`, { file: this.#file });
+    throw new FanlogError('EAGAIN', `${this.#file}: the engine's holder committed faster than the store could be read (${READ_TRIES} tries); try again`, {
+      file: this.#file,
+    });
   }
 
   /** Whether a commit since `before` may have rewritten pages of `meta`'s snapshot (step 3). */
@@ -229,7 +231,8 @@ export class LmdbFileReader implements MetaStore {
   #collect(meta: Meta, prefix: Uint8Array, exact: boolean): [Uint8Array, Uint8Array][] {
     const found: [Uint8Array, Uint8Array][] = [];
     if (meta.mainRoot === NO_PAGE) return found;
-    if (meta.mainDepth < 1 || meta.mainDepth > DEPTH_MAX) throw new PageDamage(meta.slot * meta.pageBytes + 102, `meta page ${meta.slot} gives the main tree an impossible depth ${meta.mainDepth}`);
+    if (meta.mainDepth < 1 || meta.mainDepth > DEPTH_MAX)
+      throw new PageDamage(meta.slot * meta.pageBytes + 102, `meta page ${meta.slot} gives the main tree an impossible depth ${meta.mainDepth}`);
     this.#walk({ meta, prefix, exact, found, visited: new Set() }, meta.mainRoot, 1);
     return found;
   }
@@ -263,9 +266,11 @@ export class LmdbFileReader implements MetaStore {
     const page = this.#readAt(meta.pageBytes, at);
     const decoded = decodeTreePage(page, pageNumber);
     if ('damage' in decoded) throw new PageDamage(at + decoded.offset, decoded.damage);
-    if (decoded.txnId > meta.txnId) throw new PageDamage(at + 8, `page ${pageNumber} was written by transaction ${decoded.txnId}, after the snapshot's ${meta.txnId}`);
+    if (decoded.txnId > meta.txnId)
+      throw new PageDamage(at + 8, `page ${pageNumber} was written by transaction ${decoded.txnId}, after the snapshot's ${meta.txnId}`);
     const leafDepth = depth === meta.mainDepth;
-    if ((decoded.kind === 'leaf') !== leafDepth) throw new PageDamage(at + 18, `page ${pageNumber} is a ${decoded.kind} page at depth ${depth} of a tree ${meta.mainDepth} deep`);
+    if ((decoded.kind === 'leaf') !== leafDepth)
+      throw new PageDamage(at + 18, `page ${pageNumber} is a ${decoded.kind} page at depth ${depth} of a tree ${meta.mainDepth} deep`);
     for (let i = 1; i < decoded.nodes.length; i++) {
       if (compareBytes(decoded.nodes[i - 1]!.key, decoded.nodes[i]!.key) >= 0 && !(i === 1 && decoded.kind === 'branch')) {
         throw new PageDamage(at, `the keys of page ${pageNumber} are out of order at node ${i}`);
@@ -288,13 +293,15 @@ export class LmdbFileReader implements MetaStore {
     if ('damage' in header) throw new PageDamage(at + header.offset, header.damage);
     if ((header.flags & P_OVERFLOW) === 0) throw new PageDamage(at + 18, `page ${first} is not an overflow page`);
     if (header.txnId > meta.txnId) throw new PageDamage(at + 8, `page ${first} was written by transaction ${header.txnId}, after the snapshot's ${meta.txnId}`);
-    if (run.byteLength < PAGE_HEADER_BYTES + valueBytes) throw new PageDamage(at + run.byteLength, `the overflow run at page ${first} ends at the end of the file`);
+    if (run.byteLength < PAGE_HEADER_BYTES + valueBytes)
+      throw new PageDamage(at + run.byteLength, `the overflow run at page ${first} ends at the end of the file`);
     return run.slice(PAGE_HEADER_BYTES);
   }
 
   /** Where page `pageNumber` starts; a page the snapshot cannot hold is damage. */
   #pageOffset(meta: Meta, pageNumber: bigint): number {
-    if (pageNumber < 2n || pageNumber > meta.lastPage) throw new PageDamage(meta.slot * meta.pageBytes + 144, `the tree names page ${pageNumber}, outside pages 2..${meta.lastPage}`);
+    if (pageNumber < 2n || pageNumber > meta.lastPage)
+      throw new PageDamage(meta.slot * meta.pageBytes + 144, `the tree names page ${pageNumber}, outside pages 2..${meta.lastPage}`);
     const offset = pageNumber * BigInt(meta.pageBytes);
     if (offset > BigInt(Number.MAX_SAFE_INTEGER)) throw new PageDamage(meta.slot * meta.pageBytes + 144, `the tree names page ${pageNumber}, beyond any file`);
     return Number(offset);

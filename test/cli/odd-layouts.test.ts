@@ -46,13 +46,22 @@ function copy(): string {
 
 const layouts: [string, (dir: string) => string, string][] = [
   ['the journal gone', (dir) => (rmSync(path.join(dir, 'journal'), { recursive: true }), path.join(dir, 'journal')), 'ENOENT'],
-  ['the journal a file', (dir) => (rmSync(path.join(dir, 'journal'), { recursive: true }), writeFileSync(path.join(dir, 'journal'), 'x'), path.join(dir, 'journal')), 'ENOTDIR'],
+  [
+    'the journal a file',
+    (dir) => (rmSync(path.join(dir, 'journal'), { recursive: true }), writeFileSync(path.join(dir, 'journal'), 'x'), path.join(dir, 'journal')),
+    'ENOTDIR',
+  ],
   ['the marker a directory', (dir) => (rmSync(path.join(dir, 'FANLOG')), mkdirSync(path.join(dir, 'FANLOG')), path.join(dir, 'FANLOG')), 'EISDIR'],
   [
     'a segment a directory',
     (dir) => {
       const journal = path.join(dir, 'journal');
-      const segment = path.join(journal, readdirSync(journal).filter((name) => name.endsWith('.seg')).sort()[1]!);
+      const segment = path.join(
+        journal,
+        readdirSync(journal)
+          .filter((name) => name.endsWith('.seg'))
+          .sort()[1]!,
+      );
       rmSync(segment);
       mkdirSync(segment);
       return segment;

@@ -45,13 +45,22 @@ function kindAt(file: string): 'file' | 'dir' | 'none' {
 /** Each layout: how to make it, and the code of the error that names the path it returns. */
 const layouts: [string, (dir: string) => string, string][] = [
   ['the journal gone', (dir) => (rmSync(path.join(dir, 'journal'), { recursive: true }), path.join(dir, 'journal')), 'ENOENT'],
-  ['the journal a file', (dir) => (rmSync(path.join(dir, 'journal'), { recursive: true }), writeFileSync(path.join(dir, 'journal'), 'x'), path.join(dir, 'journal')), 'ENOTDIR'],
+  [
+    'the journal a file',
+    (dir) => (rmSync(path.join(dir, 'journal'), { recursive: true }), writeFileSync(path.join(dir, 'journal'), 'x'), path.join(dir, 'journal')),
+    'ENOTDIR',
+  ],
   ['the marker a directory', (dir) => (rmSync(path.join(dir, 'FANLOG')), mkdirSync(path.join(dir, 'FANLOG')), path.join(dir, 'FANLOG')), 'EISDIR'],
   [
     'the first segment a directory',
     (dir) => {
       const journal = path.join(dir, 'journal');
-      const segment = path.join(journal, readdirSync(journal).filter((name) => name.endsWith('.seg')).sort()[0]!);
+      const segment = path.join(
+        journal,
+        readdirSync(journal)
+          .filter((name) => name.endsWith('.seg'))
+          .sort()[0]!,
+      );
       rmSync(segment);
       mkdirSync(segment);
       return segment;
@@ -62,7 +71,12 @@ const layouts: [string, (dir: string) => string, string][] = [
     'a middle segment a directory',
     (dir) => {
       const journal = path.join(dir, 'journal');
-      const segment = path.join(journal, readdirSync(journal).filter((name) => name.endsWith('.seg')).sort()[1]!);
+      const segment = path.join(
+        journal,
+        readdirSync(journal)
+          .filter((name) => name.endsWith('.seg'))
+          .sort()[1]!,
+      );
       rmSync(segment);
       mkdirSync(segment);
       return segment;

@@ -18,7 +18,8 @@ import { smallDisk, tempDir } from '../helpers.js';
 import { diskTree, engineTree } from './trees.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-const events = (records: DeliveredRecord[], mask: bigint, path: string): DeliveredRecord[] => records.filter((record) => record.kind === 'event' && record.mask === mask && record.path === path);
+const events = (records: DeliveredRecord[], mask: bigint, path: string): DeliveredRecord[] =>
+  records.filter((record) => record.kind === 'event' && record.mask === mask && record.path === path);
 
 describe('identity', () => {
   /** Removes `gone`, then makes `make()` until what it made has the inode `gone` had (ext4, /tmp here, reuses one at once). */
@@ -163,7 +164,10 @@ describe('names that are not UTF-8', () => {
     const consumer = await engine.consumers.register('c', { from: 'next' });
     const mirror = await engine.mirror(root, { settleMs: 10 });
     try {
-      const problems = mirror.stats().problems.map((problem) => [problem.code, problem.path]).sort();
+      const problems = mirror
+        .stats()
+        .problems.map((problem) => [problem.code, problem.path])
+        .sort();
       expect(problems).toEqual([
         ['EILSEQ', `${root}/bad\\xff`],
         ['EILSEQ', `${root}/dir\\xfe`],
@@ -221,7 +225,9 @@ describe('sizes beyond 2^53 - 1', () => {
         expect(mirror.stats().problems[0]!.message).toBe(`EFBIG: ${root}/huge: a file of ${2n ** 60n} bytes, beyond 2^53 - 1: not mirrored`);
         expect(Object.keys((await engineTree(engine)).entries).sort()).toEqual(['/grows.txt', '/ok.txt']);
         const read = await consumer.read({ max: 1000 });
-        expect(read.filter((record) => record.kind === 'note' && (record.op as string) === 'loss').map((record) => [record.path, record.reason])).toEqual([['/huge', 'EFBIG']]);
+        expect(read.filter((record) => record.kind === 'note' && (record.op as string) === 'loss').map((record) => [record.path, record.reason])).toEqual([
+          ['/huge', 'EFBIG'],
+        ]);
         if (start === 0) {
           // A mirrored file that grows past it is left as it was, and said.
           execFileSync('truncate', ['-s', String(2n ** 60n), `${root}/grows.txt`]);

@@ -97,7 +97,10 @@ it(`leaves the mirrored tree equal to the disk after each of ${KILLS} SIGKILLs o
         expect(object, `${where}: ${file} as the consumer last saw it`).toBe((await engine.fs.lstat(file)).ino);
         expect(seen.sizes.get(object!), `${where}: the size of ${file} as the consumer last saw it`).toBe(statSync(`${root}${file}`).size);
       }
-      const present = [...seen.names].filter(([, object]) => object !== null).map(([path]) => path).filter((path) => path.split('/').length === 3);
+      const present = [...seen.names]
+        .filter(([, object]) => object !== null)
+        .map(([path]) => path)
+        .filter((path) => path.split('/').length === 3);
       expect(present.sort(), `${where}: files the consumer believes present`).toEqual(files.sort());
     } finally {
       await engine.close();

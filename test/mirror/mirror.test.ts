@@ -9,7 +9,20 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, linkSync, mkdirSync, renameSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { type DeliveredRecord, Engine, FAN_ATTRIB, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_LINK, FAN_MODIFY, FAN_ONDIR, FAN_RENAME, FAN_SYMLINK, FAN_TRUNCATE } from '../../index.js';
+import {
+  type DeliveredRecord,
+  Engine,
+  FAN_ATTRIB,
+  FAN_CLOSE_WRITE,
+  FAN_CREATE,
+  FAN_DELETE,
+  FAN_LINK,
+  FAN_MODIFY,
+  FAN_ONDIR,
+  FAN_RENAME,
+  FAN_SYMLINK,
+  FAN_TRUNCATE,
+} from '../../index.js';
 import type { Io, IoFile } from '../../journal/io.js';
 import { NodeIo } from '../../journal/node-io.js';
 import { watcherErrorAction } from '../../mirror/root.js';
@@ -48,7 +61,8 @@ function slowSyncIo(delayMs: number): Io {
   };
 }
 
-const events = (records: DeliveredRecord[], mask: bigint, path: string): DeliveredRecord[] => records.filter((record) => record.kind === 'event' && record.mask === mask && record.path === path);
+const events = (records: DeliveredRecord[], mask: bigint, path: string): DeliveredRecord[] =>
+  records.filter((record) => record.kind === 'event' && record.mask === mask && record.path === path);
 
 describe('engine.mirror', () => {
   it('follows scripted changes on disk, each as the events its operation raises, with no process and source mirror (fdatasync slowed as on a busy machine)', async () => {
@@ -181,7 +195,8 @@ describe('engine.mirror', () => {
       // An ignored directory's changes are not followed; the others are, under `into`.
       writeFileSync(`${root}/src/node_modules/dep/more.js`, 'w');
       writeFileSync(`${root}/src/other.ts`, 'v');
-      for (let seen: DeliveredRecord[] = []; !seen.some((record) => record.path === '/mirrors/projects/src/other.ts'); ) seen = await consumer.read({ max: 100, waitMs: 5000 });
+      for (let seen: DeliveredRecord[] = []; !seen.some((record) => record.path === '/mirrors/projects/src/other.ts');)
+        seen = await consumer.read({ max: 100, waitMs: 5000 });
       expect(Object.keys((await engineTree(engine, '/mirrors/projects')).entries).sort()).toEqual(['/src', '/src/main.ts', '/src/other.ts']);
     } finally {
       await mirror.stop();
@@ -247,7 +262,9 @@ describe('rescans', () => {
   it('stops watching on ENOSPC naming the sysctl, ignores unreadable directories, and rescans on any other watcher error', () => {
     const enospc = watcherErrorAction(Object.assign(new Error('ENOSPC: System limit for number of file watchers reached'), { code: 'ENOSPC' }), '/data');
     expect(enospc).toMatchObject({ code: 'ENOSPC' });
-    expect((enospc as Error).message).toMatch(/^ENOSPC: mirror: too few inotify watches for \/data: raise the sysctl fs\.inotify\.max_user_watches \(now \d+\)$/);
+    expect((enospc as Error).message).toMatch(
+      /^ENOSPC: mirror: too few inotify watches for \/data: raise the sysctl fs\.inotify\.max_user_watches \(now \d+\)$/,
+    );
     expect(watcherErrorAction(Object.assign(new Error('denied'), { code: 'EACCES' }), '/data')).toBe('ignore');
     expect(watcherErrorAction(Object.assign(new Error('odd'), { code: 'EIO' }), '/data')).toBe('rescan');
   });
@@ -304,9 +321,14 @@ describe('fanlog mirror', () => {
     // wherever it is cloned (as another user, nobody, it could not under a
     // directory of mode 0700); root runs it without the two capabilities
     // that read past permissions, so that mode 000 holds for it too.
-    const unprivileged = process.getuid?.() === 0 ? ['setpriv', '--inh-caps=-dac_override,-dac_read_search', '--bounding-set=-dac_override,-dac_read_search', process.execPath] : [process.execPath];
+    const unprivileged =
+      process.getuid?.() === 0
+        ? ['setpriv', '--inh-caps=-dac_override,-dac_read_search', '--bounding-set=-dac_override,-dac_read_search', process.execPath]
+        : [process.execPath];
     try {
-      const run = spawnSync(unprivileged[0]!, [...unprivileged.slice(1), CLI, 'mirror', root, '--once', '--dir', `${base}/engine`, '--init'], { encoding: 'utf8' });
+      const run = spawnSync(unprivileged[0]!, [...unprivileged.slice(1), CLI, 'mirror', root, '--once', '--dir', `${base}/engine`, '--init'], {
+        encoding: 'utf8',
+      });
       expect(run.stderr).toContain(`fanlog: mirror: EPERM: ${root}/closed`);
       expect(run.status).toBe(1);
       expect(run.stdout).toMatch(/^scan \(start\): \d+ entries, \d+ changes, \d+ ms$/m);

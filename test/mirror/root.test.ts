@@ -84,7 +84,9 @@ describe('the mirrored root', () => {
   it('fanlog mirror exits 1 by itself, saying ENOENT, when the directory is removed', async () => {
     const { base, root, engine } = await mirrored();
     await engine.close();
-    const child: ChildProcess = spawn(process.execPath, [CLI, 'mirror', root, '--dir', `${base}/engine`, '--settle', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child: ChildProcess = spawn(process.execPath, [CLI, 'mirror', root, '--dir', `${base}/engine`, '--settle', '5'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

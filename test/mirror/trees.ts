@@ -26,7 +26,10 @@ export interface Tree {
 }
 
 function groups(byObject: Map<string, string[]>): string[][] {
-  return [...byObject.values()].filter((paths) => paths.length > 1).map((paths) => paths.sort()).sort((a, b) => a[0]!.localeCompare(b[0]!));
+  return [...byObject.values()]
+    .filter((paths) => paths.length > 1)
+    .map((paths) => paths.sort())
+    .sort((a, b) => a[0]!.localeCompare(b[0]!));
 }
 
 export function diskTree(root: string, ignore: (rel: string) => boolean = () => false): Tree {

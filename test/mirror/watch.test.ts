@@ -16,7 +16,11 @@ import { tempDir } from '../helpers.js';
 import { diskTree, engineTree, readUntilMirrored } from './trees.js';
 
 /** Reads until `seen` holds for what was read; fails after 20 s naming `what`. */
-async function readUntil(consumer: { read(options: { max: number; waitMs: number }): Promise<DeliveredRecord[]>; ack(seq: bigint): Promise<void> }, what: string, seen: (records: DeliveredRecord[]) => boolean): Promise<DeliveredRecord[]> {
+async function readUntil(
+  consumer: { read(options: { max: number; waitMs: number }): Promise<DeliveredRecord[]>; ack(seq: bigint): Promise<void> },
+  what: string,
+  seen: (records: DeliveredRecord[]) => boolean,
+): Promise<DeliveredRecord[]> {
   const read: DeliveredRecord[] = [];
   const deadline = Date.now() + 20_000;
   while (!seen(read)) {
@@ -87,7 +91,9 @@ describe('the watcher', () => {
       // Made without a turn of the event loop: the mirror reads none of
       // their events until the queue has overflowed (one event each).
       for (let i = 0; i < files; i++) closeSync(openSync(`${root}/d${i % 4}/f${i}`, 'w'));
-      const read = await readUntil(consumer, 'a scan for the overflow', (records) => records.some((record) => record.op === 'scanEnd' && record.reason === 'overflow'));
+      const read = await readUntil(consumer, 'a scan for the overflow', (records) =>
+        records.some((record) => record.op === 'scanEnd' && record.reason === 'overflow'),
+      );
       expect(read.find((record) => record.op === 'scanBegin' && record.reason !== 'start')).toMatchObject({ kind: 'note', reason: 'overflow', path: '/' });
       await readUntilMirrored(engine, root, consumer);
       expect(Object.keys((await engineTree(engine)).entries).length).toBe(4 + files);

@@ -99,14 +99,14 @@ describe('damage to an lmdb store', () => {
     expectCorrupt(dir, /data\.mdb/);
   });
 
-  it('refuses a flipped byte in a consumer\'s value, naming the key', async () => {
+  it("refuses a flipped byte in a consumer's value, naming the key", async () => {
     const { dir } = await populated('lmdb');
     const file = path.join(metaStoreDir(dir, 'lmdb'), 'data.mdb');
     expect(flipEvery(file, '"cursor":"12"', 11)).toBeGreaterThan(0);
     expectCorrupt(dir, /consumer\/backup/);
   });
 
-  it('refuses a store that lost a page of inodes, or a consumer\'s key', async () => {
+  it("refuses a store that lost a page of inodes, or a consumer's key", async () => {
     // Page 1 holds inodes 16..31.
     for (const key of ['fs/page/0000000000000001', 'consumer/audit']) {
       const { dir } = await populated('lmdb');
@@ -153,10 +153,13 @@ describe('damage to an lmdb store', () => {
 });
 
 describe('damage to a level store', () => {
-  it('refuses a flipped byte in LevelDB\'s log with ECORRUPT, not a store with keys missing', async () => {
+  it("refuses a flipped byte in LevelDB's log with ECORRUPT, not a store with keys missing", async () => {
     const { dir } = await populated('level', { check: false });
     const storeDir = metaStoreDir(dir, 'level');
-    const log = readdirSync(storeDir).filter((name) => name.endsWith('.log')).map((name) => path.join(storeDir, name)).sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
+    const log = readdirSync(storeDir)
+      .filter((name) => name.endsWith('.log'))
+      .map((name) => path.join(storeDir, name))
+      .sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
     expect(statSync(log).size).toBeGreaterThan(1000);
     flipAt(log, Math.floor(statSync(log).size / 3));
     expectCorrupt(dir, /dropped damaged records|Corruption|checksum|key/);
@@ -242,7 +245,8 @@ describe('random damage read without LMDB', () => {
           await reader.close();
         }
       } catch (error) {
-        const located = error instanceof FanlogError && error.code === 'ECORRUPT' && error.file !== undefined && (error.offset !== undefined || error.key !== undefined);
+        const located =
+          error instanceof FanlogError && error.code === 'ECORRUPT' && error.file !== undefined && (error.offset !== undefined || error.key !== undefined);
         outcome = located ? 'ECORRUPT' : `round ${round}: ${String(error)}`;
       }
       outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
@@ -258,11 +262,13 @@ describe('random damage to every store', () => {
       for (let round = 0; round < 12; round++) {
         const { dir, expected } = await populated(store, { check: round === 0 });
         const storeDir = metaStoreDir(dir, store);
-        const files = readdirSync(storeDir).filter((name) => !['LOCK', 'lock.mdb', 'LOG', 'LOG.old'].includes(name) && statSync(path.join(storeDir, name)).size > 0);
+        const files = readdirSync(storeDir).filter(
+          (name) => !['LOCK', 'lock.mdb', 'LOG', 'LOG.old'].includes(name) && statSync(path.join(storeDir, name)).size > 0,
+        );
         const file = path.join(storeDir, files[round % files.length]!);
         const size = statSync(file).size;
         // A seeded spread of offsets: headers, middles and ends of the files.
-        flipAt(file, Math.floor(((round * 7919) % 1000) / 1000 * size));
+        flipAt(file, Math.floor((((round * 7919) % 1000) / 1000) * size));
         const opened = openInChild(dir);
         expect(opened.signal, `${file}: ${opened.line}`).toBeNull();
         expect(opened.status, opened.line).toBe(0);

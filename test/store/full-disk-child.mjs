@@ -23,7 +23,10 @@ for (let i = 0; i < 10_000 && failure === null; i++) {
 }
 const cause = failure?.cause?.code ?? failure?.cause?.cause?.code ?? '-';
 process.stdout.write(`failed ${failure?.code} ${cause}\n`);
-const after = await engine.fs.mkdir('/after').then(() => 'none', (error) => error.code);
+const after = await engine.fs.mkdir('/after').then(
+  () => 'none',
+  (error) => error.code,
+);
 process.stdout.write(`after ${after}\n`);
 process.stdout.write(`engine ${engine.failed}\n`);
 await engine.close();

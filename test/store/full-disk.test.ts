@@ -22,7 +22,12 @@ describe('a full disk under the store', () => {
       const child = spawnSync(process.execPath, [CHILD, dir, store], { encoding: 'utf8', timeout: 60_000 });
       expect(child.stderr).toBe('');
       expect(child.status).toBe(0);
-      const lines = Object.fromEntries(child.stdout.trim().split('\n').map((line) => line.split(' ') as [string, string]));
+      const lines = Object.fromEntries(
+        child.stdout
+          .trim()
+          .split('\n')
+          .map((line) => line.split(' ') as [string, string]),
+      );
       expect(child.stdout).toMatch(/^failed (ENOSPC|EFAILED) /);
       expect([lines.failed, child.stdout.split('\n')[0]!.split(' ')[2]]).toContain('ENOSPC');
       expect(lines.after).toBe('EFAILED');

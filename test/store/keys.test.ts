@@ -41,13 +41,22 @@ it('holds every key the engine writes, and the engine writes every kind of key',
   for await (const [key] of store.scan('')) keys.push(key);
   await store.close();
   expect(keys.filter((key) => !isFanlogKey(key))).toEqual([]);
-  for (const expected of [CHECKPOINT_KEY, GROUP_CATALOG_KEY, CONSUMER_CATALOG_KEY, HIGH_WATER_KEY, `${GROUP_PREFIX}watch`, `${CONSUMER_PREFIX}backup`, pageKey(0)]) {
+  for (const expected of [
+    CHECKPOINT_KEY,
+    GROUP_CATALOG_KEY,
+    CONSUMER_CATALOG_KEY,
+    HIGH_WATER_KEY,
+    `${GROUP_PREFIX}watch`,
+    `${CONSUMER_PREFIX}backup`,
+    pageKey(0),
+  ]) {
     expect(keys, expected).toContain(expected);
   }
   // 64 inodes: pages 0 (inodes 1..15), 1, 2, 3 and 4 (inode 64), one of them large.
   expect(keys.filter((key) => key.startsWith(PAGE_PREFIX)).length).toBe(5);
   expect(keys.filter((key) => key.startsWith(LARGE_PREFIX))).toEqual([`${LARGE_PREFIX}0000000000000004`]);
   expect(keys.filter((key) => key.startsWith(INODE_PREFIX))).toEqual([]);
-  for (const stranger of ['fs/inode/12', 'fs/inode/zzzzzzzzzzzzzzzz', 'fs/page/1', 'fs/large/', 'group/', 'consumer/', 'fs/other', '']) expect(isFanlogKey(stranger), stranger).toBe(false);
+  for (const stranger of ['fs/inode/12', 'fs/inode/zzzzzzzzzzzzzzzz', 'fs/page/1', 'fs/large/', 'group/', 'consumer/', 'fs/other', ''])
+    expect(isFanlogKey(stranger), stranger).toBe(false);
   expect(isFanlogKey(`${INODE_PREFIX}0000000000000001`)).toBe(true);
 });

@@ -24,7 +24,12 @@ async function open(kind: StoreKind, wrapper: (typeof WRAPPERS)[number], dir: st
   const sealed = await openMetaStore(kind, dir, new NodeIo());
   if (wrapper === 'sealed') return sealed;
   const journal = await Journal.open(`${dir}/journal`);
-  const store = new FailStopStore(sealed, journal, () => undefined, (error) => error as Error);
+  const store = new FailStopStore(
+    sealed,
+    journal,
+    () => undefined,
+    (error) => error as Error,
+  );
   return {
     get: (key) => store.get(key),
     scan: (prefix) => store.scan(prefix),
@@ -42,62 +47,61 @@ async function scanAll(store: Store, prefix: string): Promise<[string, string][]
   return out;
 }
 
-for (const kind of STORE_KINDS) for (const wrapper of WRAPPERS) {
-  describe(`MetaStore ${kind} (${wrapper})`, () => {
-    it('commits puts and deletes and reads them back', async () => {
-      const store = await open(kind, wrapper, tempDir());
-      expect(await store.get('a')).toBeUndefined();
-      await store.commit([
-        { type: 'put', key: 'a', value: text('1') },
-        { type: 'put', key: 'b', value: text('2') },
-      ]);
-      await store.commit([
-        { type: 'del', key: 'a' },
-        { type: 'put', key: 'b', value: text('3') },
-      ]);
-      expect(await store.get('a')).toBeUndefined();
-      expect(untext((await store.get('b'))!)).toBe('3');
-      await store.close();
-    });
+for (const kind of STORE_KINDS)
+  for (const wrapper of WRAPPERS) {
+    describe(`MetaStore ${kind} (${wrapper})`, () => {
+      it('commits puts and deletes and reads them back', async () => {
+        const store = await open(kind, wrapper, tempDir());
+        expect(await store.get('a')).toBeUndefined();
+        await store.commit([
+          { type: 'put', key: 'a', value: text('1') },
+          { type: 'put', key: 'b', value: text('2') },
+        ]);
+        await store.commit([
+          { type: 'del', key: 'a' },
+          { type: 'put', key: 'b', value: text('3') },
+        ]);
+        expect(await store.get('a')).toBeUndefined();
+        expect(untext((await store.get('b'))!)).toBe('3');
+        await store.close();
+      });
 
-    it('scans a prefix in ascending key order and nothing outside it', async () => {
-      const store = await open(kind, wrapper, tempDir());
-      await store.commit(
-        ['g/b', 'g/a', 'g/c', 'f/z', 'h/a', 'g', 'g/a/x'].map((key) => ({ type: 'put' as const, key, value: text(key) })),
-      );
-      expect((await scanAll(store, 'g/')).map(([key]) => key)).toEqual(['g/a', 'g/a/x', 'g/b', 'g/c']);
-      await store.close();
-    });
+      it('scans a prefix in ascending key order and nothing outside it', async () => {
+        const store = await open(kind, wrapper, tempDir());
+        await store.commit(['g/b', 'g/a', 'g/c', 'f/z', 'h/a', 'g', 'g/a/x'].map((key) => ({ type: 'put' as const, key, value: text(key) })));
+        expect((await scanAll(store, 'g/')).map(([key]) => key)).toEqual(['g/a', 'g/a/x', 'g/b', 'g/c']);
+        await store.close();
+      });
 
-    it('keeps binary values exactly, including empty ones', async () => {
-      const store = await open(kind, wrapper, tempDir());
-      const value = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
-      await store.commit([
-        { type: 'put', key: 'bin', value },
-        { type: 'put', key: 'empty', value: new Uint8Array(0) },
-      ]);
-      expect(await store.get('bin')).toEqual(value);
-      expect(await store.get('empty')).toEqual(new Uint8Array(0));
-      await store.close();
-    });
+      it('keeps binary values exactly, including empty ones', async () => {
+        const store = await open(kind, wrapper, tempDir());
+        const value = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
+        await store.commit([
+          { type: 'put', key: 'bin', value },
+          { type: 'put', key: 'empty', value: new Uint8Array(0) },
+        ]);
+        expect(await store.get('bin')).toEqual(value);
+        expect(await store.get('empty')).toEqual(new Uint8Array(0));
+        await store.close();
+      });
 
-    it('keeps every resolved commit across a reopen', async () => {
-      const dir = tempDir();
-      const store = await open(kind, wrapper, dir);
-      for (let i = 0; i < 50; i++) await store.commit([{ type: 'put', key: `k/${String(i).padStart(3, '0')}`, value: text(`v${i}`) }]);
-      await store.commit([{ type: 'del', key: 'k/007' }]);
-      await store.close();
-      const reopened = await open(kind, wrapper, dir);
-      const entries = await scanAll(reopened, 'k/');
-      expect(entries.length).toBe(49);
-      expect(entries[0]).toEqual(['k/000', 'v0']);
-      expect(entries.find(([key]) => key === 'k/007')).toBeUndefined();
-      // Through the engine's view, every commit also stored the journal's high-water mark.
-      expect((await reopened.get(HIGH_WATER_KEY)) !== undefined).toBe(wrapper === 'fail-stop');
-      await reopened.close();
+      it('keeps every resolved commit across a reopen', async () => {
+        const dir = tempDir();
+        const store = await open(kind, wrapper, dir);
+        for (let i = 0; i < 50; i++) await store.commit([{ type: 'put', key: `k/${String(i).padStart(3, '0')}`, value: text(`v${i}`) }]);
+        await store.commit([{ type: 'del', key: 'k/007' }]);
+        await store.close();
+        const reopened = await open(kind, wrapper, dir);
+        const entries = await scanAll(reopened, 'k/');
+        expect(entries.length).toBe(49);
+        expect(entries[0]).toEqual(['k/000', 'v0']);
+        expect(entries.find(([key]) => key === 'k/007')).toBeUndefined();
+        // Through the engine's view, every commit also stored the journal's high-water mark.
+        expect((await reopened.get(HIGH_WATER_KEY)) !== undefined).toBe(wrapper === 'fail-stop');
+        await reopened.close();
+      });
     });
-  });
-}
+  }
 
 describe('MetaStore files under power cuts', () => {
   it('applies each commit wholly or not at all, keeps every resolved one, and survives compaction', async () => {
@@ -166,7 +170,7 @@ describe('MetaStore lmdb read from its file (read-only, no LMDB environment)', (
     await writer.close();
     const file = readFileSync(path.join(metaStoreDir(dir, 'lmdb'), 'data.mdb'));
     const pageBytes = file.readUInt32LE(48);
-    expect(Math.max(file.readUInt16LE(102), file.readUInt16LE(pageBytes + 102)), 'the main tree\'s depth').toBeGreaterThanOrEqual(3);
+    expect(Math.max(file.readUInt16LE(102), file.readUInt16LE(pageBytes + 102)), "the main tree's depth").toBeGreaterThanOrEqual(3);
     const reader = await openMetaStore('lmdb', dir, new NodeIo(), { readOnly: true });
     // Byte comparisons counted, not an expect per entry: the suite reads 100,000 of them.
     const differs = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean => a === undefined || b === undefined || Buffer.compare(a, b) !== 0;

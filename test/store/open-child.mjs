@@ -8,7 +8,10 @@ const [dir] = process.argv.slice(2);
 try {
   const engine = await Engine.open(dir);
   const hash = createHash('sha1').update(engine.state.fingerprint()).digest('hex');
-  const consumers = engine.consumers.list().map((c) => `${c.name}:${c.cursor}`).join(',');
+  const consumers = engine.consumers
+    .list()
+    .map((c) => `${c.name}:${c.cursor}`)
+    .join(',');
   await engine.close();
   process.stdout.write(`open ${hash} ${consumers}\n`);
 } catch (error) {
