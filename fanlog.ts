@@ -15,7 +15,7 @@ import { checkInteger, checkOptions } from './validate.js';
 import { collectMetrics, type EngineMetrics } from './metrics.js';
 import type { ReplicateOptions, Replicator } from './replication/replicator.js';
 import type { Mirror, MirrorOptions } from './mirror/mirror.js';
-import { u64At } from './engine/record/bytes.js';
+import { u64At } from './engine/record/values.js';
 
 /** Where a record's time (u64 ns) starts: after its version, kind and op bytes (engine/record/fields.ts). */
 const RECORD_TIME_AT = 3;

@@ -13,7 +13,8 @@
 import { FanlogError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
-import { bigVarintAt, fieldAt, kindAt, scanRecord, varintAt } from './record/bytes.js';
+import { fieldAt, kindAt, scanRecord } from './record/bytes.js';
+import { bigVarintAt, varintAt } from './record/values.js';
 import { decodeScanned } from './record/codec.js';
 import { TAG } from './record/fields.js';
 import { OpCursor } from './record/op-cursor.js';

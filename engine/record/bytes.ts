@@ -12,7 +12,7 @@
  *   fieldAt, valueAt
  *               find a field of a scanned record by stepping over the
  *               fields before it, and decode its value, with no further
- *               checks: the scan made them.
+ *               checks: the scan made them (the decoders are values.ts).
  * Anything the scan refuses is ECORRUPT: the journal's CRC already caught
  * damage, so a record that fails here is one this version cannot read.
  *
@@ -22,28 +22,14 @@
 import { isUtf8 } from 'node:buffer';
 import { FanlogError } from '../../errors.js';
 import type { ByteWriter } from '../../journal/byte-writer.js';
-import { readU64 } from '../../journal/frame.js';
 import { ARG_FIELDS, ATTR_FIELDS, byCode, FIELDS, KIND_CODES, OP_CODES, OPEN_FLAGS, TAG, TAG_MAX_BY_VERSION, type WireType } from './fields.js';
-import {
-  type Attrs,
-  type Fid,
-  type IntentArgs,
-  type IntentStep,
-  type OpName,
-  type RecordFields,
-  type RecordKind,
-  REQUIRED_FIELDS,
-  REQUIRED_FIELDS_V1,
-  type Stat,
-} from './record.js';
+import { type Fid, type OpName, type RecordFields, type RecordKind, REQUIRED_FIELDS, REQUIRED_FIELDS_V1 } from './record.js';
+import { argsAt, attrsAt, bigVarintAt, statAt, stepsAt, stringAt, varintAt, varintEnd } from './values.js';
 
 /** Bytes before the first tag: version, kind, op, time. */
 export const RECORD_FIXED_BYTES = 11;
 export const KINDS = byCode(KIND_CODES);
 export const OPS = byCode(OP_CODES);
-
-// ignoreBOM: a name may start with U+FEFF, and must come back with it.
-const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** A fid as two varints: ino, then generation. */
 export function writeFid(w: ByteWriter, value: Fid): void {
@@ -297,131 +283,6 @@ function checkedVarintEnd(b: Uint8Array, at: number, end: number, maxBytes: numb
 function wellFormed(b: Uint8Array, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (b[i]! >= 0x80) return isUtf8(b.subarray(from, to));
   return true;
-}
-
-export function varintEnd(b: Uint8Array, at: number): number {
-  while ((b[at]! & 0x80) !== 0) at++;
-  return at + 1;
-}
-
-export function varintAt(b: Uint8Array, at: number): number {
-  let value = 0;
-  let scale = 1;
-  for (;;) {
-    const byte = b[at++]!;
-    value += (byte & 0x7f) * scale;
-    if ((byte & 0x80) === 0) return value;
-    scale *= 0x80;
-  }
-}
-
-/** A 64-bit varint; up to 2^49 without BigInt arithmetic. */
-export function bigVarintAt(b: Uint8Array, at: number): bigint {
-  let value = 0;
-  let scale = 1;
-  for (let i = 0; i < 7; i++) {
-    const byte = b[at++]!;
-    value += (byte & 0x7f) * scale;
-    if ((byte & 0x80) === 0) return BigInt(value);
-    scale *= 0x80;
-  }
-  let big = BigInt(value);
-  for (let shift = 49n; ; shift += 7n) {
-    const byte = b[at++]!;
-    big |= BigInt(byte & 0x7f) << shift;
-    if ((byte & 0x80) === 0) return big;
-  }
-}
-
-/** A u64, little-endian (the journal's own reader of one). */
-export const u64At = readU64;
-
-/** UTF-8; short ASCII strings (most names and paths) skip the TextDecoder call. */
-export function stringAt(b: Uint8Array, at: number): string {
-  const length = varintAt(b, at);
-  const start = varintEnd(b, at);
-  if (length <= 64) {
-    let ascii = true;
-    for (let i = start; i < start + length; i++) {
-      if (b[i]! >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) return String.fromCharCode.apply(null, b.subarray(start, start + length) as unknown as number[]);
-  }
-  return decoder.decode(b.subarray(start, start + length));
-}
-
-function statAt(b: Uint8Array, at: number): Stat {
-  const ino = varintAt(b, at);
-  const mode = varintAt(b, (at = varintEnd(b, at)));
-  const uid = varintAt(b, (at = varintEnd(b, at)));
-  const gid = varintAt(b, (at = varintEnd(b, at)));
-  const size = varintAt(b, (at = varintEnd(b, at)));
-  const nlink = varintAt(b, (at = varintEnd(b, at)));
-  at = varintEnd(b, at);
-  return { ino, mode, uid, gid, size, nlink, atime: u64At(b, at), mtime: u64At(b, at + 8), ctime: u64At(b, at + 16) };
-}
-
-function attrsAt(b: Uint8Array, at: number): Attrs {
-  return fillAttrs(b, at, {});
-}
-
-/** Decodes the attrs value at `at` into a reused object: every field set, absent ones to undefined. */
-export function attrsInto(b: Uint8Array, at: number, attrs: Attrs): Attrs {
-  for (const field of ATTR_FIELDS) attrs[field] = undefined;
-  return fillAttrs(b, at, attrs);
-}
-
-function fillAttrs(b: Uint8Array, at: number, attrs: Attrs): Attrs {
-  const presence = b[at++]!;
-  for (let bit = 0; bit < ATTR_FIELDS.length; bit++) {
-    if ((presence & (1 << bit)) === 0) continue;
-    const field = ATTR_FIELDS[bit]!;
-    if (field === 'atime' || field === 'mtime') {
-      attrs[field] = u64At(b, at);
-      at += 8;
-    } else {
-      attrs[field] = varintAt(b, at);
-      at = varintEnd(b, at);
-    }
-  }
-  return attrs;
-}
-
-function stepsAt(b: Uint8Array, at: number): IntentStep[] {
-  const count = varintAt(b, at);
-  at = varintEnd(b, at);
-  const steps: IntentStep[] = [];
-  for (let i = 0; i < count; i++) {
-    const mask = bigVarintAt(b, at);
-    at = varintEnd(b, at);
-    if (b[at++] === 0) {
-      steps.push({ mask });
-      continue;
-    }
-    const offset = varintAt(b, at);
-    at = varintEnd(b, at);
-    steps.push({ mask, range: { offset, count: varintAt(b, at) } });
-    at = varintEnd(b, at);
-  }
-  return steps;
-}
-
-function argsAt(b: Uint8Array, at: number): IntentArgs {
-  const presence = b[at++]!;
-  const args: IntentArgs = {};
-  for (let bit = 0; bit < ARG_FIELDS.length; bit++) {
-    if ((presence & (1 << bit)) === 0) continue;
-    const value = varintAt(b, at);
-    at = varintEnd(b, at);
-    const field = ARG_FIELDS[bit]!;
-    if (field === 'flags') args.flags = OPEN_FLAGS[value];
-    else if (field === 'exec' || field === 'truncate' || field === 'write') args[field] = value === 1;
-    else args[field] = value;
-  }
-  return args;
 }
 
 /** The kind and op of a scanned record. */

@@ -17,7 +17,8 @@ import type { Attrs, EngineRecord, IntentArgs, IntentStep, RecordView, Stat } fr
 import { ByteWriter } from '../../journal/byte-writer.js';
 import { invalid } from '../../errors.js';
 import { unencodable } from './encodable.js';
-import { kindAt, opAt, RECORD_FIXED_BYTES, scanRecord, u64At, valueAt, valueEnd, writeFid } from './bytes.js';
+import { kindAt, opAt, RECORD_FIXED_BYTES, scanRecord, valueAt, valueEnd, writeFid } from './bytes.js';
+import { u64At } from './values.js';
 import { ARG_FIELDS, ATTR_FIELDS, CODEC_VERSION, fieldName, KIND_CODES, LEGACY_KINDS, LEGACY_OPS, OP_CODES, OPEN_FLAGS, TAG } from './fields.js';
 
 export { CODEC_VERSION };

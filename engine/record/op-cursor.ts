@@ -16,7 +16,8 @@
  * record the journal's reader hands out is before anyone reads a field.
  */
 import assert from 'node:assert/strict';
-import { attrsInto, kindAt, opAt, RECORD_FIXED_BYTES, stringAt, u64At, valueAt, valueEnd, varintAt, varintEnd } from './bytes.js';
+import { kindAt, opAt, RECORD_FIXED_BYTES, valueAt, valueEnd } from './bytes.js';
+import { attrsInto, stringAt, u64At, varintAt, varintEnd } from './values.js';
 import { TAG } from './fields.js';
 import type { Attrs, Fid, OpName, OpSource, Range } from './record.js';
 

@@ -21,7 +21,8 @@
  * Validity: the view keeps its chunk alive; chunks are never reused, so a
  * record stays valid after the next read, for as long as it is referenced.
  */
-import { bigVarintAt, fieldAt, kindAt, opAt, scanRecord, u64At, valueAt, valueEnd, varintAt, varintEnd, RECORD_FIXED_BYTES } from './bytes.js';
+import { fieldAt, kindAt, opAt, scanRecord, valueAt, valueEnd, RECORD_FIXED_BYTES } from './bytes.js';
+import { bigVarintAt, u64At, varintAt, varintEnd } from './values.js';
 import { fieldName, FIELDS, INTERNAL_FIELDS, KIND_CODES, TAG } from './fields.js';
 import type { Fid, OpName, Range, RecordKind, Stat } from './record.js';
 import type { Mask } from '../notify/masks.js';
