@@ -17,6 +17,7 @@ export default defineConfig({
       '**/*-kill.test.ts',
       'test/journal/lock.test.ts',
       'test/store/lmdb-beside.test.ts',
+      'test/store/lmdb-open-damage.test.ts',
       'test/engine/keep-alive.test.ts',
       // These run the CLI or fill a real filesystem as root.
       'test/store/damage.test.ts',
