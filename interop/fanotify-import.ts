@@ -29,23 +29,30 @@
  * changelog mask leaves out is not journaled, and not counted.
  */
 import type { EngineCore } from '../engine/engine.js';
-import type { EngineRecord } from '../engine/record/record.js';
+import type { EngineRecord, Fid } from '../engine/record/record.js';
 import { FAN_ALL_EVENTS, FAN_PRE_ACCESS, FAN_PRE_MODIFY } from '../engine/notify/masks.js';
-import { decodeFanotifyStream, errorBody, type FanotifyEvent, streamError } from './fanotify-events.js';
+import { decodeFanotifyStream, errorBody, type FanotifyEvent, type FileHandle, fidOfHandle, streamError } from './fanotify-events.js';
 
 const ENTRY_EVENTS = 1000;
+
+/** A handle's fid; checkImportable has refused every event with a handle that holds none. */
+function fidOf(handle: FileHandle): Fid {
+  const fid = fidOfHandle(handle);
+  if (fid === null) throw new Error(`fanlog bug: an unchecked file handle of type ${handle.type} reached an import`);
+  return fid;
+}
 
 function recordOf(event: FanotifyEvent, time: bigint): EngineRecord {
   const mask = event.write === true && (event.mask & FAN_PRE_ACCESS) !== 0n ? (event.mask & ~FAN_PRE_ACCESS) | FAN_PRE_MODIFY : event.mask;
   const record: EngineRecord = { kind: 'event', op: 'external', time, mask, pid: event.pid };
-  if (event.fid !== undefined) record.fid = event.fid;
+  if (event.handle !== undefined) record.fid = fidOf(event.handle);
   const dir = event.dir ?? event.newDir;
   if (dir !== undefined) {
-    record.parentFid = dir.fid;
+    record.parentFid = fidOf(dir.handle);
     record.name = dir.name;
   }
   if (event.oldDir !== undefined) {
-    record.oldParentFid = event.oldDir.fid;
+    record.oldParentFid = fidOf(event.oldDir.handle);
     record.oldName = event.oldDir.name;
   }
   if (event.range !== undefined) record.range = event.range;
@@ -59,6 +66,16 @@ function checkImportable(event: FanotifyEvent, at: number): void {
   if (event.pid < 0) throw streamError('ECORRUPT', at + 20, `an event of pid ${event.pid} (no process has one)`);
   if ((event.mask & FAN_ALL_EVENTS) === 0n) {
     throw streamError('EINVAL', at + 8, `an event of mask 0x${event.mask.toString(16)}, with no event bit fanlog knows: it would be journaled as no event`);
+  }
+  for (const handle of [event.handle, event.dir?.handle, event.oldDir?.handle, event.newDir?.handle]) {
+    // A record's fid is { ino, gen }: another layout (tmpfs's 12 bytes of type 1, btrfs's, ...) would be guessed at, not kept.
+    if (handle !== undefined && fidOfHandle(handle) === null) {
+      throw streamError(
+        'EINVAL',
+        at,
+        `an event with a file handle of type ${handle.type} and ${handle.bytes.length} bytes, not FILEID_INO32_GEN's 8: a record's fid holds an inode and generation, not the filesystem's own handle`,
+      );
+    }
   }
 }
 

