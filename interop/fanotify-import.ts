@@ -6,7 +6,9 @@
  *
  * Each event becomes one record: its mask, pid, object fid, parent fid
  * and name (DFID_NAME, or a rename's NEW_DFID_NAME, with OLD_DFID_NAME as
- * the old parent and name) and range; the time is the engine's clock at
+ * the old parent and name) and range; a DFID_NAME named '.', which is how
+ * the kernel reports an event on a directory itself, is that directory's
+ * fid, with no parent or name; the time is the engine's clock at
  * the import. A pre-access flagged as a write (FANLOG_WRITE, what
  * `linuxOnly` writes) is journaled as FAN_PRE_MODIFY again; an FS_ERROR
  * event's error and count are kept as the record's `value` (internal:
@@ -47,7 +49,10 @@ function recordOf(event: FanotifyEvent, time: bigint): EngineRecord {
   const record: EngineRecord = { kind: 'event', op: 'external', time, mask, pid: event.pid };
   if (event.handle !== undefined) record.fid = fidOf(event.handle);
   const dir = event.dir ?? event.newDir;
-  if (dir !== undefined) {
+  if (event.dir?.name === '.') {
+    // The kernel's event on a directory itself: the directory, with no FID record, and no parent it knows.
+    record.fid ??= fidOf(event.dir.handle);
+  } else if (dir !== undefined) {
     record.parentFid = fidOf(dir.handle);
     record.name = dir.name;
   }

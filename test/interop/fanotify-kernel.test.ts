@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { decodeFanotifyEvents, decodeRecord, importFanotifyEvents, writeFanotifyEvents } from '../../interop/index.js';
-import { Engine, FanlogError } from '../../index.js';
+import { Engine, FAN_ATTRIB, FAN_DELETE_SELF, FAN_MOVE_SELF, FAN_ONDIR, FanlogError } from '../../index.js';
 import type { RecordView } from '../../engine/record/record.js';
 import { rejection, tempDir } from '../helpers.js';
 
@@ -59,4 +59,25 @@ it('refuses to import a handle that is not FILEID_INO32_GEN, as EINVAL naming it
     expect(error.message).toMatch(/a file handle of type 1 and 12 bytes/);
     expect(await externalRecords(engine)).toEqual([]);
   });
+});
+it("imports an event on a directory itself (DFID_NAME named '.') as an event on that directory", async () => {
+  const bytes = captured('ext4', 'dfid-name-fid');
+  const events = decodeFanotifyEvents(bytes);
+  const records = await withEngine(async (engine) => {
+    await importFanotifyEvents(engine, bytes);
+    return externalRecords(engine);
+  });
+  const self = records.filter((record) => {
+    const mask = record.mask ?? 0n;
+    return (mask & FAN_ONDIR) !== 0n && (mask & (FAN_ATTRIB | FAN_MOVE_SELF | FAN_DELETE_SELF)) !== 0n;
+  });
+  expect(self.map((record) => record.mask)).toEqual([FAN_ATTRIB | FAN_ONDIR, FAN_MOVE_SELF | FAN_DELETE_SELF | FAN_ONDIR]);
+  const dots = events.filter((event) => event.dir?.name === '.');
+  expect(dots.length).toBe(2);
+  for (const [i, record] of self.entries()) {
+    const handle = new DataView(dots[i]!.dir!.handle.bytes.buffer, dots[i]!.dir!.handle.bytes.byteOffset);
+    expect(record.fid).toEqual({ ino: handle.getUint32(0, true), gen: handle.getUint32(4, true) });
+    expect(record.parentFid).toBeUndefined();
+    expect(record.name).toBeUndefined();
+  }
 });
