@@ -26,13 +26,18 @@
  *   a negative pid (the kernel's pid is never one)    ECORRUPT
  *   no event bit fanlog knows (FAN_ALL_EVENTS): a
  *     newer kernel's event alone, or flags alone      EINVAL
+ *   an entry event (CREATE, DELETE, MOVED_*, RENAME)
+ *     with no DFID_NAME: FAN_REPORT_FID alone gives
+ *     the directory's FID and no name                 EINVAL
+ *   a file handle that is not FILEID_INO32_GEN's
+ *     8 bytes: a record's fid cannot hold it          EINVAL
  * Bits fanlog does not know beside one it does stay in the record's mask.
  * The count resolved is what was journaled: an event the engine's
  * changelog mask leaves out is not journaled, and not counted.
  */
 import type { EngineCore } from '../engine/engine.js';
 import type { EngineRecord, Fid } from '../engine/record/record.js';
-import { FAN_ALL_EVENTS, FAN_PRE_ACCESS, FAN_PRE_MODIFY } from '../engine/notify/masks.js';
+import { FAN_ALL_EVENTS, FAN_DIRENT_EVENTS, FAN_PRE_ACCESS, FAN_PRE_MODIFY, maskNames } from '../engine/notify/masks.js';
 import { decodeFanotifyStream, errorBody, type FanotifyEvent, type FileHandle, fidOfHandle, streamError } from './fanotify-events.js';
 
 const ENTRY_EVENTS = 1000;
@@ -71,6 +76,14 @@ function checkImportable(event: FanotifyEvent, at: number): void {
   if (event.pid < 0) throw streamError('ECORRUPT', at + 20, `an event of pid ${event.pid} (no process has one)`);
   if ((event.mask & FAN_ALL_EVENTS) === 0n) {
     throw streamError('EINVAL', at + 8, `an event of mask 0x${event.mask.toString(16)}, with no event bit fanlog knows: it would be journaled as no event`);
+  }
+  if ((event.mask & FAN_DIRENT_EVENTS) !== 0n && event.dir === undefined && event.newDir === undefined) {
+    // FAN_REPORT_FID alone (or FAN_REPORT_DIR_FID) reports the directory and no name: journaled, its FID would read as the entry.
+    throw streamError(
+      'EINVAL',
+      at + 8,
+      `an entry event (${maskNames(event.mask).join('|')}) with no DFID_NAME: a group with FAN_REPORT_FID alone reports the directory, not the entry, and no name; capture with FAN_REPORT_DFID_NAME`,
+    );
   }
   for (const handle of [event.handle, event.dir?.handle, event.oldDir?.handle, event.newDir?.handle]) {
     // A record's fid is { ino, gen }: another layout (tmpfs's 12 bytes of type 1, btrfs's, ...) would be guessed at, not kept.

@@ -81,3 +81,13 @@ it("imports an event on a directory itself (DFID_NAME named '.') as an event on 
     expect(record.name).toBeUndefined();
   }
 });
+it('refuses a FAN_REPORT_FID-only stream, whose entry events carry the directory and no name, and journals nothing', async () => {
+  await withEngine(async (engine) => {
+    const error = await rejection(() => importFanotifyEvents(engine, captured('ext4', 'fid')));
+    expect(error).toBeInstanceOf(FanlogError);
+    expect(error.code).toBe('EINVAL');
+    expect(error.offset).toBe(8);
+    expect(error.message).toMatch(/^EINVAL: fanotify stream at byte 8: an entry event \(MOVED_FROM\|CREATE\|ONDIR\) with no DFID_NAME/);
+    expect(await externalRecords(engine)).toEqual([]);
+  });
+});
