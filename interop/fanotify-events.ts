@@ -1,7 +1,7 @@
 /**
  * fanotify's binary event stream, as a reader gets it from read(2) on a
- * group with FAN_REPORT_DFID_NAME | FAN_REPORT_FID (and the pre-content
- * range): `encodeFanotifyEvents(records)` writes fanlog's event records in
+ * group with FAN_REPORT_DFID_NAME_TARGET and a filesystem mark (and the
+ * pre-content range): `encodeFanotifyEvents(records)` writes fanlog's event records in
  * it, `decodeFanotifyEvents(bytes)` reads it back (a capture from a real
  * kernel too). Layouts from <linux/fanotify.h>, little-endian as on x86-64
  * and arm64:
@@ -36,7 +36,10 @@
  *
  * Which info records an event carries: a dirent event (a parent and a
  * name) DFID_NAME of the parent and name; a rename OLD_DFID_NAME and
- * NEW_DFID_NAME; every event with an object FID of it; a pre-content event
+ * NEW_DFID_NAME; every event with an object FID of it (an entry event's
+ * target too, as FAN_REPORT_TARGET_FID has it), except an event on a
+ * directory itself (FAN_ONDIR, no dirent bit), which is one DFID_NAME of
+ * the directory named '.', as the kernel writes it; a pre-content event
  * with a range RANGE. Masks keep their 64 bits (fanlog's own high bits
  * are fanlog-only); `linuxOnly` drops them, mapping FAN_PRE_MODIFY to
  * FAN_PRE_ACCESS, as Linux reports a write's pre-content event, with the
@@ -50,7 +53,7 @@
  * exact range, as the pre-content series reports it.
  */
 import type { Fid, Range, RecordView } from '../engine/record/record.js';
-import { FAN_FS_ERROR, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_RENAME } from '../engine/notify/masks.js';
+import { FAN_DIRENT_EVENTS, FAN_FS_ERROR, FAN_ONDIR, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_RENAME } from '../engine/notify/masks.js';
 import { FanlogError } from '../errors.js';
 
 export const FAN_EVENT_METADATA_LEN = 24;
@@ -145,11 +148,21 @@ export function fanotifyEventOf(record: RecordView, options: FanotifyExportOptio
   ) {
     event.oldDir = { handle: fileHandleOf(record.oldParentFid), name: record.oldName };
     event.newDir = { handle: fileHandleOf(record.parentFid), name: record.name };
+  } else if ((mask & FAN_ONDIR) !== 0n && (mask & FAN_DIRENT_EVENTS) === 0n && record.fid !== undefined) {
+    // A filesystem mark's group gets an event on a directory itself as its DFID_NAME named '.', and no FID.
+    event.dir = { handle: fileHandleOf(record.fid), name: '.' };
+    return finish(event, record, options);
   } else if (record.parentFid !== undefined && record.name !== undefined) {
     event.dir = { handle: fileHandleOf(record.parentFid), name: record.name };
   }
   if (record.fid !== undefined) event.handle = fileHandleOf(record.fid);
-  if (record.range !== undefined && (record.mask & (FAN_PRE_ACCESS | FAN_PRE_MODIFY)) !== 0n) {
+  return finish(event, record, options);
+}
+
+/** The range and error records an event carries besides its handles. */
+function finish(event: FanotifyEvent, record: RecordView, options: FanotifyExportOptions): FanotifyEvent {
+  const mask = event.mask;
+  if (record.range !== undefined && ((record.mask ?? 0n) & (FAN_PRE_ACCESS | FAN_PRE_MODIFY)) !== 0n) {
     const { offset, count } = record.range;
     event.range =
       options.pageAlign === true

@@ -10,8 +10,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
-import { decodeFanotifyEvents, decodeRecord, importFanotifyEvents, writeFanotifyEvents } from '../../interop/index.js';
-import { Engine, FAN_ATTRIB, FAN_DELETE_SELF, FAN_MOVE_SELF, FAN_ONDIR, FanlogError } from '../../index.js';
+import { decodeFanotifyEvents, decodeRecord, encodeFanotifyEvents, importFanotifyEvents, writeFanotifyEvents } from '../../interop/index.js';
+import { Engine, FAN_ATTRIB, FAN_DELETE_SELF, FAN_DIRENT_EVENTS, FAN_MOVE_SELF, FAN_ONDIR, FanlogError } from '../../index.js';
+import type { FanotifyEvent } from '../../interop/index.js';
 import type { RecordView } from '../../engine/record/record.js';
 import { rejection, tempDir } from '../helpers.js';
 
@@ -90,4 +91,42 @@ it('refuses a FAN_REPORT_FID-only stream, whose entry events carry the directory
     expect(error.message).toMatch(/^EINVAL: fanotify stream at byte 8: an entry event \(MOVED_FROM\|CREATE\|ONDIR\) with no DFID_NAME/);
     expect(await externalRecords(engine)).toEqual([]);
   });
+});
+it.each(MODES.filter((mode) => mode !== 'fid'))('imports the ext4 stream of mode %s and exports it back to the kernel bytes', async (mode) => {
+  const bytes = captured('ext4', mode);
+  const fsid = decodeFanotifyEvents(bytes)[0]!.fsid!;
+  const records = await withEngine(async (engine) => {
+    await importFanotifyEvents(engine, bytes);
+    return externalRecords(engine);
+  });
+  expect(hex(encodeFanotifyEvents(records, { fsid }))).toBe(hex(bytes));
+});
+
+/** An event's info records, by type, with the name of each *_NAME record. */
+const layout = (event: FanotifyEvent): string[] => [
+  ...(event.dir === undefined ? [] : [`DFID_NAME ${event.dir.name}`]),
+  ...(event.oldDir === undefined ? [] : [`OLD_DFID_NAME ${event.oldDir.name}`]),
+  ...(event.newDir === undefined ? [] : [`NEW_DFID_NAME ${event.newDir.name}`]),
+  ...(event.handle === undefined ? [] : ['FID']),
+];
+const onDirectoryItself = (event: FanotifyEvent): boolean => (event.mask & FAN_ONDIR) !== 0n && (event.mask & FAN_DIRENT_EVENTS) === 0n;
+
+it("exports fanlog's events on a directory itself as the kernel lays them out: one DFID_NAME of the directory, named '.'", async () => {
+  const kernel = decodeFanotifyEvents(captured('ext4', 'dfid-name-target')).filter(onDirectoryItself);
+  expect(kernel.map((event) => event.mask)).toEqual([FAN_ATTRIB | FAN_ONDIR, FAN_MOVE_SELF | FAN_DELETE_SELF | FAN_ONDIR]);
+  // stream.c's script on fanlog's own filesystem.
+  const records = await withEngine(async (engine) => {
+    await engine.fs.mkdir('/d');
+    await engine.fs.create('/d/f');
+    await engine.fs.chmod('/d', 0o700);
+    await engine.fs.mkdir('/s');
+    await engine.fs.rename('/s', '/d/t');
+    await engine.fs.rmdir('/d/t');
+    const all: RecordView[] = [];
+    for await (const { payload } of engine.journal.read()) all.push(decodeRecord(payload));
+    return all;
+  });
+  const exported = decodeFanotifyEvents(encodeFanotifyEvents(records)).filter(onDirectoryItself);
+  expect(exported.map((event) => event.mask)).toEqual([FAN_ATTRIB | FAN_ONDIR, FAN_MOVE_SELF | FAN_ONDIR, FAN_DELETE_SELF | FAN_ONDIR]);
+  expect(new Set(exported.map((event) => layout(event).join(', ')))).toEqual(new Set(kernel.map((event) => layout(event).join(', '))));
 });
