@@ -1,7 +1,7 @@
 /**
  * fanotify's binary event stream, as a reader gets it from read(2) on a
- * group with FAN_REPORT_DFID_NAME | FAN_REPORT_FID (and the pre-content
- * range): `encodeFanotifyEvents(records)` writes fanlog's event records in
+ * group with FAN_REPORT_DFID_NAME_TARGET and a filesystem mark (and the
+ * pre-content range): `encodeFanotifyEvents(records)` writes fanlog's event records in
  * it, `decodeFanotifyEvents(bytes)` reads it back (a capture from a real
  * kernel too). Layouts from <linux/fanotify.h>, little-endian as on x86-64
  * and arm64:
@@ -18,20 +18,28 @@
  *   bytes, padded with zeros to a multiple of 4), and:
  *     FID (1), DFID_NAME (2), OLD_DFID_NAME (10), NEW_DFID_NAME (12):
  *       __kernel_fsid_t (2 × s32), struct file_handle (u32 handle_bytes,
- *       s32 handle_type, f_handle), and for the *_NAME types the name,
- *       NUL-terminated
+ *       s32 handle_type, then handle_bytes of f_handle), and for the
+ *       *_NAME types the name, NUL-terminated
  *     RANGE (6): u32 pad, u64 offset, u64 count (each, and their end, at
  *       most 2^53 - 1, the largest a number holds exactly: EFBIG beyond)
  *     ERROR (5): s32 error, u32 error_count
  *     FANLOG_WRITE (255, fanlog's own): the header alone; see linuxOnly
  *   Other info types are skipped by their len.
  *
- * fanlog's fid `{ ino, gen }` is the handle FILEID_INO32_GEN (type 1):
- * 8 bytes, u32 ino then u32 gen. The fsid is given (default 0:0).
+ * A decoded handle is opaque: its type and its bytes, as the kernel wrote
+ * them. Their meaning is the filesystem's own (ext4 writes type 1,
+ * FILEID_INO32_GEN, as 8 bytes, u32 ino then u32 gen; tmpfs writes type 1
+ * as 12 bytes, gen then a 64-bit ino), so the decoder reads no inode out
+ * of them. fanlog's fid `{ ino, gen }` is exported as FILEID_INO32_GEN's
+ * 8 bytes (fileHandleOf), and only those 8 bytes read back as a fid
+ * (fidOfHandle). The fsid is given (default 0:0).
  *
  * Which info records an event carries: a dirent event (a parent and a
  * name) DFID_NAME of the parent and name; a rename OLD_DFID_NAME and
- * NEW_DFID_NAME; every event with an object FID of it; a pre-content event
+ * NEW_DFID_NAME; every event with an object FID of it (an entry event's
+ * target too, as FAN_REPORT_TARGET_FID has it), except an event on a
+ * directory itself (FAN_ONDIR, no dirent bit), which is one DFID_NAME of
+ * the directory named '.', as the kernel writes it; a pre-content event
  * with a range RANGE. Masks keep their 64 bits (fanlog's own high bits
  * are fanlog-only); `linuxOnly` drops them, mapping FAN_PRE_MODIFY to
  * FAN_PRE_ACCESS, as Linux reports a write's pre-content event, with the
@@ -45,7 +53,7 @@
  * exact range, as the pre-content series reports it.
  */
 import type { Fid, Range, RecordView } from '../engine/record/record.js';
-import { FAN_FS_ERROR, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_RENAME } from '../engine/notify/masks.js';
+import { FAN_DIRENT_EVENTS, FAN_FS_ERROR, FAN_ONDIR, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_RENAME } from '../engine/notify/masks.js';
 import { FanlogError } from '../errors.js';
 
 export const FAN_EVENT_METADATA_LEN = 24;
@@ -59,10 +67,39 @@ export const FAN_EVENT_INFO_TYPE_NEW_DFID_NAME = 12;
 /** fanlog's own info type: the pre-content event is a write (written under linuxOnly, where FAN_PRE_MODIFY becomes FAN_PRE_ACCESS). */
 export const FANLOG_INFO_TYPE_WRITE = 255;
 export const FILEID_INO32_GEN = 1;
+const INO32_GEN_BYTES = 8;
 const PAGE = 4096;
 /** The largest offset or count a number holds exactly, and a record. */
 const EXACT_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 const LINUX_BITS = 0xffffffffn;
+
+/** A file handle as the kernel reports it: the filesystem's handle type and its bytes, opaque. */
+export interface FileHandle {
+  type: number;
+  bytes: Uint8Array;
+}
+
+/** A directory's handle and a name in it. */
+export interface DirectoryEntry {
+  handle: FileHandle;
+  name: string;
+}
+
+/** fanlog's fid as a handle: FILEID_INO32_GEN, u32 ino then u32 gen. */
+export function fileHandleOf(fid: Fid): FileHandle {
+  const bytes = new Uint8Array(INO32_GEN_BYTES);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, fid.ino, true);
+  view.setUint32(4, fid.gen, true);
+  return { type: FILEID_INO32_GEN, bytes };
+}
+
+/** The fid a handle holds if it is FILEID_INO32_GEN's 8 bytes; null for any other (a filesystem's own layout, which fanlog cannot read). */
+export function fidOfHandle(handle: FileHandle): Fid | null {
+  if (handle.type !== FILEID_INO32_GEN || handle.bytes.length !== INO32_GEN_BYTES) return null;
+  const view = new DataView(handle.bytes.buffer, handle.bytes.byteOffset, INO32_GEN_BYTES);
+  return { ino: view.getUint32(0, true), gen: view.getUint32(4, true) };
+}
 
 /** One event of the stream, decoded. */
 export interface FanotifyEvent {
@@ -70,12 +107,12 @@ export interface FanotifyEvent {
   pid: number;
   fd: number;
   /** The object (FID). */
-  fid?: Fid;
-  /** The parent and name (DFID_NAME). */
-  dir?: { fid: Fid; name: string };
+  handle?: FileHandle;
+  /** The parent and name (DFID_NAME); on a directory itself, that directory and the name '.'. */
+  dir?: DirectoryEntry;
   /** A rename's old and new parents and names. */
-  oldDir?: { fid: Fid; name: string };
-  newDir?: { fid: Fid; name: string };
+  oldDir?: DirectoryEntry;
+  newDir?: DirectoryEntry;
   range?: Range;
   error?: { error: number; count: number };
   /** A pre-access that is a write (FANLOG_WRITE): FAN_PRE_MODIFY, as Linux reports it. */
@@ -109,13 +146,23 @@ export function fanotifyEventOf(record: RecordView, options: FanotifyExportOptio
     record.parentFid !== undefined &&
     record.name !== undefined
   ) {
-    event.oldDir = { fid: record.oldParentFid, name: record.oldName };
-    event.newDir = { fid: record.parentFid, name: record.name };
+    event.oldDir = { handle: fileHandleOf(record.oldParentFid), name: record.oldName };
+    event.newDir = { handle: fileHandleOf(record.parentFid), name: record.name };
+  } else if ((mask & FAN_ONDIR) !== 0n && (mask & FAN_DIRENT_EVENTS) === 0n && record.fid !== undefined) {
+    // A filesystem mark's group gets an event on a directory itself as its DFID_NAME named '.', and no FID.
+    event.dir = { handle: fileHandleOf(record.fid), name: '.' };
+    return finish(event, record, options);
   } else if (record.parentFid !== undefined && record.name !== undefined) {
-    event.dir = { fid: record.parentFid, name: record.name };
+    event.dir = { handle: fileHandleOf(record.parentFid), name: record.name };
   }
-  if (record.fid !== undefined) event.fid = record.fid;
-  if (record.range !== undefined && (record.mask & (FAN_PRE_ACCESS | FAN_PRE_MODIFY)) !== 0n) {
+  if (record.fid !== undefined) event.handle = fileHandleOf(record.fid);
+  return finish(event, record, options);
+}
+
+/** The range and error records an event carries besides its handles. */
+function finish(event: FanotifyEvent, record: RecordView, options: FanotifyExportOptions): FanotifyEvent {
+  const mask = event.mask;
+  if (record.range !== undefined && ((record.mask ?? 0n) & (FAN_PRE_ACCESS | FAN_PRE_MODIFY)) !== 0n) {
     const { offset, count } = record.range;
     event.range =
       options.pageAlign === true
@@ -145,10 +192,10 @@ export function writeFanotifyEvents(events: readonly FanotifyEvent[]): Uint8Arra
   for (const event of events) {
     const infos: Uint8Array[] = [];
     const fsid = event.fsid ?? [0, 0];
-    if (event.dir !== undefined) infos.push(fidInfo(FAN_EVENT_INFO_TYPE_DFID_NAME, fsid, event.dir.fid, event.dir.name));
-    if (event.oldDir !== undefined) infos.push(fidInfo(FAN_EVENT_INFO_TYPE_OLD_DFID_NAME, fsid, event.oldDir.fid, event.oldDir.name));
-    if (event.newDir !== undefined) infos.push(fidInfo(FAN_EVENT_INFO_TYPE_NEW_DFID_NAME, fsid, event.newDir.fid, event.newDir.name));
-    if (event.fid !== undefined) infos.push(fidInfo(FAN_EVENT_INFO_TYPE_FID, fsid, event.fid, null));
+    if (event.dir !== undefined) infos.push(fidInfo(FAN_EVENT_INFO_TYPE_DFID_NAME, fsid, event.dir.handle, event.dir.name));
+    if (event.oldDir !== undefined) infos.push(fidInfo(FAN_EVENT_INFO_TYPE_OLD_DFID_NAME, fsid, event.oldDir.handle, event.oldDir.name));
+    if (event.newDir !== undefined) infos.push(fidInfo(FAN_EVENT_INFO_TYPE_NEW_DFID_NAME, fsid, event.newDir.handle, event.newDir.name));
+    if (event.handle !== undefined) infos.push(fidInfo(FAN_EVENT_INFO_TYPE_FID, fsid, event.handle, null));
     if (event.range !== undefined) infos.push(rangeInfo(event.range));
     if (event.error !== undefined) infos.push(errorInfo(event.error));
     if (event.write === true) infos.push(header(FANLOG_INFO_TYPE_WRITE, 4).bytes);
@@ -180,16 +227,15 @@ function header(type: number, length: number): { bytes: Uint8Array; view: DataVi
   return { bytes, view };
 }
 
-function fidInfo(type: number, fsid: [number, number], fid: Fid, name: string | null): Uint8Array {
+function fidInfo(type: number, fsid: [number, number], handle: FileHandle, name: string | null): Uint8Array {
   const nameBytes = name === null ? null : utf8.encode(name);
-  const { bytes, view } = header(type, 4 + 8 + 8 + 8 + (nameBytes === null ? 0 : nameBytes.length + 1));
+  const { bytes, view } = header(type, 4 + 8 + 8 + handle.bytes.length + (nameBytes === null ? 0 : nameBytes.length + 1));
   view.setInt32(4, fsid[0], true);
   view.setInt32(8, fsid[1], true);
-  view.setUint32(12, 8, true);
-  view.setInt32(16, FILEID_INO32_GEN, true);
-  view.setUint32(20, fid.ino, true);
-  view.setUint32(24, fid.gen, true);
-  if (nameBytes !== null) bytes.set(nameBytes, 28);
+  view.setUint32(12, handle.bytes.length, true);
+  view.setInt32(16, handle.type, true);
+  bytes.set(handle.bytes, 20);
+  if (nameBytes !== null) bytes.set(nameBytes, 20 + handle.bytes.length);
   return bytes;
 }
 
@@ -301,16 +347,15 @@ function readInfo(
   } else if ([FAN_EVENT_INFO_TYPE_FID, FAN_EVENT_INFO_TYPE_DFID_NAME, FAN_EVENT_INFO_TYPE_OLD_DFID_NAME, FAN_EVENT_INFO_TYPE_NEW_DFID_NAME].includes(type)) {
     if (length < 20) throw bad(at, `a FID record of ${length} bytes`);
     const handleBytes = view.getUint32(at + 12, true);
-    const handleType = view.getInt32(at + 16, true);
-    if (handleType !== FILEID_INO32_GEN || handleBytes !== 8 || 20 + handleBytes > length)
-      throw bad(at + 12, `a file handle of type ${handleType} and ${handleBytes} bytes, not FILEID_INO32_GEN's 8`);
-    const fid = { ino: view.getUint32(at + 20, true), gen: view.getUint32(at + 24, true) };
+    // The handle is the filesystem's, of any type: only its length must fit the record.
+    if (20 + handleBytes > length) throw bad(at + 12, `a file handle of ${handleBytes} bytes in a record of ${length}`);
+    const handle = { type: view.getInt32(at + 16, true), bytes: new Uint8Array(bytes.subarray(at + 20, at + 20 + handleBytes)) };
     event.fsid = [view.getInt32(at + 4, true), view.getInt32(at + 8, true)];
     if (type === FAN_EVENT_INFO_TYPE_FID) {
-      event.fid = fid;
+      event.handle = handle;
       return;
     }
-    const nameAt = at + 28;
+    const nameAt = at + 20 + handleBytes;
     const end = bytes.indexOf(0, nameAt);
     if (end < 0 || end >= at + length) throw bad(nameAt, 'a name with no NUL in its record');
     let name: string;
@@ -319,7 +364,7 @@ function readInfo(
     } catch {
       throw bad(nameAt, 'a name that is not UTF-8');
     }
-    const dir = { fid, name };
+    const dir = { handle, name };
     if (type === FAN_EVENT_INFO_TYPE_DFID_NAME) event.dir = dir;
     else if (type === FAN_EVENT_INFO_TYPE_OLD_DFID_NAME) event.oldDir = dir;
     else event.newDir = dir;

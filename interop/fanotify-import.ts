@@ -6,7 +6,9 @@
  *
  * Each event becomes one record: its mask, pid, object fid, parent fid
  * and name (DFID_NAME, or a rename's NEW_DFID_NAME, with OLD_DFID_NAME as
- * the old parent and name) and range; the time is the engine's clock at
+ * the old parent and name) and range; a DFID_NAME named '.', which is how
+ * the kernel reports an event on a directory itself, is that directory's
+ * fid, with no parent or name; the time is the engine's clock at
  * the import. A pre-access flagged as a write (FANLOG_WRITE, what
  * `linuxOnly` writes) is journaled as FAN_PRE_MODIFY again; an FS_ERROR
  * event's error and count are kept as the record's `value` (internal:
@@ -24,28 +26,43 @@
  *   a negative pid (the kernel's pid is never one)    ECORRUPT
  *   no event bit fanlog knows (FAN_ALL_EVENTS): a
  *     newer kernel's event alone, or flags alone      EINVAL
+ *   an entry event (CREATE, DELETE, MOVED_*, RENAME)
+ *     with no DFID_NAME: FAN_REPORT_FID alone gives
+ *     the directory's FID and no name                 EINVAL
+ *   a file handle that is not FILEID_INO32_GEN's
+ *     8 bytes: a record's fid cannot hold it          EINVAL
  * Bits fanlog does not know beside one it does stay in the record's mask.
  * The count resolved is what was journaled: an event the engine's
  * changelog mask leaves out is not journaled, and not counted.
  */
 import type { EngineCore } from '../engine/engine.js';
-import type { EngineRecord } from '../engine/record/record.js';
-import { FAN_ALL_EVENTS, FAN_PRE_ACCESS, FAN_PRE_MODIFY } from '../engine/notify/masks.js';
-import { decodeFanotifyStream, errorBody, type FanotifyEvent, streamError } from './fanotify-events.js';
+import type { EngineRecord, Fid } from '../engine/record/record.js';
+import { FAN_ALL_EVENTS, FAN_DIRENT_EVENTS, FAN_PRE_ACCESS, FAN_PRE_MODIFY, maskNames } from '../engine/notify/masks.js';
+import { decodeFanotifyStream, errorBody, type FanotifyEvent, type FileHandle, fidOfHandle, streamError } from './fanotify-events.js';
 
 const ENTRY_EVENTS = 1000;
+
+/** A handle's fid; checkImportable has refused every event with a handle that holds none. */
+function fidOf(handle: FileHandle): Fid {
+  const fid = fidOfHandle(handle);
+  if (fid === null) throw new Error(`fanlog bug: an unchecked file handle of type ${handle.type} reached an import`);
+  return fid;
+}
 
 function recordOf(event: FanotifyEvent, time: bigint): EngineRecord {
   const mask = event.write === true && (event.mask & FAN_PRE_ACCESS) !== 0n ? (event.mask & ~FAN_PRE_ACCESS) | FAN_PRE_MODIFY : event.mask;
   const record: EngineRecord = { kind: 'event', op: 'external', time, mask, pid: event.pid };
-  if (event.fid !== undefined) record.fid = event.fid;
+  if (event.handle !== undefined) record.fid = fidOf(event.handle);
   const dir = event.dir ?? event.newDir;
-  if (dir !== undefined) {
-    record.parentFid = dir.fid;
+  if (event.dir?.name === '.') {
+    // The kernel's event on a directory itself: the directory, with no FID record, and no parent it knows.
+    record.fid ??= fidOf(event.dir.handle);
+  } else if (dir !== undefined) {
+    record.parentFid = fidOf(dir.handle);
     record.name = dir.name;
   }
   if (event.oldDir !== undefined) {
-    record.oldParentFid = event.oldDir.fid;
+    record.oldParentFid = fidOf(event.oldDir.handle);
     record.oldName = event.oldDir.name;
   }
   if (event.range !== undefined) record.range = event.range;
@@ -59,6 +76,24 @@ function checkImportable(event: FanotifyEvent, at: number): void {
   if (event.pid < 0) throw streamError('ECORRUPT', at + 20, `an event of pid ${event.pid} (no process has one)`);
   if ((event.mask & FAN_ALL_EVENTS) === 0n) {
     throw streamError('EINVAL', at + 8, `an event of mask 0x${event.mask.toString(16)}, with no event bit fanlog knows: it would be journaled as no event`);
+  }
+  if ((event.mask & FAN_DIRENT_EVENTS) !== 0n && event.dir === undefined && event.newDir === undefined) {
+    // FAN_REPORT_FID alone (or FAN_REPORT_DIR_FID) reports the directory and no name: journaled, its FID would read as the entry.
+    throw streamError(
+      'EINVAL',
+      at + 8,
+      `an entry event (${maskNames(event.mask).join('|')}) with no DFID_NAME: a group with FAN_REPORT_FID alone reports the directory, not the entry, and no name; capture with FAN_REPORT_DFID_NAME`,
+    );
+  }
+  for (const handle of [event.handle, event.dir?.handle, event.oldDir?.handle, event.newDir?.handle]) {
+    // A record's fid is { ino, gen }: another layout (tmpfs's 12 bytes of type 1, btrfs's, ...) would be guessed at, not kept.
+    if (handle !== undefined && fidOfHandle(handle) === null) {
+      throw streamError(
+        'EINVAL',
+        at,
+        `an event with a file handle of type ${handle.type} and ${handle.bytes.length} bytes, not FILEID_INO32_GEN's 8: a record's fid holds an inode and generation, not the filesystem's own handle`,
+      );
+    }
   }
 }
 

@@ -13,6 +13,10 @@ export {
   fanotifyEventOf,
   type FanotifyEvent,
   type FanotifyExportOptions,
+  type FileHandle,
+  type DirectoryEntry,
+  fileHandleOf,
+  fidOfHandle,
   FILEID_INO32_GEN,
   FANLOG_INFO_TYPE_WRITE,
 } from './fanotify-events.js';

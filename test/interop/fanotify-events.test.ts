@@ -10,7 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { decodeFanotifyEvents, decodeRecord, encodeFanotifyEvents, importFanotifyEvents, writeFanotifyEvents } from '../../interop/index.js';
+import { decodeFanotifyEvents, decodeRecord, encodeFanotifyEvents, fileHandleOf, importFanotifyEvents, writeFanotifyEvents } from '../../interop/index.js';
 import { Engine, FAN_CREATE, FAN_FS_ERROR, FAN_OPEN_PERM, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_Q_OVERFLOW, FAN_RENAME } from '../../index.js';
 import { Prng } from '../../testing.js';
 import type { RecordView } from '../../engine/record/record.js';
@@ -41,7 +41,7 @@ it('writes a create with its parent and name (DFID_NAME) and its object (FID) as
   const bytes = encodeFanotifyEvents([record(FAN_CREATE, { parentFid: { ino: 1, gen: 1 }, name: 'a' })]);
   expect(hex(bytes)).toBe(expected);
   expect(decodeFanotifyEvents(bytes)).toEqual([
-    { mask: FAN_CREATE, fd: -1, pid: 7, fsid: [0, 0], dir: { fid: { ino: 1, gen: 1 }, name: 'a' }, fid: { ino: 42, gen: 7 } },
+    { mask: FAN_CREATE, fd: -1, pid: 7, fsid: [0, 0], dir: { handle: fileHandleOf({ ino: 1, gen: 1 }), name: 'a' }, handle: fileHandleOf({ ino: 42, gen: 7 }) },
   ]);
 });
 
@@ -73,7 +73,7 @@ it('flags a write under linuxOnly in a private info record, which a reader skips
   const linux = encodeFanotifyEvents([write], { linuxOnly: true });
   expect(hex(linux)).toBe(metadata(24 + 28 + 24 + 4, '0000100000000000') + FID_42 + range + WRITE);
   expect(decodeFanotifyEvents(linux)).toEqual([
-    { mask: FAN_PRE_ACCESS, fd: -1, pid: 7, fsid: [0, 0], fid: { ino: 42, gen: 7 }, range: { offset: 0, count: 8 }, write: true },
+    { mask: FAN_PRE_ACCESS, fd: -1, pid: 7, fsid: [0, 0], handle: fileHandleOf({ ino: 42, gen: 7 }), range: { offset: 0, count: 8 }, write: true },
   ]);
   // A read is not flagged; without linuxOnly the mask says it and no flag is written.
   expect(hex(encodeFanotifyEvents([{ ...write, mask: FAN_PRE_ACCESS }], { linuxOnly: true }))).toBe(
@@ -89,7 +89,7 @@ it("keeps an FS_ERROR event's ERROR record through an import, and exports it bac
   const error = '05' + '00' + '0c00' + '05000000' + '03000000'; // error EIO, error_count 3
   const captured = metadata(24 + 28 + 12, '0080000000000000', '00000000') + FID_42 + error;
   const events = decodeFanotifyEvents(Buffer.from(captured, 'hex'));
-  expect(events).toEqual([{ mask: FAN_FS_ERROR, fd: -1, pid: 0, fsid: [0, 0], fid: { ino: 42, gen: 7 }, error: { error: 5, count: 3 } }]);
+  expect(events).toEqual([{ mask: FAN_FS_ERROR, fd: -1, pid: 0, fsid: [0, 0], handle: fileHandleOf({ ino: 42, gen: 7 }), error: { error: 5, count: 3 } }]);
   expect(hex(writeFanotifyEvents(events))).toBe(captured);
   const records = await importedRecords(Buffer.from(captured, 'hex'));
   expect(hex(encodeFanotifyEvents(records))).toBe(captured);

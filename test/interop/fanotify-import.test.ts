@@ -11,15 +11,15 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { decodeRecord, importFanotifyEvents, writeFanotifyEvents, type FanotifyEvent } from '../../interop/index.js';
+import { decodeRecord, fileHandleOf, importFanotifyEvents, writeFanotifyEvents, type FanotifyEvent } from '../../interop/index.js';
 import { Engine, FAN_ACCESS, FAN_ALL_EVENTS, FAN_CREATE, FAN_ONDIR, FAN_PRE_ACCESS, FanlogError } from '../../index.js';
 import { rejection, tempDir } from '../helpers.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-const fid = { ino: 42, gen: 7 };
-const create = (name: string): FanotifyEvent => ({ mask: FAN_CREATE, pid: 7, fd: -1, dir: { fid: { ino: 1, gen: 1 }, name }, fid });
+const handle = fileHandleOf({ ino: 42, gen: 7 });
+const create = (name: string): FanotifyEvent => ({ mask: FAN_CREATE, pid: 7, fd: -1, dir: { handle: fileHandleOf({ ino: 1, gen: 1 }), name }, handle });
 /** A pre-access with a range: metadata (24 bytes), FID (28), then RANGE (24): its offset at byte 60, its count at 68. */
-const preAccess = (): FanotifyEvent => ({ mask: FAN_PRE_ACCESS, pid: 7, fd: -1, fid, range: { offset: 0, count: 4096 } });
+const preAccess = (): FanotifyEvent => ({ mask: FAN_PRE_ACCESS, pid: 7, fd: -1, handle, range: { offset: 0, count: 4096 } });
 const RANGE_OFFSET_AT = 24 + 28 + 8;
 
 /** The stream of `events`, then `patch` applied to its bytes (little-endian values at byte offsets). */
