@@ -33,6 +33,7 @@ export async function mirrorCommand(options: MirrorCommand): Promise<void> {
   try {
     const crawl = options.json === true ? null : progressBar('crawled', null, { stream: process.stderr, quietOnPipe: true });
     let crawling = true;
+    const said = new Set<string>();
     mirror = await engine.mirror(options.source, {
       watch: options.once !== true,
       ...(options.into === undefined ? {} : { into: options.into }),
@@ -42,7 +43,10 @@ export async function mirrorCommand(options: MirrorCommand): Promise<void> {
       onProgress: (entries: number, reason: ScanReason) => {
         if (crawling && reason === 'start') crawl?.update(entries);
       },
-      onError: (error) => process.stderr.write(`fanlog: mirror: ${error.message}\n`),
+      onError: (error) => {
+        said.add(error.message);
+        process.stderr.write(`fanlog: mirror: ${error.message}\n`);
+      },
     });
     crawling = false;
     crawl?.stop();
@@ -52,7 +56,8 @@ export async function mirrorCommand(options: MirrorCommand): Promise<void> {
     const stats = mirror.stats();
     if (options.json === true) out(toJson(stats));
     else out(`mirrored ${mirror.root} into ${options.into ?? '/'}: ${stats.scans} scans, ${stats.hintBatches} hint batches, ${stats.changes} changes`);
-    for (const problem of stats.problems) process.stderr.write(`fanlog: mirror: ${problem.message}\n`);
+    // A problem onError already said as it happened is not said again.
+    for (const problem of stats.problems) if (!said.has(problem.message)) process.stderr.write(`fanlog: mirror: ${problem.message}\n`);
     if (stats.problems.length > 0 || stats.lastError !== null) process.exitCode = 1;
   } finally {
     await mirror?.stop();

@@ -95,8 +95,7 @@ export class Consumers {
     this.#host.checkUsable();
     checkName('consumer', name);
     const wanted = this.#options(options);
-    if (this.held.has(name))
-      throw new FanlogError('EBUSY', `consumer '${name}' is read by a running replicator of this engine: stop it first, or use another name`);
+    if (this.held.has(name)) throw this.#heldError(name);
     return this.#serial.run(async () => {
       const existing = this.#consumers.get(name);
       if (existing === undefined || existing.evicted !== null) return this.#add(name, wanted, existing);
@@ -146,11 +145,20 @@ export class Consumers {
     return consumer;
   }
 
-  /** The consumer named `name`; ENOENT if there is none. */
+  /**
+   * The consumer named `name`; ENOENT if there is none. While a replicator
+   * runs, its consumer is the replicator's own handle: look at it (its
+   * cursor, `info()`), but reading or acknowledging through it moves the
+   * replicator's cursor past records it never sent.
+   */
   get(name: string): Consumer {
     const consumer = this.#consumers.get(name);
     if (consumer === undefined) throw new FanlogError('ENOENT', `no consumer named '${String(name)}'`);
     return consumer;
+  }
+
+  #heldError(name: string): FanlogError {
+    return new FanlogError('EBUSY', `consumer '${name}' is read by a running replicator of this engine: stop it first, or use another name`);
   }
 
   list(): ConsumerInfo[] {
@@ -161,6 +169,7 @@ export class Consumers {
   async deregister(name: string): Promise<void> {
     this.#host.checkUsable();
     this.get(name);
+    if (this.held.has(name)) throw this.#heldError(name);
     await this.#serial.run(async () => {
       const consumer = this.get(name);
       const names = [...this.#consumers.keys()].filter((other) => other !== name);

@@ -40,6 +40,12 @@ export function redactUrl(url: string): string {
   if (match === null) return '<not a URL>';
   const [, scheme, afterScheme] = match as unknown as [string, string, string];
   const at = afterScheme.lastIndexOf('@');
+  if (at === -1) {
+    // No @: a host and port are kept; anything else in the authority (`:S3cr`, `host:S3cr`) may be a password typed without its host.
+    const authority = /^[^/?#]*/.exec(afterScheme)![0];
+    if (!/^(\[[0-9a-f:.]+\]|[^:[\]]*)(:\d*)?$/i.test(authority))
+      return `${scheme}***${redactUrl(`${scheme}host${afterScheme.slice(authority.length)}`).slice(scheme.length + 4)}`;
+  }
   const rest = at === -1 ? afterScheme : afterScheme.slice(at + 1);
   const tail = rest.search(/[?#]/);
   if (tail === -1) return `${scheme}${at === -1 ? '' : '***@'}${rest}`;
@@ -67,6 +73,14 @@ export function checkRedisUrl(url: unknown): string {
   if (typeof url !== 'string' || !/^rediss?:\/\/([^\s/@]*@)?[^\s/@?#]+(\/\d+)?(\?[^\s/@#]*)?$/.test(url)) return refuse();
   // The parser's own error would carry the whole URL, its password too: only that it refused is kept.
   if (!URL.canParse(url)) return refuse();
+  // The client decodes the user and password: a malformed % escape would be its untyped URIError.
+  const { username, password } = new URL(url);
+  try {
+    decodeURIComponent(username);
+    decodeURIComponent(password);
+  } catch {
+    return refuse();
+  }
   return url;
 }
 

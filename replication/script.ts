@@ -250,7 +250,7 @@ function lostRefusal(words: string[], stream: string): FanlogError {
     const toSeq = BigInt(words[2]!);
     return new FanlogError(
       'ELOST',
-      `stream '${stream}' ends at ${what}, but fanlog acknowledged records through ${toSeq} into it: records ${fromSeq}..${toSeq} are gone from the stream (deleted, reset or restored from an older copy); nothing was appended`,
+      `stream '${stream}' ends at ${what}, but fanlog acknowledged records through ${toSeq} into it: records ${fromSeq}..${toSeq} are gone from the stream (deleted, reset or restored from an older copy), or the replicator's consumer had acknowledged them before it replicated into this stream; nothing was appended`,
       { lost: { fromSeq, toSeq } },
     );
   }

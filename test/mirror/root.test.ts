@@ -103,6 +103,8 @@ describe('the mirrored root', () => {
       const deadline = new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 20_000).unref());
       expect(await Promise.race([exited, deadline]), stderr).toBe(1);
       expect(stderr).toMatch(new RegExp(`^fanlog: mirror: ENOENT: ${root}`, 'm'));
+      // Once: onError said it as it happened, and the final list of problems does not say it again.
+      expect(stderr.match(new RegExp(`^fanlog: mirror: ENOENT: ${root}`, 'gm'))).toHaveLength(1);
     } finally {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;

@@ -125,7 +125,11 @@ it('replicates into a new stream right after a checkpoint, from the oldest recor
 it('refuses the application the consumer a running replicator reads through (EBUSY), and gives it back once stopped', async () => {
   const { engine, replicator } = await replicated(5);
   expect((await rejection(() => engine.consumers.open('redis:changes'))).code).toBe('EBUSY');
+  // Nor deregistered under it (the fourth attack: it stopped the replicator with ENOENT).
+  expect((await rejection(() => engine.consumers.deregister('redis:changes'))).code).toBe('EBUSY');
+  expect(engine.consumers.list().map((info) => info.name)).toContain('redis:changes');
   await replicator.stop();
+  expect(engine.consumers.get('redis:changes').name).toBe('redis:changes');
   const consumer = await engine.consumers.open('redis:changes');
   expect(consumer.cursor).toBe(replicator.stats().replicatedSeq);
 });
