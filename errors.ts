@@ -41,6 +41,8 @@ export type FanlogErrorCode =
   | 'EAUTH' // a remote server (Redis) refused the credentials
   | 'ETIMEDOUT' // a remote server (Redis) did not answer in time
   | 'EROFS' // the engine was opened read-only
+  | 'EOPNOTSUPP' // the kernel or the filesystem refuses a feature it has no support for (tmpfs and pre-content events)
+  | 'ENOSYS' // the system has no such call at all (fanotify off Linux, or a kernel built without it)
   | 'EFAILED'; // an earlier I/O failure put the object in a failed state
 
 export interface FanlogErrorDetails {

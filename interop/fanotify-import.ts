@@ -42,14 +42,15 @@ import { decodeFanotifyStream, errorBody, type FanotifyEvent, type FileHandle, f
 
 const ENTRY_EVENTS = 1000;
 
-/** A handle's fid; checkImportable has refused every event with a handle that holds none. */
+/** A handle's fid; checkFanotifyEvent has refused every event with a handle that holds none. */
 function fidOf(handle: FileHandle): Fid {
   const fid = fidOfHandle(handle);
   if (fid === null) throw new Error(`fanlog bug: an unchecked file handle of type ${handle.type} reached an import`);
   return fid;
 }
 
-function recordOf(event: FanotifyEvent, time: bigint): EngineRecord {
+/** The event record of one decoded event (checked first by checkFanotifyEvent); live kernel events are journaled by it too. */
+export function recordOfFanotifyEvent(event: FanotifyEvent, time: bigint): EngineRecord {
   const mask = event.write === true && (event.mask & FAN_PRE_ACCESS) !== 0n ? (event.mask & ~FAN_PRE_ACCESS) | FAN_PRE_MODIFY : event.mask;
   const record: EngineRecord = { kind: 'event', op: 'external', time, mask, pid: event.pid };
   if (event.handle !== undefined) record.fid = fidOf(event.handle);
@@ -71,7 +72,7 @@ function recordOf(event: FanotifyEvent, time: bigint): EngineRecord {
 }
 
 /** Refuses the event that starts at byte `at` if fanlog cannot journal it (see the header). */
-function checkImportable(event: FanotifyEvent, at: number): void {
+export function checkFanotifyEvent(event: FanotifyEvent, at: number): void {
   if (event.mask === 0n) throw streamError('ECORRUPT', at + 8, 'an event with mask 0 (no kernel writes one)');
   if (event.pid < 0) throw streamError('ECORRUPT', at + 20, `an event of pid ${event.pid} (no process has one)`);
   if ((event.mask & FAN_ALL_EVENTS) === 0n) {
@@ -100,11 +101,11 @@ function checkImportable(event: FanotifyEvent, at: number): void {
 /** Journals the stream's events (all or none: see the header); resolves, once durable, with how many it journaled. */
 export async function importFanotifyEvents(engine: EngineCore, bytes: Uint8Array): Promise<number> {
   const { events, offsets } = decodeFanotifyStream(bytes);
-  for (let i = 0; i < events.length; i++) checkImportable(events[i]!, offsets[i]!);
+  for (let i = 0; i < events.length; i++) checkFanotifyEvent(events[i]!, offsets[i]!);
   let journaled = 0;
   for (let at = 0; at < events.length; at += ENTRY_EVENTS) {
     const time = engine.now();
-    journaled += await engine.commit(null, () => events.slice(at, at + ENTRY_EVENTS).map((event) => recordOf(event, time)));
+    journaled += await engine.commit(null, () => events.slice(at, at + ENTRY_EVENTS).map((event) => recordOfFanotifyEvent(event, time)));
   }
   return journaled;
 }

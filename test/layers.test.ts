@@ -30,6 +30,8 @@ const LAYERS: [prefix: string, rank: number][] = [
   ['interop/', 4.5],
   // A real directory mirrored into the engine's filesystem: above the engine, composed by fanlog.ts.
   ['mirror/', 4.5],
+  // The kernel's fanotify groups through koffi: journals their events with interop/'s check and record, composed by fanlog.ts.
+  ['kernel/', 4.5],
   ['fanlog.ts', 5],
   ['crash/', 6],
   ['cli/', 6],

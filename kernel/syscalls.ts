@@ -1,0 +1,218 @@
+/**
+ * The system calls fanotify needs, bound through koffi to the C library:
+ * fanotify_init, fanotify_mark, read, write and close, and a poll handle on
+ * Node's own loop (koffi's `node.poll`, a libuv poll handle) that says when
+ * a nonblocking descriptor can be read.
+ *
+ * Why a poll handle and nothing else: a blocking read(2), `fs.read` on the
+ * descriptor or an async FFI call each park a thread of libuv's pool until
+ * an event comes, and `process.exit()` then waits for that thread forever.
+ * A poll handle waits in the loop's own epoll, like a socket, and the read
+ * it wakes is of an `FAN_NONBLOCK` descriptor, so it never blocks.
+ *
+ * Every call that fails is a FanlogError naming what is missing, by errno:
+ *   EPERM         not root: fanotify_init needs CAP_SYS_ADMIN for any
+ *                 group that reports file ids or permission events   EPERM
+ *   EOPNOTSUPP    a filesystem that refuses the events asked for
+ *                 (tmpfs and FAN_PRE_ACCESS)                         EOPNOTSUPP
+ *   EINVAL on a mark with FAN_PRE_ACCESS on a kernel before 6.14,
+ *                 which does not know the bit                        EOPNOTSUPP
+ *   ENOSYS        a kernel built without fanotify                    ENOSYS
+ *   not Linux     no fanotify_init in the C library (or no libc)     ENOSYS
+ *   EINVAL        flags the kernel refuses together                  EINVAL
+ *   ENOENT, ENOTDIR a path that is not there                         ENOENT, ENOTDIR
+ *   EMFILE, ENOMEM, ENOSPC (too many groups or marks)                ENOSPC
+ *   anything else                                                    EIO
+ * Off Linux the answer is ENOSYS, not EOPNOTSUPP: the call itself does not
+ * exist there, exactly what a Linux kernel built without CONFIG_FANOTIFY
+ * answers, so a caller has one code for "no fanotify on this system" and
+ * keeps EOPNOTSUPP for "this kernel or filesystem has fanotify but refuses
+ * this feature", which another filesystem may grant.
+ *
+ * The bindings load on first use, so that importing fanlog never loads a
+ * native library that a program without the kernel source does not use.
+ */
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { FAN_PRE_ACCESS } from '../engine/notify/masks.js';
+import { FanlogError, type FanlogErrorCode } from '../errors.js';
+
+type Koffi = typeof import('koffi');
+
+/** fanotify_init's flags (<linux/fanotify.h>). */
+export const FAN_CLOEXEC = 0x1;
+export const FAN_NONBLOCK = 0x2;
+export const FAN_CLASS_NOTIF = 0x0;
+export const FAN_CLASS_CONTENT = 0x4;
+export const FAN_CLASS_PRE_CONTENT = 0x8;
+export const FAN_UNLIMITED_QUEUE = 0x10;
+export const FAN_REPORT_TID = 0x100;
+export const FAN_REPORT_FID = 0x200;
+export const FAN_REPORT_DIR_FID = 0x400;
+export const FAN_REPORT_NAME = 0x800;
+export const FAN_REPORT_TARGET_FID = 0x1000;
+export const FAN_REPORT_DFID_NAME = FAN_REPORT_DIR_FID | FAN_REPORT_NAME;
+export const FAN_REPORT_DFID_NAME_TARGET = FAN_REPORT_DFID_NAME | FAN_REPORT_FID | FAN_REPORT_TARGET_FID;
+/** fanotify_mark's flags. */
+export const FAN_MARK_ADD = 0x1;
+export const FAN_MARK_REMOVE = 0x2;
+export const FAN_MARK_INODE = 0x0;
+export const FAN_MARK_MOUNT = 0x10;
+export const FAN_MARK_FILESYSTEM = 0x100;
+/** A path relative to the working directory, for fanotify_mark's dirfd. */
+const AT_FDCWD = -100;
+/** The first kernel with FAN_PRE_ACCESS. */
+const PRE_CONTENT_KERNEL: [number, number] = [6, 14];
+
+/** The bound calls; each returns what the C function does (-1 on failure, with errno). */
+interface Calls {
+  koffi: Koffi;
+  fanotifyInit: (flags: number, eventFileFlags: number) => number;
+  fanotifyMark: (fd: number, flags: number, mask: bigint, dirfd: number, path: string) => number;
+  read: (fd: number, buffer: Uint8Array, length: number) => number;
+  write: (fd: number, buffer: Uint8Array, length: number) => number;
+  close: (fd: number) => number;
+}
+
+let bound: Calls | null = null;
+
+function notLinux(why: string): FanlogError {
+  return new FanlogError('ENOSYS', `fanotify is a Linux interface, and ${why}: there is no kernel source on this system`);
+}
+
+/** The calls, bound on first use; ENOSYS off Linux or where the C library has no fanotify. */
+function calls(): Calls {
+  if (bound !== null) return bound;
+  if (process.platform !== 'linux') throw notLinux(`this is ${process.platform}`);
+  // Big-endian or 32-bit: fanotify_mark's u64 mask is passed in two registers there, and the stream's layout differs.
+  if (os.endianness() !== 'LE' || process.arch === 'ia32' || process.arch === 'arm') {
+    throw new FanlogError('EOPNOTSUPP', `fanlog reads fanotify on 64-bit little-endian Linux only, not ${process.arch}`);
+  }
+  let koffi: Koffi;
+  let libc: ReturnType<Koffi['load']>;
+  try {
+    koffi = createRequire(import.meta.url)('koffi') as Koffi;
+    libc = koffi.load('libc.so.6');
+  } catch (error) {
+    throw new FanlogError('ENOSYS', `the C library could not be loaded for fanotify's system calls: ${String(error)}`, { cause: error });
+  }
+  bound = {
+    koffi,
+    fanotifyInit: libc.func('int fanotify_init(unsigned int flags, unsigned int event_f_flags)') as Calls['fanotifyInit'],
+    fanotifyMark: libc.func('int fanotify_mark(int fd, unsigned int flags, uint64_t mask, int dirfd, const char *path)') as Calls['fanotifyMark'],
+    read: libc.func('intptr_t read(int fd, void *buf, size_t count)') as Calls['read'],
+    write: libc.func('intptr_t write(int fd, const void *buf, size_t count)') as Calls['write'],
+    close: libc.func('int close(int fd)') as Calls['close'],
+  };
+  return bound;
+}
+
+/** errno's name (EPERM, ...) for `value`, as koffi's table has it. */
+function errnoName(koffi: Koffi, value: number): string {
+  const table = koffi.os.errno;
+  return Object.keys(table).find((name) => table[name] === value) ?? `errno ${value}`;
+}
+
+/** Whether the running kernel is at least `major.minor`. */
+function kernelAtLeast([major, minor]: [number, number]): boolean {
+  const [have, haveMinor] = os.release().split('.').map(Number);
+  return have! > major || (have === major && haveMinor! >= minor);
+}
+
+const KEPT: Record<string, FanlogErrorCode> = {
+  EPERM: 'EPERM',
+  EACCES: 'EPERM',
+  EOPNOTSUPP: 'EOPNOTSUPP',
+  ENOTSUP: 'EOPNOTSUPP',
+  ENOSYS: 'ENOSYS',
+  EINVAL: 'EINVAL',
+  ENOENT: 'ENOENT',
+  ENOTDIR: 'ENOTDIR',
+  EMFILE: 'ENOSPC',
+  ENOMEM: 'ENOSPC',
+  ENOSPC: 'ENOSPC',
+};
+
+/** What each refusal lacks, said in the error beside the call's own words. */
+const MISSING: Partial<Record<FanlogErrorCode, string>> = {
+  EPERM: 'fanotify groups that report file ids or permission events need CAP_SYS_ADMIN: run as root',
+  EOPNOTSUPP: 'the filesystem (or kernel) refuses these events; pre-content events need ext4, xfs or btrfs on Linux 6.14+, and tmpfs has none',
+  ENOSYS: 'this kernel was built without fanotify (CONFIG_FANOTIFY)',
+  ENOSPC: 'too many fanotify groups or marks (fs.fanotify.max_user_groups, max_user_marks)',
+};
+
+/** The FanlogError of a failed call, from its errno; `mask` is the mark's, which decides an EINVAL of pre-content bits. */
+function callError(koffi: Koffi, call: string, errno: number, mask = 0n): FanlogError {
+  const name = errnoName(koffi, errno);
+  let code: FanlogErrorCode = KEPT[name] ?? 'EIO';
+  let missing = MISSING[code];
+  if (code === 'EINVAL' && (mask & FAN_PRE_ACCESS) !== 0n && !kernelAtLeast(PRE_CONTENT_KERNEL)) {
+    code = 'EOPNOTSUPP';
+    missing = `kernel ${os.release()} has no pre-content events (FAN_PRE_ACCESS came in Linux 6.14)`;
+  }
+  return new FanlogError(code, `${call} failed with ${name}${missing === undefined ? '' : `: ${missing}`}`);
+}
+
+/** fanotify_init(flags, eventFileFlags): a new group's descriptor. */
+export function fanotifyInit(flags: number, eventFileFlags: number): number {
+  const c = calls();
+  const fd = c.fanotifyInit(flags, eventFileFlags);
+  if (fd < 0) throw callError(c.koffi, `fanotify_init(0x${flags.toString(16)})`, c.koffi.errno());
+  return fd;
+}
+
+/** fanotify_mark(fd, flags, mask, AT_FDCWD, path). */
+export function fanotifyMark(fd: number, flags: number, mask: bigint, path: string): void {
+  const c = calls();
+  if (c.fanotifyMark(fd, flags, mask, AT_FDCWD, path) < 0) {
+    throw callError(c.koffi, `fanotify_mark(${JSON.stringify(path)}, 0x${flags.toString(16)}, 0x${mask.toString(16)})`, c.koffi.errno(), mask);
+  }
+}
+
+/** read(2) on a nonblocking descriptor: the bytes read, or 0 when none are ready (EAGAIN). */
+export function readNonblocking(fd: number, buffer: Uint8Array): number {
+  const c = calls();
+  const count = c.read(fd, buffer, buffer.length);
+  if (count >= 0) return count;
+  const errno = c.koffi.errno();
+  if (errno === c.koffi.os.errno.EAGAIN || errno === c.koffi.os.errno.EINTR) return 0;
+  throw callError(c.koffi, `read(${fd})`, errno);
+}
+
+/** write(2) of all of `bytes` (a fanotify response is written whole or not at all). */
+export function writeAll(fd: number, bytes: Uint8Array): void {
+  const c = calls();
+  const count = c.write(fd, bytes, bytes.length);
+  if (count < 0) throw callError(c.koffi, `write(${fd})`, c.koffi.errno());
+  assert.equal(count, bytes.length, 'the kernel takes a fanotify response whole');
+}
+
+/** close(2); a descriptor is closed once, by its owner. */
+export function closeDescriptor(fd: number): void {
+  const c = calls();
+  if (c.close(fd) < 0) throw callError(c.koffi, `close(${fd})`, c.koffi.errno());
+}
+
+/** A poll handle on Node's loop. */
+export interface Poller {
+  start(onReadable: () => void): void;
+  stop(): void;
+  close(): void;
+}
+
+/** A libuv poll handle on `fd` for readability: it keeps the process alive while started, and never blocks a thread. */
+export function pollReadable(fd: number): Poller {
+  const c = calls();
+  let onReadable: (() => void) | null = null;
+  const handle = c.koffi.node.poll(fd, { readable: true }, () => onReadable?.());
+  handle.stop();
+  return {
+    start(callback) {
+      onReadable = callback;
+      handle.start({ readable: true }, () => onReadable?.());
+    },
+    stop: () => handle.stop(),
+    close: () => handle.close(),
+  };
+}
