@@ -1,0 +1,33 @@
+// `npm test` runs this first. Some tests need tools from the operating
+// system: a real redis-server (the replication tests), mkfs.ext4 and
+// losetup (the real-kernel tests, which loop-mount an ext4 image). It does
+// nothing when they are installed; on a machine of this kind (Debian, root,
+// apt-get) it installs the missing ones, saying which and why; anywhere
+// else it fails, saying what to install, so that no test is skipped
+// silently.
+import { execFileSync, spawnSync } from 'node:child_process';
+
+const NEEDED = [
+  { command: 'redis-server', args: ['--version'], pkg: 'redis-server', why: 'the replication tests run a real redis-server' },
+  { command: 'mkfs.ext4', args: ['-V'], pkg: 'e2fsprogs', why: 'the real-kernel tests make an ext4 image' },
+  { command: 'losetup', args: ['--version'], pkg: 'mount', why: 'the real-kernel tests loop-mount that image' },
+];
+
+const has = (command, args) => spawnSync(command, args, { stdio: 'ignore' }).status === 0;
+const missing = NEEDED.filter(({ command, args }) => !has(command, args));
+if (missing.length > 0) {
+  const list = missing.map(({ pkg, why }) => `${pkg} (${why})`).join(', ');
+  if (process.getuid?.() !== 0 || !has('apt-get', ['--version'])) {
+    console.error(`missing: ${list}. Install these Debian packages and run npm test again.`);
+    process.exit(1);
+  }
+  console.error(`installing with apt-get: ${list}`);
+  execFileSync('apt-get', ['update'], { stdio: 'inherit' });
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing.map(({ pkg }) => pkg)], { stdio: 'inherit', env });
+  const still = missing.filter(({ command, args }) => !has(command, args));
+  if (still.length > 0) {
+    console.error(`still missing after apt-get install: ${still.map(({ command }) => command).join(', ')}`);
+    process.exit(1);
+  }
+}
