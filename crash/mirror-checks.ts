@@ -16,9 +16,12 @@
  *                applied each event's path, rename and attributes, holds
  *                the engine's tree exactly
  *   the renames  every rename the mirror journaled moved one object: some
- *                object of the churn, of the same type, had both names
- *                (mirror-churn.ts; a rename of a deleted file onto the new
- *                object that took its inode is not one)
+ *                object of the churn, of the same type, had both names (a
+ *                rename of a deleted file onto the new object that took its
+ *                inode is not one); or, in a start scan, a file replaced
+ *                at one of its names took the replacing file's identity
+ *                there (identities are rebuilt by path) and its other
+ *                names moved to the replacing file's (mirror-names.ts)
  *
  * A tree is, by path: type, mode, owner, size of files, mtime of all but
  * directories, symlink targets; and which paths are links of one object.
@@ -194,7 +197,10 @@ export async function checkMirrored(
   model.check(10, apart === null, () => `${where}: the engine's tree (left) is not the disk's (right), and no loss note says so: ${apart}`);
   const replayed = treeDifference(replayTree(records), mirrored);
   model.check(10, replayed === null, () => `${where}: a consumer replaying every record (left) does not rebuild the engine's tree (right): ${replayed}`);
+  // Whether a start scan is under way: identities are being rebuilt by path.
+  let byPath = false;
   for (const record of records) {
+    if (record.kind === 'note' && (record.op === 'scanBegin' || record.op === 'scanEnd')) byPath = record.op === 'scanBegin' && record.reason === 'start';
     if (
       record.kind !== 'event' ||
       ((record.mask ?? 0n) & FAN_RENAME) === 0n ||
@@ -207,7 +213,7 @@ export async function checkMirrored(
     const [from, to] = [record.oldPath.slice(1), record.path.slice(1)];
     model.check(
       10,
-      churn.explainsRename(from, to, type),
+      churn.explainsRename(from, to, type, byPath),
       () => `${where}: seq ${record.seq} journals a rename of ${type} /${from} to /${to}, which no ${type} of the churn made`,
     );
   }

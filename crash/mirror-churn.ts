@@ -4,13 +4,10 @@
  * to a model too, so that the run can hold what the mirror journaled to
  * what happened.
  *
- *   model   objects by a serial of the churn's own (which no inode reuse
- *           can confuse): their type and every name each ever had, and
- *           the tree, path -> object. Every name the churn gives is new
- *           (`n<serial>`) but one a file is renamed over, so a name is an
- *           object's until then: a rename the mirror journals must join
- *           two names of one object, whatever it took the directories to
- *           be meanwhile. A path is `rel` ('a/b'); a name that is not UTF-8
+ *   model   objects by a serial of the churn's own, their names and the
+ *           renames over a file (mirror-names.ts: which renames the
+ *           mirror may journal), and the tree, path -> object. A path is
+ *           `rel` ('a/b'); a name that is not UTF-8
  *           is held escaped (disk.ts) and is never picked again (only an
  *           ancestor's rename or delete moves it)
  *   ops     create, write, append, truncate; mkdir; rename of a file,
@@ -48,14 +45,9 @@ import {
 } from 'node:fs';
 import type { Prng } from '../journal/prng.js';
 import { escapeBytes } from '../mirror/disk.js';
+import { ChurnNames, type ChurnType } from './mirror-names.js';
 
-export type ChurnType = 'file' | 'dir' | 'symlink';
-
-interface ChurnObject {
-  type: ChurnType;
-  /** Every name it ever had. */
-  names: Set<string>;
-}
+export type { ChurnType } from './mirror-names.js';
 
 const join = (dir: string, name: string): string => (dir === '' ? name : `${dir}/${name}`);
 const nameOf = (rel: string): string => rel.slice(rel.lastIndexOf('/') + 1);
@@ -63,7 +55,7 @@ const nameOf = (rel: string): string => rel.slice(rel.lastIndexOf('/') + 1);
 const addressable = (rel: string): boolean => !rel.includes('\\');
 
 export class Churn {
-  readonly #objects = new Map<number, ChurnObject>();
+  readonly #names = new ChurnNames();
   /** The tree now: path -> object. */
   readonly #at = new Map<string, number>();
   #serial = 0;
@@ -88,11 +80,9 @@ export class Churn {
     mkdirSync(root, { recursive: true });
   }
 
-  /** Whether some object of this type had the names of both paths: what a journaled rename of `from` to `to` must be. */
-  explainsRename(from: string, to: string, type: ChurnType): boolean {
-    const [a, b] = [nameOf(from), nameOf(to)];
-    for (const object of this.#objects.values()) if (object.type === type && object.names.has(a) && object.names.has(b)) return true;
-    return false;
+  /** Whether a rename of `from` to `to` journaled by the mirror (`byPath`: in a start scan) is one the churn explains (mirror-names.ts). */
+  explainsRename(from: string, to: string, type: ChurnType, byPath = false): boolean {
+    return this.#names.explainsRename(nameOf(from), nameOf(to), type, byPath);
   }
 
   /** Whether the object at `rel` may have changed unseen (see the header). */
@@ -153,13 +143,13 @@ export class Churn {
   /** Addressable paths of this type now ('' is the root, a directory). */
   #paths(type: ChurnType): string[] {
     const paths = type === 'dir' ? [''] : [];
-    for (const [path, id] of this.#at) if (this.#objects.get(id)!.type === type && addressable(path)) paths.push(path);
+    for (const [path, id] of this.#at) if (this.#names.typeOf(id) === type && addressable(path)) paths.push(path);
     return paths;
   }
 
   #add(rel: string, type: ChurnType): void {
     const id = this.#serial++;
-    this.#objects.set(id, { type, names: new Set([nameOf(rel)]) });
+    this.#names.add(id, type, nameOf(rel));
     this.#at.set(rel, id);
   }
 
@@ -209,10 +199,12 @@ export class Churn {
     const id = this.#at.get(rel)!;
     // rename(2) of two links of one file does nothing.
     if (this.#at.get(to) === id) return;
-    if (this.#at.has(to)) this.#unlinked(to);
+    const replaced = this.#at.get(to);
+    if (replaced !== undefined) this.#unlinked(to);
     this.#at.delete(rel);
     this.#at.set(to, id);
-    this.#objects.get(id)!.names.add(nameOf(to));
+    if (replaced === undefined) this.#names.named(id, nameOf(to));
+    else this.#names.renamedOver(id, nameOf(to), replaced);
   }
 
   /** A directory renamed into another (never into itself), its subtree with it. */
@@ -223,7 +215,7 @@ export class Churn {
     const parent = this.#prng.pick(this.#paths('dir').filter((path) => path !== rel && !path.startsWith(`${rel}/`)));
     const to = join(parent, this.#fresh());
     renameSync(this.#abs(rel), this.#abs(to));
-    this.#objects.get(this.#at.get(rel)!)!.names.add(nameOf(to));
+    this.#names.named(this.#at.get(rel)!, nameOf(to));
     for (const [path, id] of [...this.#at]) {
       if (path !== rel && !path.startsWith(`${rel}/`)) continue;
       this.#at.delete(path);
@@ -236,7 +228,7 @@ export class Churn {
     linkSync(this.#abs(rel), this.#abs(to));
     const id = this.#at.get(rel)!;
     this.#at.set(to, id);
-    this.#objects.get(id)!.names.add(nameOf(to));
+    this.#names.named(id, nameOf(to));
   }
 
   #symlink(badTarget: boolean): void {
