@@ -313,8 +313,7 @@ async function settle(engine: Engine, server: RedisServer, redis: Redis, state: 
   const entries = (await redis.xrangeBuffer(STREAM, '-', '+')) as [Buffer, Buffer[]][];
   return {
     failure: outcome as FanlogError | null,
-    // list(), not get(): get() is EBUSY while the replicator reads through its consumer.
-    cursor: engine.consumers.list().find((info) => info.name === replicator.consumer)!.cursor,
+    cursor: engine.consumers.get(replicator.consumer).cursor,
     stream: entries.map(([id, fields]) => ({ id: id.toString(), fields })),
     foreignIds: state.foreignIds,
     foreign: state.foreign,

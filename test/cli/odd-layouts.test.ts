@@ -9,13 +9,10 @@
  * the layout as they found it (no journal made in place of a lost one).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine } from '../../index.js';
-import { tempDir } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { kindAt, ODD_LAYOUTS, oddLayoutEngine } from '../odd-layouts.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
@@ -24,51 +21,8 @@ function fanlog(...args: string[]): { status: number | null; stdout: string; std
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
-/** A closed lmdb engine of several segments, copied per case (made once: tempDir's go after each test). */
-let base = '';
-let made = '';
-beforeAll(async () => {
-  base = mkdtempSync(path.join(tmpdir(), 'fanlog-odd-'));
-  made = path.join(base, 'engine');
-  const engine = await Engine.open(made, { store: 'lmdb', segmentBytesMax: 4096 });
-  await engine.consumers.register('keep');
-  await engine.fs.mkdir('/d');
-  for (let i = 0; i < 60; i++) await engine.fs.create(`/d/f${i}`, { size: i });
-  await engine.close();
-});
-afterAll(() => rmSync(base, { recursive: true, force: true }));
-
-function copy(): string {
-  const dir = path.join(tempDir(), 'engine');
-  spawnSync('cp', ['-a', made, dir]);
-  return dir;
-}
-
-const layouts: [string, (dir: string) => string, string][] = [
-  ['the journal gone', (dir) => (rmSync(path.join(dir, 'journal'), { recursive: true }), path.join(dir, 'journal')), 'ENOENT'],
-  [
-    'the journal a file',
-    (dir) => (rmSync(path.join(dir, 'journal'), { recursive: true }), writeFileSync(path.join(dir, 'journal'), 'x'), path.join(dir, 'journal')),
-    'ENOTDIR',
-  ],
-  ['the marker a directory', (dir) => (rmSync(path.join(dir, 'FANLOG')), mkdirSync(path.join(dir, 'FANLOG')), path.join(dir, 'FANLOG')), 'EISDIR'],
-  [
-    'a segment a directory',
-    (dir) => {
-      const journal = path.join(dir, 'journal');
-      const segment = path.join(
-        journal,
-        readdirSync(journal)
-          .filter((name) => name.endsWith('.seg'))
-          .sort()[1]!,
-      );
-      rmSync(segment);
-      mkdirSync(segment);
-      return segment;
-    },
-    'EISDIR',
-  ],
-];
+const { copy } = oddLayoutEngine();
+const layouts = ODD_LAYOUTS;
 
 describe.each(layouts)('%s', (_name, damage, code) => {
   it.each(['stat', 'consumers list', 'tail', 'verify'])('%s says CODE and the path, with no stack', (command) => {
@@ -84,12 +38,6 @@ describe.each(layouts)('%s', (_name, damage, code) => {
     expect(lines[0]!.includes(where) || (code === 'ENOENT' && lines[0]!.includes(dir)), run.stderr).toBe(true);
   });
 });
-
-/** What is at `path` now: a file, a directory, or nothing. */
-function kindAt(path: string): 'file' | 'dir' | 'none' {
-  if (!existsSync(path)) return 'none';
-  return statSync(path).isDirectory() ? 'dir' : 'file';
-}
 
 const holders: [string, (dir: string) => string[]][] = [
   ['tail --consumer', (dir) => ['tail', '--consumer', 'keep', '--dir', dir]],
