@@ -261,7 +261,9 @@ export async function soundFrameFollows(file: IoFile, damageOffset: ByteOffset, 
       await file.read(frame, windowStart + at);
       if (checkFrame(frame, 0, frameBytes) === frameBytes) return true;
     }
-    if (windowStart + read >= fileBytes) break;
+    // Fewer bytes than a header is the end: the file was cut under the scan (a follower's size, then another
+    // process's recovery), and stepping by it would not move the window on.
+    if (windowStart + read >= fileBytes || read < FRAME_HEADER_BYTES) break;
     windowStart += read - overlap + 1;
   }
   return false;
