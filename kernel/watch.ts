@@ -121,11 +121,12 @@ export function watchFilesystem(engine: EngineCore, path: string, options: Watch
   const group = FanotifyGroup.open({ groupClass: 'notif', report: FAN_REPORT_DFID_NAME_TARGET });
   try {
     group.mark(path, kind, mask);
+    // Inside the try: a poll handle that cannot start must not leave the group's descriptor open.
+    return new FilesystemWatch(engine, group);
   } catch (error) {
     group.close();
     throw error;
   }
-  return new FilesystemWatch(engine, group);
 }
 
 class FilesystemWatch implements FanotifySource {
@@ -164,7 +165,13 @@ class FilesystemWatch implements FanotifySource {
   #readable(): void {
     this.#group.pause();
     const buffers: Uint8Array[] = [];
-    this.#group.readNow((bytes) => buffers.push(bytes));
+    try {
+      this.#group.readNow((bytes) => buffers.push(bytes));
+    } catch (error) {
+      // A failed read (an errno other than EAGAIN) ends the watch through `done`; thrown here, it would be uncaught.
+      this.#turn = this.#turn.then(() => this.#fail(error));
+      return;
+    }
     this.#turn = this.#turn
       .then(() => this.#journal(buffers))
       .then(() => {
