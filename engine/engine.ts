@@ -54,6 +54,7 @@ import { Groups } from './notify/group-registry.js';
 import { FAN_ALL_EVENTS, type Mask } from './notify/masks.js';
 import { PermissionBroker, type PendingOperation, type PermissionHost } from './permission/broker.js';
 import type { Outcome } from './permission/operation.js';
+import type { ExternalIntent } from './permission/intent.js';
 import type { PermissionGroup } from './permission/request.js';
 import { encodeRecordInto } from './record/codec.js';
 import { opFault, refusal, unencodable } from './record/encodable.js';
@@ -200,6 +201,18 @@ export class EngineCore {
     this.#recordsSinceCheckpoint++;
     for (const reader of this.#readers) reader.recordsDurable();
     return seq;
+  }
+
+  /**
+   * @internal Who writes the answer to each kernel permission event a source
+   * holds, by its kernel event (kernel/permission.ts); the broker calls
+   * `answerKernel` once a decision on one is durable.
+   */
+  readonly kernelAnswers = new Map<string, (response: number) => void>();
+
+  /** @internal */
+  answerKernel(intent: ExternalIntent, response: number): void {
+    this.kernelAnswers.get(intent.kernelEvent)?.(response);
   }
 
   /** Guarded operations whose callers died in a crash and that wait for answers (see permission/broker.ts). */

@@ -107,6 +107,9 @@ export class FsGuarded {
       case 'fault':
         await this.#fault(intent, operationSeq);
         return;
+      case 'external':
+        // A kernel permission event: the kernel performs it, once answered (kernel/permission.ts).
+        return;
     }
   }
 

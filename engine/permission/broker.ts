@@ -23,6 +23,15 @@
  * release, a destroy or a gone group; only the first is taken, any later
  * one is ENOENT. A timeout is armed on the request when it is first queued.
  *
+ * Kernel permission events (an `external` intent, kernel/permission.ts):
+ * the same path, but the operation waits in the kernel. It asks its one
+ * named group, whatever that group's marks say, and its answer is written
+ * to the kernel (`host.answerKernel`) once the decision is durable, before
+ * the operation counts as decided; there is nothing to perform. Resurrected,
+ * such a request is held out of its queue until the kernel source that can
+ * answer it claims it (`claimKernel`): only a source holding the kernel's
+ * event can give its handler the event's descriptor.
+ *
  * Crash resurrection (`resurrect`): the journal holds every request and
  * every decision. On open, each request without a decision is queued again
  * at the head of its group's queue, in seq order, exactly once, as a queue
@@ -36,7 +45,7 @@ import type { FsState } from '../model/fs-state.js';
 import { fidOf, statOf } from '../model/inode.js';
 import { FAN_ALLOW, FAN_ONDIR } from '../notify/masks.js';
 import type { EngineRecord, RequestEvent, RequestRecord } from '../record/record.js';
-import { type Intent, intentFields, intentOf, type IntentOp, type IntentStep } from './intent.js';
+import { type ExternalIntent, type Intent, intentFields, intentOf, type IntentOp, type IntentStep } from './intent.js';
 import { GuardedOperation, type Outcome } from './operation.js';
 import { goneGroup, type PermissionGroup, PermissionRequest } from './request.js';
 import { denialCode, denialError, isAllowed, priorityKey } from './rules.js';
@@ -50,6 +59,8 @@ export interface PermissionHost {
   permissionGroups(): readonly PermissionGroup[];
   /** Journals one record as its own entry; resolves with its seq once durable. */
   appendRecord(record: EngineRecord, onSeq?: (seq: bigint) => void): Promise<bigint>;
+  /** Writes a durable decision on a kernel permission event to the kernel (kernel/permission.ts); nothing if no source holds it. */
+  answerKernel(intent: ExternalIntent, response: number): void;
 }
 
 /**
@@ -89,6 +100,8 @@ export class PermissionBroker {
   readonly #appending = new Set<bigint>();
   /** Settled orphans, by each of their request seqs, until `settled` reports their outcome. */
   readonly #settledOrphans = new Map<bigint, GuardedOperation>();
+  /** Resurrected kernel requests, by kernel event, until a kernel source claims them (see the header). */
+  readonly #kernelHeld = new Map<string, PermissionRequest>();
 
   readonly #host: PermissionHost;
 
@@ -98,7 +111,13 @@ export class PermissionBroker {
 
   /** Whether any group could be asked about this operation at all (false: no need to wait). */
   mayAsk(intent: Intent): boolean {
-    return intent.steps.length > 0 && this.#host.permissionGroups().length > 0;
+    return intent.steps.length > 0 && this.#groupsFor(intent).length > 0;
+  }
+
+  /** The groups an intent may ask, in priority order: a kernel event's one group, or every group. */
+  #groupsFor(intent: Intent): readonly PermissionGroup[] {
+    const groups = this.#host.permissionGroups();
+    return intent.op === 'external' ? groups.filter((group) => group.name === intent.group) : groups;
   }
 
   /** Runs a guarded operation: asks, then performs (see the header); resolves with what `perform` gives. */
@@ -133,11 +152,12 @@ export class PermissionBroker {
     const { intent } = operation;
     for (let index = from.step; index < intent.steps.length; index++) {
       const step = intent.steps[index]!;
-      for (const group of this.#host.permissionGroups()) {
+      for (const group of this.#groupsFor(intent)) {
         if (index === from.step && from.afterGroupKey !== undefined && priorityKey(group) <= from.afterGroupKey) continue;
         const event = this.#stepEvent(intent, step);
         if (event === null) throw new FanlogError('ENOENT', `'${intent.path}' was deleted while its ${intent.op} waited for permission`);
-        if (group.wants(event) === 0n) continue;
+        // The kernel's mark chose a kernel event; the group's own marks are of the simulated filesystem.
+        if (intent.op !== 'external' && group.wants(event) === 0n) continue;
         await this.#wait(operation, await this.#request(operation, group, event, index));
       }
     }
@@ -154,25 +174,35 @@ export class PermissionBroker {
 
   /** The permission event a step raises on the intent's object, or null if the object is gone. */
   #stepEvent(intent: Intent, step: IntentStep): RequestEvent | null {
-    const inode = this.#host.state.byFid(intent.fid);
-    if (inode === undefined) return null;
-    const mask = step.mask;
+    // A kernel event's object is on the real filesystem: its fid and stat are the intent's.
+    let { mask } = step;
+    let { fid } = intent;
+    let stat: RequestEvent['stat'];
+    if (intent.op === 'external') stat = intent.stat;
+    else {
+      const inode = this.#host.state.byFid(intent.fid);
+      if (inode === undefined) return null;
+      if (inode.type === 'dir') mask |= FAN_ONDIR;
+      fid = fidOf(inode);
+      stat = statOf(inode);
+    }
     const event: RequestEvent = {
       kind: 'request',
       op: intent.op,
       time: this.#host.now(),
-      mask: inode.type === 'dir' ? mask | FAN_ONDIR : mask,
-      fid: fidOf(inode),
+      mask,
+      fid,
       parentFid: intent.parentFid,
       name: intent.name,
       path: intent.path,
-      stat: statOf(inode),
+      stat,
       pid: intent.pid,
       tid: intent.tid,
       uid: intent.uid,
     };
     if (intent.gid !== undefined) event.gid = intent.gid;
     if (step.range !== undefined) event.range = step.range;
+    if (intent.op === 'external') event.kernelEvent = intent.kernelEvent;
     return event;
   }
 
@@ -257,6 +287,8 @@ export class PermissionBroker {
       if (request.state === 'deciding') request.abandon(error);
       throw error;
     }
+    // The decision is durable: now, and only now, the kernel may hear it (even if this engine closed meanwhile).
+    if (intent.op === 'external') this.#host.answerKernel(intent, response);
     // Closed or failed while the answer was being journaled: nobody waits any more.
     if (request.state === 'abandoned') return;
     if (options.byListener === true) request.group.answeredByListener();
@@ -341,6 +373,10 @@ export class PermissionBroker {
     const byGroup = new Map<PermissionGroup, PermissionRequest[]>();
     for (const request of waiting) {
       if (groupFor(request.group.name) === null) continue;
+      if (request.intent.op === 'external') {
+        this.#kernelHeld.set(request.intent.kernelEvent, request);
+        continue;
+      }
       byGroup.set(request.group, [...(byGroup.get(request.group) ?? []), request]);
     }
     for (const [group, requests] of byGroup) this.#enqueue(group, requests, true);
@@ -352,6 +388,29 @@ export class PermissionBroker {
       if (request.undecided && groupFor(request.group.name) === null) void this.decide(request, FAN_ALLOW).catch(() => undefined);
     }
     return waiting.length;
+  }
+
+  /**
+   * Takes a resurrected kernel request out of hold, by its kernel event, and
+   * queues it at the head of its group's queue (after those claimed before
+   * it); undefined if none waits under that event.
+   */
+  claimKernel(kernelEvent: string): PermissionRequest | undefined {
+    const request = this.#kernelHeld.get(kernelEvent);
+    if (request === undefined) return undefined;
+    this.#kernelHeld.delete(kernelEvent);
+    if (request.undecided && request.group.alive) this.#enqueue(request.group, [request], false);
+    return request;
+  }
+
+  /** Resurrected kernel requests no source has claimed, in seq order. */
+  heldKernel(): PermissionRequest[] {
+    return [...this.#kernelHeld.values()].sort((a, b) => (a.seq < b.seq ? -1 : 1));
+  }
+
+  /** Takes a held kernel request out of hold without queueing it (it is to be decided at once). */
+  releaseKernel(request: PermissionRequest): void {
+    this.#kernelHeld.delete((request.intent as ExternalIntent).kernelEvent);
   }
 
   /** Operations whose callers are gone (resurrected after a crash) and that are not settled yet. */

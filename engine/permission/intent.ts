@@ -17,7 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { FanlogError } from '../../errors.js';
-import type { Fid, IntentArgs as ArgFields, IntentStep, Range, RequestRecord } from '../record/record.js';
+import type { Fid, IntentArgs as ArgFields, IntentStep, Range, RequestRecord, Stat } from '../record/record.js';
 
 export type { IntentStep };
 
@@ -40,15 +40,25 @@ export type ReadIntent = IntentBase & { op: 'read'; offset: number; length: numb
 export type WriteIntent = IntentBase & { op: 'write'; offset: number; length: number };
 export type TruncateIntent = IntentBase & { op: 'truncate'; size: number };
 export type FaultIntent = IntentBase & { op: 'fault'; offset: number; write: boolean };
+/**
+ * A kernel permission event (kernel/permission.ts): a process on a real
+ * filesystem waits in the kernel, not in this engine, so there is nothing to
+ * perform once allowed; the answer itself is the outcome, written to the
+ * kernel after the decision is durable. It asks its one `group`, whatever
+ * that group's marks say (the kernel's mark chose the event), and
+ * `kernelEvent` names the event the kernel holds. One step: its mask and,
+ * for FAN_PRE_ACCESS, its range. Journaled as a request of op `external`.
+ */
+export type ExternalIntent = IntentBase & { op: 'external'; group: string; kernelEvent: string; stat: Stat };
 
 /** A guarded operation, as it is journaled in its requests. */
-export type Intent = OpenIntent | ReadIntent | WriteIntent | TruncateIntent | FaultIntent;
+export type Intent = OpenIntent | ReadIntent | WriteIntent | TruncateIntent | FaultIntent | ExternalIntent;
 export type IntentOp = Intent['op'];
 
 /** An intent's own arguments, by operation. */
 export type IntentArgs = Intent extends infer I ? (I extends Intent ? Omit<I, keyof IntentBase> : never) : never;
 
-const INTENT_OPS: readonly IntentOp[] = ['open', 'read', 'write', 'truncate', 'fault'];
+const INTENT_OPS: readonly IntentOp[] = ['open', 'read', 'write', 'truncate', 'fault', 'external'];
 
 /** The fields a request for `step` of `intent` carries: on the operation's first request, its steps and arguments too. */
 export function intentFields(intent: Intent, step: number, first: boolean): { step: number; steps?: IntentStep[]; args?: ArgFields } {
@@ -68,6 +78,9 @@ function argsOf(intent: Intent): ArgFields {
       return { size: intent.size };
     case 'fault':
       return { offset: intent.offset, write: intent.write };
+    case 'external':
+      // Its group and kernel event are the request's own fields.
+      return {};
   }
 }
 
@@ -91,7 +104,9 @@ function checked(intent: Intent, step: unknown, seq: bigint): { intent: Intent; 
         ? count(intent.size)
         : intent.op === 'fault'
           ? count(intent.offset) && typeof intent.write === 'boolean'
-          : count(intent.offset) && count(intent.length);
+          : intent.op === 'external'
+            ? typeof intent.group === 'string' && typeof intent.kernelEvent === 'string' && intent.stat !== undefined && intent.steps.length === 1
+            : count(intent.offset) && count(intent.length);
   if (!argsOk) throw bad(`has malformed ${intent.op} arguments`);
   // A read or write ending past the largest size a record holds would apply a size no event could carry.
   if ((intent.op === 'read' || intent.op === 'write') && intent.offset + intent.length > Number.MAX_SAFE_INTEGER)
@@ -113,6 +128,7 @@ export function intentOf(first: RequestRecord, firstSeq: bigint, last: RequestRe
   }
   const { op, fid, path, parentFid, name, pid, tid, uid, gid } = first;
   const intent = { ...first.args, op, fid, path, parentFid, name, pid, tid, uid, steps: first.steps } as Intent;
+  if (intent.op === 'external') Object.assign(intent, { group: first.group, kernelEvent: first.kernelEvent, stat: first.stat });
   if (gid !== undefined) intent.gid = gid;
   return checked(intent, step, lastSeq);
 }

@@ -64,7 +64,9 @@ export function encodeRecordInto(w: ByteWriter, record: EngineRecord): void {
   if (record.attrs !== undefined) writeAttrs(tag(w, 11), record.attrs);
   if (record.xattr !== undefined) tag(w, 12).string(record.xattr);
   if (record.value !== undefined) tag(w, 13).bytes(record.value);
-  if (record.target !== undefined) tag(w, 14).string(record.target);
+  // Tag 14 is a symlink's target, or in a request its kernel event (fields.ts).
+  const tag14 = record.kind === 'request' ? record.kernelEvent : record.target;
+  if (tag14 !== undefined) tag(w, 14).string(tag14);
   if (record.offline === true) w.byte(15);
   if (record.pid !== undefined) tag(w, 16).varint(record.pid);
   if (record.tid !== undefined) tag(w, 17).varint(record.tid);

@@ -26,11 +26,13 @@ import type { OpName, RecordKind } from './record.js';
  * 19 `source` in an event and tag 20 `reason` in a note (no new tag: an
  * older build refuses a format 4 record by its version byte); format 5
  * added the op `loss`, a note of where a mirror may not be its disk (no
- * new tag either).
+ * new tag either); format 6 names tag 14 `kernelEvent` in a request,
+ * whose op may now be `external` (a kernel permission event, kernel/), and
+ * lets an event's `source` be 'fanotify'.
  */
-export const CODEC_VERSION = 5;
+export const CODEC_VERSION = 6;
 /** The versions read, with the last tag each may hold. */
-export const TAG_MAX_BY_VERSION: Readonly<Record<number, number>> = { 1: 28, 2: 31, 3: 32, 4: 32, 5: 32 };
+export const TAG_MAX_BY_VERSION: Readonly<Record<number, number>> = { 1: 28, 2: 31, 3: 32, 4: 32, 5: 32, 6: 32 };
 
 /** Kind codes. */
 export const KIND_CODES: Readonly<Record<RecordKind, number>> = { op: 0, event: 1, config: 2, request: 3, decision: 4, evicted: 5, note: 6 };
@@ -109,7 +111,8 @@ export const FIELDS: readonly FieldSpec[] = [
   { tag: 11, name: 'attrs', type: 'attrs' },
   { tag: 12, name: 'xattr', type: 'string' },
   { tag: 13, name: 'value', type: 'bytes' },
-  { tag: 14, name: 'target', type: 'string' },
+  /** A symlink's target; in a request (format 6), the kernel event it asks about. */
+  { tag: 14, name: 'target', type: 'string', byKind: { request: 'kernelEvent' } },
   { tag: 15, name: 'offline', type: 'flag' },
   { tag: 16, name: 'pid', type: 'varint' },
   { tag: 17, name: 'tid', type: 'varint' },

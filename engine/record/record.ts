@@ -151,8 +151,14 @@ export interface RecordFields {
   steps: IntentStep[];
   /** An operation's first request: the operation's own arguments. */
   args: IntentArgs;
-  /** Events: where the change came from, when not from a process of the simulated filesystem ('mirror': found on disk by a mirror, which knows no process). */
-  source: 'mirror';
+  /** Events: where the change came from, when not from a process of the simulated filesystem ('mirror': found on disk by a mirror, which knows no process; 'fanotify': reported by the kernel, kernel/). */
+  source: 'mirror' | 'fanotify';
+  /**
+   * Requests of op `external` (record format 6): the kernel permission event
+   * asked about, by an identity no other event shares (kernel/permission.ts):
+   * what a restarted handler matches the events its supervisor sends again to.
+   */
+  kernelEvent: string;
   /** Notes: why the scan ran ('start', 'watcher-error', 'overflow', 'gap', 'periodic', 'manual'); in a `loss` note, why the mirror may differ there, as the code of the problem ('EILSEQ': a name or symlink target that is not UTF-8; 'EPERM': not readable; 'EFBIG': a size beyond 2^53 - 1; 'ENOSPC': no inotify watch left; another code: a change that could not be applied). */
   reason: string;
   /** Eviction notes: the consumer evicted, and the records it will never see. */
@@ -218,7 +224,7 @@ export type EventRecord = RecordBase & { kind: 'event' } & Carries<'mask'> &
 export type RequestRecord = RecordBase & { kind: 'request' } & Carries<
     'mask' | 'fid' | 'parentFid' | 'name' | 'path' | 'stat' | 'pid' | 'tid' | 'uid' | 'group'
   > &
-  MayCarry<'gid' | 'range' | 'operationSeq' | 'step' | 'steps' | 'args' | 'intent'>;
+  MayCarry<'gid' | 'range' | 'operationSeq' | 'step' | 'steps' | 'args' | 'intent' | 'kernelEvent'>;
 /** A permission answer, journaled before the operation goes on. */
 export type DecisionRecord = RecordBase & { kind: 'decision' } & Carries<
     'mask' | 'fid' | 'path' | 'group' | 'requestSeq' | 'response' | 'pid' | 'tid' | 'uid'

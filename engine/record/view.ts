@@ -125,7 +125,11 @@ export class LazyRecord implements RecordHeader {
     return this.#field(TAG.xattr!) as string | undefined;
   }
   get target(): string | undefined {
-    return this.#field(TAG.target!) as string | undefined;
+    return this.kind === 'request' ? undefined : (this.#field(TAG.target!) as string | undefined);
+  }
+  /** Tag 14 in a request (format 6): the kernel permission event it asks about. */
+  get kernelEvent(): string | undefined {
+    return this.kind === 'request' ? (this.#field(TAG.target!) as string | undefined) : undefined;
   }
   get offline(): boolean | undefined {
     return this.#field(TAG.offline!) as boolean | undefined;
@@ -145,9 +149,9 @@ export class LazyRecord implements RecordHeader {
   get group(): string | undefined {
     return this.kind === 'event' ? undefined : (this.#field(TAG.group!) as string | undefined);
   }
-  /** Tag 19 in an event: where it came from ('mirror'). */
-  get source(): 'mirror' | undefined {
-    return this.kind === 'event' ? (this.#field(TAG.group!) as 'mirror' | undefined) : undefined;
+  /** Tag 19 in an event: where it came from ('mirror', 'fanotify'). */
+  get source(): 'mirror' | 'fanotify' | undefined {
+    return this.kind === 'event' ? (this.#field(TAG.group!) as 'mirror' | 'fanotify' | undefined) : undefined;
   }
   /** Tag 20 in a note: the scan's reason. */
   get reason(): string | undefined {

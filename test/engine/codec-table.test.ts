@@ -28,11 +28,11 @@ const SAMPLES: Record<WireType, { value: unknown; bytes: number }> = {
   args: { value: { flags: 'rw', truncate: true, size: 300 }, bytes: 5 },
 };
 
-it('lists each tag once, in increasing order, and every field formats 1 to 4 wrote', () => {
+it('lists each tag once, in increasing order, and every field formats 1 to 6 wrote', () => {
   const tags = FIELDS.map((field) => field.tag);
   expect(tags).toEqual([...tags].sort((a, b) => a - b));
   expect(new Set(tags).size).toBe(tags.length);
-  const fixture = ['v1', 'v2', 'v3', 'v4'].flatMap(
+  const fixture = ['v1', 'v2', 'v3', 'v4', 'v6'].flatMap(
     (version) => JSON.parse(readFileSync(new URL(`../fixtures/records-${version}.json`, import.meta.url), 'utf8')) as Record<string, unknown>[],
   );
   const written = new Set(fixture.flatMap((record) => Object.keys(record)).filter((key) => !['kind', 'op', 'time'].includes(key)));
