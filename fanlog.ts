@@ -15,6 +15,7 @@ import { checkInteger, checkOptions } from './validate.js';
 import { collectMetrics, type EngineMetrics } from './metrics.js';
 import type { ReplicateOptions, Replicator } from './replication/replicator.js';
 import type { Mirror, MirrorOptions } from './mirror/mirror.js';
+import type { FanotifyOptions, FanotifySource } from './kernel/source.js';
 import { u64At } from './engine/record/values.js';
 
 /** Where a record's time (u64 ns) starts: after its version, kind and op bytes (engine/record/fields.ts). */
@@ -95,6 +96,21 @@ export class Engine extends EngineCore {
     this.checkWritable();
     const { Mirror: mirror } = await import('./mirror/mirror.js');
     return mirror.start(this, dir, options);
+  }
+
+  /**
+   * Journals a real filesystem's fanotify events, and asks an engine group
+   * about its permission events (kernel/source.ts): resolves with the
+   * running source. EPERM not root, ENOSYS without fanotify, EOPNOTSUPP on
+   * a filesystem that refuses the events (tmpfs and FAN_PRE_ACCESS), EINVAL
+   * when the engine is on that filesystem. Under `fanlog supervise`, it
+   * takes the supervisor's groups instead of making its own.
+   */
+  async fanotify(options: FanotifyOptions): Promise<FanotifySource> {
+    this.checkWritable();
+    // Loaded on first use: an engine that never reads the kernel never loads koffi.
+    const { startFanotify } = await import('./kernel/source.js');
+    return startFanotify(this, options);
   }
 
   /** Opens (or creates) the engine in `dir`: see engine/engine.ts for what opening does. */

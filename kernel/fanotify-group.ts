@@ -77,6 +77,12 @@ export class FanotifyGroup {
     return new FanotifyGroup(fanotifyInit(flags, options.eventFileFlags ?? 0));
   }
 
+  /** A group whose descriptor this process was given (by its supervisor, inherited): it is this group's to close, the supervisor keeps its own. */
+  static adopt(fd: number): FanotifyGroup {
+    if (!Number.isInteger(fd) || fd < 0) throw new FanlogError('EINVAL', `a fanotify group's descriptor is a number from 0, not ${String(fd)}`);
+    return new FanotifyGroup(fd);
+  }
+
   /** Adds a mark of `mask` on `path` (EOPNOTSUPP where the filesystem refuses the events). */
   mark(path: string, kind: MarkKind, mask: bigint): void {
     this.#check('mark');

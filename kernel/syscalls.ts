@@ -73,6 +73,9 @@ interface Calls {
   read: (fd: number, buffer: Uint8Array, length: number) => number;
   write: (fd: number, buffer: Uint8Array, length: number) => number;
   close: (fd: number) => number;
+  pidfdOpen: (pid: number, flags: number) => number;
+  pidfdGetfd: (pidfd: number, targetfd: number, flags: number) => number;
+  nameToHandleAt: (dirfd: number, path: string, handle: Uint8Array, mountId: Int32Array, flags: number) => number;
 }
 
 let bound: Calls | null = null;
@@ -104,6 +107,9 @@ function calls(): Calls {
     read: libc.func('intptr_t read(int fd, void *buf, size_t count)') as Calls['read'],
     write: libc.func('intptr_t write(int fd, const void *buf, size_t count)') as Calls['write'],
     close: libc.func('int close(int fd)') as Calls['close'],
+    pidfdOpen: libc.func('int pidfd_open(int pid, unsigned int flags)') as Calls['pidfdOpen'],
+    pidfdGetfd: libc.func('int pidfd_getfd(int pidfd, int targetfd, unsigned int flags)') as Calls['pidfdGetfd'],
+    nameToHandleAt: libc.func('int name_to_handle_at(int dirfd, const char *path, void *handle, _Out_ int *mount_id, int flags)') as Calls['nameToHandleAt'],
   };
   return bound;
 }
@@ -192,6 +198,55 @@ export function writeAll(fd: number, bytes: Uint8Array): void {
 export function closeDescriptor(fd: number): void {
   const c = calls();
   if (c.close(fd) < 0) throw callError(c.koffi, `close(${fd})`, c.koffi.errno());
+}
+
+/**
+ * Writes a permission answer, `struct fanotify_response { s32 fd; u32
+ * response }`, to group `groupFd`, for the event the kernel gave descriptor
+ * number `eventFd` when it was read (by any holder of the group). False
+ * when the kernel holds no such event (ENOENT: answered already, or its
+ * group's last descriptor closed and the kernel let it through).
+ */
+export function writeResponse(groupFd: number, eventFd: number, response: number): boolean {
+  const c = calls();
+  const bytes = new Uint8Array(8);
+  const view = new DataView(bytes.buffer);
+  view.setInt32(0, eventFd, true);
+  view.setUint32(4, response >>> 0, true);
+  if (c.write(groupFd, bytes, bytes.length) === bytes.length) return true;
+  const errno = c.koffi.errno();
+  if (errno === c.koffi.os.errno.ENOENT) return false;
+  throw callError(c.koffi, `write(${groupFd}, {fd: ${eventFd}, response: 0x${response.toString(16)}})`, errno);
+}
+
+/** pidfd_open(pid): a descriptor of process `pid` (ESRCH, as ENOENT, when it is gone). */
+export function pidfdOpen(pid: number): number {
+  const c = calls();
+  const fd = c.pidfdOpen(pid, 0);
+  if (fd < 0) throw callError(c.koffi, `pidfd_open(${pid})`, c.koffi.errno());
+  return fd;
+}
+
+/** pidfd_getfd(pidfd, targetFd): a copy, in this process, of descriptor `targetFd` of the process `pidfd` names (the same open file). */
+export function pidfdGetfd(pidfd: number, targetFd: number): number {
+  const c = calls();
+  const fd = c.pidfdGetfd(pidfd, targetFd, 0);
+  if (fd < 0) throw callError(c.koffi, `pidfd_getfd(${pidfd}, ${targetFd})`, c.koffi.errno());
+  return fd;
+}
+
+const AT_EMPTY_PATH = 0x1000;
+const MAX_HANDLE_SZ = 128;
+
+/** name_to_handle_at(fd, "", AT_EMPTY_PATH): the file handle of the open file `fd`, as its type and opaque bytes; null where the filesystem has none. */
+export function handleOfDescriptor(fd: number): { type: number; bytes: Uint8Array } | null {
+  const c = calls();
+  const buffer = new Uint8Array(8 + MAX_HANDLE_SZ);
+  const view = new DataView(buffer.buffer);
+  view.setUint32(0, MAX_HANDLE_SZ, true);
+  if (c.nameToHandleAt(fd, '', buffer, new Int32Array(1), AT_EMPTY_PATH) < 0) return null;
+  const length = view.getUint32(0, true);
+  return { type: view.getInt32(4, true), bytes: buffer.slice(8, 8 + length) };
 }
 
 /** A poll handle on Node's loop. */

@@ -113,11 +113,8 @@ export function watchFilesystem(engine: EngineCore, path: string, options: Watch
       `mask must be Linux's event bits (a non-zero bigint below 2^32), not ${String(mask)}: fanlog's own high bits are not the kernel's`,
     );
   }
-  const kind = options.mark ?? 'filesystem';
-  if (kind !== 'filesystem' && kind !== 'mount') throw new FanlogError('EINVAL', `mark must be 'filesystem' or 'mount', not ${String(kind)}`);
-  if (statSync(engine.dir).dev === statSync(path).dev) {
-    throw new FanlogError('EINVAL', `the engine ${engine.dir} is on the filesystem of ${path}: its own commits would be events to journal, without end`);
-  }
+  const kind = checkMarkKind(options.mark);
+  checkEngineApart(engine, path);
   const group = FanotifyGroup.open({ groupClass: 'notif', report: FAN_REPORT_DFID_NAME_TARGET });
   try {
     group.mark(path, kind, mask);
@@ -127,6 +124,26 @@ export function watchFilesystem(engine: EngineCore, path: string, options: Watch
     group.close();
     throw error;
   }
+}
+
+/** The mark's kind: 'filesystem' (default) or 'mount'; EINVAL otherwise. */
+export function checkMarkKind(mark: unknown): 'filesystem' | 'mount' {
+  const kind = mark ?? 'filesystem';
+  if (kind !== 'filesystem' && kind !== 'mount') throw new FanlogError('EINVAL', `mark must be 'filesystem' or 'mount', not ${JSON.stringify(mark)}`);
+  return kind;
+}
+
+/** EINVAL when the engine is on `path`'s filesystem: its own writes would be events to journal (or to ask about), without end. */
+export function checkEngineApart(engine: EngineCore, path: string): void {
+  if (statSync(engine.dir).dev === statSync(path).dev) {
+    throw new FanlogError('EINVAL', `the engine ${engine.dir} is on the filesystem of ${path}: its own writes would be events to journal, without end`);
+  }
+}
+
+/** Journals the events of a changelog group given whole (a supervisor's, inherited): see watchFilesystem. */
+export function watchGroup(engine: EngineCore, group: FanotifyGroup): FanotifySource {
+  engine.checkWritable();
+  return new FilesystemWatch(engine, group);
 }
 
 class FilesystemWatch implements FanotifySource {

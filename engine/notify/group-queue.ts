@@ -17,6 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { Waiters } from '../waiters.js';
+import { kernelDescriptors } from '../permission/kernel-hold.js';
 import type { PermissionRequest } from '../permission/request.js';
 import { FAN_DIRENT_EVENTS, FAN_Q_OVERFLOW, FAN_RENAME, type Mask } from './masks.js';
 import type { AnyRecordFields, Fid, Range, Stat } from '../record/record.js';
@@ -38,6 +39,12 @@ export interface QueuedEvent {
   uid?: number;
   gid?: number;
   stat?: Stat;
+  /**
+   * A kernel permission event's file (kernel/permission.ts), open for
+   * reading and writing and exempt from events, until the event is
+   * answered: the listener fills a stub through it, never through its path.
+   */
+  fd?: number;
 }
 
 /** A queued event: the record it reports (shared with other groups), and what is this group's own. */
@@ -221,5 +228,7 @@ function queuedEvent(entry: Entry): QueuedEvent {
   if (event.stat !== undefined) out.stat = event.stat;
   if (entry.range !== undefined) out.range = entry.range;
   if (entry.stat !== undefined) out.stat = entry.stat;
+  const fd = kernelDescriptors.get(event);
+  if (fd !== undefined) out.fd = fd;
   return out;
 }

@@ -29,7 +29,7 @@
  * to the kernel (`host.answerKernel`) once the decision is durable, before
  * the operation counts as decided; there is nothing to perform. Resurrected,
  * such a request is held out of its queue until the kernel source that can
- * answer it claims it (`claimKernel`): only a source holding the kernel's
+ * answer it claims it (`kernelHold`, kernel-hold.ts): only a source holding the kernel's
  * event can give its handler the event's descriptor.
  *
  * Crash resurrection (`resurrect`): the journal holds every request and
@@ -42,11 +42,11 @@
 import assert from 'node:assert/strict';
 import { FanlogError } from '../../errors.js';
 import type { FsState } from '../model/fs-state.js';
-import { fidOf, statOf } from '../model/inode.js';
-import { FAN_ALLOW, FAN_ONDIR } from '../notify/masks.js';
+import { FAN_ALLOW } from '../notify/masks.js';
 import type { EngineRecord, RequestEvent, RequestRecord } from '../record/record.js';
-import { type ExternalIntent, type Intent, intentFields, intentOf, type IntentOp, type IntentStep } from './intent.js';
+import { type ExternalIntent, type Intent, intentFields, intentOf, type IntentOp, stepEvent } from './intent.js';
 import { GuardedOperation, type Outcome } from './operation.js';
+import { KernelHold } from './kernel-hold.js';
 import { goneGroup, type PermissionGroup, PermissionRequest } from './request.js';
 import { denialCode, denialError, isAllowed, priorityKey } from './rules.js';
 import { keepingAlive } from '../waiters.js';
@@ -100,8 +100,8 @@ export class PermissionBroker {
   readonly #appending = new Set<bigint>();
   /** Settled orphans, by each of their request seqs, until `settled` reports their outcome. */
   readonly #settledOrphans = new Map<bigint, GuardedOperation>();
-  /** Resurrected kernel requests, by kernel event, until a kernel source claims them (see the header). */
-  readonly #kernelHeld = new Map<string, PermissionRequest>();
+  /** Resurrected kernel requests, until a kernel source claims them (see the header). */
+  readonly kernelHold = new KernelHold((request) => this.#enqueue(request.group, [request], false));
 
   readonly #host: PermissionHost;
 
@@ -154,7 +154,7 @@ export class PermissionBroker {
       const step = intent.steps[index]!;
       for (const group of this.#groupsFor(intent)) {
         if (index === from.step && from.afterGroupKey !== undefined && priorityKey(group) <= from.afterGroupKey) continue;
-        const event = this.#stepEvent(intent, step);
+        const event = stepEvent(intent, step, this.#host);
         if (event === null) throw new FanlogError('ENOENT', `'${intent.path}' was deleted while its ${intent.op} waited for permission`);
         // The kernel's mark chose a kernel event; the group's own marks are of the simulated filesystem.
         if (intent.op !== 'external' && group.wants(event) === 0n) continue;
@@ -170,40 +170,6 @@ export class PermissionBroker {
     if (isAllowed(response)) return;
     this.#settle(operation, { outcome: 'denied', code: denialCode(response) });
     throw denialError(response, `${operation.intent.op} of '${operation.intent.path}'`);
-  }
-
-  /** The permission event a step raises on the intent's object, or null if the object is gone. */
-  #stepEvent(intent: Intent, step: IntentStep): RequestEvent | null {
-    // A kernel event's object is on the real filesystem: its fid and stat are the intent's.
-    let { mask } = step;
-    let { fid } = intent;
-    let stat: RequestEvent['stat'];
-    if (intent.op === 'external') stat = intent.stat;
-    else {
-      const inode = this.#host.state.byFid(intent.fid);
-      if (inode === undefined) return null;
-      if (inode.type === 'dir') mask |= FAN_ONDIR;
-      fid = fidOf(inode);
-      stat = statOf(inode);
-    }
-    const event: RequestEvent = {
-      kind: 'request',
-      op: intent.op,
-      time: this.#host.now(),
-      mask,
-      fid,
-      parentFid: intent.parentFid,
-      name: intent.name,
-      path: intent.path,
-      stat,
-      pid: intent.pid,
-      tid: intent.tid,
-      uid: intent.uid,
-    };
-    if (intent.gid !== undefined) event.gid = intent.gid;
-    if (step.range !== undefined) event.range = step.range;
-    if (intent.op === 'external') event.kernelEvent = intent.kernelEvent;
-    return event;
   }
 
   /** Journals a request (durable before anyone sees it), then queues it for the group. */
@@ -227,6 +193,8 @@ export class PermissionBroker {
     const request = new PermissionRequest(seq, operation, group, record, step);
     operation.asked([seq], request);
     this.#operations.set(seq, operation);
+    const { intent } = operation;
+    if (intent.op === 'external' && intent.kernel !== undefined) await this.kernelHold.journaled(record, intent.kernel, seq);
     // A destroy that started while the request was being appended could not
     // see it: it is allowed now, as the destroy allowed the others.
     if (group.alive) this.#enqueue(group, [request], false);
@@ -374,7 +342,7 @@ export class PermissionBroker {
     for (const request of waiting) {
       if (groupFor(request.group.name) === null) continue;
       if (request.intent.op === 'external') {
-        this.#kernelHeld.set(request.intent.kernelEvent, request);
+        this.kernelHold.hold(request);
         continue;
       }
       byGroup.set(request.group, [...(byGroup.get(request.group) ?? []), request]);
@@ -388,29 +356,6 @@ export class PermissionBroker {
       if (request.undecided && groupFor(request.group.name) === null) void this.decide(request, FAN_ALLOW).catch(() => undefined);
     }
     return waiting.length;
-  }
-
-  /**
-   * Takes a resurrected kernel request out of hold, by its kernel event, and
-   * queues it at the head of its group's queue (after those claimed before
-   * it); undefined if none waits under that event.
-   */
-  claimKernel(kernelEvent: string): PermissionRequest | undefined {
-    const request = this.#kernelHeld.get(kernelEvent);
-    if (request === undefined) return undefined;
-    this.#kernelHeld.delete(kernelEvent);
-    if (request.undecided && request.group.alive) this.#enqueue(request.group, [request], false);
-    return request;
-  }
-
-  /** Resurrected kernel requests no source has claimed, in seq order. */
-  heldKernel(): PermissionRequest[] {
-    return [...this.#kernelHeld.values()].sort((a, b) => (a.seq < b.seq ? -1 : 1));
-  }
-
-  /** Takes a held kernel request out of hold without queueing it (it is to be decided at once). */
-  releaseKernel(request: PermissionRequest): void {
-    this.#kernelHeld.delete((request.intent as ExternalIntent).kernelEvent);
   }
 
   /** Operations whose callers are gone (resurrected after a crash) and that are not settled yet. */

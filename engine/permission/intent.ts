@@ -17,7 +17,10 @@
  */
 import assert from 'node:assert/strict';
 import { FanlogError } from '../../errors.js';
-import type { Fid, IntentArgs as ArgFields, IntentStep, Range, RequestRecord, Stat } from '../record/record.js';
+import type { FsState } from '../model/fs-state.js';
+import { fidOf, statOf } from '../model/inode.js';
+import { FAN_ONDIR } from '../notify/masks.js';
+import type { Fid, IntentArgs as ArgFields, IntentStep, Range, RequestEvent, RequestRecord, Stat } from '../record/record.js';
 
 export type { IntentStep };
 
@@ -49,7 +52,18 @@ export type FaultIntent = IntentBase & { op: 'fault'; offset: number; write: boo
  * `kernelEvent` names the event the kernel holds. One step: its mask and,
  * for FAN_PRE_ACCESS, its range. Journaled as a request of op `external`.
  */
-export type ExternalIntent = IntentBase & { op: 'external'; group: string; kernelEvent: string; stat: Stat };
+export type ExternalIntent = IntentBase & {
+  op: 'external';
+  group: string;
+  kernelEvent: string;
+  stat: Stat;
+  /**
+   * Held by the live kernel source, never journaled: the event file's
+   * descriptor, and what to do once the request is durable, before its
+   * listener may see it (tell the supervisor its seq).
+   */
+  kernel?: { fd: number; journaled(seq: bigint): Promise<void> };
+};
 
 /** A guarded operation, as it is journaled in its requests. */
 export type Intent = OpenIntent | ReadIntent | WriteIntent | TruncateIntent | FaultIntent | ExternalIntent;
@@ -148,4 +162,41 @@ function legacyIntent(json: string, seq: bigint): { intent: Intent; step: unknow
   if (!Array.isArray(steps) || !steps.every(wellFormed)) throw bad('has malformed steps');
   const converted = steps.map((s: { mask: string; range?: Range }) => ({ ...s, mask: BigInt(s.mask) }));
   return { intent: { ...fields, steps: converted } as unknown as Intent, step };
+}
+
+/**
+ * The permission event a step of `intent` raises on its object, as of now,
+ * or null if the object is gone. A kernel event's object is on the real
+ * filesystem: its fid and stat are the intent's own.
+ */
+export function stepEvent(intent: Intent, step: IntentStep, host: { readonly state: FsState; now(): bigint }): RequestEvent | null {
+  let { mask } = step;
+  let { fid } = intent;
+  let stat: RequestEvent['stat'];
+  if (intent.op === 'external') stat = intent.stat;
+  else {
+    const inode = host.state.byFid(intent.fid);
+    if (inode === undefined) return null;
+    if (inode.type === 'dir') mask |= FAN_ONDIR;
+    fid = fidOf(inode);
+    stat = statOf(inode);
+  }
+  const event: RequestEvent = {
+    kind: 'request',
+    op: intent.op,
+    time: host.now(),
+    mask,
+    fid,
+    parentFid: intent.parentFid,
+    name: intent.name,
+    path: intent.path,
+    stat,
+    pid: intent.pid,
+    tid: intent.tid,
+    uid: intent.uid,
+  };
+  if (intent.gid !== undefined) event.gid = intent.gid;
+  if (step.range !== undefined) event.range = step.range;
+  if (intent.op === 'external') event.kernelEvent = intent.kernelEvent;
+  return event;
 }

@@ -1,0 +1,212 @@
+/**
+ * `engine.fanotify(options)`: a real filesystem into the engine. Two kernel
+ * groups at most, since one class cannot do both jobs (a pre-content group
+ * refuses file ids):
+ *   - the changelog: a FAN_CLASS_NOTIF group reporting file ids and names,
+ *     whose events are journaled as event records (kernel/watch.ts);
+ *   - permission events (`permission: { group, mask }`): a
+ *     FAN_CLASS_PRE_CONTENT group whose events are asked of an engine group,
+ *     each journaled as a request before its listener sees it, and answered
+ *     to the kernel once its decision is durable (kernel/permission.ts).
+ *
+ * Alone, the source makes both groups and their marks, and reads them
+ * itself. Under `fanlog supervise` (FANLOG_SUPERVISOR in the environment,
+ * kernel/feeds.ts) it makes none: the supervisor made them, with their
+ * marks, holds them across the handler's deaths, and reads the permission
+ * group itself, handing each event over with its file; the options must
+ * then ask for what the supervisor holds (EINVAL otherwise).
+ *
+ * Stopping (`stop()`): the changelog's queued events are journaled; alone,
+ * every permission event not answered yet, queued in the engine or still in
+ * the kernel, is answered by `permission.stopPolicy` (default
+ * FAN_DENY_ERRNO(EIO)), journaled as its decision, before the group closes:
+ * closing the group unanswered would let the kernel allow them all.
+ * Supervised, they stay with the supervisor, for the next handler or for
+ * its own stop, which answers them by the same policy.
+ */
+import { existsSync } from 'node:fs';
+import type { EngineCore } from '../engine/engine.js';
+import { FAN_DENY_ERRNO, FAN_PRE_ACCESS, type Mask } from '../engine/notify/masks.js';
+import { checkResponse } from '../engine/permission/rules.js';
+import { FanlogError } from '../errors.js';
+import { checkOptions } from '../validate.js';
+import { FanotifyGroup } from './fanotify-group.js';
+import { ChannelFeed, DirectFeed, supervisorEnv, type SupervisorEnv } from './feeds.js';
+import { checkPermissionGroup, KernelPermissions, type KernelPermissionStats, type PermissionFeed } from './permission.js';
+import {
+  checkEngineApart,
+  checkMarkKind,
+  type FanotifySource as WatchSource,
+  type FanotifyStats,
+  watchFilesystem,
+  watchGroup,
+  WATCH_DEFAULT_MASK,
+} from './watch.js';
+
+/** fanotify_init's event_f_flags for permission events: O_RDWR | O_LARGEFILE | O_CLOEXEC, so that a handler fills through the event's descriptor, which no child inherits. */
+export const PERMISSION_EVENT_FLAGS = 0o2 | 0o100000 | 0o2000000;
+/** Permission events a kernel group may ask for. */
+const PERMISSION_MASK_BITS = 0x10000n | 0x20000n | 0x40000n | FAN_PRE_ACCESS;
+
+export interface FanotifyPermissionOptions {
+  /** The engine group asked: pre-content for FAN_PRE_ACCESS. */
+  group: string;
+  /** The kernel's permission events: FAN_PRE_ACCESS (default), FAN_OPEN_PERM, FAN_OPEN_EXEC_PERM, FAN_ACCESS_PERM. */
+  mask?: Mask;
+  /** The answer to every event still unanswered when the source stops: FAN_DENY_ERRNO(EIO) by default. */
+  stopPolicy?: number;
+}
+
+export interface FanotifyOptions {
+  /** A path on the real filesystem: its filesystem (default) or its mount is marked. */
+  path: string;
+  mark?: 'filesystem' | 'mount';
+  /** The changelog's events (WATCH_DEFAULT_MASK by default); 0n for none. */
+  mask?: Mask;
+  permission?: FanotifyPermissionOptions;
+}
+
+export interface FanotifySourceStats extends FanotifyStats {
+  permission: KernelPermissionStats | null;
+  /** Whether the groups are a supervisor's (fanlog supervise). */
+  supervised: boolean;
+}
+
+export interface FanotifySource {
+  /** Journals what the changelog group holds, answers what is unanswered (see the header), closes the groups; resolves with `done`. */
+  stop(): Promise<void>;
+  stats(): FanotifySourceStats;
+  /** Resolves once stopped; rejects with the error that ended the source. */
+  readonly done: Promise<void>;
+}
+
+const NO_STATS: FanotifyStats = { events: 0, journaled: 0, overflows: 0, refused: 0 };
+
+/** Starts a fanotify source on `engine` (see the header); EPERM not root, ENOSYS no fanotify, EOPNOTSUPP a filesystem that refuses the events. */
+export function startFanotify(engine: EngineCore, options: FanotifyOptions): FanotifySource {
+  engine.checkWritable();
+  const { path, mark, mask = WATCH_DEFAULT_MASK, permission } = checkOptions<FanotifyOptions>('options', options, ['path', 'mark', 'mask', 'permission']);
+  if (typeof path !== 'string' || path === '') throw new FanlogError('EINVAL', `path must be a path on a real filesystem, not ${String(path)}`);
+  if (!existsSync(path)) throw new FanlogError('ENOENT', `${path} does not exist`);
+  const kind = checkMarkKind(mark);
+  if (typeof mask !== 'bigint') throw new FanlogError('EINVAL', `mask must be a bigint of Linux's event bits (0n for no changelog), not ${String(mask)}`);
+  const asked = permission === undefined ? null : checkPermission(engine, permission);
+  if (mask === 0n && asked === null) throw new FanlogError('EINVAL', 'nothing to do: mask is 0n and no permission events are asked for');
+  checkEngineApart(engine, path);
+  const env = supervisorEnv();
+  if (env !== null) return supervised(engine, env, { path, kind, mask, asked });
+  let watch: WatchSource | null = null;
+  let group: FanotifyGroup | null = null;
+  try {
+    if (mask !== 0n) watch = watchFilesystem(engine, path, { mark: kind, mask });
+    if (asked !== null) {
+      group = FanotifyGroup.open({ groupClass: 'pre-content', report: 0, eventFileFlags: PERMISSION_EVENT_FLAGS });
+      group.mark(path, kind, asked.mask);
+    }
+  } catch (error) {
+    group?.close();
+    void watch?.stop();
+    throw error;
+  }
+  return new Source(engine, watch, asked === null ? null : { ...asked, feed: new DirectFeed(group!), kernelGroup: group! }, false);
+}
+
+interface Asked {
+  group: string;
+  mask: Mask;
+  stopPolicy: number;
+}
+
+function checkPermission(engine: EngineCore, permission: FanotifyPermissionOptions): Asked {
+  const {
+    group,
+    mask = FAN_PRE_ACCESS,
+    stopPolicy = FAN_DENY_ERRNO(5),
+  } = checkOptions<FanotifyPermissionOptions>('permission', permission, ['group', 'mask', 'stopPolicy']);
+  if (typeof mask !== 'bigint' || mask === 0n || (mask & ~PERMISSION_MASK_BITS) !== 0n) {
+    throw new FanlogError('EINVAL', 'permission.mask must be of FAN_PRE_ACCESS, FAN_OPEN_PERM, FAN_OPEN_EXEC_PERM and FAN_ACCESS_PERM only');
+  }
+  checkPermissionGroup(engine, group, mask);
+  return { group: group as string, mask, stopPolicy: checkResponse(stopPolicy, 'pre-content') };
+}
+
+/** The groups the supervisor holds, taken as they are: the options must ask for what it made. */
+function supervised(engine: EngineCore, env: SupervisorEnv, wanted: { path: string; kind: string; mask: Mask; asked: Asked | null }): FanotifySource {
+  const differs = (what: string, held: unknown, asked: unknown): FanlogError =>
+    new FanlogError('EINVAL', `fanlog supervise holds ${what} ${String(held)}, but this process asks for ${String(asked)}: give both the same options`);
+  if (wanted.asked !== null) {
+    const held = env.permission;
+    if (held === undefined) throw differs('no permission group:', 'none', `group ${wanted.asked.group}`);
+    if (held.path !== wanted.path) throw differs('permission events of', held.path, wanted.path);
+    if (held.group !== wanted.asked.group) throw differs('permission events for group', held.group, wanted.asked.group);
+    if (BigInt(held.mask) !== wanted.asked.mask) throw differs('permission mask', held.mask, `0x${wanted.asked.mask.toString(16)}`);
+  }
+  if (wanted.mask !== 0n) {
+    const held = env.notify;
+    if (held === undefined) throw differs('no changelog group:', 'none', `mask 0x${wanted.mask.toString(16)}`);
+    if (held.path !== wanted.path) throw differs('changelog events of', held.path, wanted.path);
+    if (BigInt(held.mask) !== wanted.mask) throw differs('changelog mask', held.mask, `0x${wanted.mask.toString(16)}`);
+  }
+  const watch = wanted.mask === 0n ? null : watchGroup(engine, FanotifyGroup.adopt(env.notify!.fd));
+  const group = wanted.asked === null ? null : FanotifyGroup.adopt(env.permission!.fd);
+  const feed = group === null ? null : new ChannelFeed(env, group.fd);
+  return new Source(engine, watch, wanted.asked === null ? null : { ...wanted.asked, feed: feed!, kernelGroup: group! }, true);
+}
+
+class Source implements FanotifySource {
+  readonly done: Promise<void>;
+  readonly #watch: WatchSource | null;
+  readonly #permissions: KernelPermissions | null;
+  readonly #group: FanotifyGroup | null;
+  readonly #stopPolicy: number | null;
+  readonly #supervised: boolean;
+  #stopping: Promise<void> | null = null;
+  #end!: (error?: Error) => void;
+
+  constructor(
+    engine: EngineCore,
+    watch: WatchSource | null,
+    asked: (Asked & { feed: PermissionFeed; kernelGroup: FanotifyGroup }) | null,
+    isSupervised: boolean,
+  ) {
+    this.#watch = watch;
+    this.#supervised = isSupervised;
+    this.#group = asked?.kernelGroup ?? null;
+    // Supervised, what is unanswered stays with the supervisor.
+    this.#stopPolicy = asked === null || isSupervised ? null : asked.stopPolicy;
+    this.done = new Promise((resolve, reject) => (this.#end = (error) => (error === undefined ? resolve() : reject(error))));
+    this.done.catch(() => undefined);
+    this.#permissions = asked === null ? null : new KernelPermissions(engine, asked.group, asked.feed, (error) => this.#fail(error));
+    this.#permissions?.start();
+    watch?.done.catch((error: unknown) => this.#fail(error as Error));
+  }
+
+  stats(): FanotifySourceStats {
+    return { ...(this.#watch?.stats() ?? NO_STATS), permission: this.#permissions?.stats() ?? null, supervised: this.#supervised };
+  }
+
+  stop(): Promise<void> {
+    if (this.#stopping === null) this.#stopping = this.#stop();
+    return this.done;
+  }
+
+  async #stop(cause?: Error): Promise<void> {
+    let failure = cause;
+    try {
+      await this.#permissions?.stop(this.#stopPolicy);
+    } catch (error) {
+      failure = error as Error;
+    }
+    this.#group?.close();
+    try {
+      await this.#watch?.stop();
+    } catch (error) {
+      failure ??= error as Error;
+    }
+    this.#end(failure);
+  }
+
+  #fail(error: Error): void {
+    if (this.#stopping === null) this.#stopping = this.#stop(error);
+  }
+}
