@@ -6,24 +6,17 @@
  * path); anything else is a bug and crashes loudly.
  */
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { FanlogError, isSystemError } from '../errors.js';
 import { FAULT_KINDS } from '../crash/campaign.js';
 import { consumersCommand, follow, init, stat, tail } from './commands.js';
 import { discardMadeEngines } from './open-engine.js';
-import { MASK_NAMES } from '../engine/notify/masks.js';
+import { FAN_DENY_ERRNO, FAN_PRE_ACCESS } from '../engine/notify/masks.js';
+import { parseCount, parseFilter, parseIndex, parseMask, parseSeed, parseSeq, parseStopPolicy, parseWait } from './parse.js';
 import { repair, repairWorker } from './repair.js';
 import { verify } from './verify.js';
 import { crashTest, type CrashTestCommand, parseFaults } from './crash-test.js';
 import { runDemo, runDemoWorker } from './demo.js';
-
-function parseCount(value: string): number {
-  const count = Number(value);
-  if (!Number.isInteger(count) || count < 1 || count > 100_000_000) {
-    throw new InvalidArgumentError(`expected a whole number from 1 to 100000000, got '${value}'`);
-  }
-  return count;
-}
 
 // `fanlog tail | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -73,11 +66,6 @@ program
     await runDemoWorker(options);
   });
 
-function parseSeq(value: string): bigint {
-  if (!/^\d{1,20}$/.test(value)) throw new InvalidArgumentError(`expected a sequence number, got '${value}'`);
-  return BigInt(value);
-}
-
 const DIR_HELP = 'engine directory';
 const STORE_HELP = "the MetaStore the directory should hold: 'lmdb', 'level' or 'files' (default: the one it records)";
 const WAIT_HELP = 'if an application holds the engine, wait for it: for MS milliseconds, or until it is free (default: EBUSY at once)';
@@ -87,35 +75,7 @@ const INIT_HELP =
 /** `--init` given or not: false (not undefined) tells the refusal to mention it. */
 const initOf = (init: unknown): { init: boolean } => ({ init: init === true });
 
-/** `--wait` alone waits until the lock is free; `--wait=MS` at most MS ms. */
-function parseWait(value: string): number {
-  const ms = Number(value);
-  if (!Number.isInteger(ms) || ms < 0 || ms > 2 ** 31 - 1) throw new InvalidArgumentError(`expected milliseconds from 0, got '${value}'`);
-  return ms;
-}
 const waitOf = (wait: unknown): { wait?: number } => (wait === undefined ? {} : { wait: wait === true ? Infinity : (wait as number) });
-
-/** A mask as event names (CREATE,MODIFY or CREATE|MODIFY) or a number (0x102). */
-function parseMask(value: string): bigint {
-  if (/^(0x[0-9a-f]+|\d+)$/i.test(value)) {
-    const mask = BigInt(value);
-    if (mask > 0n && mask < 2n ** 64n) return mask;
-  }
-  let mask = 0n;
-  for (const name of value.split(/[|,]/)) {
-    const bit = MASK_NAMES.find(([, known]) => known === name.trim().toUpperCase().replace(/^FAN_/, ''));
-    if (bit === undefined) throw new InvalidArgumentError(`unknown event '${name}' (names as maskNames gives them, e.g. CREATE,MODIFY, or a number)`);
-    mask |= bit[0];
-  }
-  return mask;
-}
-
-/** `--filter NAME=ARG`. */
-function parseFilter(value: string): { name: string; argument: string } {
-  const at = value.indexOf('=');
-  if (at <= 0) throw new InvalidArgumentError(`expected NAME=ARG (e.g. path-prefix=/projects), got '${value}'`);
-  return { name: value.slice(0, at), argument: value.slice(at + 1) };
-}
 
 program
   .command('init')
@@ -318,17 +278,35 @@ program
     await importCommand({ ...options, ...waitOf(options.wait), ...initOf(options.init), file });
   });
 
-function parseIndex(value: string): number {
-  const index = Number(value);
-  if (!Number.isInteger(index) || index < 0 || index > 100_000_000) throw new InvalidArgumentError(`expected a run index from 0, got '${value}'`);
-  return index;
-}
-
-function parseSeed(value: string): number {
-  const seed = Number(value);
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff) throw new InvalidArgumentError(`expected a seed from 0 to 4294967295, got '${value}'`);
-  return seed;
-}
+program
+  .command('supervise')
+  .description(
+    'Run a handler (CMD, whose engine.fanotify takes what the supervisor holds) so that killing it loses no permission event: the supervisor holds the kernel groups and their events, and restarts CMD',
+  )
+  .argument('<command...>', 'the handler and its arguments, after --')
+  .requiredOption('--path <path>', 'a path on the real filesystem: its filesystem (or mount) is marked')
+  .option('--mark <kind>', "'filesystem' or 'mount'", 'filesystem')
+  .option('--group <name>', 'hold permission events for this engine group (the handler creates it)')
+  .option('--permission-mask <events>', 'the permission events (PRE_ACCESS, OPEN_PERM, OPEN_EXEC_PERM, ACCESS_PERM)', parseMask, FAN_PRE_ACCESS)
+  .option('--mask <events>', "also hold a changelog group of these events (the handler's mask option)", parseMask)
+  .option(
+    '--stop-policy <answer>',
+    "the answer to every event unanswered when the supervisor stops: 'deny-eio' (default), 'deny' or 'allow'",
+    parseStopPolicy,
+    FAN_DENY_ERRNO(5),
+  )
+  .option('--stop-timeout <ms>', 'on SIGTERM, SIGKILL the handler after this long', parseCount, 10_000)
+  .option('--dir <dir>', DIR_HELP, './fanlog-data')
+  .action(
+    async (
+      command: string[],
+      options: { dir: string; path: string; mark: string; group?: string; permissionMask: bigint; mask?: bigint; stopPolicy: number; stopTimeout: number },
+    ) => {
+      if (options.mark !== 'filesystem' && options.mark !== 'mount') usage(`--mark is 'filesystem' or 'mount', not '${options.mark}'`);
+      const { superviseCommand } = await import('./supervise.js');
+      await superviseCommand({ ...options, mark: options.mark, command });
+    },
+  );
 
 program
   .command('crash-test')

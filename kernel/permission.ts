@@ -47,7 +47,6 @@ import type { ExternalIntent } from '../engine/permission/intent.js';
 import type { PermissionRequest } from '../engine/permission/request.js';
 import { FAN_ACCESS_PERM, FAN_ALLOW, FAN_DENY_ERRNO, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM, FAN_PRE_ACCESS } from '../engine/notify/masks.js';
 import type { Fid, Stat } from '../engine/record/record.js';
-import { FanlogError } from '../errors.js';
 import { fidOfHandle, type FanotifyEvent } from '../interop/fanotify-events.js';
 import { closeDescriptor, handleOfDescriptor, writeResponse } from './syscalls.js';
 
@@ -156,6 +155,7 @@ export class KernelPermissions {
   /** Resurrected requests not answered yet: new events wait for them. */
   #resurrectedOpen = 0;
   #stopping = false;
+  readonly #inFlight = new Set<Promise<void>>();
   readonly #onError: (error: Error) => void;
 
   constructor(engine: EngineCore, group: string, feed: PermissionFeed, onError: (error: Error) => void) {
@@ -192,7 +192,7 @@ export class KernelPermissions {
     if (this.#stopping) this.#waiting.push(event);
     else if (!this.#live) this.#resent.push(event);
     else if (this.#resurrectedOpen > 0 || this.#waiting.length > 0) this.#waiting.push(event);
-    else void this.#take(event);
+    else this.#background(this.#take(event));
   }
 
   /** Everything held before is here: claim, re-answer or take each, in the order sent; decide what nobody holds any more. */
@@ -213,15 +213,19 @@ export class KernelPermissions {
       if (event.seq !== undefined) {
         this.#resurrectedOpen++;
         const ticket = this.#ticket(event);
-        void this.#answerAgain(ticket, event.seq)
-          .catch((error: unknown) => this.#onError(error as Error))
-          .finally(() => this.#resurrectedDone());
+        this.#background(this.#answerAgain(ticket, event.seq).finally(() => this.#resurrectedDone()));
         continue;
       }
       this.#waiting.push(event);
     }
-    for (const request of this.#engine.permissions.kernelHold.held()) void this.#stale(request);
+    for (const request of this.#engine.permissions.kernelHold.held()) this.#background(this.#stale(request));
     this.#drain();
+  }
+
+  /** Work begun on going live, which stop() waits for. */
+  #background(work: Promise<void>): void {
+    const tracked = work.catch((error: unknown) => this.#onError(error as Error)).finally(() => this.#inFlight.delete(tracked));
+    this.#inFlight.add(tracked);
   }
 
   #resurrectedDone(): void {
@@ -232,7 +236,7 @@ export class KernelPermissions {
   /** Takes the new events that waited, once no resurrected request is open. */
   #drain(): void {
     if (this.#resurrectedOpen > 0 || this.#stopping) return;
-    for (const event of this.#waiting.splice(0)) void this.#take(event);
+    for (const event of this.#waiting.splice(0)) this.#background(this.#take(event));
   }
 
   #ticket(event: KernelEvent): Ticket {
@@ -373,6 +377,7 @@ export class KernelPermissions {
     // Events that waited behind resurrected ones, and those the kernel still held: journaled, then all answered by the policy.
     if (!this.#live) this.#goLive();
     await Promise.all([...this.#waiting.splice(0), ...rest].map((event) => this.#take(event)));
+    await Promise.all([...this.#inFlight]);
     const group = this.#engine.groups.find(this.#group);
     if (group === null) return;
     for (const request of this.#engine.permissions.pendingOf(group)) {
@@ -380,16 +385,5 @@ export class KernelPermissions {
       group.withdraw(request);
       await this.#engine.permissions.decide(request, policy).catch(() => undefined);
     }
-  }
-}
-
-/** Checks that `group` names a permission group of `engine` that may be asked about `mask`; EINVAL, ENOENT otherwise. */
-export function checkPermissionGroup(engine: EngineCore, group: unknown, mask: bigint): void {
-  if (typeof group !== 'string') throw new FanlogError('EINVAL', `permission.group must name an engine group, not ${String(group)}`);
-  const found = engine.groups.find(group);
-  if (found === null) throw new FanlogError('ENOENT', `no group '${group}': create it (engine.groups.create) before asking it about kernel events`);
-  if (found.groupClass === 'notif') throw new FanlogError('EINVAL', `group '${group}' is of class notif, which answers no permission events`);
-  if ((mask & FAN_PRE_ACCESS) !== 0n && found.groupClass !== 'pre-content') {
-    throw new FanlogError('EINVAL', `FAN_PRE_ACCESS goes to a pre-content group; '${group}' is of class ${found.groupClass}`);
   }
 }

@@ -32,7 +32,7 @@ import { FanlogError } from '../errors.js';
 import { checkOptions } from '../validate.js';
 import { FanotifyGroup } from './fanotify-group.js';
 import { ChannelFeed, DirectFeed, supervisorEnv, type SupervisorEnv } from './feeds.js';
-import { checkPermissionGroup, KernelPermissions, type KernelPermissionStats, type PermissionFeed } from './permission.js';
+import { KernelPermissions, type KernelPermissionStats, type PermissionFeed } from './permission.js';
 import {
   checkEngineApart,
   checkMarkKind,
@@ -208,5 +208,16 @@ class Source implements FanotifySource {
 
   #fail(error: Error): void {
     if (this.#stopping === null) this.#stopping = this.#stop(error);
+  }
+}
+
+/** Checks that `group` names a permission group of `engine` that may be asked about `mask`; EINVAL, ENOENT otherwise. */
+export function checkPermissionGroup(engine: EngineCore, group: unknown, mask: bigint): void {
+  if (typeof group !== 'string') throw new FanlogError('EINVAL', `permission.group must name an engine group, not ${String(group)}`);
+  const found = engine.groups.find(group);
+  if (found === null) throw new FanlogError('ENOENT', `no group '${group}': create it (engine.groups.create) before asking it about kernel events`);
+  if (found.groupClass === 'notif') throw new FanlogError('EINVAL', `group '${group}' is of class notif, which answers no permission events`);
+  if ((mask & FAN_PRE_ACCESS) !== 0n && found.groupClass !== 'pre-content') {
+    throw new FanlogError('EINVAL', `FAN_PRE_ACCESS goes to a pre-content group; '${group}' is of class ${found.groupClass}`);
   }
 }

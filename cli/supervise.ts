@@ -1,0 +1,173 @@
+/**
+ * `fanlog supervise --path P [--group G] [--mask LIST] --dir D -- CMD ARGS…`:
+ * runs a handler (CMD, whose `engine.fanotify(...)` takes what this process
+ * holds) so that killing it loses no permission event (kernel/supervisor.ts
+ * says why the supervisor holds the groups and reads the events).
+ *
+ * States:
+ *   starting ──groups made, marks added──▶ running: CMD runs with the
+ *     channel at fd 3, the permission group at 4, the changelog group at 5
+ *     (FANLOG_SUPERVISOR says which), and every held event sent to it
+ *   running ──CMD exits or is killed──▶ waiting (a backoff: 100 ms,
+ *     doubling to 5 s, back to 100 ms after a run of 10 s) ──▶ running
+ *   running|waiting ──SIGTERM or SIGINT──▶ stopping:
+ *     1. CMD gets SIGTERM (SIGKILL after --stop-timeout ms) and is waited for;
+ *     2. the marks are removed, so that no new event comes, and what the
+ *        kernel still holds is read;
+ *     3. the engine at D is opened, and every event still held is answered
+ *        by the stop policy (default FAN_DENY_ERRNO(EIO)), journaled as a
+ *        decision like any other: those CMD journaled and did not answer
+ *        are resurrected and decided, the others journaled and decided;
+ *     4. if the engine cannot be opened (or has no such group), the events
+ *        are answered by the policy all the same, and that is said;
+ *     5. the groups close; exit 0 (1 if step 3 failed).
+ * Nothing held is ever left for the kernel to allow: the kernel lets every
+ * pending event through only when the last descriptor of its group closes,
+ * which this process holds until step 5. If this process is itself
+ * SIGKILLed, the handler's copies keep the groups alive while it runs;
+ * once they close too, the kernel allows what is pending (docs/guide/fanotify.md).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Duplex } from 'node:stream';
+import type { Engine } from '../fanlog.js';
+import { FanlogError } from '../errors.js';
+import { SUPERVISOR_ENV } from '../kernel/feeds.js';
+import { KernelPermissions } from '../kernel/permission.js';
+import { HeldGroups } from '../kernel/supervisor.js';
+import { writeResponse } from '../kernel/syscalls.js';
+import { openEngine } from './open-engine.js';
+
+export interface SuperviseCommand {
+  dir: string;
+  path: string;
+  mark: 'filesystem' | 'mount';
+  group?: string;
+  permissionMask: bigint;
+  mask?: bigint;
+  stopPolicy: number;
+  stopTimeout: number;
+  command: string[];
+}
+
+const BACKOFF_FIRST_MS = 100;
+const BACKOFF_MAX_MS = 5000;
+const RUN_RESETS_BACKOFF_MS = 10_000;
+
+const say = (line: string): void => {
+  process.stderr.write(`fanlog supervise: ${line}\n`);
+};
+
+export async function superviseCommand(options: SuperviseCommand): Promise<void> {
+  if (options.command.length === 0) throw new FanlogError('EINVAL', 'supervise needs a command to run: fanlog supervise [options] -- CMD ARGS…');
+  if (options.group === undefined && options.mask === undefined)
+    throw new FanlogError('EINVAL', 'supervise holds permission events (--group) or a changelog (--mask), or both');
+  const held = HeldGroups.open({
+    path: options.path,
+    mark: options.mark,
+    ...(options.group === undefined ? {} : { permission: { group: options.group, mask: options.permissionMask } }),
+    ...(options.mask === undefined ? {} : { notifyMask: options.mask }),
+  });
+  let stopping = false;
+  let child: ChildProcess | null = null;
+  let backoff = BACKOFF_FIRST_MS;
+  let wake: (() => void) | null = null;
+  const stop = (): void => {
+    stopping = true;
+    child?.kill('SIGTERM');
+    wake?.();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  held.startReading((error) => say(`reading the permission group failed: ${error.message}`));
+  try {
+    while (!stopping) {
+      const started = Date.now();
+      child = run(held, options.command);
+      say(`started ${options.command[0]} (pid ${child.pid})`);
+      const { code, signal } = await exited(child);
+      held.detach();
+      child = null;
+      if (stopping) break;
+      backoff = Date.now() - started >= RUN_RESETS_BACKOFF_MS ? BACKOFF_FIRST_MS : backoff;
+      say(
+        `${options.command[0]} ${signal === null ? `exited ${code}` : `was killed by ${signal}`}; ${held.heldCount} events held; restarting in ${backoff} ms`,
+      );
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, backoff);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = null;
+      backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+    }
+    if (child !== null) await stopChild(child, options.stopTimeout);
+    held.detach();
+    held.drainForStop();
+    if (!(await answerHeld(held, options))) process.exitCode = 1;
+  } finally {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+    held.close();
+  }
+}
+
+/** Starts CMD with the held descriptors, and attaches its channel. */
+function run(held: HeldGroups, command: string[]): ChildProcess {
+  const { env, stdio } = held.handlerSetup();
+  const child = spawn(command[0]!, command.slice(1), { stdio: ['inherit', 'inherit', 'inherit', ...stdio], env: { ...process.env, [SUPERVISOR_ENV]: env } });
+  held.attach(child.stdio[3] as Duplex);
+  return child;
+}
+
+function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => {
+    child.once('error', (error) => {
+      say(`could not start ${child.spawnfile}: ${error.message}`);
+      resolve({ code: 127, signal: null });
+    });
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+/** SIGTERM was sent; SIGKILL after `timeoutMs`; resolves once it has exited. */
+async function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = exited(child);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  await gone;
+  clearTimeout(timer);
+}
+
+/** Step 3 and 4 of the header: every held event answered by the stop policy, journaled where the engine allows. False if it could not be journaled. */
+async function answerHeld(held: HeldGroups, options: SuperviseCommand): Promise<boolean> {
+  if (held.permission === null || options.group === undefined) return true;
+  const unjournaled = (why: string): boolean => {
+    const groupFd = held.permission!.fd;
+    const count = held.answerAllUnjournaled((eventFd) => writeResponse(groupFd, eventFd, options.stopPolicy));
+    say(`${why}: ${count} held events answered by the stop policy without a journal`);
+    return count === 0;
+  };
+  let engine: Engine;
+  try {
+    // The handler has exited: the lock is free, or freed soon by a handler's last write (wait for it a while).
+    engine = await openEngine({ dir: options.dir, wait: options.stopTimeout });
+  } catch (error) {
+    return unjournaled(`the engine at ${options.dir} could not be opened (${(error as Error).message})`);
+  }
+  try {
+    if (engine.groups.find(options.group) === null) return unjournaled(`the engine has no group '${options.group}'`);
+    let failure: Error | null = null;
+    const permissions = new KernelPermissions(engine, options.group, held.feed(), (error) => (failure ??= error));
+    permissions.start();
+    await permissions.stop(options.stopPolicy);
+    const stats = permissions.stats();
+    say(`stopped: ${stats.answered + stats.stale} held events answered by the stop policy, journaled`);
+    if (held.heldCount > 0) return unjournaled('some held events were not answered through the engine');
+    if (failure !== null) say(`answering through the engine failed: ${(failure as Error).message}`);
+    return failure === null;
+  } finally {
+    await engine.close();
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * `fanlog supervise`: a handler SIGKILLed while readers wait loses nothing.
+ * As root, on an ext4 image loop-mounted in a temp dir: stubs (sparse files)
+ * whose bytes are in an archive dir; `cat`s of them wait in the kernel on
+ * FAN_PRE_ACCESS. The handler (test/kernel/hsm-handler.mjs) runs under the
+ * supervisor; its first incarnation reads one request and hangs, and is
+ * SIGKILLed by pid. The readers stay blocked; the restarted handler gets
+ * the request again, with the same seq, fills and allows it; every `cat`
+ * prints its archive's bytes. The journal holds each request and each
+ * decision once. A supervisor stopped while a request is unanswered
+ * answers it by its stop policy, journaled: the reader gets EIO.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, ftruncateSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect, it } from 'vitest';
+import { withExt4 } from '../../crash/ext4-image.js';
+import { decodeRecord } from '../../interop/index.js';
+import { Engine, FAN_ALLOW, FAN_DENY_ERRNO } from '../../index.js';
+import type { RecordView } from '../../engine/record/record.js';
+
+const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
+if (!isRoot) console.log('test/kernel/supervise.test.ts: skipped, it needs root on Linux (it loop-mounts an ext4 image and makes fanotify groups)');
+const asRoot = it.skipIf(!isRoot);
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const dist = path.join(repo, 'dist');
+const handler = path.join(repo, 'test/kernel/hsm-handler.mjs');
+
+/**
+ * A bound on a wait that should end long before it: past it the wait
+ * fails, so that the test's finally still stops the supervisor (whose stop
+ * answers every reader) and releases the image, rather than the test
+ * runner's timeout abandoning them.
+ */
+const BOUND_MS = 60_000;
+function within<T>(work: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`gave up waiting for ${what}`)), BOUND_MS)));
+  return Promise.race([work, bound]).finally(() => clearTimeout(timer));
+}
+
+/** Lines a process writes on stdout, and a wait for the first (from now on, or ever) that matches. */
+class Lines {
+  readonly all: string[] = [];
+  #waiters: { match: RegExp; from: number; resolve: (line: RegExpExecArray) => void }[] = [];
+  constructor(child: ChildProcess) {
+    let buffered = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => {
+      buffered += chunk;
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        this.all.push(line);
+        this.#check();
+      }
+    });
+  }
+  #check(): void {
+    this.#waiters = this.#waiters.filter((waiter) => {
+      for (let i = waiter.from; i < this.all.length; i++) {
+        const found = waiter.match.exec(this.all[i]!);
+        if (found !== null) {
+          waiter.resolve(found);
+          return false;
+        }
+      }
+      return true;
+    });
+  }
+  /** The first line matching `match` at index `from` or later (failing past BOUND_MS, with the lines seen). */
+  next(match: RegExp, from = 0): Promise<RegExpExecArray> {
+    const found = new Promise<RegExpExecArray>((resolve) => {
+      this.#waiters.push({ match, from, resolve });
+      this.#check();
+    });
+    return within(found, `a line matching ${match} (seen: ${this.all.join(' | ')})`);
+  }
+}
+
+function stub(file: string, size: number): void {
+  const fd = openSync(file, 'w');
+  ftruncateSync(fd, size);
+  closeSync(fd);
+}
+
+function cat(file: string): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  const child = spawn('cat', [file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr })));
+}
+
+function supervise(engineDir: string, mount: string, archive: string, hangMarker: string): { child: ChildProcess; lines: Lines; exit: Promise<number | null> } {
+  const args = [path.join(dist, 'cli/main.js'), 'supervise', '--path', mount, '--group', 'hsm', '--dir', engineDir, '--stop-timeout', '60000', '--'];
+  const child = spawn(process.execPath, [...args, process.execPath, handler, dist, engineDir, mount, archive, hangMarker], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  exit.then((code) => code !== 0 && console.log(`supervisor exited ${code}: ${stderr}`)).catch(() => undefined);
+  return { child, lines: new Lines(child), exit };
+}
+
+async function journal(dir: string): Promise<{ seq: bigint; record: RecordView }[]> {
+  const engine = await Engine.open(dir, { readOnly: true });
+  try {
+    const out: { seq: bigint; record: RecordView }[] = [];
+    for await (const { seq, payload } of engine.journal.read()) out.push({ seq, record: decodeRecord(payload) });
+    return out;
+  } finally {
+    await engine.close();
+  }
+}
+
+/** Each request of op external once per kernel event, and each decided once: returns the decisions by request seq. */
+function decisionsOnce(records: { seq: bigint; record: RecordView }[]): Map<bigint, number> {
+  const requests = records.filter(({ record }) => record.kind === 'request' && record.op === 'external');
+  expect(new Set(requests.map(({ record }) => record.kernelEvent)).size).toBe(requests.length);
+  const decided = new Map<bigint, number>();
+  for (const { record } of records.filter(({ record }) => record.kind === 'decision')) {
+    expect(decided.has(record.requestSeq!), `request ${record.requestSeq} decided twice`).toBe(false);
+    decided.set(record.requestSeq!, record.response!);
+  }
+  for (const { seq } of requests) expect(decided.has(seq), `request ${seq} never decided`).toBe(true);
+  return decided;
+}
+
+asRoot('a handler SIGKILLed while readers wait loses nothing: the readers complete with the filled bytes', { timeout: 4 * BOUND_MS }, async () => {
+  await withExt4(async ({ mount, scratch }) => {
+    const archive = path.join(scratch, 'archive');
+    mkdirSync(archive);
+    const names = ['a.dat', 'b.dat', 'c.dat'];
+    for (const [i, name] of names.entries()) {
+      const content = Buffer.from(`${name}: ${'restored bytes '.repeat(300 * (i + 1))}\n`);
+      writeFileSync(path.join(archive, name), content);
+      stub(path.join(mount, name), content.length);
+    }
+    const engineDir = path.join(scratch, 'engine');
+    const hangMarker = path.join(scratch, 'hung');
+    const { child, lines, exit } = supervise(engineDir, mount, archive, hangMarker);
+    try {
+      await lines.next(/^ready (\d+)/);
+      const readers = names.map((name) => cat(path.join(mount, name)));
+      const [, firstPid, seq] = await lines.next(/^read (\d+) (\d+) /);
+      await lines.next(/^hang /);
+      process.kill(Number(firstPid), 'SIGKILL');
+      // The restarted handler reads the same request, with the same seq, before any new one.
+      const restarted = await lines.next(new RegExp(`^read (?!${firstPid} )(\\d+) (\\d+) `));
+      expect(restarted[2]).toBe(seq);
+      const results = await within(Promise.all(readers), 'the readers');
+      for (const [i, result] of results.entries()) {
+        expect(result.code, result.stderr).toBe(0);
+        expect(result.stdout.toString()).toMatch(new RegExp(`^${names[i]}: `));
+        expect(result.stdout.length).toBe(Buffer.byteLength(`${names[i]}: ${'restored bytes '.repeat(300 * (i + 1))}\n`));
+      }
+    } finally {
+      child.kill('SIGTERM');
+      expect(await exit).toBe(0);
+    }
+    const decided = decisionsOnce(await journal(engineDir));
+    expect([...decided.values()].every((response) => response === FAN_ALLOW)).toBe(true);
+  });
+});
+
+asRoot("a supervisor's stop answers what is unanswered by its stop policy, journaled; the reader gets EIO", { timeout: 4 * BOUND_MS }, async () => {
+  await withExt4(async ({ mount, scratch }) => {
+    const archive = path.join(scratch, 'archive');
+    mkdirSync(archive);
+    stub(path.join(mount, 'x.dat'), 4096);
+    const engineDir = path.join(scratch, 'engine');
+    const { child, lines, exit } = supervise(engineDir, mount, archive, path.join(scratch, 'hung'));
+    let reader: ReturnType<typeof cat> | undefined;
+    try {
+      await lines.next(/^ready /);
+      reader = cat(path.join(mount, 'x.dat'));
+      await lines.next(/^hang /);
+    } finally {
+      child.kill('SIGTERM');
+      expect(await exit).toBe(0);
+    }
+    const result = await reader;
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/Input\/output error/);
+    const decided = decisionsOnce(await journal(engineDir));
+    expect([...decided.values()]).toEqual([FAN_DENY_ERRNO(5)]);
+  });
+});
