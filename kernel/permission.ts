@@ -48,6 +48,7 @@ import type { PermissionRequest } from '../engine/permission/request.js';
 import { FAN_ACCESS_PERM, FAN_ALLOW, FAN_DENY_ERRNO, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM, FAN_PRE_ACCESS } from '../engine/notify/masks.js';
 import type { Fid, Stat } from '../engine/record/record.js';
 import { fidOfHandle, type FanotifyEvent } from '../interop/fanotify-events.js';
+import { crashPoint } from './crash-points.js';
 import { closeDescriptor, handleOfDescriptor, writeResponse } from './syscalls.js';
 
 /** One kernel permission event as a feed delivers it. */
@@ -189,6 +190,7 @@ export class KernelPermissions {
   }
 
   #arrive(event: KernelEvent): void {
+    crashPoint('received');
     if (this.#stopping) this.#waiting.push(event);
     else if (!this.#live) this.#resent.push(event);
     else if (this.#resurrectedOpen > 0 || this.#waiting.length > 0) this.#waiting.push(event);
@@ -303,6 +305,7 @@ export class KernelPermissions {
         fd,
         journaled: async (seq: bigint) => {
           await this.#feed.journaled(id, seq);
+          crashPoint('journaled');
           queued();
         },
       },
@@ -316,9 +319,11 @@ export class KernelPermissions {
     const { id, kernelFd, fd } = ticket.event;
     this.#engine.kernelAnswers.delete(id);
     this.#tickets.delete(id);
+    crashPoint('decided');
     try {
       if (writeResponse(this.#feed.groupFd, kernelFd, response)) this.#stats.answered++;
       else this.#stats.stale++;
+      crashPoint('answered');
     } catch (error) {
       this.#onError(error as Error);
     } finally {

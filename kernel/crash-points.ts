@@ -1,0 +1,23 @@
+/**
+ * Where the fanotify crash campaign (`fanlog crash-test --faults fanotify`,
+ * crash/) kills a handler: named points on a kernel permission event's way,
+ * each reached once per event, in this order:
+ *   received    the feed handed the event over; its request is not journaled
+ *   journaled   its request is durable; its listener has not seen it
+ *   decided     its decision is durable; the kernel has not been answered
+ *   answered    the kernel was answered; the supervisor has not been told
+ * FANLOG_CRASH_AT=POINT:N in the environment SIGKILLs this process the N-th
+ * time (from 1) it reaches POINT. Unset (always, outside the campaign), a
+ * point costs one comparison.
+ */
+export type CrashPoint = 'received' | 'journaled' | 'decided' | 'answered';
+
+const planned = /^(received|journaled|decided|answered):(\d+)$/.exec(process.env.FANLOG_CRASH_AT ?? '');
+const at = planned === null ? null : { point: planned[1] as CrashPoint, nth: Number(planned[2]) };
+let reached = 0;
+
+/** SIGKILLs this process here if FANLOG_CRASH_AT names this point and count. */
+export function crashPoint(point: CrashPoint): void {
+  if (at === null || at.point !== point) return;
+  if (++reached === at.nth) process.kill(process.pid, 'SIGKILL');
+}
