@@ -53,9 +53,20 @@ program
   .option('--files <n>', 'stub files in the archive', parseCount, 2000)
   .option('--seed <n>', 'seed for the workload', parseCount, 1)
   .option('--redis <url>', 'also replicate into a Redis stream (redis://host:port) and check a remote backup reader against the local one')
-  .action(async (options: { dir: string; files: number; seed: number; redis?: string }) => {
-    await runDemo(options);
+  .option(
+    '--real',
+    "the kernel's own permission events on a loop-mounted ext4 (root, Linux 6.14+), with a handler under fanlog supervise SIGKILLed midway (at most 24 files)",
+  )
+  .action(async (options: { dir: string; files: number; seed: number; redis?: string; real?: boolean }) => {
+    if (options.real !== true) return await runDemo(options);
+    const { runRealDemo } = await import('./demo-real.js');
+    await runRealDemo({ files: Math.min(options.files, 24), seed: options.seed });
   });
+
+program.command('demo-hsm-handler <dir> <mount> <archive>', { hidden: true }).action(async (dir: string, mount: string, archive: string) => {
+  const { runHsmHandler } = await import('./demo-real.js');
+  await runHsmHandler(dir, mount, archive);
+});
 
 program
   .command('demo-worker', { hidden: true })
