@@ -13,13 +13,6 @@ const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
 if (!isRoot) console.log('test/cli/demo-real.test.ts: skipped, demo --real needs root on Linux (it loop-mounts an ext4 image)');
 
-/** The loop devices backed by a demo's image. */
-const demoLoops = (): string =>
-  execFileSync('losetup', ['-a'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((line) => line.includes('fanlog-ext4-'))
-    .join('\n');
-
 it.skipIf(!isRoot)(
   'runs the real HSM demo: a SIGKILLed handler, every reader right, each request and decision once',
   async () => {
