@@ -16,7 +16,8 @@
  * group itself, handing each event over with its file; the options must
  * then ask for what the supervisor holds (EINVAL otherwise).
  *
- * Stopping (`stop()`): the changelog's queued events are journaled; alone,
+ * Stopping (`stop()`, and `engine.close()`, which stops it first): the
+ * changelog's queued events are journaled; alone,
  * every permission event not answered yet, queued in the engine or still in
  * the kernel, is answered by `permission.stopPolicy` (default
  * FAN_DENY_ERRNO(EIO)), journaled as its decision, before the group closes:
@@ -179,6 +180,9 @@ class Source implements FanotifySource {
     this.#permissions = asked === null ? null : new KernelPermissions(engine, asked.group, asked.feed, (error) => this.#fail(error));
     this.#permissions?.start();
     watch?.done.catch((error: unknown) => this.#fail(error as Error));
+    // engine.close() stops the source first, so that what is unanswered is answered by the policy while the engine can journal it.
+    const detach = engine.attachWork(() => this.stop());
+    this.done.then(detach, detach);
   }
 
   stats(): FanotifySourceStats {

@@ -173,3 +173,26 @@ asRoot('refuses a group that does not exist, a notif group, and pre-content even
     }
   });
 });
+
+asRoot('engine.close() stops a running source first: what is unanswered is answered by the stop policy, journaled', async () => {
+  await withExt4(async ({ mount, scratch }) => {
+    const file = path.join(mount, 'closing.dat');
+    stub(file);
+    const engine = await hsmEngine(scratch);
+    const queue = engine.groups.get('hsm').openQueue();
+    const source = await engine.fanotify({ path: mount, mask: 0n, permission: { group: 'hsm', mask: FAN_PRE_ACCESS } });
+    const reader = cat(file);
+    await queue.read({ waitMs: 10_000 });
+    await engine.close();
+    await source.done;
+    const result = await reader;
+    expect(result.stderr).toMatch(/Input\/output error/);
+    const reopened = await Engine.open(path.join(scratch, 'engine'));
+    try {
+      const decisions = (await records(reopened)).filter(({ record }) => record.kind === 'decision');
+      expect(decisions.map(({ record }) => record.response)).toEqual([FAN_DENY_ERRNO(EIO)]);
+    } finally {
+      await reopened.close();
+    }
+  });
+});
