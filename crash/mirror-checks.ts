@@ -66,7 +66,11 @@ export function diskTree(root: string): Tree & { unmirrorable: string[] } {
       const path = join(rel, name);
       const stats = lstatSync(`${root}/${path}`, { bigint: true });
       const type = stats.isDirectory() ? 'dir' : stats.isSymbolicLink() ? 'symlink' : stats.isFile() ? 'file' : null;
-      if (type === null) continue;
+      if (type === null) {
+        // A FIFO, socket or device: the engine has no type for it, and a loss note must say so.
+        tree.unmirrorable.push(path);
+        continue;
+      }
       const target = type === 'symlink' ? decodeName(readlinkSync(`${root}/${path}`, { encoding: 'buffer' })) : undefined;
       if (target === null) {
         tree.unmirrorable.push(path);
@@ -188,9 +192,13 @@ export async function checkMirrored(
   const losses = currentLosses(records);
   const covered = (rel: string): boolean => losses.some((loss) => rel === loss.rel || rel.startsWith(`${loss.rel}/`));
   for (const rel of disk.unmirrorable)
-    model.check(10, covered(rel), () => `${where}: /${rel} is not UTF-8 on disk, and no loss note since the last scan says so`);
+    model.check(10, covered(rel), () => `${where}: /${rel} is not UTF-8 or a FIFO on disk, and no loss note since the last scan says so`);
   for (const loss of losses)
-    model.check(10, loss.reason === 'EILSEQ', () => `${where}: a loss note at /${loss.rel} (${loss.reason}) the churn gave no cause for`);
+    model.check(
+      10,
+      loss.reason === 'EILSEQ' || loss.reason === 'EOPNOTSUPP',
+      () => `${where}: a loss note at /${loss.rel} (${loss.reason}) the churn gave no cause for`,
+    );
   for (const [rel, entry] of disk.entries)
     if (churn.unseen(rel) && mirrored.entries.has(rel)) disk.entries.set(rel, sameType(entry, mirrored.entries.get(rel)!));
   const apart = treeDifference(mirrored, disk, (rel) => !covered(rel));

@@ -28,6 +28,7 @@
  *           deleted until the inotify queue is full, then survivors made
  *           and files renamed, events the full queue has no room for
  */
+import { execFileSync } from 'node:child_process';
 import {
   appendFileSync,
   chmodSync,
@@ -113,6 +114,7 @@ export class Churn {
     else if (roll <= 16) this.#deleteEntry();
     else if (roll === 17) this.#deleteDir();
     else if (roll <= 20) this.#reuse();
+    else if (roll === 21 && this.#prng.chance(0.25)) this.#fifo();
     else if (roll === 21) this.#badName();
     else if (roll === 22) this.#symlink(true);
     else this.#create();
@@ -279,6 +281,13 @@ export class Churn {
     else writeFileSync(this.#abs(to), 'r');
     this.#add(to, type);
     if (lstatSync(this.#abs(to)).ino === ino) this.reuses++;
+  }
+
+  /** A FIFO, which the engine has no type for: never touched again (opening it to write would wait for a reader). */
+  #fifo(): void {
+    const dir = this.#prng.pick(this.#paths('dir'));
+    execFileSync('mkfifo', [this.#abs(join(dir, `${this.#fresh()}.fifo`))]);
+    this.unmirrorable++;
   }
 
   /** A file, or a directory with a file in it, whose name is not UTF-8. */

@@ -138,7 +138,7 @@ export async function mirrorRun(runSeed: number, base: string): Promise<RunResul
       root,
       churn,
       model,
-      `run seed ${runSeed}${burst ? ', burst' : ''}, ${churn.reuses} inode reuses, ${churn.unmirrorable} names not UTF-8`,
+      `run seed ${runSeed}${burst ? ', burst' : ''}, ${churn.reuses} inode reuses, ${churn.unmirrorable} unmirrorable (names not UTF-8, FIFOs)`,
     );
   } catch (error) {
     model.violation(0, `the run failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);

@@ -12,8 +12,7 @@
  * once, and without it `rm a; mkdir b` would look like a rename of a onto
  * b. Where the filesystem has no birth time (0), the key is `dev:ino:0`
  * and the reconcile's other clue, the type (never matched across types,
- * reconcile.ts), is all there is. Sockets, FIFOs and device nodes have no
- * counterpart in the simulated filesystem: they are left out.
+ * reconcile.ts), is all there is.
  *
  * What the engine cannot hold as it is on disk is never dropped in
  * silence: it is `Unmirrorable`, which the reconcile reports.
@@ -24,6 +23,8 @@
  *           each byte that is not UTF-8 as `\xNN`.
  *   EFBIG   a file larger than 2^53 - 1 bytes (a sparse one: tmpfs allows
  *           2^60), beyond what fanlog records exactly
+ *   EOPNOTSUPP  a FIFO, socket or device node: the simulated filesystem has
+ *           no such objects
  */
 import { type BigIntStats, lstatSync, readlinkSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -42,7 +43,7 @@ export interface DiskEntry extends Omit<Stat, 'ino'> {
 
 /** An entry the engine cannot hold as it is on disk (see the header). */
 export interface Unmirrorable {
-  unmirrorable: 'EILSEQ' | 'EFBIG';
+  unmirrorable: 'EILSEQ' | 'EFBIG' | 'EOPNOTSUPP';
   /** What it is, after the path (`a name that is not UTF-8`). */
   why: string;
 }
@@ -110,6 +111,15 @@ function typeOf(stats: BigIntStats): MirrorType | null {
   return null;
 }
 
+/** What a special file is, in words. */
+function specialKind(stats: BigIntStats): string {
+  if (stats.isFIFO()) return 'FIFO';
+  if (stats.isSocket()) return 'socket';
+  if (stats.isCharacterDevice()) return 'character device';
+  if (stats.isBlockDevice()) return 'block device';
+  return 'special file';
+}
+
 /** A disk object's identity (see the header). Typed by the fields it reads, so that the public types need no @types/node. */
 export function keyOf(stats: { dev: bigint; ino: bigint; birthtimeNs: bigint }): string {
   return `${stats.dev}:${stats.ino}:${stats.birthtimeNs}`;
@@ -135,7 +145,7 @@ export function lstatEntry(path: string): DiskEntry | Unmirrorable | null {
   }
   if (stats === undefined) return null;
   const type = typeOf(stats);
-  if (type === null) return null;
+  if (type === null) return { unmirrorable: 'EOPNOTSUPP', why: `a ${specialKind(stats)}, which the engine's filesystem has no type for` };
   if (type === 'file' && stats.size > BigInt(Number.MAX_SAFE_INTEGER)) return { unmirrorable: 'EFBIG', why: `a file of ${stats.size} bytes, beyond 2^53 - 1` };
   const entry: DiskEntry = {
     type,

@@ -159,7 +159,7 @@ export interface RecordFields {
    * what a restarted handler matches the events its supervisor sends again to.
    */
   kernelEvent: string;
-  /** Notes: why the scan ran ('start', 'watcher-error', 'overflow', 'gap', 'periodic', 'manual'); in a `loss` note, why the mirror may differ there, as the code of the problem ('EILSEQ': a name or symlink target that is not UTF-8; 'EPERM': not readable; 'EFBIG': a size beyond 2^53 - 1; 'ENOSPC': no inotify watch left; another code: a change that could not be applied). */
+  /** Notes: why the scan ran ('start', 'watcher-error', 'overflow', 'gap', 'periodic', 'manual'); in a `loss` note, why the mirror may differ there, as the code of the problem ('EILSEQ': a name or symlink target that is not UTF-8; 'EPERM': not readable; 'EFBIG': a size beyond 2^53 - 1; 'EOPNOTSUPP': a FIFO, socket or device node; 'ENOSPC': no inotify watch left; another code: a change that could not be applied). */
   reason: string;
   /** Eviction notes: the consumer evicted, and the records it will never see. */
   consumer: string;

@@ -244,3 +244,38 @@ describe('sizes beyond 2^53 - 1', () => {
     }
   });
 });
+
+describe('special files', () => {
+  it('reports a FIFO and a socket (EOPNOTSUPP) with a loss note each, and mirrors the rest, at start and when one appears later', async () => {
+    const base = tempDir();
+    const root = `${base}/real`;
+    mkdirSync(root);
+    writeFileSync(`${root}/ok.txt`, 'ok');
+    execFileSync('mkfifo', [`${root}/pipe`]);
+    const engine = await Engine.open(`${base}/engine`);
+    const consumer = await engine.consumers.register('c', { from: 'next' });
+    const mirror = await engine.mirror(root, { settleMs: 10 });
+    try {
+      expect(mirror.stats().problems.map((problem) => [problem.code, problem.path])).toEqual([['EOPNOTSUPP', `${root}/pipe`]]);
+      expect(mirror.stats().problems[0]!.message).toBe(`EOPNOTSUPP: ${root}/pipe: a FIFO, which the engine's filesystem has no type for: not mirrored`);
+      expect(Object.keys((await engineTree(engine)).entries).sort()).toEqual(['/ok.txt']);
+      // A socket made while it watches.
+      const server = (await import('node:net')).createServer();
+      await new Promise<void>((resolve) => server.listen(`${root}/sock`, resolve));
+      try {
+        await mirror.settled();
+        expect(mirror.stats().problems.at(-1)).toMatchObject({ code: 'EOPNOTSUPP', path: `${root}/sock` });
+      } finally {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+      const notes = (await consumer.read({ max: 1000 })).filter((record) => record.kind === 'note' && (record.op as string) === 'loss');
+      expect(notes.map((record) => [record.path, record.reason])).toEqual([
+        ['/pipe', 'EOPNOTSUPP'],
+        ['/sock', 'EOPNOTSUPP'],
+      ]);
+    } finally {
+      await mirror.stop();
+      await engine.close();
+    }
+  });
+});
