@@ -9,7 +9,12 @@
  *   ARGV[1]  the replicator's durable fanlog cursor (its last ack)
  *   ARGV[2]  the journal's id
  *   ARGV[3]  the fanlog consumer's name
- *   ARGV[4]  how many entries follow; then per entry: its seq, its field
+ *   ARGV[4]  the journal's durable head seq (a stream past it was written
+ *            by a journal this one is not: EJOURNALID ahead)
+ *   ARGV[5]  '1' when the consumer was registered by this replicator's
+ *            start and has acknowledged nothing (a new stream begins at
+ *            its cursor), else '0'
+ *   ARGV[6]  how many entries follow; then per entry: its seq, its field
  *            count n, and n field-value pairs... flattened (2n values)
  *
  * The sibling hash, written in the same call as the entries it describes:
@@ -26,13 +31,19 @@
  *   | what the script finds                                  | reply                       |
  *   |--------------------------------------------------------|-----------------------------|
  *   | the key is not a stream                                | EFOREIGN type <type>        |
+ *   | the sibling is not a hash                              | EFOREIGN sibling type <t>   |
+ *   | a sibling field empty or not a number                  | EFOREIGN sibling field <f>  |
  *   | the hash names another journal                         | EJOURNALID <theirs>         |
  *   | no hash, and the stream has entries                    | EJOURNALID none             |
+ *   | an old stream (no lastSeq) whose last entry is not ours | EFOREIGN legacy <id>        |
  *   | the hash names another consumer                        | EBUSY <consumer> <lastSeq>  |
  *   | last-generated-id above `<lastSeq>-0`                  | EFOREIGN after <id> <ids..> |
  *   | last-generated-id below `<lastSeq>-0`                  | ELOST or EFOREIGN behind    |
  *   | entries-added differs from the hash's                  | EFOREIGN added <n> <ours>   |
+ *   | an entry deleted (max-deleted-entry-id, Redis 7)       | EFOREIGN deleted, EDELETED  |
  *   | lastSeq below the cursor (an older copy restored)      | ELOST <lastSeq> <cursor>    |
+ *   | lastSeq past the journal's durable head                | EJOURNALID ahead            |
+ *   | a batch entry at a seq the stream holds other bytes at  | EJOURNALID diverged         |
  *
  * Why this is sound: XADD only ever raises the last-generated-id and
  * entries-added, and nothing lowers them but deleting the stream; so a
