@@ -50,7 +50,10 @@ export type { ReplicateOptions, Replicator, ReplicatorState, ReplicatorStats } f
 export type { Mirror, MirrorOptions, MirrorStats, MirrorProblem, ReconcileResult, ScanReason } from './mirror/mirror.js';
 export * from './engine/notify/masks.js';
 export { ERRNO, responseName } from './engine/permission/rules.js';
-export type { Intent, IntentBase, OpenIntent, ReadIntent, WriteIntent, TruncateIntent, FaultIntent } from './engine/permission/intent.js';
+export type { Intent, IntentBase, OpenIntent, ReadIntent, WriteIntent, TruncateIntent, FaultIntent, ExternalIntent } from './engine/permission/intent.js';
+export type { FanotifyOptions, FanotifyPermissionOptions, FanotifySource, FanotifySourceStats } from './kernel/source.js';
+export type { FanotifyStats } from './kernel/watch.js';
+export type { KernelPermissionStats } from './kernel/permission.js';
 export type { Outcome } from './engine/permission/operation.js';
 export { Consumer, type ConsumerInfo, type ConsumerOptions, type DeliveredRecord } from './consumers/consumer.js';
 export { Consumers } from './consumers/consumer-registry.js';

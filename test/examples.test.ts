@@ -6,11 +6,12 @@
  * which TypeDoc writes) is an excerpt of one of them, so the code the
  * documentation shows is code that runs.
  */
-import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
+import { withExt4 } from '../crash/ext4-image.js';
 import { tempDir } from './helpers.js';
 import { startRedis } from './redis-server.js';
 
@@ -106,6 +107,54 @@ function documentationPages(dir = 'docs'): string[] {
     return name.endsWith('.md') ? [relative] : [];
   });
 }
+
+const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
+if (!isRoot) console.log('test/examples.test.ts: real-hsm skipped, it needs root on Linux (it loop-mounts an ext4 image)');
+
+/** A child's exit code, stdout and stderr once it has exited. */
+function ended(child: ReturnType<typeof spawn>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+it.skipIf(!isRoot)('real-hsm fills a stub on a real ext4 from its tape, and denies one the tape lacks with EIO', async () => {
+  await withExt4(async ({ mount, scratch }) => {
+    const tape = path.join(scratch, 'tape');
+    mkdirSync(tape);
+    writeFileSync(path.join(tape, 'big.dat'), 'bytes from tape\n'.repeat(500));
+    for (const [name, size] of [
+      ['big.dat', 8000],
+      ['lost.dat', 4096],
+    ] as const) {
+      const fd = openSync(path.join(mount, name), 'w');
+      ftruncateSync(fd, size);
+      closeSync(fd);
+    }
+    const daemon = spawn(process.execPath, [path.join(ROOT, 'dist', 'examples', 'real-hsm.js'), mount, path.join(scratch, 'engine'), tape], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const done = ended(daemon);
+    try {
+      await new Promise<void>((resolve) => daemon.stdout!.once('data', () => resolve()));
+      const [big, lost] = await Promise.all(['big.dat', 'lost.dat'].map((name) => ended(spawn('cat', [path.join(mount, name)]))));
+      expect(big!.stdout).toBe('bytes from tape\n'.repeat(500));
+      expect(lost!.stderr).toMatch(/Input\/output error/);
+    } finally {
+      daemon.kill('SIGTERM');
+    }
+    const { code, stdout, stderr } = await done;
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(
+      new RegExp(
+        `^ready: asking group hsm about reads on ${mount}\nserved: \\d+ requests, \\d+ answered; filled ${mount}/big.dat; denied ${mount}/lost.dat\n$`,
+      ),
+    );
+  });
+});
 
 it('holds every TypeScript block of the README and docs/ to an excerpt of the example it names', () => {
   const pages = ['README.md', ...documentationPages()];
