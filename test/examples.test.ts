@@ -138,7 +138,7 @@ it.skipIf(!isRoot)('real-hsm fills a stub on a real ext4 from its tape, and deni
     });
     const done = ended(daemon);
     try {
-      await new Promise<void>((resolve) => daemon.stdout!.once('data', () => resolve()));
+      await new Promise<void>((resolve) => daemon.stdout.once('data', () => resolve()));
       const [big, lost] = await Promise.all(['big.dat', 'lost.dat'].map((name) => ended(spawn('cat', [path.join(mount, name)]))));
       expect(big!.stdout).toBe('bytes from tape\n'.repeat(500));
       expect(lost!.stderr).toMatch(/Input\/output error/);
