@@ -56,7 +56,7 @@ import { PermissionBroker, type PendingOperation, type PermissionHost } from './
 import type { Outcome } from './permission/operation.js';
 import type { ExternalIntent } from './permission/intent.js';
 import type { PermissionGroup } from './permission/request.js';
-import { decodeRecord, encodeRecordInto } from './record/codec.js';
+import { encodeRecordInto } from './record/codec.js';
 import { opFault, refusal, unencodable } from './record/encodable.js';
 import type { EngineRecord } from './record/record.js';
 import { Retention } from './retention.js';
@@ -203,35 +203,12 @@ export class EngineCore {
     return seq;
   }
 
-  /**
-   * @internal Who writes the answer to each kernel permission event a source
-   * holds, by its kernel event (kernel/permission.ts); the broker calls
-   * `answerKernel` once a decision on one is durable.
-   */
+  /** @internal Who writes the answer to each kernel permission event a source holds, by kernel event (kernel/permission.ts). */
   readonly kernelAnswers = new Map<string, (response: number) => void>();
 
-  /** @internal */
+  /** @internal The broker's call once a decision on a kernel event is durable. */
   answerKernel(intent: ExternalIntent, response: number): void {
     this.kernelAnswers.get(intent.kernelEvent)?.(response);
-  }
-
-  /**
-   * @internal The response journaled to request `seq`, if that request asks
-   * about kernel event `kernelEvent`; null if the journal holds no such
-   * request, or no decision on it (kernel/permission.ts: an event its
-   * supervisor sends again after the handler died).
-   */
-  async decisionOf(seq: bigint, kernelEvent: string): Promise<number | null> {
-    if (seq < this.journal.firstSeq || seq > this.journal.durableSeq) return null;
-    let asked = false;
-    for await (const { seq: at, payload } of this.journal.read({ from: seq })) {
-      const record = decodeRecord(payload);
-      if (at === seq) {
-        if (record.kind !== 'request' || record.kernelEvent !== kernelEvent) return null;
-        asked = true;
-      } else if (asked && record.kind === 'decision' && record.requestSeq === seq) return record.response;
-    }
-    return null;
   }
 
   /** Guarded operations whose callers died in a crash and that wait for answers (see permission/broker.ts). */

@@ -40,16 +40,15 @@
  * gone with its group, and the kernel let it through: it is decided
  * FAN_ALLOW, with a loss note saying so.
  */
-import { fstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import path from 'node:path';
 import type { EngineCore } from '../engine/engine.js';
+import { decodeRecord } from '../engine/record/codec.js';
 import type { ExternalIntent } from '../engine/permission/intent.js';
 import type { PermissionRequest } from '../engine/permission/request.js';
 import { FAN_ACCESS_PERM, FAN_ALLOW, FAN_DENY_ERRNO, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM, FAN_PRE_ACCESS } from '../engine/notify/masks.js';
-import type { Fid, Stat } from '../engine/record/record.js';
-import { fidOfHandle, type FanotifyEvent } from '../interop/fanotify-events.js';
+import type { FanotifyEvent } from '../interop/fanotify-events.js';
 import { crashPoint } from './crash-points.js';
-import { closeDescriptor, handleOfDescriptor, writeResponse } from './syscalls.js';
+import { credentialsOf, fileOf } from './event-file.js';
+import { closeDescriptor, writeResponse } from './syscalls.js';
 
 /** One kernel permission event as a feed delivers it. */
 export interface KernelEvent {
@@ -104,43 +103,6 @@ const FAN_DENY_EIO = FAN_DENY_ERRNO(5);
 interface Ticket {
   readonly event: KernelEvent;
   answered: boolean;
-}
-
-/** The caller's uid and gid, from /proc (the kernel reports none); 65534, Linux's overflow id, when the process is gone. */
-function credentialsOf(pid: number): { uid: number; gid: number } {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const field = (name: string): number => Number(/^(\w+):\s+(\d+)/m.exec(status.slice(status.indexOf(`${name}:`)))?.[2] ?? 65534);
-    return { uid: field('Uid'), gid: field('Gid') };
-  } catch {
-    return { uid: 65534, gid: 65534 };
-  }
-}
-
-/** The event's file: its path (as this process's /proc sees the descriptor), fid, parent and stat. */
-function fileOf(fd: number): { path: string; fid: Fid; parentFid: Fid; name: string; stat: Stat } {
-  const link = readlinkSync(`/proc/self/fd/${fd}`).replace(/ \(deleted\)$/, '');
-  const st = fstatSync(fd, { bigint: true });
-  const handle = handleOfDescriptor(fd);
-  const fid = (handle === null ? null : fidOfHandle(handle)) ?? { ino: Number(st.ino), gen: 0 };
-  let parentIno = 0;
-  try {
-    parentIno = statSync(path.dirname(link)).ino;
-  } catch {
-    // Renamed or removed since: the parent is unknown.
-  }
-  const stat: Stat = {
-    ino: Number(st.ino),
-    mode: Number(st.mode),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
-    size: Number(st.size),
-    nlink: Number(st.nlink),
-    atime: st.atimeNs,
-    mtime: st.mtimeNs,
-    ctime: st.ctimeNs,
-  };
-  return { path: link, fid, parentFid: { ino: parentIno, gen: 0 }, name: path.basename(link), stat };
 }
 
 export class KernelPermissions {
@@ -338,7 +300,7 @@ export class KernelPermissions {
 
   /** A decided request sent again: its journaled decision, written again (the kernel refuses a second answer). */
   async #answerAgain(ticket: Ticket, seq: bigint): Promise<void> {
-    const response = await this.#engine.decisionOf(seq, ticket.event.id);
+    const response = await decisionOf(this.#engine, seq, ticket.event.id);
     this.#stats.resurrected++;
     if (response === null) {
       // Not the request the feed was told (the journal lost it in the crash): a new event after all.
@@ -391,4 +353,21 @@ export class KernelPermissions {
       await this.#engine.permissions.decide(request, policy).catch(() => undefined);
     }
   }
+}
+
+/**
+ * The response journaled to request `seq`, if that request asks about
+ * kernel event `kernelEvent`; null if the journal holds no such request, or
+ * no decision on it (an event the supervisor sends again after the handler
+ * died). It reads from `seq` on: the decision follows its request closely.
+ */
+async function decisionOf(engine: EngineCore, seq: bigint, kernelEvent: string): Promise<number | null> {
+  const { journal } = engine;
+  if (seq < journal.firstSeq || seq > journal.durableSeq) return null;
+  for await (const { seq: at, payload } of journal.read({ from: seq })) {
+    const record = decodeRecord(payload);
+    if (at === seq && (record.kind !== 'request' || record.kernelEvent !== kernelEvent)) return null;
+    if (record.kind === 'decision' && record.requestSeq === seq) return record.response;
+  }
+  return null;
 }

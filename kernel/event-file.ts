@@ -1,0 +1,50 @@
+/**
+ * What a kernel permission event says of its file and its process, beyond
+ * the event itself (which carries a descriptor, a pid and a mask): the
+ * path as this process's /proc shows the descriptor, the file's fid (from
+ * its file handle where the filesystem's is ext4's FILEID_INO32_GEN, else
+ * its inode number with generation 0), its parent's inode, its stat, and
+ * the process's uid and gid from /proc (the kernel reports none).
+ */
+import { fstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { Fid, Stat } from '../engine/record/record.js';
+import { fidOfHandle } from '../interop/fanotify-events.js';
+import { handleOfDescriptor } from './syscalls.js';
+
+/** The caller's uid and gid, from /proc (the kernel reports none); 65534, Linux's overflow id, when the process is gone. */
+export function credentialsOf(pid: number): { uid: number; gid: number } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (name: string): number => Number(/^(\w+):\s+(\d+)/m.exec(status.slice(status.indexOf(`${name}:`)))?.[2] ?? 65534);
+    return { uid: field('Uid'), gid: field('Gid') };
+  } catch {
+    return { uid: 65534, gid: 65534 };
+  }
+}
+
+/** The event's file: its path (as this process's /proc sees the descriptor), fid, parent and stat. */
+export function fileOf(fd: number): { path: string; fid: Fid; parentFid: Fid; name: string; stat: Stat } {
+  const link = readlinkSync(`/proc/self/fd/${fd}`).replace(/ \(deleted\)$/, '');
+  const st = fstatSync(fd, { bigint: true });
+  const handle = handleOfDescriptor(fd);
+  const fid = (handle === null ? null : fidOfHandle(handle)) ?? { ino: Number(st.ino), gen: 0 };
+  let parentIno = 0;
+  try {
+    parentIno = statSync(path.dirname(link)).ino;
+  } catch {
+    // Renamed or removed since: the parent is unknown.
+  }
+  const stat: Stat = {
+    ino: Number(st.ino),
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    size: Number(st.size),
+    nlink: Number(st.nlink),
+    atime: st.atimeNs,
+    mtime: st.mtimeNs,
+    ctime: st.ctimeNs,
+  };
+  return { path: link, fid, parentFid: { ino: parentIno, gen: 0 }, name: path.basename(link), stat };
+}
