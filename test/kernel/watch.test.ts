@@ -16,13 +16,14 @@
  * so.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { withExt4 } from '../../crash/ext4-image.js';
 import { decodeRecord } from '../../interop/index.js';
 import {
   Engine,
+  FAN_ATTRIB,
   FAN_CLOSE_WRITE,
   FAN_CREATE,
   FAN_DELETE,
@@ -151,6 +152,42 @@ thread = threading.Thread(target=work); thread.start(); said.wait()
       await source?.stop().catch(() => undefined);
       child.stdin.end();
       await new Promise((resolve) => child.once('exit', resolve));
+      await engine.close();
+    }
+  });
+});
+
+asRoot('gives no path to a directory removed before the read, even one a process still holds open', async () => {
+  await withExt4(async ({ mount, scratch }) => {
+    const engine = await Engine.open(path.join(scratch, 'engine'));
+    mkdirSync(path.join(mount, 'held'));
+    // A child that holds `held` open, removes it and changes its mode through its descriptor, then waits: readlink of the open directory gives "… (deleted)".
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const fs = require('node:fs'); const fd = fs.openSync(process.argv[1], 'r'); fs.rmdirSync(process.argv[1]); fs.fchmodSync(fd, 0o700); process.stdout.write('done'); process.stdin.resume();`,
+        path.join(mount, 'held'),
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    let source: FanotifySource | undefined;
+    try {
+      source = watchFilesystem(engine, mount);
+      let said = '';
+      holder.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
+      await until(() => said === 'done');
+      await source.stop();
+      const mine = (await records(engine)).filter((record) => record.pid === holder.pid);
+      // Its entry in the root keeps the path it had; the directory itself (its ATTRIB, named by no entry) has none.
+      expect(mine.find((record) => (record.mask! & FAN_DELETE) !== 0n)?.path).toBe(`${mount}/held`);
+      const itself = mine.find((record) => (record.mask! & (FAN_ATTRIB | FAN_ONDIR)) === (FAN_ATTRIB | FAN_ONDIR));
+      expect(itself?.fid).toBeDefined();
+      expect(itself?.path).toBeUndefined();
+    } finally {
+      holder.stdin.end();
+      await new Promise((resolve) => holder.once('exit', resolve));
+      await source?.stop().catch(() => undefined);
       await engine.close();
     }
   });
