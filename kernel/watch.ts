@@ -7,11 +7,13 @@
  * The group: FAN_CLASS_NOTIF with FAN_REPORT_DFID_NAME_TARGET and
  * FAN_REPORT_TID (WATCH_REPORT; a pre-content class refuses file ids:
  * EINVAL), and one mark on `path`, of its whole filesystem (default) or its
- * mount. Every event is an event record of op `external` and source
- * 'fanotify', with the kernel's 64-bit mask, the acting thread's tid and
- * its process's pid, its object's fid, its parent's fid and name, and its
- * path where it can still be found (kernel/live-record.ts says what pid, tid
- * and path mean, and when a record has no path).
+ * mount (which reports no change to names or attributes: a mask that asks
+ * for one is refused, EINVAL, before the kernel is asked). Every event is
+ * an event record of op `external` and source 'fanotify', with the
+ * kernel's 64-bit mask, the acting thread's tid and its process's pid, its
+ * object's fid, its parent's fid and name, and its path where it can still
+ * be found (kernel/live-record.ts says what pid, tid and path mean, and
+ * when a record has no path).
  *
  * States:
  *   watching ──a read──▶ journaling ──durable──▶ watching
@@ -62,6 +64,7 @@ import {
   FAN_CREATE,
   FAN_DELETE,
   FAN_DELETE_SELF,
+  FAN_FS_ERROR,
   FAN_MODIFY,
   FAN_MOVE_SELF,
   FAN_MOVED_FROM,
@@ -69,6 +72,7 @@ import {
   FAN_ONDIR,
   FAN_Q_OVERFLOW,
   FAN_RENAME,
+  maskNames,
 } from '../engine/notify/masks.js';
 import { FanlogError } from '../errors.js';
 import type { FanotifyEvent } from '../interop/fanotify-events.js';
@@ -91,6 +95,15 @@ export const WATCH_DEFAULT_MASK =
   FAN_DELETE_SELF |
   FAN_MOVE_SELF |
   FAN_ONDIR;
+/**
+ * Events a mount mark cannot report (the kernel says EINVAL): every change
+ * to names and attributes, since an inode's events do not know the mount
+ * they came through. A mount mark's changelog is its reads, writes, opens
+ * and closes.
+ */
+const MOUNT_REFUSED = FAN_ATTRIB | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_CREATE | FAN_DELETE | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_FS_ERROR | FAN_RENAME;
+/** What a mount mark's changelog watches by default: writes, and closes after writing. */
+export const WATCH_MOUNT_DEFAULT_MASK = FAN_MODIFY | FAN_CLOSE_WRITE;
 /** fanotify_init's report flags for a changelog group: file ids and names, of the entry's target too, and the acting thread. */
 export const WATCH_REPORT = FAN_REPORT_DFID_NAME_TARGET | FAN_REPORT_TID;
 const LINUX_BITS = 0xffffffffn;
@@ -138,6 +151,12 @@ export function watchFilesystem(engine: EngineCore, path: string, options: Watch
   const paths = options.paths ?? true;
   if (typeof paths !== 'boolean') throw new FanlogError('EINVAL', `paths must be true or false, not ${String(paths)}`);
   const kind = checkMarkKind(options.mark);
+  if (kind === 'mount' && (mask & MOUNT_REFUSED) !== 0n) {
+    throw new FanlogError(
+      'EINVAL',
+      `a mount mark cannot report ${maskNames(mask & MOUNT_REFUSED).join('|')} (the kernel's rule: only reads, writes, opens and closes, e.g. WATCH_MOUNT_DEFAULT_MASK); mark the filesystem for changes to names and attributes`,
+    );
+  }
   checkEngineApart(engine, path);
   // Before the group and its mark: the records' mount descriptor is opened unwatched.
   const records = LiveRecords.open(paths ? path : null, true);

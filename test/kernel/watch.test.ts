@@ -375,3 +375,16 @@ asRoot('refuses an engine on the filesystem it would watch with EINVAL', async (
     await engine.close();
   }
 });
+
+asRoot('refuses a mount mark asked for changes to names before the kernel is, naming them', async () => {
+  await withExt4(async ({ mount, scratch }) => {
+    const engine = await Engine.open(path.join(scratch, 'engine'));
+    try {
+      const error = rejectionSync(() => watchFilesystem(engine, mount, { mark: 'mount' }));
+      expect(error.code).toBe('EINVAL');
+      expect(error.message).toMatch(/a mount mark cannot report ATTRIB\|MOVED_FROM\|MOVED_TO\|CREATE\|DELETE\|DELETE_SELF\|MOVE_SELF\|RENAME /);
+    } finally {
+      await engine.close();
+    }
+  });
+});
