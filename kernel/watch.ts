@@ -29,7 +29,8 @@
  * nothing new; then it reads and journals at most what the kernel's queue
  * can hold (fs.fanotify.max_queued_events, and the overflow event): all
  * that was queued when stop() was called, since nothing read it meanwhile,
- * and the queue gives events in order.
+ * and the queue gives events in order. (A group made with
+ * FAN_UNLIMITED_QUEUE has no such bound; fanlog makes none.)
  *
  * Atomicity: the events of one read are journaled as entries of at most
  * ENTRY_EVENTS, each entry all or none, so an event is never half written.
