@@ -17,6 +17,7 @@ import { repair, repairWorker } from './repair.js';
 import { verify } from './verify.js';
 import { crashTest, type CrashTestCommand, parseFaults } from './crash-test.js';
 import { runDemo, runDemoWorker } from './demo.js';
+import { fanotifyCommand, parseKernelMask, parseMarkKind } from './fanotify.js';
 
 // `fanlog tail | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -246,6 +247,19 @@ program
       await mirrorCommand({ ...options, ...waitOf(options.wait), ...initOf(options.init), source });
     },
   );
+
+program
+  .command('fanotify <path>')
+  .description("Journal a real filesystem's fanotify events (as root) until SIGINT or SIGTERM")
+  .option('--mark <kind>', "'filesystem' (all of the filesystem PATH is on) or 'mount' (its mount only)", parseMarkKind, 'filesystem')
+  .option('--mask <list>', 'kernel events, as names (CREATE,DELETE,ONDIR) or a number (default: changes to names, contents and attributes)', parseKernelMask)
+  .option('--dir <dir>', DIR_HELP, './fanlog-data')
+  .option('--store <kind>', STORE_HELP)
+  .option('--json', "the source's stats as one JSON object")
+  .option('--wait [ms]', WAIT_HELP, parseWait)
+  .action(async (target: string, options: Common & { mark: 'filesystem' | 'mount'; mask?: bigint; wait?: unknown }) => {
+    await fanotifyCommand({ ...options, ...waitOf(options.wait), path: target });
+  });
 
 program
   .command('redis-tail')

@@ -284,3 +284,38 @@ export function pollReadable(fd: number): Poller {
     close: () => handle.close(),
   };
 }
+
+/** fanotify_mark's command that removes every mark of one kind (FAN_MARK_FILESYSTEM, FAN_MARK_MOUNT or FAN_MARK_INODE) of a group. */
+export const FAN_MARK_FLUSH = 0x80;
+/** open(2)'s O_PATH on x86-64 and arm64: a descriptor that names an object without opening it, which raises no fanotify event. */
+export const O_PATH = 0o10000000;
+/** open(2)'s O_CLOEXEC (Node's fs.constants has none): no child process inherits the descriptor. */
+export const O_CLOEXEC = 0o2000000;
+
+type OpenByHandle = (mountFd: number, handle: Uint8Array, flags: number) => number;
+let openByHandle: OpenByHandle | null = null;
+
+/**
+ * open_by_handle_at(mountFd, handle, flags): a descriptor of the object a
+ * file handle names, found on the filesystem of `mountFd` (an open
+ * descriptor on it; an O_PATH one is refused with EBADF); null when the
+ * object is gone (ESTALE, ENOENT) or the handle is not the filesystem's
+ * (EINVAL). It needs CAP_DAC_READ_SEARCH (root): EPERM otherwise. With
+ * O_PATH, the open raises no fanotify event.
+ */
+export function openByHandleAt(mountFd: number, handle: { type: number; bytes: Uint8Array }, flags: number): number | null {
+  const c = calls();
+  openByHandle ??= c.koffi.load('libc.so.6').func('int open_by_handle_at(int mount_fd, void *handle, int flags)') as OpenByHandle;
+  // struct file_handle: u32 handle_bytes, s32 handle_type, then the handle's bytes.
+  const buffer = new Uint8Array(8 + handle.bytes.length);
+  const view = new DataView(buffer.buffer);
+  view.setUint32(0, handle.bytes.length, true);
+  view.setInt32(4, handle.type, true);
+  buffer.set(handle.bytes, 8);
+  const fd = openByHandle(mountFd, buffer, flags);
+  if (fd >= 0) return fd;
+  const errno = c.koffi.errno();
+  const { ESTALE, ENOENT, EINVAL } = c.koffi.os.errno;
+  if (errno === ESTALE || errno === ENOENT || errno === EINVAL) return null;
+  throw callError(c.koffi, `open_by_handle_at(${mountFd})`, errno);
+}

@@ -4,29 +4,47 @@
  * fanotify` journals a captured stream (interop/fanotify-import.ts: the same
  * check and the same record), but live, from the kernel.
  *
- * The group: FAN_CLASS_NOTIF with FAN_REPORT_DFID_NAME_TARGET (a
- * pre-content class refuses file ids: EINVAL), and one mark on `path`, of
- * its whole filesystem (default) or its mount. Every event is an event
- * record of op `external` with the kernel's 64-bit mask and the acting
- * process's pid, its object's fid, and its parent's fid and name.
+ * The group: FAN_CLASS_NOTIF with FAN_REPORT_DFID_NAME_TARGET and
+ * FAN_REPORT_TID (WATCH_REPORT; a pre-content class refuses file ids:
+ * EINVAL), and one mark on `path`, of its whole filesystem (default) or its
+ * mount (which reports no change to names or attributes: a mask that asks
+ * for one is refused, EINVAL, before the kernel is asked). Every event is
+ * an event record of op `external` and source 'fanotify', with the
+ * kernel's 64-bit mask, the acting thread's tid and its process's pid, its
+ * object's fid, its parent's fid and name, and its path where it can still
+ * be found (kernel/live-record.ts says what pid, tid and path mean, and
+ * when a record has no path).
  *
  * States:
  *   watching ──a read──▶ journaling ──durable──▶ watching
  *      │                     │  (the poll handle paused: the kernel queues
  *      │                     │   meanwhile, and overflows past its queue)
- *      └──stop()──▶ stopping (what the kernel holds is read and journaled)
- *                      ──▶ stopped (group closed, `done` resolves)
- *   a failed commit (the engine failed, or was closed) ──▶ stopped, with
- *   `done` rejecting with that error, and the group closed.
+ *      └──stop()──▶ stopping ──▶ stopped (group closed, `done` resolves)
+ *   a failed read or commit (the engine failed, or was closed) ──▶ stopped,
+ *   with `done` rejecting with that error, and the group closed.
+ *
+ * Stopping has an end, however busy the filesystem: stop() first removes
+ * the marks this watch made (a group given whole, a supervisor's, keeps
+ * its marks, which are not this process's to remove), so the kernel queues
+ * nothing new; then it reads and journals at most what the kernel's queue
+ * can hold (fs.fanotify.max_queued_events, and the overflow event): all
+ * that was queued when stop() was called, since nothing read it meanwhile,
+ * and the queue gives events in order. (A group made with
+ * FAN_UNLIMITED_QUEUE has no such bound; fanlog makes none.)
  *
  * Atomicity: the events of one read are journaled as entries of at most
  * ENTRY_EVENTS, each entry all or none, so an event is never half written.
  * What is lost is said, never silent, by a loss note (`kind: 'note', op:
- * 'loss'`, path '/') that every consumer sees:
+ * 'loss'`, path '/') that every consumer sees (a path or mask filter lets
+ * every note through):
  *   FAN_Q_OVERFLOW: the kernel's queue overflowed and dropped events;
  *   an event the import's check refuses (a handle that is not ext4's
- *   FILEID_INO32_GEN, so no fid holds it: xfs, btrfs, tmpfs), its code and
- *   why.
+ *   FILEID_INO32_GEN, so no fid holds it: xfs, btrfs, tmpfs), or that does
+ *   not decode (a name that is not UTF-8), its code and why; the events
+ *   beside it in the same read are journaled still.
+ * Descriptors: a group that reports file ids gives none (FAN_NOFD), but
+ * any given (a group given whole may not report them) is closed as soon as
+ * it is read, before anything is journaled, so that no failure leaks one.
  * Durability: a read's events are durable, as the engine's sync policy
  * says, before the next read; when `stop()` resolves, every event the
  * kernel reported before it was called is journaled.
@@ -38,7 +56,7 @@
  * raise events that are journaled by commits of their own, without end, so
  * a journal on the watched device is refused (EINVAL).
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { EngineCore } from '../engine/engine.js';
 import type { EngineRecord } from '../engine/record/record.js';
 import {
@@ -47,6 +65,7 @@ import {
   FAN_CREATE,
   FAN_DELETE,
   FAN_DELETE_SELF,
+  FAN_FS_ERROR,
   FAN_MODIFY,
   FAN_MOVE_SELF,
   FAN_MOVED_FROM,
@@ -54,12 +73,14 @@ import {
   FAN_ONDIR,
   FAN_Q_OVERFLOW,
   FAN_RENAME,
+  maskNames,
 } from '../engine/notify/masks.js';
 import { FanlogError } from '../errors.js';
-import { decodeFanotifyStream } from '../interop/fanotify-events.js';
-import { checkFanotifyEvent, recordOfFanotifyEvent } from '../interop/fanotify-import.js';
+import type { FanotifyEvent } from '../interop/fanotify-events.js';
+import { checkFanotifyEvent } from '../interop/fanotify-import.js';
 import { FanotifyGroup } from './fanotify-group.js';
-import { closeDescriptor, FAN_REPORT_DFID_NAME_TARGET } from './syscalls.js';
+import { eventsOfRead, LiveRecords } from './live-record.js';
+import { FAN_MARK_FILESYSTEM, FAN_MARK_FLUSH, FAN_MARK_MOUNT, FAN_REPORT_DFID_NAME_TARGET, FAN_REPORT_TID, fanotifyMark } from './syscalls.js';
 
 const ENTRY_EVENTS = 1000;
 /** What a changelog watches by default: every change to names, contents and attributes, of files and directories. */
@@ -75,13 +96,28 @@ export const WATCH_DEFAULT_MASK =
   FAN_DELETE_SELF |
   FAN_MOVE_SELF |
   FAN_ONDIR;
+/**
+ * Events a mount mark cannot report (the kernel says EINVAL): every change
+ * to names and attributes, since an inode's events do not know the mount
+ * they came through. A mount mark's changelog is its reads, writes, opens
+ * and closes.
+ */
+const MOUNT_REFUSED = FAN_ATTRIB | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_CREATE | FAN_DELETE | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_FS_ERROR | FAN_RENAME;
+/** What a mount mark's changelog watches by default: writes, and closes after writing. */
+export const WATCH_MOUNT_DEFAULT_MASK = FAN_MODIFY | FAN_CLOSE_WRITE;
+/** fanotify_init's report flags for a changelog group: file ids and names, of the entry's target too, and the acting thread. */
+export const WATCH_REPORT = FAN_REPORT_DFID_NAME_TARGET | FAN_REPORT_TID;
 const LINUX_BITS = 0xffffffffn;
+/** The kernel's queue of notification events, where /proc does not say it (the default since Linux 2.6.37). */
+const QUEUE_EVENTS_DEFAULT = 16384;
 
 export interface WatchOptions {
   /** Mark the whole filesystem `path` is on (default), or its mount only. */
   mark?: 'filesystem' | 'mount';
   /** The kernel's event bits to ask for (Linux's 32; WATCH_DEFAULT_MASK by default). */
   mask?: bigint;
+  /** Give each record its path, where it can be found (default true; kernel/live-record.ts). */
+  paths?: boolean;
 }
 
 export interface FanotifyStats {
@@ -91,12 +127,12 @@ export interface FanotifyStats {
   journaled: number;
   /** FAN_Q_OVERFLOW events, each journaled as a loss note. */
   overflows: number;
-  /** Events the check refused, each journaled as a loss note. */
+  /** Events the check refused or that did not decode, each journaled as a loss note. */
   refused: number;
 }
 
 export interface FanotifySource {
-  /** Reads and journals what the kernel holds, then closes the group; resolves with `done`. */
+  /** Removes the marks, reads and journals what the kernel holds, then closes the group; resolves with `done`. */
   stop(): Promise<void>;
   stats(): FanotifyStats;
   /** Resolves once stopped; rejects with the error that ended the source. */
@@ -113,15 +149,27 @@ export function watchFilesystem(engine: EngineCore, path: string, options: Watch
       `mask must be Linux's event bits (a non-zero bigint below 2^32), not ${String(mask)}: fanlog's own high bits are not the kernel's`,
     );
   }
+  const paths = options.paths ?? true;
+  if (typeof paths !== 'boolean') throw new FanlogError('EINVAL', `paths must be true or false, not ${String(paths)}`);
   const kind = checkMarkKind(options.mark);
+  if (kind === 'mount' && (mask & MOUNT_REFUSED) !== 0n) {
+    throw new FanlogError(
+      'EINVAL',
+      `a mount mark cannot report ${maskNames(mask & MOUNT_REFUSED).join('|')} (the kernel's rule: only reads, writes, opens and closes, e.g. WATCH_MOUNT_DEFAULT_MASK); mark the filesystem for changes to names and attributes`,
+    );
+  }
   checkEngineApart(engine, path);
-  const group = FanotifyGroup.open({ groupClass: 'notif', report: FAN_REPORT_DFID_NAME_TARGET });
+  // Before the group and its mark: the records' mount descriptor is opened unwatched.
+  const records = LiveRecords.open(paths ? path : null, true);
+  let group: FanotifyGroup | null = null;
   try {
+    group = FanotifyGroup.open({ groupClass: 'notif', report: WATCH_REPORT });
     group.mark(path, kind, mask);
     // Inside the try: a poll handle that cannot start must not leave the group's descriptor open.
-    return new FilesystemWatch(engine, group);
+    return new FilesystemWatch(engine, group, records, kind === 'filesystem' ? FAN_MARK_FILESYSTEM : FAN_MARK_MOUNT);
   } catch (error) {
-    group.close();
+    group?.close();
+    records.close();
     throw error;
   }
 }
@@ -140,25 +188,66 @@ export function checkEngineApart(engine: EngineCore, path: string): void {
   }
 }
 
-/** Journals the events of a changelog group given whole (a supervisor's, inherited): see watchFilesystem. */
-export function watchGroup(engine: EngineCore, group: FanotifyGroup): FanotifySource {
+/**
+ * Journals the events of a changelog group given whole (a supervisor's,
+ * inherited): see watchFilesystem. With `path` (what the group marks), the
+ * records get paths. Whether the group reports tids is read from its
+ * fdinfo (EINVAL when the descriptor is not a fanotify group). Its marks
+ * stay when the watch stops.
+ */
+export function watchGroup(engine: EngineCore, group: FanotifyGroup, options: { path?: string } = {}): FanotifySource {
   engine.checkWritable();
-  return new FilesystemWatch(engine, group);
+  const records = LiveRecords.open(options.path ?? null, reportsTid(group.fd));
+  try {
+    return new FilesystemWatch(engine, group, records, null);
+  } catch (error) {
+    records.close();
+    throw error;
+  }
+}
+
+/** Whether group `fd` was made with FAN_REPORT_TID, as /proc/self/fdinfo shows its flags. */
+function reportsTid(fd: number): boolean {
+  let info = '';
+  try {
+    info = readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1');
+  } catch {
+    // Not open: said below, as for any descriptor that is not a group.
+  }
+  const flags = /^fanotify flags:\s*([0-9a-f]+)/m.exec(info);
+  if (flags === null) throw new FanlogError('EINVAL', `descriptor ${fd} is not a fanotify group`);
+  return (parseInt(flags[1]!, 16) & FAN_REPORT_TID) !== 0;
+}
+
+/** What the kernel queues before it overflows: fs.fanotify.max_queued_events (Linux 5.13+), else its default. */
+function queueEventsMax(): number {
+  try {
+    const value = Number(readFileSync('/proc/sys/fs/fanotify/max_queued_events', 'latin1').trim());
+    if (Number.isInteger(value) && value > 0) return value;
+  } catch {
+    // An older kernel: its queue is the fixed default.
+  }
+  return QUEUE_EVENTS_DEFAULT;
 }
 
 class FilesystemWatch implements FanotifySource {
   readonly done: Promise<void>;
   readonly #engine: EngineCore;
   readonly #group: FanotifyGroup;
+  readonly #records: LiveRecords;
+  /** The kind of the marks this watch made (FAN_MARK_FILESYSTEM or FAN_MARK_MOUNT), removed when it stops; null for a group given whole. */
+  readonly #markKind: number | null;
   readonly #stats: FanotifyStats = { events: 0, journaled: 0, overflows: 0, refused: 0 };
   /** The journaling of the last read, which the next one waits for. */
   #turn: Promise<void> = Promise.resolve();
   #stopping = false;
   #end!: (error?: Error) => void;
 
-  constructor(engine: EngineCore, group: FanotifyGroup) {
+  constructor(engine: EngineCore, group: FanotifyGroup, records: LiveRecords, markKind: number | null) {
     this.#engine = engine;
     this.#group = group;
+    this.#records = records;
+    this.#markKind = markKind;
     this.done = new Promise((resolve, reject) => (this.#end = (error) => (error === undefined ? resolve() : reject(error))));
     // Handled here so that a caller who never awaits `done` does not crash the process; one who does sees the error.
     this.done.catch(() => undefined);
@@ -169,11 +258,18 @@ class FilesystemWatch implements FanotifySource {
     return { ...this.#stats };
   }
 
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     if (!this.#stopping) {
       this.#stopping = true;
       this.#group.pause();
-      this.#turn = this.#turn.then(() => this.#finish());
+      let unmarked: Error | null = null;
+      try {
+        // First: with no mark, the kernel queues nothing new, so what it holds has an end.
+        if (this.#markKind !== null) fanotifyMark(this.#group.fd, FAN_MARK_FLUSH | this.#markKind, 0n, '/');
+      } catch (error) {
+        unmarked = error as Error;
+      }
+      this.#turn = this.#turn.then(() => (unmarked === null ? this.#finish() : this.#fail(unmarked)));
     }
     return this.done;
   }
@@ -182,73 +278,89 @@ class FilesystemWatch implements FanotifySource {
   #readable(): void {
     this.#group.pause();
     const buffers: Uint8Array[] = [];
+    let failure: Error | null = null;
     try {
       this.#group.readNow((bytes) => buffers.push(bytes));
     } catch (error) {
-      // A failed read (an errno other than EAGAIN) ends the watch through `done`; thrown here, it would be uncaught.
-      this.#turn = this.#turn.then(() => this.#fail(error));
-      return;
+      // A failed read (an errno other than EAGAIN) ends the watch through `done`, once what was read before it is journaled.
+      failure = error as Error;
     }
     this.#turn = this.#turn
       .then(() => this.#journal(buffers))
       .then(() => {
+        if (failure !== null) throw failure;
         if (!this.#stopping && !this.#group.closed) this.#group.watch(() => this.#readable());
       })
       .catch((error: unknown) => this.#fail(error));
   }
 
-  /** Reads to the end of what the kernel holds, journals it, and closes the group. */
+  /** Journals what the kernel holds, up to what its queue held when stop() was called (see the header), and closes the group. */
   async #finish(): Promise<void> {
     if (this.#group.closed) return;
     try {
-      for (;;) {
+      for (let left = queueEventsMax() + 1; left > 0;) {
         const buffers: Uint8Array[] = [];
         if (this.#group.readNow((bytes) => buffers.push(bytes)) === 0) break;
-        await this.#journal(buffers);
+        left -= await this.#journal(buffers);
       }
-      this.#group.close();
+      this.#close();
       this.#end();
     } catch (error) {
       this.#fail(error);
     }
   }
 
-  #fail(error: unknown): void {
-    if (!this.#group.closed) this.#group.close();
-    this.#stopping = true;
-    this.#end(error instanceof Error ? error : new Error(String(error)));
+  #close(): void {
+    if (this.#group.closed) return;
+    try {
+      this.#group.close();
+    } finally {
+      this.#records.close();
+    }
   }
 
-  /** Journals the events of `buffers` in order: runs of event records as entries, each loss as its note between them. */
-  async #journal(buffers: readonly Uint8Array[]): Promise<void> {
+  #fail(error: unknown): void {
+    this.#stopping = true;
+    try {
+      this.#close();
+    } finally {
+      this.#end(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** Journals the events of `buffers` in order: runs of event records as entries, each loss as its note between them; resolves with how many events. */
+  async #journal(buffers: readonly Uint8Array[]): Promise<number> {
+    // Every descriptor is closed here, before anything can fail.
+    const read = eventsOfRead(buffers);
+    this.#records.newRead();
     let run: EngineRecord[] = [];
     const flush = async (): Promise<void> => {
       const records = run;
       run = [];
       if (records.length > 0) this.#stats.journaled += await this.#engine.commit(null, () => records);
     };
-    for (const bytes of buffers) {
-      const { events, offsets } = decodeFanotifyStream(bytes);
-      for (let i = 0; i < events.length; i++) {
-        const event = events[i]!;
-        this.#stats.events++;
-        // A group that reports file ids gives no descriptors (FAN_NOFD); one given all the same is closed, never leaked.
-        if (event.fd >= 0) closeDescriptor(event.fd);
-        const loss = this.#lossOf(event, offsets[i]!);
-        if (loss === null) {
-          run.push(recordOfFanotifyEvent(event, this.#engine.now()));
-          if (run.length >= ENTRY_EVENTS) await flush();
-          continue;
-        }
-        await flush();
-        await this.#engine.appendRecord({ kind: 'note', op: 'loss', time: this.#engine.now(), path: '/', reason: loss });
+    for (const item of read) {
+      this.#stats.events++;
+      const loss = 'refusal' in item ? this.#refused(item.refusal) : this.#lossOf(item.event, item.at);
+      if (loss === null) {
+        run.push(this.#records.recordOf((item as { event: FanotifyEvent }).event, this.#engine.now()));
+        if (run.length >= ENTRY_EVENTS) await flush();
+        continue;
       }
+      await flush();
+      await this.#engine.appendRecord({ kind: 'note', op: 'loss', time: this.#engine.now(), path: '/', reason: loss });
     }
     await flush();
+    return read.length;
+  }
+
+  #refused(why: string): string {
+    this.#stats.refused++;
+    return why;
   }
 
   /** Why `event` is a loss instead of a record, or null when it is journaled. */
-  #lossOf(event: Parameters<typeof checkFanotifyEvent>[0], offset: number): string | null {
+  #lossOf(event: FanotifyEvent, offset: number): string | null {
     if ((event.mask & FAN_Q_OVERFLOW) !== 0n) {
       this.#stats.overflows++;
       return "FAN_Q_OVERFLOW: the kernel's queue overflowed and dropped events";
@@ -258,8 +370,7 @@ class FilesystemWatch implements FanotifySource {
       return null;
     } catch (error) {
       if (!(error instanceof FanlogError)) throw error;
-      this.#stats.refused++;
-      return `${error.code}: ${error.message}`;
+      return this.#refused(error.message);
     }
   }
 }
