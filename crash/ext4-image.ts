@@ -27,22 +27,48 @@ export async function withExt4<T>(work: (image: Ext4Image) => Promise<T>, sizeMi
   mkdirSync(scratch);
   let device: string | null = null;
   let mounted = false;
+  let failed = true;
   try {
     execFileSync('truncate', ['-s', `${sizeMiB}M`, file]);
     execFileSync('mkfs.ext4', ['-q', '-F', file], { stdio: 'pipe' });
     device = execFileSync('losetup', ['--find', '--show', file], { encoding: 'utf8' }).trim();
     execFileSync('mount', [device, mount]);
     mounted = true;
-    return await work({ mount, scratch, device });
+    const result = await work({ mount, scratch, device });
+    failed = false;
+    return result;
   } finally {
-    try {
-      if (mounted) execFileSync('umount', [mount]);
-    } finally {
-      try {
-        if (device !== null) execFileSync('losetup', ['-d', device]);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    }
+    release(dir, mounted ? mount : null, device, failed);
   }
+}
+
+/**
+ * Unmounts (lazily if the mount is busy: a process still holds a file on
+ * it), releases the loop device and removes the dir. A failure here is
+ * thrown only when the work succeeded: it must not hide the work's own.
+ */
+function release(dir: string, mount: string | null, device: string | null, failed: boolean): void {
+  const problems: unknown[] = [];
+  const attempt = (step: () => void): void => {
+    try {
+      step();
+    } catch (error) {
+      problems.push(error);
+    }
+  };
+  if (mount !== null) {
+    attempt(() => {
+      try {
+        execFileSync('umount', [mount], { stdio: 'pipe' });
+      } catch (error) {
+        // Detached now, freed when its last user lets go; still said, since something held it.
+        execFileSync('umount', ['--lazy', mount], { stdio: 'pipe' });
+        throw error;
+      }
+    });
+  }
+  if (device !== null) attempt(() => execFileSync('losetup', ['-d', device], { stdio: 'pipe' }));
+  // Never remove the dir while the image may still be mounted in it.
+  if (problems.length === 0 || mount === null) attempt(() => rmSync(dir, { recursive: true, force: true }));
+  if (problems.length > 0 && !failed) throw problems[0];
 }

@@ -42,6 +42,7 @@ import {
   watchFilesystem,
   watchGroup,
   WATCH_DEFAULT_MASK,
+  WATCH_MOUNT_DEFAULT_MASK,
 } from './watch.js';
 
 /** fanotify_init's event_f_flags for permission events: O_RDWR | O_LARGEFILE | O_CLOEXEC, so that a handler fills through the event's descriptor, which no child inherits. */
@@ -62,8 +63,10 @@ export interface FanotifyOptions {
   /** A path on the real filesystem: its filesystem (default) or its mount is marked. */
   path: string;
   mark?: 'filesystem' | 'mount';
-  /** The changelog's events (WATCH_DEFAULT_MASK by default); 0n for none. */
+  /** The changelog's events (WATCH_DEFAULT_MASK by default; WATCH_MOUNT_DEFAULT_MASK on a mount mark, which the kernel lets report only reads, writes, opens and closes); 0n for none. */
   mask?: Mask;
+  /** Resolve each changelog record's path (default true; it costs 20 to 60 % of the journaling rate, docs/guide/fanotify.md). */
+  paths?: boolean;
   permission?: FanotifyPermissionOptions;
 }
 
@@ -86,30 +89,38 @@ const NO_STATS: FanotifyStats = { events: 0, journaled: 0, overflows: 0, refused
 /** Starts a fanotify source on `engine` (see the header); EPERM not root, ENOSYS no fanotify, EOPNOTSUPP a filesystem that refuses the events. */
 export function startFanotify(engine: EngineCore, options: FanotifyOptions): FanotifySource {
   engine.checkWritable();
-  const { path, mark, mask = WATCH_DEFAULT_MASK, permission } = checkOptions<FanotifyOptions>('options', options, ['path', 'mark', 'mask', 'permission']);
+  const {
+    path,
+    mark,
+    mask: asked,
+    paths = true,
+    permission,
+  } = checkOptions<FanotifyOptions>('options', options, ['path', 'mark', 'mask', 'paths', 'permission']);
   if (typeof path !== 'string' || path === '') throw new FanlogError('EINVAL', `path must be a path on a real filesystem, not ${String(path)}`);
   if (!existsSync(path)) throw new FanlogError('ENOENT', `${path} does not exist`);
   const kind = checkMarkKind(mark);
+  if (typeof paths !== 'boolean') throw new FanlogError('EINVAL', `paths must be true or false, not ${String(paths)}`);
+  const mask = asked ?? (kind === 'mount' ? WATCH_MOUNT_DEFAULT_MASK : WATCH_DEFAULT_MASK);
   if (typeof mask !== 'bigint') throw new FanlogError('EINVAL', `mask must be a bigint of Linux's event bits (0n for no changelog), not ${String(mask)}`);
-  const asked = permission === undefined ? null : checkPermission(engine, permission);
-  if (mask === 0n && asked === null) throw new FanlogError('EINVAL', 'nothing to do: mask is 0n and no permission events are asked for');
+  const permissionAsked = permission === undefined ? null : checkPermission(engine, permission);
+  if (mask === 0n && permissionAsked === null) throw new FanlogError('EINVAL', 'nothing to do: mask is 0n and no permission events are asked for');
   checkEngineApart(engine, path);
   const env = supervisorEnv();
-  if (env !== null) return supervised(engine, env, { path, kind, mask, asked });
+  if (env !== null) return supervised(engine, env, { path, kind, mask, asked: permissionAsked, paths });
   let watch: WatchSource | null = null;
   let group: FanotifyGroup | null = null;
   try {
-    if (mask !== 0n) watch = watchFilesystem(engine, path, { mark: kind, mask });
-    if (asked !== null) {
+    if (mask !== 0n) watch = watchFilesystem(engine, path, { mark: kind, mask, paths });
+    if (permissionAsked !== null) {
       group = FanotifyGroup.open({ groupClass: 'pre-content', report: 0, eventFileFlags: PERMISSION_EVENT_FLAGS });
-      group.mark(path, kind, asked.mask);
+      group.mark(path, kind, permissionAsked.mask);
     }
   } catch (error) {
     group?.close();
     void watch?.stop();
     throw error;
   }
-  return new Source(engine, watch, asked === null ? null : { ...asked, feed: new DirectFeed(group!), kernelGroup: group! }, false);
+  return new Source(engine, watch, permissionAsked === null ? null : { ...permissionAsked, feed: new DirectFeed(group!), kernelGroup: group! }, false);
 }
 
 interface Asked {
@@ -132,7 +143,11 @@ function checkPermission(engine: EngineCore, permission: FanotifyPermissionOptio
 }
 
 /** The groups the supervisor holds, taken as they are: the options must ask for what it made. */
-function supervised(engine: EngineCore, env: SupervisorEnv, wanted: { path: string; kind: string; mask: Mask; asked: Asked | null }): FanotifySource {
+function supervised(
+  engine: EngineCore,
+  env: SupervisorEnv,
+  wanted: { path: string; kind: string; mask: Mask; asked: Asked | null; paths: boolean },
+): FanotifySource {
   const differs = (what: string, held: unknown, asked: unknown): FanlogError =>
     new FanlogError('EINVAL', `fanlog supervise holds ${what} ${String(held)}, but this process asks for ${String(asked)}: give both the same options`);
   if (wanted.asked !== null) {
@@ -148,7 +163,7 @@ function supervised(engine: EngineCore, env: SupervisorEnv, wanted: { path: stri
     if (held.path !== wanted.path) throw differs('changelog events of', held.path, wanted.path);
     if (BigInt(held.mask) !== wanted.mask) throw differs('changelog mask', held.mask, `0x${wanted.mask.toString(16)}`);
   }
-  const watch = wanted.mask === 0n ? null : watchGroup(engine, FanotifyGroup.adopt(env.notify!.fd));
+  const watch = wanted.mask === 0n ? null : watchGroup(engine, FanotifyGroup.adopt(env.notify!.fd), wanted.paths ? { path: env.notify!.path } : {});
   const group = wanted.asked === null ? null : FanotifyGroup.adopt(env.permission!.fd);
   const feed = group === null ? null : new ChannelFeed(env, group.fd);
   return new Source(engine, watch, wanted.asked === null ? null : { ...wanted.asked, feed: feed!, kernelGroup: group! }, true);

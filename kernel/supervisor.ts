@@ -33,7 +33,8 @@ import { FanotifyGroup } from './fanotify-group.js';
 import { holderId, splitEvents, type SupervisorEnv } from './feeds.js';
 import type { FeedSink, KernelEvent, PermissionFeed } from './permission.js';
 import { PERMISSION_EVENT_FLAGS } from './source.js';
-import { closeDescriptor, FAN_MARK_FLUSH_FILESYSTEM, FAN_REPORT_DFID_NAME_TARGET, fanotifyMarkFlush } from './syscalls.js';
+import { closeDescriptor, FAN_MARK_FILESYSTEM, FAN_MARK_FLUSH, FAN_MARK_MOUNT, fanotifyMark } from './syscalls.js';
+import { WATCH_REPORT } from './watch.js';
 
 export interface HeldOptions {
   path: string;
@@ -85,7 +86,7 @@ export class HeldGroups {
         permission.mark(options.path, options.mark, options.permission.mask);
       }
       if (options.notifyMask !== undefined) {
-        notify = FanotifyGroup.open({ groupClass: 'notif', report: FAN_REPORT_DFID_NAME_TARGET });
+        notify = FanotifyGroup.open({ groupClass: 'notif', report: WATCH_REPORT });
         notify.mark(options.path, options.mark, options.notifyMask);
       }
     } catch (error) {
@@ -206,7 +207,8 @@ export class HeldGroups {
    */
   drainForStop(): void {
     this.permission?.pause();
-    for (const group of [this.permission, this.notify]) if (group !== null) fanotifyMarkFlush(group.fd, FAN_MARK_FLUSH_FILESYSTEM[this.#options.mark]);
+    const kind = this.#options.mark === 'mount' ? FAN_MARK_MOUNT : FAN_MARK_FILESYSTEM;
+    for (const group of [this.permission, this.notify]) if (group !== null) fanotifyMark(group.fd, FAN_MARK_FLUSH | kind, 0n, '/');
     if (this.permission !== null) while (this.#readNow() > 0);
   }
 

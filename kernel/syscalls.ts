@@ -168,19 +168,6 @@ export function fanotifyInit(flags: number, eventFileFlags: number): number {
   return fd;
 }
 
-const FAN_MARK_FLUSH = 0x80;
-/** The flush flags by mark kind: FAN_MARK_FLUSH removes every mark of that kind of a group. */
-export const FAN_MARK_FLUSH_FILESYSTEM: Record<'filesystem' | 'mount', number> = {
-  filesystem: FAN_MARK_FLUSH | FAN_MARK_FILESYSTEM,
-  mount: FAN_MARK_FLUSH | FAN_MARK_MOUNT,
-};
-
-/** fanotify_mark(fd, FAN_MARK_FLUSH | kind): removes every mark of that kind; the events already queued stay. */
-export function fanotifyMarkFlush(fd: number, flags: number): void {
-  const c = calls();
-  if (c.fanotifyMark(fd, flags, 0n, AT_FDCWD, '/') < 0) throw callError(c.koffi, `fanotify_mark(${fd}, FAN_MARK_FLUSH)`, c.koffi.errno());
-}
-
 /** fanotify_mark(fd, flags, mask, AT_FDCWD, path). */
 export function fanotifyMark(fd: number, flags: number, mask: bigint, path: string): void {
   const c = calls();
