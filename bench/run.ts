@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { consumersSuite } from './consumers.js';
 import { ratio } from './harness.js';
 import { engineSuite } from './engine.js';
+import { fanotifySuite } from './fanotify.js';
 import { journalSuite } from './journal.js';
 import { permissionsSuite } from './permissions.js';
 import { replicationSuite } from './replication.js';
@@ -25,6 +26,7 @@ const SUITES = {
   consumers: consumersSuite,
   replication: replicationSuite,
   mirror: mirrorSuite,
+  fanotify: fanotifySuite,
 } as const;
 type SuiteName = keyof typeof SUITES;
 
