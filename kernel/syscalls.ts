@@ -200,6 +200,10 @@ export function closeDescriptor(fd: number): void {
   if (c.close(fd) < 0) throw callError(c.koffi, `close(${fd})`, c.koffi.errno());
 }
 
+/** One response's bytes, reused: write(2) copies them before it returns. */
+const RESPONSE = new Uint8Array(8);
+const RESPONSE_VIEW = new DataView(RESPONSE.buffer);
+
 /**
  * Writes a permission answer, `struct fanotify_response { s32 fd; u32
  * response }`, to group `groupFd`, for the event the kernel gave descriptor
@@ -209,11 +213,9 @@ export function closeDescriptor(fd: number): void {
  */
 export function writeResponse(groupFd: number, eventFd: number, response: number): boolean {
   const c = calls();
-  const bytes = new Uint8Array(8);
-  const view = new DataView(bytes.buffer);
-  view.setInt32(0, eventFd, true);
-  view.setUint32(4, response >>> 0, true);
-  if (c.write(groupFd, bytes, bytes.length) === bytes.length) return true;
+  RESPONSE_VIEW.setInt32(0, eventFd, true);
+  RESPONSE_VIEW.setUint32(4, response >>> 0, true);
+  if (c.write(groupFd, RESPONSE, RESPONSE.length) === RESPONSE.length) return true;
   const errno = c.koffi.errno();
   if (errno === c.koffi.os.errno.ENOENT) return false;
   throw callError(c.koffi, `write(${groupFd}, {fd: ${eventFd}, response: 0x${response.toString(16)}})`, errno);
@@ -241,13 +243,15 @@ const MAX_HANDLE_SZ = 128;
 /** name_to_handle_at(fd, "", AT_EMPTY_PATH): the file handle of the open file `fd`, as its type and opaque bytes; null where the filesystem has none. */
 export function handleOfDescriptor(fd: number): { type: number; bytes: Uint8Array } | null {
   const c = calls();
-  const buffer = new Uint8Array(8 + MAX_HANDLE_SZ);
-  const view = new DataView(buffer.buffer);
-  view.setUint32(0, MAX_HANDLE_SZ, true);
-  if (c.nameToHandleAt(fd, '', buffer, new Int32Array(1), AT_EMPTY_PATH) < 0) return null;
-  const length = view.getUint32(0, true);
-  return { type: view.getInt32(4, true), bytes: buffer.slice(8, 8 + length) };
+  HANDLE_VIEW.setUint32(0, MAX_HANDLE_SZ, true);
+  if (c.nameToHandleAt(fd, '', HANDLE, MOUNT_ID, AT_EMPTY_PATH) < 0) return null;
+  const length = HANDLE_VIEW.getUint32(0, true);
+  return { type: HANDLE_VIEW.getInt32(4, true), bytes: HANDLE.slice(8, 8 + length) };
 }
+/** name_to_handle_at's buffers, reused (the handle's bytes are copied out). */
+const HANDLE = new Uint8Array(8 + MAX_HANDLE_SZ);
+const HANDLE_VIEW = new DataView(HANDLE.buffer);
+const MOUNT_ID = new Int32Array(1);
 
 /** A poll handle on Node's loop. */
 export interface Poller {
