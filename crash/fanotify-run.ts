@@ -184,10 +184,19 @@ async function prepare({ mount, scratch }: Ext4Image, plan: FanotifyPlan): Promi
   return { archive, engineDir, lives };
 }
 
+/** SIGKILLs `pid`, a process this run started (or its supervisor did), unless it is gone already. */
+function sigkill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
 /** A mid-fill kill: the handler that says `hang PID` is SIGKILLed by pid (a handler this supervisor started). */
 function killHung(line: string, supervisor: Supervisor): void {
   const pid = Number(/^hang (\d+)$/.exec(line)?.[1]);
-  if (supervisor.handlers().includes(pid)) process.kill(pid, 'SIGKILL');
+  if (supervisor.handlers().includes(pid)) sigkill(pid);
 }
 
 /** One run on its image: the supervisor, the waves of readers, the stop, the checks; returns the kills seen. */
@@ -234,7 +243,7 @@ async function stop(supervisor: Supervisor, model: Model, where: string): Promis
   } catch (error) {
     model.violation(INVARIANT_RUN, `${where}: ${(error as Error).message}: ${supervisor.tail()}`);
   }
-  for (const pid of supervisor.handlers()) if (parentOf(pid) === supervisor.child.pid) process.kill(pid, 'SIGKILL');
+  for (const pid of supervisor.handlers()) if (parentOf(pid) === supervisor.child.pid) sigkill(pid);
   supervisor.child.kill('SIGKILL');
   await supervisor.exited;
   return null;
