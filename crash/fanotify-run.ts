@@ -42,9 +42,11 @@ import { Model } from './model.js';
 import type { RunResult } from './real-disk.js';
 
 /** Design invariant 11: a kernel permission event is answered exactly once, by a decision. */
-const INVARIANT_RUN = 11;
+const INVARIANT = 11;
 /** A bound on any one wait: a run takes about 2 s; past this it has failed. */
 const BOUND_MS = 30_000;
+/** How long the supervisor's stop waits for the handler to stop before it SIGKILLs it: well within BOUND_MS. */
+const HANDLER_STOP_MS = 10_000;
 const STARTED = /^fanlog supervise: started .* \(pid (\d+)\)$/;
 const KILLED = /^fanlog supervise: .* was killed by SIGKILL;/;
 /** A handler death the run did not plan. */
@@ -165,7 +167,7 @@ export async function fanotifyRun(runSeed: number): Promise<RunResult> {
   return { fault: `fanotify:${plan.kills[0]!.kind}`, injected: kills === plan.kills.length, model };
 }
 
-/** The stubs on the image, their archive and the engine beside it; returns the archive's and the engine's directories. */
+/** The stubs on the image, their archive and the engine beside it; returns the archive's, the engine's and the handler lives' directories. */
 async function prepare({ mount, scratch }: Ext4Image, plan: FanotifyPlan): Promise<{ archive: string; engineDir: string; lives: string }> {
   const archive = path.join(scratch, 'archive');
   const lives = path.join(scratch, 'lives');
@@ -202,7 +204,18 @@ function killHung(line: string, supervisor: Supervisor): void {
 /** One run on its image: the supervisor, the waves of readers, the stop, the checks; returns the kills seen. */
 async function runOnImage(image: Ext4Image, plan: FanotifyPlan, model: Model, where: string): Promise<number> {
   const { archive, engineDir, lives } = await prepare(image, plan);
-  const args = [compiled('../cli/main.js'), 'supervise', '--path', image.mount, '--group', 'hsm', '--dir', engineDir, '--stop-timeout', String(BOUND_MS)];
+  const args = [
+    compiled('../cli/main.js'),
+    'supervise',
+    '--path',
+    image.mount,
+    '--group',
+    'hsm',
+    '--dir',
+    engineDir,
+    '--stop-timeout',
+    String(HANDLER_STOP_MS),
+  ];
   const handler = [process.execPath, compiled('fanotify-handler.js'), engineDir, image.mount, archive, lives];
   // The handler's crash points only through the plan: never FANLOG_CRASH_AT, which the supervisor would obey.
   const { FANLOG_CRASH_AT: _crashAt, FANLOG_SUPERVISOR: _supervisor, ...env } = process.env;
@@ -218,13 +231,13 @@ async function runOnImage(image: Ext4Image, plan: FanotifyPlan, model: Model, wh
     wave(plan.kills.length);
     await within(Promise.all(readers.map((reader) => reader.ended)), `the ${readers.length} readers to end`);
   } catch (error) {
-    model.violation(INVARIANT_RUN, `${where}: ${(error as Error).message}; the supervisor said: ${supervisor.tail()}`);
+    model.violation(INVARIANT, `${where}: ${(error as Error).message}; the supervisor said: ${supervisor.tail()}`);
   }
   const code = await stop(supervisor, model, where);
   await release(readers);
   const kills = supervisor.count(KILLED);
-  model.check(INVARIANT_RUN, code === 0, () => `${where}: the supervisor exited ${code}, not 0: ${supervisor.tail()}`);
-  model.check(INVARIANT_RUN, supervisor.count(UNPLANNED) === 0, () => `${where}: the handler died unplanned: ${supervisor.tail()}`);
+  model.check(INVARIANT, code === 0, () => `${where}: the supervisor exited ${code}, not 0: ${supervisor.tail()}`);
+  model.check(INVARIANT, supervisor.count(UNPLANNED) === 0, () => `${where}: the handler died unplanned: ${supervisor.tail()}`);
   model.check(0, kills === plan.kills.length, () => `${where}: ${kills} kills came of the ${plan.kills.length} planned: ${supervisor.tail()}`);
   checkReaders(
     readers.map((reader) => reader.outcome),
@@ -241,7 +254,7 @@ async function stop(supervisor: Supervisor, model: Model, where: string): Promis
   try {
     return await within(supervisor.exited, 'the supervisor to stop');
   } catch (error) {
-    model.violation(INVARIANT_RUN, `${where}: ${(error as Error).message}: ${supervisor.tail()}`);
+    model.violation(INVARIANT, `${where}: ${(error as Error).message}: ${supervisor.tail()}`);
   }
   for (const pid of supervisor.handlers()) if (parentOf(pid) === supervisor.child.pid) sigkill(pid);
   supervisor.child.kill('SIGKILL');
