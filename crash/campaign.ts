@@ -45,6 +45,9 @@
  *                   racing a writer process that purges, is closed, is
  *                   SIGKILLed or has its newest segment damaged
  *                   (inspect-run.ts): invariants 6, 1 and 4
+ *   fanotify        (root) a real HSM on an ext4 image under `fanlog
+ *                   supervise`, its handler SIGKILLed at seeded points
+ *                   while readers wait (fanotify-run.ts): invariant 11
  *
  * Beyond the design's invariants (docs/design.md), violations of number 12 are control
  * calls that were not serialised per object: a raced group or consumer
@@ -72,6 +75,7 @@ import { Workload } from './workload.js';
 import { replicationRun } from './replication-run.js';
 import { mirrorRun } from './mirror-run.js';
 import { inspectRun } from './inspect-run.js';
+import { fanotifyRun } from './fanotify-run.js';
 
 export const FAULT_KINDS = [
   'power-cut',
@@ -85,10 +89,11 @@ export const FAULT_KINDS = [
   'replication',
   'mirror',
   'inspect',
+  'fanotify',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 /** Faults that need a real disk, child processes or a real server: only run when asked for. */
-export const REAL_SYSTEM_FAULTS: readonly FaultKind[] = ['kill', 'lock', 'replication', 'mirror', 'inspect'];
+export const REAL_SYSTEM_FAULTS: readonly FaultKind[] = ['kill', 'lock', 'replication', 'mirror', 'inspect', 'fanotify'];
 /** How often each fault is picked: power cuts dominate, as in SQLite's crash tests. */
 const FAULT_WEIGHTS: Record<FaultKind, number> = {
   'power-cut': 14,
@@ -102,6 +107,7 @@ const FAULT_WEIGHTS: Record<FaultKind, number> = {
   replication: 1,
   mirror: 1,
   inspect: 1,
+  fanotify: 1,
 };
 
 export interface CrashTestOptions {
@@ -201,7 +207,7 @@ function pickFault(prng: Prng, faults: readonly FaultKind[]): FaultKind {
  */
 const DAMAGED_STORES: readonly StoreKind[] = ['files', 'lmdb', 'files', 'level'];
 
-type SimulatedFault = Exclude<FaultKind, 'kill' | 'lock' | 'replication' | 'mirror' | 'inspect'>;
+type SimulatedFault = Exclude<FaultKind, 'kill' | 'lock' | 'replication' | 'mirror' | 'inspect' | 'fanotify'>;
 
 function runOne(fault: FaultKind, runSeed: number, opsPerRun: number, store: StoreKind, tempDir: string): Promise<RunResult> {
   switch (fault) {
@@ -215,6 +221,8 @@ function runOne(fault: FaultKind, runSeed: number, opsPerRun: number, store: Sto
       return mirrorRun(runSeed, tempDir);
     case 'inspect':
       return inspectRun(runSeed, tempDir);
+    case 'fanotify':
+      return fanotifyRun(runSeed);
     case 'store-damage': {
       const damaged = DAMAGED_STORES[runSeed % DAMAGED_STORES.length]!;
       // Half the operations on a real disk: the store's content varies as much, its fsyncs take real time.

@@ -29,7 +29,9 @@
  * Resurrection (the handler was killed; its supervisor held the events): at
  * start the feed sends every event it holds again, before any new one:
  *   - a request for it is held by the broker (journaled, undecided): it is
- *     claimed, and queued at the head, with its journaled seq;
+ *     claimed, and queued at the head, with its journaled seq; a feed that
+ *     sent no seq (the handler was killed before it said "journaled") is
+ *     told it first, or a decision and a kill would make the event new again;
  *   - its request was decided (the decision is durable, the answer maybe
  *     not written): the feed knows its seq; the decision is read from the
  *     journal and written again (the kernel refuses a second answer with
@@ -163,27 +165,30 @@ export class KernelPermissions {
   #goLive(): void {
     this.#live = true;
     const resent = this.#resent.splice(0);
+    const hold = this.#engine.permissions.kernelHold;
+    const heldSeqs = new Map(hold.held().map((request) => [(request.intent as ExternalIntent).kernelEvent, request.seq]));
     for (const event of resent) {
-      const claimed = this.#engine.permissions.kernelHold.claim(event.id, event.fd);
-      if (claimed !== undefined) {
-        this.#stats.resurrected++;
+      const seq = event.seq ?? heldSeqs.get(event.id);
+      if (seq === undefined) this.#waiting.push(event);
+      else {
         this.#resurrectedOpen++;
-        this.#track(
-          event,
-          claimed.answered.finally(() => this.#resurrectedDone()),
-        );
-        continue;
+        this.#background(this.#resurrect(event, seq).finally(() => this.#resurrectedDone()));
       }
-      if (event.seq !== undefined) {
-        this.#resurrectedOpen++;
-        const ticket = this.#ticket(event);
-        this.#background(this.#answerAgain(ticket, event.seq).finally(() => this.#resurrectedDone()));
-        continue;
-      }
-      this.#waiting.push(event);
     }
-    for (const request of this.#engine.permissions.kernelHold.held()) this.#background(this.#stale(request));
+    const sent = new Set(resent.map((event) => event.id));
+    for (const request of hold.held()) if (!sent.has((request.intent as ExternalIntent).kernelEvent)) this.#background(this.#stale(request));
     this.#drain();
+  }
+
+  /** An event sent again whose request is journaled: claimed and queued if held (its feed told the seq first if it had none), else its decision written again. */
+  async #resurrect(event: KernelEvent, seq: bigint): Promise<void> {
+    if (event.seq === undefined) await this.#feed.journaled(event.id, seq);
+    const claimed = this.#engine.permissions.kernelHold.claim(event.id, event.fd);
+    if (claimed === undefined) return this.#answerAgain(this.#ticket(event), seq);
+    this.#stats.resurrected++;
+    this.#resurrectedOpen++;
+    const answered = claimed.answered.finally(() => this.#resurrectedDone());
+    this.#track(event, answered);
   }
 
   /** Work begun on going live, which stop() waits for. */

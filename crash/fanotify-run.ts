@@ -1,0 +1,289 @@
+/**
+ * The campaign's `fanotify` runs (root, Linux 6.14+): a real HSM under
+ * `fanlog supervise` whose handler is SIGKILLed at seeded points while
+ * readers wait in the kernel (fanotify-plan.ts says what a run does).
+ *
+ *   image     a fresh ext4 image loop-mounted in a temp dir (ext4-image.ts);
+ *             the stubs on it, their archive and the engine beside it, on
+ *             the temp dir's filesystem; the engine and its pre-content
+ *             group `hsm` are made before the supervisor starts
+ *   run       `fanlog supervise` (dist/cli/main.js) runs the handler
+ *             (fanotify-handler.ts) with the plan's kills; once its groups
+ *             and marks are made, the readers of wave 0 start; wave k once
+ *             the supervisor has said k kills; a `hang PID` (mid-fill) is
+ *             SIGKILLed here by pid
+ *   end       once every reader has ended, the supervisor gets SIGTERM and
+ *             is waited for; then the checks (fanotify-checks.ts), and that
+ *             the supervisor exited 0, that every planned kill came, and
+ *             that the handler never died otherwise
+ *
+ * Every wait has a bound (BOUND_MS) far beyond what it takes, past which
+ * the run fails rather than hangs, so that the cleanup always runs: the
+ * supervisor is stopped (its stop answers every reader still blocked, by
+ * its stop policy), or, past the bound again, SIGKILLed with its handler
+ * (the kernel then lets the readers through); readers that still do not
+ * end are SIGKILLed; the image is unmounted and its loop device released.
+ * Only processes this run started are killed, by pid.
+ *
+ * A run is about 2 s on 2 cores. The fault it reports is
+ * `fanotify:<the kind of its first kill>`.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FanlogError } from '../errors.js';
+import { Engine } from '../fanlog.js';
+import { Prng } from '../journal/prng.js';
+import { type Ext4Image, withExt4 } from './ext4-image.js';
+import { checkJournal, checkReaders, type ReaderOutcome } from './fanotify-checks.js';
+import { describePlan, encodeKills, type FanotifyPlan, KILLS_ENV, planRun, type ReaderPlan } from './fanotify-plan.js';
+import { Model } from './model.js';
+import type { RunResult } from './real-disk.js';
+
+/** Design invariant 11: a kernel permission event is answered exactly once, by a decision. */
+const INVARIANT = 11;
+/** A bound on any one wait: a run takes about 2 s; past this it has failed. */
+const BOUND_MS = 30_000;
+/** How long the supervisor's stop waits for the handler to stop before it SIGKILLs it: well within BOUND_MS. */
+const HANDLER_STOP_MS = 10_000;
+const STARTED = /^fanlog supervise: started .* \(pid (\d+)\)$/;
+const KILLED = /^fanlog supervise: .* was killed by SIGKILL;/;
+/** A handler death the run did not plan. */
+const UNPLANNED = /^fanlog supervise: .*(exited \S+|was killed by (?!SIGKILL)\S+|could not start .*);/;
+
+/** A compiled file of this package (next to this one once built; in dist/ when this runs from source). */
+function compiled(relative: string): string {
+  const here = fileURLToPath(import.meta.url);
+  const base = here.endsWith('.ts') ? path.join(path.dirname(here), '..', 'dist', 'crash') : path.dirname(here);
+  return path.join(base, relative);
+}
+
+/** `work`, or a rejection naming `what` once BOUND_MS has passed. */
+function within<T>(work: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`gave up waiting for ${what} after ${BOUND_MS} ms`)), BOUND_MS)));
+  return Promise.race([work, bound]).finally(() => clearTimeout(timer));
+}
+
+/** The supervisor, and every line it and its handler print (the handler's stdout and stderr are the supervisor's). */
+class Supervisor {
+  readonly child: ChildProcess;
+  readonly lines: string[] = [];
+  readonly exited: Promise<number | null>;
+  #waiters: { match: RegExp; nth: number; resolve: () => void }[] = [];
+
+  constructor(args: string[], env: NodeJS.ProcessEnv, onLine: (line: string, self: Supervisor) => void) {
+    this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    for (const stream of [this.child.stdout!, this.child.stderr!]) {
+      let buffered = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        const lines = (buffered + chunk).split('\n');
+        buffered = lines.pop()!;
+        for (const line of lines) {
+          this.lines.push(line);
+          onLine(line, this);
+          this.#check();
+        }
+      });
+    }
+    this.exited = new Promise((resolve) => this.child.once('close', (code) => resolve(code)));
+  }
+
+  count(match: RegExp): number {
+    return this.lines.filter((line) => match.test(line)).length;
+  }
+
+  #check(): void {
+    this.#waiters = this.#waiters.filter((waiter) => {
+      if (this.count(waiter.match) < waiter.nth) return true;
+      waiter.resolve();
+      return false;
+    });
+  }
+
+  /** Resolves once `nth` lines have matched (failing past BOUND_MS, or if the supervisor exits first). */
+  said(match: RegExp, nth: number, what: string): Promise<void> {
+    const found = new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ match, nth, resolve });
+      void this.exited.then((code) => reject(new Error(`the supervisor exited ${code} before ${what}`)));
+      this.#check();
+    });
+    return within(found, what);
+  }
+
+  /** Handler pids it started, as it said. */
+  handlers(): number[] {
+    return this.lines.flatMap((line) => {
+      const found = STARTED.exec(line);
+      return found === null ? [] : [Number(found[1])];
+    });
+  }
+
+  tail(): string {
+    return this.lines.slice(-30).join(' | ');
+  }
+}
+
+interface Reader {
+  outcome: ReaderOutcome;
+  child: ChildProcess;
+  ended: Promise<void>;
+}
+
+function startReader(plan: ReaderPlan, mount: string): Reader {
+  const file = path.join(mount, plan.stub.name);
+  const args =
+    plan.range === null
+      ? ['cat', [file]]
+      : ['dd', [`if=${file}`, 'iflag=skip_bytes,count_bytes', 'bs=65536', `skip=${plan.range.offset}`, `count=${plan.range.length}`, 'status=none']];
+  const child = spawn(args[0] as string, args[1] as string[], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const outcome: ReaderOutcome = { plan, ends: 0, killed: false, code: null, signal: null, stdout: Buffer.alloc(0), stderr: '' };
+  const out: Buffer[] = [];
+  child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+  child.stderr.on('data', (chunk: Buffer) => (outcome.stderr += chunk.toString()));
+  const ended = new Promise<void>((resolve) =>
+    child.on('close', (code, signal) => {
+      Object.assign(outcome, { ends: outcome.ends + 1, code, signal, stdout: Buffer.concat(out) });
+      resolve();
+    }),
+  );
+  return { outcome, child, ended };
+}
+
+export async function fanotifyRun(runSeed: number): Promise<RunResult> {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0)
+    throw new FanlogError('EPERM', 'the fanotify runs need root on Linux: they loop-mount an ext4 image and make fanotify groups');
+  const plan = planRun(new Prng(runSeed));
+  const model = new Model();
+  const where = `run seed ${runSeed} (${describePlan(plan)})`;
+  let kills = 0;
+  try {
+    kills = await withExt4((image) => runOnImage(image, plan, model, where));
+  } catch (error) {
+    model.violation(0, `${where}: the run failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  }
+  return { fault: `fanotify:${plan.kills[0]!.kind}`, injected: kills === plan.kills.length, model };
+}
+
+/** The stubs on the image, their archive and the engine beside it; returns the archive's, the engine's and the handler lives' directories. */
+async function prepare({ mount, scratch }: Ext4Image, plan: FanotifyPlan): Promise<{ archive: string; engineDir: string; lives: string }> {
+  const archive = path.join(scratch, 'archive');
+  const lives = path.join(scratch, 'lives');
+  const engineDir = path.join(scratch, 'engine');
+  mkdirSync(archive);
+  mkdirSync(lives);
+  for (const stub of plan.stubs) {
+    writeFileSync(path.join(archive, stub.name), stub.content);
+    const fd = openSync(path.join(mount, stub.name), 'w');
+    ftruncateSync(fd, stub.size);
+    closeSync(fd);
+  }
+  const engine = await Engine.open(engineDir);
+  await engine.groups.create('hsm', { class: 'pre-content' });
+  await engine.close();
+  return { archive, engineDir, lives };
+}
+
+/** SIGKILLs `pid`, a process this run started (or its supervisor did), unless it is gone already. */
+function sigkill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
+/** A mid-fill kill: the handler that says `hang PID` is SIGKILLed by pid (a handler this supervisor started). */
+function killHung(line: string, supervisor: Supervisor): void {
+  const pid = Number(/^hang (\d+)$/.exec(line)?.[1]);
+  if (supervisor.handlers().includes(pid)) sigkill(pid);
+}
+
+/** One run on its image: the supervisor, the waves of readers, the stop, the checks; returns the kills seen. */
+async function runOnImage(image: Ext4Image, plan: FanotifyPlan, model: Model, where: string): Promise<number> {
+  const { archive, engineDir, lives } = await prepare(image, plan);
+  const args = [
+    compiled('../cli/main.js'),
+    'supervise',
+    '--path',
+    image.mount,
+    '--group',
+    'hsm',
+    '--dir',
+    engineDir,
+    '--stop-timeout',
+    String(HANDLER_STOP_MS),
+  ];
+  const handler = [process.execPath, compiled('fanotify-handler.js'), engineDir, image.mount, archive, lives];
+  // The handler's crash points only through the plan: never FANLOG_CRASH_AT, which the supervisor would obey.
+  const { FANLOG_CRASH_AT: _crashAt, FANLOG_SUPERVISOR: _supervisor, ...env } = process.env;
+  const supervisor = new Supervisor([...args, '--', ...handler], { ...env, [KILLS_ENV]: encodeKills(plan.kills) }, killHung);
+  const readers: Reader[] = [];
+  const wave = (k: number): void => void readers.push(...plan.readers.filter((reader) => reader.wave === k).map((reader) => startReader(reader, image.mount)));
+  try {
+    await supervisor.said(STARTED, 1, 'the supervisor to start its handler');
+    for (let k = 0; k < plan.kills.length; k++) {
+      wave(k);
+      await supervisor.said(KILLED, k + 1, `kill ${k + 1} of ${plan.kills.length} (${encodeKills(plan.kills)})`);
+    }
+    wave(plan.kills.length);
+    await within(Promise.all(readers.map((reader) => reader.ended)), `the ${readers.length} readers to end`);
+  } catch (error) {
+    model.violation(INVARIANT, `${where}: ${(error as Error).message}; the supervisor said: ${supervisor.tail()}`);
+  }
+  const code = await stop(supervisor, model, where);
+  await release(readers);
+  const kills = supervisor.count(KILLED);
+  model.check(INVARIANT, code === 0, () => `${where}: the supervisor exited ${code}, not 0: ${supervisor.tail()}`);
+  model.check(INVARIANT, supervisor.count(UNPLANNED) === 0, () => `${where}: the handler died unplanned: ${supervisor.tail()}`);
+  model.check(0, kills === plan.kills.length, () => `${where}: ${kills} kills came of the ${plan.kills.length} planned: ${supervisor.tail()}`);
+  checkReaders(
+    readers.map((reader) => reader.outcome),
+    model,
+    where,
+  );
+  await checkJournal(engineDir, readers.length, model, where);
+  return kills;
+}
+
+/** SIGTERM, and its exit code; past the bound, SIGKILLs its handlers (those still its children) and itself: null. */
+async function stop(supervisor: Supervisor, model: Model, where: string): Promise<number | null> {
+  supervisor.child.kill('SIGTERM');
+  try {
+    return await within(supervisor.exited, 'the supervisor to stop');
+  } catch (error) {
+    model.violation(INVARIANT, `${where}: ${(error as Error).message}: ${supervisor.tail()}`);
+  }
+  for (const pid of supervisor.handlers()) if (parentOf(pid) === supervisor.child.pid) sigkill(pid);
+  supervisor.child.kill('SIGKILL');
+  await supervisor.exited;
+  return null;
+}
+
+/** The parent of `pid`, from /proc, or null once it is gone. */
+function parentOf(pid: number): number | null {
+  try {
+    // The command's name, in parentheses, may hold spaces: the fields after it are fixed.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** Waits for every reader; SIGKILLs those that do not end (the supervisor is gone: nothing holds them but a bug). */
+async function release(readers: readonly Reader[]): Promise<void> {
+  const ended = Promise.all(readers.map((reader) => reader.ended));
+  try {
+    await within(ended, 'the readers to end after the supervisor');
+  } catch {
+    for (const reader of readers) {
+      if (reader.outcome.ends > 0) continue;
+      reader.outcome.killed = true;
+      reader.child.kill('SIGKILL');
+    }
+    await within(ended, 'the SIGKILLed readers to end');
+  }
+}
