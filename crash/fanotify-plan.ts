@@ -16,7 +16,7 @@
  *              mid-fill     the listener writes half the range of its N-th
  *                           allowed event, says `hang PID`, and the run
  *                           SIGKILLs it by pid
- *              received, journaled, decided, answered
+ *              received, appended, journaled, decided, answered
  *                           FANLOG_CRASH_AT=POINT:N (kernel/crash-points.ts)
  *            The N of life k is at most what the readers of wave k alone
  *            give that life, so every planned kill comes
@@ -32,10 +32,10 @@
  */
 import { Prng } from '../journal/prng.js';
 
-export const KILL_KINDS = ['before-read', 'mid-fill', 'received', 'journaled', 'decided', 'answered'] as const;
+export const KILL_KINDS = ['before-read', 'mid-fill', 'received', 'appended', 'journaled', 'decided', 'answered'] as const;
 export type KillKind = (typeof KILL_KINDS)[number];
 /** The kinds kernel/crash-points.ts carries out, through FANLOG_CRASH_AT. */
-export const CRASH_POINT_KINDS: readonly KillKind[] = ['received', 'journaled', 'decided', 'answered'];
+export const CRASH_POINT_KINDS: readonly KillKind[] = ['received', 'appended', 'journaled', 'decided', 'answered'];
 
 export interface Kill {
   kind: KillKind;

@@ -271,6 +271,7 @@ export class KernelPermissions {
       kernel: {
         fd,
         journaled: async (seq: bigint) => {
+          crashPoint('appended');
           await this.#feed.journaled(id, seq);
           crashPoint('journaled');
           queued();
