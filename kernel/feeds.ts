@@ -28,7 +28,7 @@ import { FanlogError } from '../errors.js';
 import { decodeFanotifyStream } from '../interop/fanotify-events.js';
 import type { FanotifyGroup } from './fanotify-group.js';
 import type { FeedSink, KernelEvent, PermissionFeed } from './permission.js';
-import { closeDescriptor, pidfdGetfd, pidfdOpen } from './syscalls.js';
+import { closeDescriptor, FAN_MARK_FILESYSTEM, FAN_MARK_FLUSH, FAN_MARK_MOUNT, fanotifyMark, pidfdGetfd, pidfdOpen } from './syscalls.js';
 
 /** An identity for the events a process reads, unique across restarts and machines' boots: its pid and the time it started. */
 export function holderId(pid = process.pid): string {
@@ -39,6 +39,29 @@ export function holderId(pid = process.pid): string {
 export function splitEvents(bytes: Uint8Array): { bytes: Uint8Array; fd: number }[] {
   const { events, offsets } = decodeFanotifyStream(bytes);
   return events.map((event, i) => ({ bytes: bytes.subarray(offsets[i], offsets[i + 1] ?? bytes.length), fd: event.fd }));
+}
+
+/**
+ * What a group still queues, read now, each event with its own descriptor:
+ * at most a queue's worth plus one (fs.fanotify.max_queued_events is 16384
+ * by default), so that a busy filesystem cannot keep the caller reading.
+ */
+export function drainGroup(group: FanotifyGroup, holder = holderId()): KernelEvent[] {
+  const out: KernelEvent[] = [];
+  let count = 0;
+  for (let round = 0; round < 1024; round++) {
+    const before = out.length;
+    group.readNow((bytes) => {
+      for (const event of decodeFanotifyStream(bytes).events) out.push({ id: `${holder}:${++count}`, kernelFd: event.fd, fd: event.fd, event });
+    });
+    if (out.length === before || out.length > 16_384) break;
+  }
+  return out;
+}
+
+/** Removes every filesystem and mount mark of group `fd`: no event comes any more (those queued stay). */
+export function flushMarks(fd: number): void {
+  for (const kind of [FAN_MARK_FILESYSTEM, FAN_MARK_MOUNT]) fanotifyMark(fd, FAN_MARK_FLUSH | kind, 0n, '/');
 }
 
 /** Events read from a group this process holds: nothing is held from before, and every descriptor is this process's. */

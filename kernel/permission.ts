@@ -96,6 +96,8 @@ export interface KernelPermissionStats {
   stale: number;
   /** Events whose file could not be described (gone before it was asked about), answered FAN_DENY_ERRNO(EIO). */
   undescribed: number;
+  /** Decisions taken after a supervised source stopped, left to the supervisor to write (it sends the event again, with its seq). */
+  leftToHolder: number;
 }
 
 const PERMISSION_BITS = FAN_OPEN_PERM | FAN_ACCESS_PERM | FAN_OPEN_EXEC_PERM | FAN_PRE_ACCESS;
@@ -112,7 +114,7 @@ export class KernelPermissions {
   readonly #group: string;
   readonly #feed: PermissionFeed;
   readonly #tickets = new Map<string, Ticket>();
-  readonly #stats: KernelPermissionStats = { requests: 0, answered: 0, resurrected: 0, stale: 0, undescribed: 0 };
+  readonly #stats: KernelPermissionStats = { requests: 0, answered: 0, resurrected: 0, stale: 0, undescribed: 0, leftToHolder: 0 };
   /** Events sent again, and new events that wait until every resurrected request is answered. */
   readonly #resent: KernelEvent[] = [];
   readonly #waiting: KernelEvent[] = [];
@@ -120,10 +122,16 @@ export class KernelPermissions {
   /** Resurrected requests not answered yet: new events wait for them. */
   #resurrectedOpen = 0;
   #stopping = false;
+  /** False once the source is stopping: the group's descriptor may be closed, and its number another file's. */
+  #mayWrite = true;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #onError: (error: Error) => void;
 
-  constructor(engine: EngineCore, group: string, feed: PermissionFeed, onError: (error: Error) => void) {
+  readonly #onFeedEnded: (error: Error) => void;
+
+  /** `onError`: a failure that ends the source; `onFeedEnded`: the feed ended by itself (its supervisor died), by default the same. */
+  constructor(engine: EngineCore, group: string, feed: PermissionFeed, onError: (error: Error) => void, onFeedEnded = onError) {
+    this.#onFeedEnded = onFeedEnded;
     this.#engine = engine;
     this.#group = group;
     this.#feed = feed;
@@ -141,7 +149,7 @@ export class KernelPermissions {
       },
       live: () => this.#goLive(),
       ended: (error) => {
-        if (error !== null) this.#onError(error);
+        if (error !== null) this.#onFeedEnded(error);
       },
     });
   }
@@ -289,7 +297,9 @@ export class KernelPermissions {
     this.#tickets.delete(id);
     crashPoint('decided');
     try {
-      if (writeResponse(this.#feed.groupFd, kernelFd, response)) this.#stats.answered++;
+      // A decision after the source stopped reaches the kernel through the event's holder (the supervisor sends it again, with its seq), never through a descriptor number this process may have reused.
+      if (!this.#mayWrite) this.#stats.leftToHolder++;
+      else if (writeResponse(this.#feed.groupFd, kernelFd, response)) this.#stats.answered++;
       else this.#stats.stale++;
       crashPoint('answered');
     } catch (error) {
@@ -340,13 +350,19 @@ export class KernelPermissions {
   /**
    * Stops taking events. With `policy`, answers every event held now by it
    * (journaled, then written to the kernel), including those queued and
-   * not yet read by the listener; without, leaves them to the holder.
+   * not yet read by the listener and those `drained` (read from the group
+   * by its caller); without, leaves them to the holder. Either way no
+   * answer is written to the group after it: its descriptor is about to
+   * close.
    */
-  async stop(policy: number | null): Promise<void> {
+  async stop(policy: number | null, drained: () => KernelEvent[] = () => []): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
-    const rest = await this.#feed.stop();
-    if (policy === null) return;
+    const rest = [...(await this.#feed.stop()), ...drained()];
+    if (policy === null) {
+      this.#mayWrite = false;
+      return;
+    }
     // Events that waited behind resurrected ones, and those the kernel still held: journaled, then all answered by the policy.
     if (!this.#live) this.#goLive();
     await Promise.all([...this.#waiting.splice(0), ...rest].map((event) => this.#take(event)));
@@ -358,6 +374,7 @@ export class KernelPermissions {
       group.withdraw(request);
       await this.#engine.permissions.decide(request, policy).catch(() => undefined);
     }
+    this.#mayWrite = false;
   }
 }
 

@@ -32,8 +32,8 @@ import { checkResponse } from '../engine/permission/rules.js';
 import { FanlogError } from '../errors.js';
 import { checkOptions } from '../validate.js';
 import { FanotifyGroup } from './fanotify-group.js';
-import { ChannelFeed, DirectFeed, supervisorEnv, type SupervisorEnv } from './feeds.js';
-import { KernelPermissions, type KernelPermissionStats, type PermissionFeed } from './permission.js';
+import { ChannelFeed, DirectFeed, drainGroup, flushMarks, supervisorEnv, type SupervisorEnv } from './feeds.js';
+import { type KernelEvent, KernelPermissions, type KernelPermissionStats, type PermissionFeed } from './permission.js';
 import {
   checkEngineApart,
   checkMarkKind,
@@ -175,6 +175,8 @@ class Source implements FanotifySource {
   readonly #permissions: KernelPermissions | null;
   readonly #group: FanotifyGroup | null;
   readonly #stopPolicy: number | null;
+  /** The policy a supervised source answers by if its supervisor dies (it is then the last holder). */
+  readonly #orphanPolicy: number | null;
   readonly #supervised: boolean;
   #stopping: Promise<void> | null = null;
   #end!: (error?: Error) => void;
@@ -190,9 +192,13 @@ class Source implements FanotifySource {
     this.#group = asked?.kernelGroup ?? null;
     // Supervised, what is unanswered stays with the supervisor.
     this.#stopPolicy = asked === null || isSupervised ? null : asked.stopPolicy;
+    this.#orphanPolicy = asked?.stopPolicy ?? null;
     this.done = new Promise((resolve, reject) => (this.#end = (error) => (error === undefined ? resolve() : reject(error))));
     this.done.catch(() => undefined);
-    this.#permissions = asked === null ? null : new KernelPermissions(engine, asked.group, asked.feed, (error) => this.#fail(error));
+    this.#permissions =
+      asked === null
+        ? null
+        : new KernelPermissions(engine, asked.group, asked.feed, (error) => this.#fail(error), (error) => this.#orphaned(error));
     this.#permissions?.start();
     watch?.done.catch((error: unknown) => this.#fail(error as Error));
     // engine.close() stops the source first, so that what is unanswered is answered by the policy while the engine can journal it.
@@ -209,10 +215,10 @@ class Source implements FanotifySource {
     return this.done;
   }
 
-  async #stop(cause?: Error): Promise<void> {
+  async #stop(cause?: Error, policy = this.#stopPolicy, drained?: () => KernelEvent[]): Promise<void> {
     let failure = cause;
     try {
-      await this.#permissions?.stop(this.#stopPolicy);
+      await this.#permissions?.stop(policy, drained);
     } catch (error) {
       failure = error as Error;
     }
@@ -227,6 +233,23 @@ class Source implements FanotifySource {
 
   #fail(error: Error): void {
     if (this.#stopping === null) this.#stopping = this.#stop(error);
+  }
+
+  /**
+   * The supervisor is gone: this process holds the last copy of the
+   * permission group, whose closing would let every pending event through
+   * unasked. So, as a source alone does at its stop: the marks are removed,
+   * what the group still queues is read, and every event held here is
+   * answered by the stop policy, journaled, before the group closes.
+   */
+  #orphaned(error: Error): void {
+    if (this.#stopping !== null || this.#group === null) return;
+    const group = this.#group;
+    const drained = (): KernelEvent[] => {
+      flushMarks(group.fd);
+      return drainGroup(group);
+    };
+    this.#stopping = this.#stop(error, this.#orphanPolicy, drained);
   }
 }
 

@@ -17,7 +17,7 @@
  * the feed must already have been told its seq. Linux only (koffi reads
  * the event file's handle); no root needed.
  */
-import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { Engine, FAN_ALLOW, FAN_PRE_ACCESS } from '../../index.js';
@@ -106,5 +106,35 @@ it.skipIf(!isLinux)('tells the supervisor the seq of a request it claims before 
         // Closed by the ticket that answered it.
       }
     }
+  }
+});
+
+it.skipIf(!isLinux)('writes no answer to the group once a supervised source has stopped: its number may be another file by then', async () => {
+  // The attack's finding: a supervisor SIGKILLed, the handler's source stopped and closed its group, and a later answer went to
+  // whatever file took descriptor 4 (a journal segment). Here the "group" is a file: after stop(null) it must stay empty.
+  const dir = tempDir();
+  const file = path.join(dir, 'stub.dat');
+  writeFileSync(file, Buffer.alloc(4096, 1));
+  const groupFile = path.join(dir, 'group');
+  const groupFd = openSync(groupFile, 'w');
+  const eventFd = openSync(file, 'r+');
+  const raw: FanotifyEvent = { mask: FAN_PRE_ACCESS, pid: process.pid, fd: 41, range: { offset: 0, count: 4096 } };
+  const engine = await Engine.open(path.join(dir, 'engine'));
+  try {
+    await engine.groups.create('hsm', { class: 'pre-content' });
+    const queue = engine.groups.get('hsm').openQueue();
+    const feed = feedOf(groupFd, [{ id: 'supervisor:1', kernelFd: raw.fd, fd: eventFd, event: raw }], async () => undefined);
+    const permissions = new KernelPermissions(engine, 'hsm', feed, (error) => {
+      throw error;
+    });
+    permissions.start();
+    const [request] = await queue.read({ waitMs: 10_000 });
+    await permissions.stop(null);
+    await queue.respond(request!.id, FAN_ALLOW);
+    expect(readFileSync(groupFile).length, 'bytes written to the stopped group').toBe(0);
+    expect(permissions.stats()).toMatchObject({ answered: 0, leftToHolder: 1 });
+  } finally {
+    closeSync(groupFd);
+    await engine.close();
   }
 });

@@ -191,3 +191,50 @@ asRoot("a supervisor's stop answers what is unanswered by its stop policy, journ
     expect([...decided.values()]).toEqual([FAN_DENY_ERRNO(5)]);
   });
 });
+
+asRoot(
+  'a SIGKILLed supervisor leaves its handler the last holder: it answers what it holds by the stop policy, never letting a reader through unfilled',
+  { timeout: 4 * BOUND_MS },
+  async () => {
+    await withExt4(async ({ mount, scratch }) => {
+      const archive = path.join(scratch, 'archive');
+      mkdirSync(archive);
+      stub(path.join(mount, 'y.dat'), 4096);
+      const engineDir = path.join(scratch, 'engine');
+      const { child, lines, exit } = supervise(engineDir, mount, archive, path.join(scratch, 'hung'));
+      let handlerPid = 0;
+      try {
+        handlerPid = Number((await lines.next(/^ready (\d+)/))[1]);
+        const reader = cat(path.join(mount, 'y.dat'));
+        await lines.next(/^hang /);
+        child.kill('SIGKILL');
+        await exit;
+        const result = await within(reader, 'the reader, after the supervisor died');
+        expect(result.stdout.length, 'the reader read unfilled bytes').toBe(0);
+        expect(result.stderr).toMatch(/Input\/output error/);
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        // The handler outlives its supervisor (it hangs by design here): ended by its pid.
+        if (handlerPid !== 0) process.kill(handlerPid, 'SIGKILL');
+      }
+      await within(waitGone(handlerPid), 'the handler to be gone');
+      const decided = decisionsOnce(await journal(engineDir));
+      expect([...decided.values()]).toEqual([FAN_DENY_ERRNO(5)]);
+    });
+  },
+);
+
+/** Resolves once process `pid` (not a child of this one) is gone: a pidfd polls readable when it exits. */
+async function waitGone(pid: number): Promise<void> {
+  const { pidfdOpen, pollReadable, closeDescriptor } = await import('../../kernel/syscalls.js');
+  let fd: number;
+  try {
+    fd = pidfdOpen(pid);
+  } catch {
+    return;
+  }
+  const poller = pollReadable(fd);
+  await new Promise<void>((resolve) => poller.start(resolve));
+  poller.close();
+  closeDescriptor(fd);
+}
