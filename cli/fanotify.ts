@@ -62,6 +62,20 @@ export function parseKernelMask(value: string): bigint {
   return mask;
 }
 
+/** `--permission-mask`: the kernel's permission events only (PRE_ACCESS, OPEN_PERM, OPEN_EXEC_PERM, ACCESS_PERM). */
+export function parsePermissionMask(value: string): bigint {
+  let mask = 0n;
+  for (const word of value.split(/[|,]/)) {
+    const name = word.trim().toUpperCase().replace(/^FAN_/, '');
+    const bit = MASK_NAMES.find(([, known]) => known === name)?.[0];
+    if (bit === undefined || (bit & PERMISSION_BITS & LINUX_BITS) === 0n) {
+      throw new InvalidArgumentError(`'${word}' is not a permission event the kernel asks about (PRE_ACCESS, OPEN_PERM, OPEN_EXEC_PERM, ACCESS_PERM)`);
+    }
+    mask |= bit;
+  }
+  return mask;
+}
+
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };

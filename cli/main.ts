@@ -17,7 +17,7 @@ import { repair, repairWorker } from './repair.js';
 import { verify } from './verify.js';
 import { crashTest, type CrashTestCommand, parseFaults } from './crash-test.js';
 import { runDemo, runDemoWorker } from './demo.js';
-import { fanotifyCommand, parseKernelMask, parseMarkKind } from './fanotify.js';
+import { fanotifyCommand, parseKernelMask, parseMarkKind, parsePermissionMask } from './fanotify.js';
 
 // `fanlog tail | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -312,8 +312,8 @@ program
   .requiredOption('--path <path>', 'a path on the real filesystem: its filesystem (or mount) is marked')
   .option('--mark <kind>', "'filesystem' or 'mount'", 'filesystem')
   .option('--group <name>', 'hold permission events for this engine group (the handler creates it)')
-  .option('--permission-mask <events>', 'the permission events (PRE_ACCESS, OPEN_PERM, OPEN_EXEC_PERM, ACCESS_PERM)', parseMask, FAN_PRE_ACCESS)
-  .option('--mask <events>', "also hold a changelog group of these events (the handler's mask option)", parseMask)
+  .option('--permission-mask <events>', 'the permission events (PRE_ACCESS, OPEN_PERM, OPEN_EXEC_PERM, ACCESS_PERM)', parsePermissionMask, FAN_PRE_ACCESS)
+  .option('--mask <events>', "also hold a changelog group of these events (the handler's mask option)", parseKernelMask)
   .option(
     '--stop-policy <answer>',
     "the answer to every event unanswered when the supervisor stops: 'deny-eio' (default), 'deny' or 'allow'",

@@ -10,8 +10,10 @@
  *     (FANLOG_SUPERVISOR says which), and every held event sent to it
  *   running ──CMD exits or is killed──▶ waiting (a backoff: 100 ms,
  *     doubling to 5 s, back to 100 ms after a run of 10 s) ──▶ running
- *   running|waiting ──SIGTERM or SIGINT──▶ stopping:
- *     1. CMD gets SIGTERM (SIGKILL after --stop-timeout ms) and is waited for;
+ *   running ──CMD cannot be spawned (ENOENT, EACCES)──▶ stopping, exit 1
+ *   running|waiting ──SIGTERM, SIGINT or SIGHUP──▶ stopping:
+ *     1. CMD gets SIGTERM (SIGKILL --stop-timeout ms after the signal) and
+ *        is waited for;
  *     2. the marks are removed, so that no new event comes, and what the
  *        kernel still holds is read;
  *     3. the engine at D is opened, and every event still held is answered
@@ -63,6 +65,7 @@ export async function superviseCommand(options: SuperviseCommand): Promise<void>
     throw new FanlogError('EINVAL', 'supervise holds permission events (--group) or a changelog (--mask), or both');
   const held = HeldGroups.open({
     path: options.path,
+    dir: options.dir,
     mark: options.mark,
     ...(options.group === undefined ? {} : { permission: { group: options.group, mask: options.permissionMask } }),
     ...(options.mask === undefined ? {} : { notifyMask: options.mask }),
@@ -71,22 +74,36 @@ export async function superviseCommand(options: SuperviseCommand): Promise<void>
   let child: ChildProcess | null = null;
   let backoff = BACKOFF_FIRST_MS;
   let wake: (() => void) | null = null;
+  let killTimer: NodeJS.Timeout | null = null;
+  // SIGHUP too: a closed terminal must not end the supervisor with its events unanswered.
+  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
   const stop = (): void => {
+    if (stopping) return;
     stopping = true;
-    child?.kill('SIGTERM');
+    if (child !== null) {
+      child.kill('SIGTERM');
+      // The handler has --stop-timeout ms to stop by itself, whatever the loop below awaits.
+      const running = child;
+      killTimer = setTimeout(() => running.kill('SIGKILL'), options.stopTimeout);
+    }
     wake?.();
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  for (const signal of signals) process.on(signal, stop);
   held.startReading((error) => say(`reading the permission group failed: ${error.message}`));
   try {
     while (!stopping) {
       const started = Date.now();
       child = run(held, options.command);
-      say(`started ${options.command[0]} (pid ${child.pid})`);
-      const { code, signal } = await exited(child);
+      if (child.pid !== undefined) say(`started ${options.command[0]} (pid ${child.pid})`);
+      const { code, signal, spawnError } = await exited(child);
       held.detach();
       child = null;
+      if (spawnError !== null) {
+        // Not a handler that died: one that cannot run. Retrying would keep the readers waiting for nothing.
+        say(`cannot run ${options.command[0]}: ${spawnError.message}; stopping`);
+        stopping = true;
+        process.exitCode = 1;
+      }
       if (stopping) break;
       backoff = Date.now() - started >= RUN_RESETS_BACKOFF_MS ? BACKOFF_FIRST_MS : backoff;
       say(
@@ -107,8 +124,8 @@ export async function superviseCommand(options: SuperviseCommand): Promise<void>
     held.drainForStop();
     if (!(await answerHeld(held, options))) process.exitCode = 1;
   } finally {
-    process.off('SIGTERM', stop);
-    process.off('SIGINT', stop);
+    if (killTimer !== null) clearTimeout(killTimer);
+    for (const signal of signals) process.off(signal, stop);
     held.close();
   }
 }
@@ -121,13 +138,10 @@ function run(held: HeldGroups, command: string[]): ChildProcess {
   return child;
 }
 
-function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError: Error | null }> {
   return new Promise((resolve) => {
-    child.once('error', (error) => {
-      say(`could not start ${child.spawnfile}: ${error.message}`);
-      resolve({ code: 127, signal: null });
-    });
-    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', (error) => resolve({ code: 127, signal: null, spawnError: error }));
+    child.once('exit', (code, signal) => resolve({ code, signal, spawnError: null }));
   });
 }
 

@@ -122,6 +122,8 @@ export class DirectFeed implements PermissionFeed {
 export interface SupervisorEnv {
   pid: number;
   channel: number;
+  /** The engine directory whose journal decides what the supervisor holds (its --dir). */
+  dir?: string;
   permission?: { fd: number; path: string; mark: string; mask: string; group: string };
   notify?: { fd: number; path: string; mark: string; mask: string };
 }
@@ -155,7 +157,12 @@ export class ChannelFeed implements PermissionFeed {
   constructor(env: SupervisorEnv, groupFd: number) {
     this.groupFd = groupFd;
     this.#pidfd = pidfdOpen(env.pid);
-    this.#socket = new net.Socket({ fd: env.channel, readable: true, writable: true });
+    try {
+      this.#socket = new net.Socket({ fd: env.channel, readable: true, writable: true });
+    } catch (error) {
+      closeDescriptor(this.#pidfd);
+      throw new FanlogError('EBADF', `the supervisor's channel (descriptor ${env.channel}) cannot be used: ${(error as Error).message}`, { cause: error });
+    }
     this.#socket.setEncoding('utf8');
   }
 

@@ -25,7 +25,8 @@
  * Supervised, they stay with the supervisor, for the next handler or for
  * its own stop, which answers them by the same policy.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import type { EngineCore } from '../engine/engine.js';
 import { FAN_DENY_ERRNO, FAN_PRE_ACCESS, type Mask } from '../engine/notify/masks.js';
 import { checkResponse } from '../engine/permission/rules.js';
@@ -143,26 +144,42 @@ function checkPermission(engine: EngineCore, permission: FanotifyPermissionOptio
 }
 
 /** The groups the supervisor holds, taken as they are: the options must ask for what it made. */
-function supervised(
-  engine: EngineCore,
-  env: SupervisorEnv,
-  wanted: { path: string; kind: string; mask: Mask; asked: Asked | null; paths: boolean },
-): FanotifySource {
+/** Whether this process's supervised groups and channel were taken by a source: there is one of each per handler process. */
+let supervisorTaken = false;
+
+/** A path as the kernel resolves it, for comparing two spellings of one directory. */
+function real(where: string): string {
+  try {
+    return realpathSync(where);
+  } catch {
+    return resolvePath(where);
+  }
+}
+
+function supervised(engine: EngineCore, env: SupervisorEnv, wanted: { path: string; kind: string; mask: Mask; asked: Asked | null; paths: boolean }): FanotifySource {
   const differs = (what: string, held: unknown, asked: unknown): FanlogError =>
     new FanlogError('EINVAL', `fanlog supervise holds ${what} ${String(held)}, but this process asks for ${String(asked)}: give both the same options`);
+  if (supervisorTaken) {
+    throw new FanlogError('EBUSY', "this process's supervised fanotify groups are taken by an earlier engine.fanotify(): a handler runs one source");
+  }
+  if (env.dir !== undefined && real(env.dir) !== real(engine.dir)) throw differs('the engine in', env.dir, `an engine in ${engine.dir}`);
+  const samePath = (held: string): boolean => real(held) === real(wanted.path);
   if (wanted.asked !== null) {
     const held = env.permission;
     if (held === undefined) throw differs('no permission group:', 'none', `group ${wanted.asked.group}`);
-    if (held.path !== wanted.path) throw differs('permission events of', held.path, wanted.path);
+    if (!samePath(held.path)) throw differs('permission events of', held.path, wanted.path);
+    if (held.mark !== wanted.kind) throw differs('a mark of kind', held.mark, `a ${wanted.kind} mark`);
     if (held.group !== wanted.asked.group) throw differs('permission events for group', held.group, wanted.asked.group);
     if (BigInt(held.mask) !== wanted.asked.mask) throw differs('permission mask', held.mask, `0x${wanted.asked.mask.toString(16)}`);
   }
   if (wanted.mask !== 0n) {
     const held = env.notify;
     if (held === undefined) throw differs('no changelog group:', 'none', `mask 0x${wanted.mask.toString(16)}`);
-    if (held.path !== wanted.path) throw differs('changelog events of', held.path, wanted.path);
+    if (!samePath(held.path)) throw differs('changelog events of', held.path, wanted.path);
+    if (held.mark !== wanted.kind) throw differs('a mark of kind', held.mark, `a ${wanted.kind} mark`);
     if (BigInt(held.mask) !== wanted.mask) throw differs('changelog mask', held.mask, `0x${wanted.mask.toString(16)}`);
   }
+  supervisorTaken = true;
   const watch = wanted.mask === 0n ? null : watchGroup(engine, FanotifyGroup.adopt(env.notify!.fd), wanted.paths ? { path: env.notify!.path } : {});
   const group = wanted.asked === null ? null : FanotifyGroup.adopt(env.permission!.fd);
   const feed = group === null ? null : new ChannelFeed(env, group.fd);

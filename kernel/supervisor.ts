@@ -38,6 +38,8 @@ import { WATCH_REPORT } from './watch.js';
 
 export interface HeldOptions {
   path: string;
+  /** The engine directory the handler must open (its engine.fanotify() refuses another). */
+  dir: string;
   mark: 'filesystem' | 'mount';
   /** Permission events for an engine group: what the handler's `permission` option must ask for. */
   permission?: { group: string; mask: Mask };
@@ -99,8 +101,8 @@ export class HeldGroups {
 
   /** What the handler's environment and stdio get: FANLOG_SUPERVISOR's JSON, and the descriptors from index 3 ('pipe' for the channel). */
   handlerSetup(): { env: string; stdio: ('pipe' | number | 'ignore')[] } {
-    const { path, mark } = this.#options;
-    const env: SupervisorEnv = { pid: process.pid, channel: CHANNEL_FD };
+    const { path, mark, dir } = this.#options;
+    const env: SupervisorEnv = { pid: process.pid, channel: CHANNEL_FD, dir };
     const stdio: ('pipe' | number | 'ignore')[] = ['pipe', 'ignore', 'ignore'];
     if (this.permission !== null) {
       const { group, mask } = this.#options.permission!;

@@ -34,6 +34,7 @@
  */
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { statfsSync } from 'node:fs';
 import os from 'node:os';
 import { FAN_PRE_ACCESS } from '../engine/notify/masks.js';
 import { FanlogError, type FanlogErrorCode } from '../errors.js';
@@ -172,7 +173,34 @@ export function fanotifyInit(flags: number, eventFileFlags: number): number {
 export function fanotifyMark(fd: number, flags: number, mask: bigint, path: string): void {
   const c = calls();
   if (c.fanotifyMark(fd, flags, mask, AT_FDCWD, path) < 0) {
-    throw callError(c.koffi, `fanotify_mark(${JSON.stringify(path)}, 0x${flags.toString(16)}, 0x${mask.toString(16)})`, c.koffi.errno(), mask);
+    const error = callError(c.koffi, `fanotify_mark(${JSON.stringify(path)}, 0x${flags.toString(16)}, 0x${mask.toString(16)})`, c.koffi.errno(), mask);
+    if (error.code !== 'EOPNOTSUPP') throw error;
+    throw new FanlogError('EOPNOTSUPP', `${error.message.replace(/^EOPNOTSUPP: /, '')} (${path} is on ${filesystemOf(path)})`);
+  }
+}
+
+/** Filesystem types by statfs's magic number (<linux/magic.h>), for saying which one refused. */
+const FILESYSTEMS = new Map<number, string>([
+  [0xef53, 'ext4'],
+  [0x58465342, 'xfs'],
+  [0x9123683e, 'btrfs'],
+  [0x01021994, 'tmpfs'],
+  [0x858458f6, 'ramfs'],
+  [0x9fa0, 'proc'],
+  [0x62656572, 'sysfs'],
+  [0x794c7630, 'overlayfs'],
+  [0x6969, 'nfs'],
+  [0x65735546, 'fuse'],
+  [0x73717368, 'squashfs'],
+]);
+
+/** The name of the filesystem `path` is on, as statfs says. */
+function filesystemOf(path: string): string {
+  try {
+    const magic = statfsSync(path).type;
+    return FILESYSTEMS.get(magic) ?? `a filesystem of type 0x${magic.toString(16)}`;
+  } catch {
+    return 'a filesystem statfs cannot name';
   }
 }
 

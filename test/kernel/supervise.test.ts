@@ -238,3 +238,78 @@ async function waitGone(pid: number): Promise<void> {
   poller.close();
   closeDescriptor(fd);
 }
+
+/** `fanlog supervise ARGS`, its stdout lines and its stderr. */
+function superviseWith(args: string[]): { child: ChildProcess; lines: Lines; exit: Promise<number | null>; stderr: () => string } {
+  const child = spawn(process.execPath, [path.join(dist, 'cli/main.js'), 'supervise', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, lines: new Lines(child), exit, stderr: () => stderr };
+}
+
+asRoot('kills a handler that ignores SIGTERM once --stop-timeout has passed, and stops', { timeout: 4 * BOUND_MS }, async () => {
+  await withExt4(async ({ mount, scratch }) => {
+    const deaf = "process.on('SIGTERM', () => undefined); setInterval(() => undefined, 1000); console.log('ready');";
+    const args = ['--path', mount, '--mask', 'CREATE', '--dir', path.join(scratch, 'engine'), '--stop-timeout', '300', '--', process.execPath, '-e', deaf];
+    const { child, lines, exit, stderr } = superviseWith(args);
+    try {
+      await lines.next(/^ready$/);
+      child.kill('SIGTERM');
+      expect(await within(exit, `the supervisor to stop (stderr: ${stderr()})`)).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
+
+asRoot('stops with exit 1 when its command cannot be run, rather than retrying it forever', { timeout: 4 * BOUND_MS }, async () => {
+  await withExt4(async ({ mount, scratch }) => {
+    const args = ['--path', mount, '--group', 'hsm', '--dir', path.join(scratch, 'engine'), '--', path.join(scratch, 'no-such-handler')];
+    const { child, exit, stderr } = superviseWith(args);
+    try {
+      expect(await within(exit, 'the supervisor to give up')).toBe(1);
+      expect(stderr()).toMatch(/cannot run .*no-such-handler: spawn .* ENOENT; stopping/);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
+
+asRoot("refuses a handler whose engine is not the supervisor's --dir", { timeout: 4 * BOUND_MS }, async () => {
+  await withExt4(async ({ mount, scratch }) => {
+    const archive = path.join(scratch, 'archive');
+    mkdirSync(archive);
+    const args = [
+      '--path',
+      mount,
+      '--group',
+      'hsm',
+      '--dir',
+      path.join(scratch, 'engine'),
+      '--',
+      process.execPath,
+      handler,
+      dist,
+      path.join(scratch, 'other'),
+      mount,
+      archive,
+    ];
+    const { child, exit, stderr } = superviseWith(args);
+    try {
+      await within(
+        new Promise<void>((resolve) => {
+          const check = (): void => {
+            if (/fanlog supervise holds the engine in .*engine, but this process asks for an engine in .*other/.test(stderr())) resolve();
+            else child.stderr!.once('data', check);
+          };
+          check();
+        }),
+        'the refusal',
+      );
+    } finally {
+      child.kill('SIGTERM');
+      await exit;
+    }
+  });
+});
