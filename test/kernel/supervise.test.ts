@@ -243,7 +243,7 @@ async function waitGone(pid: number): Promise<void> {
 function superviseWith(args: string[]): { child: ChildProcess; lines: Lines; exit: Promise<number | null>; stderr: () => string } {
   const child = spawn(process.execPath, [path.join(dist, 'cli/main.js'), 'supervise', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, lines: new Lines(child), exit, stderr: () => stderr };
 }
