@@ -24,13 +24,18 @@ if (archive === undefined || engineDir === undefined || tapeDir === undefined) {
 }
 
 const engine = await Engine.open(engineDir); // not on the archive's filesystem
-if (!engine.groups.list().some((group) => group.name === 'hsm')) await engine.groups.create('hsm', { class: 'pre-content' });
+if (!engine.groups.list().some((group) => group.name === 'hsm')) await engine.groups.create('hsm', { class: 'pre-content', restartable: true });
 const queue = engine.groups.get('hsm').openQueue();
 const source = await engine.fanotify({ path: archive, mask: 0n, permission: { group: 'hsm', mask: FAN_PRE_ACCESS } });
 
 let stopping = false;
 process.once('SIGTERM', () => (stopping = true));
 process.once('SIGINT', () => (stopping = true));
+// The source ends by itself if its supervisor dies (it answers what it held by its stop policy first): so does the daemon.
+source.done.catch((error: unknown) => {
+  process.stderr.write(`real-hsm: ${(error as Error).message}\n`);
+  stopping = true;
+});
 process.stdout.write(`ready: asking group hsm about reads on ${archive}\n`);
 const filled = new Set<string>();
 const denied = new Set<string>();
