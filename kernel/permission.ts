@@ -329,7 +329,7 @@ export class KernelPermissions {
     this.#answer(ticket, response);
   }
 
-  /** A held request no feed sent again: its holder and group are gone, and the kernel let it through. */
+  /** A held request no feed sent again: its holder and group are gone; decided FAN_ALLOW, what the kernel does then, with a loss note that says so. */
   async #stale(request: PermissionRequest): Promise<void> {
     this.#engine.permissions.kernelHold.release(request);
     const intent = request.intent as ExternalIntent;
@@ -339,7 +339,7 @@ export class KernelPermissions {
         op: 'loss',
         time: this.#engine.now(),
         path: intent.path,
-        reason: `EKERNEL: request ${request.seq}'s kernel event ${intent.kernelEvent} was held by a process that is gone with its fanotify group; the kernel allowed it`,
+        reason: `EKERNEL: request ${request.seq}'s kernel event ${intent.kernelEvent} was held by a process that is gone with its fanotify group: the kernel let it through, unless a supervisor answered it by its stop policy without a journal (it said so on stderr)`,
       });
       await this.#engine.permissions.decide(request, FAN_ALLOW);
     } catch (error) {
