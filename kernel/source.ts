@@ -156,7 +156,11 @@ function real(where: string): string {
   }
 }
 
-function supervised(engine: EngineCore, env: SupervisorEnv, wanted: { path: string; kind: string; mask: Mask; asked: Asked | null; paths: boolean }): FanotifySource {
+function supervised(
+  engine: EngineCore,
+  env: SupervisorEnv,
+  wanted: { path: string; kind: string; mask: Mask; asked: Asked | null; paths: boolean },
+): FanotifySource {
   const differs = (what: string, held: unknown, asked: unknown): FanlogError =>
     new FanlogError('EINVAL', `fanlog supervise holds ${what} ${String(held)}, but this process asks for ${String(asked)}: give both the same options`);
   if (supervisorTaken) {
@@ -215,7 +219,13 @@ class Source implements FanotifySource {
     this.#permissions =
       asked === null
         ? null
-        : new KernelPermissions(engine, asked.group, asked.feed, (error) => this.#fail(error), (error) => this.#orphaned(error));
+        : new KernelPermissions(
+            engine,
+            asked.group,
+            asked.feed,
+            (error) => this.#fail(error),
+            (error) => this.#orphaned(error),
+          );
     this.#permissions?.start();
     watch?.done.catch((error: unknown) => this.#fail(error as Error));
     // engine.close() stops the source first, so that what is unanswered is answered by the policy while the engine can journal it.
