@@ -13,6 +13,7 @@
  * in the test's name; a failure names the run and the command that replays
  * it. It needs root on Linux: without, it skips and says so.
  */
+import { KILL_KINDS } from '../../crash/fanotify-plan.js';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -22,7 +23,8 @@ import { tempDir } from '../helpers.js';
 const RUNS = Number(process.env.FANLOG_FANOTIFY_RUNS ?? 4);
 const SEED = Number(process.env.FANLOG_FANOTIFY_CAMPAIGN_SEED ?? Date.now() % 1_000_000);
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-const KINDS = ['before-read', 'mid-fill', 'received', 'journaled', 'decided', 'answered'];
+/** Every kind of kill the plan makes: each run's first kill counts under one. */
+const KINDS = KILL_KINDS;
 
 const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
 if (!isRoot) console.log('test/crash/fanotify-campaign.test.ts: skipped, it needs root on Linux (it loop-mounts ext4 images and makes fanotify groups)');
