@@ -11,6 +11,8 @@ const NEEDED = [
   { command: 'redis-server', args: ['--version'], pkg: 'redis-server', why: 'the replication tests run a real redis-server' },
   { command: 'mkfs.ext4', args: ['-V'], pkg: 'e2fsprogs', why: 'the real-kernel tests make an ext4 image' },
   { command: 'losetup', args: ['--version'], pkg: 'mount', why: 'the real-kernel tests loop-mount that image' },
+  { command: 'python3', args: ['--version'], pkg: 'python3-minimal', why: "a real-kernel test makes a thread's events from a python child" },
+  { command: 'gcc', args: ['--version'], pkg: 'gcc', why: 'the fanotify bench compiles a C handler to compare against (CI runs the benches small)' },
 ];
 
 const has = (command, args) => spawnSync(command, args, { stdio: 'ignore' }).status === 0;
