@@ -1,6 +1,7 @@
 // `npm test` runs this first. Some tests need tools from the operating
 // system: a real redis-server (the replication tests), mkfs.ext4 and
-// losetup (the real-kernel tests, which loop-mount an ext4 image). It does
+// losetup (the real-kernel tests, which loop-mount an ext4 image), python3
+// (a thread's events) and gcc (the fanotify bench's C handler). It does
 // nothing when they are installed; on a machine of this kind (Debian, root,
 // apt-get) it installs the missing ones, saying which and why; anywhere
 // else it fails, saying what to install, so that no test is skipped
