@@ -107,8 +107,16 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
     return this.#walks.run(async () => {
       if (this.#at < this.#records.length) return { value: this.#records[this.#at++]!, done: false };
       const records: JournalRecord[] = [];
+      // One bigint per record: the first seq of a frame, then one more each (visitingSeq makes two).
+      let seq = -1n;
+      let frame: Uint8Array | null = null;
       await this.#walk((buffer, start, end) => {
-        records.push({ seq: this.visitingSeq(), payload: buffer.subarray(start, end) });
+        if (frame === buffer && this.#index > 1) seq += 1n;
+        else {
+          frame = buffer;
+          seq = this.visitingSeq();
+        }
+        records.push({ seq, payload: buffer.subarray(start, end) });
         return true;
       }, true);
       this.#records = records;
