@@ -25,7 +25,7 @@
 import assert from 'node:assert/strict';
 import { FanlogError } from '../errors.js';
 import { ByteWriter } from './byte-writer.js';
-import { crc32 } from './checksum.js';
+import { crc32Range } from './checksum.js';
 import type { Seq } from './types.js';
 
 export const FRAME_HEADER_BYTES = 24;
@@ -47,8 +47,9 @@ export interface FrameHeader {
 /** Why a frame failed its check, for error messages. */
 export type FrameDamage = 'incomplete header' | 'impossible length' | 'incomplete frame' | 'checksum mismatch' | 'bad kind' | 'bad record lengths';
 
-function frameChecksum(bytes: Uint8Array): number {
-  return crc32(bytes.subarray(8), crc32(bytes.subarray(0, 4)));
+/** The checksum of the frame of `length` bytes at `at`: its first 4 bytes, then all after its checksum field (bytes 4..8). */
+function frameChecksum(bytes: Uint8Array, at: number, length: number): number {
+  return crc32Range(bytes, at + 8, at + length, crc32Range(bytes, at, at + 4));
 }
 
 export function recordsFrameBytes(payloads: readonly Uint8Array[]): number {
@@ -81,7 +82,7 @@ export function encodeFrameInto(out: ByteWriter, kind: FrameKind, seq: Seq, reco
     out.u32At(start + 8, kind); // kind, then three zero bytes
     out.u32At(start + 12, recordCount);
     out.u64At(start + 16, seq);
-    out.u32At(start + 4, frameChecksum(out.buffer.subarray(start, out.length)));
+    out.u32At(start + 4, frameChecksum(out.buffer, start, out.length - start));
   } catch (error) {
     out.truncate(start);
     throw error;
@@ -142,7 +143,7 @@ export function checkFrame(
   if (frameBytes < FRAME_HEADER_BYTES) return 'impossible length';
   if (frameBytes > available) return 'incomplete frame';
   if (frameBytes > inBuffer) return 'incomplete frame';
-  if (verifyChecksum && frameChecksum(bytes.subarray(offset, offset + frameBytes)) !== readU32(bytes, offset + 4)) return 'checksum mismatch';
+  if (verifyChecksum && frameChecksum(bytes, offset, frameBytes) !== readU32(bytes, offset + 4)) return 'checksum mismatch';
   const kind = bytes[offset + 8];
   const recordCount = readU32(bytes, offset + 12);
   if (kind === FRAME_KIND_PURGE) {
