@@ -16,6 +16,14 @@
  *   consumer_acks      durable acknowledgements, one after another
  *   consumer_read_rss  (extra) peak RSS of a process reading 10 M records (1 M with --quick)
  *                      through a consumer in batches of 1,000 (bench/consumer-rss.ts)
+ *
+ * And on a journal as applications write it (issue 29): 300,000 creates
+ * (30,000 with --quick) by 16 simulated processes through the engine's
+ * filesystem, one operation per entry, so each entry is a small frame of an
+ * op record and an event record:
+ *   consumer_read_ops      one consumer reads every event record
+ *   lmdb_getrange_ops      the same event records' bytes in lmdb, read with getRange
+ *   consumer_filtered_ops  one consumer scans them with a path-prefix filter keeping 1 in 100
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -39,7 +47,13 @@ export interface ConsumersSuiteResult {
   rssRecords: number;
 }
 
-const TARGETS: [string, string, number][] = [['consumer_read', 'lmdb_getrange', 1]];
+const TARGETS: [string, string, number][] = [
+  ['consumer_read', 'lmdb_getrange', 1],
+  ['consumer_read_ops', 'lmdb_getrange_ops', 1],
+  ['consumer_filtered_ops', 'consumer_read_ops', 2.5],
+];
+/** The application-written journal: creates by this many simulated processes, one operation per entry. */
+const OPS_PROCESSES = 16;
 
 export async function consumersSuite(settings: BenchSettings): Promise<ConsumersSuiteResult> {
   const root = mkdtempSync(path.join(tmpdir(), 'fanlog-bench-consumers-'));
@@ -49,7 +63,11 @@ export async function consumersSuite(settings: BenchSettings): Promise<Consumers
     const engine = await Engine.open(path.join(root, 'engine'), { store: 'lmdb' });
     const lmdb = await copyIntoLmdb(engine, path.join(root, 'lmdb'), records);
 
-    const cases = await consumerCases(engine, lmdb, records);
+    const opsRecords = settings.quick ? 30_000 : 300_000;
+    const ops = await writeOpsChangelog(path.join(root, 'ops'), opsRecords, settings);
+    // Its event records: a create each, and the mkdir of each of the 100 directories.
+    const opsLmdb = await copyIntoLmdb(ops, path.join(root, 'ops-lmdb'), opsRecords + 100, true);
+    const cases = [...(await consumerCases(engine, lmdb, records)), ...opsCases(ops, opsLmdb, opsRecords)];
     settings.log(`consumers suite (${settings.quick ? 'quick' : 'full'}): lmdb store`);
     const rates = await runCases(cases, settings);
     settings.log('  consumer_read                       target >= 2,000,000 records/s, and >= lmdb_getrange');
@@ -58,6 +76,8 @@ export async function consumersSuite(settings: BenchSettings): Promise<Consumers
     const targets = await measureTargets(cases, TARGETS, settings);
     await engine.close();
     await lmdb.close();
+    await ops.close();
+    await opsLmdb.close();
     const rssRecords = settings.quick ? 1_000_000 : 10_000_000;
     const readRssMb = selected(settings, 'consumer_read_rss') ? measureReadRss(path.join(root, 'rss'), rssRecords, settings) : NaN;
     return { suite: 'consumers', recordsPerSecond: rates, targets, readRssMb, rssRecords };
@@ -133,11 +153,12 @@ async function consumerCases(engine: Engine, lmdb: ReturnType<typeof openLmdb<Ui
   return cases;
 }
 
-/** The changelog's records, by seq, as binary values in a fresh lmdb database. */
-async function copyIntoLmdb(engine: Engine, dir: string, records: number): Promise<ReturnType<typeof openLmdb<Uint8Array, number>>> {
+/** The changelog's records (its event records only, with `eventsOnly`), by seq, as binary values in a fresh lmdb database. */
+async function copyIntoLmdb(engine: Engine, dir: string, records: number, eventsOnly = false): Promise<ReturnType<typeof openLmdb<Uint8Array, number>>> {
   const lmdb = openLmdb<Uint8Array, number>({ path: dir, keyEncoding: 'uint32', encoding: 'binary' });
   let seq = 0;
   for await (const { payload } of engine.journal.read({ from: 1n })) {
+    if (eventsOnly && viewRecord(0n, payload).kind !== 'event') continue;
     const key = ++seq;
     void lmdb.put(key, payload);
   }
@@ -156,6 +177,77 @@ function measureReadRss(dir: string, records: number, settings: BenchSettings): 
     `  consumer_read_rss        peak ${peakRssMb.toFixed(0)} MB reading ${records.toLocaleString('en-US')} records (${Math.round(readPerSecond).toLocaleString('en-US')} records/s) (target < 200 MB)`,
   );
   return peakRssMb;
+}
+
+/** An engine whose journal `processes` simulated processes wrote: `records` creates under 100 directories, one operation (an op and an event record) per entry. */
+async function writeOpsChangelog(dir: string, records: number, settings: BenchSettings): Promise<Engine> {
+  settings.log(`preparing a changelog of ${records.toLocaleString('en-US')} creates by ${OPS_PROCESSES} processes, one operation an entry`);
+  const engine = await Engine.open(dir, { store: 'lmdb', sync: 'never' });
+  // A consumer that never acknowledges keeps the whole journal, for the readers registered from the oldest record later.
+  await engine.consumers.register('ops-keeper', { from: 'oldest' });
+  for (let d = 0; d < 100; d++) await engine.fs.mkdir(`/d${d}`);
+  const perProcess = records / OPS_PROCESSES;
+  await Promise.all(
+    Array.from({ length: OPS_PROCESSES }, async (_, p) => {
+      for (let i = 0; i < perProcess; i++) {
+        const n = p * perProcess + i;
+        await engine.fs.create(`/d${n % 100}/file${n}`, {}, { pid: 1000 + p, tid: 1000 + p, uid: 0, gid: 0 });
+      }
+    }),
+  );
+  return engine;
+}
+
+/** The cases on the application-written journal (see the header). */
+function opsCases(engine: Engine, lmdb: ReturnType<typeof openLmdb<Uint8Array, number>>, records: number): BenchCase[] {
+  const readAll = async (name: string, filter?: string): Promise<number> => {
+    if (engine.consumers.list().some((info) => info.name === name)) await engine.consumers.deregister(name);
+    const consumer = await engine.consumers.register(name, { from: 'oldest' });
+    if (filter !== undefined) await consumer.attachFilter('path-prefix', filter);
+    let count = 0;
+    let touched = 0;
+    for (let batch = await consumer.read(); batch.length > 0; batch = await consumer.read()) {
+      count += batch.length;
+      for (const record of batch) touched += (record.path?.length ?? 0) + (record.mask! > 0n ? 1 : 0);
+    }
+    if (touched === 0 && count > 0) throw new Error('no path read');
+    return count;
+  };
+  // The mkdirs of the 100 directories are events too.
+  const events = records + 100;
+  return [
+    {
+      name: 'consumer_read_ops',
+      recordsPerCall: events,
+      run: async () => {
+        const count = await readAll('ops-reader');
+        if (count !== events) throw new Error(`read ${count} records, expected ${events}`);
+      },
+    },
+    {
+      name: 'lmdb_getrange_ops',
+      recordsPerCall: events,
+      run: async () => {
+        let count = 0;
+        let touched = 0;
+        for (const { key, value } of lmdb.getRange({})) {
+          const record = viewRecord(BigInt(key), value);
+          touched += (record.path?.length ?? 0) + (record.mask! > 0n ? 1 : 0);
+          count++;
+        }
+        if (count !== events || touched === 0) throw new Error(`read ${count} records, expected ${events}`);
+      },
+    },
+    {
+      name: 'consumer_filtered_ops',
+      recordsPerCall: events,
+      run: async () => {
+        // /d7 and what is under it: its mkdir event and a hundredth of the creates.
+        const count = await readAll('ops-filtered', '/d7');
+        if (count !== records / 100 + 1) throw new Error(`kept ${count} records, expected ${records / 100 + 1}`);
+      },
+    },
+  ];
 }
 
 /** A changelog of `records` CREATE event records, 1,000 an entry, under 100 directories, written without syncs. */

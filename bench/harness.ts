@@ -162,7 +162,7 @@ export async function measureTargets(cases: BenchCase[], wanted: readonly [strin
     const value = measured.ratio(a, b);
     targets[`${a}/${b}`] = { ratio: value, target };
     const met = Number.isNaN(value) ? 'not measured' : value >= target ? 'met' : 'NOT met';
-    settings.log(`  ${`${a} / ${b}`.padEnd(36)}${Number.isNaN(value) ? 'n/a' : `${value.toFixed(2)}x`}  (target >= ${target}x: ${met})`);
+    settings.log(`  ${`${a} / ${b}`.padEnd(36)} ${Number.isNaN(value) ? 'n/a' : `${value.toFixed(2)}x`}  (target >= ${target}x: ${met})`);
   }
   return targets;
 }
