@@ -74,6 +74,12 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
   readonly #io: Io;
   readonly #segments: SegmentSnapshot[];
   readonly #from: Seq;
+  /**
+   * The range as numbers, when every seq in it is a safe integer (as every
+   * journal's are, short of 2^53 records): a frame is placed in the range
+   * without a bigint per comparison. Null: the bigint arithmetic instead.
+   */
+  readonly #range: { from: number; last: number } | null;
 
   /** @internal `journal.read()` makes readers. */
   constructor(
@@ -86,6 +92,8 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
     this.#io = io;
     this.#segments = segments;
     this.#from = from;
+    // With room for a frame's count past `last`: a frame that starts in range ends below 2^53 + 2^32.
+    this.#range = last < BigInt(Number.MAX_SAFE_INTEGER) - 0x1_0000_0000n ? { from: Number(from), last: Number(last) } : null;
   }
 
   /** Every record in range was visited (or the reader was closed). */
@@ -208,14 +216,11 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
       if (buffer[at + 8] === FRAME_KIND_PURGE) continue;
       const count = readU32(buffer, at + 12);
       const seq = frameSeqAt(buffer, at);
-      if (seq + BigInt(count) <= from) continue;
-      if (seq > last) return false;
+      const placed = this.#place(seq, count, from, last);
+      if (placed === 'before') continue;
+      if (placed === 'after') return false;
       // Records before `from` are stepped over; the range may end inside the frame.
-      const skip = from > seq ? Number(from - seq) : 0;
-      const lastIndex = seq + BigInt(count - 1) <= last ? count - 1 : Number(last - seq);
-      // What is visited lies in the frame, and in range: never past `last`, the durable seq at most.
-      if (lastIndex >= count || skip >= count || seq + BigInt(lastIndex) > last)
-        assert.fail(`records ${skip}..${lastIndex} of a frame of ${count} at seq ${seq}, reading through ${last}`);
+      const { skip, lastIndex } = placed;
       this.#frameBuffer = buffer;
       this.#frameSeq = seq;
       this.#recordAt = at + FRAME_HEADER_BYTES;
@@ -224,9 +229,39 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
       if (this.#recordAt >= at + readU32(buffer, at)) assert.fail(`stepping over ${skip} records of the frame at seq ${seq} left it`);
       this.#index = skip;
       this.#stopIndex = lastIndex + 1;
-      this.#lastFrame = seq + BigInt(lastIndex) === last;
+      this.#lastFrame = placed.lastFrame;
       return true;
     }
+  }
+
+  /**
+   * Where the frame of `count` records at `seq` lies against the range
+   * [from, last]: wholly before, wholly after, or the indexes of its first
+   * and last records in range, and whether the range ends in it. In numbers
+   * when the range allows (#range), else in bigints: the same answers.
+   */
+  #place(seq: Seq, count: number, from: Seq, last: Seq): 'before' | 'after' | { skip: number; lastIndex: number; lastFrame: boolean } {
+    if (seq > last) return 'after';
+    const range = this.#range;
+    let skip: number;
+    let lastIndex: number;
+    let lastFrame: boolean;
+    if (range !== null) {
+      const at = Number(seq);
+      if (at + count <= range.from) return 'before';
+      skip = range.from > at ? range.from - at : 0;
+      lastIndex = at + count - 1 <= range.last ? count - 1 : range.last - at;
+      lastFrame = at + lastIndex === range.last;
+    } else {
+      if (seq + BigInt(count) <= from) return 'before';
+      skip = from > seq ? Number(from - seq) : 0;
+      lastIndex = seq + BigInt(count - 1) <= last ? count - 1 : Number(last - seq);
+      lastFrame = seq + BigInt(lastIndex) === last;
+    }
+    // What is visited lies in the frame, and in range: never past `last`, the durable seq at most.
+    if (lastIndex >= count || skip >= count || lastIndex < 0)
+      assert.fail(`records ${skip}..${lastIndex} of a frame of ${count} at seq ${seq}, reading through ${last}`);
+    return { skip, lastIndex, lastFrame };
   }
 
   async #closeSegment(): Promise<void> {
