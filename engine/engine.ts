@@ -204,11 +204,11 @@ export class EngineCore {
   }
 
   /** @internal Who writes the answer to each kernel permission event a source holds, by kernel event (kernel/permission.ts). */
-  readonly kernelAnswers = new Map<string, (response: number) => void>();
+  readonly kernelAnswers = new Map<string, (response: number, listenerHolds: boolean) => void>();
 
   /** @internal The broker's call once a decision on a kernel event is durable. */
-  answerKernel(intent: ExternalIntent, response: number): void {
-    this.kernelAnswers.get(intent.kernelEvent)?.(response);
+  answerKernel(intent: ExternalIntent, response: number, listenerHolds: boolean): void {
+    this.kernelAnswers.get(intent.kernelEvent)?.(response, listenerHolds);
   }
 
   /** Guarded operations whose callers died in a crash and that wait for answers (see permission/broker.ts). */

@@ -180,28 +180,50 @@ export class ChannelFeed implements PermissionFeed {
     sink.ended(error);
   }
 
+  /**
+   * The supervisor's lines. Never throws: a listener of the socket that
+   * threw would end the process, and with it the last copy of the group,
+   * whose closing lets every pending event through. An event whose file
+   * cannot be taken (the supervisor died: ESRCH) is handed over without
+   * one (fd -1), to be answered by its number and the stop policy; a line
+   * that is not the supervisor's ends the feed.
+   */
   #data(chunk: string): void {
     this.#buffered += chunk;
     const lines = this.#buffered.split('\n');
     this.#buffered = lines.pop() ?? '';
     const events: KernelEvent[] = [];
+    let failure: Error | null = null;
     for (const line of lines) {
       if (line === '') continue;
-      const message = JSON.parse(line) as { t: string; id?: string; fd?: number; bytes?: string; seq?: string };
-      if (message.t === 'live') {
-        this.#sink?.events(events.splice(0));
-        this.#sink?.live();
-        continue;
+      try {
+        const message = JSON.parse(line) as { t: string; id?: string; fd?: number; bytes?: string; seq?: string };
+        if (message.t === 'live') {
+          this.#sink?.events(events.splice(0));
+          this.#sink?.live();
+          continue;
+        }
+        if (message.t !== 'event') continue;
+        const [event] = decodeFanotifyStream(Buffer.from(message.bytes!, 'base64')).events;
+        if (event === undefined) continue;
+        const kernelEvent: KernelEvent = { id: message.id!, kernelFd: message.fd!, fd: this.#take(message.fd!), event };
+        if (message.seq !== undefined) kernelEvent.seq = BigInt(message.seq);
+        events.push(kernelEvent);
+      } catch (error) {
+        failure ??= new FanlogError('EIO', `the supervisor's channel carried what cannot be read: ${(error as Error).message}`, { cause: error });
       }
-      if (message.t !== 'event') continue;
-      const [event] = decodeFanotifyStream(Buffer.from(message.bytes!, 'base64')).events;
-      if (event === undefined) continue;
-      const fd = pidfdGetfd(this.#pidfd, message.fd!);
-      const kernelEvent: KernelEvent = { id: message.id!, kernelFd: message.fd!, fd, event };
-      if (message.seq !== undefined) kernelEvent.seq = BigInt(message.seq);
-      events.push(kernelEvent);
     }
     if (events.length > 0) this.#sink?.events(events);
+    if (failure !== null) this.#end(failure);
+  }
+
+  /** This process's copy of the supervisor's descriptor `fd`, or -1 when it cannot be taken (the supervisor is gone). */
+  #take(fd: number): number {
+    try {
+      return pidfdGetfd(this.#pidfd, fd);
+    } catch {
+      return -1;
+    }
   }
 
   #send(message: object): Promise<void> {

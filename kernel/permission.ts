@@ -43,14 +43,14 @@
  * FAN_ALLOW, with a loss note saying so.
  */
 import type { EngineCore } from '../engine/engine.js';
-import { decodeRecord } from '../engine/record/codec.js';
 import type { ExternalIntent } from '../engine/permission/intent.js';
 import type { PermissionRequest } from '../engine/permission/request.js';
 import { FAN_ACCESS_PERM, FAN_ALLOW, FAN_DENY_ERRNO, FAN_OPEN_EXEC_PERM, FAN_OPEN_PERM, FAN_PRE_ACCESS } from '../engine/notify/masks.js';
 import type { FanotifyEvent } from '../interop/fanotify-events.js';
 import { crashPoint } from './crash-points.js';
+import { decisionOf } from './decision-of.js';
 import { credentialsOf, fileOf } from './event-file.js';
-import { closeDescriptor, writeResponse } from './syscalls.js';
+import { closeDescriptor, retireDescriptor, writeResponse } from './syscalls.js';
 
 /** One kernel permission event as a feed delivers it. */
 export interface KernelEvent {
@@ -98,6 +98,8 @@ export interface KernelPermissionStats {
   undescribed: number;
   /** Decisions taken after a supervised source stopped, left to the supervisor to write (it sends the event again, with its seq). */
   leftToHolder: number;
+  /** Event descriptors retired to /dev/null because their listener read the event and a timeout or a stop answered it (see #answer). */
+  retired: number;
 }
 
 const PERMISSION_BITS = FAN_OPEN_PERM | FAN_ACCESS_PERM | FAN_OPEN_EXEC_PERM | FAN_PRE_ACCESS;
@@ -114,7 +116,7 @@ export class KernelPermissions {
   readonly #group: string;
   readonly #feed: PermissionFeed;
   readonly #tickets = new Map<string, Ticket>();
-  readonly #stats: KernelPermissionStats = { requests: 0, answered: 0, resurrected: 0, stale: 0, undescribed: 0, leftToHolder: 0 };
+  readonly #stats: KernelPermissionStats = { requests: 0, answered: 0, resurrected: 0, stale: 0, undescribed: 0, leftToHolder: 0, retired: 0 };
   /** Events sent again, and new events that wait until every resurrected request is answered. */
   readonly #resent: KernelEvent[] = [];
   readonly #waiting: KernelEvent[] = [];
@@ -219,7 +221,7 @@ export class KernelPermissions {
   #ticket(event: KernelEvent): Ticket {
     const ticket: Ticket = { event, answered: false };
     this.#tickets.set(event.id, ticket);
-    this.#engine.kernelAnswers.set(event.id, (response) => this.#answer(ticket, response));
+    this.#engine.kernelAnswers.set(event.id, (response, listenerHolds) => this.#answer(ticket, response, listenerHolds));
     return ticket;
   }
 
@@ -280,7 +282,8 @@ export class KernelPermissions {
         fd,
         journaled: async (seq: bigint) => {
           crashPoint('appended');
-          await this.#feed.journaled(id, seq);
+          // A feed that cannot be told (its supervisor died) ends the source, whose stop decides this request by its policy: it must not fail here.
+          await this.#feed.journaled(id, seq).catch(() => undefined);
           crashPoint('journaled');
           queued();
         },
@@ -288,8 +291,15 @@ export class KernelPermissions {
     };
   }
 
-  /** Writes a durable decision to the kernel, once per ticket; then closes the descriptor and tells the feed. */
-  #answer(ticket: Ticket, response: number): void {
+  /**
+   * Writes a durable decision to the kernel, once per ticket; then closes the
+   * descriptor and tells the feed. A descriptor its listener still holds (it
+   * read the event, and a timeout or a stop answered it) is retired instead:
+   * pointed at /dev/null, so that its file (and the mount) is released while
+   * its number stays taken; closed, the number could be another file's by
+   * the time the listener writes through it.
+   */
+  #answer(ticket: Ticket, response: number, listenerHolds = false): void {
     if (ticket.answered) return;
     ticket.answered = true;
     const { id, kernelFd, fd } = ticket.event;
@@ -306,7 +316,12 @@ export class KernelPermissions {
       this.#onError(error as Error);
     } finally {
       try {
-        closeDescriptor(fd);
+        if (fd < 0) {
+          // No file was taken for it (its supervisor was gone).
+        } else if (listenerHolds) {
+          retireDescriptor(fd);
+          this.#stats.retired++;
+        } else closeDescriptor(fd);
       } catch {
         // Closed already: nothing is held.
       }
@@ -376,21 +391,4 @@ export class KernelPermissions {
     }
     this.#mayWrite = false;
   }
-}
-
-/**
- * The response journaled to request `seq`, if that request asks about
- * kernel event `kernelEvent`; null if the journal holds no such request, or
- * no decision on it (an event the supervisor sends again after the handler
- * died). It reads from `seq` on: the decision follows its request closely.
- */
-async function decisionOf(engine: EngineCore, seq: bigint, kernelEvent: string): Promise<number | null> {
-  const { journal } = engine;
-  if (seq < journal.firstSeq || seq > journal.durableSeq) return null;
-  for await (const { seq: at, payload } of journal.read({ from: seq })) {
-    const record = decodeRecord(payload);
-    if (at === seq && (record.kind !== 'request' || record.kernelEvent !== kernelEvent)) return null;
-    if (record.kind === 'decision' && record.requestSeq === seq) return record.response;
-  }
-  return null;
 }

@@ -34,7 +34,7 @@
  */
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { statfsSync } from 'node:fs';
+import { closeSync, openSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import { FAN_PRE_ACCESS } from '../engine/notify/masks.js';
 import { FanlogError, type FanlogErrorCode } from '../errors.js';
@@ -75,6 +75,7 @@ interface Calls {
   write: (fd: number, buffer: Uint8Array, length: number) => number;
   close: (fd: number) => number;
   pidfdOpen: (pid: number, flags: number) => number;
+  dup3: (oldfd: number, newfd: number, flags: number) => number;
   pidfdGetfd: (pidfd: number, targetfd: number, flags: number) => number;
   nameToHandleAt: (dirfd: number, path: string, handle: Uint8Array, mountId: Int32Array, flags: number) => number;
 }
@@ -109,6 +110,7 @@ function calls(): Calls {
     write: libc.func('intptr_t write(int fd, const void *buf, size_t count)') as Calls['write'],
     close: libc.func('int close(int fd)') as Calls['close'],
     pidfdOpen: libc.func('int pidfd_open(int pid, unsigned int flags)') as Calls['pidfdOpen'],
+    dup3: libc.func('int dup3(int oldfd, int newfd, int flags)') as Calls['dup3'],
     pidfdGetfd: libc.func('int pidfd_getfd(int pidfd, int targetfd, unsigned int flags)') as Calls['pidfdGetfd'],
     nameToHandleAt: libc.func('int name_to_handle_at(int dirfd, const char *path, void *handle, _Out_ int *mount_id, int flags)') as Calls['nameToHandleAt'],
   };
@@ -247,6 +249,22 @@ export function writeResponse(groupFd: number, eventFd: number, response: number
   const errno = c.koffi.errno();
   if (errno === c.koffi.os.errno.ENOENT) return false;
   throw callError(c.koffi, `write(${groupFd}, {fd: ${eventFd}, response: 0x${response.toString(16)}})`, errno);
+}
+
+/**
+ * Points descriptor `fd` at /dev/null (dup3, close-on-exec), so that its
+ * file is released but its number stays taken: whoever still holds the
+ * number writes to nothing, never to a file that took it. The number is
+ * this process's for good (one descriptor of /dev/null).
+ */
+export function retireDescriptor(fd: number): void {
+  const c = calls();
+  const devNull = openSync('/dev/null', 'r+');
+  try {
+    if (c.dup3(devNull, fd, 0o2000000) < 0) throw callError(c.koffi, `dup3(/dev/null, ${fd})`, c.koffi.errno());
+  } finally {
+    closeSync(devNull);
+  }
 }
 
 /** pidfd_open(pid): a descriptor of process `pid` (ESRCH, as ENOENT, when it is gone). */

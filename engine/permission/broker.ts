@@ -59,8 +59,8 @@ export interface PermissionHost {
   permissionGroups(): readonly PermissionGroup[];
   /** Journals one record as its own entry; resolves with its seq once durable. */
   appendRecord(record: EngineRecord, onSeq?: (seq: bigint) => void): Promise<bigint>;
-  /** Writes a durable decision on a kernel permission event to the kernel (kernel/permission.ts); nothing if no source holds it. */
-  answerKernel(intent: ExternalIntent, response: number): void;
+  /** Writes a durable decision on a kernel event to the kernel (kernel/permission.ts); `listenerHolds`: read, not answered by its listener. */
+  answerKernel(intent: ExternalIntent, response: number, listenerHolds: boolean): void;
 }
 
 /**
@@ -225,12 +225,10 @@ export class PermissionBroker {
     request.group.timedOut();
   }
 
-  /**
-   * Answers a request: journals the decision, then lets the operation go on.
-   * ENOENT if it was answered already (or is being answered).
-   */
+  /** Answers a request: journals the decision, then lets the operation go on; ENOENT if it was answered already (or is being answered). */
   async decide(request: PermissionRequest, response: number, options: { timeout?: boolean; byListener?: boolean } = {}): Promise<void> {
     if (!request.undecided) throw new FanlogError('ENOENT', `request ${request.seq} was already answered`);
+    const listenerHolds = request.state === 'read' && options.byListener !== true;
     request.deciding();
     const { intent } = request;
     const record: EngineRecord = {
@@ -256,7 +254,7 @@ export class PermissionBroker {
       throw error;
     }
     // The decision is durable: now, and only now, the kernel may hear it (even if this engine closed meanwhile).
-    if (intent.op === 'external') this.#host.answerKernel(intent, response);
+    if (intent.op === 'external') this.#host.answerKernel(intent, response, listenerHolds);
     // Closed or failed while the answer was being journaled: nobody waits any more.
     if (request.state === 'abandoned') return;
     if (options.byListener === true) request.group.answeredByListener();
