@@ -236,7 +236,7 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
 
   /**
    * Where the frame of `count` records at `seq` lies against the range
-   * [from, last]: wholly before, wholly after, or the indexes of its first
+   * from..last: wholly before, wholly after, or the indexes of its first
    * and last records in range, and whether the range ends in it. In numbers
    * when the range allows (#range), else in bigints: the same answers.
    */
