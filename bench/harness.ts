@@ -97,6 +97,19 @@ export interface SideBySide {
  * much for no reason of their own; measured in the same round, both see
  * the same disk.
  */
+/** Runs `benchCase` again and again for `roundMs`: its records per second over that round. */
+export async function timedRound(benchCase: Pick<BenchCase, 'run' | 'recordsPerCall'>, roundMs: number): Promise<number> {
+  let calls = 0;
+  const started = performance.now();
+  let elapsed = 0;
+  while (elapsed < roundMs) {
+    await benchCase.run();
+    calls++;
+    elapsed = performance.now() - started;
+  }
+  return (calls * benchCase.recordsPerCall) / (elapsed / 1000);
+}
+
 export async function runSideBySide(cases: BenchCase[], settings: BenchSettings): Promise<SideBySide> {
   const chosen = cases.filter((c) => selected(settings, c.name));
   const rounds = settings.quick ? 2 : 7;
@@ -105,15 +118,7 @@ export async function runSideBySide(cases: BenchCase[], settings: BenchSettings)
   for (let round = 0; round < rounds; round++) {
     for (const benchCase of chosen) {
       for (let i = 0; i < 3; i++) await benchCase.run(); // warm
-      let calls = 0;
-      const started = performance.now();
-      let elapsed = 0;
-      while (elapsed < roundMs) {
-        await benchCase.run();
-        calls++;
-        elapsed = performance.now() - started;
-      }
-      perRound[benchCase.name]!.push((calls * benchCase.recordsPerCall) / (elapsed / 1000));
+      perRound[benchCase.name]!.push(await timedRound(benchCase, roundMs));
     }
   }
   const median = (values: number[]): number =>

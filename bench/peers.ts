@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type BenchSettings, formatRate, percentile, selected } from './harness.js';
+import { type BenchSettings, formatRate, percentile, selected, timedRound } from './harness.js';
 import { consumerPeers, type RoundCase } from './peers-consumer.js';
 import { countSyncs, type SyncCounts } from './peers-strace.js';
 import { bytesUnder, openPeer, PEER_NAMES, type PeerName, type PeerStore } from './peers-stores.js';
@@ -126,15 +126,7 @@ async function alternate(
     const order = cases.map((_, i) => cases[(i + round * 3) % cases.length]!);
     for (const benchCase of order) {
       if (round === 0) await benchCase.run(); // warm
-      let calls = 0;
-      const started = performance.now();
-      let elapsed = 0;
-      while (elapsed < roundMs) {
-        await benchCase.run();
-        calls++;
-        elapsed = performance.now() - started;
-      }
-      perRound.get(benchCase)!.push((calls * benchCase.recordsPerCall) / (elapsed / 1000));
+      perRound.get(benchCase)!.push(await timedRound(benchCase, roundMs));
     }
   }
   const median = (values: number[]): number =>

@@ -21,13 +21,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { withExt4 } from '../crash/ext4-image.js';
+import { makeStub, withExt4 } from '../crash/ext4-image.js';
+import { journalRecords } from '../crash/fanotify-checks.js';
 import { FAN_ALLOW, FAN_PRE_ACCESS } from '../engine/notify/masks.js';
-import { decodeRecord } from '../engine/record/codec.js';
 import { FanlogError } from '../errors.js';
 import { Engine } from '../fanlog.js';
 import { Prng } from '../journal/prng.js';
@@ -97,9 +97,7 @@ function makeStubs(mount: string, archive: string, options: RealDemoOptions): Ma
     const name = `file-${String(i).padStart(3, '0')}.dat`;
     const bytes = prng.bytes(4096 * (1 + prng.int(256)));
     writeFileSync(path.join(archive, name), bytes);
-    const fd = openSync(path.join(mount, name), 'w');
-    ftruncateSync(fd, bytes.length);
-    closeSync(fd);
+    makeStub(path.join(mount, name), bytes.length);
     sums.set(name, createHash('sha256').update(bytes).digest('hex'));
   }
   return sums;
@@ -168,25 +166,18 @@ function supervise(
 }
 
 async function journalOnce(dir: string): Promise<{ requests: number; decisions: number; once: boolean }> {
-  const engine = await Engine.open(dir, { readOnly: true });
-  try {
-    const requests = new Map<bigint, string>();
-    const decided = new Map<bigint, number>();
-    let once = true;
-    for await (const { seq, payload } of engine.journal.read()) {
-      const record = decodeRecord(payload);
-      if (record.kind === 'request' && record.op === 'external') requests.set(seq, record.kernelEvent!);
-      if (record.kind === 'decision') {
-        if (decided.has(record.requestSeq)) once = false;
-        decided.set(record.requestSeq, (decided.get(record.requestSeq) ?? 0) + 1);
-      }
-    }
-    if (new Set(requests.values()).size !== requests.size) once = false;
-    for (const seq of requests.keys()) if (!decided.has(seq)) once = false;
-    return { requests: requests.size, decisions: decided.size, once };
-  } finally {
-    await engine.close();
+  const requests = new Map<bigint, string>();
+  const decided = new Set<bigint>();
+  let once = true;
+  for (const { seq, record } of await journalRecords(dir)) {
+    if (record.kind === 'request' && record.op === 'external') requests.set(seq, record.kernelEvent!);
+    if (record.kind !== 'decision') continue;
+    if (decided.has(record.requestSeq!)) once = false;
+    decided.add(record.requestSeq!);
   }
+  if (new Set(requests.values()).size !== requests.size) once = false;
+  for (const seq of requests.keys()) if (!decided.has(seq)) once = false;
+  return { requests: requests.size, decisions: decided.size, once };
 }
 
 /**

@@ -5,9 +5,19 @@
  * It needs root, mkfs.ext4 (e2fsprogs), losetup and mount.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
+/** An HSM's offline file on the image: `size` bytes long and none of them written (sparse), for a handler to fill. */
+export function makeStub(file: string, size: number): void {
+  const fd = openSync(file, 'w');
+  try {
+    ftruncateSync(fd, size);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export interface Ext4Image {
   /** Where the image is mounted. */

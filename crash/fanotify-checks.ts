@@ -89,7 +89,8 @@ function checkFilled(reader: ReaderOutcome, what: string, model: Model, where: s
   });
 }
 
-async function journalRecords(engineDir: string): Promise<{ seq: bigint; record: RecordView }[]> {
+/** Every record of the journal of the engine in `engineDir` (opened read-only, its holder gone), with its seq, decoded. */
+export async function journalRecords(engineDir: string): Promise<{ seq: bigint; record: RecordView }[]> {
   const engine = await Engine.open(engineDir, { readOnly: true });
   try {
     const out: { seq: bigint; record: RecordView }[] = [];

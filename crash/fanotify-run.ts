@@ -29,13 +29,13 @@
  * `fanotify:<the kind of its first kill>`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FanlogError } from '../errors.js';
 import { Engine } from '../fanlog.js';
 import { Prng } from '../journal/prng.js';
-import { type Ext4Image, withExt4 } from './ext4-image.js';
+import { type Ext4Image, makeStub, withExt4 } from './ext4-image.js';
 import { checkJournal, checkReaders, type ReaderOutcome } from './fanotify-checks.js';
 import { describePlan, encodeKills, type FanotifyPlan, KILLS_ENV, planRun, type ReaderPlan } from './fanotify-plan.js';
 import { Model } from './model.js';
@@ -176,9 +176,7 @@ async function prepare({ mount, scratch }: Ext4Image, plan: FanotifyPlan): Promi
   mkdirSync(lives);
   for (const stub of plan.stubs) {
     writeFileSync(path.join(archive, stub.name), stub.content);
-    const fd = openSync(path.join(mount, stub.name), 'w');
-    ftruncateSync(fd, stub.size);
-    closeSync(fd);
+    makeStub(path.join(mount, stub.name), stub.size);
   }
   const engine = await Engine.open(engineDir);
   await engine.groups.create('hsm', { class: 'pre-content' });

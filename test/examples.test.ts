@@ -7,11 +7,11 @@
  * documentation shows is code that runs.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { withExt4 } from '../crash/ext4-image.js';
+import { makeStub, withExt4 } from '../crash/ext4-image.js';
 import { tempDir } from './helpers.js';
 import { startRedis } from './redis-server.js';
 
@@ -129,9 +129,7 @@ it.skipIf(!isRoot)('real-hsm fills a stub on a real ext4 from its tape, and deni
       ['big.dat', 8000],
       ['lost.dat', 4096],
     ] as const) {
-      const fd = openSync(path.join(mount, name), 'w');
-      ftruncateSync(fd, size);
-      closeSync(fd);
+      makeStub(path.join(mount, name), size);
     }
     const daemon = spawn(process.execPath, [path.join(ROOT, 'dist', 'examples', 'real-hsm.js'), mount, path.join(scratch, 'engine'), tape], {
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -228,7 +228,7 @@ function queuedEvent(entry: Entry): QueuedEvent {
   if (event.stat !== undefined) out.stat = event.stat;
   if (entry.range !== undefined) out.range = entry.range;
   if (entry.stat !== undefined) out.stat = entry.stat;
-  const fd = kernelDescriptors.get(event);
-  if (fd !== undefined) out.fd = fd;
+  // Only a kernel permission request has one: no map lookup for any other event.
+  if (event.kernelEvent !== undefined) out.fd = kernelDescriptors.get(event);
   return out;
 }

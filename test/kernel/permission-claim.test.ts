@@ -87,7 +87,7 @@ it.skipIf(!isLinux)('tells the supervisor the seq of a request it claims before 
     const errors: Error[] = [];
     const permissions = new KernelPermissions(second, 'hsm', feed1, (error) => errors.push(error));
     permissions.start();
-    const [request] = await queue.read({ waitMs: 10_000 });
+    const [request] = await queue.read({ waitMs: 60_000 });
     expect(request?.seq).toBe(seq);
     expect(feed1.told, 'what the supervisor knows when the listener may decide').toEqual([`journaled supervisor:1 ${seq}`]);
     await queue.respond(request!.id, FAN_ALLOW);
@@ -128,7 +128,7 @@ it.skipIf(!isLinux)('writes no answer to the group once a supervised source has 
       throw error;
     });
     permissions.start();
-    const [request] = await queue.read({ waitMs: 10_000 });
+    const [request] = await queue.read({ waitMs: 60_000 });
     await permissions.stop(null);
     await queue.respond(request!.id, FAN_ALLOW);
     expect(readFileSync(groupFile).length, 'bytes written to the stopped group').toBe(0);

@@ -9,14 +9,13 @@
  * decision, once. Stopping the source answers what is unanswered by its
  * stop policy. Without root the tests skip, and say so.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, ftruncateSync, writeSync } from 'node:fs';
+
+import { writeSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { withExt4 } from '../../crash/ext4-image.js';
-import { decodeRecord } from '../../interop/index.js';
-import { Engine, FAN_ALLOW, FAN_DENY_ERRNO, FAN_OPEN_PERM, FAN_PRE_ACCESS, type FanlogError, type QueuedEvent } from '../../index.js';
-import type { RecordView } from '../../engine/record/record.js';
+import { makeStub, withExt4 } from '../../crash/ext4-image.js';
+import { cat, records } from './readers.js';
+import { Engine, FAN_ALLOW, FAN_DENY_ERRNO, FAN_OPEN_PERM, FAN_PRE_ACCESS, type EventQueue, type FanlogError, type QueuedEvent } from '../../index.js';
 import { rejection } from '../helpers.js';
 
 const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
@@ -26,27 +25,15 @@ const asRoot = it.skipIf(!isRoot);
 const EIO = 5;
 const CONTENT = Buffer.from('archived bytes, restored from tape\n'.repeat(100));
 
-/** A stub: a sparse file of the content's size, no bytes in it. */
-function stub(file: string, size = CONTENT.length): void {
-  const fd = openSync(file, 'w');
-  ftruncateSync(fd, size);
-  closeSync(fd);
-}
+/** A stub of the content's size. */
+const stub = (file: string, size = CONTENT.length): void => makeStub(file, size);
 
-/** `cat file` in a child: resolves with its exit code, stdout and stderr. */
-function cat(file: string): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  const child = spawn('cat', [file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr })));
-}
-
-async function records(engine: Engine): Promise<{ seq: bigint; record: RecordView }[]> {
-  const out: { seq: bigint; record: RecordView }[] = [];
-  for await (const { seq, payload } of engine.journal.read()) out.push({ seq, record: decodeRecord(payload) });
-  return out;
+/** The next events of `queue`: it waits until some come, however long (a kernel reader is waiting for them). */
+async function nextEvents(queue: EventQueue): Promise<QueuedEvent[]> {
+  for (;;) {
+    const events = await queue.read({ waitMs: 1000 });
+    if (events.length > 0) return events;
+  }
 }
 
 /** An engine in the image's scratch dir (another filesystem) with a pre-content group `hsm`. */
@@ -66,11 +53,14 @@ asRoot('fills a stub through the event descriptor, allows it, and journals the r
       const source = await engine.fanotify({ path: mount, mask: 0n, permission: { group: 'hsm', mask: FAN_PRE_ACCESS } });
       const reader = cat(file);
       const answered: QueuedEvent[] = [];
-      // cat reads until EOF: one or more pre-access events, each filled (once) and allowed.
+      // cat reads until EOF: one or more pre-access events, each filled (once) and allowed, until cat has ended (never until a
+      // quiet spell, which a busy machine can make before cat's next read).
       let filled = false;
+      let ended = false;
+      void reader.then(() => (ended = true));
       const listener = (async () => {
-        for (;;) {
-          const events = await queue.read({ waitMs: 200 });
+        while (!ended) {
+          const events = await queue.read({ waitMs: 100 });
           for (const event of events) {
             expect(event.fd).toBeTypeOf('number');
             if (!filled) {
@@ -80,7 +70,6 @@ asRoot('fills a stub through the event descriptor, allows it, and journals the r
             await queue.respond(event.id, FAN_ALLOW);
             answered.push(event);
           }
-          if (events.length === 0 && filled) return;
         }
       })();
       const result = await reader;
@@ -121,7 +110,7 @@ asRoot("denies with FAN_DENY_ERRNO(EIO): cat fails with the reader's Input/outpu
       const queue = engine.groups.get('hsm').openQueue();
       const source = await engine.fanotify({ path: mount, mask: 0n, permission: { group: 'hsm', mask: FAN_PRE_ACCESS } });
       const reader = cat(file);
-      const [event] = await queue.read({ waitMs: 10_000 });
+      const [event] = await nextEvents(queue);
       await queue.respond(event!.id, FAN_DENY_ERRNO(EIO));
       const result = await reader;
       expect(result.code).not.toBe(0);
@@ -145,7 +134,7 @@ asRoot('answers what is unanswered by the stop policy when it stops, journaled, 
       const source = await engine.fanotify({ path: mount, mask: 0n, permission: { group: 'hsm', mask: FAN_OPEN_PERM | FAN_PRE_ACCESS } });
       const reader = cat(file);
       // Read (so it is the listener's) but never answered.
-      const [event] = await queue.read({ waitMs: 10_000 });
+      const [event] = await nextEvents(queue);
       expect(event!.mask & FAN_OPEN_PERM).toBe(FAN_OPEN_PERM);
       await source.stop();
       const result = await reader;
@@ -182,7 +171,7 @@ asRoot('engine.close() stops a running source first: what is unanswered is answe
     const queue = engine.groups.get('hsm').openQueue();
     const source = await engine.fanotify({ path: mount, mask: 0n, permission: { group: 'hsm', mask: FAN_PRE_ACCESS } });
     const reader = cat(file);
-    await queue.read({ waitMs: 10_000 });
+    await nextEvents(queue);
     await engine.close();
     await source.done;
     const result = await reader;

@@ -11,13 +11,13 @@
  * answers it by its stop policy, journaled: the reader gets EIO.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { withExt4 } from '../../crash/ext4-image.js';
-import { decodeRecord } from '../../interop/index.js';
-import { Engine, FAN_ALLOW, FAN_DENY_ERRNO } from '../../index.js';
+import { makeStub, withExt4 } from '../../crash/ext4-image.js';
+import { cat, journalOf } from './readers.js';
+import { FAN_ALLOW, FAN_DENY_ERRNO } from '../../index.js';
 import type { RecordView } from '../../engine/record/record.js';
 
 const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
@@ -80,21 +80,6 @@ class Lines {
   }
 }
 
-function stub(file: string, size: number): void {
-  const fd = openSync(file, 'w');
-  ftruncateSync(fd, size);
-  closeSync(fd);
-}
-
-function cat(file: string): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  const child = spawn('cat', [file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr })));
-}
-
 function supervise(engineDir: string, mount: string, archive: string, hangMarker: string): { child: ChildProcess; lines: Lines; exit: Promise<number | null> } {
   const args = [path.join(dist, 'cli/main.js'), 'supervise', '--path', mount, '--group', 'hsm', '--dir', engineDir, '--stop-timeout', '60000', '--'];
   const child = spawn(process.execPath, [...args, process.execPath, handler, dist, engineDir, mount, archive, hangMarker], {
@@ -105,17 +90,6 @@ function supervise(engineDir: string, mount: string, archive: string, hangMarker
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   exit.then((code) => code !== 0 && console.log(`supervisor exited ${code}: ${stderr}`)).catch(() => undefined);
   return { child, lines: new Lines(child), exit };
-}
-
-async function journal(dir: string): Promise<{ seq: bigint; record: RecordView }[]> {
-  const engine = await Engine.open(dir, { readOnly: true });
-  try {
-    const out: { seq: bigint; record: RecordView }[] = [];
-    for await (const { seq, payload } of engine.journal.read()) out.push({ seq, record: decodeRecord(payload) });
-    return out;
-  } finally {
-    await engine.close();
-  }
 }
 
 /** Each request of op external once per kernel event, and each decided once: returns the decisions by request seq. */
@@ -139,7 +113,7 @@ asRoot('a handler SIGKILLed while readers wait loses nothing: the readers comple
     for (const [i, name] of names.entries()) {
       const content = Buffer.from(`${name}: ${'restored bytes '.repeat(300 * (i + 1))}\n`);
       writeFileSync(path.join(archive, name), content);
-      stub(path.join(mount, name), content.length);
+      makeStub(path.join(mount, name), content.length);
     }
     const engineDir = path.join(scratch, 'engine');
     const hangMarker = path.join(scratch, 'hung');
@@ -163,7 +137,7 @@ asRoot('a handler SIGKILLed while readers wait loses nothing: the readers comple
       child.kill('SIGTERM');
       expect(await exit).toBe(0);
     }
-    const decided = decisionsOnce(await journal(engineDir));
+    const decided = decisionsOnce(await journalOf(engineDir));
     expect([...decided.values()].every((response) => response === FAN_ALLOW)).toBe(true);
   });
 });
@@ -172,7 +146,7 @@ asRoot("a supervisor's stop answers what is unanswered by its stop policy, journ
   await withExt4(async ({ mount, scratch }) => {
     const archive = path.join(scratch, 'archive');
     mkdirSync(archive);
-    stub(path.join(mount, 'x.dat'), 4096);
+    makeStub(path.join(mount, 'x.dat'), 4096);
     const engineDir = path.join(scratch, 'engine');
     const { child, lines, exit } = supervise(engineDir, mount, archive, path.join(scratch, 'hung'));
     let reader: ReturnType<typeof cat> | undefined;
@@ -187,7 +161,7 @@ asRoot("a supervisor's stop answers what is unanswered by its stop policy, journ
     const result = await reader;
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/Input\/output error/);
-    const decided = decisionsOnce(await journal(engineDir));
+    const decided = decisionsOnce(await journalOf(engineDir));
     expect([...decided.values()]).toEqual([FAN_DENY_ERRNO(5)]);
   });
 });
@@ -202,7 +176,7 @@ asRoot(
       // Many readers, so that events are in flight on the channel when the supervisor dies (the re-attack's crash: ESRCH thrown
       // from the channel's listener ended the handler, and its readers read unfilled stubs).
       const names = Array.from({ length: 16 }, (_, i) => `y${i}.dat`);
-      for (const name of names) stub(path.join(mount, name), 4096);
+      for (const name of names) makeStub(path.join(mount, name), 4096);
       const engineDir = path.join(scratch, 'engine');
       const { child, lines, exit } = supervise(engineDir, mount, archive, path.join(scratch, 'hung'));
       let handlerPid = 0;
@@ -225,7 +199,7 @@ asRoot(
         if (handlerPid !== 0) process.kill(handlerPid, 'SIGKILL');
       }
       await within(waitGone(handlerPid), 'the handler to be gone');
-      const decided = decisionsOnce(await journal(engineDir));
+      const decided = decisionsOnce(await journalOf(engineDir));
       expect([...decided.values()].every((response) => response === FAN_DENY_ERRNO(5))).toBe(true);
     });
   },
