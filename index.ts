@@ -23,6 +23,7 @@ export {
   type DecisionRecord,
   type EvictedRecord,
   type NoteRecord,
+  type OutcomeRecord,
   type ConfigRecord,
   type Exclusive,
   type RecordBase,

@@ -165,7 +165,12 @@ export function changelogLine(seq: bigint, record: RecordView): string {
   const clock = `${date.toISOString().slice(11, 19)}.${nanos}`;
   const day = date.toISOString().slice(0, 10).replaceAll('-', '.');
   const kindName = TYPE_NAMES[record.kind] ?? record.kind;
-  const type = record.kind === 'event' ? maskNames(record.mask ?? 0n).join('|') : record.kind === 'note' ? `${kindName}:${record.op}` : kindName;
+  const type =
+    record.kind === 'event'
+      ? maskNames(record.mask ?? 0n).join('|')
+      : record.kind === 'note' || record.kind === 'outcome'
+        ? `${kindName}:${record.op}`
+        : kindName;
   const parts = [String(seq), type, clock, day, `0x${(record.mask ?? 0n).toString(16)}`];
   if (record.fid !== undefined) parts.push(`t=${fid(record.fid)}`);
   if (record.parentFid !== undefined) parts.push(`p=${fid(record.parentFid)}`);

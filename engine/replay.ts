@@ -42,8 +42,14 @@ export async function replayJournal(journal: Journal, checkpoint: LoadedCheckpoi
   const replayed: Replayed = { requests: new Map(), decisions: new Map(), completed: new Set(), replayedRecords: 0 };
   const { state, seq } = checkpoint;
   // Up to the checkpoint's seq, only what permissions need; after it, every op applied too.
-  if (checkpoint.needsFromSeq <= seq) await replayRange(journal, checkpoint.needsFromSeq, seq, replayed, null);
+  const from = checkpoint.needsFromSeq <= seq ? checkpoint.needsFromSeq : seq + 1n;
+  if (from <= seq) await replayRange(journal, from, seq, replayed, null);
   await replayRange(journal, seq + 1n, undefined, replayed, state);
+  // The checkpoint's window starts at or before the first request of every
+  // operation pending when it was taken: an operation that began before the
+  // window was over by then, whatever its later requests say. (Format 6
+  // journaled no end for an allowed operation that failed or wrote no entry.)
+  for (const [requestSeq, record] of replayed.requests) if ((record.operationSeq ?? requestSeq) < from) replayed.requests.delete(requestSeq);
   return replayed;
 }
 

@@ -52,6 +52,8 @@ export interface FsHost {
    * values the codec holds: the entry points check them (limits.ts).
    */
   commit(op: EngineRecord | null, events: () => EngineRecord[]): Promise<number>;
+  /** Journals one record as its own entry (a guarded operation's `outcome`); resolves with its seq once durable. */
+  appendRecord(record: EngineRecord): Promise<bigint>;
 }
 
 export interface OpenFile {

@@ -88,6 +88,38 @@ export class FsGuarded {
   }
 
   /**
+   * Performs an allowed operation with `performer`, which is given the time
+   * (the clock is read once per operation). One that asked (it has a seq)
+   * and ends with no entry of its own, because it failed or `journaled`
+   * says its performer wrote none (a fault, a read of nothing), journals an
+   * `outcome` record before its caller hears: recovery's sign that it is
+   * over, so that no crash makes it run again. With the engine closed or
+   * failed nothing can be journaled, and recovery runs it again, as it does
+   * an operation a crash cut short.
+   */
+  async #performed<T>(
+    intent: Intent,
+    operationSeq: bigint | undefined,
+    performer: (time: bigint) => Promise<T>,
+    journaled: (result: T) => boolean,
+  ): Promise<T> {
+    const { host } = this.#context;
+    const time = host.now();
+    const ended = async (): Promise<void> => {
+      if (operationSeq !== undefined) await host.appendRecord({ kind: 'outcome', op: intent.op, time, operationSeq, path: intent.path });
+    };
+    let result: T;
+    try {
+      result = await performer(time);
+    } catch (error) {
+      await ended().catch(() => undefined);
+      throw error;
+    }
+    if (!journaled(result)) await ended();
+    return result;
+  }
+
+  /**
    * Performs an allowed operation of any kind, for recovery: its caller
    * died while it waited, so nobody takes its result. `operationSeq` (the
    * seq of its first request, if it asked any) tags the entry.
@@ -120,68 +152,102 @@ export class FsGuarded {
     return inode;
   }
 
-  async #open(intent: OpenIntent, operationSeq: bigint | undefined): Promise<void> {
-    const caller = callerOf(intent, this.#context.host.now());
-    const tag = tagOf(operationSeq);
-    const inode = this.#inode(intent);
-    const where: Where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
-    const writable = intent.flags !== 'r';
-    const op =
-      intent.truncate && writable && inode.type === 'file'
-        ? opRecord(caller, 'truncate', { fid: intent.fid, attrs: { size: 0 }, range: { offset: 0, count: inode.size }, ...tag })
-        : null;
-    await this.#context.host.commit(op, () => {
-      const events: EngineRecord[] = [];
-      if (op !== null) events.push(event(caller, 'open', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range: op.range! }));
-      events.push(event(caller, 'open', intent.exec ? FAN_OPEN | FAN_OPEN_EXEC : FAN_OPEN, inode, where, op === null ? tag : {}));
-      return events;
-    });
+  #open(intent: OpenIntent, operationSeq: bigint | undefined): Promise<void> {
+    return this.#performed(
+      intent,
+      operationSeq,
+      async (time) => {
+        const caller = callerOf(intent, time);
+        const tag = tagOf(operationSeq);
+        const inode = this.#inode(intent);
+        const where: Where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
+        const writable = intent.flags !== 'r';
+        const op =
+          intent.truncate && writable && inode.type === 'file'
+            ? opRecord(caller, 'truncate', { fid: intent.fid, attrs: { size: 0 }, range: { offset: 0, count: inode.size }, ...tag })
+            : null;
+        await this.#context.host.commit(op, () => {
+          const events: EngineRecord[] = [];
+          if (op !== null) events.push(event(caller, 'open', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range: op.range! }));
+          events.push(event(caller, 'open', intent.exec ? FAN_OPEN | FAN_OPEN_EXEC : FAN_OPEN, inode, where, op === null ? tag : {}));
+          return events;
+        });
+      },
+      () => true,
+    );
   }
 
-  async #read(intent: ReadIntent, operationSeq: bigint | undefined): Promise<number> {
-    const caller = callerOf(intent, this.#context.host.now());
-    const inode = this.#inode(intent);
-    const { offset } = intent;
-    const count = Math.max(0, Math.min(intent.length, inode.size - offset));
-    if (count > 0 && inode.offline.intersects(offset, offset + count)) {
-      throw fsError('EIO', `'${intent.path}' bytes ${offset}..${offset + count} are offline`);
-    }
-    if (count > 0) {
-      const where: Where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
-      await this.#context.host.commit(null, () => [event(caller, 'read', FAN_ACCESS, inode, where, { range: { offset, count }, ...tagOf(operationSeq) })]);
-    }
-    return count;
+  /** A read of nothing (at or past the end) journals no entry. */
+  #read(intent: ReadIntent, operationSeq: bigint | undefined): Promise<number> {
+    return this.#performed(
+      intent,
+      operationSeq,
+      async (time) => {
+        const caller = callerOf(intent, time);
+        const inode = this.#inode(intent);
+        const { offset } = intent;
+        const count = Math.max(0, Math.min(intent.length, inode.size - offset));
+        if (count > 0 && inode.offline.intersects(offset, offset + count)) {
+          throw fsError('EIO', `'${intent.path}' bytes ${offset}..${offset + count} are offline`);
+        }
+        if (count > 0) {
+          const where: Where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
+          await this.#context.host.commit(null, () => [event(caller, 'read', FAN_ACCESS, inode, where, { range: { offset, count }, ...tagOf(operationSeq) })]);
+        }
+        return count;
+      },
+      (count) => count > 0,
+    );
   }
 
-  async #write(intent: WriteIntent, operationSeq: bigint | undefined): Promise<number> {
-    const caller = callerOf(intent, this.#context.host.now());
-    const inode = this.#inode(intent);
-    const where: Where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
-    const range = { offset: intent.offset, count: intent.length };
-    const op = opRecord(caller, 'write', { fid: intent.fid, range, ...tagOf(operationSeq) });
-    await this.#context.host.commit(op, () => [event(caller, 'write', FAN_MODIFY, inode, where, { range })]);
-    return intent.length;
+  #write(intent: WriteIntent, operationSeq: bigint | undefined): Promise<number> {
+    return this.#performed(
+      intent,
+      operationSeq,
+      async (time) => {
+        const caller = callerOf(intent, time);
+        const inode = this.#inode(intent);
+        const where: Where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
+        const range = { offset: intent.offset, count: intent.length };
+        const op = opRecord(caller, 'write', { fid: intent.fid, range, ...tagOf(operationSeq) });
+        await this.#context.host.commit(op, () => [event(caller, 'write', FAN_MODIFY, inode, where, { range })]);
+        return intent.length;
+      },
+      () => true,
+    );
   }
 
-  async #truncate(intent: TruncateIntent, operationSeq: bigint | undefined): Promise<void> {
-    const caller = callerOf(intent, this.#context.host.now());
-    const inode = this.#inode(intent);
-    const where: Where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
-    const { size } = intent;
-    const range: Range = { offset: Math.min(inode.size, size), count: Math.abs(inode.size - size) };
-    const op = opRecord(caller, 'truncate', { fid: intent.fid, attrs: { size }, range, ...tagOf(operationSeq) });
-    await this.#context.host.commit(op, () => [event(caller, 'truncate', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range })]);
+  #truncate(intent: TruncateIntent, operationSeq: bigint | undefined): Promise<void> {
+    return this.#performed(
+      intent,
+      operationSeq,
+      async (time) => {
+        const caller = callerOf(intent, time);
+        const inode = this.#inode(intent);
+        const where: Where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
+        const { size } = intent;
+        const range: Range = { offset: Math.min(inode.size, size), count: Math.abs(inode.size - size) };
+        const op = opRecord(caller, 'truncate', { fid: intent.fid, attrs: { size }, range, ...tagOf(operationSeq) });
+        await this.#context.host.commit(op, () => [event(caller, 'truncate', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range })]);
+      },
+      () => true,
+    );
   }
 
-  /** A fault journals nothing of its own: it only raised its pre-content event, and fails if the page is still offline. */
-  async #fault(intent: FaultIntent, _operationSeq: bigint | undefined): Promise<Range> {
-    // The clock is read as every performer reads it, so that a clock that counts its calls gives every later record the time it always had.
-    this.#context.host.now();
-    const inode = this.#inode(intent);
-    const { offset } = intent;
-    const page: Range = { offset: offset - (offset % PAGE_BYTES), count: PAGE_BYTES };
-    const end = Math.min(inode.size, page.offset + PAGE_BYTES);
-    if (inode.offline.intersects(page.offset, end)) throw fsError('EIO', `'${intent.path}' page at ${page.offset} is offline`);
-    return page;
+  /** A fault journals no entry: it only raised its pre-content event, and fails if the page is still offline. */
+  #fault(intent: FaultIntent, operationSeq: bigint | undefined): Promise<Range> {
+    return this.#performed(
+      intent,
+      operationSeq,
+      async () => {
+        const inode = this.#inode(intent);
+        const { offset } = intent;
+        const page: Range = { offset: offset - (offset % PAGE_BYTES), count: PAGE_BYTES };
+        const end = Math.min(inode.size, page.offset + PAGE_BYTES);
+        if (inode.offline.intersects(page.offset, end)) throw fsError('EIO', `'${intent.path}' page at ${page.offset} is offline`);
+        return page;
+      },
+      () => false,
+    );
   }
 }

@@ -28,14 +28,16 @@ import type { OpName, RecordKind } from './record.js';
  * added the op `loss`, a note of where a mirror may not be its disk (no
  * new tag either); format 6 names tag 14 `kernelEvent` in a request,
  * whose op may now be `external` (a kernel permission event, kernel/), and
- * lets an event's `source` be 'fanotify'.
+ * lets an event's `source` be 'fanotify'; format 7 added the kind
+ * `outcome`, the end of a guarded operation that journaled no entry (no
+ * new tag: an older build refuses it by its version byte).
  */
-export const CODEC_VERSION = 6;
+export const CODEC_VERSION = 7;
 /** The versions read, with the last tag each may hold. */
-export const TAG_MAX_BY_VERSION: Readonly<Record<number, number>> = { 1: 28, 2: 31, 3: 32, 4: 32, 5: 32, 6: 32 };
+export const TAG_MAX_BY_VERSION: Readonly<Record<number, number>> = { 1: 28, 2: 31, 3: 32, 4: 32, 5: 32, 6: 32, 7: 32 };
 
 /** Kind codes. */
-export const KIND_CODES: Readonly<Record<RecordKind, number>> = { op: 0, event: 1, config: 2, request: 3, decision: 4, evicted: 5, note: 6 };
+export const KIND_CODES: Readonly<Record<RecordKind, number>> = { op: 0, event: 1, config: 2, request: 3, decision: 4, evicted: 5, note: 6, outcome: 7 };
 
 /** Op codes. */
 export const OP_CODES: Readonly<Record<OpName, number>> = {

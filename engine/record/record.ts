@@ -14,7 +14,7 @@
  */
 import type { Mask } from '../notify/masks.js';
 
-export type RecordKind = 'op' | 'event' | 'config' | 'request' | 'decision' | 'evicted' | 'note';
+export type RecordKind = 'op' | 'event' | 'config' | 'request' | 'decision' | 'evicted' | 'note' | 'outcome';
 
 /** Every operation the simulated filesystem knows, by name. */
 export const OP_NAMES = [
@@ -232,6 +232,12 @@ export type DecisionRecord = RecordBase & { kind: 'decision' } & Carries<
   MayCarry<'gid' | 'timeout'>;
 /** A consumer was evicted: the records it will never see. */
 export type EvictedRecord = RecordBase & { kind: 'evicted' } & Carries<'consumer' | 'fromSeq' | 'toSeq'>;
+/**
+ * The end of a guarded operation that journaled no entry of its own (it
+ * failed after every group allowed it, or it was a fault or a read of
+ * nothing): recovery's sign that it is over (format 7).
+ */
+export type OutcomeRecord = RecordBase & { kind: 'outcome' } & Carries<'operationSeq' | 'path'>;
 /** A point in the changelog that is not a change: a mirror's scan begins or ends, under `path`; or (`loss`) the mirror may differ from its disk at and below `path`. */
 export type NoteRecord = RecordBase & { kind: 'note' } & Carries<'path' | 'reason'>;
 /** Legacy: never produced; decoded from old journals. */
@@ -248,6 +254,7 @@ export type EngineRecord =
   | Exclusive<DecisionRecord>
   | Exclusive<EvictedRecord>
   | Exclusive<NoteRecord>
+  | Exclusive<OutcomeRecord>
   | Exclusive<ConfigRecord>;
 
 /** Whatever fields a record has, read without regard to its kind (matching marks, queueing). */
@@ -288,6 +295,7 @@ export const REQUIRED_FIELDS: Readonly<Record<RecordKind, readonly (keyof Record
   decision: ['mask', 'fid', 'path', 'group', 'requestSeq', 'response', 'pid', 'tid', 'uid'],
   evicted: ['consumer', 'fromSeq', 'toSeq'],
   note: ['path', 'reason'],
+  outcome: ['operationSeq', 'path'],
   config: [],
 };
 

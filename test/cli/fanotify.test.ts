@@ -139,7 +139,10 @@ asRoot("journals a mount's writes with a mount mark, and refuses to ask one for 
     const run = await watchDuring([mount, '--dir', dir, '--mark', 'mount'], () => execFileSync(process.execPath, ['-e', CHANGES, mount]), 'SIGTERM');
     expect(run.code, run.stderr).toBe(0);
     const written = (await records(dir)).filter((record) => record.kind === 'event');
-    expect(written.map((record) => [record.path, record.mask])).toEqual([[`${mount}/d/a`, FAN_MODIFY | FAN_CLOSE_WRITE]]);
+    // The kernel merges the write's MODIFY and CLOSE_WRITE only while the first is still queued unread.
+    expect(new Set(written.map((record) => record.path))).toEqual(new Set([`${mount}/d/a`]));
+    expect(written.reduce((mask, record) => mask | record.mask!, 0n)).toBe(FAN_MODIFY | FAN_CLOSE_WRITE);
+    expect(written.length).toBeLessThanOrEqual(2);
     const refused = fanlog('fanotify', mount, '--dir', dir, '--mark', 'mount', '--mask', 'CREATE,MODIFY');
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/^fanlog: EINVAL: a mount mark cannot report CREATE /);

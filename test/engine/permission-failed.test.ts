@@ -1,0 +1,107 @@
+/**
+ * A guarded operation that every group allowed and that then failed (a read
+ * of an offline stub no group filled: EIO) has ended, as a denied one has:
+ * its caller was told so. Recovery must neither run it again nor stumble on
+ * it when a checkpoint's window starts after its first request. Engines run
+ * on MemoryIo with the `files` store.
+ */
+import { afterEach, expect, it } from 'vitest';
+import { Engine, type EventQueue, FAN_ALLOW, FAN_PRE_ACCESS, FAN_PRE_MODIFY, type QueuedEvent } from '../../index.js';
+import type { EngineRecord } from '../../engine/record/record.js';
+import { MemoryIo } from '../../testing.js';
+import { rejection } from '../helpers.js';
+
+const engines: Engine[] = [];
+afterEach(async () => {
+  for (const engine of engines.splice(0)) await engine.close().catch(() => undefined);
+});
+
+async function open(io: MemoryIo): Promise<Engine> {
+  const engine = await Engine.open('/e', { io, store: 'files' });
+  engines.push(engine);
+  return engine;
+}
+
+async function next(queue: EventQueue): Promise<QueuedEvent> {
+  const [event] = await queue.read({ max: 1, waitMs: 5000 });
+  if (event === undefined) throw new Error('no event arrived');
+  return event;
+}
+
+/** Two restartable pre-content groups that both guard reads of the stub /data/stub; `a` also guards writes to /other. */
+async function world(io: MemoryIo): Promise<{ engine: Engine; a: EventQueue; b: EventQueue; fd: number; other: number }> {
+  const engine = await open(io);
+  await engine.fs.mkdir('/data');
+  await engine.fs.create('/data/stub', { size: 1000, offline: true });
+  await engine.fs.create('/other', { size: 1000 });
+  // Opened before the marks: an open of a marked file raises its own pre-content event.
+  const fd = await engine.fs.open('/data/stub', 'r');
+  const other = await engine.fs.open('/other', 'w');
+  const a = await engine.groups.create('a', { class: 'pre-content', restartable: true });
+  await a.mark({ path: '/data/stub', mask: FAN_PRE_ACCESS });
+  await a.mark({ path: '/other', mask: FAN_PRE_MODIFY });
+  const b = await engine.groups.create('b', { class: 'pre-content', restartable: true });
+  await b.mark({ path: '/data/stub', mask: FAN_PRE_ACCESS });
+  return { engine, a: a.openQueue(), b: b.openQueue(), fd, other };
+}
+
+/**
+ * Starts a read of the stub that both groups allow without filling it: it
+ * fails with EIO. Meanwhile a write to /other waits on `a`, asked after the
+ * failing read's first request and before its last.
+ */
+async function failAllowedRead({ engine, a, b, fd, other }: Awaited<ReturnType<typeof world>>): Promise<{ failedSeq: bigint; waitingSeq: bigint }> {
+  const reading = rejection(() => engine.fs.read(fd, 0, 10));
+  const first = await next(a);
+  void engine.fs.write(other, 5000, 10).catch(() => undefined);
+  const waiting = await next(a);
+  await a.respond(first.id, FAN_ALLOW);
+  const last = await next(b);
+  await b.respond(last.id, FAN_ALLOW);
+  expect((await reading).code).toBe('EIO');
+  expect(last.seq! > waiting.seq! && waiting.seq! > first.seq!).toBe(true);
+  return { failedSeq: first.seq!, waitingSeq: waiting.seq! };
+}
+
+it('journals the end of an allowed operation that failed, and never runs it again after a crash', async () => {
+  const io = new MemoryIo();
+  const { engine, ...rest } = await world(io);
+  const { failedSeq, waitingSeq } = await failAllowedRead({ engine, ...rest });
+  io.crash(1, 'drop');
+  engines.pop();
+
+  const revived = await open(io);
+  // The write to /other is asked again; the failed one is over, and nobody's to settle.
+  expect(revived.recovery.resurrectedRequests).toBe(1);
+  expect(revived.pendingOperations().map((operation) => operation.operationSeq)).toEqual([waitingSeq]);
+  expect((await rejection(() => revived.settled(failedSeq))).code).toBe('ENOENT');
+  expect((await revived.fs.stat('/other')).size).toBe(1000);
+});
+
+it('opens after a checkpoint whose window starts between the first and last request of a failed operation', async () => {
+  const io = new MemoryIo();
+  const { engine, ...rest } = await world(io);
+  const { waitingSeq } = await failAllowedRead({ engine, ...rest });
+  // The write to /other is the oldest pending operation: the checkpoint needs the journal from its request on.
+  await engine.checkpoint();
+  await engine.close();
+  engines.pop();
+
+  const reopened = await open(io);
+  expect(reopened.pendingOperations().map((operation) => operation.operationSeq)).toEqual([waitingSeq]);
+});
+
+it('opens such a journal written before failed operations were journaled (format 6)', async () => {
+  const io = new MemoryIo();
+  const { engine, ...rest } = await world(io);
+  // What a build of format 6 wrote: nothing when an allowed operation failed.
+  const append = engine.appendRecord.bind(engine);
+  engine.appendRecord = (record: EngineRecord, onSeq?: (seq: bigint) => void) => (record.kind === 'outcome' ? Promise.resolve(0n) : append(record, onSeq));
+  const { waitingSeq } = await failAllowedRead({ engine, ...rest });
+  await engine.checkpoint();
+  await engine.close();
+  engines.pop();
+
+  const reopened = await open(io);
+  expect(reopened.pendingOperations().map((operation) => operation.operationSeq)).toEqual([waitingSeq]);
+});
