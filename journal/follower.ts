@@ -20,9 +20,6 @@
  *     below `durable` is not read yet              |   durable past them
  *   newest segment: bad bytes, a sound frame after | ECORRUPT (damage in the
  *     them, and still bad once that frame is seen  |   middle, as in recovery)
- *   newest segment: zeros from there to its end    | the end of data: the zero
- *                                                  |   tail written ahead
- *                                                  |   (zero-tail.ts)
  *   newest segment: other bad bytes at its end     | unfinished: a write in
  *                                                  |   progress, or a torn entry
  *                                                  |   the next open cuts; the
@@ -53,7 +50,6 @@ import type { Io, IoFile } from './io.js';
 import type { JournalRecord } from './reader.js';
 import { decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES, soundFrameFollows } from './segment.js';
 import type { JournalId, Seq } from './types.js';
-import { allZero } from './zero-tail.js';
 
 interface Position {
   name: string;
@@ -182,8 +178,7 @@ export class JournalFollower {
     let offset = 0;
     while (offset < bytes.length) {
       const frameBytes = checkFrame(bytes, offset, bytes.length);
-      // Zeros to the end: the zero tail, where the data ends (zero-tail.ts).
-      if (typeof frameBytes !== 'number') return { offset, damage: allZero(bytes, offset, bytes.length) ? null : frameBytes };
+      if (typeof frameBytes !== 'number') return { offset, damage: frameBytes };
       const header = readFrameHeader(bytes, offset);
       if (header.kind === FRAME_KIND_RECORDS) {
         if (header.seq !== position.frameSeq) {

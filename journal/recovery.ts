@@ -43,7 +43,6 @@ import {
 import type { ByteOffset, JournalId, Seq } from './types.js';
 import path from 'node:path';
 import { readRecoveryPoint, type RecoveryPoint, unchangedSegment } from './recovery-point.js';
-import { zerosToEnd } from './zero-tail.js';
 
 export interface RecoveryReport {
   /** Bytes cut from torn tails and torn segment creations. */
@@ -157,21 +156,17 @@ async function scanFrames(
     if (step.kind === 'end') break;
     const frame = step.kind === 'frame' ? readFrameHeader(step.buffer, step.at) : null;
     const records = frame?.kind === FRAME_KIND_RECORDS;
-    // Only a damaged frame of the newest segment needs the rest of the file read (recovery-cases.ts).
-    const zerosAfter = frame === null && isLast && (await zerosToEnd(handle, step.offset, fileBytes));
     const found = recoveryCase('frame', {
       sound: frame !== null,
       records,
       seqFits: frame !== null && (records ? frame.seq === segment.lastSeq + 1n : frame.seq <= segment.lastSeq),
       newest: isLast,
-      zerosAfter,
-      soundAfter: frame === null && isLast && !zerosAfter && (await soundFrameFollows(handle, step.offset, fileBytes, segment.lastSeq)),
+      // Only a damaged frame of the newest segment needs the rest of the file scanned (recovery-cases.ts).
+      soundAfter: frame === null && isLast && (await soundFrameFollows(handle, step.offset, fileBytes, segment.lastSeq)),
     });
     if (found.action === 'corrupt') {
       throw found.error({ file, offset: step.offset, damage: step.kind === 'damage' ? step.damage : '', seq: frame?.seq ?? 0n, lastSeq: segment.lastSeq });
     }
-    // The zero tail (zero-tail.ts): the data ends here, and the zeros stay for the writer.
-    if (found.action === 'end') return { kind: 'segment', segment, journalId, purgedThroughSeq, tornTail: null };
     if (found.action === 'cut tail') {
       if (step.kind !== 'damage') assert.fail(`case '${found.found}' cuts a sound frame of ${file} at ${step.offset}`);
       const tornTail = { offset: step.offset, bytes: fileBytes - step.offset, damage: step.damage };
