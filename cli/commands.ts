@@ -155,7 +155,15 @@ export async function stat(options: CommonOptions & { prometheus?: boolean }): P
   if (journal.damage !== null) out(`DAMAGED      ${journal.damage.message.replace(/^ECORRUPT: /, '')}; fanlog verify checks every segment`);
 }
 
-const TYPE_NAMES: Record<string, string> = { event: 'EVENT', request: 'PERMREQ', decision: 'DECISION', evicted: 'EVICTED', config: 'CONFIG', note: 'NOTE' };
+const TYPE_NAMES: Record<string, string> = {
+  event: 'EVENT',
+  request: 'PERMREQ',
+  decision: 'DECISION',
+  evicted: 'EVICTED',
+  config: 'CONFIG',
+  note: 'NOTE',
+  outcome: 'OUTCOME',
+};
 const fid = (value: Fid | undefined): string => (value === undefined ? '' : `[0x${value.ino.toString(16)}:0x${value.gen.toString(16)}]`);
 
 /** One line in the style of `lfs changelog`: seq, type, time, date, mask, target, parent, name, path, and what else applies. */

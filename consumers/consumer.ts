@@ -11,8 +11,8 @@
  * resolved ack (invariant 4).
  *
  * What a consumer sees: every record but the engine's own `op` records
- * (replay data): events, permission requests and decisions, and eviction
- * notes; records with a mask only if it meets the consumer's mask; and, with
+ * (replay data): events, permission requests, decisions and outcomes, and
+ * eviction notes; records with a mask only if it meets the consumer's mask; and, with
  * a filter attached, only records the filter keeps. A filter that throws is
  * detached (durably) and the record delivered: a broken filter must not
  * lose data.

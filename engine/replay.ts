@@ -47,9 +47,11 @@ export async function replayJournal(journal: Journal, checkpoint: LoadedCheckpoi
   await replayRange(journal, seq + 1n, undefined, replayed, state);
   // The checkpoint's window starts at or before the first request of every
   // operation pending when it was taken: an operation that began before the
-  // window was over by then, whatever its later requests say. (Format 6
-  // journaled no end for an allowed operation that failed or wrote no entry.)
-  for (const [requestSeq, record] of replayed.requests) if ((record.operationSeq ?? requestSeq) < from) replayed.requests.delete(requestSeq);
+  // window was over by then, whatever its later, answered requests say.
+  // (Format 6 journaled no end for an allowed operation that failed or wrote
+  // no entry.) An unanswered one is left for resurrect, which refuses it.
+  for (const [requestSeq, record] of replayed.requests)
+    if ((record.operationSeq ?? requestSeq) < from && replayed.decisions.has(requestSeq)) replayed.requests.delete(requestSeq);
   return replayed;
 }
 

@@ -20,6 +20,7 @@ import type { FaultIntent, Intent, IntentArgs, IntentBase, IntentStep, OpenInten
 import type { EngineRecord, Range } from '../record/record.js';
 import { type Caller, type FsContext, PAGE_BYTES } from './fs-context.js';
 import { event, opRecord, type Where } from './fs-records.js';
+import { failedOutcome, outcomeRecord } from '../permission/outcome.js';
 
 /**
  * Completes a call's own arguments into its intent: the object, where it
@@ -46,6 +47,12 @@ export function intentFor<A extends IntentArgs>(caller: Caller, args: A, inode: 
 /** The caller a performer journals as: the intent's process, at the time it performs. */
 function callerOf(intent: Intent, time: bigint): Caller {
   return { pid: intent.pid, tid: intent.tid, uid: intent.uid, gid: intent.gid ?? 0, time };
+}
+
+/** What a performer did: its caller's result, and whether it journaled an entry tagged with the operation. */
+interface Performed<T> {
+  value: T;
+  journaled: boolean;
 }
 
 /** The first record of the operation's entry names the operation: recovery's sign that it ran. */
@@ -89,34 +96,23 @@ export class FsGuarded {
 
   /**
    * Performs an allowed operation with `performer`, which is given the time
-   * (the clock is read once per operation). One that asked (it has a seq)
-   * and ends with no entry of its own, because it failed or `journaled`
-   * says its performer wrote none (a fault, a read of nothing), journals an
-   * `outcome` record before its caller hears: recovery's sign that it is
-   * over, so that no crash makes it run again. With the engine closed or
-   * failed nothing can be journaled, and recovery runs it again, as it does
-   * an operation a crash cut short.
+   * (the clock is read once per operation) and says whether it journaled
+   * an entry tagged with the operation (`journaled`). One that asked (it
+   * has a seq) and ends without such an entry, because it failed or wrote
+   * none (a fault, a read of nothing, events the changelog mask leaves
+   * out), journals its `outcome` before its caller hears (outcome.ts).
    */
-  async #performed<T>(
-    intent: Intent,
-    operationSeq: bigint | undefined,
-    performer: (time: bigint) => Promise<T>,
-    journaled: (result: T) => boolean,
-  ): Promise<T> {
+  async #performed<T>(intent: Intent, operationSeq: bigint | undefined, performer: (time: bigint) => Promise<Performed<T>>): Promise<T> {
     const { host } = this.#context;
     const time = host.now();
-    const ended = async (): Promise<void> => {
-      if (operationSeq !== undefined) await host.appendRecord({ kind: 'outcome', op: intent.op, time, operationSeq, path: intent.path });
-    };
-    let result: T;
+    let performed: Performed<T>;
     try {
-      result = await performer(time);
+      performed = await performer(time);
     } catch (error) {
-      await ended().catch(() => undefined);
-      throw error;
+      throw await failedOutcome((record) => host.appendRecord(record), intent, operationSeq, time, error);
     }
-    if (!journaled(result)) await ended();
-    return result;
+    if (!performed.journaled && operationSeq !== undefined) await host.appendRecord(outcomeRecord(intent, operationSeq, time));
+    return performed.value;
   }
 
   /**
@@ -153,101 +149,82 @@ export class FsGuarded {
   }
 
   #open(intent: OpenIntent, operationSeq: bigint | undefined): Promise<void> {
-    return this.#performed(
-      intent,
-      operationSeq,
-      async (time) => {
-        const caller = callerOf(intent, time);
-        const tag = tagOf(operationSeq);
-        const inode = this.#inode(intent);
-        const where: Where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
-        const writable = intent.flags !== 'r';
-        const op =
-          intent.truncate && writable && inode.type === 'file'
-            ? opRecord(caller, 'truncate', { fid: intent.fid, attrs: { size: 0 }, range: { offset: 0, count: inode.size }, ...tag })
-            : null;
-        await this.#context.host.commit(op, () => {
-          const events: EngineRecord[] = [];
-          if (op !== null) events.push(event(caller, 'open', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range: op.range! }));
-          events.push(event(caller, 'open', intent.exec ? FAN_OPEN | FAN_OPEN_EXEC : FAN_OPEN, inode, where, op === null ? tag : {}));
-          return events;
-        });
-      },
-      () => true,
-    );
+    return this.#performed(intent, operationSeq, async (time) => {
+      const caller = callerOf(intent, time);
+      const tag = tagOf(operationSeq);
+      const inode = this.#inode(intent);
+      const where: Where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
+      const writable = intent.flags !== 'r';
+      const op =
+        intent.truncate && writable && inode.type === 'file'
+          ? opRecord(caller, 'truncate', { fid: intent.fid, attrs: { size: 0 }, range: { offset: 0, count: inode.size }, ...tag })
+          : null;
+      const kept = await this.#context.host.commit(op, () => {
+        const events: EngineRecord[] = [];
+        if (op !== null) events.push(event(caller, 'open', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range: op.range! }));
+        events.push(event(caller, 'open', intent.exec ? FAN_OPEN | FAN_OPEN_EXEC : FAN_OPEN, inode, where, op === null ? tag : {}));
+        return events;
+      });
+      // Tagged: the op record, or else the OPEN event if the changelog mask kept it.
+      return { value: undefined, journaled: op !== null || kept > 0 };
+    });
   }
 
   /** A read of nothing (at or past the end) journals no entry. */
   #read(intent: ReadIntent, operationSeq: bigint | undefined): Promise<number> {
-    return this.#performed(
-      intent,
-      operationSeq,
-      async (time) => {
-        const caller = callerOf(intent, time);
-        const inode = this.#inode(intent);
-        const { offset } = intent;
-        const count = Math.max(0, Math.min(intent.length, inode.size - offset));
-        if (count > 0 && inode.offline.intersects(offset, offset + count)) {
-          throw fsError('EIO', `'${intent.path}' bytes ${offset}..${offset + count} are offline`);
-        }
-        if (count > 0) {
-          const where: Where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
-          await this.#context.host.commit(null, () => [event(caller, 'read', FAN_ACCESS, inode, where, { range: { offset, count }, ...tagOf(operationSeq) })]);
-        }
-        return count;
-      },
-      (count) => count > 0,
-    );
+    return this.#performed(intent, operationSeq, async (time) => {
+      const caller = callerOf(intent, time);
+      const inode = this.#inode(intent);
+      const { offset } = intent;
+      const count = Math.max(0, Math.min(intent.length, inode.size - offset));
+      if (count > 0 && inode.offline.intersects(offset, offset + count)) {
+        throw fsError('EIO', `'${intent.path}' bytes ${offset}..${offset + count} are offline`);
+      }
+      let kept = 0;
+      if (count > 0) {
+        const where: Where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
+        kept = await this.#context.host.commit(null, () => [
+          event(caller, 'read', FAN_ACCESS, inode, where, { range: { offset, count }, ...tagOf(operationSeq) }),
+        ]);
+      }
+      return { value: count, journaled: kept > 0 };
+    });
   }
 
   #write(intent: WriteIntent, operationSeq: bigint | undefined): Promise<number> {
-    return this.#performed(
-      intent,
-      operationSeq,
-      async (time) => {
-        const caller = callerOf(intent, time);
-        const inode = this.#inode(intent);
-        const where: Where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
-        const range = { offset: intent.offset, count: intent.length };
-        const op = opRecord(caller, 'write', { fid: intent.fid, range, ...tagOf(operationSeq) });
-        await this.#context.host.commit(op, () => [event(caller, 'write', FAN_MODIFY, inode, where, { range })]);
-        return intent.length;
-      },
-      () => true,
-    );
+    return this.#performed(intent, operationSeq, async (time) => {
+      const caller = callerOf(intent, time);
+      const inode = this.#inode(intent);
+      const where: Where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
+      const range = { offset: intent.offset, count: intent.length };
+      const op = opRecord(caller, 'write', { fid: intent.fid, range, ...tagOf(operationSeq) });
+      await this.#context.host.commit(op, () => [event(caller, 'write', FAN_MODIFY, inode, where, { range })]);
+      return { value: intent.length, journaled: true };
+    });
   }
 
   #truncate(intent: TruncateIntent, operationSeq: bigint | undefined): Promise<void> {
-    return this.#performed(
-      intent,
-      operationSeq,
-      async (time) => {
-        const caller = callerOf(intent, time);
-        const inode = this.#inode(intent);
-        const where: Where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
-        const { size } = intent;
-        const range: Range = { offset: Math.min(inode.size, size), count: Math.abs(inode.size - size) };
-        const op = opRecord(caller, 'truncate', { fid: intent.fid, attrs: { size }, range, ...tagOf(operationSeq) });
-        await this.#context.host.commit(op, () => [event(caller, 'truncate', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range })]);
-      },
-      () => true,
-    );
+    return this.#performed(intent, operationSeq, async (time) => {
+      const caller = callerOf(intent, time);
+      const inode = this.#inode(intent);
+      const where: Where = { parentFid: intent.parentFid, name: intent.name, path: intent.path };
+      const { size } = intent;
+      const range: Range = { offset: Math.min(inode.size, size), count: Math.abs(inode.size - size) };
+      const op = opRecord(caller, 'truncate', { fid: intent.fid, attrs: { size }, range, ...tagOf(operationSeq) });
+      await this.#context.host.commit(op, () => [event(caller, 'truncate', FAN_MODIFY | FAN_TRUNCATE, inode, where, { range })]);
+      return { value: undefined, journaled: true };
+    });
   }
 
   /** A fault journals no entry: it only raised its pre-content event, and fails if the page is still offline. */
   #fault(intent: FaultIntent, operationSeq: bigint | undefined): Promise<Range> {
-    return this.#performed(
-      intent,
-      operationSeq,
-      async () => {
-        const inode = this.#inode(intent);
-        const { offset } = intent;
-        const page: Range = { offset: offset - (offset % PAGE_BYTES), count: PAGE_BYTES };
-        const end = Math.min(inode.size, page.offset + PAGE_BYTES);
-        if (inode.offline.intersects(page.offset, end)) throw fsError('EIO', `'${intent.path}' page at ${page.offset} is offline`);
-        return page;
-      },
-      () => false,
-    );
+    return this.#performed(intent, operationSeq, async () => {
+      const inode = this.#inode(intent);
+      const { offset } = intent;
+      const page: Range = { offset: offset - (offset % PAGE_BYTES), count: PAGE_BYTES };
+      const end = Math.min(inode.size, page.offset + PAGE_BYTES);
+      if (inode.offline.intersects(page.offset, end)) throw fsError('EIO', `'${intent.path}' page at ${page.offset} is offline`);
+      return { value: page, journaled: false };
+    });
   }
 }

@@ -28,9 +28,8 @@
  * named group, whatever that group's marks say, and its answer is written
  * to the kernel (`host.answerKernel`) once the decision is durable, before
  * the operation counts as decided; there is nothing to perform. Resurrected,
- * such a request is held out of its queue until the kernel source that can
- * answer it claims it (`kernelHold`, kernel-hold.ts): only a source holding the kernel's
- * event can give its handler the event's descriptor.
+ * such a request is held out of its queue until the kernel source holding
+ * its event (and descriptor) claims it (`kernelHold`, kernel-hold.ts).
  *
  * Crash resurrection (`resurrect`): the journal holds every request and
  * every decision. On open, each request without a decision is queued again
@@ -47,6 +46,7 @@ import type { EngineRecord, RequestEvent, RequestRecord } from '../record/record
 import { type ExternalIntent, type Intent, intentFields, intentOf, type IntentOp, stepEvent } from './intent.js';
 import { GuardedOperation, type Outcome } from './operation.js';
 import { KernelHold } from './kernel-hold.js';
+import { failedOutcome } from './outcome.js';
 import { goneGroup, type PermissionGroup, PermissionRequest } from './request.js';
 import { denialCode, denialError, isAllowed, priorityKey } from './rules.js';
 import { keepingAlive } from '../waiters.js';
@@ -92,6 +92,7 @@ export interface PendingOperation {
 }
 
 const failed = (error: unknown): Outcome => ({ outcome: 'failed', code: (error as { code?: string } | null)?.code ?? 'EIO' });
+const deleted = (intent: Intent): FanlogError => new FanlogError('ENOENT', `'${intent.path}' was deleted while its ${intent.op} waited for permission`);
 
 export class PermissionBroker {
   /** Every request seq of each operation not settled yet, the first being the operation's seq. */
@@ -155,7 +156,8 @@ export class PermissionBroker {
       for (const group of this.#groupsFor(intent)) {
         if (index === from.step && from.afterGroupKey !== undefined && priorityKey(group) <= from.afterGroupKey) continue;
         const event = stepEvent(intent, step, this.#host);
-        if (event === null) throw new FanlogError('ENOENT', `'${intent.path}' was deleted while its ${intent.op} waited for permission`);
+        // Gone while it asked: one that asked ends with its outcome journaled (outcome.ts).
+        if (event === null) throw await failedOutcome((record) => this.#host.appendRecord(record), intent, operation.seq, this.#host.now(), deleted(intent));
         // The kernel's mark chose a kernel event; the group's own marks are of the simulated filesystem.
         if (intent.op !== 'external' && group.wants(event) === 0n) continue;
         await this.#wait(operation, await this.#request(operation, group, event, index));

@@ -234,10 +234,12 @@ export type DecisionRecord = RecordBase & { kind: 'decision' } & Carries<
 export type EvictedRecord = RecordBase & { kind: 'evicted' } & Carries<'consumer' | 'fromSeq' | 'toSeq'>;
 /**
  * The end of a guarded operation that journaled no entry of its own (it
- * failed after every group allowed it, or it was a fault or a read of
- * nothing): recovery's sign that it is over (format 7).
+ * failed after a group allowed it, or it journaled nothing: a fault, a
+ * read of nothing, events the changelog mask leaves out): recovery's sign
+ * that it is over (format 7). Its mask is the union of the operation's
+ * permission events, so that a consumer's mask takes it with the requests.
  */
-export type OutcomeRecord = RecordBase & { kind: 'outcome' } & Carries<'operationSeq' | 'path'>;
+export type OutcomeRecord = RecordBase & { kind: 'outcome' } & Carries<'operationSeq' | 'path' | 'mask'>;
 /** A point in the changelog that is not a change: a mirror's scan begins or ends, under `path`; or (`loss`) the mirror may differ from its disk at and below `path`. */
 export type NoteRecord = RecordBase & { kind: 'note' } & Carries<'path' | 'reason'>;
 /** Legacy: never produced; decoded from old journals. */
@@ -295,7 +297,7 @@ export const REQUIRED_FIELDS: Readonly<Record<RecordKind, readonly (keyof Record
   decision: ['mask', 'fid', 'path', 'group', 'requestSeq', 'response', 'pid', 'tid', 'uid'],
   evicted: ['consumer', 'fromSeq', 'toSeq'],
   note: ['path', 'reason'],
-  outcome: ['operationSeq', 'path'],
+  outcome: ['operationSeq', 'path', 'mask'],
   config: [],
 };
 

@@ -6,7 +6,20 @@
  * on MemoryIo with the `files` store.
  */
 import { afterEach, expect, it } from 'vitest';
-import { Engine, type EventQueue, FAN_ALLOW, FAN_PRE_ACCESS, FAN_PRE_MODIFY, type QueuedEvent } from '../../index.js';
+import { decodeRecord } from '../../interop/index.js';
+import {
+  Engine,
+  type EventQueue,
+  FAN_ACCESS,
+  FAN_ACCESS_PERM,
+  FAN_ALL_EVENTS,
+  FAN_ALLOW,
+  FAN_CREATE,
+  FAN_OPEN_PERM,
+  FAN_PRE_ACCESS,
+  FAN_PRE_MODIFY,
+  type QueuedEvent,
+} from '../../index.js';
 import type { EngineRecord } from '../../engine/record/record.js';
 import { MemoryIo } from '../../testing.js';
 import { rejection } from '../helpers.js';
@@ -20,6 +33,12 @@ async function open(io: MemoryIo): Promise<Engine> {
   const engine = await Engine.open('/e', { io, store: 'files' });
   engines.push(engine);
   return engine;
+}
+
+async function readAllRecords(engine: Engine): Promise<ReturnType<typeof decodeRecord>[]> {
+  const out: ReturnType<typeof decodeRecord>[] = [];
+  for await (const { payload } of engine.journal.read()) out.push(decodeRecord(payload));
+  return out;
 }
 
 async function next(queue: EventQueue): Promise<QueuedEvent> {
@@ -104,4 +123,63 @@ it('opens such a journal written before failed operations were journaled (format
 
   const reopened = await open(io);
   expect(reopened.pendingOperations().map((operation) => operation.operationSeq)).toEqual([waitingSeq]);
+});
+
+it('journals the outcome of a read whose ACCESS event the changelog mask leaves out, under the mask of its requests', async () => {
+  const io = new MemoryIo();
+  const engine = await Engine.open('/e', { io, store: 'files', changelogMask: FAN_ALL_EVENTS & ~FAN_ACCESS });
+  engines.push(engine);
+  await engine.fs.create('/f', { size: 100 });
+  const fd = await engine.fs.open('/f', 'r');
+  const creates = await engine.consumers.register('creates', { mask: FAN_CREATE });
+  const group = await engine.groups.create('av', { class: 'content' });
+  await group.mark({ path: '/f', mask: FAN_ACCESS_PERM });
+  const queue = group.openQueue();
+  const reading = engine.fs.read(fd, 0, 10);
+  const asked = await next(queue);
+  await queue.respond(asked.id, FAN_ALLOW);
+  expect(await reading).toBe(10);
+  const outcomes = (await readAllRecords(engine)).filter((record) => record.kind === 'outcome');
+  expect(outcomes).toMatchObject([{ op: 'read', operationSeq: asked.seq }]);
+  // Its mask: every permission event a read raises (PRE_ACCESS, then ACCESS_PERM).
+  expect(outcomes[0]!.mask).toBe(FAN_PRE_ACCESS | FAN_ACCESS_PERM);
+  // A consumer's mask takes an outcome as it takes the requests: by the operation's permission events.
+  expect((await creates.read()).filter((record) => record.kind === 'outcome')).toEqual([]);
+  io.crash(1, 'drop');
+  engines.pop();
+  const revived = await open(io);
+  expect((await rejection(() => revived.settled(asked.seq!))).code).toBe('ENOENT');
+});
+
+it('journals the outcome of an operation whose object was deleted between two groups, and never runs it again', async () => {
+  const io = new MemoryIo();
+  const engine = await open(io);
+  await engine.fs.create('/f', { size: 100 });
+  for (const name of ['a', 'b']) await (await engine.groups.create(name, { class: 'content' })).mark({ path: '/f', mask: FAN_OPEN_PERM });
+  const queue = engine.groups.get('a').openQueue();
+  const opening = rejection(() => engine.fs.open('/f', 'r'));
+  const first = await next(queue);
+  await engine.fs.unlink('/f');
+  await queue.respond(first.id, FAN_ALLOW);
+  expect((await opening).code).toBe('ENOENT');
+  io.crash(1, 'drop');
+  engines.pop();
+  const revived = await open(io);
+  expect((await rejection(() => revived.settled(first.seq!))).code).toBe('ENOENT');
+});
+
+it('tells the caller the engine failed, not the operation, when its outcome cannot be journaled', async () => {
+  const io = new MemoryIo();
+  const { engine, ...rest } = await world(io);
+  const reading = rejection(() => engine.fs.read(rest.fd, 0, 10));
+  await rest.a.respond((await next(rest.a)).id, FAN_ALLOW);
+  const last = await next(rest.b);
+  // The decision's write is the first; the outcome's, the second, fails.
+  io.injectFault({ op: 'write', nth: 2, code: 'EIO' });
+  await rest.b.respond(last.id, FAN_ALLOW);
+  const error = await reading;
+  // Not the read's own EIO ("bytes 0..10 are offline"): the journal's, since recovery may run the read again.
+  expect(error.code).toBe('EIO');
+  expect(error.message).not.toMatch(/offline/);
+  expect(engine.failed).toBe(true);
 });
