@@ -48,62 +48,66 @@ async function build(io: MemoryIo, prng: Prng): Promise<Map<bigint, Uint8Array>>
   return payloads;
 }
 
-it(`opens a valid prefix or reports ECORRUPT with file and offset, over ${CASES} fuzzed engine directories`, async () => {
-  const failures: string[] = [];
-  for (const seed of ONLY === null ? Array.from({ length: CASES }, (_, i) => 90_000 + i) : [ONLY]) {
-    const prng = new Prng(seed);
-    const io = new MemoryIo();
-    const payloads = await build(io, prng);
-    const what = await damageSegments(io, prng.chance(0.5) ? `${DIR}/journal` : `${DIR}/meta-files`, prng);
-    let engine: Engine;
-    try {
-      engine = await Engine.open(DIR, options(io));
-    } catch (error) {
-      // A journal whose every segment is gone is recreated empty; the
-      // checkpoint then names another journal: EJOURNALID, just as loud.
-      const ok =
-        error instanceof FanlogError &&
-        ((error.code === 'ECORRUPT' && typeof error.file === 'string' && (typeof error.offset === 'number' || typeof error.key === 'string')) ||
-          error.code === 'EJOURNALID');
-      if (!ok) failures.push(`seed ${seed} (${what}): ${String(error)}`);
-      continue;
-    }
-    let expected = engine.journal.firstSeq;
-    try {
-      for await (const record of engine.journal.read()) {
-        const original = payloads.get(record.seq);
-        if (record.seq !== expected || original === undefined || Buffer.compare(original, record.payload) !== 0) {
-          failures.push(`seed ${seed} (${what}): record ${record.seq} is not what was written`);
-          break;
-        }
-        expected++;
+it(
+  `opens a valid prefix or reports ECORRUPT with file and offset, over ${CASES} fuzzed engine directories`,
+  async () => {
+    const failures: string[] = [];
+    for (const seed of ONLY === null ? Array.from({ length: CASES }, (_, i) => 90_000 + i) : [ONLY]) {
+      const prng = new Prng(seed);
+      const io = new MemoryIo();
+      const payloads = await build(io, prng);
+      const what = await damageSegments(io, prng.chance(0.5) ? `${DIR}/journal` : `${DIR}/meta-files`, prng);
+      let engine: Engine;
+      try {
+        engine = await Engine.open(DIR, options(io));
+      } catch (error) {
+        // A journal whose every segment is gone is recreated empty; the
+        // checkpoint then names another journal: EJOURNALID, just as loud.
+        const ok =
+          error instanceof FanlogError &&
+          ((error.code === 'ECORRUPT' && typeof error.file === 'string' && (typeof error.offset === 'number' || typeof error.key === 'string')) ||
+            error.code === 'EJOURNALID');
+        if (!ok) failures.push(`seed ${seed} (${what}): ${String(error)}`);
+        continue;
       }
-    } catch (error) {
-      // Damage in a sealed segment the recovery point vouches for, in records
-      // open did not need: found when read, and by a full scan (fanlog verify).
-      readFound++;
-      if (!isCorruptAt(error)) failures.push(`seed ${seed} (${what}): reading failed with ${String(error)}`);
-      const scan = await recover(io, `${DIR}/journal`, { repair: false, trustRecoveryPoint: false }).then(
-        () => null,
-        (scanError: unknown) => scanError,
-      );
-      if (!isCorruptAt(scan)) failures.push(`seed ${seed} (${what}): the read found damage that a full scan did not: ${String(scan)}`);
+      let expected = engine.journal.firstSeq;
+      try {
+        for await (const record of engine.journal.read()) {
+          const original = payloads.get(record.seq);
+          if (record.seq !== expected || original === undefined || Buffer.compare(original, record.payload) !== 0) {
+            failures.push(`seed ${seed} (${what}): record ${record.seq} is not what was written`);
+            break;
+          }
+          expected++;
+        }
+      } catch (error) {
+        // Damage in a sealed segment the recovery point vouches for, in records
+        // open did not need: found when read, and by a full scan (fanlog verify).
+        readFound++;
+        if (!isCorruptAt(error)) failures.push(`seed ${seed} (${what}): reading failed with ${String(error)}`);
+        const scan = await recover(io, `${DIR}/journal`, { repair: false, trustRecoveryPoint: false }).then(
+          () => null,
+          (scanError: unknown) => scanError,
+        );
+        if (!isCorruptAt(scan)) failures.push(`seed ${seed} (${what}): the read found damage that a full scan did not: ${String(scan)}`);
+      }
+      const replayed = new FsState(0n);
+      for (let seq = 1n; seq <= engine.journal.headSeq; seq++) {
+        const record = decodeRecord(payloads.get(seq)!);
+        if (record.kind === 'op') replayed.apply(record);
+      }
+      if (replayed.fingerprint() !== engine.state.fingerprint())
+        failures.push(`seed ${seed} (${what}): the filesystem is not the replay of records 1..${engine.journal.headSeq}`);
+      await engine.fs.mkdir('/after').catch((error) => failures.push(`seed ${seed} (${what}): the opened engine fails: ${String(error)}`));
+      await engine.close();
+      if (failures.length > 10) break;
     }
-    const replayed = new FsState(0n);
-    for (let seq = 1n; seq <= engine.journal.headSeq; seq++) {
-      const record = decodeRecord(payloads.get(seq)!);
-      if (record.kind === 'op') replayed.apply(record);
-    }
-    if (replayed.fingerprint() !== engine.state.fingerprint())
-      failures.push(`seed ${seed} (${what}): the filesystem is not the replay of records 1..${engine.journal.headSeq}`);
-    await engine.fs.mkdir('/after').catch((error) => failures.push(`seed ${seed} (${what}): the opened engine fails: ${String(error)}`));
-    await engine.close();
-    if (failures.length > 10) break;
-  }
-  expect(failures).toEqual([]);
-  // At CI scale the campaign walks that path too (the seeds are fixed; one of the 10,000 does).
-  if (ONLY === null && CASES >= 10_000) expect(readFound).toBeGreaterThan(0);
-});
+    expect(failures).toEqual([]);
+    // At CI scale the campaign walks that path too (the seeds are fixed; one of the 10,000 does).
+    if (ONLY === null && CASES >= 10_000) expect(readFound).toBeGreaterThan(0);
+  },
+  60_000 + CASES * 60,
+);
 
 let readFound = 0;
 

@@ -34,45 +34,49 @@ async function build(io: MemoryIo, prng: Prng): Promise<Map<bigint, Uint8Array>>
   return payloads;
 }
 
-it(`recovers a valid prefix or reports ECORRUPT with file and offset, over ${CASES} fuzzed journals`, async () => {
-  const failures: string[] = [];
-  for (const seed of ONLY === null ? Array.from({ length: CASES }, (_, i) => 40_000 + i) : [ONLY]) {
-    const prng = new Prng(seed);
-    const io = new MemoryIo();
-    const payloads = await build(io, prng);
-    const what = await damageSegments(io, DIR, prng);
-    let opened: Journal | null = null;
-    try {
-      const journal = (opened = await Journal.open(DIR, { io, segmentBytesMax: 4096 }));
-      let expected = journal.firstSeq;
-      for await (const record of journal.read()) {
-        const original = payloads.get(record.seq);
-        if (record.seq !== expected || original === undefined || Buffer.compare(original, record.payload) !== 0) {
-          failures.push(`seed ${seed} (${what}): record ${record.seq} is not what was written`);
-          break;
+it(
+  `recovers a valid prefix or reports ECORRUPT with file and offset, over ${CASES} fuzzed journals`,
+  async () => {
+    const failures: string[] = [];
+    for (const seed of ONLY === null ? Array.from({ length: CASES }, (_, i) => 40_000 + i) : [ONLY]) {
+      const prng = new Prng(seed);
+      const io = new MemoryIo();
+      const payloads = await build(io, prng);
+      const what = await damageSegments(io, DIR, prng);
+      let opened: Journal | null = null;
+      try {
+        const journal = (opened = await Journal.open(DIR, { io, segmentBytesMax: 4096 }));
+        let expected = journal.firstSeq;
+        for await (const record of journal.read()) {
+          const original = payloads.get(record.seq);
+          if (record.seq !== expected || original === undefined || Buffer.compare(original, record.payload) !== 0) {
+            failures.push(`seed ${seed} (${what}): record ${record.seq} is not what was written`);
+            break;
+          }
+          expected++;
         }
-        expected++;
+        await journal.close();
+      } catch (error) {
+        if (!isCorruptAt(error)) failures.push(`seed ${seed} (${what}): ${String(error)}`);
+        if (opened !== null) {
+          // Damage below the recovery point: open trusted the segment, the read found it; a full scan (verify) must too.
+          readFound++;
+          await opened.close();
+          const scan = await recover(io, DIR, { repair: false, trustRecoveryPoint: false }).then(
+            () => null,
+            (scanError: unknown) => scanError,
+          );
+          if (!isCorruptAt(scan)) failures.push(`seed ${seed} (${what}): the read found damage that a full scan did not: ${String(scan)}`);
+        }
       }
-      await journal.close();
-    } catch (error) {
-      if (!isCorruptAt(error)) failures.push(`seed ${seed} (${what}): ${String(error)}`);
-      if (opened !== null) {
-        // Damage below the recovery point: open trusted the segment, the read found it; a full scan (verify) must too.
-        readFound++;
-        await opened.close();
-        const scan = await recover(io, DIR, { repair: false, trustRecoveryPoint: false }).then(
-          () => null,
-          (scanError: unknown) => scanError,
-        );
-        if (!isCorruptAt(scan)) failures.push(`seed ${seed} (${what}): the read found damage that a full scan did not: ${String(scan)}`);
-      }
+      if (failures.length > 10) break;
     }
-    if (failures.length > 10) break;
-  }
-  expect(failures).toEqual([]);
-  // The campaign walks the path: some damage lay below the recovery point and was found when read.
-  if (ONLY === null && CASES >= 200) expect(readFound).toBeGreaterThan(0);
-});
+    expect(failures).toEqual([]);
+    // The campaign walks the path: some damage lay below the recovery point and was found when read.
+    if (ONLY === null && CASES >= 200) expect(readFound).toBeGreaterThan(0);
+  },
+  60_000 + CASES * 30,
+);
 
 let readFound = 0;
 
