@@ -305,8 +305,10 @@ async function simulatedRun(runSeed: number, opsPerRun: number, fault: Simulated
 /** Arms the run's fault on the simulated disk; returns the run's label. */
 function planFault(memory: MemoryIo, prng: Prng, fault: SimulatedFault, opsPerRun: number, mode: Exclude<CrashMode, 'any'>): string {
   if (fault === 'power-cut' || fault === 'recovery-crash' || fault === 'segment-loss') {
-    // A run makes about two and a half I/O steps per operation.
-    memory.cutPowerAfter(prng.int(Math.ceil(opsPerRun * 2.5)));
+    // A run makes about two and a half I/O steps per operation. A segment is
+    // lost only where a second one was made: that fault cuts in the second half.
+    const steps = Math.ceil(opsPerRun * 2.5);
+    memory.cutPowerAfter(fault === 'segment-loss' ? Math.floor(steps / 2) + prng.int(Math.ceil(steps / 2)) : prng.int(steps));
     return `${fault}:${mode}`;
   }
   if (fault === 'store-damage') return 'store-damage:files';

@@ -35,14 +35,6 @@ export interface IoFile {
   truncate(length: number): Promise<void>;
   /** Makes the file's bytes and length durable (fdatasync). */
   datasync(): Promise<void>;
-  /**
-   * Writes all of `data` at `position` and makes the file's bytes and
-   * length durable, as `write` then `datasync` do, in one call where the
-   * platform allows it (NodeIo: a descriptor opened `O_DSYNC`, so one
-   * system call and one thread-pool hop instead of two). Optional: without
-   * it the journal calls `write`, then `datasync`.
-   */
-  writeSynced?(data: Uint8Array, position: number): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -15,9 +15,8 @@
  *
  * Durability by sync policy (one sentence each, as the README states them):
  *   'always'   append resolves after the entry and everything before it is
- *              on disk (segment fdatasync, or the batch written O_DSYNC
- *              through `IoFile.writeSynced`, plus a directory fsync
- *              whenever a segment file was created or deleted);
+ *              on disk (segment fdatasync, plus a directory fsync whenever a
+ *              segment file was created or deleted);
  *   'interval' append resolves once the entry is written to the OS, and it
  *              reaches the disk within `syncIntervalMs`;
  *   'never'    append resolves once written to the OS, which decides when it
@@ -229,9 +228,8 @@ export class Journal {
 
   /** Writes a batch of queued entries (their frames in `bytes`), then syncs per policy and resolves them. */
   async #writeBatch(batch: PendingAppend[], bytes: Uint8Array): Promise<void> {
-    await this.#writer.write(batch, bytes, this.#policy === 'always');
+    await this.#writer.write(batch, bytes);
     this.entriesWritten.tally(batch.length);
-    // Where the Io could not write and sync in one call, the sync.
     if (this.#policy === 'always') await this.#writer.sync();
     // Halted meanwhile (halt()): these entries are not known durable; they fail with the journal.
     if (this.#failure !== null) throw this.#failure;

@@ -213,12 +213,6 @@ class MemoryFile implements IoFile {
     this.#inode.sync();
   }
 
-  /** An O_DSYNC write is a write, then a sync: a power cut between the two leaves what a cut mid-write would. */
-  async writeSynced(data: Uint8Array, position: number): Promise<void> {
-    await this.write(data, position);
-    await this.datasync();
-  }
-
   async close(): Promise<void> {}
 }
 

@@ -44,8 +44,6 @@ async function about<T>(file: string, call: () => Promise<T>): Promise<T> {
 
 class NodeFile implements IoFile {
   readonly #handle: fsp.FileHandle;
-  /** The same file opened O_DSYNC, on the first `writeSynced`: each write through it is durable when it returns. */
-  #synced: Promise<fsp.FileHandle> | null = null;
 
   constructor(
     readonly path: string,
@@ -76,16 +74,6 @@ class NodeFile implements IoFile {
     }
   }
 
-  async writeSynced(data: Uint8Array, position: number): Promise<void> {
-    this.#synced ??= about(this.path, () => fsp.open(this.path, fsConstants.O_WRONLY | fsConstants.O_DSYNC));
-    const synced = await this.#synced;
-    let written = 0;
-    while (written < data.length) {
-      const { bytesWritten } = await about(this.path, () => synced.write(data, written, data.length - written, position + written));
-      written += bytesWritten;
-    }
-  }
-
   async truncate(length: number): Promise<void> {
     await about(this.path, () => this.#handle.truncate(length));
   }
@@ -95,9 +83,6 @@ class NodeFile implements IoFile {
   }
 
   async close(): Promise<void> {
-    const synced = this.#synced;
-    this.#synced = null;
-    await synced?.then((handle) => handle.close()).catch(() => undefined);
     await about(this.path, () => this.#handle.close());
   }
 }

@@ -67,6 +67,14 @@ export async function openDirectory(dir: string, options: JournalOptions): Promi
     const active = segments[segments.length - 1];
     if (active === undefined) assert.fail(`journal ${dir} opened with no segment`);
     const activeFile = await io.open(active.path, readOnly ? 'read' : 'readwrite');
+    // What a process that died wrote and never synced may still be only in
+    // the page cache, and the writer counts every recovered record as
+    // durable (durableSeq) from the start: sync the file now.
+    if (!readOnly)
+      await activeFile.datasync().catch(async (error: unknown) => {
+        await activeFile.close().catch(() => undefined);
+        throw error;
+      });
     const policy = readOnly ? 'never' : sync;
     return { journalId, io, heldLock: lock, policy, syncIntervalMs, segmentBytesMax, readOnly, segments, activeFile, recovery: recovered.report };
   } catch (error) {

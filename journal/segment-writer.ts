@@ -79,13 +79,8 @@ export class SegmentWriter {
     return this.#syncedSeq;
   }
 
-  /**
-   * Writes a batch of entries (their frames in `bytes`, back to back),
-   * rolling segments as needed; syncs on a roll, and, with `synced`, each
-   * write as it makes it (one `writeSynced` call where the Io has it: the
-   * sync policy 'always').
-   */
-  async write(batch: PendingAppend[], bytes: Uint8Array, synced = false): Promise<void> {
+  /** Writes a batch of entries (their frames in `bytes`, back to back), rolling segments as needed; syncs only on a roll. */
+  async write(batch: PendingAppend[], bytes: Uint8Array): Promise<void> {
     let run: PendingAppend[] = [];
     let runBytes = 0;
     let previous: PendingAppend | undefined;
@@ -98,7 +93,7 @@ export class SegmentWriter {
       const segmentHasRecords = this.active.hasRecords || run.length > 0;
       const frameBytes = pending.end - pending.start;
       if (segmentHasRecords && this.active.bytes + runBytes + frameBytes > this.#context.segmentBytesMax) {
-        await this.#writeRun(run, bytes, synced);
+        await this.#writeRun(run, bytes);
         run = [];
         runBytes = 0;
         await this.#roll(pending.firstSeq);
@@ -106,16 +101,12 @@ export class SegmentWriter {
       run.push(pending);
       runBytes += frameBytes;
     }
-    await this.#writeRun(run, bytes, synced);
+    await this.#writeRun(run, bytes);
     if (this.#writtenSeq !== previous?.lastSeq) assert.fail(`a batch through ${previous?.lastSeq} left the written seq at ${this.#writtenSeq}`);
   }
 
-  /**
-   * Writes consecutive entries into the active segment with one write,
-   * straight from the batch buffer. With `synced`, when all before it is
-   * synced and the Io can, the write is made durable in the same call.
-   */
-  async #writeRun(run: PendingAppend[], bytes: Uint8Array, synced: boolean): Promise<void> {
+  /** Writes consecutive entries into the active segment with one write, straight from the batch buffer. */
+  async #writeRun(run: PendingAppend[], bytes: Uint8Array): Promise<void> {
     const last = run[run.length - 1];
     if (last === undefined) return;
     // Halted between two steps of a batch: write nothing more.
@@ -124,14 +115,7 @@ export class SegmentWriter {
     const segment = this.active;
     assert.equal(run[0]!.firstSeq, this.#writtenSeq + 1n, 'entries are written in seq order without gaps');
     assert.equal(segment.lastSeq, this.#writtenSeq, 'the active segment ends with the last record written');
-    const data = bytes.subarray(run[0]!.start, last.end);
-    const file = this.#activeFile;
-    const durable = synced && this.#syncedSeq === this.#writtenSeq && file.writeSynced !== undefined;
-    if (durable) {
-      const started = performance.now();
-      await file.writeSynced!(data, segment.bytes);
-      this.#context.syncLatencies.record(performance.now() - started);
-    } else await file.write(data, segment.bytes);
+    await this.#activeFile.write(bytes.subarray(run[0]!.start, last.end), segment.bytes);
     for (const pending of run) {
       addIndexPoint(segment, pending.firstSeq, segment.bytes);
       segment.bytes += pending.end - pending.start;
@@ -139,7 +123,6 @@ export class SegmentWriter {
     segment.lastSeq = last.lastSeq;
     segment.hasRecords = true;
     this.#writtenSeq = last.lastSeq;
-    if (durable) this.#syncedSeq = last.lastSeq;
   }
 
   /** Makes what was written durable (fdatasync of the active segment); nothing once the journal failed. */

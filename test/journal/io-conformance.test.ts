@@ -77,19 +77,6 @@ for (const impl of IMPLEMENTATIONS) {
       expect(await readAll(io, file)).toBe('aZc');
     });
 
-    it('writeSynced writes as write does, extending the file, and the bytes survive a crash with no datasync', async () => {
-      const { io, root } = impl.make();
-      await io.mkdirp(root);
-      const file = path.join(root, 'f');
-      await put(io, file, 'abc');
-      const handle = await io.open(file, 'readwrite');
-      await handle.writeSynced!(text('Zde'), 2);
-      expect(await handle.size()).toBe(5);
-      await handle.close();
-      impl.crash?.(io);
-      expect(await readAll(io, file)).toBe('abZde');
-    });
-
     it('reads what was written, short at the end; a write past the end fills the gap with zeros; truncate sets the length', async () => {
       const { io, root } = impl.make();
       await io.mkdirp(root);
