@@ -1,5 +1,6 @@
 /**
- * Shared test helpers: temporary directories and reading a journal back whole.
+ * Shared test helpers: temporary directories, reading a journal back whole,
+ * rejections, children, and the next event of a group's queue.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -7,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
+import type { EventQueue, QueuedEvent } from '../index.js';
 import type { Journal, JournalRecord } from '../journal/index.js';
 
 const made: string[] = [];
@@ -110,4 +112,11 @@ export function startKillChild(
   onLine?: (words: string[]) => void,
 ): Promise<NodeChild> {
   return startNodeChild(KILL_CHILD, [profile, ...args], onLine);
+}
+
+/** Reads one event from a group's queue, waiting for it (fails the test after 5 s). */
+export async function nextEvent(queue: EventQueue): Promise<QueuedEvent> {
+  const [event] = await queue.read({ max: 1, waitMs: 5000 });
+  if (event === undefined) throw new Error('no event arrived');
+  return event;
 }

@@ -26,7 +26,7 @@ import {
   type QueuedEvent,
 } from '../../index.js';
 import { MemoryIo } from '../../testing.js';
-import { rejection } from '../helpers.js';
+import { nextEvent, rejection } from '../helpers.js';
 
 const engines: Engine[] = [];
 afterEach(async () => {
@@ -51,13 +51,6 @@ async function group(engine: Engine, name: string, options: GroupOptions, ...mar
   return g.openQueue();
 }
 
-/** Reads one event, waiting for it (fails the test after 5 s). */
-async function next(queue: EventQueue): Promise<QueuedEvent> {
-  const [event] = await queue.read({ max: 1, waitMs: 5000 });
-  if (event === undefined) throw new Error('no event arrived');
-  return event;
-}
-
 const names = (event: QueuedEvent): string => maskNames(event.mask).join('|');
 
 describe('permission events on open, read, write, truncate and fault', () => {
@@ -69,7 +62,7 @@ describe('permission events on open, read, write, truncate and fault', () => {
       opened = true;
       return fd;
     });
-    const event = await next(q);
+    const event = await nextEvent(q);
     expect(names(event)).toBe('OPEN_PERM');
     expect(event.path).toBe('/data/file');
     expect(opened).toBe(false);
@@ -81,7 +74,7 @@ describe('permission events on open, read, write, truncate and fault', () => {
     const { engine } = await world();
     const q = await group(engine, 'av', { class: 'content' }, { path: '/data/file', mask: FAN_OPEN_PERM });
     const opening = rejection(() => engine.fs.open('/data/file', 'r'));
-    await q.respond((await next(q)).id, FAN_DENY);
+    await q.respond((await nextEvent(q)).id, FAN_DENY);
     expect((await opening).code).toBe('EPERM');
     const kinds: string[] = [];
     for await (const { payload } of engine.journal.read({ from: engine.journal.headSeq - 1n })) kinds.push(decodeRecord(payload).kind);
@@ -92,7 +85,7 @@ describe('permission events on open, read, write, truncate and fault', () => {
     const { engine } = await world();
     const q = await group(engine, 'hsm', { class: 'pre-content' }, { path: '/data/file', mask: FAN_OPEN_EXEC_PERM });
     const opening = rejection(() => engine.fs.open('/data/file', 'r', { exec: true }));
-    const event = await next(q);
+    const event = await nextEvent(q);
     expect(names(event)).toBe('OPEN_EXEC_PERM');
     await q.respond(event.id, FAN_DENY_ERRNO(ERRNO.EBUSY));
     expect((await opening).code).toBe('EBUSY');
@@ -102,10 +95,10 @@ describe('permission events on open, read, write, truncate and fault', () => {
     const { engine } = await world();
     const q = await group(engine, 'hsm', { class: 'pre-content' }, { path: '/data/file', mask: FAN_OPEN_PERM | FAN_PRE_ACCESS | FAN_PRE_MODIFY });
     const opening = engine.fs.open('/data/file', 'w');
-    const first = await next(q);
+    const first = await nextEvent(q);
     expect(names(first)).toBe('OPEN_PERM');
     await q.respond(first.id, FAN_ALLOW);
-    const second = await next(q);
+    const second = await nextEvent(q);
     expect([names(second), second.range]).toEqual(['PRE_MODIFY', { offset: 0, count: 0 }]);
     await q.respond(second.id, FAN_ALLOW);
     await opening;
@@ -125,7 +118,7 @@ describe('permission events on open, read, write, truncate and fault', () => {
     ];
     for (const [call, mask, range] of cases) {
       const running = call();
-      const event = await next(q);
+      const event = await nextEvent(q);
       expect([names(event), event.range]).toEqual([mask, range]);
       await q.respond(event.id, FAN_ALLOW);
       await running;
@@ -138,12 +131,12 @@ describe('permission events on open, read, write, truncate and fault', () => {
     expect((await rejection(() => engine.fs.read(fd, 0, 10))).code).toBe('EIO');
     const q = await group(engine, 'hsm', { class: 'pre-content' }, { path: '/data', scope: 'mount', mask: FAN_PRE_ACCESS });
     const reading = engine.fs.read(fd, 65536, 4096);
-    const event = await next(q);
+    const event = await nextEvent(q);
     await engine.fs.hsmFill(event.path!, event.range!.offset, event.range!.count);
     await q.respond(event.id, FAN_ALLOW);
     expect(await reading).toBe(4096);
     const denied = rejection(() => engine.fs.read(fd, 0, 4096));
-    await q.respond((await next(q)).id, FAN_DENY_ERRNO(ERRNO.EIO));
+    await q.respond((await nextEvent(q)).id, FAN_DENY_ERRNO(ERRNO.EIO));
     expect((await denied).code).toBe('EIO');
   });
 
@@ -152,7 +145,7 @@ describe('permission events on open, read, write, truncate and fault', () => {
     const content = await group(engine, 'a-content', { class: 'content' }, { path: '/data/file', mask: FAN_OPEN_PERM });
     const preContent = await group(engine, 'z-hsm', { class: 'pre-content' }, { path: '/data/file', mask: FAN_OPEN_PERM });
     const opening = rejection(() => engine.fs.open('/data/file', 'r'));
-    const first = await next(preContent);
+    const first = await nextEvent(preContent);
     expect(await content.read()).toEqual([]);
     await preContent.respond(first.id, FAN_DENY);
     expect((await opening).code).toBe('EPERM');
@@ -175,7 +168,7 @@ describe('which marks guard an operation', () => {
       const q = await group(engine, 'g', { class: 'content' }, mark);
       const reading = engine.fs.read(fd, 0, 5);
       if (guarded) {
-        const event = await next(q);
+        const event = await nextEvent(q);
         expect(names(event)).toBe('ACCESS_PERM');
         await q.respond(event.id, FAN_ALLOW);
       } else {
@@ -191,7 +184,7 @@ describe('answers and releases', () => {
     const { engine } = await world();
     const q = await group(engine, 'av', { class: 'content' }, { path: '/data/file', mask: FAN_OPEN_PERM });
     const opening = engine.fs.open('/data/file', 'r');
-    const event = await next(q);
+    const event = await nextEvent(q);
     expect((await rejection(() => q.respond(event.id, FAN_DENY_ERRNO(ERRNO.EIO)))).code).toBe('EINVAL'); // errno needs pre-content
     expect((await rejection(() => q.respond(event.id, FAN_ALLOW | (5 << 24)))).code).toBe('EINVAL');
     expect((await rejection(() => q.respond(event.id, 7))).code).toBe('EINVAL');
@@ -205,7 +198,7 @@ describe('answers and releases', () => {
     const { engine } = await world();
     const q = await group(engine, 'hsm', { class: 'pre-content' }, { path: '/data/file', mask: FAN_OPEN_PERM });
     const opening = engine.fs.open('/data/file', 'r');
-    const event = await next(q);
+    const event = await nextEvent(q);
     expect((await rejection(() => q.respond(event.id, FAN_DENY_ERRNO(2)))).code).toBe('EINVAL'); // ENOENT is not allowed
     await q.respond(event.id, FAN_ALLOW);
     await opening;
@@ -217,7 +210,7 @@ describe('answers and releases', () => {
     await g.mark({ path: '/data', scope: 'mount', mask: FAN_OPEN_PERM });
     const q = g.openQueue();
     const one = engine.fs.open('/data/file', 'r');
-    await next(q);
+    await nextEvent(q);
     const two = engine.fs.open('/data/stub', 'r');
     await expect.poll(() => g.info().pendingPermissions).toBe(2);
     await q.close();
@@ -243,10 +236,10 @@ describe('restartable queues', () => {
     const q1 = g.openQueue();
     expect(() => g.openQueue()).toThrow(expect.objectContaining({ code: 'EBUSY' }));
     const opening = engine.fs.open('/data/file', 'r');
-    const first = await next(q1);
+    const first = await nextEvent(q1);
     await q1.close();
     const q2 = g.openQueue();
-    const again = await next(q2);
+    const again = await nextEvent(q2);
     expect(again.seq).toBe(first.seq);
     expect(again.id).not.toBe(first.id);
     await q2.respond(again.id, FAN_ALLOW);
@@ -310,7 +303,7 @@ describe('crash resurrection', () => {
     const fd = await engine.fs.open('/data/file', 'w');
     const q = await group(engine, 'hsm', { class: 'pre-content', restartable: true }, { path: '/data/file', mask: FAN_PRE_MODIFY });
     void engine.fs.write(fd, 500_000, 100).catch(() => undefined);
-    const before = await next(q);
+    const before = await nextEvent(q);
     io.crash(1, 'drop');
     engines.pop();
 
@@ -319,7 +312,7 @@ describe('crash resurrection', () => {
     const [pending] = revived.pendingOperations();
     expect(pending).toMatchObject({ op: 'write', path: '/data/file', waitingOn: { group: 'hsm', requestSeq: before.seq } });
     const q2 = revived.groups.get('hsm').openQueue();
-    const again = await next(q2);
+    const again = await nextEvent(q2);
     expect(again.seq).toBe(before.seq);
     expect(again.range).toEqual({ offset: 500_000, count: 100 });
     await q2.respond(again.id, FAN_ALLOW);
@@ -333,7 +326,7 @@ describe('crash resurrection', () => {
     const fd = await engine.fs.open('/data/file', 'w');
     const q = await group(engine, 'hsm', { class: 'pre-content' }, { path: '/data/file', mask: FAN_PRE_MODIFY });
     const writing = rejection(() => engine.fs.write(fd, 500_000, 100));
-    await q.respond((await next(q)).id, FAN_DENY);
+    await q.respond((await nextEvent(q)).id, FAN_DENY);
     expect((await writing).code).toBe('EPERM');
     io.crash(2, 'drop');
     engines.pop();
@@ -364,7 +357,7 @@ describe('waiting operations across a close, on every store', () => {
       engines.push(reopened);
       expect(reopened.recovery.resurrectedRequests).toBe(1);
       const q = reopened.groups.get('hsm').openQueue();
-      const event = await next(q);
+      const event = await nextEvent(q);
       expect(event.range).toEqual({ offset: 5000, count: 10 });
       await q.respond(event.id, FAN_ALLOW);
       expect(await reopened.settled(event.seq!)).toEqual({ outcome: 'completed' });
