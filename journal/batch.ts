@@ -4,6 +4,11 @@
  * buffer, exactly as the write will read them, and the callers waiting on
  * each. Records are encoded straight into it (frame.ts `encodeFrameInto`).
  *
+ * Each frame names the write that will carry it (frame.ts batch delta): the
+ * records of the batch before it. A batch is one write, unless it holds so
+ * many records that a delta would pass BATCH_DELTA_MAX: the entry there
+ * starts another (`startsWrite`).
+ *
  * Two buffers alternate: `take()` hands the gathered one to the disk step
  * and starts the next batch in the other; `release()`, once the write is
  * done, makes it the spare. So the buffer being written is never touched,
@@ -11,7 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { ByteWriter } from './byte-writer.js';
-import { encodeFrameInto, FRAME_KIND_RECORDS } from './frame.js';
+import { BATCH_DELTA_MAX, encodeFrameInto, FRAME_KIND_RECORDS } from './frame.js';
 import type { Seq } from './types.js';
 
 /** An entry in a batch: where its frame lies in the batch's bytes, its seqs, and its caller. */
@@ -20,6 +25,8 @@ export interface PendingAppend {
   end: number;
   firstSeq: Seq;
   lastSeq: Seq;
+  /** Its frame starts a write of its own (frame.ts batch delta): the writer syncs what came before it first. */
+  startsWrite: boolean;
   resolve: (seq: Seq) => void;
   reject: (error: unknown) => void;
 }
@@ -38,17 +45,22 @@ export class BatchGatherer {
   #entries: PendingAppend[] = [];
   #fill = new ByteWriter();
   #spare: ByteWriter | null = null;
+  /** The seq the batch's current write starts with; null while the batch is empty. */
+  #writeStart: Seq | null = null;
 
   /**
    * Encodes an entry of `count` records, the first of seq `firstSeq`, into
    * the batch (see encodeFrameInto); returns where its frame lies. If
    * `encode` throws, the batch is as it was and the error goes on.
    */
-  encode(firstSeq: Seq, count: number, encode: (out: ByteWriter, index: number) => void): { start: number; end: number } {
+  encode(firstSeq: Seq, count: number, encode: (out: ByteWriter, index: number) => void): { start: number; end: number; startsWrite: boolean } {
     // The buffer holds exactly the frames of the entries gathered: the next starts where the last ends.
     if (this.#fill.length !== (this.#entries[this.#entries.length - 1]?.end ?? 0)) assert.fail('a batch buffer holds bytes of no entry');
-    const start = encodeFrameInto(this.#fill, FRAME_KIND_RECORDS, firstSeq, count, encode);
-    return { start, end: this.#fill.length };
+    const delta = this.#writeStart === null ? null : firstSeq - this.#writeStart;
+    const startsWrite = delta === null || delta > BigInt(BATCH_DELTA_MAX);
+    const start = encodeFrameInto(this.#fill, FRAME_KIND_RECORDS, firstSeq, count, encode, startsWrite ? 0 : Number(delta));
+    if (startsWrite) this.#writeStart = firstSeq;
+    return { start, end: this.#fill.length, startsWrite };
   }
 
   /** The caller of the entry just encoded, waiting for it. */
@@ -62,6 +74,7 @@ export class BatchGatherer {
     const entries = this.#entries;
     const gathered = this.#fill;
     this.#entries = [];
+    this.#writeStart = null;
     this.#fill = this.#spare ?? new ByteWriter();
     this.#spare = null;
     return {
@@ -80,6 +93,7 @@ export class BatchGatherer {
   clear(): PendingAppend[] {
     const entries = this.#entries;
     this.#entries = [];
+    this.#writeStart = null;
     this.#fill.truncate(0);
     return entries;
   }

@@ -18,8 +18,13 @@
  *                                                  |   before it makes the next)
  *   newest segment: bad bytes, and a record at or  | ECORRUPT: the journal was
  *     below `durable` is not read yet              |   durable past them
- *   newest segment: bad bytes, a sound frame after | ECORRUPT (damage in the
- *     them, and still bad once that frame is seen  |   middle, as in recovery)
+ *   newest segment: bad bytes, a sound frame of    | ECORRUPT (damage in the
+ *     another write after them (segment.ts         |   middle, as in recovery)
+ *     `soundFrameFollows`), and still bad once     |
+ *     that frame is seen                           |
+ *   newest segment: zeros from there to its end    | the end of data: the zero
+ *                                                  |   tail written ahead
+ *                                                  |   (zero-tail.ts)
  *   newest segment: other bad bytes at its end     | unfinished: a write in
  *                                                  |   progress, or a torn entry
  *                                                  |   the next open cuts; the
@@ -50,6 +55,7 @@ import type { Io, IoFile } from './io.js';
 import type { JournalRecord } from './reader.js';
 import { decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES, soundFrameFollows } from './segment.js';
 import type { JournalId, Seq } from './types.js';
+import { allZero } from './zero-tail.js';
 
 interface Position {
   name: string;
@@ -58,6 +64,8 @@ interface Position {
   offset: number;
   /** The seq the next records frame of this segment must start with. */
   frameSeq: Seq;
+  /** Where the write of the last records frame taken from this segment started (frame.ts batch delta); null: none yet. */
+  writeStart: Seq | null;
 }
 
 /** The follower's options (see the constructor). */
@@ -162,7 +170,7 @@ export class JournalFollower {
           `the segment starts at seq ${next.firstSeq}, but the one before it ends at ${position.frameSeq - 1n}`,
         );
       }
-      this.#position = { name: next.name, firstSeq: next.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: next.firstSeq };
+      this.#position = { name: next.name, firstSeq: next.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: next.firstSeq, writeStart: null };
       if (!(await this.#checkHeader(this.#position))) this.#position = null;
       // A segment's worth at a time: a long journal is read in pieces, not held whole.
       if (records.length > 0) return records;
@@ -178,7 +186,8 @@ export class JournalFollower {
     let offset = 0;
     while (offset < bytes.length) {
       const frameBytes = checkFrame(bytes, offset, bytes.length);
-      if (typeof frameBytes !== 'number') return { offset, damage: frameBytes };
+      // Zeros to the end: the zero tail, where the data ends (zero-tail.ts).
+      if (typeof frameBytes !== 'number') return { offset, damage: allZero(bytes, offset, bytes.length) ? null : frameBytes };
       const header = readFrameHeader(bytes, offset);
       if (header.kind === FRAME_KIND_RECORDS) {
         if (header.seq !== position.frameSeq) {
@@ -189,6 +198,7 @@ export class JournalFollower {
           );
         }
         position.frameSeq += BigInt(header.recordCount);
+        position.writeStart = header.seq - BigInt(header.batchDelta);
         const taken = records.length;
         forEachRecord(bytes, offset, (seq, payload) => {
           if (this.#nextSeq === null || seq >= this.#nextSeq) records.push({ seq, payload: payload.slice() });
@@ -227,7 +237,7 @@ export class JournalFollower {
     if (handle === null) return 'gone';
     try {
       const size = await handle.size();
-      if (await soundFrameFollows(handle, position.offset, size, position.frameSeq - 1n)) {
+      if (await soundFrameFollows(handle, position.offset, size, { nextSeq: position.frameSeq, writeStart: position.writeStart })) {
         // Read again after the sound frame was seen: a write in progress is whole by now.
         const again = new Uint8Array((await handle.size()) - position.offset);
         await handle.read(again, position.offset);
@@ -288,10 +298,10 @@ export class JournalFollower {
       if (this.#nextSeq !== null && (this.#nextSeq > 1n ? this.#nextSeq : 1n) < oldest.firstSeq) {
         throw new FanlogError('EPURGED', `records before ${oldest.firstSeq} were purged; asked from ${this.#nextSeq}`);
       }
-      return { name: oldest.name, firstSeq: oldest.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: oldest.firstSeq };
+      return { name: oldest.name, firstSeq: oldest.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: oldest.firstSeq, writeStart: null };
     }
     const holding = [...segments].reverse().find((segment) => segment.firstSeq <= this.#nextSeq!)!;
-    return { name: holding.name, firstSeq: holding.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: holding.firstSeq };
+    return { name: holding.name, firstSeq: holding.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: holding.firstSeq, writeStart: null };
   }
 
   /** Checks the segment's header; false when the segment is gone (purged since it was listed). */

@@ -7,7 +7,9 @@
  *   0       4     frameBytes   whole frame, header included; >= 24
  *   4       4     crc          CRC-32 (IEEE) of bytes [0,4) then [8,frameBytes)
  *   8       1     kind         1 = records, 2 = purge mark
- *   9       3     zero
+ *   9       3     batchDelta   records: how many records of the same write
+ *                              come before this frame's first (u24; 0: the
+ *                              write starts with this frame); purge mark: 0
  *   12      4     recordCount  records: >= 1; purge mark: 0
  *   16      8     seq          records: seq of the first record;
  *                              purge mark: every record <= seq was purged
@@ -17,6 +19,14 @@
  * length, kind, count, seq or payload bit is caught. Lengths are checked
  * against the bytes actually available before anything is allocated or
  * sliced. A frame is checked when encoded and again when read.
+ *
+ * The batch delta names the write that carried the frame: frames of one
+ * write share `seq - batchDelta`, the seq the write starts with. A power cut
+ * can land a write that overwrites bytes in place (the zero tail,
+ * zero-tail.ts) page by page in no order; recovery tells those pages from
+ * damage by it (segment.ts `soundFrameFollows`). Frames written before
+ * segment format 2 hold 0: each is a write of its own, and the rule is the
+ * strict one it was.
  *
  * A purge mark is written before segments are deleted, so that recovery can
  * tell a purged segment (expected to be gone) from a lost one (ECORRUPT), and
@@ -32,6 +42,8 @@ export const FRAME_HEADER_BYTES = 24;
 export const RECORD_HEADER_BYTES = 4;
 export const FRAME_KIND_RECORDS = 1;
 export const FRAME_KIND_PURGE = 2;
+/** The largest batch delta: a write holds at most this many records before its last frame (batch.ts starts another past it). */
+export const BATCH_DELTA_MAX = 0xff_ffff;
 /** No frame may exceed this, whatever the segment size: lengths are u32. */
 export const FRAME_BYTES_LIMIT = 0xffff_ffff;
 
@@ -42,6 +54,8 @@ export interface FrameHeader {
   kind: FrameKind;
   recordCount: number;
   seq: Seq;
+  /** Records of the same write before this frame's first (0 for a purge mark). */
+  batchDelta: number;
 }
 
 /** Why a frame failed its check, for error messages. */
@@ -63,12 +77,28 @@ export function recordsFrameBytes(payloads: readonly Uint8Array[]): number {
  * `recordCount` records, each a u32 length and the bytes `encode(out, i)`
  * appends; then the checksum, computed once over the frame where it lies.
  * Returns the frame's offset in `out`. If `encode` throws, `out` is left as
- * it was and the error goes on.
+ * it was and the error goes on. `batchDelta`: see the header.
  */
-export function encodeFrameInto(out: ByteWriter, kind: FrameKind, seq: Seq, recordCount: number, encode: (out: ByteWriter, index: number) => void): number {
+export function encodeFrameInto(
+  out: ByteWriter,
+  kind: FrameKind,
+  seq: Seq,
+  recordCount: number,
+  encode: (out: ByteWriter, index: number) => void,
+  batchDelta = 0,
+): number {
   // A records frame holds at least one record from seq 1 on; a purge mark none.
   if (kind === FRAME_KIND_RECORDS ? recordCount < 1 || seq < 1n : recordCount !== 0)
     assert.fail(`a frame of kind ${kind} with ${recordCount} records at seq ${seq}`);
+  // A write starts at seq 1 or later, and a purge mark is a write of its own.
+  if (
+    !Number.isInteger(batchDelta) ||
+    batchDelta < 0 ||
+    batchDelta > BATCH_DELTA_MAX ||
+    BigInt(batchDelta) >= seq ||
+    (kind === FRAME_KIND_PURGE && batchDelta !== 0)
+  )
+    assert.fail(`a frame at seq ${seq} with batch delta ${batchDelta}`);
   const start = out.skip(FRAME_HEADER_BYTES);
   try {
     for (let i = 0; i < recordCount; i++) {
@@ -79,7 +109,7 @@ export function encodeFrameInto(out: ByteWriter, kind: FrameKind, seq: Seq, reco
     const frameBytes = out.length - start;
     if (frameBytes > FRAME_BYTES_LIMIT) throw new FanlogError('E2BIG', `entry of ${frameBytes} framed bytes exceeds the frame limit of ${FRAME_BYTES_LIMIT}`);
     out.u32At(start, frameBytes);
-    out.u32At(start + 8, kind); // kind, then three zero bytes
+    out.u32At(start + 8, kind + batchDelta * 0x100); // kind, then the batch delta (u24)
     out.u32At(start + 12, recordCount);
     out.u64At(start + 16, seq);
     out.u32At(start + 4, frameChecksum(out.buffer, start, out.length - start));
@@ -118,7 +148,13 @@ export function readFrameHeader(bytes: Uint8Array, offset: number): FrameHeader 
   const view = new DataView(bytes.buffer, bytes.byteOffset + offset, FRAME_HEADER_BYTES);
   const kind = bytes[offset + 8];
   if (kind !== FRAME_KIND_RECORDS && kind !== FRAME_KIND_PURGE) assert.fail(`frame header of kind ${kind} read at ${offset}: it was never checked`);
-  return { frameBytes: view.getUint32(0, true), kind, recordCount: view.getUint32(12, true), seq: view.getBigUint64(16, true) };
+  return {
+    frameBytes: view.getUint32(0, true),
+    kind,
+    recordCount: view.getUint32(12, true),
+    seq: view.getBigUint64(16, true),
+    batchDelta: frameBatchDeltaAt(bytes, offset),
+  };
 }
 
 /**
@@ -147,9 +183,10 @@ export function checkFrame(
   const kind = bytes[offset + 8];
   const recordCount = readU32(bytes, offset + 12);
   if (kind === FRAME_KIND_PURGE) {
+    if (bytes[offset + 9] !== 0 || bytes[offset + 10] !== 0 || bytes[offset + 11] !== 0) return 'bad kind';
     return recordCount === 0 && frameBytes === FRAME_HEADER_BYTES ? frameBytes : 'bad record lengths';
   }
-  if (kind !== FRAME_KIND_RECORDS || bytes[offset + 9] !== 0 || bytes[offset + 10] !== 0 || bytes[offset + 11] !== 0) return 'bad kind';
+  if (kind !== FRAME_KIND_RECORDS) return 'bad kind';
   if (recordCount === 0) return 'bad record lengths';
   let position = FRAME_HEADER_BYTES;
   for (let i = 0; i < recordCount; i++) {
@@ -157,6 +194,11 @@ export function checkFrame(
     position += RECORD_HEADER_BYTES + readU32(bytes, offset + position);
   }
   return position === frameBytes ? frameBytes : 'bad record lengths';
+}
+
+/** A frame's batch delta (see the header), by plain byte arithmetic. */
+export function frameBatchDeltaAt(bytes: Uint8Array, offset: number): number {
+  return bytes[offset + 9]! | (bytes[offset + 10]! << 8) | (bytes[offset + 11]! << 16);
 }
 
 /** The seq of a frame's first record (a purge mark: the seq purged through), by plain byte arithmetic. */

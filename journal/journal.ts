@@ -90,12 +90,14 @@ export class Journal {
         dir,
         journalId: opened.journalId,
         segmentBytesMax: opened.segmentBytesMax,
+        zeroAhead: opened.policy === 'always',
         syncLatencies: this.syncLatencies,
         halted: () => this.#failure,
         fail: (error) => this.#fail(error, []),
       },
       opened.segments,
       opened.activeFile,
+      opened.activeFileBytes,
     );
     this.#assignedSeq = this.#writer.writtenSeq;
     this.#syncTimer =
@@ -179,13 +181,13 @@ export class Journal {
     if (typeof encode !== 'function') throw invalid('encode must be a function');
     if (this.#assignedSeq + BigInt(count) > SEQ_MAX) throw new FanlogError('ENOSPC', 'sequence numbers are exhausted');
     const firstSeq = this.#assignedSeq + 1n;
-    const { start, end } = this.#batch.encode(firstSeq, count, encode);
+    const { start, end, startsWrite } = this.#batch.encode(firstSeq, count, encode);
     if (end - start < FRAME_HEADER_BYTES + RECORD_HEADER_BYTES * count) assert.fail('an entry was framed smaller than its records');
     this.#assignedSeq += BigInt(count);
     const lastSeq = this.#assignedSeq;
     if (lastSeq <= this.#writer.writtenSeq) assert.fail('seqs are assigned past every written one');
     return new Promise<Seq>((resolve, reject) => {
-      this.#batch.add({ start, end, firstSeq, lastSeq, resolve, reject });
+      this.#batch.add({ start, end, firstSeq, lastSeq, startsWrite, resolve, reject });
       this.#scheduleDrain();
     });
   }

@@ -27,6 +27,12 @@
  *                  a random part of it lands, the rest of its range is garbage;
  *   'torn-zeros'   the same, with zeros instead of garbage (a file extended
  *                  before its data blocks were written);
+ *   'scatter'      what a disk does with pages written in place: the bytes a
+ *                  write puts over bytes already durable land a unit (512 B
+ *                  or 4 KiB, by file offset) at a time, each unit or not, in
+ *                  no order, whatever happened to the writes around it; the
+ *                  rest (a truncate, the bytes a write adds past the durable
+ *                  end) keeps a random prefix, as 'prefix' does;
  *   'any'          one of the above, chosen per file.
  * Unsynced directory operations are all undone in 'drop' mode, otherwise a
  * random prefix of them survives. After `crash`, open handles are dead, locks
@@ -40,10 +46,10 @@
  */
 import path from 'node:path';
 import type { Io, IoFile, IoLock, IoOpenMode } from './io.js';
+import { type CrashMode, CRASH_MODES, Inode } from './memory-inode.js';
 import { Prng } from './prng.js';
 
-export type CrashMode = 'drop' | 'prefix' | 'torn-garbage' | 'torn-zeros' | 'any';
-export const CRASH_MODES: readonly Exclude<CrashMode, 'any'>[] = ['drop', 'prefix', 'torn-garbage', 'torn-zeros'];
+export { type CrashMode, CRASH_MODES } from './memory-inode.js';
 
 export interface FaultPlan {
   op: 'write' | 'sync';
@@ -57,87 +63,6 @@ function ioError(code: string, message: string): Error {
 }
 
 /** A growable byte array. */
-class Bytes {
-  #buffer = new Uint8Array(0);
-  length = 0;
-
-  write(data: Uint8Array, position: number): void {
-    const end = position + data.length;
-    if (end > this.#buffer.length) {
-      const grown = new Uint8Array(Math.max(end, this.#buffer.length * 2, 256));
-      grown.set(this.#buffer.subarray(0, this.length));
-      this.#buffer = grown;
-    }
-    if (position > this.length) this.#buffer.fill(0, this.length, position);
-    this.#buffer.set(data, position);
-    this.length = Math.max(this.length, end);
-  }
-
-  truncate(length: number): void {
-    if (length > this.length) this.write(new Uint8Array(length - this.length), this.length);
-    this.length = length;
-  }
-
-  view(): Uint8Array {
-    return this.#buffer.subarray(0, this.length);
-  }
-
-  clone(): Bytes {
-    const copy = new Bytes();
-    copy.write(this.view(), 0);
-    return copy;
-  }
-}
-
-type PendingOp = { kind: 'write'; position: number; data: Uint8Array } | { kind: 'truncate'; length: number };
-
-function applyOp(bytes: Bytes, op: PendingOp): void {
-  if (op.kind === 'write') bytes.write(op.data, op.position);
-  else bytes.truncate(op.length);
-}
-
-class Inode {
-  current = new Bytes();
-  durable = new Bytes();
-  pending: PendingOp[] = [];
-
-  apply(op: PendingOp): void {
-    applyOp(this.current, op);
-    this.pending.push(op);
-  }
-
-  sync(): void {
-    for (const op of this.pending) applyOp(this.durable, op);
-    this.pending = [];
-  }
-
-  /** Resolves the unsynced operations as a power cut would. */
-  crash(prng: Prng, mode: Exclude<CrashMode, 'any'>): void {
-    const ops = this.pending;
-    this.pending = [];
-    if (ops.length === 0 || mode === 'drop') {
-      this.current = this.durable.clone();
-      return;
-    }
-    const torn = mode === 'torn-garbage' || mode === 'torn-zeros';
-    const kept = torn ? prng.int(ops.length) : prng.int(ops.length + 1);
-    for (const op of ops.slice(0, kept)) applyOp(this.durable, op);
-    const next = ops[kept];
-    if (torn && next !== undefined) {
-      if (next.kind === 'write') {
-        const landed = prng.int(next.data.length + 1);
-        const data = new Uint8Array(next.data.length);
-        data.set(next.data.subarray(0, landed));
-        if (mode === 'torn-garbage') data.set(prng.bytes(data.length - landed), landed);
-        applyOp(this.durable, { kind: 'write', position: next.position, data });
-      } else if (prng.chance(0.5)) {
-        applyOp(this.durable, next);
-      }
-    }
-    this.current = this.durable.clone();
-  }
-}
-
 type DirOp =
   | { kind: 'create'; dir: string; name: string; inode: Inode }
   | { kind: 'unlink'; dir: string; name: string }

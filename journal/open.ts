@@ -29,6 +29,8 @@ export interface OpenDirectory {
   segments: SegmentState[];
   /** The active segment, open for appends (read only: for reading). */
   activeFile: IoFile;
+  /** Its size: the data, then any zero tail the writer goes on into (zero-tail.ts); read only, the data. */
+  activeFileBytes: number;
   /** What recovery found and repaired (read only: what it would repair). */
   recovery: RecoveryReport;
 }
@@ -67,16 +69,39 @@ export async function openDirectory(dir: string, options: JournalOptions): Promi
     const active = segments[segments.length - 1];
     if (active === undefined) assert.fail(`journal ${dir} opened with no segment`);
     const activeFile = await io.open(active.path, readOnly ? 'read' : 'readwrite');
-    // What a process that died wrote and never synced may still be only in
-    // the page cache, and the writer counts every recovered record as
-    // durable (durableSeq) from the start: sync the file now.
-    if (!readOnly)
-      await activeFile.datasync().catch(async (error: unknown) => {
+    let activeFileBytes = active.bytes;
+    if (!readOnly) {
+      try {
+        activeFileBytes = await activeFile.size();
+        // A zero tail (zero-tail.ts) is written into only under 'always',
+        // where every write is synced before the next: cut it otherwise.
+        if (sync !== 'always' && activeFileBytes > active.bytes) {
+          await activeFile.truncate(active.bytes);
+          activeFileBytes = active.bytes;
+        }
+        // What a process that died wrote and never synced may still be only in
+        // the page cache, and the writer counts every recovered record as
+        // durable (durableSeq) from the start: sync the file now.
+        await activeFile.datasync();
+      } catch (error) {
         await activeFile.close().catch(() => undefined);
         throw error;
-      });
+      }
+    }
     const policy = readOnly ? 'never' : sync;
-    return { journalId, io, heldLock: lock, policy, syncIntervalMs, segmentBytesMax, readOnly, segments, activeFile, recovery: recovered.report };
+    return {
+      journalId,
+      io,
+      heldLock: lock,
+      policy,
+      syncIntervalMs,
+      segmentBytesMax,
+      readOnly,
+      segments,
+      activeFile,
+      activeFileBytes,
+      recovery: recovered.report,
+    };
   } catch (error) {
     await lock?.release().catch(() => undefined);
     // A failed assertion is a bug, and stays one: never disguised as an I/O error.

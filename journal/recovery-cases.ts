@@ -16,7 +16,10 @@
  *             segment (recovery-point.ts)            (nothing past it), nameAgrees (first seq)
  *   frame     each frame of that segment, in order   sound, records (or a purge mark), seqFits
  *                                                    (records: the next seq; a purge mark: at
- *                                                    most the last record), newest, soundAfter
+ *                                                    most the last record), newest, zerosAfter
+ *                                                    (from it to the end, zeros: zero-tail.ts),
+ *                                                    soundAfter (a sound frame after it, not of
+ *                                                    the write it is in: frame.ts batch delta)
  *   segment   each segment, against the first one    journalAgrees (the same journal id)
  *   sequence  each segment in seq order, once all    purgedThrough, oldestKept, startsAfter and
  *             were scanned                           startsBefore the seq expected
@@ -27,8 +30,8 @@
  * cases are compiled into a lookup of every combination (so dispatching is
  * a few bit operations), and on its own by test/journal/recovery-cases.test.ts.
  * A condition that every case of the combination leaves out need not be
- * evaluated, and is passed as false: recovery scans the rest of a file for
- * `soundAfter` only for a damaged frame of the newest segment.
+ * evaluated, and is passed as false: recovery reads the rest of a file for
+ * `zerosAfter` and `soundAfter` only for a damaged frame of the newest segment.
  *
  * Every action other than 'corrupt' is a step of recovery; 'corrupt' throws
  * the ECORRUPT its case builds, naming the file and the byte offset, and
@@ -42,7 +45,7 @@ import type { ByteOffset, JournalId, Seq } from './types.js';
 export const RECOVERY_CONDITIONS = {
   entry: ['segmentName'],
   header: ['sound', 'newest', 'headerOnly', 'nameAgrees'],
-  frame: ['sound', 'records', 'seqFits', 'newest', 'soundAfter'],
+  frame: ['sound', 'records', 'seqFits', 'newest', 'zerosAfter', 'soundAfter'],
   segment: ['journalAgrees'],
   sequence: ['purgedThrough', 'oldestKept', 'startsAfter', 'startsBefore'],
   journal: ['segmentsKept'],
@@ -67,7 +70,7 @@ export interface RecoveryContexts {
 interface RecoveryActions {
   entry: 'ignore' | 'scan';
   header: 'remove' | 'scan frames';
-  frame: 'take records' | 'take purge mark' | 'cut tail';
+  frame: 'take records' | 'take purge mark' | 'end' | 'cut tail';
   segment: 'keep';
   sequence: 'finish purge' | 'keep';
   journal: 'create' | 'resume';
@@ -133,14 +136,20 @@ export const RECOVERY_CASES: CaseTable = {
       error: (c) => corrupt(c.file, c.offset, `purge mark ${c.seq} is beyond the last record ${c.lastSeq}`),
     },
     {
-      found: 'last segment: bad frame, no sound frame after it',
-      when: { sound: false, newest: true, soundAfter: false },
+      found: 'last segment: zeros from here to its end',
+      when: { sound: false, newest: true, zerosAfter: true },
+      action: 'end',
+      does: 'the end of data: the zero tail written ahead (zero-tail.ts), nothing to repair',
+    },
+    {
+      found: 'last segment: bad frame, no sound frame after it but of the write it is in',
+      when: { sound: false, newest: true, zerosAfter: false, soundAfter: false },
       action: 'cut tail',
       does: 'torn tail: cut off (truncate + fdatasync), reported',
     },
     {
-      found: 'last segment: bad frame, a sound frame after it',
-      when: { sound: false, newest: true, soundAfter: true },
+      found: 'last segment: bad frame, a sound frame of another write after it',
+      when: { sound: false, newest: true, zerosAfter: false, soundAfter: true },
       action: 'corrupt',
       does: 'ECORRUPT (damage in the middle)',
       error: (c) => corrupt(c.file, c.offset, `${c.damage} with sound entries after it`),

@@ -18,13 +18,16 @@
  * missing or duplicated segment is ECORRUPT); and, when no segment is
  * left, a new, empty journal.
  *
- * Why the torn-tail rule is sound: appends write in order and every
- * acknowledged entry was fsynced together with all bytes before it, so
- * damage that a crash can cause lies after every acknowledged entry. If a
- * sound frame follows the damage, the damage is not at the tail, and cutting
- * there could lose acknowledged records: that must be loud, not repaired.
- * Limitation: damage to the very last entry of the last segment (a bit flip
- * in it, not a crash) looks like a torn tail, and is cut and reported.
+ * Why the torn-tail rule is sound: every acknowledged entry was fsynced
+ * together with all bytes before it, so damage that a crash can cause lies
+ * after every acknowledged entry. Appends reach the disk in order; a write
+ * into the zero tail (zero-tail.ts) may land its pages in any order, but
+ * only one such write is ever unsynced. So if a sound frame follows the
+ * damage and it is not of that write (frame.ts batch delta; segment.ts
+ * `soundFrameFollows`), the damage is not at the tail, and cutting there
+ * could lose acknowledged records: that must be loud, not repaired.
+ * Limitation: damage to the last write of the last segment (a bit flip in
+ * it, not a crash) looks like a torn tail, and is cut and reported.
  */
 import assert from 'node:assert/strict';
 import { fromIoError } from '../errors.js';
@@ -39,10 +42,12 @@ import {
   SEGMENT_HEADER_BYTES,
   type SegmentState,
   soundFrameFollows,
+  type TornWrite,
 } from './segment.js';
 import type { ByteOffset, JournalId, Seq } from './types.js';
 import path from 'node:path';
 import { readRecoveryPoint, type RecoveryPoint, unchangedSegment } from './recovery-point.js';
+import { zerosToEnd } from './zero-tail.js';
 
 export interface RecoveryReport {
   /** Bytes cut from torn tails and torn segment creations. */
@@ -151,22 +156,30 @@ async function scanFrames(
   journalId: JournalId,
 ): Promise<ScannedSegment> {
   let purgedThroughSeq: Seq = 0n;
+  // Where the write of the last records frame started (frame.ts batch delta), for a torn tail's test.
+  let writeStart: Seq | null = null;
   for (;;) {
     const step = await scanner.next();
     if (step.kind === 'end') break;
     const frame = step.kind === 'frame' ? readFrameHeader(step.buffer, step.at) : null;
     const records = frame?.kind === FRAME_KIND_RECORDS;
+    // Only a damaged frame of the newest segment needs the rest of the file read (recovery-cases.ts).
+    const zerosAfter = frame === null && isLast && (await zerosToEnd(handle, step.offset, fileBytes));
+    const torn: TornWrite = { nextSeq: segment.lastSeq + 1n, writeStart };
+    const soundAfter: boolean = frame === null && isLast && !zerosAfter && (await soundFrameFollows(handle, step.offset, fileBytes, torn));
     const found = recoveryCase('frame', {
       sound: frame !== null,
       records,
       seqFits: frame !== null && (records ? frame.seq === segment.lastSeq + 1n : frame.seq <= segment.lastSeq),
       newest: isLast,
-      // Only a damaged frame of the newest segment needs the rest of the file scanned (recovery-cases.ts).
-      soundAfter: frame === null && isLast && (await soundFrameFollows(handle, step.offset, fileBytes, segment.lastSeq)),
+      zerosAfter,
+      soundAfter,
     });
     if (found.action === 'corrupt') {
       throw found.error({ file, offset: step.offset, damage: step.kind === 'damage' ? step.damage : '', seq: frame?.seq ?? 0n, lastSeq: segment.lastSeq });
     }
+    // The zero tail (zero-tail.ts): the data ends here, and the zeros stay for the writer.
+    if (found.action === 'end') return { kind: 'segment', segment, journalId, purgedThroughSeq, tornTail: null };
     if (found.action === 'cut tail') {
       if (step.kind !== 'damage') assert.fail(`case '${found.found}' cuts a sound frame of ${file} at ${step.offset}`);
       const tornTail = { offset: step.offset, bytes: fileBytes - step.offset, damage: step.damage };
@@ -177,6 +190,7 @@ async function scanFrames(
       if (frame.seq > purgedThroughSeq) purgedThroughSeq = segment.purgeMark = frame.seq;
     } else {
       addIndexPoint(segment, frame.seq, step.offset);
+      writeStart = frame.seq - BigInt(frame.batchDelta);
       segment.lastSeq += BigInt(frame.recordCount);
       segment.hasRecords = true;
     }

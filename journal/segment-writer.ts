@@ -12,6 +12,15 @@
  * purge writes and syncs its mark into the newest segment before it
  * deletes the segments below it.
  *
+ * Under the 'always' policy (`zeroAhead`), the newest segment is written
+ * into zeros written ahead of it, and a segment is cut to its data when it
+ * is sealed or closed (zero-tail.ts): a commit's fdatasync then rarely
+ * changes the file's size. A write into those zeros may reach the disk page
+ * by page in no order, so it is synced before the next write starts: at
+ * most one write is ever in flight, the one recovery excuses (frame.ts
+ * batch delta). A batch is one write, or more when batch.ts split it
+ * (`startsWrite`), each synced before the next.
+ *
  * The journal (journal.ts) decides when each step runs, one at a time, and
  * owns the failure: a step meets a failure through `halted` before it
  * writes, and hands a failed sync or purge to `fail`, which fails the
@@ -26,6 +35,7 @@ import { writeRecoveryPoint } from './recovery-point.js';
 import { addIndexPoint, createSegment, type SegmentState } from './segment.js';
 import type { JournalId, Seq } from './types.js';
 import type { SlidingWindow } from './window.js';
+import { ZERO_AHEAD_BYTES, zeros } from './zero-tail.js';
 
 /** What the writer shares with its journal. */
 export interface WriterContext {
@@ -33,6 +43,8 @@ export interface WriterContext {
   dir: string;
   journalId: JournalId;
   segmentBytesMax: number;
+  /** Write into zeros written ahead (zero-tail.ts): only where every write is synced before the next ('always'). */
+  zeroAhead: boolean;
   /** Where fdatasync latencies (ms) are recorded, for metrics. */
   syncLatencies: SlidingWindow;
   /** The journal's failure, once it failed (or was halted); null while it is sound. */
@@ -48,9 +60,15 @@ export class SegmentWriter {
   // Sequence numbers only ever grow, and the synced one never passes the written one.
   #writtenSeq: Seq;
   #syncedSeq: Seq;
+  /** How far the active segment's file is known to hold bytes (data, then zeros written ahead). */
+  #zeroedTo: number;
 
-  /** Writes after the last of `segments` (as recovery left them), through `activeFile`, open on it. */
-  constructor(context: WriterContext, segments: SegmentState[], activeFile: IoFile) {
+  /**
+   * Writes after the last of `segments` (as recovery left them), through
+   * `activeFile`, open on it, of `fileBytes` bytes: past the data, zeros
+   * (recovery took any other bytes there for a torn tail and cut them).
+   */
+  constructor(context: WriterContext, segments: SegmentState[], activeFile: IoFile, fileBytes: number) {
     const active = segments[segments.length - 1];
     if (active === undefined) assert.fail(`journal ${context.dir} has no segment to write into`);
     this.#context = context;
@@ -58,6 +76,9 @@ export class SegmentWriter {
     this.#activeFile = activeFile;
     this.#writtenSeq = active.lastSeq;
     this.#syncedSeq = active.lastSeq;
+    // Without zeroAhead, the journal's open cut any zero tail (open.ts).
+    if (!context.zeroAhead && fileBytes !== active.bytes) assert.fail(`${active.path} holds ${fileBytes} bytes past its data, and is not zeroed ahead`);
+    this.#zeroedTo = fileBytes;
   }
 
   /** Every retained segment, oldest first; the last is the one written. */
@@ -84,10 +105,20 @@ export class SegmentWriter {
     let run: PendingAppend[] = [];
     let runBytes = 0;
     let previous: PendingAppend | undefined;
+    // At most one write into the zeros is ever in flight (see the header).
+    if (this.#context.zeroAhead && this.#syncedSeq !== this.#writtenSeq)
+      assert.fail(`a write after ${this.#writtenSeq}, synced only through ${this.#syncedSeq}`);
     for (const pending of batch) {
       // The batch's frames lie back to back, in seq order, as one write reads them.
       if (previous !== undefined && (pending.start !== previous.end || pending.firstSeq !== previous.lastSeq + 1n)) {
         assert.fail(`entry ${pending.firstSeq} does not follow ${previous.lastSeq}`);
+      }
+      // A write into the zeros is synced before the next starts (see the header).
+      if (pending.startsWrite && run.length > 0) {
+        await this.#writeRun(run, bytes);
+        run = [];
+        runBytes = 0;
+        if (this.#context.zeroAhead) await this.sync();
       }
       previous = pending;
       const segmentHasRecords = this.active.hasRecords || run.length > 0;
@@ -115,7 +146,9 @@ export class SegmentWriter {
     const segment = this.active;
     assert.equal(run[0]!.firstSeq, this.#writtenSeq + 1n, 'entries are written in seq order without gaps');
     assert.equal(segment.lastSeq, this.#writtenSeq, 'the active segment ends with the last record written');
+    const end = segment.bytes + (last.end - run[0]!.start);
     await this.#activeFile.write(bytes.subarray(run[0]!.start, last.end), segment.bytes);
+    await this.#zeroAhead(end);
     for (const pending of run) {
       addIndexPoint(segment, pending.firstSeq, segment.bytes);
       segment.bytes += pending.end - pending.start;
@@ -123,6 +156,28 @@ export class SegmentWriter {
     segment.lastSeq = last.lastSeq;
     segment.hasRecords = true;
     this.#writtenSeq = last.lastSeq;
+  }
+
+  /**
+   * Keeps the bytes after `end` zero-filled (zero-tail.ts): when `end`
+   * reaches past what was zeroed, writes zeros after it, up to
+   * ZERO_AHEAD_BYTES more but not past the segment's size limit; the next
+   * sync makes them durable with the data.
+   */
+  async #zeroAhead(end: number): Promise<void> {
+    if (!this.#context.zeroAhead || end <= this.#zeroedTo) return;
+    const target = Math.min(end + ZERO_AHEAD_BYTES, this.#context.segmentBytesMax);
+    if (target > end) await this.#activeFile.write(zeros(target - end), end);
+    this.#zeroedTo = Math.max(end, target);
+  }
+
+  /** Cuts the active segment to its data, durably, when zeros were written after it (before it is sealed or closed). */
+  async #cutZeros(): Promise<void> {
+    const active = this.active;
+    if (this.#zeroedTo <= active.bytes) return;
+    await this.#activeFile.truncate(active.bytes);
+    await this.#activeFile.datasync();
+    this.#zeroedTo = active.bytes;
   }
 
   /** Makes what was written durable (fdatasync of the active segment); nothing once the journal failed. */
@@ -150,10 +205,17 @@ export class SegmentWriter {
     await this.sync();
     const failure = this.#context.halted();
     if (failure !== null) throw failure;
+    // Sealed as it was before zero tails: only the newest segment ever has one.
+    try {
+      await this.#cutZeros();
+    } catch (error) {
+      throw this.#context.fail(error);
+    }
     const { io, dir, journalId } = this.#context;
     await this.#activeFile.close();
     const segment = await createSegment(io, dir, journalId, firstSeq, () => this.#context.halted());
     this.#activeFile = await io.open(segment.path, 'readwrite');
+    this.#zeroedTo = segment.bytes;
     this.#segments.push(segment);
     await writeRecoveryPoint(io, dir, journalId, this.#segments.slice(0, -1));
   }
@@ -178,6 +240,7 @@ export class SegmentWriter {
       const frame = encodePurgeFrame(mark);
       await this.#activeFile.write(frame, active.bytes);
       active.bytes += frame.length;
+      await this.#zeroAhead(active.bytes);
       await this.#activeFile.datasync();
       this.#syncedSeq = this.#writtenSeq;
       for (const segment of doomed) await this.#context.io.unlink(segment.path);
@@ -189,8 +252,13 @@ export class SegmentWriter {
     return count;
   }
 
-  /** Closes the active segment's file (its errors are of no use after a close). */
+  /**
+   * Closes the active segment's file, cut to its data unless the journal
+   * failed (a failed journal writes nothing more; recovery takes the zeros
+   * as the end). Its errors are of no use after a close.
+   */
   async close(): Promise<void> {
+    if (this.#context.halted() === null) await this.#cutZeros().catch(() => undefined);
     await this.#activeFile.close().catch(() => undefined);
   }
 }

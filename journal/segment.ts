@@ -8,7 +8,8 @@
  *
  *   offset  size  field
  *   0       8     magic "FANLOGJ\n"
- *   8       4     formatVersion (1)
+ *   8       4     formatVersion: 2 (1: before frames named their write;
+ *                 both are read, frame.ts)
  *   12      4     headerBytes (40)
  *   16      8     journalId
  *   24      8     firstSeq: seq of the first record this segment holds or will hold
@@ -22,13 +23,14 @@
  */
 import assert from 'node:assert/strict';
 import { crc32 } from './checksum.js';
-import { type FrameDamage, checkFrame, FRAME_HEADER_BYTES, FRAME_KIND_PURGE, FRAME_KIND_RECORDS, readU32 } from './frame.js';
+import { type FrameDamage, checkFrame, FRAME_HEADER_BYTES, FRAME_KIND_PURGE, FRAME_KIND_RECORDS, frameBatchDeltaAt, readU32 } from './frame.js';
 import path from 'node:path';
 import type { Io, IoFile } from './io.js';
 import type { ByteOffset, JournalId, Seq } from './types.js';
 
 export const SEGMENT_HEADER_BYTES = 40;
-export const FORMAT_VERSION = 1;
+/** The format new segments are written in; every format from 1 on is read. */
+export const FORMAT_VERSION = 2;
 const MAGIC = new TextEncoder().encode('FANLOGJ\n');
 const NAME_PATTERN = /^(\d{20})\.seg$/;
 
@@ -106,7 +108,7 @@ export function decodeSegmentHeader(bytes: Uint8Array): SegmentHeader | { damage
     return { damage: 'segment header checksum mismatch', offset: 32 };
   }
   const version = view.getUint32(8, true);
-  if (version !== FORMAT_VERSION) return { damage: `unsupported segment format version ${version}`, offset: 8 };
+  if (version < 1 || version > FORMAT_VERSION) return { damage: `unsupported segment format version ${version}`, offset: 8 };
   if (view.getUint32(12, true) !== SEGMENT_HEADER_BYTES) return { damage: 'bad segment header length', offset: 12 };
   return { journalId: view.getBigUint64(16, true), firstSeq: view.getBigUint64(24, true) };
 }
@@ -237,15 +239,44 @@ export class FrameScanner {
 }
 
 /**
- * Whether any sound frame starts after `damageOffset`: the test that tells a
- * torn tail (nothing sound follows the damage, so it is what a crash left of
- * the last writes) from damage in the middle (sound frames follow, so bytes
- * that had been written in order were later lost). Candidates are filtered
- * cheaply (length, kind, zero bytes, a seq beyond `lastSeq` for records)
- * before their checksum is computed.
+ * The write a crash may have torn, as a torn tail's damage shows it: the
+ * seq the segment's records would go on with, and the seq the write of the
+ * last sound records frame before the damage started with (frame.ts batch
+ * delta; null when no records frame precedes the damage in this segment).
  */
-export async function soundFrameFollows(file: IoFile, damageOffset: ByteOffset, fileBytes: number, lastSeq: Seq): Promise<boolean> {
+export interface TornWrite {
+  nextSeq: Seq;
+  writeStart: Seq | null;
+}
+
+/**
+ * Whether the sound records frame of seq `seq` and batch delta `delta`,
+ * found after the damage, may belong to the write the damage tore: one
+ * that started right where the damage is (at `nextSeq`), or with the last
+ * sound frame's write, or (no records frame before the damage) in the
+ * segment before. A write's first frame (delta 0) lies where the write
+ * starts, so it is never found after the damage.
+ */
+export function ofTornWrite(torn: TornWrite, seq: Seq, delta: number): boolean {
+  if (delta === 0) return false;
+  const start = seq - BigInt(delta);
+  return start === torn.nextSeq || start === torn.writeStart || (torn.writeStart === null && start >= 1n && start < torn.nextSeq);
+}
+
+/**
+ * Whether a sound frame starts after `damageOffset` that the torn write
+ * `torn` does not explain: the test that tells a torn tail from damage in
+ * the middle. Appends to a growing file reach the disk in order, so a
+ * sound frame after damage means bytes written before it were later lost;
+ * a write into bytes already on disk (the zero tail, zero-tail.ts) may land
+ * page by page in no order, so its own frames may lie after the damage it
+ * left, and only they are excused (`ofTornWrite`): frames of one write all
+ * name the same start. Candidates are filtered cheaply (length, kind, a
+ * seq beyond the last record kept) before their checksum is computed.
+ */
+export async function soundFrameFollows(file: IoFile, damageOffset: ByteOffset, fileBytes: number, torn: TornWrite): Promise<boolean> {
   const overlap = FRAME_HEADER_BYTES;
+  let excused: Seq | null = null;
   for (let windowStart = damageOffset + 1; windowStart + FRAME_HEADER_BYTES <= fileBytes;) {
     const window = new Uint8Array(Math.min(READ_CHUNK_BYTES, fileBytes - windowStart));
     const read = await file.read(window, windowStart);
@@ -254,12 +285,18 @@ export async function soundFrameFollows(file: IoFile, damageOffset: ByteOffset, 
       const frameBytes = view.getUint32(at, true);
       const kind = window[at + 8];
       if (frameBytes < FRAME_HEADER_BYTES || frameBytes > fileBytes - (windowStart + at)) continue;
-      if ((kind !== FRAME_KIND_RECORDS && kind !== FRAME_KIND_PURGE) || window[at + 9] !== 0) continue;
-      if (window[at + 10] !== 0 || window[at + 11] !== 0) continue;
-      if (kind === FRAME_KIND_RECORDS && view.getBigUint64(at + 16, true) <= lastSeq) continue;
+      if (kind !== FRAME_KIND_RECORDS && kind !== FRAME_KIND_PURGE) continue;
+      const seq = view.getBigUint64(at + 16, true);
+      if (kind === FRAME_KIND_RECORDS && seq < torn.nextSeq) continue;
       const frame = new Uint8Array(frameBytes);
       await file.read(frame, windowStart + at);
-      if (checkFrame(frame, 0, frameBytes) === frameBytes) return true;
+      if (checkFrame(frame, 0, frameBytes) !== frameBytes) continue;
+      const delta = frameBatchDeltaAt(frame, 0);
+      if (kind === FRAME_KIND_PURGE || !ofTornWrite(torn, seq, delta)) return true;
+      // Frames of one torn write all name the same start.
+      const start = seq - BigInt(delta);
+      if (excused !== null && excused !== start) return true;
+      excused = start;
     }
     // Fewer bytes than a header is the end: the file was cut under the scan (a follower's size, then another
     // process's recovery), and stepping by it would not move the window on.

@@ -76,12 +76,16 @@ describe('damage', () => {
     await expectRecoveredTo(BigInt(RECORDS - 1), lastFrameBytes - 10);
   });
 
-  it('cuts garbage and zeros after the final entry', async () => {
+  it('takes zeros after the final entry as the end (a zero tail), and cuts garbage after them with the zeros', async () => {
     const last = segments[segments.length - 1]!;
+    const size = statSync(last).size;
     appendFileSync(last, Buffer.alloc(300, 0));
-    await expectRecoveredTo(BigInt(RECORDS), 300);
+    await expectRecoveredTo(BigInt(RECORDS), 0);
+    // Nothing repaired, and the journal's close cut the zeros it wrote into (it wrote none).
+    expect(statSync(last).size).toBe(size);
+    appendFileSync(last, Buffer.alloc(300, 0));
     appendFileSync(last, Buffer.from('this is not a frame, just bytes a crash left behind'));
-    await expectRecoveredTo(BigInt(RECORDS), 51);
+    await expectRecoveredTo(BigInt(RECORDS), 351);
   });
 
   it('cuts a final entry with a flipped bit (indistinguishable from a torn write)', async () => {
@@ -96,6 +100,15 @@ describe('damage', () => {
     const offset = frameOffsets(last)[1]!;
     flipByte(last, offset + 30);
     await expectCorrupt(last, offset, /checksum mismatch with sound entries after it/);
+  });
+
+  it('rejects zeros in place of a middle entry of the last segment: a lost write, not the zero tail', async () => {
+    const last = segments[segments.length - 1]!;
+    const [, offset, next] = frameOffsets(last);
+    const bytes = readFileSync(last);
+    bytes.fill(0, offset, next);
+    writeFileSync(last, bytes);
+    await expectCorrupt(last, offset!, /impossible length with sound entries after it/);
   });
 
   it('rejects a flipped length in a middle entry of the last segment', async () => {

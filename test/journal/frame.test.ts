@@ -11,7 +11,7 @@ describe('frame', () => {
     const frame = encodeRecordsFrame(41n, [text('alpha'), new Uint8Array(0), text('gamma')]);
     expect(checkFrame(frame, 0, frame.length)).toBe(frame.length);
     const header = readFrameHeader(frame, 0);
-    expect(header).toEqual({ frameBytes: frame.length, kind: 1, recordCount: 3, seq: 41n });
+    expect(header).toEqual({ frameBytes: frame.length, kind: 1, recordCount: 3, seq: 41n, batchDelta: 0 });
     const seen: [bigint, string][] = [];
     forEachRecord(frame, 0, (seq, payload) => seen.push([seq, untext(payload)]));
     expect(seen).toEqual([

@@ -101,6 +101,37 @@ describe('MemoryIo', () => {
     }
   });
 
+  it('lands an overwrite unit by unit in no order in scatter mode, and keeps a prefix of what grows the file', async () => {
+    const UNIT = 4096;
+    const patterns = new Set<string>();
+    for (let seed = 0; seed < 60; seed++) {
+      const io = new MemoryIo();
+      await io.mkdirp('/d');
+      const handle = await io.open('/d/f', 'create');
+      await handle.write(new Uint8Array(4 * UNIT), 0);
+      await handle.datasync();
+      await io.syncDir('/d');
+      // One write over four durable units of zeros, then one past the end.
+      await handle.write(new Uint8Array(4 * UNIT).fill(7), 0);
+      await handle.write(new Uint8Array(100).fill(9), 4 * UNIT);
+      io.crash(seed, 'scatter');
+      const bytes = io.fileBytes('/d/f');
+      expect([4 * UNIT, 4 * UNIT + 100]).toContain(bytes.length);
+      if (bytes.length > 4 * UNIT) expect([...bytes.subarray(4 * UNIT)].every((byte) => byte === 9)).toBe(true);
+      // Each 512-byte sector is whole, old or new: never part of one.
+      let pattern = '';
+      for (let at = 0; at < 4 * UNIT; at += 512) {
+        const sector = [...bytes.subarray(at, at + 512)];
+        expect(sector.every((byte) => byte === sector[0])).toBe(true);
+        pattern += sector[0] === 7 ? '1' : '0';
+      }
+      patterns.add(pattern);
+    }
+    // Landed units in no order: some later one landed where an earlier one did not.
+    expect([...patterns].some((pattern) => /0.*1/.test(pattern))).toBe(true);
+    expect(patterns.size).toBeGreaterThan(10);
+  });
+
   it('cuts the power at an exact step: that call and all later ones fail without effect', async () => {
     const io = new MemoryIo();
     await io.mkdirp('/d');
