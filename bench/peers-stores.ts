@@ -6,6 +6,8 @@
  *
  * What each write means for durability, as the peers document it:
  *   fanlog       `sync: 'always'`: a promise resolves once its records are fdatasynced
+ *   fanlog_blocking  the same, with blocking commits (`new NodeIo({ blocking: true })`:
+ *                the write and fdatasync on the main thread, as better-sqlite3 runs its own)
  *   sqlite_full  WAL, synchronous=FULL: each commit fsyncs the WAL
  *   sqlite_normal WAL, synchronous=NORMAL: a commit is not synced (only checkpoints are);
  *                a power loss can take the last commits, never corrupt the database
@@ -19,6 +21,7 @@ import { createRequire } from 'node:module';
 import { mkdirSync, promises as fsp, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Journal } from '../journal/journal.js';
+import { NodeIo } from '../journal/node-io.js';
 
 const require = createRequire(import.meta.url);
 
@@ -44,7 +47,7 @@ interface HypercoreCore {
   close(): Promise<void>;
 }
 
-export const PEER_NAMES = ['fanlog', 'sqlite_full', 'sqlite_normal', 'hypercore', 'limit'] as const;
+export const PEER_NAMES = ['fanlog', 'fanlog_blocking', 'sqlite_full', 'sqlite_normal', 'hypercore', 'limit'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 /** One store under test, written durably as its peer allows. */
@@ -65,7 +68,8 @@ export async function openPeer(peer: PeerName, dir: string, durable = true): Pro
   mkdirSync(dir, { recursive: true });
   switch (peer) {
     case 'fanlog':
-      return openFanlog(dir, durable);
+    case 'fanlog_blocking':
+      return openFanlog(dir, durable, peer === 'fanlog_blocking');
     case 'sqlite_full':
     case 'sqlite_normal':
       return openSqliteStore(dir, durable ? (peer === 'sqlite_full' ? 'FULL' : 'NORMAL') : 'OFF');
@@ -76,8 +80,8 @@ export async function openPeer(peer: PeerName, dir: string, durable = true): Pro
   }
 }
 
-async function openFanlog(dir: string, durable: boolean): Promise<PeerStore> {
-  const journal = await Journal.open(dir, { sync: durable ? 'always' : 'never' });
+async function openFanlog(dir: string, durable: boolean, blocking: boolean): Promise<PeerStore> {
+  const journal = await Journal.open(dir, { sync: durable ? 'always' : 'never', io: new NodeIo({ blocking }) });
   return {
     appendBatch: (payloads) => journal.appendEntry(payloads),
     appendOne: (payload) => journal.append(payload),

@@ -6,7 +6,7 @@
  * @module fanlog/journal
  */
 export type { Io, IoFile, IoLock, IoOpenMode } from './io.js';
-export { NodeIo } from './node-io.js';
+export { NodeIo, type NodeIoOptions } from './node-io.js';
 export { Journal, type JournalOptions, type ReadRange, type SyncPolicy } from './journal.js';
 export type { ByteWriter } from './byte-writer.js';
 export { JournalReader, type JournalRecord, type RecordVisitor } from './reader.js';

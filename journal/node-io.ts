@@ -20,11 +20,24 @@
  * engine's directory, so this seam is where the path is still known. Two
  * codes are made plainer: `mkdirp` over a file is ENOTDIR (mkdir says
  * EEXIST), and a lock another holder has is EBUSY naming its pid.
+ *
+ * Blocking commits (`new NodeIo({ blocking: true })`): a file's writes,
+ * truncates and fdatasyncs run as system calls on the calling thread, not
+ * on libuv's thread pool. Each trip through the pool costs a wakeup there
+ * and one back on the loop: on this project's 2-core VM, a 200-byte write
+ * and fdatasync into a pre-zeroed file ran 2,600-3,000 times a second
+ * through the pool and 4,600-5,200 inline (docs/guide/benchmarks.md, "The
+ * single durable append"; the peer `fanlog_blocking` in bench/peers.ts). The price: the event loop stands still for each write
+ * and fdatasync (a fraction of a millisecond on an idle disk, tens of
+ * milliseconds on a busy one). After an fdatasync the loop turns once
+ * (setImmediate) before the caller goes on, so timers and I/O callbacks
+ * still run between commits. Reads, opens and directory calls stay on the
+ * pool either way.
  */
 import { createRequire } from 'node:module';
-import { constants as fsConstants, promises as fsp, readFileSync } from 'node:fs';
+import { constants as fsConstants, fdatasyncSync, ftruncateSync, promises as fsp, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { asFanlogError, FanlogError } from '../errors.js';
+import { asFanlogError, FanlogError, invalid } from '../errors.js';
 import type { Io, IoFile, IoLock, IoOpenMode } from './io.js';
 
 const LOCK_NAME = 'LOCK';
@@ -42,14 +55,29 @@ async function about<T>(file: string, call: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Runs one blocking `node:fs` call about `file`, as `about` does. */
+function aboutNow<T>(file: string, call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    throw asFanlogError(error, file);
+  }
+}
+
+/** Resolves once the event loop has turned (after a blocking fdatasync, so that it turns between commits). */
+const loopTurned = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 class NodeFile implements IoFile {
   readonly #handle: fsp.FileHandle;
+  readonly #blocking: boolean;
 
   constructor(
     readonly path: string,
     handle: fsp.FileHandle,
+    blocking: boolean,
   ) {
     this.#handle = handle;
+    this.#blocking = blocking;
   }
 
   async size(): Promise<number> {
@@ -69,17 +97,22 @@ class NodeFile implements IoFile {
   async write(data: Uint8Array, position: number): Promise<void> {
     let written = 0;
     while (written < data.length) {
-      const { bytesWritten } = await about(this.path, () => this.#handle.write(data, written, data.length - written, position + written));
-      written += bytesWritten;
+      const from = written;
+      written += this.#blocking
+        ? aboutNow(this.path, () => writeSync(this.#handle.fd, data, from, data.length - from, position + from))
+        : (await about(this.path, () => this.#handle.write(data, from, data.length - from, position + from))).bytesWritten;
     }
   }
 
   async truncate(length: number): Promise<void> {
-    await about(this.path, () => this.#handle.truncate(length));
+    if (this.#blocking) aboutNow(this.path, () => ftruncateSync(this.#handle.fd, length));
+    else await about(this.path, () => this.#handle.truncate(length));
   }
 
   async datasync(): Promise<void> {
-    await about(this.path, () => this.#handle.datasync());
+    if (!this.#blocking) return about(this.path, () => this.#handle.datasync());
+    aboutNow(this.path, () => fdatasyncSync(this.#handle.fd));
+    await loopTurned();
   }
 
   async close(): Promise<void> {
@@ -102,7 +135,22 @@ export function lastLockHolder(dir: string): number | null {
   }
 }
 
+/** NodeIo's options. */
+export interface NodeIoOptions {
+  /** Writes, truncates and fdatasyncs of files on the calling thread (see the header); default false. */
+  blocking?: boolean;
+}
+
 export class NodeIo implements Io {
+  readonly #blocking: boolean;
+
+  constructor(options: NodeIoOptions = {}) {
+    if (options === null || typeof options !== 'object') throw invalid('NodeIo options must be an object');
+    for (const key of Object.keys(options)) if (key !== 'blocking') throw invalid(`unknown NodeIo option '${key}'`);
+    if (options.blocking !== undefined && typeof options.blocking !== 'boolean') throw invalid(`blocking must be a boolean, got ${typeof options.blocking}`);
+    this.#blocking = options.blocking ?? false;
+  }
+
   async mkdirp(dir: string): Promise<void> {
     const created = await about(dir, () => fsp.mkdir(dir, { recursive: true })).catch((error: unknown) => {
       // mkdir's EEXIST here means that something other than a directory is at `dir`.
@@ -128,7 +176,7 @@ export class NodeIo implements Io {
   async open(filePath: string, mode: IoOpenMode): Promise<IoFile> {
     const flags =
       mode === 'read' ? fsConstants.O_RDONLY : mode === 'readwrite' ? fsConstants.O_RDWR : fsConstants.O_RDWR | fsConstants.O_CREAT | fsConstants.O_EXCL;
-    return new NodeFile(filePath, await about(filePath, () => fsp.open(filePath, flags, 0o644)));
+    return new NodeFile(filePath, await about(filePath, () => fsp.open(filePath, flags, 0o644)), this.#blocking);
   }
 
   async unlink(filePath: string): Promise<void> {

@@ -23,6 +23,7 @@ interface Implementation {
 
 const IMPLEMENTATIONS: Implementation[] = [
   { name: 'NodeIo', make: () => ({ io: new NodeIo(), root: tempDir() }), crash: null, renameAcrossDirectories: true },
+  { name: 'NodeIo, blocking commits', make: () => ({ io: new NodeIo({ blocking: true }), root: tempDir() }), crash: null, renameAcrossDirectories: true },
   { name: 'MemoryIo', make: () => ({ io: new MemoryIo(), root: '/root' }), crash: (io) => (io as MemoryIo).crash(1, 'drop'), renameAcrossDirectories: false },
 ];
 

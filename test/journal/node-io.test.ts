@@ -10,6 +10,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FanlogError } from '../../errors.js';
 import { NodeIo } from '../../journal/node-io.js';
+import { Journal } from '../../journal/journal.js';
 import { rejection, tempDir } from '../helpers.js';
 
 /** Expects `error` to be a FanlogError of `code` naming `file`, in `file` and in its message. */
@@ -64,6 +65,46 @@ describe('NodeIo', () => {
       expect(error.message).toContain(`locked by process ${process.pid}`);
     } finally {
       await lock.release();
+    }
+  });
+});
+
+describe('NodeIo with blocking commits', () => {
+  it('refuses options it does not know, or of the wrong type, with EINVAL', () => {
+    expect(() => new NodeIo({ blockng: true } as never)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/blockng/) }));
+    expect(() => new NodeIo({ blocking: 'yes' } as never)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => new NodeIo(null as never)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  });
+
+  it('fails a write and a truncate as the thread pool does, naming the file', async () => {
+    const file = path.join(tempDir(), 'file');
+    writeFileSync(file, 'x');
+    const failures = async (io: NodeIo): Promise<string[]> => {
+      const handle = await io.open(file, 'read');
+      try {
+        const errors = [await rejection(() => handle.write(new Uint8Array(8), 0)), await rejection(() => handle.truncate(0))];
+        for (const error of errors) expect(error.message).toContain(file);
+        return errors.map((error) => `${error.code} ${String(error.file)}`);
+      } finally {
+        await handle.close();
+      }
+    };
+    const pooled = await failures(new NodeIo());
+    expect(pooled).toEqual([`EIO ${file}`, expect.stringContaining(file)]);
+    expect(await failures(new NodeIo({ blocking: true }))).toEqual(pooled);
+  });
+
+  it('turns the event loop once after each commit, so callbacks run between awaited appends', async () => {
+    const journal = await Journal.open(tempDir(), { io: new NodeIo({ blocking: true }) });
+    try {
+      for (let i = 0; i < 3; i++) {
+        let turned = false;
+        setImmediate(() => (turned = true));
+        await journal.append(new Uint8Array(8));
+        expect(turned, `append ${i}`).toBe(true);
+      }
+    } finally {
+      await journal.close();
     }
   });
 });
