@@ -4,6 +4,9 @@
  *
  *   fanlog         a consumer (lmdb store) over a changelog of event records
  *                  (bench/consumers.ts's createEvent), `read({ max: 1000 })` then `ack`
+ *   fanlog_blocking  the same over the `files` store (a journal of its own: an ack is one
+ *                  write and one fdatasync, where lmdb's commit syncs twice) with blocking
+ *                  commits (`new NodeIo({ blocking: true })`)
  *   sqlite_full    the same records' bytes as blobs; `SELECT … WHERE id > cursor LIMIT 1000`,
  *                  then `UPDATE cursor` in a transaction, WAL with synchronous=FULL
  *   sqlite_normal  the same with synchronous=NORMAL (the ack is not synced)
@@ -12,7 +15,8 @@
  * by registering the consumer anew), so any number of calls can run.
  */
 import path from 'node:path';
-import { Engine } from '../fanlog.js';
+import { Engine, type EngineOptions } from '../fanlog.js';
+import { NodeIo } from '../journal/node-io.js';
 import { createEvent, writeChangelog } from './consumers.js';
 import { openSqlite } from './peers-stores.js';
 
@@ -27,12 +31,28 @@ export interface RoundCase {
 const READ_RECORDS = 1000;
 
 export async function consumerPeers(dir: string, records: number): Promise<{ cases: RoundCase[]; close: () => Promise<void> }> {
-  await writeChangelog(path.join(dir, 'engine', 'journal'), records, null);
-  const engine = await Engine.open(path.join(dir, 'engine'), { store: 'lmdb' });
+  const fanlog = [
+    await fanlogConsumer(path.join(dir, 'engine'), 'fanlog', records, { store: 'lmdb' }),
+    await fanlogConsumer(path.join(dir, 'engine-blocking'), 'fanlog_blocking', records, { store: 'files', io: new NodeIo({ blocking: true }) }),
+  ];
+  const sqlite = (['FULL', 'NORMAL'] as const).map((level) => sqliteConsumer(path.join(dir, `sqlite-${level}.db`), level, records));
+  return {
+    cases: [...fanlog.map((f) => f.kase), ...sqlite.map((s) => s.kase)],
+    close: async () => {
+      for (const f of fanlog) await f.close();
+      for (const s of sqlite) s.close();
+    },
+  };
+}
+
+/** A consumer of an engine opened with `options` over a changelog of `records` event records, as the case `peer`. */
+async function fanlogConsumer(dir: string, peer: string, records: number, options: EngineOptions): Promise<{ kase: RoundCase; close: () => Promise<void> }> {
+  await writeChangelog(path.join(dir, 'journal'), records, null);
+  const engine = await Engine.open(dir, options);
   let consumer = await engine.consumers.register('peer');
-  const fanlogCase: RoundCase = {
+  const kase: RoundCase = {
     kase: 'consumer',
-    peer: 'fanlog',
+    peer,
     recordsPerCall: READ_RECORDS,
     run: async () => {
       let batch = await consumer.read({ max: READ_RECORDS });
@@ -45,14 +65,7 @@ export async function consumerPeers(dir: string, records: number): Promise<{ cas
       await consumer.ack(batch[batch.length - 1]!.seq);
     },
   };
-  const sqlite = (['FULL', 'NORMAL'] as const).map((level) => sqliteConsumer(path.join(dir, `sqlite-${level}.db`), level, records));
-  return {
-    cases: [fanlogCase, ...sqlite.map((s) => s.kase)],
-    close: async () => {
-      await engine.close();
-      for (const s of sqlite) s.close();
-    },
-  };
+  return { kase, close: () => engine.close() };
 }
 
 function sqliteConsumer(file: string, level: 'FULL' | 'NORMAL', records: number): { kase: RoundCase; close: () => void } {
