@@ -75,8 +75,9 @@ export class FanlogError extends Error {
   readonly seq: bigint | undefined;
   readonly ids: string[] | undefined;
 
+  /** The message is `CODE: message`, once: a message that already starts with its code (one error's message wrapped in another of the same code) is not prefixed again. */
   constructor(code: FanlogErrorCode, message: string, details: FanlogErrorDetails = {}) {
-    super(`${code}: ${message}`, details.cause === undefined ? undefined : { cause: details.cause });
+    super(message.startsWith(`${code}: `) ? message : `${code}: ${message}`, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'FanlogError';
     this.code = code;
     this.file = details.file;
@@ -86,6 +87,13 @@ export class FanlogError extends Error {
     this.seq = details.seq;
     this.ids = details.ids;
   }
+}
+
+/** What an error says, without the code its message starts with: for a message that wraps it and says a code of its own. */
+export function reason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message;
 }
 
 /** ECORRUPT naming the file and byte offset of the damage, in the message too. */
@@ -129,5 +137,7 @@ export function fromIoError(error: unknown, file: string): FanlogError {
   const message = error instanceof Error ? error.message : String(error);
   const code: FanlogErrorCode =
     typeof raw === 'string' && IO_CODES_KEPT.has(raw as FanlogErrorCode) ? (raw as FanlogErrorCode) : (IO_CODE_MAP[String(raw)] ?? 'EIO');
-  return new FanlogError(code, `${file}: ${message}`, { file, cause: error });
+  // Node's message starts with its code ("ENOENT: no such file…"): said once, before the path.
+  const detail = raw === code && message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message;
+  return new FanlogError(code, `${file}: ${detail}`, { file, cause: error });
 }

@@ -54,7 +54,10 @@ export function parseKernelMask(value: string): bigint {
   for (const word of value.split(/[|,]/)) {
     const name = word.trim().toUpperCase().replace(/^FAN_/, '');
     const bit = MASK_NAMES.find(([, known]) => known === name)?.[0];
-    if (bit === undefined) throw new InvalidArgumentError(`unknown event '${word}' (the kernel's event names, e.g. CREATE,MODIFY,ONDIR, or a number)`);
+    if (bit === undefined) {
+      const names = MASK_NAMES.filter(([known]) => (known & LINUX_BITS) !== 0n && (known & PERMISSION_BITS) === 0n).map(([, known]) => known);
+      throw new InvalidArgumentError(`unknown event '${word}': the kernel's notification events are ${names.join(', ')} (or a number)`);
+    }
     if ((bit & ~LINUX_BITS) !== 0n) throw new InvalidArgumentError(`'${word}' is fanlog's own event, not one the kernel reports`);
     if ((bit & PERMISSION_BITS) !== 0n) throw new InvalidArgumentError(`'${word}' is a permission event: a changelog journals notifications`);
     mask |= bit;

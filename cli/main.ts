@@ -138,7 +138,9 @@ program
 
 program
   .command('verify')
-  .description('Read every segment and frame without changing anything; exit 1 with the file and byte offset of the first damage')
+  .description(
+    "Read every segment, frame and stored value without changing anything; exit 1 listing the damage: the journal's first (file and byte offset) and every damaged store key, once each",
+  )
   .option('--dir <dir>', DIR_HELP, './fanlog-data')
   .option('--json', 'one JSON object')
   .action(async (options: { dir: string; json?: boolean }) => {
@@ -279,7 +281,7 @@ program
 program
   .command('export')
   .description("The changelog's events and permission requests as fanotify's binary event stream (lock-free, beside a running application)")
-  .requiredOption('--format <format>', "'fanotify'")
+  .option('--format <format>', "the stream's format: fanotify, the only one (the default)", 'fanotify')
   .option('--dir <dir>', DIR_HELP, './fanlog-data')
   .option('--from <seq>', 'first seq to export (default: the oldest retained)', parseSeq)
   .option('--linux-only', "drop fanlog's own high mask bits (FAN_PRE_MODIFY becomes FAN_PRE_ACCESS, flagged by a FANLOG_WRITE info record)")
@@ -293,7 +295,7 @@ program
 program
   .command('import')
   .description("Replay a captured fanotify event stream into the engine's changelog, as event records with no operation behind them")
-  .requiredOption('--format <format>', "'fanotify'")
+  .option('--format <format>', "the stream's format: fanotify, the only one (the default)", 'fanotify')
   .argument('<file>', 'the captured stream')
   .option('--dir <dir>', DIR_HELP, './fanlog-data')
   .option('--wait [ms]', WAIT_HELP, parseWait)

@@ -21,7 +21,7 @@
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { holdsEngine } from '../engine/engine-dir.js';
-import { FanlogError } from '../errors.js';
+import { FanlogError, reason } from '../errors.js';
 import { Engine, type EngineOptions } from '../fanlog.js';
 import { NodeIo } from '../journal/node-io.js';
 import type { StoreKind } from '../store/meta-store.js';
@@ -54,14 +54,19 @@ export async function whileBusy<T>(options: { dir: string; wait?: number }, atte
     } catch (error) {
       if ((error as { code?: string }).code !== 'EBUSY') throw error;
       if (deadline === null || Date.now() >= deadline) {
+        // What to do next: wait (longer, or without a bound, when a bounded wait ran out).
+        const next = deadline === null ? 'or add --wait[=MS] to wait for the engine' : `or wait without a bound: --wait`;
         const waited = deadline === null ? '' : ` (still held after waiting ${options.wait} ms)`;
         throw new FanlogError(
           'EBUSY',
-          `${(error as Error).message}${waited}. A read-only command works beside it: stat, consumers list, tail without --consumer; or add --wait[=MS] to wait for the engine`,
-          { file: options.dir, cause: error },
+          `${(error as Error).message}${waited}. A read-only command works beside it: stat, consumers list, tail without --consumer; ${next}`,
+          {
+            file: options.dir,
+            cause: error,
+          },
         );
       }
-      if (!told) process.stderr.write(`fanlog: waiting for the engine: ${(error as Error).message}\n`);
+      if (!told) process.stderr.write(`fanlog: waiting for the engine: ${reason(error)}\n`);
       told = true;
       // The lock has no waiting form that leaves the event loop free: it is tried again.
       await new Promise((resolve) => setTimeout(resolve, Math.min(LOCK_RETRY_MS, Math.max(0, deadline - Date.now()))));

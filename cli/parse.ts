@@ -34,7 +34,8 @@ export function parseMask(value: string): bigint {
   let mask = 0n;
   for (const name of value.split(/[|,]/)) {
     const bit = MASK_NAMES.find(([, known]) => known === name.trim().toUpperCase().replace(/^FAN_/, ''));
-    if (bit === undefined) throw new InvalidArgumentError(`unknown event '${name}' (names as maskNames gives them, e.g. CREATE,MODIFY, or a number)`);
+    if (bit === undefined)
+      throw new InvalidArgumentError(`unknown event '${name}': the names are ${MASK_NAMES.map(([, known]) => known).join(', ')} (or a number)`);
     mask |= bit[0];
   }
   return mask;

@@ -19,12 +19,17 @@
  * store is kept as `meta-<kind>.damaged-<time>`, for inspection, and the
  * marker is rewritten. A crash part-way leaves the old store in place.
  *
+ * A store that is there and sound (its check, store-check.ts, finds no
+ * damage) is left as it is: nothing is rebuilt, renamed or written, and the
+ * command says so.
+ *
  * Reading a damaged store can crash the reader (LMDB asserts on some damage
  * to its B-tree pages, and aborts the process), so the rebuild that salvages
  * from the old store runs in a child process (`repair-worker`); if that
  * child dies, the store is rebuilt here from the journal alone, without
  * touching the old store, and the report says that nothing was salvaged.
  */
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +40,7 @@ import { highWaterOp } from '../engine/fail-stop-store.js';
 import { FsState } from '../engine/model/fs-state.js';
 import { CONSUMER_CATALOG_KEY, CONSUMER_PREFIX, GROUP_CATALOG_KEY, GROUP_PREFIX } from '../store/keys.js';
 import { oldestUnfinishedRequest, replayJournal } from '../engine/replay.js';
-import { FanlogError, type FanlogErrorCode } from '../errors.js';
+import { FanlogError, type FanlogErrorCode, reason } from '../errors.js';
 import { Journal } from '../journal/journal.js';
 import { NodeIo } from '../journal/node-io.js';
 import { catalogOp } from '../store/catalog.js';
@@ -58,8 +63,15 @@ export interface RepairReport {
   consumersKept: string[];
   /** Keys of the old store that were damaged or could not be kept, with why. */
   lost: { key: string; what: string }[];
-  /** Where the old store was moved. */
-  oldStore: string;
+  /** Where the old store was moved; null when there was none (it was missing). */
+  oldStore: string | null;
+}
+
+/** What a repair of a sound store reports: nothing was changed. */
+export interface SoundStoreReport {
+  store: StoreKind;
+  sound: true;
+  keys: number;
 }
 
 export async function repair(options: { dir: string; rebuildStore?: boolean; store?: StoreKind; json?: boolean; wait?: number }): Promise<void> {
@@ -70,7 +82,7 @@ export async function repair(options: { dir: string; rebuildStore?: boolean; sto
   const lock = await whileBusy(options, () =>
     io.lock(dir).catch((error: unknown) => {
       if ((error as { code?: string }).code === 'EBUSY')
-        throw new FanlogError('EBUSY', `engine ${dir} is open elsewhere (${(error as Error).message}): repair needs it closed`);
+        throw new FanlogError('EBUSY', `engine ${dir} is open elsewhere (${reason(error)}): repair needs it closed`);
       throw error;
     }),
   );
@@ -88,8 +100,13 @@ export async function repair(options: { dir: string; rebuildStore?: boolean; sto
     }
     if (kind === undefined) throw new FanlogError('ENOENT', `${dir} holds no store to rebuild; pass --store`);
     const built = await rebuildInChild(dir, kind);
+    if (built !== null && 'sound' in built) {
+      if (options.json === true) return out(toJson(built));
+      return out(`the ${kind} store of ${dir} is sound (${built.keys} keys): nothing to rebuild, nothing changed`);
+    }
     const rebuilt = built ?? (await rebuild(io, dir, kind, { salvage: false }));
-    const report = { ...rebuilt, oldStore: await swapIn(io, dir, kind) };
+    if ('sound' in rebuilt) assert.fail('a rebuild without salvage never reads the old store');
+    const report: RepairReport = { ...rebuilt, oldStore: await swapIn(io, dir, kind) };
     if (built === null) report.lost.unshift({ key: metaStoreDir(dir, kind), what: 'reading the old store crashed its reader: nothing was salvaged from it' });
     await writeMarker(io, dir, kind);
     if (options.json === true) return out(toJson(report));
@@ -100,14 +117,14 @@ export async function repair(options: { dir: string; rebuildStore?: boolean; sto
       `kept ${report.groupsKept.length} groups (${report.groupsKept.join(', ') || 'none'}) and ${report.consumersKept.length} consumers (${report.consumersKept.join(', ') || 'none'})`,
     );
     for (const { key, what } of report.lost) out(`lost: ${key}: ${what}`);
-    out(`the old store is kept in ${report.oldStore}`);
+    out(report.oldStore === null ? 'there was no old store to keep' : `the old store is kept in ${report.oldStore}`);
   } finally {
     await lock.release();
   }
 }
 
 /** Runs the salvaging rebuild in a child process; its report, or null when the child died (by a signal). */
-async function rebuildInChild(dir: string, kind: StoreKind): Promise<Omit<RepairReport, 'oldStore'> | null> {
+async function rebuildInChild(dir: string, kind: StoreKind): Promise<Omit<RepairReport, 'oldStore'> | SoundStoreReport | null> {
   const cli = fileURLToPath(new URL('./main.js', import.meta.url));
   const child = spawnSync(process.execPath, [cli, 'repair-worker', '--dir', dir, '--store', kind], { encoding: 'utf8', timeout: 600_000 });
   if (child.signal !== null) return null;
@@ -116,7 +133,8 @@ async function rebuildInChild(dir: string, kind: StoreKind): Promise<Omit<Repair
     const match = /^fanlog: ([A-Z0-9]+): (.*)$/.exec(line);
     throw new FanlogError((match?.[1] ?? 'EIO') as FanlogErrorCode, match?.[2] ?? `the repair worker failed: ${child.stderr.trim()}`);
   }
-  const report = JSON.parse(child.stdout) as Omit<RepairReport, 'oldStore'> & { checkpointSeq: string; headSeq: string };
+  const report = JSON.parse(child.stdout) as (Omit<RepairReport, 'oldStore'> & { checkpointSeq: string; headSeq: string }) | SoundStoreReport;
+  if ('sound' in report) return report;
   return { ...report, checkpointSeq: BigInt(report.checkpointSeq), headSeq: BigInt(report.headSeq) };
 }
 
@@ -125,18 +143,23 @@ export async function repairWorker(options: { dir: string; store: StoreKind }): 
   out(toJson(await rebuild(new NodeIo(), options.dir, options.store, { salvage: true })));
 }
 
-/** Swaps the rebuilt store in, durably; resolves with where the old one was kept. */
-async function swapIn(io: NodeIo, dir: string, kind: StoreKind): Promise<string> {
+/** Swaps the rebuilt store in, durably; resolves with where the old one was kept (null: there was none). */
+async function swapIn(io: NodeIo, dir: string, kind: StoreKind): Promise<string | null> {
   const storeDir = metaStoreDir(dir, kind);
-  const kept = `${storeDir}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  if (existsSync(storeDir)) renameSync(storeDir, kept);
+  const kept = existsSync(storeDir) ? `${storeDir}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}` : null;
+  if (kept !== null) renameSync(storeDir, kept);
   renameSync(`${storeDir}-rebuild`, storeDir);
   await io.syncDir(dir);
   return kept;
 }
 
 /** Rebuilds the store into `meta-<kind>-rebuild` (see the header); with `salvage`, from what the old store holds soundly. */
-async function rebuild(io: NodeIo, dir: string, kind: StoreKind, { salvage }: { salvage: boolean }): Promise<Omit<RepairReport, 'oldStore'>> {
+async function rebuild(
+  io: NodeIo,
+  dir: string,
+  kind: StoreKind,
+  { salvage }: { salvage: boolean },
+): Promise<Omit<RepairReport, 'oldStore'> | SoundStoreReport> {
   const journal = await Journal.open(path.join(dir, 'journal'), { io });
   try {
     const storeDir = metaStoreDir(dir, kind);
@@ -144,6 +167,8 @@ async function rebuild(io: NodeIo, dir: string, kind: StoreKind, { salvage }: { 
     let old = salvaged.old;
     const { check, lost } = salvaged;
     try {
+      // A sound store is left as it is (see the header).
+      if (check !== null && lost.length === 0) return { store: kind, sound: true, keys: check.keys };
       const { checkpoint, rebuiltFrom } = await startingCheckpoint(old, check, journal, storeDir);
       const checkpointSeq = checkpoint.seq;
       const replayed = await replayJournal(journal, checkpoint);

@@ -83,7 +83,12 @@ function message(error: unknown): string {
 
 export async function checkStore(store: SealedStore, journal: JournalFacts): Promise<StoreCheck> {
   const result: StoreCheck = { keys: 0, damage: [], groups: new Map(), consumers: new Map(), checkpointSound: false };
-  const damage = (key: string | undefined, what: string): void => void result.damage.push(key === undefined ? { what } : { key, what });
+  // Each damaged key once, with the first damage found in it: later checks that read it again (a catalog, the
+  // checkpoint) find the same damage, or its consequence.
+  const damage = (key: string | undefined, what: string): void => {
+    if (key !== undefined && result.damage.some((found) => found.key === key)) return;
+    result.damage.push(key === undefined ? { what } : { key, what });
+  };
   const inodes = new InodeTally();
   const groupNames: string[] = [];
   const consumerNames: string[] = [];

@@ -7,7 +7,7 @@
  * then loads groups and readers and resurrects permission requests.
  */
 import path from 'node:path';
-import { FanlogError, asFanlogError, invalid } from '../errors.js';
+import { FanlogError, asFanlogError, invalid, reason } from '../errors.js';
 import { checkHostPath, type Io, type IoLock } from '../journal/io.js';
 import { Journal, type SyncPolicy } from '../journal/journal.js';
 import { NodeIo } from '../journal/node-io.js';
@@ -150,7 +150,7 @@ export async function openParts(dir: string, opts: EngineCoreOptions): Promise<{
       lock = await io.lock(dir);
     } catch (error) {
       if ((error as { code?: unknown }).code !== 'EBUSY') throw error;
-      throw new FanlogError('EBUSY', `engine ${dir} is open elsewhere: ${(error as Error).message}`, { file: dir, cause: error });
+      throw new FanlogError('EBUSY', `engine ${dir} is open elsewhere: ${reason(error)}`, { file: dir, cause: error });
     }
     const found = await inspectDirectory(io, dir, requestedStore);
     if (readOnly && found.fresh) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`, { file: dir });

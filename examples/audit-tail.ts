@@ -7,12 +7,14 @@
  *
  *   node dist/examples/audit-tail.js [DIR]     (default: a new temporary directory)
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type DeliveredRecord, Engine, FAN_ALLOW, FAN_CREATE, FAN_DENY, FAN_MODIFY, FAN_ONDIR, FAN_OPEN_PERM, maskNames, responseName } from 'fanlog';
 
 const dir = process.argv[2] ?? mkdtempSync(path.join(tmpdir(), 'fanlog-audit-'));
+/** Made here (no directory given): removed at the end, so that nothing is left in the temp dir. */
+const madeHere = process.argv[2] === undefined;
 
 const engine = await Engine.open(dir, { store: 'lmdb' });
 const g = await engine.groups.open('indexer', { class: 'notif', queueEventsMax: 16384 });
@@ -66,3 +68,4 @@ for (let batch = await audit.read({ max: 100 }); batch.length > 0; batch = await
   await audit.ack(batch[batch.length - 1]!.seq);
 }
 await engine.close();
+if (madeHere) rmSync(dir, { recursive: true, force: true });

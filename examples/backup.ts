@@ -10,12 +10,14 @@
  * The "copy" is a line per changed path in DIR/backup-manifest.txt, appended
  * and fdatasynced before the ack.
  */
-import { mkdtempSync, openSync, closeSync, writeSync, fdatasyncSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, writeSync, fdatasyncSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type Consumer, type DeliveredRecord, Engine, FanlogError, maskNames } from 'fanlog';
 
 const dir = process.argv[2] ?? mkdtempSync(path.join(tmpdir(), 'fanlog-backup-'));
+/** Made here (no directory given): removed at the end, so that nothing is left in the temp dir. */
+const madeHere = process.argv[2] === undefined;
 const manifest = path.join(dir, 'backup-manifest.txt');
 
 /** The backup's own durable work: one line per record, on disk before it returns. */
@@ -98,3 +100,4 @@ await usersChange(engine, 3, 10);
 await catchUp();
 console.log(`caught up: ${copied} records copied in all, ${evictions} eviction, cursor ${backup.cursor} of head ${engine.journal.headSeq}`);
 await engine.close();
+if (madeHere) rmSync(dir, { recursive: true, force: true });

@@ -11,7 +11,7 @@
  * The filesystem is fanlog's simulated one; "the tape" is a function.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -25,6 +25,8 @@ if (process.argv[2] === CHILD_FLAG) {
   await new Promise(() => undefined); // killed here
 }
 const dir = process.argv[2] ?? mkdtempSync(path.join(tmpdir(), 'fanlog-hsm-'));
+/** Made here (no directory given): removed at the end, so that nothing is left in the temp dir. */
+const madeHere = process.argv[2] === undefined;
 const STUBS = 8;
 const MIB = 1 << 20;
 
@@ -141,3 +143,4 @@ async function offlineMiB(e: Engine): Promise<number> {
   for (const name of await e.fs.readdir('/archive')) bytes += await e.fs.offlineBytes(`/archive/${name}`);
   return bytes / MIB;
 }
+if (madeHere) rmSync(dir, { recursive: true, force: true });

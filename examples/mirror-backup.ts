@@ -13,6 +13,8 @@ import path from 'node:path';
 import { type DeliveredRecord, Engine, FAN_CLOSE_WRITE, FAN_DELETE, FAN_RENAME, maskNames } from 'fanlog';
 
 const base = process.argv[2] ?? mkdtempSync(path.join(tmpdir(), 'fanlog-mirror-'));
+/** Made here (no directory given): removed at the end, so that nothing is left in the temp dir. */
+const madeHere = process.argv[2] === undefined;
 const projects = path.join(base, 'projects');
 mkdirSync(path.join(projects, 'r1'), { recursive: true });
 for (let i = 0; i < 5; i++) writeFileSync(path.join(projects, 'r1', `f${i}.txt`), `version 1 of f${i}`);
@@ -58,3 +60,4 @@ for (const line of copied.sort()) console.log(line);
 
 await mirror.stop();
 await engine.close();
+if (madeHere) rmSync(base, { recursive: true, force: true });

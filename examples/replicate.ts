@@ -4,13 +4,15 @@
  *
  *   node dist/examples/replicate.js redis://127.0.0.1:6379 [DIR]
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Engine } from 'fanlog';
 
 const url = process.argv[2] ?? 'redis://127.0.0.1:6379';
 const dir = process.argv[3] ?? mkdtempSync(path.join(tmpdir(), 'fanlog-replicate-'));
+/** Made here (no directory given): removed at the end, so that nothing is left in the temp dir. */
+const madeHere = process.argv[3] === undefined;
 
 const engine = await Engine.open(dir);
 const replicator = await engine.replicate({ url, stream: 'changes', trim: 'acked' });
@@ -21,3 +23,4 @@ const { replicatedSeq, records, lagRecords } = replicator.stats();
 console.log(`replicated through seq ${replicatedSeq}: ${records} records appended, lag ${lagRecords}`);
 await replicator.stop();
 await engine.close();
+if (madeHere) rmSync(dir, { recursive: true, force: true });

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { FanlogError, fromIoError } from '../errors.js';
+import { FanlogError, fromIoError, reason } from '../errors.js';
 import { checkHostPath, type Io, type IoFile, type IoLock } from './io.js';
 import { type JournalOptions, type SyncPolicy, validateOptions } from './options.js';
 import { recover, type RecoveryReport } from './recovery.js';
@@ -52,7 +52,7 @@ export async function openDirectory(dir: string, options: JournalOptions): Promi
     }
   } catch (error) {
     if ((error as { code?: unknown }).code === 'EBUSY') {
-      throw new FanlogError('EBUSY', `journal ${dir} is already open: ${(error as Error).message}`, { file: dir, cause: error });
+      throw new FanlogError('EBUSY', `journal ${dir} is already open: ${reason(error)}`, { file: dir, cause: error });
     }
     throw fromIoError(error, dir);
   }

@@ -171,3 +171,16 @@ it('holds every TypeScript block of the README and docs/ to an excerpt of the ex
   }
   expect(blocks).toBeGreaterThanOrEqual(5);
 });
+
+it('leaves nothing in the temp dir when run without a directory of their own', () => {
+  const temp = tempDir();
+  for (const example of ['audit-tail', 'hsm-daemon', 'backup', 'mirror-backup']) {
+    const result = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'examples', `${example}.js`)], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, TMPDIR: temp },
+    });
+    expect(result.status, `${example}: ${result.stderr}`).toBe(0);
+    expect(readdirSync(temp), example).toEqual([]);
+  }
+});

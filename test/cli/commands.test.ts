@@ -226,3 +226,33 @@ describe('fanlog CLI', () => {
     expect(fanlog('crash-test', '--faults', 'meteor').status).toBe(2);
   });
 });
+
+it('runs as built: the bin is executable, so the `npx fanlog` lines the demo prints work after a rebuild', () => {
+  expect(statSync(CLI).mode & 0o111, `${CLI} is not executable`).toBe(0o111);
+  const run = spawnSync(CLI, ['--version'], { encoding: 'utf8' });
+  expect(run.status, run.stderr).toBe(0);
+  expect(run.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+});
+
+it('verify names each damaged key once, with the first damage found in it', async () => {
+  const engineDir = path.join(tempDir(), 'engine');
+  const engine = await Engine.open(engineDir, { store: 'lmdb' });
+  await engine.fs.mkdir('/data');
+  await engine.consumers.register('audit');
+  await engine.checkpoint();
+  await engine.close();
+  // Flip a byte of the checkpoint's stored value and of the consumers' catalog, past their envelopes' checksums.
+  const { openBackend, metaStoreDir } = await import('../../store/meta-store.js');
+  const raw = await openBackend('lmdb', metaStoreDir(engineDir, 'lmdb'), new NodeIo());
+  for (const key of ['fs/checkpoint', 'catalog/consumer']) {
+    const value = new Uint8Array((await raw.get(key))!);
+    value[value.length - 1]! ^= 0xff;
+    await raw.commit([{ type: 'put', key, value }]);
+  }
+  await raw.close();
+  const text = fanlog('verify', '--dir', engineDir);
+  expect(text.status, text.stdout + text.stderr).toBe(1);
+  const damaged = text.stdout.split('\n').filter((line) => line.startsWith('DAMAGED: '));
+  const keys = damaged.map((line) => /key '([^']+)'/.exec(line)?.[1]);
+  expect(keys.sort()).toEqual(['catalog/consumer', 'fs/checkpoint']);
+});

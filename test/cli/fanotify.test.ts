@@ -165,7 +165,7 @@ it('refuses an engine on the filesystem it would watch with EINVAL', async () =>
 });
 
 it.each([
-  [['--mask', 'BOGUS'], /unknown event 'BOGUS'/],
+  [['--mask', 'BOGUS'], /unknown event 'BOGUS': the kernel's notification events are ACCESS, MODIFY, .*ONDIR \(or a number\)/],
   [['--mask', 'CREATE,,DELETE'], /unknown event ''/],
   [['--mask', 'PRE_MODIFY'], /'PRE_MODIFY' is fanlog's own event/],
   [['--mask', 'OPEN_PERM'], /'OPEN_PERM' is a permission event/],

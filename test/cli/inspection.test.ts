@@ -106,12 +106,16 @@ it('refuses what needs the lock with EBUSY naming the holder and what to do, and
   const busy = fanlog('consumers', 'register', 'audit', '--dir', dir);
   expect(busy.status).toBe(1);
   expect(busy.stderr).toMatch(/^fanlog: EBUSY: /);
+  // The code is said once, not once per error that wrapped it.
+  expect(busy.stderr).not.toMatch(/EBUSY: .*EBUSY:/);
   expect(busy.stderr).toContain(`process ${pid}`);
   expect(busy.stderr).toMatch(/stat, consumers list, tail without --consumer.*--wait\[=MS\]/);
   const repair = fanlog('repair', '--rebuild-store', '--dir', dir, '--wait=100');
   expect(repair.stderr).toMatch(/^fanlog: waiting for the engine: .*\nfanlog: EBUSY: .*repair needs it closed.*still held after waiting 100 ms/s);
   const bounded = fanlog('consumers', 'register', 'audit', '--dir', dir, '--wait=200');
-  expect(bounded.stderr).toMatch(/still held after waiting 200 ms/);
+  expect(bounded.stderr).toMatch(/still held after waiting 200 ms.*or wait without a bound: --wait\n/);
+  // A bounded wait that ran out does not suggest adding the --wait it was given.
+  expect(bounded.stderr).not.toMatch(/add --wait/);
   // An unbounded wait: the registration goes through once the application closes the engine.
   const waiting = spawn(process.execPath, [CLI, 'consumers', 'register', 'audit', '--dir', dir, '--wait'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -146,7 +150,10 @@ it('init makes an engine once; register takes its options; an ack below the curs
     'path-prefix=/projects',
   );
   expect(registered.stdout.trim()).toBe('registered b at cursor 0, filter path-prefix /projects');
-  expect(fanlog('consumers', 'register', 'c', '--dir', dir, '--mask', 'NOPE').status).toBe(2);
+  const unknown = fanlog('consumers', 'register', 'c', '--dir', dir, '--mask', 'CREATE,UNLINK');
+  expect(unknown.status).toBe(2);
+  // It names the valid events, so the user can see UNLINK is DELETE here.
+  expect(unknown.stderr).toMatch(/unknown event 'UNLINK': the names are ACCESS, MODIFY, .*DELETE.* \(or a number\)/);
   expect(fanlog('consumers', 'ack', 'b', '0', '--dir', dir).stdout).toMatch(/b's cursor stays at 0: 0 is not beyond it/);
 });
 

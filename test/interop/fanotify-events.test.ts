@@ -175,6 +175,10 @@ it('fanlog export --format fanotify writes the stream of an engine directory, lo
       .map((event) => event.dir?.name),
   ).toEqual(['f0', 'f1', 'f2', 'f3', 'f4']);
   expect(spawnSync(process.execPath, [CLI, 'export', '--format', 'xml', '--dir', dir], { encoding: 'utf8' }).stderr).toMatch(/^fanlog: EINVAL: /);
+  // fanotify is the only format, so it is the default: --format may be left out.
+  const bare = spawnSync(process.execPath, [CLI, 'export', '--dir', dir], { encoding: 'buffer' });
+  expect(bare.status, bare.stderr.toString()).toBe(0);
+  expect(bare.stdout.equals(readFileSync(out))).toBe(true);
 });
 
 it('fanlog import replays a captured stream as external event records, which export back to the same stream', async () => {

@@ -181,6 +181,31 @@ describe('damage LevelDB would abort on', () => {
   });
 });
 
+describe('repair --rebuild-store where there is nothing to rebuild', () => {
+  it('leaves a sound store as it is, however often it runs', async () => {
+    const { dir } = await populated('lmdb', { check: false });
+    const before = readdirSync(dir).sort();
+    for (let run = 0; run < 2; run++) {
+      const repaired = fanlog('repair', '--rebuild-store', '--dir', dir);
+      expect(repaired.status, repaired.stderr).toBe(0);
+      expect(repaired.stdout).toMatch(/^the lmdb store of .* is sound \(\d+ keys\): nothing to rebuild, nothing changed$/m);
+      expect(readdirSync(dir).sort(), 'no store renamed aside').toEqual(before);
+    }
+    expect(JSON.parse(fanlog('repair', '--rebuild-store', '--dir', dir, '--json').stdout)).toMatchObject({ store: 'lmdb', sound: true });
+  });
+
+  it('says there was no old store to keep when the store was lost, and names no place that does not exist', async () => {
+    const { dir } = await populated('lmdb', { check: false });
+    rmSync(metaStoreDir(dir, 'lmdb'), { recursive: true });
+    const repaired = fanlog('repair', '--rebuild-store', '--dir', dir);
+    expect(repaired.status, repaired.stderr).toBe(0);
+    expect(repaired.stdout).toContain('there was no old store to keep');
+    expect(repaired.stdout).not.toContain('.damaged-');
+    expect(readdirSync(dir).filter((name) => name.includes('.damaged-'))).toEqual([]);
+    expect(fanlog('verify', '--dir', dir).status).toBe(0);
+  });
+});
+
 describe('a store directory that was lost', () => {
   for (const store of ['lmdb', 'level', 'files'] as const) {
     it(`is refused with ECORRUPT by the ${store} engine's open, which leaves nothing behind`, async () => {
