@@ -136,7 +136,7 @@ export async function stat(options: CommonOptions & { prometheus?: boolean }): P
   const unknown = (value: bigint | null): string => (value === null ? 'unknown (see below)' : String(value));
   out(`journal      ${journal.journalId} in ${journal.dir}`);
   out(`records      oldest retained ${journal.firstSeq}, head ${journal.headSeq} (written), durable ${durableText(view)}`);
-  out(`segments     ${journal.segments}, ${journal.bytes.toLocaleString('en-US')} bytes`);
+  out(`segments     ${journal.segments}, ${journal.bytes.toLocaleString('en-US')} bytes on disk`);
   out(
     `checkpoint   ${stored === null ? unknown(null) : stored.checkpointSeq === 0n ? 'none yet (an open replays the journal from its oldest record)' : `seq ${stored.checkpointSeq}`}`,
   );

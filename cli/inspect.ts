@@ -18,7 +18,9 @@
  *             is the journal's alone, and says so.
  *   journal   the segment files, through JournalFollower: the journal id,
  *             the first and the last written seq, the segments and their
- *             bytes. What it sees was written, not necessarily durable yet.
+ *             bytes on disk (the newest's zero tail included: zero-tail.ts;
+ *             the holder's metrics count data only). What it sees was
+ *             written, not necessarily durable yet.
  *             (The segments and bytes are those listed first; the head
  *             follows the writer to its newest segment.)
  *

@@ -145,10 +145,12 @@ export class NodeIo implements Io {
   readonly #blocking: boolean;
 
   constructor(options: NodeIoOptions = {}) {
-    if (options === null || typeof options !== 'object') throw invalid('NodeIo options must be an object');
+    const prototype: unknown = options === null || typeof options !== 'object' ? undefined : Object.getPrototypeOf(options);
+    if (prototype !== Object.prototype && prototype !== null) throw invalid('NodeIo options must be a plain object');
     for (const key of Object.keys(options)) if (key !== 'blocking') throw invalid(`unknown NodeIo option '${key}'`);
-    if (options.blocking !== undefined && typeof options.blocking !== 'boolean') throw invalid(`blocking must be a boolean, got ${typeof options.blocking}`);
-    this.#blocking = options.blocking ?? false;
+    const blocking: unknown = Object.hasOwn(options, 'blocking') ? options.blocking : undefined;
+    if (blocking !== undefined && typeof blocking !== 'boolean') throw invalid(`blocking must be a boolean, got ${typeof blocking}`);
+    this.#blocking = blocking ?? false;
   }
 
   async mkdirp(dir: string): Promise<void> {

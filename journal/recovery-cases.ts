@@ -16,7 +16,9 @@
  *             segment (recovery-point.ts)            (nothing past it), nameAgrees (first seq)
  *   frame     each frame of that segment, in order   sound, records (or a purge mark), seqFits
  *                                                    (records: the next seq; a purge mark: at
- *                                                    most the last record), newest, zerosAfter
+ *                                                    most the last record), newest, writtenSince
+ *                                                    (sound when read again: written beside a
+ *                                                    lock-free reader after the scan), zerosAfter
  *                                                    (from it to the end, zeros: zero-tail.ts),
  *                                                    soundAfter (a sound frame after it, not of
  *                                                    the write it is in: frame.ts batch delta)
@@ -31,7 +33,8 @@
  * a few bit operations), and on its own by test/journal/recovery-cases.test.ts.
  * A condition that every case of the combination leaves out need not be
  * evaluated, and is passed as false: recovery reads the rest of a file for
- * `zerosAfter` and `soundAfter` only for a damaged frame of the newest segment.
+ * `writtenSince`, `zerosAfter` and `soundAfter` only for a damaged frame of
+ * the newest segment.
  *
  * Every action other than 'corrupt' is a step of recovery; 'corrupt' throws
  * the ECORRUPT its case builds, naming the file and the byte offset, and
@@ -45,7 +48,7 @@ import type { ByteOffset, JournalId, Seq } from './types.js';
 export const RECOVERY_CONDITIONS = {
   entry: ['segmentName'],
   header: ['sound', 'newest', 'headerOnly', 'nameAgrees'],
-  frame: ['sound', 'records', 'seqFits', 'newest', 'zerosAfter', 'soundAfter'],
+  frame: ['sound', 'records', 'seqFits', 'newest', 'writtenSince', 'zerosAfter', 'soundAfter'],
   segment: ['journalAgrees'],
   sequence: ['purgedThrough', 'oldestKept', 'startsAfter', 'startsBefore'],
   journal: ['segmentsKept'],
@@ -136,20 +139,26 @@ export const RECOVERY_CASES: CaseTable = {
       error: (c) => corrupt(c.file, c.offset, `purge mark ${c.seq} is beyond the last record ${c.lastSeq}`),
     },
     {
+      found: 'last segment: a bad frame that is sound when read again',
+      when: { sound: false, newest: true, writtenSince: true },
+      action: 'end',
+      does: 'the end of data as this reader found it: a writer beside a lock-free reader wrote there after the scan read it',
+    },
+    {
       found: 'last segment: zeros from here to its end',
-      when: { sound: false, newest: true, zerosAfter: true },
+      when: { sound: false, newest: true, writtenSince: false, zerosAfter: true },
       action: 'end',
       does: 'the end of data: the zero tail written ahead (zero-tail.ts), nothing to repair',
     },
     {
       found: 'last segment: bad frame, no sound frame after it but of the write it is in',
-      when: { sound: false, newest: true, zerosAfter: false, soundAfter: false },
+      when: { sound: false, newest: true, writtenSince: false, zerosAfter: false, soundAfter: false },
       action: 'cut tail',
       does: 'torn tail: cut off (truncate + fdatasync), reported',
     },
     {
       found: 'last segment: bad frame, a sound frame of another write after it',
-      when: { sound: false, newest: true, zerosAfter: false, soundAfter: true },
+      when: { sound: false, newest: true, writtenSince: false, zerosAfter: false, soundAfter: true },
       action: 'corrupt',
       does: 'ECORRUPT (damage in the middle)',
       error: (c) => corrupt(c.file, c.offset, `${c.damage} with sound entries after it`),

@@ -31,7 +31,7 @@
  */
 import assert from 'node:assert/strict';
 import { fromIoError } from '../errors.js';
-import { FRAME_KIND_RECORDS, readFrameHeader } from './frame.js';
+import { checkFrame, FRAME_BYTES_LIMIT, FRAME_HEADER_BYTES, FRAME_KIND_RECORDS, readFrameHeader, readU32 } from './frame.js';
 import type { Io, IoFile } from './io.js';
 import { recoveryCase } from './recovery-cases.js';
 import {
@@ -164,21 +164,23 @@ async function scanFrames(
     const frame = step.kind === 'frame' ? readFrameHeader(step.buffer, step.at) : null;
     const records = frame?.kind === FRAME_KIND_RECORDS;
     // Only a damaged frame of the newest segment needs the rest of the file read (recovery-cases.ts).
-    const zerosAfter = frame === null && isLast && (await zerosToEnd(handle, step.offset, fileBytes));
+    const writtenSince = frame === null && isLast && (await soundNow(handle, step.offset));
+    const zerosAfter = frame === null && isLast && !writtenSince && (await zerosToEnd(handle, step.offset, fileBytes));
     const torn: TornWrite = { nextSeq: segment.lastSeq + 1n, writeStart };
-    const soundAfter: boolean = frame === null && isLast && !zerosAfter && (await soundFrameFollows(handle, step.offset, fileBytes, torn));
+    const soundAfter: boolean = frame === null && isLast && !writtenSince && !zerosAfter && (await soundFrameFollows(handle, step.offset, fileBytes, torn));
     const found = recoveryCase('frame', {
       sound: frame !== null,
       records,
       seqFits: frame !== null && (records ? frame.seq === segment.lastSeq + 1n : frame.seq <= segment.lastSeq),
       newest: isLast,
+      writtenSince,
       zerosAfter,
       soundAfter,
     });
     if (found.action === 'corrupt') {
       throw found.error({ file, offset: step.offset, damage: step.kind === 'damage' ? step.damage : '', seq: frame?.seq ?? 0n, lastSeq: segment.lastSeq });
     }
-    // The zero tail (zero-tail.ts): the data ends here, and the zeros stay for the writer.
+    // The zero tail (zero-tail.ts), or bytes a writer beside this reader wrote after the scan read them: the data ends here.
     if (found.action === 'end') return { kind: 'segment', segment, journalId, purgedThroughSeq, tornTail: null };
     if (found.action === 'cut tail') {
       if (step.kind !== 'damage') assert.fail(`case '${found.found}' cuts a sound frame of ${file} at ${step.offset}`);
@@ -199,6 +201,23 @@ async function scanFrames(
   // The scanner ends only where the file does: every byte was taken as a sound frame.
   if (segment.bytes !== fileBytes) assert.fail(`${file}: the scan took ${segment.bytes} of ${fileBytes} bytes`);
   return { kind: 'segment', segment, journalId, purgedThroughSeq, tornTail: null };
+}
+
+/**
+ * Whether the frame at `offset` is sound when read again from the file: a
+ * writer beside a lock-free reader (a read-only open, `fanlog verify`)
+ * writes into the zero tail, which the scan may have read as zeros just
+ * before. With the lock held nothing writes, and the bytes are the ones
+ * the scan read.
+ */
+async function soundNow(file: IoFile, offset: ByteOffset): Promise<boolean> {
+  const header = new Uint8Array(FRAME_HEADER_BYTES);
+  if ((await file.read(header, offset)) < FRAME_HEADER_BYTES) return false;
+  const frameBytes = readU32(header, 0);
+  // A length the file cannot hold (read now: a writer may have grown it) is no frame; nothing is allocated for it.
+  if (frameBytes < FRAME_HEADER_BYTES || frameBytes > FRAME_BYTES_LIMIT || frameBytes > (await file.size()) - offset) return false;
+  const frame = new Uint8Array(frameBytes);
+  return (await file.read(frame, offset)) === frameBytes && checkFrame(frame, 0, frameBytes) === frameBytes;
 }
 
 type TornTail = { segment: SegmentState; offset: ByteOffset; bytes: number; damage: string };

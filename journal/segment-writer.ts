@@ -62,6 +62,8 @@ export class SegmentWriter {
   #syncedSeq: Seq;
   /** How far the active segment's file is known to hold bytes (data, then zeros written ahead). */
   #zeroedTo: number;
+  /** The disk had no room for zeros ahead of the active segment's data (see #zeroAhead); reset by a roll. */
+  #noRoomForZeros = false;
 
   /**
    * Writes after the last of `segments` (as recovery left them), through
@@ -162,12 +164,23 @@ export class SegmentWriter {
    * Keeps the bytes after `end` zero-filled (zero-tail.ts): when `end`
    * reaches past what was zeroed, writes zeros after it, up to
    * ZERO_AHEAD_BYTES more but not past the segment's size limit; the next
-   * sync makes them durable with the data.
+   * sync makes them durable with the data. Zeros are an optimisation, never
+   * a reason to fail: when the disk has no room for them (ENOSPC), what was
+   * written of them is cut off again and the segment grows with its data,
+   * without zeros, until it rolls.
    */
   async #zeroAhead(end: number): Promise<void> {
-    if (!this.#context.zeroAhead || end <= this.#zeroedTo) return;
+    if (!this.#context.zeroAhead || this.#noRoomForZeros || end <= this.#zeroedTo) return;
     const target = Math.min(end + ZERO_AHEAD_BYTES, this.#context.segmentBytesMax);
-    if (target > end) await this.#activeFile.write(zeros(target - end), end);
+    try {
+      if (target > end) await this.#activeFile.write(zeros(target - end), end);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'ENOSPC') throw error;
+      await this.#activeFile.truncate(end);
+      this.#noRoomForZeros = true;
+      this.#zeroedTo = end;
+      return;
+    }
     this.#zeroedTo = Math.max(end, target);
   }
 
@@ -216,6 +229,7 @@ export class SegmentWriter {
     const segment = await createSegment(io, dir, journalId, firstSeq, () => this.#context.halted());
     this.#activeFile = await io.open(segment.path, 'readwrite');
     this.#zeroedTo = segment.bytes;
+    this.#noRoomForZeros = false;
     this.#segments.push(segment);
     await writeRecoveryPoint(io, dir, journalId, this.#segments.slice(0, -1));
   }

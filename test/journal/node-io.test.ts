@@ -74,6 +74,10 @@ describe('NodeIo with blocking commits', () => {
     expect(() => new NodeIo({ blockng: true } as never)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/blockng/) }));
     expect(() => new NodeIo({ blocking: 'yes' } as never)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     expect(() => new NodeIo(null as never)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    // Only a plain object's own fields: no array, no class instance, no inherited option.
+    for (const odd of [[], new Map(), new Date(), Object.create({ blocking: true })]) {
+      expect(() => new NodeIo(odd as never)).toThrow(expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/plain object/) }));
+    }
   });
 
   it('fails a write and a truncate as the thread pool does, naming the file', async () => {

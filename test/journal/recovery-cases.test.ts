@@ -43,7 +43,7 @@ describe('recovery cases', () => {
         checked++;
       }
     }
-    expect(checked).toBe(2 + 16 + 64 + 2 + 16 + 2);
+    expect(checked).toBe(2 + 16 + 128 + 2 + 16 + 2);
   });
 
   it('can each be met, and name only conditions of their subject', () => {

@@ -9,6 +9,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { Journal, NodeIo } from '../../journal/index.js';
+import type { Io } from '../../journal/io.js';
 import { JournalFollower } from '../../journal/follower.js';
 import { SEGMENT_HEADER_BYTES } from '../../journal/segment.js';
 import { ZERO_AHEAD_BYTES } from '../../journal/zero-tail.js';
@@ -76,3 +77,75 @@ it('seals a segment cut to its data, and recovers a live zero tail without a rep
   await beside.close();
   await journal.close();
 });
+
+it('opens read only beside a writer that writes into the zeros after the scan read them: the end, not damage', async () => {
+  const { MemoryIo } = await import('../../journal/memory-io.js');
+  const io = new MemoryIo();
+  const writer = await Journal.open('/j', { io });
+  for (let i = 0; i < 2; i++) await writer.append(new Uint8Array(50).fill(i));
+  // The reader's first read of the segment (its scan's chunk, the zeros included) is followed by two appends.
+  let appended = false;
+  const beside: Io = {
+    mkdirp: (dir) => io.mkdirp(dir),
+    readdir: (dir) => io.readdir(dir),
+    unlink: (file) => io.unlink(file),
+    rename: (from, to) => io.rename(from, to),
+    syncDir: (dir) => io.syncDir(dir),
+    lock: (dir) => io.lock(dir),
+    open: async (file, mode) => {
+      const handle = await io.open(file, mode);
+      if (mode !== 'read' || !file.endsWith('.seg')) return handle;
+      return {
+        path: handle.path,
+        size: () => handle.size(),
+        write: (data, position) => handle.write(data, position),
+        truncate: (length) => handle.truncate(length),
+        datasync: () => handle.datasync(),
+        close: () => handle.close(),
+        read: async (buffer, position) => {
+          const read = await handle.read(buffer, position);
+          if (!appended && read > 1000) {
+            appended = true;
+            await writer.append(new Uint8Array(50).fill(9));
+            await writer.append(new Uint8Array(50).fill(8));
+          }
+          return read;
+        },
+      };
+    },
+  };
+  const reader = await Journal.open('/j', { io: beside, readOnly: true });
+  expect(appended).toBe(true);
+  // What the scan read: the two records before the appends, nothing repaired or reported.
+  expect(reader.headSeq).toBe(2n);
+  expect(reader.recovery.repairs).toEqual([]);
+  await reader.close();
+  await writer.close();
+});
+
+it('goes on without zeros when the disk has no room for them, and fails no append for it', async () => {
+  const { MemoryIo } = await import('../../journal/memory-io.js');
+  const io = new MemoryIo();
+  const journal = await Journal.open('/j', { io });
+  // The first append's data is written; the zeros ahead of it find the disk full.
+  io.injectFault({ op: 'write', nth: 2, code: 'ENOSPC' });
+  expect(await journal.append(text('first'))).toBe(1n);
+  expect(io.faultsFired).toBe(1);
+  for (let i = 2; i <= 5; i++) expect(await journal.append(text(`record ${i}`))).toBe(BigInt(i));
+  const [name] = (await io.readdir('/j')).filter((entry) => entry.endsWith('.seg'));
+  // No zeros were left after the data: the segment grows with it until it rolls.
+  expect(dataEndOf(io.fileBytes(`/j/${name}`))).toBe(io.fileBytes(`/j/${name}`).length);
+  await journal.close();
+  const reopened = await Journal.open('/j', { io });
+  expect(reopened.headSeq).toBe(5n);
+  expect(reopened.recovery.repairs).toEqual([]);
+  await reopened.close();
+});
+
+/** Where the frames of segment bytes end, walking their lengths (a zero length is the end). */
+function dataEndOf(bytes: Uint8Array): number {
+  const view = Buffer.from(bytes);
+  let offset = SEGMENT_HEADER_BYTES;
+  while (offset + 4 <= view.length && view.readUInt32LE(offset) !== 0) offset += view.readUInt32LE(offset);
+  return offset;
+}
