@@ -201,11 +201,12 @@ async function crashAndRecover(
     `   recovered in ${recovery.ms.toFixed(0)} ms: checkpoint at seq ${n(recovery.checkpointSeq)}, ${n(recovery.replayedRecords)} records replayed, ${recovery.resurrectedRequests} permission requests resurrected`,
   );
   say('   (resurrected: requests journaled but not answered when the engine died, queued again for the HSM from the journal)');
-  const orphans = engine.pendingOperations().length;
+  const resurrected = (): number => engine.pendingOperations().filter((operation) => operation.resurrected).length;
+  const orphans = resurrected();
   const revived = new HsmDaemon(engine, counters, prng);
   const settleDeadline = Date.now() + 20_000;
-  while (engine.pendingOperations().length > 0 && Date.now() < settleDeadline) await new Promise((resolve) => setTimeout(resolve, 10));
-  const unsettled = engine.pendingOperations().length;
+  while (resurrected() > 0 && Date.now() < settleDeadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  const unsettled = resurrected();
   await revived.stop();
   backup.attach(engine.consumers.get('backup'));
   await backup.drain();

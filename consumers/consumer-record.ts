@@ -15,6 +15,11 @@
  *   filter         { name, argument } of the attached filter; null: none
  *   evicted        { fromSeq, toSeq } (decimal strings) of the records it
  *                  will never see, once evicted; null: not evicted
+ *   lost           (optional) { fromSeq, toSeq } of every record never
+ *                  delivered under this name, for a consumer registered in
+ *                  place of an evicted one: from the first the evicted one
+ *                  missed through the last before this one's first (older
+ *                  readers ignore it); absent: none
  *
  * A record is checked before it is written (read back by the same decoder,
  * its cursor the one meant) and after it is read: a value of another
@@ -22,6 +27,7 @@
  * the key, never a consumer.
  */
 import assert from 'node:assert/strict';
+import { FAN_MARK_FLAGS } from '../engine/notify/masks.js';
 import { parseVersioned } from '../store/envelope.js';
 
 export const CONSUMER_VERSION = 1;
@@ -34,6 +40,7 @@ export interface StoredConsumer {
   idleMsMax: number | null;
   filter: { name: string; argument: string } | null;
   evicted: { fromSeq: string; toSeq: string } | null;
+  lost?: { fromSeq: string; toSeq: string };
 }
 
 export function encodeConsumer(stored: StoredConsumer): Uint8Array {
@@ -50,4 +57,16 @@ export function decodeConsumer(bytes: Uint8Array, fail: (what: string) => Error)
   const stored = parseVersioned<StoredConsumer>(bytes, 'consumer', CONSUMER_VERSION, fail);
   if (!/^\d+$/.test(String(stored.cursor)) || !/^\d+$/.test(String(stored.mask))) throw fail('consumer fields are malformed');
   return stored;
+}
+
+/**
+ * The bits a consumer's mask selects records by: its events. FAN_ONDIR and
+ * FAN_EVENT_ON_CHILD qualify a mark's events and select nothing on their
+ * own, so a consumer mask holds neither (registration refuses them); a
+ * mask stored before that keeps its events only. The default, every bit,
+ * selects every record.
+ */
+export function selectingMask(stored: StoredConsumer): bigint {
+  const mask = BigInt(stored.mask);
+  return mask === 2n ** 64n - 1n ? mask : mask & ~FAN_MARK_FLAGS;
 }

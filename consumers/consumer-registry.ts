@@ -13,7 +13,8 @@
  * head means the journal lost records the consumer saw: ECORRUPT too.
  */
 import assert from 'node:assert/strict';
-import { FanlogError } from '../errors.js';
+import { FanlogError, invalid } from '../errors.js';
+import { FAN_MARK_FLAGS, FAN_ONDIR } from '../engine/notify/masks.js';
 import type { ChangelogSource } from '../engine/changelog-source.js';
 import type { Filters } from './filters.js';
 import { Serial } from '../journal/serial.js';
@@ -111,7 +112,7 @@ export class Consumers {
   #options(options: ConsumerOptions | undefined): WantedConsumer {
     const opts = checkOptions<ConsumerOptions>('options', options, ['mask', 'from', 'lagRecordsMax', 'idleMsMax']);
     return {
-      mask: checkBigint('mask', opts.mask ?? ALL_BITS, 1n, ALL_BITS),
+      mask: checkConsumerMask(opts.mask ?? ALL_BITS),
       from: checkOneOf('from', opts.from ?? 'oldest', ['oldest', 'next'] as const),
       lagRecordsMax:
         opts.lagRecordsMax === undefined ? this.#defaults.lagRecordsMax : checkInteger('lagRecordsMax', opts.lagRecordsMax, 1, Number.MAX_SAFE_INTEGER),
@@ -132,6 +133,9 @@ export class Consumers {
       filter: null,
       evicted: null,
     };
+    // In place of an evicted consumer: what it missed, and what this one starts after, was never delivered.
+    const missed = evicted?.evicted;
+    if (missed !== null && missed !== undefined && cursor >= missed.fromSeq) stored.lost = { fromSeq: missed.fromSeq.toString(), toSeq: cursor.toString() };
     const ops: MetaOp[] = [
       { type: 'put', key: CONSUMER_PREFIX + name, value: encodeConsumer(stored) },
       catalogOp(CONSUMER_CATALOG_KEY, [...this.#consumers.keys(), name]),
@@ -242,4 +246,21 @@ interface WantedConsumer {
   from: 'oldest' | 'next';
   lagRecordsMax: number | null;
   idleMsMax: number | null;
+}
+
+/**
+ * A consumer's mask, checked: EINVAL unless it holds events only (or is
+ * every bit, the default). FAN_ONDIR and FAN_EVENT_ON_CHILD qualify a
+ * mark's events; in a consumer mask they would select records on their own
+ * (CREATE|ONDIR taking a directory's MOVED_FROM), which is not what they
+ * mean anywhere else.
+ */
+function checkConsumerMask(value: unknown): bigint {
+  const mask = checkBigint('mask', value, 1n, ALL_BITS);
+  if (mask !== ALL_BITS && (mask & FAN_MARK_FLAGS) !== 0n) {
+    throw invalid(
+      `mask: ${(mask & FAN_ONDIR) !== 0n ? 'FAN_ONDIR' : 'FAN_EVENT_ON_CHILD'} is a mark's qualifier, not an event, and selects nothing in a consumer mask; a consumer receives directories' events by their event bits already (FAN_CREATE takes mkdir's CREATE|ONDIR): leave it out, and to take only directories' events attach the filter mask=40000000`,
+    );
+  }
+  return mask;
 }

@@ -43,7 +43,7 @@ import type { EngineRecord } from '../engine/record/record.js';
 import type { INTERNAL_FIELDS } from '../engine/record/fields.js';
 import { checkBigint, checkInteger, checkOptions } from '../validate.js';
 import type { Consumers } from './consumer-registry.js';
-import { CONSUMER_VERSION, encodeConsumer, type StoredConsumer } from './consumer-record.js';
+import { CONSUMER_VERSION, encodeConsumer, selectingMask, type StoredConsumer } from './consumer-record.js';
 import { type FilterPredicate, rawTestOf } from './filters.js';
 export { CONSUMER_VERSION, decodeConsumer, encodeConsumer, type StoredConsumer } from './consumer-record.js';
 
@@ -114,7 +114,7 @@ export class Consumer {
     this.#stored = stored;
     this.#position = BigInt(stored.cursor);
     this.#lastActivity = host.now();
-    const mask = BigInt(stored.mask);
+    const mask = selectingMask(stored);
     this.#maskBits = { low: Number(mask & 0xffffffffn) | 0, high: Number(mask >> 32n) | 0, all: mask === ALL_BITS };
     if (stored.filter !== null && registry.filters.has(stored.filter.name)) {
       try {
@@ -133,6 +133,12 @@ export class Consumer {
   get evicted(): { fromSeq: bigint; toSeq: bigint } | null {
     const evicted = this.#stored.evicted;
     return evicted === null ? null : { fromSeq: BigInt(evicted.fromSeq), toSeq: BigInt(evicted.toSeq) };
+  }
+
+  /** Registered in place of an evicted consumer: every record never delivered under its name (the eviction's `error.lost`, and on to this one's first); else null. Durable. */
+  get lost(): { fromSeq: bigint; toSeq: bigint } | null {
+    const { lost } = this.#stored;
+    return lost === undefined ? null : { fromSeq: BigInt(lost.fromSeq), toSeq: BigInt(lost.toSeq) };
   }
 
   /** The consumer's mask: records with none of these bits are not delivered. */

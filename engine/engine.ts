@@ -211,7 +211,7 @@ export class EngineCore {
     this.kernelAnswers.get(intent.kernelEvent)?.(response, listenerHolds);
   }
 
-  /** Guarded operations whose callers died in a crash and that wait for answers (see permission/broker.ts). */
+  /** Guarded operations that asked and are not settled yet, oldest first: live (`resurrected: false`) or resurrected after a crash. */
   pendingOperations(): PendingOperation[] {
     return this.permissions.pendingOperations();
   }

@@ -75,9 +75,10 @@ async function catchUp(): Promise<void> {
       records = await backup.read({ max: 100 });
     } catch (error) {
       if (!(error instanceof FanlogError) || error.code !== 'EEVICTED') throw error;
-      const { fromSeq, toSeq } = error.lost!;
       // Registered again first, from the next record: what changes during the rescan is delivered too.
       backup = await openBackup(engine, 'next'); // a new consumer object: the old one is retired
+      // Never delivered: what the eviction missed (error.lost), and on to where the new one starts.
+      const { fromSeq, toSeq } = backup.lost!;
       const files = await rescan(engine);
       evictions++;
       console.log(`evicted: records ${fromSeq}..${toSeq} were never delivered; rescanned ${files} files; registered again at cursor ${backup.cursor}`);

@@ -89,6 +89,8 @@ export interface PendingOperation {
   path: string;
   pid: number;
   waitingOn: { group: string; requestSeq: bigint } | null;
+  /** Whether its caller died in a crash (recovery resurrected it); false while its caller waits for it. */
+  resurrected: boolean;
 }
 
 const failed = (error: unknown): Outcome => ({ outcome: 'failed', code: (error as { code?: string } | null)?.code ?? 'EIO' });
@@ -358,19 +360,12 @@ export class PermissionBroker {
     return waiting.length;
   }
 
-  /** Operations whose callers are gone (resurrected after a crash) and that are not settled yet. */
+  /** Guarded operations that asked and are not settled yet: those whose callers wait, and those resurrected after a crash. */
   pendingOperations(): PendingOperation[] {
     const out: PendingOperation[] = [];
-    for (const [seq, operation] of this.#operations) {
-      if (!operation.orphan || seq !== operation.seq) continue;
-      const { intent, waiting } = operation;
-      out.push({
-        operationSeq: seq,
-        op: intent.op,
-        path: intent.path,
-        pid: intent.pid,
-        waitingOn: waiting === null ? null : { group: waiting.group.name, requestSeq: waiting.seq },
-      });
+    for (const [seq, { seq: first, intent, waiting, orphan }] of this.#operations) {
+      const waitingOn = waiting === null ? null : { group: waiting.group.name, requestSeq: waiting.seq };
+      if (seq === first) out.push({ operationSeq: seq, op: intent.op, path: intent.path, pid: intent.pid, waitingOn, resurrected: orphan });
     }
     return out.sort((a, b) => (a.operationSeq < b.operationSeq ? -1 : 1));
   }

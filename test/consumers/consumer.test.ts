@@ -7,7 +7,9 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Engine, type EngineOptions, FAN_CREATE, FAN_MODIFY, FanlogError } from '../../index.js';
+import { Engine, type EngineOptions, FAN_CREATE, FAN_MODIFY, FAN_ONDIR, FanlogError } from '../../index.js';
+import { decodeConsumer, encodeConsumer } from '../../consumers/consumer-record.js';
+import { openMetaStore } from '../../store/meta-store.js';
 import { MemoryIo } from '../../testing.js';
 import { rejection, tempDir } from '../helpers.js';
 
@@ -133,7 +135,8 @@ describe('bounded disk', () => {
   });
 
   it('evicts a consumer past lagRecordsMax with a durable note, then EEVICTED with the lost range, and reclaims the disk', async () => {
-    const engine = await open({ segmentBytesMax: 8192, checkpointEveryRecords: 40 });
+    const io = new MemoryIo();
+    const engine = await open({ segmentBytesMax: 8192, checkpointEveryRecords: 40 }, io);
     const forgotten = await engine.consumers.register('forgotten', { lagRecordsMax: 100 });
     const watcher = await engine.consumers.register('watcher', { from: 'next' });
     await createFiles(engine, 80);
@@ -148,6 +151,14 @@ describe('bounded disk', () => {
     expect(engine.journal.firstSeq).toBeGreaterThan(1n);
     const again = await engine.consumers.register('forgotten', { from: 'next' });
     expect(await again.read()).toEqual([]);
+    // What the eviction's range missed, written since it, is never delivered either: the new one's lost range says so.
+    expect(again.cursor).toBeGreaterThan(forgotten.evicted!.toSeq);
+    expect(again.lost).toEqual({ fromSeq: 1n, toSeq: again.cursor });
+    expect(watcher.lost).toBeNull();
+    // Durable: the same after a reopen.
+    await engine.close();
+    const reopened = await open({ segmentBytesMax: 8192 }, io);
+    expect(reopened.consumers.get('forgotten').lost).toEqual({ fromSeq: 1n, toSeq: again.cursor });
   });
 
   it('evicts a consumer idle for idleMsMax', async () => {
@@ -261,4 +272,35 @@ describe('consumers on every store', () => {
       expect((await again.read()).map((r) => r.path)).toEqual(['/b/c']);
     });
   }
+});
+
+describe('FAN_ONDIR in a consumer mask', () => {
+  it('is refused with EINVAL that says why: it is a qualifier, and a consumer takes directories by their events', async () => {
+    const engine = await open();
+    const error = await rejection(() => engine.consumers.register('dirs', { mask: FAN_CREATE | FAN_ONDIR }));
+    expect(error.code).toBe('EINVAL');
+    expect(error.message).toMatch(/FAN_ONDIR is a mark's qualifier.*FAN_CREATE takes mkdir's CREATE\|ONDIR.*mask=40000000/);
+    // The events alone take a directory's events by their bits: mkdir's CREATE|ONDIR, not its rename's MOVED_FROM|ONDIR.
+    const creates = await engine.consumers.register('creates', { mask: FAN_CREATE });
+    await engine.fs.mkdir('/a');
+    await engine.fs.rename('/a', '/b');
+    expect((await creates.read()).map((record) => [record.mask, record.path])).toEqual([[FAN_CREATE | FAN_ONDIR, '/a']]);
+  });
+
+  it('selects nothing on its own in a mask stored before it was refused', async () => {
+    const io = new MemoryIo();
+    const engine = await open({}, io);
+    await engine.consumers.register('old', { mask: FAN_CREATE });
+    await engine.close();
+    // As an earlier version stored it: CREATE|ONDIR.
+    const store = await openMetaStore('files', '/e', io);
+    const stored = decodeConsumer((await store.get('consumer/old'))!, (what) => new Error(what));
+    await store.commit([{ type: 'put', key: 'consumer/old', value: encodeConsumer({ ...stored, mask: (FAN_CREATE | FAN_ONDIR).toString() }) }]);
+    await store.close();
+    const reopened = await open({}, io);
+    await reopened.fs.mkdir('/a');
+    await reopened.fs.rename('/a', '/b');
+    const records = await reopened.consumers.get('old').read();
+    expect(records.map((record) => [record.mask, record.path])).toEqual([[FAN_CREATE | FAN_ONDIR, '/a']]);
+  });
 });

@@ -100,3 +100,30 @@ it("times a request out by the engine's clock", async () => {
   now += 3_600_000_000_000n;
   expect((await opening).code).toBe('EPERM');
 });
+
+it('lists every operation that waits for an answer, live or resurrected, and says which', async () => {
+  const io = new MemoryIo();
+  const engine = await Engine.open('/e', { io, store: 'files' });
+  await engine.fs.create('/f', { size: 10 });
+  const fd = await engine.fs.open('/f', 'w');
+  const g = await engine.groups.create('hsm', { class: 'pre-content', restartable: true });
+  await g.mark({ path: '/f', mask: FAN_PRE_MODIFY });
+  const writing = engine.fs.write(fd, 0, 5);
+  await expect.poll(() => g.info().pendingPermissions).toBe(1);
+  // A daemon that waits on this list sees the live operation: its caller waits.
+  const [live] = engine.pendingOperations();
+  expect(live).toMatchObject({ op: 'write', path: '/f', resurrected: false, waitingOn: { group: 'hsm' } });
+  const queue = g.openQueue();
+  const [event] = await queue.read({ max: 1 });
+  await queue.respond(event!.id, FAN_ALLOW);
+  await writing;
+  expect(engine.pendingOperations()).toEqual([]);
+
+  // The same wait across a close: the operation comes back resurrected.
+  void engine.fs.write(fd, 0, 5).catch(() => undefined);
+  await expect.poll(() => g.info().pendingPermissions).toBe(1);
+  await engine.close();
+  const reopened = await Engine.open('/e', { io, store: 'files' });
+  engines.push(reopened);
+  expect(reopened.pendingOperations()).toEqual([expect.objectContaining({ op: 'write', path: '/f', resurrected: true })]);
+});
