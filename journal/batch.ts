@@ -43,6 +43,13 @@ export interface TakenBatch {
 
 export class BatchGatherer {
   #entries: PendingAppend[] = [];
+  /** The checksum seed of the journal's frames (frame.ts). */
+  readonly #salt: number;
+
+  constructor(salt: number) {
+    this.#salt = salt;
+  }
+
   #fill = new ByteWriter();
   #spare: ByteWriter | null = null;
   /** The seq the batch's current write starts with; null while the batch is empty. */
@@ -58,7 +65,7 @@ export class BatchGatherer {
     if (this.#fill.length !== (this.#entries[this.#entries.length - 1]?.end ?? 0)) assert.fail('a batch buffer holds bytes of no entry');
     const delta = this.#writeStart === null ? null : firstSeq - this.#writeStart;
     const startsWrite = delta === null || delta > BigInt(BATCH_DELTA_MAX);
-    const start = encodeFrameInto(this.#fill, FRAME_KIND_RECORDS, firstSeq, count, encode, startsWrite ? 0 : Number(delta));
+    const start = encodeFrameInto(this.#fill, FRAME_KIND_RECORDS, firstSeq, count, encode, startsWrite ? 0 : Number(delta), this.#salt);
     if (startsWrite) this.#writeStart = firstSeq;
     return { start, end: this.#fill.length, startsWrite };
   }

@@ -50,10 +50,10 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { corrupt, FanlogError } from '../errors.js';
-import { checkFrame, FRAME_KIND_RECORDS, forEachRecord, readFrameHeader } from './frame.js';
+import { checkFrame, type FrameCheck, FRAME_KIND_RECORDS, forEachRecord, frameSalt, readFrameHeader } from './frame.js';
 import type { Io, IoFile } from './io.js';
 import type { JournalRecord } from './reader.js';
-import { decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES, soundFrameFollows } from './segment.js';
+import { damageScanCheck, decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES, type SegmentHeader, soundFrameFollows } from './segment.js';
 import type { JournalId, Seq } from './types.js';
 import { allZero } from './zero-tail.js';
 
@@ -66,6 +66,8 @@ interface Position {
   frameSeq: Seq;
   /** Where the write of the last records frame taken from this segment started (frame.ts batch delta); null: none yet. */
   writeStart: Seq | null;
+  /** The segment's header, once read whole (its journal id salts the frames' checksums: frame.ts); null before. */
+  header: SegmentHeader | null;
 }
 
 /** The follower's options (see the constructor). */
@@ -139,13 +141,22 @@ export class JournalFollower {
         }
       }
       const position = this.#position;
+      // A header that was still being written when first read is read again: the frames' checksums need it.
+      if (position.header === null) {
+        if (!(await this.#checkHeader(position))) {
+          this.#position = null;
+          continue;
+        }
+        if (position.header === null) return records;
+      }
+      const header = position.header;
       const newer = segments.some((segment) => segment.firstSeq > position.firstSeq);
       const bytes = await this.#readFrom(position);
       if (bytes === null) {
         this.#position = null; // purged under us: find the segment holding nextSeq
         continue;
       }
-      const { offset, damage } = this.#takeFrames(position, bytes, records);
+      const { offset, damage } = this.#takeFrames(position, bytes, records, { salt: frameSalt(header.journalId), saltedOnly: false });
       position.offset += offset;
       if (!newer) {
         this.#unfinishedAt = null;
@@ -170,7 +181,7 @@ export class JournalFollower {
           `the segment starts at seq ${next.firstSeq}, but the one before it ends at ${position.frameSeq - 1n}`,
         );
       }
-      this.#position = { name: next.name, firstSeq: next.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: next.firstSeq, writeStart: null };
+      this.#position = { name: next.name, firstSeq: next.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: next.firstSeq, writeStart: null, header: null };
       if (!(await this.#checkHeader(this.#position))) this.#position = null;
       // A segment's worth at a time: a long journal is read in pieces, not held whole.
       if (records.length > 0) return records;
@@ -182,10 +193,10 @@ export class JournalFollower {
    * position on) into `records`; returns how many bytes they took, and why
    * the frame after them is not sound (null: the bytes ended after a frame).
    */
-  #takeFrames(position: Position, bytes: Uint8Array, records: JournalRecord[]): { offset: number; damage: string | null } {
+  #takeFrames(position: Position, bytes: Uint8Array, records: JournalRecord[], check: FrameCheck): { offset: number; damage: string | null } {
     let offset = 0;
     while (offset < bytes.length) {
-      const frameBytes = checkFrame(bytes, offset, bytes.length);
+      const frameBytes = checkFrame(bytes, offset, bytes.length, check);
       // Zeros to the end: the zero tail, where the data ends (zero-tail.ts).
       if (typeof frameBytes !== 'number') return { offset, damage: allZero(bytes, offset, bytes.length) ? null : frameBytes };
       const header = readFrameHeader(bytes, offset);
@@ -237,11 +248,12 @@ export class JournalFollower {
     if (handle === null) return 'gone';
     try {
       const size = await handle.size();
-      if (await soundFrameFollows(handle, position.offset, size, { nextSeq: position.frameSeq, writeStart: position.writeStart })) {
+      const check = damageScanCheck(position.header!);
+      if (await soundFrameFollows(handle, position.offset, size, { nextSeq: position.frameSeq, writeStart: position.writeStart }, check)) {
         // Read again after the sound frame was seen: a write in progress is whole by now.
         const again = new Uint8Array((await handle.size()) - position.offset);
         await handle.read(again, position.offset);
-        const now = checkFrame(again, 0, again.length);
+        const now = checkFrame(again, 0, again.length, check);
         if (typeof now !== 'number') throw corrupt(file, position.offset, `${now} with sound entries after it`);
       }
     } finally {
@@ -298,10 +310,10 @@ export class JournalFollower {
       if (this.#nextSeq !== null && (this.#nextSeq > 1n ? this.#nextSeq : 1n) < oldest.firstSeq) {
         throw new FanlogError('EPURGED', `records before ${oldest.firstSeq} were purged; asked from ${this.#nextSeq}`);
       }
-      return { name: oldest.name, firstSeq: oldest.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: oldest.firstSeq, writeStart: null };
+      return { name: oldest.name, firstSeq: oldest.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: oldest.firstSeq, writeStart: null, header: null };
     }
     const holding = [...segments].reverse().find((segment) => segment.firstSeq <= this.#nextSeq!)!;
-    return { name: holding.name, firstSeq: holding.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: holding.firstSeq, writeStart: null };
+    return { name: holding.name, firstSeq: holding.firstSeq, offset: SEGMENT_HEADER_BYTES, frameSeq: holding.firstSeq, writeStart: null, header: null };
   }
 
   /** Checks the segment's header; false when the segment is gone (purged since it was listed). */
@@ -320,6 +332,7 @@ export class JournalFollower {
       if (this.#journalId !== null && decoded.journalId !== this.#journalId)
         throw corrupt(file.path, 16, `a segment of journal ${decoded.journalId} among those of journal ${this.#journalId}`);
       this.#journalId = decoded.journalId;
+      position.header = decoded;
       return true;
     } finally {
       await file.close();

@@ -5,7 +5,8 @@
  *
  *   offset  size  field
  *   0       4     frameBytes   whole frame, header included; >= 24
- *   4       4     crc          CRC-32 (IEEE) of bytes [0,4) then [8,frameBytes)
+ *   4       4     crc          CRC-32 (IEEE) of bytes [0,4) then [8,frameBytes),
+ *                              seeded with the journal's salt (below)
  *   8       1     kind         1 = records, 2 = purge mark
  *   9       3     batchDelta   records: how many records of the same write
  *                              come before this frame's first (u24; 0: the
@@ -27,6 +28,15 @@
  * damage by it (segment.ts `soundFrameFollows`). Frames written before
  * segment format 2 hold 0: each is a write of its own, and the rule is the
  * strict one it was.
+ *
+ * The salt (`frameSalt`, from the journal id) seeds every checksum this
+ * version writes, so that bytes shaped like a frame inside a payload (an
+ * xattr value holding a frame, say) are not a sound frame of this journal
+ * unless their maker knew its id: recovery, which looks for sound frames
+ * after damage, would otherwise find such bytes in a torn write and refuse
+ * to open. A frame written before salts (format 1) has the seed 0: every
+ * reader takes either, and only the damage scan of a format 2 segment
+ * takes salted frames alone (`FrameCheck.saltedOnly`).
  *
  * A purge mark is written before segments are deleted, so that recovery can
  * tell a purged segment (expected to be gone) from a lost one (ECORRUPT), and
@@ -58,12 +68,31 @@ export interface FrameHeader {
   batchDelta: number;
 }
 
+/** How a frame's checksum is checked: against the journal's salt, and (unless `saltedOnly`) against the seed 0 of format 1 frames. */
+export interface FrameCheck {
+  salt: number;
+  saltedOnly: boolean;
+}
+
+/** The checksum seed of a journal's frames: its id folded to 32 bits (never 0, the seed of unsalted frames). */
+export function frameSalt(journalId: bigint): number {
+  const folded = (Number(journalId & 0xffff_ffffn) ^ Number((journalId >> 32n) & 0xffff_ffffn)) >>> 0;
+  return folded === 0 ? 1 : folded;
+}
+
 /** Why a frame failed its check, for error messages. */
 export type FrameDamage = 'incomplete header' | 'impossible length' | 'incomplete frame' | 'checksum mismatch' | 'bad kind' | 'bad record lengths';
 
-/** The checksum of the frame of `length` bytes at `at`: its first 4 bytes, then all after its checksum field (bytes 4..8). */
-function frameChecksum(bytes: Uint8Array, at: number, length: number): number {
-  return crc32Range(bytes, at + 8, at + length, crc32Range(bytes, at, at + 4));
+/** The checksum of the frame of `length` bytes at `at`, seeded with `salt`: its first 4 bytes, then all after its checksum field (bytes 4..8). */
+function frameChecksum(bytes: Uint8Array, at: number, length: number, salt: number): number {
+  return crc32Range(bytes, at + 8, at + length, crc32Range(bytes, at, at + 4, salt));
+}
+
+/** Whether the frame's stored checksum is its checksum under `check` (the salt, or else the seed 0 unless salted only). */
+function checksumHolds(bytes: Uint8Array, at: number, length: number, check: FrameCheck): boolean {
+  const stored = readU32(bytes, at + 4);
+  if (frameChecksum(bytes, at, length, check.salt) === stored) return true;
+  return !check.saltedOnly && frameChecksum(bytes, at, length, 0) === stored;
 }
 
 export function recordsFrameBytes(payloads: readonly Uint8Array[]): number {
@@ -86,6 +115,7 @@ export function encodeFrameInto(
   recordCount: number,
   encode: (out: ByteWriter, index: number) => void,
   batchDelta = 0,
+  salt = 0,
 ): number {
   // A records frame holds at least one record from seq 1 on; a purge mark none.
   if (kind === FRAME_KIND_RECORDS ? recordCount < 1 || seq < 1n : recordCount !== 0)
@@ -112,7 +142,7 @@ export function encodeFrameInto(
     out.u32At(start + 8, kind + batchDelta * 0x100); // kind, then the batch delta (u24)
     out.u32At(start + 12, recordCount);
     out.u64At(start + 16, seq);
-    out.u32At(start + 4, frameChecksum(out.buffer, start, out.length - start));
+    out.u32At(start + 4, frameChecksum(out.buffer, start, out.length - start, salt));
   } catch (error) {
     out.truncate(start);
     throw error;
@@ -120,27 +150,29 @@ export function encodeFrameInto(
   // Checked before it is written, as it will be after it is read. The
   // checksum was just computed from these bytes, so the header and the
   // record lengths are what need checking here, not a second checksum.
-  if (checkFrame(out.buffer.subarray(0, out.length), start, out.length - start, { verifyChecksum: false }) !== out.length - start) {
+  if (checkFrame(out.buffer.subarray(0, out.length), start, out.length - start, null) !== out.length - start) {
     assert.fail(`frame at ${start} fails its check right after encoding`);
   }
   return start;
 }
 
 /** A frame of its own: a records frame of `payloads`, or a purge mark. */
-function encodeFrame(kind: FrameKind, seq: Seq, payloads: readonly Uint8Array[]): Uint8Array {
+function encodeFrame(kind: FrameKind, seq: Seq, payloads: readonly Uint8Array[], salt: number): Uint8Array {
   const out = new ByteWriter(recordsFrameBytes(payloads));
-  encodeFrameInto(out, kind, seq, payloads.length, (into, i) => into.raw(payloads[i]!));
+  encodeFrameInto(out, kind, seq, payloads.length, (into, i) => into.raw(payloads[i]!), 0, salt);
   return out.buffer;
 }
 
-export function encodeRecordsFrame(firstSeq: Seq, payloads: readonly Uint8Array[]): Uint8Array {
+/** A records frame of its own, checksummed with `salt` (0: as format 1 wrote them). */
+export function encodeRecordsFrame(firstSeq: Seq, payloads: readonly Uint8Array[], salt = 0): Uint8Array {
   assert.ok(payloads.length >= 1 && firstSeq >= 1n);
-  return encodeFrame(FRAME_KIND_RECORDS, firstSeq, payloads);
+  return encodeFrame(FRAME_KIND_RECORDS, firstSeq, payloads, salt);
 }
 
-export function encodePurgeFrame(purgedThroughSeq: Seq): Uint8Array {
+/** A purge mark, checksummed with `salt` (0: as format 1 wrote them). */
+export function encodePurgeFrame(purgedThroughSeq: Seq, salt = 0): Uint8Array {
   assert.ok(purgedThroughSeq >= 1n, 'a purge mark purges at least one record');
-  return encodeFrame(FRAME_KIND_PURGE, purgedThroughSeq, []);
+  return encodeFrame(FRAME_KIND_PURGE, purgedThroughSeq, [], salt);
 }
 
 /** The header of a frame that passed `checkFrame`. */
@@ -162,14 +194,11 @@ export function readFrameHeader(bytes: Uint8Array, offset: number): FrameHeader 
  * bytes (from `offset`) exist. Returns the frame length when the frame is
  * sound, or what is wrong with it. `available` may exceed what `bytes` holds
  * from `offset` (the rest of the file was not read yet): an impossible length
- * is judged against `available`, an incomplete frame against `bytes`.
+ * is judged against `available`, an incomplete frame against `bytes`. The
+ * checksum is checked as `check` says; null: not at all (a frame just
+ * encoded, whose checksum was computed from these bytes).
  */
-export function checkFrame(
-  bytes: Uint8Array,
-  offset: number,
-  available: number,
-  { verifyChecksum = true }: { verifyChecksum?: boolean } = {},
-): number | FrameDamage {
+export function checkFrame(bytes: Uint8Array, offset: number, available: number, check: FrameCheck | null): number | FrameDamage {
   // Runs for every frame read: plain byte arithmetic, no DataView.
   const inBuffer = bytes.length - offset;
   if (Math.min(available, inBuffer) < FRAME_HEADER_BYTES) {
@@ -179,7 +208,7 @@ export function checkFrame(
   if (frameBytes < FRAME_HEADER_BYTES) return 'impossible length';
   if (frameBytes > available) return 'incomplete frame';
   if (frameBytes > inBuffer) return 'incomplete frame';
-  if (verifyChecksum && frameChecksum(bytes, offset, frameBytes) !== readU32(bytes, offset + 4)) return 'checksum mismatch';
+  if (check !== null && !checksumHolds(bytes, offset, frameBytes, check)) return 'checksum mismatch';
   const kind = bytes[offset + 8];
   const recordCount = readU32(bytes, offset + 12);
   if (kind === FRAME_KIND_PURGE) {

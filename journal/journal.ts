@@ -36,7 +36,7 @@ import assert from 'node:assert/strict';
 import { FanlogError, fromIoError, invalid } from '../errors.js';
 import { BatchGatherer, type PendingAppend } from './batch.js';
 import type { ByteWriter } from './byte-writer.js';
-import { FRAME_HEADER_BYTES, RECORD_HEADER_BYTES } from './frame.js';
+import { FRAME_HEADER_BYTES, frameSalt, RECORD_HEADER_BYTES } from './frame.js';
 import { JournalReader } from './reader.js';
 import type { Io, IoLock } from './io.js';
 import { type OpenDirectory, openDirectory } from './open.js';
@@ -64,7 +64,9 @@ export class Journal {
   /** The segment files, and how far records are written and synced. */
   readonly #writer: SegmentWriter;
   /** The entries appended since the last disk step, encoded in place (batch.ts). */
-  readonly #batch = new BatchGatherer();
+  readonly #batch: BatchGatherer;
+  /** The checksum seed of this journal's frames (frame.ts `frameSalt`). */
+  readonly #salt: number;
   #drainScheduled = false;
   /** Disk work (writes, syncs, rolls, purges, close), one step at a time. */
   readonly #disk = new Serial();
@@ -79,6 +81,8 @@ export class Journal {
     opened: OpenDirectory,
   ) {
     this.journalId = opened.journalId;
+    this.#salt = frameSalt(opened.journalId);
+    this.#batch = new BatchGatherer(this.#salt);
     this.recovery = opened.recovery;
     this.readOnly = opened.readOnly;
     this.#io = opened.io;
@@ -91,6 +95,7 @@ export class Journal {
         journalId: opened.journalId,
         segmentBytesMax: opened.segmentBytesMax,
         zeroAhead: opened.policy === 'always',
+        salt: this.#salt,
         syncLatencies: this.syncLatencies,
         halted: () => this.#failure,
         fail: (error) => this.#fail(error, []),
@@ -278,7 +283,7 @@ export class Journal {
     const segments = this.#writer.segments
       .filter((segment) => segment.lastSeq >= from && segment.firstSeq <= last)
       .map(({ name, path, bytes, index }) => ({ name, path, bytes, index }));
-    return new JournalReader(this.#io, segments, from, last);
+    return new JournalReader(this.#io, segments, from, last, { salt: this.#salt, saltedOnly: false });
   }
 
   /**

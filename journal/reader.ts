@@ -24,7 +24,7 @@
  */
 import assert from 'node:assert/strict';
 import { corrupt, FanlogError, fromIoError } from '../errors.js';
-import { FRAME_HEADER_BYTES, FRAME_KIND_PURGE, frameSeqAt, RECORD_HEADER_BYTES, readU32 } from './frame.js';
+import { FRAME_HEADER_BYTES, FRAME_KIND_PURGE, type FrameCheck, frameSeqAt, RECORD_HEADER_BYTES, readU32 } from './frame.js';
 import type { Io, IoFile } from './io.js';
 import { Serial } from './serial.js';
 import { FrameScanner, SEGMENT_HEADER_BYTES, type SegmentState } from './segment.js';
@@ -65,6 +65,7 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
   #segmentIndex = 0;
   #file: IoFile | null = null;
   #scanner: FrameScanner | null = null;
+  readonly #check: FrameCheck;
   /** Walks (each(), the iterator's refills) run one at a time. */
   readonly #walks = new Serial();
   #finished = false;
@@ -88,7 +89,10 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
     from: Seq,
     /** The last seq of the range. */
     readonly last: Seq,
+    /** How frames' checksums are checked: the journal's salt, or format 1's seed (frame.ts). */
+    check: FrameCheck,
   ) {
+    this.#check = check;
     this.#io = io;
     this.#segments = segments;
     this.#from = from;
@@ -287,7 +291,7 @@ export class JournalReader implements AsyncIterableIterator<JournalRecord> {
     }
     const start = startOffset(segment, this.#from);
     if (start < SEGMENT_HEADER_BYTES || start > segment.bytes) assert.fail(`${segment.path}: a read starts at ${start}, outside its ${segment.bytes} bytes`);
-    this.#scanner = new FrameScanner(this.#file, start, segment.bytes);
+    this.#scanner = new FrameScanner(this.#file, start, segment.bytes, this.#check);
     return this.#scanner;
   }
 }

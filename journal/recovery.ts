@@ -31,11 +31,12 @@
  */
 import assert from 'node:assert/strict';
 import { fromIoError } from '../errors.js';
-import { checkFrame, FRAME_BYTES_LIMIT, FRAME_HEADER_BYTES, FRAME_KIND_RECORDS, readFrameHeader, readU32 } from './frame.js';
+import { checkFrame, FRAME_BYTES_LIMIT, FRAME_HEADER_BYTES, FRAME_KIND_RECORDS, type FrameCheck, readFrameHeader, readU32 } from './frame.js';
 import type { Io, IoFile } from './io.js';
 import { recoveryCase } from './recovery-cases.js';
 import {
   addIndexPoint,
+  damageScanCheck,
   decodeSegmentHeader,
   FrameScanner,
   parseSegmentFileName,
@@ -132,9 +133,10 @@ async function scanSegment(io: Io, dir: string, name: string, nameSeq: Seq, isLa
       purgeMark: 0n,
       index: [],
     };
-    const scanner = new FrameScanner(handle, SEGMENT_HEADER_BYTES, fileBytes);
+    const damageCheck = damageScanCheck(header);
+    const scanner = new FrameScanner(handle, SEGMENT_HEADER_BYTES, fileBytes, { salt: damageCheck.salt, saltedOnly: false });
     try {
-      return await scanFrames(scanner, { handle, file, fileBytes, isLast }, segment, header.journalId);
+      return await scanFrames(scanner, { handle, file, fileBytes, isLast, damageCheck }, segment, header.journalId);
     } finally {
       await scanner.settle();
     }
@@ -146,12 +148,14 @@ interface SegmentFile {
   file: string;
   fileBytes: number;
   isLast: boolean;
+  /** How the damage scan checks this segment's frames (segment.ts `damageScanCheck`). */
+  damageCheck: FrameCheck;
 }
 
 /** Scans the frames of one segment into `segment`: its seqs, length, purge mark and index points. */
 async function scanFrames(
   scanner: FrameScanner,
-  { handle, file, fileBytes, isLast }: SegmentFile,
+  { handle, file, fileBytes, isLast, damageCheck }: SegmentFile,
   segment: SegmentState,
   journalId: JournalId,
 ): Promise<ScannedSegment> {
@@ -164,10 +168,11 @@ async function scanFrames(
     const frame = step.kind === 'frame' ? readFrameHeader(step.buffer, step.at) : null;
     const records = frame?.kind === FRAME_KIND_RECORDS;
     // Only a damaged frame of the newest segment needs the rest of the file read (recovery-cases.ts).
-    const writtenSince = frame === null && isLast && (await soundNow(handle, step.offset));
+    const writtenSince = frame === null && isLast && (await soundNow(handle, step.offset, damageCheck));
     const zerosAfter = frame === null && isLast && !writtenSince && (await zerosToEnd(handle, step.offset, fileBytes));
     const torn: TornWrite = { nextSeq: segment.lastSeq + 1n, writeStart };
-    const soundAfter: boolean = frame === null && isLast && !writtenSince && !zerosAfter && (await soundFrameFollows(handle, step.offset, fileBytes, torn));
+    const soundAfter: boolean =
+      frame === null && isLast && !writtenSince && !zerosAfter && (await soundFrameFollows(handle, step.offset, fileBytes, torn, damageCheck));
     const found = recoveryCase('frame', {
       sound: frame !== null,
       records,
@@ -210,14 +215,14 @@ async function scanFrames(
  * before. With the lock held nothing writes, and the bytes are the ones
  * the scan read.
  */
-async function soundNow(file: IoFile, offset: ByteOffset): Promise<boolean> {
+async function soundNow(file: IoFile, offset: ByteOffset, check: FrameCheck): Promise<boolean> {
   const header = new Uint8Array(FRAME_HEADER_BYTES);
   if ((await file.read(header, offset)) < FRAME_HEADER_BYTES) return false;
   const frameBytes = readU32(header, 0);
   // A length the file cannot hold (read now: a writer may have grown it) is no frame; nothing is allocated for it.
   if (frameBytes < FRAME_HEADER_BYTES || frameBytes > FRAME_BYTES_LIMIT || frameBytes > (await file.size()) - offset) return false;
   const frame = new Uint8Array(frameBytes);
-  return (await file.read(frame, offset)) === frameBytes && checkFrame(frame, 0, frameBytes) === frameBytes;
+  return (await file.read(frame, offset)) === frameBytes && checkFrame(frame, 0, frameBytes, check) === frameBytes;
 }
 
 type TornTail = { segment: SegmentState; offset: ByteOffset; bytes: number; damage: string };

@@ -45,6 +45,8 @@ export interface WriterContext {
   segmentBytesMax: number;
   /** Write into zeros written ahead (zero-tail.ts): only where every write is synced before the next ('always'). */
   zeroAhead: boolean;
+  /** The checksum seed of the journal's frames (frame.ts `frameSalt`). */
+  salt: number;
   /** Where fdatasync latencies (ms) are recorded, for metrics. */
   syncLatencies: SlidingWindow;
   /** The journal's failure, once it failed (or was halted); null while it is sound. */
@@ -251,7 +253,7 @@ export class SegmentWriter {
     if (mark > this.#writtenSeq) assert.fail(`purge mark ${mark}, with records written through ${this.#writtenSeq}`);
     try {
       active.purgeMark = mark;
-      const frame = encodePurgeFrame(mark);
+      const frame = encodePurgeFrame(mark, this.#context.salt);
       await this.#activeFile.write(frame, active.bytes);
       active.bytes += frame.length;
       await this.#zeroAhead(active.bytes);

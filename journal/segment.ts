@@ -23,7 +23,17 @@
  */
 import assert from 'node:assert/strict';
 import { crc32 } from './checksum.js';
-import { type FrameDamage, checkFrame, FRAME_HEADER_BYTES, FRAME_KIND_PURGE, FRAME_KIND_RECORDS, frameBatchDeltaAt, readU32 } from './frame.js';
+import {
+  type FrameCheck,
+  type FrameDamage,
+  checkFrame,
+  FRAME_HEADER_BYTES,
+  FRAME_KIND_PURGE,
+  FRAME_KIND_RECORDS,
+  frameBatchDeltaAt,
+  frameSalt,
+  readU32,
+} from './frame.js';
 import path from 'node:path';
 import type { Io, IoFile } from './io.js';
 import type { ByteOffset, JournalId, Seq } from './types.js';
@@ -97,6 +107,17 @@ export function encodeSegmentHeader(journalId: JournalId, firstSeq: Seq): Uint8A
 export interface SegmentHeader {
   journalId: JournalId;
   firstSeq: Seq;
+  /** The segment's format version (1 or 2). */
+  version: number;
+}
+
+/**
+ * How the damage scan (`soundFrameFollows`) checks the frames of a segment
+ * of this header: against the journal's salt, and in a format 2 segment
+ * against it alone (frame.ts: every frame of format 2 is salted).
+ */
+export function damageScanCheck(header: SegmentHeader): FrameCheck {
+  return { salt: frameSalt(header.journalId), saltedOnly: header.version >= 2 };
 }
 
 /** Decodes a header, or says what is wrong with it and where. */
@@ -110,7 +131,7 @@ export function decodeSegmentHeader(bytes: Uint8Array): SegmentHeader | { damage
   const version = view.getUint32(8, true);
   if (version < 1 || version > FORMAT_VERSION) return { damage: `unsupported segment format version ${version}`, offset: 8 };
   if (view.getUint32(12, true) !== SEGMENT_HEADER_BYTES) return { damage: 'bad segment header length', offset: 12 };
-  return { journalId: view.getBigUint64(16, true), firstSeq: view.getBigUint64(24, true) };
+  return { journalId: view.getBigUint64(16, true), firstSeq: view.getBigUint64(24, true), version };
 }
 
 /** One step of a scan: a sound frame, damage, or the end of the scanned range. */
@@ -137,9 +158,13 @@ export class FrameScanner {
   /** The next chunk, being read ahead: where it starts, its buffer, the read. */
   #ahead: { start: ByteOffset; slab: Uint8Array; read: Promise<number> } | null = null;
 
-  constructor(file: IoFile, start: ByteOffset, end: ByteOffset) {
+  readonly #check: FrameCheck;
+
+  /** Scans `file` from `start` to `end`, checking checksums as `check` says (frame.ts). */
+  constructor(file: IoFile, start: ByteOffset, end: ByteOffset, check: FrameCheck) {
     assert.ok(start <= end, 'a scan starts at or before its end');
     this.#file = file;
+    this.#check = check;
     this.#end = end;
     this.#position = start;
   }
@@ -214,7 +239,7 @@ export class FrameScanner {
     if (frameBytes < FRAME_HEADER_BYTES) return { kind: 'damage', offset, damage: 'impossible length' };
     if (frameBytes > this.#end - offset) return { kind: 'damage', offset, damage: 'incomplete frame' };
     if (at + frameBytes > this.#buffer.length) return null;
-    const checked = checkFrame(this.#buffer, at, frameBytes);
+    const checked = checkFrame(this.#buffer, at, frameBytes, this.#check);
     if (typeof checked !== 'number') return { kind: 'damage', offset, damage: checked };
     assert.equal(checked, frameBytes);
     this.#position = offset + frameBytes;
@@ -272,9 +297,12 @@ export function ofTornWrite(torn: TornWrite, seq: Seq, delta: number): boolean {
  * page by page in no order, so its own frames may lie after the damage it
  * left, and only they are excused (`ofTornWrite`): frames of one write all
  * name the same start. Candidates are filtered cheaply (length, kind, a
- * seq beyond the last record kept) before their checksum is computed.
+ * seq beyond the last record kept) before their checksum is computed, and
+ * counted only when sound under `check`: in a format 2 segment, salted
+ * with the journal's salt (`damageScanCheck`), so that a payload shaped
+ * like a frame is not taken for one (frame.ts).
  */
-export async function soundFrameFollows(file: IoFile, damageOffset: ByteOffset, fileBytes: number, torn: TornWrite): Promise<boolean> {
+export async function soundFrameFollows(file: IoFile, damageOffset: ByteOffset, fileBytes: number, torn: TornWrite, check: FrameCheck): Promise<boolean> {
   const overlap = FRAME_HEADER_BYTES;
   let excused: Seq | null = null;
   for (let windowStart = damageOffset + 1; windowStart + FRAME_HEADER_BYTES <= fileBytes;) {
@@ -290,7 +318,7 @@ export async function soundFrameFollows(file: IoFile, damageOffset: ByteOffset, 
       if (kind === FRAME_KIND_RECORDS && seq < torn.nextSeq) continue;
       const frame = new Uint8Array(frameBytes);
       await file.read(frame, windowStart + at);
-      if (checkFrame(frame, 0, frameBytes) !== frameBytes) continue;
+      if (checkFrame(frame, 0, frameBytes, check) !== frameBytes) continue;
       const delta = frameBatchDeltaAt(frame, 0);
       if (kind === FRAME_KIND_PURGE || !ofTornWrite(torn, seq, delta)) return true;
       // Frames of one torn write all name the same start.
