@@ -14,7 +14,6 @@
  *              `init`, and is left as it was.
  * The store kind is the one the directory records; `--store` only asserts it.
  */
-import { decodeRecord } from '../engine/record/codec.js';
 import { holdsEngine } from '../engine/engine-dir.js';
 import { NodeIo } from '../journal/node-io.js';
 import { maskNames } from '../engine/notify/masks.js';
@@ -24,7 +23,7 @@ import type { Fid, RecordView } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
 import type { EngineMetrics } from '../metrics.js';
 import { prometheusText } from '../metrics.js';
-import { changelogFollower, type Inspection, inspect, readChangelog, unfinishedNote } from './inspect.js';
+import { type Inspection, inspect, unfinishedNote } from './inspect.js';
 import { lfsLine } from '../interop/lfs.js';
 import { withEngine } from './open-engine.js';
 
@@ -199,9 +198,9 @@ export function changelogLine(seq: bigint, record: RecordView): string {
 /** How tail prints a record: fanlog's line, JSON, or `lfs changelog`'s line (a record Lustre has no type for prints nothing). */
 export type TailFormat = 'text' | 'json' | 'lfs';
 
-const formatOf = (options: { json?: boolean; format?: TailFormat }): TailFormat => (options.json === true ? 'json' : (options.format ?? 'text'));
+export const formatOf = (options: { json?: boolean; format?: TailFormat }): TailFormat => (options.json === true ? 'json' : (options.format ?? 'text'));
 
-function printer(format: TailFormat): (seq: bigint, record: RecordView) => void {
+export function printer(format: TailFormat): (seq: bigint, record: RecordView) => void {
   if (format === 'json') return (seq, record) => out(toJson('toJSON' in record ? record : { seq, ...record }));
   if (format === 'lfs') {
     return (seq, record) => {
@@ -210,66 +209,6 @@ function printer(format: TailFormat): (seq: bigint, record: RecordView) => void 
     };
   }
   return (seq, record) => out(changelogLine(seq, record));
-}
-
-/**
- * `tail`: the changelog from `from` (default the oldest retained record).
- * Without `--consumer` it reads the segment files lock-free, as `--follow`
- * does, and prints what was written; with it, it reads through the
- * consumer, which needs the engine (and `--ack` acknowledges).
- */
-export async function tail(options: CommonOptions & { from?: bigint; consumer?: string; ack?: boolean; format?: TailFormat }): Promise<void> {
-  const print = printer(formatOf(options));
-  if (options.consumer === undefined) {
-    const unfinished = await readChangelog(options.dir, options.from, (records) => {
-      for (const { seq, record } of records) if (record.kind !== 'op') print(seq, record);
-    });
-    if (unfinished !== null) process.stderr.write(`fanlog: note: ${unfinishedNote(unfinished)}\n`);
-    return;
-  }
-  await withEngine({ ...options, readOnly: options.ack !== true }, async (engine) => {
-    const consumer = engine.consumers.get(options.consumer!);
-    for (let batch = await consumer.read({ max: 1000 }); batch.length > 0; batch = await consumer.read({ max: 1000 })) {
-      // A delivered record is a view: its toJSON gives every field.
-      for (const record of batch) print(record.seq, record);
-      if (options.ack === true) await consumer.ack(batch[batch.length - 1]!.seq);
-    }
-  });
-}
-
-/** How often `tail --follow` looks for new records. */
-const FOLLOW_POLL_MS = 200;
-
-/**
- * `tail --follow`: prints the changelog and then new records as they are
- * written, until SIGINT or SIGTERM. It reads the segment files without the
- * engine's lock (JournalFollower), so it works while an application has the
- * engine open; it shows what was written, which a crash may still cut.
- */
-export async function follow(options: { dir: string; from?: bigint; json?: boolean; format?: TailFormat }): Promise<void> {
-  const follower = await changelogFollower(options.dir, options.from);
-  const print = printer(formatOf(options));
-  let stopping = false;
-  let wake: () => void = () => undefined;
-  const stop = (): void => {
-    stopping = true;
-    wake();
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  while (!stopping) {
-    for (const { seq, payload } of await follower.poll()) {
-      const record = decodeRecord(payload);
-      if (record.kind !== 'op') print(seq, record);
-    }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, FOLLOW_POLL_MS);
-      wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-  }
 }
 
 export interface ConsumersCommand extends CommonOptions {
@@ -281,6 +220,8 @@ export interface ConsumersCommand extends CommonOptions {
   lagRecordsMax?: number;
   idleMsMax?: number;
   filter?: { name: string; argument: string };
+  /** For ack: acknowledge through the durable head. */
+  head?: boolean;
 }
 
 export async function consumersCommand(options: ConsumersCommand): Promise<void> {
@@ -306,10 +247,11 @@ export async function consumersCommand(options: ConsumersCommand): Promise<void>
       case 'ack': {
         const consumer = engine.consumers.get(name);
         const before = consumer.cursor;
-        await consumer.ack(options.seq!);
-        if (options.seq! <= before)
-          return out(`${name}'s cursor stays at ${before}: ${options.seq} is not beyond it (an acknowledgement never moves a cursor back)`);
-        return out(`${name} acknowledged through ${options.seq}`);
+        // --head: everything durable now, as Lustre's `changelog_clear MDT ID 0`.
+        const seq = options.head === true ? engine.journal.durableSeq : options.seq!;
+        await consumer.ack(seq);
+        if (seq <= before) return out(`${name}'s cursor stays at ${before}: ${seq} is not beyond it (an acknowledgement never moves a cursor back)`);
+        return out(`${name} acknowledged through ${seq}${options.head === true ? ' (the durable head)' : ''}`);
       }
       default:
         throw new FanlogError('EINVAL', `unknown consumers action '${options.action}'`);

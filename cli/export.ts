@@ -27,7 +27,7 @@ export async function exportCommand(options: {
   let failed = false;
   let failure: unknown;
   // Damage ends the read with ECORRUPT: the events before it are written first, as tail prints its lines.
-  const unfinished = await readChangelog(options.dir, options.from, (records) => {
+  const unfinished = await readChangelog(options.dir, options.from, undefined, (records) => {
     chunks.push(
       encodeFanotifyEvents(
         records.map(({ record }) => record),

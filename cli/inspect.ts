@@ -328,17 +328,24 @@ export interface ChangelogRecord {
 
 /**
  * The changelog from `from` (default the oldest retained record) through
- * the last record written, read lock-free: what `tail` and `export` print.
+ * `to` (default the last record written), read lock-free: what `tail` and
+ * `export` print; reading stops at the first batch that reaches `to`.
  * `visit` gets the records in seq order, a segment's worth at a time.
  * Resolves with the unfinished entry the read ended at, if any (a write in
  * progress, or a torn entry the next open cuts: the caller says so);
  * rejects with ECORRUPT (file and offset) after visiting every record
  * before damage, EPURGED when the records it had to give were purged.
  */
-export async function readChangelog(dir: string, from: bigint | undefined, visit: (records: ChangelogRecord[]) => void): Promise<Unfinished | null> {
+export async function readChangelog(
+  dir: string,
+  from: bigint | undefined,
+  to: bigint | undefined,
+  visit: (records: ChangelogRecord[]) => void,
+): Promise<Unfinished | null> {
   const follower = await changelogFollower(dir, from);
   for (let batch = await follower.poll(); batch.length > 0; batch = await follower.poll()) {
     visit(batch.map(({ seq, payload }) => ({ seq, record: decodeRecord(payload) })));
+    if (to !== undefined && batch[batch.length - 1]!.seq >= to) return null;
   }
   return follower.unfinished;
 }

@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { FanlogError, isSystemError } from '../errors.js';
 import { FAULT_KINDS } from '../crash/campaign.js';
-import { consumersCommand, follow, init, stat, tail } from './commands.js';
+import { consumersCommand, init, stat } from './commands.js';
+import { follow, tail } from './tail.js';
 import { discardMadeEngines } from './open-engine.js';
 import { FAN_DENY_ERRNO, FAN_PRE_ACCESS } from '../engine/notify/masks.js';
 import { parseCount, parseFilter, parseIndex, parseMask, parseSeed, parseSeq, parseStopPolicy, parseWait } from './parse.js';
@@ -115,6 +116,9 @@ program
   .option('--dir <dir>', DIR_HELP, './fanlog-data')
   .option('--store <kind>', STORE_HELP)
   .option('--from <seq>', 'first seq to print (default: the oldest retained)', parseSeq)
+  .option('--to <seq>', 'last seq to print (default: the last written; with --follow, stop there)', parseSeq)
+  .option('--mask <events>', 'without --consumer: only records with one of these events (CREATE,MODIFY or a number); records without a mask always', parseMask)
+  .option('--filter <name=arg>', 'without --consumer: only records a built-in filter passes (path-prefix=/projects, mask=HEX)', parseFilter)
   .option('--consumer <name>', 'read through this consumer (from after its cursor)')
   .option('--ack', 'with --consumer: acknowledge what was printed')
   .option('--follow', 'keep printing new records as they are written, until interrupted')
@@ -126,15 +130,32 @@ program
   )
   .option('--wait [ms]', `with --consumer: ${WAIT_HELP}`, parseWait)
   .addHelpText('after', '\nWithout --consumer, tail reads the segment files lock-free, beside a running application, and prints what was written.')
-  .action(async (options: Common & { from?: bigint; consumer?: string; ack?: boolean; follow?: boolean; wait?: unknown; format: 'text' | 'json' | 'lfs' }) => {
-    if (!['text', 'json', 'lfs'].includes(options.format)) usage(`--format is text, json or lfs, not '${options.format}'`);
-    if (options.json === true && options.format !== 'text' && options.format !== 'json') usage('--json and --format lfs: choose one');
-    if (options.follow === true && options.consumer !== undefined)
-      usage('--follow reads the segments without opening the engine; --consumer needs the engine: use one or the other');
-    if (options.ack === true && options.consumer === undefined) usage('--ack needs --consumer');
-    if (options.wait !== undefined && options.consumer === undefined) usage('--wait is for --consumer: without it tail takes no lock');
-    return options.follow === true ? follow(options) : tail({ ...options, ...waitOf(options.wait) });
-  });
+  .action(
+    async (
+      options: Common & {
+        from?: bigint;
+        to?: bigint;
+        mask?: bigint;
+        filter?: { name: string; argument: string };
+        consumer?: string;
+        ack?: boolean;
+        follow?: boolean;
+        wait?: unknown;
+        format: 'text' | 'json' | 'lfs';
+      },
+    ) => {
+      if (!['text', 'json', 'lfs'].includes(options.format)) usage(`--format is text, json or lfs, not '${options.format}'`);
+      if (options.json === true && options.format !== 'text' && options.format !== 'json') usage('--json and --format lfs: choose one');
+      if (options.follow === true && options.consumer !== undefined)
+        usage('--follow reads the segments without opening the engine; --consumer needs the engine: use one or the other');
+      if (options.ack === true && options.consumer === undefined) usage('--ack needs --consumer');
+      if (options.wait !== undefined && options.consumer === undefined) usage('--wait is for --consumer: without it tail takes no lock');
+      if (options.consumer !== undefined && (options.mask !== undefined || options.filter !== undefined))
+        usage('--mask and --filter select records lock-free; a consumer selects with its own mask and filter (consumers register --mask, --filter)');
+      if (options.to !== undefined && options.from !== undefined && options.to < options.from) usage(`--to ${options.to} is before --from ${options.from}`);
+      return options.follow === true ? follow(options) : tail({ ...options, ...waitOf(options.wait) });
+    },
+  );
 
 program
   .command('verify')
@@ -171,10 +192,11 @@ program
 
 program
   .command('consumers')
-  .description('Manage changelog consumers: list | register NAME | deregister NAME | ack NAME SEQ')
+  .description('Manage changelog consumers: list | register NAME | deregister NAME | ack NAME SEQ | ack NAME --head')
   .argument('<action>', 'list, register, deregister or ack')
   .argument('[name]', 'consumer name')
   .argument('[seq]', 'for ack: the seq to acknowledge through', parseSeq)
+  .option('--head', "for ack: acknowledge everything durable now (Lustre's changelog_clear … 0)")
   .option('--from <where>', "for register: 'oldest' or 'next'", 'oldest')
   .option('--mask <events>', 'for register: only records with one of these events, as names (CREATE,MODIFY) or a number', parseMask)
   .option('--lag-records-max <n>', 'for register: evict when more than N records behind', parseCount)
@@ -197,11 +219,13 @@ program
         lagRecordsMax?: number;
         idleMsMax?: number;
         filter?: { name: string; argument: string };
+        head?: boolean;
       },
     ) => {
       if (!['list', 'register', 'deregister', 'ack'].includes(action)) usage(`unknown consumers action '${action}' (list, register, deregister, ack)`);
       if (action !== 'list' && name === undefined) usage(`'${action}' needs a consumer name`);
-      if (action === 'ack' && seq === undefined) usage("'ack' needs a seq");
+      if (action === 'ack' && (seq === undefined) === (options.head !== true)) usage("'ack' needs a seq, or --head for everything durable now (not both)");
+      if (options.head === true && action !== 'ack') usage('--head is for ack');
       const registering = [options.mask, options.lagRecordsMax, options.idleMsMax, options.filter].some((option) => option !== undefined);
       if (registering && action !== 'register') usage('--mask, --lag-records-max, --idle-ms-max and --filter are for register');
       await consumersCommand({ ...options, ...waitOf(options.wait), action, ...(name === undefined ? {} : { name }), ...(seq === undefined ? {} : { seq }) });

@@ -78,7 +78,7 @@ export interface ReadResult {
 export async function readAll(dir: string, from: bigint | undefined): Promise<ReadResult> {
   const result: ReadResult = { from, firstSeq: null, lastSeq: null, gapAt: null, unfinished: null, error: null };
   try {
-    result.unfinished = await readChangelog(dir, from, (records) => {
+    result.unfinished = await readChangelog(dir, from, undefined, (records) => {
       for (const { seq } of records) {
         if (result.lastSeq === null) result.firstSeq = seq;
         else if (seq !== result.lastSeq + 1n && result.gapAt === null) result.gapAt = seq;

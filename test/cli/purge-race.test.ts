@@ -66,7 +66,7 @@ it('stat, consumers list and tail beside a writer that purges give a view or EPU
   const inProcess = (async () => {
     while (running) {
       outcomes.stat!.push(await outcome(() => inspect(dir)));
-      outcomes.tail!.push(await outcome(() => readChangelog(dir, undefined, () => undefined)));
+      outcomes.tail!.push(await outcome(() => readChangelog(dir, undefined, undefined, () => undefined)));
     }
   })();
   const binary = (async () => {
@@ -107,7 +107,7 @@ it('stat and tail beside an lmdb store whose file grows with every commit are ne
   const results: string[] = [];
   while (running) {
     results.push(await outcome(() => inspect(dir)));
-    results.push(await outcome(() => readChangelog(dir, undefined, () => undefined)));
+    results.push(await outcome(() => readChangelog(dir, undefined, undefined, () => undefined)));
   }
   expect(results.filter((result) => result !== 'ok')).toEqual([]);
   expect(results.length).toBeGreaterThan(10);
