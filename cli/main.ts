@@ -11,9 +11,10 @@ import { FanlogError, isSystemError } from '../errors.js';
 import { FAULT_KINDS } from '../crash/campaign.js';
 import { consumersCommand, init, stat } from './commands.js';
 import { follow, tail } from './tail.js';
+import type { ReplicateCommand } from './replicate.js';
 import { discardMadeEngines } from './open-engine.js';
 import { FAN_DENY_ERRNO, FAN_PRE_ACCESS } from '../engine/notify/masks.js';
-import { parseCount, parseFilter, parseIndex, parseMask, parseSeed, parseSeq, parseStopPolicy, parseWait } from './parse.js';
+import { parseCount, parseFilter, parseIndex, parseMask, parseSeed, parseSeq, parseStopPolicy, parseTrim, parseWait } from './parse.js';
 import { repair, repairWorker } from './repair.js';
 import { verify } from './verify.js';
 import { crashTest, type CrashTestCommand, parseFaults } from './crash-test.js';
@@ -238,12 +239,16 @@ program
   .requiredOption('--redis <url>', 'redis://host:port[/db]')
   .requiredOption('--stream <name>', 'the stream')
   .option('--follow', 'keep replicating until SIGINT or SIGTERM')
+  .option('--mask <events>', 'only records with one of these events (records without a mask always), on first use', parseMask)
+  .option('--filter <name=arg>', 'attach a built-in filter to its consumer, on first use (path-prefix=/projects)', parseFilter)
+  .option('--batch <n>', 'records per batch: one script call, one ack (default 1000)', parseCount)
+  .option('--trim <acked|n>', "after each batch, trim what every group acknowledged ('acked'), or to N entries", parseTrim)
   .option('--dir <dir>', DIR_HELP, './fanlog-data')
   .option('--store <kind>', STORE_HELP)
   .option('--json', "the replicator's stats as one JSON object")
   .option('--wait [ms]', WAIT_HELP, parseWait)
   .option('--init', INIT_HELP)
-  .action(async (options: Common & { redis: string; stream: string; follow?: boolean; wait?: number; init?: boolean }) => {
+  .action(async (options: ReplicateCommand & { wait?: number; init?: boolean }) => {
     const { replicateCommand } = await import('./replicate.js');
     await replicateCommand({ ...options, ...waitOf(options.wait), ...initOf(options.init) });
   });

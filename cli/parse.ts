@@ -67,3 +67,12 @@ export function parseStopPolicy(value: string): number {
   if (policy === undefined) throw new InvalidArgumentError(`expected deny-eio, deny or allow, got '${value}'`);
   return policy;
 }
+
+/** `--trim`: 'acked' (what every group acknowledged), or a stream length, at least 1. */
+export function parseTrim(value: string): 'acked' | { maxLen: number } {
+  if (value === 'acked') return 'acked';
+  const maxLen = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(maxLen) || maxLen < 1)
+    throw new InvalidArgumentError(`expected 'acked' or a length from 1, got '${value}'`);
+  return { maxLen };
+}

@@ -34,10 +34,36 @@ const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
 
-export async function replicateCommand(options: CommonOptions & { redis: string; stream: string; follow?: boolean }): Promise<void> {
+/** What `fanlog replicate` takes beyond the engine's options (main.ts parses them). */
+export interface ReplicateCommand extends CommonOptions {
+  redis: string;
+  stream: string;
+  follow?: boolean;
+  mask?: bigint;
+  filter?: { name: string; argument: string };
+  batch?: number;
+  trim?: 'acked' | { maxLen: number };
+}
+
+export async function replicateCommand(options: ReplicateCommand): Promise<void> {
   const engine = await openEngine(options);
   try {
-    const replicator = await engine.replicate({ url: options.redis, stream: options.stream });
+    const consumer = `redis:${options.stream}`;
+    const firstUse = !engine.consumers.list().some((info) => info.name === consumer);
+    const replicator = await engine.replicate({
+      url: options.redis,
+      stream: options.stream,
+      ...(options.mask === undefined ? {} : { mask: options.mask }),
+      ...(options.filter === undefined ? {} : { filter: options.filter }),
+      ...(options.batch === undefined ? {} : { batchRecords: options.batch }),
+      ...(options.trim === undefined ? {} : { trim: options.trim }),
+    });
+    // Said once, on stderr: the consumer outlives the command, and holds the journal until it is deregistered.
+    if (firstUse) {
+      process.stderr.write(
+        `fanlog: registered the durable consumer '${consumer}' for this stream; it holds the journal (no record it has not replicated is purged) until \`fanlog consumers deregister ${consumer}\`\n`,
+      );
+    }
     const start = replicator.stats();
     const total = Number(start.lagRecords);
     const bar = options.json === true ? null : progressBar('records', Math.max(total, 1), { stream: process.stderr, quietOnPipe: true });

@@ -94,3 +94,41 @@ it('exits 1 with ELOST when the stream was restored from an older copy, though t
     redis.disconnect();
   }
 });
+
+it('takes --mask, --filter, --batch and --trim, and says on first use that its consumer holds the journal', async () => {
+  const dir = path.join(tempDir(), 'engine');
+  const engine = await Engine.open(dir, { store: 'lmdb' });
+  for (const top of ['/a', '/b']) {
+    await engine.fs.mkdir(top);
+    for (let i = 0; i < 6; i++) await engine.fs.create(`${top}/f${i}`, { size: i });
+  }
+  await engine.fs.rename('/a/f0', '/a/g0');
+  await engine.close();
+  const args = ['replicate', '--redis', server.url, '--stream', 'opts', '--dir', dir, '--json', '--mask', 'CREATE', '--filter', 'path-prefix=/a'];
+  const first = fanlog(...args, '--batch', '2');
+  expect(first.status, first.stderr).toBe(0);
+  expect(first.stderr).toMatch(/registered the durable consumer 'redis:opts'.*holds the journal.*fanlog consumers deregister redis:opts/);
+  const stats = JSON.parse(first.stdout) as { records: number; batches: number };
+  const streamed = fanlog('redis-tail', '--redis', server.url, '--stream', 'opts', '--json')
+    .stdout.trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { mask?: string; path?: string });
+  // mkdir /a and its six creates: no rename, nothing under /b.
+  expect(streamed.map((record) => record.path)).toEqual(['/a', '/a/f0', '/a/f1', '/a/f2', '/a/f3', '/a/f4', '/a/f5']);
+  expect(stats.records).toBe(7);
+  expect(stats.batches).toBeGreaterThanOrEqual(4);
+  // Said once: the second run finds its consumer registered.
+  const engineAgain = await Engine.open(dir, { store: 'lmdb' });
+  for (let i = 6; i < 10; i++) await engineAgain.fs.create(`/a/f${i}`);
+  await engineAgain.close();
+  const second = fanlog(...args, '--trim', '3');
+  expect(second.status, second.stderr).toBe(0);
+  expect(second.stderr).not.toMatch(/registered/);
+  const redis = new Redis(server.url);
+  try {
+    expect(await redis.xlen('opts')).toBe(3);
+  } finally {
+    redis.disconnect();
+  }
+  expect(fanlog(...args, '--trim', 'some').stderr).toMatch(/expected 'acked' or a length from 1/);
+});
