@@ -48,15 +48,29 @@ export function toJson(value: unknown): string {
 
 export { whileBusy } from './open-engine.js';
 
-/** `fanlog init`: an engine directory, with the store asked for (lmdb by default). */
-export async function init(options: CommonOptions): Promise<void> {
+/**
+ * `fanlog init`: an engine directory, with the store asked for (lmdb by
+ * default) and, with `changelogMask`, the events its changelog keeps
+ * (durable: engine/changelog-mask.ts). On an engine that exists, only
+ * `--changelog-mask` changes anything: the mask.
+ */
+export async function init(options: CommonOptions & { changelogMask?: bigint }): Promise<void> {
+  const mask = options.changelogMask === undefined ? '' : `, changelog mask ${maskNames(options.changelogMask).join('|')}`;
   if (await holdsEngine(new NodeIo(), options.dir)) {
-    const view = await inspect(options.dir, options.store);
-    return out(`${options.dir} already holds an engine (journal ${view.journal.journalId}, ${view.store} store): nothing done`);
+    if (options.changelogMask === undefined) {
+      const view = await inspect(options.dir, options.store);
+      return out(`${options.dir} already holds an engine (journal ${view.journal.journalId}, ${view.store} store): nothing done`);
+    }
+    return withEngine(options, async () => out(`${options.dir} already holds an engine: its changelog mask is now ${mask.slice(', changelog mask '.length)}`), {
+      changelogMask: options.changelogMask,
+    });
   }
-  await withEngine({ ...options, init: true }, async (engine) => {
-    out(`created an engine in ${options.dir}: journal ${engine.journal.journalId}, ${options.store ?? 'lmdb'} store`);
-  });
+  const engineOptions = options.changelogMask === undefined ? {} : { changelogMask: options.changelogMask };
+  await withEngine(
+    { ...options, init: true },
+    async (engine) => out(`created an engine in ${options.dir}: journal ${engine.journal.journalId}, ${options.store ?? 'lmdb'} store${mask}`),
+    engineOptions,
+  );
 }
 
 /** The metrics a lock-free view can tell: what only the holding process knows is null. */
@@ -129,6 +143,7 @@ export async function stat(options: CommonOptions & { prometheus?: boolean }): P
         damage,
         unfinished: journal.unfinished,
         filters: stored?.consumers.map(({ name, filter }) => ({ name, filter })) ?? null,
+        changelogMask: stored === null ? null : stored.changelogMask === 'all' ? 'all' : maskNames(stored.changelogMask).join('|'),
       }),
     );
   }
@@ -138,6 +153,9 @@ export async function stat(options: CommonOptions & { prometheus?: boolean }): P
   out(`segments     ${journal.segments}, ${journal.bytes.toLocaleString('en-US')} bytes on disk`);
   out(
     `checkpoint   ${stored === null ? unknown(null) : stored.checkpointSeq === 0n ? 'none yet (an open replays the journal from its oldest record)' : `seq ${stored.checkpointSeq}`}`,
+  );
+  out(
+    `changelog    ${stored === null ? unknown(null) : stored.changelogMask === 'all' ? 'every event' : `only ${maskNames(stored.changelogMask).join('|') || 'no event'}`}`,
   );
   for (const c of stored?.consumers ?? []) {
     const evicted = c.evicted === null ? '' : `, EVICTED (lost ${c.evicted.fromSeq}..${c.evicted.toSeq})`;

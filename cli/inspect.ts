@@ -47,6 +47,7 @@ import path from 'node:path';
 import { type ConsumerInfo, decodeConsumer, type StoredConsumer } from '../consumers/consumer.js';
 import { readCheckpointBound } from '../engine/checkpoint.js';
 import { holdsEngine, inspectDirectory } from '../engine/engine-dir.js';
+import { storedChangelogMask } from '../engine/changelog-mask.js';
 import { parseHighWater } from '../engine/fail-stop-store.js';
 import { decodeGroup } from '../engine/notify/group-codec.js';
 import { decodeRecord } from '../engine/record/codec.js';
@@ -103,6 +104,8 @@ export interface StoreView {
   checkpointSeq: bigint;
   /** The high-water mark: the seq the store last saw this journal durable through; null when it holds none of this journal. */
   durableSeq: bigint | null;
+  /** The changelog mask the store holds (engine/changelog-mask.ts); 'all' when none was set. */
+  changelogMask: bigint | 'all';
   consumers: ConsumerView[];
   groups: GroupView[];
 }
@@ -190,7 +193,7 @@ async function inspectOnce(dir: string, requested?: StoreKind): Promise<Inspecti
     const lagRecords = journal.headSeq > cursor ? journal.headSeq - cursor : 0n;
     consumers.push({ name, cursor, lagRecords, lagSeconds: await lagSeconds(journal, cursor), filter: stored.filter, evicted });
   }
-  const stored: StoreView = { checkpointSeq: read.checkpointSeq, durableSeq, consumers, groups: read.groups };
+  const stored: StoreView = { checkpointSeq: read.checkpointSeq, durableSeq, changelogMask: read.changelogMask, consumers, groups: read.groups };
   return { dir, store, lastHolderPid, journal, stored, durable: durableView(journal, durableSeq), note: null };
 }
 
@@ -202,6 +205,7 @@ function durableView(journal: JournalView, highWater: bigint | null): DurableVie
 interface LmdbRead {
   checkpointSeq: bigint;
   highWater: { journalId: bigint; seq: bigint } | null;
+  changelogMask: bigint | 'all';
   consumers: { name: string; stored: StoredConsumer }[];
   groups: GroupView[];
 }
@@ -217,6 +221,7 @@ async function readLmdbStore(dir: string): Promise<LmdbRead> {
   try {
     const checkpoint = await readCheckpointBound(store);
     const mark = await store.get(HIGH_WATER_KEY);
+    const changelogMask = (await storedChangelogMask(store)) ?? 'all';
     const consumers: LmdbRead['consumers'] = [];
     for await (const [key, value] of store.scan(CONSUMER_PREFIX)) {
       consumers.push({ name: key.slice(CONSUMER_PREFIX.length), stored: decodeConsumer(value, (what) => store.corrupt(key, what)) });
@@ -226,7 +231,7 @@ async function readLmdbStore(dir: string): Promise<LmdbRead> {
       const stored = decodeGroup(value, (what) => store.corrupt(key, what));
       groups.push({ name: key.slice(GROUP_PREFIX.length), class: stored.class, marks: stored.marks.length, evicted: stored.evicted ?? false });
     }
-    return { checkpointSeq: checkpoint?.seq ?? 0n, highWater: mark === undefined ? null : parseHighWater(store, mark), consumers, groups };
+    return { checkpointSeq: checkpoint?.seq ?? 0n, highWater: mark === undefined ? null : parseHighWater(store, mark), changelogMask, consumers, groups };
   } finally {
     await store.close();
   }

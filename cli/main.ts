@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 /**
- * The `fanlog` command line. Expected failures print `fanlog: CODE: message`
- * on stderr and exit 1 (2 for usage errors), without a stack trace, and so
- * does a system error no check foresaw (Node's message names its code and
- * path); anything else is a bug and crashes loudly.
+ * The `fanlog` command line. Expected failures print `fanlog: CODE: message` on stderr and exit 1
+ * (2 for usage errors), without a stack trace, and so does a system error no check foresaw (Node's
+ * message names its code and path); anything else is a bug and crashes loudly.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
@@ -96,8 +95,9 @@ program
   .description('Create an engine directory (an existing engine is left as it is)')
   .option('--dir <dir>', DIR_HELP, './fanlog-data')
   .option('--store <kind>', "the MetaStore: 'lmdb' (default), 'level' or 'files'")
+  .option('--changelog-mask <events>', 'the events the changelog keeps, durably (default every event); on an engine that exists, changes it', parseMask)
   .option('--wait [ms]', WAIT_HELP, parseWait)
-  .action(async (options: Common & { wait?: unknown }) => init({ ...options, ...waitOf(options.wait) }));
+  .action(async (options: Common & { wait?: unknown; changelogMask?: bigint }) => init({ ...options, ...waitOf(options.wait) }));
 
 program
   .command('stat')

@@ -150,8 +150,8 @@ function discard({ dir, before, inside }: Made): void {
 }
 
 /** Opens the engine (openEngine), runs `use`, and closes it. */
-export async function withEngine<T>(options: OpenOptions, use: (engine: Engine) => Promise<T>): Promise<T> {
-  const engine = await openEngine(options);
+export async function withEngine<T>(options: OpenOptions, use: (engine: Engine) => Promise<T>, engineOptions: EngineOptions = {}): Promise<T> {
+  const engine = await openEngine(options, engineOptions);
   try {
     return await use(engine);
   } finally {

@@ -38,7 +38,7 @@ import { captureCheckpoint, checkpointBound, emptyLayout, type LoadedCheckpoint,
 import { holdsEngine, readMarker, writeMarker } from '../engine/engine-dir.js';
 import { highWaterOp } from '../engine/fail-stop-store.js';
 import { FsState } from '../engine/model/fs-state.js';
-import { CONSUMER_CATALOG_KEY, CONSUMER_PREFIX, GROUP_CATALOG_KEY, GROUP_PREFIX } from '../store/keys.js';
+import { CHANGELOG_MASK_KEY, CONSUMER_CATALOG_KEY, CONSUMER_PREFIX, GROUP_CATALOG_KEY, GROUP_PREFIX } from '../store/keys.js';
 import { oldestUnfinishedRequest, replayJournal } from '../engine/replay.js';
 import { FanlogError, type FanlogErrorCode, reason } from '../errors.js';
 import { Journal } from '../journal/journal.js';
@@ -258,6 +258,8 @@ function rebuiltOps(
   const groupNames = groups.map(([name]) => name);
   const consumerNames = consumers.map(([name]) => name);
   ops.push(catalogOp(GROUP_CATALOG_KEY, groupNames), catalogOp(CONSUMER_CATALOG_KEY, consumerNames), highWaterOp(journal));
+  // The changelog mask is configuration, not in the journal: kept when its value is sound.
+  if (check?.changelogMask !== null && check?.changelogMask !== undefined) ops.push({ type: 'put', key: CHANGELOG_MASK_KEY, value: check.changelogMask });
   return { ops, groups: groupNames, consumers: consumerNames };
 }
 

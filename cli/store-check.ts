@@ -28,7 +28,9 @@ import { decodeLarge, decodePage, pageOf } from '../engine/model/inode-pages.js'
 import { checkCatalog, readCatalog } from '../store/catalog.js';
 import type { SealedStore } from '../store/meta-store.js';
 
+import { parseChangelogMask } from '../engine/changelog-mask.js';
 import {
+  CHANGELOG_MASK_KEY,
   CHECKPOINT_KEY,
   CONSUMER_CATALOG_KEY,
   CONSUMER_PREFIX,
@@ -75,6 +77,8 @@ export interface StoreCheck {
   consumers: Map<string, { stored: StoredConsumer; payload: Uint8Array }>;
   /** Whether the checkpoint and every inode are sound, so the filesystem can start from them. */
   checkpointSound: boolean;
+  /** The stored changelog mask's value when it is sound (engine/changelog-mask.ts); null when there is none. */
+  changelogMask: Uint8Array | null;
 }
 
 function message(error: unknown): string {
@@ -82,7 +86,7 @@ function message(error: unknown): string {
 }
 
 export async function checkStore(store: SealedStore, journal: JournalFacts): Promise<StoreCheck> {
-  const result: StoreCheck = { keys: 0, damage: [], groups: new Map(), consumers: new Map(), checkpointSound: false };
+  const result: StoreCheck = { keys: 0, damage: [], groups: new Map(), consumers: new Map(), checkpointSound: false, changelogMask: null };
   // Each damaged key once, with the first damage found in it: later checks that read it again (a catalog, the
   // checkpoint) find the same damage, or its consequence.
   const damage = (key: string | undefined, what: string): void => {
@@ -114,6 +118,9 @@ export async function checkStore(store: SealedStore, journal: JournalFacts): Pro
         if (BigInt(stored.cursor) > journal.headSeq)
           throw new Error(`cursor ${stored.cursor} is beyond the journal's head ${journal.headSeq}: records are missing`);
         result.consumers.set(name, { stored, payload: entry.payload });
+      } else if (key === CHANGELOG_MASK_KEY) {
+        parseChangelogMask(store, entry.payload);
+        result.changelogMask = entry.payload;
       } else if (!isFanlogKey(key)) {
         throw new Error("not a key of fanlog's key space");
       }

@@ -15,9 +15,10 @@ import { HIGH_WATER_KEY } from '../store/keys.js';
 import { metaStoreDir, openMetaStore, type SealedStore, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
 import { type CheckpointBound, type CheckpointLayout, loadCheckpoint } from './checkpoint.js';
 import { type EngineDirectory, inspectDirectory, writeMarker } from './engine-dir.js';
+import { resolveChangelogMask } from './changelog-mask.js';
 import { checkHighWater } from './fail-stop-store.js';
 import type { FsState } from './model/fs-state.js';
-import { FAN_ALL_EVENTS, type Mask } from './notify/masks.js';
+import type { Mask } from './notify/masks.js';
 import { type Replayed, replayJournal } from './replay.js';
 import { checkBigint, checkBoolean, checkInteger, checkOneOf } from '../validate.js';
 
@@ -47,7 +48,7 @@ export interface EngineCoreOptions {
   io?: Io;
   /** Nanosecond clock; default the wall clock, never going backwards. */
   clock?: () => bigint;
-  /** Which events the changelog records; default every event. */
+  /** Which events the changelog records, durably from then on (engine/changelog-mask.ts); default the one stored, or every event. */
   changelogMask?: Mask;
   /** A checkpoint is taken after this many journal records; default 100,000. */
   checkpointEveryRecords?: number;
@@ -133,7 +134,7 @@ export async function openParts(dir: string, opts: EngineCoreOptions): Promise<{
   const sync = checkOneOf('sync', opts.sync ?? 'always', ['always', 'interval', 'never'] as const);
   if (opts.clock !== undefined && typeof opts.clock !== 'function') throw invalid('clock must be a function returning bigint nanoseconds');
   const clock = opts.clock === undefined ? wallClock() : checkedClock(opts.clock);
-  const changelogMask = checkBigint('changelogMask', opts.changelogMask ?? FAN_ALL_EVENTS, 0n, 2n ** 64n - 1n);
+  const givenMask = opts.changelogMask === undefined ? undefined : checkBigint('changelogMask', opts.changelogMask, 0n, 2n ** 64n - 1n);
   const checkpointEveryRecords = checkInteger('checkpointEveryRecords', opts.checkpointEveryRecords ?? 100_000, 1, 2 ** 40);
   const readOnly = checkBoolean('readOnly', opts.readOnly ?? false);
   const io = opts.io ?? new NodeIo();
@@ -163,6 +164,7 @@ export async function openParts(dir: string, opts: EngineCoreOptions): Promise<{
     });
     metaStore = await openStore(io, dir, found, journal, readOnly);
     await checkHighWater(metaStore, journal, { expectStore: found.marked, initialize: !readOnly });
+    const changelogMask = await resolveChangelogMask(metaStore, journal, givenMask, !readOnly);
     // The root of a new filesystem has time 0, so that a replay from empty gives the same state.
     const checkpoint = await loadCheckpoint(metaStore, journal, 0n);
     const replayed = await replayJournal(journal, checkpoint);

@@ -21,6 +21,8 @@
  *   catalog/consumer        the names of every consumer (JSON 1)            store/catalog.ts
  *   journal/durable         the journal's id and the seq it was fsynced     engine/fail-stop-store.ts
  *                           through when the store last committed (JSON 1)
+ *   config/changelog-mask   the events the changelog keeps (JSON 1);        engine/changelog-mask.ts
+ *                           absent: every event
  *
  * The catalogs and the checkpoint's inode count make a key that vanished
  * (damage to a B-tree page, a dropped log record) loud: whatever is listed
@@ -37,6 +39,7 @@ export const GROUP_CATALOG_KEY = 'catalog/group';
 export const CONSUMER_PREFIX = 'consumer/';
 export const CONSUMER_CATALOG_KEY = 'catalog/consumer';
 export const HIGH_WATER_KEY = 'journal/durable';
+export const CHANGELOG_MASK_KEY = 'config/changelog-mask';
 
 /** The key of inode `ino` in a checkpoint of header version 2: fixed-width hex, so that a scan yields inodes in number order. */
 export function inodeKey(ino: number): string {
@@ -62,7 +65,7 @@ const NUMBERED_PREFIXES = [INODE_PREFIX, PAGE_PREFIX, LARGE_PREFIX];
 
 /** Whether `key` is one fanlog writes (anything else in a store is damage, or someone else's). */
 export function isFanlogKey(key: string): boolean {
-  if ([CHECKPOINT_KEY, GROUP_CATALOG_KEY, CONSUMER_CATALOG_KEY, HIGH_WATER_KEY].includes(key)) return true;
+  if ([CHECKPOINT_KEY, GROUP_CATALOG_KEY, CONSUMER_CATALOG_KEY, HIGH_WATER_KEY, CHANGELOG_MASK_KEY].includes(key)) return true;
   const numbered = NUMBERED_PREFIXES.find((prefix) => key.startsWith(prefix));
   if (numbered !== undefined) return /^[0-9a-f]{16}$/.test(key.slice(numbered.length));
   return (key.startsWith(GROUP_PREFIX) && key.length > GROUP_PREFIX.length) || (key.startsWith(CONSUMER_PREFIX) && key.length > CONSUMER_PREFIX.length);
