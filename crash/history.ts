@@ -7,8 +7,11 @@
  *
  * The parser needs only the parts of the format it reads (segment.ts and
  * frame.ts own the format): a 40-byte segment header, then frames of
- * { u32 frameBytes, u32 crc, u8 kind, 3 zero, u32 recordCount, u64 seq }
+ * { u32 frameBytes, u32 crc, u8 kind, u24 batchDelta, u32 recordCount, u64 seq }
  * followed, for kind 1, by recordCount times { u32 payloadBytes, payload }.
+ * The checksum is seeded with the journal's salt (the journal id in the
+ * header at 16, its two halves XORed, 0 read as 1), or 0 for a frame
+ * written before salts.
  * The mirrors hold the bytes whose write resolved, and after a power cut
  * what survived of them (which may end in torn garbage), so the parser
  * stops at the first frame that does not fit, whose checksum (CRC-32 over
@@ -53,12 +56,16 @@ export class History {
 
 function parseSegment(bytes: Uint8Array, into: Map<bigint, { payload: Uint8Array; endsEntry: boolean }>): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length < SEGMENT_HEADER_BYTES) return;
+  const salt = (view.getUint32(16, true) ^ view.getUint32(20, true)) >>> 0 || 1;
   let offset = SEGMENT_HEADER_BYTES;
   while (offset + FRAME_HEADER_BYTES <= bytes.length) {
     const frameBytes = view.getUint32(offset, true);
     if (frameBytes < FRAME_HEADER_BYTES || offset + frameBytes > bytes.length) return;
     const frame = bytes.subarray(offset, offset + frameBytes);
-    if (crc32(frame.subarray(8), crc32(frame.subarray(0, 4))) !== view.getUint32(offset + 4, true)) return;
+    const stored = view.getUint32(offset + 4, true);
+    const sound = (seed: number): boolean => crc32(frame.subarray(8), crc32(frame.subarray(0, 4), seed)) === stored;
+    if (!sound(salt) && !sound(0)) return;
     const kind = view.getUint8(offset + 8);
     const recordCount = view.getUint32(offset + 12, true);
     const firstSeq = view.getBigUint64(offset + 16, true);

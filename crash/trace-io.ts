@@ -8,7 +8,9 @@
  * - The bytes of every segment file of the engine journal are mirrored from the writes
  *   and truncations that succeeded, and kept after the file is unlinked, so
  *   records a purge deleted are still known to the model.
- * - After a write or fsync failed, any fsync of a segment that starts once
+ * - After a write or fsync failed (but ENOSPC on the zeros a segment is
+ *   written ahead with, past its data, which the journal goes on without:
+ *   zero-tail.ts), any fsync of a segment that starts once
  *   the engine knows it failed (`engineFailed`), and succeeds before the
  *   engine is reopened, is noted: invariant 7 says a failed engine never
  *   retries an fsync and carries on. (A store write fails on its own file;
@@ -91,11 +93,13 @@ export class TraceIo implements Io {
     this.failure = null;
   }
 
-  async #watch<T>(op: string, path: string, call: () => Promise<T>): Promise<T> {
+  async #watch<T>(op: string, path: string, call: () => Promise<T>, zerosAhead = false): Promise<T> {
     try {
       return await call();
     } catch (error) {
       const code = (error as { code?: string }).code;
+      // ENOSPC on zeros written past a segment's data (the zero tail) is no failure: the journal goes on without them (zero-tail.ts).
+      if (code === 'ENOSPC' && zerosAhead) throw error;
       if ((code === 'EIO' || code === 'ENOSPC') && this.failure === null) this.failure = { code, op, path };
       throw error;
     }
@@ -111,7 +115,8 @@ export class TraceIo implements Io {
       size: () => file.size(),
       read: (buffer, position) => file.read(buffer, position),
       write: async (data, position) => {
-        await this.#watch('write', file.path, () => file.write(data, position));
+        const zerosAhead = segment !== null && position >= segments.get(segment)!.length && data.every((byte) => byte === 0);
+        await this.#watch('write', file.path, () => file.write(data, position), zerosAhead);
         mirror((bytes) => {
           const grown = bytes.length >= position + data.length ? bytes : resized(bytes, position + data.length);
           grown.set(data, position);
