@@ -44,6 +44,7 @@ import { FanlogError, type FanlogErrorCode, reason } from '../errors.js';
 import { Journal } from '../journal/journal.js';
 import { NodeIo } from '../journal/node-io.js';
 import { catalogOp } from '../store/catalog.js';
+import { checkLmdbStore } from '../store/lmdb-check.js';
 import { type MetaOp, metaStoreDir, openBackend, openMetaStore, SealedStore, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
 import { toJson, whileBusy } from './commands.js';
 import { checkStore, type StoreCheck } from './store-check.js';
@@ -215,6 +216,8 @@ async function openForSalvage(
       old = await openMetaStore(kind, dir, io, { readOnly: kind !== 'level' });
       check = await checkStore(old, { dir: journal.dir, journalId: journal.journalId, firstSeq: journal.firstSeq, headSeq: journal.headSeq });
       for (const found of check.damage) lost.push({ key: found.key ?? storeDir, what: found.what });
+      // Read here from its file; the engine's open also checks every page LMDB may reach, which a sound store passes too.
+      if (kind === 'lmdb') checkLmdbStore(path.join(storeDir, 'data.mdb'));
     }
   } catch (error) {
     lost.push({ key: storeDir, what: `the store cannot be opened: ${(error as Error).message}` });

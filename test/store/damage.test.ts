@@ -194,6 +194,19 @@ describe('repair --rebuild-store where there is nothing to rebuild', () => {
     expect(JSON.parse(fanlog('repair', '--rebuild-store', '--dir', dir, '--json').stdout)).toMatchObject({ store: 'lmdb', sound: true });
   });
 
+  it("rebuilds an lmdb store whose damage only the engine's open finds (a meta page LMDB may reach), never leaving it as sound", async () => {
+    // Found by crash-test --seed 4242 --run 458: repair called such a store sound, and the engine then refused to open.
+    const { dir } = await populated('lmdb', { check: false });
+    const file = path.join(metaStoreDir(dir, 'lmdb'), 'data.mdb');
+    const bytes = readFileSync(file);
+    bytes[2206]! ^= 0xff;
+    writeFileSync(file, bytes);
+    const repaired = fanlog('repair', '--rebuild-store', '--dir', dir);
+    expect(repaired.status, repaired.stderr).toBe(0);
+    expect(repaired.stdout).not.toMatch(/is sound/);
+    expect(openInChild(dir).words[0]).toBe('open');
+  });
+
   it('says there was no old store to keep when the store was lost, and names no place that does not exist', async () => {
     const { dir } = await populated('lmdb', { check: false });
     rmSync(metaStoreDir(dir, 'lmdb'), { recursive: true });
