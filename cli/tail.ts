@@ -14,10 +14,9 @@
  * own mask and filter and needs the engine (`--ack` acknowledges what was
  * printed, through `--to` at most).
  */
-import { FAN_MARK_FLAGS } from '../engine/notify/masks.js';
 import { decodeRecord } from '../engine/record/codec.js';
 import type { RecordView } from '../engine/record/record.js';
-import { FanlogError } from '../errors.js';
+import { checkConsumerMask } from '../consumers/consumer-registry.js';
 import { Filters } from '../consumers/filters.js';
 import { type CommonOptions, formatOf, printer, type TailFormat } from './commands.js';
 import { changelogFollower, readChangelog, unfinishedNote } from './inspect.js';
@@ -35,13 +34,9 @@ export interface TailOptions {
 
 /** Whether `--mask` and `--filter` select a record (see the header); EINVAL for a mask with a mark's qualifiers, or a filter that is not built in. */
 export function selection(options: Pick<TailOptions, 'mask' | 'filter'>): (record: RecordView) => boolean {
-  const { mask, filter } = options;
-  if (mask !== undefined && (mask & FAN_MARK_FLAGS) !== 0n) {
-    throw new FanlogError(
-      'EINVAL',
-      "--mask: ONDIR and EVENT_ON_CHILD qualify a mark's events and select nothing here; directories' events come with their event bits (CREATE takes mkdir's CREATE|ONDIR): leave them out, or take only directories' events with --filter mask=40000000",
-    );
-  }
+  const { filter } = options;
+  // A consumer mask's check: its meaning here is a consumer mask's.
+  const mask = options.mask === undefined ? undefined : checkConsumerMask(options.mask);
   const predicate = filter === undefined ? null : new Filters().build(filter.name, filter.argument);
   return (record) => (mask === undefined || record.mask === undefined || (record.mask & mask) !== 0n) && (predicate === null || predicate(record));
 }

@@ -255,7 +255,7 @@ interface WantedConsumer {
  * (CREATE|ONDIR taking a directory's MOVED_FROM), which is not what they
  * mean anywhere else.
  */
-function checkConsumerMask(value: unknown): bigint {
+export function checkConsumerMask(value: unknown): bigint {
   const mask = checkBigint('mask', value, 1n, ALL_BITS);
   if (mask !== ALL_BITS && (mask & FAN_MARK_FLAGS) !== 0n) {
     throw invalid(

@@ -11,6 +11,7 @@ import { FAN_ALLOW, FAN_OPEN_PERM, FAN_PRE_MODIFY } from '../../engine/notify/ma
 import type { Intent } from '../../engine/permission/intent.js';
 import { GuardedOperation } from '../../engine/permission/operation.js';
 import { type PermissionGroup, PermissionRequest } from '../../engine/permission/request.js';
+import type { Group } from '../../engine/notify/groups.js';
 import { MemoryIo } from '../../journal/memory-io.js';
 import type { RequestRecord } from '../../engine/record/record.js';
 import { rejection } from '../helpers.js';
@@ -65,13 +66,19 @@ afterEach(async () => {
   for (const engine of engines.splice(0)) await engine.close().catch(() => undefined);
 });
 
-it("reports an orphan's outcome once, then forgets it", async () => {
+/** An engine on a MemoryIo whose file /f, open for writing, a restartable pre-content group 'hsm' guards. */
+async function guardedFile(): Promise<{ io: MemoryIo; engine: Engine; fd: number; g: Group }> {
   const io = new MemoryIo();
   const engine = await Engine.open('/e', { io, store: 'files' });
   await engine.fs.create('/f', { size: 10 });
   const fd = await engine.fs.open('/f', 'w');
   const g = await engine.groups.create('hsm', { class: 'pre-content', restartable: true });
   await g.mark({ path: '/f', mask: FAN_PRE_MODIFY });
+  return { io, engine, fd, g };
+}
+
+it("reports an orphan's outcome once, then forgets it", async () => {
+  const { io, engine, fd, g } = await guardedFile();
   const writing = rejection(() => engine.fs.write(fd, 0, 5));
   await expect.poll(() => g.info().pendingPermissions).toBe(1);
   await engine.close();
@@ -102,12 +109,7 @@ it("times a request out by the engine's clock", async () => {
 });
 
 it('lists every operation that waits for an answer, live or resurrected, and says which', async () => {
-  const io = new MemoryIo();
-  const engine = await Engine.open('/e', { io, store: 'files' });
-  await engine.fs.create('/f', { size: 10 });
-  const fd = await engine.fs.open('/f', 'w');
-  const g = await engine.groups.create('hsm', { class: 'pre-content', restartable: true });
-  await g.mark({ path: '/f', mask: FAN_PRE_MODIFY });
+  const { io, engine, fd, g } = await guardedFile();
   const writing = engine.fs.write(fd, 0, 5);
   await expect.poll(() => g.info().pendingPermissions).toBe(1);
   // A daemon that waits on this list sees the live operation: its caller waits.

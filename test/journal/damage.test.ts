@@ -9,22 +9,14 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { Journal, NodeIo } from '../../journal/index.js';
 import { recover } from '../../journal/recovery.js';
 import { RECOVERY_POINT_NAME } from '../../journal/recovery-point.js';
-import { SEGMENT_HEADER_BYTES } from '../../journal/segment.js';
 import { readAll, rejection, tempDir, text } from '../helpers.js';
+import { frameOffsets } from './segment-walk.js';
 
 const OPTIONS = { segmentBytesMax: 4096 };
 const RECORDS = 300;
 
 let dir: string;
 let segments: string[];
-
-/** Byte offsets of the frames in a segment file, walking the length fields. */
-function frameOffsets(file: string): number[] {
-  const bytes = readFileSync(file);
-  const offsets: number[] = [];
-  for (let offset = SEGMENT_HEADER_BYTES; offset < bytes.length; offset += bytes.readUInt32LE(offset)) offsets.push(offset);
-  return offsets;
-}
 
 function flipByte(file: string, offset: number): void {
   const bytes = readFileSync(file);

@@ -15,6 +15,7 @@ import { Journal, NodeIo } from '../../journal/index.js';
 import { MemoryIo } from '../../journal/memory-io.js';
 import { SEGMENT_HEADER_BYTES } from '../../journal/segment.js';
 import { readAll, rejection, tempDir, text } from '../helpers.js';
+import { frameOffsets } from './segment-walk.js';
 
 const SINGLES = 5;
 const GROUP = 8;
@@ -29,14 +30,6 @@ async function written(groups: number): Promise<{ dir: string; file: string }> {
   const names = readdirSync(dir).filter((name) => name.endsWith('.seg'));
   expect(names).toHaveLength(1);
   return { dir, file: path.join(dir, names[0]!) };
-}
-
-/** Byte offsets of the frames of a segment file, walking their lengths. */
-function frameOffsets(file: string): number[] {
-  const bytes = readFileSync(file);
-  const offsets: number[] = [];
-  for (let offset = SEGMENT_HEADER_BYTES; offset < bytes.length; offset += bytes.readUInt32LE(offset)) offsets.push(offset);
-  return offsets;
 }
 
 /** Zeros the frame at index `index` of the file, as a page of an in-place write that never landed. */

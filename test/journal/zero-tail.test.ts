@@ -5,29 +5,22 @@
  * its data; recovery and a lock-free follower take the zeros as the end of
  * data, neither damage nor an unfinished entry.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { Journal, NodeIo } from '../../journal/index.js';
 import type { Io } from '../../journal/io.js';
+import { MemoryIo } from '../../journal/memory-io.js';
 import { JournalFollower } from '../../journal/follower.js';
-import { SEGMENT_HEADER_BYTES } from '../../journal/segment.js';
 import { ZERO_AHEAD_BYTES } from '../../journal/zero-tail.js';
 import { tempDir, text } from '../helpers.js';
+import { dataEnd } from './segment-walk.js';
 
 const segmentFiles = (dir: string): string[] =>
   readdirSync(dir)
     .filter((name) => name.endsWith('.seg'))
     .sort()
     .map((name) => path.join(dir, name));
-
-/** Where a segment's frames end, walking their length fields (a zero length is the end). */
-function dataEnd(file: string): number {
-  const bytes = readFileSync(file);
-  let offset = SEGMENT_HEADER_BYTES;
-  while (offset + 4 <= bytes.length && bytes.readUInt32LE(offset) !== 0) offset += bytes.readUInt32LE(offset);
-  return offset;
-}
 
 it('commits into zeros written ahead: the size holds across commits, and close cuts the segment to its data', async () => {
   const dir = tempDir();
@@ -79,7 +72,6 @@ it('seals a segment cut to its data, and recovers a live zero tail without a rep
 });
 
 it('opens read only beside a writer that writes into the zeros after the scan read them: the end, not damage', async () => {
-  const { MemoryIo } = await import('../../journal/memory-io.js');
   const io = new MemoryIo();
   const writer = await Journal.open('/j', { io });
   for (let i = 0; i < 2; i++) await writer.append(new Uint8Array(50).fill(i));
@@ -124,7 +116,6 @@ it('opens read only beside a writer that writes into the zeros after the scan re
 });
 
 it('goes on without zeros when the disk has no room for them, and fails no append for it', async () => {
-  const { MemoryIo } = await import('../../journal/memory-io.js');
   const io = new MemoryIo();
   const journal = await Journal.open('/j', { io });
   // The first append's data is written; the zeros ahead of it find the disk full.
@@ -134,18 +125,10 @@ it('goes on without zeros when the disk has no room for them, and fails no appen
   for (let i = 2; i <= 5; i++) expect(await journal.append(text(`record ${i}`))).toBe(BigInt(i));
   const [name] = (await io.readdir('/j')).filter((entry) => entry.endsWith('.seg'));
   // No zeros were left after the data: the segment grows with it until it rolls.
-  expect(dataEndOf(io.fileBytes(`/j/${name}`))).toBe(io.fileBytes(`/j/${name}`).length);
+  expect(dataEnd(io.fileBytes(`/j/${name}`))).toBe(io.fileBytes(`/j/${name}`).length);
   await journal.close();
   const reopened = await Journal.open('/j', { io });
   expect(reopened.headSeq).toBe(5n);
   expect(reopened.recovery.repairs).toEqual([]);
   await reopened.close();
 });
-
-/** Where the frames of segment bytes end, walking their lengths (a zero length is the end). */
-function dataEndOf(bytes: Uint8Array): number {
-  const view = Buffer.from(bytes);
-  let offset = SEGMENT_HEADER_BYTES;
-  while (offset + 4 <= view.length && view.readUInt32LE(offset) !== 0) offset += view.readUInt32LE(offset);
-  return offset;
-}
