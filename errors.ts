@@ -36,6 +36,7 @@ export type FanlogErrorCode =
   | 'EEVICTED' // a consumer was evicted and must rescan
   | 'EREPLACED' // a consumer object is retired: its name was registered again
   | 'EREMOTE' // a remote server (Redis) cannot be reached or refused
+  | 'ESERVER' // nobody serves the engine on its socket, or the connection to its holder was lost
   | 'ELOST' // a replica lost records fanlog had acknowledged into it, or a remote reader's entries were trimmed before it acknowledged them
   | 'EFOREIGN' // a replica holds an entry fanlog did not write
   | 'EAUTH' // a remote server (Redis) refused the credentials

@@ -11,7 +11,10 @@
 import { Consumers } from './consumers/consumer-registry.js';
 import { Filters } from './consumers/filters.js';
 import { CORE_OPTION_NAMES, EngineCore, type EngineCoreOptions, type EngineParts } from './engine/engine.js';
-import { checkInteger, checkOptions } from './validate.js';
+import { checkBoolean, checkInteger, checkOptions } from './validate.js';
+import { invalid } from './errors.js';
+import { NodeIo } from './journal/node-io.js';
+import { EngineServer } from './serve/server.js';
 import { collectMetrics, type EngineMetrics } from './metrics.js';
 import type { ReplicateOptions, Replicator } from './replication/replicator.js';
 import type { Mirror, MirrorOptions } from './mirror/mirror.js';
@@ -28,9 +31,15 @@ export interface EngineOptions extends EngineCoreOptions {
   consumerLagRecordsMax?: number;
   /** Default `idleMsMax` for consumers that set none; default: no limit. */
   consumerIdleMsMax?: number;
+  /**
+   * Serve the engine to other processes of its user on `<dir>/run/fanlog.sock`
+   * (serve/server.ts); default true for an engine on the host's files (no
+   * `io`, or a NodeIo) that is not read-only, false otherwise.
+   */
+  serve?: boolean;
 }
 
-const OPTION_NAMES = [...CORE_OPTION_NAMES, 'consumerLagRecordsMax', 'consumerIdleMsMax'] as const;
+const OPTION_NAMES = [...CORE_OPTION_NAMES, 'consumerLagRecordsMax', 'consumerIdleMsMax', 'serve'] as const;
 
 export class Engine extends EngineCore {
   /** Filters consumers may attach, by name. */
@@ -38,6 +47,7 @@ export class Engine extends EngineCore {
   readonly consumers: Consumers;
   /** The replicators metrics show: running ones, and failed ones until another starts for their stream. */
   readonly #replicators = new Set<Replicator>();
+  #server: EngineServer | null = null;
 
   private constructor(parts: EngineParts, consumerDefaults: { lagRecordsMax: number | null; idleMsMax: number | null }) {
     super(parts);
@@ -113,13 +123,36 @@ export class Engine extends EngineCore {
     return startFanotify(this, options);
   }
 
-  /** Opens (or creates) the engine in `dir`: see engine/engine.ts for what opening does. */
+  /** The socket the engine is served on (serve/server.ts), or null when it is not served. */
+  get socketPath(): string | null {
+    return this.#server?.path ?? null;
+  }
+
+  /**
+   * Opens (or creates) the engine in `dir`: see engine/engine.ts for what
+   * opening does. Then, unless `serve: false`, serves it on its socket:
+   * ENAMETOOLONG when the socket's path would be too long for one.
+   */
   static async open(dir: string, options: EngineOptions = {}): Promise<Engine> {
-    const { consumerLagRecordsMax, consumerIdleMsMax, ...core } = checkOptions<EngineOptions>('options', options, OPTION_NAMES);
+    const { consumerLagRecordsMax, consumerIdleMsMax, serve, ...core } = checkOptions<EngineOptions>('options', options, OPTION_NAMES);
     const consumerDefaults = {
       lagRecordsMax: consumerLagRecordsMax === undefined ? null : checkInteger('consumerLagRecordsMax', consumerLagRecordsMax, 1, Number.MAX_SAFE_INTEGER),
       idleMsMax: consumerIdleMsMax === undefined ? null : checkInteger('consumerIdleMsMax', consumerIdleMsMax, 1, 2 ** 31 - 1),
     };
-    return EngineCore.openCore(dir, core, (parts) => new Engine(parts, consumerDefaults));
+    const onHost = core.io === undefined || core.io instanceof NodeIo;
+    const serving = serve === undefined ? onHost && core.readOnly !== true : checkBoolean('serve', serve);
+    if (serving && core.readOnly === true) throw invalid('serve: a read-only engine holds no lock, and cannot serve');
+    if (serving && !onHost) throw invalid("serve: an engine on an Io other than NodeIo is not on the host's files, where its socket would be");
+    const engine = await EngineCore.openCore(dir, core, (parts) => new Engine(parts, consumerDefaults));
+    if (!serving) return engine;
+    try {
+      const server = await EngineServer.start(engine);
+      engine.#server = server;
+      engine.attachWork(() => server.close());
+    } catch (error) {
+      await engine.close({ checkpoint: false }).catch(() => undefined);
+      throw error;
+    }
+    return engine;
   }
 }

@@ -60,3 +60,5 @@ export { Consumer, type ConsumerInfo, type ConsumerOptions, type DeliveredRecord
 export { Consumers } from './consumers/consumer-registry.js';
 export { Filters, type FilterFactory, type FilterPredicate } from './consumers/filters.js';
 export type { RecordHeader } from './engine/record/view.js';
+export { EngineClient } from './serve/client.js';
+export { LocalConsumer } from './serve/local-consumer.js';

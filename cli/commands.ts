@@ -7,10 +7,12 @@
  *              the engine directory beside a running application, taking
  *              no lock and writing nothing (cli/inspect.ts).
  *   locked     `init`, `tail --consumer` and the other `consumers` actions
- *              open the engine (cli/open-engine.ts), which takes its lock:
- *              EBUSY, naming the holder's pid and what to do instead, while
- *              an application holds it, or with `--wait[=MS]` they wait for
- *              it. A directory that holds no engine is ENOENT for all but
+ *              open the engine (cli/open-engine.ts), which takes its lock.
+ *              While an application holds it, the consumer commands go
+ *              through its socket (cli/consumer-access.ts); where it
+ *              serves none, they are EBUSY, naming the holder's pid and
+ *              what to do instead, or with `--wait[=MS]` they wait. A
+ *              directory that holds no engine is ENOENT for all but
  *              `init`, and is left as it was.
  * The store kind is the one the directory records; `--store` only asserts it.
  */
@@ -25,6 +27,7 @@ import type { EngineMetrics } from '../metrics.js';
 import { prometheusText } from '../metrics.js';
 import { type Inspection, inspect, unfinishedNote } from './inspect.js';
 import { lfsLine } from '../interop/lfs.js';
+import { withConsumers } from './consumer-access.js';
 import { withEngine } from './open-engine.js';
 
 export interface CommonOptions {
@@ -244,30 +247,27 @@ export interface ConsumersCommand extends CommonOptions {
 
 export async function consumersCommand(options: ConsumersCommand): Promise<void> {
   if (options.action === 'list') return listConsumers(options);
-  await withEngine(options, async (engine) => {
+  await withConsumers(options, async (access) => {
     const name = options.name!;
     switch (options.action) {
       case 'register': {
         const { mask, lagRecordsMax, idleMsMax } = options;
-        const consumer = await engine.consumers.register(name, {
+        const registered = {
           from: options.from ?? 'oldest',
           ...(mask === undefined ? {} : { mask }),
           ...(lagRecordsMax === undefined ? {} : { lagRecordsMax }),
           ...(idleMsMax === undefined ? {} : { idleMsMax }),
-        });
-        if (options.filter !== undefined) await consumer.attachFilter(options.filter.name, options.filter.argument);
+        };
+        const info = await access.register(name, registered, options.filter);
         const filter = options.filter === undefined ? '' : `, filter ${options.filter.name} ${options.filter.argument}`;
-        return out(`registered ${name} at cursor ${consumer.cursor}${filter}`);
+        return out(`registered ${name} at cursor ${info.cursor}${filter}`);
       }
       case 'deregister':
-        await engine.consumers.deregister(name);
+        await access.deregister(name);
         return out(`deregistered ${name}`);
       case 'ack': {
-        const consumer = engine.consumers.get(name);
-        const before = consumer.cursor;
         // --head: everything durable now, as Lustre's `changelog_clear MDT ID 0`.
-        const seq = options.head === true ? engine.journal.durableSeq : options.seq!;
-        await consumer.ack(seq);
+        const { seq, before } = await access.ack(name, options.head === true ? 'head' : options.seq!);
         if (seq <= before) return out(`${name}'s cursor stays at ${before}: ${seq} is not beyond it (an acknowledgement never moves a cursor back)`);
         return out(`${name} acknowledged through ${seq}${options.head === true ? ' (the durable head)' : ''}`);
       }

@@ -13,11 +13,30 @@ import { follow, tail } from './tail.js';
 import type { ReplicateCommand } from './replicate.js';
 import { discardMadeEngines } from './open-engine.js';
 import { FAN_DENY_ERRNO, FAN_PRE_ACCESS } from '../engine/notify/masks.js';
-import { parseCount, parseFilter, parseIndex, parseMask, parseSeed, parseSeq, parseStopPolicy, parseTrim, parseWait } from './parse.js';
+import {
+  type Common,
+  DIR_HELP,
+  initOf,
+  INIT_HELP,
+  parseCount,
+  parseFilter,
+  parseIndex,
+  parseMask,
+  parseSeed,
+  parseSeq,
+  parseStopPolicy,
+  parseTrim,
+  parseWait,
+  STORE_HELP,
+  usage,
+  WAIT_HELP,
+  waitOf,
+} from './parse.js';
+import { addBesideCommands } from './program-beside.js';
 import { repair, repairWorker } from './repair.js';
 import { verify } from './verify.js';
 import { crashTest, type CrashTestCommand, parseFaults } from './crash-test.js';
-import { runDemo, runDemoWorker } from './demo.js';
+import { addDemoCommands } from './program-demo.js';
 import { fanotifyCommand, parseKernelMask, parseMarkKind, parsePermissionMask } from './fanotify.js';
 
 // `fanlog tail | head` closes the pipe early: that is not an error.
@@ -32,63 +51,13 @@ function packageVersion(): string {
   return manifest.version;
 }
 
-/** A usage error found after parsing: reported like commander's own, exit 2. */
-function usage(message: string): never {
-  process.stderr.write(`fanlog: EINVAL: ${message}\n`);
-  process.exit(2);
-}
-
 const program = new Command()
   .name('fanlog')
   .description('Crash-consistent changelog for filesystem events and permission decisions')
   .version(packageVersion())
   .exitOverride();
 
-program
-  .command('demo')
-  .description('The HSM scenario: stub files, an HSM daemon, processes, a backup consumer, a restart and a SIGKILL, then a summary')
-  .option(
-    '--dir <dir>',
-    'directory for the demo engine (emptied first if it holds an earlier demo; a directory holding anything else is refused)',
-    './fanlog-data',
-  )
-  .option('--files <n>', 'stub files in the archive', parseCount, 2000)
-  .option('--seed <n>', 'seed for the workload', parseCount, 1)
-  .option('--redis <url>', 'also replicate into a Redis stream (redis://host:port) and check a remote backup reader against the local one')
-  .option(
-    '--real',
-    "the kernel's own permission events on a loop-mounted ext4 (root, Linux 6.14+), with a handler under fanlog supervise SIGKILLed midway (at most 24 files)",
-  )
-  .action(async (options: { dir: string; files: number; seed: number; redis?: string; real?: boolean }) => {
-    if (options.real !== true) return await runDemo(options);
-    const { runRealDemo } = await import('./demo-real.js');
-    await runRealDemo({ files: Math.min(options.files, 24), seed: options.seed });
-  });
-
-program.command('demo-hsm-handler <dir> <mount> <archive>', { hidden: true }).action(async (dir: string, mount: string, archive: string) => {
-  const { runHsmHandler } = await import('./demo-real.js');
-  await runHsmHandler(dir, mount, archive);
-});
-
-program
-  .command('demo-worker', { hidden: true })
-  .description('the demo child process (killed by the demo)')
-  .requiredOption('--dir <dir>', 'engine directory')
-  .option('--seed <n>', 'seed', parseCount, 1)
-  .action(async (options: { dir: string; seed: number }) => {
-    await runDemoWorker(options);
-  });
-
-const DIR_HELP = 'engine directory';
-const STORE_HELP = "the MetaStore the directory should hold: 'lmdb', 'level' or 'files' (default: the one it records)";
-const WAIT_HELP = 'if an application holds the engine, wait for it: for MS milliseconds, or until it is free (default: EBUSY at once)';
-type Common = { dir: string; store?: 'lmdb' | 'level' | 'files'; json?: boolean; wait?: number };
-const INIT_HELP =
-  'make the engine if the directory holds none (without it such a directory is refused; if the command then fails, the engine it made is taken away)';
-/** `--init` given or not: false (not undefined) tells the refusal to mention it. */
-const initOf = (init: unknown): { init: boolean } => ({ init: init === true });
-
-const waitOf = (wait: unknown): { wait?: number } => (wait === undefined ? {} : { wait: wait === true ? Infinity : (wait as number) });
+addDemoCommands(program);
 
 program
   .command('init')
@@ -363,6 +332,8 @@ program
       await superviseCommand({ ...options, mark: options.mark, command });
     },
   );
+
+addBesideCommands(program);
 
 program
   .command('crash-test')

@@ -76,3 +76,20 @@ export function parseTrim(value: string): 'acked' | { maxLen: number } {
     throw new InvalidArgumentError(`expected 'acked' or a length from 1, got '${value}'`);
   return { maxLen };
 }
+
+/** A usage error found after parsing: reported like commander's own, exit 2. */
+export function usage(message: string): never {
+  process.stderr.write(`fanlog: EINVAL: ${message}\n`);
+  process.exit(2);
+}
+
+export const DIR_HELP = 'engine directory';
+export const STORE_HELP = "the MetaStore the directory should hold: 'lmdb', 'level' or 'files' (default: the one it records)";
+export const WAIT_HELP = 'if an application holds the engine, wait for it: for MS milliseconds, or until it is free (default: EBUSY at once)';
+export type Common = { dir: string; store?: 'lmdb' | 'level' | 'files'; json?: boolean; wait?: number };
+export const INIT_HELP =
+  'make the engine if the directory holds none (without it such a directory is refused; if the command then fails, the engine it made is taken away)';
+/** `--init` given or not: false (not undefined) tells the refusal to mention it. */
+export const initOf = (init: unknown): { init: boolean } => ({ init: init === true });
+
+export const waitOf = (wait: unknown): { wait?: number } => (wait === undefined ? {} : { wait: wait === true ? Infinity : (wait as number) });

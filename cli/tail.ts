@@ -20,7 +20,7 @@ import { checkConsumerMask } from '../consumers/consumer-registry.js';
 import { Filters } from '../consumers/filters.js';
 import { type CommonOptions, formatOf, printer, type TailFormat } from './commands.js';
 import { changelogFollower, readChangelog, unfinishedNote } from './inspect.js';
-import { withEngine } from './open-engine.js';
+import { withConsumers } from './consumer-access.js';
 
 /** What `tail` and `tail --follow` print: the range and, lock-free, the selection. */
 export interface TailOptions {
@@ -56,14 +56,19 @@ export async function tail(options: CommonOptions & TailOptions & { consumer?: s
     if (unfinished !== null) process.stderr.write(`fanlog: note: ${unfinishedNote(unfinished)}\n`);
     return;
   }
-  await withEngine({ ...options, readOnly: options.ack !== true }, async (engine) => {
-    const consumer = engine.consumers.get(options.consumer!);
-    for (let batch = await consumer.read({ max: 1000 }); batch.length > 0; batch = await consumer.read({ max: 1000 })) {
-      const inRange = to === undefined ? batch : batch.filter((record) => record.seq <= to);
-      // A delivered record is a view: its toJSON gives every field.
-      for (const record of inRange) print(record.seq, record);
-      if (options.ack === true && inRange.length > 0) await consumer.ack(inRange[inRange.length - 1]!.seq);
-      if (inRange.length < batch.length) return;
+  // Without --ack, a read-only open beside the holder (an lmdb store) prints without taking its lock.
+  await withConsumers({ ...options, readOnly: options.ack !== true }, async (access) => {
+    const consumer = await access.reader(options.consumer!);
+    try {
+      for (let batch = await consumer.read({ max: 1000 }); batch.length > 0; batch = await consumer.read({ max: 1000 })) {
+        const inRange = to === undefined ? batch : batch.filter((record) => record.seq <= to);
+        // A record delivered in process is a view, whose toJSON gives every field; through the socket, a plain object.
+        for (const record of inRange) print(record.seq, record);
+        if (options.ack === true && inRange.length > 0) await consumer.ack(inRange[inRange.length - 1]!.seq);
+        if (inRange.length < batch.length) return;
+      }
+    } finally {
+      await consumer.close();
     }
   });
 }

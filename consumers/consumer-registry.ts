@@ -34,8 +34,13 @@ export class Consumers {
   #timer: NodeJS.Timeout | null = null;
   readonly #host: ChangelogSource;
   readonly #defaults: { lagRecordsMax: number | null; idleMsMax: number | null };
-  /** @internal Names a running replicator of this engine reads through: `open` of one is EBUSY (two readers of one cursor skip each other's records). */
-  readonly held = new Set<string>();
+  /**
+   * @internal Names read through by a reader of their own, with who it is
+   * (a running replicator of this engine, a client of its socket): `open`
+   * and `deregister` of one are EBUSY (two readers of one cursor skip each
+   * other's records).
+   */
+  readonly held = new Map<string, string>();
 
   /** @internal */
   constructor(
@@ -162,7 +167,7 @@ export class Consumers {
   }
 
   #heldError(name: string): FanlogError {
-    return new FanlogError('EBUSY', `consumer '${name}' is read by a running replicator of this engine: stop it first, or use another name`);
+    return new FanlogError('EBUSY', `consumer '${name}' is read by ${this.held.get(name)!}: stop or close it first, or use another name`);
   }
 
   list(): ConsumerInfo[] {

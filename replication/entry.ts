@@ -13,8 +13,7 @@
  *   `decodeRecord` reads losslessly (every field, whatever this table has).
  */
 import type { DeliveredRecord } from '../consumers/consumer.js';
-import { decodeRecord } from '../engine/record/codec.js';
-import { INTERNAL_FIELDS } from '../engine/record/fields.js';
+import { decodeDelivered } from '../consumers/delivered.js';
 import { maskNames } from '../engine/notify/masks.js';
 import type { Fid } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
@@ -66,10 +65,7 @@ export function recordOfEntry(id: string, fields: (string | Uint8Array)[]): Deli
   const seq = /^(\d+)-0$/.exec(id)?.[1];
   if (bytes === undefined || seq === undefined)
     throw new FanlogError('ECORRUPT', `stream entry ${id} is not a fanlog record (no 'record' field, or an ID other than <seq>-0)`);
-  const record = decodeRecord(new Uint8Array(bytes)) as unknown as Record<string, unknown>;
-  for (const name of INTERNAL_FIELDS) delete record[name];
-  record.seq = BigInt(seq);
-  return record as unknown as DeliveredRecord;
+  return decodeDelivered(BigInt(seq), new Uint8Array(bytes));
 }
 
 const utf8 = new TextDecoder();

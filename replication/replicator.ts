@@ -152,7 +152,7 @@ export class Replicator {
         const fresh = !consumers.list().some((info) => info.name === name && info.evicted === null);
         const consumer = await consumers.open(name, checked.mask === undefined ? {} : { mask: checked.mask });
         // From now on the application cannot open this consumer beside the replicator (EBUSY): it would move the cursor under it.
-        consumers.held.add(name);
+        consumers.held.set(name, 'a running replicator of this engine');
         const releaseName = release;
         release = () => {
           consumers.held.delete(name);

@@ -32,6 +32,8 @@ const LAYERS: [prefix: string, rank: number][] = [
   ['mirror/', 4.5],
   // The kernel's fanotify groups through koffi: journals their events with interop/'s check and record, composed by fanlog.ts.
   ['kernel/', 4.5],
+  // The holder's socket: serves the engine's consumers and metrics to other processes, composed by fanlog.ts.
+  ['serve/', 4.5],
   ['fanlog.ts', 5],
   ['crash/', 6],
   ['cli/', 6],

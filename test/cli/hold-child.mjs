@@ -4,11 +4,11 @@
 // inspect an engine beside its holder. MODE `full` (the default) makes a
 // consumer, a group and files; `journal-only` only makes files, so that its
 // store is written once, when the engine is created, and never again while
-// its records become durable.
+// its records become durable. SERVE `no-serve` opens it with `serve: false`.
 import { Engine, FAN_CREATE } from '../../dist/index.js';
 
-const [dir, store, mode = 'full'] = process.argv.slice(2);
-const engine = await Engine.open(dir, { store });
+const [dir, store, mode = 'full', serve = 'serve'] = process.argv.slice(2);
+const engine = await Engine.open(dir, { store, serve: serve !== 'no-serve' });
 await engine.fs.mkdir('/data');
 const files = mode === 'journal-only' ? 50 : 20;
 for (let i = 0; i < files; i++) await engine.fs.create(`/data/f${i}`, { size: 100 });

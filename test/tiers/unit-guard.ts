@@ -14,7 +14,17 @@ const spawning = ['spawn', 'spawnSync', 'exec', 'execSync', 'execFile', 'execFil
 for (const name of spawning) {
   Object.defineProperty(childProcess, name, { value: () => refuse('child processes'), writable: true });
 }
-Object.defineProperty(net.Server.prototype, 'listen', { value: () => refuse('servers'), writable: true });
+// An engine's own socket (serve/server.ts), which every engine on the host's
+// files serves in process, is the one listen allowed: it starts no other
+// process and waits on nothing.
+const { listen } = net.Server.prototype as unknown as { listen: (this: net.Server, ...args: unknown[]) => net.Server };
+Object.defineProperty(net.Server.prototype, 'listen', {
+  value(this: net.Server, ...args: unknown[]) {
+    if (typeof args[0] === 'string' && args[0].endsWith('/run/fanlog.sock')) return listen.apply(this, args);
+    return refuse('servers');
+  },
+  writable: true,
+});
 // Named imports of node:child_process are live bindings of the builtin;
 // this makes them see the replacements above.
 syncBuiltinESMExports();
