@@ -6,7 +6,9 @@
  *
  * Windows are the last minute (journal/window.ts). A consumer's lag in
  * seconds is the head record's time minus the time of the first record it
- * has not acknowledged (0 when caught up), by the engine's clock. Fields a
+ * has not acknowledged (0 when caught up), by the engine's clock; null
+ * when that record was purged while it was looked up (a read-only engine
+ * beside its holder reads records the holder may purge since). Fields a
  * lock-free view (`fanlog stat` beside a running application) cannot know
  * are null there, never guessed.
  *
@@ -17,6 +19,7 @@
  * view cannot see them: `replicators` is absent there.
  */
 import type { ConsumerInfo } from './consumers/consumer.js';
+import { FanlogError } from './errors.js';
 import type { GroupInfo } from './engine/notify/groups.js';
 
 export interface EngineMetrics {
@@ -91,15 +94,25 @@ export interface MetricsSource {
   replicators?: { metrics(): ReplicatorMetrics }[];
 }
 
+/** Record `seq`'s time; null when it was purged meanwhile (see the header). */
+async function timeOf(source: MetricsSource, seq: bigint): Promise<bigint | null> {
+  try {
+    return await source.recordTime(seq);
+  } catch (error) {
+    if (error instanceof FanlogError && error.code === 'EPURGED') return null;
+    throw error;
+  }
+}
+
 export async function collectMetrics(source: MetricsSource): Promise<EngineMetrics> {
   const { journal } = source;
-  const headTime = journal.headSeq >= journal.firstSeq ? await source.recordTime(journal.headSeq) : null;
+  const headTime = journal.headSeq >= journal.firstSeq ? await timeOf(source, journal.headSeq) : null;
   const consumers: EngineMetrics['consumers'] = [];
   for (const info of source.consumers.list()) {
     let lagSeconds: number | null = 0;
     if (info.evicted !== null) lagSeconds = null;
     else if (info.lagRecords > 0n && headTime !== null) {
-      const firstTime = await source.recordTime(info.cursor + 1n);
+      const firstTime = await timeOf(source, info.cursor + 1n);
       lagSeconds = firstTime === null ? null : Math.max(0, Number(headTime - firstTime) / 1e9);
     }
     consumers.push({ name: info.name, cursor: info.cursor, lagRecords: info.lagRecords, lagSeconds, idleMs: info.idleMs, evicted: info.evicted !== null });

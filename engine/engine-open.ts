@@ -3,8 +3,16 @@
  * the options checked, the directory locked and its marker read (or
  * written), the journal recovered, the store opened and its high-water
  * mark checked, the latest checkpoint loaded and the journal after it
- * replayed. EngineCore.openCore builds the engine from what this returns,
- * then loads groups and readers and resurrects permission requests.
+ * replayed. EngineCore.openCore builds the engine from what this returns
+ * (`openEngine`), then loads groups and readers and resurrects permission
+ * requests.
+ *
+ * A read-only open reads the marker before anything else, and for an lmdb
+ * store locks nothing: it reads the store whole, from its file, and only
+ * then recovers the journal, beside any holder; an attempt the holder
+ * overtook (a purge after the store was read) is made again, EAGAIN after
+ * a bound. A read-only open of a level or files store takes the lock, and
+ * is EBUSY beside a holder, saying why. open-beside.ts says why each.
  */
 import path from 'node:path';
 import { FanlogError, asFanlogError, invalid, reason } from '../errors.js';
@@ -12,11 +20,12 @@ import { checkHostPath, type Io, type IoLock } from '../journal/io.js';
 import { Journal, type SyncPolicy } from '../journal/journal.js';
 import { NodeIo } from '../journal/node-io.js';
 import { HIGH_WATER_KEY } from '../store/keys.js';
-import { metaStoreDir, openMetaStore, type SealedStore, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
+import { metaStoreDir, openMetaStore, SealedStore, STORE_KINDS, type StoreKind } from '../store/meta-store.js';
 import { type CheckpointBound, type CheckpointLayout, loadCheckpoint } from './checkpoint.js';
 import { type EngineDirectory, inspectDirectory, writeMarker } from './engine-dir.js';
 import { resolveChangelogMask } from './changelog-mask.js';
 import { checkHighWater } from './fail-stop-store.js';
+import { busyBeside, type HolderMoved, retryOvertaken } from './open-beside.js';
 import type { FsState } from './model/fs-state.js';
 import type { Mask } from './notify/masks.js';
 import { type Replayed, replayJournal } from './replay.js';
@@ -69,6 +78,12 @@ export interface EngineRecovery {
   headSeq: bigint;
   ms: number;
   journal: Journal['recovery'];
+}
+
+/** What openParts opened and recovered: the parts, and what replay found of permission traffic. */
+export interface OpenedParts {
+  parts: EngineParts;
+  replayed: Replayed;
 }
 
 export const CORE_OPTION_NAMES = ['store', 'sync', 'io', 'clock', 'changelogMask', 'checkpointEveryRecords', 'segmentBytesMax', 'readOnly'] as const;
@@ -127,8 +142,23 @@ async function openStore(io: Io, dir: string, found: EngineDirectory, journal: J
   }
 }
 
+function noEngine(dir: string): FanlogError {
+  return new FanlogError('ENOENT', `no fanlog engine in ${dir}`, { file: dir });
+}
+
+/** Takes the engine's lock: EBUSY naming its holder, and for a read-only open of a `readOnlyStore`, why it cannot be made beside one. */
+async function lockEngine(io: Io, dir: string, readOnlyStore: StoreKind | null): Promise<IoLock> {
+  try {
+    return await io.lock(dir);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'EBUSY') throw error;
+    if (readOnlyStore !== null && readOnlyStore !== 'lmdb') throw busyBeside(dir, readOnlyStore, error);
+    throw new FanlogError('EBUSY', `engine ${dir} is open elsewhere: ${reason(error)}`, { file: dir, cause: error });
+  }
+}
+
 /** Checks the options, then opens and recovers everything the engine is built from; see the header. */
-export async function openParts(dir: string, opts: EngineCoreOptions): Promise<{ parts: EngineParts; replayed: Replayed }> {
+async function openParts(dir: string, opts: EngineCoreOptions): Promise<OpenedParts> {
   checkHostPath('dir', dir);
   const requestedStore = opts.store === undefined ? undefined : checkOneOf('store', opts.store, STORE_KINDS);
   const sync = checkOneOf('sync', opts.sync ?? 'always', ['always', 'interval', 'never'] as const);
@@ -144,25 +174,25 @@ export async function openParts(dir: string, opts: EngineCoreOptions): Promise<{
   let journal: Journal | null = null;
   let metaStore: SealedStore | null = null;
   try {
+    let found: EngineDirectory | null = null;
     if (!readOnly) await io.mkdirp(dir);
     // A read-only open looks before it locks, so that it leaves no lock file where there is no engine.
-    else if ((await inspectDirectory(io, dir, requestedStore)).fresh) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`, { file: dir });
-    try {
-      lock = await io.lock(dir);
-    } catch (error) {
-      if ((error as { code?: unknown }).code !== 'EBUSY') throw error;
-      throw new FanlogError('EBUSY', `engine ${dir} is open elsewhere: ${reason(error)}`, { file: dir, cause: error });
+    else if ((found = await inspectDirectory(io, dir, requestedStore)).fresh) throw noEngine(dir);
+    const journalOptions = { sync, io, readOnly, ...(opts.segmentBytesMax === undefined ? {} : { segmentBytesMax: opts.segmentBytesMax }) };
+    if (found !== null && found.store === 'lmdb') {
+      // Lock-free, beside any holder: the store first, then the journal (open-beside.ts).
+      const { StoreSnapshot } = await import('../store/store-snapshot.js');
+      const storeDir = metaStoreDir(dir, 'lmdb');
+      metaStore = new SealedStore(await StoreSnapshot.ofLmdb(storeDir), `lmdb store ${storeDir}`);
+      journal = await Journal.open(path.join(dir, 'journal'), journalOptions);
+    } else {
+      lock = await lockEngine(io, dir, found === null ? null : found.store);
+      found = await inspectDirectory(io, dir, requestedStore);
+      if (readOnly && found.fresh) throw noEngine(dir);
+      if (!found.marked && !readOnly) await writeMarker(io, dir, found.store);
+      journal = await Journal.open(path.join(dir, 'journal'), journalOptions);
+      metaStore = await openStore(io, dir, found, journal, readOnly);
     }
-    const found = await inspectDirectory(io, dir, requestedStore);
-    if (readOnly && found.fresh) throw new FanlogError('ENOENT', `no fanlog engine in ${dir}`, { file: dir });
-    if (!found.marked && !readOnly) await writeMarker(io, dir, found.store);
-    journal = await Journal.open(path.join(dir, 'journal'), {
-      sync,
-      io,
-      readOnly,
-      ...(opts.segmentBytesMax === undefined ? {} : { segmentBytesMax: opts.segmentBytesMax }),
-    });
-    metaStore = await openStore(io, dir, found, journal, readOnly);
     await checkHighWater(metaStore, journal, { expectStore: found.marked, initialize: !readOnly });
     const changelogMask = await resolveChangelogMask(metaStore, journal, givenMask, !readOnly);
     // The root of a new filesystem has time 0, so that a replay from empty gives the same state.
@@ -197,4 +227,28 @@ export async function openParts(dir: string, opts: EngineCoreOptions): Promise<{
     await lock?.release().catch(() => undefined);
     throw asFanlogError(error, dir);
   }
+}
+
+/**
+ * Opens the parts (openParts) and builds the engine from them with
+ * `build`, closing what was opened when it fails. A read-only open is made
+ * again while its holder overtakes it (open-beside.ts); `build` learns
+ * through `moved` whether the holder moved since the attempt began.
+ */
+export async function openEngine<E>(dir: string, opts: EngineCoreOptions, build: (opened: OpenedParts, moved: HolderMoved) => Promise<E>): Promise<E> {
+  checkHostPath('dir', dir);
+  const io = opts.io ?? new NodeIo();
+  const readOnly = checkBoolean('readOnly', opts.readOnly ?? false);
+  return retryOvertaken(io, dir, readOnly, async (moved) => {
+    const opened = await openParts(dir, { ...opts, io });
+    try {
+      return await build(opened, moved);
+    } catch (error) {
+      const { parts } = opened;
+      await parts.store.close().catch(() => undefined);
+      await parts.journal.close().catch(() => undefined);
+      await parts.lock?.release().catch(() => undefined);
+      throw asFanlogError(error, dir);
+    }
+  });
 }

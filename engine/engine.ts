@@ -36,16 +36,18 @@
  *
  * Read only (`readOnly: true`, for inspection): nothing is created, written,
  * repaired, checkpointed or purged; every call that would write is EROFS,
- * and operations whose callers died are not resumed.
+ * and operations whose callers died are not resumed. An lmdb engine is
+ * opened so without its lock, beside the process that holds it, as it was
+ * at one moment (open-beside.ts).
  */
 import assert from 'node:assert/strict';
-import { asFanlogError, FanlogError, fromIoError } from '../errors.js';
+import { FanlogError, fromIoError } from '../errors.js';
 import type { IoLock } from '../journal/io.js';
 import type { Journal } from '../journal/journal.js';
 import type { StoreKind } from '../store/meta-store.js';
 import type { ChangelogReader, ChangelogSource } from './changelog-source.js';
 import { captureCheckpoint, checkpointBound, type CheckpointLayout } from './checkpoint.js';
-import { type EngineCoreOptions, type EngineParts, type EngineRecovery, openParts } from './engine-open.js';
+import { type EngineCoreOptions, type EngineParts, type EngineRecovery, openEngine } from './engine-open.js';
 import { FailStopStore } from './fail-stop-store.js';
 import { FanlogFs, type FsHost } from './fs/fs.js';
 import type { MirroredFs } from './fs/fs-mirror.js';
@@ -59,6 +61,7 @@ import type { PermissionGroup } from './permission/request.js';
 import { encodeRecordInto } from './record/codec.js';
 import { opFault, refusal, unencodable } from './record/encodable.js';
 import type { EngineRecord } from './record/record.js';
+import { checkCovered } from './open-beside.js';
 import { Retention } from './retention.js';
 import { checkBigint, checkBoolean, checkOptions } from '../validate.js';
 
@@ -151,12 +154,13 @@ export class EngineCore {
    */
   protected static async openCore<E extends EngineCore>(dir: string, opts: EngineCoreOptions, make: (parts: EngineParts) => E): Promise<E> {
     const started = performance.now();
-    const { parts, replayed } = await openParts(dir, opts);
-    const { recovery, readOnly } = parts;
-    try {
+    return openEngine(dir, opts, async ({ parts, replayed }, moved) => {
+      const { recovery, readOnly } = parts;
       const engine = make(parts);
       await engine.groups.load();
       for (const reader of engine.#readers) await reader.load();
+      // Read-only without the lock (an lmdb store): the journal must still hold what the store read refers to.
+      if (readOnly && parts.lock === null) await checkCovered(engine.journal, engine.#retention.bound(), moved);
       // Descriptors died with their processes: what they kept open is released now.
       if (!readOnly) await engine.fs.releaseOrphans();
       recovery.resurrectedRequests = engine.permissions.resurrect(
@@ -167,12 +171,7 @@ export class EngineCore {
       );
       recovery.ms = performance.now() - started;
       return engine;
-    } catch (error) {
-      await parts.store.close().catch(() => undefined);
-      await parts.journal.close().catch(() => undefined);
-      await parts.lock?.release().catch(() => undefined);
-      throw asFanlogError(error, dir);
-    }
+    });
   }
 
   /** @internal */

@@ -17,8 +17,9 @@
  *   frame     each frame of that segment, in order   sound, records (or a purge mark), seqFits
  *                                                    (records: the next seq; a purge mark: at
  *                                                    most the last record), newest, writtenSince
- *                                                    (sound when read again: written beside a
- *                                                    lock-free reader after the scan), zerosAfter
+ *                                                    (sound when read again, and once more after
+ *                                                    soundAfter: written beside a lock-free
+ *                                                    reader after the scan read it), zerosAfter
  *                                                    (from it to the end, zeros: zero-tail.ts),
  *                                                    soundAfter (a sound frame after it, not of
  *                                                    the write it is in: frame.ts batch delta)

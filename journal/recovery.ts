@@ -168,11 +168,15 @@ async function scanFrames(
     const frame = step.kind === 'frame' ? readFrameHeader(step.buffer, step.at) : null;
     const records = frame?.kind === FRAME_KIND_RECORDS;
     // Only a damaged frame of the newest segment needs the rest of the file read (recovery-cases.ts).
-    const writtenSince = frame === null && isLast && (await soundNow(handle, step.offset, damageCheck));
+    let writtenSince = frame === null && isLast && (await soundNow(handle, step.offset, damageCheck));
     const zerosAfter = frame === null && isLast && !writtenSince && (await zerosToEnd(handle, step.offset, fileBytes));
     const torn: TornWrite = { nextSeq: segment.lastSeq + 1n, writeStart };
     const soundAfter: boolean =
       frame === null && isLast && !writtenSince && !zerosAfter && (await soundFrameFollows(handle, step.offset, fileBytes, torn, damageCheck));
+    // A writer writes in order, each write whole before the next begins: a sound frame found after the damage
+    // that no torn write explains may have been written after the damage was read again, and then the bytes
+    // at the damage were whole before it. So they are read once more, last (soundNow).
+    if (soundAfter) writtenSince = await soundNow(handle, step.offset, damageCheck);
     const found = recoveryCase('frame', {
       sound: frame !== null,
       records,
@@ -212,8 +216,8 @@ async function scanFrames(
  * Whether the frame at `offset` is sound when read again from the file: a
  * writer beside a lock-free reader (a read-only open, `fanlog verify`)
  * writes into the zero tail, which the scan may have read as zeros just
- * before. With the lock held nothing writes, and the bytes are the ones
- * the scan read.
+ * before, or read while a write was under way. With the lock held nothing
+ * writes, and the bytes are the ones the scan read.
  */
 async function soundNow(file: IoFile, offset: ByteOffset, check: FrameCheck): Promise<boolean> {
   const header = new Uint8Array(FRAME_HEADER_BYTES);

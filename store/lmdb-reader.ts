@@ -2,7 +2,8 @@
  * A read-only lmdb store, read from its data file without opening an LMDB
  * environment: what every read-only open of an lmdb store gets (`fanlog
  * stat`, `tail`, `export` and `verify` beside the engine's holder, a
- * read-only engine, repair's salvage).
+ * read-only engine, which reads it whole through `snapshot`:
+ * store-snapshot.ts, repair's salvage).
  *
  * Why not LMDB's own readers. An LMDB environment opened beside a second
  * process breaks the other one's open (issue 26, reproduced by
@@ -154,6 +155,17 @@ export class LmdbFileReader implements MetaStore {
     const prefixBytes = prefix === '' ? new Uint8Array(0) : encodeKey(prefix);
     const found = await this.#consistent((meta) => this.#collect(meta, prefixBytes, false));
     for (const [key, value] of found) yield [decodeKey(key), value];
+  }
+
+  /** Every entry of the store, in key order, as one commit left them (one read, steps 1 to 3), and that commit's transaction id. */
+  async snapshot(): Promise<{ commitId: bigint; entries: [string, Uint8Array][] }> {
+    const { commitId, found } = await this.#consistent((meta) => ({ commitId: meta.txnId, found: this.#collect(meta, new Uint8Array(0), false) }));
+    return { commitId, entries: found.map(([key, value]) => [decodeKey(key), value]) };
+  }
+
+  /** The transaction id of the newest commit: it grows with every commit, so an id that changed says the holder committed. */
+  async commitId(): Promise<bigint> {
+    return this.#consistent((meta) => meta.txnId);
   }
 
   async commit(_ops: readonly MetaOp[]): Promise<void> {

@@ -12,6 +12,7 @@ import { Journal, NodeIo } from '../../journal/index.js';
 import type { Io } from '../../journal/io.js';
 import { MemoryIo } from '../../journal/memory-io.js';
 import { JournalFollower } from '../../journal/follower.js';
+import { FRAME_HEADER_BYTES } from '../../journal/frame.js';
 import { ZERO_AHEAD_BYTES } from '../../journal/zero-tail.js';
 import { tempDir, text } from '../helpers.js';
 import { dataEnd } from './segment-walk.js';
@@ -71,13 +72,9 @@ it('seals a segment cut to its data, and recovers a live zero tail without a rep
   await journal.close();
 });
 
-it('opens read only beside a writer that writes into the zeros after the scan read them: the end, not damage', async () => {
-  const io = new MemoryIo();
-  const writer = await Journal.open('/j', { io });
-  for (let i = 0; i < 2; i++) await writer.append(new Uint8Array(50).fill(i));
-  // The reader's first read of the segment (its scan's chunk, the zeros included) is followed by two appends.
-  let appended = false;
-  const beside: Io = {
+/** `io` as a reader beside a writer sees it: `after` runs after each read of a segment, before the reader gets its bytes. */
+function besideWriter(io: Io, after: (buffer: Uint8Array, read: number) => Promise<void>): Io {
+  return {
     mkdirp: (dir) => io.mkdirp(dir),
     readdir: (dir) => io.readdir(dir),
     unlink: (file) => io.unlink(file),
@@ -96,19 +93,51 @@ it('opens read only beside a writer that writes into the zeros after the scan re
         close: () => handle.close(),
         read: async (buffer, position) => {
           const read = await handle.read(buffer, position);
-          if (!appended && read > 1000) {
-            appended = true;
-            await writer.append(new Uint8Array(50).fill(9));
-            await writer.append(new Uint8Array(50).fill(8));
-          }
+          await after(buffer, read);
           return read;
         },
       };
     },
   };
+}
+
+it('opens read only beside a writer that writes into the zeros after the scan read them: the end, not damage', async () => {
+  const io = new MemoryIo();
+  const writer = await Journal.open('/j', { io });
+  for (let i = 0; i < 2; i++) await writer.append(new Uint8Array(50).fill(i));
+  // The reader's first read of the segment (its scan's chunk, the zeros included) is followed by two appends.
+  let appended = false;
+  const beside = besideWriter(io, async (_buffer, read) => {
+    if (appended || read <= 1000) return;
+    appended = true;
+    await writer.append(new Uint8Array(50).fill(9));
+    await writer.append(new Uint8Array(50).fill(8));
+  });
   const reader = await Journal.open('/j', { io: beside, readOnly: true });
   expect(appended).toBe(true);
   // What the scan read: the two records before the appends, nothing repaired or reported.
+  expect(reader.headSeq).toBe(2n);
+  expect(reader.recovery.repairs).toEqual([]);
+  await reader.close();
+  await writer.close();
+});
+
+it('opens read only beside a writer that writes two entries just after the end of data was read again: not damage', async () => {
+  const io = new MemoryIo();
+  const writer = await Journal.open('/j', { io });
+  for (let i = 0; i < 2; i++) await writer.append(new Uint8Array(50).fill(i));
+  // The scan found the end of data, and read its header again (zeros: nothing written since); then the writer
+  // makes two writes, so that the rest of the file holds a sound frame of a second write after bytes the reader
+  // last saw as zeros. Those bytes are whole now, and read again they are the end, not damage in the middle.
+  let appended = false;
+  const beside = besideWriter(io, async (buffer, read) => {
+    if (appended || read !== FRAME_HEADER_BYTES || !buffer.subarray(0, read).every((byte) => byte === 0)) return;
+    appended = true;
+    await writer.append(new Uint8Array(50).fill(9));
+    await writer.append(new Uint8Array(50).fill(8));
+  });
+  const reader = await Journal.open('/j', { io: beside, readOnly: true });
+  expect(appended).toBe(true);
   expect(reader.headSeq).toBe(2n);
   expect(reader.recovery.repairs).toEqual([]);
   await reader.close();
