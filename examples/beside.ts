@@ -18,7 +18,14 @@ import { Engine, EngineClient, LocalConsumer } from 'fanlog';
 if (process.argv[2] === '--indexer') {
   // The other process: it attaches the consumer through the application's socket.
   const [dir, name, acknowledge] = process.argv.slice(3) as [string, string, string];
-  const indexer = await LocalConsumer.open(dir, name, { register: { from: 'oldest' } });
+  // EBUSY while another reader has it: a dead one's until the holder has seen it go.
+  let indexer: LocalConsumer | null = null;
+  while (indexer === null) {
+    indexer = await LocalConsumer.open(dir, name, { register: { from: 'oldest' } }).catch(async (error: { code?: string }) => {
+      if (error.code !== 'EBUSY') throw error;
+      return new Promise<null>((resolve) => setTimeout(() => resolve(null), 20));
+    });
+  }
   const records = await indexer.read({ max: 3, waitMs: 10_000 });
   if (acknowledge === 'ack') await indexer.ack(records.at(-1)!.seq); // durable when it resolves
   process.send!(records.map((record) => `${record.seq} ${record.path}`));
@@ -49,12 +56,8 @@ if (process.argv[2] === '--indexer') {
   const [info] = await client.list();
   console.log(`the holder says: consumer ${info!.name} at cursor ${info!.cursor}`);
   await client.close();
-  // The dead indexer's batch is let go, rewound: the next indexer is given it again (it may have to wait for the holder to notice).
-  let third: Awaited<ReturnType<typeof indexer>> | null = null;
-  while (third === null) {
-    third = await indexer('ack');
-    if (third.read.length === 0) third = null;
-  }
+  // The dead indexer's batch is let go, rewound: the next indexer is given it again.
+  const third = await indexer('ack');
   console.log(`indexer 3 read and acknowledged: ${third.read.join(', ')}`);
   await engine.close();
   if (madeHere) rmSync(dir, { recursive: true, force: true });

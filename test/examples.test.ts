@@ -52,6 +52,15 @@ it('backup copies and acknowledges, is evicted when it falls behind, rescans, re
   expect(manifest).toMatch(/ CREATE \/projects\/r3\/f9$/m);
 });
 
+it('beside: a second process reads through the holder, and what a killed one held is given to the next', () => {
+  expect(run('beside', path.join(tempDir(), 'beside'))).toEqual([
+    'indexer 1 read and acknowledged: 2 /docs, 4 /docs/a.txt, 6 /docs/b.txt',
+    'indexer 2 read: 8 /docs/c.txt, 10 /docs/d.txt, 12 /docs/e.txt; then it was killed',
+    'the holder says: consumer index at cursor 6',
+    'indexer 3 read and acknowledged: 8 /docs/c.txt, 10 /docs/d.txt, 12 /docs/e.txt',
+  ]);
+});
+
 it('audit-tail prints who did what and what was refused', () => {
   const lines = run('audit-tail', path.join(tempDir(), 'audit'));
   expect(lines[0]).toBe('indexer: 2 events queued: CREATE|ONDIR /projects, CREATE /projects/big.dat');
@@ -176,7 +185,7 @@ it('holds every TypeScript block of the README and docs/ to an excerpt of the ex
 
 it('leaves nothing in the temp dir when run without a directory of their own', () => {
   const temp = tempDir();
-  for (const example of ['audit-tail', 'hsm-daemon', 'backup', 'mirror-backup']) {
+  for (const example of ['audit-tail', 'hsm-daemon', 'backup', 'mirror-backup', 'beside']) {
     const result = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'examples', `${example}.js`)], {
       encoding: 'utf8',
       timeout: 120_000,
