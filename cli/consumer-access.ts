@@ -59,8 +59,8 @@ async function attach(options: OpenOptions): Promise<ConsumerAccess> {
     try {
       client = await EngineClient.connect(options.dir);
     } catch (error) {
-      // Nobody serves it: the holder's EBUSY is what the user needs to hear.
-      if (error instanceof FanlogError && error.code === 'ESERVER') throw busy;
+      // Nobody serves it: the holder's EBUSY is what the user needs to hear, told once by whileBusy (the open's own telling is its cause).
+      if (error instanceof FanlogError && error.code === 'ESERVER') throw (busy as Error).cause ?? busy;
       throw error;
     }
     return throughSocket(client);

@@ -59,7 +59,7 @@ export async function whileBusy<T>(options: { dir: string; wait?: number }, atte
         const waited = deadline === null ? '' : ` (still held after waiting ${options.wait} ms)`;
         throw new FanlogError(
           'EBUSY',
-          `${(error as Error).message}${waited}. A read-only command works beside it: stat, consumers list, tail without --consumer; ${next}`,
+          `${(error as Error).message}${waited}. A read-only command works beside it: stat, consumers list, tail without --consumer (and the consumer commands, through the holder's socket where it serves one); ${next}`,
           {
             file: options.dir,
             cause: error,

@@ -35,11 +35,12 @@ afterEach(async () => {
 async function held(
   store: 'lmdb' | 'level' | 'files',
   mode: 'full' | 'journal-only' = 'full',
+  serve: 'serve' | 'no-serve' = 'serve',
 ): Promise<{ dir: string; pid: number; durable: bigint; holder: NodeChild }> {
   const dir = path.join(tempDir(), 'engine');
   let pid = 0;
   let durable = 0n;
-  const holder = await startNodeChild(HOLDER, [dir, store, mode], (words) => {
+  const holder = await startNodeChild(HOLDER, [dir, store, mode, serve], (words) => {
     if (words[0] !== 'ready') return;
     pid = Number(words[1]);
     durable = BigInt(words[2]!);
@@ -102,7 +103,8 @@ it.each(['level', 'files'] as const)('stat beside an application holding a %s en
 });
 
 it('refuses what needs the lock with EBUSY naming the holder and what to do, and waits for it with --wait', async () => {
-  const { dir, pid, holder } = await held('lmdb');
+  // A holder that serves no socket: the consumer commands cannot go through it.
+  const { dir, pid, holder } = await held('lmdb', 'full', 'no-serve');
   const busy = fanlog('consumers', 'register', 'audit', '--dir', dir);
   expect(busy.status).toBe(1);
   expect(busy.stderr).toMatch(/^fanlog: EBUSY: /);
