@@ -11,7 +11,8 @@
 import { Consumers } from './consumers/consumer-registry.js';
 import { Filters } from './consumers/filters.js';
 import { CORE_OPTION_NAMES, EngineCore, type EngineCoreOptions, type EngineParts } from './engine/engine.js';
-import { checkBoolean, checkInteger, checkOptions } from './validate.js';
+import { checkBoolean, checkInteger, checkOptions, checkString } from './validate.js';
+import { type Changes, changesSince, type ChangesOptions } from './engine/changes-since.js';
 import { invalid } from './errors.js';
 import { NodeIo } from './journal/node-io.js';
 import { EngineServer } from './serve/server.js';
@@ -121,6 +122,32 @@ export class Engine extends EngineCore {
     // Loaded on first use: an engine that never reads the kernel never loads koffi.
     const { startFanotify } = await import('./kernel/source.js');
     return startFanotify(this, options);
+  }
+
+  /**
+   * Journals a mark: a note whose reason is `label`, delivered to every
+   * consumer whatever its mask (a backup's "backup-42 begins" and "...
+   * ends"). Resolves with its seq once it is durable. EINVAL for a label
+   * that is not a well-formed string of 1 to 1024 bytes.
+   */
+  async mark(label: string): Promise<bigint> {
+    this.checkWritable();
+    checkString('label', label, 1, 1024);
+    if (!label.isWellFormed() || Buffer.byteLength(label) > 1024) throw invalid('a mark label is a well-formed string of at most 1024 bytes');
+    // About the whole tree (path '/'): it passes every filter, as a scan's note does (consumers/filters.ts).
+    return this.appendRecord({ kind: 'note', op: 'mark', time: this.now(), path: '/', reason: label });
+  }
+
+  /**
+   * What changed after `since`, one entry per object, with its paths and
+   * stat now (engine/changes-since.ts says how, and what `seq` the answer
+   * is consistent with). EPURGED when records after `since` were purged
+   * (take a full backup), EINVAL past the durable seq. Reads only the
+   * records after `since`.
+   */
+  async changesSince(since: bigint, options?: ChangesOptions): Promise<Changes> {
+    this.checkUsable();
+    return changesSince(this, since, options);
   }
 
   /** The socket the engine is served on (serve/server.ts), or null when it is not served. */

@@ -24,6 +24,8 @@
  *   consumer_read_ops      one consumer reads every event record
  *   lmdb_getrange_ops      the same event records' bytes in lmdb, read with getRange
  *   consumer_filtered_ops  one consumer scans them with a path-prefix filter keeping 1 in 100
+ *   changes_since_ops      engine.changesSince(0): every record read, one entry per object
+ *                          with its paths and stat now (an incremental backup's question)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -51,6 +53,7 @@ const TARGETS: [string, string, number][] = [
   ['consumer_read', 'lmdb_getrange', 1],
   ['consumer_read_ops', 'lmdb_getrange_ops', 1],
   ['consumer_filtered_ops', 'consumer_read_ops', 2.5],
+  ['changes_since_ops', 'consumer_read_ops', 1],
 ];
 /** The application-written journal: creates by this many simulated processes, one operation per entry. */
 const OPS_PROCESSES = 16;
@@ -236,6 +239,15 @@ function opsCases(engine: Engine, lmdb: ReturnType<typeof openLmdb<Uint8Array, n
           count++;
         }
         if (count !== events || touched === 0) throw new Error(`read ${count} records, expected ${events}`);
+      },
+    },
+    {
+      name: 'changes_since_ops',
+      recordsPerCall: events,
+      run: async () => {
+        // One entry per object: every file and directory was made once.
+        const { changes, complete } = await engine.changesSince(0n);
+        if (!complete || changes.length !== events) throw new Error(`${changes.length} objects changed, expected ${events}`);
       },
     },
     {

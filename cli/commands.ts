@@ -9,7 +9,7 @@
  *   locked     `init`, `tail --consumer` and the other `consumers` actions
  *              open the engine (cli/open-engine.ts), which takes its lock.
  *              While an application holds it, the consumer commands go
- *              through its socket (cli/consumer-access.ts); where it
+ *              through its socket (cli/engine-access.ts); where it
  *              serves none, they are EBUSY, naming the holder's pid and
  *              what to do instead, or with `--wait[=MS]` they wait. A
  *              directory that holds no engine is ENOENT for all but
@@ -27,7 +27,7 @@ import type { EngineMetrics } from '../metrics.js';
 import { prometheusText } from '../metrics.js';
 import { type Inspection, inspect, unfinishedNote } from './inspect.js';
 import { lfsLine } from '../interop/lfs.js';
-import { withConsumers } from './consumer-access.js';
+import { withEngineAccess } from './engine-access.js';
 import { withEngine } from './open-engine.js';
 
 export interface CommonOptions {
@@ -247,7 +247,7 @@ export interface ConsumersCommand extends CommonOptions {
 
 export async function consumersCommand(options: ConsumersCommand): Promise<void> {
   if (options.action === 'list') return listConsumers(options);
-  await withConsumers(options, async (access) => {
+  await withEngineAccess(options, async (access) => {
     const name = options.name!;
     switch (options.action) {
       case 'register': {

@@ -33,6 +33,7 @@ import {
   waitOf,
 } from './parse.js';
 import { addBesideCommands } from './program-beside.js';
+import { addBackupCommands } from './program-backup.js';
 import { repair, repairWorker } from './repair.js';
 import { verify } from './verify.js';
 import { crashTest, type CrashTestCommand, parseFaults } from './crash-test.js';
@@ -334,6 +335,7 @@ program
   );
 
 addBesideCommands(program);
+addBackupCommands(program);
 
 program
   .command('crash-test')

@@ -1,6 +1,6 @@
 /**
  * The commands that run beside an application holding the engine, through
- * its socket when it serves one (cli/consumer-access.ts): `trigger`, and
+ * its socket when it serves one (cli/engine-access.ts): `trigger`, and
  * `top`. main.ts adds them to the program.
  */
 import type { Command } from 'commander';
@@ -17,18 +17,27 @@ export function addBesideCommands(program: Command): void {
     .option('--filter <name=arg>', 'on first use: attach a built-in filter (path-prefix=/projects)', parseFilter)
     .option('--batch <n>', 'records per batch at most (default 1000)', parseCount)
     .option('--retry-ms-max <ms>', 'the longest wait before running a failed batch again (default 30000)', parseCount)
+    .option('--open', 'with no application serving the engine, open it (and hold its lock) rather than wait for one')
     .option('--dir <dir>', DIR_HELP, './fanlog-data')
     .option('--store <kind>', STORE_HELP)
-    .option('--wait [ms]', WAIT_HELP, parseWait)
+    .option('--wait [ms]', `with --open: ${WAIT_HELP}`, parseWait)
     .addHelpText(
       'after',
-      "\nWhile an application holds the engine, trigger works through its socket; otherwise it opens the engine. It runs until SIGINT or SIGTERM. CMD's environment has FANLOG_TRIGGER, FANLOG_FIRST_SEQ, FANLOG_LAST_SEQ and FANLOG_RECORDS.",
+      "\ntrigger works through the socket of the application that holds the engine, and waits for one (never taking the lock) unless --open. It runs until SIGINT or SIGTERM. CMD's environment has FANLOG_TRIGGER, FANLOG_FIRST_SEQ, FANLOG_LAST_SEQ and FANLOG_RECORDS.",
     )
     .action(
       async (
         name: string,
         command: string[],
-        options: Common & { from: string; mask?: bigint; filter?: { name: string; argument: string }; batch?: number; retryMsMax?: number; wait?: unknown },
+        options: Common & {
+          from: string;
+          mask?: bigint;
+          filter?: { name: string; argument: string };
+          batch?: number;
+          retryMsMax?: number;
+          open?: boolean;
+          wait?: unknown;
+        },
       ) => {
         if (options.from !== 'oldest' && options.from !== 'next') usage(`--from is 'oldest' or 'next', not '${options.from}'`);
         const { triggerCommand } = await import('./trigger.js');

@@ -20,7 +20,7 @@ import { checkConsumerMask } from '../consumers/consumer-registry.js';
 import { Filters } from '../consumers/filters.js';
 import { type CommonOptions, formatOf, printer, type TailFormat } from './commands.js';
 import { changelogFollower, readChangelog, unfinishedNote } from './inspect.js';
-import { withConsumers } from './consumer-access.js';
+import { withEngineAccess } from './engine-access.js';
 
 /** What `tail` and `tail --follow` print: the range and, lock-free, the selection. */
 export interface TailOptions {
@@ -57,7 +57,7 @@ export async function tail(options: CommonOptions & TailOptions & { consumer?: s
     return;
   }
   // Without --ack, a read-only open beside the holder (an lmdb store) prints without taking its lock.
-  await withConsumers({ ...options, readOnly: options.ack !== true }, async (access) => {
+  await withEngineAccess({ ...options, readOnly: options.ack !== true }, async (access) => {
     const consumer = await access.reader(options.consumer!);
     try {
       for (let batch = await consumer.read({ max: 1000 }); batch.length > 0; batch = await consumer.read({ max: 1000 })) {

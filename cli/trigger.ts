@@ -16,19 +16,22 @@
  * and stderr are the trigger's; its environment has FANLOG_TRIGGER (the
  * name), FANLOG_FIRST_SEQ, FANLOG_LAST_SEQ and FANLOG_RECORDS.
  *
- * It works through the engine's holder (its socket) while an application
- * holds the engine, and opens the engine itself otherwise
- * (consumer-access.ts). When the holder goes away (ESERVER), the batch in
- * hand is dropped unacknowledged and the trigger attaches again, waiting
- * with the same backoff for a holder or the lock. SIGTERM or SIGINT stops
- * it: a CMD running then is let finish (and its batch acknowledged if it
- * exits 0), and the trigger exits 0.
+ * It works through the engine's holder, the application, on its socket
+ * (engine-access.ts): while nobody serves the engine it waits, with the
+ * same backoff, for a holder. It never takes the engine's lock, which
+ * would keep the application from opening it again after a restart,
+ * unless `--open` says it may: then, with no holder, it opens the engine
+ * itself (and serves it). When the holder goes away (ESERVER), the batch
+ * in hand is dropped unacknowledged and the trigger attaches again.
+ * SIGTERM or SIGINT stops it: a CMD running then is sent SIGTERM and
+ * waited for (its batch acknowledged only if it still exits 0), and the
+ * trigger exits 0.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import type { ConsumerOptions, DeliveredRecord } from '../consumers/consumer.js';
 import { FanlogError, reason } from '../errors.js';
 import { toJson, type CommonOptions } from './commands.js';
-import { type ConsumerAccess, type ConsumerReader, withConsumers } from './consumer-access.js';
+import { type EngineAccess, type ConsumerReader, withEngineAccess } from './engine-access.js';
 
 export interface TriggerCommand extends CommonOptions {
   name: string;
@@ -40,6 +43,8 @@ export interface TriggerCommand extends CommonOptions {
   batch?: number;
   /** The longest wait between two tries (default 30,000 ms). */
   retryMsMax?: number;
+  /** With no holder, open the engine (and hold its lock) rather than wait for one. */
+  open?: boolean;
 }
 
 const BACKOFF_FIRST_MS = 100;
@@ -50,14 +55,17 @@ const READ_WAIT_MS = 1000;
 export async function triggerCommand(options: TriggerCommand): Promise<void> {
   let stopping = false;
   let wake: () => void = () => undefined;
+  const running: { child: ChildProcess | null } = { child: null };
   const stop = (): void => {
     stopping = true;
+    running.child?.kill('SIGTERM');
     wake();
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const retryMsMax = options.retryMsMax ?? RETRY_MS_MAX;
   let backoff = BACKOFF_FIRST_MS;
+  let waiting = false;
   /** Waits the backoff (cut short by a stop), and doubles it. */
   const pause = async (why: string): Promise<void> => {
     process.stderr.write(`fanlog: trigger ${options.name}: ${why}; trying again in ${backoff} ms\n`);
@@ -73,7 +81,7 @@ export async function triggerCommand(options: TriggerCommand): Promise<void> {
   try {
     while (!stopping) {
       try {
-        await withConsumers(options, async (access) => {
+        await withEngineAccess({ ...options, holderOnly: options.open !== true }, async (access) => {
           const consumer = await readerOf(access, options);
           try {
             while (!stopping) {
@@ -81,7 +89,7 @@ export async function triggerCommand(options: TriggerCommand): Promise<void> {
               if (batch.length === 0) continue;
               // The same batch until CMD takes it: nothing is acknowledged before.
               for (;;) {
-                const outcome = await run(options, batch);
+                const outcome = await run(options, batch, running);
                 if (outcome === null) break;
                 if (stopping) return;
                 await pause(`${options.command[0]} ${outcome} on records ${batch[0]!.seq}..${batch.at(-1)!.seq}; nothing acknowledged`);
@@ -98,6 +106,9 @@ export async function triggerCommand(options: TriggerCommand): Promise<void> {
         // A holder that went away, or the lock taken meanwhile: the batch in hand is delivered again after.
         const code = (error as { code?: string }).code;
         if (!(error instanceof FanlogError) || (code !== 'ESERVER' && code !== 'EBUSY')) throw error;
+        if (options.open !== true && code === 'ESERVER' && !waiting)
+          process.stderr.write(`fanlog: trigger ${options.name}: waiting for an application to serve the engine (or give --open)\n`);
+        waiting = true;
         if (!stopping) await pause(reason(error));
       }
     }
@@ -108,7 +119,7 @@ export async function triggerCommand(options: TriggerCommand): Promise<void> {
 }
 
 /** The trigger's consumer: registered on first use with the options given, then read as it is. */
-async function readerOf(access: ConsumerAccess, options: TriggerCommand): Promise<ConsumerReader> {
+async function readerOf(access: EngineAccess, options: TriggerCommand): Promise<ConsumerReader> {
   try {
     return await access.reader(options.name);
   } catch (error) {
@@ -121,7 +132,7 @@ async function readerOf(access: ConsumerAccess, options: TriggerCommand): Promis
 }
 
 /** Runs CMD on `batch`: null when it exited 0, else what happened. */
-async function run(options: TriggerCommand, batch: DeliveredRecord[]): Promise<string | null> {
+async function run(options: TriggerCommand, batch: DeliveredRecord[], running: { child: ChildProcess | null }): Promise<string | null> {
   const [command, ...args] = options.command;
   const child = spawn(command!, args, {
     stdio: ['pipe', 'inherit', 'inherit'],
@@ -136,8 +147,13 @@ async function run(options: TriggerCommand, batch: DeliveredRecord[]): Promise<s
   // A CMD that reads none of its stdin (or exits early) is not an error of the trigger's: its exit status says.
   child.stdin.on('error', () => undefined);
   child.stdin.end(batch.map((record) => `${toJson(record)}\n`).join(''));
-  return new Promise((resolve) => {
-    child.once('error', (error) => resolve(`could not run: ${reason(error)}`));
-    child.once('close', (code, signal) => resolve(code === 0 ? null : signal === null ? `exited ${code}` : `was killed by ${signal}`));
-  });
+  running.child = child;
+  try {
+    return await new Promise((resolve) => {
+      child.once('error', (error) => resolve(`could not run: ${reason(error)}`));
+      child.once('close', (code, signal) => resolve(code === 0 ? null : signal === null ? `exited ${code}` : `was killed by ${signal}`));
+    });
+  } finally {
+    running.child = null;
+  }
 }

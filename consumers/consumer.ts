@@ -299,7 +299,7 @@ export class Consumer {
    * policy other than 'always', the journal is fsynced through `seq` first:
    * a cursor never points past what a power cut could take away.
    */
-  ack(seq: bigint): Promise<void> {
+  async ack(seq: bigint): Promise<void> {
     checkBigint('seq', seq, 0n, ALL_BITS);
     this.#checkReadable();
     if (seq > this.#host.journal.durableSeq) {
@@ -326,7 +326,7 @@ export class Consumer {
    * restart of the engine. For a reader that could not finish what it read
    * (the replicator, when it starts again in the same process).
    */
-  rewind(): Promise<void> {
+  async rewind(): Promise<void> {
     this.#checkReadable();
     return this.#serial.run(async () => {
       this.#checkReadable();
@@ -335,7 +335,7 @@ export class Consumer {
   }
 
   /** Attaches a registered filter with its argument; durable when it resolves. EBUSY if one is attached. */
-  attachFilter(name: string, argument: string): Promise<void> {
+  async attachFilter(name: string, argument: string): Promise<void> {
     this.#checkReadable();
     const predicate = this.#registry.filters.build(name, argument);
     return this.#serial.run(async () => {
@@ -347,7 +347,7 @@ export class Consumer {
   }
 
   /** Detaches the filter (durably); ENOENT if none is attached. */
-  detachFilter(): Promise<void> {
+  async detachFilter(): Promise<void> {
     this.#checkReadable();
     return this.#serial.run(async () => {
       this.#checkReadable();

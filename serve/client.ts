@@ -20,6 +20,7 @@ import net from 'node:net';
 import type { ConsumerInfo, ConsumerOptions } from '../consumers/consumer.js';
 import { FanlogError, reason } from '../errors.js';
 import type { EngineMetrics } from '../metrics.js';
+import type { Changes, ChangesOptions } from '../engine/changes-since.js';
 import { checkHostPath } from '../journal/io.js';
 import { checkBigint, checkName, checkOptions } from '../validate.js';
 import { decodeMessage, encodeMessage, errorFromWire, LineSplitter, PROTOCOL_VERSION, type Reply, socketPath } from './protocol.js';
@@ -159,6 +160,16 @@ export class EngineClient {
   async attachFilter(name: string, filter: string, argument: string): Promise<void> {
     checkName('consumer', name);
     await this.request('consumer.attachFilter', { name, filter, argument });
+  }
+
+  /** As `engine.mark(label)`: the mark's seq, once durable. */
+  async mark(label: string): Promise<bigint> {
+    return (await this.request('mark', { label })) as bigint;
+  }
+
+  /** As `engine.changesSince(since, options)`. */
+  async changesSince(since: bigint, options?: ChangesOptions): Promise<Changes> {
+    return (await this.request('changesSince', options === undefined ? { since } : { since, options })) as Changes;
   }
 
   /** As `engine.metrics()`. */

@@ -8,6 +8,7 @@
  *
  *   consumers.register { name, options }   consumers.deregister { name }
  *   consumers.list                         metrics
+ *   mark { label }                         changesSince { since, options }
  *   consumer.attach { name, register? }    consumer.detach { name }
  *   consumer.read { name, max, waitMs }    consumer.ack { name, seq | head }
  *   consumer.rewind { name }               consumer.info { name }
@@ -45,6 +46,7 @@ import type { Consumers } from '../consumers/consumer-registry.js';
 import { encodedOf } from '../engine/record/view.js';
 import { FanlogError, fromIoError, invalid } from '../errors.js';
 import type { EngineMetrics } from '../metrics.js';
+import type { Changes, ChangesOptions } from '../engine/changes-since.js';
 import { checkBoolean, checkInteger, checkName } from '../validate.js';
 import { Session } from './session.js';
 import {
@@ -70,10 +72,15 @@ export interface ServerLimits {
 export const CLIENTS_MAX = 64;
 export const IN_FLIGHT_MAX = 16;
 export const PAUSE_BYTES = 1024 * 1024;
-export const DROP_BYTES = 8 * 1024 * 1024;
+export const DROP_BYTES = 4 * 1024 * 1024;
 const LIMITS: ServerLimits = { clientsMax: CLIENTS_MAX, inFlightMax: IN_FLIGHT_MAX, pauseBytes: PAUSE_BYTES, dropBytes: DROP_BYTES };
 export const READ_WAIT_MS_MAX = 30_000;
 export const READ_RECORDS_MAX = 10_000;
+/** How long a new client has to say hello. */
+const HELLO_MS = 5000;
+/** What one read's reply holds at most, in encoded record bytes (and one batch of READ_BATCH records past it): a reply's size is bounded, not only its records. */
+const REPLY_BYTES_MAX = 1024 * 1024;
+const READ_BATCH = 100;
 /** A read's wait is made of waits this long at most, each cut short when the client goes away. */
 const WAIT_SLICE_MS = 1000;
 
@@ -83,6 +90,8 @@ export interface ServedEngine {
   readonly consumers: Consumers;
   readonly journal: { readonly durableSeq: bigint };
   metrics(): Promise<EngineMetrics>;
+  mark(label: string): Promise<bigint>;
+  changesSince(since: bigint, options?: ChangesOptions): Promise<Changes>;
   checkUsable(): void;
 }
 
@@ -98,6 +107,7 @@ export class EngineServer {
   readonly #ops: Record<string, Handler>;
   readonly #limits: ServerLimits;
   #closing = false;
+  #connections = 0;
 
   private constructor(engine: ServedEngine, file: string, limits: ServerLimits) {
     this.#engine = engine;
@@ -186,8 +196,14 @@ export class EngineServer {
       socket.end(encodeMessage({ id: null, ok: false, error: { code: 'EBUSY', message: `EBUSY: ${why}` } } satisfies Reply), () => socket.destroy());
       return;
     }
-    const session = new Session(socket);
+    const session = new Session(socket, ++this.#connections);
     this.#sessions.add(session);
+    // A client says hello at once, or its place is given back: idle connections cannot take every place.
+    const helloTimer = setTimeout(() => {
+      if (session.holder === null) this.#drop(session, invalid(`no hello within ${HELLO_MS} ms`));
+    }, HELLO_MS);
+    helloTimer.unref();
+    void session.closed.then(() => clearTimeout(helloTimer));
     socket.on('data', (chunk: Buffer) => this.#received(session, chunk));
     socket.on('drain', () => this.#pump(session));
     socket.on('error', () => undefined); // 'close' follows, and does the work
@@ -220,7 +236,8 @@ export class EngineServer {
       try {
         request = checkRequest(decodeMessage(line));
       } catch (error) {
-        return this.#drop(session, error instanceof SyntaxError ? invalid(`a message that is not JSON: ${error.message}`) : error);
+        // Not JSON, nested past what the parser can take (a RangeError), or not a request: the client is told so, and dropped.
+        return this.#drop(session, error instanceof FanlogError ? error : invalid(`a message that is not JSON: ${(error as Error).message}`));
       }
       const call = this.#call(session, request).finally(() => {
         session.running.delete(call);
@@ -236,7 +253,7 @@ export class EngineServer {
   async #call(session: Session, { id, op, args }: Request): Promise<void> {
     let reply: Reply;
     try {
-      if (!session.greeted && op !== 'hello') throw invalid(`'${op}' before 'hello': a client says hello first`);
+      if (session.holder === null && op !== 'hello') throw invalid(`'${op}' before 'hello': a client says hello first`);
       const handler = Object.hasOwn(this.#ops, op) ? this.#ops[op]! : null;
       if (handler === null) throw invalid(`unknown operation '${op}' (${Object.keys(this.#ops).join(', ')})`);
       if (op !== 'hello') this.#engine.checkUsable();
@@ -266,34 +283,59 @@ export class EngineServer {
   /** After a client went away: its calls finish, then each consumer it attached is rewound and let go. */
   async #release(session: Session): Promise<void> {
     while (session.running.size > 0) await Promise.allSettled([...session.running]);
-    for (const name of session.attached) await this.#detach(session, name);
+    for (const name of [...session.attached.keys()]) await this.#detach(session, name);
   }
 
+  /**
+   * Lets `name` go: no read of the client's starts on it after this, the
+   * reads in flight end (their waits within WAIT_SLICE_MS), the consumer it
+   * attached is rewound (what it was given and did not acknowledge goes to
+   * the next reader), and the name is free.
+   */
   async #detach(session: Session, name: string): Promise<void> {
+    const consumer = session.attached.get(name);
     session.attached.delete(name);
+    while ((session.reading.get(name)?.size ?? 0) > 0) await Promise.allSettled([...session.reading.get(name)!]);
+    session.reading.delete(name);
     const { consumers } = this.#engine;
-    if (consumers.held.get(name) !== session.holder) return;
-    consumers.held.delete(name);
-    // What the client read and did not acknowledge is delivered again to the next reader.
-    // (A consumer evicted or deregistered meanwhile, or an engine closed, has nothing to rewind.)
+    // (A consumer evicted, replaced or deregistered meanwhile, or an engine closed, has nothing to rewind.)
     await Promise.resolve()
-      .then(() => this.#consumer(name)?.rewind())
+      .then(() => consumer?.rewind())
       .catch(() => undefined);
+    if (consumers.held.get(name) === session.holder) consumers.held.delete(name);
   }
 
-  #consumer(name: string): Consumer | null {
-    try {
-      return this.#engine.consumers.get(name);
-    } catch {
-      return null;
-    }
-  }
-
-  /** The consumer `name` this client attached: EINVAL when it did not. */
+  /** The consumer `name` this client attached (the object it attached): EINVAL when it did not. */
   #attachedConsumer(session: Session, args: Record<string, unknown>): Consumer {
     const name = checkName('consumer', args.name);
-    if (!session.attached.has(name)) throw invalid(`consumer '${name}' is not attached by this client: attach it first (LocalConsumer.open)`);
-    return this.#engine.consumers.get(name);
+    const consumer = session.attached.get(name);
+    if (consumer === undefined) throw invalid(`consumer '${name}' is not attached by this client: attach it first (LocalConsumer.open)`);
+    return consumer;
+  }
+
+  /**
+   * A read for the client: records in batches until `max`, or past
+   * REPLY_BYTES_MAX of them, or none after waiting `waitMs`; each batch
+   * only while the client still has the consumer attached (a detach stops
+   * it) and is there.
+   */
+  async #read(session: Session, consumer: Consumer, max: number, waitMs: number): Promise<{ records: { seq: bigint; bytes: string }[] }> {
+    const deadline = Date.now() + waitMs;
+    const out: { seq: bigint; bytes: string }[] = [];
+    let bytes = 0;
+    const attached = (): boolean => !session.gone && session.attached.get(consumer.name) === consumer;
+    while (attached() && out.length < max && bytes < REPLY_BYTES_MAX) {
+      const records = await consumer.read({ max: Math.min(READ_BATCH, max - out.length) });
+      for (const record of records) {
+        const encoded = encodedOf(record);
+        bytes += encoded.length;
+        out.push({ seq: record.seq, bytes: Buffer.from(encoded).toString('base64') });
+      }
+      if (records.length > 0) continue;
+      if (out.length > 0 || Date.now() >= deadline) break;
+      await Promise.race([this.#engine.consumers.waitForRecords(Math.min(WAIT_SLICE_MS, deadline - Date.now())), session.closed]);
+    }
+    return { records: out };
   }
 
   #handlers(): Record<string, Handler> {
@@ -302,12 +344,15 @@ export class EngineServer {
     const named = (args: Record<string, unknown>): string => checkName('consumer', args.name);
     return {
       hello: async (session, args) => {
+        if (session.holder !== null) throw invalid('hello again: a client says hello once');
         if (args.version !== PROTOCOL_VERSION) throw invalid(`protocol version ${String(args.version)}, the engine speaks ${PROTOCOL_VERSION}`);
-        session.pid = checkInteger('pid', args.pid, 1, 2 ** 31 - 1);
-        session.greeted = true;
+        session.greet(checkInteger('pid', args.pid, 1, 2 ** 31 - 1));
         return { version: PROTOCOL_VERSION, pid: process.pid, dir: engine.dir };
       },
       metrics: async () => engine.metrics(),
+      // The arguments go to the calls as they came: their checks, and their errors, are the ones in process.
+      mark: async (_session, args) => engine.mark(args.label as string),
+      changesSince: async (_session, args) => engine.changesSince(args.since as bigint, args.options as ChangesOptions | undefined),
       'consumers.list': async () => consumers.list(),
       'consumers.register': async (_session, args) => (await consumers.register(named(args), args.options as ConsumerOptions | undefined)).info(),
       'consumers.deregister': async (_session, args) => {
@@ -323,8 +368,8 @@ export class EngineServer {
         const now = consumers.held.get(name);
         if (now !== undefined) throw new FanlogError('EBUSY', `consumer '${name}' is read by ${now}: stop or close it first, or use another name`);
         if (session.gone) throw new FanlogError('ECLOSED', 'the client went away');
-        consumers.held.set(name, session.holder);
-        session.attached.add(name);
+        consumers.held.set(name, session.holder!);
+        session.attached.set(name, consumer);
         await consumer.rewind();
         return consumer.info();
       },
@@ -337,13 +382,15 @@ export class EngineServer {
         const consumer = this.#attachedConsumer(session, args);
         const max = checkInteger('max', args.max ?? 1000, 1, READ_RECORDS_MAX);
         const waitMs = checkInteger('waitMs', args.waitMs ?? 0, 0, READ_WAIT_MS_MAX);
-        const deadline = Date.now() + waitMs;
-        for (;;) {
-          const records = await consumer.read({ max });
-          if (records.length > 0 || session.gone || Date.now() >= deadline) {
-            return { records: records.map((record) => ({ seq: record.seq, bytes: Buffer.from(encodedOf(record)).toString('base64') })) };
-          }
-          await Promise.race([consumers.waitForRecords(Math.min(WAIT_SLICE_MS, deadline - Date.now())), session.closed]);
+        const name = consumer.name;
+        const read = this.#read(session, consumer, max, waitMs);
+        const reading = session.reading.get(name) ?? new Set<Promise<unknown>>();
+        session.reading.set(name, reading);
+        reading.add(read);
+        try {
+          return await read;
+        } finally {
+          reading.delete(read);
         }
       },
       'consumer.ack': async (_session, args) => {

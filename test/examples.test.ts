@@ -61,6 +61,15 @@ it('beside: a second process reads through the holder, and what a killed one hel
   ]);
 });
 
+it("incremental-backup restores the full backup and its incrementals into a tree equal to the engine's", () => {
+  expect(run('incremental-backup', path.join(tempDir(), 'backup'))).toEqual([
+    'full backup 1: 7 objects',
+    'incremental 2: 3 objects changed, 0 gone; the catalog holds 7',
+    'incremental 3: 4 objects changed, 1 gone; the catalog holds 8',
+    "restore: the full backup and 2 incrementals give 9 paths, equal to the engine's tree: true",
+  ]);
+});
+
 it('audit-tail prints who did what and what was refused', () => {
   const lines = run('audit-tail', path.join(tempDir(), 'audit'));
   expect(lines[0]).toBe('indexer: 2 events queued: CREATE|ONDIR /projects, CREATE /projects/big.dat');
@@ -185,7 +194,7 @@ it('holds every TypeScript block of the README and docs/ to an excerpt of the ex
 
 it('leaves nothing in the temp dir when run without a directory of their own', () => {
   const temp = tempDir();
-  for (const example of ['audit-tail', 'hsm-daemon', 'backup', 'mirror-backup', 'beside']) {
+  for (const example of ['audit-tail', 'hsm-daemon', 'backup', 'mirror-backup', 'beside', 'incremental-backup']) {
     const result = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'examples', `${example}.js`)], {
       encoding: 'utf8',
       timeout: 120_000,

@@ -30,11 +30,13 @@ import type { OpName, RecordKind } from './record.js';
  * whose op may now be `external` (a kernel permission event, kernel/), and
  * lets an event's `source` be 'fanotify'; format 7 added the kind
  * `outcome`, the end of a guarded operation that journaled no entry (no
- * new tag: an older build refuses it by its version byte).
+ * new tag: an older build refuses it by its version byte); format 8 added
+ * the op `mark`, a note whose reason is a label (`engine.mark`: a backup's
+ * bounds), with no new tag either.
  */
-export const CODEC_VERSION = 7;
+export const CODEC_VERSION = 8;
 /** The versions read, with the last tag each may hold. */
-export const TAG_MAX_BY_VERSION: Readonly<Record<number, number>> = { 1: 28, 2: 31, 3: 32, 4: 32, 5: 32, 6: 32, 7: 32 };
+export const TAG_MAX_BY_VERSION: Readonly<Record<number, number>> = { 1: 28, 2: 31, 3: 32, 4: 32, 5: 32, 6: 32, 7: 32, 8: 32 };
 
 /** Kind codes. */
 export const KIND_CODES: Readonly<Record<RecordKind, number>> = { op: 0, event: 1, config: 2, request: 3, decision: 4, evicted: 5, note: 6, outcome: 7 };
@@ -69,6 +71,7 @@ export const OP_CODES: Readonly<Record<OpName, number>> = {
   scanBegin: 25,
   scanEnd: 26,
   loss: 27,
+  mark: 28,
 };
 
 /**

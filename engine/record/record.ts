@@ -50,6 +50,8 @@ export const OP_NAMES = [
   'scanEnd',
   /** A note: the mirrored tree may differ from the disk at and below the note's path (a name or size the engine cannot hold, a directory it may not read, watching stopped), until the next scan says it again or not. */
   'loss',
+  /** A note: a label the application set in the changelog (`engine.mark`), delivered to every consumer whatever its mask. */
+  'mark',
 ] as const;
 export type OpName = (typeof OP_NAMES)[number];
 

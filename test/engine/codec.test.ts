@@ -103,7 +103,7 @@ describe('record codec', () => {
     const bytes = encodeRecord(full);
     const cases: [string, Uint8Array][] = [
       ['version 0', Uint8Array.of(0, ...bytes.subarray(1))],
-      ['version 8', Uint8Array.of(8, ...bytes.subarray(1))],
+      ['version 9', Uint8Array.of(9, ...bytes.subarray(1))],
       ['a format 2 tag in a version 1 record', Uint8Array.of(1, ...bytes.subarray(1, 11), 29, 0)],
       ['a format 3 tag in a version 2 record', Uint8Array.of(2, ...bytes.subarray(1, 11), 32, 0)],
       ["tag 0, never given (its presence bit is tag 32's)", Uint8Array.of(...bytes.subarray(0, 11), 0, 1)],

@@ -75,7 +75,9 @@ describe('OpCursor', () => {
       expect(viewed.fingerprint(), `after ${record.op}`).toBe(decoded.fingerprint());
       expect([viewed.nextIno, viewed.nextGen]).toEqual([decoded.nextIno, decoded.nextGen]);
     }
-    const mutating = OP_NAMES.filter((op) => !['open', 'read', 'close', 'fault', 'group', 'consumer', 'external', 'scanBegin', 'scanEnd', 'loss'].includes(op));
+    const mutating = OP_NAMES.filter(
+      (op) => !['open', 'read', 'close', 'fault', 'group', 'consumer', 'external', 'scanBegin', 'scanEnd', 'loss', 'mark'].includes(op),
+    );
     expect([...seen].sort()).toEqual([...mutating].sort());
   });
 

@@ -1,7 +1,7 @@
 /**
- * What the commands that work on consumers (`consumers register |
- * deregister | ack`, `tail --consumer`, `trigger`) work through, one way
- * whoever holds the engine:
+ * What the commands that work on the engine's consumers and marks
+ * (`consumers register | deregister | ack`, `tail --consumer`, `trigger`,
+ * `mark`, `changes`) work through, one way whoever holds the engine:
  *
  *   nobody holds it       this process opens it (open-engine.ts), and
  *                         calls the consumers in process
@@ -12,6 +12,7 @@
  *                         waits until it can do one or the other
  */
 import type { ConsumerInfo, ConsumerOptions, DeliveredRecord } from '../consumers/consumer.js';
+import type { Changes, ChangesOptions } from '../engine/changes-since.js';
 import { FanlogError } from '../errors.js';
 import type { Engine } from '../fanlog.js';
 import { EngineClient } from '../serve/client.js';
@@ -25,7 +26,7 @@ export interface ConsumerReader {
   close(): Promise<void>;
 }
 
-export interface ConsumerAccess {
+export interface EngineAccess {
   /** Who serves the calls: 'this process', or the holder's pid. */
   readonly via: string;
   register(name: string, options: ConsumerOptions, filter?: { name: string; argument: string }): Promise<ConsumerInfo>;
@@ -34,6 +35,8 @@ export interface ConsumerAccess {
   ack(name: string, seq: bigint | 'head'): Promise<{ seq: bigint; before: bigint; cursor: bigint }>;
   /** The consumer `name` (registered with `register` when it is missing, if given). */
   reader(name: string, register?: ConsumerOptions): Promise<ConsumerReader>;
+  mark(label: string): Promise<bigint>;
+  changesSince(since: bigint, options: ChangesOptions): Promise<Changes>;
   close(): Promise<void>;
 }
 
@@ -41,8 +44,9 @@ export interface ConsumerAccess {
  * Runs `use` with the consumers of the engine in `options.dir`, as the
  * header says; the engine, or the connection, is closed after.
  */
-export async function withConsumers<T>(options: OpenOptions, use: (access: ConsumerAccess) => Promise<T>): Promise<T> {
-  const access = await whileBusy(options, () => attach(options));
+export async function withEngineAccess<T>(options: OpenOptions & { holderOnly?: boolean }, use: (access: EngineAccess) => Promise<T>): Promise<T> {
+  // holderOnly: through a holder's socket or not at all (ESERVER), never taking the lock.
+  const access = options.holderOnly === true ? throughSocket(await EngineClient.connect(options.dir)) : await whileBusy(options, () => attach(options));
   try {
     return await use(access);
   } finally {
@@ -50,7 +54,7 @@ export async function withConsumers<T>(options: OpenOptions, use: (access: Consu
   }
 }
 
-async function attach(options: OpenOptions): Promise<ConsumerAccess> {
+async function attach(options: OpenOptions): Promise<EngineAccess> {
   try {
     return inProcess(await openEngine({ ...options, wait: undefined }));
   } catch (busy) {
@@ -67,7 +71,7 @@ async function attach(options: OpenOptions): Promise<ConsumerAccess> {
   }
 }
 
-function inProcess(engine: Engine): ConsumerAccess {
+function inProcess(engine: Engine): EngineAccess {
   return {
     via: 'this process',
     async register(name, options, filter) {
@@ -88,11 +92,13 @@ function inProcess(engine: Engine): ConsumerAccess {
       const consumer = register === undefined ? engine.consumers.get(name) : await engine.consumers.open(name, register);
       return { read: (options) => consumer.read(options), ack: (seq) => consumer.ack(seq), close: async () => undefined };
     },
+    mark: (label) => engine.mark(label),
+    changesSince: (since, options) => engine.changesSince(since, options),
     close: () => engine.close(),
   };
 }
 
-function throughSocket(client: EngineClient): ConsumerAccess {
+function throughSocket(client: EngineClient): EngineAccess {
   return {
     via: `the engine's holder, pid ${client.holderPid}`,
     async register(name, options, filter) {
@@ -108,6 +114,8 @@ function throughSocket(client: EngineClient): ConsumerAccess {
       return { ...done, before: before ?? done.cursor };
     },
     reader: (name, register) => LocalConsumer.attach(client, name, register === undefined ? {} : { register }),
+    mark: (label) => client.mark(label),
+    changesSince: (since, options) => client.changesSince(since, options),
     close: () => client.close(),
   };
 }
