@@ -44,4 +44,19 @@ export function addBesideCommands(program: Command): void {
         await triggerCommand({ ...options, ...waitOf(options.wait), from: options.from, name, command });
       },
     );
+
+  program
+    .command('top')
+    .description(
+      "A live view of the engine, from the application that holds it (through its socket), redrawn every second: head and durable seq, entries per second, fdatasync p50 and p99, each consumer's lag, each group's queued and pending events",
+    )
+    .option('--dir <dir>', DIR_HELP, './fanlog-data')
+    .addHelpText(
+      'after',
+      '\nq quits (also Ctrl-C, SIGTERM). It needs a terminal; fanlog stat --json gives figures to a script. While no process serves the engine (none holds it, or it was opened with serve: false) it says so and waits for one.',
+    )
+    .action(async (options: { dir: string }) => {
+      const { topCommand } = await import('./top.js');
+      await topCommand(options);
+    });
 }

@@ -1,11 +1,11 @@
 // `npm test` runs this first. Some tests need tools from the operating
 // system: a real redis-server (the replication tests), mkfs.ext4 and
 // losetup (the real-kernel tests, which loop-mount an ext4 image), python3
-// (a thread's events) and gcc (the fanotify bench's C handler). It does
-// nothing when they are installed; on a machine of this kind (Debian, root,
-// apt-get) it installs the missing ones, saying which and why; anywhere
-// else it fails, saying what to install, so that no test is skipped
-// silently.
+// (a thread's events), gcc (the fanotify bench's C handler) and tmux (a
+// real terminal for `fanlog top`). It does nothing when they are
+// installed; on a machine of this kind (Debian, root, apt-get) it installs
+// the missing ones, saying which and why; anywhere else it fails, saying
+// what to install, so that no test is skipped silently.
 import { execFileSync, spawnSync } from 'node:child_process';
 
 const NEEDED = [
@@ -14,6 +14,7 @@ const NEEDED = [
   { command: 'losetup', args: ['--version'], pkg: 'mount', why: 'the real-kernel tests loop-mount that image' },
   { command: 'python3', args: ['--version'], pkg: 'python3-minimal', why: "a real-kernel test makes a thread's events from a python child" },
   { command: 'gcc', args: ['--version'], pkg: 'gcc', why: 'the fanotify bench compiles a C handler to compare against (CI runs the benches small)' },
+  { command: 'tmux', args: ['-V'], pkg: 'tmux', why: 'the test of fanlog top runs it in a real terminal' },
 ];
 
 const has = (command, args) => spawnSync(command, args, { stdio: 'ignore' }).status === 0;
