@@ -26,6 +26,7 @@
  */
 import type { ConsumerInfo, ConsumerOptions, DeliveredRecord } from '../consumers/consumer.js';
 import { decodeDelivered } from '../consumers/delivered.js';
+import { FanlogError } from '../errors.js';
 import { checkInteger, checkName, checkOptions } from '../validate.js';
 import { checkOpenOptions, EngineClient } from './client.js';
 import { READ_RECORDS_MAX, READ_WAIT_MS_MAX } from './server.js';
@@ -35,6 +36,7 @@ export class LocalConsumer {
   readonly #client: EngineClient;
   /** Whether closing this reader closes the connection too (it made it). */
   readonly #ownsClient: boolean;
+  #closed = false;
 
   private constructor(client: EngineClient, name: string, ownsClient: boolean) {
     this.#client = client;
@@ -87,6 +89,7 @@ export class LocalConsumer {
     const { max = 1000, waitMs = 0 } = checkOptions<{ max: number; waitMs: number }>('options', options, ['max', 'waitMs']);
     checkInteger('max', max, 1, 1_000_000);
     checkInteger('waitMs', waitMs, 0, 3_600_000);
+    if (this.#closed) throw new FanlogError('ECLOSED', `the reader of consumer '${this.name}' was closed`);
     // The server gives READ_RECORDS_MAX and waits READ_WAIT_MS_MAX at most: a longer wait is asked for in turns.
     const deadline = Date.now() + waitMs;
     for (;;) {
@@ -94,7 +97,8 @@ export class LocalConsumer {
       const { records } = (await this.#client.request('consumer.read', { name: this.name, max: Math.min(max, READ_RECORDS_MAX), waitMs: wait })) as {
         records: { seq: bigint; bytes: string }[];
       };
-      if (records.length > 0 || Date.now() >= deadline)
+      // A read that waits while its reader closes ends with nothing: the server stopped it.
+      if (records.length > 0 || Date.now() >= deadline || this.#closed)
         return records.map(({ seq, bytes }) => decodeDelivered(seq, new Uint8Array(Buffer.from(bytes, 'base64'))));
     }
   }
@@ -116,7 +120,8 @@ export class LocalConsumer {
 
   /** Lets the consumer go (rewound) and closes the connection (one it made). Safe to call twice. */
   async close(): Promise<void> {
-    if (this.#client.closed) return;
+    if (this.#closed || this.#client.closed) return;
+    this.#closed = true;
     await this.#client.request('consumer.detach', { name: this.name }).catch(() => undefined);
     if (this.#ownsClient) await this.#client.close();
   }

@@ -43,7 +43,6 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Consumer, ConsumerOptions } from '../consumers/consumer.js';
 import type { Consumers } from '../consumers/consumer-registry.js';
-import { encodedOf } from '../engine/record/view.js';
 import { FanlogError, fromIoError, invalid } from '../errors.js';
 import type { EngineMetrics } from '../metrics.js';
 import type { Changes, ChangesOptions } from '../engine/changes-since.js';
@@ -78,11 +77,6 @@ export const READ_WAIT_MS_MAX = 30_000;
 export const READ_RECORDS_MAX = 10_000;
 /** How long a new client has to say hello. */
 const HELLO_MS = 5000;
-/** What one read's reply holds at most, in encoded record bytes (and one batch of READ_BATCH records past it): a reply's size is bounded, not only its records. */
-const REPLY_BYTES_MAX = 1024 * 1024;
-const READ_BATCH = 100;
-/** A read's wait is made of waits this long at most, each cut short when the client goes away. */
-const WAIT_SLICE_MS = 1000;
 
 /** What the server needs of the engine (fanlog.ts composes it with the Engine). */
 export interface ServedEngine {
@@ -313,31 +307,6 @@ export class EngineServer {
     return consumer;
   }
 
-  /**
-   * A read for the client: records in batches until `max`, or past
-   * REPLY_BYTES_MAX of them, or none after waiting `waitMs`; each batch
-   * only while the client still has the consumer attached (a detach stops
-   * it) and is there.
-   */
-  async #read(session: Session, consumer: Consumer, max: number, waitMs: number): Promise<{ records: { seq: bigint; bytes: string }[] }> {
-    const deadline = Date.now() + waitMs;
-    const out: { seq: bigint; bytes: string }[] = [];
-    let bytes = 0;
-    const attached = (): boolean => !session.gone && session.attached.get(consumer.name) === consumer;
-    while (attached() && out.length < max && bytes < REPLY_BYTES_MAX) {
-      const records = await consumer.read({ max: Math.min(READ_BATCH, max - out.length) });
-      for (const record of records) {
-        const encoded = encodedOf(record);
-        bytes += encoded.length;
-        out.push({ seq: record.seq, bytes: Buffer.from(encoded).toString('base64') });
-      }
-      if (records.length > 0) continue;
-      if (out.length > 0 || Date.now() >= deadline) break;
-      await Promise.race([this.#engine.consumers.waitForRecords(Math.min(WAIT_SLICE_MS, deadline - Date.now())), session.closed]);
-    }
-    return { records: out };
-  }
-
   #handlers(): Record<string, Handler> {
     const engine = this.#engine;
     const { consumers } = engine;
@@ -383,7 +352,7 @@ export class EngineServer {
         const max = checkInteger('max', args.max ?? 1000, 1, READ_RECORDS_MAX);
         const waitMs = checkInteger('waitMs', args.waitMs ?? 0, 0, READ_WAIT_MS_MAX);
         const name = consumer.name;
-        const read = this.#read(session, consumer, max, waitMs);
+        const read = session.read(consumer, max, waitMs, (ms) => this.#engine.consumers.waitForRecords(ms));
         const reading = session.reading.get(name) ?? new Set<Promise<unknown>>();
         session.reading.set(name, reading);
         reading.add(read);

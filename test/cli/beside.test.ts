@@ -117,7 +117,9 @@ describe('fanlog trigger', () => {
       process.stdin.on('data', (chunk) => (input += chunk));
       process.stdin.on('end', () => {
         fs.appendFileSync(${JSON.stringify(attempts)}, process.env.FANLOG_FIRST_SEQ + '..' + process.env.FANLOG_LAST_SEQ + ' ' + process.env.FANLOG_RECORDS + '\\n');
-        const code = Number(fs.readFileSync(${JSON.stringify(control)}, 'utf8'));
+        const said = fs.readFileSync(${JSON.stringify(control)}, 'utf8');
+        if (said === 'hang') return setInterval(() => undefined, 1000);
+        const code = Number(said);
         if (code === 0) fs.appendFileSync(${JSON.stringify(out)}, input);
         process.exit(code);
       });`;
@@ -150,6 +152,28 @@ describe('fanlog trigger', () => {
     expect(ended.status, ended.stderr).toBe(0);
     expect(ended.stderr).toContain('registered the durable consumer sync');
     expect(ended.stderr).toMatch(/exited 3 on records \d+\.\.\d+; nothing acknowledged/);
+  });
+
+  it('waits for an application to serve the engine, never taking its lock, and on SIGTERM stops a CMD that hangs', async () => {
+    const dir = tempDir();
+    await (await Engine.open(dir)).close();
+    const at = tempDir();
+    const cmd = command(at);
+    writeFileSync(cmd.control, 'hang');
+    const trigger = start('trigger', 'w', '--dir', dir, '--retry-ms-max', '50', '--', ...cmd.argv);
+    let stderr = '';
+    trigger.child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    await until(() => stderr.includes('waiting for an application to serve the engine'));
+    // It took no lock: the application opens the engine, and the trigger goes on through it.
+    const engine = await Engine.open(dir);
+    engines.push(engine);
+    await engine.fs.mkdir('/x');
+    await until(() => lines(cmd.attempts).length >= 1);
+    trigger.child.kill('SIGTERM');
+    const ended = await trigger.done;
+    expect(ended.status, ended.stderr).toBe(0);
+    // The trigger waits for its CMD to end: its exit says the hanging CMD was stopped; its batch is not acknowledged.
+    expect(engine.consumers.get('w').cursor).toBe(0n);
   });
 
   it('delivers again, after a restart, the batch a killed CMD did not finish', async () => {

@@ -214,6 +214,69 @@ describe('the holder serves its engine on a socket', () => {
   });
 });
 
+describe('what a stranger tried', () => {
+  it('a read still waiting when its reader detaches takes nothing from the next reader', async () => {
+    const dir = tempDir();
+    const engine = await open(dir);
+    await engine.consumers.register('c', { from: 'next' });
+    const shared = await connect(dir);
+    const first = await LocalConsumer.attach(shared, 'c');
+    const stale = first.read({ waitMs: 20_000 });
+    await first.close(); // detaches; the connection stays
+    const next = await LocalConsumer.open(dir, 'c');
+    await mkdirs(engine, 5);
+    const given = await next.read({ max: 100 });
+    expect(given.map((record) => record.path)).toEqual(['/d0', '/d1', '/d2', '/d3', '/d4']);
+    expect(await stale).toEqual([]);
+    await next.close();
+  });
+
+  it('refuses a second hello, so that a client cannot keep a consumer held after it goes', async () => {
+    const dir = tempDir();
+    const engine = await open(dir);
+    await engine.consumers.register('c');
+    const client = await connect(dir);
+    expect((await rejection(() => client.request('hello', { version: 1, pid: 4243 }))).code).toBe('EINVAL');
+    await client.request('consumer.attach', { name: 'c' });
+    await client.close();
+    await untilFree(() => engine.consumers.open('c'));
+  });
+
+  it('tells a reader its consumer was registered again in its place: EREPLACED, as in process', async () => {
+    const dir = tempDir();
+    const engine = await open(dir);
+    const reader = await LocalConsumer.open(dir, 'c', { register: { lagRecordsMax: 3 } });
+    await mkdirs(engine, 6);
+    expect((await rejection(() => reader.read())).code).toBe('EEVICTED');
+    await (await connect(dir)).register('c', { from: 'next' });
+    await mkdirs(engine, 2, 'late');
+    expect((await rejection(() => reader.read())).code).toBe('EREPLACED');
+  });
+
+  it('bounds a reply by its bytes, not only by its records', async () => {
+    const dir = tempDir();
+    const engine = await open(dir);
+    const long = 'x'.repeat(200);
+    await engine.fs.mkdir(`/${long}`);
+    for (let i = 0; i < 40; i++) await engine.fs.mkdir(`/${long}/${long}${i}`);
+    const deep = `/${long}/${long}0/${long}/${long}/${long}`.split('/').slice(1);
+    for (let at = 3; at <= deep.length; at++) await engine.fs.mkdir(`/${deep.slice(0, at).join('/')}`).catch(() => undefined);
+    for (let i = 0; i < 2000; i++) await engine.fs.create(`/${deep.join('/')}/f${i}`);
+    const reader = await LocalConsumer.open(dir, 'all', { register: {} });
+    const client = await connect(dir);
+    await client.request('consumer.attach', { name: 'all' }).catch(() => undefined); // EBUSY: the reader has it
+    const records = await reader.read({ max: 10_000 });
+    const bytes = records.reduce((sum, record) => sum + (record.path?.length ?? 0), 0);
+    expect(records.length).toBeLessThan(2041);
+    expect(bytes).toBeLessThan(2 * 1024 * 1024);
+    // The rest comes with the next reads.
+    let total = records.length;
+    for (let batch = await reader.read({ max: 10_000 }); batch.length > 0; batch = await reader.read({ max: 10_000 })) total += batch.length;
+    expect(total).toBe(2000 + 41 + 3);
+    await reader.close();
+  });
+});
+
 describe('the server is bounded', () => {
   /** A raw connection: lines written as given, replies collected. */
   async function raw(dir: string): Promise<{ socket: net.Socket; replies: () => unknown[]; closed: Promise<void> }> {
