@@ -105,6 +105,35 @@ describe('consumer commands beside the holder', () => {
   });
 });
 
+describe('fanlog mark and fanlog changes beside the holder', () => {
+  for (const store of ['lmdb', 'files'] as const) {
+    it(`mark goes through its socket, and changes reads ${store === 'lmdb' ? 'without its lock' : 'through its socket'} (${store})`, async () => {
+      const engine = await Engine.open(tempDir(), { store });
+      engines.push(engine);
+      await engine.fs.mkdir('/keep');
+      await engine.fs.create('/keep/a', { size: 1 });
+      const marked = await fanlog('mark', 'backup-1 begins', '--dir', engine.dir);
+      expect(marked.status, marked.stderr).toBe(0);
+      const since = BigInt(/^mark (\d+): backup-1 begins$/.exec(marked.stdout.trim())![1]!);
+      expect(since).toBe(engine.journal.durableSeq);
+      await engine.fs.create('/keep/b', { size: 2 });
+      await engine.fs.rename('/keep/a', '/keep/a2');
+      await engine.fs.unlink('/keep/b');
+      await engine.fs.create('/c', { size: 3 });
+      const text = await fanlog('changes', '--since', String(since), '--dir', engine.dir);
+      expect(text.status, text.stderr).toBe(0);
+      const lines = text.stdout.trim().split('\n');
+      // /keep/b was made and gone again: not there at the mark, not there now.
+      expect(lines.map((line) => line.split('\t').slice(2).join(' '))).toEqual(['file 1 /keep/a2', 'file 3 /c', '']);
+      expect(lines.at(-1)).toBe(`through ${engine.journal.durableSeq}`);
+      const json = await fanlog('changes', '--since', String(since), '--prefix', '/keep', '--json', '--dir', engine.dir);
+      const answer = JSON.parse(json.stdout) as { seq: string; changes: { paths: string[] }[] };
+      expect(answer.changes.map((change) => change.paths)).toEqual([['/keep/a2']]);
+      expect(answer.seq).toBe(String(engine.journal.durableSeq));
+    });
+  }
+});
+
 describe('fanlog trigger', () => {
   /** A CMD that appends its stdin to `out` (one attempt per line of `attempts`) and exits with the code in `control`. */
   function command(at: string): { out: string; attempts: string; control: string; argv: string[] } {
