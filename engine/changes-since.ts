@@ -23,9 +23,10 @@
  * So a rename reports the object once, at its path now; a hard-linked
  * file once, with every path it has; and a renamed directory itself, not
  * what is below it (their paths changed with it, and their stats did not).
- * An event is about its object, so a directory is reported for events of
- * its own (made, renamed, its attributes), not for the names made or
- * removed in it: those objects are reported themselves.
+ * A name made or removed in a directory (CREATE, DELETE, MOVED_FROM,
+ * MOVED_TO) changes the directory too, its entries and times, as Linux
+ * reports those events to the directory: it is reported with those bits
+ * and ONDIR.
  *
  * Consistency. The changes run through `seq`; an object's stat is its
  * state now, which may include changes after `seq` (an object changed
@@ -47,7 +48,7 @@ import { checkBigint, checkInteger, checkOptions, checkString } from '../validat
 import { headerKnown, kindAt, scanRecord } from './record/bytes.js';
 import type { Fid, Stat } from './record/record.js';
 import { LazyRecord, pathUnderAt } from './record/view.js';
-import { FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_MOVED_TO } from './notify/masks.js';
+import { FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_ONDIR } from './notify/masks.js';
 import type { FsState } from './model/fs-state.js';
 import { type Inode, ROOT_INO, statOf } from './model/inode.js';
 import { directoryPath, joinPath, parsePath } from './model/paths.js';
@@ -109,6 +110,8 @@ interface Gathered {
 const GONE_MASK = FAN_DELETE | FAN_DELETE_SELF;
 /** Events that give an object a name. */
 const NAMING_MASK = FAN_CREATE | FAN_MOVED_TO;
+/** Events of a name made or removed in a directory: they change the directory too. */
+const NAME_MASK = FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO;
 
 /** The ops that make an object (a link makes a name of one that exists). */
 const MAKING_OPS = new Set(['create', 'mkdir', 'symlink']);
@@ -167,42 +170,55 @@ class Gatherer {
     const record = new LazyRecord(seq, b, start, end, scanRecord(b, start, end));
     const fid = record.fid;
     if (fid === undefined || record.source === 'fanotify') return true;
-    let object = this.#byIno.get(fid.ino);
-    if (object !== undefined && object.fid.gen !== fid.gen) object = this.#reused.get(`${fid.ino}:${fid.gen}`);
-    if (object === undefined) {
-      if (this.order.length >= this.max) {
-        this.complete = false;
-        return false;
-      }
-      object = {
-        fid,
-        mask: 0n,
-        lastSeq: seq,
-        lastPath: undefined,
-        inPrefix: this.prefixBytes === null,
-        parent: undefined,
-        name: undefined,
-        born: MAKING_OPS.has(record.op),
-      };
-      if (!this.#byIno.has(fid.ino)) this.#byIno.set(fid.ino, object);
-      else this.#reused.set(`${fid.ino}:${fid.gen}`, object);
-      this.order.push(object);
-    }
     const mask = record.mask ?? 0n;
+    let object = this.#find(fid);
+    // A name made or removed in a directory changes the directory too (its entries, its times), as Linux reports it to the directory.
+    const parent = object === undefined || object.parent === undefined || (mask & NAME_MASK) !== 0n ? record.parentFid : undefined;
+    const directory = parent !== undefined && (mask & NAME_MASK) !== 0n ? parent : undefined;
+    const adding = (object === undefined ? 1 : 0) + (directory !== undefined && this.#find(directory) === undefined ? 1 : 0);
+    if (this.order.length + adding > this.max) {
+      this.complete = false;
+      return false;
+    }
+    object ??= this.#add(fid, seq, MAKING_OPS.has(record.op));
     if (mask !== object.mask) object.mask |= mask;
     object.lastSeq = seq;
     // Only a gone object's path is told from the records (its deletion's), and the prefix is tested on the bytes: nothing else is decoded.
     if ((mask & GONE_MASK) !== 0n) object.lastPath = record.path;
     if (!object.inPrefix) object.inPrefix = pathUnderAt(b, start, end, this.prefixBytes!);
     // A new name (made, moved to), or the first it was reached by: the place to look for it now.
-    if (object.parent === undefined || (mask & NAMING_MASK) !== 0n) {
-      const parent = record.parentFid;
-      if (parent !== undefined) {
-        object.parent = parent;
-        object.name = record.name;
-      }
+    if (parent !== undefined && (object.parent === undefined || (mask & NAMING_MASK) !== 0n)) {
+      object.parent = parent;
+      object.name = record.name;
+    }
+    if (directory !== undefined) {
+      const changed = this.#find(directory) ?? this.#add(directory, seq, false);
+      changed.mask |= (mask & NAME_MASK) | FAN_ONDIR;
+      changed.lastSeq = seq;
     }
     return true;
+  }
+
+  #find(fid: Fid): Gathered | undefined {
+    const object = this.#byIno.get(fid.ino);
+    return object === undefined || object.fid.gen === fid.gen ? object : this.#reused.get(`${fid.ino}:${fid.gen}`);
+  }
+
+  #add(fid: Fid, seq: bigint, born: boolean): Gathered {
+    const object: Gathered = {
+      fid,
+      mask: 0n,
+      lastSeq: seq,
+      lastPath: undefined,
+      inPrefix: this.prefixBytes === null,
+      parent: undefined,
+      name: undefined,
+      born,
+    };
+    if (!this.#byIno.has(fid.ino)) this.#byIno.set(fid.ino, object);
+    else this.#reused.set(`${fid.ino}:${fid.gen}`, object);
+    this.order.push(object);
+    return object;
   }
 }
 

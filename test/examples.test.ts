@@ -63,9 +63,9 @@ it('beside: a second process reads through the holder, and what a killed one hel
 
 it("incremental-backup restores the full backup and its incrementals into a tree equal to the engine's", () => {
   expect(run('incremental-backup', path.join(tempDir(), 'backup'))).toEqual([
-    'full backup 1: 7 objects',
-    'incremental 2: 3 objects changed, 0 gone; the catalog holds 7',
-    'incremental 3: 4 objects changed, 1 gone; the catalog holds 8',
+    'full backup 1: 8 objects',
+    'incremental 2: 5 objects changed, 0 gone; the catalog holds 8',
+    'incremental 3: 6 objects changed, 1 gone; the catalog holds 9',
     "restore: the full backup and 2 incrementals give 9 paths, equal to the engine's tree: true",
   ]);
 });

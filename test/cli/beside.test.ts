@@ -123,12 +123,12 @@ describe('fanlog mark and fanlog changes beside the holder', () => {
       const text = await fanlog('changes', '--since', String(since), '--dir', engine.dir);
       expect(text.status, text.stderr).toBe(0);
       const lines = text.stdout.trim().split('\n');
-      // /keep/b was made and gone again: not there at the mark, not there now.
-      expect(lines.map((line) => line.split('\t').slice(2).join(' '))).toEqual(['file 1 /keep/a2', 'file 3 /c', '']);
+      // /keep/b was made and gone again: not there at the mark, not there now; the directories names were made in are reported.
+      expect(lines.map((line) => line.split('\t').slice(2).join(' '))).toEqual(['dir 0 /keep', 'file 1 /keep/a2', 'file 3 /c', 'dir 0 /', '']);
       expect(lines.at(-1)).toBe(`through ${engine.journal.durableSeq}`);
       const json = await fanlog('changes', '--since', String(since), '--prefix', '/keep', '--json', '--dir', engine.dir);
       const answer = JSON.parse(json.stdout) as { seq: string; changes: { paths: string[] }[] };
-      expect(answer.changes.map((change) => change.paths)).toEqual([['/keep/a2']]);
+      expect(answer.changes.map((change) => change.paths)).toEqual([['/keep'], ['/keep/a2']]);
       expect(answer.seq).toBe(String(engine.journal.durableSeq));
     });
   }

@@ -6,7 +6,7 @@
  * the label, delivered to consumers whatever their mask and filter.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Engine, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_MODIFY, FAN_MOVED_FROM, FAN_MOVED_TO } from '../../index.js';
+import { Engine, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_MODIFY, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_ONDIR } from '../../index.js';
 import { MemoryIo } from '../../testing.js';
 import { rejection } from '../helpers.js';
 
@@ -60,8 +60,9 @@ describe('changesSince', () => {
     expect(answer.seq).toBe(engine.journal.durableSeq);
     expect(answer.complete).toBe(true);
     const changes = byPath(answer.changes);
-    // /p itself had no event of its own: the names made and removed in it are reported as their objects.
-    expect(Object.keys(changes).sort()).toEqual(['/p/dir2', '/p/edit', '/p/gone', '/p/link,/p/link2', '/p/moved-again', '/p/new'].sort());
+    // /p too: names were made and removed in it.
+    expect(Object.keys(changes).sort()).toEqual(['/p', '/p/dir2', '/p/edit', '/p/gone', '/p/link,/p/link2', '/p/moved-again', '/p/new'].sort());
+    expect(answer.changes.find((change) => change.paths[0] === '/p')!.mask).toBe(FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_ONDIR);
     const edit = answer.changes.find((change) => change.paths[0] === '/p/edit')!;
     expect(edit.exists).toBe(true);
     expect(edit.stat?.size).toBe(20);
@@ -93,7 +94,7 @@ describe('changesSince', () => {
     await engine.fs.rename('/a', '/b'); // /a/f is /b/f now, with no event of its own
     await append(engine, '/g', 1);
     const changes = (await engine.changesSince(since)).changes;
-    expect(changes.map((change) => change.paths)).toEqual([['/b'], ['/b/f', '/g']]);
+    expect(changes.map((change) => change.paths)).toEqual([['/b'], ['/'], ['/b/f', '/g']]);
   });
 
   it('keeps the objects under a prefix: one moved out of it is reported, at its path now', async () => {
@@ -103,7 +104,8 @@ describe('changesSince', () => {
     await append(engine, '/q', 1);
     await engine.fs.rename('/p/keep', '/kept-outside');
     const changes = (await engine.changesSince(since, { pathPrefix: '/p' })).changes;
-    expect(changes.map((change) => change.paths.join(',')).sort()).toEqual(['/kept-outside', '/p/edit']);
+    // /p lost a name; the root, which gained one, is not under /p.
+    expect(changes.map((change) => change.paths.join(',')).sort()).toEqual(['/kept-outside', '/p', '/p/edit']);
     expect((await rejection(() => engine.changesSince(since, { pathPrefix: 'relative' }))).code).toBe('EINVAL');
   });
 
@@ -113,10 +115,11 @@ describe('changesSince', () => {
     for (let i = 0; i < 10; i++) await engine.fs.create(`/f${i}`);
     const first = await engine.changesSince(since, { max: 4 });
     expect(first.complete).toBe(false);
+    // The root (each create makes a name in it) and three files.
     expect(first.changes).toHaveLength(4);
     const rest = await engine.changesSince(first.seq);
     expect(rest.complete).toBe(true);
-    const files = [...first.changes, ...rest.changes].flatMap((change) => change.paths);
+    const files = [...first.changes, ...rest.changes].flatMap((change) => change.paths).filter((path) => path !== '/');
     expect(new Set(files)).toEqual(new Set(Array.from({ length: 10 }, (_, i) => `/f${i}`)));
   });
 
