@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const steps = [
-  ['the system tools the tests need (redis-server, mkfs.ext4, losetup, python3, gcc)', [process.execPath, 'scripts/ensure-test-tools.mjs']],
+  ['the system tools the tests need (redis-server, mkfs.ext4, losetup, python3, gcc, tmux)', [process.execPath, 'scripts/ensure-test-tools.mjs']],
   ['type-checking (tsc --noEmit)', ['npm', 'run', 'typecheck', '--silent']],
   ['building dist/ (npm run build)', ['npm', 'run', 'build', '--silent']],
 ];
