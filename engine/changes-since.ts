@@ -48,10 +48,10 @@ import { checkBigint, checkInteger, checkOptions, checkString } from '../validat
 import { headerKnown, kindAt, scanRecord } from './record/bytes.js';
 import type { Fid, Stat } from './record/record.js';
 import { LazyRecord, pathUnderAt } from './record/view.js';
-import { FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_ONDIR } from './notify/masks.js';
+import { FAN_ATTRIB, FAN_CREATE, FAN_DELETE, FAN_DELETE_SELF, FAN_MODIFY, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_ONDIR, maskNames } from './notify/masks.js';
 import type { FsState } from './model/fs-state.js';
 import { type Inode, ROOT_INO, statOf } from './model/inode.js';
-import { directoryPath, joinPath, parsePath } from './model/paths.js';
+import { joinPath, parsePath } from './model/paths.js';
 
 export interface ChangedObject {
   fid: Fid;
@@ -87,6 +87,9 @@ export interface ChangesOptions {
 /** What changesSince needs of the engine. */
 export interface ChangesSource {
   readonly journal: Journal;
+  readonly readOnly: boolean;
+  /** The events the changelog keeps: changesSince needs those of CHANGES_MASK. */
+  readonly changelogMask: bigint;
   readonly state: FsState;
   readonly retainedFromSeq: bigint;
 }
@@ -106,6 +109,9 @@ interface Gathered {
   born: boolean;
 }
 
+/** The events changesSince reads changes from: a changelog mask without one of them would hide changes. */
+const CHANGES_MASK = FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_MODIFY | FAN_ATTRIB | FAN_DELETE_SELF;
+
 /** Events that end an object, whose record's path is its last. */
 const GONE_MASK = FAN_DELETE | FAN_DELETE_SELF;
 /** Events that give an object a name. */
@@ -113,15 +119,19 @@ const NAMING_MASK = FAN_CREATE | FAN_MOVED_TO;
 /** Events of a name made or removed in a directory: they change the directory too. */
 const NAME_MASK = FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO;
 
-/** The ops that make an object (a link makes a name of one that exists). */
-const MAKING_OPS = new Set(['create', 'mkdir', 'symlink']);
-
 export async function changesSince(source: ChangesSource, since: bigint, options?: ChangesOptions): Promise<Changes> {
   checkBigint('since', since, 0n, 2n ** 64n - 1n);
   const opts = checkOptions<ChangesOptions>('options', options, ['pathPrefix', 'max']);
   const max = checkInteger('max', opts.max ?? 100_000, 1, 10_000_000);
   const prefix = opts.pathPrefix === undefined ? null : `/${parsePath(checkString('pathPrefix', opts.pathPrefix, 1, 4096), 'pathPrefix').join('/')}`;
   // The root holds everything: no prefix to test.
+  const missing = CHANGES_MASK & ~source.changelogMask;
+  if (missing !== 0n) {
+    throw new FanlogError(
+      'EINVAL',
+      `the changelog keeps no ${maskNames(missing).join('|')} events (its changelog mask): changesSince would miss the changes they tell`,
+    );
+  }
   const prefixBytes = prefix === null || prefix === '/' ? null : new TextEncoder().encode(prefix);
   const { journal } = source;
   const durable = journal.durableSeq;
@@ -147,7 +157,10 @@ export async function changesSince(source: ChangesSource, since: bigint, options
       await reader.close();
     }
   }
-  return { since, seq: through, complete: gatherer.complete, changes: lookUp(source.state, gatherer.order, prefix) };
+  const changes = lookUp(source.state, gatherer.order, prefix);
+  // The state looked at may hold operations not durable yet: the answer waits until they are, so that a crash cannot take back what it told.
+  if (!source.readOnly && journal.headSeq > journal.durableSeq) await journal.sync();
+  return { since, seq: through, complete: gatherer.complete, changes };
 }
 
 /** The objects of the records read, in the order of their first change (see the header). */
@@ -176,11 +189,13 @@ class Gatherer {
     const parent = object === undefined || object.parent === undefined || (mask & NAME_MASK) !== 0n ? record.parentFid : undefined;
     const directory = parent !== undefined && (mask & NAME_MASK) !== 0n ? parent : undefined;
     const adding = (object === undefined ? 1 : 0) + (directory !== undefined && this.#find(directory) === undefined ? 1 : 0);
-    if (this.order.length + adding > this.max) {
+    // A page takes its first record whatever it adds, so that every call makes progress.
+    if (this.order.length + adding > this.max && this.order.length > 0) {
       this.complete = false;
       return false;
     }
-    object ??= this.#add(fid, seq, MAKING_OPS.has(record.op));
+    // Made here: its first event made it (CREATE, by any op but a link, which names one that exists).
+    object ??= this.#add(fid, seq, (mask & FAN_CREATE) !== 0n && record.op !== 'link');
     if (mask !== object.mask) object.mask |= mask;
     object.lastSeq = seq;
     // Only a gone object's path is told from the records (its deletion's), and the prefix is tested on the bytes: nothing else is decoded.
@@ -227,7 +242,9 @@ function lookUp(state: FsState, gathered: Gathered[], prefix: string | null): Ch
   const places = new Places(state);
   const out: ChangedObject[] = [];
   for (const object of gathered) {
-    const inode = state.byFid(object.fid);
+    const found = state.byFid(object.fid);
+    // An object no name reaches (removed while a descriptor holds it open) is gone from the tree.
+    const inode = found === undefined || !places.reachable(found) ? undefined : found;
     if (inode === undefined) {
       // Made after `since` and gone again: not there then, not there now.
       if (object.born || !object.inPrefix) continue;
@@ -249,32 +266,49 @@ function under(path: string, prefix: string): boolean {
 /** Where objects are now: directories' paths (kept once found), and every name of every file, from one walk of the tree made on first need. */
 class Places {
   readonly #state: FsState;
-  readonly #directories = new Map<number, string>();
+  readonly #directories = new Map<number, string | null>();
   #names: Map<number, string[]> | null = null;
 
   constructor(state: FsState) {
     this.#state = state;
   }
 
+  /** Whether a name reaches `inode` from the root: false for an object removed while open, or one below a removed directory. */
+  reachable(inode: Inode): boolean {
+    if (inode.ino === ROOT_INO) return true;
+    if (inode.type !== 'dir') return inode.nlink > 0;
+    return this.#directory(inode) !== null;
+  }
+
   /** The paths of `inode` now (see the header). */
   pathsOf(inode: Inode, object: Gathered): string[] {
-    if (inode.type === 'dir') return [this.#directory(inode)];
+    if (inode.type === 'dir') return [this.#directory(inode)!];
     const { parent, name } = object;
     // The last place its events named, when it holds its one name still: the common case, without a walk.
     if (inode.nlink === 1 && parent !== undefined) {
       const dir = this.#state.byFid(parent);
-      if (dir?.entries?.get(name!) === inode.ino) return [joinPath(this.#directory(dir), name!)];
+      const dirPath = dir?.entries?.get(name!) === inode.ino ? this.#directory(dir) : null;
+      if (dirPath !== null) return [joinPath(dirPath, name!)];
     }
     return [...this.#walked(inode.ino)].sort();
   }
 
-  #directory(dir: Inode): string {
+  /** A directory's path from its parent links, kept once found; null when no name reaches it (removed while open). */
+  #directory(dir: Inode): string | null {
     if (dir.ino === ROOT_INO) return '/';
-    let path = this.#directories.get(dir.ino);
-    if (path === undefined) {
-      path = directoryPath(this.#state, dir);
-      this.#directories.set(dir.ino, path);
+    const known = this.#directories.get(dir.ino);
+    if (known !== undefined) return known;
+    const parent = this.#state.get(dir.parent);
+    let name: string | undefined;
+    for (const [entry, ino] of parent?.entries ?? []) {
+      if (ino === dir.ino) {
+        name = entry;
+        break;
+      }
     }
+    const parentPath = parent === undefined || name === undefined || parent.ino === dir.ino ? null : this.#directory(parent);
+    const path = parentPath === null ? null : joinPath(parentPath, name!);
+    this.#directories.set(dir.ino, path);
     return path;
   }
 

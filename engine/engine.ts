@@ -101,12 +101,12 @@ export class EngineCore {
   readonly storeKind: StoreKind;
   readonly #lock: IoLock | null;
   readonly #clock: () => bigint;
-  readonly #changelogMask: Mask;
+  /** @internal The events the changelog keeps (engine/changelog-mask.ts). */ readonly changelogMask: Mask;
   readonly #checkpointEveryRecords: number;
 
   protected constructor(parts: EngineParts) {
     ({ dir: this.dir, journal: this.journal, state: this.state, recovery: this.recovery, readOnly: this.readOnly, storeKind: this.storeKind } = parts);
-    ({ lock: this.#lock, clock: this.#clock, changelogMask: this.#changelogMask, checkpointEveryRecords: this.#checkpointEveryRecords } = parts);
+    ({ lock: this.#lock, clock: this.#clock, changelogMask: this.changelogMask, checkpointEveryRecords: this.#checkpointEveryRecords } = parts);
     this.store = new FailStopStore(
       parts.store,
       parts.journal,
@@ -282,7 +282,7 @@ export class EngineCore {
     // For each event, its index in the entry, or -1 when the changelog mask leaves it out.
     const positions: number[] = [];
     for (const event of events) {
-      if (((event.mask ?? 0n) & this.#changelogMask & FAN_ALL_EVENTS) === 0n) {
+      if (((event.mask ?? 0n) & this.changelogMask & FAN_ALL_EVENTS) === 0n) {
         positions.push(-1);
       } else {
         positions.push(entry.length);

@@ -40,23 +40,32 @@ async function entryOf(change: ChangedObject): Promise<Entry> {
   return { paths: change.paths, type, mode: mode & 0o7777, size, target: type === 'symlink' ? await engine.fs.readlink(change.paths[0]!) : null };
 }
 
-/** Applies what changed to a catalog: the backup's own record of the tree. */
+/**
+ * Applies one answer (every page of it, merged, when `max` split it) to a
+ * catalog: the backup's own record of the tree. A moved directory is
+ * reported alone: what was not reported moved with its deepest moved
+ * ancestor, from the catalog's paths before this answer, all at once.
+ */
 async function apply(catalog: Catalog, changes: ChangedObject[]): Promise<number> {
+  const keyOf = (change: ChangedObject): string => `${change.fid.ino}:${change.fid.gen}`;
+  const moves: [from: string, to: string][] = [];
+  for (const change of changes) {
+    const had = catalog.get(keyOf(change));
+    if (change.exists && had?.type === 'dir' && had.paths[0] !== change.paths[0]) moves.push([`${had.paths[0]!}/`, `${change.paths[0]!}/`]);
+  }
+  moves.sort((a, b) => b[0].length - a[0].length);
+  const reported = new Set(changes.map(keyOf));
+  for (const [key, entry] of catalog) {
+    if (reported.has(key)) continue;
+    entry.paths = entry.paths.map((p) => {
+      const move = moves.find(([from]) => p.startsWith(from));
+      return move === undefined ? p : move[1] + p.slice(move[0].length);
+    });
+  }
   let gone = 0;
   for (const change of changes) {
-    const key = `${change.fid.ino}:${change.fid.gen}`;
-    const had = catalog.get(key);
-    if (!change.exists) {
-      gone += catalog.delete(key) ? 1 : 0;
-      continue;
-    }
-    const entry = await entryOf(change);
-    // A directory moved: what is below it moved with it.
-    if (had?.type === 'dir' && had.paths[0] !== entry.paths[0]) {
-      const [from, to] = [`${had.paths[0]!}/`, `${entry.paths[0]!}/`];
-      for (const other of catalog.values()) other.paths = other.paths.map((p) => (p.startsWith(from) ? to + p.slice(from.length) : p));
-    }
-    catalog.set(key, entry);
+    if (change.exists) catalog.set(keyOf(change), await entryOf(change));
+    else gone += catalog.delete(keyOf(change)) ? 1 : 0;
   }
   return gone;
 }
@@ -100,9 +109,12 @@ await incremental(2, async () => {
 });
 await incremental(3, async () => {
   await engine.fs.rename('/home/ann', '/home/anna'); // its files move with it, with no change of their own
+  await engine.fs.rename('/srv', '/old-srv'); // a chain: /srv moves away, and another directory takes its name
+  await engine.fs.mkdir('/srv');
   await engine.fs.unlink('/home/anna/latest');
   await engine.fs.mkdir('/srv/logs');
   await engine.fs.create('/srv/logs/today', { size: 7 });
+  await engine.fs.rename('/old-srv/db.bin', '/srv/db.bin');
 });
 
 // The restore: the catalog made real, directories first.

@@ -14,7 +14,9 @@
  *   offset  size  field
  *   0       4     masked CRC-32C of the type byte and the data
  *   4       2     length of the data (little-endian)
- *   6       1     type: 1 full, 2 first, 3 middle, 4 last (0: preallocated, the block's rest is padding)
+ *   6       1     type: 1 full, 2 first, 3 middle, 4 last (0: preallocated, the block's rest is
+ *                 padding; LevelDB writes none but at a file's end, so one with a sound record
+ *                 after it is zeros where records were, and damage)
  *   7       ...   data
  *
  * Table files (leveldb/table/format.cc) end in a 48-byte footer: the
@@ -92,12 +94,21 @@ function damageWithSoundAfter(bytes: Uint8Array): { offset: number; what: string
     while (blockEnd - at >= HEADER_BYTES) {
       const length = view.getUint16(at + 4, true);
       const type = bytes[at + 6]!;
-      if (type === 0 && length === 0) break; // preallocated: the rest of the block is padding
       if (soundRecordAt(bytes, view, at)) {
         at += HEADER_BYTES + length;
         continue;
       }
-      const what = type < 1 || type > 4 ? `record type ${type}` : at + HEADER_BYTES + length > blockEnd ? 'record longer than its block' : 'checksum mismatch';
+      // A zero header reads as preallocated space, "the rest of the block is padding", to LevelDB,
+      // which then drops the block's records after it: with a sound record after it, it is a lost
+      // write (zeros where records were), damage like any other; with none, a crash's tail.
+      const what =
+        type === 0 && length === 0
+          ? 'zeros where a record belongs'
+          : type < 1 || type > 4
+            ? `record type ${type}`
+            : at + HEADER_BYTES + length > blockEnd
+              ? 'record longer than its block'
+              : 'checksum mismatch';
       // Damage: is anything sound after it? Cheap first (the next record, if the length held), then every offset.
       const next = at + HEADER_BYTES + length;
       if (next < bytes.length && soundRecordAt(bytes, view, next)) return { offset: at, what };

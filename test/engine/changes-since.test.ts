@@ -15,7 +15,7 @@ afterEach(async () => {
   for (const engine of engines.splice(0)) await engine.close().catch(() => undefined);
 });
 
-async function open(options: { segmentBytesMax?: number; checkpointEveryRecords?: number } = {}): Promise<Engine> {
+async function open(options: { segmentBytesMax?: number; checkpointEveryRecords?: number; changelogMask?: bigint } = {}): Promise<Engine> {
   const engine = await Engine.open('/e', { io: new MemoryIo(), store: 'files', ...options });
   engines.push(engine);
   return engine;
@@ -121,6 +121,53 @@ describe('changesSince', () => {
     expect(rest.complete).toBe(true);
     const files = [...first.changes, ...rest.changes].flatMap((change) => change.paths).filter((path) => path !== '/');
     expect(new Set(files)).toEqual(new Set(Array.from({ length: 10 }, (_, i) => `/f${i}`)));
+  });
+
+  it('makes progress with max 1: a page takes its first record, whatever it adds', async () => {
+    const engine = await open();
+    const since = engine.journal.durableSeq;
+    for (let i = 0; i < 5; i++) await engine.fs.create(`/f${i}`);
+    const seen = new Set<string>();
+    let at = since;
+    for (let calls = 0; ; calls++) {
+      expect(calls).toBeLessThan(20);
+      const page = await engine.changesSince(at, { max: 1 });
+      for (const change of page.changes) seen.add(change.paths.join());
+      if (page.complete) break;
+      expect(page.seq).toBeGreaterThan(at);
+      at = page.seq;
+    }
+    expect([...seen].sort()).toEqual(['/', '/f0', '/f1', '/f2', '/f3', '/f4']);
+  });
+
+  it('reports an object removed while open, a file or a directory, as gone', async () => {
+    const engine = await open();
+    await engine.fs.mkdir('/q');
+    await engine.fs.mkdir('/q/d');
+    await engine.fs.create('/q/f');
+    const since = engine.journal.durableSeq;
+    const file = await engine.fs.open('/q/f', 'r');
+    const dir = await engine.fs.open('/q/d', 'r');
+    await engine.fs.unlink('/q/f');
+    await engine.fs.rmdir('/q/d');
+    await engine.fs.rmdir('/q');
+    const changes = (await engine.changesSince(since)).changes;
+    expect(changes.filter((change) => change.exists).map((change) => change.paths)).toEqual([['/']]);
+    expect(
+      changes
+        .filter((change) => !change.exists)
+        .map((change) => change.paths[0])
+        .sort(),
+    ).toEqual(['/q', '/q/d', '/q/f']);
+    await engine.fs.close(file);
+    await engine.fs.close(dir);
+  });
+
+  it('is EINVAL on a changelog that keeps too few events to tell changes', async () => {
+    const engine = await open({ changelogMask: FAN_CREATE | FAN_DELETE | FAN_MODIFY });
+    const error = await rejection(() => engine.changesSince(0n));
+    expect(error.code).toBe('EINVAL');
+    expect(error.message).toContain('MOVED_FROM');
   });
 
   it('is EPURGED when records after since were purged, and EINVAL past the durable seq', async () => {
