@@ -101,14 +101,17 @@ function besideWriter(io: Io, after: (buffer: Uint8Array, read: number) => Promi
   };
 }
 
-it('opens read only beside a writer that writes into the zeros after the scan read them: the end, not damage', async () => {
+/**
+ * A journal of two records, and a read-only open of it whose reads the writer follows, once
+ * `when(buffer, read)` says so, with two appends: the open must see the two records, and no damage.
+ */
+async function opensBesideTwoAppends(when: (buffer: Uint8Array, read: number) => boolean): Promise<void> {
   const io = new MemoryIo();
   const writer = await Journal.open('/j', { io });
   for (let i = 0; i < 2; i++) await writer.append(new Uint8Array(50).fill(i));
-  // The reader's first read of the segment (its scan's chunk, the zeros included) is followed by two appends.
   let appended = false;
-  const beside = besideWriter(io, async (_buffer, read) => {
-    if (appended || read <= 1000) return;
+  const beside = besideWriter(io, async (buffer, read) => {
+    if (appended || !when(buffer, read)) return;
     appended = true;
     await writer.append(new Uint8Array(50).fill(9));
     await writer.append(new Uint8Array(50).fill(8));
@@ -120,28 +123,18 @@ it('opens read only beside a writer that writes into the zeros after the scan re
   expect(reader.recovery.repairs).toEqual([]);
   await reader.close();
   await writer.close();
+}
+
+it('opens read only beside a writer that writes into the zeros after the scan read them: the end, not damage', async () => {
+  // The reader's first read of the segment (its scan's chunk, the zeros included) is followed by two appends.
+  await opensBesideTwoAppends((_buffer, read) => read > 1000);
 });
 
 it('opens read only beside a writer that writes two entries just after the end of data was read again: not damage', async () => {
-  const io = new MemoryIo();
-  const writer = await Journal.open('/j', { io });
-  for (let i = 0; i < 2; i++) await writer.append(new Uint8Array(50).fill(i));
   // The scan found the end of data, and read its header again (zeros: nothing written since); then the writer
   // makes two writes, so that the rest of the file holds a sound frame of a second write after bytes the reader
   // last saw as zeros. Those bytes are whole now, and read again they are the end, not damage in the middle.
-  let appended = false;
-  const beside = besideWriter(io, async (buffer, read) => {
-    if (appended || read !== FRAME_HEADER_BYTES || !buffer.subarray(0, read).every((byte) => byte === 0)) return;
-    appended = true;
-    await writer.append(new Uint8Array(50).fill(9));
-    await writer.append(new Uint8Array(50).fill(8));
-  });
-  const reader = await Journal.open('/j', { io: beside, readOnly: true });
-  expect(appended).toBe(true);
-  expect(reader.headSeq).toBe(2n);
-  expect(reader.recovery.repairs).toEqual([]);
-  await reader.close();
-  await writer.close();
+  await opensBesideTwoAppends((buffer, read) => read === FRAME_HEADER_BYTES && buffer.subarray(0, read).every((byte) => byte === 0));
 });
 
 it('goes on without zeros when the disk has no room for them, and fails no append for it', async () => {

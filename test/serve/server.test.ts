@@ -51,14 +51,18 @@ async function mkdirs(engine: Engine, count: number, prefix = 'd'): Promise<void
   for (let i = 0; i < count; i++) await engine.fs.mkdir(`/${prefix}${i}`);
 }
 
-/** Retries `work` while it is EBUSY: for what another process lets go when the holder notices it died. */
+/**
+ * Retries `work` while it is EBUSY: for what another process lets go once the holder has seen it die.
+ * Waits on that condition, however slow a busy machine makes it (30 s at most), not on a count of turns.
+ */
 async function untilFree<T>(work: () => Promise<T>): Promise<T> {
-  for (let tries = 0; ; tries++) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
     try {
       return await work();
     } catch (error) {
-      if ((error as FanlogError).code !== 'EBUSY' || tries > 500) throw error;
-      await new Promise((resolve) => setImmediate(resolve));
+      if ((error as FanlogError).code !== 'EBUSY' || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
 }
@@ -374,10 +378,11 @@ describe('the server is bounded', () => {
   });
 });
 
-/** Waits until `condition` holds, turning the event loop between looks (fails the test after 10,000 turns). */
+/** Waits until `condition` holds, turning the event loop between looks (fails the test after 30 s of looking). */
 async function until(condition: () => boolean): Promise<void> {
-  for (let turns = 0; !condition(); turns++) {
-    if (turns > 10_000) throw new Error('the condition never held');
+  const deadline = Date.now() + 30_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('the condition never held');
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
