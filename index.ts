@@ -36,6 +36,7 @@ export {
   type IntentArgs,
   type IntentStep,
   type Fid,
+  type FileHandle,
   type Stat,
   type Range,
   type OpName,

@@ -21,7 +21,7 @@ import { NodeIo } from '../journal/node-io.js';
 import { maskNames } from '../engine/notify/masks.js';
 import { responseName } from '../engine/permission/rules.js';
 import type { StoreKind } from '../store/meta-store.js';
-import type { Fid, RecordView } from '../engine/record/record.js';
+import { type Fid, handleText, type RecordView } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
 import type { EngineMetrics } from '../metrics.js';
 import { prometheusText } from '../metrics.js';
@@ -201,7 +201,9 @@ export function changelogLine(seq: bigint, record: RecordView): string {
         : kindName;
   const parts = [String(seq), type, clock, day, `0x${(record.mask ?? 0n).toString(16)}`];
   if (record.fid !== undefined) parts.push(`t=${fid(record.fid)}`);
+  else if (record.handle !== undefined) parts.push(`t=[${handleText(record.handle)}]`);
   if (record.parentFid !== undefined) parts.push(`p=${fid(record.parentFid)}`);
+  else if (record.parentHandle !== undefined) parts.push(`p=[${handleText(record.parentHandle)}]`);
   if (record.name !== undefined) parts.push(record.name);
   if (record.oldPath !== undefined) parts.push(`s=${record.oldPath}`);
   if (record.path !== undefined) parts.push(record.path);

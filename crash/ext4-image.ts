@@ -3,6 +3,9 @@
  * made in a temp dir and loop-mounted there. `withExt4(work)` releases the
  * mount and the loop device whatever `work` does, and removes the temp dir.
  * It needs root, mkfs.ext4 (e2fsprogs), losetup and mount.
+ * `withImage('xfs' | 'btrfs', work)` does the same with another filesystem
+ * (xfsprogs, btrfs-progs), whose file handles hold no fid: the smallest
+ * image each mkfs accepts by default, sparse, so that it costs no disk.
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
@@ -29,8 +32,21 @@ export interface Ext4Image {
 
 /** Runs `work` on a fresh ext4 image of `sizeMiB` loop-mounted in a temp dir; then unmounts it, releases the loop device and removes the dir. */
 export async function withExt4<T>(work: (image: Ext4Image) => Promise<T>, sizeMiB = 32): Promise<T> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'fanlog-ext4-'));
-  const file = path.join(dir, 'ext4.img');
+  return withImage('ext4', work, sizeMiB);
+}
+
+export type ImageType = 'ext4' | 'xfs' | 'btrfs';
+/** Each filesystem's mkfs, quiet and forced, and the smallest image it takes by default (xfs: 300 MiB). */
+const MKFS: Record<ImageType, { args: readonly string[]; minMiB: number }> = {
+  ext4: { args: ['mkfs.ext4', '-q', '-F'], minMiB: 1 },
+  xfs: { args: ['mkfs.xfs', '-q', '-f'], minMiB: 300 },
+  btrfs: { args: ['mkfs.btrfs', '-q', '-f'], minMiB: 128 },
+};
+
+/** withExt4 for a filesystem of `type`, of at least its smallest size. */
+export async function withImage<T>(type: ImageType, work: (image: Ext4Image) => Promise<T>, sizeMiB = 32): Promise<T> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `fanlog-${type}-`));
+  const file = path.join(dir, `${type}.img`);
   const mount = path.join(dir, 'mnt');
   const scratch = path.join(dir, 'scratch');
   mkdirSync(mount);
@@ -39,8 +55,9 @@ export async function withExt4<T>(work: (image: Ext4Image) => Promise<T>, sizeMi
   let mounted = false;
   let failed = true;
   try {
-    execFileSync('truncate', ['-s', `${sizeMiB}M`, file]);
-    execFileSync('mkfs.ext4', ['-q', '-F', file], { stdio: 'pipe' });
+    const mkfs = MKFS[type];
+    execFileSync('truncate', ['-s', `${Math.max(sizeMiB, mkfs.minMiB)}M`, file]);
+    execFileSync(mkfs.args[0]!, [...mkfs.args.slice(1), file], { stdio: 'pipe' });
     device = execFileSync('losetup', ['--find', '--show', file], { encoding: 'utf8' }).trim();
     execFileSync('mount', [device, mount]);
     mounted = true;

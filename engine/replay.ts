@@ -68,7 +68,7 @@ async function replayRange(journal: Journal, from: bigint, to: bigint | undefine
   const visit = (b: Uint8Array, start: number, end: number): void => {
     const present = scanRecord(b, start, end);
     const kind = kindAt(b, start);
-    if (kind === 'request') replayed.requests.set(reader.visitingSeq(), decodeScanned(b, start, present) as RequestRecord);
+    if (kind === 'request') replayed.requests.set(reader.visitingSeq(), decodeScanned(b, start, end, present) as RequestRecord);
     else if (kind === 'decision') replayed.decisions.set(bigVarintAt(b, fieldAt(b, start, end, SEQ_TAG)), varintAt(b, fieldAt(b, start, end, RESPONSE_TAG)));
     else if ((present & (1 << SEQ_TAG)) !== 0) replayed.completed.add(bigVarintAt(b, fieldAt(b, start, end, SEQ_TAG)));
     if (state === null) return;

@@ -52,7 +52,7 @@
  * (PAGE_ALIGN_DOWN(offset) to PAGE_ALIGN(offset + count)); by default the
  * exact range, as the pre-content series reports it.
  */
-import type { Fid, Range, RecordView } from '../engine/record/record.js';
+import type { Fid, FileHandle, Range, RecordView } from '../engine/record/record.js';
 import { FAN_DIRENT_EVENTS, FAN_FS_ERROR, FAN_ONDIR, FAN_PRE_ACCESS, FAN_PRE_MODIFY, FAN_RENAME } from '../engine/notify/masks.js';
 import { FanlogError } from '../errors.js';
 
@@ -73,11 +73,8 @@ const PAGE = 4096;
 const EXACT_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 const LINUX_BITS = 0xffffffffn;
 
-/** A file handle as the kernel reports it: the filesystem's handle type and its bytes, opaque. */
-export interface FileHandle {
-  type: number;
-  bytes: Uint8Array;
-}
+/** A file handle as the kernel reports it (engine/record/record.ts): the filesystem's handle type and its bytes, opaque. */
+export type { FileHandle };
 
 /** A directory's handle and a name in it. */
 export interface DirectoryEntry {
@@ -139,24 +136,27 @@ export function fanotifyEventOf(record: RecordView, options: FanotifyExportOptio
   const fsid = options.fsid ?? [0, 0];
   const event: FanotifyEvent = { mask, pid: record.pid ?? 0, fd: -1, fsid };
   if (write) event.write = true;
-  if (
-    (record.mask & FAN_RENAME) !== 0n &&
-    record.oldParentFid !== undefined &&
-    record.oldName !== undefined &&
-    record.parentFid !== undefined &&
-    record.name !== undefined
-  ) {
-    event.oldDir = { handle: fileHandleOf(record.oldParentFid), name: record.oldName };
-    event.newDir = { handle: fileHandleOf(record.parentFid), name: record.name };
-  } else if ((mask & FAN_ONDIR) !== 0n && (mask & FAN_DIRENT_EVENTS) === 0n && record.fid !== undefined) {
+  // Each role's handle: its fid as FILEID_INO32_GEN, or the filesystem's own (record format 9).
+  const object = handleOf(record.fid, record.handle);
+  const parent = handleOf(record.parentFid, record.parentHandle);
+  const oldParent = handleOf(record.oldParentFid, record.oldParentHandle);
+  if ((record.mask & FAN_RENAME) !== 0n && oldParent !== undefined && record.oldName !== undefined && parent !== undefined && record.name !== undefined) {
+    event.oldDir = { handle: oldParent, name: record.oldName };
+    event.newDir = { handle: parent, name: record.name };
+  } else if ((mask & FAN_ONDIR) !== 0n && (mask & FAN_DIRENT_EVENTS) === 0n && object !== undefined) {
     // A filesystem mark's group gets an event on a directory itself as its DFID_NAME named '.', and no FID.
-    event.dir = { handle: fileHandleOf(record.fid), name: '.' };
+    event.dir = { handle: object, name: '.' };
     return finish(event, record, options);
-  } else if (record.parentFid !== undefined && record.name !== undefined) {
-    event.dir = { handle: fileHandleOf(record.parentFid), name: record.name };
+  } else if (parent !== undefined && record.name !== undefined) {
+    event.dir = { handle: parent, name: record.name };
   }
-  if (record.fid !== undefined) event.handle = fileHandleOf(record.fid);
+  if (object !== undefined) event.handle = object;
   return finish(event, record, options);
+}
+
+/** A role's handle in an event: its fid as FILEID_INO32_GEN's, else the record's own handle. */
+function handleOf(fid: Fid | undefined, handle: FileHandle | undefined): FileHandle | undefined {
+  return fid === undefined ? handle : fileHandleOf(fid);
 }
 
 /** The range and error records an event carries besides its handles. */

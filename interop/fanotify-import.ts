@@ -6,7 +6,10 @@
  *
  * Each event becomes one record: its mask, pid, object fid, parent fid
  * and name (DFID_NAME, or a rename's NEW_DFID_NAME, with OLD_DFID_NAME as
- * the old parent and name) and range; a DFID_NAME named '.', which is how
+ * the old parent and name) and range; a handle that is not ext4's
+ * FILEID_INO32_GEN (8 bytes: u32 inode, u32 generation) is kept as the
+ * kernel gave it, type and bytes, in `handle`, `parentHandle` or
+ * `oldParentHandle` in place of the fid (record format 9); a DFID_NAME named '.', which is how
  * the kernel reports an event on a directory itself, is that directory's
  * fid, with no parent or name; the time is the engine's clock at
  * the import. A pre-access flagged as a write (FANLOG_WRITE, what
@@ -29,8 +32,8 @@
  *   an entry event (CREATE, DELETE, MOVED_*, RENAME)
  *     with no DFID_NAME: FAN_REPORT_FID alone gives
  *     the directory's FID and no name                 EINVAL
- *   a file handle that is not FILEID_INO32_GEN's
- *     8 bytes: a record's fid cannot hold it          EINVAL
+ *   a file handle of no bytes, or more than
+ *     MAX_HANDLE_SZ (128): no kernel gives one        EINVAL
  * Bits fanlog does not know beside one it does stay in the record's mask.
  * The count resolved is what was journaled: an event the engine's
  * changelog mask leaves out is not journaled, and not counted.
@@ -38,32 +41,40 @@
 import type { EngineCore } from '../engine/engine.js';
 import type { EngineRecord, Fid } from '../engine/record/record.js';
 import { FAN_ALL_EVENTS, FAN_DIRENT_EVENTS, FAN_PRE_ACCESS, FAN_PRE_MODIFY, maskNames } from '../engine/notify/masks.js';
+import { MAX_HANDLE_BYTES } from '../engine/record/fields.js';
 import { decodeFanotifyStream, errorBody, type FanotifyEvent, type FileHandle, fidOfHandle, streamError } from './fanotify-events.js';
 
 const ENTRY_EVENTS = 1000;
 
-/** A handle's fid; checkFanotifyEvent has refused every event with a handle that holds none. */
-function fidOf(handle: FileHandle): Fid {
+/**
+ * The fields a handle becomes in a record, for one role (the object, its
+ * parent, a rename's old parent): a fid where the handle is
+ * FILEID_INO32_GEN's 8 bytes (ext4), else the handle itself, opaque
+ * (record format 9: xfs, btrfs, tmpfs).
+ */
+function place(record: EngineRecord, role: 'fid' | 'parentFid' | 'oldParentFid', handle: FileHandle): void {
   const fid = fidOfHandle(handle);
-  if (fid === null) throw new Error(`fanlog bug: an unchecked file handle of type ${handle.type} reached an import`);
-  return fid;
+  const fields = record as Partial<Record<typeof role | (typeof HANDLE_ROLES)[typeof role], Fid | FileHandle>>;
+  if (fid !== null) fields[role] = fid;
+  else fields[HANDLE_ROLES[role]] = handle;
 }
+const HANDLE_ROLES = { fid: 'handle', parentFid: 'parentHandle', oldParentFid: 'oldParentHandle' } as const;
 
 /** The event record of one decoded event (checked first by checkFanotifyEvent); live kernel events are journaled by it too. */
 export function recordOfFanotifyEvent(event: FanotifyEvent, time: bigint): EngineRecord {
   const mask = event.write === true && (event.mask & FAN_PRE_ACCESS) !== 0n ? (event.mask & ~FAN_PRE_ACCESS) | FAN_PRE_MODIFY : event.mask;
   const record: EngineRecord = { kind: 'event', op: 'external', time, mask, pid: event.pid };
-  if (event.handle !== undefined) record.fid = fidOf(event.handle);
+  if (event.handle !== undefined) place(record, 'fid', event.handle);
   const dir = event.dir ?? event.newDir;
   if (event.dir?.name === '.') {
     // The kernel's event on a directory itself: the directory, with no FID record, and no parent it knows.
-    record.fid ??= fidOf(event.dir.handle);
+    if (event.handle === undefined) place(record, 'fid', event.dir.handle);
   } else if (dir !== undefined) {
-    record.parentFid = fidOf(dir.handle);
+    place(record, 'parentFid', dir.handle);
     record.name = dir.name;
   }
   if (event.oldDir !== undefined) {
-    record.oldParentFid = fidOf(event.oldDir.handle);
+    place(record, 'oldParentFid', event.oldDir.handle);
     record.oldName = event.oldDir.name;
   }
   if (event.range !== undefined) record.range = event.range;
@@ -87,13 +98,8 @@ export function checkFanotifyEvent(event: FanotifyEvent, at: number): void {
     );
   }
   for (const handle of [event.handle, event.dir?.handle, event.oldDir?.handle, event.newDir?.handle]) {
-    // A record's fid is { ino, gen }: another layout (tmpfs's 12 bytes of type 1, btrfs's, ...) would be guessed at, not kept.
-    if (handle !== undefined && fidOfHandle(handle) === null) {
-      throw streamError(
-        'EINVAL',
-        at,
-        `an event with a file handle of type ${handle.type} and ${handle.bytes.length} bytes, not FILEID_INO32_GEN's 8: a record's fid holds an inode and generation, not the filesystem's own handle`,
-      );
+    if (handle !== undefined && (handle.bytes.length === 0 || handle.bytes.length > MAX_HANDLE_BYTES)) {
+      throw streamError('EINVAL', at, `an event with a file handle of ${handle.bytes.length} bytes: the kernel gives 1 to ${MAX_HANDLE_BYTES} (MAX_HANDLE_SZ)`);
     }
   }
 }

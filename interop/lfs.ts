@@ -10,7 +10,10 @@
  * ` s=[fid] sp=[parent fid] <source name>`.
  *
  * FIDs: Lustre's are [seq:oid:ver]; fanlog's `{ ino, gen }` prints as seq
- * 0 (`%#llx` prints a zero as `0`), oid = ino, ver = gen.
+ * 0 (`%#llx` prints a zero as `0`), oid = ino, ver = gen. A kernel event's
+ * object or parent known by its filesystem's own handle alone (record
+ * format 9: xfs, btrfs, tmpfs) prints the zero FID, since a FID's 16 bytes
+ * cannot hold a handle of up to 128; its name still prints.
  *
  * Record types, from each event's mask, in this order of precedence (one
  * line per event record; an event Lustre has no record for prints none):
@@ -147,8 +150,8 @@ export function lfsLine(seq: bigint, record: RecordView): string | null {
   const renamed = type === 'RENME';
   let line = `${seq} ${two(LUSTRE_RECORD_TYPES[type])}${type.padEnd(5)} ${clock} ${day} 0x${flagsOf(type, record).toString(16)} t=${lustreFid(renamed ? undefined : record.fid)}`;
   if (record.uid !== undefined) line += ` ef=0x${CLFE_UIDGID.toString(16)} u=${record.uid}:${record.gid ?? 0}`;
-  if (record.parentFid !== undefined && record.name !== undefined) line += ` p=${lustreFid(record.parentFid)} ${record.name}`;
-  if (renamed && record.oldParentFid !== undefined && record.oldName !== undefined)
+  if ((record.parentFid ?? record.parentHandle) !== undefined && record.name !== undefined) line += ` p=${lustreFid(record.parentFid)} ${record.name}`;
+  if (renamed && (record.oldParentFid ?? record.oldParentHandle) !== undefined && record.oldName !== undefined)
     line += ` s=${lustreFid(record.fid)} sp=${lustreFid(record.oldParentFid)} ${record.oldName}`;
   return line;
 }

@@ -3,12 +3,13 @@
  * the event itself (which carries a descriptor, a pid and a mask): the
  * path as this process's /proc shows the descriptor, the file's fid (from
  * its file handle where the filesystem's is ext4's FILEID_INO32_GEN, else
- * its inode number with generation 0), its parent's inode, its stat, and
+ * its inode number with generation 0, and the handle itself beside it,
+ * opaque: record format 9), its parent's inode, its stat, and
  * the process's effective uid and gid from /proc (the kernel reports none).
  */
 import { fstatSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { Fid, Stat } from '../engine/record/record.js';
+import type { Fid, FileHandle, Stat } from '../engine/record/record.js';
 import { fidOfHandle } from '../interop/fanotify-events.js';
 import { handleOfDescriptor } from './syscalls.js';
 
@@ -28,11 +29,12 @@ export function credentialsOf(pid: number): { uid: number; gid: number } {
 }
 
 /** The event's file: its path (as this process's /proc sees the descriptor), fid, parent and stat. */
-export function fileOf(fd: number): { path: string; fid: Fid; parentFid: Fid; name: string; stat: Stat } {
+export function fileOf(fd: number): { path: string; fid: Fid; parentFid: Fid; name: string; stat: Stat; handle?: FileHandle } {
   const link = readlinkSync(`/proc/self/fd/${fd}`).replace(/ \(deleted\)$/, '');
   const st = fstatSync(fd, { bigint: true });
   const handle = handleOfDescriptor(fd);
-  const fid = (handle === null ? null : fidOfHandle(handle)) ?? { ino: Number(st.ino), gen: 0 };
+  const held = handle === null ? null : fidOfHandle(handle);
+  const fid = held ?? { ino: Number(st.ino), gen: 0 };
   let parentIno = 0;
   try {
     parentIno = statSync(path.dirname(link)).ino;
@@ -50,5 +52,7 @@ export function fileOf(fd: number): { path: string; fid: Fid; parentFid: Fid; na
     mtime: st.mtimeNs,
     ctime: st.ctimeNs,
   };
-  return { path: link, fid, parentFid: { ino: parentIno, gen: 0 }, name: path.basename(link), stat };
+  const file = { path: link, fid, parentFid: { ino: parentIno, gen: 0 }, name: path.basename(link), stat };
+  // The handle is kept whole where no fid holds it, so that a handler can open the file by it.
+  return held === null && handle !== null ? { ...file, handle } : file;
 }

@@ -38,10 +38,13 @@
  * 'loss'`, path '/') that every consumer sees (a path or mask filter lets
  * every note through):
  *   FAN_Q_OVERFLOW: the kernel's queue overflowed and dropped events;
- *   an event the import's check refuses (a handle that is not ext4's
- *   FILEID_INO32_GEN, so no fid holds it: xfs, btrfs, tmpfs), or that does
- *   not decode (a name that is not UTF-8), its code and why; the events
- *   beside it in the same read are journaled still.
+ *   an event the import's check refuses, or that does not decode (a name
+ *   that is not UTF-8), its code and why; the events beside it in the
+ *   same read are journaled still.
+ * Handles: ext4's (FILEID_INO32_GEN) are the records' fids; any other
+ * filesystem's (xfs, btrfs, tmpfs) are kept as the kernel gave them, type
+ * and bytes, in `handle`, `parentHandle`, `oldParentHandle` (record format
+ * 9), and paths are resolved from them all the same.
  * Descriptors: a group that reports file ids gives none (FAN_NOFD), but
  * any given (a group given whole may not report them) is closed as soon as
  * it is read, before anything is journaled, so that no failure leaks one.

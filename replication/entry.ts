@@ -6,7 +6,8 @@
  * the stream. Its fields, all strings but `record`, wherever each applies
  * (README, "Scale-out with Redis Streams", has the table):
  *   seq, time (ns), kind, op, mask (hex, `0x...`), maskNames (`CREATE|ONDIR`),
- *   path, oldPath, name, fid and parentFid (`ino:gen`), range
+ *   path, oldPath, name, fid and parentFid (`ino:gen`), handle and
+ *   parentHandle (`0xTYPE:HEX`, where the filesystem's handle holds no fid), range
  *   (`offset:count`), pid, tid, uid, gid, group, response (the number),
  *   requestSeq, source (a mirror's events), reason (a mirror's scan notes),
  *   and `record`: the record's own encoded bytes, which
@@ -15,7 +16,7 @@
 import type { DeliveredRecord } from '../consumers/consumer.js';
 import { decodeDelivered } from '../consumers/delivered.js';
 import { maskNames } from '../engine/notify/masks.js';
-import type { Fid } from '../engine/record/record.js';
+import { type Fid, handleText } from '../engine/record/record.js';
 import { FanlogError } from '../errors.js';
 
 const fid = (value: Fid): string => `${value.ino}:${value.gen}`;
@@ -35,6 +36,8 @@ export function entryFields(record: DeliveredRecord, encoded: Uint8Array): (stri
   add('name', record.name);
   add('fid', record.fid === undefined ? undefined : fid(record.fid));
   add('parentFid', record.parentFid === undefined ? undefined : fid(record.parentFid));
+  add('handle', record.handle === undefined ? undefined : handleText(record.handle));
+  add('parentHandle', record.parentHandle === undefined ? undefined : handleText(record.parentHandle));
   add('range', record.range === undefined ? undefined : `${record.range.offset}:${record.range.count}`);
   add('pid', record.pid?.toString());
   add('tid', record.tid?.toString());

@@ -1,6 +1,7 @@
 // `npm test` runs this first. Some tests need tools from the operating
-// system: a real redis-server (the replication tests), mkfs.ext4 and
-// losetup (the real-kernel tests, which loop-mount an ext4 image), python3
+// system: a real redis-server (the replication tests), mkfs.ext4, mkfs.xfs,
+// mkfs.btrfs and losetup (the real-kernel tests, which loop-mount images of
+// each), python3
 // (a thread's events), gcc (the fanotify bench's C handler) and tmux (a
 // real terminal for `fanlog top`). It does nothing when they are
 // installed; on a machine of this kind (Debian, root, apt-get) it installs
@@ -11,6 +12,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 const NEEDED = [
   { command: 'redis-server', args: ['--version'], pkg: 'redis-server', why: 'the replication tests run a real redis-server' },
   { command: 'mkfs.ext4', args: ['-V'], pkg: 'e2fsprogs', why: 'the real-kernel tests make an ext4 image' },
+  { command: 'mkfs.xfs', args: ['-V'], pkg: 'xfsprogs', why: 'the real-kernel tests make an xfs image, whose file handles hold no fid' },
+  { command: 'mkfs.btrfs', args: ['-V'], pkg: 'btrfs-progs', why: 'the real-kernel tests make a btrfs image, whose file handles hold no fid' },
   { command: 'losetup', args: ['--version'], pkg: 'mount', why: 'the real-kernel tests loop-mount that image' },
   { command: 'python3', args: ['--version'], pkg: 'python3-minimal', why: "a real-kernel test makes a thread's events from a python child" },
   { command: 'gcc', args: ['--version'], pkg: 'gcc', why: 'the fanotify bench compiles a C handler to compare against (CI runs the benches small)' },

@@ -20,7 +20,7 @@ import { Waiters } from '../waiters.js';
 import { kernelDescriptors } from '../permission/kernel-hold.js';
 import type { PermissionRequest } from '../permission/request.js';
 import { FAN_DIRENT_EVENTS, FAN_Q_OVERFLOW, FAN_RENAME, type Mask } from './masks.js';
-import type { AnyRecordFields, Fid, Range, Stat } from '../record/record.js';
+import type { AnyRecordFields, Fid, FileHandle, Range, Stat } from '../record/record.js';
 
 export interface QueuedEvent {
   /** Increases by one per event queued in this group. */
@@ -39,6 +39,8 @@ export interface QueuedEvent {
   uid?: number;
   gid?: number;
   stat?: Stat;
+  /** A kernel event's file handle, where its filesystem's holds no fid (xfs, btrfs: record format 9); for open_by_handle_at. */
+  handle?: FileHandle;
   /**
    * A kernel permission event's file (kernel/permission.ts), open for
    * reading and writing and exempt from events, until the event is
@@ -226,6 +228,7 @@ function queuedEvent(entry: Entry): QueuedEvent {
   if (event.uid !== undefined) out.uid = event.uid;
   if (event.gid !== undefined) out.gid = event.gid;
   if (event.stat !== undefined) out.stat = event.stat;
+  if (event.handle !== undefined) out.handle = event.handle;
   if (entry.range !== undefined) out.range = entry.range;
   if (entry.stat !== undefined) out.stat = entry.stat;
   // Only a kernel permission request has one: no map lookup for any other event.

@@ -20,7 +20,7 @@ import { FanlogError } from '../../errors.js';
 import type { FsState } from '../model/fs-state.js';
 import { fidOf, statOf } from '../model/inode.js';
 import { FAN_ONDIR } from '../notify/masks.js';
-import type { Fid, IntentArgs as ArgFields, IntentStep, Range, RequestEvent, RequestRecord, Stat } from '../record/record.js';
+import type { Fid, FileHandle, IntentArgs as ArgFields, IntentStep, Range, RequestEvent, RequestRecord, Stat } from '../record/record.js';
 
 export type { IntentStep };
 
@@ -57,6 +57,8 @@ export type ExternalIntent = IntentBase & {
   group: string;
   kernelEvent: string;
   stat: Stat;
+  /** The file's handle where its filesystem's holds no fid (xfs, btrfs): its fid is then its inode number with generation 0. */
+  handle?: FileHandle;
   /**
    * Held by the live kernel source, never journaled: the event file's
    * descriptor, and what to do once the request is durable, before its
@@ -142,7 +144,10 @@ export function intentOf(first: RequestRecord, firstSeq: bigint, last: RequestRe
   }
   const { op, fid, path, parentFid, name, pid, tid, uid, gid } = first;
   const intent = { ...first.args, op, fid, path, parentFid, name, pid, tid, uid, steps: first.steps } as Intent;
-  if (intent.op === 'external') Object.assign(intent, { group: first.group, kernelEvent: first.kernelEvent, stat: first.stat });
+  if (intent.op === 'external') {
+    Object.assign(intent, { group: first.group, kernelEvent: first.kernelEvent, stat: first.stat });
+    if (first.handle !== undefined) intent.handle = first.handle;
+  }
   if (gid !== undefined) intent.gid = gid;
   return checked(intent, step, lastSeq);
 }
@@ -197,6 +202,9 @@ export function stepEvent(intent: Intent, step: IntentStep, host: { readonly sta
   };
   if (intent.gid !== undefined) event.gid = intent.gid;
   if (step.range !== undefined) event.range = step.range;
-  if (intent.op === 'external') event.kernelEvent = intent.kernelEvent;
+  if (intent.op === 'external') {
+    event.kernelEvent = intent.kernelEvent;
+    if (intent.handle !== undefined) event.handle = intent.handle;
+  }
   return event;
 }

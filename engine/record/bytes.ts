@@ -8,7 +8,8 @@
  *               order and known to its version, every length within the
  *               record, every number in range, every string well-formed
  *               UTF-8, and the fields its kind must carry. It returns the
- *               record's presence bits (bit `tag` set for each field).
+ *               record's presence bits (bit `tag` set for each field up
+ *               to LAST_PRESENCE_TAG; the rare tags past it have none).
  *   fieldAt, valueAt
  *               find a field of a scanned record by stepping over the
  *               fields before it, and decode its value, with no further
@@ -22,8 +23,21 @@
 import { isUtf8 } from 'node:buffer';
 import { FanlogError } from '../../errors.js';
 import type { ByteWriter } from '../../journal/byte-writer.js';
-import { ARG_FIELDS, ATTR_FIELDS, byCode, FIELDS, KIND_CODES, OP_CODES, OPEN_FLAGS, TAG, TAG_MAX_BY_VERSION, type WireType } from './fields.js';
-import { type Fid, type OpName, type RecordFields, type RecordKind, REQUIRED_FIELDS, REQUIRED_FIELDS_V1 } from './record.js';
+import {
+  ARG_FIELDS,
+  ATTR_FIELDS,
+  byCode,
+  FIELDS,
+  KIND_CODES,
+  LAST_PRESENCE_TAG,
+  MAX_HANDLE_BYTES,
+  OP_CODES,
+  OPEN_FLAGS,
+  TAG,
+  TAG_MAX_BY_VERSION,
+  type WireType,
+} from './fields.js';
+import { type Fid, type FileHandle, type OpName, type RecordFields, type RecordKind, REQUIRED_FIELDS, REQUIRED_FIELDS_V1 } from './record.js';
 import { argsAt, attrsAt, bigVarintAt, statAt, stepsAt, stringAt, varintAt, varintEnd } from './values.js';
 
 /** Bytes before the first tag: version, kind, op, time. */
@@ -52,7 +66,8 @@ const VARINT = 0,
   STAT = 7,
   ATTRS = 8,
   STEPS = 9,
-  ARGS = 10;
+  ARGS = 10,
+  HANDLE = 11;
 const WIRE_CODES: Record<WireType, number> = {
   varint: VARINT,
   bigvarint: BIGVARINT,
@@ -65,6 +80,7 @@ const WIRE_CODES: Record<WireType, number> = {
   attrs: ATTRS,
   steps: STEPS,
   args: ARGS,
+  handle: HANDLE,
 };
 const WIRE: number[] = [];
 for (const field of FIELDS) WIRE[field.tag] = WIRE_CODES[field.type];
@@ -95,7 +111,7 @@ export function scanRecord(b: Uint8Array, start: number, end: number): number {
     if (tag <= lastTag) throw undecodable(`tag ${tag} out of order`);
     if (tag > tagMax) throw undecodable(`tag ${tag} in a record of version ${version}`);
     lastTag = tag;
-    present |= 1 << tag;
+    if (tag <= LAST_PRESENCE_TAG) present |= 1 << tag;
     at = checkedValueEnd(b, WIRE[tag]!, at, end);
   }
   const required = REQUIRED_BITS[version]![b[start + 1]!]!;
@@ -157,9 +173,23 @@ export function valueAt(b: Uint8Array, tag: number, at: number): unknown {
       return attrsAt(b, at);
     case STEPS:
       return stepsAt(b, at);
+    case HANDLE:
+      return handleAt(b, at);
     default:
       return argsAt(b, at);
   }
+}
+
+/** A handle's type (the kernel's s32) and a copy of its bytes. */
+function handleAt(b: Uint8Array, at: number): FileHandle {
+  const from = varintEnd(b, varintEnd(b, at));
+  return { type: varintAt(b, at) | 0, bytes: b.slice(from, from + varintAt(b, varintEnd(b, at))) };
+}
+
+/** A handle as its wire type: type, length, bytes. */
+export function writeHandle(w: ByteWriter, value: FileHandle): void {
+  w.varint(value.type >>> 0);
+  w.bytes(value.bytes);
 }
 
 /** Where the value of field `tag` starting at `at` ends, in a scanned record. */
@@ -183,6 +213,10 @@ function wireEnd(b: Uint8Array, wire: number, at: number): number {
     case STAT: {
       for (let i = 0; i < 6; i++) at = varintEnd(b, at);
       return at + 24;
+    }
+    case HANDLE: {
+      const length = varintEnd(b, at);
+      return varintEnd(b, length) + varintAt(b, length);
     }
     default:
       return checkedValueEnd(b, wire, at, b.length);
@@ -218,9 +252,21 @@ function checkedValueEnd(b: Uint8Array, wire: number, at: number, end: number): 
       return checkedAttrsEnd(b, at, end);
     case STEPS:
       return checkedStepsEnd(b, at, end);
+    case HANDLE:
+      return checkedHandleEnd(b, at, end);
     default:
       return checkedArgsEnd(b, at, end);
   }
+}
+
+function checkedHandleEnd(b: Uint8Array, at: number, end: number): number {
+  const lengthAt = checkedVarintEnd(b, at, end, 8);
+  if (varintAt(b, at) > 0xffffffff) throw undecodable('a handle type past 32 bits');
+  const from = checkedVarintEnd(b, lengthAt, end, 8);
+  const length = varintAt(b, lengthAt);
+  if (length === 0 || length > MAX_HANDLE_BYTES) throw undecodable(`a file handle of ${length} bytes`);
+  if (from + length > end) throw undecodable('length beyond the record');
+  return from + length;
 }
 
 function checkedAttrsEnd(b: Uint8Array, at: number, end: number): number {

@@ -17,7 +17,7 @@ import type { Attrs, EngineRecord, IntentArgs, IntentStep, RecordView, Stat } fr
 import { ByteWriter } from '../../journal/byte-writer.js';
 import { invalid } from '../../errors.js';
 import { unencodable } from './encodable.js';
-import { kindAt, opAt, RECORD_FIXED_BYTES, scanRecord, valueAt, valueEnd, writeFid } from './bytes.js';
+import { kindAt, opAt, RECORD_FIXED_BYTES, scanRecord, valueAt, valueEnd, writeFid, writeHandle } from './bytes.js';
 import { u64At } from './values.js';
 import { ARG_FIELDS, ATTR_FIELDS, CODEC_VERSION, fieldName, KIND_CODES, LEGACY_KINDS, LEGACY_OPS, OP_CODES, OPEN_FLAGS, TAG } from './fields.js';
 
@@ -92,6 +92,9 @@ export function encodeRecordInto(w: ByteWriter, record: EngineRecord): void {
   if (record.steps !== undefined) writeSteps(tag(w, 30), record.steps);
   if (record.args !== undefined) writeArgs(tag(w, 31), record.args);
   if (record.gid !== undefined) tag(w, 32).varint(record.gid);
+  if (record.handle !== undefined) writeHandle(tag(w, 33), record.handle);
+  if (record.parentHandle !== undefined) writeHandle(tag(w, 34), record.parentHandle);
+  if (record.oldParentHandle !== undefined) writeHandle(tag(w, 35), record.oldParentHandle);
 }
 
 /**
@@ -164,11 +167,11 @@ export function decodeRecord(bytes: Uint8Array): EngineRecord {
 
 /** decodeRecord of the record in `b[start, end)`. */
 export function decodeRecordAt(b: Uint8Array, start: number, end: number): EngineRecord {
-  return decodeScanned(b, start, scanRecord(b, start, end));
+  return decodeScanned(b, start, end, scanRecord(b, start, end));
 }
 
-/** decodeRecordAt of the record at `start`, already checked by scanRecord, which returned `present`. */
-export function decodeScanned(b: Uint8Array, start: number, present: number): EngineRecord {
+/** decodeRecordAt of the record in `b[start, end)`, already checked by scanRecord, which returned `present`. */
+export function decodeScanned(b: Uint8Array, start: number, end: number, present: number): EngineRecord {
   const kind = kindAt(b, start);
   const record: RecordView = { kind, op: opAt(b, start), time: u64At(b, start + 3) };
   const fields = record as unknown as Record<string, unknown>;
@@ -180,6 +183,15 @@ export function decodeScanned(b: Uint8Array, start: number, present: number): En
     fields[fieldName(tag, kind)] = valueAt(b, tag, at);
     at = valueEnd(b, tag, at);
   }
-  if ((present & 1) !== 0) fields.gid = valueAt(b, GID_TAG, at + 1);
+  if ((present & 1) !== 0) {
+    fields.gid = valueAt(b, GID_TAG, at + 1);
+    at = valueEnd(b, GID_TAG, at + 1);
+  }
+  // Tags past 32 have no presence bit (fields.ts LAST_PRESENCE_TAG): whatever is left.
+  while (at < end) {
+    const tag = b[at++]!;
+    fields[fieldName(tag, kind)] = valueAt(b, tag, at);
+    at = valueEnd(b, tag, at);
+  }
   return record as EngineRecord;
 }

@@ -16,6 +16,8 @@
  *   bytes      a Uint8Array
  *   flag       a boolean
  *   steps, args, stat, attrs, fid, range: their parts, each as above
+ *   handle     a type from -2^31 to 2^31 - 1, and 1 to MAX_HANDLE_BYTES
+ *              bytes
  *
  * `unencodable(record)` names the first field that breaks this, or gives
  * null. Entry points refuse what a caller hands in with their own codes
@@ -26,7 +28,7 @@
  */
 import assert from 'node:assert/strict';
 import { FanlogError } from '../../errors.js';
-import { FIELDS, OPEN_FLAGS, type WireType } from './fields.js';
+import { FIELDS, MAX_HANDLE_BYTES, OPEN_FLAGS, type WireType } from './fields.js';
 import type { Fid, OpRecord } from './record.js';
 
 const U64_MAX = 2n ** 64n - 1n;
@@ -83,7 +85,18 @@ function wireFault(wire: WireType, value: unknown): string | null {
       return stepsFault(value);
     case 'args':
       return argsFault(value);
+    case 'handle':
+      return handleFault(value);
   }
+}
+
+/** A handle's type is the kernel's s32, its bytes 1 to MAX_HANDLE_BYTES of them. */
+function handleFault(value: unknown): string | null {
+  const type = partsFault(value, ['type'], (part) => Number.isInteger(part) && (part as number) >= -(2 ** 31) && (part as number) < 2 ** 31);
+  if (type !== null) return type;
+  const bytes = (value as { bytes?: unknown }).bytes;
+  if (!(bytes instanceof Uint8Array)) return `.bytes ${show(bytes)}`;
+  return bytes.length >= 1 && bytes.length <= MAX_HANDLE_BYTES ? null : `.bytes of ${bytes.length} bytes (1 to ${MAX_HANDLE_BYTES})`;
 }
 
 function stepsFault(value: unknown): string | null {

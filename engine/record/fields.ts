@@ -32,11 +32,13 @@ import type { OpName, RecordKind } from './record.js';
  * `outcome`, the end of a guarded operation that journaled no entry (no
  * new tag: an older build refuses it by its version byte); format 8 added
  * the op `mark`, a note whose reason is a label (`engine.mark`: a backup's
- * bounds), with no new tag either.
+ * bounds), with no new tag either; format 9 added tags 33..35 (a file
+ * handle the filesystem's own, where no fid holds it: a kernel event on
+ * xfs, btrfs or tmpfs), the first tags past the presence bits (below).
  */
-export const CODEC_VERSION = 8;
+export const CODEC_VERSION = 9;
 /** The versions read, with the last tag each may hold. */
-export const TAG_MAX_BY_VERSION: Readonly<Record<number, number>> = { 1: 28, 2: 31, 3: 32, 4: 32, 5: 32, 6: 32, 7: 32, 8: 32 };
+export const TAG_MAX_BY_VERSION: Readonly<Record<number, number>> = { 1: 28, 2: 31, 3: 32, 4: 32, 5: 32, 6: 32, 7: 32, 8: 32, 9: 35 };
 
 /** Kind codes. */
 export const KIND_CODES: Readonly<Record<RecordKind, number>> = { op: 0, event: 1, config: 2, request: 3, decision: 4, evicted: 5, note: 6, outcome: 7 };
@@ -91,8 +93,20 @@ export const OP_CODES: Readonly<Record<OpName, number>> = {
  *   args       u8 presence (bits 0..6: flags exec truncate offset length
  *              size write), then those present as varints: flags 0 'r',
  *              1 'w', 2 'rw'; booleans 0 or 1
+ *   handle     varint handle type (the kernel's s32, as its u32 bits),
+ *              varint length (1..MAX_HANDLE_BYTES), the handle's bytes
  */
-export type WireType = 'varint' | 'bigvarint' | 'fid' | 'range' | 'string' | 'bytes' | 'flag' | 'stat' | 'attrs' | 'steps' | 'args';
+export type WireType = 'varint' | 'bigvarint' | 'fid' | 'range' | 'string' | 'bytes' | 'flag' | 'stat' | 'attrs' | 'steps' | 'args' | 'handle';
+
+/** The longest file handle the kernel gives (MAX_HANDLE_SZ): a record refuses a longer one. */
+export const MAX_HANDLE_BYTES = 128;
+/**
+ * Tags past this one have no presence bit (see tag 32): a record finds them
+ * by stepping over the fields before them, which costs nothing for records
+ * that have none, since they come last. They are rare by design: a field
+ * most records carry must not be given one.
+ */
+export const LAST_PRESENCE_TAG = 32;
 
 export interface FieldSpec {
   tag: number;
@@ -147,6 +161,16 @@ export const FIELDS: readonly FieldSpec[] = [
    * room for; a format that needs more must widen the presence bits.
    */
   { tag: 32, name: 'gid', type: 'varint' },
+  /**
+   * Format 9: file handles as the kernel gives them, opaque (type and
+   * bytes), where the filesystem's is not FILEID_INO32_GEN's 8 bytes and so
+   * no fid holds it (xfs, btrfs, tmpfs): the object's, its parent's, a
+   * rename's old parent's. A record has a role's fid or its handle, never
+   * both. No presence bits (LAST_PRESENCE_TAG).
+   */
+  { tag: 33, name: 'handle', type: 'handle' },
+  { tag: 34, name: 'parentHandle', type: 'handle' },
+  { tag: 35, name: 'oldParentHandle', type: 'handle' },
 ];
 
 /** Every field by its name (and a decision's `requestSeq`, tag 21), to its tag. */

@@ -18,7 +18,7 @@
 import assert from 'node:assert/strict';
 import { kindAt, opAt, RECORD_FIXED_BYTES, valueAt, valueEnd } from './bytes.js';
 import { attrsInto, stringAt, u64At, varintAt, varintEnd } from './values.js';
-import { TAG } from './fields.js';
+import { TAG, TAG_MAX_BY_VERSION } from './fields.js';
 import type { Attrs, Fid, OpName, OpSource, Range } from './record.js';
 
 const FID_TAG = TAG.fid!;
@@ -34,7 +34,7 @@ const TARGET_TAG = TAG.target!;
 const OFFLINE_TAG = TAG.offline!;
 const ORPHAN_TAG = TAG.orphan!;
 /** More than the highest tag of any version (fields.ts TAG_MAX_BY_VERSION). */
-const TAG_SLOTS = 33;
+const TAG_SLOTS = Math.max(...Object.values(TAG_MAX_BY_VERSION)) + 1;
 
 export class OpCursor implements OpSource {
   readonly kind = 'op' as const;

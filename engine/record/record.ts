@@ -61,6 +61,24 @@ export interface Fid {
   gen: number;
 }
 
+/**
+ * A file handle as the kernel gives it (name_to_handle_at, a fanotify FID
+ * record): the filesystem's handle type and its bytes, opaque. A record
+ * holds one only where no fid can (record format 9): the filesystem's
+ * handle is not ext4's FILEID_INO32_GEN (xfs, btrfs, tmpfs).
+ */
+export interface FileHandle {
+  type: number;
+  bytes: Uint8Array;
+}
+
+/** A handle as text: its type in hex and its bytes in hex, `0x81:1a2b...` (a Redis entry, a tail line). */
+export function handleText(handle: FileHandle): string {
+  let hex = '';
+  for (const byte of handle.bytes) hex += byte.toString(16).padStart(2, '0');
+  return `0x${(handle.type >>> 0).toString(16)}:${hex}`;
+}
+
 /** Attributes, as stat(2) would give them. Times are nanoseconds. */
 export interface Stat {
   ino: number;
@@ -114,6 +132,12 @@ export interface RecordFields {
   name: string;
   oldParentFid: Fid;
   oldName: string;
+  /** Kernel events and requests (format 9): the object's file handle, where its filesystem's holds no fid. */
+  handle: FileHandle;
+  /** The parent's file handle, where no `parentFid` holds it. */
+  parentHandle: FileHandle;
+  /** A rename's old parent's file handle, where no `oldParentFid` holds it. */
+  oldParentHandle: FileHandle;
   path: string;
   oldPath: string;
   range: Range;
@@ -221,12 +245,15 @@ export type EventRecord = RecordBase & { kind: 'event' } & Carries<'mask'> &
     | 'operationSeq'
     | 'value'
     | 'source'
+    | 'handle'
+    | 'parentHandle'
+    | 'oldParentHandle'
   >;
 /** A permission request, journaled before any listener sees it. */
 export type RequestRecord = RecordBase & { kind: 'request' } & Carries<
     'mask' | 'fid' | 'parentFid' | 'name' | 'path' | 'stat' | 'pid' | 'tid' | 'uid' | 'group'
   > &
-  MayCarry<'gid' | 'range' | 'operationSeq' | 'step' | 'steps' | 'args' | 'intent' | 'kernelEvent'>;
+  MayCarry<'gid' | 'range' | 'operationSeq' | 'step' | 'steps' | 'args' | 'intent' | 'kernelEvent' | 'handle'>;
 /** A permission answer, journaled before the operation goes on. */
 export type DecisionRecord = RecordBase & { kind: 'decision' } & Carries<
     'mask' | 'fid' | 'path' | 'group' | 'requestSeq' | 'response' | 'pid' | 'tid' | 'uid'

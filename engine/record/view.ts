@@ -23,8 +23,8 @@
  */
 import { fieldAt, kindAt, opAt, scanRecord, valueAt, valueEnd, RECORD_FIXED_BYTES } from './bytes.js';
 import { bigVarintAt, u64At, varintAt, varintEnd } from './values.js';
-import { fieldName, FIELDS, INTERNAL_FIELDS, KIND_CODES, TAG } from './fields.js';
-import type { Fid, OpName, Range, RecordKind, Stat } from './record.js';
+import { fieldName, FIELDS, INTERNAL_FIELDS, KIND_CODES, LAST_PRESENCE_TAG, TAG } from './fields.js';
+import type { Fid, FileHandle, OpName, Range, RecordKind, Stat } from './record.js';
 import type { Mask } from '../notify/masks.js';
 import { FanlogError } from '../../errors.js';
 
@@ -46,7 +46,8 @@ export interface RecordHeader {
 const HIDDEN_TAGS = {} as Record<RecordKind, number>;
 for (const kind of Object.keys(KIND_CODES) as RecordKind[]) {
   HIDDEN_TAGS[kind] = FIELDS.reduce(
-    (bits, field) => ((INTERNAL_FIELDS as readonly string[]).includes(fieldName(field.tag, kind)) ? bits | (1 << field.tag) : bits),
+    (bits, field) =>
+      field.tag <= LAST_PRESENCE_TAG && (INTERNAL_FIELDS as readonly string[]).includes(fieldName(field.tag, kind)) ? bits | (1 << field.tag) : bits,
     0,
   );
 }
@@ -81,6 +82,12 @@ export class LazyRecord implements RecordHeader {
   #field(tag: number): unknown {
     if ((this.#present & (1 << tag)) === 0) return undefined;
     return valueAt(this.#bytes, tag, fieldAt(this.#bytes, this.#start, this.#end, tag));
+  }
+
+  /** The value of field `tag` past the presence bits (fields.ts LAST_PRESENCE_TAG), found by stepping; undefined when absent. */
+  #late(tag: number): unknown {
+    const at = fieldAt(this.#bytes, this.#start, this.#end, tag);
+    return at < 0 ? undefined : valueAt(this.#bytes, tag, at);
   }
 
   get op(): OpName {
@@ -182,6 +189,16 @@ export class LazyRecord implements RecordHeader {
   get orphan(): boolean | undefined {
     return this.#field(TAG.orphan!) as boolean | undefined;
   }
+  /** Format 9: the object's file handle, where its filesystem's holds no fid. */
+  get handle(): FileHandle | undefined {
+    return this.#late(TAG.handle!) as FileHandle | undefined;
+  }
+  get parentHandle(): FileHandle | undefined {
+    return this.#late(TAG.parentHandle!) as FileHandle | undefined;
+  }
+  get oldParentHandle(): FileHandle | undefined {
+    return this.#late(TAG.oldParentHandle!) as FileHandle | undefined;
+  }
 
   /** Every field, as a plain object, in a decoded record's order: kind, op, time, the fields by tag, seq. */
   toJSON(): Record<string, unknown> {
@@ -191,7 +208,7 @@ export class LazyRecord implements RecordHeader {
     let at = this.#start + RECORD_FIXED_BYTES;
     while (at < this.#end) {
       const tag = b[at++]!;
-      if ((hidden & (1 << tag)) === 0) {
+      if (tag > LAST_PRESENCE_TAG || (hidden & (1 << tag)) === 0) {
         plain[fieldName(tag, this.kind)] = tag === PATH_TAG ? this.path : valueAt(b, tag, at);
       }
       at = valueEnd(b, tag, at);

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Engine, ERRNO, FAN_ALLOW, FAN_CREATE, FAN_DENY, FAN_DENY_ERRNO } from '../../index.js';
 import { changelogLine } from '../../cli/commands.js';
+import { entryFields } from '../../replication/entry.js';
 import { NodeIo } from '../../journal/node-io.js';
 import { openMetaStore } from '../../store/meta-store.js';
 import { tempDir } from '../helpers.js';
@@ -93,6 +94,15 @@ describe('fanlog CLI', () => {
         expect(record.fid).toEqual({ ino: expect.any(Number), gen: expect.any(Number) });
       }
     }
+  });
+
+  it('prints a file handle where no fid holds one, its type and bytes in hex, and puts it in a Redis entry so', () => {
+    const handle = { type: 0x81, bytes: Uint8Array.of(0, 1, 0xab) };
+    const event = { kind: 'event', op: 'external', time: 0n, mask: 0x100n, handle, parentHandle: { type: -1, bytes: Uint8Array.of(7) }, name: 'n' } as const;
+    expect(changelogLine(3n, event)).toContain(' t=[0x81:0001ab] p=[0xffffffff:07] n');
+    const fields = entryFields({ ...event, seq: 3n }, new Uint8Array(0));
+    const value = (name: string): unknown => fields[fields.indexOf(name) + 1];
+    expect([value('handle'), value('parentHandle')]).toEqual(['0x81:0001ab', '0xffffffff:07']);
   });
 
   it("prints a decision's answer in words", () => {

@@ -8,6 +8,7 @@
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecord } from '../../interop/index.js';
+import { CODEC_VERSION } from '../../engine/record/fields.js';
 import { Engine, FAN_CREATE, FAN_MODIFY, FAN_ONDIR, FAN_XATTR, type DeliveredRecord } from '../../index.js';
 import { MemoryIo } from '../../testing.js';
 import type { IoFile, IoOpenMode } from '../../journal/io.js';
@@ -188,13 +189,13 @@ describe('filters on bytes', () => {
       const engine = await open();
       await engine.fs.mkdir('/d');
       const good = encodeRecord({ kind: 'event', op: 'mkdir', time: 1n, mask: FAN_CREATE, path: '/d/x' });
-      const future = Uint8Array.of(9, ...good.subarray(1));
+      const future = Uint8Array.of(CODEC_VERSION + 1, ...good.subarray(1));
       const seq = await engine.journal.appendEntry([future]);
       const consumer = await engine.consumers.register('c');
       if (filter !== null) await consumer.attachFilter('path-prefix', filter);
       const error = await rejection(() => consumer.read({ max: 1000 }));
       expect(error.code, `filter ${filter}`).toBe('ECORRUPT');
-      expect(error.message).toContain('codec version 9');
+      expect(error.message).toContain(`codec version ${CODEC_VERSION + 1}`);
       expect(seq).toBeGreaterThan(0n);
       await engine.close();
     }

@@ -26,13 +26,15 @@ const SAMPLES: Record<WireType, { value: unknown; bytes: number }> = {
   attrs: { value: { mode: 0o644, atime: 5n }, bytes: 11 },
   steps: { value: [{ mask: 0x1_0000n }, { mask: 0x8_0000n, range: { offset: 1, count: 300 } }], bytes: 12 },
   args: { value: { flags: 'rw', truncate: true, size: 300 }, bytes: 5 },
+  // xfs's FILEID_INO32_GEN | XFS_FILEID_TYPE_64FLAG: type 0x81 in two bytes, a length byte, 12 bytes.
+  handle: { value: { type: 0x81, bytes: new Uint8Array(12).fill(7) }, bytes: 15 },
 };
 
-it('lists each tag once, in increasing order, and every field formats 1 to 6 wrote', () => {
+it('lists each tag once, in increasing order, and every field formats 1 to 9 wrote', () => {
   const tags = FIELDS.map((field) => field.tag);
   expect(tags).toEqual([...tags].sort((a, b) => a - b));
   expect(new Set(tags).size).toBe(tags.length);
-  const fixture = ['v1', 'v2', 'v3', 'v4', 'v6'].flatMap(
+  const fixture = ['v1', 'v2', 'v3', 'v4', 'v6', 'v9'].flatMap(
     (version) => JSON.parse(readFileSync(new URL(`../fixtures/records-${version}.json`, import.meta.url), 'utf8')) as Record<string, unknown>[],
   );
   const written = new Set(fixture.flatMap((record) => Object.keys(record)).filter((key) => !['kind', 'op', 'time'].includes(key)));

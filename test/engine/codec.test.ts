@@ -43,11 +43,35 @@ const full = {
   step: 1,
   steps: [{ mask: 0x1_0000n }, { mask: 0x8_0000n, range: { offset: 2 ** 33, count: 4096 } }],
   args: { flags: 'rw', exec: false, truncate: true, offset: 7, length: 2 ** 40, size: 0, write: true },
+  handle: { type: 0x4d, bytes: new Uint8Array(20).fill(0xab) },
+  parentHandle: { type: -1, bytes: new Uint8Array([1]) },
+  oldParentHandle: { type: 0x81, bytes: new Uint8Array(128).fill(3) },
 } as unknown as EngineRecord;
 
 describe('record codec', () => {
   it('round-trips a record with every field', () => {
     expect(decodeRecord(encodeRecord(full))).toEqual(full);
+  });
+
+  it('refuses to write a file handle the format cannot hold: EINVAL naming it', () => {
+    const cases: [string, unknown, RegExp][] = [
+      ['129 bytes', { type: 1, bytes: new Uint8Array(129) }, /handle\.bytes of 129 bytes/],
+      ['no bytes', { type: 1, bytes: new Uint8Array(0) }, /handle\.bytes of 0 bytes/],
+      ['a type past s32', { type: 2 ** 31, bytes: new Uint8Array(8) }, /handle\.type 2147483648/],
+      ['bytes that are not bytes', { type: 1, bytes: [1, 2] }, /handle\.bytes an object/],
+    ];
+    for (const [what, handle, message] of cases) {
+      const error = rejectionSync(() => encodeRecord({ kind: 'event', op: 'external', time: 0n, mask: 1n, handle } as unknown as EngineRecord));
+      expect(error.code, what).toBe('EINVAL');
+      expect(error.message, what).toMatch(message);
+    }
+  });
+
+  it("views a record's handles, past the presence bits, found by stepping", () => {
+    const view = viewRecord(5n, encodeRecord(full));
+    expect([view.handle, view.parentHandle, view.oldParentHandle]).toEqual([full.handle, full.parentHandle, full.oldParentHandle]);
+    const bare = viewRecord(6n, encodeRecord({ kind: 'event', op: 'external', time: 0n, mask: 1n, gid: 3, parentHandle: full.parentHandle! }));
+    expect([bare.handle, bare.parentHandle, bare.oldParentHandle, bare.gid]).toEqual([undefined, full.parentHandle, undefined, 3]);
   });
 
   it('views a record: seq and kind as properties, every delivered field on access, toJSON as the decoded record without the internal fields', () => {
@@ -103,11 +127,17 @@ describe('record codec', () => {
     const bytes = encodeRecord(full);
     const cases: [string, Uint8Array][] = [
       ['version 0', Uint8Array.of(0, ...bytes.subarray(1))],
-      ['version 9', Uint8Array.of(9, ...bytes.subarray(1))],
+      ['version 10', Uint8Array.of(10, ...bytes.subarray(1))],
       ['a format 2 tag in a version 1 record', Uint8Array.of(1, ...bytes.subarray(1, 11), 29, 0)],
       ['a format 3 tag in a version 2 record', Uint8Array.of(2, ...bytes.subarray(1, 11), 32, 0)],
       ["tag 0, never given (its presence bit is tag 32's)", Uint8Array.of(...bytes.subarray(0, 11), 0, 1)],
-      ['a tag after 32', Uint8Array.of(...bytes.subarray(0, 11), 33, 1)],
+      ['a format 9 tag in a version 8 record', Uint8Array.of(8, ...bytes.subarray(1, 11), 33, 1, 1, 0)],
+      ['a tag after 35', Uint8Array.of(...bytes.subarray(0, 11), 36, 1)],
+      ['a handle of no bytes', Uint8Array.of(...bytes.subarray(0, 11), 33, 1, 0)],
+      ['a handle of 129 bytes', Uint8Array.of(...bytes.subarray(0, 11), 33, 1, 0x81, 1, ...new Uint8Array(129))],
+      ['a handle type past 32 bits', Uint8Array.of(...bytes.subarray(0, 11), 33, 0x80, 0x80, 0x80, 0x80, 0x10, 1, 0)],
+      ['a handle longer than its record', Uint8Array.of(...bytes.subarray(0, 11), 34, 1, 8, 1, 2)],
+      ['handle tags out of order', Uint8Array.of(...bytes.subarray(0, 11), 34, 1, 1, 0, 33, 1, 1, 0)],
       ['a step range flag of 2', Uint8Array.of(...bytes.subarray(0, 11), 30, 1, 5, 2)],
       ['open flags code 3', Uint8Array.of(...bytes.subarray(0, 11), 31, 1, 3)],
       ['a boolean argument of 2', Uint8Array.of(...bytes.subarray(0, 11), 31, 2, 2)],

@@ -28,7 +28,7 @@ const asJson = (value: unknown): unknown =>
     JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? { hex: Buffer.from(v).toString('hex') } : v)),
   );
 
-it.each([1, 2, 3, 4, 5, 6, 7, 8])('decodes every record of format version %i to what it held, and writes the same bytes', (version) => {
+it.each([1, 2, 3, 4, 5, 6, 7, 8, 9])('decodes every record of format version %i to what it held, and writes the same bytes', (version) => {
   const bin = readFileSync(new URL(`../fixtures/records-v${version}.bin`, import.meta.url));
   const expected = JSON.parse(readFileSync(new URL(`../fixtures/records-v${version}.json`, import.meta.url), 'utf8')) as unknown[];
   const records = frames(bin);

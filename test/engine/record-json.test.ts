@@ -35,6 +35,7 @@ const SAMPLES: Record<WireType, unknown> = {
   attrs: { mode: 0o644, atime: 5n },
   steps: [{ mask: 0x1_0000n }, { mask: 0x8_0000n, range: { offset: 1, count: 300 } }],
   args: { flags: 'rw', truncate: true, size: 300 },
+  handle: { type: -2, bytes: new Uint8Array([1, 2, 3]) },
 };
 
 const kinds = (Object.keys(KIND_CODES) as RecordKind[]).filter((kind) => !LEGACY_KINDS.includes(kind));

@@ -4,8 +4,9 @@
  * script on tmpfs and on ext4, one file per report mode): every stream
  * decodes and writes back to the kernel's bytes; an event on a directory
  * itself imports as that directory; a FAN_REPORT_FID-only stream, whose
- * entry events carry the directory and no name, is refused; and a
- * DFID_NAME stream imports and exports back to the kernel's bytes; and
+ * entry events carry the directory and no name, is refused; a DFID_NAME
+ * stream of either filesystem imports (tmpfs's handles, which no fid
+ * holds, as they are) and exports back to the kernel's bytes; and
  * fanlog's own events on a directory itself export in the kernel's layout.
  */
 import { readFileSync } from 'node:fs';
@@ -50,16 +51,21 @@ it.each(FILESYSTEMS.flatMap((fs) => MODES.map((mode) => [fs, mode])))(
   },
 );
 
-it('refuses to import a handle that is not FILEID_INO32_GEN, as EINVAL naming its offset, and journals nothing', async () => {
-  await withEngine(async (engine) => {
-    const error = await rejection(() => importFanotifyEvents(engine, captured('tmpfs', 'dfid-name-fid')));
-    expect(error).toBeInstanceOf(FanlogError);
-    expect(error.code).toBe('EINVAL');
-    // The first event, at byte 0, names d in tmpfs's root: a handle of type 1 in 12 bytes.
-    expect(error.offset).toBe(0);
-    expect(error.message).toMatch(/a file handle of type 1 and 12 bytes/);
-    expect(await externalRecords(engine)).toEqual([]);
+it('imports a tmpfs stream with its handles as the kernel gave them, type 1 of 12 bytes, where no fid holds them', async () => {
+  const bytes = captured('tmpfs', 'dfid-name-fid');
+  const events = decodeFanotifyEvents(bytes);
+  const records = await withEngine(async (engine) => {
+    expect(await importFanotifyEvents(engine, bytes)).toBe(events.length);
+    return externalRecords(engine);
   });
+  // The first event names d in tmpfs's root.
+  expect(records[0]!.parentHandle).toEqual(events[0]!.dir!.handle);
+  expect(records[0]!.name).toBe(events[0]!.dir!.name);
+  expect(records[0]!.handle).toEqual(events[0]!.handle);
+  for (const record of records) {
+    expect([record.fid, record.parentFid, record.oldParentFid]).toEqual([undefined, undefined, undefined]);
+    expect(record.handle ?? record.parentHandle).toEqual({ type: 1, bytes: expect.any(Uint8Array) });
+  }
 });
 it("imports an event on a directory itself (DFID_NAME named '.') as an event on that directory", async () => {
   const bytes = captured('ext4', 'dfid-name-fid');
@@ -92,15 +98,18 @@ it('refuses a FAN_REPORT_FID-only stream, whose entry events carry the directory
     expect(await externalRecords(engine)).toEqual([]);
   });
 });
-it.each(MODES.filter((mode) => mode !== 'fid'))('imports the ext4 stream of mode %s and exports it back to the kernel bytes', async (mode) => {
-  const bytes = captured('ext4', mode);
-  const fsid = decodeFanotifyEvents(bytes)[0]!.fsid!;
-  const records = await withEngine(async (engine) => {
-    await importFanotifyEvents(engine, bytes);
-    return externalRecords(engine);
-  });
-  expect(hex(encodeFanotifyEvents(records, { fsid }))).toBe(hex(bytes));
-});
+it.each(FILESYSTEMS.flatMap((fs) => MODES.filter((mode) => mode !== 'fid').map((mode) => [fs, mode])))(
+  'imports the %s stream of mode %s and exports it back to the kernel bytes',
+  async (fs, mode) => {
+    const bytes = captured(fs, mode);
+    const fsid = decodeFanotifyEvents(bytes)[0]!.fsid!;
+    const records = await withEngine(async (engine) => {
+      await importFanotifyEvents(engine, bytes);
+      return externalRecords(engine);
+    });
+    expect(hex(encodeFanotifyEvents(records, { fsid }))).toBe(hex(bytes));
+  },
+);
 
 /** An event's info records, by type, with the name of each *_NAME record. */
 const layout = (event: FanotifyEvent): string[] => [

@@ -69,6 +69,19 @@ it('prints each record type as lfs changelog does, byte for byte', () => {
       event('rename', FAN_RENAME, { oldParentFid: fid(0x10, 3), oldName: 'old name', parentFid: fid(0x11, 4), name: 'new' }),
       `12 08RENME ${PREFIX} 0x0 t=[0:0x0:0x0] ef=0x1 u=1000:100 p=[0:0x11:0x4] new s=[0:0x2a:0x7] sp=[0:0x10:0x3] old name`,
     ],
+    // A kernel event on xfs, btrfs or tmpfs names its objects by their filesystem's handles (format 9): zero FIDs, the names kept.
+    [
+      event('external', FAN_RENAME, {
+        fid: undefined,
+        handle: { type: 0x81, bytes: new Uint8Array(12) },
+        oldParentHandle: { type: 0x81, bytes: new Uint8Array(12) },
+        oldName: 'was',
+        parentFid: undefined,
+        parentHandle: { type: 0x81, bytes: new Uint8Array(12) },
+        name: 'is',
+      }),
+      `12 08RENME ${PREFIX} 0x0 t=[0:0x0:0x0] ef=0x1 u=1000:100 p=[0:0x0:0x0] is s=[0:0x0:0x0] sp=[0:0x0:0x0] was`,
+    ],
     [event('open', FAN_OPEN, { parentFid: undefined, name: undefined }), `12 10OPEN  ${PREFIX} 0x0 t=[0:0x2a:0x7] ef=0x1 u=1000:100`],
     [event('close', FAN_CLOSE_WRITE), `12 11CLOSE ${PREFIX} 0x0 t=[0:0x2a:0x7] ef=0x1 u=1000:100 p=[0:0x1:0x1] hello`],
     [event('truncate', FAN_TRUNCATE | FAN_MODIFY), `12 13TRUNC ${PREFIX} 0x0 t=[0:0x2a:0x7] ef=0x1 u=1000:100 p=[0:0x1:0x1] hello`],

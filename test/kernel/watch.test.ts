@@ -40,19 +40,11 @@ import { FanotifyGroup } from '../../kernel/fanotify-group.js';
 import { FAN_REPORT_FID } from '../../kernel/syscalls.js';
 import { type FanotifySource, watchFilesystem, watchGroup, WATCH_REPORT, WATCH_DEFAULT_MASK } from '../../kernel/watch.js';
 import { rejection, rejectionSync, tempDir } from '../helpers.js';
+import { blockingChild, CHANGES } from './readers.js';
 
 const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
 if (!isRoot) console.log('test/kernel/watch.test.ts: skipped, it needs root on Linux (it loop-mounts an ext4 image and makes fanotify groups)');
 const asRoot = it.skipIf(!isRoot);
-
-/**
- * Runs `script` in a child node process with `args`, blocking this process's
- * loop until it exits 0 (so nothing here reads the kernel meanwhile);
- * returns its pid, which it prints.
- */
-function blockingChild(script: string, ...args: string[]): number {
-  return Number(execFileSync(process.execPath, ['-e', `process.stdout.write(String(process.pid));\n${script}`, ...args], { encoding: 'utf8' }));
-}
 
 async function records(engine: Engine): Promise<RecordView[]> {
   const out: RecordView[] = [];
@@ -64,18 +56,6 @@ async function records(engine: Engine): Promise<RecordView[]> {
 async function until(holds: () => boolean): Promise<void> {
   while (!holds()) await new Promise((resolve) => setTimeout(resolve, 5));
 }
-
-const CHANGES = `
-const fs = require('node:fs'); const dir = process.argv[1];
-fs.mkdirSync(dir + '/d');
-fs.writeFileSync(dir + '/d/a', 'hello');
-fs.appendFileSync(dir + '/d/a', ' world');
-fs.renameSync(dir + '/d/a', dir + '/d/b');
-fs.unlinkSync(dir + '/d/b');
-fs.mkdirSync(dir + '/gone');
-fs.writeFileSync(dir + '/gone/x', 'x');
-fs.rmSync(dir + '/gone', { recursive: true });
-`;
 
 asRoot("journals a real ext4 filesystem's creates, writes, renames and deletes with the kernel's masks, the acting pid and tid, and paths", async () => {
   await withExt4(async ({ mount, scratch }) => {
