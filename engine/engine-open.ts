@@ -157,6 +157,18 @@ async function lockEngine(io: Io, dir: string, readOnlyStore: StoreKind | null):
   }
 }
 
+/** The largest write an engine's default NodeIo makes on the loop thread when no commit waits for an fdatasync. */
+const INLINE_WRITE_BYTES_MAX = 64 * 1024;
+
+/**
+ * The Io of an engine given none: the host's files, with small writes made
+ * inline (node-io.ts) unless each commit waits for an fdatasync (sync
+ * 'always', the default), where the write was not measured to gain.
+ */
+function defaultIo(sync: unknown): NodeIo {
+  return new NodeIo({ inlineWriteBytesMax: sync === 'never' || sync === 'interval' ? INLINE_WRITE_BYTES_MAX : 0 });
+}
+
 /** Checks the options, then opens and recovers everything the engine is built from; see the header. */
 async function openParts(dir: string, opts: EngineCoreOptions): Promise<OpenedParts> {
   checkHostPath('dir', dir);
@@ -167,7 +179,7 @@ async function openParts(dir: string, opts: EngineCoreOptions): Promise<OpenedPa
   const givenMask = opts.changelogMask === undefined ? undefined : checkBigint('changelogMask', opts.changelogMask, 0n, 2n ** 64n - 1n);
   const checkpointEveryRecords = checkInteger('checkpointEveryRecords', opts.checkpointEveryRecords ?? 100_000, 1, 2 ** 40);
   const readOnly = checkBoolean('readOnly', opts.readOnly ?? false);
-  const io = opts.io ?? new NodeIo();
+  const io = opts.io ?? defaultIo(sync);
   clock(); // a clock that fails, fails the open
 
   let lock: IoLock | null = null;
@@ -237,7 +249,7 @@ async function openParts(dir: string, opts: EngineCoreOptions): Promise<OpenedPa
  */
 export async function openEngine<E>(dir: string, opts: EngineCoreOptions, build: (opened: OpenedParts, moved: HolderMoved) => Promise<E>): Promise<E> {
   checkHostPath('dir', dir);
-  const io = opts.io ?? new NodeIo();
+  const io = opts.io ?? defaultIo(opts.sync);
   const readOnly = checkBoolean('readOnly', opts.readOnly ?? false);
   return retryOvertaken(io, dir, readOnly, async (moved) => {
     const opened = await openParts(dir, { ...opts, io });

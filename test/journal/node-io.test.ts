@@ -112,3 +112,37 @@ describe('NodeIo with blocking commits', () => {
     }
   });
 });
+
+describe('NodeIo with inline small writes', () => {
+  it('refuses an inlineWriteBytesMax that is not an integer >= 0, with EINVAL', () => {
+    for (const odd of [-1, 1.5, Number.NaN, '64', 2 ** 53]) {
+      expect(() => new NodeIo({ inlineWriteBytesMax: odd } as never), String(odd)).toThrow(
+        expect.objectContaining({ code: 'EINVAL', message: expect.stringMatching(/inlineWriteBytesMax/) }),
+      );
+    }
+  });
+
+  it('writes small and large writes alike, and fails a small one as the pool does, naming the file', async () => {
+    const dir = tempDir();
+    const io = new NodeIo({ inlineWriteBytesMax: 16 });
+    const handle = await io.open(path.join(dir, 'file'), 'create');
+    try {
+      await handle.write(new Uint8Array(8).fill(1), 0); // inline
+      await handle.write(new Uint8Array(32).fill(2), 8); // pooled
+      const back = new Uint8Array(40);
+      await handle.read(back, 0);
+      expect([...back]).toEqual([...new Uint8Array(8).fill(1), ...new Uint8Array(32).fill(2)]);
+    } finally {
+      await handle.close();
+    }
+    const file = path.join(dir, 'read-only');
+    writeFileSync(file, 'x');
+    const readOnly = await io.open(file, 'read');
+    try {
+      const error = await rejection(() => readOnly.write(new Uint8Array(8), 0));
+      expect(`${error.code} ${String(error.file)}`).toBe(`EIO ${file}`);
+    } finally {
+      await readOnly.close();
+    }
+  });
+});
