@@ -43,7 +43,8 @@
  * journal writes and no fdatasync, it cut the CPU per round trip from
  * 133-179 µs to 92-104 µs (docs/guide/benchmarks.md, "Fanotify: the real
  * kernel"). The price: a write the kernel throttles (dirty pages over the
- * limit) stops the loop while it waits.
+ * limit) stops the loop while it waits. Writes made inline, either way,
+ * let the loop turn at least every few milliseconds (INLINE_TURN_MS).
  */
 import { createRequire } from 'node:module';
 import { constants as fsConstants, fdatasyncSync, ftruncateSync, promises as fsp, readFileSync, writeSync } from 'node:fs';
@@ -77,6 +78,31 @@ function aboutNow<T>(file: string, call: () => T): T {
 
 /** Resolves once the event loop has turned (after a blocking fdatasync, so that it turns between commits). */
 const loopTurned = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Inline writes never wait on the loop, so commits awaited one after
+ * another would hold it still for as long as they go on: no timer (an
+ * 'interval' engine's fdatasync among them), no socket, no I/O callback.
+ * After an inline write, a marker is set to run at the loop's next turn
+ * (setImmediate) unless one is set already; when one has been waiting for
+ * more than INLINE_TURN_MS, the writer waits for the loop to turn. A
+ * writer whose loop turns anyway never waits, and one that holds it waits
+ * once every few milliseconds.
+ */
+const INLINE_TURN_MS = 4;
+let turnMarkedAt: number | null = null;
+const turnSeen = (): void => {
+  turnMarkedAt = null;
+};
+function loopHeldTooLong(): boolean {
+  const now = performance.now();
+  if (turnMarkedAt === null) {
+    turnMarkedAt = now;
+    setImmediate(turnSeen);
+    return false;
+  }
+  return now - turnMarkedAt > INLINE_TURN_MS;
+}
 
 class NodeFile implements IoFile {
   readonly #handle: fsp.FileHandle;
@@ -117,6 +143,7 @@ class NodeFile implements IoFile {
         ? aboutNow(this.path, () => writeSync(this.#handle.fd, data, from, data.length - from, position + from))
         : (await about(this.path, () => this.#handle.write(data, from, data.length - from, position + from))).bytesWritten;
     }
+    if (inline && loopHeldTooLong()) await loopTurned();
   }
 
   async truncate(length: number): Promise<void> {

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { FanlogError } from '../../errors.js';
 import { NodeIo } from '../../journal/node-io.js';
 import { Journal } from '../../journal/journal.js';
+import { Engine } from '../../index.js';
 import { rejection, tempDir } from '../helpers.js';
 
 /** Expects `error` to be a FanlogError of `code` naming `file`, in `file` and in its message. */
@@ -145,4 +146,24 @@ describe('NodeIo with inline small writes', () => {
       await readOnly.close();
     }
   });
+
+  it.each(['never', 'interval', 'always'] as const)(
+    "lets timers run while an engine under sync '%s' commits as fast as it can, so that an interval's fdatasync is never held off",
+    async (sync) => {
+      const engine = await Engine.open(path.join(tempDir(), 'engine'), { sync, serve: false });
+      try {
+        let fired = 0;
+        const timer = setInterval(() => fired++, 1);
+        try {
+          // Commits awaited one after another, with nothing else to turn the loop: a timer due each millisecond must still fire.
+          for (let i = 0; i < 20_000 && fired < 3; i++) await engine.fs.create(`/f${i}`);
+        } finally {
+          clearInterval(timer);
+        }
+        expect(fired).toBe(3);
+      } finally {
+        await engine.close();
+      }
+    },
+  );
 });
