@@ -200,10 +200,11 @@ export function changelogLine(seq: bigint, record: RecordView): string {
         ? `${kindName}:${record.op}`
         : kindName;
   const parts = [String(seq), type, clock, day, `0x${(record.mask ?? 0n).toString(16)}`];
-  if (record.fid !== undefined) parts.push(`t=${fid(record.fid)}`);
-  else if (record.handle !== undefined) parts.push(`t=[${handleText(record.handle)}]`);
-  if (record.parentFid !== undefined) parts.push(`p=${fid(record.parentFid)}`);
-  else if (record.parentHandle !== undefined) parts.push(`p=[${handleText(record.parentHandle)}]`);
+  // The filesystem's own handle where there is one: a kernel request's fid beside it is its inode alone.
+  if (record.handle !== undefined) parts.push(`t=[${handleText(record.handle)}]`);
+  else if (record.fid !== undefined) parts.push(`t=${fid(record.fid)}`);
+  if (record.parentHandle !== undefined) parts.push(`p=[${handleText(record.parentHandle)}]`);
+  else if (record.parentFid !== undefined) parts.push(`p=${fid(record.parentFid)}`);
   if (record.name !== undefined) parts.push(record.name);
   if (record.oldPath !== undefined) parts.push(`s=${record.oldPath}`);
   if (record.path !== undefined) parts.push(record.path);

@@ -7,7 +7,10 @@
  * States:
  *   starting ──groups made, marks added──▶ running: CMD runs with the
  *     channel at fd 3, the permission group at 4, the changelog group at 5
- *     (FANLOG_SUPERVISOR says which), and every held event sent to it
+ *     and its read tally at 6 (FANLOG_SUPERVISOR says which), and every
+ *     held event sent to it; a loss the last CMD left (it died holding
+ *     changelog events it had read and not journaled: kernel/read-tally.ts)
+ *     is told to the next, which journals its loss note first
  *   running ──CMD exits or is killed──▶ waiting (a backoff: 100 ms,
  *     doubling to 5 s, back to 100 ms after a run of 10 s) ──▶ running
  *   running ──CMD cannot be spawned (ENOENT, EACCES)──▶ stopping, exit 1
@@ -22,7 +25,8 @@
  *        are resurrected and decided, the others journaled and decided;
  *     4. if the engine cannot be opened (or has no such group), the events
  *        are answered by the policy all the same, and that is said;
- *     5. the groups close; exit 0 (1 if step 3 failed).
+ *     5. a loss the last CMD left and none journaled is journaled;
+ *     6. the groups close; exit 0 (1 if step 3 or 5 failed).
  * Nothing held is ever left for the kernel to allow: the kernel lets every
  * pending event through only when the last descriptor of its group closes,
  * which this process holds until step 5. If this process is itself
@@ -63,13 +67,7 @@ export async function superviseCommand(options: SuperviseCommand): Promise<void>
   if (options.command.length === 0) throw new FanlogError('EINVAL', 'supervise needs a command to run: fanlog supervise [options] -- CMD ARGS…');
   if (options.group === undefined && options.mask === undefined)
     throw new FanlogError('EINVAL', 'supervise holds permission events (--group) or a changelog (--mask), or both');
-  const held = HeldGroups.open({
-    path: options.path,
-    dir: options.dir,
-    mark: options.mark,
-    ...(options.group === undefined ? {} : { permission: { group: options.group, mask: options.permissionMask } }),
-    ...(options.mask === undefined ? {} : { notifyMask: options.mask }),
-  });
+  const held = holdGroups(options);
   let stopping = false;
   let child: ChildProcess | null = null;
   let backoff = BACKOFF_FIRST_MS;
@@ -97,6 +95,8 @@ export async function superviseCommand(options: SuperviseCommand): Promise<void>
       if (child.pid !== undefined) say(`started ${options.command[0]} (pid ${child.pid})`);
       const { code, signal, spawnError } = await exited(child);
       held.detach();
+      const how = signal === null ? `exited ${code}` : `was killed by ${signal}`;
+      held.handlerExited(child.pid, how);
       child = null;
       if (spawnError !== null) {
         // Not a handler that died: one that cannot run. Retrying would keep the readers waiting for nothing.
@@ -106,9 +106,7 @@ export async function superviseCommand(options: SuperviseCommand): Promise<void>
       }
       if (stopping) break;
       backoff = Date.now() - started >= RUN_RESETS_BACKOFF_MS ? BACKOFF_FIRST_MS : backoff;
-      say(
-        `${options.command[0]} ${signal === null ? `exited ${code}` : `was killed by ${signal}`}; ${held.heldCount} events held; restarting in ${backoff} ms`,
-      );
+      say(`${options.command[0]} ${how}; ${held.heldCount} events held; restarting in ${backoff} ms`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, backoff);
         wake = () => {
@@ -123,11 +121,23 @@ export async function superviseCommand(options: SuperviseCommand): Promise<void>
     held.detach();
     held.drainForStop();
     if (!(await answerHeld(held, options))) process.exitCode = 1;
+    if (!(await journalPendingLoss(held, options))) process.exitCode = 1;
   } finally {
     if (killTimer !== null) clearTimeout(killTimer);
     for (const signal of signals) process.off(signal, stop);
     held.close();
   }
+}
+
+/** The groups and marks the options ask for (kernel/supervisor.ts). */
+function holdGroups(options: SuperviseCommand): HeldGroups {
+  return HeldGroups.open({
+    path: options.path,
+    dir: options.dir,
+    mark: options.mark,
+    ...(options.group === undefined ? {} : { permission: { group: options.group, mask: options.permissionMask } }),
+    ...(options.mask === undefined ? {} : { notifyMask: options.mask }),
+  });
 }
 
 /** Starts CMD with the held descriptors, and attaches its channel. */
@@ -152,6 +162,25 @@ async function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> 
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   await gone;
   clearTimeout(timer);
+}
+
+/** A loss the last handler left unjournaled (kernel/read-tally.ts), journaled as its loss note; false if it could not be. */
+async function journalPendingLoss(held: HeldGroups, options: SuperviseCommand): Promise<boolean> {
+  const reason = held.pendingLoss;
+  if (reason === null) return true;
+  try {
+    const engine = await openEngine({ dir: options.dir, wait: options.stopTimeout });
+    try {
+      await engine.appendRecord({ kind: 'note', op: 'loss', time: engine.now(), path: '/', reason });
+    } finally {
+      await engine.close();
+    }
+    say(`journaled a loss note: ${reason}`);
+    return true;
+  } catch (error) {
+    say(`${reason}; and the loss note could not be journaled: ${(error as Error).message}`);
+    return false;
+  }
 }
 
 /** Step 3 and 4 of the header: every held event answered by the stop policy, journaled where the engine allows. False if it could not be journaled. */

@@ -136,10 +136,12 @@ export function fanotifyEventOf(record: RecordView, options: FanotifyExportOptio
   const fsid = options.fsid ?? [0, 0];
   const event: FanotifyEvent = { mask, pid: record.pid ?? 0, fd: -1, fsid };
   if (write) event.write = true;
-  // Each role's handle: its fid as FILEID_INO32_GEN, or the filesystem's own (record format 9).
-  const object = handleOf(record.fid, record.handle);
-  const parent = handleOf(record.parentFid, record.parentHandle);
-  const oldParent = handleOf(record.oldParentFid, record.oldParentHandle);
+  // Each role's handle: the filesystem's own (record format 9), or its fid as FILEID_INO32_GEN. A record that holds the
+  // filesystem's handles has fids only as placeholders (a kernel request's inode, generation 0): no handle is made of one.
+  const own = record.handle !== undefined || record.parentHandle !== undefined || record.oldParentHandle !== undefined;
+  const object = handleOf(record.fid, record.handle, own);
+  const parent = handleOf(record.parentFid, record.parentHandle, own);
+  const oldParent = handleOf(record.oldParentFid, record.oldParentHandle, own);
   if ((record.mask & FAN_RENAME) !== 0n && oldParent !== undefined && record.oldName !== undefined && parent !== undefined && record.name !== undefined) {
     event.oldDir = { handle: oldParent, name: record.oldName };
     event.newDir = { handle: parent, name: record.name };
@@ -154,9 +156,10 @@ export function fanotifyEventOf(record: RecordView, options: FanotifyExportOptio
   return finish(event, record, options);
 }
 
-/** A role's handle in an event: its fid as FILEID_INO32_GEN's, else the record's own handle. */
-function handleOf(fid: Fid | undefined, handle: FileHandle | undefined): FileHandle | undefined {
-  return fid === undefined ? handle : fileHandleOf(fid);
+/** A role's handle in an event: the record's own handle, else its fid as FILEID_INO32_GEN's unless the record's fids are placeholders. */
+function handleOf(fid: Fid | undefined, handle: FileHandle | undefined, placeholders: boolean): FileHandle | undefined {
+  if (handle !== undefined) return handle;
+  return fid === undefined || placeholders ? undefined : fileHandleOf(fid);
 }
 
 /** The range and error records an event carries besides its handles. */

@@ -44,7 +44,7 @@
  * 133-179 µs to 92-104 µs (docs/guide/benchmarks.md, "Fanotify: the real
  * kernel"). The price: a write the kernel throttles (dirty pages over the
  * limit) stops the loop while it waits. Writes made inline, either way,
- * let the loop turn at least every few milliseconds (INLINE_TURN_MS).
+ * let the loop turn about every millisecond (INLINE_TURN_MS).
  */
 import { createRequire } from 'node:module';
 import { constants as fsConstants, fdatasyncSync, ftruncateSync, promises as fsp, readFileSync, writeSync } from 'node:fs';
@@ -83,31 +83,38 @@ const loopTurned = (): Promise<void> => new Promise((resolve) => setImmediate(re
  * Inline writes never wait on the loop, so commits awaited one after
  * another would hold it still for as long as they go on: no timer (an
  * 'interval' engine's fdatasync among them), no socket, no I/O callback.
- * After an inline write, a marker is set to run at the loop's next turn
- * (setImmediate) unless one is set already; when one has been waiting for
- * more than INLINE_TURN_MS, the writer waits for the loop to turn. A
- * writer whose loop turns anyway never waits, and one that holds it waits
- * once every few milliseconds.
+ * Each file keeps a marker: after an inline write, one is set to run at the
+ * loop's next turn (setImmediate) unless it is set already; once it has
+ * waited more than INLINE_TURN_MS, the writer waits for the loop to turn.
+ * A writer whose loop turns anyway never waits, one that holds it waits
+ * about once a millisecond, and each file's writer gets its own
+ * millisecond a turn: a marker shared by the process would let the first
+ * writer of a turn use them all, and every other wait after one write.
  */
-const INLINE_TURN_MS = 4;
-let turnMarkedAt: number | null = null;
-const turnSeen = (): void => {
-  turnMarkedAt = null;
-};
-function loopHeldTooLong(): boolean {
-  const now = performance.now();
-  if (turnMarkedAt === null) {
-    turnMarkedAt = now;
-    setImmediate(turnSeen);
-    return false;
+const INLINE_TURN_MS = 1;
+class TurnMarker {
+  #markedAt: number | null = null;
+  readonly #seen = (): void => {
+    this.#markedAt = null;
+  };
+
+  /** After an inline write: whether the loop has been held long enough that the writer must let it turn. */
+  heldTooLong(): boolean {
+    const now = performance.now();
+    if (this.#markedAt === null) {
+      this.#markedAt = now;
+      setImmediate(this.#seen);
+      return false;
+    }
+    return now - this.#markedAt > INLINE_TURN_MS;
   }
-  return now - turnMarkedAt > INLINE_TURN_MS;
 }
 
 class NodeFile implements IoFile {
   readonly #handle: fsp.FileHandle;
   readonly #blocking: boolean;
   readonly #inlineWriteBytesMax: number;
+  readonly #turns = new TurnMarker();
 
   constructor(
     readonly path: string,
@@ -143,7 +150,7 @@ class NodeFile implements IoFile {
         ? aboutNow(this.path, () => writeSync(this.#handle.fd, data, from, data.length - from, position + from))
         : (await about(this.path, () => this.#handle.write(data, from, data.length - from, position + from))).bytesWritten;
     }
-    if (inline && loopHeldTooLong()) await loopTurned();
+    if (inline && this.#turns.heldTooLong()) await loopTurned();
   }
 
   async truncate(length: number): Promise<void> {

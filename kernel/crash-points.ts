@@ -9,13 +9,15 @@
  *               not seen it
  *   decided     its decision is durable; the kernel has not been answered
  *   answered    the kernel was answered; the supervisor has not been told
+ * and one on a changelog read (kernel/watch.ts), reached once per read:
+ *   notified    the kernel's events were read; none is journaled
  * FANLOG_CRASH_AT=POINT:N in the environment SIGKILLs this process the N-th
  * time (from 1) it reaches POINT. Unset (always, outside the campaign), a
  * point costs one comparison.
  */
-export type CrashPoint = 'received' | 'appended' | 'journaled' | 'decided' | 'answered';
+export type CrashPoint = 'received' | 'appended' | 'journaled' | 'decided' | 'answered' | 'notified';
 
-const planned = /^(received|appended|journaled|decided|answered):(\d+)$/.exec(process.env.FANLOG_CRASH_AT ?? '');
+const planned = /^(received|appended|journaled|decided|answered|notified):(\d+)$/.exec(process.env.FANLOG_CRASH_AT ?? '');
 const at = planned === null ? null : { point: planned[1] as CrashPoint, nth: Number(planned[2]) };
 let reached = 0;
 

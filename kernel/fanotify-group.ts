@@ -20,6 +20,7 @@
  * kernel writes whole events into a read, never one split across two, so
  * each buffer decodes alone.
  */
+import { readFileSync } from 'node:fs';
 import { FanlogError } from '../errors.js';
 import {
   closeDescriptor,
@@ -32,6 +33,7 @@ import {
   FAN_MARK_INODE,
   FAN_MARK_MOUNT,
   FAN_NONBLOCK,
+  FAN_REPORT_TID,
   fanotifyInit,
   fanotifyMark,
   type Poller,
@@ -81,6 +83,19 @@ export class FanotifyGroup {
   static adopt(fd: number): FanotifyGroup {
     if (!Number.isInteger(fd) || fd < 0) throw new FanlogError('EINVAL', `a fanotify group's descriptor is a number from 0, not ${String(fd)}`);
     return new FanotifyGroup(fd);
+  }
+
+  /** Whether the group was made with FAN_REPORT_TID, as /proc/self/fdinfo shows its flags (EINVAL when the descriptor is not a fanotify group). */
+  reportsTid(): boolean {
+    let info = '';
+    try {
+      info = readFileSync(`/proc/self/fdinfo/${this.fd}`, 'latin1');
+    } catch {
+      // Not open: said below, as for any descriptor that is not a group.
+    }
+    const flags = /^fanotify flags:\s*([0-9a-f]+)/m.exec(info);
+    if (flags === null) throw new FanlogError('EINVAL', `descriptor ${this.fd} is not a fanotify group`);
+    return (parseInt(flags[1]!, 16) & FAN_REPORT_TID) !== 0;
   }
 
   /** Adds a mark of `mask` on `path` (EOPNOTSUPP where the filesystem refuses the events). */
@@ -134,4 +149,18 @@ export class FanotifyGroup {
   #check(call: string): void {
     if (this.#state === 'closed') throw new FanlogError('ECLOSED', `${call}: fanotify group ${this.fd} is closed`);
   }
+}
+
+/** The kernel's queue of notification events, where /proc does not say it (the default since Linux 2.6.37). */
+const QUEUE_EVENTS_DEFAULT = 16384;
+
+/** What the kernel queues before it overflows: fs.fanotify.max_queued_events (Linux 5.13+), else its default. */
+export function queueEventsMax(): number {
+  try {
+    const value = Number(readFileSync('/proc/sys/fs/fanotify/max_queued_events', 'latin1').trim());
+    if (Number.isInteger(value) && value > 0) return value;
+  } catch {
+    // An older kernel: its queue is the fixed default.
+  }
+  return QUEUE_EVENTS_DEFAULT;
 }

@@ -33,6 +33,7 @@ import { checkResponse } from '../engine/permission/rules.js';
 import { FanlogError } from '../errors.js';
 import { checkOptions } from '../validate.js';
 import { FanotifyGroup } from './fanotify-group.js';
+import { ReadTally } from './read-tally.js';
 import { ChannelFeed, DirectFeed, drainGroup, flushMarks, supervisorEnv, type SupervisorEnv } from './feeds.js';
 import { type KernelEvent, KernelPermissions, type KernelPermissionStats, type PermissionFeed } from './permission.js';
 import {
@@ -184,7 +185,15 @@ function supervised(
     if (BigInt(held.mask) !== wanted.mask) throw differs('changelog mask', held.mask, `0x${wanted.mask.toString(16)}`);
   }
   supervisorTaken = true;
-  const watch = wanted.mask === 0n ? null : watchGroup(engine, FanotifyGroup.adopt(env.notify!.fd), wanted.paths ? { path: env.notify!.path } : {});
+  const notify = env.notify;
+  const watch =
+    wanted.mask === 0n
+      ? null
+      : watchGroup(engine, FanotifyGroup.adopt(notify!.fd), {
+          ...(wanted.paths ? { path: notify!.path } : {}),
+          ...(notify!.tally === undefined ? {} : { tally: ReadTally.adopt(notify!.tally) }),
+          ...(notify!.lost === undefined ? {} : { lost: notify!.lost }),
+        });
   const group = wanted.asked === null ? null : FanotifyGroup.adopt(env.permission!.fd);
   const feed = group === null ? null : new ChannelFeed(env, group.fd);
   return new Source(engine, watch, wanted.asked === null ? null : { ...wanted.asked, feed: feed!, kernelGroup: group! }, true);

@@ -20,6 +20,11 @@
  *   the handler dies: every held event is sent again to the next one,
  *   in the order read, with its seq if it has one, then "live".
  *
+ * The changelog group is the handler's to read (it journals what it reads);
+ * what a handler read and had not journaled when it died is lost, and the
+ * read tally (kernel/read-tally.ts) tells the supervisor so, which tells the
+ * next handler to journal a loss note first (or journals it at its stop).
+ *
  * The groups are made FAN_CLOEXEC: the handler gets its copies only as the
  * descriptors the supervisor hands it (spawn's stdio), never by accident in
  * a grandchild, whose copy would keep the group alive after the supervisor
@@ -32,6 +37,7 @@ import { decodeFanotifyStream } from '../interop/fanotify-events.js';
 import { FanotifyGroup } from './fanotify-group.js';
 import { holderId, splitEvents, type SupervisorEnv } from './feeds.js';
 import type { FeedSink, KernelEvent, PermissionFeed } from './permission.js';
+import { ReadTally } from './read-tally.js';
 import { PERMISSION_EVENT_FLAGS } from './source.js';
 import { closeDescriptor, FAN_MARK_FILESYSTEM, FAN_MARK_FLUSH, FAN_MARK_MOUNT, fanotifyMark } from './syscalls.js';
 import { WATCH_REPORT } from './watch.js';
@@ -58,10 +64,15 @@ interface HeldEvent {
 export const CHANNEL_FD = 3;
 const PERMISSION_FD = 4;
 const NOTIFY_FD = 5;
+const TALLY_FD = 6;
 
 export class HeldGroups {
   readonly permission: FanotifyGroup | null;
   readonly notify: FanotifyGroup | null;
+  /** With a changelog group: where each handler says it holds a read not yet journaled (kernel/read-tally.ts). */
+  readonly #tally: ReadTally | null;
+  /** A loss a handler left and no handler has journaled yet. */
+  #lost: string | null = null;
   readonly #options: HeldOptions;
   readonly #held = new Map<string, HeldEvent>();
   readonly #holder = holderId();
@@ -74,6 +85,7 @@ export class HeldGroups {
     this.#options = options;
     this.permission = permission;
     this.notify = notify;
+    this.#tally = notify === null ? null : ReadTally.create();
   }
 
   /** Makes the groups and their marks (EPERM, EOPNOTSUPP, ENOSYS as kernel/syscalls.ts says). */
@@ -110,8 +122,10 @@ export class HeldGroups {
       stdio[1] = this.permission.fd;
     }
     if (this.notify !== null) {
-      env.notify = { fd: NOTIFY_FD, path, mark, mask: `0x${this.#options.notifyMask!.toString(16)}` };
+      env.notify = { fd: NOTIFY_FD, path, mark, mask: `0x${this.#options.notifyMask!.toString(16)}`, tally: TALLY_FD };
+      if (this.#lost !== null) env.notify.lost = this.#lost;
       stdio[2] = this.notify.fd;
+      stdio[3] = this.#tally!.fd;
     }
     return { env: JSON.stringify(env), stdio };
   }
@@ -202,6 +216,19 @@ export class HeldGroups {
     return this.#held.size;
   }
 
+  /** Once handler `pid` has exited (`how`: "exited 0", "was killed by SIGKILL"): whether it left changelog events read and not journaled. */
+  handlerExited(pid: number | undefined, how: string): void {
+    if (this.#tally === null) return;
+    const { diedReading, told } = this.#tally.take();
+    if (told) this.#lost = null;
+    if (diedReading) this.#lost = `a changelog handler (pid ${pid ?? 'unknown'}) ${how} holding kernel events it had read and not journaled: they are lost`;
+  }
+
+  /** The loss a handler left that none has journaled: the supervisor's own stop journals it. */
+  get pendingLoss(): string | null {
+    return this.#lost;
+  }
+
   /**
    * For the supervisor's own stop: removes the marks, so that no event
    * comes any more however busy the filesystem, and reads what the kernel
@@ -235,6 +262,7 @@ export class HeldGroups {
     this.detach();
     this.permission?.close();
     this.notify?.close();
+    this.#tally?.close();
   }
 }
 

@@ -59,7 +59,7 @@
  * raise events that are journaled by commits of their own, without end, so
  * a journal on the watched device is refused (EINVAL).
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { EngineCore } from '../engine/engine.js';
 import type { EngineRecord } from '../engine/record/record.js';
 import {
@@ -81,8 +81,10 @@ import {
 import { FanlogError } from '../errors.js';
 import type { FanotifyEvent } from '../interop/fanotify-events.js';
 import { checkFanotifyEvent } from '../interop/fanotify-import.js';
-import { FanotifyGroup } from './fanotify-group.js';
+import { FanotifyGroup, queueEventsMax } from './fanotify-group.js';
+import { crashPoint } from './crash-points.js';
 import { eventsOfRead, LiveRecords } from './live-record.js';
+import type { ReadTally } from './read-tally.js';
 import { FAN_MARK_FILESYSTEM, FAN_MARK_FLUSH, FAN_MARK_MOUNT, FAN_REPORT_DFID_NAME_TARGET, FAN_REPORT_TID, fanotifyMark } from './syscalls.js';
 
 const ENTRY_EVENTS = 1000;
@@ -111,8 +113,6 @@ export const WATCH_MOUNT_DEFAULT_MASK = FAN_MODIFY | FAN_CLOSE_WRITE;
 /** fanotify_init's report flags for a changelog group: file ids and names, of the entry's target too, and the acting thread. */
 export const WATCH_REPORT = FAN_REPORT_DFID_NAME_TARGET | FAN_REPORT_TID;
 const LINUX_BITS = 0xffffffffn;
-/** The kernel's queue of notification events, where /proc does not say it (the default since Linux 2.6.37). */
-const QUEUE_EVENTS_DEFAULT = 16384;
 
 export interface WatchOptions {
   /** Mark the whole filesystem `path` is on (default), or its mount only. */
@@ -169,7 +169,7 @@ export function watchFilesystem(engine: EngineCore, path: string, options: Watch
     group = FanotifyGroup.open({ groupClass: 'notif', report: WATCH_REPORT });
     group.mark(path, kind, mask);
     // Inside the try: a poll handle that cannot start must not leave the group's descriptor open.
-    return new FilesystemWatch(engine, group, records, kind === 'filesystem' ? FAN_MARK_FILESYSTEM : FAN_MARK_MOUNT);
+    return new FilesystemWatch(engine, group, records, kind === 'filesystem' ? FAN_MARK_FILESYSTEM : FAN_MARK_MOUNT, null, null);
   } catch (error) {
     group?.close();
     records.close();
@@ -198,39 +198,25 @@ export function checkEngineApart(engine: EngineCore, path: string): void {
  * fdinfo (EINVAL when the descriptor is not a fanotify group). Its marks
  * stay when the watch stops.
  */
-export function watchGroup(engine: EngineCore, group: FanotifyGroup, options: { path?: string } = {}): FanotifySource {
+export function watchGroup(engine: EngineCore, group: FanotifyGroup, options: SupervisedWatch = {}): FanotifySource {
   engine.checkWritable();
-  const records = LiveRecords.open(options.path ?? null, reportsTid(group.fd));
+  const records = LiveRecords.open(options.path ?? null, group.reportsTid());
   try {
-    return new FilesystemWatch(engine, group, records, null);
+    return new FilesystemWatch(engine, group, records, null, options.tally ?? null, options.lost ?? null);
   } catch (error) {
     records.close();
     throw error;
   }
 }
 
-/** Whether group `fd` was made with FAN_REPORT_TID, as /proc/self/fdinfo shows its flags. */
-function reportsTid(fd: number): boolean {
-  let info = '';
-  try {
-    info = readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1');
-  } catch {
-    // Not open: said below, as for any descriptor that is not a group.
-  }
-  const flags = /^fanotify flags:\s*([0-9a-f]+)/m.exec(info);
-  if (flags === null) throw new FanlogError('EINVAL', `descriptor ${fd} is not a fanotify group`);
-  return (parseInt(flags[1]!, 16) & FAN_REPORT_TID) !== 0;
-}
-
-/** What the kernel queues before it overflows: fs.fanotify.max_queued_events (Linux 5.13+), else its default. */
-function queueEventsMax(): number {
-  try {
-    const value = Number(readFileSync('/proc/sys/fs/fanotify/max_queued_events', 'latin1').trim());
-    if (Number.isInteger(value) && value > 0) return value;
-  } catch {
-    // An older kernel: its queue is the fixed default.
-  }
-  return QUEUE_EVENTS_DEFAULT;
+/** What a supervisor hands a changelog handler beside the group (kernel/read-tally.ts). */
+export interface SupervisedWatch {
+  /** What the group marks: records get paths. */
+  path?: string;
+  /** Where this handler says it holds a read not yet journaled. */
+  tally?: ReadTally;
+  /** A loss the last handler left (it died holding such a read): journaled first, as a loss note. */
+  lost?: string;
 }
 
 class FilesystemWatch implements FanotifySource {
@@ -241,16 +227,21 @@ class FilesystemWatch implements FanotifySource {
   /** The kind of the marks this watch made (FAN_MARK_FILESYSTEM or FAN_MARK_MOUNT), removed when it stops; null for a group given whole. */
   readonly #markKind: number | null;
   readonly #stats: FanotifyStats = { events: 0, journaled: 0, overflows: 0, refused: 0 };
+  /** Under a supervisor: where a read not yet journaled is said (kernel/read-tally.ts). */
+  readonly #tally: ReadTally | null;
   /** The journaling of the last read, which the next one waits for. */
   #turn: Promise<void> = Promise.resolve();
   #stopping = false;
   #end!: (error?: Error) => void;
 
-  constructor(engine: EngineCore, group: FanotifyGroup, records: LiveRecords, markKind: number | null) {
+  constructor(engine: EngineCore, group: FanotifyGroup, records: LiveRecords, markKind: number | null, tally: ReadTally | null, lost: string | null) {
     this.#engine = engine;
     this.#group = group;
     this.#records = records;
     this.#markKind = markKind;
+    this.#tally = tally;
+    // Before any event of this watch: what the last handler read and never journaled is gone, and said so.
+    if (lost !== null) this.#turn = this.#note(lost).then(() => tally?.told());
     this.done = new Promise((resolve, reject) => (this.#end = (error) => (error === undefined ? resolve() : reject(error))));
     // Handled here so that a caller who never awaits `done` does not crash the process; one who does sees the error.
     this.done.catch(() => undefined);
@@ -283,7 +274,9 @@ class FilesystemWatch implements FanotifySource {
     const buffers: Uint8Array[] = [];
     let failure: Error | null = null;
     try {
+      this.#tally?.reading();
       this.#group.readNow((bytes) => buffers.push(bytes));
+      crashPoint('notified');
     } catch (error) {
       // A failed read (an errno other than EAGAIN) ends the watch through `done`, once what was read before it is journaled.
       failure = error as Error;
@@ -291,6 +284,7 @@ class FilesystemWatch implements FanotifySource {
     this.#turn = this.#turn
       .then(() => this.#journal(buffers))
       .then(() => {
+        this.#tally?.journaled();
         if (failure !== null) throw failure;
         if (!this.#stopping && !this.#group.closed) this.#group.watch(() => this.#readable());
       })
@@ -303,8 +297,11 @@ class FilesystemWatch implements FanotifySource {
     try {
       for (let left = queueEventsMax() + 1; left > 0;) {
         const buffers: Uint8Array[] = [];
-        if (this.#group.readNow((bytes) => buffers.push(bytes)) === 0) break;
+        this.#tally?.reading();
+        const read = this.#group.readNow((bytes) => buffers.push(bytes));
         left -= await this.#journal(buffers);
+        this.#tally?.journaled();
+        if (read === 0) break;
       }
       this.#close();
       this.#end();
@@ -351,10 +348,15 @@ class FilesystemWatch implements FanotifySource {
         continue;
       }
       await flush();
-      await this.#engine.appendRecord({ kind: 'note', op: 'loss', time: this.#engine.now(), path: '/', reason: loss });
+      await this.#note(loss);
     }
     await flush();
     return read.length;
+  }
+
+  /** A loss note, which every consumer gets. */
+  async #note(reason: string): Promise<void> {
+    await this.#engine.appendRecord({ kind: 'note', op: 'loss', time: this.#engine.now(), path: '/', reason });
   }
 
   #refused(why: string): string {

@@ -165,8 +165,11 @@ export const FIELDS: readonly FieldSpec[] = [
    * Format 9: file handles as the kernel gives them, opaque (type and
    * bytes), where the filesystem's is not FILEID_INO32_GEN's 8 bytes and so
    * no fid holds it (xfs, btrfs, tmpfs): the object's, its parent's, a
-   * rename's old parent's. A record has a role's fid or its handle, never
-   * both. No presence bits (LAST_PRESENCE_TAG).
+   * rename's old parent's. An event has a role's fid or its handle, never
+   * both; a kernel permission request, which must carry a fid, has its
+   * inode number as one (generation 0) and its handle beside it, and then
+   * its parent's fid is a placeholder too. No presence bits
+   * (LAST_PRESENCE_TAG).
    */
   { tag: 33, name: 'handle', type: 'handle' },
   { tag: 34, name: 'parentHandle', type: 'handle' },

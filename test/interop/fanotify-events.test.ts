@@ -105,6 +105,29 @@ async function importedRecords(stream: Uint8Array): Promise<RecordView[]> {
   return records.filter((imported) => imported.op === 'external');
 }
 
+it("writes a kernel request's own file handle on xfs, never one made from its placeholder fid, and no parent it does not know", () => {
+  // What kernel/event-file.ts journals on a filesystem whose handles hold no fid: its inode as the fid, generation 0, the handle beside it.
+  const xfs = { type: 0x81, bytes: Uint8Array.from(Buffer.from('830000000000000040a6574f', 'hex')) };
+  const request = {
+    kind: 'request',
+    op: 'external',
+    time: 1n,
+    mask: FAN_PRE_ACCESS,
+    fid: { ino: 0x83, gen: 0 },
+    parentFid: { ino: 0x80, gen: 0 },
+    name: 'stub.dat',
+    path: '/mnt/stub.dat',
+    pid: 7,
+    handle: xfs,
+  } as RecordView;
+  const [event] = decodeFanotifyEvents(encodeFanotifyEvents([request]));
+  expect(event!.handle).toEqual(xfs);
+  expect(event!.dir).toBeUndefined();
+  // The same request on ext4, whose fids are real, keeps its parent.
+  const [ext4] = decodeFanotifyEvents(encodeFanotifyEvents([{ ...request, handle: undefined, fid: { ino: 0x83, gen: 9 }, parentFid: { ino: 2, gen: 1 } }]));
+  expect([ext4!.handle, ext4!.dir]).toEqual([fileHandleOf({ ino: 0x83, gen: 9 }), { handle: fileHandleOf({ ino: 2, gen: 1 }), name: 'stub.dat' }]);
+});
+
 it('writes an overflow as 24 bytes of metadata and a permission event with FAN_NOFD', () => {
   expect(hex(writeFanotifyEvents([{ mask: FAN_Q_OVERFLOW, fd: -1, pid: 0 }]))).toBe(metadata(24, '0040000000000000', '00000000'));
   const ask = record(FAN_OPEN_PERM, { kind: 'request', op: 'open' });

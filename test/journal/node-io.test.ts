@@ -166,4 +166,22 @@ describe('NodeIo with inline small writes', () => {
       }
     },
   );
+
+  it('shares the loop between two engines of one process committing back to back: neither gets less than a fifth of the other', async () => {
+    const root = tempDir();
+    const open = (name: string): Promise<Engine> => Engine.open(path.join(root, name), { sync: 'never', serve: false, checkpointEveryRecords: 2 ** 40 });
+    const engines = [await open('a'), await open('b')];
+    try {
+      const counts = [0, 0];
+      // Each loop runs until the other has made 2,000 commits too: a loop held off stops the other's end, never the test's.
+      await Promise.all(
+        engines.map(async (engine, i) => {
+          while (counts[1 - i]! < 2_000 || counts[i]! < 2_000) await engine.fs.create(`/f${counts[i]!++}`);
+        }),
+      );
+      expect(Math.min(...counts) / Math.max(...counts), `commits ${counts.join(' and ')}`).toBeGreaterThan(0.2);
+    } finally {
+      for (const engine of engines) await engine.close();
+    }
+  });
 });

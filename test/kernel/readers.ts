@@ -5,7 +5,7 @@
  * the journal of an engine directory, decoded, for the request and
  * decision checks.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import type { RecordView } from '../../engine/record/record.js';
 import { Engine } from '../../index.js';
 import { decodeRecord } from '../../interop/index.js';
@@ -57,3 +57,55 @@ fs.mkdirSync(dir + '/gone');
 fs.writeFileSync(dir + '/gone/x', 'x');
 fs.rmSync(dir + '/gone', { recursive: true });
 `;
+
+/**
+ * A bound on a wait that should end long before it: past it the wait
+ * fails, so that the test's finally still stops the supervisor (whose stop
+ * answers every reader) and releases the image, rather than the test
+ * runner's timeout abandoning them.
+ */
+export const BOUND_MS = 60_000;
+export function within<T>(work: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`gave up waiting for ${what}`)), BOUND_MS)));
+  return Promise.race([work, bound]).finally(() => clearTimeout(timer));
+}
+
+/** Lines a process writes on stdout, and a wait for the first (from now on, or ever) that matches. */
+export class Lines {
+  readonly all: string[] = [];
+  #waiters: { match: RegExp; from: number; resolve: (line: RegExpExecArray) => void }[] = [];
+  constructor(child: ChildProcess) {
+    let buffered = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => {
+      buffered += chunk;
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        this.all.push(line);
+        this.#check();
+      }
+    });
+  }
+  #check(): void {
+    this.#waiters = this.#waiters.filter((waiter) => {
+      for (let i = waiter.from; i < this.all.length; i++) {
+        const found = waiter.match.exec(this.all[i]!);
+        if (found !== null) {
+          waiter.resolve(found);
+          return false;
+        }
+      }
+      return true;
+    });
+  }
+  /** The first line matching `match` at index `from` or later (failing past BOUND_MS, with the lines seen). */
+  next(match: RegExp, from = 0): Promise<RegExpExecArray> {
+    const found = new Promise<RegExpExecArray>((resolve) => {
+      this.#waiters.push({ match, from, resolve });
+      this.#check();
+    });
+    return within(found, `a line matching ${match} (seen: ${this.all.join(' | ')})`);
+  }
+}

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { makeStub, withExt4 } from '../../crash/ext4-image.js';
-import { cat, journalOf } from './readers.js';
+import { BOUND_MS, cat, journalOf, Lines, within } from './readers.js';
 import { FAN_ALLOW, FAN_DENY_ERRNO } from '../../index.js';
 import type { RecordView } from '../../engine/record/record.js';
 
@@ -27,58 +27,6 @@ const asRoot = it.skipIf(!isRoot);
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const dist = path.join(repo, 'dist');
 const handler = path.join(repo, 'test/kernel/hsm-handler.mjs');
-
-/**
- * A bound on a wait that should end long before it: past it the wait
- * fails, so that the test's finally still stops the supervisor (whose stop
- * answers every reader) and releases the image, rather than the test
- * runner's timeout abandoning them.
- */
-const BOUND_MS = 60_000;
-function within<T>(work: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`gave up waiting for ${what}`)), BOUND_MS)));
-  return Promise.race([work, bound]).finally(() => clearTimeout(timer));
-}
-
-/** Lines a process writes on stdout, and a wait for the first (from now on, or ever) that matches. */
-class Lines {
-  readonly all: string[] = [];
-  #waiters: { match: RegExp; from: number; resolve: (line: RegExpExecArray) => void }[] = [];
-  constructor(child: ChildProcess) {
-    let buffered = '';
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (chunk: string) => {
-      buffered += chunk;
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        this.all.push(line);
-        this.#check();
-      }
-    });
-  }
-  #check(): void {
-    this.#waiters = this.#waiters.filter((waiter) => {
-      for (let i = waiter.from; i < this.all.length; i++) {
-        const found = waiter.match.exec(this.all[i]!);
-        if (found !== null) {
-          waiter.resolve(found);
-          return false;
-        }
-      }
-      return true;
-    });
-  }
-  /** The first line matching `match` at index `from` or later (failing past BOUND_MS, with the lines seen). */
-  next(match: RegExp, from = 0): Promise<RegExpExecArray> {
-    const found = new Promise<RegExpExecArray>((resolve) => {
-      this.#waiters.push({ match, from, resolve });
-      this.#check();
-    });
-    return within(found, `a line matching ${match} (seen: ${this.all.join(' | ')})`);
-  }
-}
 
 function supervise(engineDir: string, mount: string, archive: string, hangMarker: string): { child: ChildProcess; lines: Lines; exit: Promise<number | null> } {
   const args = [path.join(dist, 'cli/main.js'), 'supervise', '--path', mount, '--group', 'hsm', '--dir', engineDir, '--stop-timeout', '60000', '--'];

@@ -1,0 +1,105 @@
+/**
+ * A changelog under `fanlog supervise`: the handler reads the changelog
+ * group its supervisor holds, and the kernel never queues a read event
+ * again. A handler SIGKILLed holding events it had read and not journaled
+ * (the crash point `notified`) loses them: the next handler journals a loss
+ * note before anything else, naming the dead one, so that no consumer takes
+ * the gap for quiet; and if no handler comes after it, the supervisor's
+ * stop journals the note. As root, on an ext4 image loop-mounted in a temp
+ * dir, with test/kernel/notify-handler.mjs as the handler.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect, it } from 'vitest';
+import { withExt4 } from '../../crash/ext4-image.js';
+import type { RecordView } from '../../engine/record/record.js';
+import { BOUND_MS, journalOf, Lines, within } from './readers.js';
+
+const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
+if (!isRoot) console.log('test/kernel/supervise-changelog.test.ts: skipped, it needs root on Linux (it loop-mounts an ext4 image and makes fanotify groups)');
+const asRoot = it.skipIf(!isRoot);
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const dist = path.join(repo, 'dist');
+const handler = path.join(repo, 'test/kernel/notify-handler.mjs');
+
+/** The supervisor of a changelog of creates, its handler killed at its first read (FANLOG_CRASH_AT=notified:1) until `marker` exists. */
+function supervise(
+  dir: string,
+  mount: string,
+  marker: string,
+  crashEvery: boolean,
+): { child: ChildProcess; lines: Lines; stderr: () => string; exit: Promise<number | null> } {
+  const args = [path.join(dist, 'cli/main.js'), 'supervise', '--path', mount, '--mask', 'CREATE', '--dir', dir, '--stop-timeout', '60000', '--'];
+  // With crashEvery, no marker: every handler dies at its first read.
+  const child = spawn(process.execPath, [...args, process.execPath, handler, dist, dir, mount, crashEvery ? '-' : marker], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, FANLOG_CRASH_AT: 'notified:1' },
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, lines: new Lines(child), stderr: () => stderr, exit };
+}
+
+const losses = (records: { record: RecordView }[]): RecordView[] =>
+  records.map(({ record }) => record).filter((record) => record.kind === 'note' && record.op === 'loss');
+
+asRoot(
+  'a changelog handler killed holding events it had not journaled: the next one journals a loss note first, naming it',
+  { timeout: 4 * BOUND_MS },
+  async () => {
+    await withExt4(async ({ mount, scratch }) => {
+      const dir = path.join(scratch, 'engine');
+      const { child, lines, stderr, exit } = supervise(dir, mount, path.join(scratch, 'marker'), false);
+      try {
+        const first = await lines.next(/^ready (\d+)$/);
+        // Its first read holds this create: it is killed before journaling it.
+        writeFileSync(path.join(mount, 'lost'), '');
+        const second = await lines.next(/^ready (\d+)$/, lines.all.indexOf(first[0]) + 1);
+        expect(second[1]).not.toBe(first[1]);
+        writeFileSync(path.join(mount, 'kept'), '');
+        child.kill('SIGTERM');
+        expect(await within(exit, 'the supervisor to stop'), stderr()).toBe(0);
+        const records = await journalOf(dir);
+        const [loss, ...more] = losses(records);
+        expect(more).toEqual([]);
+        expect(loss?.reason).toMatch(new RegExp(`pid ${first[1]}\\) was killed by SIGKILL holding kernel events it had read and not journaled`));
+        const names = records.map(({ record }) => record.name);
+        expect(names).not.toContain('lost');
+        const at = (found: (record: RecordView) => boolean): number => records.findIndex(({ record }) => found(record));
+        expect(at((record) => record === loss)).toBeLessThan(at((record) => record.name === 'kept'));
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    });
+  },
+);
+
+asRoot('a supervisor stopped after such a death journals the loss note once, whether or not a handler ran after it', { timeout: 4 * BOUND_MS }, async () => {
+  await withExt4(async ({ mount, scratch }) => {
+    const dir = path.join(scratch, 'engine');
+    const { child, lines, stderr, exit } = supervise(dir, mount, '', true);
+    try {
+      await lines.next(/^ready (\d+)$/);
+      writeFileSync(path.join(mount, 'lost'), '');
+      // Stopped as soon as the death is said: during the backoff, or once the next handler runs.
+      await within(
+        new Promise<void>((resolve) => {
+          const check = (): void => (/was killed by SIGKILL/.test(stderr()) ? resolve() : void setTimeout(check, 5));
+          check();
+        }),
+        'the handler to die',
+      );
+      child.kill('SIGTERM');
+      expect(await within(exit, 'the supervisor to stop'), stderr()).toBe(0);
+      const records = await journalOf(dir);
+      expect(losses(records).map((note) => note.reason)).toEqual([expect.stringMatching(/was killed by SIGKILL holding kernel events/)]);
+      expect(records.map(({ record }) => record.name)).not.toContain('lost');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
