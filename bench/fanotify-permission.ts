@@ -15,6 +15,10 @@
  *   perm_always   the same, sync 'always': the request and the decision
  *                 each durable (an fdatasync, shared by group commit)
  *                 before the reader goes on
+ *   perm_blocking the same, sync 'always', with blocking commits (`io: new
+ *                 NodeIo({ blocking: true })`: each write and fdatasync on
+ *                 the loop's thread, so that the events the kernel queues
+ *                 meanwhile are journaled together after it)
  *   disk_pairs    the reference for perm_always: a bare journal on the same
  *                 disk, one appender per reader, each appending two
  *                 200-byte records in sequence (a request, then its
@@ -56,7 +60,7 @@ export interface PermissionFigures {
 }
 
 /** The engines the suite measures, by sync policy, each with a permission group 'hsm' of the class the event needs. */
-export type Engines = Record<'never' | 'always', Engine>;
+export type Engines = Record<'never' | 'always' | 'blocking', Engine>;
 
 /** The mask and engine group class of `event`. */
 export function permissionOf(event: FanotifyPlan['event']): { mask: bigint; groupClass: 'content' | 'pre-content' } {
@@ -187,7 +191,7 @@ export async function permissionRounds(
   const { mount, scratch } = image;
   const file = path.join(mount, 'marked.dat');
   writeFileSync(file, randomBytes(4096));
-  const listeners = [engines.never, engines.always].map((engine) => listen(engine.groups.get('hsm').openQueue()));
+  const listeners = [engines.never, engines.always, engines.blocking].map((engine) => listen(engine.groups.get('hsm').openQueue()));
   let disk: Awaited<ReturnType<typeof diskCase>> | null = null;
   let measured: Measured;
   try {
@@ -195,6 +199,7 @@ export async function permissionRounds(
     const cases: [string, CaseRun][] = [
       ['perm_never', engineCase(engines.never, mount, file, plan, peers, settings.log)],
       ['perm_always', engineCase(engines.always, mount, file, plan, peers, settings.log)],
+      ['perm_blocking', engineCase(engines.blocking, mount, file, plan, peers, settings.log)],
       ['disk_pairs', disk.run],
     ];
     if (peers.binary !== null) cases.unshift(['perm_c', cCase(mount, file, plan, peers, settings.log)]);
@@ -210,6 +215,7 @@ export async function permissionRounds(
   if (peers.binary === null) settings.log(`  perm_c             skipped: ${peers.skipped}`);
   logGoal(settings, figures.ratios['perm_never/perm_c'], 'perm_never / perm_c', 0.5);
   logGoal(settings, figures.ratios['perm_always/disk_pairs'], 'perm_always / disk_pairs', 1);
+  logGoal(settings, figures.ratios['perm_blocking/disk_pairs'], 'perm_blocking / disk_pairs', 1);
   const always = figures.ratios['perm_always/perm_c'];
   if (always !== undefined) settings.log(`  ${'perm_always / perm_c'.padEnd(36)}${always.toFixed(2)}x`);
   return figures;
@@ -238,6 +244,7 @@ function summarize({ perRound, cpu, latencies }: Measured, settings: BenchSettin
     ['perm_never', 'perm_c'],
     ['perm_always', 'perm_c'],
     ['perm_always', 'disk_pairs'],
+    ['perm_blocking', 'disk_pairs'],
   ] as const) {
     const as = perRound[a];
     const bs = perRound[b];

@@ -5,7 +5,7 @@
  * gcc at bench time (bench/fanotify-handler.c), in the same run:
  *
  *   permission round trips   bench/fanotify-permission.ts: perm_c,
- *                            perm_never, perm_always, disk_pairs
+ *                            perm_never, perm_always, perm_blocking, disk_pairs
  *   notification events      bench/fanotify-storm.ts: storm_c,
  *                            storm_never, storm_always, storm_20k_never,
  *                            storm_20k_always
@@ -31,6 +31,7 @@
  */
 import path from 'node:path';
 import { withExt4 } from '../crash/ext4-image.js';
+import { NodeIo } from '../journal/node-io.js';
 import { Engine } from '../fanlog.js';
 import type { BenchSettings } from './harness.js';
 import { type Engines, type FanotifyPlan, permissionOf, permissionRounds, type PermissionFigures } from './fanotify-permission.js';
@@ -72,8 +73,8 @@ export function planOf(settings: BenchSettings): FanotifyPlan {
 }
 
 /** An engine in `dir` with sync `sync` and the permission group 'hsm' of the class `plan`'s event needs. */
-async function openEngine(dir: string, sync: 'never' | 'always', plan: FanotifyPlan): Promise<Engine> {
-  const engine = await Engine.open(dir, { sync });
+async function openEngine(dir: string, sync: 'never' | 'always' | 'blocking', plan: FanotifyPlan): Promise<Engine> {
+  const engine = await Engine.open(dir, sync === 'blocking' ? { sync: 'always', io: new NodeIo({ blocking: true }) } : { sync });
   try {
     await engine.groups.create('hsm', { class: permissionOf(plan.event).groupClass });
     return engine;
@@ -104,6 +105,7 @@ export async function fanotifySuite(settings: BenchSettings): Promise<FanotifySu
     try {
       engines.never = await openEngine(path.join(image.scratch, 'engine-never'), 'never', plan);
       engines.always = await openEngine(path.join(image.scratch, 'engine-always'), 'always', plan);
+      engines.blocking = await openEngine(path.join(image.scratch, 'engine-blocking'), 'blocking', plan);
       settings.log(
         `fanotify suite (${settings.quick ? 'quick' : 'full'}): ext4 image, ${plan.readers} ${peers.workload} readers, ${plan.event === 'open' ? 'FAN_OPEN_PERM' : 'FAN_PRE_ACCESS'}, ${plan.rounds} rounds of ${plan.roundMs} ms`,
       );
@@ -119,6 +121,7 @@ export async function fanotifySuite(settings: BenchSettings): Promise<FanotifySu
       await peers.killAll();
       await engines.never?.close();
       await engines.always?.close();
+      await engines.blocking?.close();
     }
   }, 64);
 }
