@@ -101,13 +101,19 @@ export async function journalRecords(engineDir: string): Promise<{ seq: bigint; 
   }
 }
 
-export async function checkJournal(engineDir: string, readers: number, model: Model, where: string): Promise<void> {
+/** `ownHandles`: the filesystem's file handles hold no fid (xfs, btrfs), so every request must carry its file's own. */
+export async function checkJournal(engineDir: string, readers: number, ownHandles: boolean, model: Model, where: string): Promise<void> {
   const records = await journalRecords(engineDir);
   const requests = new Map<bigint, RecordView>();
   const byKernelEvent = new Map<string, bigint>();
   for (const { seq, record } of records) {
     if (record.kind !== 'request' || record.op !== 'external') continue;
     requests.set(seq, record);
+    model.check(
+      INVARIANT,
+      (record.handle !== undefined) === ownHandles,
+      () => `${where}: request ${seq} (${record.path}) ${ownHandles ? 'carries no file handle' : 'carries a handle where its fid holds one'}`,
+    );
     const first = byKernelEvent.get(record.kernelEvent!);
     model.check(INVARIANT, first === undefined, () => `${where}: kernel event ${record.kernelEvent} was journaled twice, as requests ${first} and ${seq}`);
     byKernelEvent.set(record.kernelEvent!, seq);

@@ -26,11 +26,17 @@
  *            kill) 0 to 3. A reader is `cat` of the whole stub or `dd` of
  *            a seeded range; several may read one stub at once
  *
+ *   filesystem  ext4 (half the runs), xfs or btrfs: the last draw, so that
+ *            the rest of a seed's plan is what it was before it was drawn.
+ *            On xfs and btrfs no fid holds a file handle, and each request
+ *            must carry its file's own (record format 9) through every kill
+ *
  * The kills reach the handler as FANLOG_FANOTIFY_KILLS, `KIND:N` for each
  * life in order, comma-separated: never FANLOG_CRASH_AT, which the
  * supervisor would obey too (its stop answers through the same code).
  */
 import { Prng } from '../journal/prng.js';
+import type { ImageType } from './ext4-image.js';
 
 export const KILL_KINDS = ['before-read', 'mid-fill', 'received', 'appended', 'journaled', 'decided', 'answered'] as const;
 export type KillKind = (typeof KILL_KINDS)[number];
@@ -61,6 +67,7 @@ export interface FanotifyPlan {
   stubs: StubPlan[];
   kills: Kill[];
   readers: ReaderPlan[];
+  filesystem: ImageType;
 }
 
 export const KILLS_ENV = 'FANLOG_FANOTIFY_KILLS';
@@ -136,7 +143,7 @@ export function planRun(prng: Prng): FanotifyPlan {
     readers.push(...waveReaders);
     if (kind !== null) kills.push(planKill(prng, kind, count, waveReaders.filter((reader) => !reader.stub.denied).length));
   }
-  return { stubs, kills, readers };
+  return { stubs, kills, readers, filesystem: prng.pick(['ext4', 'ext4', 'xfs', 'btrfs'] as const) };
 }
 
 /** What a failure message says of the plan: enough to see the run's shape without replaying it. */
@@ -145,5 +152,5 @@ export function describePlan(plan: FanotifyPlan): string {
   const readers = plan.readers.map(
     (reader) => `${reader.wave}:${reader.stub.name}${reader.range === null ? '' : `@${reader.range.offset}+${reader.range.length}`}`,
   );
-  return `kills ${encodeKills(plan.kills)}; stubs ${stubs}; readers (wave:stub) ${readers.join(' ')}`;
+  return `${plan.filesystem}; kills ${encodeKills(plan.kills)}; stubs ${stubs}; readers (wave:stub) ${readers.join(' ')}`;
 }

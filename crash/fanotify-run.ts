@@ -3,7 +3,8 @@
  * `fanlog supervise` whose handler is SIGKILLed at seeded points while
  * readers wait in the kernel (fanotify-plan.ts says what a run does).
  *
- *   image     a fresh ext4 image loop-mounted in a temp dir (ext4-image.ts);
+ *   image     a fresh ext4, xfs or btrfs image (the plan's) loop-mounted in
+ *             a temp dir (ext4-image.ts);
  *             the stubs on it, their archive and the engine beside it, on
  *             the temp dir's filesystem; the engine and its pre-content
  *             group `hsm` are made before the supervisor starts
@@ -35,7 +36,7 @@ import { fileURLToPath } from 'node:url';
 import { FanlogError } from '../errors.js';
 import { Engine } from '../fanlog.js';
 import { Prng } from '../journal/prng.js';
-import { type Ext4Image, makeStub, withExt4 } from './ext4-image.js';
+import { type Ext4Image, makeStub, withImage } from './ext4-image.js';
 import { checkJournal, checkReaders, type ReaderOutcome } from './fanotify-checks.js';
 import { describePlan, encodeKills, type FanotifyPlan, KILLS_ENV, planRun, type ReaderPlan } from './fanotify-plan.js';
 import { Model } from './model.js';
@@ -160,7 +161,7 @@ export async function fanotifyRun(runSeed: number): Promise<RunResult> {
   const where = `run seed ${runSeed} (${describePlan(plan)})`;
   let kills = 0;
   try {
-    kills = await withExt4((image) => runOnImage(image, plan, model, where));
+    kills = await withImage(plan.filesystem, (image) => runOnImage(image, plan, model, where));
   } catch (error) {
     model.violation(0, `${where}: the run failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   }
@@ -242,7 +243,7 @@ async function runOnImage(image: Ext4Image, plan: FanotifyPlan, model: Model, wh
     model,
     where,
   );
-  await checkJournal(engineDir, readers.length, model, where);
+  await checkJournal(engineDir, readers.length, plan.filesystem !== 'ext4', model, where);
   return kills;
 }
 

@@ -1,6 +1,7 @@
 /**
  * The campaign's fanotify runs through the real binary: `fanlog crash-test
- * --faults fanotify` makes, per run, an ext4 image with stubs and their
+ * --faults fanotify` makes, per run, an ext4, xfs or btrfs image (seeded;
+ * ext4 half the time) with stubs and their
  * archive, runs an HSM handler under `fanlog supervise`, SIGKILLs the
  * handler at seeded points (before a read, mid-fill by pid, and at the
  * received, journaled, decided and answered crash points) while `cat`s and
@@ -8,7 +9,8 @@
  * (crash/fanotify-run.ts, crash/fanotify-checks.ts): every reader ends once
  * with the decided outcome (the archive's bytes, never a zero, or EIO), the
  * journal holds each kernel event's request once and each decision once,
- * every request decided, and the supervisor exits 0. FANLOG_FANOTIFY_RUNS
+ * every request decided and, on xfs and btrfs, carrying its file's own
+ * handle, and the supervisor exits 0. FANLOG_FANOTIFY_RUNS
  * sets the runs (CI: 50), FANLOG_FANOTIFY_CAMPAIGN_SEED the seed, which is
  * in the test's name; a failure names the run and the command that replays
  * it. It needs root on Linux: without, it skips and says so.
