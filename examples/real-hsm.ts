@@ -16,6 +16,7 @@
 import { existsSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Engine, ERRNO, FAN_ALLOW, FAN_DENY_ERRNO, FAN_PRE_ACCESS } from 'fanlog';
+import { NodeIo } from 'fanlog/journal';
 
 const [archive, engineDir, tapeDir] = process.argv.slice(2);
 if (archive === undefined || engineDir === undefined || tapeDir === undefined) {
@@ -23,7 +24,8 @@ if (archive === undefined || engineDir === undefined || tapeDir === undefined) {
   process.exit(2);
 }
 
-const engine = await Engine.open(engineDir); // not on the archive's filesystem
+// Not on the archive's filesystem; blocking commits, since this process does little but answer the kernel (docs/guide/fanotify.md).
+const engine = await Engine.open(engineDir, { io: new NodeIo({ blocking: true }) });
 if (!engine.groups.list().some((group) => group.name === 'hsm')) await engine.groups.create('hsm', { class: 'pre-content', restartable: true });
 const queue = engine.groups.get('hsm').openQueue();
 const source = await engine.fanotify({ path: archive, mask: 0n, permission: { group: 'hsm', mask: FAN_PRE_ACCESS } });
