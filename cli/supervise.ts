@@ -25,7 +25,8 @@
  *        are resurrected and decided, the others journaled and decided;
  *     4. if the engine cannot be opened (or has no such group), the events
  *        are answered by the policy all the same, and that is said;
- *     5. a loss the last CMD left and none journaled is journaled;
+ *     5. a loss the last CMD left and none journaled is journaled, then
+ *        what the kernel still queues for the changelog group;
  *     6. the groups close; exit 0 (1 if step 3 or 5 failed).
  * Nothing held is ever left for the kernel to allow: the kernel lets every
  * pending event through only when the last descriptor of its group closes,
@@ -40,7 +41,8 @@ import { FanlogError } from '../errors.js';
 import { SUPERVISOR_ENV } from '../kernel/feeds.js';
 import { KernelPermissions } from '../kernel/permission.js';
 import { HeldGroups } from '../kernel/supervisor.js';
-import { writeResponse } from '../kernel/syscalls.js';
+import { watchGroup } from '../kernel/watch.js';
+import { queuedBytes, writeResponse } from '../kernel/syscalls.js';
 import { openEngine } from './open-engine.js';
 
 export interface SuperviseCommand {
@@ -121,7 +123,7 @@ export async function superviseCommand(options: SuperviseCommand): Promise<void>
     held.detach();
     held.drainForStop();
     if (!(await answerHeld(held, options))) process.exitCode = 1;
-    if (!(await journalPendingLoss(held, options))) process.exitCode = 1;
+    if (!(await finishChangelog(held, options))) process.exitCode = 1;
   } finally {
     if (killTimer !== null) clearTimeout(killTimer);
     for (const signal of signals) process.off(signal, stop);
@@ -164,22 +166,38 @@ async function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> 
   clearTimeout(timer);
 }
 
-/** A loss the last handler left unjournaled (kernel/read-tally.ts), journaled as its loss note; false if it could not be. */
-async function journalPendingLoss(held: HeldGroups, options: SuperviseCommand): Promise<boolean> {
-  const reason = held.pendingLoss;
-  if (reason === null) return true;
+/**
+ * Step 5 of the header: the changelog's end. A loss the last CMD left and
+ * none journaled (kernel/read-tally.ts) is journaled first, as its loss
+ * note; then what the kernel still queues for the changelog group (the
+ * marks are gone, so it has an end), as a handler would journal it:
+ * closing the group unread would drop it without a word. False if either
+ * could not be journaled (said on stderr).
+ */
+async function finishChangelog(held: HeldGroups, options: SuperviseCommand): Promise<boolean> {
+  if (held.notify === null) return true;
+  const lost = held.pendingLoss;
+  // Nothing to journal: the engine is not opened (a handler that never made one may have run).
+  if (lost === null && queuedBytes(held.notify.fd) === 0) return true;
+  let engine: Engine;
   try {
-    const engine = await openEngine({ dir: options.dir, wait: options.stopTimeout });
-    try {
-      await engine.appendRecord({ kind: 'note', op: 'loss', time: engine.now(), path: '/', reason });
-    } finally {
-      await engine.close();
-    }
-    say(`journaled a loss note: ${reason}`);
+    engine = await openEngine({ dir: options.dir, wait: options.stopTimeout });
+  } catch (error) {
+    say(`the changelog's queue${lost === null ? '' : ` and a loss (${lost})`} could not be journaled: ${(error as Error).message}`);
+    return false;
+  }
+  try {
+    const source = watchGroup(engine, held.notify, { path: options.path, ...(lost === null ? {} : { lost }) });
+    await source.stop();
+    if (lost !== null) say(`journaled a loss note: ${lost}`);
+    const { journaled } = source.stats();
+    if (journaled > 0) say(`journaled ${journaled} changelog events the kernel still held`);
     return true;
   } catch (error) {
-    say(`${reason}; and the loss note could not be journaled: ${(error as Error).message}`);
+    say(`journaling the changelog's end failed: ${(error as Error).message}`);
     return false;
+  } finally {
+    await engine.close();
   }
 }
 

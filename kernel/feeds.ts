@@ -125,8 +125,8 @@ export interface SupervisorEnv {
   /** The engine directory whose journal decides what the supervisor holds (its --dir). */
   dir?: string;
   permission?: { fd: number; path: string; mark: string; mask: string; group: string };
-  /** `tally`: the descriptor of the read tally (kernel/read-tally.ts); `lost`: a loss the last handler left, to journal first. */
-  notify?: { fd: number; path: string; mark: string; mask: string; tally?: number; lost?: string };
+  /** `tally`: the descriptor of the read tally (kernel/read-tally.ts), `tallyId` its device and inode; `lost`: a loss the last handler left, to journal first. */
+  notify?: { fd: number; path: string; mark: string; mask: string; tally?: number; tallyId?: string; lost?: string };
 }
 
 export const SUPERVISOR_ENV = 'FANLOG_SUPERVISOR';

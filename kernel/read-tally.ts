@@ -21,9 +21,10 @@
  * wide, and a note where nothing was lost costs a rescan, where silence
  * about a loss costs a backup.
  */
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { FanlogError } from '../errors.js';
 
 const READING = 0;
 const TOLD = 1;
@@ -50,9 +51,33 @@ export class ReadTally {
     }
   }
 
-  /** The handler's: the descriptor its supervisor handed it. */
-  static adopt(fd: number): ReadTally {
-    return new ReadTally(fd);
+  /** What names this file: its device and inode, which the supervisor hands the handler beside the descriptor. */
+  get identity(): string {
+    const { dev, ino } = fstatSync(this.fd);
+    return `${dev}:${ino}`;
+  }
+
+  /**
+   * The handler's: the descriptor its supervisor handed it, which must be
+   * the file `identity` names. EINVAL otherwise: a wrapper between the
+   * supervisor and the handler that put its own file at that number
+   * (`exec 6>>log`) would have its file written and every loss unsaid.
+   */
+  static adopt(fd: unknown, identity: unknown): ReadTally {
+    let found = 'no open file';
+    if (Number.isInteger(fd) && (fd as number) >= 0) {
+      try {
+        const stat = fstatSync(fd as number);
+        found = stat.isFile() ? `the file ${stat.dev}:${stat.ino}` : 'not a regular file';
+        if (stat.isFile() && `${stat.dev}:${stat.ino}` === identity) return new ReadTally(fd as number);
+      } catch {
+        // Not open: said below.
+      }
+    }
+    throw new FanlogError(
+      'EINVAL',
+      `descriptor ${String(fd)} is not the read tally its supervisor made (${String(identity)}): it is ${found}. Run the handler as fanlog supervise's command, or exec it from a wrapper that leaves descriptors 3 to 6 alone`,
+    );
   }
 
   /** A read of the changelog group is about to be made. */

@@ -184,14 +184,16 @@ function supervised(
     if (held.mark !== wanted.kind) throw differs('a mark of kind', held.mark, `a ${wanted.kind} mark`);
     if (BigInt(held.mask) !== wanted.mask) throw differs('changelog mask', held.mask, `0x${wanted.mask.toString(16)}`);
   }
-  supervisorTaken = true;
   const notify = env.notify;
+  // Checked before anything is taken: a tally that is not the supervisor's would leave every loss unsaid.
+  const tally = wanted.mask === 0n || notify?.tally === undefined ? null : ReadTally.adopt(notify.tally, notify.tallyId);
+  supervisorTaken = true;
   const watch =
     wanted.mask === 0n
       ? null
       : watchGroup(engine, FanotifyGroup.adopt(notify!.fd), {
           ...(wanted.paths ? { path: notify!.path } : {}),
-          ...(notify!.tally === undefined ? {} : { tally: ReadTally.adopt(notify!.tally) }),
+          ...(tally === null ? {} : { tally }),
           ...(notify!.lost === undefined ? {} : { lost: notify!.lost }),
         });
   const group = wanted.asked === null ? null : FanotifyGroup.adopt(env.permission!.fd);

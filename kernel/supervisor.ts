@@ -122,7 +122,7 @@ export class HeldGroups {
       stdio[1] = this.permission.fd;
     }
     if (this.notify !== null) {
-      env.notify = { fd: NOTIFY_FD, path, mark, mask: `0x${this.#options.notifyMask!.toString(16)}`, tally: TALLY_FD };
+      env.notify = { fd: NOTIFY_FD, path, mark, mask: `0x${this.#options.notifyMask!.toString(16)}`, tally: TALLY_FD, tallyId: this.#tally!.identity };
       if (this.#lost !== null) env.notify.lost = this.#lost;
       stdio[2] = this.notify.fd;
       stdio[3] = this.#tally!.fd;

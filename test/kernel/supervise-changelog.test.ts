@@ -9,7 +9,7 @@
  * dir, with test/kernel/notify-handler.mjs as the handler.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
@@ -31,13 +31,18 @@ function supervise(
   mount: string,
   marker: string,
   crashEvery: boolean,
+  down?: string,
 ): { child: ChildProcess; lines: Lines; stderr: () => string; exit: Promise<number | null> } {
   const args = [path.join(dist, 'cli/main.js'), 'supervise', '--path', mount, '--mask', 'CREATE', '--dir', dir, '--stop-timeout', '60000', '--'];
   // With crashEvery, no marker: every handler dies at its first read.
-  const child = spawn(process.execPath, [...args, process.execPath, handler, dist, dir, mount, crashEvery ? '-' : marker], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FANLOG_CRASH_AT: 'notified:1' },
-  });
+  const child = spawn(
+    process.execPath,
+    [...args, process.execPath, handler, dist, dir, mount, crashEvery ? '-' : marker, ...(down === undefined ? [] : [down])],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, FANLOG_CRASH_AT: 'notified:1' },
+    },
+  );
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -98,6 +103,69 @@ asRoot('a supervisor stopped after such a death journals the loss note once, whe
       const records = await journalOf(dir);
       expect(losses(records).map((note) => note.reason)).toEqual([expect.stringMatching(/was killed by SIGKILL holding kernel events/)]);
       expect(records.map(({ record }) => record.name)).not.toContain('lost');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
+
+asRoot(
+  'a supervisor stopped while no handler reads journals what the kernel still queues for its changelog, before it closes the group',
+  { timeout: 4 * BOUND_MS },
+  async () => {
+    await withExt4(async ({ mount, scratch }) => {
+      const dir = path.join(scratch, 'engine');
+      const down = path.join(scratch, 'down');
+      // The marker exists already: no crash point; handlers after `down` is made exit at once, reading nothing.
+      writeFileSync(path.join(scratch, 'marker'), '');
+      const { child, lines, stderr, exit } = supervise(dir, mount, path.join(scratch, 'marker'), false, down);
+      try {
+        const ready = await lines.next(/^ready (\d+)$/);
+        writeFileSync(down, '');
+        process.kill(Number(ready[1]), 'SIGKILL');
+        await within(
+          new Promise<void>((resolve) => {
+            const check = (): void => (/exited 1/.test(stderr()) ? resolve() : void setTimeout(check, 5));
+            check();
+          }),
+          'a handler to exit at once',
+        );
+        // Queued in the kernel, and no handler reads it: the supervisor's stop must.
+        writeFileSync(path.join(mount, 'queued'), '');
+        child.kill('SIGTERM');
+        expect(await within(exit, 'the supervisor to stop'), stderr()).toBe(0);
+        const names = (await journalOf(dir)).map(({ record }) => record.name);
+        expect(names).toContain('queued');
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    });
+  },
+);
+
+asRoot("refuses a handler whose descriptor 6 a wrapper replaced, and writes nothing into the wrapper's file", { timeout: 4 * BOUND_MS }, async () => {
+  await withExt4(async ({ mount, scratch }) => {
+    const dir = path.join(scratch, 'engine');
+    const log = path.join(scratch, 'wrapper.log');
+    writeFileSync(log, '');
+    // A shell wrapper's idiom: its own log at descriptor 6, then the handler.
+    const args = [path.join(dist, 'cli/main.js'), 'supervise', '--path', mount, '--mask', 'CREATE', '--dir', dir, '--'];
+    const wrapper = ['sh', '-c', `exec 6>>${log}; exec "$@"`, 'sh', process.execPath, handler, dist, dir, mount, '-'];
+    const child = spawn(process.execPath, [...args, ...wrapper], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await within(
+        new Promise<void>((resolve) => {
+          const check = (): void => (/descriptor 6 is not the read tally its supervisor made/.test(stderr) ? resolve() : void setTimeout(check, 5));
+          check();
+        }),
+        "the handler to refuse the wrapper's descriptor",
+      );
+      child.kill('SIGTERM');
+      expect(await within(exit, 'the supervisor to stop'), stderr).toBe(0);
+      expect(readFileSync(log, 'utf8')).toBe('');
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
