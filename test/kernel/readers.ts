@@ -109,3 +109,14 @@ export class Lines {
     return within(found, `a line matching ${match} (seen: ${this.all.join(' | ')})`);
   }
 }
+
+/** Resolves once `text()` (a process's output so far) matches `match`, checking each 5 ms; fails past BOUND_MS, naming `what`. */
+export function untilSaid(text: () => string, match: RegExp, what: string): Promise<void> {
+  return within(
+    new Promise<void>((resolve) => {
+      const check = (): void => (match.test(text()) ? resolve() : void setTimeout(check, 5));
+      check();
+    }),
+    what,
+  );
+}

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { withExt4 } from '../../crash/ext4-image.js';
 import type { RecordView } from '../../engine/record/record.js';
-import { BOUND_MS, journalOf, Lines, within } from './readers.js';
+import { BOUND_MS, journalOf, Lines, untilSaid, within } from './readers.js';
 
 const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
 if (!isRoot) console.log('test/kernel/supervise-changelog.test.ts: skipped, it needs root on Linux (it loop-mounts an ext4 image and makes fanotify groups)');
@@ -91,13 +91,7 @@ asRoot('a supervisor stopped after such a death journals the loss note once, whe
       await lines.next(/^ready (\d+)$/);
       writeFileSync(path.join(mount, 'lost'), '');
       // Stopped as soon as the death is said: during the backoff, or once the next handler runs.
-      await within(
-        new Promise<void>((resolve) => {
-          const check = (): void => (/was killed by SIGKILL/.test(stderr()) ? resolve() : void setTimeout(check, 5));
-          check();
-        }),
-        'the handler to die',
-      );
+      await untilSaid(stderr, /was killed by SIGKILL/, 'the handler to die');
       child.kill('SIGTERM');
       expect(await within(exit, 'the supervisor to stop'), stderr()).toBe(0);
       const records = await journalOf(dir);
@@ -123,13 +117,7 @@ asRoot(
         const ready = await lines.next(/^ready (\d+)$/);
         writeFileSync(down, '');
         process.kill(Number(ready[1]), 'SIGKILL');
-        await within(
-          new Promise<void>((resolve) => {
-            const check = (): void => (/exited 1/.test(stderr()) ? resolve() : void setTimeout(check, 5));
-            check();
-          }),
-          'a handler to exit at once',
-        );
+        await untilSaid(stderr, /exited 1/, 'a handler to exit at once');
         // Queued in the kernel, and no handler reads it: the supervisor's stop must.
         writeFileSync(path.join(mount, 'queued'), '');
         child.kill('SIGTERM');
@@ -156,13 +144,7 @@ asRoot("refuses a handler whose descriptor 6 a wrapper replaced, and writes noth
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      await within(
-        new Promise<void>((resolve) => {
-          const check = (): void => (/descriptor 6 is not the read tally its supervisor made/.test(stderr) ? resolve() : void setTimeout(check, 5));
-          check();
-        }),
-        "the handler to refuse the wrapper's descriptor",
-      );
+      await untilSaid(() => stderr, /descriptor 6 is not the read tally its supervisor made/, "the handler to refuse the wrapper's descriptor");
       child.kill('SIGTERM');
       expect(await within(exit, 'the supervisor to stop'), stderr).toBe(0);
       expect(readFileSync(log, 'utf8')).toBe('');
