@@ -35,7 +35,7 @@ import path from 'node:path';
 import type { Engine } from '../fanlog.js';
 import { Journal } from '../journal/journal.js';
 import { FAN_OPEN_PERM, FAN_PRE_ACCESS } from '../engine/notify/masks.js';
-import type { Ext4Image } from '../crash/ext4-image.js';
+import type { LoopImage } from '../crash/fs-image.js';
 import { formatRate, type BenchSettings, selected } from './harness.js';
 import type { Peers, ReadersRun } from './fanotify-peers.js';
 import { listen } from './permissions.js';
@@ -182,7 +182,7 @@ async function measure(chosen: readonly [string, CaseRun][], plan: FanotifyPlan)
 
 /** Runs the permission cases side by side (see the header); logs the table and the goals. */
 export async function permissionRounds(
-  image: Ext4Image,
+  image: LoopImage,
   engines: Engines,
   peers: Peers,
   plan: FanotifyPlan,

@@ -22,7 +22,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Ext4Image } from '../crash/ext4-image.js';
+import type { LoopImage } from '../crash/fs-image.js';
 import { WATCH_DEFAULT_MASK } from '../kernel/watch.js';
 import type { Engine } from '../fanlog.js';
 import { formatRate, type BenchSettings, selected } from './harness.js';
@@ -107,7 +107,7 @@ async function engineRound(engine: Engine, peers: Peers, mount: string, dir: str
 }
 
 /** Runs the storm cases (see the header); logs the table and the goal. */
-export async function stormRounds(image: Ext4Image, engines: Engines, peers: Peers, plan: FanotifyPlan, settings: BenchSettings): Promise<StormFigures> {
+export async function stormRounds(image: LoopImage, engines: Engines, peers: Peers, plan: FanotifyPlan, settings: BenchSettings): Promise<StormFigures> {
   const dir = path.join(image.mount, 'storm');
   mkdirSync(dir, { recursive: true });
   const cases: [string, (ms: number) => Promise<StormRound>][] = [

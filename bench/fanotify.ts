@@ -1,7 +1,7 @@
 /**
  * Fanotify suite (`npm run bench -- fanotify`, root on Linux): the real
  * kernel's events through engine.fanotify, on an ext4 image loop-mounted
- * in a temp dir (crash/ext4-image.ts), beside a C program compiled with
+ * in a temp dir (crash/fs-image.ts), beside a C program compiled with
  * gcc at bench time (bench/fanotify-handler.c), in the same run:
  *
  *   permission round trips   bench/fanotify-permission.ts: perm_c,
@@ -30,7 +30,7 @@
  * suite is skipped, and says so.
  */
 import path from 'node:path';
-import { withExt4 } from '../crash/ext4-image.js';
+import { withExt4 } from '../crash/fs-image.js';
 import { NodeIo } from '../journal/node-io.js';
 import { Engine } from '../fanlog.js';
 import type { BenchSettings } from './harness.js';

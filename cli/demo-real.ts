@@ -17,7 +17,7 @@
  *   5. Every reader's checksum is compared with its archive's, and the
  *      journal is checked: each request and each decision once.
  * The image is unmounted and its loop device released at the end, even on
- * failure (crash/ext4-image.ts). `npm start` stays the simulated demo.
+ * failure (crash/fs-image.ts). `npm start` stays the simulated demo.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -25,7 +25,7 @@ import { mkdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeStub, withExt4 } from '../crash/ext4-image.js';
+import { makeStub, withExt4 } from '../crash/fs-image.js';
 import { journalRecords } from '../crash/fanotify-checks.js';
 import { FAN_ALLOW, FAN_PRE_ACCESS } from '../engine/notify/masks.js';
 import { FanlogError } from '../errors.js';

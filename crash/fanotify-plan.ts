@@ -36,7 +36,7 @@
  * supervisor would obey too (its stop answers through the same code).
  */
 import { Prng } from '../journal/prng.js';
-import type { ImageType } from './ext4-image.js';
+import type { ImageType } from './fs-image.js';
 
 export const KILL_KINDS = ['before-read', 'mid-fill', 'received', 'appended', 'journaled', 'decided', 'answered'] as const;
 export type KillKind = (typeof KILL_KINDS)[number];

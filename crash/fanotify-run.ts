@@ -4,7 +4,7 @@
  * readers wait in the kernel (fanotify-plan.ts says what a run does).
  *
  *   image     a fresh ext4, xfs or btrfs image (the plan's) loop-mounted in
- *             a temp dir (ext4-image.ts);
+ *             a temp dir (fs-image.ts);
  *             the stubs on it, their archive and the engine beside it, on
  *             the temp dir's filesystem; the engine and its pre-content
  *             group `hsm` are made before the supervisor starts
@@ -36,7 +36,7 @@ import { fileURLToPath } from 'node:url';
 import { FanlogError } from '../errors.js';
 import { Engine } from '../fanlog.js';
 import { Prng } from '../journal/prng.js';
-import { type Ext4Image, makeStub, withImage } from './ext4-image.js';
+import { type LoopImage, makeStub, withImage } from './fs-image.js';
 import { checkJournal, checkReaders, type ReaderOutcome } from './fanotify-checks.js';
 import { describePlan, encodeKills, type FanotifyPlan, KILLS_ENV, planRun, type ReaderPlan } from './fanotify-plan.js';
 import { Model } from './model.js';
@@ -169,7 +169,7 @@ export async function fanotifyRun(runSeed: number): Promise<RunResult> {
 }
 
 /** The stubs on the image, their archive and the engine beside it; returns the archive's, the engine's and the handler lives' directories. */
-async function prepare({ mount, scratch }: Ext4Image, plan: FanotifyPlan): Promise<{ archive: string; engineDir: string; lives: string }> {
+async function prepare({ mount, scratch }: LoopImage, plan: FanotifyPlan): Promise<{ archive: string; engineDir: string; lives: string }> {
   const archive = path.join(scratch, 'archive');
   const lives = path.join(scratch, 'lives');
   const engineDir = path.join(scratch, 'engine');
@@ -201,7 +201,7 @@ function killHung(line: string, supervisor: Supervisor): void {
 }
 
 /** One run on its image: the supervisor, the waves of readers, the stop, the checks; returns the kills seen. */
-async function runOnImage(image: Ext4Image, plan: FanotifyPlan, model: Model, where: string): Promise<number> {
+async function runOnImage(image: LoopImage, plan: FanotifyPlan, model: Model, where: string): Promise<number> {
   const { archive, engineDir, lives } = await prepare(image, plan);
   const args = [
     compiled('../cli/main.js'),

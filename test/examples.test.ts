@@ -11,7 +11,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { makeStub, withExt4 } from '../crash/ext4-image.js';
+import { makeStub, withExt4 } from '../crash/fs-image.js';
 import { tempDir } from './helpers.js';
 import { startRedis } from './redis-server.js';
 

@@ -74,9 +74,8 @@ export interface FileHandle {
 
 /** A handle as text: its type in hex and its bytes in hex, `0x81:1a2b...` (a Redis entry, a tail line). */
 export function handleText(handle: FileHandle): string {
-  let hex = '';
-  for (const byte of handle.bytes) hex += byte.toString(16).padStart(2, '0');
-  return `0x${(handle.type >>> 0).toString(16)}:${hex}`;
+  const { buffer, byteOffset, length } = handle.bytes;
+  return `0x${(handle.type >>> 0).toString(16)}:${Buffer.from(buffer, byteOffset, length).toString('hex')}`;
 }
 
 /** Attributes, as stat(2) would give them. Times are nanoseconds. */

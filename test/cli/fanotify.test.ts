@@ -1,6 +1,6 @@
 /**
  * `fanlog fanotify PATH --dir D`, the real binary in a child process. As
- * root, on an ext4 image loop-mounted in a temp dir (crash/ext4-image.ts):
+ * root, on an ext4 image loop-mounted in a temp dir (crash/fs-image.ts):
  * it says it is watching, a child makes changes, a SIGTERM (or SIGINT) by
  * pid stops it, and it exits 0 with every change in the journal, with the
  * changing child's pid and the paths. It refuses a directory that holds no
@@ -15,7 +15,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { withExt4 } from '../../crash/ext4-image.js';
+import { withExt4 } from '../../crash/fs-image.js';
 import { decodeRecord } from '../../interop/index.js';
 import { Engine, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_MODIFY, FAN_ONDIR } from '../../index.js';
 import type { RecordView } from '../../engine/record/record.js';

@@ -15,12 +15,11 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { type ImageType, makeStub, withImage } from '../../crash/ext4-image.js';
+import { type ImageType, makeStub, withImage } from '../../crash/fs-image.js';
 import { Engine, FAN_ALLOW, FAN_CREATE, FAN_ONDIR, FAN_PRE_ACCESS, FAN_RENAME, type QueuedEvent } from '../../index.js';
 import type { RecordView } from '../../engine/record/record.js';
 import { handleOfDescriptor } from '../../kernel/syscalls.js';
-import { type FanotifySource, watchFilesystem } from '../../kernel/watch.js';
-import { blockingChild, cat, CHANGES, records } from './readers.js';
+import { cat, records, watchChanges } from './readers.js';
 
 const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
 if (!isRoot) console.log('test/kernel/handles.test.ts: skipped, it needs root on Linux (it loop-mounts xfs and btrfs images and makes fanotify groups)');
@@ -47,14 +46,11 @@ it.skipIf(!isRoot).each(TYPES)(
   async (type, handleType, handleBytes) => {
     await withImage(type, async ({ mount, scratch }) => {
       const engine = await Engine.open(path.join(scratch, 'engine'));
-      let source: FanotifySource | undefined;
       try {
-        source = watchFilesystem(engine, mount);
-        const pid = blockingChild(CHANGES, mount);
-        await source.stop();
+        const { pid, stats } = await watchChanges(engine, mount);
         const all = (await records(engine)).map(({ record }) => record);
         expect(all.filter((record) => record.kind === 'note')).toEqual([]);
-        expect(source.stats()).toMatchObject({ overflows: 0, refused: 0 });
+        expect(stats).toMatchObject({ overflows: 0, refused: 0 });
         const mine = all.filter((record) => record.pid === pid);
         const has = (bits: bigint, name: string): RecordView | undefined => mine.find((record) => (record.mask! & bits) === bits && record.name === name);
         // d is still there: its handle in the changelog is the one the kernel gives for it now.
@@ -77,8 +73,6 @@ it.skipIf(!isRoot).each(TYPES)(
         expect([renamed?.oldName, renamed?.oldPath, renamed?.path]).toEqual(['a', `${mount}/d/a`, `${mount}/d/b`]);
         expect([renamed?.handle, renamed?.oldParentHandle, renamed?.parentHandle]).toEqual([created!.handle, d!.handle, d!.handle]);
       } finally {
-        // Stopped before the image unmounts, whatever the test found: the watch holds a descriptor on it.
-        await source?.stop().catch(() => undefined);
         await engine.close();
       }
     });

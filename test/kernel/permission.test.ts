@@ -13,7 +13,7 @@
 import { writeSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { makeStub, withExt4 } from '../../crash/ext4-image.js';
+import { makeStub, withExt4 } from '../../crash/fs-image.js';
 import { cat, records } from './readers.js';
 import { Engine, FAN_ALLOW, FAN_DENY_ERRNO, FAN_OPEN_PERM, FAN_PRE_ACCESS, type EventQueue, type FanlogError, type QueuedEvent } from '../../index.js';
 import { rejection } from '../helpers.js';

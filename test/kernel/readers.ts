@@ -8,6 +8,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import type { RecordView } from '../../engine/record/record.js';
 import { Engine } from '../../index.js';
+import { type FanotifyStats, watchFilesystem } from '../../kernel/watch.js';
 import { decodeRecord } from '../../interop/index.js';
 
 export interface ReaderResult {
@@ -110,13 +111,32 @@ export class Lines {
   }
 }
 
-/** Resolves once `text()` (a process's output so far) matches `match`, checking each 5 ms; fails past BOUND_MS, naming `what`. */
+/** Resolves once `holds()` is true, checking at each turn of the loop's timers. */
+export async function until(holds: () => boolean): Promise<void> {
+  while (!holds()) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+/** Resolves once `text()` (a process's output so far) matches `match`; fails past BOUND_MS, naming `what`. */
 export function untilSaid(text: () => string, match: RegExp, what: string): Promise<void> {
   return within(
-    new Promise<void>((resolve) => {
-      const check = (): void => (match.test(text()) ? resolve() : void setTimeout(check, 5));
-      check();
-    }),
+    until(() => match.test(text())),
     what,
   );
+}
+
+/**
+ * Runs CHANGES in a child on `mount` while a filesystem watch journals into
+ * `engine`, then stops the watch: what the tests of the kernel's changelog
+ * start from. The watch is stopped whatever happens, before the image is
+ * released.
+ */
+export async function watchChanges(engine: Engine, mount: string): Promise<{ pid: number; stats: FanotifyStats }> {
+  const source = watchFilesystem(engine, mount);
+  try {
+    const pid = blockingChild(CHANGES, mount);
+    await source.stop();
+    return { pid, stats: source.stats() };
+  } finally {
+    await source.stop().catch(() => undefined);
+  }
 }

@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { withExt4 } from '../../crash/ext4-image.js';
+import { withExt4 } from '../../crash/fs-image.js';
 import type { RecordView } from '../../engine/record/record.js';
 import { BOUND_MS, journalOf, Lines, untilSaid, within } from './readers.js';
 

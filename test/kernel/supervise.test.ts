@@ -15,7 +15,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { makeStub, withExt4 } from '../../crash/ext4-image.js';
+import { makeStub, withExt4 } from '../../crash/fs-image.js';
 import { BOUND_MS, cat, journalOf, Lines, within } from './readers.js';
 import { FAN_ALLOW, FAN_DENY_ERRNO } from '../../index.js';
 import type { RecordView } from '../../engine/record/record.js';

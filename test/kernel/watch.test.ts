@@ -1,6 +1,6 @@
 /**
  * The kernel's own events journaled, and its refusals typed. As root, an
- * ext4 image made in a temp dir is loop-mounted (crash/ext4-image.ts); a
+ * ext4 image made in a temp dir is loop-mounted (crash/fs-image.ts); a
  * child process creates, writes, renames and deletes on it while
  * watchFilesystem journals the filesystem mark; the journal then holds each
  * change with the kernel's mask, the child's pid and tid, source
@@ -19,7 +19,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { withExt4 } from '../../crash/ext4-image.js';
+import { withExt4 } from '../../crash/fs-image.js';
 import { decodeRecord } from '../../interop/index.js';
 import {
   Engine,
@@ -40,7 +40,7 @@ import { FanotifyGroup } from '../../kernel/fanotify-group.js';
 import { FAN_REPORT_FID } from '../../kernel/syscalls.js';
 import { type FanotifySource, watchFilesystem, watchGroup, WATCH_REPORT, WATCH_DEFAULT_MASK } from '../../kernel/watch.js';
 import { rejection, rejectionSync, tempDir } from '../helpers.js';
-import { blockingChild, CHANGES } from './readers.js';
+import { blockingChild, until, watchChanges } from './readers.js';
 
 const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
 if (!isRoot) console.log('test/kernel/watch.test.ts: skipped, it needs root on Linux (it loop-mounts an ext4 image and makes fanotify groups)');
@@ -52,19 +52,11 @@ async function records(engine: Engine): Promise<RecordView[]> {
   return out;
 }
 
-/** Resolves once `holds()` is true, checking at each turn of the loop's timers. */
-async function until(holds: () => boolean): Promise<void> {
-  while (!holds()) await new Promise((resolve) => setTimeout(resolve, 5));
-}
-
 asRoot("journals a real ext4 filesystem's creates, writes, renames and deletes with the kernel's masks, the acting pid and tid, and paths", async () => {
   await withExt4(async ({ mount, scratch }) => {
     const engine = await Engine.open(path.join(scratch, 'engine'));
-    let source: FanotifySource | undefined;
     try {
-      source = watchFilesystem(engine, mount);
-      const pid = blockingChild(CHANGES, mount);
-      await source.stop();
+      const { pid, stats } = await watchChanges(engine, mount);
       const all = await records(engine);
       const mine = all.filter((record) => record.pid === pid);
       // The kernel merges events on one object while they wait unread (CREATE|MODIFY|CLOSE_WRITE of a new file), so each change is a bit of a record's mask, kept as the kernel gave it.
@@ -91,11 +83,9 @@ asRoot("journals a real ext4 filesystem's creates, writes, renames and deletes w
       // Every record is the kernel's: its source, its mask (nothing of fanlog's own high bits), and a single-threaded child's tid is its pid.
       expect(mine.every((record) => record.source === 'fanotify' && record.mask! > 0n && record.mask! < 1n << 32n && record.tid === pid)).toBe(true);
       expect(all.filter((record) => record.kind === 'note')).toEqual([]);
-      expect(source.stats()).toMatchObject({ overflows: 0, refused: 0 });
-      expect(source.stats().journaled).toBe(all.length);
+      expect(stats).toMatchObject({ overflows: 0, refused: 0 });
+      expect(stats.journaled).toBe(all.length);
     } finally {
-      // Stopped before the image unmounts, whatever the test found: the watch holds a descriptor on it.
-      await source?.stop().catch(() => undefined);
       await engine.close();
     }
   });

@@ -1,11 +1,12 @@
 /**
- * A real filesystem for the kernel's tests, demo and campaign: an ext4 image
- * made in a temp dir and loop-mounted there. `withExt4(work)` releases the
- * mount and the loop device whatever `work` does, and removes the temp dir.
- * It needs root, mkfs.ext4 (e2fsprogs), losetup and mount.
- * `withImage('xfs' | 'btrfs', work)` does the same with another filesystem
- * (xfsprogs, btrfs-progs), whose file handles hold no fid: the smallest
- * image each mkfs accepts by default, sparse, so that it costs no disk.
+ * A real filesystem for the kernel's tests, demo, bench and campaign: an
+ * image made in a temp dir and loop-mounted there. `withImage(type, work)`
+ * (ext4, xfs or btrfs; `withExt4(work)` for ext4) releases the mount and
+ * the loop device whatever `work` does, and removes the temp dir. It needs
+ * root, the filesystem's mkfs (e2fsprogs, xfsprogs, btrfs-progs), losetup
+ * and mount. xfs's and btrfs's file handles hold no fid. An image is at
+ * least the smallest its mkfs accepts by default, and sparse, so that it
+ * costs no disk.
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
@@ -22,7 +23,7 @@ export function makeStub(file: string, size: number): void {
   }
 }
 
-export interface Ext4Image {
+export interface LoopImage {
   /** Where the image is mounted. */
   mount: string;
   /** A directory beside it, on another filesystem (the temp dir's). */
@@ -31,7 +32,7 @@ export interface Ext4Image {
 }
 
 /** Runs `work` on a fresh ext4 image of `sizeMiB` loop-mounted in a temp dir; then unmounts it, releases the loop device and removes the dir. */
-export async function withExt4<T>(work: (image: Ext4Image) => Promise<T>, sizeMiB = 32): Promise<T> {
+export async function withExt4<T>(work: (image: LoopImage) => Promise<T>, sizeMiB = 32): Promise<T> {
   return withImage('ext4', work, sizeMiB);
 }
 
@@ -44,7 +45,7 @@ const MKFS: Record<ImageType, { args: readonly string[]; minMiB: number }> = {
 };
 
 /** withExt4 for a filesystem of `type`, of at least its smallest size. */
-export async function withImage<T>(type: ImageType, work: (image: Ext4Image) => Promise<T>, sizeMiB = 32): Promise<T> {
+export async function withImage<T>(type: ImageType, work: (image: LoopImage) => Promise<T>, sizeMiB = 32): Promise<T> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `fanlog-${type}-`));
   const file = path.join(dir, `${type}.img`);
   const mount = path.join(dir, 'mnt');
