@@ -156,11 +156,12 @@ describe('NodeIo with inline small writes', () => {
         const timer = setInterval(() => fired++, 1);
         try {
           // Commits awaited one after another, with nothing else to turn the loop: a timer due each millisecond must still fire.
+          // One commit may span several turns (a pooled fdatasync under 'always'), so the count may pass 3 between two checks.
           for (let i = 0; i < 20_000 && fired < 3; i++) await engine.fs.create(`/f${i}`);
         } finally {
           clearInterval(timer);
         }
-        expect(fired).toBe(3);
+        expect(fired).toBeGreaterThanOrEqual(3);
       } finally {
         await engine.close();
       }
