@@ -114,8 +114,11 @@ export class Engine extends EngineCore {
    * about its permission events (kernel/source.ts): resolves with the
    * running source. EPERM not root, ENOSYS without fanotify, EOPNOTSUPP on
    * a filesystem that refuses the events (tmpfs and FAN_PRE_ACCESS), EINVAL
-   * when the engine is on that filesystem. Under `fanlog supervise`, it
-   * takes the supervisor's groups instead of making its own.
+   * when the engine is on that filesystem, EBUSY while another live process
+   * watches its changelog. A changelog's first journaled record is a loss
+   * note when the engine's last watch left a gap (kernel/watch-state.ts).
+   * Under `fanlog supervise`, it takes the supervisor's groups instead of
+   * making its own.
    */
   async fanotify(options: FanotifyOptions): Promise<FanotifySource> {
     this.checkWritable();

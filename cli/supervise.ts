@@ -5,7 +5,10 @@
  * says why the supervisor holds the groups and reads the events).
  *
  * States:
- *   starting ──groups made, marks added──▶ running: CMD runs with the
+ *   starting ──groups made, marks added, the engine's watch state taken
+ *     (kernel/watch-state.ts: EBUSY while another process watches; the gap
+ *     since the last watch is a loss the first CMD journals)──▶ running:
+ *     CMD runs with the
  *     channel at fd 3, the permission group at 4, the changelog group at 5
  *     and its read tally at 6 (FANLOG_SUPERVISOR says which), and every
  *     held event sent to it; a loss the last CMD left (it died holding
@@ -27,7 +30,8 @@
  *        are answered by the policy all the same, and that is said;
  *     5. a loss the last CMD left and none journaled is journaled, then
  *        what the kernel still queues for the changelog group;
- *     6. the groups close; exit 0 (1 if step 3 or 5 failed).
+ *     6. the watch state says stopped (unless step 5 failed), the groups
+ *        close; exit 0 (1 if step 3 or 5 failed).
  * Nothing held is ever left for the kernel to allow: the kernel lets every
  * pending event through only when the last descriptor of its group closes,
  * which this process holds until step 5. If this process is itself
@@ -123,7 +127,8 @@ export async function superviseCommand(options: SuperviseCommand): Promise<void>
     held.detach();
     held.drainForStop();
     if (!(await answerHeld(held, options))) process.exitCode = 1;
-    if (!(await finishChangelog(held, options))) process.exitCode = 1;
+    if (await finishChangelog(held, options)) held.changelogStopped();
+    else process.exitCode = 1;
   } finally {
     if (killTimer !== null) clearTimeout(killTimer);
     for (const signal of signals) process.off(signal, stop);
@@ -131,15 +136,22 @@ export async function superviseCommand(options: SuperviseCommand): Promise<void>
   }
 }
 
-/** The groups and marks the options ask for (kernel/supervisor.ts). */
+/** The groups and marks the options ask for (kernel/supervisor.ts), and the engine's watch state with a changelog. */
 function holdGroups(options: SuperviseCommand): HeldGroups {
-  return HeldGroups.open({
+  const held = HeldGroups.open({
     path: options.path,
     dir: options.dir,
     mark: options.mark,
     ...(options.group === undefined ? {} : { permission: { group: options.group, mask: options.permissionMask } }),
     ...(options.mask === undefined ? {} : { notifyMask: options.mask }),
   });
+  try {
+    held.claimWatch();
+  } catch (error) {
+    held.close();
+    throw error;
+  }
+  return held;
 }
 
 /** Starts CMD with the held descriptors, and attaches its channel. */

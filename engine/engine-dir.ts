@@ -7,6 +7,7 @@
  *   <dir>/LOCK            the engine's lock (Io.lock): one holder at a time
  *   <dir>/journal/        the journal
  *   <dir>/meta-<store>/   the MetaStore of the kind the marker names
+ *   <dir>/WATCH           the last watch of a real filesystem's changelog (kernel/watch-state.ts)
  *
  * The marker is written once, when the engine is created, before anything
  * else, so that a directory is recognised as an engine before any data goes

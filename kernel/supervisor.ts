@@ -30,6 +30,7 @@
  * a grandchild, whose copy would keep the group alive after the supervisor
  * closed its own. The marks are the supervisor's: they survive the handler.
  */
+import { mkdirSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { FAN_PRE_ACCESS, type Mask } from '../engine/notify/masks.js';
 import { FanlogError } from '../errors.js';
@@ -38,6 +39,7 @@ import { FanotifyGroup } from './fanotify-group.js';
 import { holderId, splitEvents, type SupervisorEnv } from './feeds.js';
 import type { FeedSink, KernelEvent, PermissionFeed } from './permission.js';
 import { ReadTally } from './read-tally.js';
+import { claimWatch, type WatchClaim } from './watch-state.js';
 import { PERMISSION_EVENT_FLAGS } from './source.js';
 import { closeDescriptor, FAN_MARK_FILESYSTEM, FAN_MARK_FLUSH, FAN_MARK_MOUNT, fanotifyMark } from './syscalls.js';
 import { WATCH_REPORT } from './watch.js';
@@ -73,6 +75,10 @@ export class HeldGroups {
   readonly #tally: ReadTally | null;
   /** A loss a handler left and no handler has journaled yet. */
   #lost: string | null = null;
+  /** The gap in the engine's changelog since its last watch (kernel/watch-state.ts), until a handler has journaled it. */
+  #gap: string | null = null;
+  /** The engine's watch state, this supervisor's while it holds the changelog group. */
+  #claim: WatchClaim | null = null;
   readonly #options: HeldOptions;
   readonly #held = new Map<string, HeldEvent>();
   readonly #holder = holderId();
@@ -123,7 +129,8 @@ export class HeldGroups {
     }
     if (this.notify !== null) {
       env.notify = { fd: NOTIFY_FD, path, mark, mask: `0x${this.#options.notifyMask!.toString(16)}`, tally: TALLY_FD, tallyId: this.#tally!.identity };
-      if (this.#lost !== null) env.notify.lost = this.#lost;
+      const lost = this.pendingLoss;
+      if (lost !== null) env.notify.lost = lost;
       stdio[2] = this.notify.fd;
       stdio[3] = this.#tally!.fd;
     }
@@ -220,13 +227,31 @@ export class HeldGroups {
   handlerExited(pid: number | undefined, how: string): void {
     if (this.#tally === null) return;
     const { diedReading, told } = this.#tally.take();
-    if (told) this.#lost = null;
+    if (told) this.#lost = this.#gap = null;
     if (diedReading) this.#lost = `a changelog handler (pid ${pid ?? 'unknown'}) ${how} holding kernel events it had read and not journaled: they are lost`;
   }
 
   /** The loss a handler left that none has journaled: the supervisor's own stop journals it. */
   get pendingLoss(): string | null {
-    return this.#lost;
+    return this.#gap === null ? this.#lost : this.#lost === null ? this.#gap : `${this.#gap}; ${this.#lost}`;
+  }
+
+  /**
+   * With a changelog group: takes the engine's watch state, made (with the
+   * directory) if there is none, so that a supervisor killed from now on
+   * leaves a loss note for the next watch; the gap it reports is told to
+   * the first handler with any loss. EBUSY while another process watches.
+   */
+  claimWatch(): void {
+    if (this.notify === null || this.#claim !== null) return;
+    mkdirSync(this.#options.dir, { recursive: true });
+    this.#claim = claimWatch(this.#options.dir, this.#options.path);
+    this.#gap = this.#claim.gap;
+  }
+
+  /** The changelog's end is journaled (or nothing was left to journal): the next watch reports a clean gap. */
+  changelogStopped(): void {
+    this.#claim?.stopped();
   }
 
   /**

@@ -41,6 +41,10 @@
  *   an event the import's check refuses, or that does not decode (a name
  *   that is not UTF-8), its code and why; the events beside it in the
  *   same read are journaled still.
+ * Gaps: a watch that makes its own group records itself in the engine's
+ * watch state (kernel/watch-state.ts) once its mark is made, and first
+ * journals, as a loss note, the gap since the last watch; its stop, once
+ * everything is journaled and durable, records a clean end.
  * Handles: ext4's (FILEID_INO32_GEN) are the records' fids; any other
  * filesystem's (xfs, btrfs, tmpfs) are kept as the kernel gave them, type
  * and bytes, in `handle`, `parentHandle`, `oldParentHandle` (record format
@@ -85,6 +89,7 @@ import { FanotifyGroup, queueEventsMax } from './fanotify-group.js';
 import { crashPoint } from './crash-points.js';
 import { eventsOfRead, LiveRecords } from './live-record.js';
 import type { ReadTally } from './read-tally.js';
+import { claimWatch, type WatchClaim } from './watch-state.js';
 import { FAN_MARK_FILESYSTEM, FAN_MARK_FLUSH, FAN_MARK_MOUNT, FAN_REPORT_DFID_NAME_TARGET, FAN_REPORT_TID, fanotifyMark } from './syscalls.js';
 
 const ENTRY_EVENTS = 1000;
@@ -168,8 +173,10 @@ export function watchFilesystem(engine: EngineCore, path: string, options: Watch
   try {
     group = FanotifyGroup.open({ groupClass: 'notif', report: WATCH_REPORT });
     group.mark(path, kind, mask);
+    // After the mark, before any read: a change is either in the gap the note says, or reported (kernel/watch-state.ts).
+    const claim = claimWatch(engine.dir, path);
     // Inside the try: a poll handle that cannot start must not leave the group's descriptor open.
-    return new FilesystemWatch(engine, group, records, kind === 'filesystem' ? FAN_MARK_FILESYSTEM : FAN_MARK_MOUNT, null, null);
+    return new FilesystemWatch(engine, group, records, kind === 'filesystem' ? FAN_MARK_FILESYSTEM : FAN_MARK_MOUNT, { lost: claim.gap, claim });
   } catch (error) {
     group?.close();
     records.close();
@@ -202,7 +209,7 @@ export function watchGroup(engine: EngineCore, group: FanotifyGroup, options: Su
   engine.checkWritable();
   const records = LiveRecords.open(options.path ?? null, group.reportsTid());
   try {
-    return new FilesystemWatch(engine, group, records, null, options.tally ?? null, options.lost ?? null);
+    return new FilesystemWatch(engine, group, records, null, { tally: options.tally ?? null, lost: options.lost ?? null, claim: null });
   } catch (error) {
     records.close();
     throw error;
@@ -219,6 +226,13 @@ export interface SupervisedWatch {
   lost?: string;
 }
 
+/** A watch's tally (supervised), the loss it journals before any event, and the engine's watch state it holds (its own group's). */
+interface WatchStart {
+  tally?: ReadTally | null;
+  lost: string | null;
+  claim: WatchClaim | null;
+}
+
 class FilesystemWatch implements FanotifySource {
   readonly done: Promise<void>;
   readonly #engine: EngineCore;
@@ -229,17 +243,19 @@ class FilesystemWatch implements FanotifySource {
   readonly #stats: FanotifyStats = { events: 0, journaled: 0, overflows: 0, refused: 0 };
   /** Under a supervisor: where a read not yet journaled is said (kernel/read-tally.ts). */
   readonly #tally: ReadTally | null;
+  readonly #claim: WatchClaim | null;
   /** The journaling of the last read, which the next one waits for. */
   #turn: Promise<void> = Promise.resolve();
   #stopping = false;
   #end!: (error?: Error) => void;
 
-  constructor(engine: EngineCore, group: FanotifyGroup, records: LiveRecords, markKind: number | null, tally: ReadTally | null, lost: string | null) {
+  constructor(engine: EngineCore, group: FanotifyGroup, records: LiveRecords, markKind: number | null, { tally = null, lost, claim }: WatchStart) {
     this.#engine = engine;
     this.#group = group;
     this.#records = records;
     this.#markKind = markKind;
     this.#tally = tally;
+    this.#claim = claim;
     // Before any event of this watch: what the last handler read and never journaled is gone, and said so.
     if (lost !== null) this.#turn = this.#note(lost).then(() => tally?.told());
     this.done = new Promise((resolve, reject) => (this.#end = (error) => (error === undefined ? resolve() : reject(error))));
@@ -303,7 +319,10 @@ class FilesystemWatch implements FanotifySource {
         this.#tally?.journaled();
         if (read === 0) break;
       }
+      // Only a stop whose events are durable is clean, whatever the sync policy: a failed one leaves 'watching', and the next watch says so.
+      if (this.#claim !== null) await this.#engine.journal.sync();
       this.#close();
+      this.#claim?.stopped();
       this.#end();
     } catch (error) {
       this.#fail(error);
