@@ -126,9 +126,9 @@ export async function superviseCommand(options: SuperviseCommand): Promise<void>
     if (child !== null) await stopChild(child, options.stopTimeout);
     held.detach();
     held.drainForStop();
-    if (!(await answerHeld(held, options))) process.exitCode = 1;
-    if (await finishChangelog(held, options)) held.changelogStopped();
-    else process.exitCode = 1;
+    const { answered, changelog } = await finishThroughEngine(held, options);
+    if (!answered || !changelog) process.exitCode = 1;
+    if (changelog) held.changelogStopped();
   } finally {
     if (killTimer !== null) clearTimeout(killTimer);
     for (const signal of signals) process.off(signal, stop);
@@ -179,6 +179,35 @@ async function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> 
 }
 
 /**
+ * Steps 3 to 5 of the header, through one open of the engine, made only
+ * when there is something to journal: whether the held events were
+ * answered through the engine, and whether the changelog's end was
+ * journaled (each false when it could not be; said on stderr).
+ */
+async function finishThroughEngine(held: HeldGroups, options: SuperviseCommand): Promise<{ answered: boolean; changelog: boolean }> {
+  const permission = held.permission !== null && options.group !== undefined;
+  const lost = held.notify === null ? null : held.pendingLoss;
+  // Nothing of the changelog to journal: the engine is not opened for it (a handler that never made one may have run).
+  const changelog = held.notify !== null && (lost !== null || queuedBytes(held.notify.fd) > 0);
+  if (!permission && !changelog) return { answered: true, changelog: true };
+  let engine: Engine;
+  try {
+    // The handler has exited: the lock is free, or freed soon by a handler's last write (wait for it a while).
+    engine = await openEngine({ dir: options.dir, wait: options.stopTimeout });
+  } catch (error) {
+    const why = (error as Error).message;
+    if (changelog) say(`the changelog's queue${lost === null ? '' : ` and a loss (${lost})`} could not be journaled: ${why}`);
+    return { answered: !permission || unjournaled(held, options, `the engine at ${options.dir} could not be opened (${why})`), changelog: !changelog };
+  }
+  try {
+    const answered = !permission || (await answerHeld(held, options, engine));
+    return { answered, changelog: !changelog || (await finishChangelog(held, options, engine, lost)) };
+  } finally {
+    await engine.close();
+  }
+}
+
+/**
  * Step 5 of the header: the changelog's end. A loss the last CMD left and
  * none journaled (kernel/read-tally.ts) is journaled first, as its loss
  * note; then what the kernel still queues for the changelog group (the
@@ -186,20 +215,9 @@ async function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> 
  * closing the group unread would drop it without a word. False if either
  * could not be journaled (said on stderr).
  */
-async function finishChangelog(held: HeldGroups, options: SuperviseCommand): Promise<boolean> {
-  if (held.notify === null) return true;
-  const lost = held.pendingLoss;
-  // Nothing to journal: the engine is not opened (a handler that never made one may have run).
-  if (lost === null && queuedBytes(held.notify.fd) === 0) return true;
-  let engine: Engine;
+async function finishChangelog(held: HeldGroups, options: SuperviseCommand, engine: Engine, lost: string | null): Promise<boolean> {
   try {
-    engine = await openEngine({ dir: options.dir, wait: options.stopTimeout });
-  } catch (error) {
-    say(`the changelog's queue${lost === null ? '' : ` and a loss (${lost})`} could not be journaled: ${(error as Error).message}`);
-    return false;
-  }
-  try {
-    const source = watchGroup(engine, held.notify, { path: options.path, ...(lost === null ? {} : { lost }) });
+    const source = watchGroup(engine, held.notify!, { path: options.path, ...(lost === null ? {} : { lost }) });
     await source.stop();
     if (lost !== null) say(`journaled a loss note: ${lost}`);
     const { journaled } = source.stats();
@@ -208,39 +226,28 @@ async function finishChangelog(held: HeldGroups, options: SuperviseCommand): Pro
   } catch (error) {
     say(`journaling the changelog's end failed: ${(error as Error).message}`);
     return false;
-  } finally {
-    await engine.close();
   }
 }
 
-/** Step 3 and 4 of the header: every held event answered by the stop policy, journaled where the engine allows. False if it could not be journaled. */
-async function answerHeld(held: HeldGroups, options: SuperviseCommand): Promise<boolean> {
-  if (held.permission === null || options.group === undefined) return true;
-  const unjournaled = (why: string): boolean => {
-    const groupFd = held.permission!.fd;
-    const count = held.answerAllUnjournaled((eventFd) => writeResponse(groupFd, eventFd, options.stopPolicy));
-    say(`${why}: ${count} held events answered by the stop policy without a journal`);
-    return count === 0;
-  };
-  let engine: Engine;
-  try {
-    // The handler has exited: the lock is free, or freed soon by a handler's last write (wait for it a while).
-    engine = await openEngine({ dir: options.dir, wait: options.stopTimeout });
-  } catch (error) {
-    return unjournaled(`the engine at ${options.dir} could not be opened (${(error as Error).message})`);
-  }
-  try {
-    if (engine.groups.find(options.group) === null) return unjournaled(`the engine has no group '${options.group}'`);
-    let failure: Error | null = null;
-    const permissions = new KernelPermissions(engine, options.group, held.feed(), (error) => (failure ??= error));
-    permissions.start();
-    await permissions.stop(options.stopPolicy);
-    const stats = permissions.stats();
-    say(`stopped: ${stats.answered + stats.stale} held events answered by the stop policy, journaled`);
-    if (held.heldCount > 0) return unjournaled('some held events were not answered through the engine');
-    if (failure !== null) say(`answering through the engine failed: ${(failure as Error).message}`);
-    return failure === null;
-  } finally {
-    await engine.close();
-  }
+/** Step 4 of the header: every held event answered by the stop policy without a journal; true if there were none. */
+function unjournaled(held: HeldGroups, options: SuperviseCommand, why: string): boolean {
+  const groupFd = held.permission!.fd;
+  const count = held.answerAllUnjournaled((eventFd) => writeResponse(groupFd, eventFd, options.stopPolicy));
+  say(`${why}: ${count} held events answered by the stop policy without a journal`);
+  return count === 0;
+}
+
+/** Step 3 of the header: every held event answered by the stop policy, journaled. False if it could not be. */
+async function answerHeld(held: HeldGroups, options: SuperviseCommand, engine: Engine): Promise<boolean> {
+  const group = options.group!;
+  if (engine.groups.find(group) === null) return unjournaled(held, options, `the engine has no group '${group}'`);
+  let failure: Error | null = null;
+  const permissions = new KernelPermissions(engine, group, held.feed(), (error) => (failure ??= error));
+  permissions.start();
+  await permissions.stop(options.stopPolicy);
+  const stats = permissions.stats();
+  say(`stopped: ${stats.answered + stats.stale} held events answered by the stop policy, journaled`);
+  if (held.heldCount > 0) return unjournaled(held, options, 'some held events were not answered through the engine');
+  if (failure !== null) say(`answering through the engine failed: ${(failure as Error).message}`);
+  return failure === null;
 }

@@ -8,7 +8,9 @@
  * the request again, with the same seq, fills and allows it; every `cat`
  * prints its archive's bytes. The journal holds each request and each
  * decision once. A supervisor stopped while a request is unanswered
- * answers it by its stop policy, journaled: the reader gets EIO.
+ * answers it by its stop policy, journaled: the reader gets EIO; one whose
+ * engine cannot be opened answers it by the policy all the same, says so,
+ * and exits 1.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { makeStub, withExt4 } from '../../crash/fs-image.js';
-import { BOUND_MS, cat, journalOf, Lines, within } from './readers.js';
+import { BOUND_MS, cat, journalOf, Lines, untilSaid, within } from './readers.js';
 import { FAN_ALLOW, FAN_DENY_ERRNO } from '../../index.js';
 import type { RecordView } from '../../engine/record/record.js';
 
@@ -28,7 +30,12 @@ const repo = fileURLToPath(new URL('../..', import.meta.url));
 const dist = path.join(repo, 'dist');
 const handler = path.join(repo, 'test/kernel/hsm-handler.mjs');
 
-function supervise(engineDir: string, mount: string, archive: string, hangMarker: string): { child: ChildProcess; lines: Lines; exit: Promise<number | null> } {
+function supervise(
+  engineDir: string,
+  mount: string,
+  archive: string,
+  hangMarker: string,
+): { child: ChildProcess; lines: Lines; exit: Promise<number | null>; stderr: () => string } {
   const args = [path.join(dist, 'cli/main.js'), 'supervise', '--path', mount, '--group', 'hsm', '--dir', engineDir, '--stop-timeout', '60000', '--'];
   const child = spawn(process.execPath, [...args, process.execPath, handler, dist, engineDir, mount, archive, hangMarker], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -37,7 +44,7 @@ function supervise(engineDir: string, mount: string, archive: string, hangMarker
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   exit.then((code) => code !== 0 && console.log(`supervisor exited ${code}: ${stderr}`)).catch(() => undefined);
-  return { child, lines: new Lines(child), exit };
+  return { child, lines: new Lines(child), exit, stderr: () => stderr };
 }
 
 /** Each request of op external once per kernel event, and each decided once: returns the decisions by request seq. */
@@ -111,6 +118,33 @@ asRoot("a supervisor's stop answers what is unanswered by its stop policy, journ
     expect(result.stderr).toMatch(/Input\/output error/);
     const decided = decisionsOnce(await journalOf(engineDir));
     expect([...decided.values()]).toEqual([FAN_DENY_ERRNO(5)]);
+  });
+});
+
+asRoot("a supervisor's stop that cannot open the engine answers by its stop policy all the same, says so, and exits 1", { timeout: 4 * BOUND_MS }, async () => {
+  await withExt4(async ({ mount, scratch }) => {
+    const archive = path.join(scratch, 'archive');
+    mkdirSync(archive);
+    makeStub(path.join(mount, 'x.dat'), 4096);
+    const engineDir = path.join(scratch, 'engine');
+    const { child, lines, exit, stderr } = supervise(engineDir, mount, archive, path.join(scratch, 'hung'));
+    let reader: ReturnType<typeof cat> | undefined;
+    try {
+      await lines.next(/^ready /);
+      reader = cat(path.join(mount, 'x.dat'));
+      const hung = await lines.next(/^hang (\d+)/);
+      // The hung handler has the engine open; every open after it (its successors', the supervisor's stop) is ECORRUPT.
+      writeFileSync(path.join(engineDir, 'FANLOG'), 'not a marker');
+      process.kill(Number(hung[1]), 'SIGKILL');
+      await untilSaid(stderr, /ECORRUPT/, 'a handler to fail on the damaged marker');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await within(exit, 'the supervisor to stop'), stderr()).toBe(1);
+    expect(stderr()).toMatch(/could not be opened \(ECORRUPT: .*\): 1 held events answered by the stop policy without a journal/);
+    const result = await within(reader, 'the reader');
+    expect(result.stdout.length).toBe(0);
+    expect(result.stderr).toMatch(/Input\/output error/);
   });
 });
 
