@@ -131,12 +131,15 @@ export class Engine extends EngineCore {
    * Journals a mark: a note whose reason is `label`, delivered to every
    * consumer whatever its mask (a backup's "backup-42 begins" and "...
    * ends"). Resolves with its seq once it is durable. EINVAL for a label
-   * that is not a well-formed string of 1 to 1024 bytes.
+   * that is not a well-formed string of 1 to 1024 bytes, or that holds a
+   * control character (NUL, a newline, DEL: a label is one line of text).
    */
   async mark(label: string): Promise<bigint> {
     this.checkWritable();
     checkString('label', label, 1, 1024);
     if (!label.isWellFormed() || Buffer.byteLength(label) > 1024) throw invalid('a mark label is a well-formed string of at most 1024 bytes');
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    if (/[\u0000-\u001f\u007f]/.test(label)) throw invalid(`a mark label is one line of text, without a control character: ${JSON.stringify(label)}`);
     // About the whole tree (path '/'): it passes every filter, as a scan's note does (consumers/filters.ts).
     return this.appendRecord({ kind: 'note', op: 'mark', time: this.now(), path: '/', reason: label });
   }

@@ -186,6 +186,16 @@ const TYPE_NAMES: Record<string, string> = {
 };
 const fid = (value: Fid | undefined): string => (value === undefined ? '' : `[0x${value.ino.toString(16)}:0x${value.gen.toString(16)}]`);
 
+/**
+ * `text` with each control character (C0 and DEL) as `\xNN` and each
+ * backslash doubled: a file name may hold a newline, and must not make a
+ * line of its own (or forge one) in a changelog read line by line.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f\\]/g, (c) => (c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
 /** One line in the style of `lfs changelog`: seq, type, time, date, mask, target, parent, name, path, and what else applies. */
 export function changelogLine(seq: bigint, record: RecordView): string {
   const date = new Date(Number(record.time / 1_000_000n));
@@ -205,16 +215,16 @@ export function changelogLine(seq: bigint, record: RecordView): string {
   else if (record.fid !== undefined) parts.push(`t=${fid(record.fid)}`);
   if (record.parentHandle !== undefined) parts.push(`p=[${handleText(record.parentHandle)}]`);
   else if (record.parentFid !== undefined) parts.push(`p=${fid(record.parentFid)}`);
-  if (record.name !== undefined) parts.push(record.name);
-  if (record.oldPath !== undefined) parts.push(`s=${record.oldPath}`);
-  if (record.path !== undefined) parts.push(record.path);
+  if (record.name !== undefined) parts.push(printable(record.name));
+  if (record.oldPath !== undefined) parts.push(`s=${printable(record.oldPath)}`);
+  if (record.path !== undefined) parts.push(printable(record.path));
   if (record.range !== undefined) parts.push(`r=${record.range.offset}+${record.range.count}`);
   if (record.group !== undefined) parts.push(`group=${record.group}`);
   const requestSeq = record.requestSeq ?? record.operationSeq;
   if (requestSeq !== undefined) parts.push(`req=${requestSeq}`);
   if (record.response !== undefined) parts.push(`response=${responseName(record.response)}${record.timeout === true ? ' (timeout)' : ''}`);
   if (record.consumer !== undefined) parts.push(`consumer=${record.consumer} lost=${record.fromSeq}..${record.toSeq}`);
-  if (record.reason !== undefined) parts.push(`reason=${record.reason}`);
+  if (record.reason !== undefined) parts.push(`reason=${printable(record.reason)}`);
   if (record.source !== undefined) parts.push(`source=${record.source}`);
   return parts.join(' ');
 }

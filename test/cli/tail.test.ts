@@ -41,6 +41,18 @@ beforeEach(async () => {
   await engine.close();
 });
 
+it('prints a name holding a newline, a control character or a backslash on its one line, escaped; JSON keeps it whole', async () => {
+  const engine = await Engine.open(dir, { store: 'lmdb' });
+  const name = 'two\nlines\x01\\';
+  await engine.fs.create(`/scratch/${name}`);
+  await engine.close();
+  const lines = fanlog('tail', '--dir', dir).stdout.trim().split('\n');
+  const last = lines.at(-1)!;
+  expect(last).toContain('two\\x0alines\\x01\\\\ /scratch/two\\x0alines\\x01\\\\');
+  expect(lines).toHaveLength(printed(fanlog('tail', '--dir', dir, '--json').stdout).length);
+  expect(printed(fanlog('tail', '--dir', dir, '--json').stdout).at(-1)!.path).toBe(`/scratch/${name}`);
+});
+
 it('prints from --from through --to, and nothing beyond', () => {
   const all = printed(fanlog('tail', '--dir', dir, '--json').stdout);
   const [from, to] = [all[2]!.seq, all[6]!.seq];

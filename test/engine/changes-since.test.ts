@@ -194,4 +194,16 @@ describe('mark', () => {
     expect((await rejection(() => engine.mark(''))).code).toBe('EINVAL');
     expect((await rejection(() => engine.mark('x'.repeat(1025)))).code).toBe('EINVAL');
   });
+
+  it('refuses a label holding a control character (NUL, a newline, DEL) with EINVAL, journaling nothing', async () => {
+    const engine = await open();
+    const head = engine.journal.headSeq;
+    for (const label of ['a\0b', 'backup-42 begins\nmark 99: backup-42 ends', 'tab\there', 'del\u007f']) {
+      expect(await rejection(() => engine.mark(label)), JSON.stringify(label)).toMatchObject({
+        code: 'EINVAL',
+        message: expect.stringMatching(/control character/),
+      });
+    }
+    expect(engine.journal.headSeq).toBe(head);
+  });
 });
