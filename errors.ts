@@ -40,7 +40,7 @@ export type FanlogErrorCode =
   | 'ELOST' // a replica lost records fanlog had acknowledged into it, or a remote reader's entries were trimmed before it acknowledged them
   | 'EFOREIGN' // a replica holds an entry fanlog did not write
   | 'EAUTH' // a remote server (Redis) refused the credentials
-  | 'ETIMEDOUT' // a remote server (Redis) did not answer in time
+  | 'ETIMEDOUT' // a remote server (Redis) or an engine's holder (through its socket) did not answer in time
   | 'EROFS' // the engine was opened read-only
   | 'EOPNOTSUPP' // the kernel or the filesystem refuses a feature it has no support for (tmpfs and pre-content events)
   | 'ENOSYS' // the system has no such call at all (fanotify off Linux, or a kernel built without it)

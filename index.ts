@@ -62,5 +62,5 @@ export { Consumers } from './consumers/consumer-registry.js';
 export { Filters, type FilterFactory, type FilterPredicate } from './consumers/filters.js';
 export type { RecordHeader } from './engine/record/view.js';
 export type { ChangedObject, Changes, ChangesOptions } from './engine/changes-since.js';
-export { EngineClient } from './serve/client.js';
+export { EngineClient, type ClientOptions } from './serve/client.js';
 export { LocalConsumer } from './serve/local-consumer.js';

@@ -14,7 +14,12 @@
  * died), EPERM when the socket is another user's. A call whose connection
  * is lost before its answer rejects with ESERVER: it may or may not have
  * been done, so what it was to acknowledge is delivered again, never lost.
- * Consumers are read with LocalConsumer (local-consumer.ts).
+ * A holder that answers a call (the hello of a connect included) in no
+ * more than `timeoutMs` (default 60 s) past the call's own wait, if it has
+ * one (a read's `waitMs`), is taken for stopped or hung: the connection is
+ * dropped, and that call and every one after reject with ETIMEDOUT, as
+ * after a lost connection. Consumers are read with LocalConsumer
+ * (local-consumer.ts).
  */
 import net from 'node:net';
 import type { ConsumerInfo, ConsumerOptions } from '../consumers/consumer.js';
@@ -22,8 +27,22 @@ import { FanlogError, reason } from '../errors.js';
 import type { EngineMetrics } from '../metrics.js';
 import type { Changes, ChangesOptions } from '../engine/changes-since.js';
 import { checkHostPath } from '../journal/io.js';
-import { checkBigint, checkName, checkOptions } from '../validate.js';
+import { checkBigint, checkInteger, checkName, checkOptions } from '../validate.js';
 import { decodeMessage, encodeMessage, errorFromWire, LineSplitter, PROTOCOL_VERSION, type Reply, socketPath } from './protocol.js';
+
+/** How long a holder may take to answer a call, past the call's own wait, before it is taken for stopped or hung. */
+const TIMEOUT_MS_DEFAULT = 60_000;
+
+export interface ClientOptions {
+  /** How long the holder may take to answer a call, past a read's own wait (1 to 3,600,000; default 60,000): then ETIMEDOUT. */
+  timeoutMs?: number;
+}
+
+/** A connect's options, checked (EINVAL). @internal */
+export function checkClientOptions(options: unknown): Required<ClientOptions> {
+  const { timeoutMs = TIMEOUT_MS_DEFAULT } = checkOptions<ClientOptions>('options', options, ['timeoutMs']);
+  return { timeoutMs: checkInteger('timeoutMs', timeoutMs, 1, 3_600_000) };
+}
 
 /** The longest reply line a client reads: a read of READ_RECORDS_MAX records of the longest paths, with room. */
 const REPLY_BYTES_MAX = 512 * 1024 * 1024;
@@ -34,27 +53,30 @@ export class EngineClient {
   /** The pid of the process that holds the engine. */
   readonly holderPid: number;
   readonly #socket: net.Socket;
-  readonly #pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>();
+  readonly #pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void; timer: NodeJS.Timeout }>();
+  readonly #timeoutMs: number;
   #nextId = 1;
   /** Why the connection is over; null while it is open. */
   #lost: FanlogError | null = null;
 
-  private constructor(dir: string, socket: net.Socket, holderPid: number) {
+  private constructor(dir: string, socket: net.Socket, holderPid: number, timeoutMs: number) {
+    this.#timeoutMs = timeoutMs;
     this.dir = dir;
     this.#socket = socket;
     this.holderPid = holderPid;
   }
 
   /** Connects to the holder of the engine in `dir`: see the header for the errors. */
-  static async connect(dir: string): Promise<EngineClient> {
+  static async connect(dir: string, options?: ClientOptions): Promise<EngineClient> {
     checkHostPath('dir', dir);
+    const { timeoutMs } = checkClientOptions(options);
     const file = socketPath(dir);
     const socket = await new Promise<net.Socket>((resolve, reject) => {
       const connecting = net.createConnection(file);
       connecting.once('connect', () => resolve(connecting));
       connecting.once('error', (error) => reject(connectError(dir, file, error)));
     });
-    const client = new EngineClient(dir, socket, 0);
+    const client = new EngineClient(dir, socket, 0, timeoutMs);
     client.#listen();
     try {
       const hello = (await client.request('hello', { version: PROTOCOL_VERSION, pid: process.pid })) as { pid: number };
@@ -102,13 +124,17 @@ export class EngineClient {
     const waiting = this.#pending.get(reply.id);
     if (waiting === undefined) return;
     this.#pending.delete(reply.id);
+    clearTimeout(waiting.timer);
     if (reply.ok) waiting.resolve(reply.value);
     else waiting.reject(errorFromWire(reply.error));
   }
 
   #lose(why: FanlogError): void {
     this.#lost ??= why;
-    for (const { reject } of this.#pending.values()) reject(this.#lost);
+    for (const { reject, timer } of this.#pending.values()) {
+      clearTimeout(timer);
+      reject(this.#lost);
+    }
     this.#pending.clear();
     this.#socket.destroy();
   }
@@ -117,10 +143,20 @@ export class EngineClient {
   request(op: string, args: Record<string, unknown> = {}): Promise<unknown> {
     if (this.#lost !== null) return Promise.reject(this.#lost);
     const id = this.#nextId++;
+    const boundMs = this.#timeoutMs + (typeof args.waitMs === 'number' ? args.waitMs : 0);
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      const timer = setTimeout(() => this.#lose(this.#timedOut(op, boundMs)), boundMs);
+      this.#pending.set(id, { resolve, reject, timer });
       this.#socket.write(encodeMessage({ id, op, args }));
     });
+  }
+
+  #timedOut(op: string, boundMs: number): FanlogError {
+    const holder = this.holderPid === 0 ? 'holder' : `holder (pid ${this.holderPid})`;
+    return new FanlogError(
+      'ETIMEDOUT',
+      `the engine's ${holder} at ${this.dir} did not answer ${op} within ${boundMs} ms: it is stopped or hung; the connection is dropped, and a call it did not answer may or may not have been done`,
+    );
   }
 
   /** Whether the connection is over (closed, or lost). */
@@ -182,7 +218,10 @@ export class EngineClient {
     if (this.#lost !== null) return;
     const closed = new Promise<void>((resolve) => this.#socket.once('close', () => resolve()));
     this.#lost = new FanlogError('ECLOSED', `the connection to the engine at ${this.dir} was closed`);
-    for (const { reject } of this.#pending.values()) reject(this.#lost);
+    for (const { reject, timer } of this.#pending.values()) {
+      clearTimeout(timer);
+      reject(this.#lost);
+    }
     this.#pending.clear();
     this.#socket.end();
     await closed;
@@ -203,6 +242,8 @@ function connectError(dir: string, file: string, error: unknown): FanlogError {
 }
 
 /** Options of `LocalConsumer.open` checked; exported for it. @internal */
-export function checkOpenOptions(options: unknown): { register?: ConsumerOptions } {
-  return checkOptions<{ register: ConsumerOptions }>('options', options, ['register']);
+export function checkOpenOptions(options: unknown): { register?: ConsumerOptions; timeoutMs?: number } {
+  const checked = checkOptions<{ register: ConsumerOptions; timeoutMs: number }>('options', options, ['register', 'timeoutMs']);
+  if (checked.timeoutMs !== undefined) checkClientOptions({ timeoutMs: checked.timeoutMs });
+  return checked;
 }

@@ -49,12 +49,13 @@ export class LocalConsumer {
    * ENOENT when there is none, unless `register` is given: then it is
    * registered with those options if missing (as `consumers.open` does,
    * EEXIST when the one registered has other options). The errors of
-   * EngineClient.connect when nobody serves the engine.
+   * EngineClient.connect when nobody serves the engine; `timeoutMs` is its
+   * bound on the holder's answers (ETIMEDOUT past it).
    */
-  static async open(dir: string, name: string, options?: { register?: ConsumerOptions }): Promise<LocalConsumer> {
+  static async open(dir: string, name: string, options?: { register?: ConsumerOptions; timeoutMs?: number }): Promise<LocalConsumer> {
     checkName('consumer', name);
-    checkOpenOptions(options);
-    const client = await EngineClient.connect(dir);
+    const { timeoutMs } = checkOpenOptions(options);
+    const client = await EngineClient.connect(dir, timeoutMs === undefined ? {} : { timeoutMs });
     try {
       return await LocalConsumer.#attach(client, name, options, true);
     } catch (error) {
