@@ -18,6 +18,7 @@ export default defineConfig({
       'test/journal/lock.test.ts',
       'test/store/lmdb-beside.test.ts',
       'test/store/lmdb-open-damage.test.ts',
+      'test/engine/read-only-beside.test.ts',
       'test/engine/keep-alive.test.ts',
       // These run the CLI or fill a real filesystem as root.
       'test/store/damage.test.ts',
