@@ -5,7 +5,7 @@
  * message names its code and path); anything else is a bug and crashes loudly.
  */
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { FanlogError, isSystemError } from '../errors.js';
 import { FAULT_KINDS } from '../crash/campaign.js';
 import { consumersCommand, init, stat } from './commands.js';
@@ -313,7 +313,12 @@ program
   .requiredOption('--path <path>', 'a path on the real filesystem: its filesystem (or mount) is marked')
   .option('--mark <kind>', "'filesystem' or 'mount'", 'filesystem')
   .option('--group <name>', 'hold permission events for this engine group (the handler creates it)')
-  .option('--permission-mask <events>', 'the permission events (PRE_ACCESS, OPEN_PERM, OPEN_EXEC_PERM, ACCESS_PERM)', parsePermissionMask, FAN_PRE_ACCESS)
+  // A bigint default is shown by its name: the help prints defaults as JSON, which has no bigint.
+  .addOption(
+    new Option('--permission-mask <events>', 'the permission events (PRE_ACCESS, OPEN_PERM, OPEN_EXEC_PERM, ACCESS_PERM)')
+      .argParser(parsePermissionMask)
+      .default(FAN_PRE_ACCESS, 'PRE_ACCESS'),
+  )
   .option('--mask <events>', "also hold a changelog group of these events (the handler's mask option)", parseKernelMask)
   .option(
     '--stop-policy <answer>',

@@ -46,8 +46,10 @@ import { SUPERVISOR_ENV } from '../kernel/feeds.js';
 import { KernelPermissions } from '../kernel/permission.js';
 import { HeldGroups } from '../kernel/supervisor.js';
 import { watchGroup } from '../kernel/watch.js';
-import { queuedBytes, writeResponse } from '../kernel/syscalls.js';
+import { writeResponse } from '../kernel/syscalls.js';
 import { openEngine } from './open-engine.js';
+import { holdsEngine } from '../engine/engine-dir.js';
+import { NodeIo } from '../journal/node-io.js';
 
 export interface SuperviseCommand {
   dir: string;
@@ -73,6 +75,9 @@ export async function superviseCommand(options: SuperviseCommand): Promise<void>
   if (options.command.length === 0) throw new FanlogError('EINVAL', 'supervise needs a command to run: fanlog supervise [options] -- CMD ARGS…');
   if (options.group === undefined && options.mask === undefined)
     throw new FanlogError('EINVAL', 'supervise holds permission events (--group) or a changelog (--mask), or both');
+  // A changelog's watch is recorded in the engine's directory (kernel/watch-state.ts): a --dir that holds none is a mistake.
+  if (options.mask !== undefined && !(await holdsEngine(new NodeIo(), options.dir)))
+    throw new FanlogError('ENOENT', `no fanlog engine in ${options.dir} (fanlog init makes one)`, { file: options.dir });
   const held = holdGroups(options);
   let stopping = false;
   let child: ChildProcess | null = null;
@@ -179,16 +184,17 @@ async function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> 
 }
 
 /**
- * Steps 3 to 5 of the header, through one open of the engine, made only
- * when there is something to journal: whether the held events were
+ * Steps 3 to 5 of the header, through one open of the engine, made when
+ * there are permission events or a changelog: whether the held events were
  * answered through the engine, and whether the changelog's end was
  * journaled (each false when it could not be; said on stderr).
  */
 async function finishThroughEngine(held: HeldGroups, options: SuperviseCommand): Promise<{ answered: boolean; changelog: boolean }> {
   const permission = held.permission !== null && options.group !== undefined;
   const lost = held.notify === null ? null : held.pendingLoss;
-  // Nothing of the changelog to journal: the engine is not opened for it (a handler that never made one may have run).
-  const changelog = held.notify !== null && (lost !== null || queuedBytes(held.notify.fd) > 0);
+  // With a changelog, the engine is opened all the same: its open syncs what a handler wrote and never synced (killed, or
+  // under sync 'never'), which a clean stop must have made durable.
+  const changelog = held.notify !== null;
   if (!permission && !changelog) return { answered: true, changelog: true };
   let engine: Engine;
   try {

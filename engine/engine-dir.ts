@@ -8,6 +8,7 @@
  *   <dir>/journal/        the journal
  *   <dir>/meta-<store>/   the MetaStore of the kind the marker names
  *   <dir>/WATCH           the last watch of a real filesystem's changelog (kernel/watch-state.ts)
+ *   <dir>/WATCH.lock      the lock its watcher holds while it watches
  *
  * The marker is written once, when the engine is created, before anything
  * else, so that a directory is recognised as an engine before any data goes

@@ -112,14 +112,14 @@ export function startFanotify(engine: EngineCore, options: FanotifyOptions): Fan
   let watch: WatchSource | null = null;
   let group: FanotifyGroup | null = null;
   try {
-    if (mask !== 0n) watch = watchFilesystem(engine, path, { mark: kind, mask, paths });
     if (permissionAsked !== null) {
       group = FanotifyGroup.open({ groupClass: 'pre-content', report: 0, eventFileFlags: PERMISSION_EVENT_FLAGS });
       group.mark(path, kind, permissionAsked.mask);
     }
+    // Last: once it runs it holds the engine's watch (kernel/watch-state.ts), and nothing after it can fail.
+    if (mask !== 0n) watch = watchFilesystem(engine, path, { mark: kind, mask, paths });
   } catch (error) {
     group?.close();
-    void watch?.stop();
     throw error;
   }
   return new Source(engine, watch, permissionAsked === null ? null : { ...permissionAsked, feed: new DirectFeed(group!), kernelGroup: group! }, false);

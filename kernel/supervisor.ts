@@ -30,7 +30,6 @@
  * a grandchild, whose copy would keep the group alive after the supervisor
  * closed its own. The marks are the supervisor's: they survive the handler.
  */
-import { mkdirSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { FAN_PRE_ACCESS, type Mask } from '../engine/notify/masks.js';
 import { FanlogError } from '../errors.js';
@@ -227,7 +226,11 @@ export class HeldGroups {
   handlerExited(pid: number | undefined, how: string): void {
     if (this.#tally === null) return;
     const { diedReading, told } = this.#tally.take();
-    if (told) this.#lost = this.#gap = null;
+    if (told) {
+      // The handler journaled both, durably: the engine's watch record forgets the gap.
+      this.#lost = this.#gap = null;
+      this.#claim?.noted();
+    }
     if (diedReading) this.#lost = `a changelog handler (pid ${pid ?? 'unknown'}) ${how} holding kernel events it had read and not journaled: they are lost`;
   }
 
@@ -237,19 +240,18 @@ export class HeldGroups {
   }
 
   /**
-   * With a changelog group: takes the engine's watch state, made (with the
-   * directory) if there is none, so that a supervisor killed from now on
-   * leaves a loss note for the next watch; the gap it reports is told to
-   * the first handler with any loss. EBUSY while another process watches.
+   * With a changelog group: takes the engine's watch, so that a supervisor
+   * killed from now on leaves a loss note for the next watch; the gap it
+   * reports is told to the first handler with any loss. EBUSY while
+   * another watch holds it.
    */
   claimWatch(): void {
     if (this.notify === null || this.#claim !== null) return;
-    mkdirSync(this.#options.dir, { recursive: true });
     this.#claim = claimWatch(this.#options.dir, this.#options.path);
     this.#gap = this.#claim.gap;
   }
 
-  /** The changelog's end is journaled (or nothing was left to journal): the next watch reports a clean gap. */
+  /** The changelog's end is journaled, and durable: the next watch reports a clean gap. */
   changelogStopped(): void {
     this.#claim?.stopped();
   }
@@ -288,6 +290,7 @@ export class HeldGroups {
     this.permission?.close();
     this.notify?.close();
     this.#tally?.close();
+    this.#claim?.release();
   }
 }
 

@@ -78,7 +78,6 @@ interface Calls {
   dup3: (oldfd: number, newfd: number, flags: number) => number;
   pidfdGetfd: (pidfd: number, targetfd: number, flags: number) => number;
   nameToHandleAt: (dirfd: number, path: string, handle: Uint8Array, mountId: Int32Array, flags: number) => number;
-  ioctlCount: (fd: number, request: number, count: Int32Array) => number;
 }
 
 let bound: Calls | null = null;
@@ -114,8 +113,6 @@ function calls(): Calls {
     dup3: libc.func('int dup3(int oldfd, int newfd, int flags)') as Calls['dup3'],
     pidfdGetfd: libc.func('int pidfd_getfd(int pidfd, int targetfd, unsigned int flags)') as Calls['pidfdGetfd'],
     nameToHandleAt: libc.func('int name_to_handle_at(int dirfd, const char *path, void *handle, _Out_ int *mount_id, int flags)') as Calls['nameToHandleAt'],
-    // ioctl is variadic; its third argument, a pointer, travels as a fixed one does on x86-64 and arm64.
-    ioctlCount: libc.func('int ioctl(int fd, unsigned long request, _Out_ int *count)') as Calls['ioctlCount'],
   };
   return bound;
 }
@@ -225,16 +222,6 @@ export function writeAll(fd: number, bytes: Uint8Array): void {
   const count = c.write(fd, bytes, bytes.length);
   if (count < 0) throw callError(c.koffi, `write(${fd})`, c.koffi.errno());
   assert.equal(count, bytes.length, 'the kernel takes a fanotify response whole');
-}
-
-const FIONREAD = 0x541b;
-const QUEUED = new Int32Array(1);
-
-/** FIONREAD of a fanotify group: the bytes of the events its queue holds (0 when none), read without taking any. */
-export function queuedBytes(fd: number): number {
-  const c = calls();
-  if (c.ioctlCount(fd, FIONREAD, QUEUED) < 0) throw callError(c.koffi, `ioctl(${fd}, FIONREAD)`, c.koffi.errno());
-  return QUEUED[0]!;
 }
 
 /** close(2); a descriptor is closed once, by its owner. */

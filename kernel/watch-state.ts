@@ -9,106 +9,133 @@
  * with a hole for a whole one: the next watch journals a loss note first,
  * before any event of its own.
  *
- * The file `<engine dir>/WATCH`, replaced whole (written to WATCH.tmp,
- * fdatasynced, renamed, the directory fsynced), so that after any crash it
- * is the old state or the new one. Its bytes are JSON:
- *   { "version": 1, "state": "watching" | "stopped", "path": P,
- *     "pid": N, "started": T, "boot": B, "since": MS }
- *   state    'watching' from the start of a watch, before it reads an
+ * Two files in the engine directory:
+ *   WATCH.lock  an exclusive open-file-description lock (F_OFD_SETLK, as
+ *               the engine's own LOCK: journal/node-io.ts), held by the
+ *               watcher for as long as it watches. The kernel drops it
+ *               when the watcher dies, however it dies, whatever pid
+ *               namespace it ran in, so a lock held is a live watcher
+ *               (EBUSY for another, in this process too) and a free lock
+ *               beside a record saying 'watching' is a watcher that ended
+ *               without stopping. The file is never deleted.
+ *   WATCH       the last watch's record, JSON, replaced whole under the
+ *               lock (written to WATCH.tmp, made afresh, never through a
+ *               link; fdatasynced; renamed; the directory fsynced), so that
+ *               after any crash it is the old record or the new one:
+ *     { "version": 1, "state": "watching" | "stopped", "path": P,
+ *       "pid": N, "since": MS, "gap"?: TEXT }
+ *     state  'watching' from the start of a watch, before it reads an
  *            event; 'stopped' once its stop has journaled what the kernel
- *            held for it
- *   path     what the watch marks (said in the note)
- *   pid, started, boot   the watcher: its pid, its start time in clock
- *            ticks since boot (/proc/PID/stat's 22nd field) and the boot's
- *            id (/proc/sys/kernel/random/boot_id), so that a pid reused by
- *            another process, or a pid of an earlier boot, is not taken for
- *            the watcher
- *   since    when the state was written, in ms since the epoch
- * No file: the engine never watched a real filesystem, and the first watch
- * has no gap to say (a changelog begins somewhere).
+ *            held for it, durably
+ *     path, pid, since   what it watched, who (said in notes and EBUSY),
+ *            and when the state was written, in ms since the epoch
+ *     gap    a gap this watch has yet to journal durably: kept until its
+ *            note is durable, so that a watcher that dies first leaves it
+ *            to the next one rather than erasing it
+ * No record: the engine never watched a real filesystem, and the first
+ * watch has no gap to say (a changelog begins somewhere).
  *
- * At a watch's start (`claimWatch`), what the file says becomes the note:
- *   no file                              none
- *   stopped                              "not watched since <since>"
- *   watching, the watcher gone (or of an earlier boot, or this process,
- *   whose earlier watch ended without its stop)
- *                                        "ended without stopping: what the
- *                                        kernel held for it is lost too"
- *   watching, the watcher alive          EBUSY: another process watches
+ * At a watch's start (`claimWatch`), the lock taken, the record becomes the
+ * note, after the `gap` it carries, if any:
+ *   none                   nothing
+ *   stopped                "not watched from <since> until now"
+ *   watching               "ended without stopping: what the kernel held
+ *                          for it is lost too"
  *   unreadable (damaged, an unknown version)
- *                                        "the last watch's state is
- *                                        unreadable": said, never assumed
- *                                        whole
- * Who writes it: a watch that made its own group (`watchFilesystem`), or
- * `fanlog supervise`, which holds the changelog group across its handlers'
- * deaths (their reads are covered by kernel/read-tally.ts). A handler given
- * the supervisor's group writes nothing.
+ *                          "the last watch's state is unreadable": said,
+ *                          never assumed whole
+ * Who claims: a watch that made its own group (`watchFilesystem`), or
+ * `fanlog supervise` with a changelog, which holds the group across its
+ * handlers' deaths (their reads are covered by kernel/read-tally.ts). A
+ * handler given the supervisor's group claims nothing.
  *
  * Ordering: the note is journaled after the mark is made, so that every
- * change is either before the note (in the gap it reports) or reported by
- * the kernel; 'watching' is durable before the first event is read, so that
- * a watcher killed at any point after leaves a note for the next.
+ * change is either in the gap the note reports or reported by the kernel;
+ * 'watching' (with the gap) is durable before the first event is read, so
+ * that a watcher killed at any point after leaves a note for the next.
  */
-import { closeSync, fdatasyncSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { FanlogError, fromIoError } from '../errors.js';
 
 export const WATCH_FILE = 'WATCH';
+const LOCK_FILE = 'WATCH.lock';
 const VERSION = 1;
+const { tryLock } = createRequire(import.meta.url)('fs-native-extensions') as { tryLock: (fd: number) => boolean };
 
 interface WatchRecord {
   version: number;
   state: 'watching' | 'stopped';
   path: string;
   pid: number;
-  started: string;
-  boot: string;
   since: number;
+  gap?: string;
 }
 
-/** The running kernel's boot id. */
-function bootId(): string {
-  return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-}
-
-/** Process `pid`'s start time in clock ticks since boot, or null when there is no such process. */
-function startTimeOf(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // The fields after the command name, which may hold spaces and parentheses: state is the 3rd field, start time the 22nd.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
-/** The watch of one engine's changelog, as this process holds it: `stopped()` once its stop has journaled everything. */
+/** The watch of one engine's changelog, as this process holds it (the lock) until it stops or lets go. */
 export interface WatchClaim {
   /** What the engine's changelog lost since its last watch, to journal as a loss note before any event; null for none. */
   readonly gap: string | null;
-  /** Records a clean stop: the next watch reports a gap from now, and nothing lost with this one. */
+  /** The gap's note is durable: the record forgets it. */
+  noted(): void;
+  /** Records a clean stop (the next watch reports a gap from now, and nothing lost with this one) and lets the lock go. */
   stopped(): void;
+  /** Lets the lock go without a clean stop: the next watch says this one ended without stopping. Safe after stopped(). */
+  release(): void;
 }
 
 /**
- * Reads what the last watch of the engine at `dir` left, and records this
- * process as its watcher of `watched`, durably ('watching'). EBUSY while
- * another live process watches it.
+ * Takes the watch of the engine at `dir` for this process, watching
+ * `watched`: the lock, then the record, durably 'watching'. EBUSY while
+ * another watch holds it (another process's, or this one's).
  */
 export function claimWatch(dir: string, watched: string): WatchClaim {
   const file = path.join(dir, WATCH_FILE);
-  const gap = gapOf(readRecord(file), file);
-  const me: WatchRecord = {
-    version: VERSION,
-    state: 'watching',
-    path: watched,
-    pid: process.pid,
-    started: startTimeOf(process.pid) ?? '',
-    boot: bootId(),
-    since: Date.now(),
-  };
-  writeRecord(dir, me);
-  return { gap, stopped: () => writeRecord(dir, { ...me, state: 'stopped', since: Date.now() }) };
+  const lockFile = path.join(dir, LOCK_FILE);
+  let lock: number;
+  try {
+    lock = openSync(lockFile, 'a+', 0o644);
+  } catch (error) {
+    throw fromIoError(error, lockFile);
+  }
+  let held = false;
+  try {
+    if (!tryLock(lock)) {
+      const record = readRecord(file);
+      const who = typeof record === 'object' && record !== null ? `process ${record.pid}` : 'another watch';
+      throw new FanlogError('EBUSY', `the changelog of the engine in ${dir} is watched by ${who} (${lockFile}): one watcher at a time`, { file: lockFile });
+    }
+    const gap = gapOf(readRecord(file), file);
+    let record: WatchRecord = { version: VERSION, state: 'watching', path: watched, pid: process.pid, since: Date.now(), ...(gap === null ? {} : { gap }) };
+    writeRecord(dir, record);
+    held = true;
+    const release = (): void => {
+      if (!held) return;
+      held = false;
+      // Closing the only descriptor of the open file description drops the lock.
+      closeSync(lock);
+    };
+    return {
+      gap,
+      noted: () => {
+        if (!held || record.gap === undefined) return;
+        const { gap: _, ...rest } = record;
+        writeRecord(dir, (record = rest));
+      },
+      stopped: () => {
+        if (!held) return;
+        try {
+          writeRecord(dir, { version: VERSION, state: 'stopped', path: watched, pid: process.pid, since: Date.now() });
+        } finally {
+          release();
+        }
+      },
+      release,
+    };
+  } finally {
+    if (!held) closeSync(lock);
+  }
 }
 
 /** The file's record; null when there is none; a string saying why when it cannot be read as one. */
@@ -123,30 +150,36 @@ function readRecord(file: string): WatchRecord | null | string {
   try {
     const record = JSON.parse(text) as WatchRecord;
     const known = record.version === VERSION && (record.state === 'watching' || record.state === 'stopped') && Number.isSafeInteger(record.pid);
-    return known && typeof record.since === 'number' && typeof record.path === 'string' ? record : 'it is not a watch state of this version';
+    const whole = known && typeof record.since === 'number' && typeof record.path === 'string' && (record.gap === undefined || typeof record.gap === 'string');
+    return whole ? record : 'it is not a watch state of this version';
   } catch {
     return 'it is not JSON';
   }
 }
 
-/** The loss note a record calls for (see the header's table), or EBUSY. */
+/** The loss note a record calls for, under the lock (see the header's table). */
 function gapOf(record: WatchRecord | null | string, file: string): string | null {
   if (record === null) return null;
   if (typeof record === 'string') return `the changelog's last watch state (${file}) is unreadable (${record}): what it missed is unknown`;
   const when = new Date(record.since).toISOString();
-  if (record.state === 'stopped')
-    return `the changelog of ${record.path} was not watched from ${when}, when its last watch stopped, until now: changes made meanwhile are not in it`;
-  const sameBoot = record.boot === bootId();
-  const alive = sameBoot && record.pid !== process.pid && startTimeOf(record.pid) === record.started;
-  if (alive) throw new FanlogError('EBUSY', `the changelog of this engine is watched by process ${record.pid} (${file}): one watcher at a time`, { file });
-  const who = `process ${record.pid}${sameBoot ? '' : ', before the last boot'}`;
-  return `the last watch of the changelog of ${record.path} (${who}, since ${when}) ended without stopping: the events the kernel held for it, and changes made until now, are lost`;
+  const now =
+    record.state === 'stopped'
+      ? `the changelog of ${record.path} was not watched from ${when}, when its last watch stopped, until now: changes made meanwhile are not in it`
+      : `the last watch of the changelog of ${record.path} (process ${record.pid}, since ${when}) ended without stopping: the events the kernel held for it, and changes made until now, are lost`;
+  return record.gap === undefined ? now : `${record.gap}; then ${now}`;
 }
 
+/** Replaces WATCH with `record`, durably (see the header). */
 function writeRecord(dir: string, record: WatchRecord): void {
   const temporary = path.join(dir, `${WATCH_FILE}.tmp`);
   try {
-    const fd = openSync(temporary, 'w', 0o644);
+    // Made afresh: a file or link left at the name is removed, never written through.
+    try {
+      unlinkSync(temporary);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    const fd = openSync(temporary, 'wx', 0o644);
     try {
       writeSync(fd, `${JSON.stringify(record)}\n`);
       fdatasyncSync(fd);

@@ -41,10 +41,8 @@
  *   an event the import's check refuses, or that does not decode (a name
  *   that is not UTF-8), its code and why; the events beside it in the
  *   same read are journaled still.
- * Gaps: a watch that makes its own group records itself in the engine's
- * watch state (kernel/watch-state.ts) once its mark is made, and first
- * journals, as a loss note, the gap since the last watch; its stop, once
- * everything is journaled and durable, records a clean end.
+ * Gaps: a watch of its own group journals the gap since the last watch
+ * first, and records a clean end (kernel/watch-state.ts).
  * Handles: ext4's (FILEID_INO32_GEN) are the records' fids; any other
  * filesystem's (xfs, btrfs, tmpfs) are kept as the kernel gave them, type
  * and bytes, in `handle`, `parentHandle`, `oldParentHandle` (record format
@@ -106,12 +104,7 @@ export const WATCH_DEFAULT_MASK =
   FAN_DELETE_SELF |
   FAN_MOVE_SELF |
   FAN_ONDIR;
-/**
- * Events a mount mark cannot report (the kernel says EINVAL): every change
- * to names and attributes, since an inode's events do not know the mount
- * they came through. A mount mark's changelog is its reads, writes, opens
- * and closes.
- */
+/** Events a mount mark cannot report (EINVAL): changes to names and attributes, whose inode events know no mount. */
 const MOUNT_REFUSED = FAN_ATTRIB | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_CREATE | FAN_DELETE | FAN_DELETE_SELF | FAN_MOVE_SELF | FAN_FS_ERROR | FAN_RENAME;
 /** What a mount mark's changelog watches by default: writes, and closes after writing. */
 export const WATCH_MOUNT_DEFAULT_MASK = FAN_MODIFY | FAN_CLOSE_WRITE;
@@ -227,11 +220,7 @@ export interface SupervisedWatch {
 }
 
 /** A watch's tally (supervised), the loss it journals before any event, and the engine's watch state it holds (its own group's). */
-interface WatchStart {
-  tally?: ReadTally | null;
-  lost: string | null;
-  claim: WatchClaim | null;
-}
+type WatchStart = { tally?: ReadTally | null; lost: string | null; claim: WatchClaim | null };
 
 class FilesystemWatch implements FanotifySource {
   readonly done: Promise<void>;
@@ -256,8 +245,9 @@ class FilesystemWatch implements FanotifySource {
     this.#markKind = markKind;
     this.#tally = tally;
     this.#claim = claim;
-    // Before any event of this watch: what the last handler read and never journaled is gone, and said so.
-    if (lost !== null) this.#turn = this.#note(lost).then(() => tally?.told());
+    // Before any event of this watch: what the last handler read and never journaled is gone, and said so, durably before
+    // it is forgotten (told, noted): a death before that leaves it to the next watch.
+    if (lost !== null) this.#turn = this.#note(lost).then(() => this.#notedDurably());
     this.done = new Promise((resolve, reject) => (this.#end = (error) => (error === undefined ? resolve() : reject(error))));
     // Handled here so that a caller who never awaits `done` does not crash the process; one who does sees the error.
     this.done.catch(() => undefined);
@@ -343,6 +333,8 @@ class FilesystemWatch implements FanotifySource {
     try {
       this.#close();
     } finally {
+      // Not a clean stop: the record still says watching, and the next watch says this one ended without stopping.
+      this.#claim?.release();
       this.#end(error instanceof Error ? error : new Error(String(error)));
     }
   }
@@ -371,6 +363,12 @@ class FilesystemWatch implements FanotifySource {
     }
     await flush();
     return read.length;
+  }
+
+  async #notedDurably(): Promise<void> {
+    await this.#engine.journal.sync();
+    this.#tally?.told();
+    this.#claim?.noted();
   }
 
   /** A loss note, which every consumer gets. */

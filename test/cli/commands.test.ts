@@ -266,3 +266,20 @@ it('verify names each damaged key once, with the first damage found in it', asyn
   const keys = damaged.map((line) => /key '([^']+)'/.exec(line)?.[1]);
   expect(keys.sort()).toEqual(['catalog/consumer', 'fs/checkpoint']);
 });
+
+it("prints every command's --help and exits 0, with no stack", async () => {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const run = promisify(execFile);
+  const { stdout } = await run(process.execPath, [CLI, '--help']);
+  const commands = stdout
+    .slice(stdout.indexOf('Commands:'))
+    .split('\n')
+    .slice(1)
+    .map((line) => /^ {2}(\S+)/.exec(line)?.[1])
+    .filter((name): name is string => name !== undefined && name !== 'help');
+  expect(commands).toContain('supervise');
+  // Each its own process, all at once: a failure rejects with the command's stderr.
+  const helps = await Promise.all(commands.map((command) => run(process.execPath, [CLI, command, '--help']).then(({ stdout: text }) => text)));
+  for (const [i, text] of helps.entries()) expect(text, commands[i]).toMatch(new RegExp(`^Usage: fanlog ${commands[i]}`));
+});

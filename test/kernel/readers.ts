@@ -140,3 +140,8 @@ export async function watchChanges(engine: Engine, mount: string): Promise<{ pid
     await source.stop().catch(() => undefined);
   }
 }
+
+/** Makes an engine in `dir` (opened and closed): what `fanlog supervise --mask` needs there before it starts. */
+export async function makeEngine(dir: string): Promise<void> {
+  await (await Engine.open(dir, { serve: false })).close();
+}

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { withExt4 } from '../../crash/fs-image.js';
 import type { RecordView } from '../../engine/record/record.js';
-import { BOUND_MS, journalOf, Lines, untilSaid, within } from './readers.js';
+import { BOUND_MS, journalOf, Lines, makeEngine, untilSaid, within } from './readers.js';
 
 const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
 if (!isRoot) console.log('test/kernel/supervise-changelog.test.ts: skipped, it needs root on Linux (it loop-mounts an ext4 image and makes fanotify groups)');
@@ -58,6 +58,7 @@ asRoot(
   async () => {
     await withExt4(async ({ mount, scratch }) => {
       const dir = path.join(scratch, 'engine');
+      await makeEngine(dir);
       const { child, lines, stderr, exit } = supervise(dir, mount, path.join(scratch, 'marker'), false);
       try {
         const first = await lines.next(/^ready (\d+)$/);
@@ -86,6 +87,7 @@ asRoot(
 asRoot('a supervisor stopped after such a death journals the loss note once, whether or not a handler ran after it', { timeout: 4 * BOUND_MS }, async () => {
   await withExt4(async ({ mount, scratch }) => {
     const dir = path.join(scratch, 'engine');
+    await makeEngine(dir);
     const { child, lines, stderr, exit } = supervise(dir, mount, '', true);
     try {
       await lines.next(/^ready (\d+)$/);
@@ -109,6 +111,7 @@ asRoot(
   async () => {
     await withExt4(async ({ mount, scratch }) => {
       const dir = path.join(scratch, 'engine');
+      await makeEngine(dir);
       const down = path.join(scratch, 'down');
       // The marker exists already: no crash point; handlers after `down` is made exit at once, reading nothing.
       writeFileSync(path.join(scratch, 'marker'), '');
@@ -134,6 +137,7 @@ asRoot(
 asRoot("refuses a handler whose descriptor 6 a wrapper replaced, and writes nothing into the wrapper's file", { timeout: 4 * BOUND_MS }, async () => {
   await withExt4(async ({ mount, scratch }) => {
     const dir = path.join(scratch, 'engine');
+    await makeEngine(dir);
     const log = path.join(scratch, 'wrapper.log');
     writeFileSync(log, '');
     // A shell wrapper's idiom: its own log at descriptor 6, then the handler.

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { makeStub, withExt4 } from '../../crash/fs-image.js';
-import { BOUND_MS, cat, journalOf, Lines, untilSaid, within } from './readers.js';
+import { BOUND_MS, cat, journalOf, Lines, makeEngine, untilSaid, within } from './readers.js';
 import { FAN_ALLOW, FAN_DENY_ERRNO } from '../../index.js';
 import type { RecordView } from '../../engine/record/record.js';
 
@@ -214,6 +214,7 @@ function superviseWith(args: string[]): { child: ChildProcess; lines: Lines; exi
 asRoot('kills a handler that ignores SIGTERM once --stop-timeout has passed, and stops', { timeout: 4 * BOUND_MS }, async () => {
   await withExt4(async ({ mount, scratch }) => {
     const deaf = "process.on('SIGTERM', () => undefined); setInterval(() => undefined, 1000); console.log('ready');";
+    await makeEngine(path.join(scratch, 'engine'));
     const args = ['--path', mount, '--mask', 'CREATE', '--dir', path.join(scratch, 'engine'), '--stop-timeout', '300', '--', process.execPath, '-e', deaf];
     const { child, lines, exit, stderr } = superviseWith(args);
     try {

@@ -10,17 +10,17 @@
  * on an ext4 image loop-mounted in a temp dir; the state file's own cases
  * (a reused pid, an earlier boot, damage) on a plain temp dir.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { withExt4 } from '../../crash/fs-image.js';
 import type { RecordView } from '../../engine/record/record.js';
-import { Engine, FAN_CREATE } from '../../index.js';
+import { Engine, FAN_CREATE, FAN_PRE_ACCESS } from '../../index.js';
 import { claimWatch, WATCH_FILE } from '../../kernel/watch-state.js';
 import { rejectionSync, tempDir } from '../helpers.js';
-import { BOUND_MS, journalOf, Lines, untilSaid, within } from './readers.js';
+import { BOUND_MS, journalOf, Lines, makeEngine, untilSaid, within } from './readers.js';
 
 const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
 if (!isRoot) console.log('test/kernel/watch-state.test.ts: skipped, it needs root on Linux (it loop-mounts an ext4 image and makes fanotify groups)');
@@ -53,6 +53,8 @@ asRoot('a watch begun after a clean stop journals the gap between as a loss note
     try {
       const first = await engine.fanotify({ path: mount, mask: FAN_CREATE });
       writeFileSync(path.join(mount, 'a'), '');
+      // One watch at a time, in this process too: a second would journal every event twice.
+      await expect(engine.fanotify({ path: mount, mask: FAN_CREATE })).rejects.toMatchObject({ code: 'EBUSY' });
       await first.stop();
       writeFileSync(path.join(mount, 'unwatched'), '');
       const second = await engine.fanotify({ path: mount, mask: FAN_CREATE });
@@ -109,6 +111,7 @@ asRoot(
       const dir = path.join(scratch, 'engine');
       const marker = path.join(scratch, 'marker');
       writeFileSync(marker, ''); // no crash point: the handlers just journal
+      await makeEngine(dir);
       const supervise = (): ReturnType<typeof spawnWaiting> =>
         spawnWaiting([
           path.join(dist, 'cli/main.js'),
@@ -168,6 +171,7 @@ asRoot('refuses a second live watcher of one engine with EBUSY, naming the first
     writeFileSync(marker, '');
     const down = path.join(scratch, 'down');
     writeFileSync(down, ''); // every handler exits at once, leaving the engine free
+    await makeEngine(dir);
     const supervisor = spawnWaiting([
       path.join(dist, 'cli/main.js'),
       'supervise',
@@ -205,53 +209,135 @@ asRoot('refuses a second live watcher of one engine with EBUSY, naming the first
   });
 });
 
-onLinux(
-  'takes a watch state whose pid now names another process, or a process of an earlier boot, for a watcher that ended; says damage, and assumes nothing',
-  () => {
-    const dir = tempDir();
-    const file = path.join(dir, WATCH_FILE);
-    const state = (fields: object): void =>
-      writeFileSync(
-        file,
-        JSON.stringify({
-          version: 1,
-          state: 'watching',
-          path: '/srv',
-          since: 0,
-          pid: process.pid,
-          started: '1',
-          boot: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
-          ...fields,
-        }),
-      );
-    // This very process, with another start time: its pid was reused.
-    state({ pid: process.ppid, started: 'not its start time' });
-    expect(claimWatch(dir, '/srv').gap).toMatch(
-      /^the last watch of the changelog of \/srv \(process \d+, since 1970-01-01T00:00:00.000Z\) ended without stopping/,
-    );
-    // Alive, with its start time: another watcher, refused.
-    const parentStat = readFileSync(`/proc/${process.ppid}/stat`, 'latin1');
-    state({ pid: process.ppid, started: parentStat.slice(parentStat.lastIndexOf(')') + 2).split(' ')[19] });
-    expect(rejectionSync(() => claimWatch(dir, '/srv'))).toMatchObject({
-      code: 'EBUSY',
-      message: expect.stringContaining(`watched by process ${process.ppid}`),
-    });
-    state({ pid: process.ppid, boot: 'another boot' });
-    expect(claimWatch(dir, '/srv').gap).toMatch(/before the last boot, since .*\) ended without stopping/);
-    writeFileSync(file, '{"version": 1, "state": "watch');
-    expect(claimWatch(dir, '/srv').gap).toMatch(/last watch state \(.*WATCH\) is unreadable \(it is not JSON\)/);
-    writeFileSync(file, JSON.stringify({ version: 2 }));
-    expect(claimWatch(dir, '/srv').gap).toMatch(/is unreadable \(it is not a watch state of this version\)/);
-    // What each claim wrote: this process watching, read back as this process's earlier watch, which ended without its stop.
-    expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ state: 'watching', pid: process.pid, path: '/srv' });
-    const claim = claimWatch(dir, '/srv');
-    expect(claim.gap).toMatch(/ended without stopping/);
-    claim.stopped();
-    expect(claimWatch(dir, '/data').gap).toMatch(/^the changelog of \/srv was not watched from/);
-    // A directory that is not there: the error names the file.
-    expect(rejectionSync(() => claimWatch(path.join(dir, 'absent'), '/srv'))).toMatchObject({
-      code: 'ENOENT',
-      file: path.join(dir, 'absent', `${WATCH_FILE}.tmp`),
+asRoot(
+  "a supervisor's stop is clean only once its handler's events are durable: a handler under sync 'never', killed at the stop, loses none to a power cut",
+  { timeout: 4 * BOUND_MS },
+  async () => {
+    await withExt4(async ({ mount }) => {
+      // The engine on an image of its own, whose device is copied to emulate the power cut: what the page cache held is not in the copy.
+      await withExt4(async ({ mount: engineFs, device }) => {
+        const dir = path.join(engineFs, 'engine');
+        await makeEngine(dir);
+        const env = { ...process.env, FANLOG_TEST_HANDLER: 'never-deaf' };
+        const args = [path.join(dist, 'cli/main.js'), 'supervise', '--path', mount, '--mask', 'CREATE', '--dir', dir, '--stop-timeout', '300', '--'];
+        const supervisor = spawnWaiting([...args, process.execPath, handler, dist, dir, mount, '-'], env);
+        try {
+          await supervisor.lines.next(/^ready \d+$/);
+          for (let i = 0; i < 5; i++) writeFileSync(path.join(mount, `supervised-${i}`), '');
+          await supervisor.lines.next(/^journaled 5$/);
+          supervisor.child.kill('SIGTERM');
+          expect(await within(exited(supervisor.child), 'the supervisor to stop'), supervisor.stderr()).toBe(0);
+        } finally {
+          if (supervisor.child.exitCode === null && supervisor.child.signalCode === null) supervisor.child.kill('SIGKILL');
+        }
+        await afterPowerCut(device, path.dirname(engineFs), async (copy) => {
+          expect(await story(path.join(copy, 'engine'))).toEqual(['supervised-0', 'supervised-1', 'supervised-2', 'supervised-3', 'supervised-4']);
+        });
+      });
     });
   },
 );
+
+/** Runs `work` on a copy of `device` made now, loop-mounted under `scratch`: the disk as a power cut would leave it. */
+async function afterPowerCut(device: string, scratch: string, work: (mount: string) => Promise<void>): Promise<void> {
+  const image = path.join(scratch, 'power-cut.img');
+  const mount = path.join(scratch, 'power-cut');
+  execFileSync('cp', ['--sparse=always', device, image]);
+  mkdirSync(mount);
+  let loop: string | null = null;
+  let mounted = false;
+  try {
+    loop = execFileSync('losetup', ['--find', '--show', image], { encoding: 'utf8' }).trim();
+    execFileSync('mount', [loop, mount]);
+    mounted = true;
+    await work(mount);
+  } finally {
+    if (mounted) execFileSync('umount', [mount]);
+    if (loop !== null) execFileSync('losetup', ['-d', loop]);
+    rmSync(image, { force: true });
+  }
+}
+
+asRoot('a start refused after its changelog could have begun leaves no state of its own: one gap, one note, and the next watch holds', async () => {
+  const tmpfs = tempDir();
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'fanlog-test', tmpfs]);
+  try {
+    const dir = path.join(tempDir(), 'engine');
+    const engine = await Engine.open(dir);
+    try {
+      await engine.groups.create('hsm', { class: 'pre-content' });
+      const first = await engine.fanotify({ path: tmpfs, mask: FAN_CREATE });
+      writeFileSync(path.join(tmpfs, 'a'), '');
+      await first.stop();
+      writeFileSync(path.join(tmpfs, 'unwatched'), '');
+      // tmpfs refuses pre-content events: each start fails after its changelog group could have been made.
+      for (let i = 0; i < 3; i++) {
+        const refused = engine.fanotify({ path: tmpfs, mask: FAN_CREATE, permission: { group: 'hsm', mask: FAN_PRE_ACCESS } });
+        await expect(refused).rejects.toMatchObject({ code: 'EOPNOTSUPP' });
+      }
+      const second = await engine.fanotify({ path: tmpfs, mask: FAN_CREATE });
+      writeFileSync(path.join(tmpfs, 'c'), '');
+      expect(JSON.parse(readFileSync(path.join(dir, WATCH_FILE), 'utf8'))).toMatchObject({ state: 'watching', pid: process.pid });
+      await second.stop();
+    } finally {
+      await engine.close();
+    }
+    expect(await story(dir)).toEqual(['a', expect.stringMatching(/^loss: the changelog of .* was not watched from /), 'c']);
+  } finally {
+    execFileSync('umount', [tmpfs]);
+  }
+});
+
+onLinux('says what the last watch left: one that ended without stopping, a gap it had not yet journaled, damage; refuses a watch already held', () => {
+  const dir = tempDir();
+  const file = path.join(dir, WATCH_FILE);
+  const state = (fields: object): void => writeFileSync(file, JSON.stringify({ version: 1, state: 'watching', path: '/srv', since: 0, pid: 4242, ...fields }));
+  // 'watching' with nobody holding the lock: whatever its pid now names (this process, another, or one in another pid namespace).
+  state({ pid: process.pid });
+  let claim = claimWatch(dir, '/srv');
+  expect(claim.gap).toMatch(/^the last watch of the changelog of \/srv \(process \d+, since 1970-01-01T00:00:00.000Z\) ended without stopping/);
+  // Held, in this process too: one watcher at a time.
+  expect(rejectionSync(() => claimWatch(dir, '/srv'))).toMatchObject({ code: 'EBUSY', message: expect.stringContaining(`watched by process ${process.pid}`) });
+  // Let go before its gap was journaled: the next watch says that gap too, then this watch's end.
+  claim.release();
+  claim = claimWatch(dir, '/srv');
+  expect(claim.gap).toMatch(/^the last watch [^;]*ended without stopping[^;]*; then the last watch [^;]*ended without stopping/);
+  // Noted (durable in the journal): forgotten.
+  claim.noted();
+  claim.release();
+  claim = claimWatch(dir, '/srv');
+  expect(claim.gap).toMatch(/^the last watch [^;]*ended without stopping[^;]*$/);
+  claim.noted();
+  claim.stopped();
+  expect(claimWatch(dir, '/data').gap).toMatch(/^the changelog of \/srv was not watched from .*, when its last watch stopped/);
+});
+
+onLinux('says a damaged watch record is unreadable, and assumes nothing', () => {
+  const dir = tempDir();
+  writeFileSync(path.join(dir, WATCH_FILE), '{"version": 1, "state": "watch');
+  expect(claimWatch(dir, '/srv').gap).toMatch(/last watch state \(.*WATCH\) is unreadable \(it is not JSON\)/);
+});
+
+onLinux('writes its record afresh, never through a link left at its temporary name', () => {
+  const dir = tempDir();
+  const victim = path.join(dir, 'victim.conf');
+  writeFileSync(victim, 'keep me\n');
+  symlinkSync(victim, path.join(dir, `${WATCH_FILE}.tmp`));
+  claimWatch(dir, '/srv').release();
+  expect(readFileSync(victim, 'utf8')).toBe('keep me\n');
+  expect(lstatSync(path.join(dir, WATCH_FILE)).isFile()).toBe(true);
+  expect(JSON.parse(readFileSync(path.join(dir, WATCH_FILE), 'utf8'))).toMatchObject({ state: 'watching', path: '/srv' });
+});
+
+asRoot('fanlog supervise --mask refuses a --dir that holds no engine with ENOENT, and makes nothing there', async () => {
+  await withExt4(async ({ mount, scratch }) => {
+    const dir = path.join(scratch, 'typo', 'engine');
+    const run = spawnSync(process.execPath, [path.join(dist, 'cli/main.js'), 'supervise', '--path', mount, '--mask', 'CREATE', '--dir', dir, '--', 'true'], {
+      encoding: 'utf8',
+      timeout: BOUND_MS,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/ENOENT: no fanlog engine in .*typo\/engine \(fanlog init makes one\)/);
+    expect(existsSync(path.join(scratch, 'typo'))).toBe(false);
+  });
+});
