@@ -45,9 +45,10 @@
  *                   racing a writer process that purges, is closed, is
  *                   SIGKILLed or has its newest segment damaged
  *                   (inspect-run.ts): invariants 6, 1 and 4
- *   fanotify        (root) a real HSM on an ext4 image under `fanlog
- *                   supervise`, its handler SIGKILLed at seeded points
- *                   while readers wait (fanotify-run.ts): invariant 11
+ *   fanotify        (root) a real HSM under `fanlog supervise`, its
+ *                   handler SIGKILLed while readers wait (fanotify-run.ts):
+ *                   invariant 11; and 10, for the changelog half the runs
+ *                   journal of changes made meanwhile
  *
  * Beyond the design's invariants (docs/design.md), violations of number 12 are control
  * calls that were not serialised per object: a raced group or consumer

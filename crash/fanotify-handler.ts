@@ -1,11 +1,20 @@
 /**
  * The handler of the campaign's fanotify runs (fanotify-run.ts), run under
  * `fanlog supervise`: `node dist/crash/fanotify-handler.js ENGINE_DIR MOUNT
- * ARCHIVE LIVES`. It asks engine group `hsm` about FAN_PRE_ACCESS on MOUNT;
- * its listener fills each event's range of an allowed stub from
- * ARCHIVE/<name> through the event's descriptor and allows it, and denies
- * every event of a stub whose name says so (fanotify-plan.ts isDenied) with
- * FAN_DENY_ERRNO(EIO).
+ * ARCHIVE LIVES [changelog]`. It asks engine group `hsm` about
+ * FAN_PRE_ACCESS on MOUNT; its listener fills each event's range of an
+ * allowed stub from ARCHIVE/<name> through the event's descriptor and
+ * allows it, and denies every event of a stub whose name says so
+ * (fanotify-plan.ts isDenied) with FAN_DENY_ERRNO(EIO). With `changelog`,
+ * its source journals the kernel's changelog too (fanotify-plan.ts
+ * CHANGELOG_MASK, which the supervisor holds).
+ *
+ * A stub is a file MOUNT/<name> with an ARCHIVE/<name>. The filesystem
+ * mark raises FAN_PRE_ACCESS for every regular file: on 6.18, for each
+ * read and each write of one (a create, rename or unlink raises none), so
+ * the change maker's appends and reads come here too. Those are allowed
+ * unfilled, and are not counted in the N of a before-read or mid-fill
+ * kill, which counts the stubs' events the readers of its wave give.
  *
  * Which life it is: the first number N for which LIVES/N does not exist
  * yet; it makes that file (O_EXCL), so that each incarnation the supervisor
@@ -24,11 +33,11 @@
  * that fails is printed on stderr and exits 2: the supervisor reports it,
  * and the run counts it as a violation.
  */
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, realpathSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { FAN_ALLOW, FAN_DENY_ERRNO, FAN_PRE_ACCESS } from '../engine/notify/masks.js';
 import type { QueuedEvent } from '../engine/notify/group-queue.js';
-import { CRASH_POINT_KINDS, isDenied, type Kill, killOfLife, KILLS_ENV } from './fanotify-plan.js';
+import { CHANGELOG_MASK, CRASH_POINT_KINDS, isDenied, type Kill, killOfLife, KILLS_ENV } from './fanotify-plan.js';
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 const FAN_DENY_EIO = FAN_DENY_ERRNO(5);
@@ -63,14 +72,17 @@ function fill(event: QueuedEvent, archive: string, half: boolean): void {
   for (let at = start; at < stop;) at += writeSync(event.fd!, bytes, at, stop - at, at);
 }
 
-async function main([dir, mount, archive, lives]: string[]): Promise<void> {
+async function main([dir, mount, archive, lives, changelog]: string[]): Promise<void> {
   const life = takeLife(lives!);
+  // As the events' paths are: the kernel's, with no symbolic link.
+  const stubs = new Set(readdirSync(archive!).map((name) => path.join(realpathSync(mount!), name)));
   const kill: Kill | null = killOfLife(process.env[KILLS_ENV] ?? '', life);
   if (kill !== null && CRASH_POINT_KINDS.includes(kill.kind)) process.env.FANLOG_CRASH_AT = `${kill.kind}:${kill.nth}`;
   const { Engine } = await import('../fanlog.js');
   const engine = await Engine.open(dir!);
   const queue = engine.groups.get('hsm').openQueue();
-  const source = await engine.fanotify({ path: mount!, mask: 0n, permission: { group: 'hsm', mask: FAN_PRE_ACCESS } });
+  const mask = changelog === 'changelog' ? CHANGELOG_MASK : 0n;
+  const source = await engine.fanotify({ path: mount!, mask, permission: { group: 'hsm', mask: FAN_PRE_ACCESS } });
   source.done.catch((error: unknown) => fail(error));
   process.once('SIGTERM', () => {
     stopping = true;
@@ -85,6 +97,10 @@ async function main([dir, mount, archive, lives]: string[]): Promise<void> {
   while (!stopping) {
     if (kill?.kind === 'before-read' && handled >= kill.nth) process.kill(process.pid, 'SIGKILL');
     for (const event of await queue.read({ waitMs: 1000 })) {
+      if (!stubs.has(event.path!)) {
+        await queue.respond(event.id, FAN_ALLOW);
+        continue;
+      }
       handled++;
       if (isDenied(path.basename(event.path!))) {
         await queue.respond(event.id, FAN_DENY_EIO);

@@ -1,30 +1,36 @@
 /**
  * The campaign's `fanotify` runs (root, Linux 6.14+): a real HSM under
  * `fanlog supervise` whose handler is SIGKILLed at seeded points while
- * readers wait in the kernel (fanotify-plan.ts says what a run does).
+ * readers wait in the kernel, and, in changelog runs, while changes are
+ * made beside the stubs (fanotify-plan.ts says what a run does).
  *
  *   image     a fresh ext4, xfs or btrfs image (the plan's) loop-mounted in
  *             a temp dir (fs-image.ts);
  *             the stubs on it, their archive and the engine beside it, on
  *             the temp dir's filesystem; the engine and its pre-content
- *             group `hsm` are made before the supervisor starts
+ *             group `hsm` are made before the supervisor starts; in a
+ *             changelog run, CHANGES_DIR and the files its changes write,
+ *             rename and delete, and the change maker (fanotify-changes.ts)
  *   run       `fanlog supervise` (dist/cli/main.js) runs the handler
- *             (fanotify-handler.ts) with the plan's kills; once its groups
- *             and marks are made, the readers of wave 0 start; wave k once
- *             the supervisor has said k kills; a `hang PID` (mid-fill) is
- *             SIGKILLed here by pid
- *   end       once every reader has ended, the supervisor gets SIGTERM and
- *             is waited for; then the checks (fanotify-checks.ts), and that
- *             the supervisor exited 0, that every planned kill came, and
- *             that the handler never died otherwise
+ *             (fanotify-handler.ts) with the plan's kills, holding the
+ *             changelog group too in a changelog run (--mask); once its
+ *             groups and marks are made, the readers and changes of wave
+ *             0 start; wave k once the supervisor has said k kills; a
+ *             `hang PID` (mid-fill) is SIGKILLed here by pid
+ *   end       once every reader has ended and every change is made, the
+ *             supervisor gets SIGTERM and is waited for; then the checks
+ *             (fanotify-checks.ts; fanotify-changelog-checks.ts in a
+ *             changelog run), and that the supervisor exited 0, that every
+ *             planned kill came, and that the handler never died otherwise
  *
  * Every wait has a bound (BOUND_MS) far beyond what it takes, past which
  * the run fails rather than hangs, so that the cleanup always runs: the
  * supervisor is stopped (its stop answers every reader still blocked, by
  * its stop policy), or, past the bound again, SIGKILLed with its handler
  * (the kernel then lets the readers through); readers that still do not
- * end are SIGKILLed; the image is unmounted and its loop device released.
- * Only processes this run started are killed, by pid.
+ * end are SIGKILLed, and so is the change maker; the image is unmounted
+ * and its loop device released. Only processes this run started are
+ * killed, by pid.
  *
  * A run is about 2 s on 2 cores. The fault it reports is
  * `fanotify:<the kind of its first kill>`.
@@ -37,8 +43,10 @@ import { FanlogError } from '../errors.js';
 import { Engine } from '../fanlog.js';
 import { Prng } from '../journal/prng.js';
 import { type LoopImage, makeStub, withImage } from './fs-image.js';
-import { checkJournal, checkReaders, type ReaderOutcome } from './fanotify-checks.js';
-import { describePlan, encodeKills, type FanotifyPlan, KILLS_ENV, planRun, type ReaderPlan } from './fanotify-plan.js';
+import { checkChangelog, type HandlerLife } from './fanotify-changelog-checks.js';
+import { ChangeMaker } from './fanotify-changes.js';
+import { checkJournal, checkReaders, journalRecords, type ReaderOutcome } from './fanotify-checks.js';
+import { CHANGELOG_MASK, CHANGES_DIR, describePlan, encodeKills, type FanotifyPlan, KILLS_ENV, PACE_FILE, planRun, type ReaderPlan } from './fanotify-plan.js';
 import { Model } from './model.js';
 import type { RunResult } from './real-disk.js';
 
@@ -50,6 +58,8 @@ const BOUND_MS = 30_000;
 const HANDLER_STOP_MS = 10_000;
 const STARTED = /^fanlog supervise: started .* \(pid (\d+)\)$/;
 const KILLED = /^fanlog supervise: .* was killed by SIGKILL;/;
+/** A handler's death, planned or not: the supervisor says each, in the order it started them. */
+const DIED = /^fanlog supervise: .* (exited \S+|was killed by \S+); \d+ events held;/;
 /** A handler death the run did not plan. */
 const UNPLANNED = /^fanlog supervise: .*(exited \S+|was killed by (?!SIGKILL)\S+|could not start .*);/;
 
@@ -71,6 +81,8 @@ function within<T>(work: Promise<T>, what: string): Promise<T> {
 class Supervisor {
   readonly child: ChildProcess;
   readonly lines: string[] = [];
+  /** When this process read each line (performance.now()). */
+  readonly times: number[] = [];
   readonly exited: Promise<number | null>;
   #waiters: { match: RegExp; nth: number; resolve: () => void }[] = [];
 
@@ -84,6 +96,7 @@ class Supervisor {
         buffered = lines.pop()!;
         for (const line of lines) {
           this.lines.push(line);
+          this.times.push(performance.now());
           onLine(line, this);
           this.#check();
         }
@@ -120,6 +133,12 @@ class Supervisor {
       const found = STARTED.exec(line);
       return found === null ? [] : [Number(found[1])];
     });
+  }
+
+  /** Each handler it started, in order, with whether it was SIGKILLed, and when this process read of its death. */
+  lives(): HandlerLife[] {
+    const deaths = this.lines.flatMap((line, i) => (DIED.test(line) ? [{ killed: KILLED.test(line), diedSeenAt: this.times[i]! }] : []));
+    return this.handlers().map((pid, life) => ({ pid, killed: deaths[life]?.killed ?? false, diedSeenAt: deaths[life]?.diedSeenAt ?? null }));
   }
 
   tail(): string {
@@ -168,8 +187,15 @@ export async function fanotifyRun(runSeed: number): Promise<RunResult> {
   return { fault: `fanotify:${plan.kills[0]!.kind}`, injected: kills === plan.kills.length, model };
 }
 
-/** The stubs on the image, their archive and the engine beside it; returns the archive's, the engine's and the handler lives' directories. */
-async function prepare({ mount, scratch }: LoopImage, plan: FanotifyPlan): Promise<{ archive: string; engineDir: string; lives: string }> {
+/** The archive's, the engine's and the handler lives' directories. */
+interface Prepared {
+  archive: string;
+  engineDir: string;
+  lives: string;
+}
+
+/** The stubs on the image, their archive and the engine beside it, and in a changelog run the files its changes change. */
+async function prepare({ mount, scratch }: LoopImage, plan: FanotifyPlan): Promise<Prepared> {
   const archive = path.join(scratch, 'archive');
   const lives = path.join(scratch, 'lives');
   const engineDir = path.join(scratch, 'engine');
@@ -178,6 +204,13 @@ async function prepare({ mount, scratch }: LoopImage, plan: FanotifyPlan): Promi
   for (const stub of plan.stubs) {
     writeFileSync(path.join(archive, stub.name), stub.content);
     makeStub(path.join(mount, stub.name), stub.size);
+  }
+  if (plan.changes !== null) {
+    // Before the supervisor's marks: these raise no event.
+    const changes = path.join(mount, CHANGES_DIR);
+    mkdirSync(changes);
+    writeFileSync(path.join(changes, PACE_FILE), 'read by each fill\n');
+    for (const change of plan.changes) if (change.kind !== 'create') writeFileSync(path.join(changes, change.name), 'made before the supervisor\n');
   }
   const engine = await Engine.open(engineDir);
   await engine.groups.create('hsm', { class: 'pre-content' });
@@ -200,40 +233,35 @@ function killHung(line: string, supervisor: Supervisor): void {
   if (supervisor.handlers().includes(pid)) sigkill(pid);
 }
 
-/** One run on its image: the supervisor, the waves of readers, the stop, the checks; returns the kills seen. */
-async function runOnImage(image: LoopImage, plan: FanotifyPlan, model: Model, where: string): Promise<number> {
-  const { archive, engineDir, lives } = await prepare(image, plan);
-  const args = [
-    compiled('../cli/main.js'),
-    'supervise',
-    '--path',
-    image.mount,
-    '--group',
-    'hsm',
-    '--dir',
-    engineDir,
-    '--stop-timeout',
-    String(HANDLER_STOP_MS),
-  ];
-  const handler = [process.execPath, compiled('fanotify-handler.js'), engineDir, image.mount, archive, lives];
+/** The supervisor of the run's handler, holding the changelog group too in a changelog run. */
+function startSupervisor(image: LoopImage, plan: FanotifyPlan, { archive, engineDir, lives }: Prepared): Supervisor {
+  const changelog = plan.changes === null ? [] : ['--mask', `0x${CHANGELOG_MASK.toString(16)}`];
+  const args = [compiled('../cli/main.js'), 'supervise', '--path', image.mount, '--group', 'hsm', ...changelog, '--dir', engineDir];
+  const handler = [process.execPath, compiled('fanotify-handler.js'), engineDir, image.mount, archive, lives, ...(plan.changes === null ? [] : ['changelog'])];
   // The handler's crash points only through the plan: never FANLOG_CRASH_AT, which the supervisor would obey.
   const { FANLOG_CRASH_AT: _crashAt, FANLOG_SUPERVISOR: _supervisor, ...env } = process.env;
-  const supervisor = new Supervisor([...args, '--', ...handler], { ...env, [KILLS_ENV]: encodeKills(plan.kills) }, killHung);
+  return new Supervisor([...args, '--stop-timeout', String(HANDLER_STOP_MS), '--', ...handler], { ...env, [KILLS_ENV]: encodeKills(plan.kills) }, killHung);
+}
+
+/** One run on its image: the supervisor, the waves of readers and changes, the stop, the checks; returns the kills seen. */
+async function runOnImage(image: LoopImage, plan: FanotifyPlan, model: Model, where: string): Promise<number> {
+  const prepared = await prepare(image, plan);
+  const supervisor = startSupervisor(image, plan, prepared);
+  const maker = plan.changes === null ? null : new ChangeMaker(compiled('fanotify-changer.js'), path.join(image.mount, CHANGES_DIR));
   const readers: Reader[] = [];
-  const wave = (k: number): void => void readers.push(...plan.readers.filter((reader) => reader.wave === k).map((reader) => startReader(reader, image.mount)));
+  let code: number | null;
   try {
-    await supervisor.said(STARTED, 1, 'the supervisor to start its handler');
-    for (let k = 0; k < plan.kills.length; k++) {
-      wave(k);
-      await supervisor.said(KILLED, k + 1, `kill ${k + 1} of ${plan.kills.length} (${encodeKills(plan.kills)})`);
+    try {
+      await drive(plan, image.mount, supervisor, readers, maker);
+    } catch (error) {
+      model.violation(INVARIANT, `${where}: ${(error as Error).message}; the supervisor said: ${supervisor.tail()}`);
     }
-    wave(plan.kills.length);
-    await within(Promise.all(readers.map((reader) => reader.ended)), `the ${readers.length} readers to end`);
-  } catch (error) {
-    model.violation(INVARIANT, `${where}: ${(error as Error).message}; the supervisor said: ${supervisor.tail()}`);
+    code = await stop(supervisor, model, where);
+    await release(readers);
+  } finally {
+    // Last: a change it was still making waited on the handler, which the supervisor's stop answered.
+    await maker?.release(within);
   }
-  const code = await stop(supervisor, model, where);
-  await release(readers);
   const kills = supervisor.count(KILLED);
   model.check(INVARIANT, code === 0, () => `${where}: the supervisor exited ${code}, not 0: ${supervisor.tail()}`);
   model.check(INVARIANT, supervisor.count(UNPLANNED) === 0, () => `${where}: the handler died unplanned: ${supervisor.tail()}`);
@@ -243,8 +271,36 @@ async function runOnImage(image: LoopImage, plan: FanotifyPlan, model: Model, wh
     model,
     where,
   );
-  await checkJournal(engineDir, readers.length, plan.filesystem !== 'ext4', model, where);
+  const records = await journalRecords(prepared.engineDir);
+  checkJournal(records, readers.length, plan.filesystem !== 'ext4', maker !== null, model, where);
+  if (maker !== null) checkChangelog(records, { pid: maker.pid, outcomes: maker.outcomes, lives: supervisor.lives() }, model, where);
   return kills;
+}
+
+/**
+ * The waves: wave k's readers start, and its changes are queued, once the
+ * supervisor has said k kills; a notified kill's wave makes fills until
+ * it is said (fanotify-changes.ts). Resolves once every reader has ended
+ * and every change is made.
+ */
+async function drive(plan: FanotifyPlan, mount: string, supervisor: Supervisor, readers: Reader[], maker: ChangeMaker | null): Promise<void> {
+  const wave = (k: number): void => {
+    readers.push(...plan.readers.filter((reader) => reader.wave === k).map((reader) => startReader(reader, mount)));
+    const killed = plan.kills[k]?.kind === 'notified' ? () => supervisor.count(KILLED) > k : null;
+    maker?.wave(
+      plan.changes!.filter((change) => change.wave === k),
+      k,
+      killed,
+    );
+  };
+  await supervisor.said(STARTED, 1, 'the supervisor to start its handler');
+  for (let k = 0; k < plan.kills.length; k++) {
+    wave(k);
+    await supervisor.said(KILLED, k + 1, `kill ${k + 1} of ${plan.kills.length} (${encodeKills(plan.kills)})`);
+  }
+  wave(plan.kills.length);
+  const ended = Promise.all([...readers.map((reader) => reader.ended), maker?.made()]);
+  await within(ended, `the ${readers.length} readers to end${maker === null ? '' : ' and the changes to be made'}`);
 }
 
 /** SIGTERM, and its exit code; past the bound, SIGKILLs its handlers (those still its children) and itself: null. */

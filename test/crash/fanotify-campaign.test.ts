@@ -10,7 +10,14 @@
  * with the decided outcome (the archive's bytes, never a zero, or EIO), the
  * journal holds each kernel event's request once and each decision once,
  * every request decided and, on xfs and btrfs, carrying its file's own
- * handle, and the supervisor exits 0. FANLOG_FANOTIFY_RUNS
+ * handle, and the supervisor exits 0. In half the runs (seeded) the
+ * handler journals the kernel's changelog too while a child process
+ * creates, appends to, renames and deletes files beside the stubs, and
+ * some of its kills come at the `notified` crash point, holding a read of
+ * the changelog not yet journaled: every change's events must be in the
+ * journal once, or be covered by a loss note of the read tally naming a
+ * handler that died after the change, at the gap (invariant 10's promise;
+ * crash/fanotify-changelog-checks.ts). FANLOG_FANOTIFY_RUNS
  * sets the runs (CI: 50), FANLOG_FANOTIFY_CAMPAIGN_SEED the seed, which is
  * in the test's name; a failure names the run and the command that replays
  * it. It needs root on Linux: without, it skips and says so.
@@ -40,7 +47,7 @@ interface Summary {
 }
 
 it.skipIf(!isRoot)(
-  `keeps invariant 11 over ${RUNS} fanotify runs whose handler is SIGKILLed while readers wait (seed ${SEED})`,
+  `keeps invariants 11 and 10 over ${RUNS} fanotify runs whose handler is SIGKILLed while readers wait and changes are made (seed ${SEED})`,
   async () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
