@@ -84,7 +84,15 @@ const out = (line: string): void => {
 };
 
 export async function fanotifyCommand(options: FanotifyCommand): Promise<void> {
-  const engine = await openEngine(options);
+  // Caught from the start: a SIGTERM as soon as "watching" is said must stop the watch cleanly, not end the process.
+  const signals = catchSignals();
+  let engine: Awaited<ReturnType<typeof openEngine>>;
+  try {
+    engine = await openEngine(options);
+  } catch (error) {
+    signals.dispose();
+    throw error;
+  }
   let source: FanotifySource | null = null;
   try {
     const mark = options.mark ?? 'filesystem';
@@ -96,32 +104,34 @@ export async function fanotifyCommand(options: FanotifyCommand): Promise<void> {
     const watching = `watching ${options.path} (${mark} mark) until SIGINT or SIGTERM`;
     if (options.json === true) process.stderr.write(`${watching}\n`);
     else out(watching);
-    await untilSignal(source);
+    await Promise.race([signals.signalled, source.done]);
     await source.stop();
     const stats = source.stats();
     if (options.json === true) out(toJson(stats));
     else out(`journaled ${stats.journaled} of ${stats.events} events (${stats.overflows} overflows, ${stats.refused} refused)`);
     sayLosses(stats);
   } finally {
+    signals.dispose();
     await source?.stop().catch(() => undefined);
     await engine.close();
   }
 }
 
-/** Resolves at SIGINT or SIGTERM; rejects if the source ends by itself (it failed). */
-async function untilSignal(source: FanotifySource): Promise<void> {
+/** SIGINT and SIGTERM from now on: `signalled` resolves at the first (the source's `done` rejecting ends the wait otherwise); `dispose` lets them go. */
+function catchSignals(): { signalled: Promise<void>; dispose: () => void } {
   let onSignal: () => void = () => undefined;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      onSignal = resolve;
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      source.done.then(() => resolve(), reject);
-    });
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  const signalled = new Promise<void>((resolve) => {
+    onSignal = resolve;
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+  return {
+    signalled,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
 }
 
 /** Lost events, each a loss note in the journal, said on stderr; they make the exit status 1. */

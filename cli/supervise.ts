@@ -107,7 +107,8 @@ export async function superviseCommand(options: SuperviseCommand): Promise<void>
       const { code, signal, spawnError } = await exited(child);
       held.detach();
       const how = signal === null ? `exited ${code}` : `was killed by ${signal}`;
-      held.handlerExited(child.pid, how);
+      const warning = held.handlerExited(child.pid, how);
+      if (warning !== null) say(warning);
       child = null;
       if (spawnError !== null) {
         // Not a handler that died: one that cannot run. Retrying would keep the readers waiting for nothing.
@@ -131,9 +132,7 @@ export async function superviseCommand(options: SuperviseCommand): Promise<void>
     if (child !== null) await stopChild(child, options.stopTimeout);
     held.detach();
     held.drainForStop();
-    const { answered, changelog } = await finishThroughEngine(held, options);
-    if (!answered || !changelog) process.exitCode = 1;
-    if (changelog) held.changelogStopped();
+    if (!(await finishStop(held, options))) process.exitCode = 1;
   } finally {
     if (killTimer !== null) clearTimeout(killTimer);
     for (const signal of signals) process.off(signal, stop);
@@ -181,6 +180,19 @@ async function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> 
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   await gone;
   clearTimeout(timer);
+}
+
+/** Steps 3 to 6 of the header: false if any failed (said on stderr). */
+async function finishStop(held: HeldGroups, options: SuperviseCommand): Promise<boolean> {
+  const { answered, changelog } = await finishThroughEngine(held, options);
+  if (!changelog) return false;
+  try {
+    held.changelogStopped();
+  } catch (error) {
+    say(`the engine's watch record could not say the clean stop (${(error as Error).message}): the next watch will say this one ended without stopping`);
+    return false;
+  }
+  return answered;
 }
 
 /**

@@ -223,15 +223,17 @@ export class HeldGroups {
   }
 
   /** Once handler `pid` has exited (`how`: "exited 0", "was killed by SIGKILL"): whether it left changelog events read and not journaled. */
-  handlerExited(pid: number | undefined, how: string): void {
-    if (this.#tally === null) return;
+  handlerExited(pid: number | undefined, how: string): string | null {
+    if (this.#tally === null) return null;
     const { diedReading, told } = this.#tally.take();
+    let kept: string | null = null;
     if (told) {
       // The handler journaled both, durably: the engine's watch record forgets the gap.
       this.#lost = this.#gap = null;
-      this.#claim?.noted();
+      kept = this.#claim?.noted() ?? null;
     }
     if (diedReading) this.#lost = `a changelog handler (pid ${pid ?? 'unknown'}) ${how} holding kernel events it had read and not journaled: they are lost`;
+    return kept === null ? null : `the engine's watch record could not forget the gap just journaled (${kept})`;
   }
 
   /** The loss a handler left that none has journaled: the supervisor's own stop journals it. */

@@ -23,7 +23,7 @@
  *               link; fdatasynced; renamed; the directory fsynced), so that
  *               after any crash it is the old record or the new one:
  *     { "version": 1, "state": "watching" | "stopped", "path": P,
- *       "pid": N, "since": MS, "gap"?: TEXT }
+ *       "pid": N, "since": MS, "gap"?: TEXT, "deaths"?: N }
  *     state  'watching' from the start of a watch, before it reads an
  *            event; 'stopped' once its stop has journaled what the kernel
  *            held for it, durably
@@ -31,7 +31,10 @@
  *            and when the state was written, in ms since the epoch
  *     gap    a gap this watch has yet to journal durably: kept until its
  *            note is durable, so that a watcher that dies first leaves it
- *            to the next one rather than erasing it
+ *            to the next one rather than erasing it; with `deaths`, how
+ *            many watches ended without stopping since it began (a note
+ *            says the first gap and the last end, and counts the rest, so
+ *            that a crash loop does not grow it)
  * No record: the engine never watched a real filesystem, and the first
  * watch has no gap to say (a changelog begins somewhere).
  *
@@ -71,14 +74,19 @@ interface WatchRecord {
   pid: number;
   since: number;
   gap?: string;
+  deaths?: number;
 }
 
 /** The watch of one engine's changelog, as this process holds it (the lock) until it stops or lets go. */
 export interface WatchClaim {
   /** What the engine's changelog lost since its last watch, to journal as a loss note before any event; null for none. */
   readonly gap: string | null;
-  /** The gap's note is durable: the record forgets it. */
-  noted(): void;
+  /**
+   * The gap's note is durable: the record forgets it. Null once done, else
+   * why the record could not be rewritten (it then keeps the gap, which
+   * the next watch says again: a rescan, never a hole). Never throws.
+   */
+  noted(): string | null;
   /** Records a clean stop (the next watch reports a gap from now, and nothing lost with this one) and lets the lock go. */
   stopped(): void;
   /** Lets the lock go without a clean stop: the next watch says this one ended without stopping. Safe after stopped(). */
@@ -106,8 +114,9 @@ export function claimWatch(dir: string, watched: string): WatchClaim {
       const who = typeof record === 'object' && record !== null ? `process ${record.pid}` : 'another watch';
       throw new FanlogError('EBUSY', `the changelog of the engine in ${dir} is watched by ${who} (${lockFile}): one watcher at a time`, { file: lockFile });
     }
-    const gap = gapOf(readRecord(file), file);
-    let record: WatchRecord = { version: VERSION, state: 'watching', path: watched, pid: process.pid, since: Date.now(), ...(gap === null ? {} : { gap }) };
+    const left = gapOf(readRecord(file), file);
+    const gap = left?.note ?? null;
+    let record: WatchRecord = { version: VERSION, state: 'watching', path: watched, pid: process.pid, since: Date.now(), ...left?.carried };
     writeRecord(dir, record);
     held = true;
     const release = (): void => {
@@ -119,9 +128,15 @@ export function claimWatch(dir: string, watched: string): WatchClaim {
     return {
       gap,
       noted: () => {
-        if (!held || record.gap === undefined) return;
-        const { gap: _, ...rest } = record;
-        writeRecord(dir, (record = rest));
+        if (!held || record.gap === undefined) return null;
+        const { gap: _, deaths: __, ...rest } = record;
+        try {
+          writeRecord(dir, rest);
+        } catch (error) {
+          return `${(error as Error).message}: the gap it holds will be said again`;
+        }
+        record = rest;
+        return null;
       },
       stopped: () => {
         if (!held) return;
@@ -150,23 +165,36 @@ function readRecord(file: string): WatchRecord | null | string {
   try {
     const record = JSON.parse(text) as WatchRecord;
     const known = record.version === VERSION && (record.state === 'watching' || record.state === 'stopped') && Number.isSafeInteger(record.pid);
-    const whole = known && typeof record.since === 'number' && typeof record.path === 'string' && (record.gap === undefined || typeof record.gap === 'string');
+    const carried = (record.gap === undefined || typeof record.gap === 'string') && (record.deaths === undefined || Number.isSafeInteger(record.deaths));
+    const whole = known && typeof record.since === 'number' && typeof record.path === 'string' && carried;
     return whole ? record : 'it is not a watch state of this version';
   } catch {
     return 'it is not JSON';
   }
 }
 
-/** The loss note a record calls for, under the lock (see the header's table). */
-function gapOf(record: WatchRecord | null | string, file: string): string | null {
+/**
+ * What a record leaves the next watch, under the lock (see the header's
+ * table): the note to journal, and what the new record carries until that
+ * note is durable, bounded across a crash loop: the first gap's text (where
+ * the hole begins) and a count of the watches that ended without stopping
+ * since.
+ */
+function gapOf(record: WatchRecord | null | string, file: string): { note: string; carried: Pick<WatchRecord, 'gap' | 'deaths'> } | null {
   if (record === null) return null;
-  if (typeof record === 'string') return `the changelog's last watch state (${file}) is unreadable (${record}): what it missed is unknown`;
+  if (typeof record === 'string') {
+    const note = `the changelog's last watch state (${file}) is unreadable (${record}): what it missed is unknown`;
+    return { note, carried: { gap: note } };
+  }
   const when = new Date(record.since).toISOString();
   const now =
     record.state === 'stopped'
       ? `the changelog of ${record.path} was not watched from ${when}, when its last watch stopped, until now: changes made meanwhile are not in it`
       : `the last watch of the changelog of ${record.path} (process ${record.pid}, since ${when}) ended without stopping: the events the kernel held for it, and changes made until now, are lost`;
-  return record.gap === undefined ? now : `${record.gap}; then ${now}`;
+  if (record.gap === undefined) return { note: now, carried: { gap: now } };
+  const deaths = (record.deaths ?? 0) + 1;
+  const then = deaths === 1 ? now : `${deaths} watches ended without stopping, the last: ${now}`;
+  return { note: `${record.gap}; then ${then}`, carried: { gap: record.gap, deaths } };
 }
 
 /** Replaces WATCH with `record`, durably (see the header). */

@@ -245,9 +245,11 @@ class FilesystemWatch implements FanotifySource {
     this.#markKind = markKind;
     this.#tally = tally;
     this.#claim = claim;
-    // Before any event of this watch: what the last handler read and never journaled is gone, and said so, durably before
-    // it is forgotten (told, noted): a death before that leaves it to the next watch.
-    if (lost !== null) this.#turn = this.#note(lost).then(() => this.#notedDurably());
+    // First, durably before it is forgotten (told, noted): a loss or gap, said before any event; a death first leaves it.
+    if (lost !== null)
+      this.#turn = this.#note(lost)
+        .then(() => this.#notedDurably())
+        .catch((error: unknown) => this.#fail(error));
     this.done = new Promise((resolve, reject) => (this.#end = (error) => (error === undefined ? resolve() : reject(error))));
     // Handled here so that a caller who never awaits `done` does not crash the process; one who does sees the error.
     this.done.catch(() => undefined);
@@ -368,7 +370,7 @@ class FilesystemWatch implements FanotifySource {
   async #notedDurably(): Promise<void> {
     await this.#engine.journal.sync();
     this.#tally?.told();
-    this.#claim?.noted();
+    this.#claim?.noted(); // one that cannot forget the gap keeps it: the next watch says it again, a rescan, not a hole
   }
 
   /** A loss note, which every consumer gets. */

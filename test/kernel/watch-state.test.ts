@@ -312,6 +312,50 @@ onLinux('says what the last watch left: one that ended without stopping, a gap i
   expect(claimWatch(dir, '/data').gap).toMatch(/^the changelog of \/srv was not watched from .*, when its last watch stopped/);
 });
 
+onLinux('bounds the gap a crash loop carries: the first gap, a count, and the last end', () => {
+  const dir = tempDir();
+  writeFileSync(path.join(dir, WATCH_FILE), JSON.stringify({ version: 1, state: 'stopped', path: '/srv', since: 0, pid: 1 }));
+  let gap = '';
+  for (let i = 0; i < 30; i++) {
+    const claim = claimWatch(dir, '/srv');
+    gap = claim.gap!;
+    claim.release();
+  }
+  expect(gap).toMatch(
+    /^the changelog of \/srv was not watched from 1970-01-01T00:00:00.000Z[^;]*; then 29 watches ended without stopping, the last: the last watch /,
+  );
+  expect(gap.length).toBeLessThan(1000);
+});
+
+onLinux('a record that cannot forget a journaled gap keeps it and says why, never throwing', () => {
+  const dir = tempDir();
+  writeFileSync(path.join(dir, WATCH_FILE), JSON.stringify({ version: 1, state: 'stopped', path: '/srv', since: 0, pid: 1 }));
+  const claim = claimWatch(dir, '/srv');
+  mkdirSync(path.join(dir, `${WATCH_FILE}.tmp`));
+  expect(claim.noted()).toMatch(/WATCH\.tmp.*: the gap it holds will be said again/);
+  claim.release();
+  rmSync(path.join(dir, `${WATCH_FILE}.tmp`), { recursive: true });
+  expect(claimWatch(dir, '/srv').gap).toMatch(/^the changelog of \/srv was not watched from 1970[^;]*; then the last watch/);
+});
+
+asRoot('a watch whose record cannot be written ends through done, not by killing its process', async () => {
+  await withExt4(async ({ mount, scratch }) => {
+    const dir = path.join(scratch, 'engine');
+    const engine = await Engine.open(dir);
+    try {
+      await (await engine.fanotify({ path: mount, mask: FAN_CREATE })).stop();
+      const source = await engine.fanotify({ path: mount, mask: FAN_CREATE });
+      // Every write of the record fails from now on: the gap's forgetting, then the clean stop.
+      mkdirSync(path.join(dir, `${WATCH_FILE}.tmp`));
+      writeFileSync(path.join(mount, 'kept'), '');
+      await expect(source.stop()).rejects.toMatchObject({ code: 'EISDIR' });
+    } finally {
+      await engine.close();
+    }
+    expect(await story(dir)).toEqual([expect.stringMatching(/^loss: the changelog of .* was not watched from /), 'kept']);
+  });
+});
+
 onLinux('says a damaged watch record is unreadable, and assumes nothing', () => {
   const dir = tempDir();
   writeFileSync(path.join(dir, WATCH_FILE), '{"version": 1, "state": "watch');
