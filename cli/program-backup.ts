@@ -57,6 +57,10 @@ export function addBackupCommands(program: Command): void {
           out(`${change.lastSeq}\t${events}\t${state}\t${change.paths.join('\t')}`);
         }
         out(`through ${changes.seq}${changes.complete ? '' : ` (more after it: --since ${changes.seq})`}`);
+        if (changes.external > 0)
+          process.stderr.write(
+            `fanlog: changes: ${changes.external} records of a real filesystem's events (fanotify) are not in this answer: read them with a consumer, or fanlog tail\n`,
+          );
       });
     });
 }

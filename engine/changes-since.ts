@@ -40,7 +40,9 @@
  * `seq` is where it stopped, for the next call to go on from.
  *
  * Records of a kernel's events (`source: 'fanotify'`) name objects by the
- * kernel's handles, not by this filesystem's fids: they are left out.
+ * kernel's handles, not by this filesystem's fids: they are left out, and
+ * counted (`external`), so that a caller is never told "nothing changed"
+ * of a real filesystem's changelog.
  */
 import type { Journal } from '../journal/journal.js';
 import { FanlogError } from '../errors.js';
@@ -75,6 +77,12 @@ export interface Changes {
   complete: boolean;
   /** One entry per object, in the order of their first change. */
   changes: ChangedObject[];
+  /**
+   * Records of a real filesystem's events (`source: 'fanotify'`, from
+   * `engine.fanotify()`) read and left out: they name the kernel's objects,
+   * not this engine's. Read those through a consumer. 0 when none.
+   */
+  external: number;
 }
 
 export interface ChangesOptions {
@@ -160,7 +168,7 @@ export async function changesSince(source: ChangesSource, since: bigint, options
   const changes = lookUp(source.state, gatherer.order, prefix);
   // The state looked at may hold operations not durable yet: the answer waits until they are, so that a crash cannot take back what it told.
   if (!source.readOnly && journal.headSeq > journal.durableSeq) await journal.sync();
-  return { since, seq: through, complete: gatherer.complete, changes };
+  return { since, seq: through, complete: gatherer.complete, changes, external: gatherer.external };
 }
 
 /** The objects of the records read, in the order of their first change (see the header). */
@@ -170,6 +178,8 @@ class Gatherer {
   readonly #reused = new Map<string, Gathered>();
   readonly order: Gathered[] = [];
   complete = true;
+  /** Records of a kernel's events read and left out. */
+  external = 0;
 
   constructor(
     readonly max: number,
@@ -182,7 +192,11 @@ class Gatherer {
     if (kindAt(b, start) !== 'event') return true;
     const record = new LazyRecord(seq, b, start, end, scanRecord(b, start, end));
     const fid = record.fid;
-    if (fid === undefined || record.source === 'fanotify') return true;
+    if (record.source === 'fanotify') {
+      this.external++;
+      return true;
+    }
+    if (fid === undefined) return true;
     const mask = record.mask ?? 0n;
     let object = this.#find(fid);
     // A name made or removed in a directory changes the directory too (its entries, its times), as Linux reports it to the directory.
