@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { type DeliveredRecord, Engine, FAN_CREATE, FAN_DELETE, FAN_MOVED_FROM, FAN_MOVED_TO, FAN_ONDIR, FAN_RENAME } from '../../index.js';
 import { dirKeyAt } from '../../mirror/disk.js';
 import { Reconciler } from '../../mirror/reconcile.js';
+import { withExt4 } from '../../crash/fs-image.js';
 import { smallDisk, tempDir } from '../helpers.js';
 import { diskTree, engineTree } from './trees.js';
 
@@ -22,7 +23,12 @@ const events = (records: DeliveredRecord[], mask: bigint, path: string): Deliver
   records.filter((record) => record.kind === 'event' && record.mask === mask && record.path === path);
 
 describe('identity', () => {
-  /** Removes `gone`, then makes `make()` until what it made has the inode `gone` had (ext4, /tmp here, reuses one at once). */
+  /**
+   * Removes `gone`, then makes `make()` until what it made has the inode
+   * `gone` had. ext4 reuses one at once, but on a filesystem other
+   * processes write (a busy machine's /tmp) another may take it first: the
+   * test makes a private ext4 image (root), where only it allocates.
+   */
   function reuse(gone: string, make: () => string): string {
     const ino = lstatSync(gone).ino;
     rmSync(gone, { recursive: true });
@@ -34,8 +40,10 @@ describe('identity', () => {
   }
 
   it('journals the DELETE of a file whose inode a new directory or file took, never a rename', async () => {
-    const base = tempDir();
-    const root = `${base}/real`;
+    await withExt4(async ({ mount }) => await deleteBesideReuse(tempDir(), `${mount}/real`));
+  });
+
+  async function deleteBesideReuse(base: string, root: string): Promise<void> {
     mkdirSync(`${root}/sub`, { recursive: true });
     writeFileSync(`${root}/sub/b.txt`, 'b');
     writeFileSync(`${root}/a.txt`, 'a');
@@ -66,7 +74,7 @@ describe('identity', () => {
       await mirror.stop();
       await engine.close();
     }
-  });
+  }
 });
 
 describe('hard links', () => {
