@@ -54,6 +54,8 @@ import type { Io, IoFile, IoLock, IoOpenMode } from './io.js';
 
 const LOCK_NAME = 'LOCK';
 const { tryLock } = createRequire(import.meta.url)('fs-native-extensions') as { tryLock: (fd: number) => boolean };
+/** @internal An exclusive open-file-description lock on `fd` (see the header): false when another open file description holds it. */
+export const tryLockFile = (fd: number): boolean => tryLock(fd);
 
 /**
  * Runs one `node:fs` call about `file`; what it throws is rethrown as a

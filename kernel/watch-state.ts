@@ -58,14 +58,13 @@
  * that a watcher killed at any point after leaves a note for the next.
  */
 import { closeSync, fdatasyncSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { FanlogError, fromIoError } from '../errors.js';
+import { tryLockFile } from '../journal/node-io.js';
 
 export const WATCH_FILE = 'WATCH';
 const LOCK_FILE = 'WATCH.lock';
 const VERSION = 1;
-const { tryLock } = createRequire(import.meta.url)('fs-native-extensions') as { tryLock: (fd: number) => boolean };
 
 interface WatchRecord {
   version: number;
@@ -109,7 +108,7 @@ export function claimWatch(dir: string, watched: string): WatchClaim {
   }
   let held = false;
   try {
-    if (!tryLock(lock)) {
+    if (!tryLockFile(lock)) {
       const record = readRecord(file);
       const who = typeof record === 'object' && record !== null ? `process ${record.pid}` : 'another watch';
       throw new FanlogError('EBUSY', `the changelog of the engine in ${dir} is watched by ${who} (${lockFile}): one watcher at a time`, { file: lockFile });

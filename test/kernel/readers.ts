@@ -6,6 +6,8 @@
  * decision checks.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { RecordView } from '../../engine/record/record.js';
 import { Engine } from '../../index.js';
 import { type FanotifyStats, watchFilesystem } from '../../kernel/watch.js';
@@ -144,4 +146,35 @@ export async function watchChanges(engine: Engine, mount: string): Promise<{ pid
 /** Makes an engine in `dir` (opened and closed): what `fanlog supervise --mask` needs there before it starts. */
 export async function makeEngine(dir: string): Promise<void> {
   await (await Engine.open(dir, { serve: false })).close();
+}
+
+/** A node process a test started: its stdout lines, its stderr so far, and its exit code (listened for from its start). */
+export interface NodeRun {
+  child: ChildProcess;
+  lines: Lines;
+  stderr: () => string;
+  exit: Promise<number | null>;
+}
+
+/** Starts `node ARGS` with `env`; stop it by its `child`'s pid. */
+export function startNode(args: string[], env: NodeJS.ProcessEnv = process.env): NodeRun {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, lines: new Lines(child), stderr: () => stderr, exit };
+}
+
+const dist = fileURLToPath(new URL('../../dist', import.meta.url));
+/** The built CLI the real-kernel tests run. */
+export const CLI = path.join(dist, 'cli/main.js');
+
+/**
+ * The arguments of `fanlog supervise` holding a changelog of creates on
+ * `mount` for the engine in `dir` (`options` before the `--`), running
+ * test/kernel/notify-handler.mjs with `handlerArgs` (MARKER [DOWN]).
+ */
+export function superviseCreates(dir: string, mount: string, handlerArgs: string[], options: string[] = []): string[] {
+  const handler = fileURLToPath(new URL('notify-handler.mjs', import.meta.url));
+  return [CLI, 'supervise', '--path', mount, '--mask', 'CREATE', '--dir', dir, ...options, '--', process.execPath, handler, dist, dir, mount, ...handlerArgs];
 }

@@ -8,14 +8,14 @@
  * stop journals the note. As root, on an ext4 image loop-mounted in a temp
  * dir, with test/kernel/notify-handler.mjs as the handler.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { withExt4 } from '../../crash/fs-image.js';
 import type { RecordView } from '../../engine/record/record.js';
-import { BOUND_MS, journalOf, Lines, makeEngine, untilSaid, within } from './readers.js';
+import { BOUND_MS, journalOf, makeEngine, type NodeRun, startNode, superviseCreates, untilSaid, within } from './readers.js';
 
 const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
 if (!isRoot) console.log('test/kernel/supervise-changelog.test.ts: skipped, it needs root on Linux (it loop-mounts an ext4 image and makes fanotify groups)');
@@ -26,27 +26,10 @@ const dist = path.join(repo, 'dist');
 const handler = path.join(repo, 'test/kernel/notify-handler.mjs');
 
 /** The supervisor of a changelog of creates, its handler killed at its first read (FANLOG_CRASH_AT=notified:1) until `marker` exists. */
-function supervise(
-  dir: string,
-  mount: string,
-  marker: string,
-  crashEvery: boolean,
-  down?: string,
-): { child: ChildProcess; lines: Lines; stderr: () => string; exit: Promise<number | null> } {
-  const args = [path.join(dist, 'cli/main.js'), 'supervise', '--path', mount, '--mask', 'CREATE', '--dir', dir, '--stop-timeout', '60000', '--'];
+function supervise(dir: string, mount: string, marker: string, crashEvery: boolean, down?: string): NodeRun {
   // With crashEvery, no marker: every handler dies at its first read.
-  const child = spawn(
-    process.execPath,
-    [...args, process.execPath, handler, dist, dir, mount, crashEvery ? '-' : marker, ...(down === undefined ? [] : [down])],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, FANLOG_CRASH_AT: 'notified:1' },
-    },
-  );
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, lines: new Lines(child), stderr: () => stderr, exit };
+  const handlerArgs = [crashEvery ? '-' : marker, ...(down === undefined ? [] : [down])];
+  return startNode(superviseCreates(dir, mount, handlerArgs, ['--stop-timeout', '60000']), { ...process.env, FANLOG_CRASH_AT: 'notified:1' });
 }
 
 const losses = (records: { record: RecordView }[]): RecordView[] =>

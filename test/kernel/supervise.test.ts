@@ -12,13 +12,12 @@
  * engine cannot be opened answers it by the policy all the same, says so,
  * and exits 1.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { makeStub, withExt4 } from '../../crash/fs-image.js';
-import { BOUND_MS, cat, journalOf, Lines, makeEngine, untilSaid, within } from './readers.js';
+import { BOUND_MS, cat, CLI, journalOf, makeEngine, type NodeRun, startNode, untilSaid, within } from './readers.js';
 import { FAN_ALLOW, FAN_DENY_ERRNO } from '../../index.js';
 import type { RecordView } from '../../engine/record/record.js';
 
@@ -30,21 +29,12 @@ const repo = fileURLToPath(new URL('../..', import.meta.url));
 const dist = path.join(repo, 'dist');
 const handler = path.join(repo, 'test/kernel/hsm-handler.mjs');
 
-function supervise(
-  engineDir: string,
-  mount: string,
-  archive: string,
-  hangMarker: string,
-): { child: ChildProcess; lines: Lines; exit: Promise<number | null>; stderr: () => string } {
-  const args = [path.join(dist, 'cli/main.js'), 'supervise', '--path', mount, '--group', 'hsm', '--dir', engineDir, '--stop-timeout', '60000', '--'];
-  const child = spawn(process.execPath, [...args, process.execPath, handler, dist, engineDir, mount, archive, hangMarker], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  exit.then((code) => code !== 0 && console.log(`supervisor exited ${code}: ${stderr}`)).catch(() => undefined);
-  return { child, lines: new Lines(child), exit, stderr: () => stderr };
+/** `fanlog supervise --group hsm` of test/kernel/hsm-handler.mjs; says on the console why it exited, if not with 0. */
+function supervise(engineDir: string, mount: string, archive: string, hangMarker: string): NodeRun {
+  const args = [CLI, 'supervise', '--path', mount, '--group', 'hsm', '--dir', engineDir, '--stop-timeout', '60000', '--'];
+  const run = startNode([...args, process.execPath, handler, dist, engineDir, mount, archive, hangMarker]);
+  run.exit.then((code) => code !== 0 && console.log(`supervisor exited ${code}: ${run.stderr()}`)).catch(() => undefined);
+  return run;
 }
 
 /** Each request of op external once per kernel event, and each decided once: returns the decisions by request seq. */
@@ -203,13 +193,7 @@ async function waitGone(pid: number): Promise<void> {
 }
 
 /** `fanlog supervise ARGS`, its stdout lines and its stderr. */
-function superviseWith(args: string[]): { child: ChildProcess; lines: Lines; exit: Promise<number | null>; stderr: () => string } {
-  const child = spawn(process.execPath, [path.join(dist, 'cli/main.js'), 'supervise', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, lines: new Lines(child), exit, stderr: () => stderr };
-}
+const superviseWith = (args: string[]): NodeRun => startNode([CLI, 'supervise', ...args]);
 
 asRoot('kills a handler that ignores SIGTERM once --stop-timeout has passed, and stops', { timeout: 4 * BOUND_MS }, async () => {
   await withExt4(async ({ mount, scratch }) => {

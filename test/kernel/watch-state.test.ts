@@ -10,7 +10,7 @@
  * on an ext4 image loop-mounted in a temp dir; the state file's own cases
  * (a reused pid, an earlier boot, damage) on a plain temp dir.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,7 @@ import type { RecordView } from '../../engine/record/record.js';
 import { Engine, FAN_CREATE, FAN_PRE_ACCESS } from '../../index.js';
 import { claimWatch, WATCH_FILE } from '../../kernel/watch-state.js';
 import { rejectionSync, tempDir } from '../helpers.js';
-import { BOUND_MS, journalOf, Lines, makeEngine, untilSaid, within } from './readers.js';
+import { BOUND_MS, CLI, journalOf, makeEngine, type NodeRun, startNode, superviseCreates, untilSaid, within } from './readers.js';
 
 const isRoot = process.platform === 'linux' && process.getuid?.() === 0;
 if (!isRoot) console.log('test/kernel/watch-state.test.ts: skipped, it needs root on Linux (it loop-mounts an ext4 image and makes fanotify groups)');
@@ -35,17 +35,6 @@ const handler = path.join(repo, 'test/kernel/notify-handler.mjs');
 async function story(dir: string): Promise<string[]> {
   return (await journalOf(dir)).map(({ record }: { record: RecordView }) => (record.kind === 'note' ? `${record.op}: ${record.reason}` : String(record.name)));
 }
-
-/** A process of ours that runs until it is killed, and says its pid. */
-function spawnWaiting(args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; lines: Lines; stderr: () => string } {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return { child, lines: new Lines(child), stderr: () => stderr };
-}
-
-const exited = (child: ChildProcess): Promise<number | null> =>
-  child.exitCode !== null || child.signalCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', resolve));
 
 asRoot('a watch begun after a clean stop journals the gap between as a loss note first; the first watch of an engine journals none', async () => {
   await withExt4(async ({ mount, scratch }) => {
@@ -78,11 +67,11 @@ asRoot(
     await withExt4(async ({ mount, scratch }) => {
       const dir = path.join(scratch, 'engine');
       // Unsupervised: the handler makes its own group, whose queue dies with it.
-      const { child, lines, stderr } = spawnWaiting([handler, dist, dir, mount, '-'], { ...process.env, FANLOG_CRASH_AT: '' });
+      const { child, lines, stderr, exit } = startNode([handler, dist, dir, mount, '-'], { ...process.env, FANLOG_CRASH_AT: '' });
       try {
         await lines.next(/^ready (\d+)$/);
         child.kill('SIGKILL');
-        await within(exited(child), 'the watcher to die');
+        await within(exit, 'the watcher to die');
         writeFileSync(path.join(mount, 'unwatched'), '');
       } finally {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -112,24 +101,7 @@ asRoot(
       const marker = path.join(scratch, 'marker');
       writeFileSync(marker, ''); // no crash point: the handlers just journal
       await makeEngine(dir);
-      const supervise = (): ReturnType<typeof spawnWaiting> =>
-        spawnWaiting([
-          path.join(dist, 'cli/main.js'),
-          'supervise',
-          '--path',
-          mount,
-          '--mask',
-          'CREATE',
-          '--dir',
-          dir,
-          '--',
-          process.execPath,
-          handler,
-          dist,
-          dir,
-          mount,
-          marker,
-        ]);
+      const supervise = (): NodeRun => startNode(superviseCreates(dir, mount, [marker]));
       const killed = supervise();
       try {
         const handlerPid = Number((await killed.lines.next(/^ready (\d+)$/))[1]);
@@ -137,7 +109,7 @@ asRoot(
         killed.child.kill('SIGKILL');
         // A changelog-only handler has no channel to notice; it is ours to end.
         process.kill(handlerPid, 'SIGKILL');
-        await within(exited(killed.child), 'the supervisor to die');
+        await within(killed.exit, 'the supervisor to die');
         writeFileSync(path.join(mount, 'unwatched'), '');
       } finally {
         if (killed.child.exitCode === null && killed.child.signalCode === null) killed.child.kill('SIGKILL');
@@ -147,7 +119,7 @@ asRoot(
         await next.lines.next(/^ready (\d+)$/);
         writeFileSync(path.join(mount, 'after'), '');
         next.child.kill('SIGTERM');
-        expect(await within(exited(next.child), 'the supervisor to stop'), next.stderr()).toBe(0);
+        expect(await within(next.exit, 'the supervisor to stop'), next.stderr()).toBe(0);
       } finally {
         if (next.child.exitCode === null && next.child.signalCode === null) next.child.kill('SIGKILL');
       }
@@ -172,24 +144,7 @@ asRoot('refuses a second live watcher of one engine with EBUSY, naming the first
     const down = path.join(scratch, 'down');
     writeFileSync(down, ''); // every handler exits at once, leaving the engine free
     await makeEngine(dir);
-    const supervisor = spawnWaiting([
-      path.join(dist, 'cli/main.js'),
-      'supervise',
-      '--path',
-      mount,
-      '--mask',
-      'CREATE',
-      '--dir',
-      dir,
-      '--',
-      process.execPath,
-      handler,
-      dist,
-      dir,
-      mount,
-      marker,
-      down,
-    ]);
+    const supervisor = startNode(superviseCreates(dir, mount, [marker, down]));
     try {
       await untilSaid(supervisor.stderr, /exited 1/, 'a handler to exit at once');
       const engine = await Engine.open(dir);
@@ -202,7 +157,7 @@ asRoot('refuses a second live watcher of one engine with EBUSY, naming the first
         await engine.close();
       }
       supervisor.child.kill('SIGTERM');
-      expect(await within(exited(supervisor.child), 'the supervisor to stop'), supervisor.stderr()).toBe(0);
+      expect(await within(supervisor.exit, 'the supervisor to stop'), supervisor.stderr()).toBe(0);
     } finally {
       if (supervisor.child.exitCode === null && supervisor.child.signalCode === null) supervisor.child.kill('SIGKILL');
     }
@@ -219,14 +174,13 @@ asRoot(
         const dir = path.join(engineFs, 'engine');
         await makeEngine(dir);
         const env = { ...process.env, FANLOG_TEST_HANDLER: 'never-deaf' };
-        const args = [path.join(dist, 'cli/main.js'), 'supervise', '--path', mount, '--mask', 'CREATE', '--dir', dir, '--stop-timeout', '300', '--'];
-        const supervisor = spawnWaiting([...args, process.execPath, handler, dist, dir, mount, '-'], env);
+        const supervisor = startNode(superviseCreates(dir, mount, ['-'], ['--stop-timeout', '300']), env);
         try {
           await supervisor.lines.next(/^ready \d+$/);
           for (let i = 0; i < 5; i++) writeFileSync(path.join(mount, `supervised-${i}`), '');
           await supervisor.lines.next(/^journaled 5$/);
           supervisor.child.kill('SIGTERM');
-          expect(await within(exited(supervisor.child), 'the supervisor to stop'), supervisor.stderr()).toBe(0);
+          expect(await within(supervisor.exit, 'the supervisor to stop'), supervisor.stderr()).toBe(0);
         } finally {
           if (supervisor.child.exitCode === null && supervisor.child.signalCode === null) supervisor.child.kill('SIGKILL');
         }
@@ -376,7 +330,7 @@ onLinux('writes its record afresh, never through a link left at its temporary na
 asRoot('fanlog supervise --mask refuses a --dir that holds no engine with ENOENT, and makes nothing there', async () => {
   await withExt4(async ({ mount, scratch }) => {
     const dir = path.join(scratch, 'typo', 'engine');
-    const run = spawnSync(process.execPath, [path.join(dist, 'cli/main.js'), 'supervise', '--path', mount, '--mask', 'CREATE', '--dir', dir, '--', 'true'], {
+    const run = spawnSync(process.execPath, [CLI, 'supervise', '--path', mount, '--mask', 'CREATE', '--dir', dir, '--', 'true'], {
       encoding: 'utf8',
       timeout: BOUND_MS,
     });
